@@ -1,0 +1,40 @@
+import type { CryptoBackend } from './backend/types.js'
+import { utf8 } from './format/bytes.js'
+import type { AlgorithmSuite } from './suites.js'
+
+const DERIVE_KEY_LABEL = utf8('DERIVEKEY')
+const COMMIT_KEY_LABEL = utf8('COMMITKEY')
+const EMPTY = new Uint8Array(0)
+
+export interface DerivedKeys {
+  /** The AES-GCM key for the header tag and the body. */
+  readonly encryptionKey: Uint8Array
+  /** The key commitment (v2 suites), empty otherwise. */
+  readonly commitment: Uint8Array
+}
+
+function suiteIdBytes(suite: AlgorithmSuite): Uint8Array {
+  return Uint8Array.of(suite.id >>> 8, suite.id & 0xff)
+}
+
+/**
+ * Derive the message's encryption key (and commitment) from the data key.
+ * spec: framework/transitive-requirements.md#hkdf-encryption-key and #hkdf-commit-key
+ */
+export function deriveKeys(backend: CryptoBackend, suite: AlgorithmSuite, dataKey: Uint8Array, messageId: Uint8Array): DerivedKeys {
+  if (suite.kdfHash === undefined) return { encryptionKey: dataKey, commitment: EMPTY }
+  if (!suite.committing) {
+    // An empty salt is HKDF's "hash-length zeros": HMAC pads both to the same block.
+    const info = new Uint8Array(2 + messageId.length)
+    info.set(suiteIdBytes(suite), 0)
+    info.set(messageId, 2)
+    return { encryptionKey: backend.hkdf(suite.kdfHash, dataKey, EMPTY, info, suite.keyLength), commitment: EMPTY }
+  }
+  const info = new Uint8Array(2 + DERIVE_KEY_LABEL.length)
+  info.set(suiteIdBytes(suite), 0)
+  info.set(DERIVE_KEY_LABEL, 2)
+  return {
+    encryptionKey: backend.hkdf(suite.kdfHash, dataKey, messageId, info, suite.keyLength),
+    commitment: backend.hkdf(suite.kdfHash, dataKey, messageId, COMMIT_KEY_LABEL, suite.suiteDataLength),
+  }
+}

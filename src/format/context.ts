@@ -1,0 +1,98 @@
+import { InvalidEncryptionContextError, MalformedMessageError } from '../errors.js'
+import type { EncryptionContext } from '../types.js'
+import { ByteReader, ByteWriter, fromUtf8, utf8 } from './bytes.js'
+
+/** Keys starting with this prefix are written by the library itself, never by callers. */
+export const RESERVED_PREFIX = 'aws-crypto-'
+/** Where signing suites store the base64 compressed ECDSA public key. */
+export const PUBLIC_KEY_CONTEXT_KEY = 'aws-crypto-public-key'
+
+const MAX_SERIALIZED_LENGTH = 0xffff
+
+/** How pairs are ordered: the spec's order, or the localeCompare order older official JS releases used for raw AES AAD. */
+export type ContextOrder = 'utf8' | 'legacy-locale'
+
+/** Check a caller-supplied context: plain string pairs, no reserved keys. Returns a null-prototype copy. */
+export function validateCallerContext(context: unknown): EncryptionContext {
+  if (context === undefined) return Object.create(null) as EncryptionContext
+  if (context === null || typeof context !== 'object' || Array.isArray(context)) {
+    throw new InvalidEncryptionContextError('encryptionContext must be an object of string keys and string values.')
+  }
+  const copy = Object.create(null) as EncryptionContext
+  for (const [key, value] of Object.entries(context)) {
+    if (typeof value !== 'string') {
+      throw new InvalidEncryptionContextError(`encryptionContext value for key "${key}" must be a string, got ${typeof value}.`)
+    }
+    if (key.startsWith(RESERVED_PREFIX)) {
+      throw new InvalidEncryptionContextError(
+        `encryptionContext key "${key}" uses the reserved prefix "${RESERVED_PREFIX}"; choose another key.`,
+      )
+    }
+    if (key === '') throw new InvalidEncryptionContextError('encryptionContext keys must not be empty.')
+    copy[key] = value
+  }
+  return copy
+}
+
+function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  const length = Math.min(a.length, b.length)
+  for (let i = 0; i < length; i++) {
+    const difference = (a[i] as number) - (b[i] as number)
+    if (difference !== 0) return difference
+  }
+  return a.length - b.length
+}
+
+/**
+ * Serialize without the leading 2-byte length: this is the header's AAD field and the raw AES keyring's AAD.
+ * An empty context serializes to zero bytes.
+ * spec: data-format/message-header.md#aad and framework/structures.md#serialization
+ */
+export function serializeContext(context: EncryptionContext, order: ContextOrder = 'utf8'): Uint8Array {
+  const entries = Object.entries(context).map(([key, value]) => ({ key, keyBytes: utf8(key), valueBytes: utf8(value) }))
+  if (entries.length === 0) return new Uint8Array(0)
+  if (order === 'utf8') entries.sort((a, b) => compareBytes(a.keyBytes, b.keyBytes))
+  else entries.sort((a, b) => a.key.localeCompare(b.key))
+  const writer = new ByteWriter()
+  const tooLong = (message: string) => new InvalidEncryptionContextError(`Encryption context: ${message}`)
+  writer.uint16(entries.length)
+  for (const entry of entries) {
+    writer.lengthPrefixed(entry.keyBytes, `key "${entry.key}"`, tooLong)
+    writer.lengthPrefixed(entry.valueBytes, `value of "${entry.key}"`, tooLong)
+  }
+  if (writer.length > MAX_SERIALIZED_LENGTH) {
+    throw new InvalidEncryptionContextError(
+      `The serialized encryption context is ${writer.length} bytes; the message format allows at most ${MAX_SERIALIZED_LENGTH}.`,
+    )
+  }
+  return writer.toBytes()
+}
+
+/** Whether the legacy order would serialize this context differently from the spec's. */
+export function legacyOrderDiffers(context: EncryptionContext): boolean {
+  const keys = Object.keys(context)
+  const legacy = [...keys].sort((a, b) => a.localeCompare(b))
+  const spec = keys.map((key) => ({ key, bytes: utf8(key) })).sort((a, b) => compareBytes(a.bytes, b.bytes))
+  return spec.some((entry, index) => entry.key !== legacy[index])
+}
+
+/** Parse the header's AAD field (the bytes after its 2-byte length). */
+export function parseContext(bytes: Uint8Array): EncryptionContext {
+  const context = Object.create(null) as EncryptionContext
+  if (bytes.length === 0) return context
+  const reader = new ByteReader(bytes)
+  const count = reader.uint16('encryption context pair count')
+  if (count === 0) throw new MalformedMessageError('The message stores an encryption context with zero pairs but a non-zero length.')
+  for (let index = 0; index < count; index++) {
+    const key = fromUtf8(reader.lengthPrefixed('encryption context key'), 'encryption context key')
+    const value = fromUtf8(reader.lengthPrefixed('encryption context value'), 'encryption context value')
+    if (Object.prototype.hasOwnProperty.call(context, key)) {
+      throw new MalformedMessageError(`The message's encryption context has key "${key}" twice.`)
+    }
+    context[key] = value
+  }
+  if (reader.remaining !== 0) {
+    throw new MalformedMessageError(`The message's encryption context has ${reader.remaining} bytes after its last pair.`)
+  }
+  return context
+}

@@ -1,0 +1,158 @@
+import {
+  Base64MessageError,
+  KeyringError,
+  MalformedMessageError,
+  TooManyEncryptedDataKeysError,
+} from '../errors.js'
+import { suiteFromMessage, hex, type AlgorithmSuite } from '../suites.js'
+import type { EncryptedDataKey, EncryptionContext, MessageHeader } from '../types.js'
+import { ByteReader, ByteWriter, fromUtf8, utf8 } from './bytes.js'
+import { parseContext, serializeContext } from './context.js'
+
+// spec: data-format/message-header.md#supported-types
+const MESSAGE_TYPE_CUSTOMER_AED = 0x80
+const CONTENT_TYPE_NON_FRAMED = 0x01
+const CONTENT_TYPE_FRAMED = 0x02
+/** The largest frame length the 4-byte field can carry. */
+export const MAX_FRAME_LENGTH = 0xffff_ffff
+
+/** A parsed header: the public view plus the raw pieces decrypt needs to authenticate it. */
+export interface ParsedHeader {
+  readonly header: MessageHeader
+  readonly suite: AlgorithmSuite
+  /** The header body bytes (a view into the input): the AAD of the header authentication tag. */
+  readonly body: Uint8Array
+  /** v2 only: the key commitment. Empty for v1. */
+  readonly suiteData: Uint8Array
+  readonly headerIv: Uint8Array
+  readonly headerTag: Uint8Array
+  /** Offset of the first body byte in the input. */
+  readonly length: number
+}
+
+export interface HeaderFields {
+  readonly suite: AlgorithmSuite
+  readonly messageId: Uint8Array
+  readonly encryptionContext: EncryptionContext
+  readonly encryptedDataKeys: readonly EncryptedDataKey[]
+  readonly frameLength: number
+  /** The commitment key for v2 suites. */
+  readonly suiteData: Uint8Array
+}
+
+/** Message ID length by format version (spec: data-format/message-header.md#message-id). */
+export function messageIdLength(version: 1 | 2): number {
+  return version === 1 ? 16 : 32
+}
+
+/** Serialize a framed header body. spec: data-format/message-header.md#header-body */
+export function serializeHeaderBody(fields: HeaderFields): Uint8Array {
+  const { suite } = fields
+  const version = suite.messageFormatVersion
+  const writer = new ByteWriter(512)
+  const tooLong = (message: string) => new KeyringError(`Encrypted data key: ${message}`)
+  writer.uint8(version)
+  if (version === 1) writer.uint8(MESSAGE_TYPE_CUSTOMER_AED)
+  writer.uint16(suite.id).bytes(fields.messageId)
+  const context = serializeContext(fields.encryptionContext)
+  writer.uint16(context.length).bytes(context)
+  writer.uint16(fields.encryptedDataKeys.length)
+  for (const key of fields.encryptedDataKeys) {
+    writer.lengthPrefixed(utf8(key.providerId), 'provider ID', tooLong)
+    writer.lengthPrefixed(key.providerInfo, 'provider info', tooLong)
+    writer.lengthPrefixed(key.ciphertext, 'ciphertext', tooLong)
+  }
+  writer.uint8(CONTENT_TYPE_FRAMED)
+  if (version === 1) writer.uint32(0).uint8(suite.ivLength)
+  writer.uint32(fields.frameLength)
+  if (version === 2) writer.bytes(fields.suiteData)
+  return writer.toBytes()
+}
+
+const BASE64_CHARS = /^[A-Za-z0-9+/=\r\n_-]+$/
+
+/** A message starts with version byte 1 or 2; base64 of those starts with "AQ" / "Ag". Say so instead of "bad version". */
+function looksBase64(bytes: Uint8Array): boolean {
+  if (bytes.length < 8) return false
+  const prefix = String.fromCharCode(...bytes.subarray(0, Math.min(bytes.length, 64)))
+  return BASE64_CHARS.test(prefix) && (prefix.startsWith('AQ') || prefix.startsWith('Ag'))
+}
+
+export interface ParseHeaderOptions {
+  readonly maxEncryptedDataKeys?: number
+}
+
+/** Parse and validate a header at the start of `bytes`. spec: data-format/message-header.md */
+export function parseHeader(bytes: Uint8Array, options: ParseHeaderOptions = {}): ParsedHeader {
+  if (bytes.length === 0) throw new MalformedMessageError('The ciphertext is empty.')
+  const reader = new ByteReader(bytes)
+  const version = reader.uint8('version')
+  if (version !== 1 && version !== 2) {
+    if (looksBase64(bytes)) {
+      throw new Base64MessageError('The ciphertext looks base64-encoded. Decode it to bytes before calling decrypt.')
+    }
+    throw new MalformedMessageError(`Unknown message format version 0x${version.toString(16).padStart(2, '0')}; expected 0x01 or 0x02.`)
+  }
+  if (version === 1) {
+    const type = reader.uint8('message type')
+    if (type !== MESSAGE_TYPE_CUSTOMER_AED) throw new MalformedMessageError(`Unknown message type 0x${type.toString(16)}; expected 0x80.`)
+  }
+  const suite = suiteFromMessage(reader.uint16('algorithm suite ID'))
+  if (suite.messageFormatVersion !== version) {
+    throw new MalformedMessageError(`Algorithm suite ${hex(suite.id)} cannot appear in a version ${version} message.`)
+  }
+  const messageId = reader.slice(messageIdLength(version), 'message ID')
+  const encryptionContext = parseContext(reader.lengthPrefixed('encryption context'))
+  const encryptedDataKeys = parseEncryptedDataKeys(reader, options.maxEncryptedDataKeys)
+
+  const contentTypeByte = reader.uint8('content type')
+  if (contentTypeByte !== CONTENT_TYPE_FRAMED && contentTypeByte !== CONTENT_TYPE_NON_FRAMED) {
+    throw new MalformedMessageError(`Unknown content type 0x${contentTypeByte.toString(16)}; expected framed (2) or non-framed (1).`)
+  }
+  const contentType = contentTypeByte === CONTENT_TYPE_FRAMED ? 'framed' : 'non-framed'
+  if (version === 1) {
+    if (reader.uint32('reserved field') !== 0) throw new MalformedMessageError('The header reserved field is not zero.')
+    const ivLength = reader.uint8('IV length')
+    if (ivLength !== suite.ivLength) throw new MalformedMessageError(`The header IV length is ${ivLength}; suite ${hex(suite.id)} uses ${suite.ivLength}.`)
+  }
+  const frameLength = reader.uint32('frame length')
+  if (contentType === 'framed' && frameLength === 0) throw new MalformedMessageError('A framed message has frame length 0.')
+  if (contentType === 'non-framed' && frameLength !== 0) {
+    throw new MalformedMessageError(`A non-framed message has frame length ${frameLength}; it must be 0.`)
+  }
+  const suiteData = reader.slice(suite.suiteDataLength, 'key commitment')
+  const body = bytes.subarray(0, reader.offset)
+  // spec: data-format/message-header.md#header-authentication (v2 stores no IV: it is all zeros)
+  const headerIv = version === 1 ? reader.slice(suite.ivLength, 'header IV') : new Uint8Array(suite.ivLength)
+  const headerTag = reader.slice(suite.tagLength, 'header authentication tag')
+
+  const header: MessageHeader = {
+    version,
+    algorithmSuiteId: suite.id,
+    messageId: messageId.slice(),
+    encryptionContext,
+    encryptedDataKeys,
+    contentType,
+    frameLength,
+  }
+  return { header, suite, body, suiteData, headerIv, headerTag, length: reader.offset }
+}
+
+function parseEncryptedDataKeys(reader: ByteReader, maxEncryptedDataKeys: number | undefined): EncryptedDataKey[] {
+  const count = reader.uint16('encrypted data key count')
+  if (count === 0) throw new MalformedMessageError('The message has no encrypted data keys.')
+  // Checked before parsing a single key, so a hostile count costs nothing and no keyring runs.
+  if (maxEncryptedDataKeys !== undefined && count > maxEncryptedDataKeys) {
+    throw new TooManyEncryptedDataKeysError(
+      `The message has ${count} encrypted data keys; maxEncryptedDataKeys allows ${maxEncryptedDataKeys}.`,
+    )
+  }
+  const keys: EncryptedDataKey[] = []
+  for (let index = 0; index < count; index++) {
+    const providerId = fromUtf8(reader.lengthPrefixed('key provider ID'), 'key provider ID')
+    const providerInfo = reader.lengthPrefixed('key provider info').slice()
+    const ciphertext = reader.lengthPrefixed('encrypted data key').slice()
+    keys.push({ providerId, providerInfo, ciphertext })
+  }
+  return keys
+}

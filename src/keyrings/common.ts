@@ -1,0 +1,41 @@
+import type { CryptoBackend } from '../backend/types.js'
+import { ConfigurationError, KeyringError } from '../errors.js'
+import type { EncryptionMaterials, Keyring } from '../types.js'
+
+/** Reserved for the AWS KMS keyrings (spec: framework/raw-aes-keyring.md#initialization). */
+const KMS_PROVIDER_ID = 'aws-kms'
+
+export function validateKeyName(keyring: string, keyNamespace: unknown, keyName: unknown): void {
+  if (typeof keyNamespace !== 'string' || keyNamespace === '') {
+    throw new ConfigurationError(`${keyring} keyNamespace must be a non-empty string.`)
+  }
+  if (keyNamespace.startsWith(KMS_PROVIDER_ID)) {
+    throw new ConfigurationError(`${keyring} keyNamespace must not start with "${KMS_PROVIDER_ID}"; that provider ID belongs to the KMS keyrings.`)
+  }
+  if (typeof keyName !== 'string' || keyName === '') {
+    throw new ConfigurationError(`${keyring} keyName must be a non-empty string.`)
+  }
+}
+
+export function describeKeyring(keyring: { keyNamespace: string; keyName: string }): string {
+  return `"${keyring.keyNamespace}/${keyring.keyName}"`
+}
+
+/** The generator step: make a fresh data key if no keyring before this one did. */
+export function ensureDataKey(materials: EncryptionMaterials, backend: CryptoBackend): EncryptionMaterials {
+  if (materials.plaintextDataKey !== undefined) {
+    if (materials.plaintextDataKey.length !== materials.suite.keyLength) {
+      throw new KeyringError(`The data key is ${materials.plaintextDataKey.length} bytes; the suite needs ${materials.suite.keyLength}.`)
+    }
+    return materials
+  }
+  return { ...materials, plaintextDataKey: backend.randomBytes(materials.suite.keyLength) }
+}
+
+export function isKeyring(value: unknown): value is Keyring {
+  return typeof (value as Keyring | null)?.onEncrypt === 'function' && typeof (value as Keyring).onDecrypt === 'function'
+}
+
+export function keyringName(keyring: Keyring): string {
+  return (keyring as object).constructor?.name ?? 'Keyring'
+}

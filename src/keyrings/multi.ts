@@ -1,0 +1,76 @@
+import type { CryptoBackend } from '../backend/types.js'
+import { ConfigurationError, KeyringError, NoDecryptableKeyError, type KeyringFailure } from '../errors.js'
+import type { DecryptionMaterials, EncryptedDataKey, EncryptionMaterials, Keyring } from '../types.js'
+import { isKeyring, keyringName } from './common.js'
+
+export interface MultiKeyringOptions {
+  /** Makes the data key on encrypt. Without one, materials must already carry a data key. */
+  generator?: Keyring
+  /** Each wraps the same data key too; any of them may decrypt. */
+  children?: Keyring[]
+}
+
+
+/**
+ * Combines keyrings: the generator makes the data key and every keyring wraps it, so any one of them can
+ * decrypt. spec: framework/multi-keyring.md
+ *
+ * @example
+ * ```ts
+ * const keyring = new MultiKeyring({ generator: aesKeyring, children: [rsaEscrowKeyring] })
+ * ```
+ */
+export class MultiKeyring implements Keyring {
+  readonly generator: Keyring | undefined
+  readonly children: readonly Keyring[]
+
+  constructor(options: MultiKeyringOptions) {
+    const { generator, children = [] } = options ?? {}
+    if (generator !== undefined && !isKeyring(generator)) throw new ConfigurationError('MultiKeyring generator must be a keyring.')
+    if (!Array.isArray(children) || !children.every(isKeyring)) {
+      throw new ConfigurationError('MultiKeyring children must be an array of keyrings.')
+    }
+    if (generator === undefined && children.length === 0) {
+      throw new ConfigurationError('MultiKeyring needs a generator or at least one child.')
+    }
+    this.generator = generator
+    this.children = [...children]
+  }
+
+  async onEncrypt(materials: EncryptionMaterials, backend: CryptoBackend): Promise<EncryptionMaterials> {
+    let current = materials
+    if (this.generator !== undefined) {
+      current = await this.generator.onEncrypt(current, backend)
+      if (current.plaintextDataKey === undefined) throw new KeyringError('The MultiKeyring generator returned no data key.')
+    } else if (current.plaintextDataKey === undefined) {
+      throw new KeyringError('MultiKeyring has no generator and no data key was supplied: give it a generator.')
+    }
+    for (const child of this.children) current = await child.onEncrypt(current, backend)
+    return current
+  }
+
+  async onDecrypt(
+    materials: DecryptionMaterials,
+    encryptedDataKeys: readonly EncryptedDataKey[],
+    backend: CryptoBackend,
+  ): Promise<DecryptionMaterials> {
+    if (materials.plaintextDataKey !== undefined) return materials
+    const failures: KeyringFailure[] = []
+    const keyrings = this.generator === undefined ? this.children : [this.generator, ...this.children]
+    for (const keyring of keyrings) {
+      try {
+        const result = await keyring.onDecrypt(materials, encryptedDataKeys, backend)
+        if (result.plaintextDataKey !== undefined) return result
+      } catch (error) {
+        // One keyring failing is not fatal while another may still succeed.
+        if (error instanceof NoDecryptableKeyError) failures.push(...error.failures)
+        else failures.push({ keyring: keyringName(keyring), error })
+      }
+    }
+    if (failures.length === 0) return materials
+    throw new NoDecryptableKeyError(
+      `No keyring in the MultiKeyring could decrypt a data key (${failures.length} failed).`,
+      failures,
+    )
+  }
+}

@@ -1,0 +1,115 @@
+import type { CryptoBackend } from '../backend/types.js'
+import { ConfigurationError, KeyringError } from '../errors.js'
+import { bytesEqual, utf8 } from '../format/bytes.js'
+import { legacyOrderDiffers, serializeContext, type ContextOrder } from '../format/context.js'
+import type { DecryptionMaterials, EncryptedDataKey, EncryptionMaterials, Keyring } from '../types.js'
+import { describeKeyring, ensureDataKey, validateKeyName } from './common.js'
+
+export interface RawAesKeyringOptions {
+  /** Stored as the key provider ID. Must not be `aws-kms`. */
+  keyNamespace: string
+  /** Stored at the start of the key provider info. */
+  keyName: string
+  /** 16, 24 or 32 bytes. Copied; the keyring never exposes it. */
+  wrappingKey: Uint8Array
+}
+
+const IV_LENGTH = 12
+const TAG_LENGTH = 16
+const TAG_LENGTH_BITS = TAG_LENGTH * 8
+
+/**
+ * Wraps data keys with AES-GCM under a key you hold, binding them to the encryption context.
+ * spec: framework/raw-aes-keyring.md
+ *
+ * @example
+ * ```ts
+ * const keyring = new RawAesKeyring({ keyNamespace: 'app', keyName: 'key-1', wrappingKey: crypto.getRandomValues(new Uint8Array(32)) })
+ * const { ciphertext } = await encrypt(keyring, 'hello', { encryptionContext: { tenant: 'a' } })
+ * ```
+ */
+export class RawAesKeyring implements Keyring {
+  readonly keyNamespace: string
+  readonly keyName: string
+  readonly #wrappingKey: Uint8Array
+  readonly #keyNameBytes: Uint8Array
+
+  constructor(options: RawAesKeyringOptions) {
+    const { keyNamespace, keyName, wrappingKey } = options ?? ({} as RawAesKeyringOptions)
+    validateKeyName('RawAesKeyring', keyNamespace, keyName)
+    if (!(wrappingKey instanceof Uint8Array) || ![16, 24, 32].includes(wrappingKey.length)) {
+      throw new ConfigurationError(
+        `RawAesKeyring wrappingKey must be a Uint8Array of 16, 24 or 32 bytes; got ${wrappingKey instanceof Uint8Array ? `${wrappingKey.length} bytes` : typeof wrappingKey}.`,
+      )
+    }
+    this.keyNamespace = keyNamespace
+    this.keyName = keyName
+    this.#wrappingKey = wrappingKey.slice()
+    this.#keyNameBytes = utf8(keyName)
+  }
+
+  async onEncrypt(materials: EncryptionMaterials, backend: CryptoBackend): Promise<EncryptionMaterials> {
+    const withKey = ensureDataKey(materials, backend)
+    const dataKey = withKey.plaintextDataKey as Uint8Array
+    const iv = backend.randomBytes(IV_LENGTH)
+    const aad = serializeContext(materials.encryptionContext)
+    const ciphertext = new Uint8Array(dataKey.length + TAG_LENGTH)
+    backend.aeadKey(this.#wrappingKey).seal(iv, aad, dataKey, ciphertext, 0)
+    // spec: framework/raw-aes-keyring.md#key-provider-information
+    const info = new Uint8Array(this.#keyNameBytes.length + 8 + IV_LENGTH)
+    const view = new DataView(info.buffer)
+    info.set(this.#keyNameBytes, 0)
+    view.setUint32(this.#keyNameBytes.length, TAG_LENGTH_BITS)
+    view.setUint32(this.#keyNameBytes.length + 4, IV_LENGTH)
+    info.set(iv, this.#keyNameBytes.length + 8)
+    const edk: EncryptedDataKey = { providerId: this.keyNamespace, providerInfo: info, ciphertext }
+    return { ...withKey, encryptedDataKeys: [...withKey.encryptedDataKeys, edk] }
+  }
+
+  async onDecrypt(
+    materials: DecryptionMaterials,
+    encryptedDataKeys: readonly EncryptedDataKey[],
+    backend: CryptoBackend,
+  ): Promise<DecryptionMaterials> {
+    if (materials.plaintextDataKey !== undefined) return materials
+    const keyLength = materials.suite.keyLength
+    const candidates = encryptedDataKeys.filter((edk) => this.#isMine(edk) && edk.ciphertext.length === keyLength + TAG_LENGTH)
+    if (candidates.length === 0) return materials
+    const aead = backend.aeadKey(this.#wrappingKey)
+    const orders: ContextOrder[] = legacyOrderDiffers(materials.encryptionContext) ? ['utf8', 'legacy-locale'] : ['utf8']
+    for (const order of orders) {
+      // Messages from official JavaScript SDK releases before utf8Sorting sorted the AAD with localeCompare.
+      const aad = serializeContext(materials.encryptionContext, order)
+      for (const edk of candidates) {
+        const iv = edk.providerInfo.subarray(edk.providerInfo.length - IV_LENGTH)
+        const dataKey = new Uint8Array(keyLength)
+        const ciphertext = edk.ciphertext.subarray(0, keyLength)
+        const tag = edk.ciphertext.subarray(keyLength)
+        if (aead.open(iv, aad, ciphertext, tag, dataKey, 0)) return { ...materials, plaintextDataKey: dataKey }
+        dataKey.fill(0)
+      }
+    }
+    throw new KeyringError(
+      `RawAesKeyring ${describeKeyring(this)} found ${candidates.length} encrypted data key(s) for its key name, but none unwrapped: ` +
+        'the wrapping key or the encryption context differs from the one used to encrypt.',
+    )
+  }
+
+  #isMine(edk: EncryptedDataKey): boolean {
+    const info = edk.providerInfo
+    const nameLength = this.#keyNameBytes.length
+    if (edk.providerId !== this.keyNamespace || info.length !== nameLength + 8 + IV_LENGTH) return false
+    if (!bytesEqual(info.subarray(0, nameLength), this.#keyNameBytes)) return false
+    const view = new DataView(info.buffer, info.byteOffset, info.length)
+    return view.getUint32(nameLength) === TAG_LENGTH_BITS && view.getUint32(nameLength + 4) === IV_LENGTH
+  }
+
+  /** Never shows the wrapping key. */
+  toJSON(): object {
+    return { type: 'RawAesKeyring', keyNamespace: this.keyNamespace, keyName: this.keyName }
+  }
+
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return `RawAesKeyring ${describeKeyring(this)}`
+  }
+}

@@ -1,0 +1,120 @@
+import type { CryptoBackend, RsaPadding } from '../backend/types.js'
+import { ConfigurationError, KeyringError } from '../errors.js'
+import { bytesEqual, utf8 } from '../format/bytes.js'
+import type { DecryptionMaterials, EncryptedDataKey, EncryptionMaterials, Keyring } from '../types.js'
+import { describeKeyring, ensureDataKey, validateKeyName } from './common.js'
+
+const PADDINGS: readonly RsaPadding[] = ['OAEP-SHA1', 'OAEP-SHA256', 'OAEP-SHA384', 'OAEP-SHA512', 'PKCS1']
+
+export interface RawRsaKeyringOptions {
+  keyNamespace: string
+  keyName: string
+  /** PEM (SPKI or PKCS#1) or a platform key object. Needed to encrypt; derived from `privateKey` when omitted. */
+  publicKey?: unknown
+  /** PEM (PKCS#8 or PKCS#1) or a platform key object. Needed to decrypt. */
+  privateKey?: unknown
+  /** Not stored in the message: encrypt and decrypt must agree on it. */
+  padding: RsaPadding
+}
+
+/**
+ * Wraps data keys with RSA under a key pair you hold. PKCS1 (v1.5) decryption uses implicit rejection,
+ * so it works on Node releases that refuse PKCS1 private decryption (CVE-2023-46809).
+ * spec: framework/raw-rsa-keyring.md
+ *
+ * @example
+ * ```ts
+ * const keyring = new RawRsaKeyring({ keyNamespace: 'app', keyName: 'rsa-1', publicKey: pem, padding: 'OAEP-SHA256' })
+ * ```
+ */
+export class RawRsaKeyring implements Keyring {
+  readonly keyNamespace: string
+  readonly keyName: string
+  readonly padding: RsaPadding
+  readonly #publicKeyInput: unknown
+  readonly #privateKeyInput: unknown
+  readonly #keyNameBytes: Uint8Array
+  /** Parsed keys per backend, so a PEM is parsed once. */
+  readonly #parsed = new WeakMap<CryptoBackend, { publicKey?: unknown; privateKey?: unknown }>()
+
+  constructor(options: RawRsaKeyringOptions) {
+    const { keyNamespace, keyName, publicKey, privateKey, padding } = options ?? ({} as RawRsaKeyringOptions)
+    validateKeyName('RawRsaKeyring', keyNamespace, keyName)
+    if (!PADDINGS.includes(padding)) {
+      throw new ConfigurationError(`RawRsaKeyring padding must be one of ${PADDINGS.join(', ')}; got ${String(padding)}.`)
+    }
+    if (publicKey === undefined && privateKey === undefined) {
+      throw new ConfigurationError('RawRsaKeyring needs a publicKey (to encrypt), a privateKey (to decrypt), or both.')
+    }
+    this.keyNamespace = keyNamespace
+    this.keyName = keyName
+    this.padding = padding
+    this.#publicKeyInput = publicKey
+    this.#privateKeyInput = privateKey
+    this.#keyNameBytes = utf8(keyName)
+  }
+
+  #keys(backend: CryptoBackend): { publicKey?: unknown; privateKey?: unknown } {
+    let keys = this.#parsed.get(backend)
+    if (keys === undefined) {
+      const privateKey = this.#privateKeyInput === undefined ? undefined : backend.importRsaPrivateKey(this.#privateKeyInput)
+      const publicKey =
+        this.#publicKeyInput !== undefined
+          ? backend.importRsaPublicKey(this.#publicKeyInput)
+          : backend.rsaPublicFromPrivate(privateKey)
+      keys = { publicKey, privateKey }
+      this.#parsed.set(backend, keys)
+    }
+    return keys
+  }
+
+  async onEncrypt(materials: EncryptionMaterials, backend: CryptoBackend): Promise<EncryptionMaterials> {
+    const { publicKey } = this.#keys(backend)
+    const withKey = ensureDataKey(materials, backend)
+    let ciphertext: Uint8Array
+    try {
+      ciphertext = backend.rsaEncrypt(publicKey, this.padding, withKey.plaintextDataKey as Uint8Array)
+    } catch (error) {
+      throw new KeyringError(`RawRsaKeyring ${describeKeyring(this)} could not wrap the data key with ${this.padding}.`, { cause: error })
+    }
+    const edk: EncryptedDataKey = { providerId: this.keyNamespace, providerInfo: this.#keyNameBytes.slice(), ciphertext }
+    return { ...withKey, encryptedDataKeys: [...withKey.encryptedDataKeys, edk] }
+  }
+
+  async onDecrypt(
+    materials: DecryptionMaterials,
+    encryptedDataKeys: readonly EncryptedDataKey[],
+    backend: CryptoBackend,
+  ): Promise<DecryptionMaterials> {
+    if (materials.plaintextDataKey !== undefined) return materials
+    const candidates = encryptedDataKeys.filter(
+      (edk) => edk.providerId === this.keyNamespace && bytesEqual(edk.providerInfo, this.#keyNameBytes),
+    )
+    if (candidates.length === 0) return materials
+    const { privateKey } = this.#keys(backend)
+    if (privateKey === undefined) {
+      throw new KeyringError(`RawRsaKeyring ${describeKeyring(this)} has no private key, so it cannot decrypt.`)
+    }
+    const causes: unknown[] = []
+    for (const edk of candidates) {
+      try {
+        const dataKey = backend.rsaDecrypt(privateKey, this.padding, edk.ciphertext, materials.suite.keyLength)
+        return { ...materials, plaintextDataKey: dataKey }
+      } catch (error) {
+        causes.push(error)
+      }
+    }
+    throw new KeyringError(
+      `RawRsaKeyring ${describeKeyring(this)} found ${candidates.length} encrypted data key(s) for its key name, but none decrypted with ${this.padding}.`,
+      { cause: causes[0] },
+    )
+  }
+
+  toJSON(): object {
+    return { type: 'RawRsaKeyring', keyNamespace: this.keyNamespace, keyName: this.keyName, padding: this.padding }
+  }
+
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return `RawRsaKeyring ${describeKeyring(this)} ${this.padding}`
+  }
+}
