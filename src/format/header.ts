@@ -69,13 +69,19 @@ export function serializeHeaderBody(fields: HeaderFields): Uint8Array {
   return writer.toBytes()
 }
 
-const BASE64_CHARS = /^[A-Za-z0-9+/=\r\n_-]+$/
+const BASE64_CHARS = /^[A-Za-z0-9+/=\r\n]+$/
 
-/** A message starts with version byte 1 or 2; base64 of those starts with "AQ" / "Ag". Say so instead of "bad version". */
+/** Whether the input is base64 text whose decoding starts like a message (version byte 1 or 2). */
 function looksBase64(bytes: Uint8Array): boolean {
   if (bytes.length < 8) return false
   const prefix = String.fromCharCode(...bytes.subarray(0, Math.min(bytes.length, 64)))
-  return BASE64_CHARS.test(prefix) && (prefix.startsWith('AQ') || prefix.startsWith('Ag'))
+  if (!BASE64_CHARS.test(prefix)) return false
+  try {
+    const firstByte = atob(prefix.slice(0, 4)).charCodeAt(0)
+    return firstByte === 1 || firstByte === 2
+  } catch {
+    return false // not decodable: an ordinary unknown version
+  }
 }
 
 export interface ParseHeaderOptions {

@@ -1,0 +1,307 @@
+import { describe, expect, it } from 'vitest'
+import {
+  decrypt,
+  encrypt,
+  Base64MessageError,
+  CommitmentPolicyError,
+  ConfigurationError,
+  EncryptionContextMismatchError,
+  EnvelopeError,
+  InvalidEncryptionContextError,
+  LimitExceededError,
+  MalformedMessageError,
+  NoDecryptableKeyError,
+  TooManyEncryptedDataKeysError,
+  MultiKeyring,
+  RawRsaKeyring,
+} from '../src/index.js'
+import { aesKeyring, rejectionOf, rsaKeyring, rsaPem } from './helpers/fixtures.js'
+
+const keyring = aesKeyring()
+const allow = { commitmentPolicy: 'REQUIRE_ENCRYPT_ALLOW_DECRYPT' } as const
+const forbid = { commitmentPolicy: 'FORBID_ENCRYPT_ALLOW_DECRYPT' } as const
+
+function u16(value: number): Buffer {
+  const out = Buffer.alloc(2)
+  out.writeUInt16BE(value)
+  return out
+}
+function u32(value: number): Buffer {
+  const out = Buffer.alloc(4)
+  out.writeUInt32BE(value)
+  return out
+}
+function field(bytes: Buffer | string): Buffer {
+  const value = typeof bytes === 'string' ? Buffer.from(bytes) : bytes
+  return Buffer.concat([u16(value.length), value])
+}
+
+/** A hand-built v1 header body for suite 0x0178, with pieces overridable to break one check at a time. */
+function v1Header(overrides: Partial<Record<'version' | 'type' | 'suite' | 'aad' | 'edks' | 'contentType' | 'reserved' | 'ivLength' | 'frameLength', Buffer>> = {}): Buffer {
+  const edk = Buffer.concat([field('test'), field('key-1'), field(Buffer.alloc(48))])
+  return Buffer.concat([
+    overrides.version ?? Buffer.from([1]),
+    overrides.type ?? Buffer.from([0x80]),
+    overrides.suite ?? u16(0x0178),
+    Buffer.alloc(16, 9),
+    overrides.aad ?? u16(0),
+    overrides.edks ?? Buffer.concat([u16(1), edk]),
+    overrides.contentType ?? Buffer.from([2]),
+    overrides.reserved ?? u32(0),
+    overrides.ivLength ?? Buffer.from([12]),
+    overrides.frameLength ?? u32(4096),
+    Buffer.alloc(12 + 16),
+  ])
+}
+
+async function codeOf(ciphertext: Uint8Array, options: Parameters<typeof decrypt>[2] = allow): Promise<string> {
+  const error = await rejectionOf(decrypt(keyring, ciphertext, options))
+  expect(error).toBeInstanceOf(EnvelopeError)
+  return (error as EnvelopeError).code
+}
+
+describe('decrypt rejects bad input with a specific error', () => {
+  it('wrong wrapping key: no keyring could decrypt, carrying the keyring cause', async () => {
+    const { ciphertext } = await encrypt(keyring, 'secret')
+    const error = await rejectionOf(decrypt(aesKeyring(32, 'key-1', 8), ciphertext))
+    expect(error).toBeInstanceOf(NoDecryptableKeyError)
+    expect((error as NoDecryptableKeyError).failures).toHaveLength(1)
+    expect((error as NoDecryptableKeyError).failures[0]?.keyring).toBe('RawAesKeyring')
+  })
+
+  it('a keyring with another key name: no decryptable key', async () => {
+    const { ciphertext } = await encrypt(keyring, 'secret')
+    const error = await rejectionOf(decrypt(aesKeyring(32, 'other'), ciphertext))
+    expect((error as EnvelopeError).code).toBe('NO_DECRYPTABLE_KEY')
+  })
+
+  it('a multi-keyring reports each child failure', async () => {
+    const { ciphertext } = await encrypt(keyring, 'secret')
+    const multi = new MultiKeyring({ children: [aesKeyring(32, 'key-1', 3), aesKeyring(16, 'other')] })
+    const error = (await rejectionOf(decrypt(multi, ciphertext))) as NoDecryptableKeyError
+    expect(error.code).toBe('NO_DECRYPTABLE_KEY')
+    expect(error.failures.map((failure) => failure.keyring)).toEqual(['RawAesKeyring'])
+  })
+
+  it('wrong expected encryption context', async () => {
+    const { ciphertext } = await encrypt(keyring, 'secret', { encryptionContext: { tenant: 'a' } })
+    expect(await codeOf(ciphertext, { encryptionContext: { tenant: 'b' } })).toBe('ENCRYPTION_CONTEXT_MISMATCH')
+    expect(await codeOf(ciphertext, { encryptionContext: { missing: 'x' } })).toBe('ENCRYPTION_CONTEXT_MISMATCH')
+    const error = await rejectionOf(decrypt(keyring, ciphertext, { encryptionContext: { tenant: 'b' } }))
+    expect(error).toBeInstanceOf(EncryptionContextMismatchError)
+  })
+
+  it('too many data keys, on decrypt before any keyring runs and on encrypt', async () => {
+    const multi = new MultiKeyring({ generator: keyring, children: [aesKeyring(16, 'k2'), aesKeyring(24, 'k3')] })
+    const { ciphertext } = await encrypt(multi, 'secret')
+    let keyringCalls = 0
+    const spy = { onEncrypt: keyring.onEncrypt.bind(keyring), onDecrypt: async (...args: Parameters<typeof keyring.onDecrypt>) => { keyringCalls++; return keyring.onDecrypt(...args) } }
+    const error = await rejectionOf(decrypt(spy, ciphertext, { maxEncryptedDataKeys: 2 }))
+    expect(error).toBeInstanceOf(TooManyEncryptedDataKeysError)
+    expect(keyringCalls).toBe(0)
+    await decrypt(spy, ciphertext, { maxEncryptedDataKeys: 3 })
+    expect(keyringCalls).toBe(1)
+    expect(await rejectionOf(encrypt(multi, 'secret', { maxEncryptedDataKeys: 2 }))).toBeInstanceOf(TooManyEncryptedDataKeysError)
+  })
+
+  it('a non-committing message under REQUIRE_ENCRYPT_REQUIRE_DECRYPT', async () => {
+    const { ciphertext } = await encrypt(keyring, 'secret', { algorithmSuite: 0x0178, ...forbid })
+    const error = await rejectionOf(decrypt(keyring, ciphertext))
+    expect(error).toBeInstanceOf(CommitmentPolicyError)
+    expect((await decrypt(keyring, ciphertext, allow)).plaintext).toEqual(new TextEncoder().encode('secret'))
+  })
+
+  it('commitment policy on encrypt', async () => {
+    expect(await rejectionOf(encrypt(keyring, 'x', { algorithmSuite: 0x0178 }))).toBeInstanceOf(CommitmentPolicyError)
+    expect(await rejectionOf(encrypt(keyring, 'x', { algorithmSuite: 0x0478, ...forbid }))).toBeInstanceOf(CommitmentPolicyError)
+    const { header } = await encrypt(keyring, 'x', forbid)
+    expect(header.algorithmSuiteId).toBe(0x0378)
+  })
+
+  it('empty input and garbage', async () => {
+    expect(await codeOf(new Uint8Array(0))).toBe('MALFORMED_MESSAGE')
+    expect(await codeOf(new TextEncoder().encode('this is not a message at all'))).toBe('MALFORMED_MESSAGE')
+    expect(await codeOf(new Uint8Array([1]))).toBe('TRUNCATED_MESSAGE')
+    expect(await codeOf(new Uint8Array([2, 5]))).toBe('TRUNCATED_MESSAGE')
+  })
+
+  it('a base64-encoded message says so', async () => {
+    const { ciphertext } = await encrypt(keyring, 'secret')
+    const error = await rejectionOf(decrypt(keyring, new TextEncoder().encode(Buffer.from(ciphertext).toString('base64'))))
+    expect(error).toBeInstanceOf(Base64MessageError)
+    expect((error as Error).message).toMatch(/base64/)
+    const v1 = (await encrypt(keyring, 'secret', { algorithmSuite: 0x0014, ...forbid })).ciphertext
+    expect(await codeOf(new TextEncoder().encode(Buffer.from(v1).toString('base64')))).toBe('BASE64_ENCODED_MESSAGE')
+  })
+
+  it('a header claiming 65535 data keys fails fast without allocating', async () => {
+    const header = v1Header({ edks: Buffer.concat([u16(0xffff), field('test'), field('key-1'), field(Buffer.alloc(48))]) })
+    const started = performance.now()
+    expect(await codeOf(header)).toBe('TRUNCATED_MESSAGE')
+    expect(await rejectionOf(decrypt(keyring, header, { ...allow, maxEncryptedDataKeys: 10 }))).toBeInstanceOf(TooManyEncryptedDataKeysError)
+    expect(performance.now() - started).toBeLessThan(1000)
+  })
+
+  it('a 4 GiB frame length fails fast without allocating', async () => {
+    const { ciphertext } = await encrypt(keyring, new Uint8Array(100), { algorithmSuite: 0x0178, frameLength: 16, ...forbid })
+    const mutated = Buffer.from(ciphertext)
+    // frame length sits right before the 12-byte IV and 16-byte tag that close a v1 header
+    const headerEnd = findV1HeaderEnd(mutated)
+    mutated.writeUInt32BE(0xffffffff, headerEnd - 28 - 4)
+    const before = process.memoryUsage().arrayBuffers
+    // The header tag no longer matches, but the body scan runs first: the first regular frame would need 4 GiB.
+    expect(await codeOf(mutated)).toBe('TRUNCATED_MESSAGE')
+    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(64 * 1024 * 1024)
+  })
+
+  it('a final frame claiming 4 GiB of content is truncated, not allocated', async () => {
+    const { ciphertext } = await encrypt(keyring, new Uint8Array(10), { algorithmSuite: 0x0178, frameLength: 0xffffffff, ...forbid })
+    const mutated = Buffer.from(ciphertext)
+    const contentLengthAt = findV1HeaderEnd(mutated) + 4 + 4 + 12
+    expect(mutated.readUInt32BE(contentLengthAt)).toBe(10)
+    mutated.writeUInt32BE(0xfffffff0, contentLengthAt)
+    expect(await codeOf(mutated)).toBe('TRUNCATED_MESSAGE')
+  })
+
+  it('maxBodySize', async () => {
+    const { ciphertext } = await encrypt(keyring, new Uint8Array(10000))
+    const error = await rejectionOf(decrypt(keyring, ciphertext, { maxBodySize: 5000 }))
+    expect(error).toBeInstanceOf(LimitExceededError)
+    expect((await decrypt(keyring, ciphertext, { maxBodySize: 20000 })).plaintext).toHaveLength(10000)
+  })
+
+  it('trailing bytes after a complete message, signed or not', async () => {
+    for (const algorithmSuite of [0x0478, 0x0578]) {
+      const { ciphertext } = await encrypt(keyring, 'secret', { algorithmSuite })
+      expect(await codeOf(Buffer.concat([ciphertext, Buffer.from([0])]))).toBe('TRAILING_DATA')
+    }
+  })
+})
+
+describe('header checks, one at a time', () => {
+  const cases: [string, Buffer, string][] = [
+    ['unknown version', v1Header({ version: Buffer.from([3]) }), 'MALFORMED_MESSAGE'],
+    ['unknown type', v1Header({ type: Buffer.from([0x81]) }), 'MALFORMED_MESSAGE'],
+    ['unknown suite', v1Header({ suite: u16(0x0999) }), 'UNSUPPORTED_ALGORITHM_SUITE'],
+    ['v2 suite in a v1 header', v1Header({ suite: u16(0x0478) }), 'MALFORMED_MESSAGE'],
+    ['zero data keys', v1Header({ edks: u16(0) }), 'MALFORMED_MESSAGE'],
+    ['unknown content type', v1Header({ contentType: Buffer.from([3]) }), 'MALFORMED_MESSAGE'],
+    ['reserved field set', v1Header({ reserved: u32(1) }), 'MALFORMED_MESSAGE'],
+    ['wrong IV length', v1Header({ ivLength: Buffer.from([16]) }), 'MALFORMED_MESSAGE'],
+    ['framed with frame length 0', v1Header({ frameLength: u32(0) }), 'MALFORMED_MESSAGE'],
+    ['non-framed with a frame length', v1Header({ contentType: Buffer.from([1]) }), 'MALFORMED_MESSAGE'],
+    ['context with zero pairs', v1Header({ aad: field(u16(0)) }), 'MALFORMED_MESSAGE'],
+    ['context with a duplicate key', v1Header({ aad: field(Buffer.concat([u16(2), field('a'), field('1'), field('a'), field('2')])) }), 'MALFORMED_MESSAGE'],
+    ['context with bytes after its pairs', v1Header({ aad: field(Buffer.concat([u16(1), field('a'), field('1'), Buffer.from([0])])) }), 'MALFORMED_MESSAGE'],
+    ['context key not UTF-8', v1Header({ aad: field(Buffer.concat([u16(1), field(Buffer.from([0xff])), field('1')])) }), 'MALFORMED_MESSAGE'],
+    ['provider ID not UTF-8', v1Header({ edks: Buffer.concat([u16(1), field(Buffer.from([0xc3])), field('k'), field('x')]) }), 'MALFORMED_MESSAGE'],
+    ['signing suite without a public key', v1Header({ suite: u16(0x0378) }), 'MALFORMED_MESSAGE'],
+  ]
+  it.each(cases)('%s', async (_name, header, code) => {
+    // Pad with a body-shaped tail so only the header check can fail first.
+    const message = Buffer.concat([header, u32(0xffffffff), u32(1), Buffer.alloc(12), u32(0), Buffer.alloc(16), field(Buffer.alloc(0))])
+    const error = await rejectionOf(decrypt(keyring, message, allow))
+    expect(error).toBeInstanceOf(MalformedMessageError)
+    expect((error as EnvelopeError).code).toBe(code)
+  })
+
+  it('a public key on a non-signing suite', async () => {
+    const aad = field(Buffer.concat([u16(1), field('aws-crypto-public-key'), field('AAAA')]))
+    const message = Buffer.concat([v1Header({ aad }), u32(0xffffffff), u32(1), Buffer.alloc(12), u32(0), Buffer.alloc(16)])
+    expect(await codeOf(message)).toBe('MALFORMED_MESSAGE')
+  })
+
+  it('an invalid signing public key', async () => {
+    const aad = field(Buffer.concat([u16(1), field('aws-crypto-public-key'), field(Buffer.alloc(49, 2).toString('base64'))]))
+    const header = v1Header({ suite: u16(0x0378), aad })
+    const message = Buffer.concat([header, u32(0xffffffff), u32(1), Buffer.alloc(12), u32(0), Buffer.alloc(16), field(Buffer.alloc(0))])
+    const error = await rejectionOf(decrypt(keyring, message, allow))
+    expect((error as EnvelopeError).code).toBe('SIGNATURE_INVALID')
+  })
+
+  it('frames out of order and oversized final frames', async () => {
+    const { ciphertext } = await encrypt(keyring, new Uint8Array(40), { algorithmSuite: 0x0178, frameLength: 16, ...forbid })
+    const headerEnd = findV1HeaderEnd(Buffer.from(ciphertext))
+    const outOfOrder = Buffer.from(ciphertext)
+    outOfOrder.writeUInt32BE(2, headerEnd)
+    expect(await codeOf(outOfOrder)).toBe('MALFORMED_MESSAGE')
+    const finalAt = headerEnd + 2 * (4 + 12 + 16 + 16)
+    const oversized = Buffer.from(ciphertext)
+    oversized.writeUInt32BE(17, finalAt + 4 + 4 + 12)
+    expect(await codeOf(oversized)).toBe('MALFORMED_MESSAGE')
+  })
+
+  it('a footer claiming an oversized signature', async () => {
+    const { ciphertext } = await encrypt(keyring, 'x', { algorithmSuite: 0x0578 })
+    const bodyEnd = ciphertext.length - 2 - signatureLength(ciphertext)
+    const mutated = Buffer.concat([ciphertext.subarray(0, bodyEnd), u16(500), Buffer.alloc(500)])
+    expect(await codeOf(mutated)).toBe('MALFORMED_MESSAGE')
+  })
+})
+
+describe('bad options', () => {
+  it.each([
+    ['frame length 0', { frameLength: 0 }],
+    ['fractional frame length', { frameLength: 1.5 }],
+    ['frame length beyond 2^32-1', { frameLength: 2 ** 32 }],
+    ['unknown suite', { algorithmSuite: 0x0999 }],
+    ['unknown policy', { commitmentPolicy: 'SOMETIMES' }],
+    ['maxEncryptedDataKeys 0', { maxEncryptedDataKeys: 0 }],
+  ])('%s', async (_name, options) => {
+    expect(await rejectionOf(encrypt(keyring, 'x', options as never))).toBeInstanceOf(ConfigurationError)
+  })
+
+  it('reserved and non-string encryption context entries', async () => {
+    for (const encryptionContext of [{ 'aws-crypto-public-key': 'x' }, { a: 1 }, { '': 'empty key' }]) {
+      expect(await rejectionOf(encrypt(keyring, 'x', { encryptionContext } as never))).toBeInstanceOf(InvalidEncryptionContextError)
+    }
+  })
+
+  it('decrypt options and inputs', async () => {
+    const { ciphertext } = await encrypt(keyring, 'x')
+    expect(await rejectionOf(decrypt(keyring, ciphertext, { maxBodySize: -1 }))).toBeInstanceOf(ConfigurationError)
+    expect(await rejectionOf(decrypt(keyring, 'text' as never))).toBeInstanceOf(ConfigurationError)
+    expect(await rejectionOf(decrypt({} as never, ciphertext))).toBeInstanceOf(ConfigurationError)
+  })
+
+  it('a plaintext needing more frames than the format allows', async () => {
+    // Checked from the length alone, before any buffer of that size exists.
+    const huge = { length: 2 ** 33 } as unknown as Uint8Array
+    Object.setPrototypeOf(huge, Uint8Array.prototype)
+    const error = await rejectionOf(encrypt(keyring, huge, { frameLength: 1 }))
+    expect(error).toBeInstanceOf(EnvelopeError)
+  })
+
+  it('an RSA keyring without a private key cannot decrypt', async () => {
+    const { ciphertext } = await encrypt(rsaKeyring(), 'x')
+    const { publicKey } = rsaPem()
+    const encryptOnly = new RawRsaKeyring({ keyNamespace: 'test', keyName: 'rsa-1', publicKey, padding: 'OAEP-SHA256' })
+    expect(((await rejectionOf(decrypt(encryptOnly, ciphertext))) as EnvelopeError).code).toBe('NO_DECRYPTABLE_KEY')
+  })
+})
+
+function signatureLength(ciphertext: Uint8Array): number {
+  for (let length = 60; length <= 110; length++) {
+    const at = ciphertext.length - length - 2
+    if (((ciphertext[at] as number) << 8) + (ciphertext[at + 1] as number) === length) return length
+  }
+  throw new Error('footer not found')
+}
+
+/** Walk a v1 header written by encrypt to find where its body starts. */
+function findV1HeaderEnd(message: Buffer): number {
+  let offset = 1 + 1 + 2 + 16
+  offset += 2 + message.readUInt16BE(offset)
+  const count = message.readUInt16BE(offset)
+  offset += 2
+  for (let i = 0; i < count * 3; i++) offset += 2 + message.readUInt16BE(offset)
+  return offset + 1 + 4 + 1 + 4 + 12 + 16
+}
+
+
+describe('base64 detection never throws a foreign error', () => {
+  it.each(['A===AAAAAAAA', '====AAAAAAAA', 'AQ\r\n\r\nAAAAAA', '////////////'])('%s', async (text) => {
+    const error = await rejectionOf(decrypt(keyring, new TextEncoder().encode(text), allow))
+    expect(error).toBeInstanceOf(MalformedMessageError)
+  })
+})

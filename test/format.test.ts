@@ -1,0 +1,72 @@
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import { legacyOrderDiffers, parseContext, serializeContext } from '../src/format/context.js'
+import { ByteReader, ByteWriter } from '../src/format/bytes.js'
+import { TruncatedMessageError } from '../src/index.js'
+
+const contextArbitrary = fc.dictionary(
+  fc.string({ minLength: 1, maxLength: 8, unit: 'binary' }),
+  fc.string({ maxLength: 8, unit: 'binary' }),
+  { maxKeys: 8 },
+)
+
+describe('encryption context serialization', () => {
+  it('round trips and is sorted by the UTF-8 bytes of the keys', () => {
+    fc.assert(
+      fc.property(contextArbitrary, (context) => {
+        const bytes = serializeContext(context)
+        expect({ ...parseContext(bytes) }).toEqual({ ...context })
+        const keys = Object.keys(parseContext(bytes))
+        const utf8Keys = keys.map((key) => Buffer.from(key, 'utf8'))
+        for (let i = 1; i < utf8Keys.length; i++) expect(Buffer.compare(utf8Keys[i - 1]!, utf8Keys[i]!)).toBeLessThan(0)
+      }),
+    )
+  })
+
+  it('orders astral characters after U+FFFD, unlike UTF-16 code unit order', () => {
+    const bytes = serializeContext({ '\u{1F600}': '1', '\uFFFD': '2' })
+    expect(Object.keys(parseContext(bytes))).toEqual(['\uFFFD', '\u{1F600}'])
+  })
+
+  it('empty context serializes to nothing', () => {
+    expect(serializeContext({})).toHaveLength(0)
+    expect(Object.keys(parseContext(new Uint8Array(0)))).toEqual([])
+  })
+
+  it('legacy localeCompare order differs only for some contexts', () => {
+    expect(legacyOrderDiffers({ a: '1', B: '2' })).toBe(true)
+    expect(legacyOrderDiffers({ a: '1', b: '2' })).toBe(false)
+    const legacy = serializeContext({ a: '1', B: '2' }, 'legacy-locale')
+    expect(Object.keys(parseContext(legacy))).toEqual(['a', 'B'])
+    expect(Object.keys(parseContext(serializeContext({ a: '1', B: '2' })))).toEqual(['B', 'a'])
+  })
+
+  it('refuses a context too large for the format', () => {
+    expect(() => serializeContext({ big: 'x'.repeat(70000) })).toThrow(/65535/)
+  })
+})
+
+describe('bytes', () => {
+  it('the writer grows and the reader reads back every field', () => {
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.integer({ min: 0, max: 0xffff }), fc.uint8Array({ maxLength: 300 }), fc.nat()), { maxLength: 20 }), (rows) => {
+        const writer = new ByteWriter(1)
+        for (const [small, bytes, big] of rows) writer.uint16(small).uint8(small & 0xff).uint32(big).uint64(big * 3).lengthPrefixed(bytes, 'f', (m) => new Error(m))
+        const reader = new ByteReader(writer.toBytes())
+        for (const [small, bytes, big] of rows) {
+          expect(reader.uint16('a')).toBe(small)
+          expect(reader.uint8('b')).toBe(small & 0xff)
+          expect(reader.uint32('c')).toBe(big)
+          expect(reader.uint64('d')).toBe(big * 3)
+          expect(Array.from(reader.lengthPrefixed('e'))).toEqual(Array.from(bytes))
+        }
+        expect(reader.remaining).toBe(0)
+      }),
+    )
+  })
+
+  it('reads past the end are truncation errors', () => {
+    const reader = new ByteReader(new Uint8Array([0, 5, 1]))
+    expect(() => reader.lengthPrefixed('thing')).toThrow(TruncatedMessageError)
+  })
+})

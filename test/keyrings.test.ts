@@ -1,0 +1,123 @@
+import { inspect } from 'node:util'
+import { describe, expect, it } from 'vitest'
+import {
+  ConfigurationError,
+  decrypt,
+  encrypt,
+  EnvelopeError,
+  MultiKeyring,
+  RawAesKeyring,
+  RawRsaKeyring,
+  DefaultMaterialsManager,
+} from '../src/index.js'
+import { aesKeyring, rejectionOf, rsaKeyring, rsaPem } from './helpers/fixtures.js'
+
+const wrappingKey = new Uint8Array(32).map((_, index) => 0xa0 + index)
+const keyHex = Buffer.from(wrappingKey).toString('hex')
+const keyBase64 = Buffer.from(wrappingKey).toString('base64')
+
+describe('keyring configuration', () => {
+  it.each([
+    ['AES key of 20 bytes', () => new RawAesKeyring({ keyNamespace: 'n', keyName: 'k', wrappingKey: new Uint8Array(20) })],
+    ['AES key not bytes', () => new RawAesKeyring({ keyNamespace: 'n', keyName: 'k', wrappingKey: 'abc' as never })],
+    ['empty namespace', () => new RawAesKeyring({ keyNamespace: '', keyName: 'k', wrappingKey })],
+    ['aws-kms namespace', () => new RawAesKeyring({ keyNamespace: 'aws-kms', keyName: 'k', wrappingKey })],
+    ['empty key name', () => new RawAesKeyring({ keyNamespace: 'n', keyName: '', wrappingKey })],
+    ['RSA without keys', () => new RawRsaKeyring({ keyNamespace: 'n', keyName: 'k', padding: 'OAEP-SHA256' })],
+    ['RSA unknown padding', () => new RawRsaKeyring({ keyNamespace: 'n', keyName: 'k', publicKey: rsaPem().publicKey, padding: 'OAEP-MD5' as never })],
+    ['multi without keyrings', () => new MultiKeyring({})],
+    ['multi with a non-keyring child', () => new MultiKeyring({ children: [{} as never] })],
+    ['materials manager without keyring', () => new DefaultMaterialsManager({} as never)],
+  ])('%s', (_name, build) => {
+    expect(build).toThrow(ConfigurationError)
+  })
+
+  it('an unreadable RSA key is a configuration error that does not echo the key', async () => {
+    const secretPem = '-----BEGIN PRIVATE KEY-----\nTOP-SECRET-MATERIAL\n-----END PRIVATE KEY-----\n'
+    const keyring = new RawRsaKeyring({ keyNamespace: 'n', keyName: 'k', privateKey: secretPem, padding: 'OAEP-SHA256' })
+    const error = await rejectionOf(encrypt(keyring, 'x'))
+    expect(error).toBeInstanceOf(ConfigurationError)
+    expect(String((error as Error).message)).not.toContain('TOP-SECRET')
+  })
+
+  it('an EC key given as RSA is refused', async () => {
+    const { generateKeyPairSync } = await import('node:crypto')
+    const { publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+    const keyring = new RawRsaKeyring({ keyNamespace: 'n', keyName: 'k', publicKey, padding: 'OAEP-SHA256' })
+    expect(await rejectionOf(encrypt(keyring, 'x'))).toBeInstanceOf(ConfigurationError)
+  })
+})
+
+describe('key material stays private', () => {
+  it('inspect, JSON and String never show the wrapping key', () => {
+    const keyring = new RawAesKeyring({ keyNamespace: 'n', keyName: 'k', wrappingKey })
+    for (const text of [inspect(keyring, { showHidden: true, depth: 10 }), JSON.stringify(keyring), String(keyring), inspect(new MultiKeyring({ generator: keyring }), { depth: 10 })]) {
+      expect(text).not.toContain(keyHex)
+      expect(text).not.toContain(keyBase64)
+      expect(text).not.toMatch(/160, 161, 162/)
+    }
+  })
+
+  it('the keyring copies the wrapping key: changing the caller buffer changes nothing', async () => {
+    const callerKey = wrappingKey.slice()
+    const keyring = new RawAesKeyring({ keyNamespace: 'n', keyName: 'k', wrappingKey: callerKey })
+    const { ciphertext } = await encrypt(keyring, 'x')
+    callerKey.fill(0)
+    expect(new TextDecoder().decode((await decrypt(keyring, ciphertext)).plaintext)).toBe('x')
+  })
+
+  it('RSA keyrings do not show their private key', () => {
+    const text = inspect(rsaKeyring(), { showHidden: true, depth: 10 }) + JSON.stringify(rsaKeyring())
+    expect(text).not.toContain('PRIVATE KEY')
+  })
+
+  it('the data key handed to keyrings is zeroed once the message is written', async () => {
+    let seen: Uint8Array | undefined
+    const inner = aesKeyring()
+    const spy = {
+      onEncrypt: async (...args: Parameters<typeof inner.onEncrypt>) => {
+        const materials = await inner.onEncrypt(...args)
+        seen = materials.plaintextDataKey
+        return materials
+      },
+      onDecrypt: inner.onDecrypt.bind(inner),
+    }
+    await encrypt(spy, 'x')
+    expect(seen).toBeDefined()
+    expect(seen!.every((byte) => byte === 0)).toBe(true)
+  })
+})
+
+describe('multi-keyring', () => {
+  it('any child decrypts what the generator and children wrapped', async () => {
+    const generator = aesKeyring(32, 'gen')
+    const child = rsaKeyring('OAEP-SHA1')
+    const { ciphertext, header } = await encrypt(new MultiKeyring({ generator, children: [child] }), 'both')
+    expect(header.encryptedDataKeys).toHaveLength(2)
+    for (const keyring of [generator, child]) {
+      expect(new TextDecoder().decode((await decrypt(keyring, ciphertext)).plaintext)).toBe('both')
+    }
+  })
+
+  it('without a generator encrypt fails with a keyring error', async () => {
+    const error = await rejectionOf(encrypt(new MultiKeyring({ children: [aesKeyring()] }), 'x'))
+    expect((error as EnvelopeError).code).toBe('KEYRING_FAILURE')
+  })
+
+  it.each([
+    [0x0578, 'REQUIRE_ENCRYPT_REQUIRE_DECRYPT', 'COMMITMENT_MISMATCH'],
+    [0x0178, 'FORBID_ENCRYPT_ALLOW_DECRYPT', 'HEADER_AUTHENTICATION_FAILED'],
+  ] as const)('a PKCS1 key with bad padding (suite %i) surfaces as an ordinary authentication failure', async (algorithmSuite, commitmentPolicy, code) => {
+    const keyring = rsaKeyring('PKCS1')
+    const { ciphertext, header } = await encrypt(keyring, 'x', { algorithmSuite, commitmentPolicy })
+    const wrapped = header.encryptedDataKeys[0]!.ciphertext
+    const at = Buffer.from(ciphertext).indexOf(Buffer.from(wrapped))
+    expect(at).toBeGreaterThan(0)
+    const mutated = ciphertext.slice()
+    // Changing a low-order byte keeps the value below the modulus, so only the padding check can notice.
+    mutated[at + wrapped.length - 1] ^= 0x55
+    const error = await rejectionOf(decrypt(keyring, mutated, { commitmentPolicy }))
+    expect((error as EnvelopeError).code).toBe(code)
+  })
+
+})

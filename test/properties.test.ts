@@ -1,0 +1,137 @@
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import { decrypt, encrypt, EnvelopeError } from '../src/index.js'
+import { aesKeyring, policyFor, suites } from './helpers/fixtures.js'
+
+const keyring = aesKeyring()
+
+const contextArbitrary = fc.dictionary(
+  fc.string({ minLength: 1, maxLength: 12, unit: 'binary' }).filter((key) => !key.startsWith('aws-crypto-')),
+  fc.string({ maxLength: 20, unit: 'binary' }),
+  { maxKeys: 5 },
+)
+
+const messageArbitrary = fc.record({
+  plaintext: fc.uint8Array({ maxLength: 700 }),
+  suite: fc.constantFrom(...suites),
+  frameLength: fc.oneof(fc.integer({ min: 1, max: 64 }), fc.constantFrom(128, 256, 4096)),
+  context: contextArbitrary,
+})
+
+async function encryptSample(sample: fc.infer<typeof messageArbitrary>) {
+  const { ciphertext } = await encrypt(keyring, sample.plaintext, {
+    algorithmSuite: sample.suite,
+    frameLength: sample.frameLength,
+    encryptionContext: sample.context,
+    commitmentPolicy: policyFor(sample.suite),
+  })
+  return ciphertext
+}
+
+/** Decrypt must reject with an EnvelopeError and hand back nothing. */
+async function expectRejected(ciphertext: Uint8Array, suite: number): Promise<void> {
+  let result: unknown
+  let failure: unknown
+  try {
+    result = await decrypt(keyring, ciphertext, { commitmentPolicy: policyFor(suite) })
+  } catch (error) {
+    failure = error
+  }
+  expect(result).toBeUndefined()
+  expect(failure).toBeInstanceOf(EnvelopeError)
+}
+
+describe('properties', () => {
+  it('round trip over plaintext, context, suite and frame length', async () => {
+    await fc.assert(
+      fc.asyncProperty(messageArbitrary, async (sample) => {
+        const ciphertext = await encryptSample(sample)
+        const { plaintext, header } = await decrypt(keyring, ciphertext, {
+          commitmentPolicy: policyFor(sample.suite),
+          encryptionContext: sample.context,
+        })
+        expect(Buffer.from(plaintext).equals(Buffer.from(sample.plaintext))).toBe(true)
+        expect(header.algorithmSuiteId).toBe(sample.suite)
+        expect(header.frameLength).toBe(sample.frameLength)
+        const { ['aws-crypto-public-key']: publicKey, ...rest } = header.encryptionContext
+        expect(rest).toEqual({ ...sample.context })
+        expect(publicKey !== undefined).toBe([0x0214, 0x0346, 0x0378, 0x0578].includes(sample.suite))
+      }),
+      { numRuns: 150 },
+    )
+  })
+
+  it('any single-bit flip is rejected', async () => {
+    await fc.assert(
+      fc.asyncProperty(messageArbitrary, fc.nat(), fc.integer({ min: 0, max: 7 }), async (sample, position, bit) => {
+        const ciphertext = await encryptSample(sample)
+        const mutated = ciphertext.slice()
+        const index = position % mutated.length
+        mutated[index] = (mutated[index] as number) ^ (1 << bit)
+        await expectRejected(mutated, sample.suite)
+      }),
+      { numRuns: 300 },
+    )
+  })
+
+  it('any truncation is rejected', async () => {
+    await fc.assert(
+      fc.asyncProperty(messageArbitrary, fc.nat(), async (sample, cut) => {
+        const ciphertext = await encryptSample(sample)
+        await expectRejected(ciphertext.subarray(0, cut % ciphertext.length), sample.suite)
+      }),
+      { numRuns: 200 },
+    )
+  })
+
+  it('any appended bytes are rejected, for every suite', async () => {
+    await fc.assert(
+      fc.asyncProperty(messageArbitrary, fc.uint8Array({ minLength: 1, maxLength: 40 }), async (sample, extra) => {
+        const ciphertext = await encryptSample(sample)
+        await expectRejected(Buffer.concat([ciphertext, extra]), sample.suite)
+      }),
+      { numRuns: 150 },
+    )
+  })
+
+  it('swapping two frames is rejected', async () => {
+    const frameLength = 16
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom(...suites),
+        fc.integer({ min: 3, max: 12 }),
+        fc.nat(),
+        fc.nat(),
+        async (suite, frames, first, second) => {
+          const plaintext = new Uint8Array(frames * frameLength + 5).map((_, index) => index)
+          const { ciphertext } = await encrypt(keyring, plaintext, { algorithmSuite: suite, frameLength, commitmentPolicy: policyFor(suite) })
+          const frameSize = 4 + 12 + frameLength + 16
+          const finalFrameSize = 4 + 4 + 12 + 4 + 5 + 16
+          const bodyStart = findBodyEnd(ciphertext, suite) - finalFrameSize - frames * frameSize
+          expect(bodyStart).toBeGreaterThan(0)
+          const a = first % frames
+          let b = second % frames
+          if (a === b) b = (b + 1) % frames
+          const mutated = ciphertext.slice()
+          const frameA = ciphertext.subarray(bodyStart + a * frameSize, bodyStart + (a + 1) * frameSize)
+          const frameB = ciphertext.subarray(bodyStart + b * frameSize, bodyStart + (b + 1) * frameSize)
+          mutated.set(frameB, bodyStart + a * frameSize)
+          mutated.set(frameA, bodyStart + b * frameSize)
+          await expectRejected(mutated, suite)
+        },
+      ),
+      { numRuns: 60 },
+    )
+  })
+})
+
+/** End of the body: the message end, or before the footer for signing suites. */
+function findBodyEnd(ciphertext: Uint8Array, suite: number): number {
+  if (![0x0214, 0x0346, 0x0378, 0x0578].includes(suite)) return ciphertext.length
+  // The footer is a 2-byte length then the signature; find the length that ends exactly at the end.
+  for (let length = 60; length <= 110; length++) {
+    const at = ciphertext.length - length - 2
+    if (((ciphertext[at] as number) << 8) + (ciphertext[at + 1] as number) === length) return at
+  }
+  throw new Error('footer not found')
+}
