@@ -115,7 +115,7 @@ describe('multi-keyring', () => {
     expect(at).toBeGreaterThan(0)
     const mutated = ciphertext.slice()
     // Changing a low-order byte keeps the value below the modulus, so only the padding check can notice.
-    mutated[at + wrapped.length - 1] ^= 0x55
+    mutated[at + wrapped.length - 1] = (mutated[at + wrapped.length - 1] as number) ^ 0x55
     const error = await rejectionOf(decrypt(keyring, mutated, { commitmentPolicy }))
     expect((error as EnvelopeError).code).toBe(code)
   })

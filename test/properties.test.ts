@@ -18,7 +18,9 @@ const messageArbitrary = fc.record({
   context: contextArbitrary,
 })
 
-async function encryptSample(sample: fc.infer<typeof messageArbitrary>) {
+type Sample = typeof messageArbitrary extends fc.Arbitrary<infer T> ? T : never
+
+async function encryptSample(sample: Sample) {
   const { ciphertext } = await encrypt(keyring, sample.plaintext, {
     algorithmSuite: sample.suite,
     frameLength: sample.frameLength,
