@@ -231,6 +231,18 @@ describe('header checks, one at a time', () => {
     expect(await codeOf(oversized)).toBe('MALFORMED_MESSAGE')
   })
 
+  it.each([
+    ['garbage DER', (length: number) => Buffer.alloc(length, 0xff)],
+    ['an empty signature', () => Buffer.alloc(0)],
+    ['a valid-looking DER of zeros', (length: number) => Buffer.concat([Buffer.from([0x30, length - 2]), Buffer.alloc(length - 2)])],
+  ])('a footer with %s fails signature verification', async (_name, makeSignature) => {
+    const { ciphertext } = await encrypt(keyring, 'x', { algorithmSuite: 0x0578 })
+    const length = signatureLength(ciphertext)
+    const signature = makeSignature(length)
+    const mutated = Buffer.concat([ciphertext.subarray(0, ciphertext.length - 2 - length), u16(signature.length), signature])
+    expect(await codeOf(mutated)).toBe('SIGNATURE_INVALID')
+  })
+
   it('a footer claiming an oversized signature', async () => {
     const { ciphertext } = await encrypt(keyring, 'x', { algorithmSuite: 0x0578 })
     const bodyEnd = ciphertext.length - 2 - signatureLength(ciphertext)
