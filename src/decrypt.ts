@@ -1,4 +1,4 @@
-import type { CryptoBackend } from './backend/types.js'
+import type { CryptoBackend, Verifier } from './backend/types.js'
 import { asMaterialsManager } from './cmm/default.js'
 import { deriveKeys } from './derive.js'
 import { positiveIntegerOption } from './encrypt.js'
@@ -17,7 +17,7 @@ import { MAX_SEQUENCE_NUMBER, readFrame, readNonFramedBody } from './format/fram
 import { parseHeader, type ParsedHeader } from './format/header.js'
 import { FrameOpener } from './frames.js'
 import { assertDecryptAllowed, commitmentPolicyFromOption } from './suites.js'
-import type { DecryptOptions, DecryptResult, EncryptionContext } from './types.js'
+import type { CommitmentPolicy, DecryptOptions, DecryptResult, EncryptionContext, MaterialsManager } from './types.js'
 
 /** Where the body ends and how much plaintext it holds, found without any cryptography. */
 interface BodyLayout {
@@ -72,65 +72,112 @@ function checkReproducedContext(stored: EncryptionContext, expected: EncryptionC
   }
 }
 
-/** One-shot decrypt: nothing is returned unless the header, every frame and the signature verify. */
-export async function decryptWith(
+/** Decrypt options, validated once. */
+export interface DecryptionSettings {
+  readonly commitmentPolicy: CommitmentPolicy
+  readonly maxEncryptedDataKeys: number | undefined
+  readonly maxBodySize: number | undefined
+  readonly expectedContext: EncryptionContext | undefined
+}
+
+export function decryptionSettings(options: DecryptOptions = {}): DecryptionSettings {
+  return {
+    commitmentPolicy: commitmentPolicyFromOption(options.commitmentPolicy),
+    maxEncryptedDataKeys: positiveIntegerOption('maxEncryptedDataKeys', options.maxEncryptedDataKeys, 0xffff),
+    maxBodySize: positiveIntegerOption('maxBodySize', options.maxBodySize, Number.MAX_SAFE_INTEGER),
+    expectedContext: options.encryptionContext,
+  }
+}
+
+/** Checks that need only the parsed header: run them before any keyring. */
+export function checkHeader(parsed: ParsedHeader, settings: DecryptionSettings): void {
+  assertDecryptAllowed(parsed.suite, settings.commitmentPolicy)
+  checkReproducedContext(parsed.header.encryptionContext, settings.expectedContext)
+}
+
+/** An authenticated header: what decrypting the body needs. */
+export interface OpenedHeader {
+  readonly opener: FrameOpener
+  /** Already fed the header bytes; undefined for unsigned suites. */
+  readonly verifier: Verifier | undefined
+}
+
+/**
+ * Get the data key from the materials manager, check the key commitment and the header tag.
+ * The plaintext data key is zeroed before this returns. spec: client-apis/decrypt.md#verify-the-header
+ */
+export async function openHeader(
   backend: CryptoBackend,
-  keyringOrCmm: unknown,
-  ciphertext: Uint8Array,
-  options: DecryptOptions = {},
-): Promise<DecryptResult> {
-  const cmm = asMaterialsManager(keyringOrCmm)
-  if (!(ciphertext instanceof Uint8Array)) throw new ConfigurationError('ciphertext must be a Uint8Array.')
-  const commitmentPolicy = commitmentPolicyFromOption(options.commitmentPolicy)
-  const maxEncryptedDataKeys = positiveIntegerOption('maxEncryptedDataKeys', options.maxEncryptedDataKeys, 0xffff)
-  const maxBodySize = positiveIntegerOption('maxBodySize', options.maxBodySize, Number.MAX_SAFE_INTEGER)
-
-  const parsed = parseHeader(ciphertext, maxEncryptedDataKeys === undefined ? {} : { maxEncryptedDataKeys })
+  cmm: MaterialsManager,
+  parsed: ParsedHeader,
+  headerBytes: Uint8Array,
+  settings: DecryptionSettings,
+): Promise<OpenedHeader> {
   const { header, suite } = parsed
-  assertDecryptAllowed(suite, commitmentPolicy)
-  checkReproducedContext(header.encryptionContext, options.encryptionContext)
-  const layout = scanBody(ciphertext, parsed, maxBodySize)
-
   const materials = await cmm.getDecryptionMaterials(
     {
       suite,
       encryptionContext: header.encryptionContext,
       encryptedDataKeys: header.encryptedDataKeys,
-      commitmentPolicy,
-      ...(options.encryptionContext === undefined ? {} : { reproducedEncryptionContext: options.encryptionContext }),
+      commitmentPolicy: settings.commitmentPolicy,
+      ...(settings.expectedContext === undefined ? {} : { reproducedEncryptionContext: settings.expectedContext }),
     },
     backend,
   )
   const { plaintextDataKey } = materials
-  let plaintext: Uint8Array | undefined
   try {
     if (materials.suite.id !== suite.id) throw new ConfigurationError('The materials manager changed the algorithm suite.')
-    assertDecryptAllowed(materials.suite, commitmentPolicy)
+    assertDecryptAllowed(materials.suite, settings.commitmentPolicy)
     const { encryptionKey, commitment } = deriveKeys(backend, suite, plaintextDataKey, header.messageId)
     if (suite.committing && !backend.timingSafeEqual(commitment, parsed.suiteData)) {
       throw new CommitmentMismatchError('The key commitment does not match the data key: the message was altered or the wrong key was used.')
     }
     const aead = backend.aeadKey(encryptionKey)
     encryptionKey.fill(0)
-    // spec: client-apis/decrypt.md#verify-the-header
-    if (!aead.open(parsed.headerIv, parsed.body, new Uint8Array(0), parsed.headerTag, new Uint8Array(0), 0)) {
+    if (!aead.open(parsed.headerIv, parsed.body, EMPTY, parsed.headerTag, EMPTY, 0)) {
       throw new HeaderAuthenticationError('The message header failed authentication: it was altered or the wrong key was used.')
     }
-    if (suite.signature !== undefined) {
-      // The whole message is here, so verify it before decrypting anything.
-      const verifier = backend.createVerifier(suite.signature.curve, materials.verificationKey)
-      verifier.update(ciphertext.subarray(0, layout.bodyEnd))
-      if (!verifier.verify(layout.signature as Uint8Array)) {
-        throw new SignatureVerificationError('The message signature does not verify: the message was altered.')
-      }
-    }
-    plaintext = new Uint8Array(layout.plaintextLength)
-    const opener = new FrameOpener(aead, header.messageId, header.contentType)
+    const verifier = suite.signature === undefined ? undefined : backend.createVerifier(suite.signature.curve, materials.verificationKey)
+    verifier?.update(headerBytes)
+    return { opener: new FrameOpener(aead, header.messageId, header.contentType), verifier }
+  } finally {
+    plaintextDataKey.fill(0)
+  }
+}
+
+export function signatureError(): SignatureVerificationError {
+  return new SignatureVerificationError('The message signature does not verify: the message was altered.')
+}
+
+const EMPTY = new Uint8Array(0)
+
+/** One-shot decrypt: nothing is returned unless the header, every frame and the signature verify. */
+export async function decryptWith(
+  backend: CryptoBackend,
+  keyringOrCmm: unknown,
+  ciphertext: Uint8Array,
+  options?: DecryptOptions,
+): Promise<DecryptResult> {
+  const cmm = asMaterialsManager(keyringOrCmm)
+  if (!(ciphertext instanceof Uint8Array)) throw new ConfigurationError('ciphertext must be a Uint8Array.')
+  const settings = decryptionSettings(options)
+  const parsed = parseHeader(ciphertext, settings)
+  const { header } = parsed
+  checkHeader(parsed, settings)
+  const layout = scanBody(ciphertext, parsed, settings.maxBodySize)
+  const { opener, verifier } = await openHeader(backend, cmm, parsed, ciphertext.subarray(0, parsed.length), settings)
+  if (verifier !== undefined) {
+    // The whole message is here, so verify it before decrypting anything.
+    verifier.update(ciphertext.subarray(parsed.length, layout.bodyEnd))
+    if (!verifier.verify(layout.signature as Uint8Array)) throw signatureError()
+  }
+  const plaintext = new Uint8Array(layout.plaintextLength)
+  try {
     const reader = new ByteReader(ciphertext, parsed.length)
-    let offset = 0
     if (header.contentType === 'non-framed') {
       opener.open(readNonFramedBody(reader), plaintext, 0)
     } else {
+      let offset = 0
       for (let sequenceNumber = 1; ; sequenceNumber++) {
         const frame = readFrame(reader, header.frameLength, sequenceNumber)
         offset = opener.open(frame, plaintext, offset)
@@ -139,9 +186,7 @@ export async function decryptWith(
     }
     return { plaintext, header }
   } catch (error) {
-    plaintext?.fill(0)
+    plaintext.fill(0)
     throw error
-  } finally {
-    plaintextDataKey.fill(0)
   }
 }

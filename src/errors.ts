@@ -29,6 +29,13 @@ export class MalformedMessageError extends EnvelopeError {
 /** The input ends before the message does. */
 export class TruncatedMessageError extends MalformedMessageError {
   override readonly code = 'TRUNCATED_MESSAGE'
+  /** When known: how many input bytes the parse needed at least (a streaming reader waits for them). */
+  readonly minimumLength: number | undefined
+
+  constructor(message: string, options?: { cause?: unknown; minimumLength?: number }) {
+    super(message, options)
+    this.minimumLength = options?.minimumLength
+  }
 }
 
 /** Bytes follow the end of a complete message. */
@@ -127,4 +134,9 @@ export class InvalidEncryptionContextError extends ConfigurationError {
 /** A keyring failed while encrypting, or returned materials that break the keyring contract. */
 export class KeyringError extends EnvelopeError {
   override readonly code = 'KEYRING_FAILURE'
+}
+
+/** The caller aborted or cancelled a stream; everything it held has been released. */
+export class AbortedError extends EnvelopeError {
+  override readonly code = 'ABORTED'
 }

@@ -11,32 +11,64 @@
  * ```
  */
 import { nodeBackend } from './backend/node.js'
+import { collectThrough, isAsyncIterable } from './collect.js'
 import { decryptWith } from './decrypt.js'
 import { encryptWith } from './encrypt.js'
+import { withNodeAdapter, type NodeEnvelopeStream } from './node-stream.js'
+import { decryptStreamWith, encryptStreamWith, type DecryptStreamOptions, type EncryptStreamOptions } from './stream.js'
 import type { DecryptOptions, DecryptResult, EncryptOptions, EncryptResult, Keyring, MaterialsManager } from './types.js'
 
 /**
- * Encrypt `plaintext` (bytes, or a string encoded as UTF-8) into one message.
- * The default suite is 0x0578 (AES-256-GCM, key commitment, ECDSA P-384 signature).
+ * Encrypt `plaintext` (bytes, a string encoded as UTF-8, or an async iterable of byte chunks such as a
+ * Node Readable) into one message. The default suite is 0x0578 (AES-256-GCM, key commitment, ECDSA P-384).
  */
-export function encrypt(
+export async function encrypt(
   keyringOrCmm: Keyring | MaterialsManager,
-  plaintext: Uint8Array | string,
+  plaintext: Uint8Array | string | AsyncIterable<Uint8Array>,
   options?: EncryptOptions,
 ): Promise<EncryptResult> {
+  if (isAsyncIterable(plaintext)) {
+    const { output, header } = await collectThrough(encryptStreamWith(nodeBackend, keyringOrCmm, options), plaintext)
+    return { ciphertext: output, header }
+  }
   return encryptWith(nodeBackend, keyringOrCmm, plaintext, options)
 }
 
 /**
- * Decrypt one complete message. Returns plaintext only after the header, every frame and (for signing
- * suites) the signature verify; bytes after the message are an error.
+ * Decrypt one complete message (bytes, or an async iterable of byte chunks). Returns plaintext only after
+ * the header, every frame and (for signing suites) the signature verify; bytes after the message are an error.
  */
-export function decrypt(
+export async function decrypt(
   keyringOrCmm: Keyring | MaterialsManager,
-  ciphertext: Uint8Array,
+  ciphertext: Uint8Array | AsyncIterable<Uint8Array>,
   options?: DecryptOptions,
 ): Promise<DecryptResult> {
+  if (isAsyncIterable(ciphertext)) {
+    const { output, header } = await collectThrough(decryptStreamWith(nodeBackend, keyringOrCmm, options), ciphertext)
+    return { plaintext: output, header }
+  }
   return decryptWith(nodeBackend, keyringOrCmm, ciphertext, options)
+}
+
+/**
+ * A `TransformStream` that encrypts the plaintext written to it into one message; `.header` resolves when
+ * the header is written and `.toNode()` gives a Node `Duplex` for `stream.pipeline`.
+ *
+ * @example
+ * ```ts
+ * await pipeline(createReadStream('in'), encryptStream(keyring).toNode(), createWriteStream('in.enc'))
+ * ```
+ */
+export function encryptStream(keyringOrCmm: Keyring | MaterialsManager, options?: EncryptStreamOptions): NodeEnvelopeStream {
+  return withNodeAdapter(encryptStreamWith(nodeBackend, keyringOrCmm, options))
+}
+
+/**
+ * A `TransformStream` that decrypts one message written to it. Each frame's plaintext is emitted once its
+ * tag verifies; for signing suites the final frame is held until the signature verifies (see README).
+ */
+export function decryptStream(keyringOrCmm: Keyring | MaterialsManager, options?: DecryptStreamOptions): NodeEnvelopeStream {
+  return withNodeAdapter(decryptStreamWith(nodeBackend, keyringOrCmm, options))
 }
 
 export * from './errors.js'
@@ -47,3 +79,5 @@ export { DefaultMaterialsManager } from './cmm/default.js'
 export { ALGORITHM_SUITE_IDS, type AlgorithmSuite } from './suites.js'
 export type { CryptoBackend, RsaPadding } from './backend/types.js'
 export type * from './types.js'
+export type { DecryptStreamOptions, EncryptStreamOptions, EnvelopeStream } from './stream.js'
+export type { NodeEnvelopeStream } from './node-stream.js'

@@ -59,6 +59,7 @@ export class ByteReader {
     if (count > this.remaining) {
       throw new TruncatedMessageError(
         `The message ends inside its ${what}: ${count} bytes needed at offset ${this.offset}, ${this.remaining} left.`,
+        { minimumLength: this.offset + count },
       )
     }
   }

@@ -85,7 +85,7 @@ function looksBase64(bytes: Uint8Array): boolean {
 }
 
 export interface ParseHeaderOptions {
-  readonly maxEncryptedDataKeys?: number
+  readonly maxEncryptedDataKeys?: number | undefined
 }
 
 /** Parse and validate a header at the start of `bytes`. spec: data-format/message-header.md */

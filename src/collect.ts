@@ -1,0 +1,43 @@
+import { ConfigurationError } from './errors.js'
+import { concatBytes } from './format/bytes.js'
+import type { EnvelopeStream } from './stream.js'
+import type { MessageHeader } from './types.js'
+
+export function isAsyncIterable(value: unknown): value is AsyncIterable<Uint8Array> {
+  return value !== null && typeof value === 'object' && typeof (value as AsyncIterable<unknown>)[Symbol.asyncIterator] === 'function'
+}
+
+/**
+ * Drive an envelope stream from an async iterable and gather its output. Used by the one-shot API for
+ * iterable input: the result is returned only when the whole message has been processed.
+ */
+export async function collectThrough(
+  stream: EnvelopeStream,
+  source: AsyncIterable<unknown>,
+): Promise<{ output: Uint8Array; header: MessageHeader }> {
+  const chunks: Uint8Array[] = []
+  const reading = (async () => {
+    const reader = stream.readable.getReader()
+    for (let next = await reader.read(); !next.done; next = await reader.read()) chunks.push(next.value)
+  })()
+  const writer = stream.writable.getWriter()
+  try {
+    for await (const chunk of source) {
+      if (!(chunk instanceof Uint8Array)) throw new ConfigurationError(`Iterable input must yield Uint8Array chunks; got ${typeof chunk}.`)
+      await writer.write(chunk)
+    }
+    await writer.close()
+  } catch (error) {
+    await writer.abort(error).catch(() => undefined)
+    await reading.catch(() => undefined)
+    for (const chunk of chunks) chunk.fill(0)
+    throw error
+  }
+  try {
+    await reading
+  } catch (error) {
+    for (const chunk of chunks) chunk.fill(0)
+    throw error
+  }
+  return { output: concatBytes(chunks), header: await stream.header }
+}

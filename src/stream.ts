@@ -1,0 +1,349 @@
+import type { CryptoBackend } from './backend/types.js'
+import { asMaterialsManager } from './cmm/default.js'
+import { checkHeader, decryptionSettings, openHeader, signatureError, type OpenedHeader } from './decrypt.js'
+import { beginEncryption, positiveIntegerOption, type EncryptionSession } from './encrypt.js'
+import {
+  AbortedError,
+  ConfigurationError,
+  LimitExceededError,
+  PolicyViolationError,
+  TrailingDataError,
+  TruncatedMessageError,
+} from './errors.js'
+import { ByteReader } from './format/bytes.js'
+import { FINAL_FRAME_OVERHEAD, MAX_SEQUENCE_NUMBER, REGULAR_FRAME_OVERHEAD, frameSizeAt, readFrame, readNonFramedBody } from './format/frame.js'
+import { parseHeader, type ParsedHeader } from './format/header.js'
+import { MAX_SIGNATURE_LENGTH, readFooter, writeFooter } from './format/footer.js'
+import { InputBuffer } from './input-buffer.js'
+import type { DecryptOptions, EncryptOptions, MessageHeader } from './types.js'
+
+export interface EncryptStreamOptions extends EncryptOptions {
+  /** Declared plaintext length: the stream errors if the input is longer or shorter. */
+  plaintextLength?: number
+  /** Aborting errors both sides of the stream and releases what it holds. */
+  signal?: AbortSignal
+}
+
+export interface DecryptStreamOptions extends DecryptOptions {
+  /** Reject signed suites right after the header, for callers who must never see unverified plaintext. */
+  unsignedOnly?: boolean
+  /** Largest header the stream buffers before giving up. Default 1 MiB. */
+  maxHeaderSize?: number
+  signal?: AbortSignal
+}
+
+/** A `TransformStream` whose `header` resolves once the message header is written or authenticated. */
+export interface EnvelopeStream extends TransformStream<Uint8Array, Uint8Array> {
+  readonly header: Promise<MessageHeader>
+}
+
+const DEFAULT_MAX_HEADER_SIZE = 1024 * 1024
+/** A non-framed body can be released only after its single tag, so a stream must hold all of it. */
+const DEFAULT_MAX_NON_FRAMED_BODY = 64 * 1024 * 1024
+
+function deferred<T>(): { promise: Promise<T>; resolve: (value: T) => void; reject: (error: unknown) => void } {
+  let resolve!: (value: T) => void
+  let reject!: (error: unknown) => void
+  const promise = new Promise<T>((ok, fail) => {
+    resolve = ok
+    reject = fail
+  })
+  promise.catch(() => undefined) // a caller who never reads .header must not see an unhandled rejection
+  return { promise, resolve, reject }
+}
+
+function asChunk(chunk: unknown): Uint8Array {
+  if (chunk instanceof Uint8Array) return chunk
+  throw new ConfigurationError(`Stream chunks must be Uint8Array; got ${typeof chunk}.`)
+}
+
+/** Wire an AbortSignal to a stream controller. Returns a function that detaches it. */
+function watchAbort(signal: AbortSignal | undefined, onAbort: (error: AbortedError) => void): () => void {
+  if (signal === undefined) return () => undefined
+  const handler = () => onAbort(new AbortedError('The stream was aborted.', { cause: signal.reason }))
+  if (signal.aborted) {
+    handler()
+    return () => undefined
+  }
+  signal.addEventListener('abort', handler, { once: true })
+  return () => signal.removeEventListener('abort', handler)
+}
+
+/**
+ * Encrypt a stream of plaintext chunks into one message. Frames are sealed as soon as a frame's worth
+ * of plaintext has arrived; the final frame (and the footer of signing suites) when the input closes.
+ */
+export function encryptStreamWith(backend: CryptoBackend, keyringOrCmm: unknown, options: EncryptStreamOptions = {}): EnvelopeStream {
+  const declaredLength = options.plaintextLength
+  if (declaredLength !== undefined && (!Number.isSafeInteger(declaredLength) || declaredLength < 0)) {
+    throw new ConfigurationError(`plaintextLength must be a non-negative integer; got ${String(declaredLength)}.`)
+  }
+  const header = deferred<MessageHeader>()
+  let session: EncryptionSession | undefined
+  let pending = new Uint8Array(0)
+  let pendingLength = 0
+  let seen = 0
+  let detach = () => undefined as void
+
+  const release = () => {
+    pending.fill(0)
+    pendingLength = 0
+    session = undefined
+    detach()
+  }
+
+  const stream = new TransformStream<Uint8Array, Uint8Array>({
+    async start(controller) {
+      detach = watchAbort(options.signal, (error) => {
+        release()
+        header.reject(error)
+        controller.error(error)
+      })
+      try {
+        session = await beginEncryption(backend, keyringOrCmm, options, declaredLength)
+      } catch (error) {
+        header.reject(error)
+        throw error
+      }
+      pending = new Uint8Array(session.sealer.frameLength)
+      controller.enqueue(session.headerBytes)
+      header.resolve(session.header)
+    },
+
+    transform(rawChunk, controller) {
+      const chunk = asChunk(rawChunk)
+      const current = session
+      if (current === undefined) return
+      try {
+        seen += chunk.length
+        if (declaredLength !== undefined && seen > declaredLength) {
+          throw new PolicyViolationError(`The input is longer than the declared plaintextLength (${declaredLength} bytes).`)
+        }
+        const { sealer, signer } = current
+        const frameLength = sealer.frameLength
+        const frames = Math.floor((pendingLength + chunk.length) / frameLength)
+        let position = 0
+        if (frames > 0) {
+          const out = new Uint8Array(frames * (frameLength + REGULAR_FRAME_OVERHEAD))
+          let offset = 0
+          if (pendingLength > 0) {
+            position = frameLength - pendingLength
+            pending.set(chunk.subarray(0, position), pendingLength)
+            offset = sealer.sealRegular(pending, out, offset)
+            pendingLength = 0
+          }
+          while (chunk.length - position >= frameLength) {
+            offset = sealer.sealRegular(chunk.subarray(position, position + frameLength), out, offset)
+            position += frameLength
+          }
+          signer?.update(out)
+          controller.enqueue(out)
+        }
+        pending.set(chunk.subarray(position), pendingLength)
+        pendingLength += chunk.length - position
+      } catch (error) {
+        release()
+        throw error
+      }
+    },
+
+    flush(controller) {
+      const current = session
+      if (current === undefined) return
+      try {
+        if (declaredLength !== undefined && seen !== declaredLength) {
+          throw new PolicyViolationError(`The input ended after ${seen} bytes; plaintextLength declared ${declaredLength}.`)
+        }
+        const { sealer, signer } = current
+        const footerRoom = signer === undefined ? 0 : 2 + MAX_SIGNATURE_LENGTH
+        const out = new Uint8Array(FINAL_FRAME_OVERHEAD + pendingLength + footerRoom)
+        let offset = sealer.sealFinal(pending.subarray(0, pendingLength), out, 0)
+        if (signer !== undefined) {
+          signer.update(out.subarray(0, offset))
+          offset = writeFooter(signer.sign(), out, offset)
+        }
+        controller.enqueue(out.subarray(0, offset))
+      } finally {
+        release()
+      }
+    },
+  })
+  return Object.assign(stream, { header: header.promise })
+}
+
+type DecryptState = 'header' | 'body' | 'footer' | 'done'
+
+/**
+ * Decrypt a stream holding one message. Each frame's plaintext is emitted once its own tag verifies.
+ * For signing suites the final frame's plaintext is held back until the footer signature verifies, so a
+ * consumer of a tampered signed message may have seen every frame but the last, each individually
+ * authentic, before the stream errors. Use `unsignedOnly` or one-shot `decrypt` to see nothing unverified.
+ */
+export function decryptStreamWith(backend: CryptoBackend, keyringOrCmm: unknown, options: DecryptStreamOptions = {}): EnvelopeStream {
+  const cmm = asMaterialsManager(keyringOrCmm)
+  const settings = decryptionSettings(options)
+  const maxHeaderSize = positiveIntegerOption('maxHeaderSize', options.maxHeaderSize, Number.MAX_SAFE_INTEGER) ?? DEFAULT_MAX_HEADER_SIZE
+  const maxBodySize = settings.maxBodySize ?? Number.POSITIVE_INFINITY
+  const header = deferred<MessageHeader>()
+  const input = new InputBuffer()
+  let state: DecryptState = 'header'
+  let needed = 1
+  let parsed: ParsedHeader | undefined
+  let opened: OpenedHeader | undefined
+  let sequenceNumber = 1
+  let bodyLength = 0
+  /** Final plaintext of a signed message, held until the signature verifies. */
+  let held: Uint8Array | undefined
+  let detach = () => undefined as void
+
+  const release = () => {
+    held?.fill(0)
+    held = undefined
+    opened = undefined
+    input.clear()
+    detach()
+  }
+
+  async function readHeader(): Promise<boolean> {
+    if (input.length < needed) return false
+    let candidate: ParsedHeader
+    try {
+      candidate = parseHeader(input.bytes, settings)
+    } catch (error) {
+      if (!(error instanceof TruncatedMessageError) || error.minimumLength === undefined) throw error
+      needed = error.minimumLength
+      if (needed > maxHeaderSize) {
+        throw new LimitExceededError(`The message header is larger than maxHeaderSize (${maxHeaderSize} bytes).`)
+      }
+      return false
+    }
+    checkHeader(candidate, settings)
+    if (options.unsignedOnly === true && candidate.suite.signature !== undefined) {
+      throw new PolicyViolationError(
+        `The message uses signing suite 0x${candidate.suite.id.toString(16).padStart(4, '0')}, which unsignedOnly refuses.`,
+      )
+    }
+    opened = await openHeader(backend, cmm, candidate, input.bytes.subarray(0, candidate.length), settings)
+    parsed = candidate
+    input.consume(candidate.length)
+    state = 'body'
+    header.resolve(candidate.header)
+    return true
+  }
+
+  /** Decrypt every complete frame in the buffer; returns the plaintext that may be released now. */
+  function readFrames(): Uint8Array[] {
+    const { header: messageHeader } = parsed as ParsedHeader
+    const { opener, verifier } = opened as OpenedHeader
+    const released: Uint8Array[] = []
+    const bytes = input.bytes
+    let offset = 0
+    while (state === 'body') {
+      const rest = bytes.subarray(offset)
+      let size: number
+      if (messageHeader.contentType === 'framed') {
+        size = frameSizeAt(rest, messageHeader.frameLength)
+      } else {
+        size = rest.length < 20 ? 20 : nonFramedSize(rest)
+      }
+      if (rest.length < size) break
+      if (sequenceNumber > MAX_SEQUENCE_NUMBER) throw new LimitExceededError('The message has more frames than the format allows.')
+      const reader = new ByteReader(rest)
+      const frame =
+        messageHeader.contentType === 'framed' ? readFrame(reader, messageHeader.frameLength, sequenceNumber) : readNonFramedBody(reader)
+      bodyLength += reader.offset
+      if (bodyLength > maxBodySize) throw new LimitExceededError(`The message body is larger than maxBodySize (${settings.maxBodySize} bytes).`)
+      const plaintext = new Uint8Array(frame.content.length)
+      opener.open(frame, plaintext, 0)
+      verifier?.update(rest.subarray(0, reader.offset))
+      offset += reader.offset
+      sequenceNumber++
+      if (!frame.final) {
+        released.push(plaintext)
+      } else if (verifier === undefined) {
+        released.push(plaintext)
+        state = 'done'
+      } else {
+        held = plaintext
+        state = 'footer'
+      }
+    }
+    input.consume(offset)
+    return released
+  }
+
+  function nonFramedSize(rest: Uint8Array): number {
+    const view = new DataView(rest.buffer, rest.byteOffset, rest.length)
+    const contentLength = view.getUint32(12) * 0x1_0000_0000 + view.getUint32(16)
+    const limit = Math.min(maxBodySize, DEFAULT_MAX_NON_FRAMED_BODY)
+    if (contentLength > limit) {
+      throw new LimitExceededError(
+        `The non-framed body holds ${contentLength} bytes; a stream must buffer all of it and allows ${limit}. Use one-shot decrypt or raise maxBodySize.`,
+      )
+    }
+    return 20 + contentLength + 16
+  }
+
+  function readSignature(): Uint8Array | undefined {
+    const bytes = input.bytes
+    if (bytes.length < 2) return undefined
+    const length = ((bytes[0] as number) << 8) | (bytes[1] as number)
+    if (length <= MAX_SIGNATURE_LENGTH && bytes.length < 2 + length) return undefined
+    const reader = new ByteReader(bytes)
+    const signature = readFooter(reader)
+    if (!(opened as OpenedHeader).verifier?.verify(signature)) throw signatureError()
+    input.consume(reader.offset)
+    state = 'done'
+    const plaintext = held as Uint8Array
+    held = undefined
+    return plaintext
+  }
+
+  async function process(controller: TransformStreamDefaultController<Uint8Array>): Promise<void> {
+    if (state === 'header' && !(await readHeader())) return
+    if (state === 'body') for (const plaintext of readFrames()) controller.enqueue(plaintext)
+    if (state === 'footer') {
+      const plaintext = readSignature()
+      if (plaintext !== undefined) controller.enqueue(plaintext)
+    }
+    if (state === 'done' && input.length > 0) {
+      throw new TrailingDataError(`${input.length} bytes follow the end of the message; a stream must hold exactly one message.`)
+    }
+  }
+
+  const stream = new TransformStream<Uint8Array, Uint8Array>({
+    start(controller) {
+      detach = watchAbort(options.signal, (error) => {
+        release()
+        header.reject(error)
+        controller.error(error)
+      })
+    },
+    async transform(rawChunk, controller) {
+      try {
+        input.push(asChunk(rawChunk))
+        await process(controller)
+        input.detach() // keep no view into the caller's chunk after returning
+      } catch (error) {
+        release()
+        header.reject(error)
+        throw error
+      }
+    },
+    flush() {
+      try {
+        if (state !== 'done') {
+          throw new TruncatedMessageError(
+            state === 'header' ? 'The stream ended inside the message header.' : 'The stream ended before the end of the message.',
+          )
+        }
+      } catch (error) {
+        header.reject(error)
+        throw error
+      } finally {
+        release()
+      }
+    },
+  })
+  return Object.assign(stream, { header: header.promise })
+}
