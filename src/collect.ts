@@ -20,6 +20,8 @@ export async function collectThrough(
     const reader = stream.readable.getReader()
     for (let next = await reader.read(); !next.done; next = await reader.read()) chunks.push(next.value)
   })()
+  // Observed below; until then a failure while we wait on the source must not count as unhandled.
+  reading.catch(() => undefined)
   const writer = stream.writable.getWriter()
   try {
     for await (const chunk of source) {

@@ -52,6 +52,13 @@ function deferred<T>(): { promise: Promise<T>; resolve: (value: T) => void; reje
   return { promise, resolve, reject }
 }
 
+/** The transformer `cancel` hook (readable cancelled or writable aborted) is not in TypeScript's DOM types yet. */
+type CancellableTransformer = Transformer<Uint8Array, Uint8Array> & { cancel(reason: unknown): void }
+
+function cancelledError(reason: unknown): AbortedError {
+  return new AbortedError('The stream was cancelled.', { cause: reason })
+}
+
 function asChunk(chunk: unknown): Uint8Array {
   if (chunk instanceof Uint8Array) return chunk
   throw new ConfigurationError(`Stream chunks must be Uint8Array; got ${typeof chunk}.`)
@@ -80,41 +87,61 @@ export function encryptStreamWith(backend: CryptoBackend, keyringOrCmm: unknown,
   }
   const header = deferred<MessageHeader>()
   let session: EncryptionSession | undefined
+  /** Plaintext short of a whole frame; grows as needed up to one frame, so a huge frameLength costs nothing upfront. */
   let pending = new Uint8Array(0)
   let pendingLength = 0
   let seen = 0
+  let closed = false
   let detach = () => undefined as void
 
   const release = () => {
-    pending.fill(0)
+    closed = true
+    pending.fill(0, 0, pendingLength)
+    pending = new Uint8Array(0)
     pendingLength = 0
     session = undefined
     detach()
   }
+  const fail = (error: unknown) => {
+    release()
+    header.reject(error)
+  }
+  const keepRemainder = (rest: Uint8Array, frameLength: number) => {
+    const needed = pendingLength + rest.length
+    if (needed > pending.length) {
+      const grown = new Uint8Array(Math.min(frameLength, Math.max(needed, pending.length * 2, 1024)))
+      grown.set(pending.subarray(0, pendingLength))
+      pending.fill(0, 0, pendingLength)
+      pending = grown
+    }
+    pending.set(rest, pendingLength)
+    pendingLength = needed
+  }
 
-  const stream = new TransformStream<Uint8Array, Uint8Array>({
+  const transformer: CancellableTransformer = {
     async start(controller) {
       detach = watchAbort(options.signal, (error) => {
-        release()
-        header.reject(error)
+        fail(error)
         controller.error(error)
       })
+      if (closed) return // already aborted: do not even ask the keyring
       try {
-        session = await beginEncryption(backend, keyringOrCmm, options, declaredLength)
+        const started = await beginEncryption(backend, keyringOrCmm, options, declaredLength)
+        if (closed) return
+        session = started
       } catch (error) {
-        header.reject(error)
+        fail(error)
         throw error
       }
-      pending = new Uint8Array(session.sealer.frameLength)
       controller.enqueue(session.headerBytes)
       header.resolve(session.header)
     },
 
     transform(rawChunk, controller) {
-      const chunk = asChunk(rawChunk)
-      const current = session
-      if (current === undefined) return
       try {
+        const chunk = asChunk(rawChunk)
+        const current = session
+        if (current === undefined) return
         seen += chunk.length
         if (declaredLength !== undefined && seen > declaredLength) {
           throw new PolicyViolationError(`The input is longer than the declared plaintextLength (${declaredLength} bytes).`)
@@ -128,8 +155,9 @@ export function encryptStreamWith(backend: CryptoBackend, keyringOrCmm: unknown,
           let offset = 0
           if (pendingLength > 0) {
             position = frameLength - pendingLength
-            pending.set(chunk.subarray(0, position), pendingLength)
+            keepRemainder(chunk.subarray(0, position), frameLength)
             offset = sealer.sealRegular(pending, out, offset)
+            pending.fill(0, 0, pendingLength)
             pendingLength = 0
           }
           while (chunk.length - position >= frameLength) {
@@ -139,10 +167,9 @@ export function encryptStreamWith(backend: CryptoBackend, keyringOrCmm: unknown,
           signer?.update(out)
           controller.enqueue(out)
         }
-        pending.set(chunk.subarray(position), pendingLength)
-        pendingLength += chunk.length - position
+        if (position < chunk.length) keepRemainder(chunk.subarray(position), frameLength)
       } catch (error) {
-        release()
+        fail(error)
         throw error
       }
     },
@@ -163,12 +190,19 @@ export function encryptStreamWith(backend: CryptoBackend, keyringOrCmm: unknown,
           offset = writeFooter(signer.sign(), out, offset)
         }
         controller.enqueue(out.subarray(0, offset))
+      } catch (error) {
+        header.reject(error)
+        throw error
       } finally {
         release()
       }
     },
-  })
-  return Object.assign(stream, { header: header.promise })
+
+    cancel(reason) {
+      fail(cancelledError(reason))
+    },
+  }
+  return Object.assign(new TransformStream<Uint8Array, Uint8Array>(transformer), { header: header.promise })
 }
 
 type DecryptState = 'header' | 'body' | 'footer' | 'done'
@@ -194,14 +228,20 @@ export function decryptStreamWith(backend: CryptoBackend, keyringOrCmm: unknown,
   let bodyLength = 0
   /** Final plaintext of a signed message, held until the signature verifies. */
   let held: Uint8Array | undefined
+  let closed = false
   let detach = () => undefined as void
 
   const release = () => {
+    closed = true
     held?.fill(0)
     held = undefined
     opened = undefined
     input.clear()
     detach()
+  }
+  const fail = (error: unknown) => {
+    release()
+    header.reject(error)
   }
 
   async function readHeader(): Promise<boolean> {
@@ -217,13 +257,18 @@ export function decryptStreamWith(backend: CryptoBackend, keyringOrCmm: unknown,
       }
       return false
     }
+    if (candidate.length > maxHeaderSize) {
+      throw new LimitExceededError(`The message header is larger than maxHeaderSize (${maxHeaderSize} bytes).`)
+    }
     checkHeader(candidate, settings)
     if (options.unsignedOnly === true && candidate.suite.signature !== undefined) {
       throw new PolicyViolationError(
         `The message uses signing suite 0x${candidate.suite.id.toString(16).padStart(4, '0')}, which unsignedOnly refuses.`,
       )
     }
-    opened = await openHeader(backend, cmm, candidate, input.bytes.subarray(0, candidate.length), settings)
+    const authenticated = await openHeader(backend, cmm, candidate, input.bytes.subarray(0, candidate.length), settings)
+    if (closed) return false // aborted while the keyring worked: keep nothing
+    opened = authenticated
     parsed = candidate
     input.consume(candidate.length)
     state = 'body'
@@ -246,13 +291,16 @@ export function decryptStreamWith(backend: CryptoBackend, keyringOrCmm: unknown,
       } else {
         size = rest.length < 20 ? 20 : nonFramedSize(rest)
       }
+      // Checked before waiting for the bytes, so a huge frame claim is refused without buffering it.
+      if (bodyLength + size > maxBodySize) {
+        throw new LimitExceededError(`The message body is larger than maxBodySize (${settings.maxBodySize} bytes).`)
+      }
       if (rest.length < size) break
       if (sequenceNumber > MAX_SEQUENCE_NUMBER) throw new LimitExceededError('The message has more frames than the format allows.')
       const reader = new ByteReader(rest)
       const frame =
         messageHeader.contentType === 'framed' ? readFrame(reader, messageHeader.frameLength, sequenceNumber) : readNonFramedBody(reader)
       bodyLength += reader.offset
-      if (bodyLength > maxBodySize) throw new LimitExceededError(`The message body is larger than maxBodySize (${settings.maxBodySize} bytes).`)
       const plaintext = new Uint8Array(frame.content.length)
       opener.open(frame, plaintext, 0)
       verifier?.update(rest.subarray(0, reader.offset))
@@ -311,22 +359,21 @@ export function decryptStreamWith(backend: CryptoBackend, keyringOrCmm: unknown,
     }
   }
 
-  const stream = new TransformStream<Uint8Array, Uint8Array>({
+  const transformer: CancellableTransformer = {
     start(controller) {
       detach = watchAbort(options.signal, (error) => {
-        release()
-        header.reject(error)
+        fail(error)
         controller.error(error)
       })
     },
     async transform(rawChunk, controller) {
       try {
+        if (closed) return
         input.push(asChunk(rawChunk))
         await process(controller)
         input.detach() // keep no view into the caller's chunk after returning
       } catch (error) {
-        release()
-        header.reject(error)
+        fail(error)
         throw error
       }
     },
@@ -344,6 +391,9 @@ export function decryptStreamWith(backend: CryptoBackend, keyringOrCmm: unknown,
         release()
       }
     },
-  })
-  return Object.assign(stream, { header: header.promise })
+    cancel(reason) {
+      fail(cancelledError(reason))
+    },
+  }
+  return Object.assign(new TransformStream<Uint8Array, Uint8Array>(transformer), { header: header.promise })
 }

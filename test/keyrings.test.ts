@@ -58,8 +58,11 @@ describe('key material stays private', () => {
     }
   })
 
-  it('the keyring copies the wrapping key: changing the caller buffer changes nothing', async () => {
-    const callerKey = wrappingKey.slice()
+  it.each([
+    ['Uint8Array', () => wrappingKey.slice()],
+    ['Buffer (whose slice is a view)', () => Buffer.from(wrappingKey)],
+  ])('the keyring copies a %s wrapping key: changing the caller buffer changes nothing', async (_kind, makeKey) => {
+    const callerKey = makeKey()
     const keyring = new RawAesKeyring({ keyNamespace: 'n', keyName: 'k', wrappingKey: callerKey })
     const { ciphertext } = await encrypt(keyring, 'x')
     callerKey.fill(0)

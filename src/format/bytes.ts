@@ -16,6 +16,11 @@ export function fromUtf8(bytes: Uint8Array, what: string): string {
   }
 }
 
+/** A copy that owns its memory. (`Buffer#slice` returns a view, so `.slice()` is no copy for Buffers.) */
+export function copyBytes(bytes: Uint8Array): Uint8Array {
+  return new Uint8Array(bytes)
+}
+
 export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
   let length = 0
   for (const part of parts) length += part.length

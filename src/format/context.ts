@@ -1,4 +1,4 @@
-import { InvalidEncryptionContextError, MalformedMessageError } from '../errors.js'
+import { InvalidEncryptionContextError, MalformedMessageError, TruncatedMessageError } from '../errors.js'
 import type { EncryptionContext } from '../types.js'
 import { ByteReader, ByteWriter, fromUtf8, utf8 } from './bytes.js'
 
@@ -78,6 +78,18 @@ export function legacyOrderDiffers(context: EncryptionContext): boolean {
 
 /** Parse the header's AAD field (the bytes after its 2-byte length). */
 export function parseContext(bytes: Uint8Array): EncryptionContext {
+  try {
+    return parsePairs(bytes)
+  } catch (error) {
+    // The field's length was already read, so running out of bytes inside it is malformed, not truncated.
+    if (error instanceof TruncatedMessageError) {
+      throw new MalformedMessageError(`The message's encryption context is shorter than its pairs claim.`, { cause: error })
+    }
+    throw error
+  }
+}
+
+function parsePairs(bytes: Uint8Array): EncryptionContext {
   const context = Object.create(null) as EncryptionContext
   if (bytes.length === 0) return context
   const reader = new ByteReader(bytes)

@@ -6,7 +6,7 @@ import {
 } from '../errors.js'
 import { suiteFromMessage, hex, type AlgorithmSuite } from '../suites.js'
 import type { EncryptedDataKey, EncryptionContext, MessageHeader } from '../types.js'
-import { ByteReader, ByteWriter, fromUtf8, utf8 } from './bytes.js'
+import { ByteReader, ByteWriter, copyBytes, fromUtf8, utf8 } from './bytes.js'
 import { parseContext, serializeContext } from './context.js'
 
 // spec: data-format/message-header.md#supported-types
@@ -135,7 +135,7 @@ export function parseHeader(bytes: Uint8Array, options: ParseHeaderOptions = {})
   const header: MessageHeader = {
     version,
     algorithmSuiteId: suite.id,
-    messageId: messageId.slice(),
+    messageId: copyBytes(messageId),
     encryptionContext,
     encryptedDataKeys,
     contentType,
@@ -156,8 +156,8 @@ function parseEncryptedDataKeys(reader: ByteReader, maxEncryptedDataKeys: number
   const keys: EncryptedDataKey[] = []
   for (let index = 0; index < count; index++) {
     const providerId = fromUtf8(reader.lengthPrefixed('key provider ID'), 'key provider ID')
-    const providerInfo = reader.lengthPrefixed('key provider info').slice()
-    const ciphertext = reader.lengthPrefixed('encrypted data key').slice()
+    const providerInfo = copyBytes(reader.lengthPrefixed('key provider info'))
+    const ciphertext = copyBytes(reader.lengthPrefixed('encrypted data key'))
     keys.push({ providerId, providerInfo, ciphertext })
   }
   return keys

@@ -1,6 +1,6 @@
 import type { CryptoBackend } from '../backend/types.js'
 import { ConfigurationError, KeyringError } from '../errors.js'
-import { bytesEqual, utf8 } from '../format/bytes.js'
+import { bytesEqual, copyBytes, utf8 } from '../format/bytes.js'
 import { legacyOrderDiffers, serializeContext, type ContextOrder } from '../format/context.js'
 import type { DecryptionMaterials, EncryptedDataKey, EncryptionMaterials, Keyring } from '../types.js'
 import { describeKeyring, ensureDataKey, validateKeyName } from './common.js'
@@ -44,7 +44,7 @@ export class RawAesKeyring implements Keyring {
     }
     this.keyNamespace = keyNamespace
     this.keyName = keyName
-    this.#wrappingKey = wrappingKey.slice()
+    this.#wrappingKey = copyBytes(wrappingKey)
     this.#keyNameBytes = utf8(keyName)
   }
 
