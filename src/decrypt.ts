@@ -171,7 +171,7 @@ export async function decryptWith(
     verifier.update(ciphertext.subarray(parsed.length, layout.bodyEnd))
     if (!verifier.verify(layout.signature as Uint8Array)) throw signatureError()
   }
-  const plaintext = new Uint8Array(layout.plaintextLength)
+  const plaintext = backend.allocate(layout.plaintextLength)
   try {
     const reader = new ByteReader(ciphertext, parsed.length)
     if (header.contentType === 'non-framed') {

@@ -111,7 +111,7 @@ export async function encryptWith(
   const frameLength = sealer.frameLength
   const bodyLength = FrameSealer.bodyLength(input.length, frameLength)
   const footerRoom = signer === undefined ? 0 : 2 + MAX_SIGNATURE_LENGTH
-  const out = new Uint8Array(headerBytes.length + bodyLength + footerRoom)
+  const out = backend.allocate(headerBytes.length + bodyLength + footerRoom)
   out.set(headerBytes, 0)
   let offset = headerBytes.length
   let signedUpTo = offset
@@ -128,6 +128,7 @@ export async function encryptWith(
   if (signer !== undefined) {
     signer.update(out.subarray(signedUpTo, offset))
     offset = writeFooter(signer.sign(), out, offset)
+    out.fill(0, offset) // unused footer room: uninitialized memory must not ride along in ciphertext.buffer
   }
   return { ciphertext: offset === out.length ? out : out.subarray(0, offset), header: session.header }
 }

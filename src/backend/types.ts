@@ -39,14 +39,17 @@ export interface SigningKeyPair {
 export interface CryptoBackend {
   readonly name: string
   randomBytes(length: number): Uint8Array
+  /** Uninitialized memory for output the caller overwrites completely (no zero-fill pass). */
+  allocate(length: number): Uint8Array
   hkdf(hash: HashName, ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Uint8Array
   aeadKey(key: Uint8Array): AeadKey
   timingSafeEqual(a: Uint8Array, b: Uint8Array): boolean
 
-  generateSigningKey(curve: CurveName): SigningKeyPair
+  /** A fresh ephemeral key pair; may be made ahead of need. */
+  generateSigningKey(curve: CurveName): Promise<SigningKeyPair>
   createSigner(curve: CurveName, privateKey: unknown): Signer
   /** Parse a compressed public point; throws when it is not a valid point on the curve. */
-  importVerificationKey(curve: CurveName, compressedPoint: Uint8Array): unknown
+  importVerificationKey(curve: CurveName, compressedPoint: Uint8Array): Promise<unknown>
   createVerifier(curve: CurveName, publicKey: unknown): Verifier
 
   /** Parse a PEM string or platform key object; returns an opaque handle. */

@@ -44,7 +44,7 @@ export class DefaultMaterialsManager implements MaterialsManager {
     const encryptionContext = { ...request.encryptionContext }
     let signingKey: unknown
     if (suite.signature !== undefined) {
-      const pair = backend.generateSigningKey(suite.signature.curve)
+      const pair = await backend.generateSigningKey(suite.signature.curve)
       signingKey = pair.privateKey
       encryptionContext[PUBLIC_KEY_CONTEXT_KEY] = toBase64(pair.publicKey)
     }
@@ -68,7 +68,7 @@ export class DefaultMaterialsManager implements MaterialsManager {
         throw new MalformedMessageError(`Signing suite message has no "${PUBLIC_KEY_CONTEXT_KEY}" in its encryption context.`)
       }
       try {
-        verificationKey = backend.importVerificationKey(suite.signature.curve, fromBase64(encodedPublicKey))
+        verificationKey = await backend.importVerificationKey(suite.signature.curve, fromBase64(encodedPublicKey))
       } catch (error) {
         throw new SignatureVerificationError(`The message's signing public key is not a valid ${suite.signature.curve} point.`, { cause: error })
       }

@@ -1,4 +1,4 @@
-import type { CryptoBackend } from '../backend/types.js'
+import type { AeadKey, CryptoBackend } from '../backend/types.js'
 import { ConfigurationError, KeyringError } from '../errors.js'
 import { bytesEqual, copyBytes, utf8 } from '../format/bytes.js'
 import { legacyOrderDiffers, serializeContext, type ContextOrder } from '../format/context.js'
@@ -33,6 +33,8 @@ export class RawAesKeyring implements Keyring {
   readonly keyName: string
   readonly #wrappingKey: Uint8Array
   readonly #keyNameBytes: Uint8Array
+  /** The wrapping key prepared once per backend (a KeyObject in Node), not per message. */
+  readonly #aead = new WeakMap<CryptoBackend, AeadKey>()
 
   constructor(options: RawAesKeyringOptions) {
     const { keyNamespace, keyName, wrappingKey } = options ?? ({} as RawAesKeyringOptions)
@@ -54,7 +56,7 @@ export class RawAesKeyring implements Keyring {
     const iv = backend.randomBytes(IV_LENGTH)
     const aad = serializeContext(materials.encryptionContext)
     const ciphertext = new Uint8Array(dataKey.length + TAG_LENGTH)
-    backend.aeadKey(this.#wrappingKey).seal(iv, aad, dataKey, ciphertext, 0)
+    this.#aeadFor(backend).seal(iv, aad, dataKey, ciphertext, 0)
     // spec: framework/raw-aes-keyring.md#key-provider-information
     const info = new Uint8Array(this.#keyNameBytes.length + 8 + IV_LENGTH)
     const view = new DataView(info.buffer)
@@ -75,7 +77,7 @@ export class RawAesKeyring implements Keyring {
     const keyLength = materials.suite.keyLength
     const candidates = encryptedDataKeys.filter((edk) => this.#isMine(edk) && edk.ciphertext.length === keyLength + TAG_LENGTH)
     if (candidates.length === 0) return materials
-    const aead = backend.aeadKey(this.#wrappingKey)
+    const aead = this.#aeadFor(backend)
     const orders: ContextOrder[] = legacyOrderDiffers(materials.encryptionContext) ? ['utf8', 'legacy-locale'] : ['utf8']
     for (const order of orders) {
       // Messages from official JavaScript SDK releases before utf8Sorting sorted the AAD with localeCompare.
@@ -93,6 +95,12 @@ export class RawAesKeyring implements Keyring {
       `RawAesKeyring ${describeKeyring(this)} found ${candidates.length} encrypted data key(s) for its key name, but none unwrapped: ` +
         'the wrapping key or the encryption context differs from the one used to encrypt.',
     )
+  }
+
+  #aeadFor(backend: CryptoBackend): AeadKey {
+    let aead = this.#aead.get(backend)
+    if (aead === undefined) this.#aead.set(backend, (aead = backend.aeadKey(this.#wrappingKey)))
+    return aead
   }
 
   #isMine(edk: EncryptedDataKey): boolean {
