@@ -78,19 +78,21 @@ export class RawAesKeyring implements Keyring {
     const candidates = encryptedDataKeys.filter((edk) => this.#isMine(edk) && edk.ciphertext.length === keyLength + TAG_LENGTH)
     if (candidates.length === 0) return materials
     const aead = this.#aeadFor(backend)
-    const orders: ContextOrder[] = legacyOrderDiffers(materials.encryptionContext) ? ['utf8', 'legacy-locale'] : ['utf8']
-    for (const order of orders) {
-      // Messages from official JavaScript SDK releases before utf8Sorting sorted the AAD with localeCompare.
+    const unwrap = (order: ContextOrder): Uint8Array | undefined => {
       const aad = serializeContext(materials.encryptionContext, order)
       for (const edk of candidates) {
         const iv = edk.providerInfo.subarray(edk.providerInfo.length - IV_LENGTH)
         const dataKey = new Uint8Array(keyLength)
-        const ciphertext = edk.ciphertext.subarray(0, keyLength)
-        const tag = edk.ciphertext.subarray(keyLength)
-        if (aead.open(iv, aad, ciphertext, tag, dataKey, 0)) return { ...materials, plaintextDataKey: dataKey }
+        if (aead.open(iv, aad, edk.ciphertext.subarray(0, keyLength), edk.ciphertext.subarray(keyLength), dataKey, 0)) return dataKey
         dataKey.fill(0)
       }
+      return undefined
     }
+    // Messages from official JavaScript SDK releases before utf8Sorting sorted the AAD with localeCompare:
+    // retry in that order, only when the spec order failed and the two orders differ.
+    const dataKey =
+      unwrap('utf8') ?? (legacyOrderDiffers(materials.encryptionContext) ? unwrap('legacy-locale') : undefined)
+    if (dataKey !== undefined) return { ...materials, plaintextDataKey: dataKey }
     throw new KeyringError(
       `RawAesKeyring ${describeKeyring(this)} found ${candidates.length} encrypted data key(s) for its key name, but none unwrapped: ` +
         'the wrapping key or the encryption context differs from the one used to encrypt.',
