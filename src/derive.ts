@@ -28,13 +28,16 @@ export function deriveKeys(backend: CryptoBackend, suite: AlgorithmSuite, dataKe
     const info = new Uint8Array(2 + messageId.length)
     info.set(suiteIdBytes(suite), 0)
     info.set(messageId, 2)
-    return { encryptionKey: backend.hkdf(suite.kdfHash, dataKey, EMPTY, info, suite.keyLength), commitment: EMPTY }
+    const [encryptionKey] = backend.hkdf(suite.kdfHash, dataKey, EMPTY, [{ info, length: suite.keyLength }])
+    return { encryptionKey: encryptionKey as Uint8Array, commitment: EMPTY }
   }
   const info = new Uint8Array(2 + DERIVE_KEY_LABEL.length)
   info.set(suiteIdBytes(suite), 0)
   info.set(DERIVE_KEY_LABEL, 2)
-  return {
-    encryptionKey: backend.hkdf(suite.kdfHash, dataKey, messageId, info, suite.keyLength),
-    commitment: backend.hkdf(suite.kdfHash, dataKey, messageId, COMMIT_KEY_LABEL, suite.suiteDataLength),
-  }
+  // Both keys share one extract step (same key and salt), as the spec recommends.
+  const [encryptionKey, commitment] = backend.hkdf(suite.kdfHash, dataKey, messageId, [
+    { info, length: suite.keyLength },
+    { info: COMMIT_KEY_LABEL, length: suite.suiteDataLength },
+  ])
+  return { encryptionKey: encryptionKey as Uint8Array, commitment: commitment as Uint8Array }
 }

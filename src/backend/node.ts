@@ -20,7 +20,7 @@ import {
 import { ConfigurationError, KeyringError } from '../errors.js'
 import type { CurveName, HashName } from '../suites.js'
 import { pkcs1DecryptImplicitRejection } from './node-pkcs1.js'
-import type { AeadKey, CryptoBackend, RsaPadding, SigningKeyPair } from './types.js'
+import type { AeadKey, CryptoBackend, HkdfOutput, RsaPadding, SigningKeyPair } from './types.js'
 
 const GCM_BY_KEY_LENGTH: Record<number, 'aes-128-gcm' | 'aes-192-gcm' | 'aes-256-gcm'> = {
   16: 'aes-128-gcm',
@@ -156,18 +156,21 @@ function pooledRandomBytes(length: number): Uint8Array {
 }
 
 /** RFC 5869 on HMAC objects: about twice as fast as hkdfSync for the short keys used here. */
-function hkdf(hash: HashName, ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Uint8Array {
+function hkdf(hash: HashName, ikm: Uint8Array, salt: Uint8Array, outputs: readonly HkdfOutput[]): Uint8Array[] {
   const hashLength = HASH_LENGTH[hash]
   const prk = createHmac(hash, salt.length === 0 ? new Uint8Array(hashLength) : salt).update(ikm).digest()
-  const out = new Uint8Array(length)
-  let previous: Uint8Array = new Uint8Array(0)
-  for (let block = 1, offset = 0; offset < length; block++, offset += hashLength) {
-    previous = createHmac(hash, prk).update(previous).update(info).update(Uint8Array.of(block)).digest()
-    out.set(previous.subarray(0, Math.min(hashLength, length - offset)), offset)
-  }
+  const results = outputs.map(({ info, length }) => {
+    const out = new Uint8Array(length)
+    let previous: Uint8Array = new Uint8Array(0)
+    for (let block = 1, offset = 0; offset < length; block++, offset += hashLength) {
+      previous = createHmac(hash, prk).update(previous).update(info).update(Uint8Array.of(block)).digest()
+      out.set(previous.subarray(0, Math.min(hashLength, length - offset)), offset)
+    }
+    previous.fill(0)
+    return out
+  })
   prk.fill(0)
-  previous.fill(0)
-  return out
+  return results
 }
 
 const EC_NAMED_CURVE: Record<CurveName, string> = { 'P-256': 'P-256', 'P-384': 'P-384' }

@@ -1,5 +1,10 @@
 import type { CurveName, HashName } from '../suites.js'
 
+export interface HkdfOutput {
+  readonly info: Uint8Array
+  readonly length: number
+}
+
 export type RsaPadding = 'OAEP-SHA1' | 'OAEP-SHA256' | 'OAEP-SHA384' | 'OAEP-SHA512' | 'PKCS1'
 
 /** An AES-GCM key ready for repeated use (12-byte IV, 16-byte tag). */
@@ -41,7 +46,8 @@ export interface CryptoBackend {
   randomBytes(length: number): Uint8Array
   /** Uninitialized memory for output the caller overwrites completely (no zero-fill pass). */
   allocate(length: number): Uint8Array
-  hkdf(hash: HashName, ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Uint8Array
+  /** HKDF (RFC 5869): one extract, then one expand per requested output. */
+  hkdf(hash: HashName, ikm: Uint8Array, salt: Uint8Array, outputs: readonly HkdfOutput[]): Uint8Array[]
   aeadKey(key: Uint8Array): AeadKey
   timingSafeEqual(a: Uint8Array, b: Uint8Array): boolean
 

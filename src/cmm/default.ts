@@ -48,6 +48,7 @@ export class DefaultMaterialsManager implements MaterialsManager {
       signingKey = pair.privateKey
       encryptionContext[PUBLIC_KEY_CONTEXT_KEY] = toBase64(pair.publicKey)
     }
+    Object.freeze(encryptionContext)
     const materials = await this.keyring.onEncrypt({ suite, encryptionContext, encryptedDataKeys: [] }, backend)
     const { plaintextDataKey } = materials
     if (plaintextDataKey === undefined || plaintextDataKey.length !== suite.keyLength) {

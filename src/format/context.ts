@@ -49,6 +49,21 @@ function compareBytes(a: Uint8Array, b: Uint8Array): number {
  * spec: data-format/message-header.md#aad and framework/structures.md#serialization
  */
 export function serializeContext(context: EncryptionContext, order: ContextOrder = 'utf8'): Uint8Array {
+  // A frozen context cannot change, so its serialization is computed once (encrypt needs it for the
+  // keyring's AAD and again for the header).
+  const memo = order === 'utf8' && Object.isFrozen(context)
+  if (memo) {
+    const known = serialized.get(context)
+    if (known !== undefined) return known
+  }
+  const bytes = serializeUncached(context, order)
+  if (memo) serialized.set(context, bytes)
+  return bytes
+}
+
+const serialized = new WeakMap<EncryptionContext, Uint8Array>()
+
+function serializeUncached(context: EncryptionContext, order: ContextOrder): Uint8Array {
   const entries = Object.entries(context).map(([key, value]) => ({ key, keyBytes: utf8(key), valueBytes: utf8(value) }))
   if (entries.length === 0) return new Uint8Array(0)
   if (order === 'utf8') entries.sort((a, b) => compareBytes(a.keyBytes, b.keyBytes))
