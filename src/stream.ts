@@ -11,7 +11,15 @@ import {
   TruncatedMessageError,
 } from './errors.js'
 import { ByteReader } from './format/bytes.js'
-import { FINAL_FRAME_OVERHEAD, MAX_SEQUENCE_NUMBER, REGULAR_FRAME_OVERHEAD, frameSizeAt, readFrame, readNonFramedBody } from './format/frame.js'
+import {
+  FINAL_FRAME_OVERHEAD,
+  MAX_SEQUENCE_NUMBER,
+  REGULAR_FRAME_OVERHEAD,
+  frameSizeAt,
+  readFrame,
+  readNonFramedBody,
+  type FrameView,
+} from './format/frame.js'
 import { parseHeader, type ParsedHeader } from './format/header.js'
 import { MAX_SIGNATURE_LENGTH, readFooter, writeFooter } from './format/footer.js'
 import { InputBuffer } from './input-buffer.js'
@@ -276,21 +284,21 @@ export function decryptStreamWith(backend: CryptoBackend, keyringOrCmm: unknown,
     return true
   }
 
-  /** Decrypt every complete frame in the buffer; returns the plaintext that may be released now. */
-  function readFrames(): Uint8Array[] {
+  /**
+   * Decrypt every complete frame in the buffer into one output chunk (one enqueue per input chunk keeps
+   * stream overhead per byte low). Returns the plaintext that may be released now, if any.
+   */
+  function readFrames(): Uint8Array | undefined {
     const { header: messageHeader } = parsed as ParsedHeader
     const { opener, verifier } = opened as OpenedHeader
-    const released: Uint8Array[] = []
     const bytes = input.bytes
+    const frames: FrameView[] = []
+    let plaintextLength = 0
     let offset = 0
     while (state === 'body') {
       const rest = bytes.subarray(offset)
-      let size: number
-      if (messageHeader.contentType === 'framed') {
-        size = frameSizeAt(rest, messageHeader.frameLength)
-      } else {
-        size = rest.length < 20 ? 20 : nonFramedSize(rest)
-      }
+      const size =
+        messageHeader.contentType === 'framed' ? frameSizeAt(rest, messageHeader.frameLength) : rest.length < 20 ? 20 : nonFramedSize(rest)
       // Checked before waiting for the bytes, so a huge frame claim is refused without buffering it.
       if (bodyLength + size > maxBodySize) {
         throw new LimitExceededError(`The message body is larger than maxBodySize (${settings.maxBodySize} bytes).`)
@@ -300,24 +308,34 @@ export function decryptStreamWith(backend: CryptoBackend, keyringOrCmm: unknown,
       const reader = new ByteReader(rest)
       const frame =
         messageHeader.contentType === 'framed' ? readFrame(reader, messageHeader.frameLength, sequenceNumber) : readNonFramedBody(reader)
+      frames.push(frame)
+      plaintextLength += frame.content.length
       bodyLength += reader.offset
-      const plaintext = new Uint8Array(frame.content.length)
-      opener.open(frame, plaintext, 0)
-      verifier?.update(rest.subarray(0, reader.offset))
       offset += reader.offset
       sequenceNumber++
-      if (!frame.final) {
-        released.push(plaintext)
-      } else if (verifier === undefined) {
-        released.push(plaintext)
-        state = 'done'
-      } else {
-        held = plaintext
-        state = 'footer'
+      if (frame.final) state = verifier === undefined ? 'done' : 'footer'
+    }
+    if (frames.length === 0) return undefined
+    verifier?.update(bytes.subarray(0, offset))
+    const out = backend.allocate(plaintextLength)
+    let position = 0
+    for (const frame of frames) {
+      try {
+        position = opener.open(frame, out, position)
+      } catch (error) {
+        out.fill(0)
+        throw error
       }
     }
     input.consume(offset)
-    return released
+    if (state !== 'footer') return out
+    // A signed message's final frame waits for the signature, in its own buffer: the released chunk's
+    // ArrayBuffer must not carry unverified plaintext.
+    const finalLength = (frames[frames.length - 1] as FrameView).content.length
+    const releasable = plaintextLength - finalLength
+    held = out.slice(releasable)
+    out.fill(0, releasable)
+    return releasable > 0 ? out.subarray(0, releasable) : undefined
   }
 
   function nonFramedSize(rest: Uint8Array): number {
@@ -349,7 +367,10 @@ export function decryptStreamWith(backend: CryptoBackend, keyringOrCmm: unknown,
 
   async function process(controller: TransformStreamDefaultController<Uint8Array>): Promise<void> {
     if (state === 'header' && !(await readHeader())) return
-    if (state === 'body') for (const plaintext of readFrames()) controller.enqueue(plaintext)
+    if (state === 'body') {
+      const plaintext = readFrames()
+      if (plaintext !== undefined) controller.enqueue(plaintext)
+    }
     if (state === 'footer') {
       const plaintext = readSignature()
       if (plaintext !== undefined) controller.enqueue(plaintext)
