@@ -33,6 +33,15 @@ export class InputBuffer {
     this.end += chunk.length
   }
 
+  /**
+   * Append from `chunk` only until the buffer holds `target` bytes; returns what is left of the chunk.
+   */
+  take(chunk: Uint8Array, target: number): Uint8Array {
+    const count = Math.max(0, Math.min(chunk.length, target - this.length))
+    this.push(chunk.subarray(0, count))
+    return chunk.subarray(count)
+  }
+
   consume(count: number): void {
     if (this.borrowed !== undefined) {
       this.borrowed = count >= this.borrowed.length ? undefined : this.borrowed.subarray(count)

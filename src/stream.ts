@@ -159,7 +159,7 @@ export function encryptStreamWith(backend: CryptoBackend, keyringOrCmm: unknown,
         const frames = Math.floor((pendingLength + chunk.length) / frameLength)
         let position = 0
         if (frames > 0) {
-          const out = new Uint8Array(frames * (frameLength + REGULAR_FRAME_OVERHEAD))
+          const out = backend.allocate(frames * (frameLength + REGULAR_FRAME_OVERHEAD)) // every byte is written
           let offset = 0
           if (pendingLength > 0) {
             position = frameLength - pendingLength
@@ -390,7 +390,17 @@ export function decryptStreamWith(backend: CryptoBackend, keyringOrCmm: unknown,
     async transform(rawChunk, controller) {
       try {
         if (closed) return
-        input.push(asChunk(rawChunk))
+        let chunk = asChunk(rawChunk)
+        // While a frame straddles chunks, copy only the bytes that complete it; the rest of the chunk is
+        // then read in place.
+        while (input.length > 0 && state === 'body' && parsed?.header.contentType === 'framed' && chunk.length > 0) {
+          const rest = input.take(chunk, frameSizeAt(input.bytes, parsed.header.frameLength))
+          const taken = chunk.length - rest.length
+          chunk = rest
+          await process(controller)
+          if (taken === 0) break
+        }
+        input.push(chunk)
         await process(controller)
         input.detach() // keep no view into the caller's chunk after returning
       } catch (error) {
