@@ -15,7 +15,14 @@ import { collectThrough, isAsyncIterable } from './collect.js'
 import { decryptWith } from './decrypt.js'
 import { encryptWith } from './encrypt.js'
 import { withNodeAdapter, type NodeEnvelopeStream } from './node-stream.js'
-import { decryptStreamWith, encryptStreamWith, type DecryptStreamOptions, type EncryptStreamOptions } from './stream.js'
+import {
+  decryptDriver,
+  decryptStreamWith,
+  encryptDriver,
+  encryptStreamWith,
+  type DecryptStreamOptions,
+  type EncryptStreamOptions,
+} from './stream.js'
 import type { DecryptOptions, DecryptResult, EncryptOptions, EncryptResult, Keyring, MaterialsManager } from './types.js'
 
 /**
@@ -60,7 +67,7 @@ export async function decrypt(
  * ```
  */
 export function encryptStream(keyringOrCmm: Keyring | MaterialsManager, options?: EncryptStreamOptions): NodeEnvelopeStream {
-  return withNodeAdapter(encryptStreamWith(nodeBackend, keyringOrCmm, options))
+  return withNodeAdapter(encryptDriver(nodeBackend, keyringOrCmm, options))
 }
 
 /**
@@ -68,7 +75,7 @@ export function encryptStream(keyringOrCmm: Keyring | MaterialsManager, options?
  * tag verifies; for signing suites the final frame is held until the signature verifies (see README).
  */
 export function decryptStream(keyringOrCmm: Keyring | MaterialsManager, options?: DecryptStreamOptions): NodeEnvelopeStream {
-  return withNodeAdapter(decryptStreamWith(nodeBackend, keyringOrCmm, options))
+  return withNodeAdapter(decryptDriver(nodeBackend, keyringOrCmm, options))
 }
 
 export * from './errors.js'

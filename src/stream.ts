@@ -61,7 +61,50 @@ function deferred<T>(): { promise: Promise<T>; resolve: (value: T) => void; reje
 }
 
 /** The transformer `cancel` hook (readable cancelled or writable aborted) is not in TypeScript's DOM types yet. */
-type CancellableTransformer = Transformer<Uint8Array, Uint8Array> & { cancel(reason: unknown): void }
+export type CancellableTransformer = Transformer<Uint8Array, Uint8Array> & { cancel(reason: unknown): void }
+
+/**
+ * One encrypt or decrypt engine, independent of the stream API that drives it: the WHATWG
+ * `TransformStream` by default, or a Node `Transform` (see node-stream.ts). Output happens only in
+ * `transform`/`flush`, through the controller the driver passes, so either driver can take over before
+ * data flows.
+ */
+export interface StreamDriver {
+  readonly transformer: CancellableTransformer
+  readonly header: Promise<MessageHeader>
+  /** Settles when `start` has finished (encrypt: materials fetched and header made). */
+  readonly ready: Promise<void>
+  /** Where an abort reports its error; the web controller until another driver takes over. */
+  errorSink: (error: unknown) => void
+  /** Set when a Node Transform drives the engine instead of the Web Stream. */
+  nodeDriven: boolean
+  /** Set once the Web Stream has emitted output; a Node driver can no longer take over. */
+  webOutput: boolean
+}
+
+function driverFor(
+  header: Promise<MessageHeader>,
+  build: (driver: StreamDriver) => CancellableTransformer,
+): StreamDriver {
+  const driver = { header, errorSink: (_error: unknown) => undefined, nodeDriven: false, webOutput: false } as { -readonly [K in keyof StreamDriver]: StreamDriver[K] }
+  driver.transformer = build(driver)
+  const start = driver.transformer.start
+  driver.ready = new Promise((resolve, reject) => {
+    driver.transformer.start = (controller) => {
+      driver.errorSink = (error) => controller.error(error)
+      const started = Promise.resolve(start?.call(driver.transformer, controller))
+      started.then(resolve, reject)
+      return started
+    }
+  })
+  driver.ready.catch(() => undefined)
+  return driver
+}
+
+/** The WHATWG face of a driver. */
+export function webStream(driver: StreamDriver): EnvelopeStream {
+  return Object.assign(new TransformStream<Uint8Array, Uint8Array>(driver.transformer), { header: driver.header })
+}
 
 function cancelledError(reason: unknown): AbortedError {
   return new AbortedError('The stream was cancelled.', { cause: reason })
@@ -89,6 +132,10 @@ function watchAbort(signal: AbortSignal | undefined, onAbort: (error: AbortedErr
  * of plaintext has arrived; the final frame (and the footer of signing suites) when the input closes.
  */
 export function encryptStreamWith(backend: CryptoBackend, keyringOrCmm: unknown, options: EncryptStreamOptions = {}): EnvelopeStream {
+  return webStream(encryptDriver(backend, keyringOrCmm, options))
+}
+
+export function encryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, options: EncryptStreamOptions = {}): StreamDriver {
   const declaredLength = options.plaintextLength
   if (declaredLength !== undefined && (!Number.isSafeInteger(declaredLength) || declaredLength < 0)) {
     throw new ConfigurationError(`plaintextLength must be a non-negative integer; got ${String(declaredLength)}.`)
@@ -126,11 +173,19 @@ export function encryptStreamWith(backend: CryptoBackend, keyringOrCmm: unknown,
     pendingLength = needed
   }
 
-  const transformer: CancellableTransformer = {
+  let headerWritten = false
+  /** The header goes out with the first output, so no output exists before a driver is chosen. */
+  const writeHeader = (controller: TransformStreamDefaultController<Uint8Array>, current: EncryptionSession) => {
+    if (headerWritten) return
+    headerWritten = true
+    controller.enqueue(current.headerBytes)
+  }
+
+  return driverFor(header.promise, (driver) => ({
     async start(controller) {
       detach = watchAbort(options.signal, (error) => {
         fail(error)
-        controller.error(error)
+        driver.errorSink(error)
       })
       if (closed) return // already aborted: do not even ask the keyring
       try {
@@ -141,7 +196,12 @@ export function encryptStreamWith(backend: CryptoBackend, keyringOrCmm: unknown,
         fail(error)
         throw error
       }
-      controller.enqueue(session.headerBytes)
+      // A Web Stream consumer may read the header before writing anything; a Node driver writes it with
+      // its first output instead (toNode() is called before the materials manager answers).
+      if (!driver.nodeDriven) {
+        writeHeader(controller, session)
+        driver.webOutput = true
+      }
       header.resolve(session.header)
     },
 
@@ -150,6 +210,7 @@ export function encryptStreamWith(backend: CryptoBackend, keyringOrCmm: unknown,
         const chunk = asChunk(rawChunk)
         const current = session
         if (current === undefined) return
+        writeHeader(controller, current)
         seen += chunk.length
         if (declaredLength !== undefined && seen > declaredLength) {
           throw new PolicyViolationError(`The input is longer than the declared plaintextLength (${declaredLength} bytes).`)
@@ -186,6 +247,7 @@ export function encryptStreamWith(backend: CryptoBackend, keyringOrCmm: unknown,
       const current = session
       if (current === undefined) return
       try {
+        writeHeader(controller, current)
         if (declaredLength !== undefined && seen !== declaredLength) {
           throw new PolicyViolationError(`The input ended after ${seen} bytes; plaintextLength declared ${declaredLength}.`)
         }
@@ -209,8 +271,7 @@ export function encryptStreamWith(backend: CryptoBackend, keyringOrCmm: unknown,
     cancel(reason) {
       fail(cancelledError(reason))
     },
-  }
-  return Object.assign(new TransformStream<Uint8Array, Uint8Array>(transformer), { header: header.promise })
+  }))
 }
 
 type DecryptState = 'header' | 'body' | 'footer' | 'done'
@@ -222,6 +283,10 @@ type DecryptState = 'header' | 'body' | 'footer' | 'done'
  * authentic, before the stream errors. Use `unsignedOnly` or one-shot `decrypt` to see nothing unverified.
  */
 export function decryptStreamWith(backend: CryptoBackend, keyringOrCmm: unknown, options: DecryptStreamOptions = {}): EnvelopeStream {
+  return webStream(decryptDriver(backend, keyringOrCmm, options))
+}
+
+export function decryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, options: DecryptStreamOptions = {}): StreamDriver {
   const cmm = asMaterialsManager(keyringOrCmm)
   const settings = decryptionSettings(options)
   const maxHeaderSize = positiveIntegerOption('maxHeaderSize', options.maxHeaderSize, Number.MAX_SAFE_INTEGER) ?? DEFAULT_MAX_HEADER_SIZE
@@ -380,11 +445,11 @@ export function decryptStreamWith(backend: CryptoBackend, keyringOrCmm: unknown,
     }
   }
 
-  const transformer: CancellableTransformer = {
-    start(controller) {
+  return driverFor(header.promise, (driver) => ({
+    start() {
       detach = watchAbort(options.signal, (error) => {
         fail(error)
-        controller.error(error)
+        driver.errorSink(error)
       })
     },
     async transform(rawChunk, controller) {
@@ -425,6 +490,5 @@ export function decryptStreamWith(backend: CryptoBackend, keyringOrCmm: unknown,
     cancel(reason) {
       fail(cancelledError(reason))
     },
-  }
-  return Object.assign(new TransformStream<Uint8Array, Uint8Array>(transformer), { header: header.promise })
+  }))
 }

@@ -17,6 +17,7 @@ import { buildClient, CommitmentPolicy as OfficialCommitmentPolicy, type Keyring
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import {
+  ConfigurationError,
   ALGORITHM_SUITE_IDS,
   decrypt,
   decryptStream,
@@ -1284,5 +1285,16 @@ describe('stream: bounded memory per chunk size', () => {
       expectBytes(output, plaintext)
       expect(pieces.map((piece) => piece.length)).toEqual([65_536, 70_000 - 65_536])
     }
+  })
+})
+
+describe('toNode() guards', () => {
+  it('can be called once, and not after the Web Stream side has emitted the header', async () => {
+    const stream = encryptStream(aesKeyring())
+    stream.toNode()
+    expect(() => stream.toNode()).toThrow(ConfigurationError)
+    const late = encryptStream(aesKeyring())
+    await late.header
+    expect(() => late.toNode()).toThrow(ConfigurationError)
   })
 })
