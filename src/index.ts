@@ -15,14 +15,9 @@ import { collectThrough, isAsyncIterable } from './collect.js'
 import { decryptWith } from './decrypt.js'
 import { encryptWith } from './encrypt.js'
 import { withNodeAdapter, type NodeEnvelopeStream } from './node-stream.js'
-import {
-  decryptDriver,
-  decryptStreamWith,
-  encryptDriver,
-  encryptStreamWith,
-  type DecryptStreamOptions,
-  type EncryptStreamOptions,
-} from './stream.js'
+import type { DecryptStreamOptions, EncryptStreamOptions } from './stream.js'
+import { decryptDriver, decryptStreamWith } from './stream-decrypt.js'
+import { encryptDriver, encryptStreamWith } from './stream-encrypt.js'
 import type { DecryptOptions, DecryptResult, EncryptOptions, EncryptResult, Keyring, MaterialsManager } from './types.js'
 
 /**

@@ -29,13 +29,19 @@ export function oursDecryptPolicy(suiteId) {
   return NON_COMMITTING.has(suiteId) ? 'REQUIRE_ENCRYPT_ALLOW_DECRYPT' : 'REQUIRE_ENCRYPT_REQUIRE_DECRYPT'
 }
 
-export async function loadOurs() {
+/** The built library and a raw AES keyring shared by every "ours" contender. */
+export async function loadOursBuild(names) {
   if (!existsSync(OURS_PATH)) throw new Error(`${OURS_PATH} does not exist (run \`npx tsup\` first)`)
   const lib = await import(OURS_URL.href)
-  for (const name of ['encrypt', 'decrypt', 'RawAesKeyring']) {
+  for (const name of [...names, 'RawAesKeyring']) {
     if (typeof lib[name] !== 'function') throw new Error(`dist/index.js does not export ${name}`)
   }
   const keyring = new lib.RawAesKeyring({ keyNamespace: KEY_NAMESPACE, keyName: KEY_NAME, wrappingKey: wrappingKey() })
+  return { lib, keyring }
+}
+
+export async function loadOurs() {
+  const { lib, keyring } = await loadOursBuild(['encrypt', 'decrypt'])
   return {
     name: 'ours',
     encryptor(suiteId, frameLength) {

@@ -23,8 +23,7 @@
 
 import { createCipheriv, createDecipheriv, createHash, createSecretKey, randomFillSync, timingSafeEqual } from 'node:crypto'
 import { Transform } from 'node:stream'
-import { ENCRYPTION_CONTEXT, KEY_NAME, KEY_NAMESPACE, OURS_PATH, OURS_URL, oursDecryptPolicy, oursEncryptPolicy, wrappingKey } from './contenders.mjs'
-import { existsSync } from 'node:fs'
+import { ENCRYPTION_CONTEXT, KEY_NAME, KEY_NAMESPACE, loadOursBuild, oursDecryptPolicy, oursEncryptPolicy, wrappingKey } from './contenders.mjs'
 
 const MESSAGE_ID_LEN = 32
 const HEADER_LEN = MESSAGE_ID_LEN + 4
@@ -314,12 +313,7 @@ export class FloorDecryptStream extends Transform {
 export const STREAM_CONTENDERS = ['ours', 'official', 'floor']
 
 export async function loadOursStreams() {
-  if (!existsSync(OURS_PATH)) throw new Error(`${OURS_PATH} does not exist (run \`npx tsup\` first)`)
-  const lib = await import(OURS_URL.href)
-  for (const name of ['encryptStream', 'decryptStream', 'RawAesKeyring']) {
-    if (typeof lib[name] !== 'function') throw new Error(`dist/index.js does not export ${name}`)
-  }
-  const keyring = new lib.RawAesKeyring({ keyNamespace: KEY_NAMESPACE, keyName: KEY_NAME, wrappingKey: wrappingKey() })
+  const { lib, keyring } = await loadOursBuild(['encryptStream', 'decryptStream'])
   return {
     name: 'ours',
     encrypt: (suiteId, frameLength) =>

@@ -1,0 +1,164 @@
+import type { CryptoBackend } from './backend/types.js'
+import { beginEncryption, type EncryptionSession } from './encrypt.js'
+import { ConfigurationError, PolicyViolationError } from './errors.js'
+import { MAX_SIGNATURE_LENGTH, writeFooter } from './format/footer.js'
+import { FINAL_FRAME_OVERHEAD, REGULAR_FRAME_OVERHEAD } from './format/frame.js'
+import {
+  asChunk,
+  cancelledError,
+  deferred,
+  driverFor,
+  watchAbort,
+  webStream,
+  type EncryptStreamOptions,
+  type EnvelopeStream,
+  type StreamDriver,
+} from './stream.js'
+import type { MessageHeader } from './types.js'
+
+/**
+ * Encrypt a stream of plaintext chunks into one message. Frames are sealed as soon as a frame's worth
+ * of plaintext has arrived; the final frame (and the footer of signing suites) when the input closes.
+ */
+export function encryptStreamWith(backend: CryptoBackend, keyringOrCmm: unknown, options: EncryptStreamOptions = {}): EnvelopeStream {
+  return webStream(encryptDriver(backend, keyringOrCmm, options))
+}
+
+export function encryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, options: EncryptStreamOptions = {}): StreamDriver {
+  const declaredLength = options.plaintextLength
+  if (declaredLength !== undefined && (!Number.isSafeInteger(declaredLength) || declaredLength < 0)) {
+    throw new ConfigurationError(`plaintextLength must be a non-negative integer; got ${String(declaredLength)}.`)
+  }
+  const header = deferred<MessageHeader>()
+  let session: EncryptionSession | undefined
+  /** Plaintext short of a whole frame; grows as needed up to one frame, so a huge frameLength costs nothing upfront. */
+  let pending = new Uint8Array(0)
+  let pendingLength = 0
+  let seen = 0
+  let closed = false
+  let detach = () => undefined as void
+
+  const release = () => {
+    closed = true
+    pending.fill(0, 0, pendingLength)
+    pending = new Uint8Array(0)
+    pendingLength = 0
+    session = undefined
+    detach()
+  }
+  const fail = (error: unknown) => {
+    release()
+    header.reject(error)
+  }
+  const keepRemainder = (rest: Uint8Array, frameLength: number) => {
+    const needed = pendingLength + rest.length
+    if (needed > pending.length) {
+      const grown = new Uint8Array(Math.min(frameLength, Math.max(needed, pending.length * 2, 1024)))
+      grown.set(pending.subarray(0, pendingLength))
+      pending.fill(0, 0, pendingLength)
+      pending = grown
+    }
+    pending.set(rest, pendingLength)
+    pendingLength = needed
+  }
+
+  let headerWritten = false
+  /** The header goes out with the first output, so no output exists before a driver is chosen. */
+  const writeHeader = (controller: TransformStreamDefaultController<Uint8Array>, current: EncryptionSession) => {
+    if (headerWritten) return
+    headerWritten = true
+    controller.enqueue(current.headerBytes)
+  }
+
+  return driverFor(header.promise, (driver) => ({
+    async start(controller) {
+      detach = watchAbort(options.signal, (error) => {
+        fail(error)
+        driver.errorSink(error)
+      })
+      if (closed) return // already aborted: do not even ask the keyring
+      try {
+        const started = await beginEncryption(backend, keyringOrCmm, options, declaredLength)
+        if (closed) return
+        session = started
+      } catch (error) {
+        fail(error)
+        throw error
+      }
+      // A Web Stream consumer may read the header before writing anything; a Node driver writes it with
+      // its first output instead (toNode() is called before the materials manager answers).
+      if (!driver.nodeDriven) {
+        writeHeader(controller, session)
+        driver.webOutput = true
+      }
+      header.resolve(session.header)
+    },
+
+    transform(rawChunk, controller) {
+      try {
+        const chunk = asChunk(rawChunk)
+        const current = session
+        if (current === undefined) return
+        writeHeader(controller, current)
+        seen += chunk.length
+        if (declaredLength !== undefined && seen > declaredLength) {
+          throw new PolicyViolationError(`The input is longer than the declared plaintextLength (${declaredLength} bytes).`)
+        }
+        const { sealer, signer } = current
+        const frameLength = sealer.frameLength
+        const frames = Math.floor((pendingLength + chunk.length) / frameLength)
+        let position = 0
+        if (frames > 0) {
+          const out = backend.allocate(frames * (frameLength + REGULAR_FRAME_OVERHEAD)) // every byte is written
+          let offset = 0
+          if (pendingLength > 0) {
+            position = frameLength - pendingLength
+            keepRemainder(chunk.subarray(0, position), frameLength)
+            offset = sealer.sealRegular(pending, out, offset)
+            pending.fill(0, 0, pendingLength)
+            pendingLength = 0
+          }
+          while (chunk.length - position >= frameLength) {
+            offset = sealer.sealRegular(chunk.subarray(position, position + frameLength), out, offset)
+            position += frameLength
+          }
+          signer?.update(out)
+          controller.enqueue(out)
+        }
+        if (position < chunk.length) keepRemainder(chunk.subarray(position), frameLength)
+      } catch (error) {
+        fail(error)
+        throw error
+      }
+    },
+
+    flush(controller) {
+      const current = session
+      if (current === undefined) return
+      try {
+        writeHeader(controller, current)
+        if (declaredLength !== undefined && seen !== declaredLength) {
+          throw new PolicyViolationError(`The input ended after ${seen} bytes; plaintextLength declared ${declaredLength}.`)
+        }
+        const { sealer, signer } = current
+        const footerRoom = signer === undefined ? 0 : 2 + MAX_SIGNATURE_LENGTH
+        const out = new Uint8Array(FINAL_FRAME_OVERHEAD + pendingLength + footerRoom)
+        let offset = sealer.sealFinal(pending.subarray(0, pendingLength), out, 0)
+        if (signer !== undefined) {
+          signer.update(out.subarray(0, offset))
+          offset = writeFooter(signer.sign(), out, offset)
+        }
+        controller.enqueue(out.subarray(0, offset))
+      } catch (error) {
+        header.reject(error)
+        throw error
+      } finally {
+        release()
+      }
+    },
+
+    cancel(reason) {
+      fail(cancelledError(reason))
+    },
+  }))
+}
