@@ -54,7 +54,7 @@ export async function decrypt(
 
 /**
  * A `TransformStream` that encrypts the plaintext written to it into one message; `.header` resolves when
- * the header is written and `.toNode()` gives a Node `Duplex` for `stream.pipeline`.
+ * the header is written and `.toNode()` gives a Node `Transform` for `stream.pipeline`.
  *
  * @example
  * ```ts

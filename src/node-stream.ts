@@ -2,7 +2,7 @@ import { Transform } from 'node:stream'
 import { ConfigurationError } from './errors.js'
 import { webStream, type EnvelopeStream, type StreamDriver } from './stream.js'
 
-/** An envelope stream that can also hand out a Node `Duplex` for `stream.pipeline`. */
+/** An envelope stream that can also hand out a Node `Transform` for `stream.pipeline`. */
 export interface NodeEnvelopeStream extends EnvelopeStream {
   /**
    * A Node `Transform` driving the same engine, for `pipeline(source, stream.toNode(), destination)`.
