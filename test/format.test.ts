@@ -70,3 +70,21 @@ describe('bytes', () => {
     expect(() => reader.lengthPrefixed('thing')).toThrow(TruncatedMessageError)
   })
 })
+
+describe('parsed contexts', () => {
+  it('are frozen and reserialize to the same bytes, in canonical order or not', () => {
+    fc.assert(
+      fc.property(contextArbitrary, (context) => {
+        const bytes = serializeContext(context)
+        const parsed = parseContext(bytes)
+        expect(Object.isFrozen(parsed)).toBe(true)
+        expect(Buffer.from(serializeContext(parsed)).equals(Buffer.from(bytes))).toBe(true)
+      }),
+    )
+    // Stored out of order (another writer): reserialized in the spec's order, not copied.
+    const outOfOrder = serializeContext({ b: '2', a: '1' }, 'legacy-locale')
+    const swapped = new Uint8Array([0, 2, 0, 1, 98, 0, 1, 50, 0, 1, 97, 0, 1, 49])
+    expect(Object.keys(parseContext(outOfOrder))).toEqual(['a', 'b'])
+    expect(Array.from(serializeContext(parseContext(swapped)))).toEqual(Array.from(serializeContext({ a: '1', b: '2' })))
+  })
+})

@@ -106,20 +106,29 @@ export function parseContext(bytes: Uint8Array): EncryptionContext {
 
 function parsePairs(bytes: Uint8Array): EncryptionContext {
   const context = Object.create(null) as EncryptionContext
-  if (bytes.length === 0) return context
+  if (bytes.length === 0) return Object.freeze(context)
   const reader = new ByteReader(bytes)
   const count = reader.uint16('encryption context pair count')
   if (count === 0) throw new MalformedMessageError('The message stores an encryption context with zero pairs but a non-zero length.')
+  let previousKey: Uint8Array | undefined
+  let canonical = true
   for (let index = 0; index < count; index++) {
-    const key = fromUtf8(reader.lengthPrefixed('encryption context key'), 'encryption context key')
+    const keyBytes = reader.lengthPrefixed('encryption context key')
+    const key = fromUtf8(keyBytes, 'encryption context key')
     const value = fromUtf8(reader.lengthPrefixed('encryption context value'), 'encryption context value')
     if (Object.prototype.hasOwnProperty.call(context, key)) {
       throw new MalformedMessageError(`The message's encryption context has key "${key}" twice.`)
     }
+    if (previousKey !== undefined && compareBytes(previousKey, keyBytes) >= 0) canonical = false
+    previousKey = keyBytes
     context[key] = value
   }
   if (reader.remaining !== 0) {
     throw new MalformedMessageError(`The message's encryption context has ${reader.remaining} bytes after its last pair.`)
   }
+  // The parsed context is immutable; when the message stored it in the spec's order, its bytes are
+  // already what serializeContext would produce (the raw AES keyring's AAD on decrypt).
+  Object.freeze(context)
+  if (canonical) serialized.set(context, bytes.slice())
   return context
 }
