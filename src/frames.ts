@@ -17,17 +17,14 @@ import {
  */
 export class FrameSealer {
   private sequenceNumber = 1
-  private readonly regularAad: BodyAad
-  private readonly finalAad: BodyAad
+  /** Made on first use: a small message has only a final frame. */
+  private regularAad: BodyAad | undefined
 
   constructor(
     private readonly aead: AeadKey,
-    messageId: Uint8Array,
+    private readonly messageId: Uint8Array,
     readonly frameLength: number,
-  ) {
-    this.regularAad = new BodyAad(messageId, 'regular')
-    this.finalAad = new BodyAad(messageId, 'final')
-  }
+  ) {}
 
   /** Body bytes for a plaintext: full frames, then a final frame holding the rest (possibly empty). */
   static bodyLength(plaintextLength: number, frameLength: number): number {
@@ -46,6 +43,7 @@ export class FrameSealer {
     writeUint32(out, offset, sequenceNumber)
     const ivOffset = offset + 4
     writeSequenceIv(out, ivOffset, sequenceNumber)
+    this.regularAad ??= new BodyAad(this.messageId, 'regular')
     const aad = this.regularAad.set(sequenceNumber, plaintext.length)
     this.aead.seal(out.subarray(ivOffset, ivOffset + IV_LENGTH), aad, plaintext, out, ivOffset + IV_LENGTH)
     return offset + REGULAR_FRAME_OVERHEAD + plaintext.length
@@ -59,7 +57,7 @@ export class FrameSealer {
     const ivOffset = offset + 8
     writeSequenceIv(out, ivOffset, sequenceNumber)
     writeUint32(out, ivOffset + IV_LENGTH, plaintext.length)
-    const aad = this.finalAad.set(sequenceNumber, plaintext.length)
+    const aad = new BodyAad(this.messageId, 'final').set(sequenceNumber, plaintext.length)
     this.aead.seal(out.subarray(ivOffset, ivOffset + IV_LENGTH), aad, plaintext, out, ivOffset + IV_LENGTH + 4)
     return offset + FINAL_FRAME_OVERHEAD + plaintext.length
   }
@@ -72,22 +70,22 @@ export class FrameSealer {
 
 /** Decrypts frames (or the non-framed body) that have already been read and sequence-checked. */
 export class FrameOpener {
-  private readonly regularAad: BodyAad
-  private readonly finalAad: BodyAad
+  /** Made on first use: a small message has only a final frame. */
+  private regularAad: BodyAad | undefined
 
   constructor(
     private readonly aead: AeadKey,
-    messageId: Uint8Array,
-    contentType: 'framed' | 'non-framed',
-  ) {
-    this.regularAad = new BodyAad(messageId, 'regular')
-    this.finalAad = new BodyAad(messageId, contentType === 'framed' ? 'final' : 'single-block')
-  }
+    private readonly messageId: Uint8Array,
+    private readonly contentType: 'framed' | 'non-framed',
+  ) {}
 
   /** Decrypt into `out` at `offset`. On a bad tag the written bytes are zeroed before the error is thrown. */
   open(frame: FrameView, out: Uint8Array, offset: number): number {
-    const aad = (frame.final ? this.finalAad : this.regularAad).set(frame.sequenceNumber, frame.content.length)
-    if (!this.aead.open(frame.iv, aad, frame.content, frame.tag, out, offset)) {
+    const aad = frame.final
+      ? new BodyAad(this.messageId, this.contentType === 'framed' ? 'final' : 'single-block')
+      : (this.regularAad ??= new BodyAad(this.messageId, 'regular'))
+    aad.set(frame.sequenceNumber, frame.content.length)
+    if (!this.aead.open(frame.iv, aad.bytes, frame.content, frame.tag, out, offset)) {
       out.fill(0, offset, offset + frame.content.length)
       throw new FrameAuthenticationError(
         `Frame ${frame.sequenceNumber} failed authentication: the message was altered or truncated.`,
