@@ -97,6 +97,23 @@ export async function beginEncryption(
   }
 }
 
+/** Bytes to reserve after the body for the footer (its signature length varies by a few bytes). */
+export function footerRoom(session: EncryptionSession): number {
+  return session.signer === undefined ? 0 : 2 + MAX_SIGNATURE_LENGTH
+}
+
+/**
+ * Seal the final frame and, for signing suites, sign everything from `unsignedFrom` on and write the
+ * footer. Returns the offset after the message. Shared by one-shot and streaming encrypt.
+ */
+export function finishMessage(session: EncryptionSession, finalPlaintext: Uint8Array, out: Uint8Array, offset: number, unsignedFrom: number): number {
+  const end = session.sealer.sealFinal(finalPlaintext, out, offset)
+  const { signer } = session
+  if (signer === undefined) return end
+  signer.update(out.subarray(unsignedFrom, end))
+  return writeFooter(signer.sign(), out, end)
+}
+
 /** One-shot encrypt: the whole message is written into a single buffer. */
 export async function encryptWith(
   backend: CryptoBackend,
@@ -110,8 +127,7 @@ export async function encryptWith(
   const { headerBytes, sealer, signer } = session
   const frameLength = sealer.frameLength
   const bodyLength = FrameSealer.bodyLength(input.length, frameLength)
-  const footerRoom = signer === undefined ? 0 : 2 + MAX_SIGNATURE_LENGTH
-  const out = backend.allocate(headerBytes.length + bodyLength + footerRoom)
+  const out = backend.allocate(headerBytes.length + bodyLength + footerRoom(session))
   out.set(headerBytes, 0)
   let offset = headerBytes.length
   let signedUpTo = offset
@@ -124,11 +140,7 @@ export async function encryptWith(
       signedUpTo = offset
     }
   }
-  offset = sealer.sealFinal(input.subarray(position), out, offset)
-  if (signer !== undefined) {
-    signer.update(out.subarray(signedUpTo, offset))
-    offset = writeFooter(signer.sign(), out, offset)
-    out.fill(0, offset) // unused footer room: uninitialized memory must not ride along in ciphertext.buffer
-  }
+  offset = finishMessage(session, input.subarray(position), out, offset, signedUpTo)
+  out.fill(0, offset) // unused footer room: uninitialized memory must not ride along in ciphertext.buffer
   return { ciphertext: offset === out.length ? out : out.subarray(0, offset), header: session.header }
 }

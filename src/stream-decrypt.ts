@@ -15,6 +15,7 @@ import {
   cancelledError,
   deferred,
   driverFor,
+  settleFlush,
   watchAbort,
   webStream,
   type DecryptStreamOptions,
@@ -106,40 +107,38 @@ export function decryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, opt
     const { header: messageHeader } = parsed as ParsedHeader
     const { opener, verifier } = opened as OpenedHeader
     const bytes = input.bytes
+    const framed = messageHeader.contentType === 'framed'
     const frames: FrameView[] = []
     let plaintextLength = 0
-    let offset = 0
+    const reader = new ByteReader(bytes)
     while (state === 'body') {
-      const rest = bytes.subarray(offset)
-      const size =
-        messageHeader.contentType === 'framed' ? frameSizeAt(rest, messageHeader.frameLength) : rest.length < 20 ? 20 : nonFramedSize(rest)
+      const start = reader.offset
+      const size = framed
+        ? frameSizeAt(bytes, start, messageHeader.frameLength)
+        : reader.remaining < 20 ? 20 : nonFramedSize(bytes.subarray(start))
       // Checked before waiting for the bytes, so a huge frame claim is refused without buffering it.
       if (bodyLength + size > maxBodySize) {
         throw new LimitExceededError(`The message body is larger than maxBodySize (${settings.maxBodySize} bytes).`)
       }
-      if (rest.length < size) break
+      if (reader.remaining < size) break
       if (sequenceNumber > MAX_SEQUENCE_NUMBER) throw new LimitExceededError('The message has more frames than the format allows.')
-      const reader = new ByteReader(rest)
-      const frame =
-        messageHeader.contentType === 'framed' ? readFrame(reader, messageHeader.frameLength, sequenceNumber) : readNonFramedBody(reader)
+      const frame = framed ? readFrame(reader, messageHeader.frameLength, sequenceNumber) : readNonFramedBody(reader)
       frames.push(frame)
       plaintextLength += frame.content.length
-      bodyLength += reader.offset
-      offset += reader.offset
+      bodyLength += reader.offset - start
       sequenceNumber++
       if (frame.final) state = verifier === undefined ? 'done' : 'footer'
     }
     if (frames.length === 0) return undefined
+    const offset = reader.offset
     verifier?.update(bytes.subarray(0, offset))
     const out = backend.allocate(plaintextLength)
     let position = 0
-    for (const frame of frames) {
-      try {
-        position = opener.open(frame, out, position)
-      } catch (error) {
-        out.fill(0)
-        throw error
-      }
+    try {
+      for (const frame of frames) position = opener.open(frame, out, position)
+    } catch (error) {
+      out.fill(0)
+      throw error
     }
     input.consume(offset)
     if (state !== 'footer') return out
@@ -208,7 +207,7 @@ export function decryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, opt
         // While a frame straddles chunks, copy only the bytes that complete it; the rest of the chunk is
         // then read in place.
         while (input.length > 0 && state === 'body' && parsed?.header.contentType === 'framed' && chunk.length > 0) {
-          const rest = input.take(chunk, frameSizeAt(input.bytes, parsed.header.frameLength))
+          const rest = input.take(chunk, frameSizeAt(input.bytes, 0, parsed.header.frameLength))
           const taken = chunk.length - rest.length
           chunk = rest
           await process(controller)
@@ -223,18 +222,13 @@ export function decryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, opt
       }
     },
     flush() {
-      try {
+      settleFlush(header, release, () => {
         if (state !== 'done') {
           throw new TruncatedMessageError(
             state === 'header' ? 'The stream ended inside the message header.' : 'The stream ended before the end of the message.',
           )
         }
-      } catch (error) {
-        header.reject(error)
-        throw error
-      } finally {
-        release()
-      }
+      })
     },
     cancel(reason) {
       fail(cancelledError(reason))

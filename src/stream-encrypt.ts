@@ -1,13 +1,13 @@
 import type { CryptoBackend } from './backend/types.js'
-import { beginEncryption, type EncryptionSession } from './encrypt.js'
+import { beginEncryption, finishMessage, footerRoom, type EncryptionSession } from './encrypt.js'
 import { ConfigurationError, PolicyViolationError } from './errors.js'
-import { MAX_SIGNATURE_LENGTH, writeFooter } from './format/footer.js'
 import { FINAL_FRAME_OVERHEAD, REGULAR_FRAME_OVERHEAD } from './format/frame.js'
 import {
   asChunk,
   cancelledError,
   deferred,
   driverFor,
+  settleFlush,
   watchAbort,
   webStream,
   type EncryptStreamOptions,
@@ -135,26 +135,14 @@ export function encryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, opt
     flush(controller) {
       const current = session
       if (current === undefined) return
-      try {
+      settleFlush(header, release, () => {
         writeHeader(controller, current)
         if (declaredLength !== undefined && seen !== declaredLength) {
           throw new PolicyViolationError(`The input ended after ${seen} bytes; plaintextLength declared ${declaredLength}.`)
         }
-        const { sealer, signer } = current
-        const footerRoom = signer === undefined ? 0 : 2 + MAX_SIGNATURE_LENGTH
-        const out = new Uint8Array(FINAL_FRAME_OVERHEAD + pendingLength + footerRoom)
-        let offset = sealer.sealFinal(pending.subarray(0, pendingLength), out, 0)
-        if (signer !== undefined) {
-          signer.update(out.subarray(0, offset))
-          offset = writeFooter(signer.sign(), out, offset)
-        }
-        controller.enqueue(out.subarray(0, offset))
-      } catch (error) {
-        header.reject(error)
-        throw error
-      } finally {
-        release()
-      }
+        const out = new Uint8Array(FINAL_FRAME_OVERHEAD + pendingLength + footerRoom(current))
+        controller.enqueue(out.subarray(0, finishMessage(current, pending.subarray(0, pendingLength), out, 0, 0)))
+      })
     },
 
     cancel(reason) {

@@ -102,3 +102,15 @@ export function watchAbort(signal: AbortSignal | undefined, onAbort: (error: Abo
   signal.addEventListener('abort', handler, { once: true })
   return () => signal.removeEventListener('abort', handler)
 }
+
+/** The end of a flush: a failure rejects `.header` and is rethrown; either way the engine lets go of what it holds. */
+export function settleFlush(header: { reject: (error: unknown) => void }, release: () => void, step: () => void): void {
+  try {
+    step()
+  } catch (error) {
+    header.reject(error)
+    throw error
+  } finally {
+    release()
+  }
+}

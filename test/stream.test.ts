@@ -1298,3 +1298,18 @@ describe('toNode() guards', () => {
     expect(() => late.toNode()).toThrow(ConfigurationError)
   })
 })
+
+describe('an impossible final-frame length', () => {
+  it('errors as soon as it arrives, without waiting for the bytes it claims', async () => {
+    const { ciphertext } = await encrypt(aesKeyring(), bytes(10), { frameLength: 16, algorithmSuite: 0x0478 })
+    const mutated = ciphertext.slice()
+    const lengthAt = parseHeader(mutated).length + 4 + 4 + 12
+    new DataView(mutated.buffer).setUint32(lengthAt, 0xffffff00)
+    const stream = decryptStream(aesKeyring())
+    const writer = stream.writable.getWriter()
+    stream.readable.getReader().read().catch(() => undefined)
+    // Not closed: an engine that waited for the claimed bytes would leave this write pending or accepted.
+    const error = await rejectionOf(writer.write(mutated))
+    expect((error as EnvelopeError).code).toBe('MALFORMED_MESSAGE')
+  })
+})

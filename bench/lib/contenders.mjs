@@ -60,17 +60,23 @@ export async function loadOurs() {
   }
 }
 
-export async function loadOfficial() {
+/** The official SDK and a raw AES keyring interchangeable with ours (same namespace, name and key). */
+export async function loadOfficialSdk() {
   const mod = await import('@aws-crypto/client-node')
   const sdk = mod.buildClient ? mod : mod.default
-  const { buildClient, CommitmentPolicy, RawAesKeyringNode, RawAesWrappingSuiteIdentifier } = sdk
-  const keyring = new RawAesKeyringNode({
+  const keyring = new sdk.RawAesKeyringNode({
     keyNamespace: KEY_NAMESPACE,
     keyName: KEY_NAME,
-    unencryptedMasterKey: wrappingKey(),
-    wrappingSuite: RawAesWrappingSuiteIdentifier.AES256_GCM_IV12_TAG16_NO_PADDING,
+    unencryptedMasterKey: wrappingKey(), // a fresh copy: the keyring zeroes the array it is given
+    wrappingSuite: sdk.RawAesWrappingSuiteIdentifier.AES256_GCM_IV12_TAG16_NO_PADDING,
     utf8Sorting: true,
   })
+  return { sdk, keyring }
+}
+
+export async function loadOfficial() {
+  const { sdk, keyring } = await loadOfficialSdk()
+  const { buildClient, CommitmentPolicy } = sdk
   const clients = {
     REQUIRE_ENCRYPT_REQUIRE_DECRYPT: buildClient(CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT),
     REQUIRE_ENCRYPT_ALLOW_DECRYPT: buildClient(CommitmentPolicy.REQUIRE_ENCRYPT_ALLOW_DECRYPT),

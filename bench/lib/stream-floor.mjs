@@ -23,7 +23,7 @@
 
 import { createCipheriv, createDecipheriv, createHash, createSecretKey, randomFillSync, timingSafeEqual } from 'node:crypto'
 import { Transform } from 'node:stream'
-import { ENCRYPTION_CONTEXT, KEY_NAME, KEY_NAMESPACE, loadOursBuild, oursDecryptPolicy, oursEncryptPolicy, wrappingKey } from './contenders.mjs'
+import { ENCRYPTION_CONTEXT, loadOfficialSdk, loadOursBuild, oursDecryptPolicy, oursEncryptPolicy } from './contenders.mjs'
 
 const MESSAGE_ID_LEN = 32
 const HEADER_LEN = MESSAGE_ID_LEN + 4
@@ -330,16 +330,8 @@ export async function loadOursStreams() {
 }
 
 export async function loadOfficialStreams() {
-  const mod = await import('@aws-crypto/client-node')
-  const sdk = mod.buildClient ? mod : mod.default
-  const { buildClient, CommitmentPolicy, RawAesKeyringNode, RawAesWrappingSuiteIdentifier } = sdk
-  const keyring = new RawAesKeyringNode({
-    keyNamespace: KEY_NAMESPACE,
-    keyName: KEY_NAME,
-    unencryptedMasterKey: wrappingKey(), // a fresh copy: the keyring zeroes the array it is given
-    wrappingSuite: RawAesWrappingSuiteIdentifier.AES256_GCM_IV12_TAG16_NO_PADDING,
-    utf8Sorting: true,
-  })
+  const { sdk, keyring } = await loadOfficialSdk()
+  const { buildClient, CommitmentPolicy } = sdk
   const clients = new Map()
   const client = (policy) => {
     if (!clients.has(policy)) clients.set(policy, buildClient(CommitmentPolicy[policy]))

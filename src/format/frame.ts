@@ -104,18 +104,21 @@ export function writeSequenceIv(out: Uint8Array, offset: number, sequenceNumber:
 }
 
 /**
- * How many bytes the frame at the start of `bytes` occupies, or, while too few bytes are there to
- * tell, how many are needed to find out. Lets a stream wait for whole frames without parsing twice.
+ * How many bytes the frame at `offset` occupies, or, while too few bytes are there to tell, how many
+ * are needed to find out. Lets a stream wait for whole frames without parsing twice.
  */
-export function frameSizeAt(bytes: Uint8Array, frameLength: number): number {
-  if (bytes.length < 4) return 4
-  const first = ((bytes[0] as number) << 24 | (bytes[1] as number) << 16 | (bytes[2] as number) << 8 | (bytes[3] as number)) >>> 0
-  if (first !== FINAL_FRAME_MARKER) return REGULAR_FRAME_OVERHEAD + frameLength
+export function frameSizeAt(bytes: Uint8Array, offset: number, frameLength: number): number {
+  const available = bytes.length - offset
+  if (available < 4) return 4
+  if (readUint32(bytes, offset) !== FINAL_FRAME_MARKER) return REGULAR_FRAME_OVERHEAD + frameLength
   const lengthAt = 4 + SEQUENCE_NUMBER_LENGTH + IV_LENGTH
-  if (bytes.length < lengthAt + 4) return lengthAt + 4
-  const contentLength =
-    ((bytes[lengthAt] as number) << 24 | (bytes[lengthAt + 1] as number) << 16 | (bytes[lengthAt + 2] as number) << 8 | (bytes[lengthAt + 3] as number)) >>> 0
+  if (available < lengthAt + 4) return lengthAt + 4
+  const contentLength = readUint32(bytes, offset + lengthAt)
   // An oversized claim: report the bytes at hand so readFrame runs now and rejects it, rather than wait.
   if (contentLength > frameLength) return lengthAt + 4
   return FINAL_FRAME_OVERHEAD + contentLength
+}
+
+function readUint32(bytes: Uint8Array, at: number): number {
+  return (((bytes[at] as number) << 24) | ((bytes[at + 1] as number) << 16) | ((bytes[at + 2] as number) << 8) | (bytes[at + 3] as number)) >>> 0
 }
