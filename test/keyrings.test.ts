@@ -124,3 +124,20 @@ describe('multi-keyring', () => {
   })
 
 })
+
+describe('keyring output the format cannot carry', () => {
+  it('an encrypted data key field over 65535 bytes is a keyring error, not a corrupt message', async () => {
+    const inner = aesKeyring()
+    const oversized = {
+      onEncrypt: async (...args: Parameters<typeof inner.onEncrypt>) => {
+        const materials = await inner.onEncrypt(...args)
+        const huge = { providerId: 'custom', providerInfo: new Uint8Array(70000), ciphertext: new Uint8Array(48) }
+        return { ...materials, encryptedDataKeys: [...materials.encryptedDataKeys, huge] }
+      },
+      onDecrypt: inner.onDecrypt.bind(inner),
+    }
+    const error = await rejectionOf(encrypt(oversized, 'x'))
+    expect((error as EnvelopeError).code).toBe('KEYRING_FAILURE')
+    expect((error as Error).message).toMatch(/65535/)
+  })
+})
