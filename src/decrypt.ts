@@ -98,19 +98,22 @@ export function checkHeader(parsed: ParsedHeader, settings: DecryptionSettings):
 /** An authenticated header: what decrypting the body needs. */
 export interface OpenedHeader {
   readonly opener: FrameOpener
-  /** Already fed the header bytes; undefined for unsigned suites. */
+  /** The message's ECDSA public key; undefined for unsigned suites. */
+  readonly verificationKey: unknown
+  /** Already fed the header bytes; undefined for unsigned suites and when no header bytes were given. */
   readonly verifier: Verifier | undefined
 }
 
 /**
  * Get the data key from the materials manager, check the key commitment and the header tag.
  * The plaintext data key is zeroed before this returns. spec: client-apis/decrypt.md#verify-the-header
+ * Given `headerBytes`, a signed message also gets an incremental verifier already fed them.
  */
 export async function openHeader(
   backend: CryptoBackend,
   cmm: MaterialsManager,
   parsed: ParsedHeader,
-  headerBytes: Uint8Array,
+  headerBytes: Uint8Array | undefined,
   settings: DecryptionSettings,
 ): Promise<OpenedHeader> {
   const { header, suite } = parsed
@@ -137,9 +140,13 @@ export async function openHeader(
     if (!aead.open(parsed.headerIv, parsed.body, EMPTY, parsed.headerTag, EMPTY, 0)) {
       throw new HeaderAuthenticationError('The message header failed authentication: it was altered or the wrong key was used.')
     }
-    const verifier = suite.signature === undefined ? undefined : backend.createVerifier(suite.signature.curve, materials.verificationKey)
-    verifier?.update(headerBytes)
-    return { opener: new FrameOpener(aead, header.messageId, header.contentType), verifier }
+    const { verificationKey } = materials
+    let verifier: Verifier | undefined
+    if (suite.signature !== undefined && headerBytes !== undefined) {
+      verifier = backend.createVerifier(suite.signature.curve, verificationKey)
+      verifier.update(headerBytes)
+    }
+    return { opener: new FrameOpener(aead, header.messageId, header.contentType), verificationKey, verifier }
   } finally {
     plaintextDataKey.fill(0)
   }
@@ -150,6 +157,8 @@ export function signatureError(): SignatureVerificationError {
 }
 
 const EMPTY = new Uint8Array(0)
+/** Signed messages up to this size have their signature checked in the background during decryption. */
+const BACKGROUND_VERIFY_LIMIT = 8 * 1024 * 1024
 
 /** One-shot decrypt: nothing is returned unless the header, every frame and the signature verify. */
 export async function decryptWith(
@@ -165,11 +174,22 @@ export async function decryptWith(
   const { header } = parsed
   checkHeader(parsed, settings)
   const layout = scanBody(ciphertext, parsed, settings.maxBodySize)
-  const { opener, verifier } = await openHeader(backend, cmm, parsed, ciphertext.subarray(0, parsed.length), settings)
-  if (verifier !== undefined) {
-    // The whole message is here, so verify it before decrypting anything.
-    verifier.update(ciphertext.subarray(parsed.length, layout.bodyEnd))
-    if (!verifier.verify(layout.signature as Uint8Array)) throw signatureError()
+  const { opener, verificationKey } = await openHeader(backend, cmm, parsed, undefined, settings)
+  const curve = parsed.suite.signature?.curve
+  let signatureCheck: Promise<boolean> | undefined
+  if (curve !== undefined) {
+    const signed = ciphertext.subarray(0, layout.bodyEnd)
+    const signature = layout.signature as Uint8Array
+    if (signed.length <= BACKGROUND_VERIFY_LIMIT) {
+      // Checked off the main thread (where the backend can) while the frames decrypt; no plaintext is
+      // returned unless both succeed.
+      signatureCheck = backend.verifyMessage(curve, verificationKey, signed, signature)
+    } else {
+      // The background check copies the message first: past the limit, verify here before decrypting.
+      const verifier = backend.createVerifier(curve, verificationKey)
+      verifier.update(signed)
+      if (!verifier.verify(signature)) throw signatureError()
+    }
   }
   const plaintext = backend.allocate(layout.plaintextLength)
   try {
@@ -184,6 +204,7 @@ export async function decryptWith(
         if (frame.final) break
       }
     }
+    if (signatureCheck !== undefined && !(await signatureCheck)) throw signatureError()
     return { plaintext, header }
   } catch (error) {
     plaintext.fill(0)

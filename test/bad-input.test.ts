@@ -243,6 +243,22 @@ describe('header checks, one at a time', () => {
     expect(await codeOf(mutated)).toBe('SIGNATURE_INVALID')
   })
 
+  // One-shot decrypt checks small messages' signatures in the background while it decrypts, and large
+  // ones before decrypting: both paths must refuse a well-formed signature made by another key.
+  it.each([
+    ['checked in the background', 1000],
+    ['checked before decrypting (over 8 MiB)', 9 * 1024 * 1024],
+  ])('a valid signature of another message is refused when %s', async (_name, size) => {
+    const plaintext = new Uint8Array(size)
+    const { ciphertext } = await encrypt(keyring, plaintext, { algorithmSuite: 0x0578, frameLength: 65536 })
+    const { ciphertext: other } = await encrypt(keyring, plaintext, { algorithmSuite: 0x0578, frameLength: 65536 })
+    const otherSignature = other.subarray(other.length - 2 - signatureLength(other))
+    const mutated = Buffer.concat([ciphertext.subarray(0, ciphertext.length - 2 - signatureLength(ciphertext)), otherSignature])
+    expect(await codeOf(mutated)).toBe('SIGNATURE_INVALID')
+    const { plaintext: decrypted } = await decrypt(keyring, ciphertext)
+    expect(Buffer.compare(decrypted, plaintext)).toBe(0)
+  })
+
   it('a footer claiming an oversized signature', async () => {
     const { ciphertext } = await encrypt(keyring, 'x', { algorithmSuite: 0x0578 })
     const bodyEnd = ciphertext.length - 2 - signatureLength(ciphertext)

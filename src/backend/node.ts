@@ -15,6 +15,7 @@ import {
   randomBytes,
   randomFillSync,
   timingSafeEqual,
+  verify,
   webcrypto,
 } from 'node:crypto'
 import { ConfigurationError, KeyringError } from '../errors.js'
@@ -215,6 +216,19 @@ export const nodeBackend: CryptoBackend = {
         }
       },
     }
+  },
+
+  verifyMessage(curve, publicKey, message, signature) {
+    // With a callback, node:crypto hashes and verifies on libuv's thread pool (after copying the message).
+    return new Promise((resolve) => {
+      try {
+        verify(SIGNATURE_HASH[curve], message, { key: publicKey as KeyObject, dsaEncoding: 'der' }, signature, (error, valid) =>
+          resolve(error === null && valid),
+        )
+      } catch {
+        resolve(false)
+      }
+    })
   },
 
   importRsaPublicKey: (key) => asKeyObject(key, 'public'),

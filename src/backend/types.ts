@@ -57,6 +57,11 @@ export interface CryptoBackend {
   /** Parse a compressed public point; throws when it is not a valid point on the curve. */
   importVerificationKey(curve: CurveName, compressedPoint: Uint8Array): Promise<unknown>
   createVerifier(curve: CurveName, publicKey: unknown): Verifier
+  /**
+   * Verify a whole message's DER signature in one call, off the main thread where the platform can, so the
+   * caller may decrypt meanwhile. Resolves false (never rejects) for a bad or undecodable signature.
+   */
+  verifyMessage(curve: CurveName, publicKey: unknown, message: Uint8Array, signature: Uint8Array): Promise<boolean>
 
   /** Parse a PEM string or platform key object; returns an opaque handle. */
   importRsaPublicKey(key: unknown): unknown
