@@ -157,8 +157,9 @@ export function signatureError(): SignatureVerificationError {
 }
 
 const EMPTY = new Uint8Array(0)
-/** Signed messages up to this size have their signature checked in the background during decryption. */
-const BACKGROUND_VERIFY_LIMIT = 8 * 1024 * 1024
+/** Signed messages of this size range have their signature checked in the background during decryption. */
+const BACKGROUND_VERIFY_MIN = 256 * 1024
+const BACKGROUND_VERIFY_MAX = 8 * 1024 * 1024
 
 /** One-shot decrypt: nothing is returned unless the header, every frame and the signature verify. */
 export async function decryptWith(
@@ -180,12 +181,13 @@ export async function decryptWith(
   if (curve !== undefined) {
     const signed = ciphertext.subarray(0, layout.bodyEnd)
     const signature = layout.signature as Uint8Array
-    if (signed.length <= BACKGROUND_VERIFY_LIMIT) {
+    if (signed.length >= BACKGROUND_VERIFY_MIN && signed.length <= BACKGROUND_VERIFY_MAX) {
       // Checked off the main thread (where the backend can) while the frames decrypt; no plaintext is
       // returned unless both succeed.
       signatureCheck = backend.verifyMessage(curve, verificationKey, signed, signature)
     } else {
-      // The background check copies the message first: past the limit, verify here before decrypting.
+      // Verified here before decrypting: a small message would wait longer for the thread hand-off than it
+      // saves, and the background check copies the message, which costs too much memory for a large one.
       const verifier = backend.createVerifier(curve, verificationKey)
       verifier.update(signed)
       if (!verifier.verify(signature)) throw signatureError()

@@ -243,10 +243,11 @@ describe('header checks, one at a time', () => {
     expect(await codeOf(mutated)).toBe('SIGNATURE_INVALID')
   })
 
-  // One-shot decrypt checks small messages' signatures in the background while it decrypts, and large
-  // ones before decrypting: both paths must refuse a well-formed signature made by another key.
+  // One-shot decrypt checks mid-sized messages' signatures in the background while it decrypts, and small
+  // or large ones before decrypting: every path must refuse a well-formed signature made by another key.
   it.each([
-    ['checked in the background', 1000],
+    ['checked before decrypting (small)', 1000],
+    ['checked in the background (1 MiB)', 1024 * 1024],
     ['checked before decrypting (over 8 MiB)', 9 * 1024 * 1024],
   ])('a valid signature of another message is refused when %s', async (_name, size) => {
     const plaintext = new Uint8Array(size)
