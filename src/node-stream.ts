@@ -30,17 +30,16 @@ function nodeTransform(driver: StreamDriver): Transform {
       driver.ready.then(() => callback(), (error: Error) => callback(error))
     },
     transform(chunk: Uint8Array, _encoding, callback) {
-      Promise.resolve()
-        .then(() => transformer.transform?.(chunk, controller))
-        .then(() => callback(), (error: Error) => callback(error))
+      settle(() => transformer.transform?.(chunk, controller), callback)
     },
     flush(callback) {
-      Promise.resolve()
-        .then(() => transformer.flush?.(controller))
-        .then(() => {
-          finished = true
-          callback()
-        }, (error: Error) => callback(error))
+      settle(
+        () => transformer.flush?.(controller),
+        (error) => {
+          if (error === undefined) finished = true
+          callback(error)
+        },
+      )
     },
     destroy(error, callback) {
       if (!finished) {
@@ -51,6 +50,22 @@ function nodeTransform(driver: StreamDriver): Transform {
     },
   })
   return transform
+}
+
+/**
+ * Run a transformer step and report to a Node callback: at once when the step is synchronous (most chunks),
+ * so Node keeps feeding the stream without a microtask round per chunk; after it settles otherwise.
+ */
+function settle(step: () => void | PromiseLike<void>, callback: (error?: Error) => void): void {
+  let result: void | PromiseLike<void>
+  try {
+    result = step()
+  } catch (error) {
+    callback(error as Error)
+    return
+  }
+  if (result === undefined || typeof (result as PromiseLike<void>).then !== 'function') callback()
+  else (result as PromiseLike<void>).then(() => callback(), (error: Error) => callback(error))
 }
 
 export function withNodeAdapter(driver: StreamDriver): NodeEnvelopeStream {
