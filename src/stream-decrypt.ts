@@ -178,8 +178,8 @@ export function decryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, opt
     return plaintext
   }
 
-  async function process(controller: TransformStreamDefaultController<Uint8Array>): Promise<void> {
-    if (state === 'header' && !(await readHeader())) return
+  /** Everything after the header is synchronous, so most chunks need no promise at all. */
+  function processBody(controller: TransformStreamDefaultController<Uint8Array>): void {
     if (state === 'body') {
       const plaintext = readFrames()
       if (plaintext !== undefined) controller.enqueue(plaintext)
@@ -193,6 +193,27 @@ export function decryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, opt
     }
   }
 
+  function bodyChunk(chunk: Uint8Array, controller: TransformStreamDefaultController<Uint8Array>): void {
+    // While a frame straddles chunks, copy only the bytes that complete it; the rest of the chunk is
+    // then read in place.
+    while (input.length > 0 && state === 'body' && parsed?.header.contentType === 'framed' && chunk.length > 0) {
+      const rest = input.take(chunk, frameSizeAt(input.bytes, 0, parsed.header.frameLength))
+      const taken = chunk.length - rest.length
+      chunk = rest
+      processBody(controller)
+      if (taken === 0) break
+    }
+    input.push(chunk)
+    processBody(controller)
+    input.detach() // keep no view into the caller's chunk after returning
+  }
+
+  async function headerChunk(chunk: Uint8Array, controller: TransformStreamDefaultController<Uint8Array>): Promise<void> {
+    input.push(chunk)
+    if (await readHeader()) processBody(controller)
+    input.detach()
+  }
+
   return driverFor(header.promise, (driver) => ({
     start() {
       detach = watchAbort(options.signal, (error) => {
@@ -200,25 +221,19 @@ export function decryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, opt
         driver.errorSink(error)
       })
     },
-    async transform(rawChunk, controller) {
-      try {
-        if (closed) return
-        let chunk = asChunk(rawChunk)
-        // While a frame straddles chunks, copy only the bytes that complete it; the rest of the chunk is
-        // then read in place.
-        while (input.length > 0 && state === 'body' && parsed?.header.contentType === 'framed' && chunk.length > 0) {
-          const rest = input.take(chunk, frameSizeAt(input.bytes, 0, parsed.header.frameLength))
-          const taken = chunk.length - rest.length
-          chunk = rest
-          await process(controller)
-          if (taken === 0) break
-        }
-        input.push(chunk)
-        await process(controller)
-        input.detach() // keep no view into the caller's chunk after returning
-      } catch (error) {
+    transform(rawChunk, controller) {
+      const failed = (error: unknown) => {
         fail(error)
         throw error
+      }
+      try {
+        if (closed) return undefined
+        const chunk = asChunk(rawChunk)
+        if (state === 'header') return headerChunk(chunk, controller).catch(failed)
+        bodyChunk(chunk, controller)
+        return undefined
+      } catch (error) {
+        return failed(error)
       }
     },
     flush() {
