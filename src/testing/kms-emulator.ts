@@ -1,0 +1,394 @@
+// A local AWS KMS for tests and demos: an HTTP server on a loopback port that speaks the KMS JSON 1.1
+// protocol, so the unmodified AWS SDK talks to it over the network. One port serves many Regions: each
+// request's Region is read from its SigV4 credential scope (the signature itself is not verified).
+import { randomUUID } from 'node:crypto'
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { ConfigurationError } from '../errors.js'
+import { generateMaterial, KEY_SPECS, type EmulatedKeySpec } from './kms-crypto.js'
+import { KmsServiceError, serialization, unsupported } from './kms-errors.js'
+import { KmsFaults, type KmsFaultInjector } from './kms-faults.js'
+import { RequestInput } from './kms-input.js'
+import type { OperationContext } from './kms-key-use.js'
+import { OPERATIONS } from './kms-operations.js'
+import { KmsStore, nowInSeconds, type EmulatedKey } from './kms-state.js'
+
+export interface KmsEmulatorOptions {
+  /** Port to listen on; 0 (the default) picks a free one. */
+  port?: number | undefined
+  /** Address to listen on; default `127.0.0.1`. */
+  host?: string | undefined
+  /** Regions served; default `['us-east-1', 'us-west-2', 'eu-west-1']`. Requests signed for others get UnrecognizedClientException. */
+  regions?: string[] | undefined
+  /** Default `111122223333`. */
+  accountId?: string | undefined
+  /** Default `aws`. */
+  partition?: string | undefined
+  /**
+   * A JSON file to load keys and aliases from at start (when it exists) and to save to after every change,
+   * so ciphertext stays decryptable across restarts. It holds key material: keep it out of version control.
+   */
+  statePath?: string | undefined
+}
+
+/** One request the emulator received. */
+export interface KmsCall {
+  /** From `X-Amz-Target` (`TrentService.<operation>`); `''` when the header is missing. */
+  readonly operation: string
+  /** From the SigV4 credential scope; undefined when the request was not signed. */
+  readonly region: string | undefined
+  /** The ARN of the key the request resolved to, when it got that far. */
+  readonly keyId: string | undefined
+  /** The access key id the request was signed with; undefined when it was not signed. */
+  readonly accessKeyId: string | undefined
+  readonly ok: boolean
+  /** The error `__type` answered, when `ok` is false. */
+  readonly errorType?: string
+}
+
+/** A key created through the emulator's own API. */
+export interface KmsEmulatorKey {
+  readonly keyId: string
+  readonly arn: string
+  readonly region: string
+}
+
+export interface KmsEmulatorCreateKeyOptions {
+  /** Default: the first Region served. */
+  region?: string | undefined
+  /** Default `SYMMETRIC_DEFAULT`; RSA keys have key usage ENCRYPT_DECRYPT. */
+  keySpec?: EmulatedKeySpec | undefined
+  /** A multi-Region primary key, id `mrk-<32 hex>`. */
+  multiRegion?: boolean | undefined
+  description?: string | undefined
+}
+
+export interface KmsEmulator {
+  /** `http://127.0.0.1:PORT`: pass it as the KMSClient `endpoint`. */
+  readonly endpoint: string
+  readonly accountId: string
+  readonly regions: readonly string[]
+  createKey(options?: KmsEmulatorCreateKeyOptions): KmsEmulatorKey
+  /** Replicate a multi-Region primary key: same id and material, in `replicaRegion`. */
+  replicateKey(primaryArn: string, replicaRegion: string): KmsEmulatorKey
+  /** Create `alias/...` for the key, in the key's Region. */
+  createAlias(aliasName: string, keyArn: string): void
+  setKeyEnabled(keyArn: string, enabled: boolean): void
+  /** The key becomes PendingDeletion: every cryptographic use fails with KMSInvalidStateException. */
+  scheduleKeyDeletion(keyArn: string): void
+  /** Fault injection. */
+  readonly faults: KmsFaultInjector
+  /** Every request received, in order of arrival (a snapshot). */
+  readonly calls: readonly KmsCall[]
+  callCount(filter?: { operation?: string | undefined; region?: string | undefined; keyArn?: string | undefined }): number
+  resetCalls(): void
+  /** Stop listening and drop open connections. */
+  close(): Promise<void>
+}
+
+const DEFAULT_REGIONS = ['us-east-1', 'us-west-2', 'eu-west-1']
+const MAX_BODY_BYTES = 1024 * 1024
+/** A body over MAX_BODY_BYTES is read and discarded up to this size so the client gets a clean 413. */
+const MAX_DRAINED_BYTES = 16 * MAX_BODY_BYTES
+const JSON_CONTENT_TYPE = 'application/x-amz-json-1.1'
+const TARGET_PREFIX = 'TrentService.'
+const CREDENTIAL_SCOPE = /Credential=([^/,\s]+)\/(\d{8})\/([^/,\s]+)\/([^/,\s]+)\/aws4_request/
+
+interface Caller {
+  readonly accessKeyId: string
+  readonly region: string
+}
+
+/** Read the caller from a SigV4 `Authorization` header, failing as AWS front ends do. */
+function callerOf(header: string | undefined): Caller {
+  if (header === undefined || header === '') {
+    throw new KmsServiceError('MissingAuthenticationTokenException', 'Request is missing Authentication Token')
+  }
+  const scope = CREDENTIAL_SCOPE.exec(header)
+  if (!header.startsWith('AWS4-HMAC-SHA256 ') || scope === null || !header.includes('SignedHeaders=') || !header.includes('Signature=')) {
+    throw new KmsServiceError(
+      'IncompleteSignatureException',
+      "Authorization header requires the AWS4-HMAC-SHA256 scheme with 'Credential=AKID/yyyymmdd/region/kms/aws4_request', 'SignedHeaders' and 'Signature'.",
+    )
+  }
+  const [, accessKeyId, , region, service] = scope as unknown as [string, string, string, string, string]
+  if (service !== 'kms') throw new KmsServiceError('InvalidSignatureException', `Credential should be scoped to correct service: 'kms', not '${service}'.`)
+  return { accessKeyId, region }
+}
+
+function readBody(request: IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    let size = 0
+    const tooLarge = new KmsServiceError('ValidationException', `The request body exceeds ${MAX_BODY_BYTES} bytes.`, 413)
+    if (Number(request.headers['content-length']) > MAX_DRAINED_BYTES) {
+      reject(tooLarge)
+      return
+    }
+    request.on('data', (chunk: Buffer) => {
+      size += chunk.length
+      if (size <= MAX_BODY_BYTES) chunks.push(chunk)
+      else if (size > MAX_DRAINED_BYTES) reject(tooLarge)
+    })
+    request.on('end', () => (size > MAX_BODY_BYTES ? reject(tooLarge) : resolve(Buffer.concat(chunks))))
+    request.on('error', reject)
+    request.on('close', () => reject(new KmsServiceError('ValidationException', 'The request body was cut short.')))
+  })
+}
+
+function parseJsonObject(body: Buffer): Record<string, unknown> {
+  let parsed: unknown
+  try {
+    parsed = body.length === 0 ? {} : JSON.parse(body.toString('utf8'))
+  } catch {
+    throw serialization('The request body is not valid JSON.')
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw serialization('The request body must be a JSON object.')
+  return parsed as Record<string, unknown>
+}
+
+function send(response: ServerResponse, status: number, body: object, requestId: string, errorType?: string): void {
+  if (response.headersSent || response.destroyed) return
+  const text = JSON.stringify(body)
+  response.writeHead(status, {
+    'Content-Type': JSON_CONTENT_TYPE,
+    'Content-Length': Buffer.byteLength(text),
+    'x-amzn-RequestId': requestId,
+    ...(errorType === undefined ? {} : { 'x-amzn-ErrorType': errorType }),
+    ...(status === 413 ? { Connection: 'close' } : {}),
+  })
+  response.end(text)
+}
+
+class LocalKms implements KmsEmulator {
+  readonly endpoint: string
+  readonly accountId: string
+  readonly regions: readonly string[]
+  readonly faults: KmsFaults = new KmsFaults()
+  readonly #store: KmsStore
+  readonly #statePath: string | undefined
+  readonly #server: Server
+  readonly #closing = new AbortController()
+  #calls: KmsCall[] = []
+
+  constructor(store: KmsStore, statePath: string | undefined, server: Server, endpoint: string) {
+    this.#store = store
+    this.#statePath = statePath
+    this.#server = server
+    this.endpoint = endpoint
+    this.accountId = store.accountId
+    this.regions = store.regions
+    server.on('request', (request: IncomingMessage, response: ServerResponse) => {
+      response.on('error', () => {})
+      this.#handle(request, response).catch(() => response.destroy())
+    })
+  }
+
+  get calls(): readonly KmsCall[] {
+    return [...this.#calls]
+  }
+
+  callCount(filter: { operation?: string | undefined; region?: string | undefined; keyArn?: string | undefined } = {}): number {
+    return this.#calls.filter(
+      (call) =>
+        (filter.operation === undefined || call.operation === filter.operation) &&
+        (filter.region === undefined || call.region === filter.region) &&
+        (filter.keyArn === undefined || call.keyId === filter.keyArn),
+    ).length
+  }
+
+  resetCalls(): void {
+    this.#calls = []
+  }
+
+  createKey(options: KmsEmulatorCreateKeyOptions = {}): KmsEmulatorKey {
+    const keySpec = options.keySpec ?? 'SYMMETRIC_DEFAULT'
+    if (!KEY_SPECS.includes(keySpec)) throw new ConfigurationError(`createKey keySpec must be one of ${KEY_SPECS.join(', ')}.`)
+    const region = options.region ?? (this.regions[0] as string)
+    const key = this.#change(() =>
+      this.#store.addKey(
+        { region, keySpec, multiRegion: options.multiRegion === true, description: options.description ?? '' },
+        generateMaterial(keySpec),
+      ),
+    )
+    return { keyId: key.keyId, arn: key.arn, region: key.region }
+  }
+
+  replicateKey(primaryArn: string, replicaRegion: string): KmsEmulatorKey {
+    const replica = this.#change(() => this.#store.addReplica(this.#keyByArn(primaryArn), replicaRegion, undefined))
+    return { keyId: replica.keyId, arn: replica.arn, region: replica.region }
+  }
+
+  createAlias(aliasName: string, keyArn: string): void {
+    this.#change(() => {
+      const key = this.#keyByArn(keyArn)
+      this.#store.addAlias(key.region, aliasName, key)
+    })
+  }
+
+  setKeyEnabled(keyArn: string, enabled: boolean): void {
+    this.#change(() => {
+      const key = this.#keyByArn(keyArn)
+      if (key.state === 'PendingDeletion') throw new KmsServiceError('KMSInvalidStateException', `${key.arn} is pending deletion.`)
+      key.state = enabled ? 'Enabled' : 'Disabled'
+    })
+  }
+
+  scheduleKeyDeletion(keyArn: string): void {
+    this.#change(() => {
+      const key = this.#keyByArn(keyArn)
+      const days = 30
+      key.state = 'PendingDeletion'
+      key.deletionDate = nowInSeconds() + days * 86_400
+      key.pendingWindowInDays = days
+    })
+  }
+
+  async close(): Promise<void> {
+    this.#closing.abort()
+    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()))
+    this.#server.closeAllConnections()
+    await closed
+  }
+
+  toJSON(): object {
+    return { endpoint: this.endpoint, accountId: this.accountId, regions: this.regions }
+  }
+
+  /** Shows where it listens, never keys. */
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return `KmsEmulator ${this.endpoint} (${this.regions.join(', ')})`
+  }
+
+  /** Run a change made through the emulator's API, save it, and report KMS refusals as configuration errors. */
+  #change<T>(change: () => T): T {
+    let result: T
+    try {
+      result = change()
+    } catch (error) {
+      if (error instanceof KmsServiceError) throw new ConfigurationError(`${error.type}: ${error.message}`, { cause: error })
+      throw error
+    }
+    this.#save()
+    return result
+  }
+
+  #keyByArn(arn: string): EmulatedKey {
+    const parts = typeof arn === 'string' ? arn.split(':') : []
+    if (parts.length !== 6 || parts[0] !== 'arn') throw new ConfigurationError(`Expected a KMS key ARN; got ${JSON.stringify(arn)}.`)
+    return this.#store.resolve(parts[3] as string, arn)
+  }
+
+  #save(): void {
+    if (this.#statePath !== undefined) this.#store.save(this.#statePath)
+  }
+
+  async #handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const requestId = randomUUID()
+    // Hold the call's place in arrival order; the finished record replaces it before the answer is sent.
+    const placeholder: KmsCall = { operation: '', region: undefined, keyId: undefined, accessKeyId: undefined, ok: false }
+    this.#calls.push(placeholder)
+    let operation = ''
+    let caller: Partial<Caller> = {}
+    let context: OperationContext | undefined
+    const record = (errorType?: string): void => {
+      const index = this.#calls.indexOf(placeholder)
+      if (index < 0) return
+      this.#calls[index] = Object.freeze({
+        operation,
+        region: caller.region,
+        keyId: context?.keyArn,
+        accessKeyId: caller.accessKeyId,
+        ok: errorType === undefined,
+        ...(errorType === undefined ? {} : { errorType }),
+      })
+    }
+    try {
+      if (request.method !== 'POST') throw new KmsServiceError('ValidationException', 'KMS takes POST requests only.', 405)
+      const body = await readBody(request)
+      const target = request.headers['x-amz-target']
+      if (typeof target !== 'string' || target === '') throw unsupported(`Missing X-Amz-Target header; expected ${TARGET_PREFIX}<Operation>.`)
+      operation = target.startsWith(TARGET_PREFIX) ? target.slice(TARGET_PREFIX.length) : target
+      caller = callerOf(request.headers.authorization)
+      const { region, accessKeyId } = caller as Caller
+      if (!this.regions.includes(region)) {
+        throw new KmsServiceError(
+          'UnrecognizedClientException',
+          `The security token included in the request is invalid: Region ${region} is not served by this KMS emulator (it serves ${this.regions.join(', ')}).`,
+        )
+      }
+      const delay = this.faults.delayFor(operation, region)
+      if (delay > 0) await sleep(delay, undefined, { signal: this.#closing.signal })
+      if (this.faults.isDown(region)) throw new KmsServiceError('KMSInternalException', `KMS in ${region} is down (faults.regionDown).`, 500)
+      if (this.faults.takeThrottle(operation, region)) throw new KmsServiceError('ThrottlingException', 'Rate exceeded')
+      const handler = target.startsWith(TARGET_PREFIX) && Object.hasOwn(OPERATIONS, operation) ? OPERATIONS[operation] : undefined
+      if (handler === undefined) throw unsupported(`Operation ${JSON.stringify(target)} is not supported by the KMS emulator.`)
+      const input = new RequestInput(parseJsonObject(body))
+      context = { operation, region, accessKeyId, store: this.#store, faults: this.faults, keyArn: undefined, mutated: false }
+      const result = await handler(context, input)
+      if (context.mutated) this.#save()
+      record()
+      send(response, 200, result, requestId)
+    } catch (error) {
+      if (this.#closing.signal.aborted) {
+        response.destroy()
+        return
+      }
+      const failure =
+        error instanceof KmsServiceError
+          ? error
+          : new KmsServiceError('KMSInternalException', `The KMS emulator failed: ${error instanceof Error ? `${error.name}: ${error.message.slice(0, 200)}` : typeof error}.`, 500)
+      record(failure.type)
+      send(response, failure.status, { __type: failure.type, message: failure.message }, requestId, failure.type)
+      if (failure.status === 413) response.on('finish', () => request.destroy())
+    }
+  }
+}
+
+function checkOptions(options: KmsEmulatorOptions): void {
+  if (typeof options !== 'object' || options === null) throw new ConfigurationError('startKmsEmulator options must be an object.')
+  const { port, host, regions, accountId, partition, statePath } = options
+  if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65_535)) throw new ConfigurationError(`port must be 0..65535; got ${port}.`)
+  if (host !== undefined && (typeof host !== 'string' || host === '')) throw new ConfigurationError('host must be a non-empty string.')
+  if (regions !== undefined && (!Array.isArray(regions) || regions.length === 0 || regions.some((region) => typeof region !== 'string' || !/^[a-z0-9-]+$/.test(region)))) {
+    throw new ConfigurationError('regions must be a non-empty list of Region names such as "us-east-1".')
+  }
+  if (accountId !== undefined && !/^\d{12}$/.test(accountId)) throw new ConfigurationError('accountId must be 12 digits.')
+  if (partition !== undefined && !/^[a-z-]+$/.test(partition)) throw new ConfigurationError('partition must be a partition name such as "aws".')
+  if (statePath !== undefined && (typeof statePath !== 'string' || statePath === '')) throw new ConfigurationError('statePath must be a file path.')
+}
+
+/**
+ * Start a local AWS KMS emulator. The unmodified `@aws-sdk/client-kms` talks to it over HTTP.
+ *
+ * @example
+ * ```ts
+ * import { KMSClient, EncryptCommand } from '@aws-sdk/client-kms'
+ * import { startKmsEmulator } from 'kms-envelope/testing'
+ *
+ * const kms = await startKmsEmulator()
+ * const { arn } = kms.createKey({ region: 'us-east-1' })
+ * const client = new KMSClient({ region: 'us-east-1', endpoint: kms.endpoint, credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'x' } })
+ * await client.send(new EncryptCommand({ KeyId: arn, Plaintext: new Uint8Array([1, 2, 3]) }))
+ * kms.faults.throttle(2) // the next two calls get ThrottlingException
+ * await kms.close()
+ * ```
+ */
+export async function startKmsEmulator(options: KmsEmulatorOptions = {}): Promise<KmsEmulator> {
+  checkOptions(options)
+  const host = options.host ?? '127.0.0.1'
+  const store = new KmsStore(options.accountId ?? '111122223333', options.partition ?? 'aws', Object.freeze([...(options.regions ?? DEFAULT_REGIONS)]))
+  if (options.statePath !== undefined) store.load(options.statePath)
+  const server = createServer()
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(options.port ?? 0, host, () => {
+      server.off('error', reject)
+      resolve()
+    })
+  })
+  const { port } = server.address() as AddressInfo
+  const endpoint = `http://${host.includes(':') ? `[${host}]` : host}:${port}`
+  return new LocalKms(store, options.statePath, server, endpoint)
+}

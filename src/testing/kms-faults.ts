@@ -1,0 +1,123 @@
+// Fault injection rules: which requests to throttle, slow down, fail as a Region outage, or deny.
+import { ConfigurationError } from '../errors.js'
+
+/** Limits a fault to one operation (e.g. `'Decrypt'`) and/or one Region; an empty filter matches every call. */
+export interface KmsCallFilter {
+  operation?: string | undefined
+  region?: string | undefined
+}
+
+/** Limits a denial to one operation and/or one caller, identified by the access key id it signs with. */
+export interface KmsDenyFilter {
+  operation?: string | undefined
+  accessKeyId?: string | undefined
+}
+
+/** The fault injection controls of a running emulator. Rules apply to requests that arrive after they are set. */
+export interface KmsFaultInjector {
+  /** The next `count` matching calls fail with ThrottlingException (HTTP 400), which the SDK retries. */
+  throttle(count: number, filter?: KmsCallFilter): void
+  /**
+   * Every matching call waits `ms` milliseconds before it is handled; delays of several matching rules add up.
+   * `latency(0, filter)` removes the rule set with that same filter; `latency(0)` removes every latency rule.
+   */
+  latency(ms: number, filter?: KmsCallFilter): void
+  /**
+   * Requests signed for `region` fail with KMSInternalException (HTTP 500) until `regionDown(region, false)`.
+   * The SDK treats a 500 as transient: it retries (3 attempts by default, tens of milliseconds apart), then throws
+   * the KMSInternalException. A dropped connection would be retried the same way but surface as a bare socket
+   * error, so the typed 500 is what the emulator sends.
+   */
+  regionDown(region: string, down?: boolean): void
+  /** Requests that resolve to `keyArn` fail with AccessDeniedException, optionally only for one operation or caller. */
+  deny(keyArn: string, filter?: KmsDenyFilter): void
+  /** Remove every fault. */
+  clear(): void
+}
+
+interface ThrottleRule {
+  remaining: number
+  readonly filter: KmsCallFilter
+}
+
+const filterKey = (filter: KmsCallFilter): string => JSON.stringify([filter.operation ?? null, filter.region ?? null])
+
+function matches(filter: KmsCallFilter, operation: string, region: string): boolean {
+  return (filter.operation === undefined || filter.operation === operation) && (filter.region === undefined || filter.region === region)
+}
+
+function checkFilter(method: string, filter: KmsCallFilter | KmsDenyFilter): void {
+  if (typeof filter !== 'object' || filter === null) throw new ConfigurationError(`faults.${method} filter must be an object.`)
+  for (const [name, value] of Object.entries(filter)) {
+    if (value !== undefined && typeof value !== 'string') throw new ConfigurationError(`faults.${method} filter.${name} must be a string.`)
+  }
+}
+
+/** The emulator's fault rules; the server asks it about each request. */
+export class KmsFaults implements KmsFaultInjector {
+  #throttles: ThrottleRule[] = []
+  readonly #latencies = new Map<string, { readonly ms: number; readonly filter: KmsCallFilter }>()
+  readonly #downRegions = new Set<string>()
+  #denials: { readonly keyArn: string; readonly filter: KmsDenyFilter }[] = []
+
+  throttle(count: number, filter: KmsCallFilter = {}): void {
+    if (!Number.isSafeInteger(count) || count < 0) throw new ConfigurationError(`faults.throttle count must be a whole number >= 0; got ${count}.`)
+    checkFilter('throttle', filter)
+    if (count > 0) this.#throttles.push({ remaining: count, filter: { ...filter } })
+  }
+
+  latency(ms: number, filter?: KmsCallFilter): void {
+    if (!Number.isFinite(ms) || ms < 0) throw new ConfigurationError(`faults.latency ms must be a number >= 0; got ${ms}.`)
+    if (filter !== undefined) checkFilter('latency', filter)
+    if (ms === 0 && filter === undefined) this.#latencies.clear()
+    else if (ms === 0) this.#latencies.delete(filterKey(filter as KmsCallFilter))
+    else this.#latencies.set(filterKey(filter ?? {}), { ms, filter: { ...filter } })
+  }
+
+  regionDown(region: string, down = true): void {
+    if (typeof region !== 'string' || region === '') throw new ConfigurationError('faults.regionDown needs a Region name.')
+    if (down) this.#downRegions.add(region)
+    else this.#downRegions.delete(region)
+  }
+
+  deny(keyArn: string, filter: KmsDenyFilter = {}): void {
+    if (typeof keyArn !== 'string' || !keyArn.startsWith('arn:')) throw new ConfigurationError('faults.deny needs a key ARN.')
+    checkFilter('deny', filter)
+    this.#denials.push({ keyArn, filter: { ...filter } })
+  }
+
+  clear(): void {
+    this.#throttles = []
+    this.#latencies.clear()
+    this.#downRegions.clear()
+    this.#denials = []
+  }
+
+  /** Consumes one throttle from the first matching rule that has any left. */
+  takeThrottle(operation: string, region: string): boolean {
+    const rule = this.#throttles.find((candidate) => candidate.remaining > 0 && matches(candidate.filter, operation, region))
+    if (rule === undefined) return false
+    rule.remaining -= 1
+    this.#throttles = this.#throttles.filter((candidate) => candidate.remaining > 0)
+    return true
+  }
+
+  delayFor(operation: string, region: string): number {
+    let total = 0
+    for (const { ms, filter } of this.#latencies.values()) if (matches(filter, operation, region)) total += ms
+    return total
+  }
+
+  isDown(region: string): boolean {
+    return this.#downRegions.has(region)
+  }
+
+  isDenied(keyArn: string, operation: string, accessKeyId: string): boolean {
+    return this.#denials.some(
+      ({ keyArn: denied, filter }) =>
+        denied === keyArn &&
+        (filter.operation === undefined || filter.operation === operation) &&
+        (filter.accessKeyId === undefined || filter.accessKeyId === accessKeyId),
+    )
+  }
+}

@@ -1,0 +1,551 @@
+// The KMS emulator driven by the real, unmodified @aws-sdk/client-kms over loopback HTTP, plus raw `fetch`
+// for requests the SDK would never send.
+import { constants, createPublicKey, publicEncrypt, randomBytes } from 'node:crypto'
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { inspect } from 'node:util'
+import {
+  CreateAliasCommand,
+  CreateKeyCommand,
+  DecryptCommand,
+  DescribeKeyCommand,
+  DisabledException,
+  DisableKeyCommand,
+  EnableKeyCommand,
+  EncryptCommand,
+  GenerateDataKeyCommand,
+  GenerateDataKeyWithoutPlaintextCommand,
+  GetPublicKeyCommand,
+  IncorrectKeyException,
+  InvalidCiphertextException,
+  InvalidKeyUsageException,
+  KMSClient,
+  KMSInternalException,
+  KMSInvalidStateException,
+  KMSServiceException,
+  ListAliasesCommand,
+  NotFoundException,
+  ReEncryptCommand,
+  ReplicateKeyCommand,
+  ScheduleKeyDeletionCommand,
+  UnsupportedOperationException,
+} from '@aws-sdk/client-kms'
+import fc from 'fast-check'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { startKmsEmulator, type KmsEmulator } from '../src/testing/index.js'
+import { rejectionOf } from './helpers/fixtures.js'
+
+const started: KmsEmulator[] = []
+const clients: KMSClient[] = []
+let kms: KmsEmulator
+
+async function start(options?: Parameters<typeof startKmsEmulator>[0]): Promise<KmsEmulator> {
+  const emulator = await startKmsEmulator(options)
+  started.push(emulator)
+  return emulator
+}
+
+/** A real SDK client pointed at an emulator. `maxAttempts: 1` unless a test is about retries. */
+function client(region: string, options: { emulator?: KmsEmulator; accessKeyId?: string; maxAttempts?: number } = {}): KMSClient {
+  const created = new KMSClient({
+    region,
+    endpoint: (options.emulator ?? kms).endpoint,
+    credentials: { accessKeyId: options.accessKeyId ?? 'AKIDEXAMPLE', secretAccessKey: 'x' },
+    maxAttempts: options.maxAttempts ?? 1,
+  })
+  clients.push(created)
+  return created
+}
+
+/** The SDK error a request failed with (the test fails when it succeeds). */
+async function kmsFailure(promise: Promise<unknown>): Promise<KMSServiceException> {
+  const error = await rejectionOf(promise)
+  expect(error).toBeInstanceOf(KMSServiceException)
+  return error as KMSServiceException
+}
+
+const text = (bytes: Uint8Array | undefined): string => Buffer.from(bytes ?? new Uint8Array()).toString('utf8')
+const utf8 = (value: string): Uint8Array => new TextEncoder().encode(value)
+const ARN = /^arn:aws:kms:([a-z0-9-]+):111122223333:key\/(.+)$/
+
+let east: KMSClient
+let west: KMSClient
+let europe: KMSClient
+let symmetricArn: string
+let otherArn: string
+let rsaArn: string
+
+beforeAll(async () => {
+  kms = await start()
+  east = client('us-east-1')
+  west = client('us-west-2')
+  europe = client('eu-west-1')
+  symmetricArn = kms.createKey({ region: 'us-east-1', description: 'main' }).arn
+  otherArn = kms.createKey({ region: 'us-east-1' }).arn
+  rsaArn = kms.createKey({ region: 'us-east-1', keySpec: 'RSA_2048' }).arn
+  kms.createAlias('alias/main', symmetricArn)
+})
+
+afterEach(() => kms.faults.clear())
+
+afterAll(async () => {
+  for (const created of clients) created.destroy()
+  await Promise.all(started.map((emulator) => emulator.close()))
+})
+
+describe('KMS operations through the real SDK', () => {
+  it('CreateKey and DescribeKey give full key metadata', async () => {
+    const created = await east.send(new CreateKeyCommand({ Description: 'made by the SDK' }))
+    const metadata = created.KeyMetadata!
+    expect(metadata.KeyId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/)
+    expect(metadata.Arn).toBe(`arn:aws:kms:us-east-1:111122223333:key/${metadata.KeyId}`)
+    const described = (await east.send(new DescribeKeyCommand({ KeyId: metadata.KeyId }))).KeyMetadata!
+    expect(described).toMatchObject({
+      AWSAccountId: '111122223333',
+      KeyId: metadata.KeyId,
+      Enabled: true,
+      Description: 'made by the SDK',
+      KeyUsage: 'ENCRYPT_DECRYPT',
+      KeyState: 'Enabled',
+      KeySpec: 'SYMMETRIC_DEFAULT',
+      EncryptionAlgorithms: ['SYMMETRIC_DEFAULT'],
+      MultiRegion: false,
+    })
+    expect(described.CreationDate).toBeInstanceOf(Date)
+    expect(Math.abs(described.CreationDate!.getTime() - Date.now())).toBeLessThan(60_000)
+  })
+
+  it('CreateKey MultiRegion and ReplicateKey: same mrk id, shared family metadata', async () => {
+    const primary = (await east.send(new CreateKeyCommand({ MultiRegion: true }))).KeyMetadata!
+    expect(primary.KeyId).toMatch(/^mrk-[0-9a-f]{32}$/)
+    const replicated = await east.send(new ReplicateKeyCommand({ KeyId: primary.Arn, ReplicaRegion: 'eu-west-1' }))
+    const replica = replicated.ReplicaKeyMetadata!
+    expect(replica.KeyId).toBe(primary.KeyId)
+    expect(replica.Arn).toBe(`arn:aws:kms:eu-west-1:111122223333:key/${primary.KeyId}`)
+    expect(replica.MultiRegionConfiguration).toEqual({
+      MultiRegionKeyType: 'REPLICA',
+      PrimaryKey: { Arn: primary.Arn, Region: 'us-east-1' },
+      ReplicaKeys: [{ Arn: replica.Arn, Region: 'eu-west-1' }],
+    })
+    expect(JSON.parse(replicated.ReplicaPolicy!).Statement).toHaveLength(1)
+    const again = (await east.send(new DescribeKeyCommand({ KeyId: primary.Arn }))).KeyMetadata!
+    expect(again.MultiRegionConfiguration?.MultiRegionKeyType).toBe('PRIMARY')
+    expect(again.MultiRegionConfiguration?.ReplicaKeys).toEqual([{ Arn: replica.Arn, Region: 'eu-west-1' }])
+    expect((await kmsFailure(east.send(new ReplicateKeyCommand({ KeyId: primary.Arn, ReplicaRegion: 'eu-west-1' })))).name).toBe('AlreadyExistsException')
+    expect(await kmsFailure(east.send(new ReplicateKeyCommand({ KeyId: symmetricArn, ReplicaRegion: 'eu-west-1' })))).toBeInstanceOf(
+      UnsupportedOperationException,
+    )
+  })
+
+  it.each([
+    ['key id', () => ARN.exec(symmetricArn)![2]!],
+    ['key ARN', () => symmetricArn],
+    ['alias name', () => 'alias/main'],
+    ['alias ARN', () => 'arn:aws:kms:us-east-1:111122223333:alias/main'],
+  ])('Encrypt and Decrypt by %s, with the context bound', async (_kind, keyId) => {
+    const encryptionContext = { tenant: 'a', purpose: 'test' }
+    const encrypted = await east.send(new EncryptCommand({ KeyId: keyId(), Plaintext: utf8('hello'), EncryptionContext: encryptionContext }))
+    expect(encrypted.KeyId).toBe(symmetricArn)
+    expect(encrypted.EncryptionAlgorithm).toBe('SYMMETRIC_DEFAULT')
+    const decrypted = await east.send(new DecryptCommand({ CiphertextBlob: encrypted.CiphertextBlob, EncryptionContext: { purpose: 'test', tenant: 'a' } }))
+    expect(text(decrypted.Plaintext)).toBe('hello')
+    expect(decrypted.KeyId).toBe(symmetricArn)
+    const withKeyId = await east.send(new DecryptCommand({ CiphertextBlob: encrypted.CiphertextBlob, EncryptionContext: encryptionContext, KeyId: keyId() }))
+    expect(text(withKeyId.Plaintext)).toBe('hello')
+  })
+
+  it('GenerateDataKey (NumberOfBytes and KeySpec) and GenerateDataKeyWithoutPlaintext give decryptable keys', async () => {
+    const context = { file: 'x' }
+    const bySize = await east.send(new GenerateDataKeyCommand({ KeyId: 'alias/main', NumberOfBytes: 32, EncryptionContext: context }))
+    expect(bySize.Plaintext).toHaveLength(32)
+    expect(bySize.KeyId).toBe(symmetricArn)
+    expect(bySize.KeyMaterialId).toMatch(/^[0-9a-f]{64}$/)
+    const reopened = await east.send(new DecryptCommand({ CiphertextBlob: bySize.CiphertextBlob, EncryptionContext: context }))
+    expect(Buffer.from(reopened.Plaintext!).equals(Buffer.from(bySize.Plaintext!))).toBe(true)
+    const bySpec = await east.send(new GenerateDataKeyCommand({ KeyId: symmetricArn, KeySpec: 'AES_128' }))
+    expect(bySpec.Plaintext).toHaveLength(16)
+    const hidden = await east.send(new GenerateDataKeyWithoutPlaintextCommand({ KeyId: symmetricArn, KeySpec: 'AES_256', EncryptionContext: context }))
+    expect(Object.keys(hidden)).not.toContain('Plaintext')
+    expect((await east.send(new DecryptCommand({ CiphertextBlob: hidden.CiphertextBlob, EncryptionContext: context }))).Plaintext).toHaveLength(32)
+  })
+
+  it('ReEncrypt moves a ciphertext to another key and context', async () => {
+    const first = await east.send(new EncryptCommand({ KeyId: symmetricArn, Plaintext: utf8('move me'), EncryptionContext: { a: '1' } }))
+    const moved = await east.send(
+      new ReEncryptCommand({
+        CiphertextBlob: first.CiphertextBlob,
+        SourceEncryptionContext: { a: '1' },
+        DestinationKeyId: otherArn,
+        DestinationEncryptionContext: { b: '2' },
+      }),
+    )
+    expect(moved).toMatchObject({ SourceKeyId: symmetricArn, KeyId: otherArn, SourceEncryptionAlgorithm: 'SYMMETRIC_DEFAULT', DestinationEncryptionAlgorithm: 'SYMMETRIC_DEFAULT' })
+    const decrypted = await east.send(new DecryptCommand({ CiphertextBlob: moved.CiphertextBlob, EncryptionContext: { b: '2' } }))
+    expect([text(decrypted.Plaintext), decrypted.KeyId]).toEqual(['move me', otherArn])
+  })
+
+  it('DisableKey, EnableKey and ScheduleKeyDeletion change what the key can do', async () => {
+    const { KeyMetadata } = await east.send(new CreateKeyCommand({}))
+    const keyId = KeyMetadata!.Arn!
+    await east.send(new DisableKeyCommand({ KeyId: keyId }))
+    expect(await kmsFailure(east.send(new EncryptCommand({ KeyId: keyId, Plaintext: utf8('x') })))).toBeInstanceOf(DisabledException)
+    expect((await east.send(new DescribeKeyCommand({ KeyId: keyId }))).KeyMetadata).toMatchObject({ Enabled: false, KeyState: 'Disabled' })
+    await east.send(new EnableKeyCommand({ KeyId: keyId }))
+    await east.send(new EncryptCommand({ KeyId: keyId, Plaintext: utf8('x') }))
+    const scheduled = await east.send(new ScheduleKeyDeletionCommand({ KeyId: keyId, PendingWindowInDays: 7 }))
+    expect(scheduled).toMatchObject({ KeyId: keyId, KeyState: 'PendingDeletion', PendingWindowInDays: 7 })
+    expect(scheduled.DeletionDate!.getTime() - Date.now()).toBeGreaterThan(6.9 * 86_400_000)
+    expect(await kmsFailure(east.send(new EncryptCommand({ KeyId: keyId, Plaintext: utf8('x') })))).toBeInstanceOf(KMSInvalidStateException)
+    expect(await kmsFailure(east.send(new EnableKeyCommand({ KeyId: keyId })))).toBeInstanceOf(KMSInvalidStateException)
+    expect((await east.send(new DescribeKeyCommand({ KeyId: keyId }))).KeyMetadata).toMatchObject({ KeyState: 'PendingDeletion', PendingDeletionWindowInDays: 7 })
+  })
+
+  it('CreateAlias and ListAliases, filtered by key and paged', async () => {
+    const { KeyMetadata } = await west.send(new CreateKeyCommand({}))
+    await west.send(new CreateAliasCommand({ AliasName: 'alias/list-b', TargetKeyId: KeyMetadata!.KeyId }))
+    await west.send(new CreateAliasCommand({ AliasName: 'alias/list-a', TargetKeyId: KeyMetadata!.Arn }))
+    const all = await west.send(new ListAliasesCommand({ KeyId: KeyMetadata!.Arn }))
+    expect(all.Aliases!.map((alias) => alias.AliasName)).toEqual(['alias/list-a', 'alias/list-b'])
+    expect(all.Aliases![0]).toMatchObject({ AliasArn: 'arn:aws:kms:us-west-2:111122223333:alias/list-a', TargetKeyId: KeyMetadata!.KeyId })
+    const first = await west.send(new ListAliasesCommand({ Limit: 1 }))
+    expect(first.Truncated).toBe(true)
+    const second = await west.send(new ListAliasesCommand({ Limit: 1, Marker: first.NextMarker }))
+    expect(second.Aliases![0]!.AliasName).not.toBe(first.Aliases![0]!.AliasName)
+    expect((await kmsFailure(west.send(new CreateAliasCommand({ AliasName: 'alias/list-a', TargetKeyId: KeyMetadata!.KeyId })))).name).toBe('AlreadyExistsException')
+    expect((await kmsFailure(west.send(new CreateAliasCommand({ AliasName: 'alias/aws/x', TargetKeyId: KeyMetadata!.KeyId })))).name).toBe('InvalidAliasNameException')
+  })
+
+  it('RSA: GetPublicKey gives a DER SPKI that encrypts for KMS Decrypt; KMS Encrypt round trips with both OAEP hashes', async () => {
+    const publicKey = await east.send(new GetPublicKeyCommand({ KeyId: rsaArn }))
+    expect(publicKey).toMatchObject({ KeyId: rsaArn, KeySpec: 'RSA_2048', KeyUsage: 'ENCRYPT_DECRYPT', EncryptionAlgorithms: ['RSAES_OAEP_SHA_1', 'RSAES_OAEP_SHA_256'] })
+    const spki = createPublicKey({ key: Buffer.from(publicKey.PublicKey!), format: 'der', type: 'spki' })
+    expect(spki.asymmetricKeyDetails?.modulusLength).toBe(2048)
+    const local = publicEncrypt({ key: spki, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, utf8('from outside'))
+    const opened = await east.send(new DecryptCommand({ CiphertextBlob: local, KeyId: rsaArn, EncryptionAlgorithm: 'RSAES_OAEP_SHA_256' }))
+    expect(text(opened.Plaintext)).toBe('from outside')
+    for (const algorithm of ['RSAES_OAEP_SHA_1', 'RSAES_OAEP_SHA_256'] as const) {
+      const encrypted = await east.send(new EncryptCommand({ KeyId: rsaArn, Plaintext: utf8('inside'), EncryptionAlgorithm: algorithm }))
+      expect([encrypted.CiphertextBlob!.length, encrypted.EncryptionAlgorithm]).toEqual([256, algorithm])
+      const decrypted = await east.send(new DecryptCommand({ CiphertextBlob: encrypted.CiphertextBlob, KeyId: rsaArn, EncryptionAlgorithm: algorithm }))
+      expect([text(decrypted.Plaintext), decrypted.EncryptionAlgorithm]).toEqual(['inside', algorithm])
+    }
+    const wrongHash = await east.send(new EncryptCommand({ KeyId: rsaArn, Plaintext: utf8('x'), EncryptionAlgorithm: 'RSAES_OAEP_SHA_1' }))
+    expect(
+      await kmsFailure(east.send(new DecryptCommand({ CiphertextBlob: wrongHash.CiphertextBlob, KeyId: rsaArn, EncryptionAlgorithm: 'RSAES_OAEP_SHA_256' }))),
+    ).toBeInstanceOf(InvalidCiphertextException)
+    const moved = await east.send(
+      new ReEncryptCommand({ CiphertextBlob: local, SourceKeyId: rsaArn, SourceEncryptionAlgorithm: 'RSAES_OAEP_SHA_256', DestinationKeyId: symmetricArn }),
+    )
+    expect(text((await east.send(new DecryptCommand({ CiphertextBlob: moved.CiphertextBlob }))).Plaintext)).toBe('from outside')
+  })
+
+  it('CreateKey RSA_4096 (KeySpec) and RSA_3072 (emulator API)', async () => {
+    const created = await east.send(new CreateKeyCommand({ KeySpec: 'RSA_4096', KeyUsage: 'ENCRYPT_DECRYPT' }))
+    expect(created.KeyMetadata).toMatchObject({ KeySpec: 'RSA_4096', CustomerMasterKeySpec: 'RSA_4096' })
+    const rsa3072 = kms.createKey({ region: 'us-east-1', keySpec: 'RSA_3072' })
+    expect((await east.send(new GetPublicKeyCommand({ KeyId: rsa3072.arn }))).KeySpec).toBe('RSA_3072')
+  })
+})
+
+describe('Region routing from the SigV4 credential scope', () => {
+  it('a us-east-1 key is NotFound from eu-west-1, by ARN and by id, and its blobs do not decrypt there', async () => {
+    const [, , keyId] = ARN.exec(symmetricArn)!
+    expect(await kmsFailure(europe.send(new DescribeKeyCommand({ KeyId: symmetricArn })))).toBeInstanceOf(NotFoundException)
+    expect(await kmsFailure(europe.send(new DescribeKeyCommand({ KeyId: keyId })))).toBeInstanceOf(NotFoundException)
+    expect(await kmsFailure(europe.send(new DescribeKeyCommand({ KeyId: 'alias/main' })))).toBeInstanceOf(NotFoundException)
+    const { CiphertextBlob } = await east.send(new EncryptCommand({ KeyId: symmetricArn, Plaintext: utf8('x') }))
+    expect(await kmsFailure(europe.send(new DecryptCommand({ CiphertextBlob })))).toBeInstanceOf(InvalidCiphertextException)
+    expect(kms.calls.at(-1)).toMatchObject({ operation: 'Decrypt', region: 'eu-west-1', ok: false, errorType: 'InvalidCiphertextException' })
+  })
+
+  it('a replicated multi-Region key decrypts in eu-west-1 what its primary encrypted in us-east-1', async () => {
+    const primary = kms.createKey({ region: 'us-east-1', multiRegion: true })
+    const replica = kms.replicateKey(primary.arn, 'eu-west-1')
+    expect([replica.keyId, replica.region]).toEqual([primary.keyId, 'eu-west-1'])
+    const { CiphertextBlob } = await east.send(new EncryptCommand({ KeyId: primary.arn, Plaintext: utf8('across'), EncryptionContext: { r: '1' } }))
+    const withoutKeyId = await europe.send(new DecryptCommand({ CiphertextBlob, EncryptionContext: { r: '1' } }))
+    expect([text(withoutKeyId.Plaintext), withoutKeyId.KeyId]).toEqual(['across', replica.arn])
+    const withKeyId = await europe.send(new DecryptCommand({ CiphertextBlob, EncryptionContext: { r: '1' }, KeyId: replica.arn }))
+    expect(text(withKeyId.Plaintext)).toBe('across')
+    expect(await kmsFailure(west.send(new DecryptCommand({ CiphertextBlob, EncryptionContext: { r: '1' } })))).toBeInstanceOf(InvalidCiphertextException)
+    expect(kms.callCount({ operation: 'Decrypt', region: 'eu-west-1', keyArn: replica.arn })).toBe(2)
+  })
+
+  it('a Region the emulator does not serve gets UnrecognizedClientException', async () => {
+    const failure = await kmsFailure(client('ap-south-1').send(new DescribeKeyCommand({ KeyId: symmetricArn })))
+    expect([failure.name, failure.$metadata.httpStatusCode]).toEqual(['UnrecognizedClientException', 400])
+    expect(failure.message).toContain('ap-south-1')
+  })
+})
+
+describe('errors arrive as the SDK typed exceptions with the real status codes', () => {
+  let disabledArn: string
+  let pendingArn: string
+  beforeAll(() => {
+    disabledArn = kms.createKey({ region: 'us-east-1' }).arn
+    kms.setKeyEnabled(disabledArn, false)
+    pendingArn = kms.createKey({ region: 'us-east-1' }).arn
+    kms.scheduleKeyDeletion(pendingArn)
+  })
+
+  const blobFor = async (keyId: string, context: Record<string, string> = {}): Promise<Uint8Array> =>
+    (await east.send(new EncryptCommand({ KeyId: keyId, Plaintext: utf8('x'), EncryptionContext: context }))).CiphertextBlob!
+
+  it.each<[string, number, (() => Promise<unknown>), (new (...args: never[]) => Error)?]>([
+    ['NotFoundException', 400, () => east.send(new EncryptCommand({ KeyId: 'alias/missing', Plaintext: utf8('x') })), NotFoundException],
+    ['DisabledException', 400, () => east.send(new GenerateDataKeyCommand({ KeyId: disabledArn, NumberOfBytes: 32 })), DisabledException],
+    ['KMSInvalidStateException', 400, () => east.send(new EncryptCommand({ KeyId: pendingArn, Plaintext: utf8('x') })), KMSInvalidStateException],
+    ['InvalidCiphertextException', 400, async () => east.send(new DecryptCommand({ CiphertextBlob: await blobFor(symmetricArn, { a: 'b' }), EncryptionContext: { a: 'c' } })), InvalidCiphertextException],
+    ['InvalidCiphertextException', 400, () => east.send(new DecryptCommand({ CiphertextBlob: randomBytes(80) })), InvalidCiphertextException],
+    ['IncorrectKeyException', 400, async () => east.send(new DecryptCommand({ CiphertextBlob: await blobFor(symmetricArn), KeyId: otherArn })), IncorrectKeyException],
+    ['InvalidKeyUsageException', 400, () => east.send(new GenerateDataKeyCommand({ KeyId: rsaArn, NumberOfBytes: 32 })), InvalidKeyUsageException],
+    ['InvalidKeyUsageException', 400, () => east.send(new EncryptCommand({ KeyId: rsaArn, Plaintext: utf8('x') })), InvalidKeyUsageException],
+    ['InvalidKeyUsageException', 400, () => east.send(new EncryptCommand({ KeyId: symmetricArn, Plaintext: utf8('x'), EncryptionAlgorithm: 'RSAES_OAEP_SHA_256' })), InvalidKeyUsageException],
+    ['ValidationException', 400, () => east.send(new EncryptCommand({ KeyId: rsaArn, Plaintext: utf8('x'), EncryptionAlgorithm: 'RSAES_OAEP_SHA_1', EncryptionContext: { a: 'b' } }))],
+    ['ValidationException', 400, () => east.send(new EncryptCommand({ KeyId: rsaArn, Plaintext: new Uint8Array(215), EncryptionAlgorithm: 'RSAES_OAEP_SHA_1' }))],
+    ['ValidationException', 400, () => east.send(new DecryptCommand({ CiphertextBlob: randomBytes(256), EncryptionAlgorithm: 'RSAES_OAEP_SHA_256' }))],
+    ['ValidationException', 400, () => east.send(new GenerateDataKeyCommand({ KeyId: symmetricArn, NumberOfBytes: 32, KeySpec: 'AES_256' }))],
+    ['ValidationException', 400, () => east.send(new GenerateDataKeyCommand({ KeyId: symmetricArn }))],
+    ['ValidationException', 400, () => east.send(new EncryptCommand({ KeyId: symmetricArn, Plaintext: new Uint8Array(4097) }))],
+    ['UnsupportedOperationException', 400, () => east.send(new GetPublicKeyCommand({ KeyId: symmetricArn })), UnsupportedOperationException],
+    ['UnsupportedOperationException', 400, () => east.send(new CreateKeyCommand({ KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' })), UnsupportedOperationException],
+    ['DryRunOperationException', 412, () => east.send(new EncryptCommand({ KeyId: symmetricArn, Plaintext: utf8('x'), DryRun: true }))],
+  ])('%s (HTTP %i) #%#', async (name, status, request, ErrorClass) => {
+    const failure = await kmsFailure(request())
+    expect([failure.name, failure.$metadata.httpStatusCode]).toEqual([name, status])
+    expect(failure.$metadata.requestId).toMatch(/^[0-9a-f-]{36}$/)
+    if (ErrorClass) expect(failure).toBeInstanceOf(ErrorClass)
+  })
+
+  it('AccessDeniedException, ThrottlingException and KMSInternalException come from faults (below), with their status', async () => {
+    kms.faults.deny(symmetricArn)
+    const denied = await kmsFailure(east.send(new DescribeKeyCommand({ KeyId: symmetricArn })))
+    expect([denied.name, denied.$metadata.httpStatusCode]).toEqual(['AccessDeniedException', 400])
+    kms.faults.throttle(1)
+    const throttled = await kmsFailure(east.send(new DescribeKeyCommand({ KeyId: otherArn })))
+    expect([throttled.name, throttled.$metadata.httpStatusCode]).toEqual(['ThrottlingException', 400])
+    kms.faults.regionDown('us-east-1')
+    const down = await kmsFailure(east.send(new DescribeKeyCommand({ KeyId: otherArn })))
+    expect([down.name, down.$metadata.httpStatusCode, down]).toEqual(['KMSInternalException', 500, expect.any(KMSInternalException)])
+  })
+})
+
+describe('fault injection', () => {
+  it('throttle(2): the default client retries through both and succeeds on the third attempt', async () => {
+    const retrying = client('us-east-1', { maxAttempts: 3 })
+    kms.resetCalls()
+    kms.faults.throttle(2, { operation: 'DescribeKey' })
+    const described = await retrying.send(new DescribeKeyCommand({ KeyId: symmetricArn }))
+    expect(described.$metadata.attempts).toBe(3)
+    expect(kms.callCount({ operation: 'DescribeKey' })).toBe(3)
+    expect(kms.calls.map((call) => call.errorType ?? 'ok')).toEqual(['ThrottlingException', 'ThrottlingException', 'ok'])
+    await retrying.send(new DescribeKeyCommand({ KeyId: symmetricArn }))
+    expect(kms.callCount({ operation: 'DescribeKey' })).toBe(4)
+  })
+
+  it('a throttle filtered by operation and Region leaves other calls alone', async () => {
+    kms.faults.throttle(1, { operation: 'Encrypt', region: 'us-east-1' })
+    await west.send(new CreateKeyCommand({}))
+    await east.send(new DescribeKeyCommand({ KeyId: symmetricArn }))
+    expect((await kmsFailure(east.send(new EncryptCommand({ KeyId: symmetricArn, Plaintext: utf8('x') })))).name).toBe('ThrottlingException')
+    await east.send(new EncryptCommand({ KeyId: symmetricArn, Plaintext: utf8('x') }))
+  })
+
+  it('regionDown fails that Region after the SDK retries, fast, and leaves others up', async () => {
+    const retrying = client('us-east-1', { maxAttempts: 3 })
+    kms.faults.regionDown('us-east-1')
+    const began = Date.now()
+    const failure = await kmsFailure(retrying.send(new DescribeKeyCommand({ KeyId: symmetricArn })))
+    expect(failure).toBeInstanceOf(KMSInternalException)
+    expect(failure.$metadata.attempts).toBe(3)
+    expect(Date.now() - began).toBeLessThan(5_000)
+    await west.send(new ListAliasesCommand({}))
+    kms.faults.regionDown('us-east-1', false)
+    await retrying.send(new DescribeKeyCommand({ KeyId: symmetricArn }))
+  })
+
+  it('deny by key (optionally one operation) gives AccessDeniedException for that key only', async () => {
+    kms.faults.deny(symmetricArn, { operation: 'Decrypt' })
+    const { CiphertextBlob } = await east.send(new EncryptCommand({ KeyId: 'alias/main', Plaintext: utf8('x') }))
+    const denied = await kmsFailure(east.send(new DecryptCommand({ CiphertextBlob })))
+    expect(denied.name).toBe('AccessDeniedException')
+    expect(denied.message).toContain(symmetricArn)
+    expect(kms.calls.at(-1)).toMatchObject({ operation: 'Decrypt', keyId: symmetricArn, ok: false, errorType: 'AccessDeniedException' })
+    const other = await east.send(new EncryptCommand({ KeyId: otherArn, Plaintext: utf8('x') }))
+    await east.send(new DecryptCommand({ CiphertextBlob: other.CiphertextBlob }))
+  })
+
+  it('deny by access key id refuses one caller and lets another through', async () => {
+    kms.faults.deny(symmetricArn, { accessKeyId: 'AKIDALICE' })
+    const alice = client('us-east-1', { accessKeyId: 'AKIDALICE' })
+    const bob = client('us-east-1', { accessKeyId: 'AKIDBOB' })
+    expect((await kmsFailure(alice.send(new GenerateDataKeyCommand({ KeyId: symmetricArn, NumberOfBytes: 16 })))).name).toBe('AccessDeniedException')
+    await bob.send(new GenerateDataKeyCommand({ KeyId: symmetricArn, NumberOfBytes: 16 }))
+    expect(kms.calls.slice(-2).map((call) => [call.accessKeyId, call.ok])).toEqual([
+      ['AKIDALICE', false],
+      ['AKIDBOB', true],
+    ])
+  })
+
+  it('latency delays matching calls by at least the given time; 0 clears it', async () => {
+    kms.faults.latency(150, { region: 'us-west-2' })
+    let began = Date.now()
+    await west.send(new ListAliasesCommand({}))
+    expect(Date.now() - began).toBeGreaterThanOrEqual(145)
+    kms.faults.latency(0, { region: 'us-west-2' })
+    kms.faults.latency(120)
+    began = Date.now()
+    await east.send(new ListAliasesCommand({}))
+    expect(Date.now() - began).toBeGreaterThanOrEqual(115)
+    kms.faults.latency(0)
+    kms.faults.regionDown('us-west-2')
+    kms.faults.clear()
+    await west.send(new ListAliasesCommand({}))
+  })
+
+  it('bad fault settings are configuration errors', () => {
+    expect(() => kms.faults.throttle(-1)).toThrow(expect.objectContaining({ code: 'INVALID_CONFIGURATION' }))
+    expect(() => kms.faults.latency(Number.NaN)).toThrow(expect.objectContaining({ code: 'INVALID_CONFIGURATION' }))
+    expect(() => kms.faults.deny('not-an-arn')).toThrow(expect.objectContaining({ code: 'INVALID_CONFIGURATION' }))
+  })
+})
+
+describe('state file', () => {
+  let directory: string
+  beforeAll(async () => {
+    directory = await mkdtemp(join(tmpdir(), 'kms-emulator-'))
+  })
+  afterAll(async () => {
+    await rm(directory, { recursive: true, force: true })
+  })
+
+  it('keys, replicas, aliases and key states survive a restart; the file is private and never shown', async () => {
+    const statePath = join(directory, 'state.json')
+    const first = await start({ statePath, regions: ['us-east-1', 'eu-west-1'] })
+    const firstEast = client('us-east-1', { emulator: first })
+    const created = (await firstEast.send(new CreateKeyCommand({ MultiRegion: true }))).KeyMetadata!
+    await firstEast.send(new ReplicateKeyCommand({ KeyId: created.Arn, ReplicaRegion: 'eu-west-1' }))
+    await firstEast.send(new CreateAliasCommand({ AliasName: 'alias/kept', TargetKeyId: created.KeyId }))
+    const disabled = first.createKey({ region: 'us-east-1' })
+    first.setKeyEnabled(disabled.arn, false)
+    const { CiphertextBlob } = await firstEast.send(new EncryptCommand({ KeyId: 'alias/kept', Plaintext: utf8('persisted'), EncryptionContext: { v: '1' } }))
+    await first.close()
+
+    const saved = JSON.parse(await readFile(statePath, 'utf8'))
+    expect(saved.keys).toHaveLength(3)
+    expect((await stat(statePath)).mode & 0o777).toBe(0o600)
+
+    const second = await start({ statePath, regions: ['us-east-1', 'eu-west-1'] })
+    expect(second.endpoint).not.toBe(first.endpoint)
+    const decrypted = await client('eu-west-1', { emulator: second }).send(new DecryptCommand({ CiphertextBlob, EncryptionContext: { v: '1' } }))
+    expect(text(decrypted.Plaintext)).toBe('persisted')
+    const secondEast = client('us-east-1', { emulator: second })
+    expect((await secondEast.send(new DescribeKeyCommand({ KeyId: 'alias/kept' }))).KeyMetadata!.Arn).toBe(created.Arn)
+    expect(await kmsFailure(secondEast.send(new EncryptCommand({ KeyId: disabled.arn, Plaintext: utf8('x') })))).toBeInstanceOf(DisabledException)
+
+    const secrets = (saved.keys as { material: string }[]).flatMap(({ material }) => [material, Buffer.from(material, 'base64').toString('hex')])
+    const shown = [inspect(second, { showHidden: true, depth: 10 }), JSON.stringify(second), String(second), JSON.stringify(second.calls), inspect(second.faults, { showHidden: true })]
+    for (const secret of secrets) for (const output of shown) expect(output).not.toContain(secret)
+  })
+
+  it('a corrupt state file stops the start with a message that names the file', async () => {
+    const statePath = join(directory, 'corrupt.json')
+    await writeFile(statePath, '{"format": "something else"}')
+    const error = await rejectionOf(startKmsEmulator({ statePath }))
+    expect(String((error as Error).message)).toContain(statePath)
+  })
+})
+
+describe('properties', () => {
+  it('random plaintexts and contexts round trip through Encrypt and Decrypt; one more context pair fails', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.uint8Array({ minLength: 1, maxLength: 300 }),
+        fc.dictionary(fc.string({ minLength: 1, maxLength: 12 }), fc.string({ maxLength: 24 }), { maxKeys: 5 }),
+        fc.string({ minLength: 1, maxLength: 12 }),
+        async (plaintext, encryptionContext, extraKey) => {
+          const { CiphertextBlob } = await east.send(new EncryptCommand({ KeyId: symmetricArn, Plaintext: plaintext, EncryptionContext: encryptionContext }))
+          const decrypted = await east.send(new DecryptCommand({ CiphertextBlob, EncryptionContext: encryptionContext }))
+          expect(Buffer.from(decrypted.Plaintext!).equals(Buffer.from(plaintext))).toBe(true)
+          const widened = { ...encryptionContext, [extraKey]: `${encryptionContext[extraKey] ?? ''}+` }
+          expect(await kmsFailure(east.send(new DecryptCommand({ CiphertextBlob, EncryptionContext: widened })))).toBeInstanceOf(InvalidCiphertextException)
+        },
+      ),
+      { numRuns: 40 },
+    )
+  })
+
+  it('any single flipped bit in a blob gives InvalidCiphertextException', async () => {
+    const { CiphertextBlob } = await east.send(new EncryptCommand({ KeyId: symmetricArn, Plaintext: utf8('flip'), EncryptionContext: { k: 'v' } }))
+    const blob = CiphertextBlob!
+    await fc.assert(
+      fc.asyncProperty(fc.nat({ max: blob.length * 8 - 1 }), fc.boolean(), async (bit, withKeyId) => {
+        const altered = Uint8Array.from(blob)
+        altered[bit >> 3]! ^= 1 << (bit & 7)
+        const request = new DecryptCommand({ CiphertextBlob: altered, EncryptionContext: { k: 'v' }, ...(withKeyId ? { KeyId: symmetricArn } : {}) })
+        expect(await kmsFailure(east.send(request))).toBeInstanceOf(InvalidCiphertextException)
+      }),
+      { numRuns: 60 },
+    )
+  })
+})
+
+describe('malformed requests (plain fetch)', () => {
+  const signed = {
+    'Content-Type': 'application/x-amz-json-1.1',
+    Authorization: 'AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261123/us-east-1/kms/aws4_request, SignedHeaders=host;x-amz-date, Signature=abcd',
+  }
+  const post = (headers: Record<string, string>, body: string, method = 'POST'): Promise<Response> =>
+    fetch(kms.endpoint, { method, headers, ...(method === 'POST' ? { body } : {}) })
+
+  it.each<[string, Record<string, string>, string, number, string]>([
+    ['bad JSON', { ...signed, 'X-Amz-Target': 'TrentService.DescribeKey' }, '{"KeyId": ', 400, 'SerializationException'],
+    ['a JSON array', { ...signed, 'X-Amz-Target': 'TrentService.DescribeKey' }, '[]', 400, 'SerializationException'],
+    ['a field of the wrong type', { ...signed, 'X-Amz-Target': 'TrentService.DescribeKey' }, '{"KeyId": 5}', 400, 'SerializationException'],
+    ['a blob that is not base64', { ...signed, 'X-Amz-Target': 'TrentService.Decrypt' }, '{"CiphertextBlob": "!!!!"}', 400, 'SerializationException'],
+    ['a missing required field', { ...signed, 'X-Amz-Target': 'TrentService.DescribeKey' }, '{}', 400, 'ValidationException'],
+    ['no target', signed, '{}', 400, 'UnsupportedOperationException'],
+    ['an unknown target', { ...signed, 'X-Amz-Target': 'TrentService.MakeCoffee' }, '{}', 400, 'UnsupportedOperationException'],
+    ['no Authorization', { 'X-Amz-Target': 'TrentService.ListAliases' }, '{}', 400, 'MissingAuthenticationTokenException'],
+    ['a garbled Authorization', { 'X-Amz-Target': 'TrentService.ListAliases', Authorization: 'Bearer abc' }, '{}', 400, 'IncompleteSignatureException'],
+    ['a body over 1 MiB', { ...signed, 'X-Amz-Target': 'TrentService.Encrypt' }, ' '.repeat(1536 * 1024), 413, 'ValidationException'],
+  ])('%s', async (_name, headers, body, status, type) => {
+    const response = await post(headers, body)
+    expect(response.status).toBe(status)
+    expect(response.headers.get('x-amzn-errortype')).toBe(type)
+    expect(response.headers.get('x-amzn-requestid')).toMatch(/^[0-9a-f-]{36}$/)
+    expect(response.headers.get('content-type')).toBe('application/x-amz-json-1.1')
+    const answer = (await response.json()) as { __type: string; message: string }
+    expect(answer.__type).toBe(type)
+    expect(answer.message.length).toBeGreaterThan(0)
+    // The server is still up after each of these.
+    expect((await post({ ...signed, 'X-Amz-Target': 'TrentService.ListAliases' }, '{}')).status).toBe(200)
+  })
+
+  it('GET is refused; the call log records malformed requests too', async () => {
+    kms.resetCalls()
+    expect((await post({}, '', 'GET')).status).toBe(405)
+    expect(kms.calls).toEqual([{ operation: '', region: undefined, keyId: undefined, accessKeyId: undefined, ok: false, errorType: 'ValidationException' }])
+  })
+})
+
+describe('emulator API', () => {
+  it('refuses bad options and bad calls with configuration errors', async () => {
+    expect(await rejectionOf(startKmsEmulator({ regions: [] }))).toMatchObject({ code: 'INVALID_CONFIGURATION' })
+    expect(await rejectionOf(startKmsEmulator({ accountId: '12' }))).toMatchObject({ code: 'INVALID_CONFIGURATION' })
+    const configurationError = expect.objectContaining({ code: 'INVALID_CONFIGURATION' })
+    expect(() => kms.createKey({ region: 'ap-south-1' })).toThrow(configurationError)
+    expect(() => kms.createKey({ keySpec: 'ECC_NIST_P256' as never })).toThrow(configurationError)
+    expect(() => kms.replicateKey(symmetricArn, 'eu-west-1')).toThrow(configurationError)
+    expect(() => kms.createAlias('alias/main', otherArn)).toThrow(configurationError)
+    expect(() => kms.createAlias('main', otherArn)).toThrow(configurationError)
+    expect(() => kms.setKeyEnabled('key/nope', true)).toThrow(configurationError)
+  })
+
+  it('describes itself without keys', () => {
+    expect(inspect(kms)).toBe(`KmsEmulator ${kms.endpoint} (us-east-1, us-west-2, eu-west-1)`)
+    expect(kms.endpoint).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
+    expect([kms.accountId, kms.regions]).toEqual(['111122223333', ['us-east-1', 'us-west-2', 'eu-west-1']])
+  })
+})
