@@ -1,0 +1,122 @@
+import { ConfigurationError } from '../errors.js'
+import { quoteIdentifier } from './kms-arn.js'
+import { loadKmsSdk } from './kms-commands.js'
+
+/** Sent in the user agent of every client the default supplier makes. Kept equal to package.json by a test. */
+export const LIBRARY_VERSION = '0.1.0'
+const USER_AGENT = `kms-envelope/${LIBRARY_VERSION}`
+
+/**
+ * What the KMS keyrings need from a client: `send(command)`, as on `KMSClient` from @aws-sdk/client-kms.
+ * The keyrings build `GenerateDataKeyCommand`, `EncryptCommand` and `DecryptCommand`s and check every
+ * response field they use.
+ */
+export interface KmsClientLike {
+  send(command: { readonly input: object }): Promise<unknown>
+}
+
+/**
+ * Returns the client to call for one AWS Region. Called with the Region part of a key ARN.
+ *
+ * @example
+ * ```ts
+ * import { KMSClient } from '@aws-sdk/client-kms'
+ * const clients = { 'us-east-1': new KMSClient({ region: 'us-east-1' }) }
+ * const keyring = new KmsKeyring({ generatorKeyId, clientSupplier: (region) => clients[region] })
+ * ```
+ */
+export type KmsClientSupplier = (region: string) => KmsClientLike
+
+/**
+ * Options for every `KMSClient` the default supplier creates: any `KMSClientConfig` field of
+ * @aws-sdk/client-kms (`endpoint`, `credentials`, `maxAttempts`, `retryStrategy`, `requestHandler`, …).
+ * `region` is always the one asked for. Typed loosely so that kms-envelope's types need no AWS SDK package.
+ */
+export type KmsClientConfig = object
+
+export interface DefaultKmsClientSupplierOptions {
+  clientConfig?: KmsClientConfig
+  /** Limit the Regions clients may be made for. A Region outside `allow` or inside `deny` is refused. */
+  regions?: { allow?: readonly string[]; deny?: readonly string[] }
+}
+
+/**
+ * A client supplier that makes one `KMSClient` per Region when it is first used and reuses it.
+ * @aws-sdk/client-kms is imported on the first call to KMS, not before. A refused Region throws a
+ * `ConfigurationError`; a discovery keyring records that as the reason for skipping the key.
+ *
+ * @example
+ * ```ts
+ * const clientSupplier = defaultKmsClientSupplier({
+ *   clientConfig: { maxAttempts: 5 },
+ *   regions: { allow: ['us-east-1', 'eu-west-1'] },
+ * })
+ * const keyring = new KmsDiscoveryKeyring({ clientSupplier })
+ * ```
+ */
+export function defaultKmsClientSupplier(options: DefaultKmsClientSupplierOptions = {}): KmsClientSupplier {
+  const { clientConfig = {}, regions = {} } = options ?? {}
+  if (typeof clientConfig !== 'object' || clientConfig === null) {
+    throw new ConfigurationError('defaultKmsClientSupplier clientConfig must be an object of KMSClient options.')
+  }
+  if (typeof regions !== 'object' || regions === null) {
+    throw new ConfigurationError('defaultKmsClientSupplier regions must be an object with allow and/or deny lists.')
+  }
+  const allow = regionList('regions.allow', regions.allow)
+  const deny = regionList('regions.deny', regions.deny)
+  const config = { ...clientConfig } as Record<string, unknown>
+  config.customUserAgent = withOurUserAgent(config.customUserAgent)
+  const clients = new Map<string, KmsClientLike>()
+  return (region: string): KmsClientLike => {
+    if (typeof region !== 'string' || region === '') {
+      throw new ConfigurationError(`A KMS client needs a Region; got ${quoteIdentifier(region)}.`)
+    }
+    if (allow !== undefined && !allow.has(region)) {
+      throw new ConfigurationError(`Region ${region} is not in this client supplier's allowed Regions (${[...allow].join(', ')}).`)
+    }
+    if (deny?.has(region)) throw new ConfigurationError(`Region ${region} is in this client supplier's denied Regions.`)
+    let client = clients.get(region)
+    if (client === undefined) clients.set(region, (client = lazyClient({ ...config, region })))
+    return client
+  }
+}
+
+/** A client whose `KMSClient` (and the SDK itself) is created on the first `send`. */
+function lazyClient(config: Record<string, unknown>): KmsClientLike {
+  let client: Promise<KmsClientLike> | undefined
+  return {
+    async send(command) {
+      client ??= loadKmsSdk().then(
+        ({ KMSClient }): KmsClientLike => new KMSClient(config),
+        (error: unknown) => {
+          client = undefined
+          throw error
+        },
+      )
+      return (await client).send(command)
+    },
+  }
+}
+
+function regionList(name: string, value: unknown): ReadonlySet<string> | undefined {
+  if (value === undefined) return undefined
+  if (!Array.isArray(value) || !value.every((region) => typeof region === 'string' && region !== '')) {
+    throw new ConfigurationError(`defaultKmsClientSupplier ${name} must be an array of Region names.`)
+  }
+  return new Set(value as string[])
+}
+
+/** Add ours to a caller's `customUserAgent` (a string, or [name, version] pairs) instead of replacing it. */
+function withOurUserAgent(custom: unknown): unknown {
+  if (custom === undefined) return USER_AGENT
+  if (typeof custom === 'string') return `${custom} ${USER_AGENT}`
+  if (Array.isArray(custom)) return [...custom, ['kms-envelope', LIBRARY_VERSION]]
+  throw new ConfigurationError('clientConfig.customUserAgent must be a string or an array of [name, version] pairs.')
+}
+
+let sharedSupplier: KmsClientSupplier | undefined
+
+/** The supplier keyrings use when given none: one for the process, so keyrings share connections. */
+export function sharedDefaultKmsClientSupplier(): KmsClientSupplier {
+  return (sharedSupplier ??= defaultKmsClientSupplier())
+}

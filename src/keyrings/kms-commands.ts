@@ -1,0 +1,43 @@
+// The only module that touches @aws-sdk/client-kms at run time, and only through a dynamic import:
+// importing kms-envelope loads no AWS SDK code until a KMS keyring makes its first call.
+import type {
+  DecryptCommandInput,
+  EncryptCommandInput,
+  GenerateDataKeyCommandInput,
+} from '@aws-sdk/client-kms'
+import { ConfigurationError } from '../errors.js'
+import type { KmsClientLike } from './kms-client.js'
+
+type KmsSdk = typeof import('@aws-sdk/client-kms')
+
+let sdk: Promise<KmsSdk> | undefined
+
+/** Load @aws-sdk/client-kms once; a failed load is retried on the next call. */
+export function loadKmsSdk(): Promise<KmsSdk> {
+  sdk ??= import('@aws-sdk/client-kms').catch((error: unknown) => {
+    sdk = undefined
+    throw new ConfigurationError(
+      'The KMS keyrings need the optional peer dependency @aws-sdk/client-kms: run `npm install @aws-sdk/client-kms`.',
+      { cause: error },
+    )
+  })
+  return sdk
+}
+
+// Responses are returned as `unknown`: a caller-supplied client may answer anything, so the keyrings
+// check every field they use.
+
+export async function sendGenerateDataKey(client: KmsClientLike, input: GenerateDataKeyCommandInput): Promise<unknown> {
+  const { GenerateDataKeyCommand } = await loadKmsSdk()
+  return client.send(new GenerateDataKeyCommand(input))
+}
+
+export async function sendEncrypt(client: KmsClientLike, input: EncryptCommandInput): Promise<unknown> {
+  const { EncryptCommand } = await loadKmsSdk()
+  return client.send(new EncryptCommand(input))
+}
+
+export async function sendDecrypt(client: KmsClientLike, input: DecryptCommandInput): Promise<unknown> {
+  const { DecryptCommand } = await loadKmsSdk()
+  return client.send(new DecryptCommand(input))
+}

@@ -1,0 +1,266 @@
+// What every AWS KMS keyring does the same way: validate options, call KMS, check its answers,
+// and collect the failures of a decrypt. The keyrings differ only in which data keys they try and
+// which KeyId and client they use for each.
+import { ConfigurationError, KeyringError, MalformedMessageError, NoDecryptableKeyError, type KeyringFailure } from '../errors.js'
+import { fromUtf8, utf8 } from '../format/bytes.js'
+import type { DecryptionMaterials, EncryptedDataKey, EncryptionMaterials } from '../types.js'
+import { assertKmsIdentifier, isKmsArn, parseKmsArn, quoteIdentifier, type KmsArn } from './kms-arn.js'
+import { sharedDefaultKmsClientSupplier, type KmsClientLike, type KmsClientSupplier } from './kms-client.js'
+import { sendDecrypt, sendEncrypt, sendGenerateDataKey } from './kms-commands.js'
+
+/** Provider ID of every data key a KMS keyring wraps (spec: framework/aws-kms/aws-kms-keyring.md#onencrypt). */
+export const KMS_PROVIDER_ID = 'aws-kms'
+
+/** Which keys a discovery keyring may use: those of these accounts in this partition. */
+export interface DiscoveryFilter {
+  /** e.g. `aws`, `aws-cn`, `aws-us-gov`. */
+  readonly partition: string
+  /** Account IDs whose keys may decrypt. */
+  readonly accountIds: readonly string[]
+}
+
+export function validateGrantTokens(keyring: string, grantTokens: unknown): readonly string[] {
+  if (grantTokens === undefined) return []
+  if (!Array.isArray(grantTokens) || !grantTokens.every((token) => typeof token === 'string' && token !== '')) {
+    throw new ConfigurationError(`${keyring} grantTokens must be an array of non-empty strings.`)
+  }
+  return Object.freeze([...(grantTokens as string[])])
+}
+
+export function validateDiscoveryFilter(keyring: string, filter: unknown): DiscoveryFilter | undefined {
+  if (filter === undefined) return undefined
+  const { partition, accountIds } = (filter ?? {}) as Partial<DiscoveryFilter>
+  if (typeof partition !== 'string' || partition === '') {
+    throw new ConfigurationError(`${keyring} discoveryFilter.partition must be a non-empty string such as "aws".`)
+  }
+  if (!Array.isArray(accountIds) || accountIds.length === 0 || !accountIds.every((id) => typeof id === 'string' && id !== '')) {
+    throw new ConfigurationError(`${keyring} discoveryFilter.accountIds must be a non-empty array of account IDs.`)
+  }
+  return Object.freeze({ partition, accountIds: Object.freeze([...accountIds]) })
+}
+
+// spec: framework/aws-kms/aws-kms-discovery-keyring.md#ondecrypt (partition and account of the provider info)
+export function passesDiscoveryFilter(filter: DiscoveryFilter | undefined, arn: KmsArn): boolean {
+  return filter === undefined || (filter.partition === arn.partition && filter.accountIds.includes(arn.accountId))
+}
+
+export function validateClientSupplier(keyring: string, supplier: unknown): KmsClientSupplier {
+  if (supplier === undefined) return sharedDefaultKmsClientSupplier()
+  if (typeof supplier !== 'function') {
+    throw new ConfigurationError(`${keyring} clientSupplier must be a function from a Region name to a KMS client.`)
+  }
+  return supplier as KmsClientSupplier
+}
+
+export function clientFor(keyring: string, supplier: KmsClientSupplier, region: string): KmsClientLike {
+  const client = supplier(region)
+  if (typeof (client as KmsClientLike | undefined)?.send !== 'function') {
+    throw new ConfigurationError(`${keyring} clientSupplier returned no KMS client (an object with send) for Region ${region}.`)
+  }
+  return client
+}
+
+/**
+ * A configured key identifier, which must be a key or alias ARN: its Region picks the client.
+ * spec: framework/aws-kms/aws-kms-keyring.md#initialization, framework/aws-kms/aws-kms-multi-keyrings.md
+ */
+export function parseConfiguredArn(keyring: string, identifier: unknown, what: string): KmsArn {
+  assertKmsIdentifier(identifier, `${keyring} ${what}`)
+  if (!identifier.startsWith('arn:')) {
+    throw new ConfigurationError(
+      `${keyring} ${what} ${quoteIdentifier(identifier)} must be a full key or alias ARN (arn:aws:kms:<region>:<account>:key/<id>): ` +
+        'its Region picks the KMS client.',
+    )
+  }
+  return parseKmsArn(identifier)
+}
+
+/** Configured aliases can never match a data key (messages record key ARNs): say so instead of "not my key". */
+export function refuseAliasesForDecrypt(keyring: string, identifiers: readonly string[]): void {
+  const aliases = identifiers.filter((identifier) => parseKmsArn(identifier).resourceType === 'alias')
+  if (aliases.length === 0) return
+  throw new ConfigurationError(
+    `${keyring} cannot decrypt with alias ${aliases.join(', ')}: messages record the key ARN, so decrypting needs key ARNs. ` +
+      'Configure the key ARN the alias points to.',
+  )
+}
+
+/** An `aws-kms` data key of the message with the key ARN it was wrapped under. */
+export interface RecordedKey {
+  readonly edk: EncryptedDataKey
+  readonly arn: string
+  readonly parsed: KmsArn
+}
+
+/**
+ * The message's `aws-kms` data keys. One whose provider info is not a key ARN fails the whole decrypt.
+ * spec: framework/aws-kms/aws-kms-keyring.md#ondecrypt ("or OnDecrypt MUST fail")
+ */
+export function recordedKmsKeys(encryptedDataKeys: readonly EncryptedDataKey[]): RecordedKey[] {
+  const recorded: RecordedKey[] = []
+  encryptedDataKeys.forEach((edk, index) => {
+    if (edk.providerId !== KMS_PROVIDER_ID) return
+    const arn = fromUtf8(edk.providerInfo, `encrypted data key #${index + 1} provider info`)
+    const parsed = isKmsArn(arn) ? parseKmsArn(arn) : undefined
+    if (parsed?.resourceType !== 'key') {
+      throw new MalformedMessageError(
+        `Encrypted data key #${index + 1} is an "${KMS_PROVIDER_ID}" key, but its provider info ${quoteIdentifier(arn)} is not a KMS key ARN.`,
+      )
+    }
+    recorded.push({ edk, arn, parsed })
+  })
+  return recorded
+}
+
+/** Call GenerateDataKey and add the data key and its wrapped copy to the materials. */
+export async function generateDataKey(
+  keyring: string,
+  client: KmsClientLike,
+  keyId: string,
+  materials: EncryptionMaterials,
+  grantTokens: readonly string[],
+): Promise<EncryptionMaterials> {
+  const { suite, encryptionContext } = materials
+  let response: unknown
+  try {
+    // spec: framework/aws-kms/aws-kms-keyring.md#onencrypt (GenerateDataKey request)
+    response = await sendGenerateDataKey(client, {
+      KeyId: keyId,
+      NumberOfBytes: suite.keyLength,
+      EncryptionContext: encryptionContext,
+      GrantTokens: [...grantTokens],
+    })
+  } catch (error) {
+    throw new KeyringError(`${keyring} could not generate a data key with ${keyId}: ${describeKmsError(error)}.`, { cause: error })
+  }
+  const { KeyId, Plaintext, CiphertextBlob } = (response ?? {}) as Record<string, unknown>
+  if (!(Plaintext instanceof Uint8Array) || Plaintext.length !== suite.keyLength) {
+    if (Plaintext instanceof Uint8Array) Plaintext.fill(0)
+    throw new KeyringError(
+      `KMS GenerateDataKey with ${keyId} returned ${Plaintext instanceof Uint8Array ? `a ${Plaintext.length}-byte` : 'no'} data key; the suite needs ${suite.keyLength} bytes.`,
+    )
+  }
+  let edk: EncryptedDataKey
+  try {
+    edk = wrappedKey('GenerateDataKey', keyId, KeyId, CiphertextBlob)
+  } catch (error) {
+    Plaintext.fill(0)
+    throw error
+  }
+  return { ...materials, plaintextDataKey: Plaintext, encryptedDataKeys: [...materials.encryptedDataKeys, edk] }
+}
+
+/** Call Encrypt on the materials' data key and add the wrapped copy. */
+export async function encryptDataKey(
+  keyring: string,
+  client: KmsClientLike,
+  keyId: string,
+  materials: EncryptionMaterials,
+  grantTokens: readonly string[],
+): Promise<EncryptionMaterials> {
+  const plaintextDataKey = materials.plaintextDataKey
+  if (plaintextDataKey === undefined) throw new KeyringError(`${keyring} has no data key to encrypt with ${keyId}.`)
+  let response: unknown
+  try {
+    // spec: framework/aws-kms/aws-kms-keyring.md#onencrypt (Encrypt request)
+    response = await sendEncrypt(client, {
+      KeyId: keyId,
+      Plaintext: plaintextDataKey,
+      EncryptionContext: materials.encryptionContext,
+      GrantTokens: [...grantTokens],
+    })
+  } catch (error) {
+    throw new KeyringError(`${keyring} could not encrypt the data key with ${keyId}: ${describeKmsError(error)}.`, { cause: error })
+  }
+  const { KeyId, CiphertextBlob } = (response ?? {}) as Record<string, unknown>
+  const edk = wrappedKey('Encrypt', keyId, KeyId, CiphertextBlob)
+  return { ...materials, encryptedDataKeys: [...materials.encryptedDataKeys, edk] }
+}
+
+/** The encrypted data key from a GenerateDataKey or Encrypt response, whose KeyId must be a key ARN. */
+function wrappedKey(operation: string, requested: string, keyId: unknown, ciphertext: unknown): EncryptedDataKey {
+  if (typeof keyId !== 'string' || !isKmsArn(keyId) || parseKmsArn(keyId).resourceType !== 'key') {
+    throw new KeyringError(`KMS ${operation} with ${requested} answered with KeyId ${quoteIdentifier(keyId)}, which is not a KMS key ARN.`)
+  }
+  if (!(ciphertext instanceof Uint8Array) || ciphertext.length === 0) {
+    throw new KeyringError(`KMS ${operation} with ${requested} returned no CiphertextBlob.`)
+  }
+  return { providerId: KMS_PROVIDER_ID, providerInfo: utf8(keyId), ciphertext }
+}
+
+/** One data key to try: the KeyId to send (and expect back) and the client of the Region to call. */
+export interface DecryptAttempt {
+  readonly recorded: RecordedKey
+  readonly keyId: string
+  readonly client: () => KmsClientLike
+}
+
+/**
+ * Try each data key in order and return on the first that decrypts. Every failure is kept; when all
+ * fail, the error names each key tried and why.
+ * spec: framework/aws-kms/aws-kms-keyring.md#ondecrypt
+ */
+export async function decryptFirst(
+  keyring: string,
+  materials: DecryptionMaterials,
+  attempts: readonly DecryptAttempt[],
+  grantTokens: readonly string[],
+): Promise<DecryptionMaterials> {
+  const failures: KeyringFailure[] = []
+  const reasons: string[] = []
+  for (const attempt of attempts) {
+    try {
+      return { ...materials, plaintextDataKey: await decryptOne(materials, attempt, grantTokens) }
+    } catch (error) {
+      failures.push({ keyring, error })
+      // A wrapped SDK error shows its type (DisabledException, …); a refused response has no cause.
+      const cause = (error as Error).cause
+      reasons.push(`${describeAttempt(attempt)} (${cause instanceof Error ? cause.name : 'invalid response'})`)
+    }
+  }
+  throw new NoDecryptableKeyError(
+    `${keyring} could not decrypt any of the ${attempts.length} encrypted data key(s) it may use: ${reasons.join('; ')}.`,
+    failures,
+  )
+}
+
+async function decryptOne(materials: DecryptionMaterials, attempt: DecryptAttempt, grantTokens: readonly string[]): Promise<Uint8Array> {
+  const { keyId, recorded } = attempt
+  let response: unknown
+  try {
+    // spec: framework/aws-kms/aws-kms-keyring.md#ondecrypt (Decrypt request)
+    response = await sendDecrypt(attempt.client(), {
+      KeyId: keyId,
+      CiphertextBlob: recorded.edk.ciphertext,
+      EncryptionContext: materials.encryptionContext,
+      GrantTokens: [...grantTokens],
+    })
+  } catch (error) {
+    throw new KeyringError(`KMS Decrypt of the data key under ${describeAttempt(attempt)} failed: ${describeKmsError(error)}.`, {
+      cause: error,
+    })
+  }
+  const { KeyId, Plaintext } = (response ?? {}) as Record<string, unknown>
+  const keyLength = materials.suite.keyLength
+  // spec: the response KeyId MUST equal the requested one and the plaintext MUST have the suite's length
+  if (KeyId !== keyId || !(Plaintext instanceof Uint8Array) || Plaintext.length !== keyLength) {
+    if (Plaintext instanceof Uint8Array) Plaintext.fill(0)
+    const problem =
+      KeyId !== keyId
+        ? `answered for KeyId ${quoteIdentifier(KeyId)}, not the requested ${keyId}`
+        : `returned ${Plaintext instanceof Uint8Array ? `a ${Plaintext.length}-byte` : 'no'} data key; the suite needs ${keyLength} bytes`
+    throw new KeyringError(`KMS Decrypt of the data key under ${describeAttempt(attempt)} ${problem}.`)
+  }
+  return Plaintext
+}
+
+function describeAttempt({ keyId, recorded }: DecryptAttempt): string {
+  return keyId === recorded.arn ? keyId : `${recorded.arn} (called as ${keyId})`
+}
+
+/** The SDK error's type and message. KMS messages name keys and operations, never key material. */
+export function describeKmsError(error: unknown): string {
+  if (!(error instanceof Error)) return `non-error thrown: ${typeof error}`
+  const message = error.message.length > 300 ? `${error.message.slice(0, 300)}…` : error.message
+  return message === '' ? error.name : `${error.name}: ${message}`
+}

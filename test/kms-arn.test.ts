@@ -1,0 +1,233 @@
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import {
+  assertMrksAreUnique,
+  ConfigurationError,
+  formatKmsArn,
+  isKmsArn,
+  isMultiRegionKey,
+  mrkMatch,
+  parseKmsArn,
+  parseKmsKeyArn,
+  type KmsArn,
+} from '../src/index.js'
+import { withRegion } from '../src/keyrings/kms-arn.js'
+
+const KEY = 'arn:aws:kms:us-east-1:2222222222222:key/1234abcd-12ab-34cd-56ef-1234567890ab'
+const MRK = 'arn:aws:kms:us-east-1:2222222222222:key/mrk-4321abcd12ab34cd56ef1234567890ab'
+const MRK_REPLICA = 'arn:aws:kms:eu-west-1:2222222222222:key/mrk-4321abcd12ab34cd56ef1234567890ab'
+const ALIAS = 'arn:aws:kms:us-west-2:111122223333:alias/test-key'
+
+// spec: framework/aws-kms/aws-kms-key-arn.md#a-valid-aws-kms-arn
+describe('KMS ARN: known good', () => {
+  it.each([
+    [KEY, { partition: 'aws', region: 'us-east-1', accountId: '2222222222222', resourceType: 'key', resourceId: '1234abcd-12ab-34cd-56ef-1234567890ab' }],
+    [MRK, { partition: 'aws', region: 'us-east-1', accountId: '2222222222222', resourceType: 'key', resourceId: 'mrk-4321abcd12ab34cd56ef1234567890ab' }],
+    [ALIAS, { partition: 'aws', region: 'us-west-2', accountId: '111122223333', resourceType: 'alias', resourceId: 'test-key' }],
+    ['arn:aws-cn:kms:cn-north-1:111122223333:key/k', { partition: 'aws-cn', region: 'cn-north-1', accountId: '111122223333', resourceType: 'key', resourceId: 'k' }],
+    // spec: any additional "/" are included in the resource id
+    ['arn:aws:kms:us-east-1:111122223333:alias/team/app', { partition: 'aws', region: 'us-east-1', accountId: '111122223333', resourceType: 'alias', resourceId: 'team/app' }],
+    ['arn:aws:kms:us-east-1:111122223333:key//', { partition: 'aws', region: 'us-east-1', accountId: '111122223333', resourceType: 'key', resourceId: '/' }],
+  ])('%s', (arn, parts) => {
+    expect(parseKmsArn(arn)).toEqual({ service: 'kms', ...parts })
+    expect(isKmsArn(arn)).toBe(true)
+    expect(formatKmsArn(parseKmsArn(arn))).toBe(arn)
+  })
+})
+
+describe('KMS ARN: known bad, each breaking one rule', () => {
+  it.each([
+    ['empty string', '', /separators/],
+    ['four separators', 'arn:aws:kms:us-east-1:key/abc', /4 ":" separators/],
+    ['six separators', `${KEY}:extra`, /6 ":" separators/],
+    ['does not start with arn', 'arx:aws:kms:us-east-1:111122223333:key/abc', /does not start with "arn"/],
+    ['empty partition', 'arn::kms:us-east-1:111122223333:key/abc', /partition is empty/],
+    ['service is not kms', 'arn:aws:s3:us-east-1:111122223333:key/abc', /service is "s3"/],
+    ['empty Region', 'arn:aws:kms::111122223333:key/abc', /Region is empty/],
+    ['empty account', 'arn:aws:kms:us-east-1::key/abc', /account is empty/],
+    ['empty resource', 'arn:aws:kms:us-east-1:111122223333:', /resource section is empty/],
+    ['resource without "/"', 'arn:aws:kms:us-east-1:111122223333:key', /no "\/"/],
+    ['resource type neither key nor alias', 'arn:aws:kms:us-east-1:111122223333:keys/abc', /resource type is "keys"/],
+    ['empty resource type', 'arn:aws:kms:us-east-1:111122223333:/abc', /resource type is ""/],
+    ['empty resource id', 'arn:aws:kms:us-east-1:111122223333:key/', /resource id is empty/],
+    ['uppercase prefix', 'ARN:aws:kms:us-east-1:111122223333:key/abc', /does not start with "arn"/],
+  ])('%s', (_rule, arn, message) => {
+    expect(() => parseKmsArn(arn)).toThrow(ConfigurationError)
+    expect(() => parseKmsArn(arn)).toThrow(message)
+    expect(isKmsArn(arn)).toBe(false)
+  })
+
+  it('a non-string is refused, and isKmsArn never throws', () => {
+    expect(() => parseKmsArn(42 as never)).toThrow(ConfigurationError)
+    expect(isKmsArn(undefined)).toBe(false)
+    expect(isKmsArn({})).toBe(false)
+  })
+
+  it('a very long bad ARN is cut short in the message', () => {
+    const long = `x${'a'.repeat(10_000)}`
+    const error = (() => {
+      try {
+        parseKmsArn(long)
+      } catch (caught) {
+        return caught as Error
+      }
+      throw new Error('expected a throw')
+    })()
+    expect(error.message.length).toBeLessThan(400)
+  })
+
+  it('an alias ARN where a key ARN is required says so', () => {
+    expect(() => parseKmsKeyArn(ALIAS)).toThrow(ConfigurationError)
+    expect(() => parseKmsKeyArn(ALIAS)).toThrow(/alias ARN/)
+    expect(parseKmsKeyArn(KEY).resourceType).toBe('key')
+  })
+})
+
+// spec: framework/aws-kms/aws-kms-key-arn.md#identifying-an-an-aws-kms-multi-region-identifier
+describe('isMultiRegionKey', () => {
+  it.each([
+    [MRK, true],
+    [KEY, false],
+    [ALIAS, false],
+    ['arn:aws:kms:us-west-2:111122223333:alias/mrk-looks-like-one', false],
+    ['mrk-4321abcd12ab34cd56ef1234567890ab', true],
+    ['1234abcd-12ab-34cd-56ef-1234567890ab', false],
+    ['alias/mrk-test', false],
+    ['alias/test', false],
+  ] as const)('%s -> %s', (identifier, expected) => {
+    expect(isMultiRegionKey(identifier)).toBe(expected)
+  })
+
+  it('an invalid ARN is an error, not false', () => {
+    expect(() => isMultiRegionKey('arn:aws:kms:us-east-1:key/mrk-1')).toThrow(ConfigurationError)
+  })
+})
+
+// spec: framework/aws-kms/aws-kms-mrk-match-for-decrypt.md#implementation
+describe('mrkMatch', () => {
+  it.each([
+    ['identical single-Region keys', KEY, KEY, true],
+    ['single-Region key in another Region', KEY, KEY.replace('us-east-1', 'eu-west-1'), false],
+    ['replicas of one multi-Region key', MRK, MRK_REPLICA, true],
+    ['multi-Region key in another account', MRK, MRK_REPLICA.replace('2222222222222', '3333333333333'), false],
+    ['multi-Region key in another partition', MRK, MRK_REPLICA.replace('arn:aws:', 'arn:aws-cn:'), false],
+    ['different multi-Region keys', MRK, MRK_REPLICA.replace('mrk-4321', 'mrk-9999'), false],
+    ['multi-Region and single-Region key', MRK, KEY, false],
+    ['aliases named mrk- in two Regions', 'arn:aws:kms:us-east-1:1:alias/mrk-a', 'arn:aws:kms:eu-west-1:1:alias/mrk-a', false],
+    ['identical bare multi-Region key ids', 'mrk-abc', 'mrk-abc', true],
+    ['bare multi-Region key id against its ARN', 'mrk-4321abcd12ab34cd56ef1234567890ab', MRK, false],
+  ] as const)('%s', (_name, a, b, expected) => {
+    expect(mrkMatch(a, b)).toBe(expected)
+    expect(mrkMatch(b, a)).toBe(expected)
+  })
+
+  it('an invalid ARN is an error', () => {
+    expect(() => mrkMatch(MRK, 'arn:aws:kms:eu-west-1:key/mrk-1')).toThrow(ConfigurationError)
+  })
+})
+
+// spec: framework/aws-kms/aws-kms-mrk-are-unique.md#implementation
+describe('assertMrksAreUnique', () => {
+  it('passes lists without repeated multi-Region keys', () => {
+    expect(() => assertMrksAreUnique([])).not.toThrow()
+    expect(() => assertMrksAreUnique([KEY, KEY, ALIAS])).not.toThrow()
+    expect(() => assertMrksAreUnique([MRK, MRK_REPLICA.replace('mrk-4321', 'mrk-9999'), KEY])).not.toThrow()
+    expect(() => assertMrksAreUnique(['arn:aws:kms:us-east-1:1:alias/mrk-a', 'arn:aws:kms:eu-west-1:1:alias/mrk-a'])).not.toThrow()
+  })
+
+  it('names every identifier of every repeated key', () => {
+    const otherMrk = 'arn:aws:kms:us-east-1:2222222222222:key/mrk-other'
+    const otherReplica = otherMrk.replace('us-east-1', 'us-west-2')
+    const run = () => assertMrksAreUnique([MRK, KEY, MRK_REPLICA, otherMrk, otherReplica, 'mrk-other'])
+    expect(run).toThrow(ConfigurationError)
+    const message = (() => {
+      try {
+        run()
+      } catch (error) {
+        return (error as Error).message
+      }
+      return ''
+    })()
+    for (const identifier of [MRK, MRK_REPLICA, otherMrk, otherReplica, 'mrk-other']) expect(message).toContain(identifier)
+    expect(message).not.toContain(KEY)
+  })
+
+  it('the same multi-Region ARN twice is a duplicate too', () => {
+    expect(() => assertMrksAreUnique([MRK, MRK])).toThrow(ConfigurationError)
+  })
+})
+
+/** Non-empty strings without ":" (the only character the ARN rules reserve in every part). */
+const part = fc.string({ minLength: 1, maxLength: 20 }).filter((text) => !text.includes(':'))
+const arnParts = fc.record({
+  partition: part,
+  service: fc.constant('kms' as const),
+  region: part,
+  accountId: part,
+  resourceType: fc.constantFrom('key' as const, 'alias' as const),
+  resourceId: part,
+})
+
+describe('KMS ARN properties', () => {
+  it('format then parse gives back the parts, and parse then format the text', () => {
+    fc.assert(
+      fc.property(arnParts, (parts: KmsArn) => {
+        const text = formatKmsArn(parts)
+        expect(parseKmsArn(text)).toEqual(parts)
+        expect(formatKmsArn(parseKmsArn(text))).toBe(text)
+      }),
+    )
+  })
+
+  it('a ":" added anywhere makes a valid ARN invalid', () => {
+    fc.assert(
+      fc.property(arnParts, fc.nat(), (parts, at) => {
+        const text = formatKmsArn(parts)
+        const position = at % (text.length + 1)
+        expect(isKmsArn(text.slice(0, position) + ':' + text.slice(position))).toBe(false)
+      }),
+    )
+  })
+
+  /** Pairs that share most parts, so matches are common enough to test. */
+  const related = fc
+    .record({
+      a: arnParts,
+      mrkA: fc.boolean(),
+      mrkB: fc.boolean(),
+      region: fc.constantFrom('us-east-1', 'eu-west-1'),
+      account: fc.constantFrom('1', '2'),
+      partition: fc.constantFrom('aws', 'aws-cn'),
+      type: fc.constantFrom('key' as const, 'alias' as const),
+    })
+    .map(({ a, mrkA, mrkB, region, account, partition, type }) => {
+      const first = { ...a, resourceId: (mrkA ? 'mrk-' : '') + a.resourceId }
+      const second = { ...first, region, accountId: account, partition, resourceType: type, resourceId: (mrkB ? 'mrk-' : '') + a.resourceId }
+      return [formatKmsArn(first), formatKmsArn(second)] as const
+    })
+
+  it('mrkMatch is symmetric', () => {
+    fc.assert(fc.property(related, ([a, b]) => mrkMatch(a, b) === mrkMatch(b, a)))
+  })
+
+  it('a key that is not multi-Region matches only an identical ARN', () => {
+    fc.assert(
+      fc.property(related, ([a, b]) => {
+        if (isMultiRegionKey(a) && isMultiRegionKey(b)) return
+        expect(mrkMatch(a, b)).toBe(a === b)
+      }),
+    )
+  })
+
+  it('a multi-Region key matches itself in every Region, and no other account or partition', () => {
+    fc.assert(
+      fc.property(arnParts, part, part, (parts, region, account) => {
+        const mrk = { ...parts, resourceType: 'key' as const, resourceId: `mrk-${parts.resourceId}` }
+        const arn = formatKmsArn(mrk)
+        expect(mrkMatch(arn, withRegion(mrk, region))).toBe(true)
+        expect(mrkMatch(arn, formatKmsArn({ ...mrk, region, accountId: account }))).toBe(account === mrk.accountId)
+        expect(mrkMatch(arn, formatKmsArn({ ...mrk, partition: `${mrk.partition}x` }))).toBe(false)
+      }),
+    )
+  })
+})

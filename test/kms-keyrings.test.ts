@@ -1,0 +1,883 @@
+import { readFileSync } from 'node:fs'
+import { KMSClient } from '@aws-sdk/client-kms'
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { nodeBackend } from '../src/backend/node.js'
+import {
+  buildKmsMrkDiscoveryMultiKeyring,
+  buildKmsMrkMultiKeyring,
+  ConfigurationError,
+  decrypt,
+  defaultKmsClientSupplier,
+  encrypt,
+  KeyringError,
+  KmsDiscoveryKeyring,
+  KmsKeyring,
+  KmsMrkDiscoveryKeyring,
+  KmsMrkKeyring,
+  MalformedMessageError,
+  MultiKeyring,
+  NoDecryptableKeyError,
+  type CommitmentPolicy,
+  type DecryptionMaterials,
+  type EncryptedDataKey,
+  type EnvelopeError,
+  type Keyring,
+  type KmsClientSupplier,
+} from '../src/index.js'
+import { LIBRARY_VERSION } from '../src/keyrings/kms-client.js'
+import { suiteFromOption } from '../src/suites.js'
+import { startKmsEmulator, type KmsEmulator } from '../src/testing/index.js'
+import { ACCOUNT, FakeKms } from './helpers/fake-kms.js'
+import { aesKeyring, rejectionOf } from './helpers/fixtures.js'
+
+const text = (bytes: Uint8Array): string => new TextDecoder().decode(bytes)
+const utf8 = (value: string): Uint8Array => new TextEncoder().encode(value)
+const suite = suiteFromOption(0x0478)
+const context = { tenant: 'a' }
+
+function decryptionMaterials(encryptionContext: Record<string, string> = context): DecryptionMaterials {
+  return { suite, encryptionContext }
+}
+
+function kmsEdk(providerInfo: string | Uint8Array, ciphertext = new Uint8Array([1, 2, 3])): EncryptedDataKey {
+  return { providerId: 'aws-kms', providerInfo: typeof providerInfo === 'string' ? utf8(providerInfo) : providerInfo, ciphertext }
+}
+
+async function roundTrip(encryptWith: Keyring, decryptWith: Keyring = encryptWith): Promise<string> {
+  const { ciphertext } = await encrypt(encryptWith, 'secret message', { encryptionContext: context })
+  return text((await decrypt(decryptWith, ciphertext)).plaintext)
+}
+
+/** The failures of a NoDecryptableKeyError, checking its type on the way. */
+function failuresOf(error: unknown): ReadonlyArray<{ keyring: string; error: unknown }> {
+  expect(error).toBeInstanceOf(NoDecryptableKeyError)
+  return (error as NoDecryptableKeyError).failures
+}
+
+describe('KMS keyring configuration', () => {
+  const fake = new FakeKms()
+  const key = fake.createKey('us-east-1')
+  const supplier = fake.supplier
+  it.each([
+    ['KmsKeyring without keys', () => new KmsKeyring({ clientSupplier: supplier })],
+    ['KmsKeyring without options', () => new KmsKeyring(undefined as never)],
+    ['a bare key id (no Region to pick a client)', () => new KmsKeyring({ generatorKeyId: '1234abcd-12ab-34cd-56ef-1234567890ab' })],
+    ['an alias name (no Region)', () => new KmsKeyring({ generatorKeyId: 'alias/app' })],
+    ['an empty alias name', () => new KmsKeyring({ generatorKeyId: 'alias/' })],
+    ['an invalid ARN', () => new KmsKeyring({ generatorKeyId: 'arn:aws:kms:us-east-1:key/abc' })],
+    ['an empty key id', () => new KmsKeyring({ generatorKeyId: '' })],
+    ['a key id with spaces', () => new KmsKeyring({ generatorKeyId: 'my key' })],
+    ['keyIds not an array', () => new KmsKeyring({ keyIds: key as never })],
+    ['keyIds with a number', () => new KmsKeyring({ keyIds: [42 as never] })],
+    ['grantTokens not an array', () => new KmsKeyring({ generatorKeyId: key, grantTokens: 'token' as never, clientSupplier: supplier })],
+    ['an empty grant token', () => new KmsKeyring({ generatorKeyId: key, grantTokens: [''], clientSupplier: supplier })],
+    ['clientSupplier not a function', () => new KmsKeyring({ generatorKeyId: key, clientSupplier: {} as never })],
+    ['clientSupplier returning no client', () => new KmsKeyring({ generatorKeyId: key, clientSupplier: () => ({}) as never })],
+    ['discovery filter with an empty partition', () => new KmsDiscoveryKeyring({ discoveryFilter: { partition: '', accountIds: [ACCOUNT] } })],
+    ['discovery filter without accounts', () => new KmsDiscoveryKeyring({ discoveryFilter: { partition: 'aws', accountIds: [] } })],
+    ['discovery filter with a numeric account', () => new KmsDiscoveryKeyring({ discoveryFilter: { partition: 'aws', accountIds: [1 as never] } })],
+    ['discovery filter that is null', () => new KmsDiscoveryKeyring({ discoveryFilter: null as never })],
+    ['discovery keyring with an empty Region', () => new KmsDiscoveryKeyring({ region: '' })],
+    ['KmsMrkKeyring without keyId', () => new KmsMrkKeyring({} as never)],
+    ['KmsMrkKeyring with a bare mrk id', () => new KmsMrkKeyring({ keyId: 'mrk-1234' })],
+    ['KmsMrkDiscoveryKeyring without region', () => new KmsMrkDiscoveryKeyring({} as never)],
+    ['MRK multi-keyring without keys', () => buildKmsMrkMultiKeyring({})],
+    ['MRK multi-keyring with an alias name', () => buildKmsMrkMultiKeyring({ generator: 'alias/app' })],
+    ['MRK multi-keyring with an invalid child', () => buildKmsMrkMultiKeyring({ generator: key, keyIds: ['arn:aws:kms:x'], clientSupplier: supplier })],
+    ['MRK discovery multi-keyring without Regions', () => buildKmsMrkDiscoveryMultiKeyring({ regions: [] })],
+    ['MRK discovery multi-keyring with an empty Region', () => buildKmsMrkDiscoveryMultiKeyring({ regions: ['us-east-1', ''] })],
+    ['MRK discovery multi-keyring with Regions as a string', () => buildKmsMrkDiscoveryMultiKeyring({ regions: 'us-east-1' as never })],
+    ['default supplier with allow not an array', () => defaultKmsClientSupplier({ regions: { allow: 'us-east-1' as never } })],
+    ['default supplier with an empty denied Region', () => defaultKmsClientSupplier({ regions: { deny: [''] } })],
+    ['default supplier with regions null', () => defaultKmsClientSupplier({ regions: null as never })],
+    ['default supplier with clientConfig not an object', () => defaultKmsClientSupplier({ clientConfig: 'x' as never })],
+    ['default supplier with a numeric user agent', () => defaultKmsClientSupplier({ clientConfig: { customUserAgent: 5 } })],
+  ])('%s is a ConfigurationError', (_name, build) => {
+    expect(build).toThrow(ConfigurationError)
+  })
+
+  it('a bare key id or alias name is refused with a message asking for the ARN', () => {
+    expect(() => new KmsKeyring({ generatorKeyId: 'alias/app' })).toThrow(/full key or alias ARN/)
+  })
+
+  it('duplicate multi-Region keys are refused, naming every one', () => {
+    const primary = fake.createKey('us-east-1', { multiRegion: true })
+    const replica = fake.replicate(primary, 'eu-west-1')
+    const build = () => buildKmsMrkMultiKeyring({ generator: primary, keyIds: [key, replica], clientSupplier: supplier })
+    expect(build).toThrow(ConfigurationError)
+    expect(build).toThrow(primary)
+    expect(build).toThrow(replica)
+    // The same keys without the repeat are fine.
+    expect(buildKmsMrkMultiKeyring({ generator: primary, keyIds: [key], clientSupplier: supplier })).toBeInstanceOf(MultiKeyring)
+  })
+
+  it('the user agent version is the package version', () => {
+    const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+    expect(LIBRARY_VERSION).toBe(version)
+  })
+})
+
+describe('KmsKeyring against a fake KMS', () => {
+  it.each([
+    [0x0478, 'REQUIRE_ENCRYPT_REQUIRE_DECRYPT'],
+    [0x0578, 'REQUIRE_ENCRYPT_REQUIRE_DECRYPT'],
+    [0x0178, 'FORBID_ENCRYPT_ALLOW_DECRYPT'],
+  ] as const)('suite %i: one GenerateDataKey per encrypt, one Decrypt per decrypt, requests as the spec builds them', async (algorithmSuite, commitmentPolicy: CommitmentPolicy) => {
+    const fake = new FakeKms()
+    const key = fake.createKey('us-east-1')
+    const keyring = new KmsKeyring({ generatorKeyId: key, clientSupplier: fake.supplier, grantTokens: ['grant-1', 'grant-2'] })
+    const { ciphertext, header } = await encrypt(keyring, 'hello', { algorithmSuite, commitmentPolicy, encryptionContext: context })
+    expect(fake.calls.map((call) => `${call.operation}@${call.region}`)).toEqual(['GenerateDataKeyCommand@us-east-1'])
+    const generate = fake.calls[0]!.input
+    expect(generate.KeyId).toBe(key)
+    expect(generate.NumberOfBytes).toBe(32)
+    expect(generate.GrantTokens).toEqual(['grant-1', 'grant-2'])
+    // The whole stored context, including the signing key for signing suites, is bound by KMS.
+    expect(generate.EncryptionContext).toEqual(header.encryptionContext)
+    expect('aws-crypto-public-key' in generate.EncryptionContext).toBe(algorithmSuite === 0x0578)
+    expect(header.encryptedDataKeys).toHaveLength(1)
+    expect(header.encryptedDataKeys[0]!.providerId).toBe('aws-kms')
+    expect(text(header.encryptedDataKeys[0]!.providerInfo)).toBe(key)
+
+    fake.calls.length = 0
+    const { plaintext } = await decrypt(keyring, ciphertext, { commitmentPolicy })
+    expect(text(plaintext)).toBe('hello')
+    expect(fake.calls.map((call) => `${call.operation}@${call.region}`)).toEqual(['DecryptCommand@us-east-1'])
+    const decryptInput = fake.calls[0]!.input
+    expect(decryptInput.KeyId).toBe(key)
+    expect(decryptInput.GrantTokens).toEqual(['grant-1', 'grant-2'])
+    expect(decryptInput.EncryptionContext).toEqual(header.encryptionContext)
+  })
+
+  it('the generator makes the data key, each of keyIds wraps it in its own Region, and each key alone decrypts', async () => {
+    const fake = new FakeKms()
+    const generator = fake.createKey('us-east-1')
+    const others = [fake.createKey('eu-west-1'), fake.createKey('us-west-2')]
+    const keyring = new KmsKeyring({ generatorKeyId: generator, keyIds: others, clientSupplier: fake.supplier, grantTokens: ['g'] })
+    const { ciphertext, header } = await encrypt(keyring, 'wrapped thrice', { encryptionContext: context })
+    expect(fake.calls.map((call) => `${call.operation}@${call.region}`)).toEqual([
+      'GenerateDataKeyCommand@us-east-1',
+      'EncryptCommand@eu-west-1',
+      'EncryptCommand@us-west-2',
+    ])
+    for (const call of fake.calls.slice(1)) {
+      expect(call.input.GrantTokens).toEqual(['g'])
+      expect(call.input.EncryptionContext).toEqual(header.encryptionContext)
+    }
+    expect(header.encryptedDataKeys.map((edk) => text(edk.providerInfo))).toEqual([generator, ...others])
+    for (const key of [generator, ...others]) {
+      fake.calls.length = 0
+      const single = new KmsKeyring({ keyIds: [key], clientSupplier: fake.supplier })
+      expect(text((await decrypt(single, ciphertext)).plaintext)).toBe('wrapped thrice')
+      expect(fake.calls).toHaveLength(1)
+      expect(fake.calls[0]!.input.KeyId).toBe(key)
+    }
+  })
+
+  it('a data key made by an earlier keyring is only wrapped: Encrypt with the generator key, no GenerateDataKey', async () => {
+    const fake = new FakeKms()
+    const key = fake.createKey('us-east-1')
+    const kms = new KmsKeyring({ generatorKeyId: key, clientSupplier: fake.supplier })
+    const { ciphertext } = await encrypt(new MultiKeyring({ generator: aesKeyring(), children: [kms] }), 'x')
+    expect(fake.calls.map((call) => call.operation)).toEqual(['EncryptCommand'])
+    expect(text((await decrypt(kms, ciphertext)).plaintext)).toBe('x')
+  })
+
+  it('without a generator and without a data key, encrypt is a KEYRING_FAILURE and KMS is not called', async () => {
+    const fake = new FakeKms()
+    const keyring = new KmsKeyring({ keyIds: [fake.createKey('us-east-1')], clientSupplier: fake.supplier })
+    const error = await rejectionOf(encrypt(keyring, 'x'))
+    expect((error as EnvelopeError).code).toBe('KEYRING_FAILURE')
+    expect(fake.calls).toHaveLength(0)
+  })
+
+  it('an alias ARN may encrypt (the message records the key ARN) but is refused for decrypt', async () => {
+    const fake = new FakeKms()
+    const key = fake.createKey('us-east-1')
+    const alias = fake.createAlias('app', key)
+    const byAlias = new KmsKeyring({ generatorKeyId: alias, clientSupplier: fake.supplier })
+    const { ciphertext, header } = await encrypt(byAlias, 'x')
+    expect(fake.calls[0]!.input.KeyId).toBe(alias)
+    expect(text(header.encryptedDataKeys[0]!.providerInfo)).toBe(key)
+
+    fake.calls.length = 0
+    const failures = failuresOf(await rejectionOf(decrypt(byAlias, ciphertext)))
+    expect(failures).toHaveLength(1)
+    expect(failures[0]!.error).toBeInstanceOf(ConfigurationError)
+    expect((failures[0]!.error as Error).message).toContain(alias)
+    expect((failures[0]!.error as Error).message).toMatch(/key ARN/)
+    expect(fake.calls).toHaveLength(0)
+    // The same keyring with the key ARN next to the alias decrypts.
+    const both = new KmsKeyring({ generatorKeyId: alias, keyIds: [key], clientSupplier: fake.supplier })
+    expect(text((await decrypt(both, ciphertext)).plaintext)).toBe('x')
+  })
+
+  it('tries the message data keys in order until one decrypts', async () => {
+    const fake = new FakeKms()
+    const [first, second] = [fake.createKey('us-east-1'), fake.createKey('us-west-2')]
+    const keyring = new KmsKeyring({ generatorKeyId: first, keyIds: [second], clientSupplier: fake.supplier })
+    const { ciphertext } = await encrypt(keyring, 'x')
+    fake.setState(first, 'Disabled')
+    fake.calls.length = 0
+    // The keyring lists the keys the other way round: the message order decides.
+    const reversed = new KmsKeyring({ generatorKeyId: second, keyIds: [first], clientSupplier: fake.supplier })
+    expect(text((await decrypt(reversed, ciphertext)).plaintext)).toBe('x')
+    expect(fake.calls.map((call) => call.input.KeyId)).toEqual([first, second])
+  })
+
+  it('when every key fails, the error carries each failure and names each key and KMS error', async () => {
+    const fake = new FakeKms()
+    const [first, second] = [fake.createKey('us-east-1'), fake.createKey('us-west-2')]
+    const keyring = new KmsKeyring({ generatorKeyId: first, keyIds: [second], clientSupplier: fake.supplier })
+    const { ciphertext } = await encrypt(keyring, 'x')
+    fake.setState(first, 'Disabled')
+    fake.deny(second)
+    const error = await rejectionOf(decrypt(keyring, ciphertext))
+    const failures = failuresOf(error)
+    expect((error as EnvelopeError).code).toBe('NO_DECRYPTABLE_KEY')
+    expect(failures.map((failure) => failure.keyring)).toEqual(['KmsKeyring', 'KmsKeyring'])
+    expect(failures.map((failure) => ((failure.error as Error).cause as Error).name)).toEqual(['DisabledException', 'AccessDeniedException'])
+    for (const failure of failures) expect(failure.error).toBeInstanceOf(KeyringError)
+    const message = (error as Error).message
+    for (const expected of [first, second, 'DisabledException', 'AccessDeniedException']) expect(message).toContain(expected)
+  })
+
+  it.each([
+    ['disabled', (fake: FakeKms, key: string) => fake.setState(key, 'Disabled'), 'DisabledException'],
+    ['pending deletion', (fake: FakeKms, key: string) => fake.setState(key, 'PendingDeletion'), 'KMSInvalidStateException'],
+    ['access denied', (fake: FakeKms, key: string) => fake.deny(key), 'AccessDeniedException'],
+  ])('a %s key: encrypt is a KEYRING_FAILURE and decrypt NO_DECRYPTABLE_KEY, both naming the key and KMS error', async (_name, breakKey, errorName) => {
+    const fake = new FakeKms()
+    const key = fake.createKey('us-east-1')
+    const keyring = new KmsKeyring({ generatorKeyId: key, clientSupplier: fake.supplier })
+    const { ciphertext } = await encrypt(keyring, 'x')
+    breakKey(fake, key)
+
+    const encryptError = await rejectionOf(encrypt(keyring, 'x'))
+    expect(encryptError).toBeInstanceOf(KeyringError)
+    expect((encryptError as EnvelopeError).code).toBe('KEYRING_FAILURE')
+    expect((encryptError as Error).message).toContain(key)
+    expect((encryptError as Error).message).toContain(errorName)
+    expect(((encryptError as Error).cause as Error).name).toBe(errorName)
+
+    const decryptError = await rejectionOf(decrypt(keyring, ciphertext))
+    const [failure] = failuresOf(decryptError)
+    expect((failure!.error as Error).message).toContain(key)
+    expect(((failure!.error as Error).cause as Error).name).toBe(errorName)
+    expect((decryptError as Error).message).toContain(key)
+  })
+
+  it('a failed Encrypt after GenerateDataKey zeroes the data key it made', async () => {
+    const fake = new FakeKms()
+    const [generator, other] = [fake.createKey('us-east-1'), fake.createKey('eu-west-1')]
+    fake.deny(other)
+    const keyring = new KmsKeyring({ generatorKeyId: generator, keyIds: [other], clientSupplier: fake.supplier })
+    const error = await rejectionOf(encrypt(keyring, 'x'))
+    expect((error as Error).message).toContain(other)
+    expect(fake.handedOut).toHaveLength(1)
+    expect(fake.handedOut[0]!.every((byte) => byte === 0)).toBe(true)
+  })
+
+  it('KMS binds the encryption context: a different one does not decrypt', async () => {
+    const fake = new FakeKms()
+    const key = fake.createKey('us-east-1')
+    const keyring = new KmsKeyring({ generatorKeyId: key, clientSupplier: fake.supplier })
+    const { ciphertext, header } = await encrypt(keyring, 'x', { encryptionContext: context })
+    const error = await rejectionOf(keyring.onDecrypt(decryptionMaterials({ tenant: 'b' }), header.encryptedDataKeys, nodeBackend))
+    const [failure] = failuresOf(error)
+    expect(((failure!.error as Error).cause as Error).name).toBe('InvalidCiphertextException')
+    // At the API, a caller's expected context that the message lacks is refused.
+    const mismatch = await rejectionOf(decrypt(keyring, ciphertext, { encryptionContext: { tenant: 'b' } }))
+    expect((mismatch as EnvelopeError).code).toBe('ENCRYPTION_CONTEXT_MISMATCH')
+  })
+
+  it('a Region outage on decrypt falls through to the next keyring of a MultiKeyring', async () => {
+    const fake = new FakeKms()
+    const [east, west] = [fake.createKey('us-east-1'), fake.createKey('us-west-2')]
+    const keyring = new MultiKeyring({
+      generator: new KmsKeyring({ generatorKeyId: east, clientSupplier: fake.supplier }),
+      children: [new KmsKeyring({ keyIds: [west], clientSupplier: fake.supplier })],
+    })
+    const { ciphertext } = await encrypt(keyring, 'x')
+    fake.regionDown('us-east-1')
+    fake.calls.length = 0
+    expect(text((await decrypt(keyring, ciphertext)).plaintext)).toBe('x')
+    expect(fake.calls.map((call) => call.region)).toEqual(['us-east-1', 'us-west-2'])
+  })
+
+  it('materials that already hold a data key are returned unchanged, without calling KMS', async () => {
+    const fake = new FakeKms()
+    const key = fake.createKey('us-east-1')
+    const materials = { ...decryptionMaterials(), plaintextDataKey: new Uint8Array(32) }
+    const keyrings: Keyring[] = [
+      new KmsKeyring({ generatorKeyId: key, clientSupplier: fake.supplier }),
+      new KmsDiscoveryKeyring({ clientSupplier: fake.supplier }),
+      new KmsMrkKeyring({ keyId: key, clientSupplier: fake.supplier }),
+      new KmsMrkDiscoveryKeyring({ region: 'us-east-1', clientSupplier: fake.supplier }),
+    ]
+    for (const keyring of keyrings) expect(await keyring.onDecrypt(materials, [kmsEdk(key)], nodeBackend)).toBe(materials)
+    expect(fake.calls).toHaveLength(0)
+  })
+
+  it('data keys of other providers and other KMS keys are not its keys: materials unchanged, no KMS call', async () => {
+    const fake = new FakeKms()
+    const key = fake.createKey('us-east-1')
+    const keyring = new KmsKeyring({ generatorKeyId: key, clientSupplier: fake.supplier })
+    const materials = decryptionMaterials()
+    const edks = [
+      { providerId: 'raw', providerInfo: utf8(key), ciphertext: new Uint8Array(3) },
+      { providerId: 'aws-kms-other', providerInfo: utf8(key), ciphertext: new Uint8Array(3) },
+      kmsEdk(fake.createKey('us-east-1')),
+    ]
+    expect(await keyring.onDecrypt(materials, edks, nodeBackend)).toBe(materials)
+    expect(fake.calls).toHaveLength(0)
+    const error = await rejectionOf(decrypt(keyring, (await encrypt(aesKeyring(), 'x')).ciphertext))
+    expect((error as EnvelopeError).code).toBe('NO_DECRYPTABLE_KEY')
+  })
+})
+
+describe('KMS responses are checked', () => {
+  const fake = new FakeKms()
+  const key = fake.createKey('us-east-1')
+  const otherKey = fake.createKey('us-east-1')
+  const alias = 'arn:aws:kms:us-east-1:111122223333:alias/app'
+  const blob = new Uint8Array([9, 9, 9])
+  const encryptionMaterials = { suite, encryptionContext: context, encryptedDataKeys: [] }
+
+  /** A KMS answer; `Plaintext` is the length of a data key filled with 7s. */
+  type Answer = { KeyId?: string; Plaintext?: number; CiphertextBlob?: Uint8Array }
+  it.each<[string, Answer, RegExp]>([
+    ['a 16-byte data key', { KeyId: key, Plaintext: 16, CiphertextBlob: blob }, /16-byte/],
+    ['no data key', { KeyId: key, CiphertextBlob: blob }, /no data key/],
+    ['an alias as KeyId', { KeyId: alias, Plaintext: 32, CiphertextBlob: blob }, /not a KMS key ARN/],
+    ['a KeyId that is no ARN', { KeyId: 'key/abc', Plaintext: 32, CiphertextBlob: blob }, /not a KMS key ARN/],
+    ['no KeyId', { Plaintext: 32, CiphertextBlob: blob }, /not a KMS key ARN/],
+    ['no CiphertextBlob', { KeyId: key, Plaintext: 32 }, /no CiphertextBlob/],
+    ['an empty CiphertextBlob', { KeyId: key, Plaintext: 32, CiphertextBlob: new Uint8Array(0) }, /no CiphertextBlob/],
+  ])('GenerateDataKey returning %s is a KEYRING_FAILURE and its plaintext is zeroed', async (_name, answer, message) => {
+    const plaintext = typeof answer.Plaintext === 'number' ? new Uint8Array(answer.Plaintext).fill(7) : undefined
+    fake.overrides.set('GenerateDataKeyCommand', () => ({ ...answer, Plaintext: plaintext }))
+    try {
+      const keyring = new KmsKeyring({ generatorKeyId: key, clientSupplier: fake.supplier })
+      const error = await rejectionOf(keyring.onEncrypt(encryptionMaterials, nodeBackend))
+      expect(error).toBeInstanceOf(KeyringError)
+      expect((error as Error).message).toMatch(message)
+      if (plaintext !== undefined) expect(plaintext.every((byte) => byte === 0)).toBe(true)
+    } finally {
+      fake.overrides.clear()
+    }
+  })
+
+  it('GenerateDataKey returning nothing at all is a KEYRING_FAILURE', async () => {
+    fake.overrides.set('GenerateDataKeyCommand', () => undefined)
+    try {
+      const keyring = new KmsMrkKeyring({ keyId: key, clientSupplier: fake.supplier })
+      expect(await rejectionOf(keyring.onEncrypt(encryptionMaterials, nodeBackend))).toBeInstanceOf(KeyringError)
+    } finally {
+      fake.overrides.clear()
+    }
+  })
+
+  it.each([
+    ['an alias as KeyId', { KeyId: alias, CiphertextBlob: blob }, /not a KMS key ARN/],
+    ['no CiphertextBlob', { KeyId: key }, /no CiphertextBlob/],
+  ])('Encrypt returning %s is a KEYRING_FAILURE', async (_name, answer, message) => {
+    fake.overrides.set('EncryptCommand', () => answer)
+    try {
+      const keyring = new KmsKeyring({ keyIds: [key], clientSupplier: fake.supplier })
+      const error = await rejectionOf(keyring.onEncrypt({ ...encryptionMaterials, plaintextDataKey: new Uint8Array(32) }, nodeBackend))
+      expect(error).toBeInstanceOf(KeyringError)
+      expect((error as Error).message).toMatch(message)
+    } finally {
+      fake.overrides.clear()
+    }
+  })
+
+  it.each<[string, Answer, RegExp]>([
+    ['another key as KeyId', { KeyId: otherKey, Plaintext: 32 }, /answered for KeyId/],
+    ['no KeyId', { Plaintext: 32 }, /answered for KeyId/],
+    ['a 24-byte data key', { KeyId: key, Plaintext: 24 }, /24-byte/],
+    ['no data key', { KeyId: key }, /no data key/],
+  ])('Decrypt returning %s is a failure, and its plaintext is zeroed', async (_name, answer, message) => {
+    const plaintext = typeof answer.Plaintext === 'number' ? new Uint8Array(answer.Plaintext).fill(7) : undefined
+    fake.overrides.set('DecryptCommand', () => ({ ...answer, Plaintext: plaintext }))
+    try {
+      const keyring = new KmsKeyring({ generatorKeyId: key, clientSupplier: fake.supplier })
+      const error = await rejectionOf(keyring.onDecrypt(decryptionMaterials(), [kmsEdk(key)], nodeBackend))
+      const [failure] = failuresOf(error)
+      expect(failure!.error).toBeInstanceOf(KeyringError)
+      expect((failure!.error as Error).message).toMatch(message)
+      expect((error as Error).message).toContain('invalid response')
+      if (plaintext !== undefined) expect(plaintext.every((byte) => byte === 0)).toBe(true)
+    } finally {
+      fake.overrides.clear()
+    }
+  })
+
+  const mrkPrimary = fake.createKey('us-east-1', { multiRegion: true })
+  const keyrings: Array<[string, () => Keyring]> = [
+    ['KmsKeyring', () => new KmsKeyring({ generatorKeyId: key, clientSupplier: fake.supplier })],
+    ['KmsDiscoveryKeyring', () => new KmsDiscoveryKeyring({ clientSupplier: fake.supplier })],
+    ['KmsMrkKeyring', () => new KmsMrkKeyring({ keyId: mrkPrimary, clientSupplier: fake.supplier })],
+    ['KmsMrkDiscoveryKeyring', () => new KmsMrkDiscoveryKeyring({ region: 'us-east-1', clientSupplier: fake.supplier })],
+  ]
+  const badProviderInfo: Array<[string, string | Uint8Array]> = [
+    ['not an ARN', 'my-key'],
+    ['an alias ARN', alias],
+    ['an invalid ARN', 'arn:aws:kms:us-east-1:key/abc'],
+    ['not UTF-8', new Uint8Array([0xff, 0xfe])],
+  ]
+  describe.each(keyrings)('%s', (_name, build) => {
+    it.each(badProviderInfo)('an aws-kms data key whose provider info is %s fails the decrypt before any KMS call', async (_kind, info) => {
+      fake.calls.length = 0
+      const error = await rejectionOf(build().onDecrypt(decryptionMaterials(), [kmsEdk(info), kmsEdk(key)], nodeBackend))
+      expect(error).toBeInstanceOf(MalformedMessageError)
+      expect(fake.calls).toHaveLength(0)
+    })
+  })
+
+  it('a malformed aws-kms data key fails the KMS keyring, while a MultiKeyring still decrypts with another keyring', async () => {
+    const aes = aesKeyring()
+    const planted: Keyring = {
+      onEncrypt: async (materials) => ({ ...materials, encryptedDataKeys: [...materials.encryptedDataKeys, kmsEdk('not-an-arn')] }),
+      onDecrypt: async (materials) => materials,
+    }
+    const { ciphertext } = await encrypt(new MultiKeyring({ generator: aes, children: [planted] }), 'x')
+    const kms = new KmsKeyring({ generatorKeyId: key, clientSupplier: fake.supplier })
+    const failures = failuresOf(await rejectionOf(decrypt(kms, ciphertext)))
+    expect(failures[0]!.error).toBeInstanceOf(MalformedMessageError)
+    expect(text((await decrypt(new MultiKeyring({ children: [kms, aes] }), ciphertext)).plaintext)).toBe('x')
+  })
+})
+
+describe('KmsDiscoveryKeyring against a fake KMS', () => {
+  const fake = new FakeKms()
+  const east = fake.createKey('us-east-1')
+  const west = fake.createKey('eu-west-1')
+  const otherAccount = fake.createKey('us-east-1', { account: '444455556666' })
+  const otherPartition = fake.createKey('us-east-1', { partition: 'aws-cn' })
+  const encryptUnder = async (key: string) => (await encrypt(new KmsKeyring({ generatorKeyId: key, clientSupplier: fake.supplier }), 'found')).ciphertext
+
+  it('decrypts under any key, calling the Region in its ARN with the ARN as KeyId', async () => {
+    const keyring = new KmsDiscoveryKeyring({ clientSupplier: fake.supplier, grantTokens: ['g'] })
+    for (const [key, region] of [[east, 'us-east-1'], [west, 'eu-west-1'], [otherAccount, 'us-east-1']] as const) {
+      const ciphertext = await encryptUnder(key)
+      fake.calls.length = 0
+      expect(text((await decrypt(keyring, ciphertext)).plaintext)).toBe('found')
+      expect(fake.calls).toEqual([expect.objectContaining({ operation: 'DecryptCommand', region, input: expect.objectContaining({ KeyId: key, GrantTokens: ['g'] }) })])
+    }
+  })
+
+  it('cannot encrypt', async () => {
+    const error = await rejectionOf(encrypt(new KmsDiscoveryKeyring({ clientSupplier: fake.supplier }), 'x'))
+    expect(error).toBeInstanceOf(ConfigurationError)
+  })
+
+  it.each([
+    ['another account', otherAccount],
+    ['another partition', otherPartition],
+  ])('the discovery filter rejects a key of %s without calling KMS', async (_name, key) => {
+    const keyring = new KmsDiscoveryKeyring({ clientSupplier: fake.supplier, discoveryFilter: { partition: 'aws', accountIds: [ACCOUNT] } })
+    const ciphertext = await encryptUnder(key)
+    fake.calls.length = 0
+    const error = await rejectionOf(decrypt(keyring, ciphertext))
+    expect((error as EnvelopeError).code).toBe('NO_DECRYPTABLE_KEY')
+    expect(fake.calls).toHaveLength(0)
+    // …while a key that passes it decrypts.
+    expect(text((await decrypt(keyring, await encryptUnder(east))).plaintext)).toBe('found')
+  })
+
+  it('with region set, only keys in that Region are tried', async () => {
+    const keyring = new KmsDiscoveryKeyring({ clientSupplier: fake.supplier, region: 'eu-west-1' })
+    const eastCiphertext = await encryptUnder(east)
+    fake.calls.length = 0
+    expect((await rejectionOf(decrypt(keyring, eastCiphertext)) as EnvelopeError).code).toBe('NO_DECRYPTABLE_KEY')
+    expect(fake.calls).toHaveLength(0)
+    expect(text((await decrypt(keyring, await encryptUnder(west))).plaintext)).toBe('found')
+  })
+
+  it('a Region the supplier refuses is a recorded failure; the next data key still decrypts', async () => {
+    const { ciphertext } = await encrypt(new KmsKeyring({ generatorKeyId: east, keyIds: [west], clientSupplier: fake.supplier }), 'found')
+    const refusing: KmsClientSupplier = (region) => {
+      if (region === 'us-east-1') throw new ConfigurationError('us-east-1 is not for this test')
+      return fake.client(region)
+    }
+    fake.calls.length = 0
+    expect(text((await decrypt(new KmsDiscoveryKeyring({ clientSupplier: refusing }), ciphertext)).plaintext)).toBe('found')
+    expect(fake.calls.map((call) => call.region)).toEqual(['eu-west-1'])
+    fake.deny(west)
+    const failures = failuresOf(await rejectionOf(decrypt(new KmsDiscoveryKeyring({ clientSupplier: refusing }), ciphertext)))
+    expect(failures.map((failure) => ((failure.error as Error).cause as Error).name)).toEqual(['ConfigurationError', 'AccessDeniedException'])
+  })
+})
+
+describe('multi-Region keys against a fake KMS', () => {
+  const fake = new FakeKms()
+  const primary = fake.createKey('us-east-1', { multiRegion: true })
+  const replica = fake.replicate(primary, 'eu-west-1')
+  const single = fake.createKey('us-east-1')
+  const singleElsewhere = single.replace('us-east-1', 'eu-west-1')
+  const under = async (keyring: Keyring) => (await encrypt(keyring, 'mrk', { encryptionContext: context })).ciphertext
+
+  it('KmsMrkKeyring with the local replica decrypts what the primary encrypted, calling only its own Region', async () => {
+    const ciphertext = await under(new KmsMrkKeyring({ keyId: primary, clientSupplier: fake.supplier }))
+    fake.calls.length = 0
+    const local = new KmsMrkKeyring({ keyId: replica, clientSupplier: fake.supplier, grantTokens: ['g'] })
+    expect(text((await decrypt(local, ciphertext)).plaintext)).toBe('mrk')
+    expect(fake.calls).toEqual([
+      expect.objectContaining({ operation: 'DecryptCommand', region: 'eu-west-1', input: expect.objectContaining({ KeyId: replica, GrantTokens: ['g'] }) }),
+    ])
+    // The strict, non-MRK-aware keyring does not treat the replica as the same key.
+    fake.calls.length = 0
+    expect(await rejectionOf(decrypt(new KmsKeyring({ keyIds: [replica], clientSupplier: fake.supplier }), ciphertext))).toBeInstanceOf(NoDecryptableKeyError)
+    expect(fake.calls).toHaveLength(0)
+  })
+
+  it('KmsMrkKeyring does not match a single-Region key of the same id in another Region', async () => {
+    const ciphertext = await under(new KmsMrkKeyring({ keyId: single, clientSupplier: fake.supplier }))
+    fake.calls.length = 0
+    const elsewhere = new KmsMrkKeyring({ keyId: singleElsewhere, clientSupplier: fake.supplier })
+    expect(await rejectionOf(decrypt(elsewhere, ciphertext))).toBeInstanceOf(NoDecryptableKeyError)
+    expect(fake.calls).toHaveLength(0)
+    expect(text((await decrypt(new KmsMrkKeyring({ keyId: single, clientSupplier: fake.supplier }), ciphertext)).plaintext)).toBe('mrk')
+  })
+
+  it('KmsMrkKeyring wraps a data key made before it with Encrypt, and an alias keyId cannot decrypt', async () => {
+    const alias = fake.createAlias('mrk-app', primary)
+    const keyring = new KmsMrkKeyring({ keyId: alias, clientSupplier: fake.supplier })
+    fake.calls.length = 0
+    const ciphertext = await under(new MultiKeyring({ generator: aesKeyring(), children: [keyring] }))
+    expect(fake.calls.map((call) => call.operation)).toEqual(['EncryptCommand'])
+    const failures = failuresOf(await rejectionOf(decrypt(keyring, ciphertext)))
+    expect(failures[0]!.error).toBeInstanceOf(ConfigurationError)
+    expect(text((await decrypt(new KmsMrkKeyring({ keyId: replica, clientSupplier: fake.supplier }), ciphertext)).plaintext)).toBe('mrk')
+  })
+
+  it('KmsMrkDiscoveryKeyring decrypts a multi-Region key through its own Region, with the ARN rewritten to it', async () => {
+    const ciphertext = await under(new KmsMrkKeyring({ keyId: primary, clientSupplier: fake.supplier }))
+    fake.calls.length = 0
+    const keyring = new KmsMrkDiscoveryKeyring({ region: 'eu-west-1', clientSupplier: fake.supplier, discoveryFilter: { partition: 'aws', accountIds: [ACCOUNT] } })
+    expect(text((await decrypt(keyring, ciphertext)).plaintext)).toBe('mrk')
+    expect(fake.calls.map((call) => [call.region, call.input.KeyId])).toEqual([['eu-west-1', replica]])
+    expect(await rejectionOf(encrypt(keyring, 'x'))).toBeInstanceOf(ConfigurationError)
+  })
+
+  it('KmsMrkDiscoveryKeyring skips single-Region keys of other Regions and decrypts those of its own', async () => {
+    const ciphertext = await under(new KmsKeyring({ generatorKeyId: single, clientSupplier: fake.supplier }))
+    fake.calls.length = 0
+    const away = new KmsMrkDiscoveryKeyring({ region: 'eu-west-1', clientSupplier: fake.supplier })
+    expect(await away.onDecrypt(decryptionMaterials(), [kmsEdk(single)], nodeBackend)).toEqual(decryptionMaterials())
+    expect(fake.calls).toHaveLength(0)
+    const home = new KmsMrkDiscoveryKeyring({ region: 'us-east-1', clientSupplier: fake.supplier })
+    expect(text((await decrypt(home, ciphertext)).plaintext)).toBe('mrk')
+    expect(fake.calls.map((call) => [call.region, call.input.KeyId])).toEqual([['us-east-1', single]])
+  })
+
+  it.each([
+    ['another account', { partition: 'aws', accountIds: ['444455556666'] }],
+    ['another partition', { partition: 'aws-cn', accountIds: [ACCOUNT] }],
+  ])('KmsMrkDiscoveryKeyring with a filter for %s does not call KMS', async (_name, discoveryFilter) => {
+    const ciphertext = await under(new KmsMrkKeyring({ keyId: primary, clientSupplier: fake.supplier }))
+    fake.calls.length = 0
+    const keyring = new KmsMrkDiscoveryKeyring({ region: 'eu-west-1', clientSupplier: fake.supplier, discoveryFilter })
+    expect((await rejectionOf(decrypt(keyring, ciphertext)) as EnvelopeError).code).toBe('NO_DECRYPTABLE_KEY')
+    expect(fake.calls).toHaveLength(0)
+  })
+
+  it('buildKmsMrkMultiKeyring: generator and children round trip, and any replica decrypts', async () => {
+    fake.calls.length = 0
+    const keyring = buildKmsMrkMultiKeyring({ generator: primary, keyIds: [single], clientSupplier: fake.supplier, grantTokens: ['g'] })
+    const ciphertext = await under(keyring)
+    expect(fake.calls.map((call) => `${call.operation}@${call.region}`)).toEqual(['GenerateDataKeyCommand@us-east-1', 'EncryptCommand@us-east-1'])
+    expect(fake.calls.every((call) => call.input.GrantTokens[0] === 'g')).toBe(true)
+    fake.calls.length = 0
+    expect(text((await decrypt(buildKmsMrkMultiKeyring({ keyIds: [replica], clientSupplier: fake.supplier }), ciphertext)).plaintext)).toBe('mrk')
+    expect(fake.calls.map((call) => call.region)).toEqual(['eu-west-1'])
+  })
+
+  it('buildKmsMrkDiscoveryMultiKeyring tries its Regions in order, once each', async () => {
+    const ciphertext = await under(new KmsMrkKeyring({ keyId: primary, clientSupplier: fake.supplier }))
+    fake.calls.length = 0
+    fake.suppliedRegions.length = 0
+    const keyring = buildKmsMrkDiscoveryMultiKeyring({ regions: ['ap-south-1', 'eu-west-1', 'ap-south-1'], clientSupplier: fake.supplier })
+    expect(fake.suppliedRegions).toEqual(['ap-south-1', 'eu-west-1'])
+    expect(text((await decrypt(keyring, ciphertext)).plaintext)).toBe('mrk')
+    // No replica in ap-south-1: KMS says so, and the next Region decrypts.
+    expect(fake.calls.map((call) => [call.region, call.input.KeyId])).toEqual([
+      ['ap-south-1', primary.replace('us-east-1', 'ap-south-1')],
+      ['eu-west-1', replica],
+    ])
+  })
+})
+
+describe('defaultKmsClientSupplier', () => {
+  it('makes one client per Region and refuses Regions outside its lists', () => {
+    const supplier = defaultKmsClientSupplier({ regions: { allow: ['us-east-1', 'eu-west-1'], deny: ['eu-west-1'] } })
+    expect(supplier('us-east-1')).toBe(supplier('us-east-1'))
+    expect(() => supplier('eu-west-1')).toThrow(ConfigurationError)
+    expect(() => supplier('us-west-2')).toThrow(ConfigurationError)
+    expect(() => supplier('')).toThrow(ConfigurationError)
+    const open = defaultKmsClientSupplier()
+    expect(open('us-east-1')).not.toBe(open('us-west-2'))
+  })
+
+  /** An HTTP handler in place of the network: answers KMS JSON and records each request. */
+  function fakeHttp(answers: Array<{ status: number; body: object }>) {
+    const requests: Array<{ hostname: string; headers: Record<string, string>; body: string }> = []
+    const requestHandler = {
+      handle: async (request: { hostname: string; headers: Record<string, string>; body: Uint8Array | string }) => {
+        requests.push({ hostname: request.hostname, headers: request.headers, body: Buffer.from(request.body).toString('utf8') })
+        const answer = answers.shift() ?? { status: 500, body: { __type: 'InternalFailure' } }
+        return {
+          response: {
+            statusCode: answer.status,
+            headers: { 'content-type': 'application/x-amz-json-1.1' },
+            body: Buffer.from(JSON.stringify(answer.body)),
+          },
+        }
+      },
+    }
+    return { requests, requestHandler }
+  }
+
+  /** A retry strategy passed through clientConfig: retries throttling twice without waiting. */
+  const quickRetries = {
+    mode: 'quick',
+    retried: 0,
+    async acquireInitialRetryToken() {
+      return { attempt: 0, getRetryCount: () => 0 }
+    },
+    async refreshRetryTokenForRetry(token: { attempt: number }, error: { errorType?: string }) {
+      if (token.attempt >= 2 || error.errorType !== 'THROTTLING') throw error
+      this.retried++
+      return { attempt: token.attempt + 1, getRetryCount: () => token.attempt + 1, getRetryDelay: () => 1 }
+    },
+    recordSuccess() {},
+  }
+
+  it('creates a real KMSClient on first use with the caller config, our user agent, and its retries', async () => {
+    const key = 'arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab'
+    const dataKey = Buffer.alloc(32, 5).toString('base64')
+    const { requests, requestHandler } = fakeHttp([
+      { status: 400, body: { __type: 'ThrottlingException', message: 'Rate exceeded' } },
+      { status: 200, body: { KeyId: key, Plaintext: dataKey, CiphertextBlob: Buffer.from('blob').toString('base64') } },
+      { status: 200, body: { KeyId: key, Plaintext: dataKey } },
+    ])
+    const clientSupplier = defaultKmsClientSupplier({
+      clientConfig: {
+        requestHandler,
+        retryStrategy: quickRetries,
+        credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'x' },
+        customUserAgent: 'my-app/2',
+      },
+    })
+    const keyring = new KmsKeyring({ generatorKeyId: key, clientSupplier, grantTokens: ['g'] })
+    const { ciphertext } = await encrypt(keyring, 'over http', { encryptionContext: context })
+    expect(text((await decrypt(keyring, ciphertext)).plaintext)).toBe('over http')
+    expect(quickRetries.retried).toBe(1)
+    expect(requests).toHaveLength(3)
+    expect(requests.map((request) => request.hostname)).toEqual(Array(3).fill('kms.eu-west-1.amazonaws.com'))
+    expect(requests.map((request) => request.headers['x-amz-target'])).toEqual([
+      'TrentService.GenerateDataKey',
+      'TrentService.GenerateDataKey',
+      'TrentService.Decrypt',
+    ])
+    const userAgent = requests[0]!.headers['x-amz-user-agent'] ?? requests[0]!.headers['user-agent'] ?? ''
+    expect(userAgent).toContain(`kms-envelope/${LIBRARY_VERSION}`)
+    expect(userAgent).toContain('my-app/2')
+    const generate = JSON.parse(requests[0]!.body)
+    expect(generate).toMatchObject({ KeyId: key, NumberOfBytes: 32, GrantTokens: ['g'], EncryptionContext: context })
+  })
+
+  it('a KMS error over HTTP becomes a KEYRING_FAILURE naming the key and the error type', async () => {
+    const key = 'arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab'
+    const { requestHandler } = fakeHttp([{ status: 400, body: { __type: 'DisabledException', message: `${key} is disabled.` } }])
+    const clientSupplier = defaultKmsClientSupplier({ clientConfig: { requestHandler, credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'x' } } })
+    const error = await rejectionOf(encrypt(new KmsKeyring({ generatorKeyId: key, clientSupplier }), 'x'))
+    expect((error as EnvelopeError).code).toBe('KEYRING_FAILURE')
+    expect((error as Error).message).toContain(key)
+    expect((error as Error).message).toContain('DisabledException')
+    expect(((error as Error).cause as Error).name).toBe('DisabledException')
+  })
+})
+
+describe('KMS keyrings against the local KMS emulator (real SDK over HTTP)', () => {
+  let kms: KmsEmulator
+  const credentials = { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'x' }
+  /** The library's default supplier, pointed at the emulator. */
+  let supplier: KmsClientSupplier
+  /** The caller's own KMSClient instances, handed over through a supplier. */
+  let ownClients: KmsClientSupplier
+
+  beforeAll(async () => {
+    kms = await startKmsEmulator({ regions: ['us-east-1', 'eu-west-1', 'us-west-2'] })
+    supplier = defaultKmsClientSupplier({ clientConfig: { endpoint: kms.endpoint, credentials } })
+    const clients = new Map<string, KMSClient>()
+    ownClients = (region) => {
+      let client = clients.get(region)
+      if (client === undefined) clients.set(region, (client = new KMSClient({ region, endpoint: kms.endpoint, credentials })))
+      return client
+    }
+  })
+  afterAll(async () => {
+    await kms?.close()
+  })
+  beforeEach(() => {
+    kms?.faults.clear()
+    kms?.resetCalls()
+  })
+
+  it.each([
+    [0x0478, 'REQUIRE_ENCRYPT_REQUIRE_DECRYPT'],
+    [0x0578, 'REQUIRE_ENCRYPT_REQUIRE_DECRYPT'],
+    [0x0178, 'FORBID_ENCRYPT_ALLOW_DECRYPT'],
+  ] as const)('suite %i round trip: exactly one GenerateDataKey per encrypt and one Decrypt per decrypt', async (algorithmSuite, commitmentPolicy: CommitmentPolicy) => {
+    const key = kms.createKey({ region: 'us-west-2' })
+    for (const clientSupplier of [supplier, ownClients]) {
+      const keyring = new KmsKeyring({ generatorKeyId: key.arn, clientSupplier })
+      kms.resetCalls()
+      const { ciphertext, header } = await encrypt(keyring, 'through the emulator', { algorithmSuite, commitmentPolicy, encryptionContext: context })
+      expect(kms.calls.map((call) => `${call.operation}@${call.region}`)).toEqual(['GenerateDataKey@us-west-2'])
+      expect(text(header.encryptedDataKeys[0]!.providerInfo)).toBe(key.arn)
+      kms.resetCalls()
+      expect(text((await decrypt(keyring, ciphertext, { commitmentPolicy })).plaintext)).toBe('through the emulator')
+      expect(kms.calls.map((call) => `${call.operation}@${call.region}`)).toEqual(['Decrypt@us-west-2'])
+    }
+  })
+
+  it('every keyring decrypts what KmsKeyring wrote under a generator and a second key', async () => {
+    const [east, west] = [kms.createKey({ region: 'us-east-1' }), kms.createKey({ region: 'eu-west-1' })]
+    const { ciphertext } = await encrypt(new KmsKeyring({ generatorKeyId: east.arn, keyIds: [west.arn], clientSupplier: supplier }), 'all', {
+      encryptionContext: context,
+    })
+    expect(kms.callCount({ operation: 'GenerateDataKey', region: 'us-east-1' })).toBe(1)
+    expect(kms.callCount({ operation: 'Encrypt', region: 'eu-west-1' })).toBe(1)
+    const keyrings: Keyring[] = [
+      new KmsKeyring({ keyIds: [west.arn], clientSupplier: supplier }),
+      new KmsDiscoveryKeyring({ clientSupplier: supplier, discoveryFilter: { partition: 'aws', accountIds: [kms.accountId] } }),
+      new KmsMrkKeyring({ keyId: west.arn, clientSupplier: ownClients }),
+      new KmsMrkDiscoveryKeyring({ region: 'eu-west-1', clientSupplier: supplier }),
+      buildKmsMrkDiscoveryMultiKeyring({ regions: ['eu-west-1'], clientSupplier: supplier }),
+    ]
+    for (const keyring of keyrings) expect(text((await decrypt(keyring, ciphertext)).plaintext)).toBe('all')
+  })
+
+  it('a multi-Region key encrypted in us-east-1 decrypts in eu-west-1, calling only eu-west-1', async () => {
+    const primary = kms.createKey({ region: 'us-east-1', multiRegion: true })
+    const replica = kms.replicateKey(primary.arn, 'eu-west-1')
+    const { ciphertext } = await encrypt(new KmsMrkKeyring({ keyId: primary.arn, clientSupplier: supplier }), 'across Regions', {
+      encryptionContext: context,
+    })
+    for (const keyring of [
+      new KmsMrkKeyring({ keyId: replica.arn, clientSupplier: supplier }),
+      new KmsMrkDiscoveryKeyring({ region: 'eu-west-1', clientSupplier: ownClients }),
+      buildKmsMrkMultiKeyring({ keyIds: [replica.arn], clientSupplier: supplier }),
+    ]) {
+      kms.resetCalls()
+      expect(text((await decrypt(keyring, ciphertext)).plaintext)).toBe('across Regions')
+      expect(kms.calls.map((call) => `${call.operation}@${call.region}`)).toEqual(['Decrypt@eu-west-1'])
+      expect(kms.callCount({ keyArn: replica.arn })).toBe(1)
+    }
+  })
+
+  it('the discovery filter rejects other accounts and partitions without calling KMS', async () => {
+    const key = kms.createKey({ region: 'us-east-1' })
+    const { ciphertext } = await encrypt(new KmsKeyring({ generatorKeyId: key.arn, clientSupplier: supplier }), 'x')
+    kms.resetCalls()
+    for (const discoveryFilter of [
+      { partition: 'aws', accountIds: ['999999999999'] },
+      { partition: 'aws-cn', accountIds: [kms.accountId] },
+    ]) {
+      for (const keyring of [
+        new KmsDiscoveryKeyring({ clientSupplier: supplier, discoveryFilter }),
+        new KmsMrkDiscoveryKeyring({ region: 'us-east-1', clientSupplier: supplier, discoveryFilter }),
+      ]) {
+        expect((await rejectionOf(decrypt(keyring, ciphertext)) as EnvelopeError).code).toBe('NO_DECRYPTABLE_KEY')
+      }
+    }
+    expect(kms.calls).toHaveLength(0)
+  })
+
+  it('a different encryption context does not decrypt', async () => {
+    const key = kms.createKey({ region: 'us-east-1' })
+    const keyring = new KmsKeyring({ generatorKeyId: key.arn, clientSupplier: supplier })
+    const { header } = await encrypt(keyring, 'x', { encryptionContext: context })
+    const error = await rejectionOf(keyring.onDecrypt(decryptionMaterials({ tenant: 'b' }), header.encryptedDataKeys, nodeBackend))
+    const [failure] = failuresOf(error)
+    expect(((failure!.error as Error).cause as Error).name).toBe('InvalidCiphertextException')
+  })
+
+  it.each([
+    ['disabled', (arn: string) => kms.setKeyEnabled(arn, false), 'DisabledException'],
+    ['pending deletion', (arn: string) => kms.scheduleKeyDeletion(arn), 'KMSInvalidStateException'],
+    ['access denied', (arn: string) => kms.faults.deny(arn), 'AccessDeniedException'],
+  ])('a %s key: typed errors on encrypt and decrypt that name the key ARN', async (_name, breakKey, errorName) => {
+    const key = kms.createKey({ region: 'us-east-1' })
+    const keyring = new KmsKeyring({ generatorKeyId: key.arn, clientSupplier: supplier })
+    const { ciphertext } = await encrypt(keyring, 'x')
+    breakKey(key.arn)
+    const encryptError = await rejectionOf(encrypt(keyring, 'x'))
+    expect((encryptError as EnvelopeError).code).toBe('KEYRING_FAILURE')
+    expect((encryptError as Error).message).toContain(key.arn)
+    expect(((encryptError as Error).cause as Error).name).toBe(errorName)
+    const decryptError = await rejectionOf(decrypt(keyring, ciphertext))
+    const [failure] = failuresOf(decryptError)
+    expect((decryptError as Error).message).toContain(key.arn)
+    expect((failure!.error as Error).message).toContain(key.arn)
+    expect(((failure!.error as Error).cause as Error).name).toBe(errorName)
+  })
+
+  it('a Region outage on decrypt falls through to the next keyring of a MultiKeyring', async () => {
+    const [east, west] = [kms.createKey({ region: 'us-east-1' }), kms.createKey({ region: 'us-west-2' })]
+    const keyring = new MultiKeyring({
+      generator: new KmsKeyring({ generatorKeyId: east.arn, clientSupplier: supplier }),
+      children: [new KmsKeyring({ keyIds: [west.arn], clientSupplier: supplier })],
+    })
+    const { ciphertext } = await encrypt(keyring, 'still here')
+    kms.faults.regionDown('us-east-1')
+    kms.resetCalls()
+    expect(text((await decrypt(keyring, ciphertext)).plaintext)).toBe('still here')
+    expect(kms.callCount({ operation: 'Decrypt', region: 'us-east-1' })).toBeGreaterThanOrEqual(1)
+    expect(kms.calls.filter((call) => call.region === 'us-east-1').every((call) => !call.ok)).toBe(true)
+    expect(kms.callCount({ operation: 'Decrypt', region: 'us-west-2' })).toBe(1)
+    // With that Region down and no other keyring, the failure names the key and the error KMS sent.
+    const alone = await rejectionOf(decrypt(new KmsKeyring({ generatorKeyId: east.arn, clientSupplier: supplier }), ciphertext))
+    expect((alone as Error).message).toContain(east.arn)
+    expect((alone as Error).message).toContain('KMSInternalException')
+  })
+
+  it('throttling is retried by the client, then the operation succeeds', async () => {
+    const key = kms.createKey({ region: 'eu-west-1' })
+    const keyring = new KmsKeyring({ generatorKeyId: key.arn, clientSupplier: ownClients })
+    kms.faults.throttle(1, { operation: 'GenerateDataKey' })
+    const { ciphertext } = await encrypt(keyring, 'patience')
+    expect(kms.callCount({ operation: 'GenerateDataKey' })).toBe(2)
+    kms.faults.throttle(2, { operation: 'Decrypt' })
+    expect(text((await decrypt(keyring, ciphertext)).plaintext)).toBe('patience')
+    expect(kms.calls.filter((call) => call.operation === 'Decrypt').map((call) => call.errorType ?? 'ok')).toEqual([
+      'ThrottlingException',
+      'ThrottlingException',
+      'ok',
+    ])
+  })
+
+  it('an alias ARN encrypts; decrypting with it is refused as a configuration error, without a KMS call', async () => {
+    const key = kms.createKey({ region: 'us-east-1' })
+    kms.createAlias('alias/kms-envelope-test', key.arn)
+    const alias = `arn:aws:kms:us-east-1:${kms.accountId}:alias/kms-envelope-test`
+    const keyring = new KmsKeyring({ generatorKeyId: alias, clientSupplier: supplier })
+    const { ciphertext, header } = await encrypt(keyring, 'x')
+    expect(text(header.encryptedDataKeys[0]!.providerInfo)).toBe(key.arn)
+    kms.resetCalls()
+    const [failure] = failuresOf(await rejectionOf(decrypt(keyring, ciphertext)))
+    expect(failure!.error).toBeInstanceOf(ConfigurationError)
+    expect(kms.calls).toHaveLength(0)
+  })
+
+  it('duplicate multi-Region keys are refused before any call', () => {
+    const primary = kms.createKey({ region: 'us-east-1', multiRegion: true })
+    const replica = kms.replicateKey(primary.arn, 'us-west-2')
+    expect(() => buildKmsMrkMultiKeyring({ generator: primary.arn, keyIds: [replica.arn], clientSupplier: supplier })).toThrow(ConfigurationError)
+    expect(kms.calls).toHaveLength(0)
+  })
+})
