@@ -1,30 +1,117 @@
 /**
- * The main demo: encrypt and decrypt a message with a raw AES keyring and show its header.
+ * The main demo: encrypt a file's worth of data under an AWS KMS multi-Region key in one Region and
+ * decrypt it through the key's replica in another Region, calling only that Region's KMS.
  * Run it with `npm run demo`.
+ *
+ * By default it runs on the local KMS emulator (kms-envelope/testing), started here on a loopback port.
+ * With `KMS_KEY_ARN` set (and normal AWS credentials) it runs against real AWS KMS instead:
+ *   KMS_KEY_ARN=arn:aws:kms:us-east-1:...:key/mrk-...  KMS_REPLICA_REGION=eu-west-1  npm run demo
+ * (without KMS_REPLICA_REGION, or for a single-Region key, it decrypts in the key's own Region).
  */
-import { randomBytes } from 'node:crypto'
-import { decrypt, encrypt, RawAesKeyring } from '../src/index.js'
+import { readFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import {
+  decrypt,
+  defaultKmsClientSupplier,
+  encrypt,
+  formatKmsArn,
+  isMultiRegionKey,
+  KmsMrkKeyring,
+  parseKmsArn,
+  type KmsClientSupplier,
+  type MessageHeader,
+} from '../src/index.js'
+import { startKmsEmulator, type KmsEmulator } from '../src/testing/index.js'
+
+interface Setup {
+  where: string
+  encryptKeyArn: string
+  decryptKeyArn: string
+  clientSupplier: KmsClientSupplier
+  emulator?: KmsEmulator
+}
+
+async function setUp(): Promise<Setup> {
+  const realKeyArn = process.env.KMS_KEY_ARN
+  if (realKeyArn !== undefined && realKeyArn !== '') {
+    const arn = parseKmsArn(realKeyArn)
+    const replicaRegion = process.env.KMS_REPLICA_REGION
+    const decryptKeyArn =
+      replicaRegion !== undefined && replicaRegion !== '' && isMultiRegionKey(realKeyArn)
+        ? formatKmsArn({ ...arn, region: replicaRegion })
+        : realKeyArn
+    return { where: 'AWS KMS', encryptKeyArn: realKeyArn, decryptKeyArn, clientSupplier: defaultKmsClientSupplier() }
+  }
+  const emulator = await startKmsEmulator({ regions: ['us-east-1', 'eu-west-1'] })
+  const primary = emulator.createKey({ region: 'us-east-1', multiRegion: true, description: 'kms-envelope demo' })
+  const replica = emulator.replicateKey(primary.arn, 'eu-west-1')
+  // The emulator does not check signatures; the AWS SDK still wants credentials to sign with.
+  const clientSupplier = defaultKmsClientSupplier({
+    clientConfig: { endpoint: emulator.endpoint, credentials: { accessKeyId: 'AKIDDEMO', secretAccessKey: 'demo' } },
+  })
+  return { where: `the local KMS emulator at ${emulator.endpoint}`, encryptKeyArn: primary.arn, decryptKeyArn: replica.arn, clientSupplier, emulator }
+}
+
+function printHeader(header: MessageHeader): void {
+  console.log(`  suite 0x${header.algorithmSuiteId.toString(16).padStart(4, '0')}, format v${header.version}, ${header.contentType}, frame length ${header.frameLength}`)
+  console.log(`  message ID ${Buffer.from(header.messageId).toString('hex')}`)
+  for (const [key, value] of Object.entries(header.encryptionContext)) console.log(`  context   ${key} = ${value.length > 40 ? `${value.slice(0, 37)}...` : value}`)
+  for (const edk of header.encryptedDataKeys) {
+    console.log(`  data key  wrapped by ${edk.providerId} ${new TextDecoder().decode(edk.providerInfo)} (${edk.ciphertext.length} bytes)`)
+  }
+}
+
+function callsByRegion(emulator: KmsEmulator): string {
+  const counts = new Map<string, number>()
+  for (const call of emulator.calls) {
+    const label = `${call.operation} in ${call.region}`
+    counts.set(label, (counts.get(label) ?? 0) + 1)
+  }
+  return [...counts].map(([label, n]) => `${label} x${n}`).join(', ') || 'none'
+}
 
 async function main(): Promise<void> {
-  // A real application loads its wrapping key from a secret store; the demo makes a fresh one.
-  const keyring = new RawAesKeyring({ keyNamespace: 'demo', keyName: 'wrapping-key-1', wrappingKey: randomBytes(32) })
-  const encryptionContext = { purpose: 'kms-envelope demo', tenant: 'example' }
+  const setup = await setUp()
+  try {
+    console.log(`Using ${setup.where}.`)
+    console.log(`  encrypt with ${setup.encryptKeyArn}`)
+    console.log(`  decrypt with ${setup.decryptKeyArn}`)
 
-  const { ciphertext, header } = await encrypt(keyring, 'Hello from kms-envelope!', { encryptionContext })
-  console.log(`Encrypted ${ciphertext.length} bytes with suite 0x${header.algorithmSuiteId.toString(16).padStart(4, '0')}.`)
-  console.log('Header:')
-  console.log(`  version:            ${header.version}`)
-  console.log(`  message ID:         ${Buffer.from(header.messageId).toString('hex')}`)
-  console.log(`  content type:       ${header.contentType}, frame length ${header.frameLength}`)
-  console.log('  encryption context:')
-  for (const [key, value] of Object.entries(header.encryptionContext)) console.log(`    ${key} = ${value}`)
-  for (const edk of header.encryptedDataKeys) {
-    console.log(`  encrypted data key: provider "${edk.providerId}", ${edk.ciphertext.length} bytes`)
+    // A file's worth of data: this project's README.
+    const file = fileURLToPath(new URL('../README.md', import.meta.url))
+    const data = readFileSync(file)
+    const encryptionContext = { purpose: 'kms-envelope demo', file: 'README.md' }
+
+    const encryptKeyring = new KmsMrkKeyring({ keyId: setup.encryptKeyArn, clientSupplier: setup.clientSupplier })
+    const { ciphertext, header } = await encrypt(encryptKeyring, data, { encryptionContext })
+    console.log(`\nEncrypted ${data.length} bytes of README.md into a ${ciphertext.length}-byte message:`)
+    printHeader(header)
+    if (setup.emulator) {
+      console.log(`  KMS calls: ${callsByRegion(setup.emulator)}`)
+      setup.emulator.resetCalls()
+    }
+
+    // Decrypt in the other Region: the replica unwraps the data key; the primary's Region is not called.
+    const decryptKeyring = new KmsMrkKeyring({ keyId: setup.decryptKeyArn, clientSupplier: setup.clientSupplier })
+    const { plaintext } = await decrypt(decryptKeyring, ciphertext, { encryptionContext })
+    const same = Buffer.compare(Buffer.from(plaintext), data) === 0
+    console.log(`\nDecrypted with the key in ${parseKmsArn(setup.decryptKeyArn).region}: ${plaintext.length} bytes, ${same ? 'identical to' : 'DIFFERENT FROM'} the file.`)
+    if (setup.emulator) console.log(`  KMS calls: ${callsByRegion(setup.emulator)}`)
+    console.log(`  first line: ${new TextDecoder().decode(plaintext).split('\n')[0]}`)
+
+    // The encryption context is checked on decrypt: a different expectation is refused.
+    try {
+      await decrypt(decryptKeyring, ciphertext, { encryptionContext: { purpose: 'something else' } })
+      console.log('\nUnexpected: a different encryption context was accepted.')
+      process.exitCode = 1
+    } catch (error) {
+      const { code, message } = error as { code?: string; message: string }
+      console.log(`\nDecrypt expecting another context is refused: ${code}: ${message}`)
+    }
+    if (!same) process.exitCode = 1
+  } finally {
+    await setup.emulator?.close()
   }
-
-  // Decrypt checks that the context we expect is the one the message carries.
-  const { plaintext } = await decrypt(keyring, ciphertext, { encryptionContext })
-  console.log(`Decrypted: ${new TextDecoder().decode(plaintext)}`)
 }
 
 main().catch((error: unknown) => {
