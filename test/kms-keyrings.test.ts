@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs'
+import { inspect } from 'node:util'
 import { KMSClient } from '@aws-sdk/client-kms'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { nodeBackend } from '../src/backend/node.js'
@@ -276,6 +277,12 @@ describe('KmsKeyring against a fake KMS', () => {
     expect((error as Error).message).toContain(other)
     expect(fake.handedOut).toHaveLength(1)
     expect(fake.handedOut[0]!.every((byte) => byte === 0)).toBe(true)
+    // The data key KMS made appears nowhere in the error, in any common encoding.
+    const shown = `${(error as Error).message} ${inspect(error, { depth: 8 })} ${JSON.stringify(error)}`
+    const dataKey = Buffer.from(fake.handedOutCopies[0]!)
+    for (const encoded of [dataKey.toString('hex'), dataKey.toString('base64'), [...dataKey].join(',')]) {
+      expect(shown).not.toContain(encoded)
+    }
   })
 
   it('KMS binds the encryption context: a different one does not decrypt', async () => {

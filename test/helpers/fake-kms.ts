@@ -40,6 +40,8 @@ export class FakeKms {
   readonly overrides = new Map<string, Override>()
   /** Every data key plaintext this fake handed out, to check that the keyrings zero the ones they drop. */
   readonly handedOut: Uint8Array[] = []
+  /** Copies of those plaintexts as handed out, to check that no error or output ever shows one. */
+  readonly handedOutCopies: Uint8Array[] = []
 
   createKey(region: string, options: { multiRegion?: boolean; account?: string; partition?: string } = {}): string {
     const id = `${options.multiRegion ? 'mrk-' : ''}${randomBytes(8).toString('hex')}`
@@ -101,6 +103,7 @@ export class FakeKms {
         const key = this.#usable(call, input.KeyId)
         const plaintext = new Uint8Array(randomBytes(input.NumberOfBytes))
         this.handedOut.push(plaintext)
+        this.handedOutCopies.push(plaintext.slice())
         return { KeyId: key.arn, Plaintext: plaintext, CiphertextBlob: wrap(key, plaintext, input.EncryptionContext) }
       }
       case 'EncryptCommand': {
