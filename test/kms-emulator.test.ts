@@ -543,6 +543,20 @@ describe('emulator API', () => {
     expect(() => kms.setKeyEnabled('key/nope', true)).toThrow(configurationError)
   })
 
+  it('the call log keeps only the latest maxLoggedCalls calls', async () => {
+    expect(await rejectionOf(startKmsEmulator({ maxLoggedCalls: 0 }))).toMatchObject({ code: 'INVALID_CONFIGURATION' })
+    const small = await start({ maxLoggedCalls: 10 })
+    const key = small.createKey({ region: 'us-east-1' })
+    const east = client('us-east-1', { emulator: small })
+    for (let i = 0; i < 25; i++) await east.send(new EncryptCommand({ KeyId: key.arn, Plaintext: utf8(`message ${i}`) }))
+    await east.send(new DescribeKeyCommand({ KeyId: key.arn }))
+    const calls = small.calls
+    expect(calls.length).toBeGreaterThan(0)
+    expect(calls.length).toBeLessThanOrEqual(10)
+    expect(calls.at(-1)).toMatchObject({ operation: 'DescribeKey', ok: true })
+    expect(small.callCount({ operation: 'Encrypt' })).toBe(calls.length - 1)
+  })
+
   it('describes itself without keys', () => {
     expect(inspect(kms)).toBe(`KmsEmulator ${kms.endpoint} (us-east-1, us-west-2, eu-west-1)`)
     expect(kms.endpoint).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)

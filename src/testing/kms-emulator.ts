@@ -30,6 +30,8 @@ export interface KmsEmulatorOptions {
    * so ciphertext stays decryptable across restarts. It holds key material: keep it out of version control.
    */
   statePath?: string | undefined
+  /** How many calls `calls` keeps (the latest). Default 100,000. */
+  maxLoggedCalls?: number | undefined
 }
 
 /** One request the emulator received. */
@@ -79,7 +81,10 @@ export interface KmsEmulator {
   scheduleKeyDeletion(keyArn: string): void
   /** Fault injection. */
   readonly faults: KmsFaultInjector
-  /** Every request received, in order of arrival (a snapshot). */
+  /**
+   * Requests received, in order of arrival (a snapshot). The log keeps the latest `maxLoggedCalls`
+   * (100,000 by default); older ones are dropped, so a long-running emulator does not grow without bound.
+   */
   readonly calls: readonly KmsCall[]
   callCount(filter?: { operation?: string | undefined; region?: string | undefined; keyArn?: string | undefined }): number
   resetCalls(): void
@@ -88,6 +93,7 @@ export interface KmsEmulator {
 }
 
 const DEFAULT_REGIONS = ['us-east-1', 'us-west-2', 'eu-west-1']
+const DEFAULT_MAX_LOGGED_CALLS = 100_000
 const MAX_BODY_BYTES = 1024 * 1024
 /** A body over MAX_BODY_BYTES is read and discarded up to this size so the client gets a clean 413. */
 const MAX_DRAINED_BYTES = 16 * MAX_BODY_BYTES
@@ -172,7 +178,10 @@ class LocalKms implements KmsEmulator {
   readonly #closing = new AbortController()
   #calls: KmsCall[] = []
 
-  constructor(store: KmsStore, statePath: string | undefined, server: Server, endpoint: string) {
+  readonly #maxLoggedCalls: number
+
+  constructor(store: KmsStore, statePath: string | undefined, server: Server, endpoint: string, maxLoggedCalls: number) {
+    this.#maxLoggedCalls = maxLoggedCalls
     this.#store = store
     this.#statePath = statePath
     this.#server = server
@@ -288,12 +297,14 @@ class LocalKms implements KmsEmulator {
     const requestId = randomUUID()
     // Hold the call's place in arrival order; the finished record replaces it before the answer is sent.
     const placeholder: KmsCall = { operation: '', region: undefined, keyId: undefined, accessKeyId: undefined, ok: false }
+    // At the bound, the oldest tenth goes at once, so trimming is rare.
+    if (this.#calls.length >= this.#maxLoggedCalls) this.#calls.splice(0, Math.ceil(this.#maxLoggedCalls / 10))
     this.#calls.push(placeholder)
     let operation = ''
     let caller: Partial<Caller> = {}
     let context: OperationContext | undefined
     const record = (errorType?: string): void => {
-      const index = this.#calls.indexOf(placeholder)
+      const index = this.#calls.lastIndexOf(placeholder) // recent: search from the end
       if (index < 0) return
       this.#calls[index] = Object.freeze({
         operation,
@@ -357,6 +368,9 @@ function checkOptions(options: KmsEmulatorOptions): void {
   if (accountId !== undefined && !/^\d{12}$/.test(accountId)) throw new ConfigurationError('accountId must be 12 digits.')
   if (partition !== undefined && !/^[a-z-]+$/.test(partition)) throw new ConfigurationError('partition must be a partition name such as "aws".')
   if (statePath !== undefined && (typeof statePath !== 'string' || statePath === '')) throw new ConfigurationError('statePath must be a file path.')
+  if (options.maxLoggedCalls !== undefined && (!Number.isInteger(options.maxLoggedCalls) || options.maxLoggedCalls < 1)) {
+    throw new ConfigurationError(`maxLoggedCalls must be a positive integer; got ${String(options.maxLoggedCalls)}.`)
+  }
 }
 
 /**
@@ -390,5 +404,5 @@ export async function startKmsEmulator(options: KmsEmulatorOptions = {}): Promis
   })
   const { port } = server.address() as AddressInfo
   const endpoint = `http://${host.includes(':') ? `[${host}]` : host}:${port}`
-  return new LocalKms(store, options.statePath, server, endpoint)
+  return new LocalKms(store, options.statePath, server, endpoint, options.maxLoggedCalls ?? DEFAULT_MAX_LOGGED_CALLS)
 }
