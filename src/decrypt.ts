@@ -1,4 +1,5 @@
-import type { CryptoBackend, Verifier } from './backend/types.js'
+import { openBodyAsync } from './async-body.js'
+import { isAsyncAead, isPromise, type CryptoBackend, type Verifier } from './backend/types.js'
 import { asMaterialsManager } from './cmm/default.js'
 import { deriveKeys } from './derive.js'
 import { positiveIntegerOption } from './encrypt.js'
@@ -7,17 +8,27 @@ import {
   ConfigurationError,
   EncryptionContextMismatchError,
   HeaderAuthenticationError,
+  InvalidEncryptionContextError,
   LimitExceededError,
+  NoDecryptableKeyError,
   SignatureVerificationError,
   TrailingDataError,
 } from './errors.js'
-import { ByteReader } from './format/bytes.js'
+import { ByteReader, concatBytes } from './format/bytes.js'
+import { RESERVED_PREFIX, checkRequiredKeys, serializeContext, splitContext } from './format/context.js'
 import { readFooter } from './format/footer.js'
 import { MAX_SEQUENCE_NUMBER, readFrame, readNonFramedBody } from './format/frame.js'
 import { parseHeader, type ParsedHeader } from './format/header.js'
 import { FrameOpener } from './frames.js'
 import { assertDecryptAllowed, commitmentPolicyFromOption } from './suites.js'
-import type { CommitmentPolicy, DecryptOptions, DecryptResult, EncryptionContext, MaterialsManager } from './types.js'
+import type {
+  CommitmentPolicy,
+  CompleteDecryptionMaterials,
+  DecryptOptions,
+  DecryptResult,
+  EncryptionContext,
+  MaterialsManager,
+} from './types.js'
 
 /** Where the body ends and how much plaintext it holds, found without any cryptography. */
 interface BodyLayout {
@@ -56,20 +67,76 @@ function scanBody(input: Uint8Array, parsed: ParsedHeader, maxBodySize: number |
   return { bodyEnd, plaintextLength, signature }
 }
 
-function checkReproducedContext(stored: EncryptionContext, expected: EncryptionContext | undefined): void {
-  if (expected === undefined) return
-  if (expected === null || typeof expected !== 'object') {
+const hasOwn = (object: object, key: string): boolean => Object.prototype.hasOwnProperty.call(object, key)
+
+/** The caller's reproduced encryption context as a frozen null-prototype copy, after checking its shape. */
+function reproducedContextOption(expected: unknown): EncryptionContext | undefined {
+  if (expected === undefined) return undefined
+  if (expected === null || typeof expected !== 'object' || Array.isArray(expected)) {
     throw new ConfigurationError('decrypt encryptionContext must be an object of string pairs.')
   }
+  const copy = Object.create(null) as EncryptionContext
   for (const [key, value] of Object.entries(expected)) {
     if (typeof value !== 'string') throw new ConfigurationError(`decrypt encryptionContext value for "${key}" must be a string.`)
-    if (!Object.prototype.hasOwnProperty.call(stored, key)) {
-      throw new EncryptionContextMismatchError(`The message's encryption context has no key "${key}", which the caller requires.`)
-    }
-    if (stored[key] !== value) {
-      throw new EncryptionContextMismatchError(`The message's encryption context has a different value for "${key}" than the caller requires.`)
+    if (key === '') throw new InvalidEncryptionContextError('decrypt encryptionContext keys must not be empty.')
+    copy[key] = value
+  }
+  return Object.freeze(copy)
+}
+
+/**
+ * Compare the caller's pairs with the stored context before any keyring runs. A stored key must have the
+ * same value; a key the message does not store is left for the materials manager to append and for the
+ * header tag to authenticate (spec: framework/cmm-interface.md#decrypt-materials), except reserved keys,
+ * which a message always stores.
+ */
+function checkReproducedContext(stored: EncryptionContext, expected: EncryptionContext | undefined): void {
+  if (expected === undefined) return
+  for (const [key, value] of Object.entries(expected)) {
+    if (hasOwn(stored, key)) {
+      if (stored[key] !== value) {
+        throw new EncryptionContextMismatchError(`The message's encryption context has a different value for "${key}" than the caller requires.`)
+      }
+    } else if (key.startsWith(RESERVED_PREFIX)) {
+      throw new EncryptionContextMismatchError(
+        `The message's encryption context has no key "${key}", which the caller requires (reserved keys are always stored).`,
+      )
     }
   }
+}
+
+/** Keys of the caller's context that the message does not store. */
+function unstoredKeys(stored: EncryptionContext, expected: EncryptionContext | undefined): string[] {
+  return expected === undefined ? [] : Object.keys(expected).filter((key) => !hasOwn(stored, key))
+}
+
+const quoted = (keys: readonly string[]): string => keys.map((key) => `"${key}"`).join(', ')
+
+/**
+ * The pairs the header tag must authenticate besides the stored ones: the materials' context under its
+ * required encryption context keys. Every pair the caller gave that the message does not store must be
+ * among them, unchanged, or it would go unauthenticated. spec: client-apis/decrypt.md#verify-the-header
+ */
+function authenticatedOnlyContext(
+  stored: EncryptionContext,
+  materials: CompleteDecryptionMaterials,
+  expected: EncryptionContext | undefined,
+): EncryptionContext {
+  const requiredKeys = checkRequiredKeys(materials.requiredEncryptionContextKeys, materials.encryptionContext, 'The materials manager')
+  for (const key of requiredKeys) {
+    if (hasOwn(stored, key) && stored[key] !== materials.encryptionContext[key]) {
+      throw new EncryptionContextMismatchError(`The materials manager's value for required key "${key}" differs from the value the message stores.`)
+    }
+  }
+  const { authenticatedOnly } = splitContext(materials.encryptionContext, requiredKeys)
+  for (const key of unstoredKeys(stored, expected)) {
+    if (authenticatedOnly[key] !== (expected as EncryptionContext)[key]) {
+      throw new EncryptionContextMismatchError(
+        `The materials manager did not pass the caller's pair "${key}" on to be authenticated; the message does not store it.`,
+      )
+    }
+  }
+  return authenticatedOnly
 }
 
 /** Decrypt options, validated once. */
@@ -85,7 +152,7 @@ export function decryptionSettings(options: DecryptOptions = {}): DecryptionSett
     commitmentPolicy: commitmentPolicyFromOption(options.commitmentPolicy),
     maxEncryptedDataKeys: positiveIntegerOption('maxEncryptedDataKeys', options.maxEncryptedDataKeys, 0xffff),
     maxBodySize: positiveIntegerOption('maxBodySize', options.maxBodySize, Number.MAX_SAFE_INTEGER),
-    expectedContext: options.encryptionContext,
+    expectedContext: reproducedContextOption(options.encryptionContext),
   }
 }
 
@@ -102,6 +169,8 @@ export interface OpenedHeader {
   readonly verificationKey: unknown
   /** Already fed the header bytes; undefined for unsigned suites and when no header bytes were given. */
   readonly verifier: Verifier | undefined
+  /** The stored context plus the authenticated pairs the message does not store (frozen). */
+  readonly encryptionContext: EncryptionContext
 }
 
 /**
@@ -117,28 +186,56 @@ export async function openHeader(
   settings: DecryptionSettings,
 ): Promise<OpenedHeader> {
   const { header, suite } = parsed
-  const materials = await cmm.getDecryptionMaterials(
-    {
-      suite,
-      encryptionContext: header.encryptionContext,
-      encryptedDataKeys: header.encryptedDataKeys,
-      commitmentPolicy: settings.commitmentPolicy,
-      ...(settings.expectedContext === undefined ? {} : { reproducedEncryptionContext: settings.expectedContext }),
-    },
-    backend,
-  )
+  const stored = header.encryptionContext
+  const expected = settings.expectedContext
+  let materials: CompleteDecryptionMaterials
+  try {
+    materials = await cmm.getDecryptionMaterials(
+      {
+        suite,
+        encryptionContext: stored,
+        encryptedDataKeys: header.encryptedDataKeys,
+        commitmentPolicy: settings.commitmentPolicy,
+        ...(expected === undefined ? {} : { reproducedEncryptionContext: expected }),
+      },
+      backend,
+    )
+  } catch (error) {
+    const unstored = unstoredKeys(stored, expected)
+    if (!(error instanceof NoDecryptableKeyError) || unstored.length === 0) throw error
+    throw new NoDecryptableKeyError(
+      `${error.message} The keyrings were also given encryption context the message does not store (${quoted(unstored)}): ` +
+        'a keyring that binds the context (AWS KMS, raw AES) cannot unwrap the data key when one of those values differs from ' +
+        'the one used to encrypt, so these pairs did not authenticate.',
+      error.failures,
+    )
+  }
   const { plaintextDataKey } = materials
   try {
     if (materials.suite.id !== suite.id) throw new ConfigurationError('The materials manager changed the algorithm suite.')
     assertDecryptAllowed(materials.suite, settings.commitmentPolicy)
-    const { encryptionKey, commitment } = deriveKeys(backend, suite, plaintextDataKey, header.messageId)
+    const authenticatedOnly = authenticatedOnlyContext(stored, materials, expected)
+    const derived = deriveKeys(backend, suite, plaintextDataKey, header.messageId)
+    const { encryptionKey, commitment } = isPromise(derived) ? await derived : derived
     if (suite.committing && !backend.timingSafeEqual(commitment, parsed.suiteData)) {
       throw new CommitmentMismatchError('The key commitment does not match the data key: the message was altered or the wrong key was used.')
     }
     const aead = backend.aeadKey(encryptionKey)
     encryptionKey.fill(0)
-    if (!aead.open(parsed.headerIv, parsed.body, EMPTY, parsed.headerTag, EMPTY, 0)) {
-      throw new HeaderAuthenticationError('The message header failed authentication: it was altered or the wrong key was used.')
+    // The AAD is the header body followed by the serialized encryption context to only authenticate.
+    const onlyAuthenticated = serializeContext(authenticatedOnly)
+    const aad = onlyAuthenticated.length === 0 ? parsed.body : concatBytes([parsed.body, onlyAuthenticated])
+    const authentic = isAsyncAead(aead)
+      ? await aead.open(parsed.headerIv, aad, EMPTY, parsed.headerTag, EMPTY, 0)
+      : aead.open(parsed.headerIv, aad, EMPTY, parsed.headerTag, EMPTY, 0)
+    if (!authentic) {
+      const keys = Object.keys(authenticatedOnly)
+      throw new HeaderAuthenticationError(
+        keys.length === 0
+          ? 'The message header failed authentication: it was altered or the wrong key was used.'
+          : `The message header failed authentication with the encryption context pairs it does not store (${quoted(keys)}): ` +
+              'those pairs did not authenticate, so a value differs from the one used to encrypt (or the message was altered).',
+      )
     }
     const { verificationKey } = materials
     let verifier: Verifier | undefined
@@ -146,7 +243,9 @@ export async function openHeader(
       verifier = backend.createVerifier(suite.signature.curve, verificationKey)
       verifier.update(headerBytes)
     }
-    return { opener: new FrameOpener(aead, header.messageId, header.contentType), verificationKey, verifier }
+    const encryptionContext =
+      Object.keys(authenticatedOnly).length === 0 ? stored : Object.freeze(Object.assign(Object.create(null), stored, authenticatedOnly))
+    return { opener: new FrameOpener(aead, header.messageId, header.contentType), verificationKey, verifier, encryptionContext }
   } finally {
     plaintextDataKey.fill(0)
   }
@@ -175,8 +274,22 @@ export async function decryptWith(
   const { header } = parsed
   checkHeader(parsed, settings)
   const layout = scanBody(ciphertext, parsed, settings.maxBodySize)
-  const { opener, verificationKey } = await openHeader(backend, cmm, parsed, undefined, settings)
+  const { opener, verificationKey, encryptionContext } = await openHeader(backend, cmm, parsed, undefined, settings)
   const curve = parsed.suite.signature?.curve
+  if (opener.async) {
+    // An asynchronous backend verifies the whole message in one call while the frames decrypt.
+    const signatureCheck =
+      curve === undefined
+        ? undefined
+        : backend.verifyMessage(curve, verificationKey, ciphertext.subarray(0, layout.bodyEnd), layout.signature as Uint8Array)
+    const opening = openBodyAsync(backend, ciphertext, parsed, layout.plaintextLength, opener)
+    opening.catch(() => undefined) // observed below; a bad signature is reported first, as on the synchronous path
+    if (signatureCheck !== undefined && !(await signatureCheck)) {
+      await opening.then((plaintext) => plaintext.fill(0), () => undefined)
+      throw signatureError()
+    }
+    return { plaintext: await opening, header, encryptionContext }
+  }
   let signatureCheck: Promise<boolean> | undefined
   if (curve !== undefined) {
     const signed = ciphertext.subarray(0, layout.bodyEnd)
@@ -207,7 +320,7 @@ export async function decryptWith(
       }
     }
     if (signatureCheck !== undefined && !(await signatureCheck)) throw signatureError()
-    return { plaintext, header }
+    return { plaintext, header, encryptionContext }
   } catch (error) {
     plaintext.fill(0)
     throw error

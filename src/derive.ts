@@ -1,4 +1,4 @@
-import type { CryptoBackend } from './backend/types.js'
+import { isPromise, type CryptoBackend, type MaybePromise } from './backend/types.js'
 import { utf8 } from './format/bytes.js'
 import type { AlgorithmSuite } from './suites.js'
 
@@ -17,27 +17,35 @@ function suiteIdBytes(suite: AlgorithmSuite): Uint8Array {
   return Uint8Array.of(suite.id >>> 8, suite.id & 0xff)
 }
 
+const nonCommitting = ([encryptionKey]: Uint8Array[]): DerivedKeys => ({ encryptionKey: encryptionKey as Uint8Array, commitment: EMPTY })
+const committing = ([encryptionKey, commitment]: Uint8Array[]): DerivedKeys => ({
+  encryptionKey: encryptionKey as Uint8Array,
+  commitment: commitment as Uint8Array,
+})
+
 /**
- * Derive the message's encryption key (and commitment) from the data key.
+ * Derive the message's encryption key (and commitment) from the data key: synchronously on node:crypto,
+ * as a promise on WebCrypto (callers await only a promise). With the identity KDF the encryption key is
+ * the data key itself.
  * spec: framework/transitive-requirements.md#hkdf-encryption-key and #hkdf-commit-key
  */
-export function deriveKeys(backend: CryptoBackend, suite: AlgorithmSuite, dataKey: Uint8Array, messageId: Uint8Array): DerivedKeys {
+export function deriveKeys(backend: CryptoBackend, suite: AlgorithmSuite, dataKey: Uint8Array, messageId: Uint8Array): MaybePromise<DerivedKeys> {
   if (suite.kdfHash === undefined) return { encryptionKey: dataKey, commitment: EMPTY }
   if (!suite.committing) {
     // An empty salt is HKDF's "hash-length zeros": HMAC pads both to the same block.
     const info = new Uint8Array(2 + messageId.length)
     info.set(suiteIdBytes(suite), 0)
     info.set(messageId, 2)
-    const [encryptionKey] = backend.hkdf(suite.kdfHash, dataKey, EMPTY, [{ info, length: suite.keyLength }])
-    return { encryptionKey: encryptionKey as Uint8Array, commitment: EMPTY }
+    const keys = backend.hkdf(suite.kdfHash, dataKey, EMPTY, [{ info, length: suite.keyLength }])
+    return isPromise(keys) ? keys.then(nonCommitting) : nonCommitting(keys)
   }
   const info = new Uint8Array(2 + DERIVE_KEY_LABEL.length)
   info.set(suiteIdBytes(suite), 0)
   info.set(DERIVE_KEY_LABEL, 2)
   // Both keys share one extract step (same key and salt), as the spec recommends.
-  const [encryptionKey, commitment] = backend.hkdf(suite.kdfHash, dataKey, messageId, [
+  const keys = backend.hkdf(suite.kdfHash, dataKey, messageId, [
     { info, length: suite.keyLength },
     { info: COMMIT_KEY_LABEL, length: suite.suiteDataLength },
   ])
-  return { encryptionKey: encryptionKey as Uint8Array, commitment: commitment as Uint8Array }
+  return isPromise(keys) ? keys.then(committing) : committing(keys)
 }

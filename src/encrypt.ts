@@ -1,13 +1,14 @@
-import type { AeadKey, CryptoBackend, Signer } from './backend/types.js'
+import { sealBodyAsync } from './async-body.js'
+import { isAsyncAead, isPromise, type CryptoBackend, type Signer } from './backend/types.js'
 import { asMaterialsManager } from './cmm/default.js'
 import { deriveKeys } from './derive.js'
-import { ConfigurationError, TooManyEncryptedDataKeysError } from './errors.js'
-import { utf8 } from './format/bytes.js'
-import { validateCallerContext } from './format/context.js'
+import { ConfigurationError, TooManyEncryptedDataKeysError, UnsupportedOperationError } from './errors.js'
+import { concatBytes, utf8 } from './format/bytes.js'
+import { checkRequiredKeys, serializeContext, splitContext, validateCallerContext } from './format/context.js'
 import { MAX_SIGNATURE_LENGTH, writeFooter } from './format/footer.js'
 import { MAX_FRAME_LENGTH, messageIdLength, serializeHeaderBody } from './format/header.js'
 import { FrameSealer } from './frames.js'
-import { commitmentPolicyFromOption, suiteForEncrypt } from './suites.js'
+import { commitmentPolicyFromOption, hex, suiteForEncrypt, type CurveName } from './suites.js'
 import type { EncryptOptions, EncryptResult, MessageHeader } from './types.js'
 
 const DEFAULT_FRAME_LENGTH = 4096
@@ -20,7 +21,10 @@ export interface EncryptionSession {
   /** Header body plus authentication. */
   readonly headerBytes: Uint8Array
   readonly sealer: FrameSealer
+  /** Incremental signer, already fed the header; undefined for unsigned suites and on backends without one. */
   readonly signer: Signer | undefined
+  /** For signing suites: what a whole-message signature needs (backends without incremental signing). */
+  readonly signing: { readonly curve: CurveName; readonly privateKey: unknown } | undefined
 }
 
 export function positiveIntegerOption(name: string, value: unknown, max: number): number | undefined {
@@ -31,23 +35,54 @@ export function positiveIntegerOption(name: string, value: unknown, max: number)
   return value
 }
 
-/** Get materials, derive keys, and write and authenticate the header. */
+/** What encrypt knows about the plaintext's length before it starts: the exact length, or an upper bound. */
+export interface PlaintextLengths {
+  readonly plaintextLength?: number | undefined
+  readonly maxPlaintextLength?: number | undefined
+}
+
+/** Keyrings that refuse signing suites (KmsRsaKeyring, or a MultiKeyring holding one) say so. */
+function refusesSigningSuites(keyringOrCmm: unknown): boolean {
+  return (keyringOrCmm as { refusesSigningSuites?: unknown } | null)?.refusesSigningSuites === true
+}
+
+/**
+ * Get materials, derive keys, and write and authenticate the header. `streaming` refuses, before any
+ * keyring runs, a signing suite that the backend cannot sign incrementally.
+ */
 export async function beginEncryption(
   backend: CryptoBackend,
   keyringOrCmm: unknown,
   options: EncryptOptions = {},
-  plaintextLength?: number,
+  lengths: PlaintextLengths = {},
+  streaming = false,
 ): Promise<EncryptionSession> {
+  const { plaintextLength, maxPlaintextLength } = lengths
   const cmm = asMaterialsManager(keyringOrCmm)
   const commitmentPolicy = commitmentPolicyFromOption(options.commitmentPolicy)
-  const suite = suiteForEncrypt(options.algorithmSuite, commitmentPolicy)
+  const suite = suiteForEncrypt(options.algorithmSuite, commitmentPolicy, refusesSigningSuites(keyringOrCmm))
+  if (streaming && suite.signature !== undefined && !backend.incrementalSignatures) {
+    throw new UnsupportedOperationError(
+      `encryptStream cannot use signing suite ${hex(suite.id)} on the ${backend.name} backend, which signs whole messages only: ` +
+        'use one-shot encrypt, or an unsigned suite such as 0x0478 for streams.',
+    )
+  }
   const frameLength = positiveIntegerOption('frameLength', options.frameLength, MAX_FRAME_LENGTH) ?? DEFAULT_FRAME_LENGTH
   const maxEncryptedDataKeys = positiveIntegerOption('maxEncryptedDataKeys', options.maxEncryptedDataKeys, 0xffff)
   const encryptionContext = validateCallerContext(options.encryptionContext)
   if (plaintextLength !== undefined) FrameSealer.bodyLength(plaintextLength, frameLength)
+  if (plaintextLength !== undefined && maxPlaintextLength !== undefined && plaintextLength > maxPlaintextLength) {
+    throw new ConfigurationError(`plaintextLength (${plaintextLength}) is larger than maxPlaintextLength (${maxPlaintextLength}).`)
+  }
 
   const materials = await cmm.getEncryptionMaterials(
-    { suite, encryptionContext, commitmentPolicy, ...(plaintextLength === undefined ? {} : { plaintextLength }) },
+    {
+      suite,
+      encryptionContext,
+      commitmentPolicy,
+      ...(plaintextLength === undefined ? {} : { plaintextLength }),
+      ...(maxPlaintextLength === undefined ? {} : { maxPlaintextLength }),
+    },
     backend,
   )
   const { encryptedDataKeys, plaintextDataKey } = materials
@@ -60,38 +95,48 @@ export async function beginEncryption(
         `The keyrings produced ${encryptedDataKeys.length} encrypted data keys; maxEncryptedDataKeys allows ${maxEncryptedDataKeys}.`,
       )
     }
+    // Pairs under the required encryption context keys are authenticated but not stored.
+    // spec: client-apis/encrypt.md#construct-the-header
+    const requiredKeys = checkRequiredKeys(materials.requiredEncryptionContextKeys, materials.encryptionContext, 'The materials manager')
+    const { stored, authenticatedOnly } = splitContext(materials.encryptionContext, requiredKeys)
     const messageId = backend.randomBytes(messageIdLength(suite.messageFormatVersion))
-    const { encryptionKey, commitment } = deriveKeys(backend, suite, plaintextDataKey, messageId)
-    const aead: AeadKey = backend.aeadKey(encryptionKey)
+    const derived = deriveKeys(backend, suite, plaintextDataKey, messageId)
+    const { encryptionKey, commitment } = isPromise(derived) ? await derived : derived
+    const aead = backend.aeadKey(encryptionKey)
     const headerBody = serializeHeaderBody({
       suite,
       messageId,
-      encryptionContext: materials.encryptionContext,
+      encryptionContext: stored,
       encryptedDataKeys,
       frameLength,
       suiteData: commitment,
     })
-    // spec: data-format/message-header.md#header-authentication (IV of zeros; v1 stores it, v2 does not)
+    // spec: data-format/message-header.md#header-authentication (IV of zeros; v1 stores it, v2 does not).
+    // The AAD is the header body followed by the serialized encryption context to only authenticate
+    // (zero bytes when there is none, so ordinary messages are unchanged).
     const iv = new Uint8Array(suite.ivLength)
     const storedIvLength = suite.messageFormatVersion === 1 ? suite.ivLength : 0
     const headerBytes = new Uint8Array(headerBody.length + storedIvLength + suite.tagLength)
     headerBytes.set(headerBody, 0)
-    aead.seal(iv, headerBody, new Uint8Array(0), headerBytes, headerBody.length + storedIvLength)
+    const onlyAuthenticated = serializeContext(authenticatedOnly)
+    const aad = onlyAuthenticated.length === 0 ? headerBody : concatBytes([headerBody, onlyAuthenticated])
     encryptionKey.fill(0)
+    if (isAsyncAead(aead)) await aead.seal(iv, aad, new Uint8Array(0), headerBytes, headerBody.length + storedIvLength)
+    else aead.seal(iv, aad, new Uint8Array(0), headerBytes, headerBody.length + storedIvLength)
 
-    const signer =
-      suite.signature === undefined ? undefined : backend.createSigner(suite.signature.curve, materials.signingKey)
+    const signing = suite.signature === undefined ? undefined : { curve: suite.signature.curve, privateKey: materials.signingKey }
+    const signer = signing === undefined || !backend.incrementalSignatures ? undefined : backend.createSigner(signing.curve, signing.privateKey)
     signer?.update(headerBytes)
     const header: MessageHeader = {
       version: suite.messageFormatVersion,
       algorithmSuiteId: suite.id,
       messageId,
-      encryptionContext: { ...materials.encryptionContext },
+      encryptionContext: { ...stored },
       encryptedDataKeys,
       contentType: 'framed',
       frameLength,
     }
-    return { header, headerBytes, sealer: new FrameSealer(aead, messageId, frameLength), signer }
+    return { header, headerBytes, sealer: new FrameSealer(aead, messageId, frameLength), signer, signing }
   } finally {
     plaintextDataKey.fill(0)
   }
@@ -99,7 +144,7 @@ export async function beginEncryption(
 
 /** Bytes to reserve after the body for the footer (its signature length varies by a few bytes). */
 export function footerRoom(session: EncryptionSession): number {
-  return session.signer === undefined ? 0 : 2 + MAX_SIGNATURE_LENGTH
+  return session.signing === undefined ? 0 : 2 + MAX_SIGNATURE_LENGTH
 }
 
 /**
@@ -123,7 +168,8 @@ export async function encryptWith(
 ): Promise<EncryptResult> {
   const input = typeof plaintext === 'string' ? utf8(plaintext) : plaintext
   if (!(input instanceof Uint8Array)) throw new ConfigurationError('plaintext must be a Uint8Array or a string.')
-  const session = await beginEncryption(backend, keyringOrCmm, options, input.length)
+  const session = await beginEncryption(backend, keyringOrCmm, options, { plaintextLength: input.length })
+  if (session.sealer.async) return sealBodyAsync(backend, session, input)
   const { headerBytes, sealer, signer } = session
   const frameLength = sealer.frameLength
   const bodyLength = FrameSealer.bodyLength(input.length, frameLength)

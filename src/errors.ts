@@ -140,3 +140,11 @@ export class KeyringError extends EnvelopeError {
 export class AbortedError extends EnvelopeError {
   override readonly code = 'ABORTED'
 }
+
+/**
+ * The operation is valid but this build or platform cannot do it: for example an ECDSA-signed stream in the
+ * browser build (WebCrypto cannot sign incrementally), or RSA without WebCrypto. The message says what to use instead.
+ */
+export class UnsupportedOperationError extends EnvelopeError {
+  override readonly code = 'UNSUPPORTED_OPERATION'
+}

@@ -1,4 +1,4 @@
-import type { AeadKey } from './backend/types.js'
+import { isAsyncAead, type AeadKey, type AsyncAeadKey } from './backend/types.js'
 import { FrameAuthenticationError, LimitExceededError } from './errors.js'
 import {
   BodyAad,
@@ -14,17 +14,26 @@ import {
 /**
  * The framed body, one frame at a time, with no I/O: callers hand in plaintext and an output buffer.
  * One-shot and streaming encryption share it. spec: data-format/message-body.md#framed-data
+ *
+ * One layout engine for both kinds of cipher: the sequence number, IV, lengths and AAD are computed here
+ * for both; only the cipher call differs. A synchronous key (node:crypto) is driven through `sealRegular`
+ * and `sealFinal`, with no promise per frame; an asynchronous one (WebCrypto, `async` is true) through the
+ * `…Async` methods, which lay a frame out at once and hand back the pending cipher call.
  */
 export class FrameSealer {
   private sequenceNumber = 1
   /** Made on first use: a small message has only a final frame. */
   private regularAad: BodyAad | undefined
+  /** Whether the key answers asynchronously: the caller must use the `…Async` methods. */
+  readonly async: boolean
 
   constructor(
-    private readonly aead: AeadKey,
+    private readonly aead: AeadKey | AsyncAeadKey,
     private readonly messageId: Uint8Array,
     readonly frameLength: number,
-  ) {}
+  ) {
+    this.async = isAsyncAead(aead)
+  }
 
   /** Body bytes for a plaintext: full frames, then a final frame holding the rest (possibly empty). */
   static bodyLength(plaintextLength: number, frameLength: number): number {
@@ -40,26 +49,48 @@ export class FrameSealer {
   /** Write one regular frame of exactly `frameLength` plaintext bytes; returns the offset after it. */
   sealRegular(plaintext: Uint8Array, out: Uint8Array, offset: number): number {
     const sequenceNumber = this.next()
-    writeUint32(out, offset, sequenceNumber)
-    const ivOffset = offset + 4
-    writeSequenceIv(out, ivOffset, sequenceNumber)
+    const ivOffset = writeRegularLayout(out, offset, sequenceNumber)
     this.regularAad ??= new BodyAad(this.messageId, 'regular')
     const aad = this.regularAad.set(sequenceNumber, plaintext.length)
-    this.aead.seal(out.subarray(ivOffset, ivOffset + IV_LENGTH), aad, plaintext, out, ivOffset + IV_LENGTH)
+    ;(this.aead as AeadKey).seal(out.subarray(ivOffset, ivOffset + IV_LENGTH), aad, plaintext, out, ivOffset + IV_LENGTH)
+    return offset + REGULAR_FRAME_OVERHEAD + plaintext.length
+  }
+
+  /**
+   * `sealRegular` for an asynchronous key: the frame is laid out now and its cipher call is pushed onto
+   * `pending` (the caller awaits them, and keeps `plaintext` unchanged until then). Returns the offset after it.
+   */
+  sealRegularAsync(plaintext: Uint8Array, out: Uint8Array, offset: number, pending: Promise<unknown>[]): number {
+    const sequenceNumber = this.next()
+    const ivOffset = writeRegularLayout(out, offset, sequenceNumber)
+    // Several frames may be in flight at once, so each has its own AAD.
+    const aad = new BodyAad(this.messageId, 'regular').set(sequenceNumber, plaintext.length)
+    pending.push((this.aead as AsyncAeadKey).seal(out.subarray(ivOffset, ivOffset + IV_LENGTH), aad, plaintext, out, ivOffset + IV_LENGTH))
     return offset + REGULAR_FRAME_OVERHEAD + plaintext.length
   }
 
   /** Write the final frame (0 to `frameLength` bytes); returns the offset after it. */
   sealFinal(plaintext: Uint8Array, out: Uint8Array, offset: number): number {
+    const { ivOffset, aad } = this.finalLayout(plaintext.length, out, offset)
+    ;(this.aead as AeadKey).seal(out.subarray(ivOffset, ivOffset + IV_LENGTH), aad, plaintext, out, ivOffset + IV_LENGTH + 4)
+    return offset + FINAL_FRAME_OVERHEAD + plaintext.length
+  }
+
+  /** `sealFinal` for an asynchronous key. */
+  async sealFinalAsync(plaintext: Uint8Array, out: Uint8Array, offset: number): Promise<number> {
+    const { ivOffset, aad } = this.finalLayout(plaintext.length, out, offset)
+    await (this.aead as AsyncAeadKey).seal(out.subarray(ivOffset, ivOffset + IV_LENGTH), aad, plaintext, out, ivOffset + IV_LENGTH + 4)
+    return offset + FINAL_FRAME_OVERHEAD + plaintext.length
+  }
+
+  private finalLayout(length: number, out: Uint8Array, offset: number): { ivOffset: number; aad: Uint8Array } {
     const sequenceNumber = this.next()
     writeUint32(out, offset, FINAL_FRAME_MARKER)
     writeUint32(out, offset + 4, sequenceNumber)
     const ivOffset = offset + 8
     writeSequenceIv(out, ivOffset, sequenceNumber)
-    writeUint32(out, ivOffset + IV_LENGTH, plaintext.length)
-    const aad = new BodyAad(this.messageId, 'final').set(sequenceNumber, plaintext.length)
-    this.aead.seal(out.subarray(ivOffset, ivOffset + IV_LENGTH), aad, plaintext, out, ivOffset + IV_LENGTH + 4)
-    return offset + FINAL_FRAME_OVERHEAD + plaintext.length
+    writeUint32(out, ivOffset + IV_LENGTH, length)
+    return { ivOffset, aad: new BodyAad(this.messageId, 'final').set(sequenceNumber, length) }
   }
 
   private next(): number {
@@ -68,16 +99,29 @@ export class FrameSealer {
   }
 }
 
-/** Decrypts frames (or the non-framed body) that have already been read and sequence-checked. */
+/** Sequence number and IV of a regular frame; returns the IV's offset. */
+function writeRegularLayout(out: Uint8Array, offset: number, sequenceNumber: number): number {
+  writeUint32(out, offset, sequenceNumber)
+  writeSequenceIv(out, offset + 4, sequenceNumber)
+  return offset + 4
+}
+
+/**
+ * Decrypts frames (or the non-framed body) that have already been read and sequence-checked. As with
+ * `FrameSealer`, a synchronous key uses `open` and an asynchronous one `openAsync`.
+ */
 export class FrameOpener {
   /** Made on first use: a small message has only a final frame. */
   private regularAad: BodyAad | undefined
+  readonly async: boolean
 
   constructor(
-    private readonly aead: AeadKey,
+    private readonly aead: AeadKey | AsyncAeadKey,
     private readonly messageId: Uint8Array,
     private readonly contentType: 'framed' | 'non-framed',
-  ) {}
+  ) {
+    this.async = isAsyncAead(aead)
+  }
 
   /** Decrypt into `out` at `offset`. On a bad tag the written bytes are zeroed before the error is thrown. */
   open(frame: FrameView, out: Uint8Array, offset: number): number {
@@ -85,13 +129,21 @@ export class FrameOpener {
       ? new BodyAad(this.messageId, this.contentType === 'framed' ? 'final' : 'single-block')
       : (this.regularAad ??= new BodyAad(this.messageId, 'regular'))
     aad.set(frame.sequenceNumber, frame.content.length)
-    if (!this.aead.open(frame.iv, aad.bytes, frame.content, frame.tag, out, offset)) {
-      out.fill(0, offset, offset + frame.content.length)
-      throw new FrameAuthenticationError(
-        `Frame ${frame.sequenceNumber} failed authentication: the message was altered or truncated.`,
-      )
-    }
+    if (!(this.aead as AeadKey).open(frame.iv, aad.bytes, frame.content, frame.tag, out, offset)) this.reject(frame, out, offset)
     return offset + frame.content.length
+  }
+
+  /** `open` for an asynchronous key; several frames may be in flight at once. */
+  async openAsync(frame: FrameView, out: Uint8Array, offset: number): Promise<number> {
+    const kind = !frame.final ? 'regular' : this.contentType === 'framed' ? 'final' : 'single-block'
+    const aad = new BodyAad(this.messageId, kind).set(frame.sequenceNumber, frame.content.length)
+    if (!(await (this.aead as AsyncAeadKey).open(frame.iv, aad, frame.content, frame.tag, out, offset))) this.reject(frame, out, offset)
+    return offset + frame.content.length
+  }
+
+  private reject(frame: FrameView, out: Uint8Array, offset: number): never {
+    out.fill(0, offset, offset + frame.content.length)
+    throw new FrameAuthenticationError(`Frame ${frame.sequenceNumber} failed authentication: the message was altered or truncated.`)
   }
 }
 

@@ -16,7 +16,7 @@ import { decryptWith } from './decrypt.js'
 import { encryptWith } from './encrypt.js'
 import { withNodeAdapter, type NodeEnvelopeStream } from './node-stream.js'
 import type { DecryptStreamOptions, EncryptStreamOptions } from './stream.js'
-import { decryptDriver, decryptStreamWith } from './stream-decrypt.js'
+import { decryptDriver, decryptIterableWith } from './stream-decrypt.js'
 import { encryptDriver, encryptStreamWith } from './stream-encrypt.js'
 import type { DecryptOptions, DecryptResult, EncryptOptions, EncryptResult, Keyring, MaterialsManager } from './types.js'
 
@@ -45,10 +45,7 @@ export async function decrypt(
   ciphertext: Uint8Array | AsyncIterable<Uint8Array>,
   options?: DecryptOptions,
 ): Promise<DecryptResult> {
-  if (isAsyncIterable(ciphertext)) {
-    const { output, header } = await collectThrough(decryptStreamWith(nodeBackend, keyringOrCmm, options), ciphertext)
-    return { plaintext: output, header }
-  }
+  if (isAsyncIterable(ciphertext)) return decryptIterableWith(nodeBackend, keyringOrCmm, ciphertext, options)
   return decryptWith(nodeBackend, keyringOrCmm, ciphertext, options)
 }
 
@@ -73,42 +70,5 @@ export function decryptStream(keyringOrCmm: Keyring | MaterialsManager, options?
   return withNodeAdapter(decryptDriver(nodeBackend, keyringOrCmm, options))
 }
 
-export * from './errors.js'
-export { RawAesKeyring, type RawAesKeyringOptions } from './keyrings/raw-aes.js'
-export { RawRsaKeyring, type RawRsaKeyringOptions } from './keyrings/raw-rsa.js'
-export { MultiKeyring, type MultiKeyringOptions } from './keyrings/multi.js'
-export { KmsKeyring, KmsDiscoveryKeyring, type KmsKeyringOptions, type KmsDiscoveryKeyringOptions } from './keyrings/kms.js'
-export {
-  KmsMrkKeyring,
-  KmsMrkDiscoveryKeyring,
-  buildKmsMrkMultiKeyring,
-  buildKmsMrkDiscoveryMultiKeyring,
-  type KmsMrkKeyringOptions,
-  type KmsMrkDiscoveryKeyringOptions,
-  type KmsMrkMultiKeyringOptions,
-  type KmsMrkDiscoveryMultiKeyringOptions,
-} from './keyrings/kms-mrk.js'
-export {
-  defaultKmsClientSupplier,
-  type DefaultKmsClientSupplierOptions,
-  type KmsClientConfig,
-  type KmsClientLike,
-  type KmsClientSupplier,
-} from './keyrings/kms-client.js'
-export {
-  assertMrksAreUnique,
-  formatKmsArn,
-  isKmsArn,
-  isMultiRegionKey,
-  mrkMatch,
-  parseKmsArn,
-  parseKmsKeyArn,
-  type KmsArn,
-} from './keyrings/kms-arn.js'
-export type { DiscoveryFilter } from './keyrings/kms-common.js'
-export { DefaultMaterialsManager } from './cmm/default.js'
-export { ALGORITHM_SUITE_IDS, type AlgorithmSuite } from './suites.js'
-export type { CryptoBackend, RsaPadding } from './backend/types.js'
-export type * from './types.js'
-export type { DecryptStreamOptions, EncryptStreamOptions, EnvelopeStream } from './stream.js'
+export * from './exports.js'
 export type { NodeEnvelopeStream } from './node-stream.js'

@@ -1,8 +1,15 @@
+import { Window } from './async-body.js'
 import type { CryptoBackend } from './backend/types.js'
 import { asMaterialsManager } from './cmm/default.js'
 import { checkHeader, decryptionSettings, openHeader, signatureError, type OpenedHeader } from './decrypt.js'
 import { positiveIntegerOption } from './encrypt.js'
-import { LimitExceededError, PolicyViolationError, TrailingDataError, TruncatedMessageError } from './errors.js'
+import {
+  LimitExceededError,
+  PolicyViolationError,
+  TrailingDataError,
+  TruncatedMessageError,
+  UnsupportedOperationError,
+} from './errors.js'
 import { ByteReader } from './format/bytes.js'
 import { MAX_SIGNATURE_LENGTH, readFooter } from './format/footer.js'
 import { MAX_SEQUENCE_NUMBER, frameSizeAt, readFrame, readNonFramedBody, type FrameView } from './format/frame.js'
@@ -22,9 +29,17 @@ import {
   type EnvelopeStream,
   type StreamDriver,
 } from './stream.js'
-import type { MessageHeader } from './types.js'
+import { collectThrough } from './collect.js'
+import type { DecryptOptions, DecryptResult, EncryptionContext, MessageHeader } from './types.js'
 
 type DecryptState = 'header' | 'body' | 'footer' | 'done'
+
+/** Complete frames read from the buffer, ending at `end`, to decrypt into one output chunk. */
+interface FrameBatch {
+  readonly frames: FrameView[]
+  readonly plaintextLength: number
+  readonly end: number
+}
 
 /**
  * Decrypt a stream holding one message. Each frame's plaintext is emitted once its own tag verifies.
@@ -34,6 +49,18 @@ type DecryptState = 'header' | 'body' | 'footer' | 'done'
  */
 export function decryptStreamWith(backend: CryptoBackend, keyringOrCmm: unknown, options: DecryptStreamOptions = {}): EnvelopeStream {
   return webStream(decryptDriver(backend, keyringOrCmm, options))
+}
+
+/** One-shot decrypt of an async iterable of chunks, through the stream engine. */
+export async function decryptIterableWith(
+  backend: CryptoBackend,
+  keyringOrCmm: unknown,
+  source: AsyncIterable<unknown>,
+  options?: DecryptOptions,
+): Promise<DecryptResult> {
+  const driver = decryptDriver(backend, keyringOrCmm, options)
+  const { output, header } = await collectThrough(webStream(driver), source)
+  return { plaintext: output, header, encryptionContext: driver.authenticatedContext?.() ?? header.encryptionContext }
 }
 
 export function decryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, options: DecryptStreamOptions = {}): StreamDriver {
@@ -47,6 +74,7 @@ export function decryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, opt
   let needed = 1
   let parsed: ParsedHeader | undefined
   let opened: OpenedHeader | undefined
+  let authenticatedContext: EncryptionContext | undefined
   let sequenceNumber = 1
   let bodyLength = 0
   /** Final plaintext of a signed message, held until the signature verifies. */
@@ -89,9 +117,16 @@ export function decryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, opt
         `The message uses signing suite 0x${candidate.suite.id.toString(16).padStart(4, '0')}, which unsignedOnly refuses.`,
       )
     }
+    if (candidate.suite.signature !== undefined && !backend.incrementalSignatures) {
+      throw new UnsupportedOperationError(
+        `decryptStream cannot check the signature of suite 0x${candidate.suite.id.toString(16).padStart(4, '0')} on the ${backend.name} ` +
+          'backend, which verifies whole messages only: use one-shot decrypt for signed messages.',
+      )
+    }
     const authenticated = await openHeader(backend, cmm, candidate, input.bytes.subarray(0, candidate.length), settings)
     if (closed) return false // aborted while the keyring worked: keep nothing
     opened = authenticated
+    authenticatedContext = authenticated.encryptionContext
     parsed = candidate
     input.consume(candidate.length)
     state = 'body'
@@ -100,12 +135,12 @@ export function decryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, opt
   }
 
   /**
-   * Decrypt every complete frame in the buffer into one output chunk (one enqueue per input chunk keeps
-   * stream overhead per byte low). Returns the plaintext that may be released now, if any.
+   * The complete frames in the buffer, read and sequence-checked (and fed to the verifier), for one output
+   * chunk: one enqueue per input chunk keeps stream overhead per byte low.
    */
-  function readFrames(): Uint8Array | undefined {
+  function scanFrames(): FrameBatch | undefined {
     const { header: messageHeader } = parsed as ParsedHeader
-    const { opener, verifier } = opened as OpenedHeader
+    const { verifier } = opened as OpenedHeader
     const bytes = input.bytes
     const framed = messageHeader.contentType === 'framed'
     const frames: FrameView[] = []
@@ -130,22 +165,61 @@ export function decryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, opt
       if (frame.final) state = verifier === undefined ? 'done' : 'footer'
     }
     if (frames.length === 0) return undefined
-    const offset = reader.offset
-    verifier?.update(bytes.subarray(0, offset))
-    const out = backend.allocate(plaintextLength)
+    verifier?.update(bytes.subarray(0, reader.offset))
+    return { frames, plaintextLength, end: reader.offset }
+  }
+
+  /** Decrypt the complete frames in the buffer. Returns the plaintext that may be released now, if any. */
+  function readFrames(): Uint8Array | undefined {
+    const batch = scanFrames()
+    if (batch === undefined) return undefined
+    const { opener } = opened as OpenedHeader
+    const out = backend.allocate(batch.plaintextLength)
     let position = 0
     try {
-      for (const frame of frames) position = opener.open(frame, out, position)
+      for (const frame of batch.frames) position = opener.open(frame, out, position)
     } catch (error) {
       out.fill(0)
       throw error
     }
-    input.consume(offset)
+    return releasable(batch, out)
+  }
+
+  /** `readFrames` for an asynchronous key: the same frames, decrypted through a window of calls in flight. */
+  async function readFramesAsync(): Promise<Uint8Array | undefined> {
+    const batch = scanFrames()
+    if (batch === undefined) return undefined
+    const { opener } = opened as OpenedHeader
+    const out = backend.allocate(batch.plaintextLength)
+    const window = new Window()
+    let position = 0
+    try {
+      for (const frame of batch.frames) {
+        window.pending.push(opener.openAsync(frame, out, position))
+        position += frame.content.length
+        await window.add(frame.content.length)
+      }
+      await window.drain()
+    } catch (error) {
+      await Promise.allSettled(window.pending)
+      out.fill(0)
+      throw error
+    }
+    if (closed) {
+      out.fill(0) // aborted meanwhile: release() has dropped the input these frames were read from
+      return undefined
+    }
+    return releasable(batch, out)
+  }
+
+  /** Drop the frames' bytes from the input; a signed message's final plaintext is held back. */
+  function releasable(batch: FrameBatch, out: Uint8Array): Uint8Array | undefined {
+    input.consume(batch.end)
     if (state !== 'footer') return out
     // A signed message's final frame waits for the signature, in its own buffer: the released chunk's
     // ArrayBuffer must not carry unverified plaintext.
-    const finalLength = (frames[frames.length - 1] as FrameView).content.length
-    const releasable = plaintextLength - finalLength
+    const finalLength = (batch.frames[batch.frames.length - 1] as FrameView).content.length
+    const releasable = batch.plaintextLength - finalLength
     held = out.slice(releasable)
     out.fill(0, releasable)
     return releasable > 0 ? out.subarray(0, releasable) : undefined
@@ -193,6 +267,37 @@ export function decryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, opt
     }
   }
 
+  /** `processBody` for an asynchronous key: only the frames' cipher calls are awaited. */
+  async function processBodyAsync(controller: TransformStreamDefaultController<Uint8Array>): Promise<void> {
+    if (state === 'body') {
+      const plaintext = await readFramesAsync()
+      if (plaintext !== undefined) controller.enqueue(plaintext)
+    }
+    if (closed) return
+    if (state === 'footer') {
+      const plaintext = readSignature()
+      if (plaintext !== undefined) controller.enqueue(plaintext)
+    }
+    if (state === 'done' && input.length > 0) {
+      throw new TrailingDataError(`${input.length} bytes follow the end of the message; a stream must hold exactly one message.`)
+    }
+  }
+
+  /** `bodyChunk` for an asynchronous key; the chunk is read in place until the returned promise settles. */
+  async function bodyChunkAsync(chunk: Uint8Array, controller: TransformStreamDefaultController<Uint8Array>): Promise<void> {
+    while (input.length > 0 && state === 'body' && parsed?.header.contentType === 'framed' && chunk.length > 0) {
+      const rest = input.take(chunk, frameSizeAt(input.bytes, 0, parsed.header.frameLength))
+      const taken = chunk.length - rest.length
+      chunk = rest
+      await processBodyAsync(controller)
+      if (closed) return
+      if (taken === 0) break
+    }
+    input.push(chunk)
+    await processBodyAsync(controller)
+    if (!closed) input.detach() // keep no view into the caller's chunk after returning
+  }
+
   function bodyChunk(chunk: Uint8Array, controller: TransformStreamDefaultController<Uint8Array>): void {
     // While a frame straddles chunks, copy only the bytes that complete it; the rest of the chunk is
     // then read in place.
@@ -210,11 +315,14 @@ export function decryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, opt
 
   async function headerChunk(chunk: Uint8Array, controller: TransformStreamDefaultController<Uint8Array>): Promise<void> {
     input.push(chunk)
-    if (await readHeader()) processBody(controller)
-    input.detach()
+    if (await readHeader()) {
+      if ((opened as OpenedHeader).opener.async) await processBodyAsync(controller)
+      else processBody(controller)
+    }
+    if (!closed) input.detach()
   }
 
-  return driverFor(header.promise, (driver) => ({
+  const driver = driverFor(header.promise, (driver) => ({
     start() {
       detach = watchAbort(options.signal, (error) => {
         fail(error)
@@ -230,6 +338,7 @@ export function decryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, opt
         if (closed) return undefined
         const chunk = asChunk(rawChunk)
         if (state === 'header') return headerChunk(chunk, controller).catch(failed)
+        if ((opened as OpenedHeader).opener.async) return bodyChunkAsync(chunk, controller).catch(failed)
         bodyChunk(chunk, controller)
         return undefined
       } catch (error) {
@@ -249,4 +358,6 @@ export function decryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, opt
       fail(cancelledError(reason))
     },
   }))
+  driver.authenticatedContext = () => authenticatedContext
+  return driver
 }

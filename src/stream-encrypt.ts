@@ -1,6 +1,7 @@
+import { finishMessageAsync, Window } from './async-body.js'
 import type { CryptoBackend } from './backend/types.js'
 import { beginEncryption, finishMessage, footerRoom, type EncryptionSession } from './encrypt.js'
-import { ConfigurationError, PolicyViolationError } from './errors.js'
+import { ConfigurationError, LimitExceededError, PolicyViolationError } from './errors.js'
 import { FINAL_FRAME_OVERHEAD, REGULAR_FRAME_OVERHEAD } from './format/frame.js'
 import {
   asChunk,
@@ -8,6 +9,7 @@ import {
   deferred,
   driverFor,
   settleFlush,
+  settleFlushAsync,
   watchAbort,
   webStream,
   type EncryptStreamOptions,
@@ -28,6 +30,10 @@ export function encryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, opt
   const declaredLength = options.plaintextLength
   if (declaredLength !== undefined && (!Number.isSafeInteger(declaredLength) || declaredLength < 0)) {
     throw new ConfigurationError(`plaintextLength must be a non-negative integer; got ${String(declaredLength)}.`)
+  }
+  const maxLength = options.maxPlaintextLength
+  if (maxLength !== undefined && (!Number.isSafeInteger(maxLength) || maxLength < 0)) {
+    throw new ConfigurationError(`maxPlaintextLength must be a non-negative integer; got ${String(maxLength)}.`)
   }
   const header = deferred<MessageHeader>()
   let session: EncryptionSession | undefined
@@ -62,6 +68,53 @@ export function encryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, opt
     pendingLength = needed
   }
 
+  const checkDeclaredLength = () => {
+    if (declaredLength !== undefined && seen !== declaredLength) {
+      throw new PolicyViolationError(`The input ended after ${seen} bytes; plaintextLength declared ${declaredLength}.`)
+    }
+  }
+
+  /**
+   * The transform for an asynchronous key (WebCrypto): the same frames as the synchronous loop, sealed
+   * through a window of calls in flight. `pending` and the chunk stay untouched until every call is done.
+   */
+  async function sealChunkAsync(current: EncryptionSession, chunk: Uint8Array, controller: TransformStreamDefaultController<Uint8Array>): Promise<void> {
+    const { sealer, signer } = current
+    const frameLength = sealer.frameLength
+    const frames = Math.floor((pendingLength + chunk.length) / frameLength)
+    let position = 0
+    if (frames > 0) {
+      const out = backend.allocate(frames * (frameLength + REGULAR_FRAME_OVERHEAD)) // every byte is written
+      const window = new Window()
+      let offset = 0
+      const completesPending = pendingLength > 0
+      try {
+        if (completesPending) {
+          position = frameLength - pendingLength
+          keepRemainder(chunk.subarray(0, position), frameLength)
+          offset = sealer.sealRegularAsync(pending.subarray(0, frameLength), out, offset, window.pending)
+        }
+        while (chunk.length - position >= frameLength) {
+          offset = sealer.sealRegularAsync(chunk.subarray(position, position + frameLength), out, offset, window.pending)
+          position += frameLength
+          await window.add(frameLength)
+        }
+        await window.drain()
+      } catch (error) {
+        await Promise.allSettled(window.pending)
+        throw error
+      }
+      if (closed) return // aborted meanwhile: release() has dropped what the stream held
+      if (completesPending) {
+        pending.fill(0, 0, pendingLength)
+        pendingLength = 0
+      }
+      signer?.update(out)
+      controller.enqueue(out)
+    }
+    if (position < chunk.length) keepRemainder(chunk.subarray(position), frameLength)
+  }
+
   let headerWritten = false
   /** The header goes out with the first output, so no output exists before a driver is chosen. */
   const writeHeader = (controller: TransformStreamDefaultController<Uint8Array>, current: EncryptionSession) => {
@@ -78,7 +131,13 @@ export function encryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, opt
       })
       if (closed) return // already aborted: do not even ask the keyring
       try {
-        const started = await beginEncryption(backend, keyringOrCmm, options, declaredLength)
+        const started = await beginEncryption(
+          backend,
+          keyringOrCmm,
+          options,
+          { plaintextLength: declaredLength, maxPlaintextLength: maxLength },
+          true,
+        )
         if (closed) return
         session = started
       } catch (error) {
@@ -104,7 +163,16 @@ export function encryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, opt
         if (declaredLength !== undefined && seen > declaredLength) {
           throw new PolicyViolationError(`The input is longer than the declared plaintextLength (${declaredLength} bytes).`)
         }
+        if (maxLength !== undefined && seen > maxLength) {
+          throw new LimitExceededError(`The input is longer than maxPlaintextLength (${maxLength} bytes).`)
+        }
         const { sealer, signer } = current
+        if (sealer.async) {
+          return sealChunkAsync(current, chunk, controller).catch((error: unknown) => {
+            fail(error)
+            throw error
+          })
+        }
         const frameLength = sealer.frameLength
         const frames = Math.floor((pendingLength + chunk.length) / frameLength)
         let position = 0
@@ -134,12 +202,18 @@ export function encryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, opt
 
     flush(controller) {
       const current = session
-      if (current === undefined) return
-      settleFlush(header, release, () => {
+      if (current === undefined) return undefined
+      if (current.sealer.async) {
+        return settleFlushAsync(header, release, async () => {
+          writeHeader(controller, current)
+          checkDeclaredLength()
+          const out = new Uint8Array(FINAL_FRAME_OVERHEAD + pendingLength + footerRoom(current))
+          controller.enqueue(out.subarray(0, await finishMessageAsync(current, pending.subarray(0, pendingLength), out, 0, 0)))
+        })
+      }
+      return settleFlush(header, release, () => {
         writeHeader(controller, current)
-        if (declaredLength !== undefined && seen !== declaredLength) {
-          throw new PolicyViolationError(`The input ended after ${seen} bytes; plaintextLength declared ${declaredLength}.`)
-        }
+        checkDeclaredLength()
         const out = new Uint8Array(FINAL_FRAME_OVERHEAD + pendingLength + footerRoom(current))
         controller.enqueue(out.subarray(0, finishMessage(current, pending.subarray(0, pendingLength), out, 0, 0)))
       })

@@ -1,9 +1,16 @@
 import { AbortedError, ConfigurationError } from './errors.js'
-import type { DecryptOptions, EncryptOptions, MessageHeader } from './types.js'
+import type { DecryptOptions, EncryptionContext, EncryptOptions, MessageHeader } from './types.js'
 
 export interface EncryptStreamOptions extends EncryptOptions {
   /** Declared plaintext length: the stream errors if the input is longer or shorter. */
   plaintextLength?: number
+  /**
+   * Upper bound on the input when its exact length is unknown: the stream errors (`LIMIT_EXCEEDED`) if the
+   * input is longer. A `CachingMaterialsManager` needs a length to count bytes against `maxBytesEncrypted`,
+   * so a stream declaring neither this nor `plaintextLength` bypasses the cache; with it, the cache charges
+   * this many bytes to the cached data key.
+   */
+  maxPlaintextLength?: number
   /** Aborting errors both sides of the stream and releases what it holds. */
   signal?: AbortSignal
 }
@@ -56,6 +63,8 @@ export interface StreamDriver {
   nodeDriven: boolean
   /** Set once the Web Stream has emitted output; a Node driver can no longer take over. */
   webOutput: boolean
+  /** Decrypt only: the stored context plus the authenticated pairs the message does not store, once the header is open. */
+  authenticatedContext?: () => EncryptionContext | undefined
 }
 
 export function driverFor(
@@ -107,6 +116,18 @@ export function watchAbort(signal: AbortSignal | undefined, onAbort: (error: Abo
 export function settleFlush(header: { reject: (error: unknown) => void }, release: () => void, step: () => void): void {
   try {
     step()
+  } catch (error) {
+    header.reject(error)
+    throw error
+  } finally {
+    release()
+  }
+}
+
+/** `settleFlush` for a flush that awaits an asynchronous cipher. */
+export async function settleFlushAsync(header: { reject: (error: unknown) => void }, release: () => void, step: () => Promise<void>): Promise<void> {
+  try {
+    await step()
   } catch (error) {
     header.reject(error)
     throw error

@@ -88,6 +88,13 @@ const DEFAULT_SUITE: Record<CommitmentPolicy, number> = {
   FORBID_ENCRYPT_ALLOW_DECRYPT: 0x0378,
 }
 
+/** The default for keyrings that refuse signing suites (KmsRsaKeyring): the policy's default without ECDSA. */
+const UNSIGNED_DEFAULT_SUITE: Record<CommitmentPolicy, number> = {
+  REQUIRE_ENCRYPT_REQUIRE_DECRYPT: 0x0478,
+  REQUIRE_ENCRYPT_ALLOW_DECRYPT: 0x0478,
+  FORBID_ENCRYPT_ALLOW_DECRYPT: 0x0178,
+}
+
 export const DEFAULT_COMMITMENT_POLICY: CommitmentPolicy = 'REQUIRE_ENCRYPT_REQUIRE_DECRYPT'
 
 /** Look up a suite named by a message. Unknown IDs are a malformed message, not a configuration error. */
@@ -118,9 +125,13 @@ export function commitmentPolicyFromOption(policy: unknown): CommitmentPolicy {
   throw new ConfigurationError(`commitmentPolicy must be one of ${POLICIES.join(', ')}.`)
 }
 
-/** The suite to encrypt with: the caller's, checked against the policy, or the policy's default. */
-export function suiteForEncrypt(requested: number | undefined, policy: CommitmentPolicy): AlgorithmSuite {
-  const suite = requested === undefined ? suiteFromOption(DEFAULT_SUITE[policy]) : suiteFromOption(requested)
+/**
+ * The suite to encrypt with: the caller's, checked against the policy, or the policy's default (its
+ * unsigned counterpart when the keyring refuses signing suites).
+ */
+export function suiteForEncrypt(requested: number | undefined, policy: CommitmentPolicy, unsignedDefault = false): AlgorithmSuite {
+  const defaults = unsignedDefault ? UNSIGNED_DEFAULT_SUITE : DEFAULT_SUITE
+  const suite = requested === undefined ? suiteFromOption(defaults[policy]) : suiteFromOption(requested)
   assertEncryptAllowed(suite, policy)
   return suite
 }

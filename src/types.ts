@@ -25,7 +25,10 @@ export interface MessageHeader {
   readonly version: 1 | 2
   readonly algorithmSuiteId: number
   readonly messageId: Uint8Array
-  /** The full stored context, including `aws-crypto-public-key` for signing suites. */
+  /**
+   * The context stored in the message, including `aws-crypto-public-key` for signing suites. Pairs that
+   * were only authenticated (required encryption context keys) are not in it.
+   */
   readonly encryptionContext: EncryptionContext
   readonly encryptedDataKeys: readonly EncryptedDataKey[]
   readonly contentType: 'framed' | 'non-framed'
@@ -36,18 +39,29 @@ export interface MessageHeader {
 /** Materials a keyring receives and completes on encrypt (spec: framework/structures.md#encryption-materials). */
 export interface EncryptionMaterials {
   readonly suite: AlgorithmSuite
-  /** The context keyrings must bind wrapped keys to: caller pairs plus `aws-crypto-public-key` for signing suites. */
+  /**
+   * The context keyrings must bind wrapped keys to: caller pairs plus `aws-crypto-public-key` for signing
+   * suites. Includes the pairs named in `requiredEncryptionContextKeys`, which the message does not store.
+   */
   readonly encryptionContext: EncryptionContext
   /** Set by the first (generator) keyring; never logged. */
   readonly plaintextDataKey?: Uint8Array
   readonly encryptedDataKeys: readonly EncryptedDataKey[]
+  /**
+   * Keys of `encryptionContext` that are authenticated (header tag, keyrings) but not stored in the message:
+   * decrypt must be given their values again. spec: framework/structures.md#required-encryption-context-keys
+   */
+  readonly requiredEncryptionContextKeys?: readonly string[]
 }
 
 /** Materials a keyring receives and completes on decrypt. */
 export interface DecryptionMaterials {
   readonly suite: AlgorithmSuite
+  /** The stored context plus the caller's pairs the message does not store (spec: framework/cmm-interface.md#decrypt-materials). */
   readonly encryptionContext: EncryptionContext
   readonly plaintextDataKey?: Uint8Array
+  /** Keys of `encryptionContext` the message does not store: the header tag authenticates them (client-apis/decrypt.md). */
+  readonly requiredEncryptionContextKeys?: readonly string[]
 }
 
 /**
@@ -71,9 +85,20 @@ export interface EncryptionRequest {
   readonly commitmentPolicy: CommitmentPolicy
   /** Known plaintext length when the caller has it (the caching manager uses it). */
   readonly plaintextLength?: number
+  /**
+   * When the length is not known: the most plaintext the caller will encrypt with these materials
+   * (encrypt enforces it). spec: framework/cmm-interface.md#encryption-materials-request
+   */
+  readonly maxPlaintextLength?: number
+  /** Context keys that must be authenticated but not stored; set by materials managers that wrap others. */
+  readonly requiredEncryptionContextKeys?: readonly string[]
 }
 
-/** Encryption materials returned by a materials manager: keyring output plus the signing key. */
+/**
+ * Encryption materials returned by a materials manager: keyring output plus the signing key.
+ * The caller owns what it receives and zeroes `plaintextDataKey` when done: a manager that keeps materials
+ * (the caching manager) hands out a copy of the data key.
+ */
 export interface CompleteEncryptionMaterials extends EncryptionMaterials {
   readonly plaintextDataKey: Uint8Array
   /** ECDSA private key handle (backend specific) for signing suites. */
@@ -89,6 +114,7 @@ export interface DecryptionRequest {
   readonly reproducedEncryptionContext?: EncryptionContext
 }
 
+/** Decryption materials returned by a materials manager; as on encrypt, the caller owns and zeroes `plaintextDataKey`. */
 export interface CompleteDecryptionMaterials extends DecryptionMaterials {
   readonly plaintextDataKey: Uint8Array
   /** ECDSA public key handle (backend specific) for signing suites. */
@@ -119,7 +145,12 @@ export interface DecryptOptions {
   commitmentPolicy?: CommitmentPolicy
   /** Reject messages with more encrypted data keys than this, before any keyring runs. */
   maxEncryptedDataKeys?: number
-  /** Pairs the caller expects: each must be present in the message's context with the same value. */
+  /**
+   * Pairs the caller expects (the reproduced encryption context). A pair the message stores must have the
+   * same value (else `ENCRYPTION_CONTEXT_MISMATCH`, before any keyring runs); a pair it does not store is
+   * passed to the keyrings and authenticated by the header tag, so a wrong value fails the decrypt.
+   * Messages written through a `RequiredEncryptionContextMaterialsManager` need their unstored pairs here.
+   */
   encryptionContext?: EncryptionContext
   /** Reject messages whose body (ciphertext without header and footer) is larger than this many bytes. */
   maxBodySize?: number
@@ -132,5 +163,11 @@ export interface EncryptResult {
 
 export interface DecryptResult {
   readonly plaintext: Uint8Array
+  /** `header.encryptionContext` is the context stored in the message. */
   readonly header: MessageHeader
+  /**
+   * Every authenticated pair: the stored context plus the pairs the message does not store that were
+   * authenticated from the caller's `encryptionContext` (spec: client-apis/decrypt.md#encryption-context).
+   */
+  readonly encryptionContext: EncryptionContext
 }

@@ -86,9 +86,13 @@ describe('decrypt rejects bad input with a specific error', () => {
   it('wrong expected encryption context', async () => {
     const { ciphertext } = await encrypt(keyring, 'secret', { encryptionContext: { tenant: 'a' } })
     expect(await codeOf(ciphertext, { encryptionContext: { tenant: 'b' } })).toBe('ENCRYPTION_CONTEXT_MISMATCH')
-    expect(await codeOf(ciphertext, { encryptionContext: { missing: 'x' } })).toBe('ENCRYPTION_CONTEXT_MISMATCH')
     const error = await rejectionOf(decrypt(keyring, ciphertext, { encryptionContext: { tenant: 'b' } }))
     expect(error).toBeInstanceOf(EncryptionContextMismatchError)
+    // A pair the message does not store is appended and authenticated (spec: framework/cmm-interface.md#decrypt-materials):
+    // the raw AES keyring binds the context, so it cannot unwrap the data key, and the error names the unstored pair.
+    const unstored = await rejectionOf(decrypt(keyring, ciphertext, { encryptionContext: { missing: 'x' } }))
+    expect((unstored as EnvelopeError).code).toBe('NO_DECRYPTABLE_KEY')
+    expect((unstored as Error).message).toMatch(/does not store \("missing"\).*did not authenticate/)
   })
 
   it('too many data keys, on decrypt before any keyring runs and on encrypt', async () => {

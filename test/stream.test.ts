@@ -889,7 +889,7 @@ describe('stream options', () => {
 
   it('encryptionContext mismatch on decryptStream: ENCRYPTION_CONTEXT_MISMATCH before any keyring runs', async () => {
     const { ciphertext } = await encrypt(keyring, bytes(2000), { encryptionContext: { tenant: 'a', purpose: 'test' } })
-    for (const expected of [{ tenant: 'b' }, { missing: 'x' }, { tenant: 'a', purpose: 'other' }]) {
+    for (const expected of [{ tenant: 'b' }, { tenant: 'b', missing: 'x' }, { tenant: 'a', purpose: 'other' }, { 'aws-crypto-x': 'y' }]) {
       const { keyring: spy, calls } = spyKeyring()
       const stream = decryptStream(spy, { encryptionContext: expected })
       const { output, error } = await run(stream, split(ciphertext, [50]))

@@ -6,6 +6,7 @@ import {
   createPrivateKey,
   createPublicKey,
   createSecretKey,
+  createHash,
   createSign,
   createVerify,
   createHmac,
@@ -14,6 +15,7 @@ import {
   publicEncrypt,
   randomBytes,
   randomFillSync,
+  sign,
   timingSafeEqual,
   verify,
   webcrypto,
@@ -79,7 +81,11 @@ function asKeyObject(key: unknown, kind: 'public' | 'private'): KeyObject {
     let keyObject: KeyObject
     if (key instanceof KeyObject) keyObject = key
     else if (typeof key === 'string') keyObject = kind === 'public' ? createPublicKey(key) : createPrivateKey(key)
-    else throw new TypeError(`expected a PEM string or KeyObject, got ${typeof key}`)
+    else if (key instanceof Uint8Array) {
+      // DER as KMS GetPublicKey returns it (SPKI), or PKCS#8 for a private key.
+      const der = Buffer.from(key.buffer, key.byteOffset, key.byteLength)
+      keyObject = kind === 'public' ? createPublicKey({ key: der, format: 'der', type: 'spki' }) : createPrivateKey({ key: der, format: 'der', type: 'pkcs8' })
+    } else throw new TypeError(`expected a PEM string, DER bytes or a KeyObject, got ${typeof key}`)
     if (keyObject.asymmetricKeyType !== 'rsa') throw new TypeError(`expected an RSA key, got ${keyObject.asymmetricKeyType ?? keyObject.type}`)
     if (keyObject.type !== kind) throw new TypeError(`expected a ${kind} key, got a ${keyObject.type} key`)
     return keyObject
@@ -186,8 +192,10 @@ export const nodeBackend: CryptoBackend = {
   },
   hkdf,
   aeadKey: (key) => new NodeAeadKey(key),
+  digest: (hash, data) => new Uint8Array(createHash(hash).update(data).digest()),
   timingSafeEqual: (a, b) => a.length === b.length && timingSafeEqual(a, b),
 
+  incrementalSignatures: true,
   generateSigningKey: takeSigningKey,
   createSigner(curve, privateKey) {
     const signer = createSign(SIGNATURE_HASH[curve])
@@ -195,6 +203,14 @@ export const nodeBackend: CryptoBackend = {
       update: (bytes) => void signer.update(bytes),
       sign: () => new Uint8Array(signer.sign({ key: privateKey as KeyObject, dsaEncoding: 'der' })),
     }
+  },
+  signMessage(curve, privateKey, message) {
+    // With a callback, node:crypto hashes and signs on libuv's thread pool.
+    return new Promise((resolve, reject) => {
+      sign(SIGNATURE_HASH[curve], message, { key: privateKey as KeyObject, dsaEncoding: 'der' }, (error, signature) =>
+        error === null ? resolve(new Uint8Array(signature)) : reject(error),
+      )
+    })
   },
   async importVerificationKey(curve, compressedPoint) {
     if (compressedPoint.length !== COMPRESSED_POINT_LENGTH[curve] || (compressedPoint[0] !== 2 && compressedPoint[0] !== 3)) {

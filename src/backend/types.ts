@@ -7,8 +7,12 @@ export interface HkdfOutput {
 
 export type RsaPadding = 'OAEP-SHA1' | 'OAEP-SHA256' | 'OAEP-SHA384' | 'OAEP-SHA512' | 'PKCS1'
 
-/** An AES-GCM key ready for repeated use (12-byte IV, 16-byte tag). */
+/** A result that a synchronous backend (node:crypto) returns at once and WebCrypto only later. */
+export type MaybePromise<T> = T | Promise<T>
+
+/** An AES-GCM key ready for repeated use (12-byte IV, 16-byte tag), answering synchronously (node:crypto). */
 export interface AeadKey {
+  readonly async?: false
   /** Encrypt `plaintext`, writing ciphertext then tag into `out` at `offset`. */
   seal(iv: Uint8Array, aad: Uint8Array, plaintext: Uint8Array, out: Uint8Array, offset: number): void
   /**
@@ -18,7 +22,32 @@ export interface AeadKey {
   open(iv: Uint8Array, aad: Uint8Array, ciphertext: Uint8Array, tag: Uint8Array, out: Uint8Array, offset: number): boolean
 }
 
-/** Incremental ECDSA signer over the message bytes. */
+/**
+ * The same AES-GCM key for a platform whose cipher answers later (WebCrypto). The frame engine lays out
+ * frames identically and only awaits the cipher call. Callers leave `iv`, `aad` and the input unchanged,
+ * and do not read the output range, until the promise settles; several calls may be in flight at once.
+ */
+export interface AsyncAeadKey {
+  readonly async: true
+  seal(iv: Uint8Array, aad: Uint8Array, plaintext: Uint8Array, out: Uint8Array, offset: number): Promise<void>
+  /** Resolves false when the tag does not verify; the caller then zeroes the output range. */
+  open(iv: Uint8Array, aad: Uint8Array, ciphertext: Uint8Array, tag: Uint8Array, out: Uint8Array, offset: number): Promise<boolean>
+}
+
+export function isAsyncAead(aead: AeadKey | AsyncAeadKey): aead is AsyncAeadKey {
+  return aead.async === true
+}
+
+/** Await a value only when it is a promise: the synchronous backend's path then takes no microtask turn. */
+export function isPromise<T>(value: MaybePromise<T>): value is Promise<T> {
+  return typeof (value as Promise<T> | null)?.then === 'function'
+}
+
+/**
+ * Incremental ECDSA signer over the message bytes, for streams. A backend that cannot hash and sign
+ * incrementally (WebCrypto) throws `UnsupportedOperationError` from `createSigner`; one-shot encryption
+ * uses `signMessage` instead.
+ */
 export interface Signer {
   update(bytes: Uint8Array): void
   /** DER-encoded signature. */
@@ -39,7 +68,8 @@ export interface SigningKeyPair {
 
 /**
  * The primitives the library needs, so that the format code never imports a platform module.
- * `src/backend/node.ts` implements it on node:crypto.
+ * `src/backend/node.ts` implements it on node:crypto, `src/backend/webcrypto.ts` on WebCrypto. Methods typed
+ * `MaybePromise` answer synchronously on node:crypto; callers await them only when they are promises.
  */
 export interface CryptoBackend {
   readonly name: string
@@ -47,13 +77,26 @@ export interface CryptoBackend {
   /** Uninitialized memory for output the caller overwrites completely (no zero-fill pass). */
   allocate(length: number): Uint8Array
   /** HKDF (RFC 5869): one extract, then one expand per requested output. */
-  hkdf(hash: HashName, ikm: Uint8Array, salt: Uint8Array, outputs: readonly HkdfOutput[]): Uint8Array[]
-  aeadKey(key: Uint8Array): AeadKey
+  hkdf(hash: HashName, ikm: Uint8Array, salt: Uint8Array, outputs: readonly HkdfOutput[]): MaybePromise<Uint8Array[]>
+  /**
+   * Copies (or imports) `key`, so the caller may zero it as soon as this returns. A backend returns either
+   * synchronous keys (node:crypto) or asynchronous ones (WebCrypto); the engine branches once per message.
+   */
+  aeadKey(key: Uint8Array): AeadKey | AsyncAeadKey
+  digest(hash: HashName, data: Uint8Array): MaybePromise<Uint8Array>
   timingSafeEqual(a: Uint8Array, b: Uint8Array): boolean
 
+  /**
+   * Whether `createSigner` / `createVerifier` work: streams of signing suites need them. Without them,
+   * signed messages are one-shot only (`signMessage`, `verifyMessage`), and streams refuse signing suites
+   * before any keyring runs.
+   */
+  readonly incrementalSignatures: boolean
   /** A fresh ephemeral key pair; may be made ahead of need. */
   generateSigningKey(curve: CurveName): Promise<SigningKeyPair>
   createSigner(curve: CurveName, privateKey: unknown): Signer
+  /** Sign a whole message in one call (DER signature): what one-shot encryption uses on an asynchronous backend. */
+  signMessage(curve: CurveName, privateKey: unknown, message: Uint8Array): Promise<Uint8Array>
   /** Parse a compressed public point; throws when it is not a valid point on the curve. */
   importVerificationKey(curve: CurveName, compressedPoint: Uint8Array): Promise<unknown>
   createVerifier(curve: CurveName, publicKey: unknown): Verifier
@@ -63,15 +106,18 @@ export interface CryptoBackend {
    */
   verifyMessage(curve: CurveName, publicKey: unknown, message: Uint8Array, signature: Uint8Array): Promise<boolean>
 
-  /** Parse a PEM string or platform key object; returns an opaque handle. */
+  /**
+   * Parse a PEM string, DER bytes (SPKI public, PKCS#8 private) or a platform key object; returns an opaque
+   * handle. Throws `ConfigurationError` for input that is not an RSA key of the asked kind.
+   */
   importRsaPublicKey(key: unknown): unknown
   importRsaPrivateKey(key: unknown): unknown
   /** Derive the public half of a private key handle. */
   rsaPublicFromPrivate(privateKey: unknown): unknown
-  rsaEncrypt(publicKey: unknown, padding: RsaPadding, plaintext: Uint8Array): Uint8Array
+  rsaEncrypt(publicKey: unknown, padding: RsaPadding, plaintext: Uint8Array): MaybePromise<Uint8Array>
   /**
    * Decrypt a wrapped key of `expectedLength` bytes. PKCS1 uses implicit rejection: bad padding yields a
    * pseudorandom key derived from the private key and ciphertext instead of an error.
    */
-  rsaDecrypt(privateKey: unknown, padding: RsaPadding, ciphertext: Uint8Array, expectedLength: number): Uint8Array
+  rsaDecrypt(privateKey: unknown, padding: RsaPadding, ciphertext: Uint8Array, expectedLength: number): MaybePromise<Uint8Array>
 }

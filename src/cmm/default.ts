@@ -1,15 +1,9 @@
 import type { CryptoBackend } from '../backend/types.js'
-import {
-  ConfigurationError,
-  EnvelopeError,
-  KeyringError,
-  MalformedMessageError,
-  NoDecryptableKeyError,
-  SignatureVerificationError,
-} from '../errors.js'
-import { PUBLIC_KEY_CONTEXT_KEY } from '../format/context.js'
-import { isKeyring, keyringName } from '../keyrings/common.js'
-import { assertDecryptAllowed, assertEncryptAllowed } from '../suites.js'
+import { ConfigurationError, InvalidEncryptionContextError, KeyringError } from '../errors.js'
+import { PUBLIC_KEY_CONTEXT_KEY, checkRequiredKeys } from '../format/context.js'
+import { isKeyring } from '../keyrings/common.js'
+import { loadOnDemand, onDemandLoaded } from '../load-on-demand.js'
+import { assertEncryptAllowed } from '../suites.js'
 import type {
   CompleteDecryptionMaterials,
   CompleteEncryptionMaterials,
@@ -19,6 +13,7 @@ import type {
   MaterialsManager,
 } from '../types.js'
 
+const hasOwn = (object: object, key: string): boolean => Object.prototype.hasOwnProperty.call(object, key)
 
 /**
  * The default materials manager: asks one keyring for the data key and, for signing suites, makes the
@@ -41,6 +36,11 @@ export class DefaultMaterialsManager implements MaterialsManager {
   async getEncryptionMaterials(request: EncryptionRequest, backend: CryptoBackend): Promise<CompleteEncryptionMaterials> {
     const { suite } = request
     assertEncryptAllowed(suite, request.commitmentPolicy)
+    // spec: framework/default-cmm.md#get-encryption-materials (never overwrite the reserved key)
+    if (hasOwn(request.encryptionContext, PUBLIC_KEY_CONTEXT_KEY)) {
+      throw new InvalidEncryptionContextError(`The encryption context already has "${PUBLIC_KEY_CONTEXT_KEY}", which the library sets itself.`)
+    }
+    const requiredKeys = checkRequiredKeys(request.requiredEncryptionContextKeys, request.encryptionContext, 'DefaultMaterialsManager')
     const encryptionContext = { ...request.encryptionContext }
     let signingKey: unknown
     if (suite.signature !== undefined) {
@@ -49,73 +49,33 @@ export class DefaultMaterialsManager implements MaterialsManager {
       encryptionContext[PUBLIC_KEY_CONTEXT_KEY] = toBase64(pair.publicKey)
     }
     Object.freeze(encryptionContext)
-    const materials = await this.keyring.onEncrypt({ suite, encryptionContext, encryptedDataKeys: [] }, backend)
+    const requiredEncryptionContextKeys = Object.freeze([...requiredKeys])
+    const materials = await this.keyring.onEncrypt(
+      { suite, encryptionContext, encryptedDataKeys: [], requiredEncryptionContextKeys },
+      backend,
+    )
     const { plaintextDataKey } = materials
     if (plaintextDataKey === undefined || plaintextDataKey.length !== suite.keyLength) {
       throw new KeyringError(`The keyring returned no ${suite.keyLength}-byte data key.`)
     }
     if (materials.encryptedDataKeys.length === 0) throw new KeyringError('The keyring returned no encrypted data key.')
     if (materials.suite !== suite) throw new KeyringError('The keyring changed the algorithm suite.')
-    return { ...materials, plaintextDataKey, signingKey }
+    // The required keys are the request's: a keyring does not decide what the message stores.
+    return { ...materials, plaintextDataKey, signingKey, requiredEncryptionContextKeys }
   }
 
   async getDecryptionMaterials(request: DecryptionRequest, backend: CryptoBackend): Promise<CompleteDecryptionMaterials> {
-    const { suite, encryptionContext } = request
-    assertDecryptAllowed(suite, request.commitmentPolicy)
-    const encodedPublicKey = encryptionContext[PUBLIC_KEY_CONTEXT_KEY]
-    let verificationKey: unknown
-    if (suite.signature !== undefined) {
-      if (encodedPublicKey === undefined) {
-        throw new MalformedMessageError(`Signing suite message has no "${PUBLIC_KEY_CONTEXT_KEY}" in its encryption context.`)
-      }
-      try {
-        verificationKey = await backend.importVerificationKey(suite.signature.curve, fromBase64(encodedPublicKey))
-      } catch (error) {
-        throw new SignatureVerificationError(`The message's signing public key is not a valid ${suite.signature.curve} point.`, { cause: error })
-      }
-    } else if (encodedPublicKey !== undefined) {
-      throw new MalformedMessageError(`A non-signing suite message carries "${PUBLIC_KEY_CONTEXT_KEY}" in its encryption context.`)
-    }
-
-    let materials
-    try {
-      materials = await this.keyring.onDecrypt({ suite, encryptionContext }, request.encryptedDataKeys, backend)
-    } catch (error) {
-      if (error instanceof NoDecryptableKeyError) throw error
-      throw new NoDecryptableKeyError(`The keyring could not decrypt a data key: ${describe(error)}`, [
-        { keyring: keyringName(this.keyring), error },
-      ])
-    }
-    const { plaintextDataKey } = materials
-    if (plaintextDataKey === undefined) {
-      const providers = [...new Set(request.encryptedDataKeys.map((edk) => edk.providerId))].join(', ')
-      const reason = new KeyringError(`No encrypted data key is for this keyring (the message has keys from: ${providers}).`)
-      throw new NoDecryptableKeyError(`No keyring could decrypt a data key: ${reason.message}`, [
-        { keyring: keyringName(this.keyring), error: reason },
-      ])
-    }
-    if (plaintextDataKey.length !== suite.keyLength) {
-      throw new KeyringError(`The keyring returned a ${plaintextDataKey.length}-byte data key; the suite needs ${suite.keyLength}.`)
-    }
-    return { ...materials, plaintextDataKey, verificationKey }
+    // The decrypt half is loaded on first use (once), so a browser application that only encrypts never
+    // downloads it; later calls take no extra turn.
+    const onDemand = onDemandLoaded() ?? (await loadOnDemand())
+    return onDemand.defaultDecryptionMaterials(this.keyring, request, backend)
   }
-}
-
-function describe(error: unknown): string {
-  return error instanceof EnvelopeError || error instanceof Error ? error.message : String(error)
 }
 
 function toBase64(bytes: Uint8Array): string {
   let binary = ''
   for (const byte of bytes) binary += String.fromCharCode(byte)
   return btoa(binary)
-}
-
-function fromBase64(text: string): Uint8Array {
-  const binary = atob(text)
-  const bytes = new Uint8Array(binary.length)
-  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i)
-  return bytes
 }
 
 export function asMaterialsManager(keyringOrCmm: unknown): MaterialsManager {

@@ -34,6 +34,51 @@ export function validateCallerContext(context: unknown): EncryptionContext {
   return copy
 }
 
+/**
+ * Split a context into the pairs the message stores and the pairs it only authenticates (the header tag's
+ * extra AAD). Without required keys, `stored` is `context` itself; otherwise both are frozen null-prototype
+ * objects. spec: client-apis/encrypt.md#construct-the-header
+ */
+export function splitContext(
+  context: EncryptionContext,
+  requiredKeys: readonly string[] | undefined,
+): { stored: EncryptionContext; authenticatedOnly: EncryptionContext } {
+  // The usual case allocates nothing, so a frozen context keeps its memoized serialization.
+  if (requiredKeys === undefined || requiredKeys.length === 0) return { stored: context, authenticatedOnly: NO_PAIRS }
+  const stored = Object.create(null) as EncryptionContext
+  const authenticatedOnly = Object.create(null) as EncryptionContext
+  const required = new Set(requiredKeys)
+  for (const [key, value] of Object.entries(context)) {
+    if (required.has(key)) authenticatedOnly[key] = value
+    else stored[key] = value
+  }
+  return { stored: Object.freeze(stored), authenticatedOnly: Object.freeze(authenticatedOnly) }
+}
+
+const NO_PAIRS: EncryptionContext = Object.freeze(Object.create(null) as EncryptionContext)
+
+/**
+ * Check a set of required encryption context keys against the context it belongs to: an array of distinct
+ * keys, each present in the context and none reserved (the library's own pairs must stay in the message).
+ * spec: framework/structures.md#required-encryption-context-keys
+ */
+export function checkRequiredKeys(keys: unknown, context: EncryptionContext, who: string): readonly string[] {
+  if (keys === undefined) return []
+  if (!Array.isArray(keys)) throw new InvalidEncryptionContextError(`${who}: requiredEncryptionContextKeys must be an array of strings.`)
+  for (const key of keys as unknown[]) {
+    if (typeof key !== 'string' || key === '') {
+      throw new InvalidEncryptionContextError(`${who}: required encryption context keys must be non-empty strings.`)
+    }
+    if (key.startsWith(RESERVED_PREFIX)) {
+      throw new InvalidEncryptionContextError(`${who}: "${key}" uses the reserved prefix "${RESERVED_PREFIX}" and cannot be left out of the message.`)
+    }
+    if (!Object.prototype.hasOwnProperty.call(context, key)) {
+      throw new InvalidEncryptionContextError(`${who}: the encryption context has no key "${key}", which is required.`)
+    }
+  }
+  return keys as string[]
+}
+
 function compareBytes(a: Uint8Array, b: Uint8Array): number {
   const length = Math.min(a.length, b.length)
   for (let i = 0; i < length; i++) {

@@ -4,6 +4,7 @@ import type {
   DecryptCommandInput,
   EncryptCommandInput,
   GenerateDataKeyCommandInput,
+  GetPublicKeyCommandInput,
 } from '@aws-sdk/client-kms'
 import { ConfigurationError } from '../errors.js'
 import type { KmsClientLike } from './kms-client.js'
@@ -40,4 +41,9 @@ export async function sendEncrypt(client: KmsClientLike, input: EncryptCommandIn
 export async function sendDecrypt(client: KmsClientLike, input: DecryptCommandInput): Promise<unknown> {
   const { DecryptCommand } = await loadKmsSdk()
   return client.send(new DecryptCommand(input))
+}
+
+export async function sendGetPublicKey(client: KmsClientLike, input: GetPublicKeyCommandInput): Promise<unknown> {
+  const { GetPublicKeyCommand } = await loadKmsSdk()
+  return client.send(new GetPublicKeyCommand(input))
 }

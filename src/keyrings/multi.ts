@@ -37,6 +37,12 @@ export class MultiKeyring implements Keyring {
     this.children = [...children]
   }
 
+  /** True when any keyring in it refuses signing suites (KmsRsaKeyring): `encrypt` then defaults to an unsigned suite. */
+  get refusesSigningSuites(): boolean {
+    const keyrings = this.generator === undefined ? this.children : [this.generator, ...this.children]
+    return keyrings.some((keyring) => (keyring as { refusesSigningSuites?: unknown }).refusesSigningSuites === true)
+  }
+
   async onEncrypt(materials: EncryptionMaterials, backend: CryptoBackend): Promise<EncryptionMaterials> {
     let current = materials
     if (this.generator !== undefined) {

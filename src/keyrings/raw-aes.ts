@@ -1,4 +1,4 @@
-import type { AeadKey, CryptoBackend } from '../backend/types.js'
+import { isAsyncAead, type AeadKey, type AsyncAeadKey, type CryptoBackend } from '../backend/types.js'
 import { ConfigurationError, KeyringError } from '../errors.js'
 import { bytesEqual, copyBytes, utf8 } from '../format/bytes.js'
 import { legacyOrderDiffers, serializeContext, type ContextOrder } from '../format/context.js'
@@ -33,8 +33,8 @@ export class RawAesKeyring implements Keyring {
   readonly keyName: string
   readonly #wrappingKey: Uint8Array
   readonly #keyNameBytes: Uint8Array
-  /** The wrapping key prepared once per backend (a KeyObject in Node), not per message. */
-  readonly #aead = new WeakMap<CryptoBackend, AeadKey>()
+  /** The wrapping key prepared once per backend (a KeyObject in Node, a CryptoKey on WebCrypto), not per message. */
+  readonly #aead = new WeakMap<CryptoBackend, AeadKey | AsyncAeadKey>()
 
   constructor(options: RawAesKeyringOptions) {
     const { keyNamespace, keyName, wrappingKey } = options ?? ({} as RawAesKeyringOptions)
@@ -56,7 +56,9 @@ export class RawAesKeyring implements Keyring {
     const iv = backend.randomBytes(IV_LENGTH)
     const aad = serializeContext(materials.encryptionContext)
     const ciphertext = new Uint8Array(dataKey.length + TAG_LENGTH)
-    this.#aeadFor(backend).seal(iv, aad, dataKey, ciphertext, 0)
+    const aead = this.#aeadFor(backend)
+    if (isAsyncAead(aead)) await aead.seal(iv, aad, dataKey, ciphertext, 0)
+    else aead.seal(iv, aad, dataKey, ciphertext, 0)
     // spec: framework/raw-aes-keyring.md#key-provider-information
     const info = new Uint8Array(this.#keyNameBytes.length + 8 + IV_LENGTH)
     const view = new DataView(info.buffer)
@@ -78,20 +80,39 @@ export class RawAesKeyring implements Keyring {
     const candidates = encryptedDataKeys.filter((edk) => this.#isMine(edk) && edk.ciphertext.length === keyLength + TAG_LENGTH)
     if (candidates.length === 0) return materials
     const aead = this.#aeadFor(backend)
-    const unwrap = (order: ContextOrder): Uint8Array | undefined => {
+    // The wrapped keys to try, with their AAD in one context order; node:crypto answers synchronously, so
+    // only an asynchronous key (WebCrypto) costs a promise.
+    const attempts = (order: ContextOrder) => {
       const aad = serializeContext(materials.encryptionContext, order)
-      for (const edk of candidates) {
-        const iv = edk.providerInfo.subarray(edk.providerInfo.length - IV_LENGTH)
+      return candidates.map((edk) => ({
+        iv: edk.providerInfo.subarray(edk.providerInfo.length - IV_LENGTH),
+        aad,
+        ciphertext: edk.ciphertext.subarray(0, keyLength),
+        tag: edk.ciphertext.subarray(keyLength),
+      }))
+    }
+    const unwrap = (order: ContextOrder): Uint8Array | undefined => {
+      for (const { iv, aad, ciphertext, tag } of attempts(order)) {
         const dataKey = new Uint8Array(keyLength)
-        if (aead.open(iv, aad, edk.ciphertext.subarray(0, keyLength), edk.ciphertext.subarray(keyLength), dataKey, 0)) return dataKey
+        if ((aead as AeadKey).open(iv, aad, ciphertext, tag, dataKey, 0)) return dataKey
+        dataKey.fill(0)
+      }
+      return undefined
+    }
+    const unwrapAsync = async (order: ContextOrder): Promise<Uint8Array | undefined> => {
+      for (const { iv, aad, ciphertext, tag } of attempts(order)) {
+        const dataKey = new Uint8Array(keyLength)
+        if (await (aead as AsyncAeadKey).open(iv, aad, ciphertext, tag, dataKey, 0)) return dataKey
         dataKey.fill(0)
       }
       return undefined
     }
     // Messages from official JavaScript SDK releases before utf8Sorting sorted the AAD with localeCompare:
     // retry in that order, only when the spec order failed and the two orders differ.
-    const dataKey =
-      unwrap('utf8') ?? (legacyOrderDiffers(materials.encryptionContext) ? unwrap('legacy-locale') : undefined)
+    const legacyDiffers = () => legacyOrderDiffers(materials.encryptionContext)
+    const dataKey = isAsyncAead(aead)
+      ? ((await unwrapAsync('utf8')) ?? (legacyDiffers() ? await unwrapAsync('legacy-locale') : undefined))
+      : (unwrap('utf8') ?? (legacyDiffers() ? unwrap('legacy-locale') : undefined))
     if (dataKey !== undefined) return { ...materials, plaintextDataKey: dataKey }
     throw new KeyringError(
       `RawAesKeyring ${describeKeyring(this)} found ${candidates.length} encrypted data key(s) for its key name, but none unwrapped: ` +
@@ -99,7 +120,7 @@ export class RawAesKeyring implements Keyring {
     )
   }
 
-  #aeadFor(backend: CryptoBackend): AeadKey {
+  #aeadFor(backend: CryptoBackend): AeadKey | AsyncAeadKey {
     let aead = this.#aead.get(backend)
     if (aead === undefined) this.#aead.set(backend, (aead = backend.aeadKey(this.#wrappingKey)))
     return aead

@@ -1,5 +1,5 @@
 import type { CryptoBackend, RsaPadding } from '../backend/types.js'
-import { ConfigurationError, KeyringError } from '../errors.js'
+import { ConfigurationError, EnvelopeError, KeyringError, UnsupportedOperationError } from '../errors.js'
 import { bytesEqual, utf8 } from '../format/bytes.js'
 import type { DecryptionMaterials, EncryptedDataKey, EncryptionMaterials, Keyring } from '../types.js'
 import { describeKeyring, ensureDataKey, validateKeyName } from './common.js'
@@ -9,9 +9,12 @@ const PADDINGS: readonly RsaPadding[] = ['OAEP-SHA1', 'OAEP-SHA256', 'OAEP-SHA38
 export interface RawRsaKeyringOptions {
   keyNamespace: string
   keyName: string
-  /** PEM (SPKI or PKCS#1) or a platform key object. Needed to encrypt; derived from `privateKey` when omitted. */
+  /**
+   * PEM (SPKI or PKCS#1), DER SPKI bytes, or a platform key object (`KeyObject` in Node, an RSA-OAEP
+   * `CryptoKey` in the browser). Needed to encrypt; derived from `privateKey` when omitted.
+   */
   publicKey?: unknown
-  /** PEM (PKCS#8 or PKCS#1) or a platform key object. Needed to decrypt. */
+  /** PEM (PKCS#8 or PKCS#1), DER PKCS#8 bytes, or a platform key object. Needed to decrypt. */
   privateKey?: unknown
   /** Not stored in the message: encrypt and decrypt must agree on it. */
   padding: RsaPadding
@@ -73,8 +76,9 @@ export class RawRsaKeyring implements Keyring {
     const withKey = ensureDataKey(materials, backend)
     let ciphertext: Uint8Array
     try {
-      ciphertext = backend.rsaEncrypt(publicKey, this.padding, withKey.plaintextDataKey as Uint8Array)
+      ciphertext = await backend.rsaEncrypt(publicKey, this.padding, withKey.plaintextDataKey as Uint8Array)
     } catch (error) {
+      if (error instanceof EnvelopeError) throw error // e.g. PKCS1 on WebCrypto: UNSUPPORTED_OPERATION, as is
       throw new KeyringError(`RawRsaKeyring ${describeKeyring(this)} could not wrap the data key with ${this.padding}.`, { cause: error })
     }
     const edk: EncryptedDataKey = { providerId: this.keyNamespace, providerInfo: this.#keyNameBytes.slice(), ciphertext }
@@ -98,9 +102,10 @@ export class RawRsaKeyring implements Keyring {
     const causes: unknown[] = []
     for (const edk of candidates) {
       try {
-        const dataKey = backend.rsaDecrypt(privateKey, this.padding, edk.ciphertext, materials.suite.keyLength)
+        const dataKey = await backend.rsaDecrypt(privateKey, this.padding, edk.ciphertext, materials.suite.keyLength)
         return { ...materials, plaintextDataKey: dataKey }
       } catch (error) {
+        if (error instanceof UnsupportedOperationError) throw error // the same for every candidate
         causes.push(error)
       }
     }

@@ -1,0 +1,118 @@
+// The one-shot body loops for an asynchronous cipher (WebCrypto). The synchronous loops in encrypt.ts and
+// decrypt.ts stay as they are for node:crypto, with no promise per frame; these do the same work through
+// FrameSealer/FrameOpener's `…Async` methods (the same frame layout), keeping several frames in flight so
+// that the browser's crypto thread is never idle waiting for the next call.
+import type { CryptoBackend } from './backend/types.js'
+import type { EncryptionSession } from './encrypt.js'
+import { ByteReader } from './format/bytes.js'
+import { MAX_SIGNATURE_LENGTH, writeFooter } from './format/footer.js'
+import { FINAL_FRAME_OVERHEAD, readFrame, readNonFramedBody } from './format/frame.js'
+import type { ParsedHeader } from './format/header.js'
+import { FrameSealer, type FrameOpener } from './frames.js'
+import type { EncryptResult } from './types.js'
+
+/** Frames in flight at once: bounded by count and by bytes, so a huge frame length cannot balloon memory. */
+const MAX_IN_FLIGHT = 64
+const MAX_IN_FLIGHT_BYTES = 4 * 1024 * 1024
+
+/** Collects pending cipher calls and waits for them once the window is full. Streams use it too. */
+export class Window {
+  readonly pending: Promise<unknown>[] = []
+  private bytes = 0
+
+  async add(length: number): Promise<void> {
+    this.bytes += length
+    if (this.pending.length >= MAX_IN_FLIGHT || this.bytes >= MAX_IN_FLIGHT_BYTES) await this.drain()
+  }
+
+  /** Wait for every call; on a failure the calls stay listed, so the caller can let them settle. */
+  async drain(): Promise<void> {
+    await Promise.all(this.pending)
+    this.pending.length = 0
+    this.bytes = 0
+  }
+}
+
+/** Seal the body (and sign the whole message, for signing suites) after `beginEncryption` wrote the header. */
+export async function sealBodyAsync(backend: CryptoBackend, session: EncryptionSession, input: Uint8Array): Promise<EncryptResult> {
+  const { headerBytes, sealer, signing } = session
+  const frameLength = sealer.frameLength
+  const footerRoom = signing === undefined ? 0 : 2 + MAX_SIGNATURE_LENGTH
+  const out = backend.allocate(headerBytes.length + FrameSealer.bodyLength(input.length, frameLength) + footerRoom)
+  out.set(headerBytes, 0)
+  let offset = headerBytes.length
+  let position = 0
+  const window = new Window()
+  try {
+    while (input.length - position >= frameLength) {
+      offset = sealer.sealRegularAsync(input.subarray(position, position + frameLength), out, offset, window.pending)
+      position += frameLength
+      await window.add(frameLength)
+    }
+    window.pending.push(sealer.sealFinalAsync(input.subarray(position), out, offset))
+    offset += FINAL_FRAME_OVERHEAD + input.length - position
+    await window.drain()
+  } catch (error) {
+    await Promise.allSettled(window.pending)
+    throw error
+  }
+  if (signing !== undefined) {
+    // spec: data-format/message-footer.md — the signature covers the header and the whole body.
+    offset = writeFooter(await backend.signMessage(signing.curve, signing.privateKey, out.subarray(0, offset)), out, offset)
+  }
+  out.fill(0, offset)
+  return { ciphertext: offset === out.length ? out : out.subarray(0, offset), header: session.header }
+}
+
+/**
+ * Decrypt every frame of a scanned message into a fresh buffer. On any failure the buffer is zeroed before
+ * the error (the first failing frame's) is thrown; the caller checks the signature.
+ */
+export async function openBodyAsync(
+  backend: CryptoBackend,
+  ciphertext: Uint8Array,
+  parsed: ParsedHeader,
+  plaintextLength: number,
+  opener: FrameOpener,
+): Promise<Uint8Array> {
+  const plaintext = backend.allocate(plaintextLength)
+  const window = new Window()
+  try {
+    const reader = new ByteReader(ciphertext, parsed.length)
+    const { contentType, frameLength } = parsed.header
+    if (contentType === 'non-framed') {
+      window.pending.push(opener.openAsync(readNonFramedBody(reader), plaintext, 0))
+    } else {
+      let offset = 0
+      for (let sequenceNumber = 1; ; sequenceNumber++) {
+        const frame = readFrame(reader, frameLength, sequenceNumber)
+        window.pending.push(opener.openAsync(frame, plaintext, offset))
+        offset += frame.content.length
+        if (frame.final) break
+        await window.add(frame.content.length)
+      }
+    }
+    await window.drain()
+    return plaintext
+  } catch (error) {
+    // Let calls still in flight finish before zeroing, so none writes plaintext after it.
+    await Promise.allSettled(window.pending)
+    plaintext.fill(0)
+    throw error
+  }
+}
+
+/** `finishMessage` for an asynchronous key: seal the final frame, then sign with the incremental signer if any. */
+export async function finishMessageAsync(
+  session: EncryptionSession,
+  finalPlaintext: Uint8Array,
+  out: Uint8Array,
+  offset: number,
+  unsignedFrom: number,
+): Promise<number> {
+  const end = await session.sealer.sealFinalAsync(finalPlaintext, out, offset)
+  const { signer } = session
+  if (signer === undefined) return end
+  signer.update(out.subarray(unsignedFrom, end))
+  return writeFooter(signer.sign(), out, end)
+}

@@ -1,0 +1,42 @@
+// ECDSA on WebCrypto for signing suites, loaded on first use: an application that only uses unsigned suites
+// (0x0478 with KmsRsaKeyring) never downloads it. WebCrypto signs and verifies whole messages only.
+import type { CurveName } from '../suites.js'
+import { compressPoint, CURVES, decompressPoint, derToP1363, p1363ToDer } from './ec.js'
+import type { SigningKeyPair } from './types.js'
+import { requireSubtle, source } from './webcrypto-rsa.js'
+
+const SIGNATURE_HASH: Record<CurveName, string> = { 'P-256': 'SHA-256', 'P-384': 'SHA-384' }
+
+/** What `importVerificationKey` returns: the WebCrypto key and the uncompressed point. */
+interface VerificationKey {
+  readonly key: CryptoKey
+  readonly point: Uint8Array
+}
+
+export async function generateSigningKey(curve: CurveName): Promise<SigningKeyPair> {
+  const subtle = requireSubtle('ECDSA signing')
+  const pair = (await subtle.generateKey({ name: 'ECDSA', namedCurve: curve }, false, ['sign', 'verify'])) as CryptoKeyPair
+  const uncompressed = new Uint8Array(await subtle.exportKey('raw', pair.publicKey))
+  return { privateKey: pair.privateKey, publicKey: compressPoint(uncompressed) }
+}
+
+/** DER signature of the whole message. */
+export async function signMessage(curve: CurveName, privateKey: unknown, message: Uint8Array): Promise<Uint8Array> {
+  const subtle = requireSubtle('ECDSA signing')
+  const signature = await subtle.sign({ name: 'ECDSA', hash: SIGNATURE_HASH[curve] }, privateKey as CryptoKey, source(message))
+  return p1363ToDer(new Uint8Array(signature))
+}
+
+export async function importVerificationKey(curve: CurveName, compressedPoint: Uint8Array): Promise<VerificationKey> {
+  const point = decompressPoint(curve, compressedPoint)
+  const key = await requireSubtle('ECDSA verification').importKey('raw', source(point), { name: 'ECDSA', namedCurve: curve }, false, ['verify'])
+  return { key, point }
+}
+
+/** Resolves false for a bad or undecodable DER signature. */
+export async function verifyMessage(curve: CurveName, publicKey: unknown, message: Uint8Array, signature: Uint8Array): Promise<boolean> {
+  const raw = derToP1363(signature, CURVES[curve].size)
+  if (raw === undefined) return false
+  const subtle = requireSubtle('ECDSA verification')
+  return subtle.verify({ name: 'ECDSA', hash: SIGNATURE_HASH[curve] }, (publicKey as VerificationKey).key, source(raw), source(message))
+}

@@ -1,0 +1,82 @@
+// The private half of RSA on WebCrypto, loaded on first use by webcrypto-rsa.ts: reading PKCS#8 (and PKCS#1)
+// private keys, deriving a public key from one, and RSA-OAEP decryption of a wrapped data key.
+import { ConfigurationError, KeyringError } from '../errors.js'
+import { element, fromPem, INTEGER, isRsaAlgorithm, OCTET_STRING, readElement, RSA_ALGORITHM_IDENTIFIER, SEQUENCE } from './der.js'
+import type { RsaPadding } from './types.js'
+import { fromCryptoKey, isCryptoKey, requireSubtle, source, unreadable, type OaepHash, type RsaHandle } from './webcrypto-rsa.js'
+
+/** Whether a PKCS#8 PrivateKeyInfo holds an RSA key (TypeError when it is not PKCS#8 at all). */
+function isRsaPkcs8(pkcs8: Uint8Array): boolean {
+  const outer = readElement(pkcs8, 0, SEQUENCE, 'PrivateKeyInfo')
+  const version = readElement(outer.content, 0, INTEGER, 'version')
+  const algorithm = readElement(outer.content, version.end, SEQUENCE, 'algorithm')
+  readElement(outer.content, algorithm.end, OCTET_STRING, 'privateKey')
+  return isRsaAlgorithm(algorithm.content)
+}
+
+/** PKCS#1 RSAPrivateKey → PKCS#8 PrivateKeyInfo. */
+function pkcs8FromPkcs1(rsaPrivateKey: Uint8Array): Uint8Array {
+  return element(SEQUENCE, Uint8Array.of(INTEGER, 1, 0), RSA_ALGORITHM_IDENTIFIER, element(OCTET_STRING, rsaPrivateKey))
+}
+
+/** PEM string or DER PKCS#8 bytes → PKCS#8 DER; ConfigurationError for anything else. */
+function readPkcs8(input: unknown): Uint8Array {
+  try {
+    let pkcs8: Uint8Array
+    if (input instanceof Uint8Array) pkcs8 = input.slice()
+    else if (typeof input === 'string') {
+      const { label, der } = fromPem(input)
+      if (label === 'PRIVATE KEY') pkcs8 = der
+      else if (label === 'RSA PRIVATE KEY') pkcs8 = pkcs8FromPkcs1(der)
+      else throw new TypeError(`a "${label}" PEM block is not a private key`)
+    } else throw new TypeError(`expected a PEM string, DER bytes or a CryptoKey, got ${typeof input}`)
+    if (!isRsaPkcs8(pkcs8)) throw new TypeError('expected an RSA key')
+    return pkcs8
+  } catch (error) {
+    throw unreadable('private', error instanceof TypeError ? error.message : 'invalid key encoding')
+  }
+}
+
+/** The caller's private key imported for one OAEP hash. */
+export async function importPrivateKey(input: unknown, hash: OaepHash): Promise<CryptoKey> {
+  if (isCryptoKey(input)) return fromCryptoKey('private', input).key(hash)
+  return requireSubtle('RSA').importKey('pkcs8', source(readPkcs8(input)), { name: 'RSA-OAEP', hash }, false, ['decrypt'])
+}
+
+/** The modulus and exponent of the caller's private key, as a public JWK. */
+export async function publicJwk(input: unknown): Promise<JsonWebKey> {
+  const subtle = requireSubtle('RSA')
+  let extractable: CryptoKey
+  if (isCryptoKey(input)) {
+    if (!input.extractable) {
+      throw new ConfigurationError('The RSA private CryptoKey is not extractable, so its public half cannot be derived: pass publicKey as well.')
+    }
+    extractable = input
+  } else {
+    extractable = await subtle.importKey('pkcs8', source(readPkcs8(input)), { name: 'RSA-OAEP', hash: 'SHA-256' }, true, ['decrypt'])
+  }
+  const { n, e } = await subtle.exportKey('jwk', extractable)
+  if (n === undefined || e === undefined) throw new ConfigurationError('The RSA private key has no modulus or exponent.')
+  return { kty: 'RSA', n, e, ext: true }
+}
+
+export async function rsaDecrypt(
+  privateKey: RsaHandle,
+  hash: OaepHash,
+  padding: RsaPadding,
+  ciphertext: Uint8Array,
+  expectedLength: number,
+): Promise<Uint8Array> {
+  const key = await privateKey.key(hash)
+  let plaintext: Uint8Array
+  try {
+    plaintext = new Uint8Array(await requireSubtle('RSA').decrypt({ name: 'RSA-OAEP' }, key, source(ciphertext)))
+  } catch (error) {
+    throw new KeyringError(`RSA ${padding} decryption of the data key failed.`, { cause: error })
+  }
+  if (plaintext.length !== expectedLength) {
+    plaintext.fill(0)
+    throw new KeyringError(`The RSA-wrapped data key is ${plaintext.length} bytes; the suite needs ${expectedLength}.`)
+  }
+  return plaintext
+}

@@ -1,0 +1,143 @@
+// RSA-OAEP on WebCrypto for the raw RSA and KMS RSA keyrings. WebCrypto binds the OAEP hash to the key at
+// import, so a handle keeps the key's encoding and imports it once per hash on first use.
+import { ConfigurationError, UnsupportedOperationError } from '../errors.js'
+import { fromPem, rsaSpkiModulusBits, spkiFromPkcs1 } from './der.js'
+import { loadOnDemand } from '../load-on-demand.js'
+import type { RsaPadding } from './types.js'
+
+export type OaepHash = 'SHA-1' | 'SHA-256' | 'SHA-384' | 'SHA-512'
+
+const OAEP_HASH: Record<Exclude<RsaPadding, 'PKCS1'>, OaepHash> = {
+  'OAEP-SHA1': 'SHA-1',
+  'OAEP-SHA256': 'SHA-256',
+  'OAEP-SHA384': 'SHA-384',
+  'OAEP-SHA512': 'SHA-512',
+}
+
+export interface RsaHandle {
+  readonly kind: 'public' | 'private'
+  /** The key imported for one OAEP hash (cached per hash). */
+  key(hash: OaepHash): Promise<CryptoKey>
+}
+
+/**
+ * Our byte arrays as WebCrypto's `BufferSource`. They never sit on a SharedArrayBuffer (the library allocates
+ * them, or the caller handed in plain Uint8Arrays), which is all TypeScript's DOM types worry about.
+ */
+export function source(bytes: Uint8Array): BufferSource {
+  return bytes as Uint8Array<ArrayBuffer>
+}
+
+export function subtleCrypto(): SubtleCrypto | undefined {
+  return globalThis.crypto?.subtle
+}
+
+export function requireSubtle(what: string): SubtleCrypto {
+  const subtle = subtleCrypto()
+  if (subtle === undefined) {
+    throw new UnsupportedOperationError(
+      `${what} needs WebCrypto (crypto.subtle), which this page does not have: serve it over HTTPS or from localhost.`,
+    )
+  }
+  return subtle
+}
+
+export function unreadable(kind: 'public' | 'private', reason: string): ConfigurationError {
+  return new ConfigurationError(`The RSA ${kind} key could not be read: ${reason}.`)
+}
+
+export function isCryptoKey(value: unknown): value is CryptoKey {
+  return typeof CryptoKey !== 'undefined' && value instanceof CryptoKey
+}
+
+function handle(kind: 'public' | 'private', importFor: (hash: OaepHash) => Promise<CryptoKey>): RsaHandle {
+  const imported = new Map<OaepHash, Promise<CryptoKey>>()
+  return {
+    kind,
+    key(hash) {
+      let key = imported.get(hash)
+      if (key === undefined) {
+        key = importFor(hash).catch((error: unknown) => {
+          imported.delete(hash)
+          if (error instanceof ConfigurationError) throw error
+          throw unreadable(kind, `WebCrypto refused it (${(error as Error)?.name ?? 'error'})`)
+        })
+        imported.set(hash, key)
+      }
+      return key
+    },
+  }
+}
+
+/** A caller's own RSA-OAEP CryptoKey: usable only with the hash it was imported for. */
+export function fromCryptoKey(kind: 'public' | 'private', key: CryptoKey): RsaHandle {
+  const algorithm = key.algorithm as RsaHashedKeyAlgorithm
+  if (key.type !== kind || algorithm.name !== 'RSA-OAEP') throw unreadable(kind, `expected an RSA-OAEP ${kind} CryptoKey`)
+  return handle(kind, async (hash) => {
+    if (algorithm.hash.name !== hash) {
+      throw new ConfigurationError(`The RSA ${kind} CryptoKey was imported for ${algorithm.hash.name}; this padding needs ${hash}.`)
+    }
+    return key
+  })
+}
+
+/** PEM string, DER bytes or CryptoKey → a public key handle. */
+export function importRsaPublicKey(input: unknown): RsaHandle {
+  if (isCryptoKey(input)) return fromCryptoKey('public', input)
+  let spki: Uint8Array
+  try {
+    if (input instanceof Uint8Array) spki = input.slice()
+    else if (typeof input === 'string') {
+      const { label, der } = fromPem(input)
+      if (label === 'PUBLIC KEY') spki = der
+      else if (label === 'RSA PUBLIC KEY') spki = spkiFromPkcs1(der)
+      else throw new TypeError(`a "${label}" PEM block is not a public key`)
+    } else throw new TypeError(`expected a PEM string, DER bytes or a CryptoKey, got ${typeof input}`)
+    rsaSpkiModulusBits(spki)
+  } catch (error) {
+    throw unreadable('public', error instanceof TypeError ? error.message : 'invalid key encoding')
+  }
+  return handle('public', (hash) => requireSubtle('RSA').importKey('spki', source(spki), { name: 'RSA-OAEP', hash }, false, ['encrypt']))
+}
+
+// The private half (PKCS#8 parsing, deriving the public key, decryption: webcrypto-rsa-private.ts) is loaded
+// on first use: an application that only encrypts with a public key never downloads it.
+
+/** What a private key handle holds: the caller's input, read (and checked) on first use. */
+export interface PrivateRsaHandle extends RsaHandle {
+  readonly input: unknown
+}
+
+/** PEM string, DER PKCS#8 bytes or CryptoKey → a private key handle; a bad key is reported on first use. */
+export function importRsaPrivateKey(input: unknown): PrivateRsaHandle {
+  return { ...handle('private', async (hash) => (await loadOnDemand()).importPrivateKey(input, hash)), input }
+}
+
+/** The public half of a private key handle, through its JWK modulus and exponent (imported on first use). */
+export function rsaPublicFromPrivate(privateKey: unknown): RsaHandle {
+  let jwk: Promise<JsonWebKey> | undefined
+  return handle('public', async (hash) => {
+    jwk ??= loadOnDemand().then((onDemand) => onDemand.publicJwk((privateKey as PrivateRsaHandle).input))
+    return requireSubtle('RSA').importKey('jwk', await jwk, { name: 'RSA-OAEP', hash }, false, ['encrypt'])
+  })
+}
+
+export async function rsaDecrypt(privateKey: unknown, padding: RsaPadding, ciphertext: Uint8Array, expectedLength: number): Promise<Uint8Array> {
+  return (await loadOnDemand()).rsaDecrypt(privateKey as RsaHandle, oaepHash(padding), padding, ciphertext, expectedLength)
+}
+
+export function oaepHash(padding: RsaPadding): OaepHash {
+  if (padding === 'PKCS1') {
+    throw new UnsupportedOperationError(
+      'RSA PKCS1 (v1.5) padding needs the Node build of kms-envelope: WebCrypto has RSA-OAEP only. Use an OAEP padding for data that browsers handle.',
+    )
+  }
+  return OAEP_HASH[padding]
+}
+
+export async function rsaEncrypt(publicKey: unknown, padding: RsaPadding, plaintext: Uint8Array): Promise<Uint8Array> {
+  const hash = oaepHash(padding)
+  const key = await (publicKey as RsaHandle).key(hash)
+  return new Uint8Array(await requireSubtle('RSA').encrypt({ name: 'RSA-OAEP' }, key, source(plaintext)))
+}
+

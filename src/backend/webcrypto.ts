@@ -1,0 +1,149 @@
+// The CryptoBackend of the browser build, on WebCrypto. WebCrypto answers asynchronously, so AES-GCM keys
+// are AsyncAeadKeys and HKDF and digests return promises; the engine awaits only those. @noble (loaded on
+// demand) covers what WebCrypto cannot: AES-192 (Chromium refuses it) and pages without crypto.subtle.
+import { UnsupportedOperationError } from '../errors.js'
+import { loadOnDemand } from '../load-on-demand.js'
+import type { HashName } from '../suites.js'
+import type { AsyncAeadKey, CryptoBackend, HkdfOutput } from './types.js'
+import { importRsaPrivateKey, importRsaPublicKey, rsaDecrypt, rsaEncrypt, rsaPublicFromPrivate, source, subtleCrypto } from './webcrypto-rsa.js'
+
+// Loaded on demand, so an application that never needs them does not download them (with code splitting).
+type Noble = typeof import('./noble.js')
+let noble: Promise<Noble> | undefined
+const loadNoble = (): Promise<Noble> => (noble ??= import('./noble.js'))
+
+const WEB_HASH: Record<HashName, string> = { sha256: 'SHA-256', sha384: 'SHA-384', sha512: 'SHA-512' }
+/** getRandomValues fills at most this many bytes per call. */
+const RANDOM_CHUNK = 65536
+
+function randomBytes(length: number): Uint8Array {
+  const random = globalThis.crypto
+  if (typeof random?.getRandomValues !== 'function') throw new UnsupportedOperationError('kms-envelope needs crypto.getRandomValues.')
+  const out = new Uint8Array(length)
+  for (let offset = 0; offset < length; offset += RANDOM_CHUNK) random.getRandomValues(out.subarray(offset, offset + RANDOM_CHUNK))
+  return out
+}
+
+/** The tag follows the ciphertext in every message and wrapped key, so usually no copy is needed. */
+function sealedInput(ciphertext: Uint8Array, tag: Uint8Array): Uint8Array {
+  if (ciphertext.buffer === tag.buffer && ciphertext.byteOffset + ciphertext.length === tag.byteOffset) {
+    return new Uint8Array(ciphertext.buffer, ciphertext.byteOffset, ciphertext.length + tag.length)
+  }
+  const joined = new Uint8Array(ciphertext.length + tag.length)
+  joined.set(ciphertext, 0)
+  joined.set(tag, ciphertext.length)
+  return joined
+}
+
+/** AES-GCM through crypto.subtle; the key is imported once, and calls may be in flight together. */
+class WebCryptoAeadKey implements AsyncAeadKey {
+  readonly async = true
+  #key: CryptoKey | undefined
+  readonly #importing: Promise<CryptoKey>
+
+  constructor(
+    private readonly subtle: SubtleCrypto,
+    key: Uint8Array,
+  ) {
+    // Our own copy, zeroed once imported: the caller zeroes its key as soon as this returns.
+    const copy = key.slice()
+    this.#importing = subtle.importKey('raw', source(copy), 'AES-GCM', false, ['encrypt', 'decrypt'])
+    const forget = () => copy.fill(0)
+    this.#importing.then((imported) => {
+      this.#key = imported
+      forget()
+    }, forget)
+  }
+
+  async seal(iv: Uint8Array, aad: Uint8Array, plaintext: Uint8Array, out: Uint8Array, offset: number): Promise<void> {
+    const key = this.#key ?? (await this.#importing)
+    const sealed = await this.subtle.encrypt({ name: 'AES-GCM', iv: source(iv), additionalData: source(aad), tagLength: 128 }, key, source(plaintext))
+    out.set(new Uint8Array(sealed), offset)
+  }
+
+  async open(iv: Uint8Array, aad: Uint8Array, ciphertext: Uint8Array, tag: Uint8Array, out: Uint8Array, offset: number): Promise<boolean> {
+    const key = this.#key ?? (await this.#importing)
+    let opened: ArrayBuffer
+    try {
+      opened = await this.subtle.decrypt({ name: 'AES-GCM', iv: source(iv), additionalData: source(aad), tagLength: 128 }, key, source(sealedInput(ciphertext, tag)))
+    } catch {
+      return false
+    }
+    const plaintext = new Uint8Array(opened)
+    out.set(plaintext, offset)
+    plaintext.fill(0) // WebCrypto's own copy: a data key (raw AES keyring) must not linger in it
+    return true
+  }
+}
+
+async function hkdf(hash: HashName, ikm: Uint8Array, salt: Uint8Array, outputs: readonly HkdfOutput[]): Promise<Uint8Array[]> {
+  const subtle = subtleCrypto()
+  if (subtle === undefined) return (await loadNoble()).hkdfAll(hash, ikm, salt, outputs)
+  const key = await subtle.importKey('raw', source(ikm), 'HKDF', false, ['deriveBits'])
+  return Promise.all(
+    outputs.map(async ({ info, length }) =>
+      new Uint8Array(await subtle.deriveBits({ name: 'HKDF', hash: WEB_HASH[hash], salt: source(salt), info: source(info) }, key, length * 8)),
+    ),
+  )
+}
+
+async function digest(hash: HashName, data: Uint8Array): Promise<Uint8Array> {
+  const subtle = subtleCrypto()
+  if (subtle === undefined) return (await loadNoble()).digest(hash, data)
+  return new Uint8Array(await subtle.digest(WEB_HASH[hash], source(data)))
+}
+
+/** Streams refuse signing suites before this is reached (incrementalSignatures is false): a last line of defence. */
+function streamedSignaturesUnsupported(): never {
+  throw new UnsupportedOperationError('WebCrypto signs and verifies whole messages only: use one-shot encrypt/decrypt for signing suites.')
+}
+
+/**
+ * The CryptoBackend on WebCrypto (browsers, Deno, Node's globalThis.crypto). Signing suites work one-shot
+ * (a whole-message sign or verify); streams of signed messages are refused with UnsupportedOperationError.
+ * RSA PKCS1 padding is Node-only.
+ */
+export const webCryptoBackend: CryptoBackend = {
+  name: 'webcrypto',
+  randomBytes,
+  allocate: (length) => new Uint8Array(length),
+  hkdf,
+  aeadKey(key) {
+    const subtle = subtleCrypto()
+    if (subtle !== undefined && key.length !== 24) return new WebCryptoAeadKey(subtle, key)
+    // AES-GCM in JavaScript (@noble/ciphers): AES-192 on Chromium, and any key size without crypto.subtle.
+    const copy = key.slice()
+    return {
+      async: true,
+      seal: async (iv, aad, plaintext, out, offset) => (await loadNoble()).gcmSeal(copy, iv, aad, plaintext, out, offset),
+      open: async (iv, aad, ciphertext, tag, out, offset) => (await loadNoble()).gcmOpen(copy, iv, aad, sealedInput(ciphertext, tag), out, offset),
+    }
+  },
+  digest,
+  timingSafeEqual(a, b) {
+    if (a.length !== b.length) return false
+    let difference = 0
+    for (let i = 0; i < a.length; i++) difference |= (a[i] as number) ^ (b[i] as number)
+    return difference === 0
+  },
+
+  incrementalSignatures: false,
+  generateSigningKey: async (curve) => (await loadOnDemand()).generateSigningKey(curve),
+  createSigner: streamedSignaturesUnsupported,
+  signMessage: async (curve, privateKey, message) => (await loadOnDemand()).signMessage(curve, privateKey, message),
+  importVerificationKey: async (curve, compressedPoint) => (await loadOnDemand()).importVerificationKey(curve, compressedPoint),
+  createVerifier: streamedSignaturesUnsupported,
+  async verifyMessage(curve, publicKey, message, signature) {
+    try {
+      return await (await loadOnDemand()).verifyMessage(curve, publicKey, message, signature)
+    } catch {
+      return false // never rejects: a signature that cannot be checked does not verify
+    }
+  },
+
+  importRsaPublicKey,
+  importRsaPrivateKey,
+  rsaPublicFromPrivate,
+  rsaEncrypt,
+  rsaDecrypt,
+}

@@ -1,0 +1,99 @@
+/**
+ * kms-envelope for browsers (`kms-envelope/browser`, and the `browser` condition of `kms-envelope`): the same
+ * API as the Node entry on WebCrypto, with no Node built-ins, no `Buffer` and no AWS SDK code unless a KMS
+ * keyring calls KMS. @noble code loads only where WebCrypto cannot do the job (AES-192, pages without
+ * `crypto.subtle`).
+ *
+ * Browser limits: signing suites (0x0214, 0x0346, 0x0378, 0x0578) work one-shot but not in streams
+ * (WebCrypto signs and verifies whole messages only); RSA PKCS1 padding is Node-only. Encrypting with
+ * `KmsRsaKeyring` needs only the KMS key's public half.
+ *
+ * @example
+ * ```ts
+ * import { encrypt, KmsRsaKeyring } from 'kms-envelope/browser'
+ * const { keyId, publicKey } = await (await fetch('/public-key')).json()
+ * const keyring = new KmsRsaKeyring({ keyId, encryptionAlgorithm: 'RSAES_OAEP_SHA_256', publicKey })
+ * const { ciphertext } = await encrypt(keyring, file, { encryptionContext: { purpose: 'upload' } }) // suite 0x0478
+ * ```
+ */
+import { webCryptoBackend } from './backend/webcrypto.js'
+import { ConfigurationError } from './errors.js'
+import { isAsyncIterable } from './collect.js'
+import { decryptWith } from './decrypt.js'
+import { encryptWith } from './encrypt.js'
+import type { DecryptStreamOptions, EncryptStreamOptions, EnvelopeStream } from './stream.js'
+import { concatBytes } from './format/bytes.js'
+import { decryptStreamWith } from './stream-decrypt.js'
+import { encryptStreamWith } from './stream-encrypt.js'
+import type { DecryptOptions, DecryptResult, EncryptOptions, EncryptResult, Keyring, MaterialsManager } from './types.js'
+
+/**
+ * An async iterable's chunks in one buffer. The browser's one-shot API gathers iterable input and runs the
+ * one-shot engine on it (which returns nothing unverified), so an application that encrypts in one shot
+ * does not download the stream engine; the chunks are zeroed once copied.
+ */
+async function gather(source: AsyncIterable<unknown>): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = []
+  try {
+    for await (const chunk of source) {
+      if (!(chunk instanceof Uint8Array)) throw new ConfigurationError(`Iterable input must yield Uint8Array chunks; got ${typeof chunk}.`)
+      chunks.push(chunk.slice())
+    }
+    return concatBytes(chunks)
+  } finally {
+    for (const chunk of chunks) chunk.fill(0)
+  }
+}
+
+/**
+ * Encrypt `plaintext` (bytes, a string encoded as UTF-8, or an async iterable of byte chunks, gathered first)
+ * into one message. The default suite is 0x0578 (0x0478 with a `KmsRsaKeyring`).
+ */
+export async function encrypt(
+  keyringOrCmm: Keyring | MaterialsManager,
+  plaintext: Uint8Array | string | AsyncIterable<Uint8Array>,
+  options?: EncryptOptions,
+): Promise<EncryptResult> {
+  if (!isAsyncIterable(plaintext)) return encryptWith(webCryptoBackend, keyringOrCmm, plaintext, options)
+  const gathered = await gather(plaintext)
+  try {
+    return await encryptWith(webCryptoBackend, keyringOrCmm, gathered, options)
+  } finally {
+    gathered.fill(0)
+  }
+}
+
+/**
+ * Decrypt one complete message (bytes, or an async iterable of byte chunks, gathered first). Returns
+ * plaintext only after the header, every frame and (for signing suites) the signature verify.
+ */
+export async function decrypt(
+  keyringOrCmm: Keyring | MaterialsManager,
+  ciphertext: Uint8Array | AsyncIterable<Uint8Array>,
+  options?: DecryptOptions,
+): Promise<DecryptResult> {
+  return decryptWith(webCryptoBackend, keyringOrCmm, isAsyncIterable(ciphertext) ? await gather(ciphertext) : ciphertext, options)
+}
+
+/**
+ * A `TransformStream` that encrypts the plaintext written to it into one message; `.header` resolves when
+ * the header is written. Signing suites are refused (`UNSUPPORTED_OPERATION`): stream with 0x0478.
+ *
+ * @example
+ * ```ts
+ * const encrypted = file.stream().pipeThrough(encryptStream(keyring, { algorithmSuite: 0x0478 }))
+ * ```
+ */
+export function encryptStream(keyringOrCmm: Keyring | MaterialsManager, options?: EncryptStreamOptions): EnvelopeStream {
+  return encryptStreamWith(webCryptoBackend, keyringOrCmm, options)
+}
+
+/**
+ * A `TransformStream` that decrypts one message written to it; each frame's plaintext is emitted once its
+ * tag verifies. Signed messages are refused (`UNSUPPORTED_OPERATION`): decrypt those one-shot.
+ */
+export function decryptStream(keyringOrCmm: Keyring | MaterialsManager, options?: DecryptStreamOptions): EnvelopeStream {
+  return decryptStreamWith(webCryptoBackend, keyringOrCmm, options)
+}
+
+export * from './exports.js'

@@ -1,0 +1,94 @@
+// Cache entry identifiers of the caching materials manager, exactly as the specification defines them:
+// SHA-384 over resource ID, scope ID, partition ID and a resource suffix, each separated by one null byte.
+// spec: framework/caching-cmm.md#appendix-a-cache-entry-identifier-formulas
+//
+// SHA-384 comes from @noble/hashes: synchronous and platform-neutral, so the cache runs unchanged on every
+// CryptoBackend (the identifier is a lookup key, not a secret).
+import { sha384 } from '@noble/hashes/sha2.js'
+import { KeyringError } from '../errors.js'
+import { ByteWriter, utf8 } from '../format/bytes.js'
+import { serializeContext } from '../format/context.js'
+import type { EncryptedDataKey, EncryptionContext } from '../types.js'
+
+const NULL_BYTE = Uint8Array.of(0x00)
+/** spec: framework/caching-cmm.md#resource-identifier */
+const RESOURCE_CACHING_CMM = 0x01
+/** spec: framework/caching-cmm.md#scope-identifier */
+const SCOPE_ENCRYPT = 0x01
+const SCOPE_DECRYPT = 0x02
+/** The "algorithm suite hex byte" of the two encryption formulas. */
+const WITHOUT_SUITE = 0x00
+const WITH_SUITE = 0x01
+
+/** `resource-id + NULL + scope-id + NULL + partition-id + NULL`: the part shared by every entry of one manager and scope. */
+export function identifierPrefix(partitionId: string, scope: 'encrypt' | 'decrypt'): Uint8Array {
+  const partition = utf8(partitionId)
+  const prefix = new Uint8Array(5 + partition.length)
+  prefix[0] = RESOURCE_CACHING_CMM
+  prefix[2] = scope === 'encrypt' ? SCOPE_ENCRYPT : SCOPE_DECRYPT
+  prefix.set(partition, 4)
+  return prefix // the separators and the trailing null byte are the zeros left in place
+}
+
+function suiteIdBytes(suiteId: number): Uint8Array {
+  return Uint8Array.of(suiteId >>> 8, suiteId & 0xff)
+}
+
+/**
+ * Identifier of encryption materials. With a suite (what `encrypt` always sends):
+ * `SHA384(0x01 ‖ 0 ‖ 0x01 ‖ 0 ‖ partition ‖ 0 ‖ 0x01 ‖ 0 ‖ suiteId ‖ 0 ‖ SerializeEncryptionContext(ec))`;
+ * without one, `… ‖ 0 ‖ 0x00 ‖ 0 ‖ SerializeEncryptionContext(ec))`.
+ * spec: framework/caching-cmm.md#encryption-materials-with-algorithm-suite and #encryption-materials-without-algorithm-suite
+ */
+export function encryptionIdentifier(prefix: Uint8Array, suiteId: number | undefined, context: EncryptionContext): Uint8Array {
+  const hash = sha384.create().update(prefix)
+  if (suiteId === undefined) {
+    hash.update(Uint8Array.of(WITHOUT_SUITE)).update(NULL_BYTE)
+  } else {
+    hash.update(Uint8Array.of(WITH_SUITE)).update(NULL_BYTE).update(suiteIdBytes(suiteId)).update(NULL_BYTE)
+  }
+  return hash.update(serializeContext(context)).digest()
+}
+
+/** One encrypted data key as the header writes it: three uint16-length-prefixed fields. spec: data-format/message-header.md#encrypted-data-key-entries */
+export function serializeEncryptedDataKey(key: EncryptedDataKey): Uint8Array {
+  const tooLong = (message: string) => new KeyringError(`Encrypted data key: ${message}`)
+  return new ByteWriter(6 + key.providerId.length + key.providerInfo.length + key.ciphertext.length)
+    .lengthPrefixed(utf8(key.providerId), 'provider ID', tooLong)
+    .lengthPrefixed(key.providerInfo, 'provider info', tooLong)
+    .lengthPrefixed(key.ciphertext, 'ciphertext', tooLong)
+    .toBytes()
+}
+
+function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  const length = Math.min(a.length, b.length)
+  for (let i = 0; i < length; i++) {
+    const difference = (a[i] as number) - (b[i] as number)
+    if (difference !== 0) return difference
+  }
+  return a.length - b.length
+}
+
+/**
+ * Identifier of decryption materials:
+ * `SHA384(0x01 ‖ 0 ‖ 0x02 ‖ 0 ‖ partition ‖ 0 ‖ suiteId ‖ 0 ‖ CONCATENATE(SORTED(EDK)) ‖ 0 ‖ SerializeEncryptionContext(ec))`,
+ * the data keys serialized as in the header and sorted lexicographically by those bytes.
+ * spec: framework/caching-cmm.md#decryption-materials
+ */
+export function decryptionIdentifier(
+  prefix: Uint8Array,
+  suiteId: number,
+  encryptedDataKeys: readonly EncryptedDataKey[],
+  context: EncryptionContext,
+): Uint8Array {
+  const hash = sha384.create().update(prefix).update(suiteIdBytes(suiteId)).update(NULL_BYTE)
+  for (const key of encryptedDataKeys.map(serializeEncryptedDataKey).sort(compareBytes)) hash.update(key)
+  return hash.update(NULL_BYTE).update(serializeContext(context)).digest()
+}
+
+/** A digest as a compact string key for the cache map. */
+export function identifierKey(digest: Uint8Array): string {
+  let key = ''
+  for (const byte of digest) key += String.fromCharCode(byte)
+  return key
+}

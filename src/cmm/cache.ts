@@ -1,0 +1,237 @@
+// The cryptographic materials cache: entries of encryption or decryption materials with their creation
+// and expiry times and usage counters, in a least-recently-used map. Every entry that leaves the cache, for
+// whatever reason, has its plaintext data key zeroed.
+// spec: framework/cryptographic-materials-cache.md, framework/local-cryptographic-materials-cache.md
+import { LRUCache } from 'lru-cache'
+import { ConfigurationError } from '../errors.js'
+import type { CompleteDecryptionMaterials, CompleteEncryptionMaterials } from '../types.js'
+
+/** A cache entry. The cache owns `materials.plaintextDataKey`: callers only ever receive copies of it. */
+export interface CacheEntry {
+  readonly operation: 'encrypt' | 'decrypt'
+  readonly materials: CompleteEncryptionMaterials | CompleteDecryptionMaterials
+  /** Partition of the caching manager that stored it (for events). */
+  readonly partition: string
+  /** On the caching manager's clock, in milliseconds. */
+  readonly createdAt: number
+  /** The entry is TTL-expired from this instant on. */
+  readonly expiresAt: number
+  /** Usage metadata, updated only by the caching manager (spec: framework/caching-cmm.md#usage-stats). */
+  messagesEncrypted: number
+  bytesEncrypted: number
+  /** Set when the entry leaves the cache; its data key has then been zeroed. */
+  evicted: boolean
+}
+
+/** Why an entry left the cache. */
+export type CacheEvictionReason = 'expired' | 'limit' | 'capacity' | 'replaced' | 'deleted'
+
+/**
+ * What a cache reports to its `onEvent` hook. `hit`: served without calling the underlying manager (also a
+ * request that waited for another's fetch); `miss`: called it and cached the result; `bypass`: called it
+ * without the cache (suite without key derivation, unknown or too large plaintext length).
+ */
+export type CacheEvent =
+  | { readonly type: 'hit' | 'miss' | 'bypass'; readonly operation: 'encrypt' | 'decrypt'; readonly partition: string }
+  | {
+      readonly type: 'evict'
+      readonly operation: 'encrypt' | 'decrypt'
+      readonly partition: string
+      readonly reason: CacheEvictionReason
+    }
+
+export interface CacheStats {
+  readonly hits: number
+  readonly misses: number
+  readonly bypasses: number
+  /** Entries removed for any reason (each had its data key zeroed). */
+  readonly evictions: number
+  /** Entries held now. */
+  readonly size: number
+  readonly capacity: number
+}
+
+/**
+ * What a `CachingMaterialsManager` needs from a cache. `LocalMaterialsCache` implements it; several
+ * caching managers may share one (their partitions keep their entries apart).
+ */
+export interface MaterialsCache {
+  /** The live entry under `id`, or undefined. A TTL-expired entry is evicted instead of returned. */
+  get(id: string, now: number): CacheEntry | undefined
+  /** Store an entry, replacing (and zeroing) any entry under `id`. */
+  put(id: string, entry: CacheEntry): void
+  /** Remove `entry` if it is still the one under `id`. */
+  evict(id: string, entry: CacheEntry, reason: CacheEvictionReason): void
+  /** Count a hit, miss or bypass and pass it to the event hook. */
+  record(event: CacheEvent): void
+  stats(): CacheStats
+}
+
+export interface LocalMaterialsCacheOptions {
+  /** Most entries held; the least recently used is evicted beyond it. 0 keeps nothing. Up to 1,000,000. */
+  capacity: number
+  /** Called synchronously on every hit, miss, bypass and eviction (for metrics). Errors it throws are ignored. */
+  onEvent?: (event: CacheEvent) => void
+}
+
+/** How many least-recently-used entries each `get` checks for TTL expiry (spec: #entry-pruning-tail-size). */
+const PRUNING_TAIL_SIZE = 3
+const MAX_CAPACITY = 1_000_000
+
+/**
+ * An in-memory LRU materials cache, built on `lru-cache`. Entries are evicted when TTL-expired (on access,
+ * and among the least recently used on every lookup), when a caching manager finds them past a usage limit,
+ * or when the cache is full; each evicted entry's plaintext data key is zeroed.
+ *
+ * @example
+ * ```ts
+ * const cache = new LocalMaterialsCache({ capacity: 100, onEvent: (event) => metrics.count(`cache.${event.type}`) })
+ * const cmm = new CachingMaterialsManager({ keyring, cache, maxAge: 60_000, maxMessagesEncrypted: 1000 })
+ * cache.stats() // { hits, misses, bypasses, evictions, size, capacity }
+ * ```
+ */
+export class LocalMaterialsCache implements MaterialsCache {
+  readonly capacity: number
+  readonly #entries: LRUCache<string, CacheEntry> | undefined
+  readonly #onEvent: ((event: CacheEvent) => void) | undefined
+  /** Why the next removal happens; lru-cache itself only knows "delete", "set" and "evict". */
+  #pendingReason: CacheEvictionReason | undefined
+  #hits = 0
+  #misses = 0
+  #bypasses = 0
+  #evictions = 0
+
+  constructor(options: LocalMaterialsCacheOptions) {
+    const { capacity, onEvent } = options ?? ({} as LocalMaterialsCacheOptions)
+    if (typeof capacity !== 'number' || !Number.isInteger(capacity) || capacity < 0 || capacity > MAX_CAPACITY) {
+      throw new ConfigurationError(`LocalMaterialsCache capacity must be an integer from 0 to ${MAX_CAPACITY}; got ${String(capacity)}.`)
+    }
+    if (onEvent !== undefined && typeof onEvent !== 'function') {
+      throw new ConfigurationError('LocalMaterialsCache onEvent must be a function.')
+    }
+    this.capacity = capacity
+    this.#onEvent = onEvent
+    this.#entries =
+      capacity === 0
+        ? undefined
+        : new LRUCache<string, CacheEntry>({
+            max: capacity,
+            dispose: (entry, _id, reason) => {
+              const mapped = reason === 'evict' ? 'capacity' : reason === 'set' ? 'replaced' : (this.#pendingReason ?? 'deleted')
+              this.#discard(entry, mapped)
+            },
+          })
+  }
+
+  get(id: string, now: number): CacheEntry | undefined {
+    const entries = this.#entries
+    if (entries === undefined) return undefined
+    this.#pruneTail(entries, now)
+    const entry = entries.get(id)
+    if (entry === undefined) return undefined
+    if (now >= entry.expiresAt) {
+      this.#remove(entries, id, 'expired')
+      return undefined
+    }
+    return entry
+  }
+
+  put(id: string, entry: CacheEntry): void {
+    if (this.#entries === undefined) {
+      this.#discard(entry, 'capacity') // a zero-capacity cache keeps nothing
+      return
+    }
+    this.#entries.set(id, entry)
+  }
+
+  evict(id: string, entry: CacheEntry, reason: CacheEvictionReason): void {
+    const entries = this.#entries
+    if (entries !== undefined && entries.peek(id) === entry) this.#remove(entries, id, reason)
+  }
+
+  /** Evict every TTL-expired entry. `now` is on the caching managers' clock (default: `performance.now()`). */
+  prune(now: number = performance.now()): void {
+    const entries = this.#entries
+    if (entries === undefined) return
+    const expired = [...entries.entries()].filter(([, entry]) => now >= entry.expiresAt).map(([id]) => id)
+    for (const id of expired) this.#remove(entries, id, 'expired')
+  }
+
+  /** Evict every entry, zeroing its data key. */
+  clear(): void {
+    const entries = this.#entries
+    if (entries === undefined) return
+    this.#pendingReason = 'deleted'
+    try {
+      entries.clear()
+    } finally {
+      this.#pendingReason = undefined
+    }
+  }
+
+  record(event: CacheEvent): void {
+    if (event.type === 'hit') this.#hits++
+    else if (event.type === 'miss') this.#misses++
+    else if (event.type === 'bypass') this.#bypasses++
+    this.#emit(event)
+  }
+
+  stats(): CacheStats {
+    return {
+      hits: this.#hits,
+      misses: this.#misses,
+      bypasses: this.#bypasses,
+      evictions: this.#evictions,
+      size: this.#entries?.size ?? 0,
+      capacity: this.capacity,
+    }
+  }
+
+  /** Only counts: never the cached materials. */
+  toString(): string {
+    const { size, capacity, hits, misses, evictions } = this.stats()
+    return `LocalMaterialsCache(${size}/${capacity} entries, ${hits} hits, ${misses} misses, ${evictions} evictions)`
+  }
+
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return this.toString()
+  }
+
+  /** spec: framework/local-cryptographic-materials-cache.md#pruning (the N least recently used entries) */
+  #pruneTail(entries: LRUCache<string, CacheEntry>, now: number): void {
+    let checked = 0
+    let expired: string[] | undefined
+    for (const id of entries.rkeys()) {
+      if (checked++ === PRUNING_TAIL_SIZE) break
+      const entry = entries.peek(id)
+      if (entry !== undefined && now >= entry.expiresAt) (expired ??= []).push(id)
+    }
+    if (expired !== undefined) for (const id of expired) this.#remove(entries, id, 'expired')
+  }
+
+  #remove(entries: LRUCache<string, CacheEntry>, id: string, reason: CacheEvictionReason): void {
+    this.#pendingReason = reason
+    try {
+      entries.delete(id)
+    } finally {
+      this.#pendingReason = undefined
+    }
+  }
+
+  #discard(entry: CacheEntry, reason: CacheEvictionReason): void {
+    if (entry.evicted) return
+    entry.evicted = true
+    entry.materials.plaintextDataKey.fill(0)
+    this.#evictions++
+    this.#emit({ type: 'evict', operation: entry.operation, partition: entry.partition, reason })
+  }
+
+  #emit(event: CacheEvent): void {
+    if (this.#onEvent === undefined) return
+    try {
+      this.#onEvent(event)
+    } catch {
+      // A metrics hook must not break encryption.
+    }
+  }
+}

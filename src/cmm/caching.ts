@@ -1,0 +1,334 @@
+import type { CryptoBackend } from '../backend/types.js'
+import { ConfigurationError, EncryptionContextMismatchError, KeyringError } from '../errors.js'
+import { isKeyring } from '../keyrings/common.js'
+import { assertDecryptAllowed, assertEncryptAllowed, type AlgorithmSuite } from '../suites.js'
+import type {
+  CompleteDecryptionMaterials,
+  CompleteEncryptionMaterials,
+  DecryptionRequest,
+  EncryptedDataKey,
+  EncryptionRequest,
+  Keyring,
+  MaterialsManager,
+} from '../types.js'
+import { LocalMaterialsCache, type CacheEntry, type MaterialsCache } from './cache.js'
+import { decryptionIdentifier, encryptionIdentifier, identifierKey, identifierPrefix } from './cache-id.js'
+import { DefaultMaterialsManager, asMaterialsManager } from './default.js'
+
+export interface CachingMaterialsManagerOptions {
+  /** The keyring to call on a miss (wrapped in a `DefaultMaterialsManager`); or give `materialsManager`. */
+  keyring?: Keyring
+  /** The materials manager to call on a miss; or give `keyring`. */
+  materialsManager?: MaterialsManager
+  /** Where entries live; default: a `LocalMaterialsCache` of 1000 entries of this manager's own. */
+  cache?: MaterialsCache
+  /** Milliseconds a data key may be used after it was requested (the entry's TTL). Required. */
+  maxAge: number
+  /** Messages one cached data key may encrypt, 1 to 2^32. Default 2^32. */
+  maxMessagesEncrypted?: number
+  /** Plaintext bytes one cached data key may encrypt, 1 to 2^53-1. Default 2^53-1. */
+  maxBytesEncrypted?: number
+  /** Managers with the same partition share entries of a shared cache. Default: a random ID (share nothing). */
+  partition?: string
+  /** The clock TTLs are measured on, in milliseconds. Default `performance.now` (monotonic). */
+  clock?: () => number
+}
+
+const DEFAULT_CAPACITY = 1000
+/** spec: framework/caching-cmm.md#limit-messages */
+const MAX_MESSAGES = 2 ** 32
+
+const hasOwn = (object: object, key: string): boolean => Object.prototype.hasOwnProperty.call(object, key)
+
+function limitOption(name: string, value: unknown, max: number, fallback: number): number {
+  if (value === undefined) return fallback
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > max) {
+    throw new ConfigurationError(`CachingMaterialsManager ${name} must be an integer from 1 to ${max}; got ${String(value)}.`)
+  }
+  return value
+}
+
+function isMaterialsCache(value: unknown): value is MaterialsCache {
+  const cache = value as Partial<MaterialsCache> | null
+  return ['get', 'put', 'evict', 'record', 'stats'].every((method) => typeof (cache as Record<string, unknown> | null)?.[method] === 'function')
+}
+
+function randomPartition(): string {
+  const bytes = globalThis.crypto.getRandomValues(new Uint8Array(16))
+  return Array.from(bytes, (byte) => byte.toString(16).padStart(2, '0')).join('')
+}
+
+function copyKeys(keys: readonly EncryptedDataKey[]): EncryptedDataKey[] {
+  return keys.map((key) => ({ providerId: key.providerId, providerInfo: key.providerInfo.slice(), ciphertext: key.ciphertext.slice() }))
+}
+
+/** A caller's own copy: it zeroes the data key after use, which must not touch the cached one. */
+function copyEncryption(materials: CompleteEncryptionMaterials): CompleteEncryptionMaterials {
+  return { ...materials, plaintextDataKey: materials.plaintextDataKey.slice(), encryptedDataKeys: copyKeys(materials.encryptedDataKeys) }
+}
+
+function copyDecryption(materials: CompleteDecryptionMaterials): CompleteDecryptionMaterials {
+  return { ...materials, plaintextDataKey: materials.plaintextDataKey.slice() }
+}
+
+/** Entries made for a request that required fewer keys must not serve one that requires more (they would store them). */
+function coversRequiredKeys(materials: CompleteEncryptionMaterials, request: EncryptionRequest): boolean {
+  const wanted = request.requiredEncryptionContextKeys
+  if (wanted === undefined || wanted.length === 0) return true
+  const held = materials.requiredEncryptionContextKeys ?? []
+  return wanted.every((key) => held.includes(key))
+}
+
+/**
+ * Whether cached decryption materials were made for exactly this caller's unstored pairs. The entry
+ * identifier covers the stored context only, so without this check a caller could reuse the pairs another
+ * caller reproduced (and so decrypt without knowing them), or be refused because of another caller's.
+ */
+function reproducesExactly(materials: CompleteDecryptionMaterials, request: DecryptionRequest): boolean {
+  const reproduced = request.reproducedEncryptionContext ?? {}
+  const unstored = Object.keys(reproduced).filter((key) => !hasOwn(request.encryptionContext, key))
+  const held = materials.requiredEncryptionContextKeys ?? []
+  if (held.length !== unstored.length) return false
+  return unstored.every((key) => held.includes(key) && materials.encryptionContext[key] === reproduced[key])
+}
+
+function cacheable(suite: AlgorithmSuite): boolean {
+  // spec: framework/caching-cmm.md#get-encryption-materials: suites with the identity KDF are never cached
+  // (the data key itself would encrypt every message).
+  return suite.kdfHash !== undefined
+}
+
+/**
+ * Reuses data keys across messages to cut calls to the keyring (AWS KMS, typically), within limits: each
+ * cached data key expires `maxAge` ms after it was requested and encrypts at most `maxMessagesEncrypted`
+ * messages and `maxBytesEncrypted` plaintext bytes. Concurrent requests for the same entry make one call
+ * to the underlying manager; a failed call is not cached. Decryption materials are cached per algorithm
+ * suite, encrypted data keys and stored context, for `maxAge`. Suites without key derivation, and encrypts
+ * whose plaintext length is unknown (a stream without `plaintextLength` or `maxPlaintextLength`), bypass
+ * the cache. For signing suites the cached materials include the ECDSA signing key, which is then reused by
+ * every message of that entry. spec: framework/caching-cmm.md
+ *
+ * @example
+ * ```ts
+ * const cache = new LocalMaterialsCache({ capacity: 100 })
+ * const cmm = new CachingMaterialsManager({ keyring: kmsKeyring, cache, maxAge: 5 * 60_000, maxMessagesEncrypted: 1000 })
+ * await encrypt(cmm, 'hello', { encryptionContext: { tenant: 'acme' } })
+ * ```
+ */
+export class CachingMaterialsManager implements MaterialsManager {
+  readonly cache: MaterialsCache
+  readonly partition: string
+  readonly maxAge: number
+  readonly maxMessagesEncrypted: number
+  readonly maxBytesEncrypted: number
+  readonly #underlying: MaterialsManager
+  readonly #clock: () => number
+  readonly #encryptPrefix: Uint8Array
+  readonly #decryptPrefix: Uint8Array
+  /** Fetches in progress, by entry identifier: concurrent misses wait for the same one (single flight). */
+  readonly #inflight = new Map<string, Promise<CacheEntry>>()
+
+  constructor(options: CachingMaterialsManagerOptions) {
+    const { keyring, materialsManager, cache, maxAge, maxMessagesEncrypted, maxBytesEncrypted, partition, clock } =
+      options ?? ({} as CachingMaterialsManagerOptions)
+    if ((keyring === undefined) === (materialsManager === undefined)) {
+      throw new ConfigurationError('CachingMaterialsManager needs exactly one of keyring or materialsManager.')
+    }
+    if (keyring !== undefined && !isKeyring(keyring)) throw new ConfigurationError('CachingMaterialsManager keyring must be a keyring.')
+    if (materialsManager !== undefined && (isKeyring(materialsManager) || !hasMaterialsMethods(materialsManager))) {
+      throw new ConfigurationError('CachingMaterialsManager materialsManager must be a materials manager.')
+    }
+    if (typeof maxAge !== 'number' || !Number.isFinite(maxAge) || maxAge <= 0) {
+      throw new ConfigurationError(`CachingMaterialsManager maxAge must be a number of milliseconds above 0; got ${String(maxAge)}.`)
+    }
+    if (cache !== undefined && !isMaterialsCache(cache)) {
+      throw new ConfigurationError('CachingMaterialsManager cache must be a materials cache such as a LocalMaterialsCache.')
+    }
+    if (partition !== undefined && (typeof partition !== 'string' || partition === '')) {
+      throw new ConfigurationError('CachingMaterialsManager partition must be a non-empty string.')
+    }
+    if (clock !== undefined && typeof clock !== 'function') throw new ConfigurationError('CachingMaterialsManager clock must be a function.')
+    this.#underlying = keyring !== undefined ? new DefaultMaterialsManager(keyring) : asMaterialsManager(materialsManager)
+    this.cache = cache ?? new LocalMaterialsCache({ capacity: DEFAULT_CAPACITY })
+    this.maxAge = maxAge
+    this.maxMessagesEncrypted = limitOption('maxMessagesEncrypted', maxMessagesEncrypted, MAX_MESSAGES, MAX_MESSAGES)
+    this.maxBytesEncrypted = limitOption('maxBytesEncrypted', maxBytesEncrypted, Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER)
+    // spec: framework/caching-cmm.md#partition-id (unique per manager unless set; never changed)
+    this.partition = partition ?? randomPartition()
+    this.#clock = clock ?? (() => performance.now())
+    this.#encryptPrefix = identifierPrefix(this.partition, 'encrypt')
+    this.#decryptPrefix = identifierPrefix(this.partition, 'decrypt')
+  }
+
+  async getEncryptionMaterials(request: EncryptionRequest, backend: CryptoBackend): Promise<CompleteEncryptionMaterials> {
+    const { suite } = request
+    assertEncryptAllowed(suite, request.commitmentPolicy)
+    // Bytes are counted before encrypting, so the length must be known (or bounded by the caller).
+    const bytes = request.plaintextLength ?? request.maxPlaintextLength
+    if (!cacheable(suite) || bytes === undefined || bytes > this.maxBytesEncrypted) {
+      this.#record('bypass', 'encrypt')
+      return this.#underlying.getEncryptionMaterials(request, backend)
+    }
+    const id = identifierKey(encryptionIdentifier(this.#encryptPrefix, suite.id, request.encryptionContext))
+    const usable = (entry: CacheEntry) =>
+      entry.operation === 'encrypt' && coversRequiredKeys(entry.materials as CompleteEncryptionMaterials, request)
+    for (;;) {
+      const cached = this.cache.get(id, this.#clock())
+      const fromCache = cached !== undefined && usable(cached) ? this.#take(id, cached, bytes) : undefined
+      if (fromCache !== undefined) return fromCache
+      const inflight = this.#inflight.get(id)
+      if (inflight === undefined) break
+      // Another request is fetching this entry: share its result, counting this message against it.
+      const shared = await inflight
+      const fromShared = usable(shared) ? this.#take(id, shared, bytes) : undefined
+      if (fromShared !== undefined) return fromShared
+      // Used up (or made for another set of required keys) meanwhile: look again.
+    }
+    this.#record('miss', 'encrypt')
+    return this.#fetch(
+      id,
+      'encrypt',
+      bytes,
+      () => this.#underlying.getEncryptionMaterials(request, backend),
+      (fresh) => fresh.suite.id === suite.id && coversRequiredKeys(fresh, request),
+      copyEncryption,
+    )
+  }
+
+  async getDecryptionMaterials(request: DecryptionRequest, backend: CryptoBackend): Promise<CompleteDecryptionMaterials> {
+    const { suite } = request
+    assertDecryptAllowed(suite, request.commitmentPolicy)
+    // spec: framework/cmm-interface.md#decrypt-materials (a stored key the caller reproduces keeps its value)
+    for (const [key, value] of Object.entries(request.reproducedEncryptionContext ?? {})) {
+      if (hasOwn(request.encryptionContext, key) && request.encryptionContext[key] !== value) {
+        throw new EncryptionContextMismatchError(`The message's encryption context has a different value for "${key}" than the caller requires.`)
+      }
+    }
+    if (!cacheable(suite)) {
+      this.#record('bypass', 'decrypt')
+      return this.#underlying.getDecryptionMaterials(request, backend)
+    }
+    const id = identifierKey(decryptionIdentifier(this.#decryptPrefix, suite.id, request.encryptedDataKeys, request.encryptionContext))
+    const usable = (entry: CacheEntry) =>
+      entry.operation === 'decrypt' &&
+      !entry.evicted &&
+      this.#clock() < entry.expiresAt &&
+      reproducesExactly(entry.materials as CompleteDecryptionMaterials, request)
+    for (;;) {
+      const cached = this.cache.get(id, this.#clock())
+      if (cached !== undefined && usable(cached)) return this.#hit(cached, 'decrypt', copyDecryption)
+      const inflight = this.#inflight.get(id)
+      if (inflight === undefined) break
+      const shared = await inflight
+      if (usable(shared)) return this.#hit(shared, 'decrypt', copyDecryption)
+    }
+    this.#record('miss', 'decrypt')
+    return this.#fetch(
+      id,
+      'decrypt',
+      0,
+      () => this.#underlying.getDecryptionMaterials(request, backend),
+      (fresh) => fresh.suite.id === suite.id && reproducesExactly(fresh, request),
+      copyDecryption,
+    )
+  }
+
+  /**
+   * Call the underlying manager once for everyone waiting on `id`. The entry starts with this request's
+   * message counted; its age counts from before the call. It is stored (or zeroed, when it must not be
+   * shared) before any waiter resumes, and the caller's copy is taken before that: a zero-capacity cache
+   * zeroes an entry at once. A failure reaches every waiter and is not cached.
+   */
+  async #fetch<M extends CompleteEncryptionMaterials | CompleteDecryptionMaterials>(
+    id: string,
+    operation: 'encrypt' | 'decrypt',
+    bytes: number,
+    call: () => Promise<M>,
+    shareable: (materials: M) => boolean,
+    copy: (materials: M) => M,
+  ): Promise<M> {
+    const requestedAt = this.#clock()
+    const fetching = call().then((materials): CacheEntry => {
+      if (!(materials?.plaintextDataKey instanceof Uint8Array)) {
+        throw new KeyringError('The underlying materials manager returned no plaintext data key.')
+      }
+      return {
+        operation,
+        materials,
+        partition: this.partition,
+        createdAt: requestedAt,
+        expiresAt: requestedAt + this.maxAge,
+        messagesEncrypted: operation === 'encrypt' ? 1 : 0,
+        bytesEncrypted: bytes,
+        evicted: false,
+      }
+    })
+    this.#inflight.set(id, fetching)
+    try {
+      // This continuation was registered before any waiter's, so it runs first.
+      const entry = await fetching
+      const materials = entry.materials as M
+      const mine = copy(materials)
+      const atLimit =
+        operation === 'encrypt' && (entry.messagesEncrypted >= this.maxMessagesEncrypted || entry.bytesEncrypted >= this.maxBytesEncrypted)
+      if (shareable(materials) && !atLimit && this.#clock() < entry.expiresAt) {
+        this.cache.put(id, entry)
+      } else {
+        entry.evicted = true
+        materials.plaintextDataKey.fill(0)
+      }
+      return mine
+    } finally {
+      if (this.#inflight.get(id) === fetching) this.#inflight.delete(id)
+    }
+  }
+
+  /**
+   * Count one message of `bytes` against an encryption entry and hand out a copy of its materials, all
+   * synchronously, so concurrent encrypts can never take an entry past a limit. An entry that is expired or
+   * cannot take the message is evicted (undefined is returned), and so is one this message brings to a
+   * limit: nothing more may use its key.
+   */
+  #take(id: string, entry: CacheEntry, bytes: number): CompleteEncryptionMaterials | undefined {
+    if (entry.evicted) return undefined
+    if (this.#clock() >= entry.expiresAt) {
+      this.cache.evict(id, entry, 'expired')
+      return undefined
+    }
+    if (entry.messagesEncrypted + 1 > this.maxMessagesEncrypted || entry.bytesEncrypted + bytes > this.maxBytesEncrypted) {
+      this.cache.evict(id, entry, 'limit')
+      return undefined
+    }
+    entry.messagesEncrypted += 1
+    entry.bytesEncrypted += bytes
+    const mine = this.#hit(entry, 'encrypt', copyEncryption)
+    if (entry.messagesEncrypted === this.maxMessagesEncrypted || entry.bytesEncrypted === this.maxBytesEncrypted) {
+      this.cache.evict(id, entry, 'limit')
+    }
+    return mine
+  }
+
+  #hit<M>(entry: CacheEntry, operation: 'encrypt' | 'decrypt', copy: (materials: M) => M): M {
+    const mine = copy(entry.materials as M)
+    this.#record('hit', operation)
+    return mine
+  }
+
+  #record(type: 'hit' | 'miss' | 'bypass', operation: 'encrypt' | 'decrypt'): void {
+    this.cache.record({ type, operation, partition: this.partition })
+  }
+
+  /** Settings only: never cached materials. */
+  toString(): string {
+    return `CachingMaterialsManager(partition ${this.partition}, maxAge ${this.maxAge} ms, maxMessagesEncrypted ${this.maxMessagesEncrypted}, maxBytesEncrypted ${this.maxBytesEncrypted})`
+  }
+
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return this.toString()
+  }
+}
+
+function hasMaterialsMethods(value: unknown): boolean {
+  const candidate = value as MaterialsManager | null
+  return typeof candidate?.getEncryptionMaterials === 'function' && typeof candidate.getDecryptionMaterials === 'function'
+}

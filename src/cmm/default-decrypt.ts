@@ -1,0 +1,102 @@
+// The decrypt half of DefaultMaterialsManager, loaded on its first decrypt: a browser application that only
+// encrypts never downloads it. spec: framework/default-cmm.md#decrypt-materials
+import type { CryptoBackend } from '../backend/types.js'
+import { fromBase64 } from '../backend/der.js'
+import {
+  EncryptionContextMismatchError,
+  EnvelopeError,
+  KeyringError,
+  MalformedMessageError,
+  NoDecryptableKeyError,
+  SignatureVerificationError,
+} from '../errors.js'
+import { PUBLIC_KEY_CONTEXT_KEY, RESERVED_PREFIX } from '../format/context.js'
+import { keyringName } from '../keyrings/common.js'
+import { assertDecryptAllowed } from '../suites.js'
+import type { CompleteDecryptionMaterials, DecryptionRequest, EncryptionContext, Keyring } from '../types.js'
+
+const hasOwn = (object: object, key: string): boolean => Object.prototype.hasOwnProperty.call(object, key)
+
+/** DefaultMaterialsManager.getDecryptionMaterials for `keyring`. */
+export async function defaultDecryptionMaterials(
+  keyring: Keyring,
+  request: DecryptionRequest,
+  backend: CryptoBackend,
+): Promise<CompleteDecryptionMaterials> {
+  const { suite } = request
+  assertDecryptAllowed(suite, request.commitmentPolicy)
+  const { encryptionContext, requiredEncryptionContextKeys } = appendReproduced(request.encryptionContext, request.reproducedEncryptionContext)
+  const encodedPublicKey = request.encryptionContext[PUBLIC_KEY_CONTEXT_KEY]
+  let verificationKey: unknown
+  if (suite.signature !== undefined) {
+    if (encodedPublicKey === undefined) {
+      throw new MalformedMessageError(`Signing suite message has no "${PUBLIC_KEY_CONTEXT_KEY}" in its encryption context.`)
+    }
+    try {
+      verificationKey = await backend.importVerificationKey(suite.signature.curve, fromBase64(encodedPublicKey))
+    } catch (error) {
+      throw new SignatureVerificationError(`The message's signing public key is not a valid ${suite.signature.curve} point.`, { cause: error })
+    }
+  } else if (encodedPublicKey !== undefined) {
+    throw new MalformedMessageError(`A non-signing suite message carries "${PUBLIC_KEY_CONTEXT_KEY}" in its encryption context.`)
+  }
+
+  let materials
+  try {
+    materials = await keyring.onDecrypt(
+      { suite, encryptionContext, requiredEncryptionContextKeys },
+      request.encryptedDataKeys,
+      backend,
+    )
+  } catch (error) {
+    if (error instanceof NoDecryptableKeyError) throw error
+    throw new NoDecryptableKeyError(`The keyring could not decrypt a data key: ${describe(error)}`, [
+      { keyring: keyringName(keyring), error },
+    ])
+  }
+  const { plaintextDataKey } = materials
+  if (plaintextDataKey === undefined) {
+    const providers = [...new Set(request.encryptedDataKeys.map((edk) => edk.providerId))].join(', ')
+    const reason = new KeyringError(`No encrypted data key is for this keyring (the message has keys from: ${providers}).`)
+    throw new NoDecryptableKeyError(`No keyring could decrypt a data key: ${reason.message}`, [
+      { keyring: keyringName(keyring), error: reason },
+    ])
+  }
+  if (plaintextDataKey.length !== suite.keyLength) {
+    throw new KeyringError(`The keyring returned a ${plaintextDataKey.length}-byte data key; the suite needs ${suite.keyLength}.`)
+  }
+  return { ...materials, plaintextDataKey, verificationKey }
+}
+
+/**
+ * The decryption materials' context: the stored pairs plus the caller's pairs the message does not store,
+ * which become required keys (authenticated by the header tag). A stored key must keep its value.
+ * spec: framework/cmm-interface.md#decrypt-materials
+ */
+function appendReproduced(
+  stored: EncryptionContext,
+  reproduced: EncryptionContext | undefined,
+): { encryptionContext: EncryptionContext; requiredEncryptionContextKeys: readonly string[] } {
+  if (reproduced === undefined) return { encryptionContext: stored, requiredEncryptionContextKeys: Object.freeze([]) }
+  const appended: string[] = []
+  for (const [key, value] of Object.entries(reproduced)) {
+    if (hasOwn(stored, key)) {
+      if (stored[key] !== value) {
+        throw new EncryptionContextMismatchError(`The message's encryption context has a different value for "${key}" than the caller requires.`)
+      }
+    } else if (key.startsWith(RESERVED_PREFIX)) {
+      throw new EncryptionContextMismatchError(`The message's encryption context has no key "${key}", which the caller requires.`)
+    } else {
+      appended.push(key)
+    }
+  }
+  if (appended.length === 0) return { encryptionContext: stored, requiredEncryptionContextKeys: Object.freeze([]) }
+  const encryptionContext = Object.create(null) as EncryptionContext
+  Object.assign(encryptionContext, stored)
+  for (const key of appended) encryptionContext[key] = reproduced[key] as string
+  return { encryptionContext: Object.freeze(encryptionContext), requiredEncryptionContextKeys: Object.freeze(appended) }
+}
+
+function describe(error: unknown): string {
+  return error instanceof EnvelopeError || error instanceof Error ? error.message : String(error)
+}

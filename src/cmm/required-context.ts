@@ -1,0 +1,124 @@
+import type { CryptoBackend } from '../backend/types.js'
+import { ConfigurationError, EncryptionContextMismatchError, InvalidEncryptionContextError } from '../errors.js'
+import { RESERVED_PREFIX } from '../format/context.js'
+import { isKeyring } from '../keyrings/common.js'
+import type {
+  CompleteDecryptionMaterials,
+  CompleteEncryptionMaterials,
+  DecryptionRequest,
+  EncryptionRequest,
+  Keyring,
+  MaterialsManager,
+} from '../types.js'
+import { DefaultMaterialsManager } from './default.js'
+
+export interface RequiredEncryptionContextMaterialsManagerOptions {
+  /** Context keys every encrypt must have and every decrypt must be given; their pairs are not stored in messages. */
+  requiredKeys: readonly string[]
+  /** Keyring to use through a `DefaultMaterialsManager`; or give `materialsManager`. */
+  keyring?: Keyring
+  materialsManager?: MaterialsManager
+}
+
+const hasOwn = (object: object, key: string): boolean => Object.prototype.hasOwnProperty.call(object, key)
+
+/**
+ * Requires some encryption context keys and keeps their pairs out of the message: encrypt fails without
+ * them; their pairs are authenticated (by the header tag, and by keyrings that bind the context, such as
+ * AWS KMS) but not stored; decrypt fails unless the caller supplies them again in `encryptionContext`.
+ * Useful for values that must not travel with the ciphertext or that the reader must assert (a tenant ID).
+ * spec: framework/required-encryption-context-cmm.md
+ *
+ * @example
+ * ```ts
+ * const cmm = new RequiredEncryptionContextMaterialsManager({ requiredKeys: ['tenant'], keyring })
+ * const { ciphertext } = await encrypt(cmm, data, { encryptionContext: { tenant: 'acme', purpose: 'backup' } })
+ * // The message stores only { purpose: 'backup' }; the tenant must be given to decrypt:
+ * const { plaintext } = await decrypt(cmm, ciphertext, { encryptionContext: { tenant: 'acme' } })
+ * ```
+ */
+export class RequiredEncryptionContextMaterialsManager implements MaterialsManager {
+  readonly requiredKeys: readonly string[]
+  readonly #underlying: MaterialsManager
+
+  constructor(options: RequiredEncryptionContextMaterialsManagerOptions) {
+    const { requiredKeys, keyring, materialsManager } = options ?? ({} as RequiredEncryptionContextMaterialsManagerOptions)
+    if (!Array.isArray(requiredKeys) || requiredKeys.length === 0) {
+      throw new ConfigurationError('RequiredEncryptionContextMaterialsManager requiredKeys must be a non-empty array of context keys.')
+    }
+    for (const key of requiredKeys as unknown[]) {
+      if (typeof key !== 'string' || key === '') {
+        throw new ConfigurationError('RequiredEncryptionContextMaterialsManager requiredKeys must be non-empty strings.')
+      }
+      if (key.startsWith(RESERVED_PREFIX)) {
+        throw new ConfigurationError(`RequiredEncryptionContextMaterialsManager: "${key}" uses the reserved prefix "${RESERVED_PREFIX}".`)
+      }
+    }
+    if (new Set(requiredKeys).size !== requiredKeys.length) {
+      throw new ConfigurationError('RequiredEncryptionContextMaterialsManager requiredKeys must not repeat a key.')
+    }
+    if ((keyring === undefined) === (materialsManager === undefined)) {
+      throw new ConfigurationError('RequiredEncryptionContextMaterialsManager needs exactly one of keyring or materialsManager.')
+    }
+    if (keyring !== undefined && !isKeyring(keyring)) {
+      throw new ConfigurationError('RequiredEncryptionContextMaterialsManager keyring must be a keyring.')
+    }
+    const manager = materialsManager as MaterialsManager | undefined
+    if (
+      manager !== undefined &&
+      (typeof manager?.getEncryptionMaterials !== 'function' || typeof manager.getDecryptionMaterials !== 'function')
+    ) {
+      throw new ConfigurationError('RequiredEncryptionContextMaterialsManager materialsManager must be a materials manager.')
+    }
+    this.requiredKeys = Object.freeze([...requiredKeys])
+    // spec: framework/required-encryption-context-cmm.md#initialization
+    this.#underlying = manager ?? new DefaultMaterialsManager(keyring as Keyring)
+  }
+
+  // spec: framework/required-encryption-context-cmm.md#get-encryption-materials
+  async getEncryptionMaterials(request: EncryptionRequest, backend: CryptoBackend): Promise<CompleteEncryptionMaterials> {
+    const missing = this.requiredKeys.filter((key) => !hasOwn(request.encryptionContext, key))
+    if (missing.length > 0) {
+      throw new InvalidEncryptionContextError(
+        `The encryption context has no ${missing.map((key) => `"${key}"`).join(', ')}, which this materials manager requires; ` +
+          'add the pair(s) to encryptionContext.',
+      )
+    }
+    const requested = request.requiredEncryptionContextKeys ?? []
+    const requiredEncryptionContextKeys = [...requested, ...this.requiredKeys.filter((key) => !requested.includes(key))]
+    const materials = await this.#underlying.getEncryptionMaterials({ ...request, requiredEncryptionContextKeys }, backend)
+    const kept = materials.requiredEncryptionContextKeys ?? []
+    const dropped = this.requiredKeys.filter((key) => !kept.includes(key))
+    if (dropped.length > 0) {
+      materials.plaintextDataKey.fill(0)
+      throw new ConfigurationError(
+        `The underlying materials manager dropped required encryption context key(s) ${dropped.map((key) => `"${key}"`).join(', ')}: ` +
+          'the message would store them.',
+      )
+    }
+    return materials
+  }
+
+  // spec: framework/required-encryption-context-cmm.md#decrypt-materials
+  async getDecryptionMaterials(request: DecryptionRequest, backend: CryptoBackend): Promise<CompleteDecryptionMaterials> {
+    const reproduced = request.reproducedEncryptionContext ?? {}
+    const missing = this.requiredKeys.filter((key) => !hasOwn(reproduced, key))
+    if (missing.length > 0) {
+      throw new EncryptionContextMismatchError(
+        `Decrypting needs the value of ${missing.map((key) => `"${key}"`).join(', ')} in encryptionContext: ` +
+          'this materials manager requires it, and messages it writes do not store it.',
+      )
+    }
+    const materials = await this.#underlying.getDecryptionMaterials(request, backend)
+    // The underlying manager must pass the required pairs on unchanged, or they would go unauthenticated.
+    const changed = this.requiredKeys.filter((key) => materials.encryptionContext[key] !== reproduced[key])
+    if (changed.length > 0) {
+      materials.plaintextDataKey.fill(0)
+      throw new ConfigurationError(
+        `The underlying materials manager did not keep required encryption context key(s) ${changed.map((key) => `"${key}"`).join(', ')} ` +
+          'with the value the caller gave.',
+      )
+    }
+    return materials
+  }
+}

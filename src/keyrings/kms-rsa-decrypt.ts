@@ -1,0 +1,102 @@
+// The decrypt side of KmsRsaKeyring, loaded on its first decrypt: it is the only part that talks to KMS, so an
+// application that only encrypts with a public key never downloads it (nor the AWS SDK it loads).
+// spec: framework/aws-kms/aws-kms-rsa-keyring.md#ondecrypt
+import type { CryptoBackend } from '../backend/types.js'
+import { ConfigurationError, KeyringError, NoDecryptableKeyError, type KeyringFailure } from '../errors.js'
+import type { AlgorithmSuite } from '../suites.js'
+import type { DecryptionMaterials, EncryptedDataKey } from '../types.js'
+import { quoteIdentifier } from './kms-arn.js'
+import type { KmsClientLike, KmsClientSupplier } from './kms-client.js'
+import { sendDecrypt } from './kms-commands.js'
+import { clientFor, describeKmsError } from './kms-common.js'
+import type { KmsRsaEncryptionAlgorithm } from './kms-rsa.js'
+import { CONTEXT_DIGEST_LENGTH, contextDigest, KMS_RSA_PROVIDER_ID } from './kms-rsa-digest.js'
+
+/** What the keyring was configured with. */
+export interface KmsRsaDecryptConfig {
+  readonly keyId: string
+  readonly encryptionAlgorithm: KmsRsaEncryptionAlgorithm
+  readonly region: string
+  readonly kmsClient: KmsClientLike | undefined
+  readonly clientSupplier: KmsClientSupplier | undefined
+  readonly grantTokens: readonly string[]
+}
+
+/**
+ * Try each of the data keys the keyring found for its key (or a replica of it), in order; return on the
+ * first whose KMS-decrypted digest matches the materials' context. Every failure is collected.
+ */
+export async function decryptWithKms(
+  config: KmsRsaDecryptConfig,
+  materials: DecryptionMaterials,
+  candidates: readonly EncryptedDataKey[],
+  backend: CryptoBackend,
+): Promise<DecryptionMaterials> {
+  // spec: #encryption-context-digest-prime
+  const expectedDigest = await contextDigest(backend, materials.encryptionContext)
+  const failures: KeyringFailure[] = []
+  for (const edk of candidates) {
+    try {
+      return { ...materials, plaintextDataKey: await unwrap(config, edk, materials.suite, expectedDigest, backend) }
+    } catch (error) {
+      failures.push({ keyring: 'KmsRsaKeyring', error })
+    }
+  }
+  const reasons = failures.map(({ error }) => (error instanceof Error ? error.message : String(error)))
+  throw new NoDecryptableKeyError(
+    `KmsRsaKeyring could not decrypt any of the ${candidates.length} data key(s) for ${config.keyId}: ${reasons.join(' ')}`,
+    failures,
+  )
+}
+
+/** The configured client (the keyring checked that there is one). */
+function clientOf(config: KmsRsaDecryptConfig): KmsClientLike {
+  return config.kmsClient ?? clientFor('KmsRsaKeyring', config.clientSupplier as KmsClientSupplier, config.region)
+}
+
+async function unwrap(
+  config: KmsRsaDecryptConfig,
+  edk: EncryptedDataKey,
+  suite: AlgorithmSuite,
+  expectedDigest: Uint8Array,
+  backend: CryptoBackend,
+): Promise<Uint8Array> {
+  const { keyId, encryptionAlgorithm } = config
+  let response: unknown
+  try {
+    // spec: KeyId = configured identifier, the EDK ciphertext, grant tokens, EncryptionAlgorithm = configured value
+    response = await sendDecrypt(clientOf(config), {
+      KeyId: keyId,
+      CiphertextBlob: edk.ciphertext,
+      GrantTokens: [...config.grantTokens],
+      EncryptionAlgorithm: encryptionAlgorithm,
+    })
+  } catch (error) {
+    if (error instanceof ConfigurationError) throw error
+    throw new KeyringError(`KMS Decrypt with ${keyId} (${encryptionAlgorithm}) failed: ${describeKmsError(error)}.`, { cause: error })
+  }
+  const { KeyId, Plaintext } = (response ?? {}) as Record<string, unknown>
+  if (KeyId !== keyId) {
+    if (Plaintext instanceof Uint8Array) Plaintext.fill(0)
+    throw new KeyringError(`KMS Decrypt answered for KeyId ${quoteIdentifier(KeyId)}, not the requested ${keyId}.`)
+  }
+  const expectedLength = CONTEXT_DIGEST_LENGTH + suite.keyLength
+  if (!(Plaintext instanceof Uint8Array) || Plaintext.length !== expectedLength) {
+    if (Plaintext instanceof Uint8Array) Plaintext.fill(0)
+    throw new KeyringError(
+      `KMS Decrypt with ${keyId} returned ${Plaintext instanceof Uint8Array ? `${Plaintext.length} bytes` : 'no plaintext'}; ` +
+        `an ${KMS_RSA_PROVIDER_ID} data key for this suite is ${expectedLength} bytes (48-byte context digest and ${suite.keyLength}-byte key).`,
+    )
+  }
+  try {
+    // spec: "the first 48 bytes is the encryption context digest"; it must equal the digest of this message's context.
+    if (!backend.timingSafeEqual(Plaintext.subarray(0, CONTEXT_DIGEST_LENGTH), expectedDigest)) {
+      throw new KeyringError(
+        `The data key for ${keyId} is bound to a different encryption context than this message's: the context was altered or not reproduced.`,
+      )
+    }
+    return Plaintext.slice(CONTEXT_DIGEST_LENGTH)
+  } finally {
+    Plaintext.fill(0)
+  }
+}
