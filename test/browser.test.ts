@@ -1,0 +1,519 @@
+// The browser build in a real browser: Debian's Chromium, headless, through playwright-core (the bundles are
+// built from source by the harness, see helpers/browser.ts). Node is the other side of every exchange: the
+// KMS emulator's RSA key for KmsRsaKeyring, our Node build, and the official @aws-crypto/client-node.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import {
+  createKmsPublicKeyCache,
+  decrypt,
+  defaultKmsClientSupplier,
+  encrypt,
+  KmsRsaKeyring,
+  MultiKeyring,
+  RawAesKeyring,
+  RawRsaKeyring,
+  type Keyring,
+} from '../src/index.js'
+import { startKmsEmulator, type KmsEmulator } from '../src/testing/index.js'
+import { fromBase64, startBrowser, toBase64, type BrowserHarness } from './helpers/browser.js'
+import {
+  aesKey,
+  KEY_NAMESPACE,
+  keyNameOf,
+  officialDecrypt,
+  officialEncrypt,
+  officialKeyring,
+  rsaKeyPair,
+  type KeyringSpec,
+} from './helpers/official.js'
+import { manifest } from './helpers/vectors.js'
+import { startExampleServer } from '../examples/browser-offline/server.js'
+
+type Api = typeof import('../src/browser.js')
+/** What a page has: the IIFE's global and the base64 helpers (page.evaluate passes JSON). */
+type PageWindow = Window & { KmsEnvelope: Api; toBase64(bytes: Uint8Array): string; fromBase64(text: string): Uint8Array }
+
+/** A keyring a page can build: key material travels as base64 and PEM. */
+type WireKeyring =
+  | { kind: 'aes'; keyName: string; key: string }
+  | { kind: 'rsa'; keyName: string; padding: string; publicKey?: string; privateKey?: string }
+  | { kind: 'multi'; generator: WireKeyring; children: WireKeyring[] }
+
+const ALL_SUITES = [0x0014, 0x0046, 0x0078, 0x0114, 0x0146, 0x0178, 0x0214, 0x0346, 0x0378, 0x0478, 0x0578]
+const COMMITTING = new Set([0x0478, 0x0578])
+const encryptPolicy = (suite: number) => (COMMITTING.has(suite) ? 'REQUIRE_ENCRYPT_REQUIRE_DECRYPT' : 'FORBID_ENCRYPT_ALLOW_DECRYPT')
+const CONTEXT = { tenant: 'acme', 'ünïcode': '✓' }
+const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes)
+const bytes = (length: number, seed = 1) => Uint8Array.from({ length }, (_, index) => (index * 131 + seed) & 0xff)
+const same = (a: Uint8Array, b: Uint8Array) => Buffer.from(a).equals(Buffer.from(b))
+
+/** Serialize a test keyring spec (test/helpers/official.ts) with its key material; `publicOnly` drops RSA private keys. */
+function wire(spec: KeyringSpec, publicOnly = false): WireKeyring {
+  if (spec.kind === 'aes') return { kind: 'aes', keyName: keyNameOf(spec), key: toBase64(aesKey(spec.bits)) }
+  if (spec.kind === 'rsa') {
+    const { publicKey, privateKey } = rsaKeyPair()
+    return { kind: 'rsa', keyName: keyNameOf(spec), padding: spec.padding, publicKey, ...(publicOnly ? {} : { privateKey }) }
+  }
+  return { kind: 'multi', generator: wire(spec.generator, publicOnly), children: spec.children.map((child) => wire(child, publicOnly)) }
+}
+
+function ourKeyring(spec: KeyringSpec): Keyring {
+  if (spec.kind === 'aes') return new RawAesKeyring({ keyNamespace: KEY_NAMESPACE, keyName: keyNameOf(spec), wrappingKey: aesKey(spec.bits) })
+  if (spec.kind === 'rsa') return new RawRsaKeyring({ keyNamespace: KEY_NAMESPACE, keyName: keyNameOf(spec), ...rsaKeyPair(), padding: spec.padding })
+  return new MultiKeyring({ generator: ourKeyring(spec.generator), children: spec.children.map(ourKeyring) })
+}
+
+/** Page side: build a keyring from its wire form (runs inside page.evaluate, so it is passed as source). */
+const BUILD_KEYRING = `(function build(api, namespace, spec) {
+  if (spec.kind === 'aes') return new api.RawAesKeyring({ keyNamespace: namespace, keyName: spec.keyName, wrappingKey: window.fromBase64(spec.key) })
+  if (spec.kind === 'rsa') return new api.RawRsaKeyring({ keyNamespace: namespace, keyName: spec.keyName, publicKey: spec.publicKey, privateKey: spec.privateKey, padding: spec.padding })
+  return new api.MultiKeyring({ generator: build(api, namespace, spec.generator), children: spec.children.map((child) => build(api, namespace, child)) })
+})`
+
+let browser: BrowserHarness
+let kms: KmsEmulator
+let rsaKeyArn: string
+let publicKeyPem: string
+let publicKeyDer: Uint8Array
+let clientSupplier: ReturnType<typeof defaultKmsClientSupplier>
+
+beforeAll(async () => {
+  const [harness, emulator] = await Promise.all([startBrowser(), startKmsEmulator({ regions: ['us-east-1'] })])
+  browser = harness
+  kms = emulator
+  rsaKeyArn = kms.createKey({ region: 'us-east-1', keySpec: 'RSA_2048' }).arn
+  clientSupplier = defaultKmsClientSupplier({
+    clientConfig: { endpoint: kms.endpoint, credentials: { accessKeyId: 'AKIDBROWSER', secretAccessKey: 'browser' }, maxAttempts: 1 },
+  })
+  const publicKey = await createKmsPublicKeyCache({ clientSupplier }).get(rsaKeyArn)
+  publicKeyPem = publicKey.pem
+  publicKeyDer = publicKey.publicKey
+}, 60_000)
+
+afterAll(async () => {
+  await Promise.all([browser?.close(), kms?.close()])
+})
+
+describe('KmsRsaKeyring in Chromium', () => {
+  it('encrypts offline with the public key from GetPublicKey; Node decrypts through KMS', async () => {
+    const kmsCallsBefore = kms.calls.length
+    const cases = (['RSAES_OAEP_SHA_256', 'RSAES_OAEP_SHA_1'] as const).flatMap((algorithm) => [
+      { algorithm, publicKey: publicKeyPem, binary: false },
+      { algorithm, publicKey: toBase64(publicKeyDer), binary: true },
+    ])
+    const results = await browser.page.evaluate(
+      async ({ cases, keyId, context }) => {
+        const page = window as unknown as PageWindow
+        const { encrypt, KmsRsaKeyring } = page.KmsEnvelope
+        const payload = Uint8Array.from({ length: 300_000 }, (_, index) => (index * 7) & 0xff)
+        return Promise.all(
+          cases.map(async ({ algorithm, publicKey, binary }) => {
+            const keyring = new KmsRsaKeyring({ keyId, encryptionAlgorithm: algorithm, publicKey: binary ? page.fromBase64(publicKey) : publicKey })
+            const small = await encrypt(keyring, 'encrypted in Chromium', { encryptionContext: context })
+            const large = await encrypt(keyring, payload, { encryptionContext: context, frameLength: 1000 })
+            return { small: page.toBase64(small.ciphertext), large: page.toBase64(large.ciphertext), suite: small.header.algorithmSuiteId }
+          }),
+        )
+      },
+      { cases, keyId: rsaKeyArn, context: CONTEXT },
+    )
+    expect(kms.calls.length).toBe(kmsCallsBefore) // the page never called KMS
+    expect(browser.requests.every((url) => url.startsWith(browser.origin))).toBe(true)
+    for (const [index, result] of results.entries()) {
+      const keyring = new KmsRsaKeyring({ keyId: rsaKeyArn, encryptionAlgorithm: cases[index]!.algorithm, clientSupplier })
+      expect(result.suite).toBe(0x0478)
+      const small = await decrypt(keyring, fromBase64(result.small), { encryptionContext: CONTEXT })
+      expect(text(small.plaintext)).toBe('encrypted in Chromium')
+      const large = await decrypt(keyring, fromBase64(result.large), { encryptionContext: CONTEXT })
+      expect(same(large.plaintext, Uint8Array.from({ length: 300_000 }, (_, i) => (i * 7) & 0xff))).toBe(true)
+    }
+    expect(kms.callCount({ operation: 'Decrypt' })).toBe(2 * cases.length)
+  }, 20_000)
+
+  it('refuses signing suites and malformed keys with typed errors in the page', async () => {
+    const codes = await browser.page.evaluate(
+      async ({ keyId, publicKey }) => {
+        const { encrypt, KmsRsaKeyring } = (window as unknown as PageWindow).KmsEnvelope
+        const codeOf = async (run: () => unknown) => {
+          try {
+            await run()
+            return 'resolved'
+          } catch (error) {
+            return (error as { code?: string }).code ?? String(error)
+          }
+        }
+        const keyring = new KmsRsaKeyring({ keyId, encryptionAlgorithm: 'RSAES_OAEP_SHA_256', publicKey })
+        return {
+          signed: await codeOf(() => encrypt(keyring, 'x', { algorithmSuite: 0x0578 })),
+          badKey: await codeOf(() => new KmsRsaKeyring({ keyId, encryptionAlgorithm: 'RSAES_OAEP_SHA_256', publicKey: 'nope' })),
+          alias: await codeOf(() => new KmsRsaKeyring({ keyId: 'alias/x', encryptionAlgorithm: 'RSAES_OAEP_SHA_256', publicKey })),
+          noClient: await codeOf(() => keyring.onDecrypt({ suite: undefined as never, encryptionContext: {} }, [], undefined as never)),
+        }
+      },
+      { keyId: rsaKeyArn, publicKey: publicKeyPem },
+    )
+    expect(codes).toEqual({ signed: 'INVALID_CONFIGURATION', badKey: 'INVALID_CONFIGURATION', alias: 'INVALID_CONFIGURATION', noClient: 'INVALID_CONFIGURATION' })
+  })
+})
+
+describe('raw keyrings in Chromium against the Node build', () => {
+  const aes = (bits: 128 | 192 | 256): KeyringSpec => ({ kind: 'aes', bits })
+
+  it('every suite, both ways, with AES-256 and AES-192 (which Chromium\'s WebCrypto lacks: @noble) wrapping keys', async () => {
+    const specs = [aes(256), aes(192)]
+    const data = bytes(10_000)
+    const fromNode: Array<{ spec: number; suite: number; ciphertext: string }> = []
+    for (const [spec, keyringSpec] of specs.entries()) {
+      for (const suite of ALL_SUITES) {
+        const { ciphertext } = await encrypt(ourKeyring(keyringSpec), data, {
+          algorithmSuite: suite,
+          commitmentPolicy: encryptPolicy(suite),
+          frameLength: 1024,
+          encryptionContext: CONTEXT,
+        })
+        fromNode.push({ spec, suite, ciphertext: toBase64(ciphertext) })
+      }
+    }
+    const results = await browser.page.evaluate(
+      async ({ fromNode, specs, suites, namespace, build, data, context }) => {
+        const page = window as unknown as PageWindow
+        const api = page.KmsEnvelope
+        const keyringOf = (0, eval)(build) as (api: Api, namespace: string, spec: WireKeyring) => import('../src/index.js').Keyring
+        const plaintext = page.fromBase64(data)
+        const decrypted = await Promise.all(
+          fromNode.map(async ({ spec, ciphertext }) => {
+            const result = await api.decrypt(keyringOf(api, namespace, specs[spec]!), page.fromBase64(ciphertext), {
+              commitmentPolicy: 'REQUIRE_ENCRYPT_ALLOW_DECRYPT',
+              encryptionContext: context,
+            })
+            return page.toBase64(result.plaintext) === data
+          }),
+        )
+        const encrypted: Array<{ spec: number; suite: number; ciphertext: string }> = []
+        for (const spec of specs.keys()) {
+          for (const suite of suites) {
+            const policy = suite === 0x0478 || suite === 0x0578 ? 'REQUIRE_ENCRYPT_REQUIRE_DECRYPT' : 'FORBID_ENCRYPT_ALLOW_DECRYPT'
+            const { ciphertext } = await api.encrypt(keyringOf(api, namespace, specs[spec]!), plaintext, {
+              algorithmSuite: suite,
+              commitmentPolicy: policy,
+              frameLength: 1024,
+              encryptionContext: context,
+            })
+            encrypted.push({ spec, suite, ciphertext: page.toBase64(ciphertext) })
+          }
+        }
+        return { decrypted, encrypted }
+      },
+      { fromNode, specs: specs.map((spec) => wire(spec)), suites: ALL_SUITES, namespace: KEY_NAMESPACE, build: BUILD_KEYRING, data: toBase64(data), context: CONTEXT },
+    )
+    expect(results.decrypted).toEqual(fromNode.map(() => true))
+    for (const { spec, ciphertext } of results.encrypted) {
+      const { plaintext } = await decrypt(ourKeyring(specs[spec]!), fromBase64(ciphertext), {
+        commitmentPolicy: 'REQUIRE_ENCRYPT_ALLOW_DECRYPT',
+        encryptionContext: CONTEXT,
+      })
+      expect(same(plaintext, data)).toBe(true)
+    }
+  }, 20_000)
+})
+
+describe('interoperability with the official @aws-crypto/client-node, in Chromium', () => {
+  const specs: KeyringSpec[] = [
+    { kind: 'aes', bits: 128 },
+    { kind: 'aes', bits: 192 },
+    { kind: 'aes', bits: 256 },
+    { kind: 'rsa', padding: 'OAEP-SHA1' },
+    { kind: 'rsa', padding: 'OAEP-SHA256' },
+    { kind: 'rsa', padding: 'OAEP-SHA512' },
+    { kind: 'multi', generator: { kind: 'aes', bits: 256 }, children: [{ kind: 'rsa', padding: 'OAEP-SHA256' }] },
+  ]
+  const suites = [0x0014, 0x0178, 0x0346, 0x0478, 0x0578]
+
+  it('the official SDK\'s messages decrypt in the browser build, and the browser build\'s decrypt with the official SDK', async () => {
+    const data = bytes(5000, 9)
+    const official: Array<{ spec: number; suite: number; ciphertext: string }> = []
+    for (const [spec, keyringSpec] of specs.entries()) {
+      for (const suite of suites) {
+        const { ciphertext } = await officialEncrypt(officialKeyring(keyringSpec), data, { suiteId: suite, encryptionContext: CONTEXT, frameLength: 512 })
+        official.push({ spec, suite, ciphertext: toBase64(ciphertext) })
+      }
+    }
+    const results = await browser.page.evaluate(
+      async ({ official, privateSpecs, publicSpecs, suites, namespace, build, data, context }) => {
+        const page = window as unknown as PageWindow
+        const api = page.KmsEnvelope
+        const keyringOf = (0, eval)(build) as (api: Api, namespace: string, spec: WireKeyring) => import('../src/index.js').Keyring
+        const decrypted = await Promise.all(
+          official.map(async ({ spec, ciphertext }) => {
+            const result = await api.decrypt(keyringOf(api, namespace, privateSpecs[spec]!), page.fromBase64(ciphertext), {
+              commitmentPolicy: 'REQUIRE_ENCRYPT_ALLOW_DECRYPT',
+              encryptionContext: context,
+            })
+            return page.toBase64(result.plaintext) === data
+          }),
+        )
+        const encrypted: Array<{ spec: number; suite: number; ciphertext: string }> = []
+        for (const spec of publicSpecs.keys()) {
+          for (const suite of suites) {
+            const policy = suite === 0x0478 || suite === 0x0578 ? 'REQUIRE_ENCRYPT_REQUIRE_DECRYPT' : 'FORBID_ENCRYPT_ALLOW_DECRYPT'
+            // RSA keyrings hold only the public key here: encrypting needs nothing else.
+            const { ciphertext } = await api.encrypt(keyringOf(api, namespace, publicSpecs[spec]!), page.fromBase64(data), {
+              algorithmSuite: suite,
+              commitmentPolicy: policy,
+              frameLength: 512,
+              encryptionContext: context,
+            })
+            encrypted.push({ spec, suite, ciphertext: page.toBase64(ciphertext) })
+          }
+        }
+        return { decrypted, encrypted }
+      },
+      {
+        official,
+        privateSpecs: specs.map((spec) => wire(spec)),
+        publicSpecs: specs.map((spec) => wire(spec, true)),
+        suites,
+        namespace: KEY_NAMESPACE,
+        build: BUILD_KEYRING,
+        data: toBase64(data),
+        context: CONTEXT,
+      },
+    )
+    expect(results.decrypted).toEqual(official.map(() => true))
+    expect(results.encrypted).toHaveLength(specs.length * suites.length)
+    for (const { spec, suite, ciphertext } of results.encrypted) {
+      const policy = COMMITTING.has(suite) ? 'REQUIRE_ENCRYPT_REQUIRE_DECRYPT' : 'REQUIRE_ENCRYPT_ALLOW_DECRYPT'
+      const { plaintext, header } = await officialDecrypt(officialKeyring(specs[spec]!), fromBase64(ciphertext), { commitmentPolicy: policy })
+      expect(same(plaintext, data), `spec ${spec}, suite ${suite}`).toBe(true)
+      expect(header.algorithmSuiteId).toBe(suite)
+    }
+  }, 20_000)
+})
+
+describe('the official-SDK vectors of test/fixtures/ in Chromium', () => {
+  it('every vector the Node build passes; PKCS1-only keyrings refuse with UNSUPPORTED_OPERATION', async () => {
+    const results = await browser.page.evaluate(async () => {
+      const page = window as unknown as PageWindow
+      const api = page.KmsEnvelope
+      const fetchJson = async (path: string) => (await fetch(path)).json()
+      const fetchBytes = async (path: string) => new Uint8Array(await (await fetch(path)).arrayBuffer())
+      const { vectors } = await fetchJson('/fixtures/manifest.json')
+      const { keys } = await fetchJson('/fixtures/keys.json')
+      type Spec = { type: 'raw-aes' | 'raw-rsa' | 'multi'; key?: string; padding?: string; generator?: Spec; children?: Spec[] }
+      const build = (spec: Spec): import('../src/index.js').Keyring => {
+        if (spec.type === 'multi') {
+          return new api.MultiKeyring({ ...(spec.generator ? { generator: build(spec.generator) } : {}), children: (spec.children ?? []).map(build) })
+        }
+        const entry = keys[spec.key as string]
+        if (spec.type === 'raw-aes') {
+          return new api.RawAesKeyring({ keyNamespace: entry.keyNamespace, keyName: entry.keyName, wrappingKey: page.fromBase64(entry.material) })
+        }
+        return new api.RawRsaKeyring({
+          keyNamespace: entry.keyNamespace,
+          keyName: entry.keyName,
+          publicKey: entry.publicKeyPem,
+          privateKey: entry.privateKeyPem,
+          padding: spec.padding as never,
+        })
+      }
+      const out: Array<{ id: string; keyring: number; ok: boolean; code?: string; innerCodes?: string[]; plaintextMatches?: boolean; header?: unknown }> = []
+      for (const vector of vectors) {
+        const ciphertext = await fetchBytes(`/fixtures/${vector.ciphertext}`)
+        const expected = vector.plaintext === undefined ? undefined : await fetchBytes(`/fixtures/${vector.plaintext}`)
+        for (const [index, spec] of (vector.decryptKeyrings as Spec[]).entries()) {
+          try {
+            const { plaintext, header } = await api.decrypt(build(spec), ciphertext, {
+              commitmentPolicy: vector.commitmentPolicy,
+              ...(vector.expect === 'success' ? { encryptionContext: vector.encryptionContext ?? {} } : {}),
+            })
+            out.push({
+              id: vector.id,
+              keyring: index,
+              ok: true,
+              plaintextMatches: expected !== undefined && page.toBase64(plaintext) === page.toBase64(expected),
+              header: {
+                encryptionContext: header.encryptionContext,
+                algorithmSuiteId: header.algorithmSuiteId,
+                contentType: header.contentType,
+                frameLength: header.frameLength,
+                version: header.version,
+                providerIds: header.encryptedDataKeys.map((edk) => edk.providerId),
+              },
+            })
+          } catch (error) {
+            const failures = (error as { failures?: Array<{ error: { code?: string } }> }).failures ?? []
+            out.push({
+              id: vector.id,
+              keyring: index,
+              ok: false,
+              code: error instanceof api.EnvelopeError ? error.code : `not an EnvelopeError: ${String(error)}`,
+              innerCodes: failures.map((failure) => failure.error?.code ?? 'none'),
+            })
+          }
+        }
+      }
+      return out
+    })
+    const expectedRuns = manifest.vectors.reduce((total, vector) => total + vector.decryptKeyrings.length, 0)
+    expect(results).toHaveLength(expectedRuns)
+    let pkcs1Only = 0
+    for (const result of results) {
+      const vector = manifest.vectors.find((candidate) => candidate.id === result.id)!
+      const spec = vector.decryptKeyrings[result.keyring]!
+      const label = `${vector.id} keyring ${result.keyring}`
+      if (vector.expect === 'error') {
+        expect(result.ok, label).toBe(false)
+        expect(result.code, label).toMatch(/^[A-Z_]+$/)
+      } else if (spec.type === 'raw-rsa' && spec.padding === 'PKCS1') {
+        // The documented exception: WebCrypto has no RSA PKCS1 v1.5, so that padding is Node-only.
+        pkcs1Only++
+        expect(result.ok, label).toBe(false)
+        expect(result.code, label).toBe('NO_DECRYPTABLE_KEY')
+        expect(result.innerCodes, label).toEqual(['UNSUPPORTED_OPERATION'])
+      } else {
+        expect(result.ok, `${label}: ${result.code} ${JSON.stringify(result.innerCodes)}`).toBe(true)
+        expect(result.plaintextMatches, label).toBe(true)
+        expect(result.header, label).toEqual({
+          encryptionContext: vector.expectedEncryptionContext,
+          algorithmSuiteId: Number(vector.suiteId),
+          contentType: vector.contentType,
+          frameLength: vector.contentType === 'framed' ? vector.frameLength : 0,
+          version: vector.messageFormatVersion,
+          providerIds: vector.encryptedDataKeys?.map((edk) => edk.providerId),
+        })
+      }
+    }
+    expect(pkcs1Only).toBe(5)
+  }, 20_000)
+})
+
+describe('streams and builds in Chromium', () => {
+  it('encryptStream/decryptStream with 0x0478; Node reads the stream output; signed streams are refused', async () => {
+    const key = toBase64(aesKey(256))
+    const result = await browser.page.evaluate(
+      async ({ key, namespace }) => {
+        const page = window as unknown as PageWindow
+        const api = page.KmsEnvelope
+        const keyring = new api.RawAesKeyring({ keyNamespace: namespace, keyName: 'aes-256-ключ', wrappingKey: page.fromBase64(key) })
+        const data = Uint8Array.from({ length: 200_000 }, (_, index) => (index * 13) & 0xff)
+        const chunks = (bytes: Uint8Array, size: number) =>
+          new ReadableStream<Uint8Array>({
+            start(controller) {
+              for (let offset = 0; offset < bytes.length; offset += size) controller.enqueue(bytes.slice(offset, offset + size))
+              controller.close()
+            },
+          })
+        const collect = async (stream: ReadableStream<Uint8Array>) => {
+          const parts: Uint8Array[] = []
+          const reader = stream.getReader()
+          for (let next = await reader.read(); !next.done; next = await reader.read()) parts.push(next.value)
+          const out = new Uint8Array(parts.reduce((total, part) => total + part.length, 0))
+          let offset = 0
+          for (const part of parts) {
+            out.set(part, offset)
+            offset += part.length
+          }
+          return out
+        }
+        const encrypted = await collect(chunks(data, 7000).pipeThrough(api.encryptStream(keyring, { algorithmSuite: 0x0478, frameLength: 4096 })))
+        const decrypted = await collect(chunks(encrypted, 5000).pipeThrough(api.decryptStream(keyring)))
+        const codeOf = async (run: () => Promise<unknown>) => run().then(() => 'resolved', (error) => error.code)
+        const signed = await api.encrypt(keyring, data, { algorithmSuite: 0x0578 })
+        async function* iterable() {
+          yield data.subarray(0, 1000)
+          yield data.subarray(1000)
+        }
+        const fromIterable = await api.decrypt(keyring, (await api.encrypt(keyring, iterable(), { algorithmSuite: 0x0478 })).ciphertext)
+        return {
+          encrypted: page.toBase64(encrypted),
+          roundTrip: page.toBase64(decrypted) === page.toBase64(data),
+          iterable: page.toBase64(fromIterable.plaintext) === page.toBase64(data),
+          signedEncryptStream: await codeOf(() => collect(chunks(data, 1000).pipeThrough(api.encryptStream(keyring, { algorithmSuite: 0x0578 })))),
+          signedDecryptStream: await codeOf(() => collect(chunks(signed.ciphertext, 1000).pipeThrough(api.decryptStream(keyring)))),
+          signedOneShot: page.toBase64((await api.decrypt(keyring, signed.ciphertext)).plaintext) === page.toBase64(data),
+        }
+      },
+      { key, namespace: KEY_NAMESPACE },
+    )
+    expect(result).toMatchObject({ roundTrip: true, iterable: true, signedEncryptStream: 'UNSUPPORTED_OPERATION', signedDecryptStream: 'UNSUPPORTED_OPERATION', signedOneShot: true })
+    const keyring = ourKeyring({ kind: 'aes', bits: 256 })
+    const { plaintext } = await decrypt(keyring, fromBase64(result.encrypted))
+    expect(same(plaintext, Uint8Array.from({ length: 200_000 }, (_, index) => (index * 13) & 0xff))).toBe(true)
+  }, 20_000)
+
+  it('the ESM build fetches its on-demand chunks only when needed', async () => {
+    const page = await browser.newPage()
+    const loaded = (chunk: string) => browser.requests.some((url) => url.includes(`/esm/${chunk}-`))
+    const key = toBase64(aesKey(192))
+    const signed = await encrypt(ourKeyring({ kind: 'aes', bits: 192 }), 'signed, AES-192', { algorithmSuite: 0x0346, commitmentPolicy: 'FORBID_ENCRYPT_ALLOW_DECRYPT' })
+    const first = await page.evaluate(
+      async ({ url, keyId, publicKey }) => {
+        const api = (await (new Function('url', 'return import(url)') as (url: string) => Promise<Api>)(url))
+        const keyring = new api.KmsRsaKeyring({ keyId, encryptionAlgorithm: 'RSAES_OAEP_SHA_256', publicKey })
+        return (window as unknown as PageWindow).toBase64((await api.encrypt(keyring, 'from the ESM build')).ciphertext)
+      },
+      { url: `${browser.origin}/esm/kms-envelope.js`, keyId: rsaKeyArn, publicKey: publicKeyPem },
+    )
+    expect(browser.requests.some((url) => url.endsWith('/esm/kms-envelope.js'))).toBe(true)
+    expect([loaded('on-demand'), loaded('noble')]).toEqual([false, false])
+    const rsaKeyring = new KmsRsaKeyring({ keyId: rsaKeyArn, encryptionAlgorithm: 'RSAES_OAEP_SHA_256', clientSupplier })
+    expect(text((await decrypt(rsaKeyring, fromBase64(first))).plaintext)).toBe('from the ESM build')
+    const second = await page.evaluate(
+      async ({ url, key, namespace, ciphertext }) => {
+        const page = window as unknown as PageWindow
+        const api = (await (new Function('url', 'return import(url)') as (url: string) => Promise<Api>)(url))
+        const keyring = new api.RawAesKeyring({ keyNamespace: namespace, keyName: 'aes-192-ключ', wrappingKey: page.fromBase64(key) })
+        const { plaintext } = await api.decrypt(keyring, page.fromBase64(ciphertext), { commitmentPolicy: 'REQUIRE_ENCRYPT_ALLOW_DECRYPT' })
+        return new TextDecoder().decode(plaintext)
+      },
+      { url: `${browser.origin}/esm/kms-envelope.js`, key, namespace: KEY_NAMESPACE, ciphertext: toBase64(signed.ciphertext) },
+    )
+    expect(second).toBe('signed, AES-192')
+    // Decrypting (the on-demand chunk), a signature (on-demand) and AES-192 (the @noble chunk) fetched them.
+    expect([loaded('on-demand'), loaded('noble')]).toEqual([true, true])
+    await page.close()
+  }, 20_000)
+
+  it('without crypto.subtle, AES suites run on @noble and RSA says it needs WebCrypto', async () => {
+    const page = await browser.newPage("Object.defineProperty(globalThis.crypto, 'subtle', { value: undefined, configurable: true })")
+    const data = bytes(3000, 4)
+    const fromNode = await encrypt(ourKeyring({ kind: 'aes', bits: 128 }), data, { algorithmSuite: 0x0478, frameLength: 1000 })
+    const result = await page.evaluate(
+      async ({ key, namespace, ciphertext, publicKey, keyId }) => {
+        const page = window as unknown as PageWindow
+        const api = page.KmsEnvelope
+        const keyring = new api.RawAesKeyring({ keyNamespace: namespace, keyName: 'aes-128-ключ', wrappingKey: page.fromBase64(key) })
+        const decrypted = await api.decrypt(keyring, page.fromBase64(ciphertext))
+        const encrypted = await api.encrypt(keyring, decrypted.plaintext, { algorithmSuite: 0x0178, commitmentPolicy: 'FORBID_ENCRYPT_ALLOW_DECRYPT' })
+        const rsa = new api.KmsRsaKeyring({ keyId, encryptionAlgorithm: 'RSAES_OAEP_SHA_256', publicKey })
+        const rsaCode = await api.encrypt(rsa, 'x').then(() => 'resolved', (error) => error.code)
+        return { subtle: typeof crypto.subtle, plaintext: page.toBase64(decrypted.plaintext), encrypted: page.toBase64(encrypted.ciphertext), rsaCode }
+      },
+      { key: toBase64(aesKey(128)), namespace: KEY_NAMESPACE, ciphertext: toBase64(fromNode.ciphertext), publicKey: publicKeyPem, keyId: rsaKeyArn },
+    )
+    expect(result.subtle).toBe('undefined')
+    expect(same(fromBase64(result.plaintext), data)).toBe(true)
+    expect(result.rsaCode).toBe('UNSUPPORTED_OPERATION')
+    const { plaintext } = await decrypt(ourKeyring({ kind: 'aes', bits: 128 }), fromBase64(result.encrypted), { commitmentPolicy: 'REQUIRE_ENCRYPT_ALLOW_DECRYPT' })
+    expect(same(plaintext, data)).toBe(true)
+    await page.close()
+  }, 20_000)
+})
+
+describe('examples/browser-offline', () => {
+  it('the page encrypts with the served public key and the server decrypts the posted message through KMS', async () => {
+    const example = await startExampleServer({ port: 0 })
+    try {
+      const page = await browser.open(example.url)
+      await page.waitForFunction(() => document.getElementById('status')?.textContent?.startsWith('Ready.') === true)
+      await page.fill('#text', 'posted from the example page ✓')
+      await page.click('#send')
+      await page.waitForFunction(() => /decrypted|refused|Failed/.test(document.getElementById('status')?.textContent ?? ''))
+      const status = await page.textContent('#status')
+      expect(status).toContain('The server decrypted it through KMS:\nposted from the example page ✓')
+      expect(status).toContain('suite 0x0478')
+      await page.close()
+    } finally {
+      await example.close()
+    }
+  }, 20_000)
+})

@@ -1,0 +1,541 @@
+// The AWS KMS RSA keyring: a known answer built from the specification (test/helpers/kms-rsa-kat.ts), round
+// trips through the local KMS emulator's RSA keys, the public key cache, and every refusal.
+import { constants, privateDecrypt } from 'node:crypto'
+import { inspect } from 'node:util'
+import fc from 'fast-check'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { nodeBackend } from '../src/backend/node.js'
+import type { CryptoBackend, RsaPadding } from '../src/backend/types.js'
+import { serializeContext } from '../src/format/context.js'
+import { parseHeader } from '../src/format/header.js'
+import {
+  ConfigurationError,
+  createKmsPublicKeyCache,
+  decrypt,
+  defaultKmsClientSupplier,
+  encrypt,
+  KeyringError,
+  KmsRsaKeyring,
+  MalformedMessageError,
+  MultiKeyring,
+  NoDecryptableKeyError,
+  RawAesKeyring,
+  RequiredEncryptionContextMaterialsManager,
+  type CommitmentPolicy,
+  type DecryptionMaterials,
+  type EncryptedDataKey,
+  type KmsClientLike,
+  type KmsRsaEncryptionAlgorithm,
+} from '../src/index.js'
+import { encryptWith } from '../src/encrypt.js'
+import { suiteFromOption } from '../src/suites.js'
+import { startKmsEmulator, type KmsEmulator } from '../src/testing/index.js'
+import { buildKmsRsaKatMessage, KMS_RSA_KAT, serializeByHand, sha384 } from './helpers/kms-rsa-kat.js'
+import { rejectionOf } from './helpers/fixtures.js'
+
+const text = (bytes: Uint8Array): string => new TextDecoder().decode(bytes)
+const utf8 = (value: string): Uint8Array => new TextEncoder().encode(value)
+const ALGORITHMS: readonly KmsRsaEncryptionAlgorithm[] = ['RSAES_OAEP_SHA_256', 'RSAES_OAEP_SHA_1']
+const OAEP_HASH = { RSAES_OAEP_SHA_256: 'sha256', RSAES_OAEP_SHA_1: 'sha1' } as const
+const UNSIGNED_SUITES = [0x0014, 0x0046, 0x0078, 0x0114, 0x0146, 0x0178, 0x0478] as const
+const SIGNING_SUITES = [0x0214, 0x0346, 0x0378, 0x0578] as const
+const policyFor = (suite: number): CommitmentPolicy => (suite === 0x0478 ? 'REQUIRE_ENCRYPT_REQUIRE_DECRYPT' : 'FORBID_ENCRYPT_ALLOW_DECRYPT')
+const decryptPolicyFor = (suite: number): CommitmentPolicy => (suite === 0x0478 ? 'REQUIRE_ENCRYPT_REQUIRE_DECRYPT' : 'REQUIRE_ENCRYPT_ALLOW_DECRYPT')
+const hex16 = (suite: number): string => `0x${suite.toString(16).padStart(4, '0')}`
+
+interface RecordedDecrypt {
+  readonly operation: string
+  readonly input: Record<string, unknown>
+}
+
+/**
+ * KMS Decrypt for the KAT key pair, as KMS does it for an RSA key: raw RSAES-OAEP with the requested
+ * algorithm, no encryption context. `answer` may rewrite the response to simulate a misbehaving KMS.
+ */
+function katKms(answer: (response: { KeyId: unknown; Plaintext: unknown }) => unknown = (response) => response) {
+  const calls: RecordedDecrypt[] = []
+  const client: KmsClientLike = {
+    async send(command) {
+      const input = command.input as Record<string, unknown>
+      calls.push({ operation: command.constructor.name, input })
+      const algorithm = input.EncryptionAlgorithm as KmsRsaEncryptionAlgorithm
+      let plaintext: Buffer
+      try {
+        plaintext = privateDecrypt(
+          { key: KMS_RSA_KAT.privateKeyPem, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: OAEP_HASH[algorithm] },
+          input.CiphertextBlob as Uint8Array,
+        )
+      } catch {
+        const error = new Error('The ciphertext is invalid.')
+        error.name = 'InvalidCiphertextException'
+        throw error
+      }
+      return answer({ KeyId: input.KeyId, Plaintext: new Uint8Array(plaintext) })
+    },
+  }
+  return { client, calls }
+}
+
+function katKeyring(algorithm: KmsRsaEncryptionAlgorithm = 'RSAES_OAEP_SHA_256', kmsClient?: KmsClientLike): KmsRsaKeyring {
+  return new KmsRsaKeyring({
+    keyId: KMS_RSA_KAT.keyArn,
+    encryptionAlgorithm: algorithm,
+    publicKey: KMS_RSA_KAT.publicKeyPem,
+    ...(kmsClient === undefined ? {} : { kmsClient }),
+  })
+}
+
+/** The single EDK of a message. */
+function onlyEdk(message: Uint8Array): EncryptedDataKey {
+  const { header } = parseHeader(message)
+  expect(header.encryptedDataKeys).toHaveLength(1)
+  return header.encryptedDataKeys[0] as EncryptedDataKey
+}
+
+const suite0478 = suiteFromOption(0x0478)
+const decryptionMaterials = (encryptionContext: Record<string, string>): DecryptionMaterials => ({ suite: suite0478, encryptionContext })
+
+describe('aws-kms-rsa known answer (derivation in test/helpers/kms-rsa-kat.ts)', () => {
+  it('the fixture is self-consistent: serialization by hand, SHA-384, and openssl OAEP of digest ‖ data key', () => {
+    expect(serializeByHand(KMS_RSA_KAT.encryptionContext).equals(KMS_RSA_KAT.serializedContext)).toBe(true)
+    expect(sha384(KMS_RSA_KAT.serializedContext).equals(KMS_RSA_KAT.contextDigest)).toBe(true)
+    expect(Buffer.concat([KMS_RSA_KAT.contextDigest, KMS_RSA_KAT.dataKey]).equals(KMS_RSA_KAT.edkPlaintext)).toBe(true)
+    for (const algorithm of ALGORITHMS) {
+      const opened = privateDecrypt(
+        { key: KMS_RSA_KAT.privateKeyPem, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: OAEP_HASH[algorithm] },
+        KMS_RSA_KAT.edkCiphertext[algorithm],
+      )
+      expect(opened.equals(KMS_RSA_KAT.edkPlaintext)).toBe(true)
+    }
+  })
+
+  it('the library serializes and digests the context exactly as derived', () => {
+    expect(Buffer.from(serializeContext(KMS_RSA_KAT.encryptionContext)).equals(KMS_RSA_KAT.serializedContext)).toBe(true)
+    expect(Buffer.from(nodeBackend.digest('sha384', KMS_RSA_KAT.serializedContext) as Uint8Array).equals(KMS_RSA_KAT.contextDigest)).toBe(true)
+  })
+
+  it.each(ALGORITHMS)('decrypts the independently built message (%s) through KMS Decrypt with the configured algorithm', async (algorithm) => {
+    const kms = katKms()
+    const { plaintext, header } = await decrypt(katKeyring(algorithm, kms.client), buildKmsRsaKatMessage(algorithm), {
+      encryptionContext: KMS_RSA_KAT.encryptionContext,
+    })
+    expect(Buffer.from(plaintext).equals(KMS_RSA_KAT.plaintext)).toBe(true)
+    expect(header.algorithmSuiteId).toBe(0x0478)
+    // spec: #ondecrypt — KeyId, CiphertextBlob, GrantTokens and EncryptionAlgorithm; RSA keys take no context.
+    expect(kms.calls).toHaveLength(1)
+    const call = kms.calls[0] as RecordedDecrypt
+    expect(call.operation).toBe('DecryptCommand')
+    expect(call.input.KeyId).toBe(KMS_RSA_KAT.keyArn)
+    expect(call.input.EncryptionAlgorithm).toBe(algorithm)
+    expect(Buffer.from(call.input.CiphertextBlob as Uint8Array).equals(KMS_RSA_KAT.edkCiphertext[algorithm])).toBe(true)
+    expect(call.input.GrantTokens).toEqual([])
+    expect(call.input.EncryptionContext).toBeUndefined()
+  })
+
+  it('our encrypt writes exactly the independently built message, given the same randomness and OAEP output', async () => {
+    const queue = [KMS_RSA_KAT.dataKey, KMS_RSA_KAT.messageId].map((bytes) => new Uint8Array(bytes))
+    const rsaInputs: Array<{ padding: RsaPadding; plaintext: Buffer }> = []
+    const deterministic: CryptoBackend = {
+      ...nodeBackend,
+      randomBytes: (length: number) => {
+        const next = queue.shift()
+        if (next?.length !== length) throw new Error(`unexpected randomBytes(${length})`)
+        return next
+      },
+      rsaEncrypt: (_publicKey: unknown, padding: RsaPadding, plaintext: Uint8Array) => {
+        rsaInputs.push({ padding, plaintext: Buffer.from(plaintext) })
+        return new Uint8Array(KMS_RSA_KAT.edkCiphertext.RSAES_OAEP_SHA_256)
+      },
+    }
+    const { ciphertext } = await encryptWith(deterministic, katKeyring(), KMS_RSA_KAT.plaintext, {
+      encryptionContext: KMS_RSA_KAT.encryptionContext,
+      algorithmSuite: 0x0478,
+      frameLength: KMS_RSA_KAT.frameLength,
+    })
+    expect(rsaInputs).toHaveLength(1)
+    expect(rsaInputs[0]?.padding).toBe('OAEP-SHA256')
+    expect(rsaInputs[0]?.plaintext.equals(KMS_RSA_KAT.edkPlaintext)).toBe(true)
+    expect(Buffer.from(ciphertext).equals(Buffer.from(buildKmsRsaKatMessage()))).toBe(true)
+  })
+
+  it.each(ALGORITHMS)('a fresh %s EDK decrypts (with the private key alone) to SHA-384(context) ‖ data key', async (algorithm) => {
+    await fc.assert(
+      fc.asyncProperty(fc.dictionary(fc.string({ minLength: 1 }).filter((key) => !key.startsWith('aws-crypto-')), fc.string(), { maxKeys: 4 }), async (context) => {
+        const { ciphertext } = await encrypt(katKeyring(algorithm), 'x', { encryptionContext: context, algorithmSuite: 0x0478 })
+        const edk = onlyEdk(ciphertext)
+        expect(edk.providerId).toBe('aws-kms-rsa')
+        expect(text(edk.providerInfo)).toBe(KMS_RSA_KAT.keyArn)
+        expect(edk.ciphertext).toHaveLength(256)
+        const opened = privateDecrypt(
+          { key: KMS_RSA_KAT.privateKeyPem, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: OAEP_HASH[algorithm] },
+          edk.ciphertext,
+        )
+        expect(opened).toHaveLength(80)
+        expect(opened.subarray(0, 48).equals(sha384(serializeByHand(context)))).toBe(true)
+      }),
+      { numRuns: 15 },
+    )
+  })
+
+  it('a digest of another context fails, and leaves the materials as they were', async () => {
+    const kms = katKms()
+    const materials = decryptionMaterials({ ...KMS_RSA_KAT.encryptionContext, tenant: 'someone-else' })
+    const edk: EncryptedDataKey = {
+      providerId: 'aws-kms-rsa',
+      providerInfo: utf8(KMS_RSA_KAT.keyArn),
+      ciphertext: new Uint8Array(KMS_RSA_KAT.edkCiphertext.RSAES_OAEP_SHA_256),
+    }
+    const error = await rejectionOf(katKeyring('RSAES_OAEP_SHA_256', kms.client).onDecrypt(materials, [edk], nodeBackend))
+    expect(error).toBeInstanceOf(NoDecryptableKeyError)
+    const [failure] = (error as NoDecryptableKeyError).failures
+    expect(failure?.error).toBeInstanceOf(KeyringError)
+    expect(String((failure?.error as Error).message)).toMatch(/different encryption context/)
+    expect(materials.plaintextDataKey).toBeUndefined()
+    // The same EDK under the right context gives the fixed data key.
+    const right = await katKeyring('RSAES_OAEP_SHA_256', kms.client).onDecrypt(decryptionMaterials(KMS_RSA_KAT.encryptionContext), [edk], nodeBackend)
+    expect(Buffer.from(right.plaintextDataKey as Uint8Array).equals(KMS_RSA_KAT.dataKey)).toBe(true)
+  })
+})
+
+describe('KmsRsaKeyring against the KMS emulator', () => {
+  let kms: KmsEmulator
+  let keyArn: string
+  let otherKeyArn: string
+  let symmetricArn: string
+  let clientSupplier: ReturnType<typeof defaultKmsClientSupplier>
+  let publicKeyPem: string
+  let publicKeyDer: Uint8Array
+
+  beforeAll(async () => {
+    kms = await startKmsEmulator({ regions: ['us-east-1', 'eu-west-1'] })
+    keyArn = kms.createKey({ region: 'us-east-1', keySpec: 'RSA_2048' }).arn
+    otherKeyArn = kms.createKey({ region: 'us-east-1', keySpec: 'RSA_2048' }).arn
+    symmetricArn = kms.createKey({ region: 'us-east-1' }).arn
+    clientSupplier = defaultKmsClientSupplier({
+      clientConfig: { endpoint: kms.endpoint, credentials: { accessKeyId: 'AKIDRSA', secretAccessKey: 'rsa' }, maxAttempts: 1 },
+    })
+    const publicKey = await createKmsPublicKeyCache({ clientSupplier }).get(keyArn)
+    publicKeyPem = publicKey.pem
+    publicKeyDer = publicKey.publicKey
+  })
+  afterAll(async () => {
+    await kms.close()
+  })
+
+  const encryptingKeyring = (algorithm: KmsRsaEncryptionAlgorithm, publicKey: string | Uint8Array = publicKeyPem) =>
+    new KmsRsaKeyring({ keyId: keyArn, encryptionAlgorithm: algorithm, publicKey })
+  const decryptingKeyring = (algorithm: KmsRsaEncryptionAlgorithm, keyId = keyArn) =>
+    new KmsRsaKeyring({ keyId, encryptionAlgorithm: algorithm, clientSupplier })
+
+  it.each(ALGORITHMS.flatMap((algorithm) => UNSIGNED_SUITES.map((suite) => [algorithm, hex16(suite), suite] as const)))(
+    '%s, suite %s: encrypts offline with the GetPublicKey key and decrypts through KMS',
+    async (algorithm, _name, suite) => {
+      const before = kms.calls.length
+      const context = { tenant: 'acme', 'ünïcode': '✓' }
+      const { ciphertext } = await encrypt(encryptingKeyring(algorithm, suite % 2 === 0 ? publicKeyPem : publicKeyDer), 'offline', {
+        algorithmSuite: suite,
+        commitmentPolicy: policyFor(suite),
+        encryptionContext: context,
+      })
+      expect(kms.calls.length).toBe(before) // no AWS call to encrypt
+      const { plaintext } = await decrypt(decryptingKeyring(algorithm), ciphertext, {
+        commitmentPolicy: decryptPolicyFor(suite),
+        encryptionContext: context,
+      })
+      expect(text(plaintext)).toBe('offline')
+      const decrypts = kms.calls.slice(before).filter((call) => call.operation === 'Decrypt')
+      expect(decrypts).toHaveLength(1)
+      expect(decrypts[0]?.keyId).toBe(keyArn)
+    },
+  )
+
+  it('an empty context and a 1 MiB plaintext round-trip too', async () => {
+    const data = new Uint8Array(1 << 20).map((_, index) => index % 251)
+    const { ciphertext } = await encrypt(encryptingKeyring('RSAES_OAEP_SHA_256'), data, { algorithmSuite: 0x0478 })
+    const { plaintext } = await decrypt(decryptingKeyring('RSAES_OAEP_SHA_256'), ciphertext)
+    expect(Buffer.from(plaintext).equals(Buffer.from(data))).toBe(true)
+  })
+
+  it('a context the data key was not bound to fails: required-context pair reproduced with another value', async () => {
+    const cmm = new RequiredEncryptionContextMaterialsManager({ requiredKeys: ['tenant'], keyring: encryptingKeyring('RSAES_OAEP_SHA_256') })
+    const { ciphertext } = await encrypt(cmm, 'bound', { encryptionContext: { tenant: 'acme', purpose: 'x' }, algorithmSuite: 0x0478 })
+    const reader = new RequiredEncryptionContextMaterialsManager({ requiredKeys: ['tenant'], keyring: decryptingKeyring('RSAES_OAEP_SHA_256') })
+    expect(text((await decrypt(reader, ciphertext, { encryptionContext: { tenant: 'acme' } })).plaintext)).toBe('bound')
+    const error = await rejectionOf(decrypt(reader, ciphertext, { encryptionContext: { tenant: 'evil' } }))
+    expect((error as NoDecryptableKeyError).code).toBe('NO_DECRYPTABLE_KEY')
+    const reasons = JSON.stringify((error as NoDecryptableKeyError).failures.map((failure) => (failure.error as Error).message))
+    expect(reasons).toMatch(/different encryption context/)
+  })
+
+  it('the other algorithm, another key, or a symmetric key cannot decrypt', async () => {
+    const { ciphertext } = await encrypt(encryptingKeyring('RSAES_OAEP_SHA_256'), 'x', { algorithmSuite: 0x0478 })
+    for (const keyring of [decryptingKeyring('RSAES_OAEP_SHA_1'), decryptingKeyring('RSAES_OAEP_SHA_256', otherKeyArn)]) {
+      expect(((await rejectionOf(decrypt(keyring, ciphertext))) as NoDecryptableKeyError).code).toBe('NO_DECRYPTABLE_KEY')
+    }
+    // Another key's keyring sees "not my key" and asks KMS nothing.
+    const before = kms.callCount({ operation: 'Decrypt', keyArn: otherKeyArn })
+    await rejectionOf(decrypt(decryptingKeyring('RSAES_OAEP_SHA_256', otherKeyArn), ciphertext))
+    expect(kms.callCount({ operation: 'Decrypt', keyArn: otherKeyArn })).toBe(before)
+    // The wrong algorithm reaches KMS, which refuses: the failure names the KMS error.
+    const error = (await rejectionOf(decrypt(decryptingKeyring('RSAES_OAEP_SHA_1'), ciphertext))) as NoDecryptableKeyError
+    expect(JSON.stringify(error.failures.map((failure) => (failure.error as Error).message))).toMatch(/InvalidCiphertextException/)
+    const symmetric = new KmsRsaKeyring({ keyId: symmetricArn, encryptionAlgorithm: 'RSAES_OAEP_SHA_256', clientSupplier })
+    expect(((await rejectionOf(decrypt(symmetric, ciphertext))) as NoDecryptableKeyError).code).toBe('NO_DECRYPTABLE_KEY')
+  })
+
+  it('a MultiKeyring with a KmsRsaKeyring child decrypts through either keyring', async () => {
+    const aes = new RawAesKeyring({ keyNamespace: 'app', keyName: 'k', wrappingKey: new Uint8Array(32).fill(9) })
+    const multi = new MultiKeyring({ generator: aes, children: [encryptingKeyring('RSAES_OAEP_SHA_256')] })
+    const { ciphertext } = await encrypt(multi, 'both', { algorithmSuite: 0x0478 })
+    expect(text((await decrypt(decryptingKeyring('RSAES_OAEP_SHA_256'), ciphertext)).plaintext)).toBe('both')
+    expect(text((await decrypt(aes, ciphertext)).plaintext)).toBe('both')
+  })
+
+  it('KMS failures and refused answers are collected per data key', async () => {
+    const { ciphertext } = await encrypt(encryptingKeyring('RSAES_OAEP_SHA_256'), 'x', { algorithmSuite: 0x0478 })
+    kms.faults.deny(keyArn, { operation: 'Decrypt' })
+    try {
+      const error = (await rejectionOf(decrypt(decryptingKeyring('RSAES_OAEP_SHA_256'), ciphertext))) as NoDecryptableKeyError
+      expect(error.code).toBe('NO_DECRYPTABLE_KEY')
+      expect(JSON.stringify(error.failures.map((failure) => (failure.error as Error).message))).toMatch(/AccessDeniedException/)
+    } finally {
+      kms.faults.clear()
+    }
+  })
+})
+
+describe('KmsRsaKeyring refusals', () => {
+  const publicKeyPem = KMS_RSA_KAT.publicKeyPem
+  const arn = KMS_RSA_KAT.keyArn
+  const codeOf = async (promise: Promise<unknown>) => ((await rejectionOf(promise)) as { code?: string }).code
+  const construct = (options: object) => () => new KmsRsaKeyring(options as never)
+
+  it('checks its options', async () => {
+    const { generateKeyPairSync } = await import('node:crypto')
+    const small = generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ type: 'spki', format: 'pem' }) as string
+    const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }) as string
+    const bad: object[] = [
+      {},
+      { keyId: '', encryptionAlgorithm: 'RSAES_OAEP_SHA_256' },
+      { keyId: 'b3537ef1-d8dc-4780-9f5a-55776cbb2f7f', encryptionAlgorithm: 'RSAES_OAEP_SHA_256' },
+      { keyId: 'alias/rsa', encryptionAlgorithm: 'RSAES_OAEP_SHA_256' },
+      { keyId: 'arn:aws:kms:us-east-1:111122223333:alias/rsa', encryptionAlgorithm: 'RSAES_OAEP_SHA_256' },
+      { keyId: 'arn:aws:kms:us-east-1:111122223333', encryptionAlgorithm: 'RSAES_OAEP_SHA_256' },
+      { keyId: arn },
+      { keyId: arn, encryptionAlgorithm: 'SYMMETRIC_DEFAULT' },
+      { keyId: arn, encryptionAlgorithm: 'RSAES_PKCS1_V1_5' },
+      { keyId: arn, encryptionAlgorithm: 'RSAES_OAEP_SHA_256', publicKey: 'not a pem' },
+      { keyId: arn, encryptionAlgorithm: 'RSAES_OAEP_SHA_256', publicKey: KMS_RSA_KAT.privateKeyPem },
+      { keyId: arn, encryptionAlgorithm: 'RSAES_OAEP_SHA_256', publicKey: small },
+      { keyId: arn, encryptionAlgorithm: 'RSAES_OAEP_SHA_256', publicKey: ec },
+      { keyId: arn, encryptionAlgorithm: 'RSAES_OAEP_SHA_256', publicKey: new Uint8Array([0x30, 0x03, 1, 2, 3]) },
+      { keyId: arn, encryptionAlgorithm: 'RSAES_OAEP_SHA_256', publicKey: 42 },
+      { keyId: arn, encryptionAlgorithm: 'RSAES_OAEP_SHA_256', kmsClient: {} },
+      { keyId: arn, encryptionAlgorithm: 'RSAES_OAEP_SHA_256', clientSupplier: 'x' },
+      { keyId: arn, encryptionAlgorithm: 'RSAES_OAEP_SHA_256', kmsClient: katKms().client, clientSupplier: () => katKms().client },
+      { keyId: arn, encryptionAlgorithm: 'RSAES_OAEP_SHA_256', grantTokens: [''] },
+    ]
+    for (const options of bad) expect(construct(options), JSON.stringify(options)).toThrow(ConfigurationError)
+    expect(construct({ keyId: arn, encryptionAlgorithm: 'RSAES_OAEP_SHA_1', publicKey: publicKeyPem })).not.toThrow()
+  })
+
+  it.each(SIGNING_SUITES.map((suite) => [hex16(suite), suite] as const))('refuses signing suite %s on encrypt and on decrypt', async (_name, suiteId) => {
+    const keyring = katKeyring()
+    const policy = suiteId === 0x0578 ? 'REQUIRE_ENCRYPT_REQUIRE_DECRYPT' : 'FORBID_ENCRYPT_ALLOW_DECRYPT'
+    const error = await rejectionOf(encrypt(keyring, 'x', { algorithmSuite: suiteId, commitmentPolicy: policy }))
+    expect(error).toBeInstanceOf(ConfigurationError)
+    expect((error as Error).message).toMatch(/0x0478/)
+    const materials: DecryptionMaterials = { suite: suiteFromOption(suiteId), encryptionContext: {} }
+    expect(await codeOf(keyring.onDecrypt(materials, [], nodeBackend))).toBe('INVALID_CONFIGURATION')
+    const withClient = katKeyring('RSAES_OAEP_SHA_256', katKms().client)
+    expect(await codeOf(withClient.onDecrypt(materials, [], nodeBackend))).toBe('INVALID_CONFIGURATION')
+  })
+
+  it('encrypt picks the unsigned suite of the policy when given this keyring (or a MultiKeyring holding it) and no suite', async () => {
+    const keyring = katKeyring()
+    const decryptingKeyring = katKeyring('RSAES_OAEP_SHA_256', katKms().client)
+    expect((await encrypt(keyring, 'x')).header.algorithmSuiteId).toBe(0x0478)
+    expect((await encrypt(keyring, 'x', { commitmentPolicy: 'REQUIRE_ENCRYPT_ALLOW_DECRYPT' })).header.algorithmSuiteId).toBe(0x0478)
+    const legacy = await encrypt(keyring, 'x', { commitmentPolicy: 'FORBID_ENCRYPT_ALLOW_DECRYPT' })
+    expect(legacy.header.algorithmSuiteId).toBe(0x0178)
+    expect(text((await decrypt(decryptingKeyring, legacy.ciphertext, { commitmentPolicy: 'REQUIRE_ENCRYPT_ALLOW_DECRYPT' })).plaintext)).toBe('x')
+    const aes = new RawAesKeyring({ keyNamespace: 'app', keyName: 'k', wrappingKey: new Uint8Array(32) })
+    expect((await encrypt(new MultiKeyring({ generator: aes, children: [keyring] }), 'x')).header.algorithmSuiteId).toBe(0x0478)
+    // Without it, the default stays 0x0578.
+    expect((await encrypt(new MultiKeyring({ generator: aes }), 'x')).header.algorithmSuiteId).toBe(0x0578)
+    expect(await rejectionOf(encrypt(keyring, 'x', { algorithmSuite: 0x0578 }))).toBeInstanceOf(ConfigurationError)
+  })
+
+  it('cannot encrypt without a public key, and refuses materials that already hold a data key on decrypt', async () => {
+    const decryptOnly = new KmsRsaKeyring({ keyId: arn, encryptionAlgorithm: 'RSAES_OAEP_SHA_256', kmsClient: katKms().client })
+    expect(await codeOf(encrypt(decryptOnly, 'x', { algorithmSuite: 0x0478 }))).toBe('INVALID_CONFIGURATION')
+    const withKey: DecryptionMaterials = { ...decryptionMaterials({}), plaintextDataKey: new Uint8Array(32) }
+    expect(await codeOf(katKeyring('RSAES_OAEP_SHA_256', katKms().client).onDecrypt(withKey, [], nodeBackend))).toBe('KEYRING_FAILURE')
+  })
+
+  it('cannot decrypt without a KMS client (spec: OnDecrypt MUST fail), and says what to pass', async () => {
+    const encryptOnly = katKeyring()
+    const error = await rejectionOf(encryptOnly.onDecrypt(decryptionMaterials({}), [], nodeBackend))
+    expect(error).toBeInstanceOf(ConfigurationError)
+    expect((error as Error).message).toMatch(/kmsClient|clientSupplier/)
+    const { ciphertext } = await encrypt(encryptOnly, 'x')
+    const failed = (await rejectionOf(decrypt(encryptOnly, ciphertext))) as NoDecryptableKeyError
+    expect(failed.code).toBe('NO_DECRYPTABLE_KEY')
+    expect(failed.failures[0]?.error).toBeInstanceOf(ConfigurationError)
+  })
+
+  it('malformed EDKs: provider info that is not a key ARN fails the decrypt; not-my-key is left alone', async () => {
+    const kms = katKms()
+    const keyring = katKeyring('RSAES_OAEP_SHA_256', kms.client)
+    const materials = decryptionMaterials(KMS_RSA_KAT.encryptionContext)
+    const edk = (providerInfo: Uint8Array, ciphertext: Uint8Array = KMS_RSA_KAT.edkCiphertext.RSAES_OAEP_SHA_256): EncryptedDataKey => ({
+      providerId: 'aws-kms-rsa',
+      providerInfo,
+      ciphertext,
+    })
+    for (const providerInfo of [utf8('not-an-arn'), utf8('arn:aws:kms:us-west-2:111122223333:alias/x'), Uint8Array.of(0xff, 0xfe)]) {
+      expect(await rejectionOf(keyring.onDecrypt(materials, [edk(providerInfo)], nodeBackend))).toBeInstanceOf(MalformedMessageError)
+    }
+    // Another key, another provider ID: not this keyring's, so nothing happens and KMS is not called.
+    const others = [edk(utf8(arn.replace('b3537ef1', 'c3537ef1'))), { ...edk(utf8(arn)), providerId: 'aws-kms' }]
+    expect(await keyring.onDecrypt(materials, others, nodeBackend)).toBe(materials)
+    expect(kms.calls).toHaveLength(0)
+    // Garbage ciphertext: KMS refuses it; the failure is collected.
+    const garbage = await rejectionOf(keyring.onDecrypt(materials, [edk(utf8(arn), new Uint8Array(256).fill(1))], nodeBackend))
+    expect(garbage).toBeInstanceOf(NoDecryptableKeyError)
+    expect(String(((garbage as NoDecryptableKeyError).failures[0]?.error as Error).message)).toMatch(/InvalidCiphertextException/)
+    // A later good EDK still succeeds after a bad one.
+    const recovered = await keyring.onDecrypt(materials, [edk(utf8(arn), new Uint8Array(256).fill(1)), edk(utf8(arn))], nodeBackend)
+    expect(Buffer.from(recovered.plaintextDataKey as Uint8Array).equals(KMS_RSA_KAT.dataKey)).toBe(true)
+  })
+
+  it('a multi-Region key matches its replicas, and KMS is called with the configured ARN', async () => {
+    const kms = katKms()
+    const configured = 'arn:aws:kms:us-west-2:111122223333:key/mrk-1234abcd'
+    const replica = 'arn:aws:kms:eu-west-1:111122223333:key/mrk-1234abcd'
+    const keyring = new KmsRsaKeyring({ keyId: configured, encryptionAlgorithm: 'RSAES_OAEP_SHA_256', kmsClient: kms.client })
+    const edk: EncryptedDataKey = { providerId: 'aws-kms-rsa', providerInfo: utf8(replica), ciphertext: KMS_RSA_KAT.edkCiphertext.RSAES_OAEP_SHA_256 }
+    const result = await keyring.onDecrypt(decryptionMaterials(KMS_RSA_KAT.encryptionContext), [edk], nodeBackend)
+    expect(Buffer.from(result.plaintextDataKey as Uint8Array).equals(KMS_RSA_KAT.dataKey)).toBe(true)
+    expect(kms.calls[0]?.input.KeyId).toBe(configured)
+  })
+
+  it('refuses what KMS answers when it is not the requested key or not digest ‖ data key', async () => {
+    const edk: EncryptedDataKey = { providerId: 'aws-kms-rsa', providerInfo: utf8(arn), ciphertext: KMS_RSA_KAT.edkCiphertext.RSAES_OAEP_SHA_256 }
+    const materials = decryptionMaterials(KMS_RSA_KAT.encryptionContext)
+    const handedOut: Uint8Array[] = []
+    const answers: Array<(response: { KeyId: unknown; Plaintext: unknown }) => unknown> = [
+      (response) => ({ ...response, KeyId: arn.replace('b3537ef1', 'c3537ef1') }),
+      (response) => ({ ...response, KeyId: undefined }),
+      (response) => ({ ...response, Plaintext: (response.Plaintext as Uint8Array).subarray(0, 79) }),
+      (response) => ({ ...response, Plaintext: (response.Plaintext as Uint8Array).subarray(48) }),
+      (response) => ({ ...response, Plaintext: 'not bytes' }),
+      () => undefined,
+    ]
+    for (const answer of answers) {
+      const kms = katKms((response) => {
+        const answered = answer(response) as { Plaintext?: unknown } | undefined
+        if (answered?.Plaintext instanceof Uint8Array) handedOut.push(answered.Plaintext)
+        return answered
+      })
+      const error = await rejectionOf(katKeyring('RSAES_OAEP_SHA_256', kms.client).onDecrypt(materials, [edk], nodeBackend))
+      expect(error).toBeInstanceOf(NoDecryptableKeyError)
+      expect((error as NoDecryptableKeyError).failures[0]?.error).toBeInstanceOf(KeyringError)
+    }
+    // Every plaintext KMS handed back for a refused answer was zeroed.
+    expect(handedOut).toHaveLength(4)
+    for (const plaintext of handedOut) expect(plaintext.every((byte) => byte === 0)).toBe(true)
+  })
+
+  it('shows no key material in JSON or inspect output', () => {
+    const keyring = katKeyring()
+    expect(JSON.stringify(keyring)).toBe(JSON.stringify({ type: 'KmsRsaKeyring', keyId: arn, encryptionAlgorithm: 'RSAES_OAEP_SHA_256' }))
+    expect(inspect(keyring)).toBe(`KmsRsaKeyring ${arn} RSAES_OAEP_SHA_256`)
+  })
+})
+
+describe('createKmsPublicKeyCache', () => {
+  let kms: KmsEmulator
+  let clientSupplier: ReturnType<typeof defaultKmsClientSupplier>
+  beforeAll(async () => {
+    kms = await startKmsEmulator({ regions: ['us-east-1'] })
+    clientSupplier = defaultKmsClientSupplier({
+      clientConfig: { endpoint: kms.endpoint, credentials: { accessKeyId: 'AKIDCACHE', secretAccessKey: 'cache' }, maxAttempts: 1 },
+    })
+  })
+  afterAll(async () => {
+    await kms.close()
+  })
+
+  it('fetches once, shares concurrent requests, hands out copies, and refetches after maxAge', async () => {
+    const key = kms.createKey({ region: 'us-east-1', keySpec: 'RSA_3072' })
+    const cache = createKmsPublicKeyCache({ clientSupplier })
+    const [first, second] = await Promise.all([cache.get(key.arn), cache.get(key.arn)])
+    expect(kms.callCount({ operation: 'GetPublicKey', keyArn: key.arn })).toBe(1)
+    expect(first?.keyId).toBe(key.arn)
+    expect(first?.keySpec).toBe('RSA_3072')
+    expect(first?.encryptionAlgorithms).toEqual(['RSAES_OAEP_SHA_256', 'RSAES_OAEP_SHA_1'])
+    expect(first?.pem).toMatch(/^-----BEGIN PUBLIC KEY-----\n/)
+    first?.publicKey.fill(0)
+    expect(second?.publicKey.some((byte) => byte !== 0)).toBe(true)
+    expect((await cache.get(key.arn)).publicKey.some((byte) => byte !== 0)).toBe(true)
+    expect(kms.callCount({ operation: 'GetPublicKey', keyArn: key.arn })).toBe(1)
+    cache.clear(key.arn)
+    await cache.get(key.arn)
+    expect(kms.callCount({ operation: 'GetPublicKey', keyArn: key.arn })).toBe(2)
+    const uncached = createKmsPublicKeyCache({ clientSupplier, maxAge: 0 })
+    await uncached.get(key.arn)
+    await uncached.get(key.arn)
+    expect(kms.callCount({ operation: 'GetPublicKey', keyArn: key.arn })).toBe(4)
+    // The PEM and the DER are the same key, and a keyring takes either.
+    const keyring = new KmsRsaKeyring({ keyId: key.arn, encryptionAlgorithm: 'RSAES_OAEP_SHA_1', publicKey: (await cache.get(key.arn)).pem })
+    const { ciphertext } = await encrypt(keyring, 'cached', { algorithmSuite: 0x0478 })
+    const reader = new KmsRsaKeyring({ keyId: key.arn, encryptionAlgorithm: 'RSAES_OAEP_SHA_1', clientSupplier })
+    expect(text((await decrypt(reader, ciphertext)).plaintext)).toBe('cached')
+  })
+
+  it('resolves an alias to its key ARN', async () => {
+    const key = kms.createKey({ region: 'us-east-1', keySpec: 'RSA_2048' })
+    kms.createAlias('alias/browser-uploads', key.arn)
+    const cache = createKmsPublicKeyCache({ clientSupplier })
+    expect((await cache.get(key.arn.replace(/key\/.*/, 'alias/browser-uploads'))).keyId).toBe(key.arn)
+  })
+
+  it('does not cache failures, and refuses symmetric keys, bad ARNs and bad options', async () => {
+    const key = kms.createKey({ region: 'us-east-1', keySpec: 'RSA_2048' })
+    const cache = createKmsPublicKeyCache({ clientSupplier })
+    kms.faults.deny(key.arn, { operation: 'GetPublicKey' })
+    const denied = await rejectionOf(cache.get(key.arn))
+    expect(denied).toBeInstanceOf(KeyringError)
+    expect((denied as Error).message).toMatch(/AccessDeniedException/)
+    kms.faults.clear()
+    expect((await cache.get(key.arn)).keyId).toBe(key.arn)
+    const symmetric = kms.createKey({ region: 'us-east-1' })
+    expect(await rejectionOf(cache.get(symmetric.arn))).toBeInstanceOf(KeyringError)
+    for (const bad of ['', 'alias/x', 'b3537ef1', 42]) expect(await rejectionOf(cache.get(bad as string))).toBeInstanceOf(ConfigurationError)
+    for (const options of [{ maxAge: -1 }, { maxAge: Number.NaN }, { maxEntries: 0 }, { clientSupplier: 'x' }, { grantTokens: 'x' }]) {
+      expect(() => createKmsPublicKeyCache(options as never)).toThrow(ConfigurationError)
+    }
+  })
+
+  it('refuses answers that are not an RSA encryption key of at least 2048 bits', async () => {
+    const { generateKeyPairSync } = await import('node:crypto')
+    const good = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ type: 'spki', format: 'der' })
+    const small = generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ type: 'spki', format: 'der' })
+    const arnOf = 'arn:aws:kms:us-east-1:111122223333:key/abc'
+    const base = { KeyId: arnOf, PublicKey: new Uint8Array(good), KeySpec: 'RSA_2048', KeyUsage: 'ENCRYPT_DECRYPT', EncryptionAlgorithms: ['RSAES_OAEP_SHA_256'] }
+    const cacheAnswering = (response: object) => createKmsPublicKeyCache({ clientSupplier: () => ({ send: async () => response }) })
+    expect((await cacheAnswering(base).get(arnOf)).encryptionAlgorithms).toEqual(['RSAES_OAEP_SHA_256'])
+    const bad = [
+      { ...base, KeyId: 'arn:aws:kms:us-east-1:111122223333:key/other' },
+      { ...base, KeyId: 'arn:aws:kms:us-east-1:111122223333:alias/x' },
+      { ...base, KeyUsage: 'SIGN_VERIFY' },
+      { ...base, KeySpec: 'ECC_NIST_P256' },
+      { ...base, EncryptionAlgorithms: ['RSAES_PKCS1_V1_5'] },
+      { ...base, PublicKey: undefined },
+      { ...base, PublicKey: new Uint8Array([1, 2, 3]) },
+      { ...base, PublicKey: new Uint8Array(small) },
+    ]
+    for (const response of bad) expect(await rejectionOf(cacheAnswering(response).get(arnOf)), JSON.stringify(response)).toBeInstanceOf(KeyringError)
+  })
+})

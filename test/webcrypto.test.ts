@@ -1,0 +1,391 @@
+// The browser build's WebCrypto backend, run here on Node's WebCrypto and checked against the node:crypto
+// backend on the same inputs (primitive by primitive, then whole messages both ways), plus the async frame
+// engine's one-shot and stream branches. test/browser.test.ts runs the real bundle in Chromium.
+import { createPublicKey, generateKeyPairSync, sign as nodeSign, verify as nodeVerify, type KeyObject } from 'node:crypto'
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import { compressPoint, decompressPoint, derToP1363, p1363ToDer } from '../src/backend/ec.js'
+import { nodeBackend } from '../src/backend/node.js'
+import type { AeadKey, AsyncAeadKey, CryptoBackend, RsaPadding } from '../src/backend/types.js'
+import { webCryptoBackend } from '../src/backend/webcrypto.js'
+import { decryptWith } from '../src/decrypt.js'
+import { encryptWith } from '../src/encrypt.js'
+import type { CurveName } from '../src/suites.js'
+import { decryptStreamWith } from '../src/stream-decrypt.js'
+import { encryptStreamWith } from '../src/stream-encrypt.js'
+import {
+  ConfigurationError,
+  KeyringError,
+  RawAesKeyring,
+  RawRsaKeyring,
+  UnsupportedOperationError,
+  type CommitmentPolicy,
+  type Keyring,
+} from '../src/index.js'
+import { COMMITTING, SIGNING, rejectionOf } from './helpers/fixtures.js'
+
+const ALL_SUITES = [0x0014, 0x0046, 0x0078, 0x0114, 0x0146, 0x0178, 0x0214, 0x0346, 0x0378, 0x0478, 0x0578]
+const OAEP: readonly RsaPadding[] = ['OAEP-SHA1', 'OAEP-SHA256', 'OAEP-SHA384', 'OAEP-SHA512']
+const hex16 = (suite: number) => `0x${suite.toString(16).padStart(4, '0')}`
+const encryptPolicy = (suite: number): CommitmentPolicy => (COMMITTING.has(suite) ? 'REQUIRE_ENCRYPT_REQUIRE_DECRYPT' : 'FORBID_ENCRYPT_ALLOW_DECRYPT')
+const bytes = (length: number, seed = 1) => Uint8Array.from({ length }, (_, index) => (index * 31 + seed) & 0xff)
+const equal = (a: Uint8Array, b: Uint8Array) => Buffer.from(a).equals(Buffer.from(b))
+const codeOf = async (promise: Promise<unknown>) => ((await rejectionOf(promise)) as { code?: string }).code
+
+const rsa = generateKeyPairSync('rsa', {
+  modulusLength: 2048,
+  publicKeyEncoding: { type: 'spki', format: 'pem' },
+  privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+})
+const aesKeyring = (length = 32) => new RawAesKeyring({ keyNamespace: 'wc', keyName: `aes-${length}`, wrappingKey: bytes(length, length) })
+const rsaKeyring = (padding: RsaPadding = 'OAEP-SHA256') => new RawRsaKeyring({ keyNamespace: 'wc', keyName: 'rsa', ...rsa, padding })
+
+async function readAll(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = []
+  for await (const chunk of stream as unknown as AsyncIterable<Uint8Array>) chunks.push(chunk)
+  return new Uint8Array(Buffer.concat(chunks))
+}
+
+function chunked(data: Uint8Array, size: number): ReadableStream<Uint8Array> {
+  let offset = 0
+  return new ReadableStream({
+    pull(controller) {
+      if (offset >= data.length) return controller.close()
+      controller.enqueue(data.slice(offset, (offset += size)))
+    },
+  })
+}
+
+describe('WebCrypto backend primitives against node:crypto', () => {
+  it('HKDF and SHA-2 digests agree', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom('sha256', 'sha384', 'sha512' as const),
+        fc.uint8Array({ minLength: 16, maxLength: 64 }),
+        fc.uint8Array({ maxLength: 64 }),
+        fc.uint8Array({ maxLength: 40 }),
+        fc.integer({ min: 1, max: 64 }),
+        async (hash, ikm, salt, info, length) => {
+          const outputs = [{ info, length }, { info: Uint8Array.of(1), length: 32 }]
+          const ours = await webCryptoBackend.hkdf(hash, ikm, salt, outputs)
+          const reference = nodeBackend.hkdf(hash, ikm, salt, outputs) as Uint8Array[]
+          expect(ours.map((key) => Buffer.from(key).toString('hex'))).toEqual(reference.map((key) => Buffer.from(key).toString('hex')))
+          expect(equal(await webCryptoBackend.digest(hash, ikm), nodeBackend.digest(hash, ikm) as Uint8Array)).toBe(true)
+        },
+      ),
+      { numRuns: 40 },
+    )
+  })
+
+  it.each([16, 24, 32])('AES-%i-GCM seals as node:crypto does, opens its output, and refuses tampering', async (keyLength) => {
+    const key = bytes(keyLength, 9)
+    const ours = webCryptoBackend.aeadKey(key) as AsyncAeadKey
+    const reference = nodeBackend.aeadKey(key) as AeadKey
+    expect(ours.async).toBe(true)
+    await fc.assert(
+      fc.asyncProperty(fc.uint8Array({ minLength: 12, maxLength: 12 }), fc.uint8Array({ maxLength: 50 }), fc.uint8Array({ maxLength: 300 }), async (iv, aad, plaintext) => {
+        const sealed = new Uint8Array(plaintext.length + 16)
+        const expected = new Uint8Array(plaintext.length + 16)
+        await ours.seal(iv, aad, plaintext, sealed, 0)
+        reference.seal(iv, aad, plaintext, expected, 0)
+        expect(equal(sealed, expected)).toBe(true)
+        const opened = new Uint8Array(plaintext.length + 3)
+        expect(await ours.open(iv, aad, sealed.subarray(0, plaintext.length), sealed.subarray(plaintext.length), opened, 3)).toBe(true)
+        expect(equal(opened.subarray(3), plaintext)).toBe(true)
+        // A tag that does not follow its ciphertext in memory works too (the backend joins them).
+        expect(await ours.open(iv, aad, sealed.slice(0, plaintext.length), sealed.slice(plaintext.length), opened, 3)).toBe(true)
+        sealed[sealed.length - 1]! ^= 1
+        expect(await ours.open(iv, aad, sealed.subarray(0, plaintext.length), sealed.subarray(plaintext.length), opened, 3)).toBe(false)
+      }),
+      { numRuns: 25 },
+    )
+  })
+
+  it.each(OAEP)('RSA %s: either backend decrypts what the other encrypts; PEM PKCS#1, DER and derived public keys work', async (padding) => {
+    const dataKey = bytes(32, 5)
+    const nodePublic = nodeBackend.importRsaPublicKey(rsa.publicKey)
+    const nodePrivate = nodeBackend.importRsaPrivateKey(rsa.privateKey)
+    const publicKeys = [
+      webCryptoBackend.importRsaPublicKey(rsa.publicKey),
+      webCryptoBackend.importRsaPublicKey(createPublicKey(rsa.publicKey).export({ type: 'pkcs1', format: 'pem' })),
+      webCryptoBackend.importRsaPublicKey(new Uint8Array(createPublicKey(rsa.publicKey).export({ type: 'spki', format: 'der' }))),
+      webCryptoBackend.rsaPublicFromPrivate(webCryptoBackend.importRsaPrivateKey(rsa.privateKey)),
+    ]
+    for (const publicKey of publicKeys) {
+      const wrapped = await webCryptoBackend.rsaEncrypt(publicKey, padding, dataKey)
+      expect(equal(nodeBackend.rsaDecrypt(nodePrivate, padding, wrapped, 32) as Uint8Array, dataKey)).toBe(true)
+    }
+    const pkcs1Private = (nodePrivate as KeyObject).export({ type: 'pkcs1', format: 'pem' })
+    for (const privateKey of [rsa.privateKey, pkcs1Private, new Uint8Array((nodePrivate as KeyObject).export({ type: 'pkcs8', format: 'der' }))]) {
+      const wrapped = nodeBackend.rsaEncrypt(nodePublic, padding, dataKey) as Uint8Array
+      expect(equal(await webCryptoBackend.rsaDecrypt(webCryptoBackend.importRsaPrivateKey(privateKey), padding, wrapped, 32), dataKey)).toBe(true)
+    }
+  })
+
+  it('RSA refusals: PKCS1, bad keys, a wrapped key of the wrong length, and garbage', async () => {
+    const publicKey = webCryptoBackend.importRsaPublicKey(rsa.publicKey)
+    const privateKey = webCryptoBackend.importRsaPrivateKey(rsa.privateKey)
+    expect(await rejectionOf(Promise.resolve().then(() => webCryptoBackend.rsaEncrypt(publicKey, 'PKCS1', bytes(16))))).toBeInstanceOf(
+      UnsupportedOperationError,
+    )
+    const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+    const badPublic = ['nope', rsa.privateKey, ec.publicKey.export({ type: 'spki', format: 'pem' }), new Uint8Array([1, 2, 3]), 7]
+    for (const key of badPublic) expect(() => webCryptoBackend.importRsaPublicKey(key)).toThrow(ConfigurationError)
+    const wrapped = await webCryptoBackend.rsaEncrypt(publicKey, 'OAEP-SHA256', bytes(16))
+    // Private keys are read with the rest of the decrypt side, on first use.
+    const badPrivate = ['nope', rsa.publicKey, ec.privateKey.export({ type: 'pkcs8', format: 'pem' }), new Uint8Array([1]), {}]
+    for (const key of badPrivate) {
+      const handle = webCryptoBackend.importRsaPrivateKey(key)
+      expect(await rejectionOf(Promise.resolve(webCryptoBackend.rsaDecrypt(handle, 'OAEP-SHA256', wrapped, 16)))).toBeInstanceOf(ConfigurationError)
+      const derived = webCryptoBackend.rsaPublicFromPrivate(handle)
+      expect(await rejectionOf(Promise.resolve(webCryptoBackend.rsaEncrypt(derived, 'OAEP-SHA256', bytes(16))))).toBeInstanceOf(ConfigurationError)
+    }
+    expect(await rejectionOf(Promise.resolve(webCryptoBackend.rsaDecrypt(privateKey, 'OAEP-SHA256', wrapped, 32)))).toBeInstanceOf(KeyringError)
+    expect(await rejectionOf(Promise.resolve(webCryptoBackend.rsaDecrypt(privateKey, 'OAEP-SHA1', wrapped, 16)))).toBeInstanceOf(KeyringError)
+  })
+
+  it.each(['P-256', 'P-384'] as const)('ECDSA %s: keys, signatures and point encodings interoperate with node:crypto', async (curve: CurveName) => {
+    const hash = curve === 'P-256' ? 'sha256' : 'sha384'
+    const message = bytes(5000, 3)
+    const pair = await webCryptoBackend.generateSigningKey(curve)
+    const signature = await webCryptoBackend.signMessage(curve, pair.privateKey, message)
+    const nodeKey = await nodeBackend.importVerificationKey(curve, pair.publicKey)
+    expect(nodeVerify(hash, message, { key: nodeKey as KeyObject, dsaEncoding: 'der' }, signature)).toBe(true)
+
+    const nodePair = generateKeyPairSync('ec', { namedCurve: curve })
+    const uncompressed = new Uint8Array(nodePair.publicKey.export({ format: 'der', type: 'spki' })).slice(-(curve === 'P-256' ? 65 : 97))
+    const compressed = compressPoint(uncompressed)
+    expect(equal(decompressPoint(curve, compressed), uncompressed)).toBe(true)
+    const verificationKey = await webCryptoBackend.importVerificationKey(curve, compressed)
+    const nodeSignature = nodeSign(hash, message, { key: nodePair.privateKey, dsaEncoding: 'der' })
+    expect(await webCryptoBackend.verifyMessage(curve, verificationKey, message, nodeSignature)).toBe(true)
+    expect(await webCryptoBackend.verifyMessage(curve, verificationKey, bytes(5000, 4), nodeSignature)).toBe(false)
+    expect(await webCryptoBackend.verifyMessage(curve, verificationKey, message, nodeSignature.subarray(1))).toBe(false)
+    expect(() => webCryptoBackend.createSigner(curve, pair.privateKey)).toThrow(UnsupportedOperationError)
+    expect(() => webCryptoBackend.createVerifier(curve, verificationKey)).toThrow(UnsupportedOperationError)
+    // Not points: wrong prefix, wrong length, an x not below the prime.
+    const size = curve === 'P-256' ? 32 : 48
+    for (const bad of [Uint8Array.of(4, ...compressed.subarray(1)), compressed.subarray(1), Uint8Array.of(3, ...new Uint8Array(size).fill(0xff))]) {
+      expect(() => decompressPoint(curve, bad)).toThrow(TypeError)
+    }
+    // About half of all x have no point: decompression agrees with node:crypto's point check on each.
+    let offCurve = 0
+    for (let x = 1; x <= 24; x++) {
+      const candidate = new Uint8Array(1 + size)
+      candidate[0] = 2 + (x & 1)
+      candidate[size] = x
+      const nodeAccepts = await nodeBackend.importVerificationKey(curve, candidate).then(() => true, () => false)
+      const oursAccepts = (() => {
+        try {
+          decompressPoint(curve, candidate)
+          return true
+        } catch {
+          return false
+        }
+      })()
+      expect(oursAccepts, `x = ${x}`).toBe(nodeAccepts)
+      if (!nodeAccepts) offCurve++
+    }
+    expect(offCurve).toBeGreaterThan(3)
+  })
+
+  it('DER ⇄ IEEE P1363 signatures: exact round trips, strict DER only', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 48, maxLength: 48 }), fc.uint8Array({ minLength: 48, maxLength: 48 }), (r, s) => {
+        fc.pre(r.some((byte) => byte !== 0) && s.some((byte) => byte !== 0))
+        const raw = new Uint8Array([...r, ...s])
+        const der = p1363ToDer(raw)
+        expect(equal(derToP1363(der, 48) as Uint8Array, raw)).toBe(true)
+        expect(derToP1363(der, 32) === undefined || r.slice(0, 16).every((b) => b === 0)).toBe(true)
+      }),
+    )
+    const good = p1363ToDer(new Uint8Array(64).fill(1))
+    const notDer = [
+      Uint8Array.of(0x31, ...good.subarray(1)), // not a SEQUENCE
+      Uint8Array.of(0x30, good[1]! + 1, ...good.subarray(2), 0), // trailing byte inside
+      Uint8Array.of(...good, 0), // trailing byte after
+      Uint8Array.of(0x30, 0x06, 0x02, 0x01, 0x00, 0x02, 0x01, 0x01), // r = 0
+      Uint8Array.of(0x30, 0x07, 0x02, 0x02, 0x00, 0x01, 0x02, 0x01, 0x01), // needless leading zero
+      Uint8Array.of(0x30, 0x06, 0x02, 0x01, 0x81, 0x02, 0x01, 0x01), // negative r
+      Uint8Array.of(0x30, 0x81, 0x06, 0x02, 0x01, 0x01, 0x02, 0x01, 0x01), // long form for a short length
+      new Uint8Array(0),
+    ]
+    for (const der of notDer) expect(derToP1363(der, 32)).toBeUndefined()
+  })
+})
+
+describe('whole messages: WebCrypto backend ⇄ node:crypto backend', () => {
+  const keyrings: Array<[string, () => Keyring]> = [
+    ['raw AES-128', () => aesKeyring(16)],
+    ['raw AES-192', () => aesKeyring(24)],
+    ['raw AES-256', () => aesKeyring(32)],
+    ['raw RSA OAEP-SHA1', () => rsaKeyring('OAEP-SHA1')],
+    ['raw RSA OAEP-SHA512', () => rsaKeyring('OAEP-SHA512')],
+  ]
+  it.each(ALL_SUITES.flatMap((suite) => keyrings.map(([name, make]) => [hex16(suite), name, suite, make] as const)))(
+    '%s, %s, both ways',
+    async (_suiteName, _keyringName, suite, make) => {
+      const keyring = make()
+      for (const [length, frameLength] of [[0, 4096], [1, 4096], [10_000, 1000], [300, 1]] as const) {
+        const data = bytes(length, suite)
+        const options = { algorithmSuite: suite, commitmentPolicy: encryptPolicy(suite), frameLength, encryptionContext: { a: 'b', 'ü': '✓' } }
+        const fromWeb = await encryptWith(webCryptoBackend, keyring, data, options)
+        const fromNode = await encryptWith(nodeBackend, keyring, data, options)
+        const read = { commitmentPolicy: 'REQUIRE_ENCRYPT_ALLOW_DECRYPT' as const, encryptionContext: { a: 'b' } }
+        expect(equal((await decryptWith(nodeBackend, keyring, fromWeb.ciphertext, read)).plaintext, data)).toBe(true)
+        expect(equal((await decryptWith(webCryptoBackend, keyring, fromNode.ciphertext, read)).plaintext, data)).toBe(true)
+      }
+    },
+  )
+
+  it('tampering is refused with the same codes as on node:crypto', async () => {
+    for (const suite of [0x0478, 0x0578, 0x0014]) {
+      const options = { algorithmSuite: suite, commitmentPolicy: encryptPolicy(suite), frameLength: 100 }
+      const { ciphertext } = await encryptWith(nodeBackend, aesKeyring(), bytes(1000), options)
+      for (const offset of [10, ciphertext.length - 120, ciphertext.length - 1, Math.floor(ciphertext.length / 2)]) {
+        const altered = ciphertext.slice()
+        altered[offset]! ^= 1
+        const read = { commitmentPolicy: 'REQUIRE_ENCRYPT_ALLOW_DECRYPT' as const }
+        const expected = await codeOf(decryptWith(nodeBackend, aesKeyring(), altered, read))
+        expect(await codeOf(decryptWith(webCryptoBackend, aesKeyring(), altered, read)), `${hex16(suite)} byte ${offset}`).toBe(expected)
+      }
+    }
+  })
+})
+
+/** node:crypto's AES-GCM behind the asynchronous interface, each call finishing after a random delay. */
+function slowAsyncBackend(randomBytes?: CryptoBackend['randomBytes']): CryptoBackend {
+  const later = () => new Promise((resolve) => setTimeout(resolve, Math.random() * 3))
+  return {
+    ...nodeBackend,
+    ...(randomBytes === undefined ? {} : { randomBytes }),
+    aeadKey(key) {
+      const inner = nodeBackend.aeadKey(key) as AeadKey
+      return {
+        async: true,
+        async seal(iv, aad, plaintext, out, offset) {
+          const [ivCopy, aadCopy, input] = [iv.slice(), aad.slice(), plaintext.slice()]
+          await later()
+          inner.seal(ivCopy, aadCopy, input, out, offset)
+        },
+        async open(iv, aad, ciphertext, tag, out, offset) {
+          const [ivCopy, aadCopy, input, tagCopy] = [iv.slice(), aad.slice(), ciphertext.slice(), tag.slice()]
+          await later()
+          return inner.open(ivCopy, aadCopy, input, tagCopy, out, offset)
+        },
+      }
+    },
+  }
+}
+
+/** A backend whose randomness replays a seed, so two runs write the same message. */
+function seededRandom(seed: number): CryptoBackend['randomBytes'] {
+  let state = seed
+  return (length) => Uint8Array.from({ length }, () => (state = (state * 1103515245 + 12345) >>> 0) >>> 24)
+}
+
+describe('the asynchronous frame engine', () => {
+  it('writes byte for byte what the synchronous engine writes, with calls finishing out of order', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 0, max: 5000 }),
+        fc.integer({ min: 1, max: 700 }),
+        fc.constantFrom(0x0478, 0x0178, 0x0014),
+        fc.integer(),
+        async (length, frameLength, suite, seed) => {
+          const options = { algorithmSuite: suite, commitmentPolicy: encryptPolicy(suite), frameLength }
+          const data = bytes(length, seed)
+          const sync = await encryptWith({ ...nodeBackend, randomBytes: seededRandom(seed) }, aesKeyring(), data, options)
+          const async = await encryptWith(slowAsyncBackend(seededRandom(seed)), aesKeyring(), data, options)
+          expect(equal(async.ciphertext, sync.ciphertext)).toBe(true)
+          const read = { commitmentPolicy: 'REQUIRE_ENCRYPT_ALLOW_DECRYPT' as const }
+          expect(equal((await decryptWith(slowAsyncBackend(), aesKeyring(), sync.ciphertext, read)).plaintext, data)).toBe(true)
+        },
+      ),
+      { numRuns: 30 },
+    )
+  })
+
+  it('streams: chunked input, frames in flight, and the same message bytes as one-shot', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 0, max: 12_000 }), fc.integer({ min: 64, max: 3000 }), fc.integer({ min: 1, max: 5000 }), fc.integer(), async (length, frameLength, chunk, seed) => {
+        const data = bytes(length, seed)
+        const options = { algorithmSuite: 0x0478, frameLength }
+        const streamed = await readAll(chunked(data, chunk).pipeThrough(encryptStreamWith(slowAsyncBackend(seededRandom(seed)), aesKeyring(), options)))
+        const oneShot = await encryptWith({ ...nodeBackend, randomBytes: seededRandom(seed) }, aesKeyring(), data, options)
+        expect(equal(streamed, oneShot.ciphertext)).toBe(true)
+        const decrypted = await readAll(chunked(streamed, chunk).pipeThrough(decryptStreamWith(slowAsyncBackend(), aesKeyring())))
+        expect(equal(decrypted, data)).toBe(true)
+      }),
+      { numRuns: 20 },
+    )
+  }, 30_000)
+
+  it('a stream stops at a bad frame, emitting only the frames before it', async () => {
+    const data = bytes(10_000)
+    const { ciphertext } = await encryptWith(nodeBackend, aesKeyring(), data, { algorithmSuite: 0x0478, frameLength: 1000 })
+    const altered = ciphertext.slice()
+    altered[altered.length - 3000]! ^= 1
+    const received: Uint8Array[] = []
+    const stream = chunked(altered, 2500).pipeThrough(decryptStreamWith(webCryptoBackend, aesKeyring()))
+    const error = await rejectionOf(
+      (async () => {
+        for await (const chunk of stream as unknown as AsyncIterable<Uint8Array>) received.push(chunk)
+      })(),
+    )
+    expect((error as { code?: string }).code).toBe('FRAME_AUTHENTICATION_FAILED')
+    const emitted = Buffer.concat(received)
+    expect(emitted.length).toBeLessThan(data.length)
+    expect(equal(emitted, data.subarray(0, emitted.length))).toBe(true)
+  })
+
+  it('streams of signing suites are refused before any keyring runs on a backend without incremental signatures', async () => {
+    let keyringCalls = 0
+    const inner = aesKeyring()
+    const counting: Keyring = {
+      onEncrypt: (materials, backend) => (keyringCalls++, inner.onEncrypt(materials, backend)),
+      onDecrypt: (materials, edks, backend) => (keyringCalls++, inner.onDecrypt(materials, edks, backend)),
+    }
+    const encrypting = chunked(bytes(100), 10).pipeThrough(encryptStreamWith(webCryptoBackend, counting, { algorithmSuite: 0x0578 }))
+    expect(await codeOf(readAll(encrypting))).toBe('UNSUPPORTED_OPERATION')
+    const { ciphertext } = await encryptWith(nodeBackend, inner, bytes(100), { algorithmSuite: 0x0578 })
+    const decrypting = chunked(ciphertext, 10).pipeThrough(decryptStreamWith(webCryptoBackend, counting))
+    expect(await codeOf(readAll(decrypting))).toBe('UNSUPPORTED_OPERATION')
+    expect(keyringCalls).toBe(0)
+    // One-shot works for the same suite.
+    expect(equal((await decryptWith(webCryptoBackend, inner, ciphertext)).plaintext, bytes(100))).toBe(true)
+  })
+})
+
+describe('without crypto.subtle (pages served over plain HTTP)', () => {
+  async function withoutSubtle<T>(run: () => Promise<T>): Promise<T> {
+    const original = globalThis.crypto
+    Object.defineProperty(globalThis, 'crypto', { value: { getRandomValues: original.getRandomValues.bind(original) }, configurable: true })
+    try {
+      return await run()
+    } finally {
+      Object.defineProperty(globalThis, 'crypto', { value: original, configurable: true })
+    }
+  }
+
+  it.each(ALL_SUITES.filter((suite) => !SIGNING.has(suite)).map((suite) => [hex16(suite), suite] as const))(
+    '%s with a raw AES keyring runs on @noble and interoperates with node:crypto',
+    async (_name, suite) => {
+      const data = bytes(3000, suite)
+      const options = { algorithmSuite: suite, commitmentPolicy: encryptPolicy(suite), frameLength: 1024 }
+      const read = { commitmentPolicy: 'REQUIRE_ENCRYPT_ALLOW_DECRYPT' as const }
+      const { ciphertext } = await withoutSubtle(() => encryptWith(webCryptoBackend, aesKeyring(), data, options))
+      expect(equal((await decryptWith(nodeBackend, aesKeyring(), ciphertext, read)).plaintext, data)).toBe(true)
+      const fromNode = await encryptWith(nodeBackend, aesKeyring(), data, options)
+      const opened = await withoutSubtle(() => decryptWith(webCryptoBackend, aesKeyring(), fromNode.ciphertext, read))
+      expect(equal(opened.plaintext, data)).toBe(true)
+    },
+  )
+
+  it('RSA and ECDSA say they need WebCrypto', async () => {
+    await withoutSubtle(async () => {
+      expect(await codeOf(encryptWith(webCryptoBackend, rsaKeyring(), 'x', { algorithmSuite: 0x0478 }))).toBe('UNSUPPORTED_OPERATION')
+      expect(await codeOf(encryptWith(webCryptoBackend, aesKeyring(), 'x', { algorithmSuite: 0x0578 }))).toBe('UNSUPPORTED_OPERATION')
+    })
+  })
+})
