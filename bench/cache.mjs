@@ -20,10 +20,9 @@
 // time / bare ECDSA time) and the ratio of the time beyond it. Targets are judged on the plain ratio.
 
 import { createSign, createVerify, generateKeyPairSync, randomFillSync } from 'node:crypto'
-import { existsSync } from 'node:fs'
-import { fileURLToPath } from 'node:url'
 import v8 from 'node:v8'
 import vm from 'node:vm'
+import { loadOursWithEmulator } from './lib/contenders.mjs'
 import { fmtNum, fmtRatio, hex, median, pairedRatio, printTable } from './lib/stats.mjs'
 
 const QUICK = process.argv.includes('--quick')
@@ -45,15 +44,6 @@ const collectGarbage = vm.runInNewContext('gc')
 
 const log = (line = '') => console.log(line)
 const heading = (text) => log(`\n== ${text} ${'='.repeat(Math.max(0, 96 - text.length))}`)
-
-async function loadOurs() {
-  const dist = new URL('../dist/index.js', import.meta.url)
-  const testing = new URL('../dist/testing/index.js', import.meta.url)
-  for (const url of [dist, testing]) {
-    if (!existsSync(fileURLToPath(url))) throw new Error(`${fileURLToPath(url)} does not exist (run \`npx tsup\` first)`)
-  }
-  return { lib: await import(dist.href), testing: await import(testing.href) }
-}
 
 async function contenders(lib, endpoint, keyArn) {
   const { KMS } = await import('@aws-sdk/client-kms')
@@ -197,7 +187,7 @@ async function measure(kms, list, plaintext) {
 
 async function main() {
   const started = performance.now()
-  const { lib, testing } = await loadOurs()
+  const { lib, testing } = await loadOursWithEmulator()
   const kms = await testing.startKmsEmulator({ regions: [REGION] })
   let result
   try {

@@ -14,8 +14,7 @@
 // median of per-round medians.
 
 import { randomFillSync } from 'node:crypto'
-import { existsSync } from 'node:fs'
-import { fileURLToPath } from 'node:url'
+import { loadOursWithEmulator } from './lib/contenders.mjs'
 import { fmtNum, fmtRatio, hex, median, pairedRatio, printTable } from './lib/stats.mjs'
 
 const args = process.argv.slice(2)
@@ -31,15 +30,6 @@ const ENCRYPTION_CONTEXT = Object.freeze({ purpose: 'benchmark', tenant: 'acme-c
 const log = (line = '') => console.log(line)
 const heading = (text) => log(`\n== ${text} ${'='.repeat(Math.max(0, 96 - text.length))}`)
 const targets = []
-
-async function loadOurs() {
-  const dist = new URL('../dist/index.js', import.meta.url)
-  const testing = new URL('../dist/testing/index.js', import.meta.url)
-  for (const url of [dist, testing]) {
-    if (!existsSync(fileURLToPath(url))) throw new Error(`${fileURLToPath(url)} does not exist (run \`npx tsup\` first)`)
-  }
-  return { lib: await import(dist.href), testing: await import(testing.href) }
-}
 
 /** Ours and the official SDK, each with a single-key KMS keyring whose client talks to the emulator. */
 async function contenders(lib, endpoint, keyArn) {
@@ -160,7 +150,7 @@ async function latency(list, plaintext) {
 
 async function main() {
   const started = performance.now()
-  const { lib, testing } = await loadOurs()
+  const { lib, testing } = await loadOursWithEmulator()
   const kms = await testing.startKmsEmulator({ regions: [REGION] })
   try {
     const key = kms.createKey({ region: REGION })

@@ -60,6 +60,15 @@ export async function loadOurs() {
   }
 }
 
+/** The built library and its KMS emulator (kms-envelope/testing), for the KMS and cache benchmarks. */
+export async function loadOursWithEmulator() {
+  const testing = new URL('../../dist/testing/index.js', import.meta.url)
+  for (const url of [OURS_URL, testing]) {
+    if (!existsSync(fileURLToPath(url))) throw new Error(`${fileURLToPath(url)} does not exist (run \`npx tsup\` first)`)
+  }
+  return { lib: await import(OURS_URL.href), testing: await import(testing.href) }
+}
+
 /** The official SDK and a raw AES keyring interchangeable with ours (same namespace, name and key). */
 export async function loadOfficialSdk() {
   const mod = await import('@aws-crypto/client-node')
