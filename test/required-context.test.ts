@@ -27,27 +27,12 @@ import {
   type MaterialsManager,
 } from '../src/index.js'
 import { startKmsEmulator, type KmsEmulator } from '../src/testing/index.js'
-import { aesKeyring, policyFor, rejectionOf, rsaKeyring } from './helpers/fixtures.js'
+import { aesKeyring, policyFor, rejectionOf, rsaKeyring, spyKeyring } from './helpers/fixtures.js'
 import { buildKatMessage, KAT } from './helpers/required-context-kat.js'
 
 const text = (bytes: Uint8Array): string => new TextDecoder().decode(bytes)
 const context = { tenant: 'acme-corp', purpose: 'backup' }
 const codeOf = async (promise: Promise<unknown>): Promise<string> => ((await rejectionOf(promise)) as EnvelopeError).code
-
-function spyKeyring(inner: Keyring) {
-  const calls = { encrypt: 0, decrypt: 0 }
-  const keyring: Keyring = {
-    onEncrypt: (materials, backend) => {
-      calls.encrypt++
-      return inner.onEncrypt(materials, backend)
-    },
-    onDecrypt: (materials, edks, backend) => {
-      calls.decrypt++
-      return inner.onDecrypt(materials, edks, backend)
-    },
-  }
-  return { keyring, calls }
-}
 
 async function streamDecrypt(
   keyringOrCmm: Keyring | MaterialsManager,

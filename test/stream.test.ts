@@ -31,7 +31,7 @@ import {
   type MessageHeader,
 } from '../src/index.js'
 import { parseHeader } from '../src/format/header.js'
-import { aesKeyring, policyFor, rejectionOf, rsaKeyring, SIGNING, suites } from './helpers/fixtures.js'
+import { aesKeyring, policyFor, rejectionOf, rsaKeyring, SIGNING, spyKeyring, suites } from './helpers/fixtures.js'
 import {
   aesKey,
   byteDifference,
@@ -181,21 +181,6 @@ function expectHeader(header: MessageHeader, suite: number, frameLength: number,
   const { [PUBLIC_KEY_CONTEXT_KEY]: publicKey, ...rest } = header.encryptionContext
   expect(rest).toEqual({ ...context })
   expect(publicKey !== undefined).toBe(SIGNING.has(suite))
-}
-
-function spyKeyring(inner: Keyring = keyring) {
-  const calls = { encrypt: 0, decrypt: 0 }
-  const spy: Keyring = {
-    onEncrypt: (materials, backend) => {
-      calls.encrypt++
-      return inner.onEncrypt(materials, backend)
-    },
-    onDecrypt: (materials, edks, backend) => {
-      calls.decrypt++
-      return inner.onDecrypt(materials, edks, backend)
-    },
-  }
-  return { keyring: spy, calls }
 }
 
 async function* iterate<T>(items: Iterable<T>, delayMs = 0): AsyncGenerator<T> {
@@ -710,7 +695,7 @@ describe('stream options', () => {
   it('unsignedOnly rejects signing suites right after the header, before any keyring runs', async () => {
     for (const suite of SIGNED_SUITES) {
       const { ciphertext } = await encrypt(keyring, bytes(5000), options(suite, 512))
-      const { keyring: spy, calls } = spyKeyring()
+      const { keyring: spy, calls } = spyKeyring(keyring)
       const stream = decryptStream(spy, { unsignedOnly: true, commitmentPolicy: policyFor(suite) })
       const { output, error } = await run(stream, split(ciphertext, [64]))
       expect(error, hex16(suite)).toBeInstanceOf(PolicyViolationError)
@@ -890,7 +875,7 @@ describe('stream options', () => {
   it('encryptionContext mismatch on decryptStream: ENCRYPTION_CONTEXT_MISMATCH before any keyring runs', async () => {
     const { ciphertext } = await encrypt(keyring, bytes(2000), { encryptionContext: { tenant: 'a', purpose: 'test' } })
     for (const expected of [{ tenant: 'b' }, { tenant: 'b', missing: 'x' }, { tenant: 'a', purpose: 'other' }, { 'aws-crypto-x': 'y' }]) {
-      const { keyring: spy, calls } = spyKeyring()
+      const { keyring: spy, calls } = spyKeyring(keyring)
       const stream = decryptStream(spy, { encryptionContext: expected })
       const { output, error } = await run(stream, split(ciphertext, [50]))
       expectCode(error, 'ENCRYPTION_CONTEXT_MISMATCH')
@@ -1009,7 +994,7 @@ describe('stream abort and cleanup', () => {
   // SRC BUG (minor): encryptStream's start() calls the materials manager even when the signal is already
   // aborted; with a KMS keyring that is a network call (and a data key) made for a stream that is already dead.
   it('an already-aborted signal runs no keyring', async () => {
-    const { keyring: spy, calls } = spyKeyring()
+    const { keyring: spy, calls } = spyKeyring(keyring)
     const stream = encryptStream(spy, { signal: AbortSignal.abort() })
     expectCode(await rejectionOf(stream.header), 'ABORTED')
     await new Promise((resolve) => setTimeout(resolve, 20))

@@ -1,5 +1,5 @@
 import { generateKeyPairSync } from 'node:crypto'
-import { ALGORITHM_SUITE_IDS, RawAesKeyring, RawRsaKeyring, type CommitmentPolicy } from '../../src/index.js'
+import { ALGORITHM_SUITE_IDS, RawAesKeyring, RawRsaKeyring, type CommitmentPolicy, type Keyring } from '../../src/index.js'
 
 export const COMMITTING = new Set([0x0478, 0x0578])
 export const SIGNING = new Set([0x0214, 0x0346, 0x0378, 0x0578])
@@ -37,4 +37,20 @@ export async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
     return error
   }
   throw new Error('expected a rejection, but the promise resolved')
+}
+
+/** A keyring that counts how often it is asked, delegating to `inner`. */
+export function spyKeyring(inner: Keyring): { keyring: Keyring; calls: { encrypt: number; decrypt: number } } {
+  const calls = { encrypt: 0, decrypt: 0 }
+  const keyring: Keyring = {
+    onEncrypt: (materials, backend) => {
+      calls.encrypt++
+      return inner.onEncrypt(materials, backend)
+    },
+    onDecrypt: (materials, edks, backend) => {
+      calls.decrypt++
+      return inner.onDecrypt(materials, edks, backend)
+    },
+  }
+  return { keyring, calls }
 }
