@@ -15,22 +15,13 @@ import {
   MultiKeyring,
   RawRsaKeyring,
 } from '../src/index.js'
+import { uint16 as u16, uint32 as u32 } from './helpers/wire.js'
 import { aesKeyring, rejectionOf, rsaKeyring, rsaPem } from './helpers/fixtures.js'
 
 const keyring = aesKeyring()
 const allow = { commitmentPolicy: 'REQUIRE_ENCRYPT_ALLOW_DECRYPT' } as const
 const forbid = { commitmentPolicy: 'FORBID_ENCRYPT_ALLOW_DECRYPT' } as const
 
-function u16(value: number): Buffer {
-  const out = Buffer.alloc(2)
-  out.writeUInt16BE(value)
-  return out
-}
-function u32(value: number): Buffer {
-  const out = Buffer.alloc(4)
-  out.writeUInt32BE(value)
-  return out
-}
 function field(bytes: Buffer | string): Buffer {
   const value = typeof bytes === 'string' ? Buffer.from(bytes) : bytes
   return Buffer.concat([u16(value.length), value])

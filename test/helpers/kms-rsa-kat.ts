@@ -22,6 +22,9 @@
 //       AAD = message ID ‖ "AWSKMSEncryptionClient Final Frame" ‖ uint32 1 ‖ uint64 length, plaintext) ‖ tag
 import { createCipheriv, createHash, hkdfSync } from 'node:crypto'
 import { readFileSync } from 'node:fs'
+import { serializeContextByHand, uint16, uint32 } from './wire.js'
+
+export { serializeContextByHand as serializeByHand }
 
 interface KatFile {
   keyArn: string
@@ -55,30 +58,6 @@ export const KMS_RSA_KAT = {
   plaintext: Buffer.from(file.plaintextUtf8, 'utf8'),
   publicKeyPem: file.publicKeyPem,
   privateKeyPem: file.privateKeyPem,
-}
-
-function uint16(value: number): Buffer {
-  const out = Buffer.alloc(2)
-  out.writeUInt16BE(value)
-  return out
-}
-
-function uint32(value: number): Buffer {
-  const out = Buffer.alloc(4)
-  out.writeUInt32BE(value)
-  return out
-}
-
-/** framework/structures.md#serialization, written out independently of the library. */
-export function serializeByHand(context: Record<string, string>): Buffer {
-  const keys = Object.keys(context).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)))
-  if (keys.length === 0) return Buffer.alloc(0)
-  const parts = [uint16(keys.length)]
-  for (const key of keys) {
-    const value = Buffer.from(context[key] as string)
-    parts.push(uint16(Buffer.byteLength(key)), Buffer.from(key), uint16(value.length), value)
-  }
-  return Buffer.concat(parts)
 }
 
 export const sha384 = (bytes: Uint8Array): Buffer => createHash('sha384').update(bytes).digest()

@@ -17,6 +17,7 @@
 //   final frame = 0xFFFFFFFF ‖ uint32 1 ‖ IV (8 zero bytes ‖ uint32 1) ‖ uint32 length ‖ AES-256-GCM(encryption key, IV,
 //     AAD = message ID ‖ "AWSKMSEncryptionClient Final Frame" ‖ uint32 1 ‖ uint64 length, plaintext) ‖ tag
 import { createCipheriv, hkdfSync } from 'node:crypto'
+import { serializeContextByHand as serialize, uint16, uint32 } from './wire.js'
 
 export const KAT = {
   suiteId: 0x0478,
@@ -30,31 +31,6 @@ export const KAT = {
   plaintext: Buffer.from('authenticated, not stored'),
   context: { department: 'finance', tenant: 'acme-corp' } as Record<string, string>,
   requiredKeys: ['tenant'],
-}
-
-function uint16(value: number): Buffer {
-  const out = Buffer.alloc(2)
-  out.writeUInt16BE(value)
-  return out
-}
-
-function uint32(value: number): Buffer {
-  const out = Buffer.alloc(4)
-  out.writeUInt32BE(value)
-  return out
-}
-
-/** framework/structures.md#serialization */
-export function serialize(context: Record<string, string>): Buffer {
-  const keys = Object.keys(context).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)))
-  if (keys.length === 0) return Buffer.alloc(0)
-  const parts = [uint16(keys.length)]
-  for (const key of keys) {
-    const keyBytes = Buffer.from(key)
-    const valueBytes = Buffer.from(context[key] as string)
-    parts.push(uint16(keyBytes.length), keyBytes, uint16(valueBytes.length), valueBytes)
-  }
-  return Buffer.concat(parts)
 }
 
 function gcm(key: Buffer, iv: Buffer, aad: Buffer, plaintext: Buffer): { ciphertext: Buffer; tag: Buffer } {

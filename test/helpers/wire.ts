@@ -1,0 +1,29 @@
+/**
+ * Byte helpers for tests that write message parts by hand, independently of src/format (so that a
+ * known-answer test does not check the library against itself).
+ */
+
+export function uint16(value: number): Buffer {
+  const out = Buffer.alloc(2)
+  out.writeUInt16BE(value)
+  return out
+}
+
+export function uint32(value: number): Buffer {
+  const out = Buffer.alloc(4)
+  out.writeUInt32BE(value)
+  return out
+}
+
+/** framework/structures.md#serialization: pair count, then length-prefixed UTF-8 keys and values, keys in byte order. */
+export function serializeContextByHand(context: Record<string, string>): Buffer {
+  const keys = Object.keys(context).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)))
+  if (keys.length === 0) return Buffer.alloc(0)
+  const parts = [uint16(keys.length)]
+  for (const key of keys) {
+    const keyBytes = Buffer.from(key)
+    const valueBytes = Buffer.from(context[key] as string)
+    parts.push(uint16(keyBytes.length), keyBytes, uint16(valueBytes.length), valueBytes)
+  }
+  return Buffer.concat(parts)
+}
