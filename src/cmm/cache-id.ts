@@ -5,9 +5,9 @@
 // SHA-384 comes from @noble/hashes: synchronous and platform-neutral, so the cache runs unchanged on every
 // CryptoBackend (the identifier is a lookup key, not a secret).
 import { sha384 } from '@noble/hashes/sha2.js'
-import { KeyringError } from '../errors.js'
-import { ByteWriter, utf8 } from '../format/bytes.js'
+import { ByteWriter, compareBytes, utf8 } from '../format/bytes.js'
 import { serializeContext } from '../format/context.js'
+import { writeEncryptedDataKey } from '../format/header.js'
 import type { EncryptedDataKey, EncryptionContext } from '../types.js'
 
 const NULL_BYTE = Uint8Array.of(0x00)
@@ -52,21 +52,7 @@ export function encryptionIdentifier(prefix: Uint8Array, suiteId: number | undef
 
 /** One encrypted data key as the header writes it: three uint16-length-prefixed fields. spec: data-format/message-header.md#encrypted-data-key-entries */
 export function serializeEncryptedDataKey(key: EncryptedDataKey): Uint8Array {
-  const tooLong = (message: string) => new KeyringError(`Encrypted data key: ${message}`)
-  return new ByteWriter(6 + key.providerId.length + key.providerInfo.length + key.ciphertext.length)
-    .lengthPrefixed(utf8(key.providerId), 'provider ID', tooLong)
-    .lengthPrefixed(key.providerInfo, 'provider info', tooLong)
-    .lengthPrefixed(key.ciphertext, 'ciphertext', tooLong)
-    .toBytes()
-}
-
-function compareBytes(a: Uint8Array, b: Uint8Array): number {
-  const length = Math.min(a.length, b.length)
-  for (let i = 0; i < length; i++) {
-    const difference = (a[i] as number) - (b[i] as number)
-    if (difference !== 0) return difference
-  }
-  return a.length - b.length
+  return writeEncryptedDataKey(new ByteWriter(6 + key.providerId.length + key.providerInfo.length + key.ciphertext.length), key).toBytes()
 }
 
 /**

@@ -175,3 +175,13 @@ export class ByteWriter {
     return this.buffer.slice(0, this.length)
   }
 }
+
+/** Lexicographic order of byte strings (shorter first on a shared prefix), as the spec sorts keys and data keys. */
+export function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  const length = Math.min(a.length, b.length)
+  for (let i = 0; i < length; i++) {
+    const difference = (a[i] as number) - (b[i] as number)
+    if (difference !== 0) return difference
+  }
+  return a.length - b.length
+}

@@ -1,6 +1,6 @@
 import { InvalidEncryptionContextError, MalformedMessageError, TruncatedMessageError } from '../errors.js'
 import type { EncryptionContext } from '../types.js'
-import { ByteReader, ByteWriter, fromUtf8, utf8 } from './bytes.js'
+import { ByteReader, ByteWriter, compareBytes, fromUtf8, utf8 } from './bytes.js'
 
 /** Keys starting with this prefix are written by the library itself, never by callers. */
 export const RESERVED_PREFIX = 'aws-crypto-'
@@ -77,15 +77,6 @@ export function checkRequiredKeys(keys: unknown, context: EncryptionContext, who
     }
   }
   return keys as string[]
-}
-
-function compareBytes(a: Uint8Array, b: Uint8Array): number {
-  const length = Math.min(a.length, b.length)
-  for (let i = 0; i < length; i++) {
-    const difference = (a[i] as number) - (b[i] as number)
-    if (difference !== 0) return difference
-  }
-  return a.length - b.length
 }
 
 /**

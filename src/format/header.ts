@@ -50,18 +50,13 @@ export function serializeHeaderBody(fields: HeaderFields): Uint8Array {
   const { suite } = fields
   const version = suite.messageFormatVersion
   const writer = new ByteWriter(512)
-  const tooLong = (message: string) => new KeyringError(`Encrypted data key: ${message}`)
   writer.uint8(version)
   if (version === 1) writer.uint8(MESSAGE_TYPE_CUSTOMER_AED)
   writer.uint16(suite.id).bytes(fields.messageId)
   const context = serializeContext(fields.encryptionContext)
   writer.uint16(context.length).bytes(context)
   writer.uint16(fields.encryptedDataKeys.length)
-  for (const key of fields.encryptedDataKeys) {
-    writer.lengthPrefixed(utf8(key.providerId), 'provider ID', tooLong)
-    writer.lengthPrefixed(key.providerInfo, 'provider info', tooLong)
-    writer.lengthPrefixed(key.ciphertext, 'ciphertext', tooLong)
-  }
+  for (const key of fields.encryptedDataKeys) writeEncryptedDataKey(writer, key)
   writer.uint8(CONTENT_TYPE_FRAMED)
   if (version === 1) writer.uint32(0).uint8(suite.ivLength)
   writer.uint32(fields.frameLength)
@@ -161,4 +156,13 @@ function parseEncryptedDataKeys(reader: ByteReader, maxEncryptedDataKeys: number
     keys.push({ providerId, providerInfo, ciphertext })
   }
   return keys
+}
+
+/** One encrypted data key entry: three uint16-length-prefixed fields. spec: data-format/message-header.md#encrypted-data-key-entries */
+export function writeEncryptedDataKey(writer: ByteWriter, key: EncryptedDataKey): ByteWriter {
+  const tooLong = (message: string) => new KeyringError(`Encrypted data key: ${message}`)
+  return writer
+    .lengthPrefixed(utf8(key.providerId), 'provider ID', tooLong)
+    .lengthPrefixed(key.providerInfo, 'provider info', tooLong)
+    .lengthPrefixed(key.ciphertext, 'ciphertext', tooLong)
 }
