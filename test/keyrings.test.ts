@@ -1,3 +1,4 @@
+import { constants, publicEncrypt } from 'node:crypto'
 import { inspect } from 'node:util'
 import { describe, expect, it } from 'vitest'
 import {
@@ -10,6 +11,9 @@ import {
   RawRsaKeyring,
   DefaultMaterialsManager,
 } from '../src/index.js'
+import { nodeBackend } from '../src/backend/node.js'
+import { webCryptoBackend } from '../src/backend/webcrypto.js'
+import { suiteFromOption } from '../src/suites.js'
 import { aesKeyring, rejectionOf, rsaKeyring, rsaPem } from './helpers/fixtures.js'
 
 const wrappingKey = new Uint8Array(32).map((_, index) => 0xa0 + index)
@@ -139,5 +143,23 @@ describe('keyring output the format cannot carry', () => {
     const error = await rejectionOf(encrypt(oversized, 'x'))
     expect((error as EnvelopeError).code).toBe('KEYRING_FAILURE')
     expect((error as Error).message).toMatch(/65535/)
+  })
+})
+
+describe('RSA-unwrapped data keys of the wrong length', () => {
+  // A well-formed OAEP ciphertext of a 16-byte key, offered for a suite that needs 32 bytes: each backend
+  // must refuse it (and zero what it unwrapped) rather than hand a short key on.
+  it.each([
+    ['node:crypto', nodeBackend],
+    ['WebCrypto', webCryptoBackend],
+  ])('%s backend: KEYRING_FAILURE naming both lengths', async (_name, backend) => {
+    const { publicKey, privateKey } = rsaPem()
+    const keyring = new RawRsaKeyring({ keyNamespace: 'n', keyName: 'k', privateKey, padding: 'OAEP-SHA256' })
+    const shortKey = publicEncrypt({ key: publicKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, new Uint8Array(16).fill(9))
+    const edk = { providerId: 'n', providerInfo: new TextEncoder().encode('k'), ciphertext: new Uint8Array(shortKey) }
+    const materials = { suite: suiteFromOption(0x0478), encryptionContext: {} }
+    const error = await rejectionOf(keyring.onDecrypt(materials, [edk], backend))
+    expect(error).toBeInstanceOf(EnvelopeError)
+    expect(`${(error as Error).message} ${String(((error as Error).cause as Error | undefined)?.message)}`).toMatch(/16 bytes; the suite needs 32/)
   })
 })

@@ -21,6 +21,7 @@ import {
   webcrypto,
 } from 'node:crypto'
 import { ConfigurationError, KeyringError } from '../errors.js'
+import { requireUnwrappedKeyLength } from './unwrapped-key.js'
 import type { CurveName, HashName } from '../suites.js'
 import { pkcs1DecryptImplicitRejection } from './node-pkcs1.js'
 import type { AeadKey, CryptoBackend, HkdfOutput, RsaPadding, SigningKeyPair } from './types.js'
@@ -267,10 +268,6 @@ export const nodeBackend: CryptoBackend = {
     } catch (error) {
       throw new KeyringError(`RSA ${padding} decryption of the data key failed.`, { cause: error })
     }
-    if (plaintext.length !== expectedLength) {
-      plaintext.fill(0)
-      throw new KeyringError(`The RSA-wrapped data key is ${plaintext.length} bytes; the suite needs ${expectedLength}.`)
-    }
-    return plaintext
+    return requireUnwrappedKeyLength(plaintext, expectedLength)
   },
 }

@@ -1,6 +1,7 @@
 // The private half of RSA on WebCrypto, loaded on first use by webcrypto-rsa.ts: reading PKCS#8 (and PKCS#1)
 // private keys, deriving a public key from one, and RSA-OAEP decryption of a wrapped data key.
 import { ConfigurationError, KeyringError } from '../errors.js'
+import { requireUnwrappedKeyLength } from './unwrapped-key.js'
 import { element, fromPem, INTEGER, isRsaAlgorithm, OCTET_STRING, readElement, RSA_ALGORITHM_IDENTIFIER, SEQUENCE } from './der.js'
 import type { RsaPadding } from './types.js'
 import { fromCryptoKey, isCryptoKey, requireSubtle, source, unreadable, type OaepHash, type RsaHandle } from './webcrypto-rsa.js'
@@ -74,9 +75,5 @@ export async function rsaDecrypt(
   } catch (error) {
     throw new KeyringError(`RSA ${padding} decryption of the data key failed.`, { cause: error })
   }
-  if (plaintext.length !== expectedLength) {
-    plaintext.fill(0)
-    throw new KeyringError(`The RSA-wrapped data key is ${plaintext.length} bytes; the suite needs ${expectedLength}.`)
-  }
-  return plaintext
+  return requireUnwrappedKeyLength(plaintext, expectedLength)
 }
