@@ -1,0 +1,51 @@
+/**
+ * Shared vocabulary of the DynamoDB item encryptor (spec: aws-database-encryption-sdk-dynamodb
+ * specification/structured-encryption/structures.md and dynamodb-encryption-client/).
+ */
+
+/** What happens to one attribute on encrypt (spec: structured-encryption/structures.md#crypto-action). */
+export type CryptoAction = 'ENCRYPT_AND_SIGN' | 'SIGN_ONLY' | 'SIGN_AND_INCLUDE_IN_ENCRYPTION_CONTEXT' | 'DO_NOTHING'
+
+/** The crypto actions an item encryptor accepts, in the spec's order. */
+export const CRYPTO_ACTIONS: readonly CryptoAction[] = [
+  'ENCRYPT_AND_SIGN',
+  'SIGN_ONLY',
+  'SIGN_AND_INCLUDE_IN_ENCRYPTION_CONTEXT',
+  'DO_NOTHING',
+]
+
+/**
+ * One serialized attribute value: a two-byte type ID and the value bytes
+ * (spec: structured-encryption/structures.md#terminal-data, dynamodb-encryption-client/ddb-attribute-serialization.md).
+ * An encrypted terminal has type ID 0xFFFF and its value starts with the plaintext's type ID.
+ */
+export interface Terminal {
+  readonly typeId: number
+  readonly value: Uint8Array
+}
+
+/**
+ * A DynamoDB attribute value in the low-level wire shape of `@aws-sdk/client-dynamodb` (exactly one member set).
+ * Declared here so the package's types do not require the AWS SDK.
+ */
+export type AttributeValue =
+  | { readonly S: string }
+  | { readonly N: string }
+  | { readonly B: Uint8Array }
+  | { readonly SS: readonly string[] }
+  | { readonly NS: readonly string[] }
+  | { readonly BS: readonly Uint8Array[] }
+  | { readonly M: Readonly<Record<string, AttributeValue>> }
+  | { readonly L: readonly AttributeValue[] }
+  | { readonly NULL: boolean }
+  | { readonly BOOL: boolean }
+
+/** An item: attribute name to attribute value. */
+export type Item = Readonly<Record<string, AttributeValue>>
+
+/** The reserved attribute holding the serialized header (spec: structured-encryption/encrypt-path-structure.md#header-field). */
+export const HEADER_ATTRIBUTE = 'aws_dbe_head'
+/** The reserved attribute holding the serialized footer (spec: structured-encryption/encrypt-path-structure.md#footer-field). */
+export const FOOTER_ATTRIBUTE = 'aws_dbe_foot'
+/** Attribute names starting with this are reserved for the encryptor (spec: ddb-table-encryption-config.md). */
+export const RESERVED_PREFIX = 'aws_dbe_'
