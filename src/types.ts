@@ -52,6 +52,12 @@ export interface EncryptionMaterials {
    * decrypt must be given their values again. spec: framework/structures.md#required-encryption-context-keys
    */
   readonly requiredEncryptionContextKeys?: readonly string[]
+  /**
+   * For suites with a symmetric signature (the DynamoDB item suites): one HMAC key per encrypted data key, in
+   * the same order, each derived from that key's intermediate key. Never logged; the caller zeroes them.
+   * spec: framework/structures.md#symmetric-signing-keys
+   */
+  readonly symmetricSigningKeys?: readonly Uint8Array[]
 }
 
 /** Materials a keyring receives and completes on decrypt. */
@@ -62,6 +68,11 @@ export interface DecryptionMaterials {
   readonly plaintextDataKey?: Uint8Array
   /** Keys of `encryptionContext` the message does not store: the header tag authenticates them (client-apis/decrypt.md). */
   readonly requiredEncryptionContextKeys?: readonly string[]
+  /**
+   * For suites with a symmetric signature: the HMAC key derived from the encrypted data key that was unwrapped.
+   * Never logged; the caller zeroes it.
+   */
+  readonly symmetricSigningKey?: Uint8Array
 }
 
 /**

@@ -6,6 +6,13 @@ import { LRUCache } from 'lru-cache'
 import { ConfigurationError } from '../errors.js'
 import type { CompleteDecryptionMaterials, CompleteEncryptionMaterials } from '../types.js'
 
+/** Zero every secret a cache entry holds: the data key and, for the DynamoDB item suites, the signing keys. */
+export function zeroMaterials(materials: CompleteEncryptionMaterials | CompleteDecryptionMaterials): void {
+  materials.plaintextDataKey.fill(0)
+  if ('symmetricSigningKeys' in materials) for (const key of materials.symmetricSigningKeys ?? []) key.fill(0)
+  if ('symmetricSigningKey' in materials) materials.symmetricSigningKey?.fill(0)
+}
+
 /** A cache entry. The cache owns `materials.plaintextDataKey`: callers only ever receive copies of it. */
 export interface CacheEntry {
   readonly operation: 'encrypt' | 'decrypt'
@@ -221,7 +228,7 @@ export class LocalMaterialsCache implements MaterialsCache {
   #discard(entry: CacheEntry, reason: CacheEvictionReason): void {
     if (entry.evicted) return
     entry.evicted = true
-    entry.materials.plaintextDataKey.fill(0)
+    zeroMaterials(entry.materials)
     this.#evictions++
     this.#emit({ type: 'evict', operation: entry.operation, partition: entry.partition, reason })
   }

@@ -11,7 +11,7 @@ import type {
   Keyring,
   MaterialsManager,
 } from '../types.js'
-import { LocalMaterialsCache, type CacheEntry, type MaterialsCache } from './cache.js'
+import { LocalMaterialsCache, zeroMaterials, type CacheEntry, type MaterialsCache } from './cache.js'
 import { decryptionIdentifier, encryptionIdentifier, identifierKey, identifierPrefix } from './cache-id.js'
 import { DefaultMaterialsManager, asMaterialsManager } from './default.js'
 
@@ -64,11 +64,15 @@ function copyKeys(keys: readonly EncryptedDataKey[]): EncryptedDataKey[] {
 
 /** A caller's own copy: it zeroes the data key after use, which must not touch the cached one. */
 function copyEncryption(materials: CompleteEncryptionMaterials): CompleteEncryptionMaterials {
-  return { ...materials, plaintextDataKey: materials.plaintextDataKey.slice(), encryptedDataKeys: copyKeys(materials.encryptedDataKeys) }
+  const copy = { ...materials, plaintextDataKey: materials.plaintextDataKey.slice(), encryptedDataKeys: copyKeys(materials.encryptedDataKeys) }
+  if (materials.symmetricSigningKeys !== undefined) copy.symmetricSigningKeys = materials.symmetricSigningKeys.map((key) => key.slice())
+  return copy
 }
 
 function copyDecryption(materials: CompleteDecryptionMaterials): CompleteDecryptionMaterials {
-  return { ...materials, plaintextDataKey: materials.plaintextDataKey.slice() }
+  const copy = { ...materials, plaintextDataKey: materials.plaintextDataKey.slice() }
+  if (materials.symmetricSigningKey !== undefined) copy.symmetricSigningKey = materials.symmetricSigningKey.slice()
+  return copy
 }
 
 /** Entries made for a request that required fewer keys must not serve one that requires more (they would store them). */
@@ -275,7 +279,7 @@ export class CachingMaterialsManager implements MaterialsManager {
         this.cache.put(id, entry)
       } else {
         entry.evicted = true
-        materials.plaintextDataKey.fill(0)
+        zeroMaterials(materials)
       }
       return mine
     } finally {

@@ -25,7 +25,12 @@ export async function defaultDecryptionMaterials(
 ): Promise<CompleteDecryptionMaterials> {
   const { suite } = request
   assertDecryptAllowed(suite, request.commitmentPolicy)
-  const { encryptionContext, requiredEncryptionContextKeys } = appendReproduced(request.encryptionContext, request.reproducedEncryptionContext)
+  const { encryptionContext, requiredEncryptionContextKeys } = appendReproduced(
+    request.encryptionContext,
+    request.reproducedEncryptionContext,
+    // The DynamoDB item format binds reserved pairs (table name, key names) it does not store.
+    suite.edkWrapping === 'intermediate',
+  )
   const encodedPublicKey = request.encryptionContext[PUBLIC_KEY_CONTEXT_KEY]
   let verificationKey: unknown
   if (suite.signature !== undefined) {
@@ -65,6 +70,10 @@ export async function defaultDecryptionMaterials(
   if (plaintextDataKey.length !== suite.keyLength) {
     throw new KeyringError(`The keyring returned a ${plaintextDataKey.length}-byte data key; the suite needs ${suite.keyLength}.`)
   }
+  if (suite.symmetricSignature !== undefined && materials.symmetricSigningKey?.length !== suite.keyLength) {
+    plaintextDataKey.fill(0)
+    throw new KeyringError('The keyring returned no symmetric signing key, which this suite needs: it must support intermediate key wrapping.')
+  }
   return { ...materials, plaintextDataKey, verificationKey }
 }
 
@@ -76,6 +85,7 @@ export async function defaultDecryptionMaterials(
 function appendReproduced(
   stored: EncryptionContext,
   reproduced: EncryptionContext | undefined,
+  reservedAllowed: boolean,
 ): { encryptionContext: EncryptionContext; requiredEncryptionContextKeys: readonly string[] } {
   if (reproduced === undefined) return { encryptionContext: stored, requiredEncryptionContextKeys: Object.freeze([]) }
   const appended: string[] = []
@@ -84,7 +94,7 @@ function appendReproduced(
       if (stored[key] !== value) {
         throw new EncryptionContextMismatchError(`The message's encryption context has a different value for "${key}" than the caller requires.`)
       }
-    } else if (key.startsWith(RESERVED_PREFIX)) {
+    } else if (key.startsWith(RESERVED_PREFIX) && !reservedAllowed) {
       throw new EncryptionContextMismatchError(`The message's encryption context has no key "${key}", which the caller requires.`)
     } else {
       appended.push(key)

@@ -3,7 +3,7 @@ import { ConfigurationError, InvalidEncryptionContextError, KeyringError } from 
 import { PUBLIC_KEY_CONTEXT_KEY, checkRequiredKeys } from '../format/context.js'
 import { isKeyring } from '../keyrings/common.js'
 import { loadOnDemand, onDemandLoaded } from '../load-on-demand.js'
-import { assertEncryptAllowed } from '../suites.js'
+import { assertEncryptAllowed, hex } from '../suites.js'
 import type {
   CompleteDecryptionMaterials,
   CompleteEncryptionMaterials,
@@ -40,7 +40,12 @@ export class DefaultMaterialsManager implements MaterialsManager {
     if (hasOwn(request.encryptionContext, PUBLIC_KEY_CONTEXT_KEY)) {
       throw new InvalidEncryptionContextError(`The encryption context already has "${PUBLIC_KEY_CONTEXT_KEY}", which the library sets itself.`)
     }
-    const requiredKeys = checkRequiredKeys(request.requiredEncryptionContextKeys, request.encryptionContext, 'DefaultMaterialsManager')
+    const requiredKeys = checkRequiredKeys(
+      request.requiredEncryptionContextKeys,
+      request.encryptionContext,
+      'DefaultMaterialsManager',
+      suite.edkWrapping === 'intermediate',
+    )
     const encryptionContext = { ...request.encryptionContext }
     let signingKey: unknown
     if (suite.signature !== undefined) {
@@ -60,6 +65,12 @@ export class DefaultMaterialsManager implements MaterialsManager {
     }
     if (materials.encryptedDataKeys.length === 0) throw new KeyringError('The keyring returned no encrypted data key.')
     if (materials.suite !== suite) throw new KeyringError('The keyring changed the algorithm suite.')
+    if (suite.symmetricSignature !== undefined && materials.symmetricSigningKeys?.length !== materials.encryptedDataKeys.length) {
+      throw new KeyringError(
+        `Suite ${hex(suite.id)} needs one symmetric signing key per encrypted data key; the keyring returned ` +
+          `${materials.symmetricSigningKeys?.length ?? 0} for ${materials.encryptedDataKeys.length}. Its keyrings must support intermediate key wrapping.`,
+      )
+    }
     // The required keys are the request's: a keyring does not decide what the message stores.
     return { ...materials, plaintextDataKey, signingKey, requiredEncryptionContextKeys }
   }

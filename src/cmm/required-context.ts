@@ -22,6 +22,9 @@ export interface RequiredEncryptionContextMaterialsManagerOptions {
 
 const hasOwn = (object: object, key: string): boolean => Object.prototype.hasOwnProperty.call(object, key)
 
+/** Set only while {@link RequiredEncryptionContextMaterialsManager.forReservedKeys} constructs one. */
+let allowReservedKeys = false
+
 /**
  * Requires some encryption context keys and keeps their pairs out of the message: encrypt fails without
  * them; their pairs are authenticated (by the header tag, and by keyrings that bind the context, such as
@@ -50,7 +53,7 @@ export class RequiredEncryptionContextMaterialsManager implements MaterialsManag
       if (typeof key !== 'string' || key === '') {
         throw new ConfigurationError('RequiredEncryptionContextMaterialsManager requiredKeys must be non-empty strings.')
       }
-      if (key.startsWith(RESERVED_PREFIX)) {
+      if (key.startsWith(RESERVED_PREFIX) && !allowReservedKeys) {
         throw new ConfigurationError(`RequiredEncryptionContextMaterialsManager: "${key}" uses the reserved prefix "${RESERVED_PREFIX}".`)
       }
     }
@@ -73,6 +76,20 @@ export class RequiredEncryptionContextMaterialsManager implements MaterialsManag
     this.requiredKeys = Object.freeze([...requiredKeys])
     // spec: framework/required-encryption-context-cmm.md#initialization
     this.#underlying = manager ?? new DefaultMaterialsManager(keyring as Keyring)
+  }
+
+  /**
+   * For the library's own formats (the DynamoDB item encryptor), whose required keys are the reserved
+   * `aws-crypto-` names it sets itself: the table name, key names and signed context attributes.
+   * @internal
+   */
+  static forReservedKeys(materialsManager: MaterialsManager, requiredKeys: readonly string[]): RequiredEncryptionContextMaterialsManager {
+    allowReservedKeys = true
+    try {
+      return new RequiredEncryptionContextMaterialsManager({ requiredKeys, materialsManager })
+    } finally {
+      allowReservedKeys = false
+    }
   }
 
   // spec: framework/required-encryption-context-cmm.md#get-encryption-materials

@@ -59,17 +59,19 @@ const NO_PAIRS: EncryptionContext = Object.freeze(Object.create(null) as Encrypt
 
 /**
  * Check a set of required encryption context keys against the context it belongs to: an array of distinct
- * keys, each present in the context and none reserved (the library's own pairs must stay in the message).
+ * keys, each present in the context and none reserved (the library's own pairs must stay in the message),
+ * unless `reservedAllowed` (the DynamoDB item suites); the signing public key always stays.
  * spec: framework/structures.md#required-encryption-context-keys
  */
-export function checkRequiredKeys(keys: unknown, context: EncryptionContext, who: string): readonly string[] {
+export function checkRequiredKeys(keys: unknown, context: EncryptionContext, who: string, reservedAllowed = false): readonly string[] {
   if (keys === undefined) return []
   if (!Array.isArray(keys)) throw new InvalidEncryptionContextError(`${who}: requiredEncryptionContextKeys must be an array of strings.`)
   for (const key of keys as unknown[]) {
     if (typeof key !== 'string' || key === '') {
       throw new InvalidEncryptionContextError(`${who}: required encryption context keys must be non-empty strings.`)
     }
-    if (key.startsWith(RESERVED_PREFIX)) {
+    // The DynamoDB item format binds its own reserved pairs (table name, key names) without storing them.
+    if (key.startsWith(RESERVED_PREFIX) && !(reservedAllowed && key !== PUBLIC_KEY_CONTEXT_KEY)) {
       throw new InvalidEncryptionContextError(`${who}: "${key}" uses the reserved prefix "${RESERVED_PREFIX}" and cannot be left out of the message.`)
     }
     if (!Object.prototype.hasOwnProperty.call(context, key)) {

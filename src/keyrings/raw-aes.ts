@@ -4,6 +4,7 @@ import { bytesEqual, copyBytes, utf8 } from '../format/bytes.js'
 import { legacyOrderDiffers, serializeContext, type ContextOrder } from '../format/context.js'
 import type { DecryptionMaterials, EncryptedDataKey, EncryptionMaterials, Keyring } from '../types.js'
 import { describeKeyring, ensureDataKey, validateKeyName } from './common.js'
+import { addIntermediateRecipient, openIntermediate, wrappedDataKeyLength, wrappedIntermediateKey } from './intermediate.js'
 
 export interface RawAesKeyringOptions {
   /** Stored as the key provider ID. Must not be `aws-kms`. */
@@ -52,13 +53,24 @@ export class RawAesKeyring implements Keyring {
 
   async onEncrypt(materials: EncryptionMaterials, backend: CryptoBackend): Promise<EncryptionMaterials> {
     const withKey = ensureDataKey(materials, backend)
-    const dataKey = withKey.plaintextDataKey as Uint8Array
+    if (materials.suite.edkWrapping === 'intermediate') {
+      return addIntermediateRecipient(withKey, backend, async () => {
+        const intermediateKey = backend.randomBytes(materials.suite.keyLength)
+        return { intermediateKey, encryptedDataKey: await this.#wrap(intermediateKey, materials, backend) }
+      })
+    }
+    const edk = await this.#wrap(withKey.plaintextDataKey as Uint8Array, materials, backend)
+    return { ...withKey, encryptedDataKeys: [...withKey.encryptedDataKeys, edk] }
+  }
+
+  /** AES-GCM of `material` (a data key or an intermediate key) under the wrapping key, bound to the context. */
+  async #wrap(material: Uint8Array, materials: EncryptionMaterials, backend: CryptoBackend): Promise<EncryptedDataKey> {
     const iv = backend.randomBytes(IV_LENGTH)
     const aad = serializeContext(materials.encryptionContext)
-    const ciphertext = new Uint8Array(dataKey.length + TAG_LENGTH)
+    const ciphertext = new Uint8Array(material.length + TAG_LENGTH)
     const aead = this.#aeadFor(backend)
-    if (isAsyncAead(aead)) await aead.seal(iv, aad, dataKey, ciphertext, 0)
-    else aead.seal(iv, aad, dataKey, ciphertext, 0)
+    if (isAsyncAead(aead)) await aead.seal(iv, aad, material, ciphertext, 0)
+    else aead.seal(iv, aad, material, ciphertext, 0)
     // spec: framework/raw-aes-keyring.md#key-provider-information
     const info = new Uint8Array(this.#keyNameBytes.length + 8 + IV_LENGTH)
     const view = new DataView(info.buffer)
@@ -66,8 +78,39 @@ export class RawAesKeyring implements Keyring {
     view.setUint32(this.#keyNameBytes.length, TAG_LENGTH_BITS)
     view.setUint32(this.#keyNameBytes.length + 4, IV_LENGTH)
     info.set(iv, this.#keyNameBytes.length + 8)
-    const edk: EncryptedDataKey = { providerId: this.keyNamespace, providerInfo: info, ciphertext }
-    return { ...withKey, encryptedDataKeys: [...withKey.encryptedDataKeys, edk] }
+    return { providerId: this.keyNamespace, providerInfo: info, ciphertext }
+  }
+
+  /** The DynamoDB item suites: each of this keyring's keys holds a wrapped intermediate key. */
+  async #unwrapIntermediate(
+    materials: DecryptionMaterials,
+    encryptedDataKeys: readonly EncryptedDataKey[],
+    backend: CryptoBackend,
+  ): Promise<DecryptionMaterials> {
+    const keyLength = materials.suite.keyLength
+    const candidates = encryptedDataKeys.filter(
+      (edk) => this.#isMine(edk) && edk.ciphertext.length === wrappedDataKeyLength(keyLength) + keyLength + TAG_LENGTH,
+    )
+    if (candidates.length === 0) return materials
+    const aead = this.#aeadFor(backend)
+    const aad = serializeContext(materials.encryptionContext)
+    for (const edk of candidates) {
+      const wrapped = wrappedIntermediateKey(edk, keyLength) as Uint8Array
+      const iv = edk.providerInfo.subarray(edk.providerInfo.length - IV_LENGTH)
+      const intermediateKey = new Uint8Array(keyLength)
+      const ciphertext = wrapped.subarray(0, keyLength)
+      const tag = wrapped.subarray(keyLength)
+      const opened = isAsyncAead(aead)
+        ? await aead.open(iv, aad, ciphertext, tag, intermediateKey, 0)
+        : aead.open(iv, aad, ciphertext, tag, intermediateKey, 0)
+      if (!opened) continue
+      const result = await openIntermediate(materials, edk, intermediateKey, backend)
+      if (result !== undefined) return result
+    }
+    throw new KeyringError(
+      `RawAesKeyring ${describeKeyring(this)} found ${candidates.length} encrypted data key(s) for its key name, but none unwrapped: ` +
+        'the wrapping key or the encryption context differs from the one used to encrypt.',
+    )
   }
 
   async onDecrypt(
@@ -76,6 +119,7 @@ export class RawAesKeyring implements Keyring {
     backend: CryptoBackend,
   ): Promise<DecryptionMaterials> {
     if (materials.plaintextDataKey !== undefined) return materials
+    if (materials.suite.edkWrapping === 'intermediate') return this.#unwrapIntermediate(materials, encryptedDataKeys, backend)
     const keyLength = materials.suite.keyLength
     const candidates = encryptedDataKeys.filter((edk) => this.#isMine(edk) && edk.ciphertext.length === keyLength + TAG_LENGTH)
     if (candidates.length === 0) return materials
