@@ -6,10 +6,11 @@ const BROWSER_EXTERNAL = ['@aws-sdk/client-kms']
 
 export default defineConfig([
   {
-    // Named entries keep dist/index.* where it has always been and put the testing subpath under dist/testing/.
+    // Named entries keep dist/index.* where it has always been and put the subpaths under dist/dynamodb/ and dist/testing/.
     // The CLI's `#!/usr/bin/env node` line comes from its source file (esbuild keeps an entry's hashbang).
     entry: {
       index: 'src/index.ts',
+      'dynamodb/index': 'src/dynamodb/index.ts',
       'testing/index': 'src/testing/index.ts',
       'testing/cli': 'src/testing/cli.ts',
     },
@@ -18,6 +19,7 @@ export default defineConfig([
     dts: {
       entry: {
         index: 'src/index.ts',
+        'dynamodb/index': 'src/dynamodb/index.ts',
         'testing/index': 'src/testing/index.ts',
         'testing/cli': 'src/testing/cli.ts',
         'browser/index': 'src/browser.ts',

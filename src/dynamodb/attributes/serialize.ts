@@ -1,0 +1,296 @@
+// DynamoDB attribute values to terminals (type ID + value bytes) and back.
+// spec: dynamodb-encryption-client/ddb-attribute-serialization.md, ddb-item-conversion.md
+import { EnvelopeError } from '../../errors.js'
+import { compareBytes } from '../../format/bytes.js'
+import { InvalidItemError, MalformedItemError } from '../errors.js'
+import type { AttributeValue, Terminal } from '../types.js'
+import { normalizeNumber } from './numbers.js'
+
+/** spec: ddb-attribute-serialization.md#type-id */
+export const TYPE_ID = Object.freeze({
+  NULL: 0x0000,
+  S: 0x0001,
+  N: 0x0002,
+  B: 0xffff,
+  BOOL: 0x0004,
+  SS: 0x0101,
+  NS: 0x0102,
+  BS: 0x01ff,
+  M: 0x0200,
+  L: 0x0300,
+} as const)
+
+type TypeName = keyof typeof TYPE_ID
+const TYPE_NAMES = Object.keys(TYPE_ID) as TypeName[]
+const NAME_OF_TYPE = new Map<number, TypeName>(TYPE_NAMES.map((name) => [TYPE_ID[name], name]))
+
+/** DynamoDB nests lists and maps at most 32 levels deep. */
+export const MAX_DEPTH = 32
+
+const encoder = new TextEncoder()
+const decoder = new TextDecoder('utf-8', { fatal: true })
+
+/** The one member set on `value`; InvalidItemError unless exactly one known member is. */
+function memberOf(value: AttributeValue, path: string): TypeName {
+  if (typeof value !== 'object' || value === null) throw new InvalidItemError(`${path} is not a DynamoDB attribute value.`)
+  const members = TYPE_NAMES.filter((name) => (value as Record<string, unknown>)[name] !== undefined)
+  if (members.length !== 1) {
+    throw new InvalidItemError(`${path} must have exactly one of ${TYPE_NAMES.join(', ')} set; it has ${members.length === 0 ? 'none' : members.join(', ')}.`)
+  }
+  return members[0] as TypeName
+}
+
+class Writer {
+  readonly #chunks: Uint8Array[] = []
+  length = 0
+
+  bytes(bytes: Uint8Array): void {
+    this.#chunks.push(bytes)
+    this.length += bytes.length
+  }
+  uint16(value: number): void {
+    this.bytes(Uint8Array.of(value >>> 8, value & 0xff))
+  }
+  uint32(value: number): void {
+    this.bytes(Uint8Array.of(value >>> 24, (value >>> 16) & 0xff, (value >>> 8) & 0xff, value & 0xff))
+  }
+  finish(): Uint8Array {
+    const out = new Uint8Array(this.length)
+    let offset = 0
+    for (const chunk of this.#chunks) {
+      out.set(chunk, offset)
+      offset += chunk.length
+    }
+    return out
+  }
+}
+
+function stringMember(value: unknown, path: string): string {
+  if (typeof value !== 'string') throw new InvalidItemError(`${path} must be a string.`)
+  return value
+}
+
+function binaryMember(value: unknown, path: string): Uint8Array {
+  if (!(value instanceof Uint8Array)) throw new InvalidItemError(`${path} must be a Uint8Array.`)
+  return value
+}
+
+function setEntries(kind: 'SS' | 'NS' | 'BS', value: unknown, path: string): Uint8Array[] {
+  if (!Array.isArray(value)) throw new InvalidItemError(`${path}.${kind} must be an array.`)
+  if (value.length === 0) throw new InvalidItemError(`${path}.${kind} is empty; DynamoDB sets have at least one member.`)
+  let entries: Uint8Array[]
+  if (kind === 'BS') {
+    entries = value.map((entry, index) => binaryMember(entry, `${path}.BS[${index}]`)).sort(compareBytes)
+  } else {
+    // spec: UTF-16 binary order, which is JavaScript's default string order; numbers after normalization.
+    const strings = value.map((entry, index) =>
+      kind === 'NS' ? normalizeNumber(stringMember(entry, `${path}.NS[${index}]`), `${path}.NS[${index}]`) : stringMember(entry, `${path}.SS[${index}]`),
+    )
+    entries = strings.sort().map((entry) => encoder.encode(entry))
+  }
+  for (let i = 1; i < entries.length; i++) {
+    if (compareBytes(entries[i - 1] as Uint8Array, entries[i] as Uint8Array) === 0) {
+      throw new InvalidItemError(`${path}.${kind} has a duplicate member; DynamoDB sets hold distinct values.`)
+    }
+  }
+  return entries
+}
+
+function writeValue(writer: Writer, value: AttributeValue, path: string, depth: number): number {
+  const type = memberOf(value, path)
+  const member = (value as Record<string, unknown>)[type]
+  switch (type) {
+    case 'NULL':
+      if (member !== true) throw new InvalidItemError(`${path}.NULL must be true.`)
+      break
+    case 'S':
+      writer.bytes(encoder.encode(stringMember(member, `${path}.S`)))
+      break
+    case 'N':
+      writer.bytes(encoder.encode(normalizeNumber(stringMember(member, `${path}.N`), `${path}.N`)))
+      break
+    case 'B':
+      writer.bytes(binaryMember(member, `${path}.B`))
+      break
+    case 'BOOL':
+      if (typeof member !== 'boolean') throw new InvalidItemError(`${path}.BOOL must be a boolean.`)
+      writer.bytes(Uint8Array.of(member ? 1 : 0))
+      break
+    case 'SS':
+    case 'NS':
+    case 'BS': {
+      const entries = setEntries(type, member, path)
+      writer.uint32(entries.length)
+      for (const entry of entries) {
+        writer.uint32(entry.length)
+        writer.bytes(entry)
+      }
+      break
+    }
+    case 'L': {
+      if (!Array.isArray(member)) throw new InvalidItemError(`${path}.L must be an array.`)
+      if (depth >= MAX_DEPTH) throw new InvalidItemError(`${path} nests lists and maps more than ${MAX_DEPTH} levels deep.`)
+      writer.uint32(member.length)
+      member.forEach((entry, index) => writeNested(writer, entry, `${path}.L[${index}]`, depth + 1))
+      break
+    }
+    case 'M': {
+      if (typeof member !== 'object' || member === null || Array.isArray(member)) throw new InvalidItemError(`${path}.M must be an object.`)
+      if (depth >= MAX_DEPTH) throw new InvalidItemError(`${path} nests lists and maps more than ${MAX_DEPTH} levels deep.`)
+      // spec: map entries in UTF-16 binary order of their keys
+      const keys = Object.keys(member).sort()
+      writer.uint32(keys.length)
+      for (const key of keys) {
+        if (key === '') throw new InvalidItemError(`${path}.M has an empty key; DynamoDB map keys are non-empty.`)
+        const keyBytes = encoder.encode(key)
+        writer.uint16(TYPE_ID.S)
+        writer.uint32(keyBytes.length)
+        writer.bytes(keyBytes)
+        writeNested(writer, (member as Record<string, AttributeValue>)[key] as AttributeValue, `${path}.M.${key}`, depth + 1)
+      }
+      break
+    }
+  }
+  return TYPE_ID[type]
+}
+
+/** A list entry or map value: type, length, value. The length is known only after the value is written. */
+function writeNested(writer: Writer, value: AttributeValue, path: string, depth: number): void {
+  const inner = new Writer()
+  const typeId = writeValue(inner, value, path, depth)
+  writer.uint16(typeId)
+  writer.uint32(inner.length)
+  writer.bytes(inner.finish())
+}
+
+/** Serialize one attribute value; InvalidItemError (naming `name`) for anything DynamoDB would refuse. */
+export function serializeAttribute(value: AttributeValue, name = 'attribute'): Terminal {
+  const writer = new Writer()
+  const typeId = writeValue(writer, value, name, 0)
+  return { typeId, value: writer.finish() }
+}
+
+class Reader {
+  offset = 0
+  constructor(
+    readonly bytes: Uint8Array,
+    readonly path: string,
+  ) {}
+
+  take(length: number, what: string): Uint8Array {
+    if (length > this.bytes.length - this.offset) {
+      throw new MalformedItemError(`${this.path}: ${what} claims ${length} bytes but only ${this.bytes.length - this.offset} remain.`)
+    }
+    const out = this.bytes.subarray(this.offset, this.offset + length)
+    this.offset += length
+    return out
+  }
+  uint16(what: string): number {
+    const [high, low] = this.take(2, what) as unknown as [number, number]
+    return (high << 8) | low
+  }
+  uint32(what: string): number {
+    const [a, b, c, d] = this.take(4, what) as unknown as [number, number, number, number]
+    return ((a << 24) >>> 0) + (b << 16) + (c << 8) + d
+  }
+  /** A count of entries, each at least `minimumEntryLength` bytes: refused before anything is allocated for it. */
+  count(what: string, minimumEntryLength: number): number {
+    const count = this.uint32(what)
+    if (count * minimumEntryLength > this.bytes.length - this.offset) {
+      throw new MalformedItemError(`${this.path}: ${what} of ${count} cannot fit in the ${this.bytes.length - this.offset} bytes that remain.`)
+    }
+    return count
+  }
+}
+
+function text(bytes: Uint8Array, path: string): string {
+  try {
+    return decoder.decode(bytes)
+  } catch (error) {
+    throw new MalformedItemError(`${path} is not valid UTF-8.`, { cause: error })
+  }
+}
+
+function number(bytes: Uint8Array, path: string): string {
+  const value = text(bytes, path)
+  try {
+    if (normalizeNumber(value, path) === value) return value
+  } catch (error) {
+    if (!(error instanceof EnvelopeError)) throw error
+  }
+  throw new MalformedItemError(`${path} holds ${JSON.stringify(value.slice(0, 64))}, which is not a normalized DynamoDB number.`)
+}
+
+function readSet(reader: Reader, type: 'SS' | 'NS' | 'BS'): AttributeValue {
+  const count = reader.count('set count', 4)
+  const entries: Uint8Array[] = []
+  for (let i = 0; i < count; i++) entries.push(reader.take(reader.uint32('set entry length'), 'set entry'))
+  for (let i = 1; i < entries.length; i++) {
+    if (compareBytes(entries[i - 1] as Uint8Array, entries[i] as Uint8Array) === 0) throw new MalformedItemError(`${reader.path}: the set has a duplicate member.`)
+  }
+  if (type === 'BS') return { BS: entries.map((entry) => entry.slice()) }
+  const strings = entries.map((entry, index) => (type === 'NS' ? number(entry, `${reader.path}[${index}]`) : text(entry, `${reader.path}[${index}]`)))
+  return type === 'NS' ? { NS: strings } : { SS: strings }
+}
+
+function readValue(typeId: number, bytes: Uint8Array, path: string, depth: number): AttributeValue {
+  const type = NAME_OF_TYPE.get(typeId)
+  if (type === undefined) throw new MalformedItemError(`${path} has unknown type ID 0x${typeId.toString(16).padStart(4, '0')}.`)
+  const reader = new Reader(bytes, path)
+  let value: AttributeValue
+  switch (type) {
+    case 'NULL':
+      reader.take(0, 'null')
+      value = { NULL: true }
+      break
+    case 'S':
+      return { S: text(bytes, path) }
+    case 'N':
+      return { N: number(bytes, path) }
+    case 'B':
+      return { B: bytes.slice() }
+    case 'BOOL': {
+      const flag = reader.take(1, 'boolean')[0]
+      if (flag !== 0 && flag !== 1) throw new MalformedItemError(`${path} holds boolean byte ${flag}; only 0 and 1 exist.`)
+      value = { BOOL: flag === 1 }
+      break
+    }
+    case 'SS':
+    case 'NS':
+    case 'BS':
+      value = readSet(reader, type)
+      break
+    case 'L':
+    case 'M': {
+      if (depth >= MAX_DEPTH) throw new MalformedItemError(`${path} nests lists and maps more than ${MAX_DEPTH} levels deep.`)
+      if (type === 'L') {
+        const count = reader.count('list count', 6)
+        const list: AttributeValue[] = []
+        for (let i = 0; i < count; i++) {
+          const entryType = reader.uint16('list entry type')
+          list.push(readValue(entryType, reader.take(reader.uint32('list entry length'), 'list entry'), `${path}[${i}]`, depth + 1))
+        }
+        value = { L: list }
+        break
+      }
+      const count = reader.count('map count', 12)
+      const map: Record<string, AttributeValue> = Object.create(null)
+      for (let i = 0; i < count; i++) {
+        if (reader.uint16('map key type') !== TYPE_ID.S) throw new MalformedItemError(`${path}: a map key is not a string.`)
+        const key = text(reader.take(reader.uint32('map key length'), 'map key'), `${path} map key`)
+        if (key === '' || Object.prototype.hasOwnProperty.call(map, key)) throw new MalformedItemError(`${path}: a map key is empty or repeated.`)
+        const valueType = reader.uint16('map value type')
+        map[key] = readValue(valueType, reader.take(reader.uint32('map value length'), 'map value'), `${path}.${key}`, depth + 1)
+      }
+      value = { M: { ...map } }
+      break
+    }
+  }
+  if (reader.offset !== bytes.length) throw new MalformedItemError(`${path}: ${bytes.length - reader.offset} byte(s) follow the value.`)
+  return value
+}
+
+/** The attribute value a terminal holds; MalformedItemError for bytes no serialization produces. */
+export function deserializeAttribute(terminal: Terminal, name = 'attribute'): AttributeValue {
+  return readValue(terminal.typeId, terminal.value, name, 0)
+}

@@ -1,0 +1,32 @@
+/**
+ * kms-envelope/dynamodb: attribute-level encryption and signing of DynamoDB items, in the AWS Database
+ * Encryption SDK's item format, on node:crypto.
+ *
+ * @example
+ * ```ts
+ * import { DynamoDbItemEncryptor, createEncryptedDynamoDbClient } from 'kms-envelope/dynamodb'
+ * const orders = new DynamoDbItemEncryptor({
+ *   tableName: 'orders', partitionKeyName: 'pk',
+ *   attributeActionsOnEncrypt: { pk: 'SIGN_ONLY', card: 'ENCRYPT_AND_SIGN', note: 'DO_NOTHING' },
+ *   allowedUnsignedAttributes: ['note'],
+ *   keyring,
+ * })
+ * const client = createEncryptedDynamoDbClient(new DynamoDBClient({}), { tables: { orders } })
+ * ```
+ */
+import { nodeBackend } from '../backend/node.js'
+import type { DynamoDbItemEncryptorConfig } from './config.js'
+import { ItemEncryptorCore } from './item-encryptor.js'
+
+/** {@inheritDoc ItemEncryptorCore} */
+export class DynamoDbItemEncryptor extends ItemEncryptorCore {
+  constructor(config: DynamoDbItemEncryptorConfig) {
+    super(config, nodeBackend)
+  }
+}
+
+export type { DynamoDbItemEncryptorConfig, PlaintextPolicy } from './config.js'
+export type { ItemWithHeader } from './item-encryptor.js'
+export type { AttributeValue, CryptoAction, Item } from './types.js'
+export { FOOTER_ATTRIBUTE, HEADER_ATTRIBUTE } from './types.js'
+export { InvalidItemError, ItemAuthenticationError, MalformedItemError, UnsupportedRequestError } from './errors.js'

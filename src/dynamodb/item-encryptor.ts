@@ -1,0 +1,195 @@
+// Encrypt and decrypt one DynamoDB item (spec: dynamodb-encryption-client/encrypt-item.md, decrypt-item.md,
+// ddb-item-conversion.md), on top of the structured-encryption core.
+import { RequiredEncryptionContextMaterialsManager } from '../cmm/required-context.js'
+import type { CryptoBackend } from '../backend/types.js'
+import type { EncryptionContext } from '../types.js'
+import { deserializeAttribute, serializeAttribute } from './attributes/index.js'
+import { tableConfig, isUnsigned, type DynamoDbItemEncryptorConfig, type TableConfig } from './config.js'
+import { InvalidItemError, MalformedItemError } from './errors.js'
+import { decryptStructure, encryptStructure, type ParsedHeader, type StructuredField } from './structured/index.js'
+import { FOOTER_ATTRIBUTE, HEADER_ATTRIBUTE, RESERVED_PREFIX, type AttributeValue, type CryptoAction, type Item, type Terminal } from './types.js'
+
+/** An item with what its header says: suite, data keys, contexts and each signed attribute's action. */
+export interface ItemWithHeader {
+  readonly item: Item
+  /** Undefined when a plaintext policy let a plaintext item through unencrypted. */
+  readonly parsedHeader: (ParsedHeader & { readonly attributeActions: Readonly<Record<string, CryptoAction>> }) | undefined
+}
+
+function base64(bytes: Uint8Array): string {
+  let binary = ''
+  for (const byte of bytes) binary += String.fromCharCode(byte)
+  return btoa(binary)
+}
+
+/** spec: encrypt-item.md#base-context-value-version-1: base64 of the two type-ID bytes and the serialized value. */
+function versionOneValue(terminal: Terminal): string {
+  const bytes = new Uint8Array(2 + terminal.value.length)
+  bytes[0] = terminal.typeId >> 8
+  bytes[1] = terminal.typeId & 0xff
+  bytes.set(terminal.value, 2)
+  return base64(bytes)
+}
+
+function keyTerminal(item: Item, name: string, role: string, errorType: typeof InvalidItemError | typeof MalformedItemError): Terminal {
+  const value = item[name]
+  if (value === undefined) throw new errorType(`The item has no ${role} attribute "${name}".`)
+  return serializeAttribute(value)
+}
+
+function isPlaintextItem(item: Item): boolean {
+  return item[HEADER_ATTRIBUTE] === undefined && item[FOOTER_ATTRIBUTE] === undefined
+}
+
+/**
+ * Encrypts and signs DynamoDB items attribute by attribute for one table, in the AWS Database Encryption SDK's
+ * item format: `ENCRYPT_AND_SIGN` attributes become binary ciphertext, `SIGN_ONLY` ones stay readable, and
+ * `aws_dbe_head`/`aws_dbe_foot` carry the wrapped data keys and the signatures.
+ *
+ * @example
+ * ```ts
+ * import { DynamoDbItemEncryptor } from 'kms-envelope/dynamodb'
+ * const encryptor = new DynamoDbItemEncryptor({
+ *   tableName: 'orders', partitionKeyName: 'pk', sortKeyName: 'sk',
+ *   attributeActionsOnEncrypt: { pk: 'SIGN_ONLY', sk: 'SIGN_ONLY', card: 'ENCRYPT_AND_SIGN', status: 'SIGN_ONLY' },
+ *   keyring,
+ * })
+ * const stored = await encryptor.encryptItem({ pk: { S: 'u1' }, sk: { S: 'o1' }, card: { S: '4111…' }, status: { S: 'paid' } })
+ * const item = await encryptor.decryptItem(stored)
+ * ```
+ */
+export class ItemEncryptorCore {
+  readonly config: TableConfig
+  readonly #backend: CryptoBackend
+
+  constructor(options: DynamoDbItemEncryptorConfig, backend: CryptoBackend) {
+    this.config = tableConfig(options)
+    this.#backend = backend
+  }
+
+  get tableName(): string {
+    return this.config.tableName
+  }
+  get partitionKeyName(): string {
+    return this.config.partitionKeyName
+  }
+  get sortKeyName(): string | undefined {
+    return this.config.sortKeyName
+  }
+  get attributeActionsOnEncrypt(): Readonly<Record<string, CryptoAction>> {
+    return this.config.attributeActionsOnEncrypt
+  }
+  get allowedUnsignedAttributes(): readonly string[] {
+    return this.config.allowedUnsignedAttributes
+  }
+  get allowedUnsignedAttributePrefix(): string | undefined {
+    return this.config.allowedUnsignedAttributePrefix
+  }
+
+  /** spec: encrypt-item.md#dynamodb-item-base-context */
+  #baseContext(item: Item, version: number, errorType: typeof InvalidItemError | typeof MalformedItemError): EncryptionContext {
+    const { logicalTableName, partitionKeyName, sortKeyName } = this.config
+    const context: EncryptionContext = { 'aws-crypto-table-name': logicalTableName, 'aws-crypto-partition-name': partitionKeyName }
+    const partition = keyTerminal(item, partitionKeyName, 'partition key', errorType)
+    if (version === 1) context[`aws-crypto-attr.${partitionKeyName}`] = versionOneValue(partition)
+    if (sortKeyName !== undefined) {
+      const sort = keyTerminal(item, sortKeyName, 'sort key', errorType)
+      context['aws-crypto-sort-name'] = sortKeyName
+      if (version === 1) context[`aws-crypto-attr.${sortKeyName}`] = versionOneValue(sort)
+    }
+    return context
+  }
+
+  #requireContext(context: EncryptionContext): RequiredEncryptionContextMaterialsManager {
+    return RequiredEncryptionContextMaterialsManager.forReservedKeys(this.config.materialsManager, Object.keys(context))
+  }
+
+  /** Encrypt and sign `item`; see {@link encryptItemWithHeader} for the header. */
+  async encryptItem(item: Item): Promise<Item> {
+    return (await this.encryptItemWithHeader(item)).item
+  }
+
+  async encryptItemWithHeader(item: Item): Promise<ItemWithHeader> {
+    checkItemObject(item, InvalidItemError)
+    const config = this.config
+    if (config.plaintextPolicy === 'FORCE_PLAINTEXT_WRITE_ALLOW_PLAINTEXT_READ') return { item: { ...item }, parsedHeader: undefined }
+    const fields: StructuredField[] = []
+    for (const [name, value] of Object.entries(item)) {
+      if (name.startsWith(RESERVED_PREFIX)) {
+        throw new InvalidItemError(`The item has attribute "${name}": names starting with "${RESERVED_PREFIX}" are reserved for the encryptor.`)
+      }
+      const action = config.attributeActionsOnEncrypt[name]
+      if (action === undefined) {
+        throw new InvalidItemError(
+          `The item has attribute "${name}", which attributeActionsOnEncrypt does not name: give it an action (DO_NOTHING if it must stay unsigned).`,
+        )
+      }
+      fields.push({ name, terminal: serializeAttribute(value), action })
+    }
+    for (const [name, action] of Object.entries(config.attributeActionsOnEncrypt)) {
+      if (action === 'SIGN_AND_INCLUDE_IN_ENCRYPTION_CONTEXT' && item[name] === undefined) {
+        throw new InvalidItemError(`The item has no attribute "${name}", which is SIGN_AND_INCLUDE_IN_ENCRYPTION_CONTEXT and so required.`)
+      }
+    }
+    const encryptionContext = this.#baseContext(item, config.version, InvalidItemError)
+    const result = await encryptStructure({
+      tableName: config.logicalTableName,
+      fields,
+      materialsManager: this.#requireContext(encryptionContext),
+      backend: this.#backend,
+      ...(config.algorithmSuite === undefined ? {} : { algorithmSuiteId: config.algorithmSuite }),
+      encryptionContext,
+    })
+    const output: Record<string, AttributeValue> = {}
+    for (const [name, terminal] of result.fields) {
+      // Encrypted attributes, the header and the footer are binary; the others keep the caller's own value.
+      const original = item[name]
+      output[name] = original === undefined || result.cryptoActions[name] === 'ENCRYPT_AND_SIGN' ? { B: terminal.value } : original
+    }
+    return { item: output, parsedHeader: { ...result.parsedHeader, attributeActions: result.cryptoActions } }
+  }
+
+  /** Verify and decrypt `item`; fails with a typed error, returning nothing, if any signed attribute changed. */
+  async decryptItem(item: Item): Promise<Item> {
+    return (await this.decryptItemWithHeader(item)).item
+  }
+
+  async decryptItemWithHeader(item: Item): Promise<ItemWithHeader> {
+    checkItemObject(item, MalformedItemError)
+    const config = this.config
+    if (isPlaintextItem(item)) {
+      if (config.plaintextPolicy !== 'FORBID_PLAINTEXT_WRITE_FORBID_PLAINTEXT_READ') return { item: { ...item }, parsedHeader: undefined }
+      throw new MalformedItemError(
+        `The item has neither ${HEADER_ATTRIBUTE} nor ${FOOTER_ATTRIBUTE}: it was not encrypted (set a plaintextPolicy that allows plaintext reads while migrating a table).`,
+      )
+    }
+    const header = item[HEADER_ATTRIBUTE]
+    if (header === undefined || !('B' in header) || !(header.B instanceof Uint8Array) || header.B.length === 0) {
+      throw new MalformedItemError(`The item's ${HEADER_ATTRIBUTE} attribute must be a non-empty binary value.`)
+    }
+    const version = header.B[0]
+    if (version !== 1 && version !== 2) throw new MalformedItemError(`The item's header has version ${version}; versions 1 and 2 exist.`)
+    const encryptionContext = this.#baseContext(item, version, MalformedItemError)
+    const fields = new Map<string, Terminal>()
+    for (const [name, value] of Object.entries(item)) fields.set(name, serializeAttribute(value))
+    const result = await decryptStructure({
+      tableName: config.logicalTableName,
+      fields,
+      authenticate: (name) => (isUnsigned(config, name) ? 'DO_NOT_SIGN' : 'SIGN'),
+      materialsManager: this.#requireContext(encryptionContext),
+      backend: this.#backend,
+      encryptionContext,
+    })
+    const output: Record<string, AttributeValue> = {}
+    for (const [name, terminal] of result.fields) {
+      output[name] = result.cryptoActions[name] === 'ENCRYPT_AND_SIGN' ? deserializeAttribute(terminal) : (item[name] as AttributeValue)
+    }
+    return { item: output, parsedHeader: { ...result.parsedHeader, attributeActions: result.cryptoActions } }
+  }
+}
+
+function checkItemObject(item: unknown, errorType: typeof InvalidItemError | typeof MalformedItemError): void {
+  if (typeof item !== 'object' || item === null || Array.isArray(item)) {
+    throw new errorType('An item must be an object of attribute name to DynamoDB attribute value ({ S: ... }, { N: ... }, ...).')
+  }
+}

@@ -1,0 +1,150 @@
+// spec: structured-encryption/encrypt-path-structure.md (top-level attributes only, as DynamoDB items are).
+import type { CryptoBackend } from '../../backend/types.js'
+import { RequiredEncryptionContextMaterialsManager } from '../../cmm/required-context.js'
+import { KeyringError } from '../../errors.js'
+import { compareBytes } from '../../format/bytes.js'
+import { dbeSuite } from '../../suites.js'
+import type { CompleteEncryptionMaterials, EncryptedDataKey, EncryptionContext, MaterialsManager } from '../../types.js'
+import { InvalidItemError } from '../errors.js'
+import { FOOTER_ATTRIBUTE, HEADER_ATTRIBUTE, type CryptoAction, type Terminal } from '../types.js'
+import { withAttributeContext } from './context.js'
+import { ENCRYPTED_TYPE_ID, encryptTerminal, fieldRootKey } from './crypt.js'
+import { canonicalHash, createFooter, type SignedField } from './footer.js'
+import { LEGEND, MESSAGE_ID_LENGTH, headerCommitment, serializePartialHeader } from './header.js'
+import { canonicalPath } from './path.js'
+
+export interface StructuredField {
+  readonly name: string
+  readonly terminal: Terminal
+  readonly action: CryptoAction
+}
+
+/** What a header says, for callers that inspect items. */
+export interface ParsedHeader {
+  readonly algorithmSuiteId: number
+  readonly messageId: Uint8Array
+  readonly encryptedDataKeys: readonly EncryptedDataKey[]
+  /** The pairs the header stores. */
+  readonly storedEncryptionContext: EncryptionContext
+  /** Every pair the item is bound to, including those the header does not store. */
+  readonly encryptionContext: EncryptionContext
+}
+
+export interface EncryptStructureInput {
+  readonly tableName: string
+  readonly fields: readonly StructuredField[]
+  readonly materialsManager: MaterialsManager
+  readonly backend: CryptoBackend
+  /** 0x6700 or 0x6701 (the default). */
+  readonly algorithmSuiteId?: number
+  readonly encryptionContext?: EncryptionContext
+  /** Tests only: a fixed message ID for known-answer tests. */
+  readonly messageId?: Uint8Array
+}
+
+export interface StructureOutput {
+  /** Every field; encrypted ones (and the header and footer, on encrypt) with type 0xFFFF. */
+  readonly fields: Map<string, Terminal>
+  readonly parsedHeader: ParsedHeader
+  /** The action each field (header and footer aside) had. */
+  readonly cryptoActions: Record<string, CryptoAction>
+}
+
+export interface OrderedField extends StructuredField {
+  readonly path: Uint8Array
+}
+
+/** Fields with their canonical paths, in canonical-path order (spec: header.md#encrypt-legend-bytes). */
+export function inCanonicalOrder(tableName: string, fields: readonly StructuredField[]): OrderedField[] {
+  return fields.map((field) => ({ ...field, path: canonicalPath(tableName, field.name) })).sort((a, b) => compareBytes(a.path, b.path))
+}
+
+function legendByte(action: CryptoAction): number {
+  if (action === 'DO_NOTHING') throw new InvalidItemError('DO_NOTHING attributes have no legend byte.')
+  return LEGEND[action]
+}
+
+function zeroMaterials(materials: CompleteEncryptionMaterials): void {
+  materials.plaintextDataKey.fill(0)
+  for (const key of materials.symmetricSigningKeys ?? []) key.fill(0)
+}
+
+export async function encryptStructure(input: EncryptStructureInput): Promise<StructureOutput> {
+  const { tableName, backend } = input
+  const names = new Set<string>()
+  for (const field of input.fields) {
+    if (field.name === HEADER_ATTRIBUTE || field.name === FOOTER_ATTRIBUTE) throw new InvalidItemError(`"${field.name}" is reserved for the encryptor.`)
+    if (names.has(field.name)) throw new InvalidItemError(`Attribute "${field.name}" appears twice.`)
+    names.add(field.name)
+  }
+  const ordered = inCanonicalOrder(tableName, input.fields)
+  const signed = ordered.filter((field) => field.action !== 'DO_NOTHING')
+  if (signed.length === 0) throw new InvalidItemError('An item needs at least one signed attribute.')
+  const encrypted = signed.filter((field) => field.action === 'ENCRYPT_AND_SIGN')
+  const suite = dbeSuite(input.algorithmSuiteId ?? 0x6701)
+
+  const included = signed.filter((field) => field.action === 'SIGN_AND_INCLUDE_IN_ENCRYPTION_CONTEXT')
+  const extended = withAttributeContext(input.encryptionContext ?? {}, included, InvalidItemError)
+  const encryptionContext = extended?.context ?? input.encryptionContext ?? {}
+  const materialsManager =
+    extended === undefined ? input.materialsManager : RequiredEncryptionContextMaterialsManager.forReservedKeys(input.materialsManager, extended.addedKeys)
+  // spec: max plaintext length = 2 bytes per encrypted attribute plus their values
+  const maxPlaintextLength = encrypted.reduce((sum, field) => sum + 2 + field.terminal.value.length, 0)
+  const materials = await materialsManager.getEncryptionMaterials(
+    { suite, encryptionContext, commitmentPolicy: 'REQUIRE_ENCRYPT_REQUIRE_DECRYPT', maxPlaintextLength },
+    backend,
+  )
+  try {
+    // spec: the materials' suite is the one used, and it must be a DynamoDB item suite
+    const materialsSuite = dbeSuite(materials.suite.id)
+    const signingKeys = materials.symmetricSigningKeys
+    if (signingKeys === undefined || signingKeys.length !== materials.encryptedDataKeys.length) {
+      throw new KeyringError('The materials have no symmetric signing key per encrypted data key; the keyrings must support the DynamoDB item suites.')
+    }
+    const messageId = input.messageId ?? backend.randomBytes(MESSAGE_ID_LENGTH)
+    const required = new Set(materials.requiredEncryptionContextKeys ?? [])
+    const storedEncryptionContext = Object.fromEntries(Object.entries(materials.encryptionContext).filter(([key]) => !required.has(key)))
+    const header = {
+      version: included.length > 0 ? 2 : 1,
+      algorithmSuiteId: materialsSuite.id,
+      messageId,
+      legend: Uint8Array.from(signed, (field) => legendByte(field.action)),
+      storedEncryptionContext,
+      encryptedDataKeys: materials.encryptedDataKeys,
+    } as const
+    const partialHeader = serializePartialHeader(header)
+    const commitment = await headerCommitment(backend, materialsSuite, materials.plaintextDataKey, messageId, partialHeader)
+    const headerBytes = new Uint8Array(partialHeader.length + commitment.length)
+    headerBytes.set(partialHeader, 0)
+    headerBytes.set(commitment, partialHeader.length)
+
+    const rootKey = await fieldRootKey(backend, materialsSuite, materials.plaintextDataKey, messageId)
+    const output = new Map<string, Terminal>()
+    const signedFields: SignedField[] = []
+    let offset = 0
+    for (const field of ordered) {
+      let terminal = field.terminal
+      if (field.action === 'ENCRYPT_AND_SIGN') terminal = await encryptTerminal(backend, rootKey, offset++, field.path, terminal)
+      output.set(field.name, terminal)
+      if (field.action !== 'DO_NOTHING') signedFields.push({ path: field.path, terminal, encrypted: field.action === 'ENCRYPT_AND_SIGN' })
+    }
+    rootKey.fill(0)
+    const hash = await canonicalHash(backend, headerBytes, materials.encryptionContext, signedFields)
+    const footer = await createFooter(backend, materialsSuite, hash, signingKeys, materials.signingKey)
+    output.set(HEADER_ATTRIBUTE, { typeId: ENCRYPTED_TYPE_ID, value: headerBytes })
+    output.set(FOOTER_ATTRIBUTE, { typeId: ENCRYPTED_TYPE_ID, value: footer })
+    return {
+      fields: output,
+      parsedHeader: {
+        algorithmSuiteId: materialsSuite.id,
+        messageId,
+        encryptedDataKeys: materials.encryptedDataKeys,
+        storedEncryptionContext,
+        encryptionContext: materials.encryptionContext,
+      },
+      cryptoActions: Object.fromEntries(input.fields.map((field) => [field.name, field.action])),
+    }
+  } finally {
+    zeroMaterials(materials)
+  }
+}

@@ -1,0 +1,130 @@
+// The item footer stored in `aws_dbe_foot` (spec: structured-encryption/footer.md): one HMAC-SHA384 recipient
+// tag per encrypted data key, then for 0x6701 an ECDSA P-384 signature, all over one canonical hash.
+import { hmac } from '@noble/hashes/hmac.js'
+import { sha384 } from '@noble/hashes/sha2.js'
+import { bigIntToBytes, bytesToBigInt, derToP1363, p1363ToDer } from '../../backend/ec.js'
+import type { CryptoBackend } from '../../backend/types.js'
+import { SignatureVerificationError } from '../../errors.js'
+import { utf8 } from '../../format/bytes.js'
+import type { AlgorithmSuite } from '../../suites.js'
+import type { EncryptionContext } from '../../types.js'
+import { ItemAuthenticationError, MalformedItemError } from '../errors.js'
+import type { Terminal } from '../types.js'
+import { serializeItemContext } from './header.js'
+import { uint64 } from './path.js'
+
+export const RECIPIENT_TAG_LENGTH = 48
+/** The footer's signature is always a 103-byte DER ECDSA P-384 signature. */
+export const SIGNATURE_LENGTH = 103
+const ENCRYPTED = utf8('ENCRYPTED')
+const PLAINTEXT = utf8('PLAINTEXT')
+// Order of the P-384 group.
+const P384_ORDER = 0xffffffffffffffffffffffffffffffffffffffffffffffffc7634d81f4372ddf581a0db248b0a77aecec196accc52973n
+
+/** A signed attribute as the canonical record sees it. */
+export interface SignedField {
+  readonly path: Uint8Array
+  readonly terminal: Terminal
+  readonly encrypted: boolean
+}
+
+/**
+ * SHA-384 of header ‖ uint64(AAD length) ‖ AAD (the materials' whole context) ‖ each signed field in
+ * canonical-path order. spec: footer.md#canonical-hash
+ */
+export async function canonicalHash(backend: CryptoBackend, header: Uint8Array, context: EncryptionContext, fields: readonly SignedField[]): Promise<Uint8Array> {
+  const aad = serializeItemContext(context)
+  const parts: Uint8Array[] = [header, uint64(aad.length), aad]
+  for (const { path, terminal, encrypted } of fields) {
+    parts.push(path)
+    if (encrypted) {
+      // The encrypted value starts with the plaintext's type ID: the length counts the rest.
+      parts.push(uint64(terminal.value.length - 2), ENCRYPTED, terminal.value)
+    } else {
+      parts.push(uint64(terminal.value.length), PLAINTEXT, Uint8Array.of(terminal.typeId >>> 8, terminal.typeId & 0xff), terminal.value)
+    }
+  }
+  let length = 0
+  for (const part of parts) length += part.length
+  const record = new Uint8Array(length)
+  let offset = 0
+  for (const part of parts) {
+    record.set(part, offset)
+    offset += part.length
+  }
+  return backend.digest('sha384', record)
+}
+
+/**
+ * Other implementations store exactly 103 bytes. A DER P-384 signature is 103 bytes when exactly one of r and s
+ * needs a leading zero byte; (r, n - s) is the same signature's twin and usually flips s's need, so try it
+ * before signing again. Only public values are handled here.
+ */
+function signatureOf103Bytes(der: Uint8Array): Uint8Array | undefined {
+  if (der.length === SIGNATURE_LENGTH) return der
+  const raw = derToP1363(der, 48)
+  if (raw === undefined) return undefined
+  const twin = new Uint8Array(96)
+  twin.set(raw.subarray(0, 48), 0)
+  twin.set(bigIntToBytes(P384_ORDER - bytesToBigInt(raw.subarray(48)), 48), 48)
+  const flipped = p1363ToDer(twin)
+  return flipped.length === SIGNATURE_LENGTH ? flipped : undefined
+}
+
+export async function createFooter(
+  backend: CryptoBackend,
+  suite: AlgorithmSuite,
+  hash: Uint8Array,
+  symmetricSigningKeys: readonly Uint8Array[],
+  signingKey: unknown,
+): Promise<Uint8Array> {
+  const signed = suite.signature !== undefined
+  const footer = new Uint8Array(symmetricSigningKeys.length * RECIPIENT_TAG_LENGTH + (signed ? SIGNATURE_LENGTH : 0))
+  symmetricSigningKeys.forEach((key, index) => footer.set(hmac(sha384, key, hash), index * RECIPIENT_TAG_LENGTH))
+  if (suite.signature !== undefined) {
+    for (let attempt = 0; ; attempt++) {
+      const signature = signatureOf103Bytes(await backend.signMessage(suite.signature.curve, signingKey, hash))
+      if (signature !== undefined) {
+        footer.set(signature, symmetricSigningKeys.length * RECIPIENT_TAG_LENGTH)
+        break
+      }
+      if (attempt === 16) throw new SignatureVerificationError('Could not make a 103-byte ECDSA signature for the item footer.')
+    }
+  }
+  return footer
+}
+
+/**
+ * spec: footer.md#footer-verification: at least one recipient tag must match the tag computed with this
+ * reader's symmetric signing key (constant time), and a 0x6701 footer's signature must verify.
+ */
+export async function verifyFooter(
+  backend: CryptoBackend,
+  suite: AlgorithmSuite,
+  footer: Uint8Array,
+  encryptedDataKeyCount: number,
+  hash: Uint8Array,
+  symmetricSigningKey: Uint8Array,
+  verificationKey: unknown,
+): Promise<void> {
+  const tagsLength = encryptedDataKeyCount * RECIPIENT_TAG_LENGTH
+  const expectedLength = tagsLength + (suite.signature !== undefined ? SIGNATURE_LENGTH : 0)
+  if (footer.length !== expectedLength) {
+    throw new MalformedItemError(
+      `The item footer is ${footer.length} bytes; ${encryptedDataKeyCount} recipient tag(s)${suite.signature !== undefined ? ' and a signature' : ''} take ${expectedLength}.`,
+    )
+  }
+  const expected = hmac(sha384, symmetricSigningKey, hash)
+  let matched = false
+  for (let offset = 0; offset < tagsLength; offset += RECIPIENT_TAG_LENGTH) {
+    // Every tag is compared, so the time does not say which one matched.
+    if (backend.timingSafeEqual(expected, footer.subarray(offset, offset + RECIPIENT_TAG_LENGTH))) matched = true
+  }
+  if (!matched) {
+    throw new ItemAuthenticationError('No recipient tag in the item footer matches: a signed attribute, the header or the footer was changed, or the item was moved.')
+  }
+  if (suite.signature !== undefined) {
+    const valid = await backend.verifyMessage(suite.signature.curve, verificationKey, hash, footer.subarray(tagsLength))
+    if (!valid) throw new SignatureVerificationError('The item signature does not verify: a signed attribute, the header or the footer was changed.')
+  }
+}

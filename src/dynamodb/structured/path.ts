@@ -1,0 +1,23 @@
+// spec: structured-encryption/header.md#canonical-path. Every DynamoDB field is a top-level attribute, so a
+// path is: UTF-8 table name ‖ depth (1, as 8 bytes) ‖ 0x24 '$' ‖ name length (8 bytes) ‖ UTF-8 name.
+const encoder = new TextEncoder()
+
+function uint64(value: number): Uint8Array {
+  const bytes = new Uint8Array(8)
+  new DataView(bytes.buffer).setBigUint64(0, BigInt(value))
+  return bytes
+}
+
+export function canonicalPath(tableName: string, attributeName: string): Uint8Array {
+  const table = encoder.encode(tableName)
+  const name = encoder.encode(attributeName)
+  const path = new Uint8Array(table.length + 8 + 1 + 8 + name.length)
+  path.set(table, 0)
+  path.set(uint64(1), table.length)
+  path[table.length + 8] = 0x24
+  path.set(uint64(name.length), table.length + 9)
+  path.set(name, table.length + 17)
+  return path
+}
+
+export { uint64 }
