@@ -1,12 +1,15 @@
 // What every AWS KMS keyring does the same way: validate options, call KMS, check its answers,
 // and collect the failures of a decrypt. The keyrings differ only in which data keys they try and
 // which KeyId and client they use for each.
+import type { CryptoBackend } from '../backend/types.js'
 import { ConfigurationError, KeyringError, MalformedMessageError, NoDecryptableKeyError, type KeyringFailure } from '../errors.js'
 import { fromUtf8, utf8 } from '../format/bytes.js'
 import type { DecryptionMaterials, EncryptedDataKey, EncryptionMaterials } from '../types.js'
 import { assertKmsIdentifier, isKmsArn, parseKmsArn, quoteIdentifier, type KmsArn } from './kms-arn.js'
 import { sharedDefaultKmsClientSupplier, type KmsClientLike, type KmsClientSupplier } from './kms-client.js'
 import { sendDecrypt, sendEncrypt, sendGenerateDataKey } from './kms-commands.js'
+import { ensureDataKey } from './common.js'
+import { addIntermediateRecipient, openIntermediate, wrappedIntermediateKey } from './intermediate.js'
 
 /** Provider ID of every data key a KMS keyring wraps (spec: framework/aws-kms/aws-kms-keyring.md#onencrypt). */
 export const KMS_PROVIDER_ID = 'aws-kms'
@@ -119,7 +122,21 @@ export async function generateDataKey(
   keyId: string,
   materials: EncryptionMaterials,
   grantTokens: readonly string[],
+  backend: CryptoBackend,
 ): Promise<EncryptionMaterials> {
+  if (materials.suite.edkWrapping === 'intermediate') return addKmsIntermediateRecipient(keyring, client, keyId, ensureDataKey(materials, backend), grantTokens, backend)
+  const { plaintext, edk } = await kmsGenerate(keyring, client, keyId, materials, grantTokens)
+  return { ...materials, plaintextDataKey: plaintext, encryptedDataKeys: [...materials.encryptedDataKeys, edk] }
+}
+
+/** GenerateDataKey: a fresh key of the suite's length and its KMS ciphertext. */
+async function kmsGenerate(
+  keyring: string,
+  client: KmsClientLike,
+  keyId: string,
+  materials: EncryptionMaterials,
+  grantTokens: readonly string[],
+): Promise<{ plaintext: Uint8Array; edk: EncryptedDataKey }> {
   const { suite, encryptionContext } = materials
   let response: unknown
   try {
@@ -140,14 +157,31 @@ export async function generateDataKey(
       `KMS GenerateDataKey with ${keyId} returned ${Plaintext instanceof Uint8Array ? `a ${Plaintext.length}-byte` : 'no'} data key; the suite needs ${suite.keyLength} bytes.`,
     )
   }
-  let edk: EncryptedDataKey
   try {
-    edk = wrappedKey('GenerateDataKey', keyId, KeyId, CiphertextBlob)
+    return { plaintext: Plaintext, edk: wrappedKey('GenerateDataKey', keyId, KeyId, CiphertextBlob) }
   } catch (error) {
     Plaintext.fill(0)
     throw error
   }
-  return { ...materials, plaintextDataKey: Plaintext, encryptedDataKeys: [...materials.encryptedDataKeys, edk] }
+}
+
+/**
+ * The DynamoDB item suites: KMS generates the recipient's intermediate key (GenerateDataKey, for the generator
+ * and every other key alike, as the material providers library does), which wraps the data key.
+ * spec: framework/algorithm-suites.md#intermediate-key-wrapping
+ */
+function addKmsIntermediateRecipient(
+  keyring: string,
+  client: KmsClientLike,
+  keyId: string,
+  materials: EncryptionMaterials,
+  grantTokens: readonly string[],
+  backend: CryptoBackend,
+): Promise<EncryptionMaterials> {
+  return addIntermediateRecipient(materials, backend, async () => {
+    const { plaintext, edk } = await kmsGenerate(keyring, client, keyId, materials, grantTokens)
+    return { intermediateKey: plaintext, encryptedDataKey: edk }
+  })
 }
 
 /** Call Encrypt on the materials' data key and add the wrapped copy. */
@@ -157,7 +191,9 @@ export async function encryptDataKey(
   keyId: string,
   materials: EncryptionMaterials,
   grantTokens: readonly string[],
+  backend: CryptoBackend,
 ): Promise<EncryptionMaterials> {
+  if (materials.suite.edkWrapping === 'intermediate') return addKmsIntermediateRecipient(keyring, client, keyId, materials, grantTokens, backend)
   const plaintextDataKey = materials.plaintextDataKey
   if (plaintextDataKey === undefined) throw new KeyringError(`${keyring} has no data key to encrypt with ${keyId}.`)
   let response: unknown
@@ -205,12 +241,16 @@ export async function decryptFirst(
   materials: DecryptionMaterials,
   attempts: readonly DecryptAttempt[],
   grantTokens: readonly string[],
+  backend: CryptoBackend,
 ): Promise<DecryptionMaterials> {
   const failures: KeyringFailure[] = []
   const reasons: string[] = []
   for (const attempt of attempts) {
     try {
-      return { ...materials, plaintextDataKey: await decryptOne(materials, attempt, grantTokens) }
+      if (materials.suite.edkWrapping === 'direct') return { ...materials, plaintextDataKey: await decryptOne(materials, attempt, grantTokens) }
+      const opened = await openIntermediate(materials, attempt.recorded.edk, await decryptOne(materials, attempt, grantTokens), backend)
+      if (opened !== undefined) return opened
+      throw new KeyringError(`The data key wrapped under ${describeAttempt(attempt)} does not open with its intermediate key: the encryption context differs.`)
     } catch (error) {
       failures.push({ keyring, error })
       // A wrapped SDK error shows its type (DisabledException, …); a refused response has no cause.
@@ -224,6 +264,14 @@ export async function decryptFirst(
   )
 }
 
+/** The KMS ciphertext of an encrypted data key: all of it, or under intermediate wrapping the part after the wrapped data key. */
+function kmsCiphertext(materials: DecryptionMaterials, edk: EncryptedDataKey): Uint8Array {
+  if (materials.suite.edkWrapping === 'direct') return edk.ciphertext
+  const wrapped = wrappedIntermediateKey(edk, materials.suite.keyLength)
+  if (wrapped === undefined) throw new KeyringError('The encrypted data key is too short to hold a wrapped intermediate key.')
+  return wrapped
+}
+
 async function decryptOne(materials: DecryptionMaterials, attempt: DecryptAttempt, grantTokens: readonly string[]): Promise<Uint8Array> {
   const { keyId, recorded } = attempt
   let response: unknown
@@ -231,7 +279,7 @@ async function decryptOne(materials: DecryptionMaterials, attempt: DecryptAttemp
     // spec: framework/aws-kms/aws-kms-keyring.md#ondecrypt (Decrypt request)
     response = await sendDecrypt(attempt.client(), {
       KeyId: keyId,
-      CiphertextBlob: recorded.edk.ciphertext,
+      CiphertextBlob: kmsCiphertext(materials, recorded.edk),
       EncryptionContext: materials.encryptionContext,
       GrantTokens: [...grantTokens],
     })

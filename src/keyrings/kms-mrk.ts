@@ -54,17 +54,17 @@ export class KmsMrkKeyring implements Keyring {
   }
 
   // spec: framework/aws-kms/aws-kms-mrk-keyring.md#onencrypt
-  async onEncrypt(materials: EncryptionMaterials, _backend: CryptoBackend): Promise<EncryptionMaterials> {
+  async onEncrypt(materials: EncryptionMaterials, backend: CryptoBackend): Promise<EncryptionMaterials> {
     if (materials.plaintextDataKey === undefined) {
-      return generateDataKey('KmsMrkKeyring', this.#client, this.keyId, materials, this.#grantTokens)
+      return generateDataKey('KmsMrkKeyring', this.#client, this.keyId, materials, this.#grantTokens, backend)
     }
-    return encryptDataKey('KmsMrkKeyring', this.#client, this.keyId, materials, this.#grantTokens)
+    return encryptDataKey('KmsMrkKeyring', this.#client, this.keyId, materials, this.#grantTokens, backend)
   }
 
   async onDecrypt(
     materials: DecryptionMaterials,
     encryptedDataKeys: readonly EncryptedDataKey[],
-    _backend: CryptoBackend,
+    backend: CryptoBackend,
   ): Promise<DecryptionMaterials> {
     // spec: framework/aws-kms/aws-kms-mrk-keyring.md#ondecrypt
     if (materials.plaintextDataKey !== undefined) return materials
@@ -76,7 +76,7 @@ export class KmsMrkKeyring implements Keyring {
       refuseAliasesForDecrypt('KmsMrkKeyring', [this.keyId])
       return materials
     }
-    return decryptFirst('KmsMrkKeyring', materials, attempts, this.#grantTokens)
+    return decryptFirst('KmsMrkKeyring', materials, attempts, this.#grantTokens, backend)
   }
 }
 
@@ -125,7 +125,7 @@ export class KmsMrkDiscoveryKeyring implements Keyring {
   async onDecrypt(
     materials: DecryptionMaterials,
     encryptedDataKeys: readonly EncryptedDataKey[],
-    _backend: CryptoBackend,
+    backend: CryptoBackend,
   ): Promise<DecryptionMaterials> {
     if (materials.plaintextDataKey !== undefined) return materials
     // spec: framework/aws-kms/aws-kms-mrk-discovery-keyring.md#ondecrypt
@@ -138,7 +138,7 @@ export class KmsMrkDiscoveryKeyring implements Keyring {
       attempts.push({ recorded, keyId, client: () => this.#client })
     }
     if (attempts.length === 0) return materials
-    return decryptFirst('KmsMrkDiscoveryKeyring', materials, attempts, this.#grantTokens)
+    return decryptFirst('KmsMrkDiscoveryKeyring', materials, attempts, this.#grantTokens, backend)
   }
 }
 

@@ -201,9 +201,13 @@ export class KmsRsaKeyring implements Keyring {
 }
 
 export function refuseSigningSuite(suite: AlgorithmSuite): void {
+  const id = `0x${suite.id.toString(16).padStart(4, '0')}`
+  if (suite.edkWrapping === 'intermediate') {
+    // Anyone with the public key could also make the recipient tags: they would authenticate nothing.
+    throw new ConfigurationError(`KmsRsaKeyring cannot be used with DynamoDB item suite ${id}; use a KMS symmetric key (KmsKeyring).`)
+  }
   // spec: framework/aws-kms/aws-kms-rsa-keyring.md#security-considerations
   if (suite.signature === undefined) return
-  const id = `0x${suite.id.toString(16).padStart(4, '0')}`
   throw new ConfigurationError(
     `KmsRsaKeyring cannot be used with signing suite ${id}: anyone holding the public key can write a message, so a ` +
       'signature would prove nothing. Use algorithmSuite 0x0478 (or 0x0178 under FORBID_ENCRYPT_ALLOW_DECRYPT).',

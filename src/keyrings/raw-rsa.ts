@@ -2,6 +2,7 @@ import type { CryptoBackend, RsaPadding } from '../backend/types.js'
 import { ConfigurationError, EnvelopeError, KeyringError, UnsupportedOperationError } from '../errors.js'
 import { bytesEqual, utf8 } from '../format/bytes.js'
 import type { DecryptionMaterials, EncryptedDataKey, EncryptionMaterials, Keyring } from '../types.js'
+import { addIntermediateRecipient, openIntermediate, wrappedIntermediateKey } from './intermediate.js'
 import { describeKeyring, ensureDataKey, validateKeyName } from './common.js'
 
 const PADDINGS: readonly RsaPadding[] = ['OAEP-SHA1', 'OAEP-SHA256', 'OAEP-SHA384', 'OAEP-SHA512', 'PKCS1']
@@ -74,14 +75,24 @@ export class RawRsaKeyring implements Keyring {
   async onEncrypt(materials: EncryptionMaterials, backend: CryptoBackend): Promise<EncryptionMaterials> {
     const { publicKey } = this.#keys(backend)
     const withKey = ensureDataKey(materials, backend)
-    let ciphertext: Uint8Array
-    try {
-      ciphertext = await backend.rsaEncrypt(publicKey, this.padding, withKey.plaintextDataKey as Uint8Array)
-    } catch (error) {
-      if (error instanceof EnvelopeError) throw error // e.g. PKCS1 on WebCrypto: UNSUPPORTED_OPERATION, as is
-      throw new KeyringError(`RawRsaKeyring ${describeKeyring(this)} could not wrap the data key with ${this.padding}.`, { cause: error })
+    const wrap = async (material: Uint8Array): Promise<EncryptedDataKey> => {
+      let ciphertext: Uint8Array
+      try {
+        ciphertext = await backend.rsaEncrypt(publicKey, this.padding, material)
+      } catch (error) {
+        if (error instanceof EnvelopeError) throw error // e.g. PKCS1 on WebCrypto: UNSUPPORTED_OPERATION, as is
+        throw new KeyringError(`RawRsaKeyring ${describeKeyring(this)} could not wrap the data key with ${this.padding}.`, { cause: error })
+      }
+      return { providerId: this.keyNamespace, providerInfo: this.#keyNameBytes.slice(), ciphertext }
     }
-    const edk: EncryptedDataKey = { providerId: this.keyNamespace, providerInfo: this.#keyNameBytes.slice(), ciphertext }
+    if (materials.suite.edkWrapping === 'intermediate') {
+      // spec: framework/algorithm-suites.md#intermediate-key-wrapping (the RSA key wraps a fresh intermediate key)
+      return addIntermediateRecipient(withKey, backend, async () => {
+        const intermediateKey = backend.randomBytes(materials.suite.keyLength)
+        return { intermediateKey, encryptedDataKey: await wrap(intermediateKey) }
+      })
+    }
+    const edk = await wrap(withKey.plaintextDataKey as Uint8Array)
     return { ...withKey, encryptedDataKeys: [...withKey.encryptedDataKeys, edk] }
   }
 
@@ -102,8 +113,15 @@ export class RawRsaKeyring implements Keyring {
     const causes: unknown[] = []
     for (const edk of candidates) {
       try {
-        const dataKey = await backend.rsaDecrypt(privateKey, this.padding, edk.ciphertext, materials.suite.keyLength)
-        return { ...materials, plaintextDataKey: dataKey }
+        const keyLength = materials.suite.keyLength
+        if (materials.suite.edkWrapping === 'direct') {
+          return { ...materials, plaintextDataKey: await backend.rsaDecrypt(privateKey, this.padding, edk.ciphertext, keyLength) }
+        }
+        const wrapped = wrappedIntermediateKey(edk, keyLength)
+        if (wrapped === undefined) throw new KeyringError('The encrypted data key is too short to hold a wrapped intermediate key.')
+        const opened = await openIntermediate(materials, edk, await backend.rsaDecrypt(privateKey, this.padding, wrapped, keyLength), backend)
+        if (opened !== undefined) return opened
+        throw new KeyringError('The data key does not open with its intermediate key: the encryption context differs.')
       } catch (error) {
         if (error instanceof UnsupportedOperationError) throw error // the same for every candidate
         causes.push(error)

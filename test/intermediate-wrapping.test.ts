@@ -1,0 +1,192 @@
+// Intermediate key wrapping (the DynamoDB item suites 0x6700/0x6701) in the keyrings and materials managers.
+// spec: framework/algorithm-suites.md#intermediate-key-wrapping
+import { createCipheriv, hkdfSync } from 'node:crypto'
+import fc from 'fast-check'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { nodeBackend } from '../src/backend/node.js'
+import { serializeContext } from '../src/format/context.js'
+import {
+  CachingMaterialsManager,
+  DefaultMaterialsManager,
+  decrypt,
+  defaultKmsClientSupplier,
+  encrypt,
+  KmsKeyring,
+  KmsRsaKeyring,
+  LocalMaterialsCache,
+  MultiKeyring,
+  type CompleteDecryptionMaterials,
+  type CompleteEncryptionMaterials,
+  type EncryptionMaterials,
+  type Keyring,
+  type MaterialsManager,
+} from '../src/index.js'
+import { addIntermediateRecipient, openIntermediate } from '../src/keyrings/intermediate.js'
+import { dbeSuite } from '../src/suites.js'
+import { startKmsEmulator, type KmsEmulator } from '../src/testing/index.js'
+import { aesKeyring, rejectionOf, rsaKeyring } from './helpers/fixtures.js'
+
+const suite = dbeSuite(0x6700)
+const signedSuite = dbeSuite(0x6701)
+const context = { 'aws-crypto-table-name': 'orders', tenant: 'acme' }
+const POLICY = 'REQUIRE_ENCRYPT_REQUIRE_DECRYPT' as const
+
+async function encryptionMaterials(manager: MaterialsManager, dbe = suite, encryptionContext = context): Promise<CompleteEncryptionMaterials> {
+  return manager.getEncryptionMaterials({ suite: dbe, encryptionContext, commitmentPolicy: POLICY, maxPlaintextLength: 100 }, nodeBackend)
+}
+
+async function decryptionMaterials(
+  manager: MaterialsManager,
+  from: CompleteEncryptionMaterials,
+  edks = from.encryptedDataKeys,
+  encryptionContext = from.encryptionContext,
+): Promise<CompleteDecryptionMaterials> {
+  return manager.getDecryptionMaterials({ suite: from.suite, encryptionContext, encryptedDataKeys: edks, commitmentPolicy: POLICY }, nodeBackend)
+}
+
+describe('intermediate key wrapping: known answer', () => {
+  it('wraps the data key under HKDF-SHA512(intermediate key, "AWS_MPL_INTERMEDIATE_KEYWRAP_ENC") with a zero IV', async () => {
+    // Derived independently with node:crypto: HKDF-SHA512 with an empty salt, 32-byte outputs, info strings from
+    // the spec; AES-256-GCM with 12 zero bytes as IV and the serialized context as AAD.
+    const intermediateKey = Uint8Array.from({ length: 32 }, (_, i) => i)
+    const dataKey = Uint8Array.from({ length: 32 }, (_, i) => 0xa0 + i)
+    const inner = { providerId: 'p', providerInfo: new Uint8Array([1]), ciphertext: new Uint8Array([9, 9, 9]) }
+    const macKey = new Uint8Array(hkdfSync('sha512', intermediateKey, new Uint8Array(0), 'AWS_MPL_INTERMEDIATE_KEYWRAP_MAC', 32))
+    const encKey = new Uint8Array(hkdfSync('sha512', intermediateKey, new Uint8Array(0), 'AWS_MPL_INTERMEDIATE_KEYWRAP_ENC', 32))
+    const cipher = createCipheriv('aes-256-gcm', encKey, new Uint8Array(12))
+    cipher.setAAD(serializeContext(context))
+    const expected = Buffer.concat([cipher.update(dataKey), cipher.final(), cipher.getAuthTag(), inner.ciphertext])
+
+    const materials: EncryptionMaterials = { suite, encryptionContext: context, plaintextDataKey: dataKey, encryptedDataKeys: [] }
+    const out = await addIntermediateRecipient(materials, nodeBackend, async () => ({ intermediateKey: intermediateKey.slice(), encryptedDataKey: inner }))
+    expect(Buffer.from(out.encryptedDataKeys[0]?.ciphertext as Uint8Array).toString('hex')).toBe(expected.toString('hex'))
+    expect(out.encryptedDataKeys[0]?.providerId).toBe('p')
+    expect(Buffer.from(out.symmetricSigningKeys?.[0] as Uint8Array)).toEqual(Buffer.from(macKey))
+
+    const opened = await openIntermediate({ suite, encryptionContext: context }, out.encryptedDataKeys[0]!, intermediateKey.slice(), nodeBackend)
+    expect(opened?.plaintextDataKey).toEqual(dataKey)
+    expect(opened?.symmetricSigningKey).toEqual(macKey)
+    // A different context is a different AAD: the data key does not open.
+    expect(await openIntermediate({ suite, encryptionContext: { tenant: 'other' } }, out.encryptedDataKeys[0]!, intermediateKey.slice(), nodeBackend)).toBe(
+      undefined,
+    )
+  })
+})
+
+describe('intermediate key wrapping: keyrings', () => {
+  let kms: KmsEmulator
+  let kmsKeyring: (generator: string) => KmsKeyring
+  let keyArns: string[]
+  beforeAll(async () => {
+    kms = await startKmsEmulator({ regions: ['us-east-1'] })
+    const clientSupplier = defaultKmsClientSupplier({ clientConfig: { endpoint: kms.endpoint, credentials: { accessKeyId: 'AKID', secretAccessKey: 'x' } } })
+    keyArns = [kms.createKey({ region: 'us-east-1' }).arn, kms.createKey({ region: 'us-east-1' }).arn]
+    kmsKeyring = (generator) => new KmsKeyring({ generatorKeyId: generator, clientSupplier })
+  })
+  afterAll(() => kms.close())
+
+  const keyrings: [string, () => Keyring][] = [
+    ['RawAesKeyring', () => aesKeyring()],
+    ['RawRsaKeyring OAEP-SHA256', () => rsaKeyring('OAEP-SHA256')],
+    ['RawRsaKeyring PKCS1', () => rsaKeyring('PKCS1')],
+    ['KmsKeyring', () => kmsKeyring(keyArns[0] as string)],
+  ]
+  for (const [name, make] of keyrings) {
+    for (const dbe of [suite, signedSuite]) {
+      it(`${name} round-trips suite 0x${dbe.id.toString(16)} with a signing key per data key`, async () => {
+        const manager = new DefaultMaterialsManager(make())
+        const encrypted = await encryptionMaterials(manager, dbe)
+        expect(encrypted.encryptedDataKeys).toHaveLength(1)
+        expect(encrypted.symmetricSigningKeys).toHaveLength(1)
+        expect(encrypted.signingKey !== undefined).toBe(dbe.signature !== undefined)
+        const decrypted = await decryptionMaterials(manager, encrypted)
+        expect(decrypted.plaintextDataKey).toEqual(encrypted.plaintextDataKey)
+        expect(decrypted.symmetricSigningKey).toEqual(encrypted.symmetricSigningKeys?.[0])
+        expect(decrypted.verificationKey !== undefined).toBe(dbe.signature !== undefined)
+      })
+    }
+  }
+
+  it('a multi-keyring gives every recipient its own signing key, which only its own key recovers', async () => {
+    const children = [aesKeyring(32, 'child'), rsaKeyring('OAEP-SHA256')]
+    const encrypted = await encryptionMaterials(new DefaultMaterialsManager(new MultiKeyring({ generator: kmsKeyring(keyArns[1] as string), children })))
+    expect(encrypted.encryptedDataKeys).toHaveLength(3)
+    expect(encrypted.symmetricSigningKeys).toHaveLength(3)
+    expect(new Set(encrypted.symmetricSigningKeys?.map((key) => Buffer.from(key).toString('hex'))).size).toBe(3)
+    const alone: Keyring[] = [kmsKeyring(keyArns[1] as string), ...children]
+    for (const [index, keyring] of alone.entries()) {
+      const decrypted = await decryptionMaterials(new DefaultMaterialsManager(keyring), encrypted)
+      expect(decrypted.plaintextDataKey).toEqual(encrypted.plaintextDataKey)
+      expect(decrypted.symmetricSigningKey).toEqual(encrypted.symmetricSigningKeys?.[index])
+    }
+  })
+
+  it('the caching manager hands out copies of the signing keys: zeroing one leaves the cache intact', async () => {
+    const cache = new LocalMaterialsCache({ capacity: 10 })
+    const manager = new CachingMaterialsManager({ keyring: aesKeyring(), cache, maxAge: 60_000 })
+    const first = await encryptionMaterials(manager)
+    const expected = Buffer.from(first.symmetricSigningKeys?.[0] as Uint8Array)
+    first.symmetricSigningKeys?.[0]?.fill(0)
+    first.plaintextDataKey.fill(0)
+    const second = await encryptionMaterials(manager)
+    expect(Buffer.from(second.symmetricSigningKeys?.[0] as Uint8Array)).toEqual(expected)
+    const decrypted = await decryptionMaterials(manager, second)
+    decrypted.symmetricSigningKey?.fill(0)
+    expect(Buffer.from((await decryptionMaterials(manager, second)).symmetricSigningKey as Uint8Array)).toEqual(expected)
+    expect(cache.stats().hits).toBeGreaterThanOrEqual(2)
+  })
+
+  it('refuses a tampered wrapped data key, a tampered wrapped intermediate key, a wrong context and truncation', async () => {
+    for (const make of [() => aesKeyring(), () => rsaKeyring('OAEP-SHA256'), () => kmsKeyring(keyArns[0] as string)]) {
+      const manager = new DefaultMaterialsManager(make())
+      const encrypted = await encryptionMaterials(manager)
+      const edk = encrypted.encryptedDataKeys[0]!
+      const flip = (index: number) => {
+        const ciphertext = edk.ciphertext.slice()
+        ciphertext[index] = (ciphertext[index] as number) ^ 1
+        return [{ ...edk, ciphertext }]
+      }
+      for (const edks of [flip(0), flip(47), flip(edk.ciphertext.length - 1), [{ ...edk, ciphertext: edk.ciphertext.subarray(0, 48) }]]) {
+        expect((await rejectionOf(decryptionMaterials(manager, encrypted, edks)) as { code: string }).code).toBe('NO_DECRYPTABLE_KEY')
+      }
+      const wrongContext = { ...encrypted.encryptionContext, tenant: 'someone-else' }
+      expect((await rejectionOf(decryptionMaterials(manager, encrypted, encrypted.encryptedDataKeys, wrongContext)) as { code: string }).code).toBe(
+        'NO_DECRYPTABLE_KEY',
+      )
+    }
+  })
+
+  it('fast-check: any single-byte change of an intermediate-wrapped raw AES key fails', async () => {
+    const manager = new DefaultMaterialsManager(aesKeyring())
+    const encrypted = await encryptionMaterials(manager)
+    const edk = encrypted.encryptedDataKeys[0]!
+    await fc.assert(
+      fc.asyncProperty(fc.nat(edk.ciphertext.length - 1), fc.integer({ min: 1, max: 255 }), async (index, delta) => {
+        const ciphertext = edk.ciphertext.slice()
+        ciphertext[index] = ((ciphertext[index] as number) + delta) & 0xff
+        const failure = await rejectionOf(decryptionMaterials(manager, encrypted, [{ ...edk, ciphertext }]))
+        expect((failure as { code: string }).code).toBe('NO_DECRYPTABLE_KEY')
+      }),
+      { numRuns: 60 },
+    )
+  })
+})
+
+describe('the DynamoDB item suites stay out of the message format', () => {
+  it('encrypt refuses them and KmsRsaKeyring refuses them', async () => {
+    for (const id of [0x6700, 0x6701]) {
+      expect((await rejectionOf(encrypt(aesKeyring(), 'x', { algorithmSuite: id })) as { code: string }).code).toBe('INVALID_CONFIGURATION')
+    }
+    const { publicKey } = await import('./helpers/fixtures.js').then((m) => m.rsaPem())
+    const rsa = new KmsRsaKeyring({ keyId: 'arn:aws:kms:us-east-1:111122223333:key/k', encryptionAlgorithm: 'RSAES_OAEP_SHA_256', publicKey })
+    expect((await rejectionOf(encryptionMaterials(new DefaultMaterialsManager(rsa))) as { code: string }).code).toBe('INVALID_CONFIGURATION')
+  })
+
+  it('decrypt refuses a message naming suite 0x6700', async () => {
+    const { ciphertext } = await encrypt(aesKeyring(), 'x', { algorithmSuite: 0x0478 })
+    const forged = ciphertext.slice()
+    forged[1] = 0x67
+    forged[2] = 0x00
+    expect((await rejectionOf(decrypt(aesKeyring(), forged)) as { code: string }).code).toBe('UNSUPPORTED_ALGORITHM_SUITE')
+  })
+})
