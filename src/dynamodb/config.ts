@@ -82,7 +82,10 @@ function nameOption(field: string, value: unknown, maxBytes = MAX_ATTRIBUTE_NAME
 }
 
 /** Whether the decrypt side leaves `name` out of the signatures (spec: decrypt-item.md#signature-scope). */
-export function isUnsigned(config: Pick<TableConfig, 'allowedUnsignedAttributes' | 'allowedUnsignedAttributePrefix'>, name: string): boolean {
+export function isUnsigned(
+  config: { readonly allowedUnsignedAttributes: readonly string[]; readonly allowedUnsignedAttributePrefix?: string | undefined },
+  name: string,
+): boolean {
   const prefix = config.allowedUnsignedAttributePrefix
   return config.allowedUnsignedAttributes.includes(name) || (prefix !== undefined && name.startsWith(prefix))
 }

@@ -25,6 +25,8 @@ export class DynamoDbItemEncryptor extends ItemEncryptorCore {
   }
 }
 
+export { createEncryptedDynamoDbClient, type DynamoDbClientLike, type EncryptedClientOptions } from './client/middleware.js'
+export type { TableItemEncryptor } from './client/operations.js'
 export type { DynamoDbItemEncryptorConfig, PlaintextPolicy } from './config.js'
 export type { ItemWithHeader } from './item-encryptor.js'
 export type { AttributeValue, CryptoAction, Item } from './types.js'

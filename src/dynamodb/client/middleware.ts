@@ -1,0 +1,156 @@
+// The encrypted client: two middlewares on an @aws-sdk/client-dynamodb client that rewrite the JSON bodies.
+// Working on the wire (after serialization, before deserialization) puts them inside any marshalling layer, so
+// the low-level client and @aws-sdk/lib-dynamodb's document client on top of it behave the same.
+import { ConfigurationError, EnvelopeError } from '../../errors.js'
+import { MalformedItemError } from '../errors.js'
+import { transformRequest, transformResponse, type RequestState, type TableItemEncryptor, type Tables } from './operations.js'
+
+const TARGET_PREFIX = 'DynamoDB_20120810.'
+const EXCHANGE = Symbol('kms-envelope.dynamodb.exchange')
+const encoder = new TextEncoder()
+const decoder = new TextDecoder()
+
+interface Exchange {
+  readonly operation: string
+  readonly input: Record<string, unknown>
+  readonly state: RequestState
+}
+
+interface HttpMessage {
+  headers: Record<string, string>
+  body?: unknown
+  statusCode?: number
+}
+
+/** The part of a v3 client this needs: its middleware stack. */
+export interface DynamoDbClientLike {
+  // `any`: the SDK's own middleware and option types, which this package does not import.
+  middlewareStack: {
+    add(middleware: any, options: any): void
+    addRelativeTo(middleware: any, options: any): void
+    remove(name: string): boolean
+  }
+}
+
+export interface EncryptedClientOptions {
+  /** Item encryptors by DynamoDB table name; other tables pass through untouched. */
+  readonly tables: Readonly<Record<string, TableItemEncryptor>>
+}
+
+function header(message: HttpMessage, name: string): string | undefined {
+  const key = Object.keys(message.headers).find((candidate) => candidate.toLowerCase() === name)
+  return key === undefined ? undefined : message.headers[key]
+}
+
+function setBody(message: HttpMessage, body: Uint8Array | string): void {
+  message.body = body
+  const length = typeof body === 'string' ? encoder.encode(body).length : body.length
+  for (const key of Object.keys(message.headers)) {
+    const lower = key.toLowerCase()
+    if (lower === 'content-length') message.headers[key] = String(length)
+    // The body changed, so a checksum of the original no longer applies.
+    if (lower === 'x-amz-crc32') delete message.headers[key]
+  }
+}
+
+/** The JSON text of a serialized request: a string, bytes, or (newer SDKs) an object whose toString is the JSON. */
+function requestText(body: unknown): string | undefined {
+  if (typeof body === 'string') return body
+  if (body instanceof Uint8Array) return decoder.decode(body)
+  if (typeof body === 'object' && body !== null && body.toString !== Object.prototype.toString) return String(body)
+  return undefined
+}
+
+async function readBody(body: unknown): Promise<Uint8Array> {
+  if (body instanceof Uint8Array) return body
+  if (typeof body === 'string') return encoder.encode(body)
+  if (typeof (body as AsyncIterable<Uint8Array>)?.[Symbol.asyncIterator] === 'function') {
+    const chunks: Uint8Array[] = []
+    for await (const chunk of body as AsyncIterable<Uint8Array | string>) chunks.push(typeof chunk === 'string' ? encoder.encode(chunk) : chunk)
+    const out = new Uint8Array(chunks.reduce((sum, chunk) => sum + chunk.length, 0))
+    let offset = 0
+    for (const chunk of chunks) {
+      out.set(chunk, offset)
+      offset += chunk.length
+    }
+    return out
+  }
+  if (typeof (body as ReadableStream)?.getReader === 'function') return new Uint8Array(await new Response(body as ReadableStream).arrayBuffer())
+  return new Uint8Array(0)
+}
+
+function parseJson(text: string, what: string): Record<string, unknown> {
+  try {
+    return JSON.parse(text) as Record<string, unknown>
+  } catch (error) {
+    throw new MalformedItemError(`The DynamoDB ${what} body is not JSON.`, { cause: error })
+  }
+}
+
+/**
+ * Make `client` encrypt and decrypt items of the configured tables transparently: PutItem, BatchWriteItem and
+ * TransactWriteItems encrypt; GetItem, Query, Scan, BatchGetItem, TransactGetItems (and returned old items)
+ * decrypt; requests that cannot work on encrypted attributes (conditions or key conditions on encrypted
+ * attributes, updates of signed attributes, PartiQL on encrypted tables) fail with `UnsupportedRequestError`
+ * before anything is sent. Returns the same client, changed in place; calling it again replaces the tables.
+ *
+ * @example
+ * ```ts
+ * const client = createEncryptedDynamoDbClient(new DynamoDBClient({}), { tables: { orders: ordersEncryptor } })
+ * await client.send(new PutItemCommand({ TableName: 'orders', Item: { pk: { S: 'u1' }, card: { S: '4111…' } } }))
+ * const documents = DynamoDBDocumentClient.from(client) // plain objects, encrypted the same way
+ * ```
+ */
+export function createEncryptedDynamoDbClient<Client extends DynamoDbClientLike>(client: Client, options: EncryptedClientOptions): Client {
+  if (typeof client?.middlewareStack?.add !== 'function') throw new ConfigurationError('createEncryptedDynamoDbClient needs an @aws-sdk/client-dynamodb client.')
+  const tables: Tables = new Map(Object.entries(options?.tables ?? {}))
+  for (const [name, encryptor] of tables) {
+    if (typeof encryptor?.encryptItem !== 'function' || typeof encryptor.decryptItem !== 'function') {
+      throw new ConfigurationError(`createEncryptedDynamoDbClient: tables["${name}"] must be a DynamoDbItemEncryptor.`)
+    }
+    if (encryptor.tableName !== name) {
+      throw new ConfigurationError(`createEncryptedDynamoDbClient: tables["${name}"] is the encryptor of table "${encryptor.tableName}".`)
+    }
+  }
+  const stack = client.middlewareStack
+  stack.remove('kmsEnvelopeEncryptRequest')
+  stack.remove('kmsEnvelopeDecryptResponse')
+  stack.add(
+    (next: (args: unknown) => Promise<unknown>, context: Record<PropertyKey, unknown>) =>
+      async (args: { request: HttpMessage }) => {
+        const target = header(args.request, 'x-amz-target')
+        const body = requestText(args.request.body)
+        // Requests that name no configured table (as a JSON string or inside a PartiQL statement) pass untouched.
+        if (target?.startsWith(TARGET_PREFIX) && body !== undefined && [...tables.keys()].some((name) => body.includes(name))) {
+          const operation = target.slice(TARGET_PREFIX.length)
+          const input = parseJson(body, 'request')
+          const state = await transformRequest(operation, input, tables)
+          setBody(args.request, JSON.stringify(input))
+          context[EXCHANGE] = { operation, input, state } satisfies Exchange
+        }
+        return next(args)
+      },
+    { step: 'build', priority: 'high', name: 'kmsEnvelopeEncryptRequest', override: true },
+  )
+  stack.addRelativeTo(
+    (next: (args: unknown) => Promise<{ response: HttpMessage }>, context: Record<PropertyKey, unknown>) =>
+      async (args: unknown) => {
+        const result = await next(args)
+        const exchange = context[EXCHANGE] as Exchange | undefined
+        const status = result.response.statusCode ?? 200
+        if (exchange === undefined || status < 200 || status >= 300) return result
+        const body = await readBody(result.response.body)
+        const output = parseJson(decoder.decode(body), 'response')
+        try {
+          await transformResponse(exchange.operation, exchange.input, output, tables, exchange.state)
+        } catch (error) {
+          if (error instanceof EnvelopeError) throw error
+          throw new MalformedItemError(`DynamoDB's ${exchange.operation} response could not be decrypted.`, { cause: error })
+        }
+        setBody(result.response, encoder.encode(JSON.stringify(output)))
+        return result
+      },
+    { relation: 'after', toMiddleware: 'deserializerMiddleware', name: 'kmsEnvelopeDecryptResponse', override: true },
+  )
+  return client
+}

@@ -1,0 +1,233 @@
+// What the encrypted client does to each DynamoDB operation's request and response, on the JSON bodies.
+// spec: dynamodb-encryption-client/ddb-sdk-integration.md (searchable encryption and legacy items are out of scope)
+import { isUnsigned } from '../config.js'
+import { InvalidItemError, UnsupportedRequestError } from '../errors.js'
+import { FOOTER_ATTRIBUTE, HEADER_ATTRIBUTE, RESERVED_PREFIX, type CryptoAction, type Item } from '../types.js'
+import { referencedAttributes } from './expressions.js'
+import { fromWireItem, toWireItem, type WireItem } from './wire.js'
+
+/** What the client needs of a table's item encryptor (`DynamoDbItemEncryptor` is one). */
+export interface TableItemEncryptor {
+  readonly tableName: string
+  readonly partitionKeyName: string
+  readonly sortKeyName?: string | undefined
+  readonly attributeActionsOnEncrypt: Readonly<Record<string, CryptoAction>>
+  readonly allowedUnsignedAttributes: readonly string[]
+  readonly allowedUnsignedAttributePrefix?: string | undefined
+  encryptItem(item: Item): Promise<Item>
+  decryptItem(item: Item): Promise<Item>
+}
+
+export type Tables = ReadonlyMap<string, TableItemEncryptor>
+type Json = Record<string, any>
+
+/** Request-side state a response needs (e.g. the plaintext of items DynamoDB left unprocessed). */
+export interface RequestState {
+  readonly originals: Map<string, WireItem>
+  readonly transactGetTables: (string | undefined)[]
+}
+
+function refuse(table: string, operation: string, message: string): never {
+  throw new UnsupportedRequestError(`${operation} on encrypted table "${table}": ${message}`)
+}
+
+function refuseLegacy(input: Json, table: string, operation: string, fields: readonly string[]): void {
+  for (const field of fields) {
+    if (input[field] !== undefined) refuse(table, operation, `${field} is not supported; use the expression parameters instead.`)
+  }
+}
+
+function encryptedAttributes(encryptor: TableItemEncryptor): Set<string> {
+  return new Set(Object.entries(encryptor.attributeActionsOnEncrypt).filter(([, action]) => action === 'ENCRYPT_AND_SIGN').map(([name]) => name))
+}
+
+/** spec: ddb-support.md#testconditionexpression: no operand may be an encrypted attribute. */
+function checkCondition(encryptor: TableItemEncryptor, operation: string, expression: string | undefined, names: Json | undefined, what = 'ConditionExpression'): void {
+  const encrypted = encryptedAttributes(encryptor)
+  for (const name of referencedAttributes(expression, names)) {
+    if (encrypted.has(name)) refuse(encryptor.tableName, operation, `${what} uses "${name}", which is encrypted (ENCRYPT_AND_SIGN); DynamoDB cannot compare ciphertext.`)
+  }
+}
+
+/** spec: ddb-support.md#testupdateexpression: an update may only touch attributes outside the signatures. */
+function checkUpdate(encryptor: TableItemEncryptor, operation: string, expression: string | undefined, names: Json | undefined): void {
+  for (const name of referencedAttributes(expression, names)) {
+    if (name.startsWith(RESERVED_PREFIX) || !isUnsigned(encryptor, name)) {
+      refuse(encryptor.tableName, operation, `UpdateExpression changes "${name}", which is signed: write the whole item with PutItem instead.`)
+    }
+  }
+}
+
+/** A projection that leaves out the header, the footer or a signed attribute would make every item fail to decrypt. */
+function checkProjection(encryptor: TableItemEncryptor, operation: string, request: Json): void {
+  refuseLegacy(request, encryptor.tableName, operation, ['AttributesToGet'])
+  if (request.ProjectionExpression === undefined) return
+  const projected = referencedAttributes(request.ProjectionExpression, request.ExpressionAttributeNames)
+  const needed = [HEADER_ATTRIBUTE, FOOTER_ATTRIBUTE, ...Object.keys(encryptor.attributeActionsOnEncrypt).filter((name) => !isUnsigned(encryptor, name))]
+  const missing = needed.filter((name) => !projected.has(name))
+  if (missing.length > 0) {
+    refuse(encryptor.tableName, operation, `ProjectionExpression must include ${missing.map((name) => `"${name}"`).join(', ')}: items are verified as a whole.`)
+  }
+}
+
+function writable(encryptor: TableItemEncryptor, operation: string, item: WireItem): void {
+  for (const name of Object.keys(item)) {
+    // spec: ddb-support.md#writable
+    if (name.startsWith(RESERVED_PREFIX)) throw new InvalidItemError(`${operation} on "${encryptor.tableName}": attribute "${name}" uses the reserved prefix ${RESERVED_PREFIX}.`)
+  }
+}
+
+async function encryptWire(encryptor: TableItemEncryptor, operation: string, item: WireItem): Promise<WireItem> {
+  writable(encryptor, operation, item)
+  return toWireItem(await encryptor.encryptItem(fromWireItem(item)))
+}
+
+async function decryptWire(encryptor: TableItemEncryptor, item: WireItem): Promise<WireItem> {
+  return toWireItem(await encryptor.decryptItem(fromWireItem(item)))
+}
+
+function checkPartiql(tables: Tables, operation: string, statements: readonly (string | undefined)[]): void {
+  for (const statement of statements) {
+    for (const table of tables.keys()) {
+      // A table name appears in PartiQL as an identifier, possibly quoted: refuse any whole-word mention.
+      if (statement !== undefined && new RegExp(`(^|[^A-Za-z0-9_.-])${table.replace(/[.]/g, '\\.')}($|[^A-Za-z0-9_.-])`).test(statement)) {
+        refuse(table, operation, 'PartiQL statements on encrypted tables are not supported; use the item operations.')
+      }
+    }
+  }
+}
+
+/** Check and transform a request body in place; returns what the response needs. */
+export async function transformRequest(operation: string, input: Json, tables: Tables): Promise<RequestState> {
+  const state: RequestState = { originals: new Map(), transactGetTables: [] }
+  const table = (name: unknown) => (typeof name === 'string' ? tables.get(name) : undefined)
+  const single = table(input.TableName)
+  switch (operation) {
+    case 'PutItem':
+      if (single === undefined) break
+      refuseLegacy(input, single.tableName, operation, ['Expected', 'ConditionalOperator'])
+      checkCondition(single, operation, input.ConditionExpression, input.ExpressionAttributeNames)
+      input.Item = await encryptWire(single, operation, input.Item ?? {})
+      break
+    case 'UpdateItem':
+      if (single === undefined) break
+      refuseLegacy(input, single.tableName, operation, ['Expected', 'AttributeUpdates', 'ConditionalOperator'])
+      checkUpdate(single, operation, input.UpdateExpression, input.ExpressionAttributeNames)
+      checkCondition(single, operation, input.ConditionExpression, input.ExpressionAttributeNames)
+      break
+    case 'DeleteItem':
+      if (single === undefined) break
+      refuseLegacy(input, single.tableName, operation, ['Expected', 'ConditionalOperator'])
+      checkCondition(single, operation, input.ConditionExpression, input.ExpressionAttributeNames)
+      break
+    case 'GetItem':
+      if (single !== undefined) checkProjection(single, operation, input)
+      break
+    case 'Query':
+    case 'Scan':
+      if (single === undefined) break
+      refuseLegacy(input, single.tableName, operation, ['KeyConditions', 'QueryFilter', 'ScanFilter', 'ConditionalOperator'])
+      checkCondition(single, operation, input.KeyConditionExpression, input.ExpressionAttributeNames, 'KeyConditionExpression')
+      checkCondition(single, operation, input.FilterExpression, input.ExpressionAttributeNames, 'FilterExpression')
+      checkProjection(single, operation, input)
+      break
+    case 'BatchGetItem':
+      for (const [name, request] of Object.entries((input.RequestItems ?? {}) as Json)) {
+        const encryptor = table(name)
+        if (encryptor !== undefined) checkProjection(encryptor, operation, request)
+      }
+      break
+    case 'BatchWriteItem':
+      for (const [name, requests] of Object.entries((input.RequestItems ?? {}) as Record<string, Json[]>)) {
+        const encryptor = table(name)
+        if (encryptor === undefined) continue
+        for (const request of requests) {
+          if (request.PutRequest === undefined) continue
+          const original = request.PutRequest.Item ?? {}
+          request.PutRequest.Item = await encryptWire(encryptor, operation, original)
+          state.originals.set(JSON.stringify(request.PutRequest.Item), original)
+        }
+      }
+      break
+    case 'TransactWriteItems':
+      for (const action of (input.TransactItems ?? []) as Json[]) {
+        const kinds = ['Put', 'Update', 'Delete', 'ConditionCheck'].filter((kind) => action[kind] !== undefined)
+        if (kinds.length !== 1) throw new UnsupportedRequestError('TransactWriteItems: every entry needs exactly one of Put, Update, Delete and ConditionCheck.')
+        const kind = kinds[0] as string
+        const request = action[kind] as Json
+        const encryptor = table(request.TableName)
+        if (encryptor === undefined) continue
+        checkCondition(encryptor, `${operation} ${kind}`, request.ConditionExpression, request.ExpressionAttributeNames)
+        if (kind === 'Update') checkUpdate(encryptor, `${operation} Update`, request.UpdateExpression, request.ExpressionAttributeNames)
+        if (kind === 'Put') request.Item = await encryptWire(encryptor, `${operation} Put`, request.Item ?? {})
+      }
+      break
+    case 'TransactGetItems':
+      for (const entry of (input.TransactItems ?? []) as Json[]) {
+        const encryptor = table(entry.Get?.TableName)
+        if (encryptor !== undefined) checkProjection(encryptor, operation, entry.Get)
+        state.transactGetTables.push(encryptor?.tableName)
+      }
+      break
+    case 'ExecuteStatement':
+      checkPartiql(tables, operation, [input.Statement])
+      break
+    case 'BatchExecuteStatement':
+    case 'ExecuteTransaction':
+      checkPartiql(tables, operation, ((input.Statements ?? input.TransactStatements ?? []) as Json[]).map((entry) => entry.Statement))
+      break
+  }
+  return state
+}
+
+/** Decrypt what a response returns for encrypted tables. */
+export async function transformResponse(operation: string, input: Json, output: Json, tables: Tables, state: RequestState): Promise<void> {
+  const single = typeof input.TableName === 'string' ? tables.get(input.TableName) : undefined
+  switch (operation) {
+    case 'GetItem':
+      if (single !== undefined && output.Item !== undefined) output.Item = await decryptWire(single, output.Item)
+      break
+    case 'PutItem':
+    case 'DeleteItem':
+      if (single !== undefined && output.Attributes !== undefined) output.Attributes = await decryptWire(single, output.Attributes)
+      break
+    case 'UpdateItem':
+      if (single === undefined || output.Attributes === undefined) break
+      if (input.ReturnValues === 'ALL_OLD' || input.ReturnValues === 'ALL_NEW') {
+        output.Attributes = await decryptWire(single, output.Attributes)
+      } else {
+        // spec: UPDATED_* may only return attributes outside the signatures (updates touch no others)
+        const signed = Object.keys(output.Attributes).filter((name) => !isUnsigned(single, name))
+        if (signed.length > 0) throw new UnsupportedRequestError(`UpdateItem on encrypted table "${single.tableName}" returned signed attribute(s) ${signed.join(', ')}.`)
+      }
+      break
+    case 'Query':
+    case 'Scan':
+      if (single !== undefined && Array.isArray(output.Items)) output.Items = await Promise.all(output.Items.map((item: WireItem) => decryptWire(single, item)))
+      break
+    case 'BatchGetItem':
+      for (const [name, items] of Object.entries((output.Responses ?? {}) as Record<string, WireItem[]>)) {
+        const encryptor = tables.get(name)
+        if (encryptor !== undefined) output.Responses[name] = await Promise.all(items.map((item) => decryptWire(encryptor, item)))
+      }
+      break
+    case 'BatchWriteItem':
+      // spec: unprocessed puts are handed back in their plaintext form, ready to be retried through this client
+      for (const requests of Object.values((output.UnprocessedItems ?? {}) as Record<string, Json[]>)) {
+        for (const request of requests) {
+          const original = request.PutRequest === undefined ? undefined : state.originals.get(JSON.stringify(request.PutRequest.Item))
+          if (original !== undefined) request.PutRequest.Item = original
+        }
+      }
+      break
+    case 'TransactGetItems':
+      if (!Array.isArray(output.Responses)) break
+      output.Responses = await Promise.all(
+        output.Responses.map(async (response: Json, index: number) => {
+          const encryptor = tables.get(state.transactGetTables[index] ?? '')
+          return encryptor === undefined || response.Item === undefined ? response : { ...response, Item: await decryptWire(encryptor, response.Item) }
+        }),
+      )
+      break
+  }
+}

@@ -1,0 +1,301 @@
+// The encrypted DynamoDB client against DynamoDB on loopback (dynalite, started here): items go in encrypted,
+// come back decrypted, raw reads show the stored form, and tampered items fail with typed errors.
+import {
+  BatchGetItemCommand,
+  BatchWriteItemCommand,
+  DeleteItemCommand,
+  DynamoDBClient,
+  ExecuteStatementCommand,
+  GetItemCommand,
+  PutItemCommand,
+  QueryCommand,
+  ScanCommand,
+  UpdateItemCommand,
+  type AttributeValue as SdkAttributeValue,
+} from '@aws-sdk/client-dynamodb'
+import { DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand as DocumentQueryCommand } from '@aws-sdk/lib-dynamodb'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { transformRequest, transformResponse } from '../../src/dynamodb/client/operations.js'
+import { toWireItem } from '../../src/dynamodb/client/wire.js'
+import { createEncryptedDynamoDbClient, DynamoDbItemEncryptor, type Item } from '../../src/dynamodb/index.js'
+import { CachingMaterialsManager, defaultKmsClientSupplier, KmsKeyring, LocalMaterialsCache } from '../../src/index.js'
+import { startKmsEmulator, type KmsEmulator } from '../../src/testing/index.js'
+import { aesKeyring, rejectionOf } from '../helpers/fixtures.js'
+import { startDynalite, type LocalDynamoDb } from '../support/dynalite.js'
+
+const TABLE = 'orders'
+const PLAIN_TABLE = 'audit-log'
+const actions = {
+  pk: 'SIGN_ONLY',
+  sk: 'SIGN_ONLY',
+  card: 'ENCRYPT_AND_SIGN',
+  amount: 'ENCRYPT_AND_SIGN',
+  tags: 'ENCRYPT_AND_SIGN',
+  status: 'SIGN_ONLY',
+  note: 'DO_NOTHING',
+} as const
+
+function encryptor(): DynamoDbItemEncryptor {
+  return new DynamoDbItemEncryptor({
+    tableName: TABLE,
+    partitionKeyName: 'pk',
+    sortKeyName: 'sk',
+    attributeActionsOnEncrypt: actions,
+    allowedUnsignedAttributes: ['note'],
+    keyring: aesKeyring(),
+  })
+}
+
+function order(pk: string, sk: string, extra: Record<string, SdkAttributeValue> = {}): Record<string, SdkAttributeValue> {
+  return {
+    pk: { S: pk },
+    sk: { S: sk },
+    card: { S: `4111-${pk}-${sk}` },
+    amount: { N: '12.50' },
+    tags: { SS: ['gift', 'priority'] },
+    status: { S: 'paid' },
+    note: { S: 'leave at the door' },
+    ...extra,
+  }
+}
+
+/** The stored form equals what DynamoDB returns (numbers normalized, sets in any order). */
+function normalized(item: Record<string, unknown> | undefined): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  for (const [name, value] of Object.entries(item ?? {}).sort(([a], [b]) => a.localeCompare(b))) {
+    const v = value as Record<string, unknown>
+    if (v.N !== undefined) out[name] = { N: String(Number(v.N)) }
+    else if (Array.isArray(v.SS)) out[name] = { SS: [...(v.SS as string[])].sort() }
+    else out[name] = v
+  }
+  return out
+}
+
+describe('encrypted DynamoDB client on dynalite', () => {
+  let db: LocalDynamoDb
+  let raw: DynamoDBClient
+  let client: DynamoDBClient
+  beforeAll(async () => {
+    db = await startDynalite()
+    await db.createTable(TABLE, { name: 'pk', type: 'S' }, { name: 'sk', type: 'S' })
+    await db.createTable(PLAIN_TABLE, { name: 'id', type: 'S' })
+    raw = db.client()
+    client = createEncryptedDynamoDbClient(db.client(), { tables: { [TABLE]: encryptor() } })
+  })
+  afterAll(async () => {
+    raw.destroy()
+    client.destroy()
+    await db.close()
+  })
+
+  it('PutItem stores ciphertext; a raw read sees binary encrypted attributes, readable signed ones and the reserved attributes', async () => {
+    await client.send(new PutItemCommand({ TableName: TABLE, Item: order('u1', 'o1') }))
+    const stored = (await raw.send(new GetItemCommand({ TableName: TABLE, Key: { pk: { S: 'u1' }, sk: { S: 'o1' } } }))).Item ?? {}
+    for (const name of ['card', 'amount', 'tags', 'aws_dbe_head', 'aws_dbe_foot']) expect(stored[name]?.B, name).toBeInstanceOf(Uint8Array)
+    expect(Buffer.from(stored.card?.B as Uint8Array).includes(Buffer.from('4111'))).toBe(false)
+    expect(stored.status).toEqual({ S: 'paid' })
+    expect(stored.note).toEqual({ S: 'leave at the door' })
+    expect(stored.pk).toEqual({ S: 'u1' })
+  })
+
+  it('GetItem, Query, Scan and BatchGetItem return the original items', async () => {
+    await client.send(new PutItemCommand({ TableName: TABLE, Item: order('u2', 'o1') }))
+    await client.send(new PutItemCommand({ TableName: TABLE, Item: order('u2', 'o2', { amount: { N: '7' } }) }))
+    const got = await client.send(new GetItemCommand({ TableName: TABLE, Key: { pk: { S: 'u2' }, sk: { S: 'o1' } } }))
+    expect(normalized(got.Item)).toEqual(normalized(order('u2', 'o1')))
+    const queried = await client.send(
+      new QueryCommand({ TableName: TABLE, KeyConditionExpression: 'pk = :p', ExpressionAttributeValues: { ':p': { S: 'u2' } } }),
+    )
+    expect(queried.Items?.map(normalized)).toEqual([normalized(order('u2', 'o1')), normalized(order('u2', 'o2', { amount: { N: '7' } }))])
+    const scanned = await client.send(new ScanCommand({ TableName: TABLE, FilterExpression: '#s = :paid', ExpressionAttributeNames: { '#s': 'status' }, ExpressionAttributeValues: { ':paid': { S: 'paid' } } }))
+    expect(scanned.Items?.length).toBeGreaterThanOrEqual(3)
+    for (const item of scanned.Items ?? []) expect(item.card?.S).toMatch(/^4111-/)
+    const batch = await client.send(
+      new BatchGetItemCommand({ RequestItems: { [TABLE]: { Keys: [{ pk: { S: 'u2' }, sk: { S: 'o2' } }, { pk: { S: 'u1' }, sk: { S: 'o1' } }] } } }),
+    )
+    expect(batch.Responses?.[TABLE]?.map((item) => item.card?.S).sort()).toEqual(['4111-u1-o1', '4111-u2-o2'])
+  })
+
+  it('BatchWriteItem encrypts puts; DeleteItem returns the decrypted old item; Scan pages decrypt one by one', async () => {
+    const puts = ['b1', 'b2', 'b3', 'b4'].map((sk) => ({ PutRequest: { Item: order('batch', sk) } }))
+    const written = await client.send(new BatchWriteItemCommand({ RequestItems: { [TABLE]: puts } }))
+    expect(written.UnprocessedItems?.[TABLE] ?? []).toEqual([])
+    const stored = await raw.send(new GetItemCommand({ TableName: TABLE, Key: { pk: { S: 'batch' }, sk: { S: 'b3' } } }))
+    expect(stored.Item?.card?.B).toBeInstanceOf(Uint8Array)
+    const deleted = await client.send(new DeleteItemCommand({ TableName: TABLE, Key: { pk: { S: 'batch' }, sk: { S: 'b4' } }, ReturnValues: 'ALL_OLD' }))
+    expect(deleted.Attributes?.card).toEqual({ S: '4111-batch-b4' })
+    let startKey: Record<string, SdkAttributeValue> | undefined
+    let pages = 0
+    const cards: string[] = []
+    do {
+      const page = await client.send(new ScanCommand({ TableName: TABLE, Limit: 2, ExclusiveStartKey: startKey }))
+      cards.push(...(page.Items ?? []).map((item) => item.card?.S as string))
+      startKey = page.LastEvaluatedKey
+      pages++
+    } while (startKey !== undefined)
+    expect(pages).toBeGreaterThan(2)
+    expect(cards.filter((card) => card.startsWith('4111-batch-')).sort()).toEqual(['4111-batch-b1', '4111-batch-b2', '4111-batch-b3'])
+  })
+
+  it("works under @aws-sdk/lib-dynamodb's document client", async () => {
+    const documents = DynamoDBDocumentClient.from(client)
+    await documents.send(new PutCommand({ TableName: TABLE, Item: { pk: 'doc', sk: 'd1', card: '4111-doc', amount: 99.5, tags: new Set(['a']), status: 'new' } }))
+    const stored = await raw.send(new GetItemCommand({ TableName: TABLE, Key: { pk: { S: 'doc' }, sk: { S: 'd1' } } }))
+    expect(stored.Item?.card?.B).toBeInstanceOf(Uint8Array)
+    const got = await documents.send(new GetCommand({ TableName: TABLE, Key: { pk: 'doc', sk: 'd1' } }))
+    expect(got.Item).toMatchObject({ pk: 'doc', card: '4111-doc', amount: 99.5, status: 'new' })
+    expect(got.Item?.tags).toEqual(new Set(['a']))
+    const queried = await documents.send(new DocumentQueryCommand({ TableName: TABLE, KeyConditionExpression: 'pk = :p', ExpressionAttributeValues: { ':p': 'doc' } }))
+    expect(queried.Items?.[0]?.card).toBe('4111-doc')
+  })
+
+  it('leaves tables it does not know alone', async () => {
+    await client.send(new PutItemCommand({ TableName: PLAIN_TABLE, Item: { id: { S: 'e1' }, card: { S: 'visible' } } }))
+    const stored = await raw.send(new GetItemCommand({ TableName: PLAIN_TABLE, Key: { id: { S: 'e1' } } }))
+    expect(stored.Item).toEqual({ id: { S: 'e1' }, card: { S: 'visible' } })
+  })
+
+  it('UpdateItem may change unsigned attributes only', async () => {
+    await client.send(new PutItemCommand({ TableName: TABLE, Item: order('u3', 'o1') }))
+    await client.send(
+      new UpdateItemCommand({
+        TableName: TABLE,
+        Key: { pk: { S: 'u3' }, sk: { S: 'o1' } },
+        UpdateExpression: 'SET note = :n',
+        ExpressionAttributeValues: { ':n': { S: 'ring twice' } },
+      }),
+    )
+    const got = await client.send(new GetItemCommand({ TableName: TABLE, Key: { pk: { S: 'u3' }, sk: { S: 'o1' } } }))
+    expect(got.Item?.note).toEqual({ S: 'ring twice' })
+    expect(got.Item?.card).toEqual({ S: '4111-u3-o1' })
+  })
+
+  const refused: [string, () => unknown][] = [
+    ['a condition on an encrypted attribute', () => new PutItemCommand({ TableName: TABLE, Item: order('r', '1'), ConditionExpression: 'attribute_not_exists(#c)', ExpressionAttributeNames: { '#c': 'card' } })],
+    ['the legacy Expected parameter', () => new PutItemCommand({ TableName: TABLE, Item: order('r', '1'), Expected: { pk: { Exists: false } } })],
+    ['a key condition on an encrypted attribute', () => new QueryCommand({ TableName: TABLE, KeyConditionExpression: 'pk = :p AND card = :c', ExpressionAttributeValues: { ':p': { S: 'u1' }, ':c': { S: 'x' } } })],
+    ['a filter on an encrypted attribute', () => new ScanCommand({ TableName: TABLE, FilterExpression: 'begins_with(card, :c)', ExpressionAttributeValues: { ':c': { S: '4111' } } })],
+    ['an update of a signed attribute', () => new UpdateItemCommand({ TableName: TABLE, Key: { pk: { S: 'u1' }, sk: { S: 'o1' } }, UpdateExpression: 'SET #s = :s', ExpressionAttributeNames: { '#s': 'status' }, ExpressionAttributeValues: { ':s': { S: 'refunded' } } })],
+    ['an update of an encrypted attribute', () => new UpdateItemCommand({ TableName: TABLE, Key: { pk: { S: 'u1' }, sk: { S: 'o1' } }, UpdateExpression: 'REMOVE card' })],
+    ['a projection without the header', () => new GetItemCommand({ TableName: TABLE, Key: { pk: { S: 'u1' }, sk: { S: 'o1' } }, ProjectionExpression: 'pk, sk, card' })],
+    ['PartiQL on an encrypted table', () => new ExecuteStatementCommand({ Statement: `SELECT * FROM "${TABLE}" WHERE pk = 'u1'` })],
+  ]
+  for (const [what, command] of refused) {
+    it(`refuses ${what} before sending it`, async () => {
+      const failure = await rejectionOf(client.send(command() as never))
+      expect((failure as { code?: string }).code).toBe('UNSUPPORTED_DYNAMODB_REQUEST')
+    })
+  }
+
+  it('refuses items that use the reserved attribute prefix', async () => {
+    const failure = await rejectionOf(client.send(new PutItemCommand({ TableName: TABLE, Item: { ...order('r', '2'), aws_dbe_head: { B: new Uint8Array(1) } } })))
+    expect((failure as { code?: string }).code).toBe('INVALID_ITEM')
+  })
+
+  describe('tampering, through a raw client, fails on read with a typed error', () => {
+    const key = (pk: string, sk: string) => ({ pk: { S: pk }, sk: { S: sk } })
+    const readBack = async (pk: string, sk: string): Promise<string | undefined> => {
+      const failure = await rejectionOf(client.send(new GetItemCommand({ TableName: TABLE, Key: key(pk, sk) })))
+      return (failure as { code?: string } | undefined)?.code
+    }
+    const storedItem = async (pk: string, sk: string) => (await raw.send(new GetItemCommand({ TableName: TABLE, Key: key(pk, sk) }))).Item as Record<string, SdkAttributeValue>
+    const flipByte = (bytes: Uint8Array, index: number) => {
+      const copy = bytes.slice()
+      copy[index] = (copy[index] as number) ^ 0x01
+      return copy
+    }
+
+    it('one byte of an encrypted attribute, of the header, of the footer; a signed attribute; a dropped footer', async () => {
+      const cases: [string, (item: Record<string, SdkAttributeValue>) => Record<string, SdkAttributeValue>][] = [
+        ['encrypted byte', (item) => ({ ...item, card: { B: flipByte(item.card?.B as Uint8Array, 5) } })],
+        ['encrypted type byte', (item) => ({ ...item, amount: { B: flipByte(item.amount?.B as Uint8Array, 1) } })],
+        ['header byte', (item) => ({ ...item, aws_dbe_head: { B: flipByte(item.aws_dbe_head?.B as Uint8Array, 40) } })],
+        ['footer byte', (item) => ({ ...item, aws_dbe_foot: { B: flipByte(item.aws_dbe_foot?.B as Uint8Array, 3) } })],
+        ['signed attribute', (item) => ({ ...item, status: { S: 'refunded' } })],
+        ['removed signed attribute', ({ status: _status, ...item }) => item],
+        ['added signed attribute', (item) => ({ ...item, discount: { N: '100' } })],
+        ['dropped footer', ({ aws_dbe_foot: _foot, ...item }) => item],
+      ]
+      for (const [index, [what, change]] of cases.entries()) {
+        const sk = `t${index}`
+        await client.send(new PutItemCommand({ TableName: TABLE, Item: order('tamper', sk) }))
+        await raw.send(new PutItemCommand({ TableName: TABLE, Item: change(await storedItem('tamper', sk)) }))
+        expect(await readBack('tamper', sk), what).toMatch(/^(ITEM_AUTHENTICATION_FAILED|SIGNATURE_VERIFICATION_FAILED|COMMITMENT_MISMATCH|MALFORMED_ITEM|NO_DECRYPTABLE_KEY)$/)
+      }
+    })
+
+    it('encrypted values swapped between two items, and an item copied to another key', async () => {
+      await client.send(new PutItemCommand({ TableName: TABLE, Item: order('swap', 'a') }))
+      await client.send(new PutItemCommand({ TableName: TABLE, Item: order('swap', 'b') }))
+      const a = await storedItem('swap', 'a')
+      const b = await storedItem('swap', 'b')
+      await raw.send(new PutItemCommand({ TableName: TABLE, Item: { ...a, card: b.card as SdkAttributeValue } }))
+      expect(await readBack('swap', 'a')).toBe('ITEM_AUTHENTICATION_FAILED')
+      await raw.send(new PutItemCommand({ TableName: TABLE, Item: { ...b, sk: { S: 'moved' } } }))
+      expect(await readBack('swap', 'moved')).toMatch(/^(ITEM_AUTHENTICATION_FAILED|NO_DECRYPTABLE_KEY)$/)
+      // The untouched item still reads.
+      expect((await client.send(new GetItemCommand({ TableName: TABLE, Key: key('swap', 'b') }))).Item?.card).toEqual({ S: '4111-swap-b' })
+    })
+  })
+})
+
+describe('KMS keyring with the caching materials manager through the client', () => {
+  let db: LocalDynamoDb
+  let kms: KmsEmulator
+  beforeAll(async () => {
+    db = await startDynalite()
+    await db.createTable(TABLE, { name: 'pk', type: 'S' }, { name: 'sk', type: 'S' })
+    kms = await startKmsEmulator({ regions: ['us-east-1'] })
+  })
+  afterAll(async () => {
+    await kms.close()
+    await db.close()
+  })
+
+  it('re-reading items hits the cache instead of calling KMS', async () => {
+    const { arn } = kms.createKey({ region: 'us-east-1' })
+    const clientSupplier = defaultKmsClientSupplier({ clientConfig: { endpoint: kms.endpoint, credentials: { accessKeyId: 'AKID', secretAccessKey: 'x' } } })
+    const materialsManager = new CachingMaterialsManager({ keyring: new KmsKeyring({ generatorKeyId: arn, clientSupplier }), cache: new LocalMaterialsCache({ capacity: 100 }), maxAge: 60_000 })
+    const orders = new DynamoDbItemEncryptor({ tableName: TABLE, partitionKeyName: 'pk', sortKeyName: 'sk', attributeActionsOnEncrypt: actions, allowedUnsignedAttributes: ['note'], materialsManager })
+    const client = createEncryptedDynamoDbClient(db.client(), { tables: { [TABLE]: orders } })
+    await client.send(new PutItemCommand({ TableName: TABLE, Item: order('k1', 'o1') }))
+    kms.resetCalls()
+    for (let i = 0; i < 5; i++) {
+      const got = await client.send(new GetItemCommand({ TableName: TABLE, Key: { pk: { S: 'k1' }, sk: { S: 'o1' } } }))
+      expect(got.Item?.card).toEqual({ S: '4111-k1-o1' })
+    }
+    expect(kms.calls.filter((call) => call.operation === 'Decrypt')).toHaveLength(1)
+    client.destroy()
+  })
+})
+
+describe('transactions (dynalite has none): the request and response transformation', () => {
+  const tables = new Map([[TABLE, encryptor()]])
+  const plain: Item = { pk: { S: 't' }, sk: { S: '1' }, card: { S: '4111' }, amount: { N: '1' }, tags: { SS: ['x'] }, status: { S: 'new' } }
+
+  it('TransactWriteItems encrypts each Put and TransactGetItems decrypts each response', async () => {
+    const input = { TransactItems: [{ Put: { TableName: TABLE, Item: toWireItem(plain) } }, { Delete: { TableName: PLAIN_TABLE, Key: { id: { S: 'x' } } } }] }
+    await transformRequest('TransactWriteItems', input, tables)
+    const put = input.TransactItems[0]?.Put as { Item: Record<string, Record<string, string>> }
+    expect(typeof put.Item.card?.B).toBe('string')
+    expect(put.Item.aws_dbe_head).toBeDefined()
+    const getInput = { TransactItems: [{ Get: { TableName: TABLE, Key: {} } }, { Get: { TableName: PLAIN_TABLE, Key: {} } }] }
+    const state = await transformRequest('TransactGetItems', getInput, tables)
+    const output = { Responses: [{ Item: put.Item }, { Item: { id: { S: 'x' } } }] }
+    await transformResponse('TransactGetItems', getInput, output, tables, state)
+    expect(output.Responses[0]?.Item.card).toEqual({ S: '4111' })
+    expect(output.Responses[1]?.Item).toEqual({ id: { S: 'x' } })
+  })
+
+  it('TransactWriteItems refuses updates of signed attributes and conditions on encrypted ones', async () => {
+    for (const entry of [
+      { Update: { TableName: TABLE, Key: {}, UpdateExpression: 'SET amount = :a' } },
+      { ConditionCheck: { TableName: TABLE, Key: {}, ConditionExpression: 'card = :c' } },
+      { Delete: { TableName: TABLE, Key: {}, ConditionExpression: 'attribute_exists(tags)' } },
+      { Put: { TableName: TABLE, Item: toWireItem(plain) }, Delete: { TableName: TABLE, Key: {} } },
+    ]) {
+      const failure = await rejectionOf(transformRequest('TransactWriteItems', { TransactItems: [entry] }, tables))
+      expect((failure as { code?: string }).code).toBe('UNSUPPORTED_DYNAMODB_REQUEST')
+    }
+  })
+})
