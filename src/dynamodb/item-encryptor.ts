@@ -124,7 +124,7 @@ export class ItemEncryptorCore {
           `The item has attribute "${name}", which attributeActionsOnEncrypt does not name: give it an action (DO_NOTHING if it must stay unsigned).`,
         )
       }
-      fields.push({ name, terminal: serializeAttribute(value), action })
+      fields.push({ name, terminal: serializeAttribute(value, name), action })
     }
     for (const [name, action] of Object.entries(config.attributeActionsOnEncrypt)) {
       if (action === 'SIGN_AND_INCLUDE_IN_ENCRYPTION_CONTEXT' && item[name] === undefined) {
@@ -171,7 +171,14 @@ export class ItemEncryptorCore {
     if (version !== 1 && version !== 2) throw new MalformedItemError(`The item's header has version ${version}; versions 1 and 2 exist.`)
     const encryptionContext = this.#baseContext(item, version, MalformedItemError)
     const fields = new Map<string, Terminal>()
-    for (const [name, value] of Object.entries(item)) fields.set(name, serializeAttribute(value))
+    for (const [name, value] of Object.entries(item)) {
+      try {
+        fields.set(name, serializeAttribute(value, name))
+      } catch (error) {
+        if (error instanceof InvalidItemError) throw new MalformedItemError(`The stored item's ${error.message}`, { cause: error })
+        throw error
+      }
+    }
     const result = await decryptStructure({
       tableName: config.logicalTableName,
       fields,

@@ -18,7 +18,12 @@ export function contextValue(terminal: Terminal): string {
   switch (terminal.typeId) {
     case TYPE.S:
     case TYPE.N:
-      return decoder.decode(terminal.value)
+      try {
+        return decoder.decode(terminal.value)
+      } catch (error) {
+        // Only a stored (changed) item can hold such bytes.
+        throw new MalformedItemError('A context attribute of the item is not valid UTF-8.', { cause: error })
+      }
     case TYPE.NULL:
       return 'null'
     case TYPE.BOOL:

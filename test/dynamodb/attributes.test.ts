@@ -1,0 +1,193 @@
+// DynamoDB attribute serialization (spec: dynamodb-encryption-client/ddb-attribute-serialization.md).
+// Expected bytes are written out by hand from the spec's tables: 2-byte type IDs, 4-byte big-endian counts and
+// lengths, sets in UTF-16 (strings, normalized numbers) or byte order, map entries in key order.
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import { deserializeAttribute, normalizeNumber, serializeAttribute } from '../../src/dynamodb/attributes/index.js'
+import type { AttributeValue } from '../../src/dynamodb/types.js'
+
+const hex = (value: AttributeValue) => {
+  const { typeId, value: bytes } = serializeAttribute(value)
+  return `${typeId.toString(16).padStart(4, '0')}:${Buffer.from(bytes).toString('hex')}`
+}
+const codeOf = (run: () => unknown): string | undefined => {
+  try {
+    run()
+  } catch (error) {
+    return (error as { code?: string }).code
+  }
+  return undefined
+}
+const terminal = (typeId: number, bytes: string) => ({ typeId, value: new Uint8Array(Buffer.from(bytes.replace(/\s/g, ''), 'hex')) })
+
+describe('attribute serialization: known answers', () => {
+  const cases: [string, AttributeValue, string][] = [
+    ['NULL: type 0000, empty value', { NULL: true }, '0000:'],
+    ['S: UTF-8', { S: 'héllo' }, '0001:68c3a96c6c6f'],
+    ['S: empty', { S: '' }, '0001:'],
+    ['N: normalized "-01.500e1" is "-15"', { N: '-01.500e1' }, '0002:2d3135'],
+    ['N: "0.00100" is "0.001"', { N: '0.00100' }, '0002:302e303031'],
+    ['B: as is', { B: new Uint8Array([1, 2, 3]) }, 'ffff:010203'],
+    ['BOOL true', { BOOL: true }, '0004:01'],
+    ['BOOL false', { BOOL: false }, '0004:00'],
+    // count 3; "a", "b", "é" (UTF-16 order), each with a 4-byte length
+    ['SS sorted', { SS: ['b', 'é', 'a'] }, '0101:00000003' + '00000001' + '61' + '00000001' + '62' + '00000002' + 'c3a9'],
+    // "10", "9.0" -> "9", "-1": sorted as strings after normalization: "-1" < "10" < "9"
+    ['NS normalized then sorted', { NS: ['10', '9.0', '-1'] }, '0102:00000003' + '00000002' + '2d31' + '00000002' + '3130' + '00000001' + '39'],
+    // [1, 0] < [2] by bytes
+    ['BS sorted by bytes', { BS: [new Uint8Array([2]), new Uint8Array([1, 0])] }, '01ff:00000002' + '00000002' + '0100' + '00000001' + '02'],
+    // count 2; key type 0001, key length, key, value type, value length, value; keys "a" < "b"
+    ['M', { M: { b: { N: '1' }, a: { S: 'x' } } }, '0200:00000002' + '0001' + '00000001' + '61' + '0001' + '00000001' + '78' + '0001' + '00000001' + '62' + '0002' + '00000001' + '31'],
+    // count 3; entries keep their order: S "x", NULL (length 0), BOOL false
+    ['L', { L: [{ S: 'x' }, { NULL: true }, { BOOL: false }] }, '0300:00000003' + '0001' + '00000001' + '78' + '0000' + '00000000' + '0004' + '00000001' + '00'],
+    // L [ M { k: L [ N 5 ] } ]: the inner list is 00000001 0002 00000001 35 (11 bytes = 0x0b); the map is
+    // 00000001 0001 00000001 6b 0300 0000000b <inner list> (28 bytes = 0x1c)
+    [
+      'nested L and M',
+      { L: [{ M: { k: { L: [{ N: '5' }] } } }] },
+      '0300:00000001' + '0200' + '0000001c' + '00000001' + '0001' + '00000001' + '6b' + '0300' + '0000000b' + '00000001' + '0002' + '00000001' + '35',
+    ],
+    ['M empty', { M: {} }, '0200:00000000'],
+    ['L empty', { L: [] }, '0300:00000000'],
+  ]
+  for (const [what, value, expected] of cases) {
+    it(what, () => {
+      expect(hex(value)).toBe(expected)
+      const [typeId, bytes] = expected.split(':') as [string, string]
+      expect(serializeAttribute(deserializeAttribute(terminal(parseInt(typeId, 16), bytes)))).toEqual(serializeAttribute(value))
+    })
+  }
+})
+
+/** What a value looks like after a round trip: numbers normalized, sets in their serialized order. */
+function canonical(value: AttributeValue): AttributeValue {
+  if ('N' in value) return { N: normalizeNumber(value.N) }
+  if ('NS' in value) return { NS: value.NS.map((n) => normalizeNumber(n)).sort() }
+  if ('SS' in value) return { SS: [...value.SS].sort() }
+  if ('BS' in value) return { BS: [...value.BS].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b))) }
+  if ('L' in value) return { L: value.L.map(canonical) }
+  if ('M' in value) return { M: Object.fromEntries(Object.entries(value.M).map(([key, entry]) => [key, canonical(entry)])) }
+  return value
+}
+
+const numberText = fc
+  .tuple(fc.constantFrom('', '-', '+'), fc.stringMatching(/^[0-9]{1,20}$/), fc.option(fc.stringMatching(/^[0-9]{1,15}$/)), fc.integer({ min: -90, max: 90 }))
+  .map(([sign, whole, fraction, exponent]) => `${sign}${whole}${fraction === null ? '' : `.${fraction}`}e${exponent}`)
+const bytes = fc.uint8Array({ maxLength: 24 })
+const { value: attribute } = fc.letrec<{ value: AttributeValue }>((tie) => ({
+  value: fc.oneof(
+    { depthSize: 'small', withCrossShrink: true },
+    fc.record({ S: fc.string({ unit: 'grapheme', maxLength: 12 }) }),
+    fc.record({ N: numberText }),
+    fc.record({ B: bytes }),
+    fc.record({ BOOL: fc.boolean() }),
+    fc.constant({ NULL: true }),
+    fc.record({ SS: fc.uniqueArray(fc.string({ maxLength: 8 }), { minLength: 1, maxLength: 5 }) }),
+    fc.record({ NS: fc.uniqueArray(numberText, { minLength: 1, maxLength: 5, selector: (n) => normalizeNumber(n) }) }),
+    fc.record({ BS: fc.uniqueArray(bytes, { minLength: 1, maxLength: 4, comparator: (a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)) === 0 }) }),
+    fc.record({ L: fc.array(tie('value'), { maxLength: 4 }) }),
+    fc.record({ M: fc.dictionary(fc.string({ minLength: 1, maxLength: 6 }), tie('value'), { maxKeys: 4 }) }),
+  ) as fc.Arbitrary<AttributeValue>,
+}))
+
+describe('attribute serialization: properties', () => {
+  it('every value of every type round-trips to its canonical form', () => {
+    fc.assert(
+      fc.property(attribute, (value) => {
+        const restored = deserializeAttribute(serializeAttribute(value))
+        expect(restored).toEqual(canonical(value))
+        expect(serializeAttribute(restored)).toEqual(serializeAttribute(value))
+      }),
+      { numRuns: 400 },
+    )
+  })
+
+  it('numbers keep their DynamoDB form: normalization is idempotent and moves no digit', () => {
+    fc.assert(
+      fc.property(numberText, (text) => {
+        const normal = normalizeNumber(text)
+        expect(normalizeNumber(normal)).toBe(normal)
+        expect(normal).toMatch(/^-?(0|[1-9][0-9]*)(\.[0-9]*[1-9])?$|^-?0\.[0-9]*[1-9]$/)
+        expect(normalizeNumber(`${normal}e0`)).toBe(normal)
+        // Ten times the number, written two ways (exponent + 1 on the input, e1 on the normal form), agrees.
+        const timesTen = text.replace(/e(-?\d+)$/, (_, exponent: string) => `e${Number(exponent) + 1}`)
+        expect(normalizeNumber(timesTen)).toBe(normalizeNumber(`${normal}e1`))
+        expect(deserializeAttribute(serializeAttribute({ N: text }))).toEqual({ N: normal })
+      }),
+      { numRuns: 500 },
+    )
+  })
+
+  it('any truncation or extension of a serialized value is refused as malformed', () => {
+    fc.assert(
+      fc.property(attribute, fc.nat(), (value, cut) => {
+        const { typeId, value: serialized } = serializeAttribute(value)
+        if (![0x0101, 0x0102, 0x01ff, 0x0200, 0x0300, 0x0004].includes(typeId) || serialized.length === 0) return
+        const shorter = serialized.subarray(0, cut % serialized.length)
+        expect(codeOf(() => deserializeAttribute({ typeId, value: shorter }))).toBe('MALFORMED_ITEM')
+        const longer = new Uint8Array(serialized.length + 1)
+        longer.set(serialized)
+        expect(codeOf(() => deserializeAttribute({ typeId, value: longer }))).toBe('MALFORMED_ITEM')
+      }),
+      { numRuns: 300 },
+    )
+  })
+})
+
+describe('attribute serialization: refusals', () => {
+  const deep = (levels: number): AttributeValue => (levels === 0 ? { S: 'x' } : { L: [deep(levels - 1)] })
+  const invalid: [string, unknown][] = [
+    ['two members', { S: 'a', N: '1' }],
+    ['no member', {}],
+    ['an empty string set', { SS: [] }],
+    ['a duplicate string', { SS: ['a', 'a'] }],
+    ['numbers equal after normalization', { NS: ['1', '1.0'] }],
+    ['a duplicate binary', { BS: [new Uint8Array([1]), new Uint8Array([1])] }],
+    ['a number with letters', { N: '12a' }],
+    ['an empty number', { N: '' }],
+    ['a bare exponent', { N: 'e5' }],
+    ['39 significant digits', { N: '1'.repeat(39) }],
+    ['a number too large', { N: '1e126' }],
+    ['a number too small', { N: '1e-131' }],
+    ['NULL false', { NULL: false }],
+    ['a map with an empty key', { M: { '': { S: 'x' } } }],
+    ['a binary that is not bytes', { B: 'AQID' }],
+    ['nesting 33 levels deep', deep(33)],
+  ]
+  for (const [what, value] of invalid) {
+    it(`refuses ${what} on encrypt`, () => expect(codeOf(() => serializeAttribute(value as AttributeValue))).toBe('INVALID_ITEM'))
+  }
+  it('accepts nesting 32 levels deep', () => expect(deserializeAttribute(serializeAttribute(deep(32)))).toEqual(deep(32)))
+
+  const malformed: [string, number, string][] = [
+    ['an unknown type ID', 0x0005, ''],
+    ['a boolean byte of 2', 0x0004, '02'],
+    ['a NULL with bytes', 0x0000, '00'],
+    ['a set count beyond the bytes', 0x0101, 'ffffffff'],
+    ['a set entry longer than the bytes', 0x0101, '00000001 00000010 61'],
+    ['a list count beyond the bytes', 0x0300, '7fffffff'],
+    ['a map key that is not a string', 0x0200, '00000001 0002 00000001 31 0001 00000000'],
+    ['a repeated map key', 0x0200, '00000002 0001 00000001 61 0000 00000000 0001 00000001 61 0000 00000000'],
+    ['invalid UTF-8', 0x0001, 'c3'],
+    ['a number that is not normalized', 0x0002, '3031'],
+    ['a duplicate set member', 0x0101, '00000002 00000001 61 00000001 61'],
+    ['trailing bytes after a list', 0x0300, '00000000 00'],
+  ]
+  for (const [what, typeId, bytesHex] of malformed) {
+    it(`refuses ${what} on decrypt`, () => expect(codeOf(() => deserializeAttribute(terminal(typeId, bytesHex)))).toBe('MALFORMED_ITEM'))
+  }
+  it('refuses nesting deeper than 32 levels on decrypt, in bounded time', () => {
+    // 40 nested one-entry lists, written by hand.
+    let bytes = Buffer.from('78', 'hex')
+    let typeId = 0x0001
+    for (let i = 0; i < 40; i++) {
+      const header = Buffer.alloc(10)
+      header.writeUInt32BE(1, 0)
+      header.writeUInt16BE(typeId, 4)
+      header.writeUInt32BE(bytes.length, 6)
+      bytes = Buffer.concat([header, bytes])
+      typeId = 0x0300
+    }
+    expect(codeOf(() => deserializeAttribute({ typeId: 0x0300, value: bytes }))).toBe('MALFORMED_ITEM')
+  })
+})

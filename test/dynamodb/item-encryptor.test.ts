@@ -1,0 +1,115 @@
+// DynamoDbItemEncryptor: configuration checks, item checks, plaintext policies and the stored form.
+import { describe, expect, it } from 'vitest'
+import { DynamoDbItemEncryptor, type DynamoDbItemEncryptorConfig, type Item } from '../../src/dynamodb/index.js'
+import { aesKeyring, rejectionOf } from '../helpers/fixtures.js'
+
+const base: DynamoDbItemEncryptorConfig = {
+  tableName: 'orders',
+  partitionKeyName: 'pk',
+  sortKeyName: 'sk',
+  attributeActionsOnEncrypt: { pk: 'SIGN_ONLY', sk: 'SIGN_ONLY', card: 'ENCRYPT_AND_SIGN', note: 'DO_NOTHING' },
+  allowedUnsignedAttributes: ['note'],
+  keyring: aesKeyring(),
+}
+const item: Item = { pk: { S: 'u1' }, sk: { N: '7' }, card: { S: '4111' }, note: { S: 'hi' } }
+const codeOf = async (promise: Promise<unknown>) => ((await rejectionOf(promise)) as { code?: string }).code
+const configCode = (config: Partial<DynamoDbItemEncryptorConfig>): string | undefined => {
+  try {
+    new DynamoDbItemEncryptor({ ...base, ...config } as DynamoDbItemEncryptorConfig)
+  } catch (error) {
+    return (error as { code?: string }).code
+  }
+  return undefined
+}
+
+describe('DynamoDbItemEncryptor configuration', () => {
+  const refused: [string, Partial<DynamoDbItemEncryptorConfig>][] = [
+    ['a short table name', { tableName: 'ab' }],
+    ['a table name with spaces', { tableName: 'my table' }],
+    ['a missing partition key name', { partitionKeyName: '' }],
+    ['an encrypted partition key', { attributeActionsOnEncrypt: { ...base.attributeActionsOnEncrypt, pk: 'ENCRYPT_AND_SIGN' } }],
+    ['an unsigned sort key', { attributeActionsOnEncrypt: { ...base.attributeActionsOnEncrypt, sk: 'DO_NOTHING' } }],
+    ['SIGN_ONLY keys next to a context attribute', { attributeActionsOnEncrypt: { ...base.attributeActionsOnEncrypt, region: 'SIGN_AND_INCLUDE_IN_ENCRYPTION_CONTEXT' } }],
+    ['an unknown action', { attributeActionsOnEncrypt: { ...base.attributeActionsOnEncrypt, card: 'ENCRYPT' as never } }],
+    ['a DO_NOTHING attribute not allowed unsigned', { allowedUnsignedAttributes: [] }],
+    ['a signed attribute that is allowed unsigned', { allowedUnsignedAttributes: ['note', 'card'] }],
+    ['a prefix that makes a signed attribute unsigned', { allowedUnsignedAttributePrefix: 'ca' }],
+    ['a reserved attribute name', { attributeActionsOnEncrypt: { ...base.attributeActionsOnEncrypt, aws_dbe_x: 'SIGN_ONLY' } }],
+    ['both a keyring and a manager', { materialsManager: { getEncryptionMaterials: async () => ({}) as never, getDecryptionMaterials: async () => ({}) as never } }],
+    ['an ESDK suite', { algorithmSuite: 0x0478 as never }],
+    ['an unknown plaintext policy', { plaintextPolicy: 'ALLOW' as never }],
+  ]
+  for (const [what, config] of refused) it(`refuses ${what}`, () => expect(configCode(config)).toBe('INVALID_CONFIGURATION'))
+
+  it('accepts SIGN_AND_INCLUDE_IN_ENCRYPTION_CONTEXT keys (configuration version 2)', () => {
+    const actions = { pk: 'SIGN_AND_INCLUDE_IN_ENCRYPTION_CONTEXT', sk: 'SIGN_AND_INCLUDE_IN_ENCRYPTION_CONTEXT', region: 'SIGN_AND_INCLUDE_IN_ENCRYPTION_CONTEXT', note: 'DO_NOTHING' } as const
+    expect(configCode({ attributeActionsOnEncrypt: actions })).toBeUndefined()
+  })
+})
+
+describe('DynamoDbItemEncryptor items', () => {
+  const encryptor = new DynamoDbItemEncryptor(base)
+
+  it('stores encrypted attributes as binary and binds the table and keys', async () => {
+    const { item: stored, parsedHeader } = await encryptor.encryptItemWithHeader(item)
+    expect(stored.card).toHaveProperty('B')
+    expect(stored.pk).toEqual({ S: 'u1' })
+    expect(stored.note).toEqual({ S: 'hi' })
+    expect(parsedHeader?.algorithmSuiteId).toBe(0x6701)
+    expect(parsedHeader?.encryptionContext).toMatchObject({ 'aws-crypto-table-name': 'orders', 'aws-crypto-partition-name': 'pk', 'aws-crypto-sort-name': 'sk' })
+    // Version 1 binds the key values too (base64 of type ID and value); the header does not store them.
+    expect(parsedHeader?.encryptionContext['aws-crypto-attr.pk']).toBe(Buffer.from([0, 1, ...Buffer.from('u1')]).toString('base64'))
+    expect(Object.keys(parsedHeader?.storedEncryptionContext ?? {})).toEqual(['aws-crypto-public-key'])
+    expect(await encryptor.decryptItem(stored)).toEqual(item)
+  })
+
+  it('refuses an unconfigured attribute, missing keys and reserved names on encrypt', async () => {
+    expect(await codeOf(encryptor.encryptItem({ ...item, extra: { S: 'x' } }))).toBe('INVALID_ITEM')
+    expect(await codeOf(encryptor.encryptItem({ sk: item.sk as never, card: item.card as never }))).toBe('INVALID_ITEM')
+    expect(await codeOf(encryptor.encryptItem({ pk: item.pk as never, card: item.card as never }))).toBe('INVALID_ITEM')
+    expect(await codeOf(encryptor.encryptItem({ ...item, aws_dbe_head: { B: new Uint8Array(1) } }))).toBe('INVALID_ITEM')
+    expect(await codeOf(encryptor.encryptItem(null as never))).toBe('INVALID_ITEM')
+  })
+
+  it('refuses a plaintext item, a non-binary header and an unknown header version on decrypt', async () => {
+    expect(await codeOf(encryptor.decryptItem(item))).toBe('MALFORMED_ITEM')
+    const stored = await encryptor.encryptItem(item)
+    expect(await codeOf(encryptor.decryptItem({ ...stored, aws_dbe_head: { S: 'x' } }))).toBe('MALFORMED_ITEM')
+    const header = (stored.aws_dbe_head as { B: Uint8Array }).B.slice()
+    header[0] = 3
+    expect(await codeOf(encryptor.decryptItem({ ...stored, aws_dbe_head: { B: header } }))).toBe('MALFORMED_ITEM')
+    expect(await codeOf(encryptor.decryptItem({ ...stored, aws_dbe_head: { B: header.subarray(0, 10) } }))).toBe('MALFORMED_ITEM')
+  })
+
+  it('another table (logical name) or another key cannot decrypt the item', async () => {
+    const stored = await encryptor.encryptItem(item)
+    const other = new DynamoDbItemEncryptor({ ...base, tableName: 'orders-restored' })
+    expect(await codeOf(other.decryptItem(stored))).toBe('NO_DECRYPTABLE_KEY')
+    const restored = new DynamoDbItemEncryptor({ ...base, tableName: 'orders-restored', logicalTableName: 'orders' })
+    expect(await restored.decryptItem(stored)).toEqual(item)
+    expect(await codeOf(encryptor.decryptItem({ ...stored, sk: { N: '8' } }))).toBe('NO_DECRYPTABLE_KEY')
+  })
+
+  it('plaintext policies pass plaintext items through while a table migrates', async () => {
+    const writer = new DynamoDbItemEncryptor({ ...base, plaintextPolicy: 'FORCE_PLAINTEXT_WRITE_ALLOW_PLAINTEXT_READ' })
+    expect(await writer.encryptItem(item)).toEqual(item)
+    const reader = new DynamoDbItemEncryptor({ ...base, plaintextPolicy: 'FORBID_PLAINTEXT_WRITE_ALLOW_PLAINTEXT_READ' })
+    expect(await reader.decryptItem(item)).toEqual(item)
+    expect(await reader.decryptItem(await reader.encryptItem(item))).toEqual(item)
+  })
+
+  it('0x6700 items carry no signature and decrypt with the same configuration', async () => {
+    const fast = new DynamoDbItemEncryptor({ ...base, algorithmSuite: 0x6700 })
+    const stored = await fast.encryptItem(item)
+    expect((stored.aws_dbe_foot as { B: Uint8Array }).B.length).toBe(48)
+    expect(await encryptor.decryptItem(stored)).toEqual(item)
+  })
+
+  it('never shows key material when inspected', async () => {
+    const { inspect } = await import('node:util')
+    const text = `${inspect(encryptor, { depth: 5 })} ${JSON.stringify(encryptor)}`
+    // The fixture's wrapping key is 32 bytes of 7.
+    expect(text).not.toMatch(/7, 7, 7|07070707|BwcHBwcH/)
+    expect(text).toContain('RawAesKeyring')
+  })
+})

@@ -1,0 +1,209 @@
+// The item format's header, footer and per-attribute encryption, derived step by step from the spec
+// (structured-encryption/header.md, footer.md, encrypt-path-structure.md) with node:crypto, for a fixed data
+// key, message ID, encrypted data key and signing keys; then round trips and tampering as properties.
+import { createCipheriv, createHash, createHmac, createVerify, hkdfSync } from 'node:crypto'
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import { decompressPoint } from '../../src/backend/ec.js'
+import { nodeBackend } from '../../src/backend/node.js'
+import { serializeAttribute } from '../../src/dynamodb/attributes/index.js'
+import { canonicalPath, decryptStructure, encryptStructure, fieldKey, fieldRootKey, serializeItemContext, type StructuredField } from '../../src/dynamodb/structured/index.js'
+import type { AttributeValue, CryptoAction, Terminal } from '../../src/dynamodb/types.js'
+import { EnvelopeError } from '../../src/errors.js'
+import { dbeSuite } from '../../src/suites.js'
+import type { CompleteDecryptionMaterials, CompleteEncryptionMaterials, DecryptionRequest, EncryptionRequest, MaterialsManager } from '../../src/types.js'
+import { DefaultMaterialsManager } from '../../src/index.js'
+import { aesKeyring } from '../helpers/fixtures.js'
+
+const dataKey = Uint8Array.from({ length: 32 }, (_, i) => i + 1)
+const messageId = Uint8Array.from({ length: 32 }, (_, i) => 0x80 + i)
+const signingKey = Uint8Array.from({ length: 32 }, (_, i) => 0x40 + i)
+const edk = { providerId: 'fixed', providerInfo: new Uint8Array([7]), ciphertext: new Uint8Array([8, 9]) }
+const u64 = (n: number) => {
+  const bytes = Buffer.alloc(8)
+  bytes.writeBigUInt64BE(BigInt(n))
+  return bytes
+}
+const u16 = (n: number) => Buffer.from([n >> 8, n & 0xff])
+
+/** Fixed materials, so every byte of an item is known in advance (0x6701 adds a fresh ECDSA key). */
+class FixedMaterials implements MaterialsManager {
+  signingPair: { privateKey: unknown; publicKey: Uint8Array } | undefined
+  async getEncryptionMaterials(request: EncryptionRequest): Promise<CompleteEncryptionMaterials> {
+    const encryptionContext = { ...request.encryptionContext }
+    let key: unknown
+    if (request.suite.signature !== undefined) {
+      this.signingPair = await nodeBackend.generateSigningKey('P-384')
+      key = this.signingPair.privateKey
+      encryptionContext['aws-crypto-public-key'] = Buffer.from(this.signingPair.publicKey).toString('base64')
+    }
+    return {
+      suite: request.suite,
+      encryptionContext,
+      plaintextDataKey: dataKey.slice(),
+      encryptedDataKeys: [edk],
+      symmetricSigningKeys: [signingKey.slice()],
+      requiredEncryptionContextKeys: request.requiredEncryptionContextKeys ?? [],
+      ...(key === undefined ? {} : { signingKey: key }),
+    }
+  }
+  async getDecryptionMaterials(request: DecryptionRequest): Promise<CompleteDecryptionMaterials> {
+    const encryptionContext = { ...request.encryptionContext, ...request.reproducedEncryptionContext }
+    const verificationKey =
+      request.suite.signature === undefined
+        ? undefined
+        : await nodeBackend.importVerificationKey('P-384', Buffer.from(encryptionContext['aws-crypto-public-key'] as string, 'base64'))
+    return { suite: request.suite, encryptionContext, plaintextDataKey: dataKey.slice(), symmetricSigningKey: signingKey.slice(), verificationKey }
+  }
+}
+
+const field = (name: string, value: AttributeValue, action: CryptoAction): StructuredField => ({ name, terminal: serializeAttribute(value), action })
+
+describe('item format: known answers', () => {
+  it('canonical path: table name, depth 1, "$", name length, name (8-byte integers)', () => {
+    const expected = Buffer.concat([Buffer.from('t1'), u64(1), Buffer.from('$'), u64(2), Buffer.from('ab')])
+    expect(Buffer.from(canonicalPath('t1', 'ab'))).toEqual(expected)
+  })
+
+  it('field keys: HKDF-SHA512 root key, then AES-256-CTR from "AwsDbeField" ‖ 0x2c ‖ uint32(3 × offset)', async () => {
+    const info = Buffer.concat([Buffer.from('AWS_DBE_DERIVE_KEY'), messageId])
+    const root = new Uint8Array(hkdfSync('sha512', dataKey, new Uint8Array(0), info, 32))
+    expect(await fieldRootKey(nodeBackend, dbeSuite(0x6700), dataKey, messageId)).toEqual(root)
+    for (const offset of [0, 1]) {
+      const counter = Buffer.concat([Buffer.from('AwsDbeField'), Buffer.from([44]), Buffer.from([0, 0, 0, offset * 3])])
+      const stream = createCipheriv('aes-256-ctr', root, counter).update(Buffer.alloc(44))
+      const { key, nonce } = fieldKey(root, offset)
+      expect(Buffer.from(key)).toEqual(stream.subarray(0, 32))
+      expect(Buffer.from(nonce)).toEqual(stream.subarray(32))
+    }
+  })
+
+  it('header, encrypted attribute and footer bytes of a 0x6700 item', async () => {
+    const table = 'orders'
+    const fields = [field('pk', { S: 'u1' }, 'SIGN_ONLY'), field('card', { S: '4111' }, 'ENCRYPT_AND_SIGN'), field('note', { S: 'n' }, 'DO_NOTHING')]
+    const context = { 'aws-crypto-table-name': table }
+    const out = await encryptStructure({ tableName: table, fields, materialsManager: new FixedMaterials(), backend: nodeBackend, algorithmSuiteId: 0x6700, encryptionContext: context, messageId })
+
+    // Partial header: version 1, flavor 0, message ID, legend (sorted by canonical path: "pk" (length 2) before
+    // "card" (length 4), so 's' then 'e'), the context (count, key and value with 2-byte lengths), one EDK.
+    const partial = Buffer.concat([
+      Buffer.from([1, 0]),
+      messageId,
+      u16(2),
+      Buffer.from('se'),
+      u16(1),
+      u16(21),
+      Buffer.from('aws-crypto-table-name'),
+      u16(6),
+      Buffer.from(table),
+      Buffer.from([1]),
+      u16(5),
+      Buffer.from('fixed'),
+      u16(1),
+      Buffer.from([7]),
+      u16(2),
+      Buffer.from([8, 9]),
+    ])
+    // Commitment: HMAC(commit key, partial header), first 32 bytes; commit key = HKDF-SHA512(data key, "AWS_DBE_COMMIT_KEY" ‖ message ID).
+    const commitKey = Buffer.from(hkdfSync('sha512', dataKey, new Uint8Array(0), Buffer.concat([Buffer.from('AWS_DBE_COMMIT_KEY'), messageId]), 32))
+    const header = Buffer.concat([partial, createHmac('sha512', commitKey).update(partial).digest().subarray(0, 32)])
+    expect(Buffer.from(out.fields.get('aws_dbe_head')?.value as Uint8Array).toString('hex')).toBe(header.toString('hex'))
+
+    // "card" is the first (offset 0) encrypted attribute: type ID ‖ AES-GCM(field key, field nonce, aad = path).
+    const root = hkdfSync('sha512', dataKey, new Uint8Array(0), Buffer.concat([Buffer.from('AWS_DBE_DERIVE_KEY'), messageId]), 32)
+    const stream = createCipheriv('aes-256-ctr', Buffer.from(root), Buffer.concat([Buffer.from('AwsDbeField'), Buffer.from([44, 0, 0, 0, 0])])).update(Buffer.alloc(44))
+    const gcm = createCipheriv('aes-256-gcm', stream.subarray(0, 32), stream.subarray(32))
+    gcm.setAAD(canonicalPath(table, 'card'))
+    const card = Buffer.concat([u16(1), gcm.update('4111'), gcm.final(), gcm.getAuthTag()])
+    expect(out.fields.get('card')).toEqual({ typeId: 0xffff, value: new Uint8Array(card) })
+    expect(out.fields.get('note')).toEqual(serializeAttribute({ S: 'n' }))
+
+    // Footer: HMAC-SHA384(signing key, SHA-384(header ‖ uint64(AAD length) ‖ AAD ‖ signed fields by path)).
+    const aad = Buffer.concat([u16(1), u16(21), Buffer.from('aws-crypto-table-name'), u16(6), Buffer.from(table)])
+    const record = Buffer.concat([
+      header,
+      u64(aad.length),
+      aad,
+      Buffer.from(canonicalPath(table, 'pk')),
+      u64(2),
+      Buffer.from('PLAINTEXT'),
+      u16(1),
+      Buffer.from('u1'),
+      Buffer.from(canonicalPath(table, 'card')),
+      u64(card.length - 2),
+      Buffer.from('ENCRYPTED'),
+      card,
+    ])
+    const hash = createHash('sha384').update(record).digest()
+    expect(Buffer.from(out.fields.get('aws_dbe_foot')?.value as Uint8Array)).toEqual(createHmac('sha384', signingKey).update(hash).digest())
+  })
+
+  it('a 0x6701 footer ends with a 103-byte DER ECDSA P-384 signature over the canonical hash', async () => {
+    const materials = new FixedMaterials()
+    for (let i = 0; i < 6; i++) {
+      const out = await encryptStructure({ tableName: 't12', fields: [field('pk', { S: `k${i}` }, 'SIGN_ONLY')], materialsManager: materials, backend: nodeBackend, messageId })
+      const footer = out.fields.get('aws_dbe_foot')?.value as Uint8Array
+      expect(footer.length).toBe(48 + 103)
+      const header = out.fields.get('aws_dbe_head')?.value as Uint8Array
+      const aad = Buffer.from(serializeItemContext(out.parsedHeader.encryptionContext))
+      const record = Buffer.concat([header, u64(aad.length), aad, Buffer.from(canonicalPath('t12', 'pk')), u64(2), Buffer.from('PLAINTEXT'), u16(1), Buffer.from(`k${i}`)])
+      const hash = createHash('sha384').update(record).digest()
+      const publicKey = { key: Buffer.concat([Buffer.from('3076301006072a8648ce3d020106052b81040022036200', 'hex'), uncompressed(materials)]), format: 'der' as const, type: 'spki' as const }
+      expect(createVerify('sha384').update(hash).verify(publicKey, footer.subarray(48))).toBe(true)
+    }
+  })
+})
+
+function uncompressed(materials: FixedMaterials): Buffer {
+  return Buffer.from(decompressPoint('P-384', materials.signingPair?.publicKey as Uint8Array))
+}
+
+describe('item format: properties', () => {
+  const actions: CryptoAction[] = ['ENCRYPT_AND_SIGN', 'SIGN_ONLY', 'SIGN_AND_INCLUDE_IN_ENCRYPTION_CONTEXT', 'DO_NOTHING']
+  const value = fc.oneof(
+    fc.record({ S: fc.string({ maxLength: 20 }) }),
+    fc.record({ N: fc.integer().map(String) }),
+    fc.record({ B: fc.uint8Array({ maxLength: 20 }) }),
+    fc.record({ BOOL: fc.boolean() }),
+    fc.constant({ NULL: true as const }),
+    fc.record({ L: fc.array(fc.record({ S: fc.string({ maxLength: 5 }) }), { maxLength: 3 }) }),
+  ) as fc.Arbitrary<AttributeValue>
+  const fieldSet = fc
+    .uniqueArray(fc.tuple(fc.stringMatching(/^[A-Za-z][A-Za-z0-9_.-]{0,12}$/), value, fc.constantFrom(...actions)), { minLength: 1, maxLength: 8, selector: ([name]) => name })
+    .map((entries) => [field('pk', { S: 'key' }, 'SIGN_ONLY'), ...entries.filter(([name]) => name !== 'pk').map(([name, v, action]) => field(name, v, action))])
+  const manager = new DefaultMaterialsManager(aesKeyring())
+  const authenticate = (fields: StructuredField[]) => (name: string) => (fields.find((f) => f.name === name)?.action === 'DO_NOTHING' ? 'DO_NOT_SIGN' : 'SIGN')
+
+  it('random attribute sets round-trip under both suites', async () => {
+    await fc.assert(
+      fc.asyncProperty(fieldSet, fc.constantFrom(0x6700, 0x6701), async (fields, suite) => {
+        const out = await encryptStructure({ tableName: 'table', fields, materialsManager: manager, backend: nodeBackend, algorithmSuiteId: suite })
+        const back = await decryptStructure({ tableName: 'table', fields: out.fields, authenticate: authenticate(fields), materialsManager: manager, backend: nodeBackend })
+        for (const f of fields) expect(back.fields.get(f.name)).toEqual(f.terminal)
+        expect(back.fields.size).toBe(fields.length)
+        expect(back.cryptoActions).toEqual(Object.fromEntries(fields.map((f) => [f.name, f.action])))
+      }),
+      { numRuns: 40 },
+    )
+  })
+
+  it('changing any byte of a signed or encrypted attribute, the header or the footer fails with a typed error', async () => {
+    await fc.assert(
+      fc.asyncProperty(fieldSet, fc.nat(), fc.nat(), fc.integer({ min: 1, max: 255 }), async (fields, pick, position, delta) => {
+        const out = await encryptStructure({ tableName: 'table', fields, materialsManager: manager, backend: nodeBackend, algorithmSuiteId: 0x6700 })
+        const targets = [...out.fields.entries()].filter(([name, terminal]) => authenticate(fields)(name) === 'SIGN' && terminal.value.length > 0)
+        const [name, terminal] = targets[pick % targets.length] as [string, Terminal]
+        const changed = terminal.value.slice()
+        const index = position % changed.length
+        changed[index] = ((changed[index] as number) + delta) & 0xff
+        const tampered = new Map(out.fields).set(name, { typeId: terminal.typeId, value: changed })
+        const failure = await decryptStructure({ tableName: 'table', fields: tampered, authenticate: authenticate(fields), materialsManager: manager, backend: nodeBackend }).then(
+          () => undefined,
+          (error: unknown) => error,
+        )
+        expect(failure).toBeInstanceOf(EnvelopeError)
+      }),
+      { numRuns: 80 },
+    )
+  })
+})
