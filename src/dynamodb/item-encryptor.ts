@@ -1,6 +1,8 @@
 // Encrypt and decrypt one DynamoDB item (spec: dynamodb-encryption-client/encrypt-item.md, decrypt-item.md,
 // ddb-item-conversion.md), on top of the structured-encryption core.
+import type { marshallOptions as MarshallOptions, unmarshallOptions as UnmarshallOptions } from '@aws-sdk/util-dynamodb'
 import { RequiredEncryptionContextMaterialsManager } from '../cmm/required-context.js'
+import { ConfigurationError } from '../errors.js'
 import type { CryptoBackend } from '../backend/types.js'
 import type { EncryptionContext } from '../types.js'
 import { deserializeAttribute, serializeAttribute } from './attributes/index.js'
@@ -149,6 +151,24 @@ export class ItemEncryptorCore {
     return { item: output, parsedHeader: { ...result.parsedHeader, attributeActions: result.cryptoActions } }
   }
 
+  /**
+   * Encrypt a plain JavaScript object (as `@aws-sdk/lib-dynamodb` takes them: strings, numbers, booleans, null,
+   * Uint8Array, Set, arrays, objects). Returns the stored item as a plain object too: encrypted attributes and
+   * the header and footer are Uint8Array. Needs the optional peer dependency `@aws-sdk/util-dynamodb`.
+   */
+  async encryptObject(object: Record<string, unknown>, options?: MarshallOptions): Promise<Record<string, unknown>> {
+    const { marshall, unmarshall } = await loadMarshalling()
+    const stored = await this.encryptItem(marshall(object, { removeUndefinedValues: true, ...options }) as Item)
+    return unmarshall(stored as never)
+  }
+
+  /** Decrypt a stored item given as a plain object (what the document client returns) back to a plain object. */
+  async decryptObject(object: Record<string, unknown>, options?: UnmarshallOptions): Promise<Record<string, unknown>> {
+    const { marshall, unmarshall } = await loadMarshalling()
+    const item = await this.decryptItem(marshall(object, { convertClassInstanceToMap: false }) as Item)
+    return unmarshall(item as never, options)
+  }
+
   /** Verify and decrypt `item`; fails with a typed error, returning nothing, if any signed attribute changed. */
   async decryptItem(item: Item): Promise<Item> {
     return (await this.decryptItemWithHeader(item)).item
@@ -193,6 +213,20 @@ export class ItemEncryptorCore {
     }
     return { item: output, parsedHeader: { ...result.parsedHeader, attributeActions: result.cryptoActions } }
   }
+}
+
+type Marshalling = typeof import('@aws-sdk/util-dynamodb')
+let marshalling: Promise<Marshalling> | undefined
+
+/** `@aws-sdk/util-dynamodb` (an optional peer dependency), loaded on first use. */
+function loadMarshalling(): Promise<Marshalling> {
+  marshalling ??= import('@aws-sdk/util-dynamodb').catch((error: unknown) => {
+    marshalling = undefined
+    throw new ConfigurationError('encryptObject/decryptObject need the optional peer dependency @aws-sdk/util-dynamodb: npm install @aws-sdk/util-dynamodb', {
+      cause: error,
+    })
+  })
+  return marshalling
 }
 
 function checkItemObject(item: unknown, errorType: typeof InvalidItemError | typeof MalformedItemError): void {

@@ -105,6 +105,15 @@ describe('DynamoDbItemEncryptor items', () => {
     expect(await encryptor.decryptItem(stored)).toEqual(item)
   })
 
+  it('plain JavaScript objects round-trip through encryptObject/decryptObject', async () => {
+    const plain = { pk: 'u9', sk: 12, card: { number: '4111', expires: [12, 2030] }, note: 'n' }
+    const stored = await encryptor.encryptObject(plain)
+    expect(stored.card).toBeInstanceOf(Uint8Array)
+    expect(stored.aws_dbe_head).toBeInstanceOf(Uint8Array)
+    expect(stored.pk).toBe('u9')
+    expect(await encryptor.decryptObject(stored)).toEqual(plain)
+  })
+
   it('never shows key material when inspected', async () => {
     const { inspect } = await import('node:util')
     const text = `${inspect(encryptor, { depth: 5 })} ${JSON.stringify(encryptor)}`
