@@ -22,7 +22,7 @@ import {
   type MaterialsManager,
 } from '../src/index.js'
 import { addIntermediateRecipient, openIntermediate } from '../src/keyrings/intermediate.js'
-import { dbeSuite } from '../src/suites.js'
+import { dbeSuite } from '../src/suites-dbe.js'
 import { startKmsEmulator, type KmsEmulator } from '../src/testing/index.js'
 import { aesKeyring, rejectionOf, rsaKeyring } from './helpers/fixtures.js'
 

@@ -66,10 +66,7 @@ export class DefaultMaterialsManager implements MaterialsManager {
     if (materials.encryptedDataKeys.length === 0) throw new KeyringError('The keyring returned no encrypted data key.')
     if (materials.suite !== suite) throw new KeyringError('The keyring changed the algorithm suite.')
     if (suite.symmetricSignature !== undefined && materials.symmetricSigningKeys?.length !== materials.encryptedDataKeys.length) {
-      throw new KeyringError(
-        `Suite ${hex(suite.id)} needs one symmetric signing key per encrypted data key; the keyring returned ` +
-          `${materials.symmetricSigningKeys?.length ?? 0} for ${materials.encryptedDataKeys.length}. Its keyrings must support intermediate key wrapping.`,
-      )
+      throw new KeyringError(`Suite ${hex(suite.id)} needs a symmetric signing key per encrypted data key (intermediate key wrapping).`)
     }
     // The required keys are the request's: a keyring does not decide what the message stores.
     return { ...materials, plaintextDataKey, signingKey, requiredEncryptionContextKeys }

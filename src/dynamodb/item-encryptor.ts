@@ -3,6 +3,7 @@
 import type { marshallOptions as MarshallOptions, unmarshallOptions as UnmarshallOptions } from '@aws-sdk/util-dynamodb'
 import { RequiredEncryptionContextMaterialsManager } from '../cmm/required-context.js'
 import { ConfigurationError } from '../errors.js'
+import { toBase64 } from '../backend/der.js'
 import type { CryptoBackend } from '../backend/types.js'
 import type { EncryptionContext } from '../types.js'
 import { deserializeAttribute, serializeAttribute } from './attributes/index.js'
@@ -18,19 +19,13 @@ export interface ItemWithHeader {
   readonly parsedHeader: (ParsedHeader & { readonly attributeActions: Readonly<Record<string, CryptoAction>> }) | undefined
 }
 
-function base64(bytes: Uint8Array): string {
-  let binary = ''
-  for (const byte of bytes) binary += String.fromCharCode(byte)
-  return btoa(binary)
-}
-
 /** spec: encrypt-item.md#base-context-value-version-1: base64 of the two type-ID bytes and the serialized value. */
 function versionOneValue(terminal: Terminal): string {
   const bytes = new Uint8Array(2 + terminal.value.length)
   bytes[0] = terminal.typeId >> 8
   bytes[1] = terminal.typeId & 0xff
   bytes.set(terminal.value, 2)
-  return base64(bytes)
+  return toBase64(bytes)
 }
 
 function keyTerminal(item: Item, name: string, role: string, errorType: typeof InvalidItemError | typeof MalformedItemError): Terminal {

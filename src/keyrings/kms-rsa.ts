@@ -204,7 +204,7 @@ export function refuseSigningSuite(suite: AlgorithmSuite): void {
   const id = `0x${suite.id.toString(16).padStart(4, '0')}`
   if (suite.edkWrapping === 'intermediate') {
     // Anyone with the public key could also make the recipient tags: they would authenticate nothing.
-    throw new ConfigurationError(`KmsRsaKeyring cannot be used with DynamoDB item suite ${id}; use a KMS symmetric key (KmsKeyring).`)
+    throw new ConfigurationError(`KmsRsaKeyring cannot be used with DynamoDB item suite ${id}.`)
   }
   // spec: framework/aws-kms/aws-kms-rsa-keyring.md#security-considerations
   if (suite.signature === undefined) return

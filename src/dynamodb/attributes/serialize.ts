@@ -1,7 +1,7 @@
 // DynamoDB attribute values to terminals (type ID + value bytes) and back.
 // spec: dynamodb-encryption-client/ddb-attribute-serialization.md, ddb-item-conversion.md
 import { EnvelopeError } from '../../errors.js'
-import { compareBytes } from '../../format/bytes.js'
+import { compareBytes, concatBytes } from '../../format/bytes.js'
 import { InvalidItemError, MalformedItemError } from '../errors.js'
 import type { AttributeValue, Terminal } from '../types.js'
 import { normalizeNumber } from './numbers.js'
@@ -55,13 +55,7 @@ class Writer {
     this.bytes(Uint8Array.of(value >>> 24, (value >>> 16) & 0xff, (value >>> 8) & 0xff, value & 0xff))
   }
   finish(): Uint8Array {
-    const out = new Uint8Array(this.length)
-    let offset = 0
-    for (const chunk of this.#chunks) {
-      out.set(chunk, offset)
-      offset += chunk.length
-    }
-    return out
+    return concatBytes(this.#chunks)
   }
 }
 

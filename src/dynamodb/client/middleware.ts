@@ -2,6 +2,7 @@
 // Working on the wire (after serialization, before deserialization) puts them inside any marshalling layer, so
 // the low-level client and @aws-sdk/lib-dynamodb's document client on top of it behave the same.
 import { ConfigurationError, EnvelopeError } from '../../errors.js'
+import { concatBytes } from '../../format/bytes.js'
 import { MalformedItemError } from '../errors.js'
 import { transformRequest, transformResponse, type RequestState, type TableItemEncryptor, type Tables } from './operations.js'
 
@@ -67,13 +68,7 @@ async function readBody(body: unknown): Promise<Uint8Array> {
   if (typeof (body as AsyncIterable<Uint8Array>)?.[Symbol.asyncIterator] === 'function') {
     const chunks: Uint8Array[] = []
     for await (const chunk of body as AsyncIterable<Uint8Array | string>) chunks.push(typeof chunk === 'string' ? encoder.encode(chunk) : chunk)
-    const out = new Uint8Array(chunks.reduce((sum, chunk) => sum + chunk.length, 0))
-    let offset = 0
-    for (const chunk of chunks) {
-      out.set(chunk, offset)
-      offset += chunk.length
-    }
-    return out
+    return concatBytes(chunks)
   }
   if (typeof (body as ReadableStream)?.getReader === 'function') return new Uint8Array(await new Response(body as ReadableStream).arrayBuffer())
   return new Uint8Array(0)

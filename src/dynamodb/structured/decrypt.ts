@@ -3,7 +3,7 @@
 import type { CryptoBackend } from '../../backend/types.js'
 import { RequiredEncryptionContextMaterialsManager } from '../../cmm/required-context.js'
 import { CommitmentMismatchError, KeyringError } from '../../errors.js'
-import { dbeSuite } from '../../suites.js'
+import { dbeSuite } from '../../suites-dbe.js'
 import type { CompleteDecryptionMaterials, EncryptionContext, MaterialsManager } from '../../types.js'
 import { ItemAuthenticationError, MalformedItemError } from '../errors.js'
 import { FOOTER_ATTRIBUTE, HEADER_ATTRIBUTE, type CryptoAction, type Terminal } from '../types.js'

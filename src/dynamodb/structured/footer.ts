@@ -5,7 +5,7 @@ import { sha384 } from '@noble/hashes/sha2.js'
 import { bigIntToBytes, bytesToBigInt, derToP1363, p1363ToDer } from '../../backend/ec.js'
 import type { CryptoBackend } from '../../backend/types.js'
 import { SignatureVerificationError } from '../../errors.js'
-import { utf8 } from '../../format/bytes.js'
+import { concatBytes, utf8 } from '../../format/bytes.js'
 import type { AlgorithmSuite } from '../../suites.js'
 import type { EncryptionContext } from '../../types.js'
 import { ItemAuthenticationError, MalformedItemError } from '../errors.js'
@@ -44,15 +44,7 @@ export async function canonicalHash(backend: CryptoBackend, header: Uint8Array, 
       parts.push(uint64(terminal.value.length), PLAINTEXT, Uint8Array.of(terminal.typeId >>> 8, terminal.typeId & 0xff), terminal.value)
     }
   }
-  let length = 0
-  for (const part of parts) length += part.length
-  const record = new Uint8Array(length)
-  let offset = 0
-  for (const part of parts) {
-    record.set(part, offset)
-    offset += part.length
-  }
-  return backend.digest('sha384', record)
+  return backend.digest('sha384', concatBytes(parts))
 }
 
 /**

@@ -3,7 +3,7 @@
 import { hmac } from '@noble/hashes/hmac.js'
 import { sha512 } from '@noble/hashes/sha2.js'
 import type { CryptoBackend } from '../../backend/types.js'
-import { utf8 } from '../../format/bytes.js'
+import { concatBytes, utf8 } from '../../format/bytes.js'
 import { serializeContext } from '../../format/context.js'
 import type { AlgorithmSuite } from '../../suites.js'
 import type { EncryptedDataKey, EncryptionContext } from '../../types.js'
@@ -55,13 +55,7 @@ class Writer {
     this.bytes(bytes)
   }
   finish(): Uint8Array {
-    const out = new Uint8Array(this.length)
-    let offset = 0
-    for (const part of this.parts) {
-      out.set(part, offset)
-      offset += part.length
-    }
-    return out
+    return concatBytes(this.parts)
   }
 }
 
