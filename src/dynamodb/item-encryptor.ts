@@ -115,10 +115,12 @@ export class ItemEncryptorCore {
       if (name.startsWith(RESERVED_PREFIX)) {
         throw new InvalidItemError(`The item has attribute "${name}": names starting with "${RESERVED_PREFIX}" are reserved for the encryptor.`)
       }
-      const action = config.attributeActionsOnEncrypt[name]
+      // An attribute the actions do not name may still be left alone if it is allowed unsigned.
+      const action = config.attributeActionsOnEncrypt[name] ?? (isUnsigned(config, name) ? 'DO_NOTHING' : undefined)
       if (action === undefined) {
         throw new InvalidItemError(
-          `The item has attribute "${name}", which attributeActionsOnEncrypt does not name: give it an action (DO_NOTHING if it must stay unsigned).`,
+          `The item has attribute "${name}", which attributeActionsOnEncrypt does not name and which is not allowed unsigned: ` +
+            'give it an action, or list it in allowedUnsignedAttributes.',
         )
       }
       fields.push({ name, terminal: serializeAttribute(value, name), action })

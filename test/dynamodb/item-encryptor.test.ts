@@ -63,6 +63,13 @@ describe('DynamoDbItemEncryptor items', () => {
     expect(await encryptor.decryptItem(stored)).toEqual(item)
   })
 
+  it('leaves alone an attribute the actions do not name when it is allowed unsigned', async () => {
+    const prefixed = new DynamoDbItemEncryptor({ ...base, allowedUnsignedAttributePrefix: 'tmp_' })
+    const stored = await prefixed.encryptItem({ ...item, tmp_cursor: { S: 'abc' } })
+    expect(stored.tmp_cursor).toEqual({ S: 'abc' })
+    expect(await prefixed.decryptItem({ ...stored, tmp_cursor: { S: 'changed freely' } })).toMatchObject({ tmp_cursor: { S: 'changed freely' } })
+  })
+
   it('refuses an unconfigured attribute, missing keys and reserved names on encrypt', async () => {
     expect(await codeOf(encryptor.encryptItem({ ...item, extra: { S: 'x' } }))).toBe('INVALID_ITEM')
     expect(await codeOf(encryptor.encryptItem({ sk: item.sk as never, card: item.card as never }))).toBe('INVALID_ITEM')
