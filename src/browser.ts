@@ -77,7 +77,7 @@ export async function decrypt(
 
 /**
  * A `TransformStream` that encrypts the plaintext written to it into one message; `.header` resolves when
- * the header is written. Signing suites are refused (`UNSUPPORTED_OPERATION`): stream with 0x0478.
+ * the header is written. Signing suites hash incrementally and sign with @noble/curves (loaded on demand).
  *
  * @example
  * ```ts
@@ -90,7 +90,8 @@ export function encryptStream(keyringOrCmm: Keyring | MaterialsManager, options?
 
 /**
  * A `TransformStream` that decrypts one message written to it; each frame's plaintext is emitted once its
- * tag verifies. Signed messages are refused (`UNSUPPORTED_OPERATION`): decrypt those one-shot.
+ * tag verifies. A signed message's signature is checked at its end (incrementally, with @noble/curves) and a bad
+ * one fails the stream; `unsignedOnly: true` refuses signed messages, as in Node.
  */
 export function decryptStream(keyringOrCmm: Keyring | MaterialsManager, options?: DecryptStreamOptions): EnvelopeStream {
   return decryptStreamWith(webCryptoBackend, keyringOrCmm, options)

@@ -61,11 +61,10 @@ export async function beginEncryption(
   const cmm = asMaterialsManager(keyringOrCmm)
   const commitmentPolicy = commitmentPolicyFromOption(options.commitmentPolicy)
   const suite = suiteForEncrypt(options.algorithmSuite, commitmentPolicy, refusesSigningSuites(keyringOrCmm))
-  if (streaming && suite.signature !== undefined && !backend.incrementalSignatures) {
-    throw new UnsupportedOperationError(
-      `encryptStream cannot use signing suite ${hex(suite.id)} on the ${backend.name} backend, which signs whole messages only: ` +
-        'use one-shot encrypt, or an unsigned suite such as 0x0478 for streams.',
-    )
+  const incrementalSignatures =
+    backend.incrementalSignatures || (streaming && suite.signature !== undefined && (await backend.loadIncrementalSignatures?.()) === true)
+  if (streaming && suite.signature !== undefined && !incrementalSignatures) {
+    throw new UnsupportedOperationError(`The ${backend.name} backend cannot sign streams: use one-shot encrypt or suite 0x0478.`)
   }
   const frameLength = positiveIntegerOption('frameLength', options.frameLength, MAX_FRAME_LENGTH) ?? DEFAULT_FRAME_LENGTH
   const maxEncryptedDataKeys = positiveIntegerOption('maxEncryptedDataKeys', options.maxEncryptedDataKeys, 0xffff)
@@ -125,7 +124,7 @@ export async function beginEncryption(
     else aead.seal(iv, aad, new Uint8Array(0), headerBytes, headerBody.length + storedIvLength)
 
     const signing = suite.signature === undefined ? undefined : { curve: suite.signature.curve, privateKey: materials.signingKey }
-    const signer = signing === undefined || !backend.incrementalSignatures ? undefined : backend.createSigner(signing.curve, signing.privateKey)
+    const signer = signing === undefined || !incrementalSignatures ? undefined : backend.createSigner(signing.curve, signing.privateKey)
     signer?.update(headerBytes)
     const header: MessageHeader = {
       version: suite.messageFormatVersion,

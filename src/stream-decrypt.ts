@@ -117,7 +117,7 @@ export function decryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, opt
         `The message uses signing suite 0x${candidate.suite.id.toString(16).padStart(4, '0')}, which unsignedOnly refuses.`,
       )
     }
-    if (candidate.suite.signature !== undefined && !backend.incrementalSignatures) {
+    if (candidate.suite.signature !== undefined && !backend.incrementalSignatures && (await backend.loadIncrementalSignatures?.()) !== true) {
       throw new UnsupportedOperationError(
         `decryptStream cannot check the signature of suite 0x${candidate.suite.id.toString(16).padStart(4, '0')} on the ${backend.name} ` +
           'backend, which verifies whole messages only: use one-shot decrypt for signed messages.',

@@ -23,6 +23,7 @@ import {
   type Keyring,
 } from '../src/index.js'
 import { COMMITTING, SIGNING, rejectionOf } from './helpers/fixtures.js'
+import { aesKey, decryptPolicyFor, KEY_NAMESPACE, keyNameOf, officialDecrypt, officialEncrypt, officialKeyring } from './helpers/official.js'
 
 const ALL_SUITES = [0x0014, 0x0046, 0x0078, 0x0114, 0x0146, 0x0178, 0x0214, 0x0346, 0x0378, 0x0478, 0x0578]
 const OAEP: readonly RsaPadding[] = ['OAEP-SHA1', 'OAEP-SHA256', 'OAEP-SHA384', 'OAEP-SHA512']
@@ -339,21 +340,75 @@ describe('the asynchronous frame engine', () => {
     expect(equal(emitted, data.subarray(0, emitted.length))).toBe(true)
   })
 
-  it('streams of signing suites are refused before any keyring runs on a backend without incremental signatures', async () => {
+  it('a backend without incremental signatures refuses streams of signing suites before any keyring runs', async () => {
+    const { loadIncrementalSignatures: _loader, ...wholeMessagesOnly } = webCryptoBackend
     let keyringCalls = 0
     const inner = aesKeyring()
     const counting: Keyring = {
       onEncrypt: (materials, backend) => (keyringCalls++, inner.onEncrypt(materials, backend)),
       onDecrypt: (materials, edks, backend) => (keyringCalls++, inner.onDecrypt(materials, edks, backend)),
     }
-    const encrypting = chunked(bytes(100), 10).pipeThrough(encryptStreamWith(webCryptoBackend, counting, { algorithmSuite: 0x0578 }))
+    const encrypting = chunked(bytes(100), 10).pipeThrough(encryptStreamWith(wholeMessagesOnly, counting, { algorithmSuite: 0x0578 }))
     expect(await codeOf(readAll(encrypting))).toBe('UNSUPPORTED_OPERATION')
     const { ciphertext } = await encryptWith(nodeBackend, inner, bytes(100), { algorithmSuite: 0x0578 })
-    const decrypting = chunked(ciphertext, 10).pipeThrough(decryptStreamWith(webCryptoBackend, counting))
+    const decrypting = chunked(ciphertext, 10).pipeThrough(decryptStreamWith(wholeMessagesOnly, counting))
     expect(await codeOf(readAll(decrypting))).toBe('UNSUPPORTED_OPERATION')
     expect(keyringCalls).toBe(0)
     // One-shot works for the same suite.
-    expect(equal((await decryptWith(webCryptoBackend, inner, ciphertext)).plaintext, bytes(100))).toBe(true)
+    expect(equal((await decryptWith(wholeMessagesOnly, inner, ciphertext)).plaintext, bytes(100))).toBe(true)
+  })
+})
+
+describe('streams of signing suites on WebCrypto (incremental digest, @noble/curves signature)', () => {
+  const spec = { kind: 'aes', bits: 256 } as const
+  const ours = () => new RawAesKeyring({ keyNamespace: KEY_NAMESPACE, keyName: keyNameOf(spec), wrappingKey: aesKey(256) })
+
+  it.each([...SIGNING].map((suite) => [hex16(suite), suite] as const))(
+    '%s: encryptStream on WebCrypto is read by node:crypto and the official SDK; their messages stream-decrypt on WebCrypto',
+    async (_name, suite) => {
+      const data = bytes(10_000, suite)
+      const options = { algorithmSuite: suite, commitmentPolicy: encryptPolicy(suite), frameLength: 1024 }
+      const read = { commitmentPolicy: 'REQUIRE_ENCRYPT_ALLOW_DECRYPT' as const }
+      const streamed = await readAll(chunked(data, 777).pipeThrough(encryptStreamWith(webCryptoBackend, ours(), options)))
+      expect(equal((await decryptWith(nodeBackend, ours(), streamed, read)).plaintext, data)).toBe(true)
+      expect(equal((await officialDecrypt(officialKeyring(spec), streamed, { commitmentPolicy: decryptPolicyFor(suite) })).plaintext, data)).toBe(true)
+      for (const ciphertext of [
+        (await encryptWith(nodeBackend, ours(), data, options)).ciphertext,
+        (await officialEncrypt(officialKeyring(spec), data, { suiteId: suite, frameLength: 1024 })).ciphertext,
+      ]) {
+        expect(equal(await readAll(chunked(ciphertext, 500).pipeThrough(decryptStreamWith(webCryptoBackend, ours(), read))), data)).toBe(true)
+      }
+    },
+  )
+
+  it('a changed signature byte fails the stream with SIGNATURE_INVALID', async () => {
+    const { ciphertext } = await encryptWith(nodeBackend, aesKeyring(), bytes(3000), { algorithmSuite: 0x0578, frameLength: 1000 })
+    for (const offset of [ciphertext.length - 1, ciphertext.length - 60]) {
+      const altered = ciphertext.slice()
+      altered[offset] = (altered[offset] as number) ^ 1
+      expect(await codeOf(readAll(chunked(altered, 700).pipeThrough(decryptStreamWith(webCryptoBackend, aesKeyring()))))).toBe('SIGNATURE_INVALID')
+    }
+  })
+
+  it('fast-check: random sizes, chunkings and frame lengths round-trip through WebCrypto streams both ways', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.nat(5000), fc.integer({ min: 1, max: 2000 }), fc.integer({ min: 1, max: 1500 }), fc.constantFrom(0x0214, 0x0378, 0x0578), async (length, chunk, frameLength, suite) => {
+        const data = bytes(length, chunk)
+        const options = { algorithmSuite: suite, commitmentPolicy: encryptPolicy(suite), frameLength }
+        const read = { commitmentPolicy: 'REQUIRE_ENCRYPT_ALLOW_DECRYPT' as const }
+        const streamed = await readAll(chunked(data, chunk).pipeThrough(encryptStreamWith(webCryptoBackend, aesKeyring(), options)))
+        expect(equal(await readAll(chunked(streamed, chunk).pipeThrough(decryptStreamWith(webCryptoBackend, aesKeyring(), read))), data)).toBe(true)
+        expect(equal((await decryptWith(nodeBackend, aesKeyring(), streamed, read)).plaintext, data)).toBe(true)
+      }),
+      { numRuns: 25 },
+    )
+  })
+
+  it('the signing key never shows its scalar when inspected or serialized', async () => {
+    const { privateKey } = await webCryptoBackend.generateSigningKey('P-384')
+    const { inspect } = await import('node:util')
+    expect(inspect(privateKey)).toBe('WebSigningKey')
+    expect(JSON.stringify(privateKey)).toBe('{"type":"WebSigningKey"}')
   })
 })
 

@@ -92,6 +92,11 @@ export interface CryptoBackend {
    * before any keyring runs.
    */
   readonly incrementalSignatures: boolean
+  /**
+   * For a backend whose incremental signatures live in a module loaded on demand (the browser build): loads it
+   * and resolves true, after which `createSigner` / `createVerifier` work. Streams of signing suites call it.
+   */
+  loadIncrementalSignatures?(): Promise<boolean>
   /** A fresh ephemeral key pair; may be made ahead of need. */
   generateSigningKey(curve: CurveName): Promise<SigningKeyPair>
   createSigner(curve: CurveName, privateKey: unknown): Signer

@@ -2,6 +2,7 @@
 // (0x0478 with KmsRsaKeyring) never downloads it. WebCrypto signs and verifies whole messages only.
 import type { CurveName } from '../suites.js'
 import { compressPoint, CURVES, decompressPoint, derToP1363, p1363ToDer } from './ec.js'
+import { WebSigningKey } from './signing-key.js'
 import type { SigningKeyPair } from './types.js'
 import { requireSubtle, source } from './webcrypto-rsa.js'
 
@@ -13,17 +14,21 @@ interface VerificationKey {
   readonly point: Uint8Array
 }
 
+/** The private key is a WebSigningKey: WebCrypto signs whole messages, the scalar serves streams. */
 export async function generateSigningKey(curve: CurveName): Promise<SigningKeyPair> {
   const subtle = requireSubtle('ECDSA signing')
-  const pair = (await subtle.generateKey({ name: 'ECDSA', namedCurve: curve }, false, ['sign', 'verify'])) as CryptoKeyPair
+  const pair = (await subtle.generateKey({ name: 'ECDSA', namedCurve: curve }, true, ['sign', 'verify'])) as CryptoKeyPair
   const uncompressed = new Uint8Array(await subtle.exportKey('raw', pair.publicKey))
-  return { privateKey: pair.privateKey, publicKey: compressPoint(uncompressed) }
+  const { d } = await subtle.exportKey('jwk', pair.privateKey)
+  const scalar = Uint8Array.from(atob((d as string).replace(/-/g, '+').replace(/_/g, '/')), (char) => char.charCodeAt(0))
+  return { privateKey: new WebSigningKey(pair.privateKey, scalar), publicKey: compressPoint(uncompressed) }
 }
 
 /** DER signature of the whole message. */
 export async function signMessage(curve: CurveName, privateKey: unknown, message: Uint8Array): Promise<Uint8Array> {
   const subtle = requireSubtle('ECDSA signing')
-  const signature = await subtle.sign({ name: 'ECDSA', hash: SIGNATURE_HASH[curve] }, privateKey as CryptoKey, source(message))
+  const key = privateKey instanceof WebSigningKey ? privateKey.key : (privateKey as CryptoKey)
+  const signature = await subtle.sign({ name: 'ECDSA', hash: SIGNATURE_HASH[curve] }, key, source(message))
   return p1363ToDer(new Uint8Array(signature))
 }
 

@@ -93,14 +93,21 @@ async function digest(hash: HashName, data: Uint8Array): Promise<Uint8Array> {
   return new Uint8Array(await subtle.digest(WEB_HASH[hash], source(data)))
 }
 
-/** Streams refuse signing suites before this is reached (incrementalSignatures is false): a last line of defence. */
-function streamedSignaturesUnsupported(): never {
-  throw new UnsupportedOperationError('WebCrypto signs and verifies whole messages only: use one-shot encrypt/decrypt for signing suites.')
+// Streams of signing suites load @noble/curves to sign or verify an incrementally computed digest.
+type NobleEcdsa = typeof import('./noble-ecdsa.js')
+let nobleEcdsa: NobleEcdsa | undefined
+
+function unsupported(message: string): never {
+  throw new UnsupportedOperationError(message)
+}
+
+function incremental(): NobleEcdsa {
+  return nobleEcdsa ?? unsupported('Call loadIncrementalSignatures first.')
 }
 
 /**
- * The CryptoBackend on WebCrypto (browsers, Deno, Node's globalThis.crypto). Signing suites work one-shot
- * (a whole-message sign or verify); streams of signed messages are refused with UnsupportedOperationError.
+ * The CryptoBackend on WebCrypto (browsers, Deno, Node's globalThis.crypto). Signing suites sign and verify
+ * whole messages with WebCrypto; streams hash incrementally and sign with @noble/curves, loaded on demand.
  * RSA PKCS1 padding is Node-only.
  */
 export const webCryptoBackend: CryptoBackend = {
@@ -129,10 +136,14 @@ export const webCryptoBackend: CryptoBackend = {
 
   incrementalSignatures: false,
   generateSigningKey: async (curve) => (await loadOnDemand()).generateSigningKey(curve),
-  createSigner: streamedSignaturesUnsupported,
+  async loadIncrementalSignatures() {
+    nobleEcdsa ??= await import('./noble-ecdsa.js')
+    return true
+  },
+  createSigner: (curve, privateKey) => incremental().createSigner(curve, privateKey) ?? unsupported('Streams sign with generateSigningKey keys only.'),
   signMessage: async (curve, privateKey, message) => (await loadOnDemand()).signMessage(curve, privateKey, message),
   importVerificationKey: async (curve, compressedPoint) => (await loadOnDemand()).importVerificationKey(curve, compressedPoint),
-  createVerifier: streamedSignaturesUnsupported,
+  createVerifier: (curve, publicKey) => incremental().createVerifier(curve, publicKey),
   async verifyMessage(curve, publicKey, message, signature) {
     try {
       return await (await loadOnDemand()).verifyMessage(curve, publicKey, message, signature)

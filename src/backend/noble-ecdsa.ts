@@ -1,0 +1,39 @@
+// Incremental ECDSA for the browser build's streams of signing suites: WebCrypto hashes the whole message
+// itself and cannot sign or verify a digest computed chunk by chunk, so the digest comes from @noble/hashes
+// and the signature from @noble/curves (prehash off). Loaded only by a stream that signs or verifies.
+import { p256, p384 } from '@noble/curves/nist.js'
+import { sha256, sha384 } from '@noble/hashes/sha2.js'
+import type { CurveName } from '../suites.js'
+import { WebSigningKey } from './signing-key.js'
+import type { Signer, Verifier } from './types.js'
+
+const CURVE = { 'P-256': { ecdsa: p256, hash: sha256 }, 'P-384': { ecdsa: p384, hash: sha384 } } as const
+
+/** Undefined for a key the browser build did not make (its scalar is not at hand). */
+export function createSigner(curve: CurveName, privateKey: unknown): Signer | undefined {
+  if (!(privateKey instanceof WebSigningKey)) return undefined
+  const { ecdsa, hash } = CURVE[curve]
+  const digest = hash.create()
+  return {
+    update: (bytes) => void digest.update(bytes),
+    // DER, as the message format stores it.
+    sign: () => ecdsa.sign(digest.digest(), privateKey.scalar(), { prehash: false, format: 'der' }),
+  }
+}
+
+/** `publicKey` is importVerificationKey's result; high-S signatures (other SDKs make them) verify too. */
+export function createVerifier(curve: CurveName, publicKey: unknown): Verifier {
+  const { point } = publicKey as { point: Uint8Array }
+  const { ecdsa, hash } = CURVE[curve]
+  const digest = hash.create()
+  return {
+    update: (bytes) => void digest.update(bytes),
+    verify(signature) {
+      try {
+        return ecdsa.verify(signature, digest.digest(), point, { prehash: false, format: 'der', lowS: false })
+      } catch {
+        return false // an undecodable signature does not verify
+      }
+    },
+  }
+}
