@@ -2,9 +2,13 @@
 // path is: UTF-8 table name ‖ depth (1, as 8 bytes) ‖ 0x24 '$' ‖ name length (8 bytes) ‖ UTF-8 name.
 const encoder = new TextEncoder()
 
+/** A length as 8 big-endian bytes (lengths here stay far below 2^32, so the high half is zero). */
 function uint64(value: number): Uint8Array {
   const bytes = new Uint8Array(8)
-  new DataView(bytes.buffer).setBigUint64(0, BigInt(value))
+  bytes[4] = value >>> 24
+  bytes[5] = (value >>> 16) & 0xff
+  bytes[6] = (value >>> 8) & 0xff
+  bytes[7] = value & 0xff
   return bytes
 }
 
