@@ -1,5 +1,7 @@
 // DynamoDbItemEncryptor: configuration checks, item checks, plaintext policies and the stored form.
+import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
+import { EnvelopeError } from '../../src/errors.js'
 import { DynamoDbItemEncryptor, type DynamoDbItemEncryptorConfig, type Item } from '../../src/dynamodb/index.js'
 import { aesKeyring, rejectionOf } from '../helpers/fixtures.js'
 
@@ -127,5 +129,35 @@ describe('DynamoDbItemEncryptor items', () => {
     // The fixture's wrapping key is 32 bytes of 7.
     expect(text).not.toMatch(/7, 7, 7|07070707|BwcHBwcH/)
     expect(text).toContain('RawAesKeyring')
+  })
+})
+
+describe('DynamoDbItemEncryptor on hostile stored items', () => {
+  const encryptor = new DynamoDbItemEncryptor(base)
+
+  it('fast-check: random headers, footers and attribute bytes fail with typed errors, never a crash', async () => {
+    const stored = await encryptor.encryptItem(item)
+    const header = (stored.aws_dbe_head as { B: Uint8Array }).B
+    await fc.assert(
+      fc.asyncProperty(
+        fc.oneof(fc.uint8Array({ maxLength: 400 }), fc.tuple(fc.nat(header.length), fc.uint8Array({ maxLength: 40 })).map(([cut, tail]) => Uint8Array.from([...header.subarray(0, cut), ...tail]))),
+        fc.uint8Array({ maxLength: 200 }),
+        fc.uint8Array({ maxLength: 60 }),
+        async (head, foot, card) => {
+          const failure = await rejectionOf(encryptor.decryptItem({ ...stored, aws_dbe_head: { B: head }, aws_dbe_foot: { B: foot }, card: { B: card } }))
+          expect(failure).toBeInstanceOf(EnvelopeError)
+        },
+      ),
+      { numRuns: 300 },
+    )
+  })
+
+  it('a header claiming many data keys or a long legend is refused without large allocations', async () => {
+    const stored = await encryptor.encryptItem(item)
+    const header = (stored.aws_dbe_head as { B: Uint8Array }).B.slice()
+    // Legend length (bytes 34-35) set to 65535 with far fewer bytes behind it.
+    header[34] = 0xff
+    header[35] = 0xff
+    expect(await codeOf(encryptor.decryptItem({ ...stored, aws_dbe_head: { B: header } }))).toBe('MALFORMED_ITEM')
   })
 })
