@@ -8,7 +8,8 @@ import { ByteReader } from './format/bytes.js'
 import { MAX_SIGNATURE_LENGTH, writeFooter } from './format/footer.js'
 import { FINAL_FRAME_OVERHEAD, readFrame, readNonFramedBody } from './format/frame.js'
 import type { ParsedHeader } from './format/header.js'
-import { FrameSealer, type FrameOpener } from './frames.js'
+import type { FrameOpener } from './frame-opener.js'
+import { FrameSealer } from './frames.js'
 import type { EncryptResult } from './types.js'
 
 /** Frames in flight at once: bounded by count and by bytes, so a huge frame length cannot balloon memory. */

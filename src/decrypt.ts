@@ -19,7 +19,7 @@ import { RESERVED_PREFIX, checkRequiredKeys, serializeContext, splitContext } fr
 import { readFooter } from './format/footer.js'
 import { MAX_SEQUENCE_NUMBER, readFrame, readNonFramedBody } from './format/frame.js'
 import { parseHeader, type ParsedHeader } from './format/header.js'
-import { FrameOpener } from './frames.js'
+import { FrameOpener } from './frame-opener.js'
 import { assertDecryptAllowed, commitmentPolicyFromOption } from './suites.js'
 import type {
   CommitmentPolicy,

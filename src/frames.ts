@@ -1,5 +1,5 @@
 import { isAsyncAead, type AeadKey, type AsyncAeadKey } from './backend/types.js'
-import { FrameAuthenticationError, LimitExceededError } from './errors.js'
+import { LimitExceededError } from './errors.js'
 import {
   BodyAad,
   FINAL_FRAME_MARKER,
@@ -104,47 +104,6 @@ function writeRegularLayout(out: Uint8Array, offset: number, sequenceNumber: num
   writeUint32(out, offset, sequenceNumber)
   writeSequenceIv(out, offset + 4, sequenceNumber)
   return offset + 4
-}
-
-/**
- * Decrypts frames (or the non-framed body) that have already been read and sequence-checked. As with
- * `FrameSealer`, a synchronous key uses `open` and an asynchronous one `openAsync`.
- */
-export class FrameOpener {
-  /** Made on first use: a small message has only a final frame. */
-  private regularAad: BodyAad | undefined
-  readonly async: boolean
-
-  constructor(
-    private readonly aead: AeadKey | AsyncAeadKey,
-    private readonly messageId: Uint8Array,
-    private readonly contentType: 'framed' | 'non-framed',
-  ) {
-    this.async = isAsyncAead(aead)
-  }
-
-  /** Decrypt into `out` at `offset`. On a bad tag the written bytes are zeroed before the error is thrown. */
-  open(frame: FrameView, out: Uint8Array, offset: number): number {
-    const aad = frame.final
-      ? new BodyAad(this.messageId, this.contentType === 'framed' ? 'final' : 'single-block')
-      : (this.regularAad ??= new BodyAad(this.messageId, 'regular'))
-    aad.set(frame.sequenceNumber, frame.content.length)
-    if (!(this.aead as AeadKey).open(frame.iv, aad.bytes, frame.content, frame.tag, out, offset)) this.reject(frame, out, offset)
-    return offset + frame.content.length
-  }
-
-  /** `open` for an asynchronous key; several frames may be in flight at once. */
-  async openAsync(frame: FrameView, out: Uint8Array, offset: number): Promise<number> {
-    const kind = !frame.final ? 'regular' : this.contentType === 'framed' ? 'final' : 'single-block'
-    const aad = new BodyAad(this.messageId, kind).set(frame.sequenceNumber, frame.content.length)
-    if (!(await (this.aead as AsyncAeadKey).open(frame.iv, aad, frame.content, frame.tag, out, offset))) this.reject(frame, out, offset)
-    return offset + frame.content.length
-  }
-
-  private reject(frame: FrameView, out: Uint8Array, offset: number): never {
-    out.fill(0, offset, offset + frame.content.length)
-    throw new FrameAuthenticationError(`Frame ${frame.sequenceNumber} failed authentication: the message was altered or truncated.`)
-  }
 }
 
 function writeUint32(out: Uint8Array, offset: number, value: number): void {

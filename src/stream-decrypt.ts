@@ -174,6 +174,9 @@ export function decryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, opt
     const batch = scanFrames()
     if (batch === undefined) return undefined
     const { opener } = opened as OpenedHeader
+    // A chunk that completes one frame (large frames) takes the cipher's output as it is, where the backend
+    // can hand it over: no copy.
+    if (batch.frames.length === 1 && opener.detachedOpen) return releasable(batch, opener.openDetached(batch.frames[0] as FrameView))
     const out = backend.allocate(batch.plaintextLength)
     let position = 0
     try {
@@ -220,7 +223,8 @@ export function decryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, opt
     // ArrayBuffer must not carry unverified plaintext.
     const finalLength = (batch.frames[batch.frames.length - 1] as FrameView).content.length
     const releasable = batch.plaintextLength - finalLength
-    held = out.slice(releasable)
+    // A copy (Buffer's slice would be a view), since the released chunk's tail is zeroed next.
+    held = new Uint8Array(out.subarray(releasable))
     out.fill(0, releasable)
     return releasable > 0 ? out.subarray(0, releasable) : undefined
   }

@@ -1298,3 +1298,24 @@ describe('an impossible final-frame length', () => {
     expect((error as EnvelopeError).code).toBe('MALFORMED_MESSAGE')
   })
 })
+
+describe('decryptStream with one frame per chunk (large frames: the cipher output is emitted without a copy)', () => {
+  const frameLength = 65536
+  it.each([['0478', 0x0478], ['0578', 0x0578]])('suite 0x%s: tampering with any frame stops the stream after the frames before it', async (_label, suite) => {
+    const plaintext = bytes(5 * frameLength + 1234, suite)
+    const { ciphertext } = await encrypt(keyring, plaintext, options(suite, frameLength))
+    const layout = layoutOf(ciphertext, plaintext.length, frameLength)
+    const chunks = split(ciphertext, [65536])
+    const clean = await run(decryptStream(keyring, { commitmentPolicy: policyFor(suite) }), chunks)
+    expect(clean.error).toBeUndefined()
+    expectBytes(clean.output, plaintext)
+    for (const frame of [0, 2, 4]) {
+      const altered = ciphertext.slice()
+      const position = layout.headerLength + frame * (frameLength + REGULAR_OVERHEAD) + 100
+      altered[position] = (altered[position] as number) ^ 1
+      const { output, error } = await run(decryptStream(keyring, { commitmentPolicy: policyFor(suite) }), split(altered, [65536]))
+      expectCode(error, 'FRAME_AUTHENTICATION_FAILED')
+      expectVerifiedPrefix(output, plaintext, frameLength, frame)
+    }
+  })
+})

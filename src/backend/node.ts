@@ -1,5 +1,6 @@
 import {
   KeyObject,
+  type DecipherGCM,
   constants,
   createCipheriv,
   createDecipheriv,
@@ -53,16 +54,36 @@ class NodeAeadKey implements AeadKey {
   }
 
   open(iv: Uint8Array, aad: Uint8Array, ciphertext: Uint8Array, tag: Uint8Array, out: Uint8Array, offset: number): boolean {
+    const decipher = this.decipher(iv, aad, tag)
+    out.set(decipher.update(ciphertext), offset)
+    return verified(decipher)
+  }
+
+  openDetached(iv: Uint8Array, aad: Uint8Array, ciphertext: Uint8Array, tag: Uint8Array): Uint8Array | undefined {
+    const decipher = this.decipher(iv, aad, tag)
+    const output = decipher.update(ciphertext)
+    // A plain Uint8Array over the cipher's own buffer (a Buffer's slice would be a view, unlike everywhere else).
+    const plaintext = new Uint8Array(output.buffer, output.byteOffset, output.length)
+    if (verified(decipher)) return plaintext
+    plaintext.fill(0)
+    return undefined
+  }
+
+  private decipher(iv: Uint8Array, aad: Uint8Array, tag: Uint8Array): DecipherGCM {
     const decipher = createDecipheriv(this.algorithm, this.key, iv, { authTagLength: 16 })
     decipher.setAAD(aad)
     decipher.setAuthTag(tag)
-    out.set(decipher.update(ciphertext), offset)
-    try {
-      decipher.final()
-      return true
-    } catch {
-      return false
-    }
+    return decipher
+  }
+}
+
+/** Whether the tag verified (final throws when it does not). */
+function verified(decipher: DecipherGCM): boolean {
+  try {
+    decipher.final()
+    return true
+  } catch {
+    return false
   }
 }
 

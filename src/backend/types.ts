@@ -20,6 +20,11 @@ export interface AeadKey {
    * discard (zero) what was written.
    */
   open(iv: Uint8Array, aad: Uint8Array, ciphertext: Uint8Array, tag: Uint8Array, out: Uint8Array, offset: number): boolean
+  /**
+   * Decrypt into a new buffer the cipher itself returns, when that saves a copy (node:crypto's update always
+   * allocates). Undefined when the tag does not verify; the plaintext has then been zeroed.
+   */
+  openDetached?(iv: Uint8Array, aad: Uint8Array, ciphertext: Uint8Array, tag: Uint8Array): Uint8Array | undefined
 }
 
 /**

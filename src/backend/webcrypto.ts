@@ -97,12 +97,8 @@ async function digest(hash: HashName, data: Uint8Array): Promise<Uint8Array> {
 type NobleEcdsa = typeof import('./noble-ecdsa.js')
 let nobleEcdsa: NobleEcdsa | undefined
 
-function unsupported(message: string): never {
-  throw new UnsupportedOperationError(message)
-}
-
-function incremental(): NobleEcdsa {
-  return nobleEcdsa ?? unsupported('Call loadIncrementalSignatures first.')
+function unsupported(): never {
+  throw new UnsupportedOperationError('Stream signatures need loadIncrementalSignatures and a key from generateSigningKey.')
 }
 
 /**
@@ -140,10 +136,10 @@ export const webCryptoBackend: CryptoBackend = {
     nobleEcdsa ??= await import('./noble-ecdsa.js')
     return true
   },
-  createSigner: (curve, privateKey) => incremental().createSigner(curve, privateKey) ?? unsupported('Streams sign with generateSigningKey keys only.'),
+  createSigner: (curve, privateKey) => nobleEcdsa?.createSigner(curve, privateKey) ?? unsupported(),
   signMessage: async (curve, privateKey, message) => (await loadOnDemand()).signMessage(curve, privateKey, message),
   importVerificationKey: async (curve, compressedPoint) => (await loadOnDemand()).importVerificationKey(curve, compressedPoint),
-  createVerifier: (curve, publicKey) => incremental().createVerifier(curve, publicKey),
+  createVerifier: (curve, publicKey) => nobleEcdsa?.createVerifier(curve, publicKey) ?? unsupported(),
   async verifyMessage(curve, publicKey, message, signature) {
     try {
       return await (await loadOnDemand()).verifyMessage(curve, publicKey, message, signature)

@@ -3,7 +3,7 @@ import { ConfigurationError, InvalidEncryptionContextError, KeyringError } from 
 import { PUBLIC_KEY_CONTEXT_KEY, checkRequiredKeys } from '../format/context.js'
 import { isKeyring } from '../keyrings/common.js'
 import { loadOnDemand, onDemandLoaded } from '../load-on-demand.js'
-import { assertEncryptAllowed, hex } from '../suites.js'
+import { assertEncryptAllowed } from '../suites.js'
 import type {
   CompleteDecryptionMaterials,
   CompleteEncryptionMaterials,
@@ -65,9 +65,6 @@ export class DefaultMaterialsManager implements MaterialsManager {
     }
     if (materials.encryptedDataKeys.length === 0) throw new KeyringError('The keyring returned no encrypted data key.')
     if (materials.suite !== suite) throw new KeyringError('The keyring changed the algorithm suite.')
-    if (suite.symmetricSignature !== undefined && materials.symmetricSigningKeys?.length !== materials.encryptedDataKeys.length) {
-      throw new KeyringError(`Suite ${hex(suite.id)} needs a symmetric signing key per encrypted data key (intermediate key wrapping).`)
-    }
     // The required keys are the request's: a keyring does not decide what the message stores.
     return { ...materials, plaintextDataKey, signingKey, requiredEncryptionContextKeys }
   }
