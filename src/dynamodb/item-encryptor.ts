@@ -1,7 +1,6 @@
 // Encrypt and decrypt one DynamoDB item (spec: dynamodb-encryption-client/encrypt-item.md, decrypt-item.md,
 // ddb-item-conversion.md), on top of the structured-encryption core.
 import type { marshallOptions as MarshallOptions, unmarshallOptions as UnmarshallOptions } from '@aws-sdk/util-dynamodb'
-import { RequiredEncryptionContextMaterialsManager } from '../cmm/required-context.js'
 import { ConfigurationError } from '../errors.js'
 import { toBase64 } from '../backend/der.js'
 import type { CryptoBackend } from '../backend/types.js'
@@ -97,10 +96,6 @@ export class ItemEncryptorCore {
     return context
   }
 
-  #requireContext(context: EncryptionContext): RequiredEncryptionContextMaterialsManager {
-    return RequiredEncryptionContextMaterialsManager.forReservedKeys(this.config.materialsManager, Object.keys(context))
-  }
-
   /** Encrypt and sign `item`; see {@link encryptItemWithHeader} for the header. */
   async encryptItem(item: Item): Promise<Item> {
     return (await this.encryptItemWithHeader(item)).item
@@ -134,7 +129,9 @@ export class ItemEncryptorCore {
     const result = await encryptStructure({
       tableName: config.logicalTableName,
       fields,
-      materialsManager: this.#requireContext(encryptionContext),
+      materialsManager: config.materialsManager,
+      // spec: the base context's keys are required (bound, not stored)
+      requiredContextKeys: Object.keys(encryptionContext),
       backend: this.#backend,
       ...(config.algorithmSuite === undefined ? {} : { algorithmSuiteId: config.algorithmSuite }),
       encryptionContext,
@@ -200,7 +197,9 @@ export class ItemEncryptorCore {
       tableName: config.logicalTableName,
       fields,
       authenticate: (name) => (isUnsigned(config, name) ? 'DO_NOT_SIGN' : 'SIGN'),
-      materialsManager: this.#requireContext(encryptionContext),
+      materialsManager: config.materialsManager,
+      // spec: the base context's keys are required (bound, not stored)
+      requiredContextKeys: Object.keys(encryptionContext),
       backend: this.#backend,
       encryptionContext,
     })

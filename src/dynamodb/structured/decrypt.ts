@@ -20,6 +20,8 @@ export interface DecryptStructureInput {
   /** Which attributes the signatures cover (spec: decrypt-item.md#signature-scope). */
   readonly authenticate: (name: string) => 'SIGN' | 'DO_NOT_SIGN'
   readonly materialsManager: MaterialsManager
+  /** Keys of `encryptionContext` that are bound but not stored in the header (the item's base context). */
+  readonly requiredContextKeys?: readonly string[]
   readonly backend: CryptoBackend
   readonly encryptionContext?: EncryptionContext
 }
@@ -66,8 +68,10 @@ export async function decryptStructure(input: DecryptStructureInput): Promise<St
   }
   const extended = header.version === 2 ? withAttributeContext(input.encryptionContext ?? {}, included, MalformedItemError) : undefined
   const reproducedEncryptionContext = extended?.context ?? input.encryptionContext ?? {}
+  // One required-context manager for the caller's required keys and the attribute pairs added here.
+  const requiredKeys = [...(input.requiredContextKeys ?? []), ...(extended?.addedKeys ?? [])]
   const materialsManager =
-    extended === undefined ? input.materialsManager : RequiredEncryptionContextMaterialsManager.forReservedKeys(input.materialsManager, extended.addedKeys)
+    requiredKeys.length === 0 ? input.materialsManager : RequiredEncryptionContextMaterialsManager.forReservedKeys(input.materialsManager, requiredKeys)
   const suite = dbeSuite(header.algorithmSuiteId)
   const materials = await materialsManager.getDecryptionMaterials(
     {

@@ -34,6 +34,8 @@ export interface EncryptStructureInput {
   readonly tableName: string
   readonly fields: readonly StructuredField[]
   readonly materialsManager: MaterialsManager
+  /** Keys of `encryptionContext` that are bound but not stored in the header (the item's base context). */
+  readonly requiredContextKeys?: readonly string[]
   readonly backend: CryptoBackend
   /** 0x6700 or 0x6701 (the default). */
   readonly algorithmSuiteId?: number
@@ -86,8 +88,10 @@ export async function encryptStructure(input: EncryptStructureInput): Promise<St
   const included = signed.filter((field) => field.action === 'SIGN_AND_INCLUDE_IN_ENCRYPTION_CONTEXT')
   const extended = withAttributeContext(input.encryptionContext ?? {}, included, InvalidItemError)
   const encryptionContext = extended?.context ?? input.encryptionContext ?? {}
+  // One required-context manager for the caller's required keys and the attribute pairs added here.
+  const requiredKeys = [...(input.requiredContextKeys ?? []), ...(extended?.addedKeys ?? [])]
   const materialsManager =
-    extended === undefined ? input.materialsManager : RequiredEncryptionContextMaterialsManager.forReservedKeys(input.materialsManager, extended.addedKeys)
+    requiredKeys.length === 0 ? input.materialsManager : RequiredEncryptionContextMaterialsManager.forReservedKeys(input.materialsManager, requiredKeys)
   // spec: max plaintext length = 2 bytes per encrypted attribute plus their values
   const maxPlaintextLength = encrypted.reduce((sum, field) => sum + 2 + field.terminal.value.length, 0)
   const materials = await materialsManager.getEncryptionMaterials(
