@@ -5,6 +5,10 @@ import { inspect } from 'node:util'
 import fc from 'fast-check'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { nodeBackend } from '../src/backend/node.js'
+import type { CryptoBackend } from '../src/backend/types.js'
+import { webCryptoBackend } from '../src/backend/webcrypto.js'
+import { decryptWith } from '../src/decrypt.js'
+import { encryptWith } from '../src/encrypt.js'
 import { decryptionIdentifier, encryptionIdentifier, identifierPrefix, serializeEncryptedDataKey } from '../src/cmm/cache-id.js'
 import {
   CachingMaterialsManager,
@@ -112,7 +116,16 @@ describe('configuration', () => {
 
 // spec: framework/caching-cmm.md#appendix-a-cache-entry-identifier-formulas, checked against a direct
 // transcription of the formulas onto node:crypto, and one pinned answer.
-describe('cache entry identifiers', () => {
+describe.each([
+  ['node:crypto', nodeBackend],
+  ['WebCrypto', webCryptoBackend],
+] as const)('cache entry identifiers (%s)', (_name, backend) => {
+  // The identifier is the map key: the SHA-384 digest, one character per byte.
+  const idHex = async (id: string | Promise<string>) => Buffer.from(await id, 'latin1').toString('hex')
+  const encryptionId = (prefix: Uint8Array, suiteId: number | undefined, context: Record<string, string>) =>
+    idHex(encryptionIdentifier(backend, prefix, suiteId, context))
+  const decryptionId = (prefix: Uint8Array, suiteId: number, keys: EncryptedDataKey[], context: Record<string, string>) =>
+    idHex(decryptionIdentifier(backend, prefix, suiteId, keys, context))
   const sha384 = (...parts: Buffer[]) => createHash('sha384').update(Buffer.concat(parts)).digest('hex')
   const NULL = Buffer.of(0)
   const ec = { b: '2', a: '1' }
@@ -122,22 +135,22 @@ describe('cache entry identifiers', () => {
     { providerId: 'p1', providerInfo: Buffer.from('info-a'), ciphertext: Buffer.from([1, 2, 3]) },
   ]
 
-  it('encryption materials with and without an algorithm suite', () => {
+  it('encryption materials with and without an algorithm suite', async () => {
     const prefix = identifierPrefix('partition-ü', 'encrypt')
     const partition = Buffer.from('partition-ü', 'utf8')
-    expect(hex(encryptionIdentifier(prefix, 0x0578, ec))).toBe(
+    expect(await encryptionId(prefix, 0x0578, ec)).toBe(
       sha384(Buffer.of(1), NULL, Buffer.of(1), NULL, partition, NULL, Buffer.of(1), NULL, Buffer.of(0x05, 0x78), NULL, serializedEc),
     )
-    expect(hex(encryptionIdentifier(prefix, undefined, ec))).toBe(
+    expect(await encryptionId(prefix, undefined, ec)).toBe(
       sha384(Buffer.of(1), NULL, Buffer.of(1), NULL, partition, NULL, Buffer.of(0), NULL, serializedEc),
     )
     // An empty context serializes to no bytes.
-    expect(hex(encryptionIdentifier(prefix, 0x0478, {}))).toBe(
+    expect(await encryptionId(prefix, 0x0478, {})).toBe(
       sha384(Buffer.of(1), NULL, Buffer.of(1), NULL, partition, NULL, Buffer.of(1), NULL, Buffer.of(0x04, 0x78), NULL),
     )
   })
 
-  it('decryption materials: sorted serialized encrypted data keys', () => {
+  it('decryption materials: sorted serialized encrypted data keys', async () => {
     const prefix = identifierPrefix('p', 'decrypt')
     const serialized = (providerId: string, info: string, ciphertext: number[]) =>
       Buffer.concat([Buffer.of(0, providerId.length), Buffer.from(providerId), Buffer.of(0, info.length), Buffer.from(info), Buffer.of(0, ciphertext.length), Buffer.from(ciphertext)])
@@ -145,24 +158,24 @@ describe('cache entry identifiers', () => {
       Buffer.of(1), NULL, Buffer.of(2), NULL, Buffer.from('p'), NULL, Buffer.of(0x04, 0x78), NULL,
       serialized('p1', 'info-a', [1, 2, 3]), serialized('p2', 'info-b', [9, 9]), NULL, serializedEc,
     )
-    expect(hex(decryptionIdentifier(prefix, 0x0478, edks, ec))).toBe(expected)
-    expect(hex(decryptionIdentifier(prefix, 0x0478, [...edks].reverse(), ec))).toBe(expected)
+    expect(await decryptionId(prefix, 0x0478, edks, ec)).toBe(expected)
+    expect(await decryptionId(prefix, 0x0478, [...edks].reverse(), ec)).toBe(expected)
     expect(hex(serializeEncryptedDataKey(edks[1] as EncryptedDataKey))).toBe(hex(serialized('p1', 'info-a', [1, 2, 3])))
   })
 
-  it('known answer', () => {
-    expect(hex(encryptionIdentifier(identifierPrefix('kms-envelope', 'encrypt'), 0x0578, { tenant: 'acme' }))).toBe(PINNED_ENCRYPT_ID)
+  it('known answer', async () => {
+    expect(await encryptionId(identifierPrefix('kms-envelope', 'encrypt'), 0x0578, { tenant: 'acme' })).toBe(PINNED_ENCRYPT_ID)
   })
 
-  it('partition, scope, suite and context all change the identifier', () => {
+  it('partition, scope, suite and context all change the identifier', async () => {
     const ids = new Set([
-      hex(encryptionIdentifier(identifierPrefix('a', 'encrypt'), 0x0478, ec)),
-      hex(encryptionIdentifier(identifierPrefix('b', 'encrypt'), 0x0478, ec)),
-      hex(encryptionIdentifier(identifierPrefix('a', 'encrypt'), 0x0578, ec)),
-      hex(encryptionIdentifier(identifierPrefix('a', 'encrypt'), 0x0478, { ...ec, c: '3' })),
-      hex(decryptionIdentifier(identifierPrefix('a', 'decrypt'), 0x0478, edks, ec)),
-      hex(decryptionIdentifier(identifierPrefix('a', 'decrypt'), 0x0478, edks.slice(1), ec)),
-      hex(decryptionIdentifier(identifierPrefix('a', 'decrypt'), 0x0478, edks, { a: '1' })),
+      await encryptionId(identifierPrefix('a', 'encrypt'), 0x0478, ec),
+      await encryptionId(identifierPrefix('b', 'encrypt'), 0x0478, ec),
+      await encryptionId(identifierPrefix('a', 'encrypt'), 0x0578, ec),
+      await encryptionId(identifierPrefix('a', 'encrypt'), 0x0478, { ...ec, c: '3' }),
+      await decryptionId(identifierPrefix('a', 'decrypt'), 0x0478, edks, ec),
+      await decryptionId(identifierPrefix('a', 'decrypt'), 0x0478, edks.slice(1), ec),
+      await decryptionId(identifierPrefix('a', 'decrypt'), 0x0478, edks, { a: '1' }),
     ])
     expect(ids.size).toBe(7)
   })
@@ -271,6 +284,29 @@ describe('with the KMS emulator counting calls', () => {
     const reader = new CachingMaterialsManager({ keyring, maxAge: 60_000 })
     const message = (results[0] as { ciphertext: Uint8Array }).ciphertext
     const decrypted = await Promise.all(Array.from({ length: 100 }, () => decrypt(reader, message, { encryptionContext: context })))
+    expect(kms.callCount({ operation: 'Decrypt' })).toBe(1)
+    expect(decrypted.every((result) => Buffer.from(result.plaintext).equals(Buffer.from(KIB)))).toBe(true)
+  })
+
+  it('identifiers hashed asynchronously (WebCrypto) keep single flight and the limits exact', async () => {
+    kms.faults.latency(5)
+    let digests = 0
+    const asyncDigest: CryptoBackend = {
+      ...nodeBackend,
+      digest: async (hash, data) => {
+        digests++
+        await new Promise((resolve) => setImmediate(resolve))
+        return nodeBackend.digest(hash, data)
+      },
+    }
+    const cmm = new CachingMaterialsManager({ keyring, maxAge: 60_000, maxMessagesEncrypted: 10 })
+    const results = await Promise.all(Array.from({ length: 100 }, () => encryptWith(asyncDigest, cmm, KIB, { encryptionContext: context })))
+    expect(digests).toBeGreaterThanOrEqual(100)
+    expect(generateCalls()).toBe(10)
+    expect(new Set(results.map((result) => dataKeyOf(result.header.encryptedDataKeys))).size).toBe(10)
+    const reader = new CachingMaterialsManager({ keyring, maxAge: 60_000 })
+    const message = (results[0] as { ciphertext: Uint8Array }).ciphertext
+    const decrypted = await Promise.all(Array.from({ length: 50 }, () => decryptWith(asyncDigest, reader, message, { encryptionContext: context })))
     expect(kms.callCount({ operation: 'Decrypt' })).toBe(1)
     expect(decrypted.every((result) => Buffer.from(result.plaintext).equals(Buffer.from(KIB)))).toBe(true)
   })

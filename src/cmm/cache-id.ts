@@ -2,10 +2,10 @@
 // SHA-384 over resource ID, scope ID, partition ID and a resource suffix, each separated by one null byte.
 // spec: framework/caching-cmm.md#appendix-a-cache-entry-identifier-formulas
 //
-// SHA-384 comes from @noble/hashes: synchronous and platform-neutral, so the cache runs unchanged on every
-// CryptoBackend (the identifier is a lookup key, not a secret).
-import { sha384 } from '@noble/hashes/sha2.js'
-import { ByteWriter, compareBytes, utf8 } from '../format/bytes.js'
+// SHA-384 comes from the CryptoBackend the manager is called with: synchronous on node:crypto (so a cache hit
+// takes no extra turn), a promise on WebCrypto. The preimage is built whole first; it is a few hundred bytes.
+import { isPromise, type CryptoBackend, type MaybePromise } from '../backend/types.js'
+import { ByteWriter, compareBytes, concatBytes, utf8 } from '../format/bytes.js'
 import { serializeContext } from '../format/context.js'
 import { writeEncryptedDataKey } from '../format/header.js'
 import type { EncryptedDataKey, EncryptionContext } from '../types.js'
@@ -40,14 +40,14 @@ function suiteIdBytes(suiteId: number): Uint8Array {
  * without one, `… ‖ 0 ‖ 0x00 ‖ 0 ‖ SerializeEncryptionContext(ec))`.
  * spec: framework/caching-cmm.md#encryption-materials-with-algorithm-suite and #encryption-materials-without-algorithm-suite
  */
-export function encryptionIdentifier(prefix: Uint8Array, suiteId: number | undefined, context: EncryptionContext): Uint8Array {
-  const hash = sha384.create().update(prefix)
-  if (suiteId === undefined) {
-    hash.update(Uint8Array.of(WITHOUT_SUITE)).update(NULL_BYTE)
-  } else {
-    hash.update(Uint8Array.of(WITH_SUITE)).update(NULL_BYTE).update(suiteIdBytes(suiteId)).update(NULL_BYTE)
-  }
-  return hash.update(serializeContext(context)).digest()
+export function encryptionIdentifier(
+  backend: CryptoBackend,
+  prefix: Uint8Array,
+  suiteId: number | undefined,
+  context: EncryptionContext,
+): MaybePromise<string> {
+  const suitePart = suiteId === undefined ? [Uint8Array.of(WITHOUT_SUITE, 0)] : [Uint8Array.of(WITH_SUITE, 0), suiteIdBytes(suiteId), NULL_BYTE]
+  return identifier(backend, [prefix, ...suitePart, serializeContext(context)])
 }
 
 /** One encrypted data key as the header writes it: three uint16-length-prefixed fields. spec: data-format/message-header.md#encrypted-data-key-entries */
@@ -62,18 +62,24 @@ export function serializeEncryptedDataKey(key: EncryptedDataKey): Uint8Array {
  * spec: framework/caching-cmm.md#decryption-materials
  */
 export function decryptionIdentifier(
+  backend: CryptoBackend,
   prefix: Uint8Array,
   suiteId: number,
   encryptedDataKeys: readonly EncryptedDataKey[],
   context: EncryptionContext,
-): Uint8Array {
-  const hash = sha384.create().update(prefix).update(suiteIdBytes(suiteId)).update(NULL_BYTE)
-  for (const key of encryptedDataKeys.map(serializeEncryptedDataKey).sort(compareBytes)) hash.update(key)
-  return hash.update(NULL_BYTE).update(serializeContext(context)).digest()
+): MaybePromise<string> {
+  const keys = encryptedDataKeys.map(serializeEncryptedDataKey).sort(compareBytes)
+  return identifier(backend, [prefix, suiteIdBytes(suiteId), NULL_BYTE, ...keys, NULL_BYTE, serializeContext(context)])
 }
 
-/** A digest as a compact string key for the cache map. */
-export function identifierKey(digest: Uint8Array): string {
+/** SHA-384 of the concatenated parts, as a compact string key for the cache map. */
+function identifier(backend: CryptoBackend, parts: Uint8Array[]): MaybePromise<string> {
+  const digest = backend.digest('sha384', concatBytes(parts))
+  return isPromise(digest) ? digest.then(identifierKey) : identifierKey(digest)
+}
+
+/** A digest as a compact string key (one character per byte). */
+function identifierKey(digest: Uint8Array): string {
   let key = ''
   for (const byte of digest) key += String.fromCharCode(byte)
   return key

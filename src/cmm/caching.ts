@@ -1,4 +1,4 @@
-import type { CryptoBackend } from '../backend/types.js'
+import { isPromise, type CryptoBackend } from '../backend/types.js'
 import { ConfigurationError, EncryptionContextMismatchError, KeyringError } from '../errors.js'
 import { isKeyring } from '../keyrings/common.js'
 import { assertDecryptAllowed, assertEncryptAllowed, type AlgorithmSuite } from '../suites.js'
@@ -12,7 +12,7 @@ import type {
   MaterialsManager,
 } from '../types.js'
 import { LocalMaterialsCache, zeroMaterials, type CacheEntry, type MaterialsCache } from './cache.js'
-import { decryptionIdentifier, encryptionIdentifier, identifierKey, identifierPrefix } from './cache-id.js'
+import { decryptionIdentifier, encryptionIdentifier, identifierPrefix } from './cache-id.js'
 import { DefaultMaterialsManager, asMaterialsManager } from './default.js'
 
 export interface CachingMaterialsManagerOptions {
@@ -173,7 +173,9 @@ export class CachingMaterialsManager implements MaterialsManager {
       this.#record('bypass', 'encrypt')
       return this.#underlying.getEncryptionMaterials(request, backend)
     }
-    const id = identifierKey(encryptionIdentifier(this.#encryptPrefix, suite.id, request.encryptionContext))
+    const pending = encryptionIdentifier(backend, this.#encryptPrefix, suite.id, request.encryptionContext)
+    // Nothing is awaited between the lookup below and registering a fetch, which keeps single flight exact.
+    const id = isPromise(pending) ? await pending : pending
     const usable = (entry: CacheEntry) =>
       entry.operation === 'encrypt' && coversRequiredKeys(entry.materials as CompleteEncryptionMaterials, request)
     for (;;) {
@@ -212,7 +214,8 @@ export class CachingMaterialsManager implements MaterialsManager {
       this.#record('bypass', 'decrypt')
       return this.#underlying.getDecryptionMaterials(request, backend)
     }
-    const id = identifierKey(decryptionIdentifier(this.#decryptPrefix, suite.id, request.encryptedDataKeys, request.encryptionContext))
+    const pending = decryptionIdentifier(backend, this.#decryptPrefix, suite.id, request.encryptedDataKeys, request.encryptionContext)
+    const id = isPromise(pending) ? await pending : pending
     const usable = (entry: CacheEntry) =>
       entry.operation === 'decrypt' &&
       !entry.evicted &&
