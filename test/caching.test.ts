@@ -650,6 +650,29 @@ describe('signing suites', () => {
     expect(new Set(publicKeys).size).toBe(2)
     for (const { ciphertext } of results) await decrypt(aesKeyring(), ciphertext, { encryptionContext: context })
   })
+
+  it("a reader imports a signer's public key once (node:crypto): the same point gives the same key, and a bad signature still fails", async () => {
+    const cmm = new CachingMaterialsManager({ keyring: aesKeyring(), maxAge: 60_000 })
+    const [first, second] = [await encrypt(cmm, KIB, { algorithmSuite: 0x0578 }), await encrypt(cmm, KIB, { algorithmSuite: 0x0578 })]
+    const point = (result: { header: { encryptionContext: Record<string, string> } }) =>
+      Buffer.from(result.header.encryptionContext['aws-crypto-public-key'] as string, 'base64')
+    expect(point(first).equals(point(second))).toBe(true)
+    const key = await nodeBackend.importVerificationKey('P-384', point(first))
+    expect(await nodeBackend.importVerificationKey('P-384', new Uint8Array(point(second)))).toBe(key)
+    const other = await encrypt(aesKeyring(), KIB, { algorithmSuite: 0x0578 })
+    expect(await nodeBackend.importVerificationKey('P-384', point(other))).not.toBe(key)
+    // The cached key verifies nothing it should not: a changed signature byte is still refused.
+    const tampered = Buffer.from(second.ciphertext)
+    tampered.writeUInt8((tampered.at(-1) as number) ^ 1, tampered.length - 1)
+    await expect(decrypt(aesKeyring(), tampered)).rejects.toMatchObject({ code: 'SIGNATURE_INVALID' })
+    expect(Buffer.from((await decrypt(aesKeyring(), second.ciphertext)).plaintext).equals(Buffer.from(KIB))).toBe(true)
+    // Invalid points are refused every time, never remembered.
+    const invalid = new Uint8Array(49).fill(2)
+    for (let i = 0; i < 2; i++) await expect(nodeBackend.importVerificationKey('P-384', invalid)).rejects.toThrow()
+    // The cache is bounded: after 64 other signers the first key is imported afresh.
+    for (let i = 0; i < 64; i++) await nodeBackend.importVerificationKey('P-256', point(await encrypt(aesKeyring(), KIB, { algorithmSuite: 0x0214, commitmentPolicy: 'FORBID_ENCRYPT_ALLOW_DECRYPT' })))
+    expect(await nodeBackend.importVerificationKey('P-384', point(first))).not.toBe(key)
+  })
 })
 
 describe('with the required encryption context manager', () => {
