@@ -1,6 +1,8 @@
 // The caching materials manager and the local materials cache (spec: framework/caching-cmm.md,
 // framework/cryptographic-materials-cache.md, framework/local-cryptographic-materials-cache.md).
+import { execFile } from 'node:child_process'
 import { createHash } from 'node:crypto'
+import { promisify } from 'node:util'
 import { inspect } from 'node:util'
 import fc from 'fast-check'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
@@ -40,6 +42,7 @@ const KIB = new Uint8Array(1024).fill(0x5a)
 const context = { tenant: 'acme', purpose: 'cache-test' }
 const codeOf = async (promise: Promise<unknown>): Promise<string> => ((await rejectionOf(promise)) as EnvelopeError).code
 const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex')
+const execFileAsync = promisify(execFile)
 /** The wrapped data key of a single-keyring message: equal for messages that share a cached data key. */
 const dataKeyOf = (edks: readonly EncryptedDataKey[]): string => edks.map((edk) => hex(edk.ciphertext)).join('|')
 
@@ -860,9 +863,10 @@ describe('LocalMaterialsCache on its own', () => {
     return { operation: 'encrypt' as const, materials, partition: 'p', createdAt: 0, expiresAt, messagesEncrypted: 1, bytesEncrypted: 0, evicted: false }
   }
 
-  it('an entry is returned until the instant it expires, then evicted and zeroed', () => {
+  it('an entry is returned until the instant it expires, then evicted and zeroed', async () => {
     const events: CacheEvent[] = []
     const cache = new LocalMaterialsCache({ capacity: 8, onEvent: (event) => events.push(event) })
+    await cache.ready()
     const live = entry(100)
     cache.put('id', live)
     for (const other of ['x', 'y', 'z']) cache.put(other, entry(1e9))
@@ -873,8 +877,9 @@ describe('LocalMaterialsCache on its own', () => {
     expect(events).toEqual([{ type: 'evict', operation: 'encrypt', partition: 'p', reason: 'expired' }])
   })
 
-  it('evicts the least recently used entry beyond capacity; a put replaces and zeroes the old entry; evict removes only the same entry', () => {
+  it('evicts the least recently used entry beyond capacity; a put replaces and zeroes the old entry; evict removes only the same entry', async () => {
     const cache = new LocalMaterialsCache({ capacity: 2 })
+    await cache.ready()
     const [a, b, c, a2] = [entry(1e9), entry(1e9), entry(1e9), entry(1e9)]
     cache.put('a', a)
     cache.put('b', b)
@@ -890,8 +895,35 @@ describe('LocalMaterialsCache on its own', () => {
     expect(cache.stats()).toMatchObject({ size: 1, evictions: 3 })
   })
 
-  it('a lookup prunes expired entries among the three least recently used', () => {
+  it('lru-cache loads on first use, not with the package: until ready() resolves, get finds nothing and put asks for ready()', async () => {
+    // A fresh process: in this one, other tests have loaded it already.
+    const script = `
+      const { LocalMaterialsCache } = await import(${JSON.stringify(new URL('../src/index.ts', import.meta.url).href)})
+      const cache = new LocalMaterialsCache({ capacity: 2 })
+      const pending = cache.ready()
+      const before = { pending: pending instanceof Promise, get: cache.get('x', 0) === undefined, size: cache.stats().size }
+      let putError
+      try { cache.put('x', {}) } catch (error) { putError = error.code + ': ' + error.message }
+      await pending
+      const entry = { operation: 'encrypt', materials: { plaintextDataKey: new Uint8Array(1) }, partition: 'p', createdAt: 0, expiresAt: 10, messagesEncrypted: 0, bytesEncrypted: 0, evicted: false }
+      cache.put('x', entry)
+      const zero = new LocalMaterialsCache({ capacity: 0 })
+      console.log(JSON.stringify({ before, putError, after: cache.ready() === undefined, found: cache.get('x', 1) === entry, second: new LocalMaterialsCache({ capacity: 1 }).ready() === undefined, zero: zero.ready() === undefined }))
+    `
+    const { stdout } = await execFileAsync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script])
+    expect(JSON.parse(stdout.trim().split('\n').at(-1) as string)).toEqual({
+      before: { pending: true, get: true, size: 0 },
+      putError: 'INVALID_CONFIGURATION: LocalMaterialsCache: await cache.ready() before the first put (it loads lru-cache on first use).',
+      after: true,
+      found: true,
+      second: true,
+      zero: true,
+    })
+  })
+
+  it('a lookup prunes expired entries among the three least recently used', async () => {
     const cache = new LocalMaterialsCache({ capacity: 10 })
+    await cache.ready()
     const entries = [entry(10), entry(10), entry(10), entry(10), entry(1e9)]
     entries.forEach((value, index) => cache.put(String(index), value))
     cache.get('4', 50)

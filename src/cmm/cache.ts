@@ -2,7 +2,7 @@
 // and expiry times and usage counters, in a least-recently-used map. Every entry that leaves the cache, for
 // whatever reason, has its plaintext data key zeroed.
 // spec: framework/cryptographic-materials-cache.md, framework/local-cryptographic-materials-cache.md
-import { LRUCache } from 'lru-cache'
+import type { LRUCache } from 'lru-cache'
 import { ConfigurationError } from '../errors.js'
 import type { CompleteDecryptionMaterials, CompleteEncryptionMaterials } from '../types.js'
 
@@ -63,6 +63,12 @@ export interface CacheStats {
  * caching managers may share one (their partitions keep their entries apart).
  */
 export interface MaterialsCache {
+  /**
+   * Optional: a promise to await before the other methods are used, while the cache gets ready (a
+   * `LocalMaterialsCache` loads `lru-cache` on first use); undefined once it is. Caching managers call it on
+   * every request they cache.
+   */
+  ready?(): Promise<void> | undefined
   /** The live entry under `id`, or undefined. A TTL-expired entry is evicted instead of returned. */
   get(id: string, now: number): CacheEntry | undefined
   /** Store an entry, replacing (and zeroing) any entry under `id`. */
@@ -81,6 +87,22 @@ export interface LocalMaterialsCacheOptions {
   onEvent?: (event: CacheEvent) => void
 }
 
+type LruModule = typeof import('lru-cache')
+let lruModule: LruModule | undefined
+let lruLoading: Promise<LruModule> | undefined
+
+/** `lru-cache`, imported when the first cache is used: applications that never cache never load it. */
+function loadLru(): Promise<LruModule> {
+  lruLoading ??= import('lru-cache').then(
+    (module) => (lruModule = module),
+    (error: unknown) => {
+      lruLoading = undefined // tried again next time
+      throw new ConfigurationError('LocalMaterialsCache could not load its lru-cache dependency.', { cause: error })
+    },
+  )
+  return lruLoading
+}
+
 /** How many least-recently-used entries each `get` checks for TTL expiry (spec: #entry-pruning-tail-size). */
 const PRUNING_TAIL_SIZE = 3
 const MAX_CAPACITY = 1_000_000
@@ -88,7 +110,8 @@ const MAX_CAPACITY = 1_000_000
 /**
  * An in-memory LRU materials cache, built on `lru-cache`. Entries are evicted when TTL-expired (on access,
  * and among the least recently used on every lookup), when a caching manager finds them past a usage limit,
- * or when the cache is full; each evicted entry's plaintext data key is zeroed.
+ * or when the cache is full; each evicted entry's plaintext data key is zeroed. `lru-cache` is loaded on first
+ * use: a caching manager awaits `ready()` itself; code that calls `put` directly awaits it first.
  *
  * @example
  * ```ts
@@ -99,7 +122,7 @@ const MAX_CAPACITY = 1_000_000
  */
 export class LocalMaterialsCache implements MaterialsCache {
   readonly capacity: number
-  readonly #entries: LRUCache<string, CacheEntry> | undefined
+  #entries: LRUCache<string, CacheEntry> | undefined
   readonly #onEvent: ((event: CacheEvent) => void) | undefined
   /** Why the next removal happens; lru-cache itself only knows "delete", "set" and "evict". */
   #pendingReason: CacheEvictionReason | undefined
@@ -118,21 +141,32 @@ export class LocalMaterialsCache implements MaterialsCache {
     }
     this.capacity = capacity
     this.#onEvent = onEvent
-    this.#entries =
-      capacity === 0
-        ? undefined
-        : new LRUCache<string, CacheEntry>({
-            max: capacity,
-            dispose: (entry, _id, reason) => {
-              const mapped = reason === 'evict' ? 'capacity' : reason === 'set' ? 'replaced' : (this.#pendingReason ?? 'deleted')
-              this.#discard(entry, mapped)
-            },
-          })
+    this.#storage()
+  }
+
+  /** Undefined once `lru-cache` is loaded (or the capacity is 0); until then, a promise of that. */
+  ready(): Promise<void> | undefined {
+    if (this.capacity === 0 || this.#storage() !== undefined) return undefined
+    return loadLru().then(() => void this.#storage())
+  }
+
+  /** The entries, made on first use once `lru-cache` is loaded; undefined before that and at capacity 0. */
+  #storage(): LRUCache<string, CacheEntry> | undefined {
+    if (this.#entries === undefined && this.capacity > 0 && lruModule !== undefined) {
+      this.#entries = new lruModule.LRUCache<string, CacheEntry>({
+        max: this.capacity,
+        dispose: (entry, _id, reason) => {
+          const mapped = reason === 'evict' ? 'capacity' : reason === 'set' ? 'replaced' : (this.#pendingReason ?? 'deleted')
+          this.#discard(entry, mapped)
+        },
+      })
+    }
+    return this.#entries
   }
 
   get(id: string, now: number): CacheEntry | undefined {
-    const entries = this.#entries
-    if (entries === undefined) return undefined
+    const entries = this.#storage()
+    if (entries === undefined) return undefined // nothing was ever stored
     this.#pruneTail(entries, now)
     const entry = entries.get(id)
     if (entry === undefined) return undefined
@@ -144,11 +178,15 @@ export class LocalMaterialsCache implements MaterialsCache {
   }
 
   put(id: string, entry: CacheEntry): void {
-    if (this.#entries === undefined) {
+    const entries = this.#storage()
+    if (entries === undefined) {
+      if (this.capacity > 0) {
+        throw new ConfigurationError('LocalMaterialsCache: await cache.ready() before the first put (it loads lru-cache on first use).')
+      }
       this.#discard(entry, 'capacity') // a zero-capacity cache keeps nothing
       return
     }
-    this.#entries.set(id, entry)
+    entries.set(id, entry)
   }
 
   evict(id: string, entry: CacheEntry, reason: CacheEvictionReason): void {

@@ -50,7 +50,11 @@ function limitOption(name: string, value: unknown, max: number, fallback: number
 
 function isMaterialsCache(value: unknown): value is MaterialsCache {
   const cache = value as Partial<MaterialsCache> | null
-  return ['get', 'put', 'evict', 'record', 'stats'].every((method) => typeof (cache as Record<string, unknown> | null)?.[method] === 'function')
+  const methods = cache as Record<string, unknown> | null
+  return (
+    ['get', 'put', 'evict', 'record', 'stats'].every((method) => typeof methods?.[method] === 'function') &&
+    (methods?.ready === undefined || typeof methods.ready === 'function')
+  )
 }
 
 function randomPartition(): string {
@@ -173,6 +177,8 @@ export class CachingMaterialsManager implements MaterialsManager {
       this.#record('bypass', 'encrypt')
       return this.#underlying.getEncryptionMaterials(request, backend)
     }
+    const ready = this.cache.ready?.() // the cache's storage, loaded on first use
+    if (ready !== undefined) await ready
     const pending = encryptionIdentifier(backend, this.#encryptPrefix, suite.id, request.encryptionContext)
     // Nothing is awaited between the lookup below and registering a fetch, which keeps single flight exact.
     const id = isPromise(pending) ? await pending : pending
@@ -214,6 +220,8 @@ export class CachingMaterialsManager implements MaterialsManager {
       this.#record('bypass', 'decrypt')
       return this.#underlying.getDecryptionMaterials(request, backend)
     }
+    const ready = this.cache.ready?.()
+    if (ready !== undefined) await ready
     const pending = decryptionIdentifier(backend, this.#decryptPrefix, suite.id, request.encryptedDataKeys, request.encryptionContext)
     const id = isPromise(pending) ? await pending : pending
     const usable = (entry: CacheEntry) =>
