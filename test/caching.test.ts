@@ -96,6 +96,13 @@ describe('configuration', () => {
     ['an empty partition', () => new CachingMaterialsManager({ keyring, maxAge: 1000, partition: '' })],
     ['a numeric partition', () => new CachingMaterialsManager({ keyring, maxAge: 1000, partition: 5 as never })],
     ['a cache that is not one', () => new CachingMaterialsManager({ keyring, maxAge: 1000, cache: {} as never })],
+    [
+      'a cache whose ready is not a function',
+      () => {
+        const { get, put, evict, record, stats } = new LocalMaterialsCache({ capacity: 1 })
+        return new CachingMaterialsManager({ keyring, maxAge: 1000, cache: { get, put, evict, record, stats, ready: true } as never })
+      },
+    ],
     ['a clock that is not a function', () => new CachingMaterialsManager({ keyring, maxAge: 1000, clock: 5 as never })],
     ['cache without options', () => new LocalMaterialsCache(undefined as never)],
     ['cache capacity negative', () => new LocalMaterialsCache({ capacity: -1 })],

@@ -49,8 +49,7 @@ function limitOption(name: string, value: unknown, max: number, fallback: number
 }
 
 function isMaterialsCache(value: unknown): value is MaterialsCache {
-  const cache = value as Partial<MaterialsCache> | null
-  const methods = cache as Record<string, unknown> | null
+  const methods = value as Record<string, unknown> | null
   return (
     ['get', 'put', 'evict', 'record', 'stats'].every((method) => typeof methods?.[method] === 'function') &&
     (methods?.ready === undefined || typeof methods.ready === 'function')
