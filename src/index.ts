@@ -14,7 +14,7 @@ import { nodeBackend } from './backend/node.js'
 import { collectThrough, isAsyncIterable } from './collect.js'
 import { decryptWith } from './decrypt.js'
 import { encryptWith } from './encrypt.js'
-import { withNodeAdapter, type NodeEnvelopeStream } from './node-stream.js'
+import { nodeOnly, withNodeAdapter, type EnvelopeTransform, type NodeEnvelopeStream } from './node-stream.js'
 import type { DecryptStreamOptions, EncryptStreamOptions } from './stream.js'
 import { decryptDriver, decryptIterableWith } from './stream-decrypt.js'
 import { encryptDriver, encryptStreamWith } from './stream-encrypt.js'
@@ -70,5 +70,24 @@ export function decryptStream(keyringOrCmm: Keyring | MaterialsManager, options?
   return withNodeAdapter(decryptDriver(nodeBackend, keyringOrCmm, options))
 }
 
+/**
+ * A Node `Transform` that encrypts into one message, for `stream.pipeline`: `encryptStream(...).toNode()`
+ * without a Web Stream behind it (less memory and setup per stream). `.header` resolves when the header is
+ * written.
+ *
+ * @example
+ * ```ts
+ * await pipeline(createReadStream('in'), encryptNodeStream(keyring), createWriteStream('in.enc'))
+ * ```
+ */
+export function encryptNodeStream(keyringOrCmm: Keyring | MaterialsManager, options?: EncryptStreamOptions): EnvelopeTransform {
+  return nodeOnly(encryptDriver(nodeBackend, keyringOrCmm, options))
+}
+
+/** A Node `Transform` that decrypts one message: `decryptStream(...).toNode()` without a Web Stream behind it. */
+export function decryptNodeStream(keyringOrCmm: Keyring | MaterialsManager, options?: DecryptStreamOptions): EnvelopeTransform {
+  return nodeOnly(decryptDriver(nodeBackend, keyringOrCmm, options))
+}
+
 export * from './exports.js'
-export type { NodeEnvelopeStream } from './node-stream.js'
+export type { EnvelopeTransform, NodeEnvelopeStream } from './node-stream.js'

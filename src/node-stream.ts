@@ -1,6 +1,7 @@
 import { Transform } from 'node:stream'
 import { ConfigurationError } from './errors.js'
 import { webStream, type EnvelopeStream, type StreamDriver } from './stream.js'
+import type { MessageHeader } from './types.js'
 
 /** An envelope stream that can also hand out a Node `Transform` for `stream.pipeline`. */
 export interface NodeEnvelopeStream extends EnvelopeStream {
@@ -11,11 +12,17 @@ export interface NodeEnvelopeStream extends EnvelopeStream {
   toNode(): Transform
 }
 
+/** A Node `Transform` whose `header` resolves once the message header is written or authenticated. */
+export interface EnvelopeTransform extends Transform {
+  readonly header: Promise<MessageHeader>
+}
+
 /**
  * A native Node Transform over a stream driver. It costs a fraction of `Duplex.fromWeb`'s per-chunk
- * overhead and memory, since no Web Stream queues sit between Node's buffers and the engine.
+ * overhead and memory, since no Web Stream queues sit between Node's buffers and the engine. With
+ * `startEngine`, no Web Stream exists and the Transform starts the engine itself.
  */
-function nodeTransform(driver: StreamDriver): Transform {
+function nodeTransform(driver: StreamDriver, startEngine = false): Transform {
   let finished = false
   const controller = {
     enqueue: (chunk: Uint8Array) => void transform.push(chunk),
@@ -26,6 +33,7 @@ function nodeTransform(driver: StreamDriver): Transform {
   const { transformer } = driver
   const transform = new Transform({
     construct(callback) {
+      if (startEngine) void driver.transformer.start?.(controller) // settles driver.ready, awaited below
       driver.errorSink = (error) => transform.destroy(error as Error)
       driver.ready.then(() => callback(), (error: Error) => callback(error))
     },
@@ -66,6 +74,12 @@ function settle(step: () => void | PromiseLike<void>, callback: (error?: Error) 
   }
   if (result === undefined || typeof (result as PromiseLike<void>).then !== 'function') callback()
   else (result as PromiseLike<void>).then(() => callback(), (error: Error) => callback(error))
+}
+
+/** The Node face of a driver alone: no Web Stream is made (nor Node's Web Streams code loaded for it). */
+export function nodeOnly(driver: StreamDriver): EnvelopeTransform {
+  driver.nodeDriven = true
+  return Object.assign(nodeTransform(driver, true), { header: driver.header })
 }
 
 export function withNodeAdapter(driver: StreamDriver): NodeEnvelopeStream {

@@ -20,13 +20,17 @@ import {
   ConfigurationError,
   ALGORITHM_SUITE_IDS,
   decrypt,
+  decryptNodeStream,
   decryptStream,
   encrypt,
+  encryptNodeStream,
   encryptStream,
   EnvelopeError,
   PolicyViolationError,
   RawAesKeyring,
+  type DecryptStreamOptions,
   type EncryptionContext,
+  type EncryptStreamOptions,
   type Keyring,
   type MessageHeader,
 } from '../src/index.js'
@@ -200,6 +204,22 @@ function plainHeader(header: MessageHeader) {
     messageId: plain(header.messageId),
     encryptedDataKeys: header.encryptedDataKeys.map((edk) => ({ ...edk, providerInfo: plain(edk.providerInfo), ciphertext: plain(edk.ciphertext) })),
   }
+}
+
+/** Run an ES module script in a fresh Node process (TypeScript through tsx); its standard output. */
+function runModuleScript(script: string): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      env: { ...process.env, NODE_OPTIONS: '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let out = ''
+    let err = ''
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk))
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (err += chunk))
+    child.on('error', reject)
+    child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`child exited ${code}: ${err}`))))
+  })
 }
 
 function readableOf(chunks: readonly Uint8Array[]): ReadableStream<Uint8Array> {
@@ -1094,18 +1114,7 @@ describe('stream abort and cleanup', () => {
       await new Promise((r) => setTimeout(r, 50))
       console.log(JSON.stringify({ outcome, unhandled }))
     `
-    const stdout = await new Promise<string>((resolve, reject) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
-        env: { ...process.env, NODE_OPTIONS: '' },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      })
-      let out = ''
-      let err = ''
-      child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk))
-      child.stderr.setEncoding('utf8').on('data', (chunk: string) => (err += chunk))
-      child.on('error', reject)
-      child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`child exited ${code}: ${err}`))))
-    })
+    const stdout = await runModuleScript(script)
     const result = JSON.parse(stdout.trim().split('\n').at(-1) as string) as { outcome: string; unhandled: string[] }
     expect(result.outcome).toBe('rejected: keyring down')
     expect(result.unhandled).toEqual([])
@@ -1114,7 +1123,22 @@ describe('stream abort and cleanup', () => {
 
 // ---------------------------------------------------------------------------------------------------------------
 
-describe('stream: Node adapters', () => {
+/** The two Node faces of the engine: `.toNode()` on the Web Stream, and the Node-only constructors. */
+const nodeAdapters = {
+  'encryptStream().toNode()': {
+    enc: (keyringOrCmm: Keyring, streamOptions?: EncryptStreamOptions) => {
+      const stream = encryptStream(keyringOrCmm, streamOptions)
+      return Object.assign(stream.toNode(), { header: stream.header })
+    },
+    dec: (keyringOrCmm: Keyring, streamOptions?: DecryptStreamOptions) => {
+      const stream = decryptStream(keyringOrCmm, streamOptions)
+      return Object.assign(stream.toNode(), { header: stream.header })
+    },
+  },
+  'encryptNodeStream()': { enc: encryptNodeStream, dec: decryptNodeStream },
+}
+
+describe.each(Object.entries(nodeAdapters))('stream: Node adapters, %s', (_name, { enc, dec }) => {
   it('pipeline(Readable.from(gen), encryptStream().toNode(), decryptStream().toNode(), sink) round trips', async () => {
     for (const [suite, frameLength, size] of [
       [0x0578, 4096, 300_000],
@@ -1126,10 +1150,10 @@ describe('stream: Node adapters', () => {
       async function* source() {
         for (let i = 0; i < plaintext.length; i += 10_000) yield plaintext.subarray(i, i + 10_000)
       }
-      const encrypting = encryptStream(keyring, options(suite, frameLength, { app: 'pipeline' }))
-      const decrypting = decryptStream(keyring, { commitmentPolicy: policyFor(suite), encryptionContext: { app: 'pipeline' } })
+      const encrypting = enc(keyring, options(suite, frameLength, { app: 'pipeline' }))
+      const decrypting = dec(keyring, { commitmentPolicy: policyFor(suite), encryptionContext: { app: 'pipeline' } })
       const { sink, parts } = collector()
-      await pipeline(Readable.from(source()), encrypting.toNode(), decrypting.toNode(), sink)
+      await pipeline(Readable.from(source()), encrypting, decrypting, sink)
       expectBytes(Buffer.concat(parts), plaintext, hex16(suite))
       // The decrypt side saw Node Buffers; compare the header's contents, whatever the byte-array class.
       expect(plainHeader(await decrypting.header)).toEqual(plainHeader(await encrypting.header))
@@ -1139,7 +1163,7 @@ describe('stream: Node adapters', () => {
   it('pipeline through encryptStream().toNode() to a file-like sink gives a message one-shot decrypt reads', async () => {
     const plaintext = bytes(50_000)
     const { sink, parts } = collector()
-    await pipeline(Readable.from([Buffer.from(plaintext.subarray(0, 123)), Buffer.from(plaintext.subarray(123))]), encryptStream(keyring).toNode(), sink)
+    await pipeline(Readable.from([Buffer.from(plaintext.subarray(0, 123)), Buffer.from(plaintext.subarray(123))]), enc(keyring), sink)
     expectBytes((await decrypt(keyring, Buffer.concat(parts))).plaintext, plaintext)
   })
 
@@ -1148,17 +1172,112 @@ describe('stream: Node adapters', () => {
     const { ciphertext } = await encrypt(keyring, plaintext, { frameLength: 1024 })
     const tampered = new Uint8Array(ciphertext)
     tampered[20_000] = (tampered[20_000] as number) ^ 0x10
-    const decrypting = decryptStream(keyring)
+    const decrypting = dec(keyring)
     const { sink, parts } = collector()
-    const error = await rejectionOf(pipeline(Readable.from(split(tampered, [3000])), decrypting.toNode(), sink))
+    const error = await rejectionOf(pipeline(Readable.from(split(tampered, [3000])), decrypting, sink))
     expectCode(error, 'FRAME_AUTHENTICATION_FAILED')
     const emitted = Buffer.concat(parts)
     expectVerifiedPrefix(emitted, plaintext, 1024, Math.floor((20_000 - parseHeader(ciphertext).length) / (1024 + REGULAR_OVERHEAD)))
 
-    const truncated = await rejectionOf(pipeline(Readable.from([ciphertext.subarray(0, 30_000)]), decryptStream(keyring).toNode(), collector().sink))
+    const truncated = await rejectionOf(pipeline(Readable.from([ciphertext.subarray(0, 30_000)]), dec(keyring), collector().sink))
     expectCode(truncated, 'TRUNCATED_MESSAGE')
   })
 
+  it('an AbortSignal destroys the Transform with ABORTED; header rejects for a decrypt aborted before its header', async () => {
+    const controller = new AbortController()
+    const decrypting = dec(keyring, { signal: controller.signal })
+    async function* source() {
+      const { ciphertext } = await encrypt(keyring, bytes(10_000))
+      yield ciphertext.subarray(0, 10)
+      controller.abort(new Error('user went away'))
+      yield ciphertext.subarray(10)
+    }
+    const error = await rejectionOf(pipeline(Readable.from(source()), decrypting, collector().sink))
+    expectCode(error, 'ABORTED')
+    expectCode(await rejectionOf(decrypting.header), 'ABORTED')
+  })
+
+  it('a failing source makes pipeline reject with the source error', async () => {
+    async function* source() {
+      yield bytes(5000)
+      throw new Error('disk on fire')
+    }
+    const error = await rejectionOf(pipeline(Readable.from(source()), enc(keyring), collector().sink))
+    expect((error as Error).message).toBe('disk on fire')
+  })
+
+  it('backpressure: with a slow sink the producer stays a bounded distance ahead of the consumer', async () => {
+    const chunkSize = 16 * 1024
+    const total = 4 * 1024 * 1024
+    let produced = 0
+    let consumed = 0
+    let maxAhead = 0
+    async function* source() {
+      for (let offset = 0; offset < total; offset += chunkSize) {
+        produced += chunkSize
+        maxAhead = Math.max(maxAhead, produced - consumed)
+        yield new Uint8Array(chunkSize).fill(offset / chunkSize)
+      }
+    }
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, callback) {
+        consumed += chunk.length
+        setTimeout(callback, 1)
+      },
+    })
+    await pipeline(Readable.from(source()), enc(keyring, { frameLength: 16 * 1024 }), dec(keyring), sink)
+    expect(consumed).toBe(total)
+    // Measured: about 80 KiB. Readable.from may buffer 16 chunks (256 KiB) by itself; each Duplex adds its highWaterMarks.
+    expect(maxAhead, `producer got ${maxAhead} bytes ahead`).toBeLessThan(512 * 1024)
+  }, 30_000)
+
+  it('backpressure on the decrypt side: a slow sink holds back the ciphertext source', async () => {
+    const total = 4 * 1024 * 1024
+    const { ciphertext } = await encrypt(keyring, new Uint8Array(total).fill(9), { frameLength: 16 * 1024 })
+    let produced = 0
+    let consumed = 0
+    let maxAhead = 0
+    async function* source() {
+      for (let offset = 0; offset < ciphertext.length; offset += 16 * 1024) {
+        const chunk = ciphertext.subarray(offset, offset + 16 * 1024)
+        produced += chunk.length
+        maxAhead = Math.max(maxAhead, produced - consumed)
+        yield chunk
+      }
+    }
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, callback) {
+        consumed += chunk.length
+        setTimeout(callback, 1)
+      },
+    })
+    await pipeline(Readable.from(source()), dec(keyring), sink)
+    expect(consumed).toBe(total)
+    expect(maxAhead, `source got ${maxAhead} bytes ahead`).toBeLessThan(512 * 1024)
+  }, 30_000)
+})
+
+describe('encryptNodeStream / decryptNodeStream', () => {
+  it('make no Web Stream: they work in a process without TransformStream, where encryptStream cannot', async () => {
+    const script = `
+      delete globalThis.TransformStream
+      const lib = await import(${JSON.stringify(new URL('../src/index.ts', import.meta.url).href)})
+      const { pipeline } = await import('node:stream/promises')
+      const { Readable, Writable } = await import('node:stream')
+      const keyring = new lib.RawAesKeyring({ keyNamespace: 'n', keyName: 'k', wrappingKey: new Uint8Array(32).fill(3) })
+      const parts = []
+      const encrypting = lib.encryptNodeStream(keyring, { frameLength: 100 })
+      await pipeline(Readable.from([Buffer.alloc(1000, 7)]), encrypting, lib.decryptNodeStream(keyring), new Writable({ write(c, _e, cb) { parts.push(c); cb() } }))
+      let web
+      try { lib.encryptStream(keyring) } catch (error) { web = error.name }
+      console.log(JSON.stringify({ bytes: Buffer.concat(parts).equals(Buffer.alloc(1000, 7)), frameLength: (await encrypting.header).frameLength, web }))
+    `
+    const stdout = await runModuleScript(script)
+    expect(JSON.parse(stdout.trim().split('\n').at(-1) as string)).toEqual({ bytes: true, frameLength: 100, web: 'ReferenceError' })
+  })
+})
+
+describe('stream: header copies', () => {
   // SRC BUG (src/format/header.ts parseHeader): messageId, providerInfo and the EDK ciphertext are "copied" with
   // `.slice()`, which on a Node Buffer is a view, not a copy. Every chunk that reaches decryptStream through
   // toNode() is a Buffer, so the resolved header aliases the caller's input chunk (and one-shot decrypt's header
@@ -1185,64 +1304,6 @@ describe('stream: Node adapters', () => {
     expect(plainHeader(oneShot.header)).toEqual(plainHeader(expected))
   })
 
-  it('a failing source makes pipeline reject with the source error', async () => {
-    async function* source() {
-      yield bytes(5000)
-      throw new Error('disk on fire')
-    }
-    const error = await rejectionOf(pipeline(Readable.from(source()), encryptStream(keyring).toNode(), collector().sink))
-    expect((error as Error).message).toBe('disk on fire')
-  })
-
-  it('backpressure: with a slow sink the producer stays a bounded distance ahead of the consumer', async () => {
-    const chunkSize = 16 * 1024
-    const total = 4 * 1024 * 1024
-    let produced = 0
-    let consumed = 0
-    let maxAhead = 0
-    async function* source() {
-      for (let offset = 0; offset < total; offset += chunkSize) {
-        produced += chunkSize
-        maxAhead = Math.max(maxAhead, produced - consumed)
-        yield new Uint8Array(chunkSize).fill(offset / chunkSize)
-      }
-    }
-    const sink = new Writable({
-      write(chunk: Buffer, _encoding, callback) {
-        consumed += chunk.length
-        setTimeout(callback, 1)
-      },
-    })
-    await pipeline(Readable.from(source()), encryptStream(keyring, { frameLength: 16 * 1024 }).toNode(), decryptStream(keyring).toNode(), sink)
-    expect(consumed).toBe(total)
-    // Measured: about 80 KiB. Readable.from may buffer 16 chunks (256 KiB) by itself; each Duplex adds its highWaterMarks.
-    expect(maxAhead, `producer got ${maxAhead} bytes ahead`).toBeLessThan(512 * 1024)
-  }, 30_000)
-
-  it('backpressure on the decrypt side: a slow sink holds back the ciphertext source', async () => {
-    const total = 4 * 1024 * 1024
-    const { ciphertext } = await encrypt(keyring, new Uint8Array(total).fill(9), { frameLength: 16 * 1024 })
-    let produced = 0
-    let consumed = 0
-    let maxAhead = 0
-    async function* source() {
-      for (let offset = 0; offset < ciphertext.length; offset += 16 * 1024) {
-        const chunk = ciphertext.subarray(offset, offset + 16 * 1024)
-        produced += chunk.length
-        maxAhead = Math.max(maxAhead, produced - consumed)
-        yield chunk
-      }
-    }
-    const sink = new Writable({
-      write(chunk: Buffer, _encoding, callback) {
-        consumed += chunk.length
-        setTimeout(callback, 1)
-      },
-    })
-    await pipeline(Readable.from(source()), decryptStream(keyring).toNode(), sink)
-    expect(consumed).toBe(total)
-    expect(maxAhead, `source got ${maxAhead} bytes ahead`).toBeLessThan(512 * 1024)
-  }, 30_000)
 })
 
 describe('stream: bounded memory per chunk size', () => {
