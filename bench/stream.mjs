@@ -1,4 +1,5 @@
-// Streaming benchmark for kms-envelope: ours (encryptStream/decryptStream(...).toNode(), ../dist/index.js)
+// Streaming benchmark for kms-envelope: ours (encryptNodeStream/decryptNodeStream, ../dist/index.js; STREAM_API=web
+// for encryptStream/decryptStream(...).toNode())
 // vs the official AWS Encryption SDK's Node streams (@aws-crypto/client-node) vs "the stream floor"
 // (bare node:crypto AES-256-GCM frame loop as Node Transforms, lib/stream-floor.mjs).
 //

@@ -312,20 +312,28 @@ export class FloorDecryptStream extends Transform {
 
 export const STREAM_CONTENDERS = ['ours', 'official', 'floor']
 
+/**
+ * Ours as Node streams: encryptNodeStream/decryptNodeStream (Node Transforms with no Web Stream behind them,
+ * what a Node pipeline should use), or encryptStream(...).toNode() with STREAM_API=web.
+ */
 export async function loadOursStreams() {
-  const { lib, keyring } = await loadOursBuild(['encryptStream', 'decryptStream'])
+  const web = process.env.STREAM_API === 'web'
+  const { lib, keyring } = await loadOursBuild(web ? ['encryptStream', 'decryptStream'] : ['encryptNodeStream', 'decryptNodeStream'])
+  const encryptOptions = (suiteId, frameLength) => ({
+    algorithmSuite: suiteId,
+    frameLength,
+    commitmentPolicy: oursEncryptPolicy(suiteId),
+    encryptionContext: ENCRYPTION_CONTEXT,
+  })
+  const decryptOptions = (suiteId) => ({ commitmentPolicy: oursDecryptPolicy(suiteId) })
   return {
     name: 'ours',
     encrypt: (suiteId, frameLength) =>
-      lib
-        .encryptStream(keyring, {
-          algorithmSuite: suiteId,
-          frameLength,
-          commitmentPolicy: oursEncryptPolicy(suiteId),
-          encryptionContext: ENCRYPTION_CONTEXT,
-        })
-        .toNode(),
-    decrypt: (suiteId) => lib.decryptStream(keyring, { commitmentPolicy: oursDecryptPolicy(suiteId) }).toNode(),
+      web
+        ? lib.encryptStream(keyring, encryptOptions(suiteId, frameLength)).toNode()
+        : lib.encryptNodeStream(keyring, encryptOptions(suiteId, frameLength)),
+    decrypt: (suiteId) =>
+      web ? lib.decryptStream(keyring, decryptOptions(suiteId)).toNode() : lib.decryptNodeStream(keyring, decryptOptions(suiteId)),
   }
 }
 
