@@ -140,7 +140,9 @@ async function measure(kms, list, plaintext) {
         for (const c of order) {
           const ops = c.cached ? CFG.cachedOps : CFG.uncachedOps
           kms.resetCalls()
-          collectGarbage()
+          // Minor, not full: a forced full GC discards optimized code, and recompiling it during the timed
+          // sample competes with the work of every contender on a 2-core machine (see bench/stream.mjs).
+          collectGarbage({ type: 'minor' })
           samples.get(c.name).push(await opsPerSecond(run(c), ops))
           const tally = calls.get(c.name)
           tally.ops += ops
