@@ -33,9 +33,13 @@ function nodeTransform(driver: StreamDriver, startEngine = false): Transform {
   const { transformer } = driver
   const transform = new Transform({
     construct(callback) {
-      if (startEngine) void driver.transformer.start?.(controller) // settles driver.ready, awaited below
+      if (startEngine) void transformer.start?.(controller) // settles driver.ready, awaited below
       driver.errorSink = (error) => transform.destroy(error as Error)
-      driver.ready.then(() => callback(), (error: Error) => callback(error))
+      driver.ready.then(
+        // An error the engine reported before this Transform took over (an abort) fails it now.
+        () => callback(driver.reported?.error as Error | undefined),
+        (error: Error) => callback(error),
+      )
     },
     transform(chunk: Uint8Array, _encoding, callback) {
       settle(() => transformer.transform?.(chunk, controller), callback)

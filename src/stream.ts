@@ -59,6 +59,8 @@ export interface StreamDriver {
   readonly ready: Promise<void>
   /** Where an abort reports its error; the web controller until another driver takes over. */
   errorSink: (error: unknown) => void
+  /** The first error reported through `errorSink`, kept for a driver that takes over after it. */
+  readonly reported?: { readonly error: unknown }
   /** Set when a Node Transform drives the engine instead of the Web Stream. */
   nodeDriven: boolean
   /** Set once the Web Stream has emitted output; a Node driver can no longer take over. */
@@ -71,7 +73,19 @@ export function driverFor(
   header: Promise<MessageHeader>,
   build: (driver: StreamDriver) => CancellableTransformer,
 ): StreamDriver {
-  const driver = { header, errorSink: (_error: unknown) => undefined, nodeDriven: false, webOutput: false } as { -readonly [K in keyof StreamDriver]: StreamDriver[K] }
+  const driver = { header, nodeDriven: false, webOutput: false } as { -readonly [K in keyof StreamDriver]: StreamDriver[K] }
+  // Whoever drives the engine installs its sink; an error reported before then (an AbortSignal aborted
+  // while the Web Stream was being made) is remembered for the driver that takes over.
+  let sink = (_error: unknown): void => undefined
+  Object.defineProperty(driver, 'errorSink', {
+    get: () => (error: unknown) => {
+      driver.reported ??= { error }
+      sink(error)
+    },
+    set: (next: (error: unknown) => void) => {
+      sink = next
+    },
+  })
   driver.transformer = build(driver)
   const start = driver.transformer.start
   driver.ready = new Promise((resolve, reject) => {

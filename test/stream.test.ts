@@ -1183,6 +1183,18 @@ describe.each(Object.entries(nodeAdapters))('stream: Node adapters, %s', (_name,
     expectCode(truncated, 'TRUNCATED_MESSAGE')
   })
 
+  it('a signal aborted before the stream starts fails both sides with ABORTED, before any keyring runs', async () => {
+    const { ciphertext } = await encrypt(keyring, bytes(100))
+    for (const make of [enc, dec]) {
+      const { keyring: spy, calls } = spyKeyring(keyring)
+      const stream = make(spy, { signal: AbortSignal.abort(new Error('too late')) })
+      const error = await rejectionOf(pipeline(Readable.from([Buffer.from(ciphertext)]), stream, collector().sink))
+      expectCode(error, 'ABORTED')
+      expectCode(await rejectionOf(stream.header), 'ABORTED')
+      expect(calls).toEqual({ encrypt: 0, decrypt: 0 })
+    }
+  })
+
   it('an AbortSignal destroys the Transform with ABORTED; header rejects for a decrypt aborted before its header', async () => {
     const controller = new AbortController()
     const decrypting = dec(keyring, { signal: controller.signal })
