@@ -13,8 +13,8 @@
 // 2 ops/s for 1 KiB messages, 3 peak memory (bench/memory-child.mjs, one process per contender),
 // 4 import cost (bench/import-child.mjs, fresh processes). Contenders alternate within every round
 // (in section 1 ours and the floor run back to back, which one first alternating, then the official
-// SDK) and ratios are medians of per-round ratios. Every timed batch follows a full GC and, for small
-// sizes and ops, a short untimed warm-up (the GC leaves a cold heap that back-to-back operations never see). A watchdog thread (lib/watchdog.mjs) kills the run
+// SDK) and ratios are medians of per-round ratios. Every timed batch follows a minor GC (a forced full GC
+// would discard optimized code) and, for small sizes and ops, a short untimed warm-up. A watchdog thread (lib/watchdog.mjs) kills the run
 // with a HANG message if the main thread stops making progress, rather than idling forever.
 // Measuring loops never yield to the event loop (like a tight `await` loop in an application), so
 // thread-pool work a library schedules is not delivered; section 2 adds one informational row that
@@ -37,6 +37,7 @@ import {
   gc,
   hex,
   median,
+  minorGc,
   now,
   pairedRatio,
   printTable,
@@ -156,9 +157,8 @@ async function measureThroughput(entries, rounds, large) {
     for (const e of pairedOrder(entries, r)) {
       if (e.error) continue
       try {
-        gc()
-        // The GC leaves a cold heap (young generation shrunk, freed memory returned) that no application
-        // running back-to-back operations sees: a few untimed operations first (small sizes only).
+        minorGc()
+        // A few untimed operations first (small sizes only), so every batch starts in steady state.
         if (!large) for (let i = 0; i < Math.ceil(e.batch / 4); i++) await e.fn(e.input)
         const t = now()
         for (let i = 0; i < e.batch; i++) {
@@ -178,8 +178,8 @@ async function measureThroughput(entries, rounds, large) {
 /** Sequential ops/s of each entry { name, fn(i) }: warm-up, then interleaved time-boxed rounds. */
 async function measureOps(entries) {
   const run1 = async (e, budget) => {
-    gc()
-    // as in measureThroughput: warm the heap back up after the GC, untimed
+    minorGc()
+    // as in measureThroughput: a short untimed warm-up
     for (const t = now(); now() - t < budget / 10; ) await e.fn(0)
     let n = 0
     const t = now()

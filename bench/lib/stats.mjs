@@ -78,4 +78,13 @@ export function gc() {
   if (typeof globalThis.gc === 'function') globalThis.gc()
 }
 
+/**
+ * A minor GC (the young generation only) between timed samples: it takes the previous contender's fresh
+ * garbage off the next one's clock without a forced full GC's side effect of discarding optimized code, which
+ * every contender would then recompile during its timed sample (see bench/stream.mjs).
+ */
+export function minorGc() {
+  if (typeof globalThis.gc === 'function') globalThis.gc({ type: 'minor' })
+}
+
 export const now = () => performance.now()
