@@ -330,7 +330,7 @@ export function decryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, opt
     start() {
       detach = watchAbort(options.signal, (error) => {
         fail(error)
-        driver.errorSink(error)
+        driver.report(error)
       })
     },
     transform(rawChunk, controller) {

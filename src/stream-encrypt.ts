@@ -127,7 +127,7 @@ export function encryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, opt
     async start(controller) {
       detach = watchAbort(options.signal, (error) => {
         fail(error)
-        driver.errorSink(error)
+        driver.report(error)
       })
       if (closed) return // already aborted: do not even ask the keyring
       try {

@@ -57,9 +57,11 @@ export interface StreamDriver {
   readonly header: Promise<MessageHeader>
   /** Settles when `start` has finished (encrypt: materials fetched and header made). */
   readonly ready: Promise<void>
-  /** Where an abort reports its error; the web controller until another driver takes over. */
+  /** Where `report` sends an error: the web controller until another driver takes over. */
   errorSink: (error: unknown) => void
-  /** The first error reported through `errorSink`, kept for a driver that takes over after it. */
+  /** How the engine reports an abort: the error is kept (see `reported`) and passed to `errorSink`. */
+  readonly report: (error: unknown) => void
+  /** The first error reported, for a driver that takes over after it (an AbortSignal aborted at creation). */
   readonly reported?: { readonly error: unknown }
   /** Set when a Node Transform drives the engine instead of the Web Stream. */
   nodeDriven: boolean
@@ -73,19 +75,13 @@ export function driverFor(
   header: Promise<MessageHeader>,
   build: (driver: StreamDriver) => CancellableTransformer,
 ): StreamDriver {
-  const driver = { header, nodeDriven: false, webOutput: false } as { -readonly [K in keyof StreamDriver]: StreamDriver[K] }
-  // Whoever drives the engine installs its sink; an error reported before then (an AbortSignal aborted
-  // while the Web Stream was being made) is remembered for the driver that takes over.
-  let sink = (_error: unknown): void => undefined
-  Object.defineProperty(driver, 'errorSink', {
-    get: () => (error: unknown) => {
-      driver.reported ??= { error }
-      sink(error)
-    },
-    set: (next: (error: unknown) => void) => {
-      sink = next
-    },
-  })
+  const driver = { header, errorSink: (_error: unknown) => undefined, nodeDriven: false, webOutput: false } as {
+    -readonly [K in keyof StreamDriver]: StreamDriver[K]
+  }
+  driver.report = (error) => {
+    driver.reported ??= { error }
+    driver.errorSink(error)
+  }
   driver.transformer = build(driver)
   const start = driver.transformer.start
   driver.ready = new Promise((resolve, reject) => {
