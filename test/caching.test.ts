@@ -1,8 +1,6 @@
 // The caching materials manager and the local materials cache (spec: framework/caching-cmm.md,
 // framework/cryptographic-materials-cache.md, framework/local-cryptographic-materials-cache.md).
-import { execFile } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { promisify } from 'node:util'
 import { inspect } from 'node:util'
 import fc from 'fast-check'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
@@ -36,13 +34,12 @@ import {
 import { parseHeader, serializeHeaderBody } from '../src/format/header.js'
 import { suiteFromOption } from '../src/suites.js'
 import { startKmsEmulator, type KmsEmulator } from '../src/testing/index.js'
-import { aesKeyring, rejectionOf, rsaKeyring } from './helpers/fixtures.js'
+import { aesKeyring, rejectionOf, rsaKeyring, runModuleScript } from './helpers/fixtures.js'
 
 const KIB = new Uint8Array(1024).fill(0x5a)
 const context = { tenant: 'acme', purpose: 'cache-test' }
 const codeOf = async (promise: Promise<unknown>): Promise<string> => ((await rejectionOf(promise)) as EnvelopeError).code
 const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex')
-const execFileAsync = promisify(execFile)
 /** The wrapped data key of a single-keyring message: equal for messages that share a cached data key. */
 const dataKeyOf = (edks: readonly EncryptedDataKey[]): string => edks.map((edk) => hex(edk.ciphertext)).join('|')
 
@@ -917,8 +914,7 @@ describe('LocalMaterialsCache on its own', () => {
       const zero = new LocalMaterialsCache({ capacity: 0 })
       console.log(JSON.stringify({ before, putError, after: cache.ready() === undefined, found: cache.get('x', 1) === entry, second: new LocalMaterialsCache({ capacity: 1 }).ready() === undefined, zero: zero.ready() === undefined }))
     `
-    const { stdout } = await execFileAsync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script])
-    expect(JSON.parse(stdout.trim().split('\n').at(-1) as string)).toEqual({
+    expect(await runModuleScript(script)).toEqual({
       before: { pending: true, get: true, size: 0 },
       putError: 'INVALID_CONFIGURATION: LocalMaterialsCache: await cache.ready() before the first put (it loads lru-cache on first use).',
       after: true,

@@ -10,9 +10,9 @@
  * allocator and GC slack (the live JS heap stays under ~10 MiB, array buffers under ~12 MiB); it does not grow with
  * the message size. Anything that buffered the message would add hundreds of MiB.
  */
-import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
+import { runTsxJson } from './helpers/fixtures.js'
 
 const CHILD = fileURLToPath(new URL('./helpers/stream-memory-child.ts', import.meta.url))
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
@@ -32,25 +32,7 @@ interface ChildReport {
 }
 
 function runChild(mebibytes: number, suite: number, frameLength: number): Promise<ChildReport> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CHILD, String(mebibytes), String(suite), String(frameLength)], {
-      cwd: ROOT,
-      // The child must not inherit options a test runner set for itself.
-      env: { ...process.env, NODE_OPTIONS: '' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk))
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
-    child.on('error', reject)
-    child.on('close', (code) => {
-      if (code !== 0) return reject(new Error(`memory child exited with ${String(code)}: ${stderr.trim()}`))
-      const line = stdout.trim().split('\n').at(-1)
-      if (line === undefined) return reject(new Error(`memory child printed nothing: ${stderr.trim()}`))
-      resolve(JSON.parse(line) as ChildReport)
-    })
-  })
+  return runTsxJson<ChildReport>([CHILD, String(mebibytes), String(suite), String(frameLength)], ROOT)
 }
 
 describe('slow: streaming memory stays bounded (256 MiB through encryptStream -> decryptStream)', () => {

@@ -10,7 +10,6 @@
  * the signature verified).
  */
 import { getEventListeners } from 'node:events'
-import { spawn } from 'node:child_process'
 import { Readable, Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { buildClient, CommitmentPolicy as OfficialCommitmentPolicy, type KeyringNode } from '@aws-crypto/client-node'
@@ -35,7 +34,7 @@ import {
   type MessageHeader,
 } from '../src/index.js'
 import { parseHeader } from '../src/format/header.js'
-import { aesKeyring, policyFor, rejectionOf, rsaKeyring, SIGNING, spyKeyring, suites } from './helpers/fixtures.js'
+import { aesKeyring, policyFor, rejectionOf, rsaKeyring, runModuleScript, SIGNING, spyKeyring, suites } from './helpers/fixtures.js'
 import {
   aesKey,
   byteDifference,
@@ -204,22 +203,6 @@ function plainHeader(header: MessageHeader) {
     messageId: plain(header.messageId),
     encryptedDataKeys: header.encryptedDataKeys.map((edk) => ({ ...edk, providerInfo: plain(edk.providerInfo), ciphertext: plain(edk.ciphertext) })),
   }
-}
-
-/** Run an ES module script in a fresh Node process (TypeScript through tsx); its standard output. */
-function runModuleScript(script: string): Promise<string> {
-  return new Promise<string>((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
-      env: { ...process.env, NODE_OPTIONS: '' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let out = ''
-    let err = ''
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk))
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (err += chunk))
-    child.on('error', reject)
-    child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`child exited ${code}: ${err}`))))
-  })
 }
 
 function readableOf(chunks: readonly Uint8Array[]): ReadableStream<Uint8Array> {
@@ -1114,8 +1097,7 @@ describe('stream abort and cleanup', () => {
       await new Promise((r) => setTimeout(r, 50))
       console.log(JSON.stringify({ outcome, unhandled }))
     `
-    const stdout = await runModuleScript(script)
-    const result = JSON.parse(stdout.trim().split('\n').at(-1) as string) as { outcome: string; unhandled: string[] }
+    const result = await runModuleScript<{ outcome: string; unhandled: string[] }>(script)
     expect(result.outcome).toBe('rejected: keyring down')
     expect(result.unhandled).toEqual([])
   }, 20_000)
@@ -1284,8 +1266,7 @@ describe('encryptNodeStream / decryptNodeStream', () => {
       try { lib.encryptStream(keyring) } catch (error) { web = error.name }
       console.log(JSON.stringify({ bytes: Buffer.concat(parts).equals(Buffer.alloc(1000, 7)), frameLength: (await encrypting.header).frameLength, web }))
     `
-    const stdout = await runModuleScript(script)
-    expect(JSON.parse(stdout.trim().split('\n').at(-1) as string)).toEqual({ bytes: true, frameLength: 100, web: 'ReferenceError' })
+    expect(await runModuleScript(script)).toEqual({ bytes: true, frameLength: 100, web: 'ReferenceError' })
   })
 })
 

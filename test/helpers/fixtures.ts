@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process'
 import { generateKeyPairSync } from 'node:crypto'
 import { ALGORITHM_SUITE_IDS, RawAesKeyring, RawRsaKeyring, type CommitmentPolicy, type Keyring } from '../../src/index.js'
 
@@ -53,4 +54,34 @@ export function spyKeyring(inner: Keyring): { keyring: Keyring; calls: { encrypt
     },
   }
   return { keyring, calls }
+}
+
+/**
+ * Run Node with tsx in a fresh process (none of the test runner's options) and parse the last line it prints as
+ * JSON: `args` is a script file and its arguments, or use `runModuleScript` for inline code.
+ */
+export function runTsxJson<T = unknown>(args: readonly string[], cwd?: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', ...args], {
+      cwd,
+      env: { ...process.env, NODE_OPTIONS: '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk))
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
+    child.on('error', reject)
+    child.on('close', (code) => {
+      if (code !== 0) return reject(new Error(`child exited with ${String(code)}: ${stderr.trim()}`))
+      const line = stdout.trim().split('\n').at(-1)
+      if (!line) return reject(new Error(`child printed nothing: ${stderr.trim()}`))
+      resolve(JSON.parse(line) as T)
+    })
+  })
+}
+
+/** An inline ES module script in a fresh process (see `runTsxJson`); the JSON it prints last. */
+export function runModuleScript<T = unknown>(script: string): Promise<T> {
+  return runTsxJson<T>(['--input-type=module', '-e', script])
 }
