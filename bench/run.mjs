@@ -39,6 +39,7 @@ import {
   median,
   minorGc,
   now,
+  pairedOrder,
   pairedRatio,
   printTable,
   spread,
@@ -117,15 +118,6 @@ function asBuffer(u8) {
 }
 
 const rotate = (list, k) => list.map((_, i) => list[(i + k) % list.length])
-/**
- * Throughput order of round `r`: ours and the floor back to back, which one first alternating (their ratio
- * is the target, and this machine's speed drifts over a second or so), then the official SDK.
- */
-const pairedOrder = (list, r) => {
-  const pair = list.filter((e) => e.name === 'ours' || e.name === 'floor')
-  if (r % 2 === 1) pair.reverse()
-  return [...pair, ...list.filter((e) => e.name !== 'ours' && e.name !== 'floor')]
-}
 
 // ---------------------------------------------------------------------------------------------
 // measurement primitives

@@ -34,7 +34,7 @@ import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
-import { fmtNum, fmtPct, fmtRatio, hex, median, now, pairedRatio, printTable, spread } from './lib/stats.mjs'
+import { fmtNum, fmtPct, fmtRatio, hex, median, now, pairedOrder, pairedRatio, printTable, spread } from './lib/stats.mjs'
 import { STREAM_CONTENDERS, loadStreamContender } from './lib/stream-floor.mjs'
 
 const args = process.argv.slice(2)
@@ -80,15 +80,6 @@ const gc = () => {
   collectGarbage()
 }
 
-/**
- * Contenders in the order of round `r`: ours and the floor back to back, which one first alternating (their
- * ratio is the target, and this machine's speed drifts over a second or so), then the official SDK.
- */
-const roundOrder = (list, r) => {
-  const pair = list.filter((c) => c.name === 'ours' || c.name === 'floor')
-  if (r % 2 === 1) pair.reverse()
-  return [...pair, ...list.filter((c) => c.name !== 'ours' && c.name !== 'floor')]
-}
 const errText = (err) => {
   const s = String(err?.message ?? err)
   return s.length > 140 ? s.slice(0, 137) + '...' : s
@@ -289,7 +280,7 @@ async function throughput(contenders) {
     const t = now()
     for (const { suiteId, frameLength, state } of rowSets) {
       for (const mode of MODES) {
-        for (const c of roundOrder(contenders, r)) {
+        for (const c of pairedOrder(contenders, r)) {
           const s = state.get(c.name)
           if (s.error) continue
           try {
@@ -304,41 +295,39 @@ async function throughput(contenders) {
   }
   for (const { suiteId, frameLength, label, state } of rowSets) {
     for (const s of state.values()) s.ciphertext = s.warmCiphertext = undefined
-    {
-      for (const mode of MODES) {
-        const get = (name) => {
-          const s = state.get(name)
-          return s && !s.error ? s.samples[mode] : undefined
-        }
-        const ours = get('ours')
-        const official = get('official')
-        const floor = get('floor')
-        const vsFloor = pairedRatio(ours, floor)
-        const pass = Number.isFinite(vsFloor) && vsFloor >= FLOOR_TARGET
-        const cell = (name, samples) => {
-          const s = state.get(name)
-          if (!s) return 'not loaded'
-          if (s.error) return 'ERROR'
-          return fmtNum(median(samples))
-        }
-        const noise = Math.max(...[ours, official, floor].filter(Boolean).map((v) => spread(v)))
-        rows.push({
-          suite: hex(suiteId),
-          frame: String(frameLength),
-          mode,
-          ours: cell('ours', ours),
-          official: cell('official', official),
-          floor: cell('floor', floor),
-          vsFloor: fmtRatio(vsFloor),
-          vsOfficial: fmtRatio(pairedRatio(ours, official)),
-          target: `>= ${fmtPct(FLOOR_TARGET)}`,
-          result: pass ? 'PASS' : 'FAIL',
-          noise: fmtPct(noise),
-        })
-        targets.push({ label: `throughput ${label} ${mode}: ours/floor ${fmtRatio(vsFloor)}`, target: `>= ${FLOOR_TARGET}x`, pass })
+    for (const mode of MODES) {
+      const get = (name) => {
+        const s = state.get(name)
+        return s && !s.error ? s.samples[mode] : undefined
       }
-      for (const [name, s] of state) if (s.error) log(`  ${label}: ${name} ERROR: ${errText(s.error)}`)
+      const ours = get('ours')
+      const official = get('official')
+      const floor = get('floor')
+      const vsFloor = pairedRatio(ours, floor)
+      const pass = Number.isFinite(vsFloor) && vsFloor >= FLOOR_TARGET
+      const cell = (name, samples) => {
+        const s = state.get(name)
+        if (!s) return 'not loaded'
+        if (s.error) return 'ERROR'
+        return fmtNum(median(samples))
+      }
+      const noise = Math.max(...[ours, official, floor].filter(Boolean).map((v) => spread(v)))
+      rows.push({
+        suite: hex(suiteId),
+        frame: String(frameLength),
+        mode,
+        ours: cell('ours', ours),
+        official: cell('official', official),
+        floor: cell('floor', floor),
+        vsFloor: fmtRatio(vsFloor),
+        vsOfficial: fmtRatio(pairedRatio(ours, official)),
+        target: `>= ${fmtPct(FLOOR_TARGET)}`,
+        result: pass ? 'PASS' : 'FAIL',
+        noise: fmtPct(noise),
+      })
+      targets.push({ label: `throughput ${label} ${mode}: ours/floor ${fmtRatio(vsFloor)}`, target: `>= ${FLOOR_TARGET}x`, pass })
     }
+    for (const [name, s] of state) if (s.error) log(`  ${label}: ${name} ERROR: ${errText(s.error)}`)
   }
   gc()
   log('')
