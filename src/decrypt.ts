@@ -211,6 +211,7 @@ export async function openHeader(
     )
   }
   const { plaintextDataKey } = materials
+  let aead: ReturnType<CryptoBackend['aeadKey']> | undefined
   try {
     if (materials.suite.id !== suite.id) throw new ConfigurationError('The materials manager changed the algorithm suite.')
     assertDecryptAllowed(materials.suite, settings.commitmentPolicy)
@@ -220,7 +221,7 @@ export async function openHeader(
     if (suite.committing && !backend.timingSafeEqual(commitment, parsed.suiteData)) {
       throw new CommitmentMismatchError('The key commitment does not match the data key: the message was altered or the wrong key was used.')
     }
-    const aead = backend.aeadKey(encryptionKey)
+    aead = backend.aeadKey(encryptionKey)
     encryptionKey.fill(0)
     // The AAD is the header body followed by the serialized encryption context to only authenticate.
     const onlyAuthenticated = serializeContext(authenticatedOnly)
@@ -246,6 +247,9 @@ export async function openHeader(
     const encryptionContext =
       Object.keys(authenticatedOnly).length === 0 ? stored : Object.freeze(Object.assign(Object.create(null), stored, authenticatedOnly))
     return { opener: new FrameOpener(aead, header.messageId, header.contentType), verificationKey, verifier, encryptionContext }
+  } catch (error) {
+    aead?.dispose?.()
+    throw error
   } finally {
     plaintextDataKey.fill(0)
   }
@@ -271,10 +275,27 @@ export async function decryptWith(
   if (!(ciphertext instanceof Uint8Array)) throw new ConfigurationError('ciphertext must be a Uint8Array.')
   const settings = decryptionSettings(options)
   const parsed = parseHeader(ciphertext, settings)
-  const { header } = parsed
   checkHeader(parsed, settings)
   const layout = scanBody(ciphertext, parsed, settings.maxBodySize)
   const { opener, verificationKey, encryptionContext } = await openHeader(backend, cmm, parsed, undefined, settings)
+  try {
+    return await openBody(backend, ciphertext, parsed, layout, opener, verificationKey, encryptionContext)
+  } finally {
+    opener.dispose()
+  }
+}
+
+/** Decrypt the body once the header is authenticated; returns nothing unless every frame and the signature verify. */
+async function openBody(
+  backend: CryptoBackend,
+  ciphertext: Uint8Array,
+  parsed: ParsedHeader,
+  layout: BodyLayout,
+  opener: FrameOpener,
+  verificationKey: unknown,
+  encryptionContext: EncryptionContext,
+): Promise<DecryptResult> {
+  const { header } = parsed
   const curve = parsed.suite.signature?.curve
   if (opener.async) {
     // An asynchronous backend verifies the whole message in one call while the frames decrypt.

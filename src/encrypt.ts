@@ -85,6 +85,7 @@ export async function beginEncryption(
     backend,
   )
   const { encryptedDataKeys, plaintextDataKey } = materials
+  let aead: ReturnType<CryptoBackend['aeadKey']> | undefined
   try {
     // The policy is checked again after the materials manager: a custom one must not swap in another suite.
     suiteForEncrypt(materials.suite.id, commitmentPolicy)
@@ -101,7 +102,7 @@ export async function beginEncryption(
     const messageId = backend.randomBytes(messageIdLength(suite.messageFormatVersion))
     const derived = deriveKeys(backend, suite, plaintextDataKey, messageId)
     const { encryptionKey, commitment } = isPromise(derived) ? await derived : derived
-    const aead = backend.aeadKey(encryptionKey)
+    aead = backend.aeadKey(encryptionKey)
     const headerBody = serializeHeaderBody({
       suite,
       messageId,
@@ -136,6 +137,9 @@ export async function beginEncryption(
       frameLength,
     }
     return { header, headerBytes, sealer: new FrameSealer(aead, messageId, frameLength), signer, signing }
+  } catch (error) {
+    aead?.dispose?.()
+    throw error
   } finally {
     plaintextDataKey.fill(0)
   }
@@ -168,7 +172,15 @@ export async function encryptWith(
   const input = typeof plaintext === 'string' ? utf8(plaintext) : plaintext
   if (!(input instanceof Uint8Array)) throw new ConfigurationError('plaintext must be a Uint8Array or a string.')
   const session = await beginEncryption(backend, keyringOrCmm, options, { plaintextLength: input.length })
-  if (session.sealer.async) return sealBodyAsync(backend, session, input)
+  try {
+    return session.sealer.async ? await sealBodyAsync(backend, session, input) : sealBody(backend, session, input)
+  } finally {
+    session.sealer.dispose()
+  }
+}
+
+/** The synchronous body of a one-shot encrypt: frames, then the final frame and footer. */
+function sealBody(backend: CryptoBackend, session: EncryptionSession, input: Uint8Array): EncryptResult {
   const { headerBytes, sealer, signer } = session
   const frameLength = sealer.frameLength
   const bodyLength = FrameSealer.bodyLength(input.length, frameLength)

@@ -20,6 +20,11 @@ export class FrameOpener {
     this.async = isAsyncAead(aead)
   }
 
+  /** Zero the message key (the message is done, or abandoned); the opener must not be used afterwards. */
+  dispose(): void {
+    this.aead.dispose?.()
+  }
+
   /** Decrypt into `out` at `offset`. On a bad tag the written bytes are zeroed before the error is thrown. */
   open(frame: FrameView, out: Uint8Array, offset: number): number {
     if (!(this.aead as AeadKey).open(frame.iv, this.aadOf(frame), frame.content, frame.tag, out, offset)) this.reject(frame, out, offset)

@@ -35,6 +35,11 @@ export class FrameSealer {
     this.async = isAsyncAead(aead)
   }
 
+  /** Zero the message key (the message is done, or abandoned); the sealer must not be used afterwards. */
+  dispose(): void {
+    this.aead.dispose?.()
+  }
+
   /** Body bytes for a plaintext: full frames, then a final frame holding the rest (possibly empty). */
   static bodyLength(plaintextLength: number, frameLength: number): number {
     const regularFrames = Math.floor(plaintextLength / frameLength)

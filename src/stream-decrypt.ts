@@ -86,6 +86,7 @@ export function decryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, opt
     closed = true
     held?.fill(0)
     held = undefined
+    opened?.opener.dispose()
     opened = undefined
     input.clear()
     detach()
@@ -124,7 +125,10 @@ export function decryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, opt
       )
     }
     const authenticated = await openHeader(backend, cmm, candidate, input.bytes.subarray(0, candidate.length), settings)
-    if (closed) return false // aborted while the keyring worked: keep nothing
+    if (closed) {
+      authenticated.opener.dispose() // aborted while the keyring worked: keep nothing
+      return false
+    }
     opened = authenticated
     authenticatedContext = authenticated.encryptionContext
     parsed = candidate

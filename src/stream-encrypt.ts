@@ -49,6 +49,7 @@ export function encryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, opt
     pending.fill(0, 0, pendingLength)
     pending = new Uint8Array(0)
     pendingLength = 0
+    session?.sealer.dispose()
     session = undefined
     detach()
   }
@@ -138,7 +139,10 @@ export function encryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, opt
           { plaintextLength: declaredLength, maxPlaintextLength: maxLength },
           true,
         )
-        if (closed) return
+        if (closed) {
+          started.sealer.dispose() // aborted while the keyring worked: keep nothing
+          return
+        }
         session = started
       } catch (error) {
         fail(error)

@@ -13,6 +13,7 @@ import { encryptWith } from '../src/encrypt.js'
 import type { CurveName } from '../src/suites.js'
 import { decryptStreamWith } from '../src/stream-decrypt.js'
 import { encryptStreamWith } from '../src/stream-encrypt.js'
+import { chunked, readAll } from './helpers/web-streams.js'
 import {
   ConfigurationError,
   KeyringError,
@@ -40,22 +41,6 @@ const rsa = generateKeyPairSync('rsa', {
 })
 const aesKeyring = (length = 32) => new RawAesKeyring({ keyNamespace: 'wc', keyName: `aes-${length}`, wrappingKey: bytes(length, length) })
 const rsaKeyring = (padding: RsaPadding = 'OAEP-SHA256') => new RawRsaKeyring({ keyNamespace: 'wc', keyName: 'rsa', ...rsa, padding })
-
-async function readAll(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = []
-  for await (const chunk of stream as unknown as AsyncIterable<Uint8Array>) chunks.push(chunk)
-  return new Uint8Array(Buffer.concat(chunks))
-}
-
-function chunked(data: Uint8Array, size: number): ReadableStream<Uint8Array> {
-  let offset = 0
-  return new ReadableStream({
-    pull(controller) {
-      if (offset >= data.length) return controller.close()
-      controller.enqueue(data.slice(offset, (offset += size)))
-    },
-  })
-}
 
 describe('WebCrypto backend primitives against node:crypto', () => {
   it('HKDF and SHA-2 digests agree', async () => {

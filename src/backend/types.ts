@@ -25,6 +25,8 @@ export interface AeadKey {
    * allocates). Undefined when the tag does not verify; the plaintext has then been zeroed.
    */
   openDetached?(iv: Uint8Array, aad: Uint8Array, ciphertext: Uint8Array, tag: Uint8Array): Uint8Array | undefined
+  /** Zero the key bytes this object holds, when it holds any; it must not be used afterwards. */
+  dispose?(): void
 }
 
 /**
@@ -37,6 +39,8 @@ export interface AsyncAeadKey {
   seal(iv: Uint8Array, aad: Uint8Array, plaintext: Uint8Array, out: Uint8Array, offset: number): Promise<void>
   /** Resolves false when the tag does not verify; the caller then zeroes the output range. */
   open(iv: Uint8Array, aad: Uint8Array, ciphertext: Uint8Array, tag: Uint8Array, out: Uint8Array, offset: number): Promise<boolean>
+  /** As `AeadKey.dispose`; calls still in flight may fail or produce garbage, which callers then discard. */
+  dispose?(): void
 }
 
 export function isAsyncAead(aead: AeadKey | AsyncAeadKey): aead is AsyncAeadKey {

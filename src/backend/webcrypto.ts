@@ -120,6 +120,7 @@ export const webCryptoBackend: CryptoBackend = {
       async: true,
       seal: async (iv, aad, plaintext, out, offset) => (await loadNoble()).gcmSeal(copy, iv, aad, plaintext, out, offset),
       open: async (iv, aad, ciphertext, tag, out, offset) => (await loadNoble()).gcmOpen(copy, iv, aad, sealedInput(ciphertext, tag), out, offset),
+      dispose: () => void copy.fill(0),
     }
   },
   digest,

@@ -42,8 +42,12 @@ async function deriveKeys(backend: CryptoBackend, suite: AlgorithmSuite, interme
 async function seal(backend: CryptoBackend, key: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Promise<Uint8Array> {
   const out = new Uint8Array(plaintext.length + TAG_LENGTH)
   const aead = backend.aeadKey(key)
-  if (isAsyncAead(aead)) await aead.seal(ZERO_IV, aad, plaintext, out, 0)
-  else aead.seal(ZERO_IV, aad, plaintext, out, 0)
+  try {
+    if (isAsyncAead(aead)) await aead.seal(ZERO_IV, aad, plaintext, out, 0)
+    else aead.seal(ZERO_IV, aad, plaintext, out, 0)
+  } finally {
+    aead.dispose?.()
+  }
   return out
 }
 
@@ -53,7 +57,12 @@ async function open(backend: CryptoBackend, key: Uint8Array, aad: Uint8Array, se
   const aead = backend.aeadKey(key)
   const ciphertext = sealed.subarray(0, length)
   const tag = sealed.subarray(length)
-  const ok = isAsyncAead(aead) ? await aead.open(ZERO_IV, aad, ciphertext, tag, out, 0) : aead.open(ZERO_IV, aad, ciphertext, tag, out, 0)
+  let ok: boolean
+  try {
+    ok = isAsyncAead(aead) ? await aead.open(ZERO_IV, aad, ciphertext, tag, out, 0) : aead.open(ZERO_IV, aad, ciphertext, tag, out, 0)
+  } finally {
+    aead.dispose?.()
+  }
   if (ok) return out
   out.fill(0)
   return undefined

@@ -34,7 +34,7 @@ export class RawAesKeyring implements Keyring {
   readonly keyName: string
   readonly #wrappingKey: Uint8Array
   readonly #keyNameBytes: Uint8Array
-  /** The wrapping key prepared once per backend (a KeyObject in Node, a CryptoKey on WebCrypto), not per message. */
+  /** The wrapping key prepared once per backend (a CryptoKey on WebCrypto), not per message; it lives as long as the keyring. */
   readonly #aead = new WeakMap<CryptoBackend, AeadKey | AsyncAeadKey>()
 
   constructor(options: RawAesKeyringOptions) {

@@ -46,9 +46,13 @@ export async function encryptTerminal(backend: CryptoBackend, rootKey: Uint8Arra
   value[0] = terminal.typeId >>> 8
   value[1] = terminal.typeId & 0xff
   const aead = backend.aeadKey(key)
-  if (isAsyncAead(aead)) await aead.seal(nonce, path, terminal.value, value, 2)
-  else aead.seal(nonce, path, terminal.value, value, 2)
-  key.fill(0)
+  try {
+    if (isAsyncAead(aead)) await aead.seal(nonce, path, terminal.value, value, 2)
+    else aead.seal(nonce, path, terminal.value, value, 2)
+  } finally {
+    aead.dispose?.()
+    key.fill(0)
+  }
   return { typeId: ENCRYPTED_TYPE_ID, value }
 }
 
@@ -70,8 +74,13 @@ export async function decryptTerminal(
   const ciphertext = sealed.subarray(2, sealed.length - TAG_LENGTH)
   const tag = sealed.subarray(sealed.length - TAG_LENGTH)
   const aead = backend.aeadKey(key)
-  const ok = isAsyncAead(aead) ? await aead.open(nonce, path, ciphertext, tag, plaintext, 0) : aead.open(nonce, path, ciphertext, tag, plaintext, 0)
-  key.fill(0)
+  let ok: boolean
+  try {
+    ok = isAsyncAead(aead) ? await aead.open(nonce, path, ciphertext, tag, plaintext, 0) : aead.open(nonce, path, ciphertext, tag, plaintext, 0)
+  } finally {
+    aead.dispose?.()
+    key.fill(0)
+  }
   if (!ok) throw new ItemAuthenticationError(`Attribute "${name}" failed to decrypt: it was changed after encryption.`)
   return { typeId: ((sealed[0] as number) << 8) | (sealed[1] as number), value: plaintext }
 }

@@ -1,0 +1,151 @@
+// Message keys are zeroed when the message is done: every AES-GCM key the engine makes for a message is
+// disposed on success, on every failure after it was made, and when a stream ends or is aborted.
+import { inspect } from 'node:util'
+import { describe, expect, it } from 'vitest'
+import { nodeBackend } from '../src/backend/node.js'
+import type { AeadKey, CryptoBackend } from '../src/backend/types.js'
+import { decryptWith } from '../src/decrypt.js'
+import { encryptWith } from '../src/encrypt.js'
+import { RawAesKeyring } from '../src/index.js'
+import { decryptStreamWith } from '../src/stream-decrypt.js'
+import { encryptStreamWith } from '../src/stream-encrypt.js'
+import { chunked, readAll } from './helpers/web-streams.js'
+
+const KEY = Uint8Array.from({ length: 32 }, (_, i) => i + 1)
+const IV = new Uint8Array(12)
+const AAD = new Uint8Array([1, 2, 3])
+const PLAINTEXT = new TextEncoder().encode('sixteen byte msg')
+
+function seal(key: AeadKey): Uint8Array {
+  const out = new Uint8Array(PLAINTEXT.length + 16)
+  key.seal(IV, AAD, PLAINTEXT, out, 0)
+  return out
+}
+
+/** nodeBackend, counting the AES-GCM keys it makes and the ones disposed. */
+function countingBackend(): { backend: CryptoBackend; live: () => number; made: () => number } {
+  let made = 0
+  let disposed = 0
+  const backend: CryptoBackend = {
+    ...nodeBackend,
+    aeadKey(key) {
+      const aead = nodeBackend.aeadKey(key) as AeadKey
+      made++
+      const dispose = aead.dispose?.bind(aead)
+      aead.dispose = () => {
+        disposed++
+        dispose?.()
+      }
+      return aead
+    },
+  }
+  return { backend, live: () => made - disposed, made: () => made }
+}
+
+const keyring = () => new RawAesKeyring({ keyNamespace: 'ns', keyName: 'k', wrappingKey: new Uint8Array(32).fill(9) })
+const data = (length: number) => Uint8Array.from({ length }, (_, i) => (i * 7) & 0xff)
+
+describe('node AES-GCM keys', () => {
+  it('own a copy of the key: zeroing the caller’s bytes changes nothing, dispose() zeroes the copy', () => {
+    const bytes = KEY.slice()
+    const key = nodeBackend.aeadKey(bytes) as AeadKey
+    const expected = seal(nodeBackend.aeadKey(KEY) as AeadKey)
+    bytes.fill(0)
+    expect(seal(key)).toEqual(expected)
+    key.dispose?.()
+    // After dispose the key is all zeros: it seals exactly as the zero key does, and no longer as before.
+    const zeroSealed = seal(nodeBackend.aeadKey(new Uint8Array(32)) as AeadKey)
+    expect(seal(key)).toEqual(zeroSealed)
+    expect(seal(key)).not.toEqual(expected)
+  })
+
+  it('never show their key bytes when inspected or serialized', () => {
+    const key = nodeBackend.aeadKey(KEY)
+    const shown = inspect(key, { showHidden: true, depth: 5 }) + JSON.stringify(key)
+    expect(shown).not.toMatch(/\b1, 2, 3, 4\b/)
+    expect(shown).not.toContain('Uint8Array')
+  })
+})
+
+describe('message keys are disposed', () => {
+  it('after a one-shot encrypt and decrypt (framed, several frames)', async () => {
+    const { backend, live, made } = countingBackend()
+    const ring = keyring()
+    const { ciphertext } = await encryptWith(backend, ring, data(5000), { frameLength: 1024 })
+    const { plaintext } = await decryptWith(backend, ring, ciphertext)
+    expect(plaintext).toEqual(data(5000))
+    // The keyring's wrapping key lives with the keyring; the two message keys are gone.
+    expect(made()).toBe(3)
+    expect(live()).toBe(1)
+  })
+
+  it('when the header tag fails', async () => {
+    const { backend, live, made } = countingBackend()
+    const ring = keyring()
+    const { ciphertext } = await encryptWith(nodeBackend, ring, data(100))
+    const altered = ciphertext.slice()
+    // The frame length's low byte (4096 becomes 4097): still a well-formed message, which only the header tag catches.
+    const frameLengthEnd = headerBodyEnd(ciphertext) - 32
+    altered[frameLengthEnd - 1] = (altered[frameLengthEnd - 1] as number) ^ 1
+    await expect(decryptWith(backend, ring, altered)).rejects.toMatchObject({ code: 'HEADER_AUTHENTICATION_FAILED' })
+    expect(made()).toBe(2)
+    expect(live()).toBe(1)
+  })
+
+  it.each([
+    ['0x0478', 0x0478, 'FRAME_AUTHENTICATION_FAILED'],
+    ['0x0578', 0x0578, 'SIGNATURE_INVALID'],
+  ])('when the body of a %s message fails: %s', async (_, algorithmSuite, code) => {
+    const { backend, live, made } = countingBackend()
+    const ring = keyring()
+    const { ciphertext } = await encryptWith(nodeBackend, ring, data(3000), { frameLength: 1024, algorithmSuite })
+    const altered = ciphertext.slice()
+    // A byte of the final frame: before the footer (about 105 bytes) of a signed message.
+    const inFinalFrame = altered.length - (algorithmSuite === 0x0578 ? 120 : 10)
+    altered[inFinalFrame] = (altered[inFinalFrame] as number) ^ 1
+    await expect(decryptWith(backend, ring, altered)).rejects.toMatchObject({ code })
+    expect(made()).toBe(2)
+    expect(live()).toBe(1)
+  })
+
+  it('when a stream encrypts and decrypts to the end', async () => {
+    const { backend, live, made } = countingBackend()
+    const ring = keyring()
+    const ciphertext = await readAll(chunked(data(10_000), 777).pipeThrough(encryptStreamWith(backend, ring, { frameLength: 1024 })))
+    expect(await readAll(chunked(ciphertext, 500).pipeThrough(decryptStreamWith(backend, ring)))).toEqual(data(10_000))
+    expect(made()).toBe(3)
+    expect(live()).toBe(1)
+  })
+
+  it('when a stream is cancelled midway, in both directions', async () => {
+    const { backend, live, made } = countingBackend()
+    const ring = keyring()
+    const encrypting = chunked(data(50_000), 4096).pipeThrough(encryptStreamWith(backend, ring, { frameLength: 1024 }))
+    const encryptReader = encrypting.getReader()
+    await encryptReader.read()
+    await encryptReader.read()
+    await encryptReader.cancel(new Error('enough'))
+    const { ciphertext } = await encryptWith(nodeBackend, ring, data(50_000), { frameLength: 1024 })
+    const decryptReader = chunked(ciphertext, 4096).pipeThrough(decryptStreamWith(backend, ring)).getReader()
+    const first = await decryptReader.read()
+    expect(first.done).toBe(false)
+    await decryptReader.cancel(new Error('enough'))
+    expect(made()).toBe(3)
+    expect(live()).toBe(1)
+  })
+})
+
+/** Offset just after a v2 header's body, found by parsing its length fields (0x0478, one EDK). */
+function headerBodyEnd(message: Uint8Array): number {
+  const view = new DataView(message.buffer, message.byteOffset, message.length)
+  let offset = 1 + 2 + 32
+  offset += 2 + view.getUint16(offset)
+  const keys = view.getUint16(offset)
+  offset += 2
+  for (let i = 0; i < keys; i++) {
+    offset += 2 + view.getUint16(offset)
+    offset += 2 + view.getUint16(offset)
+    offset += 2 + view.getUint16(offset)
+  }
+  return offset + 1 + 4 + 32 // content type, frame length, commitment
+}
