@@ -13,15 +13,26 @@ export interface DerivedKeys {
   readonly commitment: Uint8Array
 }
 
-function suiteIdBytes(suite: AlgorithmSuite): Uint8Array {
-  return Uint8Array.of(suite.id >>> 8, suite.id & 0xff)
-}
-
 const nonCommitting = ([encryptionKey]: Uint8Array[]): DerivedKeys => ({ encryptionKey: encryptionKey as Uint8Array, commitment: EMPTY })
 const committing = ([encryptionKey, commitment]: Uint8Array[]): DerivedKeys => ({
   encryptionKey: encryptionKey as Uint8Array,
   commitment: commitment as Uint8Array,
 })
+
+/** The key derivation's info for committing suites: suite ID || "DERIVEKEY", the same for every message. */
+const committingInfo = new Map<number, Uint8Array>()
+
+function deriveKeyInfo(suite: AlgorithmSuite): Uint8Array {
+  let info = committingInfo.get(suite.id)
+  if (info === undefined) {
+    info = new Uint8Array(2 + DERIVE_KEY_LABEL.length)
+    info[0] = suite.id >>> 8
+    info[1] = suite.id & 0xff
+    info.set(DERIVE_KEY_LABEL, 2)
+    committingInfo.set(suite.id, info)
+  }
+  return info
+}
 
 /**
  * Derive the message's encryption key (and commitment) from the data key: synchronously on node:crypto,
@@ -32,19 +43,17 @@ const committing = ([encryptionKey, commitment]: Uint8Array[]): DerivedKeys => (
 export function deriveKeys(backend: CryptoBackend, suite: AlgorithmSuite, dataKey: Uint8Array, messageId: Uint8Array): MaybePromise<DerivedKeys> {
   if (suite.kdfHash === undefined) return { encryptionKey: dataKey, commitment: EMPTY }
   if (!suite.committing) {
-    // An empty salt is HKDF's "hash-length zeros": HMAC pads both to the same block.
+    // info = suite ID || message ID; an empty salt is HKDF's "hash-length zeros".
     const info = new Uint8Array(2 + messageId.length)
-    info.set(suiteIdBytes(suite), 0)
+    info[0] = suite.id >>> 8
+    info[1] = suite.id & 0xff
     info.set(messageId, 2)
     const keys = backend.hkdf(suite.kdfHash, dataKey, EMPTY, [{ info, length: suite.keyLength }])
     return isPromise(keys) ? keys.then(nonCommitting) : nonCommitting(keys)
   }
-  const info = new Uint8Array(2 + DERIVE_KEY_LABEL.length)
-  info.set(suiteIdBytes(suite), 0)
-  info.set(DERIVE_KEY_LABEL, 2)
   // Both keys share one extract step (same key and salt), as the spec recommends.
   const keys = backend.hkdf(suite.kdfHash, dataKey, messageId, [
-    { info, length: suite.keyLength },
+    { info: deriveKeyInfo(suite), length: suite.keyLength },
     { info: COMMIT_KEY_LABEL, length: suite.suiteDataLength },
   ])
   return isPromise(keys) ? keys.then(committing) : committing(keys)

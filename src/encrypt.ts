@@ -12,6 +12,9 @@ import { commitmentPolicyFromOption, hex, suiteForEncrypt, type CurveName } from
 import type { EncryptOptions, EncryptResult, MessageHeader } from './types.js'
 
 const DEFAULT_FRAME_LENGTH = 4096
+/** The header tag's IV (every suite's IV is 12 bytes), and its empty plaintext: never written to. */
+const HEADER_IV = new Uint8Array(12)
+const EMPTY = new Uint8Array(0)
 /** Feed the signer in slices of this size: large enough to amortize calls, small enough to stay in cache. */
 const SIGN_CHUNK = 256 * 1024
 
@@ -103,26 +106,20 @@ export async function beginEncryption(
     const derived = deriveKeys(backend, suite, plaintextDataKey, messageId)
     const { encryptionKey, commitment } = isPromise(derived) ? await derived : derived
     aead = backend.aeadKey(encryptionKey)
-    const headerBody = serializeHeaderBody({
-      suite,
-      messageId,
-      encryptionContext: stored,
-      encryptedDataKeys,
-      frameLength,
-      suiteData: commitment,
-    })
     // spec: data-format/message-header.md#header-authentication (IV of zeros; v1 stores it, v2 does not).
+    const storedIvLength = suite.messageFormatVersion === 1 ? suite.ivLength : 0
+    const headerBytes = serializeHeaderBody(
+      { suite, messageId, encryptionContext: stored, encryptedDataKeys, frameLength, suiteData: commitment },
+      storedIvLength + suite.tagLength,
+    )
+    const headerBody = headerBytes.subarray(0, headerBytes.length - storedIvLength - suite.tagLength)
     // The AAD is the header body followed by the serialized encryption context to only authenticate
     // (zero bytes when there is none, so ordinary messages are unchanged).
-    const iv = new Uint8Array(suite.ivLength)
-    const storedIvLength = suite.messageFormatVersion === 1 ? suite.ivLength : 0
-    const headerBytes = new Uint8Array(headerBody.length + storedIvLength + suite.tagLength)
-    headerBytes.set(headerBody, 0)
     const onlyAuthenticated = serializeContext(authenticatedOnly)
     const aad = onlyAuthenticated.length === 0 ? headerBody : concatBytes([headerBody, onlyAuthenticated])
     encryptionKey.fill(0)
-    if (isAsyncAead(aead)) await aead.seal(iv, aad, new Uint8Array(0), headerBytes, headerBody.length + storedIvLength)
-    else aead.seal(iv, aad, new Uint8Array(0), headerBytes, headerBody.length + storedIvLength)
+    if (isAsyncAead(aead)) await aead.seal(HEADER_IV, aad, EMPTY, headerBytes, headerBody.length + storedIvLength)
+    else aead.seal(HEADER_IV, aad, EMPTY, headerBytes, headerBody.length + storedIvLength)
 
     const signing = suite.signature === undefined ? undefined : { curve: suite.signature.curve, privateKey: materials.signingKey }
     const signer = signing === undefined || !incrementalSignatures ? undefined : backend.createSigner(signing.curve, signing.privateKey)

@@ -1,5 +1,6 @@
 import { isAsyncAead, type AeadKey, type AsyncAeadKey } from './backend/types.js'
 import { LimitExceededError } from './errors.js'
+import { setUint32At } from './format/bytes.js'
 import {
   BodyAad,
   FINAL_FRAME_MARKER,
@@ -90,11 +91,11 @@ export class FrameSealer {
 
   private finalLayout(length: number, out: Uint8Array, offset: number): { ivOffset: number; aad: Uint8Array } {
     const sequenceNumber = this.next()
-    writeUint32(out, offset, FINAL_FRAME_MARKER)
-    writeUint32(out, offset + 4, sequenceNumber)
+    setUint32At(out, offset, FINAL_FRAME_MARKER)
+    setUint32At(out, offset + 4, sequenceNumber)
     const ivOffset = offset + 8
     writeSequenceIv(out, ivOffset, sequenceNumber)
-    writeUint32(out, ivOffset + IV_LENGTH, length)
+    setUint32At(out, ivOffset + IV_LENGTH, length)
     return { ivOffset, aad: new BodyAad(this.messageId, 'final').set(sequenceNumber, length) }
   }
 
@@ -106,14 +107,7 @@ export class FrameSealer {
 
 /** Sequence number and IV of a regular frame; returns the IV's offset. */
 function writeRegularLayout(out: Uint8Array, offset: number, sequenceNumber: number): number {
-  writeUint32(out, offset, sequenceNumber)
+  setUint32At(out, offset, sequenceNumber)
   writeSequenceIv(out, offset + 4, sequenceNumber)
   return offset + 4
-}
-
-function writeUint32(out: Uint8Array, offset: number, value: number): void {
-  out[offset] = value >>> 24
-  out[offset + 1] = (value >>> 16) & 0xff
-  out[offset + 2] = (value >>> 8) & 0xff
-  out[offset + 3] = value & 0xff
 }

@@ -10,7 +10,7 @@ import {
   TruncatedMessageError,
   UnsupportedOperationError,
 } from './errors.js'
-import { ByteReader } from './format/bytes.js'
+import { ByteReader, uint32At } from './format/bytes.js'
 import { MAX_SIGNATURE_LENGTH, readFooter } from './format/footer.js'
 import { MAX_SEQUENCE_NUMBER, frameSizeAt, readFrame, readNonFramedBody, type FrameView } from './format/frame.js'
 import { parseHeader, type ParsedHeader } from './format/header.js'
@@ -234,8 +234,7 @@ export function decryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, opt
   }
 
   function nonFramedSize(rest: Uint8Array): number {
-    const view = new DataView(rest.buffer, rest.byteOffset, rest.length)
-    const contentLength = view.getUint32(12) * 0x1_0000_0000 + view.getUint32(16)
+    const contentLength = uint32At(rest, 12) * 0x1_0000_0000 + uint32At(rest, 16)
     const limit = Math.min(maxBodySize, DEFAULT_MAX_NON_FRAMED_BODY)
     if (contentLength > limit) {
       throw new LimitExceededError(

@@ -192,18 +192,29 @@ function pooledRandomBytes(length: number): Uint8Array {
   return out
 }
 
-/** RFC 5869 on HMAC objects: about twice as fast as hkdfSync for the short keys used here. */
+const ZERO_SALTS: Record<HashName, Uint8Array> = { sha256: new Uint8Array(32), sha384: new Uint8Array(48), sha512: new Uint8Array(64) }
+const BLOCK_COUNTERS = Array.from({ length: 256 }, (_, index) => Uint8Array.of(index))
+
+/**
+ * RFC 5869 on HMAC objects: about twice as fast as hkdfSync for the short keys used here. Nothing is
+ * allocated per block besides the HMAC's own output (the first block has no previous one to feed).
+ */
 function hkdf(hash: HashName, ikm: Uint8Array, salt: Uint8Array, outputs: readonly HkdfOutput[]): Uint8Array[] {
   const hashLength = HASH_LENGTH[hash]
-  const prk = createHmac(hash, salt.length === 0 ? new Uint8Array(hashLength) : salt).update(ikm).digest()
+  // An empty salt is HKDF's "hash-length zeros".
+  const prk = createHmac(hash, salt.length === 0 ? ZERO_SALTS[hash] : salt).update(ikm).digest()
   const results = outputs.map(({ info, length }) => {
     const out = new Uint8Array(length)
-    let previous: Uint8Array = new Uint8Array(0)
+    let previous: Buffer | undefined
     for (let block = 1, offset = 0; offset < length; block++, offset += hashLength) {
-      previous = createHmac(hash, prk).update(previous).update(info).update(Uint8Array.of(block)).digest()
-      out.set(previous.subarray(0, Math.min(hashLength, length - offset)), offset)
+      const hmac = createHmac(hash, prk)
+      if (previous !== undefined) hmac.update(previous)
+      const output = hmac.update(info).update(BLOCK_COUNTERS[block] as Uint8Array).digest()
+      out.set(output.subarray(0, Math.min(hashLength, length - offset)), offset)
+      previous?.fill(0)
+      previous = output
     }
-    previous.fill(0)
+    previous?.fill(0)
     return out
   })
   prk.fill(0)

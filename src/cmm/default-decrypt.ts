@@ -16,6 +16,7 @@ import { assertDecryptAllowed } from '../suites.js'
 import type { CompleteDecryptionMaterials, DecryptionRequest, EncryptionContext, Keyring } from '../types.js'
 
 const hasOwn = (object: object, key: string): boolean => Object.prototype.hasOwnProperty.call(object, key)
+const NO_KEYS: readonly string[] = Object.freeze([])
 
 /** DefaultMaterialsManager.getDecryptionMaterials for `keyring`. */
 export async function defaultDecryptionMaterials(
@@ -87,7 +88,7 @@ function appendReproduced(
   reproduced: EncryptionContext | undefined,
   reservedAllowed: boolean,
 ): { encryptionContext: EncryptionContext; requiredEncryptionContextKeys: readonly string[] } {
-  if (reproduced === undefined) return { encryptionContext: stored, requiredEncryptionContextKeys: Object.freeze([]) }
+  if (reproduced === undefined) return { encryptionContext: stored, requiredEncryptionContextKeys: NO_KEYS }
   const appended: string[] = []
   for (const [key, value] of Object.entries(reproduced)) {
     if (hasOwn(stored, key)) {
@@ -100,7 +101,7 @@ function appendReproduced(
       appended.push(key)
     }
   }
-  if (appended.length === 0) return { encryptionContext: stored, requiredEncryptionContextKeys: Object.freeze([]) }
+  if (appended.length === 0) return { encryptionContext: stored, requiredEncryptionContextKeys: NO_KEYS }
   const encryptionContext = Object.create(null) as EncryptionContext
   Object.assign(encryptionContext, stored)
   for (const key of appended) encryptionContext[key] = reproduced[key] as string

@@ -39,20 +39,31 @@ export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   return true
 }
 
+/** The big-endian uint32 at `offset` (in bounds). */
+export function uint32At(bytes: Uint8Array, offset: number): number {
+  return (((bytes[offset] as number) << 24) | ((bytes[offset + 1] as number) << 16) | ((bytes[offset + 2] as number) << 8) | (bytes[offset + 3] as number)) >>> 0
+}
+
+/** Write `value` as a big-endian uint32 at `offset` (in bounds). */
+export function setUint32At(bytes: Uint8Array, offset: number, value: number): void {
+  bytes[offset] = value >>> 24
+  bytes[offset + 1] = (value >>> 16) & 0xff
+  bytes[offset + 2] = (value >>> 8) & 0xff
+  bytes[offset + 3] = value & 0xff
+}
+
 /**
  * Bounds-checked big-endian reader over a view of the input. Every read checks the remaining length
  * before touching (or allocating for) what a length field claims, so a hostile length costs nothing.
  * Slices returned are views into the input, not copies.
  */
 export class ByteReader {
-  private readonly view: DataView
   offset: number
 
   constructor(
     readonly bytes: Uint8Array,
     offset = 0,
   ) {
-    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
     this.offset = offset
   }
 
@@ -71,19 +82,17 @@ export class ByteReader {
 
   uint8(what: string): number {
     this.need(1, what)
-    return this.view.getUint8(this.offset++)
+    return this.bytes[this.offset++] as number
   }
 
   uint16(what: string): number {
     this.need(2, what)
-    const value = this.view.getUint16(this.offset)
-    this.offset += 2
-    return value
+    return this.uint16At()
   }
 
   uint32(what: string): number {
     this.need(4, what)
-    const value = this.view.getUint32(this.offset)
+    const value = uint32At(this.bytes, this.offset)
     this.offset += 4
     return value
   }
@@ -91,8 +100,8 @@ export class ByteReader {
   /** A uint64 that must fit a safe integer (lengths in this format never exceed 2^36). */
   uint64(what: string): number {
     this.need(8, what)
-    const high = this.view.getUint32(this.offset)
-    const low = this.view.getUint32(this.offset + 4)
+    const high = uint32At(this.bytes, this.offset)
+    const low = uint32At(this.bytes, this.offset + 4)
     this.offset += 8
     if (high > 0x1fffff) throw new MalformedMessageError(`The message's ${what} is impossibly large.`)
     return high * 0x1_0000_0000 + low
@@ -107,19 +116,25 @@ export class ByteReader {
 
   /** A field prefixed by its uint16 length. */
   lengthPrefixed(what: string): Uint8Array {
-    return this.slice(this.uint16(`${what} length`), what)
+    if (this.remaining < 2) this.need(2, `${what} length`) // the label is built only for the error
+    return this.slice(this.uint16At(), what)
+  }
+
+  /** The uint16 at the offset, whose 2 bytes the caller has checked are there. */
+  private uint16At(): number {
+    const value = ((this.bytes[this.offset] as number) << 8) | (this.bytes[this.offset + 1] as number)
+    this.offset += 2
+    return value
   }
 }
 
 /** Appends big-endian fields into a growable buffer. Used for headers and footers, never bulk data. */
 export class ByteWriter {
   private buffer: Uint8Array
-  private view: DataView
   length = 0
 
   constructor(initialCapacity = 256) {
     this.buffer = new Uint8Array(initialCapacity)
-    this.view = new DataView(this.buffer.buffer)
   }
 
   private reserve(count: number): number {
@@ -128,7 +143,6 @@ export class ByteWriter {
       const grown = new Uint8Array(Math.max(this.buffer.length * 2, start + count))
       grown.set(this.buffer.subarray(0, start))
       this.buffer = grown
-      this.view = new DataView(grown.buffer)
     }
     this.length += count
     return start
@@ -136,26 +150,27 @@ export class ByteWriter {
 
   uint8(value: number): this {
     const at = this.reserve(1)
-    this.view.setUint8(at, value)
+    this.buffer[at] = value
     return this
   }
 
   uint16(value: number): this {
     const at = this.reserve(2)
-    this.view.setUint16(at, value)
+    this.buffer[at] = value >>> 8
+    this.buffer[at + 1] = value
     return this
   }
 
   uint32(value: number): this {
     const at = this.reserve(4)
-    this.view.setUint32(at, value)
+    setUint32At(this.buffer, at, value)
     return this
   }
 
   uint64(value: number): this {
     const at = this.reserve(8)
-    this.view.setUint32(at, Math.floor(value / 0x1_0000_0000))
-    this.view.setUint32(at + 4, value >>> 0)
+    setUint32At(this.buffer, at, Math.floor(value / 0x1_0000_0000))
+    setUint32At(this.buffer, at + 4, value >>> 0)
     return this
   }
 
@@ -171,8 +186,12 @@ export class ByteWriter {
     return this.uint16(value.length).bytes(value)
   }
 
-  toBytes(): Uint8Array {
-    return this.buffer.slice(0, this.length)
+  /** A copy of what was written, followed by `room` zero bytes. */
+  toBytes(room = 0): Uint8Array {
+    if (room === 0) return this.buffer.slice(0, this.length)
+    const out = new Uint8Array(this.length + room)
+    out.set(this.buffer.subarray(0, this.length))
+    return out
   }
 }
 

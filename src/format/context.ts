@@ -87,6 +87,7 @@ export function checkRequiredKeys(keys: unknown, context: EncryptionContext, who
  * spec: data-format/message-header.md#aad and framework/structures.md#serialization
  */
 export function serializeContext(context: EncryptionContext, order: ContextOrder = 'utf8'): Uint8Array {
+  if (isEmpty(context)) return NO_BYTES
   // A frozen context cannot change, so its serialization is computed once (encrypt needs it for the
   // keyring's AAD and again for the header).
   const memo = order === 'utf8' && Object.isFrozen(context)
@@ -100,6 +101,13 @@ export function serializeContext(context: EncryptionContext, order: ContextOrder
 }
 
 const serialized = new WeakMap<EncryptionContext, Uint8Array>()
+/** The serialization of every empty context; callers never write to it. */
+const NO_BYTES = new Uint8Array(0)
+
+function isEmpty(context: EncryptionContext): boolean {
+  for (const _ in context) return false
+  return true
+}
 
 function serializeUncached(context: EncryptionContext, order: ContextOrder): Uint8Array {
   const entries = Object.entries(context).map(([key, value]) => ({ key, keyBytes: utf8(key), valueBytes: utf8(value) }))

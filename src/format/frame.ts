@@ -1,6 +1,6 @@
 import { MalformedMessageError } from '../errors.js'
 import type { ByteReader } from './bytes.js'
-import { utf8 } from './bytes.js'
+import { setUint32At, uint32At, utf8 } from './bytes.js'
 
 // spec: data-format/message-body-aad.md#body-aad-content
 const CONTENT_REGULAR = utf8('AWSKMSEncryptionClient Frame')
@@ -28,7 +28,6 @@ export const MAX_SEQUENCE_NUMBER = FINAL_FRAME_MARKER - 1
  */
 export class BodyAad {
   readonly bytes: Uint8Array
-  private readonly view: DataView
   private readonly tail: number
 
   constructor(messageId: Uint8Array, kind: BodyAadKind) {
@@ -37,13 +36,12 @@ export class BodyAad {
     this.bytes.set(messageId, 0)
     this.bytes.set(content, messageId.length)
     this.tail = messageId.length + content.length
-    this.view = new DataView(this.bytes.buffer)
   }
 
   set(sequenceNumber: number, contentLength: number): Uint8Array {
-    this.view.setUint32(this.tail, sequenceNumber)
-    this.view.setUint32(this.tail + 4, Math.floor(contentLength / 0x1_0000_0000))
-    this.view.setUint32(this.tail + 8, contentLength >>> 0)
+    setUint32At(this.bytes, this.tail, sequenceNumber)
+    setUint32At(this.bytes, this.tail + 4, Math.floor(contentLength / 0x1_0000_0000))
+    setUint32At(this.bytes, this.tail + 8, contentLength >>> 0)
     return this.bytes
   }
 }
@@ -97,10 +95,7 @@ export function readNonFramedBody(reader: ByteReader): FrameView {
 /** Write the frame IV the way the official SDKs do: 8 zero bytes then the sequence number. */
 export function writeSequenceIv(out: Uint8Array, offset: number, sequenceNumber: number): void {
   out.fill(0, offset, offset + 8)
-  out[offset + 8] = sequenceNumber >>> 24
-  out[offset + 9] = (sequenceNumber >>> 16) & 0xff
-  out[offset + 10] = (sequenceNumber >>> 8) & 0xff
-  out[offset + 11] = sequenceNumber & 0xff
+  setUint32At(out, offset + 8, sequenceNumber)
 }
 
 /**
@@ -110,15 +105,11 @@ export function writeSequenceIv(out: Uint8Array, offset: number, sequenceNumber:
 export function frameSizeAt(bytes: Uint8Array, offset: number, frameLength: number): number {
   const available = bytes.length - offset
   if (available < 4) return 4
-  if (readUint32(bytes, offset) !== FINAL_FRAME_MARKER) return REGULAR_FRAME_OVERHEAD + frameLength
+  if (uint32At(bytes, offset) !== FINAL_FRAME_MARKER) return REGULAR_FRAME_OVERHEAD + frameLength
   const lengthAt = 4 + SEQUENCE_NUMBER_LENGTH + IV_LENGTH
   if (available < lengthAt + 4) return lengthAt + 4
-  const contentLength = readUint32(bytes, offset + lengthAt)
+  const contentLength = uint32At(bytes, offset + lengthAt)
   // An oversized claim: report the bytes at hand so readFrame runs now and rejects it, rather than wait.
   if (contentLength > frameLength) return lengthAt + 4
   return FINAL_FRAME_OVERHEAD + contentLength
-}
-
-function readUint32(bytes: Uint8Array, at: number): number {
-  return (((bytes[at] as number) << 24) | ((bytes[at + 1] as number) << 16) | ((bytes[at + 2] as number) << 8) | (bytes[at + 3] as number)) >>> 0
 }

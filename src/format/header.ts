@@ -45,8 +45,11 @@ export function messageIdLength(version: 1 | 2): number {
   return version === 1 ? 16 : 32
 }
 
-/** Serialize a framed header body. spec: data-format/message-header.md#header-body */
-export function serializeHeaderBody(fields: HeaderFields): Uint8Array {
+/**
+ * Serialize a framed header body, followed by `room` zero bytes (where encrypt writes the header IV and tag,
+ * saving a copy). spec: data-format/message-header.md#header-body
+ */
+export function serializeHeaderBody(fields: HeaderFields, room = 0): Uint8Array {
   const { suite } = fields
   const version = suite.messageFormatVersion
   const writer = new ByteWriter(512)
@@ -61,7 +64,7 @@ export function serializeHeaderBody(fields: HeaderFields): Uint8Array {
   if (version === 1) writer.uint32(0).uint8(suite.ivLength)
   writer.uint32(fields.frameLength)
   if (version === 2) writer.bytes(fields.suiteData)
-  return writer.toBytes()
+  return writer.toBytes(room)
 }
 
 const BASE64_CHARS = /^[A-Za-z0-9+/=\r\n]+$/

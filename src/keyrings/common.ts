@@ -23,13 +23,18 @@ export function describeKeyring(keyring: { keyNamespace: string; keyName: string
 
 /** The generator step: make a fresh data key if no keyring before this one did. */
 export function ensureDataKey(materials: EncryptionMaterials, backend: CryptoBackend): EncryptionMaterials {
-  if (materials.plaintextDataKey !== undefined) {
-    if (materials.plaintextDataKey.length !== materials.suite.keyLength) {
-      throw new KeyringError(`The data key is ${materials.plaintextDataKey.length} bytes; the suite needs ${materials.suite.keyLength}.`)
-    }
-    return materials
+  const plaintextDataKey = dataKeyOf(materials, backend)
+  return plaintextDataKey === materials.plaintextDataKey ? materials : { ...materials, plaintextDataKey }
+}
+
+/** The data key a keyring wraps: the one already in the materials (its length checked), or a fresh one. */
+export function dataKeyOf(materials: EncryptionMaterials, backend: CryptoBackend): Uint8Array {
+  const { plaintextDataKey, suite } = materials
+  if (plaintextDataKey === undefined) return backend.randomBytes(suite.keyLength)
+  if (plaintextDataKey.length !== suite.keyLength) {
+    throw new KeyringError(`The data key is ${plaintextDataKey.length} bytes; the suite needs ${suite.keyLength}.`)
   }
-  return { ...materials, plaintextDataKey: backend.randomBytes(materials.suite.keyLength) }
+  return plaintextDataKey
 }
 
 export function isKeyring(value: unknown): value is Keyring {

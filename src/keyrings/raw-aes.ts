@@ -1,9 +1,9 @@
 import { isAsyncAead, type AeadKey, type AsyncAeadKey, type CryptoBackend } from '../backend/types.js'
 import { ConfigurationError, KeyringError } from '../errors.js'
-import { bytesEqual, copyBytes, utf8 } from '../format/bytes.js'
+import { bytesEqual, copyBytes, uint32At, utf8 } from '../format/bytes.js'
 import { legacyOrderDiffers, serializeContext, type ContextOrder } from '../format/context.js'
 import type { DecryptionMaterials, EncryptedDataKey, EncryptionMaterials, Keyring } from '../types.js'
-import { describeKeyring, ensureDataKey, validateKeyName } from './common.js'
+import { dataKeyOf, describeKeyring, ensureDataKey, validateKeyName } from './common.js'
 import { addIntermediateRecipient, openIntermediate, wrappedDataKeyLength, wrappedIntermediateKey } from './intermediate.js'
 
 export interface RawAesKeyringOptions {
@@ -52,15 +52,15 @@ export class RawAesKeyring implements Keyring {
   }
 
   async onEncrypt(materials: EncryptionMaterials, backend: CryptoBackend): Promise<EncryptionMaterials> {
-    const withKey = ensureDataKey(materials, backend)
     if (materials.suite.edkWrapping === 'intermediate') {
-      return addIntermediateRecipient(withKey, backend, async () => {
+      return addIntermediateRecipient(ensureDataKey(materials, backend), backend, async () => {
         const intermediateKey = backend.randomBytes(materials.suite.keyLength)
         return { intermediateKey, encryptedDataKey: await this.#wrap(intermediateKey, materials, backend) }
       })
     }
-    const edk = await this.#wrap(withKey.plaintextDataKey as Uint8Array, materials, backend)
-    return { ...withKey, encryptedDataKeys: [...withKey.encryptedDataKeys, edk] }
+    const dataKey = dataKeyOf(materials, backend)
+    const edk = await this.#wrap(dataKey, materials, backend)
+    return { ...materials, plaintextDataKey: dataKey, encryptedDataKeys: [...materials.encryptedDataKeys, edk] }
   }
 
   /** AES-GCM of `material` (a data key or an intermediate key) under the wrapping key, bound to the context. */
@@ -72,12 +72,13 @@ export class RawAesKeyring implements Keyring {
     if (isAsyncAead(aead)) await aead.seal(iv, aad, material, ciphertext, 0)
     else aead.seal(iv, aad, material, ciphertext, 0)
     // spec: framework/raw-aes-keyring.md#key-provider-information
-    const info = new Uint8Array(this.#keyNameBytes.length + 8 + IV_LENGTH)
-    const view = new DataView(info.buffer)
+    // key name || tag length in bits (uint32) || IV length (uint32) || IV
+    const nameLength = this.#keyNameBytes.length
+    const info = new Uint8Array(nameLength + 8 + IV_LENGTH)
     info.set(this.#keyNameBytes, 0)
-    view.setUint32(this.#keyNameBytes.length, TAG_LENGTH_BITS)
-    view.setUint32(this.#keyNameBytes.length + 4, IV_LENGTH)
-    info.set(iv, this.#keyNameBytes.length + 8)
+    info[nameLength + 3] = TAG_LENGTH_BITS
+    info[nameLength + 7] = IV_LENGTH
+    info.set(iv, nameLength + 8)
     return { providerId: this.keyNamespace, providerInfo: info, ciphertext }
   }
 
@@ -124,29 +125,27 @@ export class RawAesKeyring implements Keyring {
     const candidates = encryptedDataKeys.filter((edk) => this.#isMine(edk) && edk.ciphertext.length === keyLength + TAG_LENGTH)
     if (candidates.length === 0) return materials
     const aead = this.#aeadFor(backend)
-    // The wrapped keys to try, with their AAD in one context order; node:crypto answers synchronously, so
-    // only an asynchronous key (WebCrypto) costs a promise.
-    const attempts = (order: ContextOrder) => {
-      const aad = serializeContext(materials.encryptionContext, order)
-      return candidates.map((edk) => ({
-        iv: edk.providerInfo.subarray(edk.providerInfo.length - IV_LENGTH),
-        aad,
-        ciphertext: edk.ciphertext.subarray(0, keyLength),
-        tag: edk.ciphertext.subarray(keyLength),
-      }))
-    }
+    // Each wrapped key is tried with the context as AAD in one order; node:crypto answers synchronously,
+    // so only an asynchronous key (WebCrypto) costs a promise.
+    const iv = (edk: EncryptedDataKey) => edk.providerInfo.subarray(edk.providerInfo.length - IV_LENGTH)
     const unwrap = (order: ContextOrder): Uint8Array | undefined => {
-      for (const { iv, aad, ciphertext, tag } of attempts(order)) {
+      const aad = serializeContext(materials.encryptionContext, order)
+      for (const edk of candidates) {
         const dataKey = new Uint8Array(keyLength)
-        if ((aead as AeadKey).open(iv, aad, ciphertext, tag, dataKey, 0)) return dataKey
+        const { ciphertext } = edk
+        if ((aead as AeadKey).open(iv(edk), aad, ciphertext.subarray(0, keyLength), ciphertext.subarray(keyLength), dataKey, 0)) return dataKey
         dataKey.fill(0)
       }
       return undefined
     }
     const unwrapAsync = async (order: ContextOrder): Promise<Uint8Array | undefined> => {
-      for (const { iv, aad, ciphertext, tag } of attempts(order)) {
+      const aad = serializeContext(materials.encryptionContext, order)
+      for (const edk of candidates) {
         const dataKey = new Uint8Array(keyLength)
-        if (await (aead as AsyncAeadKey).open(iv, aad, ciphertext, tag, dataKey, 0)) return dataKey
+        const { ciphertext } = edk
+        if (await (aead as AsyncAeadKey).open(iv(edk), aad, ciphertext.subarray(0, keyLength), ciphertext.subarray(keyLength), dataKey, 0)) {
+          return dataKey
+        }
         dataKey.fill(0)
       }
       return undefined
@@ -175,8 +174,7 @@ export class RawAesKeyring implements Keyring {
     const nameLength = this.#keyNameBytes.length
     if (edk.providerId !== this.keyNamespace || info.length !== nameLength + 8 + IV_LENGTH) return false
     if (!bytesEqual(info.subarray(0, nameLength), this.#keyNameBytes)) return false
-    const view = new DataView(info.buffer, info.byteOffset, info.length)
-    return view.getUint32(nameLength) === TAG_LENGTH_BITS && view.getUint32(nameLength + 4) === IV_LENGTH
+    return uint32At(info, nameLength) === TAG_LENGTH_BITS && uint32At(info, nameLength + 4) === IV_LENGTH
   }
 
   /** Never shows the wrapping key. */
