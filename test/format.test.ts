@@ -2,7 +2,7 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { legacyOrderDiffers, parseContext, serializeContext } from '../src/format/context.js'
 import { ByteReader, ByteWriter } from '../src/format/bytes.js'
-import { TruncatedMessageError } from '../src/index.js'
+import { RawAesKeyring, TruncatedMessageError, decrypt, encrypt } from '../src/index.js'
 
 const contextArbitrary = fc.dictionary(
   fc.string({ minLength: 1, maxLength: 8, unit: 'binary' }),
@@ -26,6 +26,13 @@ describe('encryption context serialization', () => {
   it('orders astral characters after U+FFFD, unlike UTF-16 code unit order', () => {
     const bytes = serializeContext({ '\u{1F600}': '1', '\uFFFD': '2' })
     expect(Object.keys(parseContext(bytes))).toEqual(['\uFFFD', '\u{1F600}'])
+  })
+
+  it('keeps a leading U+FEFF (byte order mark) in keys and values, and tells such a key from the same key without it', () => {
+    const context = { '\uFEFFa': '\uFEFFone', a: 'two', b: '\uFEFF' }
+    const parsed = parseContext(serializeContext(context))
+    expect({ ...parsed }).toEqual(context)
+    expect(Object.keys(parsed)).toHaveLength(3)
   })
 
   it('empty context serializes to nothing', () => {
@@ -68,6 +75,16 @@ describe('bytes', () => {
   it('reads past the end are truncation errors', () => {
     const reader = new ByteReader(new Uint8Array([0, 5, 1]))
     expect(() => reader.lengthPrefixed('thing')).toThrow(TruncatedMessageError)
+  })
+})
+
+describe('a message whose context strings start with U+FEFF', () => {
+  it('decrypts to exactly that context, which the caller can require', async () => {
+    const keyring = new RawAesKeyring({ keyNamespace: 'ns', keyName: 'bom', wrappingKey: new Uint8Array(32).fill(3) })
+    const encryptionContext = { '\uFEFFtenant': '\uFEFFa', tenant: 'a' }
+    const { ciphertext } = await encrypt(keyring, 'data', { encryptionContext, algorithmSuite: 0x0478 })
+    const { header } = await decrypt(keyring, ciphertext, { encryptionContext })
+    expect({ ...header.encryptionContext }).toEqual(encryptionContext)
   })
 })
 

@@ -1,7 +1,8 @@
 import { MalformedMessageError, TruncatedMessageError } from '../errors.js'
 
 const utf8Encoder = new TextEncoder()
-const utf8Decoder = new TextDecoder('utf-8', { fatal: true })
+// ignoreBOM keeps a leading U+FEFF: the decoder would otherwise drop it from every string that starts with one.
+const utf8Decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 
 export function utf8(text: string): Uint8Array {
   return utf8Encoder.encode(text)

@@ -91,6 +91,12 @@ const { value: attribute } = fc.letrec<{ value: AttributeValue }>((tie) => ({
 }))
 
 describe('attribute serialization: properties', () => {
+  it('strings and string sets keep a leading U+FEFF (byte order mark)', () => {
+    for (const value of [{ S: '\uFEFF' }, { S: '\uFEFFx' }, { SS: ['\uFEFFa', 'a'] }, { M: { '\uFEFFk': { S: '\uFEFFv' } } }] as AttributeValue[]) {
+      expect(deserializeAttribute(serializeAttribute(value))).toEqual(canonical(value))
+    }
+  })
+
   it('every value of every type round-trips to its canonical form', () => {
     fc.assert(
       fc.property(attribute, (value) => {

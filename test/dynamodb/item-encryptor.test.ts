@@ -114,6 +114,11 @@ describe('DynamoDbItemEncryptor items', () => {
     expect(await encryptor.decryptItem(stored)).toEqual(item)
   })
 
+  it('encrypted and signed strings keep a leading U+FEFF (byte order mark)', async () => {
+    const bom: Item = { pk: { S: '\uFEFFu1' }, sk: { N: '7' }, card: { S: '\uFEFF4111' }, note: { S: 'hi' } }
+    expect(await encryptor.decryptItem(await encryptor.encryptItem(bom))).toEqual(bom)
+  })
+
   it('plain JavaScript objects round-trip through encryptObject/decryptObject', async () => {
     const plain = { pk: 'u9', sk: 12, card: { number: '4111', expires: [12, 2030] }, note: 'n' }
     const stored = await encryptor.encryptObject(plain)

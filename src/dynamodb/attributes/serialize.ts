@@ -28,7 +28,7 @@ const NAME_OF_TYPE = new Map<number, TypeName>(TYPE_NAMES.map((name) => [TYPE_ID
 export const MAX_DEPTH = 32
 
 const encoder = new TextEncoder()
-const decoder = new TextDecoder('utf-8', { fatal: true })
+const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 
 /** The one member set on `value`; InvalidItemError unless exactly one known member is. */
 function memberOf(value: AttributeValue, path: string): TypeName {

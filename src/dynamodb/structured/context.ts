@@ -11,7 +11,7 @@ export const ATTRIBUTE_CONTEXT_PREFIX = 'aws-crypto-attr.'
 export const LEGEND_CONTEXT_KEY = 'aws-crypto-legend'
 
 const TYPE = { NULL: 0x0000, S: 0x0001, N: 0x0002, BOOL: 0x0004 } as const
-const decoder = new TextDecoder('utf-8', { fatal: true })
+const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 
 /** The context value of one attribute: strings and numbers as they are, null and booleans as words, else base64. */
 export function contextValue(terminal: Terminal): string {

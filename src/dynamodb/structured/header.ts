@@ -120,7 +120,7 @@ class Reader {
   }
   text(what: string): string {
     try {
-      return new TextDecoder('utf-8', { fatal: true }).decode(this.prefixed(what))
+      return new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(this.prefixed(what))
     } catch (error) {
       if (error instanceof MalformedItemError) throw error
       throw new MalformedItemError(`The item header has ${what} that is not UTF-8.`, { cause: error })
