@@ -19,19 +19,13 @@ const committing = ([encryptionKey, commitment]: Uint8Array[]): DerivedKeys => (
   commitment: commitment as Uint8Array,
 })
 
-/** The key derivation's info for committing suites: suite ID || "DERIVEKEY", the same for every message. */
-const committingInfo = new Map<number, Uint8Array>()
-
-function deriveKeyInfo(suite: AlgorithmSuite): Uint8Array {
-  let info = committingInfo.get(suite.id)
-  if (info === undefined) {
-    info = new Uint8Array(2 + DERIVE_KEY_LABEL.length)
-    info[0] = suite.id >>> 8
-    info[1] = suite.id & 0xff
-    info.set(DERIVE_KEY_LABEL, 2)
-    committingInfo.set(suite.id, info)
-  }
-  return info
+/** Suite ID || `rest`. */
+function info(suite: AlgorithmSuite, rest: Uint8Array): Uint8Array {
+  const bytes = new Uint8Array(2 + rest.length)
+  bytes[0] = suite.id >>> 8
+  bytes[1] = suite.id & 0xff
+  bytes.set(rest, 2)
+  return bytes
 }
 
 /**
@@ -44,16 +38,12 @@ export function deriveKeys(backend: CryptoBackend, suite: AlgorithmSuite, dataKe
   if (suite.kdfHash === undefined) return { encryptionKey: dataKey, commitment: EMPTY }
   if (!suite.committing) {
     // info = suite ID || message ID; an empty salt is HKDF's "hash-length zeros".
-    const info = new Uint8Array(2 + messageId.length)
-    info[0] = suite.id >>> 8
-    info[1] = suite.id & 0xff
-    info.set(messageId, 2)
-    const keys = backend.hkdf(suite.kdfHash, dataKey, EMPTY, [{ info, length: suite.keyLength }])
+    const keys = backend.hkdf(suite.kdfHash, dataKey, EMPTY, [{ info: info(suite, messageId), length: suite.keyLength }])
     return isPromise(keys) ? keys.then(nonCommitting) : nonCommitting(keys)
   }
   // Both keys share one extract step (same key and salt), as the spec recommends.
   const keys = backend.hkdf(suite.kdfHash, dataKey, messageId, [
-    { info: deriveKeyInfo(suite), length: suite.keyLength },
+    { info: info(suite, DERIVE_KEY_LABEL), length: suite.keyLength },
     { info: COMMIT_KEY_LABEL, length: suite.suiteDataLength },
   ])
   return isPromise(keys) ? keys.then(committing) : committing(keys)

@@ -128,7 +128,8 @@ export async function beginEncryption(
       version: suite.messageFormatVersion,
       algorithmSuiteId: suite.id,
       messageId,
-      encryptionContext: { ...stored },
+      // Frozen contexts are shared (the caller's validated copy is); a custom manager's is copied.
+      encryptionContext: Object.isFrozen(stored) ? stored : { ...stored },
       encryptedDataKeys,
       contentType: 'framed',
       frameLength,

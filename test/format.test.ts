@@ -23,6 +23,25 @@ describe('encryption context serialization', () => {
     )
   })
 
+  it('writes exactly the bytes of a reference serializer, for ASCII and any other strings', () => {
+    // Reference: UTF-8 of each pair, sorted by key bytes, each field uint16-length-prefixed after a uint16 count.
+    const reference = (context: Record<string, string>): Buffer => {
+      const pairs = Object.entries(context)
+        .map(([key, value]) => [Buffer.from(key, 'utf8'), Buffer.from(value, 'utf8')] as const)
+        .sort(([a], [b]) => Buffer.compare(a, b))
+      const u16 = (n: number) => Buffer.from([n >> 8, n & 0xff])
+      return Buffer.concat([u16(pairs.length), ...pairs.flatMap(([key, value]) => [u16(key.length), key, u16(value.length), value])])
+    }
+    const text = (minLength: number) =>
+      fc.oneof(fc.string({ minLength, maxLength: 12, unit: 'grapheme-ascii' }), fc.string({ minLength, maxLength: 12, unit: 'binary' }))
+    fc.assert(
+      fc.property(fc.dictionary(text(1), text(0), { minKeys: 1, maxKeys: 8 }), (context) => {
+        expect(Buffer.from(serializeContext(context)).equals(reference(context))).toBe(true)
+      }),
+      { numRuns: 500 },
+    )
+  })
+
   it('orders astral characters after U+FFFD, unlike UTF-16 code unit order', () => {
     const bytes = serializeContext({ '\u{1F600}': '1', '\uFFFD': '2' })
     expect(Object.keys(parseContext(bytes))).toEqual(['\uFFFD', '\u{1F600}'])

@@ -14,6 +14,7 @@ import type {
 } from '../types.js'
 
 const hasOwn = (object: object, key: string): boolean => Object.prototype.hasOwnProperty.call(object, key)
+const NO_KEYS: readonly string[] = Object.freeze([])
 
 /**
  * The default materials manager: asks one keyring for the data key and, for signing suites, makes the
@@ -46,15 +47,17 @@ export class DefaultMaterialsManager implements MaterialsManager {
       'DefaultMaterialsManager',
       suite.edkWrapping === 'intermediate',
     )
-    const encryptionContext = { ...request.encryptionContext }
+    // The caller's context as it is when frozen (encrypt's always is) and nothing is added to it.
+    let encryptionContext = request.encryptionContext
     let signingKey: unknown
     if (suite.signature !== undefined) {
       const pair = await backend.generateSigningKey(suite.signature.curve)
       signingKey = pair.privateKey
-      encryptionContext[PUBLIC_KEY_CONTEXT_KEY] = toBase64(pair.publicKey)
+      encryptionContext = Object.freeze({ ...encryptionContext, [PUBLIC_KEY_CONTEXT_KEY]: toBase64(pair.publicKey) })
+    } else if (!Object.isFrozen(encryptionContext)) {
+      encryptionContext = Object.freeze({ ...encryptionContext })
     }
-    Object.freeze(encryptionContext)
-    const requiredEncryptionContextKeys = Object.freeze([...requiredKeys])
+    const requiredEncryptionContextKeys = requiredKeys.length === 0 ? NO_KEYS : Object.freeze([...requiredKeys])
     const materials = await this.keyring.onEncrypt(
       { suite, encryptionContext, encryptedDataKeys: [], requiredEncryptionContextKeys },
       backend,

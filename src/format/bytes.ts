@@ -4,8 +4,15 @@ const utf8Encoder = new TextEncoder()
 // ignoreBOM keeps a leading U+FEFF: the decoder would otherwise drop it from every string that starts with one.
 const utf8Decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 
+/** UTF-8 bytes of `text`; short ASCII text (most keys, names and context pairs) without a call into TextEncoder. */
 export function utf8(text: string): Uint8Array {
-  return utf8Encoder.encode(text)
+  const bytes = new Uint8Array(text.length > 64 ? 0 : text.length)
+  for (let index = 0; index < text.length; index++) {
+    const code = text.charCodeAt(index)
+    if (code > 0x7f || index >= bytes.length) return utf8Encoder.encode(text)
+    bytes[index] = code
+  }
+  return bytes
 }
 
 /** Decode UTF-8, refusing invalid sequences: the format stores only valid UTF-8 strings. */

@@ -12,9 +12,12 @@ const MAX_SERIALIZED_LENGTH = 0xffff
 /** How pairs are ordered: the spec's order, or the localeCompare order older official JS releases used for raw AES AAD. */
 export type ContextOrder = 'utf8' | 'legacy-locale'
 
-/** Check a caller-supplied context: plain string pairs, no reserved keys. Returns a null-prototype copy. */
+/**
+ * Check a caller-supplied context: plain string pairs, no reserved keys. Returns a frozen null-prototype
+ * copy, which materials managers and the header can share without copying again.
+ */
 export function validateCallerContext(context: unknown): EncryptionContext {
-  if (context === undefined) return Object.create(null) as EncryptionContext
+  if (context === undefined) return NO_PAIRS
   if (context === null || typeof context !== 'object' || Array.isArray(context)) {
     throw new InvalidEncryptionContextError('encryptionContext must be an object of string keys and string values.')
   }
@@ -31,7 +34,7 @@ export function validateCallerContext(context: unknown): EncryptionContext {
     if (key === '') throw new InvalidEncryptionContextError('encryptionContext keys must not be empty.')
     copy[key] = value
   }
-  return copy
+  return Object.freeze(copy)
 }
 
 /**
@@ -87,31 +90,34 @@ export function checkRequiredKeys(keys: unknown, context: EncryptionContext, who
  * spec: data-format/message-header.md#aad and framework/structures.md#serialization
  */
 export function serializeContext(context: EncryptionContext, order: ContextOrder = 'utf8'): Uint8Array {
-  if (isEmpty(context)) return NO_BYTES
+  if (context === NO_PAIRS) return NO_BYTES
   // A frozen context cannot change, so its serialization is computed once (encrypt needs it for the
   // keyring's AAD and again for the header).
   const memo = order === 'utf8' && Object.isFrozen(context)
-  if (memo) {
-    const known = serialized.get(context)
-    if (known !== undefined) return known
-  }
+  if (memo && context === last.context) return last.bytes
   const bytes = serializeUncached(context, order)
-  if (memo) serialized.set(context, bytes)
+  if (memo) remember(context, bytes)
   return bytes
 }
 
-const serialized = new WeakMap<EncryptionContext, Uint8Array>()
+/**
+ * The last frozen context serialized, by identity: a message needs it again within its own header work.
+ * (A WeakMap entry per message cost about 5 µs in garbage collector upkeep.) Contexts are not secret.
+ */
+const last: { context?: EncryptionContext; bytes: Uint8Array } = { bytes: new Uint8Array(0) }
+
+function remember(context: EncryptionContext, bytes: Uint8Array): void {
+  last.context = context
+  last.bytes = bytes
+}
+
 /** The serialization of every empty context; callers never write to it. */
 const NO_BYTES = new Uint8Array(0)
 
-function isEmpty(context: EncryptionContext): boolean {
-  for (const _ in context) return false
-  return true
-}
 
 function serializeUncached(context: EncryptionContext, order: ContextOrder): Uint8Array {
   const entries = Object.entries(context).map(([key, value]) => ({ key, keyBytes: utf8(key), valueBytes: utf8(value) }))
-  if (entries.length === 0) return new Uint8Array(0)
+  if (entries.length === 0) return NO_BYTES
   if (order === 'utf8') entries.sort((a, b) => compareBytes(a.keyBytes, b.keyBytes))
   else entries.sort((a, b) => a.key.localeCompare(b.key))
   const writer = new ByteWriter()
@@ -151,8 +157,8 @@ export function parseContext(bytes: Uint8Array): EncryptionContext {
 }
 
 function parsePairs(bytes: Uint8Array): EncryptionContext {
+  if (bytes.length === 0) return NO_PAIRS
   const context = Object.create(null) as EncryptionContext
-  if (bytes.length === 0) return Object.freeze(context)
   const reader = new ByteReader(bytes)
   const count = reader.uint16('encryption context pair count')
   if (count === 0) throw new MalformedMessageError('The message stores an encryption context with zero pairs but a non-zero length.')
@@ -175,6 +181,6 @@ function parsePairs(bytes: Uint8Array): EncryptionContext {
   // The parsed context is immutable; when the message stored it in the spec's order, its bytes are
   // already what serializeContext would produce (the raw AES keyring's AAD on decrypt).
   Object.freeze(context)
-  if (canonical) serialized.set(context, bytes.slice())
+  if (canonical) remember(context, bytes.slice())
   return context
 }
