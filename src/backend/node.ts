@@ -55,15 +55,15 @@ class NodeAeadKey implements AeadKey {
   seal(iv: Uint8Array, aad: Uint8Array, plaintext: Uint8Array, out: Uint8Array, offset: number): void {
     const cipher = createCipheriv(this.algorithm, this.#key, iv, { authTagLength: 16 })
     cipher.setAAD(aad)
-    const ciphertext = cipher.update(plaintext)
-    out.set(ciphertext, offset)
+    // A header tag has no plaintext: no update call (a round trip into node:crypto) for it.
+    if (plaintext.length > 0) out.set(cipher.update(plaintext), offset)
     cipher.final()
-    out.set(cipher.getAuthTag(), offset + ciphertext.length)
+    out.set(cipher.getAuthTag(), offset + plaintext.length)
   }
 
   open(iv: Uint8Array, aad: Uint8Array, ciphertext: Uint8Array, tag: Uint8Array, out: Uint8Array, offset: number): boolean {
     const decipher = this.decipher(iv, aad, tag)
-    out.set(decipher.update(ciphertext), offset)
+    if (ciphertext.length > 0) out.set(decipher.update(ciphertext), offset)
     return verified(decipher)
   }
 
