@@ -3,7 +3,10 @@
 // and without a caching materials manager, ours vs the official AWS Encryption SDK (@aws-crypto/client-node)
 // in the same run.
 //
-//   npx tsup && node bench/cache.mjs [--quick]
+//   npx tsup && node bench/cache.mjs [--quick] [--strict]
+//
+// --strict  exit with status 1 when a target is missed (otherwise only a crash does, so `npm run bench`
+//           goes on to the benchmarks after this one)
 //
 // Contenders, for suites 0x0478 and 0x0578:
 //   ours          KmsKeyring                                   (one KMS call per message)
@@ -26,6 +29,7 @@ import { loadOursWithEmulator } from './lib/contenders.mjs'
 import { fmtNum, fmtRatio, hex, median, pairedRatio, printTable } from './lib/stats.mjs'
 
 const QUICK = process.argv.includes('--quick')
+const STRICT = process.argv.includes('--strict')
 const CFG = QUICK
   ? { rounds: 3, cachedOps: 200, uncachedOps: 20, warmup: 50 }
   : { rounds: 7, cachedOps: 1500, uncachedOps: 100, warmup: 300 }
@@ -242,7 +246,7 @@ async function main() {
   for (const t of result.targets) log(`  ${t.ok ? 'PASS' : 'FAIL'}  ${t.figure}: ${t.value} (target ${t.target})${t.note ? ` — ${t.note}` : ''}`)
   log(`  ${result.targets.filter((t) => t.ok).length}/${result.targets.length} targets met`)
   log(`\ntotal time: ${((performance.now() - started) / 1000).toFixed(1)} s`)
-  if (result.targets.some((t) => !t.ok)) process.exitCode = 1
+  if (STRICT && result.targets.some((t) => !t.ok)) process.exitCode = 1
 }
 
 main().catch((error) => {

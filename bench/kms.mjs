@@ -2,9 +2,10 @@
 // keyrings, on the local KMS emulator (kms-envelope/testing) over loopback, ours vs the official AWS
 // Encryption SDK (@aws-crypto/client-node) in the same run.
 //
-//   npx tsup && node bench/kms.mjs [--quick] [--latency=MS]
+//   npx tsup && node bench/kms.mjs [--quick] [--latency=MS] [--strict]
 //
 // --quick       fewer operations per round: a smoke check of the harness
+// --strict      exit with status 1 when a target is missed (otherwise only a crash does)
 // --latency=MS  also add MS milliseconds to every emulator response (a rough stand-in for a network)
 //
 // Both contenders use a single symmetric KMS key (ours: KmsKeyring, official: KmsKeyringNode) and the
@@ -19,6 +20,7 @@ import { fmtNum, fmtRatio, hex, median, pairedRatio, printTable } from './lib/st
 
 const args = process.argv.slice(2)
 const QUICK = args.includes('--quick')
+const STRICT = args.includes('--strict')
 const latencyArg = args.find((a) => a.startsWith('--latency='))
 const INJECTED_LATENCY_MS = latencyArg ? Number(latencyArg.slice(10)) : 0
 const CFG = QUICK ? { countOps: 5, rounds: 2, opsPerRound: 10, warmup: 5 } : { countOps: 50, rounds: 7, opsPerRound: 100, warmup: 30 }
@@ -166,7 +168,7 @@ async function main() {
   for (const t of targets) log(`  ${t.ok ? 'PASS' : 'FAIL'}  ${t.figure}: ${t.value} (target ${t.target})`)
   log(`  ${targets.filter((t) => t.ok).length}/${targets.length} targets met`)
   log(`\ntotal time: ${((performance.now() - started) / 1000).toFixed(1)} s`)
-  if (targets.some((t) => !t.ok)) process.exitCode = 1
+  if (STRICT && targets.some((t) => !t.ok)) process.exitCode = 1
 }
 
 main().catch((error) => {
