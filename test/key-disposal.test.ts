@@ -59,6 +59,14 @@ describe('node AES-GCM keys', () => {
     expect(seal(key)).not.toEqual(expected)
   })
 
+  it('seal alike and are zeroed by dispose() also after many uses (when node:crypto gets the key as a KeyObject)', () => {
+    const key = nodeBackend.aeadKey(KEY) as AeadKey
+    const expected = seal(nodeBackend.aeadKey(KEY) as AeadKey)
+    for (let use = 0; use < 5; use++) expect(seal(key)).toEqual(expected)
+    key.dispose?.()
+    expect(seal(key)).toEqual(seal(nodeBackend.aeadKey(new Uint8Array(32)) as AeadKey))
+  })
+
   it('never show their key bytes when inspected or serialized', () => {
     const key = nodeBackend.aeadKey(KEY)
     const shown = inspect(key, { showHidden: true, depth: 5 }) + JSON.stringify(key)

@@ -7,6 +7,7 @@ import {
   createPrivateKey,
   createPublicKey,
   createHash,
+  createSecretKey,
   createSign,
   createVerify,
   createHmac,
@@ -33,13 +34,18 @@ const GCM_BY_KEY_LENGTH: Record<number, 'aes-128-gcm' | 'aes-192-gcm' | 'aes-256
 }
 
 /**
- * An AES-GCM key as its own copy of the key bytes, handed to each cipher call. A KeyObject costs more to
- * make (about 1.6 µs and a native object) than its use saves for a message key used two or three times;
- * in return the owner must call `dispose()` to zero the copy when the message is done.
+ * An AES-GCM key as its own copy of the key bytes, zeroed by `dispose()`. A small message's key is used two
+ * or three times (header tag, one frame), for which making a KeyObject (about 1.6 µs and a native object)
+ * costs more than it saves; from the third use on (a long message, a stream) the key is handed to
+ * node:crypto as a KeyObject, so each frame's cipher does not copy the key bytes into fresh native memory.
  */
+const KEY_OBJECT_FROM_USE = 3
+
 class NodeAeadKey implements AeadKey {
   private readonly algorithm: 'aes-128-gcm' | 'aes-192-gcm' | 'aes-256-gcm'
   readonly #key: Uint8Array
+  #keyObject: KeyObject | undefined
+  #uses = 0
 
   constructor(key: Uint8Array) {
     const algorithm = GCM_BY_KEY_LENGTH[key.length]
@@ -48,12 +54,20 @@ class NodeAeadKey implements AeadKey {
     this.#key = key.slice()
   }
 
+  /** Zeroes the key bytes; a KeyObject made from them is dropped (node:crypto clears its copy when freed). */
   dispose(): void {
     this.#key.fill(0)
+    this.#keyObject = undefined
+  }
+
+  #cipherKey(): Uint8Array | KeyObject {
+    if (this.#keyObject !== undefined) return this.#keyObject
+    if (++this.#uses < KEY_OBJECT_FROM_USE) return this.#key
+    return (this.#keyObject = createSecretKey(this.#key))
   }
 
   seal(iv: Uint8Array, aad: Uint8Array, plaintext: Uint8Array, out: Uint8Array, offset: number): void {
-    const cipher = createCipheriv(this.algorithm, this.#key, iv, { authTagLength: 16 })
+    const cipher = createCipheriv(this.algorithm, this.#cipherKey(), iv, { authTagLength: 16 })
     cipher.setAAD(aad)
     // A header tag has no plaintext: no update call (a round trip into node:crypto) for it.
     if (plaintext.length > 0) out.set(cipher.update(plaintext), offset)
@@ -78,7 +92,7 @@ class NodeAeadKey implements AeadKey {
   }
 
   private decipher(iv: Uint8Array, aad: Uint8Array, tag: Uint8Array): DecipherGCM {
-    const decipher = createDecipheriv(this.algorithm, this.#key, iv, { authTagLength: 16 })
+    const decipher = createDecipheriv(this.algorithm, this.#cipherKey(), iv, { authTagLength: 16 })
     decipher.setAAD(aad)
     decipher.setAuthTag(tag)
     return decipher
