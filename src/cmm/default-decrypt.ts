@@ -10,13 +10,12 @@ import {
   NoDecryptableKeyError,
   SignatureVerificationError,
 } from '../errors.js'
-import { PUBLIC_KEY_CONTEXT_KEY, RESERVED_PREFIX } from '../format/context.js'
+import { NO_KEYS, PUBLIC_KEY_CONTEXT_KEY, RESERVED_PREFIX } from '../format/context.js'
 import { keyringName } from '../keyrings/common.js'
 import { assertDecryptAllowed } from '../suites.js'
 import type { CompleteDecryptionMaterials, DecryptionRequest, EncryptionContext, Keyring } from '../types.js'
 
 const hasOwn = (object: object, key: string): boolean => Object.prototype.hasOwnProperty.call(object, key)
-const NO_KEYS: readonly string[] = Object.freeze([])
 
 /** DefaultMaterialsManager.getDecryptionMaterials for `keyring`. */
 export async function defaultDecryptionMaterials(

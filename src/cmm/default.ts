@@ -1,6 +1,6 @@
 import type { CryptoBackend } from '../backend/types.js'
 import { ConfigurationError, InvalidEncryptionContextError, KeyringError } from '../errors.js'
-import { PUBLIC_KEY_CONTEXT_KEY, checkRequiredKeys } from '../format/context.js'
+import { NO_KEYS, PUBLIC_KEY_CONTEXT_KEY, checkRequiredKeys } from '../format/context.js'
 import { isKeyring } from '../keyrings/common.js'
 import { loadOnDemand, onDemandLoaded } from '../load-on-demand.js'
 import { assertEncryptAllowed } from '../suites.js'
@@ -14,7 +14,6 @@ import type {
 } from '../types.js'
 
 const hasOwn = (object: object, key: string): boolean => Object.prototype.hasOwnProperty.call(object, key)
-const NO_KEYS: readonly string[] = Object.freeze([])
 
 /**
  * The default materials manager: asks one keyring for the data key and, for signing suites, makes the

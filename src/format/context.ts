@@ -59,6 +59,8 @@ export function splitContext(
 }
 
 const NO_PAIRS: EncryptionContext = Object.freeze(Object.create(null) as EncryptionContext)
+/** No required encryption context keys (shared, frozen). */
+export const NO_KEYS: readonly string[] = Object.freeze([])
 
 /**
  * Check a set of required encryption context keys against the context it belongs to: an array of distinct
