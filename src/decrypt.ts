@@ -14,7 +14,7 @@ import {
   SignatureVerificationError,
   TrailingDataError,
 } from './errors.js'
-import { ByteReader, concatBytes } from './format/bytes.js'
+import { ByteReader, EMPTY, concatBytes } from './format/bytes.js'
 import { RESERVED_PREFIX, checkRequiredKeys, serializeContext, splitContext } from './format/context.js'
 import { readFooter } from './format/footer.js'
 import { MAX_SEQUENCE_NUMBER, readFrame, readNonFramedBody } from './format/frame.js'
@@ -259,7 +259,6 @@ export function signatureError(): SignatureVerificationError {
   return new SignatureVerificationError('The message signature does not verify: the message was altered.')
 }
 
-const EMPTY = new Uint8Array(0)
 /** Signed messages of this size range have their signature checked in the background during decryption. */
 const BACKGROUND_VERIFY_MIN = 256 * 1024
 const BACKGROUND_VERIFY_MAX = 8 * 1024 * 1024

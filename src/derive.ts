@@ -1,10 +1,9 @@
 import { isPromise, type CryptoBackend, type MaybePromise } from './backend/types.js'
-import { utf8 } from './format/bytes.js'
+import { EMPTY, utf8 } from './format/bytes.js'
 import type { AlgorithmSuite } from './suites.js'
 
 const DERIVE_KEY_LABEL = utf8('DERIVEKEY')
 const COMMIT_KEY_LABEL = utf8('COMMITKEY')
-const EMPTY = new Uint8Array(0)
 
 export interface DerivedKeys {
   /** The AES-GCM key for the header tag and the body. */

@@ -3,7 +3,7 @@ import { isAsyncAead, isPromise, type CryptoBackend, type Signer } from './backe
 import { asMaterialsManager } from './cmm/default.js'
 import { deriveKeys } from './derive.js'
 import { ConfigurationError, TooManyEncryptedDataKeysError, UnsupportedOperationError } from './errors.js'
-import { concatBytes, utf8 } from './format/bytes.js'
+import { EMPTY, ZERO_IV, concatBytes, utf8 } from './format/bytes.js'
 import { checkRequiredKeys, serializeContext, splitContext, validateCallerContext } from './format/context.js'
 import { MAX_SIGNATURE_LENGTH, writeFooter } from './format/footer.js'
 import { MAX_FRAME_LENGTH, messageIdLength, serializeHeaderBody } from './format/header.js'
@@ -12,9 +12,6 @@ import { commitmentPolicyFromOption, hex, suiteForEncrypt, type CurveName } from
 import type { EncryptOptions, EncryptResult, MessageHeader } from './types.js'
 
 const DEFAULT_FRAME_LENGTH = 4096
-/** The header tag's IV (every suite's IV is 12 bytes), and its empty plaintext: never written to. */
-const HEADER_IV = new Uint8Array(12)
-const EMPTY = new Uint8Array(0)
 /** Feed the signer in slices of this size: large enough to amortize calls, small enough to stay in cache. */
 const SIGN_CHUNK = 256 * 1024
 
@@ -118,8 +115,8 @@ export async function beginEncryption(
     const onlyAuthenticated = serializeContext(authenticatedOnly)
     const aad = onlyAuthenticated.length === 0 ? headerBody : concatBytes([headerBody, onlyAuthenticated])
     encryptionKey.fill(0)
-    if (isAsyncAead(aead)) await aead.seal(HEADER_IV, aad, EMPTY, headerBytes, headerBody.length + storedIvLength)
-    else aead.seal(HEADER_IV, aad, EMPTY, headerBytes, headerBody.length + storedIvLength)
+    if (isAsyncAead(aead)) await aead.seal(ZERO_IV, aad, EMPTY, headerBytes, headerBody.length + storedIvLength)
+    else aead.seal(ZERO_IV, aad, EMPTY, headerBytes, headerBody.length + storedIvLength)
 
     const signing = suite.signature === undefined ? undefined : { curve: suite.signature.curve, privateKey: materials.signingKey }
     const signer = signing === undefined || !incrementalSignatures ? undefined : backend.createSigner(signing.curve, signing.privateKey)

@@ -1,4 +1,4 @@
-const EMPTY = new Uint8Array(0)
+import { EMPTY } from './format/bytes.js'
 
 /**
  * Unconsumed stream input as one contiguous view. A chunk that arrives on an empty buffer is used in

@@ -1,8 +1,16 @@
 import { MalformedMessageError, TruncatedMessageError } from '../errors.js'
 
+/** Zero bytes, shared (nothing can be written to it). */
+export const EMPTY = new Uint8Array(0)
+/** Twelve zero bytes, shared as an IV (the header tag's; intermediate key wrapping's): never written to. */
+export const ZERO_IV = new Uint8Array(12)
+
 const utf8Encoder = new TextEncoder()
-// ignoreBOM keeps a leading U+FEFF: the decoder would otherwise drop it from every string that starts with one.
-const utf8Decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
+/**
+ * The one decoder for stored strings: throws on invalid UTF-8, and keeps a leading U+FEFF (without
+ * ignoreBOM, TextDecoder drops it).
+ */
+export const utf8Decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 
 /** UTF-8 bytes of `text`; short ASCII text (most keys, names and context pairs) without a call into TextEncoder. */
 export function utf8(text: string): Uint8Array {

@@ -1,6 +1,6 @@
 import { InvalidEncryptionContextError, MalformedMessageError, TruncatedMessageError } from '../errors.js'
 import type { EncryptionContext } from '../types.js'
-import { ByteReader, ByteWriter, compareBytes, fromUtf8, utf8 } from './bytes.js'
+import { ByteReader, ByteWriter, EMPTY, compareBytes, fromUtf8, utf8 } from './bytes.js'
 
 /** Keys starting with this prefix are written by the library itself, never by callers. */
 export const RESERVED_PREFIX = 'aws-crypto-'
@@ -92,7 +92,7 @@ export function checkRequiredKeys(keys: unknown, context: EncryptionContext, who
  * spec: data-format/message-header.md#aad and framework/structures.md#serialization
  */
 export function serializeContext(context: EncryptionContext, order: ContextOrder = 'utf8'): Uint8Array {
-  if (context === NO_PAIRS) return NO_BYTES
+  if (context === NO_PAIRS) return EMPTY
   // A frozen context cannot change, so its serialization is computed once (encrypt needs it for the
   // keyring's AAD and again for the header).
   const memo = order === 'utf8' && Object.isFrozen(context)
@@ -113,13 +113,11 @@ function remember(context: EncryptionContext, bytes: Uint8Array): void {
   last.bytes = bytes
 }
 
-/** The serialization of every empty context; callers never write to it. */
-const NO_BYTES = new Uint8Array(0)
 
 
 function serializeUncached(context: EncryptionContext, order: ContextOrder): Uint8Array {
   const entries = Object.entries(context).map(([key, value]) => ({ key, keyBytes: utf8(key), valueBytes: utf8(value) }))
-  if (entries.length === 0) return NO_BYTES
+  if (entries.length === 0) return EMPTY
   if (order === 'utf8') entries.sort((a, b) => compareBytes(a.keyBytes, b.keyBytes))
   else entries.sort((a, b) => a.key.localeCompare(b.key))
   const writer = new ByteWriter()

@@ -6,7 +6,7 @@ import {
 } from '../errors.js'
 import { suiteFromMessage, hex, type AlgorithmSuite } from '../suites.js'
 import type { EncryptedDataKey, EncryptionContext, MessageHeader } from '../types.js'
-import { ByteReader, ByteWriter, copyBytes, fromUtf8, utf8 } from './bytes.js'
+import { ByteReader, ByteWriter, ZERO_IV, copyBytes, fromUtf8, utf8 } from './bytes.js'
 import { parseContext, serializeContext } from './context.js'
 
 // spec: data-format/message-header.md#supported-types
@@ -127,7 +127,7 @@ export function parseHeader(bytes: Uint8Array, options: ParseHeaderOptions = {})
   const suiteData = reader.slice(suite.suiteDataLength, 'key commitment')
   const body = bytes.subarray(0, reader.offset)
   // spec: data-format/message-header.md#header-authentication (v2 stores no IV: it is all zeros)
-  const headerIv = version === 1 ? reader.slice(suite.ivLength, 'header IV') : new Uint8Array(suite.ivLength)
+  const headerIv = version === 1 ? reader.slice(suite.ivLength, 'header IV') : ZERO_IV
   const headerTag = reader.slice(suite.tagLength, 'header authentication tag')
 
   const header: MessageHeader = {

@@ -3,7 +3,7 @@
 // wraps the data key. spec: framework/algorithm-suites.md#intermediate-key-wrapping
 import { isAsyncAead, type CryptoBackend } from '../backend/types.js'
 import { KeyringError } from '../errors.js'
-import { utf8 } from '../format/bytes.js'
+import { ZERO_IV, utf8 } from '../format/bytes.js'
 import { serializeContext } from '../format/context.js'
 import type { AlgorithmSuite } from '../suites.js'
 import type { DecryptionMaterials, EncryptedDataKey, EncryptionMaterials } from '../types.js'
@@ -11,8 +11,7 @@ import type { DecryptionMaterials, EncryptedDataKey, EncryptionMaterials } from 
 const MAC_INFO = utf8('AWS_MPL_INTERMEDIATE_KEYWRAP_MAC')
 const ENC_INFO = utf8('AWS_MPL_INTERMEDIATE_KEYWRAP_ENC')
 const TAG_LENGTH = 16
-// The data key is wrapped once per intermediate key, which is fresh per encrypted data key: a zero IV is safe.
-const ZERO_IV = new Uint8Array(12)
+// The data key is wrapped once per intermediate key, which is fresh per encrypted data key: a zero IV (ZERO_IV) is safe.
 
 /** What a keyring's own wrapping produces for one fresh intermediate key. */
 export interface WrappedIntermediateKey {

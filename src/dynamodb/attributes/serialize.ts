@@ -1,7 +1,7 @@
 // DynamoDB attribute values to terminals (type ID + value bytes) and back.
 // spec: dynamodb-encryption-client/ddb-attribute-serialization.md, ddb-item-conversion.md
 import { EnvelopeError } from '../../errors.js'
-import { compareBytes, concatBytes } from '../../format/bytes.js'
+import { compareBytes, concatBytes, utf8Decoder } from '../../format/bytes.js'
 import { InvalidItemError, MalformedItemError } from '../errors.js'
 import type { AttributeValue, Terminal } from '../types.js'
 import { normalizeNumber } from './numbers.js'
@@ -28,7 +28,6 @@ const NAME_OF_TYPE = new Map<number, TypeName>(TYPE_NAMES.map((name) => [TYPE_ID
 export const MAX_DEPTH = 32
 
 const encoder = new TextEncoder()
-const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 
 /** The one member set on `value`; InvalidItemError unless exactly one known member is. */
 function memberOf(value: AttributeValue, path: string): TypeName {
@@ -199,7 +198,7 @@ class Reader {
 
 function text(bytes: Uint8Array, path: string): string {
   try {
-    return decoder.decode(bytes)
+    return utf8Decoder.decode(bytes)
   } catch (error) {
     throw new MalformedItemError(`${path} is not valid UTF-8.`, { cause: error })
   }

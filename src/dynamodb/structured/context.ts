@@ -2,7 +2,7 @@
 // types (spec: structured-encryption/encrypt-path-structure.md#create-new-encryption-context-and-cmm and
 // #encryption-context-naming; values: dynamodb-encryption-client/encrypt-item.md#base-context-value-version-2).
 import { toBase64 } from '../../backend/der.js'
-import { compareBytes, utf8 } from '../../format/bytes.js'
+import { compareBytes, utf8, utf8Decoder } from '../../format/bytes.js'
 import type { EncryptionContext } from '../../types.js'
 import { InvalidItemError, MalformedItemError } from '../errors.js'
 import type { Terminal } from '../types.js'
@@ -11,7 +11,6 @@ export const ATTRIBUTE_CONTEXT_PREFIX = 'aws-crypto-attr.'
 export const LEGEND_CONTEXT_KEY = 'aws-crypto-legend'
 
 const TYPE = { NULL: 0x0000, S: 0x0001, N: 0x0002, BOOL: 0x0004 } as const
-const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 
 /** The context value of one attribute: strings and numbers as they are, null and booleans as words, else base64. */
 export function contextValue(terminal: Terminal): string {
@@ -19,7 +18,7 @@ export function contextValue(terminal: Terminal): string {
     case TYPE.S:
     case TYPE.N:
       try {
-        return decoder.decode(terminal.value)
+        return utf8Decoder.decode(terminal.value)
       } catch (error) {
         // Only a stored (changed) item can hold such bytes.
         throw new MalformedItemError('A context attribute of the item is not valid UTF-8.', { cause: error })

@@ -3,7 +3,7 @@
 import { hmac } from '@noble/hashes/hmac.js'
 import { sha512 } from '@noble/hashes/sha2.js'
 import type { CryptoBackend } from '../../backend/types.js'
-import { concatBytes, utf8 } from '../../format/bytes.js'
+import { concatBytes, utf8, utf8Decoder } from '../../format/bytes.js'
 import { serializeContext } from '../../format/context.js'
 import type { AlgorithmSuite } from '../../suites.js'
 import type { EncryptedDataKey, EncryptionContext } from '../../types.js'
@@ -119,10 +119,10 @@ class Reader {
     return this.take(this.uint16(what), what)
   }
   text(what: string): string {
+    const bytes = this.prefixed(what)
     try {
-      return new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(this.prefixed(what))
+      return utf8Decoder.decode(bytes)
     } catch (error) {
-      if (error instanceof MalformedItemError) throw error
       throw new MalformedItemError(`The item header has ${what} that is not UTF-8.`, { cause: error })
     }
   }
