@@ -143,6 +143,48 @@ describe('message keys are disposed', () => {
   })
 })
 
+describe('message keys made after an abort', () => {
+  /** A keyring whose calls wait until `open()`, so a stream can be aborted while it works. */
+  function gatedKeyring() {
+    const ring = keyring()
+    let open!: () => void
+    const gate = new Promise<void>((resolve) => (open = resolve))
+    const gated = {
+      async onEncrypt(...args: Parameters<RawAesKeyring['onEncrypt']>) {
+        await gate
+        return ring.onEncrypt(...args)
+      },
+      async onDecrypt(...args: Parameters<RawAesKeyring['onDecrypt']>) {
+        await gate
+        return ring.onDecrypt(...args)
+      },
+    }
+    return { ring, gated, open }
+  }
+  const settle = () => new Promise((resolve) => setTimeout(resolve, 20))
+
+  it('are disposed when a stream was aborted while the keyring worked, in both directions', async () => {
+    const { backend, live, made } = countingBackend()
+    const { ring, gated, open } = gatedKeyring()
+    const { ciphertext } = await encryptWith(nodeBackend, ring, data(3000), { frameLength: 1024 })
+    const encrypting = new AbortController()
+    const decrypting = new AbortController()
+    const results = [
+      readAll(chunked(data(3000), 1000).pipeThrough(encryptStreamWith(backend, gated, { signal: encrypting.signal }))).catch((e: unknown) => e),
+      readAll(chunked(ciphertext, 1000).pipeThrough(decryptStreamWith(backend, gated, { signal: decrypting.signal }))).catch((e: unknown) => e),
+    ]
+    await settle()
+    encrypting.abort()
+    decrypting.abort()
+    open()
+    for (const result of await Promise.all(results)) expect(result).toMatchObject({ code: 'ABORTED' })
+    await settle()
+    // The keyring's wrapping key, and both message keys made after the abort, then disposed.
+    expect(made()).toBe(3)
+    expect(live()).toBe(1)
+  })
+})
+
 /** Offset just after a v2 header's body, found by parsing its length fields (0x0478, one EDK). */
 function headerBodyEnd(message: Uint8Array): number {
   const view = new DataView(message.buffer, message.byteOffset, message.length)
