@@ -100,6 +100,22 @@ describe('message keys are disposed', () => {
     expect(live()).toBe(1)
   })
 
+  it('when encrypt fails after the key was derived (a keyring returned an unwritable encrypted data key)', async () => {
+    const { backend, live, made } = countingBackend()
+    const ring = keyring()
+    const oversized = {
+      async onEncrypt(...args: Parameters<RawAesKeyring['onEncrypt']>) {
+        const materials = await ring.onEncrypt(...args)
+        const huge = { providerId: 'ns', providerInfo: new Uint8Array(70_000), ciphertext: new Uint8Array(48) }
+        return { ...materials, encryptedDataKeys: [...materials.encryptedDataKeys, huge] }
+      },
+      onDecrypt: ring.onDecrypt.bind(ring),
+    }
+    await expect(encryptWith(backend, oversized, data(100), { algorithmSuite: 0x0478 })).rejects.toMatchObject({ code: 'KEYRING_FAILURE' })
+    expect(made()).toBe(2)
+    expect(live()).toBe(1)
+  })
+
   it.each([
     ['0x0478', 0x0478, 'FRAME_AUTHENTICATION_FAILED'],
     ['0x0578', 0x0578, 'SIGNATURE_INVALID'],
