@@ -518,10 +518,21 @@ describe('examples/browser-offline', () => {
     const example = await startExampleServer({ port: 0 })
     try {
       const page = await browser.open(example.url)
-      await page.waitForFunction(() => document.getElementById('status')?.textContent?.startsWith('Ready.') === true)
+      // A wait that runs out says where the page stood (it once hung under a full suite on a busy machine).
+      const statusBecomes = async (pattern: RegExp, step: string) => {
+        try {
+          await page.waitForFunction((source) => new RegExp(source).test(document.getElementById('status')?.textContent ?? ''), pattern.source, {
+            timeout: 25_000,
+          })
+        } catch (error) {
+          const status = await page.textContent('#status').catch(() => '(unreadable)')
+          throw new Error(`${step}: the page's status is still ${JSON.stringify(status)}`, { cause: error })
+        }
+      }
+      await statusBecomes(/^Ready\./, 'loading the page and the public key')
       await page.fill('#text', 'posted from the example page ✓')
       await page.click('#send')
-      await page.waitForFunction(() => /decrypted|refused|Failed/.test(document.getElementById('status')?.textContent ?? ''))
+      await statusBecomes(/decrypted|refused|Failed/, 'encrypting and posting the message')
       const status = await page.textContent('#status')
       expect(status).toContain('The server decrypted it through KMS:\nposted from the example page ✓')
       expect(status).toContain('suite 0x0478')
