@@ -17,7 +17,7 @@ import {
 import { ByteReader, EMPTY, concatBytes } from './format/bytes.js'
 import { RESERVED_PREFIX, checkRequiredKeys, serializeContext, splitContext } from './format/context.js'
 import { readFooter } from './format/footer.js'
-import { MAX_SEQUENCE_NUMBER, readFrame, readNonFramedBody } from './format/frame.js'
+import { MAX_SEQUENCE_NUMBER, readFrame, readNonFramedBody, type FrameView } from './format/frame.js'
 import { parseHeader, type ParsedHeader } from './format/header.js'
 import { FrameOpener } from './frame-opener.js'
 import { assertDecryptAllowed, commitmentPolicyFromOption } from './suites.js'
@@ -35,6 +35,8 @@ interface BodyLayout {
   readonly bodyEnd: number
   readonly plaintextLength: number
   readonly signature: Uint8Array | undefined
+  /** The body's only frame (or its non-framed content), which a one-frame message decrypts without a copy. */
+  readonly onlyFrame: FrameView | undefined
 }
 
 /**
@@ -47,15 +49,20 @@ function scanBody(input: Uint8Array, parsed: ParsedHeader, maxBodySize: number |
   const tooLarge = () =>
     new LimitExceededError(`The message body is larger than maxBodySize (${maxBodySize} bytes).`)
   let plaintextLength = 0
+  let onlyFrame: FrameView | undefined
   if (parsed.header.contentType === 'non-framed') {
-    plaintextLength = readNonFramedBody(reader).content.length
+    onlyFrame = readNonFramedBody(reader)
+    plaintextLength = onlyFrame.content.length
   } else {
     for (let sequenceNumber = 1; ; sequenceNumber++) {
       if (sequenceNumber > MAX_SEQUENCE_NUMBER) throw new LimitExceededError('The message has more frames than the format allows.')
       const frame = readFrame(reader, parsed.header.frameLength, sequenceNumber)
       plaintextLength += frame.content.length
       if (reader.offset - parsed.length > limit) throw tooLarge()
-      if (frame.final) break
+      if (frame.final) {
+        if (sequenceNumber === 1) onlyFrame = frame
+        break
+      }
     }
   }
   if (reader.offset - parsed.length > limit) throw tooLarge()
@@ -64,7 +71,7 @@ function scanBody(input: Uint8Array, parsed: ParsedHeader, maxBodySize: number |
   if (reader.remaining !== 0) {
     throw new TrailingDataError(`${reader.remaining} bytes follow the end of the message; pass exactly one message to decrypt.`)
   }
-  return { bodyEnd, plaintextLength, signature }
+  return { bodyEnd, plaintextLength, signature, onlyFrame }
 }
 
 const hasOwn = (object: object, key: string): boolean => Object.prototype.hasOwnProperty.call(object, key)
@@ -326,23 +333,30 @@ async function openBody(
       if (!verifier.verify(signature)) throw signatureError()
     }
   }
-  const plaintext = backend.allocate(layout.plaintextLength)
+  let plaintext: Uint8Array | undefined
   try {
-    const reader = new ByteReader(ciphertext, parsed.length)
-    if (header.contentType === 'non-framed') {
-      opener.open(readNonFramedBody(reader), plaintext, 0)
+    if (layout.onlyFrame !== undefined && opener.detachedOpen) {
+      // One frame (most small messages): the cipher's own output is the plaintext, with no second buffer
+      // to allocate and copy into.
+      plaintext = opener.openDetached(layout.onlyFrame)
     } else {
-      let offset = 0
-      for (let sequenceNumber = 1; ; sequenceNumber++) {
-        const frame = readFrame(reader, header.frameLength, sequenceNumber)
-        offset = opener.open(frame, plaintext, offset)
-        if (frame.final) break
+      plaintext = backend.allocate(layout.plaintextLength)
+      const reader = new ByteReader(ciphertext, parsed.length)
+      if (header.contentType === 'non-framed') {
+        opener.open(readNonFramedBody(reader), plaintext, 0)
+      } else {
+        let offset = 0
+        for (let sequenceNumber = 1; ; sequenceNumber++) {
+          const frame = readFrame(reader, header.frameLength, sequenceNumber)
+          offset = opener.open(frame, plaintext, offset)
+          if (frame.final) break
+        }
       }
     }
     if (signatureCheck !== undefined && !(await signatureCheck)) throw signatureError()
     return { plaintext, header, encryptionContext }
   } catch (error) {
-    plaintext.fill(0)
+    plaintext?.fill(0)
     throw error
   }
 }

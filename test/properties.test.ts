@@ -53,6 +53,8 @@ describe('properties', () => {
           encryptionContext: sample.context,
         })
         expect(Buffer.from(plaintext).equals(Buffer.from(sample.plaintext))).toBe(true)
+        // The plaintext owns its whole buffer (one frame or many): plaintext.buffer shows nothing else.
+        expect([plaintext.byteOffset, plaintext.buffer.byteLength]).toEqual([0, sample.plaintext.length])
         expect(header.algorithmSuiteId).toBe(sample.suite)
         expect(header.frameLength).toBe(sample.frameLength)
         const { ['aws-crypto-public-key']: publicKey, ...rest } = header.encryptionContext
