@@ -23,6 +23,16 @@ describe('node backend HKDF', () => {
     )
   })
 
+  it('leaves no derived bytes beyond a short output in the buffer under it', () => {
+    for (const hash of ['sha256', 'sha384', 'sha512'] as const) {
+      const [key] = nodeBackend.hkdf(hash, new Uint8Array(32).fill(1), new Uint8Array(0), [{ info: Uint8Array.of(9), length: 16 }]) as Uint8Array[]
+      const whole = new Uint8Array(key!.buffer)
+      expect(key!.length).toBe(16)
+      expect(whole.subarray(0, key!.byteOffset).every((byte) => byte === 0)).toBe(true)
+      expect(whole.subarray(key!.byteOffset + 16).every((byte) => byte === 0)).toBe(true)
+    }
+  })
+
   it('leaves its inputs unchanged', () => {
     const ikm = Uint8Array.from({ length: 32 }, (_, i) => i)
     const salt = Uint8Array.from({ length: 32 }, (_, i) => 100 + i)
