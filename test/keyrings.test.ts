@@ -12,7 +12,9 @@ import {
   DefaultMaterialsManager,
 } from '../src/index.js'
 import { nodeBackend } from '../src/backend/node.js'
+import type { AeadKey, CryptoBackend } from '../src/backend/types.js'
 import { webCryptoBackend } from '../src/backend/webcrypto.js'
+import { dbeSuite } from '../src/suites-dbe.js'
 import { suiteFromOption } from '../src/suites.js'
 import { aesKeyring, rejectionOf, rsaKeyring, rsaPem } from './helpers/fixtures.js'
 
@@ -92,6 +94,46 @@ describe('key material stays private', () => {
     await encrypt(spy, 'x')
     expect(seen).toBeDefined()
     expect(seen!.every((byte) => byte === 0)).toBe(true)
+  })
+})
+
+describe('a failed raw AES unwrap', () => {
+  /** nodeBackend whose AES-GCM keys remember every output buffer `open` wrote into. */
+  function recordingBackend(): { backend: CryptoBackend; outputs: Uint8Array[] } {
+    const outputs: Uint8Array[] = []
+    const backend: CryptoBackend = {
+      ...nodeBackend,
+      aeadKey(key) {
+        const aead = nodeBackend.aeadKey(key) as AeadKey
+        const open = aead.open.bind(aead)
+        aead.open = (iv, aad, ciphertext, tag, out, offset) => {
+          outputs.push(out)
+          return open(iv, aad, ciphertext, tag, out, offset)
+        }
+        return aead
+      },
+    }
+    return { backend, outputs }
+  }
+
+  // GCM decrypts without regard to the AAD: under a differing context the tag fails, but the bytes written
+  // are the real data key (or intermediate key) and must not be left behind.
+  it.each([
+    ['a data key (0x0478)', suiteFromOption(0x0478)],
+    ['an intermediate key (DynamoDB suite 0x6700)', dbeSuite(0x6700)],
+  ])('zeroes what it decrypted: %s', async (_, suite) => {
+    const keyring = aesKeyring()
+    const materials = await new DefaultMaterialsManager(keyring).getEncryptionMaterials(
+      { suite, encryptionContext: { tenant: 'a' }, commitmentPolicy: 'REQUIRE_ENCRYPT_REQUIRE_DECRYPT', maxPlaintextLength: 1 },
+      nodeBackend,
+    )
+    const { backend, outputs } = recordingBackend()
+    const failure = await rejectionOf(
+      keyring.onDecrypt({ suite, encryptionContext: { tenant: 'b' }, requiredEncryptionContextKeys: [] }, materials.encryptedDataKeys, backend),
+    )
+    expect(failure).toBeInstanceOf(EnvelopeError)
+    expect(outputs.length).toBeGreaterThan(0)
+    for (const out of outputs) expect(out.every((byte) => byte === 0)).toBe(true)
   })
 })
 

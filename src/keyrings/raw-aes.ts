@@ -1,7 +1,7 @@
-import { isAsyncAead, type AeadKey, type AsyncAeadKey, type CryptoBackend } from '../backend/types.js'
+import { isAsyncAead, isPromise, type AeadKey, type AsyncAeadKey, type CryptoBackend, type MaybePromise } from '../backend/types.js'
 import { ConfigurationError, KeyringError } from '../errors.js'
 import { bytesEqual, copyBytes, uint32At, utf8 } from '../format/bytes.js'
-import { legacyOrderDiffers, serializeContext, type ContextOrder } from '../format/context.js'
+import { legacyOrderDiffers, serializeContext } from '../format/context.js'
 import type { DecryptionMaterials, EncryptedDataKey, EncryptionMaterials, Keyring } from '../types.js'
 import { dataKeyOf, describeKeyring, ensureDataKey, validateKeyName } from './common.js'
 import { addIntermediateRecipient, openIntermediate, wrappedDataKeyLength, wrappedIntermediateKey } from './intermediate.js'
@@ -104,7 +104,11 @@ export class RawAesKeyring implements Keyring {
       const opened = isAsyncAead(aead)
         ? await aead.open(iv, aad, ciphertext, tag, intermediateKey, 0)
         : aead.open(iv, aad, ciphertext, tag, intermediateKey, 0)
-      if (!opened) continue
+      if (!opened) {
+        // A context that differs fails the tag but still decrypts: the bytes written are the real key.
+        intermediateKey.fill(0)
+        continue
+      }
       const result = await openIntermediate(materials, edk, intermediateKey, backend)
       if (result !== undefined) return result
     }
@@ -125,37 +129,17 @@ export class RawAesKeyring implements Keyring {
     const candidates = encryptedDataKeys.filter((edk) => this.#isMine(edk) && edk.ciphertext.length === keyLength + TAG_LENGTH)
     if (candidates.length === 0) return materials
     const aead = this.#aeadFor(backend)
-    // Each wrapped key is tried with the context as AAD in one order; node:crypto answers synchronously,
-    // so only an asynchronous key (WebCrypto) costs a promise.
-    const iv = (edk: EncryptedDataKey) => edk.providerInfo.subarray(edk.providerInfo.length - IV_LENGTH)
-    const unwrap = (order: ContextOrder): Uint8Array | undefined => {
-      const aad = serializeContext(materials.encryptionContext, order)
-      for (const edk of candidates) {
-        const dataKey = new Uint8Array(keyLength)
-        const { ciphertext } = edk
-        if ((aead as AeadKey).open(iv(edk), aad, ciphertext.subarray(0, keyLength), ciphertext.subarray(keyLength), dataKey, 0)) return dataKey
-        dataKey.fill(0)
-      }
-      return undefined
-    }
-    const unwrapAsync = async (order: ContextOrder): Promise<Uint8Array | undefined> => {
-      const aad = serializeContext(materials.encryptionContext, order)
-      for (const edk of candidates) {
-        const dataKey = new Uint8Array(keyLength)
-        const { ciphertext } = edk
-        if (await (aead as AsyncAeadKey).open(iv(edk), aad, ciphertext.subarray(0, keyLength), ciphertext.subarray(keyLength), dataKey, 0)) {
-          return dataKey
-        }
-        dataKey.fill(0)
-      }
-      return undefined
-    }
+    const context = materials.encryptionContext
+    // node:crypto answers synchronously, so only an asynchronous key (WebCrypto) costs a promise.
+    let found = unwrapFirst(aead, candidates, serializeContext(context), keyLength)
+    if (isPromise(found)) found = await found
     // Messages from official JavaScript SDK releases before utf8Sorting sorted the AAD with localeCompare:
     // retry in that order, only when the spec order failed and the two orders differ.
-    const legacyDiffers = () => legacyOrderDiffers(materials.encryptionContext)
-    const dataKey = isAsyncAead(aead)
-      ? ((await unwrapAsync('utf8')) ?? (legacyDiffers() ? await unwrapAsync('legacy-locale') : undefined))
-      : (unwrap('utf8') ?? (legacyDiffers() ? unwrap('legacy-locale') : undefined))
+    if (found === undefined && legacyOrderDiffers(context)) {
+      found = unwrapFirst(aead, candidates, serializeContext(context, 'legacy-locale'), keyLength)
+      if (isPromise(found)) found = await found
+    }
+    const dataKey = found
     if (dataKey !== undefined) return { ...materials, plaintextDataKey: dataKey }
     throw new KeyringError(
       `RawAesKeyring ${describeKeyring(this)} found ${candidates.length} encrypted data key(s) for its key name, but none unwrapped: ` +
@@ -185,4 +169,34 @@ export class RawAesKeyring implements Keyring {
   [Symbol.for('nodejs.util.inspect.custom')](): string {
     return `RawAesKeyring ${describeKeyring(this)}`
   }
+}
+
+/**
+ * The first candidate's data key that AES-GCM unwraps under `aad`: synchronously for a node:crypto key, as a
+ * promise for an asynchronous one. A failed attempt's output is zeroed (a differing context fails the tag
+ * but still decrypts the real key).
+ */
+function unwrapFirst(
+  aead: AeadKey | AsyncAeadKey,
+  candidates: readonly EncryptedDataKey[],
+  aad: Uint8Array,
+  keyLength: number,
+  from = 0,
+): MaybePromise<Uint8Array | undefined> {
+  for (let index = from; index < candidates.length; index++) {
+    const { providerInfo, ciphertext } = candidates[index] as EncryptedDataKey
+    const dataKey = new Uint8Array(keyLength)
+    const iv = providerInfo.subarray(providerInfo.length - IV_LENGTH)
+    const opened = aead.open(iv, aad, ciphertext.subarray(0, keyLength), ciphertext.subarray(keyLength), dataKey, 0)
+    if (isPromise(opened)) {
+      return opened.then((ok) => {
+        if (ok) return dataKey
+        dataKey.fill(0)
+        return unwrapFirst(aead, candidates, aad, keyLength, index + 1)
+      })
+    }
+    if (opened) return dataKey
+    dataKey.fill(0)
+  }
+  return undefined
 }
