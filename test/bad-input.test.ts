@@ -288,6 +288,25 @@ describe('bad options', () => {
     expect(await rejectionOf(decrypt({} as never, ciphertext))).toBeInstanceOf(ConfigurationError)
   })
 
+  it('an input whose Symbol.asyncIterator getter throws: encrypt and decrypt reject, never throw', async () => {
+    const hostile = {
+      get [Symbol.asyncIterator](): never {
+        throw new Error('getter')
+      },
+    }
+    for (const call of [() => encrypt(keyring, hostile as never), () => decrypt(keyring, hostile as never)]) {
+      let thrown: unknown
+      let promise: Promise<unknown> | undefined
+      try {
+        promise = call()
+      } catch (error) {
+        thrown = error
+      }
+      expect(thrown).toBeUndefined()
+      expect(((await rejectionOf(promise!)) as Error).message).toBe('getter')
+    }
+  })
+
   it('a plaintext needing more frames than the format allows', async () => {
     // Checked from the length alone, before any buffer of that size exists.
     const huge = { length: 2 ** 33 } as unknown as Uint8Array
