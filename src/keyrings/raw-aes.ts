@@ -1,6 +1,6 @@
 import { isAsyncAead, isPromise, type AeadKey, type AsyncAeadKey, type CryptoBackend, type MaybePromise } from '../backend/types.js'
 import { ConfigurationError, KeyringError } from '../errors.js'
-import { bytesEqual, copyBytes, uint32At, utf8 } from '../format/bytes.js'
+import { copyBytes, uint32At, utf8 } from '../format/bytes.js'
 import { legacyOrderDiffers, serializeContext } from '../format/context.js'
 import type { DecryptionMaterials, EncryptedDataKey, EncryptionMaterials, Keyring } from '../types.js'
 import { dataKeyOf, describeKeyring, ensureDataKey, validateKeyName } from './common.js'
@@ -155,9 +155,10 @@ export class RawAesKeyring implements Keyring {
 
   #isMine(edk: EncryptedDataKey): boolean {
     const info = edk.providerInfo
-    const nameLength = this.#keyNameBytes.length
+    const name = this.#keyNameBytes
+    const nameLength = name.length
     if (edk.providerId !== this.keyNamespace || info.length !== nameLength + 8 + IV_LENGTH) return false
-    if (!bytesEqual(info.subarray(0, nameLength), this.#keyNameBytes)) return false
+    for (let index = 0; index < nameLength; index++) if (info[index] !== name[index]) return false
     return uint32At(info, nameLength) === TAG_LENGTH_BITS && uint32At(info, nameLength + 4) === IV_LENGTH
   }
 
