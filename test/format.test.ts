@@ -95,6 +95,17 @@ describe('bytes', () => {
     )
   })
 
+  it('toBytes gives exactly what was written and then `room` zero bytes, whether or not the buffer had the room', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 64 }), fc.array(fc.uint8Array({ maxLength: 40 }), { maxLength: 6 }), fc.nat({ max: 40 }), (capacity, parts, room) => {
+        const writer = new ByteWriter(capacity)
+        for (const part of parts) writer.bytes(part)
+        const written = parts.flatMap((part) => Array.from(part))
+        expect(Array.from(writer.toBytes(room))).toEqual([...written, ...new Array<number>(room).fill(0)])
+      }),
+    )
+  })
+
   it('reads past the end are truncation errors', () => {
     const reader = new ByteReader(new Uint8Array([0, 5, 1]))
     expect(() => reader.lengthPrefixed('thing')).toThrow(TruncatedMessageError)

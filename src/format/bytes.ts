@@ -149,7 +149,7 @@ export class ByteWriter {
   private buffer: Uint8Array
   length = 0
 
-  constructor(initialCapacity = 256) {
+  constructor(initialCapacity: number) {
     this.buffer = new Uint8Array(initialCapacity)
   }
 
@@ -202,10 +202,14 @@ export class ByteWriter {
     return this.uint16(value.length).bytes(value)
   }
 
-  /** A copy of what was written, followed by `room` zero bytes. */
+  /**
+   * What was written, followed by `room` zero bytes: a view of the writer's own buffer when that has the room
+   * (no second buffer and copy; the writer must not be written to afterwards), else a copy.
+   */
   toBytes(room = 0): Uint8Array {
-    if (room === 0) return this.buffer.slice(0, this.length)
-    const out = new Uint8Array(this.length + room)
+    const end = this.length + room
+    if (end <= this.buffer.length) return this.buffer.subarray(0, end)
+    const out = new Uint8Array(end)
     out.set(this.buffer.subarray(0, this.length))
     return out
   }

@@ -106,7 +106,7 @@ export function serializeContext(context: EncryptionContext, order: ContextOrder
  * The last frozen context serialized, by identity: a message needs it again within its own header work.
  * (A WeakMap entry per message cost about 5 µs in garbage collector upkeep.) Contexts are not secret.
  */
-const last: { context?: EncryptionContext; bytes: Uint8Array } = { bytes: new Uint8Array(0) }
+const last: { context?: EncryptionContext; bytes: Uint8Array } = { bytes: EMPTY }
 
 function remember(context: EncryptionContext, bytes: Uint8Array): void {
   last.context = context
@@ -116,11 +116,17 @@ function remember(context: EncryptionContext, bytes: Uint8Array): void {
 
 
 function serializeUncached(context: EncryptionContext, order: ContextOrder): Uint8Array {
-  const entries = Object.entries(context).map(([key, value]) => ({ key, keyBytes: utf8(key), valueBytes: utf8(value) }))
+  let size = 2
+  const entries = Object.entries(context).map(([key, value]) => {
+    const entry = { key, keyBytes: utf8(key), valueBytes: utf8(value) }
+    size += 4 + entry.keyBytes.length + entry.valueBytes.length
+    return entry
+  })
   if (entries.length === 0) return EMPTY
   if (order === 'utf8') entries.sort((a, b) => compareBytes(a.keyBytes, b.keyBytes))
   else entries.sort((a, b) => a.key.localeCompare(b.key))
-  const writer = new ByteWriter()
+  // Exactly the size it needs (a small context's bytes then stay in the JavaScript heap).
+  const writer = new ByteWriter(size)
   const tooLong = (message: string) => new InvalidEncryptionContextError(`Encryption context: ${message}`)
   writer.uint16(entries.length)
   for (const entry of entries) {
