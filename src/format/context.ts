@@ -113,8 +113,6 @@ function remember(context: EncryptionContext, bytes: Uint8Array): void {
   last.bytes = bytes
 }
 
-
-
 function serializeUncached(context: EncryptionContext, order: ContextOrder): Uint8Array {
   let size = 2
   const entries = Object.entries(context).map(([key, value]) => {

@@ -139,8 +139,7 @@ export class RawAesKeyring implements Keyring {
       found = unwrapFirst(aead, candidates, serializeContext(context, 'legacy-locale'), keyLength)
       if (isPromise(found)) found = await found
     }
-    const dataKey = found
-    if (dataKey !== undefined) return { ...materials, plaintextDataKey: dataKey }
+    if (found !== undefined) return { ...materials, plaintextDataKey: found }
     throw new KeyringError(
       `RawAesKeyring ${describeKeyring(this)} found ${candidates.length} encrypted data key(s) for its key name, but none unwrapped: ` +
         'the wrapping key or the encryption context differs from the one used to encrypt.',
