@@ -660,6 +660,29 @@ describe('stream: tampered, truncated and extended messages', () => {
 
 // ---------------------------------------------------------------------------------------------------------------
 
+describe('stream output chunks', () => {
+  // The library's promise for what it emits (as for one-shot results): the memory under a chunk holds that
+  // chunk and zeros, never other data (no pooled buffers, no uninitialized footer room).
+  it.each([
+    ['0x0478', 0x0478],
+    ['0x0578', 0x0578],
+  ])('show nothing but themselves and zeros through .buffer, in both directions (suite %s)', async (_name, suite) => {
+    const plaintext = bytes(1000)
+    const foreign = (piece: Uint8Array) => {
+      const whole = new Uint8Array(piece.buffer)
+      return !(whole.subarray(0, piece.byteOffset).every((byte) => byte === 0) && whole.subarray(piece.byteOffset + piece.length).every((byte) => byte === 0))
+    }
+    const encrypted = await run(encryptStream(keyring, { algorithmSuite: suite, frameLength: 128 }), split(plaintext, [300]))
+    expect(encrypted.error).toBeUndefined()
+    expect(encrypted.pieces.length).toBeGreaterThan(2)
+    expect(encrypted.pieces.filter(foreign)).toEqual([])
+    const decrypted = await run(decryptStream(keyring), split(encrypted.output, [200]))
+    expect(decrypted.error).toBeUndefined()
+    expectBytes(decrypted.output, plaintext)
+    expect(decrypted.pieces.filter(foreign)).toEqual([])
+  })
+})
+
 describe('stream options', () => {
   it('plaintextLength: exact input is fine, shorter and longer input error with POLICY_VIOLATION', async () => {
     const plaintext = bytes(1000)
