@@ -5,15 +5,12 @@ import { deriveKeys } from './derive.js'
 import { ConfigurationError, TooManyEncryptedDataKeysError, UnsupportedOperationError } from './errors.js'
 import { EMPTY, ZERO_IV, concatBytes, utf8 } from './format/bytes.js'
 import { checkRequiredKeys, serializeContext, splitContext, validateCallerContext } from './format/context.js'
-import { MAX_SIGNATURE_LENGTH, writeFooter } from './format/footer.js'
 import { MAX_FRAME_LENGTH, messageIdLength, serializeHeaderBody } from './format/header.js'
 import { FrameSealer } from './frames.js'
 import { commitmentPolicyFromOption, hex, suiteForEncrypt, type CurveName } from './suites.js'
 import type { EncryptOptions, EncryptResult, MessageHeader } from './types.js'
 
 const DEFAULT_FRAME_LENGTH = 4096
-/** Feed the signer in slices of this size: large enough to amortize calls, small enough to stay in cache. */
-const SIGN_CHUNK = 256 * 1024
 
 /** Everything needed to write a message body after its header: shared by one-shot and streaming encrypt. */
 export interface EncryptionSession {
@@ -140,23 +137,6 @@ export async function beginEncryption(
   }
 }
 
-/** Bytes to reserve after the body for the footer (its signature length varies by a few bytes). */
-export function footerRoom(session: EncryptionSession): number {
-  return session.signing === undefined ? 0 : 2 + MAX_SIGNATURE_LENGTH
-}
-
-/**
- * Seal the final frame and, for signing suites, sign everything from `unsignedFrom` on and write the
- * footer. Returns the offset after the message. Shared by one-shot and streaming encrypt.
- */
-export function finishMessage(session: EncryptionSession, finalPlaintext: Uint8Array, out: Uint8Array, offset: number, unsignedFrom: number): number {
-  const end = session.sealer.sealFinal(finalPlaintext, out, offset)
-  const { signer } = session
-  if (signer === undefined) return end
-  signer.update(out.subarray(unsignedFrom, end))
-  return writeFooter(signer.sign(), out, end)
-}
-
 /** One-shot encrypt: the whole message is written into a single buffer. */
 export async function encryptWith(
   backend: CryptoBackend,
@@ -168,31 +148,10 @@ export async function encryptWith(
   if (!(input instanceof Uint8Array)) throw new ConfigurationError('plaintext must be a Uint8Array or a string.')
   const session = await beginEncryption(backend, keyringOrCmm, options, { plaintextLength: input.length })
   try {
-    return session.sealer.async ? await sealBodyAsync(backend, session, input) : sealBody(backend, session, input)
+    // The synchronous loop comes with a backend whose keys answer synchronously (node:crypto); the
+    // asynchronous one also drives synchronous keys, only slower.
+    return !session.sealer.async && backend.sealBody !== undefined ? backend.sealBody(session, input) : await sealBodyAsync(backend, session, input)
   } finally {
     session.sealer.dispose()
   }
-}
-
-/** The synchronous body of a one-shot encrypt: frames, then the final frame and footer. */
-function sealBody(backend: CryptoBackend, session: EncryptionSession, input: Uint8Array): EncryptResult {
-  const { headerBytes, sealer, signer } = session
-  const frameLength = sealer.frameLength
-  const bodyLength = FrameSealer.bodyLength(input.length, frameLength)
-  const out = backend.allocate(headerBytes.length + bodyLength + footerRoom(session))
-  out.set(headerBytes, 0)
-  let offset = headerBytes.length
-  let signedUpTo = offset
-  let position = 0
-  while (input.length - position >= frameLength) {
-    offset = sealer.sealRegular(input.subarray(position, position + frameLength), out, offset)
-    position += frameLength
-    if (signer !== undefined && offset - signedUpTo >= SIGN_CHUNK) {
-      signer.update(out.subarray(signedUpTo, offset))
-      signedUpTo = offset
-    }
-  }
-  offset = finishMessage(session, input.subarray(position), out, offset, signedUpTo)
-  out.fill(0, offset) // unused footer room: uninitialized memory must not ride along in ciphertext.buffer
-  return { ciphertext: offset === out.length ? out : out.subarray(0, offset), header: session.header }
 }

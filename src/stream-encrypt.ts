@@ -1,6 +1,6 @@
 import { finishMessageAsync, Window } from './async-body.js'
 import type { CryptoBackend } from './backend/types.js'
-import { beginEncryption, finishMessage, footerRoom, type EncryptionSession } from './encrypt.js'
+import { beginEncryption, type EncryptionSession } from './encrypt.js'
 import { ConfigurationError, LimitExceededError, PolicyViolationError } from './errors.js'
 import { FINAL_FRAME_OVERHEAD, REGULAR_FRAME_OVERHEAD } from './format/frame.js'
 import {
@@ -16,6 +16,7 @@ import {
   type EnvelopeStream,
   type StreamDriver,
 } from './stream.js'
+import { finishMessage, footerRoom } from './sync-body.js'
 import type { MessageHeader } from './types.js'
 
 /**

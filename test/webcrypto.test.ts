@@ -284,6 +284,11 @@ describe('the asynchronous frame engine', () => {
           const sync = await encryptWith({ ...nodeBackend, randomBytes: seededRandom(seed) }, aesKeyring(), data, options)
           const async = await encryptWith(slowAsyncBackend(seededRandom(seed)), aesKeyring(), data, options)
           expect(equal(async.ciphertext, sync.ciphertext)).toBe(true)
+          // A backend with synchronous keys but without its own body loop goes through the asynchronous one.
+          const { sealBody, ...withoutLoop } = { ...nodeBackend, randomBytes: seededRandom(seed) }
+          expect(sealBody).toBeTypeOf('function')
+          const throughAsyncLoop = await encryptWith(withoutLoop, aesKeyring(), data, options)
+          expect(equal(throughAsyncLoop.ciphertext, sync.ciphertext)).toBe(true)
           const read = { commitmentPolicy: 'REQUIRE_ENCRYPT_ALLOW_DECRYPT' as const }
           expect(equal((await decryptWith(slowAsyncBackend(), aesKeyring(), sync.ciphertext, read)).plaintext, data)).toBe(true)
         },

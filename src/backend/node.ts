@@ -22,6 +22,7 @@ import {
   webcrypto,
 } from 'node:crypto'
 import { ConfigurationError, KeyringError } from '../errors.js'
+import { sealBody } from '../sync-body.js'
 import { requireUnwrappedKeyLength } from './unwrapped-key.js'
 import type { CurveName, HashName } from '../suites.js'
 import { pkcs1DecryptImplicitRejection } from './node-pkcs1.js'
@@ -285,6 +286,9 @@ export const nodeBackend: CryptoBackend = {
   },
   hkdf,
   aeadKey: (key) => new NodeAeadKey(key),
+  sealBody(session, input) {
+    return sealBody(this, session, input)
+  },
   digest: (hash, data) => new Uint8Array(createHash(hash).update(data).digest()),
   timingSafeEqual: (a, b) => a.length === b.length && timingSafeEqual(a, b),
 

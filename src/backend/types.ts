@@ -1,4 +1,6 @@
+import type { EncryptionSession } from '../encrypt.js'
 import type { CurveName, HashName } from '../suites.js'
+import type { EncryptResult } from '../types.js'
 
 export interface HkdfOutput {
   readonly info: Uint8Array
@@ -92,6 +94,12 @@ export interface CryptoBackend {
    * synchronous keys (node:crypto) or asynchronous ones (WebCrypto); the engine branches once per message.
    */
   aeadKey(key: Uint8Array): AeadKey | AsyncAeadKey
+  /**
+   * The one-shot encrypt body loop for this backend's synchronous keys (sync-body.ts), with no promise per
+   * frame. A backend brings it so that a browser bundle, whose keys are asynchronous, does not carry it;
+   * without it, one-shot encrypt uses the asynchronous loop.
+   */
+  sealBody?(session: EncryptionSession, input: Uint8Array): EncryptResult
   digest(hash: HashName, data: Uint8Array): MaybePromise<Uint8Array>
   timingSafeEqual(a: Uint8Array, b: Uint8Array): boolean
 
