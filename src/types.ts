@@ -36,7 +36,12 @@ export interface MessageHeader {
   readonly frameLength: number
 }
 
-/** Materials a keyring receives and completes on encrypt (spec: framework/structures.md#encryption-materials). */
+/**
+ * Materials a keyring receives and completes on encrypt (spec: framework/structures.md#encryption-materials).
+ * Keyrings and managers return new materials instead of changing these. The library builds them with
+ * `Object.assign({}, materials, changes)`: on Node 20, a spread that adds a property
+ * (`{ ...materials, plaintextDataKey }`) takes a slow path in V8 that costs about 0.7 µs per message.
+ */
 export interface EncryptionMaterials {
   readonly suite: AlgorithmSuite
   /**

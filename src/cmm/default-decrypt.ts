@@ -74,7 +74,7 @@ export async function defaultDecryptionMaterials(
     plaintextDataKey.fill(0)
     throw new KeyringError('The keyring returned no symmetric signing key, which this suite needs: it must support intermediate key wrapping.')
   }
-  return { ...materials, plaintextDataKey, verificationKey }
+  return Object.assign({}, materials, { plaintextDataKey, verificationKey })
 }
 
 /**

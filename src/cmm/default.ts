@@ -68,7 +68,7 @@ export class DefaultMaterialsManager implements MaterialsManager {
     if (materials.encryptedDataKeys.length === 0) throw new KeyringError('The keyring returned no encrypted data key.')
     if (materials.suite !== suite) throw new KeyringError('The keyring changed the algorithm suite.')
     // The required keys are the request's: a keyring does not decide what the message stores.
-    return { ...materials, plaintextDataKey, signingKey, requiredEncryptionContextKeys }
+    return Object.assign({}, materials, { plaintextDataKey, signingKey, requiredEncryptionContextKeys })
   }
 
   async getDecryptionMaterials(request: DecryptionRequest, backend: CryptoBackend): Promise<CompleteDecryptionMaterials> {

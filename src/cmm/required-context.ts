@@ -103,7 +103,7 @@ export class RequiredEncryptionContextMaterialsManager implements MaterialsManag
     }
     const requested = request.requiredEncryptionContextKeys ?? []
     const requiredEncryptionContextKeys = [...requested, ...this.requiredKeys.filter((key) => !requested.includes(key))]
-    const materials = await this.#underlying.getEncryptionMaterials({ ...request, requiredEncryptionContextKeys }, backend)
+    const materials = await this.#underlying.getEncryptionMaterials(Object.assign({}, request, { requiredEncryptionContextKeys }), backend)
     const kept = materials.requiredEncryptionContextKeys ?? []
     const dropped = this.requiredKeys.filter((key) => !kept.includes(key))
     if (dropped.length > 0) {

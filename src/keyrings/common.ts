@@ -24,7 +24,7 @@ export function describeKeyring(keyring: { keyNamespace: string; keyName: string
 /** The generator step: make a fresh data key if no keyring before this one did. */
 export function ensureDataKey(materials: EncryptionMaterials, backend: CryptoBackend): EncryptionMaterials {
   const plaintextDataKey = dataKeyOf(materials, backend)
-  return plaintextDataKey === materials.plaintextDataKey ? materials : { ...materials, plaintextDataKey }
+  return plaintextDataKey === materials.plaintextDataKey ? materials : Object.assign({}, materials, { plaintextDataKey })
 }
 
 /** The data key a keyring wraps: the one already in the materials (its length checked), or a fresh one. */

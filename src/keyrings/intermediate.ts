@@ -123,5 +123,5 @@ export async function openIntermediate(
     signingKey.fill(0)
     return undefined
   }
-  return { ...materials, plaintextDataKey: dataKey, symmetricSigningKey: signingKey }
+  return Object.assign({}, materials, { plaintextDataKey: dataKey, symmetricSigningKey: signingKey })
 }

@@ -126,7 +126,7 @@ export async function generateDataKey(
 ): Promise<EncryptionMaterials> {
   if (materials.suite.edkWrapping === 'intermediate') return addKmsIntermediateRecipient(keyring, client, keyId, ensureDataKey(materials, backend), grantTokens, backend)
   const { plaintext, edk } = await kmsGenerate(keyring, client, keyId, materials, grantTokens)
-  return { ...materials, plaintextDataKey: plaintext, encryptedDataKeys: [...materials.encryptedDataKeys, edk] }
+  return Object.assign({}, materials, { plaintextDataKey: plaintext, encryptedDataKeys: [...materials.encryptedDataKeys, edk] })
 }
 
 /** GenerateDataKey: a fresh key of the suite's length and its KMS ciphertext. */
@@ -247,7 +247,7 @@ export async function decryptFirst(
   const reasons: string[] = []
   for (const attempt of attempts) {
     try {
-      if (materials.suite.edkWrapping === 'direct') return { ...materials, plaintextDataKey: await decryptOne(materials, attempt, grantTokens) }
+      if (materials.suite.edkWrapping === 'direct') return Object.assign({}, materials, { plaintextDataKey: await decryptOne(materials, attempt, grantTokens) })
       const opened = await openIntermediate(materials, attempt.recorded.edk, await decryptOne(materials, attempt, grantTokens), backend)
       if (opened !== undefined) return opened
       throw new KeyringError(`The data key wrapped under ${describeAttempt(attempt)} does not open with its intermediate key: the encryption context differs.`)

@@ -37,7 +37,7 @@ export async function decryptWithKms(
   const failures: KeyringFailure[] = []
   for (const edk of candidates) {
     try {
-      return { ...materials, plaintextDataKey: await unwrap(config, edk, materials.suite, expectedDigest, backend) }
+      return Object.assign({}, materials, { plaintextDataKey: await unwrap(config, edk, materials.suite, expectedDigest, backend) })
     } catch (error) {
       failures.push({ keyring: 'KmsRsaKeyring', error })
     }

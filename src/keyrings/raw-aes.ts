@@ -60,7 +60,7 @@ export class RawAesKeyring implements Keyring {
     }
     const dataKey = dataKeyOf(materials, backend)
     const edk = await this.#wrap(dataKey, materials, backend)
-    return { ...materials, plaintextDataKey: dataKey, encryptedDataKeys: [...materials.encryptedDataKeys, edk] }
+    return Object.assign({}, materials, { plaintextDataKey: dataKey, encryptedDataKeys: [...materials.encryptedDataKeys, edk] })
   }
 
   /** AES-GCM of `material` (a data key or an intermediate key) under the wrapping key, bound to the context. */
@@ -139,7 +139,7 @@ export class RawAesKeyring implements Keyring {
       found = unwrapFirst(aead, candidates, serializeContext(context, 'legacy-locale'), keyLength)
       if (isPromise(found)) found = await found
     }
-    if (found !== undefined) return { ...materials, plaintextDataKey: found }
+    if (found !== undefined) return Object.assign({}, materials, { plaintextDataKey: found })
     throw new KeyringError(
       `RawAesKeyring ${describeKeyring(this)} found ${candidates.length} encrypted data key(s) for its key name, but none unwrapped: ` +
         'the wrapping key or the encryption context differs from the one used to encrypt.',

@@ -115,7 +115,7 @@ export class RawRsaKeyring implements Keyring {
       try {
         const keyLength = materials.suite.keyLength
         if (materials.suite.edkWrapping === 'direct') {
-          return { ...materials, plaintextDataKey: await backend.rsaDecrypt(privateKey, this.padding, edk.ciphertext, keyLength) }
+          return Object.assign({}, materials, { plaintextDataKey: await backend.rsaDecrypt(privateKey, this.padding, edk.ciphertext, keyLength) })
         }
         const wrapped = wrappedIntermediateKey(edk, keyLength)
         if (wrapped === undefined) throw new KeyringError('The encrypted data key is too short to hold a wrapped intermediate key.')
