@@ -123,6 +123,42 @@ describe('a message whose context strings start with U+FEFF', () => {
 })
 
 describe('parsed contexts', () => {
+  // Pairs in the order given, as any writer may have stored them.
+  const stored = (pairs: readonly (readonly [string, string])[]): Uint8Array => {
+    const u16 = (n: number) => Buffer.from([n >> 8, n & 0xff])
+    const fields = pairs.flatMap(([key, value]) => [key, value].map((text) => Buffer.from(text, 'utf8')))
+    return new Uint8Array(Buffer.concat([u16(pairs.length), ...fields.flatMap((field) => [u16(field.length), field])]))
+  }
+
+  it('read ASCII pairs (one decoder call) and any others (one per string) alike, in any stored order and with long fields', () => {
+    const text = (minLength: number) =>
+      fc.oneof(
+        fc.string({ minLength, maxLength: 12, unit: 'grapheme-ascii' }),
+        fc.string({ minLength: Math.max(minLength, 120), maxLength: 300, unit: 'grapheme-ascii' }), // length bytes over 0x7f
+        fc.string({ minLength, maxLength: 12, unit: 'binary' }),
+      )
+    fc.assert(
+      fc.property(fc.uniqueArray(fc.tuple(text(1), text(0)), { minLength: 1, maxLength: 6, selector: ([key]) => key }), (pairs) => {
+        const parsed = parseContext(stored(pairs))
+        expect({ ...parsed }).toEqual(Object.fromEntries(pairs))
+        expect(Buffer.from(serializeContext(parsed)).equals(Buffer.from(serializeContext(Object.fromEntries(pairs))))).toBe(true)
+      }),
+      { numRuns: 300 },
+    )
+  })
+
+  it('refuse a key stored twice and invalid UTF-8, whether the rest is ASCII or not', () => {
+    for (const pairs of [
+      [['a', '1'], ['a', '2']],
+      [['\u00e9', '1'], ['\u00e9', '2']],
+    ] as const) {
+      expect(() => parseContext(stored(pairs))).toThrow(/has key ".+" twice/)
+    }
+    const invalid = stored([['ab', '12']])
+    invalid[4] = 0xff // the key's second byte
+    expect(() => parseContext(invalid)).toThrow(/encryption context key is not valid UTF-8/)
+  })
+
   it('are frozen and reserialize to the same bytes, in canonical order or not', () => {
     fc.assert(
       fc.property(contextArbitrary, (context) => {

@@ -132,8 +132,18 @@ export class ByteReader {
 
   /** A field prefixed by its uint16 length. */
   lengthPrefixed(what: string): Uint8Array {
+    const start = this.skipLengthPrefixed(what)
+    return this.bytes.subarray(start, this.offset)
+  }
+
+  /** Step over a field prefixed by its uint16 length; returns where the field starts (it ends at the new offset). */
+  skipLengthPrefixed(what: string): number {
     if (this.remaining < 2) this.need(2, `${what} length`) // the label is built only for the error
-    return this.slice(this.uint16At(), what)
+    const length = this.uint16At()
+    this.need(length, what)
+    const start = this.offset
+    this.offset += length
+    return start
   }
 
   /** The uint16 at the offset, whose 2 bytes the caller has checked are there. */

@@ -1,6 +1,6 @@
 import { InvalidEncryptionContextError, MalformedMessageError, TruncatedMessageError } from '../errors.js'
 import type { EncryptionContext } from '../types.js'
-import { ByteReader, ByteWriter, EMPTY, compareBytes, fromUtf8, utf8 } from './bytes.js'
+import { ByteReader, ByteWriter, EMPTY, compareBytes, fromUtf8, utf8, utf8Decoder } from './bytes.js'
 
 /** Keys starting with this prefix are written by the library itself, never by callers. */
 export const RESERVED_PREFIX = 'aws-crypto-'
@@ -147,6 +147,15 @@ export function legacyOrderDiffers(context: EncryptionContext): boolean {
   return spec.some((entry, index) => entry.key !== legacy[index])
 }
 
+/**
+ * The field as text when every byte is ASCII, length fields included (most contexts): one decoder call for
+ * all the pairs, where decoding each string costs one. Undefined otherwise.
+ */
+function asciiText(bytes: Uint8Array): string | undefined {
+  for (let index = 0; index < bytes.length; index++) if ((bytes[index] as number) > 0x7f) return undefined
+  return utf8Decoder.decode(bytes)
+}
+
 /** Parse the header's AAD field (the bytes after its 2-byte length). */
 export function parseContext(bytes: Uint8Array): EncryptionContext {
   try {
@@ -166,17 +175,28 @@ function parsePairs(bytes: Uint8Array): EncryptionContext {
   const reader = new ByteReader(bytes)
   const count = reader.uint16('encryption context pair count')
   if (count === 0) throw new MalformedMessageError('The message stores an encryption context with zero pairs but a non-zero length.')
-  let previousKey: Uint8Array | undefined
+  const ascii = asciiText(bytes)
+  let previousKey: Uint8Array | string | undefined
   let canonical = true
   for (let index = 0; index < count; index++) {
-    const keyBytes = reader.lengthPrefixed('encryption context key')
-    const key = fromUtf8(keyBytes, 'encryption context key')
-    const value = fromUtf8(reader.lengthPrefixed('encryption context value'), 'encryption context value')
+    let key: string
+    let value: string
+    if (ascii !== undefined) {
+      // Byte offsets are character offsets, and string order is byte order.
+      key = ascii.slice(reader.skipLengthPrefixed('encryption context key'), reader.offset)
+      value = ascii.slice(reader.skipLengthPrefixed('encryption context value'), reader.offset)
+      if (previousKey !== undefined && previousKey >= key) canonical = false
+      previousKey = key
+    } else {
+      const keyBytes = reader.lengthPrefixed('encryption context key')
+      key = fromUtf8(keyBytes, 'encryption context key')
+      value = fromUtf8(reader.lengthPrefixed('encryption context value'), 'encryption context value')
+      if (previousKey !== undefined && compareBytes(previousKey as Uint8Array, keyBytes) >= 0) canonical = false
+      previousKey = keyBytes
+    }
     if (Object.prototype.hasOwnProperty.call(context, key)) {
       throw new MalformedMessageError(`The message's encryption context has key "${key}" twice.`)
     }
-    if (previousKey !== undefined && compareBytes(previousKey, keyBytes) >= 0) canonical = false
-    previousKey = keyBytes
     context[key] = value
   }
   if (reader.remaining !== 0) {
