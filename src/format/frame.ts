@@ -38,6 +38,12 @@ export class BodyAad {
     this.tail = messageId.length + content.length
   }
 
+  /** Point the buffer at another message with an ID of the same length. */
+  forMessage(messageId: Uint8Array): this {
+    this.bytes.set(messageId, 0)
+    return this
+  }
+
   set(sequenceNumber: number, contentLength: number): Uint8Array {
     setUint32At(this.bytes, this.tail, sequenceNumber)
     setUint32At(this.bytes, this.tail + 4, Math.floor(contentLength / 0x1_0000_0000))
