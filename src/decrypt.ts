@@ -15,7 +15,7 @@ import {
   TrailingDataError,
 } from './errors.js'
 import { ByteReader, EMPTY, concatBytes } from './format/bytes.js'
-import { RESERVED_PREFIX, checkRequiredKeys, serializeContext, splitContext } from './format/context.js'
+import { RESERVED_PREFIX, checkRequiredKeys, emptyContext, serializeContext, splitContext } from './format/context.js'
 import { readFooter } from './format/footer.js'
 import { MAX_SEQUENCE_NUMBER, readFrame, readNonFramedBody, type FrameView } from './format/frame.js'
 import { parseHeader, type ParsedHeader } from './format/header.js'
@@ -82,7 +82,7 @@ function reproducedContextOption(expected: unknown): EncryptionContext | undefin
   if (expected === null || typeof expected !== 'object' || Array.isArray(expected)) {
     throw new ConfigurationError('decrypt encryptionContext must be an object of string pairs.')
   }
-  const copy = Object.create(null) as EncryptionContext
+  const copy = emptyContext()
   for (const [key, value] of Object.entries(expected)) {
     if (typeof value !== 'string') throw new ConfigurationError(`decrypt encryptionContext value for "${key}" must be a string.`)
     if (key === '') throw new InvalidEncryptionContextError('decrypt encryptionContext keys must not be empty.')
@@ -252,7 +252,7 @@ export async function openHeader(
       verifier.update(headerBytes)
     }
     const encryptionContext =
-      Object.keys(authenticatedOnly).length === 0 ? stored : Object.freeze(Object.assign(Object.create(null), stored, authenticatedOnly))
+      Object.keys(authenticatedOnly).length === 0 ? stored : Object.freeze(Object.assign(emptyContext(), stored, authenticatedOnly))
     return { opener: new FrameOpener(aead, header.messageId, header.contentType), verificationKey, verifier, encryptionContext }
   } catch (error) {
     aead?.dispose?.()

@@ -4,7 +4,7 @@ import { asMaterialsManager } from './cmm/default.js'
 import { deriveKeys } from './derive.js'
 import { ConfigurationError, TooManyEncryptedDataKeysError, UnsupportedOperationError } from './errors.js'
 import { EMPTY, ZERO_IV, concatBytes, utf8 } from './format/bytes.js'
-import { checkRequiredKeys, serializeContext, splitContext, validateCallerContext } from './format/context.js'
+import { checkRequiredKeys, emptyContext, serializeContext, splitContext, validateCallerContext } from './format/context.js'
 import { MAX_FRAME_LENGTH, messageIdLength, serializeHeaderBody } from './format/header.js'
 import { FrameSealer } from './frames.js'
 import { commitmentPolicyFromOption, hex, suiteForEncrypt, type CurveName } from './suites.js'
@@ -123,7 +123,7 @@ export async function beginEncryption(
       algorithmSuiteId: suite.id,
       messageId,
       // Frozen contexts are shared (the caller's validated copy is); a custom manager's is copied.
-      encryptionContext: Object.isFrozen(stored) ? stored : { ...stored },
+      encryptionContext: Object.isFrozen(stored) ? stored : Object.freeze(Object.assign(emptyContext(), stored)),
       encryptedDataKeys,
       contentType: 'framed',
       frameLength,

@@ -122,6 +122,26 @@ describe('a message whose context strings start with U+FEFF', () => {
   })
 })
 
+describe('context objects', () => {
+  it('are frozen, have no prototype and keep keys such as __proto__ and constructor as plain pairs, on encrypt and decrypt', async () => {
+    const context = JSON.parse('{"__proto__":"p","constructor":"c","toString":"t","hasOwnProperty":"h","0":"zero"}') as Record<string, string>
+    expect(Object.keys(context)).toHaveLength(5)
+    const keyring = new RawAesKeyring({ keyNamespace: 'ns', keyName: 'k', wrappingKey: new Uint8Array(32).fill(1) })
+    for (const algorithmSuite of [0x0478, 0x0578]) {
+      const encrypted = await encrypt(keyring, 'x', { encryptionContext: context, algorithmSuite })
+      const decrypted = await decrypt(keyring, encrypted.ciphertext, { encryptionContext: context })
+      const parsed = parseContext(serializeContext(context))
+      for (const result of [encrypted.header.encryptionContext, decrypted.header.encryptionContext, parsed]) {
+        expect(Object.getPrototypeOf(result)).toBe(null)
+        expect(Object.isFrozen(result)).toBe(true)
+        const callerKeys = Object.keys(result).filter((key) => key !== 'aws-crypto-public-key')
+        expect(callerKeys.sort()).toEqual(Object.keys(context).sort())
+        for (const key of Object.keys(context)) expect(Object.getOwnPropertyDescriptor(result, key)?.value).toBe(context[key])
+      }
+    }
+  })
+})
+
 describe('parsed contexts', () => {
   // Pairs in the order given, as any writer may have stored them.
   const stored = (pairs: readonly (readonly [string, string])[]): Uint8Array => {

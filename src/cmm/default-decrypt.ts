@@ -10,7 +10,7 @@ import {
   NoDecryptableKeyError,
   SignatureVerificationError,
 } from '../errors.js'
-import { NO_KEYS, PUBLIC_KEY_CONTEXT_KEY, RESERVED_PREFIX } from '../format/context.js'
+import { NO_KEYS, PUBLIC_KEY_CONTEXT_KEY, RESERVED_PREFIX, emptyContext } from '../format/context.js'
 import { keyringName } from '../keyrings/common.js'
 import { assertDecryptAllowed } from '../suites.js'
 import type { CompleteDecryptionMaterials, DecryptionRequest, EncryptionContext, Keyring } from '../types.js'
@@ -101,7 +101,7 @@ function appendReproduced(
     }
   }
   if (appended.length === 0) return { encryptionContext: stored, requiredEncryptionContextKeys: NO_KEYS }
-  const encryptionContext = Object.create(null) as EncryptionContext
+  const encryptionContext = emptyContext()
   Object.assign(encryptionContext, stored)
   for (const key of appended) encryptionContext[key] = reproduced[key] as string
   return { encryptionContext: Object.freeze(encryptionContext), requiredEncryptionContextKeys: Object.freeze(appended) }

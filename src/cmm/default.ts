@@ -1,6 +1,6 @@
 import type { CryptoBackend } from '../backend/types.js'
 import { ConfigurationError, InvalidEncryptionContextError, KeyringError } from '../errors.js'
-import { NO_KEYS, PUBLIC_KEY_CONTEXT_KEY, checkRequiredKeys } from '../format/context.js'
+import { NO_KEYS, PUBLIC_KEY_CONTEXT_KEY, checkRequiredKeys, emptyContext } from '../format/context.js'
 import { isKeyring } from '../keyrings/common.js'
 import { loadOnDemand, onDemandLoaded } from '../load-on-demand.js'
 import { assertEncryptAllowed } from '../suites.js'
@@ -52,9 +52,9 @@ export class DefaultMaterialsManager implements MaterialsManager {
     if (suite.signature !== undefined) {
       const pair = await backend.generateSigningKey(suite.signature.curve)
       signingKey = pair.privateKey
-      encryptionContext = Object.freeze({ ...encryptionContext, [PUBLIC_KEY_CONTEXT_KEY]: toBase64(pair.publicKey) })
+      encryptionContext = Object.freeze(Object.assign(emptyContext(), encryptionContext, { [PUBLIC_KEY_CONTEXT_KEY]: toBase64(pair.publicKey) }))
     } else if (!Object.isFrozen(encryptionContext)) {
-      encryptionContext = Object.freeze({ ...encryptionContext })
+      encryptionContext = Object.freeze(Object.assign(emptyContext(), encryptionContext))
     }
     const requiredEncryptionContextKeys = requiredKeys.length === 0 ? NO_KEYS : Object.freeze([...requiredKeys])
     const materials = await this.keyring.onEncrypt(

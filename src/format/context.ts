@@ -13,6 +13,14 @@ const MAX_SERIALIZED_LENGTH = 0xffff
 export type ContextOrder = 'utf8' | 'legacy-locale'
 
 /**
+ * A new null-prototype object for pairs. Made with setPrototypeOf, V8 keeps it in fast mode (Object.create(null)
+ * makes a dictionary, and freezing one costs about 0.3 µs more). A key `__proto__` is an ordinary own property.
+ */
+export function emptyContext(): EncryptionContext {
+  return Object.setPrototypeOf({}, null) as EncryptionContext
+}
+
+/**
  * Check a caller-supplied context: plain string pairs, no reserved keys. Returns a frozen null-prototype
  * copy, which materials managers and the header can share without copying again.
  */
@@ -21,7 +29,7 @@ export function validateCallerContext(context: unknown): EncryptionContext {
   if (context === null || typeof context !== 'object' || Array.isArray(context)) {
     throw new InvalidEncryptionContextError('encryptionContext must be an object of string keys and string values.')
   }
-  const copy = Object.create(null) as EncryptionContext
+  const copy = emptyContext()
   for (const [key, value] of Object.entries(context)) {
     if (typeof value !== 'string') {
       throw new InvalidEncryptionContextError(`encryptionContext value for key "${key}" must be a string, got ${typeof value}.`)
@@ -48,8 +56,8 @@ export function splitContext(
 ): { stored: EncryptionContext; authenticatedOnly: EncryptionContext } {
   // The usual case allocates nothing, so a frozen context keeps its memoized serialization.
   if (requiredKeys === undefined || requiredKeys.length === 0) return { stored: context, authenticatedOnly: NO_PAIRS }
-  const stored = Object.create(null) as EncryptionContext
-  const authenticatedOnly = Object.create(null) as EncryptionContext
+  const stored = emptyContext()
+  const authenticatedOnly = emptyContext()
   const required = new Set(requiredKeys)
   for (const [key, value] of Object.entries(context)) {
     if (required.has(key)) authenticatedOnly[key] = value
@@ -171,7 +179,7 @@ export function parseContext(bytes: Uint8Array): EncryptionContext {
 
 function parsePairs(bytes: Uint8Array): EncryptionContext {
   if (bytes.length === 0) return NO_PAIRS
-  const context = Object.create(null) as EncryptionContext
+  const context = emptyContext()
   const reader = new ByteReader(bytes)
   const count = reader.uint16('encryption context pair count')
   if (count === 0) throw new MalformedMessageError('The message stores an encryption context with zero pairs but a non-zero length.')
