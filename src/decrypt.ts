@@ -1,5 +1,5 @@
 import { openBodyAsync } from './async-body.js'
-import { isAsyncAead, isPromise, type CryptoBackend, type Verifier } from './backend/types.js'
+import { isAsyncAead, isPromise, type CryptoBackend, type MaybePromise, type Verifier } from './backend/types.js'
 import { asMaterialsManager } from './cmm/default.js'
 import { deriveKeys } from './derive.js'
 import { positiveIntegerOption } from './encrypt.js'
@@ -285,14 +285,17 @@ export async function decryptWith(
   const layout = scanBody(ciphertext, parsed, settings.maxBodySize)
   const { opener, verificationKey, encryptionContext } = await openHeader(backend, cmm, parsed, undefined, settings)
   try {
-    return await openBody(backend, ciphertext, parsed, layout, opener, verificationKey, encryptionContext)
+    const opened = opener.async
+      ? openBodyWithAsyncKey(backend, ciphertext, parsed, layout, opener, verificationKey, encryptionContext)
+      : openBody(backend, ciphertext, parsed, layout, opener, verificationKey, encryptionContext)
+    return isPromise(opened) ? await opened : opened
   } finally {
     opener.dispose()
   }
 }
 
-/** Decrypt the body once the header is authenticated; returns nothing unless every frame and the signature verify. */
-async function openBody(
+/** `openBody` for an asynchronous backend, which verifies the whole message in one call while the frames decrypt. */
+async function openBodyWithAsyncKey(
   backend: CryptoBackend,
   ciphertext: Uint8Array,
   parsed: ParsedHeader,
@@ -301,22 +304,35 @@ async function openBody(
   verificationKey: unknown,
   encryptionContext: EncryptionContext,
 ): Promise<DecryptResult> {
+  const curve = parsed.suite.signature?.curve
+  const signatureCheck =
+    curve === undefined
+      ? undefined
+      : backend.verifyMessage(curve, verificationKey, ciphertext.subarray(0, layout.bodyEnd), layout.signature as Uint8Array)
+  const opening = openBodyAsync(backend, ciphertext, parsed, layout.plaintextLength, opener)
+  opening.catch(() => undefined) // observed below; a bad signature is reported first, as on the synchronous path
+  if (signatureCheck !== undefined && !(await signatureCheck)) {
+    await opening.then((plaintext) => plaintext.fill(0), () => undefined)
+    throw signatureError()
+  }
+  return { plaintext: await opening, header: parsed.header, encryptionContext }
+}
+
+/**
+ * Decrypt the body with a synchronous key once the header is authenticated; returns nothing unless every frame
+ * and the signature verify. Synchronous unless the signature is checked in the background.
+ */
+function openBody(
+  backend: CryptoBackend,
+  ciphertext: Uint8Array,
+  parsed: ParsedHeader,
+  layout: BodyLayout,
+  opener: FrameOpener,
+  verificationKey: unknown,
+  encryptionContext: EncryptionContext,
+): MaybePromise<DecryptResult> {
   const { header } = parsed
   const curve = parsed.suite.signature?.curve
-  if (opener.async) {
-    // An asynchronous backend verifies the whole message in one call while the frames decrypt.
-    const signatureCheck =
-      curve === undefined
-        ? undefined
-        : backend.verifyMessage(curve, verificationKey, ciphertext.subarray(0, layout.bodyEnd), layout.signature as Uint8Array)
-    const opening = openBodyAsync(backend, ciphertext, parsed, layout.plaintextLength, opener)
-    opening.catch(() => undefined) // observed below; a bad signature is reported first, as on the synchronous path
-    if (signatureCheck !== undefined && !(await signatureCheck)) {
-      await opening.then((plaintext) => plaintext.fill(0), () => undefined)
-      throw signatureError()
-    }
-    return { plaintext: await opening, header, encryptionContext }
-  }
   let signatureCheck: Promise<boolean> | undefined
   if (curve !== undefined) {
     const signed = ciphertext.subarray(0, layout.bodyEnd)
@@ -353,10 +369,17 @@ async function openBody(
         }
       }
     }
-    if (signatureCheck !== undefined && !(await signatureCheck)) throw signatureError()
-    return { plaintext, header, encryptionContext }
   } catch (error) {
     plaintext?.fill(0)
     throw error
   }
+  const result = { plaintext, header, encryptionContext }
+  return signatureCheck === undefined ? result : afterSignature(signatureCheck, result)
+}
+
+/** The result once the background signature check succeeds; a failed check zeroes the plaintext. */
+async function afterSignature(signatureCheck: Promise<boolean>, result: DecryptResult): Promise<DecryptResult> {
+  if (await signatureCheck) return result
+  result.plaintext.fill(0)
+  throw signatureError()
 }

@@ -71,11 +71,12 @@ export class DefaultMaterialsManager implements MaterialsManager {
     return Object.assign({}, materials, { plaintextDataKey, signingKey, requiredEncryptionContextKeys })
   }
 
-  async getDecryptionMaterials(request: DecryptionRequest, backend: CryptoBackend): Promise<CompleteDecryptionMaterials> {
+  getDecryptionMaterials(request: DecryptionRequest, backend: CryptoBackend): Promise<CompleteDecryptionMaterials> {
     // The decrypt half is loaded on first use (once), so a browser application that only encrypts never
-    // downloads it; later calls take no extra turn.
-    const onDemand = onDemandLoaded() ?? (await loadOnDemand())
-    return onDemand.defaultDecryptionMaterials(this.keyring, request, backend)
+    // downloads it; later calls take no extra turn (and no async frame of their own).
+    const onDemand = onDemandLoaded()
+    if (onDemand !== undefined) return onDemand.defaultDecryptionMaterials(this.keyring, request, backend)
+    return loadOnDemand().then((loaded) => loaded.defaultDecryptionMaterials(this.keyring, request, backend))
   }
 }
 
