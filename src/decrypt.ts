@@ -15,7 +15,7 @@ import {
   TrailingDataError,
 } from './errors.js'
 import { ByteReader, EMPTY, concatBytes } from './format/bytes.js'
-import { RESERVED_PREFIX, checkRequiredKeys, emptyContext, serializeContext, splitContext } from './format/context.js'
+import { RESERVED_PREFIX, checkRequiredKeys, emptyContext, isEmptyContext, serializeContext, splitContext } from './format/context.js'
 import { readFooter } from './format/footer.js'
 import { MAX_SEQUENCE_NUMBER, readFrame, readNonFramedBody, type FrameView } from './format/frame.js'
 import { parseHeader, type ParsedHeader } from './format/header.js'
@@ -252,7 +252,7 @@ export async function openHeader(
       verifier.update(headerBytes)
     }
     const encryptionContext =
-      Object.keys(authenticatedOnly).length === 0 ? stored : Object.freeze(Object.assign(emptyContext(), stored, authenticatedOnly))
+      isEmptyContext(authenticatedOnly) ? stored : Object.freeze(Object.assign(emptyContext(), stored, authenticatedOnly))
     return { opener: new FrameOpener(aead, header.messageId, header.contentType), verificationKey, verifier, encryptionContext }
   } catch (error) {
     aead?.dispose?.()

@@ -171,6 +171,8 @@ describe('parsed contexts', () => {
     for (const pairs of [
       [['a', '1'], ['a', '2']],
       [['\u00e9', '1'], ['\u00e9', '2']],
+      [['a', '1'], ['c', '2'], ['b', '3'], ['c', '4']], // the repeat comes after the order breaks
+      [['\u00e9', '1'], ['\u00f6', '2'], ['a', '3'], ['\u00e9', '4']],
     ] as const) {
       expect(() => parseContext(stored(pairs))).toThrow(/has key ".+" twice/)
     }

@@ -67,6 +67,11 @@ export function splitContext(
 }
 
 const NO_PAIRS: EncryptionContext = Object.freeze(Object.create(null) as EncryptionContext)
+
+/** Whether a context has no pairs (without listing its keys when it is the shared empty one). */
+export function isEmptyContext(context: EncryptionContext): boolean {
+  return context === NO_PAIRS || Object.keys(context).length === 0
+}
 /** No required encryption context keys (shared, frozen). */
 export const NO_KEYS: readonly string[] = Object.freeze([])
 
@@ -202,7 +207,8 @@ function parsePairs(bytes: Uint8Array): EncryptionContext {
       if (previousKey !== undefined && compareBytes(previousKey as Uint8Array, keyBytes) >= 0) canonical = false
       previousKey = keyBytes
     }
-    if (Object.prototype.hasOwnProperty.call(context, key)) {
+    // Keys in strictly increasing order cannot repeat: only a key out of order needs the lookup.
+    if (!canonical && Object.prototype.hasOwnProperty.call(context, key)) {
       throw new MalformedMessageError(`The message's encryption context has key "${key}" twice.`)
     }
     context[key] = value
