@@ -134,23 +134,21 @@ function serializeUncached(context: EncryptionContext, order: ContextOrder): Uin
     return entry
   })
   if (entries.length === 0) return EMPTY
+  // Checked before writing: then every length fits its uint16 field too.
+  if (size > MAX_SERIALIZED_LENGTH) {
+    throw new InvalidEncryptionContextError(
+      `The serialized encryption context is ${size} bytes; the message format allows at most ${MAX_SERIALIZED_LENGTH}.`,
+    )
+  }
   if (order === 'utf8') entries.sort((a, b) => compareBytes(a.keyBytes, b.keyBytes))
   else entries.sort((a, b) => a.key.localeCompare(b.key))
   // Exactly the size it needs (a small context's bytes then stay in the JavaScript heap).
   const writer = new ByteWriter(size)
-  const tooLong = (message: string) => new InvalidEncryptionContextError(`Encryption context: ${message}`)
   writer.uint16(entries.length)
-  for (const entry of entries) {
-    writer.lengthPrefixed(entry.keyBytes, `key "${entry.key}"`, tooLong)
-    writer.lengthPrefixed(entry.valueBytes, `value of "${entry.key}"`, tooLong)
-  }
-  if (writer.length > MAX_SERIALIZED_LENGTH) {
-    throw new InvalidEncryptionContextError(
-      `The serialized encryption context is ${writer.length} bytes; the message format allows at most ${MAX_SERIALIZED_LENGTH}.`,
-    )
-  }
+  for (const { keyBytes, valueBytes } of entries) writer.uint16(keyBytes.length).bytes(keyBytes).uint16(valueBytes.length).bytes(valueBytes)
   return writer.toBytes()
 }
+
 
 /** Whether the legacy order would serialize this context differently from the spec's. */
 export function legacyOrderDiffers(context: EncryptionContext): boolean {
