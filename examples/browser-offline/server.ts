@@ -162,7 +162,11 @@ export async function startExampleServer(options: { port?: number } = {}): Promi
     keyArn,
     kmsLocation,
     async close() {
-      await new Promise<void>((resolve) => server.close(() => resolve()))
+      // A browser keeps spare connections open (preconnects that never send a request), which server.close()
+      // alone would wait out until the headers timeout (60 s).
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+      server.closeAllConnections()
+      await closed
       await emulator?.close()
     },
   }
