@@ -283,14 +283,14 @@ export async function decryptWith(
   const parsed = parseHeader(ciphertext, settings)
   checkHeader(parsed, settings)
   const layout = scanBody(ciphertext, parsed, settings.maxBodySize)
-  const { opener, verificationKey, encryptionContext } = await openHeader(backend, cmm, parsed, undefined, settings)
+  const opened = await openHeader(backend, cmm, parsed, undefined, settings)
   try {
-    const opened = opener.async
-      ? openBodyWithAsyncKey(backend, ciphertext, parsed, layout, opener, verificationKey, encryptionContext)
-      : openBody(backend, ciphertext, parsed, layout, opener, verificationKey, encryptionContext)
-    return isPromise(opened) ? await opened : opened
+    const result = opened.opener.async
+      ? openBodyWithAsyncKey(backend, ciphertext, parsed, layout, opened)
+      : openBody(backend, ciphertext, parsed, layout, opened)
+    return isPromise(result) ? await result : result
   } finally {
-    opener.dispose()
+    opened.opener.dispose()
   }
 }
 
@@ -300,9 +300,7 @@ async function openBodyWithAsyncKey(
   ciphertext: Uint8Array,
   parsed: ParsedHeader,
   layout: BodyLayout,
-  opener: FrameOpener,
-  verificationKey: unknown,
-  encryptionContext: EncryptionContext,
+  { opener, verificationKey, encryptionContext }: OpenedHeader,
 ): Promise<DecryptResult> {
   const curve = parsed.suite.signature?.curve
   const signatureCheck =
@@ -327,9 +325,7 @@ function openBody(
   ciphertext: Uint8Array,
   parsed: ParsedHeader,
   layout: BodyLayout,
-  opener: FrameOpener,
-  verificationKey: unknown,
-  encryptionContext: EncryptionContext,
+  { opener, verificationKey, encryptionContext }: OpenedHeader,
 ): MaybePromise<DecryptResult> {
   const { header } = parsed
   const curve = parsed.suite.signature?.curve
