@@ -74,6 +74,8 @@ export async function defaultDecryptionMaterials(
     plaintextDataKey.fill(0)
     throw new KeyringError('The keyring returned no symmetric signing key, which this suite needs: it must support intermediate key wrapping.')
   }
+  // An unsigned suite adds nothing to what the keyring returned for this call.
+  if (verificationKey === undefined) return materials as CompleteDecryptionMaterials
   return Object.assign({}, materials, { plaintextDataKey, verificationKey })
 }
 
