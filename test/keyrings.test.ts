@@ -137,6 +137,35 @@ describe('a failed raw AES unwrap', () => {
   })
 })
 
+describe('raw AES keyring answers', () => {
+  it('with a promise on every path, synchronous keys or not: a rejection, never a throw', async () => {
+    const keyring = aesKeyring()
+    const suite = suiteFromOption(0x0478)
+    const materials = await new DefaultMaterialsManager(keyring).getEncryptionMaterials(
+      { suite, encryptionContext: { tenant: 'a' }, commitmentPolicy: 'REQUIRE_ENCRYPT_REQUIRE_DECRYPT', maxPlaintextLength: 1 },
+      nodeBackend,
+    )
+    const request = (tenant: string) => ({ suite, encryptionContext: { tenant }, requiredEncryptionContextKeys: [] })
+    for (const backend of [nodeBackend, webCryptoBackend]) {
+      const unwrapped = keyring.onDecrypt(request('a'), materials.encryptedDataKeys, backend)
+      expect(unwrapped).toBeInstanceOf(Promise)
+      expect(Buffer.from((await unwrapped).plaintextDataKey as Uint8Array).equals(Buffer.from(materials.plaintextDataKey))).toBe(true)
+      const refused = keyring.onDecrypt(request('b'), materials.encryptedDataKeys, backend)
+      expect(refused).toBeInstanceOf(Promise)
+      expect(await rejectionOf(refused)).toBeInstanceOf(EnvelopeError)
+    }
+    const broken: CryptoBackend = {
+      ...nodeBackend,
+      aeadKey() {
+        throw new Error('no AES here')
+      },
+    }
+    const failing = aesKeyring().onDecrypt(request('a'), materials.encryptedDataKeys, broken)
+    expect(failing).toBeInstanceOf(Promise)
+    expect(((await rejectionOf(failing)) as Error).message).toBe('no AES here')
+  })
+})
+
 describe('multi-keyring', () => {
   it('any child decrypts what the generator and children wrapped', async () => {
     const generator = aesKeyring(32, 'gen')

@@ -118,26 +118,40 @@ export class RawAesKeyring implements Keyring {
     )
   }
 
-  async onDecrypt(
+  onDecrypt(
     materials: DecryptionMaterials,
     encryptedDataKeys: readonly EncryptedDataKey[],
     backend: CryptoBackend,
   ): Promise<DecryptionMaterials> {
-    if (materials.plaintextDataKey !== undefined) return materials
-    if (materials.suite.edkWrapping === 'intermediate') return this.#unwrapIntermediate(materials, encryptedDataKeys, backend)
-    const keyLength = materials.suite.keyLength
-    const candidates = encryptedDataKeys.filter((edk) => this.#isMine(edk) && edk.ciphertext.length === keyLength + TAG_LENGTH)
-    if (candidates.length === 0) return materials
-    const aead = this.#aeadFor(backend)
+    try {
+      if (materials.plaintextDataKey !== undefined) return Promise.resolve(materials)
+      if (materials.suite.edkWrapping === 'intermediate') return this.#unwrapIntermediate(materials, encryptedDataKeys, backend)
+      const keyLength = materials.suite.keyLength
+      const candidates = encryptedDataKeys.filter((edk) => this.#isMine(edk) && edk.ciphertext.length === keyLength + TAG_LENGTH)
+      if (candidates.length === 0) return Promise.resolve(materials)
+      const aead = this.#aeadFor(backend)
+      const found = unwrapFirst(aead, candidates, serializeContext(materials.encryptionContext), keyLength)
+      // node:crypto answers synchronously: a key that unwraps at once then costs no async frame.
+      if (found instanceof Uint8Array) return Promise.resolve(Object.assign({}, materials, { plaintextDataKey: found }))
+      return this.#unwrapRest(materials, candidates, aead, found)
+    } catch (error) {
+      return Promise.reject(error)
+    }
+  }
+
+  /** The rest of `onDecrypt`: an asynchronous key's answer, then the legacy-order retry if it found nothing. */
+  async #unwrapRest(
+    materials: DecryptionMaterials,
+    candidates: readonly EncryptedDataKey[],
+    aead: AeadKey | AsyncAeadKey,
+    first: MaybePromise<Uint8Array | undefined>,
+  ): Promise<DecryptionMaterials> {
     const context = materials.encryptionContext
-    // node:crypto answers synchronously, so only an asynchronous key (WebCrypto) costs a promise.
-    let found = unwrapFirst(aead, candidates, serializeContext(context), keyLength)
-    if (isPromise(found)) found = await found
+    let found = await first
     // Messages from official JavaScript SDK releases before utf8Sorting sorted the AAD with localeCompare:
     // retry in that order, only when the spec order failed and the two orders differ.
     if (found === undefined && legacyOrderDiffers(context)) {
-      found = unwrapFirst(aead, candidates, serializeContext(context, 'legacy-locale'), keyLength)
-      if (isPromise(found)) found = await found
+      found = await unwrapFirst(aead, candidates, serializeContext(context, 'legacy-locale'), materials.suite.keyLength)
     }
     if (found !== undefined) return Object.assign({}, materials, { plaintextDataKey: found })
     throw new KeyringError(
