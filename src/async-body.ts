@@ -1,15 +1,15 @@
-// The one-shot body loops for an asynchronous cipher (WebCrypto). The synchronous loops in encrypt.ts and
+// The one-shot body loops for an asynchronous cipher (WebCrypto). The synchronous loops in sync-body.ts and
 // decrypt.ts stay as they are for node:crypto, with no promise per frame; these do the same work through
 // FrameSealer/FrameOpener's `…Async` methods (the same frame layout), keeping several frames in flight so
 // that the browser's crypto thread is never idle waiting for the next call.
 import type { CryptoBackend } from './backend/types.js'
 import type { EncryptionSession } from './encrypt.js'
 import { ByteReader } from './format/bytes.js'
-import { MAX_SIGNATURE_LENGTH, writeFooter } from './format/footer.js'
+import { writeFooter } from './format/footer.js'
 import { FINAL_FRAME_OVERHEAD, readFrame, readNonFramedBody } from './format/frame.js'
 import type { ParsedHeader } from './format/header.js'
 import type { FrameOpener } from './frame-opener.js'
-import { FrameSealer } from './frames.js'
+import { messageBuffer } from './frames.js'
 import type { EncryptResult } from './types.js'
 
 /** Frames in flight at once: bounded by count and by bytes, so a huge frame length cannot balloon memory. */
@@ -38,9 +38,7 @@ export class Window {
 export async function sealBodyAsync(backend: CryptoBackend, session: EncryptionSession, input: Uint8Array): Promise<EncryptResult> {
   const { headerBytes, sealer, signing } = session
   const frameLength = sealer.frameLength
-  const footerRoom = signing === undefined ? 0 : 2 + MAX_SIGNATURE_LENGTH
-  const out = backend.allocate(headerBytes.length + FrameSealer.bodyLength(input.length, frameLength) + footerRoom)
-  out.set(headerBytes, 0)
+  const out = messageBuffer(backend, session, input.length)
   let offset = headerBytes.length
   let position = 0
   const window = new Window()

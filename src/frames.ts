@@ -1,6 +1,8 @@
-import { isAsyncAead, type AeadKey, type AsyncAeadKey } from './backend/types.js'
+import { isAsyncAead, type AeadKey, type AsyncAeadKey, type CryptoBackend } from './backend/types.js'
+import type { EncryptionSession } from './encrypt.js'
 import { LimitExceededError } from './errors.js'
 import { setUint32At } from './format/bytes.js'
+import { MAX_SIGNATURE_LENGTH } from './format/footer.js'
 import {
   BodyAad,
   FINAL_FRAME_MARKER,
@@ -110,4 +112,17 @@ function writeRegularLayout(out: Uint8Array, offset: number, sequenceNumber: num
   setUint32At(out, offset, sequenceNumber)
   writeSequenceIv(out, offset + 4, sequenceNumber)
   return offset + 4
+}
+
+/** Bytes to reserve after the body for the footer (its signature length varies by a few bytes). */
+export function footerRoom(session: EncryptionSession): number {
+  return session.signing === undefined ? 0 : 2 + MAX_SIGNATURE_LENGTH
+}
+
+/** The buffer a one-shot encrypt writes its message into, the header already copied in. */
+export function messageBuffer(backend: CryptoBackend, session: EncryptionSession, plaintextLength: number): Uint8Array {
+  const { headerBytes, sealer } = session
+  const out = backend.allocate(headerBytes.length + FrameSealer.bodyLength(plaintextLength, sealer.frameLength) + footerRoom(session))
+  out.set(headerBytes, 0)
+  return out
 }

@@ -16,7 +16,8 @@ import {
   type EnvelopeStream,
   type StreamDriver,
 } from './stream.js'
-import { finishMessage, footerRoom } from './sync-body.js'
+import { footerRoom } from './frames.js'
+import { finishMessage } from './sync-body.js'
 import type { MessageHeader } from './types.js'
 
 /**

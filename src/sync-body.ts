@@ -3,17 +3,12 @@
 // carry it; async-body.ts holds the loop for asynchronous keys.
 import type { CryptoBackend } from './backend/types.js'
 import type { EncryptionSession } from './encrypt.js'
-import { MAX_SIGNATURE_LENGTH, writeFooter } from './format/footer.js'
-import { FrameSealer } from './frames.js'
+import { writeFooter } from './format/footer.js'
+import { messageBuffer } from './frames.js'
 import type { EncryptResult } from './types.js'
 
 /** Feed the signer in slices of this size: large enough to amortize calls, small enough to stay in cache. */
 const SIGN_CHUNK = 256 * 1024
-
-/** Bytes to reserve after the body for the footer (its signature length varies by a few bytes). */
-export function footerRoom(session: EncryptionSession): number {
-  return session.signing === undefined ? 0 : 2 + MAX_SIGNATURE_LENGTH
-}
 
 /**
  * Seal the final frame and, for signing suites, sign everything from `unsignedFrom` on and write the
@@ -31,9 +26,7 @@ export function finishMessage(session: EncryptionSession, finalPlaintext: Uint8A
 export function sealBody(backend: CryptoBackend, session: EncryptionSession, input: Uint8Array): EncryptResult {
   const { headerBytes, sealer, signer } = session
   const frameLength = sealer.frameLength
-  const bodyLength = FrameSealer.bodyLength(input.length, frameLength)
-  const out = backend.allocate(headerBytes.length + bodyLength + footerRoom(session))
-  out.set(headerBytes, 0)
+  const out = messageBuffer(backend, session, input.length)
   let offset = headerBytes.length
   let signedUpTo = offset
   let position = 0
