@@ -1,5 +1,6 @@
 import { openBodyAsync } from './async-body.js'
 import { isAsyncAead, isPromise, type CryptoBackend, type MaybePromise, type Verifier } from './backend/types.js'
+import { fromBase64 } from './backend/der.js'
 import { asMaterialsManager } from './cmm/default.js'
 import { deriveKeys } from './derive.js'
 import { positiveIntegerOption } from './encrypt.js'
@@ -15,12 +16,12 @@ import {
   TrailingDataError,
 } from './errors.js'
 import { ByteReader, EMPTY, concatBytes } from './format/bytes.js'
-import { RESERVED_PREFIX, checkRequiredKeys, emptyContext, isEmptyContext, serializeContext, splitContext } from './format/context.js'
+import { PUBLIC_KEY_CONTEXT_KEY, RESERVED_PREFIX, checkRequiredKeys, emptyContext, isEmptyContext, serializeContext, splitContext } from './format/context.js'
 import { readFooter } from './format/footer.js'
 import { MAX_SEQUENCE_NUMBER, readFrame, readNonFramedBody, type FrameView } from './format/frame.js'
 import { parseHeader, type ParsedHeader } from './format/header.js'
 import { FrameOpener } from './frame-opener.js'
-import { assertDecryptAllowed, commitmentPolicyFromOption } from './suites.js'
+import { assertDecryptAllowed, commitmentPolicyFromOption, type CurveName } from './suites.js'
 import type {
   CommitmentPolicy,
   CompleteDecryptionMaterials,
@@ -270,6 +271,50 @@ export function signatureError(): SignatureVerificationError {
 const BACKGROUND_VERIFY_MIN = 256 * 1024
 const BACKGROUND_VERIFY_MAX = 8 * 1024 * 1024
 
+const verifiedInBackground = (signedLength: number): boolean =>
+  signedLength >= BACKGROUND_VERIFY_MIN && signedLength <= BACKGROUND_VERIFY_MAX
+
+/** A signature check begun before the keyrings run, with the public key the message's context holds. */
+interface EarlySignatureCheck {
+  readonly key: unknown
+  readonly valid: Promise<boolean>
+}
+
+/**
+ * For a signed message checked in the background: begin hashing and verifying it as soon as its structure is
+ * known, so the check overlaps the key unwrap (a KMS call, say) as well as the frames. Its answer counts only
+ * if the materials manager returns the very key it used (backends hand back one object per recent point);
+ * otherwise the message is verified again with the manager's key. Resolves undefined for a key that does not
+ * import, which the materials manager then reports; never rejects.
+ */
+async function beginSignatureCheck(
+  backend: CryptoBackend,
+  ciphertext: Uint8Array,
+  parsed: ParsedHeader,
+  layout: BodyLayout,
+): Promise<EarlySignatureCheck | undefined> {
+  const curve = parsed.suite.signature?.curve as CurveName
+  try {
+    const key = await backend.importVerificationKey(curve, fromBase64(parsed.header.encryptionContext[PUBLIC_KEY_CONTEXT_KEY] as string))
+    return { key, valid: backend.verifyMessage(curve, key, ciphertext.subarray(0, layout.bodyEnd), layout.signature as Uint8Array) }
+  } catch {
+    return undefined
+  }
+}
+
+/** Verify the whole message with the materials' key, or take the early check's answer when it used that key. */
+function checkSignature(
+  backend: CryptoBackend,
+  curve: CurveName,
+  key: unknown,
+  signed: Uint8Array,
+  signature: Uint8Array,
+  early: Promise<EarlySignatureCheck | undefined> | undefined,
+): Promise<boolean> {
+  if (early === undefined) return backend.verifyMessage(curve, key, signed, signature)
+  return early.then((check) => (check !== undefined && check.key === key ? check.valid : backend.verifyMessage(curve, key, signed, signature)))
+}
+
 /** One-shot decrypt: nothing is returned unless the header, every frame and the signature verify. */
 export async function decryptWith(
   backend: CryptoBackend,
@@ -283,11 +328,17 @@ export async function decryptWith(
   const parsed = parseHeader(ciphertext, settings)
   checkHeader(parsed, settings)
   const layout = scanBody(ciphertext, parsed, settings.maxBodySize)
+  const early =
+    parsed.suite.signature !== undefined &&
+    PUBLIC_KEY_CONTEXT_KEY in parsed.header.encryptionContext &&
+    verifiedInBackground(layout.bodyEnd)
+      ? beginSignatureCheck(backend, ciphertext, parsed, layout)
+      : undefined
   const opened = await openHeader(backend, cmm, parsed, undefined, settings)
   try {
     const result = opened.opener.async
-      ? openBodyWithAsyncKey(backend, ciphertext, parsed, layout, opened)
-      : openBody(backend, ciphertext, parsed, layout, opened)
+      ? openBodyWithAsyncKey(backend, ciphertext, parsed, layout, opened, early)
+      : openBody(backend, ciphertext, parsed, layout, opened, early)
     return isPromise(result) ? await result : result
   } finally {
     opened.opener.dispose()
@@ -301,12 +352,13 @@ async function openBodyWithAsyncKey(
   parsed: ParsedHeader,
   layout: BodyLayout,
   { opener, verificationKey, encryptionContext }: OpenedHeader,
+  early: Promise<EarlySignatureCheck | undefined> | undefined,
 ): Promise<DecryptResult> {
   const curve = parsed.suite.signature?.curve
   const signatureCheck =
     curve === undefined
       ? undefined
-      : backend.verifyMessage(curve, verificationKey, ciphertext.subarray(0, layout.bodyEnd), layout.signature as Uint8Array)
+      : checkSignature(backend, curve, verificationKey, ciphertext.subarray(0, layout.bodyEnd), layout.signature as Uint8Array, early)
   const opening = openBodyAsync(backend, ciphertext, parsed, layout.plaintextLength, opener)
   opening.catch(() => undefined) // observed below; a bad signature is reported first, as on the synchronous path
   if (signatureCheck !== undefined && !(await signatureCheck)) {
@@ -326,6 +378,7 @@ function openBody(
   parsed: ParsedHeader,
   layout: BodyLayout,
   { opener, verificationKey, encryptionContext }: OpenedHeader,
+  early: Promise<EarlySignatureCheck | undefined> | undefined,
 ): MaybePromise<DecryptResult> {
   const { header } = parsed
   const curve = parsed.suite.signature?.curve
@@ -333,10 +386,10 @@ function openBody(
   if (curve !== undefined) {
     const signed = ciphertext.subarray(0, layout.bodyEnd)
     const signature = layout.signature as Uint8Array
-    if (signed.length >= BACKGROUND_VERIFY_MIN && signed.length <= BACKGROUND_VERIFY_MAX) {
+    if (verifiedInBackground(signed.length)) {
       // Checked off the main thread (where the backend can) while the frames decrypt; no plaintext is
       // returned unless both succeed.
-      signatureCheck = backend.verifyMessage(curve, verificationKey, signed, signature)
+      signatureCheck = checkSignature(backend, curve, verificationKey, signed, signature, early)
     } else {
       // Verified here before decrypting: a small message would wait longer for the thread hand-off than it
       // saves, and the background check copies the message, which costs too much memory for a large one.

@@ -251,14 +251,16 @@ const EC_NAMED_CURVE: Record<CurveName, string> = { 'P-256': 'P-256', 'P-384': '
 /**
  * Public keys of recent signers, by curve and point. Messages made under one cached data key share their
  * signing key, so a reader decompressing each one's point (about 0.1 ms on P-384, a sixth of the
- * verification) would repeat itself. Only valid points are kept; they are public values.
+ * verification) would repeat itself. A point still being imported is shared too: callers asking at once
+ * (decrypt's early signature check and the materials manager) get the same key object. A point that fails
+ * to import is dropped; the rest are public values.
  */
 const VERIFICATION_KEY_CACHE_SIZE = 64
-const verificationKeys = new Map<string, KeyObject>()
+const verificationKeys = new Map<string, Promise<KeyObject>>()
 
-async function importVerificationKey(curve: CurveName, compressedPoint: Uint8Array): Promise<KeyObject> {
+function importVerificationKey(curve: CurveName, compressedPoint: Uint8Array): Promise<KeyObject> {
   if (compressedPoint.length !== COMPRESSED_POINT_LENGTH[curve] || (compressedPoint[0] !== 2 && compressedPoint[0] !== 3)) {
-    throw new TypeError(`not a compressed ${curve} point`)
+    return Promise.reject(new TypeError(`not a compressed ${curve} point`))
   }
   const id = curve + Buffer.from(compressedPoint.buffer, compressedPoint.byteOffset, compressedPoint.length).toString('latin1')
   const known = verificationKeys.get(id)
@@ -268,10 +270,13 @@ async function importVerificationKey(curve: CurveName, compressedPoint: Uint8Arr
     return known
   }
   // WebCrypto decompresses and validates the point about twice as fast as an SPKI import.
-  const key = KeyObject.from(
-    await webcrypto.subtle.importKey('raw', compressedPoint, { name: 'ECDSA', namedCurve: EC_NAMED_CURVE[curve] }, true, ['verify']),
-  )
+  const key = webcrypto.subtle
+    .importKey('raw', compressedPoint, { name: 'ECDSA', namedCurve: EC_NAMED_CURVE[curve] }, true, ['verify'])
+    .then((imported) => KeyObject.from(imported))
   verificationKeys.set(id, key)
+  key.catch(() => {
+    if (verificationKeys.get(id) === key) verificationKeys.delete(id)
+  })
   if (verificationKeys.size > VERIFICATION_KEY_CACHE_SIZE) verificationKeys.delete(verificationKeys.keys().next().value as string)
   return key
 }

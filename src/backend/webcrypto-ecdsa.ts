@@ -32,7 +32,23 @@ export async function signMessage(curve: CurveName, privateKey: unknown, message
   return p1363ToDer(new Uint8Array(signature))
 }
 
-export async function importVerificationKey(curve: CurveName, compressedPoint: Uint8Array): Promise<VerificationKey> {
+/** The last key imported, handed back for the same point: decrypt imports a message's key twice (see decrypt.ts). */
+let lastImported: { readonly id: string; readonly key: Promise<VerificationKey> } | undefined
+
+export function importVerificationKey(curve: CurveName, compressedPoint: Uint8Array): Promise<VerificationKey> {
+  if (compressedPoint.length > 1 + CURVES[curve].size) return importPoint(curve, compressedPoint) // refused there
+  const id = curve + String.fromCharCode(...compressedPoint)
+  if (lastImported?.id === id) return lastImported.key
+  const key = importPoint(curve, compressedPoint)
+  const entry = { id, key }
+  lastImported = entry
+  key.catch(() => {
+    if (lastImported === entry) lastImported = undefined
+  })
+  return key
+}
+
+async function importPoint(curve: CurveName, compressedPoint: Uint8Array): Promise<VerificationKey> {
   const point = decompressPoint(curve, compressedPoint)
   const key = await requireSubtle('ECDSA verification').importKey('raw', source(point), { name: 'ECDSA', namedCurve: curve }, false, ['verify'])
   return { key, point }

@@ -1,0 +1,134 @@
+// One-shot decrypt of a signed message in the background range (256 KiB to 8 MiB) begins its signature
+// check with the public key from the message's context before the keyrings run. These tests pin down that
+// the early answer is used only for the key the materials manager returns, and that it never changes which
+// error a bad message gets.
+import { createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto'
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import { nodeBackend } from '../src/backend/node.js'
+import { webCryptoBackend } from '../src/backend/webcrypto.js'
+import { decryptWith } from '../src/decrypt.js'
+import { DefaultMaterialsManager, decrypt, encrypt } from '../src/index.js'
+import type { CompleteDecryptionMaterials, DecryptionRequest, Keyring, MaterialsManager } from '../src/types.js'
+import { aesKeyring, rejectionOf } from './helpers/fixtures.js'
+
+const keyring = aesKeyring()
+const MiB = 1024 * 1024
+
+async function signedMessage(size: number): Promise<{ plaintext: Uint8Array; ciphertext: Uint8Array }> {
+  const plaintext = new Uint8Array(size).fill(5)
+  const { ciphertext } = await encrypt(keyring, plaintext, { algorithmSuite: 0x0578, frameLength: 65536 })
+  return { plaintext, ciphertext }
+}
+
+/** The default manager, with the verification key it returns replaced. */
+function managerWithKey(verificationKey: (original: KeyObject) => unknown): MaterialsManager {
+  const inner = new DefaultMaterialsManager(keyring)
+  return {
+    getEncryptionMaterials: (request, backend) => inner.getEncryptionMaterials(request, backend),
+    async getDecryptionMaterials(request: DecryptionRequest, backend): Promise<CompleteDecryptionMaterials> {
+      const materials = await inner.getDecryptionMaterials(request, backend)
+      return Object.assign({}, materials, { verificationKey: verificationKey(materials.verificationKey as KeyObject) })
+    },
+  }
+}
+
+/** The AES keyring, holding its answer back until `release` is called, noting how many checks had begun. */
+function heldKeyring(verifyCalls: () => number): { keyring: Keyring; checksBeforeUnwrap: number[]; release: () => void } {
+  const checksBeforeUnwrap: number[] = []
+  let release = (): void => undefined
+  const held = new Promise<void>((resolve) => (release = resolve))
+  return {
+    checksBeforeUnwrap,
+    release: () => release(),
+    keyring: {
+      onEncrypt: (materials, backend) => keyring.onEncrypt(materials, backend),
+      async onDecrypt(materials, keys, backend) {
+        checksBeforeUnwrap.push(verifyCalls())
+        await held
+        return keyring.onDecrypt(materials, keys, backend)
+      },
+    },
+  }
+}
+
+afterEach(() => vi.restoreAllMocks())
+
+describe('signature check begun before the keyrings', () => {
+  it('starts before the keyring answers, and the message is verified once', async () => {
+    const { plaintext, ciphertext } = await signedMessage(MiB)
+    const verifyMessage = vi.spyOn(nodeBackend, 'verifyMessage')
+    const held = heldKeyring(() => verifyMessage.mock.calls.length)
+    const decrypting = decrypt(held.keyring, ciphertext)
+    await vi.waitFor(() => expect(held.checksBeforeUnwrap).toHaveLength(1))
+    await vi.waitFor(() => expect(verifyMessage).toHaveBeenCalledTimes(1))
+    held.release()
+    const { plaintext: decrypted } = await decrypting
+    expect(Buffer.compare(decrypted, plaintext)).toBe(0)
+    expect(verifyMessage).toHaveBeenCalledTimes(1)
+  })
+
+  it('is not begun for a message checked before decrypting (small, or over 8 MiB)', async () => {
+    const verifyMessage = vi.spyOn(nodeBackend, 'verifyMessage')
+    for (const size of [1000, 9 * MiB]) {
+      const { ciphertext } = await signedMessage(size)
+      await decrypt(keyring, ciphertext)
+    }
+    expect(verifyMessage).not.toHaveBeenCalled()
+  })
+
+  it("a manager returning another signer's key: the message is checked with that key and refused", async () => {
+    const { ciphertext } = await signedMessage(MiB)
+    const stranger = generateKeyPairSync('ec', { namedCurve: 'secp384r1' }).publicKey
+    const verifyMessage = vi.spyOn(nodeBackend, 'verifyMessage')
+    const error = await rejectionOf(decrypt(managerWithKey(() => stranger), ciphertext))
+    expect((error as { code?: string }).code).toBe('SIGNATURE_INVALID')
+    expect(verifyMessage).toHaveBeenCalledTimes(2) // the early check (which verifies) is not taken
+    expect(verifyMessage.mock.calls[1]?.[1]).toBe(stranger)
+  })
+
+  it('a manager returning the same key as another object: checked again with it, and accepted', async () => {
+    const { plaintext, ciphertext } = await signedMessage(MiB)
+    const verifyMessage = vi.spyOn(nodeBackend, 'verifyMessage')
+    const copy = (original: KeyObject) => createPublicKey({ key: original.export({ format: 'der', type: 'spki' }), format: 'der', type: 'spki' })
+    const { plaintext: decrypted } = await decrypt(managerWithKey(copy), ciphertext)
+    expect(Buffer.compare(decrypted, plaintext)).toBe(0)
+    expect(verifyMessage).toHaveBeenCalledTimes(2)
+  })
+
+  it('a bad signature is refused when the early check is taken', async () => {
+    const { ciphertext } = await signedMessage(MiB)
+    const tampered = Uint8Array.from(ciphertext)
+    tampered.set([(tampered.at(-10) as number) ^ 1], tampered.length - 10)
+    const verifyMessage = vi.spyOn(nodeBackend, 'verifyMessage')
+    expect((await rejectionOf(decrypt(keyring, tampered)) as { code?: string }).code).toBe('SIGNATURE_INVALID')
+    expect(verifyMessage).toHaveBeenCalledTimes(1)
+  })
+
+  it('the keyring failing while the check runs: its error, as without the check', async () => {
+    const { ciphertext } = await signedMessage(MiB)
+    const error = await rejectionOf(decrypt(aesKeyring(32, 'key-1', 8), ciphertext))
+    expect((error as { code?: string }).code).toBe('NO_DECRYPTABLE_KEY')
+  })
+
+  it('a public key in the context that is not a point: the manager reports it', async () => {
+    const { ciphertext } = await signedMessage(MiB)
+    const text = Buffer.from(ciphertext).toString('latin1')
+    const at = text.indexOf('aws-crypto-public-key') + 'aws-crypto-public-key'.length + 2 // past the value's length
+    expect(text.slice(at, at + 1)).toMatch(/^A$/) // a compressed point starts 0x02 or 0x03
+    const mutated = Buffer.from(ciphertext)
+    mutated.write('BQ', at, 'latin1') // 0x05: no point encoding
+    const verifyMessage = vi.spyOn(nodeBackend, 'verifyMessage')
+    const error = await rejectionOf(decrypt(keyring, mutated))
+    expect((error as { code?: string }).code).toBe('SIGNATURE_INVALID')
+    expect((error as Error).message).toMatch(/not a valid P-384 point/)
+    expect(verifyMessage).not.toHaveBeenCalled()
+  })
+
+  it('WebCrypto backend: the early check is taken too (one verification)', async () => {
+    const { plaintext, ciphertext } = await signedMessage(MiB)
+    const verifyMessage = vi.spyOn(webCryptoBackend, 'verifyMessage')
+    const { plaintext: decrypted } = await decryptWith(webCryptoBackend, keyring, ciphertext, {})
+    expect(Buffer.compare(decrypted, plaintext)).toBe(0)
+    expect(verifyMessage).toHaveBeenCalledTimes(1)
+  })
+})
