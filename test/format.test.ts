@@ -1,6 +1,6 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { legacyOrderDiffers, parseContext, serializeContext } from '../src/format/context.js'
+import { legacyOrderDiffers, parseContext, serializeContext, serializeContextLegacyOrder } from '../src/format/context.js'
 import { ByteReader, ByteWriter } from '../src/format/bytes.js'
 import { RawAesKeyring, TruncatedMessageError, decrypt, encrypt } from '../src/index.js'
 
@@ -40,6 +40,10 @@ describe('encryption context serialization', () => {
       }),
       { numRuns: 500 },
     )
+    // Fields of 256 bytes and more, whose uint16 lengths have a high byte, and a pair count over 255.
+    const long = { ['k'.repeat(256)]: 'v'.repeat(300), ['\u00e9'.repeat(200)]: '\u{1F600}'.repeat(100), short: 'x'.repeat(255) }
+    const many = Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`key-${i}`, i % 2 === 0 ? `${i}` : '\u00fc']))
+    for (const context of [long, many]) expect(Buffer.from(serializeContext(context)).equals(reference(context))).toBe(true)
   })
 
   it('orders astral characters after U+FFFD, unlike UTF-16 code unit order', () => {
@@ -62,7 +66,7 @@ describe('encryption context serialization', () => {
   it('legacy localeCompare order differs only for some contexts', () => {
     expect(legacyOrderDiffers({ a: '1', B: '2' })).toBe(true)
     expect(legacyOrderDiffers({ a: '1', b: '2' })).toBe(false)
-    const legacy = serializeContext({ a: '1', B: '2' }, 'legacy-locale')
+    const legacy = serializeContextLegacyOrder({ a: '1', B: '2' })
     expect(Object.keys(parseContext(legacy))).toEqual(['a', 'B'])
     expect(Object.keys(parseContext(serializeContext({ a: '1', B: '2' })))).toEqual(['B', 'a'])
   })
@@ -192,7 +196,7 @@ describe('parsed contexts', () => {
       }),
     )
     // Stored out of order (another writer): reserialized in the spec's order, not copied.
-    const outOfOrder = serializeContext({ b: '2', a: '1' }, 'legacy-locale')
+    const outOfOrder = serializeContextLegacyOrder({ b: '2', a: '1' })
     const swapped = new Uint8Array([0, 2, 0, 1, 98, 0, 1, 50, 0, 1, 97, 0, 1, 49])
     expect(Object.keys(parseContext(outOfOrder))).toEqual(['a', 'b'])
     expect(Array.from(serializeContext(parseContext(swapped)))).toEqual(Array.from(serializeContext({ a: '1', b: '2' })))

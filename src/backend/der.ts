@@ -1,6 +1,8 @@
 // Just enough DER for RSA keys, shared by the WebCrypto backend (which imports only SPKI and PKCS#8) and the
 // KMS RSA keyring (which checks the modulus size of the key KMS GetPublicKey returns). No platform code.
 
+import { byteChars } from '../format/bytes.js'
+
 const RSA_ENCRYPTION_OID = Uint8Array.of(0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01) // 1.2.840.113549.1.1.1
 export const SEQUENCE = 0x30
 export const INTEGER = 0x02
@@ -91,9 +93,7 @@ export function spkiFromPkcs1(rsaPublicKey: Uint8Array): Uint8Array {
 }
 
 export function toBase64(bytes: Uint8Array): string {
-  let binary = ''
-  for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000))
-  return btoa(binary)
+  return btoa(byteChars(bytes))
 }
 
 export function fromBase64(text: string): Uint8Array {

@@ -5,7 +5,7 @@
 // SHA-384 comes from the CryptoBackend the manager is called with: synchronous on node:crypto (so a cache hit
 // takes no extra turn), a promise on WebCrypto. The preimage is built whole first; it is a few hundred bytes.
 import { isPromise, type CryptoBackend, type MaybePromise } from '../backend/types.js'
-import { ByteWriter, compareBytes, concatBytes, utf8 } from '../format/bytes.js'
+import { ByteWriter, byteChars, compareBytes, concatBytes, utf8 } from '../format/bytes.js'
 import { serializeContext } from '../format/context.js'
 import { writeEncryptedDataKey } from '../format/header.js'
 import type { EncryptedDataKey, EncryptionContext } from '../types.js'
@@ -83,5 +83,5 @@ function identifier(backend: CryptoBackend, parts: Uint8Array[]): MaybePromise<s
  * time builds a chain of 48 intermediate strings (about 2 KB of garbage per lookup).
  */
 function identifierKey(digest: Uint8Array): string {
-  return String.fromCharCode.apply(null, digest as unknown as number[])
+  return byteChars(digest)
 }

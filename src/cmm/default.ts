@@ -1,5 +1,6 @@
 import type { CryptoBackend } from '../backend/types.js'
 import { ConfigurationError, InvalidEncryptionContextError, KeyringError } from '../errors.js'
+import { byteChars } from '../format/bytes.js'
 import { NO_KEYS, PUBLIC_KEY_CONTEXT_KEY, checkRequiredKeys, emptyContext } from '../format/context.js'
 import { isKeyring } from '../keyrings/common.js'
 import { loadOnDemand, onDemandLoaded } from '../load-on-demand.js'
@@ -52,7 +53,7 @@ export class DefaultMaterialsManager implements MaterialsManager {
     if (suite.signature !== undefined) {
       const pair = await backend.generateSigningKey(suite.signature.curve)
       signingKey = pair.privateKey
-      encryptionContext = Object.freeze(Object.assign(emptyContext(), encryptionContext, { [PUBLIC_KEY_CONTEXT_KEY]: toBase64(pair.publicKey) }))
+      encryptionContext = Object.freeze(Object.assign(emptyContext(), encryptionContext, { [PUBLIC_KEY_CONTEXT_KEY]: btoa(byteChars(pair.publicKey)) }))
     } else if (!Object.isFrozen(encryptionContext)) {
       encryptionContext = Object.freeze(Object.assign(emptyContext(), encryptionContext))
     }
@@ -78,12 +79,6 @@ export class DefaultMaterialsManager implements MaterialsManager {
     if (onDemand !== undefined) return onDemand.defaultDecryptionMaterials(this.keyring, request, backend)
     return loadOnDemand().then((loaded) => loaded.defaultDecryptionMaterials(this.keyring, request, backend))
   }
-}
-
-function toBase64(bytes: Uint8Array): string {
-  let binary = ''
-  for (const byte of bytes) binary += String.fromCharCode(byte)
-  return btoa(binary)
 }
 
 export function asMaterialsManager(keyringOrCmm: unknown): MaterialsManager {

@@ -12,6 +12,13 @@ const utf8Encoder = new TextEncoder()
  */
 export const utf8Decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 
+/** Bytes as a string of one character per byte (what `btoa` takes), in one call per 32 KiB. */
+export function byteChars(bytes: Uint8Array): string {
+  let chars = ''
+  for (let at = 0; at < bytes.length; at += 0x8000) chars += String.fromCharCode.apply(null, bytes.subarray(at, at + 0x8000) as unknown as number[])
+  return chars
+}
+
 /** UTF-8 bytes of `text`; short ASCII text (most keys, names and context pairs) without a call into TextEncoder. */
 export function utf8(text: string): Uint8Array {
   const bytes = new Uint8Array(text.length > 64 ? 0 : text.length)

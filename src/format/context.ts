@@ -1,6 +1,6 @@
 import { InvalidEncryptionContextError, MalformedMessageError, TruncatedMessageError } from '../errors.js'
 import type { EncryptionContext } from '../types.js'
-import { ByteReader, ByteWriter, EMPTY, compareBytes, fromUtf8, utf8, utf8Decoder } from './bytes.js'
+import { ByteReader, EMPTY, byteChars, compareBytes, fromUtf8, utf8, utf8Decoder } from './bytes.js'
 
 /** Keys starting with this prefix are written by the library itself, never by callers. */
 export const RESERVED_PREFIX = 'aws-crypto-'
@@ -8,9 +8,6 @@ export const RESERVED_PREFIX = 'aws-crypto-'
 export const PUBLIC_KEY_CONTEXT_KEY = 'aws-crypto-public-key'
 
 const MAX_SERIALIZED_LENGTH = 0xffff
-
-/** How pairs are ordered: the spec's order, or the localeCompare order older official JS releases used for raw AES AAD. */
-export type ContextOrder = 'utf8' | 'legacy-locale'
 
 /**
  * A new null-prototype object for pairs. Made with setPrototypeOf, V8 keeps it in fast mode (Object.create(null)
@@ -104,15 +101,23 @@ export function checkRequiredKeys(keys: unknown, context: EncryptionContext, who
  * An empty context serializes to zero bytes.
  * spec: data-format/message-header.md#aad and framework/structures.md#serialization
  */
-export function serializeContext(context: EncryptionContext, order: ContextOrder = 'utf8'): Uint8Array {
+export function serializeContext(context: EncryptionContext): Uint8Array {
   if (context === NO_PAIRS) return EMPTY
   // A frozen context cannot change, so its serialization is computed once (encrypt needs it for the
   // keyring's AAD and again for the header).
-  const memo = order === 'utf8' && Object.isFrozen(context)
+  const memo = Object.isFrozen(context)
   if (memo && context === last.context) return last.bytes
-  const bytes = serializeUncached(context, order)
+  const bytes = serializeUncached(context, byBytes)
   if (memo) remember(context, bytes)
   return bytes
+}
+
+/**
+ * `serializeContext` with the pairs in the order older official JavaScript releases gave the raw AES
+ * keyring's AAD: keys sorted with `localeCompare`.
+ */
+export function serializeContextLegacyOrder(context: EncryptionContext): Uint8Array {
+  return serializeUncached(context, (a, b) => a[2].localeCompare(b[2]))
 }
 
 /**
@@ -126,29 +131,49 @@ function remember(context: EncryptionContext, bytes: Uint8Array): void {
   last.bytes = bytes
 }
 
-function serializeUncached(context: EncryptionContext, order: ContextOrder): Uint8Array {
-  let size = 2
-  const entries = Object.entries(context).map(([key, value]) => {
-    const entry = { key, keyBytes: utf8(key), valueBytes: utf8(value) }
-    size += 4 + entry.keyBytes.length + entry.valueBytes.length
-    return entry
-  })
-  if (entries.length === 0) return EMPTY
-  // Checked before writing: then every length fits its uint16 field too.
-  if (size > MAX_SERIALIZED_LENGTH) {
-    throw new InvalidEncryptionContextError(
-      `The serialized encryption context is ${size} bytes; the message format allows at most ${MAX_SERIALIZED_LENGTH}.`,
-    )
-  }
-  if (order === 'utf8') entries.sort((a, b) => compareBytes(a.keyBytes, b.keyBytes))
-  else entries.sort((a, b) => a.key.localeCompare(b.key))
-  // Exactly the size it needs (a small context's bytes then stay in the JavaScript heap).
-  const writer = new ByteWriter(size)
-  writer.uint16(entries.length)
-  for (const { keyBytes, valueBytes } of entries) writer.uint16(keyBytes.length).bytes(keyBytes).uint16(valueBytes.length).bytes(valueBytes)
-  return writer.toBytes()
+/** Text whose characters are all ASCII: its UTF-8 bytes are its character codes. */
+const ASCII = /^[\0-\x7f]*$/
+
+/** A string's UTF-8 bytes as a string of one character per byte (ASCII text is its own). */
+function byteString(text: string): string {
+  return ASCII.test(text) ? text : byteChars(utf8(text))
 }
 
+/** A pair as serialized: key and value as `byteString`s, and the key itself. */
+type Pair = readonly [keyBytes: string, valueBytes: string, key: string]
+
+/** The spec's order: comparing `byteString`s compares the UTF-8 bytes. */
+const byBytes = ([a]: Pair, [b]: Pair): number => (a < b ? -1 : a > b ? 1 : 0)
+
+function serializeUncached(context: EncryptionContext, order: (a: Pair, b: Pair) => number): Uint8Array {
+  const keys = Object.keys(context)
+  if (keys.length === 0) return EMPTY
+  // Each key and value as its UTF-8 bytes, a character per byte, so lengths are byte counts. Most contexts
+  // are ASCII and encode nothing.
+  const pairs = keys.map((key): Pair => [byteString(key), byteString(context[key] as string), key]).sort(order)
+  const size = pairs.reduce((sum, [key, value]) => sum + 4 + key.length + value.length, 2)
+  // Checked before writing: then every length fits its uint16 field too.
+  if (size > MAX_SERIALIZED_LENGTH) {
+    throw new InvalidEncryptionContextError(`The serialized encryption context is ${size} bytes; the message format allows at most ${MAX_SERIALIZED_LENGTH}.`)
+  }
+  const out = new Uint8Array(size)
+  let at = writeUint16(out, 0, pairs.length)
+  for (const [key, value] of pairs) at = writeBytes(out, writeBytes(out, at, key), value)
+  return out
+}
+
+function writeUint16(out: Uint8Array, at: number, value: number): number {
+  out[at] = value >> 8
+  out[at + 1] = value
+  return at + 2
+}
+
+/** A uint16 length and a `byteString`; returns the offset after it. */
+function writeBytes(out: Uint8Array, at: number, bytes: string): number {
+  at = writeUint16(out, at, bytes.length)
+  for (let index = 0; index < bytes.length; index++) out[at + index] = bytes.charCodeAt(index)
+  return at + bytes.length
+}
 
 /** Whether the legacy order would serialize this context differently from the spec's. */
 export function legacyOrderDiffers(context: EncryptionContext): boolean {

@@ -6,7 +6,7 @@ import {
 } from '../errors.js'
 import { suiteFromMessage, hex, type AlgorithmSuite } from '../suites.js'
 import type { EncryptedDataKey, EncryptionContext, MessageHeader } from '../types.js'
-import { ByteReader, ByteWriter, ZERO_IV, copyBytes, fromUtf8, utf8 } from './bytes.js'
+import { ByteReader, ByteWriter, ZERO_IV, byteChars, copyBytes, fromUtf8, utf8 } from './bytes.js'
 import { parseContext, serializeContext } from './context.js'
 
 // spec: data-format/message-header.md#supported-types
@@ -72,7 +72,7 @@ const BASE64_CHARS = /^[A-Za-z0-9+/=\r\n]+$/
 /** Whether the input is base64 text whose decoding starts like a message (version byte 1 or 2). */
 function looksBase64(bytes: Uint8Array): boolean {
   if (bytes.length < 8) return false
-  const prefix = String.fromCharCode(...bytes.subarray(0, Math.min(bytes.length, 64)))
+  const prefix = byteChars(bytes.subarray(0, 64))
   if (!BASE64_CHARS.test(prefix)) return false
   try {
     const firstByte = atob(prefix.slice(0, 4)).charCodeAt(0)

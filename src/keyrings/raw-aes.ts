@@ -1,7 +1,7 @@
 import { isAsyncAead, isPromise, type AeadKey, type AsyncAeadKey, type CryptoBackend, type MaybePromise } from '../backend/types.js'
 import { ConfigurationError, KeyringError } from '../errors.js'
 import { copyBytes, uint32At, utf8 } from '../format/bytes.js'
-import { legacyOrderDiffers, serializeContext } from '../format/context.js'
+import { legacyOrderDiffers, serializeContext, serializeContextLegacyOrder } from '../format/context.js'
 import type { DecryptionMaterials, EncryptedDataKey, EncryptionMaterials, Keyring } from '../types.js'
 import { dataKeyOf, describeKeyring, ensureDataKey, validateKeyName } from './common.js'
 import { addIntermediateRecipient, openIntermediate, wrappedDataKeyLength, wrappedIntermediateKey } from './intermediate.js'
@@ -151,7 +151,7 @@ export class RawAesKeyring implements Keyring {
     // Messages from official JavaScript SDK releases before utf8Sorting sorted the AAD with localeCompare:
     // retry in that order, only when the spec order failed and the two orders differ.
     if (found === undefined && legacyOrderDiffers(context)) {
-      found = await unwrapFirst(aead, candidates, serializeContext(context, 'legacy-locale'), materials.suite.keyLength)
+      found = await unwrapFirst(aead, candidates, serializeContextLegacyOrder(context), materials.suite.keyLength)
     }
     if (found !== undefined) return Object.assign({}, materials, { plaintextDataKey: found })
     throw new KeyringError(
