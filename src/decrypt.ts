@@ -267,12 +267,13 @@ export function signatureError(): SignatureVerificationError {
   return new SignatureVerificationError('The message signature does not verify: the message was altered.')
 }
 
-/** Signed messages of this size range have their signature checked in the background during decryption. */
+/**
+ * Signed messages of this size range have their signature checked in the background, begun before the
+ * keyrings run; smaller ones too when the materials manager waits on I/O. Larger ones are verified on the
+ * main thread: the background check copies the message.
+ */
 const BACKGROUND_VERIFY_MIN = 256 * 1024
 const BACKGROUND_VERIFY_MAX = 8 * 1024 * 1024
-
-const verifiedInBackground = (signedLength: number): boolean =>
-  signedLength >= BACKGROUND_VERIFY_MIN && signedLength <= BACKGROUND_VERIFY_MAX
 
 /** A signature check begun before the keyrings run, with the public key the message's context holds. */
 interface EarlySignatureCheck {
@@ -281,8 +282,8 @@ interface EarlySignatureCheck {
 }
 
 /**
- * For a signed message checked in the background: begin hashing and verifying it as soon as its structure is
- * known, so the check overlaps the key unwrap (a KMS call, say) as well as the frames. Its answer counts only
+ * For a signed message checked in the background: begin hashing and verifying it before the key is unwrapped,
+ * so the check overlaps the key unwrap (a KMS call, say) as well as the frames. Its answer counts only
  * if the materials manager returns the very key it used (backends hand back one object per recent point);
  * otherwise the message is verified again with the manager's key. Resolves undefined for a key that does not
  * import, which the materials manager then reports; never rejects.
@@ -299,6 +300,35 @@ async function beginSignatureCheck(
     return { key, valid: backend.verifyMessage(curve, key, ciphertext.subarray(0, layout.bodyEnd), layout.signature as Uint8Array) }
   } catch {
     return undefined
+  }
+}
+
+/** The next turn of the event loop (a macrotask): I/O that has completed is delivered before it. */
+const nextTurn: (callback: () => void) => unknown =
+  typeof setImmediate === 'function' ? setImmediate : (callback) => setTimeout(callback, 0)
+
+/**
+ * Checks to begin if their materials manager is still at work when the event loop next turns. An entry
+ * leaves as soon as its manager answers, and one timer serves them all, so a loop of decrypts that never
+ * yields to the event loop holds neither messages nor timers.
+ */
+const waiting = new Set<() => void>()
+let turnScheduled = false
+
+function beginWaiting(): void {
+  turnScheduled = false
+  for (const start of waiting) start()
+  waiting.clear()
+}
+
+/** Run `start` if `pending` has not settled by the next turn of the event loop. */
+function whileWaiting(pending: Promise<unknown>, start: () => void): void {
+  waiting.add(start)
+  const settle = (): void => void waiting.delete(start)
+  pending.then(settle, settle)
+  if (!turnScheduled) {
+    turnScheduled = true
+    nextTurn(beginWaiting)
   }
 }
 
@@ -328,13 +358,16 @@ export async function decryptWith(
   const parsed = parseHeader(ciphertext, settings)
   checkHeader(parsed, settings)
   const layout = scanBody(ciphertext, parsed, settings.maxBodySize)
-  const early =
+  const checkable =
     parsed.suite.signature !== undefined &&
     PUBLIC_KEY_CONTEXT_KEY in parsed.header.encryptionContext &&
-    verifiedInBackground(layout.bodyEnd)
-      ? beginSignatureCheck(backend, ciphertext, parsed, layout)
-      : undefined
-  const opened = await openHeader(backend, cmm, parsed, undefined, settings)
+    layout.bodyEnd <= BACKGROUND_VERIFY_MAX
+  let early = checkable && layout.bodyEnd >= BACKGROUND_VERIFY_MIN ? beginSignatureCheck(backend, ciphertext, parsed, layout) : undefined
+  const opening = openHeader(backend, cmm, parsed, undefined, settings)
+  // A smaller message is checked in the background only when the materials manager is still at work when
+  // the event loop turns (waiting on a KMS call, say): otherwise the thread hand-off costs more than it saves.
+  if (checkable && early === undefined) whileWaiting(opening, () => (early = beginSignatureCheck(backend, ciphertext, parsed, layout)))
+  const opened = await opening
   try {
     const result = opened.opener.async
       ? openBodyWithAsyncKey(backend, ciphertext, parsed, layout, opened, early)
@@ -386,9 +419,9 @@ function openBody(
   if (curve !== undefined) {
     const signed = ciphertext.subarray(0, layout.bodyEnd)
     const signature = layout.signature as Uint8Array
-    if (verifiedInBackground(signed.length)) {
-      // Checked off the main thread (where the backend can) while the frames decrypt; no plaintext is
-      // returned unless both succeed.
+    if (early !== undefined) {
+      // Checked off the main thread (where the backend can), begun before the keyrings ran and going on while
+      // the frames decrypt; no plaintext is returned unless both succeed.
       signatureCheck = checkSignature(backend, curve, verificationKey, signed, signature, early)
     } else {
       // Verified here before decrypting: a small message would wait longer for the thread hand-off than it

@@ -1,7 +1,8 @@
 // One-shot decrypt of a signed message in the background range (256 KiB to 8 MiB) begins its signature
-// check with the public key from the message's context before the keyrings run. These tests pin down that
-// the early answer is used only for the key the materials manager returns, and that it never changes which
-// error a bad message gets.
+// check with the public key from the message's context before the keyrings run; a smaller one when its
+// materials manager is still at work as the event loop turns (a KMS call). These tests pin down when the
+// check begins, that the early answer is used only for the key the materials manager returns, and that it
+// never changes which error a bad message gets.
 import { createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { nodeBackend } from '../src/backend/node.js'
@@ -67,7 +68,43 @@ describe('signature check begun before the keyrings', () => {
     expect(verifyMessage).toHaveBeenCalledTimes(1)
   })
 
-  it('is not begun for a message checked before decrypting (small, or over 8 MiB)', async () => {
+  it('a small message: begun once the keyring has kept the event loop waiting, and verified once', async () => {
+    const { plaintext, ciphertext } = await signedMessage(1000)
+    const verifyMessage = vi.spyOn(nodeBackend, 'verifyMessage')
+    const held = heldKeyring(() => verifyMessage.mock.calls.length)
+    const decrypting = decrypt(held.keyring, ciphertext)
+    await vi.waitFor(() => expect(held.checksBeforeUnwrap).toEqual([0])) // not begun when the keyring was called
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(verifyMessage).toHaveBeenCalledTimes(1) // begun while the keyring waits
+    held.release()
+    const { plaintext: decrypted } = await decrypting
+    expect(Buffer.compare(decrypted, plaintext)).toBe(0)
+    expect(verifyMessage).toHaveBeenCalledTimes(1)
+  })
+
+  it('a small message with a waiting keyring: a bad signature is refused, and so is another signer\'s key', async () => {
+    const { ciphertext } = await signedMessage(1000)
+    const tampered = Uint8Array.from(ciphertext)
+    tampered.set([(tampered.at(-10) as number) ^ 1], tampered.length - 10)
+    const slow = heldKeyring(() => 0)
+    setTimeout(slow.release, 5)
+    expect(((await rejectionOf(decrypt(slow.keyring, tampered))) as { code?: string }).code).toBe('SIGNATURE_INVALID')
+    const stranger = generateKeyPairSync('ec', { namedCurve: 'secp384r1' }).publicKey
+    const waitingManager = managerWithKey(() => stranger)
+    const slowManager: MaterialsManager = {
+      getEncryptionMaterials: (request, backend) => waitingManager.getEncryptionMaterials(request, backend),
+      getDecryptionMaterials: async (request, backend) => {
+        await new Promise((resolve) => setTimeout(resolve, 5))
+        return waitingManager.getDecryptionMaterials(request, backend)
+      },
+    }
+    const verifyMessage = vi.spyOn(nodeBackend, 'verifyMessage')
+    expect(((await rejectionOf(decrypt(slowManager, ciphertext))) as { code?: string }).code).toBe('SIGNATURE_INVALID')
+    expect(verifyMessage).toHaveBeenCalledTimes(2)
+    expect(verifyMessage.mock.calls[1]?.[1]).toBe(stranger)
+  })
+
+  it('is not begun for a message checked before decrypting (small with a prompt keyring, or over 8 MiB)', async () => {
     const verifyMessage = vi.spyOn(nodeBackend, 'verifyMessage')
     for (const size of [1000, 9 * MiB]) {
       const { ciphertext } = await signedMessage(size)
