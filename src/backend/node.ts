@@ -26,6 +26,7 @@ import { sealBody } from '../sync-body.js'
 import { requireUnwrappedKeyLength } from './unwrapped-key.js'
 import type { CurveName, HashName } from '../suites.js'
 import { pkcs1DecryptImplicitRejection } from './node-pkcs1.js'
+import { recentKeys } from './recent-keys.js'
 import type { AeadKey, CryptoBackend, HkdfOutput, RsaPadding, SigningKeyPair } from './types.js'
 
 const GCM_BY_KEY_LENGTH: Record<number, 'aes-128-gcm' | 'aes-192-gcm' | 'aes-256-gcm'> = {
@@ -249,37 +250,17 @@ function hkdf(hash: HashName, ikm: Uint8Array, salt: Uint8Array, outputs: readon
 const EC_NAMED_CURVE: Record<CurveName, string> = { 'P-256': 'P-256', 'P-384': 'P-384' }
 
 /**
- * Public keys of recent signers, by curve and point. Messages made under one cached data key share their
- * signing key, so a reader decompressing each one's point (about 0.1 ms on P-384, a sixth of the
- * verification) would repeat itself. A point still being imported is shared too: callers asking at once
- * (decrypt's early signature check and the materials manager) get the same key object. A point that fails
- * to import is dropped; the rest are public values.
+ * Decompresses and checks the point: WebCrypto does it about twice as fast as an SPKI import (about 0.1 ms on
+ * P-384, a sixth of the verification), and `recentKeys` spares repeating it for the same signer.
  */
-const VERIFICATION_KEY_CACHE_SIZE = 64
-const verificationKeys = new Map<string, Promise<KeyObject>>()
-
-function importVerificationKey(curve: CurveName, compressedPoint: Uint8Array): Promise<KeyObject> {
+const importVerificationKey = recentKeys((curve: CurveName, compressedPoint: Uint8Array): Promise<KeyObject> => {
   if (compressedPoint.length !== COMPRESSED_POINT_LENGTH[curve] || (compressedPoint[0] !== 2 && compressedPoint[0] !== 3)) {
     return Promise.reject(new TypeError(`not a compressed ${curve} point`))
   }
-  const id = curve + Buffer.from(compressedPoint.buffer, compressedPoint.byteOffset, compressedPoint.length).toString('latin1')
-  const known = verificationKeys.get(id)
-  if (known !== undefined) {
-    verificationKeys.delete(id) // most recently used goes last
-    verificationKeys.set(id, known)
-    return known
-  }
-  // WebCrypto decompresses and validates the point about twice as fast as an SPKI import.
-  const key = webcrypto.subtle
+  return webcrypto.subtle
     .importKey('raw', compressedPoint, { name: 'ECDSA', namedCurve: EC_NAMED_CURVE[curve] }, true, ['verify'])
     .then((imported) => KeyObject.from(imported))
-  verificationKeys.set(id, key)
-  key.catch(() => {
-    if (verificationKeys.get(id) === key) verificationKeys.delete(id)
-  })
-  if (verificationKeys.size > VERIFICATION_KEY_CACHE_SIZE) verificationKeys.delete(verificationKeys.keys().next().value as string)
-  return key
-}
+})
 
 /** The CryptoBackend on node:crypto (OpenSSL, AES-NI). */
 export const nodeBackend: CryptoBackend = {

@@ -4,6 +4,7 @@ import type { CurveName } from '../suites.js'
 import { compressPoint, CURVES, decompressPoint, derToP1363, p1363ToDer } from './ec.js'
 import { WebSigningKey } from './signing-key.js'
 import type { SigningKeyPair } from './types.js'
+import { recentKeys } from './recent-keys.js'
 import { requireSubtle, source } from './webcrypto-rsa.js'
 
 const SIGNATURE_HASH: Record<CurveName, string> = { 'P-256': 'SHA-256', 'P-384': 'SHA-384' }
@@ -32,21 +33,8 @@ export async function signMessage(curve: CurveName, privateKey: unknown, message
   return p1363ToDer(new Uint8Array(signature))
 }
 
-/** The last key imported, handed back for the same point: decrypt imports a message's key twice (see decrypt.ts). */
-let lastImported: { readonly id: string; readonly key: Promise<VerificationKey> } | undefined
-
-export function importVerificationKey(curve: CurveName, compressedPoint: Uint8Array): Promise<VerificationKey> {
-  if (compressedPoint.length > 1 + CURVES[curve].size) return importPoint(curve, compressedPoint) // refused there
-  const id = curve + String.fromCharCode(...compressedPoint)
-  if (lastImported?.id === id) return lastImported.key
-  const key = importPoint(curve, compressedPoint)
-  const entry = { id, key }
-  lastImported = entry
-  key.catch(() => {
-    if (lastImported === entry) lastImported = undefined
-  })
-  return key
-}
+/** Decompresses and checks the point; `recentKeys` spares repeating it for the same signer. */
+export const importVerificationKey = recentKeys(importPoint)
 
 async function importPoint(curve: CurveName, compressedPoint: Uint8Array): Promise<VerificationKey> {
   const point = decompressPoint(curve, compressedPoint)
