@@ -147,6 +147,22 @@ describe('signature check begun before the keyrings', () => {
     expect((error as { code?: string }).code).toBe('NO_DECRYPTABLE_KEY')
   })
 
+  it('a backend whose verification rejects, under a failing keyring: the keyring\'s error and no unhandled rejection', async () => {
+    const { ciphertext } = await signedMessage(MiB)
+    const unhandled: unknown[] = []
+    const onUnhandled = (reason: unknown): void => void unhandled.push(reason)
+    process.on('unhandledRejection', onUnhandled)
+    try {
+      const broken = { ...nodeBackend, verifyMessage: () => Promise.reject(new Error('broken verifier')) }
+      const error = await rejectionOf(decryptWith(broken, aesKeyring(32, 'key-1', 8), ciphertext, {}))
+      expect((error as { code?: string }).code).toBe('NO_DECRYPTABLE_KEY')
+      await new Promise((resolve) => setTimeout(resolve, 20))
+      expect(unhandled).toEqual([])
+    } finally {
+      process.off('unhandledRejection', onUnhandled)
+    }
+  })
+
   it('a public key in the context that is not a point: the manager reports it', async () => {
     const { ciphertext } = await signedMessage(MiB)
     const text = Buffer.from(ciphertext).toString('latin1')
