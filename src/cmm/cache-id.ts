@@ -75,13 +75,6 @@ export function decryptionIdentifier(
 /** SHA-384 of the concatenated parts, as a compact string key for the cache map. */
 function identifier(backend: CryptoBackend, parts: Uint8Array[]): MaybePromise<string> {
   const digest = backend.digest('sha384', concatBytes(parts))
-  return isPromise(digest) ? digest.then(identifierKey) : identifierKey(digest)
-}
-
-/**
- * A digest as a compact string key (one character per byte), made in one call: appending a character at a
- * time builds a chain of 48 intermediate strings (about 2 KB of garbage per lookup).
- */
-function identifierKey(digest: Uint8Array): string {
-  return byteChars(digest)
+  // The key is the digest as a compact string, one character per byte.
+  return isPromise(digest) ? digest.then(byteChars) : byteChars(digest)
 }

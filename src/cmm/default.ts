@@ -1,6 +1,6 @@
+import { toBase64 } from '../backend/der.js'
 import type { CryptoBackend } from '../backend/types.js'
 import { ConfigurationError, InvalidEncryptionContextError, KeyringError } from '../errors.js'
-import { byteChars } from '../format/bytes.js'
 import { NO_KEYS, PUBLIC_KEY_CONTEXT_KEY, checkRequiredKeys, emptyContext } from '../format/context.js'
 import { isKeyring } from '../keyrings/common.js'
 import { loadOnDemand, onDemandLoaded } from '../load-on-demand.js'
@@ -53,7 +53,7 @@ export class DefaultMaterialsManager implements MaterialsManager {
     if (suite.signature !== undefined) {
       const pair = await backend.generateSigningKey(suite.signature.curve)
       signingKey = pair.privateKey
-      encryptionContext = Object.freeze(Object.assign(emptyContext(), encryptionContext, { [PUBLIC_KEY_CONTEXT_KEY]: btoa(byteChars(pair.publicKey)) }))
+      encryptionContext = Object.freeze(Object.assign(emptyContext(), encryptionContext, { [PUBLIC_KEY_CONTEXT_KEY]: toBase64(pair.publicKey) }))
     } else if (!Object.isFrozen(encryptionContext)) {
       encryptionContext = Object.freeze(Object.assign(emptyContext(), encryptionContext))
     }

@@ -179,8 +179,8 @@ function writeBytes(out: Uint8Array, at: number, bytes: string): number {
 export function legacyOrderDiffers(context: EncryptionContext): boolean {
   const keys = Object.keys(context)
   const legacy = [...keys].sort((a, b) => a.localeCompare(b))
-  const spec = keys.map((key) => ({ key, bytes: utf8(key) })).sort((a, b) => compareBytes(a.bytes, b.bytes))
-  return spec.some((entry, index) => entry.key !== legacy[index])
+  const spec = keys.map((key): Pair => [byteString(key), '', key]).sort(byBytes)
+  return spec.some((pair, index) => pair[2] !== legacy[index])
 }
 
 /**
