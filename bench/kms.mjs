@@ -12,11 +12,11 @@
 // real @aws-sdk/client-kms over HTTP to the emulator. Round trips are counted by the emulator itself;
 // a single-key keyring must make exactly one call per encrypt (GenerateDataKey) and one per decrypt
 // (Decrypt). Latency: 1 KiB and 1 MiB messages, one operation at a time, rounds alternating between
-// contenders, median of per-round medians. At 1 MiB a signed message's signature check (ours) overlaps the
-// KMS call, which --latency makes visible.
+// contenders, median of per-round medians; decrypts cycle through distinct messages (one signer each). At
+// 1 MiB a signed message's signature check (ours) overlaps the KMS call, which --latency makes visible.
 
 import { randomFillSync } from 'node:crypto'
-import { loadOursWithEmulator } from './lib/contenders.mjs'
+import { cyclingDecryptor, distinctMessages, loadOursWithEmulator } from './lib/contenders.mjs'
 import { fmtNum, fmtRatio, hex, median, pairedRatio, printTable } from './lib/stats.mjs'
 
 const args = process.argv.slice(2)
@@ -111,11 +111,12 @@ async function latency(list, plaintext, opsPerRound) {
   heading(`Latency of ${size} messages through the emulator${INJECTED_LATENCY_MS ? ` (+${INJECTED_LATENCY_MS} ms per KMS call)` : ''}, median us/op`)
   const rows = []
   for (const suite of SUITES) {
-    const messages = new Map()
-    for (const c of list) messages.set(c.name, await c.encrypt(suite, plaintext))
+    // Decrypts cycle through distinct messages, so each imports its own signer's key (see DISTINCT_MESSAGES).
+    const decryptors = new Map()
+    for (const c of list) decryptors.set(c.name, cyclingDecryptor(c.decrypt, await distinctMessages((p) => c.encrypt(suite, p), plaintext)))
     for (const op of ['encrypt', 'decrypt']) {
       const samples = new Map(list.map((c) => [c.name, []]))
-      const run = (c) => (op === 'encrypt' ? c.encrypt(suite, plaintext) : c.decrypt(messages.get(c.name)))
+      const run = (c) => (op === 'encrypt' ? c.encrypt(suite, plaintext) : decryptors.get(c.name)())
       for (const c of list) for (let i = 0; i < CFG.warmup; i++) await run(c)
       for (let round = 0; round < CFG.rounds; round++) {
         const order = round % 2 === 0 ? list : [...list].reverse()

@@ -19,6 +19,27 @@ export const KEY_NAME = 'bench-key-1'
 export const wrappingKey = () => Uint8Array.from({ length: 32 }, (_, i) => (i * 37 + 11) & 0xff)
 export const ENCRYPTION_CONTEXT = Object.freeze({ purpose: 'benchmark', tenant: 'acme-corp', region: 'eu-west-1' })
 
+/**
+ * How many distinct messages a decrypt benchmark cycles through: more than the 64 signers whose public keys
+ * kms-envelope remembers (src/backend/recent-keys.ts), so every signed decrypt imports its own message's key,
+ * as decrypting the messages of independent encrypts does. Decrypting one message over and over would let ours
+ * skip that import (40-100 us on P-384) while the official SDK decompresses the point every time.
+ */
+export const DISTINCT_MESSAGES = 80
+
+/** `count` messages made by `encrypt` (async, plaintext -> message), one after another. */
+export async function distinctMessages(encrypt, plaintext, count = DISTINCT_MESSAGES) {
+  const messages = []
+  for (let i = 0; i < count; i++) messages.push(await encrypt(plaintext))
+  return messages
+}
+
+/** A function decrypting the next of `messages` on each call, round and round. */
+export function cyclingDecryptor(decrypt, messages) {
+  let next = 0
+  return () => decrypt(messages[next++ % messages.length])
+}
+
 const NON_COMMITTING = new Set([0x0014, 0x0046, 0x0078, 0x0114, 0x0146, 0x0178, 0x0214, 0x0346, 0x0378])
 
 /** Policies "ours" uses: FORBID to write non-committing suites, REQUIRE_ENCRYPT_ALLOW_DECRYPT to read them. */
