@@ -24,13 +24,13 @@
 
 import { execFile } from 'node:child_process'
 import { cpus, loadavg } from 'node:os'
-import { createHash, ECDH, generateKeyPairSync, KeyObject, randomFillSync, sign, verify, webcrypto } from 'node:crypto'
+import { createHash, generateKeyPairSync, randomFillSync, sign, verify } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { cyclingDecryptor, distinctMessages, loadFloor, loadOfficial, loadOurs, OURS_PATH } from './lib/contenders.mjs'
 import { beat, startWatchdog, task } from './lib/watchdog.mjs'
-import { MESSAGE_FLOOR_SUITES, messageFloor } from './lib/message-floor.mjs'
+import { compressedP384Point, importP384Point, MESSAGE_FLOOR_SUITES, messageFloor } from './lib/message-floor.mjs'
 import {
   fmtBytes,
   fmtNum,
@@ -341,14 +341,10 @@ async function ecdsaFixedCosts() {
   let last
   for (let i = 0; i < n; i++) last = one()
   const signMs = (now() - t) / n
-  // A message carries its signer's compressed point: decrypting it imports the point (the quickest way
-  // node:crypto offers: WebCrypto's raw import), then verifies.
-  const spki = last.publicKey.export({ type: 'spki', format: 'der' })
-  const point = ECDH.convertKey(spki.subarray(spki.length - 97), 'secp384r1', undefined, undefined, 'compressed')
-  const importPoint = async () =>
-    KeyObject.from(await webcrypto.subtle.importKey('raw', point, { name: 'ECDSA', namedCurve: 'P-384' }, true, ['verify']))
+  // A message carries its signer's compressed point: decrypting it imports the point, then verifies.
+  const point = compressedP384Point(last.publicKey.export({ type: 'spki', format: 'der' }))
   t = now()
-  for (let i = 0; i < n; i++) verify('sha384', data, await importPoint(), last.sig)
+  for (let i = 0; i < n; i++) verify('sha384', data, await importP384Point(point), last.sig)
   const verifyMs = (now() - t) / n
   return { signMs, verifyMs }
 }

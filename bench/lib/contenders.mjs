@@ -23,7 +23,7 @@ export const ENCRYPTION_CONTEXT = Object.freeze({ purpose: 'benchmark', tenant: 
  * How many distinct messages a decrypt benchmark cycles through: more than the 64 signers whose public keys
  * kms-envelope remembers (src/backend/recent-keys.ts), so every signed decrypt imports its own message's key,
  * as decrypting the messages of independent encrypts does. Decrypting one message over and over would let ours
- * skip that import (40-100 us on P-384) while the official SDK decompresses the point every time.
+ * skip that import (0.05-0.2 ms on P-384, by machine) while the official SDK decompresses the point every time.
  */
 export const DISTINCT_MESSAGES = 80
 

@@ -50,13 +50,19 @@ const SUITES = {
 const P384_POINT = 49
 const MAX_P384_SIGNATURE = 104 // DER: two 49-byte integers (a leading zero byte each at most) and their headers
 const P384 = { name: 'ECDSA', namedCurve: 'P-384' }
-/** The compressed point of a fresh P-384 key pair's SPKI encoding: 0x02/0x03 by the parity of y, then x. */
-function compressedPoint(spki) {
+
+/** The compressed point of a P-384 public key's SPKI encoding: 0x02/0x03 by the parity of y, then x. */
+export function compressedP384Point(spki) {
   const point = spki.subarray(spki.length - 97)
   const compressed = Buffer.allocUnsafe(P384_POINT)
   compressed[0] = 0x02 | (point[96] & 1)
   point.copy(compressed, 1, 1, 49)
   return compressed
+}
+
+/** A compressed P-384 point as a verification key, the quickest way node:crypto offers (WebCrypto's raw import). */
+export async function importP384Point(point) {
+  return KeyObject.from(await webcrypto.subtle.importKey('raw', point, P384, true, ['verify']))
 }
 
 export const MESSAGE_FLOOR_SUITES = new Set(Object.keys(SUITES).map(Number))
@@ -127,7 +133,7 @@ export function messageFloor(suiteId) {
       let privateKey
       if (signing) {
         const pair = generateKeyPairSync('ec', { namedCurve: 'P-384', publicKeyEncoding: { type: 'spki', format: 'der' } })
-        compressedPoint(pair.publicKey).copy(out, pointAt)
+        compressedP384Point(pair.publicKey).copy(out, pointAt)
         privateKey = pair.privateKey
       }
       const dataKey = randomBytes(KEY)
@@ -165,8 +171,7 @@ export function messageFloor(suiteId) {
       ? (message) => open(message, message.length)
       : async (message) => {
           const bodyEnd = message.length - footerLength
-          const point = message.subarray(pointAt, pointAt + P384_POINT)
-          const key = KeyObject.from(await webcrypto.subtle.importKey('raw', point, P384, true, ['verify']))
+          const key = await importP384Point(message.subarray(pointAt, pointAt + P384_POINT))
           const signature = message.subarray(bodyEnd + 2, bodyEnd + 2 + message.readUInt16BE(bodyEnd))
           if (!verify('sha384', message.subarray(0, bodyEnd), key, signature)) throw new Error('signature')
           return open(message, bodyEnd)
