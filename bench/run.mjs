@@ -14,8 +14,9 @@
 // 4 import cost (bench/import-child.mjs, fresh processes). Contenders alternate within every round
 // (in section 1 ours and the floor run back to back, which one first alternating, then the official
 // SDK) and ratios are medians of per-round ratios. Every timed batch follows a minor GC (a forced full GC
-// would discard optimized code) and, for small sizes and ops, a short untimed warm-up. A watchdog thread (lib/watchdog.mjs) kills the run
-// with a HANG message if the main thread stops making progress, rather than idling forever.
+// would discard optimized code) and, for small sizes and ops, a short untimed warm-up; in section 1 also
+// a turn of the event loop. A watchdog thread (lib/watchdog.mjs) kills the run with a HANG message if the
+// main thread stops making progress, rather than idling forever.
 // Measuring loops never yield to the event loop (like a tight `await` loop in an application), so
 // thread-pool work a library schedules is not delivered; section 2 adds one informational row that
 // yields with setImmediate between operations to show that effect.
@@ -152,6 +153,10 @@ async function measureThroughput(entries, rounds, large) {
     for (const e of pairedOrder(entries, r)) {
       if (e.error) continue
       try {
+        // One turn of the event loop first: work the previous contender left scheduled (the official SDK's
+        // stream callbacks, say) runs now, not on this contender's clock. At 64 MiB, one operation per
+        // sample, it used to land on whichever of ours and the floor ran first.
+        await new Promise(setImmediate)
         minorGc()
         // A few untimed operations first (small sizes only), so every batch starts in steady state.
         if (!large) for (let i = 0; i < Math.ceil(e.batch / 4); i++) await e.fn(e.input)
