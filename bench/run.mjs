@@ -14,8 +14,8 @@
 // 4 import cost (bench/import-child.mjs, fresh processes). Contenders alternate within every round
 // (in section 1 ours and the floor run back to back, which one first alternating, then the official
 // SDK) and ratios are medians of per-round ratios. Every timed batch follows a minor GC (a forced full GC
-// would discard optimized code) and, for small sizes and ops, a short untimed warm-up; in section 1 also
-// a turn of the event loop. A watchdog thread (lib/watchdog.mjs) kills the run with a HANG message if the
+// would discard optimized code) and a turn of the event loop, and, for small sizes and ops, a short untimed
+// warm-up. A watchdog thread (lib/watchdog.mjs) kills the run with a HANG message if the
 // main thread stops making progress, rather than idling forever.
 // Measuring loops never yield to the event loop (like a tight `await` loop in an application), so
 // thread-pool work a library schedules is not delivered; section 2 adds one informational row that
@@ -178,8 +178,9 @@ async function measureThroughput(entries, rounds, large) {
 /** Sequential ops/s of each entry { name, fn(i) }: warm-up, then interleaved time-boxed rounds. */
 async function measureOps(entries) {
   const run1 = async (e, budget) => {
+    // as in measureThroughput: a turn of the event loop, a minor GC and a short untimed warm-up
+    await new Promise(setImmediate)
     minorGc()
-    // as in measureThroughput: a short untimed warm-up
     for (const t = now(); now() - t < budget / 10; ) await e.fn(0)
     let n = 0
     const t = now()
