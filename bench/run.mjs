@@ -17,8 +17,8 @@
 // would discard optimized code) and a turn of the event loop, and, for small sizes and ops, a short untimed
 // warm-up. A watchdog thread (lib/watchdog.mjs) kills the run with a HANG message if the
 // main thread stops making progress, rather than idling forever.
-// Measuring loops never yield to the event loop (like a tight `await` loop in an application), so
-// thread-pool work a library schedules is not delivered; section 2 adds one informational row that
+// Within a timed batch, measuring loops never yield to the event loop (like a tight `await` loop in an
+// application), so thread-pool work a library schedules is not delivered; section 2 adds one informational row that
 // yields with setImmediate between operations to show that effect.
 // Decrypts cycle through distinct messages (lib/contenders.mjs, DISTINCT_MESSAGES): a signed message's
 // public key is then imported on every decrypt, as with fresh messages, not remembered from the last round.
