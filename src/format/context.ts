@@ -185,11 +185,16 @@ export function legacyOrderDiffers(context: EncryptionContext): boolean {
 
 /**
  * The field as text when every byte is ASCII, length fields included (most contexts): one decoder call for
- * all the pairs, where decoding each string costs one. Undefined otherwise.
+ * all the pairs, where decoding each string costs one. Undefined otherwise. The decoder refuses invalid UTF-8,
+ * and every other multi-byte sequence decodes to fewer characters than bytes: text as long as its bytes is ASCII.
  */
 function asciiText(bytes: Uint8Array): string | undefined {
-  for (let index = 0; index < bytes.length; index++) if ((bytes[index] as number) > 0x7f) return undefined
-  return utf8Decoder.decode(bytes)
+  try {
+    const text = utf8Decoder.decode(bytes)
+    return text.length === bytes.length ? text : undefined
+  } catch {
+    return undefined // the pair that is not UTF-8 is found and reported one string at a time
+  }
 }
 
 /** Parse the header's AAD field (the bytes after its 2-byte length). */
