@@ -2,7 +2,8 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { legacyOrderDiffers, parseContext, serializeContext, serializeContextLegacyOrder } from '../src/format/context.js'
 import { ByteReader, ByteWriter } from '../src/format/bytes.js'
-import { RawAesKeyring, TruncatedMessageError, decrypt, encrypt } from '../src/index.js'
+import { parseHeader } from '../src/format/header.js'
+import { RawAesKeyring, TruncatedMessageError, decrypt, encrypt, type MessageHeader } from '../src/index.js'
 
 const contextArbitrary = fc.dictionary(
   fc.string({ minLength: 1, maxLength: 8, unit: 'binary' }),
@@ -202,3 +203,36 @@ describe('parsed contexts', () => {
     expect(Array.from(serializeContext(parseContext(swapped)))).toEqual(Array.from(serializeContext({ a: '1', b: '2' })))
   })
 })
+
+describe('parsed headers', () => {
+  it('keep their fields and the context serialization when the caller overwrites the message afterwards', async () => {
+    const keyring = new RawAesKeyring({ keyNamespace: 'ns', keyName: 'name', wrappingKey: new Uint8Array(32).fill(7) })
+    await fc.assert(
+      fc.asyncProperty(contextArbitrary, fc.constantFrom(0x0478, 0x0578, 0x0178), async (context, algorithmSuite) => {
+        const commitmentPolicy = algorithmSuite === 0x0178 ? 'FORBID_ENCRYPT_ALLOW_DECRYPT' : 'REQUIRE_ENCRYPT_REQUIRE_DECRYPT'
+        const { ciphertext } = await encrypt(keyring, 'x', { encryptionContext: context, algorithmSuite, commitmentPolicy })
+        const message = new Uint8Array(ciphertext)
+        const { header } = parseHeader(message)
+        const snapshot = (h: MessageHeader) => ({
+          messageId: Array.from(h.messageId),
+          keys: h.encryptedDataKeys.map((key) => [key.providerId, Array.from(key.providerInfo), Array.from(key.ciphertext)]),
+          context: Array.from(serializeContext(h.encryptionContext)),
+        })
+        const before = snapshot(header)
+        message.fill(0xff)
+        expect(snapshot(header)).toEqual(before)
+        expect(snapshot(header)).toEqual(snapshot(parseHeader(ciphertext).header))
+      }),
+      { numRuns: 50 },
+    )
+  })
+
+  it('contexts parsed from bytes the caller owns keep their serialization when those bytes change', () => {
+    const bytes = serializeContext({ a: '1', b: '2' }).slice()
+    const parsed = parseContext(bytes)
+    const expected = Array.from(bytes)
+    bytes.fill(0)
+    expect(Array.from(serializeContext(parsed))).toEqual(expected)
+  })
+})
+

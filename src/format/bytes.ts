@@ -130,6 +130,13 @@ export class ByteReader {
     return high * 0x1_0000_0000 + low
   }
 
+  /** Step over `length` bytes; returns where they start. */
+  skip(length: number, what: string): number {
+    this.need(length, what)
+    this.offset += length
+    return this.offset - length
+  }
+
   slice(length: number, what: string): Uint8Array {
     this.need(length, what)
     const out = this.bytes.subarray(this.offset, this.offset + length)

@@ -197,10 +197,13 @@ function asciiText(bytes: Uint8Array): string | undefined {
   }
 }
 
-/** Parse the header's AAD field (the bytes after its 2-byte length). */
-export function parseContext(bytes: Uint8Array): EncryptionContext {
+/**
+ * Parse the header's AAD field (the bytes after its 2-byte length). `owned`: the bytes are a copy nothing will
+ * change (the parsed header's own), kept as the context's serialization as they are rather than copied.
+ */
+export function parseContext(bytes: Uint8Array, owned = false): EncryptionContext {
   try {
-    return parsePairs(bytes)
+    return parsePairs(bytes, owned)
   } catch (error) {
     // The field's length was already read, so running out of bytes inside it is malformed, not truncated.
     if (error instanceof TruncatedMessageError) {
@@ -210,7 +213,7 @@ export function parseContext(bytes: Uint8Array): EncryptionContext {
   }
 }
 
-function parsePairs(bytes: Uint8Array): EncryptionContext {
+function parsePairs(bytes: Uint8Array, owned: boolean): EncryptionContext {
   if (bytes.length === 0) return NO_PAIRS
   const context = emptyContext()
   const reader = new ByteReader(bytes)
@@ -247,6 +250,6 @@ function parsePairs(bytes: Uint8Array): EncryptionContext {
   // The parsed context is immutable; when the message stored it in the spec's order, its bytes are
   // already what serializeContext would produce (the raw AES keyring's AAD on decrypt).
   Object.freeze(context)
-  if (canonical) remember(context, bytes.slice())
+  if (canonical) remember(context, owned ? bytes : bytes.slice())
   return context
 }
