@@ -1,4 +1,4 @@
-import { constants, publicEncrypt } from 'node:crypto'
+import { constants, createDecipheriv, publicEncrypt, type DecipherGCM } from 'node:crypto'
 import { inspect } from 'node:util'
 import { describe, expect, it } from 'vitest'
 import {
@@ -98,9 +98,13 @@ describe('key material stays private', () => {
 })
 
 describe('a failed raw AES unwrap', () => {
-  /** nodeBackend whose AES-GCM keys remember every output buffer `open` wrote into. */
+  /**
+   * nodeBackend whose AES-GCM keys remember every output buffer `open` wrote into, and every buffer a decipher
+   * handed `openDetached` (which decrypts into the cipher's own output).
+   */
   function recordingBackend(): { backend: CryptoBackend; outputs: Uint8Array[] } {
     const outputs: Uint8Array[] = []
+    const decipherPrototype = Object.getPrototypeOf(createDecipheriv('aes-256-gcm', Buffer.alloc(32), Buffer.alloc(12))) as DecipherGCM
     const backend: CryptoBackend = {
       ...nodeBackend,
       aeadKey(key) {
@@ -109,6 +113,22 @@ describe('a failed raw AES unwrap', () => {
         aead.open = (iv, aad, ciphertext, tag, out, offset) => {
           outputs.push(out)
           return open(iv, aad, ciphertext, tag, out, offset)
+        }
+        const openDetached = aead.openDetached?.bind(aead)
+        if (openDetached !== undefined) {
+          aead.openDetached = (iv, aad, ciphertext, tag) => {
+            const update = decipherPrototype.update
+            decipherPrototype.update = function (this: DecipherGCM, ...args: Parameters<DecipherGCM['update']>) {
+              const output = (update as (...a: typeof args) => Buffer).apply(this, args)
+              outputs.push(output)
+              return output
+            } as DecipherGCM['update']
+            try {
+              return openDetached(iv, aad, ciphertext, tag)
+            } finally {
+              decipherPrototype.update = update
+            }
+          }
         }
         return aead
       },

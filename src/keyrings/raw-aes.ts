@@ -199,8 +199,15 @@ function unwrapFirst(
 ): MaybePromise<Uint8Array | undefined> {
   for (let index = from; index < candidates.length; index++) {
     const { providerInfo, ciphertext } = candidates[index] as EncryptedDataKey
-    const dataKey = new Uint8Array(keyLength)
     const iv = providerInfo.subarray(providerInfo.length - IV_LENGTH)
+    const detached = (aead as AeadKey).openDetached
+    if (detached !== undefined) {
+      // node:crypto: the cipher's own output, already outside the JavaScript heap where HKDF reads it.
+      const dataKey = detached.call(aead, iv, aad, ciphertext.subarray(0, keyLength), ciphertext.subarray(keyLength))
+      if (dataKey !== undefined) return dataKey
+      continue
+    }
+    const dataKey = new Uint8Array(keyLength)
     const opened = aead.open(iv, aad, ciphertext.subarray(0, keyLength), ciphertext.subarray(keyLength), dataKey, 0)
     if (isPromise(opened)) {
       return opened.then((ok) => {
