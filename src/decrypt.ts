@@ -227,10 +227,16 @@ export async function openHeader(
     const derived = deriveKeys(backend, suite, plaintextDataKey, header.messageId)
     const { encryptionKey, commitment } = isPromise(derived) ? await derived : derived
     if (suite.committing && !backend.timingSafeEqual(commitment, parsed.suiteData)) {
+      encryptionKey.fill(0)
       throw new CommitmentMismatchError('The key commitment does not match the data key: the message was altered or the wrong key was used.')
     }
-    aead = backend.aeadKey(encryptionKey)
-    encryptionKey.fill(0)
+    if (encryptionKey !== plaintextDataKey && backend.adoptAeadKey !== undefined) {
+      // Derived for this message alone: handed over, and zeroed when the message is done.
+      aead = backend.adoptAeadKey(encryptionKey)
+    } else {
+      aead = backend.aeadKey(encryptionKey)
+      if (encryptionKey !== plaintextDataKey) encryptionKey.fill(0)
+    }
     // The AAD is the header body followed by the serialized encryption context to only authenticate.
     const onlyAuthenticated = serializeContext(authenticatedOnly)
     const aad = onlyAuthenticated.length === 0 ? parsed.body : concatBytes([parsed.body, onlyAuthenticated])

@@ -26,18 +26,19 @@ function seal(key: AeadKey): Uint8Array {
 function countingBackend(): { backend: CryptoBackend; live: () => number; made: () => number } {
   let made = 0
   let disposed = 0
+  const counted = (aead: AeadKey): AeadKey => {
+    made++
+    const dispose = aead.dispose?.bind(aead)
+    aead.dispose = () => {
+      disposed++
+      dispose?.()
+    }
+    return aead
+  }
   const backend: CryptoBackend = {
     ...nodeBackend,
-    aeadKey(key) {
-      const aead = nodeBackend.aeadKey(key) as AeadKey
-      made++
-      const dispose = aead.dispose?.bind(aead)
-      aead.dispose = () => {
-        disposed++
-        dispose?.()
-      }
-      return aead
-    },
+    aeadKey: (key) => counted(nodeBackend.aeadKey(key) as AeadKey),
+    adoptAeadKey: (key) => counted(nodeBackend.adoptAeadKey?.(key) as AeadKey),
   }
   return { backend, live: () => made - disposed, made: () => made }
 }
@@ -57,6 +58,15 @@ describe('node AES-GCM keys', () => {
     const zeroSealed = seal(nodeBackend.aeadKey(new Uint8Array(32)) as AeadKey)
     expect(seal(key)).toEqual(zeroSealed)
     expect(seal(key)).not.toEqual(expected)
+  })
+
+  it('adopted, keep the caller’s bytes themselves, which dispose() zeroes', () => {
+    const bytes = KEY.slice()
+    const key = nodeBackend.adoptAeadKey?.(bytes) as AeadKey
+    expect(seal(key)).toEqual(seal(nodeBackend.aeadKey(KEY) as AeadKey))
+    key.dispose?.()
+    expect(Array.from(bytes)).toEqual(Array.from(new Uint8Array(32)))
+    expect(seal(key)).toEqual(seal(nodeBackend.aeadKey(new Uint8Array(32)) as AeadKey))
   })
 
   it('seal alike and are zeroed by dispose() also after many uses (when node:crypto gets the key as a KeyObject)', () => {
@@ -98,6 +108,29 @@ describe('message keys are disposed', () => {
     await expect(decryptWith(backend, ring, altered)).rejects.toMatchObject({ code: 'HEADER_AUTHENTICATION_FAILED' })
     expect(made()).toBe(2)
     expect(live()).toBe(1)
+  })
+
+  it('when the key commitment does not match, the derived key is zeroed before any AES-GCM key is made from it', async () => {
+    const derived: Uint8Array[] = []
+    const { backend, made } = countingBackend()
+    const recording: CryptoBackend = {
+      ...backend,
+      hkdf(...args) {
+        const outputs = nodeBackend.hkdf(...args) as Uint8Array[]
+        derived.push(...outputs)
+        return outputs
+      },
+    }
+    const ring = keyring()
+    const { ciphertext } = await encryptWith(nodeBackend, ring, data(100), { algorithmSuite: 0x0478 })
+    const altered = ciphertext.slice()
+    const commitmentEnd = headerBodyEnd(ciphertext)
+    altered[commitmentEnd - 1] = (altered[commitmentEnd - 1] as number) ^ 1
+    await expect(decryptWith(recording, ring, altered)).rejects.toMatchObject({ code: 'COMMITMENT_MISMATCH' })
+    expect(made()).toBe(1) // the keyring's wrapping key only
+    const [encryptionKey] = derived
+    expect(encryptionKey?.length).toBe(32)
+    expect(encryptionKey?.every((byte) => byte === 0)).toBe(true)
   })
 
   it('when encrypt fails after the key was derived (a keyring returned an unwritable encrypted data key)', async () => {

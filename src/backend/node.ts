@@ -49,11 +49,12 @@ class NodeAeadKey implements AeadKey {
   #keyObject: KeyObject | undefined
   #uses = 0
 
-  constructor(key: Uint8Array) {
+  /** `adopt`: keep `key` itself (see CryptoBackend.adoptAeadKey) rather than a copy. */
+  constructor(key: Uint8Array, adopt = false) {
     const algorithm = GCM_BY_KEY_LENGTH[key.length]
     if (algorithm === undefined) throw new ConfigurationError(`AES-GCM keys are 16, 24 or 32 bytes; got ${key.length}.`)
     this.algorithm = algorithm
-    this.#key = key.slice()
+    this.#key = adopt ? key : key.slice()
   }
 
   /** Zeroes the key bytes; a KeyObject made from them is dropped (node:crypto clears its copy when freed). */
@@ -272,6 +273,9 @@ export const nodeBackend: CryptoBackend = {
   },
   hkdf,
   aeadKey: (key) => new NodeAeadKey(key),
+  // A derived key is already outside the JavaScript heap (a digest's buffer); a small copy would be inside it,
+  // and V8 would move it out again (an allocation) the first time node:crypto reads it.
+  adoptAeadKey: (key) => new NodeAeadKey(key, true),
   sealBody(session, input) {
     return sealBody(this, session, input)
   },

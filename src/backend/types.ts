@@ -95,6 +95,12 @@ export interface CryptoBackend {
    */
   aeadKey(key: Uint8Array): AeadKey | AsyncAeadKey
   /**
+   * `aeadKey` for a key the caller hands over (a freshly derived one): the key keeps `key` itself rather than
+   * a copy, and `dispose()` zeroes it; the caller must neither use nor zero it afterwards. Optional: a backend
+   * without it is given a copy through `aeadKey`.
+   */
+  adoptAeadKey?(key: Uint8Array): AeadKey | AsyncAeadKey
+  /**
    * The one-shot encrypt body loop for this backend's synchronous keys (sync-body.ts), with no promise per
    * frame. A backend brings it so that a browser bundle, whose keys are asynchronous, does not carry it;
    * without it, one-shot encrypt uses the asynchronous loop.
