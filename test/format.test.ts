@@ -204,6 +204,41 @@ describe('parsed contexts', () => {
   })
 })
 
+describe('the last parsed context', () => {
+  it('is given again for the same bytes, and never for other bytes, in any sequence (canonical order or not)', () => {
+    const pool = fc.uniqueArray(contextArbitrary, { minLength: 1, maxLength: 4, selector: (context) => JSON.stringify(Object.entries(context).sort()) })
+    fc.assert(
+      fc.property(pool, fc.array(fc.tuple(fc.nat(), fc.boolean()), { minLength: 1, maxLength: 12 }), (contexts, picks) => {
+        let previous: { bytes: number[]; parsed: object } | undefined
+        for (const [pick, legacy] of picks) {
+          const context = contexts[pick % contexts.length] as Record<string, string>
+          const bytes = legacy ? serializeContextLegacyOrder(context) : serializeContext(context).slice()
+          const parsed = parseContext(bytes)
+          expect({ ...parsed }).toEqual({ ...context })
+          expect(Object.isFrozen(parsed)).toBe(true)
+          // Always the spec's order, whichever order the bytes stored.
+          expect(Array.from(serializeContext(parsed))).toEqual(Array.from(serializeContext({ ...context })))
+          if (previous !== undefined && bytes.length > 0) {
+            expect(parsed === previous.parsed).toBe(previous.bytes.join() === Array.from(bytes).join())
+          }
+          bytes.fill(0) // the caller's bytes change afterwards: what was parsed does not
+          previous = { bytes: Array.from(legacy ? serializeContextLegacyOrder(context) : serializeContext(context)), parsed }
+        }
+      }),
+    )
+  })
+
+  it('is not given for bytes that changed in place since', () => {
+    const bytes = serializeContext({ a: '1', b: '2' }).slice()
+    const first = parseContext(bytes)
+    bytes[bytes.length - 1] = 0x33 // b: '3'
+    const second = parseContext(bytes)
+    expect(second).not.toBe(first)
+    expect({ ...second }).toEqual({ a: '1', b: '3' })
+    expect({ ...first }).toEqual({ a: '1', b: '2' })
+  })
+})
+
 describe('parsed headers', () => {
   it('keep their fields and the context serialization when the caller overwrites the message afterwards', async () => {
     const keyring = new RawAesKeyring({ keyNamespace: 'ns', keyName: 'name', wrappingKey: new Uint8Array(32).fill(7) })

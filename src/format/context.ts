@@ -1,6 +1,6 @@
 import { InvalidEncryptionContextError, MalformedMessageError, TruncatedMessageError } from '../errors.js'
 import type { EncryptionContext } from '../types.js'
-import { ByteReader, EMPTY, byteChars, compareBytes, fromUtf8, utf8, utf8Decoder } from './bytes.js'
+import { ByteReader, EMPTY, byteChars, bytesEqual, compareBytes, fromUtf8, utf8, utf8Decoder } from './bytes.js'
 
 /** Keys starting with this prefix are written by the library itself, never by callers. */
 export const RESERVED_PREFIX = 'aws-crypto-'
@@ -202,6 +202,12 @@ function asciiText(bytes: Uint8Array): string | undefined {
  * change (the parsed header's own), kept as the context's serialization as they are rather than copied.
  */
 export function parseContext(bytes: Uint8Array, owned = false): EncryptionContext {
+  // Consecutive messages often share their context (the same application pairs on every message): the
+  // same bytes give the same frozen object again, without decoding and interning its strings.
+  if (bytes.length !== 0 && bytesEqual(bytes, lastParsed.bytes)) {
+    if (lastParsed.canonical) remember(lastParsed.context, lastParsed.bytes)
+    return lastParsed.context
+  }
   try {
     return parsePairs(bytes, owned)
   } catch (error) {
@@ -250,6 +256,15 @@ function parsePairs(bytes: Uint8Array, owned: boolean): EncryptionContext {
   // The parsed context is immutable; when the message stored it in the spec's order, its bytes are
   // already what serializeContext would produce (the raw AES keyring's AAD on decrypt).
   Object.freeze(context)
-  if (canonical) remember(context, owned ? bytes : bytes.slice())
+  const stable = owned ? bytes : bytes.slice()
+  if (canonical) remember(context, stable)
+  lastParsed = { bytes: stable, context, canonical }
   return context
+}
+
+/** The last context parsed from a message, with its bytes (which nothing changes) and whether they were in the spec's order. */
+let lastParsed: { readonly bytes: Uint8Array; readonly context: EncryptionContext; readonly canonical: boolean } = {
+  bytes: EMPTY,
+  context: NO_PAIRS,
+  canonical: true,
 }
