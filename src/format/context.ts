@@ -202,14 +202,17 @@ function asciiText(bytes: Uint8Array): string | undefined {
  * change (the parsed header's own), kept as the context's serialization as they are rather than copied.
  */
 export function parseContext(bytes: Uint8Array, owned = false): EncryptionContext {
+  if (bytes.length === 0) return NO_PAIRS
   // Consecutive messages often share their context (the same application pairs on every message): the
-  // same bytes give the same frozen object again, without decoding and interning its strings.
-  if (bytes.length !== 0 && bytesEqual(bytes, lastParsed.bytes)) {
+  // same bytes give the same frozen object again, without splitting and interning its strings. ASCII text
+  // (most contexts) stands for its bytes, and one string comparison is quicker than a loop over them.
+  const ascii = asciiText(bytes)
+  if (ascii !== undefined ? ascii === lastParsed.ascii : bytesEqual(bytes, lastParsed.bytes)) {
     if (lastParsed.canonical) remember(lastParsed.context, lastParsed.bytes)
     return lastParsed.context
   }
   try {
-    return parsePairs(bytes, owned)
+    return parsePairs(bytes, owned, ascii)
   } catch (error) {
     // The field's length was already read, so running out of bytes inside it is malformed, not truncated.
     if (error instanceof TruncatedMessageError) {
@@ -219,13 +222,12 @@ export function parseContext(bytes: Uint8Array, owned = false): EncryptionContex
   }
 }
 
-function parsePairs(bytes: Uint8Array, owned: boolean): EncryptionContext {
-  if (bytes.length === 0) return NO_PAIRS
+/** `ascii`: the field as text when it is all ASCII (see asciiText). */
+function parsePairs(bytes: Uint8Array, owned: boolean, ascii: string | undefined): EncryptionContext {
   const context = emptyContext()
   const reader = new ByteReader(bytes)
   const count = reader.uint16('encryption context pair count')
   if (count === 0) throw new MalformedMessageError('The message stores an encryption context with zero pairs but a non-zero length.')
-  const ascii = asciiText(bytes)
   let previousKey: Uint8Array | string | undefined
   let canonical = true
   for (let index = 0; index < count; index++) {
@@ -258,13 +260,17 @@ function parsePairs(bytes: Uint8Array, owned: boolean): EncryptionContext {
   Object.freeze(context)
   const stable = owned ? bytes : bytes.slice()
   if (canonical) remember(context, stable)
-  lastParsed = { bytes: stable, context, canonical }
+  lastParsed = { bytes: stable, ascii, context, canonical }
   return context
 }
 
-/** The last context parsed from a message, with its bytes (which nothing changes) and whether they were in the spec's order. */
-let lastParsed: { readonly bytes: Uint8Array; readonly context: EncryptionContext; readonly canonical: boolean } = {
-  bytes: EMPTY,
-  context: NO_PAIRS,
-  canonical: true,
-}
+/**
+ * The last context parsed from a message: its bytes (which nothing changes), their text when ASCII, and
+ * whether they were in the spec's order.
+ */
+let lastParsed: {
+  readonly bytes: Uint8Array
+  readonly ascii: string | undefined
+  readonly context: EncryptionContext
+  readonly canonical: boolean
+} = { bytes: EMPTY, ascii: undefined, context: NO_PAIRS, canonical: true }
