@@ -23,6 +23,7 @@ import {
 } from 'node:crypto'
 import { ConfigurationError, KeyringError } from '../errors.js'
 import { sealBody } from '../sync-body.js'
+import { startOffThreadSignature } from './signing-thread.js'
 import { requireUnwrappedKeyLength } from './unwrapped-key.js'
 import type { CurveName, HashName } from '../suites.js'
 import { pkcs1DecryptImplicitRejection } from './node-pkcs1.js'
@@ -277,7 +278,7 @@ export const nodeBackend: CryptoBackend = {
   // and V8 would move it out again (an allocation) the first time node:crypto reads it.
   adoptAeadKey: (key) => new NodeAeadKey(key, true),
   sealBody(session, input) {
-    return sealBody(this, session, input)
+    return sealBody(this, session, input, startOffThreadSignature)
   },
   digest: (hash, data) => new Uint8Array(createHash(hash).update(data).digest()),
   timingSafeEqual: (a, b) => a.length === b.length && timingSafeEqual(a, b),

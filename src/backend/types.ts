@@ -105,7 +105,7 @@ export interface CryptoBackend {
    * frame. A backend brings it so that a browser bundle, whose keys are asynchronous, does not carry it;
    * without it, one-shot encrypt uses the asynchronous loop.
    */
-  sealBody?(session: EncryptionSession, input: Uint8Array): EncryptResult
+  sealBody?(session: EncryptionSession, input: Uint8Array): EncryptResult | Promise<EncryptResult>
   digest(hash: HashName, data: Uint8Array): MaybePromise<Uint8Array>
   timingSafeEqual(a: Uint8Array, b: Uint8Array): boolean
 

@@ -1,0 +1,229 @@
+// One-shot encrypt of a signed message of 1 MiB or more hashes and signs it on a helper thread while the
+// message is written (src/backend/signing-thread.ts). These tests check that such messages verify, here and in
+// the official SDK, on every signing suite and curve; that a job the thread cannot finish is signed inline;
+// and that the thread never holds a process open.
+import { generateKeyPairSync } from 'node:crypto'
+import fc from 'fast-check'
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
+import { nodeBackend } from '../src/backend/node.js'
+import {
+  OFF_THREAD_SIGNING_MIN,
+  offThreadSigningCounts,
+  signingThreadReady,
+  startOffThreadSignature,
+  stopSigningThread,
+  type OffThreadSignature,
+} from '../src/backend/signing-thread.js'
+import type { CryptoBackend } from '../src/backend/types.js'
+import { encryptWith } from '../src/encrypt.js'
+import { decrypt, encrypt, RawAesKeyring } from '../src/index.js'
+import { sealBody, type StartSignature } from '../src/sync-body.js'
+import { policyFor, rejectionOf, runModuleScript } from './helpers/fixtures.js'
+import { aesKey, decryptPolicyFor, hex16, KEY_NAMESPACE, keyNameOf, officialDecrypt, officialKeyring } from './helpers/official.js'
+
+const MiB = 1024 * 1024
+const SIGNING_SUITES = [0x0214, 0x0346, 0x0378, 0x0578] as const
+const spec = { kind: 'aes', bits: 256 } as const
+// The official SDK's interoperability keyring, built from the same key material.
+const keyring = new RawAesKeyring({ keyNamespace: KEY_NAMESPACE, keyName: keyNameOf(spec), wrappingKey: aesKey(256) })
+
+function plaintextOf(length: number, seed = 1): Uint8Array {
+  const bytes = new Uint8Array(length)
+  for (let index = 0; index < length; index++) bytes[index] = (index * 31 + seed) & 0xff
+  return bytes
+}
+
+/** Counts of jobs signed on the thread and signed inline after it failed, since `before`. */
+function countsSince(before: typeof offThreadSigningCounts): { signed: number; fellBack: number } {
+  return { signed: offThreadSigningCounts.signed - before.signed, fellBack: offThreadSigningCounts.fellBack - before.fellBack }
+}
+
+beforeAll(async () => {
+  expect(await signingThreadReady()).toBe(true)
+})
+afterAll(() => stopSigningThread())
+
+describe('messages signed on the helper thread', () => {
+  it.each(SIGNING_SUITES.map((suite) => [hex16(suite), suite] as const))('suite %s: verifies here and in the official SDK', async (_, algorithmSuite) => {
+    const plaintext = plaintextOf(OFF_THREAD_SIGNING_MIN + 12_345, algorithmSuite)
+    const before = { ...offThreadSigningCounts }
+    const { ciphertext, header } = await encrypt(keyring, plaintext, {
+      algorithmSuite,
+      frameLength: 4096,
+      commitmentPolicy: policyFor(algorithmSuite),
+      encryptionContext: { purpose: 'signing thread' },
+    })
+    expect(countsSince(before)).toEqual({ signed: 1, fellBack: 0 })
+    const ours = await decrypt(keyring, ciphertext, { commitmentPolicy: policyFor(algorithmSuite) })
+    expect(Buffer.from(ours.plaintext).equals(Buffer.from(plaintext))).toBe(true)
+    const theirs = await officialDecrypt(officialKeyring(spec), ciphertext, { commitmentPolicy: decryptPolicyFor(algorithmSuite) })
+    expect(Buffer.from(theirs.plaintext).equals(Buffer.from(plaintext))).toBe(true)
+    expect(theirs.header.encryptionContext).toEqual(header.encryptionContext)
+  })
+
+  it('messages larger than the ring, frames larger than the ring, and many at once', async () => {
+    const cases = [
+      { length: 3 * MiB + 17, frameLength: 4096 },
+      { length: 3 * MiB, frameLength: 1536 * 1024 }, // one frame is larger than the 1 MiB ring
+      { length: 2 * MiB - 1, frameLength: 65536 },
+    ]
+    const before = { ...offThreadSigningCounts }
+    const results = await Promise.all(
+      [...cases, ...cases].map(async ({ length, frameLength }, index) => {
+        const plaintext = plaintextOf(length, index)
+        const { ciphertext } = await encrypt(keyring, plaintext, { algorithmSuite: 0x0578, frameLength })
+        const { plaintext: decrypted } = await decrypt(keyring, ciphertext)
+        return Buffer.from(decrypted).equals(Buffer.from(plaintext))
+      }),
+    )
+    expect(results).toEqual(results.map(() => true))
+    expect(countsSince(before)).toEqual({ signed: 6, fellBack: 0 })
+  })
+
+  it('smaller messages (the threshold is on the whole signed message) and unsigned suites stay on the main thread', async () => {
+    const before = { ...offThreadSigningCounts }
+    await encrypt(keyring, plaintextOf(OFF_THREAD_SIGNING_MIN - 65536), { algorithmSuite: 0x0578 })
+    await encrypt(keyring, plaintextOf(2 * MiB), { algorithmSuite: 0x0478 })
+    expect(countsSince(before)).toEqual({ signed: 0, fellBack: 0 })
+  })
+
+  it('round trip (fast-check): random lengths around the threshold, frame lengths and suites', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: OFF_THREAD_SIGNING_MIN - 2048, max: OFF_THREAD_SIGNING_MIN + 300_000 }),
+        fc.constantFrom(1000, 4096, 65536, 300_001),
+        fc.constantFrom(...SIGNING_SUITES),
+        fc.integer({ min: 0, max: 255 }),
+        async (length, frameLength, algorithmSuite, seed) => {
+          const plaintext = plaintextOf(length, seed)
+          const commitmentPolicy = policyFor(algorithmSuite)
+          const { ciphertext } = await encrypt(keyring, plaintext, { algorithmSuite, frameLength, commitmentPolicy })
+          const { plaintext: decrypted } = await decrypt(keyring, ciphertext, { commitmentPolicy })
+          expect(Buffer.from(decrypted).equals(Buffer.from(plaintext))).toBe(true)
+          // A flipped byte in the last frame is caught by the signature or the tag, as for inline signatures.
+          const altered = new Uint8Array(ciphertext)
+          const at = altered.length - 200
+          altered[at] = (altered[at] as number) ^ 1
+          expect((await rejectionOf(decrypt(keyring, altered, { commitmentPolicy })) as { code?: string }).code).toMatch(
+            /SIGNATURE_INVALID|FRAME_AUTHENTICATION_FAILED/,
+          )
+        },
+      ),
+      { numRuns: 12 },
+    )
+  })
+})
+
+describe('jobs the thread cannot finish', () => {
+  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-384' })
+
+  /** A backend whose one-shot body loop uses `startSignature`. */
+  const backendWith = (startSignature: StartSignature): CryptoBackend => ({
+    ...nodeBackend,
+    sealBody(session, input) {
+      return sealBody(this, session, input, startSignature)
+    },
+  })
+
+  async function roundTrip(startSignature: StartSignature): Promise<boolean> {
+    const plaintext = plaintextOf(OFF_THREAD_SIGNING_MIN + 1)
+    const { ciphertext } = await encryptWith(backendWith(startSignature), keyring, plaintext, { algorithmSuite: 0x0578 })
+    return Buffer.from((await decrypt(keyring, ciphertext)).plaintext).equals(Buffer.from(plaintext))
+  }
+
+  beforeEach(async () => {
+    expect(await signingThreadReady()).toBe(true)
+  })
+
+  it('a job that stops taking bytes part-way is abandoned and the message signed inline', async () => {
+    const calls = { publish: 0, abandon: 0 }
+    const stalling: StartSignature = (curve, key, length) => {
+      const job = startOffThreadSignature(curve, key, length) as OffThreadSignature
+      return {
+        publish: (message, from, to) => ++calls.publish < 5 && job.publish(message, from, to),
+        finish: () => job.finish(),
+        abandon: () => (calls.abandon++, job.abandon()),
+      }
+    }
+    const before = { ...offThreadSigningCounts }
+    expect(await roundTrip(stalling)).toBe(true)
+    expect(calls.publish).toBe(5)
+    expect(countsSince(before)).toEqual({ signed: 0, fellBack: 1 })
+  })
+
+  it('on a backend without an incremental signer, a job that fails is signed whole by signMessage', async () => {
+    const refusing: StartSignature = (curve, key, length) => {
+      const job = startOffThreadSignature(curve, key, length) as OffThreadSignature
+      return { publish: () => false, finish: () => job.finish(), abandon: () => job.abandon() }
+    }
+    const backend: CryptoBackend = { ...backendWith(refusing), incrementalSignatures: false }
+    const signMessage = vi.spyOn(backend, 'signMessage')
+    const plaintext = plaintextOf(OFF_THREAD_SIGNING_MIN + 1)
+    const { ciphertext } = await encryptWith(backend, keyring, plaintext, { algorithmSuite: 0x0578 })
+    expect(signMessage).toHaveBeenCalledTimes(1)
+    expect(Buffer.from((await decrypt(keyring, ciphertext)).plaintext).equals(Buffer.from(plaintext))).toBe(true)
+  })
+
+  it('a thread that stops mid-job: the message is signed inline, and the next one starts a new thread', async () => {
+    const stoppingMidway: StartSignature = (curve, key, length) => {
+      const job = startOffThreadSignature(curve, key, length) as OffThreadSignature
+      let stopped: Promise<void> | undefined
+      return {
+        publish(message, from, to) {
+          stopped ??= stopSigningThread()
+          return job.publish(message, from, to)
+        },
+        finish: async () => (await stopped, job.finish()),
+        abandon: () => job.abandon(),
+      }
+    }
+    const before = { ...offThreadSigningCounts }
+    expect(await roundTrip(stoppingMidway)).toBe(true)
+    expect(countsSince(before)).toEqual({ signed: 0, fellBack: 1 })
+    expect(await signingThreadReady()).toBe(true)
+    expect(await roundTrip(startOffThreadSignature)).toBe(true)
+    expect(countsSince(before)).toEqual({ signed: 1, fellBack: 1 })
+  })
+
+  it('a job for a key the thread cannot sign with comes back empty and is signed inline (and fails there)', async () => {
+    const job = startOffThreadSignature('P-384', 'not a key', OFF_THREAD_SIGNING_MIN) as OffThreadSignature
+    expect(job).toBeDefined()
+    expect(job.publish(new Uint8Array(OFF_THREAD_SIGNING_MIN), 0, OFF_THREAD_SIGNING_MIN)).toBe(true)
+    expect(await job.finish()).toBeUndefined()
+    // The real key signs.
+    const good = startOffThreadSignature('P-384', privateKey, OFF_THREAD_SIGNING_MIN) as OffThreadSignature
+    good.publish(new Uint8Array(OFF_THREAD_SIGNING_MIN), 0, OFF_THREAD_SIGNING_MIN)
+    expect((await good.finish())?.[0]).toBe(0x30) // a DER SEQUENCE
+  })
+
+  it('a job whose caller gives up before the end is abandoned, and the thread goes on with the next', async () => {
+    const job = startOffThreadSignature('P-384', privateKey, OFF_THREAD_SIGNING_MIN) as OffThreadSignature
+    job.publish(new Uint8Array(1000), 0, 1000)
+    job.abandon()
+    expect(job.publish(new Uint8Array(1000), 0, 1000)).toBe(false)
+    expect(await job.finish()).toBeUndefined()
+    const next = startOffThreadSignature('P-384', privateKey, OFF_THREAD_SIGNING_MIN) as OffThreadSignature
+    next.publish(new Uint8Array(OFF_THREAD_SIGNING_MIN), 0, OFF_THREAD_SIGNING_MIN)
+    expect(await next.finish()).toBeInstanceOf(Uint8Array)
+  })
+
+  it('small jobs are refused (undefined: sign inline)', () => {
+    expect(startOffThreadSignature('P-384', privateKey, OFF_THREAD_SIGNING_MIN - 1)).toBeUndefined()
+  })
+})
+
+describe('the helper thread and the process', () => {
+  it('does not keep a process alive once its messages are signed', async () => {
+    const script = `
+      const { encrypt, decrypt, RawAesKeyring } = await import(${JSON.stringify(new URL('../src/index.ts', import.meta.url).href)})
+      const { offThreadSigningCounts, signingThreadReady } = await import(${JSON.stringify(new URL('../src/backend/signing-thread.ts', import.meta.url).href)})
+      const keyring = new RawAesKeyring({ keyNamespace: 'n', keyName: 'k', wrappingKey: new Uint8Array(32).fill(1) })
+      await signingThreadReady()
+      const { ciphertext } = await encrypt(keyring, new Uint8Array(2 * 1024 * 1024).fill(3))
+      const { plaintext } = await decrypt(keyring, ciphertext)
+      console.log(JSON.stringify({ signed: offThreadSigningCounts.signed, length: plaintext.length }))
+    `
+    // The child exits by itself (runModuleScript waits for it): the idle thread is unreferenced.
+    expect(await runModuleScript(script)).toEqual({ signed: 1, length: 2 * MiB })
+  })
+})
