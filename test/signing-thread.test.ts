@@ -226,4 +226,18 @@ describe('the helper thread and the process', () => {
     // The child exits by itself (runModuleScript waits for it): the idle thread is unreferenced.
     expect(await runModuleScript(script)).toEqual({ signed: 1, length: 2 * MiB })
   })
+
+  it('does not keep a process alive when it was started and never used', async () => {
+    // One large signed message: it starts the thread and, the thread not being ready yet, is signed inline.
+    const script = `
+      const { encrypt, decrypt, RawAesKeyring } = await import(${JSON.stringify(new URL('../src/index.ts', import.meta.url).href)})
+      const { offThreadSigningCounts } = await import(${JSON.stringify(new URL('../src/backend/signing-thread.ts', import.meta.url).href)})
+      const keyring = new RawAesKeyring({ keyNamespace: 'n', keyName: 'k', wrappingKey: new Uint8Array(32).fill(1) })
+      const { ciphertext } = await encrypt(keyring, new Uint8Array(2 * 1024 * 1024).fill(3))
+      const { plaintext } = await decrypt(keyring, ciphertext)
+      await new Promise((resolve) => setTimeout(resolve, 500)) // the thread is up by now
+      console.log(JSON.stringify({ signed: offThreadSigningCounts.signed, length: plaintext.length }))
+    `
+    expect(await runModuleScript(script)).toEqual({ signed: 0, length: 2 * MiB })
+  })
 })

@@ -115,7 +115,6 @@ function startThread(): void {
     return
   }
   worker = thread
-  thread.unref() // referenced only while a job is pending, so it never holds the process open
   thread.on('message', (message: { ready?: true; id?: number; signature?: Uint8Array | null }) => {
     if (message.ready === true) {
       ready = true
@@ -140,6 +139,9 @@ function startThread(): void {
   }
   thread.on('error', fail)
   thread.on('exit', fail)
+  // Referenced only while a job is pending, so it never holds the process open. After the listeners: adding a
+  // 'message' listener references the thread again.
+  thread.unref()
 }
 
 /** Block until the thread has hashed past `consumed`; 'timed-out' or 'refused' (no blocking on this thread). */
@@ -227,7 +229,13 @@ export function startOffThreadSignature(curve: CurveName, privateKey: unknown, s
 export function signingThreadReady(): Promise<boolean> {
   if (!useful || failed) return Promise.resolve(false)
   if (worker === undefined) startThread()
-  return readiness ?? Promise.resolve(false)
+  const thread = worker
+  if (ready || thread === undefined || readiness === undefined) return Promise.resolve(ready)
+  // Someone waits for the answer: hold the process open until it comes (an idle thread does not).
+  thread.ref()
+  return readiness.finally(() => {
+    if (pending.size === 0) thread.unref()
+  })
 }
 
 /** Stop the thread (tests); jobs in progress are signed inline, and the next qualifying message starts it again. */
