@@ -2,12 +2,12 @@
 // the whole message, and node:crypto offers no asynchronous incremental hash: signing inline costs a SHA-384 of
 // every byte after the AES-GCM that wrote them, then the ECDSA signature itself. Here one helper thread hashes
 // the message as the main thread writes it (the two run side by side) and then signs, while the main thread
-// returns to the event loop. The bytes pass through a small shared ring, so a message of any size costs the
+// returns to the event loop. The bytes pass through a small shared ring, so a message (up to 2 GiB) costs the
 // ring's memory, not a second copy of the message.
 //
 // Everything here is an optimization with a fallback: until the thread has started, when it has failed, or when
-// a message does not qualify, the caller signs inline as before (OffThreadSigning.start returns undefined,
-// or finish() resolves undefined and the caller hashes the message itself).
+// a message does not qualify, the caller signs inline as before (startOffThreadSignature returns undefined, or
+// finish() resolves undefined and the caller hashes the message itself).
 import type { KeyObject } from 'node:crypto'
 import { availableParallelism } from 'node:os'
 import { Worker } from 'node:worker_threads'
