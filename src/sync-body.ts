@@ -45,12 +45,13 @@ export function sealBody(
   input: Uint8Array,
   startSignature?: StartSignature,
 ): EncryptResult | Promise<EncryptResult> {
-  const { headerBytes, sealer, signing } = session
+  const { headerBytes, sealer, signing, signer } = session
   const out = messageBuffer(backend, session, input.length)
-  const signedLength = headerBytes.length + FrameSealer.bodyLength(input.length, sealer.frameLength)
-  const offThread = signing === undefined ? undefined : startSignature?.(signing.curve, signing.privateKey, signedLength)
+  const offThread =
+    signing === undefined || startSignature === undefined
+      ? undefined
+      : startSignature(signing.curve, signing.privateKey, headerBytes.length + FrameSealer.bodyLength(input.length, sealer.frameLength))
   if (offThread === undefined) {
-    const { signer } = session
     const end = sealFrames(session, input, out, signer)
     return result(session, out, signer === undefined ? end : writeFooter(signer.sign(), out, end))
   }

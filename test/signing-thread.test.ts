@@ -210,6 +210,13 @@ describe('jobs the thread cannot finish', () => {
   it('small jobs are refused (undefined: sign inline)', () => {
     expect(startOffThreadSignature('P-384', privateKey, OFF_THREAD_SIGNING_MIN - 1)).toBeUndefined()
   })
+
+  it('a key that cannot be sent to the thread is refused (undefined: sign inline), and the thread stays usable', async () => {
+    expect(startOffThreadSignature('P-384', () => privateKey, OFF_THREAD_SIGNING_MIN)).toBeUndefined()
+    const next = startOffThreadSignature('P-384', privateKey, OFF_THREAD_SIGNING_MIN) as OffThreadSignature
+    next.publish(new Uint8Array(OFF_THREAD_SIGNING_MIN), 0, OFF_THREAD_SIGNING_MIN)
+    expect(await next.finish()).toBeInstanceOf(Uint8Array)
+  })
 })
 
 describe('the helper thread and the process', () => {
