@@ -10,10 +10,8 @@
 // both runs; repeated figures then agree to within a few thousand instructions (1-2%). Signing suites are left out by
 // default: ours makes their key pairs on the thread pool, which callgrind runs one thread at a time.
 import { execFile } from 'node:child_process'
-import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
-import { OURS_PATH } from './lib/contenders.mjs'
 import { printTable } from './lib/stats.mjs'
 
 const run = promisify(execFile)
@@ -45,10 +43,6 @@ try {
   await run('valgrind', ['--version'])
 } catch {
   console.error('bench/instructions.mjs needs valgrind on the PATH (Debian: apt-get install valgrind).')
-  process.exit(1)
-}
-if (!existsSync(OURS_PATH)) {
-  console.error(`${OURS_PATH} does not exist (run \`npx tsup\` first)`)
   process.exit(1)
 }
 console.log(`Instructions per 1 KiB operation (callgrind; ${WARM} warm-up operations, then ${count})`)

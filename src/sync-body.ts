@@ -1,8 +1,7 @@
 // The one-shot body loop for synchronous keys (node:crypto), with no promise per frame. The Node backend
 // brings it (CryptoBackend.sealBody), so a browser bundle, whose WebCrypto keys are asynchronous, does not
 // carry it; async-body.ts holds the loop for asynchronous keys.
-import type { OffThreadSignature } from './backend/signing-thread.js'
-import type { CryptoBackend, Signer } from './backend/types.js'
+import type { CryptoBackend, OffThreadSignature } from './backend/types.js'
 import type { EncryptionSession } from './encrypt.js'
 import { writeFooter } from './format/footer.js'
 import { FrameSealer, messageBuffer } from './frames.js'
@@ -19,7 +18,7 @@ const PUBLISH_CHUNK = 64 * 1024
 
 /**
  * Seal the final frame and, for signing suites, sign everything from `unsignedFrom` on and write the
- * footer. Returns the offset after the message. Shared by one-shot and streaming encrypt.
+ * footer. Returns the offset after the message. Streaming encrypt's last step.
  */
 export function finishMessage(session: EncryptionSession, finalPlaintext: Uint8Array, out: Uint8Array, offset: number, unsignedFrom: number): number {
   const end = session.sealer.sealFinal(finalPlaintext, out, offset)
@@ -47,72 +46,78 @@ export function sealBody(
 ): EncryptResult | Promise<EncryptResult> {
   const { headerBytes, sealer, signing, signer } = session
   const out = messageBuffer(backend, session, input.length)
-  const offThread =
-    signing === undefined || startSignature === undefined
-      ? undefined
-      : startSignature(signing.curve, signing.privateKey, headerBytes.length + FrameSealer.bodyLength(input.length, sealer.frameLength))
-  if (offThread === undefined) {
-    const end = sealFrames(session, input, out, signer)
-    return result(session, out, signer === undefined ? end : writeFooter(signer.sign(), out, end))
+  if (signing !== undefined && startSignature !== undefined) {
+    const signedLength = headerBytes.length + FrameSealer.bodyLength(input.length, sealer.frameLength)
+    const offThread = startSignature(signing.curve, signing.privateKey, signedLength)
+    if (offThread !== undefined) return sealSignedOffThread(backend, session, signing, input, out, offThread)
   }
-  let offset: number
+  // The inline signer was fed the header when it was made.
+  const read = signer === undefined ? undefined : (from: number, to: number): void => signer.update(out.subarray(from, to))
+  const end = sealFrames(session, input, out, read, headerBytes.length, SIGN_CHUNK)
+  return result(session, out, signer === undefined ? end : writeFooter(signer.sign(), out, end))
+}
+
+/**
+ * Seal the frames while another thread hashes them (header included), then wait for its signature; when it
+ * could not give one, sign inline. The frames are sealed before the first await, within the caller's turn.
+ */
+async function sealSignedOffThread(
+  backend: CryptoBackend,
+  session: EncryptionSession,
+  signing: NonNullable<EncryptionSession['signing']>,
+  input: Uint8Array,
+  out: Uint8Array,
+  offThread: OffThreadSignature,
+): Promise<EncryptResult> {
+  let end: number
   try {
-    offset = sealFrames(session, input, out, offThread)
+    // After a stall every publish returns false at once, and finish() resolves undefined.
+    end = sealFrames(session, input, out, (from, to) => void offThread.publish(out, from, to), 0, PUBLISH_CHUNK)
   } catch (error) {
     offThread.abandon()
     throw error
   }
-  return signOffThread(backend, session, out, offset, offThread)
+  let signature = await offThread.finish()
+  if (signature === undefined) {
+    const { signer } = session
+    // The inline signer has the header already; without one (a backend that signs whole messages), sign all.
+    if (signer === undefined) signature = await backend.signMessage(signing.curve, signing.privateKey, out.subarray(0, end))
+    else {
+      signer.update(out.subarray(session.headerBytes.length, end))
+      signature = signer.sign()
+    }
+  }
+  return result(session, out, writeFooter(signature, out, end))
 }
 
 /**
- * Seal every frame: the regular ones, then the final one. Feeds `reader`
- * (an inline signer or another thread) the written bytes in slices, from the header on. Returns the offset
- * after the final frame.
+ * Seal every frame: the regular ones, then the final one. Hands `read` the written bytes from `readFrom` on,
+ * in slices of at least `chunk` bytes (the last may be shorter). Returns the offset after the final frame.
  */
-function sealFrames(session: EncryptionSession, input: Uint8Array, out: Uint8Array, reader: Signer | OffThreadSignature | undefined): number {
-  const { headerBytes, sealer, signer } = session
+function sealFrames(
+  session: EncryptionSession,
+  input: Uint8Array,
+  out: Uint8Array,
+  read: ((from: number, to: number) => void) | undefined,
+  readFrom: number,
+  chunk: number,
+): number {
+  const { headerBytes, sealer } = session
   const frameLength = sealer.frameLength
   let offset = headerBytes.length
-  // The inline signer was fed the header when it was made; another thread reads it from here.
-  let readUpTo = reader === signer ? offset : 0
+  let readUpTo = readFrom
   let position = 0
-  const chunk = reader !== undefined && 'publish' in reader ? PUBLISH_CHUNK : SIGN_CHUNK
-  const feed = (): void => {
-    if (reader === undefined) return
-    if ('publish' in reader) {
-      if (!reader.publish(out, readUpTo, offset)) reader = undefined
-    } else reader.update(out.subarray(readUpTo, offset))
-    readUpTo = offset
-  }
   while (input.length - position >= frameLength) {
     offset = sealer.sealRegular(input.subarray(position, position + frameLength), out, offset)
     position += frameLength
-    if (offset - readUpTo >= chunk) feed()
+    if (read !== undefined && offset - readUpTo >= chunk) {
+      read(readUpTo, offset)
+      readUpTo = offset
+    }
   }
   offset = sealer.sealFinal(input.subarray(position), out, offset)
-  feed()
+  read?.(readUpTo, offset)
   return offset
-}
-
-/** Wait for the other thread's signature (or, when it could not give one, sign inline) and write the footer. */
-async function signOffThread(
-  backend: CryptoBackend,
-  session: EncryptionSession,
-  out: Uint8Array,
-  end: number,
-  offThread: OffThreadSignature,
-): Promise<EncryptResult> {
-  let signature = await offThread.finish()
-  if (signature === undefined) {
-    const { signer, signing } = session
-    // The inline signer has the header already; without one (a backend that signs whole messages), sign all.
-    if (signer !== undefined) {
-      signer.update(out.subarray(session.headerBytes.length, end))
-      signature = signer.sign()
-    } else if (signing !== undefined) signature = await backend.signMessage(signing.curve, signing.privateKey, out.subarray(0, end))
-  }
-  return result(session, out, signature === undefined ? end : writeFooter(signature, out, end))
 }
 
 function result(session: EncryptionSession, out: Uint8Array, offset: number): EncryptResult {

@@ -2,6 +2,7 @@
 // message is written (src/backend/signing-thread.ts). These tests check that such messages verify, here and in
 // the official SDK, on every signing suite and curve; that a job the thread cannot finish is signed inline;
 // and that the thread never holds a process open.
+import { spawnSync } from 'node:child_process'
 import { generateKeyPairSync } from 'node:crypto'
 import fc from 'fast-check'
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
@@ -12,9 +13,8 @@ import {
   signingThreadReady,
   startOffThreadSignature,
   stopSigningThread,
-  type OffThreadSignature,
 } from '../src/backend/signing-thread.js'
-import type { CryptoBackend } from '../src/backend/types.js'
+import type { CryptoBackend, OffThreadSignature } from '../src/backend/types.js'
 import { encryptWith } from '../src/encrypt.js'
 import { decrypt, encrypt, RawAesKeyring } from '../src/index.js'
 import { sealBody, type StartSignature } from '../src/sync-body.js'
@@ -136,18 +136,29 @@ describe('jobs the thread cannot finish', () => {
   })
 
   it('a job that stops taking bytes part-way is abandoned and the message signed inline', async () => {
-    const calls = { publish: 0, abandon: 0 }
+    // As the real job does on a stall: abandon itself, and answer false from then on.
+    const handed = { bytes: 0, total: 0 }
     const stalling: StartSignature = (curve, key, length) => {
       const job = startOffThreadSignature(curve, key, length) as OffThreadSignature
+      handed.total = length
+      let calls = 0
       return {
-        publish: (message, from, to) => ++calls.publish < 5 && job.publish(message, from, to),
+        publish(message, from, to) {
+          if (++calls >= 5) {
+            job.abandon()
+            return false
+          }
+          handed.bytes += to - from
+          return job.publish(message, from, to)
+        },
         finish: () => job.finish(),
-        abandon: () => (calls.abandon++, job.abandon()),
+        abandon: () => job.abandon(),
       }
     }
     const before = { ...offThreadSigningCounts }
     expect(await roundTrip(stalling)).toBe(true)
-    expect(calls.publish).toBe(5)
+    expect(handed.bytes).toBeGreaterThan(0)
+    expect(handed.bytes).toBeLessThan(handed.total)
     expect(countsSince(before)).toEqual({ signed: 0, fellBack: 1 })
   })
 
@@ -207,8 +218,12 @@ describe('jobs the thread cannot finish', () => {
     expect(await next.finish()).toBeInstanceOf(Uint8Array)
   })
 
-  it('small jobs are refused (undefined: sign inline)', () => {
+  it('small jobs, and messages past the 2 GiB a control word can count, are refused (undefined: sign inline)', () => {
     expect(startOffThreadSignature('P-384', privateKey, OFF_THREAD_SIGNING_MIN - 1)).toBeUndefined()
+    expect(startOffThreadSignature('P-384', privateKey, 2 ** 31)).toBeUndefined()
+    const largest = startOffThreadSignature('P-384', privateKey, 2 ** 31 - 1)
+    expect(largest).toBeDefined()
+    largest?.abandon() // it would otherwise hold the thread until its wait for bytes times out
   })
 
   it('a key that cannot be sent to the thread is refused (undefined: sign inline), and the thread stays usable', async () => {
@@ -232,6 +247,27 @@ describe('the helper thread and the process', () => {
     `
     // The child exits by itself (runModuleScript waits for it): the idle thread is unreferenced.
     expect(await runModuleScript(script)).toEqual({ signed: 1, length: 2 * MiB })
+  })
+
+  it('is not started on a single CPU: messages are signed inline', async () => {
+    const script = `
+      const { encrypt, decrypt, RawAesKeyring } = await import(${JSON.stringify(new URL('../src/index.ts', import.meta.url).href)})
+      const { offThreadSigningCounts, signingThreadReady } = await import(${JSON.stringify(new URL('../src/backend/signing-thread.ts', import.meta.url).href)})
+      const { availableParallelism } = await import('node:os')
+      const keyring = new RawAesKeyring({ keyNamespace: 'n', keyName: 'k', wrappingKey: new Uint8Array(32).fill(1) })
+      const ready = await signingThreadReady()
+      const { ciphertext } = await encrypt(keyring, new Uint8Array(2 * 1024 * 1024).fill(3))
+      const { plaintext } = await decrypt(keyring, ciphertext)
+      console.log(JSON.stringify({ cpus: availableParallelism(), ready, signed: offThreadSigningCounts.signed, length: plaintext.length }))
+    `
+    // taskset (util-linux) pins the child to one CPU, which availableParallelism() reports.
+    const child = spawnSync('taskset', ['-c', '0', process.execPath, '--import', 'tsx', '--input-type=module', '-e', script], {
+      env: { ...process.env, NODE_OPTIONS: '' },
+      encoding: 'utf8',
+    })
+    expect(child.error).toBeUndefined()
+    expect(child.status, child.stderr).toBe(0)
+    expect(JSON.parse(child.stdout.trim().split('\n').at(-1) as string)).toEqual({ cpus: 1, ready: false, signed: 0, length: 2 * MiB })
   })
 
   it('does not keep a process alive when it was started and never used', async () => {

@@ -12,6 +12,7 @@ import type { KeyObject } from 'node:crypto'
 import { availableParallelism } from 'node:os'
 import { Worker } from 'node:worker_threads'
 import type { CurveName } from '../suites.js'
+import type { OffThreadSignature } from './types.js'
 
 /**
  * Messages smaller than this sign inline. The thread saves the smaller of the AES-GCM and hash times and costs
@@ -69,16 +70,6 @@ parentPort.on('message', (job) => {
 })
 parentPort.postMessage({ ready: true })
 `
-
-/** One message on its way to the thread. */
-export interface OffThreadSignature {
-  /** Hand the thread `message[from, to)`, the next bytes of the signed part. False: it stalled, sign inline. */
-  publish(message: Uint8Array, from: number, to: number): boolean
-  /** The DER signature, or undefined when the caller must sign inline. */
-  finish(): Promise<Uint8Array | undefined>
-  /** Give the job up (the caller failed or signs inline); the thread drops it. */
-  abandon(): void
-}
 
 type Pending = (signature: Uint8Array | undefined) => void
 

@@ -65,6 +65,20 @@ export interface Signer {
   sign(): Uint8Array
 }
 
+/**
+ * A signature made on another thread while the message is written (Node's one-shot encrypt of large signed
+ * messages, backend/signing-thread.ts). Any failure means "sign inline": `publish` returns false, or `finish`
+ * resolves undefined.
+ */
+export interface OffThreadSignature {
+  /** Hand the thread `message[from, to)`, the next bytes of the signed part. False: it stalled, sign inline. */
+  publish(message: Uint8Array, from: number, to: number): boolean
+  /** The DER signature, or undefined when the caller must sign inline. */
+  finish(): Promise<Uint8Array | undefined>
+  /** Give the job up (the caller failed or signs inline); the thread drops it. */
+  abandon(): void
+}
+
 export interface Verifier {
   update(bytes: Uint8Array): void
   verify(signature: Uint8Array): boolean
