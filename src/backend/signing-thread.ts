@@ -216,6 +216,11 @@ export function startOffThreadSignature(curve: CurveName, privateKey: unknown, s
   }
 }
 
+/** Jobs handed to the thread whose signature has not come back yet. */
+export function offThreadJobsPending(): number {
+  return pending.size
+}
+
 /** Start the thread if it is not running; true once it can take messages, false when it cannot run here. */
 export function signingThreadReady(): Promise<boolean> {
   if (!useful || failed) return Promise.resolve(false)
