@@ -3,6 +3,11 @@
 // the official SDK, on every signing suite and curve; that a job the thread cannot finish is signed inline;
 // and that the thread never holds a process open.
 import { spawnSync } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { build } from 'esbuild'
 import { generateKeyPairSync } from 'node:crypto'
 import fc from 'fast-check'
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
@@ -282,5 +287,50 @@ describe('the helper thread and the process', () => {
       console.log(JSON.stringify({ signed: offThreadSigningCounts.signed, length: plaintext.length }))
     `
     expect(await runModuleScript(script)).toEqual({ signed: 0, length: 2 * MiB })
+  })
+  it('node:worker_threads is loaded only when the first large signed message starts the thread', async () => {
+    // Plain node on a bundle of the sources: tsx, which runs the other children, loads worker_threads itself.
+    const dir = mkdtempSync(join(tmpdir(), 'kms-envelope-lazy-'))
+    try {
+      const source = (path: string): string => JSON.stringify(fileURLToPath(new URL(path, import.meta.url)))
+      await build({
+        stdin: {
+          contents: `export * from ${source('../src/index.ts')}\nexport { signingThreadReady } from ${source('../src/backend/signing-thread.ts')}`,
+          resolveDir: fileURLToPath(new URL('..', import.meta.url)),
+          loader: 'ts',
+        },
+        bundle: true,
+        platform: 'node',
+        format: 'esm',
+        packages: 'external',
+        outfile: join(dir, 'bundle.mjs'),
+        logLevel: 'silent',
+      })
+      const script = `
+        const { encrypt, RawAesKeyring, signingThreadReady } = await import(${JSON.stringify(join(dir, 'bundle.mjs'))})
+        const loaded = () => process.moduleLoadList.includes('NativeModule worker_threads')
+        const keyring = new RawAesKeyring({ keyNamespace: 'n', keyName: 'k', wrappingKey: new Uint8Array(32).fill(1) })
+        const seen = { imported: loaded() }
+        await encrypt(keyring, new Uint8Array(1024))
+        seen.smallSigned = loaded()
+        await encrypt(keyring, new Uint8Array(2 * 1024 * 1024), { algorithmSuite: 0x0478 })
+        seen.largeUnsigned = loaded()
+        await encrypt(keyring, new Uint8Array(2 * 1024 * 1024))
+        seen.ready = await signingThreadReady()
+        seen.largeSigned = loaded()
+        console.log(JSON.stringify(seen))
+      `
+      const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, NODE_OPTIONS: '' }, encoding: 'utf8' })
+      expect(child.status, child.stderr).toBe(0)
+      expect(JSON.parse(child.stdout.trim().split('\n').at(-1) as string)).toEqual({
+        imported: false,
+        smallSigned: false,
+        largeUnsigned: false,
+        ready: true,
+        largeSigned: true,
+      })
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 })

@@ -10,7 +10,7 @@
 // finish() resolves undefined and the caller hashes the message itself).
 import type { KeyObject } from 'node:crypto'
 import { availableParallelism } from 'node:os'
-import { Worker } from 'node:worker_threads'
+import type { Worker } from 'node:worker_threads'
 import type { CurveName } from '../suites.js'
 import type { OffThreadSignature } from './types.js'
 
@@ -80,7 +80,10 @@ let worker: Worker | undefined
 let ready = false
 let failed = false
 let stopping: Worker | undefined
+let launching = false
 let readiness: Promise<boolean> | undefined
+/** Callers of signingThreadReady still waiting for its answer: the thread holds the process open for them. */
+let awaitingReadiness = 0
 let announceReadiness: ((isReady: boolean) => void) | undefined
 let nextId = 1
 const pending = new Map<number, Pending>()
@@ -93,13 +96,32 @@ function settleAll(): void {
   pending.clear()
 }
 
+/**
+ * Start the thread. node:worker_threads is loaded here, on first use: loading it costs a process about 1.6 MB
+ * of memory, which one that never signs a large message should not pay. Until it has loaded, `launching`.
+ */
 function startThread(): void {
+  launching = true
   readiness = new Promise((resolve) => (announceReadiness = resolve))
+  import('node:worker_threads').then(
+    ({ Worker: WorkerThread }) => {
+      launching = false
+      launch(WorkerThread)
+    },
+    () => {
+      launching = false
+      failed = true
+      announceReadiness?.(false)
+    },
+  )
+}
+
+function launch(WorkerThread: typeof Worker): void {
   let thread: Worker
   try {
     // No inherited execArgv: the program is CommonJS whatever the process runs with (--input-type=module,
     // loaders such as --import tsx), and needs none of it. OpenSSL's configuration is the process's own.
-    thread = new Worker(THREAD_SOURCE, { eval: true, name: 'kms-envelope signing', execArgv: [] })
+    thread = new WorkerThread(THREAD_SOURCE, { eval: true, name: 'kms-envelope signing', execArgv: [] })
   } catch {
     failed = true
     announceReadiness?.(false)
@@ -115,7 +137,7 @@ function startThread(): void {
     const resolve = pending.get(message.id as number)
     if (resolve === undefined) return
     pending.delete(message.id as number)
-    if (pending.size === 0) thread.unref()
+    if (pending.size === 0 && awaitingReadiness === 0) thread.unref()
     resolve(message.signature ?? undefined)
   })
   const fail = (): void => {
@@ -130,9 +152,9 @@ function startThread(): void {
   }
   thread.on('error', fail)
   thread.on('exit', fail)
-  // Referenced only while a job is pending, so it never holds the process open. After the listeners: adding a
-  // 'message' listener references the thread again.
-  thread.unref()
+  // Referenced only while a job is pending or someone awaits signingThreadReady, so it never holds the process
+  // open otherwise. After the listeners: adding a 'message' listener references the thread again.
+  if (awaitingReadiness === 0) thread.unref()
 }
 
 /** Block until the thread has hashed past `consumed`; 'timed-out' or 'refused' (no blocking on this thread). */
@@ -155,7 +177,7 @@ const useful = availableParallelism() > 1
  */
 export function startOffThreadSignature(curve: CurveName, privateKey: unknown, signedLength: number): OffThreadSignature | undefined {
   if (!useful || failed || signedLength < OFF_THREAD_SIGNING_MIN || signedLength > 0x7fffffff) return undefined
-  if (worker === undefined) startThread()
+  if (worker === undefined && !launching) startThread()
   if (!ready || worker === undefined) return undefined
   const thread = worker
   const shared = spareRings.pop() ?? new SharedArrayBuffer(CONTROL_BYTES + RING_LENGTH)
@@ -169,7 +191,7 @@ export function startOffThreadSignature(curve: CurveName, privateKey: unknown, s
     thread.postMessage({ id, shared, signedLength, hash: SIGNATURE_HASH[curve], key: privateKey as KeyObject })
   } catch {
     pending.delete(id)
-    if (pending.size === 0) thread.unref()
+    if (pending.size === 0 && awaitingReadiness === 0) thread.unref()
     return undefined
   }
   let published = 0
@@ -224,18 +246,21 @@ export function offThreadJobsPending(): number {
 /** Start the thread if it is not running; true once it can take messages, false when it cannot run here. */
 export function signingThreadReady(): Promise<boolean> {
   if (!useful || failed) return Promise.resolve(false)
-  if (worker === undefined) startThread()
-  const thread = worker
-  if (ready || thread === undefined || readiness === undefined) return Promise.resolve(ready)
+  if (ready) return Promise.resolve(true)
+  if (worker === undefined && !launching) startThread()
+  if (readiness === undefined) return Promise.resolve(false)
   // Someone waits for the answer: hold the process open until it comes (an idle thread does not).
-  thread.ref()
+  awaitingReadiness++
+  worker?.ref()
   return readiness.finally(() => {
-    if (pending.size === 0) thread.unref()
+    awaitingReadiness--
+    if (pending.size === 0 && awaitingReadiness === 0) worker?.unref()
   })
 }
 
 /** Stop the thread (tests); jobs in progress are signed inline, and the next qualifying message starts it again. */
 export async function stopSigningThread(): Promise<void> {
+  if (launching) await readiness
   const thread = worker
   failed = false
   if (thread === undefined) return
