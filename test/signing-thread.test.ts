@@ -4,7 +4,6 @@
 // and that the thread never holds a process open.
 import { spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { build } from 'esbuild'
@@ -290,7 +289,8 @@ describe('the helper thread and the process', () => {
   })
   it('node:worker_threads is loaded only when the first large signed message starts the thread', async () => {
     // Plain node on a bundle of the sources: tsx, which runs the other children, loads worker_threads itself.
-    const dir = mkdtempSync(join(tmpdir(), 'kms-envelope-lazy-'))
+    // Inside node_modules, so that the bundle's package imports resolve as the sources' do.
+    const dir = mkdtempSync(fileURLToPath(new URL('../node_modules/.kms-envelope-lazy-', import.meta.url)))
     try {
       const source = (path: string): string => JSON.stringify(fileURLToPath(new URL(path, import.meta.url)))
       await build({
