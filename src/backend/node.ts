@@ -154,17 +154,27 @@ function compressSpkiPoint(spki: Uint8Array, curve: CurveName): Uint8Array {
   return compressed
 }
 
+/**
+ * EC key pairs with the public half as SPKI DER and the private half as a KeyObject. Node accepts an encoding
+ * for one half only; its typings want both, hence these narrower signatures.
+ */
+interface SpkiPairOptions {
+  readonly namedCurve: string
+  readonly publicKeyEncoding: { readonly type: 'spki'; readonly format: 'der' }
+}
+const generateSpkiPair = generateKeyPair as unknown as (
+  type: 'ec',
+  options: SpkiPairOptions,
+  callback: (error: Error | null, spki: Buffer, privateKey: KeyObject) => void,
+) => void
+const generateSpkiPairSync = generateKeyPairSync as unknown as (type: 'ec', options: SpkiPairOptions) => { publicKey: Buffer; privateKey: KeyObject }
+const spkiPairOptions = (curve: CurveName): SpkiPairOptions => ({ namedCurve: curve, publicKeyEncoding: { type: 'spki', format: 'der' } })
+
 function generateInBackground(curve: CurveName): Promise<SigningKeyPair> {
   return new Promise((resolve, reject) => {
     // The SPKI encoding is made on the thread pool too. (Exporting a freshly generated key as JWK on
     // the main thread can deadlock Node 20 when a GC frees the key-generation job meanwhile.)
-    // Node accepts an encoding for one half only; its typings want both, hence the narrower signature.
-    const generate = generateKeyPair as unknown as (
-      type: 'ec',
-      options: { namedCurve: string; publicKeyEncoding: { type: 'spki'; format: 'der' } },
-      callback: (error: Error | null, spki: Buffer, privateKey: KeyObject) => void,
-    ) => void
-    generate('ec', { namedCurve: curve, publicKeyEncoding: { type: 'spki', format: 'der' } }, (error, spki, privateKey) => {
+    generateSpkiPair('ec', spkiPairOptions(curve), (error, spki, privateKey) => {
       if (error !== null) reject(error)
       else resolve({ privateKey, publicKey: compressSpkiPoint(spki, curve) })
     })
@@ -230,12 +240,7 @@ function topUpOneInline(curve: CurveName): void {
   if (pool === undefined || pool.length >= SIGNING_KEY_POOL_SIZE) return
   let pair: SigningKeyPair
   try {
-    // As in generateInBackground: the SPKI encoding for one half only, which Node's typings do not offer.
-    const generate = generateKeyPairSync as unknown as (
-      type: 'ec',
-      options: { namedCurve: string; publicKeyEncoding: { type: 'spki'; format: 'der' } },
-    ) => { publicKey: Buffer; privateKey: KeyObject }
-    const { publicKey, privateKey } = generate('ec', { namedCurve: curve, publicKeyEncoding: { type: 'spki', format: 'der' } })
+    const { publicKey, privateKey } = generateSpkiPairSync('ec', spkiPairOptions(curve))
     pair = { privateKey, publicKey: compressSpkiPoint(publicKey, curve) }
   } catch {
     return // made on the thread pool instead, where a failure surfaces when the key is taken
