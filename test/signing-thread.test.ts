@@ -230,6 +230,26 @@ describe('jobs the thread cannot finish', () => {
     largest?.abandon() // it would otherwise hold the thread until its wait for bytes times out
   })
 
+  it('where the main thread may not block (Atomics.wait throws), a full ring abandons the job at once', async () => {
+    // The thread waits for the first job's bytes, so the second job's ring fills and its caller must wait.
+    const first = startOffThreadSignature('P-384', privateKey, OFF_THREAD_SIGNING_MIN) as OffThreadSignature
+    const second = startOffThreadSignature('P-384', privateKey, 2 * OFF_THREAD_SIGNING_MIN) as OffThreadSignature
+    const wait = vi.spyOn(Atomics, 'wait').mockImplementation(() => {
+      throw new TypeError('Atomics.wait cannot be called in this context')
+    })
+    try {
+      expect(second.publish(new Uint8Array(2 * OFF_THREAD_SIGNING_MIN), 0, 2 * OFF_THREAD_SIGNING_MIN)).toBe(false)
+      expect(wait).toHaveBeenCalledTimes(1)
+      expect(second.publish(new Uint8Array(10), 0, 10)).toBe(false) // abandoned: no more waiting
+      expect(wait).toHaveBeenCalledTimes(1)
+    } finally {
+      wait.mockRestore()
+    }
+    expect(first.publish(new Uint8Array(OFF_THREAD_SIGNING_MIN), 0, OFF_THREAD_SIGNING_MIN)).toBe(true)
+    expect((await first.finish())?.[0]).toBe(0x30) // a DER SEQUENCE
+    expect(await second.finish()).toBeUndefined()
+  })
+
   it('a key that cannot be sent to the thread is refused (undefined: sign inline), and the thread stays usable', async () => {
     expect(startOffThreadSignature('P-384', () => privateKey, OFF_THREAD_SIGNING_MIN)).toBeUndefined()
     const next = startOffThreadSignature('P-384', privateKey, OFF_THREAD_SIGNING_MIN) as OffThreadSignature
