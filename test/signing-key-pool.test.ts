@@ -1,4 +1,4 @@
-// Ephemeral signing keys come from a small pool per curve (src/backend/node.ts). These tests check where the
+// Ephemeral signing keys come from a small pool per curve (src/backend/node-signing.ts). These tests check where the
 // pool is topped up: on libuv's thread pool beside a message signed inline, on the main thread while a message
 // alone on the helper thread is hashed and signed there, and on the next turn of the event loop for a key taken
 // outside a one-shot encrypt. node:crypto's generateKeyPairSync can be made to fail, to check the fallback.
@@ -16,7 +16,8 @@ vi.mock('node:crypto', async (importOriginal) => {
   }
 })
 
-const { nodeBackend, signingKeysMade, signingKeysSettled } = await import('../src/backend/node.js')
+const { nodeBackend } = await import('../src/backend/node.js')
+const { signingKeysMade, signingKeysSettled } = await import('../src/backend/node-signing.js')
 const { OFF_THREAD_SIGNING_MIN, offThreadJobsPending, offThreadSigningCounts, signingThreadReady, stopSigningThread } = await import('../src/backend/signing-thread.js')
 const { decrypt, encrypt, encryptStream, RawAesKeyring } = await import('../src/index.js')
 
