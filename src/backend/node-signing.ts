@@ -6,11 +6,11 @@ import { offThreadJobsPending, startOffThreadSignature } from './signing-thread.
 import type { OffThreadSignature, Signer, SigningKeyPair } from './types.js'
 
 export const SIGNATURE_HASH: Record<CurveName, string> = { 'P-256': 'sha256', 'P-384': 'sha384' }
-const COORDINATE_LENGTH: Record<CurveName, number> = { 'P-256': 32, 'P-384': 48 }
+export const COMPRESSED_POINT_LENGTH: Record<CurveName, number> = { 'P-256': 33, 'P-384': 49 }
 
 /** Compress the uncompressed point that ends an SPKI encoding: 0x02/0x03 by the parity of y, then x. */
 function compressSpkiPoint(spki: Uint8Array, curve: CurveName): Uint8Array {
-  const coordinateLength = COORDINATE_LENGTH[curve]
+  const coordinateLength = COMPRESSED_POINT_LENGTH[curve] - 1
   const point = spki.subarray(spki.length - 1 - 2 * coordinateLength)
   const compressed = new Uint8Array(1 + coordinateLength)
   compressed[0] = 0x02 | ((point[point.length - 1] as number) & 1)

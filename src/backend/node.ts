@@ -20,7 +20,7 @@ import {
 } from 'node:crypto'
 import { ConfigurationError, KeyringError } from '../errors.js'
 import { sealBody } from '../sync-body.js'
-import { createSigner, SIGNATURE_HASH, signMessage, startSignature, takeSigningKey } from './node-signing.js'
+import { COMPRESSED_POINT_LENGTH, createSigner, SIGNATURE_HASH, signMessage, startSignature, takeSigningKey } from './node-signing.js'
 import { requireUnwrappedKeyLength } from './unwrapped-key.js'
 import type { CurveName, HashName } from '../suites.js'
 import { pkcs1DecryptImplicitRejection } from './node-pkcs1.js'
@@ -110,7 +110,6 @@ function verified(decipher: DecipherGCM): boolean {
   }
 }
 
-const COMPRESSED_POINT_LENGTH: Record<CurveName, number> = { 'P-256': 33, 'P-384': 49 }
 const HASH_LENGTH: Record<HashName, number> = { sha256: 32, sha384: 48, sha512: 64 }
 
 const OAEP_HASH: Record<Exclude<RsaPadding, 'PKCS1'>, string> = {
