@@ -2,10 +2,9 @@
 // whole-message signatures, and the hand-off of large one-shot messages to the signing thread.
 import { type KeyObject, createSign, generateKeyPair, generateKeyPairSync, sign } from 'node:crypto'
 import type { CurveName } from '../suites.js'
-import { offThreadJobsPending, startOffThreadSignature } from './signing-thread.js'
+import { offThreadJobsPending, SIGNATURE_HASH, startOffThreadSignature } from './signing-thread.js'
 import type { OffThreadSignature, Signer, SigningKeyPair } from './types.js'
 
-export const SIGNATURE_HASH: Record<CurveName, string> = { 'P-256': 'sha256', 'P-384': 'sha384' }
 export const COMPRESSED_POINT_LENGTH: Record<CurveName, number> = { 'P-256': 33, 'P-384': 49 }
 
 /** Compress the uncompressed point that ends an SPKI encoding: 0x02/0x03 by the parity of y, then x. */

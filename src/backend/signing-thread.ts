@@ -31,7 +31,8 @@ const CONSUMED = 1 // bytes of the message hashed so far (by the thread)
 const ABANDONED = 2 // 1 when the main thread gave up on this job
 const CONTROL_BYTES = 16
 
-const SIGNATURE_HASH: Record<CurveName, string> = { 'P-256': 'sha256', 'P-384': 'sha384' }
+/** The digest each curve's message signatures use (the suite table pairs them the same way). */
+export const SIGNATURE_HASH: Record<CurveName, string> = { 'P-256': 'sha256', 'P-384': 'sha384' }
 
 /**
  * The thread's program (CommonJS, evaluated). For each job: hash the ring's bytes as they are published until
