@@ -1,7 +1,7 @@
 import { Window } from './async-body.js'
 import type { CryptoBackend } from './backend/types.js'
 import { asMaterialsManager } from './cmm/default.js'
-import { checkHeader, decryptionSettings, openHeader, signatureError, type OpenedHeader } from './decrypt.js'
+import { checkHeader, decryptionSettings, openHeader, signatureError, type OpenedHeader } from './open-header.js'
 import { positiveIntegerOption } from './encrypt.js'
 import {
   LimitExceededError,
