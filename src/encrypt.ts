@@ -7,7 +7,7 @@ import { EMPTY, ZERO_IV, concatBytes, utf8 } from './format/bytes.js'
 import { checkRequiredKeys, emptyContext, serializeContext, splitContext, validateCallerContext } from './format/context.js'
 import { MAX_FRAME_LENGTH, messageIdLength, serializeHeaderBody } from './format/header.js'
 import { FrameSealer } from './frames.js'
-import { commitmentPolicyFromOption, hex, suiteForEncrypt, type CurveName } from './suites.js'
+import { commitmentPolicyFromOption, suiteForEncrypt, type CurveName } from './suites.js'
 import type { EncryptOptions, EncryptResult, MessageHeader } from './types.js'
 
 const DEFAULT_FRAME_LENGTH = 4096

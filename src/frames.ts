@@ -11,7 +11,6 @@ import {
   MAX_SEQUENCE_NUMBER,
   REGULAR_FRAME_OVERHEAD,
   writeSequenceIv,
-  type FrameView,
 } from './format/frame.js'
 
 /**
