@@ -100,18 +100,3 @@ export async function openBodyAsync(
     throw error
   }
 }
-
-/** `finishMessage` for an asynchronous key: seal the final frame, then sign with the incremental signer if any. */
-export async function finishMessageAsync(
-  session: EncryptionSession,
-  finalPlaintext: Uint8Array,
-  out: Uint8Array,
-  offset: number,
-  unsignedFrom: number,
-): Promise<number> {
-  const end = await session.sealer.sealFinalAsync(finalPlaintext, out, offset)
-  const { signer } = session
-  if (signer === undefined) return end
-  signer.update(out.subarray(unsignedFrom, end))
-  return writeFooter(signer.sign(), out, end)
-}

@@ -148,3 +148,11 @@ export class AbortedError extends EnvelopeError {
 export class UnsupportedOperationError extends EnvelopeError {
   override readonly code = 'UNSUPPORTED_OPERATION'
 }
+
+/**
+ * kms-envelope could not finish an operation for a reason of its own, not the input's: a signed stream whose
+ * hashing thread stopped before it answered, say. Nothing unverified is released; the operation may be retried.
+ */
+export class InternalError extends EnvelopeError {
+  override readonly code = 'INTERNAL_ERROR'
+}

@@ -1,7 +1,8 @@
-import { finishMessageAsync, Window } from './async-body.js'
+import { Window } from './async-body.js'
 import type { CryptoBackend } from './backend/types.js'
 import { beginEncryption, type EncryptionSession } from './encrypt.js'
 import { ConfigurationError, LimitExceededError, PolicyViolationError } from './errors.js'
+import { writeFooter } from './format/footer.js'
 import { FINAL_FRAME_OVERHEAD, REGULAR_FRAME_OVERHEAD } from './format/frame.js'
 import {
   asChunk,
@@ -17,7 +18,7 @@ import {
   type StreamDriver,
 } from './stream.js'
 import { footerRoom } from './frames.js'
-import { finishMessage } from './sync-body.js'
+import { streamSigner, type StreamSigner } from './stream-signer.js'
 import type { MessageHeader } from './types.js'
 
 /**
@@ -39,6 +40,8 @@ export function encryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, opt
   }
   const header = deferred<MessageHeader>()
   let session: EncryptionSession | undefined
+  /** For signing suites: signs the message as it goes out. */
+  let signer: StreamSigner | undefined
   /** Plaintext short of a whole frame; grows as needed up to one frame, so a huge frameLength costs nothing upfront. */
   let pending = new Uint8Array(0)
   let pendingLength = 0
@@ -53,6 +56,8 @@ export function encryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, opt
     pendingLength = 0
     session?.sealer.dispose()
     session = undefined
+    signer?.abandon()
+    signer = undefined
     detach()
   }
   const fail = (error: unknown) => {
@@ -82,7 +87,7 @@ export function encryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, opt
    * through a window of calls in flight. `pending` and the chunk stay untouched until every call is done.
    */
   async function sealChunkAsync(current: EncryptionSession, chunk: Uint8Array, controller: TransformStreamDefaultController<Uint8Array>): Promise<void> {
-    const { sealer, signer } = current
+    const { sealer } = current
     const frameLength = sealer.frameLength
     const frames = Math.floor((pendingLength + chunk.length) / frameLength)
     let position = 0
@@ -112,8 +117,11 @@ export function encryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, opt
         pending.fill(0, 0, pendingLength)
         pendingLength = 0
       }
-      signer?.update(out)
+      const catchingUp = signer?.update(out)
       controller.enqueue(out)
+      if (position < chunk.length) keepRemainder(chunk.subarray(position), frameLength)
+      await catchingUp
+      return
     }
     if (position < chunk.length) keepRemainder(chunk.subarray(position), frameLength)
   }
@@ -146,6 +154,7 @@ export function encryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, opt
           return
         }
         session = started
+        signer = streamSigner(backend, started, declaredLength)
       } catch (error) {
         fail(error)
         throw error
@@ -172,7 +181,7 @@ export function encryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, opt
         if (maxLength !== undefined && seen > maxLength) {
           throw new LimitExceededError(`The input is longer than maxPlaintextLength (${maxLength} bytes).`)
         }
-        const { sealer, signer } = current
+        const { sealer } = current
         if (sealer.async) {
           return sealChunkAsync(current, chunk, controller).catch((error: unknown) => {
             fail(error)
@@ -182,6 +191,7 @@ export function encryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, opt
         const frameLength = sealer.frameLength
         const frames = Math.floor((pendingLength + chunk.length) / frameLength)
         let position = 0
+        let catchingUp: Promise<void> | undefined
         if (frames > 0) {
           const out = backend.allocate(frames * (frameLength + REGULAR_FRAME_OVERHEAD)) // every byte is written
           let offset = 0
@@ -196,10 +206,12 @@ export function encryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, opt
             offset = sealer.sealRegular(chunk.subarray(position, position + frameLength), out, offset)
             position += frameLength
           }
-          signer?.update(out)
+          catchingUp = signer?.update(out)
           controller.enqueue(out)
         }
         if (position < chunk.length) keepRemainder(chunk.subarray(position), frameLength)
+        // The thread hashing the message has fallen behind: the next chunk waits for it.
+        return catchingUp
       } catch (error) {
         fail(error)
         throw error
@@ -209,19 +221,31 @@ export function encryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, opt
     flush(controller) {
       const current = session
       if (current === undefined) return undefined
-      if (current.sealer.async) {
+      const finalFrame = (): Uint8Array => {
+        writeHeader(controller, current)
+        checkDeclaredLength()
+        return new Uint8Array(FINAL_FRAME_OVERHEAD + pendingLength + footerRoom(current))
+      }
+      const finalPlaintext = () => pending.subarray(0, pendingLength)
+      const messageSigner = signer
+      if (current.sealer.async || messageSigner?.async === true) {
         return settleFlushAsync(header, release, async () => {
-          writeHeader(controller, current)
-          checkDeclaredLength()
-          const out = new Uint8Array(FINAL_FRAME_OVERHEAD + pendingLength + footerRoom(current))
-          controller.enqueue(out.subarray(0, await finishMessageAsync(current, pending.subarray(0, pendingLength), out, 0, 0)))
+          const out = finalFrame()
+          const end = current.sealer.async
+            ? await current.sealer.sealFinalAsync(finalPlaintext(), out, 0)
+            : current.sealer.sealFinal(finalPlaintext(), out, 0)
+          if (messageSigner === undefined) return void controller.enqueue(out.subarray(0, end))
+          void messageSigner.update(out.subarray(0, end)) // the last bytes: finish waits for every one
+          signer = undefined // finish ends the job: nothing left to abandon
+          controller.enqueue(out.subarray(0, writeFooter(await messageSigner.finish(), out, end)))
         })
       }
       return settleFlush(header, release, () => {
-        writeHeader(controller, current)
-        checkDeclaredLength()
-        const out = new Uint8Array(FINAL_FRAME_OVERHEAD + pendingLength + footerRoom(current))
-        controller.enqueue(out.subarray(0, finishMessage(current, pending.subarray(0, pendingLength), out, 0, 0)))
+        const out = finalFrame()
+        const end = current.sealer.sealFinal(finalPlaintext(), out, 0)
+        if (messageSigner === undefined) return void controller.enqueue(out.subarray(0, end))
+        messageSigner.update(out.subarray(0, end))
+        controller.enqueue(out.subarray(0, writeFooter(messageSigner.finish() as Uint8Array, out, end)))
       })
     },
 

@@ -17,18 +17,6 @@ const SIGN_CHUNK = 256 * 1024
 const PUBLISH_CHUNK = 64 * 1024
 
 /**
- * Seal the final frame and, for signing suites, sign everything from `unsignedFrom` on and write the
- * footer. Returns the offset after the message. Streaming encrypt's last step.
- */
-export function finishMessage(session: EncryptionSession, finalPlaintext: Uint8Array, out: Uint8Array, offset: number, unsignedFrom: number): number {
-  const end = session.sealer.sealFinal(finalPlaintext, out, offset)
-  const { signer } = session
-  if (signer === undefined) return end
-  signer.update(out.subarray(unsignedFrom, end))
-  return writeFooter(signer.sign(), out, end)
-}
-
-/**
  * Hands a message's signed part to another thread as it is written (backend/signing-thread.ts on Node), or
  * returns undefined to sign inline.
  */

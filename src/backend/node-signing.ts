@@ -2,7 +2,13 @@
 // whole-message signatures, and the hand-off of large one-shot messages to the signing thread.
 import { type KeyObject, createSign, generateKeyPair, generateKeyPairSync, sign } from 'node:crypto'
 import type { CurveName } from '../suites.js'
-import { offThreadJobsPending, SIGNATURE_HASH, startOffThreadSignature } from './signing-thread.js'
+import {
+  OFF_THREAD_SIGNING_MIN,
+  offThreadJobsPending,
+  prepareSigningThread,
+  SIGNATURE_HASH,
+  startOffThreadSignature,
+} from './signing-thread.js'
 import type { OffThreadSignature, Signer, SigningKeyPair } from './types.js'
 
 export const COMPRESSED_POINT_LENGTH: Record<CurveName, number> = { 'P-256': 33, 'P-384': 49 }
@@ -133,6 +139,14 @@ export function startSignature(curve: CurveName, privateKey: unknown, signedLeng
       return job.finish()
     },
   }
+}
+
+/**
+ * Streams hash on the signing thread once it runs. It is started by a large one-shot message, or by a signed
+ * stream that carried (or declares) as much: that stream hashes its own bytes, and later ones use the thread.
+ */
+export function signedStreamSeen(length: number): void {
+  if (length >= OFF_THREAD_SIGNING_MIN) prepareSigningThread()
 }
 
 export function createSigner(curve: CurveName, privateKey: unknown): Signer {

@@ -20,8 +20,8 @@ import {
 } from 'node:crypto'
 import { ConfigurationError, KeyringError } from '../errors.js'
 import { sealBody } from '../sync-body.js'
-import { COMPRESSED_POINT_LENGTH, createSigner, signMessage, startSignature, takeSigningKey } from './node-signing.js'
-import { SIGNATURE_HASH } from './signing-thread.js'
+import { COMPRESSED_POINT_LENGTH, createSigner, signedStreamSeen, signMessage, startSignature, takeSigningKey } from './node-signing.js'
+import { SIGNATURE_HASH, startStreamDigest } from './signing-thread.js'
 import { requireUnwrappedKeyLength } from './unwrapped-key.js'
 import type { CurveName, HashName } from '../suites.js'
 import { pkcs1DecryptImplicitRejection } from './node-pkcs1.js'
@@ -249,6 +249,8 @@ export const nodeBackend: CryptoBackend = {
       },
     }
   },
+  streamDigest: startStreamDigest,
+  signedStreamSeen,
 
   verifyMessage(curve, publicKey, message, signature) {
     // With a callback, node:crypto hashes and verifies on libuv's thread pool (after copying the message).

@@ -1,18 +1,20 @@
-// Off-thread message signatures for one-shot encrypt on Node. A signed message's signature covers a hash of
-// the whole message, and node:crypto offers no asynchronous incremental hash: signing inline costs a SHA-384 of
-// every byte after the AES-GCM that wrote them, then the ECDSA signature itself. Here one helper thread hashes
-// the message as the main thread writes it (the two run side by side) and then signs, while the main thread
-// returns to the event loop. The bytes pass through a small shared ring, so a message (up to 2 GiB) costs the
-// ring's memory, not a second copy of the message.
-//
-// Everything here is an optimization with a fallback: until the thread has started, when it has failed, or when
-// a message does not qualify, the caller signs inline as before (startOffThreadSignature returns undefined, or
-// finish() resolves undefined and the caller hashes the message itself).
+// Off-thread message signatures on Node. A signed message's signature covers a hash of the whole message, and
+// node:crypto offers no asynchronous incremental hash: signing inline costs a SHA-384 of every byte after the
+// AES-GCM that wrote them, then the ECDSA signature itself. Here one helper thread hashes the message as the main
+// thread writes it (the two run side by side) and then signs, while the main thread goes on.
+// - One-shot encrypt: the bytes pass through a small shared ring, so a message (up to 2 GiB) costs the ring's
+//   memory, not a second copy. Everything is an optimization with a fallback: until the thread has started, when
+//   it has failed, or when a message does not qualify, the caller signs inline (startOffThreadSignature returns
+//   undefined, or finish() resolves undefined and the caller hashes the message itself).
+// - Encrypted streams: copies of the bytes are posted in pieces, and the thread hands each piece back once
+//   hashed. A stream cannot fall back (its earlier bytes are gone), so it uses the thread only if it runs when the
+//   stream begins (startStreamDigest).
 import type { KeyObject } from 'node:crypto'
 import { availableParallelism } from 'node:os'
 import type { Worker } from 'node:worker_threads'
 import type { CurveName } from '../suites.js'
-import type { OffThreadSignature } from './types.js'
+import { ABANDONED, CONSUMED, CONTROL_BYTES, PUBLISHED, STALL_LIMIT_MS, THREAD_PROGRAM } from './signing-thread-program.js'
+import type { OffThreadSignature, StreamDigest } from './types.js'
 
 /**
  * Messages smaller than this sign inline. The thread saves the smaller of the AES-GCM and hash times and costs
@@ -22,60 +24,17 @@ import type { OffThreadSignature } from './types.js'
 export const OFF_THREAD_SIGNING_MIN = 1024 * 1024
 /** The shared ring each message streams through to the thread. */
 const RING_LENGTH = 1024 * 1024
-/** How long the main thread waits for the thread to make room in the ring before signing inline instead. */
-const STALL_LIMIT_MS = 2000
-
-// Control words at the start of each job's shared memory (Int32Array indexes).
-const PUBLISHED = 0 // bytes of the message written into the ring so far (by the main thread)
-const CONSUMED = 1 // bytes of the message hashed so far (by the thread)
-const ABANDONED = 2 // 1 when the main thread gave up on this job
-const CONTROL_BYTES = 16
-
 /** The digest each curve's message signatures use (the suite table pairs them the same way). */
 export const SIGNATURE_HASH: Record<CurveName, string> = { 'P-256': 'sha256', 'P-384': 'sha384' }
 
-/**
- * The thread's program (CommonJS, evaluated). For each job: hash the ring's bytes as they are published until
- * the whole signed part of the message has been read, then sign, and post the DER signature back (or none on
- * any failure, and the main thread signs inline). Waits time out, so an abandoned job never holds the thread.
- */
-const THREAD_SOURCE = `
-const { parentPort } = require('node:worker_threads')
-const { createSign } = require('node:crypto')
-parentPort.on('message', (job) => {
-  const control = new Int32Array(job.shared, 0, 4)
-  const ring = new Uint8Array(job.shared, ${CONTROL_BYTES})
-  let signature = null
-  try {
-    const signer = createSign(job.hash)
-    let consumed = 0
-    while (consumed < job.signedLength) {
-      if (Atomics.load(control, ${ABANDONED}) === 1) throw new Error('abandoned')
-      const published = Atomics.load(control, ${PUBLISHED})
-      if (published === consumed) {
-        if (Atomics.wait(control, ${PUBLISHED}, published, ${STALL_LIMIT_MS}) === 'timed-out') throw new Error('stalled')
-        continue
-      }
-      for (let from = consumed % ring.length, left = published - consumed; left > 0; from = 0) {
-        const take = Math.min(left, ring.length - from)
-        signer.update(ring.subarray(from, from + take))
-        left -= take
-      }
-      consumed = published
-      Atomics.store(control, ${CONSUMED}, consumed)
-      Atomics.notify(control, ${CONSUMED})
-    }
-    signature = signer.sign({ key: job.key, dsaEncoding: 'der' })
-  } catch {}
-  parentPort.postMessage({ id: job.id, signature })
-})
-parentPort.postMessage({ ready: true })
-`
-
+/** Awaits a job's DER signature, or undefined when the thread could not make it. */
 type Pending = (signature: Uint8Array | undefined) => void
 
-/** How many messages were signed on the thread, and how many jobs it could not finish (signed inline). */
-export const offThreadSigningCounts = { signed: 0, fellBack: 0 }
+/**
+ * How many one-shot messages were signed on the thread, how many such jobs it could not finish (signed inline),
+ * and how many streams it signed (tests).
+ */
+export const offThreadSigningCounts = { signed: 0, fellBack: 0, streamsSigned: 0 }
 
 let worker: Worker | undefined
 let ready = false
@@ -88,13 +47,34 @@ let awaitingReadiness = 0
 let announceReadiness: ((isReady: boolean) => void) | undefined
 let nextId = 1
 const pending = new Map<number, Pending>()
+/** Stream byte copies posted to the thread and not yet acknowledged: the thread holds the process open for them. */
+let unacknowledged = 0
+/** Open stream jobs, told when the thread acknowledges bytes or stops. */
+const streamJobs = new Map<number, StreamJobEvents>()
 /** Rings of finished jobs, kept for the next ones (they hold ciphertext only, never keys). */
 const spareRings: SharedArrayBuffer[] = []
 const MAX_SPARE_RINGS = 2
 
+interface StreamJobEvents {
+  acknowledged(bytes: number): void
+  lost(): void
+}
+
 function settleAll(): void {
   for (const resolve of pending.values()) resolve(undefined)
   pending.clear()
+  for (const job of streamJobs.values()) job.lost()
+  streamJobs.clear()
+  unacknowledged = 0
+}
+
+/**
+ * Reference the thread only while it owes an answer (a signature, or a stream's piece back) or someone
+ * awaits signingThreadReady: an idle thread, or a stream waiting for its next chunk, never holds the process open.
+ */
+function holdOpenWhileBusy(thread: Worker | undefined): void {
+  if (pending.size > 0 || unacknowledged > 0 || awaitingReadiness > 0) thread?.ref()
+  else thread?.unref()
 }
 
 /**
@@ -122,24 +102,31 @@ function launch(WorkerThread: typeof Worker): void {
   try {
     // No inherited execArgv: the program is CommonJS whatever the process runs with (--input-type=module,
     // loaders such as --import tsx), and needs none of it. OpenSSL's configuration is the process's own.
-    thread = new WorkerThread(THREAD_SOURCE, { eval: true, name: 'kms-envelope signing', execArgv: [] })
+    thread = new WorkerThread(THREAD_PROGRAM, { eval: true, name: 'kms-envelope signing', execArgv: [] })
   } catch {
     failed = true
     announceReadiness?.(false)
     return
   }
   worker = thread
-  thread.on('message', (message: { ready?: true; id?: number; signature?: Uint8Array | null }) => {
+  thread.on('message', (message: { ready?: true; hashed?: Uint8Array; id?: number; result?: Uint8Array | null }) => {
     if (message.ready === true) {
       ready = true
       announceReadiness?.(true)
       return
     }
+    if (message.hashed !== undefined) {
+      unacknowledged--
+      if (unacknowledged === 0) holdOpenWhileBusy(thread)
+      streamJobs.get(message.id as number)?.acknowledged(message.hashed.length)
+      if (message.hashed.length === STREAM_PIECE_LENGTH && sparePieces.length < MAX_SPARE_PIECES) sparePieces.push(message.hashed)
+      return
+    }
     const resolve = pending.get(message.id as number)
     if (resolve === undefined) return
     pending.delete(message.id as number)
-    if (pending.size === 0 && awaitingReadiness === 0) thread.unref()
-    resolve(message.signature ?? undefined)
+    holdOpenWhileBusy(thread)
+    resolve(message.result ?? undefined)
   })
   const fail = (): void => {
     if (worker !== thread) return // already stopped
@@ -179,7 +166,9 @@ const useful = availableParallelism() > 1
 export function startOffThreadSignature(curve: CurveName, privateKey: unknown, signedLength: number): OffThreadSignature | undefined {
   if (!useful || failed || signedLength < OFF_THREAD_SIGNING_MIN || signedLength > 0x7fffffff) return undefined
   if (worker === undefined && !launching) startThread()
-  if (!ready || worker === undefined) return undefined
+  // With streams' pieces queued ahead of it, the job would wait for them, and a message larger than the ring
+  // would block this thread meanwhile: the thread is busy, so sign inline.
+  if (!ready || worker === undefined || unacknowledged > 0) return undefined
   const thread = worker
   const shared = spareRings.pop() ?? new SharedArrayBuffer(CONTROL_BYTES + RING_LENGTH)
   const control = new Int32Array(shared, 0, 4)
@@ -187,12 +176,12 @@ export function startOffThreadSignature(curve: CurveName, privateKey: unknown, s
   const ring = new Uint8Array(shared, CONTROL_BYTES)
   const id = nextId++
   const signature = new Promise<Uint8Array | undefined>((resolve) => pending.set(id, resolve))
-  if (pending.size === 1) thread.ref()
+  holdOpenWhileBusy(thread)
   try {
     thread.postMessage({ id, shared, signedLength, hash: SIGNATURE_HASH[curve], key: privateKey as KeyObject })
   } catch {
     pending.delete(id)
-    if (pending.size === 0 && awaitingReadiness === 0) thread.unref()
+    holdOpenWhileBusy(thread)
     return undefined
   }
   let published = 0
@@ -239,6 +228,128 @@ export function startOffThreadSignature(curve: CurveName, privateKey: unknown, s
   }
 }
 
+/**
+ * A stream's bytes are copied into pieces of this size before they go to the thread: one message (and one
+ * acknowledgement) per piece rather than per chunk, with a copy the thread may keep (transferred, not cloned).
+ */
+const STREAM_PIECE_LENGTH = 256 * 1024
+/** Pieces the thread has hashed come back to be filled again: allocating each anew costs more than copying into it. */
+const sparePieces: Uint8Array[] = []
+const MAX_SPARE_PIECES = 32
+/**
+ * How far the thread may fall behind a stream: past this many bytes posted and not yet hashed, `update` asks the
+ * stream to wait, and it may go on once the thread is within half of it. Bounds the memory a fast producer holds.
+ */
+const STREAM_MAX_BEHIND = 4 * 1024 * 1024
+
+/**
+ * Begin hashing an encrypted stream's signed bytes on the helper thread, to sign them at the end; or undefined
+ * when the thread is not running (one CPU, not started yet, or failed), and the stream hashes its bytes itself.
+ * Unlike a one-shot message, a stream cannot fall back once it has begun (its earlier bytes are gone): when the
+ * thread stops meanwhile, `sign` resolves undefined.
+ */
+export function startStreamDigest(curve: CurveName): StreamDigest | undefined {
+  if (!useful || failed || !ready || worker === undefined) return undefined
+  const thread = worker
+  const id = nextId++
+  try {
+    thread.postMessage({ kind: 'stream', id, hash: SIGNATURE_HASH[curve] })
+  } catch {
+    return undefined
+  }
+  let piece: Uint8Array | undefined
+  let pieceLength = 0
+  let behind = 0
+  let lost = false
+  let ended = false
+  /** While the thread is too far behind: settles once it has caught up (or stopped, or the job ended). */
+  let caughtUp: { promise: Promise<void>; resolve: () => void } | undefined
+  const wake = (): void => {
+    const waiting = caughtUp
+    caughtUp = undefined
+    waiting?.resolve()
+  }
+  streamJobs.set(id, {
+    acknowledged(bytes) {
+      behind -= bytes
+      if (behind <= STREAM_MAX_BEHIND / 2) wake()
+    },
+    lost() {
+      lost = true
+      wake()
+    },
+  })
+  const post = (bytes: Uint8Array): void => {
+    if (lost) return
+    behind += bytes.length // before the transfer, which empties `bytes`
+    thread.postMessage({ kind: 'data', id, bytes }, [bytes.buffer as ArrayBuffer])
+    if (unacknowledged++ === 0) holdOpenWhileBusy(thread)
+  }
+  const spare = (unused: Uint8Array | undefined): void => {
+    if (unused !== undefined && sparePieces.length < MAX_SPARE_PIECES) sparePieces.push(unused)
+  }
+  const flushPiece = (): void => {
+    if (piece === undefined || pieceLength === 0) return
+    if (pieceLength === STREAM_PIECE_LENGTH) post(piece)
+    else {
+      post(piece.slice(0, pieceLength))
+      spare(piece)
+    }
+    piece = undefined
+    pieceLength = 0
+  }
+  return {
+    update(bytes) {
+      if (ended || lost) return undefined
+      if (pieceLength === 0 && bytes.length >= STREAM_PIECE_LENGTH) post(new Uint8Array(bytes))
+      else {
+        for (let from = 0; from < bytes.length; ) {
+          piece ??= sparePieces.pop() ?? new Uint8Array(STREAM_PIECE_LENGTH)
+          const take = Math.min(STREAM_PIECE_LENGTH - pieceLength, bytes.length - from)
+          piece.set(bytes.subarray(from, from + take), pieceLength)
+          pieceLength += take
+          from += take
+          if (pieceLength === STREAM_PIECE_LENGTH) flushPiece()
+        }
+      }
+      if (behind <= STREAM_MAX_BEHIND || lost) return undefined
+      if (caughtUp === undefined) {
+        let resolve = (): void => undefined
+        const promise = new Promise<void>((settle) => (resolve = settle))
+        caughtUp = { promise, resolve }
+      }
+      return caughtUp.promise
+    },
+    async sign(privateKey) {
+      if (ended) throw new Error('A stream digest is signed once.')
+      ended = true
+      flushPiece()
+      if (lost) return undefined
+      const answer = new Promise<Uint8Array | undefined>((resolve) => pending.set(id, resolve))
+      holdOpenWhileBusy(thread)
+      thread.postMessage({ kind: 'end', id, key: privateKey as KeyObject })
+      const signature = await answer
+      streamJobs.delete(id)
+      if (signature !== undefined) offThreadSigningCounts.streamsSigned++
+      return signature
+    },
+    abandon() {
+      if (ended) return
+      ended = true
+      spare(piece)
+      piece = undefined
+      streamJobs.delete(id)
+      wake()
+      if (!lost) thread.postMessage({ kind: 'drop', id })
+    },
+  }
+}
+
+/** Start the thread when it can run here and is not running, without waiting for it. */
+export function prepareSigningThread(): void {
+  if (useful && !failed && worker === undefined && !launching) startThread()
+}
+
 /** Jobs handed to the thread whose signature has not come back yet. */
 export function offThreadJobsPending(): number {
   return pending.size
@@ -255,7 +366,7 @@ export function signingThreadReady(): Promise<boolean> {
   worker?.ref()
   return readiness.finally(() => {
     awaitingReadiness--
-    if (pending.size === 0 && awaitingReadiness === 0) worker?.unref()
+    holdOpenWhileBusy(worker)
   })
 }
 

@@ -79,6 +79,23 @@ export interface OffThreadSignature {
   abandon(): void
 }
 
+/**
+ * An encrypted stream's signed bytes hashed on another thread while the stream goes on (Node,
+ * backend/signing-thread.ts), then signed there. Unlike `OffThreadSignature`, there is no falling back once
+ * begun: a stream's earlier bytes are gone. `sign` resolves undefined when the thread stopped before answering.
+ */
+export interface StreamDigest {
+  /**
+   * The next bytes, copied before this returns. A promise means the thread has fallen behind: settle it before
+   * the next update, which bounds the copies held for the thread.
+   */
+  update(bytes: Uint8Array): Promise<void> | undefined
+  /** The DER signature over the bytes given, with the private key. Ends the job. */
+  sign(privateKey: unknown): Promise<Uint8Array | undefined>
+  /** Give the job up (the stream failed or was cancelled); the thread drops it. */
+  abandon(): void
+}
+
 export interface Verifier {
   update(bytes: Uint8Array): void
   verify(signature: Uint8Array): boolean
@@ -142,6 +159,17 @@ export interface CryptoBackend {
   /** Parse a compressed public point; throws when it is not a valid point on the curve. */
   importVerificationKey(curve: CurveName, compressedPoint: Uint8Array): Promise<unknown>
   createVerifier(curve: CurveName, publicKey: unknown): Verifier
+  /**
+   * For encrypted streams of signing suites: hash the signed bytes on another thread, so that this one only
+   * encrypts, and sign there. Undefined (or absent) when no such thread is running: the stream uses `createSigner`.
+   */
+  streamDigest?(curve: CurveName): StreamDigest | undefined
+  /**
+   * Told how many bytes an encrypted signed stream carried that had no `streamDigest` (or declares it will carry): a backend
+   * may start the thread `streamDigest` needs once streams prove large, so a process that never streams much
+   * never starts it.
+   */
+  signedStreamSeen?(length: number): void
   /**
    * Verify a whole message's DER signature in one call, off the main thread where the platform can, so the
    * caller may decrypt meanwhile. Resolves false (never rejects) for a bad or undecodable signature.

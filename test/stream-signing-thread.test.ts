@@ -1,0 +1,264 @@
+// Encrypted streams of signing suites hash their bytes on the signing thread once it runs
+// (src/stream-signer.ts, startStreamDigest in src/backend/signing-thread.ts). These tests check that such
+// messages verify, here and in the official SDK; that the thread's lag is bounded; that a thread which stops
+// mid-stream fails the stream with a typed error; that a dropped stream neither holds the process open nor
+// keeps the thread from its other work; and that only a large stream starts the thread.
+import { createVerify, generateKeyPairSync } from 'node:crypto'
+import fc from 'fast-check'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import {
+  OFF_THREAD_SIGNING_MIN,
+  offThreadSigningCounts,
+  signingThreadReady,
+  startOffThreadSignature,
+  startStreamDigest,
+  stopSigningThread,
+} from '../src/backend/signing-thread.js'
+import { decrypt, encryptStream, EnvelopeError, RawAesKeyring } from '../src/index.js'
+import { policyFor, rejectionOf, runModuleScript } from './helpers/fixtures.js'
+import { aesKey, decryptPolicyFor, hex16, KEY_NAMESPACE, keyNameOf, officialDecrypt, officialKeyring } from './helpers/official.js'
+import { chunked, readAll } from './helpers/web-streams.js'
+
+const MiB = 1024 * 1024
+const SIGNING_SUITES = [0x0214, 0x0346, 0x0378, 0x0578] as const
+const spec = { kind: 'aes', bits: 256 } as const
+const keyring = new RawAesKeyring({ keyNamespace: KEY_NAMESPACE, keyName: keyNameOf(spec), wrappingKey: aesKey(256) })
+const srcUrl = (path: string): string => JSON.stringify(new URL(path, import.meta.url).href)
+
+function plaintextOf(length: number, seed = 1): Uint8Array {
+  const bytes = new Uint8Array(length)
+  for (let index = 0; index < length; index++) bytes[index] = (index * 31 + seed) & 0xff
+  return bytes
+}
+
+/** Encrypt `plaintext` as a stream fed `chunkSize` bytes at a time; the message, and how many streams the thread signed. */
+async function encryptStreamed(plaintext: Uint8Array, chunkSize: number, options: Parameters<typeof encryptStream>[1]) {
+  const before = offThreadSigningCounts.streamsSigned
+  const ciphertext = await readAll(chunked(plaintext, chunkSize).pipeThrough(encryptStream(keyring, options)))
+  return { ciphertext, onThread: offThreadSigningCounts.streamsSigned - before }
+}
+
+beforeAll(async () => {
+  expect(await signingThreadReady()).toBe(true)
+})
+afterAll(() => stopSigningThread())
+
+describe('encrypted streams signed on the thread', () => {
+  it.each(SIGNING_SUITES.map((suite) => [hex16(suite), suite] as const))('suite %s: verifies here and in the official SDK', async (_, algorithmSuite) => {
+    const plaintext = plaintextOf(3 * MiB + 777, algorithmSuite)
+    const { ciphertext, onThread } = await encryptStreamed(plaintext, 65_536, {
+      algorithmSuite,
+      frameLength: 4096,
+      commitmentPolicy: policyFor(algorithmSuite),
+      encryptionContext: { purpose: 'stream signing thread' },
+    })
+    expect(onThread).toBe(1)
+    const ours = await decrypt(keyring, ciphertext, { commitmentPolicy: policyFor(algorithmSuite) })
+    expect(Buffer.from(ours.plaintext).equals(Buffer.from(plaintext))).toBe(true)
+    const theirs = await officialDecrypt(officialKeyring(spec), ciphertext, { commitmentPolicy: decryptPolicyFor(algorithmSuite) })
+    expect(Buffer.from(theirs.plaintext).equals(Buffer.from(plaintext))).toBe(true)
+  })
+
+  it('small and empty streams too, once the thread runs; unsigned suites never use it', async () => {
+    for (const length of [0, 1, 4096, 10_000]) {
+      const plaintext = plaintextOf(length)
+      const { ciphertext, onThread } = await encryptStreamed(plaintext, 1000, { frameLength: 4096 })
+      expect(onThread).toBe(1)
+      expect(Buffer.from((await decrypt(keyring, ciphertext)).plaintext).equals(Buffer.from(plaintext))).toBe(true)
+    }
+    const { onThread } = await encryptStreamed(plaintextOf(2 * MiB), 65_536, { algorithmSuite: 0x0478 })
+    expect(onThread).toBe(0)
+  })
+
+  it('round trip (fast-check): random lengths, chunk sizes and frame lengths', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 0, max: 400_000 }),
+        fc.integer({ min: 1, max: 300_000 }),
+        fc.constantFrom(97, 4096, 65_536, 300_000),
+        async (length, chunkSize, frameLength) => {
+          const plaintext = plaintextOf(length, chunkSize)
+          const { ciphertext, onThread } = await encryptStreamed(plaintext, chunkSize, { frameLength })
+          expect(onThread).toBe(1)
+          expect(Buffer.from((await decrypt(keyring, ciphertext)).plaintext).equals(Buffer.from(plaintext))).toBe(true)
+        },
+      ),
+      { numRuns: 15 },
+    )
+  })
+})
+
+describe('the thread-side digest', () => {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-384' })
+  const verifies = (message: Uint8Array, signature: Uint8Array): boolean =>
+    createVerify('sha384').update(message).verify({ key: publicKey, dsaEncoding: 'der' }, signature)
+
+  it('signs exactly the bytes given, however they are split (fast-check)', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.integer({ min: 0, max: 600_000 }), { maxLength: 6 }), async (lengths) => {
+        const parts = lengths.map((length, index) => plaintextOf(length, index))
+        const digest = startStreamDigest('P-384')
+        if (digest === undefined) throw new Error('the thread is not running')
+        for (const part of parts) await digest.update(part)
+        const signature = await digest.sign(privateKey)
+        expect(signature).toBeInstanceOf(Uint8Array)
+        expect(verifies(Buffer.concat(parts), signature as Uint8Array)).toBe(true)
+        expect(verifies(Buffer.concat([...parts, new Uint8Array([0])]), signature as Uint8Array)).toBe(false)
+      }),
+      { numRuns: 20 },
+    )
+  })
+
+  it('asks the caller to wait once the thread is more than 4 MiB behind, and lets it go on when it catches up', async () => {
+    const digest = startStreamDigest('P-384')
+    if (digest === undefined) throw new Error('the thread is not running')
+    const piece = plaintextOf(256 * 1024)
+    // Nothing is acknowledged within one synchronous run: the first 4 MiB go out, the next piece must wait.
+    const answers = Array.from({ length: 17 }, () => digest.update(piece))
+    expect(answers.slice(0, 16).every((answer) => answer === undefined)).toBe(true)
+    expect(answers[16]).toBeInstanceOf(Promise)
+    // A caller that updates again without waiting gets the same wait, not a second one.
+    const again = digest.update(piece)
+    expect(again).toBe(answers[16])
+    await again
+    expect(digest.update(new Uint8Array(1))).toBeUndefined()
+    const signature = (await digest.sign(privateKey)) as Uint8Array
+    expect(verifies(Buffer.concat([...Array.from({ length: 18 }, () => piece), new Uint8Array(1)]), signature)).toBe(true)
+  })
+
+  it('an abandoned job is dropped: its wait ends, and the thread goes on with the next job', async () => {
+    const digest = startStreamDigest('P-384')
+    if (digest === undefined) throw new Error('the thread is not running')
+    const waiting = Array.from({ length: 20 }, () => digest.update(plaintextOf(256 * 1024))).find((answer) => answer !== undefined)
+    digest.abandon()
+    await waiting
+    expect(digest.update(new Uint8Array(8))).toBeUndefined()
+    const next = startStreamDigest('P-384')
+    await next?.update(new Uint8Array([1, 2, 3]))
+    expect(verifies(new Uint8Array([1, 2, 3]), (await next?.sign(privateKey)) as Uint8Array)).toBe(true)
+  })
+
+  it('while stream pieces are queued on the thread, a large one-shot message signs inline (it would wait behind them)', async () => {
+    const digest = startStreamDigest('P-384')
+    if (digest === undefined) throw new Error('the thread is not running')
+    for (let index = 0; index < 8; index++) void digest.update(plaintextOf(256 * 1024))
+    expect(startOffThreadSignature('P-384', privateKey, OFF_THREAD_SIGNING_MIN)).toBeUndefined()
+    expect(await digest.sign(privateKey)).toBeInstanceOf(Uint8Array)
+    const job = startOffThreadSignature('P-384', privateKey, OFF_THREAD_SIGNING_MIN)
+    expect(job).toBeDefined()
+    job?.publish(new Uint8Array(OFF_THREAD_SIGNING_MIN), 0, OFF_THREAD_SIGNING_MIN)
+    expect(await job?.finish()).toBeInstanceOf(Uint8Array)
+  })
+
+  it('a key the thread cannot sign with comes back empty', async () => {
+    const digest = startStreamDigest('P-384')
+    await digest?.update(new Uint8Array(10))
+    expect(await digest?.sign(generateKeyPairSync('ed25519').privateKey)).toBeUndefined()
+  })
+})
+
+describe('a thread that stops mid-stream', () => {
+  it('fails the stream with INTERNAL_ERROR (never a message without its signature); the next stream starts a new thread', async () => {
+    const stream = encryptStream(keyring, { frameLength: 4096 })
+    const writer = stream.writable.getWriter()
+    const reading = readAll(stream.readable)
+    reading.catch(() => undefined)
+    await writer.write(plaintextOf(MiB))
+    const before = offThreadSigningCounts.streamsSigned
+    await stopSigningThread()
+    const closing = writer.close()
+    const error = await rejectionOf(closing)
+    expect(error).toBeInstanceOf(EnvelopeError)
+    expect((error as EnvelopeError).code).toBe('INTERNAL_ERROR')
+    expect((await rejectionOf(reading) as EnvelopeError).code).toBe('INTERNAL_ERROR')
+    expect(offThreadSigningCounts.streamsSigned).toBe(before)
+    // Stopped by the tests rather than failed: it starts again.
+    expect(await signingThreadReady()).toBe(true)
+    const { onThread } = await encryptStreamed(plaintextOf(5000), 1000, {})
+    expect(onThread).toBe(1)
+  })
+})
+
+describe('a stream that is aborted', () => {
+  it('gives its job up (AbortedError), and the thread signs the next stream', async () => {
+    const controller = new AbortController()
+    const stream = encryptStream(keyring, { signal: controller.signal })
+    const writer = stream.writable.getWriter()
+    const reading = readAll(stream.readable)
+    reading.catch(() => undefined)
+    await writer.write(plaintextOf(6 * MiB)) // more than the thread may lag behind: a wait is under way
+    controller.abort()
+    expect(((await rejectionOf(reading)) as EnvelopeError).code).toBe('ABORTED')
+    const { ciphertext, onThread } = await encryptStreamed(plaintextOf(70_000), 65_536, {})
+    expect(onThread).toBe(1)
+    expect((await decrypt(keyring, ciphertext)).plaintext.length).toBe(70_000)
+  })
+})
+
+describe('the thread and the process', () => {
+  it('a stream left unfinished does not keep the process alive', async () => {
+    const script = `
+      const { encryptStream, RawAesKeyring } = await import(${srcUrl('../src/index.ts')})
+      const { signingThreadReady } = await import(${srcUrl('../src/backend/signing-thread.ts')})
+      const keyring = new RawAesKeyring({ keyNamespace: 'n', keyName: 'k', wrappingKey: new Uint8Array(32).fill(1) })
+      await signingThreadReady()
+      const stream = encryptStream(keyring)
+      const writer = stream.writable.getWriter()
+      const reader = stream.readable.getReader()
+      const writing = writer.write(new Uint8Array(3 * 1024 * 1024).fill(7))
+      let out = 0
+      while (out <= 3 * 1024 * 1024) out += (await reader.read()).value.length
+      await writing
+      console.log(JSON.stringify({ out: out > 3 * 1024 * 1024 }))
+    `
+    // The child exits by itself (runModuleScript waits for it): with nothing owed, the thread is unreferenced.
+    expect(await runModuleScript(script)).toEqual({ out: true })
+  })
+
+  it('only a stream that carries (or declares) 1 MiB starts the thread; the streams after it use it', async () => {
+    const script = `
+      const { encryptStream, RawAesKeyring } = await import(${srcUrl('../src/index.ts')})
+      const { offThreadSigningCounts, signingThreadReady } = await import(${srcUrl('../src/backend/signing-thread.ts')})
+      const keyring = new RawAesKeyring({ keyNamespace: 'n', keyName: 'k', wrappingKey: new Uint8Array(32).fill(1) })
+      const run = async (length, options = {}) => {
+        const stream = encryptStream(keyring, options)
+        const writer = stream.writable.getWriter()
+        const reading = (async () => { for await (const chunk of stream.readable) void chunk })()
+        await writer.write(new Uint8Array(length))
+        await writer.close()
+        await reading
+        await new Promise((resolve) => setTimeout(resolve, 300)) // time for a thread to start, if one was asked for
+        return offThreadSigningCounts.streamsSigned
+      }
+      const seen = {}
+      seen.small = await run(512 * 1024)
+      seen.afterSmall = await run(1000)
+      seen.large = await run(2 * 1024 * 1024)
+      seen.afterLarge = await run(1000)
+      console.log(JSON.stringify(seen))
+    `
+    expect(await runModuleScript(script)).toEqual({ small: 0, afterSmall: 0, large: 0, afterLarge: 1 })
+  })
+
+  it('a stream that declares 1 MiB starts the thread at its start', async () => {
+    const script = `
+      const { encryptStream, RawAesKeyring } = await import(${srcUrl('../src/index.ts')})
+      const { offThreadSigningCounts } = await import(${srcUrl('../src/backend/signing-thread.ts')})
+      const keyring = new RawAesKeyring({ keyNamespace: 'n', keyName: 'k', wrappingKey: new Uint8Array(32).fill(1) })
+      const stream = encryptStream(keyring, { plaintextLength: 1024 * 1024 })
+      const writer = stream.writable.getWriter()
+      const reading = (async () => { for await (const chunk of stream.readable) void chunk })()
+      await new Promise((resolve) => setTimeout(resolve, 300))
+      await writer.write(new Uint8Array(1024 * 1024))
+      await writer.close()
+      await reading
+      const next = encryptStream(keyring)
+      const nextWriter = next.writable.getWriter()
+      const nextReading = (async () => { for await (const chunk of next.readable) void chunk })()
+      await nextWriter.close()
+      await nextReading
+      console.log(JSON.stringify({ signed: offThreadSigningCounts.streamsSigned }))
+    `
+    expect(await runModuleScript(script)).toEqual({ signed: 1 })
+  })
+})
