@@ -20,22 +20,12 @@ import {
 } from '../src/backend/signing-thread.js'
 import type { CryptoBackend, OffThreadSignature } from '../src/backend/types.js'
 import { encryptWith } from '../src/encrypt.js'
-import { decrypt, encrypt, RawAesKeyring } from '../src/index.js'
+import { decrypt, encrypt } from '../src/index.js'
 import { sealBody, type StartSignature } from '../src/sync-body.js'
 import { policyFor, rejectionOf, runModuleScript } from './helpers/fixtures.js'
-import { aesKey, decryptPolicyFor, hex16, KEY_NAMESPACE, keyNameOf, officialDecrypt, officialKeyring } from './helpers/official.js'
+import { decryptPolicyFor, hex16, officialDecrypt, officialKeyring } from './helpers/official.js'
+import { keyring, MiB, plaintextOf, SIGNING_SUITES, spec } from './helpers/signing-thread.js'
 
-const MiB = 1024 * 1024
-const SIGNING_SUITES = [0x0214, 0x0346, 0x0378, 0x0578] as const
-const spec = { kind: 'aes', bits: 256 } as const
-// The official SDK's interoperability keyring, built from the same key material.
-const keyring = new RawAesKeyring({ keyNamespace: KEY_NAMESPACE, keyName: keyNameOf(spec), wrappingKey: aesKey(256) })
-
-function plaintextOf(length: number, seed = 1): Uint8Array {
-  const bytes = new Uint8Array(length)
-  for (let index = 0; index < length; index++) bytes[index] = (index * 31 + seed) & 0xff
-  return bytes
-}
 
 /** Counts of jobs signed on the thread and signed inline after it failed, since `before`. */
 function countsSince(before: typeof offThreadSigningCounts): { signed: number; fellBack: number } {

@@ -14,22 +14,13 @@ import {
   startStreamDigest,
   stopSigningThread,
 } from '../src/backend/signing-thread.js'
-import { decrypt, encryptStream, EnvelopeError, RawAesKeyring } from '../src/index.js'
+import { decrypt, encryptStream, EnvelopeError } from '../src/index.js'
 import { policyFor, rejectionOf, runModuleScript } from './helpers/fixtures.js'
-import { aesKey, decryptPolicyFor, hex16, KEY_NAMESPACE, keyNameOf, officialDecrypt, officialKeyring } from './helpers/official.js'
+import { decryptPolicyFor, hex16, officialDecrypt, officialKeyring } from './helpers/official.js'
+import { keyring, MiB, plaintextOf, SIGNING_SUITES, spec } from './helpers/signing-thread.js'
 import { chunked, readAll } from './helpers/web-streams.js'
 
-const MiB = 1024 * 1024
-const SIGNING_SUITES = [0x0214, 0x0346, 0x0378, 0x0578] as const
-const spec = { kind: 'aes', bits: 256 } as const
-const keyring = new RawAesKeyring({ keyNamespace: KEY_NAMESPACE, keyName: keyNameOf(spec), wrappingKey: aesKey(256) })
 const srcUrl = (path: string): string => JSON.stringify(new URL(path, import.meta.url).href)
-
-function plaintextOf(length: number, seed = 1): Uint8Array {
-  const bytes = new Uint8Array(length)
-  for (let index = 0; index < length; index++) bytes[index] = (index * 31 + seed) & 0xff
-  return bytes
-}
 
 /** Encrypt `plaintext` as a stream fed `chunkSize` bytes at a time; the message, and how many streams the thread signed. */
 async function encryptStreamed(plaintext: Uint8Array, chunkSize: number, options: Parameters<typeof encryptStream>[1]) {
