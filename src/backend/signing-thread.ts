@@ -56,7 +56,8 @@ const spareRings: SharedArrayBuffer[] = []
 const MAX_SPARE_RINGS = 2
 
 interface StreamJobEvents {
-  acknowledged(bytes: number): void
+  /** The thread hashed this piece and hands it back. */
+  acknowledged(hashed: Uint8Array): void
   lost(): void
 }
 
@@ -65,6 +66,7 @@ function settleAll(): void {
   pending.clear()
   for (const job of streamJobs.values()) job.lost()
   streamJobs.clear()
+  sparePieces.length = 0
   unacknowledged = 0
 }
 
@@ -118,8 +120,7 @@ function launch(WorkerThread: typeof Worker): void {
     if (message.hashed !== undefined) {
       unacknowledged--
       if (unacknowledged === 0) holdOpenWhileBusy(thread)
-      streamJobs.get(message.id as number)?.acknowledged(message.hashed.length)
-      if (message.hashed.length === STREAM_PIECE_LENGTH && sparePieces.length < MAX_SPARE_PIECES) sparePieces.push(message.hashed)
+      streamJobs.get(message.id as number)?.acknowledged(message.hashed)
       return
     }
     const resolve = pending.get(message.id as number)
@@ -233,14 +234,23 @@ export function startOffThreadSignature(curve: CurveName, privateKey: unknown, s
  * acknowledgement) per piece rather than per chunk, with a copy the thread may keep (transferred, not cloned).
  */
 const STREAM_PIECE_LENGTH = 256 * 1024
-/** Pieces the thread has hashed come back to be filled again: allocating each anew costs more than copying into it. */
+/**
+ * Pieces the thread has hashed come back to be filled again (allocating each anew costs more than copying into
+ * it), up to one stream's lag of them; they are let go when no stream job is open.
+ */
 const sparePieces: Uint8Array[] = []
-const MAX_SPARE_PIECES = 32
 /**
  * How far the thread may fall behind a stream: past this many bytes posted and not yet hashed, `update` asks the
  * stream to wait, and it may go on once the thread is within half of it. Bounds the memory a fast producer holds.
  */
 const STREAM_MAX_BEHIND = 4 * 1024 * 1024
+const MAX_SPARE_PIECES = STREAM_MAX_BEHIND / STREAM_PIECE_LENGTH
+
+/** A stream job is over: with none left open, the spare pieces go. */
+function endStreamJob(id: number): void {
+  streamJobs.delete(id)
+  if (streamJobs.size === 0) sparePieces.length = 0
+}
 
 /**
  * Begin hashing an encrypted stream's signed bytes on the helper thread, to sign them at the end; or undefined
@@ -270,8 +280,9 @@ export function startStreamDigest(curve: CurveName): StreamDigest | undefined {
     waiting?.resolve()
   }
   streamJobs.set(id, {
-    acknowledged(bytes) {
-      behind -= bytes
+    acknowledged(hashed) {
+      behind -= hashed.length
+      spare(hashed)
       if (behind <= STREAM_MAX_BEHIND / 2) wake()
     },
     lost() {
@@ -286,7 +297,7 @@ export function startStreamDigest(curve: CurveName): StreamDigest | undefined {
     if (unacknowledged++ === 0) holdOpenWhileBusy(thread)
   }
   const spare = (unused: Uint8Array | undefined): void => {
-    if (unused !== undefined && sparePieces.length < MAX_SPARE_PIECES) sparePieces.push(unused)
+    if (unused?.length === STREAM_PIECE_LENGTH && sparePieces.length < MAX_SPARE_PIECES) sparePieces.push(unused)
   }
   const flushPiece = (): void => {
     if (piece === undefined || pieceLength === 0) return
@@ -329,16 +340,15 @@ export function startStreamDigest(curve: CurveName): StreamDigest | undefined {
       holdOpenWhileBusy(thread)
       thread.postMessage({ kind: 'end', id, key: privateKey as KeyObject })
       const signature = await answer
-      streamJobs.delete(id)
+      endStreamJob(id)
       if (signature !== undefined) offThreadSigningCounts.streamsSigned++
       return signature
     },
     abandon() {
       if (ended) return
       ended = true
-      spare(piece)
       piece = undefined
-      streamJobs.delete(id)
+      endStreamJob(id)
       wake()
       if (!lost) thread.postMessage({ kind: 'drop', id })
     },
