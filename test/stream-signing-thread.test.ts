@@ -4,6 +4,8 @@
 // mid-stream fails the stream with a typed error; that a dropped stream neither holds the process open nor
 // keeps the thread from its other work; and that only a large stream starts the thread.
 import { createVerify, generateKeyPairSync } from 'node:crypto'
+import { Readable, Writable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
@@ -14,7 +16,7 @@ import {
   startStreamDigest,
   stopSigningThread,
 } from '../src/backend/signing-thread.js'
-import { decrypt, encryptStream, EnvelopeError } from '../src/index.js'
+import { decrypt, encryptNodeStream, encryptStream, EnvelopeError } from '../src/index.js'
 import { policyFor, rejectionOf, runModuleScript } from './helpers/fixtures.js'
 import { decryptPolicyFor, hex16, officialDecrypt, officialKeyring } from './helpers/official.js'
 import { keyring, MiB, plaintextOf, SIGNING_SUITES, spec } from './helpers/signing-thread.js'
@@ -48,6 +50,23 @@ describe('encrypted streams signed on the thread', () => {
     expect(Buffer.from(ours.plaintext).equals(Buffer.from(plaintext))).toBe(true)
     const theirs = await officialDecrypt(officialKeyring(spec), ciphertext, { commitmentPolicy: decryptPolicyFor(algorithmSuite) })
     expect(Buffer.from(theirs.plaintext).equals(Buffer.from(plaintext))).toBe(true)
+  })
+
+  it('as a Node Transform in a pipeline, faster than the thread hashes (it waits for the thread)', async () => {
+    const plaintext = plaintextOf(12 * MiB + 5)
+    const before = offThreadSigningCounts.streamsSigned
+    const chunks: Buffer[] = []
+    const source = Readable.from((function* () {
+      for (let offset = 0; offset < plaintext.length; offset += 65_536) yield plaintext.subarray(offset, offset + 65_536)
+    })())
+    await pipeline(source, encryptNodeStream(keyring, { frameLength: 65_536 }), new Writable({
+      write(chunk: Buffer, _encoding, callback) {
+        chunks.push(chunk)
+        callback()
+      },
+    }))
+    expect(offThreadSigningCounts.streamsSigned - before).toBe(1)
+    expect(Buffer.from((await decrypt(keyring, Buffer.concat(chunks))).plaintext).equals(Buffer.from(plaintext))).toBe(true)
   })
 
   it('small and empty streams too, once the thread runs; unsigned suites never use it', async () => {
