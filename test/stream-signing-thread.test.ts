@@ -16,7 +16,19 @@ import {
   startStreamDigest,
   stopSigningThread,
 } from '../src/backend/signing-thread.js'
-import { decrypt, encryptNodeStream, encryptStream, EnvelopeError } from '../src/index.js'
+import { nodeBackend } from '../src/backend/node.js'
+import type { CryptoBackend } from '../src/backend/types.js'
+import {
+  decrypt,
+  DefaultMaterialsManager,
+  encrypt,
+  encryptNodeStream,
+  encryptStream,
+  EnvelopeError,
+  KeyringError,
+  type MaterialsManager,
+} from '../src/index.js'
+import { encryptStreamWith } from '../src/stream-encrypt.js'
 import { policyFor, rejectionOf, runModuleScript } from './helpers/fixtures.js'
 import { decryptPolicyFor, hex16, officialDecrypt, officialKeyring } from './helpers/official.js'
 import { keyring, MiB, plaintextOf, SIGNING_SUITES, spec } from './helpers/signing-thread.js'
@@ -160,10 +172,10 @@ describe('the thread-side digest', () => {
     expect(await job?.finish()).toBeInstanceOf(Uint8Array)
   })
 
-  it('a key the thread cannot sign with comes back empty', async () => {
+  it('a key the thread cannot sign with is a KeyringError', async () => {
     const digest = startStreamDigest('P-384')
     await digest?.update(new Uint8Array(10))
-    expect(await digest?.sign(generateKeyPairSync('ed25519').privateKey)).toBeUndefined()
+    expect(await rejectionOf(digest?.sign(generateKeyPairSync('ed25519').privateKey) as Promise<unknown>)).toBeInstanceOf(KeyringError)
   })
 })
 
@@ -186,6 +198,38 @@ describe('a thread that stops mid-stream', () => {
     expect(await signingThreadReady()).toBe(true)
     const { onThread } = await encryptStreamed(plaintextOf(5000), 1000, {})
     expect(onThread).toBe(1)
+  })
+})
+
+describe('a signing key node:crypto cannot sign with (a custom materials manager)', () => {
+  // Materials as the default manager makes them, with another signing key: a string, an Ed25519 key (wrong
+  // type), and a function (which cannot even be sent to the thread).
+  const withSigningKey = (signingKey: unknown): MaterialsManager => {
+    const inner = new DefaultMaterialsManager(keyring)
+    return {
+      getEncryptionMaterials: async (request, backend) => ({ ...(await inner.getEncryptionMaterials(request, backend)), signingKey }),
+      getDecryptionMaterials: (request, backend) => inner.getDecryptionMaterials(request, backend),
+    }
+  }
+  const badKeys = [['a string', 'not a key'], ['an Ed25519 key', generateKeyPairSync('ed25519').privateKey], ['a function', () => undefined]] as const
+  const streamed = (cmm: MaterialsManager, backend: CryptoBackend) =>
+    readAll(chunked(plaintextOf(100_000), 30_000).pipeThrough(encryptStreamWith(backend, cmm, {})))
+
+  it.each(badKeys)('%s: KEYRING_FAILURE from a stream, on the thread and inline, and from one-shot encrypt, small and large', async (_, signingKey) => {
+    const cmm = withSigningKey(signingKey)
+    const { streamDigest: _streamDigest, ...inline } = nodeBackend
+    for (const attempt of [
+      () => streamed(cmm, nodeBackend),
+      () => streamed(cmm, inline),
+      () => encrypt(cmm, plaintextOf(1000)),
+      () => encrypt(cmm, plaintextOf(OFF_THREAD_SIGNING_MIN)),
+    ]) {
+      const error = await rejectionOf(attempt())
+      expect(error).toBeInstanceOf(KeyringError)
+      expect((error as KeyringError).code).toBe('KEYRING_FAILURE')
+    }
+    // The thread is unharmed.
+    expect((await encryptStreamed(plaintextOf(5000), 1000, {})).onThread).toBe(1)
   })
 })
 

@@ -8,6 +8,7 @@ import {
   prepareSigningThread,
   SIGNATURE_HASH,
   startOffThreadSignature,
+  unusableSigningKey,
 } from './signing-thread.js'
 import type { OffThreadSignature, Signer, SigningKeyPair } from './types.js'
 
@@ -153,15 +154,25 @@ export function createSigner(curve: CurveName, privateKey: unknown): Signer {
   const signer = createSign(SIGNATURE_HASH[curve])
   return {
     update: (bytes) => void signer.update(bytes),
-    sign: () => new Uint8Array(signer.sign({ key: privateKey as KeyObject, dsaEncoding: 'der' })),
+    sign() {
+      try {
+        return new Uint8Array(signer.sign({ key: privateKey as KeyObject, dsaEncoding: 'der' }))
+      } catch (error) {
+        throw unusableSigningKey(error)
+      }
+    },
   }
 }
 
 export function signMessage(curve: CurveName, privateKey: unknown, message: Uint8Array): Promise<Uint8Array> {
   // With a callback, node:crypto hashes and signs on libuv's thread pool.
   return new Promise((resolve, reject) => {
-    sign(SIGNATURE_HASH[curve], message, { key: privateKey as KeyObject, dsaEncoding: 'der' }, (error, signature) =>
-      error === null ? resolve(new Uint8Array(signature)) : reject(error),
-    )
+    try {
+      sign(SIGNATURE_HASH[curve], message, { key: privateKey as KeyObject, dsaEncoding: 'der' }, (error, signature) =>
+        error === null ? resolve(new Uint8Array(signature)) : reject(unusableSigningKey(error)),
+      )
+    } catch (error) {
+      reject(unusableSigningKey(error))
+    }
   })
 }

@@ -12,6 +12,7 @@
 import type { KeyObject } from 'node:crypto'
 import { availableParallelism } from 'node:os'
 import type { Worker } from 'node:worker_threads'
+import { KeyringError } from '../errors.js'
 import type { CurveName } from '../suites.js'
 import { ABANDONED, CONSUMED, CONTROL_BYTES, PUBLISHED, STALL_LIMIT_MS, THREAD_PROGRAM } from './signing-thread-program.js'
 import type { OffThreadSignature, StreamDigest } from './types.js'
@@ -24,6 +25,17 @@ import type { OffThreadSignature, StreamDigest } from './types.js'
 export const OFF_THREAD_SIGNING_MIN = 1024 * 1024
 /** The shared ring each message streams through to the thread. */
 const RING_LENGTH = 1024 * 1024
+/**
+ * A signing key node:crypto cannot sign with: a custom materials manager's, say (the default one makes EC
+ * private KeyObjects). The same error whether the message was signed here or on the thread.
+ */
+export function unusableSigningKey(cause?: unknown): KeyringError {
+  return new KeyringError(
+    "The materials manager's signing key cannot sign this message: node:crypto needs an EC private KeyObject on the suite's curve.",
+    cause === undefined ? undefined : { cause },
+  )
+}
+
 /** The digest each curve's message signatures use (the suite table pairs them the same way). */
 export const SIGNATURE_HASH: Record<CurveName, string> = { 'P-256': 'sha256', 'P-384': 'sha384' }
 
@@ -336,12 +348,21 @@ export function startStreamDigest(curve: CurveName): StreamDigest | undefined {
       ended = true
       flushPiece()
       if (lost) return undefined
-      const answer = new Promise<Uint8Array | undefined>((resolve) => pending.set(id, resolve))
-      holdOpenWhileBusy(thread)
-      thread.postMessage({ kind: 'end', id, key: privateKey as KeyObject })
-      const signature = await answer
+      try {
+        thread.postMessage({ kind: 'end', id, key: privateKey as KeyObject })
+      } catch (error) {
+        thread.postMessage({ kind: 'drop', id })
+        endStreamJob(id)
+        throw unusableSigningKey(error) // a key that cannot be sent to the thread
+      }
+      const signature = await new Promise<Uint8Array | undefined>((resolve) => {
+        pending.set(id, resolve)
+        holdOpenWhileBusy(thread)
+      })
       endStreamJob(id)
-      if (signature !== undefined) offThreadSigningCounts.streamsSigned++
+      if (lost) return undefined // the thread stopped (its jobs were settled empty)
+      if (signature === undefined) throw unusableSigningKey()
+      offThreadSigningCounts.streamsSigned++
       return signature
     },
     abandon() {

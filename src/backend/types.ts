@@ -90,7 +90,10 @@ export interface StreamDigest {
    * the next update, which bounds the copies held for the thread.
    */
   update(bytes: Uint8Array): Promise<void> | undefined
-  /** The DER signature over the bytes given, with the private key. Ends the job. */
+  /**
+   * The DER signature over the bytes given, with the private key. Ends the job. Rejects with `KeyringError` for a
+   * key the thread cannot sign with.
+   */
   sign(privateKey: unknown): Promise<Uint8Array | undefined>
   /** Give the job up (the stream failed or was cancelled); the thread drops it. */
   abandon(): void
