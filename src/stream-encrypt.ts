@@ -91,6 +91,7 @@ export function encryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, opt
     const frameLength = sealer.frameLength
     const frames = Math.floor((pendingLength + chunk.length) / frameLength)
     let position = 0
+    let catchingUp: Promise<void> | undefined
     if (frames > 0) {
       const out = backend.allocate(frames * (frameLength + REGULAR_FRAME_OVERHEAD)) // every byte is written
       const window = new Window()
@@ -117,13 +118,11 @@ export function encryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, opt
         pending.fill(0, 0, pendingLength)
         pendingLength = 0
       }
-      const catchingUp = signer?.update(out)
+      catchingUp = signer?.update(out)
       controller.enqueue(out)
-      if (position < chunk.length) keepRemainder(chunk.subarray(position), frameLength)
-      await catchingUp
-      return
     }
     if (position < chunk.length) keepRemainder(chunk.subarray(position), frameLength)
+    await catchingUp
   }
 
   let headerWritten = false
