@@ -16,12 +16,14 @@ import { encryptStreamWith } from '../src/stream-encrypt.js'
 import { chunked, readAll } from './helpers/web-streams.js'
 import {
   ConfigurationError,
+  DefaultMaterialsManager,
   KeyringError,
   RawAesKeyring,
   RawRsaKeyring,
   UnsupportedOperationError,
   type CommitmentPolicy,
   type Keyring,
+  type MaterialsManager,
 } from '../src/index.js'
 import { COMMITTING, SIGNING, rejectionOf } from './helpers/fixtures.js'
 import { aesKey, decryptPolicyFor, KEY_NAMESPACE, keyNameOf, officialDecrypt, officialEncrypt, officialKeyring } from './helpers/official.js'
@@ -399,6 +401,19 @@ describe('streams of signing suites on WebCrypto (incremental digest, @noble/cur
     const { inspect } = await import('node:util')
     expect(inspect(privateKey)).toBe('WebSigningKey')
     expect(JSON.stringify(privateKey)).toBe('{"type":"WebSigningKey"}')
+  })
+
+  it('a signing key WebCrypto cannot sign with (a custom materials manager) fails one-shot encrypt with KEYRING_FAILURE', async () => {
+    const inner = new DefaultMaterialsManager(new RawAesKeyring({ keyNamespace: 'n', keyName: 'k', wrappingKey: aesKey(256) }))
+    for (const signingKey of ['not a key', generateKeyPairSync('ec', { namedCurve: 'P-384' }).privateKey]) {
+      const cmm: MaterialsManager = {
+        getEncryptionMaterials: async (request, backend) => ({ ...(await inner.getEncryptionMaterials(request, backend)), signingKey }),
+        getDecryptionMaterials: (request, backend) => inner.getDecryptionMaterials(request, backend),
+      }
+      const error = await rejectionOf(encryptWith(webCryptoBackend, cmm, new Uint8Array(100)))
+      expect(error).toBeInstanceOf(KeyringError)
+      expect((error as KeyringError).code).toBe('KEYRING_FAILURE')
+    }
   })
 })
 

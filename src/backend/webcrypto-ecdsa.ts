@@ -1,5 +1,6 @@
 // ECDSA on WebCrypto for signing suites, loaded on first use: an application that only uses unsigned suites
 // (0x0478 with KmsRsaKeyring) never downloads it. WebCrypto signs and verifies whole messages only.
+import { KeyringError } from '../errors.js'
 import type { CurveName } from '../suites.js'
 import { compressPoint, CURVES, decompressPoint, derToP1363, p1363ToDer } from './ec.js'
 import { WebSigningKey } from './signing-key.js'
@@ -29,7 +30,16 @@ export async function generateSigningKey(curve: CurveName): Promise<SigningKeyPa
 export async function signMessage(curve: CurveName, privateKey: unknown, message: Uint8Array): Promise<Uint8Array> {
   const subtle = requireSubtle('ECDSA signing')
   const key = privateKey instanceof WebSigningKey ? privateKey.key : (privateKey as CryptoKey)
-  const signature = await subtle.sign({ name: 'ECDSA', hash: SIGNATURE_HASH[curve] }, key, source(message))
+  let signature: ArrayBuffer
+  try {
+    signature = await subtle.sign({ name: 'ECDSA', hash: SIGNATURE_HASH[curve] }, key, source(message))
+  } catch (error) {
+    // A custom materials manager's key, say: the default one makes keys this build can sign with.
+    throw new KeyringError(
+      "The materials manager's signing key cannot sign this message: WebCrypto needs an ECDSA private CryptoKey on the suite's curve.",
+      { cause: error },
+    )
+  }
   return p1363ToDer(new Uint8Array(signature))
 }
 
