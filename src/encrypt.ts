@@ -18,7 +18,10 @@ export interface EncryptionSession {
   /** Header body plus authentication. */
   readonly headerBytes: Uint8Array
   readonly sealer: FrameSealer
-  /** Incremental signer, already fed the header; undefined for unsigned suites and on backends without one. */
+  /**
+   * Incremental signer, already fed the header; undefined for unsigned suites, on backends without one, and for
+   * streams, which make their own (stream-signer.ts).
+   */
   readonly signer: Signer | undefined
   /** For signing suites: what a whole-message signature needs (backends without incremental signing). */
   readonly signing: { readonly curve: CurveName; readonly privateKey: unknown } | undefined
@@ -116,7 +119,8 @@ export async function beginEncryption(
     else aead.seal(ZERO_IV, aad, EMPTY, headerBytes, headerBody.length + storedIvLength)
 
     const signing = suite.signature === undefined ? undefined : { curve: suite.signature.curve, privateKey: materials.signingKey }
-    const signer = signing === undefined || !incrementalSignatures ? undefined : backend.createSigner(signing.curve, signing.privateKey)
+    const signer =
+      signing === undefined || !incrementalSignatures || streaming ? undefined : backend.createSigner(signing.curve, signing.privateKey)
     signer?.update(headerBytes)
     const header: MessageHeader = {
       version: suite.messageFormatVersion,

@@ -244,7 +244,7 @@ export function encryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, opt
         const end = current.sealer.sealFinal(finalPlaintext(), out, 0)
         if (messageSigner === undefined) return void controller.enqueue(out.subarray(0, end))
         messageSigner.update(out.subarray(0, end))
-        controller.enqueue(out.subarray(0, writeFooter(messageSigner.finish() as Uint8Array, out, end)))
+        controller.enqueue(out.subarray(0, writeFooter(messageSigner.finish(), out, end)))
       })
     },
 

@@ -153,9 +153,8 @@ function launch(WorkerThread: typeof Worker): void {
   }
   thread.on('error', fail)
   thread.on('exit', fail)
-  // Referenced only while a job is pending or someone awaits signingThreadReady, so it never holds the process
-  // open otherwise. After the listeners: adding a 'message' listener references the thread again.
-  if (awaitingReadiness === 0) thread.unref()
+  // After the listeners: adding a 'message' listener references the thread again.
+  holdOpenWhileBusy(thread)
 }
 
 /** Block until the thread has hashed past `consumed`; 'timed-out' or 'refused' (no blocking on this thread). */
