@@ -186,9 +186,10 @@ async function openBodyWithAsyncKey(
       : checkSignature(backend, curve, verificationKey, ciphertext.subarray(0, layout.bodyEnd), layout.signature as Uint8Array, early)
   const opening = openBodyAsync(backend, ciphertext, parsed, layout.plaintextLength, opener)
   opening.catch(() => undefined) // observed below; a bad signature is reported first, as on the synchronous path
-  if (signatureCheck !== undefined && !(await signatureCheck)) {
+  const failure = signatureCheck === undefined ? undefined : await signatureFailure(signatureCheck)
+  if (failure !== undefined) {
     await opening.then((plaintext) => plaintext.fill(0), () => undefined)
-    throw signatureError()
+    throw failure
   }
   return { plaintext: await opening, header: parsed.header, encryptionContext }
 }
@@ -253,7 +254,20 @@ function openBody(
 
 /** The result once the background signature check succeeds; a failed check zeroes the plaintext. */
 async function afterSignature(signatureCheck: Promise<boolean>, result: DecryptResult): Promise<DecryptResult> {
-  if (await signatureCheck) return result
+  const failure = await signatureFailure(signatureCheck)
+  if (failure === undefined) return result
   result.plaintext.fill(0)
-  throw signatureError()
+  throw failure
+}
+
+/**
+ * What a signature check ends in: undefined when the signature verifies, else the error to throw: a
+ * `SignatureVerificationError`, or the backend's own rejection (a `KeyringError` for a materials manager's
+ * key it cannot verify with).
+ */
+function signatureFailure(signatureCheck: Promise<boolean>): Promise<unknown> {
+  return signatureCheck.then(
+    (valid) => (valid ? undefined : signatureError()),
+    (error: unknown) => error ?? signatureError(), // never undefined: that would read as verified
+  )
 }

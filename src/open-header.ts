@@ -168,6 +168,7 @@ export async function openHeader(
   try {
     if (materials.suite.id !== suite.id) throw new ConfigurationError('The materials manager changed the algorithm suite.')
     assertDecryptAllowed(materials.suite, settings.commitmentPolicy)
+    if (suite.signature !== undefined) backend.checkSignatureKey?.(suite.signature.curve, materials.verificationKey, 'verify')
     const authenticatedOnly = authenticatedOnlyContext(stored, materials, expected)
     const derived = deriveKeys(backend, suite, plaintextDataKey, header.messageId)
     const { encryptionKey, commitment } = isPromise(derived) ? await derived : derived

@@ -203,7 +203,8 @@ describe('a thread that stops mid-stream', () => {
 
 describe('a signing key node:crypto cannot sign with (a custom materials manager)', () => {
   // Materials as the default manager makes them, with another signing key: a string, an Ed25519 key (wrong
-  // type), and a function (which cannot even be sent to the thread).
+  // type), a P-256 key (it would sign, and make a P-384 message no one can verify), a public key, and a function
+  // (which cannot even be sent to the thread).
   const withSigningKey = (signingKey: unknown): MaterialsManager => {
     const inner = new DefaultMaterialsManager(keyring)
     return {
@@ -211,7 +212,13 @@ describe('a signing key node:crypto cannot sign with (a custom materials manager
       getDecryptionMaterials: (request, backend) => inner.getDecryptionMaterials(request, backend),
     }
   }
-  const badKeys = [['a string', 'not a key'], ['an Ed25519 key', generateKeyPairSync('ed25519').privateKey], ['a function', () => undefined]] as const
+  const badKeys = [
+    ['a string', 'not a key'],
+    ['an Ed25519 key', generateKeyPairSync('ed25519').privateKey],
+    ['a P-256 key', generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey],
+    ['a public key', generateKeyPairSync('ec', { namedCurve: 'P-384' }).publicKey],
+    ['a function', () => undefined],
+  ] as const
   const streamed = (cmm: MaterialsManager, backend: CryptoBackend) =>
     readAll(chunked(plaintextOf(100_000), 30_000).pipeThrough(encryptStreamWith(backend, cmm, {})))
 

@@ -17,6 +17,7 @@ import { chunked, readAll } from './helpers/web-streams.js'
 import {
   ConfigurationError,
   DefaultMaterialsManager,
+  EnvelopeError,
   KeyringError,
   RawAesKeyring,
   RawRsaKeyring,
@@ -403,16 +404,25 @@ describe('streams of signing suites on WebCrypto (incremental digest, @noble/cur
     expect(JSON.stringify(privateKey)).toBe('{"type":"WebSigningKey"}')
   })
 
-  it('a signing key WebCrypto cannot sign with (a custom materials manager) fails one-shot encrypt with KEYRING_FAILURE', async () => {
+  it('a signing key WebCrypto cannot sign with (a custom materials manager) fails one-shot encrypt with KEYRING_FAILURE, streams with UNSUPPORTED_OPERATION', async () => {
     const inner = new DefaultMaterialsManager(new RawAesKeyring({ keyNamespace: 'n', keyName: 'k', wrappingKey: aesKey(256) }))
-    for (const signingKey of ['not a key', generateKeyPairSync('ec', { namedCurve: 'P-384' }).privateKey]) {
+    const p256 = (await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign', 'verify'])) as CryptoKeyPair
+    const badKeys = [
+      'not a key',
+      generateKeyPairSync('ec', { namedCurve: 'P-384' }).privateKey,
+      p256.privateKey, // on another curve: it would sign, and make a P-384 message no one can verify
+      (await webCryptoBackend.generateSigningKey('P-256')).privateKey,
+    ]
+    for (const [index, signingKey] of badKeys.entries()) {
       const cmm: MaterialsManager = {
         getEncryptionMaterials: async (request, backend) => ({ ...(await inner.getEncryptionMaterials(request, backend)), signingKey }),
         getDecryptionMaterials: (request, backend) => inner.getDecryptionMaterials(request, backend),
       }
       const error = await rejectionOf(encryptWith(webCryptoBackend, cmm, new Uint8Array(100)))
-      expect(error).toBeInstanceOf(KeyringError)
+      expect(error, `key ${index}`).toBeInstanceOf(KeyringError)
       expect((error as KeyringError).code).toBe('KEYRING_FAILURE')
+      const streamError = await rejectionOf(readAll(chunked(new Uint8Array(100), 30).pipeThrough(encryptStreamWith(webCryptoBackend, cmm, {}))))
+      expect((streamError as EnvelopeError).code, `key ${index}`).toBe('UNSUPPORTED_OPERATION')
     }
   })
 })

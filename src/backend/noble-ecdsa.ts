@@ -4,14 +4,17 @@
 import { p256, p384 } from '@noble/curves/nist.js'
 import { sha256, sha384 } from '@noble/hashes/sha2.js'
 import type { CurveName } from '../suites.js'
-import { WebSigningKey } from './signing-key.js'
+import { WebSigningKey, WebVerificationKey } from './signing-key.js'
 import type { Signer, Verifier } from './types.js'
 
 const CURVE = { 'P-256': { ecdsa: p256, hash: sha256 }, 'P-384': { ecdsa: p384, hash: sha384 } } as const
 
-/** Undefined for a key the browser build did not make (its scalar is not at hand). */
+/**
+ * Undefined for a key the browser build did not make for `curve` (a custom materials manager's): a stream's
+ * signature needs its scalar. (The backend then throws UnsupportedOperationError: see signing-key.ts.)
+ */
 export function createSigner(curve: CurveName, privateKey: unknown): Signer | undefined {
-  if (!(privateKey instanceof WebSigningKey)) return undefined
+  if (!(privateKey instanceof WebSigningKey) || privateKey.curve !== curve) return undefined
   const { ecdsa, hash } = CURVE[curve]
   const digest = hash.create()
   return {
@@ -21,9 +24,13 @@ export function createSigner(curve: CurveName, privateKey: unknown): Signer | un
   }
 }
 
-/** `publicKey` is importVerificationKey's result; high-S signatures (other SDKs make them) verify too. */
-export function createVerifier(curve: CurveName, publicKey: unknown): Verifier {
-  const { point } = publicKey as { point: Uint8Array }
+/**
+ * `publicKey` is importVerificationKey's result (undefined for any other key, as for `createSigner`); high-S
+ * signatures (other SDKs make them) verify too.
+ */
+export function createVerifier(curve: CurveName, publicKey: unknown): Verifier | undefined {
+  if (!(publicKey instanceof WebVerificationKey) || publicKey.curve !== curve) return undefined
+  const { point } = publicKey
   const { ecdsa, hash } = CURVE[curve]
   const digest = hash.create()
   return {

@@ -21,7 +21,8 @@ import {
 import { ConfigurationError, KeyringError } from '../errors.js'
 import { sealBody } from '../sync-body.js'
 import { COMPRESSED_POINT_LENGTH, createSigner, signedStreamSeen, signMessage, startSignature, takeSigningKey } from './node-signing.js'
-import { SIGNATURE_HASH, startStreamDigest } from './signing-thread.js'
+import { checkSignatureKey, SIGNATURE_HASH } from './node-ec-keys.js'
+import { startStreamDigest } from './signing-thread.js'
 import { requireUnwrappedKeyLength } from './unwrapped-key.js'
 import type { CurveName, HashName } from '../suites.js'
 import { pkcs1DecryptImplicitRejection } from './node-pkcs1.js'
@@ -232,6 +233,7 @@ export const nodeBackend: CryptoBackend = {
   timingSafeEqual: (a, b) => a.length === b.length && timingSafeEqual(a, b),
 
   incrementalSignatures: true,
+  checkSignatureKey,
   generateSigningKey: takeSigningKey,
   createSigner,
   signMessage,

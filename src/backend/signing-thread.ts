@@ -12,8 +12,8 @@
 import type { KeyObject } from 'node:crypto'
 import { availableParallelism } from 'node:os'
 import type { Worker } from 'node:worker_threads'
-import { KeyringError } from '../errors.js'
 import type { CurveName } from '../suites.js'
+import { SIGNATURE_HASH, unusableSigningKey } from './node-ec-keys.js'
 import { ABANDONED, CONSUMED, CONTROL_BYTES, PUBLISHED, STALL_LIMIT_MS, THREAD_PROGRAM } from './signing-thread-program.js'
 import type { OffThreadSignature, StreamDigest } from './types.js'
 
@@ -25,20 +25,6 @@ import type { OffThreadSignature, StreamDigest } from './types.js'
 export const OFF_THREAD_SIGNING_MIN = 1024 * 1024
 /** The shared ring each message streams through to the thread. */
 const RING_LENGTH = 1024 * 1024
-/**
- * A signing key node:crypto cannot sign with: a custom materials manager's, say (the default one makes EC
- * private KeyObjects). The same error whether the message was signed here or on the thread.
- */
-export function unusableSigningKey(cause?: unknown): KeyringError {
-  return new KeyringError(
-    "The materials manager's signing key cannot sign this message: node:crypto needs an EC private KeyObject on the suite's curve.",
-    cause === undefined ? undefined : { cause },
-  )
-}
-
-/** The digest each curve's message signatures use (the suite table pairs them the same way). */
-export const SIGNATURE_HASH: Record<CurveName, string> = { 'P-256': 'sha256', 'P-384': 'sha384' }
-
 /** Awaits a job's DER signature, or undefined when the thread could not make it. */
 type Pending = (signature: Uint8Array | undefined) => void
 

@@ -154,6 +154,15 @@ export interface CryptoBackend {
    * and resolves true, after which `createSigner` / `createVerifier` work. Streams of signing suites call it.
    */
   loadIncrementalSignatures?(): Promise<boolean>
+  /**
+   * Throws `KeyringError` unless `key` is one this backend can sign (`'sign'`) or verify (`'verify'`) the curve's
+   * message signatures with. Decrypt calls it on the verification key a materials manager returns, and encrypted
+   * streams on the signing key, so that a custom manager's wrong key is reported as such before any frame, not as
+   * a platform error or a bad signature. (One-shot encrypt adds no call, to keep the browser's initial bundle small:
+   * the backend's `createSigner` and `signMessage` check their key.) Absent in the browser build, whose signing and
+   * verifying calls check their keys themselves.
+   */
+  checkSignatureKey?(curve: CurveName, key: unknown, use: 'sign' | 'verify'): void
   /** A fresh ephemeral key pair; may be made ahead of need. */
   generateSigningKey(curve: CurveName): Promise<SigningKeyPair>
   createSigner(curve: CurveName, privateKey: unknown): Signer
@@ -175,7 +184,9 @@ export interface CryptoBackend {
   signedStreamSeen?(length: number): void
   /**
    * Verify a whole message's DER signature in one call, off the main thread where the platform can, so the
-   * caller may decrypt meanwhile. Resolves false (never rejects) for a bad or undecodable signature.
+   * caller may decrypt meanwhile. Resolves false for a bad or undecodable signature. Rejects with a `KeyringError`
+   * for a key it cannot verify with (where the backend has no `checkSignatureKey`), or with the platform's error
+   * when it cannot run at all (the browser build's on-demand code did not load).
    */
   verifyMessage(curve: CurveName, publicKey: unknown, message: Uint8Array, signature: Uint8Array): Promise<boolean>
 

@@ -3,18 +3,12 @@
 import { KeyringError } from '../errors.js'
 import type { CurveName } from '../suites.js'
 import { compressPoint, CURVES, decompressPoint, derToP1363, p1363ToDer } from './ec.js'
-import { WebSigningKey } from './signing-key.js'
+import { WebSigningKey, WebVerificationKey } from './signing-key.js'
 import type { SigningKeyPair } from './types.js'
 import { recentKeys } from './recent-keys.js'
 import { requireSubtle, source } from './webcrypto-rsa.js'
 
 const SIGNATURE_HASH: Record<CurveName, string> = { 'P-256': 'SHA-256', 'P-384': 'SHA-384' }
-
-/** What `importVerificationKey` returns: the WebCrypto key and the uncompressed point. */
-interface VerificationKey {
-  readonly key: CryptoKey
-  readonly point: Uint8Array
-}
 
 /** The private key is a WebSigningKey: WebCrypto signs whole messages, the scalar serves streams. */
 export async function generateSigningKey(curve: CurveName): Promise<SigningKeyPair> {
@@ -23,21 +17,28 @@ export async function generateSigningKey(curve: CurveName): Promise<SigningKeyPa
   const uncompressed = new Uint8Array(await subtle.exportKey('raw', pair.publicKey))
   const { d } = await subtle.exportKey('jwk', pair.privateKey)
   const scalar = Uint8Array.from(atob((d as string).replace(/-/g, '+').replace(/_/g, '/')), (char) => char.charCodeAt(0))
-  return { privateKey: new WebSigningKey(pair.privateKey, scalar), publicKey: compressPoint(uncompressed) }
+  return { privateKey: new WebSigningKey(curve, pair.privateKey, scalar), publicKey: compressPoint(uncompressed) }
 }
 
 /** DER signature of the whole message. */
 export async function signMessage(curve: CurveName, privateKey: unknown, message: Uint8Array): Promise<Uint8Array> {
   const subtle = requireSubtle('ECDSA signing')
-  const key = privateKey instanceof WebSigningKey ? privateKey.key : (privateKey as CryptoKey)
-  let signature: ArrayBuffer
-  try {
-    signature = await subtle.sign({ name: 'ECDSA', hash: SIGNATURE_HASH[curve] }, key, source(message))
-  } catch (error) {
-    // A custom materials manager's key, say: the default one makes keys this build can sign with.
+  const key = privateKey instanceof WebSigningKey ? privateKey.key : privateKey
+  let signature: ArrayBuffer | undefined
+  let cause: unknown
+  // A custom materials manager's key may be anything; the default one makes keys this build can sign with. A key
+  // on another curve would sign, and make a message no one can verify.
+  if (key instanceof CryptoKey && (key.algorithm as EcKeyAlgorithm).namedCurve === curve) {
+    try {
+      signature = await subtle.sign({ name: 'ECDSA', hash: SIGNATURE_HASH[curve] }, key, source(message))
+    } catch (error) {
+      cause = error
+    }
+  }
+  if (signature === undefined) {
     throw new KeyringError(
-      "The materials manager's signing key cannot sign this message: WebCrypto needs an ECDSA private CryptoKey on the suite's curve.",
-      { cause: error },
+      `The materials manager's signing key cannot sign this message: WebCrypto needs an ECDSA private CryptoKey on ${curve}, the suite's curve.`,
+      cause === undefined ? undefined : { cause },
     )
   }
   return p1363ToDer(new Uint8Array(signature))
@@ -46,16 +47,28 @@ export async function signMessage(curve: CurveName, privateKey: unknown, message
 /** Decompresses and checks the point; `recentKeys` spares repeating it for the same signer. */
 export const importVerificationKey = recentKeys(importPoint)
 
-async function importPoint(curve: CurveName, compressedPoint: Uint8Array): Promise<VerificationKey> {
+async function importPoint(curve: CurveName, compressedPoint: Uint8Array): Promise<WebVerificationKey> {
   const point = decompressPoint(curve, compressedPoint)
   const key = await requireSubtle('ECDSA verification').importKey('raw', source(point), { name: 'ECDSA', namedCurve: curve }, false, ['verify'])
-  return { key, point }
+  return new WebVerificationKey(curve, key, point)
 }
 
-/** Resolves false for a bad or undecodable DER signature. */
+/** Resolves false for a bad or undecodable DER signature; rejects with KeyringError for a key not from importVerificationKey. */
 export async function verifyMessage(curve: CurveName, publicKey: unknown, message: Uint8Array, signature: Uint8Array): Promise<boolean> {
+  if (!(publicKey instanceof WebVerificationKey) || publicKey.curve !== curve) {
+    // A custom materials manager's own key object, say: it would otherwise read as a bad signature.
+    throw new KeyringError(
+      `The materials manager's verification key cannot verify this message: the browser build needs a key from its backend's ` +
+        `importVerificationKey for ${curve}, the suite's curve.`,
+    )
+  }
+  const { key } = publicKey
   const raw = derToP1363(signature, CURVES[curve].size)
   if (raw === undefined) return false
   const subtle = requireSubtle('ECDSA verification')
-  return subtle.verify({ name: 'ECDSA', hash: SIGNATURE_HASH[curve] }, (publicKey as VerificationKey).key, source(raw), source(message))
+  try {
+    return await subtle.verify({ name: 'ECDSA', hash: SIGNATURE_HASH[curve] }, key, source(raw), source(message))
+  } catch {
+    return false // a signature that cannot be checked does not verify
+  }
 }
