@@ -109,6 +109,19 @@ describe('node:crypto: a verification key it cannot verify with', () => {
     expect((await read(writer)).fields.get('pk')).toEqual(fields[0]?.terminal)
     expectManagersFault(await rejectionOf(read(managerWithKey(() => p256))))
   })
+
+  it('DynamoDB items of the signed suite (0x6701): a signing key on another curve is KEYRING_FAILURE on encrypt', async () => {
+    const inner = new DefaultMaterialsManager(keyring)
+    const signingKey = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey
+    const manager: MaterialsManager = {
+      getEncryptionMaterials: async (request, backend) => ({ ...(await inner.getEncryptionMaterials(request, backend)), signingKey }),
+      getDecryptionMaterials: (request, backend) => inner.getDecryptionMaterials(request, backend),
+    }
+    const fields: StructuredField[] = [{ name: 'pk', terminal: serializeAttribute({ S: 'key' }), action: 'SIGN_ONLY' }]
+    const error = await rejectionOf(encryptStructure({ tableName: 'table', fields, materialsManager: manager, backend: nodeBackend, algorithmSuiteId: 0x6701 }))
+    expect(error).toBeInstanceOf(KeyringError)
+    expect((error as KeyringError).message).toMatch(/signing key cannot sign/)
+  })
 })
 
 describe('the browser build (WebCrypto): a verification key not from its importVerificationKey', () => {
