@@ -1,12 +1,13 @@
 import { sealBodyAsync } from './async-body.js'
 import { isAsyncAead, isPromise, type CryptoBackend, type Signer } from './backend/types.js'
-import { asMaterialsManager } from './cmm/default.js'
+import { asMaterialsManager, DefaultMaterialsManager } from './cmm/default.js'
 import { deriveKeys } from './derive.js'
 import { ConfigurationError, TooManyEncryptedDataKeysError, UnsupportedOperationError } from './errors.js'
 import { EMPTY, ZERO_IV, concatBytes, utf8 } from './format/bytes.js'
 import { checkRequiredKeys, emptyContext, serializeContext, splitContext, validateCallerContext } from './format/context.js'
 import { MAX_FRAME_LENGTH, messageIdLength, serializeHeaderBody } from './format/header.js'
 import { FrameSealer } from './frames.js'
+import { loadOnDemand, onDemandLoaded } from './load-on-demand.js'
 import { commitmentPolicyFromOption, suiteForEncrypt, type CurveName } from './suites.js'
 import type { EncryptOptions, EncryptResult, MessageHeader } from './types.js'
 
@@ -84,12 +85,13 @@ export async function beginEncryption(
     },
     backend,
   )
+  // The default manager checks its keyring's materials; any other manager's are checked here (also refusing
+  // another suite than the one asked for, which the commitment policy allowed), by code loaded on demand: a
+  // browser application that encrypts through a keyring never downloads it.
+  if (!(cmm instanceof DefaultMaterialsManager)) (onDemandLoaded() ?? (await loadOnDemand())).checkEncryptionMaterials(materials, suite)
   const { encryptedDataKeys, plaintextDataKey } = materials
   let aead: ReturnType<CryptoBackend['aeadKey']> | undefined
   try {
-    // The policy is checked again after the materials manager: a custom one must not swap in another suite.
-    suiteForEncrypt(materials.suite.id, commitmentPolicy)
-    if (materials.suite.id !== suite.id) throw new ConfigurationError('The materials manager changed the algorithm suite.')
     if (maxEncryptedDataKeys !== undefined && encryptedDataKeys.length > maxEncryptedDataKeys) {
       throw new TooManyEncryptedDataKeysError(
         `The keyrings produced ${encryptedDataKeys.length} encrypted data keys; maxEncryptedDataKeys allows ${maxEncryptedDataKeys}.`,

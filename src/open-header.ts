@@ -1,4 +1,5 @@
 import { isAsyncAead, isPromise, type CryptoBackend, type Verifier } from './backend/types.js'
+import { checkDecryptionMaterials } from './cmm/materials-check.js'
 import { deriveKeys } from './derive.js'
 import { positiveIntegerOption } from './encrypt.js'
 import {
@@ -163,10 +164,10 @@ export async function openHeader(
       error.failures,
     )
   }
+  checkDecryptionMaterials(materials, suite)
   const { plaintextDataKey } = materials
   let aead: ReturnType<CryptoBackend['aeadKey']> | undefined
   try {
-    if (materials.suite.id !== suite.id) throw new ConfigurationError('The materials manager changed the algorithm suite.')
     assertDecryptAllowed(materials.suite, settings.commitmentPolicy)
     if (suite.signature !== undefined) backend.checkSignatureKey?.(suite.signature.curve, materials.verificationKey, 'verify')
     const authenticatedOnly = authenticatedOnlyContext(stored, materials, expected)

@@ -1,5 +1,5 @@
 import { isPromise, type CryptoBackend } from '../backend/types.js'
-import { ConfigurationError, EncryptionContextMismatchError, KeyringError } from '../errors.js'
+import { ConfigurationError, EncryptionContextMismatchError } from '../errors.js'
 import { isKeyring } from '../keyrings/common.js'
 import { assertDecryptAllowed, assertEncryptAllowed, type AlgorithmSuite } from '../suites.js'
 import type {
@@ -14,6 +14,7 @@ import type {
 import { LocalMaterialsCache, zeroMaterials, type CacheEntry, type MaterialsCache } from './cache.js'
 import { decryptionIdentifier, encryptionIdentifier, identifierPrefix } from './cache-id.js'
 import { DefaultMaterialsManager, asMaterialsManager } from './default.js'
+import { checkDecryptionMaterials, checkEncryptionMaterials } from './materials-check.js'
 
 export interface CachingMaterialsManagerOptions {
   /** The keyring to call on a miss (wrapped in a `DefaultMaterialsManager`); or give `materialsManager`. */
@@ -201,7 +202,8 @@ export class CachingMaterialsManager implements MaterialsManager {
       'encrypt',
       bytes,
       () => this.#underlying.getEncryptionMaterials(request, backend),
-      (fresh) => fresh.suite.id === suite.id && coversRequiredKeys(fresh, request),
+      (fresh) => checkEncryptionMaterials(fresh, suite),
+      (fresh) => coversRequiredKeys(fresh, request),
       copyEncryption,
     )
   }
@@ -242,7 +244,8 @@ export class CachingMaterialsManager implements MaterialsManager {
       'decrypt',
       0,
       () => this.#underlying.getDecryptionMaterials(request, backend),
-      (fresh) => fresh.suite.id === suite.id && reproducesExactly(fresh, request),
+      (fresh) => checkDecryptionMaterials(fresh, suite),
+      (fresh) => reproducesExactly(fresh, request),
       copyDecryption,
     )
   }
@@ -251,21 +254,20 @@ export class CachingMaterialsManager implements MaterialsManager {
    * Call the underlying manager once for everyone waiting on `id`. The entry starts with this request's
    * message counted; its age counts from before the call. It is stored (or zeroed, when it must not be
    * shared) before any waiter resumes, and the caller's copy is taken before that: a zero-capacity cache
-   * zeroes an entry at once. A failure reaches every waiter and is not cached.
+   * zeroes an entry at once. A failure, and materials `check` refuses, reach every waiter and are not cached.
    */
   async #fetch<M extends CompleteEncryptionMaterials | CompleteDecryptionMaterials>(
     id: string,
     operation: 'encrypt' | 'decrypt',
     bytes: number,
     call: () => Promise<M>,
+    check: (materials: M) => void,
     shareable: (materials: M) => boolean,
     copy: (materials: M) => M,
   ): Promise<M> {
     const requestedAt = this.#clock()
     const fetching = call().then((materials): CacheEntry => {
-      if (!(materials?.plaintextDataKey instanceof Uint8Array)) {
-        throw new KeyringError('The underlying materials manager returned no plaintext data key.')
-      }
+      check(materials)
       return {
         operation,
         materials,

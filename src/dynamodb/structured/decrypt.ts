@@ -2,6 +2,7 @@
 // and the footer, and only then decrypt. Nothing is returned unless every check passed.
 import type { CryptoBackend } from '../../backend/types.js'
 import { RequiredEncryptionContextMaterialsManager } from '../../cmm/required-context.js'
+import { checkDecryptionMaterials } from '../../cmm/materials-check.js'
 import { CommitmentMismatchError, KeyringError } from '../../errors.js'
 import { dbeSuite } from '../../suites-dbe.js'
 import type { CompleteDecryptionMaterials, EncryptionContext, MaterialsManager } from '../../types.js'
@@ -83,8 +84,9 @@ export async function decryptStructure(input: DecryptStructureInput): Promise<St
     },
     backend,
   )
+  const materialsSuite = dbeSuite(materials?.suite?.id ?? suite.id)
+  checkDecryptionMaterials(materials, materialsSuite)
   try {
-    const materialsSuite = dbeSuite(materials.suite.id)
     if (materials.symmetricSigningKey === undefined) {
       throw new KeyringError('The decryption materials have no symmetric signing key; the keyrings must support the DynamoDB item suites.')
     }

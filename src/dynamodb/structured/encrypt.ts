@@ -1,6 +1,7 @@
 // spec: structured-encryption/encrypt-path-structure.md (top-level attributes only, as DynamoDB items are).
 import type { CryptoBackend } from '../../backend/types.js'
 import { RequiredEncryptionContextMaterialsManager } from '../../cmm/required-context.js'
+import { checkEncryptionMaterials } from '../../cmm/materials-check.js'
 import { KeyringError } from '../../errors.js'
 import { compareBytes } from '../../format/bytes.js'
 import { dbeSuite } from '../../suites-dbe.js'
@@ -98,9 +99,10 @@ export async function encryptStructure(input: EncryptStructureInput): Promise<St
     { suite, encryptionContext, commitmentPolicy: 'REQUIRE_ENCRYPT_REQUIRE_DECRYPT', maxPlaintextLength },
     backend,
   )
+  // spec: the materials' suite is the one used, and it must be a DynamoDB item suite
+  const materialsSuite = dbeSuite(materials?.suite?.id ?? suite.id)
+  checkEncryptionMaterials(materials, materialsSuite)
   try {
-    // spec: the materials' suite is the one used, and it must be a DynamoDB item suite
-    const materialsSuite = dbeSuite(materials.suite.id)
     const signingKeys = materials.symmetricSigningKeys
     if (signingKeys === undefined || signingKeys.length !== materials.encryptedDataKeys.length) {
       throw new KeyringError('The materials have no symmetric signing key per encrypted data key; the keyrings must support the DynamoDB item suites.')

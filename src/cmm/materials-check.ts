@@ -1,0 +1,62 @@
+// The materials a materials manager returns are checked before anything is built from them. The specification
+// leaves their validity to the manager (framework/cmm-interface.md: "The CMM MUST ensure that the encryption
+// materials returned are valid", and the same for decryption materials); the library's own managers' always
+// pass, but a custom manager's could otherwise make a message no one can decrypt (a data key of another length,
+// no encrypted data key, a signing suite without its public key), blame the message on decrypt, or fail with a
+// platform error.
+import { ConfigurationError, KeyringError } from '../errors.js'
+import { PUBLIC_KEY_CONTEXT_KEY } from '../format/context.js'
+import type { AlgorithmSuite } from '../suites.js'
+import type { CompleteDecryptionMaterials, CompleteEncryptionMaterials } from '../types.js'
+
+const SUITE_CHANGED = 'changed the algorithm suite'
+
+/**
+ * Throws unless the materials are complete for `suite`, the suite asked for: ConfigurationError when the
+ * manager changed the suite, KeyringError naming what else they lack. The data key of refused materials is zeroed.
+ */
+export function checkEncryptionMaterials(materials: CompleteEncryptionMaterials, suite: AlgorithmSuite): void {
+  refuse(materials, encryptionMaterialsProblem(materials, suite), 'encryption')
+}
+
+/** As `checkEncryptionMaterials`, for decrypt: the suite and a data key of its length. */
+export function checkDecryptionMaterials(materials: CompleteDecryptionMaterials, suite: AlgorithmSuite): void {
+  refuse(materials, commonProblem(materials, suite), 'decryption')
+}
+
+function refuse(materials: { readonly plaintextDataKey?: unknown } | null, problem: string | undefined, kind: string): void {
+  if (problem === undefined) return
+  const key = materials?.plaintextDataKey
+  if (key instanceof Uint8Array) key.fill(0)
+  if (problem === SUITE_CHANGED) throw new ConfigurationError(`The materials manager ${SUITE_CHANGED}.`)
+  throw new KeyringError(`The ${kind} materials ${problem} (from the materials manager, or its keyring).`)
+}
+
+function commonProblem(materials: CompleteEncryptionMaterials | CompleteDecryptionMaterials, suite: AlgorithmSuite): string | undefined {
+  if (typeof materials !== 'object' || materials === null) return 'are missing'
+  if (materials.suite?.id === undefined) return 'have no algorithm suite'
+  if (materials.suite.id !== suite.id) return SUITE_CHANGED
+  const key = materials.plaintextDataKey
+  if (!(key instanceof Uint8Array) || key.length !== suite.keyLength) return `have no ${suite.keyLength}-byte plaintext data key`
+  return undefined
+}
+
+function encryptionMaterialsProblem(materials: CompleteEncryptionMaterials, suite: AlgorithmSuite): string | undefined {
+  const problem = commonProblem(materials, suite)
+  if (problem !== undefined) return problem
+  const { encryptedDataKeys, encryptionContext } = materials
+  if (!Array.isArray(encryptedDataKeys) || encryptedDataKeys.length === 0) return 'have no encrypted data key'
+  for (const key of encryptedDataKeys) {
+    if (typeof key?.providerId !== 'string' || !(key.providerInfo instanceof Uint8Array) || !(key.ciphertext instanceof Uint8Array)) {
+      return 'have an encrypted data key that is not { providerId: string, providerInfo: Uint8Array, ciphertext: Uint8Array }'
+    }
+  }
+  if (typeof encryptionContext !== 'object' || encryptionContext === null) return 'have no encryption context'
+  for (const value of Object.values(encryptionContext)) {
+    if (typeof value !== 'string') return 'have an encryption context value that is not a string'
+  }
+  if (suite.signature !== undefined && (materials.signingKey === undefined || !(PUBLIC_KEY_CONTEXT_KEY in encryptionContext))) {
+    return `have no signing key, or no "${PUBLIC_KEY_CONTEXT_KEY}" pair for its public key (a signing suite needs both)`
+  }
+  return undefined
+}

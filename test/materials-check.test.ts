@@ -1,0 +1,144 @@
+// The materials a custom materials manager returns are checked before anything is built from them
+// (src/cmm/materials-check.ts): materials that would make a message no one can decrypt, or that lack what the
+// message needs, fail with KeyringError (KEYRING_FAILURE), another suite than the one asked for with
+// ConfigurationError; no message is written, nothing is cached, and a refused data key is zeroed.
+import { describe, expect, it } from 'vitest'
+import { nodeBackend } from '../src/backend/node.js'
+import { serializeAttribute } from '../src/dynamodb/attributes/index.js'
+import { decryptStructure, encryptStructure, type StructuredField } from '../src/dynamodb/structured/index.js'
+import {
+  CachingMaterialsManager,
+  DefaultMaterialsManager,
+  decrypt,
+  decryptStream,
+  encrypt,
+  encryptStream,
+  EnvelopeError,
+  type MaterialsManager,
+} from '../src/index.js'
+import { suiteFromOption } from '../src/suites.js'
+import type { CompleteDecryptionMaterials, CompleteEncryptionMaterials } from '../src/types.js'
+import { aesKeyring, rejectionOf } from './helpers/fixtures.js'
+import { chunked, readAll } from './helpers/web-streams.js'
+
+const keyring = aesKeyring()
+const inner = new DefaultMaterialsManager(keyring)
+const plaintext = new Uint8Array(3000).fill(9)
+const isZero = (bytes: Uint8Array): boolean => bytes.every((byte) => byte === 0)
+
+type Change<M> = (materials: M) => unknown
+
+/**
+ * A manager returning the default manager's materials changed by `encrypting` / `decrypting`; `keys`: the data
+ * keys it returned (those that are bytes: the caller owns and must zero them, refused or not).
+ */
+function changing(encrypting?: Change<CompleteEncryptionMaterials>, decrypting?: Change<CompleteDecryptionMaterials>) {
+  const keys: Uint8Array[] = []
+  const returned = <M>(materials: M): M => {
+    const key = (materials as { plaintextDataKey?: unknown } | null | undefined)?.plaintextDataKey
+    if (key instanceof Uint8Array) keys.push(key)
+    return materials
+  }
+  const manager: MaterialsManager = {
+    async getEncryptionMaterials(request, backend) {
+      const materials = await inner.getEncryptionMaterials(request, backend)
+      return returned((encrypting === undefined ? materials : encrypting(materials)) as CompleteEncryptionMaterials)
+    },
+    async getDecryptionMaterials(request, backend) {
+      const materials = await inner.getDecryptionMaterials(request, backend)
+      return returned((decrypting === undefined ? materials : decrypting(materials)) as CompleteDecryptionMaterials)
+    },
+  }
+  return { manager, keys }
+}
+
+const codeOf = async (promise: Promise<unknown>): Promise<string | undefined> => {
+  const error = await rejectionOf(promise)
+  expect(error).toBeInstanceOf(EnvelopeError)
+  return (error as EnvelopeError).code
+}
+
+const encryptCases: readonly (readonly [string, Change<CompleteEncryptionMaterials>, string])[] = [
+  ['no materials', () => undefined, 'KEYRING_FAILURE'],
+  ['no algorithm suite', (m) => ({ ...m, suite: undefined }), 'KEYRING_FAILURE'],
+  ['another algorithm suite', (m) => ({ ...m, suite: suiteFromOption(0x0478) }), 'INVALID_CONFIGURATION'],
+  ['a 16-byte data key', (m) => ({ ...m, plaintextDataKey: m.plaintextDataKey.subarray(0, 16) }), 'KEYRING_FAILURE'],
+  ['a data key that is not bytes', (m) => ({ ...m, plaintextDataKey: 'key' }), 'KEYRING_FAILURE'],
+  ['no encrypted data key', (m) => ({ ...m, encryptedDataKeys: [] }), 'KEYRING_FAILURE'],
+  ['an encrypted data key of the wrong shape', (m) => ({ ...m, encryptedDataKeys: [{ providerId: 7, providerInfo: 'x', ciphertext: [] }] }), 'KEYRING_FAILURE'],
+  ['no encryption context', (m) => ({ ...m, encryptionContext: null }), 'KEYRING_FAILURE'],
+  ['a context value that is not a string', (m) => ({ ...m, encryptionContext: { ...m.encryptionContext, n: 5 } }), 'KEYRING_FAILURE'],
+  ['a signing suite without its public key pair', (m) => ({ ...m, encryptionContext: { purpose: 'test' } }), 'KEYRING_FAILURE'],
+  ['a signing suite without a signing key', (m) => ({ ...m, signingKey: undefined }), 'KEYRING_FAILURE'],
+]
+
+describe('encryption materials of a custom manager (suite 0x0578)', () => {
+  it.each(encryptCases)('%s: refused by one-shot encrypt and by streams, the data key zeroed', async (_, change, code) => {
+    const { manager, keys } = changing(change)
+    expect(await codeOf(encrypt(manager, plaintext, { encryptionContext: { purpose: 'test' } }))).toBe(code)
+    expect(await codeOf(readAll(chunked(plaintext, 1000).pipeThrough(encryptStream(manager))))).toBe(code)
+    expect(keys.every(isZero)).toBe(true)
+  })
+
+  it.each(encryptCases)('%s: refused through the caching manager, which caches nothing', async (_, change, code) => {
+    const { manager, keys } = changing(change)
+    const caching = new CachingMaterialsManager({ materialsManager: manager, maxAge: 60_000 })
+    expect(await codeOf(encrypt(caching, plaintext))).toBe(code)
+    expect(caching.cache.stats().size).toBe(0)
+    expect(keys.every(isZero)).toBe(true)
+  })
+
+  it('materials that pass the check make a message the default manager decrypts', async () => {
+    const { manager, keys } = changing((m) => ({ ...m, encryptedDataKeys: [...m.encryptedDataKeys] }))
+    const { ciphertext } = await encrypt(manager, plaintext, { encryptionContext: { purpose: 'test' } })
+    expect((await decrypt(keyring, ciphertext)).plaintext).toEqual(plaintext)
+    expect(keys).toHaveLength(1)
+    expect(keys.every(isZero)).toBe(true)
+  })
+})
+
+const decryptCases: readonly (readonly [string, Change<CompleteDecryptionMaterials>, string])[] = [
+  ['no materials', () => null, 'KEYRING_FAILURE'],
+  ['no algorithm suite', (m) => ({ ...m, suite: undefined }), 'KEYRING_FAILURE'],
+  ['another algorithm suite', (m) => ({ ...m, suite: suiteFromOption(0x0478) }), 'INVALID_CONFIGURATION'],
+  // It would read as the message's fault (COMMITMENT_MISMATCH) otherwise.
+  ['a 16-byte data key', (m) => ({ ...m, plaintextDataKey: m.plaintextDataKey.subarray(0, 16) }), 'KEYRING_FAILURE'],
+  ['a data key that is not bytes', (m) => ({ ...m, plaintextDataKey: undefined }), 'KEYRING_FAILURE'],
+]
+
+describe('decryption materials of a custom manager', () => {
+  it.each(decryptCases)('%s: refused by one-shot decrypt, streams and the caching manager; no plaintext', async (_, change, code) => {
+    const { ciphertext } = await encrypt(keyring, plaintext)
+    const { manager, keys } = changing(undefined, change)
+    expect(await codeOf(decrypt(manager, ciphertext))).toBe(code)
+    const chunks: Uint8Array[] = []
+    const reading = chunked(ciphertext, 1000)
+      .pipeThrough(decryptStream(manager))
+      .pipeTo(new WritableStream({ write: (chunk) => void chunks.push(chunk) }))
+    expect(await codeOf(reading)).toBe(code)
+    expect(chunks).toHaveLength(0)
+    const caching = new CachingMaterialsManager({ materialsManager: manager, maxAge: 60_000 })
+    expect(await codeOf(decrypt(caching, ciphertext))).toBe(code)
+    expect(caching.cache.stats().size).toBe(0)
+    expect(keys.every(isZero)).toBe(true)
+  })
+})
+
+describe('DynamoDB items', () => {
+  const fields: StructuredField[] = [
+    { name: 'pk', terminal: serializeAttribute({ S: 'key' }), action: 'SIGN_ONLY' },
+    { name: 'secret', terminal: serializeAttribute({ S: 'value' }), action: 'ENCRYPT_AND_SIGN' },
+  ]
+  const authenticate = (): 'SIGN' => 'SIGN'
+
+  it('a 16-byte data key is refused on encrypt and on decrypt', async () => {
+    const short = <M extends { plaintextDataKey: Uint8Array }>(m: M): M => ({ ...m, plaintextDataKey: m.plaintextDataKey.subarray(0, 16) })
+    const { manager, keys } = changing(short, short)
+    const encrypting = encryptStructure({ tableName: 't', fields, materialsManager: manager, backend: nodeBackend, algorithmSuiteId: 0x6700 })
+    expect(await codeOf(encrypting)).toBe('KEYRING_FAILURE')
+    const out = await encryptStructure({ tableName: 't', fields, materialsManager: inner, backend: nodeBackend, algorithmSuiteId: 0x6700 })
+    const decrypting = decryptStructure({ tableName: 't', fields: out.fields, authenticate, materialsManager: manager, backend: nodeBackend })
+    expect(await codeOf(decrypting)).toBe('KEYRING_FAILURE')
+    expect(keys.every(isZero)).toBe(true)
+  })
+})
