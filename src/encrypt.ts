@@ -85,10 +85,10 @@ export async function beginEncryption(
     },
     backend,
   )
-  // The default manager checks its keyring's materials; any other manager's are checked here (also refusing
-  // another suite than the one asked for, which the commitment policy allowed), by code loaded on demand: a
-  // browser application that encrypts through a keyring never downloads it.
-  if (!(cmm instanceof DefaultMaterialsManager)) (onDemandLoaded() ?? (await loadOnDemand())).checkEncryptionMaterials(materials, suite)
+  // The default manager checks its keyring's materials; any other manager's (a subclass's too) are checked here
+  // (also refusing another suite than the one asked for, which the commitment policy allowed), by code loaded on
+  // demand: a browser application that encrypts through a keyring never downloads it.
+  if (cmm.constructor !== DefaultMaterialsManager) (onDemandLoaded() ?? (await loadOnDemand())).checkEncryptionMaterials(materials, suite)
   const { encryptedDataKeys, plaintextDataKey } = materials
   let aead: ReturnType<CryptoBackend['aeadKey']> | undefined
   try {

@@ -88,6 +88,16 @@ describe('encryption materials of a custom manager (suite 0x0578)', () => {
     expect(keys.every(isZero)).toBe(true)
   })
 
+  it('a subclass of DefaultMaterialsManager is checked too', async () => {
+    class Shortening extends DefaultMaterialsManager {
+      override async getEncryptionMaterials(...args: Parameters<DefaultMaterialsManager['getEncryptionMaterials']>) {
+        const materials = await super.getEncryptionMaterials(...args)
+        return { ...materials, encryptedDataKeys: [] }
+      }
+    }
+    expect(await codeOf(encrypt(new Shortening(keyring), plaintext))).toBe('KEYRING_FAILURE')
+  })
+
   it('materials that pass the check make a message the default manager decrypts', async () => {
     const { manager, keys } = changing((m) => ({ ...m, encryptedDataKeys: [...m.encryptedDataKeys] }))
     const { ciphertext } = await encrypt(manager, plaintext, { encryptionContext: { purpose: 'test' } })
