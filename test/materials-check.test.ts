@@ -14,6 +14,7 @@ import {
   encrypt,
   encryptStream,
   EnvelopeError,
+  type Keyring,
   type MaterialsManager,
 } from '../src/index.js'
 import { suiteFromOption } from '../src/suites.js'
@@ -150,5 +151,22 @@ describe('DynamoDB items', () => {
     const decrypting = decryptStructure({ tableName: 't', fields: out.fields, authenticate, materialsManager: manager, backend: nodeBackend })
     expect(await codeOf(decrypting)).toBe('KEYRING_FAILURE')
     expect(keys.every(isZero)).toBe(true)
+  })
+})
+
+describe('a custom keyring through the default manager', () => {
+  const keyringReturning = (change: (materials: unknown) => unknown): Keyring => ({
+    onEncrypt: async (materials, backend) => change(await keyring.onEncrypt(materials, backend)) as never,
+    onDecrypt: async (materials, keys, backend) => change(await keyring.onDecrypt(materials, keys, backend)) as never,
+  })
+
+  it.each([
+    ['no materials', () => null],
+    ['a data key that is a string of its length', (m: unknown) => ({ ...(m as object), plaintextDataKey: 'k'.repeat(32) })],
+    ['a data key that is too short', (m: unknown) => ({ ...(m as object), plaintextDataKey: new Uint8Array(16) })],
+  ])('%s: KEYRING_FAILURE on encrypt and on decrypt', async (_, change) => {
+    expect(await codeOf(encrypt(keyringReturning(change), plaintext))).toBe('KEYRING_FAILURE')
+    const { ciphertext } = await encrypt(keyring, plaintext)
+    expect(await codeOf(decrypt(keyringReturning(change), ciphertext))).toBe('KEYRING_FAILURE')
   })
 })

@@ -98,7 +98,7 @@ type NobleEcdsa = typeof import('./noble-ecdsa.js')
 let nobleEcdsa: NobleEcdsa | undefined
 
 function unsupported(): never {
-  throw new UnsupportedOperationError("Stream signatures need loadIncrementalSignatures, and keys this backend made for the suite's curve.")
+  throw new UnsupportedOperationError('Stream signatures need loadIncrementalSignatures, and keys this backend made.')
 }
 
 /**

@@ -59,6 +59,9 @@ export async function defaultDecryptionMaterials(
       { keyring: keyringName(keyring), error },
     ])
   }
+  if (typeof materials !== 'object' || materials === null) {
+    throw new KeyringError('The keyring returned no decryption materials from onDecrypt (it must return the materials it was given, or new ones).')
+  }
   const { plaintextDataKey } = materials
   if (plaintextDataKey === undefined) {
     const providers = [...new Set(request.encryptedDataKeys.map((edk) => edk.providerId))].join(', ')
@@ -67,8 +70,8 @@ export async function defaultDecryptionMaterials(
       { keyring: keyringName(keyring), error: reason },
     ])
   }
-  if (plaintextDataKey.length !== suite.keyLength) {
-    throw new KeyringError(`The keyring returned a ${plaintextDataKey.length}-byte data key; the suite needs ${suite.keyLength}.`)
+  if (!(plaintextDataKey instanceof Uint8Array) || plaintextDataKey.length !== suite.keyLength) {
+    throw new KeyringError(`The keyring returned no ${suite.keyLength}-byte data key (a Uint8Array), which the suite needs.`)
   }
   if (suite.symmetricSignature !== undefined && materials.symmetricSigningKey?.length !== suite.keyLength) {
     plaintextDataKey.fill(0)

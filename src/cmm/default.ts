@@ -62,8 +62,8 @@ export class DefaultMaterialsManager implements MaterialsManager {
       { suite, encryptionContext, encryptedDataKeys: [], requiredEncryptionContextKeys },
       backend,
     )
-    const { plaintextDataKey } = materials
-    if (plaintextDataKey === undefined || plaintextDataKey.length !== suite.keyLength) {
+    const plaintextDataKey = materials?.plaintextDataKey
+    if (!(plaintextDataKey instanceof Uint8Array) || plaintextDataKey.length !== suite.keyLength) {
       throw new KeyringError(`The keyring returned no ${suite.keyLength}-byte data key.`)
     }
     if (materials.encryptedDataKeys.length === 0) throw new KeyringError('The keyring returned no encrypted data key.')
