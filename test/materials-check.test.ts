@@ -169,4 +169,15 @@ describe('a custom keyring through the default manager', () => {
     const { ciphertext } = await encrypt(keyring, plaintext)
     expect(await codeOf(decrypt(keyringReturning(change), ciphertext))).toBe('KEYRING_FAILURE')
   })
+
+  it('a data key that is too short is zeroed on decrypt', async () => {
+    const { ciphertext } = await encrypt(keyring, plaintext)
+    let returned: Uint8Array | undefined
+    const short = keyringReturning((m) => {
+      returned = (m as { plaintextDataKey: Uint8Array }).plaintextDataKey.slice(0, 16)
+      return { ...(m as object), plaintextDataKey: returned }
+    })
+    expect(await codeOf(decrypt(short, ciphertext))).toBe('KEYRING_FAILURE')
+    expect(returned !== undefined && isZero(returned)).toBe(true)
+  })
 })

@@ -71,6 +71,7 @@ export async function defaultDecryptionMaterials(
     ])
   }
   if (!(plaintextDataKey instanceof Uint8Array) || plaintextDataKey.length !== suite.keyLength) {
+    if (plaintextDataKey instanceof Uint8Array) plaintextDataKey.fill(0)
     throw new KeyringError(`The keyring returned no ${suite.keyLength}-byte data key (a Uint8Array), which the suite needs.`)
   }
   if (suite.symmetricSignature !== undefined && materials.symmetricSigningKey?.length !== suite.keyLength) {
