@@ -28,6 +28,11 @@ export interface EncryptionSession {
   readonly signing: { readonly curve: CurveName; readonly privateKey: unknown } | undefined
 }
 
+/** An options argument: undefined or null mean none. */
+export function optionsObject<T extends object>(options: T | null | undefined): T {
+  return options ?? ({} as T)
+}
+
 export function positiveIntegerOption(name: string, value: unknown, max: number): number | undefined {
   if (value === undefined) return undefined
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > max) {
@@ -54,12 +59,13 @@ function refusesSigningSuites(keyringOrCmm: unknown): boolean {
 export async function beginEncryption(
   backend: CryptoBackend,
   keyringOrCmm: unknown,
-  options: EncryptOptions = {},
+  encryptOptions: EncryptOptions | null | undefined,
   lengths: PlaintextLengths = {},
   streaming = false,
 ): Promise<EncryptionSession> {
   const { plaintextLength, maxPlaintextLength } = lengths
   const cmm = asMaterialsManager(keyringOrCmm)
+  const options = encryptOptions ?? {} // optionsObject, inline: a function costs the browser's initial bundle more
   const commitmentPolicy = commitmentPolicyFromOption(options.commitmentPolicy)
   const suite = suiteForEncrypt(options.algorithmSuite, commitmentPolicy, refusesSigningSuites(keyringOrCmm))
   const incrementalSignatures =

@@ -1,7 +1,7 @@
 import { isAsyncAead, isPromise, type CryptoBackend, type Verifier } from './backend/types.js'
 import { checkDecryptionMaterials } from './cmm/materials-check.js'
 import { deriveKeys } from './derive.js'
-import { positiveIntegerOption } from './encrypt.js'
+import { optionsObject, positiveIntegerOption } from './encrypt.js'
 import {
   CommitmentMismatchError,
   ConfigurationError,
@@ -101,7 +101,8 @@ export interface DecryptionSettings {
   readonly expectedContext: EncryptionContext | undefined
 }
 
-export function decryptionSettings(options: DecryptOptions = {}): DecryptionSettings {
+export function decryptionSettings(decryptOptions: DecryptOptions | null | undefined): DecryptionSettings {
+  const options = optionsObject(decryptOptions)
   return {
     commitmentPolicy: commitmentPolicyFromOption(options.commitmentPolicy),
     maxEncryptedDataKeys: positiveIntegerOption('maxEncryptedDataKeys', options.maxEncryptedDataKeys, 0xffff),

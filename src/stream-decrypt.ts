@@ -2,7 +2,7 @@ import { Window } from './async-body.js'
 import type { CryptoBackend } from './backend/types.js'
 import { asMaterialsManager } from './cmm/default.js'
 import { checkHeader, decryptionSettings, openHeader, signatureError, type OpenedHeader } from './open-header.js'
-import { positiveIntegerOption } from './encrypt.js'
+import { optionsObject, positiveIntegerOption } from './encrypt.js'
 import {
   LimitExceededError,
   PolicyViolationError,
@@ -63,8 +63,9 @@ export async function decryptIterableWith(
   return { plaintext: output, header, encryptionContext: driver.authenticatedContext?.() ?? header.encryptionContext }
 }
 
-export function decryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, options: DecryptStreamOptions = {}): StreamDriver {
+export function decryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, streamOptions: DecryptStreamOptions | null | undefined): StreamDriver {
   const cmm = asMaterialsManager(keyringOrCmm)
+  const options = optionsObject(streamOptions)
   const settings = decryptionSettings(options)
   const maxHeaderSize = positiveIntegerOption('maxHeaderSize', options.maxHeaderSize, Number.MAX_SAFE_INTEGER) ?? DEFAULT_MAX_HEADER_SIZE
   const maxBodySize = settings.maxBodySize ?? Number.POSITIVE_INFINITY

@@ -1,6 +1,6 @@
 import { Window } from './async-body.js'
 import type { CryptoBackend } from './backend/types.js'
-import { beginEncryption, type EncryptionSession } from './encrypt.js'
+import { beginEncryption, optionsObject, type EncryptionSession } from './encrypt.js'
 import { ConfigurationError, LimitExceededError, PolicyViolationError } from './errors.js'
 import { writeFooter } from './format/footer.js'
 import { FINAL_FRAME_OVERHEAD, REGULAR_FRAME_OVERHEAD } from './format/frame.js'
@@ -29,7 +29,8 @@ export function encryptStreamWith(backend: CryptoBackend, keyringOrCmm: unknown,
   return webStream(encryptDriver(backend, keyringOrCmm, options))
 }
 
-export function encryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, options: EncryptStreamOptions = {}): StreamDriver {
+export function encryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, streamOptions: EncryptStreamOptions | null | undefined): StreamDriver {
+  const options = optionsObject(streamOptions)
   const declaredLength = options.plaintextLength
   if (declaredLength !== undefined && (!Number.isSafeInteger(declaredLength) || declaredLength < 0)) {
     throw new ConfigurationError(`plaintextLength must be a non-negative integer; got ${String(declaredLength)}.`)

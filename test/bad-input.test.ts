@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest'
 import {
   decrypt,
+  decryptStream,
   encrypt,
+  encryptStream,
   Base64MessageError,
   CommitmentPolicyError,
   ConfigurationError,
@@ -17,6 +19,7 @@ import {
 } from '../src/index.js'
 import { uint16 as u16, uint32 as u32 } from './helpers/wire.js'
 import { aesKeyring, rejectionOf, rsaKeyring, rsaPem } from './helpers/fixtures.js'
+import { chunked, readAll } from './helpers/web-streams.js'
 
 const keyring = aesKeyring()
 const allow = { commitmentPolicy: 'REQUIRE_ENCRYPT_ALLOW_DECRYPT' } as const
@@ -279,6 +282,14 @@ describe('bad options', () => {
     for (const encryptionContext of [{ 'aws-crypto-public-key': 'x' }, { a: 1 }, { '': 'empty key' }]) {
       expect(await rejectionOf(encrypt(keyring, 'x', { encryptionContext } as never))).toBeInstanceOf(InvalidEncryptionContextError)
     }
+  })
+
+  it('null options are no options, for encrypt, decrypt and both kinds of stream', async () => {
+    const { ciphertext } = await encrypt(keyring, 'null options', null as never)
+    expect(new TextDecoder().decode((await decrypt(keyring, ciphertext, null as never)).plaintext)).toBe('null options')
+    const streamed = await readAll(chunked(new TextEncoder().encode('streamed'), 3).pipeThrough(encryptStream(keyring, null as never)))
+    const back = await readAll(chunked(streamed, 50).pipeThrough(decryptStream(keyring, null as never)))
+    expect(new TextDecoder().decode(back)).toBe('streamed')
   })
 
   it('decrypt options and inputs', async () => {
