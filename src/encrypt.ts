@@ -94,7 +94,7 @@ export async function beginEncryption(
   // The default manager checks its keyring's materials; any other manager's (a subclass's too) are checked here
   // (also refusing another suite than the one asked for, which the commitment policy allowed), by code loaded on
   // demand: a browser application that encrypts through a keyring never downloads it.
-  if (cmm.constructor !== DefaultMaterialsManager) (onDemandLoaded() ?? (await loadOnDemand())).checkEncryptionMaterials(materials, suite)
+  if (cmm.constructor !== DefaultMaterialsManager) (onDemandLoaded() ?? (await loadOnDemand())).checkEncryptionMaterials(materials, suite, backend)
   const { encryptedDataKeys, plaintextDataKey } = materials
   let aead: ReturnType<CryptoBackend['aeadKey']> | undefined
   try {

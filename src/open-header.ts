@@ -165,12 +165,11 @@ export async function openHeader(
       error.failures,
     )
   }
-  checkDecryptionMaterials(materials, suite)
+  checkDecryptionMaterials(materials, suite, backend)
   const { plaintextDataKey } = materials
   let aead: ReturnType<CryptoBackend['aeadKey']> | undefined
   try {
     assertDecryptAllowed(materials.suite, settings.commitmentPolicy)
-    if (suite.signature !== undefined) backend.checkSignatureKey?.(suite.signature.curve, materials.verificationKey, 'verify')
     const authenticatedOnly = authenticatedOnlyContext(stored, materials, expected)
     const derived = deriveKeys(backend, suite, plaintextDataKey, header.messageId)
     const { encryptionKey, commitment } = isPromise(derived) ? await derived : derived

@@ -25,8 +25,6 @@ export type StreamSigner =
 export function streamSigner(backend: CryptoBackend, session: EncryptionSession, declaredLength: number | undefined): StreamSigner | undefined {
   const { signing } = session
   if (signing === undefined) return undefined
-  // On the hashing thread the key is used only at the end: a materials manager's unusable key is reported now.
-  backend.checkSignatureKey?.(signing.curve, signing.privateKey, 'sign')
   const digest = backend.streamDigest?.(signing.curve)
   if (digest !== undefined) {
     void digest.update(session.headerBytes) // a header never puts the thread far enough behind to wait

@@ -2,6 +2,7 @@
 // (src/cmm/materials-check.ts): materials that would make a message no one can decrypt, or that lack what the
 // message needs, fail with KeyringError (KEYRING_FAILURE), another suite than the one asked for with
 // ConfigurationError; no message is written, nothing is cached, and a refused data key is zeroed.
+import { generateKeyPairSync } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 import { nodeBackend } from '../src/backend/node.js'
 import { serializeAttribute } from '../src/dynamodb/attributes/index.js'
@@ -71,6 +72,7 @@ const encryptCases: readonly (readonly [string, Change<CompleteEncryptionMateria
   ['a context value that is not a string', (m) => ({ ...m, encryptionContext: { ...m.encryptionContext, n: 5 } }), 'KEYRING_FAILURE'],
   ['a signing suite without its public key pair', (m) => ({ ...m, encryptionContext: { purpose: 'test' } }), 'KEYRING_FAILURE'],
   ['a signing suite without a signing key', (m) => ({ ...m, signingKey: undefined }), 'KEYRING_FAILURE'],
+  ['a signing key on another curve', (m) => ({ ...m, signingKey: generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey }), 'KEYRING_FAILURE'],
 ]
 
 describe('encryption materials of a custom manager (suite 0x0578)', () => {
@@ -115,6 +117,7 @@ const decryptCases: readonly (readonly [string, Change<CompleteDecryptionMateria
   // It would read as the message's fault (COMMITMENT_MISMATCH) otherwise.
   ['a 16-byte data key', (m) => ({ ...m, plaintextDataKey: m.plaintextDataKey.subarray(0, 16) }), 'KEYRING_FAILURE'],
   ['a data key that is not bytes', (m) => ({ ...m, plaintextDataKey: undefined }), 'KEYRING_FAILURE'],
+  ['a verification key of another kind', (m) => ({ ...m, verificationKey: generateKeyPairSync('ed25519').publicKey }), 'KEYRING_FAILURE'],
 ]
 
 describe('decryption materials of a custom manager', () => {

@@ -2,7 +2,7 @@
 // whole-message signatures, and the hand-off of large one-shot messages to the signing thread.
 import { type KeyObject, createSign, generateKeyPair, generateKeyPairSync, sign } from 'node:crypto'
 import type { CurveName } from '../suites.js'
-import { checkSignatureKey, SIGNATURE_HASH, unusableSigningKey } from './node-ec-keys.js'
+import { SIGNATURE_HASH, unusableSigningKey } from './node-ec-keys.js'
 import { OFF_THREAD_SIGNING_MIN, offThreadJobsPending, prepareSigningThread, startOffThreadSignature } from './signing-thread.js'
 import type { OffThreadSignature, Signer, SigningKeyPair } from './types.js'
 
@@ -144,13 +144,7 @@ export function signedStreamSeen(length: number): void {
   if (length >= OFF_THREAD_SIGNING_MIN) prepareSigningThread()
 }
 
-/**
- * The signing calls check their key first (`checkSignatureKey`): a key on another curve would sign, and make a
- * message no one can verify. One-shot encrypt makes its signer (or, for a whole message, calls `signMessage`)
- * before any frame.
- */
 export function createSigner(curve: CurveName, privateKey: unknown): Signer {
-  checkSignatureKey(curve, privateKey, 'sign')
   const signer = createSign(SIGNATURE_HASH[curve])
   return {
     update: (bytes) => void signer.update(bytes),
@@ -167,7 +161,6 @@ export function createSigner(curve: CurveName, privateKey: unknown): Signer {
 export function signMessage(curve: CurveName, privateKey: unknown, message: Uint8Array): Promise<Uint8Array> {
   // With a callback, node:crypto hashes and signs on libuv's thread pool.
   return new Promise((resolve, reject) => {
-    checkSignatureKey(curve, privateKey, 'sign') // a throw here rejects
     try {
       sign(SIGNATURE_HASH[curve], message, { key: privateKey as KeyObject, dsaEncoding: 'der' }, (error, signature) =>
         error === null ? resolve(new Uint8Array(signature)) : reject(unusableSigningKey(error)),

@@ -156,11 +156,10 @@ export interface CryptoBackend {
   loadIncrementalSignatures?(): Promise<boolean>
   /**
    * Throws `KeyringError` unless `key` is one this backend can sign (`'sign'`) or verify (`'verify'`) the curve's
-   * message signatures with. Decrypt calls it on the verification key a materials manager returns, and encrypted
-   * streams on the signing key, so that a custom manager's wrong key is reported as such before any frame, not as
-   * a platform error or a bad signature. (One-shot encrypt adds no call, to keep the browser's initial bundle small:
-   * the backend's `createSigner` and `signMessage` check their key.) Absent in the browser build, whose signing and
-   * verifying calls check their keys themselves.
+   * message signatures with. The check of a materials manager's materials calls it (cmm/materials-check.ts), so
+   * that a custom manager's wrong key is reported as such before any frame, not as a platform error, a message no
+   * one can verify, or a bad signature. Absent in the browser build, whose signing and verifying calls check their
+   * keys themselves.
    */
   checkSignatureKey?(curve: CurveName, key: unknown, use: 'sign' | 'verify'): void
   /** A fresh ephemeral key pair; may be made ahead of need. */

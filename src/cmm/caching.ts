@@ -202,7 +202,7 @@ export class CachingMaterialsManager implements MaterialsManager {
       'encrypt',
       bytes,
       () => this.#underlying.getEncryptionMaterials(request, backend),
-      (fresh) => checkEncryptionMaterials(fresh, suite),
+      (fresh) => checkEncryptionMaterials(fresh, suite, backend),
       (fresh) => coversRequiredKeys(fresh, request),
       copyEncryption,
     )
@@ -244,7 +244,7 @@ export class CachingMaterialsManager implements MaterialsManager {
       'decrypt',
       0,
       () => this.#underlying.getDecryptionMaterials(request, backend),
-      (fresh) => checkDecryptionMaterials(fresh, suite),
+      (fresh) => checkDecryptionMaterials(fresh, suite, backend),
       (fresh) => reproducesExactly(fresh, request),
       copyDecryption,
     )

@@ -4,6 +4,7 @@
 // pass, but a custom manager's could otherwise make a message no one can decrypt (a data key of another length,
 // no encrypted data key, a signing suite without its public key), blame the message on decrypt, or fail with a
 // platform error.
+import type { CryptoBackend } from '../backend/types.js'
 import { ConfigurationError, KeyringError } from '../errors.js'
 import { PUBLIC_KEY_CONTEXT_KEY } from '../format/context.js'
 import type { AlgorithmSuite } from '../suites.js'
@@ -13,23 +14,47 @@ const SUITE_CHANGED = 'changed the algorithm suite'
 
 /**
  * Throws unless the materials are complete for `suite`, the suite asked for: ConfigurationError when the
- * manager changed the suite, KeyringError naming what else they lack. The data key of refused materials is zeroed.
+ * manager changed the suite, KeyringError naming what else they lack, or for a signing key the backend cannot
+ * sign with (`checkSignatureKey`, where it has one). The data key of refused materials is zeroed.
  */
-export function checkEncryptionMaterials(materials: CompleteEncryptionMaterials, suite: AlgorithmSuite): void {
+export function checkEncryptionMaterials(materials: CompleteEncryptionMaterials, suite: AlgorithmSuite, backend: CryptoBackend): void {
   refuse(materials, encryptionMaterialsProblem(materials, suite), 'encryption')
+  checkKey(materials, suite, backend, materials.signingKey, 'sign')
 }
 
-/** As `checkEncryptionMaterials`, for decrypt: the suite and a data key of its length. */
-export function checkDecryptionMaterials(materials: CompleteDecryptionMaterials, suite: AlgorithmSuite): void {
+/** As `checkEncryptionMaterials`, for decrypt: the suite, a data key of its length, and the verification key. */
+export function checkDecryptionMaterials(materials: CompleteDecryptionMaterials, suite: AlgorithmSuite, backend: CryptoBackend): void {
   refuse(materials, commonProblem(materials, suite), 'decryption')
+  checkKey(materials, suite, backend, materials.verificationKey, 'verify')
 }
 
 function refuse(materials: { readonly plaintextDataKey?: unknown } | null, problem: string | undefined, kind: string): void {
   if (problem === undefined) return
-  const key = materials?.plaintextDataKey
-  if (key instanceof Uint8Array) key.fill(0)
+  zeroDataKey(materials)
   if (problem === SUITE_CHANGED) throw new ConfigurationError(`The materials manager ${SUITE_CHANGED}.`)
   throw new KeyringError(`The ${kind} materials ${problem} (from the materials manager, or its keyring).`)
+}
+
+/** A signing suite's key, checked where the backend can: a key it cannot use would fail late, or read as a bad signature. */
+function checkKey(
+  materials: { readonly plaintextDataKey: Uint8Array },
+  suite: AlgorithmSuite,
+  backend: CryptoBackend,
+  key: unknown,
+  use: 'sign' | 'verify',
+): void {
+  if (suite.signature === undefined || backend.checkSignatureKey === undefined) return
+  try {
+    backend.checkSignatureKey(suite.signature.curve, key, use)
+  } catch (error) {
+    zeroDataKey(materials)
+    throw error
+  }
+}
+
+function zeroDataKey(materials: { readonly plaintextDataKey?: unknown } | null): void {
+  const key = materials?.plaintextDataKey
+  if (key instanceof Uint8Array) key.fill(0)
 }
 
 function commonProblem(materials: CompleteEncryptionMaterials | CompleteDecryptionMaterials, suite: AlgorithmSuite): string | undefined {

@@ -85,12 +85,11 @@ export async function decryptStructure(input: DecryptStructureInput): Promise<St
     backend,
   )
   const materialsSuite = dbeSuite(materials?.suite?.id ?? suite.id)
-  checkDecryptionMaterials(materials, materialsSuite)
+  checkDecryptionMaterials(materials, materialsSuite, backend)
   try {
     if (materials.symmetricSigningKey === undefined) {
       throw new KeyringError('The decryption materials have no symmetric signing key; the keyrings must support the DynamoDB item suites.')
     }
-    if (materialsSuite.signature !== undefined) backend.checkSignatureKey?.(materialsSuite.signature.curve, materials.verificationKey, 'verify')
     const expected = await headerCommitment(backend, materialsSuite, materials.plaintextDataKey, header.messageId, partialHeader)
     if (!backend.timingSafeEqual(expected, commitment)) {
       throw new CommitmentMismatchError('The item header commitment does not match its data key: the header was changed.')

@@ -101,7 +101,7 @@ export async function encryptStructure(input: EncryptStructureInput): Promise<St
   )
   // spec: the materials' suite is the one used, and it must be a DynamoDB item suite
   const materialsSuite = dbeSuite(materials?.suite?.id ?? suite.id)
-  checkEncryptionMaterials(materials, materialsSuite)
+  checkEncryptionMaterials(materials, materialsSuite, backend)
   try {
     const signingKeys = materials.symmetricSigningKeys
     if (signingKeys === undefined || signingKeys.length !== materials.encryptedDataKeys.length) {
