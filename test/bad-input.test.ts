@@ -17,7 +17,7 @@ import {
   MultiKeyring,
   RawRsaKeyring,
 } from '../src/index.js'
-import { uint16 as u16, uint32 as u32 } from './helpers/wire.js'
+import { signatureLength, uint16 as u16, uint32 as u32 } from './helpers/wire.js'
 import { aesKeyring, rejectionOf, rsaKeyring, rsaPem } from './helpers/fixtures.js'
 import { chunked, readAll } from './helpers/web-streams.js'
 
@@ -333,14 +333,6 @@ describe('bad options', () => {
     expect(((await rejectionOf(decrypt(encryptOnly, ciphertext))) as EnvelopeError).code).toBe('NO_DECRYPTABLE_KEY')
   })
 })
-
-function signatureLength(ciphertext: Uint8Array): number {
-  for (let length = 60; length <= 110; length++) {
-    const at = ciphertext.length - length - 2
-    if (((ciphertext[at] as number) << 8) + (ciphertext[at + 1] as number) === length) return length
-  }
-  throw new Error('footer not found')
-}
 
 /** Walk a v1 header written by encrypt to find where its body starts. */
 function findV1HeaderEnd(message: Buffer): number {

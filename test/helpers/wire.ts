@@ -9,6 +9,15 @@ export function uint16(value: number): Buffer {
   return out
 }
 
+/** The length of a signed message's footer signature, found by its uint16 length prefix. */
+export function signatureLength(ciphertext: Uint8Array): number {
+  for (let length = 60; length <= 110; length++) {
+    const at = ciphertext.length - length - 2
+    if (((ciphertext[at] as number) << 8) + (ciphertext[at + 1] as number) === length) return length
+  }
+  throw new Error('footer not found')
+}
+
 export function uint32(value: number): Buffer {
   const out = Buffer.alloc(4)
   out.writeUInt32BE(value)
