@@ -4,7 +4,7 @@
 import { p256, p384 } from '@noble/curves/nist.js'
 import { sha256, sha384 } from '@noble/hashes/sha2.js'
 import type { CurveName } from '../suites.js'
-import { WebSigningKey, WebVerificationKey } from './signing-key.js'
+import { WebSigningKey, webVerificationKeyFor } from './signing-key.js'
 import type { Signer, Verifier } from './types.js'
 
 const CURVE = { 'P-256': { ecdsa: p256, hash: sha256 }, 'P-384': { ecdsa: p384, hash: sha384 } } as const
@@ -29,8 +29,9 @@ export function createSigner(curve: CurveName, privateKey: unknown): Signer | un
  * signatures (other SDKs make them) verify too.
  */
 export function createVerifier(curve: CurveName, publicKey: unknown): Verifier | undefined {
-  if (!(publicKey instanceof WebVerificationKey) || publicKey.curve !== curve) return undefined
-  const { point } = publicKey
+  const verificationKey = webVerificationKeyFor(curve, publicKey)
+  if (verificationKey === undefined) return undefined
+  const { point } = verificationKey
   const { ecdsa, hash } = CURVE[curve]
   const digest = hash.create()
   return {

@@ -31,6 +31,11 @@ export class WebSigningKey {
   }
 }
 
+/** `key` if it is the browser build's verification key for `curve`, else undefined (a custom materials manager's). */
+export function webVerificationKeyFor(curve: CurveName, key: unknown): WebVerificationKey | undefined {
+  return key instanceof WebVerificationKey && key.curve === curve ? key : undefined
+}
+
 /** What the browser build's `importVerificationKey` returns. */
 export class WebVerificationKey {
   readonly curve: CurveName

@@ -3,10 +3,10 @@
 import { KeyringError } from '../errors.js'
 import type { CurveName } from '../suites.js'
 import { compressPoint, CURVES, decompressPoint, derToP1363, p1363ToDer } from './ec.js'
-import { WebSigningKey, WebVerificationKey } from './signing-key.js'
+import { WebSigningKey, WebVerificationKey, webVerificationKeyFor } from './signing-key.js'
 import type { SigningKeyPair } from './types.js'
 import { recentKeys } from './recent-keys.js'
-import { requireSubtle, source } from './webcrypto-rsa.js'
+import { isCryptoKey, requireSubtle, source } from './webcrypto-rsa.js'
 
 const SIGNATURE_HASH: Record<CurveName, string> = { 'P-256': 'SHA-256', 'P-384': 'SHA-384' }
 
@@ -28,7 +28,7 @@ export async function signMessage(curve: CurveName, privateKey: unknown, message
   let cause: unknown
   // A custom materials manager's key may be anything; the default one makes keys this build can sign with. A key
   // on another curve would sign, and make a message no one can verify.
-  if (key instanceof CryptoKey && (key.algorithm as EcKeyAlgorithm).namedCurve === curve) {
+  if (isCryptoKey(key) && (key.algorithm as EcKeyAlgorithm).namedCurve === curve) {
     try {
       signature = await subtle.sign({ name: 'ECDSA', hash: SIGNATURE_HASH[curve] }, key, source(message))
     } catch (error) {
@@ -55,14 +55,15 @@ async function importPoint(curve: CurveName, compressedPoint: Uint8Array): Promi
 
 /** Resolves false for a bad or undecodable DER signature; rejects with KeyringError for a key not from importVerificationKey. */
 export async function verifyMessage(curve: CurveName, publicKey: unknown, message: Uint8Array, signature: Uint8Array): Promise<boolean> {
-  if (!(publicKey instanceof WebVerificationKey) || publicKey.curve !== curve) {
+  const verificationKey = webVerificationKeyFor(curve, publicKey)
+  if (verificationKey === undefined) {
     // A custom materials manager's own key object, say: it would otherwise read as a bad signature.
     throw new KeyringError(
       `The materials manager's verification key cannot verify this message: the browser build needs a key from its backend's ` +
         `importVerificationKey for ${curve}, the suite's curve.`,
     )
   }
-  const { key } = publicKey
+  const { key } = verificationKey
   const raw = derToP1363(signature, CURVES[curve].size)
   if (raw === undefined) return false
   const subtle = requireSubtle('ECDSA verification')
