@@ -10,7 +10,7 @@ import type { KmsClientLike, KmsClientSupplier } from './kms-client.js'
 import { sendDecrypt } from './kms-commands.js'
 import { clientFor, describeKmsError } from './kms-common.js'
 import type { KmsRsaEncryptionAlgorithm } from './kms-rsa.js'
-import { CONTEXT_DIGEST_LENGTH, contextDigest, KMS_RSA_PROVIDER_ID } from './kms-rsa-digest.js'
+import { CONTEXT_DIGEST_LENGTH, contextDigest, KMS_RSA_PROVIDER_ID, refuseSigningSuite } from './kms-rsa-digest.js'
 
 /** What the keyring was configured with. */
 export interface KmsRsaDecryptConfig {
@@ -23,15 +23,28 @@ export interface KmsRsaDecryptConfig {
 }
 
 /**
- * Try each of the data keys the keyring found for its key (or a replica of it), in order; return on the
- * first whose KMS-decrypted digest matches the materials' context. Every failure is collected.
+ * KmsRsaKeyring's onDecrypt: the data keys for its key (or a replica of it) are tried in order; the first
+ * whose KMS-decrypted digest matches the materials' context wins. Every failure is collected.
  */
-export async function decryptWithKms(
+export async function kmsRsaDecrypt(
   config: KmsRsaDecryptConfig,
   materials: DecryptionMaterials,
-  candidates: readonly EncryptedDataKey[],
+  encryptedDataKeys: readonly EncryptedDataKey[],
   backend: CryptoBackend,
+  isFor: (edk: EncryptedDataKey, index: number) => boolean,
 ): Promise<DecryptionMaterials> {
+  if (config.kmsClient === undefined && config.clientSupplier === undefined) {
+    // spec: "OnDecrypt MUST fail if this keyring does not have a specified AWS KMS SDK client."
+    throw new ConfigurationError(
+      `KmsRsaKeyring ${config.keyId} has no KMS client, so it cannot decrypt: pass kmsClient (a KMSClient) or clientSupplier (e.g. defaultKmsClientSupplier()).`,
+    )
+  }
+  refuseSigningSuite(materials.suite)
+  if (materials.plaintextDataKey !== undefined) {
+    throw new KeyringError('KmsRsaKeyring was given decryption materials that already hold a data key.')
+  }
+  const candidates = encryptedDataKeys.filter((edk, index) => edk.providerId === KMS_RSA_PROVIDER_ID && isFor(edk, index))
+  if (candidates.length === 0) return materials
   // spec: #encryption-context-digest-prime
   const expectedDigest = await contextDigest(backend, materials.encryptionContext)
   const failures: KeyringFailure[] = []

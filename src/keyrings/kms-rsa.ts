@@ -7,7 +7,7 @@ import type { DecryptionMaterials, EncryptedDataKey, EncryptionMaterials, Keyrin
 import { loadOnDemand, onDemandLoaded } from '../load-on-demand.js'
 import { ensureDataKey } from './common.js'
 import { isKmsArn, mrkMatch, parseKmsArn, parseKmsKeyArn, quoteIdentifier } from './kms-arn.js'
-import { CONTEXT_DIGEST_LENGTH, contextDigest, KMS_RSA_PROVIDER_ID } from './kms-rsa-digest.js'
+import { CONTEXT_DIGEST_LENGTH, contextDigest, KMS_RSA_PROVIDER_ID, refuseSigningSuite } from './kms-rsa-digest.js'
 import type { KmsClientLike, KmsClientSupplier } from './kms-client.js'
 import { validateGrantTokens } from './kms-common.js'
 
@@ -143,23 +143,10 @@ export class KmsRsaKeyring implements Keyring {
     encryptedDataKeys: readonly EncryptedDataKey[],
     backend: CryptoBackend,
   ): Promise<DecryptionMaterials> {
-    if (this.#kmsClient === undefined && this.#clientSupplier === undefined) {
-      // spec: "OnDecrypt MUST fail if this keyring does not have a specified AWS KMS SDK client."
-      throw new ConfigurationError(
-        `KmsRsaKeyring ${this.keyId} has no KMS client, so it cannot decrypt: pass kmsClient (a KMSClient) or clientSupplier (e.g. defaultKmsClientSupplier()).`,
-      )
-    }
-    refuseSigningSuite(materials.suite)
-    if (materials.plaintextDataKey !== undefined) {
-      throw new KeyringError('KmsRsaKeyring was given decryption materials that already hold a data key.')
-    }
-    // Loaded on demand: an application that only encrypts (in a browser) never downloads the KMS side.
-    const candidates = encryptedDataKeys.filter((edk, index) => edk.providerId === KMS_RSA_PROVIDER_ID && this.#matches(edk, index))
-    if (candidates.length === 0) return materials
-    // The KMS side (kms-rsa-decrypt.ts) is loaded on demand: an application that only encrypts (in a
-    // browser) never downloads it.
+    // All of it (kms-rsa-decrypt.ts) is loaded on demand: an application that only encrypts (in a browser)
+    // never downloads the decrypt side.
     const onDemand = onDemandLoaded() ?? (await loadOnDemand())
-    return onDemand.decryptWithKms(
+    return onDemand.kmsRsaDecrypt(
       {
         keyId: this.keyId,
         encryptionAlgorithm: this.encryptionAlgorithm,
@@ -169,8 +156,9 @@ export class KmsRsaKeyring implements Keyring {
         grantTokens: this.#grantTokens,
       },
       materials,
-      candidates,
+      encryptedDataKeys,
       backend,
+      (edk, index) => this.#matches(edk, index),
     )
   }
 
@@ -198,20 +186,6 @@ export class KmsRsaKeyring implements Keyring {
   [Symbol.for('nodejs.util.inspect.custom')](): string {
     return `KmsRsaKeyring ${this.keyId} ${this.encryptionAlgorithm}`
   }
-}
-
-export function refuseSigningSuite(suite: AlgorithmSuite): void {
-  const id = `0x${suite.id.toString(16).padStart(4, '0')}`
-  if (suite.edkWrapping === 'intermediate') {
-    // Anyone with the public key could also make the recipient tags: they would authenticate nothing.
-    throw new ConfigurationError(`KmsRsaKeyring cannot be used with DynamoDB item suite ${id}.`)
-  }
-  // spec: framework/aws-kms/aws-kms-rsa-keyring.md#security-considerations
-  if (suite.signature === undefined) return
-  throw new ConfigurationError(
-    `KmsRsaKeyring cannot be used with signing suite ${id}: anyone holding the public key can write a message, so a ` +
-      'signature would prove nothing. Use algorithmSuite 0x0478 (or 0x0178 under FORBID_ENCRYPT_ALLOW_DECRYPT).',
-  )
 }
 
 /** PEM or DER SPKI of an RSA key of at least 2048 bits. spec: #initialization */
