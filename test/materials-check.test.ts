@@ -17,6 +17,7 @@ import {
   EnvelopeError,
   type Keyring,
   type MaterialsManager,
+  MultiKeyring,
 } from '../src/index.js'
 import { suiteFromOption } from '../src/suites.js'
 import type { CompleteDecryptionMaterials, CompleteEncryptionMaterials } from '../src/types.js'
@@ -171,6 +172,52 @@ describe('a custom keyring through the default manager', () => {
     expect(await codeOf(encrypt(keyringReturning(change), plaintext))).toBe('KEYRING_FAILURE')
     const { ciphertext } = await encrypt(keyring, plaintext)
     expect(await codeOf(decrypt(keyringReturning(change), ciphertext))).toBe('KEYRING_FAILURE')
+  })
+
+  const withKeys = (keys: unknown) => (m: unknown) => ({ ...(m as object), encryptedDataKeys: keys })
+  const good = { providerId: 'custom', providerInfo: new Uint8Array(3), ciphertext: new Uint8Array(40) }
+  it.each([
+    ['a provider ID that is a number', withKeys([{ ...good, providerId: 7 }])],
+    ['provider info that is a string', withKeys([{ ...good, providerInfo: 'info' }])],
+    ['a ciphertext that is an array of numbers', withKeys([{ ...good, ciphertext: [1, 2, 3] }])],
+    ['a ciphertext that is an ArrayBuffer', withKeys([{ ...good, ciphertext: new ArrayBuffer(40) }])],
+    ['a null encrypted data key after a good one', withKeys([good, null])],
+    ['no encrypted data key list', withKeys(undefined)],
+    ['a string for the list', withKeys('keys')],
+    ['an object with a length for the list', withKeys({ length: 1, 0: good })],
+  ])('encrypted data keys with %s: KEYRING_FAILURE from one-shot encrypt and from streams, the data key zeroed', async (_, change) => {
+    const dataKeys: Uint8Array[] = []
+    const bad = keyringReturning((m) => {
+      dataKeys.push((m as { plaintextDataKey: Uint8Array }).plaintextDataKey)
+      return change(m)
+    })
+    const error = await rejectionOf(encrypt(bad, plaintext, { algorithmSuite: 0x0478 }))
+    expect(error).toBeInstanceOf(EnvelopeError)
+    expect((error as EnvelopeError).code).toBe('KEYRING_FAILURE')
+    expect((error as Error).message).toMatch(/encrypted data key/i)
+    expect(await codeOf(readAll(chunked(plaintext, 1000).pipeThrough(encryptStream(bad))))).toBe('KEYRING_FAILURE')
+    expect(dataKeys.length).toBe(2)
+    expect(dataKeys.every(isZero)).toBe(true)
+  })
+
+  it('a child of a multi-keyring returning a key of the wrong shape: KEYRING_FAILURE', async () => {
+    const child = keyringReturning((m) => {
+      const materials = m as { encryptedDataKeys: unknown[] }
+      return { ...materials, encryptedDataKeys: [...materials.encryptedDataKeys.slice(0, -1), { ...good, providerId: undefined }] }
+    })
+    expect(await codeOf(encrypt(new MultiKeyring({ generator: keyring, children: [child] }), plaintext))).toBe('KEYRING_FAILURE')
+  })
+
+  it('encrypted data keys of Buffers are bytes: the message decrypts', async () => {
+    const buffers = keyringReturning((m) => {
+      const materials = m as { encryptedDataKeys: readonly { providerId: string; providerInfo: Uint8Array; ciphertext: Uint8Array }[] }
+      return {
+        ...materials,
+        encryptedDataKeys: materials.encryptedDataKeys.map((key) => ({ ...key, providerInfo: Buffer.from(key.providerInfo), ciphertext: Buffer.from(key.ciphertext) })),
+      }
+    })
+    const { ciphertext } = await encrypt(buffers, plaintext)
+    expect((await decrypt(keyring, ciphertext)).plaintext).toEqual(plaintext)
   })
 
   it('a data key that is too short is zeroed on decrypt', async () => {

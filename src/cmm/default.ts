@@ -1,6 +1,6 @@
 import { toBase64 } from '../backend/der.js'
 import type { CryptoBackend } from '../backend/types.js'
-import { ConfigurationError, InvalidEncryptionContextError, KeyringError } from '../errors.js'
+import { ConfigurationError, InvalidEncryptionContextError } from '../errors.js'
 import { NO_KEYS, PUBLIC_KEY_CONTEXT_KEY, checkRequiredKeys, emptyContext } from '../format/context.js'
 import { isKeyring } from '../keyrings/common.js'
 import { loadOnDemand, onDemandLoaded } from '../load-on-demand.js'
@@ -62,14 +62,22 @@ export class DefaultMaterialsManager implements MaterialsManager {
       { suite, encryptionContext, encryptedDataKeys: [], requiredEncryptionContextKeys },
       backend,
     )
-    const plaintextDataKey = materials?.plaintextDataKey
-    if (!(plaintextDataKey instanceof Uint8Array) || plaintextDataKey.length !== suite.keyLength) {
-      throw new KeyringError(`The keyring returned no ${suite.keyLength}-byte data key.`)
-    }
-    if (materials.encryptedDataKeys.length === 0) throw new KeyringError('The keyring returned no encrypted data key.')
-    if (materials.suite !== suite) throw new KeyringError('The keyring changed the algorithm suite.')
     // The required keys are the request's: a keyring does not decide what the message stores.
-    return Object.assign({}, materials, { plaintextDataKey, signingKey, requiredEncryptionContextKeys })
+    const complete = Object.assign({}, materials, { signingKey, requiredEncryptionContextKeys }) as CompleteEncryptionMaterials
+    // Materials visibly wrong get the full check (loaded on demand, as for a custom manager), which names the
+    // problem and zeroes the data key. The shape of each encrypted data key is checked as the header is written.
+    const { plaintextDataKey, encryptedDataKeys } = complete
+    if (
+      !(plaintextDataKey instanceof Uint8Array) ||
+      plaintextDataKey.length !== suite.keyLength ||
+      !Array.isArray(encryptedDataKeys) ||
+      encryptedDataKeys.length === 0 ||
+      complete.suite !== suite
+    ) {
+      const onDemand = onDemandLoaded() ?? (await loadOnDemand())
+      onDemand.checkEncryptionMaterials(complete, suite, backend)
+    }
+    return complete
   }
 
   getDecryptionMaterials(request: DecryptionRequest, backend: CryptoBackend): Promise<CompleteDecryptionMaterials> {

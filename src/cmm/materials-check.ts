@@ -31,7 +31,7 @@ export function checkDecryptionMaterials(materials: CompleteDecryptionMaterials,
 function refuse(materials: { readonly plaintextDataKey?: unknown } | null, problem: string | undefined, kind: string): void {
   if (problem === undefined) return
   zeroDataKey(materials)
-  if (problem === SUITE_CHANGED) throw new ConfigurationError(`The materials manager ${SUITE_CHANGED}.`)
+  if (problem === SUITE_CHANGED) throw new ConfigurationError(`The materials manager (or its keyring) ${SUITE_CHANGED}.`)
   throw new KeyringError(`The ${kind} materials ${problem} (from the materials manager, or its keyring).`)
 }
 

@@ -185,8 +185,13 @@ function parseEncryptedDataKeys(reader: ByteReader, maxEncryptedDataKeys: number
 /** One encrypted data key entry: three uint16-length-prefixed fields. spec: data-format/message-header.md#encrypted-data-key-entries */
 export function writeEncryptedDataKey(writer: ByteWriter, key: EncryptedDataKey): ByteWriter {
   const tooLong = (message: string) => new KeyringError(`Encrypted data key: ${message}`)
+  const { providerId, providerInfo, ciphertext } = key ?? {}
+  // A custom keyring's key of another shape would otherwise be written as garbage: a message no one can decrypt.
+  if (typeof providerId !== 'string' || !(providerInfo instanceof Uint8Array) || !(ciphertext instanceof Uint8Array)) {
+    throw tooLong('not { providerId: string, providerInfo: Uint8Array, ciphertext: Uint8Array }.')
+  }
   return writer
-    .lengthPrefixed(utf8(key.providerId), 'provider ID', tooLong)
-    .lengthPrefixed(key.providerInfo, 'provider info', tooLong)
-    .lengthPrefixed(key.ciphertext, 'ciphertext', tooLong)
+    .lengthPrefixed(utf8(providerId), 'provider ID', tooLong)
+    .lengthPrefixed(providerInfo, 'provider info', tooLong)
+    .lengthPrefixed(ciphertext, 'ciphertext', tooLong)
 }
