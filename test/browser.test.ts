@@ -487,6 +487,54 @@ describe('streams and builds in Chromium', () => {
     await page.close()
   }, BROWSER_TEST_TIMEOUT_MS)
 
+  it('an on-demand chunk that does not arrive is an InternalError, with the browser error as its cause', async () => {
+    const page = await browser.newPage()
+    const signed = await encrypt(ourKeyring({ kind: 'aes', bits: 192 }), 'after a failed load', { algorithmSuite: 0x0346, commitmentPolicy: 'FORBID_ENCRYPT_ALLOW_DECRYPT' })
+    // The network drops the decrypt side (on-demand) and @noble's AES (which AES-192 needs in Chromium).
+    const dropped = /\/esm\/(on-demand|noble)-[A-Z0-9]+\.js$/
+    await page.route(dropped, (route) => route.abort('connectionfailed'))
+    const failed = await page.evaluate(
+      async ({ url, key, namespace, ciphertext }) => {
+        const page = window as unknown as PageWindow
+        const api = await (new Function('url', 'return import(url)') as (url: string) => Promise<Api>)(url)
+        const keyring = new api.RawAesKeyring({ keyNamespace: namespace, keyName: 'aes-192-ключ', wrappingKey: page.fromBase64(key) })
+        const failure = (error: unknown) => ({
+          name: (error as Error).name,
+          code: (error as { code?: string }).code,
+          typed: error instanceof api.EnvelopeError,
+          cause: String((error as Error).cause),
+        })
+        const decrypted = await api
+          .decrypt(keyring, page.fromBase64(ciphertext), { commitmentPolicy: 'REQUIRE_ENCRYPT_ALLOW_DECRYPT' })
+          .then(({ plaintext }) => new TextDecoder().decode(plaintext), failure)
+        const encrypted = await api
+          .encrypt(keyring, 'with @noble', { algorithmSuite: 0x0478 })
+          .then(({ ciphertext }) => page.toBase64(ciphertext), failure)
+        return { decrypted, encrypted }
+      },
+      { url: `${browser.origin}/esm/kms-envelope.js`, key: toBase64(aesKey(192)), namespace: KEY_NAMESPACE, ciphertext: toBase64(signed.ciphertext) },
+    )
+    for (const outcome of [failed.decrypted, failed.encrypted]) {
+      expect(outcome).toMatchObject({ name: 'InternalError', code: 'INTERNAL_ERROR', typed: true })
+      expect((outcome as { cause: string }).cause).toMatch(/Failed to fetch dynamically imported module/)
+    }
+    // Chromium keeps a failed module import for the page's lifetime; a page loaded after the network recovers works.
+    await page.close()
+    const recovered = await browser.newPage()
+    const fresh = await recovered.evaluate(
+      async ({ url, key, namespace, ciphertext }) => {
+        const page = window as unknown as PageWindow
+        const api = await (new Function('url', 'return import(url)') as (url: string) => Promise<Api>)(url)
+        const keyring = new api.RawAesKeyring({ keyNamespace: namespace, keyName: 'aes-192-ключ', wrappingKey: page.fromBase64(key) })
+        const { plaintext } = await api.decrypt(keyring, page.fromBase64(ciphertext), { commitmentPolicy: 'REQUIRE_ENCRYPT_ALLOW_DECRYPT' })
+        return new TextDecoder().decode(plaintext)
+      },
+      { url: `${browser.origin}/esm/kms-envelope.js`, key: toBase64(aesKey(192)), namespace: KEY_NAMESPACE, ciphertext: toBase64(signed.ciphertext) },
+    )
+    expect(fresh).toBe('after a failed load')
+    await recovered.close()
+  }, BROWSER_TEST_TIMEOUT_MS)
+
   it('without crypto.subtle, AES suites run on @noble and RSA says it needs WebCrypto', async () => {
     const page = await browser.newPage("Object.defineProperty(globalThis.crypto, 'subtle', { value: undefined, configurable: true })")
     const data = bytes(3000, 4)

@@ -2,15 +2,14 @@
 // are AsyncAeadKeys and HKDF and digests return promises; the engine awaits only those. @noble (loaded on
 // demand) covers what WebCrypto cannot: AES-192 (Chromium refuses it) and pages without crypto.subtle.
 import { UnsupportedOperationError } from '../errors.js'
-import { loadOnDemand } from '../load-on-demand.js'
+import { loadOnDemand, loadOnce } from '../load-on-demand.js'
 import type { HashName } from '../suites.js'
 import type { AsyncAeadKey, CryptoBackend, HkdfOutput } from './types.js'
 import { importRsaPrivateKey, importRsaPublicKey, rsaDecrypt, rsaEncrypt, rsaPublicFromPrivate, source, subtleCrypto } from './webcrypto-rsa.js'
 
 // Loaded on demand, so an application that never needs them does not download them (with code splitting).
-type Noble = typeof import('./noble.js')
-let noble: Promise<Noble> | undefined
-const loadNoble = (): Promise<Noble> => (noble ??= import('./noble.js'))
+const loadNoble = /* @__PURE__ */ loadOnce(() => import('./noble.js'))
+const loadNobleEcdsa = /* @__PURE__ */ loadOnce(() => import('./noble-ecdsa.js'))
 
 const WEB_HASH: Record<HashName, string> = { sha256: 'SHA-256', sha384: 'SHA-384', sha512: 'SHA-512' }
 /** getRandomValues fills at most this many bytes per call. */
@@ -134,7 +133,7 @@ export const webCryptoBackend: CryptoBackend = {
   incrementalSignatures: false,
   generateSigningKey: async (curve) => (await loadOnDemand()).generateSigningKey(curve),
   async loadIncrementalSignatures() {
-    nobleEcdsa ??= await import('./noble-ecdsa.js')
+    nobleEcdsa ??= await loadNobleEcdsa()
     return true
   },
   createSigner: (curve, privateKey) => nobleEcdsa?.createSigner(curve, privateKey) ?? unsupported(),
