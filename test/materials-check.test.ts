@@ -18,6 +18,7 @@ import {
   type Keyring,
   type MaterialsManager,
   MultiKeyring,
+  RequiredEncryptionContextMaterialsManager,
 } from '../src/index.js'
 import { suiteFromOption } from '../src/suites.js'
 import type { CompleteDecryptionMaterials, CompleteEncryptionMaterials } from '../src/types.js'
@@ -218,6 +219,33 @@ describe('a custom keyring through the default manager', () => {
     })
     const { ciphertext } = await encrypt(buffers, plaintext)
     expect((await decrypt(keyring, ciphertext)).plaintext).toEqual(plaintext)
+  })
+
+  it.each([
+    ['adds a pair', (context: Record<string, string>) => ({ ...context, added: 'by the keyring' })],
+    ['drops every pair', () => ({})],
+    ['returns a number for a value', (context: Record<string, string>) => ({ ...context, purpose: 5 })],
+    ['returns null', () => null],
+  ])('a keyring that %s of the encryption context changes nothing: the message holds the caller\'s context and decrypts', async (_, change) => {
+    const changingContext = keyringReturning((m) => {
+      const materials = m as { encryptionContext: Record<string, string> }
+      return { ...materials, encryptionContext: change(materials.encryptionContext) }
+    })
+    const requested = { purpose: 'test', tenant: 'acme' }
+    for (const algorithmSuite of [0x0478, 0x0578]) {
+      const { ciphertext, header } = await encrypt(changingContext, plaintext, { algorithmSuite, encryptionContext: requested })
+      expect(header.encryptionContext).toMatchObject(requested)
+      expect(Object.keys(header.encryptionContext).length).toBe(algorithmSuite === 0x0578 ? 3 : 2)
+      const viaPlainKeyring = await decrypt(keyring, ciphertext, { encryptionContext: requested })
+      expect(viaPlainKeyring.plaintext).toEqual(plaintext)
+      const viaChanging = await decrypt(changingContext, ciphertext, { encryptionContext: requested })
+      expect(viaChanging.plaintext).toEqual(plaintext)
+      expect(viaChanging.header.encryptionContext).toEqual(viaPlainKeyring.header.encryptionContext)
+    }
+    // On decrypt the context matters where pairs are authenticated but not stored (required keys).
+    const requiring = new RequiredEncryptionContextMaterialsManager({ requiredKeys: ['tenant'], keyring })
+    const { ciphertext } = await encrypt(requiring, plaintext, { encryptionContext: requested })
+    expect((await decrypt(changingContext, ciphertext, { encryptionContext: { tenant: 'acme' } })).plaintext).toEqual(plaintext)
   })
 
   it('a data key that is too short is zeroed on decrypt', async () => {

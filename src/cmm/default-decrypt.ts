@@ -78,9 +78,13 @@ export async function defaultDecryptionMaterials(
     plaintextDataKey.fill(0)
     throw new KeyringError('The keyring returned no symmetric signing key, which this suite needs: it must support intermediate key wrapping.')
   }
-  // An unsigned suite adds nothing to what the keyring returned for this call.
-  if (verificationKey === undefined) return materials as CompleteDecryptionMaterials
-  return Object.assign({}, materials, { plaintextDataKey, verificationKey })
+  // The keyring adds the data key (spec: framework/keyring-interface.md#ondecrypt); the context and the required
+  // keys stay the manager's. An unsigned suite adds nothing to what a keyring that kept them returned.
+  const kept = materials.encryptionContext === encryptionContext && materials.requiredEncryptionContextKeys === requiredEncryptionContextKeys
+  if (verificationKey === undefined && kept) {
+    return materials as CompleteDecryptionMaterials
+  }
+  return Object.assign({}, materials, { plaintextDataKey, encryptionContext, requiredEncryptionContextKeys, verificationKey })
 }
 
 /**

@@ -62,8 +62,9 @@ export class DefaultMaterialsManager implements MaterialsManager {
       { suite, encryptionContext, encryptedDataKeys: [], requiredEncryptionContextKeys },
       backend,
     )
-    // The required keys are the request's: a keyring does not decide what the message stores.
-    const complete = Object.assign({}, materials, { signingKey, requiredEncryptionContextKeys }) as CompleteEncryptionMaterials
+    // A keyring adds the data key and encrypted copies of it (spec: framework/keyring-interface.md#onencrypt); the
+    // context, the signing key and the required keys stay the manager's, whatever object the keyring returns.
+    const complete = Object.assign({}, materials, { encryptionContext, signingKey, requiredEncryptionContextKeys }) as CompleteEncryptionMaterials
     // Materials visibly wrong get the full check (loaded on demand, as for a custom manager), which names the
     // problem and zeroes the data key. The shape of each encrypted data key is checked as the header is written.
     const { plaintextDataKey, encryptedDataKeys } = complete
