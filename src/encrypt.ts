@@ -9,7 +9,7 @@ import { MAX_FRAME_LENGTH, messageIdLength, serializeHeaderBody } from './format
 import { FrameSealer } from './frames.js'
 import { loadOnDemand, onDemandLoaded } from './load-on-demand.js'
 import { commitmentPolicyFromOption, suiteForEncrypt, type CurveName } from './suites.js'
-import type { EncryptOptions, EncryptResult, MessageHeader } from './types.js'
+import type { CompleteEncryptionMaterials, EncryptOptions, EncryptResult, MessageHeader } from './types.js'
 
 const DEFAULT_FRAME_LENGTH = 4096
 
@@ -81,16 +81,23 @@ export async function beginEncryption(
     throw new ConfigurationError(`plaintextLength (${plaintextLength}) is larger than maxPlaintextLength (${maxPlaintextLength}).`)
   }
 
-  const materials = await cmm.getEncryptionMaterials(
-    {
-      suite,
-      encryptionContext,
-      commitmentPolicy,
-      ...(plaintextLength === undefined ? {} : { plaintextLength }),
-      ...(maxPlaintextLength === undefined ? {} : { maxPlaintextLength }),
-    },
-    backend,
-  )
+  let materials: CompleteEncryptionMaterials
+  try {
+    materials = await cmm.getEncryptionMaterials(
+      {
+        suite,
+        encryptionContext,
+        commitmentPolicy,
+        ...(plaintextLength === undefined ? {} : { plaintextLength }),
+        ...(maxPlaintextLength === undefined ? {} : { maxPlaintextLength }),
+      },
+      backend,
+    )
+  } catch (error) {
+    // A custom manager's or keyring's own error becomes a typed one (on demand: a browser page that never sees
+    // one never downloads the code).
+    throw (onDemandLoaded() ?? (await loadOnDemand())).managerFailure(error)
+  }
   // The default manager checks its keyring's materials; any other manager's (a subclass's too) are checked here
   // (also refusing another suite than the one asked for, which the commitment policy allowed), by code loaded on
   // demand: a browser application that encrypts through a keyring never downloads it.

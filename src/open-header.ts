@@ -1,5 +1,5 @@
 import { isAsyncAead, isPromise, type CryptoBackend, type Verifier } from './backend/types.js'
-import { checkDecryptionMaterials } from './cmm/materials-check.js'
+import { checkDecryptionMaterials, managerFailure } from './cmm/materials-check.js'
 import { deriveKeys } from './derive.js'
 import { optionsObject, positiveIntegerOption } from './encrypt.js'
 import {
@@ -157,7 +157,7 @@ export async function openHeader(
     )
   } catch (error) {
     const unstored = unstoredKeys(stored, expected)
-    if (!(error instanceof NoDecryptableKeyError) || unstored.length === 0) throw error
+    if (!(error instanceof NoDecryptableKeyError) || unstored.length === 0) throw managerFailure(error)
     throw new NoDecryptableKeyError(
       `${error.message} The keyrings were also given encryption context the message does not store (${quoted(unstored)}): ` +
         'a keyring that binds the context (AWS KMS, raw AES) cannot unwrap the data key when one of those values differs from ' +

@@ -14,6 +14,7 @@ import {
   decryptStream,
   encrypt,
   encryptStream,
+  EncryptionContextMismatchError,
   EnvelopeError,
   type Keyring,
   type MaterialsManager,
@@ -257,5 +258,63 @@ describe('a custom keyring through the default manager', () => {
     })
     expect(await codeOf(decrypt(short, ciphertext))).toBe('KEYRING_FAILURE')
     expect(returned !== undefined && isZero(returned)).toBe(true)
+  })
+})
+
+describe('what a custom manager or keyring throws', () => {
+  const thrown: readonly (readonly [string, unknown])[] = [
+    ['an Error', new RangeError('the HSM is unreachable')],
+    ['a string', 'the HSM is unreachable'],
+    ['undefined', undefined],
+  ]
+  const throwingManager = (value: unknown): MaterialsManager => ({
+    getEncryptionMaterials: async () => {
+      throw value
+    },
+    getDecryptionMaterials: () => {
+      throw value // synchronously, from a method that is not async
+    },
+  })
+  const throwingKeyring = (value: unknown): Keyring => ({
+    onEncrypt: async () => {
+      throw value
+    },
+    onDecrypt: async () => {
+      throw value
+    },
+  })
+  const expectKeyringFailure = async (promise: Promise<unknown>, value: unknown) => {
+    const error = await rejectionOf(promise)
+    expect(error).toBeInstanceOf(EnvelopeError)
+    expect((error as EnvelopeError).code).toBe('KEYRING_FAILURE')
+    expect((error as Error).cause).toBe(value)
+    expect((error as Error).message).toContain(value instanceof Error ? value.message : String(value))
+  }
+
+  it.each(thrown)('%s from a manager: KeyringError with it as cause, from encrypt, decrypt, the streams and DynamoDB items', async (_, value) => {
+    const manager = throwingManager(value)
+    const { ciphertext } = await encrypt(keyring, plaintext)
+    await expectKeyringFailure(encrypt(manager, plaintext), value)
+    await expectKeyringFailure(decrypt(manager, ciphertext), value)
+    await expectKeyringFailure(readAll(chunked(plaintext, 1000).pipeThrough(encryptStream(manager))), value)
+    await expectKeyringFailure(readAll(chunked(ciphertext, 1000).pipeThrough(decryptStream(manager))), value)
+    await expectKeyringFailure(encrypt(new CachingMaterialsManager({ materialsManager: manager, maxAge: 60_000 }), plaintext), value)
+    const fields: StructuredField[] = [{ name: 'secret', terminal: serializeAttribute({ S: 'value' }), action: 'ENCRYPT_AND_SIGN' }]
+    await expectKeyringFailure(encryptStructure({ tableName: 't', fields, materialsManager: manager, backend: nodeBackend, algorithmSuiteId: 0x6700 }), value)
+    const item = await encryptStructure({ tableName: 't', fields, materialsManager: inner, backend: nodeBackend, algorithmSuiteId: 0x6700 })
+    await expectKeyringFailure(decryptStructure({ tableName: 't', fields: item.fields, authenticate: () => 'SIGN', materialsManager: manager, backend: nodeBackend }), value)
+  })
+
+  it.each(thrown)('%s from a keyring on encrypt, alone or as a multi-keyring child: KeyringError with it as cause', async (_, value) => {
+    await expectKeyringFailure(encrypt(throwingKeyring(value), plaintext), value)
+    await expectKeyringFailure(encrypt(new MultiKeyring({ generator: keyring, children: [throwingKeyring(value)] }), plaintext), value)
+  })
+
+  it('a kms-envelope error from a manager is passed on as it is', async () => {
+    const own = new EncryptionContextMismatchError('not this tenant')
+    const error = await rejectionOf(encrypt(throwingManager(own), plaintext))
+    expect(error).toBe(own)
+    const { ciphertext } = await encrypt(keyring, plaintext)
+    expect(await rejectionOf(decrypt(throwingManager(own), ciphertext))).toBe(own)
   })
 })

@@ -1116,12 +1116,12 @@ describe('stream abort and cleanup', () => {
       process.on('unhandledRejection', (reason) => unhandled.push(String(reason)))
       const failing = { onEncrypt: () => Promise.reject(new Error('keyring down')), onDecrypt: (m) => Promise.resolve(m) }
       async function* slow() { await new Promise((r) => setTimeout(r, 100)); yield new Uint8Array(10) }
-      const outcome = await encrypt(failing, slow()).then(() => 'resolved', (e) => 'rejected: ' + e.message)
+      const outcome = await encrypt(failing, slow()).then(() => 'resolved', (e) => 'rejected: ' + e.code + ' ' + e.cause?.message)
       await new Promise((r) => setTimeout(r, 50))
       console.log(JSON.stringify({ outcome, unhandled }))
     `
     const result = await runModuleScript<{ outcome: string; unhandled: string[] }>(script)
-    expect(result.outcome).toBe('rejected: keyring down')
+    expect(result.outcome).toBe('rejected: KEYRING_FAILURE keyring down')
     expect(result.unhandled).toEqual([])
   }, 20_000)
 })

@@ -4,7 +4,6 @@ import type { CryptoBackend } from '../backend/types.js'
 import { fromBase64 } from '../backend/der.js'
 import {
   EncryptionContextMismatchError,
-  EnvelopeError,
   KeyringError,
   MalformedMessageError,
   NoDecryptableKeyError,
@@ -12,6 +11,7 @@ import {
 } from '../errors.js'
 import { NO_KEYS, PUBLIC_KEY_CONTEXT_KEY, RESERVED_PREFIX, emptyContext } from '../format/context.js'
 import { keyringName } from '../keyrings/common.js'
+import { errorMessage } from './materials-check.js'
 import { assertDecryptAllowed } from '../suites.js'
 import type { CompleteDecryptionMaterials, DecryptionRequest, EncryptionContext, Keyring } from '../types.js'
 
@@ -55,7 +55,7 @@ export async function defaultDecryptionMaterials(
     )
   } catch (error) {
     if (error instanceof NoDecryptableKeyError) throw error
-    throw new NoDecryptableKeyError(`The keyring could not decrypt a data key: ${describe(error)}`, [
+    throw new NoDecryptableKeyError(`The keyring could not decrypt a data key: ${errorMessage(error)}`, [
       { keyring: keyringName(keyring), error },
     ])
   }
@@ -115,8 +115,4 @@ function appendReproduced(
   Object.assign(encryptionContext, stored)
   for (const key of appended) encryptionContext[key] = reproduced[key] as string
   return { encryptionContext: Object.freeze(encryptionContext), requiredEncryptionContextKeys: Object.freeze(appended) }
-}
-
-function describe(error: unknown): string {
-  return error instanceof EnvelopeError || error instanceof Error ? error.message : String(error)
 }

@@ -5,7 +5,7 @@
 // no encrypted data key, a signing suite without its public key), blame the message on decrypt, or fail with a
 // platform error.
 import type { CryptoBackend } from '../backend/types.js'
-import { ConfigurationError, KeyringError } from '../errors.js'
+import { ConfigurationError, EnvelopeError, KeyringError } from '../errors.js'
 import { PUBLIC_KEY_CONTEXT_KEY } from '../format/context.js'
 import type { AlgorithmSuite } from '../suites.js'
 import type { CompleteDecryptionMaterials, CompleteEncryptionMaterials } from '../types.js'
@@ -26,6 +26,29 @@ export function checkEncryptionMaterials(materials: CompleteEncryptionMaterials,
 export function checkDecryptionMaterials(materials: CompleteDecryptionMaterials, suite: AlgorithmSuite, backend: CryptoBackend): void {
   refuse(materials, commonProblem(materials, suite), 'decryption')
   checkKey(materials, suite, backend, materials.verificationKey, 'verify')
+}
+
+/**
+ * What a materials manager threw, as a typed error: kms-envelope's own errors as they are, anything else (a
+ * custom manager's or keyring's own error, or a value that is not an error) as a KeyringError with it as cause.
+ */
+export function managerFailure(error: unknown): EnvelopeError {
+  if (error instanceof EnvelopeError) return error
+  return new KeyringError(`The materials manager (or a keyring it called) failed: ${errorMessage(error)}`, { cause: error })
+}
+
+/** The materials `fetch` gets from a manager, or its failure as a typed error (`managerFailure`). */
+export async function materialsFrom<T>(fetch: () => Promise<T>): Promise<T> {
+  try {
+    return await fetch()
+  } catch (error) {
+    throw managerFailure(error)
+  }
+}
+
+/** An error's message, or what was thrown in its place. */
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error)
 }
 
 function refuse(materials: { readonly plaintextDataKey?: unknown } | null, problem: string | undefined, kind: string): void {

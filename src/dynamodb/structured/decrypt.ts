@@ -2,7 +2,7 @@
 // and the footer, and only then decrypt. Nothing is returned unless every check passed.
 import type { CryptoBackend } from '../../backend/types.js'
 import { RequiredEncryptionContextMaterialsManager } from '../../cmm/required-context.js'
-import { checkDecryptionMaterials } from '../../cmm/materials-check.js'
+import { checkDecryptionMaterials, materialsFrom } from '../../cmm/materials-check.js'
 import { CommitmentMismatchError, KeyringError } from '../../errors.js'
 import { dbeSuite } from '../../suites-dbe.js'
 import type { CompleteDecryptionMaterials, EncryptionContext, MaterialsManager } from '../../types.js'
@@ -74,15 +74,17 @@ export async function decryptStructure(input: DecryptStructureInput): Promise<St
   const materialsManager =
     requiredKeys.length === 0 ? input.materialsManager : RequiredEncryptionContextMaterialsManager.forReservedKeys(input.materialsManager, requiredKeys)
   const suite = dbeSuite(header.algorithmSuiteId)
-  const materials = await materialsManager.getDecryptionMaterials(
-    {
-      suite,
-      encryptionContext: header.storedEncryptionContext,
-      encryptedDataKeys: header.encryptedDataKeys,
-      commitmentPolicy: 'REQUIRE_ENCRYPT_REQUIRE_DECRYPT',
-      reproducedEncryptionContext,
-    },
-    backend,
+  const materials = await materialsFrom(() =>
+    materialsManager.getDecryptionMaterials(
+      {
+        suite,
+        encryptionContext: header.storedEncryptionContext,
+        encryptedDataKeys: header.encryptedDataKeys,
+        commitmentPolicy: 'REQUIRE_ENCRYPT_REQUIRE_DECRYPT',
+        reproducedEncryptionContext,
+      },
+      backend,
+    ),
   )
   const materialsSuite = dbeSuite(materials?.suite?.id ?? suite.id)
   checkDecryptionMaterials(materials, materialsSuite, backend)

@@ -1,7 +1,7 @@
 // spec: structured-encryption/encrypt-path-structure.md (top-level attributes only, as DynamoDB items are).
 import type { CryptoBackend } from '../../backend/types.js'
 import { RequiredEncryptionContextMaterialsManager } from '../../cmm/required-context.js'
-import { checkEncryptionMaterials } from '../../cmm/materials-check.js'
+import { checkEncryptionMaterials, materialsFrom } from '../../cmm/materials-check.js'
 import { KeyringError } from '../../errors.js'
 import { compareBytes } from '../../format/bytes.js'
 import { dbeSuite } from '../../suites-dbe.js'
@@ -95,9 +95,8 @@ export async function encryptStructure(input: EncryptStructureInput): Promise<St
     requiredKeys.length === 0 ? input.materialsManager : RequiredEncryptionContextMaterialsManager.forReservedKeys(input.materialsManager, requiredKeys)
   // spec: max plaintext length = 2 bytes per encrypted attribute plus their values
   const maxPlaintextLength = encrypted.reduce((sum, field) => sum + 2 + field.terminal.value.length, 0)
-  const materials = await materialsManager.getEncryptionMaterials(
-    { suite, encryptionContext, commitmentPolicy: 'REQUIRE_ENCRYPT_REQUIRE_DECRYPT', maxPlaintextLength },
-    backend,
+  const materials = await materialsFrom(() =>
+    materialsManager.getEncryptionMaterials({ suite, encryptionContext, commitmentPolicy: 'REQUIRE_ENCRYPT_REQUIRE_DECRYPT', maxPlaintextLength }, backend),
   )
   // spec: the materials' suite is the one used, and it must be a DynamoDB item suite
   const materialsSuite = dbeSuite(materials?.suite?.id ?? suite.id)
