@@ -49,6 +49,7 @@ import {
   type KeyringSpec,
 } from './helpers/official.js'
 import { buildKeyring, manifest, readFixture } from './helpers/vectors.js'
+import { readAll } from './helpers/web-streams.js'
 
 const keyring = aesKeyring()
 const UNSIGNED_SUITES = suites.filter((suite) => !SIGNING.has(suite))
@@ -1109,6 +1110,26 @@ describe('stream abort and cleanup', () => {
   // source iterable is still waiting (e.g. encryptStream's keyring fails and the source is a slow Readable), the
   // `reading` promise rejects with no handler attached yet: an unhandledRejection (vitest reports it as an
   // unhandled error; Node without a handler would crash). Checked in a child process to keep this run clean.
+  it('a failing source: one-shot encrypt/decrypt of an iterable and piped Web Streams reject with the source\'s own error', async () => {
+    const { ciphertext } = await encrypt(keyring, bytes(10_000))
+    const sourceError = new Error('disk on fire')
+    async function* failing(data: Uint8Array) {
+      yield data.subarray(0, 100)
+      throw sourceError
+    }
+    const failingStream = (data: Uint8Array) =>
+      new ReadableStream<Uint8Array>({
+        start(controller) {
+          controller.enqueue(data.subarray(0, 100))
+          controller.error(sourceError)
+        },
+      })
+    expect(await rejectionOf(encrypt(keyring, failing(bytes(1000))))).toBe(sourceError)
+    expect(await rejectionOf(decrypt(keyring, failing(ciphertext)))).toBe(sourceError)
+    expect(await rejectionOf(readAll(failingStream(bytes(1000)).pipeThrough(encryptStream(keyring))))).toBe(sourceError)
+    expect(await rejectionOf(readAll(failingStream(ciphertext).pipeThrough(decryptStream(keyring))))).toBe(sourceError)
+  })
+
   it('encrypt(keyring, slowIterable) with a failing keyring rejects without an unhandled rejection', async () => {
     const script = `
       import { encrypt } from ${JSON.stringify(new URL('../src/index.ts', import.meta.url).pathname)}
