@@ -11,9 +11,9 @@ import {
 } from '../errors.js'
 import { NO_KEYS, PUBLIC_KEY_CONTEXT_KEY, RESERVED_PREFIX, emptyContext } from '../format/context.js'
 import { keyringName } from '../keyrings/common.js'
-import { errorMessage } from './materials-check.js'
 import { assertDecryptAllowed } from '../suites.js'
 import type { CompleteDecryptionMaterials, DecryptionRequest, EncryptionContext, Keyring } from '../types.js'
+import { errorMessage } from './materials-check.js'
 
 const hasOwn = (object: object, key: string): boolean => Object.prototype.hasOwnProperty.call(object, key)
 
