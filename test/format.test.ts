@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { legacyOrderDiffers, parseContext, serializeContext, serializeContextLegacyOrder } from '../src/format/context.js'
-import { ByteReader, ByteWriter } from '../src/format/bytes.js'
+import { ByteReader, ByteWriter, isAllZero } from '../src/format/bytes.js'
 import { parseHeader } from '../src/format/header.js'
 import { RawAesKeyring, TruncatedMessageError, decrypt, encrypt, type MessageHeader } from '../src/index.js'
 
@@ -83,6 +83,20 @@ describe('encryption context serialization', () => {
 })
 
 describe('bytes', () => {
+  it('isAllZero: true exactly when every byte is zero', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 64 }), fc.nat(64), (bytes, at) => {
+        expect(isAllZero(bytes)).toBe(bytes.every((byte) => byte === 0))
+        const zeros = new Uint8Array(bytes.length)
+        expect(isAllZero(zeros)).toBe(true)
+        if (bytes.length > 0) {
+          zeros[at % bytes.length] = 1 + (at % 255)
+          expect(isAllZero(zeros)).toBe(false)
+        }
+      }),
+    )
+  })
+
   it('the writer grows and the reader reads back every field', () => {
     fc.assert(
       fc.property(fc.array(fc.tuple(fc.integer({ min: 0, max: 0xffff }), fc.uint8Array({ maxLength: 300 }), fc.nat()), { maxLength: 20 }), (rows) => {

@@ -261,6 +261,49 @@ describe('a custom keyring through the default manager', () => {
   })
 })
 
+describe('a data key handed out twice', () => {
+  // kms-envelope zeroes a data key once it has used it; a manager or keyring that keeps and returns the same
+  // buffer again would hand over zeros, and encrypt would seal the message under a key of zeros.
+  it('a manager that returns the same encryption materials again: the second encrypt is refused, nothing sealed under zeros', async () => {
+    let kept: CompleteEncryptionMaterials | undefined
+    const reusing: MaterialsManager = {
+      getEncryptionMaterials: async (request, backend) => (kept ??= await inner.getEncryptionMaterials(request, backend)),
+      getDecryptionMaterials: (request, backend) => inner.getDecryptionMaterials(request, backend),
+    }
+    const { ciphertext } = await encrypt(reusing, plaintext, { algorithmSuite: 0x0478 })
+    expect((await decrypt(keyring, ciphertext)).plaintext).toEqual(plaintext)
+    const error = await rejectionOf(encrypt(reusing, plaintext, { algorithmSuite: 0x0478 }))
+    expect((error as EnvelopeError).code).toBe('KEYRING_FAILURE')
+    expect((error as Error).message).toMatch(/data key of zeros/)
+  })
+
+  it('a keyring that returns the same data key again, under the default manager: refused the same way', async () => {
+    let kept: Uint8Array | undefined
+    const reusing = {
+      onEncrypt: async (materials: Parameters<Keyring['onEncrypt']>[0], backend: Parameters<Keyring['onEncrypt']>[1]) => {
+        const wrapped = await keyring.onEncrypt(kept === undefined ? materials : { ...materials, plaintextDataKey: kept }, backend)
+        kept = wrapped.plaintextDataKey
+        return wrapped
+      },
+      onDecrypt: keyring.onDecrypt.bind(keyring),
+    } satisfies Keyring
+    const { ciphertext } = await encrypt(reusing, plaintext, { algorithmSuite: 0x0478 })
+    expect((await decrypt(keyring, ciphertext)).plaintext).toEqual(plaintext)
+    expect(await codeOf(encrypt(reusing, plaintext, { algorithmSuite: 0x0478 }))).toBe('KEYRING_FAILURE')
+  })
+
+  it('a manager that returns the same decryption materials again: KEYRING_FAILURE, not a fault of the message', async () => {
+    const { ciphertext } = await encrypt(keyring, plaintext)
+    let kept: CompleteDecryptionMaterials | undefined
+    const reusing: MaterialsManager = {
+      getEncryptionMaterials: (request, backend) => inner.getEncryptionMaterials(request, backend),
+      getDecryptionMaterials: async (request, backend) => (kept ??= await inner.getDecryptionMaterials(request, backend)),
+    }
+    expect((await decrypt(reusing, ciphertext)).plaintext).toEqual(plaintext)
+    expect(await codeOf(decrypt(reusing, ciphertext))).toBe('KEYRING_FAILURE')
+  })
+})
+
 describe('what a custom manager or keyring throws', () => {
   const thrown: readonly (readonly [string, unknown])[] = [
     ['an Error', new RangeError('the HSM is unreachable')],

@@ -1,6 +1,7 @@
 import { toBase64 } from '../backend/der.js'
 import type { CryptoBackend } from '../backend/types.js'
 import { ConfigurationError, InvalidEncryptionContextError } from '../errors.js'
+import { isAllZero } from '../format/bytes.js'
 import { NO_KEYS, PUBLIC_KEY_CONTEXT_KEY, checkRequiredKeys, emptyContext } from '../format/context.js'
 import { isKeyring } from '../keyrings/common.js'
 import { loadOnDemand, onDemandLoaded } from '../load-on-demand.js'
@@ -63,17 +64,17 @@ export class DefaultMaterialsManager implements MaterialsManager {
       backend,
     )
     // A keyring adds the data key and encrypted copies of it (spec: framework/keyring-interface.md#onencrypt); the
-    // context, the signing key and the required keys stay the manager's, whatever object the keyring returns.
-    const complete = Object.assign({}, materials, { encryptionContext, signingKey, requiredEncryptionContextKeys }) as CompleteEncryptionMaterials
+    // suite, the context, the signing key and the required keys stay the manager's, whatever object it returns.
+    const complete = Object.assign({}, materials, { suite, encryptionContext, signingKey, requiredEncryptionContextKeys }) as CompleteEncryptionMaterials
     // Materials visibly wrong get the full check (loaded on demand, as for a custom manager), which names the
     // problem and zeroes the data key. The shape of each encrypted data key is checked as the header is written.
     const { plaintextDataKey, encryptedDataKeys } = complete
     if (
       !(plaintextDataKey instanceof Uint8Array) ||
       plaintextDataKey.length !== suite.keyLength ||
+      isAllZero(plaintextDataKey) ||
       !Array.isArray(encryptedDataKeys) ||
-      encryptedDataKeys.length === 0 ||
-      complete.suite !== suite
+      encryptedDataKeys.length === 0
     ) {
       const onDemand = onDemandLoaded() ?? (await loadOnDemand())
       onDemand.checkEncryptionMaterials(complete, suite, backend)

@@ -6,6 +6,7 @@
 // platform error.
 import type { CryptoBackend } from '../backend/types.js'
 import { ConfigurationError, EnvelopeError, KeyringError } from '../errors.js'
+import { isAllZero } from '../format/bytes.js'
 import { PUBLIC_KEY_CONTEXT_KEY } from '../format/context.js'
 import type { AlgorithmSuite } from '../suites.js'
 import type { CompleteDecryptionMaterials, CompleteEncryptionMaterials } from '../types.js'
@@ -86,6 +87,7 @@ function commonProblem(materials: CompleteEncryptionMaterials | CompleteDecrypti
   if (materials.suite.id !== suite.id) return SUITE_CHANGED
   const key = materials.plaintextDataKey
   if (!(key instanceof Uint8Array) || key.length !== suite.keyLength) return `have no ${suite.keyLength}-byte plaintext data key`
+  if (isAllZero(key)) return 'have a data key of zeros: one used before (kms-envelope zeroes a data key once used) or not random'
   return undefined
 }
 

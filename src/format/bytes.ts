@@ -62,6 +62,16 @@ export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   return true
 }
 
+/**
+ * True when every byte is zero, in time that depends only on the length. A data key of zeros is one the library
+ * has already used and zeroed (a random one is all zeros with probability 2^-128 or less).
+ */
+export function isAllZero(bytes: Uint8Array): boolean {
+  let bits = 0
+  for (let i = 0; i < bytes.length; i++) bits |= bytes[i] as number
+  return bits === 0
+}
+
 /** The big-endian uint32 at `offset` (in bounds). */
 export function uint32At(bytes: Uint8Array, offset: number): number {
   return (((bytes[offset] as number) << 24) | ((bytes[offset + 1] as number) << 16) | ((bytes[offset + 2] as number) << 8) | (bytes[offset + 3] as number)) >>> 0

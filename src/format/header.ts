@@ -188,7 +188,7 @@ export function writeEncryptedDataKey(writer: ByteWriter, key: EncryptedDataKey)
   const { providerId, providerInfo, ciphertext } = key ?? {}
   // A custom keyring's key of another shape would otherwise be written as garbage: a message no one can decrypt.
   if (typeof providerId !== 'string' || !(providerInfo instanceof Uint8Array) || !(ciphertext instanceof Uint8Array)) {
-    throw tooLong('not { providerId: string, providerInfo: Uint8Array, ciphertext: Uint8Array }.')
+    throw tooLong('not { providerId: string; providerInfo, ciphertext: Uint8Array }.')
   }
   return writer
     .lengthPrefixed(utf8(providerId), 'provider ID', tooLong)
