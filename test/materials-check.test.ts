@@ -353,6 +353,21 @@ describe('what a custom manager or keyring throws', () => {
     await expectKeyringFailure(encrypt(new MultiKeyring({ generator: keyring, children: [throwingKeyring(value)] }), plaintext), value)
   })
 
+  it('a thrown object that is not an Error is named by its type only: its contents (key bytes, say) stay out of the message', async () => {
+    const secret = new Uint8Array(32).fill(0xab)
+    for (const value of [secret, { key: 'sk-secret' }]) {
+      const error = await rejectionOf(encrypt(throwingKeyring(value), plaintext))
+      expect((error as EnvelopeError).code).toBe('KEYRING_FAILURE')
+      expect((error as Error).cause).toBe(value)
+      expect((error as Error).message).toMatch(/a thrown object, not an Error/)
+      expect((error as Error).message).not.toMatch(/171|sk-secret/)
+      const { ciphertext } = await encrypt(keyring, plaintext)
+      const decrypting = await rejectionOf(decrypt(throwingKeyring(value), ciphertext))
+      expect((decrypting as EnvelopeError).code).toBe('NO_DECRYPTABLE_KEY')
+      expect((decrypting as Error).message).not.toMatch(/171|sk-secret/)
+    }
+  })
+
   it('a kms-envelope error from a manager is passed on as it is', async () => {
     const own = new EncryptionContextMismatchError('not this tenant')
     const error = await rejectionOf(encrypt(throwingManager(own), plaintext))

@@ -47,9 +47,13 @@ export async function materialsFrom<T>(fetch: () => Promise<T>): Promise<T> {
   }
 }
 
-/** An error's message, or what was thrown in its place. */
+/**
+ * An error's message, a thrown string, or else only the type of what was thrown: a thrown object (key bytes,
+ * say) is never written out.
+ */
 export function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error)
+  if (error instanceof Error) return error.message
+  return typeof error === 'string' ? error : `a thrown ${error === null ? 'null' : typeof error}, not an Error`
 }
 
 function refuse(materials: { readonly plaintextDataKey?: unknown } | null, problem: string | undefined, kind: string): void {
