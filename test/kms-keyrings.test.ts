@@ -44,11 +44,6 @@ function kmsEdk(providerInfo: string | Uint8Array, ciphertext = new Uint8Array([
   return { providerId: 'aws-kms', providerInfo: typeof providerInfo === 'string' ? utf8(providerInfo) : providerInfo, ciphertext }
 }
 
-async function roundTrip(encryptWith: Keyring, decryptWith: Keyring = encryptWith): Promise<string> {
-  const { ciphertext } = await encrypt(encryptWith, 'secret message', { encryptionContext: context })
-  return text((await decrypt(decryptWith, ciphertext)).plaintext)
-}
-
 /** The failures of a NoDecryptableKeyError, checking its type on the way. */
 function failuresOf(error: unknown): ReadonlyArray<{ keyring: string; error: unknown }> {
   expect(error).toBeInstanceOf(NoDecryptableKeyError)
