@@ -223,11 +223,11 @@ describe('a custom keyring through the default manager', () => {
   })
 
   it.each([
-    ['adds a pair', (context: Record<string, string>) => ({ ...context, added: 'by the keyring' })],
-    ['drops every pair', () => ({})],
-    ['returns a number for a value', (context: Record<string, string>) => ({ ...context, purpose: 5 })],
-    ['returns null', () => null],
-  ])('a keyring that %s of the encryption context changes nothing: the message holds the caller\'s context and decrypts', async (_, change) => {
+    ['a pair added', (context: Record<string, string>) => ({ ...context, added: 'by the keyring' })],
+    ['every pair dropped', () => ({})],
+    ['a number for a value', (context: Record<string, string>) => ({ ...context, purpose: 5 })],
+    ['null', () => null],
+  ])('a keyring that changes the encryption context (%s) changes nothing: the message holds the caller\'s context and decrypts', async (_, change) => {
     const changingContext = keyringReturning((m) => {
       const materials = m as { encryptionContext: Record<string, string> }
       return { ...materials, encryptionContext: change(materials.encryptionContext) }
