@@ -2,13 +2,13 @@ import { sealBodyAsync } from './async-body.js'
 import { isAsyncAead, isPromise, type CryptoBackend, type Signer } from './backend/types.js'
 import { asMaterialsManager, DefaultMaterialsManager } from './cmm/default.js'
 import { deriveKeys } from './derive.js'
-import { ConfigurationError, TooManyEncryptedDataKeysError, UnsupportedOperationError } from './errors.js'
+import { ConfigurationError, TooManyEncryptedDataKeysError } from './errors.js'
 import { EMPTY, ZERO_IV, concatBytes, utf8 } from './format/bytes.js'
 import { checkRequiredKeys, emptyContext, serializeContext, splitContext, validateCallerContext } from './format/context.js'
 import { MAX_FRAME_LENGTH, messageIdLength, serializeHeaderBody } from './format/header.js'
 import { FrameSealer } from './frames.js'
 import { loadOnDemand, onDemandLoaded } from './load-on-demand.js'
-import { commitmentPolicyFromOption, suiteForEncrypt, type CurveName } from './suites.js'
+import { commitmentPolicyFromOption, suiteForEncrypt, type AlgorithmSuite, type CurveName } from './suites.js'
 import type { CompleteEncryptionMaterials, EncryptOptions, EncryptResult, MessageHeader } from './types.js'
 
 const DEFAULT_FRAME_LENGTH = 4096
@@ -53,33 +53,27 @@ function refusesSigningSuites(keyringOrCmm: unknown): boolean {
 }
 
 /**
- * Get materials, derive keys, and write and authenticate the header. `streaming` refuses, before any
- * keyring runs, a signing suite that the backend cannot sign incrementally.
+ * Get materials, derive keys, and write and authenticate the header. A stream passes `checkStream`, which may
+ * refuse the suite before any keyring runs (a signing suite the backend cannot sign incrementally); a stream
+ * session has no signer, since streams make their own.
  */
 export async function beginEncryption(
   backend: CryptoBackend,
   keyringOrCmm: unknown,
   encryptOptions: EncryptOptions | null | undefined,
   lengths: PlaintextLengths = {},
-  streaming = false,
+  checkStream?: (suite: AlgorithmSuite) => Promise<void>,
 ): Promise<EncryptionSession> {
   const { plaintextLength, maxPlaintextLength } = lengths
   const cmm = asMaterialsManager(keyringOrCmm)
   const options = encryptOptions ?? {} // optionsObject, inline: a function costs the browser's initial bundle more
   const commitmentPolicy = commitmentPolicyFromOption(options.commitmentPolicy)
   const suite = suiteForEncrypt(options.algorithmSuite, commitmentPolicy, refusesSigningSuites(keyringOrCmm))
-  const incrementalSignatures =
-    backend.incrementalSignatures || (streaming && suite.signature !== undefined && (await backend.loadIncrementalSignatures?.()) === true)
-  if (streaming && suite.signature !== undefined && !incrementalSignatures) {
-    throw new UnsupportedOperationError(`The ${backend.name} backend cannot sign streams: use one-shot encrypt or suite 0x0478.`)
-  }
+  await checkStream?.(suite)
   const frameLength = positiveIntegerOption('frameLength', options.frameLength, MAX_FRAME_LENGTH) ?? DEFAULT_FRAME_LENGTH
   const maxEncryptedDataKeys = positiveIntegerOption('maxEncryptedDataKeys', options.maxEncryptedDataKeys, 0xffff)
   const encryptionContext = validateCallerContext(options.encryptionContext)
   if (plaintextLength !== undefined) FrameSealer.bodyLength(plaintextLength, frameLength)
-  if (plaintextLength !== undefined && maxPlaintextLength !== undefined && plaintextLength > maxPlaintextLength) {
-    throw new ConfigurationError(`plaintextLength (${plaintextLength}) is larger than maxPlaintextLength (${maxPlaintextLength}).`)
-  }
 
   let materials: CompleteEncryptionMaterials
   try {
@@ -135,7 +129,7 @@ export async function beginEncryption(
 
     const signing = suite.signature === undefined ? undefined : { curve: suite.signature.curve, privateKey: materials.signingKey }
     const signer =
-      signing === undefined || !incrementalSignatures || streaming ? undefined : backend.createSigner(signing.curve, signing.privateKey)
+      signing === undefined || !backend.incrementalSignatures || checkStream ? undefined : backend.createSigner(signing.curve, signing.privateKey)
     signer?.update(headerBytes)
     const header: MessageHeader = {
       version: suite.messageFormatVersion,

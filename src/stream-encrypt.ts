@@ -1,7 +1,7 @@
 import { Window } from './async-body.js'
 import type { CryptoBackend } from './backend/types.js'
 import { beginEncryption, optionsObject, type EncryptionSession } from './encrypt.js'
-import { ConfigurationError, LimitExceededError, PolicyViolationError } from './errors.js'
+import { ConfigurationError, LimitExceededError, PolicyViolationError, UnsupportedOperationError } from './errors.js'
 import { writeFooter } from './format/footer.js'
 import { FINAL_FRAME_OVERHEAD, REGULAR_FRAME_OVERHEAD } from './format/frame.js'
 import {
@@ -38,6 +38,9 @@ export function encryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, str
   const maxLength = options.maxPlaintextLength
   if (maxLength !== undefined && (!Number.isSafeInteger(maxLength) || maxLength < 0)) {
     throw new ConfigurationError(`maxPlaintextLength must be a non-negative integer; got ${String(maxLength)}.`)
+  }
+  if (declaredLength !== undefined && maxLength !== undefined && declaredLength > maxLength) {
+    throw new ConfigurationError(`plaintextLength (${declaredLength}) is larger than maxPlaintextLength (${maxLength}).`)
   }
   const header = deferred<MessageHeader>()
   let session: EncryptionSession | undefined
@@ -147,7 +150,12 @@ export function encryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, str
           keyringOrCmm,
           options,
           { plaintextLength: declaredLength, maxPlaintextLength: maxLength },
-          true,
+          async (suite) => {
+            // Signing a stream needs an incremental signer, which a backend may load on demand (the browser's).
+            if (suite.signature !== undefined && !backend.incrementalSignatures && (await backend.loadIncrementalSignatures?.()) !== true) {
+              throw new UnsupportedOperationError(`The ${backend.name} backend cannot sign streams: use one-shot encrypt or suite 0x0478.`)
+            }
+          },
         )
         if (closed) {
           started.sealer.dispose() // aborted while the keyring worked: keep nothing
