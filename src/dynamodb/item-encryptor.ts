@@ -152,15 +152,17 @@ export class ItemEncryptorCore {
    */
   async encryptObject(object: Record<string, unknown>, options?: MarshallOptions): Promise<Record<string, unknown>> {
     const { marshall, unmarshall } = await loadMarshalling()
-    const stored = await this.encryptItem(marshall(object, { removeUndefinedValues: true, ...options }) as Item)
+    const item = marshalled(() => marshall(object, { removeUndefinedValues: true, ...options }), InvalidItemError, 'encryptObject')
+    const stored = await this.encryptItem(item)
     return unmarshall(stored as never)
   }
 
   /** Decrypt a stored item given as a plain object (what the document client returns) back to a plain object. */
   async decryptObject(object: Record<string, unknown>, options?: UnmarshallOptions): Promise<Record<string, unknown>> {
     const { marshall, unmarshall } = await loadMarshalling()
-    const item = await this.decryptItem(marshall(object, { convertClassInstanceToMap: false }) as Item)
-    return unmarshall(item as never, options)
+    const item = marshalled(() => marshall(object, { convertClassInstanceToMap: false }), MalformedItemError, 'decryptObject')
+    const decrypted = await this.decryptItem(item)
+    return unmarshall(decrypted as never, options)
   }
 
   /** Verify and decrypt `item`; fails with a typed error, returning nothing, if any signed attribute changed. */
@@ -223,6 +225,22 @@ function loadMarshalling(): Promise<Marshalling> {
     })
   })
   return marshalling
+}
+
+/**
+ * `marshall` from `@aws-sdk/util-dynamodb`, its failure an `errorType`. Its own message stays in the cause only:
+ * it quotes the value it refused, which may be an attribute meant to be encrypted.
+ */
+function marshalled(marshall: () => unknown, errorType: typeof InvalidItemError | typeof MalformedItemError, method: string): Item {
+  try {
+    return marshall() as Item
+  } catch (error) {
+    throw new errorType(
+      `${method}: @aws-sdk/util-dynamodb cannot convert the object to a DynamoDB item (a value of a type it does not take: a Symbol, ` +
+        'a Date or class instance, NaN, an empty Set); its error is the cause.',
+      { cause: error },
+    )
+  }
 }
 
 function checkItemObject(item: unknown, errorType: typeof InvalidItemError | typeof MalformedItemError): void {

@@ -128,6 +128,21 @@ describe('DynamoDbItemEncryptor items', () => {
     expect(await encryptor.decryptObject(stored)).toEqual(plain)
   })
 
+  it('encryptObject/decryptObject: objects @aws-sdk/util-dynamodb cannot convert are typed errors that do not quote the value', async () => {
+    const born = new Date('1990-05-17T00:00:00Z')
+    for (const card of [Symbol('card'), born, Number.NaN, new Set(), new (class Card { number = '4111' })()]) {
+      const error = await rejectionOf(encryptor.encryptObject({ pk: 'u9', sk: 12, card }))
+      expect(error).toBeInstanceOf(EnvelopeError)
+      expect((error as EnvelopeError).code).toBe('INVALID_ITEM')
+      expect((error as Error).cause).toBeInstanceOf(Error)
+      expect((error as Error).message).not.toMatch(/1990|4111/)
+    }
+    const stored = await encryptor.encryptObject({ pk: 'u9', sk: 12, card: 'c' })
+    expect(await codeOf(encryptor.decryptObject({ ...stored, note: Number.NaN }))).toBe('MALFORMED_ITEM')
+    expect(await codeOf(encryptor.decryptObject({ ...stored, note: born }))).toBe('MALFORMED_ITEM')
+    expect(await encryptor.decryptObject(stored)).toEqual({ pk: 'u9', sk: 12, card: 'c' })
+  })
+
   it('never shows key material when inspected', async () => {
     const { inspect } = await import('node:util')
     const text = `${inspect(encryptor, { depth: 5 })} ${JSON.stringify(encryptor)}`
