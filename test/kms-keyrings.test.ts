@@ -92,6 +92,48 @@ describe('KMS keyring configuration', () => {
     expect(build).toThrow(ConfigurationError)
   })
 
+  it('a kmsClient option (KmsRsaKeyring\'s) is refused by the keyrings that take a clientSupplier, never silently ignored', () => {
+    const kmsClient = supplier('us-east-1')
+    const builds = [
+      () => new KmsKeyring({ generatorKeyId: key, kmsClient } as never),
+      () => new KmsDiscoveryKeyring({ kmsClient } as never),
+      () => new KmsMrkKeyring({ keyId: key, kmsClient } as never),
+      () => new KmsMrkDiscoveryKeyring({ region: 'us-east-1', kmsClient } as never),
+      () => buildKmsMrkMultiKeyring({ generator: key, kmsClient } as never),
+      () => buildKmsMrkDiscoveryMultiKeyring({ regions: ['us-east-1'], kmsClient } as never),
+    ]
+    for (const build of builds) {
+      expect(build).toThrow(ConfigurationError)
+      expect(build).toThrow(/clientSupplier: \(\) => kmsClient/)
+    }
+    // What the message suggests works.
+    expect(new KmsKeyring({ generatorKeyId: key, clientSupplier: () => kmsClient })).toBeInstanceOf(KmsKeyring)
+  })
+
+  it.each([
+    ['an Error', new Error('no credentials for this Region')],
+    ['a string', 'no credentials'],
+  ])('a clientSupplier that throws %s: ConfigurationError naming the Region, with the throw as cause', (_, thrown) => {
+    const throwing = () => {
+      throw thrown
+    }
+    for (const build of [
+      () => new KmsKeyring({ generatorKeyId: key, clientSupplier: throwing }),
+      () => new KmsMrkKeyring({ keyId: key, clientSupplier: throwing }),
+      () => new KmsMrkDiscoveryKeyring({ region: 'us-east-1', clientSupplier: throwing }),
+    ]) {
+      let error: unknown
+      try {
+        build()
+      } catch (caught) {
+        error = caught
+      }
+      expect(error).toBeInstanceOf(ConfigurationError)
+      expect((error as Error).message).toMatch(/clientSupplier failed for Region us-east-1/)
+      expect((error as Error).cause).toBe(thrown)
+    }
+  })
+
   it('a bare key id or alias name is refused with a message asking for the ARN', () => {
     expect(() => new KmsKeyring({ generatorKeyId: 'alias/app' })).toThrow(/full key or alias ARN/)
   })

@@ -47,7 +47,16 @@ export function passesDiscoveryFilter(filter: DiscoveryFilter | undefined, arn: 
   return filter === undefined || (filter.partition === arn.partition && filter.accountIds.includes(arn.accountId))
 }
 
-export function validateClientSupplier(keyring: string, supplier: unknown): KmsClientSupplier {
+/**
+ * The keyring's `clientSupplier` option, or the shared default supplier. A `kmsClient` option (what
+ * KmsRsaKeyring takes) is refused rather than ignored: ignored, the keyring would call KMS through the default
+ * credentials instead of the client the caller meant.
+ */
+export function validateClientSupplier(keyring: string, options: { readonly clientSupplier?: unknown }): KmsClientSupplier {
+  if ((options as { readonly kmsClient?: unknown }).kmsClient !== undefined) {
+    throw new ConfigurationError(`${keyring} takes a clientSupplier, not a kmsClient: pass clientSupplier: () => kmsClient to use one client.`)
+  }
+  const supplier = options.clientSupplier
   if (supplier === undefined) return sharedDefaultKmsClientSupplier()
   if (typeof supplier !== 'function') {
     throw new ConfigurationError(`${keyring} clientSupplier must be a function from a Region name to a KMS client.`)
@@ -56,11 +65,16 @@ export function validateClientSupplier(keyring: string, supplier: unknown): KmsC
 }
 
 export function clientFor(keyring: string, supplier: KmsClientSupplier, region: string): KmsClientLike {
-  const client = supplier(region)
+  let client: unknown
+  try {
+    client = supplier(region)
+  } catch (error) {
+    throw new ConfigurationError(`${keyring} clientSupplier failed for Region ${region}: ${describeKmsError(error)}.`, { cause: error })
+  }
   if (typeof (client as KmsClientLike | undefined)?.send !== 'function') {
     throw new ConfigurationError(`${keyring} clientSupplier returned no KMS client (an object with send) for Region ${region}.`)
   }
-  return client
+  return client as KmsClientLike
 }
 
 /**

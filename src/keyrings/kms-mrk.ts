@@ -46,10 +46,10 @@ export class KmsMrkKeyring implements Keyring {
   readonly #grantTokens: readonly string[]
 
   constructor(options: KmsMrkKeyringOptions) {
-    const { keyId, clientSupplier, grantTokens } = options ?? ({} as KmsMrkKeyringOptions)
+    const { keyId, grantTokens } = options ?? ({} as KmsMrkKeyringOptions)
     const arn = parseConfiguredArn('KmsMrkKeyring', keyId, 'keyId')
     this.#grantTokens = validateGrantTokens('KmsMrkKeyring', grantTokens)
-    this.#client = clientFor('KmsMrkKeyring', validateClientSupplier('KmsMrkKeyring', clientSupplier), arn.region)
+    this.#client = clientFor('KmsMrkKeyring', validateClientSupplier('KmsMrkKeyring', options ?? {}), arn.region)
     this.keyId = keyId
   }
 
@@ -107,14 +107,14 @@ export class KmsMrkDiscoveryKeyring implements Keyring {
   readonly #grantTokens: readonly string[]
 
   constructor(options: KmsMrkDiscoveryKeyringOptions) {
-    const { region, discoveryFilter, clientSupplier, grantTokens } = options ?? ({} as KmsMrkDiscoveryKeyringOptions)
+    const { region, discoveryFilter, grantTokens } = options ?? ({} as KmsMrkDiscoveryKeyringOptions)
     if (typeof region !== 'string' || region === '') {
       throw new ConfigurationError('KmsMrkDiscoveryKeyring needs region: the Region whose KMS it calls.')
     }
     this.region = region
     this.discoveryFilter = validateDiscoveryFilter('KmsMrkDiscoveryKeyring', discoveryFilter)
     this.#grantTokens = validateGrantTokens('KmsMrkDiscoveryKeyring', grantTokens)
-    this.#client = clientFor('KmsMrkDiscoveryKeyring', validateClientSupplier('KmsMrkDiscoveryKeyring', clientSupplier), region)
+    this.#client = clientFor('KmsMrkDiscoveryKeyring', validateClientSupplier('KmsMrkDiscoveryKeyring', options ?? {}), region)
   }
 
   // spec: framework/aws-kms/aws-kms-mrk-discovery-keyring.md#onencrypt
@@ -162,7 +162,7 @@ export interface KmsMrkMultiKeyringOptions {
  * ```
  */
 export function buildKmsMrkMultiKeyring(options: KmsMrkMultiKeyringOptions): MultiKeyring {
-  const { generator, keyIds = [], clientSupplier, grantTokens } = options ?? ({} as KmsMrkMultiKeyringOptions)
+  const { generator, keyIds = [], grantTokens } = options ?? ({} as KmsMrkMultiKeyringOptions)
   if (!Array.isArray(keyIds)) throw new ConfigurationError('buildKmsMrkMultiKeyring keyIds must be an array of key ARNs.')
   if (generator === undefined && keyIds.length === 0) {
     throw new ConfigurationError('buildKmsMrkMultiKeyring needs a generator or at least one of keyIds.')
@@ -171,7 +171,7 @@ export function buildKmsMrkMultiKeyring(options: KmsMrkMultiKeyringOptions): Mul
   if (generator !== undefined) parseConfiguredArn('buildKmsMrkMultiKeyring', generator, 'generator')
   keyIds.forEach((keyId, index) => parseConfiguredArn('buildKmsMrkMultiKeyring', keyId, `keyIds[${index}]`))
   assertMrksAreUnique(all)
-  const supplier = validateClientSupplier('buildKmsMrkMultiKeyring', clientSupplier)
+  const supplier = validateClientSupplier('buildKmsMrkMultiKeyring', options ?? {})
   const keyring = (keyId: string): KmsMrkKeyring =>
     new KmsMrkKeyring({ keyId, clientSupplier: supplier, ...(grantTokens === undefined ? {} : { grantTokens }) })
   return new MultiKeyring({
@@ -198,11 +198,11 @@ export interface KmsMrkDiscoveryMultiKeyringOptions {
  * ```
  */
 export function buildKmsMrkDiscoveryMultiKeyring(options: KmsMrkDiscoveryMultiKeyringOptions): MultiKeyring {
-  const { regions, discoveryFilter, clientSupplier, grantTokens } = options ?? ({} as KmsMrkDiscoveryMultiKeyringOptions)
+  const { regions, discoveryFilter, grantTokens } = options ?? ({} as KmsMrkDiscoveryMultiKeyringOptions)
   if (!Array.isArray(regions) || regions.length === 0 || !regions.every((region) => typeof region === 'string' && region !== '')) {
     throw new ConfigurationError('buildKmsMrkDiscoveryMultiKeyring regions must be a non-empty array of Region names.')
   }
-  const supplier = validateClientSupplier('buildKmsMrkDiscoveryMultiKeyring', clientSupplier)
+  const supplier = validateClientSupplier('buildKmsMrkDiscoveryMultiKeyring', options ?? {})
   return new MultiKeyring({
     children: [...new Set(regions)].map(
       (region) =>

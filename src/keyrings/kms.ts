@@ -51,12 +51,12 @@ export class KmsKeyring implements Keyring {
   readonly #clients = new Map<string, KmsClientLike>()
 
   constructor(options: KmsKeyringOptions) {
-    const { generatorKeyId, keyIds = [], clientSupplier, grantTokens } = options ?? ({} as KmsKeyringOptions)
+    const { generatorKeyId, keyIds = [], grantTokens } = options ?? ({} as KmsKeyringOptions)
     if (!Array.isArray(keyIds)) throw new ConfigurationError('KmsKeyring keyIds must be an array of key ARNs.')
     if (generatorKeyId === undefined && keyIds.length === 0) {
       throw new ConfigurationError('KmsKeyring needs a generatorKeyId or at least one of keyIds; to decrypt with any key, use KmsDiscoveryKeyring.')
     }
-    const supplier = validateClientSupplier('KmsKeyring', clientSupplier)
+    const supplier = validateClientSupplier('KmsKeyring', options ?? {})
     this.#grantTokens = validateGrantTokens('KmsKeyring', grantTokens)
     const configured: Array<[string, string]> = [
       ...(generatorKeyId === undefined ? [] : [['generatorKeyId', generatorKeyId] as [string, string]]),
@@ -144,13 +144,13 @@ export class KmsDiscoveryKeyring implements Keyring {
   readonly #grantTokens: readonly string[]
 
   constructor(options: KmsDiscoveryKeyringOptions = {}) {
-    const { discoveryFilter, clientSupplier, region, grantTokens } = options ?? {}
+    const { discoveryFilter, region, grantTokens } = options ?? {}
     if (region !== undefined && (typeof region !== 'string' || region === '')) {
       throw new ConfigurationError('KmsDiscoveryKeyring region must be a non-empty Region name when given.')
     }
     this.discoveryFilter = validateDiscoveryFilter('KmsDiscoveryKeyring', discoveryFilter)
     this.region = region
-    this.#supplier = validateClientSupplier('KmsDiscoveryKeyring', clientSupplier)
+    this.#supplier = validateClientSupplier('KmsDiscoveryKeyring', options ?? {})
     this.#grantTokens = validateGrantTokens('KmsDiscoveryKeyring', grantTokens)
   }
 
