@@ -29,7 +29,7 @@ import { LIBRARY_VERSION } from '../src/keyrings/kms-client.js'
 import { suiteFromOption } from '../src/suites.js'
 import { startKmsEmulator, type KmsEmulator } from '../src/testing/index.js'
 import { ACCOUNT, FakeKms } from './helpers/fake-kms.js'
-import { aesKeyring, rejectionOf } from './helpers/fixtures.js'
+import { aesKeyring, rejectionOf, thrownBy } from './helpers/fixtures.js'
 
 const text = (bytes: Uint8Array): string => new TextDecoder().decode(bytes)
 const utf8 = (value: string): Uint8Array => new TextEncoder().encode(value)
@@ -122,12 +122,7 @@ describe('KMS keyring configuration', () => {
       () => new KmsMrkKeyring({ keyId: key, clientSupplier: throwing }),
       () => new KmsMrkDiscoveryKeyring({ region: 'us-east-1', clientSupplier: throwing }),
     ]) {
-      let error: unknown
-      try {
-        build()
-      } catch (caught) {
-        error = caught
-      }
+      const error = thrownBy(build)
       expect(error).toBeInstanceOf(ConfigurationError)
       expect((error as Error).message).toMatch(/clientSupplier failed for Region us-east-1/)
       expect((error as Error).cause).toBe(thrown)

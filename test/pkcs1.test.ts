@@ -13,6 +13,7 @@ import fc from 'fast-check'
 import { beforeAll, describe, expect, it, vi } from 'vitest'
 import { pkcs1DecryptImplicitRejection } from '../src/backend/node-pkcs1.js'
 import { KeyringError } from '../src/errors.js'
+import { thrownBy } from './helpers/fixtures.js'
 
 interface RsaPair {
   readonly bits: number
@@ -217,12 +218,7 @@ describe('pkcs1DecryptImplicitRejection: implicit rejection', () => {
 
 describe('pkcs1DecryptImplicitRejection: input validation', () => {
   function expectKeyringError(run: () => unknown, pair: RsaPair): KeyringError {
-    let caught: unknown
-    try {
-      run()
-    } catch (error) {
-      caught = error
-    }
+    const caught = thrownBy(run)
     expect(caught).toBeInstanceOf(KeyringError)
     const error = caught as KeyringError
     expect(error.code).toBe('KEYRING_FAILURE')

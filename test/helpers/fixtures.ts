@@ -40,6 +40,16 @@ export async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
   throw new Error('expected a rejection, but the promise resolved')
 }
 
+/** What `run` throws, or fail the test when it returns. */
+export function thrownBy(run: () => unknown): unknown {
+  try {
+    run()
+  } catch (error) {
+    return error
+  }
+  throw new Error('expected a throw, but the function returned')
+}
+
 /** A keyring that counts how often it is asked, delegating to `inner`. */
 export function spyKeyring(inner: Keyring): { keyring: Keyring; calls: { encrypt: number; decrypt: number } } {
   const calls = { encrypt: 0, decrypt: 0 }
