@@ -10,6 +10,7 @@ import { FrameSealer } from './frames.js'
 import { loadOnDemand, onDemandLoaded } from './load-on-demand.js'
 import { commitmentPolicyFromOption, suiteForEncrypt, type AlgorithmSuite, type CurveName } from './suites.js'
 import type { CompleteEncryptionMaterials, EncryptOptions, EncryptResult, MessageHeader } from './types.js'
+import { quoteValue } from './keyrings/kms-arn.js'
 
 const DEFAULT_FRAME_LENGTH = 4096
 
@@ -36,7 +37,7 @@ export function optionsObject<T extends object>(options: T | null | undefined): 
 export function positiveIntegerOption(name: string, value: unknown, max: number): number | undefined {
   if (value === undefined) return undefined
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > max) {
-    throw new ConfigurationError(`${name} must be an integer from 1 to ${max}; got ${String(value)}.`)
+    throw new ConfigurationError(`${name} must be an integer from 1 to ${max}; got ${quoteValue(value)}.`)
   }
   return value
 }

@@ -18,6 +18,7 @@ import { InputBuffer } from './input-buffer.js'
 import {
   DEFAULT_MAX_HEADER_SIZE,
   DEFAULT_MAX_NON_FRAMED_BODY,
+  abortSignalOption,
   asChunk,
   cancelledError,
   deferred,
@@ -69,6 +70,7 @@ export function decryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, str
   const settings = decryptionSettings(options)
   const maxHeaderSize = positiveIntegerOption('maxHeaderSize', options.maxHeaderSize, Number.MAX_SAFE_INTEGER) ?? DEFAULT_MAX_HEADER_SIZE
   const maxBodySize = settings.maxBodySize ?? Number.POSITIVE_INFINITY
+  const signal = abortSignalOption(options.signal)
   const header = deferred<MessageHeader>()
   const input = new InputBuffer()
   let state: DecryptState = 'header'
@@ -332,7 +334,7 @@ export function decryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, str
 
   const driver = driverFor(header.promise, (driver) => ({
     start() {
-      detach = watchAbort(options.signal, (error) => {
+      detach = watchAbort(signal, (error) => {
         fail(error)
         driver.report(error)
       })

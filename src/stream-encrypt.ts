@@ -5,6 +5,7 @@ import { ConfigurationError, LimitExceededError, PolicyViolationError, Unsupport
 import { writeFooter } from './format/footer.js'
 import { FINAL_FRAME_OVERHEAD, REGULAR_FRAME_OVERHEAD } from './format/frame.js'
 import {
+  abortSignalOption,
   asChunk,
   cancelledError,
   deferred,
@@ -20,6 +21,7 @@ import {
 import { footerRoom } from './frames.js'
 import { streamSigner, type StreamSigner } from './stream-signer.js'
 import type { MessageHeader } from './types.js'
+import { quoteValue } from './keyrings/kms-arn.js'
 
 /**
  * Encrypt a stream of plaintext chunks into one message. Frames are sealed as soon as a frame's worth
@@ -33,15 +35,16 @@ export function encryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, str
   const options = optionsObject(streamOptions)
   const declaredLength = options.plaintextLength
   if (declaredLength !== undefined && (!Number.isSafeInteger(declaredLength) || declaredLength < 0)) {
-    throw new ConfigurationError(`plaintextLength must be a non-negative integer; got ${String(declaredLength)}.`)
+    throw new ConfigurationError(`plaintextLength must be a non-negative integer; got ${quoteValue(declaredLength)}.`)
   }
   const maxLength = options.maxPlaintextLength
   if (maxLength !== undefined && (!Number.isSafeInteger(maxLength) || maxLength < 0)) {
-    throw new ConfigurationError(`maxPlaintextLength must be a non-negative integer; got ${String(maxLength)}.`)
+    throw new ConfigurationError(`maxPlaintextLength must be a non-negative integer; got ${quoteValue(maxLength)}.`)
   }
   if (declaredLength !== undefined && maxLength !== undefined && declaredLength > maxLength) {
     throw new ConfigurationError(`plaintextLength (${declaredLength}) is larger than maxPlaintextLength (${maxLength}).`)
   }
+  const signal = abortSignalOption(options.signal)
   const header = deferred<MessageHeader>()
   let session: EncryptionSession | undefined
   /** For signing suites: signs the message as it goes out. */
@@ -139,7 +142,7 @@ export function encryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, str
 
   return driverFor(header.promise, (driver) => ({
     async start(controller) {
-      detach = watchAbort(options.signal, (error) => {
+      detach = watchAbort(signal, (error) => {
         fail(error)
         driver.report(error)
       })

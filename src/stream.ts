@@ -110,6 +110,16 @@ export function asChunk(chunk: unknown): Uint8Array {
   throw new ConfigurationError(`Stream chunks must be Uint8Array; got ${typeof chunk}.`)
 }
 
+/** The `signal` option: an AbortSignal, or none (undefined or null). Checked when the stream is made. */
+export function abortSignalOption(signal: unknown): AbortSignal | undefined {
+  if (signal === undefined || signal === null) return undefined
+  const candidate = signal as Partial<AbortSignal>
+  if (typeof candidate.addEventListener !== 'function' || typeof candidate.aborted !== 'boolean') {
+    throw new ConfigurationError(`signal must be an AbortSignal (an AbortController's signal); got ${typeof signal}.`)
+  }
+  return signal as AbortSignal
+}
+
 /** Wire an AbortSignal to a stream controller. Returns a function that detaches it. */
 export function watchAbort(signal: AbortSignal | undefined, onAbort: (error: AbortedError) => void): () => void {
   if (signal === undefined) return () => undefined

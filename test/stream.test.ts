@@ -49,7 +49,7 @@ import {
   type KeyringSpec,
 } from './helpers/official.js'
 import { buildKeyring, manifest, readFixture } from './helpers/vectors.js'
-import { readAll } from './helpers/web-streams.js'
+import { chunked, readAll } from './helpers/web-streams.js'
 
 const keyring = aesKeyring()
 const UNSIGNED_SUITES = suites.filter((suite) => !SIGNING.has(suite))
@@ -1018,14 +1018,39 @@ describe('stream abort and cleanup', () => {
     }
   })
 
-  // SRC BUG (minor): encryptStream's start() calls the materials manager even when the signal is already
-  // aborted; with a KMS keyring that is a network call (and a data key) made for a stream that is already dead.
+  // With a KMS keyring, asking it anyway would be a network call (and a data key) for a stream already dead.
   it('an already-aborted signal runs no keyring', async () => {
     const { keyring: spy, calls } = spyKeyring(keyring)
     const stream = encryptStream(spy, { signal: AbortSignal.abort() })
     expectCode(await rejectionOf(stream.header), 'ABORTED')
     await new Promise((resolve) => setTimeout(resolve, 20))
     expect(calls.encrypt).toBe(0)
+  })
+
+  it('a signal that is not an AbortSignal is a ConfigurationError when the stream is made; null is no signal', async () => {
+    const { ciphertext } = await encrypt(keyring, bytes(100))
+    const makers = [
+      (signal: unknown) => encryptStream(keyring, { signal: signal as AbortSignal }),
+      (signal: unknown) => decryptStream(keyring, { signal: signal as AbortSignal }),
+      (signal: unknown) => encryptNodeStream(keyring, { signal: signal as AbortSignal }),
+      (signal: unknown) => decryptNodeStream(keyring, { signal: signal as AbortSignal }),
+    ]
+    for (const make of makers) {
+      for (const signal of [{}, 'abort', 1, new AbortController()]) {
+        expect(() => make(signal)).toThrow(ConfigurationError)
+        expect(() => make(signal)).toThrow(/signal must be an AbortSignal/)
+      }
+    }
+    const encrypted = await readAll(chunked(bytes(100), 30).pipeThrough(encryptStream(keyring, { signal: null as never })))
+    expect(await readAll(chunked(ciphertext, 30).pipeThrough(decryptStream(keyring, { signal: null as never })))).toEqual(bytes(100))
+    expect((await decrypt(keyring, encrypted)).plaintext).toEqual(bytes(100))
+  })
+
+  it('an option of the wrong type is quoted in the message, not shown as if it were a number', async () => {
+    expect(() => encryptStream(keyring, { plaintextLength: '10' as never })).toThrow('got "10".')
+    expectCode(await rejectionOf(encrypt(keyring, 'x', { frameLength: '4096' as never })), 'INVALID_CONFIGURATION')
+    expect(((await rejectionOf(encrypt(keyring, 'x', { frameLength: '4096' as never }))) as Error).message).toContain('got "4096".')
+    expect(((await rejectionOf(encrypt(keyring, 'x', { frameLength: 0 }))) as Error).message).toContain('got 0.')
   })
 
   it("a failed stream's header promise, never awaited, causes no unhandled rejection", async () => {

@@ -5,6 +5,7 @@
 import type { LRUCache } from 'lru-cache'
 import { ConfigurationError } from '../errors.js'
 import type { CompleteDecryptionMaterials, CompleteEncryptionMaterials } from '../types.js'
+import { quoteValue } from '../keyrings/kms-arn.js'
 
 /** Zero every secret a cache entry holds: the data key and, for the DynamoDB item suites, the signing keys. */
 export function zeroMaterials(materials: CompleteEncryptionMaterials | CompleteDecryptionMaterials): void {
@@ -134,7 +135,7 @@ export class LocalMaterialsCache implements MaterialsCache {
   constructor(options: LocalMaterialsCacheOptions) {
     const { capacity, onEvent } = options ?? ({} as LocalMaterialsCacheOptions)
     if (typeof capacity !== 'number' || !Number.isInteger(capacity) || capacity < 0 || capacity > MAX_CAPACITY) {
-      throw new ConfigurationError(`LocalMaterialsCache capacity must be an integer from 0 to ${MAX_CAPACITY}; got ${String(capacity)}.`)
+      throw new ConfigurationError(`LocalMaterialsCache capacity must be an integer from 0 to ${MAX_CAPACITY}; got ${quoteValue(capacity)}.`)
     }
     if (onEvent !== undefined && typeof onEvent !== 'function') {
       throw new ConfigurationError('LocalMaterialsCache onEvent must be a function.')

@@ -15,6 +15,7 @@ import { LocalMaterialsCache, zeroMaterials, type CacheEntry, type MaterialsCach
 import { decryptionIdentifier, encryptionIdentifier, identifierPrefix } from './cache-id.js'
 import { DefaultMaterialsManager, asMaterialsManager } from './default.js'
 import { checkDecryptionMaterials, checkEncryptionMaterials } from './materials-check.js'
+import { quoteValue } from '../keyrings/kms-arn.js'
 
 export interface CachingMaterialsManagerOptions {
   /** The keyring to call on a miss (wrapped in a `DefaultMaterialsManager`); or give `materialsManager`. */
@@ -44,7 +45,7 @@ const hasOwn = (object: object, key: string): boolean => Object.prototype.hasOwn
 function limitOption(name: string, value: unknown, max: number, fallback: number): number {
   if (value === undefined) return fallback
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > max) {
-    throw new ConfigurationError(`CachingMaterialsManager ${name} must be an integer from 1 to ${max}; got ${String(value)}.`)
+    throw new ConfigurationError(`CachingMaterialsManager ${name} must be an integer from 1 to ${max}; got ${quoteValue(value)}.`)
   }
   return value
 }
@@ -147,7 +148,7 @@ export class CachingMaterialsManager implements MaterialsManager {
       throw new ConfigurationError('CachingMaterialsManager materialsManager must be a materials manager.')
     }
     if (typeof maxAge !== 'number' || !Number.isFinite(maxAge) || maxAge <= 0) {
-      throw new ConfigurationError(`CachingMaterialsManager maxAge must be a number of milliseconds above 0; got ${String(maxAge)}.`)
+      throw new ConfigurationError(`CachingMaterialsManager maxAge must be a number of milliseconds above 0; got ${quoteValue(maxAge)}.`)
     }
     if (cache !== undefined && !isMaterialsCache(cache)) {
       throw new ConfigurationError('CachingMaterialsManager cache must be a materials cache such as a LocalMaterialsCache.')

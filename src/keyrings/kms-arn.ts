@@ -21,6 +21,11 @@ export function quoteIdentifier(value: unknown): string {
   return JSON.stringify(value.length > MAX_SHOWN ? `${value.slice(0, MAX_SHOWN)}…` : value)
 }
 
+/** A caller's option value for an error message: a number as it is, a string quoted (cut short), else its type. */
+export function quoteValue(value: unknown): string {
+  return typeof value === 'number' ? String(value) : quoteIdentifier(value)
+}
+
 /** The reason `text` is not a valid KMS ARN, or undefined when it is one. */
 function arnProblem(text: string): string | undefined {
   // spec: framework/aws-kms/aws-kms-key-arn.md#a-valid-aws-kms-arn

@@ -1,6 +1,6 @@
 import { rsaSpkiModulusBits, toPem } from '../backend/der.js'
 import { ConfigurationError, KeyringError } from '../errors.js'
-import { isKmsArn, parseKmsArn, quoteIdentifier } from './kms-arn.js'
+import { isKmsArn, parseKmsArn, quoteIdentifier, quoteValue } from './kms-arn.js'
 import { sharedDefaultKmsClientSupplier, type KmsClientSupplier } from './kms-client.js'
 import { sendGetPublicKey } from './kms-commands.js'
 import { clientFor, describeKmsError, validateGrantTokens } from './kms-common.js'
@@ -62,10 +62,10 @@ export function createKmsPublicKeyCache(options: KmsPublicKeyCacheOptions = {}):
     throw new ConfigurationError('createKmsPublicKeyCache clientSupplier must be a function from a Region name to a KMS client.')
   }
   if (typeof maxAge !== 'number' || !(maxAge >= 0) || !Number.isFinite(maxAge)) {
-    throw new ConfigurationError(`createKmsPublicKeyCache maxAge must be a non-negative number of milliseconds; got ${String(maxAge)}.`)
+    throw new ConfigurationError(`createKmsPublicKeyCache maxAge must be a non-negative number of milliseconds; got ${quoteValue(maxAge)}.`)
   }
   if (!Number.isSafeInteger(maxEntries) || maxEntries < 1) {
-    throw new ConfigurationError(`createKmsPublicKeyCache maxEntries must be a positive integer; got ${String(maxEntries)}.`)
+    throw new ConfigurationError(`createKmsPublicKeyCache maxEntries must be a positive integer; got ${quoteValue(maxEntries)}.`)
   }
   const tokens = validateGrantTokens('createKmsPublicKeyCache', grantTokens)
   const entries = new Map<string, { readonly answer: Promise<KmsPublicKey>; readonly expires: number }>()

@@ -4,6 +4,7 @@ import { bytesEqual, utf8 } from '../format/bytes.js'
 import type { DecryptionMaterials, EncryptedDataKey, EncryptionMaterials, Keyring } from '../types.js'
 import { addIntermediateRecipient, openIntermediate, wrappedIntermediateKey } from './intermediate.js'
 import { describeKeyring, ensureDataKey, validateKeyName } from './common.js'
+import { quoteValue } from './kms-arn.js'
 
 const PADDINGS: readonly RsaPadding[] = ['OAEP-SHA1', 'OAEP-SHA256', 'OAEP-SHA384', 'OAEP-SHA512', 'PKCS1']
 
@@ -45,7 +46,7 @@ export class RawRsaKeyring implements Keyring {
     const { keyNamespace, keyName, publicKey, privateKey, padding } = options ?? ({} as RawRsaKeyringOptions)
     validateKeyName('RawRsaKeyring', keyNamespace, keyName)
     if (!PADDINGS.includes(padding)) {
-      throw new ConfigurationError(`RawRsaKeyring padding must be one of ${PADDINGS.join(', ')}; got ${String(padding)}.`)
+      throw new ConfigurationError(`RawRsaKeyring padding must be one of ${PADDINGS.join(', ')}; got ${quoteValue(padding)}.`)
     }
     if (publicKey === undefined && privateKey === undefined) {
       throw new ConfigurationError('RawRsaKeyring needs a publicKey (to encrypt), a privateKey (to decrypt), or both.')

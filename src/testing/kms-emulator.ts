@@ -14,6 +14,7 @@ import { RequestInput } from './kms-input.js'
 import type { OperationContext } from './kms-key-use.js'
 import { OPERATIONS } from './kms-operations.js'
 import { KmsStore, nowInSeconds, type EmulatedKey } from './kms-state.js'
+import { quoteValue } from '../keyrings/kms-arn.js'
 
 export interface KmsEmulatorOptions {
   /** Port to listen on; 0 (the default) picks a free one. */
@@ -297,7 +298,7 @@ function checkOptions(options: KmsEmulatorOptions): void {
   if (partition !== undefined && !/^[a-z-]+$/.test(partition)) throw new ConfigurationError('partition must be a partition name such as "aws".')
   if (statePath !== undefined && (typeof statePath !== 'string' || statePath === '')) throw new ConfigurationError('statePath must be a file path.')
   if (options.maxLoggedCalls !== undefined && (!Number.isInteger(options.maxLoggedCalls) || options.maxLoggedCalls < 1)) {
-    throw new ConfigurationError(`maxLoggedCalls must be a positive integer; got ${String(options.maxLoggedCalls)}.`)
+    throw new ConfigurationError(`maxLoggedCalls must be a positive integer; got ${quoteValue(options.maxLoggedCalls)}.`)
   }
 }
 
