@@ -785,10 +785,11 @@ describe('stream options', () => {
     )
   })
 
-  // SRC BUG: for framed bodies the limit is checked only after a whole frame has been buffered and decrypted
-  // (readFrames adds reader.offset to bodyLength after readFrame), so a message whose authenticated header declares
-  // a huge frame length (anyone holding an RSA public key can write one) makes decryptStream buffer up to
-  // frameLength + 32 bytes (up to 4 GiB) before maxBodySize is applied. frameSizeAt already knows the size first.
+  // Regression test; the bug it caught: for framed bodies the limit is checked only after a whole frame has been
+  // buffered and decrypted (readFrames adds reader.offset to bodyLength after readFrame), so a message whose
+  // authenticated header declares a huge frame length (anyone holding an RSA public key can write one) makes
+  // decryptStream buffer up to frameLength + 32 bytes (up to 4 GiB) before maxBodySize is applied. frameSizeAt
+  // already knows the size first.
   it('maxBodySize: a framed body is refused before more than maxBodySize of it is buffered', async () => {
     const frameLength = 1024 * 1024
     const { ciphertext } = await encrypt(keyring, bytes(2 * frameLength + 5), { frameLength })
@@ -864,8 +865,8 @@ describe('stream options', () => {
     expectCode(justUnder.error, 'LIMIT_EXCEEDED')
   })
 
-  // SRC BUG: the limit is only checked while the parser still waits for bytes, so a header that arrives whole
-  // (e.g. the message in one chunk) is accepted however large it is.
+  // Regression test; the bug it caught: the limit is only checked while the parser still waits for bytes, so a header
+  // that arrives whole (e.g. the message in one chunk) is accepted however large it is.
   it('maxHeaderSize: a header larger than the limit is LIMIT_EXCEEDED even when it arrives in one chunk', async () => {
     const { ciphertext } = await encrypt(keyring, bytes(100), { encryptionContext: { big: 'x'.repeat(2000) } })
     const { output, error } = await run(decryptStream(keyring, { maxHeaderSize: 1000 }), [ciphertext])
@@ -873,9 +874,10 @@ describe('stream options', () => {
     expect(output.length).toBe(0)
   })
 
-  // SRC BUG: a header whose encryption-context field is internally short (a pair claims more bytes than the field
-  // holds) makes parseContext throw a TruncatedMessageError whose minimumLength is relative to the context field,
-  // so the stream keeps waiting for "more header" and buffers the whole input, unbounded and past maxHeaderSize.
+  // Regression test; the bug it caught: a header whose encryption-context field is internally short (a pair claims
+  // more bytes than the field holds) makes parseContext throw a TruncatedMessageError whose minimumLength is relative
+  // to the context field, so the stream keeps waiting for "more header" and buffers the whole input, unbounded and
+  // past maxHeaderSize.
   it('a malformed encryption context inside a complete header fails at once instead of buffering the input', async () => {
     const { ciphertext } = await encrypt(keyring, bytes(100), { algorithmSuite: 0x0478, commitmentPolicy: 'REQUIRE_ENCRYPT_ALLOW_DECRYPT' })
     // v2 header: version (1) suite (2) message ID (32), then the 2-byte context length at offset 35 (0 here).
@@ -1079,9 +1081,9 @@ describe('stream abort and cleanup', () => {
     expect(unhandled).toEqual([])
   })
 
-  // SRC BUG: cancelling the readable side or aborting the writable side (what stream.pipeline does to a Duplex
-  // when another stage fails) runs neither transform nor flush, so `.header` of a decryptStream that had not
-  // read its header yet never settles.
+  // Regression test; the bug it caught: cancelling the readable side or aborting the writable side (what
+  // stream.pipeline does to a Duplex when another stage fails) runs neither transform nor flush, so `.header` of a
+  // decryptStream that had not read its header yet never settles.
   it('the header promise settles when the stream is cancelled or aborted by the caller', async () => {
     const settle = (promise: Promise<unknown>) =>
       Promise.race([
@@ -1098,11 +1100,11 @@ describe('stream abort and cleanup', () => {
     expect([await settle(cancelled.header), await settle(aborted.header)]).toEqual(['rejected', 'rejected'])
   })
 
-  // SRC BUG: release() (which detaches the abort listener and zeroes held plaintext / pending input) runs only on
-  // success, on errors thrown inside transform's try, and on abort. It does not run when the stream is cancelled,
-  // when the writable is aborted, when encryptStream's start() fails, or when encryptStream gets a non-Uint8Array
-  // chunk (asChunk is outside the try). With one long-lived signal for many streams the listeners pile up
-  // (Node prints MaxListenersExceededWarning after 10).
+  // Regression test; the bug it caught: release() (which detaches the abort listener and zeroes held plaintext /
+  // pending input) runs only on success, on errors thrown inside transform's try, and on abort. It does not run when
+  // the stream is cancelled, when the writable is aborted, when encryptStream's start() fails, or when encryptStream
+  // gets a non-Uint8Array chunk (asChunk is outside the try). With one long-lived signal for many streams the
+  // listeners pile up (Node prints MaxListenersExceededWarning after 10).
   it('every way a stream ends detaches its listener from the abort signal', async () => {
     const { ciphertext } = await encrypt(keyring, bytes(300))
     const failing: Keyring = { onEncrypt: () => Promise.reject(new Error('down')), onDecrypt: (m) => Promise.resolve(m) }
@@ -1131,10 +1133,6 @@ describe('stream abort and cleanup', () => {
     expect(leaked).toEqual([])
   })
 
-  // SRC BUG: collectThrough starts reading the stream before the first write; if the stream errors while the
-  // source iterable is still waiting (e.g. encryptStream's keyring fails and the source is a slow Readable), the
-  // `reading` promise rejects with no handler attached yet: an unhandledRejection (vitest reports it as an
-  // unhandled error; Node without a handler would crash). Checked in a child process to keep this run clean.
   it('a failing source: one-shot encrypt/decrypt of an iterable and piped Web Streams reject with the source\'s own error', async () => {
     const { ciphertext } = await encrypt(keyring, bytes(10_000))
     const sourceError = new Error('disk on fire')
@@ -1155,6 +1153,10 @@ describe('stream abort and cleanup', () => {
     expect(await rejectionOf(readAll(failingStream(ciphertext).pipeThrough(decryptStream(keyring))))).toBe(sourceError)
   })
 
+  // Regression test; the bug it caught: collectThrough starts reading the stream before the first write; if the
+  // stream errors while the source iterable is still waiting (e.g. encryptStream's keyring fails and the source is a
+  // slow Readable), the `reading` promise rejects with no handler attached yet: an unhandledRejection (vitest reports
+  // it as an unhandled error; Node without a handler would crash). Checked in a child process to keep this run clean.
   it('encrypt(keyring, slowIterable) with a failing keyring rejects without an unhandled rejection', async () => {
     const script = `
       import { encrypt } from ${JSON.stringify(new URL('../src/index.ts', import.meta.url).pathname)}
@@ -1340,10 +1342,11 @@ describe('encryptNodeStream / decryptNodeStream', () => {
 })
 
 describe('stream: header copies', () => {
-  // SRC BUG (src/format/header.ts parseHeader): messageId, providerInfo and the EDK ciphertext are "copied" with
-  // `.slice()`, which on a Node Buffer is a view, not a copy. Every chunk that reaches decryptStream through
-  // toNode() is a Buffer, so the resolved header aliases the caller's input chunk (and one-shot decrypt's header
-  // aliases a Buffer ciphertext): when the source reuses or zeroes its buffer, the header changes under the caller.
+  // Regression test; the bug it caught (src/format/header.ts parseHeader): messageId, providerInfo and the EDK
+  // ciphertext are "copied" with `.slice()`, which on a Node Buffer is a view, not a copy. Every chunk that reaches
+  // decryptStream through toNode() is a Buffer, so the resolved header aliases the caller's input chunk (and one-shot
+  // decrypt's header aliases a Buffer ciphertext): when the source reuses or zeroes its buffer, the header changes
+  // under the caller.
   it("the header's byte fields are copies, not views into the caller's Buffer chunk", async () => {
     const { ciphertext, header: expected } = await encrypt(keyring, bytes(500))
     const chunk = Buffer.from(ciphertext)
@@ -1369,10 +1372,10 @@ describe('stream: header copies', () => {
 })
 
 describe('stream: bounded memory per chunk size', () => {
-  // SRC BUG (performance): encryptStream allocates a frameLength-byte staging buffer in start() and release()
-  // zeroes all of it, so a stream with a large frameLength commits that much memory whatever it encrypts: with
-  // frameLength 1 GiB, 100 bytes of plaintext took ~3 s and ~1.1 GB RSS (one-shot encrypt: 2 ms). The buffer
-  // could grow with the data, and only the used part needs zeroing.
+  // Regression test; the bug it caught (performance): encryptStream allocates a frameLength-byte staging buffer in
+  // start() and release() zeroes all of it, so a stream with a large frameLength commits that much memory whatever it
+  // encrypts: with frameLength 1 GiB, 100 bytes of plaintext took ~3 s and ~1.1 GB RSS (one-shot encrypt: 2 ms). The
+  // buffer could grow with the data, and only the used part needs zeroing.
   it('encryptStream with a large frameLength does not reserve a whole frame up front', async () => {
     const before = process.memoryUsage().arrayBuffers
     const stream = encryptStream(keyring, { frameLength: 256 * 1024 * 1024 })
