@@ -70,7 +70,7 @@ export async function beginEncryption(
   const options = encryptOptions ?? {} // optionsObject, inline: a function costs the browser's initial bundle more
   const commitmentPolicy = commitmentPolicyFromOption(options.commitmentPolicy)
   const suite = suiteForEncrypt(options.algorithmSuite, commitmentPolicy, refusesSigningSuites(keyringOrCmm))
-  await checkStream?.(suite)
+  if (checkStream !== undefined) await checkStream(suite)
   const frameLength = positiveIntegerOption('frameLength', options.frameLength, MAX_FRAME_LENGTH) ?? DEFAULT_FRAME_LENGTH
   const maxEncryptedDataKeys = positiveIntegerOption('maxEncryptedDataKeys', options.maxEncryptedDataKeys, 0xffff)
   const encryptionContext = validateCallerContext(options.encryptionContext)
