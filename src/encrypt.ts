@@ -7,10 +7,10 @@ import { EMPTY, ZERO_IV, concatBytes, utf8 } from './format/bytes.js'
 import { checkRequiredKeys, emptyContext, serializeContext, splitContext, validateCallerContext } from './format/context.js'
 import { MAX_FRAME_LENGTH, messageIdLength, serializeHeaderBody } from './format/header.js'
 import { FrameSealer } from './frames.js'
+import { quoteValue } from './keyrings/kms-arn.js'
 import { loadOnDemand, onDemandLoaded } from './load-on-demand.js'
 import { commitmentPolicyFromOption, suiteForEncrypt, type AlgorithmSuite, type CurveName } from './suites.js'
 import type { CompleteEncryptionMaterials, EncryptOptions, EncryptResult, MessageHeader } from './types.js'
-import { quoteValue } from './keyrings/kms-arn.js'
 
 const DEFAULT_FRAME_LENGTH = 4096
 
@@ -130,7 +130,7 @@ export async function beginEncryption(
 
     const signing = suite.signature === undefined ? undefined : { curve: suite.signature.curve, privateKey: materials.signingKey }
     const signer =
-      signing === undefined || !backend.incrementalSignatures || checkStream ? undefined : backend.createSigner(signing.curve, signing.privateKey)
+      signing === undefined || !backend.incrementalSignatures || checkStream !== undefined ? undefined : backend.createSigner(signing.curve, signing.privateKey)
     signer?.update(headerBytes)
     const header: MessageHeader = {
       version: suite.messageFormatVersion,

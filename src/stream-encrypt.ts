@@ -4,6 +4,7 @@ import { beginEncryption, optionsObject, type EncryptionSession } from './encryp
 import { ConfigurationError, LimitExceededError, PolicyViolationError, UnsupportedOperationError } from './errors.js'
 import { writeFooter } from './format/footer.js'
 import { FINAL_FRAME_OVERHEAD, REGULAR_FRAME_OVERHEAD } from './format/frame.js'
+import { quoteValue } from './keyrings/kms-arn.js'
 import {
   abortSignalOption,
   asChunk,
@@ -21,7 +22,6 @@ import {
 import { footerRoom } from './frames.js'
 import { streamSigner, type StreamSigner } from './stream-signer.js'
 import type { MessageHeader } from './types.js'
-import { quoteValue } from './keyrings/kms-arn.js'
 
 /**
  * Encrypt a stream of plaintext chunks into one message. Frames are sealed as soon as a frame's worth

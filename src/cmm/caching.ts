@@ -1,6 +1,7 @@
 import { isPromise, type CryptoBackend } from '../backend/types.js'
 import { ConfigurationError, EncryptionContextMismatchError } from '../errors.js'
 import { isKeyring } from '../keyrings/common.js'
+import { quoteValue } from '../keyrings/kms-arn.js'
 import { assertDecryptAllowed, assertEncryptAllowed, type AlgorithmSuite } from '../suites.js'
 import type {
   CompleteDecryptionMaterials,
@@ -15,7 +16,6 @@ import { LocalMaterialsCache, zeroMaterials, type CacheEntry, type MaterialsCach
 import { decryptionIdentifier, encryptionIdentifier, identifierPrefix } from './cache-id.js'
 import { DefaultMaterialsManager, asMaterialsManager } from './default.js'
 import { checkDecryptionMaterials, checkEncryptionMaterials } from './materials-check.js'
-import { quoteValue } from '../keyrings/kms-arn.js'
 
 export interface CachingMaterialsManagerOptions {
   /** The keyring to call on a miss (wrapped in a `DefaultMaterialsManager`); or give `materialsManager`. */

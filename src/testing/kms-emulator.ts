@@ -6,6 +6,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { ConfigurationError } from '../errors.js'
+import { quoteValue } from '../keyrings/kms-arn.js'
 import { generateMaterial, KEY_SPECS, type EmulatedKeySpec } from './kms-crypto.js'
 import { KmsServiceError, unsupported } from './kms-errors.js'
 import { KmsFaults, type KmsFaultInjector } from './kms-faults.js'
@@ -14,7 +15,6 @@ import { RequestInput } from './kms-input.js'
 import type { OperationContext } from './kms-key-use.js'
 import { OPERATIONS } from './kms-operations.js'
 import { KmsStore, nowInSeconds, type EmulatedKey } from './kms-state.js'
-import { quoteValue } from '../keyrings/kms-arn.js'
 
 export interface KmsEmulatorOptions {
   /** Port to listen on; 0 (the default) picks a free one. */
