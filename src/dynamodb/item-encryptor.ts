@@ -152,6 +152,10 @@ export class ItemEncryptorCore {
    */
   async encryptObject(object: Record<string, unknown>, options?: MarshallOptions): Promise<Record<string, unknown>> {
     const { marshall, unmarshall } = await loadMarshalling()
+    const dropped = functionPath(object, 'object', new Set())
+    if (dropped !== undefined) {
+      throw new InvalidItemError(`encryptObject: ${dropped} is a function, which @aws-sdk/util-dynamodb would leave out of the item without a word.`)
+    }
     const item = marshalled(() => marshall(object, { removeUndefinedValues: true, ...options }), InvalidItemError, 'encryptObject')
     const stored = await this.encryptItem(item)
     return unmarshall(stored as never)
@@ -241,6 +245,19 @@ function marshalled(marshall: () => unknown, errorType: typeof InvalidItemError 
       { cause: error },
     )
   }
+}
+
+/** Where `value` holds a function (in its objects, arrays, Sets and Maps), or undefined. */
+function functionPath(value: unknown, path: string, seen: Set<object>): string | undefined {
+  if (typeof value === 'function') return path
+  if (typeof value !== 'object' || value === null || ArrayBuffer.isView(value) || seen.has(value)) return undefined
+  seen.add(value)
+  const entries = value instanceof Map || value instanceof Set ? [...value.entries()] : Object.entries(value)
+  for (const [key, inner] of entries) {
+    const found = functionPath(inner, value instanceof Set ? `${path} (a Set member)` : `${path}.${String(key)}`, seen)
+    if (found !== undefined) return found
+  }
+  return undefined
 }
 
 function checkItemObject(item: unknown, errorType: typeof InvalidItemError | typeof MalformedItemError): void {

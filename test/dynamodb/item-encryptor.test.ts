@@ -137,6 +137,20 @@ describe('DynamoDbItemEncryptor items', () => {
       expect((error as Error).cause).toBeInstanceOf(Error)
       expect((error as Error).message).not.toMatch(/1990|4111/)
     }
+    // A function would be left out of the item silently, wherever it sits.
+    for (const [card, path] of [
+      [() => '4111', 'object.card'],
+      [{ number: '4111', format: () => 'x' }, 'object.card.format'],
+      [['4111', () => 'x'], 'object.card.1'],
+      [new Map([['number', () => 'x']]), 'object.card.number'],
+    ] as const) {
+      const error = await rejectionOf(encryptor.encryptObject({ pk: 'u9', sk: 12, card }))
+      expect((error as EnvelopeError).code).toBe('INVALID_ITEM')
+      expect((error as Error).message).toContain(`${path} is a function`)
+    }
+    const cyclic: Record<string, unknown> = { number: '4111' }
+    cyclic.self = cyclic
+    expect(await codeOf(encryptor.encryptObject({ pk: 'u9', sk: 12, card: cyclic }))).toBe('INVALID_ITEM')
     const stored = await encryptor.encryptObject({ pk: 'u9', sk: 12, card: 'c' })
     expect(await codeOf(encryptor.decryptObject({ ...stored, note: Number.NaN }))).toBe('MALFORMED_ITEM')
     expect(await codeOf(encryptor.decryptObject({ ...stored, note: born }))).toBe('MALFORMED_ITEM')
