@@ -4,7 +4,7 @@ import { beginEncryption, optionsObject, type EncryptionSession } from './encryp
 import { ConfigurationError, LimitExceededError, PolicyViolationError, UnsupportedOperationError } from './errors.js'
 import { writeFooter } from './format/footer.js'
 import { FINAL_FRAME_OVERHEAD, REGULAR_FRAME_OVERHEAD } from './format/frame.js'
-import { quoteValue } from './keyrings/kms-arn.js'
+import { quoteValue } from './quote.js'
 import {
   abortSignalOption,
   asChunk,

@@ -4,7 +4,7 @@
 // spec: framework/cryptographic-materials-cache.md, framework/local-cryptographic-materials-cache.md
 import type { LRUCache } from 'lru-cache'
 import { ConfigurationError } from '../errors.js'
-import { quoteValue } from '../keyrings/kms-arn.js'
+import { quoteValue } from '../quote.js'
 import type { CompleteDecryptionMaterials, CompleteEncryptionMaterials } from '../types.js'
 
 /** Zero every secret a cache entry holds: the data key and, for the DynamoDB item suites, the signing keys. */

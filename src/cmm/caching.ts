@@ -1,7 +1,7 @@
 import { isPromise, type CryptoBackend } from '../backend/types.js'
 import { ConfigurationError, EncryptionContextMismatchError } from '../errors.js'
 import { isKeyring } from '../keyrings/common.js'
-import { quoteValue } from '../keyrings/kms-arn.js'
+import { quoteValue } from '../quote.js'
 import { assertDecryptAllowed, assertEncryptAllowed, type AlgorithmSuite } from '../suites.js'
 import type {
   CompleteDecryptionMaterials,

@@ -1,4 +1,5 @@
 import { ConfigurationError } from '../errors.js'
+import { quoteIdentifier } from '../quote.js'
 
 /** The parts of an AWS KMS ARN (spec: framework/aws-kms/aws-kms-key-arn.md#a-valid-aws-kms-arn). */
 export interface KmsArn {
@@ -11,19 +12,6 @@ export interface KmsArn {
   readonly resourceType: 'key' | 'alias'
   /** Everything after the first `/` of the resource section: a key id (`mrk-…` for multi-Region keys) or an alias name. */
   readonly resourceId: string
-}
-
-const MAX_SHOWN = 120
-
-/** Quote a caller or message string for an error message, cut short so a hostile input cannot flood logs. */
-export function quoteIdentifier(value: unknown): string {
-  if (typeof value !== 'string') return typeof value
-  return JSON.stringify(value.length > MAX_SHOWN ? `${value.slice(0, MAX_SHOWN)}…` : value)
-}
-
-/** A caller's option value for an error message: a number as it is, a string quoted (cut short), else its type. */
-export function quoteValue(value: unknown): string {
-  return typeof value === 'number' ? String(value) : quoteIdentifier(value)
 }
 
 /** The reason `text` is not a valid KMS ARN, or undefined when it is one. */

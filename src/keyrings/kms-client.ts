@@ -1,5 +1,5 @@
 import { ConfigurationError } from '../errors.js'
-import { quoteIdentifier } from './kms-arn.js'
+import { quoteIdentifier } from '../quote.js'
 import { loadKmsSdk } from './kms-commands.js'
 
 /** Sent in the user agent of every client the default supplier makes. Kept equal to package.json by a test. */

@@ -1,6 +1,7 @@
 import { rsaSpkiModulusBits, toPem } from '../backend/der.js'
 import { ConfigurationError, KeyringError } from '../errors.js'
-import { isKmsArn, parseKmsArn, quoteIdentifier, quoteValue } from './kms-arn.js'
+import { isKmsArn, parseKmsArn } from './kms-arn.js'
+import { quoteIdentifier, quoteValue } from '../quote.js'
 import { sharedDefaultKmsClientSupplier, type KmsClientSupplier } from './kms-client.js'
 import { sendGetPublicKey } from './kms-commands.js'
 import { clientFor, describeKmsError, validateGrantTokens } from './kms-common.js'

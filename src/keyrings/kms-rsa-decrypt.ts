@@ -2,10 +2,11 @@
 // application that only encrypts with a public key never downloads it (nor the AWS SDK it loads).
 // spec: framework/aws-kms/aws-kms-rsa-keyring.md#ondecrypt
 import type { CryptoBackend } from '../backend/types.js'
+import { errorMessage } from '../cmm/materials-check.js'
 import { ConfigurationError, KeyringError, NoDecryptableKeyError, type KeyringFailure } from '../errors.js'
 import type { AlgorithmSuite } from '../suites.js'
 import type { DecryptionMaterials, EncryptedDataKey } from '../types.js'
-import { quoteIdentifier } from './kms-arn.js'
+import { quoteIdentifier } from '../quote.js'
 import type { KmsClientLike, KmsClientSupplier } from './kms-client.js'
 import { sendDecrypt } from './kms-commands.js'
 import { clientFor, describeKmsError } from './kms-common.js'
@@ -55,7 +56,7 @@ export async function kmsRsaDecrypt(
       failures.push({ keyring: 'KmsRsaKeyring', error })
     }
   }
-  const reasons = failures.map(({ error }) => (error instanceof Error ? error.message : String(error)))
+  const reasons = failures.map(({ error }) => errorMessage(error))
   throw new NoDecryptableKeyError(
     `KmsRsaKeyring could not decrypt any of the ${candidates.length} data key(s) for ${config.keyId}: ${reasons.join(' ')}`,
     failures,

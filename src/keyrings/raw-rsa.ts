@@ -4,7 +4,7 @@ import { bytesEqual, utf8 } from '../format/bytes.js'
 import type { DecryptionMaterials, EncryptedDataKey, EncryptionMaterials, Keyring } from '../types.js'
 import { addIntermediateRecipient, openIntermediate, wrappedIntermediateKey } from './intermediate.js'
 import { describeKeyring, ensureDataKey, validateKeyName } from './common.js'
-import { quoteValue } from './kms-arn.js'
+import { quoteValue } from '../quote.js'
 
 const PADDINGS: readonly RsaPadding[] = ['OAEP-SHA1', 'OAEP-SHA256', 'OAEP-SHA384', 'OAEP-SHA512', 'PKCS1']
 

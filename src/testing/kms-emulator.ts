@@ -6,7 +6,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { ConfigurationError } from '../errors.js'
-import { quoteValue } from '../keyrings/kms-arn.js'
+import { quoteValue } from '../quote.js'
 import { generateMaterial, KEY_SPECS, type EmulatedKeySpec } from './kms-crypto.js'
 import { KmsServiceError, unsupported } from './kms-errors.js'
 import { KmsFaults, type KmsFaultInjector } from './kms-faults.js'
