@@ -67,7 +67,7 @@ export async function beginEncryption(
 ): Promise<EncryptionSession> {
   const { plaintextLength, maxPlaintextLength } = lengths
   const cmm = asMaterialsManager(keyringOrCmm)
-  const options = encryptOptions ?? {} // optionsObject, inline: a function costs the browser's initial bundle more
+  const options = optionsObject(encryptOptions)
   const commitmentPolicy = commitmentPolicyFromOption(options.commitmentPolicy)
   const suite = suiteForEncrypt(options.algorithmSuite, commitmentPolicy, refusesSigningSuites(keyringOrCmm))
   if (checkStream !== undefined) await checkStream(suite)
