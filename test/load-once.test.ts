@@ -1,7 +1,7 @@
 // Modules loaded on first use (src/load-on-demand.ts): one load shared by concurrent callers; a load that fails
 // (in a browser, a chunk that did not arrive) is an InternalError carrying the cause, and is tried again.
 import { describe, expect, it } from 'vitest'
-import { EnvelopeError, InternalError } from '../src/index.js'
+import { ConfigurationError, EnvelopeError, InternalError } from '../src/index.js'
 import { loadOnce } from '../src/load-on-demand.js'
 import { rejectionOf } from './helpers/fixtures.js'
 
@@ -33,5 +33,22 @@ describe('loadOnce', () => {
     expect(await load()).toBe('module')
     expect(await load()).toBe('module')
     expect(loads).toBe(2)
+  })
+
+  it('a failure function names the error (an optional peer dependency that is not installed, say)', async () => {
+    const missing = new Error("Cannot find package '@aws-sdk/client-kms'")
+    let loads = 0
+    const load = loadOnce(
+      async () => {
+        loads++
+        if (loads === 1) throw missing
+        return 'sdk'
+      },
+      (error) => new ConfigurationError('Install @aws-sdk/client-kms.', { cause: error }),
+    )
+    const error = await rejectionOf(load())
+    expect(error).toBeInstanceOf(ConfigurationError)
+    expect((error as Error).cause).toBe(missing)
+    expect(await load()).toBe('sdk')
   })
 })

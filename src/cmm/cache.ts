@@ -4,6 +4,7 @@
 // spec: framework/cryptographic-materials-cache.md, framework/local-cryptographic-materials-cache.md
 import type { LRUCache } from 'lru-cache'
 import { ConfigurationError } from '../errors.js'
+import { loadOnce } from '../load-on-demand.js'
 import { quoteValue } from '../quote.js'
 import type { CompleteDecryptionMaterials, CompleteEncryptionMaterials } from '../types.js'
 
@@ -90,19 +91,12 @@ export interface LocalMaterialsCacheOptions {
 
 type LruModule = typeof import('lru-cache')
 let lruModule: LruModule | undefined
-let lruLoading: Promise<LruModule> | undefined
 
 /** `lru-cache`, imported when the first cache is used: applications that never cache never load it. */
-function loadLru(): Promise<LruModule> {
-  lruLoading ??= import('lru-cache').then(
-    (module) => (lruModule = module),
-    (error: unknown) => {
-      lruLoading = undefined // tried again next time
-      throw new ConfigurationError('LocalMaterialsCache could not load its lru-cache dependency.', { cause: error })
-    },
-  )
-  return lruLoading
-}
+const loadLru = /* @__PURE__ */ loadOnce(
+  () => import('lru-cache').then((module) => (lruModule = module)),
+  (error) => new ConfigurationError('LocalMaterialsCache could not load its lru-cache dependency.', { cause: error }),
+)
 
 /** How many least-recently-used entries each `get` checks for TTL expiry (spec: #entry-pruning-tail-size). */
 const PRUNING_TAIL_SIZE = 3

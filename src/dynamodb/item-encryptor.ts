@@ -2,6 +2,7 @@
 // ddb-item-conversion.md), on top of the structured-encryption core.
 import type { marshallOptions as MarshallOptions, unmarshallOptions as UnmarshallOptions } from '@aws-sdk/util-dynamodb'
 import { ConfigurationError } from '../errors.js'
+import { loadOnce } from '../load-on-demand.js'
 import { toBase64 } from '../backend/der.js'
 import type { CryptoBackend } from '../backend/types.js'
 import type { EncryptionContext } from '../types.js'
@@ -217,19 +218,14 @@ export class ItemEncryptorCore {
   }
 }
 
-type Marshalling = typeof import('@aws-sdk/util-dynamodb')
-let marshalling: Promise<Marshalling> | undefined
-
 /** `@aws-sdk/util-dynamodb` (an optional peer dependency), loaded on first use. */
-function loadMarshalling(): Promise<Marshalling> {
-  marshalling ??= import('@aws-sdk/util-dynamodb').catch((error: unknown) => {
-    marshalling = undefined
-    throw new ConfigurationError('encryptObject/decryptObject need the optional peer dependency @aws-sdk/util-dynamodb: npm install @aws-sdk/util-dynamodb', {
+const loadMarshalling = /* @__PURE__ */ loadOnce(
+  () => import('@aws-sdk/util-dynamodb'),
+  (error) =>
+    new ConfigurationError('encryptObject/decryptObject need the optional peer dependency @aws-sdk/util-dynamodb: npm install @aws-sdk/util-dynamodb', {
       cause: error,
-    })
-  })
-  return marshalling
-}
+    }),
+)
 
 /**
  * `marshall` from `@aws-sdk/util-dynamodb`, its failure an `errorType`. Its own message stays in the cause only:

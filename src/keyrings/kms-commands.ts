@@ -7,23 +7,19 @@ import type {
   GetPublicKeyCommandInput,
 } from '@aws-sdk/client-kms'
 import { ConfigurationError } from '../errors.js'
+import { loadOnce } from '../load-on-demand.js'
 import type { KmsClientLike } from './kms-client.js'
 
 type KmsSdk = typeof import('@aws-sdk/client-kms')
 
-let sdk: Promise<KmsSdk> | undefined
-
 /** Load @aws-sdk/client-kms once; a failed load is retried on the next call. */
-export function loadKmsSdk(): Promise<KmsSdk> {
-  sdk ??= import('@aws-sdk/client-kms').catch((error: unknown) => {
-    sdk = undefined
-    throw new ConfigurationError(
-      'The KMS keyrings need the optional peer dependency @aws-sdk/client-kms: run `npm install @aws-sdk/client-kms`.',
-      { cause: error },
-    )
-  })
-  return sdk
-}
+export const loadKmsSdk: () => Promise<KmsSdk> = /* @__PURE__ */ loadOnce(
+  () => import('@aws-sdk/client-kms'),
+  (error) =>
+    new ConfigurationError('The KMS keyrings need the optional peer dependency @aws-sdk/client-kms: run `npm install @aws-sdk/client-kms`.', {
+      cause: error,
+    }),
+)
 
 // Responses are returned as `unknown`: a caller-supplied client may answer anything, so the keyrings
 // check every field they use.
