@@ -67,6 +67,17 @@ async function main(): Promise<void> {
     process.stderr.write(`kms-envelope-kms-emulator: ${error instanceof Error ? error.message : String(error)}\n`)
     process.exit(1)
   }
+  // Before the first line is printed: a script that starts the emulator, reads the endpoint and stops it at
+  // once must get a clean close, not Node's default end of the process on a signal nothing handles yet.
+  const running = emulator
+  const stop = (): void => {
+    running.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    )
+  }
+  process.once('SIGINT', stop)
+  process.once('SIGTERM', stop)
   const [firstRegion, ...otherRegions] = emulator.regions as [string, ...string[]]
   process.stdout.write(`KMS emulator listening on ${emulator.endpoint} (Regions: ${emulator.regions.join(', ')}; account ${emulator.accountId})\n`)
   if (values['create-key']) {
@@ -78,15 +89,6 @@ async function main(): Promise<void> {
     for (const region of otherRegions) process.stdout.write(`  replica: ${emulator.replicateKey(primary.arn, region).arn}\n`)
   }
   process.stdout.write('Press Ctrl-C to stop.\n')
-
-  const stop = (): void => {
-    emulator.close().then(
-      () => process.exit(0),
-      () => process.exit(1),
-    )
-  }
-  process.once('SIGINT', stop)
-  process.once('SIGTERM', stop)
 }
 
 main().catch((error: unknown) => {
