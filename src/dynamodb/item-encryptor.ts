@@ -1,6 +1,5 @@
 // Encrypt and decrypt one DynamoDB item (spec: dynamodb-encryption-client/encrypt-item.md, decrypt-item.md,
 // ddb-item-conversion.md), on top of the structured-encryption core.
-import type { marshallOptions as MarshallOptions, unmarshallOptions as UnmarshallOptions } from '@aws-sdk/util-dynamodb'
 import { ConfigurationError } from '../errors.js'
 import { loadOnce } from '../load-on-demand.js'
 import { toBase64 } from '../backend/der.js'
@@ -10,7 +9,7 @@ import { deserializeAttribute, serializeAttribute } from './attributes/index.js'
 import { tableConfig, isUnsigned, type DynamoDbItemEncryptorConfig, type TableConfig } from './config.js'
 import { InvalidItemError, MalformedItemError } from './errors.js'
 import { decryptStructure, encryptStructure, type ParsedHeader, type StructuredField } from './structured/index.js'
-import { FOOTER_ATTRIBUTE, HEADER_ATTRIBUTE, RESERVED_PREFIX, type AttributeValue, type CryptoAction, type Item, type Terminal } from './types.js'
+import { FOOTER_ATTRIBUTE, HEADER_ATTRIBUTE, RESERVED_PREFIX, type AttributeValue, type CryptoAction, type Item, type ObjectMarshallOptions, type ObjectUnmarshallOptions, type Terminal } from './types.js'
 
 /** An item with what its header says: suite, data keys, contexts and each signed attribute's action. */
 export interface ItemWithHeader {
@@ -151,7 +150,7 @@ export class ItemEncryptorCore {
    * Uint8Array, Set, arrays, objects). Returns the stored item as a plain object too: encrypted attributes and
    * the header and footer are Uint8Array. Needs the optional peer dependency `@aws-sdk/util-dynamodb`.
    */
-  async encryptObject(object: Record<string, unknown>, options?: MarshallOptions): Promise<Record<string, unknown>> {
+  async encryptObject(object: Record<string, unknown>, options?: ObjectMarshallOptions): Promise<Record<string, unknown>> {
     const { marshall, unmarshall } = await loadMarshalling()
     const dropped = functionPath(object, 'object', new Set())
     if (dropped !== undefined) {
@@ -163,7 +162,7 @@ export class ItemEncryptorCore {
   }
 
   /** Decrypt a stored item given as a plain object (what the document client returns) back to a plain object. */
-  async decryptObject(object: Record<string, unknown>, options?: UnmarshallOptions): Promise<Record<string, unknown>> {
+  async decryptObject(object: Record<string, unknown>, options?: ObjectUnmarshallOptions): Promise<Record<string, unknown>> {
     const { marshall, unmarshall } = await loadMarshalling()
     const item = marshalled(() => marshall(object, { convertClassInstanceToMap: false }), MalformedItemError, 'decryptObject')
     const decrypted = await this.decryptItem(item)

@@ -43,6 +43,31 @@ export type AttributeValue =
 /** An item: attribute name to attribute value. */
 export type Item = Readonly<Record<string, AttributeValue>>
 
+/**
+ * `encryptObject`'s options, passed to `marshall` of `@aws-sdk/util-dynamodb` (its `marshallOptions`; that
+ * library's own options object is accepted as is). Declared here so the package's types do not require that
+ * optional peer dependency. `removeUndefinedValues` defaults to true here.
+ */
+export interface ObjectMarshallOptions {
+  /** Store empty strings, binaries and sets as `NULL`. */
+  readonly convertEmptyValues?: boolean
+  /** Leave out `undefined` values in objects, arrays and sets (default true); false makes them an error. */
+  readonly removeUndefinedValues?: boolean
+  /** Store a class instance (a `Date`, say) as a map of its own fields; without this, it is refused. */
+  readonly convertClassInstanceToMap?: boolean
+  /** Accept numbers beyond `Number.MAX_SAFE_INTEGER`, which lose precision. */
+  readonly allowImpreciseNumbers?: boolean
+}
+
+/**
+ * `decryptObject`'s options, passed to `unmarshall` of `@aws-sdk/util-dynamodb` (its `unmarshallOptions`).
+ * Declared here so the package's types do not require that optional peer dependency.
+ */
+export interface ObjectUnmarshallOptions {
+  /** Return numbers as that library's `NumberValue` (true), or through this function, instead of as `number`. */
+  readonly wrapNumbers?: boolean | ((value: string) => unknown)
+}
+
 /** The reserved attribute holding the serialized header (spec: structured-encryption/encrypt-path-structure.md#header-field). */
 export const HEADER_ATTRIBUTE = 'aws_dbe_head'
 /** The reserved attribute holding the serialized footer (spec: structured-encryption/encrypt-path-structure.md#footer-field). */
