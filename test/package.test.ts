@@ -1,0 +1,158 @@
+// The package as npm publishes it. A copy of the project is packed with `npm pack` (its prepack script builds
+// dist/ with tsup), the tarball is unpacked into a consumer folder as node_modules/kms-envelope, and the
+// consumer then requires it, imports it, runs its command and type-checks against it under each
+// moduleResolution TypeScript applications use. The rest of the suite tests src/; this tests what users get.
+import { execFile, spawn } from 'node:child_process'
+import { cp, mkdir, mkdtemp, rename, rm, symlink, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+
+const run = promisify(execFile)
+const ROOT = fileURLToPath(new URL('..', import.meta.url))
+const FIXTURES = fileURLToPath(new URL('./fixtures/package/', import.meta.url))
+// What the package is built from; anything else in the project must not be needed to build it.
+const BUILD_INPUTS = ['package.json', 'tsconfig.json', 'tsup.config.ts', 'README.md', 'CHANGELOG.md', 'LICENSE', 'src']
+// The consumers' other packages, linked from this project's install: kms-envelope's dependencies and
+// TypeScript with Node's types; the first consumer also has every optional peer dependency (and theirs), the
+// second only @aws-sdk/client-dynamodb.
+const CONSUMER_PACKAGES = ['@noble', 'lru-cache', '@smithy', '@types', 'typescript']
+
+let work: string
+let consumer: string
+let itemsConsumer: string
+let packedFiles: string[]
+let manifest: Record<string, unknown>
+
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), 'kms-envelope-package-'))
+  const project = join(work, 'project')
+  await mkdir(project)
+  for (const input of BUILD_INPUTS) await cp(join(ROOT, input), join(project, input), { recursive: true })
+  await symlink(join(ROOT, 'node_modules'), join(project, 'node_modules'), 'dir')
+  // No dist/ in the copy: what the tarball holds, prepack built.
+  const { stdout } = await run('npm', ['pack', '--json', '--pack-destination', work], { cwd: project, maxBuffer: 16 << 20 })
+  const [packed] = JSON.parse(stdout.slice(stdout.indexOf('[\n'))) as { filename: string; files: { path: string }[] }[]
+  packedFiles = packed!.files.map((file) => file.path)
+
+  const unpack = async (folder: string, linked: string[]): Promise<string> => {
+    await mkdir(join(folder, 'node_modules', '@aws-sdk'), { recursive: true })
+    await run('tar', ['-xzf', join(work, packed!.filename), '-C', join(folder, 'node_modules')])
+    await rename(join(folder, 'node_modules', 'package'), join(folder, 'node_modules', 'kms-envelope'))
+    for (const name of linked) await symlink(join(ROOT, 'node_modules', name), join(folder, 'node_modules', name), 'dir')
+    await cp(FIXTURES, folder, { recursive: true })
+    // This package.json makes .ts files CommonJS; their .mts copies are the same code as ESM.
+    await writeFile(join(folder, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'commonjs' }))
+    for (const file of ['uses', 'browser-only']) await cp(join(FIXTURES, `${file}.ts`), join(folder, `${file}.mts`))
+    return folder
+  }
+  const peers = ['client-kms', 'client-dynamodb', 'util-dynamodb'].map((name) => `@aws-sdk/${name}`)
+  consumer = await unpack(join(work, 'consumer'), [...CONSUMER_PACKAGES, ...peers])
+  itemsConsumer = await unpack(join(work, 'items-consumer'), [...CONSUMER_PACKAGES, '@aws-sdk/client-dynamodb'])
+  manifest = (await import(join(consumer, 'node_modules', 'kms-envelope', 'package.json'), { with: { type: 'json' } })).default
+}, 240_000)
+
+afterAll(async () => {
+  if (work !== undefined) await rm(work, { recursive: true, force: true })
+})
+
+/** Every file path an entry point of package.json names: main, module, types, typesVersions, bin, exports. */
+function entryPointFiles(value: unknown): string[] {
+  if (typeof value === 'string') return value.startsWith('./') || value.startsWith('dist/') ? [value.replace(/^\.\//, '')] : []
+  if (value === null || typeof value !== 'object') return []
+  return Object.values(value).flatMap(entryPointFiles)
+}
+
+async function node(args: string[]): Promise<string> {
+  const { stdout } = await run(process.execPath, args, { cwd: consumer, timeout: 60_000 })
+  return stdout
+}
+
+describe('the packed package', () => {
+  it('holds every file its entry points name, the licence, and nothing from the source tree', () => {
+    const { main, module, types, typesVersions, bin, exports } = manifest
+    const named = entryPointFiles([main, module, types, typesVersions, bin, exports])
+    expect(named.length).toBeGreaterThan(15)
+    for (const file of named) expect(packedFiles, `package.json names ${file}`).toContain(file)
+    const besideDist = ['CHANGELOG.md', 'LICENSE', 'README.md', 'package.json']
+    expect(packedFiles.filter((file) => !file.startsWith('dist/')).sort()).toEqual(besideDist)
+  })
+
+  const expectedSummary = {
+    rawAes: { plaintext: 'packed', suite: 0x0578 },
+    tampered: { envelopeError: true, authenticationError: true, code: 'SIGNATURE_INVALID' },
+    kms: { plaintext: 'through kms', calls: 2 },
+    dynamodb: { card: '4111', storedCardIsBinary: true },
+  }
+
+  it('works through require() in CommonJS, subpaths and optional peer dependencies included', async () => {
+    expect(JSON.parse(await node(['consumer.cjs']))).toEqual(expectedSummary)
+  })
+
+  it('works through import in ESM, and the browser entry on Node writes what the Node entry reads', async () => {
+    expect(JSON.parse(await node(['consumer.mjs']))).toEqual({ ...expectedSummary, browser: 'browser entry' })
+  })
+
+  it('runs the KMS emulator command its bin names, and stops it cleanly as soon as it prints its endpoint', async () => {
+    const bin = join('node_modules', 'kms-envelope', (manifest.bin as Record<string, string>)['kms-envelope-kms-emulator']!)
+    // Stopped at once, five times: a signal that arrives before the command handles signals ends it
+    // uncleanly (exit code null), which happened to about one start in five before the handlers came first.
+    for (let start = 0; start < 5; start++) {
+      const child = spawn(process.execPath, [bin, '--port', '0', '--regions', 'us-east-1'], { cwd: consumer })
+      const exited = new Promise<number | null>((resolve) => child.once('exit', resolve))
+      const firstLine = await new Promise<string>((resolve, reject) => {
+        let output = ''
+        child.stdout.on('data', (chunk: Buffer) => {
+          output += chunk.toString()
+          if (output.includes('\n')) resolve(output.slice(0, output.indexOf('\n')))
+        })
+        child.once('error', reject)
+        void exited.then((code) => reject(new Error(`exited with ${code} before printing: ${output}`)))
+      })
+      child.kill('SIGINT')
+      expect(firstLine).toMatch(/^KMS emulator listening on http:\/\/127\.0\.0\.1:\d+ /)
+      expect(await exited).toBe(0)
+    }
+  })
+})
+
+// Each setting is one way a TypeScript application may resolve packages; skipLibCheck is off, so the packed
+// declarations themselves are checked too. kms-envelope/browser is ESM only, so no CommonJS file imports it.
+const TYPE_CHECKS: { name: string; files: string[]; compilerOptions: Record<string, unknown>; itemsOnly?: true }[] = [
+  {
+    name: 'node10 (moduleResolution "node", module commonjs)',
+    files: ['uses.ts', 'browser-only.ts'],
+    compilerOptions: { module: 'commonjs', moduleResolution: 'node10' },
+  },
+  { name: 'node16, CommonJS', files: ['uses.ts'], compilerOptions: { module: 'node16', moduleResolution: 'node16' } },
+  { name: 'node16, ESM', files: ['uses.mts', 'browser-only.mts'], compilerOptions: { module: 'node16', moduleResolution: 'node16' } },
+  { name: 'bundler', files: ['uses.ts', 'browser-only.ts'], compilerOptions: { module: 'esnext', moduleResolution: 'bundler' } },
+  {
+    name: 'bundler, browser only (DOM types, no @types/node)',
+    files: ['browser-only.ts'],
+    compilerOptions: { module: 'esnext', moduleResolution: 'bundler', types: [], lib: ['es2022', 'dom', 'dom.iterable'] },
+  },
+  {
+    name: 'node16, DynamoDB items without @aws-sdk/util-dynamodb installed',
+    files: ['items-only.ts'],
+    compilerOptions: { module: 'node16', moduleResolution: 'node16' },
+    itemsOnly: true,
+  },
+]
+
+describe('the packed type declarations', () => {
+  it.each(TYPE_CHECKS)('type-check an application under $name', async ({ name, files, compilerOptions, itemsOnly }) => {
+    const folder = itemsOnly ? itemsConsumer : consumer
+    const config = `tsconfig.${name.replace(/\W+/g, '-')}.json`
+    const options = { strict: true, noEmit: true, skipLibCheck: false, target: 'es2022', lib: ['es2022', 'dom'], types: ['node'], ...compilerOptions }
+    await writeFile(join(folder, config), JSON.stringify({ compilerOptions: options, files }))
+    const tsc = join(folder, 'node_modules', 'typescript', 'bin', 'tsc')
+    const outcome = await run(process.execPath, [tsc, '-p', config], { cwd: folder, timeout: 120_000 }).then(
+      () => 'compiled',
+      (error: { stdout?: string }) => error.stdout ?? String(error),
+    )
+    expect(outcome).toBe('compiled')
+  }, 120_000)
+})
