@@ -3,6 +3,7 @@
 // consumer then requires it, imports it, runs its command and type-checks against it under each
 // moduleResolution TypeScript applications use. The rest of the suite tests src/; this tests what users get.
 import { execFile, spawn } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { cp, mkdir, mkdtemp, rename, rm, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -16,9 +17,15 @@ const FIXTURES = fileURLToPath(new URL('./fixtures/package/', import.meta.url))
 // What the package is built from; anything else in the project must not be needed to build it.
 const BUILD_INPUTS = ['package.json', 'tsconfig.json', 'tsup.config.ts', 'README.md', 'CHANGELOG.md', 'LICENSE', 'src']
 // The consumers' other packages, linked from this project's install: kms-envelope's dependencies and
-// TypeScript with Node's types; the first consumer also has every optional peer dependency (and theirs), the
-// second only @aws-sdk/client-dynamodb.
+// TypeScript with Node's types; the first consumer also has every optional peer dependency (and theirs) and
+// @aws-sdk/lib-dynamodb, which a README example uses; the second only @aws-sdk/client-dynamodb.
 const CONSUMER_PACKAGES = ['@noble', 'lru-cache', '@smithy', '@types', 'typescript']
+// The README's TypeScript examples, each a module of its own (ESM: they use top-level await), named by line.
+const README = readFileSync(join(ROOT, 'README.md'), 'utf8')
+const README_EXAMPLES = [...README.matchAll(/^```ts\n([\s\S]*?)^```/gm)].map((match) => ({
+  file: `readme-line-${README.slice(0, match.index).split('\n').length}.mts`,
+  code: match[1]!,
+}))
 
 let work: string
 let consumer: string
@@ -46,10 +53,11 @@ beforeAll(async () => {
     // This package.json makes .ts files CommonJS; their .mts copies are the same code as ESM.
     await writeFile(join(folder, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'commonjs' }))
     for (const file of ['uses', 'browser-only']) await cp(join(FIXTURES, `${file}.ts`), join(folder, `${file}.mts`))
+    for (const { file, code } of README_EXAMPLES) await writeFile(join(folder, file), code)
     return folder
   }
-  const peers = ['client-kms', 'client-dynamodb', 'util-dynamodb'].map((name) => `@aws-sdk/${name}`)
-  consumer = await unpack(join(work, 'consumer'), [...CONSUMER_PACKAGES, ...peers])
+  const awsPackages = ['client-kms', 'client-dynamodb', 'util-dynamodb', 'lib-dynamodb'].map((name) => `@aws-sdk/${name}`)
+  consumer = await unpack(join(work, 'consumer'), [...CONSUMER_PACKAGES, ...awsPackages])
   itemsConsumer = await unpack(join(work, 'items-consumer'), [...CONSUMER_PACKAGES, '@aws-sdk/client-dynamodb'])
   manifest = (await import(join(consumer, 'node_modules', 'kms-envelope', 'package.json'), { with: { type: 'json' } })).default
 }, 240_000)
@@ -133,6 +141,11 @@ const TYPE_CHECKS: { name: string; files: string[]; compilerOptions: Record<stri
     name: 'bundler, browser only (DOM types, no @types/node)',
     files: ['browser-only.ts'],
     compilerOptions: { module: 'esnext', moduleResolution: 'bundler', types: [], lib: ['es2022', 'dom', 'dom.iterable'] },
+  },
+  {
+    name: 'node16, the README examples',
+    files: ['readme-globals.d.ts', ...README_EXAMPLES.map(({ file }) => file)],
+    compilerOptions: { module: 'node16', moduleResolution: 'node16' },
   },
   {
     name: 'node16, DynamoDB items without @aws-sdk/util-dynamodb installed',
