@@ -99,8 +99,8 @@ describe('the packed package', () => {
     expect(JSON.parse(await node(['consumer.cjs']))).toEqual(expectedSummary)
   })
 
-  it('works through import in ESM, and the browser entry on Node writes what the Node entry reads', async () => {
-    expect(JSON.parse(await node(['consumer.mjs']))).toEqual({ ...expectedSummary, browser: 'browser entry' })
+  it('works through import in ESM; the browser entry on Node writes what the Node entry reads; both builds in one process work together', async () => {
+    expect(JSON.parse(await node(['consumer.mjs']))).toEqual({ ...expectedSummary, browser: 'browser entry', bothBuilds: 'both builds' })
   })
 
   it('runs the KMS emulator command its bin names, and stops it cleanly as soon as it prints its endpoint', async () => {
