@@ -1,0 +1,47 @@
+// The examples keep working: `npm run demo` (the README's first command), `npm run example:dynamodb` and
+// `npm run example:custom-manager` each run in a child process under tsx, against the KMS emulator (and
+// dynalite) they start themselves, and must print what they promise. (examples/browser-offline is driven in
+// Chromium by test/browser.test.ts.)
+import { execFile } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
+import { describe, expect, it } from 'vitest'
+
+/** Runs examples/<name> as `npm run` does, without the settings that point the demo at real AWS. */
+async function runExample(name: string): Promise<string> {
+  const example = fileURLToPath(new URL(`../examples/${name}`, import.meta.url))
+  const env = { ...process.env }
+  delete env.KMS_KEY_ARN
+  delete env.KMS_REPLICA_REGION
+  const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', example], { timeout: 60_000, env })
+  return stdout
+}
+
+describe('examples', () => {
+  it('demo.ts encrypts README.md under a multi-Region key and decrypts it through the replica, calling one Region each', async () => {
+    const stdout = await runExample('demo.ts')
+    expect(stdout).toMatch(/Encrypted \d+ bytes of README\.md into a \d+-byte message:\n {2}suite 0x0578, format v2, framed, frame length 4096/)
+    expect(stdout).toMatch(/data key {2}wrapped by aws-kms arn:aws:kms:us-east-1:\d{12}:key\/mrk-[0-9a-f]{32} /)
+    expect(stdout).toContain('  KMS calls: GenerateDataKey in us-east-1 x1\n')
+    expect(stdout).toMatch(/Decrypted with the key in eu-west-1: \d+ bytes, identical to the file\.\n {2}KMS calls: Decrypt in eu-west-1 x1\n/)
+    expect(stdout).toContain('Decrypt expecting another context is refused: ENCRYPTION_CONTEXT_MISMATCH: ')
+  }, 60_000)
+
+  it('dynamodb.ts writes and reads an item through the encrypted client, and a changed attribute fails the read', async () => {
+    const stdout = await runExample('dynamodb.ts')
+    expect(stdout).toMatch(/What DynamoDB stores \(a plain client\):\n {2}\{"card":\{"B":"<\d+ bytes>"\}/)
+    expect(stdout).toContain('"aws_dbe_head":{"B":')
+    expect(stdout).toMatch(/Read through the encrypted client:\n {2}\{"card":\{"S":"4111 1111 1111 1111"\}/)
+    expect(stdout).toContain('After changing "total" in the table, reading fails: ITEM_AUTHENTICATION_FAILED')
+    expect(stdout).toContain('KMS calls: 1 GenerateDataKey, 1 Decrypt')
+  }, 60_000)
+
+  it('custom-manager.ts encrypts and decrypts for an allowed tenant and refuses the others, the last before any KMS call', async () => {
+    const stdout = await runExample('custom-manager.ts')
+    expect(stdout).toMatch(/Encrypted for tenant acme: \d+ bytes; context keys tenant, policy-version, aws-crypto-public-key/)
+    expect(stdout).toContain('Decrypted by a reader that allows acme: "invoice #1001"')
+    expect(stdout).toContain('Encrypting without a tenant: ENCRYPTION_CONTEXT_MISMATCH: The encryption context names no tenant.')
+    expect(stdout).toContain('Encrypting for tenant initech: ENCRYPTION_CONTEXT_MISMATCH: Tenant "initech" is not allowed here.')
+    expect(stdout).toContain(`Decrypting globex's message with the acme reader: ENCRYPTION_CONTEXT_MISMATCH: Tenant "globex" is not allowed here. (0 KMS calls)`)
+  }, 60_000)
+})
