@@ -48,8 +48,9 @@ export default defineConfig([
     external: BROWSER_EXTERNAL,
   },
   {
-    // A standalone script for a <script> tag: global `KmsEnvelope`, @noble bundled in, minified.
-    entry: { 'kms-envelope.iife': 'src/browser.ts' },
+    // A standalone script for a <script> tag: global `KmsEnvelope`, @noble bundled in, minified (src/iife.ts gives
+    // the classes their names back).
+    entry: { 'kms-envelope.iife': 'src/iife.ts' },
     outDir: 'dist/browser',
     format: ['iife'],
     globalName: 'KmsEnvelope',

@@ -133,7 +133,7 @@ describe('KmsRsaKeyring in Chromium', () => {
     expect(kms.callCount({ operation: 'Decrypt' })).toBe(2 * cases.length)
   }, BROWSER_TEST_TIMEOUT_MS)
 
-  it('refuses signing suites and malformed keys with typed errors in the page', async () => {
+  it('refuses signing suites and malformed keys with typed errors in the page, named after their classes', async () => {
     const codes = await browser.page.evaluate(
       async ({ keyId, publicKey }) => {
         const { encrypt, KmsRsaKeyring } = (window as unknown as PageWindow).KmsEnvelope
@@ -142,7 +142,8 @@ describe('KmsRsaKeyring in Chromium', () => {
             await run()
             return 'resolved'
           } catch (error) {
-            return (error as { code?: string }).code ?? String(error)
+            // The <script> build is minified: the name shows its classes kept their names.
+            return `${(error as Error).name} ${(error as { code?: string }).code}`
           }
         }
         const keyring = new KmsRsaKeyring({ keyId, encryptionAlgorithm: 'RSAES_OAEP_SHA_256', publicKey })
@@ -155,7 +156,8 @@ describe('KmsRsaKeyring in Chromium', () => {
       },
       { keyId: rsaKeyArn, publicKey: publicKeyPem },
     )
-    expect(codes).toEqual({ signed: 'INVALID_CONFIGURATION', badKey: 'INVALID_CONFIGURATION', alias: 'INVALID_CONFIGURATION', noClient: 'INVALID_CONFIGURATION' })
+    const configuration = 'ConfigurationError INVALID_CONFIGURATION'
+    expect(codes).toEqual({ signed: configuration, badKey: configuration, alias: configuration, noClient: configuration })
   })
 })
 

@@ -4,11 +4,12 @@
 // moduleResolution TypeScript applications use. The rest of the suite tests src/; this tests what users get.
 import { execFile, spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
-import { cp, mkdir, mkdtemp, rename, rm, symlink, writeFile } from 'node:fs/promises'
+import { cp, mkdir, mkdtemp, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
+import { createContext, runInContext } from 'node:vm'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
 const run = promisify(execFile)
@@ -101,6 +102,29 @@ describe('the packed package', () => {
 
   it('works through import in ESM; the browser entry on Node writes what the Node entry reads; both builds in one process work together', async () => {
     expect(JSON.parse(await node(['consumer.mjs']))).toEqual({ ...expectedSummary, browser: 'browser entry', bothBuilds: 'both builds' })
+  })
+
+  it('the <script> build runs on WebCrypto alone, its errors named after their classes though it is minified', async () => {
+    const script = await readFile(join(consumer, 'node_modules', 'kms-envelope', 'dist', 'browser', 'kms-envelope.iife.js'), 'utf8')
+    // A realm with nothing of Node's: the language's globals plus what a page has that the build uses.
+    const page = createContext({ crypto: globalThis.crypto, CryptoKey, TextEncoder, TextDecoder, atob, btoa, setTimeout, clearTimeout })
+    runInContext(script, page)
+    const outcome = (await runInContext(
+      `(async () => {
+        const { encrypt, decrypt, RawAesKeyring, ConfigurationError } = KmsEnvelope
+        const keyring = new RawAesKeyring({ keyNamespace: 'package', keyName: 'aes', wrappingKey: new Uint8Array(32).fill(7) })
+        const { ciphertext } = await encrypt(keyring, 'script tag')
+        const opened = new TextDecoder().decode((await decrypt(keyring, ciphertext)).plaintext)
+        const failure = await decrypt(keyring, ciphertext.subarray(0, 40)).catch((error) => String(error))
+        return { opened, failure, made: String(new ConfigurationError('made here')) }
+      })()`,
+      page,
+    )) as Record<string, string>
+    expect(outcome).toEqual({
+      opened: 'script tag',
+      failure: expect.stringMatching(/^TruncatedMessageError: /),
+      made: 'ConfigurationError: made here',
+    })
   })
 
   it('runs the KMS emulator command its bin names, and stops it cleanly as soon as it prints its endpoint', async () => {

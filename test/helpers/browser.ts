@@ -1,5 +1,5 @@
 // Runs the browser build in Debian's Chromium (headless, through playwright-core) for test/browser.test.ts.
-// The bundles are built from source here, so a fresh clone needs no prior `tsup`: a standalone IIFE
+// The bundles are built from source here, so a fresh clone needs no prior `tsup`: a standalone minified IIFE
 // (global `KmsEnvelope`, what a <script> tag loads) and an ESM build with code splitting (its on-demand
 // chunks are fetched by the page as an application's bundle would). Pages come from http://127.0.0.1, a
 // secure context, so WebCrypto is available.
@@ -47,7 +47,8 @@ async function bundles(): Promise<Map<string, string>> {
     outdir: '/out',
   }
   const [iife, esm] = await Promise.all([
-    build({ ...common, format: 'iife', globalName: 'KmsEnvelope', entryNames: '[name].iife' }),
+    // As tsup ships it: the <script> entry, minified.
+    build({ ...common, entryPoints: { 'kms-envelope': join(root, 'src/iife.ts') }, format: 'iife', globalName: 'KmsEnvelope', entryNames: '[name].iife', minify: true }),
     build({ ...common, format: 'esm', splitting: true, outdir: '/out/esm' }),
   ])
   const files = new Map<string, string>()
