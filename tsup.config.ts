@@ -1,10 +1,32 @@
+import { build } from 'esbuild'
 import { defineConfig } from 'tsup'
 
 // The browser build never loads the AWS SDK unless a KMS keyring calls KMS (a dynamic import the
 // application's bundler resolves); the IIFE leaves that import as is, so a `<script>` page passes its own client.
 const BROWSER_EXTERNAL = ['@aws-sdk/client-kms']
 
-export default defineConfig([
+/**
+ * The source files the browser entry reaches, as tsup entries keyed by their output path: `src/browser.ts` becomes
+ * `index`, the rest keep their place under src/ (so the relative imports between them still resolve).
+ */
+async function browserModules(): Promise<Record<string, string>> {
+  const { metafile } = await build({
+    entryPoints: ['src/browser.ts'],
+    bundle: true,
+    write: false,
+    metafile: true,
+    platform: 'browser',
+    format: 'esm',
+    splitting: true,
+    outdir: 'dist/browser',
+    packages: 'external',
+    logLevel: 'silent',
+  })
+  const modules = Object.keys(metafile.inputs).filter((path) => path.startsWith('src/'))
+  return Object.fromEntries(modules.map((path) => [path === 'src/browser.ts' ? 'index' : path.slice('src/'.length, -'.ts'.length), path]))
+}
+
+export default defineConfig(async () => [
   {
     // Named entries keep dist/index.* where it has always been and put the subpaths under dist/dynamodb/ and dist/testing/.
     // The CLI's `#!/usr/bin/env node` line comes from its source file (esbuild keeps an entry's hashbang).
@@ -33,9 +55,13 @@ export default defineConfig([
     treeshake: true,
   },
   {
-    // kms-envelope/browser (and the "browser" condition of "."): ESM on WebCrypto, with the @noble fallback,
-    // the stream engine and the KMS decrypt side in chunks loaded only when used.
-    entry: { index: 'src/browser.ts' },
+    // kms-envelope/browser (and the "browser" condition of "."): ESM on WebCrypto, one file per source module,
+    // not bundled. The application's bundler then sees the modules as they are, drops the ones it does not use
+    // (package.json says none has side effects) and splits off what is imported on first use (the @noble
+    // fallback, the stream engine, the KMS decrypt side). Bundled into one file, nothing of it could be dropped:
+    // an application that only encrypts with KmsRsaKeyring loaded 18.2 KB after gzip instead of 12.
+    entry: await browserModules(),
+    bundle: false,
     outDir: 'dist/browser',
     format: ['esm'],
     platform: 'browser',
@@ -43,9 +69,6 @@ export default defineConfig([
     dts: false,
     sourcemap: true,
     clean: ['!kms-envelope.iife.*', '!**/*.d.{ts,cts}'],
-    splitting: true,
-    treeshake: true,
-    external: BROWSER_EXTERNAL,
   },
   {
     // A standalone script for a <script> tag: global `KmsEnvelope`, @noble bundled in, minified (src/iife.ts gives

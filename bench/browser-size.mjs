@@ -1,8 +1,9 @@
 // What an application that only encrypts in the browser with an RSA public key downloads: minified + gzip
-// bytes of a minimal entry, bundled with esbuild (which tsup brings) from this repository's source, against
-// the official AWS Encryption SDK for browsers (@aws-crypto/client-browser) doing the same job.
+// bytes of a minimal entry, bundled with esbuild from the browser build npm ships (dist/browser/, which
+// `npm run bench:size` builds first), against the official AWS Encryption SDK for browsers
+// (@aws-crypto/client-browser) doing the same job.
 //
-//   npm run bench:size            (node bench/browser-size.mjs [--json=out.json])
+//   npm run bench:size            (tsup, then node bench/browser-size.mjs [--json=out.json])
 //
 // Each entry is bundled twice: with code splitting, as an application's bundler would (the figure is the
 // entry chunk plus every chunk it imports statically: what loads before the first encrypt; chunks loaded
@@ -26,7 +27,8 @@ const work = join(root, '.bench-tmp/browser-size')
 const BUDGET = 12 * 1024
 const jsonArg = process.argv.find((arg) => arg.startsWith('--json='))
 
-const browserEntry = join(root, 'src/browser.ts')
+const browserEntry = join(root, 'dist/browser/index.js')
+if (!existsSync(browserEntry)) throw new Error('No dist/browser/: run tsup first (npm run bench:size does).')
 const ENTRIES = [
   {
     name: 'kms-envelope: KmsRsaKeyring encrypt (suite 0x0478)',

@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { createContext, runInContext } from 'node:vm'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { encryptOnlyApplications, initialLoad, INITIAL_LOAD_BUDGET, NOT_FOR_ENCRYPT_ONLY } from './helpers/browser-size.js'
 
 const run = promisify(execFile)
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
@@ -126,6 +127,20 @@ describe('the packed package', () => {
       made: 'ConfigurationError: made here',
     })
   })
+
+  it.each(encryptOnlyApplications('kms-envelope/browser'))(
+    'bundled into an application that only encrypts with %s, it loads at most 12 KB before the first encrypt',
+    async (_name, source) => {
+      // The application's bundler must be able to leave out what this application never calls: the browser
+      // build ships one file per module for that (bundled into one file, the KmsRsaKeyring page loaded 18.2 KB).
+      const { gzip, inputs } = await initialLoad(consumer, source)
+      expect(inputs.filter((input) => NOT_FOR_ENCRYPT_ONLY.test(input))).toEqual([])
+      const outside = inputs.filter((input) => !input.includes('/node_modules/kms-envelope/dist/browser/') && !/\/entry-\w+\.mjs$/.test(input))
+      expect(outside).toEqual([])
+      expect(gzip).toBeLessThanOrEqual(INITIAL_LOAD_BUDGET)
+    },
+    20_000,
+  )
 
   it('runs the KMS emulator command its bin names, and stops it cleanly as soon as it prints its endpoint', async () => {
     const bin = join('node_modules', 'kms-envelope', (manifest.bin as Record<string, string>)['kms-envelope-kms-emulator']!)
