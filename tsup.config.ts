@@ -2,7 +2,7 @@ import { build } from 'esbuild'
 import { defineConfig } from 'tsup'
 
 // The browser build never loads the AWS SDK unless a KMS keyring calls KMS (a dynamic import the
-// application's bundler resolves); the IIFE leaves that import as is, so a `<script>` page passes its own client.
+// application's bundler resolves); the standalone builds leave that import as is, for a page's import map.
 const BROWSER_EXTERNAL = ['@aws-sdk/client-kms']
 
 /**
@@ -68,12 +68,13 @@ export default defineConfig(async () => [
     target: 'es2022',
     dts: false,
     sourcemap: true,
-    clean: ['!kms-envelope.iife.*', '!**/*.d.{ts,cts}'],
+    // The standalone builds below write into dist/browser/ at the same time.
+    clean: ['!kms-envelope.iife.*', '!module/**', '!**/*.d.{ts,cts}'],
   },
   {
-    // A standalone script for a <script> tag: global `KmsEnvelope`, @noble bundled in, minified (src/iife.ts gives
-    // the classes their names back).
-    entry: { 'kms-envelope.iife': 'src/iife.ts' },
+    // A standalone script for a <script> tag: global `KmsEnvelope`, @noble bundled in, minified (src/standalone.ts
+    // gives the classes their names back).
+    entry: { 'kms-envelope.iife': 'src/standalone.ts' },
     outDir: 'dist/browser',
     format: ['iife'],
     globalName: 'KmsEnvelope',
@@ -88,5 +89,21 @@ export default defineConfig(async () => [
       options.external = BROWSER_EXTERNAL
     },
     outExtension: () => ({ js: '.js' }),
+  },
+  {
+    // The same as a standalone ES module, for <script type="module"> without a bundler: its dependencies bundled
+    // in, minified, and what the browser entry imports on first use in chunks beside it, fetched only then.
+    entry: { 'kms-envelope': 'src/standalone.ts' },
+    outDir: 'dist/browser/module',
+    format: ['esm'],
+    platform: 'browser',
+    target: 'es2022',
+    dts: false,
+    sourcemap: true,
+    clean: true,
+    minify: true,
+    splitting: true,
+    noExternal: [/^@noble\//, 'lru-cache'],
+    external: BROWSER_EXTERNAL,
   },
 ])

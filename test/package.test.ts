@@ -4,10 +4,10 @@
 // moduleResolution TypeScript applications use. The rest of the suite tests src/; this tests what users get.
 import { execFile, spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
-import { cp, mkdir, mkdtemp, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises'
+import { cp, mkdir, mkdtemp, readdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 import { promisify } from 'node:util'
 import { createContext, runInContext } from 'node:vm'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -141,6 +141,23 @@ describe('the packed package', () => {
     },
     20_000,
   )
+
+  it('the standalone ES module runs with no package to resolve but the AWS SDK, its errors named after their classes', async () => {
+    const folder = join(consumer, 'node_modules', 'kms-envelope', 'dist', 'browser', 'module')
+    // A page without a bundler or an import map can only load relative imports; KMS decrypt alone needs the SDK.
+    const files = (await readdir(folder)).filter((file) => file.endsWith('.js'))
+    const bare = new Set<string>()
+    for (const file of files) {
+      const code = await readFile(join(folder, file), 'utf8')
+      for (const [, specifier] of code.matchAll(/(?:\bfrom|\bimport)\s*\(?\s*["']([^"']+)["']/g)) if (!specifier!.startsWith('./')) bare.add(specifier!)
+    }
+    expect([...bare]).toEqual(['@aws-sdk/client-kms'])
+    const api = await import(pathToFileURL(join(folder, 'kms-envelope.js')).href)
+    const keyring = new api.RawAesKeyring({ keyNamespace: 'package', keyName: 'aes', wrappingKey: new Uint8Array(32).fill(7) })
+    const { ciphertext } = await api.encrypt(keyring, 'module script')
+    expect(new TextDecoder().decode((await api.decrypt(keyring, ciphertext)).plaintext)).toBe('module script')
+    expect(String(new api.ConfigurationError('made here'))).toBe('ConfigurationError: made here')
+  })
 
   it('runs the KMS emulator command its bin names, and stops it cleanly as soon as it prints its endpoint', async () => {
     const bin = join('node_modules', 'kms-envelope', (manifest.bin as Record<string, string>)['kms-envelope-kms-emulator']!)

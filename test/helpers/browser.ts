@@ -48,7 +48,7 @@ async function bundles(): Promise<Map<string, string>> {
   }
   const [iife, esm] = await Promise.all([
     // As tsup ships it: the <script> entry, minified.
-    build({ ...common, entryPoints: { 'kms-envelope': join(root, 'src/iife.ts') }, format: 'iife', globalName: 'KmsEnvelope', entryNames: '[name].iife', minify: true }),
+    build({ ...common, entryPoints: { 'kms-envelope': join(root, 'src/standalone.ts') }, format: 'iife', globalName: 'KmsEnvelope', entryNames: '[name].iife', minify: true }),
     build({ ...common, format: 'esm', splitting: true, outdir: '/out/esm' }),
   ])
   const files = new Map<string, string>()

@@ -1,0 +1,14 @@
+/**
+ * The standalone browser builds, for pages without a bundler: dist/browser/kms-envelope.iife.js (a `<script>`,
+ * global `KmsEnvelope`) and dist/browser/module/kms-envelope.js (a `<script type="module">` or `import`). Both
+ * are the browser entry with its dependencies bundled in, minified, and its classes' names given back:
+ * minifying renames classes, and an error's `name` is its class's, so errors would read `h: ...` instead of
+ * `ConfigurationError: ...`. Names cost nothing here: these builds hold every class anyway.
+ */
+import * as api from './browser.js'
+
+for (const [name, value] of Object.entries(api)) {
+  if (typeof value === 'function' && /^[A-Z]/.test(name)) Object.defineProperty(value, 'name', { value: name })
+}
+
+export * from './browser.js'
