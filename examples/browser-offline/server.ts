@@ -40,10 +40,10 @@ export interface ExampleServer {
   close(): Promise<void>
 }
 
-/** The standalone bundle (global `KmsEnvelope`), built from source so the example needs no prior build. */
+/** The <script> build (global `KmsEnvelope`) as npm ships it, built from source so the example needs no prior build. */
 async function browserBundle(): Promise<string> {
   const result = await build({
-    entryPoints: [fileURLToPath(new URL('../../src/browser.ts', import.meta.url))],
+    entryPoints: [fileURLToPath(new URL('../../src/standalone.ts', import.meta.url))],
     bundle: true,
     format: 'iife',
     globalName: 'KmsEnvelope',
