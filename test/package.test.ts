@@ -92,6 +92,7 @@ describe('the packed package', () => {
 
   const expectedSummary = {
     rawAes: { plaintext: 'packed', suite: 0x0578 },
+    large: [true, true, true],
     tampered: { envelopeError: true, authenticationError: true, code: 'SIGNATURE_INVALID' },
     kms: { plaintext: 'through kms', calls: 2 },
     dynamodb: { card: '4111', storedCardIsBinary: true },
