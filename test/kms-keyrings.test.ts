@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { inspect } from 'node:util'
 import { KMSClient } from '@aws-sdk/client-kms'
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
 import { nodeBackend } from '../src/backend/node.js'
 import {
   buildKmsMrkDiscoveryMultiKeyring,
@@ -918,5 +918,42 @@ describe('KMS keyrings against the local KMS emulator (real SDK over HTTP)', () 
     const replica = kms.replicateKey(primary.arn, 'us-west-2')
     expect(() => buildKmsMrkMultiKeyring({ generator: primary.arn, keyIds: [replica.arn], clientSupplier: supplier })).toThrow(ConfigurationError)
     expect(kms.calls).toHaveLength(0)
+  })
+})
+
+describe('@aws-sdk/client-kms that does not load', () => {
+  it("is an INVALID_CONFIGURATION error, as the keyring failure's cause, with the load failure as its cause, tried again next time", async () => {
+    // Installed but failing to load (as under a bundler that cannot load it), not missing: the message must not
+    // claim it is missing, and the cause says what happened.
+    const loadFailure = new Error('Dynamic require of "node:https" is not supported')
+    vi.resetModules()
+    vi.doMock('@aws-sdk/client-kms', () => {
+      throw loadFailure
+    })
+    try {
+      const fresh = await import('../src/index.js')
+      const sent: unknown[] = []
+      const keyring = new fresh.KmsKeyring({
+        generatorKeyId: `arn:aws:kms:us-east-1:${ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab`,
+        clientSupplier: () => ({ send: async (command: unknown) => (sent.push(command), Promise.reject(new Error('KMS unreachable'))) }),
+      })
+      const error = (await rejectionOf(fresh.encrypt(keyring, 'x'))) as EnvelopeError
+      expect(error.code).toBe('KEYRING_FAILURE')
+      const loading = error.cause as EnvelopeError
+      expect(loading.code).toBe('INVALID_CONFIGURATION')
+      expect(loading.message).toBe(
+        'The KMS keyrings could not load @aws-sdk/client-kms (see cause), an optional peer dependency: `npm install` it if missing.',
+      )
+      // vitest wraps what the mock factory throws; the wrapper keeps it as its cause.
+      expect((loading.cause as Error).cause).toBe(loadFailure)
+      expect(sent).toEqual([])
+      vi.doUnmock('@aws-sdk/client-kms')
+      // Loaded now: the command reaches the client.
+      expect(((await rejectionOf(fresh.encrypt(keyring, 'x'))) as EnvelopeError).code).toBe('KEYRING_FAILURE')
+      expect(sent.length).toBe(1)
+    } finally {
+      vi.doUnmock('@aws-sdk/client-kms')
+      vi.resetModules()
+    }
   })
 })

@@ -221,7 +221,7 @@ export class ItemEncryptorCore {
 const loadMarshalling = /* @__PURE__ */ loadOnce(
   () => import('@aws-sdk/util-dynamodb'),
   (error) =>
-    new ConfigurationError('encryptObject/decryptObject need the optional peer dependency @aws-sdk/util-dynamodb: npm install @aws-sdk/util-dynamodb', {
+    new ConfigurationError('encryptObject/decryptObject could not load @aws-sdk/util-dynamodb (see cause), an optional peer dependency: `npm install` it if missing.', {
       cause: error,
     }),
 )

@@ -16,7 +16,8 @@ type KmsSdk = typeof import('@aws-sdk/client-kms')
 export const loadKmsSdk: () => Promise<KmsSdk> = /* @__PURE__ */ loadOnce(
   () => import('@aws-sdk/client-kms'),
   (error) =>
-    new ConfigurationError('The KMS keyrings need the optional peer dependency @aws-sdk/client-kms: run `npm install @aws-sdk/client-kms`.', {
+    // Missing, or installed but failing to load (a bundler that cannot load it, say): the cause tells which.
+    new ConfigurationError('The KMS keyrings could not load @aws-sdk/client-kms (see cause), an optional peer dependency: `npm install` it if missing.', {
       cause: error,
     }),
 )

@@ -1,6 +1,6 @@
 // DynamoDbItemEncryptor: configuration checks, item checks, plaintext policies and the stored form.
 import fc from 'fast-check'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { EnvelopeError } from '../../src/errors.js'
 import { DynamoDbItemEncryptor, type DynamoDbItemEncryptorConfig, type Item } from '../../src/dynamodb/index.js'
 import { aesKeyring, rejectionOf } from '../helpers/fixtures.js'
@@ -155,6 +155,32 @@ describe('DynamoDbItemEncryptor items', () => {
     expect(await codeOf(encryptor.decryptObject({ ...stored, note: Number.NaN }))).toBe('MALFORMED_ITEM')
     expect(await codeOf(encryptor.decryptObject({ ...stored, note: born }))).toBe('MALFORMED_ITEM')
     expect(await encryptor.decryptObject(stored)).toEqual({ pk: 'u9', sk: 12, card: 'c' })
+  })
+
+  it('an @aws-sdk/util-dynamodb that does not load is an INVALID_CONFIGURATION error with the load failure as cause, tried again next time', async () => {
+    // Installed but failing to load (as under a bundler that cannot load it), not missing: the message must not
+    // claim it is missing, and the cause says what happened.
+    const loadFailure = new Error('Dynamic require of "node:https" is not supported')
+    vi.resetModules()
+    vi.doMock('@aws-sdk/util-dynamodb', () => {
+      throw loadFailure
+    })
+    try {
+      const fresh = await import('../../src/dynamodb/index.js')
+      const items = new fresh.DynamoDbItemEncryptor(base)
+      const error = (await rejectionOf(items.encryptObject({ pk: 'u9', sk: 12, card: 'c' }))) as EnvelopeError
+      expect(error.code).toBe('INVALID_CONFIGURATION')
+      expect(error.message).toBe(
+        'encryptObject/decryptObject could not load @aws-sdk/util-dynamodb (see cause), an optional peer dependency: `npm install` it if missing.',
+      )
+      // vitest wraps what the mock factory throws; the wrapper keeps it as its cause.
+      expect((error.cause as Error).cause).toBe(loadFailure)
+      vi.doUnmock('@aws-sdk/util-dynamodb')
+      expect(await items.decryptObject(await items.encryptObject({ pk: 'u9', sk: 12, card: 'c' }))).toEqual({ pk: 'u9', sk: 12, card: 'c' })
+    } finally {
+      vi.doUnmock('@aws-sdk/util-dynamodb')
+      vi.resetModules()
+    }
   })
 
   it('never shows key material when inspected', async () => {
