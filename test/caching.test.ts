@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto'
 import { inspect } from 'node:util'
 import fc from 'fast-check'
-import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { nodeBackend } from '../src/backend/node.js'
 import type { CryptoBackend } from '../src/backend/types.js'
 import { webCryptoBackend } from '../src/backend/webcrypto.js'
@@ -34,7 +34,7 @@ import {
 import { parseHeader, serializeHeaderBody } from '../src/format/header.js'
 import { suiteFromOption } from '../src/suites.js'
 import { startKmsEmulator, type KmsEmulator } from '../src/testing/index.js'
-import { aesKeyring, rejectionOf, rsaKeyring, runModuleScript } from './helpers/fixtures.js'
+import { aesKeyring, rejectionOf, rsaKeyring, runModuleScript, withFailingImport } from './helpers/fixtures.js'
 
 const KIB = new Uint8Array(1024).fill(0x5a)
 const context = { tenant: 'acme', purpose: 'cache-test' }
@@ -900,23 +900,16 @@ describe('LocalMaterialsCache on its own', () => {
   })
 
   it('an lru-cache that cannot be loaded is an INVALID_CONFIGURATION error from ready(), and the next ready() tries again', async () => {
-    vi.resetModules()
-    vi.doMock('lru-cache', () => {
-      throw new Error('Cannot find package lru-cache')
-    })
-    try {
+    await withFailingImport('lru-cache', new Error('Cannot find package lru-cache'), async (loadable) => {
       const { LocalMaterialsCache: FreshCache } = await import('../src/cmm/cache.js')
       const cache = new FreshCache({ capacity: 2 })
       const error = await rejectionOf(cache.ready() as Promise<void>)
       expect((error as EnvelopeError).code).toBe('INVALID_CONFIGURATION')
       expect((error as Error).message).toBe('LocalMaterialsCache could not load its lru-cache dependency.')
-      vi.doUnmock('lru-cache')
+      loadable()
       await cache.ready()
       expect(cache.ready()).toBeUndefined()
-    } finally {
-      vi.doUnmock('lru-cache')
-      vi.resetModules()
-    }
+    })
   })
 
   it('lru-cache loads on first use, not with the package: until ready() resolves, get finds nothing and put asks for ready()', async () => {

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { inspect } from 'node:util'
 import { KMSClient } from '@aws-sdk/client-kms'
-import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { nodeBackend } from '../src/backend/node.js'
 import {
   buildKmsMrkDiscoveryMultiKeyring,
@@ -29,7 +29,7 @@ import { LIBRARY_VERSION } from '../src/keyrings/kms-client.js'
 import { suiteFromOption } from '../src/suites.js'
 import { startKmsEmulator, type KmsEmulator } from '../src/testing/index.js'
 import { ACCOUNT, FakeKms } from './helpers/fake-kms.js'
-import { aesKeyring, rejectionOf, thrownBy } from './helpers/fixtures.js'
+import { aesKeyring, rejectionOf, thrownBy, withFailingImport } from './helpers/fixtures.js'
 
 const text = (bytes: Uint8Array): string => new TextDecoder().decode(bytes)
 const utf8 = (value: string): Uint8Array => new TextEncoder().encode(value)
@@ -926,11 +926,7 @@ describe('@aws-sdk/client-kms that does not load', () => {
     // Installed but failing to load (as under a bundler that cannot load it), not missing: the message must not
     // claim it is missing, and the cause says what happened.
     const loadFailure = new Error('Dynamic require of "node:https" is not supported')
-    vi.resetModules()
-    vi.doMock('@aws-sdk/client-kms', () => {
-      throw loadFailure
-    })
-    try {
+    await withFailingImport('@aws-sdk/client-kms', loadFailure, async (loadable) => {
       const fresh = await import('../src/index.js')
       const sent: unknown[] = []
       const keyring = new fresh.KmsKeyring({
@@ -944,16 +940,12 @@ describe('@aws-sdk/client-kms that does not load', () => {
       expect(loading.message).toBe(
         'The KMS keyrings could not load @aws-sdk/client-kms (see cause), an optional peer dependency: `npm install` it if missing.',
       )
-      // vitest wraps what the mock factory throws; the wrapper keeps it as its cause.
       expect((loading.cause as Error).cause).toBe(loadFailure)
       expect(sent).toEqual([])
-      vi.doUnmock('@aws-sdk/client-kms')
+      loadable()
       // Loaded now: the command reaches the client.
       expect(((await rejectionOf(fresh.encrypt(keyring, 'x'))) as EnvelopeError).code).toBe('KEYRING_FAILURE')
       expect(sent.length).toBe(1)
-    } finally {
-      vi.doUnmock('@aws-sdk/client-kms')
-      vi.resetModules()
-    }
+    })
   })
 })

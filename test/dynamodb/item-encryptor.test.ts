@@ -1,9 +1,9 @@
 // DynamoDbItemEncryptor: configuration checks, item checks, plaintext policies and the stored form.
 import fc from 'fast-check'
-import { describe, expect, it, vi } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { EnvelopeError } from '../../src/errors.js'
 import { DynamoDbItemEncryptor, type DynamoDbItemEncryptorConfig, type Item } from '../../src/dynamodb/index.js'
-import { aesKeyring, rejectionOf } from '../helpers/fixtures.js'
+import { aesKeyring, rejectionOf, withFailingImport } from '../helpers/fixtures.js'
 
 const base: DynamoDbItemEncryptorConfig = {
   tableName: 'orders',
@@ -161,11 +161,7 @@ describe('DynamoDbItemEncryptor items', () => {
     // Installed but failing to load (as under a bundler that cannot load it), not missing: the message must not
     // claim it is missing, and the cause says what happened.
     const loadFailure = new Error('Dynamic require of "node:https" is not supported')
-    vi.resetModules()
-    vi.doMock('@aws-sdk/util-dynamodb', () => {
-      throw loadFailure
-    })
-    try {
+    await withFailingImport('@aws-sdk/util-dynamodb', loadFailure, async (loadable) => {
       const fresh = await import('../../src/dynamodb/index.js')
       const items = new fresh.DynamoDbItemEncryptor(base)
       const error = (await rejectionOf(items.encryptObject({ pk: 'u9', sk: 12, card: 'c' }))) as EnvelopeError
@@ -173,14 +169,10 @@ describe('DynamoDbItemEncryptor items', () => {
       expect(error.message).toBe(
         'encryptObject/decryptObject could not load @aws-sdk/util-dynamodb (see cause), an optional peer dependency: `npm install` it if missing.',
       )
-      // vitest wraps what the mock factory throws; the wrapper keeps it as its cause.
       expect((error.cause as Error).cause).toBe(loadFailure)
-      vi.doUnmock('@aws-sdk/util-dynamodb')
+      loadable()
       expect(await items.decryptObject(await items.encryptObject({ pk: 'u9', sk: 12, card: 'c' }))).toEqual({ pk: 'u9', sk: 12, card: 'c' })
-    } finally {
-      vi.doUnmock('@aws-sdk/util-dynamodb')
-      vi.resetModules()
-    }
+    })
   })
 
   it('never shows key material when inspected', async () => {

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process'
 import { generateKeyPairSync } from 'node:crypto'
+import { vi } from 'vitest'
 import { ALGORITHM_SUITE_IDS, RawAesKeyring, RawRsaKeyring, type CommitmentPolicy, type Keyring } from '../../src/index.js'
 
 export const COMMITTING = new Set([0x0478, 0x0578])
@@ -28,6 +29,24 @@ export function rsaPem(): { publicKey: string; privateKey: string } {
 
 export function rsaKeyring(padding: 'OAEP-SHA256' | 'PKCS1' | 'OAEP-SHA1' = 'OAEP-SHA256'): RawRsaKeyring {
   return new RawRsaKeyring({ keyNamespace: 'test', keyName: 'rsa-1', ...rsaPem(), padding })
+}
+
+/**
+ * Runs `body` in a fresh module registry where importing `specifier` fails with `failure` (vitest wraps it: the
+ * error an import rejects with has `failure` as its cause). `body` imports the modules under test itself, and
+ * calls `loadable()` to let the import succeed from then on.
+ */
+export async function withFailingImport(specifier: string, failure: Error, body: (loadable: () => void) => Promise<void>): Promise<void> {
+  vi.resetModules()
+  vi.doMock(specifier, () => {
+    throw failure
+  })
+  try {
+    await body(() => vi.doUnmock(specifier))
+  } finally {
+    vi.doUnmock(specifier)
+    vi.resetModules()
+  }
 }
 
 /** Resolve to the rejection reason, or fail the test when the promise resolves. */
