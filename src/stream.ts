@@ -3,24 +3,24 @@ import type { DecryptOptions, EncryptionContext, EncryptOptions, MessageHeader }
 
 export interface EncryptStreamOptions extends EncryptOptions {
   /** Declared plaintext length: the stream errors if the input is longer or shorter. */
-  plaintextLength?: number
+  plaintextLength?: number | undefined
   /**
    * Upper bound on the input when its exact length is unknown: the stream errors (`LIMIT_EXCEEDED`) if the
    * input is longer. A `CachingMaterialsManager` needs a length to count bytes against `maxBytesEncrypted`,
    * so a stream declaring neither this nor `plaintextLength` bypasses the cache; with it, the cache charges
    * this many bytes to the cached data key.
    */
-  maxPlaintextLength?: number
+  maxPlaintextLength?: number | undefined
   /** Aborting errors both sides of the stream and releases what it holds. */
-  signal?: AbortSignal
+  signal?: AbortSignal | undefined
 }
 
 export interface DecryptStreamOptions extends DecryptOptions {
   /** Reject signed suites right after the header, for callers who must never see unverified plaintext. */
-  unsignedOnly?: boolean
+  unsignedOnly?: boolean | undefined
   /** Largest header the stream buffers before giving up. Default 1 MiB. */
-  maxHeaderSize?: number
-  signal?: AbortSignal
+  maxHeaderSize?: number | undefined
+  signal?: AbortSignal | undefined
 }
 
 /** A `TransformStream` whose `header` resolves once the message header is written or authenticated. */

@@ -145,31 +145,31 @@ export interface MaterialsManager {
 
 export interface EncryptOptions {
   /** Caller pairs bound to the message. Keys must not start with `aws-crypto-`. */
-  encryptionContext?: EncryptionContext
+  encryptionContext?: EncryptionContext | undefined
   /** Algorithm suite ID, e.g. `0x0578` (the default under the default policy). */
-  algorithmSuite?: number
+  algorithmSuite?: number | undefined
   /** Plaintext bytes per frame, 1 to 2^32-1. Default 4096. */
-  frameLength?: number
+  frameLength?: number | undefined
   /** Default `'REQUIRE_ENCRYPT_REQUIRE_DECRYPT'`. */
-  commitmentPolicy?: CommitmentPolicy
+  commitmentPolicy?: CommitmentPolicy | undefined
   /** Refuse to write a message with more encrypted data keys than this. */
-  maxEncryptedDataKeys?: number
+  maxEncryptedDataKeys?: number | undefined
 }
 
 export interface DecryptOptions {
   /** Default `'REQUIRE_ENCRYPT_REQUIRE_DECRYPT'`. */
-  commitmentPolicy?: CommitmentPolicy
+  commitmentPolicy?: CommitmentPolicy | undefined
   /** Reject messages with more encrypted data keys than this, before any keyring runs. */
-  maxEncryptedDataKeys?: number
+  maxEncryptedDataKeys?: number | undefined
   /**
    * Pairs the caller expects (the reproduced encryption context). A pair the message stores must have the
    * same value (else `ENCRYPTION_CONTEXT_MISMATCH`, before any keyring runs); a pair it does not store is
    * passed to the keyrings and authenticated by the header tag, so a wrong value fails the decrypt.
    * Messages written through a `RequiredEncryptionContextMaterialsManager` need their unstored pairs here.
    */
-  encryptionContext?: EncryptionContext
+  encryptionContext?: EncryptionContext | undefined
   /** Reject messages whose body (ciphertext without header and footer) is larger than this many bytes. */
-  maxBodySize?: number
+  maxBodySize?: number | undefined
 }
 
 export interface EncryptResult {

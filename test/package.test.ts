@@ -200,6 +200,11 @@ const TYPE_CHECKS: { name: string; files: string[]; compilerOptions: Record<stri
     compilerOptions: { module: 'esnext', moduleResolution: 'bundler', types: [], lib: ['es2022', 'dom', 'dom.iterable'] },
   },
   {
+    name: 'node16, with exactOptionalPropertyTypes',
+    files: ['optional-undefined.ts'],
+    compilerOptions: { module: 'node16', moduleResolution: 'node16', exactOptionalPropertyTypes: true },
+  },
+  {
     name: 'node16, the README examples',
     files: ['readme-globals.d.ts', ...README_EXAMPLES.map(({ file }) => file)],
     compilerOptions: { module: 'node16', moduleResolution: 'node16' },

@@ -86,7 +86,7 @@ export interface LocalMaterialsCacheOptions {
   /** Most entries held; the least recently used is evicted beyond it. 0 keeps nothing. Up to 1,000,000. */
   capacity: number
   /** Called synchronously on every hit, miss, bypass and eviction (for metrics). Errors it throws are ignored. */
-  onEvent?: (event: CacheEvent) => void
+  onEvent?: ((event: CacheEvent) => void) | undefined
 }
 
 type LruModule = typeof import('lru-cache')

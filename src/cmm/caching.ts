@@ -19,21 +19,21 @@ import { checkDecryptionMaterials, checkEncryptionMaterials } from './materials-
 
 export interface CachingMaterialsManagerOptions {
   /** The keyring to call on a miss (wrapped in a `DefaultMaterialsManager`); or give `materialsManager`. */
-  keyring?: Keyring
+  keyring?: Keyring | undefined
   /** The materials manager to call on a miss; or give `keyring`. */
-  materialsManager?: MaterialsManager
+  materialsManager?: MaterialsManager | undefined
   /** Where entries live; default: a `LocalMaterialsCache` of 1000 entries of this manager's own. */
-  cache?: MaterialsCache
+  cache?: MaterialsCache | undefined
   /** Milliseconds a data key may be used after it was requested (the entry's TTL). Required. */
   maxAge: number
   /** Messages one cached data key may encrypt, 1 to 2^32. Default 2^32. */
-  maxMessagesEncrypted?: number
+  maxMessagesEncrypted?: number | undefined
   /** Plaintext bytes one cached data key may encrypt, 1 to 2^53-1. Default 2^53-1. */
-  maxBytesEncrypted?: number
+  maxBytesEncrypted?: number | undefined
   /** Managers with the same partition share entries of a shared cache. Default: a random ID (share nothing). */
-  partition?: string
+  partition?: string | undefined
   /** The clock TTLs are measured on, in milliseconds. Default `performance.now` (monotonic). */
-  clock?: () => number
+  clock?: (() => number) | undefined
 }
 
 const DEFAULT_CAPACITY = 1000

@@ -16,8 +16,8 @@ export interface RequiredEncryptionContextMaterialsManagerOptions {
   /** Context keys every encrypt must have and every decrypt must be given; their pairs are not stored in messages. */
   requiredKeys: readonly string[]
   /** Keyring to use through a `DefaultMaterialsManager`; or give `materialsManager`. */
-  keyring?: Keyring
-  materialsManager?: MaterialsManager
+  keyring?: Keyring | undefined
+  materialsManager?: MaterialsManager | undefined
 }
 
 const hasOwn = (object: object, key: string): boolean => Object.prototype.hasOwnProperty.call(object, key)

@@ -27,9 +27,9 @@ export interface DynamoDbItemEncryptorConfig {
    * The name bound into every item (default `tableName`). Keep it when a table is restored under a new
    * physical name, so its items still decrypt.
    */
-  readonly logicalTableName?: string
+  readonly logicalTableName?: string | undefined
   readonly partitionKeyName: string
-  readonly sortKeyName?: string
+  readonly sortKeyName?: string | undefined
   /**
    * The action for every attribute items may have. The keys must be `SIGN_ONLY`, or
    * `SIGN_AND_INCLUDE_IN_ENCRYPTION_CONTEXT` when any attribute uses that action.
@@ -37,16 +37,16 @@ export interface DynamoDbItemEncryptorConfig {
    */
   readonly attributeActionsOnEncrypt: Readonly<Record<string, CryptoAction>>
   /** Attributes that are not signed: left out of the footer's signatures on decrypt. */
-  readonly allowedUnsignedAttributes?: readonly string[]
+  readonly allowedUnsignedAttributes?: readonly string[] | undefined
   /** Attributes whose names start with this are not signed. */
-  readonly allowedUnsignedAttributePrefix?: string
+  readonly allowedUnsignedAttributePrefix?: string | undefined
   /** Exactly one of `keyring` and `materialsManager`. Pass a caching manager to avoid a KMS call per item. */
-  readonly keyring?: Keyring
-  readonly materialsManager?: MaterialsManager
+  readonly keyring?: Keyring | undefined
+  readonly materialsManager?: MaterialsManager | undefined
   /** `0x6701` (default: HMAC tags and an ECDSA P-384 signature) or `0x6700` (HMAC tags only, faster). */
-  readonly algorithmSuite?: 0x6700 | 0x6701
+  readonly algorithmSuite?: 0x6700 | 0x6701 | undefined
   /** Default `FORBID_PLAINTEXT_WRITE_FORBID_PLAINTEXT_READ`. */
-  readonly plaintextPolicy?: PlaintextPolicy
+  readonly plaintextPolicy?: PlaintextPolicy | undefined
 }
 
 /** The validated configuration the encryptor works from. */

@@ -156,7 +156,9 @@ export class ItemEncryptorCore {
     if (dropped !== undefined) {
       throw new InvalidItemError(`encryptObject: ${dropped} is a function, which @aws-sdk/util-dynamodb would leave out of the item without a word.`)
     }
-    const item = marshalled(() => marshall(object, { removeUndefinedValues: true, ...options }), InvalidItemError, 'encryptObject')
+    // An option given as undefined keeps its default, here as everywhere in kms-envelope.
+    const marshallOptions = { ...options, removeUndefinedValues: options?.removeUndefinedValues ?? true } as Parameters<typeof marshall>[1]
+    const item = marshalled(() => marshall(object, marshallOptions), InvalidItemError, 'encryptObject')
     const stored = await this.encryptItem(item)
     return unmarshall(stored as never)
   }
@@ -166,7 +168,7 @@ export class ItemEncryptorCore {
     const { marshall, unmarshall } = await loadMarshalling()
     const item = marshalled(() => marshall(object, { convertClassInstanceToMap: false }), MalformedItemError, 'decryptObject')
     const decrypted = await this.decryptItem(item)
-    return unmarshall(decrypted as never, options)
+    return unmarshall(decrypted as never, options as Parameters<typeof unmarshall>[1])
   }
 
   /** Verify and decrypt `item`; fails with a typed error, returning nothing, if any signed attribute changed. */

@@ -50,13 +50,13 @@ export type Item = Readonly<Record<string, AttributeValue>>
  */
 export interface ObjectMarshallOptions {
   /** Store empty strings, binaries and sets as `NULL`. */
-  readonly convertEmptyValues?: boolean
+  readonly convertEmptyValues?: boolean | undefined
   /** Leave out `undefined` values in objects, arrays and sets (default true); false makes them an error. */
-  readonly removeUndefinedValues?: boolean
+  readonly removeUndefinedValues?: boolean | undefined
   /** Store a class instance (a `Date`, say) as a map of its own fields; without this, it is refused. */
-  readonly convertClassInstanceToMap?: boolean
+  readonly convertClassInstanceToMap?: boolean | undefined
   /** Accept numbers beyond `Number.MAX_SAFE_INTEGER`, which lose precision. */
-  readonly allowImpreciseNumbers?: boolean
+  readonly allowImpreciseNumbers?: boolean | undefined
 }
 
 /**
@@ -65,7 +65,7 @@ export interface ObjectMarshallOptions {
  */
 export interface ObjectUnmarshallOptions {
   /** Return numbers as that library's `NumberValue` (true), or through this function, instead of as `number`. */
-  readonly wrapNumbers?: boolean | ((value: string) => unknown)
+  readonly wrapNumbers?: boolean | ((value: string) => unknown) | undefined
 }
 
 /** The reserved attribute holding the serialized header (spec: structured-encryption/encrypt-path-structure.md#header-field). */

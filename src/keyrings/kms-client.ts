@@ -35,9 +35,9 @@ export type KmsClientSupplier = (region: string) => KmsClientLike
 export type KmsClientConfig = object
 
 export interface DefaultKmsClientSupplierOptions {
-  clientConfig?: KmsClientConfig
+  clientConfig?: KmsClientConfig | undefined
   /** Limit the Regions clients may be made for. A Region outside `allow` or inside `deny` is refused. */
-  regions?: { allow?: readonly string[]; deny?: readonly string[] }
+  regions?: { allow?: readonly string[] | undefined; deny?: readonly string[] | undefined } | undefined
 }
 
 /**

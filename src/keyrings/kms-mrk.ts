@@ -24,8 +24,8 @@ export interface KmsMrkKeyringOptions {
   /** Key or alias ARN. Decrypting needs a key ARN; for a multi-Region key, any replica's ARN. */
   keyId: string
   /** Client per Region; this keyring calls only the Region of `keyId`. */
-  clientSupplier?: KmsClientSupplier
-  grantTokens?: readonly string[]
+  clientSupplier?: KmsClientSupplier | undefined
+  grantTokens?: readonly string[] | undefined
 }
 
 /**
@@ -84,9 +84,9 @@ export interface KmsMrkDiscoveryKeyringOptions {
   /** The only Region this keyring calls. */
   region: string
   /** Use only keys of these accounts in this partition. */
-  discoveryFilter?: DiscoveryFilter
-  clientSupplier?: KmsClientSupplier
-  grantTokens?: readonly string[]
+  discoveryFilter?: DiscoveryFilter | undefined
+  clientSupplier?: KmsClientSupplier | undefined
+  grantTokens?: readonly string[] | undefined
 }
 
 /**
@@ -144,11 +144,11 @@ export class KmsMrkDiscoveryKeyring implements Keyring {
 
 export interface KmsMrkMultiKeyringOptions {
   /** Key or alias ARN that makes the data key. */
-  generator?: string
+  generator?: string | undefined
   /** Key or alias ARNs that wrap it too. */
-  keyIds?: readonly string[]
-  clientSupplier?: KmsClientSupplier
-  grantTokens?: readonly string[]
+  keyIds?: readonly string[] | undefined
+  clientSupplier?: KmsClientSupplier | undefined
+  grantTokens?: readonly string[] | undefined
 }
 
 /**
@@ -183,9 +183,9 @@ export function buildKmsMrkMultiKeyring(options: KmsMrkMultiKeyringOptions): Mul
 export interface KmsMrkDiscoveryMultiKeyringOptions {
   /** One `KmsMrkDiscoveryKeyring` per Region, tried in this order. */
   regions: readonly string[]
-  discoveryFilter?: DiscoveryFilter
-  clientSupplier?: KmsClientSupplier
-  grantTokens?: readonly string[]
+  discoveryFilter?: DiscoveryFilter | undefined
+  clientSupplier?: KmsClientSupplier | undefined
+  grantTokens?: readonly string[] | undefined
 }
 
 /**

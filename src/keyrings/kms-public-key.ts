@@ -23,12 +23,12 @@ export interface KmsPublicKey {
 
 export interface KmsPublicKeyCacheOptions {
   /** Client per Region (called with the Region of each ARN). Default: one `KMSClient` per Region, made on first use. */
-  clientSupplier?: KmsClientSupplier
+  clientSupplier?: KmsClientSupplier | undefined
   /** How long an answer is reused, in milliseconds. Default 1 hour. */
-  maxAge?: number
+  maxAge?: number | undefined
   /** Most keys held; the least recently fetched goes first. Default 100. */
-  maxEntries?: number
-  grantTokens?: readonly string[]
+  maxEntries?: number | undefined
+  grantTokens?: readonly string[] | undefined
 }
 
 export interface KmsPublicKeyCache {

@@ -31,15 +31,15 @@ export interface KmsRsaKeyringOptions {
    * The key's public half, as KMS GetPublicKey returns it: DER SPKI bytes, or the same as a PEM string
    * (`-----BEGIN PUBLIC KEY-----`). At least 2048 bits. Needed to encrypt, which then makes no AWS call.
    */
-  publicKey?: string | Uint8Array
+  publicKey?: string | Uint8Array | undefined
   /**
    * The client decrypt calls (an `@aws-sdk/client-kms` `KMSClient`, or anything with its `send`). Decrypting
    * needs this or `clientSupplier`; encrypting needs neither.
    */
-  kmsClient?: KmsClientLike
+  kmsClient?: KmsClientLike | undefined
   /** Alternatively, a client per Region (called with the key ARN's Region), e.g. `defaultKmsClientSupplier()`. */
-  clientSupplier?: KmsClientSupplier
-  grantTokens?: readonly string[]
+  clientSupplier?: KmsClientSupplier | undefined
+  grantTokens?: readonly string[] | undefined
 }
 
 /**

@@ -20,12 +20,12 @@ import {
 
 export interface KmsKeyringOptions {
   /** Key or alias ARN that makes the data key (GenerateDataKey). Needed unless a generator ran before this keyring. */
-  generatorKeyId?: string
+  generatorKeyId?: string | undefined
   /** Key or alias ARNs that each wrap the data key too (Encrypt). Decrypting needs key ARNs. */
-  keyIds?: readonly string[]
+  keyIds?: readonly string[] | undefined
   /** Client per Region; default: one `KMSClient` per Region, made on first use. */
-  clientSupplier?: KmsClientSupplier
-  grantTokens?: readonly string[]
+  clientSupplier?: KmsClientSupplier | undefined
+  grantTokens?: readonly string[] | undefined
 }
 
 /**
@@ -118,12 +118,12 @@ export class KmsKeyring implements Keyring {
 
 export interface KmsDiscoveryKeyringOptions {
   /** Use only keys of these accounts in this partition. Recommended: without it any key KMS lets you use will do. */
-  discoveryFilter?: DiscoveryFilter
+  discoveryFilter?: DiscoveryFilter | undefined
   /** Client per Region; each data key is decrypted in the Region its ARN names. */
-  clientSupplier?: KmsClientSupplier
+  clientSupplier?: KmsClientSupplier | undefined
   /** Use only keys in this Region (one client), as the spec's discovery keyring does. Default: any Region. */
-  region?: string
-  grantTokens?: readonly string[]
+  region?: string | undefined
+  grantTokens?: readonly string[] | undefined
 }
 
 /**

@@ -5,9 +5,9 @@ import { isKeyring, keyringName } from './common.js'
 
 export interface MultiKeyringOptions {
   /** Makes the data key on encrypt. Without one, materials must already carry a data key. */
-  generator?: Keyring
+  generator?: Keyring | undefined
   /** Each wraps the same data key too; any of them may decrypt. */
-  children?: Keyring[]
+  children?: Keyring[] | undefined
 }
 
 
