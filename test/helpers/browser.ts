@@ -56,8 +56,15 @@ async function bundles(): Promise<Map<string, string>> {
   return files
 }
 
+/** CHROMIUM_PATH if set (a Chrome or Chromium elsewhere, on a developer's machine), else Debian's `chromium`. */
 export function chromiumPath(): string {
-  return execFileSync('sh', ['-c', 'command -v chromium'], { encoding: 'utf8' }).trim()
+  const configured = process.env.CHROMIUM_PATH
+  if (configured !== undefined && configured !== '') return configured
+  try {
+    return execFileSync('sh', ['-c', 'command -v chromium'], { encoding: 'utf8' }).trim()
+  } catch {
+    throw new Error('The browser tests need Chromium: apt-get install -y chromium (Debian; .ci/run does it), or set CHROMIUM_PATH to a Chrome or Chromium.')
+  }
 }
 
 export async function startBrowser(): Promise<BrowserHarness> {
