@@ -43,7 +43,8 @@ beforeAll(async () => {
   await symlink(join(ROOT, 'node_modules'), join(project, 'node_modules'), 'dir')
   // No dist/ in the copy: what the tarball holds, prepack built.
   const { stdout } = await run('npm', ['pack', '--json', '--pack-destination', work], { cwd: project, maxBuffer: 16 << 20 })
-  const [packed] = JSON.parse(stdout.slice(stdout.indexOf('[\n'))) as { filename: string; files: { path: string }[] }[]
+  // The prepack build may print before npm's JSON, which starts with a line of its own: "[".
+  const [packed] = JSON.parse(stdout.slice(stdout.search(/^\[$/m))) as { filename: string; files: { path: string }[] }[]
   packedFiles = packed!.files.map((file) => file.path)
 
   const unpack = async (folder: string, linked: string[]): Promise<string> => {
