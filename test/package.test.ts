@@ -94,6 +94,7 @@ describe('the packed package', () => {
   const expectedSummary = {
     rawAes: { plaintext: 'packed', suite: 0x0578 },
     large: [true, true, true],
+    cache: { hits: 4, misses: 2 },
     tampered: { envelopeError: true, authenticationError: true, code: 'SIGNATURE_INVALID' },
     kms: { plaintext: 'through kms', calls: 2 },
     dynamodb: { card: '4111', storedCardIsBinary: true },
