@@ -95,6 +95,7 @@ describe('the packed package', () => {
     rawAes: { plaintext: 'packed', suite: 0x0578 },
     large: [true, true, true],
     cache: { hits: 4, misses: 2 },
+    streams: true,
     tampered: { envelopeError: true, authenticationError: true, code: 'SIGNATURE_INVALID' },
     kms: { plaintext: 'through kms', calls: 2 },
     dynamodb: { card: '4111', storedCardIsBinary: true },
