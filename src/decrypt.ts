@@ -137,6 +137,16 @@ function checkSignature(
   return early.then((check) => (check !== undefined && check.key === key ? check.valid : backend.verifyMessage(curve, key, signed, signature)))
 }
 
+/** What a ciphertext that is not a Uint8Array is, and how to make one of it (for the error message). */
+function notBytes(ciphertext: unknown): string {
+  if (typeof ciphertext === 'string') {
+    return 'got a string: decode it to bytes first (a base64 message: Buffer.from(text, "base64") in Node, Uint8Array.from(atob(text), (c) => c.charCodeAt(0)) in a browser)'
+  }
+  if (ciphertext instanceof ArrayBuffer) return 'got an ArrayBuffer: pass new Uint8Array(buffer)'
+  if (ArrayBuffer.isView(ciphertext)) return 'got another view of bytes: pass new Uint8Array(view.buffer, view.byteOffset, view.byteLength)'
+  return `got ${ciphertext === null ? 'null' : typeof ciphertext}`
+}
+
 /** One-shot decrypt: nothing is returned unless the header, every frame and the signature verify. */
 export async function decryptWith(
   backend: CryptoBackend,
@@ -145,7 +155,7 @@ export async function decryptWith(
   options?: DecryptOptions,
 ): Promise<DecryptResult> {
   const cmm = asMaterialsManager(keyringOrCmm)
-  if (!(ciphertext instanceof Uint8Array)) throw new ConfigurationError('ciphertext must be a Uint8Array.')
+  if (!(ciphertext instanceof Uint8Array)) throw new ConfigurationError(`ciphertext must be a Uint8Array or an async iterable of Uint8Array chunks; ${notBytes(ciphertext)}.`)
   const settings = decryptionSettings(options)
   const parsed = parseHeader(ciphertext, settings)
   checkHeader(parsed, settings)

@@ -296,6 +296,16 @@ describe('bad options', () => {
     const { ciphertext } = await encrypt(keyring, 'x')
     expect(await rejectionOf(decrypt(keyring, ciphertext, { maxBodySize: -1 }))).toBeInstanceOf(ConfigurationError)
     expect(await rejectionOf(decrypt(keyring, 'text' as never))).toBeInstanceOf(ConfigurationError)
+    // What the caller passed instead of bytes, and how to turn it into bytes.
+    const hints = await Promise.all(
+      ['text', ciphertext.slice().buffer, new DataView(ciphertext.buffer), null].map(async (input) => ((await rejectionOf(decrypt(keyring, input as never))) as Error).message),
+    )
+    expect(hints).toEqual([
+      expect.stringMatching(/got a string: .*base64/),
+      expect.stringContaining('got an ArrayBuffer: pass new Uint8Array(buffer)'),
+      expect.stringContaining('got another view of bytes'),
+      expect.stringContaining('got null'),
+    ])
     expect(await rejectionOf(decrypt({} as never, ciphertext))).toBeInstanceOf(ConfigurationError)
   })
 
