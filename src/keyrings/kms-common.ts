@@ -23,14 +23,6 @@ export interface DiscoveryFilter {
   readonly accountIds: readonly string[]
 }
 
-export function validateGrantTokens(keyring: string, grantTokens: unknown): readonly string[] {
-  if (grantTokens === undefined) return []
-  if (!Array.isArray(grantTokens) || !grantTokens.every((token) => typeof token === 'string' && token !== '')) {
-    throw new ConfigurationError(`${keyring} grantTokens must be an array of non-empty strings.`)
-  }
-  return Object.freeze([...(grantTokens as string[])])
-}
-
 export function validateDiscoveryFilter(keyring: string, filter: unknown): DiscoveryFilter | undefined {
   if (filter === undefined) return undefined
   const { partition, accountIds } = (filter ?? {}) as Partial<DiscoveryFilter>

@@ -14,10 +14,10 @@ import {
   refuseAliasesForDecrypt,
   validateClientSupplier,
   validateDiscoveryFilter,
-  validateGrantTokens,
   type DecryptAttempt,
   type DiscoveryFilter,
 } from './kms-common.js'
+import { validateGrantTokens } from './kms-grant-tokens.js'
 import { MultiKeyring } from './multi.js'
 
 export interface KmsMrkKeyringOptions {

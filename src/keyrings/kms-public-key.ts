@@ -4,7 +4,8 @@ import { isKmsArn, parseKmsArn } from './kms-arn.js'
 import { quoteIdentifier, quoteValue } from '../quote.js'
 import { sharedDefaultKmsClientSupplier, type KmsClientSupplier } from './kms-client.js'
 import { sendGetPublicKey } from './kms-commands.js'
-import { clientFor, describeKmsError, validateGrantTokens } from './kms-common.js'
+import { clientFor, describeKmsError } from './kms-common.js'
+import { validateGrantTokens } from './kms-grant-tokens.js'
 import type { KmsRsaEncryptionAlgorithm } from './kms-rsa.js'
 
 /** The public half of a KMS RSA key, ready to hand to a client that encrypts with `KmsRsaKeyring`. */

@@ -9,7 +9,7 @@ import { isKmsArn, mrkMatch, parseKmsArn, parseKmsKeyArn } from './kms-arn.js'
 import { quoteIdentifier } from '../quote.js'
 import { CONTEXT_DIGEST_LENGTH, contextDigest, KMS_RSA_PROVIDER_ID, refuseSigningSuite } from './kms-rsa-digest.js'
 import type { KmsClientLike, KmsClientSupplier } from './kms-client.js'
-import { validateGrantTokens } from './kms-common.js'
+import { validateGrantTokens } from './kms-grant-tokens.js'
 
 /** The RSA encryption algorithms of AWS KMS RSA keys that this keyring may use. */
 export type KmsRsaEncryptionAlgorithm = 'RSAES_OAEP_SHA_256' | 'RSAES_OAEP_SHA_1'

@@ -13,10 +13,10 @@ import {
   refuseAliasesForDecrypt,
   validateClientSupplier,
   validateDiscoveryFilter,
-  validateGrantTokens,
   type DecryptAttempt,
   type DiscoveryFilter,
 } from './kms-common.js'
+import { validateGrantTokens } from './kms-grant-tokens.js'
 
 export interface KmsKeyringOptions {
   /** Key or alias ARN that makes the data key (GenerateDataKey). Needed unless a generator ran before this keyring. */
