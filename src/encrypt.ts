@@ -3,7 +3,7 @@ import { isAsyncAead, isPromise, type CryptoBackend, type Signer } from './backe
 import { asMaterialsManager, DefaultMaterialsManager } from './cmm/default.js'
 import { deriveKeys } from './derive.js'
 import { ConfigurationError, TooManyEncryptedDataKeysError } from './errors.js'
-import { EMPTY, ZERO_IV, concatBytes, utf8 } from './format/bytes.js'
+import { EMPTY, LONE_SURROGATE_PROBLEM, ZERO_IV, concatBytes, loneSurrogateAt, utf8 } from './format/bytes.js'
 import { checkRequiredKeys, emptyContext, serializeContext, splitContext, validateCallerContext } from './format/context.js'
 import { MAX_FRAME_LENGTH, messageIdLength, serializeHeaderBody } from './format/header.js'
 import { FrameSealer } from './frames.js'
@@ -151,6 +151,13 @@ export async function beginEncryption(
   }
 }
 
+/** A plaintext string's UTF-8 bytes, refusing text that decrypt could not give back as it was. */
+function plaintextBytes(text: string): Uint8Array {
+  const at = loneSurrogateAt(text)
+  if (at >= 0) throw new ConfigurationError(`The plaintext string (at index ${at}) ${LONE_SURROGATE_PROBLEM}; or pass the bytes you mean as a Uint8Array.`)
+  return utf8(text)
+}
+
 /** One-shot encrypt: the whole message is written into a single buffer. */
 export async function encryptWith(
   backend: CryptoBackend,
@@ -158,7 +165,7 @@ export async function encryptWith(
   plaintext: Uint8Array | string,
   options?: EncryptOptions,
 ): Promise<EncryptResult> {
-  const input = typeof plaintext === 'string' ? utf8(plaintext) : plaintext
+  const input = typeof plaintext === 'string' ? plaintextBytes(plaintext) : plaintext
   if (!(input instanceof Uint8Array)) throw new ConfigurationError('plaintext must be a Uint8Array or a string.')
   const session = await beginEncryption(backend, keyringOrCmm, options, { plaintextLength: input.length })
   try {

@@ -11,10 +11,11 @@ import {
   NoDecryptableKeyError,
   SignatureVerificationError,
 } from './errors.js'
-import { EMPTY, concatBytes } from './format/bytes.js'
+import { EMPTY, LONE_SURROGATE_PROBLEM, concatBytes, loneSurrogateAt } from './format/bytes.js'
 import { RESERVED_PREFIX, checkRequiredKeys, emptyContext, isEmptyContext, serializeContext, splitContext } from './format/context.js'
 import type { ParsedHeader } from './format/header.js'
 import { FrameOpener } from './frame-opener.js'
+import { quoteIdentifier } from './quote.js'
 import { assertDecryptAllowed, commitmentPolicyFromOption } from './suites.js'
 import type { CommitmentPolicy, CompleteDecryptionMaterials, DecryptOptions, EncryptionContext, MaterialsManager } from './types.js'
 
@@ -33,6 +34,11 @@ function reproducedContextOption(expected: unknown): EncryptionContext | undefin
   for (const [key, value] of Object.entries(expected)) {
     if (typeof value !== 'string') throw new ConfigurationError(`decrypt encryptionContext value for "${key}" must be a string.`)
     if (key === '') throw new InvalidEncryptionContextError('decrypt encryptionContext keys must not be empty.')
+    // No message can store such a pair, so it could never match.
+    const inKey = loneSurrogateAt(key) >= 0
+    if (inKey || loneSurrogateAt(value) >= 0) {
+      throw new InvalidEncryptionContextError(`decrypt encryptionContext ${inKey ? 'key' : 'value for key'} ${quoteIdentifier(key)} ${LONE_SURROGATE_PROBLEM}.`)
+    }
     copy[key] = value
   }
   return Object.freeze(copy)

@@ -2,6 +2,8 @@
 // (spec: dynamodb-encryption-client/ddb-table-encryption-config.md, ddb-item-encryptor.md#initialization).
 import { asMaterialsManager } from '../cmm/default.js'
 import { ConfigurationError } from '../errors.js'
+import { LONE_SURROGATE_PROBLEM, loneSurrogateAt } from '../format/bytes.js'
+import { quoteIdentifier } from '../quote.js'
 import type { Keyring, MaterialsManager } from '../types.js'
 import { CRYPTO_ACTIONS, RESERVED_PREFIX, type CryptoAction } from './types.js'
 
@@ -72,6 +74,7 @@ const KEY_NAME_MAX_BYTES = 255
 
 function nameOption(field: string, value: unknown, maxBytes = MAX_ATTRIBUTE_NAME_BYTES): string {
   if (typeof value !== 'string' || value === '') throw new ConfigurationError(`DynamoDbItemEncryptor ${field} must be a non-empty string.`)
+  if (loneSurrogateAt(value) >= 0) throw new ConfigurationError(`DynamoDbItemEncryptor ${field} ${quoteIdentifier(value)} ${LONE_SURROGATE_PROBLEM}.`)
   if (new TextEncoder().encode(value).length > maxBytes) {
     throw new ConfigurationError(`DynamoDbItemEncryptor ${field} is longer than ${maxBytes} bytes of UTF-8.`)
   }

@@ -12,6 +12,20 @@ const utf8Encoder = new TextEncoder()
  */
 export const utf8Decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 
+/** An unpaired UTF-16 surrogate: UTF-8 has no encoding for one, and TextEncoder writes U+FFFD in its place. */
+const LONE_SURROGATE = /\p{Cs}/u
+
+/**
+ * Where `text` has a lone UTF-16 surrogate, or -1. UTF-8 cannot carry such text unchanged, so a message
+ * would store, and decrypt would return, a different string from the caller's.
+ */
+export function loneSurrogateAt(text: string): number {
+  return text.search(LONE_SURROGATE)
+}
+
+/** How an error message ends when `loneSurrogateAt` finds one. */
+export const LONE_SURROGATE_PROBLEM = 'has a lone UTF-16 surrogate, which UTF-8 cannot store (it would become U+FFFD): fix or remove that character'
+
 /** Bytes as a string of one character per byte (what `btoa` takes), in one call per 32 KiB. */
 export function byteChars(bytes: Uint8Array): string {
   let chars = ''

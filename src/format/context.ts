@@ -1,6 +1,7 @@
 import { InvalidEncryptionContextError, MalformedMessageError, TruncatedMessageError } from '../errors.js'
 import type { EncryptionContext } from '../types.js'
-import { ByteReader, EMPTY, byteChars, bytesEqual, compareBytes, fromUtf8, utf8, utf8Decoder } from './bytes.js'
+import { quoteIdentifier } from '../quote.js'
+import { ByteReader, EMPTY, LONE_SURROGATE_PROBLEM, byteChars, bytesEqual, compareBytes, fromUtf8, loneSurrogateAt, utf8, utf8Decoder } from './bytes.js'
 
 /** Keys starting with this prefix are written by the library itself, never by callers. */
 export const RESERVED_PREFIX = 'aws-crypto-'
@@ -39,7 +40,11 @@ export function validateCallerContext(context: unknown): EncryptionContext {
     if (key === '') throw new InvalidEncryptionContextError('encryptionContext keys must not be empty.')
     copy[key] = value
   }
-  return Object.freeze(copy)
+  const validated = Object.freeze(copy)
+  // Serializing now refuses a context the message cannot hold (too long, or text UTF-8 would change) before
+  // any keyring sees it; the header then reuses these bytes.
+  serializeContext(validated)
+  return validated
 }
 
 /**
@@ -134,9 +139,19 @@ function remember(context: EncryptionContext, bytes: Uint8Array): void {
 /** Text whose characters are all ASCII: its UTF-8 bytes are its character codes. */
 const ASCII = /^[\0-\x7f]*$/
 
-/** A string's UTF-8 bytes as a string of one character per byte (ASCII text is its own). */
-function byteString(text: string): string {
-  return ASCII.test(text) ? text : byteChars(utf8(text))
+/**
+ * A string's UTF-8 bytes as a string of one character per byte (ASCII text is its own); `valueOf` names the
+ * key when the text is a value. Text UTF-8 cannot carry is refused: the message would store other text, and
+ * two such keys could serialize alike. This one check covers the caller's pairs (`validateCallerContext`
+ * serializes them) and any a materials manager adds.
+ */
+function byteString(text: string, valueOf?: string): string {
+  if (ASCII.test(text)) return text
+  if (loneSurrogateAt(text) >= 0) {
+    const which = valueOf === undefined ? 'key' : 'value for key'
+    throw new InvalidEncryptionContextError(`The encryption context ${which} ${quoteIdentifier(valueOf ?? text)} ${LONE_SURROGATE_PROBLEM}.`)
+  }
+  return byteChars(utf8(text))
 }
 
 /** A pair as serialized: key and value as `byteString`s, and the key itself. */
@@ -150,7 +165,7 @@ function serializeUncached(context: EncryptionContext, order: (a: Pair, b: Pair)
   if (keys.length === 0) return EMPTY
   // Each key and value as its UTF-8 bytes, a character per byte, so lengths are byte counts. Most contexts
   // are ASCII and encode nothing.
-  const pairs = keys.map((key): Pair => [byteString(key), byteString(context[key] as string), key]).sort(order)
+  const pairs = keys.map((key): Pair => [byteString(key), byteString(context[key] as string, key), key]).sort(order)
   const size = pairs.reduce((sum, [key, value]) => sum + 4 + key.length + value.length, 2)
   // Checked before writing: then every length fits its uint16 field too.
   if (size > MAX_SERIALIZED_LENGTH) {

@@ -1,6 +1,8 @@
 import type { CryptoBackend } from '../backend/types.js'
 import { ConfigurationError, KeyringError } from '../errors.js'
 import type { EncryptionMaterials, Keyring } from '../types.js'
+import { LONE_SURROGATE_PROBLEM, loneSurrogateAt } from '../format/bytes.js'
+import { quoteIdentifier } from '../quote.js'
 
 /** Reserved for the AWS KMS keyrings (spec: framework/raw-aes-keyring.md#initialization). */
 const KMS_PROVIDER_ID = 'aws-kms'
@@ -14,6 +16,10 @@ export function validateKeyName(keyring: string, keyNamespace: unknown, keyName:
   }
   if (typeof keyName !== 'string' || keyName === '') {
     throw new ConfigurationError(`${keyring} keyName must be a non-empty string.`)
+  }
+  // The names are stored as UTF-8 and matched on decrypt: text UTF-8 changes would not match its own messages.
+  for (const [option, name] of [['keyNamespace', keyNamespace], ['keyName', keyName]] as const) {
+    if (loneSurrogateAt(name) >= 0) throw new ConfigurationError(`${keyring} ${option} ${quoteIdentifier(name)} ${LONE_SURROGATE_PROBLEM}.`)
   }
 }
 

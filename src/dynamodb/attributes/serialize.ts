@@ -1,7 +1,8 @@
 // DynamoDB attribute values to terminals (type ID + value bytes) and back.
 // spec: dynamodb-encryption-client/ddb-attribute-serialization.md, ddb-item-conversion.md
 import { EnvelopeError } from '../../errors.js'
-import { compareBytes, concatBytes, utf8Decoder } from '../../format/bytes.js'
+import { LONE_SURROGATE_PROBLEM, compareBytes, concatBytes, loneSurrogateAt, utf8Decoder } from '../../format/bytes.js'
+import { quoteIdentifier } from '../../quote.js'
 import { InvalidItemError, MalformedItemError } from '../errors.js'
 import type { AttributeValue, Terminal } from '../types.js'
 import { normalizeNumber } from './numbers.js'
@@ -60,7 +61,13 @@ class Writer {
 
 function stringMember(value: unknown, path: string): string {
   if (typeof value !== 'string') throw new InvalidItemError(`${path} must be a string.`)
+  encodable(value, path)
   return value
+}
+
+/** Refuse text UTF-8 would change: decrypt would return, and signatures cover, another string. */
+function encodable(text: string, what: string): void {
+  if (loneSurrogateAt(text) >= 0) throw new InvalidItemError(`${what} ${LONE_SURROGATE_PROBLEM}.`)
 }
 
 function binaryMember(value: unknown, path: string): Uint8Array {
@@ -135,6 +142,7 @@ function writeValue(writer: Writer, value: AttributeValue, path: string, depth: 
       writer.uint32(keys.length)
       for (const key of keys) {
         if (key === '') throw new InvalidItemError(`${path}.M has an empty key; DynamoDB map keys are non-empty.`)
+        encodable(key, `${path}.M key ${quoteIdentifier(key)}`)
         const keyBytes = encoder.encode(key)
         writer.uint16(TYPE_ID.S)
         writer.uint32(keyBytes.length)
