@@ -1,7 +1,7 @@
 // The KMS emulator driven by the real, unmodified @aws-sdk/client-kms over loopback HTTP, plus raw `fetch`
 // for requests the SDK would never send.
 import { constants, createPublicKey, publicEncrypt, randomBytes } from 'node:crypto'
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { inspect } from 'node:util'
@@ -449,11 +449,32 @@ describe('state file', () => {
     for (const secret of secrets) for (const output of shown) expect(output).not.toContain(secret)
   })
 
-  it('a corrupt state file stops the start with a message that names the file', async () => {
-    const statePath = join(directory, 'corrupt.json')
-    await writeFile(statePath, '{"format": "something else"}')
-    const error = await rejectionOf(startKmsEmulator({ statePath }))
-    expect(String((error as Error).message)).toContain(statePath)
+  it('a state file that cannot be used stops the start with a typed error that names the file and the problem', async () => {
+    const valid = JSON.parse(await readFile(join(directory, 'state.json'), 'utf8'))
+    const cases: [string, (statePath: string) => Promise<unknown>, RegExp][] = [
+      ['not JSON', (statePath) => writeFile(statePath, '{nope'), /is not JSON/],
+      ['another format', (statePath) => writeFile(statePath, '{"format": "something else"}'), /is not a version 1 KMS emulator state file/],
+      ['a malformed key entry', (statePath) => writeFile(statePath, JSON.stringify({ ...valid, keys: [null] })), /key entry 0 is malformed/],
+      ['a malformed alias entry', (statePath) => writeFile(statePath, JSON.stringify({ ...valid, aliases: [...valid.aliases, { aliasName: 7 }] })), /alias entry 1 is malformed/],
+      ['a folder', (statePath) => mkdir(statePath), /cannot be read \(EISDIR/],
+      ['in a folder that does not exist', async () => {}, /cannot be written \(ENOENT.*its folder must exist/],
+    ]
+    for (const [what, prepare, problem] of cases) {
+      const statePath = what.startsWith('in a folder') ? join(directory, 'missing', 'state.json') : join(directory, `${what.replaceAll(' ', '-')}.json`)
+      await prepare(statePath)
+      const error = await rejectionOf(startKmsEmulator({ statePath }))
+      expect(error, what).toMatchObject({ code: 'INVALID_CONFIGURATION' })
+      expect((error as Error).message, what).toContain(statePath)
+      expect((error as Error).message, what).toMatch(problem)
+    }
+    expect(await readdir(directory)).not.toContainEqual(expect.stringMatching(/\.tmp$/))
+  })
+
+  it('a new state file is written at the start, so a start that could not save fails at once', async () => {
+    const statePath = join(directory, 'fresh.json')
+    const emulator = await start({ statePath })
+    expect(JSON.parse(await readFile(statePath, 'utf8'))).toMatchObject({ keys: [], aliases: [] })
+    await emulator.close()
   })
 })
 
@@ -541,6 +562,17 @@ describe('emulator API', () => {
     expect(() => kms.createAlias('alias/main', otherArn)).toThrow(configurationError)
     expect(() => kms.createAlias('main', otherArn)).toThrow(configurationError)
     expect(() => kms.setKeyEnabled('key/nope', true)).toThrow(configurationError)
+  })
+
+  it('a port or host it cannot listen on is a configuration error that says why', async () => {
+    const port = Number(new URL(kms.endpoint).port)
+    const inUse = await rejectionOf(startKmsEmulator({ port }))
+    expect(inUse).toMatchObject({ code: 'INVALID_CONFIGURATION', cause: expect.objectContaining({ code: 'EADDRINUSE' }) })
+    expect((inUse as Error).message).toContain(`127.0.0.1 port ${port} (`)
+    expect((inUse as Error).message).toContain('Another process uses that port')
+    const badHost = await rejectionOf(startKmsEmulator({ host: 'no-such-host.invalid' }))
+    expect(badHost).toMatchObject({ code: 'INVALID_CONFIGURATION' })
+    expect((badHost as Error).message).toContain('The host must be an address of this machine')
   })
 
   it('the call log keeps only the latest maxLoggedCalls calls', async () => {

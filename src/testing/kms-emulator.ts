@@ -14,7 +14,7 @@ import { TARGET_PREFIX, callerOf, parseJsonObject, readBody, send, type Caller }
 import { RequestInput } from './kms-input.js'
 import type { OperationContext } from './kms-key-use.js'
 import { OPERATIONS } from './kms-operations.js'
-import { KmsStore, nowInSeconds, type EmulatedKey } from './kms-state.js'
+import { KmsStore, nowInSeconds, systemProblem, type EmulatedKey } from './kms-state.js'
 
 export interface KmsEmulatorOptions {
   /** Port to listen on; 0 (the default) picks a free one. */
@@ -28,8 +28,9 @@ export interface KmsEmulatorOptions {
   /** Default `aws`. */
   partition?: string | undefined
   /**
-   * A JSON file to load keys and aliases from at start (when it exists) and to save to after every change,
-   * so ciphertext stays decryptable across restarts. It holds key material: keep it out of version control.
+   * A JSON file to load keys and aliases from at start (when it exists) and to save to at start and after
+   * every change, so ciphertext stays decryptable across restarts. A file that cannot be read or written fails
+   * the start with a `ConfigurationError`. It holds key material: keep it out of version control.
    */
   statePath?: string | undefined
   /** How many calls `calls` keeps (the latest). Default 100,000. */
@@ -302,6 +303,20 @@ function checkOptions(options: KmsEmulatorOptions): void {
   }
 }
 
+/** Why the server could not listen, with what to do about it. */
+function listenFailure(error: unknown, host: string, port: number): ConfigurationError {
+  const code = (error as { code?: unknown } | undefined)?.code
+  const hint =
+    code === 'EADDRINUSE'
+      ? 'Another process uses that port: choose another, or port 0 for any free one.'
+      : code === 'EACCES'
+        ? 'This process may not use that port: choose one above 1023, or port 0 for any free one.'
+        : code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EADDRNOTAVAIL'
+          ? 'The host must be an address of this machine, such as 127.0.0.1 or ::1.'
+          : 'See the cause.'
+  return new ConfigurationError(`The KMS emulator cannot listen on ${host} port ${port} (${systemProblem(error)}). ${hint}`, { cause: error })
+}
+
 /**
  * Start a local AWS KMS emulator. The unmodified `@aws-sdk/client-kms` talks to it over HTTP.
  *
@@ -322,12 +337,18 @@ export async function startKmsEmulator(options: KmsEmulatorOptions = {}): Promis
   checkOptions(options)
   const host = options.host ?? '127.0.0.1'
   const store = new KmsStore(options.accountId ?? '111122223333', options.partition ?? 'aws', Object.freeze([...(options.regions ?? DEFAULT_REGIONS)]))
-  if (options.statePath !== undefined) store.load(options.statePath)
+  if (options.statePath !== undefined) {
+    store.load(options.statePath)
+    // Written now, so a path that cannot be written fails the start rather than the first change.
+    store.save(options.statePath)
+  }
   const server = createServer()
+  const wanted = options.port ?? 0
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(options.port ?? 0, host, () => {
-      server.off('error', reject)
+    const refused = (error: unknown): void => reject(listenFailure(error, host, wanted))
+    server.once('error', refused)
+    server.listen(wanted, host, () => {
+      server.off('error', refused)
       resolve()
     })
   })

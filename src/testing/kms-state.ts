@@ -1,6 +1,7 @@
 // The emulator's keys and aliases, per Region, and their JSON state file.
 import { randomBytes, randomUUID } from 'node:crypto'
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { ConfigurationError } from '../errors.js'
 import { exportMaterial, importMaterial, KEY_SPECS, type EmulatedKeySpec, type KeyMaterial } from './kms-crypto.js'
 import { KmsServiceError, notFound, unsupported, validation } from './kms-errors.js'
 
@@ -205,32 +206,46 @@ export class KmsStore {
     }
     // Write then rename, so a crash mid-write never leaves a half state file for the next start.
     const temporary = `${path}.${process.pid}.tmp`
-    writeFileSync(temporary, JSON.stringify(state, null, 2), { mode: 0o600 })
-    renameSync(temporary, path)
+    try {
+      writeFileSync(temporary, JSON.stringify(state, null, 2), { mode: 0o600 })
+      renameSync(temporary, path)
+    } catch (error) {
+      rmSync(temporary, { force: true })
+      throw new ConfigurationError(
+        `KMS emulator state file ${path} cannot be written (${systemProblem(error)}): its folder must exist and be writable by this process.`,
+        { cause: error },
+      )
+    }
   }
 
   /** Load `path` if it exists. Keys and aliases get this store's account and partition. */
   load(path: string): void {
     if (!existsSync(path)) return
+    let text: string
+    try {
+      text = readFileSync(path, 'utf8')
+    } catch (error) {
+      throw new ConfigurationError(`KMS emulator state file ${path} cannot be read (${systemProblem(error)}).`, { cause: error })
+    }
     let state: any
     try {
-      state = JSON.parse(readFileSync(path, 'utf8'))
+      state = JSON.parse(text)
     } catch (error) {
-      throw new Error(`KMS emulator state file ${path} is not JSON; delete it to start empty.`, { cause: error })
+      throw new ConfigurationError(`KMS emulator state file ${path} is not JSON; delete it to start empty.`, { cause: error })
     }
     if (state?.format !== STATE_FORMAT || state.version !== STATE_VERSION || !Array.isArray(state.keys) || !Array.isArray(state.aliases)) {
-      throw new Error(`${path} is not a version ${STATE_VERSION} KMS emulator state file; delete it to start empty.`)
+      throw new ConfigurationError(`${path} is not a version ${STATE_VERSION} KMS emulator state file; delete it to start empty.`)
     }
     for (const [index, stored] of (state.keys as any[]).entries()) {
       if (typeof stored?.keyId !== 'string' || typeof stored.region !== 'string' || !KEY_SPECS.includes(stored.keySpec)) {
-        throw new Error(`KMS emulator state file ${path}: key entry ${index} is malformed.`)
+        throw new ConfigurationError(`KMS emulator state file ${path}: key entry ${index} is malformed.`)
       }
       let material: KeyMaterial
       try {
         material = importMaterial(stored.keySpec, String(stored.material))
       } catch (error) {
         // The cause names the failing check only; the material itself is never put in a message.
-        throw new Error(`KMS emulator state file ${path}: the material of key entry ${index} does not load.`, { cause: error })
+        throw new ConfigurationError(`KMS emulator state file ${path}: the material of key entry ${index} does not load.`, { cause: error })
       }
       const key: EmulatedKey = {
         keyId: stored.keyId,
@@ -248,8 +263,19 @@ export class KmsStore {
       }
       this.#insert(key, material)
     }
-    for (const stored of state.aliases as EmulatedAlias[]) {
-      this.#aliases.set(this.aliasArn(stored.region, stored.aliasName), { ...stored })
+    for (const [index, stored] of (state.aliases as any[]).entries()) {
+      if (typeof stored?.aliasName !== 'string' || typeof stored.region !== 'string' || typeof stored.targetKeyId !== 'string') {
+        throw new ConfigurationError(`KMS emulator state file ${path}: alias entry ${index} is malformed.`)
+      }
+      const alias: EmulatedAlias = { aliasName: stored.aliasName, region: stored.region, targetKeyId: stored.targetKeyId, creationDate: Number(stored.creationDate) }
+      this.#aliases.set(this.aliasArn(alias.region, alias.aliasName), alias)
     }
   }
+}
+
+/** A file system or network error as its code and message (`EISDIR: illegal operation on a directory, read`). */
+export function systemProblem(error: unknown): string {
+  if (!(error instanceof Error)) return typeof error
+  const { code } = error as { code?: unknown }
+  return typeof code === 'string' && !error.message.includes(code) ? `${code}: ${error.message}` : error.message
 }
