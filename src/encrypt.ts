@@ -166,7 +166,7 @@ export async function encryptWith(
   options?: EncryptOptions,
 ): Promise<EncryptResult> {
   const input = typeof plaintext === 'string' ? plaintextBytes(plaintext) : plaintext
-  if (!(input instanceof Uint8Array)) throw new ConfigurationError('plaintext must be a Uint8Array or a string.')
+  if (!(input instanceof Uint8Array)) throw new ConfigurationError('plaintext must be a Uint8Array, a string, or an async iterable of Uint8Array chunks.')
   const session = await beginEncryption(backend, keyringOrCmm, options, { plaintextLength: input.length })
   try {
     // The synchronous loop comes with a backend whose keys answer synchronously (node:crypto); the

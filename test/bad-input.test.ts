@@ -309,6 +309,14 @@ describe('bad options', () => {
     expect(await rejectionOf(decrypt({} as never, ciphertext))).toBeInstanceOf(ConfigurationError)
   })
 
+  it('encrypt given a plaintext that is not bytes, a string or an async iterable says what it accepts', async () => {
+    for (const input of [42, null, {}, new ArrayBuffer(4), [1, 2, 3]]) {
+      const error = await rejectionOf(encrypt(keyring, input as never))
+      expect(error).toBeInstanceOf(ConfigurationError)
+      expect((error as Error).message).toBe('plaintext must be a Uint8Array, a string, or an async iterable of Uint8Array chunks.')
+    }
+  })
+
   it('an input whose Symbol.asyncIterator getter throws: encrypt and decrypt reject, never throw', async () => {
     const hostile = {
       get [Symbol.asyncIterator](): never {
