@@ -9,6 +9,7 @@ import { serializeAttribute } from '../src/dynamodb/attributes/index.js'
 import { decryptStructure, encryptStructure, type StructuredField } from '../src/dynamodb/structured/index.js'
 import {
   CachingMaterialsManager,
+  ConfigurationError,
   DefaultMaterialsManager,
   decrypt,
   decryptStream,
@@ -374,5 +375,71 @@ describe('what a custom manager or keyring throws', () => {
     expect(error).toBe(own)
     const { ciphertext } = await encrypt(keyring, plaintext)
     expect(await rejectionOf(decrypt(throwingManager(own), ciphertext))).toBe(own)
+  })
+})
+
+describe('built-in managers called directly by a manager of your own', () => {
+  type AnyManager = MaterialsManager & { constructor: { name: string } }
+  const managers: AnyManager[] = [
+    new DefaultMaterialsManager(keyring),
+    new CachingMaterialsManager({ keyring, maxAge: 60_000 }),
+    new RequiredEncryptionContextMaterialsManager({ keyring, requiredKeys: ['tenant'] }),
+  ]
+
+  /** The requests and backend encrypt and decrypt hand a manager, captured by a manager in front. */
+  async function captured(): Promise<{ encrypting: Record<string, unknown>; decrypting: Record<string, unknown>; backend: unknown }> {
+    const seen: { encrypting?: object; decrypting?: object; backend?: unknown } = {}
+    const spy: MaterialsManager = {
+      getEncryptionMaterials: (request, backend) => ((seen.encrypting = request), (seen.backend = backend), inner.getEncryptionMaterials(request, backend)),
+      getDecryptionMaterials: (request, backend) => ((seen.decrypting = request), inner.getDecryptionMaterials(request, backend)),
+    }
+    const encryptionContext = { tenant: 'acme' }
+    const { ciphertext } = await encrypt(spy, plaintext, { encryptionContext, algorithmSuite: 0x0478 })
+    await decrypt(spy, ciphertext, { encryptionContext })
+    return { encrypting: { ...seen.encrypting }, decrypting: { ...seen.decrypting, reproducedEncryptionContext: encryptionContext }, backend: seen.backend }
+  }
+
+  it('a malformed request or a missing backend is a ConfigurationError naming the manager, method and problem', async () => {
+    const { encrypting, decrypting, backend } = await captured()
+    const broken: [string, (request: Record<string, unknown>) => unknown, RegExp][] = [
+      ['no request', () => undefined, /the request is undefined/],
+      ['a request that is an array', () => [], /the request is an array/],
+      ['no suite', (request) => ({ ...request, suite: undefined }), /request\.suite is undefined/],
+      ['a suite ID instead of the suite', (request) => ({ ...request, suite: 0x0478 }), /request\.suite is the number 1144/],
+      ['a context of null', (request) => ({ ...request, encryptionContext: null }), /request\.encryptionContext is null/],
+      ['a context value that is not a string', (request) => ({ ...request, encryptionContext: { tenant: 7 } }), /request\.encryptionContext value for key "tenant" is a number/],
+    ]
+    for (const manager of managers) {
+      const name = manager.constructor.name
+      for (const [what, change, problem] of broken) {
+        for (const [method, request] of [['getEncryptionMaterials', encrypting], ['getDecryptionMaterials', decrypting]] as const) {
+          const error = await rejectionOf((manager[method] as (r: unknown, b: unknown) => Promise<unknown>).call(manager, change(request), backend))
+          expect(error, `${name} ${method}: ${what}`).toBeInstanceOf(ConfigurationError)
+          expect((error as Error).message, `${name} ${method}: ${what}`).toMatch(new RegExp(`^${name}\\.${method} got a malformed request: ${problem.source}`))
+        }
+      }
+      const noEdks = await rejectionOf(manager.getDecryptionMaterials({ ...decrypting, encryptedDataKeys: 'none' } as never, backend as never))
+      expect((noEdks as Error).message).toMatch(/request\.encryptedDataKeys is a string, not an array/)
+      for (const [method, request] of [['getEncryptionMaterials', encrypting], ['getDecryptionMaterials', decrypting]] as const) {
+        const error = await rejectionOf((manager[method] as (r: unknown) => Promise<unknown>).call(manager, request))
+        expect(error, `${name} ${method} without a backend`).toBeInstanceOf(ConfigurationError)
+        expect((error as Error).message).toMatch(/the backend \(second argument\) is undefined/)
+      }
+    }
+  })
+
+  it('the request and backend it was given, or a copy with fields changed, are accepted', async () => {
+    for (const manager of managers) {
+      const inFront: MaterialsManager = {
+        getEncryptionMaterials: (request, backend) => manager.getEncryptionMaterials({ ...request, encryptionContext: { ...request.encryptionContext, added: 'yes' } }, backend),
+        getDecryptionMaterials: (request, backend) => manager.getDecryptionMaterials({ ...request }, backend),
+      }
+      for (const algorithmSuite of [0x0478, 0x0578]) {
+        const { ciphertext, header } = await encrypt(inFront, plaintext, { encryptionContext: { tenant: 'acme' }, algorithmSuite })
+        expect(header.encryptionContext.added).toBe('yes')
+        const { plaintext: decrypted } = await decrypt(inFront, ciphertext, { encryptionContext: { tenant: 'acme' } })
+        expect(decrypted).toEqual(plaintext)
+      }
+    }
   })
 })

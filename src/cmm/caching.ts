@@ -1,3 +1,4 @@
+import { checkMaterialsRequest } from './request-check.js'
 import { isPromise, type CryptoBackend } from '../backend/types.js'
 import { ConfigurationError, EncryptionContextMismatchError } from '../errors.js'
 import { isKeyring } from '../keyrings/common.js'
@@ -170,6 +171,7 @@ export class CachingMaterialsManager implements MaterialsManager {
   }
 
   async getEncryptionMaterials(request: EncryptionRequest, backend: CryptoBackend): Promise<CompleteEncryptionMaterials> {
+    checkMaterialsRequest('CachingMaterialsManager.getEncryptionMaterials', request, backend, false)
     const { suite } = request
     assertEncryptAllowed(suite, request.commitmentPolicy)
     // Bytes are counted before encrypting, so the length must be known (or bounded by the caller).
@@ -210,6 +212,7 @@ export class CachingMaterialsManager implements MaterialsManager {
   }
 
   async getDecryptionMaterials(request: DecryptionRequest, backend: CryptoBackend): Promise<CompleteDecryptionMaterials> {
+    checkMaterialsRequest('CachingMaterialsManager.getDecryptionMaterials', request, backend, true)
     const { suite } = request
     assertDecryptAllowed(suite, request.commitmentPolicy)
     // spec: framework/cmm-interface.md#decrypt-materials (a stored key the caller reproduces keeps its value)

@@ -1,5 +1,6 @@
 // The decrypt half of DefaultMaterialsManager, loaded on its first decrypt: a browser application that only
 // encrypts never downloads it. spec: framework/default-cmm.md#decrypt-materials
+import { checkMaterialsRequest } from './request-check.js'
 import type { CryptoBackend } from '../backend/types.js'
 import { fromBase64 } from '../backend/der.js'
 import {
@@ -23,6 +24,7 @@ export async function defaultDecryptionMaterials(
   request: DecryptionRequest,
   backend: CryptoBackend,
 ): Promise<CompleteDecryptionMaterials> {
+  checkMaterialsRequest('DefaultMaterialsManager.getDecryptionMaterials', request, backend, true)
   const { suite } = request
   assertDecryptAllowed(suite, request.commitmentPolicy)
   const { encryptionContext, requiredEncryptionContextKeys } = appendReproduced(

@@ -36,6 +36,13 @@ export class DefaultMaterialsManager implements MaterialsManager {
   }
 
   async getEncryptionMaterials(request: EncryptionRequest, backend: CryptoBackend): Promise<CompleteEncryptionMaterials> {
+    // A request encrypt made passes this (its context is frozen, after validateCallerContext); any other is
+    // checked in full, loaded on demand. (`Object(x) !== x` for null, undefined and other values not objects.)
+    const { encryptionContext: given } = request ?? {}
+    if (typeof request?.suite?.keyLength !== 'number' || Object(given) !== given || !Object.isFrozen(given) || typeof backend?.randomBytes !== 'function') {
+      const onDemand = onDemandLoaded() ?? (await loadOnDemand())
+      onDemand.checkMaterialsRequest('DefaultMaterialsManager.getEncryptionMaterials', request, backend, false)
+    }
     const { suite } = request
     assertEncryptAllowed(suite, request.commitmentPolicy)
     // spec: framework/default-cmm.md#get-encryption-materials (never overwrite the reserved key)

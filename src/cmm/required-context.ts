@@ -1,3 +1,4 @@
+import { checkMaterialsRequest } from './request-check.js'
 import type { CryptoBackend } from '../backend/types.js'
 import { ConfigurationError, EncryptionContextMismatchError, InvalidEncryptionContextError } from '../errors.js'
 import { RESERVED_PREFIX } from '../format/context.js'
@@ -94,6 +95,7 @@ export class RequiredEncryptionContextMaterialsManager implements MaterialsManag
 
   // spec: framework/required-encryption-context-cmm.md#get-encryption-materials
   async getEncryptionMaterials(request: EncryptionRequest, backend: CryptoBackend): Promise<CompleteEncryptionMaterials> {
+    checkMaterialsRequest('RequiredEncryptionContextMaterialsManager.getEncryptionMaterials', request, backend, false)
     const missing = this.requiredKeys.filter((key) => !hasOwn(request.encryptionContext, key))
     if (missing.length > 0) {
       throw new InvalidEncryptionContextError(
@@ -118,6 +120,7 @@ export class RequiredEncryptionContextMaterialsManager implements MaterialsManag
 
   // spec: framework/required-encryption-context-cmm.md#decrypt-materials
   async getDecryptionMaterials(request: DecryptionRequest, backend: CryptoBackend): Promise<CompleteDecryptionMaterials> {
+    checkMaterialsRequest('RequiredEncryptionContextMaterialsManager.getDecryptionMaterials', request, backend, true)
     const reproduced = request.reproducedEncryptionContext ?? {}
     const missing = this.requiredKeys.filter((key) => !hasOwn(reproduced, key))
     if (missing.length > 0) {

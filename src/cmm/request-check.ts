@@ -1,0 +1,47 @@
+// The request a built-in materials manager receives, checked where it arrives. encrypt and decrypt always
+// build well-formed requests; this is for a manager of the caller's own that calls a built-in one with a
+// request it made itself, which would otherwise fail deep inside with a TypeError.
+import { ConfigurationError } from '../errors.js'
+import { quoteIdentifier, quoteValue } from '../quote.js'
+
+const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value)
+
+/** `null`, `undefined`, `an array`, `a number`, `an object`… */
+function kindOf(value: unknown): string {
+  if (value === null || value === undefined) return String(value)
+  const kind = Array.isArray(value) ? 'array' : typeof value
+  return `${/^[aeiou]/.test(kind) ? 'an' : 'a'} ${kind}`
+}
+
+/** What is wrong with a request or backend, or undefined. */
+function requestProblem(request: unknown, backend: unknown, decrypting: boolean): string | undefined {
+  if (!isObject(request)) return `the request is ${kindOf(request)}, not an object`
+  const { suite, encryptionContext, encryptedDataKeys, reproducedEncryptionContext } = request
+  if (typeof suite === 'number') {
+    return `request.suite is the number ${quoteValue(suite)}, where the algorithm suite object encrypt or decrypt put in the request belongs`
+  }
+  if (!isObject(suite) || typeof suite.id !== 'number' || typeof suite.keyLength !== 'number' || typeof suite.committing !== 'boolean') {
+    return `request.suite is ${kindOf(suite)}, not an algorithm suite from a request encrypt or decrypt made`
+  }
+  if (!isObject(encryptionContext)) return `request.encryptionContext is ${kindOf(encryptionContext)}, not an object of string pairs`
+  for (const [key, value] of Object.entries(encryptionContext)) {
+    if (typeof value !== 'string') return `request.encryptionContext value for key ${quoteIdentifier(key)} is ${kindOf(value)}, not a string`
+  }
+  if (decrypting && !Array.isArray(encryptedDataKeys)) return `request.encryptedDataKeys is ${kindOf(encryptedDataKeys)}, not an array`
+  if (reproducedEncryptionContext !== undefined && !isObject(reproducedEncryptionContext)) {
+    return `request.reproducedEncryptionContext is ${kindOf(reproducedEncryptionContext)}, not an object of string pairs`
+  }
+  if (!isObject(backend) || typeof backend.randomBytes !== 'function') return `the backend (second argument) is ${kindOf(backend)}, not the one your manager was given`
+  return undefined
+}
+
+/**
+ * Refuse a malformed request with a ConfigurationError that says what is wrong; `who` names the manager
+ * and method.
+ */
+export function checkMaterialsRequest(who: string, request: unknown, backend: unknown, decrypting: boolean): void {
+  const problem = requestProblem(request, backend, decrypting)
+  if (problem !== undefined) {
+    throw new ConfigurationError(`${who} got a malformed request: ${problem}. A manager of your own passes on the request and backend it was given (or a copy with fields changed).`)
+  }
+}
