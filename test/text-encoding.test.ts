@@ -6,12 +6,14 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { DynamoDbItemEncryptor, type DynamoDbItemEncryptorConfig, type Item } from '../src/dynamodb/index.js'
 import {
+  CachingMaterialsManager,
   ConfigurationError,
   DefaultMaterialsManager,
   decrypt,
   encrypt,
   encryptStream,
   InvalidEncryptionContextError,
+  LocalMaterialsCache,
   type MaterialsManager,
   RawAesKeyring,
   RawRsaKeyring,
@@ -137,6 +139,20 @@ describe('raw keyring names', () => {
     const named = new RawAesKeyring({ keyNamespace: `ns ${SMILE}`, keyName: `key ${SMILE}`, wrappingKey })
     const { ciphertext } = await encrypt(named, 'data')
     expect(new TextDecoder().decode((await decrypt(named, ciphertext)).plaintext)).toBe('data')
+  })
+})
+
+describe('caching manager partition', () => {
+  it('a partition with a lone surrogate is refused: two such names would share cache entries', () => {
+    const error = thrownBy(() => new CachingMaterialsManager({ keyring, maxAge: 1000, partition: `tenant-${HIGH}` }))
+    expect(refusal(error, ConfigurationError)).toContain('partition "tenant-\\ud83d"')
+  })
+
+  it('partitions outside the BMP stay apart', async () => {
+    const cache = new LocalMaterialsCache({ capacity: 10 })
+    const managers = [SMILE, `${SMILE}!`].map((partition) => new CachingMaterialsManager({ keyring, maxAge: 60_000, cache, partition }))
+    for (const manager of managers) await encrypt(manager, 'data', { algorithmSuite: 0x0478 })
+    expect(cache.stats()).toMatchObject({ hits: 0, misses: 2 })
   })
 })
 

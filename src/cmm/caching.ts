@@ -1,8 +1,8 @@
-import { checkMaterialsRequest } from './request-check.js'
 import { isPromise, type CryptoBackend } from '../backend/types.js'
 import { ConfigurationError, EncryptionContextMismatchError } from '../errors.js'
 import { isKeyring } from '../keyrings/common.js'
-import { quoteValue } from '../quote.js'
+import { LONE_SURROGATE_PROBLEM, loneSurrogateAt } from '../format/bytes.js'
+import { quoteIdentifier, quoteValue } from '../quote.js'
 import { assertDecryptAllowed, assertEncryptAllowed, type AlgorithmSuite } from '../suites.js'
 import type {
   CompleteDecryptionMaterials,
@@ -17,6 +17,7 @@ import { LocalMaterialsCache, zeroMaterials, type CacheEntry, type MaterialsCach
 import { decryptionIdentifier, encryptionIdentifier, identifierPrefix } from './cache-id.js'
 import { DefaultMaterialsManager, asMaterialsManager } from './default.js'
 import { checkDecryptionMaterials, checkEncryptionMaterials } from './materials-check.js'
+import { checkMaterialsRequest } from './request-check.js'
 
 export interface CachingMaterialsManagerOptions {
   /** The keyring to call on a miss (wrapped in a `DefaultMaterialsManager`); or give `materialsManager`. */
@@ -156,6 +157,10 @@ export class CachingMaterialsManager implements MaterialsManager {
     }
     if (partition !== undefined && (typeof partition !== 'string' || partition === '')) {
       throw new ConfigurationError('CachingMaterialsManager partition must be a non-empty string.')
+    }
+    // Stored as UTF-8 in every cache identifier: two names UTF-8 cannot tell apart would share entries.
+    if (partition !== undefined && loneSurrogateAt(partition) >= 0) {
+      throw new ConfigurationError(`CachingMaterialsManager partition ${quoteIdentifier(partition)} ${LONE_SURROGATE_PROBLEM}.`)
     }
     if (clock !== undefined && typeof clock !== 'function') throw new ConfigurationError('CachingMaterialsManager clock must be a function.')
     this.#underlying = keyring !== undefined ? new DefaultMaterialsManager(keyring) : asMaterialsManager(materialsManager)

@@ -1,6 +1,5 @@
 // The decrypt half of DefaultMaterialsManager, loaded on its first decrypt: a browser application that only
 // encrypts never downloads it. spec: framework/default-cmm.md#decrypt-materials
-import { checkMaterialsRequest } from './request-check.js'
 import type { CryptoBackend } from '../backend/types.js'
 import { fromBase64 } from '../backend/der.js'
 import {
@@ -15,6 +14,7 @@ import { keyringName } from '../keyrings/common.js'
 import { assertDecryptAllowed } from '../suites.js'
 import type { CompleteDecryptionMaterials, DecryptionRequest, EncryptionContext, Keyring } from '../types.js'
 import { errorMessage } from './materials-check.js'
+import { checkMaterialsRequest } from './request-check.js'
 
 const hasOwn = (object: object, key: string): boolean => Object.prototype.hasOwnProperty.call(object, key)
 

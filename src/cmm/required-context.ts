@@ -1,4 +1,3 @@
-import { checkMaterialsRequest } from './request-check.js'
 import type { CryptoBackend } from '../backend/types.js'
 import { ConfigurationError, EncryptionContextMismatchError, InvalidEncryptionContextError } from '../errors.js'
 import { RESERVED_PREFIX } from '../format/context.js'
@@ -12,6 +11,7 @@ import type {
   MaterialsManager,
 } from '../types.js'
 import { DefaultMaterialsManager } from './default.js'
+import { checkMaterialsRequest } from './request-check.js'
 
 export interface RequiredEncryptionContextMaterialsManagerOptions {
   /** Context keys every encrypt must have and every decrypt must be given; their pairs are not stored in messages. */
