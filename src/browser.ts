@@ -4,9 +4,10 @@
  * keyring calls KMS. @noble code loads only where WebCrypto cannot do the job (AES-192, pages without
  * `crypto.subtle`).
  *
- * Browser limits: signing suites (0x0214, 0x0346, 0x0378, 0x0578) work one-shot but not in streams
- * (WebCrypto signs and verifies whole messages only); RSA PKCS1 padding is Node-only. Encrypting with
- * `KmsRsaKeyring` needs only the KMS key's public half.
+ * Signing suites (0x0214, 0x0346, 0x0378, 0x0578) sign and verify with WebCrypto one-shot; streams hash
+ * incrementally and sign or verify with @noble/curves, loaded on the first signed stream (WebCrypto signs
+ * whole messages only). RSA PKCS1 padding is Node-only. Encrypting with `KmsRsaKeyring` needs only the KMS
+ * key's public half.
  *
  * @example
  * ```ts
@@ -48,6 +49,11 @@ async function gather(source: AsyncIterable<unknown>): Promise<Uint8Array> {
 /**
  * Encrypt `plaintext` (bytes, a string encoded as UTF-8, or an async iterable of byte chunks, gathered first)
  * into one message. The default suite is 0x0578 (0x0478 with a `KmsRsaKeyring`).
+ *
+ * @example
+ * ```ts
+ * const { ciphertext } = await encrypt(keyring, new Uint8Array(await file.arrayBuffer()), { encryptionContext: { purpose: 'upload' } })
+ * ```
  */
 export async function encrypt(
   keyringOrCmm: Keyring | MaterialsManager,
@@ -66,6 +72,11 @@ export async function encrypt(
 /**
  * Decrypt one complete message (bytes, or an async iterable of byte chunks, gathered first). Returns
  * plaintext only after the header, every frame and (for signing suites) the signature verify.
+ *
+ * @example
+ * ```ts
+ * const { plaintext, header } = await decrypt(keyring, ciphertext, { encryptionContext: { purpose: 'upload' } })
+ * ```
  */
 export async function decrypt(
   keyringOrCmm: Keyring | MaterialsManager,
@@ -92,6 +103,11 @@ export function encryptStream(keyringOrCmm: Keyring | MaterialsManager, options?
  * A `TransformStream` that decrypts one message written to it; each frame's plaintext is emitted once its
  * tag verifies. A signed message's signature is checked at its end (incrementally, with @noble/curves) and a bad
  * one fails the stream; `unsignedOnly: true` refuses signed messages, as in Node.
+ *
+ * @example
+ * ```ts
+ * const plaintext = (await fetch('/download')).body!.pipeThrough(decryptStream(keyring, { unsignedOnly: true }))
+ * ```
  */
 export function decryptStream(keyringOrCmm: Keyring | MaterialsManager, options?: DecryptStreamOptions): EnvelopeStream {
   return decryptStreamWith(webCryptoBackend, keyringOrCmm, options)

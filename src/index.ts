@@ -23,6 +23,11 @@ import type { DecryptOptions, DecryptResult, EncryptOptions, EncryptResult, Keyr
 /**
  * Encrypt `plaintext` (bytes, a string encoded as UTF-8, or an async iterable of byte chunks such as a
  * Node Readable) into one message. The default suite is 0x0578 (AES-256-GCM, key commitment, ECDSA P-384).
+ *
+ * @example
+ * ```ts
+ * const { ciphertext, header } = await encrypt(keyring, 'hello', { encryptionContext: { tenant: 'acme' } })
+ * ```
  */
 export async function encrypt(
   keyringOrCmm: Keyring | MaterialsManager,
@@ -39,6 +44,11 @@ export async function encrypt(
 /**
  * Decrypt one complete message (bytes, or an async iterable of byte chunks). Returns plaintext only after
  * the header, every frame and (for signing suites) the signature verify; bytes after the message are an error.
+ *
+ * @example
+ * ```ts
+ * const { plaintext, header } = await decrypt(keyring, ciphertext, { encryptionContext: { tenant: 'acme' } })
+ * ```
  */
 export async function decrypt(
   keyringOrCmm: Keyring | MaterialsManager,
@@ -65,6 +75,11 @@ export function encryptStream(keyringOrCmm: Keyring | MaterialsManager, options?
 /**
  * A `TransformStream` that decrypts one message written to it. Each frame's plaintext is emitted once its
  * tag verifies; for signing suites the final frame is held until the signature verifies (see README).
+ *
+ * @example
+ * ```ts
+ * const plaintext = response.body!.pipeThrough(decryptStream(keyring, { maxBodySize: 1 << 30 }))
+ * ```
  */
 export function decryptStream(keyringOrCmm: Keyring | MaterialsManager, options?: DecryptStreamOptions): NodeEnvelopeStream {
   return withNodeAdapter(decryptDriver(nodeBackend, keyringOrCmm, options))
@@ -84,7 +99,14 @@ export function encryptNodeStream(keyringOrCmm: Keyring | MaterialsManager, opti
   return nodeOnly(encryptDriver(nodeBackend, keyringOrCmm, options))
 }
 
-/** A Node `Transform` that decrypts one message: `decryptStream(...).toNode()` without a Web Stream behind it. */
+/**
+ * A Node `Transform` that decrypts one message: `decryptStream(...).toNode()` without a Web Stream behind it.
+ *
+ * @example
+ * ```ts
+ * await pipeline(createReadStream('in.enc'), decryptNodeStream(keyring, { unsignedOnly: true }), createWriteStream('in'))
+ * ```
+ */
 export function decryptNodeStream(keyringOrCmm: Keyring | MaterialsManager, options?: DecryptStreamOptions): EnvelopeTransform {
   return nodeOnly(decryptDriver(nodeBackend, keyringOrCmm, options))
 }

@@ -1,6 +1,7 @@
 import { AbortedError, ConfigurationError } from './errors.js'
 import type { DecryptOptions, EncryptionContext, EncryptOptions, MessageHeader } from './types.js'
 
+/** Options of the encrypt streams: those of `encrypt`, and the plaintext's length (or a bound on it) and an abort `signal`. */
 export interface EncryptStreamOptions extends EncryptOptions {
   /** Declared plaintext length: the stream errors if the input is longer or shorter. */
   plaintextLength?: number | undefined
@@ -15,6 +16,7 @@ export interface EncryptStreamOptions extends EncryptOptions {
   signal?: AbortSignal | undefined
 }
 
+/** Options of the decrypt streams: those of `decrypt`, and `unsignedOnly`, `maxHeaderSize` and an abort `signal`. */
 export interface DecryptStreamOptions extends DecryptOptions {
   /** Reject signed suites right after the header, for callers who must never see unverified plaintext. */
   unsignedOnly?: boolean | undefined

@@ -87,7 +87,14 @@ const suitesById: ReadonlyMap<number, AlgorithmSuite> = new Map(
   }),
 )
 
-/** Every supported suite ID, in the order of the table. */
+/**
+ * Every supported suite ID, in the order of the table.
+ *
+ * @example
+ * ```ts
+ * for (const algorithmSuite of ALGORITHM_SUITE_IDS) console.log(`0x${algorithmSuite.toString(16).padStart(4, '0')}`)
+ * ```
+ */
 export const ALGORITHM_SUITE_IDS: readonly number[] = rows.map((row) => row.id)
 
 /** Default suite for each commitment policy when the caller names none. */

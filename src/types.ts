@@ -95,6 +95,7 @@ export interface Keyring {
   ): Promise<DecryptionMaterials>
 }
 
+/** What a materials manager is asked for on encrypt. `encrypt` builds it; a manager of your own passes it on (or a copy with fields changed). */
 export interface EncryptionRequest {
   readonly suite: AlgorithmSuite
   readonly encryptionContext: EncryptionContext
@@ -121,6 +122,7 @@ export interface CompleteEncryptionMaterials extends EncryptionMaterials {
   readonly signingKey?: unknown
 }
 
+/** What a materials manager is asked for on decrypt, built by `decrypt` from the message header. */
 export interface DecryptionRequest {
   readonly suite: AlgorithmSuite
   readonly encryptionContext: EncryptionContext
@@ -143,6 +145,7 @@ export interface MaterialsManager {
   getDecryptionMaterials(request: DecryptionRequest, backend: CryptoBackend): Promise<CompleteDecryptionMaterials>
 }
 
+/** Options of `encrypt`; every one may be left out or given as `undefined`. */
 export interface EncryptOptions {
   /** Caller pairs bound to the message. Keys must not start with `aws-crypto-`. */
   encryptionContext?: EncryptionContext | undefined
@@ -156,6 +159,7 @@ export interface EncryptOptions {
   maxEncryptedDataKeys?: number | undefined
 }
 
+/** Options of `decrypt`; every one may be left out or given as `undefined`. */
 export interface DecryptOptions {
   /** Default `'REQUIRE_ENCRYPT_REQUIRE_DECRYPT'`. */
   commitmentPolicy?: CommitmentPolicy | undefined
@@ -172,11 +176,13 @@ export interface DecryptOptions {
   maxBodySize?: number | undefined
 }
 
+/** What `encrypt` resolves to. */
 export interface EncryptResult {
   readonly ciphertext: Uint8Array
   readonly header: MessageHeader
 }
 
+/** What `decrypt` resolves to: the plaintext, returned only once everything verified, and the header. */
 export interface DecryptResult {
   readonly plaintext: Uint8Array
   /** `header.encryptionContext` is the context stored in the message. */

@@ -7,6 +7,7 @@ export interface HkdfOutput {
   readonly length: number
 }
 
+/** RSA padding of a raw RSA keyring; `PKCS1` (v1.5) works in the Node build only. */
 export type RsaPadding = 'OAEP-SHA1' | 'OAEP-SHA256' | 'OAEP-SHA384' | 'OAEP-SHA512' | 'PKCS1'
 
 /** A result that a synchronous backend (node:crypto) returns at once and WebCrypto only later. */

@@ -49,6 +49,7 @@ export type CacheEvent =
       readonly reason: CacheEvictionReason
     }
 
+/** Counters of a materials cache, from `cache.stats()`. */
 export interface CacheStats {
   readonly hits: number
   readonly misses: number
@@ -82,6 +83,7 @@ export interface MaterialsCache {
   stats(): CacheStats
 }
 
+/** Options of `new LocalMaterialsCache(...)`. */
 export interface LocalMaterialsCacheOptions {
   /** Most entries held; the least recently used is evicted beyond it. 0 keeps nothing. Up to 1,000,000. */
   capacity: number

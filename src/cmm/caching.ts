@@ -19,6 +19,7 @@ import { DefaultMaterialsManager, asMaterialsManager } from './default.js'
 import { checkDecryptionMaterials, checkEncryptionMaterials } from './materials-check.js'
 import { checkMaterialsRequest } from './request-check.js'
 
+/** Options of `new CachingMaterialsManager(...)`: what it wraps (`keyring` or `materialsManager`), `maxAge` and the usage limits. */
 export interface CachingMaterialsManagerOptions {
   /** The keyring to call on a miss (wrapped in a `DefaultMaterialsManager`); or give `materialsManager`. */
   keyring?: Keyring | undefined

@@ -13,6 +13,7 @@ import type {
 import { DefaultMaterialsManager } from './default.js'
 import { checkMaterialsRequest } from './request-check.js'
 
+/** Options of `new RequiredEncryptionContextMaterialsManager(...)`. */
 export interface RequiredEncryptionContextMaterialsManagerOptions {
   /** Context keys every encrypt must have and every decrypt must be given; their pairs are not stored in messages. */
   requiredKeys: readonly string[]

@@ -22,6 +22,7 @@ const PLAINTEXT_POLICIES: readonly PlaintextPolicy[] = [
 /** The DBE algorithm suites: 0x6701 adds an ECDSA P-384 signature to the HMAC recipient tags. */
 export const DBE_SUITES = [0x6700, 0x6701] as const
 
+/** Configuration of `new DynamoDbItemEncryptor(...)`: the table, its keys, an action per attribute, and the keyring or materials manager. */
 export interface DynamoDbItemEncryptorConfig {
   /** The DynamoDB table the items live in. */
   readonly tableName: string

@@ -59,7 +59,15 @@ export function parseKmsArn(arn: string): KmsArn {
   })
 }
 
-/** True when `arn` is a valid AWS KMS ARN (key or alias). Never throws. */
+/**
+ * True when `arn` is a valid AWS KMS ARN (key or alias). Never throws.
+ *
+ * @example
+ * ```ts
+ * isKmsArn('arn:aws:kms:us-east-1:111122223333:alias/app') // true
+ * isKmsArn('alias/app') // false: a bare alias name is not an ARN
+ * ```
+ */
 export function isKmsArn(arn: unknown): arn is string {
   return typeof arn === 'string' && arnProblem(arn) === undefined
 }
@@ -67,6 +75,11 @@ export function isKmsArn(arn: unknown): arn is string {
 /**
  * Parse an ARN that must name a key, not an alias: what KMS returns and what a message records.
  * An alias ARN gets its own message, since it is the usual mistake.
+ *
+ * @example
+ * ```ts
+ * const { region, accountId, resourceId } = parseKmsKeyArn('arn:aws:kms:eu-west-1:111122223333:key/mrk-1234abcd')
+ * ```
  */
 export function parseKmsKeyArn(arn: string, what = 'A KMS key ARN'): KmsArn {
   const parsed = parseKmsArn(arn)
@@ -78,7 +91,14 @@ export function parseKmsKeyArn(arn: string, what = 'A KMS key ARN'): KmsArn {
   return parsed
 }
 
-/** The ARN as a string (`parseKmsArn` inverted). */
+/**
+ * The ARN as a string (`parseKmsArn` inverted).
+ *
+ * @example
+ * ```ts
+ * const replica = formatKmsArn({ ...parseKmsKeyArn(primaryArn), region: 'eu-west-1' })
+ * ```
+ */
 export function formatKmsArn(arn: KmsArn): string {
   return `arn:${arn.partition}:${arn.service}:${arn.region}:${arn.accountId}:${arn.resourceType}/${arn.resourceId}`
 }
@@ -108,6 +128,13 @@ export function assertKmsIdentifier(identifier: unknown, what = 'A KMS key ident
  * True for a multi-Region key: a key ARN or key id whose id starts with `mrk-`. Aliases are never
  * multi-Region keys, even when their name starts with `mrk-`. Throws for an invalid ARN.
  * spec: framework/aws-kms/aws-kms-key-arn.md#identifying-an-an-aws-kms-multi-region-identifier
+ *
+ * @example
+ * ```ts
+ * isMultiRegionKey('arn:aws:kms:us-east-1:111122223333:key/mrk-1234abcd') // true
+ * isMultiRegionKey('mrk-1234abcd') // true
+ * isMultiRegionKey('arn:aws:kms:us-east-1:111122223333:alias/mrk-app') // false
+ * ```
  */
 export function isMultiRegionKey(identifier: string): boolean {
   if (typeof identifier !== 'string') throw new ConfigurationError(`A KMS key identifier must be a string; got ${typeof identifier}.`)
@@ -151,6 +178,12 @@ export function mrkMatch(identifier: string, other: string): boolean {
  * Refuse a list naming the same multi-Region key more than once (in any Regions): which Region to call
  * would be ambiguous. The error lists every identifier involved, not only the first duplicate.
  * spec: framework/aws-kms/aws-kms-mrk-are-unique.md#implementation
+ *
+ * @example
+ * ```ts
+ * // Throws a ConfigurationError: the same multi-Region key in two Regions.
+ * assertMrksAreUnique(['arn:aws:kms:us-east-1:111122223333:key/mrk-1', 'arn:aws:kms:eu-west-1:111122223333:key/mrk-1'])
+ * ```
  */
 export function assertMrksAreUnique(identifiers: readonly string[]): void {
   const byResourceId = new Map<string, string[]>()

@@ -34,6 +34,7 @@ export type KmsClientSupplier = (region: string) => KmsClientLike
  */
 export type KmsClientConfig = object
 
+/** Options of `defaultKmsClientSupplier(...)`: which Regions it serves and how it configures each client. */
 export interface DefaultKmsClientSupplierOptions {
   clientConfig?: KmsClientConfig | undefined
   /** Limit the Regions clients may be made for. A Region outside `allow` or inside `deny` is refused. */

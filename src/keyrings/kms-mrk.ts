@@ -20,6 +20,7 @@ import {
 import { validateGrantTokens } from './kms-grant-tokens.js'
 import { MultiKeyring } from './multi.js'
 
+/** Options of `new KmsMrkKeyring(...)`. */
 export interface KmsMrkKeyringOptions {
   /** Key or alias ARN. Decrypting needs a key ARN; for a multi-Region key, any replica's ARN. */
   keyId: string
@@ -80,6 +81,7 @@ export class KmsMrkKeyring implements Keyring {
   }
 }
 
+/** Options of `new KmsMrkDiscoveryKeyring(...)` (decrypt only, in one Region). */
 export interface KmsMrkDiscoveryKeyringOptions {
   /** The only Region this keyring calls. */
   region: string
@@ -142,6 +144,7 @@ export class KmsMrkDiscoveryKeyring implements Keyring {
   }
 }
 
+/** Options of `buildKmsMrkMultiKeyring(...)`. */
 export interface KmsMrkMultiKeyringOptions {
   /** Key or alias ARN that makes the data key. */
   generator?: string | undefined
@@ -180,6 +183,7 @@ export function buildKmsMrkMultiKeyring(options: KmsMrkMultiKeyringOptions): Mul
   })
 }
 
+/** Options of `buildKmsMrkDiscoveryMultiKeyring(...)`. */
 export interface KmsMrkDiscoveryMultiKeyringOptions {
   /** One `KmsMrkDiscoveryKeyring` per Region, tried in this order. */
   regions: readonly string[]

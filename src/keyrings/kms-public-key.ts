@@ -22,6 +22,7 @@ export interface KmsPublicKey {
   readonly encryptionAlgorithms: readonly KmsRsaEncryptionAlgorithm[]
 }
 
+/** Options of `createKmsPublicKeyCache(...)`. */
 export interface KmsPublicKeyCacheOptions {
   /** Client per Region (called with the Region of each ARN). Default: one `KMSClient` per Region, made on first use. */
   clientSupplier?: KmsClientSupplier | undefined
@@ -32,6 +33,7 @@ export interface KmsPublicKeyCacheOptions {
   grantTokens?: readonly string[] | undefined
 }
 
+/** What `createKmsPublicKeyCache` returns: public keys fetched from KMS once and kept. */
 export interface KmsPublicKeyCache {
   /** The public key of a KMS RSA key (key or alias ARN), fetched with GetPublicKey at most once per `maxAge`. */
   get(keyArn: string): Promise<KmsPublicKey>

@@ -22,6 +22,7 @@ const PADDING: Record<KmsRsaEncryptionAlgorithm, RsaPadding> = {
 
 const MIN_MODULUS_BITS = 2048
 
+/** Options of `new KmsRsaKeyring(...)`: `publicKey` to encrypt offline, a KMS client (or supplier) to decrypt. */
 export interface KmsRsaKeyringOptions {
   /** Key ARN of the KMS RSA key (`arn:aws:kms:<region>:<account>:key/<id>`); recorded in the message. Not an alias. */
   keyId: string

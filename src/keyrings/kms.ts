@@ -18,6 +18,7 @@ import {
 } from './kms-common.js'
 import { validateGrantTokens } from './kms-grant-tokens.js'
 
+/** Options of `new KmsKeyring(...)`. */
 export interface KmsKeyringOptions {
   /** Key or alias ARN that makes the data key (GenerateDataKey). Needed unless a generator ran before this keyring. */
   generatorKeyId?: string | undefined
@@ -116,6 +117,7 @@ export class KmsKeyring implements Keyring {
   }
 }
 
+/** Options of `new KmsDiscoveryKeyring(...)` (decrypt only). */
 export interface KmsDiscoveryKeyringOptions {
   /** Use only keys of these accounts in this partition. Recommended: without it any key KMS lets you use will do. */
   discoveryFilter?: DiscoveryFilter | undefined

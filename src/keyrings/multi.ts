@@ -3,6 +3,7 @@ import { ConfigurationError, KeyringError, NoDecryptableKeyError, type KeyringFa
 import type { DecryptionMaterials, EncryptedDataKey, EncryptionMaterials, Keyring } from '../types.js'
 import { isKeyring, keyringName } from './common.js'
 
+/** Options of `new MultiKeyring(...)`: a generator, other children, or both. */
 export interface MultiKeyringOptions {
   /** Makes the data key on encrypt. Without one, materials must already carry a data key. */
   generator?: Keyring | undefined

@@ -6,6 +6,7 @@ import type { DecryptionMaterials, EncryptedDataKey, EncryptionMaterials, Keyrin
 import { dataKeyOf, describeKeyring, ensureDataKey, validateKeyName } from './common.js'
 import { addIntermediateRecipient, openIntermediate, wrappedDataKeyLength, wrappedIntermediateKey } from './intermediate.js'
 
+/** Options of `new RawAesKeyring(...)`. */
 export interface RawAesKeyringOptions {
   /** Stored as the key provider ID. Must not be `aws-kms`. */
   keyNamespace: string

@@ -8,6 +8,7 @@ import { quoteValue } from '../quote.js'
 
 const PADDINGS: readonly RsaPadding[] = ['OAEP-SHA1', 'OAEP-SHA256', 'OAEP-SHA384', 'OAEP-SHA512', 'PKCS1']
 
+/** Options of `new RawRsaKeyring(...)`: the public key to encrypt, the private key to decrypt (or both). */
 export interface RawRsaKeyringOptions {
   keyNamespace: string
   keyName: string

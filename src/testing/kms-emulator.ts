@@ -16,6 +16,7 @@ import type { OperationContext } from './kms-key-use.js'
 import { OPERATIONS } from './kms-operations.js'
 import { KmsStore, nowInSeconds, systemProblem, type EmulatedKey } from './kms-state.js'
 
+/** Options of `startKmsEmulator(...)`. */
 export interface KmsEmulatorOptions {
   /** Port to listen on; 0 (the default) picks a free one. */
   port?: number | undefined
@@ -59,6 +60,7 @@ export interface KmsEmulatorKey {
   readonly region: string
 }
 
+/** Options of `emulator.createKey(...)`. */
 export interface KmsEmulatorCreateKeyOptions {
   /** Default: the first Region served. */
   region?: string | undefined
@@ -69,6 +71,7 @@ export interface KmsEmulatorCreateKeyOptions {
   description?: string | undefined
 }
 
+/** A running emulator, from `startKmsEmulator`: its endpoint, key management, fault injection and call log. */
 export interface KmsEmulator {
   /** `http://127.0.0.1:PORT`: pass it as the KMSClient `endpoint`. */
   readonly endpoint: string

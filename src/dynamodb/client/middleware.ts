@@ -33,6 +33,7 @@ export interface DynamoDbClientLike {
   }
 }
 
+/** Options of `createEncryptedDynamoDbClient(...)`: one item encryptor configuration per encrypted table. */
 export interface EncryptedClientOptions {
   /** Item encryptors by DynamoDB table name; other tables pass through untouched. */
   readonly tables: Readonly<Record<string, TableItemEncryptor>>
