@@ -32,7 +32,7 @@ function reproducedContextOption(expected: unknown): EncryptionContext | undefin
   }
   const copy = emptyContext()
   for (const [key, value] of Object.entries(expected)) {
-    if (typeof value !== 'string') throw new ConfigurationError(`decrypt encryptionContext value for "${key}" must be a string.`)
+    if (typeof value !== 'string') throw new ConfigurationError(`decrypt encryptionContext value for ${quoteIdentifier(key)} must be a string.`)
     if (key === '') throw new InvalidEncryptionContextError('decrypt encryptionContext keys must not be empty.')
     // No message can store such a pair, so it could never match.
     const inKey = loneSurrogateAt(key) >= 0
@@ -55,11 +55,11 @@ function checkReproducedContext(stored: EncryptionContext, expected: EncryptionC
   for (const [key, value] of Object.entries(expected)) {
     if (hasOwn(stored, key)) {
       if (stored[key] !== value) {
-        throw new EncryptionContextMismatchError(`The message's encryption context has a different value for "${key}" than the caller requires.`)
+        throw new EncryptionContextMismatchError(`The message's encryption context has a different value for ${quoteIdentifier(key)} than the caller requires.`)
       }
     } else if (key.startsWith(RESERVED_PREFIX)) {
       throw new EncryptionContextMismatchError(
-        `The message's encryption context has no key "${key}", which the caller requires (reserved keys are always stored).`,
+        `The message's encryption context has no key ${quoteIdentifier(key)}, which the caller requires (reserved keys are always stored).`,
       )
     }
   }
@@ -70,7 +70,7 @@ function unstoredKeys(stored: EncryptionContext, expected: EncryptionContext | u
   return expected === undefined ? [] : Object.keys(expected).filter((key) => !hasOwn(stored, key))
 }
 
-const quoted = (keys: readonly string[]): string => keys.map((key) => `"${key}"`).join(', ')
+const quoted = (keys: readonly string[]): string => keys.map((key) => `${quoteIdentifier(key)}`).join(', ')
 
 /**
  * The pairs the header tag must authenticate besides the stored ones: the materials' context under its
@@ -85,14 +85,14 @@ function authenticatedOnlyContext(
   const requiredKeys = checkRequiredKeys(materials.requiredEncryptionContextKeys, materials.encryptionContext, 'The materials manager')
   for (const key of requiredKeys) {
     if (hasOwn(stored, key) && stored[key] !== materials.encryptionContext[key]) {
-      throw new EncryptionContextMismatchError(`The materials manager's value for required key "${key}" differs from the value the message stores.`)
+      throw new EncryptionContextMismatchError(`The materials manager's value for required key ${quoteIdentifier(key)} differs from the value the message stores.`)
     }
   }
   const { authenticatedOnly } = splitContext(materials.encryptionContext, requiredKeys)
   for (const key of unstoredKeys(stored, expected)) {
     if (authenticatedOnly[key] !== (expected as EncryptionContext)[key]) {
       throw new EncryptionContextMismatchError(
-        `The materials manager did not pass the caller's pair "${key}" on to be authenticated; the message does not store it.`,
+        `The materials manager did not pass the caller's pair ${quoteIdentifier(key)} on to be authenticated; the message does not store it.`,
       )
     }
   }

@@ -4,6 +4,7 @@ import { legacyOrderDiffers, parseContext, serializeContext, serializeContextLeg
 import { ByteReader, ByteWriter, isAllZero } from '../src/format/bytes.js'
 import { parseHeader } from '../src/format/header.js'
 import { RawAesKeyring, TruncatedMessageError, decrypt, encrypt, type MessageHeader } from '../src/index.js'
+import { thrownBy } from './helpers/fixtures.js'
 
 const contextArbitrary = fc.dictionary(
   fc.string({ minLength: 1, maxLength: 8, unit: 'binary' }),
@@ -196,6 +197,12 @@ describe('parsed contexts', () => {
     ] as const) {
       expect(() => parseContext(stored(pairs))).toThrow(/has key ".+" twice/)
     }
+    // A hostile message's key is shown escaped and cut short: no control characters, no 60 KB in a log line.
+    const hostile = `\u001b[2J\n${'k'.repeat(60_000)}`
+    const message = (thrownBy(() => parseContext(stored([[hostile, '1'], [hostile, '2']]))) as Error).message
+    expect(message).toMatch(/^The message's encryption context has key "\\u001b\[2J\\nkkk/)
+    expect(message).not.toMatch(/[\u0000-\u001f]/)
+    expect(message.length).toBeLessThan(300)
     const invalid = stored([['ab', '12']])
     invalid[4] = 0xff // the key's second byte
     expect(() => parseContext(invalid)).toThrow(/encryption context key is not valid UTF-8/)

@@ -224,7 +224,7 @@ export class CachingMaterialsManager implements MaterialsManager {
     // spec: framework/cmm-interface.md#decrypt-materials (a stored key the caller reproduces keeps its value)
     for (const [key, value] of Object.entries(request.reproducedEncryptionContext ?? {})) {
       if (hasOwn(request.encryptionContext, key) && request.encryptionContext[key] !== value) {
-        throw new EncryptionContextMismatchError(`The message's encryption context has a different value for "${key}" than the caller requires.`)
+        throw new EncryptionContextMismatchError(`The message's encryption context has a different value for ${quoteIdentifier(key)} than the caller requires.`)
       }
     }
     if (!cacheable(suite)) {

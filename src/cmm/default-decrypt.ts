@@ -15,6 +15,7 @@ import { assertDecryptAllowed } from '../suites.js'
 import type { CompleteDecryptionMaterials, DecryptionRequest, EncryptionContext, Keyring } from '../types.js'
 import { errorMessage } from './materials-check.js'
 import { checkMaterialsRequest } from './request-check.js'
+import { quoteIdentifier } from '../quote.js'
 
 const hasOwn = (object: object, key: string): boolean => Object.prototype.hasOwnProperty.call(object, key)
 
@@ -104,10 +105,10 @@ function appendReproduced(
   for (const [key, value] of Object.entries(reproduced)) {
     if (hasOwn(stored, key)) {
       if (stored[key] !== value) {
-        throw new EncryptionContextMismatchError(`The message's encryption context has a different value for "${key}" than the caller requires.`)
+        throw new EncryptionContextMismatchError(`The message's encryption context has a different value for ${quoteIdentifier(key)} than the caller requires.`)
       }
     } else if (key.startsWith(RESERVED_PREFIX) && !reservedAllowed) {
-      throw new EncryptionContextMismatchError(`The message's encryption context has no key "${key}", which the caller requires.`)
+      throw new EncryptionContextMismatchError(`The message's encryption context has no key ${quoteIdentifier(key)}, which the caller requires.`)
     } else {
       appended.push(key)
     }

@@ -12,6 +12,7 @@ import type {
 } from '../types.js'
 import { DefaultMaterialsManager } from './default.js'
 import { checkMaterialsRequest } from './request-check.js'
+import { quoteIdentifier } from '../quote.js'
 
 /** Options of `new RequiredEncryptionContextMaterialsManager(...)`. */
 export interface RequiredEncryptionContextMaterialsManagerOptions {
@@ -56,7 +57,7 @@ export class RequiredEncryptionContextMaterialsManager implements MaterialsManag
         throw new ConfigurationError('RequiredEncryptionContextMaterialsManager requiredKeys must be non-empty strings.')
       }
       if (key.startsWith(RESERVED_PREFIX) && !allowReservedKeys) {
-        throw new ConfigurationError(`RequiredEncryptionContextMaterialsManager: "${key}" uses the reserved prefix "${RESERVED_PREFIX}".`)
+        throw new ConfigurationError(`RequiredEncryptionContextMaterialsManager: ${quoteIdentifier(key)} uses the reserved prefix "${RESERVED_PREFIX}".`)
       }
     }
     if (new Set(requiredKeys).size !== requiredKeys.length) {
@@ -100,7 +101,7 @@ export class RequiredEncryptionContextMaterialsManager implements MaterialsManag
     const missing = this.requiredKeys.filter((key) => !hasOwn(request.encryptionContext, key))
     if (missing.length > 0) {
       throw new InvalidEncryptionContextError(
-        `The encryption context has no ${missing.map((key) => `"${key}"`).join(', ')}, which this materials manager requires; ` +
+        `The encryption context has no ${missing.map((key) => `${quoteIdentifier(key)}`).join(', ')}, which this materials manager requires; ` +
           'add the pair(s) to encryptionContext.',
       )
     }
@@ -112,7 +113,7 @@ export class RequiredEncryptionContextMaterialsManager implements MaterialsManag
     if (dropped.length > 0) {
       materials.plaintextDataKey.fill(0)
       throw new ConfigurationError(
-        `The underlying materials manager dropped required encryption context key(s) ${dropped.map((key) => `"${key}"`).join(', ')}: ` +
+        `The underlying materials manager dropped required encryption context key(s) ${dropped.map((key) => `${quoteIdentifier(key)}`).join(', ')}: ` +
           'the message would store them.',
       )
     }
@@ -126,7 +127,7 @@ export class RequiredEncryptionContextMaterialsManager implements MaterialsManag
     const missing = this.requiredKeys.filter((key) => !hasOwn(reproduced, key))
     if (missing.length > 0) {
       throw new EncryptionContextMismatchError(
-        `Decrypting needs the value of ${missing.map((key) => `"${key}"`).join(', ')} in encryptionContext: ` +
+        `Decrypting needs the value of ${missing.map((key) => `${quoteIdentifier(key)}`).join(', ')} in encryptionContext: ` +
           'this materials manager requires it, and messages it writes do not store it.',
       )
     }
@@ -136,7 +137,7 @@ export class RequiredEncryptionContextMaterialsManager implements MaterialsManag
     if (changed.length > 0) {
       materials.plaintextDataKey.fill(0)
       throw new ConfigurationError(
-        `The underlying materials manager did not keep required encryption context key(s) ${changed.map((key) => `"${key}"`).join(', ')} ` +
+        `The underlying materials manager did not keep required encryption context key(s) ${changed.map((key) => `${quoteIdentifier(key)}`).join(', ')} ` +
           'with the value the caller gave.',
       )
     }

@@ -80,7 +80,7 @@ function nameOption(field: string, value: unknown, maxBytes = MAX_ATTRIBUTE_NAME
     throw new ConfigurationError(`DynamoDbItemEncryptor ${field} is longer than ${maxBytes} bytes of UTF-8.`)
   }
   if (value.startsWith(RESERVED_PREFIX)) {
-    throw new ConfigurationError(`DynamoDbItemEncryptor ${field} "${value}" uses the reserved prefix "${RESERVED_PREFIX}".`)
+    throw new ConfigurationError(`DynamoDbItemEncryptor ${field} ${quoteIdentifier(value)} uses the reserved prefix "${RESERVED_PREFIX}".`)
   }
   return value
 }
@@ -102,7 +102,7 @@ function actionsOption(value: unknown): Record<string, CryptoAction> {
   for (const [name, action] of Object.entries(value)) {
     nameOption(`attribute name`, name)
     if (!CRYPTO_ACTIONS.includes(action as CryptoAction)) {
-      throw new ConfigurationError(`DynamoDbItemEncryptor: attribute "${name}" has action ${String(action)}; use one of ${CRYPTO_ACTIONS.join(', ')}.`)
+      throw new ConfigurationError(`DynamoDbItemEncryptor: attribute ${quoteIdentifier(name)} has action ${String(action)}; use one of ${CRYPTO_ACTIONS.join(', ')}.`)
     }
     actions[name] = action as CryptoAction
   }
@@ -113,7 +113,7 @@ function keyAction(actions: Record<string, CryptoAction>, role: string, name: st
   const expected: CryptoAction = version === 2 ? 'SIGN_AND_INCLUDE_IN_ENCRYPTION_CONTEXT' : 'SIGN_ONLY'
   if (actions[name] !== expected) {
     throw new ConfigurationError(
-      `DynamoDbItemEncryptor: the ${role} "${name}" must be ${expected}` +
+      `DynamoDbItemEncryptor: the ${role} ${quoteIdentifier(name)} must be ${expected}` +
         (version === 2 ? ' (some attribute is SIGN_AND_INCLUDE_IN_ENCRYPTION_CONTEXT, so keys are too).' : ' (keys are signed, never encrypted).') +
         ` It is ${actions[name] ?? 'missing from attributeActionsOnEncrypt'}.`,
     )
@@ -159,12 +159,12 @@ export function tableConfig(options: DynamoDbItemEncryptorConfig): TableConfig {
   for (const [name, action] of Object.entries(actions)) {
     if (action === 'DO_NOTHING' && !isUnsigned(scope, name)) {
       throw new ConfigurationError(
-        `DynamoDbItemEncryptor: attribute "${name}" is DO_NOTHING, so it must also be in allowedUnsignedAttributes or start with allowedUnsignedAttributePrefix.`,
+        `DynamoDbItemEncryptor: attribute ${quoteIdentifier(name)} is DO_NOTHING, so it must also be in allowedUnsignedAttributes or start with allowedUnsignedAttributePrefix.`,
       )
     }
     if (action !== 'DO_NOTHING' && isUnsigned(scope, name)) {
       throw new ConfigurationError(
-        `DynamoDbItemEncryptor: attribute "${name}" is ${action} but allowed unsigned; signed attributes must not be in allowedUnsignedAttributes or match allowedUnsignedAttributePrefix.`,
+        `DynamoDbItemEncryptor: attribute ${quoteIdentifier(name)} is ${action} but allowed unsigned; signed attributes must not be in allowedUnsignedAttributes or match allowedUnsignedAttributePrefix.`,
       )
     }
   }

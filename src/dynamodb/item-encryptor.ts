@@ -10,6 +10,7 @@ import { tableConfig, isUnsigned, type DynamoDbItemEncryptorConfig, type TableCo
 import { InvalidItemError, MalformedItemError } from './errors.js'
 import { decryptStructure, encryptStructure, type ParsedHeader, type StructuredField } from './structured/index.js'
 import { FOOTER_ATTRIBUTE, HEADER_ATTRIBUTE, RESERVED_PREFIX, type AttributeValue, type CryptoAction, type Item, type ObjectMarshallOptions, type ObjectUnmarshallOptions, type Terminal } from './types.js'
+import { quoteIdentifier } from '../quote.js'
 
 /** An item with what its header says: suite, data keys, contexts and each signed attribute's action. */
 export interface ItemWithHeader {
@@ -29,7 +30,7 @@ function versionOneValue(terminal: Terminal): string {
 
 function keyTerminal(item: Item, name: string, role: string, errorType: typeof InvalidItemError | typeof MalformedItemError): Terminal {
   const value = item[name]
-  if (value === undefined) throw new errorType(`The item has no ${role} attribute "${name}".`)
+  if (value === undefined) throw new errorType(`The item has no ${role} attribute ${quoteIdentifier(name)}.`)
   return serializeAttribute(value)
 }
 
@@ -108,13 +109,13 @@ export class ItemEncryptorCore {
     const fields: StructuredField[] = []
     for (const [name, value] of Object.entries(item)) {
       if (name.startsWith(RESERVED_PREFIX)) {
-        throw new InvalidItemError(`The item has attribute "${name}": names starting with "${RESERVED_PREFIX}" are reserved for the encryptor.`)
+        throw new InvalidItemError(`The item has attribute ${quoteIdentifier(name)}: names starting with "${RESERVED_PREFIX}" are reserved for the encryptor.`)
       }
       // An attribute the actions do not name may still be left alone if it is allowed unsigned.
       const action = config.attributeActionsOnEncrypt[name] ?? (isUnsigned(config, name) ? 'DO_NOTHING' : undefined)
       if (action === undefined) {
         throw new InvalidItemError(
-          `The item has attribute "${name}", which attributeActionsOnEncrypt does not name and which is not allowed unsigned: ` +
+          `The item has attribute ${quoteIdentifier(name)}, which attributeActionsOnEncrypt does not name and which is not allowed unsigned: ` +
             'give it an action, or list it in allowedUnsignedAttributes.',
         )
       }
@@ -122,7 +123,7 @@ export class ItemEncryptorCore {
     }
     for (const [name, action] of Object.entries(config.attributeActionsOnEncrypt)) {
       if (action === 'SIGN_AND_INCLUDE_IN_ENCRYPTION_CONTEXT' && item[name] === undefined) {
-        throw new InvalidItemError(`The item has no attribute "${name}", which is SIGN_AND_INCLUDE_IN_ENCRYPTION_CONTEXT and so required.`)
+        throw new InvalidItemError(`The item has no attribute ${quoteIdentifier(name)}, which is SIGN_AND_INCLUDE_IN_ENCRYPTION_CONTEXT and so required.`)
       }
     }
     const encryptionContext = this.#baseContext(item, config.version, InvalidItemError)

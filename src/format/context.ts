@@ -30,11 +30,11 @@ export function validateCallerContext(context: unknown): EncryptionContext {
   const copy = emptyContext()
   for (const [key, value] of Object.entries(context)) {
     if (typeof value !== 'string') {
-      throw new InvalidEncryptionContextError(`encryptionContext value for key "${key}" must be a string, got ${typeof value}.`)
+      throw new InvalidEncryptionContextError(`encryptionContext value for key ${quoteIdentifier(key)} must be a string, got ${typeof value}.`)
     }
     if (key.startsWith(RESERVED_PREFIX)) {
       throw new InvalidEncryptionContextError(
-        `encryptionContext key "${key}" uses the reserved prefix "${RESERVED_PREFIX}"; choose another key.`,
+        `encryptionContext key ${quoteIdentifier(key)} uses the reserved prefix "${RESERVED_PREFIX}"; choose another key.`,
       )
     }
     if (key === '') throw new InvalidEncryptionContextError('encryptionContext keys must not be empty.')
@@ -92,10 +92,10 @@ export function checkRequiredKeys(keys: unknown, context: EncryptionContext, who
     }
     // The DynamoDB item format binds its own reserved pairs (table name, key names) without storing them.
     if (key.startsWith(RESERVED_PREFIX) && !(reservedAllowed && key !== PUBLIC_KEY_CONTEXT_KEY)) {
-      throw new InvalidEncryptionContextError(`${who}: "${key}" uses the reserved prefix "${RESERVED_PREFIX}" and cannot be left out of the message.`)
+      throw new InvalidEncryptionContextError(`${who}: ${quoteIdentifier(key)} uses the reserved prefix "${RESERVED_PREFIX}" and cannot be left out of the message.`)
     }
     if (!Object.prototype.hasOwnProperty.call(context, key)) {
-      throw new InvalidEncryptionContextError(`${who}: the encryption context has no key "${key}", which is required.`)
+      throw new InvalidEncryptionContextError(`${who}: the encryption context has no key ${quoteIdentifier(key)}, which is required.`)
     }
   }
   return keys as string[]
@@ -263,7 +263,7 @@ function parsePairs(bytes: Uint8Array, owned: boolean, ascii: string | undefined
     }
     // Keys in strictly increasing order cannot repeat: only a key out of order needs the lookup.
     if (!canonical && Object.prototype.hasOwnProperty.call(context, key)) {
-      throw new MalformedMessageError(`The message's encryption context has key "${key}" twice.`)
+      throw new MalformedMessageError(`The message's encryption context has key ${quoteIdentifier(key)} twice.`)
     }
     context[key] = value
   }

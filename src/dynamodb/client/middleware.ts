@@ -5,6 +5,7 @@ import { ConfigurationError, EnvelopeError } from '../../errors.js'
 import { concatBytes } from '../../format/bytes.js'
 import { MalformedItemError } from '../errors.js'
 import { transformRequest, transformResponse, type RequestState, type TableItemEncryptor, type Tables } from './operations.js'
+import { quoteIdentifier } from '../../quote.js'
 
 const TARGET_PREFIX = 'DynamoDB_20120810.'
 const EXCHANGE = Symbol('kms-envelope.dynamodb.exchange')
@@ -102,10 +103,10 @@ export function createEncryptedDynamoDbClient<Client extends DynamoDbClientLike>
   const tables: Tables = new Map(Object.entries(options?.tables ?? {}))
   for (const [name, encryptor] of tables) {
     if (typeof encryptor?.encryptItem !== 'function' || typeof encryptor.decryptItem !== 'function') {
-      throw new ConfigurationError(`createEncryptedDynamoDbClient: tables["${name}"] must be a DynamoDbItemEncryptor.`)
+      throw new ConfigurationError(`createEncryptedDynamoDbClient: tables[${quoteIdentifier(name)}] must be a DynamoDbItemEncryptor.`)
     }
     if (encryptor.tableName !== name) {
-      throw new ConfigurationError(`createEncryptedDynamoDbClient: tables["${name}"] is the encryptor of table "${encryptor.tableName}".`)
+      throw new ConfigurationError(`createEncryptedDynamoDbClient: tables[${quoteIdentifier(name)}] is the encryptor of table ${quoteIdentifier(encryptor.tableName)}.`)
     }
   }
   const stack = client.middlewareStack

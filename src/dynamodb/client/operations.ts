@@ -5,6 +5,7 @@ import { InvalidItemError, UnsupportedRequestError } from '../errors.js'
 import { FOOTER_ATTRIBUTE, HEADER_ATTRIBUTE, RESERVED_PREFIX, type CryptoAction, type Item } from '../types.js'
 import { referencedAttributes } from './expressions.js'
 import { fromWireItem, toWireItem, type WireItem } from './wire.js'
+import { quoteIdentifier } from '../../quote.js'
 
 /** What the client needs of a table's item encryptor (`DynamoDbItemEncryptor` is one). */
 export interface TableItemEncryptor {
@@ -28,7 +29,7 @@ export interface RequestState {
 }
 
 function refuse(table: string, operation: string, message: string): never {
-  throw new UnsupportedRequestError(`${operation} on encrypted table "${table}": ${message}`)
+  throw new UnsupportedRequestError(`${operation} on encrypted table ${quoteIdentifier(table)}: ${message}`)
 }
 
 function refuseLegacy(input: Json, table: string, operation: string, fields: readonly string[]): void {
@@ -45,7 +46,7 @@ function encryptedAttributes(encryptor: TableItemEncryptor): Set<string> {
 function checkCondition(encryptor: TableItemEncryptor, operation: string, expression: string | undefined, names: Json | undefined, what = 'ConditionExpression'): void {
   const encrypted = encryptedAttributes(encryptor)
   for (const name of referencedAttributes(expression, names)) {
-    if (encrypted.has(name)) refuse(encryptor.tableName, operation, `${what} uses "${name}", which is encrypted (ENCRYPT_AND_SIGN); DynamoDB cannot compare ciphertext.`)
+    if (encrypted.has(name)) refuse(encryptor.tableName, operation, `${what} uses ${quoteIdentifier(name)}, which is encrypted (ENCRYPT_AND_SIGN); DynamoDB cannot compare ciphertext.`)
   }
 }
 
@@ -53,7 +54,7 @@ function checkCondition(encryptor: TableItemEncryptor, operation: string, expres
 function checkUpdate(encryptor: TableItemEncryptor, operation: string, expression: string | undefined, names: Json | undefined): void {
   for (const name of referencedAttributes(expression, names)) {
     if (name.startsWith(RESERVED_PREFIX) || !isUnsigned(encryptor, name)) {
-      refuse(encryptor.tableName, operation, `UpdateExpression changes "${name}", which is signed: write the whole item with PutItem instead.`)
+      refuse(encryptor.tableName, operation, `UpdateExpression changes ${quoteIdentifier(name)}, which is signed: write the whole item with PutItem instead.`)
     }
   }
 }
@@ -66,14 +67,14 @@ function checkProjection(encryptor: TableItemEncryptor, operation: string, reque
   const needed = [HEADER_ATTRIBUTE, FOOTER_ATTRIBUTE, ...Object.keys(encryptor.attributeActionsOnEncrypt).filter((name) => !isUnsigned(encryptor, name))]
   const missing = needed.filter((name) => !projected.has(name))
   if (missing.length > 0) {
-    refuse(encryptor.tableName, operation, `ProjectionExpression must include ${missing.map((name) => `"${name}"`).join(', ')}: items are verified as a whole.`)
+    refuse(encryptor.tableName, operation, `ProjectionExpression must include ${missing.map((name) => `${quoteIdentifier(name)}`).join(', ')}: items are verified as a whole.`)
   }
 }
 
 function writable(encryptor: TableItemEncryptor, operation: string, item: WireItem): void {
   for (const name of Object.keys(item)) {
     // spec: ddb-support.md#writable
-    if (name.startsWith(RESERVED_PREFIX)) throw new InvalidItemError(`${operation} on "${encryptor.tableName}": attribute "${name}" uses the reserved prefix ${RESERVED_PREFIX}.`)
+    if (name.startsWith(RESERVED_PREFIX)) throw new InvalidItemError(`${operation} on ${quoteIdentifier(encryptor.tableName)}: attribute ${quoteIdentifier(name)} uses the reserved prefix ${RESERVED_PREFIX}.`)
   }
 }
 
@@ -198,7 +199,7 @@ export async function transformResponse(operation: string, input: Json, output: 
       } else {
         // spec: UPDATED_* may only return attributes outside the signatures (updates touch no others)
         const signed = Object.keys(output.Attributes).filter((name) => !isUnsigned(single, name))
-        if (signed.length > 0) throw new UnsupportedRequestError(`UpdateItem on encrypted table "${single.tableName}" returned signed attribute(s) ${signed.join(', ')}.`)
+        if (signed.length > 0) throw new UnsupportedRequestError(`UpdateItem on encrypted table ${quoteIdentifier(single.tableName)} returned signed attribute(s) ${signed.join(', ')}.`)
       }
       break
     case 'Query':

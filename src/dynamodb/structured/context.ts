@@ -6,6 +6,7 @@ import { compareBytes, utf8, utf8Decoder } from '../../format/bytes.js'
 import type { EncryptionContext } from '../../types.js'
 import { InvalidItemError, MalformedItemError } from '../errors.js'
 import type { Terminal } from '../types.js'
+import { quoteIdentifier } from '../../quote.js'
 
 export const ATTRIBUTE_CONTEXT_PREFIX = 'aws-crypto-attr.'
 export const LEGEND_CONTEXT_KEY = 'aws-crypto-legend'
@@ -59,7 +60,7 @@ export function withAttributeContext(
   added.push([LEGEND_CONTEXT_KEY, sorted.map(({ terminal }) => legendCharacter(terminal.typeId)).join('')])
   for (const [key] of added) {
     if (Object.prototype.hasOwnProperty.call(context, key)) {
-      throw new errorType(`The encryption context already has "${key}", which a SIGN_AND_INCLUDE_IN_ENCRYPTION_CONTEXT attribute needs.`)
+      throw new errorType(`The encryption context already has ${quoteIdentifier(key)}, which a SIGN_AND_INCLUDE_IN_ENCRYPTION_CONTEXT attribute needs.`)
     }
   }
   return { context: { ...context, ...Object.fromEntries(added) }, addedKeys: added.map(([key]) => key) }

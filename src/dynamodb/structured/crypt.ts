@@ -7,6 +7,7 @@ import { utf8 } from '../../format/bytes.js'
 import type { AlgorithmSuite } from '../../suites.js'
 import { ItemAuthenticationError, MalformedItemError } from '../errors.js'
 import type { Terminal } from '../types.js'
+import { quoteIdentifier } from '../../quote.js'
 
 const DERIVE_KEY_LABEL = utf8('AWS_DBE_DERIVE_KEY')
 const FIELD_NONCE_LABEL = utf8('AwsDbeField')
@@ -66,7 +67,7 @@ export async function decryptTerminal(
   name: string,
 ): Promise<Terminal> {
   if (terminal.typeId !== ENCRYPTED_TYPE_ID || terminal.value.length < 2 + TAG_LENGTH) {
-    throw new MalformedItemError(`Attribute "${name}" is encrypted in the header's legend but is not an encrypted binary value.`)
+    throw new MalformedItemError(`Attribute ${quoteIdentifier(name)} is encrypted in the header's legend but is not an encrypted binary value.`)
   }
   const { key, nonce } = fieldKey(rootKey, offset)
   const sealed = terminal.value
@@ -81,6 +82,6 @@ export async function decryptTerminal(
     aead.dispose?.()
     key.fill(0)
   }
-  if (!ok) throw new ItemAuthenticationError(`Attribute "${name}" failed to decrypt: it was changed after encryption.`)
+  if (!ok) throw new ItemAuthenticationError(`Attribute ${quoteIdentifier(name)} failed to decrypt: it was changed after encryption.`)
   return { typeId: ((sealed[0] as number) << 8) | (sealed[1] as number), value: plaintext }
 }

@@ -13,6 +13,7 @@ import { ENCRYPTED_TYPE_ID, encryptTerminal, fieldRootKey } from './crypt.js'
 import { canonicalHash, createFooter, type SignedField } from './footer.js'
 import { LEGEND, MESSAGE_ID_LENGTH, headerCommitment, serializePartialHeader } from './header.js'
 import { canonicalPath } from './path.js'
+import { quoteIdentifier } from '../../quote.js'
 
 export interface StructuredField {
   readonly name: string
@@ -76,8 +77,8 @@ export async function encryptStructure(input: EncryptStructureInput): Promise<St
   const { tableName, backend } = input
   const names = new Set<string>()
   for (const field of input.fields) {
-    if (field.name === HEADER_ATTRIBUTE || field.name === FOOTER_ATTRIBUTE) throw new InvalidItemError(`"${field.name}" is reserved for the encryptor.`)
-    if (names.has(field.name)) throw new InvalidItemError(`Attribute "${field.name}" appears twice.`)
+    if (field.name === HEADER_ATTRIBUTE || field.name === FOOTER_ATTRIBUTE) throw new InvalidItemError(`${quoteIdentifier(field.name)} is reserved for the encryptor.`)
+    if (names.has(field.name)) throw new InvalidItemError(`Attribute ${quoteIdentifier(field.name)} appears twice.`)
     names.add(field.name)
   }
   const ordered = inCanonicalOrder(tableName, input.fields)
