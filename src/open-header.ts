@@ -16,6 +16,7 @@ import { RESERVED_PREFIX, checkRequiredKeys, emptyContext, isEmptyContext, seria
 import type { ParsedHeader } from './format/header.js'
 import { FrameOpener } from './frame-opener.js'
 import { quoteIdentifier } from './quote.js'
+import { quoteList } from './quote-list.js'
 import { assertDecryptAllowed, commitmentPolicyFromOption } from './suites.js'
 import type { CommitmentPolicy, CompleteDecryptionMaterials, DecryptOptions, EncryptionContext, MaterialsManager } from './types.js'
 
@@ -70,7 +71,6 @@ function unstoredKeys(stored: EncryptionContext, expected: EncryptionContext | u
   return expected === undefined ? [] : Object.keys(expected).filter((key) => !hasOwn(stored, key))
 }
 
-const quoted = (keys: readonly string[]): string => keys.map((key) => `${quoteIdentifier(key)}`).join(', ')
 
 /**
  * The pairs the header tag must authenticate besides the stored ones: the materials' context under its
@@ -165,7 +165,7 @@ export async function openHeader(
     const unstored = unstoredKeys(stored, expected)
     if (!(error instanceof NoDecryptableKeyError) || unstored.length === 0) throw managerFailure(error)
     throw new NoDecryptableKeyError(
-      `${error.message} The keyrings were also given encryption context the message does not store (${quoted(unstored)}): ` +
+      `${error.message} The keyrings were also given encryption context the message does not store (${quoteList(unstored)}): ` +
         'a keyring that binds the context (AWS KMS, raw AES) cannot unwrap the data key when one of those values differs from ' +
         'the one used to encrypt, so these pairs did not authenticate.',
       error.failures,
@@ -201,7 +201,7 @@ export async function openHeader(
       throw new HeaderAuthenticationError(
         keys.length === 0
           ? 'The message header failed authentication: it was altered or the wrong key was used.'
-          : `The message header failed authentication with the encryption context pairs it does not store (${quoted(keys)}): ` +
+          : `The message header failed authentication with the encryption context pairs it does not store (${quoteList(keys)}): ` +
               'those pairs did not authenticate, so a value differs from the one used to encrypt (or the message was altered).',
       )
     }

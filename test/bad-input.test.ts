@@ -15,6 +15,7 @@ import {
   NoDecryptableKeyError,
   TooManyEncryptedDataKeysError,
   MultiKeyring,
+  RawAesKeyring,
   RawRsaKeyring,
 } from '../src/index.js'
 import { signatureLength, uint16 as u16, uint32 as u32 } from './helpers/wire.js'
@@ -67,6 +68,18 @@ describe('decrypt rejects bad input with a specific error', () => {
     const { ciphertext } = await encrypt(keyring, 'secret')
     const error = await rejectionOf(decrypt(aesKeyring(32, 'other'), ciphertext))
     expect((error as EnvelopeError).code).toBe('NO_DECRYPTABLE_KEY')
+  })
+
+  it('data keys of other providers: the error names a few of them, quoted, however many and long they are', async () => {
+    // Provider IDs come from the message, so a hostile one can hold thousands, each up to 64 KB.
+    const namespaces = Array.from({ length: 40 }, (_, index) => `provider-${index}\n${'x'.repeat(2000)}`)
+    const children = namespaces.map((keyNamespace) => new RawAesKeyring({ keyNamespace, keyName: 'k', wrappingKey: new Uint8Array(32).fill(1) }))
+    const { ciphertext } = await encrypt(new MultiKeyring({ generator: children[0], children: children.slice(1) }), 'secret', { algorithmSuite: 0x0478 })
+    const { message } = (await rejectionOf(decrypt(keyring, ciphertext))) as Error
+    expect(message).toContain('the message has keys from: "provider-0\\nxxx')
+    expect(message).toContain(' and 30 more).')
+    expect(message).not.toContain('\n')
+    expect(message.length).toBeLessThan(2000)
   })
 
   it('a multi-keyring reports each child failure', async () => {

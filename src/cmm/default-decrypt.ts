@@ -16,6 +16,7 @@ import type { CompleteDecryptionMaterials, DecryptionRequest, EncryptionContext,
 import { errorMessage } from './materials-check.js'
 import { checkMaterialsRequest } from './request-check.js'
 import { quoteIdentifier } from '../quote.js'
+import { quoteList } from '../quote-list.js'
 
 const hasOwn = (object: object, key: string): boolean => Object.prototype.hasOwnProperty.call(object, key)
 
@@ -67,7 +68,8 @@ export async function defaultDecryptionMaterials(
   }
   const { plaintextDataKey } = materials
   if (plaintextDataKey === undefined) {
-    const providers = [...new Set(request.encryptedDataKeys.map((edk) => edk.providerId))].join(', ')
+    // The provider IDs come from the message: quoted and few, however many and long they are.
+    const providers = quoteList(new Set(request.encryptedDataKeys.map((edk) => edk.providerId)))
     const reason = new KeyringError(`No encrypted data key is for this keyring (the message has keys from: ${providers}).`)
     throw new NoDecryptableKeyError(`No keyring could decrypt a data key: ${reason.message}`, [
       { keyring: keyringName(keyring), error: reason },

@@ -13,6 +13,7 @@ import type {
 import { DefaultMaterialsManager } from './default.js'
 import { checkMaterialsRequest } from './request-check.js'
 import { quoteIdentifier } from '../quote.js'
+import { quoteList } from '../quote-list.js'
 
 /** Options of `new RequiredEncryptionContextMaterialsManager(...)`. */
 export interface RequiredEncryptionContextMaterialsManagerOptions {
@@ -101,7 +102,7 @@ export class RequiredEncryptionContextMaterialsManager implements MaterialsManag
     const missing = this.requiredKeys.filter((key) => !hasOwn(request.encryptionContext, key))
     if (missing.length > 0) {
       throw new InvalidEncryptionContextError(
-        `The encryption context has no ${missing.map((key) => `${quoteIdentifier(key)}`).join(', ')}, which this materials manager requires; ` +
+        `The encryption context has no ${quoteList(missing)}, which this materials manager requires; ` +
           'add the pair(s) to encryptionContext.',
       )
     }
@@ -113,7 +114,7 @@ export class RequiredEncryptionContextMaterialsManager implements MaterialsManag
     if (dropped.length > 0) {
       materials.plaintextDataKey.fill(0)
       throw new ConfigurationError(
-        `The underlying materials manager dropped required encryption context key(s) ${dropped.map((key) => `${quoteIdentifier(key)}`).join(', ')}: ` +
+        `The underlying materials manager dropped required encryption context key(s) ${quoteList(dropped)}: ` +
           'the message would store them.',
       )
     }
@@ -127,7 +128,7 @@ export class RequiredEncryptionContextMaterialsManager implements MaterialsManag
     const missing = this.requiredKeys.filter((key) => !hasOwn(reproduced, key))
     if (missing.length > 0) {
       throw new EncryptionContextMismatchError(
-        `Decrypting needs the value of ${missing.map((key) => `${quoteIdentifier(key)}`).join(', ')} in encryptionContext: ` +
+        `Decrypting needs the value of ${quoteList(missing)} in encryptionContext: ` +
           'this materials manager requires it, and messages it writes do not store it.',
       )
     }
@@ -137,7 +138,7 @@ export class RequiredEncryptionContextMaterialsManager implements MaterialsManag
     if (changed.length > 0) {
       materials.plaintextDataKey.fill(0)
       throw new ConfigurationError(
-        `The underlying materials manager did not keep required encryption context key(s) ${changed.map((key) => `${quoteIdentifier(key)}`).join(', ')} ` +
+        `The underlying materials manager did not keep required encryption context key(s) ${quoteList(changed)} ` +
           'with the value the caller gave.',
       )
     }

@@ -6,6 +6,7 @@ import { FOOTER_ATTRIBUTE, HEADER_ATTRIBUTE, RESERVED_PREFIX, type CryptoAction,
 import { referencedAttributes } from './expressions.js'
 import { fromWireItem, toWireItem, type WireItem } from './wire.js'
 import { quoteIdentifier } from '../../quote.js'
+import { quoteList } from '../../quote-list.js'
 
 /** What the client needs of a table's item encryptor (`DynamoDbItemEncryptor` is one). */
 export interface TableItemEncryptor {
@@ -67,7 +68,7 @@ function checkProjection(encryptor: TableItemEncryptor, operation: string, reque
   const needed = [HEADER_ATTRIBUTE, FOOTER_ATTRIBUTE, ...Object.keys(encryptor.attributeActionsOnEncrypt).filter((name) => !isUnsigned(encryptor, name))]
   const missing = needed.filter((name) => !projected.has(name))
   if (missing.length > 0) {
-    refuse(encryptor.tableName, operation, `ProjectionExpression must include ${missing.map((name) => `${quoteIdentifier(name)}`).join(', ')}: items are verified as a whole.`)
+    refuse(encryptor.tableName, operation, `ProjectionExpression must include ${quoteList(missing)}: items are verified as a whole.`)
   }
 }
 
@@ -199,7 +200,7 @@ export async function transformResponse(operation: string, input: Json, output: 
       } else {
         // spec: UPDATED_* may only return attributes outside the signatures (updates touch no others)
         const signed = Object.keys(output.Attributes).filter((name) => !isUnsigned(single, name))
-        if (signed.length > 0) throw new UnsupportedRequestError(`UpdateItem on encrypted table ${quoteIdentifier(single.tableName)} returned signed attribute(s) ${signed.join(', ')}.`)
+        if (signed.length > 0) throw new UnsupportedRequestError(`UpdateItem on encrypted table ${quoteIdentifier(single.tableName)} returned signed attribute(s) ${quoteList(signed)}.`)
       }
       break
     case 'Query':
