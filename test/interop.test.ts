@@ -92,7 +92,8 @@ const membersOf = (spec: KeyringSpec): KeyringSpec[] =>
 
 /**
  * Non-ASCII caller context. The keys 'a', 'B', 'Z', 'é', '\u{1F600}' sort differently by UTF-8 bytes and by
- * localeCompare, so the raw AES keyring's AAD order matters for every message that uses it.
+ * localeCompare, so the raw AES keyring's AAD order matters for every message that uses it; '\uFF61' sorts
+ * after '\u{1F600}' by UTF-16 code units (JavaScript's default sort) but before it by UTF-8 bytes.
  */
 const CONTEXT: Readonly<Record<string, string>> = {
   purpose: 'interop',
@@ -102,6 +103,7 @@ const CONTEXT: Readonly<Record<string, string>> = {
   é: 'café ü ß',
   '\u{1F600}': 'emoji 日本語 \u{1F680}',
   ключ: 'значение',
+  '\uFF61': 'halfwidth ideographic full stop',
 }
 
 /** Deterministic plaintext bytes, so a failure names reproducible content. */
