@@ -4,7 +4,7 @@ import { hmac } from '@noble/hashes/hmac.js'
 import { sha384 } from '@noble/hashes/sha2.js'
 import { bigIntToBytes, bytesToBigInt, derToP1363, p1363ToDer } from '../../backend/ec.js'
 import type { CryptoBackend } from '../../backend/types.js'
-import { SignatureVerificationError } from '../../errors.js'
+import { InternalError, SignatureVerificationError } from '../../errors.js'
 import { concatBytes, utf8 } from '../../format/bytes.js'
 import type { AlgorithmSuite } from '../../suites.js'
 import type { EncryptionContext } from '../../types.js'
@@ -80,7 +80,9 @@ export async function createFooter(
         footer.set(signature, symmetricSigningKeys.length * RECIPIENT_TAG_LENGTH)
         break
       }
-      if (attempt === 16) throw new SignatureVerificationError('Could not make a 103-byte ECDSA signature for the item footer.')
+      // An attempt fails only when r or s starts with a zero byte (about 1 in 100), so 17 failures in a row mean
+      // a broken signer, not bad luck.
+      if (attempt === 16) throw new InternalError('Could not make a 103-byte ECDSA signature for the item footer in 17 attempts.')
     }
   }
   return footer
