@@ -47,6 +47,14 @@ async function gather(source: AsyncIterable<unknown>): Promise<Uint8Array> {
 }
 
 /**
+ * One-shot input as WebCrypto takes it: it refuses views of a SharedArrayBuffer (which a cross-origin-isolated
+ * page may hand in), so those bytes are copied.
+ */
+function unshared<T>(input: T): T {
+  return input instanceof Uint8Array && !(input.buffer instanceof ArrayBuffer) ? (input.slice() as T) : input
+}
+
+/**
  * Encrypt `plaintext` (bytes, a string encoded as UTF-8, or an async iterable of byte chunks, gathered first)
  * into one message. The default suite is 0x0578 (0x0478 with a `KmsRsaKeyring`).
  *
@@ -60,7 +68,7 @@ export async function encrypt(
   plaintext: Uint8Array | string | AsyncIterable<Uint8Array>,
   options?: EncryptOptions,
 ): Promise<EncryptResult> {
-  if (!isAsyncIterable(plaintext)) return encryptWith(webCryptoBackend, keyringOrCmm, plaintext, options)
+  if (!isAsyncIterable(plaintext)) return encryptWith(webCryptoBackend, keyringOrCmm, unshared(plaintext), options)
   const gathered = await gather(plaintext)
   try {
     return await encryptWith(webCryptoBackend, keyringOrCmm, gathered, options)
@@ -83,7 +91,7 @@ export async function decrypt(
   ciphertext: Uint8Array | AsyncIterable<Uint8Array>,
   options?: DecryptOptions,
 ): Promise<DecryptResult> {
-  return decryptWith(webCryptoBackend, keyringOrCmm, isAsyncIterable(ciphertext) ? await gather(ciphertext) : ciphertext, options)
+  return decryptWith(webCryptoBackend, keyringOrCmm, isAsyncIterable(ciphertext) ? await gather(ciphertext) : unshared(ciphertext), options)
 }
 
 /**

@@ -107,8 +107,9 @@ export function cancelledError(reason: unknown): AbortedError {
   return new AbortedError('The stream was cancelled.', { cause: reason })
 }
 
+/** A chunk written to a stream, as bytes. A view of a SharedArrayBuffer is copied: WebCrypto refuses those. */
 export function asChunk(chunk: unknown): Uint8Array {
-  if (chunk instanceof Uint8Array) return chunk
+  if (chunk instanceof Uint8Array) return chunk.buffer instanceof ArrayBuffer ? chunk : chunk.slice()
   throw new ConfigurationError(`Stream chunks must be Uint8Array; got ${typeof chunk}.`)
 }
 

@@ -459,3 +459,41 @@ describe('without crypto.subtle (pages served over plain HTTP)', () => {
     })
   })
 })
+
+describe('bytes on a SharedArrayBuffer (a cross-origin-isolated page may pass them; WebCrypto refuses such views)', () => {
+  const shared = (bytes: Uint8Array): Uint8Array => {
+    const view = new Uint8Array(new SharedArrayBuffer(bytes.length))
+    view.set(bytes)
+    return view
+  }
+  const keyring = new RawAesKeyring({ keyNamespace: 'n', keyName: 'k', wrappingKey: new Uint8Array(32).fill(1) })
+  const plaintext = new Uint8Array(10_000).map((_, index) => index & 0xff)
+
+  it('WebCrypto itself refuses them: the case is real', async () => {
+    await expect(crypto.subtle.digest('SHA-256', shared(plaintext) as Uint8Array<ArrayBuffer>)).rejects.toThrow(/SharedArrayBuffer/)
+  })
+
+  it.each([0x0478, 0x0578])('one-shot encrypt and decrypt of the browser entry take them, suite %i', async (algorithmSuite) => {
+    const browser = await import('../src/browser.js')
+    const { ciphertext } = await browser.encrypt(keyring, shared(plaintext), { algorithmSuite })
+    expect((await browser.decrypt(keyring, shared(ciphertext))).plaintext).toEqual(plaintext)
+  })
+
+  /** Views of one SharedArrayBuffer, `size` bytes each (`chunked` would copy them into ordinary buffers). */
+  const sharedChunks = (bytes: Uint8Array, size: number): ReadableStream<Uint8Array> => {
+    const view = shared(bytes)
+    let offset = 0
+    return new ReadableStream({
+      pull(controller) {
+        if (offset >= view.length) return controller.close()
+        controller.enqueue(view.subarray(offset, (offset += size)))
+      },
+    })
+  }
+
+  it.each([0x0478, 0x0578])('streams take them as chunks, suite %i', async (algorithmSuite) => {
+    const encrypted = await readAll(sharedChunks(plaintext, 5000).pipeThrough(encryptStreamWith(webCryptoBackend, keyring, { algorithmSuite })))
+    const decrypted = await readAll(sharedChunks(encrypted, 20_000).pipeThrough(decryptStreamWith(webCryptoBackend, keyring)))
+    expect(decrypted).toEqual(plaintext)
+  })
+})

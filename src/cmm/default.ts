@@ -37,9 +37,9 @@ export class DefaultMaterialsManager implements MaterialsManager {
 
   async getEncryptionMaterials(request: EncryptionRequest, backend: CryptoBackend): Promise<CompleteEncryptionMaterials> {
     // A request encrypt made passes this (its context is frozen, after validateCallerContext); any other is
-    // checked in full, loaded on demand. (`Object(x) !== x` for null, undefined and other values not objects.)
-    const { encryptionContext: given } = request ?? {}
-    if (typeof request?.suite?.keyLength !== 'number' || Object(given) !== given || !Object.isFrozen(given) || typeof backend?.randomBytes !== 'function') {
+    // checked in full, loaded on demand. (`Object(x)` is a new, unfrozen object for null, undefined and other
+    // values that are not objects.)
+    if (typeof request?.suite?.keyLength !== 'number' || !Object.isFrozen(Object(request.encryptionContext)) || typeof backend?.randomBytes !== 'function') {
       const onDemand = onDemandLoaded() ?? (await loadOnDemand())
       onDemand.checkMaterialsRequest('DefaultMaterialsManager.getEncryptionMaterials', request, backend, false)
     }

@@ -44,8 +44,7 @@ function madeByLibrary(request: unknown, backend: unknown, decrypting: boolean):
   const { suite, encryptionContext, encryptedDataKeys } = (request ?? {}) as Partial<Record<string, unknown>>
   return (
     typeof (suite as { keyLength?: unknown } | undefined)?.keyLength === 'number' &&
-    Object(encryptionContext) === encryptionContext &&
-    Object.isFrozen(encryptionContext) &&
+    Object.isFrozen(Object(encryptionContext)) &&
     (!decrypting || Array.isArray(encryptedDataKeys)) &&
     typeof (backend as { randomBytes?: unknown } | undefined)?.randomBytes === 'function'
   )

@@ -92,7 +92,7 @@ export class KmsRsaKeyring implements Keyring {
     }
     if (publicKey !== undefined) checkPublicKey(publicKey)
     if (kmsClient !== undefined && typeof (kmsClient as KmsClientLike | null)?.send !== 'function') {
-      throw new ConfigurationError('KmsRsaKeyring kmsClient must be a KMS client (an object with send), such as a KMSClient.')
+      throw new ConfigurationError('KmsRsaKeyring kmsClient must be a KMSClient (an object with send).')
     }
     if (clientSupplier !== undefined && typeof clientSupplier !== 'function') {
       throw new ConfigurationError('KmsRsaKeyring clientSupplier must be a function from a Region name to a KMS client.')
