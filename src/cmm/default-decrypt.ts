@@ -13,10 +13,10 @@ import { NO_KEYS, PUBLIC_KEY_CONTEXT_KEY, RESERVED_PREFIX, emptyContext } from '
 import { keyringName } from '../keyrings/common.js'
 import { assertDecryptAllowed } from '../suites.js'
 import type { CompleteDecryptionMaterials, DecryptionRequest, EncryptionContext, Keyring } from '../types.js'
-import { errorMessage } from './materials-check.js'
-import { checkMaterialsRequest } from './request-check.js'
 import { quoteIdentifier } from '../quote.js'
 import { quoteList } from '../quote-list.js'
+import { errorMessage } from './materials-check.js'
+import { checkMaterialsRequest } from './request-check.js'
 
 const hasOwn = (object: object, key: string): boolean => Object.prototype.hasOwnProperty.call(object, key)
 

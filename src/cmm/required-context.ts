@@ -10,10 +10,10 @@ import type {
   Keyring,
   MaterialsManager,
 } from '../types.js'
-import { DefaultMaterialsManager } from './default.js'
-import { checkMaterialsRequest } from './request-check.js'
 import { quoteIdentifier } from '../quote.js'
 import { quoteList } from '../quote-list.js'
+import { DefaultMaterialsManager } from './default.js'
+import { checkMaterialsRequest } from './request-check.js'
 
 /** Options of `new RequiredEncryptionContextMaterialsManager(...)`. */
 export interface RequiredEncryptionContextMaterialsManagerOptions {

@@ -5,12 +5,12 @@ import { loadOnce } from '../load-on-demand.js'
 import { toBase64 } from '../backend/der.js'
 import type { CryptoBackend } from '../backend/types.js'
 import type { EncryptionContext } from '../types.js'
+import { quoteIdentifier } from '../quote.js'
 import { deserializeAttribute, serializeAttribute } from './attributes/index.js'
 import { tableConfig, isUnsigned, type DynamoDbItemEncryptorConfig, type TableConfig } from './config.js'
 import { InvalidItemError, MalformedItemError } from './errors.js'
 import { decryptStructure, encryptStructure, type ParsedHeader, type StructuredField } from './structured/index.js'
 import { FOOTER_ATTRIBUTE, HEADER_ATTRIBUTE, RESERVED_PREFIX, type AttributeValue, type CryptoAction, type Item, type ObjectMarshallOptions, type ObjectUnmarshallOptions, type Terminal } from './types.js'
-import { quoteIdentifier } from '../quote.js'
 
 /** An item with what its header says: suite, data keys, contexts and each signed attribute's action. */
 export interface ItemWithHeader {

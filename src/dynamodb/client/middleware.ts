@@ -3,9 +3,9 @@
 // the low-level client and @aws-sdk/lib-dynamodb's document client on top of it behave the same.
 import { ConfigurationError, EnvelopeError } from '../../errors.js'
 import { concatBytes } from '../../format/bytes.js'
+import { quoteIdentifier } from '../../quote.js'
 import { MalformedItemError } from '../errors.js'
 import { transformRequest, transformResponse, type RequestState, type TableItemEncryptor, type Tables } from './operations.js'
-import { quoteIdentifier } from '../../quote.js'
 
 const TARGET_PREFIX = 'DynamoDB_20120810.'
 const EXCHANGE = Symbol('kms-envelope.dynamodb.exchange')

@@ -1,12 +1,12 @@
 // What the encrypted client does to each DynamoDB operation's request and response, on the JSON bodies.
 // spec: dynamodb-encryption-client/ddb-sdk-integration.md (searchable encryption and legacy items are out of scope)
+import { quoteIdentifier } from '../../quote.js'
+import { quoteList } from '../../quote-list.js'
 import { isUnsigned } from '../config.js'
 import { InvalidItemError, UnsupportedRequestError } from '../errors.js'
 import { FOOTER_ATTRIBUTE, HEADER_ATTRIBUTE, RESERVED_PREFIX, type CryptoAction, type Item } from '../types.js'
 import { referencedAttributes } from './expressions.js'
 import { fromWireItem, toWireItem, type WireItem } from './wire.js'
-import { quoteIdentifier } from '../../quote.js'
-import { quoteList } from '../../quote-list.js'
 
 /** What the client needs of a table's item encryptor (`DynamoDbItemEncryptor` is one). */
 export interface TableItemEncryptor {

@@ -4,9 +4,9 @@
 import { toBase64 } from '../../backend/der.js'
 import { compareBytes, utf8, utf8Decoder } from '../../format/bytes.js'
 import type { EncryptionContext } from '../../types.js'
+import { quoteIdentifier } from '../../quote.js'
 import { InvalidItemError, MalformedItemError } from '../errors.js'
 import type { Terminal } from '../types.js'
-import { quoteIdentifier } from '../../quote.js'
 
 export const ATTRIBUTE_CONTEXT_PREFIX = 'aws-crypto-attr.'
 export const LEGEND_CONTEXT_KEY = 'aws-crypto-legend'

@@ -5,9 +5,9 @@ import { ctr } from '@noble/ciphers/aes.js'
 import { isAsyncAead, type CryptoBackend } from '../../backend/types.js'
 import { utf8 } from '../../format/bytes.js'
 import type { AlgorithmSuite } from '../../suites.js'
+import { quoteIdentifier } from '../../quote.js'
 import { ItemAuthenticationError, MalformedItemError } from '../errors.js'
 import type { Terminal } from '../types.js'
-import { quoteIdentifier } from '../../quote.js'
 
 const DERIVE_KEY_LABEL = utf8('AWS_DBE_DERIVE_KEY')
 const FIELD_NONCE_LABEL = utf8('AwsDbeField')

@@ -6,6 +6,7 @@ import { KeyringError } from '../../errors.js'
 import { compareBytes } from '../../format/bytes.js'
 import { dbeSuite } from '../../suites-dbe.js'
 import type { CompleteEncryptionMaterials, EncryptedDataKey, EncryptionContext, MaterialsManager } from '../../types.js'
+import { quoteIdentifier } from '../../quote.js'
 import { InvalidItemError } from '../errors.js'
 import { FOOTER_ATTRIBUTE, HEADER_ATTRIBUTE, type CryptoAction, type Terminal } from '../types.js'
 import { withAttributeContext } from './context.js'
@@ -13,7 +14,6 @@ import { ENCRYPTED_TYPE_ID, encryptTerminal, fieldRootKey } from './crypt.js'
 import { canonicalHash, createFooter, type SignedField } from './footer.js'
 import { LEGEND, MESSAGE_ID_LENGTH, headerCommitment, serializePartialHeader } from './header.js'
 import { canonicalPath } from './path.js'
-import { quoteIdentifier } from '../../quote.js'
 
 export interface StructuredField {
   readonly name: string
