@@ -17,7 +17,8 @@ import type { ParsedHeader } from './format/header.js'
 import { FrameOpener } from './frame-opener.js'
 import { quoteIdentifier } from './quote.js'
 import { quoteList } from './quote-list.js'
-import { assertDecryptAllowed, commitmentPolicyFromOption } from './suites.js'
+import { commitmentPolicyFromOption } from './suites.js'
+import { assertDecryptAllowed } from './suites-decrypt.js'
 import type { CommitmentPolicy, CompleteDecryptionMaterials, DecryptOptions, EncryptionContext, MaterialsManager } from './types.js'
 
 // Decrypting a message's header, shared by the one-shot and streaming decrypts: the caller's options and

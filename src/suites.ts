@@ -152,7 +152,7 @@ export function suiteForEncrypt(requested: number | undefined, policy: Commitmen
   return suite
 }
 
-// spec: framework/commitment-policy.md
+// spec: framework/commitment-policy.md (the decrypt side is in suites-decrypt.ts)
 export function assertEncryptAllowed(suite: AlgorithmSuite, policy: CommitmentPolicy): void {
   const mustCommit = policy !== 'FORBID_ENCRYPT_ALLOW_DECRYPT'
   if (suite.committing !== mustCommit) {
@@ -160,15 +160,6 @@ export function assertEncryptAllowed(suite: AlgorithmSuite, policy: CommitmentPo
       mustCommit
         ? `Commitment policy ${policy} requires a committing suite (0x0478 or 0x0578) to encrypt; ${hex(suite.id)} does not commit to its key.`
         : `Commitment policy ${policy} forbids committing suites; ${hex(suite.id)} commits. Choose a non-committing suite.`,
-    )
-  }
-}
-
-export function assertDecryptAllowed(suite: AlgorithmSuite, policy: CommitmentPolicy): void {
-  if (policy === 'REQUIRE_ENCRYPT_REQUIRE_DECRYPT' && !suite.committing) {
-    throw new CommitmentPolicyError(
-      `The message uses non-committing suite ${hex(suite.id)}, which commitment policy ${policy} refuses to decrypt. ` +
-        `Use 'REQUIRE_ENCRYPT_ALLOW_DECRYPT' to read messages written without key commitment.`,
     )
   }
 }

@@ -3,7 +3,8 @@ import { ConfigurationError, EncryptionContextMismatchError } from '../errors.js
 import { isKeyring } from '../keyrings/common.js'
 import { LONE_SURROGATE_PROBLEM, loneSurrogateAt } from '../format/bytes.js'
 import { quoteIdentifier, quoteValue } from '../quote.js'
-import { assertDecryptAllowed, assertEncryptAllowed, type AlgorithmSuite } from '../suites.js'
+import { assertEncryptAllowed, type AlgorithmSuite } from '../suites.js'
+import { assertDecryptAllowed } from '../suites-decrypt.js'
 import type {
   CompleteDecryptionMaterials,
   CompleteEncryptionMaterials,

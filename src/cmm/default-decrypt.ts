@@ -11,7 +11,7 @@ import {
 } from '../errors.js'
 import { NO_KEYS, PUBLIC_KEY_CONTEXT_KEY, RESERVED_PREFIX, emptyContext } from '../format/context.js'
 import { keyringName } from '../keyrings/common.js'
-import { assertDecryptAllowed } from '../suites.js'
+import { assertDecryptAllowed } from '../suites-decrypt.js'
 import type { CompleteDecryptionMaterials, DecryptionRequest, EncryptionContext, Keyring } from '../types.js'
 import { quoteIdentifier } from '../quote.js'
 import { quoteList } from '../quote-list.js'
