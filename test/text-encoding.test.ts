@@ -13,6 +13,8 @@ import {
   encrypt,
   encryptStream,
   InvalidEncryptionContextError,
+  type Keyring,
+  KeyringError,
   LocalMaterialsCache,
   type MaterialsManager,
   RawAesKeyring,
@@ -139,6 +141,33 @@ describe('raw keyring names', () => {
     const named = new RawAesKeyring({ keyNamespace: `ns ${SMILE}`, keyName: `key ${SMILE}`, wrappingKey })
     const { ciphertext } = await encrypt(named, 'data')
     expect(new TextDecoder().decode((await decrypt(named, ciphertext)).plaintext)).toBe('data')
+  })
+})
+
+describe('a custom keyring\'s provider ID', () => {
+  /** A keyring wrapping with the raw AES keyring but naming its data keys with another provider ID. */
+  const renaming = (providerId: string): Keyring => ({
+    async onEncrypt(materials, backend) {
+      const wrapped = await keyring.onEncrypt(materials, backend)
+      return { ...wrapped, encryptedDataKeys: wrapped.encryptedDataKeys.map((key) => ({ ...key, providerId })) }
+    },
+    onDecrypt: (materials, keys, backend) => keyring.onDecrypt(materials, keys, backend),
+  })
+
+  it('with a lone surrogate is refused: no keyring could match the stored ID again', async () => {
+    for (const manager of [renaming(`custom${HIGH}`), new CachingMaterialsManager({ keyring: renaming(`custom${HIGH}`), maxAge: 1000 })]) {
+      const error = await rejectionOf(encrypt(manager, 'data', { algorithmSuite: 0x0478 }))
+      expect(refusal(error, KeyringError)).toContain('provider ID "custom\\ud83d"')
+    }
+    const items = new DynamoDbItemEncryptor({ tableName: 'orders', partitionKeyName: 'pk', attributeActionsOnEncrypt: { pk: 'SIGN_ONLY' }, keyring: renaming(`custom${LOW}`) })
+    refusal(await rejectionOf(items.encryptItem({ pk: { S: 'u1' } })), KeyringError)
+  })
+
+  it('outside the BMP is stored as it is', async () => {
+    const { ciphertext, header } = await encrypt(renaming(`custom ${SMILE}`), 'data', { algorithmSuite: 0x0478 })
+    expect(header.encryptedDataKeys[0]?.providerId).toBe(`custom ${SMILE}`)
+    // Read back from the message: the error names the providers it holds.
+    expect(((await rejectionOf(decrypt(keyring, ciphertext))) as Error).message).toContain(`"custom ${SMILE}"`)
   })
 })
 

@@ -6,8 +6,9 @@
 // platform error.
 import type { CryptoBackend } from '../backend/types.js'
 import { ConfigurationError, EnvelopeError, KeyringError } from '../errors.js'
-import { isAllZero } from '../format/bytes.js'
+import { LONE_SURROGATE_PROBLEM, isAllZero, loneSurrogateAt } from '../format/bytes.js'
 import { PUBLIC_KEY_CONTEXT_KEY } from '../format/context.js'
+import { quoteIdentifier } from '../quote.js'
 import type { AlgorithmSuite } from '../suites.js'
 import type { CompleteDecryptionMaterials, CompleteEncryptionMaterials } from '../types.js'
 
@@ -104,6 +105,8 @@ function encryptionMaterialsProblem(materials: CompleteEncryptionMaterials, suit
     if (typeof key?.providerId !== 'string' || !(key.providerInfo instanceof Uint8Array) || !(key.ciphertext instanceof Uint8Array)) {
       return 'have an encrypted data key that is not { providerId: string, providerInfo: Uint8Array, ciphertext: Uint8Array }'
     }
+    // Keyrings are matched on the provider ID as stored, so one UTF-8 would change could never decrypt.
+    if (loneSurrogateAt(key.providerId) >= 0) return `have an encrypted data key whose provider ID ${quoteIdentifier(key.providerId)} ${LONE_SURROGATE_PROBLEM}`
   }
   if (typeof encryptionContext !== 'object' || encryptionContext === null) return 'have no encryption context'
   for (const value of Object.values(encryptionContext)) {

@@ -6,7 +6,8 @@ import {
 } from '../errors.js'
 import { suiteFromMessage, hex, type AlgorithmSuite } from '../suites.js'
 import type { EncryptedDataKey, EncryptionContext, MessageHeader } from '../types.js'
-import { ByteReader, ByteWriter, ZERO_IV, byteChars, fromUtf8, utf8 } from './bytes.js'
+import { quoteIdentifier } from '../quote.js'
+import { ByteReader, ByteWriter, LONE_SURROGATE_PROBLEM, ZERO_IV, byteChars, fromUtf8, loneSurrogateAt, utf8 } from './bytes.js'
 import { parseContext, serializeContext } from './context.js'
 
 // spec: data-format/message-header.md#supported-types
@@ -190,6 +191,8 @@ export function writeEncryptedDataKey(writer: ByteWriter, key: EncryptedDataKey)
   if (typeof providerId !== 'string' || !(providerInfo instanceof Uint8Array) || !(ciphertext instanceof Uint8Array)) {
     throw tooLong('not { providerId: string; providerInfo, ciphertext: Uint8Array }.')
   }
+  // Decrypt matches keyrings on the provider ID as stored: one UTF-8 would change could never match again.
+  if (loneSurrogateAt(providerId) >= 0) throw tooLong(`provider ID ${quoteIdentifier(providerId)} ${LONE_SURROGATE_PROBLEM}.`)
   return writer
     .lengthPrefixed(utf8(providerId), 'provider ID', tooLong)
     .lengthPrefixed(providerInfo, 'provider info', tooLong)
