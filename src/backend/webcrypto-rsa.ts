@@ -21,8 +21,9 @@ export interface RsaHandle {
 }
 
 /**
- * Our byte arrays as WebCrypto's `BufferSource`. They never sit on a SharedArrayBuffer (the library allocates
- * them, or the caller handed in plain Uint8Arrays), which is all TypeScript's DOM types worry about.
+ * Our byte arrays as WebCrypto's `BufferSource`. They never sit on a SharedArrayBuffer, which is all
+ * TypeScript's DOM types worry about: the library allocates them, copies the keys it is given, and copies
+ * shared one-shot input (browser.ts) and stream chunks (`asChunk`) as they come in.
  */
 export function source(bytes: Uint8Array): BufferSource {
   return bytes as Uint8Array<ArrayBuffer>
