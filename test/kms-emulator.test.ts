@@ -476,6 +476,19 @@ describe('state file', () => {
     expect(JSON.parse(await readFile(statePath, 'utf8'))).toMatchObject({ keys: [], aliases: [] })
     await emulator.close()
   })
+
+  it('a save that fails after the start is a ConfigurationError and leaves no temporary file behind', async () => {
+    const folder = join(directory, 'later')
+    await mkdir(folder)
+    const statePath = join(folder, 'state.json')
+    const emulator = await start({ statePath })
+    // The state file becomes a folder that is not empty: the temporary file is written, the rename fails.
+    await rm(statePath)
+    await mkdir(join(statePath, 'inside'), { recursive: true })
+    expect(() => emulator.createKey({ region: 'us-east-1' })).toThrow(expect.objectContaining({ code: 'INVALID_CONFIGURATION', message: expect.stringContaining('cannot be written') }))
+    expect((await readdir(folder)).sort()).toEqual(['state.json'])
+    await emulator.close()
+  })
 })
 
 describe('properties', () => {
