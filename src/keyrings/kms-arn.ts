@@ -35,17 +35,18 @@ function arnProblem(text: string): string | undefined {
 }
 
 /**
- * Parse an AWS KMS key or alias ARN. Throws a `ConfigurationError` saying which rule the input breaks.
+ * Parse an AWS KMS key or alias ARN. Throws a `ConfigurationError` saying which rule the input breaks, after
+ * `what` (the option it came from, say) when given.
  *
  * @example
  * ```ts
  * parseKmsArn('arn:aws:kms:us-east-1:111122223333:key/mrk-1234').region // 'us-east-1'
  * ```
  */
-export function parseKmsArn(arn: string): KmsArn {
-  if (typeof arn !== 'string') throw new ConfigurationError(`A KMS ARN must be a string; got ${typeof arn}.`)
+export function parseKmsArn(arn: string, what?: string): KmsArn {
+  if (typeof arn !== 'string') throw new ConfigurationError(`${what ?? 'A KMS ARN'} must be a string; got ${typeof arn}.`)
   const problem = arnProblem(arn)
-  if (problem !== undefined) throw new ConfigurationError(`${quoteIdentifier(arn)} is not a valid AWS KMS ARN: ${problem}.`)
+  if (problem !== undefined) throw new ConfigurationError(`${what === undefined ? '' : `${what} `}${quoteIdentifier(arn)} is not a valid AWS KMS ARN: ${problem}.`)
   const [, partition, , region, accountId, resource] = arn.split(':') as [string, string, string, string, string, string]
   const slash = resource.indexOf('/')
   return Object.freeze({
@@ -74,18 +75,18 @@ export function isKmsArn(arn: unknown): arn is string {
 
 /**
  * Parse an ARN that must name a key, not an alias: what KMS returns and what a message records.
- * An alias ARN gets its own message, since it is the usual mistake.
+ * An alias ARN gets its own message, since it is the usual mistake. `what` names the input in errors.
  *
  * @example
  * ```ts
  * const { region, accountId, resourceId } = parseKmsKeyArn('arn:aws:kms:eu-west-1:111122223333:key/mrk-1234abcd')
  * ```
  */
-export function parseKmsKeyArn(arn: string, what = 'A KMS key ARN'): KmsArn {
-  const parsed = parseKmsArn(arn)
+export function parseKmsKeyArn(arn: string, what?: string): KmsArn {
+  const parsed = parseKmsArn(arn, what)
   if (parsed.resourceType !== 'key') {
     throw new ConfigurationError(
-      `${what} is required, but ${quoteIdentifier(arn)} is an alias ARN. Give the key ARN (arn:…:key/…) the alias points to.`,
+      `${what ?? 'A KMS key ARN'} is required, but ${quoteIdentifier(arn)} is an alias ARN. Give the key ARN (arn:…:key/…) the alias points to.`,
     )
   }
   return parsed

@@ -3,7 +3,8 @@
 // spec: framework/aws-kms/aws-kms-rsa-keyring.md#ondecrypt
 import type { CryptoBackend } from '../backend/types.js'
 import { errorMessage } from '../cmm/materials-check.js'
-import { ConfigurationError, KeyringError, NoDecryptableKeyError, type KeyringFailure } from '../errors.js'
+import { ConfigurationError, KeyringError, MalformedMessageError, NoDecryptableKeyError, type KeyringFailure } from '../errors.js'
+import { fromUtf8 } from '../format/bytes.js'
 import type { AlgorithmSuite } from '../suites.js'
 import type { DecryptionMaterials, EncryptedDataKey } from '../types.js'
 import { quoteIdentifier } from '../quote.js'
@@ -32,7 +33,8 @@ export async function kmsRsaDecrypt(
   materials: DecryptionMaterials,
   encryptedDataKeys: readonly EncryptedDataKey[],
   backend: CryptoBackend,
-  isFor: (edk: EncryptedDataKey, index: number) => boolean,
+  /** Whether a recorded key ARN MRK-matches the configured key; undefined when `recorded` is not a key ARN. */
+  matchesKeyArn: (recorded: string) => boolean | undefined,
 ): Promise<DecryptionMaterials> {
   if (config.kmsClient === undefined && config.clientSupplier === undefined) {
     // spec: "OnDecrypt MUST fail if this keyring does not have a specified AWS KMS SDK client."
@@ -44,7 +46,7 @@ export async function kmsRsaDecrypt(
   if (materials.plaintextDataKey !== undefined) {
     throw new KeyringError('KmsRsaKeyring was given decryption materials that already hold a data key.')
   }
-  const candidates = encryptedDataKeys.filter((edk, index) => edk.providerId === KMS_RSA_PROVIDER_ID && isFor(edk, index))
+  const candidates = encryptedDataKeys.filter((edk, index) => edk.providerId === KMS_RSA_PROVIDER_ID && isFor(edk, index, matchesKeyArn))
   if (candidates.length === 0) return materials
   // spec: #encryption-context-digest-prime
   const expectedDigest = await contextDigest(backend, materials.encryptionContext)
@@ -61,6 +63,18 @@ export async function kmsRsaDecrypt(
     `KmsRsaKeyring could not decrypt any of the ${candidates.length} data key(s) for ${config.keyId}: ${reasons.join(' ')}`,
     failures,
   )
+}
+
+/** Provider info must be a key ARN (else the whole decrypt fails) that MRK-matches the configured key. */
+function isFor(edk: EncryptedDataKey, index: number, matchesKeyArn: (recorded: string) => boolean | undefined): boolean {
+  const recorded = fromUtf8(edk.providerInfo, `encrypted data key #${index + 1} provider info`)
+  const matches = matchesKeyArn(recorded)
+  if (matches === undefined) {
+    throw new MalformedMessageError(
+      `Encrypted data key #${index + 1} is an "${KMS_RSA_PROVIDER_ID}" key, but its provider info ${quoteIdentifier(recorded)} is not a KMS key ARN.`,
+    )
+  }
+  return matches
 }
 
 /** The configured client (the keyring checked that there is one). */
