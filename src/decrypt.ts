@@ -8,7 +8,8 @@ import { PUBLIC_KEY_CONTEXT_KEY } from './format/context.js'
 import { readFooter } from './format/footer.js'
 import { MAX_SEQUENCE_NUMBER, readFrame, readNonFramedBody, type FrameView } from './format/frame.js'
 import { parseHeader, type ParsedHeader } from './format/header.js'
-import { checkHeader, decryptionSettings, openHeader, signatureError, type OpenedHeader } from './open-header.js'
+import { optionsObject } from './option-names.js'
+import { checkHeader, DECRYPT_OPTIONS, decryptionSettings, openHeader, signatureError, type OpenedHeader } from './open-header.js'
 import type { CurveName } from './suites.js'
 import type { DecryptOptions, DecryptResult } from './types.js'
 
@@ -156,7 +157,7 @@ export async function decryptWith(
 ): Promise<DecryptResult> {
   const cmm = asMaterialsManager(keyringOrCmm)
   if (!(ciphertext instanceof Uint8Array)) throw new ConfigurationError(`ciphertext must be a Uint8Array or an async iterable of Uint8Array chunks; ${notBytes(ciphertext)}.`)
-  const settings = decryptionSettings(options)
+  const settings = decryptionSettings(optionsObject(options, 'decrypt', DECRYPT_OPTIONS))
   const parsed = parseHeader(ciphertext, settings)
   checkHeader(parsed, settings)
   const layout = scanBody(ciphertext, parsed, settings.maxBodySize)

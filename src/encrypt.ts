@@ -8,6 +8,7 @@ import { checkRequiredKeys, emptyContext, serializeContext, splitContext, valida
 import { MAX_FRAME_LENGTH, messageIdLength, serializeHeaderBody } from './format/header.js'
 import { FrameSealer } from './frames.js'
 import { loadOnDemand, onDemandLoaded } from './load-on-demand.js'
+import { optionsObject } from './option-names.js'
 import { quoteValue } from './quote.js'
 import { commitmentPolicyFromOption, suiteForEncrypt, type AlgorithmSuite, type CurveName } from './suites.js'
 import type { CompleteEncryptionMaterials, EncryptOptions, EncryptResult, MessageHeader } from './types.js'
@@ -29,10 +30,8 @@ export interface EncryptionSession {
   readonly signing: { readonly curve: CurveName; readonly privateKey: unknown } | undefined
 }
 
-/** An options argument: undefined or null mean none. */
-export function optionsObject<T extends object>(options: T | null | undefined): T {
-  return options ?? ({} as T)
-}
+/** The options `encrypt` takes (`EncryptOptions`). */
+export const ENCRYPT_OPTIONS = 'encryptionContext, algorithmSuite, frameLength, commitmentPolicy, maxEncryptedDataKeys'
 
 export function positiveIntegerOption(name: string, value: unknown, max: number): number | undefined {
   if (value === undefined) return undefined
@@ -61,13 +60,12 @@ function refusesSigningSuites(keyringOrCmm: unknown): boolean {
 export async function beginEncryption(
   backend: CryptoBackend,
   keyringOrCmm: unknown,
-  encryptOptions: EncryptOptions | null | undefined,
+  options: EncryptOptions,
   lengths: PlaintextLengths = {},
   checkStream?: (suite: AlgorithmSuite) => Promise<void>,
 ): Promise<EncryptionSession> {
   const { plaintextLength, maxPlaintextLength } = lengths
   const cmm = asMaterialsManager(keyringOrCmm)
-  const options = optionsObject(encryptOptions)
   const commitmentPolicy = commitmentPolicyFromOption(options.commitmentPolicy)
   const suite = suiteForEncrypt(options.algorithmSuite, commitmentPolicy, refusesSigningSuites(keyringOrCmm))
   if (checkStream !== undefined) await checkStream(suite)
@@ -167,7 +165,7 @@ export async function encryptWith(
 ): Promise<EncryptResult> {
   const input = typeof plaintext === 'string' ? plaintextBytes(plaintext) : plaintext
   if (!(input instanceof Uint8Array)) throw new ConfigurationError('plaintext must be a Uint8Array, a string, or an async iterable of Uint8Array chunks.')
-  const session = await beginEncryption(backend, keyringOrCmm, options, { plaintextLength: input.length })
+  const session = await beginEncryption(backend, keyringOrCmm, optionsObject(options, 'encrypt', ENCRYPT_OPTIONS), { plaintextLength: input.length })
   try {
     // The synchronous loop comes with a backend whose keys answer synchronously (node:crypto); the
     // asynchronous one also drives synchronous keys, only slower.

@@ -13,9 +13,10 @@
 import { nodeBackend } from './backend/node.js'
 import { collectThrough, isAsyncIterable } from './collect.js'
 import { decryptWith } from './decrypt.js'
-import { encryptWith } from './encrypt.js'
+import { ENCRYPT_OPTIONS, encryptWith } from './encrypt.js'
 import { nodeOnly, withNodeAdapter, type EnvelopeTransform, type NodeEnvelopeStream } from './node-stream.js'
 import type { DecryptStreamOptions, EncryptStreamOptions } from './stream.js'
+import { optionsObject } from './option-names.js'
 import { decryptDriver, decryptIterableWith } from './stream-decrypt.js'
 import { encryptDriver, encryptStreamWith } from './stream-encrypt.js'
 import type { DecryptOptions, DecryptResult, EncryptOptions, EncryptResult, Keyring, MaterialsManager } from './types.js'
@@ -35,7 +36,8 @@ export async function encrypt(
   options?: EncryptOptions,
 ): Promise<EncryptResult> {
   if (isAsyncIterable(plaintext)) {
-    const { output, header } = await collectThrough(encryptStreamWith(nodeBackend, keyringOrCmm, options), plaintext)
+    // The stream takes more options than one-shot encrypt: check against encrypt's own first.
+    const { output, header } = await collectThrough(encryptStreamWith(nodeBackend, keyringOrCmm, optionsObject(options, 'encrypt', ENCRYPT_OPTIONS)), plaintext)
     return { ciphertext: output, header }
   }
   return encryptWith(nodeBackend, keyringOrCmm, plaintext, options)

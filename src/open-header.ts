@@ -1,7 +1,7 @@
 import { isAsyncAead, isPromise, type CryptoBackend, type Verifier } from './backend/types.js'
 import { checkDecryptionMaterials, managerFailure } from './cmm/materials-check.js'
 import { deriveKeys } from './derive.js'
-import { optionsObject, positiveIntegerOption } from './encrypt.js'
+import { positiveIntegerOption } from './encrypt.js'
 import {
   CommitmentMismatchError,
   ConfigurationError,
@@ -108,8 +108,11 @@ export interface DecryptionSettings {
   readonly expectedContext: EncryptionContext | undefined
 }
 
-export function decryptionSettings(decryptOptions: DecryptOptions | null | undefined): DecryptionSettings {
-  const options = optionsObject(decryptOptions)
+/** The options `decrypt` takes (`DecryptOptions`). */
+export const DECRYPT_OPTIONS = 'encryptionContext, commitmentPolicy, maxEncryptedDataKeys, maxBodySize'
+
+/** `options` is an object whose option names were checked (`optionsObject`). */
+export function decryptionSettings(options: DecryptOptions): DecryptionSettings {
   return {
     commitmentPolicy: commitmentPolicyFromOption(options.commitmentPolicy),
     maxEncryptedDataKeys: positiveIntegerOption('maxEncryptedDataKeys', options.maxEncryptedDataKeys, 0xffff),

@@ -1,8 +1,9 @@
 import { Window } from './async-body.js'
 import type { CryptoBackend } from './backend/types.js'
 import { asMaterialsManager } from './cmm/default.js'
-import { checkHeader, decryptionSettings, openHeader, signatureError, type OpenedHeader } from './open-header.js'
-import { optionsObject, positiveIntegerOption } from './encrypt.js'
+import { checkHeader, DECRYPT_OPTIONS, decryptionSettings, openHeader, signatureError, type OpenedHeader } from './open-header.js'
+import { positiveIntegerOption } from './encrypt.js'
+import { optionsObject } from './option-names.js'
 import {
   LimitExceededError,
   PolicyViolationError,
@@ -48,6 +49,9 @@ interface FrameBatch {
  * consumer of a tampered signed message may have seen every frame but the last, each individually
  * authentic, before the stream errors. Use `unsignedOnly` or one-shot `decrypt` to see nothing unverified.
  */
+/** The options decrypt streams take (`DecryptStreamOptions`). */
+export const DECRYPT_STREAM_OPTIONS = `${DECRYPT_OPTIONS}, unsignedOnly, maxHeaderSize, signal` as const
+
 export function decryptStreamWith(backend: CryptoBackend, keyringOrCmm: unknown, options: DecryptStreamOptions = {}): EnvelopeStream {
   return webStream(decryptDriver(backend, keyringOrCmm, options))
 }
@@ -59,14 +63,15 @@ export async function decryptIterableWith(
   source: AsyncIterable<unknown>,
   options?: DecryptOptions,
 ): Promise<DecryptResult> {
-  const driver = decryptDriver(backend, keyringOrCmm, options)
+  // The stream takes more options than one-shot decrypt: check against decrypt's own first.
+  const driver = decryptDriver(backend, keyringOrCmm, optionsObject(options, 'decrypt', DECRYPT_OPTIONS))
   const { output, header } = await collectThrough(webStream(driver), source)
   return { plaintext: output, header, encryptionContext: driver.authenticatedContext?.() ?? header.encryptionContext }
 }
 
 export function decryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, streamOptions: DecryptStreamOptions | null | undefined): StreamDriver {
   const cmm = asMaterialsManager(keyringOrCmm)
-  const options = optionsObject(streamOptions)
+  const options = optionsObject(streamOptions, 'A decrypt stream', DECRYPT_STREAM_OPTIONS)
   const settings = decryptionSettings(options)
   const maxHeaderSize = positiveIntegerOption('maxHeaderSize', options.maxHeaderSize, Number.MAX_SAFE_INTEGER) ?? DEFAULT_MAX_HEADER_SIZE
   const maxBodySize = settings.maxBodySize ?? Number.POSITIVE_INFINITY

@@ -1,9 +1,10 @@
 import { Window } from './async-body.js'
 import type { CryptoBackend } from './backend/types.js'
-import { beginEncryption, optionsObject, type EncryptionSession } from './encrypt.js'
+import { beginEncryption, ENCRYPT_OPTIONS, type EncryptionSession } from './encrypt.js'
 import { ConfigurationError, LimitExceededError, PolicyViolationError, UnsupportedOperationError } from './errors.js'
 import { writeFooter } from './format/footer.js'
 import { FINAL_FRAME_OVERHEAD, REGULAR_FRAME_OVERHEAD } from './format/frame.js'
+import { optionsObject } from './option-names.js'
 import { quoteValue } from './quote.js'
 import {
   abortSignalOption,
@@ -27,12 +28,15 @@ import type { MessageHeader } from './types.js'
  * Encrypt a stream of plaintext chunks into one message. Frames are sealed as soon as a frame's worth
  * of plaintext has arrived; the final frame (and the footer of signing suites) when the input closes.
  */
+/** The options encrypt streams take (`EncryptStreamOptions`). */
+export const ENCRYPT_STREAM_OPTIONS = `${ENCRYPT_OPTIONS}, plaintextLength, maxPlaintextLength, signal` as const
+
 export function encryptStreamWith(backend: CryptoBackend, keyringOrCmm: unknown, options: EncryptStreamOptions = {}): EnvelopeStream {
   return webStream(encryptDriver(backend, keyringOrCmm, options))
 }
 
 export function encryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, streamOptions: EncryptStreamOptions | null | undefined): StreamDriver {
-  const options = optionsObject(streamOptions)
+  const options = optionsObject(streamOptions, 'An encrypt stream', ENCRYPT_STREAM_OPTIONS)
   const declaredLength = options.plaintextLength
   if (declaredLength !== undefined && (!Number.isSafeInteger(declaredLength) || declaredLength < 0)) {
     throw new ConfigurationError(`plaintextLength must be a non-negative integer; got ${quoteValue(declaredLength)}.`)

@@ -1,19 +1,38 @@
 // An option given as `undefined` is an option not given: it keeps its default, at run time and in the types
 // (each optional option is declared `?: T | undefined`, so applications compiled with exactOptionalPropertyTypes
 // can pass `value ?? undefined`; test/package.test.ts compiles such an application against the packed types).
-import { describe, expect, it } from 'vitest'
-import { DynamoDbItemEncryptor } from '../src/dynamodb/index.js'
+//
+// An option name that a call does not take is refused (a ConfigurationError naming it and the names the call
+// takes), since ignoring it would let a misspelt check silently not run.
+import { Readable } from 'node:stream'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createEncryptedDynamoDbClient, DynamoDbItemEncryptor } from '../src/dynamodb/index.js'
 import {
+  buildKmsMrkDiscoveryMultiKeyring,
+  buildKmsMrkMultiKeyring,
   CachingMaterialsManager,
+  ConfigurationError,
+  createKmsPublicKeyCache,
   decrypt,
+  decryptNodeStream,
   decryptStream,
+  defaultKmsClientSupplier,
   encrypt,
+  encryptNodeStream,
   encryptStream,
+  KmsDiscoveryKeyring,
+  KmsKeyring,
+  KmsMrkDiscoveryKeyring,
+  KmsMrkKeyring,
+  KmsRsaKeyring,
   LocalMaterialsCache,
   MultiKeyring,
+  RawAesKeyring,
+  RawRsaKeyring,
   RequiredEncryptionContextMaterialsManager,
 } from '../src/index.js'
-import { aesKeyring } from './helpers/fixtures.js'
+import { startKmsEmulator, type KmsEmulator } from '../src/testing/index.js'
+import { aesKeyring, rejectionOf, rsaPem, spyKeyring, thrownBy } from './helpers/fixtures.js'
 import { chunked, readAll } from './helpers/web-streams.js'
 
 const keyring = aesKeyring()
@@ -82,5 +101,122 @@ describe('options given as undefined keep their defaults', () => {
     // The default suite signs: 0x6701's footer holds a recipient tag and an ECDSA signature.
     const { parsedHeader } = await items.decryptItemWithHeader(await items.encryptItem({ pk: { S: 'u2' }, card: { S: '5500' } }))
     expect(parsedHeader?.algorithmSuiteId).toBe(0x6701)
+  })
+})
+
+const KEY_ARN = 'arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab'
+const MRK_ARN = 'arn:aws:kms:us-east-1:111122223333:key/mrk-1234abcd12ab34cd56ef1234567890ab'
+
+/** The error a call gave for the option `name`, checked to be the one this file is about. */
+function expectRefused(error: unknown, where: string, name: string, takes: string): void {
+  expect(error).toBeInstanceOf(ConfigurationError)
+  expect((error as Error).message).toContain(`${where} has no option ${JSON.stringify(name)}; it takes `)
+  expect((error as Error).message).toContain(takes)
+}
+
+describe('an option name that a call does not take is refused', () => {
+  it('decrypt: a misspelt encryptionContext fails before any keyring runs, so the context check cannot silently not run', async () => {
+    const { ciphertext } = await encrypt(keyring, plaintext, { encryptionContext: { tenant: 'acme' } })
+    const spy = spyKeyring(keyring)
+    const error = await rejectionOf(decrypt(spy.keyring, ciphertext, { encryptionContxt: { tenant: 'other' } } as never))
+    expectRefused(error, 'decrypt', 'encryptionContxt', 'encryptionContext, commitmentPolicy, maxEncryptedDataKeys, maxBodySize')
+    expect(spy.calls.decrypt).toBe(0)
+    // A stream's own options are not one-shot decrypt's, whether the message comes as bytes or as chunks.
+    expectRefused(await rejectionOf(decrypt(keyring, ciphertext, { unsignedOnly: true } as never)), 'decrypt', 'unsignedOnly', 'maxBodySize.')
+    expectRefused(await rejectionOf(decrypt(keyring, Readable.from([ciphertext]), { unsignedOnly: true } as never)), 'decrypt', 'unsignedOnly', 'maxBodySize.')
+  })
+
+  it('encrypt: one-shot, of bytes and of chunks', async () => {
+    const spy = spyKeyring(keyring)
+    const takes = 'encryptionContext, algorithmSuite, frameLength, commitmentPolicy, maxEncryptedDataKeys.'
+    expectRefused(await rejectionOf(encrypt(spy.keyring, plaintext, { encryptionContxt: { a: 'b' } } as never)), 'encrypt', 'encryptionContxt', takes)
+    expectRefused(await rejectionOf(encrypt(spy.keyring, Readable.from([plaintext]), { plaintextLength: 10_000 } as never)), 'encrypt', 'plaintextLength', takes)
+    expect(spy.calls.encrypt).toBe(0)
+  })
+
+  it('streams, Web and Node, when they are made', () => {
+    const encryptTakes = 'encryptionContext, algorithmSuite, frameLength, commitmentPolicy, maxEncryptedDataKeys, plaintextLength, maxPlaintextLength, signal.'
+    const decryptTakes = 'encryptionContext, commitmentPolicy, maxEncryptedDataKeys, maxBodySize, unsignedOnly, maxHeaderSize, signal.'
+    expectRefused(thrownBy(() => encryptStream(keyring, { plaintextLenght: 5 } as never)), 'An encrypt stream', 'plaintextLenght', encryptTakes)
+    expectRefused(thrownBy(() => encryptNodeStream(keyring, { maxBodySize: 5 } as never)), 'An encrypt stream', 'maxBodySize', encryptTakes)
+    expectRefused(thrownBy(() => decryptStream(keyring, { unsignedOnlly: true } as never)), 'A decrypt stream', 'unsignedOnlly', decryptTakes)
+    expectRefused(thrownBy(() => decryptNodeStream(keyring, { frameLength: 5 } as never)), 'A decrypt stream', 'frameLength', decryptTakes)
+  })
+
+  it('options that are not an object', async () => {
+    for (const [call, run] of [
+      ['encrypt', () => encrypt(keyring, plaintext, 'tenant=acme' as never)],
+      ['decrypt', () => decrypt(keyring, new Uint8Array(1), 42 as never)],
+    ] as const) {
+      const error = await rejectionOf(run())
+      expect(error).toBeInstanceOf(ConfigurationError)
+      expect((error as Error).message).toMatch(new RegExp(`^${call} options must be an object; got (string|number)\\.$`))
+    }
+    expect(thrownBy(() => new RawAesKeyring(true as never))).toBeInstanceOf(ConfigurationError)
+  })
+
+  it('the name is shown escaped and cut short', () => {
+    const name = `\u001b[31m${'x'.repeat(10_000)}`
+    const error = thrownBy(() => new MultiKeyring({ generator: keyring, [name]: 1 } as never)) as Error
+    expect(error).toBeInstanceOf(ConfigurationError)
+    expect(error.message.length).toBeLessThan(300)
+    expect(error.message).not.toMatch(/[\u0000-\u001f]/)
+    expect(error.message).toContain('it takes generator, children.')
+  })
+
+  it('keyrings', () => {
+    const { publicKey, privateKey } = rsaPem()
+    const wrappingKey = new Uint8Array(32)
+    const cases: [string, () => unknown, string][] = [
+      ['RawAesKeyring', () => new RawAesKeyring({ keyNamespace: 'a', keyName: 'b', wrappingKey, padding: 'x' } as never), 'padding'],
+      ['RawRsaKeyring', () => new RawRsaKeyring({ keyNamespace: 'a', keyName: 'b', publicKey, privateKey, padding: 'OAEP-SHA256', hash: 'sha256' } as never), 'hash'],
+      ['MultiKeyring', () => new MultiKeyring({ generator: keyring, child: [keyring] } as never), 'child'],
+      ['KmsKeyring', () => new KmsKeyring({ generatorKeyId: KEY_ARN, grantToken: ['t'] } as never), 'grantToken'],
+      ['KmsDiscoveryKeyring', () => new KmsDiscoveryKeyring({ discoveryFiler: { partition: 'aws', accountIds: ['111122223333'] } } as never), 'discoveryFiler'],
+      ['KmsMrkKeyring', () => new KmsMrkKeyring({ keyId: MRK_ARN, region: 'us-east-1' } as never), 'region'],
+      ['KmsMrkDiscoveryKeyring', () => new KmsMrkDiscoveryKeyring({ region: 'us-east-1', discoveryfilter: {} } as never), 'discoveryfilter'],
+      ['buildKmsMrkMultiKeyring', () => buildKmsMrkMultiKeyring({ generator: MRK_ARN, keyId: [] } as never), 'keyId'],
+      ['buildKmsMrkDiscoveryMultiKeyring', () => buildKmsMrkDiscoveryMultiKeyring({ regions: ['us-east-1'], region: 'x' } as never), 'region'],
+      ['KmsRsaKeyring', () => new KmsRsaKeyring({ keyId: KEY_ARN, encryptionAlgorithm: 'RSAES_OAEP_SHA_256', publicKey, client: {} } as never), 'client'],
+      ['defaultKmsClientSupplier', () => defaultKmsClientSupplier({ config: {} } as never), 'config'],
+      ['defaultKmsClientSupplier regions', () => defaultKmsClientSupplier({ regions: { allowed: ['us-east-1'] } } as never), 'allowed'],
+      ['KmsDiscoveryKeyring discoveryFilter', () => new KmsDiscoveryKeyring({ discoveryFilter: { partition: 'aws', accountIds: ['1'], accountId: '2' } } as never), 'accountId'],
+      ['createKmsPublicKeyCache', () => createKmsPublicKeyCache({ maxAgeMs: 5 } as never), 'maxAgeMs'],
+    ]
+    for (const [where, build, name] of cases) expectRefused(thrownBy(build), where, name, '.')
+    // A KMS keyring given KmsRsaKeyring's kmsClient is told what to pass instead.
+    expect(thrownBy(() => new KmsKeyring({ generatorKeyId: KEY_ARN, kmsClient: {} } as never))).toMatchObject({ message: expect.stringContaining('clientSupplier: () => kmsClient') })
+  })
+
+  it('materials managers and the cache', () => {
+    const cases: [string, () => unknown, string][] = [
+      ['CachingMaterialsManager', () => new CachingMaterialsManager({ keyring, maxAge: 1000, maxMessagesEncripted: 1 } as never), 'maxMessagesEncripted'],
+      ['LocalMaterialsCache', () => new LocalMaterialsCache({ capacity: 1, onEvict: () => undefined } as never), 'onEvict'],
+      ['RequiredEncryptionContextMaterialsManager', () => new RequiredEncryptionContextMaterialsManager({ requiredKeys: ['a'], keyring, requiredKey: 'b' } as never), 'requiredKey'],
+    ]
+    for (const [where, build, name] of cases) expectRefused(thrownBy(build), where, name, '.')
+  })
+
+  it('the DynamoDB item encryptor and client', () => {
+    const config = { tableName: 'orders', partitionKeyName: 'pk', attributeActionsOnEncrypt: { pk: 'SIGN_ONLY' as const }, keyring }
+    expectRefused(thrownBy(() => new DynamoDbItemEncryptor({ ...config, allowedUnsignedAttributesPrefix: 'x:' } as never)), 'DynamoDbItemEncryptor', 'allowedUnsignedAttributesPrefix', 'allowedUnsignedAttributePrefix')
+    const client = { middlewareStack: { add: () => undefined, remove: () => true } }
+    expectRefused(thrownBy(() => createEncryptedDynamoDbClient(client as never, { table: {} } as never)), 'createEncryptedDynamoDbClient', 'table', 'it takes tables.')
+  })
+
+  describe('the KMS emulator', () => {
+    let kms: KmsEmulator
+    beforeAll(async () => {
+      kms = await startKmsEmulator()
+    })
+    afterAll(() => kms.close())
+
+    it('its start, createKey and fault filters', async () => {
+      expectRefused(await rejectionOf(startKmsEmulator({ statepath: 'kms.json' } as never)), 'startKmsEmulator', 'statepath', 'statePath')
+      expectRefused(thrownBy(() => kms.createKey({ keyspec: 'RSA_2048' } as never)), 'createKey', 'keyspec', 'keySpec')
+      expectRefused(thrownBy(() => kms.faults.throttle(1, { operations: 'Decrypt' } as never)), 'faults.throttle filter', 'operations', 'it takes operation, region.')
+      expectRefused(thrownBy(() => kms.faults.latency(5, { Region: 'us-east-1' } as never)), 'faults.latency filter', 'Region', 'it takes operation, region.')
+      expectRefused(thrownBy(() => kms.faults.deny(KEY_ARN, { caller: 'x' } as never)), 'faults.deny filter', 'caller', 'it takes operation, accessKeyId.')
+    })
   })
 })

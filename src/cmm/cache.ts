@@ -5,6 +5,7 @@
 import type { LRUCache } from 'lru-cache'
 import { ConfigurationError } from '../errors.js'
 import { loadOnce } from '../load-on-demand.js'
+import { optionsObject } from '../option-names.js'
 import { quoteValue } from '../quote.js'
 import type { CompleteDecryptionMaterials, CompleteEncryptionMaterials } from '../types.js'
 
@@ -129,7 +130,7 @@ export class LocalMaterialsCache implements MaterialsCache {
   #evictions = 0
 
   constructor(options: LocalMaterialsCacheOptions) {
-    const { capacity, onEvent } = options ?? ({} as LocalMaterialsCacheOptions)
+    const { capacity, onEvent } = optionsObject(options, 'LocalMaterialsCache', 'capacity, onEvent')
     if (typeof capacity !== 'number' || !Number.isInteger(capacity) || capacity < 0 || capacity > MAX_CAPACITY) {
       throw new ConfigurationError(`LocalMaterialsCache capacity must be an integer from 0 to ${MAX_CAPACITY}; got ${quoteValue(capacity)}.`)
     }

@@ -2,6 +2,7 @@ import { isPromise, type CryptoBackend } from '../backend/types.js'
 import { ConfigurationError, EncryptionContextMismatchError } from '../errors.js'
 import { isKeyring } from '../keyrings/common.js'
 import { LONE_SURROGATE_PROBLEM, loneSurrogateAt } from '../format/bytes.js'
+import { optionsObject } from '../option-names.js'
 import { quoteIdentifier, quoteValue } from '../quote.js'
 import { assertEncryptAllowed, type AlgorithmSuite } from '../suites.js'
 import { assertDecryptAllowed } from '../suites-decrypt.js'
@@ -143,7 +144,11 @@ export class CachingMaterialsManager implements MaterialsManager {
 
   constructor(options: CachingMaterialsManagerOptions) {
     const { keyring, materialsManager, cache, maxAge, maxMessagesEncrypted, maxBytesEncrypted, partition, clock } =
-      options ?? ({} as CachingMaterialsManagerOptions)
+      optionsObject(
+        options,
+        'CachingMaterialsManager',
+        'keyring, materialsManager, cache, maxAge, maxMessagesEncrypted, maxBytesEncrypted, partition, clock',
+      )
     if ((keyring === undefined) === (materialsManager === undefined)) {
       throw new ConfigurationError('CachingMaterialsManager needs exactly one of keyring or materialsManager.')
     }

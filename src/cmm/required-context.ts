@@ -10,6 +10,7 @@ import type {
   Keyring,
   MaterialsManager,
 } from '../types.js'
+import { optionsObject } from '../option-names.js'
 import { quoteIdentifier } from '../quote.js'
 import { quoteList } from '../quote-list.js'
 import { DefaultMaterialsManager } from './default.js'
@@ -49,7 +50,11 @@ export class RequiredEncryptionContextMaterialsManager implements MaterialsManag
   readonly #underlying: MaterialsManager
 
   constructor(options: RequiredEncryptionContextMaterialsManagerOptions) {
-    const { requiredKeys, keyring, materialsManager } = options ?? ({} as RequiredEncryptionContextMaterialsManagerOptions)
+    const { requiredKeys, keyring, materialsManager } = optionsObject(
+      options,
+      'RequiredEncryptionContextMaterialsManager',
+      'requiredKeys, keyring, materialsManager',
+    )
     if (!Array.isArray(requiredKeys) || requiredKeys.length === 0) {
       throw new ConfigurationError('RequiredEncryptionContextMaterialsManager requiredKeys must be a non-empty array of context keys.')
     }

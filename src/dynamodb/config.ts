@@ -3,6 +3,7 @@
 import { asMaterialsManager } from '../cmm/default.js'
 import { ConfigurationError } from '../errors.js'
 import { LONE_SURROGATE_PROBLEM, loneSurrogateAt } from '../format/bytes.js'
+import { optionsObject } from '../option-names.js'
 import { quoteIdentifier } from '../quote.js'
 import type { Keyring, MaterialsManager } from '../types.js'
 import { CRYPTO_ACTIONS, RESERVED_PREFIX, type CryptoAction } from './types.js'
@@ -131,6 +132,11 @@ function materialsManagerOption(options: DynamoDbItemEncryptorConfig): Materials
 /** Check every option and derive the configuration version; throws ConfigurationError naming the bad option. */
 export function tableConfig(options: DynamoDbItemEncryptorConfig): TableConfig {
   if (typeof options !== 'object' || options === null) throw new ConfigurationError('DynamoDbItemEncryptor needs a configuration object.')
+  optionsObject(
+    options,
+    'DynamoDbItemEncryptor',
+    'tableName, logicalTableName, partitionKeyName, sortKeyName, attributeActionsOnEncrypt, allowedUnsignedAttributes, allowedUnsignedAttributePrefix, keyring, materialsManager, algorithmSuite, plaintextPolicy',
+  )
   const tableName = options.tableName
   if (typeof tableName !== 'string' || !TABLE_NAME.test(tableName)) {
     throw new ConfigurationError('DynamoDbItemEncryptor tableName must be a DynamoDB table name: 3 to 255 characters of A-Z a-z 0-9 _ . -')

@@ -1,4 +1,5 @@
 import { ConfigurationError } from '../errors.js'
+import { optionsObject } from '../option-names.js'
 import { quoteIdentifier } from '../quote.js'
 import { loadKmsSdk } from './kms-commands.js'
 
@@ -56,15 +57,16 @@ export interface DefaultKmsClientSupplierOptions {
  * ```
  */
 export function defaultKmsClientSupplier(options: DefaultKmsClientSupplierOptions = {}): KmsClientSupplier {
-  const { clientConfig = {}, regions = {} } = options ?? {}
+  const { clientConfig = {}, regions = {} } = optionsObject(options, 'defaultKmsClientSupplier', 'clientConfig, regions')
   if (typeof clientConfig !== 'object' || clientConfig === null) {
     throw new ConfigurationError('defaultKmsClientSupplier clientConfig must be an object of KMSClient options.')
   }
   if (typeof regions !== 'object' || regions === null) {
     throw new ConfigurationError('defaultKmsClientSupplier regions must be an object with allow and/or deny lists.')
   }
-  const allow = regionList('regions.allow', regions.allow)
-  const deny = regionList('regions.deny', regions.deny)
+  const { allow: allowed, deny: denied } = optionsObject(regions, 'defaultKmsClientSupplier regions', 'allow, deny')
+  const allow = regionList('regions.allow', allowed)
+  const deny = regionList('regions.deny', denied)
   const config = { ...clientConfig } as Record<string, unknown>
   config.customUserAgent = withOurUserAgent(config.customUserAgent)
   const clients = new Map<string, KmsClientLike>()

@@ -6,6 +6,7 @@ import { ConfigurationError, KeyringError, MalformedMessageError, NoDecryptableK
 import { fromUtf8, utf8 } from '../format/bytes.js'
 import type { DecryptionMaterials, EncryptedDataKey, EncryptionMaterials } from '../types.js'
 import { assertKmsIdentifier, isKmsArn, parseKmsArn, type KmsArn } from './kms-arn.js'
+import { optionsObject, type ExactList } from '../option-names.js'
 import { quoteIdentifier } from '../quote.js'
 import { sharedDefaultKmsClientSupplier, type KmsClientLike, type KmsClientSupplier } from './kms-client.js'
 import { sendDecrypt, sendEncrypt, sendGenerateDataKey } from './kms-commands.js'
@@ -25,7 +26,7 @@ export interface DiscoveryFilter {
 
 export function validateDiscoveryFilter(keyring: string, filter: unknown): DiscoveryFilter | undefined {
   if (filter === undefined) return undefined
-  const { partition, accountIds } = (filter ?? {}) as Partial<DiscoveryFilter>
+  const { partition, accountIds } = optionsObject(filter as Partial<DiscoveryFilter> | null, `${keyring} discoveryFilter`, 'partition, accountIds')
   if (typeof partition !== 'string' || partition === '') {
     throw new ConfigurationError(`${keyring} discoveryFilter.partition must be a non-empty string such as "aws".`)
   }
@@ -41,14 +42,19 @@ export function passesDiscoveryFilter(filter: DiscoveryFilter | undefined, arn: 
 }
 
 /**
- * The keyring's `clientSupplier` option, or the shared default supplier. A `kmsClient` option (what
- * KmsRsaKeyring takes) is refused rather than ignored: ignored, the keyring would call KMS through the default
- * credentials instead of the client the caller meant.
+ * A KMS keyring's options, checked as `optionsObject` does. A `kmsClient` option (what KmsRsaKeyring takes)
+ * gets its own message: ignored, the keyring would call KMS through the default credentials instead of the
+ * client the caller meant.
  */
-export function validateClientSupplier(keyring: string, options: { readonly clientSupplier?: unknown }): KmsClientSupplier {
-  if ((options as { readonly kmsClient?: unknown }).kmsClient !== undefined) {
+export function kmsKeyringOptions<T extends object, S extends string>(keyring: string, options: T | null | undefined, names: S & ExactList<S, T>): T {
+  if ((options as { readonly kmsClient?: unknown } | null | undefined)?.kmsClient !== undefined) {
     throw new ConfigurationError(`${keyring} takes a clientSupplier, not a kmsClient: pass clientSupplier: () => kmsClient to use one client.`)
   }
+  return optionsObject<T, S>(options, keyring, names)
+}
+
+/** The keyring's `clientSupplier` option, or the shared default supplier. */
+export function validateClientSupplier(keyring: string, options: { readonly clientSupplier?: unknown }): KmsClientSupplier {
   const supplier = options.clientSupplier
   if (supplier === undefined) return sharedDefaultKmsClientSupplier()
   if (typeof supplier !== 'function') {

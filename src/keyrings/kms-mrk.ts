@@ -8,6 +8,7 @@ import {
   decryptFirst,
   encryptDataKey,
   generateDataKey,
+  kmsKeyringOptions,
   parseConfiguredArn,
   passesDiscoveryFilter,
   recordedKmsKeys,
@@ -47,10 +48,11 @@ export class KmsMrkKeyring implements Keyring {
   readonly #grantTokens: readonly string[]
 
   constructor(options: KmsMrkKeyringOptions) {
-    const { keyId, grantTokens } = options ?? ({} as KmsMrkKeyringOptions)
+    const checked = kmsKeyringOptions('KmsMrkKeyring', options, 'keyId, clientSupplier, grantTokens')
+    const { keyId, grantTokens } = checked
     const arn = parseConfiguredArn('KmsMrkKeyring', keyId, 'keyId')
     this.#grantTokens = validateGrantTokens('KmsMrkKeyring', grantTokens)
-    this.#client = clientFor('KmsMrkKeyring', validateClientSupplier('KmsMrkKeyring', options ?? {}), arn.region)
+    this.#client = clientFor('KmsMrkKeyring', validateClientSupplier('KmsMrkKeyring', checked), arn.region)
     this.keyId = keyId
   }
 
@@ -109,14 +111,15 @@ export class KmsMrkDiscoveryKeyring implements Keyring {
   readonly #grantTokens: readonly string[]
 
   constructor(options: KmsMrkDiscoveryKeyringOptions) {
-    const { region, discoveryFilter, grantTokens } = options ?? ({} as KmsMrkDiscoveryKeyringOptions)
+    const checked = kmsKeyringOptions('KmsMrkDiscoveryKeyring', options, 'region, discoveryFilter, clientSupplier, grantTokens')
+    const { region, discoveryFilter, grantTokens } = checked
     if (typeof region !== 'string' || region === '') {
       throw new ConfigurationError('KmsMrkDiscoveryKeyring needs region: the Region whose KMS it calls.')
     }
     this.region = region
     this.discoveryFilter = validateDiscoveryFilter('KmsMrkDiscoveryKeyring', discoveryFilter)
     this.#grantTokens = validateGrantTokens('KmsMrkDiscoveryKeyring', grantTokens)
-    this.#client = clientFor('KmsMrkDiscoveryKeyring', validateClientSupplier('KmsMrkDiscoveryKeyring', options ?? {}), region)
+    this.#client = clientFor('KmsMrkDiscoveryKeyring', validateClientSupplier('KmsMrkDiscoveryKeyring', checked), region)
   }
 
   // spec: framework/aws-kms/aws-kms-mrk-discovery-keyring.md#onencrypt
@@ -165,7 +168,8 @@ export interface KmsMrkMultiKeyringOptions {
  * ```
  */
 export function buildKmsMrkMultiKeyring(options: KmsMrkMultiKeyringOptions): MultiKeyring {
-  const { generator, keyIds = [], grantTokens } = options ?? ({} as KmsMrkMultiKeyringOptions)
+  const checked = kmsKeyringOptions('buildKmsMrkMultiKeyring', options, 'generator, keyIds, clientSupplier, grantTokens')
+  const { generator, keyIds = [], grantTokens } = checked
   if (!Array.isArray(keyIds)) throw new ConfigurationError('buildKmsMrkMultiKeyring keyIds must be an array of key ARNs.')
   if (generator === undefined && keyIds.length === 0) {
     throw new ConfigurationError('buildKmsMrkMultiKeyring needs a generator or at least one of keyIds.')
@@ -174,7 +178,7 @@ export function buildKmsMrkMultiKeyring(options: KmsMrkMultiKeyringOptions): Mul
   if (generator !== undefined) parseConfiguredArn('buildKmsMrkMultiKeyring', generator, 'generator')
   keyIds.forEach((keyId, index) => parseConfiguredArn('buildKmsMrkMultiKeyring', keyId, `keyIds[${index}]`))
   assertMrksAreUnique(all)
-  const supplier = validateClientSupplier('buildKmsMrkMultiKeyring', options ?? {})
+  const supplier = validateClientSupplier('buildKmsMrkMultiKeyring', checked)
   const keyring = (keyId: string): KmsMrkKeyring =>
     new KmsMrkKeyring({ keyId, clientSupplier: supplier, ...(grantTokens === undefined ? {} : { grantTokens }) })
   return new MultiKeyring({
@@ -202,11 +206,12 @@ export interface KmsMrkDiscoveryMultiKeyringOptions {
  * ```
  */
 export function buildKmsMrkDiscoveryMultiKeyring(options: KmsMrkDiscoveryMultiKeyringOptions): MultiKeyring {
-  const { regions, discoveryFilter, grantTokens } = options ?? ({} as KmsMrkDiscoveryMultiKeyringOptions)
+  const checked = kmsKeyringOptions('buildKmsMrkDiscoveryMultiKeyring', options, 'regions, discoveryFilter, clientSupplier, grantTokens')
+  const { regions, discoveryFilter, grantTokens } = checked
   if (!Array.isArray(regions) || regions.length === 0 || !regions.every((region) => typeof region === 'string' && region !== '')) {
     throw new ConfigurationError('buildKmsMrkDiscoveryMultiKeyring regions must be a non-empty array of Region names.')
   }
-  const supplier = validateClientSupplier('buildKmsMrkDiscoveryMultiKeyring', options ?? {})
+  const supplier = validateClientSupplier('buildKmsMrkDiscoveryMultiKeyring', checked)
   return new MultiKeyring({
     children: [...new Set(regions)].map(
       (region) =>

@@ -1,6 +1,7 @@
 import { rsaSpkiModulusBits, toPem } from '../backend/der.js'
 import { ConfigurationError, KeyringError } from '../errors.js'
 import { isKmsArn, parseKmsArn } from './kms-arn.js'
+import { optionsObject } from '../option-names.js'
 import { quoteIdentifier, quoteValue } from '../quote.js'
 import { sharedDefaultKmsClientSupplier, type KmsClientSupplier } from './kms-client.js'
 import { sendGetPublicKey } from './kms-commands.js'
@@ -61,7 +62,11 @@ const DEFAULT_MAX_ENTRIES = 100
  * ```
  */
 export function createKmsPublicKeyCache(options: KmsPublicKeyCacheOptions = {}): KmsPublicKeyCache {
-  const { clientSupplier, maxAge = DEFAULT_MAX_AGE, maxEntries = DEFAULT_MAX_ENTRIES, grantTokens } = options ?? {}
+  const { clientSupplier, maxAge = DEFAULT_MAX_AGE, maxEntries = DEFAULT_MAX_ENTRIES, grantTokens } = optionsObject(
+    options,
+    'createKmsPublicKeyCache',
+    'clientSupplier, maxAge, maxEntries, grantTokens',
+  )
   if (clientSupplier !== undefined && typeof clientSupplier !== 'function') {
     throw new ConfigurationError('createKmsPublicKeyCache clientSupplier must be a function from a Region name to a KMS client.')
   }

@@ -6,6 +6,7 @@ import type { DecryptionMaterials, EncryptedDataKey, EncryptionMaterials, Keyrin
 import { loadOnDemand, onDemandLoaded } from '../load-on-demand.js'
 import { ensureDataKey } from './common.js'
 import { isKmsArn, mrkMatch, parseKmsArn, parseKmsKeyArn } from './kms-arn.js'
+import { optionsObject } from '../option-names.js'
 import { quoteIdentifier } from '../quote.js'
 import { CONTEXT_DIGEST_LENGTH, contextDigest, KMS_RSA_PROVIDER_ID, refuseSigningSuite } from './kms-rsa-digest.js'
 import type { KmsClientLike, KmsClientSupplier } from './kms-client.js'
@@ -76,7 +77,11 @@ export class KmsRsaKeyring implements Keyring {
   readonly #grantTokens: readonly string[]
 
   constructor(options: KmsRsaKeyringOptions) {
-    const { keyId, encryptionAlgorithm, publicKey, kmsClient, clientSupplier, grantTokens } = options ?? ({} as KmsRsaKeyringOptions)
+    const { keyId, encryptionAlgorithm, publicKey, kmsClient, clientSupplier, grantTokens } = optionsObject(
+      options,
+      'KmsRsaKeyring',
+      'keyId, encryptionAlgorithm, publicKey, kmsClient, clientSupplier, grantTokens',
+    )
     // spec: #initialization — a valid identifier, not an alias. A key ARN is required, because a message
     // records it and decrypt accepts only data keys whose provider info is a key ARN.
     const arn = parseKmsKeyArn(keyId, 'KmsRsaKeyring keyId')

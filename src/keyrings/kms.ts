@@ -7,6 +7,7 @@ import {
   decryptFirst,
   encryptDataKey,
   generateDataKey,
+  kmsKeyringOptions,
   parseConfiguredArn,
   passesDiscoveryFilter,
   recordedKmsKeys,
@@ -52,12 +53,13 @@ export class KmsKeyring implements Keyring {
   readonly #clients = new Map<string, KmsClientLike>()
 
   constructor(options: KmsKeyringOptions) {
-    const { generatorKeyId, keyIds = [], grantTokens } = options ?? ({} as KmsKeyringOptions)
+    const checked = kmsKeyringOptions('KmsKeyring', options, 'generatorKeyId, keyIds, clientSupplier, grantTokens')
+    const { generatorKeyId, keyIds = [], grantTokens } = checked
     if (!Array.isArray(keyIds)) throw new ConfigurationError('KmsKeyring keyIds must be an array of key ARNs.')
     if (generatorKeyId === undefined && keyIds.length === 0) {
       throw new ConfigurationError('KmsKeyring needs a generatorKeyId or at least one of keyIds; to decrypt with any key, use KmsDiscoveryKeyring.')
     }
-    const supplier = validateClientSupplier('KmsKeyring', options ?? {})
+    const supplier = validateClientSupplier('KmsKeyring', checked)
     this.#grantTokens = validateGrantTokens('KmsKeyring', grantTokens)
     const configured: Array<[string, string]> = [
       ...(generatorKeyId === undefined ? [] : [['generatorKeyId', generatorKeyId] as [string, string]]),
@@ -146,13 +148,14 @@ export class KmsDiscoveryKeyring implements Keyring {
   readonly #grantTokens: readonly string[]
 
   constructor(options: KmsDiscoveryKeyringOptions = {}) {
-    const { discoveryFilter, region, grantTokens } = options ?? {}
+    const checked = kmsKeyringOptions('KmsDiscoveryKeyring', options, 'discoveryFilter, clientSupplier, region, grantTokens')
+    const { discoveryFilter, region, grantTokens } = checked
     if (region !== undefined && (typeof region !== 'string' || region === '')) {
       throw new ConfigurationError('KmsDiscoveryKeyring region must be a non-empty Region name when given.')
     }
     this.discoveryFilter = validateDiscoveryFilter('KmsDiscoveryKeyring', discoveryFilter)
     this.region = region
-    this.#supplier = validateClientSupplier('KmsDiscoveryKeyring', options ?? {})
+    this.#supplier = validateClientSupplier('KmsDiscoveryKeyring', checked)
     this.#grantTokens = validateGrantTokens('KmsDiscoveryKeyring', grantTokens)
   }
 

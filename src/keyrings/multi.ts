@@ -2,6 +2,7 @@ import type { CryptoBackend } from '../backend/types.js'
 import { ConfigurationError, KeyringError, NoDecryptableKeyError, type KeyringFailure } from '../errors.js'
 import type { DecryptionMaterials, EncryptedDataKey, EncryptionMaterials, Keyring } from '../types.js'
 import { isKeyring, keyringName } from './common.js'
+import { optionsObject } from '../option-names.js'
 
 /** Options of `new MultiKeyring(...)`: a generator, other children, or both. */
 export interface MultiKeyringOptions {
@@ -26,7 +27,7 @@ export class MultiKeyring implements Keyring {
   readonly children: readonly Keyring[]
 
   constructor(options: MultiKeyringOptions) {
-    const { generator, children = [] } = options ?? {}
+    const { generator, children = [] } = optionsObject(options, 'MultiKeyring', 'generator, children')
     if (generator !== undefined && !isKeyring(generator)) throw new ConfigurationError('MultiKeyring generator must be a keyring.')
     if (!Array.isArray(children) || !children.every(isKeyring)) {
       throw new ConfigurationError('MultiKeyring children must be an array of keyrings.')

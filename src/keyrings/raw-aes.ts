@@ -5,6 +5,7 @@ import { legacyOrderDiffers, serializeContext, serializeContextLegacyOrder } fro
 import type { DecryptionMaterials, EncryptedDataKey, EncryptionMaterials, Keyring } from '../types.js'
 import { dataKeyOf, describeKeyring, ensureDataKey, validateKeyName } from './common.js'
 import { addIntermediateRecipient, openIntermediate, wrappedDataKeyLength, wrappedIntermediateKey } from './intermediate.js'
+import { optionsObject } from '../option-names.js'
 
 /** Options of `new RawAesKeyring(...)`. */
 export interface RawAesKeyringOptions {
@@ -39,7 +40,7 @@ export class RawAesKeyring implements Keyring {
   readonly #aead = new WeakMap<CryptoBackend, AeadKey | AsyncAeadKey>()
 
   constructor(options: RawAesKeyringOptions) {
-    const { keyNamespace, keyName, wrappingKey } = options ?? ({} as RawAesKeyringOptions)
+    const { keyNamespace, keyName, wrappingKey } = optionsObject(options, 'RawAesKeyring', 'keyNamespace, keyName, wrappingKey')
     validateKeyName('RawAesKeyring', keyNamespace, keyName)
     if (!(wrappingKey instanceof Uint8Array) || ![16, 24, 32].includes(wrappingKey.length)) {
       throw new ConfigurationError(

@@ -4,6 +4,7 @@ import { bytesEqual, utf8 } from '../format/bytes.js'
 import type { DecryptionMaterials, EncryptedDataKey, EncryptionMaterials, Keyring } from '../types.js'
 import { addIntermediateRecipient, openIntermediate, wrappedIntermediateKey } from './intermediate.js'
 import { describeKeyring, ensureDataKey, validateKeyName } from './common.js'
+import { optionsObject } from '../option-names.js'
 import { quoteValue } from '../quote.js'
 
 const PADDINGS: readonly RsaPadding[] = ['OAEP-SHA1', 'OAEP-SHA256', 'OAEP-SHA384', 'OAEP-SHA512', 'PKCS1']
@@ -44,7 +45,7 @@ export class RawRsaKeyring implements Keyring {
   readonly #parsed = new WeakMap<CryptoBackend, { publicKey?: unknown; privateKey?: unknown }>()
 
   constructor(options: RawRsaKeyringOptions) {
-    const { keyNamespace, keyName, publicKey, privateKey, padding } = options ?? ({} as RawRsaKeyringOptions)
+    const { keyNamespace, keyName, publicKey, privateKey, padding } = optionsObject(options, 'RawRsaKeyring', 'keyNamespace, keyName, publicKey, privateKey, padding')
     validateKeyName('RawRsaKeyring', keyNamespace, keyName)
     if (!PADDINGS.includes(padding)) {
       throw new ConfigurationError(`RawRsaKeyring padding must be one of ${PADDINGS.join(', ')}; got ${quoteValue(padding)}.`)

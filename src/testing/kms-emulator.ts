@@ -6,6 +6,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { ConfigurationError } from '../errors.js'
+import { optionsObject } from '../option-names.js'
 import { quoteValue } from '../quote.js'
 import { generateMaterial, KEY_SPECS, type EmulatedKeySpec } from './kms-crypto.js'
 import { KmsServiceError, unsupported } from './kms-errors.js'
@@ -144,7 +145,8 @@ class LocalKms implements KmsEmulator {
     this.#calls = []
   }
 
-  createKey(options: KmsEmulatorCreateKeyOptions = {}): KmsEmulatorKey {
+  createKey(createOptions?: KmsEmulatorCreateKeyOptions): KmsEmulatorKey {
+    const options = optionsObject(createOptions, 'createKey', 'region, keySpec, multiRegion, description')
     const keySpec = options.keySpec ?? 'SYMMETRIC_DEFAULT'
     if (!KEY_SPECS.includes(keySpec)) throw new ConfigurationError(`createKey keySpec must be one of ${KEY_SPECS.join(', ')}.`)
     const region = options.region ?? (this.regions[0] as string)
@@ -291,8 +293,11 @@ class LocalKms implements KmsEmulator {
 }
 
 function checkOptions(options: KmsEmulatorOptions): void {
-  if (typeof options !== 'object' || options === null) throw new ConfigurationError('startKmsEmulator options must be an object.')
-  const { port, host, regions, accountId, partition, statePath } = options
+  const { port, host, regions, accountId, partition, statePath } = optionsObject(
+    options,
+    'startKmsEmulator',
+    'port, host, regions, accountId, partition, statePath, maxLoggedCalls',
+  )
   if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65_535)) throw new ConfigurationError(`port must be 0..65535; got ${port}.`)
   if (host !== undefined && (typeof host !== 'string' || host === '')) throw new ConfigurationError('host must be a non-empty string.')
   if (regions !== undefined && (!Array.isArray(regions) || regions.length === 0 || regions.some((region) => typeof region !== 'string' || !/^[a-z0-9-]+$/.test(region)))) {

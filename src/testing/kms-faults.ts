@@ -1,5 +1,6 @@
 // Fault injection rules: which requests to throttle, slow down, fail as a Region outage, or deny.
 import { ConfigurationError } from '../errors.js'
+import { optionsObject } from '../option-names.js'
 
 /** Limits a fault to one operation (e.g. `'Decrypt'`) and/or one Region; an empty filter matches every call. */
 export interface KmsCallFilter {
@@ -46,8 +47,8 @@ function matches(filter: KmsCallFilter, operation: string, region: string): bool
   return (filter.operation === undefined || filter.operation === operation) && (filter.region === undefined || filter.region === region)
 }
 
+/** `filter`'s values are strings (its names were checked by `optionsObject`). */
 function checkFilter(method: string, filter: KmsCallFilter | KmsDenyFilter): void {
-  if (typeof filter !== 'object' || filter === null) throw new ConfigurationError(`faults.${method} filter must be an object.`)
   for (const [name, value] of Object.entries(filter)) {
     if (value !== undefined && typeof value !== 'string') throw new ConfigurationError(`faults.${method} filter.${name} must be a string.`)
   }
@@ -62,13 +63,13 @@ export class KmsFaults implements KmsFaultInjector {
 
   throttle(count: number, filter: KmsCallFilter = {}): void {
     if (!Number.isSafeInteger(count) || count < 0) throw new ConfigurationError(`faults.throttle count must be a whole number >= 0; got ${count}.`)
-    checkFilter('throttle', filter)
+    checkFilter('throttle', optionsObject(filter, 'faults.throttle filter', 'operation, region'))
     if (count > 0) this.#throttles.push({ remaining: count, filter: { ...filter } })
   }
 
   latency(ms: number, filter?: KmsCallFilter): void {
     if (!Number.isFinite(ms) || ms < 0) throw new ConfigurationError(`faults.latency ms must be a number >= 0; got ${ms}.`)
-    if (filter !== undefined) checkFilter('latency', filter)
+    if (filter !== undefined) checkFilter('latency', optionsObject(filter, 'faults.latency filter', 'operation, region'))
     if (ms === 0 && filter === undefined) this.#latencies.clear()
     else if (ms === 0) this.#latencies.delete(filterKey(filter as KmsCallFilter))
     else this.#latencies.set(filterKey(filter ?? {}), { ms, filter: { ...filter } })
@@ -82,7 +83,7 @@ export class KmsFaults implements KmsFaultInjector {
 
   deny(keyArn: string, filter: KmsDenyFilter = {}): void {
     if (typeof keyArn !== 'string' || !keyArn.startsWith('arn:')) throw new ConfigurationError('faults.deny needs a key ARN.')
-    checkFilter('deny', filter)
+    checkFilter('deny', optionsObject(filter, 'faults.deny filter', 'operation, accessKeyId'))
     this.#denials.push({ keyArn, filter: { ...filter } })
   }
 

@@ -3,6 +3,7 @@
 // the low-level client and @aws-sdk/lib-dynamodb's document client on top of it behave the same.
 import { ConfigurationError, EnvelopeError } from '../../errors.js'
 import { concatBytes } from '../../format/bytes.js'
+import { optionsObject } from '../../option-names.js'
 import { quoteIdentifier } from '../../quote.js'
 import { MalformedItemError } from '../errors.js'
 import { transformRequest, transformResponse, type RequestState, type TableItemEncryptor, type Tables } from './operations.js'
@@ -100,7 +101,7 @@ function parseJson(text: string, what: string): Record<string, unknown> {
  */
 export function createEncryptedDynamoDbClient<Client extends DynamoDbClientLike>(client: Client, options: EncryptedClientOptions): Client {
   if (typeof client?.middlewareStack?.add !== 'function') throw new ConfigurationError('createEncryptedDynamoDbClient needs an @aws-sdk/client-dynamodb client.')
-  const tables: Tables = new Map(Object.entries(options?.tables ?? {}))
+  const tables: Tables = new Map(Object.entries(optionsObject(options, 'createEncryptedDynamoDbClient', 'tables').tables ?? {}))
   for (const [name, encryptor] of tables) {
     if (typeof encryptor?.encryptItem !== 'function' || typeof encryptor.decryptItem !== 'function') {
       throw new ConfigurationError(`createEncryptedDynamoDbClient: tables[${quoteIdentifier(name)}] must be a DynamoDbItemEncryptor.`)

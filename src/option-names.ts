@@ -1,0 +1,23 @@
+import { ConfigurationError } from './errors.js'
+import { quoteIdentifier } from './quote.js'
+
+/** The names in a list written `'a, b, c'`. */
+type Listed<S extends string> = S extends `${infer Head}, ${infer Rest}` ? Head | Listed<Rest> : S
+
+/** `S` when it lists exactly the options of `T`, else never: an options interface and its list cannot drift apart. */
+export type ExactList<S extends string, T> = [Listed<S>] extends [keyof T] ? ([keyof T] extends [Listed<S>] ? S : never) : never
+
+/**
+ * An options argument (undefined or null mean none), refused when it names an option that `where` does not
+ * take. `names` lists the ones it takes (`'a, b, c'`; the compiler checks it against the options type). A
+ * misspelt option would otherwise be ignored, and some are checks that would then silently not run: decrypt's
+ * `encryptionContext`, a discovery keyring's `discoveryFilter`, a stream's `unsignedOnly`.
+ */
+export function optionsObject<T extends object, S extends string>(options: T | null | undefined, where: string, names: S & ExactList<S, T>): T {
+  if (options == null) return {} as T
+  if (typeof options !== 'object') throw new ConfigurationError(`${where} options must be an object; got ${typeof options}.`)
+  for (const name of Object.keys(options)) {
+    if (!names.split(', ').includes(name)) throw new ConfigurationError(`${where} has no option ${quoteIdentifier(name)}; it takes ${names}.`)
+  }
+  return options
+}
