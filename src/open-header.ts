@@ -12,7 +12,7 @@ import {
   SignatureVerificationError,
 } from './errors.js'
 import { EMPTY, LONE_SURROGATE_PROBLEM, concatBytes, loneSurrogateAt } from './format/bytes.js'
-import { RESERVED_PREFIX, checkRequiredKeys, emptyContext, isEmptyContext, serializeContext, splitContext } from './format/context.js'
+import { RESERVED_PREFIX, checkRequiredKeys, emptyContext, isEmptyContext, objectKind, serializeContext, splitContext } from './format/context.js'
 import type { ParsedHeader } from './format/header.js'
 import { FrameOpener } from './frame-opener.js'
 import { quoteIdentifier } from './quote.js'
@@ -29,11 +29,10 @@ const hasOwn = (object: object, key: string): boolean => Object.prototype.hasOwn
 /** The caller's reproduced encryption context as a frozen null-prototype copy, after checking its shape. */
 function reproducedContextOption(expected: unknown): EncryptionContext | undefined {
   if (expected === undefined) return undefined
-  if (expected === null || typeof expected !== 'object' || Array.isArray(expected)) {
-    throw new ConfigurationError('decrypt encryptionContext must be an object of string pairs.')
-  }
+  const kind = objectKind(expected)
+  if (kind !== 'Object') throw new ConfigurationError(`decrypt encryptionContext must be a plain object of string pairs; got ${kind}.`)
   const copy = emptyContext()
-  for (const [key, value] of Object.entries(expected)) {
+  for (const [key, value] of Object.entries(expected as Record<string, unknown>)) {
     if (typeof value !== 'string') throw new ConfigurationError(`decrypt encryptionContext value for ${quoteIdentifier(key)} must be a string.`)
     if (key === '') throw new InvalidEncryptionContextError('decrypt encryptionContext keys must not be empty.')
     // No message can store such a pair, so it could never match.
@@ -54,7 +53,7 @@ function reproducedContextOption(expected: unknown): EncryptionContext | undefin
  */
 function checkReproducedContext(stored: EncryptionContext, expected: EncryptionContext | undefined): void {
   if (expected === undefined) return
-  for (const [key, value] of Object.entries(expected)) {
+  for (const [key, value] of Object.entries(expected as Record<string, unknown>)) {
     if (hasOwn(stored, key)) {
       if (stored[key] !== value) {
         throw new EncryptionContextMismatchError(`The message's encryption context has a different value for ${quoteIdentifier(key)} than the caller requires.`)

@@ -5,6 +5,7 @@ import { checkHeader, DECRYPT_OPTIONS, decryptionSettings, openHeader, signature
 import { positiveIntegerOption } from './encrypt.js'
 import { optionsObject } from './option-names.js'
 import {
+  ConfigurationError,
   LimitExceededError,
   PolicyViolationError,
   TrailingDataError,
@@ -16,6 +17,7 @@ import { MAX_SIGNATURE_LENGTH, readFooter } from './format/footer.js'
 import { MAX_SEQUENCE_NUMBER, frameSizeAt, readFrame, readNonFramedBody, type FrameView } from './format/frame.js'
 import { parseHeader, type ParsedHeader } from './format/header.js'
 import { InputBuffer } from './input-buffer.js'
+import { quoteValue } from './quote.js'
 import {
   DEFAULT_MAX_HEADER_SIZE,
   DEFAULT_MAX_NON_FRAMED_BODY,
@@ -76,6 +78,11 @@ export function decryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, str
   const maxHeaderSize = positiveIntegerOption('maxHeaderSize', options.maxHeaderSize, Number.MAX_SAFE_INTEGER) ?? DEFAULT_MAX_HEADER_SIZE
   const maxBodySize = settings.maxBodySize ?? Number.POSITIVE_INFINITY
   const signal = abortSignalOption(options.signal)
+  const { unsignedOnly } = options
+  // A truthy string such as 'true' (from an environment variable, say) must not pass as false.
+  if (unsignedOnly !== undefined && typeof unsignedOnly !== 'boolean') {
+    throw new ConfigurationError(`unsignedOnly must be true or false; got ${quoteValue(unsignedOnly)}.`)
+  }
   const header = deferred<MessageHeader>()
   const input = new InputBuffer()
   let state: DecryptState = 'header'
@@ -121,7 +128,7 @@ export function decryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, str
       throw new LimitExceededError(`The message header is larger than maxHeaderSize (${maxHeaderSize} bytes).`)
     }
     checkHeader(candidate, settings)
-    if (options.unsignedOnly === true && candidate.suite.signature !== undefined) {
+    if (unsignedOnly === true && candidate.suite.signature !== undefined) {
       throw new PolicyViolationError(
         `The message uses signing suite 0x${candidate.suite.id.toString(16).padStart(4, '0')}, which unsignedOnly refuses.`,
       )

@@ -5,6 +5,7 @@
 // An option name that a call does not take is refused (a ConfigurationError naming it and the names the call
 // takes), since ignoring it would let a misspelt check silently not run.
 import { Readable } from 'node:stream'
+import { runInNewContext } from 'node:vm'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createEncryptedDynamoDbClient, DynamoDbItemEncryptor } from '../src/dynamodb/index.js'
 import {
@@ -19,6 +20,7 @@ import {
   defaultKmsClientSupplier,
   encrypt,
   encryptNodeStream,
+  InvalidEncryptionContextError,
   encryptStream,
   KmsDiscoveryKeyring,
   KmsKeyring,
@@ -204,6 +206,28 @@ describe('an option name that a call does not take is refused', () => {
     expectRefused(thrownBy(() => createEncryptedDynamoDbClient(client as never, { table: {} } as never)), 'createEncryptedDynamoDbClient', 'table', 'it takes tables.')
   })
 
+  it('option values of the wrong kind are refused, not read as their truthiness or as empty', async () => {
+    // A signed message (the default suite) that unsignedOnly must refuse: a string or number is not taken as false.
+    const { ciphertext } = await encrypt(keyring, plaintext, { encryptionContext: { tenant: 'acme' } })
+    for (const unsignedOnly of ['true', 1]) {
+      const error = thrownBy(() => decryptStream(keyring, { unsignedOnly } as never))
+      expect(error).toBeInstanceOf(ConfigurationError)
+      expect((error as Error).message).toBe(`unsignedOnly must be true or false; got ${typeof unsignedOnly === 'string' ? '"true"' : '1'}.`)
+    }
+    // A Map's pairs are not its own properties: taken as an object it would be an empty context.
+    const pairs = new Map([['tenant', 'other']])
+    const encrypting = await rejectionOf(encrypt(keyring, plaintext, { encryptionContext: pairs as never }))
+    expect(encrypting).toBeInstanceOf(InvalidEncryptionContextError)
+    expect((encrypting as Error).message).toBe('encryptionContext must be a plain object of string keys and string values; got Map.')
+    const decrypting = await rejectionOf(decrypt(keyring, ciphertext, { encryptionContext: pairs as never }))
+    expect(decrypting).toBeInstanceOf(ConfigurationError)
+    expect((decrypting as Error).message).toBe('decrypt encryptionContext must be a plain object of string pairs; got Map.')
+    // Plain objects from another realm, or without a prototype, are plain objects.
+    const foreign = runInNewContext('({ tenant: "acme" })') as Record<string, string>
+    const bare = Object.assign(Object.create(null) as Record<string, string>, { tenant: 'acme' })
+    expect((await decrypt(keyring, (await encrypt(keyring, plaintext, { encryptionContext: foreign })).ciphertext, { encryptionContext: bare })).plaintext).toEqual(plaintext)
+  })
+
   describe('the KMS emulator', () => {
     let kms: KmsEmulator
     beforeAll(async () => {
@@ -214,6 +238,7 @@ describe('an option name that a call does not take is refused', () => {
     it('its start, createKey and fault filters', async () => {
       expectRefused(await rejectionOf(startKmsEmulator({ statepath: 'kms.json' } as never)), 'startKmsEmulator', 'statepath', 'statePath')
       expectRefused(thrownBy(() => kms.createKey({ keyspec: 'RSA_2048' } as never)), 'createKey', 'keyspec', 'keySpec')
+      expect(thrownBy(() => kms.createKey({ multiRegion: 'yes' } as never))).toMatchObject({ message: 'createKey multiRegion must be true or false.' })
       expectRefused(thrownBy(() => kms.faults.throttle(1, { operations: 'Decrypt' } as never)), 'faults.throttle filter', 'operations', 'it takes operation, region.')
       expectRefused(thrownBy(() => kms.faults.latency(5, { Region: 'us-east-1' } as never)), 'faults.latency filter', 'Region', 'it takes operation, region.')
       expectRefused(thrownBy(() => kms.faults.deny(KEY_ARN, { caller: 'x' } as never)), 'faults.deny filter', 'caller', 'it takes operation, accessKeyId.')

@@ -22,13 +22,23 @@ export function emptyContext(): EncryptionContext {
  * Check a caller-supplied context: plain string pairs, no reserved keys. Returns a frozen null-prototype
  * copy, which materials managers and the header can share without copying again.
  */
+/**
+ * What a value is, as `Object.prototype.toString` names it: `Object` for a plain object (also one from another
+ * realm, or without a prototype), `Map`, `Array`, `Null`, `String`... A context must be a plain object: a `Map`'s
+ * pairs are not its own properties, so it would pass as an empty context.
+ */
+export function objectKind(value: unknown): string {
+  return Object.prototype.toString.call(value).slice(8, -1)
+}
+
 export function validateCallerContext(context: unknown): EncryptionContext {
   if (context === undefined) return NO_PAIRS
-  if (context === null || typeof context !== 'object' || Array.isArray(context)) {
-    throw new InvalidEncryptionContextError('encryptionContext must be an object of string keys and string values.')
+  const kind = objectKind(context)
+  if (kind !== 'Object') {
+    throw new InvalidEncryptionContextError(`encryptionContext must be a plain object of string keys and string values; got ${kind}.`)
   }
   const copy = emptyContext()
-  for (const [key, value] of Object.entries(context)) {
+  for (const [key, value] of Object.entries(context as Record<string, unknown>)) {
     if (typeof value !== 'string') {
       throw new InvalidEncryptionContextError(`encryptionContext value for key ${quoteIdentifier(key)} must be a string, got ${typeof value}.`)
     }
