@@ -202,8 +202,27 @@ describe('an option name that a call does not take is refused', () => {
   it('the DynamoDB item encryptor and client', () => {
     const config = { tableName: 'orders', partitionKeyName: 'pk', attributeActionsOnEncrypt: { pk: 'SIGN_ONLY' as const }, keyring }
     expectRefused(thrownBy(() => new DynamoDbItemEncryptor({ ...config, allowedUnsignedAttributesPrefix: 'x:' } as never)), 'DynamoDbItemEncryptor', 'allowedUnsignedAttributesPrefix', 'allowedUnsignedAttributePrefix')
-    const client = { middlewareStack: { add: () => undefined, remove: () => true } }
+    const client = { middlewareStack: { add: () => undefined, addRelativeTo: () => undefined, remove: () => true } }
     expectRefused(thrownBy(() => createEncryptedDynamoDbClient(client as never, { table: {} } as never)), 'createEncryptedDynamoDbClient', 'table', 'it takes tables.')
+    // Read as objects, a Map of tables would name none and a Map of actions would have none.
+    const encryptor = new DynamoDbItemEncryptor(config)
+    for (const [tables, message] of [
+      [new Map([['orders', encryptor]]), 'createEncryptedDynamoDbClient tables must be a plain object of table name to DynamoDbItemEncryptor; got Map.'],
+      [undefined, 'createEncryptedDynamoDbClient tables must be a plain object of table name to DynamoDbItemEncryptor; got Undefined.'],
+      [{}, 'createEncryptedDynamoDbClient tables names no table, so the client would encrypt nothing.'],
+    ] as const) {
+      expect(thrownBy(() => createEncryptedDynamoDbClient(client as never, { tables } as never))).toMatchObject({ code: 'INVALID_CONFIGURATION', message })
+    }
+    expect(createEncryptedDynamoDbClient(client as never, { tables: { orders: encryptor } })).toBe(client)
+    const partial = { middlewareStack: { add: () => undefined, remove: () => true } }
+    expect(thrownBy(() => createEncryptedDynamoDbClient(partial as never, { tables: { orders: encryptor } }))).toMatchObject({
+      message: 'createEncryptedDynamoDbClient needs an @aws-sdk/client-dynamodb client.',
+    })
+    const actions = new Map([['pk', 'SIGN_ONLY']])
+    expect(thrownBy(() => new DynamoDbItemEncryptor({ ...config, attributeActionsOnEncrypt: actions } as never))).toMatchObject({
+      code: 'INVALID_CONFIGURATION',
+      message: 'DynamoDbItemEncryptor attributeActionsOnEncrypt must be a plain object of attribute name to crypto action; got Map.',
+    })
   })
 
   it('option values of the wrong kind are refused, not read as their truthiness or as empty', async () => {

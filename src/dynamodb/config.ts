@@ -7,6 +7,7 @@ import { optionsObject } from '../option-names.js'
 import { quoteIdentifier } from '../quote.js'
 import type { Keyring, MaterialsManager } from '../types.js'
 import { CRYPTO_ACTIONS, RESERVED_PREFIX, type CryptoAction } from './types.js'
+import { objectKind } from '../format/context.js'
 
 /** What happens to plaintext items (no `aws_dbe_head`/`aws_dbe_foot`) on read and write, for migrating a table. */
 export type PlaintextPolicy =
@@ -96,11 +97,12 @@ export function isUnsigned(
 }
 
 function actionsOption(value: unknown): Record<string, CryptoAction> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new ConfigurationError('DynamoDbItemEncryptor attributeActionsOnEncrypt must be an object of attribute name to crypto action.')
+  const kind = objectKind(value)
+  if (kind !== 'Object') {
+    throw new ConfigurationError(`DynamoDbItemEncryptor attributeActionsOnEncrypt must be a plain object of attribute name to crypto action; got ${kind}.`)
   }
   const actions: Record<string, CryptoAction> = Object.create(null)
-  for (const [name, action] of Object.entries(value)) {
+  for (const [name, action] of Object.entries(value as Record<string, unknown>)) {
     nameOption(`attribute name`, name)
     if (!CRYPTO_ACTIONS.includes(action as CryptoAction)) {
       throw new ConfigurationError(`DynamoDbItemEncryptor: attribute ${quoteIdentifier(name)} has action ${String(action)}; use one of ${CRYPTO_ACTIONS.join(', ')}.`)

@@ -7,6 +7,7 @@ import { optionsObject } from '../../option-names.js'
 import { quoteIdentifier } from '../../quote.js'
 import { MalformedItemError } from '../errors.js'
 import { transformRequest, transformResponse, type RequestState, type TableItemEncryptor, type Tables } from './operations.js'
+import { objectKind } from '../../format/context.js'
 
 const TARGET_PREFIX = 'DynamoDB_20120810.'
 const EXCHANGE = Symbol('kms-envelope.dynamodb.exchange')
@@ -100,8 +101,19 @@ function parseJson(text: string, what: string): Record<string, unknown> {
  * ```
  */
 export function createEncryptedDynamoDbClient<Client extends DynamoDbClientLike>(client: Client, options: EncryptedClientOptions): Client {
-  if (typeof client?.middlewareStack?.add !== 'function') throw new ConfigurationError('createEncryptedDynamoDbClient needs an @aws-sdk/client-dynamodb client.')
-  const tables: Tables = new Map(Object.entries(optionsObject(options, 'createEncryptedDynamoDbClient', 'tables').tables ?? {}))
+  const stack: Partial<DynamoDbClientLike['middlewareStack']> | undefined = client?.middlewareStack
+  if (typeof stack?.add !== 'function' || typeof stack.addRelativeTo !== 'function' || typeof stack.remove !== 'function') {
+    throw new ConfigurationError('createEncryptedDynamoDbClient needs an @aws-sdk/client-dynamodb client.')
+  }
+  const given: unknown = optionsObject(options, 'createEncryptedDynamoDbClient', 'tables').tables
+  // A Map's entries are not its own properties: read as an object it would name no table, and every item would
+  // be written in plaintext. So would no table at all.
+  const kind = objectKind(given)
+  if (kind !== 'Object') {
+    throw new ConfigurationError(`createEncryptedDynamoDbClient tables must be a plain object of table name to DynamoDbItemEncryptor; got ${kind}.`)
+  }
+  const tables: Tables = new Map(Object.entries(given as Record<string, TableItemEncryptor>))
+  if (tables.size === 0) throw new ConfigurationError('createEncryptedDynamoDbClient tables names no table, so the client would encrypt nothing.')
   for (const [name, encryptor] of tables) {
     if (typeof encryptor?.encryptItem !== 'function' || typeof encryptor.decryptItem !== 'function') {
       throw new ConfigurationError(`createEncryptedDynamoDbClient: tables[${quoteIdentifier(name)}] must be a DynamoDbItemEncryptor.`)
@@ -110,7 +122,6 @@ export function createEncryptedDynamoDbClient<Client extends DynamoDbClientLike>
       throw new ConfigurationError(`createEncryptedDynamoDbClient: tables[${quoteIdentifier(name)}] is the encryptor of table ${quoteIdentifier(encryptor.tableName)}.`)
     }
   }
-  const stack = client.middlewareStack
   stack.remove('kmsEnvelopeEncryptRequest')
   stack.remove('kmsEnvelopeDecryptResponse')
   stack.add(
