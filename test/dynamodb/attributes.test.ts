@@ -157,12 +157,20 @@ describe('attribute serialization: refusals', () => {
     ['a number too small', { N: '1e-131' }],
     ['NULL false', { NULL: false }],
     ['a map with an empty key', { M: { '': { S: 'x' } } }],
+    // Its entries are not own properties: read as an object, it would be stored as an empty map.
+    ['a map given as a Map', { M: new Map([['a', { S: 'x' }]]) }],
+    ['a map given as an array', { M: [{ S: 'x' }] }],
     ['a binary that is not bytes', { B: 'AQID' }],
     ['nesting 33 levels deep', deep(33)],
   ]
   for (const [what, value] of invalid) {
     it(`refuses ${what} on encrypt`, () => expect(codeOf(() => serializeAttribute(value as AttributeValue))).toBe('INVALID_ITEM'))
   }
+  it('says what a map given as a Map is, and accepts one without a prototype', () => {
+    expect(() => serializeAttribute({ M: new Map() } as never, 'data')).toThrow(/^data\.M must be a plain object of attribute values; got Map\.$/)
+    const bare = Object.assign(Object.create(null) as Record<string, AttributeValue>, { a: { S: 'x' } })
+    expect(deserializeAttribute(serializeAttribute({ M: bare }))).toEqual({ M: { a: { S: 'x' } } })
+  })
   it('accepts nesting 32 levels deep', () => expect(deserializeAttribute(serializeAttribute(deep(32)))).toEqual(deep(32)))
 
   const malformed: [string, number, string][] = [

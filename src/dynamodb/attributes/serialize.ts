@@ -6,6 +6,7 @@ import { quoteIdentifier } from '../../quote.js'
 import { InvalidItemError, MalformedItemError } from '../errors.js'
 import type { AttributeValue, Terminal } from '../types.js'
 import { normalizeNumber } from './numbers.js'
+import { objectKind } from '../../format/context.js'
 
 /** spec: ddb-attribute-serialization.md#type-id */
 export const TYPE_ID = Object.freeze({
@@ -135,10 +136,12 @@ function writeValue(writer: Writer, value: AttributeValue, path: string, depth: 
       break
     }
     case 'M': {
-      if (typeof member !== 'object' || member === null || Array.isArray(member)) throw new InvalidItemError(`${path}.M must be an object.`)
+      // A Map's entries are not its own properties: read as an object it would be stored as an empty map.
+      const kind = objectKind(member)
+      if (kind !== 'Object') throw new InvalidItemError(`${path}.M must be a plain object of attribute values; got ${kind}.`)
       if (depth >= MAX_DEPTH) throw new InvalidItemError(`${path} nests lists and maps more than ${MAX_DEPTH} levels deep.`)
       // spec: map entries in UTF-16 binary order of their keys
-      const keys = Object.keys(member).sort()
+      const keys = Object.keys(member as object).sort()
       writer.uint32(keys.length)
       for (const key of keys) {
         if (key === '') throw new InvalidItemError(`${path}.M has an empty key; DynamoDB map keys are non-empty.`)
