@@ -1,7 +1,7 @@
 // The browser build's WebCrypto backend, run here on Node's WebCrypto and checked against the node:crypto
 // backend on the same inputs (primitive by primitive, then whole messages both ways), plus the async frame
 // engine's one-shot and stream branches. test/browser.test.ts runs the real bundle in Chromium.
-import { createPublicKey, generateKeyPairSync, sign as nodeSign, verify as nodeVerify, type KeyObject } from 'node:crypto'
+import { constants, createPublicKey, generateKeyPairSync, publicEncrypt, randomBytes, sign as nodeSign, verify as nodeVerify, type KeyObject } from 'node:crypto'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { compressPoint, decompressPoint, derToP1363, p1363ToDer } from '../src/backend/ec.js'
@@ -176,6 +176,30 @@ describe('WebCrypto backend primitives against node:crypto', () => {
       if (!nodeAccepts) offCurve++
     }
     expect(offCurve).toBeGreaterThan(3)
+  })
+
+  it('RSA keys under 2048 bits: both backends refuse to encrypt under one, and decrypt what older writers wrapped under one', async () => {
+    const small = generateKeyPairSync('rsa', { modulusLength: 1024, publicKeyEncoding: { type: 'spki', format: 'pem' }, privateKeyEncoding: { type: 'pkcs8', format: 'pem' } })
+    // A message as writers without the check made it: the data key wrapped with RSA-OAEP-SHA256 under the small key.
+    const olderWriter: Keyring = {
+      async onEncrypt(materials) {
+        const dataKey = new Uint8Array(randomBytes(materials.suite.keyLength))
+        const wrapped = publicEncrypt({ key: small.publicKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, dataKey)
+        const edk = { providerId: 'wc', providerInfo: new TextEncoder().encode('rsa-1024'), ciphertext: new Uint8Array(wrapped) }
+        return { ...materials, plaintextDataKey: dataKey, encryptedDataKeys: [edk] }
+      },
+      onDecrypt: async (materials) => materials,
+    }
+    const { ciphertext } = await encryptWith(nodeBackend, olderWriter, bytes(100), { algorithmSuite: 0x0478 })
+    for (const backend of [nodeBackend, webCryptoBackend]) {
+      for (const keys of [small, { privateKey: small.privateKey }]) {
+        const keyring = new RawRsaKeyring({ keyNamespace: 'wc', keyName: 'rsa-1024', ...keys, padding: 'OAEP-SHA256' })
+        const refused = await rejectionOf(encryptWith(backend, keyring, bytes(100), { algorithmSuite: 0x0478 }))
+        expect(refused).toBeInstanceOf(ConfigurationError)
+        expect((refused as Error).message).toBe('The RSA public key has a 1024-bit modulus; encrypting needs at least 2048 bits.')
+        expect(equal((await decryptWith(backend, keyring, ciphertext)).plaintext, bytes(100))).toBe(true)
+      }
+    }
   })
 
   it('DER ⇄ IEEE P1363 signatures: exact round trips, strict DER only', () => {

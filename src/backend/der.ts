@@ -1,6 +1,7 @@
 // Just enough DER for RSA keys, shared by the WebCrypto backend (which imports only SPKI and PKCS#8) and the
 // KMS RSA keyring (which checks the modulus size of the key KMS GetPublicKey returns). No platform code.
 
+import { ConfigurationError } from '../errors.js'
 import { byteChars } from '../format/bytes.js'
 
 const RSA_ENCRYPTION_OID = Uint8Array.of(0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01) // 1.2.840.113549.1.1.1
@@ -71,6 +72,14 @@ function integerBits(content: Uint8Array): number {
   while (index < content.length - 1 && content[index] === 0) index++
   const first = content[index] as number
   return first === 0 ? 0 : (content.length - index - 1) * 8 + (32 - Math.clz32(first))
+}
+
+/**
+ * Refuse to encrypt under an RSA modulus under 2048 bits (NIST SP 800-131A disallows them). Only encryption is
+ * checked, so data wrapped under a smaller key still decrypts.
+ */
+export function checkRsaEncryptBits(bits: number, what: string): void {
+  if (bits < 2048) throw new ConfigurationError(`${what} has a ${bits}-bit modulus; encrypting needs at least 2048 bits.`)
 }
 
 /** The RSA public key inside an SPKI (its modulus size), or TypeError when `spki` is not one. */

@@ -18,6 +18,7 @@ import {
   verify,
   webcrypto,
 } from 'node:crypto'
+import { checkRsaEncryptBits } from './der.js'
 import { ConfigurationError, KeyringError } from '../errors.js'
 import { sealBody } from '../sync-body.js'
 import { COMPRESSED_POINT_LENGTH, createSigner, signedStreamSeen, signMessage, startSignature, takeSigningKey } from './node-signing.js'
@@ -272,6 +273,7 @@ export const nodeBackend: CryptoBackend = {
   rsaPublicFromPrivate: (privateKey) => createPublicKey(privateKey as KeyObject),
   rsaEncrypt(publicKey, padding, plaintext) {
     const key = publicKey as KeyObject
+    checkRsaEncryptBits(key.asymmetricKeyDetails?.modulusLength ?? 0, 'The RSA public key')
     const options =
       padding === 'PKCS1'
         ? { key, padding: constants.RSA_PKCS1_PADDING }

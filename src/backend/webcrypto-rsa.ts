@@ -1,7 +1,7 @@
 // RSA-OAEP on WebCrypto for the raw RSA and KMS RSA keyrings. WebCrypto binds the OAEP hash to the key at
 // import, so a handle keeps the key's encoding and imports it once per hash on first use.
 import { ConfigurationError, UnsupportedOperationError } from '../errors.js'
-import { fromPem, rsaSpkiModulusBits, spkiFromPkcs1 } from './der.js'
+import { checkRsaEncryptBits, fromPem, rsaSpkiModulusBits, spkiFromPkcs1 } from './der.js'
 import { loadOnDemand } from '../load-on-demand.js'
 import type { RsaPadding } from './types.js'
 
@@ -139,6 +139,7 @@ export function oaepHash(padding: RsaPadding): OaepHash {
 export async function rsaEncrypt(publicKey: unknown, padding: RsaPadding, plaintext: Uint8Array): Promise<Uint8Array> {
   const hash = oaepHash(padding)
   const key = await (publicKey as RsaHandle).key(hash)
+  checkRsaEncryptBits((key.algorithm as RsaHashedKeyAlgorithm).modulusLength, 'The RSA public key')
   return new Uint8Array(await requireSubtle('RSA').encrypt({ name: 'RSA-OAEP' }, key, source(plaintext)))
 }
 

@@ -1,5 +1,5 @@
 import type { CryptoBackend, RsaPadding } from '../backend/types.js'
-import { fromPem, rsaSpkiModulusBits } from '../backend/der.js'
+import { checkRsaEncryptBits, fromPem, rsaSpkiModulusBits } from '../backend/der.js'
 import { ConfigurationError, EnvelopeError, KeyringError } from '../errors.js'
 import { utf8 } from '../format/bytes.js'
 import type { DecryptionMaterials, EncryptedDataKey, EncryptionMaterials, Keyring } from '../types.js'
@@ -20,8 +20,6 @@ const PADDING: Record<KmsRsaEncryptionAlgorithm, RsaPadding> = {
   RSAES_OAEP_SHA_256: 'OAEP-SHA256',
   RSAES_OAEP_SHA_1: 'OAEP-SHA1',
 }
-
-const MIN_MODULUS_BITS = 2048
 
 /** Options of `new KmsRsaKeyring(...)`: `publicKey` to encrypt offline, a KMS client (or supplier) to decrypt. */
 export interface KmsRsaKeyringOptions {
@@ -204,7 +202,5 @@ function checkPublicKey(publicKey: unknown): void {
   } catch (error) {
     throw new ConfigurationError(`KmsRsaKeyring publicKey is not an RSA SubjectPublicKeyInfo: ${(error as Error).message}.`)
   }
-  if (bits < MIN_MODULUS_BITS) {
-    throw new ConfigurationError(`KmsRsaKeyring publicKey has a ${bits}-bit modulus; the keyring needs at least ${MIN_MODULUS_BITS} bits.`)
-  }
+  checkRsaEncryptBits(bits, 'KmsRsaKeyring publicKey')
 }
