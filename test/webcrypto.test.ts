@@ -202,6 +202,21 @@ describe('WebCrypto backend primitives against node:crypto', () => {
     }
   })
 
+  it('a private key encrypted with a passphrase is named as such on both backends, without quoting it', async () => {
+    const encrypted = (type: 'pkcs8' | 'pkcs1') =>
+      generateKeyPairSync('rsa', { modulusLength: 2048, publicKeyEncoding: { type: 'spki', format: 'pem' }, privateKeyEncoding: { type, format: 'pem', cipher: 'aes-256-cbc', passphrase: 'pw' } }).privateKey
+    for (const pem of [encrypted('pkcs8'), encrypted('pkcs1')]) {
+      for (const [backend, advice] of [
+        [nodeBackend, 'pass crypto.createPrivateKey({ key, passphrase }) instead.'],
+        [webCryptoBackend, 'pass it decrypted (WebCrypto cannot read encrypted keys).'],
+      ] as const) {
+        const error = await rejectionOf(Promise.resolve().then(() => backend.rsaDecrypt(backend.importRsaPrivateKey(pem), 'OAEP-SHA256', new Uint8Array(256), 32)))
+        expect(error).toBeInstanceOf(ConfigurationError)
+        expect((error as Error).message).toBe(`The RSA private key could not be read: it is encrypted with a passphrase; ${advice}`)
+      }
+    }
+  })
+
   it('DER ⇄ IEEE P1363 signatures: exact round trips, strict DER only', () => {
     fc.assert(
       fc.property(fc.uint8Array({ minLength: 48, maxLength: 48 }), fc.uint8Array({ minLength: 48, maxLength: 48 }), (r, s) => {

@@ -19,6 +19,7 @@ import {
   webcrypto,
 } from 'node:crypto'
 import { checkRsaEncryptBits } from './der.js'
+import { isEncryptedPem } from './encrypted-pem.js'
 import { ConfigurationError, KeyringError } from '../errors.js'
 import { sealBody } from '../sync-body.js'
 import { COMPRESSED_POINT_LENGTH, createSigner, signedStreamSeen, signMessage, startSignature, takeSigningKey } from './node-signing.js'
@@ -137,7 +138,12 @@ function asKeyObject(key: unknown, kind: 'public' | 'private'): KeyObject {
     return keyObject
   } catch (error) {
     // The cause may quote the input; a private PEM must never reach the message.
-    throw new ConfigurationError(`The RSA ${kind} key could not be read: ${error instanceof TypeError ? error.message : 'invalid key encoding'}.`)
+    const reason = isEncryptedPem(key)
+      ? 'it is encrypted with a passphrase; pass crypto.createPrivateKey({ key, passphrase }) instead'
+      : error instanceof TypeError
+        ? error.message
+        : 'invalid key encoding'
+    throw new ConfigurationError(`The RSA ${kind} key could not be read: ${reason}.`)
   }
 }
 

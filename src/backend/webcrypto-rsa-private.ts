@@ -2,6 +2,7 @@
 // private keys, deriving a public key from one, and RSA-OAEP decryption of a wrapped data key.
 import { ConfigurationError, KeyringError } from '../errors.js'
 import { requireUnwrappedKeyLength } from './unwrapped-key.js'
+import { isEncryptedPem } from './encrypted-pem.js'
 import { element, fromPem, INTEGER, isRsaAlgorithm, OCTET_STRING, readElement, RSA_ALGORITHM_IDENTIFIER, SEQUENCE } from './der.js'
 import type { RsaPadding } from './types.js'
 import { fromCryptoKey, isCryptoKey, requireSubtle, source, unreadable, type OaepHash, type RsaHandle } from './webcrypto-rsa.js'
@@ -25,6 +26,7 @@ function readPkcs8(input: unknown): Uint8Array {
   try {
     let pkcs8: Uint8Array
     if (input instanceof Uint8Array) pkcs8 = input.slice()
+    else if (isEncryptedPem(input)) throw new TypeError('it is encrypted with a passphrase; pass it decrypted (WebCrypto cannot read encrypted keys)')
     else if (typeof input === 'string') {
       const { label, der } = fromPem(input)
       if (label === 'PRIVATE KEY') pkcs8 = der
