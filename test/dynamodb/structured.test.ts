@@ -9,7 +9,7 @@ import { nodeBackend } from '../../src/backend/node.js'
 import { serializeAttribute } from '../../src/dynamodb/attributes/index.js'
 import { canonicalPath, decryptStructure, encryptStructure, fieldKey, fieldRootKey, serializeItemContext, type StructuredField } from '../../src/dynamodb/structured/index.js'
 import type { AttributeValue, CryptoAction, Terminal } from '../../src/dynamodb/types.js'
-import { EnvelopeError } from '../../src/errors.js'
+import { EnvelopeError, InternalError } from '../../src/errors.js'
 import { dbeSuite } from '../../src/suites-dbe.js'
 import type { CompleteDecryptionMaterials, CompleteEncryptionMaterials, DecryptionRequest, EncryptionRequest, MaterialsManager } from '../../src/types.js'
 import { DefaultMaterialsManager } from '../../src/index.js'
@@ -173,6 +173,19 @@ describe('item format: properties', () => {
     .map((entries) => [field('pk', { S: 'key' }, 'SIGN_ONLY'), ...entries.filter(([name]) => name !== 'pk').map(([name, v, action]) => field(name, v, action))])
   const manager = new DefaultMaterialsManager(aesKeyring())
   const authenticate = (fields: StructuredField[]) => (name: string) => (fields.find((f) => f.name === name)?.action === 'DO_NOTHING' ? 'DO_NOT_SIGN' : 'SIGN')
+
+  it('a signer that never gives a 103-byte signature fails the item with INTERNAL_ERROR after 17 attempts', async () => {
+    let calls = 0
+    // Bytes that are no DER signature at all, so neither the signature nor its (r, n - s) twin is 103 bytes.
+    const brokenSigner = { ...nodeBackend, signMessage: async () => (calls++, new Uint8Array(10)) }
+    const error = await encryptStructure({ tableName: 't12', fields: [field('pk', { S: 'k' }, 'SIGN_ONLY')], materialsManager: new FixedMaterials(), backend: brokenSigner, messageId }).then(
+      () => undefined,
+      (caught: unknown) => caught,
+    )
+    expect(error).toBeInstanceOf(InternalError)
+    expect((error as InternalError).message).toBe('Could not make a 103-byte ECDSA signature for the item footer in 17 attempts.')
+    expect(calls).toBe(17)
+  })
 
   it('random attribute sets round-trip under both suites', async () => {
     await fc.assert(
