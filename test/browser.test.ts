@@ -1,6 +1,9 @@
 // The browser build in a real browser: Debian's Chromium, headless, through playwright-core (the bundles are
 // built from source by the harness, see helpers/browser.ts). Node is the other side of every exchange: the
 // KMS emulator's RSA key for KmsRsaKeyring, our Node build, and the official @aws-crypto/client-node.
+import { mkdtempSync, rmSync, symlinkSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   createKmsPublicKeyCache,
@@ -14,7 +17,7 @@ import {
   type Keyring,
 } from '../src/index.js'
 import { startKmsEmulator, type KmsEmulator } from '../src/testing/index.js'
-import { fromBase64, startBrowser, toBase64, type BrowserHarness } from './helpers/browser.js'
+import { chromiumPath, fromBase64, startBrowser, toBase64, type BrowserHarness } from './helpers/browser.js'
 import {
   aesKey,
   KEY_NAMESPACE,
@@ -591,4 +594,27 @@ describe('examples/browser-offline', () => {
       await example.close()
     }
   }, BROWSER_TEST_TIMEOUT_MS)
+})
+
+describe('finding Chromium', () => {
+  it('a machine without it is told how to get it; CHROMIUM_PATH wins over the search', () => {
+    const saved = { path: process.env.PATH, chromium: process.env.CHROMIUM_PATH }
+    // A PATH with a shell on it but no chromium.
+    const bin = mkdtempSync(join(tmpdir(), 'kms-envelope-no-chromium-'))
+    symlinkSync('/bin/sh', join(bin, 'sh'))
+    try {
+      process.env.PATH = bin
+      delete process.env.CHROMIUM_PATH
+      expect(() => chromiumPath()).toThrow(
+        'The browser tests need Chromium: apt-get install -y chromium (Debian; .ci/run does it), or set CHROMIUM_PATH to a Chrome or Chromium.',
+      )
+      process.env.CHROMIUM_PATH = '/opt/chrome/chrome'
+      expect(chromiumPath()).toBe('/opt/chrome/chrome')
+    } finally {
+      process.env.PATH = saved.path
+      if (saved.chromium === undefined) delete process.env.CHROMIUM_PATH
+      else process.env.CHROMIUM_PATH = saved.chromium
+      rmSync(bin, { recursive: true, force: true })
+    }
+  })
 })
