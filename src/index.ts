@@ -13,6 +13,8 @@
 import { nodeBackend } from './backend/node.js'
 import { collectThrough, isAsyncIterable } from './collect.js'
 import { decryptWith } from './decrypt.js'
+import { recogniseOtherCopies } from './error-copies.js'
+import * as errors from './errors.js'
 import { ENCRYPT_OPTIONS, encryptWith } from './encrypt.js'
 import { nodeOnly, withNodeAdapter, type EnvelopeTransform, type NodeEnvelopeStream } from './node-stream.js'
 import type { DecryptStreamOptions, EncryptStreamOptions } from './stream.js'
@@ -112,6 +114,8 @@ export function encryptNodeStream(keyringOrCmm: Keyring | MaterialsManager, opti
 export function decryptNodeStream(keyringOrCmm: Keyring | MaterialsManager, options?: DecryptStreamOptions): EnvelopeTransform {
   return nodeOnly(decryptDriver(nodeBackend, keyringOrCmm, options))
 }
+
+recogniseOtherCopies(Object.values(errors))
 
 export * from './exports.js'
 export type { EnvelopeTransform, NodeEnvelopeStream } from './node-stream.js'

@@ -106,7 +106,12 @@ describe('the packed package', () => {
   })
 
   it('works through import in ESM; the browser entry on Node writes what the Node entry reads; both builds in one process work together', async () => {
-    expect(JSON.parse(await node(['consumer.mjs']))).toEqual({ ...expectedSummary, browser: 'browser entry', bothBuilds: 'both builds' })
+    expect(JSON.parse(await node(['consumer.mjs']))).toEqual({
+      ...expectedSummary,
+      browser: 'browser entry',
+      bothBuilds: 'both builds',
+      instanceofAcrossBuilds: [true, true, true, true, true, true, true],
+    })
   })
 
   it('the <script> build runs on WebCrypto alone, its errors named after their classes though it is minified', async () => {
