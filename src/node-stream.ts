@@ -88,10 +88,12 @@ export function nodeOnly(driver: StreamDriver): EnvelopeTransform {
 
 export function withNodeAdapter(driver: StreamDriver): NodeEnvelopeStream {
   let started = false
-  return Object.assign(webStream(driver), {
+  const stream = webStream(driver)
+  return Object.assign(stream, {
     toNode: () => {
       if (started) throw new ConfigurationError('toNode() can be called once per stream.')
-      if (driver.webOutput) {
+      // A locked side is in use (a writer or reader holds it): both faces would feed the same engine.
+      if (driver.webOutput || stream.writable.locked || stream.readable.locked) {
         throw new ConfigurationError('Call toNode() right after creating the stream, before its Web Stream sides are used.')
       }
       started = true

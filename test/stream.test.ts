@@ -1408,6 +1408,15 @@ describe('toNode() guards', () => {
     await late.header
     expect(() => late.toNode()).toThrow(ConfigurationError)
   })
+
+  it('is refused once either Web Stream side is locked by a writer or reader, before any output', () => {
+    for (const lock of [(s: ReturnType<typeof encryptStream>) => s.writable.getWriter(), (s: ReturnType<typeof decryptStream>) => s.readable.getReader()]) {
+      for (const stream of [encryptStream(aesKeyring()), decryptStream(aesKeyring())]) {
+        lock(stream)
+        expect(() => stream.toNode()).toThrow('Call toNode() right after creating the stream, before its Web Stream sides are used.')
+      }
+    }
+  })
 })
 
 describe('an impossible final-frame length', () => {
