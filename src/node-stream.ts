@@ -33,6 +33,7 @@ function nodeTransform(driver: StreamDriver, startEngine = false): Transform {
   const { transformer } = driver
   const transform = new Transform({
     construct(callback) {
+      driver.destroyed = () => transform.destroyed
       if (startEngine) void transformer.start?.(controller) // settles driver.ready, awaited below
       driver.errorSink = (error) => transform.destroy(error as Error)
       driver.ready.then(

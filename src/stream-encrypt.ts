@@ -164,8 +164,9 @@ export function encryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, str
             }
           },
         )
-        if (closed) {
-          started.sealer.dispose() // aborted while the keyring worked: keep nothing
+        if (closed || driver.destroyed()) {
+          started.sealer.dispose() // aborted (or the Node stream destroyed) while the keyring worked: keep nothing
+          if (!closed) fail(cancelledError(undefined))
           return
         }
         session = started

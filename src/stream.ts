@@ -69,6 +69,11 @@ export interface StreamDriver {
   nodeDriven: boolean
   /** Set once the Web Stream has emitted output; a Node driver can no longer take over. */
   webOutput: boolean
+  /**
+   * True once the Node Transform driving the engine was destroyed. Node runs a destroy only after the Transform's
+   * construct, which waits for `start`, so `start` asks this before it resolves the header.
+   */
+  destroyed: () => boolean
   /** Decrypt only: the stored context plus the authenticated pairs the message does not store, once the header is open. */
   authenticatedContext?: () => EncryptionContext | undefined
 }
@@ -77,7 +82,7 @@ export function driverFor(
   header: Promise<MessageHeader>,
   build: (driver: StreamDriver) => CancellableTransformer,
 ): StreamDriver {
-  const driver = { header, errorSink: (_error: unknown) => undefined, nodeDriven: false, webOutput: false } as {
+  const driver = { header, errorSink: (_error: unknown) => undefined, nodeDriven: false, webOutput: false, destroyed: () => false } as {
     -readonly [K in keyof StreamDriver]: StreamDriver[K]
   }
   driver.report = (error) => {

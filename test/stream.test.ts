@@ -1262,6 +1262,20 @@ describe.each(Object.entries(nodeAdapters))('stream: Node adapters, %s', (_name,
     expectCode(await rejectionOf(decrypting.header), 'ABORTED')
   })
 
+  it('an encrypt Transform destroyed before its keyring answers rejects its header with ABORTED, writing nothing', async () => {
+    const output: Buffer[] = []
+    const encrypting = enc(keyring)
+    encrypting.on('data', (chunk: Buffer) => output.push(chunk))
+    encrypting.destroy()
+    expectCode(await rejectionOf(encrypting.header), 'ABORTED')
+    expect(output).toEqual([])
+    // Destroyed once the header is out, it keeps the header it resolved.
+    const later = enc(keyring)
+    const header = await later.header
+    later.destroy()
+    expect(await later.header).toBe(header)
+  })
+
   it('a failing source makes pipeline reject with the source error', async () => {
     async function* source() {
       yield bytes(5000)
