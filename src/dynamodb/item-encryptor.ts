@@ -137,12 +137,14 @@ export class ItemEncryptorCore {
       ...(config.algorithmSuite === undefined ? {} : { algorithmSuiteId: config.algorithmSuite }),
       encryptionContext,
     })
-    const output: Record<string, AttributeValue> = {}
-    for (const [name, terminal] of result.fields) {
-      // Encrypted attributes, the header and the footer are binary; the others keep the caller's own value.
-      const original = item[name]
-      output[name] = original === undefined || result.cryptoActions[name] === 'ENCRYPT_AND_SIGN' ? { B: terminal.value } : original
-    }
+    // Entries, not assignments: an attribute may be named "__proto__", which an assignment would make the prototype.
+    const output: Record<string, AttributeValue> = Object.fromEntries(
+      [...result.fields].map(([name, terminal]) => {
+        // Encrypted attributes, the header and the footer are binary; the others keep the caller's own value.
+        const original = item[name]
+        return [name, original === undefined || result.cryptoActions[name] === 'ENCRYPT_AND_SIGN' ? { B: terminal.value } : original]
+      }),
+    )
     return { item: output, parsedHeader: { ...result.parsedHeader, attributeActions: result.cryptoActions } }
   }
 
@@ -153,9 +155,9 @@ export class ItemEncryptorCore {
    */
   async encryptObject(object: Record<string, unknown>, options?: ObjectMarshallOptions): Promise<Record<string, unknown>> {
     const { marshall, unmarshall } = await loadMarshalling()
-    const dropped = functionPath(object, 'object', new Set())
+    const dropped = droppedPath(object, 'object', new Set())
     if (dropped !== undefined) {
-      throw new InvalidItemError(`encryptObject: ${dropped} is a function, which @aws-sdk/util-dynamodb would leave out of the item without a word.`)
+      throw new InvalidItemError(`encryptObject: ${dropped}, which @aws-sdk/util-dynamodb would leave out of the item without a word.`)
     }
     // An option given as undefined keeps its default, here as everywhere in kms-envelope.
     const marshallOptions = { ...options, removeUndefinedValues: options?.removeUndefinedValues ?? true } as Parameters<typeof marshall>[1]
@@ -167,8 +169,16 @@ export class ItemEncryptorCore {
   /** Decrypt a stored item given as a plain object (what the document client returns) back to a plain object. */
   async decryptObject(object: Record<string, unknown>, options?: ObjectUnmarshallOptions): Promise<Record<string, unknown>> {
     const { marshall, unmarshall } = await loadMarshalling()
+    const lost = droppedPath(object, 'object', new Set())
+    if (lost !== undefined) throw new InvalidItemError(`decryptObject: ${lost}, which @aws-sdk/util-dynamodb would leave out of the item without a word.`)
     const item = marshalled(() => marshall(object, { convertClassInstanceToMap: false }), MalformedItemError, 'decryptObject')
     const decrypted = await this.decryptItem(item)
+    const dropped = protoKeyPath(decrypted, 'item')
+    if (dropped !== undefined) {
+      throw new InvalidItemError(
+        `decryptObject: ${dropped} has a key "__proto__", which @aws-sdk/util-dynamodb would leave out of the object without a word: read it with decryptItem.`,
+      )
+    }
     return unmarshall(decrypted as never, options as Parameters<typeof unmarshall>[1])
   }
 
@@ -212,10 +222,13 @@ export class ItemEncryptorCore {
       backend: this.#backend,
       encryptionContext,
     })
-    const output: Record<string, AttributeValue> = {}
-    for (const [name, terminal] of result.fields) {
-      output[name] = result.cryptoActions[name] === 'ENCRYPT_AND_SIGN' ? deserializeAttribute(terminal) : (item[name] as AttributeValue)
-    }
+    // Entries, not assignments: an attribute may be named "__proto__" (see encryptItemWithHeader).
+    const output: Record<string, AttributeValue> = Object.fromEntries(
+      [...result.fields].map(([name, terminal]) => [
+        name,
+        result.cryptoActions[name] === 'ENCRYPT_AND_SIGN' ? deserializeAttribute(terminal) : (item[name] as AttributeValue),
+      ]),
+    )
     return { item: output, parsedHeader: { ...result.parsedHeader, attributeActions: result.cryptoActions } }
   }
 }
@@ -245,15 +258,42 @@ function marshalled(marshall: () => unknown, errorType: typeof InvalidItemError 
   }
 }
 
-/** Where `value` holds a function (in its objects, arrays, Sets and Maps), or undefined. */
-function functionPath(value: unknown, path: string, seen: Set<object>): string | undefined {
-  if (typeof value === 'function') return path
+/**
+ * Where `value` holds what @aws-sdk/util-dynamodb leaves out of an item without a word (in its objects, arrays,
+ * Sets and Maps): a function, or a key "__proto__" (a legal attribute name). Undefined when there is none.
+ */
+function droppedPath(value: unknown, path: string, seen: Set<object>): string | undefined {
+  if (typeof value === 'function') return `${path} is a function`
   if (typeof value !== 'object' || value === null || ArrayBuffer.isView(value) || seen.has(value)) return undefined
   seen.add(value)
+  if (value instanceof Map ? value.has('__proto__') : !(value instanceof Set) && Object.hasOwn(value, '__proto__')) {
+    return `${path} has a key "__proto__"`
+  }
   const entries = value instanceof Map || value instanceof Set ? [...value.entries()] : Object.entries(value)
   for (const [key, inner] of entries) {
-    const found = functionPath(inner, value instanceof Set ? `${path} (a Set member)` : `${path}.${String(key)}`, seen)
+    const found = droppedPath(inner, value instanceof Set ? `${path} (a Set member)` : `${path}.${String(key)}`, seen)
     if (found !== undefined) return found
+  }
+  return undefined
+}
+
+/** Where a DynamoDB item (its attribute names, and the keys of its maps at any depth) has a key "__proto__". */
+function protoKeyPath(item: Item, path: string): string | undefined {
+  if (Object.hasOwn(item, '__proto__')) return path
+  for (const [name, value] of Object.entries(item)) {
+    const found = protoKeyInValue(value, `${path}.${name}`)
+    if (found !== undefined) return found
+  }
+  return undefined
+}
+
+function protoKeyInValue(value: AttributeValue, path: string): string | undefined {
+  if ('M' in value && value.M !== undefined) return protoKeyPath(value.M, `${path}.M`)
+  if ('L' in value && value.L !== undefined) {
+    for (const [index, entry] of value.L.entries()) {
+      const found = protoKeyInValue(entry, `${path}.L[${index}]`)
+      if (found !== undefined) return found
+    }
   }
   return undefined
 }

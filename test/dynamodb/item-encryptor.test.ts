@@ -157,6 +157,42 @@ describe('DynamoDbItemEncryptor items', () => {
     expect(await encryptor.decryptObject(stored)).toEqual({ pk: 'u9', sk: 12, card: 'c' })
   })
 
+  it('an attribute or map key named "__proto__" survives encryptItem and decryptItem; the object conversions, which would drop it, refuse it', async () => {
+    // JSON.parse makes "__proto__" an own key, as DynamoDB's wire format does.
+    const actions = JSON.parse('{"pk":"SIGN_ONLY","__proto__":"ENCRYPT_AND_SIGN","m":"ENCRYPT_AND_SIGN"}') as DynamoDbItemEncryptorConfig['attributeActionsOnEncrypt']
+    const items = new DynamoDbItemEncryptor({ tableName: 'orders', partitionKeyName: 'pk', attributeActionsOnEncrypt: actions, keyring: aesKeyring() })
+    const given = JSON.parse('{"pk":{"S":"u"},"__proto__":{"S":"secret"},"m":{"M":{"__proto__":{"S":"inner"}}}}') as Item
+    const stored = await items.encryptItem(given)
+    expect(Object.getPrototypeOf(stored)).toBe(Object.prototype)
+    expect(Object.keys(stored).sort()).toEqual(['__proto__', 'aws_dbe_foot', 'aws_dbe_head', 'm', 'pk'])
+    const back = await items.decryptItem(stored)
+    expect(Object.getPrototypeOf(back)).toBe(Object.prototype)
+    expect(Object.keys(back).sort()).toEqual(['__proto__', 'm', 'pk'])
+    expect(back['__proto__']).toEqual({ S: 'secret' })
+    expect(Object.keys((back.m as { M: object }).M)).toEqual(['__proto__'])
+    // @aws-sdk/util-dynamodb leaves such keys out of what it converts, so the conversions refuse them.
+    for (const [object, path] of [
+      [JSON.parse('{"pk":"u","__proto__":"secret"}'), 'object'],
+      [{ pk: 'u', m: JSON.parse('{"__proto__":"inner"}') }, 'object.m'],
+      [{ pk: 'u', m: new Map([['__proto__', 'inner']]) }, 'object.m'],
+    ] as const) {
+      const error = await rejectionOf(items.encryptObject(object))
+      expect((error as EnvelopeError).code).toBe('INVALID_ITEM')
+      expect((error as Error).message).toBe(`encryptObject: ${path} has a key "__proto__", which @aws-sdk/util-dynamodb would leave out of the item without a word.`)
+    }
+    // Stored as an object, the map is ciphertext: the key shows only once decrypted.
+    const asObject = { pk: 'u', m: (stored.m as { B: Uint8Array }).B, aws_dbe_head: (stored.aws_dbe_head as { B: Uint8Array }).B, aws_dbe_foot: (stored.aws_dbe_foot as { B: Uint8Array }).B }
+    const withoutTop = new DynamoDbItemEncryptor({ tableName: 'orders', partitionKeyName: 'pk', attributeActionsOnEncrypt: { pk: 'SIGN_ONLY', m: 'ENCRYPT_AND_SIGN' }, keyring: aesKeyring() })
+    const nested = await withoutTop.encryptItem({ pk: { S: 'u' }, m: given.m as NonNullable<Item[string]> })
+    const nestedObject = { pk: 'u', m: (nested.m as { B: Uint8Array }).B, aws_dbe_head: (nested.aws_dbe_head as { B: Uint8Array }).B, aws_dbe_foot: (nested.aws_dbe_foot as { B: Uint8Array }).B }
+    const error = await rejectionOf(withoutTop.decryptObject(nestedObject))
+    expect((error as EnvelopeError).code).toBe('INVALID_ITEM')
+    expect((error as Error).message).toBe(
+      'decryptObject: item.m.M has a key "__proto__", which @aws-sdk/util-dynamodb would leave out of the object without a word: read it with decryptItem.',
+    )
+    expect(await codeOf(items.decryptObject({ ...asObject, ...JSON.parse('{"__proto__":"x"}') }))).toBe('INVALID_ITEM')
+  })
+
   it('an @aws-sdk/util-dynamodb that does not load is an INVALID_CONFIGURATION error with the load failure as cause, tried again next time', async () => {
     // Installed but failing to load (as under a bundler that cannot load it), not missing: the message must not
     // claim it is missing, and the cause says what happened.
