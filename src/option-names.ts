@@ -16,8 +16,10 @@ export type ExactList<S extends string, T> = [Listed<S>] extends [keyof T] ? ([k
 export function optionsObject<T extends object, S extends string>(options: T | null | undefined, where: string, names: S & ExactList<S, T>): T {
   if (options == null) return {} as T
   if (typeof options !== 'object') throw new ConfigurationError(`${where} options must be an object; got ${typeof options}.`)
-  for (const name of Object.keys(options)) {
-    if (!names.split(', ').includes(name)) throw new ConfigurationError(`${where} has no option ${quoteIdentifier(name)}; it takes ${names}.`)
+  const given = Object.keys(options)
+  if (given.length > 0) {
+    const taken = names.split(', ')
+    for (const name of given) if (!taken.includes(name)) throw new ConfigurationError(`${where} has no option ${quoteIdentifier(name)}; it takes ${names}.`)
   }
   return options
 }
