@@ -45,15 +45,15 @@ interface FrameBatch {
   readonly end: number
 }
 
+/** The options decrypt streams take (`DecryptStreamOptions`). */
+export const DECRYPT_STREAM_OPTIONS = `${DECRYPT_OPTIONS}, unsignedOnly, maxHeaderSize, signal` as const
+
 /**
  * Decrypt a stream holding one message. Each frame's plaintext is emitted once its own tag verifies.
  * For signing suites the final frame's plaintext is held back until the footer signature verifies, so a
  * consumer of a tampered signed message may have seen every frame but the last, each individually
  * authentic, before the stream errors. Use `unsignedOnly` or one-shot `decrypt` to see nothing unverified.
  */
-/** The options decrypt streams take (`DecryptStreamOptions`). */
-export const DECRYPT_STREAM_OPTIONS = `${DECRYPT_OPTIONS}, unsignedOnly, maxHeaderSize, signal` as const
-
 export function decryptStreamWith(backend: CryptoBackend, keyringOrCmm: unknown, options: DecryptStreamOptions = {}): EnvelopeStream {
   return webStream(decryptDriver(backend, keyringOrCmm, options))
 }

@@ -24,13 +24,13 @@ import { footerRoom } from './frames.js'
 import { streamSigner, type StreamSigner } from './stream-signer.js'
 import type { MessageHeader } from './types.js'
 
+/** The options encrypt streams take (`EncryptStreamOptions`). */
+export const ENCRYPT_STREAM_OPTIONS = `${ENCRYPT_OPTIONS}, plaintextLength, maxPlaintextLength, signal` as const
+
 /**
  * Encrypt a stream of plaintext chunks into one message. Frames are sealed as soon as a frame's worth
  * of plaintext has arrived; the final frame (and the footer of signing suites) when the input closes.
  */
-/** The options encrypt streams take (`EncryptStreamOptions`). */
-export const ENCRYPT_STREAM_OPTIONS = `${ENCRYPT_OPTIONS}, plaintextLength, maxPlaintextLength, signal` as const
-
 export function encryptStreamWith(backend: CryptoBackend, keyringOrCmm: unknown, options: EncryptStreamOptions = {}): EnvelopeStream {
   return webStream(encryptDriver(backend, keyringOrCmm, options))
 }
