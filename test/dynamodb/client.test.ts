@@ -273,6 +273,29 @@ describe('transactions (dynalite has none): the request and response transformat
   const tables = new Map([[TABLE, encryptor()]])
   const plain: Item = { pk: { S: 't' }, sk: { S: '1' }, card: { S: '4111' }, amount: { N: '1' }, tags: { SS: ['x'] }, status: { S: 'new' } }
 
+  it('an item read through an index that does not project what verification needs gets an error that says so', async () => {
+    const tables = new Map([[TABLE, encryptor()]])
+    const stored = toWireItem(await encryptor().encryptItem(order('u7', 'o1') as Item))
+    const keysOnly = { pk: stored.pk, sk: stored.sk, status: stored.status }
+    const withoutCard = { ...stored } as Record<string, unknown>
+    delete withoutCard.card
+    for (const [item, code] of [
+      [keysOnly, 'MALFORMED_ITEM'],
+      [withoutCard, 'ITEM_AUTHENTICATION_FAILED'],
+    ] as const) {
+      const input = { TableName: TABLE, IndexName: 'by-status', KeyConditionExpression: '#s = :s', ExpressionAttributeNames: { '#s': 'status' } }
+      const error = await rejectionOf(transformResponse('Query', input, { Items: [item] }, tables, await transformRequest('Query', input, tables)))
+      expect((error as { code?: string }).code).toBe(code)
+      expect((error as Error).message).toContain(
+        'Query on "orders" through index "by-status" returned an item that cannot be verified: an index must project aws_dbe_head, aws_dbe_foot and every signed attribute (projection ALL)',
+      )
+      // Without an index, the error is the item's own.
+      const direct = await rejectionOf(transformResponse('Query', { TableName: TABLE }, { Items: [item] }, tables, await transformRequest('Query', { TableName: TABLE }, tables)))
+      expect((direct as { code?: string }).code).toBe(code)
+      expect((direct as Error).message).not.toContain('index')
+    }
+  })
+
   it('TransactWriteItems encrypts each Put and TransactGetItems decrypts each response', async () => {
     const input = { TransactItems: [{ Put: { TableName: TABLE, Item: toWireItem(plain) } }, { Delete: { TableName: PLAIN_TABLE, Key: { id: { S: 'x' } } } }] }
     await transformRequest('TransactWriteItems', input, tables)

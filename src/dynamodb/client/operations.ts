@@ -3,7 +3,7 @@
 import { quoteIdentifier } from '../../quote.js'
 import { quoteList } from '../../quote-list.js'
 import { isUnsigned } from '../config.js'
-import { InvalidItemError, UnsupportedRequestError } from '../errors.js'
+import { InvalidItemError, ItemAuthenticationError, MalformedItemError, UnsupportedRequestError } from '../errors.js'
 import { FOOTER_ATTRIBUTE, HEADER_ATTRIBUTE, RESERVED_PREFIX, type CryptoAction, type Item } from '../types.js'
 import { referencedAttributes } from './expressions.js'
 import { fromWireItem, toWireItem, type WireItem } from './wire.js'
@@ -86,6 +86,27 @@ async function encryptWire(encryptor: TableItemEncryptor, operation: string, ite
 
 async function decryptWire(encryptor: TableItemEncryptor, item: WireItem): Promise<WireItem> {
   return toWireItem(await encryptor.decryptItem(fromWireItem(item)))
+}
+
+/**
+ * Decrypt an item a Query or Scan returned. Through a secondary index, an item that cannot be verified usually
+ * means the index does not project what verification needs, and the plain error (a missing header suggests a
+ * plaintext item) would mislead: say so, keeping the error's class and code.
+ */
+async function decryptRead(encryptor: TableItemEncryptor, operation: string, indexName: unknown, item: WireItem): Promise<WireItem> {
+  if (typeof indexName !== 'string') return decryptWire(encryptor, item)
+  try {
+    return await decryptWire(encryptor, item)
+  } catch (error) {
+    if (!(error instanceof MalformedItemError || error instanceof ItemAuthenticationError)) throw error
+    const ErrorClass = error instanceof MalformedItemError ? MalformedItemError : ItemAuthenticationError
+    throw new ErrorClass(
+      `${operation} on ${quoteIdentifier(encryptor.tableName)} through index ${quoteIdentifier(indexName)} returned an item that cannot be verified: ` +
+        `an index must project ${HEADER_ATTRIBUTE}, ${FOOTER_ATTRIBUTE} and every signed attribute (projection ALL) for its items to be decrypted. ` +
+        `(${error.message})`,
+      { cause: error },
+    )
+  }
 }
 
 function checkPartiql(tables: Tables, operation: string, statements: readonly (string | undefined)[]): void {
@@ -205,7 +226,9 @@ export async function transformResponse(operation: string, input: Json, output: 
       break
     case 'Query':
     case 'Scan':
-      if (single !== undefined && Array.isArray(output.Items)) output.Items = await Promise.all(output.Items.map((item: WireItem) => decryptWire(single, item)))
+      if (single !== undefined && Array.isArray(output.Items)) {
+        output.Items = await Promise.all(output.Items.map((item: WireItem) => decryptRead(single, operation, input.IndexName, item)))
+      }
       break
     case 'BatchGetItem':
       for (const [name, items] of Object.entries((output.Responses ?? {}) as Record<string, WireItem[]>)) {
