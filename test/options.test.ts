@@ -241,6 +241,12 @@ describe('an option name that a call does not take is refused', () => {
     const decrypting = await rejectionOf(decrypt(keyring, ciphertext, { encryptionContext: pairs as never }))
     expect(decrypting).toBeInstanceOf(ConfigurationError)
     expect((decrypting as Error).message).toBe('decrypt encryptionContext must be a plain object of string pairs; got Map.')
+    // Nor may a KMS client configuration be a Map: its endpoint and credentials would be lost, and the calls go
+    // to AWS with the default credentials.
+    expect(thrownBy(() => defaultKmsClientSupplier({ clientConfig: new Map([['endpoint', 'http://127.0.0.1:1']]) as never }))).toMatchObject({
+      code: 'INVALID_CONFIGURATION',
+      message: 'defaultKmsClientSupplier clientConfig must be a plain object of KMSClient options; got Map.',
+    })
     // Plain objects from another realm, or without a prototype, are plain objects.
     const foreign = runInNewContext('({ tenant: "acme" })') as Record<string, string>
     const bare = Object.assign(Object.create(null) as Record<string, string>, { tenant: 'acme' })

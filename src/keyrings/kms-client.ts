@@ -2,6 +2,7 @@ import { ConfigurationError } from '../errors.js'
 import { optionsObject } from '../option-names.js'
 import { quoteIdentifier } from '../quote.js'
 import { loadKmsSdk } from './kms-commands.js'
+import { objectKind } from '../format/context.js'
 
 /** Sent in the user agent of every client the default supplier makes. Kept equal to package.json by a test. */
 export const LIBRARY_VERSION = '0.1.0'
@@ -58,8 +59,10 @@ export interface DefaultKmsClientSupplierOptions {
  */
 export function defaultKmsClientSupplier(options: DefaultKmsClientSupplierOptions = {}): KmsClientSupplier {
   const { clientConfig = {}, regions = {} } = optionsObject(options, 'defaultKmsClientSupplier', 'clientConfig, regions')
-  if (typeof clientConfig !== 'object' || clientConfig === null) {
-    throw new ConfigurationError('defaultKmsClientSupplier clientConfig must be an object of KMSClient options.')
+  // A Map's entries are not its own properties: read as an object, an endpoint or credentials in it would be lost.
+  const kind = objectKind(clientConfig)
+  if (kind !== 'Object') {
+    throw new ConfigurationError(`defaultKmsClientSupplier clientConfig must be a plain object of KMSClient options; got ${kind}.`)
   }
   if (typeof regions !== 'object' || regions === null) {
     throw new ConfigurationError('defaultKmsClientSupplier regions must be an object with allow and/or deny lists.')
