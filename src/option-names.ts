@@ -1,4 +1,5 @@
 import { ConfigurationError } from './errors.js'
+import { objectKind } from './format/context.js'
 import { quoteIdentifier } from './quote.js'
 
 /** The names in a list written `'a, b, c'`. */
@@ -15,7 +16,9 @@ export type ExactList<S extends string, T> = [Listed<S>] extends [keyof T] ? ([k
  */
 export function optionsObject<T extends object, S extends string>(options: T | null | undefined, where: string, names: S & ExactList<S, T>): T {
   if (options == null) return {} as T
-  if (typeof options !== 'object') throw new ConfigurationError(`${where} options must be an object; got ${typeof options}.`)
+  // A Map's entries are not its own properties: read as an object, it would pass as no options at all.
+  const kind = objectKind(options)
+  if (kind !== 'Object') throw new ConfigurationError(`${where} options must be a plain object; got ${kind}.`)
   const given = Object.keys(options)
   if (given.length > 0) {
     const taken = names.split(', ')

@@ -145,16 +145,21 @@ describe('an option name that a call does not take is refused', () => {
     expectRefused(thrownBy(() => decryptNodeStream(keyring, { frameLength: 5 } as never)), 'A decrypt stream', 'frameLength', decryptTakes)
   })
 
-  it('options that are not an object', async () => {
-    for (const [call, run] of [
-      ['encrypt', () => encrypt(keyring, plaintext, 'tenant=acme' as never)],
-      ['decrypt', () => decrypt(keyring, new Uint8Array(1), 42 as never)],
+  it('options that are not a plain object, a Map among them (its entries are not its own properties)', async () => {
+    for (const [call, run, kind] of [
+      ['encrypt', () => encrypt(keyring, plaintext, 'tenant=acme' as never), 'String'],
+      ['decrypt', () => decrypt(keyring, new Uint8Array(1), 42 as never), 'Number'],
+      ['decrypt', () => decrypt(keyring, new Uint8Array(1), new Map([['encryptionContext', { tenant: 'acme' }]]) as never), 'Map'],
     ] as const) {
       const error = await rejectionOf(run())
       expect(error).toBeInstanceOf(ConfigurationError)
-      expect((error as Error).message).toMatch(new RegExp(`^${call} options must be an object; got (string|number)\\.$`))
+      expect((error as Error).message).toBe(`${call} options must be a plain object; got ${kind}.`)
     }
     expect(thrownBy(() => new RawAesKeyring(true as never))).toBeInstanceOf(ConfigurationError)
+    // A Map of Regions to allow would have left the supplier unrestricted.
+    expect(thrownBy(() => defaultKmsClientSupplier({ regions: new Map([['allow', ['us-east-1']]]) as never }))).toMatchObject({
+      message: 'defaultKmsClientSupplier regions options must be a plain object; got Map.',
+    })
   })
 
   it('the name is shown escaped and cut short', () => {
