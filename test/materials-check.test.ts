@@ -105,6 +105,19 @@ describe('encryption materials of a custom manager (suite 0x0578)', () => {
     expect(await codeOf(encrypt(new Shortening(keyring), plaintext))).toBe('KEYRING_FAILURE')
   })
 
+  it('an encryption context that is a Map (its pairs are not own properties, so the header would store none) is refused', async () => {
+    const mapped = {
+      getEncryptionMaterials: async (...args: Parameters<DefaultMaterialsManager['getEncryptionMaterials']>) => {
+        const materials = await inner.getEncryptionMaterials(...args)
+        return { ...materials, encryptionContext: new Map(Object.entries(materials.encryptionContext)) as never }
+      },
+      getDecryptionMaterials: inner.getDecryptionMaterials.bind(inner),
+    }
+    const error = await rejectionOf(encrypt(mapped, plaintext, { algorithmSuite: 0x0478, encryptionContext: { tenant: 'acme' } }))
+    expect((error as EnvelopeError).code).toBe('KEYRING_FAILURE')
+    expect((error as Error).message).toContain('have an encryption context that is Map, not a plain object of string pairs')
+  })
+
   it('materials that pass the check make a message the default manager decrypts', async () => {
     const { manager, keys } = changing((m) => ({ ...m, encryptedDataKeys: [...m.encryptedDataKeys] }))
     const { ciphertext } = await encrypt(manager, plaintext, { encryptionContext: { purpose: 'test' } })
@@ -408,6 +421,7 @@ describe('built-in managers called directly by a manager of your own', () => {
       ['a suite ID instead of the suite', (request) => ({ ...request, suite: 0x0478 }), /request\.suite is the number 1144/],
       ['a context of null', (request) => ({ ...request, encryptionContext: null }), /request\.encryptionContext is null/],
       ['a context value that is not a string', (request) => ({ ...request, encryptionContext: { tenant: 7 } }), /request\.encryptionContext value for key "tenant" is a number/],
+      ['a context that is a Map', (request) => ({ ...request, encryptionContext: new Map([['tenant', 'acme']]) }), /request\.encryptionContext is a Map, not a plain object of string pairs/],
     ]
     for (const manager of managers) {
       const name = manager.constructor.name

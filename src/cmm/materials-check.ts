@@ -7,7 +7,7 @@
 import type { CryptoBackend } from '../backend/types.js'
 import { ConfigurationError, EnvelopeError, KeyringError } from '../errors.js'
 import { LONE_SURROGATE_PROBLEM, isAllZero, loneSurrogateAt } from '../format/bytes.js'
-import { PUBLIC_KEY_CONTEXT_KEY } from '../format/context.js'
+import { objectKind, PUBLIC_KEY_CONTEXT_KEY } from '../format/context.js'
 import { quoteIdentifier } from '../quote.js'
 import type { AlgorithmSuite } from '../suites.js'
 import type { CompleteDecryptionMaterials, CompleteEncryptionMaterials } from '../types.js'
@@ -108,7 +108,8 @@ function encryptionMaterialsProblem(materials: CompleteEncryptionMaterials, suit
     // Keyrings are matched on the provider ID as stored, so one UTF-8 would change could never decrypt.
     if (loneSurrogateAt(key.providerId) >= 0) return `have an encrypted data key whose provider ID ${quoteIdentifier(key.providerId)} ${LONE_SURROGATE_PROBLEM}`
   }
-  if (typeof encryptionContext !== 'object' || encryptionContext === null) return 'have no encryption context'
+  // A Map's pairs are not its own properties: the header would be written with none of them.
+  if (objectKind(encryptionContext) !== 'Object') return `have an encryption context that is ${objectKind(encryptionContext)}, not a plain object of string pairs`
   for (const value of Object.values(encryptionContext)) {
     if (typeof value !== 'string') return 'have an encryption context value that is not a string'
   }

@@ -2,15 +2,18 @@
 // build well-formed requests; this is for a manager of the caller's own that calls a built-in one with a
 // request it made itself, which would otherwise fail deep inside with a TypeError.
 import { ConfigurationError } from '../errors.js'
+import { objectKind } from '../format/context.js'
 import { quoteIdentifier, quoteValue } from '../quote.js'
 
 const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value)
+/** Contexts must be plain objects: a Map's pairs are not its own properties, so it would read as no pairs. */
+const isPlain = (value: unknown): value is Record<string, unknown> => objectKind(value) === 'Object'
 
-/** `null`, `undefined`, `an array`, `a number`, `an object`… */
+/** `null`, `undefined`, `an array`, `a number`, `an object`, `a Map`… */
 function kindOf(value: unknown): string {
   if (value === null || value === undefined) return String(value)
-  const kind = Array.isArray(value) ? 'array' : typeof value
-  return `${/^[aeiou]/.test(kind) ? 'an' : 'a'} ${kind}`
+  const kind = Array.isArray(value) ? 'array' : isObject(value) && !isPlain(value) ? objectKind(value) : typeof value
+  return `${/^[aeiouAEIOU]/.test(kind) ? 'an' : 'a'} ${kind}`
 }
 
 /** What is wrong with a request or backend, or undefined. */
@@ -23,13 +26,13 @@ function requestProblem(request: unknown, backend: unknown, decrypting: boolean)
   if (!isObject(suite) || typeof suite.id !== 'number' || typeof suite.keyLength !== 'number' || typeof suite.committing !== 'boolean') {
     return `request.suite is ${kindOf(suite)}, not an algorithm suite from a request encrypt or decrypt made`
   }
-  if (!isObject(encryptionContext)) return `request.encryptionContext is ${kindOf(encryptionContext)}, not an object of string pairs`
+  if (!isPlain(encryptionContext)) return `request.encryptionContext is ${kindOf(encryptionContext)}, not a plain object of string pairs`
   for (const [key, value] of Object.entries(encryptionContext)) {
     if (typeof value !== 'string') return `request.encryptionContext value for key ${quoteIdentifier(key)} is ${kindOf(value)}, not a string`
   }
   if (decrypting && !Array.isArray(encryptedDataKeys)) return `request.encryptedDataKeys is ${kindOf(encryptedDataKeys)}, not an array`
-  if (reproducedEncryptionContext !== undefined && !isObject(reproducedEncryptionContext)) {
-    return `request.reproducedEncryptionContext is ${kindOf(reproducedEncryptionContext)}, not an object of string pairs`
+  if (reproducedEncryptionContext !== undefined && !isPlain(reproducedEncryptionContext)) {
+    return `request.reproducedEncryptionContext is ${kindOf(reproducedEncryptionContext)}, not a plain object of string pairs`
   }
   if (!isObject(backend) || typeof backend.randomBytes !== 'function') return `the backend (second argument) is ${kindOf(backend)}, not the one your manager was given`
   return undefined
