@@ -273,5 +273,18 @@ describe('an option name that a call does not take is refused', () => {
       expectRefused(thrownBy(() => kms.faults.latency(5, { Region: 'us-east-1' } as never)), 'faults.latency filter', 'Region', 'it takes operation, region.')
       expectRefused(thrownBy(() => kms.faults.deny(KEY_ARN, { caller: 'x' } as never)), 'faults.deny filter', 'caller', 'it takes operation, accessKeyId.')
     })
+
+    it('null options and filters mean none, as everywhere', async () => {
+      const other = await startKmsEmulator(null as never)
+      try {
+        expect(other.regions).toEqual(['us-east-1', 'us-west-2', 'eu-west-1'])
+        other.faults.latency(5, null as never)
+        other.faults.latency(0, null as never) // removes every latency rule
+        other.faults.throttle(1, null as never)
+        other.faults.deny(KEY_ARN, null as never)
+      } finally {
+        await other.close()
+      }
+    })
   })
 })

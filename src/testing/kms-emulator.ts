@@ -293,12 +293,10 @@ class LocalKms implements KmsEmulator {
   }
 }
 
-function checkOptions(options: KmsEmulatorOptions): void {
-  const { port, host, regions, accountId, partition, statePath } = optionsObject(
-    options,
-    'startKmsEmulator',
-    'port, host, regions, accountId, partition, statePath, maxLoggedCalls',
-  )
+/** The options, checked (undefined or null mean none). */
+function checkOptions(given: KmsEmulatorOptions | null | undefined): KmsEmulatorOptions {
+  const options = optionsObject(given, 'startKmsEmulator', 'port, host, regions, accountId, partition, statePath, maxLoggedCalls')
+  const { port, host, regions, accountId, partition, statePath } = options
   if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65_535)) throw new ConfigurationError(`port must be 0..65535; got ${port}.`)
   if (host !== undefined && (typeof host !== 'string' || host === '')) throw new ConfigurationError('host must be a non-empty string.')
   if (regions !== undefined && (!Array.isArray(regions) || regions.length === 0 || regions.some((region) => typeof region !== 'string' || !/^[a-z0-9-]+$/.test(region)))) {
@@ -310,6 +308,7 @@ function checkOptions(options: KmsEmulatorOptions): void {
   if (options.maxLoggedCalls !== undefined && (!Number.isInteger(options.maxLoggedCalls) || options.maxLoggedCalls < 1)) {
     throw new ConfigurationError(`maxLoggedCalls must be a positive integer; got ${quoteValue(options.maxLoggedCalls)}.`)
   }
+  return options
 }
 
 /** Why the server could not listen, with what to do about it. */
@@ -342,8 +341,8 @@ function listenFailure(error: unknown, host: string, port: number): Configuratio
  * await kms.close()
  * ```
  */
-export async function startKmsEmulator(options: KmsEmulatorOptions = {}): Promise<KmsEmulator> {
-  checkOptions(options)
+export async function startKmsEmulator(given?: KmsEmulatorOptions): Promise<KmsEmulator> {
+  const options = checkOptions(given)
   const host = options.host ?? '127.0.0.1'
   const store = new KmsStore(options.accountId ?? '111122223333', options.partition ?? 'aws', Object.freeze([...(options.regions ?? DEFAULT_REGIONS)]))
   if (options.statePath !== undefined) {

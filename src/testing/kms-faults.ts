@@ -47,11 +47,12 @@ function matches(filter: KmsCallFilter, operation: string, region: string): bool
   return (filter.operation === undefined || filter.operation === operation) && (filter.region === undefined || filter.region === region)
 }
 
-/** `filter`'s values are strings (its names were checked by `optionsObject`). */
-function checkFilter(method: string, filter: KmsCallFilter | KmsDenyFilter): void {
+/** `filter` (its names checked by `optionsObject`) with its values checked to be strings. */
+function checkFilter<Filter extends KmsCallFilter | KmsDenyFilter>(method: string, filter: Filter): Filter {
   for (const [name, value] of Object.entries(filter)) {
     if (value !== undefined && typeof value !== 'string') throw new ConfigurationError(`faults.${method} filter.${name} must be a string.`)
   }
+  return filter
 }
 
 /** The emulator's fault rules; the server asks it about each request. */
@@ -63,16 +64,17 @@ export class KmsFaults implements KmsFaultInjector {
 
   throttle(count: number, filter: KmsCallFilter = {}): void {
     if (!Number.isSafeInteger(count) || count < 0) throw new ConfigurationError(`faults.throttle count must be a whole number >= 0; got ${count}.`)
-    checkFilter('throttle', optionsObject(filter, 'faults.throttle filter', 'operation, region'))
-    if (count > 0) this.#throttles.push({ remaining: count, filter: { ...filter } })
+    const rule = checkFilter('throttle', optionsObject(filter, 'faults.throttle filter', 'operation, region'))
+    if (count > 0) this.#throttles.push({ remaining: count, filter: { ...rule } })
   }
 
   latency(ms: number, filter?: KmsCallFilter): void {
     if (!Number.isFinite(ms) || ms < 0) throw new ConfigurationError(`faults.latency ms must be a number >= 0; got ${ms}.`)
-    if (filter !== undefined) checkFilter('latency', optionsObject(filter, 'faults.latency filter', 'operation, region'))
-    if (ms === 0 && filter === undefined) this.#latencies.clear()
-    else if (ms === 0) this.#latencies.delete(filterKey(filter as KmsCallFilter))
-    else this.#latencies.set(filterKey(filter ?? {}), { ms, filter: { ...filter } })
+    // No filter (undefined or null): the rule for every call, or with 0, every rule.
+    const rule = filter == null ? undefined : checkFilter('latency', optionsObject(filter, 'faults.latency filter', 'operation, region'))
+    if (ms === 0 && rule === undefined) this.#latencies.clear()
+    else if (ms === 0) this.#latencies.delete(filterKey(rule as KmsCallFilter))
+    else this.#latencies.set(filterKey(rule ?? {}), { ms, filter: { ...rule } })
   }
 
   regionDown(region: string, down = true): void {
@@ -83,8 +85,8 @@ export class KmsFaults implements KmsFaultInjector {
 
   deny(keyArn: string, filter: KmsDenyFilter = {}): void {
     if (typeof keyArn !== 'string' || !keyArn.startsWith('arn:')) throw new ConfigurationError('faults.deny needs a key ARN.')
-    checkFilter('deny', optionsObject(filter, 'faults.deny filter', 'operation, accessKeyId'))
-    this.#denials.push({ keyArn, filter: { ...filter } })
+    const rule = checkFilter('deny', optionsObject(filter, 'faults.deny filter', 'operation, accessKeyId'))
+    this.#denials.push({ keyArn, filter: { ...rule } })
   }
 
   clear(): void {
