@@ -434,6 +434,8 @@ describe('built-in managers called directly by a manager of your own', () => {
       }
       const noEdks = await rejectionOf(manager.getDecryptionMaterials({ ...decrypting, encryptedDataKeys: 'none' } as never, backend as never))
       expect((noEdks as Error).message).toMatch(/request\.encryptedDataKeys is a string, not an array/)
+      const mapped = await rejectionOf(manager.getDecryptionMaterials({ ...decrypting, reproducedEncryptionContext: new Map([['tenant', 'acme']]) } as never, backend as never))
+      expect((mapped as Error).message).toMatch(/request\.reproducedEncryptionContext is a Map, not a plain object of string pairs/)
       for (const [method, request] of [['getEncryptionMaterials', encrypting], ['getDecryptionMaterials', decrypting]] as const) {
         const error = await rejectionOf((manager[method] as (r: unknown) => Promise<unknown>).call(manager, request))
         expect(error, `${name} ${method} without a backend`).toBeInstanceOf(ConfigurationError)

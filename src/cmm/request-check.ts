@@ -39,16 +39,16 @@ function requestProblem(request: unknown, backend: unknown, decrypting: boolean)
 }
 
 /**
- * The quick test a request encrypt or decrypt built passes (a suite, a frozen context, data keys when
- * decrypting, the backend), so that the full check runs only on requests made elsewhere. (The default
+ * The quick test a request encrypt or decrypt built passes (a suite, a frozen context, data keys and a frozen
+ * or absent reproduced context when decrypting, the backend), so that the full check runs only on requests made elsewhere. (The default
  * manager's encrypt half makes the same test inline: it is loaded before this module.)
  */
 function madeByLibrary(request: unknown, backend: unknown, decrypting: boolean): boolean {
-  const { suite, encryptionContext, encryptedDataKeys } = (request ?? {}) as Partial<Record<string, unknown>>
+  const { suite, encryptionContext, encryptedDataKeys, reproducedEncryptionContext: reproduced } = (request ?? {}) as Partial<Record<string, unknown>>
   return (
     typeof (suite as { keyLength?: unknown } | undefined)?.keyLength === 'number' &&
     Object.isFrozen(Object(encryptionContext)) &&
-    (!decrypting || Array.isArray(encryptedDataKeys)) &&
+    (!decrypting || (Array.isArray(encryptedDataKeys) && (reproduced === undefined || Object.isFrozen(reproduced)))) &&
     typeof (backend as { randomBytes?: unknown } | undefined)?.randomBytes === 'function'
   )
 }
