@@ -191,6 +191,10 @@ describe('DynamoDbItemEncryptor items', () => {
       'decryptObject: item.m.M has a key "__proto__", which @aws-sdk/util-dynamodb would leave out of the object without a word: read it with decryptItem.',
     )
     expect(await codeOf(items.decryptObject({ ...asObject, ...JSON.parse('{"__proto__":"x"}') }))).toBe('INVALID_ITEM')
+    // Inside a list too.
+    const listed = await withoutTop.encryptItem({ pk: { S: 'u' }, m: { L: [{ S: 'x' }, given.m as NonNullable<Item[string]>] } })
+    const listedObject = { pk: 'u', m: (listed.m as { B: Uint8Array }).B, aws_dbe_head: (listed.aws_dbe_head as { B: Uint8Array }).B, aws_dbe_foot: (listed.aws_dbe_foot as { B: Uint8Array }).B }
+    expect(((await rejectionOf(withoutTop.decryptObject(listedObject))) as Error).message).toMatch(/^decryptObject: item\.m\.L\[1\]\.M has a key "__proto__"/)
   })
 
   it('an @aws-sdk/util-dynamodb that does not load is an INVALID_CONFIGURATION error with the load failure as cause, tried again next time', async () => {
