@@ -660,6 +660,30 @@ describe('defaultKmsClientSupplier', () => {
     expect(open('us-east-1')).not.toBe(open('us-west-2'))
   })
 
+  it('keeps the clients of the 64 Regions used last, so made-up Regions in messages cannot pile clients up', async () => {
+    const supplier = defaultKmsClientSupplier({ clientConfig: { ...fakeHttp([]), maxAttempts: 1, credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'x' } } })
+    const supplied = new Map<string, unknown>()
+    const clientSupplier: KmsClientSupplier = (region) => {
+      const client = supplier(region)
+      supplied.set(region, client)
+      return client
+    }
+    // A message's wrapped keys can each name a Region of their own: every one is tried, through its own client.
+    const regions = Array.from({ length: 100 }, (_, index) => `made-up-${index}`)
+    const wrapped = regions.map((region) => kmsEdk(`arn:aws:kms:${region}:${ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab`))
+    const keyring = new KmsDiscoveryKeyring({ clientSupplier })
+    expect(failuresOf(await rejectionOf(keyring.onDecrypt(decryptionMaterials(), wrapped, nodeBackend)))).toHaveLength(100)
+    expect(supplied.size).toBe(100)
+    // Kept: the last 64 Regions tried, made-up-36 to made-up-99.
+    expect(supplier('made-up-99')).toBe(supplied.get('made-up-99'))
+    expect(supplier('made-up-36')).toBe(supplied.get('made-up-36'))
+    expect(supplier('made-up-35')).not.toBe(supplied.get('made-up-35'))
+    // Using a client keeps it: after 62 more Regions, made-up-36 (used after made-up-99) is kept, made-up-99 is not.
+    for (let index = 0; index < 62; index++) supplier(`other-${index}`)
+    expect(supplier('made-up-36')).toBe(supplied.get('made-up-36'))
+    expect(supplier('made-up-99')).not.toBe(supplied.get('made-up-99'))
+  })
+
   /** An HTTP handler in place of the network: answers KMS JSON and records each request. */
   function fakeHttp(answers: Array<{ status: number; body: object }>) {
     const requests: Array<{ hostname: string; headers: Record<string, string>; body: string }> = []

@@ -4,6 +4,9 @@ import { quoteIdentifier } from '../quote.js'
 import { loadKmsSdk } from './kms-commands.js'
 import { objectKind } from '../format/context.js'
 
+/** Clients the default supplier keeps, one per Region: more than AWS has Regions in a partition. */
+const MAX_CLIENTS = 64
+
 /** Sent in the user agent of every client the default supplier makes. Kept equal to package.json by a test. */
 export const LIBRARY_VERSION = '0.1.0'
 const USER_AGENT = `kms-envelope/${LIBRARY_VERSION}`
@@ -44,7 +47,8 @@ export interface DefaultKmsClientSupplierOptions {
 }
 
 /**
- * A client supplier that makes one `KMSClient` per Region when it is first used and reuses it.
+ * A client supplier that makes one `KMSClient` per Region when it is first used and reuses it. It keeps the
+ * clients of the 64 Regions used most recently; a Region used again after that gets a new client.
  * @aws-sdk/client-kms is imported on the first call to KMS, not before. A refused Region throws a
  * `ConfigurationError`; a discovery keyring records that as the reason for skipping the key.
  *
@@ -72,6 +76,8 @@ export function defaultKmsClientSupplier(options: DefaultKmsClientSupplierOption
   const deny = regionList('regions.deny', denied)
   const config = { ...clientConfig } as Record<string, unknown>
   config.customUserAgent = withOurUserAgent(config.customUserAgent)
+  // Most recently used last. The Regions come from key ARNs, which decrypt reads from messages: kept without a
+  // bound, made-up Regions in hostile messages would each leave a client behind (about 50 KB) for good.
   const clients = new Map<string, KmsClientLike>()
   return (region: string): KmsClientLike => {
     if (typeof region !== 'string' || region === '') {
@@ -82,7 +88,11 @@ export function defaultKmsClientSupplier(options: DefaultKmsClientSupplierOption
     }
     if (deny?.has(region)) throw new ConfigurationError(`Region ${region} is in this client supplier's denied Regions.`)
     let client = clients.get(region)
-    if (client === undefined) clients.set(region, (client = lazyClient({ ...config, region })))
+    if (client === undefined) client = lazyClient({ ...config, region })
+    else clients.delete(region)
+    clients.set(region, client)
+    // The least recently used client is dropped, not destroyed: a request it is sending may still finish.
+    if (clients.size > MAX_CLIENTS) clients.delete(clients.keys().next().value as string)
     return client
   }
 }
