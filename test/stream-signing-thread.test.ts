@@ -6,11 +6,14 @@
 import { createVerify, generateKeyPairSync } from 'node:crypto'
 import { Readable, Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   OFF_THREAD_SIGNING_MIN,
   offThreadSigningCounts,
+  openStreamJobs,
   signingThreadReady,
   startOffThreadSignature,
   startStreamDigest,
@@ -257,6 +260,31 @@ describe('a stream that is aborted', () => {
 })
 
 describe('the thread and the process', () => {
+  it('a stream dropped unfinished, neither closed nor aborted, ends its job once it is collected', async () => {
+    setFlagsFromString('--expose-gc')
+    const collectGarbage = runInNewContext('gc') as () => void
+    const before = openStreamJobs()
+    const dropSome = async (count: number): Promise<void> => {
+      for (let index = 0; index < count; index++) {
+        const stream = encryptStream(keyring)
+        const writer = stream.writable.getWriter()
+        void (async () => {
+          for await (const chunk of stream.readable) void chunk
+        })()
+        await writer.write(new Uint8Array(100_000)) // less than a piece: the job holds it, 256 KiB, until it ends
+      }
+    }
+    await dropSome(10)
+    expect(openStreamJobs()).toBe(before + 10)
+    for (let attempt = 0; attempt < 100 && openStreamJobs() > before; attempt++) {
+      collectGarbage()
+      await new Promise((resolve) => setTimeout(resolve, 10))
+    }
+    expect(openStreamJobs()).toBe(before)
+    const plaintext = plaintextOf(2 * MiB, 0x0578)
+    expect((await encryptStreamed(plaintext, 65_536, {})).onThread).toBe(1) // the thread goes on with the next
+  })
+
   it('a stream left unfinished does not keep the process alive', async () => {
     const script = `
       const { encryptStream, RawAesKeyring } = await import(${srcUrl('../src/index.ts')})

@@ -250,6 +250,17 @@ function endStreamJob(id: number): void {
 }
 
 /**
+ * A stream dropped unfinished (neither signed nor abandoned: its writer let go after an error, say) would keep its
+ * job open for good, and with it a piece of up to 256 KiB here and a hash on the thread. Once the stream's digest
+ * is collected, its job ends. Jobs that ended before are no longer in `streamJobs`, and ids are never reused.
+ */
+const droppedDigests = new FinalizationRegistry<{ readonly id: number; readonly thread: Worker }>(({ id, thread }) => {
+  if (!streamJobs.has(id)) return
+  endStreamJob(id)
+  if (thread === worker) thread.postMessage({ kind: 'drop', id })
+})
+
+/**
  * Begin hashing an encrypted stream's signed bytes on the helper thread, to sign them at the end; or undefined
  * when the thread is not running (one CPU, not started yet, or failed), and the stream hashes its bytes itself.
  * Unlike a one-shot message, a stream cannot fall back once it has begun (its earlier bytes are gone): when the
@@ -306,7 +317,8 @@ export function startStreamDigest(curve: CurveName): StreamDigest | undefined {
     piece = undefined
     pieceLength = 0
   }
-  return {
+  // Nothing the job keeps (its events above, the closures below) may refer to this object, or it is never collected.
+  const digest: StreamDigest = {
     update(bytes) {
       if (ended || lost) return undefined
       if (pieceLength === 0 && bytes.length >= STREAM_PIECE_LENGTH) post(new Uint8Array(bytes))
@@ -359,6 +371,8 @@ export function startStreamDigest(curve: CurveName): StreamDigest | undefined {
       if (!lost) thread.postMessage({ kind: 'drop', id })
     },
   }
+  droppedDigests.register(digest, { id, thread })
+  return digest
 }
 
 /** Start the thread when it can run here and is not running, without waiting for it. */
@@ -369,6 +383,11 @@ export function prepareSigningThread(): void {
 /** Jobs handed to the thread whose signature has not come back yet. */
 export function offThreadJobsPending(): number {
   return pending.size
+}
+
+/** Stream jobs open on the thread (tests). */
+export function openStreamJobs(): number {
+  return streamJobs.size
 }
 
 /** Start the thread if it is not running; true once it can take messages, false when it cannot run here. */
