@@ -268,9 +268,7 @@ describe('the thread and the process', () => {
       for (let index = 0; index < count; index++) {
         const stream = encryptStream(keyring)
         const writer = stream.writable.getWriter()
-        void (async () => {
-          for await (const chunk of stream.readable) void chunk
-        })()
+        void readAll(stream.readable)
         await writer.write(new Uint8Array(100_000)) // less than a piece: the job holds it, 256 KiB, until it ends
       }
     }
