@@ -24,9 +24,22 @@ export interface EnvelopeTransform extends Transform {
  */
 function nodeTransform(driver: StreamDriver, startEngine = false): Transform {
   let finished = false
+  let headerWritten = false
+  driver.header.then(() => (headerWritten = true), () => undefined)
+  /**
+   * A caller who awaited `.header` before piping the Transform (to store the message id first, say) is told of a
+   * failure before the header there. With no 'error' listener yet, Node would also throw the error as an
+   * unhandled 'error' event and end the process. The error is kept: a pipeline made later fails with it.
+   */
+  const failing = (error: Error | undefined): Error | undefined => {
+    if (error !== undefined && driver.headerTaken === true && !headerWritten && transform.listenerCount('error') === 0) {
+      transform.once('error', () => undefined)
+    }
+    return error
+  }
   const controller = {
     enqueue: (chunk: Uint8Array) => void transform.push(chunk),
-    error: (error: unknown) => void transform.destroy(error as Error),
+    error: (error: unknown) => void transform.destroy(failing(error as Error)),
     terminate: () => void transform.push(null),
     desiredSize: 1,
   } as unknown as TransformStreamDefaultController<Uint8Array>
@@ -35,11 +48,11 @@ function nodeTransform(driver: StreamDriver, startEngine = false): Transform {
     construct(callback) {
       driver.destroyed = () => transform.destroyed
       if (startEngine) void transformer.start?.(controller) // settles driver.ready, awaited below
-      driver.errorSink = (error) => transform.destroy(error as Error)
+      driver.errorSink = (error) => transform.destroy(failing(error as Error))
       driver.ready.then(
         // An error the engine reported before this Transform took over (an abort) fails it now.
-        () => callback(driver.reported?.error as Error | undefined),
-        (error: Error) => callback(error),
+        () => callback(failing(driver.reported?.error as Error | undefined)),
+        (error: Error) => callback(failing(error)),
       )
     },
     transform(chunk: Uint8Array, _encoding, callback) {
@@ -81,15 +94,27 @@ function settle(step: () => void | PromiseLike<void>, callback: (error?: Error) 
   else (result as PromiseLike<void>).then(() => callback(), (error: Error) => callback(error))
 }
 
+/** `.header` on `target`, noting on the driver that the caller has taken it. */
+function withHeader<T extends object>(target: T, driver: StreamDriver): T & { readonly header: Promise<MessageHeader> } {
+  return Object.defineProperty(target, 'header', {
+    get: () => {
+      driver.headerTaken = true
+      return driver.header
+    },
+    enumerable: true,
+    configurable: true,
+  }) as T & { readonly header: Promise<MessageHeader> }
+}
+
 /** The Node face of a driver alone: no Web Stream is made (nor Node's Web Streams code loaded for it). */
 export function nodeOnly(driver: StreamDriver): EnvelopeTransform {
   driver.nodeDriven = true
-  return Object.assign(nodeTransform(driver, true), { header: driver.header })
+  return withHeader(nodeTransform(driver, true), driver)
 }
 
 export function withNodeAdapter(driver: StreamDriver): NodeEnvelopeStream {
   let started = false
-  const stream = webStream(driver)
+  const stream = withHeader(webStream(driver), driver)
   return Object.assign(stream, {
     toNode: () => {
       if (started) throw new ConfigurationError('toNode() can be called once per stream.')

@@ -74,6 +74,8 @@ export interface StreamDriver {
    * construct, which waits for `start`, so `start` asks this before it resolves the header.
    */
   destroyed: () => boolean
+  /** Node only: set once the caller has taken `.header`, the promise that also carries a failure before the header. */
+  headerTaken?: boolean
   /** Decrypt only: the stored context plus the authenticated pairs the message does not store, once the header is open. */
   authenticatedContext?: () => EncryptionContext | undefined
 }

@@ -1353,6 +1353,40 @@ describe('encryptNodeStream / decryptNodeStream', () => {
     `
     expect(await runModuleScript(script)).toEqual({ bytes: true, frameLength: 100, web: 'ReferenceError' })
   })
+
+  it('a failure awaited through .header before the Transform is piped does not also end the process as an unhandled error', async () => {
+    // In a child: an unhandled 'error' event ends a Node process. The last stream's header is never taken, so
+    // its error stays an 'error' event as Node streams have it, caught here by the uncaughtException handler.
+    const script = `
+      const lib = await import(${JSON.stringify(new URL('../src/index.ts', import.meta.url).href)})
+      const { pipeline } = await import('node:stream/promises')
+      const { Readable, Writable } = await import('node:stream')
+      const uncaught = []
+      process.on('uncaughtException', (error) => uncaught.push(error.code))
+      const failing = { onEncrypt: () => Promise.reject(new Error('KMS is down')), onDecrypt: (materials) => Promise.resolve(materials) }
+      const pause = () => new Promise((resolve) => setTimeout(resolve, 50))
+      const outcome = (promise) => promise.then(() => 'resolved', (error) => error.code)
+      const sink = () => new Writable({ write(chunk, _encoding, callback) { callback() } })
+      const node = lib.encryptNodeStream(failing)
+      const web = lib.encryptStream(failing)
+      const header = web.header
+      const webNode = web.toNode()
+      const result = { nodeHeader: await outcome(node.header), webHeader: await outcome(header) }
+      await pause()
+      result.nodeLater = await outcome(pipeline(Readable.from([Buffer.from('x')]), node, sink()))
+      result.webLater = await outcome(pipeline(Readable.from([Buffer.from('x')]), webNode, sink()))
+      lib.encryptNodeStream(failing)
+      await pause()
+      console.log(JSON.stringify({ ...result, uncaught }))
+    `
+    expect(await runModuleScript(script)).toEqual({
+      nodeHeader: 'KEYRING_FAILURE',
+      webHeader: 'KEYRING_FAILURE',
+      nodeLater: 'KEYRING_FAILURE',
+      webLater: 'KEYRING_FAILURE',
+      uncaught: ['KEYRING_FAILURE'],
+    })
+  })
 })
 
 describe('stream: header copies', () => {
