@@ -8,6 +8,7 @@ import { PUBLIC_KEY_CONTEXT_KEY } from './format/context.js'
 import { readFooter } from './format/footer.js'
 import { MAX_SEQUENCE_NUMBER, readFrame, readNonFramedBody, type FrameView } from './format/frame.js'
 import { parseHeader, type ParsedHeader } from './format/header.js'
+import { nextTurn } from './next-turn.js'
 import { optionsObject } from './option-names.js'
 import { checkHeader, DECRYPT_OPTIONS, decryptionSettings, openHeader, signatureError, type OpenedHeader } from './open-header.js'
 import type { CurveName } from './suites.js'
@@ -95,10 +96,6 @@ async function beginSignatureCheck(
     return undefined
   }
 }
-
-/** The next turn of the event loop (a macrotask): I/O that has completed is delivered before it. */
-const nextTurn: (callback: () => void) => unknown =
-  typeof setImmediate === 'function' ? setImmediate : (callback) => setTimeout(callback, 0)
 
 /**
  * Checks to begin if their materials manager is still at work when the event loop next turns. An entry

@@ -254,3 +254,28 @@ describe('RSA-unwrapped data keys of the wrong length', () => {
     expect(`${(error as Error).message} ${String(((error as Error).cause as Error | undefined)?.message)}`).toMatch(/16 bytes; the suite needs 32/)
   })
 })
+
+describe('a raw RSA keyring given many wrapped keys that name its key', () => {
+  // Each try is a private-key operation, in Node on the main thread: between tries the event loop turns, so a
+  // hostile message naming the key thousands of times cannot hold up everything else in the process.
+  it('tries every one, and lets the event loop turn between tries', async () => {
+    const keyring = rsaKeyring('OAEP-SHA256')
+    const edks = Array.from({ length: 20 }, (_, index) => ({
+      providerId: keyring.keyNamespace,
+      providerInfo: new TextEncoder().encode(keyring.keyName),
+      ciphertext: new Uint8Array(256).fill(index + 1),
+    }))
+    let turns = 0
+    let done = false
+    const turn = (): void => {
+      turns++
+      if (!done) setImmediate(turn)
+    }
+    setImmediate(turn)
+    const error = await rejectionOf(keyring.onDecrypt({ suite: suiteFromOption(0x0478), encryptionContext: {} }, edks, nodeBackend))
+    done = true
+    expect((error as EnvelopeError).code).toBe('KEYRING_FAILURE')
+    expect((error as Error).message).toContain('found 20 encrypted data key(s) for its key name')
+    expect(turns).toBeGreaterThanOrEqual(19)
+  })
+})

@@ -4,6 +4,7 @@ import { bytesEqual, utf8 } from '../format/bytes.js'
 import type { DecryptionMaterials, EncryptedDataKey, EncryptionMaterials, Keyring } from '../types.js'
 import { addIntermediateRecipient, openIntermediate, wrappedIntermediateKey } from './intermediate.js'
 import { describeKeyring, ensureDataKey, validateKeyName } from './common.js'
+import { nextTurn } from '../next-turn.js'
 import { optionsObject } from '../option-names.js'
 import { quoteValue } from '../quote.js'
 
@@ -114,7 +115,11 @@ export class RawRsaKeyring implements Keyring {
       throw new KeyringError(`RawRsaKeyring ${describeKeyring(this)} has no private key, so it cannot decrypt.`)
     }
     const causes: unknown[] = []
-    for (const edk of candidates) {
+    for (const [index, edk] of candidates.entries()) {
+      // Each try is a private-key operation: about 3 ms for a 4096-bit key, and in Node on the main thread. A message
+      // wraps its data key once per key, but a hostile one can name this key thousands of times: the tries after
+      // the first let the event loop turn, so a server stays responsive (decrypt's maxEncryptedDataKeys bounds them).
+      if (index > 0) await new Promise((resolve) => nextTurn(resolve as () => void))
       try {
         const keyLength = materials.suite.keyLength
         if (materials.suite.edkWrapping === 'direct') {
