@@ -5,6 +5,7 @@ import { legacyOrderDiffers, serializeContext, serializeContextLegacyOrder } fro
 import type { DecryptionMaterials, EncryptedDataKey, EncryptionMaterials, Keyring } from '../types.js'
 import { dataKeyOf, describeKeyring, ensureDataKey, validateKeyName } from './common.js'
 import { addIntermediateRecipient, openIntermediate, wrappedDataKeyLength, wrappedIntermediateKey } from './intermediate.js'
+import { turn } from '../next-turn.js'
 import { optionsObject } from '../option-names.js'
 
 /** Options of `new RawAesKeyring(...)`. */
@@ -97,7 +98,8 @@ export class RawAesKeyring implements Keyring {
     if (candidates.length === 0) return materials
     const aead = this.#aeadFor(backend)
     const aad = serializeContext(materials.encryptionContext)
-    for (const edk of candidates) {
+    for (const [index, edk] of candidates.entries()) {
+      if (index > 0 && index % TRIES_PER_TURN === 0) await turn() // as in unwrapFirst
       const wrapped = wrappedIntermediateKey(edk, keyLength) as Uint8Array
       const iv = edk.providerInfo.subarray(edk.providerInfo.length - IV_LENGTH)
       const intermediateKey = new Uint8Array(keyLength)
@@ -187,6 +189,9 @@ export class RawAesKeyring implements Keyring {
   }
 }
 
+/** Unwrapping tries between turns of the event loop: about 4 ms of them. */
+const TRIES_PER_TURN = 256
+
 /**
  * The first candidate's data key that AES-GCM unwraps under `aad`: synchronously for a node:crypto key, as a
  * promise for an asynchronous one. A failed attempt's output is zeroed (a differing context fails the tag
@@ -200,6 +205,11 @@ function unwrapFirst(
   from = 0,
 ): MaybePromise<Uint8Array | undefined> {
   for (let index = from; index < candidates.length; index++) {
+    // A message wraps its data key once per key, but a hostile one can name this key 65,535 times, and node:crypto
+    // tries them synchronously (a second for all of them, twice over with the legacy order): let the event loop turn.
+    if (index > from && (index - from) % TRIES_PER_TURN === 0) {
+      return turn().then(() => unwrapFirst(aead, candidates, aad, keyLength, index))
+    }
     const { providerInfo, ciphertext } = candidates[index] as EncryptedDataKey
     const iv = providerInfo.subarray(providerInfo.length - IV_LENGTH)
     const detached = (aead as AeadKey).openDetached

@@ -4,7 +4,7 @@ import { bytesEqual, utf8 } from '../format/bytes.js'
 import type { DecryptionMaterials, EncryptedDataKey, EncryptionMaterials, Keyring } from '../types.js'
 import { addIntermediateRecipient, openIntermediate, wrappedIntermediateKey } from './intermediate.js'
 import { describeKeyring, ensureDataKey, validateKeyName } from './common.js'
-import { nextTurn } from '../next-turn.js'
+import { turn } from '../next-turn.js'
 import { optionsObject } from '../option-names.js'
 import { quoteValue } from '../quote.js'
 
@@ -119,7 +119,7 @@ export class RawRsaKeyring implements Keyring {
       // Each try is a private-key operation: about 3 ms for a 4096-bit key, and in Node on the main thread. A message
       // wraps its data key once per key, but a hostile one can name this key thousands of times: the tries after
       // the first let the event loop turn, so a server stays responsive (decrypt's maxEncryptedDataKeys bounds them).
-      if (index > 0) await new Promise((resolve) => nextTurn(resolve as () => void))
+      if (index > 0) await turn()
       try {
         const keyLength = materials.suite.keyLength
         if (materials.suite.edkWrapping === 'direct') {
