@@ -579,6 +579,36 @@ describe('zeroing and ownership of cached data keys', () => {
     expect(seen.decryptKeys.every(isZero)).toBe(true)
   })
 
+  it('on the default clock, entries nobody asks for again are evicted and zeroed once they expire', async () => {
+    const { manager, seen } = recording()
+    const events: CacheEvent[] = []
+    const cache = new LocalMaterialsCache({ capacity: 10, onEvent: (event) => events.push(event) })
+    const cmm = new CachingMaterialsManager({ materialsManager: manager, cache, maxAge: 200 })
+    const { ciphertext } = await encrypt(cmm, KIB, { encryptionContext: context })
+    await decrypt(cmm, ciphertext)
+    expect(seen.encryptKeys.length + seen.decryptKeys.length).toBe(2)
+    for (let waited = 0; waited < 3000 && cache.stats().size > 0; waited += 20) await new Promise((resolve) => setTimeout(resolve, 20))
+    expect(cache.stats().size).toBe(0)
+    expect([...seen.encryptKeys, ...seen.decryptKeys].every(isZero)).toBe(true)
+    expect(events.filter((event) => event.type === 'evict').map((event) => (event as { reason: string }).reason)).toEqual(['expired', 'expired'])
+  })
+
+  it('the expiry timer never holds the process open, and a maxAge beyond what a timer can wait does not make it spin', async () => {
+    const script = `
+      const lib = await import(${JSON.stringify(new URL('../src/index.ts', import.meta.url).href)})
+      const keyring = new lib.RawAesKeyring({ keyNamespace: 'n', keyName: 'k', wrappingKey: new Uint8Array(32).fill(3) })
+      const warnings = []
+      process.on('warning', (warning) => warnings.push(warning.name))
+      const cpu = process.cpuUsage()
+      for (const maxAge of [3_600_000, 2 ** 40]) await lib.encrypt(new lib.CachingMaterialsManager({ keyring, maxAge }), 'x')
+      await new Promise((resolve) => setTimeout(resolve, 300))
+      const { user, system } = process.cpuUsage(cpu)
+      console.log(JSON.stringify({ warnings, busy: (user + system) / 1000 > 250 }))
+    `
+    // The child exits by itself (runModuleScript waits for it) although both entries live for an hour or more.
+    expect(await runModuleScript(script)).toEqual({ warnings: [], busy: false })
+  })
+
   it('with maxMessagesEncrypted 1 no encryption entry is ever kept: each data key is zeroed once its message has it', async () => {
     const { manager, seen } = recording()
     const cmm = new CachingMaterialsManager({ materialsManager: manager, maxAge: 60_000, maxMessagesEncrypted: 1 })

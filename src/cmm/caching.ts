@@ -18,6 +18,7 @@ import type {
 import { LocalMaterialsCache, zeroMaterials, type CacheEntry, type MaterialsCache } from './cache.js'
 import { decryptionIdentifier, encryptionIdentifier, identifierPrefix } from './cache-id.js'
 import { DefaultMaterialsManager, asMaterialsManager } from './default.js'
+import { expirySweeper, type ExpirySweeper } from './expiry-sweep.js'
 import { checkDecryptionMaterials, checkEncryptionMaterials } from './materials-check.js'
 import { checkMaterialsRequest } from './request-check.js'
 
@@ -137,6 +138,8 @@ export class CachingMaterialsManager implements MaterialsManager {
   readonly maxBytesEncrypted: number
   readonly #underlying: MaterialsManager
   readonly #clock: () => number
+  /** On the default clock, with a LocalMaterialsCache: evicts this manager's entries once expired. */
+  readonly #sweeper: ExpirySweeper | undefined
   readonly #encryptPrefix: Uint8Array
   readonly #decryptPrefix: Uint8Array
   /** Fetches in progress, by entry identifier: concurrent misses wait for the same one (single flight). */
@@ -178,6 +181,10 @@ export class CachingMaterialsManager implements MaterialsManager {
     // spec: framework/caching-cmm.md#partition-id (unique per manager unless set; never changed)
     this.partition = partition ?? randomPartition()
     this.#clock = clock ?? (() => performance.now())
+    // A clock of the caller's own (a test's) moves when they say: a timer could not tell when its entries expire.
+    const local = this.cache instanceof LocalMaterialsCache ? this.cache : undefined
+    this.#sweeper =
+      clock === undefined && local !== undefined ? expirySweeper((now) => local.prune(now), () => local.stats().size, this.#clock) : undefined
     this.#encryptPrefix = identifierPrefix(this.partition, 'encrypt')
     this.#decryptPrefix = identifierPrefix(this.partition, 'decrypt')
   }
@@ -305,6 +312,7 @@ export class CachingMaterialsManager implements MaterialsManager {
         operation === 'encrypt' && (entry.messagesEncrypted >= this.maxMessagesEncrypted || entry.bytesEncrypted >= this.maxBytesEncrypted)
       if (shareable(materials) && !atLimit && this.#clock() < entry.expiresAt) {
         this.cache.put(id, entry)
+        this.#sweeper?.entryPut(entry.expiresAt)
       } else {
         entry.evicted = true
         zeroMaterials(materials)
