@@ -164,9 +164,10 @@ export async function openHeader(
       },
       backend,
     )
-  } catch (error) {
+  } catch (thrown) {
+    const error = managerFailure(thrown)
     const unstored = unstoredKeys(stored, expected)
-    if (!(error instanceof NoDecryptableKeyError) || unstored.length === 0) throw managerFailure(error)
+    if (!(error instanceof NoDecryptableKeyError) || unstored.length === 0) throw error
     throw new NoDecryptableKeyError(
       `${error.message} The keyrings were also given encryption context the message does not store (${quoteList(unstored)}): ` +
         'a keyring that binds the context (AWS KMS, raw AES) cannot unwrap the data key when one of those values differs from ' +

@@ -382,6 +382,41 @@ describe('what a custom manager or keyring throws', () => {
     }
   })
 
+  it('an error that cannot be read (a throwing message getter, a Proxy) or whose message is huge still becomes a typed error', async () => {
+    const unreadable = new Error('hidden')
+    Object.defineProperty(unreadable, 'message', {
+      get() {
+        throw new Error('the getter failed')
+      },
+    })
+    const proxy = new Proxy(
+      {},
+      {
+        getPrototypeOf() {
+          throw new Error('the trap failed')
+        },
+      },
+    )
+    const huge = new Error('x'.repeat(100_000))
+    const { ciphertext } = await encrypt(keyring, plaintext)
+    for (const [value, shown] of [
+      [unreadable, 'a thrown value that could not be read'],
+      [proxy, 'a thrown value that could not be read'],
+      [huge, `${'x'.repeat(500)}… (100000 characters)`],
+    ] as const) {
+      for (const failing of [throwingKeyring(value), throwingManager(value)]) {
+        const encrypting = await rejectionOf(encrypt(failing, plaintext))
+        expect((encrypting as EnvelopeError).code).toBe('KEYRING_FAILURE')
+        expect((encrypting as Error).cause).toBe(value)
+        expect((encrypting as Error).message).toBe(`The materials manager (or a keyring it called) failed: ${shown}`)
+        const decrypting = await rejectionOf(decrypt(failing, ciphertext))
+        expect(decrypting).toBeInstanceOf(EnvelopeError)
+        expect((decrypting as Error).message).toContain(shown)
+        expect((decrypting as Error).message.length).toBeLessThan(700)
+      }
+    }
+  })
+
   it('a kms-envelope error from a manager is passed on as it is', async () => {
     const own = new EncryptionContextMismatchError('not this tenant')
     const error = await rejectionOf(encrypt(throwingManager(own), plaintext))

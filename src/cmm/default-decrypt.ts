@@ -15,7 +15,7 @@ import { assertDecryptAllowed } from '../suites-decrypt.js'
 import type { CompleteDecryptionMaterials, DecryptionRequest, EncryptionContext, Keyring } from '../types.js'
 import { quoteIdentifier } from '../quote.js'
 import { quoteList } from '../quote-list.js'
-import { errorMessage } from './materials-check.js'
+import { errorMessage, isEnvelopeError } from './materials-check.js'
 import { checkMaterialsRequest } from './request-check.js'
 
 const hasOwn = (object: object, key: string): boolean => Object.prototype.hasOwnProperty.call(object, key)
@@ -58,7 +58,7 @@ export async function defaultDecryptionMaterials(
       backend,
     )
   } catch (error) {
-    if (error instanceof NoDecryptableKeyError) throw error
+    if (isEnvelopeError(error) && error instanceof NoDecryptableKeyError) throw error
     throw new NoDecryptableKeyError(`The keyring could not decrypt a data key: ${errorMessage(error)}`, [
       { keyring: keyringName(keyring), error },
     ])

@@ -35,8 +35,17 @@ export function checkDecryptionMaterials(materials: CompleteDecryptionMaterials,
  * custom manager's or keyring's own error, or a value that is not an error) as a KeyringError with it as cause.
  */
 export function managerFailure(error: unknown): EnvelopeError {
-  if (error instanceof EnvelopeError) return error
+  if (isEnvelopeError(error)) return error
   return new KeyringError(`The materials manager (or a keyring it called) failed: ${errorMessage(error)}`, { cause: error })
+}
+
+/** `instanceof EnvelopeError` for anything a manager or keyring threw: false, not a throw, for a Proxy whose trap throws. */
+export function isEnvelopeError(value: unknown): value is EnvelopeError {
+  try {
+    return value instanceof EnvelopeError
+  } catch {
+    return false
+  }
 }
 
 /** The materials `fetch` gets from a manager, or its failure as a typed error (`managerFailure`). */
@@ -48,13 +57,25 @@ export async function materialsFrom<T>(fetch: () => Promise<T>): Promise<T> {
   }
 }
 
+/** How much of a custom keyring's or manager's error message ours repeats: the whole error is the cause. */
+const MAX_MESSAGE = 500
+
 /**
  * An error's message, a thrown string, or else only the type of what was thrown: a thrown object (key bytes,
- * say) is never written out.
+ * say) is never written out. A long message is cut short, and one that cannot be read (a throwing getter, a
+ * Proxy) is described instead: describing a failure must not fail.
  */
 export function errorMessage(error: unknown): string {
-  if (error instanceof Error) return error.message
-  return typeof error === 'string' ? error : `a thrown ${error === null ? 'null' : typeof error}, not an Error`
+  let isError: boolean
+  let text: unknown
+  try {
+    isError = error instanceof Error
+    text = isError ? (error as Error).message : error
+  } catch {
+    return 'a thrown value that could not be read'
+  }
+  if (typeof text !== 'string') return isError ? 'an Error without a text message' : `a thrown ${error === null ? 'null' : typeof error}, not an Error`
+  return text.length > MAX_MESSAGE ? `${text.slice(0, MAX_MESSAGE)}… (${text.length} characters)` : text
 }
 
 function refuse(materials: { readonly plaintextDataKey?: unknown } | null, problem: string | undefined, kind: string): void {

@@ -321,7 +321,12 @@ function describeAttempt({ keyId, recorded }: DecryptAttempt): string {
 
 /** The SDK error's type and message. KMS messages name keys and operations, never key material. */
 export function describeKmsError(error: unknown): string {
-  if (!(error instanceof Error)) return `non-error thrown: ${typeof error}`
-  const message = error.message.length > 300 ? `${error.message.slice(0, 300)}…` : error.message
-  return message === '' ? error.name : `${error.name}: ${message}`
+  try {
+    if (!(error instanceof Error)) return `non-error thrown: ${typeof error}`
+    const message = String(error.message)
+    const shown = message.length > 300 ? `${message.slice(0, 300)}…` : message
+    return shown === '' ? String(error.name) : `${String(error.name)}: ${shown}`
+  } catch {
+    return 'an error that could not be read' // from a client of the caller's own: a throwing getter, a Proxy
+  }
 }
