@@ -593,6 +593,24 @@ describe('zeroing and ownership of cached data keys', () => {
     expect(events.filter((event) => event.type === 'evict').map((event) => (event as { reason: string }).reason)).toEqual(['expired', 'expired'])
   })
 
+  it('managers sharing a cache share its sweeps: 100 of them, one entry each, make one or two', async () => {
+    const cache = new LocalMaterialsCache({ capacity: 200 })
+    let sweeps = 0
+    const prune = cache.prune.bind(cache)
+    cache.prune = (now?: number) => {
+      sweeps++
+      prune(now)
+    }
+    const managers = Array.from({ length: 100 }, (_, index) => new CachingMaterialsManager({ keyring: aesKeyring(), cache, maxAge: 500, partition: `tenant-${index}` }))
+    await encrypt(new CachingMaterialsManager({ keyring: aesKeyring(), maxAge: 1 }), KIB) // loads what the first encrypt loads
+    await Promise.all(managers.map((cmm) => encrypt(cmm, KIB, { encryptionContext: context, algorithmSuite: 0x0478 })))
+    expect(cache.stats().size).toBe(100)
+    for (let waited = 0; waited < 3000 && cache.stats().size > 0; waited += 20) await new Promise((resolve) => setTimeout(resolve, 20))
+    expect(cache.stats().size).toBe(0)
+    expect(sweeps).toBeGreaterThanOrEqual(1)
+    expect(sweeps).toBeLessThanOrEqual(2)
+  })
+
   it('the expiry timer never holds the process open, and a maxAge beyond what a timer can wait does not make it spin', async () => {
     const script = `
       const lib = await import(${JSON.stringify(new URL('../src/index.ts', import.meta.url).href)})

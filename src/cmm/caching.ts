@@ -107,6 +107,21 @@ function reproducesExactly(materials: CompleteDecryptionMaterials, request: Decr
   return unstored.every((key) => held.includes(key) && materials.encryptionContext[key] === reproduced[key])
 }
 
+/**
+ * One sweeper per LocalMaterialsCache, shared by the managers on the default clock that put entries in it: a cache
+ * shared by many managers (one per tenant, say) is still swept at most once a second.
+ */
+const sweepers = new WeakMap<LocalMaterialsCache, ExpirySweeper>()
+
+function sweeperFor(cache: LocalMaterialsCache): ExpirySweeper {
+  let sweeper = sweepers.get(cache)
+  if (sweeper === undefined) {
+    sweeper = expirySweeper((now) => cache.prune(now), () => cache.stats().size, () => performance.now())
+    sweepers.set(cache, sweeper)
+  }
+  return sweeper
+}
+
 function cacheable(suite: AlgorithmSuite): boolean {
   // spec: framework/caching-cmm.md#get-encryption-materials: suites with the identity KDF are never cached
   // (the data key itself would encrypt every message).
@@ -138,7 +153,7 @@ export class CachingMaterialsManager implements MaterialsManager {
   readonly maxBytesEncrypted: number
   readonly #underlying: MaterialsManager
   readonly #clock: () => number
-  /** On the default clock, with a LocalMaterialsCache: evicts this manager's entries once expired. */
+  /** On the default clock, with a LocalMaterialsCache: evicts the cache's entries once expired. */
   readonly #sweeper: ExpirySweeper | undefined
   readonly #encryptPrefix: Uint8Array
   readonly #decryptPrefix: Uint8Array
@@ -182,9 +197,7 @@ export class CachingMaterialsManager implements MaterialsManager {
     this.partition = partition ?? randomPartition()
     this.#clock = clock ?? (() => performance.now())
     // A clock of the caller's own (a test's) moves when they say: a timer could not tell when its entries expire.
-    const local = this.cache instanceof LocalMaterialsCache ? this.cache : undefined
-    this.#sweeper =
-      clock === undefined && local !== undefined ? expirySweeper((now) => local.prune(now), () => local.stats().size, this.#clock) : undefined
+    this.#sweeper = clock === undefined && this.cache instanceof LocalMaterialsCache ? sweeperFor(this.cache) : undefined
     this.#encryptPrefix = identifierPrefix(this.partition, 'encrypt')
     this.#decryptPrefix = identifierPrefix(this.partition, 'decrypt')
   }
