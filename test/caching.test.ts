@@ -611,6 +611,23 @@ describe('zeroing and ownership of cached data keys', () => {
     expect(sweeps).toBeLessThanOrEqual(2)
   })
 
+  it('a sweep that fails (a prune replaced by one that throws) does not end the process', async () => {
+    const script = `
+      const lib = await import(${JSON.stringify(new URL('../src/index.ts', import.meta.url).href)})
+      const keyring = new lib.RawAesKeyring({ keyNamespace: 'n', keyName: 'k', wrappingKey: new Uint8Array(32).fill(3) })
+      const cache = new lib.LocalMaterialsCache({ capacity: 10 })
+      let sweeps = 0
+      cache.prune = () => {
+        sweeps++
+        throw new Error('prune failed')
+      }
+      await lib.encrypt(new lib.CachingMaterialsManager({ keyring, cache, maxAge: 20 }), 'x', { algorithmSuite: 0x0478 })
+      await new Promise((resolve) => setTimeout(resolve, 300))
+      console.log(JSON.stringify({ sweeps }))
+    `
+    expect(await runModuleScript(script)).toEqual({ sweeps: 1 })
+  })
+
   it('the expiry timer never holds the process open, and a maxAge beyond what a timer can wait does not make it spin', async () => {
     const script = `
       const lib = await import(${JSON.stringify(new URL('../src/index.ts', import.meta.url).href)})

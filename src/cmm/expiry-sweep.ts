@@ -36,7 +36,11 @@ export function expirySweeper(prune: (now: number) => void, size: () => number, 
     timer = undefined
     const at = now()
     lastSweep = at
-    prune(at)
+    try {
+      prune(at)
+    } catch {
+      // Thrown from a timer it would end the process; the entries are still checked when looked up.
+    }
     while (due.length > 0 && (due[0] as number) <= at) due.shift()
     schedule()
   }
