@@ -257,7 +257,11 @@ function endStreamJob(id: number): void {
 const droppedDigests = new FinalizationRegistry<{ readonly id: number; readonly thread: Worker }>(({ id, thread }) => {
   if (!streamJobs.has(id)) return
   endStreamJob(id)
-  if (thread === worker) thread.postMessage({ kind: 'drop', id })
+  try {
+    if (thread === worker) thread.postMessage({ kind: 'drop', id })
+  } catch {
+    // The thread is going away; its jobs go with it. A throw here would end the process.
+  }
 })
 
 /**
