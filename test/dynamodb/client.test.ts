@@ -10,6 +10,7 @@ import {
   PutItemCommand,
   QueryCommand,
   ScanCommand,
+  TransactWriteItemsCommand,
   UpdateItemCommand,
   type AttributeValue as SdkAttributeValue,
 } from '@aws-sdk/client-dynamodb'
@@ -320,5 +321,71 @@ describe('transactions (dynalite has none): the request and response transformat
       const failure = await rejectionOf(transformRequest('TransactWriteItems', { TransactItems: [entry] }, tables))
       expect((failure as { code?: string }).code).toBe('UNSUPPORTED_DYNAMODB_REQUEST')
     }
+  })
+})
+
+describe('errors that carry items (ReturnValuesOnConditionCheckFailure ALL_OLD; dynalite returns none): through the client', () => {
+  /** A DynamoDB client whose HTTP handler answers every request with `status` and the JSON `body`. */
+  function answering(status: number, body: object | string): DynamoDBClient {
+    const requestHandler = {
+      handle: async () => ({
+        response: {
+          statusCode: status,
+          headers: { 'content-type': 'application/x-amz-json-1.0' },
+          body: Buffer.from(typeof body === 'string' ? body : JSON.stringify(body)),
+        },
+      }),
+    }
+    return createEncryptedDynamoDbClient(
+      new DynamoDBClient({ region: 'us-east-1', requestHandler, maxAttempts: 1, credentials: { accessKeyId: 'AKIDLOCAL', secretAccessKey: 'local' } }),
+      { tables: { [TABLE]: encryptor() } },
+    )
+  }
+  const conditionFailed = (item: unknown) => ({
+    __type: 'com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException',
+    message: 'The conditional request failed',
+    Item: item,
+  })
+  const put = (table = TABLE) =>
+    new PutItemCommand({ TableName: table, Item: order('u9', 'o1'), ConditionExpression: 'attribute_not_exists(pk)', ReturnValuesOnConditionCheckFailure: 'ALL_OLD' })
+
+  it('a ConditionalCheckFailedException carries the stored item decrypted, and a tampered one fails verification', async () => {
+    const stored = toWireItem(await encryptor().encryptItem(order('u9', 'o1', { status: { S: 'shipped' } }) as Item))
+    const failure = (await rejectionOf(answering(400, conditionFailed(stored)).send(put()))) as { name: string; Item?: Record<string, unknown> }
+    expect(failure.name).toBe('ConditionalCheckFailedException')
+    expect(normalized(failure.Item)).toEqual(normalized(order('u9', 'o1', { status: { S: 'shipped' } })))
+    const tampered = { ...stored, status: { S: 'refunded' } }
+    const refused = await rejectionOf(answering(400, conditionFailed(tampered)).send(put()))
+    expect((refused as { code?: string }).code).toBe('ITEM_AUTHENTICATION_FAILED')
+    // Another table's item, or an error body that is not JSON, reaches the caller as DynamoDB sent it.
+    const other = (await rejectionOf(answering(400, conditionFailed({ id: { S: 'x' } })).send(put(PLAIN_TABLE)))) as { Item?: unknown }
+    expect(other.Item).toEqual({ id: { S: 'x' } })
+    const garbled = (await rejectionOf(answering(400, 'not json').send(put()))) as { name: string }
+    expect(garbled.name).not.toBe('ConditionalCheckFailedException')
+  })
+
+  it('a TransactionCanceledException carries each cancelled entry of an encrypted table decrypted', async () => {
+    const stored = toWireItem(await encryptor().encryptItem(order('u9', 'o2') as Item))
+    const body = {
+      __type: 'com.amazonaws.dynamodb.v20120810#TransactionCanceledException',
+      message: 'Transaction cancelled',
+      CancellationReasons: [
+        { Code: 'ConditionalCheckFailed', Message: 'The conditional request failed', Item: stored },
+        { Code: 'None' },
+        { Code: 'ConditionalCheckFailed', Item: { id: { S: 'x' } } },
+      ],
+    }
+    const command = new TransactWriteItemsCommand({
+      TransactItems: [
+        { Put: { TableName: TABLE, Item: order('u9', 'o2'), ConditionExpression: 'attribute_not_exists(pk)', ReturnValuesOnConditionCheckFailure: 'ALL_OLD' } },
+        { Delete: { TableName: TABLE, Key: { pk: { S: 'u9' }, sk: { S: 'o3' } } } },
+        { ConditionCheck: { TableName: PLAIN_TABLE, Key: { id: { S: 'x' } }, ConditionExpression: 'attribute_not_exists(id)', ReturnValuesOnConditionCheckFailure: 'ALL_OLD' } },
+      ],
+    })
+    const failure = (await rejectionOf(answering(400, body).send(command))) as { name: string; CancellationReasons?: { Code?: string; Item?: Record<string, unknown> }[] }
+    expect(failure.name).toBe('TransactionCanceledException')
+    expect(normalized(failure.CancellationReasons?.[0]?.Item)).toEqual(normalized(order('u9', 'o2')))
+    expect(failure.CancellationReasons?.[1]).toEqual({ Code: 'None' })
+    expect(failure.CancellationReasons?.[2]?.Item).toEqual({ id: { S: 'x' } })
   })
 })

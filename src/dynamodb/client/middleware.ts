@@ -6,7 +6,7 @@ import { concatBytes } from '../../format/bytes.js'
 import { optionsObject } from '../../option-names.js'
 import { quoteIdentifier } from '../../quote.js'
 import { MalformedItemError } from '../errors.js'
-import { transformRequest, transformResponse, type RequestState, type TableItemEncryptor, type Tables } from './operations.js'
+import { transformErrorBody, transformRequest, transformResponse, type RequestState, type TableItemEncryptor, type Tables } from './operations.js'
 import { objectKind } from '../../format/context.js'
 
 const TARGET_PREFIX = 'DynamoDB_20120810.'
@@ -78,6 +78,25 @@ async function readBody(body: unknown): Promise<Uint8Array> {
   return new Uint8Array(0)
 }
 
+/**
+ * A 400 response whose error carries items of encrypted tables (ReturnValuesOnConditionCheckFailure ALL_OLD) has
+ * them decrypted before the SDK turns it into its exception. A body that is not such JSON is put back as it was.
+ */
+async function decryptErrorItems(response: HttpMessage, exchange: Exchange, tables: Tables): Promise<void> {
+  const body = await readBody(response.body)
+  response.body = body // the same bytes, read once: its length and checksum still hold
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(decoder.decode(body))
+  } catch {
+    return
+  }
+  if (typeof parsed !== 'object' || parsed === null) return
+  if (await transformErrorBody(exchange.operation, exchange.input, parsed as Record<string, unknown>, tables)) {
+    setBody(response, encoder.encode(JSON.stringify(parsed)))
+  }
+}
+
 function parseJson(text: string, what: string): Record<string, unknown> {
   try {
     return JSON.parse(text) as Record<string, unknown>
@@ -147,7 +166,9 @@ export function createEncryptedDynamoDbClient<Client extends DynamoDbClientLike>
         const result = await next(args)
         const exchange = context[EXCHANGE] as Exchange | undefined
         const status = result.response.statusCode ?? 200
-        if (exchange === undefined || status < 200 || status >= 300) return result
+        if (exchange === undefined) return result
+        if (status === 400) await decryptErrorItems(result.response, exchange, tables)
+        if (status < 200 || status >= 300) return result
         const body = await readBody(result.response.body)
         const output = parseJson(decoder.decode(body), 'response')
         try {

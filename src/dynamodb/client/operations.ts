@@ -256,3 +256,35 @@ export async function transformResponse(operation: string, input: Json, output: 
       break
   }
 }
+
+/**
+ * The items an error response carries for requests with ReturnValuesOnConditionCheckFailure ALL_OLD: the stored
+ * item in a ConditionalCheckFailedException, and in a TransactionCanceledException one per cancelled entry. Those of
+ * encrypted tables are decrypted and verified like any read, so the error never shows ciphertext, nor signed values
+ * that were not checked. Returns whether the body changed.
+ */
+export async function transformErrorBody(operation: string, input: Json, body: Json, tables: Tables): Promise<boolean> {
+  const type = typeof body.__type === 'string' ? body.__type.slice(body.__type.lastIndexOf('#') + 1) : ''
+  if (type === 'ConditionalCheckFailedException' && body.Item !== undefined && ['PutItem', 'UpdateItem', 'DeleteItem'].includes(operation)) {
+    const encryptor = typeof input.TableName === 'string' ? tables.get(input.TableName) : undefined
+    if (encryptor === undefined) return false
+    body.Item = await decryptWire(encryptor, body.Item)
+    return true
+  }
+  if (type === 'TransactionCanceledException' && operation === 'TransactWriteItems' && Array.isArray(body.CancellationReasons)) {
+    const actions = (input.TransactItems ?? []) as Json[]
+    let changed = false
+    body.CancellationReasons = await Promise.all(
+      body.CancellationReasons.map(async (reason: Json, index: number) => {
+        const action = actions[index] ?? {}
+        const request = (action.Put ?? action.Update ?? action.Delete ?? action.ConditionCheck ?? {}) as Json
+        const encryptor = typeof request.TableName === 'string' ? tables.get(request.TableName) : undefined
+        if (encryptor === undefined || reason?.Item === undefined) return reason
+        changed = true
+        return { ...reason, Item: await decryptWire(encryptor, reason.Item) }
+      }),
+    )
+    return changed
+  }
+  return false
+}
