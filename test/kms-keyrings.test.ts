@@ -752,6 +752,48 @@ describe('defaultKmsClientSupplier', () => {
     expect(generate).toMatchObject({ KeyId: key, NumberOfBytes: 32, GrantTokens: ['g'], EncryptionContext: context })
   })
 
+  it('a response the SDK cannot parse leaves no data key reachable from the error (its hidden raw response)', async () => {
+    const key = 'arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab'
+    const dataKey = Buffer.alloc(32, 0x5c).toString('base64')
+    /** Whether `text` is in any string or byte array reachable from `root`, hidden properties included. */
+    const reachable = (root: unknown, text: string): boolean => {
+      const seen = new Set<unknown>()
+      const walk = (value: unknown, depth: number): boolean => {
+        if (typeof value === 'string') return value.includes(text)
+        if (depth > 8 || typeof value !== 'object' || value === null || seen.has(value)) return false
+        seen.add(value)
+        if (value instanceof Uint8Array) return Buffer.from(value).toString('latin1').includes(text)
+        return Object.getOwnPropertyNames(value).some((name) => walk((value as Record<string, unknown>)[name], depth + 1))
+      }
+      return walk(root, 0)
+    }
+    // A body cut short (by a proxy, say) after the plaintext data key: a 200 the SDK fails to parse.
+    const cutShort = `{"KeyId":"${key}","Plaintext":"${dataKey}","CiphertextBlob":"AAAA`
+    const answers = [cutShort]
+    const requestHandler = {
+      handle: async () => ({
+        response: { statusCode: 200, headers: { 'content-type': 'application/x-amz-json-1.1' }, body: Buffer.from(answers.shift() ?? cutShort) },
+      }),
+    }
+    const clientSupplier = defaultKmsClientSupplier({ clientConfig: { requestHandler, maxAttempts: 1, credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'x' } } })
+    const keyring = new KmsKeyring({ generatorKeyId: key, clientSupplier })
+    const encrypting = await rejectionOf(encrypt(keyring, 'x'))
+    expect((encrypting as EnvelopeError).code).toBe('KEYRING_FAILURE')
+    expect(reachable(encrypting, dataKey)).toBe(false)
+    const fake = new FakeKms()
+    const { ciphertext } = await encrypt(new KmsKeyring({ generatorKeyId: fake.createKey('eu-west-1'), clientSupplier: fake.supplier }), 'x')
+    const decrypting = await rejectionOf(decrypt(new KmsDiscoveryKeyring({ clientSupplier }), ciphertext))
+    expect((decrypting as EnvelopeError).code).toBe('NO_DECRYPTABLE_KEY')
+    expect(reachable(decrypting, dataKey)).toBe(false)
+    // A client of one's own whose error holds the body as text that cannot be removed: the error is replaced.
+    const sdkLike = Object.defineProperty(new Error('Unexpected end of JSON input'), '$responseBodyText', { value: cutShort })
+    sdkLike.name = 'SyntaxError'
+    const throwing = new KmsKeyring({ generatorKeyId: key, clientSupplier: () => ({ send: () => Promise.reject(sdkLike) }) })
+    const replaced = await rejectionOf(encrypt(throwing, 'x'))
+    expect(reachable(replaced, dataKey)).toBe(false)
+    expect(((replaced as Error).cause as Error).name).toBe('SyntaxError')
+  })
+
   it('a KMS error over HTTP becomes a KEYRING_FAILURE naming the key and the error type', async () => {
     const key = 'arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab'
     const { requestHandler } = fakeHttp([{ status: 400, body: { __type: 'DisabledException', message: `${key} is disabled.` } }])

@@ -25,9 +25,40 @@ export const loadKmsSdk: () => Promise<KmsSdk> = /* @__PURE__ */ loadOnce(
 // Responses are returned as `unknown`: a caller-supplied client may answer anything, so the keyrings
 // check every field they use.
 
+/**
+ * The AWS SDK keeps the raw response on an error it could not parse a response into: as `$response.body` (bytes,
+ * or text) and `$responseBodyText`, hidden but reachable from our error's `cause`. For GenerateDataKey and
+ * Decrypt that raw response can hold the plaintext data key (a body cut short by a proxy, say): its bytes are
+ * zeroed and dropped, and an error whose text copy cannot be dropped is replaced by one with its name and message.
+ */
+function withoutResponseBody(error: unknown): unknown {
+  if (typeof error !== 'object' || error === null) return error
+  try {
+    const response = (error as { $response?: { body?: unknown } }).$response
+    if (typeof response === 'object' && response !== null && response.body !== undefined) {
+      if (response.body instanceof Uint8Array) response.body.fill(0)
+      response.body = new Uint8Array(0)
+    }
+    const text = (error as { $responseBodyText?: unknown }).$responseBodyText
+    if (typeof text !== 'string' || !text.includes('Plaintext')) return error
+    const { name, message, $metadata } = error as { name?: unknown; message?: unknown; $metadata?: unknown }
+    return Object.assign(new Error(String(message)), { name: String(name), $metadata })
+  } catch {
+    return new Error('The KMS client failed with an error that could not be inspected.')
+  }
+}
+
+async function sendForPlaintext(client: KmsClientLike, command: { readonly input: object }): Promise<unknown> {
+  try {
+    return await client.send(command)
+  } catch (error) {
+    throw withoutResponseBody(error)
+  }
+}
+
 export async function sendGenerateDataKey(client: KmsClientLike, input: GenerateDataKeyCommandInput): Promise<unknown> {
   const { GenerateDataKeyCommand } = await loadKmsSdk()
-  return client.send(new GenerateDataKeyCommand(input))
+  return sendForPlaintext(client, new GenerateDataKeyCommand(input))
 }
 
 export async function sendEncrypt(client: KmsClientLike, input: EncryptCommandInput): Promise<unknown> {
@@ -37,7 +68,7 @@ export async function sendEncrypt(client: KmsClientLike, input: EncryptCommandIn
 
 export async function sendDecrypt(client: KmsClientLike, input: DecryptCommandInput): Promise<unknown> {
   const { DecryptCommand } = await loadKmsSdk()
-  return client.send(new DecryptCommand(input))
+  return sendForPlaintext(client, new DecryptCommand(input))
 }
 
 export async function sendGetPublicKey(client: KmsClientLike, input: GetPublicKeyCommandInput): Promise<unknown> {
