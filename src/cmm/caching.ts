@@ -197,7 +197,7 @@ export class CachingMaterialsManager implements MaterialsManager {
     this.partition = partition ?? randomPartition()
     this.#clock = clock ?? (() => performance.now())
     // A clock of the caller's own (a test's) moves when they say: a timer could not tell when its entries expire.
-    this.#sweeper = clock === undefined && this.cache instanceof LocalMaterialsCache ? sweeperFor(this.cache) : undefined
+    this.#sweeper = clock === undefined && this.cache instanceof LocalMaterialsCache && this.cache.capacity > 0 ? sweeperFor(this.cache) : undefined
     this.#encryptPrefix = identifierPrefix(this.partition, 'encrypt')
     this.#decryptPrefix = identifierPrefix(this.partition, 'decrypt')
   }
