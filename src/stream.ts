@@ -130,14 +130,36 @@ export function abortSignalOption(signal: unknown): AbortSignal | undefined {
   return signal as AbortSignal
 }
 
-/** Wire an AbortSignal to a stream controller. Returns a function that detaches it. */
+/** Listeners of streams collected before they finished, taken off their signals. */
+const droppedWatches = new FinalizationRegistry<() => void>((removeListener) => removeListener())
+
+/**
+ * Wire an AbortSignal to a stream controller. Returns a function that detaches it, which the stream must keep: the
+ * signal holds `onAbort` only weakly. A signal can outlive many streams (a server's, passed to every request's),
+ * and one dropped unfinished, neither closed nor aborted, would otherwise be kept by its listener for good.
+ */
 export function watchAbort(signal: AbortSignal | undefined, onAbort: (error: AbortedError) => void): () => void {
   if (signal === undefined) return () => undefined
-  const handler = () => onAbort(new AbortedError('The stream was aborted.', { cause: signal.reason }))
   if (signal.aborted) {
-    handler()
+    onAbort(abortedBy(signal))
     return () => undefined
   }
+  const removeListener = listenWeakly(signal, new WeakRef(onAbort))
+  droppedWatches.register(onAbort, removeListener, onAbort)
+  return () => {
+    removeListener()
+    droppedWatches.unregister(onAbort)
+  }
+}
+
+const abortedBy = (signal: AbortSignal): AbortedError => new AbortedError('The stream was aborted.', { cause: signal.reason })
+
+/**
+ * The listener, made apart from `watchAbort`: closures made in one function share what they capture, so one made
+ * there would hold `onAbort` through the signal after all.
+ */
+function listenWeakly(signal: AbortSignal, target: WeakRef<(error: AbortedError) => void>): () => void {
+  const handler = () => target.deref()?.(abortedBy(signal))
   signal.addEventListener('abort', handler, { once: true })
   return () => signal.removeEventListener('abort', handler)
 }

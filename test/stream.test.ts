@@ -9,9 +9,11 @@
  * plaintext made of whole frames that precede the bad one (and, for signing suites, never the final frame unless
  * the signature verified).
  */
-import { getEventListeners } from 'node:events'
+import { getEventListeners, setMaxListeners } from 'node:events'
 import { Readable, Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
 import { buildClient, CommitmentPolicy as OfficialCommitmentPolicy, type KeyringNode } from '@aws-crypto/client-node'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
@@ -936,6 +938,32 @@ describe('stream options', () => {
 // ---------------------------------------------------------------------------------------------------------------
 
 describe('stream abort and cleanup', () => {
+  it('a signal does not keep streams dropped unfinished: their listeners go once they are collected', async () => {
+    setFlagsFromString('--expose-gc')
+    const collectGarbage = runInNewContext('gc') as () => void
+    const signal = new AbortController().signal // long-lived, as a server's shared one would be
+    setMaxListeners(20, signal) // 15 streams listen at once here: no warning about it
+    // Made in a function of their own: a suspended async function may keep its last loop iteration's values.
+    const dropSome = async (): Promise<void> => {
+      for (let index = 0; index < 5; index++) {
+        decryptStream(keyring, { signal })
+        encryptNodeStream(keyring, { signal, algorithmSuite: 0x0478 }).on('error', () => undefined)
+        const stream = encryptStream(keyring, { signal, algorithmSuite: 0x0478, frameLength: 100 })
+        const reading = readAll(stream.readable)
+        reading.catch(() => undefined)
+        await stream.writable.getWriter().write(bytes(50)) // half a frame, held until the stream ends
+      }
+    }
+    await dropSome()
+    await new Promise((resolve) => setTimeout(resolve, 20)) // every start() has run
+    expect(getEventListeners(signal, 'abort')).toHaveLength(15)
+    for (let round = 0; round < 100 && getEventListeners(signal, 'abort').length > 0; round++) {
+      collectGarbage()
+      await new Promise((resolve) => setTimeout(resolve, 10))
+    }
+    expect(getEventListeners(signal, 'abort')).toHaveLength(0)
+  })
+
   it('aborting mid-stream errors both sides of encryptStream with ABORTED (cause: the reason)', async () => {
     const controller = new AbortController()
     const stream = encryptStream(keyring, { signal: controller.signal, frameLength: 100 })
