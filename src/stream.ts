@@ -131,7 +131,13 @@ export function abortSignalOption(signal: unknown): AbortSignal | undefined {
 }
 
 /** Listeners of streams collected before they finished, taken off their signals. */
-const droppedWatches = new FinalizationRegistry<() => void>((removeListener) => removeListener())
+const droppedWatches = new FinalizationRegistry<() => void>((removeListener) => {
+  try {
+    removeListener()
+  } catch {
+    // A signal-like object of the caller's own that throws: from a finalizer, the throw would end the process.
+  }
+})
 
 /**
  * Wire an AbortSignal to a stream controller. Returns a function that detaches it, which the stream must keep: the
