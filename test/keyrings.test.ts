@@ -10,6 +10,7 @@ import {
   RawAesKeyring,
   RawRsaKeyring,
   DefaultMaterialsManager,
+  type Keyring,
 } from '../src/index.js'
 import { nodeBackend } from '../src/backend/node.js'
 import type { AeadKey, CryptoBackend } from '../src/backend/types.js'
@@ -218,6 +219,33 @@ describe('multi-keyring', () => {
     expect((error as EnvelopeError).code).toBe(code)
   })
 
+  it('a child that fails after the generator made the data key: the key is zeroed, not left behind', async () => {
+    const made: Uint8Array[] = []
+    const inner = aesKeyring(32, 'gen')
+    const generator: Keyring = {
+      onEncrypt: async (materials, backend) => {
+        const result = await inner.onEncrypt(materials, backend)
+        made.push(result.plaintextDataKey as Uint8Array)
+        return result
+      },
+      onDecrypt: (materials, keys, backend) => inner.onDecrypt(materials, keys, backend),
+    }
+    const failing: Keyring = {
+      onEncrypt: async () => {
+        throw new Error('KMS in eu-west-1 is down')
+      },
+      onDecrypt: async (materials) => materials,
+    }
+    const error = await rejectionOf(encrypt(new MultiKeyring({ generator, children: [failing] }), 'x', { algorithmSuite: 0x0478 }))
+    expect((error as EnvelopeError).code).toBe('KEYRING_FAILURE')
+    expect(made).toHaveLength(1)
+    expect(made[0]!.every((byte) => byte === 0)).toBe(true)
+    // A data key it was given belongs to whoever made it: a failing child leaves it alone.
+    const given = new Uint8Array(32).fill(7)
+    const materials = { suite: suiteFromOption(0x0478), encryptionContext: {}, encryptedDataKeys: [], plaintextDataKey: given }
+    await rejectionOf(new MultiKeyring({ children: [failing] }).onEncrypt(materials, nodeBackend))
+    expect(given.every((byte) => byte === 7)).toBe(true)
+  })
 })
 
 describe('keyring output the format cannot carry', () => {

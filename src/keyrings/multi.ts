@@ -53,7 +53,14 @@ export class MultiKeyring implements Keyring {
     } else if (current.plaintextDataKey === undefined) {
       throw new KeyringError('MultiKeyring has no generator and no data key was supplied: give it a generator.')
     }
-    for (const child of this.children) current = await child.onEncrypt(current, backend)
+    // The data key the generator made here must not outlive a failed encrypt (a child's KMS Region down, say).
+    const made = materials.plaintextDataKey === undefined ? current.plaintextDataKey : undefined
+    try {
+      for (const child of this.children) current = await child.onEncrypt(current, backend)
+    } catch (error) {
+      made?.fill(0)
+      throw error
+    }
     return current
   }
 
