@@ -2,6 +2,8 @@
 // framework/cryptographic-materials-cache.md, framework/local-cryptographic-materials-cache.md).
 import { createHash } from 'node:crypto'
 import { inspect } from 'node:util'
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
 import fc from 'fast-check'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { nodeBackend } from '../src/backend/node.js'
@@ -609,6 +611,31 @@ describe('zeroing and ownership of cached data keys', () => {
     expect(cache.stats().size).toBe(0)
     expect(sweeps).toBeGreaterThanOrEqual(1)
     expect(sweeps).toBeLessThanOrEqual(2)
+  })
+
+  it('the expiry timer does not keep a cache no one uses any more (a manager made per request, say)', async () => {
+    setFlagsFromString('--expose-gc')
+    const collectGarbage = runInNewContext('gc') as () => void
+    // Made in a function of their own: a suspended async function may keep its last loop iteration's values.
+    const useOnce = async (): Promise<WeakRef<LocalMaterialsCache>[]> => {
+      const caches: WeakRef<LocalMaterialsCache>[] = []
+      for (let index = 0; index < 20; index++) {
+        const cmm = new CachingMaterialsManager({ keyring: aesKeyring(), maxAge: 3_600_000 })
+        await encrypt(cmm, KIB, { algorithmSuite: 0x0478 })
+        sizes.push(cmm.cache.stats().size)
+        caches.push(new WeakRef(cmm.cache as LocalMaterialsCache))
+      }
+      return caches
+    }
+    const sizes: number[] = []
+    const caches = await useOnce()
+    expect(sizes).toEqual(Array(20).fill(1))
+    // No deref() before the last collection: an object a WeakRef hands out is kept until the current job ends.
+    for (let round = 0; round < 10; round++) {
+      collectGarbage()
+      await new Promise((resolve) => setTimeout(resolve, 10))
+    }
+    expect(caches.flatMap((cache, index) => (cache.deref() === undefined ? [] : [index]))).toEqual([])
   })
 
   it('a sweep that fails (a prune replaced by one that throws) does not end the process', async () => {

@@ -116,10 +116,23 @@ const sweepers = new WeakMap<LocalMaterialsCache, ExpirySweeper>()
 function sweeperFor(cache: LocalMaterialsCache): ExpirySweeper {
   let sweeper = sweepers.get(cache)
   if (sweeper === undefined) {
-    sweeper = expirySweeper((now) => cache.prune(now), () => cache.stats().size, () => performance.now())
+    sweeper = sweeperOf(new WeakRef(cache))
     sweepers.set(cache, sweeper)
   }
   return sweeper
+}
+
+/**
+ * The timer holds the cache weakly: a cache no one uses any more (a manager made per request, say) is collected
+ * as before instead of living on until its entries expire. Made apart from `sweeperFor`, whose closures would
+ * share its `cache`.
+ */
+function sweeperOf(cache: WeakRef<LocalMaterialsCache>): ExpirySweeper {
+  return expirySweeper(
+    (now) => cache.deref()?.prune(now),
+    () => cache.deref()?.stats().size ?? 0,
+    () => performance.now(),
+  )
 }
 
 function cacheable(suite: AlgorithmSuite): boolean {
