@@ -944,19 +944,24 @@ describe('stream abort and cleanup', () => {
     const signal = new AbortController().signal // long-lived, as a server's shared one would be
     setMaxListeners(20, signal) // 15 streams listen at once here: no warning about it
     // Made in a function of their own: a suspended async function may keep its last loop iteration's values.
-    const dropSome = async (): Promise<void> => {
+    const startSome = async (): Promise<unknown[]> => {
+      const started: unknown[] = []
       for (let index = 0; index < 5; index++) {
-        decryptStream(keyring, { signal })
-        encryptNodeStream(keyring, { signal, algorithmSuite: 0x0478 }).on('error', () => undefined)
+        started.push(decryptStream(keyring, { signal }))
+        started.push(encryptNodeStream(keyring, { signal, algorithmSuite: 0x0478 }).on('error', () => undefined))
         const stream = encryptStream(keyring, { signal, algorithmSuite: 0x0478, frameLength: 100 })
         const reading = readAll(stream.readable)
         reading.catch(() => undefined)
-        await stream.writable.getWriter().write(bytes(50)) // half a frame, held until the stream ends
+        const writer = stream.writable.getWriter()
+        await writer.write(bytes(50)) // half a frame, held until the stream ends
+        started.push(stream, writer)
       }
+      return started
     }
-    await dropSome()
+    const held = await startSome()
     await new Promise((resolve) => setTimeout(resolve, 20)) // every start() has run
     expect(getEventListeners(signal, 'abort')).toHaveLength(15)
+    held.length = 0 // dropped: neither closed nor aborted
     for (let round = 0; round < 100 && getEventListeners(signal, 'abort').length > 0; round++) {
       collectGarbage()
       await new Promise((resolve) => setTimeout(resolve, 10))
