@@ -1,5 +1,6 @@
 import { AbortedError, ConfigurationError } from './errors.js'
 import type { DecryptOptions, EncryptionContext, EncryptOptions, MessageHeader } from './types.js'
+import { whenCollected } from './when-collected.js'
 
 /** Options of the encrypt streams: those of `encrypt`, and the plaintext's length (or a bound on it) and an abort `signal`. */
 export interface EncryptStreamOptions extends EncryptOptions {
@@ -130,19 +131,11 @@ export function abortSignalOption(signal: unknown): AbortSignal | undefined {
   return signal as AbortSignal
 }
 
-/** Listeners of streams collected before they finished, taken off their signals. */
-const droppedWatches = new FinalizationRegistry<() => void>((removeListener) => {
-  try {
-    removeListener()
-  } catch {
-    // A signal-like object of the caller's own that throws: from a finalizer, the throw would end the process.
-  }
-})
-
 /**
- * Wire an AbortSignal to a stream controller. Returns a function that detaches it, which the stream must keep: the
- * signal holds `onAbort` only weakly. A signal can outlive many streams (a server's, passed to every request's),
- * and one dropped unfinished, neither closed nor aborted, would otherwise be kept by its listener for good.
+ * Wire an AbortSignal to a stream controller. Returns a function that detaches it, which the stream must keep: it
+ * keeps `onAbort`, which the signal holds only weakly. A signal can outlive many streams (a server's, passed to
+ * every request's), and one dropped unfinished, neither closed nor aborted, would otherwise be kept by its
+ * listener for good; once such a stream is collected, its listener goes.
  */
 export function watchAbort(signal: AbortSignal | undefined, onAbort: (error: AbortedError) => void): () => void {
   if (signal === undefined) return () => undefined
@@ -151,19 +144,17 @@ export function watchAbort(signal: AbortSignal | undefined, onAbort: (error: Abo
     return () => undefined
   }
   const removeListener = listenWeakly(signal, new WeakRef(onAbort))
-  droppedWatches.register(onAbort, removeListener, onAbort)
+  const forget = whenCollected(onAbort, removeListener)
   return () => {
     removeListener()
-    droppedWatches.unregister(onAbort)
+    forget()
+    void onAbort // kept alive by the stream through this function, as long as the stream lives
   }
 }
 
 const abortedBy = (signal: AbortSignal): AbortedError => new AbortedError('The stream was aborted.', { cause: signal.reason })
 
-/**
- * The listener, made apart from `watchAbort`: closures made in one function share what they capture, so one made
- * there would hold `onAbort` through the signal after all.
- */
+/** The listener, made apart from `watchAbort` so that it does not share `onAbort` (see `whenCollected`). */
 function listenWeakly(signal: AbortSignal, target: WeakRef<(error: AbortedError) => void>): () => void {
   const handler = () => target.deref()?.(abortedBy(signal))
   signal.addEventListener('abort', handler, { once: true })

@@ -969,6 +969,26 @@ describe('stream abort and cleanup', () => {
     expect(getEventListeners(signal, 'abort')).toHaveLength(0)
   })
 
+  it('a live stream, whose signal holds it only weakly, is still aborted after garbage collections', async () => {
+    setFlagsFromString('--expose-gc')
+    const collectGarbage = runInNewContext('gc') as () => void
+    const controller = new AbortController()
+    const web = encryptStream(keyring, { signal: controller.signal, algorithmSuite: 0x0478 })
+    const webReading = readAll(web.readable)
+    await web.writable.getWriter().write(bytes(50))
+    const node = encryptNodeStream(keyring, { signal: controller.signal, algorithmSuite: 0x0478 })
+    const nodeFailure = new Promise<unknown>((resolve) => node.on('error', resolve))
+    node.write(bytes(50))
+    for (let round = 0; round < 5; round++) {
+      collectGarbage()
+      await new Promise((resolve) => setTimeout(resolve, 10))
+    }
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(2)
+    controller.abort(new Error('shutting down'))
+    expect(((await rejectionOf(webReading)) as EnvelopeError).code).toBe('ABORTED')
+    expect(((await nodeFailure) as EnvelopeError).code).toBe('ABORTED')
+  })
+
   it('aborting mid-stream errors both sides of encryptStream with ABORTED (cause: the reason)', async () => {
     const controller = new AbortController()
     const stream = encryptStream(keyring, { signal: controller.signal, frameLength: 100 })

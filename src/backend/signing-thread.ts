@@ -16,6 +16,7 @@ import type { CurveName } from '../suites.js'
 import { SIGNATURE_HASH, unusableSigningKey } from './node-ec-keys.js'
 import { ABANDONED, CONSUMED, CONTROL_BYTES, PUBLISHED, STALL_LIMIT_MS, THREAD_PROGRAM } from './signing-thread-program.js'
 import type { OffThreadSignature, StreamDigest } from './types.js'
+import { whenCollected } from '../when-collected.js'
 
 /**
  * Messages smaller than this sign inline. The thread saves the smaller of the AES-GCM and hash times and costs
@@ -251,18 +252,17 @@ function endStreamJob(id: number): void {
 
 /**
  * A stream dropped unfinished (neither signed nor abandoned: its writer let go after an error, say) would keep its
- * job open for good, and with it a piece of up to 256 KiB here and a hash on the thread. Once the stream's digest
+ * job open for good, and with it a piece of up to 256 KiB here and a hash on the thread: once the stream's digest
  * is collected, its job ends. Jobs that ended before are no longer in `streamJobs`, and ids are never reused.
+ * Made apart from `startStreamDigest`, whose closures would share the digest's state (see `whenCollected`).
  */
-const droppedDigests = new FinalizationRegistry<{ readonly id: number; readonly thread: Worker }>(({ id, thread }) => {
-  if (!streamJobs.has(id)) return
-  endStreamJob(id)
-  try {
+function dropJob(id: number, thread: Worker): () => void {
+  return () => {
+    if (!streamJobs.has(id)) return
+    endStreamJob(id)
     if (thread === worker) thread.postMessage({ kind: 'drop', id })
-  } catch {
-    // The thread is going away; its jobs go with it. A throw here would end the process.
   }
-})
+}
 
 /**
  * Begin hashing an encrypted stream's signed bytes on the helper thread, to sign them at the end; or undefined
@@ -375,7 +375,7 @@ export function startStreamDigest(curve: CurveName): StreamDigest | undefined {
       if (!lost) thread.postMessage({ kind: 'drop', id })
     },
   }
-  droppedDigests.register(digest, { id, thread })
+  whenCollected(digest, dropJob(id, thread))
   return digest
 }
 

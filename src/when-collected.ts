@@ -1,0 +1,21 @@
+// Clean-up for objects a caller may drop without finishing them (a stream let go after an error, say): what they
+// registered elsewhere (a signal's listener, a job on the signing thread) is undone once they are collected.
+
+const cleanups = new FinalizationRegistry<() => void>((cleanup) => {
+  try {
+    cleanup()
+  } catch {
+    // Thrown from a finalizer, it would end the process.
+  }
+})
+
+/**
+ * Run `cleanup` once `target` has been garbage-collected, unless the returned function is called first. `cleanup`
+ * must not refer to `target`, nor be a closure made beside one that does (closures made in one function share
+ * what they capture), or `target` is never collected.
+ */
+export function whenCollected(target: object, cleanup: () => void): () => void {
+  const token = {}
+  cleanups.register(target, cleanup, token)
+  return () => cleanups.unregister(token)
+}
