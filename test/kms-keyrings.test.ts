@@ -794,6 +794,20 @@ describe('defaultKmsClientSupplier', () => {
     expect(((replaced as Error).cause as Error).name).toBe('SyntaxError')
   })
 
+  it('a client of your own whose error cannot be read (a throwing message getter): still a KEYRING_FAILURE that says so', async () => {
+    const key = 'arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab'
+    const unreadable = Object.defineProperty(new Error('hidden'), 'message', {
+      get() {
+        throw new Error('the getter failed')
+      },
+    })
+    const keyring = new KmsKeyring({ generatorKeyId: key, clientSupplier: () => ({ send: () => Promise.reject(unreadable) }) })
+    const error = await rejectionOf(encrypt(keyring, 'x'))
+    expect((error as EnvelopeError).code).toBe('KEYRING_FAILURE')
+    expect((error as Error).message).toContain(`${key}: an error that could not be read`)
+    expect((error as Error).cause).toBe(unreadable)
+  })
+
   it('a KMS error over HTTP becomes a KEYRING_FAILURE naming the key and the error type', async () => {
     const key = 'arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab'
     const { requestHandler } = fakeHttp([{ status: 400, body: { __type: 'DisabledException', message: `${key} is disabled.` } }])
