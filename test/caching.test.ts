@@ -613,6 +613,20 @@ describe('zeroing and ownership of cached data keys', () => {
     expect(sweeps).toBeLessThanOrEqual(2)
   })
 
+  it('a cache of capacity 0 keeps nothing, so it gets no sweeps', async () => {
+    const cache = new LocalMaterialsCache({ capacity: 0 })
+    let sweeps = 0
+    const prune = cache.prune.bind(cache)
+    cache.prune = (now?: number) => {
+      sweeps++
+      prune(now)
+    }
+    await encrypt(new CachingMaterialsManager({ keyring: aesKeyring(), cache, maxAge: 20 }), KIB, { algorithmSuite: 0x0478 })
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    expect(cache.stats()).toMatchObject({ size: 0, misses: 1 })
+    expect(sweeps).toBe(0)
+  })
+
   it('the expiry timer does not keep a cache no one uses any more (a manager made per request, say)', async () => {
     setFlagsFromString('--expose-gc')
     const collectGarbage = runInNewContext('gc') as () => void
