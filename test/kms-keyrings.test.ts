@@ -792,6 +792,16 @@ describe('defaultKmsClientSupplier', () => {
     const replaced = await rejectionOf(encrypt(throwing, 'x'))
     expect(reachable(replaced, dataKey)).toBe(false)
     expect(((replaced as Error).cause as Error).name).toBe('SyntaxError')
+    // An error that cannot even be looked at (a Proxy whose every read throws) is replaced too, never passed on.
+    const hostile = new Proxy(new Error('x'), {
+      get() {
+        throw new Error('no reads')
+      },
+    })
+    const unreadable = new KmsKeyring({ generatorKeyId: key, clientSupplier: () => ({ send: () => Promise.reject(hostile) }) })
+    const cause = ((await rejectionOf(encrypt(unreadable, 'x'))) as Error).cause as Error
+    expect(cause === hostile).toBe(false) // not through expect(hostile): its reads throw
+    expect(cause.message).toBe('The KMS client failed with an error that could not be inspected.')
   })
 
   it('a client of your own whose error cannot be read (a throwing message getter): still a KEYRING_FAILURE that says so', async () => {
