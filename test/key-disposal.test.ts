@@ -6,9 +6,13 @@ import { nodeBackend } from '../src/backend/node.js'
 import type { AeadKey, CryptoBackend } from '../src/backend/types.js'
 import { decryptWith } from '../src/decrypt.js'
 import { encryptWith } from '../src/encrypt.js'
-import { RawAesKeyring } from '../src/index.js'
+import { KmsKeyring, RawAesKeyring, type EncryptionMaterials, type Keyring } from '../src/index.js'
+import { addIntermediateRecipient, openIntermediate } from '../src/keyrings/intermediate.js'
+import { suiteFromOption } from '../src/suites.js'
+import { dbeSuite } from '../src/suites-dbe.js'
 import { decryptStreamWith } from '../src/stream-decrypt.js'
 import { encryptStreamWith } from '../src/stream-encrypt.js'
+import { rejectionOf, rsaKeyring } from './helpers/fixtures.js'
 import { chunked, readAll } from './helpers/web-streams.js'
 
 const KEY = Uint8Array.from({ length: 32 }, (_, i) => i + 1)
@@ -231,6 +235,116 @@ describe('message keys made after an abort', () => {
     // The keyring's wrapping key, and both message keys made after the abort, then disposed.
     expect(made()).toBe(3)
     expect(live()).toBe(1)
+  })
+})
+
+/** nodeBackend, keeping every key it makes: random bytes of a key's length and HKDF outputs. */
+function keyRecordingBackend(overrides: Partial<CryptoBackend> = {}): { backend: CryptoBackend; keys: Uint8Array[] } {
+  const keys: Uint8Array[] = []
+  const backend: CryptoBackend = {
+    ...nodeBackend,
+    randomBytes: (length) => {
+      const bytes = nodeBackend.randomBytes(length)
+      if (length >= 16) keys.push(bytes) // not IVs
+      return bytes
+    },
+    hkdf: async (...args) => {
+      const outputs = await nodeBackend.hkdf(...args)
+      keys.push(...outputs)
+      return outputs
+    },
+    ...overrides,
+  }
+  return { backend, keys }
+}
+
+const zeroed = (key: Uint8Array) => key.every((byte) => byte === 0)
+const directSuite = suiteFromOption(0x0478)
+const intermediateSuite = dbeSuite(0x6700)
+const materialsOf = (suite: EncryptionMaterials['suite']): EncryptionMaterials => ({ suite, encryptionContext: { tenant: 'acme' }, encryptedDataKeys: [] })
+
+describe('keys a keyring makes are zeroed when it fails', () => {
+  const rsa = () => rsaKeyring('OAEP-SHA256')
+  const failingKms = () =>
+    new KmsKeyring({
+      generatorKeyId: 'arn:aws:kms:us-east-1:111122223333:key/11111111-2222-3333-4444-555555555555',
+      clientSupplier: () => ({ send: () => Promise.reject(new Error('KMS is down')) }),
+    })
+
+  it.each([
+    ['a raw RSA keyring whose wrapping fails', directSuite, rsa, 1],
+    ['a raw RSA keyring whose wrapping of an intermediate key fails', intermediateSuite, rsa, 2],
+    ['a KMS keyring whose GenerateDataKey fails for an intermediate key', intermediateSuite, failingKms, 1],
+  ] as const)('%s: the data key (and intermediate key) it made', async (_name, suite, make, count) => {
+    const { backend, keys } = keyRecordingBackend({ rsaEncrypt: () => Promise.reject(new Error('no RSA here')) })
+    const error = await rejectionOf((make() as Keyring).onEncrypt(materialsOf(suite), backend))
+    expect(error).toMatchObject({ code: 'KEYRING_FAILURE' })
+    expect(keys).toHaveLength(count)
+    expect(keys.every(zeroed)).toBe(true)
+  })
+
+  it.each([directSuite, intermediateSuite])('a raw AES keyring whose wrapping fails (suite %#): the data key (and intermediate key) it made', async (suite) => {
+    const { backend, keys } = keyRecordingBackend({
+      aeadKey: () => {
+        throw new Error('no AES-GCM here')
+      },
+    })
+    await expect(keyring().onEncrypt(materialsOf(suite), backend)).rejects.toThrow('no AES-GCM here')
+    expect(keys).toHaveLength(suite === directSuite ? 1 : 2)
+    expect(keys.every(zeroed)).toBe(true)
+  })
+
+  it('intermediate wrapping whose data key sealing fails: the intermediate key and both keys derived from it', async () => {
+    const derived: Uint8Array[] = []
+    const { backend, keys } = keyRecordingBackend({
+      hkdf: async (...args) => {
+        const outputs = await nodeBackend.hkdf(...args)
+        derived.push(...outputs)
+        return outputs
+      },
+      aeadKey: (key) => {
+        if (derived.includes(key)) throw new Error('no AES-GCM here')
+        return nodeBackend.aeadKey(key)
+      },
+    })
+    const intermediateKey = new Uint8Array(32).fill(5)
+    const encryptedDataKey = { providerId: 'p', providerInfo: new Uint8Array([1]), ciphertext: new Uint8Array([9]) }
+    const materials = { ...materialsOf(intermediateSuite), plaintextDataKey: new Uint8Array(32).fill(6) }
+    await expect(addIntermediateRecipient(materials, backend, async () => ({ intermediateKey, encryptedDataKey }))).rejects.toThrow('no AES-GCM here')
+    expect(derived).toHaveLength(2)
+    expect([intermediateKey, ...derived, ...keys].every(zeroed)).toBe(true)
+    // The data key it was given belongs to its maker.
+    expect(materials.plaintextDataKey.every((byte) => byte === 6)).toBe(true)
+  })
+
+  it('intermediate wrapping whose key derivation fails: the intermediate key, on encrypt and on decrypt', async () => {
+    const { backend } = keyRecordingBackend({ hkdf: () => Promise.reject(new Error('no HKDF here')) })
+    const intermediateKey = new Uint8Array(32).fill(5)
+    const encryptedDataKey = { providerId: 'p', providerInfo: new Uint8Array([1]), ciphertext: new Uint8Array(60) }
+    const materials = { ...materialsOf(intermediateSuite), plaintextDataKey: new Uint8Array(32).fill(6) }
+    await expect(addIntermediateRecipient(materials, backend, async () => ({ intermediateKey, encryptedDataKey }))).rejects.toThrow('no HKDF here')
+    expect(zeroed(intermediateKey)).toBe(true)
+    const toOpen = new Uint8Array(32).fill(5)
+    await expect(openIntermediate(materialsOf(intermediateSuite), encryptedDataKey, toOpen, backend)).rejects.toThrow('no HKDF here')
+    expect(zeroed(toOpen)).toBe(true)
+  })
+
+  it('intermediate unwrapping whose data key opening fails: both keys derived from the intermediate key', async () => {
+    const derived: Uint8Array[] = []
+    const { backend } = keyRecordingBackend({
+      hkdf: async (...args) => {
+        const outputs = await nodeBackend.hkdf(...args)
+        derived.push(...outputs)
+        return outputs
+      },
+      aeadKey: () => {
+        throw new Error('no AES-GCM here')
+      },
+    })
+    const encryptedDataKey = { providerId: 'p', providerInfo: new Uint8Array([1]), ciphertext: new Uint8Array(60) }
+    await expect(openIntermediate(materialsOf(intermediateSuite), encryptedDataKey, new Uint8Array(32).fill(5), backend)).rejects.toThrow('no AES-GCM here')
+    expect(derived).toHaveLength(2)
+    expect(derived.every(zeroed)).toBe(true)
   })
 })
 

@@ -33,6 +33,24 @@ export function ensureDataKey(materials: EncryptionMaterials, backend: CryptoBac
   return plaintextDataKey === materials.plaintextDataKey ? materials : Object.assign({}, materials, { plaintextDataKey })
 }
 
+/**
+ * The generator step and what follows it: `wrap` gets the materials with a data key. A key made here is zeroed
+ * when `wrap` fails, so it does not outlive the failed encrypt; a key the materials brought belongs to whoever made it.
+ */
+export async function wrapDataKey(
+  materials: EncryptionMaterials,
+  backend: CryptoBackend,
+  wrap: (withKey: EncryptionMaterials) => Promise<EncryptionMaterials>,
+): Promise<EncryptionMaterials> {
+  const withKey = ensureDataKey(materials, backend)
+  try {
+    return await wrap(withKey)
+  } catch (error) {
+    if (withKey !== materials) withKey.plaintextDataKey?.fill(0)
+    throw error
+  }
+}
+
 /** The data key a keyring wraps: the one already in the materials (its length checked), or a fresh one. */
 export function dataKeyOf(materials: EncryptionMaterials, backend: CryptoBackend): Uint8Array {
   const { plaintextDataKey, suite } = materials

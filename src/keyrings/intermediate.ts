@@ -21,6 +21,24 @@ export interface WrappedIntermediateKey {
   readonly encryptedDataKey: EncryptedDataKey
 }
 
+/**
+ * A fresh intermediate key of `keyLength` bytes and the keyring's encrypted data key for it (`wrap`: the keyring's
+ * own mechanism). The key is zeroed when wrapping fails.
+ */
+export async function freshIntermediateKey(
+  backend: CryptoBackend,
+  keyLength: number,
+  wrap: (intermediateKey: Uint8Array) => Promise<EncryptedDataKey>,
+): Promise<WrappedIntermediateKey> {
+  const intermediateKey = backend.randomBytes(keyLength)
+  try {
+    return { intermediateKey, encryptedDataKey: await wrap(intermediateKey) }
+  } catch (error) {
+    intermediateKey.fill(0)
+    throw error
+  }
+}
+
 /** Length of the wrapped data key that starts every intermediate-wrapped ciphertext. */
 export function wrappedDataKeyLength(keyLength: number): number {
   return keyLength + TAG_LENGTH
@@ -79,18 +97,25 @@ export async function addIntermediateRecipient(
 ): Promise<EncryptionMaterials> {
   const dataKey = materials.plaintextDataKey
   if (dataKey === undefined) throw new KeyringError('Intermediate key wrapping needs the data key first.')
-  const { intermediateKey, encryptedDataKey } = await wrapIntermediateKey()
-  const { signingKey, wrappingKey } = await deriveKeys(backend, materials.suite, intermediateKey)
-  intermediateKey.fill(0)
-  const wrappedDataKey = await seal(backend, wrappingKey, serializeContext(materials.encryptionContext), dataKey)
-  wrappingKey.fill(0)
-  const ciphertext = new Uint8Array(wrappedDataKey.length + encryptedDataKey.ciphertext.length)
-  ciphertext.set(wrappedDataKey, 0)
-  ciphertext.set(encryptedDataKey.ciphertext, wrappedDataKey.length)
   const existingKeys = materials.symmetricSigningKeys ?? []
   if (existingKeys.length !== materials.encryptedDataKeys.length) {
     throw new KeyringError('The materials have a different number of symmetric signing keys and encrypted data keys.')
   }
+  const { intermediateKey, encryptedDataKey } = await wrapIntermediateKey()
+  // Every key made here is zeroed once used, and the signing key too when this recipient fails.
+  const { signingKey, wrappingKey } = await deriveKeys(backend, materials.suite, intermediateKey).finally(() => intermediateKey.fill(0))
+  let wrappedDataKey: Uint8Array
+  try {
+    wrappedDataKey = await seal(backend, wrappingKey, serializeContext(materials.encryptionContext), dataKey)
+  } catch (error) {
+    signingKey.fill(0)
+    throw error
+  } finally {
+    wrappingKey.fill(0)
+  }
+  const ciphertext = new Uint8Array(wrappedDataKey.length + encryptedDataKey.ciphertext.length)
+  ciphertext.set(wrappedDataKey, 0)
+  ciphertext.set(encryptedDataKey.ciphertext, wrappedDataKey.length)
   return {
     ...materials,
     encryptedDataKeys: [...materials.encryptedDataKeys, { ...encryptedDataKey, ciphertext }],
@@ -115,13 +140,14 @@ export async function openIntermediate(
   backend: CryptoBackend,
 ): Promise<DecryptionMaterials | undefined> {
   const keyLength = materials.suite.keyLength
-  const { signingKey, wrappingKey } = await deriveKeys(backend, materials.suite, intermediateKey)
-  intermediateKey.fill(0)
-  const dataKey = await open(backend, wrappingKey, serializeContext(materials.encryptionContext), edk.ciphertext.subarray(0, wrappedDataKeyLength(keyLength)))
-  wrappingKey.fill(0)
-  if (dataKey === undefined) {
-    signingKey.fill(0)
-    return undefined
+  const { signingKey, wrappingKey } = await deriveKeys(backend, materials.suite, intermediateKey).finally(() => intermediateKey.fill(0))
+  let dataKey: Uint8Array | undefined
+  try {
+    dataKey = await open(backend, wrappingKey, serializeContext(materials.encryptionContext), edk.ciphertext.subarray(0, wrappedDataKeyLength(keyLength)))
+  } finally {
+    wrappingKey.fill(0)
+    if (dataKey === undefined) signingKey.fill(0)
   }
+  if (dataKey === undefined) return undefined
   return Object.assign({}, materials, { plaintextDataKey: dataKey, symmetricSigningKey: signingKey })
 }

@@ -10,7 +10,7 @@ import { optionsObject, type ExactList } from '../option-names.js'
 import { quoteIdentifier } from '../quote.js'
 import { sharedDefaultKmsClientSupplier, type KmsClientLike, type KmsClientSupplier } from './kms-client.js'
 import { sendDecrypt, sendEncrypt, sendGenerateDataKey } from './kms-commands.js'
-import { ensureDataKey } from './common.js'
+import { wrapDataKey } from './common.js'
 import { addIntermediateRecipient, openIntermediate, wrappedIntermediateKey } from './intermediate.js'
 
 /** Provider ID of every data key a KMS keyring wraps (spec: framework/aws-kms/aws-kms-keyring.md#onencrypt). */
@@ -137,7 +137,9 @@ export async function generateDataKey(
   grantTokens: readonly string[],
   backend: CryptoBackend,
 ): Promise<EncryptionMaterials> {
-  if (materials.suite.edkWrapping === 'intermediate') return addKmsIntermediateRecipient(keyring, client, keyId, ensureDataKey(materials, backend), grantTokens, backend)
+  if (materials.suite.edkWrapping === 'intermediate') {
+    return wrapDataKey(materials, backend, (withKey) => addKmsIntermediateRecipient(keyring, client, keyId, withKey, grantTokens, backend))
+  }
   const { plaintext, edk } = await kmsGenerate(keyring, client, keyId, materials, grantTokens)
   return Object.assign({}, materials, { plaintextDataKey: plaintext, encryptedDataKeys: [...materials.encryptedDataKeys, edk] })
 }

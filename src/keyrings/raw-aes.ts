@@ -3,8 +3,8 @@ import { ConfigurationError, KeyringError } from '../errors.js'
 import { copyBytes, uint32At, utf8 } from '../format/bytes.js'
 import { legacyOrderDiffers, serializeContext, serializeContextLegacyOrder } from '../format/context.js'
 import type { DecryptionMaterials, EncryptedDataKey, EncryptionMaterials, Keyring } from '../types.js'
-import { dataKeyOf, describeKeyring, ensureDataKey, validateKeyName } from './common.js'
-import { addIntermediateRecipient, openIntermediate, wrappedDataKeyLength, wrappedIntermediateKey } from './intermediate.js'
+import { dataKeyOf, describeKeyring, validateKeyName, wrapDataKey } from './common.js'
+import { addIntermediateRecipient, freshIntermediateKey, openIntermediate, wrappedDataKeyLength, wrappedIntermediateKey } from './intermediate.js'
 import { turn } from '../next-turn.js'
 import { optionsObject } from '../option-names.js'
 
@@ -56,13 +56,20 @@ export class RawAesKeyring implements Keyring {
 
   async onEncrypt(materials: EncryptionMaterials, backend: CryptoBackend): Promise<EncryptionMaterials> {
     if (materials.suite.edkWrapping === 'intermediate') {
-      return addIntermediateRecipient(ensureDataKey(materials, backend), backend, async () => {
-        const intermediateKey = backend.randomBytes(materials.suite.keyLength)
-        return { intermediateKey, encryptedDataKey: await this.#wrap(intermediateKey, materials, backend) }
-      })
+      return wrapDataKey(materials, backend, (withKey) =>
+        addIntermediateRecipient(withKey, backend, () =>
+          freshIntermediateKey(backend, materials.suite.keyLength, (intermediateKey) => this.#wrap(intermediateKey, materials, backend)),
+        ),
+      )
     }
     const dataKey = dataKeyOf(materials, backend)
-    const edk = await this.#wrap(dataKey, materials, backend)
+    let edk: EncryptedDataKey
+    try {
+      edk = await this.#wrap(dataKey, materials, backend)
+    } catch (error) {
+      if (dataKey !== materials.plaintextDataKey) dataKey.fill(0) // made here: it must not outlive the failed encrypt
+      throw error
+    }
     return Object.assign({}, materials, { plaintextDataKey: dataKey, encryptedDataKeys: [...materials.encryptedDataKeys, edk] })
   }
 

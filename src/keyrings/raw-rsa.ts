@@ -2,8 +2,8 @@ import type { CryptoBackend, RsaPadding } from '../backend/types.js'
 import { ConfigurationError, EnvelopeError, KeyringError, UnsupportedOperationError } from '../errors.js'
 import { bytesEqual, utf8 } from '../format/bytes.js'
 import type { DecryptionMaterials, EncryptedDataKey, EncryptionMaterials, Keyring } from '../types.js'
-import { addIntermediateRecipient, openIntermediate, wrappedIntermediateKey } from './intermediate.js'
-import { describeKeyring, ensureDataKey, validateKeyName } from './common.js'
+import { addIntermediateRecipient, freshIntermediateKey, openIntermediate, wrappedIntermediateKey } from './intermediate.js'
+import { describeKeyring, validateKeyName, wrapDataKey } from './common.js'
 import { turn } from '../next-turn.js'
 import { optionsObject } from '../option-names.js'
 import { quoteValue } from '../quote.js'
@@ -78,7 +78,6 @@ export class RawRsaKeyring implements Keyring {
 
   async onEncrypt(materials: EncryptionMaterials, backend: CryptoBackend): Promise<EncryptionMaterials> {
     const { publicKey } = this.#keys(backend)
-    const withKey = ensureDataKey(materials, backend)
     const wrap = async (material: Uint8Array): Promise<EncryptedDataKey> => {
       let ciphertext: Uint8Array
       try {
@@ -89,15 +88,14 @@ export class RawRsaKeyring implements Keyring {
       }
       return { providerId: this.keyNamespace, providerInfo: this.#keyNameBytes.slice(), ciphertext }
     }
-    if (materials.suite.edkWrapping === 'intermediate') {
-      // spec: framework/algorithm-suites.md#intermediate-key-wrapping (the RSA key wraps a fresh intermediate key)
-      return addIntermediateRecipient(withKey, backend, async () => {
-        const intermediateKey = backend.randomBytes(materials.suite.keyLength)
-        return { intermediateKey, encryptedDataKey: await wrap(intermediateKey) }
-      })
-    }
-    const edk = await wrap(withKey.plaintextDataKey as Uint8Array)
-    return { ...withKey, encryptedDataKeys: [...withKey.encryptedDataKeys, edk] }
+    return wrapDataKey(materials, backend, async (withKey) => {
+      if (materials.suite.edkWrapping === 'intermediate') {
+        // spec: framework/algorithm-suites.md#intermediate-key-wrapping (the RSA key wraps a fresh intermediate key)
+        return addIntermediateRecipient(withKey, backend, () => freshIntermediateKey(backend, materials.suite.keyLength, wrap))
+      }
+      const edk = await wrap(withKey.plaintextDataKey as Uint8Array)
+      return { ...withKey, encryptedDataKeys: [...withKey.encryptedDataKeys, edk] }
+    })
   }
 
   async onDecrypt(
