@@ -6,6 +6,7 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { decompressPoint } from '../../src/backend/ec.js'
 import { nodeBackend } from '../../src/backend/node.js'
+import type { AeadKey, CryptoBackend } from '../../src/backend/types.js'
 import { serializeAttribute } from '../../src/dynamodb/attributes/index.js'
 import { canonicalPath, decryptStructure, encryptStructure, fieldKey, fieldRootKey, serializeItemContext, type StructuredField } from '../../src/dynamodb/structured/index.js'
 import type { AttributeValue, CryptoAction, Terminal } from '../../src/dynamodb/types.js'
@@ -13,7 +14,8 @@ import { EnvelopeError, InternalError } from '../../src/errors.js'
 import { dbeSuite } from '../../src/suites-dbe.js'
 import type { CompleteDecryptionMaterials, CompleteEncryptionMaterials, DecryptionRequest, EncryptionRequest, MaterialsManager } from '../../src/types.js'
 import { DefaultMaterialsManager } from '../../src/index.js'
-import { aesKeyring } from '../helpers/fixtures.js'
+import { aesKeyring, rejectionOf } from '../helpers/fixtures.js'
+import { decryptTerminal } from '../../src/dynamodb/structured/crypt.js'
 
 const dataKey = Uint8Array.from({ length: 32 }, (_, i) => i + 1)
 const messageId = Uint8Array.from({ length: 32 }, (_, i) => 0x80 + i)
@@ -218,5 +220,73 @@ describe('item format: properties', () => {
       }),
       { numRuns: 80 },
     )
+  })
+
+  it('0x6701: a changed signature byte fails with SIGNATURE_INVALID (the recipient tags still match), a changed tag byte with ITEM_AUTHENTICATION_FAILED', async () => {
+    const fields = [field('pk', { S: 'key' }, 'SIGN_ONLY'), field('card', { S: '4111' }, 'ENCRYPT_AND_SIGN')]
+    const out = await encryptStructure({ tableName: 'table', fields, materialsManager: manager, backend: nodeBackend, algorithmSuiteId: 0x6701 })
+    const footer = out.fields.get('aws_dbe_foot') as Terminal
+    expect(footer.value.length).toBe(48 + 103)
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 0, max: 48 + 102 }), fc.integer({ min: 1, max: 255 }), async (index, delta) => {
+        const changed = footer.value.slice()
+        changed[index] = ((changed[index] as number) + delta) & 0xff
+        const tampered = new Map(out.fields).set('aws_dbe_foot', { typeId: footer.typeId, value: changed })
+        const failure = await rejectionOf(decryptStructure({ tableName: 'table', fields: tampered, authenticate: authenticate(fields), materialsManager: manager, backend: nodeBackend }))
+        expect(failure).toMatchObject({ code: index < 48 ? 'ITEM_AUTHENTICATION_FAILED' : 'SIGNATURE_INVALID' })
+      }),
+      { numRuns: 60 },
+    )
+  })
+})
+
+describe('item format: an encrypted attribute that does not open', () => {
+  // The footer covers every encrypted byte and is checked first, so only a key holder could bring a changed
+  // attribute this far: the attribute's own tag is the last line.
+  it('fails with ITEM_AUTHENTICATION_FAILED when a byte changed, MALFORMED_ITEM when it is no encrypted binary value', async () => {
+    const materials = new FixedMaterials()
+    const out = await encryptStructure({
+      tableName: 't',
+      fields: [field('pk', { S: 'k' }, 'SIGN_ONLY'), field('card', { S: '4111 1111' }, 'ENCRYPT_AND_SIGN')],
+      materialsManager: materials,
+      backend: nodeBackend,
+      messageId,
+    })
+    const stored = out.fields.get('card') as Terminal
+    const rootKey = () => fieldRootKey(nodeBackend, dbeSuite(0x6700), dataKey, messageId)
+    const path = canonicalPath('t', 'card')
+    expect(await decryptTerminal(nodeBackend, await rootKey(), 0, path, stored, 'card')).toEqual(serializeAttribute({ S: '4111 1111' }))
+    // The first two bytes, the plaintext's type, are outside AES-GCM (spec: the canonical path is its AAD): the
+    // footer covers them, as the tampering property above checks.
+    for (let index = 2; index < stored.value.length; index++) {
+      const changed = stored.value.slice()
+      changed[index] = (changed[index] as number) ^ 0x01
+      const failure = await rejectionOf(decryptTerminal(nodeBackend, await rootKey(), 0, path, { typeId: stored.typeId, value: changed }, 'card'))
+      expect(failure, `byte ${index}`).toMatchObject({ code: 'ITEM_AUTHENTICATION_FAILED' })
+    }
+    // What the failed tag left in the output (the plaintext with one bit flipped) is zeroed.
+    const outputs: Uint8Array[] = []
+    const capturing: CryptoBackend = {
+      ...nodeBackend,
+      aeadKey: (key) => {
+        const aead = nodeBackend.aeadKey(key) as AeadKey
+        return {
+          seal: (...args) => aead.seal(...args),
+          open: (...args) => (outputs.push(args[4]), aead.open(...args)),
+          dispose: () => aead.dispose?.(),
+        }
+      },
+    }
+    const flipped = stored.value.slice()
+    flipped[3] = (flipped[3] as number) ^ 0x01
+    expect(await rejectionOf(decryptTerminal(capturing, await rootKey(), 0, path, { typeId: stored.typeId, value: flipped }, 'card'))).toMatchObject({ code: 'ITEM_AUTHENTICATION_FAILED' })
+    expect(outputs).toHaveLength(1)
+    expect(outputs[0]!.every((byte) => byte === 0)).toBe(true)
+    // Another offset (the attribute's place among the encrypted ones) or path opens nothing either.
+    expect(await rejectionOf(decryptTerminal(nodeBackend, await rootKey(), 1, path, stored, 'card'))).toMatchObject({ code: 'ITEM_AUTHENTICATION_FAILED' })
+    expect(await rejectionOf(decryptTerminal(nodeBackend, await rootKey(), 0, canonicalPath('t', 'other'), stored, 'card'))).toMatchObject({ code: 'ITEM_AUTHENTICATION_FAILED' })
+    for (const terminal of [{ typeId: 0x0001, value: stored.value }, { typeId: stored.typeId, value: stored.value.subarray(0, 17) }]) {
+      expect(await rejectionOf(decryptTerminal(nodeBackend, await rootKey(), 0, path, terminal, 'card'))).toMatchObject({ code: 'MALFORMED_ITEM' })
+    }
   })
 })

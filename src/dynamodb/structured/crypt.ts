@@ -82,6 +82,9 @@ export async function decryptTerminal(
     aead.dispose?.()
     key.fill(0)
   }
-  if (!ok) throw new ItemAuthenticationError(`Attribute ${quoteIdentifier(name)} failed to decrypt: it was changed after encryption.`)
+  if (!ok) {
+    plaintext.fill(0) // what a failed tag leaves behind is not to be kept, even unreturned
+    throw new ItemAuthenticationError(`Attribute ${quoteIdentifier(name)} failed to decrypt: it was changed after encryption.`)
+  }
   return { typeId: ((sealed[0] as number) << 8) | (sealed[1] as number), value: plaintext }
 }
