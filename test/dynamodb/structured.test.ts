@@ -8,13 +8,23 @@ import { decompressPoint } from '../../src/backend/ec.js'
 import { nodeBackend } from '../../src/backend/node.js'
 import type { AeadKey, CryptoBackend } from '../../src/backend/types.js'
 import { serializeAttribute } from '../../src/dynamodb/attributes/index.js'
-import { canonicalPath, decryptStructure, encryptStructure, fieldKey, fieldRootKey, serializeItemContext, type StructuredField } from '../../src/dynamodb/structured/index.js'
+import {
+  canonicalPath,
+  decryptStructure,
+  ENCRYPTED_TYPE_ID,
+  encryptStructure,
+  fieldKey,
+  fieldRootKey,
+  parseHeader,
+  serializeItemContext,
+  type StructuredField,
+} from '../../src/dynamodb/structured/index.js'
 import type { AttributeValue, CryptoAction, Terminal } from '../../src/dynamodb/types.js'
 import { EnvelopeError, InternalError } from '../../src/errors.js'
 import { dbeSuite } from '../../src/suites-dbe.js'
 import type { CompleteDecryptionMaterials, CompleteEncryptionMaterials, DecryptionRequest, EncryptionRequest, MaterialsManager } from '../../src/types.js'
 import { DefaultMaterialsManager } from '../../src/index.js'
-import { aesKeyring, rejectionOf } from '../helpers/fixtures.js'
+import { aesKeyring, rejectionOf, thrownBy } from '../helpers/fixtures.js'
 import { decryptTerminal } from '../../src/dynamodb/structured/crypt.js'
 
 const dataKey = Uint8Array.from({ length: 32 }, (_, i) => i + 1)
@@ -290,3 +300,58 @@ describe('item format: an encrypted attribute that does not open', () => {
     }
   })
 })
+
+describe('item header: what parsing refuses', () => {
+  const text = (value: string) => Buffer.concat([u16(Buffer.byteLength(value)), Buffer.from(value)])
+  /** An item header with the given context keys (in the order given) and number of encrypted data keys. */
+  const headerOf = (keys: string[], dataKeys = 1, version = 2) =>
+    Buffer.concat([
+      Buffer.from([version, 0]),
+      messageId,
+      u16(1),
+      Buffer.from('s'),
+      u16(keys.length),
+      ...keys.map((key) => Buffer.concat([text(key), text('v')])),
+      Buffer.from([dataKeys]),
+      ...Array.from({ length: dataKeys }, () => Buffer.concat([text('p'), u16(1), Buffer.from([7]), u16(2), Buffer.from([8, 9])])),
+      Buffer.alloc(32),
+    ])
+
+  it('context keys out of ascending order (by UTF-8 bytes) or repeated, and no encrypted data key', () => {
+    expect(parseHeader(headerOf(['a', 'b', 'é'])).header.storedEncryptionContext).toEqual({ a: 'v', b: 'v', é: 'v' })
+    expect(parseHeader(headerOf(['a'], 255)).header.encryptedDataKeys).toHaveLength(255)
+    for (const keys of [['b', 'a'], ['é', 'z'], ['ab', 'a'], ['a', 'a']]) {
+      expect(thrownBy(() => parseHeader(headerOf(keys))), keys.join(',')).toMatchObject({ code: 'MALFORMED_ITEM' })
+    }
+    expect(thrownBy(() => parseHeader(headerOf(['a'], 0)))).toMatchObject({ code: 'MALFORMED_ITEM' })
+  })
+
+  it('a header or footer attribute that is not binary', async () => {
+    const manager = new DefaultMaterialsManager(aesKeyring())
+    const fields = [field('pk', { S: 'k' }, 'SIGN_ONLY')]
+    const out = await encryptStructure({ tableName: 't', fields, materialsManager: manager, backend: nodeBackend })
+    const decrypting = (changed: Map<string, Terminal>) =>
+      rejectionOf(decryptStructure({ tableName: 't', fields: changed, authenticate: () => 'SIGN', materialsManager: manager, backend: nodeBackend }))
+    for (const name of ['aws_dbe_head', 'aws_dbe_foot']) {
+      const asString = { typeId: serializeAttribute({ S: 'x' }).typeId, value: (out.fields.get(name) as Terminal).value }
+      expect(await decrypting(new Map(out.fields).set(name, asString)), name).toMatchObject({ code: 'MALFORMED_ITEM' })
+    }
+  })
+
+  it('a version 1 header whose legend has a context attribute (only version 2 has them)', async () => {
+    const manager = new DefaultMaterialsManager(aesKeyring())
+    const decryptAs = async (action: CryptoAction) => {
+      const fields = [field('pk', { S: 'k' }, action)]
+      const out = await encryptStructure({ tableName: 't', fields, materialsManager: manager, backend: nodeBackend })
+      const head = (out.fields.get('aws_dbe_head') as Terminal).value.slice()
+      expect(head[0]).toBe(action === 'SIGN_ONLY' ? 1 : 2) // version 2 only when needed
+      head[0] = 3 - (head[0] as number)
+      const changed = new Map(out.fields).set('aws_dbe_head', { typeId: ENCRYPTED_TYPE_ID, value: head })
+      return rejectionOf(decryptStructure({ tableName: 't', fields: changed, authenticate: () => 'SIGN', materialsManager: manager, backend: nodeBackend }))
+    }
+    expect(await decryptAs('SIGN_AND_INCLUDE_IN_ENCRYPTION_CONTEXT')).toMatchObject({ code: 'MALFORMED_ITEM' })
+    // Version 1 made 2 has nothing to refuse: the changed byte is caught by the commitment, later.
+    expect(await decryptAs('SIGN_ONLY')).toMatchObject({ code: 'COMMITMENT_MISMATCH' })
+  })
+})
+
