@@ -12,7 +12,7 @@ import {
   TruncatedMessageError,
   UnsupportedOperationError,
 } from './errors.js'
-import { ByteReader, uint32At } from './format/bytes.js'
+import { ByteReader } from './format/bytes.js'
 import { MAX_SIGNATURE_LENGTH, readFooter } from './format/footer.js'
 import { MAX_SEQUENCE_NUMBER, frameSizeAt, readFrame, readNonFramedBody, type FrameView } from './format/frame.js'
 import { parseHeader, type ParsedHeader } from './format/header.js'
@@ -249,7 +249,7 @@ export function decryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, str
   }
 
   function nonFramedSize(rest: Uint8Array): number {
-    const contentLength = uint32At(rest, 12) * 0x1_0000_0000 + uint32At(rest, 16)
+    const contentLength = new ByteReader(rest, 12).uint64('body content length') // after the IV; as one-shot reads it
     const limit = Math.min(maxBodySize, DEFAULT_MAX_NON_FRAMED_BODY)
     if (contentLength > limit) {
       throw new LimitExceededError(

@@ -855,6 +855,32 @@ describe('stream options', () => {
     expectCode(await rejectionOf(writer.write(ciphertext.subarray(0, headerLength + 20))), 'LIMIT_EXCEEDED')
   })
 
+  it('a non-framed content length past 2^53 is MALFORMED_MESSAGE, one-shot and streamed (a stream said LIMIT_EXCEEDED with a rounded length)', async () => {
+    const vector = manifest.vectors.find((candidate) => candidate.expect === 'success' && candidate.contentType === 'non-framed')
+    if (vector === undefined) throw new Error('no non-framed vector')
+    const ciphertext = readFixture(vector.ciphertext)
+    const spec = vector.decryptKeyrings[0]
+    if (spec === undefined) throw new Error('no keyring')
+    const at = parseHeader(ciphertext).length + 12 // the body's IV, then its 8-byte content length
+    const withLength = (high: number) => {
+      const changed = ciphertext.slice()
+      new DataView(changed.buffer, changed.byteOffset).setUint32(at, high)
+      return changed
+    }
+    const options = { commitmentPolicy: vector.commitmentPolicy }
+    // Under it, a stream refuses to buffer so much first (it would have to: see maxBodySize).
+    for (const [high, code, streamCode] of [
+      [0x0020_0000, 'MALFORMED_MESSAGE', 'MALFORMED_MESSAGE'],
+      [0xffff_ffff, 'MALFORMED_MESSAGE', 'MALFORMED_MESSAGE'],
+      [0x001f_ffff, 'TRUNCATED_MESSAGE', 'LIMIT_EXCEEDED'],
+    ] as const) {
+      expectCode(await rejectionOf(decrypt(buildKeyring(spec), withLength(high), options)), code)
+      const streamed = await run(decryptStream(buildKeyring(spec), options), split(withLength(high), [1000]))
+      expectCode(streamed.error, streamCode)
+      expect(streamed.output.length).toBe(0)
+    }
+  })
+
   it('maxHeaderSize: a header larger than the limit is LIMIT_EXCEEDED when it arrives in small chunks', async () => {
     const { ciphertext } = await encrypt(rsaKeyring(), bytes(100), { encryptionContext: { big: 'x'.repeat(2000) } })
     const headerLength = parseHeader(ciphertext).length

@@ -372,6 +372,23 @@ describe('the asynchronous frame engine', () => {
     expect(equal(emitted, data.subarray(0, emitted.length))).toBe(true)
   })
 
+  it('bytes after the end of the message fail the stream with TRAILING_DATA, in the same chunk or a later one', async () => {
+    for (const algorithmSuite of [0x0478, 0x0578]) {
+      const data = bytes(3000)
+      const { ciphertext } = await encryptWith(nodeBackend, aesKeyring(), data, { algorithmSuite, frameLength: 1000 })
+      for (const chunks of [[Uint8Array.of(...ciphertext, 7)], [ciphertext, Uint8Array.of(7, 7)], [ciphertext.subarray(0, 2000), ciphertext.subarray(2000), Uint8Array.of(7)]]) {
+        const source = new ReadableStream<Uint8Array>({
+          start(controller) {
+            for (const chunk of chunks) controller.enqueue(chunk)
+            controller.close()
+          },
+        })
+        const decrypting = source.pipeThrough(decryptStreamWith(webCryptoBackend, aesKeyring(), { commitmentPolicy: 'REQUIRE_ENCRYPT_REQUIRE_DECRYPT' }))
+        expect(await codeOf(readAll(decrypting)), `${hex16(algorithmSuite)} in ${chunks.length} chunk(s)`).toBe('TRAILING_DATA')
+      }
+    }
+  })
+
   it('a backend without incremental signatures refuses streams of signing suites before any keyring runs', async () => {
     const { loadIncrementalSignatures: _loader, ...wholeMessagesOnly } = webCryptoBackend
     let keyringCalls = 0
