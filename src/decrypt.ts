@@ -3,6 +3,7 @@ import { isPromise, type CryptoBackend, type MaybePromise } from './backend/type
 import { fromBase64 } from './backend/der.js'
 import { asMaterialsManager } from './cmm/default.js'
 import { ConfigurationError, LimitExceededError, TrailingDataError } from './errors.js'
+import { platformFailure } from './platform-failure.js'
 import { ByteReader } from './format/bytes.js'
 import { PUBLIC_KEY_CONTEXT_KEY } from './format/context.js'
 import { readFooter } from './format/footer.js'
@@ -152,29 +153,33 @@ export async function decryptWith(
   ciphertext: Uint8Array,
   options?: DecryptOptions,
 ): Promise<DecryptResult> {
-  const cmm = asMaterialsManager(keyringOrCmm)
-  if (!(ciphertext instanceof Uint8Array)) throw new ConfigurationError(`ciphertext must be a Uint8Array or an async iterable of Uint8Array chunks; ${notBytes(ciphertext)}.`)
-  const settings = decryptionSettings(optionsObject(options, 'decrypt', DECRYPT_OPTIONS))
-  const parsed = parseHeader(ciphertext, settings)
-  checkHeader(parsed, settings)
-  const layout = scanBody(ciphertext, parsed, settings.maxBodySize)
-  const checkable =
-    parsed.suite.signature !== undefined &&
-    PUBLIC_KEY_CONTEXT_KEY in parsed.header.encryptionContext &&
-    layout.bodyEnd <= BACKGROUND_VERIFY_MAX
-  let early = checkable && layout.bodyEnd >= BACKGROUND_VERIFY_MIN ? beginSignatureCheck(backend, ciphertext, parsed, layout) : undefined
-  const opening = openHeader(backend, cmm, parsed, undefined, settings)
-  // A smaller message is checked in the background only when the materials manager is still at work when
-  // the event loop turns (waiting on a KMS call, say): otherwise the thread hand-off costs more than it saves.
-  if (checkable && early === undefined) whileWaiting(opening, () => (early = beginSignatureCheck(backend, ciphertext, parsed, layout)))
-  const opened = await opening
   try {
-    const result = opened.opener.async
-      ? openBodyWithAsyncKey(backend, ciphertext, parsed, layout, opened, early)
-      : openBody(backend, ciphertext, parsed, layout, opened, early)
-    return isPromise(result) ? await result : result
-  } finally {
-    opened.opener.dispose()
+    const cmm = asMaterialsManager(keyringOrCmm)
+    if (!(ciphertext instanceof Uint8Array)) throw new ConfigurationError(`ciphertext must be a Uint8Array or an async iterable of Uint8Array chunks; ${notBytes(ciphertext)}.`)
+    const settings = decryptionSettings(optionsObject(options, 'decrypt', DECRYPT_OPTIONS))
+    const parsed = parseHeader(ciphertext, settings)
+    checkHeader(parsed, settings)
+    const layout = scanBody(ciphertext, parsed, settings.maxBodySize)
+    const checkable =
+      parsed.suite.signature !== undefined &&
+      PUBLIC_KEY_CONTEXT_KEY in parsed.header.encryptionContext &&
+      layout.bodyEnd <= BACKGROUND_VERIFY_MAX
+    let early = checkable && layout.bodyEnd >= BACKGROUND_VERIFY_MIN ? beginSignatureCheck(backend, ciphertext, parsed, layout) : undefined
+    const opening = openHeader(backend, cmm, parsed, undefined, settings)
+    // A smaller message is checked in the background only when the materials manager is still at work when
+    // the event loop turns (waiting on a KMS call, say): otherwise the thread hand-off costs more than it saves.
+    if (checkable && early === undefined) whileWaiting(opening, () => (early = beginSignatureCheck(backend, ciphertext, parsed, layout)))
+    const opened = await opening
+    try {
+      const result = opened.opener.async
+        ? openBodyWithAsyncKey(backend, ciphertext, parsed, layout, opened, early)
+        : openBody(backend, ciphertext, parsed, layout, opened, early)
+      return isPromise(result) ? await result : result
+    } finally {
+      opened.opener.dispose()
+    }
+  } catch (error) {
+    throw platformFailure(error)
   }
 }
 

@@ -2,7 +2,7 @@ import { sealBodyAsync } from './async-body.js'
 import { isAsyncAead, isPromise, type CryptoBackend, type Signer } from './backend/types.js'
 import { asMaterialsManager, DefaultMaterialsManager } from './cmm/default.js'
 import { deriveKeys } from './derive.js'
-import { ConfigurationError, TooManyEncryptedDataKeysError } from './errors.js'
+import { ConfigurationError, EnvelopeError, TooManyEncryptedDataKeysError } from './errors.js'
 import { EMPTY, LONE_SURROGATE_PROBLEM, ZERO_IV, concatBytes, loneSurrogateAt, utf8 } from './format/bytes.js'
 import { checkRequiredKeys, emptyContext, serializeContext, splitContext, validateCallerContext } from './format/context.js'
 import { MAX_FRAME_LENGTH, messageIdLength, serializeHeaderBody } from './format/header.js'
@@ -165,12 +165,16 @@ export async function encryptWith(
 ): Promise<EncryptResult> {
   const input = typeof plaintext === 'string' ? plaintextBytes(plaintext) : plaintext
   if (!(input instanceof Uint8Array)) throw new ConfigurationError('plaintext must be a Uint8Array, a string, or an async iterable of Uint8Array chunks.')
-  const session = await beginEncryption(backend, keyringOrCmm, optionsObject(options, 'encrypt', ENCRYPT_OPTIONS), { plaintextLength: input.length })
+  let session: EncryptionSession | undefined
   try {
+    session = await beginEncryption(backend, keyringOrCmm, optionsObject(options, 'encrypt', ENCRYPT_OPTIONS), { plaintextLength: input.length })
     // The synchronous loop comes with a backend whose keys answer synchronously (node:crypto); the
     // asynchronous one also drives synchronous keys, only slower.
     return !session.sealer.async && backend.sealBody !== undefined ? backend.sealBody(session, input) : await sealBodyAsync(backend, session, input)
+  } catch (error) {
+    // A platform failure (WebCrypto rejecting, say) as INTERNAL_ERROR; typed on demand, to keep it out of the first load.
+    throw error instanceof EnvelopeError ? error : (onDemandLoaded() ?? (await loadOnDemand())).platformFailure(error)
   } finally {
-    session.sealer.dispose()
+    session?.sealer.dispose()
   }
 }

@@ -12,6 +12,7 @@ import {
   TruncatedMessageError,
   UnsupportedOperationError,
 } from './errors.js'
+import { platformFailure } from './platform-failure.js'
 import { ByteReader } from './format/bytes.js'
 import { MAX_SIGNATURE_LENGTH, readFooter } from './format/footer.js'
 import { MAX_SEQUENCE_NUMBER, frameSizeAt, readFrame, readNonFramedBody, type FrameView } from './format/frame.js'
@@ -106,9 +107,12 @@ export function decryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, str
     input.clear()
     detach()
   }
+  /** Ends the stream with `error`, typed (a platform failure becomes INTERNAL_ERROR), which it returns to throw. */
   const fail = (error: unknown) => {
+    const typed = platformFailure(error)
     release()
-    header.reject(error)
+    header.reject(typed)
+    return typed
   }
 
   async function readHeader(): Promise<boolean> {
@@ -353,8 +357,7 @@ export function decryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, str
     },
     transform(rawChunk, controller) {
       const failed = (error: unknown) => {
-        fail(error)
-        throw error
+        throw fail(error)
       }
       try {
         if (closed) return undefined

@@ -2,6 +2,7 @@ import { Window } from './async-body.js'
 import type { CryptoBackend } from './backend/types.js'
 import { beginEncryption, ENCRYPT_OPTIONS, type EncryptionSession } from './encrypt.js'
 import { ConfigurationError, LimitExceededError, PolicyViolationError, UnsupportedOperationError } from './errors.js'
+import { platformFailure } from './platform-failure.js'
 import { writeFooter } from './format/footer.js'
 import { FINAL_FRAME_OVERHEAD, REGULAR_FRAME_OVERHEAD } from './format/frame.js'
 import { optionsObject } from './option-names.js'
@@ -71,9 +72,12 @@ export function encryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, str
     signer = undefined
     detach()
   }
+  /** Ends the stream with `error`, typed (a platform failure becomes INTERNAL_ERROR), which it returns to throw. */
   const fail = (error: unknown) => {
+    const typed = platformFailure(error)
     release()
-    header.reject(error)
+    header.reject(typed)
+    return typed
   }
   const keepRemainder = (rest: Uint8Array, frameLength: number) => {
     const needed = pendingLength + rest.length
@@ -172,8 +176,7 @@ export function encryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, str
         session = started
         signer = streamSigner(backend, started, declaredLength)
       } catch (error) {
-        fail(error)
-        throw error
+        throw fail(error)
       }
       // A Web Stream consumer may read the header before writing anything; a Node driver writes it with
       // its first output instead (toNode() is called before the materials manager answers).
@@ -200,8 +203,7 @@ export function encryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, str
         const { sealer } = current
         if (sealer.async) {
           return sealChunkAsync(current, chunk, controller).catch((error: unknown) => {
-            fail(error)
-            throw error
+            throw fail(error)
           })
         }
         const frameLength = sealer.frameLength
@@ -229,8 +231,7 @@ export function encryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, str
         // The thread hashing the message has fallen behind: the next chunk waits for it.
         return catchingUp
       } catch (error) {
-        fail(error)
-        throw error
+        throw fail(error)
       }
     },
 

@@ -1,4 +1,5 @@
 import { AbortedError, ConfigurationError } from './errors.js'
+import { platformFailure } from './platform-failure.js'
 import type { DecryptOptions, EncryptionContext, EncryptOptions, MessageHeader } from './types.js'
 import { whenCollected } from './when-collected.js'
 
@@ -166,8 +167,9 @@ export function settleFlush(header: { reject: (error: unknown) => void }, releas
   try {
     step()
   } catch (error) {
-    header.reject(error)
-    throw error
+    const typed = platformFailure(error)
+    header.reject(typed)
+    throw typed
   } finally {
     release()
   }
@@ -178,8 +180,9 @@ export async function settleFlushAsync(header: { reject: (error: unknown) => voi
   try {
     await step()
   } catch (error) {
-    header.reject(error)
-    throw error
+    const typed = platformFailure(error)
+    header.reject(typed)
+    throw typed
   } finally {
     release()
   }

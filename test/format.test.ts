@@ -98,11 +98,11 @@ describe('bytes', () => {
     )
   })
 
-  it('the writer grows and the reader reads back every field', () => {
+  it('the writer grows and the reader reads back every field (a uint64 as two uint32s: only the reader needs one)', () => {
     fc.assert(
       fc.property(fc.array(fc.tuple(fc.integer({ min: 0, max: 0xffff }), fc.uint8Array({ maxLength: 300 }), fc.nat()), { maxLength: 20 }), (rows) => {
         const writer = new ByteWriter(1)
-        for (const [small, bytes, big] of rows) writer.uint16(small).uint8(small & 0xff).uint32(big).uint64(big * 3).lengthPrefixed(bytes, 'f', (m) => new Error(m))
+        for (const [small, bytes, big] of rows) writer.uint16(small).uint8(small & 0xff).uint32(big).uint32(Math.floor((big * 3) / 2 ** 32)).uint32((big * 3) >>> 0).lengthPrefixed(bytes, 'f', (m) => new Error(m))
         const reader = new ByteReader(writer.toBytes())
         for (const [small, bytes, big] of rows) {
           expect(reader.uint16('a')).toBe(small)

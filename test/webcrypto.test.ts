@@ -408,6 +408,79 @@ describe('the asynchronous frame engine', () => {
   })
 })
 
+/**
+ * An asynchronous AES-GCM whose `failing`-th call (counted over every key, the keyring's own first) rejects as
+ * WebCrypto does when it cannot do the operation.
+ */
+function failingAsyncBackend(failing: number): { backend: CryptoBackend; rejection: DOMException } {
+  const rejection = new DOMException('The operation failed for an operation-specific reason', 'OperationError')
+  let calls = 0
+  const { adoptAeadKey: _keysGoThroughAeadKey, ...rest } = nodeBackend
+  const backend: CryptoBackend = {
+    ...rest,
+    aeadKey(key) {
+      const inner = nodeBackend.aeadKey(key) as AeadKey
+      return {
+        async: true,
+        async seal(iv, aad, plaintext, out, offset) {
+          if (++calls === failing) throw rejection
+          inner.seal(iv, aad, plaintext, out, offset)
+        },
+        async open(iv, aad, ciphertext, tag, out, offset) {
+          if (++calls === failing) throw rejection
+          return inner.open(iv, aad, ciphertext, tag, out, offset)
+        },
+      }
+    },
+  }
+  return { backend, rejection }
+}
+
+describe('a platform failure under the engine', () => {
+  const data = bytes(5000)
+  const options = { algorithmSuite: 0x0478, frameLength: 1000 }
+
+  // Call 1 is the keyring's (its failure is the keyring's: KEYRING_FAILURE, NO_DECRYPTABLE_KEY); 2 the header's, 3 on frames.
+  it.each([2, 3, 6])('AES-GCM rejecting at call %i is INTERNAL_ERROR with the rejection as cause, one-shot and streamed, both ways', async (failing) => {
+    const { ciphertext } = await encryptWith(nodeBackend, aesKeyring(), data, options)
+    const runs: [string, (backend: CryptoBackend) => Promise<unknown>][] = [
+      ['one-shot encrypt', (backend) => encryptWith(backend, aesKeyring(), data, options)],
+      ['one-shot decrypt', (backend) => decryptWith(backend, aesKeyring(), ciphertext)],
+      ['encrypt stream', (backend) => readAll(chunked(data, 700).pipeThrough(encryptStreamWith(backend, aesKeyring(), options)))],
+      ['decrypt stream', (backend) => readAll(chunked(ciphertext, 700).pipeThrough(decryptStreamWith(backend, aesKeyring())))],
+    ]
+    for (const [name, run] of runs) {
+      const { backend, rejection } = failingAsyncBackend(failing)
+      const error = await rejectionOf(run(backend))
+      expect(error, name).toBeInstanceOf(EnvelopeError)
+      expect(error, name).toMatchObject({ code: 'INTERNAL_ERROR', cause: rejection })
+      expect((error as Error).message, name).toContain('OperationError')
+    }
+  })
+
+  it("a stream's header promise rejects with the same typed error", async () => {
+    const { backend } = failingAsyncBackend(2)
+    const stream = encryptStreamWith(backend, aesKeyring(), options)
+    const [headerError, streamError] = await Promise.all([rejectionOf(stream.header), rejectionOf(readAll(chunked(data, 700).pipeThrough(stream)))])
+    expect(headerError).toMatchObject({ code: 'INTERNAL_ERROR' })
+    expect(streamError).toBe(headerError)
+  })
+
+  it('memory running out in Node (a RangeError allocating the output) is INTERNAL_ERROR too', async () => {
+    const { ciphertext } = await encryptWith(nodeBackend, aesKeyring(), data, options)
+    const outOfMemory = new RangeError('Array buffer allocation failed')
+    const backend: CryptoBackend = {
+      ...nodeBackend,
+      allocate: () => {
+        throw outOfMemory
+      },
+    }
+    for (const run of [encryptWith(backend, aesKeyring(), data, options), decryptWith(backend, aesKeyring(), ciphertext)]) {
+      expect(await rejectionOf(run)).toMatchObject({ code: 'INTERNAL_ERROR', cause: outOfMemory })
+    }
+  })
+})
+
 describe('streams of signing suites on WebCrypto (incremental digest, @noble/curves signature)', () => {
   const spec = { kind: 'aes', bits: 256 } as const
   const ours = () => new RawAesKeyring({ keyNamespace: KEY_NAMESPACE, keyName: keyNameOf(spec), wrappingKey: aesKey(256) })

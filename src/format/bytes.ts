@@ -231,13 +231,6 @@ export class ByteWriter {
     return this
   }
 
-  uint64(value: number): this {
-    const at = this.reserve(8)
-    setUint32At(this.buffer, at, Math.floor(value / 0x1_0000_0000))
-    setUint32At(this.buffer, at + 4, value >>> 0)
-    return this
-  }
-
   bytes(value: Uint8Array): this {
     const at = this.reserve(value.length) // before reading this.buffer: reserve may replace it
     this.buffer.set(value, at)
