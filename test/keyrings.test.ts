@@ -34,6 +34,8 @@ describe('keyring configuration', () => {
     ['RSA unknown padding', () => new RawRsaKeyring({ keyNamespace: 'n', keyName: 'k', publicKey: rsaPem().publicKey, padding: 'OAEP-MD5' as never })],
     ['multi without keyrings', () => new MultiKeyring({})],
     ['multi with a non-keyring child', () => new MultiKeyring({ children: [{} as never] })],
+    ['multi with a non-keyring generator', () => new MultiKeyring({ generator: { onEncrypt: async () => ({}) } as never })],
+    ['multi with children not an array', () => new MultiKeyring({ children: aesKeyring() as never })],
     ['materials manager without keyring', () => new DefaultMaterialsManager({} as never)],
   ])('%s', (_name, build) => {
     expect(build).toThrow(ConfigurationError)
@@ -195,6 +197,16 @@ describe('multi-keyring', () => {
     expect(header.encryptedDataKeys).toHaveLength(2)
     for (const keyring of [generator, child]) {
       expect(new TextDecoder().decode((await decrypt(keyring, ciphertext)).plaintext)).toBe('both')
+    }
+  })
+
+  it('a generator that returns no data key, or a data key of another length than the suite\'s, fails with a keyring error', async () => {
+    const lazy: Keyring = { onEncrypt: async (materials) => materials, onDecrypt: async (materials) => materials }
+    expect(await rejectionOf(encrypt(new MultiKeyring({ generator: lazy, children: [aesKeyring()] }), 'x'))).toMatchObject({ code: 'KEYRING_FAILURE' })
+    // The raw keyrings check a data key they were given before wrapping it (a generator of the wrong suite's key, say).
+    const materials = { suite: suiteFromOption(0x0478), encryptionContext: {}, encryptedDataKeys: [], plaintextDataKey: new Uint8Array(16) }
+    for (const keyring of [aesKeyring(), rsaKeyring()]) {
+      expect(await rejectionOf(keyring.onEncrypt(materials, nodeBackend)), keyring.constructor.name).toMatchObject({ code: 'KEYRING_FAILURE' })
     }
   })
 

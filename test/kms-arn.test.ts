@@ -113,8 +113,9 @@ describe('isMultiRegionKey', () => {
     expect(isMultiRegionKey(identifier)).toBe(expected)
   })
 
-  it('an invalid ARN is an error, not false', () => {
+  it('an invalid ARN is an error, not false; so is an identifier that is no string', () => {
     expect(() => isMultiRegionKey('arn:aws:kms:us-east-1:key/mrk-1')).toThrow(ConfigurationError)
+    for (const identifier of [undefined, 42, { keyId: MRK }]) expect(() => isMultiRegionKey(identifier as never)).toThrow(ConfigurationError)
   })
 })
 

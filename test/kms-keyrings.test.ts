@@ -80,6 +80,7 @@ describe('KMS keyring configuration', () => {
     ['MRK multi-keyring without keys', () => buildKmsMrkMultiKeyring({})],
     ['MRK multi-keyring with an alias name', () => buildKmsMrkMultiKeyring({ generator: 'alias/app' })],
     ['MRK multi-keyring with an invalid child', () => buildKmsMrkMultiKeyring({ generator: key, keyIds: ['arn:aws:kms:x'], clientSupplier: supplier })],
+    ['MRK multi-keyring with keyIds not an array', () => buildKmsMrkMultiKeyring({ generator: key, keyIds: key as never, clientSupplier: supplier })],
     ['MRK discovery multi-keyring without Regions', () => buildKmsMrkDiscoveryMultiKeyring({ regions: [] })],
     ['MRK discovery multi-keyring with an empty Region', () => buildKmsMrkDiscoveryMultiKeyring({ regions: ['us-east-1', ''] })],
     ['MRK discovery multi-keyring with Regions as a string', () => buildKmsMrkDiscoveryMultiKeyring({ regions: 'us-east-1' as never })],

@@ -304,8 +304,8 @@ describe('materials managers that break the required-context contract are refuse
     expect(await rejectionOf(decrypt(cmm, ciphertext, { encryptionContext: { tenant: 'acme-corp' } }))).toBeInstanceOf(ConfigurationError)
   })
 
-  it('encryption materials naming a required key the context lacks, or a reserved one', async () => {
-    for (const requiredEncryptionContextKeys of [['nope'], ['aws-crypto-public-key'], 'tenant']) {
+  it('encryption materials naming a required key the context lacks, a reserved one, or one that is no non-empty string', async () => {
+    for (const requiredEncryptionContextKeys of [['nope'], ['aws-crypto-public-key'], 'tenant', [''], ['tenant', 3]]) {
       const bad: MaterialsManager = {
         getEncryptionMaterials: async (request, backend) => ({
           ...(await base.getEncryptionMaterials(request, backend)),

@@ -88,8 +88,8 @@ export function isEmptyContext(context: EncryptionContext): boolean {
 export const NO_KEYS: readonly string[] = Object.freeze([])
 
 /**
- * Check a set of required encryption context keys against the context it belongs to: an array of distinct
- * keys, each present in the context and none reserved (the library's own pairs must stay in the message),
+ * Check a set of required encryption context keys against the context it belongs to: an array of keys (a
+ * repeated one counts once), each present in the context and none reserved (the library's own pairs must stay in the message),
  * unless `reservedAllowed` (the DynamoDB item suites); the signing public key always stays.
  * spec: framework/structures.md#required-encryption-context-keys
  */
