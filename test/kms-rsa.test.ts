@@ -4,6 +4,7 @@ import { constants, privateDecrypt } from 'node:crypto'
 import { inspect } from 'node:util'
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { element, fromPem, readElement } from '../src/backend/der.js'
 import { nodeBackend } from '../src/backend/node.js'
 import type { CryptoBackend, RsaPadding } from '../src/backend/types.js'
 import { serializeContext } from '../src/format/context.js'
@@ -337,6 +338,54 @@ describe('KmsRsaKeyring refusals', () => {
     ]
     for (const options of bad) expect(construct(options), JSON.stringify(options)).toThrow(ConfigurationError)
     expect(construct({ keyId: arn, encryptionAlgorithm: 'RSAES_OAEP_SHA_1', publicKey: publicKeyPem })).not.toThrow()
+  })
+
+  it('a public key that is no well-formed DER SubjectPublicKeyInfo is refused when the keyring is made', async () => {
+    const { createPublicKey } = await import('node:crypto')
+    const der = new Uint8Array(createPublicKey(publicKeyPem).export({ type: 'spki', format: 'der' }))
+    expect(Array.from(der.subarray(0, 4))).toEqual([0x30, 0x82, 0x01, 0x22]) // SEQUENCE, two length bytes, 290
+    const withKey = (publicKey: unknown) => construct({ keyId: arn, encryptionAlgorithm: 'RSAES_OAEP_SHA_256', publicKey })
+    expect(withKey(der)).not.toThrow()
+    const body = der.subarray(4)
+    const malformed: [string, Uint8Array | string][] = [
+      ...Array.from({ length: der.length }, (_, cut) => [`cut to ${cut} bytes`, der.subarray(0, cut)] as [string, Uint8Array]),
+      ['a byte after the key', Uint8Array.of(...der, 0)],
+      ['indefinite length', Uint8Array.of(0x30, 0x80, ...body)],
+      ['four length bytes', Uint8Array.of(0x30, 0x84, 0, 0, 0x01, 0x22, ...body)],
+      ['a long-form length under 128', Uint8Array.of(0x30, 0x81, 0x05, 1, 2, 3, 4, 5)],
+      ['another outer tag', Uint8Array.of(0x31, ...der.subarray(1))],
+      ['unused bits in the key bit string', (() => { const changed = der.slice(); changed[4 + 15 + 4] = 1; return changed })()],
+      ['a PEM block that is not base64', '-----BEGIN PUBLIC KEY-----\n!!!!\n-----END PUBLIC KEY-----\n'],
+    ]
+    // The byte changed for "unused bits" is the bit string's first content byte: check the offset is right.
+    expect(der[4 + 15]).toBe(0x03)
+    for (const [what, key] of malformed) expect(withKey(key), what).toThrow(ConfigurationError)
+  })
+
+  it('the DER reader: each malformed element is a TypeError of its own, whatever a later check would catch', () => {
+    expect(readElement(Uint8Array.of(0x04, 0x81, 0x80, ...new Uint8Array(128)), 0, 0x04, 'x').content.length).toBe(128)
+    expect(readElement(Uint8Array.of(0x04, 0x02, 7, 8, 9), 0, 0x04, 'x')).toMatchObject({ end: 4 })
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 70_000 }), (content) => {
+        const encoded = element(0x04, content)
+        expect(readElement(encoded, 0, 0x04, 'x').content).toEqual(content)
+        expect(() => readElement(encoded.subarray(0, encoded.length - 1), 0, 0x04, 'x')).toThrow(TypeError)
+      }),
+      { numRuns: 30 },
+    )
+    for (const [what, bytes] of [
+      ['no length byte', Uint8Array.of(0x04)],
+      ['indefinite length', Uint8Array.of(0x04, 0x80, 0, 0)],
+      ['four length bytes', Uint8Array.of(0x04, 0x84, 0, 0, 0, 1, 7)],
+      ['length bytes cut short', Uint8Array.of(0x04, 0x82, 0x01)],
+      ['a long form for a short length', Uint8Array.of(0x04, 0x81, 0x01, 7)],
+      ['content cut short', Uint8Array.of(0x04, 0x03, 7, 8)],
+      ['another tag', Uint8Array.of(0x05, 0x00)],
+    ] as const) {
+      expect(() => readElement(bytes, 0, 0x04, 'x'), what).toThrow(TypeError)
+    }
+    expect(() => fromPem('-----BEGIN PUBLIC KEY-----\n!!!!\n-----END PUBLIC KEY-----\n')).toThrow(TypeError)
+    expect(fromPem('-----BEGIN PUBLIC KEY-----\nAAEC\n-----END PUBLIC KEY-----\n').der).toEqual(Uint8Array.of(0, 1, 2))
   })
 
   it.each(SIGNING_SUITES.map((suite) => [hex16(suite), suite] as const))('refuses signing suite %s on encrypt and on decrypt', async (_name, suiteId) => {

@@ -19,7 +19,11 @@ export interface Element {
   readonly end: number
 }
 
-/** Read one DER element at `offset`; throws TypeError on anything truncated or not minimally encoded. */
+/**
+ * Read one DER element at `offset`; throws TypeError on another tag, anything truncated, an indefinite or over
+ * 3-byte length, or a long-form length under 128. A long-form length with a leading zero byte passes, as in
+ * OpenSSL's parser (Node imports such a key too): the modulus read from it is the same.
+ */
 export function readElement(bytes: Uint8Array, offset: number, expectedTag: number, what: string): Element {
   const tag = bytes[offset]
   if (tag !== expectedTag) throw new TypeError(`${what}: expected DER tag 0x${expectedTag.toString(16)}`)
