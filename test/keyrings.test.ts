@@ -3,6 +3,7 @@ import { inspect } from 'node:util'
 import { describe, expect, it } from 'vitest'
 import {
   ConfigurationError,
+  NoDecryptableKeyError,
   decrypt,
   encrypt,
   EnvelopeError,
@@ -54,6 +55,24 @@ describe('keyring configuration', () => {
     const { publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' })
     const keyring = new RawRsaKeyring({ keyNamespace: 'n', keyName: 'k', publicKey, padding: 'OAEP-SHA256' })
     expect(await rejectionOf(encrypt(keyring, 'x'))).toBeInstanceOf(ConfigurationError)
+  })
+
+  it('a key of the wrong half, or no key at all, is refused when used', async () => {
+    const { createPrivateKey, createPublicKey } = await import('node:crypto')
+    const { publicKey, privateKey } = rsaPem()
+    const rsa = (keys: object) => new RawRsaKeyring({ keyNamespace: 'n', keyName: 'k', padding: 'OAEP-SHA256', ...keys })
+    for (const wrong of [createPrivateKey(privateKey), 42, { pem: publicKey }]) {
+      expect(await rejectionOf(encrypt(rsa({ publicKey: wrong }), 'x')), String(wrong)).toBeInstanceOf(ConfigurationError)
+    }
+    // What is no key at all is told what a key may be.
+    expect((await rejectionOf(encrypt(rsa({ publicKey: 42 }), 'x')) as Error).message).toMatch(/PEM string, DER bytes or a KeyObject/)
+    const { ciphertext } = await encrypt(rsa({ publicKey }), 'x')
+    // On decrypt a keyring's failure is the reason no keyring decrypted: its ConfigurationError is the failure's.
+    for (const wrong of [createPublicKey(publicKey), 42]) {
+      const error = await rejectionOf(decrypt(rsa({ publicKey, privateKey: wrong }), ciphertext))
+      expect(error, String(wrong)).toBeInstanceOf(NoDecryptableKeyError)
+      expect((error as NoDecryptableKeyError).failures[0]?.error, String(wrong)).toBeInstanceOf(ConfigurationError)
+    }
   })
 })
 
