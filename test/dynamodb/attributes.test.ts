@@ -162,6 +162,15 @@ describe('attribute serialization: refusals', () => {
     ['a map given as an array', { M: [{ S: 'x' }] }],
     ['a binary that is not bytes', { B: 'AQID' }],
     ['nesting 33 levels deep', deep(33)],
+    ['maps nested 33 levels deep', Array.from({ length: 33 }).reduce<AttributeValue>((inner) => ({ M: { a: inner } }), { S: 'x' })],
+    ['no object at all', 'x'],
+    ['null', null],
+    ['a string member that is no string', { S: 5 }],
+    ['a string set given as a string', { SS: 'a' }],
+    ['a string set with a number in it', { SS: ['a', 1] }],
+    ['BOOL given as a string', { BOOL: 'true' }],
+    ['a list given as an object', { L: { 0: { S: 'x' } } }],
+    ['a list holding no attribute value', { L: ['x'] }],
   ]
   for (const [what, value] of invalid) {
     it(`refuses ${what} on encrypt`, () => expect(codeOf(() => serializeAttribute(value as AttributeValue))).toBe('INVALID_ITEM'))

@@ -40,8 +40,26 @@ describe('DynamoDbItemEncryptor configuration', () => {
     ['both a keyring and a manager', { materialsManager: { getEncryptionMaterials: async () => ({}) as never, getDecryptionMaterials: async () => ({}) as never } }],
     ['an ESDK suite', { algorithmSuite: 0x0478 as never }],
     ['an unknown plaintext policy', { plaintextPolicy: 'ALLOW' as never }],
+    ['a partition key name over 255 bytes of UTF-8', { partitionKeyName: 'é'.repeat(128) }],
+    ['a logical table name over 65535 bytes of UTF-8', { logicalTableName: 'x'.repeat(65_536) }],
+    ['the sort key named as the partition key', { sortKeyName: 'pk' }],
+    ['allowedUnsignedAttributes not an array', { allowedUnsignedAttributes: 'note' as never }],
+    ['an empty allowedUnsignedAttributePrefix', { allowedUnsignedAttributePrefix: '' }],
+    ['an allowedUnsignedAttributePrefix that is no string', { allowedUnsignedAttributePrefix: 5 as never }],
+    ['a prefix the reserved prefix starts with', { allowedUnsignedAttributePrefix: 'aws_' }],
+    ['a prefix starting with the reserved prefix', { allowedUnsignedAttributePrefix: 'aws_dbe_x' }],
   ]
   for (const [what, config] of refused) it(`refuses ${what}`, () => expect(configCode(config)).toBe('INVALID_CONFIGURATION'))
+
+  it('refuses a configuration that is no object', () => {
+    for (const config of [null, undefined, 'orders']) expect(() => new DynamoDbItemEncryptor(config as never)).toThrow(expect.objectContaining({ code: 'INVALID_CONFIGURATION' }))
+  })
+
+  it('the length limits count UTF-8 bytes: 255 of them fit a key name', () => {
+    const name = 'é'.repeat(127) + 'x' // 255 bytes
+    const actions = { [name]: 'SIGN_ONLY', sk: 'SIGN_ONLY', card: 'ENCRYPT_AND_SIGN', note: 'DO_NOTHING' } as const
+    expect(configCode({ partitionKeyName: name, attributeActionsOnEncrypt: actions })).toBeUndefined()
+  })
 
   it('accepts SIGN_AND_INCLUDE_IN_ENCRYPTION_CONTEXT keys (configuration version 2)', () => {
     const actions = { pk: 'SIGN_AND_INCLUDE_IN_ENCRYPTION_CONTEXT', sk: 'SIGN_AND_INCLUDE_IN_ENCRYPTION_CONTEXT', region: 'SIGN_AND_INCLUDE_IN_ENCRYPTION_CONTEXT', note: 'DO_NOTHING' } as const
@@ -70,6 +88,14 @@ describe('DynamoDbItemEncryptor items', () => {
     const stored = await prefixed.encryptItem({ ...item, tmp_cursor: { S: 'abc' } })
     expect(stored.tmp_cursor).toEqual({ S: 'abc' })
     expect(await prefixed.decryptItem({ ...stored, tmp_cursor: { S: 'changed freely' } })).toMatchObject({ tmp_cursor: { S: 'changed freely' } })
+  })
+
+  it('refuses an item without an attribute that is SIGN_AND_INCLUDE_IN_ENCRYPTION_CONTEXT', async () => {
+    const actions = { pk: 'SIGN_AND_INCLUDE_IN_ENCRYPTION_CONTEXT', sk: 'SIGN_AND_INCLUDE_IN_ENCRYPTION_CONTEXT', region: 'SIGN_AND_INCLUDE_IN_ENCRYPTION_CONTEXT', card: 'ENCRYPT_AND_SIGN' } as const
+    const versionTwo = new DynamoDbItemEncryptor({ ...base, attributeActionsOnEncrypt: actions, allowedUnsignedAttributes: [] })
+    const { note: _unsigned, ...signedOnly } = item
+    expect(await versionTwo.decryptItem(await versionTwo.encryptItem({ ...signedOnly, region: { S: 'eu' } }))).toEqual({ ...signedOnly, region: { S: 'eu' } })
+    expect(await codeOf(versionTwo.encryptItem(signedOnly))).toBe('INVALID_ITEM')
   })
 
   it('refuses an unconfigured attribute, missing keys and reserved names on encrypt', async () => {

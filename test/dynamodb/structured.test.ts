@@ -355,3 +355,45 @@ describe('item header: what parsing refuses', () => {
   })
 })
 
+describe('item structure: what encrypting refuses', () => {
+  const manager = new DefaultMaterialsManager(aesKeyring())
+  const pk = field('pk', { S: 'k' }, 'SIGN_ONLY')
+  const encrypting = (fields: StructuredField[], more: { encryptionContext?: Record<string, string>; materialsManager?: MaterialsManager } = {}) =>
+    rejectionOf(encryptStructure({ tableName: 't', fields, materialsManager: more.materialsManager ?? manager, backend: nodeBackend, ...more }))
+
+  it('a reserved attribute name, an attribute twice, no signed attribute', async () => {
+    expect(await encrypting([pk, field('aws_dbe_head', { S: 'x' }, 'SIGN_ONLY')])).toMatchObject({ code: 'INVALID_ITEM' })
+    expect(await encrypting([pk, field('aws_dbe_foot', { S: 'x' }, 'DO_NOTHING')])).toMatchObject({ code: 'INVALID_ITEM' })
+    expect(await encrypting([pk, field('pk', { S: 'k' }, 'SIGN_ONLY')])).toMatchObject({ code: 'INVALID_ITEM' })
+    expect(await encrypting([field('pk', { S: 'k' }, 'DO_NOTHING')])).toMatchObject({ code: 'INVALID_ITEM' })
+  })
+
+  it('a context that already holds a pair an attribute in the context needs', async () => {
+    const region = field('region', { S: 'eu' }, 'SIGN_AND_INCLUDE_IN_ENCRYPTION_CONTEXT')
+    const fields = [field('pk', { S: 'k' }, 'SIGN_AND_INCLUDE_IN_ENCRYPTION_CONTEXT'), region]
+    expect((await encryptStructure({ tableName: 't', fields, materialsManager: manager, backend: nodeBackend, encryptionContext: { tenant: 'a' } })).fields.size).toBe(4)
+    for (const key of ['aws-crypto-attr.region', 'aws-crypto-legend']) {
+      expect(await encrypting(fields, { encryptionContext: { [key]: 'x' } }), key).toMatchObject({ code: 'INVALID_ITEM' })
+    }
+  })
+
+  it('materials the item header cannot hold: none or 256 encrypted data keys, a field over 65535 bytes', async () => {
+    const withKeys = (change: (materials: CompleteEncryptionMaterials) => CompleteEncryptionMaterials): MaterialsManager => ({
+      getEncryptionMaterials: async (request, backend) => change(await manager.getEncryptionMaterials(request, backend)),
+      getDecryptionMaterials: (request, backend) => manager.getDecryptionMaterials(request, backend),
+    })
+    const copies = (materials: CompleteEncryptionMaterials, count: number) => ({
+      ...materials,
+      encryptedDataKeys: Array.from({ length: count }, () => materials.encryptedDataKeys[0]!),
+      symmetricSigningKeys: Array.from({ length: count }, () => materials.symmetricSigningKeys![0]!),
+    })
+    const out = await encryptStructure({ tableName: 't', fields: [pk], materialsManager: withKeys((materials) => copies(materials, 255)), backend: nodeBackend })
+    expect(out.parsedHeader.encryptedDataKeys).toHaveLength(255)
+    // None is refused with the materials (KEYRING_FAILURE); 256 by the header, which counts them in one byte.
+    expect(await encrypting([pk], { materialsManager: withKeys((materials) => copies(materials, 0)) })).toMatchObject({ code: 'KEYRING_FAILURE' })
+    expect(await encrypting([pk], { materialsManager: withKeys((materials) => copies(materials, 256)) })).toMatchObject({ code: 'INVALID_ITEM' })
+    const huge = withKeys((materials) => ({ ...materials, encryptedDataKeys: [{ ...materials.encryptedDataKeys[0]!, providerInfo: new Uint8Array(65_536) }] }))
+    expect(await encrypting([pk], { materialsManager: huge })).toMatchObject({ code: 'INVALID_ITEM' })
+  })
+})
+
