@@ -215,6 +215,8 @@ describe('an option name that a call does not take is refused', () => {
       [new Map([['orders', encryptor]]), 'createEncryptedDynamoDbClient tables must be a plain object of table name to DynamoDbItemEncryptor; got Map.'],
       [undefined, 'createEncryptedDynamoDbClient tables must be a plain object of table name to DynamoDbItemEncryptor; got Undefined.'],
       [{}, 'createEncryptedDynamoDbClient tables names no table, so the client would encrypt nothing.'],
+      [{ orders: config }, 'createEncryptedDynamoDbClient: tables["orders"] must be a DynamoDbItemEncryptor.'],
+      [{ invoices: encryptor }, 'createEncryptedDynamoDbClient: tables["invoices"] is the encryptor of table "orders".'],
     ] as const) {
       expect(thrownBy(() => createEncryptedDynamoDbClient(client as never, { tables } as never))).toMatchObject({ code: 'INVALID_CONFIGURATION', message })
     }

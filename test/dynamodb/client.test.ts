@@ -17,11 +17,11 @@ import {
 import { DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand as DocumentQueryCommand } from '@aws-sdk/lib-dynamodb'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { transformRequest, transformResponse } from '../../src/dynamodb/client/operations.js'
-import { toWireItem } from '../../src/dynamodb/client/wire.js'
+import { fromWireValue, toWireItem } from '../../src/dynamodb/client/wire.js'
 import { createEncryptedDynamoDbClient, DynamoDbItemEncryptor, type Item } from '../../src/dynamodb/index.js'
 import { CachingMaterialsManager, defaultKmsClientSupplier, KmsKeyring, LocalMaterialsCache } from '../../src/index.js'
 import { startKmsEmulator, type KmsEmulator } from '../../src/testing/index.js'
-import { aesKeyring, rejectionOf } from '../helpers/fixtures.js'
+import { aesKeyring, rejectionOf, thrownBy } from '../helpers/fixtures.js'
 import { startDynalite, type LocalDynamoDb } from '../support/dynalite.js'
 
 const TABLE = 'orders'
@@ -180,6 +180,7 @@ describe('encrypted DynamoDB client on dynalite', () => {
     ['an update of an encrypted attribute', () => new UpdateItemCommand({ TableName: TABLE, Key: { pk: { S: 'u1' }, sk: { S: 'o1' } }, UpdateExpression: 'REMOVE card' })],
     ['a projection without the header', () => new GetItemCommand({ TableName: TABLE, Key: { pk: { S: 'u1' }, sk: { S: 'o1' } }, ProjectionExpression: 'pk, sk, card' })],
     ['PartiQL on an encrypted table', () => new ExecuteStatementCommand({ Statement: `SELECT * FROM "${TABLE}" WHERE pk = 'u1'` })],
+    ['a #placeholder ExpressionAttributeNames does not define', () => new ScanCommand({ TableName: TABLE, FilterExpression: '#s = :s', ExpressionAttributeValues: { ':s': { S: 'x' } } })],
   ]
   for (const [what, command] of refused) {
     it(`refuses ${what} before sending it`, async () => {
@@ -362,6 +363,32 @@ describe('errors that carry items (ReturnValuesOnConditionCheckFailure ALL_OLD; 
     expect(other.Item).toEqual({ id: { S: 'x' } })
     const garbled = (await rejectionOf(answering(400, 'not json').send(put()))) as { name: string }
     expect(garbled.name).not.toBe('ConditionalCheckFailedException')
+  })
+
+  it('a successful response that cannot be read or decrypted is MALFORMED_ITEM: not JSON, an attribute of unknown type, an item that is null', async () => {
+    const get = new GetItemCommand({ TableName: TABLE, Key: { pk: { S: 'u9' }, sk: { S: 'o1' } } })
+    for (const body of ['not json', { Item: { pk: { S: 'u9' }, card: { X: '1' } } }, { Item: null }]) {
+      expect(await rejectionOf(answering(200, body).send(get)), JSON.stringify(body)).toMatchObject({ code: 'MALFORMED_ITEM' })
+    }
+  })
+
+  it('a wire value of unknown type, or of none, is MALFORMED_ITEM where it is read', () => {
+    for (const value of [{ X: '1' }, {}]) expect(thrownBy(() => fromWireValue(value)), JSON.stringify(value)).toMatchObject({ code: 'MALFORMED_ITEM' })
+    expect(fromWireValue({ B: 'AQI=' })).toEqual({ B: Uint8Array.of(1, 2) })
+  })
+
+  it('UpdateItem returning a signed attribute with UPDATED_NEW is refused (updates may touch unsigned attributes only)', async () => {
+    const update = (ReturnValues: 'UPDATED_NEW' | 'NONE') =>
+      new UpdateItemCommand({
+        TableName: TABLE,
+        Key: { pk: { S: 'u9' }, sk: { S: 'o1' } },
+        UpdateExpression: 'SET note = :n',
+        ExpressionAttributeValues: { ':n': { S: 'x' } },
+        ReturnValues,
+      })
+    expect((await answering(200, { Attributes: { note: { S: 'x' } } }).send(update('UPDATED_NEW'))).Attributes).toEqual({ note: { S: 'x' } })
+    const failure = await rejectionOf(answering(200, { Attributes: { note: { S: 'x' } , status: { S: 'paid' } } }).send(update('UPDATED_NEW')))
+    expect(failure).toMatchObject({ code: 'UNSUPPORTED_DYNAMODB_REQUEST' })
   })
 
   it('a TransactionCanceledException carries each cancelled entry of an encrypted table decrypted', async () => {
