@@ -4,6 +4,8 @@ import { describe, expect, it } from 'vitest'
 import { EnvelopeError } from '../../src/errors.js'
 import { DynamoDbItemEncryptor, type DynamoDbItemEncryptorConfig, type Item } from '../../src/dynamodb/index.js'
 import { aesKeyring, rejectionOf, withFailingImport } from '../helpers/fixtures.js'
+import { DefaultMaterialsManager, type Keyring, type MaterialsManager } from '../../src/index.js'
+import { suiteFromOption } from '../../src/suites.js'
 
 const base: DynamoDbItemEncryptorConfig = {
   tableName: 'orders',
@@ -247,6 +249,51 @@ describe('DynamoDbItemEncryptor items', () => {
     // The fixture's wrapping key is 32 bytes of 7.
     expect(text).not.toMatch(/7, 7, 7|07070707|BwcHBwcH/)
     expect(text).toContain('RawAesKeyring')
+  })
+})
+
+describe('DynamoDbItemEncryptor with keyrings and managers that do not support the item suites', () => {
+  const inner = aesKeyring()
+  const { note: _unsigned, ...signedItem } = item
+  const withManager = (materialsManager: MaterialsManager) => new DynamoDbItemEncryptor({ ...base, keyring: undefined, materialsManager })
+  const defaultManager = new DefaultMaterialsManager(inner)
+
+  it('a keyring that wraps the data key but makes no symmetric signing key fails on encrypt and on decrypt', async () => {
+    // Such a keyring treats the item suites as ordinary ones: no intermediate key, no signing key.
+    const plain: Keyring = {
+      onEncrypt: async (materials, backend) => ({
+        ...materials,
+        plaintextDataKey: backend.randomBytes(32),
+        encryptedDataKeys: [...materials.encryptedDataKeys, { providerId: 'plain', providerInfo: new Uint8Array(1), ciphertext: new Uint8Array(1) }],
+      }),
+      onDecrypt: async (materials, _keys, backend) => ({ ...materials, plaintextDataKey: backend.randomBytes(32) }),
+    }
+    expect(await codeOf(new DynamoDbItemEncryptor({ ...base, keyring: plain }).encryptItem(item))).toBe('KEYRING_FAILURE')
+    const stored = await new DynamoDbItemEncryptor(base).encryptItem(item)
+    expect(await codeOf(new DynamoDbItemEncryptor({ ...base, keyring: plain }).decryptItem(stored))).toBe('KEYRING_FAILURE')
+    // A signing key of another length is the keyring's fault too, not a changed item.
+    const shortKey: Keyring = {
+      onEncrypt: (materials, backend) => inner.onEncrypt(materials, backend),
+      onDecrypt: async (materials, keys, backend) => ({ ...(await inner.onDecrypt(materials, keys, backend)), symmetricSigningKey: new Uint8Array(16) }),
+    }
+    expect(await codeOf(new DynamoDbItemEncryptor({ ...base, keyring: shortKey }).decryptItem(stored))).toBe('KEYRING_FAILURE')
+  })
+
+  it('a manager whose decryption materials have no symmetric signing key, or whose encryption materials are of another suite', async () => {
+    const stored = await new DynamoDbItemEncryptor(base).encryptItem(signedItem)
+    const noSigningKey: MaterialsManager = {
+      getEncryptionMaterials: (request, backend) => defaultManager.getEncryptionMaterials(request, backend),
+      getDecryptionMaterials: async (request, backend) => {
+        const { symmetricSigningKey: _dropped, ...rest } = await defaultManager.getDecryptionMaterials(request, backend)
+        return rest
+      },
+    }
+    expect(await codeOf(withManager(noSigningKey).decryptItem(stored))).toBe('KEYRING_FAILURE')
+    const otherSuite: MaterialsManager = {
+      getEncryptionMaterials: async (request, backend) => ({ ...(await defaultManager.getEncryptionMaterials(request, backend)), suite: suiteFromOption(0x0478) }),
+      getDecryptionMaterials: (request, backend) => defaultManager.getDecryptionMaterials(request, backend),
+    }
+    expect(await codeOf(withManager(otherSuite).encryptItem(signedItem))).toBe('UNSUPPORTED_ALGORITHM_SUITE')
   })
 })
 
