@@ -199,6 +199,12 @@ describe('item format: properties', () => {
     expect(calls).toBe(17)
   })
 
+  it('field keys exist for offsets 0 to (2^32 - 1) / 3 only: the counter is 3 × offset in 32 bits', () => {
+    const last = Math.floor(0xffffffff / 3) - 1
+    expect(fieldKey(dataKey, last).key).toHaveLength(32)
+    for (const offset of [last + 1, -1, 1.5, Number.NaN]) expect(thrownBy(() => fieldKey(dataKey, offset)), String(offset)).toMatchObject({ code: 'MALFORMED_ITEM' })
+  })
+
   it('random attribute sets round-trip under both suites', async () => {
     await fc.assert(
       fc.asyncProperty(fieldSet, fc.constantFrom(0x6700, 0x6701), async (fields, suite) => {
