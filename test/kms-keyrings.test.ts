@@ -1039,4 +1039,39 @@ describe('@aws-sdk/client-kms that does not load', () => {
       expect(sent.length).toBe(1)
     })
   })
+
+  it('through the default client supplier, KmsRsaKeyring and the public key cache: INVALID_CONFIGURATION until it loads, then KMS is called', async () => {
+    const loadFailure = new Error('Cannot find package @aws-sdk/client-kms')
+    await withFailingImport('@aws-sdk/client-kms', loadFailure, async (loadable) => {
+      const fresh = await import('../src/index.js')
+      let requests = 0
+      const requestHandler = {
+        handle: async () => (
+          requests++,
+          { response: { statusCode: 500, headers: { 'content-type': 'application/x-amz-json-1.1' }, body: Buffer.from('{"__type":"KMSInternalException"}') } }
+        ),
+      }
+      const clientSupplier = fresh.defaultKmsClientSupplier({ clientConfig: { requestHandler, maxAttempts: 1, credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'x' } } })
+      const keyArn = `arn:aws:kms:us-east-1:${ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab`
+      const publicKeys = fresh.createKmsPublicKeyCache({ clientSupplier })
+      const rsa = new fresh.KmsRsaKeyring({ keyId: keyArn, encryptionAlgorithm: 'RSAES_OAEP_SHA_256', clientSupplier })
+      const edk = { providerId: 'aws-kms-rsa', providerInfo: new TextEncoder().encode(keyArn), ciphertext: new Uint8Array(256 + 48) }
+      // The keyring's failure for the data key it tried (NO_DECRYPTABLE_KEY gathers them).
+      const decryptFailure = async () => ((await rejectionOf(rsa.onDecrypt({ suite, encryptionContext: {} }, [edk], nodeBackend))) as NoDecryptableKeyError).failures[0]?.error
+      expect(await rejectionOf(publicKeys.get(keyArn))).toMatchObject({ code: 'INVALID_CONFIGURATION' })
+      expect(await decryptFailure()).toMatchObject({ code: 'INVALID_CONFIGURATION' })
+      // A supplier's client used directly (with a command of one's own) fails alike, and does not keep failing.
+      const direct = clientSupplier('eu-west-1')
+      expect(await rejectionOf(direct.send({ input: {} }))).toMatchObject({ code: 'INVALID_CONFIGURATION' })
+      expect(requests).toBe(0)
+      loadable()
+      const { GetPublicKeyCommand } = await import('@aws-sdk/client-kms')
+      expect(await rejectionOf(direct.send(new GetPublicKeyCommand({ KeyId: keyArn })))).toMatchObject({ name: 'KMSInternalException' })
+      expect(requests).toBe(1)
+      // Tried again: the SDK loads and its request reaches KMS, whose failure is a KMS failure now.
+      expect(await rejectionOf(publicKeys.get(keyArn))).toMatchObject({ code: 'KEYRING_FAILURE' })
+      expect(await decryptFailure()).toMatchObject({ code: 'KEYRING_FAILURE' })
+      expect(requests).toBe(3)
+    })
+  })
 })
