@@ -408,6 +408,8 @@ describe('fault injection', () => {
     expect(() => kms.faults.throttle(-1)).toThrow(expect.objectContaining({ code: 'INVALID_CONFIGURATION' }))
     expect(() => kms.faults.latency(Number.NaN)).toThrow(expect.objectContaining({ code: 'INVALID_CONFIGURATION' }))
     expect(() => kms.faults.deny('not-an-arn')).toThrow(expect.objectContaining({ code: 'INVALID_CONFIGURATION' }))
+    expect(() => kms.faults.throttle(1, { operation: 5 as never })).toThrow(expect.objectContaining({ code: 'INVALID_CONFIGURATION' }))
+    for (const region of ['', 5]) expect(() => kms.faults.regionDown(region as never)).toThrow(expect.objectContaining({ code: 'INVALID_CONFIGURATION' }))
   })
 })
 
@@ -544,6 +546,42 @@ describe('malformed requests (plain fetch)', () => {
     ['no Authorization', { 'X-Amz-Target': 'TrentService.ListAliases' }, '{}', 400, 'MissingAuthenticationTokenException'],
     ['a garbled Authorization', { 'X-Amz-Target': 'TrentService.ListAliases', Authorization: 'Bearer abc' }, '{}', 400, 'IncompleteSignatureException'],
     ['a body over 1 MiB', { ...signed, 'X-Amz-Target': 'TrentService.Encrypt' }, ' '.repeat(1536 * 1024), 413, 'ValidationException'],
+    ...(
+      [
+        ['an empty KeyId', 'DescribeKey', { KeyId: '' }, 'ValidationException'],
+        ['a KeyId over 2048 characters', 'DescribeKey', { KeyId: 'k'.repeat(2049) }, 'ValidationException'],
+        ['an unknown EncryptionAlgorithm', 'Encrypt', { KeyId: 'alias/x', Plaintext: 'eA==', EncryptionAlgorithm: 'ROT13' }, 'ValidationException'],
+        ['a fractional NumberOfBytes', 'GenerateDataKey', { KeyId: 'alias/x', NumberOfBytes: 1.5 }, 'SerializationException'],
+        ['NumberOfBytes 0', 'GenerateDataKey', { KeyId: 'alias/x', NumberOfBytes: 0 }, 'ValidationException'],
+        ['NumberOfBytes 1025', 'GenerateDataKey', { KeyId: 'alias/x', NumberOfBytes: 1025 }, 'ValidationException'],
+        ['DryRun as a string', 'Encrypt', { KeyId: 'alias/x', Plaintext: 'eA==', DryRun: 'yes' }, 'SerializationException'],
+        ['an EncryptionContext that is a list', 'Encrypt', { KeyId: 'alias/x', Plaintext: 'eA==', EncryptionContext: ['a'] }, 'SerializationException'],
+        ['an EncryptionContext with a number', 'Encrypt', { KeyId: 'alias/x', Plaintext: 'eA==', EncryptionContext: { a: 1 } }, 'SerializationException'],
+        ['an EncryptionContext with an empty key', 'Encrypt', { KeyId: 'alias/x', Plaintext: 'eA==', EncryptionContext: { '': 'x' } }, 'ValidationException'],
+        ['GrantTokens as a string', 'Encrypt', { KeyId: 'alias/x', Plaintext: 'eA==', GrantTokens: 't' }, 'SerializationException'],
+        ['GrantTokens with a number', 'Encrypt', { KeyId: 'alias/x', Plaintext: 'eA==', GrantTokens: [1] }, 'SerializationException'],
+        ['a Recipient (Nitro Enclaves)', 'Decrypt', { CiphertextBlob: 'eA==', Recipient: { KeyEncryptionAlgorithm: 'RSAES_OAEP_SHA_256' } }, 'UnsupportedOperationException'],
+        ['an RSA key without KeyUsage', 'CreateKey', { KeySpec: 'RSA_2048' }, 'ValidationException'],
+        ['an RSA key for signing', 'CreateKey', { KeySpec: 'RSA_2048', KeyUsage: 'SIGN_VERIFY' }, 'UnsupportedOperationException'],
+        ['a key of external origin', 'CreateKey', { Origin: 'EXTERNAL' }, 'UnsupportedOperationException'],
+        ['an alias as alias target', 'CreateAlias', { AliasName: 'alias/a', TargetKeyId: 'alias/b' }, 'ValidationException'],
+        ['an alias ARN as alias target', 'CreateAlias', { AliasName: 'alias/a', TargetKeyId: 'arn:aws:kms:us-east-1:111122223333:alias/b' }, 'ValidationException'],
+        ['a Marker it never returned', 'ListAliases', { Marker: 'next-page' }, 'InvalidMarkerException'],
+      ] as const
+    ).map(([what, operation, input, type]): [string, Record<string, string>, string, number, string] => [
+      what,
+      { ...signed, 'X-Amz-Target': `TrentService.${operation}` },
+      JSON.stringify(input),
+      400,
+      type,
+    ]),
+    [
+      'a credential scoped to another service',
+      { ...signed, Authorization: signed.Authorization.replace('/kms/', '/s3/'), 'X-Amz-Target': 'TrentService.ListAliases' },
+      '{}',
+      400,
+      'InvalidSignatureException',
+    ],
   ])('%s', async (_name, headers, body, status, type) => {
     const response = await post(headers, body)
     expect(response.status).toBe(status)
@@ -568,10 +606,20 @@ describe('emulator API', () => {
   it('refuses bad options and bad calls with configuration errors', async () => {
     expect(await rejectionOf(startKmsEmulator({ regions: [] }))).toMatchObject({ code: 'INVALID_CONFIGURATION' })
     expect(await rejectionOf(startKmsEmulator({ accountId: '12' }))).toMatchObject({ code: 'INVALID_CONFIGURATION' })
+    for (const options of [{ port: -1 }, { port: 65_536 }, { port: 1.5 }, { host: '' }, { partition: 'AWS 1' }, { statePath: '' }, { statePath: 5 }]) {
+      expect(await rejectionOf(startKmsEmulator(options as never)), JSON.stringify(options)).toMatchObject({ code: 'INVALID_CONFIGURATION' })
+    }
+    expect(await rejectionOf(startKmsEmulator({ statePath: '' }))).toMatchObject({ message: 'statePath must be a file path.' })
     const configurationError = expect.objectContaining({ code: 'INVALID_CONFIGURATION' })
     expect(() => kms.createKey({ region: 'ap-south-1' })).toThrow(configurationError)
     expect(() => kms.createKey({ keySpec: 'ECC_NIST_P256' as never })).toThrow(configurationError)
     expect(() => kms.replicateKey(symmetricArn, 'eu-west-1')).toThrow(configurationError)
+    const primary = kms.createKey({ region: 'us-east-1', multiRegion: true })
+    // Each says what to do instead (a later check would refuse them too, as already existing).
+    expect(() => kms.replicateKey(primary.arn, 'us-east-1')).toThrow(/must differ from the primary key's Region/)
+    const replica = kms.replicateKey(primary.arn, 'eu-west-1')
+    expect(() => kms.replicateKey(replica.arn, 'us-east-1')).toThrow(/replicate its primary key instead/)
+    expect(() => kms.setKeyEnabled(symmetricArn.replace(/:\d{12}:/, ':999999999999:'), true)).toThrow(configurationError) // another account
     expect(() => kms.createAlias('alias/main', otherArn)).toThrow(configurationError)
     expect(() => kms.createAlias('main', otherArn)).toThrow(configurationError)
     expect(() => kms.setKeyEnabled('key/nope', true)).toThrow(configurationError)

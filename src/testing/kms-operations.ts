@@ -25,6 +25,7 @@ const DAY_IN_SECONDS = 86_400
 function rejectUnsupported(input: RequestInput): void {
   if (input.has('Recipient')) throw unsupported('The KMS emulator does not support Recipient (Nitro Enclaves attestation).')
   input.grantTokens()
+  input.boolean('DryRun') // its type, as KMS checks it, before any key is looked up
 }
 
 /** DryRun answers after every check passed, without doing the work: HTTP 412 as in KMS. */
