@@ -1,11 +1,13 @@
 // The encrypted DynamoDB client against DynamoDB on loopback (dynalite, started here): items go in encrypted,
 // come back decrypted, raw reads show the stored form, and tampered items fail with typed errors.
 import {
+  BatchExecuteStatementCommand,
   BatchGetItemCommand,
   BatchWriteItemCommand,
   DeleteItemCommand,
   DynamoDBClient,
   ExecuteStatementCommand,
+  ExecuteTransactionCommand,
   GetItemCommand,
   PutItemCommand,
   QueryCommand,
@@ -156,6 +158,34 @@ describe('encrypted DynamoDB client on dynalite', () => {
     expect(stored.Item).toEqual({ id: { S: 'e1' }, card: { S: 'visible' } })
   })
 
+  it('UpdateItem with ReturnValues ALL_OLD or ALL_NEW returns the item decrypted and verified', async () => {
+    await client.send(new PutItemCommand({ TableName: TABLE, Item: order('u4', 'o1') }))
+    const update = (ReturnValues: 'ALL_OLD' | 'ALL_NEW', note: string) =>
+      client.send(new UpdateItemCommand({ TableName: TABLE, Key: { pk: { S: 'u4' }, sk: { S: 'o1' } }, UpdateExpression: 'SET note = :n', ExpressionAttributeValues: { ':n': { S: note } }, ReturnValues }))
+    const before = await update('ALL_OLD', 'first')
+    expect(before.Attributes?.card).toEqual({ S: '4111-u4-o1' })
+    expect(before.Attributes?.note).toEqual(order('u4', 'o1').note)
+    const after = await update('ALL_NEW', 'second')
+    expect(after.Attributes?.card).toEqual({ S: '4111-u4-o1' })
+    expect(after.Attributes?.note).toEqual({ S: 'second' })
+    expect(after.Attributes?.aws_dbe_head).toBeUndefined()
+  })
+
+  it('BatchWriteItem: deletes and other tables pass as they are, beside encrypted puts', async () => {
+    await client.send(new PutItemCommand({ TableName: TABLE, Item: order('u5', 'gone') }))
+    await client.send(
+      new BatchWriteItemCommand({
+        RequestItems: {
+          [TABLE]: [{ DeleteRequest: { Key: { pk: { S: 'u5' }, sk: { S: 'gone' } } } }, { PutRequest: { Item: order('u5', 'new') } }],
+          [PLAIN_TABLE]: [{ PutRequest: { Item: { id: { S: 'batch-plain' }, card: { S: 'visible' } } } }],
+        },
+      }),
+    )
+    expect((await client.send(new GetItemCommand({ TableName: TABLE, Key: { pk: { S: 'u5' }, sk: { S: 'gone' } } }))).Item).toBeUndefined()
+    expect((await client.send(new GetItemCommand({ TableName: TABLE, Key: { pk: { S: 'u5' }, sk: { S: 'new' } } }))).Item?.card).toEqual({ S: '4111-u5-new' })
+    expect((await raw.send(new GetItemCommand({ TableName: PLAIN_TABLE, Key: { id: { S: 'batch-plain' } } }))).Item).toEqual({ id: { S: 'batch-plain' }, card: { S: 'visible' } })
+  })
+
   it('UpdateItem may change unsigned attributes only', async () => {
     await client.send(new PutItemCommand({ TableName: TABLE, Item: order('u3', 'o1') }))
     await client.send(
@@ -180,6 +210,8 @@ describe('encrypted DynamoDB client on dynalite', () => {
     ['an update of an encrypted attribute', () => new UpdateItemCommand({ TableName: TABLE, Key: { pk: { S: 'u1' }, sk: { S: 'o1' } }, UpdateExpression: 'REMOVE card' })],
     ['a projection without the header', () => new GetItemCommand({ TableName: TABLE, Key: { pk: { S: 'u1' }, sk: { S: 'o1' } }, ProjectionExpression: 'pk, sk, card' })],
     ['PartiQL on an encrypted table', () => new ExecuteStatementCommand({ Statement: `SELECT * FROM "${TABLE}" WHERE pk = 'u1'` })],
+    ['batched PartiQL on an encrypted table', () => new BatchExecuteStatementCommand({ Statements: [{ Statement: `SELECT * FROM "${PLAIN_TABLE}"` }, { Statement: `SELECT * FROM "${TABLE}"` }] })],
+    ['a PartiQL transaction on an encrypted table', () => new ExecuteTransactionCommand({ TransactStatements: [{ Statement: `DELETE FROM "${TABLE}" WHERE pk = 'u1' AND sk = 'o1'` }] })],
     ['a #placeholder ExpressionAttributeNames does not define', () => new ScanCommand({ TableName: TABLE, FilterExpression: '#s = :s', ExpressionAttributeValues: { ':s': { S: 'x' } } })],
   ]
   for (const [what, command] of refused) {
@@ -310,6 +342,22 @@ describe('transactions (dynalite has none): the request and response transformat
     await transformResponse('TransactGetItems', getInput, output, tables, state)
     expect(output.Responses[0]?.Item.card).toEqual({ S: '4111' })
     expect(output.Responses[1]?.Item).toEqual({ id: { S: 'x' } })
+  })
+
+  it('BatchWriteItem hands unprocessed puts back as the caller wrote them, ready to retry through the client', async () => {
+    const input = { RequestItems: { [TABLE]: [{ PutRequest: { Item: toWireItem(plain) } }, { DeleteRequest: { Key: { pk: { S: 't' } } } }] } }
+    const state = await transformRequest('BatchWriteItem', input, tables)
+    const sent = input.RequestItems[TABLE]!
+    expect(sent[0]?.PutRequest?.Item.aws_dbe_head).toBeDefined()
+    const output = { UnprocessedItems: { [TABLE]: structuredClone(sent) } }
+    await transformResponse('BatchWriteItem', input, output, tables, state)
+    expect(output.UnprocessedItems[TABLE]?.[0]?.PutRequest?.Item).toEqual(toWireItem(plain))
+    expect(output.UnprocessedItems[TABLE]?.[1]).toEqual({ DeleteRequest: { Key: { pk: { S: 't' } } } })
+    // A TransactGetItems answer without Responses is left alone.
+    const getInput = { TransactItems: [{ Get: { TableName: TABLE, Key: {} } }] }
+    const empty = {}
+    await transformResponse('TransactGetItems', getInput, empty, tables, await transformRequest('TransactGetItems', getInput, tables))
+    expect(empty).toEqual({})
   })
 
   it('TransactWriteItems refuses updates of signed attributes and conditions on encrypted ones', async () => {
