@@ -15,6 +15,7 @@ import {
   KmsRsaKeyring,
   LocalMaterialsCache,
   MultiKeyring,
+  type CacheEntry,
   type CompleteDecryptionMaterials,
   type CompleteEncryptionMaterials,
   type EncryptionMaterials,
@@ -134,6 +135,29 @@ describe('intermediate key wrapping: keyrings', () => {
     decrypted.symmetricSigningKey?.fill(0)
     expect(Buffer.from((await decryptionMaterials(manager, second)).symmetricSigningKey as Uint8Array)).toEqual(expected)
     expect(cache.stats().hits).toBeGreaterThanOrEqual(2)
+  })
+
+  it('the cache zeroes the signing keys of the entries it evicts, with the data key', async () => {
+    const kept: CacheEntry[] = []
+    class KeepingCache extends LocalMaterialsCache {
+      override put(id: string, entry: CacheEntry): void {
+        kept.push(entry)
+        super.put(id, entry)
+      }
+    }
+    const cache = new KeepingCache({ capacity: 10 })
+    const manager = new CachingMaterialsManager({ keyring: aesKeyring(), cache, maxAge: 60_000 })
+    await decryptionMaterials(manager, await encryptionMaterials(manager))
+    expect(kept.map((entry) => entry.operation).sort()).toEqual(['decrypt', 'encrypt'])
+    const secrets = kept.flatMap(({ materials }) => [
+      materials.plaintextDataKey,
+      ...('symmetricSigningKeys' in materials ? (materials.symmetricSigningKeys ?? []) : []),
+      ...('symmetricSigningKey' in materials && materials.symmetricSigningKey !== undefined ? [materials.symmetricSigningKey] : []),
+    ])
+    expect(secrets).toHaveLength(4)
+    expect(secrets.every((key) => key.some((byte) => byte !== 0))).toBe(true)
+    cache.clear()
+    expect(secrets.every((key) => key.every((byte) => byte === 0))).toBe(true)
   })
 
   it('refuses a tampered wrapped data key, a tampered wrapped intermediate key, a wrong context and truncation', async () => {
