@@ -18,7 +18,7 @@ import type { AeadKey, CryptoBackend } from '../src/backend/types.js'
 import { webCryptoBackend } from '../src/backend/webcrypto.js'
 import { dbeSuite } from '../src/suites-dbe.js'
 import { suiteFromOption } from '../src/suites.js'
-import { aesKeyring, rejectionOf, rsaKeyring, rsaPem } from './helpers/fixtures.js'
+import { aesKeyring, rejectionOf, rsaKeyring, rsaPem, spyKeyring } from './helpers/fixtures.js'
 
 const wrappingKey = new Uint8Array(32).map((_, index) => 0xa0 + index)
 const keyHex = Buffer.from(wrappingKey).toString('hex')
@@ -217,6 +217,23 @@ describe('multi-keyring', () => {
     for (const keyring of [generator, child]) {
       expect(new TextDecoder().decode((await decrypt(keyring, ciphertext)).plaintext)).toBe('both')
     }
+  })
+
+  it('on decrypt, materials that already hold a data key are returned unchanged, as the official JavaScript SDK does (no keyring tries)', async () => {
+    const { header } = await encrypt(new MultiKeyring({ generator: aesKeyring(), children: [rsaKeyring()] }), 'x', { algorithmSuite: 0x0478 })
+    const materials = { suite: suiteFromOption(0x0478), encryptionContext: {}, plaintextDataKey: new Uint8Array(32).fill(9) }
+    const tries = spyKeyring(aesKeyring())
+    for (const keyring of [aesKeyring(), rsaKeyring(), new MultiKeyring({ children: [tries.keyring] })]) {
+      expect(await keyring.onDecrypt(materials, header.encryptedDataKeys, nodeBackend), keyring.constructor.name).toBe(materials)
+    }
+    expect(tries.calls.decrypt).toBe(0)
+    expect(materials.plaintextDataKey.every((byte) => byte === 9)).toBe(true)
+  })
+
+  it('a MultiKeyring whose children find no data key of theirs, and fail none, returns the materials unchanged', async () => {
+    const { header } = await encrypt(aesKeyring(32, 'key-1'), 'x', { algorithmSuite: 0x0478 })
+    const materials = { suite: suiteFromOption(0x0478), encryptionContext: {} }
+    expect(await new MultiKeyring({ children: [aesKeyring(32, 'key-2')] }).onDecrypt(materials, header.encryptedDataKeys, nodeBackend)).toBe(materials)
   })
 
   it('a generator that returns no data key, or a data key of another length than the suite\'s, fails with a keyring error', async () => {
