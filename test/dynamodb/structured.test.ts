@@ -344,6 +344,20 @@ describe('item header: what parsing refuses', () => {
     }
   })
 
+  it('a footer of another length than its recipient tags (and signature) take', async () => {
+    const manager = new DefaultMaterialsManager(aesKeyring())
+    for (const algorithmSuiteId of [0x6700, 0x6701]) {
+      const out = await encryptStructure({ tableName: 't', fields: [field('pk', { S: 'k' }, 'SIGN_ONLY')], materialsManager: manager, backend: nodeBackend, algorithmSuiteId })
+      const footer = (out.fields.get('aws_dbe_foot') as Terminal).value
+      for (const changed of [footer.subarray(0, footer.length - 1), Uint8Array.of(...footer, 0), footer.subarray(0, 48)]) {
+        if (algorithmSuiteId === 0x6700 && changed.length === 48) continue // that is the whole 0x6700 footer
+        const fields = new Map(out.fields).set('aws_dbe_foot', { typeId: ENCRYPTED_TYPE_ID, value: changed })
+        const failure = await rejectionOf(decryptStructure({ tableName: 't', fields, authenticate: () => 'SIGN', materialsManager: manager, backend: nodeBackend }))
+        expect(failure, `${algorithmSuiteId.toString(16)}: ${changed.length} bytes`).toMatchObject({ code: 'MALFORMED_ITEM' })
+      }
+    }
+  })
+
   it('a version 1 header whose legend has a context attribute (only version 2 has them)', async () => {
     const manager = new DefaultMaterialsManager(aesKeyring())
     const decryptAs = async (action: CryptoAction) => {
