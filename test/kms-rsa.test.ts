@@ -543,6 +543,22 @@ describe('createKmsPublicKeyCache', () => {
     expect(text((await decrypt(reader, ciphertext)).plaintext)).toBe('cached')
   })
 
+  it('keeps the maxEntries keys fetched last (the least recently fetched goes first), and clear() without an ARN forgets them all', async () => {
+    const [a, b, c] = [0, 1, 2].map(() => kms.createKey({ region: 'us-east-1', keySpec: 'RSA_2048' }).arn) as [string, string, string]
+    const fetches = (arn: string) => kms.callCount({ operation: 'GetPublicKey', keyArn: arn })
+    const cache = createKmsPublicKeyCache({ clientSupplier, maxEntries: 2 })
+    for (const arn of [a, b, a, c]) await cache.get(arn) // the second a is a hit; c, fetched, pushes out a
+    expect([fetches(a), fetches(b), fetches(c)]).toEqual([1, 1, 1])
+    await cache.get(b)
+    await cache.get(c)
+    expect([fetches(b), fetches(c)]).toEqual([1, 1])
+    await cache.get(a)
+    expect(fetches(a)).toBe(2)
+    cache.clear()
+    for (const arn of [a, b, c]) await cache.get(arn)
+    expect([fetches(a), fetches(b), fetches(c)]).toEqual([3, 2, 2])
+  })
+
   it('resolves an alias to its key ARN', async () => {
     const key = kms.createKey({ region: 'us-east-1', keySpec: 'RSA_2048' })
     kms.createAlias('alias/browser-uploads', key.arn)
