@@ -28,6 +28,7 @@ describe('keyring configuration', () => {
   it.each([
     ['AES key of 20 bytes', () => new RawAesKeyring({ keyNamespace: 'n', keyName: 'k', wrappingKey: new Uint8Array(20) })],
     ['AES key not bytes', () => new RawAesKeyring({ keyNamespace: 'n', keyName: 'k', wrappingKey: 'abc' as never })],
+    ['AES key of zeros (never filled, or zeroed by the official SDK\'s keyring)', () => new RawAesKeyring({ keyNamespace: 'n', keyName: 'k', wrappingKey: new Uint8Array(32) })],
     ['empty namespace', () => new RawAesKeyring({ keyNamespace: '', keyName: 'k', wrappingKey })],
     ['aws-kms namespace', () => new RawAesKeyring({ keyNamespace: 'aws-kms', keyName: 'k', wrappingKey })],
     ['empty key name', () => new RawAesKeyring({ keyNamespace: 'n', keyName: '', wrappingKey })],

@@ -408,7 +408,7 @@ describe('KmsRsaKeyring refusals', () => {
     const legacy = await encrypt(keyring, 'x', { commitmentPolicy: 'FORBID_ENCRYPT_ALLOW_DECRYPT' })
     expect(legacy.header.algorithmSuiteId).toBe(0x0178)
     expect(text((await decrypt(decryptingKeyring, legacy.ciphertext, { commitmentPolicy: 'REQUIRE_ENCRYPT_ALLOW_DECRYPT' })).plaintext)).toBe('x')
-    const aes = new RawAesKeyring({ keyNamespace: 'app', keyName: 'k', wrappingKey: new Uint8Array(32) })
+    const aes = new RawAesKeyring({ keyNamespace: 'app', keyName: 'k', wrappingKey: new Uint8Array(32).fill(3) })
     expect((await encrypt(new MultiKeyring({ generator: aes, children: [keyring] }), 'x')).header.algorithmSuiteId).toBe(0x0478)
     // Without it, the default stays 0x0578.
     expect((await encrypt(new MultiKeyring({ generator: aes }), 'x')).header.algorithmSuiteId).toBe(0x0578)

@@ -1,6 +1,6 @@
 import { isAsyncAead, isPromise, type AeadKey, type AsyncAeadKey, type CryptoBackend, type MaybePromise } from '../backend/types.js'
 import { ConfigurationError, KeyringError } from '../errors.js'
-import { copyBytes, uint32At, utf8 } from '../format/bytes.js'
+import { copyBytes, isAllZero, uint32At, utf8 } from '../format/bytes.js'
 import { legacyOrderDiffers, serializeContext, serializeContextLegacyOrder } from '../format/context.js'
 import type { DecryptionMaterials, EncryptedDataKey, EncryptionMaterials, Keyring } from '../types.js'
 import { dataKeyOf, describeKeyring, validateKeyName, wrapDataKey } from './common.js'
@@ -47,6 +47,11 @@ export class RawAesKeyring implements Keyring {
       throw new ConfigurationError(
         `RawAesKeyring wrappingKey must be a Uint8Array of 16, 24 or 32 bytes; got ${wrappingKey instanceof Uint8Array ? `${wrappingKey.length} bytes` : typeof wrappingKey}.`,
       )
+    }
+    // A key of zeros protects nothing: a buffer never filled, or one zeroed after use (the official SDK's raw AES
+    // keyring zeroes the key it is given, so a buffer passed to it first arrives here as zeros).
+    if (isAllZero(wrappingKey)) {
+      throw new ConfigurationError('RawAesKeyring wrappingKey is all zeros, which is no secret: a buffer never filled, or one zeroed after use.')
     }
     this.keyNamespace = keyNamespace
     this.keyName = keyName
