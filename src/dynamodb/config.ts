@@ -1,6 +1,7 @@
 // The table configuration of an item encryptor, checked once at construction
 // (spec: dynamodb-encryption-client/ddb-table-encryption-config.md, ddb-item-encryptor.md#initialization).
 import { asMaterialsManager } from '../cmm/default.js'
+import { positiveIntegerOption } from '../encrypt.js'
 import { ConfigurationError } from '../errors.js'
 import { LONE_SURROGATE_PROBLEM, loneSurrogateAt } from '../format/bytes.js'
 import { optionsObject } from '../option-names.js'
@@ -52,6 +53,12 @@ export interface DynamoDbItemEncryptorConfig {
   readonly algorithmSuite?: 0x6700 | 0x6701 | undefined
   /** Default `FORBID_PLAINTEXT_WRITE_FORBID_PLAINTEXT_READ`. */
   readonly plaintextPolicy?: PlaintextPolicy | undefined
+  /**
+   * Refuse items with more wrapped data keys than this (1 to 255), on decrypt before any keyring runs, and on
+   * encrypt. None by default. Set it when others can write the table: a KMS keyring tries every wrapped key that
+   * names its key ARN, one KMS call each, and an item can carry 255.
+   */
+  readonly maxEncryptedDataKeys?: number | undefined
 }
 
 /** The validated configuration the encryptor works from. */
@@ -66,6 +73,7 @@ export interface TableConfig {
   readonly materialsManager: MaterialsManager
   readonly algorithmSuite: 0x6700 | 0x6701 | undefined
   readonly plaintextPolicy: PlaintextPolicy
+  readonly maxEncryptedDataKeys: number | undefined
   /** 2 when any attribute is SIGN_AND_INCLUDE_IN_ENCRYPTION_CONTEXT (spec: ddb-table-encryption-config.md#configuration-version). */
   readonly version: 1 | 2
 }
@@ -137,7 +145,7 @@ export function tableConfig(options: DynamoDbItemEncryptorConfig): TableConfig {
   optionsObject(
     options,
     'DynamoDbItemEncryptor',
-    'tableName, logicalTableName, partitionKeyName, sortKeyName, attributeActionsOnEncrypt, allowedUnsignedAttributes, allowedUnsignedAttributePrefix, keyring, materialsManager, algorithmSuite, plaintextPolicy',
+    'tableName, logicalTableName, partitionKeyName, sortKeyName, attributeActionsOnEncrypt, allowedUnsignedAttributes, allowedUnsignedAttributePrefix, keyring, materialsManager, algorithmSuite, plaintextPolicy, maxEncryptedDataKeys',
   )
   const tableName = options.tableName
   if (typeof tableName !== 'string' || !TABLE_NAME.test(tableName)) {
@@ -196,6 +204,8 @@ export function tableConfig(options: DynamoDbItemEncryptorConfig): TableConfig {
     materialsManager: materialsManagerOption(options),
     algorithmSuite,
     plaintextPolicy,
+    // An item header counts its data keys in one byte.
+    maxEncryptedDataKeys: positiveIntegerOption('DynamoDbItemEncryptor maxEncryptedDataKeys', options.maxEncryptedDataKeys, 255),
     version,
   })
 }

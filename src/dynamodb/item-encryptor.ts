@@ -136,6 +136,7 @@ export class ItemEncryptorCore {
       backend: this.#backend,
       ...(config.algorithmSuite === undefined ? {} : { algorithmSuiteId: config.algorithmSuite }),
       encryptionContext,
+      maxEncryptedDataKeys: config.maxEncryptedDataKeys,
     })
     // Entries, not assignments: an attribute may be named "__proto__", which an assignment would make the prototype.
     const output: Record<string, AttributeValue> = Object.fromEntries(
@@ -221,6 +222,7 @@ export class ItemEncryptorCore {
       requiredContextKeys: Object.keys(encryptionContext),
       backend: this.#backend,
       encryptionContext,
+      maxEncryptedDataKeys: config.maxEncryptedDataKeys,
     })
     // Entries, not assignments: an attribute may be named "__proto__" (see encryptItemWithHeader).
     const output: Record<string, AttributeValue> = Object.fromEntries(

@@ -3,8 +3,8 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { EnvelopeError } from '../../src/errors.js'
 import { DynamoDbItemEncryptor, type DynamoDbItemEncryptorConfig, type Item } from '../../src/dynamodb/index.js'
-import { aesKeyring, rejectionOf, withFailingImport } from '../helpers/fixtures.js'
-import { DefaultMaterialsManager, type Keyring, type MaterialsManager } from '../../src/index.js'
+import { aesKeyring, rejectionOf, spyKeyring, withFailingImport } from '../helpers/fixtures.js'
+import { DefaultMaterialsManager, MultiKeyring, type Keyring, type MaterialsManager } from '../../src/index.js'
 import { suiteFromOption } from '../../src/suites.js'
 
 const base: DynamoDbItemEncryptorConfig = {
@@ -50,6 +50,10 @@ describe('DynamoDbItemEncryptor configuration', () => {
     ['an allowedUnsignedAttributePrefix that is no string', { allowedUnsignedAttributePrefix: 5 as never }],
     ['a prefix the reserved prefix starts with', { allowedUnsignedAttributePrefix: 'aws_' }],
     ['a prefix starting with the reserved prefix', { allowedUnsignedAttributePrefix: 'aws_dbe_x' }],
+    ['maxEncryptedDataKeys 0', { maxEncryptedDataKeys: 0 }],
+    ['maxEncryptedDataKeys over 255 (an item header counts them in one byte)', { maxEncryptedDataKeys: 256 }],
+    ['a fractional maxEncryptedDataKeys', { maxEncryptedDataKeys: 1.5 }],
+    ['maxEncryptedDataKeys as a string', { maxEncryptedDataKeys: '3' as never }],
   ]
   for (const [what, config] of refused) it(`refuses ${what}`, () => expect(configCode(config)).toBe('INVALID_CONFIGURATION'))
 
@@ -294,6 +298,25 @@ describe('DynamoDbItemEncryptor with keyrings and managers that do not support t
       getDecryptionMaterials: (request, backend) => defaultManager.getDecryptionMaterials(request, backend),
     }
     expect(await codeOf(withManager(otherSuite).encryptItem(signedItem))).toBe('UNSUPPORTED_ALGORITHM_SUITE')
+  })
+})
+
+describe('DynamoDbItemEncryptor maxEncryptedDataKeys', () => {
+  const three = () => new MultiKeyring({ generator: aesKeyring(32, 'a'), children: [aesKeyring(32, 'b'), aesKeyring(32, 'c')] })
+
+  it('refuses an item with more wrapped data keys on decrypt, before any keyring runs; one within the limit decrypts', async () => {
+    const stored = await new DynamoDbItemEncryptor({ ...base, keyring: three() }).encryptItem(item)
+    const reader = spyKeyring(aesKeyring(32, 'c'))
+    const limited = new DynamoDbItemEncryptor({ ...base, keyring: reader.keyring, maxEncryptedDataKeys: 2 })
+    expect(await codeOf(limited.decryptItem(stored))).toBe('TOO_MANY_ENCRYPTED_DATA_KEYS')
+    expect(reader.calls.decrypt).toBe(0)
+    const enough = new DynamoDbItemEncryptor({ ...base, keyring: reader.keyring, maxEncryptedDataKeys: 3 })
+    expect(await enough.decryptItem(stored)).toEqual(item)
+  })
+
+  it('refuses to write an item with more wrapped data keys than it may read back', async () => {
+    expect(await codeOf(new DynamoDbItemEncryptor({ ...base, keyring: three(), maxEncryptedDataKeys: 2 }).encryptItem(item))).toBe('TOO_MANY_ENCRYPTED_DATA_KEYS')
+    expect(await new DynamoDbItemEncryptor({ ...base, keyring: three(), maxEncryptedDataKeys: 255 }).encryptItem(item)).toHaveProperty('aws_dbe_head')
   })
 })
 

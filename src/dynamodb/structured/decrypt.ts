@@ -4,6 +4,7 @@ import type { CryptoBackend } from '../../backend/types.js'
 import { RequiredEncryptionContextMaterialsManager } from '../../cmm/required-context.js'
 import { checkDecryptionMaterials, materialsFrom } from '../../cmm/materials-check.js'
 import { CommitmentMismatchError, KeyringError } from '../../errors.js'
+import { checkKeyCount } from './header.js'
 import { dbeSuite } from '../../suites-dbe.js'
 import type { CompleteDecryptionMaterials, EncryptionContext, MaterialsManager } from '../../types.js'
 import { ItemAuthenticationError, MalformedItemError } from '../errors.js'
@@ -25,6 +26,8 @@ export interface DecryptStructureInput {
   readonly requiredContextKeys?: readonly string[]
   readonly backend: CryptoBackend
   readonly encryptionContext?: EncryptionContext
+  /** Items with more wrapped data keys are refused before any keyring runs. */
+  readonly maxEncryptedDataKeys?: number | undefined
 }
 
 const ACTION_OF_LEGEND: Record<number, CryptoAction> = {
@@ -48,6 +51,7 @@ function zeroMaterials(materials: CompleteDecryptionMaterials): void {
 export async function decryptStructure(input: DecryptStructureInput): Promise<StructureOutput> {
   const { tableName, fields, backend } = input
   const { header, partialHeader, commitment } = parseHeader(reserved(fields, HEADER_ATTRIBUTE))
+  checkKeyCount(header.encryptedDataKeys.length, input.maxEncryptedDataKeys, 'The item has')
   const footer = reserved(fields, FOOTER_ATTRIBUTE)
   const headerBytes = (fields.get(HEADER_ATTRIBUTE) as Terminal).value
   const data = [...fields].filter(([name]) => name !== HEADER_ATTRIBUTE && name !== FOOTER_ATTRIBUTE)

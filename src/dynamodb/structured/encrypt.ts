@@ -12,7 +12,7 @@ import { FOOTER_ATTRIBUTE, HEADER_ATTRIBUTE, type CryptoAction, type Terminal } 
 import { withAttributeContext } from './context.js'
 import { ENCRYPTED_TYPE_ID, encryptTerminal, fieldRootKey } from './crypt.js'
 import { canonicalHash, createFooter, type SignedField } from './footer.js'
-import { LEGEND, MESSAGE_ID_LENGTH, headerCommitment, serializePartialHeader } from './header.js'
+import { LEGEND, MESSAGE_ID_LENGTH, checkKeyCount, headerCommitment, serializePartialHeader } from './header.js'
 import { canonicalPath } from './path.js'
 
 export interface StructuredField {
@@ -42,6 +42,8 @@ export interface EncryptStructureInput {
   /** 0x6700 or 0x6701 (the default). */
   readonly algorithmSuiteId?: number
   readonly encryptionContext?: EncryptionContext
+  /** Materials with more wrapped data keys are refused. */
+  readonly maxEncryptedDataKeys?: number | undefined
   /** Tests only: a fixed message ID for known-answer tests. */
   readonly messageId?: Uint8Array
 }
@@ -103,6 +105,7 @@ export async function encryptStructure(input: EncryptStructureInput): Promise<St
   const materialsSuite = dbeSuite(materials?.suite?.id ?? suite.id)
   checkEncryptionMaterials(materials, materialsSuite, backend)
   try {
+    checkKeyCount(materials.encryptedDataKeys.length, input.maxEncryptedDataKeys, 'The keyrings produced')
     const signingKeys = materials.symmetricSigningKeys
     if (signingKeys === undefined || signingKeys.length !== materials.encryptedDataKeys.length) {
       throw new KeyringError('The materials have no symmetric signing key per encrypted data key; the keyrings must support the DynamoDB item suites.')

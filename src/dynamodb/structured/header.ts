@@ -7,6 +7,7 @@ import { concatBytes, utf8, utf8Decoder } from '../../format/bytes.js'
 import { serializeContext } from '../../format/context.js'
 import type { AlgorithmSuite } from '../../suites.js'
 import type { EncryptedDataKey, EncryptionContext } from '../../types.js'
+import { TooManyEncryptedDataKeysError } from '../../errors.js'
 import { InvalidItemError, MalformedItemError } from '../errors.js'
 
 export const MESSAGE_ID_LENGTH = 32
@@ -56,6 +57,13 @@ class Writer {
   }
   finish(): Uint8Array {
     return concatBytes(this.parts)
+  }
+}
+
+/** Refuse more wrapped data keys than `max` allows (none when undefined): `who` says whose they are. */
+export function checkKeyCount(count: number, max: number | undefined, who: string): void {
+  if (max !== undefined && count > max) {
+    throw new TooManyEncryptedDataKeysError(`${who} ${count} encrypted data keys; maxEncryptedDataKeys allows ${max}.`)
   }
 }
 
