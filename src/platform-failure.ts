@@ -7,6 +7,11 @@ import { EnvelopeError, InternalError } from './errors.js'
  */
 export function platformFailure(error: unknown): EnvelopeError {
   if (error instanceof EnvelopeError) return error
-  const what = error instanceof Error ? `${error.name}: ${error.message.slice(0, 200)}` : typeof error
+  let what: string
+  try {
+    what = error instanceof Error ? `${String(error.name)}: ${String(error.message).slice(0, 200)}` : typeof error
+  } catch {
+    what = 'an error that could not be read' // describing a failure must not fail
+  }
   return new InternalError(`The platform failed under kms-envelope (${what}).`, { cause: error })
 }

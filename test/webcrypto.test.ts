@@ -466,6 +466,18 @@ describe('a platform failure under the engine', () => {
     expect(streamError).toBe(headerError)
   })
 
+  it('an error that cannot even be read is typed all the same', async () => {
+    const unreadable = new Error('x')
+    Object.defineProperty(unreadable, 'message', {
+      get() {
+        throw new Error('no message')
+      },
+    })
+    const { ciphertext } = await encryptWith(nodeBackend, aesKeyring(), data, options)
+    const backend: CryptoBackend = { ...nodeBackend, allocate: () => { throw unreadable } }
+    expect(await rejectionOf(decryptWith(backend, aesKeyring(), ciphertext))).toMatchObject({ code: 'INTERNAL_ERROR', cause: unreadable })
+  })
+
   it('memory running out in Node (a RangeError allocating the output) is INTERNAL_ERROR too', async () => {
     const { ciphertext } = await encryptWith(nodeBackend, aesKeyring(), data, options)
     const outOfMemory = new RangeError('Array buffer allocation failed')
