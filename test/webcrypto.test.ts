@@ -408,6 +408,88 @@ describe('the asynchronous frame engine', () => {
   })
 })
 
+/** An asynchronous AES-GCM whose answers on frame content wait until `open()`; records where each call wrote. */
+function gatedAsyncBackend(): { backend: CryptoBackend; open: () => void; pending: () => number; outputs: Uint8Array[] } {
+  let release!: () => void
+  const gate = new Promise<void>((resolve) => (release = resolve))
+  let waiting = 0
+  const outputs: Uint8Array[] = []
+  const { adoptAeadKey: _keysGoThroughAeadKey, ...rest } = nodeBackend
+  const held = async (content: Uint8Array) => {
+    if (content.length < 100) return // the keyring's data key and the header's tag: not held, only frames
+    waiting++
+    await gate
+    waiting--
+  }
+  const backend: CryptoBackend = {
+    ...rest,
+    aeadKey(key) {
+      const inner = nodeBackend.aeadKey(key) as AeadKey
+      return {
+        async: true,
+        async seal(iv, aad, plaintext, out, offset) {
+          // The work is done at once; only the answer waits, as when the page's event loop is slow to deliver it.
+          inner.seal(iv, aad, plaintext, out, offset)
+          outputs.push(out)
+          await held(plaintext)
+        },
+        async open(iv, aad, ciphertext, tag, out, offset) {
+          const opened = inner.open(iv, aad, ciphertext, tag, out, offset)
+          outputs.push(out)
+          await held(ciphertext)
+          return opened
+        },
+      }
+    },
+  }
+  return { backend, open: release, pending: () => waiting, outputs }
+}
+
+describe('a stream aborted while its asynchronous cipher calls are in flight', () => {
+  const until = async (condition: () => boolean) => {
+    for (let i = 0; i < 200 && !condition(); i++) await new Promise((resolve) => setTimeout(resolve, 5))
+    expect(condition()).toBe(true)
+  }
+
+  it('decrypt emits nothing of the frames opened by then, and zeroes the plaintext they wrote', async () => {
+    const data = bytes(5000)
+    const { ciphertext } = await encryptWith(nodeBackend, aesKeyring(), data, { algorithmSuite: 0x0478, frameLength: 1000 })
+    const { backend, open, pending, outputs } = gatedAsyncBackend()
+    const abort = new AbortController()
+    const received: Uint8Array[] = []
+    const reading = (async () => {
+      for await (const chunk of chunked(ciphertext, ciphertext.length).pipeThrough(decryptStreamWith(backend, aesKeyring(), { signal: abort.signal })) as unknown as AsyncIterable<Uint8Array>) {
+        received.push(chunk.slice())
+      }
+    })()
+    await until(() => pending() > 0)
+    abort.abort()
+    open()
+    expect(await rejectionOf(reading)).toMatchObject({ code: 'ABORTED' })
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    expect(received).toEqual([])
+    expect(outputs.length).toBeGreaterThan(0)
+    expect(outputs.every((out) => out.every((byte) => byte === 0))).toBe(true)
+  })
+
+  it('encrypt emits no frame sealed after the abort', async () => {
+    const { backend, open, pending } = gatedAsyncBackend()
+    const abort = new AbortController()
+    const received: Uint8Array[] = []
+    const stream = encryptStreamWith(backend, aesKeyring(), { algorithmSuite: 0x0478, frameLength: 1000, signal: abort.signal })
+    const reading = (async () => {
+      for await (const chunk of chunked(bytes(5000), 5000).pipeThrough(stream) as unknown as AsyncIterable<Uint8Array>) received.push(chunk)
+    })()
+    await until(() => pending() > 0)
+    const before = received.length // the header, at most
+    abort.abort()
+    open()
+    expect(await rejectionOf(reading)).toMatchObject({ code: 'ABORTED' })
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    expect(received.length).toBe(before)
+  })
+})
+
 /**
  * An asynchronous AES-GCM whose `failing`-th call (counted over every key, the keyring's own first) rejects as
  * WebCrypto does when it cannot do the operation.
