@@ -4,6 +4,7 @@
 import { constants, createPublicKey, generateKeyPairSync, publicEncrypt, randomBytes, sign as nodeSign, verify as nodeVerify, type KeyObject } from 'node:crypto'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
+import { element, INTEGER, readElement, SEQUENCE } from '../src/backend/der.js'
 import { compressPoint, decompressPoint, derToP1363, p1363ToDer } from '../src/backend/ec.js'
 import { nodeBackend } from '../src/backend/node.js'
 import type { AeadKey, AsyncAeadKey, CryptoBackend, RsaPadding } from '../src/backend/types.js'
@@ -131,6 +132,41 @@ describe('WebCrypto backend primitives against node:crypto', () => {
     }
     expect(await rejectionOf(Promise.resolve(webCryptoBackend.rsaDecrypt(privateKey, 'OAEP-SHA256', wrapped, 32)))).toBeInstanceOf(KeyringError)
     expect(await rejectionOf(Promise.resolve(webCryptoBackend.rsaDecrypt(privateKey, 'OAEP-SHA1', wrapped, 16)))).toBeInstanceOf(KeyringError)
+  })
+
+  it("a caller's own CryptoKey: RSA-OAEP of the padding's hash and of the right half only", async () => {
+    const { subtle } = globalThis.crypto
+    const pair = (await subtle.generateKey(
+      { name: 'RSA-OAEP', modulusLength: 2048, publicExponent: Uint8Array.of(1, 0, 1), hash: 'SHA-256' },
+      true,
+      ['encrypt', 'decrypt'],
+    )) as CryptoKeyPair
+    const publicKey = webCryptoBackend.importRsaPublicKey(pair.publicKey)
+    const privateKey = webCryptoBackend.importRsaPrivateKey(pair.privateKey)
+    const wrapped = await webCryptoBackend.rsaEncrypt(publicKey, 'OAEP-SHA256', bytes(16))
+    expect(equal(await webCryptoBackend.rsaDecrypt(privateKey, 'OAEP-SHA256', wrapped, 16), bytes(16))).toBe(true)
+    // Imported for SHA-256, the key cannot serve another OAEP hash: WebCrypto binds it to one.
+    expect(await rejectionOf(Promise.resolve().then(() => webCryptoBackend.rsaEncrypt(publicKey, 'OAEP-SHA1', bytes(16))))).toMatchObject({ code: 'INVALID_CONFIGURATION' })
+    // The other half, or a key of another algorithm, is refused as it is handed over.
+    expect(() => webCryptoBackend.importRsaPublicKey(pair.privateKey)).toThrow(ConfigurationError)
+    const pss = (await subtle.generateKey({ name: 'RSA-PSS', modulusLength: 2048, publicExponent: Uint8Array.of(1, 0, 1), hash: 'SHA-256' }, true, ['sign', 'verify'])) as CryptoKeyPair
+    expect(() => webCryptoBackend.importRsaPublicKey(pss.publicKey)).toThrow(ConfigurationError)
+    // What WebCrypto itself refuses to import (here an RSAPublicKey with a third integer, which the modulus-size
+    // check reads past) is an unreadable key, never WebCrypto's own DOMException.
+    const spki = new Uint8Array(createPublicKey(rsa.publicKey).export({ type: 'spki', format: 'der' }))
+    const outer = readElement(spki, 0, SEQUENCE, 'spki')
+    const algorithm = readElement(outer.content, 0, SEQUENCE, 'algorithm')
+    const bitString = readElement(outer.content, algorithm.end, 0x03, 'key')
+    const rsaKey = readElement(bitString.content, 1, SEQUENCE, 'RSAPublicKey')
+    const modulus = readElement(rsaKey.content, 0, INTEGER, 'modulus')
+    const exponent = readElement(rsaKey.content, modulus.end, INTEGER, 'exponent')
+    const padded = element(
+      SEQUENCE,
+      outer.content.subarray(0, algorithm.end),
+      element(0x03, Uint8Array.of(0), element(SEQUENCE, rsaKey.content.subarray(0, exponent.end), element(INTEGER, Uint8Array.of(5)))),
+    )
+    const refused = webCryptoBackend.importRsaPublicKey(padded)
+    expect(await rejectionOf(Promise.resolve().then(() => webCryptoBackend.rsaEncrypt(refused, 'OAEP-SHA256', bytes(16))))).toMatchObject({ code: 'INVALID_CONFIGURATION' })
   })
 
   it.each(['P-256', 'P-384'] as const)('ECDSA %s: keys, signatures and point encodings interoperate with node:crypto', async (curve: CurveName) => {
