@@ -167,6 +167,14 @@ describe('WebCrypto backend primitives against node:crypto', () => {
     )
     const refused = webCryptoBackend.importRsaPublicKey(padded)
     expect(await rejectionOf(Promise.resolve().then(() => webCryptoBackend.rsaEncrypt(refused, 'OAEP-SHA256', bytes(16))))).toMatchObject({ code: 'INVALID_CONFIGURATION' })
+    // A private CryptoKey alone gives its public half only when it is extractable: say so, rather than fail in WebCrypto.
+    const derived = webCryptoBackend.rsaPublicFromPrivate(webCryptoBackend.importRsaPrivateKey(pair.privateKey))
+    expect(equal(await webCryptoBackend.rsaDecrypt(privateKey, 'OAEP-SHA256', await webCryptoBackend.rsaEncrypt(derived, 'OAEP-SHA256', bytes(16)), 16), bytes(16))).toBe(true)
+    const sealed = await subtle.importKey('pkcs8', await subtle.exportKey('pkcs8', pair.privateKey), { name: 'RSA-OAEP', hash: 'SHA-256' }, false, ['decrypt'])
+    const underived = webCryptoBackend.rsaPublicFromPrivate(webCryptoBackend.importRsaPrivateKey(sealed))
+    const error = await rejectionOf(Promise.resolve().then(() => webCryptoBackend.rsaEncrypt(underived, 'OAEP-SHA256', bytes(16))))
+    expect(error).toMatchObject({ code: 'INVALID_CONFIGURATION' })
+    expect((error as Error).message).toMatch(/not extractable/)
   })
 
   it.each(['P-256', 'P-384'] as const)('ECDSA %s: keys, signatures and point encodings interoperate with node:crypto', async (curve: CurveName) => {
