@@ -58,6 +58,20 @@ describe('keyring configuration', () => {
     expect(await rejectionOf(encrypt(keyring, 'x'))).toBeInstanceOf(ConfigurationError)
   })
 
+  it('DER bytes (SPKI, PKCS#8) work as PEM does; a private key given as the public one is refused', async () => {
+    const { createPrivateKey, createPublicKey } = await import('node:crypto')
+    const { publicKey, privateKey } = rsaPem()
+    const spki = new Uint8Array(createPublicKey(publicKey).export({ type: 'spki', format: 'der' }))
+    const pkcs8 = new Uint8Array(createPrivateKey(privateKey).export({ type: 'pkcs8', format: 'der' }))
+    const der = new RawRsaKeyring({ keyNamespace: 'test', keyName: 'rsa-1', publicKey: spki, privateKey: pkcs8, padding: 'OAEP-SHA256' })
+    const { ciphertext } = await encrypt(der, 'der')
+    expect(new TextDecoder().decode((await decrypt(rsaKeyring('OAEP-SHA256'), ciphertext)).plaintext)).toBe('der')
+    const { ciphertext: fromPem } = await encrypt(rsaKeyring('OAEP-SHA256'), 'pem')
+    expect(new TextDecoder().decode((await decrypt(der, fromPem)).plaintext)).toBe('pem')
+    const swapped = new RawRsaKeyring({ keyNamespace: 'test', keyName: 'rsa-1', publicKey: pkcs8, padding: 'OAEP-SHA256' })
+    expect(await rejectionOf(encrypt(swapped, 'x'))).toBeInstanceOf(ConfigurationError)
+  })
+
   it('a key of the wrong half, or no key at all, is refused when used', async () => {
     const { createPrivateKey, createPublicKey } = await import('node:crypto')
     const { publicKey, privateKey } = rsaPem()
