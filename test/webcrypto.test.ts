@@ -460,40 +460,46 @@ describe('the asynchronous frame engine', () => {
   })
 })
 
-/** An asynchronous AES-GCM whose answers on frame content wait until `open()`; records where each call wrote. */
-function gatedAsyncBackend(): { backend: CryptoBackend; open: () => void; pending: () => number; outputs: Uint8Array[] } {
-  let release!: () => void
-  const gate = new Promise<void>((resolve) => (release = resolve))
-  let waiting = 0
-  const outputs: Uint8Array[] = []
+/**
+ * nodeBackend with node:crypto's AES-GCM behind the asynchronous interface, every key made through `aeadKey`, and
+ * each call made through `around`: given the call's input, its output and the work itself, it decides when the work
+ * is done and whether it succeeds.
+ */
+function asyncAeadBackend(around: <T>(input: Uint8Array, out: Uint8Array, work: () => T) => Promise<T>): CryptoBackend {
   const { adoptAeadKey: _keysGoThroughAeadKey, ...rest } = nodeBackend
-  const held = async (content: Uint8Array) => {
-    if (content.length < 100) return // the keyring's data key and the header's tag: not held, only frames
-    waiting++
-    await gate
-    waiting--
-  }
-  const backend: CryptoBackend = {
+  return {
     ...rest,
     aeadKey(key) {
       const inner = nodeBackend.aeadKey(key) as AeadKey
       return {
         async: true,
-        async seal(iv, aad, plaintext, out, offset) {
-          // The work is done at once; only the answer waits, as when the page's event loop is slow to deliver it.
-          inner.seal(iv, aad, plaintext, out, offset)
-          outputs.push(out)
-          await held(plaintext)
-        },
-        async open(iv, aad, ciphertext, tag, out, offset) {
-          const opened = inner.open(iv, aad, ciphertext, tag, out, offset)
-          outputs.push(out)
-          await held(ciphertext)
-          return opened
-        },
+        seal: (iv, aad, plaintext, out, offset) => around(plaintext, out, () => inner.seal(iv, aad, plaintext, out, offset)),
+        open: (iv, aad, ciphertext, tag, out, offset) => around(ciphertext, out, () => inner.open(iv, aad, ciphertext, tag, out, offset)),
       }
     },
   }
+}
+
+/**
+ * An asynchronous AES-GCM whose answers on frame content wait until `open()`: the work is done at once, only the
+ * answer waits (as when a page's event loop is slow to deliver it). Records where each call wrote.
+ */
+function gatedAsyncBackend(): { backend: CryptoBackend; open: () => void; pending: () => number; outputs: Uint8Array[] } {
+  let release!: () => void
+  const gate = new Promise<void>((resolve) => (release = resolve))
+  let waiting = 0
+  const outputs: Uint8Array[] = []
+  const backend = asyncAeadBackend(async (input, out, work) => {
+    const result = work()
+    outputs.push(out)
+    if (input.length >= 100) {
+      // Frames only: the keyring's data key and the header's tag are not held.
+      waiting++
+      await gate
+      waiting--
+    }
+    return result
+  })
   return { backend, open: release, pending: () => waiting, outputs }
 }
 
@@ -549,24 +555,10 @@ describe('a stream aborted while its asynchronous cipher calls are in flight', (
 function failingAsyncBackend(failing: number): { backend: CryptoBackend; rejection: DOMException } {
   const rejection = new DOMException('The operation failed for an operation-specific reason', 'OperationError')
   let calls = 0
-  const { adoptAeadKey: _keysGoThroughAeadKey, ...rest } = nodeBackend
-  const backend: CryptoBackend = {
-    ...rest,
-    aeadKey(key) {
-      const inner = nodeBackend.aeadKey(key) as AeadKey
-      return {
-        async: true,
-        async seal(iv, aad, plaintext, out, offset) {
-          if (++calls === failing) throw rejection
-          inner.seal(iv, aad, plaintext, out, offset)
-        },
-        async open(iv, aad, ciphertext, tag, out, offset) {
-          if (++calls === failing) throw rejection
-          return inner.open(iv, aad, ciphertext, tag, out, offset)
-        },
-      }
-    },
-  }
+  const backend = asyncAeadBackend(async (_input, _out, work) => {
+    if (++calls === failing) throw rejection
+    return work()
+  })
   return { backend, rejection }
 }
 
