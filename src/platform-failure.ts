@@ -1,3 +1,4 @@
+import { errorMessage } from './cmm/materials-check.js'
 import { EnvelopeError, InternalError } from './errors.js'
 
 /**
@@ -7,11 +8,11 @@ import { EnvelopeError, InternalError } from './errors.js'
  */
 export function platformFailure(error: unknown): EnvelopeError {
   if (error instanceof EnvelopeError) return error
-  let what: string
+  let name = ''
   try {
-    what = error instanceof Error ? `${String(error.name)}: ${String(error.message).slice(0, 200)}` : typeof error
+    if (error instanceof Error) name = `${String(error.name)}: `
   } catch {
-    what = 'an error that could not be read' // describing a failure must not fail
+    // errorMessage says what cannot be read: describing a failure must not fail
   }
-  return new InternalError(`The platform failed under kms-envelope (${what}).`, { cause: error })
+  return new InternalError(`The platform failed under kms-envelope (${name}${errorMessage(error)}).`, { cause: error })
 }
