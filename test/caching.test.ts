@@ -562,6 +562,21 @@ describe('zeroing and ownership of cached data keys', () => {
     expect(cache.stats()).toMatchObject({ size: 0, evictions: 4, misses: 4, hits: 1 })
   })
 
+  /** Wait (up to 3 s) for the expiry sweeps to empty `cache`. */
+  const untilEmpty = async (cache: LocalMaterialsCache) => {
+    for (let waited = 0; waited < 3000 && cache.stats().size > 0; waited += 20) await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+  /** Count the sweeps of `cache` (calls of its prune), which still prunes. */
+  const countSweeps = (cache: LocalMaterialsCache): (() => number) => {
+    let sweeps = 0
+    const prune = cache.prune.bind(cache)
+    cache.prune = (now?: number) => {
+      sweeps++
+      prune(now)
+    }
+    return () => sweeps
+  }
+
   it('decrypt entries expire and are zeroed; pruning at the LRU tail and prune() find expired entries nobody asks for', async () => {
     const { manager, seen } = recording()
     const { state, clock: now } = clock()
@@ -589,7 +604,7 @@ describe('zeroing and ownership of cached data keys', () => {
     const { ciphertext } = await encrypt(cmm, KIB, { encryptionContext: context })
     await decrypt(cmm, ciphertext)
     expect(seen.encryptKeys.length + seen.decryptKeys.length).toBe(2)
-    for (let waited = 0; waited < 3000 && cache.stats().size > 0; waited += 20) await new Promise((resolve) => setTimeout(resolve, 20))
+    await untilEmpty(cache)
     expect(cache.stats().size).toBe(0)
     expect([...seen.encryptKeys, ...seen.decryptKeys].every(isZero)).toBe(true)
     expect(events.filter((event) => event.type === 'evict').map((event) => (event as { reason: string }).reason)).toEqual(['expired', 'expired'])
@@ -597,34 +612,24 @@ describe('zeroing and ownership of cached data keys', () => {
 
   it('managers sharing a cache share its sweeps: 100 of them, one entry each, make one or two', async () => {
     const cache = new LocalMaterialsCache({ capacity: 200 })
-    let sweeps = 0
-    const prune = cache.prune.bind(cache)
-    cache.prune = (now?: number) => {
-      sweeps++
-      prune(now)
-    }
+    const sweeps = countSweeps(cache)
     const managers = Array.from({ length: 100 }, (_, index) => new CachingMaterialsManager({ keyring: aesKeyring(), cache, maxAge: 500, partition: `tenant-${index}` }))
     await encrypt(new CachingMaterialsManager({ keyring: aesKeyring(), maxAge: 1 }), KIB) // loads what the first encrypt loads
     await Promise.all(managers.map((cmm) => encrypt(cmm, KIB, { encryptionContext: context, algorithmSuite: 0x0478 })))
     expect(cache.stats().size).toBe(100)
-    for (let waited = 0; waited < 3000 && cache.stats().size > 0; waited += 20) await new Promise((resolve) => setTimeout(resolve, 20))
+    await untilEmpty(cache)
     expect(cache.stats().size).toBe(0)
-    expect(sweeps).toBeGreaterThanOrEqual(1)
-    expect(sweeps).toBeLessThanOrEqual(2)
+    expect(sweeps()).toBeGreaterThanOrEqual(1)
+    expect(sweeps()).toBeLessThanOrEqual(2)
   })
 
   it('a cache of capacity 0 keeps nothing, so it gets no sweeps', async () => {
     const cache = new LocalMaterialsCache({ capacity: 0 })
-    let sweeps = 0
-    const prune = cache.prune.bind(cache)
-    cache.prune = (now?: number) => {
-      sweeps++
-      prune(now)
-    }
+    const sweeps = countSweeps(cache)
     await encrypt(new CachingMaterialsManager({ keyring: aesKeyring(), cache, maxAge: 20 }), KIB, { algorithmSuite: 0x0478 })
     await new Promise((resolve) => setTimeout(resolve, 200))
     expect(cache.stats()).toMatchObject({ size: 0, misses: 1 })
-    expect(sweeps).toBe(0)
+    expect(sweeps()).toBe(0)
   })
 
   it('the expiry timer does not keep a cache no one uses any more (a manager made per request, say)', async () => {
