@@ -20,7 +20,12 @@ export interface EncryptedDataKey {
   readonly ciphertext: Uint8Array
 }
 
-/** Everything in a message header that a caller may want to inspect. */
+/**
+ * Everything in a message header that a caller may want to inspect. On decrypt, its byte fields (`messageId`,
+ * each key's `providerInfo` and `ciphertext`) are the library's own copies: reusing the message's buffer leaves
+ * them as they were. A small header's copies share memory with other messages' headers (and with nothing else),
+ * so a field's `.buffer` holds more than the field: pass on the field, or `field.slice()`, not its `.buffer`.
+ */
 export interface MessageHeader {
   readonly version: 1 | 2
   readonly algorithmSuiteId: number

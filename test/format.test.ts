@@ -283,6 +283,34 @@ describe('parsed headers', () => {
     )
   })
 
+  it('keep their own bytes while other headers are parsed, small ones sharing blocks and larger ones not', async () => {
+    const keyring = new RawAesKeyring({ keyNamespace: 'ns', keyName: 'name', wrappingKey: new Uint8Array(32).fill(7) })
+    // Headers from about 150 to about 1,100 bytes: several blocks' worth of small ones, and some too large to share.
+    const messages = await Promise.all(
+      Array.from({ length: 120 }, async (_, index) => {
+        const encryptionContext = { pad: 'x'.repeat((index * 37) % 900) }
+        return (await encrypt(keyring, 'x', { encryptionContext })).ciphertext
+      }),
+    )
+    const snapshot = (h: MessageHeader) => [
+      Array.from(h.messageId),
+      ...h.encryptedDataKeys.flatMap((key) => [Array.from(key.providerInfo), Array.from(key.ciphertext)]),
+      Array.from(serializeContext(h.encryptionContext)),
+    ]
+    const parsed = messages.map((message) => {
+      const { header, body } = parseHeader(message)
+      return { header, length: body.length, before: snapshot(header) }
+    })
+    for (const { header, length, before } of parsed) {
+      expect(snapshot(header)).toEqual(before)
+      // Its own copy: nothing but its header body.
+      if (length > 512) expect(header.messageId.buffer.byteLength).toBe(length)
+    }
+    const blocks = new Set(parsed.filter(({ length }) => length <= 512).map(({ header }) => header.messageId.buffer))
+    expect(blocks.size).toBeGreaterThan(1)
+    expect(blocks.size).toBeLessThan(parsed.length / 4)
+  })
+
   it('contexts parsed from bytes the caller owns keep their serialization when those bytes change', () => {
     const bytes = serializeContext({ a: '1', b: '2' }).slice()
     const parsed = parseContext(bytes)
