@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest'
 import { legacyOrderDiffers, parseContext, serializeContext, serializeContextLegacyOrder } from '../src/format/context.js'
 import { ByteReader, ByteWriter, isAllZero } from '../src/format/bytes.js'
 import { parseHeader } from '../src/format/header.js'
-import { RawAesKeyring, TruncatedMessageError, decrypt, encrypt, type MessageHeader } from '../src/index.js'
+import { MultiKeyring, RawAesKeyring, TruncatedMessageError, decrypt, encrypt, type MessageHeader } from '../src/index.js'
 import { thrownBy } from './helpers/fixtures.js'
 
 const contextArbitrary = fc.dictionary(
@@ -309,6 +309,45 @@ describe('parsed headers', () => {
     const blocks = new Set(parsed.filter(({ length }) => length <= 512).map(({ header }) => header.messageId.buffer))
     expect(blocks.size).toBeGreaterThan(1)
     expect(blocks.size).toBeLessThan(parsed.length / 4)
+  })
+
+  it('cut short, report a length they need at least, counting every key entry and field still to come', async () => {
+    const aes = (name: string) => new RawAesKeyring({ keyNamespace: 'ns', keyName: name, wrappingKey: new Uint8Array(32).fill(7) })
+    await fc.assert(
+      fc.asyncProperty(
+        contextArbitrary,
+        fc.constantFrom(0x0478, 0x0578, 0x0178, 0x0014),
+        fc.integer({ min: 0, max: 5 }),
+        async (context, algorithmSuite, children) => {
+          const keyring = new MultiKeyring({ generator: aes('g'), children: Array.from({ length: children }, (_, index) => aes(`child-${'x'.repeat(index * 9)}`)) })
+          const commitmentPolicy = algorithmSuite >= 0x0478 ? 'REQUIRE_ENCRYPT_REQUIRE_DECRYPT' : 'FORBID_ENCRYPT_ALLOW_DECRYPT'
+          const { ciphertext } = await encrypt(keyring, 'x', { encryptionContext: context, algorithmSuite, commitmentPolicy })
+          const { header, length } = parseHeader(ciphertext)
+          // Where each key entry starts: after the version (and type), suite, message ID, context and key count.
+          const version = header.version
+          let at = (version === 1 ? 4 : 3) + header.messageId.length + 2 + serializeContext(header.encryptionContext).length + 2
+          const starts = header.encryptedDataKeys.map((key) => {
+            const start = at
+            at += 6 + Buffer.byteLength(key.providerId) + key.providerInfo.length + key.ciphertext.length
+            return start
+          })
+          const tail = length - at
+          for (let cut = 1; cut < length; cut++) {
+            const error = thrownBy(() => parseHeader(ciphertext.subarray(0, cut)))
+            expect(error).toBeInstanceOf(TruncatedMessageError)
+            const { minimumLength } = error as TruncatedMessageError
+            // Never past the header: a stream waiting for that many bytes would wait for bytes that never come.
+            expect(minimumLength).toBeLessThanOrEqual(length)
+            expect(minimumLength).toBeGreaterThan(cut)
+            if (cut > starts[0]! && cut < at) {
+              const entriesAfter = starts.filter((start) => start >= cut).length
+              expect(minimumLength).toBeGreaterThanOrEqual(cut + 6 * entriesAfter + tail)
+            }
+          }
+        },
+      ),
+      { numRuns: 40 },
+    )
   })
 
   it('contexts parsed from bytes the caller owns keep their serialization when those bytes change', () => {

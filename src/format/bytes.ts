@@ -106,6 +106,11 @@ export function setUint32At(bytes: Uint8Array, offset: number, value: number): v
  */
 export class ByteReader {
   offset: number
+  /**
+   * Bytes known to follow the next field, counted in a truncation's `minimumLength`: how many bytes a stream
+   * waits for before it parses again.
+   */
+  following = 0
 
   constructor(
     readonly bytes: Uint8Array,
@@ -122,7 +127,7 @@ export class ByteReader {
     if (count > this.remaining) {
       throw new TruncatedMessageError(
         `The message ends inside its ${what}: ${count} bytes needed at offset ${this.offset}, ${this.remaining} left.`,
-        { minimumLength: this.offset + count },
+        { minimumLength: this.offset + count + this.following },
       )
     }
   }

@@ -109,7 +109,9 @@ export function parseHeader(bytes: Uint8Array, options: ParseHeaderOptions = {})
   const messageIdAt = reader.skip(messageIdLength(version), 'message ID')
   const contextAt = reader.skipLengthPrefixed('encryption context')
   const contextEnd = reader.offset
-  const entries = parseEncryptedDataKeys(reader, options.maxEncryptedDataKeys)
+  // What follows the keys: content type, [reserved field, IV length,] frame length, suite data, [IV,] tag.
+  const tail = 5 + (version === 1 ? 5 + suite.ivLength : 0) + suite.suiteDataLength + suite.tagLength
+  const entries = parseEncryptedDataKeys(reader, options.maxEncryptedDataKeys, tail)
 
   const contentTypeByte = reader.uint8('content type')
   if (contentTypeByte !== CONTENT_TYPE_FRAMED && contentTypeByte !== CONTENT_TYPE_NON_FRAMED) {
@@ -187,7 +189,15 @@ interface KeyEntry {
   readonly end: number
 }
 
-function parseEncryptedDataKeys(reader: ByteReader, maxEncryptedDataKeys: number | undefined): KeyEntry[] {
+/** The least an encrypted data key entry takes: its three length fields. */
+const LEAST_KEY_ENTRY = 6
+
+/**
+ * The entries, which `tail` more header bytes follow. A header that ends among them is reported as needing at
+ * least the fields still to come: a stream fed a hostile header of 65,535 keys in small pieces then parses it
+ * a few times, not again for each piece (minutes of work).
+ */
+function parseEncryptedDataKeys(reader: ByteReader, maxEncryptedDataKeys: number | undefined, tail: number): KeyEntry[] {
   const count = reader.uint16('encrypted data key count')
   if (count === 0) throw new MalformedMessageError('The message has no encrypted data keys.')
   // Checked before parsing a single key, so a hostile count costs nothing and no keyring runs.
@@ -198,11 +208,16 @@ function parseEncryptedDataKeys(reader: ByteReader, maxEncryptedDataKeys: number
   }
   const entries: KeyEntry[] = []
   for (let index = 0; index < count; index++) {
+    const later = (count - index - 1) * LEAST_KEY_ENTRY + tail
+    reader.following = later + 4 // this entry's two other length fields
     const providerId = fromUtf8(reader.lengthPrefixed('key provider ID'), 'key provider ID')
+    reader.following = later + 2
     const infoAt = reader.skipLengthPrefixed('key provider info')
+    reader.following = later
     const ciphertextAt = reader.skipLengthPrefixed('encrypted data key')
     entries.push({ providerId, infoAt, ciphertextAt, end: reader.offset })
   }
+  reader.following = 0
   return entries
 }
 
