@@ -388,6 +388,15 @@ describe('KmsRsaKeyring refusals', () => {
     expect(fromPem('-----BEGIN PUBLIC KEY-----\nAAEC\n-----END PUBLIC KEY-----\n').der).toEqual(Uint8Array.of(0, 1, 2))
   })
 
+  it('reads a PEM block after a megabyte of BEGIN lines, and refuses one with no END line, in linear time', () => {
+    // Matching any character up to the END line read the body from the first BEGIN line, across the others (not
+    // base64), and with no END line took time quadratic in the BEGIN lines: about 25 s for these.
+    const begins = '-----BEGIN PUBLIC KEY-----\n'.repeat(40_000)
+    expect(fromPem(`${begins}-----BEGIN PUBLIC KEY-----\nAAEC\n-----END PUBLIC KEY-----\n`).der).toEqual(Uint8Array.of(0, 1, 2))
+    expect(() => fromPem(`${begins}AAEC\n-----END PRIVATE KEY-----\n`)).toThrow(TypeError)
+    expect(() => new KmsRsaKeyring({ keyId: KMS_RSA_KAT.keyArn, encryptionAlgorithm: 'RSAES_OAEP_SHA_256', publicKey: begins })).toThrow(ConfigurationError)
+  })
+
   it.each(SIGNING_SUITES.map((suite) => [hex16(suite), suite] as const))('refuses signing suite %s on encrypt and on decrypt', async (_name, suiteId) => {
     const keyring = katKeyring()
     const policy = suiteId === 0x0578 ? 'REQUIRE_ENCRYPT_REQUIRE_DECRYPT' : 'FORBID_ENCRYPT_ALLOW_DECRYPT'
