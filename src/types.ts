@@ -24,7 +24,8 @@ export interface EncryptedDataKey {
  * Everything in a message header that a caller may want to inspect. On decrypt, its byte fields (`messageId`,
  * each key's `providerInfo` and `ciphertext`) are the library's own copies: reusing the message's buffer leaves
  * them as they were. A small header's copies share memory with other messages' headers (and with nothing else),
- * so a field's `.buffer` holds more than the field: pass on the field, or `field.slice()`, not its `.buffer`.
+ * so a field's `.buffer` holds more than the field: pass on the field, or `field.slice()`, not its `.buffer`
+ * (a structured clone, as `postMessage` makes, copies the whole buffer: clone `field.slice()`).
  */
 export interface MessageHeader {
   readonly version: 1 | 2

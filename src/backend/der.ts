@@ -118,11 +118,11 @@ export function fromBase64(text: string): Uint8Array {
 
 /**
  * The DER inside one PEM block, with its label (`PUBLIC KEY`, `RSA PRIVATE KEY`, …). The block's body may hold
- * only base64 and white space: matching any character up to a label's END line (`[\s\S]*?`) took time quadratic
- * in a text of BEGIN lines with no END line (1.6 s for 272 KB).
+ * base64 and white space (and `_`, which the base64 decoder refuses), never `-`: matching any character up to a
+ * label's END line (`[\s\S]*?`) took time quadratic in a text of BEGIN lines with no END line (1.6 s for 272 KB).
  */
 export function fromPem(pem: string): { label: string; der: Uint8Array } {
-  const match = /-----BEGIN ([A-Z0-9 ]+)-----([A-Za-z0-9+/=\s]*)-----END \1-----/.exec(pem)
+  const match = /-----BEGIN ([A-Z0-9 ]+)-----([\w+/=\s]*)-----END \1-----/.exec(pem)
   if (match === null) throw new TypeError('not a PEM block')
   try {
     return { label: match[1] as string, der: fromBase64((match[2] as string).replace(/\s+/g, '')) }
