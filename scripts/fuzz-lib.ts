@@ -24,6 +24,7 @@ import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 
 import { ALGORITHM_SUITE_IDS, EnvelopeError, RawAesKeyring, RawRsaKeyring, decrypt, encrypt } from '../src/index.js'
+import { pieceSizes, streamDecrypt, streamFinding } from './fuzz-stream.js'
 
 // ---------------------------------------------------------------------------------------------------------------
 // Public types
@@ -71,6 +72,8 @@ export interface FuzzCase {
   readonly messageBase64: string
   /** The corpus message it was derived from. */
   readonly originalBase64: string
+  /** For a failure of the stream path: the sizes the message was written to `decryptStream` in. */
+  readonly pieces?: readonly number[]
 }
 
 export type FailureKind =
@@ -81,6 +84,7 @@ export type FailureKind =
   | 'memory-rss' // resident set grew beyond rssLimitMB over the start
   | 'memory-heap-growth' // heap after GC grew steadily by more than heapGrowthLimitMB
   | 'corpus' // a pristine corpus message failed to round-trip (not a fuzz finding, but the run is unsound)
+  | 'unauthenticated-output' // decryptStream emitted bytes that are not the start of the original plaintext
 
 export interface FuzzFailure {
   readonly kind: FailureKind
@@ -148,6 +152,11 @@ export interface FuzzOptions {
   readonly onCase?: (event: FuzzCaseEvent) => void
   /** Called just before each decrypt (watchdog heartbeat). */
   readonly onBeforeDecrypt?: (iteration: number) => void
+  /**
+   * Every this many iterations, the mutated message also goes through `decryptStream`, written in pieces of
+   * random sizes (scripts/fuzz-stream.ts). 0: never. Default 4.
+   */
+  readonly streamEvery?: number
 }
 
 export interface FailureGroup {
@@ -173,6 +182,9 @@ export interface FuzzReport {
   readonly failureList: readonly FuzzFailure[]
   readonly failureGroups: readonly FailureGroup[]
   readonly maxDecryptMs: number
+  /** Iterations that also went through `decryptStream`, and the slowest of those. */
+  readonly streamRuns: number
+  readonly maxStreamDecryptMs: number
   readonly p50DecryptMs: number
   readonly p99DecryptMs: number
   readonly meanDecryptMs: number
@@ -259,6 +271,8 @@ export class Rng {
 }
 
 const CORPUS_STREAM = 0xffff_fff0
+/** Mixed into the seed for the piece sizes of the stream path, so they do not follow the mutation's draws. */
+const PIECES_SALT = 0x9d2c_5680
 
 // ---------------------------------------------------------------------------------------------------------------
 // Structural parser for (valid) corpus messages: finds field offsets and frame boundaries for structured mutations.
@@ -1092,6 +1106,18 @@ export async function replayCase(
 ): Promise<{ outcome: string; detail: string; durationMs: number }> {
   const keyring = buildKeyring(fuzzCase.keyring)
   const message = new Uint8Array(Buffer.from(fuzzCase.messageBase64, 'base64'))
+  if (fuzzCase.pieces !== undefined) {
+    const original = new Uint8Array(Buffer.from(fuzzCase.originalBase64, 'base64'))
+    const { plaintext } = await decrypt(keyring, original, { commitmentPolicy: 'REQUIRE_ENCRYPT_ALLOW_DECRYPT' })
+    const streamed = await streamDecrypt(keyring, message, fuzzCase.pieces, hangMs)
+    const finding = streamFinding(streamed, plaintext, Number.POSITIVE_INFINITY)
+    const stack = streamed.error instanceof Error ? `\n${streamed.error.stack}` : ''
+    return {
+      outcome: finding?.kind ?? `rejected:${streamed.code}`,
+      detail: `decryptStream, written in pieces of ${fuzzCase.pieces.join(', ')} bytes: ${finding?.detail ?? `${streamed.emitted.length} bytes emitted`}${stack}`,
+      durationMs: streamed.durationMs,
+    }
+  }
   const { outcome, durationMs } = await timedDecrypt(keyring, message, hangMs)
   let detail = ''
   if (outcome.kind === 'foreign') {
@@ -1179,6 +1205,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
   const sampleEvery = options.memorySampleEvery ?? Math.max(100, Math.ceil(iterationsRequested / 50))
   const progressEvery = options.progressEvery ?? Math.max(100, Math.ceil(iterationsRequested / 20))
   const maxStored = options.maxStoredFailures ?? 100
+  const streamEvery = options.streamEvery ?? 4
 
   const failureList: FuzzFailure[] = []
   const groups = new Map<string, { count: number; firstIteration: number; firstMutation: string }>()
@@ -1224,6 +1251,8 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
   const heapSamples: number[] = [heapStart]
 
   let maxDecryptMs = 0
+  let streamRuns = 0
+  let maxStreamDecryptMs = 0
   let slowestIteration = -1
   let skippedIdentical = 0
   let done = 0
@@ -1327,6 +1356,18 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
       })
     }
 
+    if (streamEvery > 0 && iteration % streamEvery === 0) {
+      options.onBeforeDecrypt?.(iteration)
+      const pieces = pieceSizes(new Rng(seed ^ PIECES_SALT, iteration), input.bytes.length)
+      const streamed = await streamDecrypt(input.base.keyring, input.bytes, pieces, hangMs)
+      streamRuns++
+      maxStreamDecryptMs = Math.max(maxStreamDecryptMs, streamed.durationMs)
+      const finding = streamFinding(streamed, input.base.plaintext, slowMs)
+      if (finding !== undefined) {
+        fail({ ...common, durationMs: streamed.durationMs, ...finding, case: { ...fuzzCase(), pieces } })
+      }
+    }
+
     // Transient spikes: getrusage's maxrss is a high-water mark, so one check per iteration pins the culprit.
     const peak = peakRss()
     if (peak > rssBaseline + rssLimit) {
@@ -1396,6 +1437,8 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
     failureList,
     failureGroups: [...groups.entries()].map(([signature, g]) => ({ signature, ...g })),
     maxDecryptMs: round3(maxDecryptMs),
+    streamRuns,
+    maxStreamDecryptMs: round3(maxStreamDecryptMs),
     p50DecryptMs: round3(percentile(sorted, 0.5)),
     p99DecryptMs: round3(percentile(sorted, 0.99)),
     meanDecryptMs: round3(done > 0 ? total / done : 0),
@@ -1433,6 +1476,7 @@ export function summaryLine(report: FuzzReport): string {
   return (
     `FUZZ SUMMARY seed=${report.seed} iterations=${report.iterations} failures=${report.failures} ` +
     `maxDecryptMs=${report.maxDecryptMs} p99DecryptMs=${report.p99DecryptMs} ` +
+    `streamRuns=${report.streamRuns} maxStreamDecryptMs=${report.maxStreamDecryptMs} ` +
     `rssStartMB=${report.rssStartMB} rssPeakMB=${report.rssPeakMB} ` +
     `itPerSec=${report.iterationsPerSecond} elapsedMs=${report.elapsedMs} ` +
     `errorsByCode=${JSON.stringify(report.errorsByCode)}`

@@ -11,6 +11,8 @@
  *   --from I            first iteration number (default 0)
  *   --time-budget MS    stop the loop after MS milliseconds
  *   --slow-ms MS        per-decrypt time limit (default 1000)
+ *   --stream-every N    every N-th iteration also decrypts through decryptStream, written in pieces of random sizes
+ *                       (default 4; 0: never)
  *   --rss-limit-mb MB   allowed RSS growth (default 256)
  *   --save-dir DIR      where failing cases are written (default: $TMPDIR/kms-envelope-fuzz-<seed>)
  *   --verbose           print every iteration
@@ -55,6 +57,7 @@ function parseCli() {
       from: { type: 'string' },
       'time-budget': { type: 'string' },
       'slow-ms': { type: 'string' },
+      'stream-every': { type: 'string' },
       'rss-limit-mb': { type: 'string' },
       'stall-ms': { type: 'string' },
       'save-dir': { type: 'string' },
@@ -75,7 +78,7 @@ const { values } = parsed
 if (values.help) {
   process.stdout.write(
     'usage: tsx scripts/fuzz.ts [--iterations N] [--seed S] [--from I] [--time-budget MS] [--slow-ms MS]\n' +
-      '                           [--rss-limit-mb MB] [--stall-ms MS] [--save-dir DIR] [--verbose] [--json]\n' +
+      '                           [--stream-every N] [--rss-limit-mb MB] [--stall-ms MS] [--save-dir DIR] [--verbose] [--json]\n' +
       '       tsx scripts/fuzz.ts --replay FILE\n',
   )
   process.exit(0)
@@ -101,6 +104,7 @@ const iterations = parseInteger('iterations', values.iterations, 10_000)
 const seed = parseInteger('seed', values.seed, randomInt(0, 0xffff_ffff)) >>> 0
 const startIteration = parseInteger('from', values.from, 0)
 const slowMs = parseInteger('slow-ms', values['slow-ms'], 1000)
+const streamEvery = parseInteger('stream-every', values['stream-every'], 4)
 const rssLimitMB = parseInteger('rss-limit-mb', values['rss-limit-mb'], 256)
 const stallMs = parseInteger('stall-ms', values['stall-ms'], 30_000)
 const timeBudgetMs = values['time-budget'] === undefined ? undefined : parseInteger('time-budget', values['time-budget'], 0)
@@ -148,7 +152,7 @@ function saveCase(fuzzCase: FuzzCase): string | undefined {
   if (savedFiles.length >= 50) return undefined
   try {
     mkdirSync(saveDir, { recursive: true })
-    const file = join(saveDir, `case-${fuzzCase.iteration}.json`)
+    const file = join(saveDir, `case-${fuzzCase.iteration}${fuzzCase.pieces === undefined ? '' : '-stream'}.json`)
     writeFileSync(file, `${JSON.stringify(fuzzCase, null, 2)}\n`)
     savedFiles.push(file)
     return file
@@ -164,6 +168,7 @@ try {
     seed,
     startIteration,
     slowMs,
+    streamEvery,
     rssLimitMB,
     ...(timeBudgetMs === undefined ? {} : { timeBudgetMs }),
     onBeforeDecrypt: (iteration) => {

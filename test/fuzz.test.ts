@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest'
 
 import { MUTATION_KINDS, Rng, formatFailures, parseLayout, runFuzz, summaryLine } from '../scripts/fuzz-lib.js'
+import { pieceSizes, streamFinding, type StreamOutcome } from '../scripts/fuzz-stream.js'
 
 const SEED = 0x5eed_c0de
 
@@ -24,6 +25,41 @@ describe('decrypt mutation fuzzing', () => {
     expect(() => parseLayout(new Uint8Array(0))).toThrow()
   })
 
+  it('the stream path flags output that is not the start of the plaintext, no error, a foreign error, a hang and slowness', () => {
+    const original = Uint8Array.of(1, 2, 3, 4)
+    const outcome = (kind: StreamOutcome['kind'], emitted: number[], durationMs = 1): StreamOutcome => ({
+      kind,
+      emitted: Uint8Array.from(emitted),
+      durationMs,
+      ...(kind === 'rejected' ? { code: 'FRAME_AUTHENTICATION_FAILED' } : {}),
+      ...(kind === 'foreign' ? { error: new RangeError('boom') } : {}),
+    })
+    expect(streamFinding(outcome('rejected', []), original, 1000)).toBeUndefined()
+    expect(streamFinding(outcome('rejected', [1, 2]), original, 1000)).toBeUndefined()
+    expect(streamFinding(outcome('rejected', [1, 2, 3, 4]), original, 1000)).toBeUndefined()
+    expect(streamFinding(outcome('rejected', [1, 3]), original, 1000)?.kind).toBe('unauthenticated-output')
+    expect(streamFinding(outcome('rejected', [1, 2, 3, 4, 5]), original, 1000)?.kind).toBe('unauthenticated-output')
+    expect(streamFinding(outcome('accepted', [1, 2, 3, 4]), original, 1000)?.kind).toBe('accepted-mutation')
+    expect(streamFinding(outcome('foreign', []), original, 1000)).toMatchObject({ kind: 'non-envelope-error', detail: 'decryptStream: RangeError: boom' })
+    expect(streamFinding(outcome('hang', []), original, 1000)?.kind).toBe('hang')
+    expect(streamFinding(outcome('rejected', [], 1001), original, 1000)?.kind).toBe('slow')
+  })
+
+  it('the stream path writes messages whole, in one-byte pieces (short ones only), and in small and mid-sized pieces', () => {
+    const modes = (length: number) => {
+      const seen = new Set<string>()
+      for (let stream = 0; stream < 200; stream++) {
+        const sizes = pieceSizes(new Rng(7, stream), length)
+        const largest = Math.max(...sizes)
+        seen.add(sizes.length === 1 ? (sizes[0] === length ? 'whole' : 'one byte') : largest <= 64 ? 'small' : 'mid')
+        expect(sizes.every((size) => Number.isInteger(size) && size >= 1)).toBe(true)
+      }
+      return [...seen].sort()
+    }
+    expect(modes(1000)).toEqual(['mid', 'one byte', 'small', 'whole'])
+    expect(modes(100_000)).toEqual(['mid', 'small', 'whole'])
+  })
+
   it(
     'rejects 3,000 mutated messages with EnvelopeErrors, each quickly, without memory growth',
     async () => {
@@ -39,6 +75,9 @@ describe('decrypt mutation fuzzing', () => {
       expect(report.iterations).toBeGreaterThanOrEqual(report.stoppedEarly ? 500 : 3000)
       for (const kind of MUTATION_KINDS) expect(report.byMutation[kind]?.runs ?? 0, kind).toBeGreaterThan(0)
       expect(report.maxDecryptMs).toBeLessThan(1000)
+      // Every fourth message also goes through decryptStream, in pieces of random sizes.
+      expect(report.streamRuns).toBe(Math.ceil(report.iterations / 4))
+      expect(report.maxStreamDecryptMs).toBeLessThan(1000)
     },
     60_000,
   )
