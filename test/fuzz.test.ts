@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest'
 
-import { MUTATION_KINDS, Rng, formatFailures, parseLayout, runFuzz, summaryLine } from '../scripts/fuzz-lib.js'
+import { MUTATION_KINDS, Rng, buildCorpus, formatFailures, parseLayout, runFuzz, streamReference, summaryLine } from '../scripts/fuzz-lib.js'
 import { pieceSizes, streamFinding, type StreamOutcome } from '../scripts/fuzz-stream.js'
 
 const SEED = 0x5eed_c0de
@@ -43,6 +43,21 @@ describe('decrypt mutation fuzzing', () => {
     expect(streamFinding(outcome('foreign', []), original, 1000)).toMatchObject({ kind: 'non-envelope-error', detail: 'decryptStream: RangeError: boom' })
     expect(streamFinding(outcome('hang', []), original, 1000)?.kind).toBe('hang')
     expect(streamFinding(outcome('rejected', [], 1001), original, 1000)?.kind).toBe('slow')
+  })
+
+  it("the stream path checks output against the plaintext of the message whose header a mutated message begins with", async () => {
+    const { entries } = await buildCorpus(SEED)
+    const [base, other] = entries.filter((entry) => entry.layout !== null && entry.plaintext.length > 0)
+    if (base === undefined || other === undefined) throw new Error('corpus too small')
+    const otherHeaderEnd = other.layout?.headerEnd as number
+    // Another message's header and first bytes in place of the original's (what a splice can make).
+    const spliced = Uint8Array.from([...other.ciphertext.subarray(0, otherHeaderEnd + 40), ...base.ciphertext.subarray(otherHeaderEnd + 40)])
+    expect(streamReference(spliced, base, entries)).toBe(other)
+    const flipped = base.ciphertext.slice()
+    flipped[flipped.length - 1] = (flipped[flipped.length - 1] as number) ^ 1
+    expect(streamReference(flipped, base, entries)).toBe(base)
+    const headerCut = base.ciphertext.slice(0, 10)
+    expect(streamReference(headerCut, base, entries)).toBe(base)
   })
 
   it('the stream path writes messages whole, in one-byte pieces (short ones only), and in small and mid-sized pieces', () => {
