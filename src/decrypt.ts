@@ -153,6 +153,7 @@ export async function decryptWith(
   ciphertext: Uint8Array,
   options?: DecryptOptions,
 ): Promise<DecryptResult> {
+  let early: Promise<EarlySignatureCheck | undefined> | undefined
   try {
     const cmm = asMaterialsManager(keyringOrCmm)
     if (!(ciphertext instanceof Uint8Array)) throw new ConfigurationError(`ciphertext must be a Uint8Array or an async iterable of Uint8Array chunks; ${notBytes(ciphertext)}.`)
@@ -164,7 +165,7 @@ export async function decryptWith(
       parsed.suite.signature !== undefined &&
       PUBLIC_KEY_CONTEXT_KEY in parsed.header.encryptionContext &&
       layout.bodyEnd <= BACKGROUND_VERIFY_MAX
-    let early = checkable && layout.bodyEnd >= BACKGROUND_VERIFY_MIN ? beginSignatureCheck(backend, ciphertext, parsed, layout) : undefined
+    if (checkable && layout.bodyEnd >= BACKGROUND_VERIFY_MIN) early = beginSignatureCheck(backend, ciphertext, parsed, layout)
     const opening = openHeader(backend, cmm, parsed, undefined, settings)
     // A smaller message is checked in the background only when the materials manager is still at work when
     // the event loop turns (waiting on a KMS call, say): otherwise the thread hand-off costs more than it saves.
@@ -179,6 +180,10 @@ export async function decryptWith(
       opened.opener.dispose()
     }
   } catch (error) {
+    // A check begun in the background holds the message (and node:crypto a copy of it) until its answer is
+    // delivered, which takes a turn of the event loop: a loop of failing decrypts that never yields to the
+    // event loop would pile them up. Its answer no longer matters; its end does.
+    if (early !== undefined) await early.then((check) => check?.valid)
     throw platformFailure(error)
   }
 }

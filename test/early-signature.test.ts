@@ -147,6 +147,26 @@ describe('signature check begun before the keyrings', () => {
     expect((error as { code?: string }).code).toBe('NO_DECRYPTABLE_KEY')
   })
 
+  it('a failing decrypt ends only once its background check has: a loop that never yields piles none up', async () => {
+    // Each check's answer comes back on a turn of the event loop, which a loop of awaited decrypts that fail at
+    // once never takes; the check (and node:crypto's copy of the message) stayed alive until it did.
+    const { ciphertext } = await signedMessage(300 * 1024)
+    let begun = 0
+    let ended = 0
+    const counting = {
+      ...nodeBackend,
+      verifyMessage(...args: Parameters<typeof nodeBackend.verifyMessage>) {
+        begun++
+        return nodeBackend.verifyMessage(...args).finally(() => void ended++)
+      },
+    }
+    for (let round = 0; round < 5; round++) {
+      const error = await rejectionOf(decryptWith(counting, aesKeyring(32, 'key-1', 8), ciphertext, {}))
+      expect((error as { code?: string }).code).toBe('NO_DECRYPTABLE_KEY')
+      expect({ round, begun, ended }).toEqual({ round, begun: round + 1, ended: round + 1 })
+    }
+  })
+
   it('a backend whose verification rejects, under a failing keyring: the keyring\'s error and no unhandled rejection', async () => {
     const { ciphertext } = await signedMessage(MiB)
     const unhandled: unknown[] = []
