@@ -27,7 +27,7 @@ export interface PieceRng {
 
 /**
  * Piece sizes for a message of `length` bytes: one byte each (short messages only, for time), small, mid-sized,
- * or the whole message at once. The last size repeats until the message is written.
+ * or the whole message at once. The sizes are used in turn, again and again, until the message is written.
  */
 export function pieceSizes(rng: PieceRng, length: number): number[] {
   switch (rng.int(length <= 4096 ? 4 : 3)) {
@@ -62,7 +62,7 @@ export async function streamDecrypt(keyring: StreamKeyring, message: Uint8Array,
     const writer = stream.writable.getWriter()
     try {
       for (let at = 0, index = 0; at < message.length; index++) {
-        const size = pieces[Math.min(index, pieces.length - 1)] as number
+        const size = pieces[index % pieces.length] as number
         await writer.write(message.slice(at, at + size))
         at += size
       }
