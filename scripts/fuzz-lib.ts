@@ -1131,7 +1131,6 @@ function outcomeLabel(outcome: Outcome): string {
   }
 }
 
-/** Decrypt a saved case again and say what happened (used by `fuzz.ts --replay`). */
 /**
  * The corpus message whose plaintext a stream may emit the start of: the one whose whole header the mutated
  * message begins with (a splice can put another message's header, and frames, first), else the original.
@@ -1144,6 +1143,7 @@ export function streamReference(message: Uint8Array, base: CorpusEntry, corpus: 
   return carries(base) ? base : (corpus.find(carries) ?? base)
 }
 
+/** Decrypt a saved case again (through a stream, for a stream's failure) and say what happened (`fuzz.ts --replay`). */
 export async function replayCase(
   fuzzCase: FuzzCase,
   hangMs = 20_000,

@@ -51,7 +51,7 @@ export async function streamDecrypt(keyring: StreamKeyring, message: Uint8Array,
   const hang = new Promise<'hang'>((resolve) => {
     timer = setTimeout(() => resolve('hang'), hangMs)
   })
-  const run = async (): Promise<unknown> => {
+  const run = async (): Promise<void> => {
     const stream = decryptStream(keyring, { commitmentPolicy: 'REQUIRE_ENCRYPT_ALLOW_DECRYPT' })
     stream.header.catch(() => undefined) // its failure is the readable's
     const reader = stream.readable.getReader()
@@ -71,7 +71,6 @@ export async function streamDecrypt(keyring: StreamKeyring, message: Uint8Array,
       // the readable reports the stream's error
     }
     await reading
-    return undefined
   }
   let settled: unknown
   try {
