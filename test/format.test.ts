@@ -350,6 +350,20 @@ describe('parsed headers', () => {
     )
   })
 
+  it('cut short among their keys, are refused as truncated before any key is decoded (a stream parses them again)', async () => {
+    const keyring = new RawAesKeyring({ keyNamespace: 'ns', keyName: 'name', wrappingKey: new Uint8Array(32).fill(7) })
+    const { ciphertext } = await encrypt(keyring, 'x', { algorithmSuite: 0x0478, commitmentPolicy: 'REQUIRE_ENCRYPT_REQUIRE_DECRYPT' })
+    // v2, empty context: the key count at offset 37, the first provider ID's length at 39 and its bytes at 41.
+    expect(ciphertext[37]! << 8 | ciphertext[38]!).toBe(1)
+    const header = ciphertext.slice(0, parseHeader(ciphertext).length)
+    header[38] = 2 // a second key that the cut header does not hold
+    header[41] = 0xff // never valid UTF-8
+    const error = thrownBy(() => parseHeader(header))
+    expect(error).toBeInstanceOf(TruncatedMessageError)
+    header[38] = 1
+    expect((thrownBy(() => parseHeader(header)) as { code?: string }).code).toBe('MALFORMED_MESSAGE')
+  })
+
   it('contexts parsed from bytes the caller owns keep their serialization when those bytes change', () => {
     const bytes = serializeContext({ a: '1', b: '2' }).slice()
     const parsed = parseContext(bytes)

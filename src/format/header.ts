@@ -206,18 +206,27 @@ function parseEncryptedDataKeys(reader: ByteReader, maxEncryptedDataKeys: number
       `The message has ${count} encrypted data keys; maxEncryptedDataKeys allows ${maxEncryptedDataKeys}.`,
     )
   }
-  const entries: KeyEntry[] = []
+  // The structure first, which allocates nothing: a header cut short among its keys (a stream parses it again
+  // as more arrives) costs no key objects.
+  const start = reader.offset
   for (let index = 0; index < count; index++) {
     const later = (count - index - 1) * LEAST_KEY_ENTRY + tail
     reader.following = later + 4 // this entry's two other length fields
-    const providerId = fromUtf8(reader.lengthPrefixed('key provider ID'), 'key provider ID')
+    reader.skipLengthPrefixed('key provider ID')
     reader.following = later + 2
-    const infoAt = reader.skipLengthPrefixed('key provider info')
+    reader.skipLengthPrefixed('key provider info')
     reader.following = later
+    reader.skipLengthPrefixed('encrypted data key')
+  }
+  reader.following = 0
+  reader.offset = start
+  const entries: KeyEntry[] = []
+  for (let index = 0; index < count; index++) {
+    const providerId = fromUtf8(reader.lengthPrefixed('key provider ID'), 'key provider ID')
+    const infoAt = reader.skipLengthPrefixed('key provider info')
     const ciphertextAt = reader.skipLengthPrefixed('encrypted data key')
     entries.push({ providerId, infoAt, ciphertextAt, end: reader.offset })
   }
-  reader.following = 0
   return entries
 }
 
