@@ -111,7 +111,8 @@ export function parseHeader(bytes: Uint8Array, options: ParseHeaderOptions = {})
   const contextEnd = reader.offset
   // What follows the keys: content type, [reserved field, IV length,] frame length, suite data, [IV,] tag.
   const tail = 5 + (version === 1 ? 5 + suite.ivLength : 0) + suite.suiteDataLength + suite.tagLength
-  const entries = parseEncryptedDataKeys(reader, options.maxEncryptedDataKeys, tail)
+  const keyCount = skipEncryptedDataKeys(reader, options.maxEncryptedDataKeys, tail)
+  const keysAt = contextEnd + 2
 
   const contentTypeByte = reader.uint8('content type')
   if (contentTypeByte !== CONTENT_TYPE_FRAMED && contentTypeByte !== CONTENT_TYPE_NON_FRAMED) {
@@ -139,13 +140,7 @@ export function parseHeader(bytes: Uint8Array, options: ParseHeaderOptions = {})
   // JavaScript heap (about a microsecond each) the first time node:crypto or a view reads it.
   const own = headerCopy(body)
   const encryptionContext = parseContext(own.subarray(contextAt, contextEnd), true)
-  const encryptedDataKeys = entries.map(
-    ({ providerId, infoAt, ciphertextAt, end }): EncryptedDataKey => ({
-      providerId,
-      providerInfo: own.subarray(infoAt, ciphertextAt - 2),
-      ciphertext: own.subarray(ciphertextAt, end),
-    }),
-  )
+  const encryptedDataKeys = readEncryptedDataKeys(new ByteReader(own, keysAt), keyCount)
   const header: MessageHeader = {
     version,
     algorithmSuiteId: suite.id,
@@ -181,23 +176,17 @@ function headerCopy(body: Uint8Array): Uint8Array {
   return copy
 }
 
-/** An encrypted data key entry as offsets into the header (its provider info ends 2 bytes before its ciphertext). */
-interface KeyEntry {
-  readonly providerId: string
-  readonly infoAt: number
-  readonly ciphertextAt: number
-  readonly end: number
-}
-
 /** The least an encrypted data key entry takes: its three length fields. */
 const LEAST_KEY_ENTRY = 6
 
 /**
- * The entries, which `tail` more header bytes follow. A header that ends among them is reported as needing at
- * least the fields still to come: a stream fed a hostile header of 65,535 keys in small pieces then parses it
- * a few times, not again for each piece (minutes of work).
+ * Step over the key count and the entries, which `tail` more header bytes follow; returns the count. Only their
+ * structure: nothing is decoded or allocated until the whole header is there (a stream parses a header again as
+ * more of it arrives). A header that ends among them is reported as needing at least the fields still to come:
+ * a stream fed a hostile header of 65,535 keys in small pieces then parses it a few times, not again for each
+ * piece (minutes of work).
  */
-function parseEncryptedDataKeys(reader: ByteReader, maxEncryptedDataKeys: number | undefined, tail: number): KeyEntry[] {
+function skipEncryptedDataKeys(reader: ByteReader, maxEncryptedDataKeys: number | undefined, tail: number): number {
   const count = reader.uint16('encrypted data key count')
   if (count === 0) throw new MalformedMessageError('The message has no encrypted data keys.')
   // Checked before parsing a single key, so a hostile count costs nothing and no keyring runs.
@@ -206,9 +195,6 @@ function parseEncryptedDataKeys(reader: ByteReader, maxEncryptedDataKeys: number
       `The message has ${count} encrypted data keys; maxEncryptedDataKeys allows ${maxEncryptedDataKeys}.`,
     )
   }
-  // The structure first, which allocates nothing: a header cut short among its keys (a stream parses it again
-  // as more arrives) costs no key objects.
-  const start = reader.offset
   for (let index = 0; index < count; index++) {
     const later = (count - index - 1) * LEAST_KEY_ENTRY + tail
     reader.following = later + 4 // this entry's two other length fields
@@ -219,15 +205,17 @@ function parseEncryptedDataKeys(reader: ByteReader, maxEncryptedDataKeys: number
     reader.skipLengthPrefixed('encrypted data key')
   }
   reader.following = 0
-  reader.offset = start
-  const entries: KeyEntry[] = []
+  return count
+}
+
+/** The `count` entries `skipEncryptedDataKeys` stepped over, read from the header's own copy at `reader`. */
+function readEncryptedDataKeys(reader: ByteReader, count: number): EncryptedDataKey[] {
+  const keys: EncryptedDataKey[] = []
   for (let index = 0; index < count; index++) {
     const providerId = fromUtf8(reader.lengthPrefixed('key provider ID'), 'key provider ID')
-    const infoAt = reader.skipLengthPrefixed('key provider info')
-    const ciphertextAt = reader.skipLengthPrefixed('encrypted data key')
-    entries.push({ providerId, infoAt, ciphertextAt, end: reader.offset })
+    keys.push({ providerId, providerInfo: reader.lengthPrefixed('key provider info'), ciphertext: reader.lengthPrefixed('encrypted data key') })
   }
-  return entries
+  return keys
 }
 
 /** One encrypted data key entry: three uint16-length-prefixed fields. spec: data-format/message-header.md#encrypted-data-key-entries */
