@@ -7,6 +7,7 @@
 import { performance } from 'node:perf_hooks'
 
 import { EnvelopeError, decryptStream } from '../src/index.js'
+import type { FailureKind } from './fuzz-lib.js'
 
 type StreamKeyring = Parameters<typeof decryptStream>[0]
 
@@ -42,6 +43,15 @@ export function pieceSizes(rng: PieceRng, length: number): number[] {
   }
 }
 
+/** `message` cut into pieces of `sizes`, used in turn until the message is cut. */
+export function* piecesOf(message: Uint8Array, sizes: readonly number[]): Generator<Uint8Array> {
+  for (let at = 0, index = 0; at < message.length; index++) {
+    const size = sizes[index % sizes.length] as number
+    yield message.slice(at, at + size)
+    at += size
+  }
+}
+
 /** Decrypt `message` through a decrypt stream written in `pieces`; abandoned after `hangMs`. */
 export async function streamDecrypt(keyring: StreamKeyring, message: Uint8Array, pieces: readonly number[], hangMs: number): Promise<StreamOutcome> {
   const started = performance.now()
@@ -61,11 +71,7 @@ export async function streamDecrypt(keyring: StreamKeyring, message: Uint8Array,
     reading.catch(() => undefined)
     const writer = stream.writable.getWriter()
     try {
-      for (let at = 0, index = 0; at < message.length; index++) {
-        const size = pieces[index % pieces.length] as number
-        await writer.write(message.slice(at, at + size))
-        at += size
-      }
+      for (const piece of piecesOf(message, pieces)) await writer.write(piece)
       await writer.close()
     } catch {
       // the readable reports the stream's error
@@ -89,7 +95,7 @@ export async function streamDecrypt(keyring: StreamKeyring, message: Uint8Array,
 }
 
 /** What is wrong with how a stream ended on a mutated message, or undefined when nothing is. */
-export function streamFinding(outcome: StreamOutcome, originalPlaintext: Uint8Array, slowMs: number): { kind: 'accepted-mutation' | 'non-envelope-error' | 'hang' | 'slow' | 'unauthenticated-output'; detail: string } | undefined {
+export function streamFinding(outcome: StreamOutcome, originalPlaintext: Uint8Array, slowMs: number): { kind: FailureKind; detail: string } | undefined {
   const { emitted } = outcome
   const prefix = emitted.length <= originalPlaintext.length && emitted.every((byte, index) => byte === originalPlaintext[index])
   if (!prefix) {

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest'
 
 import { MUTATION_KINDS, Rng, buildCorpus, formatFailures, parseLayout, runFuzz, streamReference, summaryLine } from '../scripts/fuzz-lib.js'
-import { pieceSizes, streamFinding, type StreamOutcome } from '../scripts/fuzz-stream.js'
+import { pieceSizes, piecesOf, streamFinding, type StreamOutcome } from '../scripts/fuzz-stream.js'
 
 const SEED = 0x5eed_c0de
 
@@ -72,6 +72,9 @@ describe('decrypt mutation fuzzing', () => {
       return [...seen].sort()
     }
     expect(modes(1000)).toEqual(['mid', 'one byte', 'small', 'whole'])
+    // The sizes are used in turn: a last size of 1 must not cut the rest of a long message into single bytes.
+    const cut = [...piecesOf(Uint8Array.from({ length: 9 }, (_, index) => index), [3, 1])]
+    expect(cut.map((piece) => Array.from(piece))).toEqual([[0, 1, 2], [3], [4, 5, 6], [7], [8]])
     expect(modes(100_000)).toEqual(['mid', 'small', 'whole'])
   })
 
