@@ -552,20 +552,20 @@ describe('createKmsPublicKeyCache', () => {
     expect(text((await decrypt(reader, ciphertext)).plaintext)).toBe('cached')
   })
 
-  it('keeps the maxEntries keys fetched last (the least recently fetched goes first), and clear() without an ARN forgets them all', async () => {
+  it('keeps the maxEntries keys asked for last (a hit counts), and clear() without an ARN forgets them all', async () => {
     const [a, b, c] = [0, 1, 2].map(() => kms.createKey({ region: 'us-east-1', keySpec: 'RSA_2048' }).arn) as [string, string, string]
     const fetches = (arn: string) => kms.callCount({ operation: 'GetPublicKey', keyArn: arn })
     const cache = createKmsPublicKeyCache({ clientSupplier, maxEntries: 2 })
-    for (const arn of [a, b, a, c]) await cache.get(arn) // the second a is a hit; c, fetched, pushes out a
+    for (const arn of [a, b, a, c]) await cache.get(arn) // the second a is a hit, so c pushes out b, the one asked for least recently
     expect([fetches(a), fetches(b), fetches(c)]).toEqual([1, 1, 1])
-    await cache.get(b)
-    await cache.get(c)
-    expect([fetches(b), fetches(c)]).toEqual([1, 1])
     await cache.get(a)
-    expect(fetches(a)).toBe(2)
+    await cache.get(c)
+    expect([fetches(a), fetches(c)]).toEqual([1, 1])
+    await cache.get(b)
+    expect(fetches(b)).toBe(2)
     cache.clear()
     for (const arn of [a, b, c]) await cache.get(arn)
-    expect([fetches(a), fetches(b), fetches(c)]).toEqual([3, 2, 2])
+    expect([fetches(a), fetches(b), fetches(c)]).toEqual([2, 3, 2])
   })
 
   it('resolves an alias to its key ARN', async () => {

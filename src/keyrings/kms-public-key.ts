@@ -29,7 +29,7 @@ export interface KmsPublicKeyCacheOptions {
   clientSupplier?: KmsClientSupplier | undefined
   /** How long an answer is reused, in milliseconds. Default 1 hour. */
   maxAge?: number | undefined
-  /** Most keys held; the least recently fetched goes first. Default 100. */
+  /** Most keys held; beyond it, the key asked for least recently goes first. Default 100. */
   maxEntries?: number | undefined
   grantTokens?: readonly string[] | undefined
 }
@@ -100,7 +100,12 @@ export function createKmsPublicKeyCache(options: KmsPublicKeyCacheOptions = {}):
       }
       const now = Date.now()
       const cached = entries.get(keyArn)
-      if (cached !== undefined && cached.expires > now) return cached.answer.then(ownCopy)
+      if (cached !== undefined && cached.expires > now) {
+        // Asked for again: it moves to the end, so that keys asked for once (a scan) push out other such keys first.
+        entries.delete(keyArn)
+        entries.set(keyArn, cached)
+        return cached.answer.then(ownCopy)
+      }
       const answer = fetchKey(keyArn, parseKmsArn(keyArn).region)
       entries.delete(keyArn)
       entries.set(keyArn, { answer, expires: now + maxAge })
