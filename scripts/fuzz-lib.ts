@@ -23,6 +23,7 @@ import { performance } from 'node:perf_hooks'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 
+import { decrypt as browserDecrypt } from '../src/browser.js'
 import { ALGORITHM_SUITE_IDS, EnvelopeError, RawAesKeyring, RawRsaKeyring, decrypt, encrypt } from '../src/index.js'
 import { pieceSizes, streamDecrypt, streamFinding } from './fuzz-stream.js'
 
@@ -73,11 +74,16 @@ export interface FuzzCase {
   readonly messageBase64: string
   /** The corpus message it was derived from. */
   readonly originalBase64: string
+  /** `browser`: the one-shot decrypt of the browser build (WebCrypto) found it; absent: Node's. */
+  readonly build?: Build
   /** For a failure of the stream path: the sizes the message was written to `decryptStream` in. */
   readonly pieces?: readonly number[]
   /** For a failure of the stream path: the plaintext whose start the stream may emit (see `streamReference`). */
   readonly streamPlaintextBase64?: string
 }
+
+/** Which build's one-shot `decrypt` an iteration calls: Node's (node:crypto) or the browser's (WebCrypto). */
+export type Build = 'node' | 'browser'
 
 export type FailureKind =
   | 'non-envelope-error' // decrypt threw/rejected with something that is not an EnvelopeError
@@ -125,6 +131,7 @@ export interface FuzzCaseEvent {
   readonly durationMs: number
   /** `rejected:<code>`, `accepted`, `foreign:<name>` or `hang`. */
   readonly outcome: string
+  readonly build: Build
 }
 
 export interface FuzzOptions {
@@ -160,6 +167,12 @@ export interface FuzzOptions {
    * random sizes (scripts/fuzz-stream.ts). 0: never. Default 4.
    */
   readonly streamEvery?: number
+  /**
+   * Every this many iterations (offset by half of it: with the defaults, not those that also stream), the
+   * one-shot decrypt is the browser build's instead of Node's: on WebCrypto, as in a browser (here, Node's own).
+   * 0: never. Default 4.
+   */
+  readonly browserEvery?: number
 }
 
 export interface FailureGroup {
@@ -185,6 +198,8 @@ export interface FuzzReport {
   readonly failureList: readonly FuzzFailure[]
   readonly failureGroups: readonly FailureGroup[]
   readonly maxDecryptMs: number
+  /** Iterations whose one-shot decrypt was the browser build's. */
+  readonly browserRuns: number
   /** Iterations that also went through `decryptStream`, and the slowest of those. */
   readonly streamRuns: number
   readonly maxStreamDecryptMs: number
@@ -1073,7 +1088,7 @@ interface Timed {
   readonly durationMs: number
 }
 
-async function timedDecrypt(keyring: AnyKeyring, message: Uint8Array, hangMs: number): Promise<Timed> {
+async function timedDecrypt(keyring: AnyKeyring, message: Uint8Array, hangMs: number, build: Build): Promise<Timed> {
   let timer: ReturnType<typeof setTimeout> | undefined
   const hang = new Promise<Outcome>((resolve) => {
     timer = setTimeout(() => resolve({ kind: 'hang' }), hangMs)
@@ -1081,7 +1096,7 @@ async function timedDecrypt(keyring: AnyKeyring, message: Uint8Array, hangMs: nu
   const started = performance.now()
   let call: Promise<Outcome>
   try {
-    call = decrypt(keyring, message, { commitmentPolicy: 'REQUIRE_ENCRYPT_ALLOW_DECRYPT' }).then(
+    call = (build === 'browser' ? browserDecrypt : decrypt)(keyring, message, { commitmentPolicy: 'REQUIRE_ENCRYPT_ALLOW_DECRYPT' }).then(
       (result): Outcome => ({ kind: 'accepted', plaintext: result.plaintext }),
       (error: unknown): Outcome => classifyError(error),
     )
@@ -1161,14 +1176,15 @@ export async function replayCase(
       durationMs: streamed.durationMs,
     }
   }
-  const { outcome, durationMs } = await timedDecrypt(keyring, message, hangMs)
-  let detail = ''
+  const build = fuzzCase.build ?? 'node'
+  const { outcome, durationMs } = await timedDecrypt(keyring, message, hangMs, build)
+  let detail = build === 'browser' ? 'browser build: ' : ''
   if (outcome.kind === 'foreign') {
     const described = describeThrown(outcome.error)
-    detail = `${described.text}\n${described.stack}`
+    detail += `${described.text}\n${described.stack}`
   } else if (outcome.kind === 'accepted') {
     const original = new Uint8Array(Buffer.from(fuzzCase.originalBase64, 'base64'))
-    detail = `plaintext of ${outcome.plaintext.length} bytes returned (original message ${original.length} bytes, mutated ${message.length})`
+    detail += `plaintext of ${outcome.plaintext.length} bytes returned (original message ${original.length} bytes, mutated ${message.length})`
   }
   return { outcome: outcomeLabel(outcome), detail, durationMs }
 }
@@ -1249,6 +1265,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
   const progressEvery = options.progressEvery ?? Math.max(100, Math.ceil(iterationsRequested / 20))
   const maxStored = options.maxStoredFailures ?? 100
   const streamEvery = options.streamEvery ?? 4
+  const browserEvery = options.browserEvery ?? 4
 
   const failureList: FuzzFailure[] = []
   const groups = new Map<string, { count: number; firstIteration: number; firstMutation: string }>()
@@ -1295,6 +1312,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
 
   let maxDecryptMs = 0
   let streamRuns = 0
+  let browserRuns = 0
   let maxStreamDecryptMs = 0
   let slowestIteration = -1
   let skippedIdentical = 0
@@ -1328,7 +1346,9 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
     stats.runs++
 
     options.onBeforeDecrypt?.(iteration)
-    const { outcome, durationMs } = await timedDecrypt(input.base.keyring, input.bytes, hangMs)
+    const build: Build = browserEvery > 0 && iteration % browserEvery === browserEvery >> 1 ? 'browser' : 'node'
+    if (build === 'browser') browserRuns++
+    const { outcome, durationMs } = await timedDecrypt(input.base.keyring, input.bytes, hangMs, build)
     durations[n] = durationMs
     done++
     if (durationMs > maxDecryptMs) {
@@ -1341,6 +1361,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
       baseLabel: input.base.label,
       durationMs,
       outcome: outcomeLabel(outcome),
+      build,
     })
 
     const fuzzCase = (): FuzzCase => ({
@@ -1351,8 +1372,10 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
       keyring: input.base.keyringSpec,
       messageBase64: toBase64(input.bytes),
       originalBase64: toBase64(input.base.ciphertext),
+      ...(build === 'browser' ? { build } : {}),
     })
     const common = { seed, iteration, mutation: input.description, baseLabel: input.base.label, durationMs }
+    const by = build === 'browser' ? 'the browser build: ' : ''
     const fail = (failure: FuzzFailure): void => {
       stats.failures++
       recordFailure(failure)
@@ -1367,7 +1390,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
         fail({
           ...common,
           kind: 'accepted-mutation',
-          detail: `decrypt returned a ${outcome.plaintext.length}-byte plaintext (${unchanged ? 'equal to' : 'DIFFERENT from'} the original) for a mutated message`,
+          detail: `${by}decrypt returned a ${outcome.plaintext.length}-byte plaintext (${unchanged ? 'equal to' : 'DIFFERENT from'} the original) for a mutated message`,
           plaintextUnchanged: unchanged,
           case: fuzzCase(),
         })
@@ -1379,7 +1402,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
         fail({
           ...common,
           kind: 'non-envelope-error',
-          detail: described.text,
+          detail: by + described.text,
           errorName: described.name,
           stack: described.stack,
           case: fuzzCase(),
@@ -1387,14 +1410,14 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
         break
       }
       case 'hang':
-        fail({ ...common, kind: 'hang', detail: `decrypt did not settle within ${hangMs} ms`, case: fuzzCase() })
+        fail({ ...common, kind: 'hang', detail: `${by}decrypt did not settle within ${hangMs} ms`, case: fuzzCase() })
         break
     }
     if (outcome.kind !== 'hang' && durationMs > slowMs) {
       fail({
         ...common,
         kind: 'slow',
-        detail: `decrypt took ${durationMs.toFixed(1)} ms (limit ${slowMs} ms); outcome ${outcomeLabel(outcome)}`,
+        detail: `${by}decrypt took ${durationMs.toFixed(1)} ms (limit ${slowMs} ms); outcome ${outcomeLabel(outcome)}`,
         case: fuzzCase(),
       })
     }
@@ -1408,7 +1431,8 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
       const reference = streamReference(input.bytes, input.base, entries)
       const finding = streamFinding(streamed, reference.plaintext, slowMs)
       if (finding !== undefined) {
-        const streamCase = { ...fuzzCase(), pieces, streamPlaintextBase64: toBase64(reference.plaintext) }
+        const { build: _oneShotBuild, ...oneShotCase } = fuzzCase() // a stream is Node's
+        const streamCase = { ...oneShotCase, pieces, streamPlaintextBase64: toBase64(reference.plaintext) }
         fail({ ...common, durationMs: streamed.durationMs, ...finding, case: streamCase })
       }
     }
@@ -1482,6 +1506,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
     failureList,
     failureGroups: [...groups.entries()].map(([signature, g]) => ({ signature, ...g })),
     maxDecryptMs: round3(maxDecryptMs),
+    browserRuns,
     streamRuns,
     maxStreamDecryptMs: round3(maxStreamDecryptMs),
     p50DecryptMs: round3(percentile(sorted, 0.5)),
@@ -1521,7 +1546,7 @@ export function summaryLine(report: FuzzReport): string {
   return (
     `FUZZ SUMMARY seed=${report.seed} iterations=${report.iterations} failures=${report.failures} ` +
     `maxDecryptMs=${report.maxDecryptMs} p99DecryptMs=${report.p99DecryptMs} ` +
-    `streamRuns=${report.streamRuns} maxStreamDecryptMs=${report.maxStreamDecryptMs} ` +
+    `browserRuns=${report.browserRuns} streamRuns=${report.streamRuns} maxStreamDecryptMs=${report.maxStreamDecryptMs} ` +
     `rssStartMB=${report.rssStartMB} rssPeakMB=${report.rssPeakMB} ` +
     `itPerSec=${report.iterationsPerSecond} elapsedMs=${report.elapsedMs} ` +
     `errorsByCode=${JSON.stringify(report.errorsByCode)}`

@@ -13,6 +13,8 @@
  *   --slow-ms MS        per-decrypt time limit (default 1000)
  *   --stream-every N    every N-th iteration also decrypts through decryptStream, written in pieces of random sizes
  *                       (default 4; 0: never)
+ *   --browser-every N   every N-th iteration (offset by N/2: with the defaults, not those that stream) decrypts with the
+ *                       browser build's one-shot decrypt, on WebCrypto, instead of Node's (default 4; 0: never)
  *   --rss-limit-mb MB   allowed RSS growth (default 256)
  *   --save-dir DIR      where failing cases are written (default: $TMPDIR/kms-envelope-fuzz-<seed>)
  *   --verbose           print every iteration
@@ -31,7 +33,7 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { Worker } from 'node:worker_threads'
 
-import { type FuzzCase, type FuzzReport, formatFailures, replayCase, runFuzz, summaryLine } from './fuzz-lib.js'
+import { type FuzzCase, type FuzzCaseEvent, type FuzzReport, formatFailures, replayCase, runFuzz, summaryLine } from './fuzz-lib.js'
 
 function fail(message: string): never {
   process.stderr.write(`fuzz: ${message}\n`)
@@ -58,6 +60,7 @@ function parseCli() {
       'time-budget': { type: 'string' },
       'slow-ms': { type: 'string' },
       'stream-every': { type: 'string' },
+      'browser-every': { type: 'string' },
       'rss-limit-mb': { type: 'string' },
       'stall-ms': { type: 'string' },
       'save-dir': { type: 'string' },
@@ -78,7 +81,7 @@ const { values } = parsed
 if (values.help) {
   process.stdout.write(
     'usage: tsx scripts/fuzz.ts [--iterations N] [--seed S] [--from I] [--time-budget MS] [--slow-ms MS]\n' +
-      '                           [--stream-every N] [--rss-limit-mb MB] [--stall-ms MS] [--save-dir DIR] [--verbose] [--json]\n' +
+      '                           [--stream-every N] [--browser-every N] [--rss-limit-mb MB] [--stall-ms MS] [--save-dir DIR] [--verbose] [--json]\n' +
       '       tsx scripts/fuzz.ts --replay FILE\n',
   )
   process.exit(0)
@@ -105,6 +108,7 @@ const seed = parseInteger('seed', values.seed, randomInt(0, 0xffff_ffff)) >>> 0
 const startIteration = parseInteger('from', values.from, 0)
 const slowMs = parseInteger('slow-ms', values['slow-ms'], 1000)
 const streamEvery = parseInteger('stream-every', values['stream-every'], 4)
+const browserEvery = parseInteger('browser-every', values['browser-every'], 4)
 const rssLimitMB = parseInteger('rss-limit-mb', values['rss-limit-mb'], 256)
 const stallMs = parseInteger('stall-ms', values['stall-ms'], 30_000)
 const timeBudgetMs = values['time-budget'] === undefined ? undefined : parseInteger('time-budget', values['time-budget'], 0)
@@ -152,7 +156,8 @@ function saveCase(fuzzCase: FuzzCase): string | undefined {
   if (savedFiles.length >= 50) return undefined
   try {
     mkdirSync(saveDir, { recursive: true })
-    const file = join(saveDir, `case-${fuzzCase.iteration}${fuzzCase.pieces === undefined ? '' : '-stream'}.json`)
+    const path = fuzzCase.pieces !== undefined ? '-stream' : fuzzCase.build === 'browser' ? '-browser' : ''
+    const file = join(saveDir, `case-${fuzzCase.iteration}${path}.json`)
     writeFileSync(file, `${JSON.stringify(fuzzCase, null, 2)}\n`)
     savedFiles.push(file)
     return file
@@ -169,6 +174,7 @@ try {
     startIteration,
     slowMs,
     streamEvery,
+    browserEvery,
     rssLimitMB,
     ...(timeBudgetMs === undefined ? {} : { timeBudgetMs }),
     onBeforeDecrypt: (iteration) => {
@@ -193,9 +199,9 @@ try {
     },
     ...(values.verbose
       ? {
-          onCase: (c: { iteration: number; mutation: string; baseLabel: string; durationMs: number; outcome: string }) => {
+          onCase: (c: FuzzCaseEvent) => {
             process.stdout.write(
-              `  #${c.iteration} ${c.baseLabel} ${c.mutation} -> ${c.outcome} (${c.durationMs.toFixed(2)} ms)\n`,
+              `  #${c.iteration} ${c.baseLabel}${c.build === 'browser' ? ' (browser build)' : ''} ${c.mutation} -> ${c.outcome} (${c.durationMs.toFixed(2)} ms)\n`,
             )
           },
         }

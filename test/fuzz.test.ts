@@ -95,6 +95,8 @@ describe('decrypt mutation fuzzing', () => {
       expect(report.maxDecryptMs).toBeLessThan(1000)
       // Every fourth message also goes through decryptStream, in pieces of random sizes.
       expect(report.streamRuns).toBe(Math.ceil(report.iterations / 4))
+      // And every fourth other one through the browser build's one-shot decrypt (test/fuzz-browser.test.ts).
+      expect(report.browserRuns).toBe(Math.floor((report.iterations + 1) / 4))
       expect(report.maxStreamDecryptMs).toBeLessThan(1000)
     },
     60_000,
