@@ -11,6 +11,9 @@
  * - memory stays bounded: resident set size within `rssLimitMB` of the start, heap (after a forced GC) not growing
  *   steadily by more than `heapGrowthLimitMB`.
  *
+ * Every `browserEvery`-th iteration decrypts with the browser build's `decrypt` (WebCrypto) instead of Node's, and
+ * every `streamEvery`-th also goes through `decryptStream` in pieces (scripts/fuzz-stream.ts).
+ *
  * The mutation of iteration `i` depends only on `(seed, i)` and the shape of the corpus, so a failure is reported
  * with both and can be replayed (`--seed S --from I --iterations 1 --verbose`). Corpus messages contain random
  * data keys, IVs and (for signing suites) variable-length signatures, so for byte-exact replay every failure also
@@ -1178,7 +1181,7 @@ export async function replayCase(
   }
   const build = fuzzCase.build ?? 'node'
   const { outcome, durationMs } = await timedDecrypt(keyring, message, hangMs, build)
-  let detail = build === 'browser' ? 'browser build: ' : ''
+  let detail = build === 'browser' ? 'the browser build: ' : ''
   if (outcome.kind === 'foreign') {
     const described = describeThrown(outcome.error)
     detail += `${described.text}\n${described.stack}`
