@@ -14,6 +14,8 @@ import {
   ENCRYPTED_TYPE_ID,
   encryptStructure,
   fieldKey,
+  fieldKeyAt,
+  fieldKeys,
   fieldRootKey,
   parseHeader,
   serializeItemContext,
@@ -81,20 +83,29 @@ describe('item format: known answers', () => {
     const info = Buffer.concat([Buffer.from('AWS_DBE_DERIVE_KEY'), messageId])
     const root = new Uint8Array(hkdfSync('sha512', dataKey, new Uint8Array(0), info, 32))
     expect(await fieldRootKey(nodeBackend, dbeSuite(0x6700), dataKey, messageId)).toEqual(root)
-    for (const offset of [0, 1]) {
-      const counter = Buffer.concat([Buffer.from('AwsDbeField'), Buffer.from([44]), Buffer.from([0, 0, 0, offset * 3])])
+    // An item's keys come from one pass over the stream (fieldKeys); each must be the one its own counter gives.
+    const keys = fieldKeys(root, 90)
+    expect(keys).toHaveLength(90 * 48)
+    for (const offset of [0, 1, 2, 85, 89]) {
+      const counter = Buffer.concat([Buffer.from('AwsDbeField'), Buffer.from([44]), Buffer.alloc(4)])
+      counter.writeUInt32BE(offset * 3, 12) // 89 × 3 carries into the third byte
       const stream = createCipheriv('aes-256-ctr', root, counter).update(Buffer.alloc(44))
-      const { key, nonce } = fieldKey(root, offset)
-      expect(Buffer.from(key)).toEqual(stream.subarray(0, 32))
-      expect(Buffer.from(nonce)).toEqual(stream.subarray(32))
+      for (const { key, nonce } of [fieldKey(root, offset), fieldKeyAt(keys, offset)]) {
+        expect(Buffer.from(key), `offset ${offset}`).toEqual(stream.subarray(0, 32))
+        expect(Buffer.from(nonce), `offset ${offset}`).toEqual(stream.subarray(32))
+      }
     }
   })
 
-  it('header, encrypted attribute and footer bytes of a 0x6700 item', async () => {
+  // With the backend's HMAC (node:crypto), and with @noble's, which a backend without one gets.
+  it.each([
+    ['node:crypto HMAC', nodeBackend],
+    ['@noble HMAC', (({ hmac: _hmac, ...rest }) => rest)(nodeBackend) as CryptoBackend],
+  ])('header, encrypted attribute and footer bytes of a 0x6700 item (%s)', async (_name, backend) => {
     const table = 'orders'
     const fields = [field('pk', { S: 'u1' }, 'SIGN_ONLY'), field('card', { S: '4111' }, 'ENCRYPT_AND_SIGN'), field('note', { S: 'n' }, 'DO_NOTHING')]
     const context = { 'aws-crypto-table-name': table }
-    const out = await encryptStructure({ tableName: table, fields, materialsManager: new FixedMaterials(), backend: nodeBackend, algorithmSuiteId: 0x6700, encryptionContext: context, messageId })
+    const out = await encryptStructure({ tableName: table, fields, materialsManager: new FixedMaterials(), backend, algorithmSuiteId: 0x6700, encryptionContext: context, messageId })
 
     // Partial header: version 1, flavor 0, message ID, legend (sorted by canonical path: "pk" (length 2) before
     // "card" (length 4), so 's' then 'e'), the context (count, key and value with 2-byte lengths), one EDK.
@@ -203,6 +214,8 @@ describe('item format: properties', () => {
     const last = Math.floor(0xffffffff / 3) - 1
     expect(fieldKey(dataKey, last).key).toHaveLength(32)
     for (const offset of [last + 1, -1, 1.5, Number.NaN]) expect(thrownBy(() => fieldKey(dataKey, offset)), String(offset)).toMatchObject({ code: 'MALFORMED_ITEM' })
+    // A count past the last offset is refused before its stream is allocated.
+    expect(thrownBy(() => fieldKeys(dataKey, last + 2))).toMatchObject({ code: 'MALFORMED_ITEM' })
   })
 
   it('random attribute sets round-trip under both suites', async () => {
@@ -271,13 +284,13 @@ describe('item format: an encrypted attribute that does not open', () => {
     const stored = out.fields.get('card') as Terminal
     const rootKey = () => fieldRootKey(nodeBackend, dbeSuite(0x6700), dataKey, messageId)
     const path = canonicalPath('t', 'card')
-    expect(await decryptTerminal(nodeBackend, await rootKey(), 0, path, stored, 'card')).toEqual(serializeAttribute({ S: '4111 1111' }))
+    expect(await decryptTerminal(nodeBackend, fieldKey(await rootKey(), 0), path, stored, 'card')).toEqual(serializeAttribute({ S: '4111 1111' }))
     // The first two bytes, the plaintext's type, are outside AES-GCM (spec: the canonical path is its AAD): the
     // footer covers them, as the tampering property above checks.
     for (let index = 2; index < stored.value.length; index++) {
       const changed = stored.value.slice()
       changed[index] = (changed[index] as number) ^ 0x01
-      const failure = await rejectionOf(decryptTerminal(nodeBackend, await rootKey(), 0, path, { typeId: stored.typeId, value: changed }, 'card'))
+      const failure = await rejectionOf(decryptTerminal(nodeBackend, fieldKey(await rootKey(), 0), path, { typeId: stored.typeId, value: changed }, 'card'))
       expect(failure, `byte ${index}`).toMatchObject({ code: 'ITEM_AUTHENTICATION_FAILED' })
     }
     // What the failed tag left in the output (the plaintext with one bit flipped) is zeroed.
@@ -295,14 +308,14 @@ describe('item format: an encrypted attribute that does not open', () => {
     }
     const flipped = stored.value.slice()
     flipped[3] = (flipped[3] as number) ^ 0x01
-    expect(await rejectionOf(decryptTerminal(capturing, await rootKey(), 0, path, { typeId: stored.typeId, value: flipped }, 'card'))).toMatchObject({ code: 'ITEM_AUTHENTICATION_FAILED' })
+    expect(await rejectionOf(decryptTerminal(capturing, fieldKey(await rootKey(), 0), path, { typeId: stored.typeId, value: flipped }, 'card'))).toMatchObject({ code: 'ITEM_AUTHENTICATION_FAILED' })
     expect(outputs).toHaveLength(1)
     expect(outputs[0]!.every((byte) => byte === 0)).toBe(true)
     // Another offset (the attribute's place among the encrypted ones) or path opens nothing either.
-    expect(await rejectionOf(decryptTerminal(nodeBackend, await rootKey(), 1, path, stored, 'card'))).toMatchObject({ code: 'ITEM_AUTHENTICATION_FAILED' })
-    expect(await rejectionOf(decryptTerminal(nodeBackend, await rootKey(), 0, canonicalPath('t', 'other'), stored, 'card'))).toMatchObject({ code: 'ITEM_AUTHENTICATION_FAILED' })
+    expect(await rejectionOf(decryptTerminal(nodeBackend, fieldKey(await rootKey(), 1), path, stored, 'card'))).toMatchObject({ code: 'ITEM_AUTHENTICATION_FAILED' })
+    expect(await rejectionOf(decryptTerminal(nodeBackend, fieldKey(await rootKey(), 0), canonicalPath('t', 'other'), stored, 'card'))).toMatchObject({ code: 'ITEM_AUTHENTICATION_FAILED' })
     for (const terminal of [{ typeId: 0x0001, value: stored.value }, { typeId: stored.typeId, value: stored.value.subarray(0, 17) }]) {
-      expect(await rejectionOf(decryptTerminal(nodeBackend, await rootKey(), 0, path, terminal, 'card'))).toMatchObject({ code: 'MALFORMED_ITEM' })
+      expect(await rejectionOf(decryptTerminal(nodeBackend, fieldKey(await rootKey(), 0), path, terminal, 'card'))).toMatchObject({ code: 'MALFORMED_ITEM' })
     }
   })
 })

@@ -145,7 +145,7 @@ function writeValue(writer: Writer, value: AttributeValue, path: string, depth: 
       writer.uint32(keys.length)
       for (const key of keys) {
         if (key === '') throw new InvalidItemError(`${path}.M has an empty key; DynamoDB map keys are non-empty.`)
-        encodable(key, `${path}.M key ${quoteIdentifier(key)}`)
+        if (loneSurrogateAt(key) >= 0) throw new InvalidItemError(`${path}.M key ${quoteIdentifier(key)} ${LONE_SURROGATE_PROBLEM}.`)
         const keyBytes = encoder.encode(key)
         writer.uint16(TYPE_ID.S)
         writer.uint32(keyBytes.length)

@@ -1,6 +1,6 @@
 // Per-attribute encryption (spec: structured-encryption/encrypt-path-structure.md#calculate-cipherkey-and-nonce
 // and #terminal-data-encryption): one HKDF per item gives the field root key; AES-256-CTR of it expands a
-// 44-byte key-and-nonce per encrypted attribute, taken in canonical-path order.
+// 44-byte key-and-nonce per encrypted attribute, taken in canonical-path order, all in one pass.
 import { ctr } from '@noble/ciphers/aes.js'
 import { isAsyncAead, type CryptoBackend } from '../../backend/types.js'
 import { utf8 } from '../../format/bytes.js'
@@ -14,10 +14,12 @@ const FIELD_NONCE_LABEL = utf8('AwsDbeField')
 const KEY_LENGTH = 32
 const NONCE_LENGTH = 12
 const FIELD_KEY_LENGTH = KEY_LENGTH + NONCE_LENGTH
+/** Bytes of the stream per field key: three AES blocks, of which it uses 44. */
+const FIELD_STRIDE = 48
 const TAG_LENGTH = 16
 /** Type ID of encrypted terminals (and of DynamoDB binary values). */
 export const ENCRYPTED_TYPE_ID = 0xffff
-// Each field key takes three AES blocks of the stream, so offsets are spaced by 3 (and must fit 32 bits).
+// Offsets are spaced by 3 blocks, and 3 × offset must fit 32 bits.
 const MAX_FIELDS = Math.floor(0xffffffff / 3)
 
 /** HKDF(data key, no salt, "AWS_DBE_DERIVE_KEY" ‖ message ID). */
@@ -29,20 +31,43 @@ export async function fieldRootKey(backend: CryptoBackend, suite: AlgorithmSuite
   return key as Uint8Array
 }
 
-/** The first 44 bytes of AES-256-CTR(root key) from counter block "AwsDbeField" ‖ 0x2c ‖ uint32(3 × offset). */
-export function fieldKey(rootKey: Uint8Array, offset: number): { key: Uint8Array; nonce: Uint8Array } {
-  if (!Number.isInteger(offset) || offset < 0 || offset >= MAX_FIELDS) throw new MalformedItemError('Too many encrypted attributes in one item.')
+/** An encrypted attribute's AES-GCM key and nonce. */
+export interface FieldKey {
+  readonly key: Uint8Array
+  readonly nonce: Uint8Array
+}
+
+function keyStream(rootKey: Uint8Array, firstOffset: number, fields: number): Uint8Array {
+  if (!Number.isInteger(firstOffset) || firstOffset < 0 || firstOffset + fields > MAX_FIELDS) throw new MalformedItemError('Too many encrypted attributes in one item.')
   const counter = new Uint8Array(16)
   counter.set(FIELD_NONCE_LABEL, 0)
   counter[11] = FIELD_KEY_LENGTH
-  new DataView(counter.buffer).setUint32(12, offset * 3)
-  const stream = ctr(rootKey, counter).encrypt(new Uint8Array(FIELD_KEY_LENGTH))
-  return { key: stream.subarray(0, KEY_LENGTH), nonce: stream.subarray(KEY_LENGTH) }
+  new DataView(counter.buffer).setUint32(12, firstOffset * 3)
+  return ctr(rootKey, counter).encrypt(new Uint8Array(fields * FIELD_STRIDE))
+}
+
+/** The first 44 bytes of AES-256-CTR(root key) from counter block "AwsDbeField" ‖ 0x2c ‖ uint32(3 × offset). */
+export function fieldKey(rootKey: Uint8Array, offset: number): FieldKey {
+  return fieldKeyAt(keyStream(rootKey, offset, 1), 0)
+}
+
+/**
+ * The field keys of offsets 0 to `count` - 1 in one pass of AES-256-CTR: offset k's bytes start at block 3k, so
+ * they follow one another in the stream that starts at block 0 (44 bytes used of every 48). Read one with
+ * `fieldKeyAt`; zero the whole array after use.
+ */
+export function fieldKeys(rootKey: Uint8Array, count: number): Uint8Array {
+  return keyStream(rootKey, 0, count)
+}
+
+/** Offset `offset`'s key and nonce in what `fieldKeys` returned (views of it). */
+export function fieldKeyAt(keys: Uint8Array, offset: number): FieldKey {
+  const start = offset * FIELD_STRIDE
+  return { key: keys.subarray(start, start + KEY_LENGTH), nonce: keys.subarray(start + KEY_LENGTH, start + FIELD_KEY_LENGTH) }
 }
 
 /** Encrypted terminal: type 0xFFFF, value = plaintext type ID ‖ AES-GCM(value, aad = canonical path) ‖ tag. */
-export async function encryptTerminal(backend: CryptoBackend, rootKey: Uint8Array, offset: number, path: Uint8Array, terminal: Terminal): Promise<Terminal> {
-  const { key, nonce } = fieldKey(rootKey, offset)
+export async function encryptTerminal(backend: CryptoBackend, { key, nonce }: FieldKey, path: Uint8Array, terminal: Terminal): Promise<Terminal> {
   const value = new Uint8Array(2 + terminal.value.length + TAG_LENGTH)
   value[0] = terminal.typeId >>> 8
   value[1] = terminal.typeId & 0xff
@@ -60,8 +85,7 @@ export async function encryptTerminal(backend: CryptoBackend, rootKey: Uint8Arra
 /** The inverse of encryptTerminal; ItemAuthenticationError when the tag fails. */
 export async function decryptTerminal(
   backend: CryptoBackend,
-  rootKey: Uint8Array,
-  offset: number,
+  { key, nonce }: FieldKey,
   path: Uint8Array,
   terminal: Terminal,
   name: string,
@@ -69,7 +93,6 @@ export async function decryptTerminal(
   if (terminal.typeId !== ENCRYPTED_TYPE_ID || terminal.value.length < 2 + TAG_LENGTH) {
     throw new MalformedItemError(`Attribute ${quoteIdentifier(name)} is encrypted in the header's legend but is not an encrypted binary value.`)
   }
-  const { key, nonce } = fieldKey(rootKey, offset)
   const sealed = terminal.value
   const plaintext = new Uint8Array(sealed.length - 2 - TAG_LENGTH)
   const ciphertext = sealed.subarray(2, sealed.length - TAG_LENGTH)

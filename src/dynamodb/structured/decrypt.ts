@@ -10,7 +10,7 @@ import type { CompleteDecryptionMaterials, EncryptionContext, MaterialsManager }
 import { ItemAuthenticationError, MalformedItemError } from '../errors.js'
 import { FOOTER_ATTRIBUTE, HEADER_ATTRIBUTE, type CryptoAction, type Terminal } from '../types.js'
 import { withAttributeContext } from './context.js'
-import { ENCRYPTED_TYPE_ID, decryptTerminal, fieldRootKey } from './crypt.js'
+import { ENCRYPTED_TYPE_ID, decryptTerminal, fieldKeyAt, fieldKeys, fieldRootKey } from './crypt.js'
 import { inCanonicalOrder, type StructureOutput } from './encrypt.js'
 import { canonicalHash, verifyFooter, type SignedField } from './footer.js'
 import { LEGEND, headerCommitment, parseHeader } from './header.js'
@@ -109,15 +109,17 @@ export async function decryptStructure(input: DecryptStructureInput): Promise<St
     await verifyFooter(backend, materialsSuite, footer, header.encryptedDataKeys.length, hash, materials.symmetricSigningKey, materials.verificationKey)
 
     const rootKey = await fieldRootKey(backend, materialsSuite, materials.plaintextDataKey, header.messageId)
+    const keys = fieldKeys(rootKey, signedFields.filter((field) => field.encrypted).length)
+    rootKey.fill(0)
     const output = new Map<string, Terminal>()
     let offset = 0
     try {
       for (const field of ordered) {
         const action = actions.get(field.name)
-        output.set(field.name, action === 'ENCRYPT_AND_SIGN' ? await decryptTerminal(backend, rootKey, offset++, field.path, field.terminal, field.name) : field.terminal)
+        output.set(field.name, action === 'ENCRYPT_AND_SIGN' ? await decryptTerminal(backend, fieldKeyAt(keys, offset++), field.path, field.terminal, field.name) : field.terminal)
       }
     } finally {
-      rootKey.fill(0)
+      keys.fill(0)
     }
     return {
       fields: output,

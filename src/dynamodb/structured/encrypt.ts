@@ -10,7 +10,7 @@ import { quoteIdentifier } from '../../quote.js'
 import { InvalidItemError } from '../errors.js'
 import { FOOTER_ATTRIBUTE, HEADER_ATTRIBUTE, type CryptoAction, type Terminal } from '../types.js'
 import { withAttributeContext } from './context.js'
-import { ENCRYPTED_TYPE_ID, encryptTerminal, fieldRootKey } from './crypt.js'
+import { ENCRYPTED_TYPE_ID, encryptTerminal, fieldKeyAt, fieldKeys, fieldRootKey } from './crypt.js'
 import { canonicalHash, createFooter, type SignedField } from './footer.js'
 import { LEGEND, MESSAGE_ID_LENGTH, checkKeyCount, headerCommitment, serializePartialHeader } from './header.js'
 import { canonicalPath } from './path.js'
@@ -128,16 +128,21 @@ export async function encryptStructure(input: EncryptStructureInput): Promise<St
     headerBytes.set(commitment, partialHeader.length)
 
     const rootKey = await fieldRootKey(backend, materialsSuite, materials.plaintextDataKey, messageId)
+    const keys = fieldKeys(rootKey, encrypted.length)
+    rootKey.fill(0)
     const output = new Map<string, Terminal>()
     const signedFields: SignedField[] = []
     let offset = 0
-    for (const field of ordered) {
-      let terminal = field.terminal
-      if (field.action === 'ENCRYPT_AND_SIGN') terminal = await encryptTerminal(backend, rootKey, offset++, field.path, terminal)
-      output.set(field.name, terminal)
-      if (field.action !== 'DO_NOTHING') signedFields.push({ path: field.path, terminal, encrypted: field.action === 'ENCRYPT_AND_SIGN' })
+    try {
+      for (const field of ordered) {
+        let terminal = field.terminal
+        if (field.action === 'ENCRYPT_AND_SIGN') terminal = await encryptTerminal(backend, fieldKeyAt(keys, offset++), field.path, terminal)
+        output.set(field.name, terminal)
+        if (field.action !== 'DO_NOTHING') signedFields.push({ path: field.path, terminal, encrypted: field.action === 'ENCRYPT_AND_SIGN' })
+      }
+    } finally {
+      keys.fill(0)
     }
-    rootKey.fill(0)
     const hash = await canonicalHash(backend, headerBytes, materials.encryptionContext, signedFields)
     const footer = await createFooter(backend, materialsSuite, hash, signingKeys, materials.signingKey)
     output.set(HEADER_ATTRIBUTE, { typeId: ENCRYPTED_TYPE_ID, value: headerBytes })

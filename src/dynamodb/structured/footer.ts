@@ -1,17 +1,15 @@
 // The item footer stored in `aws_dbe_foot` (spec: structured-encryption/footer.md): one HMAC-SHA384 recipient
 // tag per encrypted data key, then for 0x6701 an ECDSA P-384 signature, all over one canonical hash.
-import { hmac } from '@noble/hashes/hmac.js'
-import { sha384 } from '@noble/hashes/sha2.js'
 import { bigIntToBytes, bytesToBigInt, derToP1363, p1363ToDer } from '../../backend/ec.js'
 import type { CryptoBackend } from '../../backend/types.js'
 import { InternalError, SignatureVerificationError } from '../../errors.js'
-import { concatBytes, utf8 } from '../../format/bytes.js'
+import { utf8 } from '../../format/bytes.js'
 import type { AlgorithmSuite } from '../../suites.js'
 import type { EncryptionContext } from '../../types.js'
 import { ItemAuthenticationError, MalformedItemError } from '../errors.js'
 import type { Terminal } from '../types.js'
 import { serializeItemContext } from './header.js'
-import { uint64 } from './path.js'
+import { itemHmac } from './mac.js'
 
 export const RECIPIENT_TAG_LENGTH = 48
 /** The footer's signature is always a 103-byte DER ECDSA P-384 signature. */
@@ -34,17 +32,41 @@ export interface SignedField {
  */
 export async function canonicalHash(backend: CryptoBackend, header: Uint8Array, context: EncryptionContext, fields: readonly SignedField[]): Promise<Uint8Array> {
   const aad = serializeItemContext(context)
-  const parts: Uint8Array[] = [header, uint64(aad.length), aad]
+  let length = header.length + 8 + aad.length
+  for (const { path, terminal, encrypted } of fields) length += path.length + 8 + (encrypted ? ENCRYPTED.length : PLAINTEXT.length + 2) + terminal.value.length
+  // Written in place: one array, not one per length and type ID.
+  const record = new Uint8Array(length)
+  let at = 0
+  const put = (bytes: Uint8Array): void => {
+    record.set(bytes, at)
+    at += bytes.length
+  }
+  const putLength = (value: number): void => {
+    // 8 bytes big-endian; lengths here stay far below 2^32, so the first four are zero (as allocated).
+    record[at + 4] = value >>> 24
+    record[at + 5] = (value >>> 16) & 0xff
+    record[at + 6] = (value >>> 8) & 0xff
+    record[at + 7] = value & 0xff
+    at += 8
+  }
+  put(header)
+  putLength(aad.length)
+  put(aad)
   for (const { path, terminal, encrypted } of fields) {
-    parts.push(path)
+    put(path)
     if (encrypted) {
       // The encrypted value starts with the plaintext's type ID: the length counts the rest.
-      parts.push(uint64(terminal.value.length - 2), ENCRYPTED, terminal.value)
+      putLength(terminal.value.length - 2)
+      put(ENCRYPTED)
     } else {
-      parts.push(uint64(terminal.value.length), PLAINTEXT, Uint8Array.of(terminal.typeId >>> 8, terminal.typeId & 0xff), terminal.value)
+      putLength(terminal.value.length)
+      put(PLAINTEXT)
+      record[at++] = terminal.typeId >>> 8
+      record[at++] = terminal.typeId & 0xff
     }
+    put(terminal.value)
   }
-  return backend.digest('sha384', concatBytes(parts))
+  return backend.digest('sha384', record)
 }
 
 /**
@@ -72,7 +94,7 @@ export async function createFooter(
 ): Promise<Uint8Array> {
   const signed = suite.signature !== undefined
   const footer = new Uint8Array(symmetricSigningKeys.length * RECIPIENT_TAG_LENGTH + (signed ? SIGNATURE_LENGTH : 0))
-  symmetricSigningKeys.forEach((key, index) => footer.set(hmac(sha384, key, hash), index * RECIPIENT_TAG_LENGTH))
+  symmetricSigningKeys.forEach((key, index) => footer.set(itemHmac(backend, 'sha384', key, hash), index * RECIPIENT_TAG_LENGTH))
   if (suite.signature !== undefined) {
     for (let attempt = 0; ; attempt++) {
       const signature = signatureOf103Bytes(await backend.signMessage(suite.signature.curve, signingKey, hash))
@@ -108,7 +130,7 @@ export async function verifyFooter(
       `The item footer is ${footer.length} bytes; ${encryptedDataKeyCount} recipient tag(s)${suite.signature !== undefined ? ' and a signature' : ''} take ${expectedLength}.`,
     )
   }
-  const expected = hmac(sha384, symmetricSigningKey, hash)
+  const expected = itemHmac(backend, 'sha384', symmetricSigningKey, hash)
   let matched = false
   for (let offset = 0; offset < tagsLength; offset += RECIPIENT_TAG_LENGTH) {
     // Every tag is compared, so the time does not say which one matched.

@@ -1,7 +1,5 @@
 // The item header stored in `aws_dbe_head` (spec: structured-encryption/header.md):
 // version ‖ flavor ‖ message ID ‖ legend ‖ stored encryption context ‖ encrypted data keys ‖ commitment.
-import { hmac } from '@noble/hashes/hmac.js'
-import { sha512 } from '@noble/hashes/sha2.js'
 import type { CryptoBackend } from '../../backend/types.js'
 import { concatBytes, utf8, utf8Decoder } from '../../format/bytes.js'
 import { serializeContext } from '../../format/context.js'
@@ -9,6 +7,7 @@ import type { AlgorithmSuite } from '../../suites.js'
 import type { EncryptedDataKey, EncryptionContext } from '../../types.js'
 import { TooManyEncryptedDataKeysError } from '../../errors.js'
 import { InvalidItemError, MalformedItemError } from '../errors.js'
+import { itemHmac } from './mac.js'
 
 export const MESSAGE_ID_LENGTH = 32
 export const COMMITMENT_LENGTH = 32
@@ -102,7 +101,7 @@ export async function headerCommitment(
   const [commitKey] = await backend.hkdf(suite.kdfHash ?? 'sha512', dataKey, new Uint8Array(0), [{ info, length: suite.keyLength }])
   // The spec text says HMAC-SHA384; every implementation uses the suite's commit-key hash, SHA-512, and the
   // official SDKs' items only verify with it (test/dynamodb/vectors.test.ts).
-  const commitment = hmac(sha512, commitKey as Uint8Array, partialHeader).subarray(0, COMMITMENT_LENGTH)
+  const commitment = itemHmac(backend, 'sha512', commitKey as Uint8Array, partialHeader).subarray(0, COMMITMENT_LENGTH)
   ;(commitKey as Uint8Array).fill(0)
   return commitment
 }

@@ -1,7 +1,7 @@
 export { decryptStructure, type DecryptStructureInput } from './decrypt.js'
 export { encryptStructure, type EncryptStructureInput, type ParsedHeader, type StructuredField, type StructureOutput } from './encrypt.js'
 export { canonicalHash, RECIPIENT_TAG_LENGTH, SIGNATURE_LENGTH } from './footer.js'
-export { fieldKey, fieldRootKey, ENCRYPTED_TYPE_ID } from './crypt.js'
+export { fieldKey, fieldKeyAt, fieldKeys, fieldRootKey, ENCRYPTED_TYPE_ID } from './crypt.js'
 export { parseHeader, serializePartialHeader, headerCommitment, serializeItemContext } from './header.js'
 export { canonicalPath } from './path.js'
 export { contextValue } from './context.js'

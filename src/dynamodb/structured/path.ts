@@ -23,5 +23,3 @@ export function canonicalPath(tableName: string, attributeName: string): Uint8Ar
   path.set(name, table.length + 17)
   return path
 }
-
-export { uint64 }
