@@ -50,6 +50,22 @@ describe('attribute serialization: known answers', () => {
     ['M empty', { M: {} }, '0200:00000000'],
     ['L empty', { L: [] }, '0300:00000000'],
   ]
+  it('values longer than the first 64 bytes the writer holds, also inside nested values whose lengths come after them', () => {
+    const [small, large] = [Buffer.alloc(300, 7), Buffer.alloc(600, 9)]
+    const text = 'é'.repeat(400) // 800 bytes of UTF-8
+    const u32 = (value: number) => Buffer.from([value >>> 24, (value >>> 16) & 0xff, (value >>> 8) & 0xff, value & 0xff])
+    const map = Buffer.concat([u32(1), Buffer.from('0001', 'hex'), u32(1), Buffer.from('k'), Buffer.from('ffff', 'hex'), u32(large.length), large])
+    const list = Buffer.concat([
+      u32(3),
+      Buffer.from('ffff', 'hex'), u32(small.length), small,
+      Buffer.from('0001', 'hex'), u32(800), Buffer.from(text),
+      Buffer.from('0200', 'hex'), u32(map.length), map,
+    ])
+    const value: AttributeValue = { L: [{ B: new Uint8Array(small) }, { S: text }, { M: { k: { B: new Uint8Array(large) } } }] }
+    expect(hex(value)).toBe(`0300:${list.toString('hex')}`)
+    expect(deserializeAttribute(serializeAttribute(value))).toEqual(value)
+  })
+
   for (const [what, value, expected] of cases) {
     it(what, () => {
       expect(hex(value)).toBe(expected)

@@ -1,7 +1,7 @@
 // DynamoDB attribute values to terminals (type ID + value bytes) and back.
 // spec: dynamodb-encryption-client/ddb-attribute-serialization.md, ddb-item-conversion.md
 import { EnvelopeError } from '../../errors.js'
-import { LONE_SURROGATE_PROBLEM, compareBytes, concatBytes, loneSurrogateAt, utf8Decoder } from '../../format/bytes.js'
+import { LONE_SURROGATE_PROBLEM, compareBytes, loneSurrogateAt, utf8Decoder } from '../../format/bytes.js'
 import { quoteIdentifier } from '../../quote.js'
 import { InvalidItemError, MalformedItemError } from '../errors.js'
 import type { AttributeValue, Terminal } from '../types.js'
@@ -41,22 +41,62 @@ function memberOf(value: AttributeValue, path: string): TypeName {
   return members[0] as TypeName
 }
 
+/** Bytes written into one growing array; a nested value's type and length are filled in once it is written. */
 class Writer {
-  readonly #chunks: Uint8Array[] = []
+  // V8 keeps typed arrays of up to 64 bytes on its heap, cheaper to make than larger ones.
+  #buffer = new Uint8Array(64)
   length = 0
 
+  #ensure(more: number): void {
+    if (this.length + more <= this.#buffer.length) return
+    const grown = new Uint8Array(Math.max(this.#buffer.length * 2, this.length + more))
+    grown.set(this.#buffer.subarray(0, this.length))
+    this.#buffer = grown
+  }
   bytes(bytes: Uint8Array): void {
-    this.#chunks.push(bytes)
+    this.#ensure(bytes.length)
+    this.#buffer.set(bytes, this.length)
     this.length += bytes.length
   }
+  /** UTF-8 of `text`, encoded in place (a UTF-16 unit takes at most 3 bytes); returns its length. */
+  text(text: string): number {
+    this.#ensure(text.length * 3)
+    const { written } = encoder.encodeInto(text, this.#buffer.subarray(this.length))
+    this.length += written
+    return written
+  }
+  uint8(value: number): void {
+    this.#ensure(1)
+    this.#buffer[this.length++] = value
+  }
   uint16(value: number): void {
-    this.bytes(Uint8Array.of(value >>> 8, value & 0xff))
+    this.#ensure(2)
+    this.uint16At(this.length, value)
+    this.length += 2
   }
   uint32(value: number): void {
-    this.bytes(Uint8Array.of(value >>> 24, (value >>> 16) & 0xff, (value >>> 8) & 0xff, value & 0xff))
+    this.#ensure(4)
+    this.uint32At(this.length, value)
+    this.length += 4
+  }
+  /** Room for `length` bytes to be filled in later (uint16At, uint32At); returns where they start. */
+  reserve(length: number): number {
+    this.#ensure(length)
+    this.length += length
+    return this.length - length
+  }
+  uint16At(at: number, value: number): void {
+    this.#buffer[at] = value >>> 8
+    this.#buffer[at + 1] = value & 0xff
+  }
+  uint32At(at: number, value: number): void {
+    this.#buffer[at] = value >>> 24
+    this.#buffer[at + 1] = (value >>> 16) & 0xff
+    this.#buffer[at + 2] = (value >>> 8) & 0xff
+    this.#buffer[at + 3] = value & 0xff
   }
   finish(): Uint8Array {
-    return concatBytes(this.#chunks)
+    return this.#buffer.slice(0, this.length)
   }
 }
 
@@ -105,17 +145,17 @@ function writeValue(writer: Writer, value: AttributeValue, path: string, depth: 
       if (member !== true) throw new InvalidItemError(`${path}.NULL must be true.`)
       break
     case 'S':
-      writer.bytes(encoder.encode(stringMember(member, `${path}.S`)))
+      writer.text(stringMember(member, `${path}.S`))
       break
     case 'N':
-      writer.bytes(encoder.encode(normalizeNumber(stringMember(member, `${path}.N`), `${path}.N`)))
+      writer.text(normalizeNumber(stringMember(member, `${path}.N`), `${path}.N`))
       break
     case 'B':
       writer.bytes(binaryMember(member, `${path}.B`))
       break
     case 'BOOL':
       if (typeof member !== 'boolean') throw new InvalidItemError(`${path}.BOOL must be a boolean.`)
-      writer.bytes(Uint8Array.of(member ? 1 : 0))
+      writer.uint8(member ? 1 : 0)
       break
     case 'SS':
     case 'NS':
@@ -146,10 +186,9 @@ function writeValue(writer: Writer, value: AttributeValue, path: string, depth: 
       for (const key of keys) {
         if (key === '') throw new InvalidItemError(`${path}.M has an empty key; DynamoDB map keys are non-empty.`)
         if (loneSurrogateAt(key) >= 0) throw new InvalidItemError(`${path}.M key ${quoteIdentifier(key)} ${LONE_SURROGATE_PROBLEM}.`)
-        const keyBytes = encoder.encode(key)
         writer.uint16(TYPE_ID.S)
-        writer.uint32(keyBytes.length)
-        writer.bytes(keyBytes)
+        const length = writer.reserve(4)
+        writer.uint32At(length, writer.text(key))
         writeNested(writer, (member as Record<string, AttributeValue>)[key] as AttributeValue, `${path}.M.${key}`, depth + 1)
       }
       break
@@ -160,11 +199,10 @@ function writeValue(writer: Writer, value: AttributeValue, path: string, depth: 
 
 /** A list entry or map value: type, length, value. The length is known only after the value is written. */
 function writeNested(writer: Writer, value: AttributeValue, path: string, depth: number): void {
-  const inner = new Writer()
-  const typeId = writeValue(inner, value, path, depth)
-  writer.uint16(typeId)
-  writer.uint32(inner.length)
-  writer.bytes(inner.finish())
+  const at = writer.reserve(6)
+  const typeId = writeValue(writer, value, path, depth)
+  writer.uint16At(at, typeId)
+  writer.uint32At(at + 2, writer.length - at - 6)
 }
 
 /** Serialize one attribute value; InvalidItemError (naming `name`) for anything DynamoDB would refuse. */
@@ -181,21 +219,29 @@ class Reader {
     readonly path: string,
   ) {}
 
-  take(length: number, what: string): Uint8Array {
+  #need(length: number, what: string): void {
     if (length > this.bytes.length - this.offset) {
       throw new MalformedItemError(`${this.path}: ${what} claims ${length} bytes but only ${this.bytes.length - this.offset} remain.`)
     }
+  }
+  take(length: number, what: string): Uint8Array {
+    this.#need(length, what)
     const out = this.bytes.subarray(this.offset, this.offset + length)
     this.offset += length
     return out
   }
+  // Read in place: no view, no destructuring.
   uint16(what: string): number {
-    const [high, low] = this.take(2, what) as unknown as [number, number]
-    return (high << 8) | low
+    this.#need(2, what)
+    const { bytes, offset } = this
+    this.offset = offset + 2
+    return ((bytes[offset] as number) << 8) | (bytes[offset + 1] as number)
   }
   uint32(what: string): number {
-    const [a, b, c, d] = this.take(4, what) as unknown as [number, number, number, number]
-    return ((a << 24) >>> 0) + (b << 16) + (c << 8) + d
+    this.#need(4, what)
+    const { bytes, offset } = this
+    this.offset = offset + 4
+    return (bytes[offset] as number) * 0x1000000 + (((bytes[offset + 1] as number) << 16) | ((bytes[offset + 2] as number) << 8) | (bytes[offset + 3] as number))
   }
   /** A count of entries, each at least `minimumEntryLength` bytes: refused before anything is allocated for it. */
   count(what: string, minimumEntryLength: number): number {
