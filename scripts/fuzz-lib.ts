@@ -12,7 +12,8 @@
  *   steadily by more than `heapGrowthLimitMB`.
  *
  * Every `browserEvery`-th iteration decrypts with the browser build's `decrypt` (WebCrypto) instead of Node's, and
- * every `streamEvery`-th also goes through `decryptStream` in pieces (scripts/fuzz-stream.ts).
+ * every `streamEvery`-th also goes through `decryptStream` in pieces (scripts/fuzz-stream.ts), every second time
+ * the browser build's.
  *
  * The mutation of iteration `i` depends only on `(seed, i)` and the shape of the corpus, so a failure is reported
  * with both and can be replayed (`--seed S --from I --iterations 1 --verbose`). Corpus messages contain random
@@ -77,7 +78,7 @@ export interface FuzzCase {
   readonly messageBase64: string
   /** The corpus message it was derived from. */
   readonly originalBase64: string
-  /** `browser`: the one-shot decrypt of the browser build (WebCrypto) found it; absent: Node's. */
+  /** `browser`: the browser build's decrypt (WebCrypto) found it, one-shot or (with `pieces`) a stream; absent: Node's. */
   readonly build?: Build
   /** For a failure of the stream path: the sizes the message was written to `decryptStream` in. */
   readonly pieces?: readonly number[]
@@ -167,7 +168,7 @@ export interface FuzzOptions {
   readonly onBeforeDecrypt?: (iteration: number) => void
   /**
    * Every this many iterations, the mutated message also goes through `decryptStream`, written in pieces of
-   * random sizes (scripts/fuzz-stream.ts). 0: never. Default 4.
+   * random sizes (scripts/fuzz-stream.ts): Node's, and every second time the browser build's. 0: never. Default 4.
    */
   readonly streamEvery?: number
   /**
@@ -205,6 +206,8 @@ export interface FuzzReport {
   readonly browserRuns: number
   /** Iterations that also went through `decryptStream`, and the slowest of those. */
   readonly streamRuns: number
+  /** Of `streamRuns`, those through the browser build's `decryptStream` (every second one). */
+  readonly browserStreamRuns: number
   readonly maxStreamDecryptMs: number
   readonly p50DecryptMs: number
   readonly p99DecryptMs: number
@@ -1170,12 +1173,13 @@ export async function replayCase(
   const message = new Uint8Array(Buffer.from(fuzzCase.messageBase64, 'base64'))
   if (fuzzCase.pieces !== undefined) {
     const plaintext = new Uint8Array(Buffer.from(fuzzCase.streamPlaintextBase64 ?? '', 'base64'))
-    const streamed = await streamDecrypt(keyring, message, fuzzCase.pieces, hangMs)
+    const build = fuzzCase.build ?? 'node'
+    const streamed = await streamDecrypt(keyring, message, fuzzCase.pieces, hangMs, build)
     const finding = streamFinding(streamed, plaintext, Number.POSITIVE_INFINITY)
     const stack = streamed.error instanceof Error ? `\n${streamed.error.stack}` : ''
     return {
       outcome: finding?.kind ?? `rejected:${streamed.code}`,
-      detail: `decryptStream, written in pieces of ${fuzzCase.pieces.join(', ')} bytes: ${finding?.detail ?? `${streamed.emitted.length} bytes emitted`}${stack}`,
+      detail: `${build === 'browser' ? 'the browser build: ' : ''}decryptStream, written in pieces of ${fuzzCase.pieces.join(', ')} bytes: ${finding?.detail ?? `${streamed.emitted.length} bytes emitted`}${stack}`,
       durationMs: streamed.durationMs,
     }
   }
@@ -1316,6 +1320,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
   let maxDecryptMs = 0
   let streamRuns = 0
   let browserRuns = 0
+  let browserStreamRuns = 0
   let maxStreamDecryptMs = 0
   let slowestIteration = -1
   let skippedIdentical = 0
@@ -1428,15 +1433,24 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
     if (streamEvery > 0 && iteration % streamEvery === 0) {
       options.onBeforeDecrypt?.(iteration)
       const pieces = pieceSizes(new Rng(seed ^ PIECES_SALT, iteration), input.bytes.length)
-      const streamed = await streamDecrypt(input.base.keyring, input.bytes, pieces, hangMs)
+      // Every second stream is the browser build's.
+      const streamBuild: Build = iteration % (2 * streamEvery) === streamEvery ? 'browser' : 'node'
+      if (streamBuild === 'browser') browserStreamRuns++
+      const streamed = await streamDecrypt(input.base.keyring, input.bytes, pieces, hangMs, streamBuild)
       streamRuns++
       maxStreamDecryptMs = Math.max(maxStreamDecryptMs, streamed.durationMs)
       const reference = streamReference(input.bytes, input.base, entries)
       const finding = streamFinding(streamed, reference.plaintext, slowMs)
       if (finding !== undefined) {
-        const { build: _oneShotBuild, ...oneShotCase } = fuzzCase() // a stream is Node's
-        const streamCase = { ...oneShotCase, pieces, streamPlaintextBase64: toBase64(reference.plaintext) }
-        fail({ ...common, durationMs: streamed.durationMs, ...finding, case: streamCase })
+        const { build: _oneShotBuild, ...oneShotCase } = fuzzCase()
+        const streamCase = {
+          ...oneShotCase,
+          ...(streamBuild === 'browser' ? { build: streamBuild } : {}),
+          pieces,
+          streamPlaintextBase64: toBase64(reference.plaintext),
+        }
+        const detail = `${streamBuild === 'browser' ? 'the browser build: ' : ''}${finding.detail}`
+        fail({ ...common, durationMs: streamed.durationMs, ...finding, detail, case: streamCase })
       }
     }
 
@@ -1511,6 +1525,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
     maxDecryptMs: round3(maxDecryptMs),
     browserRuns,
     streamRuns,
+    browserStreamRuns,
     maxStreamDecryptMs: round3(maxStreamDecryptMs),
     p50DecryptMs: round3(percentile(sorted, 0.5)),
     p99DecryptMs: round3(percentile(sorted, 0.99)),
@@ -1549,7 +1564,7 @@ export function summaryLine(report: FuzzReport): string {
   return (
     `FUZZ SUMMARY seed=${report.seed} iterations=${report.iterations} failures=${report.failures} ` +
     `maxDecryptMs=${report.maxDecryptMs} p99DecryptMs=${report.p99DecryptMs} ` +
-    `browserRuns=${report.browserRuns} streamRuns=${report.streamRuns} maxStreamDecryptMs=${report.maxStreamDecryptMs} ` +
+    `browserRuns=${report.browserRuns} streamRuns=${report.streamRuns} browserStreamRuns=${report.browserStreamRuns} maxStreamDecryptMs=${report.maxStreamDecryptMs} ` +
     `rssStartMB=${report.rssStartMB} rssPeakMB=${report.rssPeakMB} ` +
     `itPerSec=${report.iterationsPerSecond} elapsedMs=${report.elapsedMs} ` +
     `errorsByCode=${JSON.stringify(report.errorsByCode)}`

@@ -1,13 +1,15 @@
 /**
- * The fuzzer's second path: the same mutated message written to `decryptStream` in pieces of random sizes.
+ * The fuzzer's second path: the same mutated message written to `decryptStream` in pieces of random sizes
+ * (Node's, or the browser build's on WebCrypto, whose frames open asynchronously).
  * A stream may emit frames it has authenticated before it fails, so its checks differ from one-shot decrypt's:
  * it must fail (with an `EnvelopeError`, in time), and what it emitted must be the start of the original
  * message's plaintext, the only bytes that authenticate under the message's key.
  */
 import { performance } from 'node:perf_hooks'
 
+import { decryptStream as browserDecryptStream } from '../src/browser.js'
 import { EnvelopeError, decryptStream } from '../src/index.js'
-import type { FailureKind } from './fuzz-lib.js'
+import type { Build, FailureKind } from './fuzz-lib.js'
 
 type StreamKeyring = Parameters<typeof decryptStream>[0]
 
@@ -52,8 +54,14 @@ export function* piecesOf(message: Uint8Array, sizes: readonly number[]): Genera
   }
 }
 
-/** Decrypt `message` through a decrypt stream written in `pieces`; abandoned after `hangMs`. */
-export async function streamDecrypt(keyring: StreamKeyring, message: Uint8Array, pieces: readonly number[], hangMs: number): Promise<StreamOutcome> {
+/** Decrypt `message` through `build`'s decrypt stream written in `pieces`; abandoned after `hangMs`. */
+export async function streamDecrypt(
+  keyring: StreamKeyring,
+  message: Uint8Array,
+  pieces: readonly number[],
+  hangMs: number,
+  build: Build = 'node',
+): Promise<StreamOutcome> {
   const started = performance.now()
   const chunks: Uint8Array[] = []
   const emitted = () => Uint8Array.from(Buffer.concat(chunks))
@@ -62,7 +70,7 @@ export async function streamDecrypt(keyring: StreamKeyring, message: Uint8Array,
     timer = setTimeout(() => resolve('hang'), hangMs)
   })
   const run = async (): Promise<void> => {
-    const stream = decryptStream(keyring, { commitmentPolicy: 'REQUIRE_ENCRYPT_ALLOW_DECRYPT' })
+    const stream = (build === 'browser' ? browserDecryptStream : decryptStream)(keyring, { commitmentPolicy: 'REQUIRE_ENCRYPT_ALLOW_DECRYPT' })
     stream.header.catch(() => undefined) // its failure is the readable's
     const reader = stream.readable.getReader()
     const reading = (async () => {

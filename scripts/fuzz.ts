@@ -11,8 +11,8 @@
  *   --from I            first iteration number (default 0)
  *   --time-budget MS    stop the loop after MS milliseconds
  *   --slow-ms MS        per-decrypt time limit (default 1000)
- *   --stream-every N    every N-th iteration also decrypts through decryptStream, written in pieces of random sizes
- *                       (default 4; 0: never)
+ *   --stream-every N    every N-th iteration also decrypts through decryptStream, written in pieces of random sizes,
+ *                       every second time the browser build's (default 4; 0: never)
  *   --browser-every N   every N-th iteration (offset by N/2: with the defaults, not those that stream) decrypts with the
  *                       browser build's one-shot decrypt, on WebCrypto, instead of Node's (default 4; 0: never)
  *   --rss-limit-mb MB   allowed RSS growth (default 256)
