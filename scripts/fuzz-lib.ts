@@ -86,8 +86,11 @@ export interface FuzzCase {
   readonly streamPlaintextBase64?: string
 }
 
-/** Which build's one-shot `decrypt` an iteration calls: Node's (node:crypto) or the browser's (WebCrypto). */
+/** Whose `decrypt` or `decryptStream` a fuzz input goes through: Node's build (node:crypto) or the browser's (WebCrypto). */
 export type Build = 'node' | 'browser'
+
+/** How a failure's detail begins: which build failed, when it was not Node's. */
+const byBuild = (build: Build): string => (build === 'browser' ? 'the browser build: ' : '')
 
 export type FailureKind =
   | 'non-envelope-error' // decrypt threw/rejected with something that is not an EnvelopeError
@@ -1179,13 +1182,13 @@ export async function replayCase(
     const stack = streamed.error instanceof Error ? `\n${streamed.error.stack}` : ''
     return {
       outcome: finding?.kind ?? `rejected:${streamed.code}`,
-      detail: `${build === 'browser' ? 'the browser build: ' : ''}decryptStream, written in pieces of ${fuzzCase.pieces.join(', ')} bytes: ${finding?.detail ?? `${streamed.emitted.length} bytes emitted`}${stack}`,
+      detail: `${byBuild(build)}decryptStream, written in pieces of ${fuzzCase.pieces.join(', ')} bytes: ${finding?.detail ?? `${streamed.emitted.length} bytes emitted`}${stack}`,
       durationMs: streamed.durationMs,
     }
   }
   const build = fuzzCase.build ?? 'node'
   const { outcome, durationMs } = await timedDecrypt(keyring, message, hangMs, build)
-  let detail = build === 'browser' ? 'the browser build: ' : ''
+  let detail = byBuild(build)
   if (outcome.kind === 'foreign') {
     const described = describeThrown(outcome.error)
     detail += `${described.text}\n${described.stack}`
@@ -1372,7 +1375,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
       build,
     })
 
-    const fuzzCase = (): FuzzCase => ({
+    const fuzzCase = (caseBuild = build): FuzzCase => ({
       seed,
       iteration,
       mutation: input.description,
@@ -1380,10 +1383,10 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
       keyring: input.base.keyringSpec,
       messageBase64: toBase64(input.bytes),
       originalBase64: toBase64(input.base.ciphertext),
-      ...(build === 'browser' ? { build } : {}),
+      ...(caseBuild === 'browser' ? { build: caseBuild } : {}),
     })
     const common = { seed, iteration, mutation: input.description, baseLabel: input.base.label, durationMs }
-    const by = build === 'browser' ? 'the browser build: ' : ''
+    const by = byBuild(build)
     const fail = (failure: FuzzFailure): void => {
       stats.failures++
       recordFailure(failure)
@@ -1442,15 +1445,8 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
       const reference = streamReference(input.bytes, input.base, entries)
       const finding = streamFinding(streamed, reference.plaintext, slowMs)
       if (finding !== undefined) {
-        const { build: _oneShotBuild, ...oneShotCase } = fuzzCase()
-        const streamCase = {
-          ...oneShotCase,
-          ...(streamBuild === 'browser' ? { build: streamBuild } : {}),
-          pieces,
-          streamPlaintextBase64: toBase64(reference.plaintext),
-        }
-        const detail = `${streamBuild === 'browser' ? 'the browser build: ' : ''}${finding.detail}`
-        fail({ ...common, durationMs: streamed.durationMs, ...finding, detail, case: streamCase })
+        const streamCase = { ...fuzzCase(streamBuild), pieces, streamPlaintextBase64: toBase64(reference.plaintext) }
+        fail({ ...common, durationMs: streamed.durationMs, ...finding, detail: byBuild(streamBuild) + finding.detail, case: streamCase })
       }
     }
 
