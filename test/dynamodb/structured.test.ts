@@ -15,6 +15,7 @@ import {
   encryptStructure,
   fieldKey,
   fieldKeyAt,
+  rememberedPaths,
   fieldKeys,
   fieldRootKey,
   parseHeader,
@@ -77,6 +78,26 @@ describe('item format: known answers', () => {
   it('canonical path: table name, depth 1, "$", name length, name (8-byte integers)', () => {
     const expected = Buffer.concat([Buffer.from('t1'), u64(1), Buffer.from('$'), u64(2), Buffer.from('ab')])
     expect(Buffer.from(canonicalPath('t1', 'ab'))).toEqual(expected)
+  })
+
+  it('canonical paths are remembered per table and name, within bounds that stored items cannot push past', () => {
+    const path = (table: string, name: string) =>
+      Buffer.concat([Buffer.from(table), u64(1), Buffer.from('$'), u64(Buffer.byteLength(name)), Buffer.from(name)])
+    // Names an item may carry (stored items choose them on decrypt): many, in many tables.
+    for (let table = 0; table < 100; table++) {
+      for (let name = 0; name < (table === 7 ? 3000 : 20); name++) {
+        const [t, n] = [`table-${table}`, `attr-${name}-é`]
+        expect(Buffer.from(canonicalPath(t, n))).toEqual(path(t, n))
+      }
+    }
+    const { tables, mostNames } = rememberedPaths()
+    expect(tables).toBeLessThanOrEqual(64)
+    expect(mostNames).toBeLessThanOrEqual(1024)
+    // Asked again, in any order, each path is still its own table's and name's.
+    for (const [t, n] of [['table-7', 'attr-2999-é'], ['table-99', 'attr-0-é'], ['table-7', 'attr-0-é'], ['t1', 'ab']] as const) {
+      expect(Buffer.from(canonicalPath(t, n))).toEqual(path(t, n))
+      expect(canonicalPath(t, n)).toBe(canonicalPath(t, n))
+    }
   })
 
   it('field keys: HKDF-SHA512 root key, then AES-256-CTR from "AwsDbeField" ‖ 0x2c ‖ uint32(3 × offset)', async () => {

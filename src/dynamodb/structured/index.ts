@@ -3,5 +3,5 @@ export { encryptStructure, type EncryptStructureInput, type ParsedHeader, type S
 export { canonicalHash, RECIPIENT_TAG_LENGTH, SIGNATURE_LENGTH } from './footer.js'
 export { fieldKey, fieldKeyAt, fieldKeys, fieldRootKey, ENCRYPTED_TYPE_ID } from './crypt.js'
 export { parseHeader, serializePartialHeader, headerCommitment, serializeItemContext } from './header.js'
-export { canonicalPath } from './path.js'
+export { canonicalPath, rememberedPaths } from './path.js'
 export { contextValue } from './context.js'

@@ -12,7 +12,36 @@ function uint64(value: number): Uint8Array {
   return bytes
 }
 
+/**
+ * Paths already made, by table and attribute name: a table's items repeat their attribute names. Read only
+ * (they are AAD and hashed, never written to), and bounded, since stored items choose the names decrypt sees.
+ */
+const remembered = new Map<string, Map<string, Uint8Array>>()
+const MAX_TABLES = 64
+const MAX_NAMES = 1024
+
 export function canonicalPath(tableName: string, attributeName: string): Uint8Array {
+  let table = remembered.get(tableName)
+  if (table === undefined) {
+    if (remembered.size >= MAX_TABLES) remembered.clear()
+    table = new Map()
+    remembered.set(tableName, table)
+  }
+  let path = table.get(attributeName)
+  if (path === undefined) {
+    if (table.size >= MAX_NAMES) table.clear()
+    path = makePath(tableName, attributeName)
+    table.set(attributeName, path)
+  }
+  return path
+}
+
+/** Tests only: how many tables, and the most names of one table, `canonicalPath` holds. */
+export function rememberedPaths(): { tables: number; mostNames: number } {
+  return { tables: remembered.size, mostNames: Math.max(0, ...[...remembered.values()].map((names) => names.size)) }
+}
+
+function makePath(tableName: string, attributeName: string): Uint8Array {
   const table = encoder.encode(tableName)
   const name = encoder.encode(attributeName)
   const path = new Uint8Array(table.length + 8 + 1 + 8 + name.length)
