@@ -199,14 +199,15 @@ export class ByteReader {
 
 /** Appends big-endian fields into a growable buffer. Used for headers and footers, never bulk data. */
 export class ByteWriter {
-  private buffer: Uint8Array
+  protected buffer: Uint8Array
   length = 0
 
   constructor(initialCapacity: number) {
     this.buffer = new Uint8Array(initialCapacity)
   }
 
-  private reserve(count: number): number {
+  /** Room for `count` more bytes; returns where they start. */
+  protected reserve(count: number): number {
     const start = this.length
     if (start + count > this.buffer.length) {
       const grown = new Uint8Array(Math.max(this.buffer.length * 2, start + count))

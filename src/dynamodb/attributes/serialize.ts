@@ -1,7 +1,7 @@
 // DynamoDB attribute values to terminals (type ID + value bytes) and back.
 // spec: dynamodb-encryption-client/ddb-attribute-serialization.md, ddb-item-conversion.md
 import { EnvelopeError } from '../../errors.js'
-import { LONE_SURROGATE_PROBLEM, compareBytes, loneSurrogateAt, utf8Decoder } from '../../format/bytes.js'
+import { ByteWriter, LONE_SURROGATE_PROBLEM, compareBytes, loneSurrogateAt, setUint32At, utf8Decoder } from '../../format/bytes.js'
 import { quoteIdentifier } from '../../quote.js'
 import { InvalidItemError, MalformedItemError } from '../errors.js'
 import type { AttributeValue, Terminal } from '../types.js'
@@ -41,62 +41,31 @@ function memberOf(value: AttributeValue, path: string): TypeName {
   return members[0] as TypeName
 }
 
-/** Bytes written into one growing array; a nested value's type and length are filled in once it is written. */
-class Writer {
-  // V8 keeps typed arrays of up to 64 bytes on its heap, cheaper to make than larger ones.
-  #buffer = new Uint8Array(64)
-  length = 0
-
-  #ensure(more: number): void {
-    if (this.length + more <= this.#buffer.length) return
-    const grown = new Uint8Array(Math.max(this.#buffer.length * 2, this.length + more))
-    grown.set(this.#buffer.subarray(0, this.length))
-    this.#buffer = grown
-  }
-  bytes(bytes: Uint8Array): void {
-    this.#ensure(bytes.length)
-    this.#buffer.set(bytes, this.length)
-    this.length += bytes.length
+/** The format's writer, plus strings encoded in place and a nested value's type and length filled in after it. */
+class Writer extends ByteWriter {
+  constructor() {
+    super(64) // V8 keeps typed arrays of up to 64 bytes on its heap, cheaper to make than larger ones
   }
   /** UTF-8 of `text`, encoded in place (a UTF-16 unit takes at most 3 bytes); returns its length. */
   text(text: string): number {
-    this.#ensure(text.length * 3)
-    const { written } = encoder.encodeInto(text, this.#buffer.subarray(this.length))
-    this.length += written
+    const at = this.reserve(text.length * 3)
+    const { written } = encoder.encodeInto(text, this.buffer.subarray(at))
+    this.length = at + written
     return written
   }
-  uint8(value: number): void {
-    this.#ensure(1)
-    this.#buffer[this.length++] = value
+  /** Room for a nested value's type and length (`nested`), before the value is written; returns where it is. */
+  nestedStart(): number {
+    return this.reserve(6)
   }
-  uint16(value: number): void {
-    this.#ensure(2)
-    this.uint16At(this.length, value)
-    this.length += 2
+  /** Fill in the type and length of the nested value written since `at` (from `nestedStart`). */
+  nested(at: number, typeId: number): void {
+    this.buffer[at] = typeId >>> 8
+    this.buffer[at + 1] = typeId & 0xff
+    setUint32At(this.buffer, at + 2, this.length - at - 6)
   }
-  uint32(value: number): void {
-    this.#ensure(4)
-    this.uint32At(this.length, value)
-    this.length += 4
-  }
-  /** Room for `length` bytes to be filled in later (uint16At, uint32At); returns where they start. */
-  reserve(length: number): number {
-    this.#ensure(length)
-    this.length += length
-    return this.length - length
-  }
-  uint16At(at: number, value: number): void {
-    this.#buffer[at] = value >>> 8
-    this.#buffer[at + 1] = value & 0xff
-  }
-  uint32At(at: number, value: number): void {
-    this.#buffer[at] = value >>> 24
-    this.#buffer[at + 1] = (value >>> 16) & 0xff
-    this.#buffer[at + 2] = (value >>> 8) & 0xff
-    this.#buffer[at + 3] = value & 0xff
-  }
+  /** What was written, in an array of its own length. */
   finish(): Uint8Array {
-    return this.#buffer.slice(0, this.length)
+    return this.buffer.slice(0, this.length)
   }
 }
 
@@ -186,9 +155,10 @@ function writeValue(writer: Writer, value: AttributeValue, path: string, depth: 
       for (const key of keys) {
         if (key === '') throw new InvalidItemError(`${path}.M has an empty key; DynamoDB map keys are non-empty.`)
         if (loneSurrogateAt(key) >= 0) throw new InvalidItemError(`${path}.M key ${quoteIdentifier(key)} ${LONE_SURROGATE_PROBLEM}.`)
-        writer.uint16(TYPE_ID.S)
-        const length = writer.reserve(4)
-        writer.uint32At(length, writer.text(key))
+        // A map key is written as a nested string, its length filled in once it is encoded.
+        const keyAt = writer.nestedStart()
+        writer.text(key)
+        writer.nested(keyAt, TYPE_ID.S)
         writeNested(writer, (member as Record<string, AttributeValue>)[key] as AttributeValue, `${path}.M.${key}`, depth + 1)
       }
       break
@@ -199,10 +169,8 @@ function writeValue(writer: Writer, value: AttributeValue, path: string, depth: 
 
 /** A list entry or map value: type, length, value. The length is known only after the value is written. */
 function writeNested(writer: Writer, value: AttributeValue, path: string, depth: number): void {
-  const at = writer.reserve(6)
-  const typeId = writeValue(writer, value, path, depth)
-  writer.uint16At(at, typeId)
-  writer.uint32At(at + 2, writer.length - at - 6)
+  const at = writer.nestedStart()
+  writer.nested(at, writeValue(writer, value, path, depth))
 }
 
 /** Serialize one attribute value; InvalidItemError (naming `name`) for anything DynamoDB would refuse. */
