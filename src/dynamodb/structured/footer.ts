@@ -3,7 +3,7 @@
 import { bigIntToBytes, bytesToBigInt, derToP1363, p1363ToDer } from '../../backend/ec.js'
 import type { CryptoBackend } from '../../backend/types.js'
 import { InternalError, SignatureVerificationError } from '../../errors.js'
-import { utf8 } from '../../format/bytes.js'
+import { setUint32At, utf8 } from '../../format/bytes.js'
 import type { AlgorithmSuite } from '../../suites.js'
 import type { EncryptionContext } from '../../types.js'
 import { ItemAuthenticationError, MalformedItemError } from '../errors.js'
@@ -43,10 +43,7 @@ export async function canonicalHash(backend: CryptoBackend, header: Uint8Array, 
   }
   const putLength = (value: number): void => {
     // 8 bytes big-endian; lengths here stay far below 2^32, so the first four are zero (as allocated).
-    record[at + 4] = value >>> 24
-    record[at + 5] = (value >>> 16) & 0xff
-    record[at + 6] = (value >>> 8) & 0xff
-    record[at + 7] = value & 0xff
+    setUint32At(record, at + 4, value)
     at += 8
   }
   put(header)
