@@ -1,7 +1,7 @@
 // The item header stored in `aws_dbe_head` (spec: structured-encryption/header.md):
 // version ‖ flavor ‖ message ID ‖ legend ‖ stored encryption context ‖ encrypted data keys ‖ commitment.
 import type { CryptoBackend } from '../../backend/types.js'
-import { concatBytes, utf8, utf8Decoder } from '../../format/bytes.js'
+import { ByteWriter, utf8, utf8Decoder } from '../../format/bytes.js'
 import { serializeContext } from '../../format/context.js'
 import type { AlgorithmSuite } from '../../suites.js'
 import type { EncryptedDataKey, EncryptionContext } from '../../types.js'
@@ -36,29 +36,6 @@ export function serializeItemContext(context: EncryptionContext): Uint8Array {
   return Object.keys(context).length === 0 ? new Uint8Array(2) : serializeContext(context)
 }
 
-class Writer {
-  readonly parts: Uint8Array[] = []
-  length = 0
-  bytes(bytes: Uint8Array): void {
-    this.parts.push(bytes)
-    this.length += bytes.length
-  }
-  uint8(value: number): void {
-    this.bytes(Uint8Array.of(value))
-  }
-  uint16(value: number, what: string): void {
-    if (value > 0xffff) throw new InvalidItemError(`${what} is ${value} bytes; the item header allows at most 65535.`)
-    this.bytes(Uint8Array.of(value >>> 8, value & 0xff))
-  }
-  prefixed(bytes: Uint8Array, what: string): void {
-    this.uint16(bytes.length, what)
-    this.bytes(bytes)
-  }
-  finish(): Uint8Array {
-    return concatBytes(this.parts)
-  }
-}
-
 /** Refuse more wrapped data keys than `max` allows (none when undefined): `who` says whose they are. */
 export function checkKeyCount(count: number, max: number | undefined, who: string): void {
   if (max !== undefined && count > max) {
@@ -72,19 +49,17 @@ export function serializePartialHeader(header: ItemHeader): Uint8Array {
   if (encryptedDataKeys.length === 0 || encryptedDataKeys.length > 255) {
     throw new InvalidItemError(`An item header holds 1 to 255 encrypted data keys; the materials have ${encryptedDataKeys.length}.`)
   }
-  const writer = new Writer()
-  writer.uint8(header.version)
-  writer.uint8(header.algorithmSuiteId & 0xff)
-  writer.bytes(header.messageId)
-  writer.prefixed(header.legend, 'The encrypt legend')
-  writer.bytes(serializeItemContext(header.storedEncryptionContext))
-  writer.uint8(encryptedDataKeys.length)
+  const tooLong = (message: string) => new InvalidItemError(message)
+  const writer = new ByteWriter(256)
+  writer.uint8(header.version).uint8(header.algorithmSuiteId & 0xff).bytes(header.messageId)
+  writer.lengthPrefixed(header.legend, 'The encrypt legend', tooLong)
+  writer.bytes(serializeItemContext(header.storedEncryptionContext)).uint8(encryptedDataKeys.length)
   for (const edk of encryptedDataKeys) {
-    writer.prefixed(utf8(edk.providerId), 'A key provider ID')
-    writer.prefixed(edk.providerInfo, 'A key provider info')
-    writer.prefixed(edk.ciphertext, 'An encrypted data key')
+    writer.lengthPrefixed(utf8(edk.providerId), 'A key provider ID', tooLong)
+    writer.lengthPrefixed(edk.providerInfo, 'A key provider info', tooLong)
+    writer.lengthPrefixed(edk.ciphertext, 'An encrypted data key', tooLong)
   }
-  return writer.finish()
+  return writer.toBytes() // a view: only hashed and copied into the header
 }
 
 /** spec: header.md#commit-key and #commitment-calculation: HMAC(commit key, partial header), first 32 bytes. */
