@@ -1,16 +1,8 @@
 // spec: structured-encryption/header.md#canonical-path. Every DynamoDB field is a top-level attribute, so a
 // path is: UTF-8 table name ‖ depth (1, as 8 bytes) ‖ 0x24 '$' ‖ name length (8 bytes) ‖ UTF-8 name.
-const encoder = new TextEncoder()
+import { setUint32At } from '../../format/bytes.js'
 
-/** A length as 8 big-endian bytes (lengths here stay far below 2^32, so the high half is zero). */
-function uint64(value: number): Uint8Array {
-  const bytes = new Uint8Array(8)
-  bytes[4] = value >>> 24
-  bytes[5] = (value >>> 16) & 0xff
-  bytes[6] = (value >>> 8) & 0xff
-  bytes[7] = value & 0xff
-  return bytes
-}
+const encoder = new TextEncoder()
 
 /**
  * Paths already made, by table and attribute name: a table's items repeat their attribute names. Read only
@@ -44,11 +36,12 @@ export function rememberedPaths(): { tables: number; mostNames: number } {
 function makePath(tableName: string, attributeName: string): Uint8Array {
   const table = encoder.encode(tableName)
   const name = encoder.encode(attributeName)
+  // 8-byte big-endian integers; these stay far below 2^32, so their first four bytes are zero (as allocated).
   const path = new Uint8Array(table.length + 8 + 1 + 8 + name.length)
   path.set(table, 0)
-  path.set(uint64(1), table.length)
+  setUint32At(path, table.length + 4, 1)
   path[table.length + 8] = 0x24
-  path.set(uint64(name.length), table.length + 9)
+  setUint32At(path, table.length + 13, name.length)
   path.set(name, table.length + 17)
   return path
 }
