@@ -71,13 +71,13 @@ class Writer extends ByteWriter {
 
 function stringMember(value: unknown, path: string): string {
   if (typeof value !== 'string') throw new InvalidItemError(`${path} must be a string.`)
-  encodable(value, path)
+  encodable(value, () => path)
   return value
 }
 
-/** Refuse text UTF-8 would change: decrypt would return, and signatures cover, another string. */
-function encodable(text: string, what: string): void {
-  if (loneSurrogateAt(text) >= 0) throw new InvalidItemError(`${what} ${LONE_SURROGATE_PROBLEM}.`)
+/** Refuse text UTF-8 would change: decrypt would return, and signatures cover, another string. `what` names it. */
+function encodable(text: string, what: () => string): void {
+  if (loneSurrogateAt(text) >= 0) throw new InvalidItemError(`${what()} ${LONE_SURROGATE_PROBLEM}.`)
 }
 
 function binaryMember(value: unknown, path: string): Uint8Array {
@@ -154,7 +154,7 @@ function writeValue(writer: Writer, value: AttributeValue, path: string, depth: 
       writer.uint32(keys.length)
       for (const key of keys) {
         if (key === '') throw new InvalidItemError(`${path}.M has an empty key; DynamoDB map keys are non-empty.`)
-        if (loneSurrogateAt(key) >= 0) throw new InvalidItemError(`${path}.M key ${quoteIdentifier(key)} ${LONE_SURROGATE_PROBLEM}.`)
+        encodable(key, () => `${path}.M key ${quoteIdentifier(key)}`) // quoted only when refused
         // A map key is written as a nested string, its length filled in once it is encoded.
         const keyAt = writer.nestedStart()
         writer.text(key)
