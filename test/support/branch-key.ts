@@ -82,8 +82,9 @@ export function unwrapWithBranchKey(branchKey: StaticBranchKey, wrapped: Uint8Ar
 }
 
 /**
- * A hierarchical keyring over a plaintext branch key, for the DynamoDB item suites (intermediate key wrapping):
- * the provider info is the branch key ID, the wrapped intermediate key is the hierarchy ciphertext above.
+ * A hierarchical keyring over a plaintext branch key. The provider info is the branch key ID. For the DynamoDB
+ * item suites (intermediate key wrapping) the hierarchy ciphertext above wraps the intermediate key; for the
+ * message suites (decrypt only) it wraps the data key itself.
  */
 export class StaticBranchKeyKeyring implements Keyring {
   constructor(readonly branchKey: StaticBranchKey) {}
@@ -105,6 +106,9 @@ export class StaticBranchKeyKeyring implements Keyring {
     const keyLength = materials.suite.keyLength
     for (const edk of encryptedDataKeys) {
       if (edk.providerId !== HIERARCHY_PROVIDER_ID || new TextDecoder().decode(edk.providerInfo) !== this.branchKey.branchKeyId) continue
+      if (materials.suite.edkWrapping !== 'intermediate') {
+        return { ...materials, plaintextDataKey: unwrapWithBranchKey(this.branchKey, edk.ciphertext, materials.encryptionContext, keyLength) }
+      }
       const wrapped = wrappedIntermediateKey(edk, keyLength)
       if (wrapped === undefined) continue
       const intermediateKey = unwrapWithBranchKey(this.branchKey, wrapped, materials.encryptionContext, keyLength)
