@@ -1,8 +1,9 @@
 // DynamoDbItemEncryptor: configuration checks, item checks, plaintext policies and the stored form.
+import { isDeepStrictEqual } from 'node:util'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { EnvelopeError } from '../../src/errors.js'
-import { DynamoDbItemEncryptor, type DynamoDbItemEncryptorConfig, type Item } from '../../src/dynamodb/index.js'
+import { DynamoDbItemEncryptor, type AttributeValue, type DynamoDbItemEncryptorConfig, type Item } from '../../src/dynamodb/index.js'
 import { aesKeyring, rejectionOf, spyKeyring, withFailingImport } from '../helpers/fixtures.js'
 import { DefaultMaterialsManager, MultiKeyring, type Keyring, type MaterialsManager } from '../../src/index.js'
 import { suiteFromOption } from '../../src/suites.js'
@@ -338,6 +339,115 @@ describe('DynamoDbItemEncryptor on hostile stored items', () => {
       ),
       { numRuns: 300 },
     )
+  })
+
+  describe('fast-check: one change to a stored item is refused with a typed error, whatever the suite and actions', () => {
+    const signedActions = {
+      pk: 'SIGN_ONLY',
+      sk: 'SIGN_ONLY',
+      card: 'ENCRYPT_AND_SIGN',
+      tags: 'ENCRYPT_AND_SIGN',
+      blob: 'ENCRYPT_AND_SIGN',
+      region: 'SIGN_ONLY',
+      note: 'DO_NOTHING',
+    } as const
+    const contextActions = { ...signedActions, pk: 'SIGN_AND_INCLUDE_IN_ENCRYPTION_CONTEXT', sk: 'SIGN_AND_INCLUDE_IN_ENCRYPTION_CONTEXT', region: 'SIGN_AND_INCLUDE_IN_ENCRYPTION_CONTEXT' } as const
+    const rich = (n: number): Item => ({
+      pk: { S: `u${n}` },
+      sk: { N: String(n) },
+      card: { S: `4111-${n}` },
+      tags: { M: { list: { L: [{ N: '1' }, { BOOL: true }, { NULL: true }] }, set: { SS: ['a', 'b'] } } },
+      blob: { B: new Uint8Array(20).fill(n) },
+      region: { S: 'eu' },
+      note: { S: 'free' },
+    })
+    type Mutation = { kind: string; apply: (stored: Record<string, AttributeValue>, other: Item) => void }
+    const bytesOf = (value: AttributeValue | undefined): Uint8Array => (value !== undefined && 'B' in value ? value.B : new Uint8Array(0))
+    // The binary attributes: the header, the footer and every encrypted attribute.
+    const binaryNames = (stored: Item) => Object.keys(stored).filter((name) => 'B' in stored[name]!)
+    const mutation: fc.Arbitrary<Mutation> = fc.oneof(
+      fc.tuple(fc.nat(), fc.nat(), fc.nat(7)).map(([which, at, bit]): Mutation => ({
+        kind: 'bit flip',
+        apply: (stored) => {
+          const name = binaryNames(stored)[which % binaryNames(stored).length]!
+          const bytes = bytesOf(stored[name]).slice()
+          bytes[at % bytes.length]! ^= 1 << bit
+          stored[name] = { B: bytes }
+        },
+      })),
+      fc.tuple(fc.nat(), fc.nat()).map(([which, cut]): Mutation => ({
+        kind: 'truncation',
+        apply: (stored) => {
+          const name = binaryNames(stored)[which % binaryNames(stored).length]!
+          const bytes = bytesOf(stored[name])
+          stored[name] = { B: bytes.subarray(0, cut % bytes.length) }
+        },
+      })),
+      fc.tuple(fc.nat(), fc.uint8Array({ minLength: 1, maxLength: 16 })).map(([which, tail]): Mutation => ({
+        kind: 'bytes appended',
+        apply: (stored) => {
+          const name = binaryNames(stored)[which % binaryNames(stored).length]!
+          stored[name] = { B: Uint8Array.from([...bytesOf(stored[name]), ...tail]) }
+        },
+      })),
+      fc.tuple(fc.nat(), fc.nat()).map(([which, at]): Mutation => ({
+        kind: 'length inflated',
+        apply: (stored) => {
+          const name = binaryNames(stored)[which % binaryNames(stored).length]!
+          const bytes = bytesOf(stored[name]).slice()
+          bytes.fill(0xff, at % (bytes.length - 1), (at % (bytes.length - 1)) + 2)
+          stored[name] = { B: bytes }
+        },
+      })),
+      fc.tuple(fc.nat(), fc.nat()).map(([which, from]): Mutation => ({
+        kind: 'spliced from another item',
+        apply: (stored, other) => {
+          const name = binaryNames(stored)[which % binaryNames(stored).length]!
+          stored[name] = other[binaryNames(other)[from % binaryNames(other).length]!]!
+        },
+      })),
+      fc.constantFrom(...Object.keys(signedActions).filter((name) => name !== 'note'), 'aws_dbe_head', 'aws_dbe_foot').map((name) => ({
+        kind: `${name} dropped`,
+        apply: (stored: Record<string, AttributeValue>) => void delete stored[name],
+      })),
+      fc.constantFrom('pk', 'sk', 'region').map((name) => ({
+        kind: `${name} changed`,
+        apply: (stored: Record<string, AttributeValue>) => {
+          const value = stored[name]!
+          stored[name] = 'S' in value ? { S: `${value.S}x` } : { N: `${(value as { N: string }).N}1` }
+        },
+      })),
+      fc.nat().map((which): Mutation => ({
+        kind: 'binary stored as a string',
+        apply: (stored) => {
+          const name = binaryNames(stored)[which % binaryNames(stored).length]!
+          stored[name] = { S: Buffer.from(bytesOf(stored[name])).toString('latin1') }
+        },
+      })),
+    )
+    const cases = [0x6700, 0x6701].flatMap((algorithmSuite) =>
+      [signedActions, contextActions].map((attributeActionsOnEncrypt) => ({
+        name: `suite 0x${algorithmSuite.toString(16)}, ${attributeActionsOnEncrypt === signedActions ? 'SIGN_ONLY' : 'context'} keys`,
+        encryptor: new DynamoDbItemEncryptor({ ...base, algorithmSuite: algorithmSuite as 0x6700, attributeActionsOnEncrypt }),
+      })),
+    )
+
+    it.each(cases)('$name', async ({ encryptor: encryptorFor }) => {
+      const [stored, other] = await Promise.all([encryptorFor.encryptItem(rich(1)), encryptorFor.encryptItem(rich(2))])
+      const { note: _unsigned, ...signed } = rich(1)
+      expect(await encryptorFor.decryptItem({ ...stored, note: { S: 'changed' } })).toEqual({ ...signed, note: { S: 'changed' } })
+      await fc.assert(
+        fc.asyncProperty(mutation, async ({ apply }) => {
+          const mutated = { ...stored }
+          apply(mutated, other)
+          // Some change nothing: an encrypted binary attribute starts with its plaintext's type ID, FF FF.
+          fc.pre(!isDeepStrictEqual(mutated, stored))
+          const failure = await rejectionOf(encryptorFor.decryptItem(mutated))
+          expect(failure).toBeInstanceOf(EnvelopeError)
+        }),
+        { numRuns: 250 },
+      )
+    })
   })
 
   it('a header claiming many data keys or a long legend is refused without large allocations', async () => {
