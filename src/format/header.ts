@@ -179,6 +179,13 @@ function headerCopy(body: Uint8Array): Uint8Array {
 /** The least an encrypted data key entry takes: its three length fields. */
 const LEAST_KEY_ENTRY = 6
 
+/** Refuse more wrapped data keys than `max` allows (none when undefined): `who` says whose they are. */
+export function checkKeyCount(count: number, max: number | undefined, who: string): void {
+  if (max !== undefined && count > max) {
+    throw new TooManyEncryptedDataKeysError(`${who} ${count} encrypted data keys; maxEncryptedDataKeys allows ${max}.`)
+  }
+}
+
 /**
  * Step over the key count and the entries, which `tail` more header bytes follow; returns the count. Only their
  * structure: nothing is decoded or allocated until the whole header is there (a stream parses a header again as
@@ -190,11 +197,7 @@ function skipEncryptedDataKeys(reader: ByteReader, maxEncryptedDataKeys: number 
   const count = reader.uint16('encrypted data key count')
   if (count === 0) throw new MalformedMessageError('The message has no encrypted data keys.')
   // Checked before parsing a single key, so a hostile count costs nothing and no keyring runs.
-  if (maxEncryptedDataKeys !== undefined && count > maxEncryptedDataKeys) {
-    throw new TooManyEncryptedDataKeysError(
-      `The message has ${count} encrypted data keys; maxEncryptedDataKeys allows ${maxEncryptedDataKeys}.`,
-    )
-  }
+  checkKeyCount(count, maxEncryptedDataKeys, 'The message has')
   for (let index = 0; index < count; index++) {
     const later = (count - index - 1) * LEAST_KEY_ENTRY + tail
     reader.following = later + 4 // this entry's two other length fields

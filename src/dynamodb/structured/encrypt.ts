@@ -12,7 +12,8 @@ import { FOOTER_ATTRIBUTE, HEADER_ATTRIBUTE, type CryptoAction, type Terminal } 
 import { withAttributeContext } from './context.js'
 import { ENCRYPTED_TYPE_ID, encryptTerminal, fieldKeyAt, fieldKeys, fieldRootKey } from './crypt.js'
 import { canonicalHash, createFooter, type SignedField } from './footer.js'
-import { LEGEND, MESSAGE_ID_LENGTH, checkKeyCount, headerCommitment, serializePartialHeader } from './header.js'
+import { checkKeyCount } from '../../format/header.js'
+import { LEGEND, MESSAGE_ID_LENGTH, headerCommitment, serializePartialHeader } from './header.js'
 import { canonicalPath } from './path.js'
 
 export interface StructuredField {

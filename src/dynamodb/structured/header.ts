@@ -5,7 +5,6 @@ import { ByteWriter, utf8, utf8Decoder } from '../../format/bytes.js'
 import { serializeContext } from '../../format/context.js'
 import type { AlgorithmSuite } from '../../suites.js'
 import type { EncryptedDataKey, EncryptionContext } from '../../types.js'
-import { TooManyEncryptedDataKeysError } from '../../errors.js'
 import { InvalidItemError, MalformedItemError } from '../errors.js'
 import { itemHmac } from './mac.js'
 
@@ -34,13 +33,6 @@ export interface ItemHeader {
  */
 export function serializeItemContext(context: EncryptionContext): Uint8Array {
   return Object.keys(context).length === 0 ? new Uint8Array(2) : serializeContext(context)
-}
-
-/** Refuse more wrapped data keys than `max` allows (none when undefined): `who` says whose they are. */
-export function checkKeyCount(count: number, max: number | undefined, who: string): void {
-  if (max !== undefined && count > max) {
-    throw new TooManyEncryptedDataKeysError(`${who} ${count} encrypted data keys; maxEncryptedDataKeys allows ${max}.`)
-  }
 }
 
 /** The partial header: everything the commitment covers. */
