@@ -1,4 +1,4 @@
-import { errorMessage } from './cmm/materials-check.js'
+import { namedErrorMessage } from './error-text.js'
 import { EnvelopeError, InternalError } from './errors.js'
 
 /**
@@ -8,11 +8,5 @@ import { EnvelopeError, InternalError } from './errors.js'
  */
 export function platformFailure(error: unknown): EnvelopeError {
   if (error instanceof EnvelopeError) return error
-  let name = ''
-  try {
-    if (error instanceof Error) name = `${String(error.name)}: `
-  } catch {
-    // errorMessage says what cannot be read: describing a failure must not fail
-  }
-  return new InternalError(`The platform failed under kms-envelope (${name}${errorMessage(error)}).`, { cause: error })
+  return new InternalError(`The platform failed under kms-envelope (${namedErrorMessage(error)}).`, { cause: error })
 }

@@ -815,8 +815,26 @@ describe('defaultKmsClientSupplier', () => {
     const keyring = new KmsKeyring({ generatorKeyId: key, clientSupplier: () => ({ send: () => Promise.reject(unreadable) }) })
     const error = await rejectionOf(encrypt(keyring, 'x'))
     expect((error as EnvelopeError).code).toBe('KEYRING_FAILURE')
-    expect((error as Error).message).toContain(`${key}: an error that could not be read`)
+    expect((error as Error).message).toContain(`${key}: Error: a thrown value that could not be read`)
     expect((error as Error).cause).toBe(unreadable)
+  })
+
+  it("a client's error is described as the materials manager's errors are: type and message, cut short, never a thrown object's contents", async () => {
+    const key = 'arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab'
+    const throttled = Object.assign(new Error(''), { name: 'ThrottlingException' })
+    const cases: [unknown, string][] = [
+      [throttled, `${key}: ThrottlingException.`],
+      [new Error('y'.repeat(10_000)), `${key}: Error: ${'y'.repeat(500)}… (10000 characters).`],
+      [new Uint8Array(32).fill(0xab), `${key}: a thrown object, not an Error.`],
+      ['refused by policy', `${key}: refused by policy.`],
+    ]
+    for (const [thrown, ending] of cases) {
+      const keyring = new KmsKeyring({ generatorKeyId: key, clientSupplier: () => ({ send: () => Promise.reject(thrown) }) })
+      const error = await rejectionOf(encrypt(keyring, 'x'))
+      expect((error as EnvelopeError).code).toBe('KEYRING_FAILURE')
+      expect((error as Error).message.endsWith(ending), (error as Error).message).toBe(true)
+      expect((error as Error).message).not.toMatch(/171|ab,ab/)
+    }
   })
 
   it('a KMS error over HTTP becomes a KEYRING_FAILURE naming the key and the error type', async () => {

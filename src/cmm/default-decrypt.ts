@@ -15,7 +15,8 @@ import { assertDecryptAllowed } from '../suites-decrypt.js'
 import type { CompleteDecryptionMaterials, DecryptionRequest, EncryptionContext, Keyring } from '../types.js'
 import { quoteIdentifier } from '../quote.js'
 import { quoteList } from '../quote-list.js'
-import { errorMessage, isEnvelopeError } from './materials-check.js'
+import { errorMessage } from '../error-text.js'
+import { isEnvelopeError } from './materials-check.js'
 import { checkMaterialsRequest } from './request-check.js'
 
 const hasOwn = (object: object, key: string): boolean => Object.prototype.hasOwnProperty.call(object, key)

@@ -8,6 +8,7 @@ import type { CryptoBackend } from '../backend/types.js'
 import { ConfigurationError, EnvelopeError, KeyringError } from '../errors.js'
 import { LONE_SURROGATE_PROBLEM, isAllZero, loneSurrogateAt } from '../format/bytes.js'
 import { objectKind, PUBLIC_KEY_CONTEXT_KEY } from '../format/context.js'
+import { errorMessage } from '../error-text.js'
 import { quoteIdentifier } from '../quote.js'
 import type { AlgorithmSuite } from '../suites.js'
 import type { CompleteDecryptionMaterials, CompleteEncryptionMaterials } from '../types.js'
@@ -55,27 +56,6 @@ export async function materialsFrom<T>(fetch: () => Promise<T>): Promise<T> {
   } catch (error) {
     throw managerFailure(error)
   }
-}
-
-/** How much of a custom keyring's or manager's error message ours repeats: the whole error is the cause. */
-const MAX_MESSAGE = 500
-
-/**
- * An error's message, a thrown string, or else only the type of what was thrown: a thrown object (key bytes,
- * say) is never written out. A long message is cut short, and one that cannot be read (a throwing getter, a
- * Proxy) is described instead: describing a failure must not fail.
- */
-export function errorMessage(error: unknown): string {
-  let isError: boolean
-  let text: unknown
-  try {
-    isError = error instanceof Error
-    text = isError ? (error as Error).message : error
-  } catch {
-    return 'a thrown value that could not be read'
-  }
-  if (typeof text !== 'string') return isError ? 'an Error without a text message' : `a thrown ${error === null ? 'null' : typeof error}, not an Error`
-  return text.length > MAX_MESSAGE ? `${text.slice(0, MAX_MESSAGE)}… (${text.length} characters)` : text
 }
 
 function refuse(materials: { readonly plaintextDataKey?: unknown } | null, problem: string | undefined, kind: string): void {

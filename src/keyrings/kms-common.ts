@@ -3,6 +3,7 @@
 // which KeyId and client they use for each.
 import type { CryptoBackend } from '../backend/types.js'
 import { ConfigurationError, KeyringError, MalformedMessageError, NoDecryptableKeyError, type KeyringFailure } from '../errors.js'
+import { namedErrorMessage } from '../error-text.js'
 import { fromUtf8, utf8 } from '../format/bytes.js'
 import type { DecryptionMaterials, EncryptedDataKey, EncryptionMaterials } from '../types.js'
 import { assertKmsIdentifier, isKmsArn, parseKmsArn, type KmsArn } from './kms-arn.js'
@@ -68,7 +69,7 @@ export function clientFor(keyring: string, supplier: KmsClientSupplier, region: 
   try {
     client = supplier(region)
   } catch (error) {
-    throw new ConfigurationError(`${keyring} clientSupplier failed for Region ${region}: ${describeKmsError(error)}.`, { cause: error })
+    throw new ConfigurationError(`${keyring} clientSupplier failed for Region ${region}: ${namedErrorMessage(error)}.`, { cause: error })
   }
   if (typeof (client as KmsClientLike | undefined)?.send !== 'function') {
     throw new ConfigurationError(`${keyring} clientSupplier returned no KMS client (an object with send) for Region ${region}.`)
@@ -163,7 +164,7 @@ async function kmsGenerate(
       GrantTokens: [...grantTokens],
     })
   } catch (error) {
-    throw new KeyringError(`${keyring} could not generate a data key with ${keyId}: ${describeKmsError(error)}.`, { cause: error })
+    throw new KeyringError(`${keyring} could not generate a data key with ${keyId}: ${namedErrorMessage(error)}.`, { cause: error })
   }
   const { KeyId, Plaintext, CiphertextBlob } = (response ?? {}) as Record<string, unknown>
   if (!(Plaintext instanceof Uint8Array) || Plaintext.length !== suite.keyLength) {
@@ -221,7 +222,7 @@ export async function encryptDataKey(
       GrantTokens: [...grantTokens],
     })
   } catch (error) {
-    throw new KeyringError(`${keyring} could not encrypt the data key with ${keyId}: ${describeKmsError(error)}.`, { cause: error })
+    throw new KeyringError(`${keyring} could not encrypt the data key with ${keyId}: ${namedErrorMessage(error)}.`, { cause: error })
   }
   const { KeyId, CiphertextBlob } = (response ?? {}) as Record<string, unknown>
   const edk = wrappedKey('Encrypt', keyId, KeyId, CiphertextBlob)
@@ -299,7 +300,7 @@ async function decryptOne(materials: DecryptionMaterials, attempt: DecryptAttemp
       GrantTokens: [...grantTokens],
     })
   } catch (error) {
-    throw new KeyringError(`KMS Decrypt of the data key under ${describeAttempt(attempt)} failed: ${describeKmsError(error)}.`, {
+    throw new KeyringError(`KMS Decrypt of the data key under ${describeAttempt(attempt)} failed: ${namedErrorMessage(error)}.`, {
       cause: error,
     })
   }
@@ -321,14 +322,3 @@ function describeAttempt({ keyId, recorded }: DecryptAttempt): string {
   return keyId === recorded.arn ? keyId : `${recorded.arn} (called as ${keyId})`
 }
 
-/** The SDK error's type and message. KMS messages name keys and operations, never key material. */
-export function describeKmsError(error: unknown): string {
-  try {
-    if (!(error instanceof Error)) return `non-error thrown: ${typeof error}`
-    const message = String(error.message)
-    const shown = message.length > 300 ? `${message.slice(0, 300)}…` : message
-    return shown === '' ? String(error.name) : `${String(error.name)}: ${shown}`
-  } catch {
-    return 'an error that could not be read' // from a client of the caller's own: a throwing getter, a Proxy
-  }
-}

@@ -5,7 +5,8 @@ import { optionsObject } from '../option-names.js'
 import { quoteIdentifier, quoteValue } from '../quote.js'
 import { sharedDefaultKmsClientSupplier, type KmsClientSupplier } from './kms-client.js'
 import { sendGetPublicKey } from './kms-commands.js'
-import { clientFor, describeKmsError } from './kms-common.js'
+import { clientFor } from './kms-common.js'
+import { namedErrorMessage } from '../error-text.js'
 import { validateGrantTokens } from './kms-grant-tokens.js'
 import type { KmsRsaEncryptionAlgorithm } from './kms-rsa.js'
 
@@ -86,7 +87,7 @@ export function createKmsPublicKeyCache(options: KmsPublicKeyCacheOptions = {}):
       response = await sendGetPublicKey(client, { KeyId: keyArn, GrantTokens: [...tokens] })
     } catch (error) {
       if (error instanceof ConfigurationError) throw error
-      throw new KeyringError(`KMS GetPublicKey of ${keyArn} failed: ${describeKmsError(error)}.`, { cause: error })
+      throw new KeyringError(`KMS GetPublicKey of ${keyArn} failed: ${namedErrorMessage(error)}.`, { cause: error })
     }
     return checkedPublicKey(keyArn, response)
   }

@@ -2,7 +2,6 @@
 // application that only encrypts with a public key never downloads it (nor the AWS SDK it loads).
 // spec: framework/aws-kms/aws-kms-rsa-keyring.md#ondecrypt
 import type { CryptoBackend } from '../backend/types.js'
-import { errorMessage } from '../cmm/materials-check.js'
 import { ConfigurationError, KeyringError, MalformedMessageError, NoDecryptableKeyError, type KeyringFailure } from '../errors.js'
 import { fromUtf8 } from '../format/bytes.js'
 import type { AlgorithmSuite } from '../suites.js'
@@ -10,7 +9,8 @@ import type { DecryptionMaterials, EncryptedDataKey } from '../types.js'
 import { quoteIdentifier } from '../quote.js'
 import type { KmsClientLike, KmsClientSupplier } from './kms-client.js'
 import { sendDecrypt } from './kms-commands.js'
-import { clientFor, describeKmsError } from './kms-common.js'
+import { clientFor } from './kms-common.js'
+import { errorMessage, namedErrorMessage } from '../error-text.js'
 import type { KmsRsaEncryptionAlgorithm } from './kms-rsa.js'
 import { CONTEXT_DIGEST_LENGTH, contextDigest, KMS_RSA_PROVIDER_ID, refuseSigningSuite } from './kms-rsa-digest.js'
 
@@ -101,7 +101,7 @@ async function unwrap(
     })
   } catch (error) {
     if (error instanceof ConfigurationError) throw error
-    throw new KeyringError(`KMS Decrypt with ${keyId} (${encryptionAlgorithm}) failed: ${describeKmsError(error)}.`, { cause: error })
+    throw new KeyringError(`KMS Decrypt with ${keyId} (${encryptionAlgorithm}) failed: ${namedErrorMessage(error)}.`, { cause: error })
   }
   const { KeyId, Plaintext } = (response ?? {}) as Record<string, unknown>
   if (KeyId !== keyId) {
