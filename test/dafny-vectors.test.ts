@@ -8,6 +8,7 @@ import {
   decryptStream,
   EnvelopeError,
   MultiKeyring,
+  type NoDecryptableKeyError,
   RawAesKeyring,
   RawRsaKeyring,
   RequiredEncryptionContextMaterialsManager,
@@ -16,7 +17,9 @@ import {
   type MessageHeader,
   type RsaPadding,
 } from '../src/index.js'
+import * as browser from '../src/browser.js'
 import { StaticBranchKeyKeyring } from './support/branch-key.js'
+import { rejectionOf } from './helpers/fixtures.js'
 import { chunked, readAll } from './helpers/web-streams.js'
 
 const root = new URL('fixtures/dafny/', import.meta.url)
@@ -156,6 +159,20 @@ describe('vectors written by the Dafny implementation of the AWS Encryption SDK'
         const alone = await decrypt(keyringFor(raw), ciphertext, options)
         expect(Buffer.from(alone.plaintext).equals(expected)).toBe(true)
       }
+    })
+
+    it('decrypts with the browser build (WebCrypto), which has no RSA PKCS1', async () => {
+      const description = scenario.decryptKeyDescription
+      const outcome = browser.decrypt(decryptorFor(description), ciphertext, options)
+      if (description.type === 'raw' && description['padding-algorithm'] === 'pkcs1') {
+        const error = (await rejectionOf(outcome)) as NoDecryptableKeyError
+        expect(error.code).toBe('NO_DECRYPTABLE_KEY')
+        expect(error.failures.map((failure) => (failure.error as EnvelopeError).code)).toEqual(['UNSUPPORTED_OPERATION'])
+        return
+      }
+      const { plaintext, header } = await outcome
+      expect(Buffer.from(plaintext).equals(expected)).toBe(true)
+      expectHeader(header, id, scenario)
     })
 
     it('decrypts as a stream', async () => {
