@@ -5,28 +5,43 @@
  *   pip install aws-encryption-sdk        # or PYTHONPATH=<a checkout of aws-encryption-sdk-python>/src
  *   npm run interop:python [-- --python python3]
  *
- * For every suite, raw AES keys of 128, 192 and 256 bits, raw RSA keys with every padding and a multi-keyring
- * (AES generator, RSA child), and four messages (empty, one-byte frames, an exact multiple of the frame length,
+ * For every suite, raw AES keys of 128, 192 and 256 bits, raw RSA keys with every padding, a multi-keyring (AES
+ * generator, RSA child), an AWS KMS key and a KMS multi-Region key (on the KMS emulator, which the Python SDK's
+ * boto3 client calls too; its messages decrypt through the key's replica in another Region), and four messages (empty, one-byte frames, an exact multiple of the frame length,
  * 10,000 bytes) under a context with non-ASCII keys: we encrypt and Python decrypts, then Python encrypts the same
  * and we decrypt. Each side checks the plaintext, the context, the suite and the frame length. The Python SDK
  * writes frame lengths that are multiples of 128 only, so its messages use 128 where ours use 1 or 64.
  *
  * Exit status: 0 when every message decrypts on both sides, 1 otherwise, 2 when the Python SDK cannot be loaded.
  */
-import { spawnSync } from 'node:child_process'
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
 import { generateKeyPairSync, randomBytes } from 'node:crypto'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 
-import { ALGORITHM_SUITE_IDS, decrypt, encrypt, MultiKeyring, RawAesKeyring, RawRsaKeyring, type Keyring, type RsaPadding } from '../src/index.js'
+import {
+  ALGORITHM_SUITE_IDS,
+  decrypt,
+  defaultKmsClientSupplier,
+  encrypt,
+  KmsKeyring,
+  KmsMrkKeyring,
+  MultiKeyring,
+  RawAesKeyring,
+  RawRsaKeyring,
+  type Keyring,
+  type RsaPadding,
+} from '../src/index.js'
+import { startKmsEmulator, type KmsEmulator } from '../src/testing/index.js'
 
 const { values } = parseArgs({ options: { python: { type: 'string', default: 'python3' } } })
 const python = values.python as string
 
 const PADDINGS: readonly RsaPadding[] = ['OAEP-SHA1', 'OAEP-SHA256', 'OAEP-SHA384', 'OAEP-SHA512', 'PKCS1']
-const KEYRINGS = ['aes-128', 'aes-192', 'aes-256', ...PADDINGS.map((padding) => `rsa-${padding}`), 'multi']
+const KEYRINGS = ['aes-128', 'aes-192', 'aes-256', ...PADDINGS.map((padding) => `rsa-${padding}`), 'multi', 'kms', 'kms-mrk']
 const CONTEXT = { purpose: 'interop', grüße: '世界 \u{1F600}', '\u{FF61}': 'sorts after U+1F600 in UTF-16, before it in UTF-8', '\u{1F600}': 'y' }
 const MESSAGES: readonly { label: string; plaintext: Uint8Array; frameLength: number }[] = [
   { label: 'empty', plaintext: new Uint8Array(0), frameLength: 4096 },
@@ -47,14 +62,30 @@ interface Case {
   ciphertext: string
 }
 
-/** Both directions, in `folder`; returns the exit status. */
-async function crossCheck(folder: string): Promise<number> {
+/** Both directions, in `folder`, with KMS on `kms`; returns the exit status. */
+async function crossCheck(folder: string, kms: KmsEmulator): Promise<number> {
   const rsa = generateKeyPairSync('rsa', { modulusLength: 2048, privateKeyEncoding: { type: 'pkcs8', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } })
   const aes = { 128: randomBytes(16), 192: randomBytes(24), 256: randomBytes(32) }
-  writeFileSync(join(folder, 'keys.json'), JSON.stringify({ namespace: 'interop', rsaPrivate: rsa.privateKey, aes: Object.fromEntries(Object.entries(aes).map(([bits, key]) => [bits, key.toString('base64')])) }))
+  const kmsKey = kms.createKey({ region: 'us-east-1' }).arn
+  const mrk = kms.createKey({ region: 'us-east-1', multiRegion: true }).arn
+  const replica = kms.replicateKey(mrk, 'eu-west-1').arn
+  const credentials = { accessKeyId: 'AKIDINTEROP', secretAccessKey: 'interop' } // the emulator does not check signatures
+  const clientSupplier = defaultKmsClientSupplier({ clientConfig: { endpoint: kms.endpoint, credentials } })
+  writeFileSync(
+    join(folder, 'keys.json'),
+    JSON.stringify({
+      namespace: 'interop',
+      rsaPrivate: rsa.privateKey,
+      aes: Object.fromEntries(Object.entries(aes).map(([bits, key]) => [bits, key.toString('base64')])),
+      kms: { key: kmsKey, mrk, replica },
+    }),
+  )
 
-  const keyringFor = (name: string): Keyring => {
+  /** The keyring of that name; `decrypting` takes a multi-Region key's replica, in another Region. */
+  const keyringFor = (name: string, decrypting = false): Keyring => {
     if (name === 'multi') return new MultiKeyring({ generator: keyringFor('aes-256'), children: [keyringFor('rsa-OAEP-SHA256')] })
+    if (name === 'kms') return new KmsKeyring({ generatorKeyId: kmsKey, clientSupplier })
+    if (name === 'kms-mrk') return new KmsMrkKeyring({ keyId: decrypting ? replica : mrk, clientSupplier })
     if (name.startsWith('aes-')) return new RawAesKeyring({ keyNamespace: 'interop', keyName: name, wrappingKey: new Uint8Array(aes[Number(name.slice(4)) as 128]) })
     return new RawRsaKeyring({ keyNamespace: 'interop', keyName: name, publicKey: rsa.publicKey, privateKey: rsa.privateKey, padding: name.slice(4) as RsaPadding })
   }
@@ -72,9 +103,14 @@ async function crossCheck(folder: string): Promise<number> {
   }
   writeFileSync(join(folder, 'ours.json'), JSON.stringify(ours))
 
-  const run = spawnSync(python, [new URL('interop_python.py', import.meta.url).pathname, folder], { stdio: ['ignore', 'inherit', 'inherit'] })
-  if (run.error !== undefined || (run.status !== 0 && run.status !== 1)) {
-    process.stderr.write(`interop-python: ${python} could not run the Python side (${run.error?.message ?? `exit ${run.status}`}).\n`)
+  // Not spawnSync: the emulator answers the Python SDK's KMS calls from this process's event loop.
+  const child = spawn(python, [new URL('interop_python.py', import.meta.url).pathname, folder], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+    env: { ...process.env, AWS_ENDPOINT_URL_KMS: kms.endpoint, AWS_ACCESS_KEY_ID: credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey },
+  })
+  const [status, failure] = await Promise.race([once(child, 'close'), once(child, 'error').then(([error]) => [undefined, error as Error])])
+  if (status !== 0 && status !== 1) {
+    process.stderr.write(`interop-python: ${python} could not run the Python side (${failure?.message ?? `exit ${status}`}).\n`)
     return 2
   }
 
@@ -83,7 +119,7 @@ async function crossCheck(folder: string): Promise<number> {
   for (const c of theirs) {
     const what = `0x${c.suite.toString(16).padStart(4, '0')} ${c.keyring} ${c.label}`
     try {
-      const { plaintext, header } = await decrypt(keyringFor(c.keyring), Buffer.from(c.ciphertext, 'base64'), {
+      const { plaintext, header } = await decrypt(keyringFor(c.keyring, true), Buffer.from(c.ciphertext, 'base64'), {
         commitmentPolicy: 'REQUIRE_ENCRYPT_ALLOW_DECRYPT',
         encryptionContext: c.context,
       })
@@ -97,13 +133,19 @@ async function crossCheck(folder: string): Promise<number> {
     }
   }
   process.stdout.write(`kms-envelope decrypted ${theirs.length - failures.length} of the Python SDK's ${theirs.length} messages\n`)
+  // Each side decrypts every multi-Region message through the replica, in its Region.
+  const replicaDecrypts = kms.callCount({ operation: 'Decrypt', region: 'eu-west-1' })
+  const multiRegion = ours.filter((c) => c.keyring === 'kms-mrk').length
+  if (replicaDecrypts !== 2 * multiRegion) failures.push(`KMS Decrypt was called ${replicaDecrypts} times in the replica's Region, not ${2 * multiRegion}`)
   for (const failure of failures) process.stdout.write(`  ${failure}\n`)
-  return run.status === 0 && failures.length === 0 && theirs.length === ours.length ? 0 : 1
+  return status === 0 && failures.length === 0 && theirs.length === ours.length ? 0 : 1
 }
 
 const folder = mkdtempSync(join(tmpdir(), 'kms-envelope-interop-python-'))
+const kms = await startKmsEmulator({ regions: ['us-east-1', 'eu-west-1'] })
 try {
-  process.exitCode = await crossCheck(folder)
+  process.exitCode = await crossCheck(folder, kms)
 } finally {
+  await kms.close()
   rmSync(folder, { recursive: true, force: true })
 }

@@ -15,6 +15,7 @@ try:
     import aws_encryption_sdk
     from aws_encryption_sdk.identifiers import Algorithm, CommitmentPolicy, EncryptionKeyType, WrappingAlgorithm
     from aws_encryption_sdk.internal.crypto.wrapping_keys import WrappingKey
+    from aws_encryption_sdk.key_providers.kms import MRKAwareStrictAwsKmsMasterKeyProvider, StrictAwsKmsMasterKeyProvider
     from aws_encryption_sdk.key_providers.raw import RawMasterKey
 except ImportError as error:
     sys.stderr.write("interop-python: cannot import the AWS Encryption SDK for Python (%s).\n" % error)
@@ -58,7 +59,13 @@ def master_key(name):
     return RawMasterKey(provider_id=keys["namespace"], key_id=name.encode(), wrapping_key=wrapping)
 
 
-def key_provider(name):
+def make_key_provider(name, decrypting):
+    """The provider matching kms-envelope's keyring of that name: AWS KMS on the emulator (AWS_ENDPOINT_URL_KMS),
+    a multi-Region key through its replica in another Region when decrypting; raw keys otherwise."""
+    if name == "kms":
+        return StrictAwsKmsMasterKeyProvider(key_ids=[keys["kms"]["key"]])
+    if name == "kms-mrk":
+        return MRKAwareStrictAwsKmsMasterKeyProvider(key_ids=[keys["kms"]["replica" if decrypting else "mrk"]])
     if name != "multi":
         return master_key(name)
     provider = master_key("aes-256")
@@ -66,13 +73,23 @@ def key_provider(name):
     return provider
 
 
+providers = {}
+
+
+def key_provider(name, decrypting=False):
+    """One provider per keyring and direction, reused (each KMS provider keeps its clients)."""
+    if (name, decrypting) not in providers:
+        providers[(name, decrypting)] = make_key_provider(name, decrypting)
+    return providers[(name, decrypting)]
+
+
 ours = json.load(open(os.path.join(folder, "ours.json")))
-decrypting = aws_encryption_sdk.EncryptionSDKClient(commitment_policy=CommitmentPolicy.REQUIRE_ENCRYPT_ALLOW_DECRYPT)
+decryptor = aws_encryption_sdk.EncryptionSDKClient(commitment_policy=CommitmentPolicy.REQUIRE_ENCRYPT_ALLOW_DECRYPT)
 failures = []
 for case in ours:
     what = "0x%04x %s %s" % (case["suite"], case["keyring"], case["label"])
     try:
-        plaintext, header = decrypting.decrypt(source=base64.b64decode(case["ciphertext"]), key_provider=key_provider(case["keyring"]))
+        plaintext, header = decryptor.decrypt(source=base64.b64decode(case["ciphertext"]), key_provider=key_provider(case["keyring"], decrypting=True))
         context = {key: value for key, value in header.encryption_context.items() if key != "aws-crypto-public-key"}
         if plaintext != base64.b64decode(case["plaintext"]):
             failures.append(what + ": another plaintext")
