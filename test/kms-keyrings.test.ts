@@ -690,7 +690,8 @@ describe('defaultKmsClientSupplier', () => {
     const requests: Array<{ hostname: string; headers: Record<string, string>; body: string }> = []
     const requestHandler = {
       handle: async (request: { hostname: string; headers: Record<string, string>; body: Uint8Array | string }) => {
-        requests.push({ hostname: request.hostname, headers: request.headers, body: Buffer.from(request.body).toString('utf8') })
+        const body = typeof request.body === 'string' ? request.body : new TextDecoder().decode(request.body)
+        requests.push({ hostname: request.hostname, headers: request.headers, body })
         const answer = answers.shift() ?? { status: 500, body: { __type: 'InternalFailure' } }
         return {
           response: {
