@@ -29,6 +29,7 @@ import {
   type KeyringSpec,
 } from './helpers/official.js'
 import { manifest } from './helpers/vectors.js'
+import { dafnyVectors, expectDafnyHeader, type HeaderSummary } from './helpers/dafny-vectors.js'
 import { startExampleServer } from '../examples/browser-offline/server.js'
 
 /** A hang guard, not a speed check: with the whole suite running on 2 cores, a page test that builds a bundle and
@@ -298,15 +299,15 @@ describe('interoperability with the official @aws-crypto/client-node, in Chromiu
   }, BROWSER_TEST_TIMEOUT_MS)
 })
 
-describe('the official-SDK vectors of test/fixtures/ in Chromium', () => {
+describe('the official-SDK vectors of test/fixtures/official-js/ in Chromium', () => {
   it('every vector the Node build passes; PKCS1-only keyrings refuse with UNSUPPORTED_OPERATION', async () => {
     const results = await browser.page.evaluate(async () => {
       const page = window as unknown as PageWindow
       const api = page.KmsEnvelope
       const fetchJson = async (path: string) => (await fetch(path)).json()
       const fetchBytes = async (path: string) => new Uint8Array(await (await fetch(path)).arrayBuffer())
-      const { vectors } = await fetchJson('/fixtures/manifest.json')
-      const { keys } = await fetchJson('/fixtures/keys.json')
+      const { vectors } = await fetchJson('/fixtures/official-js/manifest.json')
+      const { keys } = await fetchJson('/fixtures/official-js/keys.json')
       type Spec = { type: 'raw-aes' | 'raw-rsa' | 'multi'; key?: string; padding?: string; generator?: Spec; children?: Spec[] }
       const build = (spec: Spec): import('../src/index.js').Keyring => {
         if (spec.type === 'multi') {
@@ -326,8 +327,8 @@ describe('the official-SDK vectors of test/fixtures/ in Chromium', () => {
       }
       const out: Array<{ id: string; keyring: number; ok: boolean; code?: string; innerCodes?: string[]; plaintextMatches?: boolean; header?: unknown }> = []
       for (const vector of vectors) {
-        const ciphertext = await fetchBytes(`/fixtures/${vector.ciphertext}`)
-        const expected = vector.plaintext === undefined ? undefined : await fetchBytes(`/fixtures/${vector.plaintext}`)
+        const ciphertext = await fetchBytes(`/fixtures/official-js/${vector.ciphertext}`)
+        const expected = vector.plaintext === undefined ? undefined : await fetchBytes(`/fixtures/official-js/${vector.plaintext}`)
         for (const [index, spec] of (vector.decryptKeyrings as Spec[]).entries()) {
           try {
             const { plaintext, header } = await api.decrypt(build(spec), ciphertext, {
@@ -392,6 +393,85 @@ describe('the official-SDK vectors of test/fixtures/ in Chromium', () => {
       }
     }
     expect(pkcs1Only).toBe(5)
+  }, BROWSER_TEST_TIMEOUT_MS)
+})
+
+describe("the Dafny implementation's vectors of test/fixtures/dafny/ in Chromium", () => {
+  it("every one but the hierarchical keyring's decrypts; PKCS1 ones refuse with UNSUPPORTED_OPERATION", async () => {
+    // The hierarchical keyring of these tests is Node's (test/support/branch-key.ts).
+    const vectors = dafnyVectors.filter(([, scenario]) => scenario.decryptKeyDescription.type !== 'aws-kms-hierarchy')
+    const cases = vectors.map(([id, scenario]) => ({
+      id,
+      ciphertext: scenario.ciphertext.replace(/^file:\/\//, ''),
+      result: scenario.result.replace(/^file:\/\//, ''),
+      description: scenario.decryptKeyDescription,
+      reproduced: scenario['reproduced-encryption-context'],
+    }))
+    const results = await browser.page.evaluate(async (cases) => {
+      const page = window as unknown as PageWindow
+      const api = page.KmsEnvelope
+      const fetchBytes = async (path: string) => new Uint8Array(await (await fetch(`/fixtures/dafny/${path}`)).arrayBuffer())
+      const { keys } = await (await fetch('/fixtures/dafny/keys.json')).json()
+      type Description = (typeof cases)[number]['description']
+      const build = (description: Description): import('../src/index.js').Keyring | import('../src/index.js').MaterialsManager => {
+        if (description.type === 'required-encryption-context-cmm') {
+          return new api.RequiredEncryptionContextMaterialsManager({
+            requiredKeys: description.requiredEncryptionContextKeys,
+            keyring: build(description.underlying) as import('../src/index.js').Keyring,
+          })
+        }
+        if (description.type === 'multi-keyring') {
+          const keyring = (child: Description) => build(child) as import('../src/index.js').Keyring
+          return new api.MultiKeyring({ ...(description.generator ? { generator: keyring(description.generator) } : {}), children: description.childKeyrings.map(keyring) })
+        }
+        if (description.type !== 'raw') throw new Error(`no ${description.type} in the page`)
+        const entry = keys[description.key]
+        const names = { keyNamespace: description['provider-id'], keyName: entry['key-id'] }
+        if (description['encryption-algorithm'] === 'aes') return new api.RawAesKeyring({ ...names, wrappingKey: page.fromBase64(entry.material) })
+        const padding = description['padding-algorithm'] === 'pkcs1' ? 'PKCS1' : `OAEP-${description['padding-hash']!.toUpperCase()}`
+        return new api.RawRsaKeyring({ ...names, privateKey: entry.material, padding: padding as never })
+      }
+      const out: Array<{ id: string; ok: boolean; code?: string; innerCodes?: string[]; plaintextMatches?: boolean; header?: unknown }> = []
+      for (const c of cases) {
+        const [ciphertext, expected] = await Promise.all([fetchBytes(c.ciphertext), fetchBytes(c.result)])
+        try {
+          const { plaintext, header } = await api.decrypt(build(c.description), ciphertext, { commitmentPolicy: 'REQUIRE_ENCRYPT_ALLOW_DECRYPT', encryptionContext: c.reproduced })
+          out.push({
+            id: c.id,
+            ok: true,
+            plaintextMatches: page.toBase64(plaintext) === page.toBase64(expected),
+            header: {
+              encryptionContext: header.encryptionContext,
+              algorithmSuiteId: header.algorithmSuiteId,
+              version: header.version,
+              contentType: header.contentType,
+              frameLength: header.frameLength,
+              providerIds: header.encryptedDataKeys.map((edk) => edk.providerId),
+            },
+          })
+        } catch (error) {
+          const failures = (error as { failures?: Array<{ error: { code?: string } }> }).failures ?? []
+          const code = error instanceof api.EnvelopeError ? error.code : `not an EnvelopeError: ${String(error)}`
+          out.push({ id: c.id, ok: false, code, innerCodes: failures.map((failure) => failure.error?.code ?? 'none') })
+        }
+      }
+      return out
+    }, cases)
+    expect(results).toHaveLength(187)
+    let pkcs1 = 0
+    for (const [index, result] of results.entries()) {
+      const [id, scenario] = vectors[index]!
+      const description = scenario.decryptKeyDescription
+      if (description.type === 'raw' && description['padding-algorithm'] === 'pkcs1') {
+        pkcs1++
+        expect({ ok: result.ok, code: result.code, innerCodes: result.innerCodes }, id).toEqual({ ok: false, code: 'NO_DECRYPTABLE_KEY', innerCodes: ['UNSUPPORTED_OPERATION'] })
+        continue
+      }
+      expect(result.ok, `${id}: ${result.code} ${JSON.stringify(result.innerCodes)}`).toBe(true)
+      expect(result.plaintextMatches, id).toBe(true)
+      expectDafnyHeader(result.header as HeaderSummary, id, scenario)
+    }
+    expect(pkcs1).toBe(11)
   }, BROWSER_TEST_TIMEOUT_MS)
 })
 

@@ -13,7 +13,7 @@ import { build } from 'esbuild'
 import { chromium, type Browser, type Page } from 'playwright-core'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
-const fixtures = join(root, 'test/fixtures/official-js')
+const fixtures = join(root, 'test/fixtures')
 
 /** The page's helpers: base64 both ways, since page.evaluate passes JSON. */
 const PAGE = `<!doctype html><meta charset="utf-8"><title>kms-envelope browser test</title>
