@@ -16,7 +16,7 @@ interface CommitmentVector {
   comment: string
   ciphertext: string
   'decrypted-dek': string
-  'content-encryption-key': string
+  'content-encryption-key'?: string
   commitment: string
   'message-id': string
   'encryption-context': Record<string, string>

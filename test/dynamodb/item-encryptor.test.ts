@@ -365,11 +365,15 @@ describe('DynamoDbItemEncryptor on hostile stored items', () => {
     const bytesOf = (value: AttributeValue | undefined): Uint8Array => (value !== undefined && 'B' in value ? value.B : new Uint8Array(0))
     // The binary attributes: the header, the footer and every encrypted attribute.
     const binaryNames = (stored: Item) => Object.keys(stored).filter((name) => 'B' in stored[name]!)
+    const pickBinary = (stored: Item, which: number) => {
+      const names = binaryNames(stored)
+      return names[which % names.length]!
+    }
     const mutation: fc.Arbitrary<Mutation> = fc.oneof(
       fc.tuple(fc.nat(), fc.nat(), fc.nat(7)).map(([which, at, bit]): Mutation => ({
         kind: 'bit flip',
         apply: (stored) => {
-          const name = binaryNames(stored)[which % binaryNames(stored).length]!
+          const name = pickBinary(stored, which)
           const bytes = bytesOf(stored[name]).slice()
           bytes[at % bytes.length]! ^= 1 << bit
           stored[name] = { B: bytes }
@@ -378,7 +382,7 @@ describe('DynamoDbItemEncryptor on hostile stored items', () => {
       fc.tuple(fc.nat(), fc.nat()).map(([which, cut]): Mutation => ({
         kind: 'truncation',
         apply: (stored) => {
-          const name = binaryNames(stored)[which % binaryNames(stored).length]!
+          const name = pickBinary(stored, which)
           const bytes = bytesOf(stored[name])
           stored[name] = { B: bytes.subarray(0, cut % bytes.length) }
         },
@@ -386,14 +390,14 @@ describe('DynamoDbItemEncryptor on hostile stored items', () => {
       fc.tuple(fc.nat(), fc.uint8Array({ minLength: 1, maxLength: 16 })).map(([which, tail]): Mutation => ({
         kind: 'bytes appended',
         apply: (stored) => {
-          const name = binaryNames(stored)[which % binaryNames(stored).length]!
+          const name = pickBinary(stored, which)
           stored[name] = { B: Uint8Array.from([...bytesOf(stored[name]), ...tail]) }
         },
       })),
       fc.tuple(fc.nat(), fc.nat()).map(([which, at]): Mutation => ({
         kind: 'length inflated',
         apply: (stored) => {
-          const name = binaryNames(stored)[which % binaryNames(stored).length]!
+          const name = pickBinary(stored, which)
           const bytes = bytesOf(stored[name]).slice()
           bytes.fill(0xff, at % (bytes.length - 1), (at % (bytes.length - 1)) + 2)
           stored[name] = { B: bytes }
@@ -402,8 +406,8 @@ describe('DynamoDbItemEncryptor on hostile stored items', () => {
       fc.tuple(fc.nat(), fc.nat()).map(([which, from]): Mutation => ({
         kind: 'spliced from another item',
         apply: (stored, other) => {
-          const name = binaryNames(stored)[which % binaryNames(stored).length]!
-          stored[name] = other[binaryNames(other)[from % binaryNames(other).length]!]!
+          const name = pickBinary(stored, which)
+          stored[name] = other[pickBinary(other, from)]!
         },
       })),
       fc.constantFrom(...Object.keys(signedActions).filter((name) => name !== 'note'), 'aws_dbe_head', 'aws_dbe_foot').map((name) => ({
@@ -420,7 +424,7 @@ describe('DynamoDbItemEncryptor on hostile stored items', () => {
       fc.nat().map((which): Mutation => ({
         kind: 'binary stored as a string',
         apply: (stored) => {
-          const name = binaryNames(stored)[which % binaryNames(stored).length]!
+          const name = pickBinary(stored, which)
           stored[name] = { S: Buffer.from(bytesOf(stored[name])).toString('latin1') }
         },
       })),
@@ -428,21 +432,21 @@ describe('DynamoDbItemEncryptor on hostile stored items', () => {
     const cases = [0x6700, 0x6701].flatMap((algorithmSuite) =>
       [signedActions, contextActions].map((attributeActionsOnEncrypt) => ({
         name: `suite 0x${algorithmSuite.toString(16)}, ${attributeActionsOnEncrypt === signedActions ? 'SIGN_ONLY' : 'context'} keys`,
-        encryptor: new DynamoDbItemEncryptor({ ...base, algorithmSuite: algorithmSuite as 0x6700, attributeActionsOnEncrypt }),
+        itemEncryptor: new DynamoDbItemEncryptor({ ...base, algorithmSuite: algorithmSuite as 0x6700, attributeActionsOnEncrypt }),
       })),
     )
 
-    it.each(cases)('$name', async ({ encryptor: encryptorFor }) => {
-      const [stored, other] = await Promise.all([encryptorFor.encryptItem(rich(1)), encryptorFor.encryptItem(rich(2))])
+    it.each(cases)('$name', async ({ itemEncryptor }) => {
+      const [stored, other] = await Promise.all([itemEncryptor.encryptItem(rich(1)), itemEncryptor.encryptItem(rich(2))])
       const { note: _unsigned, ...signed } = rich(1)
-      expect(await encryptorFor.decryptItem({ ...stored, note: { S: 'changed' } })).toEqual({ ...signed, note: { S: 'changed' } })
+      expect(await itemEncryptor.decryptItem({ ...stored, note: { S: 'changed' } })).toEqual({ ...signed, note: { S: 'changed' } })
       await fc.assert(
         fc.asyncProperty(mutation, async ({ apply }) => {
           const mutated = { ...stored }
           apply(mutated, other)
           // Some change nothing: an encrypted binary attribute starts with its plaintext's type ID, FF FF.
           fc.pre(!isDeepStrictEqual(mutated, stored))
-          const failure = await rejectionOf(encryptorFor.decryptItem(mutated))
+          const failure = await rejectionOf(itemEncryptor.decryptItem(mutated))
           expect(failure).toBeInstanceOf(EnvelopeError)
         }),
         { numRuns: 250 },
