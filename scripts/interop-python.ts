@@ -7,10 +7,11 @@
  *
  * For every suite, raw AES keys of 128, 192 and 256 bits, raw RSA keys with every padding, a multi-keyring (AES
  * generator, RSA child), an AWS KMS key and a KMS multi-Region key (on the KMS emulator, which the Python SDK's
- * boto3 client calls too; its messages decrypt through the key's replica in another Region), and four messages (empty, one-byte frames, an exact multiple of the frame length,
- * 10,000 bytes) under a context with non-ASCII keys: we encrypt and Python decrypts, then Python encrypts the same
- * and we decrypt. Each side checks the plaintext, the context, the suite and the frame length. The Python SDK
- * writes frame lengths that are multiples of 128 only, so its messages use 128 where ours use 1 or 64.
+ * boto3 client calls too; multi-Region messages decrypt through the key's replica in another Region), and four
+ * messages (empty, one-byte frames, an exact multiple of the frame length, 10,000 bytes) under a context with
+ * non-ASCII keys: we encrypt and Python decrypts, then Python encrypts the same and we decrypt. Each side checks
+ * the plaintext, the context, the suite and the frame length. The Python SDK writes frame lengths that are
+ * multiples of 128 only, so its messages use 128 where ours use 1 or 64.
  *
  * Exit status: 0 when every message decrypts on both sides, 1 otherwise, 2 when the Python SDK cannot be loaded.
  */
@@ -64,7 +65,11 @@ interface Case {
 
 /** Both directions, in `folder`, with KMS on `kms`; returns the exit status. */
 async function crossCheck(folder: string, kms: KmsEmulator): Promise<number> {
-  const rsa = generateKeyPairSync('rsa', { modulusLength: 2048, privateKeyEncoding: { type: 'pkcs8', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } })
+  const rsa = generateKeyPairSync('rsa', {
+    modulusLength: 2048,
+    privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+    publicKeyEncoding: { type: 'spki', format: 'pem' },
+  })
   const aes = { 128: randomBytes(16), 192: randomBytes(24), 256: randomBytes(32) }
   const kmsKey = kms.createKey({ region: 'us-east-1' }).arn
   const mrk = kms.createKey({ region: 'us-east-1', multiRegion: true }).arn
