@@ -8,7 +8,8 @@
  * For every suite, raw AES keys of 128, 192 and 256 bits, raw RSA keys with every padding, a multi-keyring (AES
  * generator, RSA child), an AWS KMS key and a KMS multi-Region key (on the KMS emulator, which the Python SDK's
  * boto3 client calls too; multi-Region messages decrypt through the key's replica in another Region), and four
- * messages (empty, one-byte frames, an exact multiple of the frame length, 10,000 bytes) under a context with
+ * messages (empty, one-byte frames, an exact multiple of the frame length, 10,000 bytes, and 10,000 bytes that
+ * kms-envelope encrypts and decrypts through its streams) under a context with
  * non-ASCII keys: we encrypt and Python decrypts, then Python encrypts the same and we decrypt. Each side checks
  * the plaintext, the context, the suite and the frame length. The Python SDK writes frame lengths that are
  * multiples of 128 only, so its messages use 128 where ours use 1 or 64.
@@ -26,14 +27,18 @@ import { parseArgs } from 'node:util'
 import {
   ALGORITHM_SUITE_IDS,
   decrypt,
+  decryptStream,
   defaultKmsClientSupplier,
   encrypt,
+  encryptStream,
   KmsKeyring,
   KmsMrkKeyring,
   MultiKeyring,
   RawAesKeyring,
   RawRsaKeyring,
+  type DecryptStreamOptions,
   type Keyring,
+  type MessageHeader,
   type RsaPadding,
 } from '../src/index.js'
 import { startKmsEmulator, type KmsEmulator } from '../src/testing/index.js'
@@ -44,12 +49,15 @@ const python = values.python as string
 const PADDINGS: readonly RsaPadding[] = ['OAEP-SHA1', 'OAEP-SHA256', 'OAEP-SHA384', 'OAEP-SHA512', 'PKCS1']
 const KEYRINGS = ['aes-128', 'aes-192', 'aes-256', ...PADDINGS.map((padding) => `rsa-${padding}`), 'multi', 'kms', 'kms-mrk']
 const CONTEXT = { purpose: 'interop', grüße: '世界 \u{1F600}', '\u{FF61}': 'sorts after U+1F600 in UTF-16, before it in UTF-8', '\u{1F600}': 'y' }
-const MESSAGES: readonly { label: string; plaintext: Uint8Array; frameLength: number }[] = [
+/** `stream`: kms-envelope encrypts and decrypts it through `encryptStream` and `decryptStream` instead of one-shot. */
+const MESSAGES: readonly { label: string; plaintext: Uint8Array; frameLength: number; stream?: true }[] = [
   { label: 'empty', plaintext: new Uint8Array(0), frameLength: 4096 },
   { label: 'one-byte frames', plaintext: randomBytes(17), frameLength: 1 },
   { label: 'three whole frames', plaintext: randomBytes(192), frameLength: 64 },
   { label: '10,000 bytes', plaintext: randomBytes(10_000), frameLength: 4096 },
+  { label: '10,000 bytes through streams', plaintext: randomBytes(10_000), frameLength: 1024, stream: true },
 ]
+const STREAMED = new Set(MESSAGES.filter((message) => message.stream).map((message) => message.label))
 const COMMITTING = new Set([0x0478, 0x0578])
 
 /** One message and what it must decrypt to; `ciphertext` is written by one side, read by the other. */
@@ -61,6 +69,28 @@ interface Case {
   context: Record<string, string>
   plaintext: string
   ciphertext: string
+}
+
+/** `data` through an encrypt or decrypt stream, written in pieces of 1,000 bytes. */
+async function throughStream(stream: TransformStream<Uint8Array, Uint8Array>, data: Uint8Array): Promise<Uint8Array> {
+  const writer = stream.writable.getWriter()
+  const writing = (async () => {
+    for (let at = 0; at < data.length; at += 1000) await writer.write(data.slice(at, at + 1000))
+    await writer.close()
+  })()
+  const chunks: Uint8Array[] = []
+  const reading = (async () => {
+    for await (const chunk of stream.readable as unknown as AsyncIterable<Uint8Array>) chunks.push(chunk)
+  })()
+  await Promise.all([writing, reading])
+  return Buffer.concat(chunks)
+}
+
+/** `decrypt`, through `decryptStream`. */
+async function decryptThroughStream(keyring: Keyring, ciphertext: Uint8Array, options: DecryptStreamOptions): Promise<{ plaintext: Uint8Array; header: MessageHeader }> {
+  const stream = decryptStream(keyring, options)
+  const plaintext = await throughStream(stream, ciphertext)
+  return { plaintext, header: await stream.header }
 }
 
 /** Both directions, in `folder`, with KMS on `kms`; returns the exit status. */
@@ -98,9 +128,12 @@ async function crossCheck(folder: string, kms: KmsEmulator): Promise<number> {
   const ours: Case[] = []
   for (const suite of ALGORITHM_SUITE_IDS) {
     for (const keyring of KEYRINGS) {
-      for (const { label, plaintext, frameLength } of MESSAGES) {
+      for (const { label, plaintext, frameLength, stream } of MESSAGES) {
         const commitmentPolicy = COMMITTING.has(suite) ? 'REQUIRE_ENCRYPT_REQUIRE_DECRYPT' : 'FORBID_ENCRYPT_ALLOW_DECRYPT'
-        const { ciphertext } = await encrypt(keyringFor(keyring), plaintext, { algorithmSuite: suite, frameLength, encryptionContext: CONTEXT, commitmentPolicy })
+        const options = { algorithmSuite: suite, frameLength, encryptionContext: CONTEXT, commitmentPolicy } as const
+        const ciphertext = stream
+          ? await throughStream(encryptStream(keyringFor(keyring), options), plaintext)
+          : (await encrypt(keyringFor(keyring), plaintext, options)).ciphertext
         const base64 = (bytes: Uint8Array) => Buffer.from(bytes).toString('base64')
         ours.push({ suite, keyring, label, frameLength, context: CONTEXT, plaintext: base64(plaintext), ciphertext: base64(ciphertext) })
       }
@@ -124,10 +157,10 @@ async function crossCheck(folder: string, kms: KmsEmulator): Promise<number> {
   for (const c of theirs) {
     const what = `0x${c.suite.toString(16).padStart(4, '0')} ${c.keyring} ${c.label}`
     try {
-      const { plaintext, header } = await decrypt(keyringFor(c.keyring, true), Buffer.from(c.ciphertext, 'base64'), {
-        commitmentPolicy: 'REQUIRE_ENCRYPT_ALLOW_DECRYPT',
-        encryptionContext: c.context,
-      })
+      const ciphertext = Buffer.from(c.ciphertext, 'base64')
+      const options = { commitmentPolicy: 'REQUIRE_ENCRYPT_ALLOW_DECRYPT', encryptionContext: c.context } as const
+      const decrypting = STREAMED.has(c.label) ? decryptThroughStream : decrypt
+      const { plaintext, header } = await decrypting(keyringFor(c.keyring, true), ciphertext, options)
       const { 'aws-crypto-public-key': _signingKey, ...context } = header.encryptionContext
       const sorted = (pairs: Record<string, string>) => JSON.stringify(Object.entries(pairs).sort())
       if (Buffer.from(plaintext).toString('base64') !== c.plaintext) failures.push(`${what}: another plaintext`)
