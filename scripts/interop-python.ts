@@ -42,6 +42,7 @@ import {
   type RsaPadding,
 } from '../src/index.js'
 import { startKmsEmulator, type KmsEmulator } from '../src/testing/index.js'
+import { chunked, readAll } from '../test/helpers/web-streams.js'
 
 const { values } = parseArgs({ options: { python: { type: 'string', default: 'python3' } } })
 const python = values.python as string
@@ -49,7 +50,7 @@ const python = values.python as string
 const PADDINGS: readonly RsaPadding[] = ['OAEP-SHA1', 'OAEP-SHA256', 'OAEP-SHA384', 'OAEP-SHA512', 'PKCS1']
 const KEYRINGS = ['aes-128', 'aes-192', 'aes-256', ...PADDINGS.map((padding) => `rsa-${padding}`), 'multi', 'kms', 'kms-mrk']
 const CONTEXT = { purpose: 'interop', grüße: '世界 \u{1F600}', '\u{FF61}': 'sorts after U+1F600 in UTF-16, before it in UTF-8', '\u{1F600}': 'y' }
-/** `stream`: kms-envelope encrypts and decrypts it through `encryptStream` and `decryptStream` instead of one-shot. */
+/** `stream`: kms-envelope encrypts and decrypts it through `encryptStream` and `decryptStream` (in 1,000-byte pieces) instead of one-shot. */
 const MESSAGES: readonly { label: string; plaintext: Uint8Array; frameLength: number; stream?: true }[] = [
   { label: 'empty', plaintext: new Uint8Array(0), frameLength: 4096 },
   { label: 'one-byte frames', plaintext: randomBytes(17), frameLength: 1 },
@@ -59,6 +60,7 @@ const MESSAGES: readonly { label: string; plaintext: Uint8Array; frameLength: nu
 ]
 const STREAMED = new Set(MESSAGES.filter((message) => message.stream).map((message) => message.label))
 const COMMITTING = new Set([0x0478, 0x0578])
+const base64 = (bytes: Uint8Array) => Buffer.from(bytes).toString('base64')
 
 /** One message and what it must decrypt to; `ciphertext` is written by one side, read by the other. */
 interface Case {
@@ -71,25 +73,10 @@ interface Case {
   ciphertext: string
 }
 
-/** `data` through an encrypt or decrypt stream, written in pieces of 1,000 bytes. */
-async function throughStream(stream: TransformStream<Uint8Array, Uint8Array>, data: Uint8Array): Promise<Uint8Array> {
-  const writer = stream.writable.getWriter()
-  const writing = (async () => {
-    for (let at = 0; at < data.length; at += 1000) await writer.write(data.slice(at, at + 1000))
-    await writer.close()
-  })()
-  const chunks: Uint8Array[] = []
-  const reading = (async () => {
-    for await (const chunk of stream.readable as unknown as AsyncIterable<Uint8Array>) chunks.push(chunk)
-  })()
-  await Promise.all([writing, reading])
-  return Buffer.concat(chunks)
-}
-
 /** `decrypt`, through `decryptStream`. */
 async function decryptThroughStream(keyring: Keyring, ciphertext: Uint8Array, options: DecryptStreamOptions): Promise<{ plaintext: Uint8Array; header: MessageHeader }> {
   const stream = decryptStream(keyring, options)
-  const plaintext = await throughStream(stream, ciphertext)
+  const plaintext = await readAll(chunked(ciphertext, 1000).pipeThrough(stream))
   return { plaintext, header: await stream.header }
 }
 
@@ -132,9 +119,8 @@ async function crossCheck(folder: string, kms: KmsEmulator): Promise<number> {
         const commitmentPolicy = COMMITTING.has(suite) ? 'REQUIRE_ENCRYPT_REQUIRE_DECRYPT' : 'FORBID_ENCRYPT_ALLOW_DECRYPT'
         const options = { algorithmSuite: suite, frameLength, encryptionContext: CONTEXT, commitmentPolicy } as const
         const ciphertext = stream
-          ? await throughStream(encryptStream(keyringFor(keyring), options), plaintext)
+          ? await readAll(chunked(plaintext, 1000).pipeThrough(encryptStream(keyringFor(keyring), options)))
           : (await encrypt(keyringFor(keyring), plaintext, options)).ciphertext
-        const base64 = (bytes: Uint8Array) => Buffer.from(bytes).toString('base64')
         ours.push({ suite, keyring, label, frameLength, context: CONTEXT, plaintext: base64(plaintext), ciphertext: base64(ciphertext) })
       }
     }
