@@ -11,7 +11,8 @@
  * key and a KMS multi-Region key on the KMS emulator, which the Python SDK's boto3 client calls too, multi-Region
  * messages decrypting through the key's replica in another Region), and six messages (empty, one-byte frames, an
  * exact multiple of the frame length, 10,000 bytes, 10,000 bytes that kms-envelope encrypts and decrypts through its
- * streams, and 10,000 bytes that the other SDK writes non-framed) under a context with non-ASCII keys: we encrypt
+ * streams, and 10,000 bytes that the other SDK writes non-framed) under a context with non-ASCII keys, the raw keys
+ * in a non-ASCII key namespace: we encrypt
  * and the other SDK decrypts, then it encrypts the same and we decrypt. Each side checks the plaintext, the context
  * and the suite, and all but the C side the frame length (the C SDK does not report it). The Python SDK writes frame
  * lengths that are multiples of 128 only, so its messages use 128 where ours use 1 or 64.
@@ -63,6 +64,8 @@ const { values } = parseArgs({
 const AES = ['aes-128', 'aes-192', 'aes-256']
 const rsa = (...paddings: RsaPadding[]) => paddings.map((padding) => `rsa-${padding}`)
 const RAW = [...AES, ...rsa('OAEP-SHA1', 'OAEP-SHA256', 'OAEP-SHA384', 'OAEP-SHA512', 'PKCS1'), 'multi']
+/** The raw keyrings' key namespace (the provider ID in messages), not ASCII either. */
+const NAMESPACE = 'interop ü ✓'
 const CONTEXT = { purpose: 'interop', grüße: '世界 \u{1F600}', '\u{FF61}': 'sorts after U+1F600 in UTF-16, before it in UTF-8', '\u{1F600}': 'y' }
 /**
  * `stream`: kms-envelope encrypts and decrypts it through `encryptStream` and `decryptStream` (in 1,000-byte pieces)
@@ -182,7 +185,7 @@ async function crossCheck(peer: Peer, folder: string, kms: KmsEmulator): Promise
   const credentials = { accessKeyId: 'AKIDINTEROP', secretAccessKey: 'interop' } // the emulator does not check signatures
   const clientSupplier = defaultKmsClientSupplier({ clientConfig: { endpoint: kms.endpoint, credentials } })
   writeLines(join(folder, 'keys.tsv'), [
-    ['namespace', 'interop'],
+    ['namespace', NAMESPACE],
     ...Object.entries(aes).map(([bits, key]) => [`aes-${bits}`, base64(key)]),
     ['rsa-private', base64(rsaPair.privateKey)],
     ['rsa-public', base64(rsaPair.publicKey)],
@@ -197,9 +200,9 @@ async function crossCheck(peer: Peer, folder: string, kms: KmsEmulator): Promise
     if (name === 'multi') return new MultiKeyring({ generator: keyringFor('aes-256'), children: [keyringFor('rsa-OAEP-SHA256')] })
     if (name === 'kms') return new KmsKeyring({ generatorKeyId: kmsKey, clientSupplier })
     if (name === 'kms-mrk') return new KmsMrkKeyring({ keyId: decrypting ? replica : mrk, clientSupplier })
-    if (name.startsWith('aes-')) return new RawAesKeyring({ keyNamespace: 'interop', keyName: name, wrappingKey: new Uint8Array(aes[Number(name.slice(4)) as 128]) })
+    if (name.startsWith('aes-')) return new RawAesKeyring({ keyNamespace: NAMESPACE, keyName: name, wrappingKey: new Uint8Array(aes[Number(name.slice(4)) as 128]) })
     const { publicKey, privateKey } = rsaPair
-    return new RawRsaKeyring({ keyNamespace: 'interop', keyName: name, publicKey, privateKey, padding: name.slice(4) as RsaPadding })
+    return new RawRsaKeyring({ keyNamespace: NAMESPACE, keyName: name, publicKey, privateKey, padding: name.slice(4) as RsaPadding })
   }
 
   const ours: Case[] = []
