@@ -12,10 +12,10 @@
  * messages decrypting through the key's replica in another Region), and six messages (empty, one-byte frames, an
  * exact multiple of the frame length, 10,000 bytes, 10,000 bytes that kms-envelope encrypts and decrypts through its
  * streams, and 10,000 bytes that the other SDK writes non-framed) under a context with non-ASCII keys, the raw keys
- * in a non-ASCII key namespace: we encrypt
- * and the other SDK decrypts, then it encrypts the same and we decrypt. Each side checks the plaintext, the context
- * and the suite, and all but the C side the frame length (the C SDK does not report it). The Python SDK writes frame
- * lengths that are multiples of 128 only, so its messages use 128 where ours use 1 or 64.
+ * in a non-ASCII key namespace: we encrypt and the other SDK decrypts, then it encrypts the same and we decrypt.
+ * Each side checks the plaintext, the context and the suite, and all but the C side the frame length (the C SDK
+ * does not report it). The Python SDK writes frame lengths that are multiples of 128 only, so its messages use 128
+ * where ours use 1 or 64.
  *
  * The other side is a small program in scripts/interop/, given a folder of tab-separated files: keys.tsv (name,
  * value), context.tsv (base64 key, base64 value) and ours.tsv, one message a line (suite, keyring, label, our frame
