@@ -11,15 +11,19 @@
  * key and a KMS multi-Region key on the KMS emulator, which the Python SDK's boto3 client calls too, multi-Region
  * messages decrypting through the key's replica in another Region), and six messages (empty, one-byte frames, an
  * exact multiple of the frame length, 10,000 bytes, 10,000 bytes that kms-envelope encrypts and decrypts through its
- * streams, and 10,000 bytes that the other SDK writes non-framed) under a context with non-ASCII keys, the raw keys
+ * streams, and 1,000 bytes that the other SDK writes non-framed) under a context with non-ASCII keys, the raw keys
  * in a non-ASCII key namespace: we encrypt and the other SDK decrypts, then it encrypts the same and we decrypt.
  * Each side checks the plaintext, the context and the suite, and all but the C side the frame length (the C SDK
- * does not report it). The Python SDK writes frame lengths that are multiples of 128 only, so its messages use 128
- * where ours use 1 or 64.
+ * does not report it); kms-envelope also checks that the other SDK's multi-keyring wrapped the data key twice. The
+ * Python SDK writes frame lengths that are multiples of 128 only, so its messages use 128 where ours use 1 or 64.
  *
  * The other side is a small program in scripts/interop/, given a folder of tab-separated files: keys.tsv (name,
  * value), context.tsv (base64 key, base64 value) and ours.tsv, one message a line (suite, keyring, label, our frame
  * length, its frame length, base64 plaintext, base64 ciphertext). It writes theirs.tsv in the same columns.
+ *
+ * With `--save <file>`, a run that passes writes the other SDK's messages of the small shapes (all but the two of
+ * 10,000 bytes) under raw keys into that JSON file, with the keys, for test/official-sdk-vectors.test.ts
+ * (test/fixtures/official-sdks/).
  *
  * Exit status: 0 when every message decrypts on both sides, 1 otherwise, 2 when the other SDK cannot be loaded.
  */
@@ -50,6 +54,7 @@ import {
   type RsaPadding,
 } from '../src/index.js'
 import { startKmsEmulator, type KmsEmulator } from '../src/testing/index.js'
+import type { SdkVectors } from '../test/helpers/sdk-vectors.js'
 import { chunked, readAll } from '../test/helpers/web-streams.js'
 
 const { values } = parseArgs({
@@ -58,6 +63,7 @@ const { values } = parseArgs({
     python: { type: 'string', default: 'python3' },
     classpath: { type: 'string', default: process.env.ESDK_JAVA_CLASSPATH },
     prefix: { type: 'string', default: process.env.ESDK_C_PREFIX },
+    save: { type: 'string' },
   },
 })
 
@@ -70,14 +76,15 @@ const CONTEXT = { purpose: 'interop', grüße: '世界 \u{1F600}', '\u{FF61}': '
 /**
  * `stream`: kms-envelope encrypts and decrypts it through `encryptStream` and `decryptStream` (in 1,000-byte pieces)
  * instead of one-shot. `nonFramed`: the other SDK writes it as one non-framed body (kms-envelope writes framed only).
+ * `saved`: `--save` keeps the other SDK's messages of that shape.
  */
-const MESSAGES: readonly { label: string; plaintext: Uint8Array; frameLength: number; stream?: true; nonFramed?: true }[] = [
-  { label: 'empty', plaintext: new Uint8Array(0), frameLength: 4096 },
-  { label: 'one-byte frames', plaintext: randomBytes(17), frameLength: 1 },
-  { label: 'three whole frames', plaintext: randomBytes(192), frameLength: 64 },
+const MESSAGES: readonly { label: string; plaintext: Uint8Array; frameLength: number; stream?: true; nonFramed?: true; saved?: true }[] = [
+  { label: 'empty', plaintext: new Uint8Array(0), frameLength: 4096, saved: true },
+  { label: 'one-byte frames', plaintext: randomBytes(17), frameLength: 1, saved: true },
+  { label: 'three whole frames', plaintext: randomBytes(192), frameLength: 64, saved: true },
   { label: '10,000 bytes', plaintext: randomBytes(10_000), frameLength: 4096 },
   { label: '10,000 bytes through streams', plaintext: randomBytes(10_000), frameLength: 1024, stream: true },
-  { label: '10,000 bytes, non-framed from the other SDK', plaintext: randomBytes(10_000), frameLength: 4096, nonFramed: true },
+  { label: '1,000 bytes, non-framed from the other SDK', plaintext: randomBytes(1000), frameLength: 4096, nonFramed: true, saved: true },
 ]
 const STREAMED = new Set(MESSAGES.filter((message) => message.stream).map((message) => message.label))
 const COMMITTING = new Set([0x0478, 0x0578])
@@ -248,18 +255,37 @@ async function crossCheck(peer: Peer, folder: string, kms: KmsEmulator): Promise
       else if (sorted(context) !== sorted(CONTEXT)) failures.push(`${what}: another context`)
       else if (header.algorithmSuiteId !== c.suite || header.frameLength !== c.peerFrameLength || header.contentType !== contentType) {
         failures.push(`${what}: another suite, frame length or content type`)
+      } else if (header.encryptedDataKeys.length !== (c.keyring === 'multi' ? 2 : 1)) {
+        failures.push(`${what}: ${header.encryptedDataKeys.length} encrypted data keys`) // a multi-keyring's message has one per keyring
       }
     } catch (error) {
       failures.push(`${what}: ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`)
     }
   }
-  process.stdout.write(`kms-envelope decrypted ${theirs.length - failures.length} of ${peer.name}'s ${theirs.length} messages\n`)
+  const writer = readFileSync(join(folder, 'writer.txt'), 'utf8')
+  process.stdout.write(`kms-envelope decrypted ${theirs.length - failures.length} of ${writer}'s ${theirs.length} messages\n`)
   // Each side decrypts every multi-Region message through the replica, in its Region.
   const replicaDecrypts = kms.callCount({ operation: 'Decrypt', region: 'eu-west-1' })
   const multiRegion = ours.filter((c) => c.keyring === 'kms-mrk').length
   if (replicaDecrypts !== 2 * multiRegion) failures.push(`KMS Decrypt was called ${replicaDecrypts} times in the replica's Region, not ${2 * multiRegion}`)
   for (const failure of failures) process.stdout.write(`  ${failure}\n`)
-  return status === 0 && failures.length === 0 && theirs.length === ours.length ? 0 : 1
+  const passed = status === 0 && failures.length === 0 && theirs.length === ours.length
+  if (passed && values.save) {
+    const saved = MESSAGES.filter((message) => message.saved)
+    const vectors: SdkVectors = {
+      writer,
+      namespace: NAMESPACE,
+      keys: { ...Object.fromEntries(Object.entries(aes).map(([bits, key]) => [`aes-${bits}`, base64(key)])), 'rsa-private': rsaPair.privateKey },
+      context: CONTEXT,
+      plaintexts: Object.fromEntries(saved.map(({ label, plaintext }) => [label, base64(plaintext)])),
+      messages: theirs
+        .filter((c) => RAW.includes(c.keyring) && saved.some(({ label }) => label === c.label))
+        .map((c) => ({ suite: c.suite, keyring: c.keyring, shape: c.label, frameLength: c.peerFrameLength, ciphertext: c.ciphertext })),
+    }
+    writeFileSync(values.save, `${JSON.stringify(vectors, null, 1)}\n`)
+    process.stdout.write(`saved ${vectors.messages.length} of ${writer}'s messages in ${values.save}\n`)
+  }
+  return passed ? 0 : 1
 }
 
 const peer = PEERS[values.sdk ?? '']

@@ -114,6 +114,7 @@ public class Interop {
         failures.add(what + ": " + describe(error));
       }
     }
+    Files.writeString(folder.resolve("writer.txt"), "the Java SDK " + VersionInfo.versionNumber(), StandardCharsets.UTF_8);
     System.out.printf("the Java SDK %s decrypted %d of kms-envelope's %d messages%n", VersionInfo.versionNumber(), ours.size() - failures.size(), ours.size());
     for (String failure : failures) System.out.println("  " + failure);
 

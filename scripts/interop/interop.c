@@ -208,6 +208,10 @@ int main(int argc, char **argv) {
     printf("the C SDK %s decrypted %d of kms-envelope's %d messages\n", AWS_CRYPTOSDK_VERSION_STR, count - failures, count);
 
     char path[4096];
+    snprintf(path, sizeof(path), "%s/writer.txt", folder);
+    FILE *writer = fopen(path, "w");
+    fprintf(writer, "the C SDK %s", AWS_CRYPTOSDK_VERSION_STR);
+    fclose(writer);
     snprintf(path, sizeof(path), "%s/theirs.tsv", folder);
     FILE *theirs = fopen(path, "w");
     for (int i = 0; i < count; i++) {

@@ -16,7 +16,7 @@ try:
     from aws_encryption_sdk.identifiers import Algorithm, CommitmentPolicy, EncryptionKeyType, WrappingAlgorithm
     from aws_encryption_sdk.internal.crypto.wrapping_keys import WrappingKey
     from aws_encryption_sdk.key_providers.kms import MRKAwareStrictAwsKmsMasterKeyProvider, StrictAwsKmsMasterKeyProvider
-    from aws_encryption_sdk.key_providers.raw import RawMasterKey
+    from aws_encryption_sdk.key_providers.raw import RawMasterKeyProvider
 except ImportError as error:
     sys.stderr.write("interop: cannot import the AWS Encryption SDK for Python (%s).\n" % error)
     sys.stderr.write("Install it (pip install aws-encryption-sdk) or set PYTHONPATH to a checkout's src folder.\n")
@@ -54,8 +54,8 @@ AES_WRAPPING = {
 }
 
 
-def master_key(name):
-    """The raw master key kms-envelope's keyring of that name matches (same namespace, key name and key)."""
+def wrapping_key(name):
+    """The key of kms-envelope's raw keyring of that name."""
     if name.startswith("aes-"):
         bits = name[4:]
         wrapping = WrappingKey(
@@ -69,7 +69,17 @@ def master_key(name):
             wrapping_key=base64.b64decode(keys["rsa-private"]),
             wrapping_key_type=EncryptionKeyType.PRIVATE,
         )
-    return RawMasterKey(provider_id=keys["namespace"], key_id=name.encode(), wrapping_key=wrapping)
+    return wrapping
+
+
+class RawKeys(RawMasterKeyProvider):
+    """kms-envelope's raw keyrings by name (same namespace, key names and keys). Unlike one master key given
+    another with add_master_key_provider, which encrypts under the first only, this writes a data key for each."""
+
+    provider_id = keys["namespace"]
+
+    def _get_raw_key(self, key_id):
+        return wrapping_key(key_id.decode())
 
 
 def make_key_provider(name, decrypting):
@@ -79,10 +89,8 @@ def make_key_provider(name, decrypting):
         return StrictAwsKmsMasterKeyProvider(key_ids=[keys["kms-key"]])
     if name == "kms-mrk":
         return MRKAwareStrictAwsKmsMasterKeyProvider(key_ids=[keys["kms-replica" if decrypting else "kms-mrk"]])
-    if name != "multi":
-        return master_key(name)
-    provider = master_key("aes-256")
-    provider.add_master_key_provider(master_key("rsa-OAEP-SHA256"))
+    provider = RawKeys()
+    provider.add_master_keys_from_list(["aes-256", "rsa-OAEP-SHA256"] if name == "multi" else [name])
     return provider
 
 
@@ -111,6 +119,8 @@ for case in ours:
             failures.append(what + ": another suite or frame length")
     except Exception as error:  # any failure is reported with its case
         failures.append("%s: %s: %s" % (what, type(error).__name__, str(error)[:300]))
+with open(os.path.join(folder, "writer.txt"), "w", encoding="utf-8") as out:
+    out.write("the Python SDK %s" % aws_encryption_sdk.__version__)
 print("the Python SDK %s decrypted %d of kms-envelope's %d messages" % (aws_encryption_sdk.__version__, len(ours) - len(failures), len(ours)))
 for failure in failures:
     print("  " + failure)
