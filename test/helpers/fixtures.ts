@@ -1,7 +1,15 @@
 import { spawn } from 'node:child_process'
 import { generateKeyPairSync } from 'node:crypto'
-import { vi } from 'vitest'
-import { ALGORITHM_SUITE_IDS, RawAesKeyring, RawRsaKeyring, type CommitmentPolicy, type Keyring } from '../../src/index.js'
+import { expect, vi } from 'vitest'
+import {
+  ALGORITHM_SUITE_IDS,
+  RawAesKeyring,
+  RawRsaKeyring,
+  type CommitmentPolicy,
+  type EnvelopeError,
+  type Keyring,
+  type NoDecryptableKeyError,
+} from '../../src/index.js'
 
 export const COMMITTING = new Set([0x0478, 0x0578])
 export const SIGNING = new Set([0x0214, 0x0346, 0x0378, 0x0578])
@@ -57,6 +65,13 @@ export async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
     return error
   }
   throw new Error('expected a rejection, but the promise resolved')
+}
+
+/** Asserts the browser build's refusal of a raw RSA PKCS1 key, which WebCrypto does not have. */
+export async function expectPkcs1Refused(outcome: Promise<unknown>): Promise<void> {
+  const error = (await rejectionOf(outcome)) as NoDecryptableKeyError
+  expect(error.code).toBe('NO_DECRYPTABLE_KEY')
+  expect(error.failures.map((failure) => (failure.error as EnvelopeError).code)).toEqual(['UNSUPPORTED_OPERATION'])
 }
 
 /** What `run` throws, or fail the test when it returns. */
