@@ -114,8 +114,9 @@ public class Interop {
         failures.add(what + ": " + describe(error));
       }
     }
-    Files.writeString(folder.resolve("writer.txt"), "the Java SDK " + VersionInfo.versionNumber(), StandardCharsets.UTF_8);
-    System.out.printf("the Java SDK %s decrypted %d of kms-envelope's %d messages%n", VersionInfo.versionNumber(), ours.size() - failures.size(), ours.size());
+    String writer = "the Java SDK " + VersionInfo.versionNumber();
+    Files.writeString(folder.resolve("writer.txt"), writer, StandardCharsets.UTF_8);
+    System.out.printf("%s decrypted %d of kms-envelope's %d messages%n", writer, ours.size() - failures.size(), ours.size());
     for (String failure : failures) System.out.println("  " + failure);
 
     StringBuilder theirs = new StringBuilder();

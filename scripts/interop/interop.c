@@ -205,13 +205,13 @@ int main(int argc, char **argv) {
         aws_byte_buf_clean_up(&ciphertext);
         aws_byte_buf_clean_up(&plaintext);
     }
-    printf("the C SDK %s decrypted %d of kms-envelope's %d messages\n", AWS_CRYPTOSDK_VERSION_STR, count - failures, count);
-
+    const char *writer = "the C SDK " AWS_CRYPTOSDK_VERSION_STR;
+    printf("%s decrypted %d of kms-envelope's %d messages\n", writer, count - failures, count);
     char path[4096];
     snprintf(path, sizeof(path), "%s/writer.txt", folder);
-    FILE *writer = fopen(path, "w");
-    fprintf(writer, "the C SDK %s", AWS_CRYPTOSDK_VERSION_STR);
-    fclose(writer);
+    FILE *writer_file = fopen(path, "w");
+    fputs(writer, writer_file);
+    fclose(writer_file);
     snprintf(path, sizeof(path), "%s/theirs.tsv", folder);
     FILE *theirs = fopen(path, "w");
     for (int i = 0; i < count; i++) {

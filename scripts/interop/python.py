@@ -57,19 +57,16 @@ AES_WRAPPING = {
 def wrapping_key(name):
     """The key of kms-envelope's raw keyring of that name."""
     if name.startswith("aes-"):
-        bits = name[4:]
-        wrapping = WrappingKey(
-            wrapping_algorithm=AES_WRAPPING[bits],
-            wrapping_key=base64.b64decode(keys["aes-" + bits]),
+        return WrappingKey(
+            wrapping_algorithm=AES_WRAPPING[name[4:]],
+            wrapping_key=base64.b64decode(keys[name]),
             wrapping_key_type=EncryptionKeyType.SYMMETRIC,
         )
-    else:
-        wrapping = WrappingKey(
-            wrapping_algorithm=RSA_PADDINGS[name[4:]],
-            wrapping_key=base64.b64decode(keys["rsa-private"]),
-            wrapping_key_type=EncryptionKeyType.PRIVATE,
-        )
-    return wrapping
+    return WrappingKey(
+        wrapping_algorithm=RSA_PADDINGS[name[4:]],
+        wrapping_key=base64.b64decode(keys["rsa-private"]),
+        wrapping_key_type=EncryptionKeyType.PRIVATE,
+    )
 
 
 class RawKeys(RawMasterKeyProvider):
@@ -119,9 +116,10 @@ for case in ours:
             failures.append(what + ": another suite or frame length")
     except Exception as error:  # any failure is reported with its case
         failures.append("%s: %s: %s" % (what, type(error).__name__, str(error)[:300]))
+writer = "the Python SDK %s" % aws_encryption_sdk.__version__
 with open(os.path.join(folder, "writer.txt"), "w", encoding="utf-8") as out:
-    out.write("the Python SDK %s" % aws_encryption_sdk.__version__)
-print("the Python SDK %s decrypted %d of kms-envelope's %d messages" % (aws_encryption_sdk.__version__, len(ours) - len(failures), len(ours)))
+    out.write(writer)
+print("%s decrypted %d of kms-envelope's %d messages" % (writer, len(ours) - len(failures), len(ours)))
 for failure in failures:
     print("  " + failure)
 
