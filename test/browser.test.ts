@@ -1,7 +1,7 @@
 // The browser build in a real browser: Debian's Chromium, headless, through playwright-core (the bundles are
 // built from source by the harness, see helpers/browser.ts). Node is the other side of every exchange: the
 // KMS emulator's RSA key for KmsRsaKeyring, our Node build, and the official @aws-crypto/client-node.
-import { mkdtempSync, rmSync, symlinkSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -30,6 +30,7 @@ import {
 } from './helpers/official.js'
 import { manifest } from './helpers/vectors.js'
 import { dafnyVectors, expectDafnyHeader, type HeaderSummary } from './helpers/dafny-vectors.js'
+import type { SdkVectors } from './helpers/sdk-vectors.js'
 import { startExampleServer } from '../examples/browser-offline/server.js'
 
 /** A hang guard, not a speed check: with the whole suite running on 2 cores, a page test that builds a bundle and
@@ -472,6 +473,55 @@ describe("the Dafny implementation's vectors of test/fixtures/dafny/ in Chromium
       expectDafnyHeader(result.header as HeaderSummary, id, scenario)
     }
     expect(pkcs1).toBe(11)
+  }, BROWSER_TEST_TIMEOUT_MS)
+})
+
+describe("the official Python, Java and C SDKs' messages of test/fixtures/official-sdks/ in Chromium", () => {
+  it.each(['python', 'java', 'c'])("every one of %s.json decrypts but the PKCS1 ones, which refuse with UNSUPPORTED_OPERATION", async (file) => {
+    const vectors = JSON.parse(readFileSync(new URL(`fixtures/official-sdks/${file}.json`, import.meta.url), 'utf8')) as SdkVectors
+    const results = await browser.page.evaluate(async (file) => {
+      const page = window as unknown as PageWindow
+      const api = page.KmsEnvelope
+      const vectors = (await (await fetch(`/fixtures/official-sdks/${file}.json`)).json()) as SdkVectors
+      const names = (keyName: string) => ({ keyNamespace: vectors.namespace, keyName })
+      const raw = (name: string): import('../src/index.js').Keyring =>
+        name.startsWith('aes-')
+          ? new api.RawAesKeyring({ ...names(name), wrappingKey: page.fromBase64(vectors.keys[name]!) })
+          : new api.RawRsaKeyring({ ...names(name), privateKey: vectors.keys['rsa-private']!, padding: name.slice(4) as never })
+      const keyring = (name: string) => (name === 'multi' ? new api.MultiKeyring({ generator: raw('aes-256'), children: [raw('rsa-OAEP-SHA256')] }) : raw(name))
+      const out: Array<{ ok: boolean; code?: string; innerCodes?: string[]; plaintextMatches?: boolean; header?: unknown }> = []
+      for (const message of vectors.messages) {
+        try {
+          const options = { commitmentPolicy: 'REQUIRE_ENCRYPT_ALLOW_DECRYPT', encryptionContext: vectors.context } as const
+          const { plaintext, header } = await api.decrypt(keyring(message.keyring), page.fromBase64(message.ciphertext), options)
+          const { 'aws-crypto-public-key': _signingKey, ...context } = header.encryptionContext
+          out.push({
+            ok: true,
+            plaintextMatches: page.toBase64(plaintext) === vectors.plaintexts[message.shape],
+            header: { context, suite: header.algorithmSuiteId, contentType: header.contentType, frameLength: header.frameLength, keys: header.encryptedDataKeys.length },
+          })
+        } catch (error) {
+          const failures = (error as { failures?: Array<{ error: { code?: string } }> }).failures ?? []
+          const code = error instanceof api.EnvelopeError ? error.code : `not an EnvelopeError: ${String(error)}`
+          out.push({ ok: false, code, innerCodes: failures.map((failure) => failure.error?.code ?? 'none') })
+        }
+      }
+      return out
+    }, file)
+    expect(results).toHaveLength(vectors.messages.length)
+    for (const [index, result] of results.entries()) {
+      const message = vectors.messages[index]!
+      const label = `${message.suite} ${message.keyring} ${message.shape}`
+      if (message.keyring === 'rsa-PKCS1') {
+        expect({ ok: result.ok, code: result.code, innerCodes: result.innerCodes }, label).toEqual({ ok: false, code: 'NO_DECRYPTABLE_KEY', innerCodes: ['UNSUPPORTED_OPERATION'] })
+        continue
+      }
+      expect(result.ok, `${label}: ${result.code} ${JSON.stringify(result.innerCodes)}`).toBe(true)
+      expect(result.plaintextMatches, label).toBe(true)
+      const contentType = message.frameLength === 0 ? 'non-framed' : 'framed'
+      const keys = message.keyring === 'multi' ? 2 : 1
+      expect(result.header, label).toEqual({ context: vectors.context, suite: message.suite, contentType, frameLength: message.frameLength, keys })
+    }
   }, BROWSER_TEST_TIMEOUT_MS)
 })
 
