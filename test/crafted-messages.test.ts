@@ -10,7 +10,24 @@ import { rejectionOf } from './helpers/fixtures.js'
 import { chunked, readAll } from './helpers/web-streams.js'
 
 const allow = { commitmentPolicy: 'FORBID_ENCRYPT_ALLOW_DECRYPT' } as const
-const fifty = Buffer.alloc(100, 7)
+
+/** 100 bytes in two whole frames of 50, the second one final, or regular and followed by an empty final frame. */
+const inTwoWholeFrames = (secondFinal: boolean): CraftOptions => ({
+  frameLength: 50,
+  plaintext: Buffer.alloc(100, 7),
+  body: (key, id, plaintext) =>
+    Buffer.concat([
+      frame(key, id, 1, plaintext.subarray(0, 50), false),
+      frame(key, id, 2, plaintext.subarray(50), secondFinal),
+      ...(secondFinal ? [] : [frame(key, id, 3, Buffer.alloc(0), true)]),
+    ]),
+})
+
+/** The 100-byte plaintext in a frame of 64 and a final frame, numbered from `first`. */
+const numberedFrom = (first: number): CraftOptions => ({
+  frameLength: 64,
+  body: (key, id, plaintext) => Buffer.concat([frame(key, id, first, plaintext.subarray(0, 64), false), frame(key, id, first + 1, plaintext.subarray(64), true)]),
+})
 
 /** Every one of them was accepted by the three official SDKs too, but where the comment says otherwise. */
 const ACCEPTED: [string, CraftOptions, Record<string, string>?][] = [
@@ -21,19 +38,8 @@ const ACCEPTED: [string, CraftOptions, Record<string, string>?][] = [
   // The Java SDK refuses both: "Key length must be greater than 0", "Value length must be greater than 0".
   ['a stored context with an empty key', { context: contextBytes([['', 'v'], ['a', '1']]) }, { '': 'v', a: '1' }],
   ['a stored context with an empty value', { context: contextBytes([['a', ''], ['b', '2']]) }, { a: '', b: '2' }],
-  [
-    'whole frames, then an empty final frame',
-    {
-      frameLength: 50,
-      plaintext: fifty,
-      body: (key, id, plaintext) =>
-        Buffer.concat([frame(key, id, 1, plaintext.subarray(0, 50), false), frame(key, id, 2, plaintext.subarray(50), false), frame(key, id, 3, Buffer.alloc(0), true)]),
-    },
-  ],
-  [
-    'the last whole frame marked final',
-    { frameLength: 50, plaintext: fifty, body: (key, id, plaintext) => Buffer.concat([frame(key, id, 1, plaintext.subarray(0, 50), false), frame(key, id, 2, plaintext.subarray(50), true)]) },
-  ],
+  ['whole frames, then an empty final frame', inTwoWholeFrames(false)],
+  ['the last whole frame marked final', inTwoWholeFrames(true)],
   ['an empty message: one empty final frame', { plaintext: Buffer.alloc(0) }],
   ['a non-framed body', { contentType: 1, frameLength: 0 }],
   ['a non-framed body whose IV is that of frame 1', { contentType: 1, frameLength: 0, body: (key, id, plaintext) => singleBlock(key, id, plaintext, sequenceIv(1)) }],
@@ -50,7 +56,7 @@ const REFUSED: [string, CraftOptions][] = [
   // The Python SDK accepts it (the specification writes no bytes for an empty context).
   ['a context of zero pairs in two bytes', { context: u16(0) }],
   ['a context key twice', { context: contextBytes([['a', '1'], ['a', '1']]) }],
-  ['frames from sequence number 2', { frameLength: 64, body: (key, id, plaintext) => Buffer.concat([frame(key, id, 2, plaintext.subarray(0, 64), false), frame(key, id, 3, plaintext.subarray(64), true)]) }],
+  ['frames from sequence number 2', numberedFrom(2)],
   ['a frame of sequence number 0', { frameLength: 4096, body: (key, id, plaintext) => frame(key, id, 0, plaintext, true) }],
   ['a final frame longer than the frame length', { frameLength: 10, body: (key, id, plaintext) => frame(key, id, 1, plaintext, true) }],
 ]

@@ -23,16 +23,21 @@ const WRITERS = { python: 'Python SDK 4.0.4', java: 'Java SDK 2.4.1', c: 'C SDK 
 const SHAPES = ['empty', 'one-byte frames', 'three whole frames', '1,000 bytes, non-framed from the other SDK']
 const fromBase64 = (text: string) => new Uint8Array(Buffer.from(text, 'base64'))
 
+/** The keyring classes of one build. */
+type Build = { RawAesKeyring: typeof RawAesKeyring; RawRsaKeyring: typeof RawRsaKeyring; MultiKeyring: typeof MultiKeyring }
+
 /** kms-envelope's match for a keyring the other SDK wrote with, from either build. */
-function keyringFor(vectors: SdkVectors, name: string, build: { RawAesKeyring: typeof RawAesKeyring; RawRsaKeyring: typeof RawRsaKeyring; MultiKeyring: typeof MultiKeyring }): Keyring {
-  if (name === 'multi') return new build.MultiKeyring({ generator: keyringFor(vectors, 'aes-256', build), children: [keyringFor(vectors, 'rsa-OAEP-SHA256', build)] })
+function keyringFor(vectors: SdkVectors, name: string, build: Build): Keyring {
+  if (name === 'multi') {
+    return new build.MultiKeyring({ generator: keyringFor(vectors, 'aes-256', build), children: [keyringFor(vectors, 'rsa-OAEP-SHA256', build)] })
+  }
   const names = { keyNamespace: vectors.namespace, keyName: name }
   if (name.startsWith('aes-')) return new build.RawAesKeyring({ ...names, wrappingKey: fromBase64(vectors.keys[name]!) })
   return new build.RawRsaKeyring({ ...names, privateKey: vectors.keys['rsa-private']!, padding: name.slice(4) as RsaPadding })
 }
 
-const NODE = { RawAesKeyring, RawRsaKeyring, MultiKeyring }
-const BROWSER = { RawAesKeyring: browser.RawAesKeyring, RawRsaKeyring: browser.RawRsaKeyring, MultiKeyring: browser.MultiKeyring } as unknown as typeof NODE
+const NODE: Build = { RawAesKeyring, RawRsaKeyring, MultiKeyring }
+const BROWSER = { RawAesKeyring: browser.RawAesKeyring, RawRsaKeyring: browser.RawRsaKeyring, MultiKeyring: browser.MultiKeyring } as unknown as Build
 
 /** What the header must say of a message the SDK wrote: suite, version, framing, context, one data key per keyring. */
 function expectHeader(header: MessageHeader, vectors: SdkVectors, message: SdkMessage) {
