@@ -5,9 +5,10 @@
 import { describe, expect, it } from 'vitest'
 import * as browser from '../src/browser.js'
 import { decrypt, decryptStream, EnvelopeError } from '../src/index.js'
-import { contextBytes, craftV1, dataKeyKeyring, frame, sequenceIv, singleBlock, u16, type CraftOptions } from './helpers/craft-v1.js'
+import { craftV1, dataKeyKeyring, frame, sequenceIv, singleBlock, type CraftOptions } from './helpers/craft-v1.js'
 import { rejectionOf } from './helpers/fixtures.js'
 import { chunked, readAll } from './helpers/web-streams.js'
+import { contextPairsByHand, uint16 } from './helpers/wire.js'
 
 const allow = { commitmentPolicy: 'FORBID_ENCRYPT_ALLOW_DECRYPT' } as const
 
@@ -34,10 +35,10 @@ const ACCEPTED: [string, CraftOptions, Record<string, string>?][] = [
   ['a header IV that is not zero', { headerIv: Buffer.alloc(12, 0xa5) }],
   ['a message ID of zeros', { messageId: Buffer.alloc(16) }],
   ['a frame IV other than its sequence number', { frameLength: 4096, body: (key, id, plaintext) => frame(key, id, 1, plaintext, true, Buffer.alloc(12, 0x5a)) }],
-  ['context keys stored out of order', { context: contextBytes([['b', '2'], ['a', '1']]) }, { a: '1', b: '2' }],
+  ['context keys stored out of order', { context: contextPairsByHand([['b', '2'], ['a', '1']]) }, { a: '1', b: '2' }],
   // The Java SDK refuses both: "Key length must be greater than 0", "Value length must be greater than 0".
-  ['a stored context with an empty key', { context: contextBytes([['', 'v'], ['a', '1']]) }, { '': 'v', a: '1' }],
-  ['a stored context with an empty value', { context: contextBytes([['a', ''], ['b', '2']]) }, { a: '', b: '2' }],
+  ['a stored context with an empty key', { context: contextPairsByHand([['', 'v'], ['a', '1']]) }, { '': 'v', a: '1' }],
+  ['a stored context with an empty value', { context: contextPairsByHand([['a', ''], ['b', '2']]) }, { a: '', b: '2' }],
   ['whole frames, then an empty final frame', inTwoWholeFrames(false)],
   ['the last whole frame marked final', inTwoWholeFrames(true)],
   ['an empty message: one empty final frame', { plaintext: Buffer.alloc(0) }],
@@ -54,8 +55,8 @@ const REFUSED: [string, CraftOptions][] = [
   // The Python SDK accepts it; the Java SDK fails with an ArithmeticException (division by zero).
   ['framed, with a frame length of 0', { frameLength: 0, plaintext: Buffer.alloc(0) }],
   // The Python SDK accepts it (the specification writes no bytes for an empty context).
-  ['a context of zero pairs in two bytes', { context: u16(0) }],
-  ['a context key twice', { context: contextBytes([['a', '1'], ['a', '1']]) }],
+  ['a context of zero pairs in two bytes', { context: uint16(0) }],
+  ['a context key twice', { context: contextPairsByHand([['a', '1'], ['a', '1']]) }],
   ['frames from sequence number 2', numberedFrom(2)],
   ['a frame of sequence number 0', { frameLength: 4096, body: (key, id, plaintext) => frame(key, id, 0, plaintext, true) }],
   ['a final frame longer than the frame length', { frameLength: 10, body: (key, id, plaintext) => frame(key, id, 1, plaintext, true) }],

@@ -48,8 +48,8 @@ function expectHeader(header: MessageHeader, vectors: SdkVectors, message: SdkMe
   expect(header.version).toBe(COMMITTING.has(message.suite) ? 2 : 1)
   expect(header.contentType).toBe(message.frameLength === 0 ? 'non-framed' : 'framed')
   expect(header.frameLength).toBe(message.frameLength)
-  const wrapped = message.keyring === 'multi' ? ['aes-256', 'rsa-OAEP-SHA256'] : [message.keyring]
-  expect(header.encryptedDataKeys.map((key) => key.providerId)).toEqual(wrapped.map(() => vectors.namespace))
+  const wrappedKeys = message.keyring === 'multi' ? 2 : 1
+  expect(header.encryptedDataKeys.map((key) => key.providerId)).toEqual(Array(wrappedKeys).fill(vectors.namespace))
 }
 
 describe.each(Object.entries(WRITERS))('messages written by the official %s SDK', (file, writer) => {

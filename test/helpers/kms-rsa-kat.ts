@@ -22,7 +22,7 @@
 //       AAD = message ID ‖ "AWSKMSEncryptionClient Final Frame" ‖ uint32 1 ‖ uint64 length, plaintext) ‖ tag
 import { createCipheriv, createHash, hkdfSync } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import { serializeContextByHand, uint16, uint32 } from './wire.js'
+import { serializeContextByHand, uint16, uint32, uint64 } from './wire.js'
 
 export { serializeContextByHand as serializeByHand }
 
@@ -94,9 +94,7 @@ export function buildKmsRsaKatMessage(algorithm: 'RSAES_OAEP_SHA_256' | 'RSAES_O
   ])
   const headerTag = gcm(encryptionKey, Buffer.alloc(12), headerBody, Buffer.alloc(0))
   const frameIv = Buffer.concat([Buffer.alloc(8), uint32(1)])
-  const contentLength = Buffer.alloc(8)
-  contentLength.writeBigUInt64BE(BigInt(kat.plaintext.length))
-  const frameAad = Buffer.concat([kat.messageId, Buffer.from('AWSKMSEncryptionClient Final Frame'), uint32(1), contentLength])
+  const frameAad = Buffer.concat([kat.messageId, Buffer.from('AWSKMSEncryptionClient Final Frame'), uint32(1), uint64(kat.plaintext.length)])
   return new Uint8Array(
     Buffer.concat([
       headerBody,

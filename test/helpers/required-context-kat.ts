@@ -17,7 +17,7 @@
 //   final frame = 0xFFFFFFFF ‖ uint32 1 ‖ IV (8 zero bytes ‖ uint32 1) ‖ uint32 length ‖ AES-256-GCM(encryption key, IV,
 //     AAD = message ID ‖ "AWSKMSEncryptionClient Final Frame" ‖ uint32 1 ‖ uint64 length, plaintext) ‖ tag
 import { createCipheriv, hkdfSync } from 'node:crypto'
-import { serializeContextByHand as serialize, uint16, uint32 } from './wire.js'
+import { serializeContextByHand as serialize, uint16, uint32, uint64 } from './wire.js'
 
 export const KAT = {
   suiteId: 0x0478,
@@ -77,9 +77,7 @@ export function buildKatMessage(options: { context?: Record<string, string>; req
   const headerTag = gcm(encryptionKey, Buffer.alloc(12), Buffer.concat([headerBody, serialize(onlyAuthenticated)]), Buffer.alloc(0)).tag
 
   const frameIv = Buffer.concat([Buffer.alloc(8), uint32(1)])
-  const contentLength = Buffer.alloc(8)
-  contentLength.writeBigUInt64BE(BigInt(KAT.plaintext.length))
-  const frameAad = Buffer.concat([KAT.messageId, Buffer.from('AWSKMSEncryptionClient Final Frame'), uint32(1), contentLength])
+  const frameAad = Buffer.concat([KAT.messageId, Buffer.from('AWSKMSEncryptionClient Final Frame'), uint32(1), uint64(KAT.plaintext.length)])
   const frame = gcm(encryptionKey, frameIv, frameAad, KAT.plaintext)
   return new Uint8Array(
     Buffer.concat([

@@ -24,14 +24,25 @@ export function uint32(value: number): Buffer {
   return out
 }
 
+export function uint64(value: number): Buffer {
+  const out = Buffer.alloc(8)
+  out.writeBigUInt64BE(BigInt(value))
+  return out
+}
+
 /** framework/structures.md#serialization: pair count, then length-prefixed UTF-8 keys and values, keys in byte order. */
 export function serializeContextByHand(context: Record<string, string>): Buffer {
   const keys = Object.keys(context).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)))
-  if (keys.length === 0) return Buffer.alloc(0)
-  const parts = [uint16(keys.length)]
-  for (const key of keys) {
+  return contextPairsByHand(keys.map((key) => [key, context[key] as string]))
+}
+
+/** The same serialization of pairs in the order given, repeated keys and all: for contexts the format must refuse or reorder. */
+export function contextPairsByHand(pairs: readonly (readonly [string, string])[]): Buffer {
+  if (pairs.length === 0) return Buffer.alloc(0)
+  const parts = [uint16(pairs.length)]
+  for (const [key, value] of pairs) {
     const keyBytes = Buffer.from(key)
-    const valueBytes = Buffer.from(context[key] as string)
+    const valueBytes = Buffer.from(value)
     parts.push(uint16(keyBytes.length), keyBytes, uint16(valueBytes.length), valueBytes)
   }
   return Buffer.concat(parts)
