@@ -31,8 +31,8 @@ struct row {
     int count;
 };
 
-/** The tab-separated rows of that file in the folder; their fields point into lines that are never freed. */
-static int read_rows(const char *name, struct row *rows) {
+/** The tab-separated rows of that file in the folder, at most `capacity`; their fields point into lines never freed. */
+static int read_rows(const char *name, struct row *rows, int capacity) {
     char path[4096];
     snprintf(path, sizeof(path), "%s/%s", folder, name);
     FILE *file = fopen(path, "r");
@@ -44,7 +44,7 @@ static int read_rows(const char *name, struct row *rows) {
     char *line = NULL;
     size_t size = 0;
     ssize_t length;
-    while ((length = getline(&line, &size, file)) > 0 && count < MAX_ROWS) {
+    while ((length = getline(&line, &size, file)) > 0 && count < capacity) {
         if (line[length - 1] == '\n') line[length - 1] = 0;
         if (!line[0]) continue;
         struct row *row = &rows[count++];
@@ -128,8 +128,25 @@ static struct aws_cryptosdk_keyring *keyring(const char *name) {
     return found;
 }
 
-static struct row context[16];
+/* The expected context, read once from context.tsv. */
+static struct aws_string *context_keys[16], *context_values[16];
 static int context_count;
+
+static struct aws_string *string_from_base64(const char *text) {
+    struct aws_byte_buf bytes = from_base64(text);
+    struct aws_string *string = aws_string_new_from_array(alloc, bytes.buffer, bytes.len);
+    aws_byte_buf_clean_up(&bytes);
+    return string;
+}
+
+static void read_context(void) {
+    struct row rows[16];
+    context_count = read_rows("context.tsv", rows, 16);
+    for (int i = 0; i < context_count; i++) {
+        context_keys[i] = string_from_base64(rows[i].fields[0]);
+        context_values[i] = string_from_base64(rows[i].fields[1]);
+    }
+}
 
 /** Whether the message's context is ours, its signing key left out. */
 static bool same_context(const struct aws_hash_table *found) {
@@ -140,26 +157,17 @@ static bool same_context(const struct aws_hash_table *found) {
     aws_string_destroy(public_key);
     if (aws_hash_table_get_entry_count(found) != (size_t)context_count + extra) return false;
     for (int i = 0; i < context_count; i++) {
-        struct aws_byte_buf name = from_base64(context[i].fields[0]), value = from_base64(context[i].fields[1]);
-        struct aws_string *wanted = aws_string_new_from_array(alloc, name.buffer, name.len);
         element = NULL;
-        aws_hash_table_find(found, wanted, &element);
-        bool same = element && aws_string_eq_byte_buf((const struct aws_string *)element->value, &value);
-        aws_string_destroy(wanted);
-        aws_byte_buf_clean_up(&name);
-        aws_byte_buf_clean_up(&value);
-        if (!same) return false;
+        aws_hash_table_find(found, context_keys[i], &element);
+        if (!element || !aws_string_eq((const struct aws_string *)element->value, context_values[i])) return false;
     }
     return true;
 }
 
+/** Copies of our context's pairs into a session's context, which owns them. */
 static void put_context(struct aws_hash_table *table) {
     for (int i = 0; i < context_count; i++) {
-        struct aws_byte_buf name = from_base64(context[i].fields[0]), value = from_base64(context[i].fields[1]);
-        aws_hash_table_put(
-            table, aws_string_new_from_array(alloc, name.buffer, name.len), aws_string_new_from_array(alloc, value.buffer, value.len), NULL);
-        aws_byte_buf_clean_up(&name);
-        aws_byte_buf_clean_up(&value);
+        aws_hash_table_put(table, aws_string_new_from_string(alloc, context_keys[i]), aws_string_new_from_string(alloc, context_values[i]), NULL);
     }
 }
 
@@ -170,9 +178,9 @@ int main(int argc, char **argv) {
     folder = argv[1];
     alloc = aws_default_allocator();
     aws_cryptosdk_load_error_strings();
-    key_count = read_rows("keys.tsv", keys);
-    context_count = read_rows("context.tsv", context);
-    int count = read_rows("ours.tsv", ours);
+    key_count = read_rows("keys.tsv", keys, 16);
+    read_context();
+    int count = read_rows("ours.tsv", ours, MAX_ROWS);
     int failures = 0;
 
     for (int i = 0; i < count; i++) {
