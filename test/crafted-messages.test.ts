@@ -1,11 +1,27 @@
-// Unusual messages that are nonetheless authenticated (test/helpers/craft-v1.ts), so that only the format's own
+// Unusual messages that are nonetheless authenticated (test/helpers/craft.ts), so that only the format's own
 // rules can refuse them. Which to accept follows the specification and, where it is silent, what the official SDKs
 // do: each case was also given to the C SDK 2.4.1, the Java SDK 2.4.1 and the Python SDK 4.0.4 (through the
-// `npm run interop:*` sides, the data key wrapped by a raw AES key), and the comments say where they differ.
+// `npm run interop:*` sides, the data key wrapped by a raw AES key), the version 2 and signature cases to the
+// official JavaScript SDK too, and the comments say where they differ.
+import { sign } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 import * as browser from '../src/browser.js'
 import { decrypt, decryptStream, EnvelopeError } from '../src/index.js'
-import { craftV1, dataKeyKeyring, frame, sequenceIv, singleBlock, type CraftOptions } from './helpers/craft-v1.js'
+import {
+  craftV1,
+  craftV2,
+  dataKeyKeyring,
+  derIntegers,
+  derSignature,
+  frame,
+  otherSForm,
+  p1363Of,
+  sequenceIv,
+  shortSignature,
+  singleBlock,
+  type CraftOptions,
+  type CraftV2Options,
+} from './helpers/craft.js'
 import { rejectionOf } from './helpers/fixtures.js'
 import { chunked, readAll } from './helpers/web-streams.js'
 import { contextPairsByHand, uint16 } from './helpers/wire.js'
@@ -62,37 +78,121 @@ const REFUSED: [string, CraftOptions][] = [
   ['a final frame longer than the frame length', { frameLength: 10, body: (key, id, plaintext) => frame(key, id, 1, plaintext, true) }],
 ]
 
-describe('authenticated messages with unusual fields', () => {
-  it.each(ACCEPTED)('accepted: %s, one-shot, as a stream and by the browser build', async (_name, options, context = { a: '1', b: '2' }) => {
-    const { ciphertext, plaintext, dataKey } = craftV1(options)
-    for (const run of [decrypt, browser.decrypt]) {
-      const result = await run(dataKeyKeyring(dataKey), ciphertext, allow)
-      expect(Buffer.from(result.plaintext).equals(plaintext)).toBe(true)
-      expect(result.header.encryptionContext).toEqual(context)
-    }
-    for (const size of [1, 7, ciphertext.length]) {
-      const stream = decryptStream(dataKeyKeyring(dataKey), allow)
-      const streamed = await readAll(chunked(ciphertext, size).pipeThrough(stream))
-      expect(Buffer.from(streamed).equals(plaintext)).toBe(true)
-    }
-  })
+/** Two of the refused version 1 cases, in version 2. */
+const V2_REFUSED_TOO: [string, CraftV2Options][] = [
+  // The Java SDK and the official JavaScript SDK accept it.
+  ['a non-framed body with a frame length', { contentType: 1, frameLength: 4096 }],
+  // The Python SDK and the official JavaScript SDK accept it; the Java SDK fails with an ArithmeticException.
+  ['framed, with a frame length of 0', { frameLength: 0, plaintext: Buffer.alloc(0) }],
+]
 
-  it.each(REFUSED)('refused: %s, one-shot, as a stream and by the browser build', async (_name, options) => {
-    const { ciphertext, dataKey } = craftV1(options)
-    const outcomes = [
+/** Version 2 and signatures; every one was accepted by the four official SDKs too, but where the comment says otherwise. */
+const V2_ACCEPTED: [string, CraftV2Options][] = [
+  ['version 2: a message ID of zeros', { messageId: Buffer.alloc(32) }],
+  ['version 2: a frame IV other than its sequence number', { frameLength: 4096, body: (key, id, plaintext) => frame(key, id, 1, plaintext, true, Buffer.alloc(12, 0x5a)) }],
+  ['version 2: a non-framed body', { contentType: 1, frameLength: 0 }],
+  ['0x0578: a non-framed body', { suite: 0x0578, contentType: 1, frameLength: 0 }],
+  ['0x0578: a signature in its other valid form (high S)', { suite: 0x0578, signature: otherSForm }],
+  // The public key is decoded as atob does (forgiving base64, as in browsers). The Python and Java SDKs refuse it.
+  ['0x0578: a public key without base64 padding', { suite: 0x0578, publicKey: (point) => point.toString('base64').replace(/=+$/, '') }],
+  // The C SDK refuses it.
+  ['0x0578: a public key followed by a line break', { suite: 0x0578, publicKey: (point) => `${point.toString('base64')}\n` }],
+]
+
+/** The DER signature with a zero byte before r, which DER's minimal encoding forbids. */
+const needlessZero = (der: Buffer) => {
+  const [r, s] = derIntegers(der)
+  return derSignature(Buffer.concat([Buffer.alloc(1), r]), s)
+}
+
+/** A 0x0578 message whose public key is in base64url, made again until the key has a `-` or `_` (else it is base64 without padding). */
+function inBase64Url(): ReturnType<typeof craftV2> {
+  for (;;) {
+    let urlOnly = false
+    const crafted = craftV2({
+      suite: 0x0578,
+      publicKey: (point) => {
+        const text = point.toString('base64url')
+        urlOnly = /[-_]/.test(text)
+        return text
+      },
+    })
+    if (urlOnly) return crafted
+  }
+}
+
+const flipped = (bytes: Buffer, at: number) => Buffer.from(bytes.map((byte, index) => (index === at ? byte ^ 1 : byte)))
+
+/** Refused by kms-envelope with that code, and by the four official SDKs but where the comment says otherwise. */
+const V2_REFUSED: [string, () => ReturnType<typeof craftV2>, string][] = [
+  ['a commitment that does not match', () => craftV2({ commitment: (right) => flipped(right, 0) }), 'COMMITMENT_MISMATCH'],
+  ['suite 0x0078 in version 2', () => craftV2({ suite: 0x0078 }), 'MALFORMED_MESSAGE'],
+  ['suite 0x0478 in version 1', () => craftV1({ suite: 0x0478 }), 'MALFORMED_MESSAGE'],
+  ['0x0478 with a public key in its context', () => craftV2({ pairs: [['a', '1'], ['aws-crypto-public-key', 'AAAA']] }), 'MALFORMED_MESSAGE'],
+  ['0x0578 with no public key in its context', () => craftV2({ suite: 0x0578, publicKey: () => undefined }), 'MALFORMED_MESSAGE'],
+  ['0x0578: an uncompressed public key', () => craftV2({ suite: 0x0578, publicKey: (_, uncompressed) => uncompressed.toString('base64') }), 'SIGNATURE_INVALID'],
+  // The official JavaScript SDK (Buffer's decoder) and the C SDK accept it.
+  ['0x0578: a public key in base64url', inBase64Url, 'SIGNATURE_INVALID'],
+  ['0x0578: a public key of the other parity', () => craftV2({ suite: 0x0578, publicKey: (point) => flipped(point, 0).toString('base64') }), 'SIGNATURE_INVALID'],
+  ['0x0578: a public key with one bit of x changed', () => craftV2({ suite: 0x0578, publicKey: (point) => flipped(point, 48).toString('base64') }), 'SIGNATURE_INVALID'],
+  ['0x0578: a public key of 49 bytes starting 0x04', () => craftV2({ suite: 0x0578, publicKey: (point) => Buffer.concat([Buffer.of(4), point.subarray(1)]).toString('base64') }), 'SIGNATURE_INVALID'],
+  // DER as it should not be written, signatures a byte longer than they were signed (so shortSignature: the format's
+  // footer holds at most 104 bytes, the longest DER signature of P-384, and refuses longer ones as malformed).
+  ['0x0578: a signature with a needless zero byte in r', () => craftV2({ suite: 0x0578, signature: (_, signed, key) => needlessZero(shortSignature(signed, key)) }), 'SIGNATURE_INVALID'],
+  ['0x0578: a signature with a long-form length', () => craftV2({ suite: 0x0578, signature: (_, signed, key) => derSignature(...derIntegers(shortSignature(signed, key)), 2) }), 'SIGNATURE_INVALID'],
+  ['0x0578: a signature followed by a byte', () => craftV2({ suite: 0x0578, signature: (_, signed, key) => Buffer.concat([shortSignature(signed, key), Buffer.alloc(1)]) }), 'SIGNATURE_INVALID'],
+  ['0x0578: a signature as r and s (IEEE P1363)', () => craftV2({ suite: 0x0578, signature: p1363Of }), 'SIGNATURE_INVALID'],
+  ['0x0578: a signature of the header alone', () => craftV2({ suite: 0x0578, signature: (_, signed, key) => sign('sha384', signed.subarray(0, 200), key) }), 'SIGNATURE_INVALID'],
+  ['0x0578: a signature made with SHA-256', () => craftV2({ suite: 0x0578, signature: (_, signed, key) => sign('sha256', signed, key) }), 'SIGNATURE_INVALID'],
+  ...V2_REFUSED_TOO.map(([name, options]): [string, () => ReturnType<typeof craftV2>, string] => [`version 2: ${name}`, () => craftV2(options), 'MALFORMED_MESSAGE']),
+]
+
+type Crafted = ReturnType<typeof craftV1>
+
+/** One-shot, by both builds, and streamed in chunks of 1, 7 and all bytes: the plaintext, and this stored context (public key aside). */
+async function expectAccepted({ ciphertext, plaintext, dataKey }: Crafted, context: Record<string, string>): Promise<void> {
+  for (const run of [decrypt, browser.decrypt]) {
+    const result = await run(dataKeyKeyring(dataKey), ciphertext, allow)
+    expect(Buffer.from(result.plaintext).equals(plaintext)).toBe(true)
+    const { 'aws-crypto-public-key': _publicKey, ...stored } = result.header.encryptionContext
+    expect(stored).toEqual(context)
+  }
+  for (const size of [1, 7, ciphertext.length]) {
+    const stream = decryptStream(dataKeyKeyring(dataKey), allow)
+    const streamed = await readAll(chunked(ciphertext, size).pipeThrough(stream))
+    expect(Buffer.from(streamed).equals(plaintext)).toBe(true)
+  }
+}
+
+/** One-shot by both builds and streamed in chunks of 7: an EnvelopeError of that code. */
+async function expectRefused({ ciphertext, dataKey }: Crafted, code: string): Promise<void> {
+  const errors = await Promise.all(
+    [
       decrypt(dataKeyKeyring(dataKey), ciphertext, allow),
       browser.decrypt(dataKeyKeyring(dataKey), ciphertext, allow),
       readAll(chunked(ciphertext, 7).pipeThrough(decryptStream(dataKeyKeyring(dataKey), allow))),
-    ]
-    for (const outcome of outcomes) {
-      const error = await rejectionOf(outcome)
-      expect(error).toBeInstanceOf(EnvelopeError)
-      expect((error as EnvelopeError).code).toBe('MALFORMED_MESSAGE')
-    }
-  })
+    ].map(rejectionOf),
+  )
+  for (const error of errors) {
+    expect(error).toBeInstanceOf(EnvelopeError)
+    expect((error as EnvelopeError).code).toBe(code)
+  }
+}
 
-  it('the unchanged crafted message decrypts, so each refusal above comes from its one change', async () => {
-    const { ciphertext, plaintext, dataKey } = craftV1()
-    expect(Buffer.from((await decrypt(dataKeyKeyring(dataKey), ciphertext, allow)).plaintext).equals(plaintext)).toBe(true)
+describe('authenticated messages with unusual fields', () => {
+  it.each(ACCEPTED)('accepted: %s, one-shot, as a stream and by the browser build', (_name, options, context = { a: '1', b: '2' }) =>
+    expectAccepted(craftV1(options), context),
+  )
+
+  it.each(REFUSED)('refused: %s, one-shot, as a stream and by the browser build', (_name, options) => expectRefused(craftV1(options), 'MALFORMED_MESSAGE'))
+
+  it.each(V2_ACCEPTED)('accepted: %s, one-shot, as a stream and by the browser build', (_name, options) => expectAccepted(craftV2(options), { a: '1', b: '2' }))
+
+  it.each(V2_REFUSED)('refused: %s, one-shot, as a stream and by the browser build', (_name, craft, code) => expectRefused(craft(), code))
+
+  it('the unchanged crafted messages decrypt, so each refusal above comes from its one change', async () => {
+    for (const { ciphertext, plaintext, dataKey } of [craftV1(), craftV2(), craftV2({ suite: 0x0578 })]) {
+      expect(Buffer.from((await decrypt(dataKeyKeyring(dataKey), ciphertext, allow)).plaintext).equals(plaintext)).toBe(true)
+    }
   })
 })
