@@ -1,6 +1,7 @@
-// The browser build in a real browser: Debian's Chromium, headless, through playwright-core (the bundles are
-// built from source by the harness, see helpers/browser.ts). Node is the other side of every exchange: the
-// KMS emulator's RSA key for KmsRsaKeyring, our Node build, and the official @aws-crypto/client-node.
+// The browser build in real browsers: Debian's Chromium and Firefox ESR, headless (the bundles are built from
+// source by the harness, see helpers/browser.ts). Every test runs in both but the three that route requests or
+// drive a form, which run in Chromium. Node is the other side of every exchange: the KMS emulator's RSA key for
+// KmsRsaKeyring, our Node build, and the official @aws-crypto/client-node.
 import { mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -17,7 +18,16 @@ import {
   type Keyring,
 } from '../src/index.js'
 import { startKmsEmulator, type KmsEmulator } from '../src/testing/index.js'
-import { chromiumPath, fromBase64, startBrowser, toBase64, type BrowserHarness } from './helpers/browser.js'
+import {
+  browserPath,
+  fromBase64,
+  startBrowser,
+  startEngine,
+  toBase64,
+  type BrowserHarness,
+  type Engine,
+  type EngineHarness,
+} from './helpers/browser.js'
 import {
   aesKey,
   KEY_NAMESPACE,
@@ -78,7 +88,10 @@ const BUILD_KEYRING = `(function build(api, namespace, spec) {
   return new api.MultiKeyring({ generator: build(api, namespace, spec.generator), children: spec.children.map((child) => build(api, namespace, child)) })
 })`
 
+const ENGINES: Engine[] = ['Chromium', 'Firefox']
+/** Chromium's harness, with playwright's pages; `engines` holds it too, beside Firefox's. */
 let browser: BrowserHarness
+const engines = {} as Record<Engine, EngineHarness>
 let kms: KmsEmulator
 let rsaKeyArn: string
 let publicKeyPem: string
@@ -86,8 +99,9 @@ let publicKeyDer: Uint8Array
 let clientSupplier: ReturnType<typeof defaultKmsClientSupplier>
 
 beforeAll(async () => {
-  const [harness, emulator] = await Promise.all([startBrowser(), startKmsEmulator({ regions: ['us-east-1'] })])
-  browser = harness
+  const [chromium, firefox, emulator] = await Promise.all([startBrowser(), startEngine('Firefox'), startKmsEmulator({ regions: ['us-east-1'] })])
+  browser = chromium
+  Object.assign(engines, { Chromium: chromium, Firefox: firefox })
   kms = emulator
   rsaKeyArn = kms.createKey({ region: 'us-east-1', keySpec: 'RSA_2048' }).arn
   clientSupplier = defaultKmsClientSupplier({
@@ -99,17 +113,19 @@ beforeAll(async () => {
 }, 60_000)
 
 afterAll(async () => {
-  await Promise.all([browser?.close(), kms?.close()])
+  await Promise.all([...Object.values(engines).map((harness) => harness.close()), kms?.close()])
 })
 
-describe('KmsRsaKeyring in Chromium', () => {
+describe.each(ENGINES)('KmsRsaKeyring in %s', (engine) => {
   it('encrypts offline with the public key from GetPublicKey; Node decrypts through KMS', async () => {
     const kmsCallsBefore = kms.calls.length
+    const decryptsBefore = kms.callCount({ operation: 'Decrypt' })
     const cases = (['RSAES_OAEP_SHA_256', 'RSAES_OAEP_SHA_1'] as const).flatMap((algorithm) => [
       { algorithm, publicKey: publicKeyPem, binary: false },
       { algorithm, publicKey: toBase64(publicKeyDer), binary: true },
     ])
-    const results = await browser.page.evaluate(
+    const harness = engines[engine]
+    const results = await harness.page.evaluate(
       async ({ cases, keyId, context }) => {
         const page = window as unknown as PageWindow
         const { encrypt, KmsRsaKeyring } = page.KmsEnvelope
@@ -117,7 +133,7 @@ describe('KmsRsaKeyring in Chromium', () => {
         return Promise.all(
           cases.map(async ({ algorithm, publicKey, binary }) => {
             const keyring = new KmsRsaKeyring({ keyId, encryptionAlgorithm: algorithm, publicKey: binary ? page.fromBase64(publicKey) : publicKey })
-            const small = await encrypt(keyring, 'encrypted in Chromium', { encryptionContext: context })
+            const small = await encrypt(keyring, 'encrypted in the page', { encryptionContext: context })
             const large = await encrypt(keyring, payload, { encryptionContext: context, frameLength: 1000 })
             return { small: page.toBase64(small.ciphertext), large: page.toBase64(large.ciphertext), suite: small.header.algorithmSuiteId }
           }),
@@ -126,20 +142,20 @@ describe('KmsRsaKeyring in Chromium', () => {
       { cases, keyId: rsaKeyArn, context: CONTEXT },
     )
     expect(kms.calls.length).toBe(kmsCallsBefore) // the page never called KMS
-    expect(browser.requests.every((url) => url.startsWith(browser.origin))).toBe(true)
+    expect(harness.requests.every((url) => url.startsWith(harness.origin))).toBe(true)
     for (const [index, result] of results.entries()) {
       const keyring = new KmsRsaKeyring({ keyId: rsaKeyArn, encryptionAlgorithm: cases[index]!.algorithm, clientSupplier })
       expect(result.suite).toBe(0x0478)
       const small = await decrypt(keyring, fromBase64(result.small), { encryptionContext: CONTEXT })
-      expect(text(small.plaintext)).toBe('encrypted in Chromium')
+      expect(text(small.plaintext)).toBe('encrypted in the page')
       const large = await decrypt(keyring, fromBase64(result.large), { encryptionContext: CONTEXT })
       expect(same(large.plaintext, Uint8Array.from({ length: 300_000 }, (_, i) => (i * 7) & 0xff))).toBe(true)
     }
-    expect(kms.callCount({ operation: 'Decrypt' })).toBe(2 * cases.length)
+    expect(kms.callCount({ operation: 'Decrypt' }) - decryptsBefore).toBe(2 * cases.length)
   }, BROWSER_TEST_TIMEOUT_MS)
 
   it('refuses signing suites and malformed keys with typed errors in the page, named after their classes', async () => {
-    const codes = await browser.page.evaluate(
+    const codes = await engines[engine].page.evaluate(
       async ({ keyId, publicKey }) => {
         const { encrypt, KmsRsaKeyring } = (window as unknown as PageWindow).KmsEnvelope
         const codeOf = async (run: () => unknown) => {
@@ -166,10 +182,10 @@ describe('KmsRsaKeyring in Chromium', () => {
   })
 })
 
-describe('raw keyrings in Chromium against the Node build', () => {
+describe.each(ENGINES)('raw keyrings in %s against the Node build', (engine) => {
   const aes = (bits: 128 | 192 | 256): KeyringSpec => ({ kind: 'aes', bits })
 
-  it('every suite, both ways, with AES-256 and AES-192 (which Chromium\'s WebCrypto lacks: @noble) wrapping keys', async () => {
+  it('every suite, both ways, with AES-256 and AES-192 (on @noble: Chromium\'s WebCrypto lacks it) wrapping keys', async () => {
     const specs = [aes(256), aes(192)]
     const data = bytes(10_000)
     const fromNode: Array<{ spec: number; suite: number; ciphertext: string }> = []
@@ -184,7 +200,7 @@ describe('raw keyrings in Chromium against the Node build', () => {
         fromNode.push({ spec, suite, ciphertext: toBase64(ciphertext) })
       }
     }
-    const results = await browser.page.evaluate(
+    const results = await engines[engine].page.evaluate(
       async ({ fromNode, specs, suites, namespace, build, data, context }) => {
         const page = window as unknown as PageWindow
         const api = page.KmsEnvelope
@@ -227,7 +243,7 @@ describe('raw keyrings in Chromium against the Node build', () => {
   }, BROWSER_TEST_TIMEOUT_MS)
 })
 
-describe('interoperability with the official @aws-crypto/client-node, in Chromium', () => {
+describe.each(ENGINES)('interoperability with the official @aws-crypto/client-node, in %s', (engine) => {
   const specs: KeyringSpec[] = [
     { kind: 'aes', bits: 128 },
     { kind: 'aes', bits: 192 },
@@ -248,7 +264,7 @@ describe('interoperability with the official @aws-crypto/client-node, in Chromiu
         official.push({ spec, suite, ciphertext: toBase64(ciphertext) })
       }
     }
-    const results = await browser.page.evaluate(
+    const results = await engines[engine].page.evaluate(
       async ({ official, privateSpecs, publicSpecs, suites, namespace, build, data, context }) => {
         const page = window as unknown as PageWindow
         const api = page.KmsEnvelope
@@ -300,9 +316,9 @@ describe('interoperability with the official @aws-crypto/client-node, in Chromiu
   }, BROWSER_TEST_TIMEOUT_MS)
 })
 
-describe('the official-SDK vectors of test/fixtures/official-js/ in Chromium', () => {
+describe.each(ENGINES)('the official-SDK vectors of test/fixtures/official-js/ in %s', (engine) => {
   it('every vector the Node build passes; PKCS1-only keyrings refuse with UNSUPPORTED_OPERATION', async () => {
-    const results = await browser.page.evaluate(async () => {
+    const results = await engines[engine].page.evaluate(async () => {
       const page = window as unknown as PageWindow
       const api = page.KmsEnvelope
       const fetchJson = async (path: string) => (await fetch(path)).json()
@@ -397,7 +413,7 @@ describe('the official-SDK vectors of test/fixtures/official-js/ in Chromium', (
   }, BROWSER_TEST_TIMEOUT_MS)
 })
 
-describe("the Dafny implementation's vectors of test/fixtures/dafny/ in Chromium", () => {
+describe.each(ENGINES)("the Dafny implementation's vectors of test/fixtures/dafny/ in %s", (engine) => {
   it("every one but the hierarchical keyring's decrypts; PKCS1 ones refuse with UNSUPPORTED_OPERATION", async () => {
     // The hierarchical keyring of these tests is Node's (test/support/branch-key.ts).
     const vectors = dafnyVectors.filter(([, scenario]) => scenario.decryptKeyDescription.type !== 'aws-kms-hierarchy')
@@ -408,7 +424,7 @@ describe("the Dafny implementation's vectors of test/fixtures/dafny/ in Chromium
       description: scenario.decryptKeyDescription,
       reproduced: scenario['reproduced-encryption-context'],
     }))
-    const results = await browser.page.evaluate(async (cases) => {
+    const results = await engines[engine].page.evaluate(async (cases) => {
       const page = window as unknown as PageWindow
       const api = page.KmsEnvelope
       const fetchBytes = async (path: string) => new Uint8Array(await (await fetch(`/fixtures/dafny/${path}`)).arrayBuffer())
@@ -476,10 +492,10 @@ describe("the Dafny implementation's vectors of test/fixtures/dafny/ in Chromium
   }, BROWSER_TEST_TIMEOUT_MS)
 })
 
-describe("the official Python, Java and C SDKs' messages of test/fixtures/official-sdks/ in Chromium", () => {
+describe.each(ENGINES)("the official Python, Java and C SDKs' messages of test/fixtures/official-sdks/ in %s", (engine) => {
   it.each(['python', 'java', 'c'])("every one of %s.json decrypts but the PKCS1 ones, which refuse with UNSUPPORTED_OPERATION", async (file) => {
     const vectors = JSON.parse(readFileSync(new URL(`fixtures/official-sdks/${file}.json`, import.meta.url), 'utf8')) as SdkVectors
-    const results = await browser.page.evaluate(async (file) => {
+    const results = await engines[engine].page.evaluate(async (file) => {
       const page = window as unknown as PageWindow
       const api = page.KmsEnvelope
       const vectors = (await (await fetch(`/fixtures/official-sdks/${file}.json`)).json()) as SdkVectors
@@ -526,10 +542,10 @@ describe("the official Python, Java and C SDKs' messages of test/fixtures/offici
   }, BROWSER_TEST_TIMEOUT_MS)
 })
 
-describe('streams and builds in Chromium', () => {
+describe.each(ENGINES)('streams and builds in %s', (engine) => {
   it('encryptStream/decryptStream with 0x0478; Node reads the stream output; signed streams are refused', async () => {
     const key = toBase64(aesKey(256))
-    const result = await browser.page.evaluate(
+    const result = await engines[engine].page.evaluate(
       async ({ key, namespace }) => {
         const page = window as unknown as PageWindow
         const api = page.KmsEnvelope
@@ -591,8 +607,9 @@ describe('streams and builds in Chromium', () => {
   }, BROWSER_TEST_TIMEOUT_MS)
 
   it('the ESM build fetches its on-demand chunks only when needed', async () => {
-    const page = await browser.newPage()
-    const loaded = (chunk: string) => browser.requests.some((url) => url.includes(`/esm/${chunk}-`))
+    const harness = engines[engine]
+    const page = await harness.newPage()
+    const loaded = (chunk: string) => harness.requests.some((url) => url.includes(`/esm/${chunk}-`))
     const key = toBase64(aesKey(192))
     const signed = await encrypt(ourKeyring({ kind: 'aes', bits: 192 }), 'signed, AES-192', { algorithmSuite: 0x0346, commitmentPolicy: 'FORBID_ENCRYPT_ALLOW_DECRYPT' })
     const first = await page.evaluate(
@@ -601,9 +618,9 @@ describe('streams and builds in Chromium', () => {
         const keyring = new api.KmsRsaKeyring({ keyId, encryptionAlgorithm: 'RSAES_OAEP_SHA_256', publicKey })
         return (window as unknown as PageWindow).toBase64((await api.encrypt(keyring, 'from the ESM build')).ciphertext)
       },
-      { url: `${browser.origin}/esm/kms-envelope.js`, keyId: rsaKeyArn, publicKey: publicKeyPem },
+      { url: `${harness.origin}/esm/kms-envelope.js`, keyId: rsaKeyArn, publicKey: publicKeyPem },
     )
-    expect(browser.requests.some((url) => url.endsWith('/esm/kms-envelope.js'))).toBe(true)
+    expect(harness.requests.some((url) => url.endsWith('/esm/kms-envelope.js'))).toBe(true)
     expect([loaded('on-demand'), loaded('noble')]).toEqual([false, false])
     const rsaKeyring = new KmsRsaKeyring({ keyId: rsaKeyArn, encryptionAlgorithm: 'RSAES_OAEP_SHA_256', clientSupplier })
     expect(text((await decrypt(rsaKeyring, fromBase64(first))).plaintext)).toBe('from the ESM build')
@@ -615,7 +632,7 @@ describe('streams and builds in Chromium', () => {
         const { plaintext } = await api.decrypt(keyring, page.fromBase64(ciphertext), { commitmentPolicy: 'REQUIRE_ENCRYPT_ALLOW_DECRYPT' })
         return new TextDecoder().decode(plaintext)
       },
-      { url: `${browser.origin}/esm/kms-envelope.js`, key, namespace: KEY_NAMESPACE, ciphertext: toBase64(signed.ciphertext) },
+      { url: `${harness.origin}/esm/kms-envelope.js`, key, namespace: KEY_NAMESPACE, ciphertext: toBase64(signed.ciphertext) },
     )
     expect(second).toBe('signed, AES-192')
     // Decrypting (the on-demand chunk), a signature (on-demand) and AES-192 (the @noble chunk) fetched them.
@@ -623,6 +640,33 @@ describe('streams and builds in Chromium', () => {
     await page.close()
   }, BROWSER_TEST_TIMEOUT_MS)
 
+  it('without crypto.subtle, AES suites run on @noble and RSA says it needs WebCrypto', async () => {
+    const page = await engines[engine].newPage("Object.defineProperty(globalThis.crypto, 'subtle', { value: undefined, configurable: true })")
+    const data = bytes(3000, 4)
+    const fromNode = await encrypt(ourKeyring({ kind: 'aes', bits: 128 }), data, { algorithmSuite: 0x0478, frameLength: 1000 })
+    const result = await page.evaluate(
+      async ({ key, namespace, ciphertext, publicKey, keyId }) => {
+        const page = window as unknown as PageWindow
+        const api = page.KmsEnvelope
+        const keyring = new api.RawAesKeyring({ keyNamespace: namespace, keyName: 'aes-128-ключ', wrappingKey: page.fromBase64(key) })
+        const decrypted = await api.decrypt(keyring, page.fromBase64(ciphertext))
+        const encrypted = await api.encrypt(keyring, decrypted.plaintext, { algorithmSuite: 0x0178, commitmentPolicy: 'FORBID_ENCRYPT_ALLOW_DECRYPT' })
+        const rsa = new api.KmsRsaKeyring({ keyId, encryptionAlgorithm: 'RSAES_OAEP_SHA_256', publicKey })
+        const rsaCode = await api.encrypt(rsa, 'x').then(() => 'resolved', (error) => error.code)
+        return { subtle: typeof crypto.subtle, plaintext: page.toBase64(decrypted.plaintext), encrypted: page.toBase64(encrypted.ciphertext), rsaCode }
+      },
+      { key: toBase64(aesKey(128)), namespace: KEY_NAMESPACE, ciphertext: toBase64(fromNode.ciphertext), publicKey: publicKeyPem, keyId: rsaKeyArn },
+    )
+    expect(result.subtle).toBe('undefined')
+    expect(same(fromBase64(result.plaintext), data)).toBe(true)
+    expect(result.rsaCode).toBe('UNSUPPORTED_OPERATION')
+    const { plaintext } = await decrypt(ourKeyring({ kind: 'aes', bits: 128 }), fromBase64(result.encrypted), { commitmentPolicy: 'REQUIRE_ENCRYPT_ALLOW_DECRYPT' })
+    expect(same(plaintext, data)).toBe(true)
+    await page.close()
+  }, BROWSER_TEST_TIMEOUT_MS)
+})
+
+describe('a chunk load that fails, in Chromium (whose pages can drop requests)', () => {
   it('an on-demand chunk that does not arrive is an InternalError, with the browser error as its cause', async () => {
     const page = await browser.newPage()
     const signed = await encrypt(ourKeyring({ kind: 'aes', bits: 192 }), 'after a failed load', { algorithmSuite: 0x0346, commitmentPolicy: 'FORBID_ENCRYPT_ALLOW_DECRYPT' })
@@ -670,31 +714,6 @@ describe('streams and builds in Chromium', () => {
     expect(fresh).toBe('after a failed load')
     await recovered.close()
   }, BROWSER_TEST_TIMEOUT_MS)
-
-  it('without crypto.subtle, AES suites run on @noble and RSA says it needs WebCrypto', async () => {
-    const page = await browser.newPage("Object.defineProperty(globalThis.crypto, 'subtle', { value: undefined, configurable: true })")
-    const data = bytes(3000, 4)
-    const fromNode = await encrypt(ourKeyring({ kind: 'aes', bits: 128 }), data, { algorithmSuite: 0x0478, frameLength: 1000 })
-    const result = await page.evaluate(
-      async ({ key, namespace, ciphertext, publicKey, keyId }) => {
-        const page = window as unknown as PageWindow
-        const api = page.KmsEnvelope
-        const keyring = new api.RawAesKeyring({ keyNamespace: namespace, keyName: 'aes-128-ключ', wrappingKey: page.fromBase64(key) })
-        const decrypted = await api.decrypt(keyring, page.fromBase64(ciphertext))
-        const encrypted = await api.encrypt(keyring, decrypted.plaintext, { algorithmSuite: 0x0178, commitmentPolicy: 'FORBID_ENCRYPT_ALLOW_DECRYPT' })
-        const rsa = new api.KmsRsaKeyring({ keyId, encryptionAlgorithm: 'RSAES_OAEP_SHA_256', publicKey })
-        const rsaCode = await api.encrypt(rsa, 'x').then(() => 'resolved', (error) => error.code)
-        return { subtle: typeof crypto.subtle, plaintext: page.toBase64(decrypted.plaintext), encrypted: page.toBase64(encrypted.ciphertext), rsaCode }
-      },
-      { key: toBase64(aesKey(128)), namespace: KEY_NAMESPACE, ciphertext: toBase64(fromNode.ciphertext), publicKey: publicKeyPem, keyId: rsaKeyArn },
-    )
-    expect(result.subtle).toBe('undefined')
-    expect(same(fromBase64(result.plaintext), data)).toBe(true)
-    expect(result.rsaCode).toBe('UNSUPPORTED_OPERATION')
-    const { plaintext } = await decrypt(ourKeyring({ kind: 'aes', bits: 128 }), fromBase64(result.encrypted), { commitmentPolicy: 'REQUIRE_ENCRYPT_ALLOW_DECRYPT' })
-    expect(same(plaintext, data)).toBe(true)
-    await page.close()
-  }, BROWSER_TEST_TIMEOUT_MS)
 })
 
 describe('examples/browser-offline', () => {
@@ -727,24 +746,32 @@ describe('examples/browser-offline', () => {
   }, BROWSER_TEST_TIMEOUT_MS)
 })
 
-describe('finding Chromium', () => {
-  it('a machine without it is told how to get it; CHROMIUM_PATH wins over the search', () => {
-    const saved = { path: process.env.PATH, chromium: process.env.CHROMIUM_PATH }
-    // A PATH with a shell on it but no chromium.
-    const bin = mkdtempSync(join(tmpdir(), 'kms-envelope-no-chromium-'))
+describe('finding the browsers', () => {
+  it.each([
+    ['Chromium', /Chrome\/\d+/],
+    ['Firefox', /\bFirefox\/\d+/],
+  ] as const)('the %s harness runs its pages in that engine', async (engine, userAgent) => {
+    expect(await engines[engine].page.evaluate(() => navigator.userAgent)).toMatch(userAgent)
+  })
+
+  it.each([
+    ['Chromium', 'CHROMIUM_PATH', 'apt-get install -y chromium (Debian; .ci/run does it), or set CHROMIUM_PATH to a Chrome or Chromium.'],
+    ['Firefox', 'FIREFOX_PATH', 'apt-get install -y firefox-esr (Debian; .ci/run does it), or set FIREFOX_PATH to a Firefox.'],
+  ] as const)('a machine without %s is told how to get it; %s wins over the search', (engine, variable, advice) => {
+    const saved = { path: process.env.PATH, configured: process.env[variable] }
+    // A PATH with a shell on it but no browser.
+    const bin = mkdtempSync(join(tmpdir(), 'kms-envelope-no-browser-'))
     symlinkSync('/bin/sh', join(bin, 'sh'))
     try {
       process.env.PATH = bin
-      delete process.env.CHROMIUM_PATH
-      expect(() => chromiumPath()).toThrow(
-        'The browser tests need Chromium: apt-get install -y chromium (Debian; .ci/run does it), or set CHROMIUM_PATH to a Chrome or Chromium.',
-      )
-      process.env.CHROMIUM_PATH = '/opt/chrome/chrome'
-      expect(chromiumPath()).toBe('/opt/chrome/chrome')
+      delete process.env[variable]
+      expect(() => browserPath(engine)).toThrow(`The browser tests need ${engine}: ${advice}`)
+      process.env[variable] = '/opt/browser/bin'
+      expect(browserPath(engine)).toBe('/opt/browser/bin')
     } finally {
       process.env.PATH = saved.path
-      if (saved.chromium === undefined) delete process.env.CHROMIUM_PATH
-      else process.env.CHROMIUM_PATH = saved.chromium
+      if (saved.configured === undefined) delete process.env[variable]
+      else process.env[variable] = saved.configured
       rmSync(bin, { recursive: true, force: true })
     }
   })

@@ -1,8 +1,9 @@
-// Runs the browser build in Debian's Chromium (headless, through playwright-core) for test/browser.test.ts.
-// The bundles are built from source here, so a fresh clone needs no prior `tsup`: a standalone minified IIFE
-// (global `KmsEnvelope`, what a <script> tag loads) and an ESM build with code splitting (its on-demand
-// chunks are fetched by the page as an application's bundle would). Pages come from http://127.0.0.1, a
-// secure context, so WebCrypto is available.
+// Runs the browser build in Debian's Chromium (headless, through playwright-core) and Firefox ESR (headless,
+// through puppeteer-core over WebDriver BiDi: playwright drives only its own builds of Firefox) for
+// test/browser.test.ts. The bundles are built from source here, so a fresh clone needs no prior `tsup`: a
+// standalone minified IIFE (global `KmsEnvelope`, what a <script> tag loads) and an ESM build with code
+// splitting (its on-demand chunks are fetched by the page as an application's bundle would). Pages come from
+// http://127.0.0.1, a secure context, so WebCrypto is available.
 import { execFileSync } from 'node:child_process'
 import { readFile } from 'node:fs/promises'
 import { createServer, type Server } from 'node:http'
@@ -23,16 +24,31 @@ const PAGE = `<!doctype html><meta charset="utf-8"><title>kms-envelope browser t
   window.fromBase64 = (text) => Uint8Array.from(atob(text), (c) => c.charCodeAt(0))
 </script>`
 
-export interface BrowserHarness {
-  readonly page: Page
+export type Engine = 'Chromium' | 'Firefox'
+
+/** What the tests that run in every engine use of a page: `evaluate` with one argument, whose result is JSON. */
+export interface EnginePage {
+  evaluate<R, A = undefined>(run: (arg: A) => R | Promise<R>, arg?: A): Promise<R>
+  close(): Promise<void>
+}
+
+export interface EngineHarness {
+  readonly engine: Engine
+  readonly page: EnginePage
   readonly origin: string
   /** A fresh page of the same origin (for instance without crypto.subtle, through an init script). */
-  newPage(initScript?: string): Promise<Page>
-  /** A page opened at any URL (the example's server, say). */
-  open(url: string): Promise<Page>
+  newPage(initScript?: string): Promise<EnginePage>
   /** Every URL the pages requested. */
   readonly requests: string[]
   close(): Promise<void>
+}
+
+/** Chromium's harness: its pages are playwright's, for the tests that route requests or fill in forms. */
+export interface BrowserHarness extends EngineHarness {
+  readonly page: Page
+  newPage(initScript?: string): Promise<Page>
+  /** A page opened at any URL (the example's server, say). */
+  open(url: string): Promise<Page>
 }
 
 async function bundles(): Promise<Map<string, string>> {
@@ -56,20 +72,34 @@ async function bundles(): Promise<Map<string, string>> {
   return files
 }
 
-/** CHROMIUM_PATH if set (a Chrome or Chromium elsewhere, on a developer's machine), else Debian's `chromium`. */
-export function chromiumPath(): string {
-  const configured = process.env.CHROMIUM_PATH
-  if (configured !== undefined && configured !== '') return configured
-  try {
-    return execFileSync('sh', ['-c', 'command -v chromium'], { encoding: 'utf8' }).trim()
-  } catch {
-    throw new Error('The browser tests need Chromium: apt-get install -y chromium (Debian; .ci/run does it), or set CHROMIUM_PATH to a Chrome or Chromium.')
-  }
+/** Where each engine is found: the variable that overrides the search, the commands searched, and how to get one. */
+const ENGINE_BINARIES: Record<Engine, { variable: string; commands: string[]; advice: string }> = {
+  Chromium: { variable: 'CHROMIUM_PATH', commands: ['chromium'], advice: 'apt-get install -y chromium (Debian; .ci/run does it), or set CHROMIUM_PATH to a Chrome or Chromium.' },
+  Firefox: {
+    variable: 'FIREFOX_PATH',
+    commands: ['firefox-esr', 'firefox'],
+    advice: 'apt-get install -y firefox-esr (Debian; .ci/run does it), or set FIREFOX_PATH to a Firefox.',
+  },
 }
 
-export async function startBrowser(): Promise<BrowserHarness> {
+/** The engine's variable (CHROMIUM_PATH, FIREFOX_PATH) if set (a browser elsewhere, on a developer's machine), else Debian's package. */
+export function browserPath(engine: Engine): string {
+  const { variable, commands, advice } = ENGINE_BINARIES[engine]
+  const configured = process.env[variable]
+  if (configured !== undefined && configured !== '') return configured
+  for (const command of commands) {
+    try {
+      return execFileSync('sh', ['-c', `command -v ${command}`], { encoding: 'utf8' }).trim()
+    } catch {
+      // not this one
+    }
+  }
+  throw new Error(`The browser tests need ${engine}: ${advice}`)
+}
+
+/** Serves the page, the bundles and test/fixtures/ on a loopback port. */
+async function startServer(): Promise<{ server: Server; origin: string }> {
   const files = await bundles()
-  const requests: string[] = []
   const server: Server = createServer((request, response) => {
     const path = new URL(request.url ?? '/', 'http://127.0.0.1').pathname
     const send = (status: number, type: string, body: string | Buffer) => {
@@ -91,9 +121,23 @@ export async function startBrowser(): Promise<BrowserHarness> {
     return send(404, 'text/plain', 'not found')
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  return { server, origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}` }
+}
+
+const stopServer = (server: Server) => new Promise<void>((resolve) => server.close(() => resolve()))
+
+/** Resolves once the page's <script> has defined the global. */
+const scriptLoaded = () => typeof (window as unknown as { KmsEnvelope?: unknown }).KmsEnvelope === 'object'
+
+export function startEngine(engine: Engine): Promise<EngineHarness> {
+  return engine === 'Chromium' ? startBrowser() : startFirefox()
+}
+
+export async function startBrowser(): Promise<BrowserHarness> {
+  const { server, origin } = await startServer()
+  const requests: string[] = []
   const browser: Browser = await chromium.launch({
-    executablePath: chromiumPath(),
+    executablePath: browserPath('Chromium'),
     // Chromium's sandbox cannot start as root (CI runs as root).
     args: process.getuid?.() === 0 ? ['--no-sandbox'] : [],
   })
@@ -103,11 +147,12 @@ export async function startBrowser(): Promise<BrowserHarness> {
     const page = await context.newPage()
     if (initScript !== undefined) await page.addInitScript(initScript)
     await page.goto(`${origin}/`)
-    await page.waitForFunction(() => typeof (window as unknown as { KmsEnvelope?: unknown }).KmsEnvelope === 'object')
+    await page.waitForFunction(scriptLoaded)
     return page
   }
   const page = await newPage()
   return {
+    engine: 'Chromium',
     page,
     origin,
     newPage,
@@ -119,7 +164,48 @@ export async function startBrowser(): Promise<BrowserHarness> {
     requests,
     async close() {
       await browser.close()
-      await new Promise<void>((resolve) => server.close(() => resolve()))
+      await stopServer(server)
+    },
+  }
+}
+
+/**
+ * Firefox through puppeteer-core. Results come back as JSON text: WebDriver BiDi sends an object reached twice
+ * once (a context shared by two headers, say), and puppeteer reads the second reference as undefined.
+ */
+async function startFirefox(): Promise<EngineHarness> {
+  const { server, origin } = await startServer()
+  const requests: string[] = []
+  const { default: puppeteer } = await import('puppeteer-core')
+  const browser = await puppeteer.launch({ browser: 'firefox', executablePath: browserPath('Firefox'), headless: true })
+  const newPage = async (initScript?: string): Promise<EnginePage> => {
+    const page = await browser.newPage()
+    page.on('request', (request) => void requests.push(request.url()))
+    if (initScript !== undefined) await page.evaluateOnNewDocument(initScript)
+    await page.goto(`${origin}/`)
+    await page.waitForFunction(scriptLoaded)
+    return {
+      async evaluate(run, arg) {
+        const json = await page.evaluate(
+          async (source: string, value: unknown) => JSON.stringify((await (0, eval)(`(${source})`)(value)) ?? null),
+          run.toString(),
+          arg,
+        )
+        return JSON.parse(json)
+      },
+      close: () => page.close(),
+    }
+  }
+  const page = await newPage()
+  return {
+    engine: 'Firefox',
+    page,
+    origin,
+    newPage,
+    requests,
+    async close() {
+      await browser.close()
+      await stopServer(server)
     },
   }
 }
