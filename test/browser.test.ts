@@ -1,7 +1,6 @@
 // The browser build in real browsers: Debian's Chromium and Firefox ESR, headless (the bundles are built from
-// source by the harness, see helpers/browser.ts). Every test runs in both but the three that route requests or
-// drive a form, which run in Chromium. Node is the other side of every exchange: the KMS emulator's RSA key for
-// KmsRsaKeyring, our Node build, and the official @aws-crypto/client-node.
+// source by the harness, see helpers/browser.ts), every test in both. Node is the other side of every exchange:
+// the KMS emulator's RSA key for KmsRsaKeyring, our Node build, and the official @aws-crypto/client-node.
 import { mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -21,10 +20,8 @@ import { startKmsEmulator, type KmsEmulator } from '../src/testing/index.js'
 import {
   browserPath,
   fromBase64,
-  startBrowser,
   startEngine,
   toBase64,
-  type BrowserHarness,
   type Engine,
   type EngineHarness,
 } from './helpers/browser.js'
@@ -89,8 +86,6 @@ const BUILD_KEYRING = `(function build(api, namespace, spec) {
 })`
 
 const ENGINES: Engine[] = ['Chromium', 'Firefox']
-/** Chromium's harness, with playwright's pages; `engines` holds it too, beside Firefox's. */
-let browser: BrowserHarness
 const engines = {} as Record<Engine, EngineHarness>
 let kms: KmsEmulator
 let rsaKeyArn: string
@@ -99,10 +94,11 @@ let publicKeyDer: Uint8Array
 let clientSupplier: ReturnType<typeof defaultKmsClientSupplier>
 
 beforeAll(async () => {
-  const [chromium, firefox, emulator] = await Promise.all([startBrowser(), startEngine('Firefox'), startKmsEmulator({ regions: ['us-east-1'] })])
-  browser = chromium
-  Object.assign(engines, { Chromium: chromium, Firefox: firefox })
-  kms = emulator
+  // Each is kept as it starts, so that afterAll closes what started when another did not.
+  await Promise.all([
+    ...ENGINES.map(async (engine) => void (engines[engine] = await startEngine(engine))),
+    startKmsEmulator({ regions: ['us-east-1'] }).then((emulator) => void (kms = emulator)),
+  ])
   rsaKeyArn = kms.createKey({ region: 'us-east-1', keySpec: 'RSA_2048' }).arn
   clientSupplier = defaultKmsClientSupplier({
     clientConfig: { endpoint: kms.endpoint, credentials: { accessKeyId: 'AKIDBROWSER', secretAccessKey: 'browser' }, maxAttempts: 1 },
@@ -666,13 +662,18 @@ describe.each(ENGINES)('streams and builds in %s', (engine) => {
   }, BROWSER_TEST_TIMEOUT_MS)
 })
 
-describe('a chunk load that fails, in Chromium (whose pages can drop requests)', () => {
+/** How each engine words a module import that failed: the cause the InternalError carries. */
+const IMPORT_FAILURES: Record<Engine, RegExp> = {
+  Chromium: /^TypeError: Failed to fetch dynamically imported module: .*\/esm\/(on-demand|noble)-/,
+  Firefox: /^TypeError: error loading dynamically imported module: .*\/esm\/(on-demand|noble)-/,
+}
+
+describe.each(ENGINES)('a chunk load that fails, in %s', (engine) => {
   it('an on-demand chunk that does not arrive is an InternalError, with the browser error as its cause', async () => {
-    const page = await browser.newPage()
+    const harness = engines[engine]
     const signed = await encrypt(ourKeyring({ kind: 'aes', bits: 192 }), 'after a failed load', { algorithmSuite: 0x0346, commitmentPolicy: 'FORBID_ENCRYPT_ALLOW_DECRYPT' })
-    // The network drops the decrypt side (on-demand) and @noble's AES (which AES-192 needs in Chromium).
-    const dropped = /\/esm\/(on-demand|noble)-[A-Z0-9]+\.js$/
-    await page.route(dropped, (route) => route.abort('connectionfailed'))
+    // The network drops the decrypt side (on-demand) and @noble's AES (which AES-192 needs in the browser build).
+    const page = await harness.newPage(undefined, /\/esm\/(on-demand|noble)-[A-Z0-9]+\.js$/)
     const failed = await page.evaluate(
       async ({ url, key, namespace, ciphertext }) => {
         const page = window as unknown as PageWindow
@@ -692,15 +693,15 @@ describe('a chunk load that fails, in Chromium (whose pages can drop requests)',
           .then(({ ciphertext }) => page.toBase64(ciphertext), failure)
         return { decrypted, encrypted }
       },
-      { url: `${browser.origin}/esm/kms-envelope.js`, key: toBase64(aesKey(192)), namespace: KEY_NAMESPACE, ciphertext: toBase64(signed.ciphertext) },
+      { url: `${harness.origin}/esm/kms-envelope.js`, key: toBase64(aesKey(192)), namespace: KEY_NAMESPACE, ciphertext: toBase64(signed.ciphertext) },
     )
     for (const outcome of [failed.decrypted, failed.encrypted]) {
       expect(outcome).toMatchObject({ name: 'InternalError', code: 'INTERNAL_ERROR', typed: true })
-      expect((outcome as { cause: string }).cause).toMatch(/Failed to fetch dynamically imported module/)
+      expect((outcome as { cause: string }).cause).toMatch(IMPORT_FAILURES[engine])
     }
-    // Chromium keeps a failed module import for the page's lifetime; a page loaded after the network recovers works.
+    // A failed module import stays failed for the page's lifetime; a page loaded after the network recovers works.
     await page.close()
-    const recovered = await browser.newPage()
+    const recovered = await harness.newPage()
     const fresh = await recovered.evaluate(
       async ({ url, key, namespace, ciphertext }) => {
         const page = window as unknown as PageWindow
@@ -709,36 +710,37 @@ describe('a chunk load that fails, in Chromium (whose pages can drop requests)',
         const { plaintext } = await api.decrypt(keyring, page.fromBase64(ciphertext), { commitmentPolicy: 'REQUIRE_ENCRYPT_ALLOW_DECRYPT' })
         return new TextDecoder().decode(plaintext)
       },
-      { url: `${browser.origin}/esm/kms-envelope.js`, key: toBase64(aesKey(192)), namespace: KEY_NAMESPACE, ciphertext: toBase64(signed.ciphertext) },
+      { url: `${harness.origin}/esm/kms-envelope.js`, key: toBase64(aesKey(192)), namespace: KEY_NAMESPACE, ciphertext: toBase64(signed.ciphertext) },
     )
     expect(fresh).toBe('after a failed load')
     await recovered.close()
   }, BROWSER_TEST_TIMEOUT_MS)
 })
 
-describe('examples/browser-offline', () => {
+describe.each(ENGINES)('examples/browser-offline in %s', (engine) => {
   it('the page encrypts with the served public key and the server decrypts the posted message through KMS', async () => {
     const example = await startExampleServer({ port: 0 })
     try {
-      const page = await browser.open(example.url)
+      const page = await engines[engine].open(example.url)
+      const status = () => page.evaluate(() => document.getElementById('status')?.textContent ?? '')
       // A wait that runs out says where the page stood (it once hung under a full suite on a busy machine).
       const statusBecomes = async (pattern: RegExp, step: string) => {
-        try {
-          await page.waitForFunction((source) => new RegExp(source).test(document.getElementById('status')?.textContent ?? ''), pattern.source, {
-            timeout: 25_000,
-          })
-        } catch (error) {
-          const status = await page.textContent('#status').catch(() => '(unreadable)')
-          throw new Error(`${step}: the page's status is still ${JSON.stringify(status)}`, { cause: error })
+        const deadline = Date.now() + 25_000
+        for (let now = await status(); !pattern.test(now); now = await status()) {
+          if (Date.now() > deadline) throw new Error(`${step}: the page's status is still ${JSON.stringify(now)}`)
+          await new Promise((resolve) => setTimeout(resolve, 50))
         }
       }
       await statusBecomes(/^Ready\./, 'loading the page and the public key')
-      await page.fill('#text', 'posted from the example page ✓')
-      await page.click('#send')
+      // What typing and a click do: the text area's value, then the button's click event.
+      await page.evaluate((text) => {
+        ;(document.getElementById('text') as HTMLTextAreaElement).value = text
+        ;(document.getElementById('send') as HTMLButtonElement).click()
+      }, 'posted from the example page ✓')
       await statusBecomes(/decrypted|refused|Failed/, 'encrypting and posting the message')
-      const status = await page.textContent('#status')
-      expect(status).toContain('The server decrypted it through KMS:\nposted from the example page ✓')
-      expect(status).toContain('suite 0x0478')
+      const final = await status()
+      expect(final).toContain('The server decrypted it through KMS:\nposted from the example page ✓')
+      expect(final).toContain('suite 0x0478')
       await page.close()
     } finally {
       await example.close()

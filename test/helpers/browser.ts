@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net'
 import { extname, join, normalize } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { build } from 'esbuild'
-import { chromium, type Browser, type Page } from 'playwright-core'
+import { chromium, type Browser } from 'playwright-core'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 const fixtures = join(root, 'test/fixtures')
@@ -36,19 +36,16 @@ export interface EngineHarness {
   readonly engine: Engine
   readonly page: EnginePage
   readonly origin: string
-  /** A fresh page of the same origin (for instance without crypto.subtle, through an init script). */
-  newPage(initScript?: string): Promise<EnginePage>
+  /**
+   * A fresh page of the same origin (for instance without crypto.subtle, through an init script); requests for
+   * URLs that `dropped` matches fail as a connection would.
+   */
+  newPage(initScript?: string, dropped?: RegExp): Promise<EnginePage>
+  /** A page opened at any URL (the example's server, say). */
+  open(url: string): Promise<EnginePage>
   /** Every URL the pages requested. */
   readonly requests: string[]
   close(): Promise<void>
-}
-
-/** Chromium's harness: its pages are playwright's, for the tests that route requests or fill in forms. */
-export interface BrowserHarness extends EngineHarness {
-  readonly page: Page
-  newPage(initScript?: string): Promise<Page>
-  /** A page opened at any URL (the example's server, say). */
-  open(url: string): Promise<Page>
 }
 
 async function bundles(): Promise<Map<string, string>> {
@@ -130,10 +127,10 @@ const stopServer = (server: Server) => new Promise<void>((resolve) => server.clo
 const scriptLoaded = () => typeof (window as unknown as { KmsEnvelope?: unknown }).KmsEnvelope === 'object'
 
 export function startEngine(engine: Engine): Promise<EngineHarness> {
-  return engine === 'Chromium' ? startBrowser() : startFirefox()
+  return engine === 'Chromium' ? startChromium() : startFirefox()
 }
 
-export async function startBrowser(): Promise<BrowserHarness> {
+async function startChromium(): Promise<EngineHarness> {
   const { server, origin } = await startServer()
   const requests: string[] = []
   const browser: Browser = await chromium.launch({
@@ -143,9 +140,10 @@ export async function startBrowser(): Promise<BrowserHarness> {
   })
   const context = await browser.newContext()
   context.on('request', (request) => requests.push(request.url()))
-  const newPage = async (initScript?: string) => {
+  const newPage = async (initScript?: string, dropped?: RegExp) => {
     const page = await context.newPage()
     if (initScript !== undefined) await page.addInitScript(initScript)
+    if (dropped !== undefined) await page.route(dropped, (route) => route.abort('connectionfailed'))
     await page.goto(`${origin}/`)
     await page.waitForFunction(scriptLoaded)
     return page
@@ -178,23 +176,29 @@ async function startFirefox(): Promise<EngineHarness> {
   const requests: string[] = []
   const { default: puppeteer } = await import('puppeteer-core')
   const browser = await puppeteer.launch({ browser: 'firefox', executablePath: browserPath('Firefox'), headless: true })
-  const newPage = async (initScript?: string): Promise<EnginePage> => {
+  type FirefoxPage = Awaited<ReturnType<typeof browser.newPage>>
+  const enginePage = (page: FirefoxPage): EnginePage => ({
+    async evaluate(run, arg) {
+      const json = await page.evaluate(
+        async (source: string, value: unknown) => JSON.stringify((await (0, eval)(`(${source})`)(value)) ?? null),
+        run.toString(),
+        arg,
+      )
+      return JSON.parse(json)
+    },
+    close: () => page.close(),
+  })
+  const newPage = async (initScript?: string, dropped?: RegExp) => {
     const page = await browser.newPage()
     page.on('request', (request) => void requests.push(request.url()))
     if (initScript !== undefined) await page.evaluateOnNewDocument(initScript)
+    if (dropped !== undefined) {
+      await page.setRequestInterception(true)
+      page.on('request', (request) => void (dropped.test(request.url()) ? request.abort('connectionfailed') : request.continue()))
+    }
     await page.goto(`${origin}/`)
     await page.waitForFunction(scriptLoaded)
-    return {
-      async evaluate(run, arg) {
-        const json = await page.evaluate(
-          async (source: string, value: unknown) => JSON.stringify((await (0, eval)(`(${source})`)(value)) ?? null),
-          run.toString(),
-          arg,
-        )
-        return JSON.parse(json)
-      },
-      close: () => page.close(),
-    }
+    return enginePage(page)
   }
   const page = await newPage()
   return {
@@ -202,6 +206,11 @@ async function startFirefox(): Promise<EngineHarness> {
     page,
     origin,
     newPage,
+    async open(url) {
+      const page = await browser.newPage()
+      await page.goto(url)
+      return enginePage(page)
+    },
     requests,
     async close() {
       await browser.close()
