@@ -1,10 +1,27 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { legacyOrderDiffers, parseContext, serializeContext, serializeContextLegacyOrder } from '../src/format/context.js'
+import { legacyContextOrders, parseContext, serializeContext } from '../src/format/context.js'
 import { ByteReader, ByteWriter, isAllZero } from '../src/format/bytes.js'
 import { parseHeader } from '../src/format/header.js'
 import { MultiKeyring, RawAesKeyring, TruncatedMessageError, decrypt, encrypt, type MessageHeader } from '../src/index.js'
-import { thrownBy } from './helpers/fixtures.js'
+import { runModuleScript, thrownBy } from './helpers/fixtures.js'
+
+/** The keys of a serialized context in the order stored (the parser gives them in the spec's order). */
+function storedKeys(bytes: Uint8Array): string[] {
+  const view = Buffer.from(bytes)
+  const keys: string[] = []
+  let at = 2
+  for (let pair = 0; pair < view.readUInt16BE(0); pair++) {
+    const keyLength = view.readUInt16BE(at)
+    keys.push(view.toString('utf8', at + 2, at + 2 + keyLength))
+    at += 2 + keyLength
+    at += 2 + view.readUInt16BE(at)
+  }
+  return keys
+}
+
+/** The context in its first legacy order, or the spec's when every legacy order is the spec's. */
+const inLegacyOrder = (context: Record<string, string>) => legacyContextOrders(context)[0] ?? serializeContext(context).slice()
 
 const contextArbitrary = fc.dictionary(
   fc.string({ minLength: 1, maxLength: 8, unit: 'binary' }),
@@ -65,12 +82,29 @@ describe('encryption context serialization', () => {
     expect(Object.keys(parseContext(new Uint8Array(0)))).toEqual([])
   })
 
-  it('legacy localeCompare order differs only for some contexts', () => {
-    expect(legacyOrderDiffers({ a: '1', B: '2' })).toBe(true)
-    expect(legacyOrderDiffers({ a: '1', b: '2' })).toBe(false)
-    const legacy = serializeContextLegacyOrder({ a: '1', B: '2' })
-    expect(Object.keys(parseContext(legacy))).toEqual(['a', 'B'])
-    expect(Object.keys(parseContext(serializeContext({ a: '1', B: '2' })))).toEqual(['B', 'a'])
+  it('legacy localeCompare orders: only those that differ from the spec order and from each other', () => {
+    // Orders every locale agrees on: case aside, a before b.
+    expect(legacyContextOrders({ a: '1', B: '2' }).map(storedKeys)).toEqual([['a', 'B']])
+    expect(legacyContextOrders({ a: '1', b: '2' })).toEqual([])
+    expect(legacyContextOrders({})).toEqual([])
+    expect(storedKeys(serializeContext({ a: '1', B: '2' }))).toEqual(['B', 'a'])
+  })
+
+  it.each([
+    // en-US, then Danish (aa after z), each differing from the spec's byte order (Zeta, aa, z).
+    ['da_DK.UTF-8', [['aa', 'z', 'Zeta'], ['z', 'Zeta', 'aa']]],
+    // Thai passes over _ (it sorts _x as x); en-US puts it before letters, the spec's byte order after capitals.
+    ['th_TH.UTF-8', [['_x', 'aa', 'z', 'Zeta'], ['aa', '_x', 'z', 'Zeta']]],
+    // The C locale is en-US to Node: one legacy order.
+    ['C', [['aa', 'z', 'Zeta']]],
+  ])('legacy orders in a process whose locale is %s: en-US first, then the locale\'s own', async (locale, expected) => {
+    const keys = expected[0] as string[]
+    const script = `
+      const { legacyContextOrders } = await import(${JSON.stringify(new URL('../src/format/context.ts', import.meta.url).href)})
+      const context = Object.fromEntries(${JSON.stringify(keys)}.map((key) => [key, 'v']))
+      console.log(JSON.stringify(legacyContextOrders(context).map((bytes) => Buffer.from(bytes).toString('base64'))))`
+    const orders = await runModuleScript<string[]>(script, { LC_ALL: locale, LANG: locale })
+    expect(orders.map((order) => storedKeys(Buffer.from(order, 'base64')))).toEqual(expected)
   })
 
   it('refuses a context too large for the format', () => {
@@ -218,9 +252,7 @@ describe('parsed contexts', () => {
       }),
     )
     // Stored out of order (another writer): reserialized in the spec's order, not copied.
-    const outOfOrder = serializeContextLegacyOrder({ b: '2', a: '1' })
     const swapped = new Uint8Array([0, 2, 0, 1, 98, 0, 1, 50, 0, 1, 97, 0, 1, 49])
-    expect(Object.keys(parseContext(outOfOrder))).toEqual(['a', 'b'])
     expect(Array.from(serializeContext(parseContext(swapped)))).toEqual(Array.from(serializeContext({ a: '1', b: '2' })))
   })
 })
@@ -233,7 +265,7 @@ describe('the last parsed context', () => {
         let previous: { bytes: number[]; parsed: object } | undefined
         for (const [pick, legacy] of picks) {
           const context = contexts[pick % contexts.length] as Record<string, string>
-          const bytes = legacy ? serializeContextLegacyOrder(context) : serializeContext(context).slice()
+          const bytes = legacy ? inLegacyOrder(context) : serializeContext(context).slice()
           const parsed = parseContext(bytes)
           expect({ ...parsed }).toEqual({ ...context })
           expect(Object.isFrozen(parsed)).toBe(true)
@@ -243,7 +275,7 @@ describe('the last parsed context', () => {
             expect(parsed === previous.parsed).toBe(previous.bytes.join() === Array.from(bytes).join())
           }
           bytes.fill(0) // the caller's bytes change afterwards: what was parsed does not
-          previous = { bytes: Array.from(legacy ? serializeContextLegacyOrder(context) : serializeContext(context)), parsed }
+          previous = { bytes: Array.from(legacy ? inLegacyOrder(context) : serializeContext(context)), parsed }
         }
       }),
     )

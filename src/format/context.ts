@@ -128,11 +128,29 @@ export function serializeContext(context: EncryptionContext): Uint8Array {
 }
 
 /**
- * `serializeContext` with the pairs in the order older official JavaScript releases gave the raw AES
- * keyring's AAD: keys sorted with `localeCompare`.
+ * Older official JavaScript releases sorted the raw AES keyring's AAD with `localeCompare`, whose order is the
+ * writer's default locale's: first en-US's (a Node server's, in the C and POSIX locales too), then this
+ * runtime's own (the official SDK's choice when it decrypts). Collations differ: Thai passes over `_`, Danish
+ * puts `aa` after `z`, and WebKit in the POSIX locale compares code points.
  */
-export function serializeContextLegacyOrder(context: EncryptionContext): Uint8Array {
-  return serializeUncached(context, (a, b) => a[2].localeCompare(b[2]))
+const LEGACY_LOCALES = ['en-US', undefined] as const
+
+/**
+ * `serializeContext` in each legacy order (LEGACY_LOCALES) that differs from the spec's and from the ones before
+ * it: the AADs to try after the spec order, most often none.
+ */
+export function legacyContextOrders(context: EncryptionContext): Uint8Array[] {
+  const keys = Object.keys(context)
+  const tried = [keys.map((key): Pair => [byteString(key), '', key]).sort(byBytes).map((pair) => pair[2])]
+  const orders: Uint8Array[] = []
+  for (const locale of LEGACY_LOCALES) {
+    const compare = (a: string, b: string) => a.localeCompare(b, locale)
+    const sorted = [...keys].sort(compare)
+    if (tried.some((order) => order.every((key, index) => key === sorted[index]))) continue
+    tried.push(sorted)
+    orders.push(serializeUncached(context, (a, b) => compare(a[2], b[2])))
+  }
+  return orders
 }
 
 /**
@@ -198,14 +216,6 @@ function writeBytes(out: Uint8Array, at: number, bytes: string): number {
   at = writeUint16(out, at, bytes.length)
   for (let index = 0; index < bytes.length; index++) out[at + index] = bytes.charCodeAt(index)
   return at + bytes.length
-}
-
-/** Whether the legacy order would serialize this context differently from the spec's. */
-export function legacyOrderDiffers(context: EncryptionContext): boolean {
-  const keys = Object.keys(context)
-  const legacy = [...keys].sort((a, b) => a.localeCompare(b))
-  const spec = keys.map((key): Pair => [byteString(key), '', key]).sort(byBytes)
-  return spec.some((pair, index) => pair[2] !== legacy[index])
 }
 
 /**

@@ -1,7 +1,7 @@
 import { isAsyncAead, isPromise, type AeadKey, type AsyncAeadKey, type CryptoBackend, type MaybePromise } from '../backend/types.js'
 import { ConfigurationError, KeyringError } from '../errors.js'
 import { copyBytes, isAllZero, uint32At, utf8 } from '../format/bytes.js'
-import { legacyOrderDiffers, serializeContext, serializeContextLegacyOrder } from '../format/context.js'
+import { legacyContextOrders, serializeContext } from '../format/context.js'
 import type { DecryptionMaterials, EncryptedDataKey, EncryptionMaterials, Keyring } from '../types.js'
 import { dataKeyOf, describeKeyring, validateKeyName, wrapDataKey } from './common.js'
 import { addIntermediateRecipient, freshIntermediateKey, openIntermediate, wrappedDataKeyLength, wrappedIntermediateKey } from './intermediate.js'
@@ -165,9 +165,12 @@ export class RawAesKeyring implements Keyring {
     const context = materials.encryptionContext
     let found = await first
     // Messages from official JavaScript SDK releases before utf8Sorting sorted the AAD with localeCompare:
-    // retry in that order, only when the spec order failed and the two orders differ.
-    if (found === undefined && legacyOrderDiffers(context)) {
-      found = await unwrapFirst(aead, candidates, serializeContextLegacyOrder(context), materials.suite.keyLength)
+    // retry in its orders, only when the spec order failed, each order that differs from those tried.
+    if (found === undefined) {
+      for (const aad of legacyContextOrders(context)) {
+        found = await unwrapFirst(aead, candidates, aad, materials.suite.keyLength)
+        if (found !== undefined) break
+      }
     }
     if (found !== undefined) return Object.assign({}, materials, { plaintextDataKey: found })
     throw new KeyringError(

@@ -101,14 +101,15 @@ export function spyKeyring(inner: Keyring): { keyring: Keyring; calls: { encrypt
 }
 
 /**
- * Run Node with tsx in a fresh process (none of the test runner's options) and parse the last line it prints as
- * JSON: `args` is a script file and its arguments, or use `runModuleScript` for inline code.
+ * Run Node with tsx in a fresh process (none of the test runner's options, and `env` added to the environment)
+ * and parse the last line it prints as JSON: `args` is a script file and its arguments, or use `runModuleScript`
+ * for inline code.
  */
-export function runTsxJson<T = unknown>(args: readonly string[], cwd?: string): Promise<T> {
+export function runTsxJson<T = unknown>(args: readonly string[], cwd?: string, env: Record<string, string> = {}): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', ...args], {
       cwd,
-      env: { ...process.env, NODE_OPTIONS: '' },
+      env: { ...process.env, NODE_OPTIONS: '', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     })
     let stdout = ''
@@ -126,6 +127,6 @@ export function runTsxJson<T = unknown>(args: readonly string[], cwd?: string): 
 }
 
 /** An inline ES module script in a fresh process (see `runTsxJson`); the JSON it prints last. */
-export function runModuleScript<T = unknown>(script: string): Promise<T> {
-  return runTsxJson<T>(['--input-type=module', '-e', script])
+export function runModuleScript<T = unknown>(script: string, env?: Record<string, string>): Promise<T> {
+  return runTsxJson<T>(['--input-type=module', '-e', script], undefined, env)
 }
