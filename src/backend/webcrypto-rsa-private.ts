@@ -77,5 +77,14 @@ export async function rsaDecrypt(
   } catch (error) {
     throw new KeyringError(`RSA ${padding} decryption of the data key failed.`, { cause: error })
   }
+  // WebKitGTK's and WPE's RSA-OAEP (on libgcrypt) drop the leading zero bytes of what they decrypt, so a data key
+  // that starts with one (1 in 256) comes back short: put them back. A key that was short when wrapped becomes
+  // another key, which the header's authentication refuses.
+  if (plaintext.length < expectedLength) {
+    const padded = new Uint8Array(expectedLength)
+    padded.set(plaintext, expectedLength - plaintext.length)
+    plaintext.fill(0)
+    plaintext = padded
+  }
   return requireUnwrappedKeyLength(plaintext, expectedLength)
 }
