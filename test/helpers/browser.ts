@@ -1,9 +1,10 @@
-// Runs the browser build in Debian's Chromium (headless, through playwright-core) and Firefox ESR (headless,
-// through puppeteer-core over WebDriver BiDi: playwright drives only its own builds of Firefox) for
-// test/browser.test.ts. The bundles are built from source here, so a fresh clone needs no prior `tsup`: a
-// standalone minified IIFE (global `KmsEnvelope`, what a <script> tag loads) and an ESM build with code
-// splitting (its on-demand chunks are fetched by the page as an application's bundle would). Pages come from
-// http://127.0.0.1, a secure context, so WebCrypto is available.
+// Runs the browser build in Debian's Chromium (headless, through playwright-core), Firefox ESR (headless, through
+// puppeteer-core over WebDriver BiDi) and WebKitGTK's MiniBrowser (Safari's engine, through WebKitWebDriver under
+// Xvfb: helpers/webdriver.ts) for test/browser.test.ts; playwright drives only its own Firefox and WebKit builds.
+// The bundles are built from source here, so a fresh clone needs no prior `tsup`: a standalone minified IIFE
+// (global `KmsEnvelope`, what a <script> tag loads) and an ESM build with code splitting (its on-demand chunks are
+// fetched by the page as an application's bundle would). Pages come from http://127.0.0.1, a secure context, so
+// WebCrypto is available.
 import { execFileSync } from 'node:child_process'
 import { readFile } from 'node:fs/promises'
 import { createServer, type Server } from 'node:http'
@@ -12,6 +13,7 @@ import { extname, join, normalize } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { build } from 'esbuild'
 import { chromium, type Browser } from 'playwright-core'
+import { startWebDriver, type WebDriverSession, type WebDriverWindow } from './webdriver.js'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 const fixtures = join(root, 'test/fixtures')
@@ -24,7 +26,7 @@ const PAGE = `<!doctype html><meta charset="utf-8"><title>kms-envelope browser t
   window.fromBase64 = (text) => Uint8Array.from(atob(text), (c) => c.charCodeAt(0))
 </script>`
 
-export type Engine = 'Chromium' | 'Firefox'
+export type Engine = 'Chromium' | 'Firefox' | 'WebKit'
 
 /** What the tests that run in every engine use of a page: `evaluate` with one argument, whose result is JSON. */
 export interface EnginePage {
@@ -37,14 +39,19 @@ export interface EngineHarness {
   readonly page: EnginePage
   readonly origin: string
   /**
-   * A fresh page of the same origin (for instance without crypto.subtle, through an init script); requests for
-   * URLs that `dropped` matches fail as a connection would.
+   * A fresh page of the same origin, at a path of its own under which the server runs `initScript` before the
+   * page's scripts (to take crypto.subtle away, say) and drops the connection of requests for URLs that `dropped`
+   * matches. Its scripts should import by URLs relative to the page.
    */
   newPage(initScript?: string, dropped?: RegExp): Promise<EnginePage>
   /** A page opened at any URL (the example's server, say). */
   open(url: string): Promise<EnginePage>
-  /** Every URL the pages requested. */
+  /**
+   * Every URL the pages requested, as the browser saw them (Chromium, Firefox); for WebKit, whose WebDriver cannot
+   * see them, every URL the test server was asked for (`seesEveryRequest` false).
+   */
   readonly requests: string[]
+  readonly seesEveryRequest: boolean
   close(): Promise<void>
 }
 
@@ -77,9 +84,25 @@ const ENGINE_BINARIES: Record<Engine, { variable: string; commands: string[]; ad
     commands: ['firefox-esr', 'firefox'],
     advice: 'apt-get install -y firefox-esr (Debian; .ci/run does it), or set FIREFOX_PATH to a Firefox.',
   },
+  WebKit: {
+    variable: 'WEBKIT_WEBDRIVER',
+    commands: ['WebKitWebDriver'],
+    advice: 'apt-get install -y webkit2gtk-driver xvfb (Debian; .ci/run does it), or set WEBKIT_WEBDRIVER to a WebKitWebDriver.',
+  },
 }
 
-/** The engine's variable (CHROMIUM_PATH, FIREFOX_PATH) if set (a browser elsewhere, on a developer's machine), else Debian's package. */
+/** WebKitGTK's MiniBrowser, which WebKitWebDriver starts: WEBKIT_MINIBROWSER if set, else where Debian puts it. */
+function miniBrowserPath(): string {
+  const configured = process.env.WEBKIT_MINIBROWSER
+  if (configured !== undefined && configured !== '') return configured
+  try {
+    return execFileSync('sh', ['-c', 'ls /usr/lib/*/webkit2gtk-4.*/MiniBrowser | head -n 1'], { encoding: 'utf8' }).trim() || 'MiniBrowser'
+  } catch {
+    return 'MiniBrowser'
+  }
+}
+
+/** The engine's variable (CHROMIUM_PATH, FIREFOX_PATH, WEBKIT_WEBDRIVER) if set (one elsewhere, on a developer's machine), else Debian's package's. */
 export function browserPath(engine: Engine): string {
   const { variable, commands, advice } = ENGINE_BINARIES[engine]
   const configured = process.env[variable]
@@ -94,16 +117,35 @@ export function browserPath(engine: Engine): string {
   throw new Error(`The browser tests need ${engine}: ${advice}`)
 }
 
-/** Serves the page, the bundles and test/fixtures/ on a loopback port. */
-async function startServer(): Promise<{ server: Server; origin: string }> {
+interface TestServer {
+  readonly server: Server
+  readonly origin: string
+  /** Every URL it was asked for. */
+  readonly requests: string[]
+  /** The URL of a page of its own: see EngineHarness.newPage. */
+  pageUrl(initScript?: string, dropped?: RegExp): string
+}
+
+/** Serves the page, the bundles and test/fixtures/ on a loopback port; under /p/<n>/, as page n's rules say. */
+async function startServer(): Promise<TestServer> {
   const files = await bundles()
+  const requests: string[] = []
+  const pages: Array<{ initScript?: string; dropped?: RegExp }> = []
   const server: Server = createServer((request, response) => {
-    const path = new URL(request.url ?? '/', 'http://127.0.0.1').pathname
+    const url = new URL(request.url ?? '/', origin)
+    requests.push(url.href)
+    const scoped = /^\/p\/(\d+)(\/.*)$/.exec(url.pathname)
+    const rules = scoped === null ? {} : (pages[Number(scoped[1])] ?? {})
+    if (rules.dropped?.test(url.href)) return void request.socket.destroy()
+    const path = scoped === null ? url.pathname : (scoped[2] as string)
     const send = (status: number, type: string, body: string | Buffer) => {
       response.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' })
       response.end(body)
     }
-    if (path === '/') return send(200, 'text/html; charset=utf-8', PAGE)
+    if (path === '/') {
+      const page = rules.initScript === undefined ? PAGE : PAGE.replace('<script src=', `<script>${rules.initScript}</script>\n<script src=`)
+      return send(200, 'text/html; charset=utf-8', page)
+    }
     const bundled = files.get(path)
     if (bundled !== undefined) return send(200, 'text/javascript; charset=utf-8', bundled)
     if (path.startsWith('/fixtures/')) {
@@ -118,7 +160,16 @@ async function startServer(): Promise<{ server: Server; origin: string }> {
     return send(404, 'text/plain', 'not found')
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  return { server, origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}` }
+  const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  return {
+    server,
+    origin,
+    requests,
+    pageUrl(initScript, dropped) {
+      pages.push({ ...(initScript === undefined ? {} : { initScript }), ...(dropped === undefined ? {} : { dropped }) })
+      return `${origin}/p/${pages.length - 1}/`
+    },
+  }
 }
 
 const stopServer = (server: Server) => new Promise<void>((resolve) => server.close(() => resolve()))
@@ -127,11 +178,11 @@ const stopServer = (server: Server) => new Promise<void>((resolve) => server.clo
 const scriptLoaded = () => typeof (window as unknown as { KmsEnvelope?: unknown }).KmsEnvelope === 'object'
 
 export function startEngine(engine: Engine): Promise<EngineHarness> {
-  return engine === 'Chromium' ? startChromium() : startFirefox()
+  return { Chromium: startChromium, Firefox: startFirefox, WebKit: startWebKit }[engine]()
 }
 
 async function startChromium(): Promise<EngineHarness> {
-  const { server, origin } = await startServer()
+  const { server, origin, pageUrl } = await startServer()
   const requests: string[] = []
   const browser: Browser = await chromium.launch({
     executablePath: browserPath('Chromium'),
@@ -142,15 +193,14 @@ async function startChromium(): Promise<EngineHarness> {
   context.on('request', (request) => requests.push(request.url()))
   const newPage = async (initScript?: string, dropped?: RegExp) => {
     const page = await context.newPage()
-    if (initScript !== undefined) await page.addInitScript(initScript)
-    if (dropped !== undefined) await page.route(dropped, (route) => route.abort('connectionfailed'))
-    await page.goto(`${origin}/`)
+    await page.goto(initScript === undefined && dropped === undefined ? `${origin}/` : pageUrl(initScript, dropped))
     await page.waitForFunction(scriptLoaded)
     return page
   }
   const page = await newPage()
   return {
     engine: 'Chromium',
+    seesEveryRequest: true,
     page,
     origin,
     newPage,
@@ -172,7 +222,7 @@ async function startChromium(): Promise<EngineHarness> {
  * once (a context shared by two headers, say), and puppeteer reads the second reference as undefined.
  */
 async function startFirefox(): Promise<EngineHarness> {
-  const { server, origin } = await startServer()
+  const { server, origin, pageUrl } = await startServer()
   const requests: string[] = []
   const { default: puppeteer } = await import('puppeteer-core')
   const browser = await puppeteer.launch({ browser: 'firefox', executablePath: browserPath('Firefox'), headless: true })
@@ -191,18 +241,14 @@ async function startFirefox(): Promise<EngineHarness> {
   const newPage = async (initScript?: string, dropped?: RegExp) => {
     const page = await browser.newPage()
     page.on('request', (request) => void requests.push(request.url()))
-    if (initScript !== undefined) await page.evaluateOnNewDocument(initScript)
-    if (dropped !== undefined) {
-      await page.setRequestInterception(true)
-      page.on('request', (request) => void (dropped.test(request.url()) ? request.abort('connectionfailed') : request.continue()))
-    }
-    await page.goto(`${origin}/`)
+    await page.goto(initScript === undefined && dropped === undefined ? `${origin}/` : pageUrl(initScript, dropped))
     await page.waitForFunction(scriptLoaded)
     return enginePage(page)
   }
   const page = await newPage()
   return {
     engine: 'Firefox',
+    seesEveryRequest: true,
     page,
     origin,
     newPage,
@@ -214,6 +260,41 @@ async function startFirefox(): Promise<EngineHarness> {
     requests,
     async close() {
       await browser.close()
+      await stopServer(server)
+    },
+  }
+}
+
+/** WebKitGTK's MiniBrowser through WebKitWebDriver (WebDriver classic: results come back as JSON text too). */
+async function startWebKit(): Promise<EngineHarness> {
+  const { server, origin, requests, pageUrl } = await startServer()
+  let session: WebDriverSession
+  try {
+    session = await startWebDriver(browserPath('WebKit'), { 'webkitgtk:browserOptions': { binary: miniBrowserPath(), args: ['--automation'] } })
+  } catch (error) {
+    await stopServer(server)
+    throw error
+  }
+  const enginePage = (window: WebDriverWindow): EnginePage => ({
+    evaluate: (run, arg) => window.evaluate(run.toString(), arg) as Promise<never>,
+    close: () => window.close(),
+  })
+  // Navigating returns once the page has loaded, its <script> run.
+  const opened = async (url: string, window?: WebDriverWindow) => {
+    const target = window ?? (await session.newWindow())
+    await target.navigate(url)
+    return enginePage(target)
+  }
+  return {
+    engine: 'WebKit',
+    seesEveryRequest: false,
+    page: await opened(`${origin}/`, session.first),
+    origin,
+    newPage: (initScript, dropped) => opened(pageUrl(initScript, dropped)),
+    open: (url) => opened(url),
+    requests,
+    async close() {
+      await session.close()
       await stopServer(server)
     },
   }
