@@ -36,6 +36,7 @@ import {
   rsaKeyPair,
   type KeyringSpec,
 } from './helpers/official.js'
+import { craftedCases } from './helpers/crafted-cases.js'
 import { manifest } from './helpers/vectors.js'
 import { dafnyVectors, expectDafnyHeader, type HeaderSummary } from './helpers/dafny-vectors.js'
 import type { SdkVectors } from './helpers/sdk-vectors.js'
@@ -264,6 +265,44 @@ describe.each(ENGINES)('raw keyrings in %s against the Node build', (engine) => 
       { messages, spec: wire(rsa), namespace: KEY_NAMESPACE, build: BUILD_KEYRING },
     )
     expect(decrypted).toEqual(messages.map(() => toBase64(data)))
+  }, BROWSER_TEST_TIMEOUT_MS)
+})
+
+describe.each(ENGINES)('crafted messages (test/helpers/crafted-cases.ts) in %s', (engine) => {
+  it('each is accepted or refused as the Node build does, with the same code', async () => {
+    const cases = craftedCases()
+    const outcomes = await engines[engine].page.evaluate(
+      async (messages) => {
+        const page = window as unknown as PageWindow
+        const api = page.KmsEnvelope
+        // helpers/craft.ts's dataKeyKeyring: hands the data key over for the crafted messages' one wrapped key.
+        const keyringFor = (dataKey: string): import('../src/index.js').Keyring => ({
+          onEncrypt: () => Promise.reject(new Error('decrypt only')),
+          onDecrypt: async (materials, keys) => (keys.some((key) => key.providerId === 'crafted') ? { ...materials, plaintextDataKey: page.fromBase64(dataKey) } : materials),
+        })
+        const options = { commitmentPolicy: 'FORBID_ENCRYPT_ALLOW_DECRYPT' } as const
+        return Promise.all(
+          messages.map(({ ciphertext, dataKey }) =>
+            api.decrypt(keyringFor(dataKey), page.fromBase64(ciphertext), options).then(
+              ({ plaintext, header }) => ({ plaintext: page.toBase64(plaintext), context: header.encryptionContext as Record<string, string> }),
+              (error) => ({ code: error instanceof api.EnvelopeError ? error.code : `not an EnvelopeError: ${String(error)}` }),
+            ),
+          ),
+        )
+      },
+      cases.map(({ crafted }) => ({ ciphertext: toBase64(crafted.ciphertext), dataKey: toBase64(crafted.dataKey) })),
+    )
+    expect(outcomes).toHaveLength(cases.length)
+    for (const [index, { name, crafted, expected, context }] of cases.entries()) {
+      const outcome = outcomes[index]!
+      if (expected !== 'accepted') {
+        expect(outcome, name).toEqual({ code: expected })
+        continue
+      }
+      expect('plaintext' in outcome && outcome.plaintext, name).toBe(toBase64(crafted.plaintext))
+      const { 'aws-crypto-public-key': _publicKey, ...stored } = 'context' in outcome ? outcome.context : {}
+      expect(stored, name).toEqual(context)
+    }
   }, BROWSER_TEST_TIMEOUT_MS)
 })
 
