@@ -130,9 +130,7 @@ describe('WebCrypto backend primitives against node:crypto', () => {
       const derived = webCryptoBackend.rsaPublicFromPrivate(handle)
       expect(await rejectionOf(Promise.resolve(webCryptoBackend.rsaEncrypt(derived, 'OAEP-SHA256', bytes(16))))).toBeInstanceOf(ConfigurationError)
     }
-    // Longer than the suite's key: refused. Shorter: taken as a key whose leading zero bytes were dropped (WebKitGTK).
-    expect(await rejectionOf(Promise.resolve(webCryptoBackend.rsaDecrypt(privateKey, 'OAEP-SHA256', wrapped, 8)))).toBeInstanceOf(KeyringError)
-    expect(Array.from(await webCryptoBackend.rsaDecrypt(privateKey, 'OAEP-SHA256', wrapped, 32))).toEqual([...new Array(16).fill(0), ...bytes(16)])
+    expect(await rejectionOf(Promise.resolve(webCryptoBackend.rsaDecrypt(privateKey, 'OAEP-SHA256', wrapped, 32)))).toBeInstanceOf(KeyringError)
     expect(await rejectionOf(Promise.resolve(webCryptoBackend.rsaDecrypt(privateKey, 'OAEP-SHA1', wrapped, 16)))).toBeInstanceOf(KeyringError)
   })
 

@@ -71,20 +71,46 @@ export async function rsaDecrypt(
   expectedLength: number,
 ): Promise<Uint8Array> {
   const key = await privateKey.key(hash)
+  const subtle = requireSubtle('RSA')
   let plaintext: Uint8Array
   try {
-    plaintext = new Uint8Array(await requireSubtle('RSA').decrypt({ name: 'RSA-OAEP' }, key, source(ciphertext)))
+    plaintext = new Uint8Array(await subtle.decrypt({ name: 'RSA-OAEP' }, key, source(ciphertext)))
   } catch (error) {
     throw new KeyringError(`RSA ${padding} decryption of the data key failed.`, { cause: error })
   }
-  // WebKitGTK's and WPE's RSA-OAEP (on libgcrypt) drop the leading zero bytes of what they decrypt, so a data key
-  // that starts with one (1 in 256) comes back short: put them back. A key that was short when wrapped becomes
-  // another key, which the header's authentication refuses.
-  if (plaintext.length < expectedLength) {
+  // A data key that starts with a zero byte (1 in 256) comes back short where RSA-OAEP drops them: put them back.
+  // A key that was short when wrapped then becomes another key, which the header's authentication refuses.
+  if (plaintext.length < expectedLength && (await dropsLeadingZeros(subtle))) {
     const padded = new Uint8Array(expectedLength)
     padded.set(plaintext, expectedLength - plaintext.length)
     plaintext.fill(0)
     plaintext = padded
   }
   return requireUnwrappedKeyLength(plaintext, expectedLength)
+}
+
+/** Per WebCrypto implementation: whether its RSA-OAEP drops them. */
+const leadingZeroChecks = new WeakMap<SubtleCrypto, Promise<boolean>>()
+
+/**
+ * Whether this WebCrypto's RSA-OAEP drops the leading zero bytes of what it decrypts, as WebKitGTK's and WPE's do
+ * (on libgcrypt), found once, on the first short key, with a key pair of its own (others keep them, and a short
+ * key stays an error there, as in Node).
+ */
+function dropsLeadingZeros(subtle: SubtleCrypto): Promise<boolean> {
+  let check = leadingZeroChecks.get(subtle)
+  if (check === undefined) {
+    const oaep = { name: 'RSA-OAEP' }
+    check = (async () => {
+      const { publicKey, privateKey } = (await subtle.generateKey(
+        { ...oaep, modulusLength: 1024, publicExponent: Uint8Array.of(1, 0, 1), hash: 'SHA-256' },
+        false,
+        ['encrypt', 'decrypt'],
+      )) as CryptoKeyPair
+      const message = Uint8Array.of(0, 1)
+      return (await subtle.decrypt(oaep, privateKey, await subtle.encrypt(oaep, publicKey, message))).byteLength < message.length
+    })().catch(() => false)
+    leadingZeroChecks.set(subtle, check)
+  }
+  return check
 }
