@@ -1053,6 +1053,22 @@ interface GeneratedInput {
   readonly skippedIdentical: number
 }
 
+/** The corpus messages each mutation kind applies to, and the corpus messages of each length: `generateInput`'s indexes. */
+export function indexCorpus(entries: readonly CorpusEntry[]): {
+  byKind: ReadonlyMap<MutationKind, readonly CorpusEntry[]>
+  bySize: ReadonlyMap<number, readonly CorpusEntry[]>
+} {
+  const byKind = new Map<MutationKind, CorpusEntry[]>()
+  for (const kind of MUTATION_KINDS) byKind.set(kind, entries.filter((entry) => applicable(kind, entry)))
+  const bySize = new Map<number, CorpusEntry[]>()
+  for (const entry of entries) {
+    const list = bySize.get(entry.ciphertext.length) ?? []
+    list.push(entry)
+    bySize.set(entry.ciphertext.length, list)
+  }
+  return { byKind, bySize }
+}
+
 /**
  * The input of iteration `iteration`: a mutation kind chosen uniformly (among kinds that apply to some corpus
  * message), a base message chosen uniformly among those it applies to, and the mutation. Attempts that leave the
@@ -1298,14 +1314,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
   for (const failure of corpus.failures) recordFailure(failure)
   const entries = corpus.entries
   if (entries.length === 0) throw new Error('fuzz: no usable corpus message (every encrypt/decrypt round trip failed)')
-  const byKind = new Map<MutationKind, CorpusEntry[]>()
-  for (const kind of MUTATION_KINDS) byKind.set(kind, entries.filter((entry) => applicable(kind, entry)))
-  const bySize = new Map<number, CorpusEntry[]>()
-  for (const entry of entries) {
-    const list = bySize.get(entry.ciphertext.length) ?? []
-    list.push(entry)
-    bySize.set(entry.ciphertext.length, list)
-  }
+  const { byKind, bySize } = indexCorpus(entries)
 
   const byMutation: Record<string, { runs: number; failures: number }> = {}
   for (const kind of MUTATION_KINDS) byMutation[kind] = { runs: 0, failures: 0 }
