@@ -725,6 +725,29 @@ describe.each(ENGINES)('streams and builds in %s', (engine) => {
     expect(same(plaintext, Uint8Array.from({ length: 200_000 }, (_, index) => (index * 13) & 0xff))).toBe(true)
   }, BROWSER_TEST_TIMEOUT_MS)
 
+  it('one-shot encrypt of a ReadableStream: gathered where streams are async iterable, refused as documented where not', async () => {
+    const result = await engines[engine].page.evaluate(async () => {
+      const page = window as unknown as PageWindow
+      const api = page.KmsEnvelope
+      const keyring = new api.RawAesKeyring({ keyNamespace: 'n', keyName: 'k', wrappingKey: new Uint8Array(32).fill(3) })
+      const stream = new ReadableStream<Uint8Array>({
+        start(controller) {
+          controller.enqueue(Uint8Array.of(1, 2))
+          controller.enqueue(Uint8Array.of(3))
+          controller.close()
+        },
+      })
+      const iterable = typeof (stream as unknown as Record<symbol, unknown>)[Symbol.asyncIterator] === 'function'
+      const outcome = await api.encrypt(keyring, stream as never).then(
+        async ({ ciphertext }) => Array.from((await api.decrypt(keyring, ciphertext)).plaintext).join(),
+        (error) => `${error.code}: ${error.message}`,
+      )
+      return { iterable, outcome }
+    })
+    expect(result.iterable).toBe(engine !== 'WebKit')
+    expect(result.outcome).toBe(result.iterable ? '1,2,3' : 'INVALID_CONFIGURATION: plaintext must be a Uint8Array, a string, or an async iterable of Uint8Array chunks.')
+  }, BROWSER_TEST_TIMEOUT_MS)
+
   it('the ESM build fetches its on-demand chunks only when needed', async () => {
     const harness = engines[engine]
     const page = await harness.newPage()
