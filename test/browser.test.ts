@@ -748,10 +748,49 @@ describe.each(ENGINES)('streams and builds in %s', (engine) => {
     expect(result.outcome).toBe(result.iterable ? '1,2,3' : 'INVALID_CONFIGURATION: plaintext must be a Uint8Array, a string, or an async iterable of Uint8Array chunks.')
   }, BROWSER_TEST_TIMEOUT_MS)
 
+  it('in Web Workers: the script build in a classic worker, the ESM build (and its chunks) in a module worker', async () => {
+    const key = toBase64(aesKey(192))
+    const fromNode = await encrypt(ourKeyring({ kind: 'aes', bits: 192 }), 'from Node', { algorithmSuite: 0x0346, commitmentPolicy: 'FORBID_ENCRYPT_ALLOW_DECRYPT' })
+    const results = await engines[engine].page.evaluate(
+      async ({ key, namespace, ciphertext }) => {
+        // Each worker builds an AES-192 keyring (@noble), decrypts Node's signed message, and round-trips 0x0578.
+        const work = `async function run(api, key, namespace, ciphertext) {
+          const fromBase64 = (text) => Uint8Array.from(atob(text), (c) => c.charCodeAt(0))
+          const keyring = new api.RawAesKeyring({ keyNamespace: namespace, keyName: 'aes-192-ключ', wrappingKey: fromBase64(key) })
+          const options = { commitmentPolicy: 'REQUIRE_ENCRYPT_ALLOW_DECRYPT' }
+          const fromNode = new TextDecoder().decode((await api.decrypt(keyring, fromBase64(ciphertext), options)).plaintext)
+          const signed = await api.encrypt(keyring, 'in a worker', { algorithmSuite: 0x0578 })
+          return [fromNode, new TextDecoder().decode((await api.decrypt(keyring, signed.ciphertext)).plaintext), typeof window]
+        }`
+        const classic = `importScripts(${JSON.stringify(`${location.origin}/kms-envelope.iife.js`)}); ${work}
+          onmessage = (event) => run(self.KmsEnvelope, ...event.data).then((result) => postMessage(result), (error) => postMessage(String(error)))`
+        const module = `import * as api from ${JSON.stringify(`${location.origin}/esm/kms-envelope.js`)}; ${work}
+          onmessage = (event) => run(api, ...event.data).then((result) => postMessage(result), (error) => postMessage(String(error)))`
+        const inWorker = (source: string, type: WorkerType) =>
+          new Promise((resolve) => {
+            const worker = new Worker(URL.createObjectURL(new Blob([source], { type: 'text/javascript' })), { type })
+            worker.onmessage = (event) => {
+              resolve(event.data)
+              worker.terminate()
+            }
+            worker.onerror = (event) => resolve(`worker error: ${event.message}`)
+            worker.postMessage([key, namespace, ciphertext])
+          })
+        return { classic: await inWorker(classic, 'classic'), module: await inWorker(module, 'module') }
+      },
+      { key, namespace: KEY_NAMESPACE, ciphertext: toBase64(fromNode.ciphertext) },
+    )
+    const expected = ['from Node', 'in a worker', 'undefined']
+    expect(results).toEqual({ classic: expected, module: expected })
+  }, BROWSER_TEST_TIMEOUT_MS)
+
   it('the ESM build fetches its on-demand chunks only when needed', async () => {
     const harness = engines[engine]
+    // Only this test's requests count: earlier ones (the module worker's) fetched the chunks already.
+    const before = harness.requests.length
+    const requested = () => harness.requests.slice(before)
     const page = await harness.newPage()
-    const loaded = (chunk: string) => harness.requests.some((url) => url.includes(`/esm/${chunk}-`))
+    const loaded = (chunk: string) => requested().some((url) => url.includes(`/esm/${chunk}-`))
     const key = toBase64(aesKey(192))
     const signed = await encrypt(ourKeyring({ kind: 'aes', bits: 192 }), 'signed, AES-192', { algorithmSuite: 0x0346, commitmentPolicy: 'FORBID_ENCRYPT_ALLOW_DECRYPT' })
     const first = await page.evaluate(
@@ -762,7 +801,7 @@ describe.each(ENGINES)('streams and builds in %s', (engine) => {
       },
       { url: 'esm/kms-envelope.js', keyId: rsaKeyArn, publicKey: publicKeyPem },
     )
-    expect(harness.requests.some((url) => url.endsWith('/esm/kms-envelope.js'))).toBe(true)
+    expect(requested().some((url) => url.endsWith('/esm/kms-envelope.js'))).toBe(true)
     expect([loaded('on-demand'), loaded('noble')]).toEqual([false, false])
     const rsaKeyring = new KmsRsaKeyring({ keyId: rsaKeyArn, encryptionAlgorithm: 'RSAES_OAEP_SHA_256', clientSupplier })
     expect(text((await decrypt(rsaKeyring, fromBase64(first))).plaintext)).toBe('from the ESM build')
