@@ -1,6 +1,7 @@
 // Decrypts one message with the official AWS Encryption SDK (@aws-crypto/client-node) and prints the result.
 //
-// Run as:  node --security-revert=CVE-2023-46809 test/helpers/official-pkcs1-child.mjs < input.json
+// Run as:  node --security-revert=CVE-2023-46809 test/helpers/official-pkcs1-child.mjs < input.json (Node 20; from
+// Node 22 on, without the option: see pkcs1NodeOptions in official.ts)
 //
 // Node refuses RSA PKCS1 v1.5 decryption (crypto.privateDecrypt with RSA_PKCS1_PADDING) unless started with that
 // flag, and NODE_OPTIONS does not accept it; the official RSA keyring needs it for PKCS1 data keys. Used by

@@ -8,7 +8,7 @@
  * (see `official-pkcs1-child.mjs`).
  */
 import { spawn } from 'node:child_process'
-import { constants, generateKeyPairSync, randomBytes } from 'node:crypto'
+import { constants, generateKeyPairSync, privateDecrypt, randomBytes } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
 import {
   buildClient,
@@ -243,9 +243,25 @@ export async function officialDecrypt(
 // ---------------------------------------------------------------------------------------------------------------
 // PKCS1 v1.5 decryption in a child process.
 //
-// Node >= 20.11 / 18.19 refuses RSA_PKCS1_PADDING in crypto.privateDecrypt (CVE-2023-46809, Marvin attack) unless
+// Node 20 (>= 20.11) refuses RSA_PKCS1_PADDING in crypto.privateDecrypt (CVE-2023-46809, Marvin attack) unless
 // the process was started with --security-revert=CVE-2023-46809, which NODE_OPTIONS does not accept. The official
-// RSA keyring calls privateDecrypt directly, so it can only decrypt PKCS1 data keys in such a process.
+// RSA keyring calls privateDecrypt directly, so it can only decrypt PKCS1 data keys in such a process. Node 22 and
+// later allow it again on an OpenSSL that rejects bad padding implicitly (3.2 and later), and know no such revert.
+
+let pkcs1Options: readonly string[] | undefined
+/** The options a child Node needs for PKCS1 privateDecrypt: the revert where this Node refuses it, else none. */
+export function pkcs1NodeOptions(): readonly string[] {
+  if (pkcs1Options === undefined) {
+    let refused = false
+    try {
+      privateDecrypt({ key: rsaKeyPair().privateKey, padding: constants.RSA_PKCS1_PADDING }, Buffer.alloc(256, 1))
+    } catch (error) {
+      refused = (error as { code?: string }).code === 'ERR_INVALID_ARG_VALUE'
+    }
+    pkcs1Options = refused ? ['--security-revert=CVE-2023-46809'] : []
+  }
+  return pkcs1Options
+}
 
 /** JSON form of a keyring with its key material, as read by `official-pkcs1-child.mjs`. */
 export type WireKeyring =
@@ -296,7 +312,7 @@ export const PKCS1_CHILD_PATH = fileURLToPath(new URL('./official-pkcs1-child.mj
 const fromBase64 = (text: string): Uint8Array => new Uint8Array(Buffer.from(text, 'base64'))
 
 /**
- * Decrypt with the official SDK in `node --security-revert=CVE-2023-46809 official-pkcs1-child.mjs`.
+ * Decrypt with the official SDK in `node official-pkcs1-child.mjs`, started with `pkcs1NodeOptions()`.
  * Any keyring spec works; the child is only needed when it contains a PKCS1 RSA keyring.
  */
 export async function officialDecryptInChild(
@@ -312,7 +328,7 @@ export async function officialDecryptInChild(
   })
   const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>(
     (resolve, reject) => {
-      const child = spawn(process.execPath, ['--security-revert=CVE-2023-46809', PKCS1_CHILD_PATH], {
+      const child = spawn(process.execPath, [...pkcs1NodeOptions(), PKCS1_CHILD_PATH], {
         stdio: ['pipe', 'pipe', 'pipe'],
         // The child must not inherit a NODE_OPTIONS that, e.g., a test runner set for itself.
         env: { ...process.env, NODE_OPTIONS: '' },
