@@ -8,11 +8,12 @@
  * What the numbers look like (Node 20, 2 cores): about 77 MiB before the pipeline (Node ~40 MiB + the tsx loader
  * thread ~35 MiB), about 110-130 MiB peak, so ~35-50 MiB of growth for a 256 MiB message, and 1.3-2 s per run. The growth is
  * allocator and GC slack (the live JS heap stays under ~10 MiB, array buffers under ~12 MiB); it does not grow with
- * the message size. Anything that buffered the message would add hundreds of MiB.
+ * the message size. Anything that buffered the message would add hundreds of MiB. Node 24 (OpenSSL 3.5) grows
+ * 100-112 MiB, the same for 64 MiB, 256 MiB and 1 GiB: its heap is 10 MiB larger, the rest native allocations.
  */
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
-import { runTsxJson } from './helpers/fixtures.js'
+import { NODE_MAJOR, runTsxJson } from './helpers/fixtures.js'
 
 const CHILD = fileURLToPath(new URL('./helpers/stream-memory-child.ts', import.meta.url))
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
@@ -50,8 +51,8 @@ describe('slow: streaming memory stays bounded (256 MiB through encryptStream ->
       // Bounded: growth while streaming is a small constant, nowhere near the 256 MiB that went through,
       // and a quarter of the data grows the process about as much (it does not scale with the size).
       const growth = report.peakSampledRssBytes - report.rssBeforeBytes
-      expect(growth).toBeLessThan(64 * MIB)
-      expect(report.maxRssBytes).toBeLessThan(160 * MIB)
+      expect(growth).toBeLessThan((NODE_MAJOR >= 24 ? 128 : 64) * MIB)
+      expect(report.maxRssBytes).toBeLessThan((NODE_MAJOR >= 24 ? 224 : 160) * MIB)
       const smaller = await runChild(64, suite, 4096)
       expect(smaller.outputSha256).toBe(smaller.inputSha256)
       expect(growth - (smaller.peakSampledRssBytes - smaller.rssBeforeBytes)).toBeLessThan(24 * MIB)

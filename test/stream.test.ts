@@ -36,7 +36,7 @@ import {
   type MessageHeader,
 } from '../src/index.js'
 import { parseHeader } from '../src/format/header.js'
-import { aesKeyring, policyFor, rejectionOf, rsaKeyring, runModuleScript, SIGNING, spyKeyring, suites } from './helpers/fixtures.js'
+import { aesKeyring, NODE_MAJOR, policyFor, rejectionOf, rsaKeyring, runModuleScript, SIGNING, spyKeyring, suites } from './helpers/fixtures.js'
 import {
   aesKey,
   byteDifference,
@@ -1458,11 +1458,14 @@ describe('encryptNodeStream / decryptNodeStream', () => {
       await pause()
       console.log(JSON.stringify({ ...result, uncaught }))
     `
+    // Node 24 refuses to pipe into a stream that is already destroyed (ERR_STREAM_UNABLE_TO_PIPE) where earlier
+    // releases pass its error on; the error stays the header's.
+    const later = NODE_MAJOR >= 24 ? 'ERR_STREAM_UNABLE_TO_PIPE' : 'KEYRING_FAILURE'
     expect(await runModuleScript(script)).toEqual({
       nodeHeader: 'KEYRING_FAILURE',
       webHeader: 'KEYRING_FAILURE',
-      nodeLater: 'KEYRING_FAILURE',
-      webLater: 'KEYRING_FAILURE',
+      nodeLater: later,
+      webLater: later,
       uncaught: ['KEYRING_FAILURE'],
     })
   })

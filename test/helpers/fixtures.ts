@@ -130,3 +130,6 @@ export function runTsxJson<T = unknown>(args: readonly string[], cwd?: string, e
 export function runModuleScript<T = unknown>(script: string, env?: Record<string, string>): Promise<T> {
   return runTsxJson<T>(['--input-type=module', '-e', script], undefined, env)
 }
+
+/** The major version of the Node running the tests: some Node behaviour the tests see changed (Node 24). */
+export const NODE_MAJOR = Number(process.versions.node.split('.')[0])
