@@ -13,7 +13,7 @@ import { extname, join, normalize } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { build } from 'esbuild'
 import { chromium, type Browser } from 'playwright-core'
-import { startWebDriver, type WebDriverSession, type WebDriverWindow } from './webdriver.js'
+import { startWebDriver } from './webdriver.js'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 const fixtures = join(root, 'test/fixtures')
@@ -41,7 +41,7 @@ export interface EngineHarness {
   /**
    * A fresh page of the same origin, at a path of its own under which the server runs `initScript` before the
    * page's scripts (to take crypto.subtle away, say) and drops the connection of requests for URLs that `dropped`
-   * matches. Its scripts should import by URLs relative to the page.
+   * matches. Its scripts should import by URLs relative to the page. The page's <script> has run when it resolves.
    */
   newPage(initScript?: string, dropped?: RegExp): Promise<EnginePage>
   /** A page opened at any URL (the example's server, say). */
@@ -174,15 +174,44 @@ async function startServer(): Promise<TestServer> {
 
 const stopServer = (server: Server) => new Promise<void>((resolve) => server.close(() => resolve()))
 
-/** Resolves once the page's <script> has defined the global. */
-const scriptLoaded = () => typeof (window as unknown as { KmsEnvelope?: unknown }).KmsEnvelope === 'object'
-
-export function startEngine(engine: Engine): Promise<EngineHarness> {
-  return { Chromium: startChromium, Firefox: startFirefox, WebKit: startWebKit }[engine]()
+/** What each engine brings to its harness. */
+interface Driver {
+  /**
+   * A new page opened at `url`. It resolves once the page has loaded, so its <script> has run: each driver's
+   * navigation waits for the load event.
+   */
+  open(url: string): Promise<EnginePage>
+  /** See EngineHarness.requests. */
+  readonly requests: string[]
+  readonly seesEveryRequest: boolean
+  stop(): Promise<void>
 }
 
-async function startChromium(): Promise<EngineHarness> {
-  const { server, origin, pageUrl } = await startServer()
+export async function startEngine(engine: Engine): Promise<EngineHarness> {
+  const server = await startServer()
+  let driver: Driver
+  try {
+    driver = await { Chromium: startChromium, Firefox: startFirefox, WebKit: startWebKit }[engine](server)
+  } catch (error) {
+    await stopServer(server.server)
+    throw error
+  }
+  return {
+    engine,
+    seesEveryRequest: driver.seesEveryRequest,
+    page: await driver.open(`${server.origin}/`),
+    origin: server.origin,
+    newPage: (initScript, dropped) => driver.open(server.pageUrl(initScript, dropped)),
+    open: (url) => driver.open(url),
+    requests: driver.requests,
+    async close() {
+      await driver.stop()
+      await stopServer(server.server)
+    },
+  }
+}
+
+async function startChromium(): Promise<Driver> {
   const requests: string[] = []
   const browser: Browser = await chromium.launch({
     executablePath: browserPath('Chromium'),
@@ -191,29 +220,15 @@ async function startChromium(): Promise<EngineHarness> {
   })
   const context = await browser.newContext()
   context.on('request', (request) => requests.push(request.url()))
-  const newPage = async (initScript?: string, dropped?: RegExp) => {
-    const page = await context.newPage()
-    await page.goto(initScript === undefined && dropped === undefined ? `${origin}/` : pageUrl(initScript, dropped))
-    await page.waitForFunction(scriptLoaded)
-    return page
-  }
-  const page = await newPage()
   return {
-    engine: 'Chromium',
-    seesEveryRequest: true,
-    page,
-    origin,
-    newPage,
     async open(url) {
       const page = await context.newPage()
       await page.goto(url)
       return page
     },
     requests,
-    async close() {
-      await browser.close()
-      await stopServer(server)
-    },
+    seesEveryRequest: true,
+    stop: () => browser.close(),
   }
 }
 
@@ -221,82 +236,45 @@ async function startChromium(): Promise<EngineHarness> {
  * Firefox through puppeteer-core. Results come back as JSON text: WebDriver BiDi sends an object reached twice
  * once (a context shared by two headers, say), and puppeteer reads the second reference as undefined.
  */
-async function startFirefox(): Promise<EngineHarness> {
-  const { server, origin, pageUrl } = await startServer()
+async function startFirefox(): Promise<Driver> {
   const requests: string[] = []
   const { default: puppeteer } = await import('puppeteer-core')
   const browser = await puppeteer.launch({ browser: 'firefox', executablePath: browserPath('Firefox'), headless: true })
-  type FirefoxPage = Awaited<ReturnType<typeof browser.newPage>>
-  const enginePage = (page: FirefoxPage): EnginePage => ({
-    async evaluate(run, arg) {
-      const json = await page.evaluate(
-        async (source: string, value: unknown) => JSON.stringify((await (0, eval)(`(${source})`)(value)) ?? null),
-        run.toString(),
-        arg,
-      )
-      return JSON.parse(json)
-    },
-    close: () => page.close(),
-  })
-  const newPage = async (initScript?: string, dropped?: RegExp) => {
-    const page = await browser.newPage()
-    page.on('request', (request) => void requests.push(request.url()))
-    await page.goto(initScript === undefined && dropped === undefined ? `${origin}/` : pageUrl(initScript, dropped))
-    await page.waitForFunction(scriptLoaded)
-    return enginePage(page)
-  }
-  const page = await newPage()
   return {
-    engine: 'Firefox',
-    seesEveryRequest: true,
-    page,
-    origin,
-    newPage,
     async open(url) {
       const page = await browser.newPage()
+      page.on('request', (request) => void requests.push(request.url()))
       await page.goto(url)
-      return enginePage(page)
+      return {
+        async evaluate(run, arg) {
+          const json = await page.evaluate(
+            async (source: string, value: unknown) => JSON.stringify((await (0, eval)(`(${source})`)(value)) ?? null),
+            run.toString(),
+            arg,
+          )
+          return JSON.parse(json)
+        },
+        close: () => page.close(),
+      }
     },
     requests,
-    async close() {
-      await browser.close()
-      await stopServer(server)
-    },
+    seesEveryRequest: true,
+    stop: () => browser.close(),
   }
 }
 
 /** WebKitGTK's MiniBrowser through WebKitWebDriver (WebDriver classic: results come back as JSON text too). */
-async function startWebKit(): Promise<EngineHarness> {
-  const { server, origin, requests, pageUrl } = await startServer()
-  let session: WebDriverSession
-  try {
-    session = await startWebDriver(browserPath('WebKit'), { 'webkitgtk:browserOptions': { binary: miniBrowserPath(), args: ['--automation'] } })
-  } catch (error) {
-    await stopServer(server)
-    throw error
-  }
-  const enginePage = (window: WebDriverWindow): EnginePage => ({
-    evaluate: (run, arg) => window.evaluate(run.toString(), arg) as Promise<never>,
-    close: () => window.close(),
-  })
-  // Navigating returns once the page has loaded, its <script> run.
-  const opened = async (url: string, window?: WebDriverWindow) => {
-    const target = window ?? (await session.newWindow())
-    await target.navigate(url)
-    return enginePage(target)
-  }
+async function startWebKit(server: TestServer): Promise<Driver> {
+  const session = await startWebDriver(browserPath('WebKit'), { 'webkitgtk:browserOptions': { binary: miniBrowserPath(), args: ['--automation'] } })
   return {
-    engine: 'WebKit',
-    seesEveryRequest: false,
-    page: await opened(`${origin}/`, session.first),
-    origin,
-    newPage: (initScript, dropped) => opened(pageUrl(initScript, dropped)),
-    open: (url) => opened(url),
-    requests,
-    async close() {
-      await session.close()
-      await stopServer(server)
+    async open(url) {
+      const window = await session.newWindow()
+      await window.navigate(url)
+      return { evaluate: (run, arg) => window.evaluate(run.toString(), arg) as Promise<never>, close: () => window.close() }
     },
+    requests: server.requests,
+    seesEveryRequest: false,
+    stop: () => session.close(),
   }
 }
 

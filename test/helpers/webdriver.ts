@@ -24,7 +24,7 @@ export interface WebDriverWindow {
 }
 
 export interface WebDriverSession {
-  readonly first: WebDriverWindow
+  /** A new window (a tab), opened from the session's first, which stays blank. */
   newWindow(): Promise<WebDriverWindow>
   close(): Promise<void>
 }
@@ -96,7 +96,6 @@ export async function startWebDriver(driver: string, capabilities: Record<string
     // New windows are opened from the first one, which stays open.
     const first = current
     return {
-      first: windowOf(first),
       newWindow: async () => windowOf(((await inWindow(first, () => call('POST', `${session}/window/new`, { type: 'tab' }))) as { handle: string }).handle),
       async close() {
         await queue
