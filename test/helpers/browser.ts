@@ -78,7 +78,11 @@ async function bundles(): Promise<Map<string, string>> {
 
 /** Where each engine is found: the variable that overrides the search, the commands searched, and how to get one. */
 const ENGINE_BINARIES: Record<Engine, { variable: string; commands: string[]; advice: string }> = {
-  Chromium: { variable: 'CHROMIUM_PATH', commands: ['chromium'], advice: 'apt-get install -y chromium (Debian; .ci/run does it), or set CHROMIUM_PATH to a Chrome or Chromium.' },
+  Chromium: {
+    variable: 'CHROMIUM_PATH',
+    commands: ['chromium'],
+    advice: 'apt-get install -y chromium (Debian; .ci/run does it), or set CHROMIUM_PATH to a Chrome or Chromium.',
+  },
   Firefox: {
     variable: 'FIREFOX_PATH',
     commands: ['firefox-esr', 'firefox'],
