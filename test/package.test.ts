@@ -204,7 +204,9 @@ describe('the packed package', () => {
 
 // Each setting is one way a TypeScript application may resolve packages; skipLibCheck is off, so the packed
 // declarations themselves are checked too. kms-envelope/browser is ESM only, so no CommonJS file imports it.
-const TYPE_CHECKS: { name: string; files: string[]; compilerOptions: Record<string, unknown>; itemsOnly?: true }[] = [
+// Each runs under the TypeScript this project builds with (5.9) and under TypeScript 7, the native compiler
+// (the devDependency typescript7), but node10: TypeScript 7 has removed that resolution (6.0 deprecated it).
+const TYPE_SETTINGS: { name: string; files: string[]; compilerOptions: Record<string, unknown>; itemsOnly?: true }[] = [
   {
     name: 'node10 (moduleResolution "node", module commonjs)',
     files: ['uses.ts', 'browser-only.ts'],
@@ -236,13 +238,30 @@ const TYPE_CHECKS: { name: string; files: string[]; compilerOptions: Record<stri
   },
 ]
 
+const COMPILERS = ['typescript', 'typescript7'].map((name) => ({ name, version: readPackageVersion(join(ROOT, 'node_modules', name)) }))
+const TYPE_CHECKS = COMPILERS.flatMap((compiler) =>
+  TYPE_SETTINGS.filter((setting) => compiler.version.startsWith('5.') || setting.compilerOptions.moduleResolution !== 'node10').map(
+    (setting) => ({ ...setting, compiler }),
+  ),
+)
+
+function readPackageVersion(folder: string): string {
+  return (JSON.parse(readFileSync(join(folder, 'package.json'), 'utf8')) as { version: string }).version
+}
+
 describe('the packed type declarations', () => {
-  it.each(TYPE_CHECKS)('type-check an application under $name', async ({ name, files, compilerOptions, itemsOnly }) => {
+  it('run under TypeScript 5 and 7', () => {
+    expect(COMPILERS.map(({ version }) => version.split('.')[0])).toEqual(['5', '7'])
+    expect(TYPE_CHECKS.length).toBe(2 * TYPE_SETTINGS.length - 1)
+  })
+
+  it.each(TYPE_CHECKS)('type-check an application under $name, TypeScript $compiler.version', async ({ name, files, compilerOptions, itemsOnly, compiler }) => {
     const folder = itemsOnly ? itemsConsumer : consumer
-    const config = `tsconfig.${name.replace(/\W+/g, '-')}.json`
+    const config = `tsconfig.${compiler.name}.${name.replace(/\W+/g, '-')}.json`
     const options = { strict: true, noEmit: true, skipLibCheck: false, target: 'es2022', lib: ['es2022', 'dom'], types: ['node'], ...compilerOptions }
     await writeFile(join(folder, config), JSON.stringify({ compilerOptions: options, files }))
-    const tsc = join(folder, 'node_modules', 'typescript', 'bin', 'tsc')
+    // The consumer's TypeScript 5 is linked into its node_modules; TypeScript 7 runs from this project's.
+    const tsc = compiler.name === 'typescript' ? join(folder, 'node_modules', 'typescript', 'bin', 'tsc') : join(ROOT, 'node_modules', compiler.name, 'bin', 'tsc')
     const outcome = await run(process.execPath, [tsc, '-p', config], { cwd: folder, timeout: 120_000 }).then(
       () => 'compiled',
       (error: { stdout?: string }) => error.stdout ?? String(error),
