@@ -10,6 +10,7 @@ import {
   createSecretKey,
   createVerify,
   createHmac,
+  getCiphers,
   privateDecrypt,
   publicEncrypt,
   randomBytes,
@@ -20,7 +21,7 @@ import {
 } from 'node:crypto'
 import { checkRsaEncryptBits } from './der.js'
 import { isEncryptedPem } from './encrypted-pem.js'
-import { ConfigurationError, KeyringError } from '../errors.js'
+import { ConfigurationError, KeyringError, UnsupportedOperationError } from '../errors.js'
 import { sealBody } from '../sync-body.js'
 import { COMPRESSED_POINT_LENGTH, createSigner, signedStreamSeen, signMessage, startSignature, takeSigningKey } from './node-signing.js'
 import { checkSignatureKey, SIGNATURE_HASH } from './node-ec-keys.js'
@@ -35,6 +36,21 @@ const GCM_BY_KEY_LENGTH: Record<number, 'aes-128-gcm' | 'aes-192-gcm' | 'aes-256
   16: 'aes-128-gcm',
   24: 'aes-192-gcm',
   32: 'aes-256-gcm',
+}
+
+let aes192Gcm: boolean | undefined
+
+/**
+ * Some runtimes' node:crypto has no AES-192-GCM (Deno's, at 2.9): a 24-byte key is then refused by name rather
+ * than with the platform's "Unknown cipher" at its first use. Asked once, at the first 24-byte key.
+ */
+function checkAes192Gcm(): void {
+  aes192Gcm ??= getCiphers().includes('aes-192-gcm')
+  if (aes192Gcm) return
+  throw new UnsupportedOperationError(
+    "This runtime's node:crypto has no aes-192-gcm, which 24-byte AES keys need: the suites 0x0046, 0x0146 and 0x0346 and " +
+      'raw AES keyrings with 24-byte wrapping keys. kms-envelope/browser, which runs on WebCrypto, has it.',
+  )
 }
 
 /**
@@ -55,6 +71,7 @@ class NodeAeadKey implements AeadKey {
   constructor(key: Uint8Array, adopt = false) {
     const algorithm = GCM_BY_KEY_LENGTH[key.length]
     if (algorithm === undefined) throw new ConfigurationError(`AES-GCM keys are 16, 24 or 32 bytes; got ${key.length}.`)
+    if (algorithm === 'aes-192-gcm') checkAes192Gcm()
     this.algorithm = algorithm
     this.#key = adopt ? key : key.slice()
   }
