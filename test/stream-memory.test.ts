@@ -50,6 +50,9 @@ describe('slow: streaming memory stays bounded (256 MiB through encryptStream ->
       expect(report.outputSha256).toBe(report.inputSha256)
       // Bounded: growth while streaming is a small constant, nowhere near the 256 MiB that went through,
       // and a quarter of the data grows the process about as much (it does not scale with the size).
+      // Node 24 and later grow about twice as much (94 MiB against 47 on Node 20, measured on Node 26): their V8
+      // collects dead ArrayBuffers later (about 49 MiB of them at the peak against 12). Nothing more is held: with
+      // gc() every 4 MiB of input, both grow 27 MiB.
       const growth = report.peakSampledRssBytes - report.rssBeforeBytes
       expect(growth).toBeLessThan((NODE_MAJOR >= 24 ? 128 : 64) * MIB)
       expect(report.maxRssBytes).toBeLessThan((NODE_MAJOR >= 24 ? 224 : 160) * MIB)
