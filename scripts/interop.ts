@@ -3,13 +3,15 @@
  * other SDKs, so they are built or installed by hand first; README's "Checking against the other official SDKs").
  *
  *   npm run interop:python [-- --python python3]     # pip install aws-encryption-sdk, or PYTHONPATH=<checkout>/src
+ *   npm run interop:cli -- --python <venv>/bin/python   # the Python that has aws-encryption-sdk-cli installed
  *   npm run interop:java [-- --classpath <path>]    # or ESDK_JAVA_CLASSPATH: the Java SDK 2.x and its dependencies
  *   npm run interop:c [-- --prefix <dir>]           # or ESDK_C_PREFIX: where the C SDK and aws-c-common are installed
  *
  * For every suite and each keyring the other SDK has a match for (raw AES keys of 128, 192 and 256 bits, raw RSA
  * keys with every padding it has, a multi-keyring of an AES generator and an RSA child; for Python also an AWS KMS
  * key and a KMS multi-Region key on the KMS emulator, which the Python SDK's boto3 client calls too, multi-Region
- * messages decrypting through the key's replica in another Region), and six messages (empty, one-byte frames, an
+ * messages decrypting through the key's replica in another Region; for the CLI, whose only keys are AWS KMS keys,
+ * those two, one `aws-encryption-cli` process a message), and six messages (empty, one-byte frames, an
  * exact multiple of the frame length, 10,000 bytes, 10,000 bytes that kms-envelope encrypts and decrypts through its
  * streams, and 1,000 bytes that the other SDK writes non-framed) under a context with non-ASCII keys, the raw keys
  * in a non-ASCII key namespace: we encrypt and the other SDK decrypts, then it encrypts the same and we decrypt.
@@ -22,8 +24,8 @@
  * length, its frame length, base64 plaintext, base64 ciphertext). It writes theirs.tsv in the same columns.
  *
  * With `--save <file>`, a run that passes writes the other SDK's messages of the small shapes (all but the two of
- * 10,000 bytes) under raw keys into that JSON file, with the keys, for test/official-sdk-vectors.test.ts
- * (test/fixtures/official-sdks/).
+ * 10,000 bytes) into that JSON file, with the raw keys and the KMS emulator's keys, for
+ * test/official-sdk-vectors.test.ts (test/fixtures/official-sdks/).
  *
  * Exit status: 0 when every message decrypts on both sides, 1 otherwise, 2 when the other SDK cannot be loaded.
  */
@@ -69,6 +71,9 @@ const { values } = parseArgs({
 const AES = ['aes-128', 'aes-192', 'aes-256']
 const rsa = (...paddings: RsaPadding[]) => paddings.map((padding) => `rsa-${padding}`)
 const RAW = [...AES, ...rsa('OAEP-SHA1', 'OAEP-SHA256', 'OAEP-SHA384', 'OAEP-SHA512', 'PKCS1'), 'multi']
+const KMS = ['kms', 'kms-mrk']
+/** The KMS emulator's Regions: a multi-Region key's, and its replica's. */
+const KMS_REGIONS = ['us-east-1', 'eu-west-1']
 /** The raw keyrings' key namespace (the provider ID in messages), not ASCII either. */
 const NAMESPACE = 'interop ü ✓'
 const CONTEXT = { purpose: 'interop', grüße: '世界 \u{1F600}', '\u{FF61}': 'sorts after U+1F600 in UTF-16, before it in UTF-8', '\u{1F600}': 'y' }
@@ -108,12 +113,21 @@ const build = (command: string, args: string[]): Promise<string | undefined> =>
     (error: { stderr?: string; message: string }) => `${command} failed: ${(error.stderr || error.message).trim().slice(0, 2000)}`,
   )
 
+/** The Python SDK writes frame lengths that are multiples of 128 only. */
+const pythonFrameLength = (ours: number) => (ours % 128 === 0 ? ours : 128)
+
 const PEERS: Record<string, Peer> = {
   python: {
     name: 'the Python SDK',
-    keyrings: [...RAW, 'kms', 'kms-mrk'],
-    frameLengthFor: (ours) => (ours % 128 === 0 ? ours : 128),
+    keyrings: [...RAW, ...KMS],
+    frameLengthFor: pythonFrameLength,
     prepare: async () => ({ command: values.python as string, args: [join(HERE, 'python.py')] }),
+  },
+  cli: {
+    name: 'the AWS Encryption CLI',
+    keyrings: KMS, // its only keys are AWS KMS keys; it writes through the Python SDK
+    frameLengthFor: pythonFrameLength,
+    prepare: async () => ({ command: values.python as string, args: [join(HERE, 'cli.py')] }),
   },
   java: {
     name: 'the Java SDK',
@@ -271,14 +285,19 @@ async function crossCheck(peer: Peer, folder: string, kms: KmsEmulator): Promise
   const passed = status === 0 && failures.length === 0 && theirs.length === ours.length
   if (passed && values.save) {
     const saved = MESSAGES.filter((message) => message.saved)
+    const rawKeys = { ...Object.fromEntries(Object.entries(aes).map(([bits, key]) => [`aes-${bits}`, base64(key)])), 'rsa-private': rsaPair.privateKey }
     const vectors: SdkVectors = {
       writer,
       namespace: NAMESPACE,
-      keys: { ...Object.fromEntries(Object.entries(aes).map(([bits, key]) => [`aes-${bits}`, base64(key)])), 'rsa-private': rsaPair.privateKey },
+      keys: peer.keyrings.some((keyring) => RAW.includes(keyring)) ? rawKeys : {},
+      // The emulator's keys, as its statePath file holds them: the tests start one from them.
+      ...(peer.keyrings.some((keyring) => KMS.includes(keyring))
+        ? { kms: { regions: KMS_REGIONS, state: JSON.parse(readFileSync(join(folder, 'kms-state.json'), 'utf8')), key: kmsKey, mrk, replica } }
+        : {}),
       context: CONTEXT,
       plaintexts: Object.fromEntries(saved.map(({ label, plaintext }) => [label, base64(plaintext)])),
       messages: theirs
-        .filter((c) => RAW.includes(c.keyring) && saved.some(({ label }) => label === c.label))
+        .filter((c) => saved.some(({ label }) => label === c.label))
         .map((c) => ({ suite: c.suite, keyring: c.keyring, shape: c.label, frameLength: c.peerFrameLength, ciphertext: c.ciphertext })),
     }
     writeFileSync(values.save, `${JSON.stringify(vectors, null, 1)}\n`)
@@ -293,7 +312,8 @@ if (!peer) {
   process.exit(2)
 }
 const folder = mkdtempSync(join(tmpdir(), `kms-envelope-interop-${values.sdk}-`))
-const kms = await startKmsEmulator({ regions: ['us-east-1', 'eu-west-1'] })
+// The emulator keeps its keys in the folder, for --save.
+const kms = await startKmsEmulator({ regions: KMS_REGIONS, statePath: join(folder, 'kms-state.json') })
 try {
   process.exitCode = await crossCheck(peer, folder, kms)
 } finally {

@@ -7,9 +7,10 @@ some did not, 2 when the SDK cannot be imported.
 """
 import base64
 import logging
-import os
 import sys
 import warnings
+
+from peer_files import read_folder, theirs_row, write_results
 
 try:
     import aws_encryption_sdk
@@ -26,20 +27,7 @@ warnings.filterwarnings("ignore")  # the SDK warns about its own deprecations
 logging.disable(logging.CRITICAL)  # and logs a traceback for each failure, which is reported below
 
 folder = sys.argv[1]
-
-
-def read_rows(name):
-    """The tab-separated rows of that file in the folder."""
-    with open(os.path.join(folder, name), encoding="utf-8") as rows:
-        return [line.rstrip("\n").split("\t") for line in rows if line.strip()]
-
-
-keys = dict(read_rows("keys.tsv"))
-context = {base64.b64decode(key).decode(): base64.b64decode(value).decode() for key, value in read_rows("context.tsv")}
-COLUMNS = ("suite", "keyring", "label", "frameLength", "peerFrameLength", "plaintext", "ciphertext")
-ours = [dict(zip(COLUMNS, row)) for row in read_rows("ours.tsv")]
-for case in ours:
-    case["suite"], case["frameLength"], case["peerFrameLength"] = int(case["suite"]), int(case["frameLength"]), int(case["peerFrameLength"])
+keys, context, ours = read_folder(folder)
 RSA_PADDINGS = {
     "OAEP-SHA1": WrappingAlgorithm.RSA_OAEP_SHA1_MGF1,
     "OAEP-SHA256": WrappingAlgorithm.RSA_OAEP_SHA256_MGF1,
@@ -117,8 +105,6 @@ for case in ours:
     except Exception as error:  # any failure is reported with its case
         failures.append("%s: %s: %s" % (what, type(error).__name__, str(error)[:300]))
 writer = "the Python SDK %s" % aws_encryption_sdk.__version__
-with open(os.path.join(folder, "writer.txt"), "w", encoding="utf-8") as out:
-    out.write(writer)
 print("%s decrypted %d of kms-envelope's %d messages" % (writer, len(ours) - len(failures), len(ours)))
 for failure in failures:
     print("  " + failure)
@@ -139,7 +125,6 @@ for case in ours:
         failures.append("encrypting 0x%04x %s %s: %s: %s" % (case["suite"], case["keyring"], case["label"], type(error).__name__, str(error)[:300]))
         print("  " + failures[-1])
         continue
-    theirs.append([str(case[column]) for column in COLUMNS[:-1]] + [base64.b64encode(ciphertext).decode()])
-with open(os.path.join(folder, "theirs.tsv"), "w", encoding="utf-8") as out:
-    out.writelines("\t".join(row) + "\n" for row in theirs)
+    theirs.append(theirs_row(case, ciphertext))
+write_results(folder, writer, theirs)
 sys.exit(1 if failures else 0)
