@@ -18,32 +18,18 @@
  * ```
  */
 import { webCryptoBackend } from './backend/webcrypto.js'
-import { ConfigurationError } from './errors.js'
 import { isAsyncIterable } from './collect.js'
+import { loadOnDemand, onDemandLoaded } from './load-on-demand.js'
 import { decryptWith } from './decrypt.js'
 import { encryptWith } from './encrypt.js'
 import type { DecryptStreamOptions, EncryptStreamOptions, EnvelopeStream } from './stream.js'
-import { concatBytes } from './format/bytes.js'
 import { decryptStreamWith } from './stream-decrypt.js'
 import { encryptStreamWith } from './stream-encrypt.js'
 import type { DecryptOptions, DecryptResult, EncryptOptions, EncryptResult, Keyring, MaterialsManager } from './types.js'
 
-/**
- * An async iterable's chunks in one buffer. The browser's one-shot API gathers iterable input and runs the
- * one-shot engine on it (which returns nothing unverified), so an application that encrypts in one shot
- * does not download the stream engine; the chunks are zeroed once copied.
- */
-async function gather(source: AsyncIterable<unknown>): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = []
-  try {
-    for await (const chunk of source) {
-      if (!(chunk instanceof Uint8Array)) throw new ConfigurationError(`Iterable input must yield Uint8Array chunks; got ${typeof chunk}.`)
-      chunks.push(chunk.slice())
-    }
-    return concatBytes(chunks)
-  } finally {
-    for (const chunk of chunks) chunk.fill(0)
-  }
+/** One-shot input that arrives in pieces: an async iterable, or a `ReadableStream` (in Safari, not async iterable). */
+function inPieces(input: unknown): input is AsyncIterable<unknown> | ReadableStream<unknown> {
+  return isAsyncIterable(input) || (typeof ReadableStream == 'function' && input instanceof ReadableStream)
 }
 
 /**
@@ -55,8 +41,8 @@ function unshared<T>(input: T): T {
 }
 
 /**
- * Encrypt `plaintext` (bytes, a string encoded as UTF-8, or an async iterable of byte chunks, gathered first)
- * into one message. The default suite is 0x0578 (0x0478 with a `KmsRsaKeyring`).
+ * Encrypt `plaintext` (bytes, a string encoded as UTF-8, or an async iterable or `ReadableStream` of byte chunks,
+ * gathered first) into one message. The default suite is 0x0578 (0x0478 with a `KmsRsaKeyring`).
  *
  * @example
  * ```ts
@@ -65,11 +51,11 @@ function unshared<T>(input: T): T {
  */
 export async function encrypt(
   keyringOrCmm: Keyring | MaterialsManager,
-  plaintext: Uint8Array | string | AsyncIterable<Uint8Array>,
+  plaintext: Uint8Array | string | AsyncIterable<Uint8Array> | ReadableStream<Uint8Array>,
   options?: EncryptOptions,
 ): Promise<EncryptResult> {
-  if (!isAsyncIterable(plaintext)) return encryptWith(webCryptoBackend, keyringOrCmm, unshared(plaintext), options)
-  const gathered = await gather(plaintext)
+  if (!inPieces(plaintext)) return encryptWith(webCryptoBackend, keyringOrCmm, unshared(plaintext), options)
+  const gathered = await (onDemandLoaded() ?? (await loadOnDemand())).gather(plaintext)
   try {
     return await encryptWith(webCryptoBackend, keyringOrCmm, gathered, options)
   } finally {
@@ -78,7 +64,7 @@ export async function encrypt(
 }
 
 /**
- * Decrypt one complete message (bytes, or an async iterable of byte chunks, gathered first). Returns
+ * Decrypt one complete message (bytes, or an async iterable or `ReadableStream` of byte chunks, gathered first). Returns
  * plaintext only after the header, every frame and (for signing suites) the signature verify.
  *
  * @example
@@ -88,10 +74,10 @@ export async function encrypt(
  */
 export async function decrypt(
   keyringOrCmm: Keyring | MaterialsManager,
-  ciphertext: Uint8Array | AsyncIterable<Uint8Array>,
+  ciphertext: Uint8Array | AsyncIterable<Uint8Array> | ReadableStream<Uint8Array>,
   options?: DecryptOptions,
 ): Promise<DecryptResult> {
-  return decryptWith(webCryptoBackend, keyringOrCmm, isAsyncIterable(ciphertext) ? await gather(ciphertext) : unshared(ciphertext), options)
+  return decryptWith(webCryptoBackend, keyringOrCmm, inPieces(ciphertext) ? await (onDemandLoaded() ?? (await loadOnDemand())).gather(ciphertext) : unshared(ciphertext), options)
 }
 
 /**

@@ -2,7 +2,7 @@
 // that only encrypts with an unsigned suite (KmsRsaKeyring, 0x0478) never downloads it: the decrypt half of
 // the default materials manager and of KmsRsaKeyring, the private half of WebCrypto RSA, WebCrypto ECDSA, and
 // the check of a custom materials manager's encryption materials and the typing of its own errors and of the
-// platform's.
+// platform's, and the gathering of one-shot input that arrives in pieces (gather.ts).
 // They share one module so that a bundler makes one lazy chunk of them rather than several small ones.
 export { defaultDecryptionMaterials } from './cmm/default-decrypt.js'
 export { checkEncryptionMaterials, managerFailure } from './cmm/materials-check.js'
@@ -11,3 +11,4 @@ export { checkMaterialsRequest } from './cmm/request-check.js'
 export { kmsRsaDecrypt } from './keyrings/kms-rsa-decrypt.js'
 export { importPrivateKey, publicJwk, rsaDecrypt } from './backend/webcrypto-rsa-private.js'
 export { generateSigningKey, importVerificationKey, signMessage, verifyMessage } from './backend/webcrypto-ecdsa.js'
+export { gather } from './gather.js'

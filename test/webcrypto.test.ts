@@ -764,3 +764,54 @@ describe('bytes on a SharedArrayBuffer (a cross-origin-isolated page may pass th
     expect(decrypted).toEqual(plaintext)
   })
 })
+
+describe("the browser entry's one-shot input in pieces: a ReadableStream that is not async iterable (Safari's)", () => {
+  const keyring = new RawAesKeyring({ keyNamespace: 'n', keyName: 'k', wrappingKey: new Uint8Array(32).fill(2) })
+  /**
+   * A stream of these chunks, without async iteration, as Safari's streams are; then it ends (`close`), fails with
+   * `end` (an Error), or stays open.
+   */
+  const safariStream = (chunks: unknown[], end: 'close' | 'open' | Error = 'close') => {
+    const events: string[] = []
+    const stream = new ReadableStream<Uint8Array>({
+      start(controller) {
+        for (const chunk of chunks) controller.enqueue(chunk as Uint8Array)
+        if (end === 'close') controller.close()
+      },
+      pull(controller) {
+        if (end instanceof Error) controller.error(end)
+      },
+      cancel() {
+        events.push('cancelled')
+      },
+    })
+    Object.defineProperty(stream, Symbol.asyncIterator, { value: undefined })
+    return { stream, events }
+  }
+
+  it('is read through a reader of its own: encrypt and decrypt round trip, and the caller keeps its chunks', async () => {
+    const browser = await import('../src/browser.js')
+    const chunks = [bytes(3000), bytes(5000).fill(9)]
+    const { ciphertext } = await browser.encrypt(keyring, safariStream(chunks).stream as never, { frameLength: 1024 })
+    const { plaintext } = await browser.decrypt(keyring, safariStream([ciphertext.slice(0, 100), ciphertext.slice(100)]).stream as never)
+    expect(plaintext).toEqual(new Uint8Array([...chunks[0]!, ...chunks[1]!]))
+    expect(chunks[1]!.every((byte) => byte === 9)).toBe(true)
+  })
+
+  it("a stream that fails rejects with the stream's own error, and its lock is released", async () => {
+    const browser = await import('../src/browser.js')
+    const failure = new Error('the upload was interrupted')
+    const { stream } = safariStream([bytes(10)], failure)
+    expect(await rejectionOf(browser.encrypt(keyring, stream as never))).toBe(failure)
+    expect(stream.locked).toBe(false)
+  })
+
+  it('a chunk that is not bytes is an INVALID_CONFIGURATION, and the stream is cancelled', async () => {
+    const browser = await import('../src/browser.js')
+    const { stream, events } = safariStream([bytes(10), 'text'], 'open')
+    const refused = await rejectionOf(browser.encrypt(keyring, stream as never))
+    expect(refused).toMatchObject({ code: 'INVALID_CONFIGURATION', message: 'Iterable input must yield Uint8Array chunks; got string.' })
+    expect(events).toEqual(['cancelled'])
+    expect(stream.locked).toBe(false)
+  })
+})
