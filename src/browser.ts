@@ -32,6 +32,11 @@ function inPieces(input: unknown): input is AsyncIterable<unknown> | ReadableStr
   return isAsyncIterable(input) || (typeof ReadableStream == 'function' && input instanceof ReadableStream)
 }
 
+/** Such input in one buffer, by gather.ts (in the on-demand chunk: a page that passes bytes never loads it). */
+async function gather(input: AsyncIterable<unknown> | ReadableStream<unknown>): Promise<Uint8Array> {
+  return (onDemandLoaded() ?? (await loadOnDemand())).gather(input)
+}
+
 /**
  * One-shot input as WebCrypto takes it: it refuses views of a SharedArrayBuffer (which a cross-origin-isolated
  * page may hand in), so those bytes are copied.
@@ -55,7 +60,7 @@ export async function encrypt(
   options?: EncryptOptions,
 ): Promise<EncryptResult> {
   if (!inPieces(plaintext)) return encryptWith(webCryptoBackend, keyringOrCmm, unshared(plaintext), options)
-  const gathered = await (onDemandLoaded() ?? (await loadOnDemand())).gather(plaintext)
+  const gathered = await gather(plaintext)
   try {
     return await encryptWith(webCryptoBackend, keyringOrCmm, gathered, options)
   } finally {
@@ -64,8 +69,8 @@ export async function encrypt(
 }
 
 /**
- * Decrypt one complete message (bytes, or an async iterable or `ReadableStream` of byte chunks, gathered first). Returns
- * plaintext only after the header, every frame and (for signing suites) the signature verify.
+ * Decrypt one complete message (bytes, or an async iterable or `ReadableStream` of byte chunks, gathered
+ * first). Returns plaintext only after the header, every frame and (for signing suites) the signature verify.
  *
  * @example
  * ```ts
@@ -77,7 +82,7 @@ export async function decrypt(
   ciphertext: Uint8Array | AsyncIterable<Uint8Array> | ReadableStream<Uint8Array>,
   options?: DecryptOptions,
 ): Promise<DecryptResult> {
-  return decryptWith(webCryptoBackend, keyringOrCmm, inPieces(ciphertext) ? await (onDemandLoaded() ?? (await loadOnDemand())).gather(ciphertext) : unshared(ciphertext), options)
+  return decryptWith(webCryptoBackend, keyringOrCmm, inPieces(ciphertext) ? await gather(ciphertext) : unshared(ciphertext), options)
 }
 
 /**

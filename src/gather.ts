@@ -22,7 +22,10 @@ export async function gather(source: AsyncIterable<unknown> | ReadableStream<unk
   }
 }
 
-/** A stream's chunks through a reader of its own. Left early (a chunk refused), the stream is cancelled, as `for await` over one does. */
+/**
+ * A stream's chunks through a reader of its own. Left early (a chunk refused), the stream is cancelled, as a
+ * `for await` loop over an async iterable stream cancels it.
+ */
 async function* readerChunks(stream: ReadableStream<unknown>): AsyncGenerator<unknown> {
   const reader = stream.getReader()
   let finished = false

@@ -35,7 +35,6 @@ if COMMAND is None:
     sys.stderr.write("interop: no aws-encryption-cli beside %s or on the PATH.\n" % sys.executable)
     sys.exit(2)
 
-
 keys, context, ours = read_folder(folder)
 CONTEXT_ARGUMENTS = ["--encryption-context"] + ["%s=%s" % pair for pair in context.items()]
 work = tempfile.mkdtemp(prefix="interop-cli-")
