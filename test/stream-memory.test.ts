@@ -58,7 +58,9 @@ describe('slow: streaming memory stays bounded (256 MiB through encryptStream ->
       expect(report.maxRssBytes).toBeLessThan((NODE_MAJOR >= 24 ? 224 : 160) * MIB)
       const smaller = await runChild(64, suite, 4096)
       expect(smaller.outputSha256).toBe(smaller.inputSha256)
-      expect(growth - (smaller.peakSampledRssBytes - smaller.rssBeforeBytes)).toBeLessThan(24 * MIB)
+      // Memory that scaled with the size would grow 192 MiB more. On Node 24 and later, how much dead memory the
+      // peak catches varies more from run to run: 64 MiB grew 89-105 MiB and 256 MiB 95-109 (once 35 MiB more).
+      expect(growth - (smaller.peakSampledRssBytes - smaller.rssBeforeBytes)).toBeLessThan((NODE_MAJOR >= 24 ? 64 : 24) * MIB)
     }, 60_000)
   }
 })
