@@ -18,7 +18,7 @@
  * ```
  */
 import { webCryptoBackend } from './backend/webcrypto.js'
-import { isAsyncIterable } from './collect.js'
+import { isAsyncIterable } from './async-iterable.js'
 import { loadOnDemand, onDemandLoaded } from './load-on-demand.js'
 import { decryptWith } from './decrypt.js'
 import { encryptWith } from './encrypt.js'

@@ -3,8 +3,14 @@ import { concatBytes } from './format/bytes.js'
 import type { EnvelopeStream } from './stream.js'
 import type { MessageHeader } from './types.js'
 
-export function isAsyncIterable(value: unknown): value is AsyncIterable<Uint8Array> {
-  return value !== null && typeof value === 'object' && typeof (value as AsyncIterable<unknown>)[Symbol.asyncIterator] === 'function'
+/**
+ * One-shot input that is a `ReadableStream` someone already reads (a reader or a pipe holds it): a
+ * ConfigurationError that says so, rather than the platform's TypeError at the first read.
+ */
+export function refuseLockedStream(source: unknown): void {
+  if (typeof ReadableStream == 'function' && source instanceof ReadableStream && source.locked) {
+    throw new ConfigurationError('The input ReadableStream is locked: a reader or a pipe already holds it. Pass a stream that nothing reads yet.')
+  }
 }
 
 /**
@@ -15,6 +21,7 @@ export async function collectThrough(
   stream: EnvelopeStream,
   source: AsyncIterable<unknown>,
 ): Promise<{ output: Uint8Array; header: MessageHeader }> {
+  refuseLockedStream(source)
   const chunks: Uint8Array[] = []
   const reading = (async () => {
     const reader = stream.readable.getReader()

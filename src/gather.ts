@@ -1,6 +1,7 @@
 // The browser's one-shot input that arrives in pieces, gathered into one buffer; loaded on first use by browser.ts,
 // so a page that encrypts bytes never downloads it.
-import { isAsyncIterable } from './collect.js'
+import { isAsyncIterable } from './async-iterable.js'
+import { refuseLockedStream } from './collect.js'
 import { ConfigurationError } from './errors.js'
 import { concatBytes } from './format/bytes.js'
 
@@ -10,6 +11,7 @@ import { concatBytes } from './format/bytes.js'
  * encrypts in one shot does not download the stream engine; the chunks are zeroed once copied.
  */
 export async function gather(source: AsyncIterable<unknown> | ReadableStream<unknown>): Promise<Uint8Array> {
+  refuseLockedStream(source)
   const chunks: Uint8Array[] = []
   try {
     for await (const chunk of isAsyncIterable(source) ? source : readerChunks(source as ReadableStream<unknown>)) {

@@ -11,7 +11,8 @@
  * ```
  */
 import { nodeBackend } from './backend/node.js'
-import { collectThrough, isAsyncIterable } from './collect.js'
+import { isAsyncIterable } from './async-iterable.js'
+import { collectThrough } from './collect.js'
 import { decryptWith } from './decrypt.js'
 import { recogniseOtherCopies } from './error-copies.js'
 import * as errors from './errors.js'

@@ -1232,6 +1232,26 @@ describe('stream abort and cleanup', () => {
     expect(await rejectionOf(readAll(failingStream(ciphertext).pipeThrough(decryptStream(keyring))))).toBe(sourceError)
   })
 
+  it('a ReadableStream someone already reads: one-shot encrypt and decrypt refuse it as INVALID_CONFIGURATION, calling no keyring', async () => {
+    const { ciphertext } = await encrypt(keyring, bytes(1000))
+    const locked = (data: Uint8Array) => {
+      const stream = new ReadableStream<Uint8Array>({
+        start(controller) {
+          controller.enqueue(data)
+          controller.close()
+        },
+      })
+      stream.getReader()
+      return stream
+    }
+    const { keyring: spy, calls } = spyKeyring(keyring)
+    for (const refused of [await rejectionOf(encrypt(spy, locked(bytes(1000)) as never)), await rejectionOf(decrypt(spy, locked(ciphertext) as never))]) {
+      expect(refused).toBeInstanceOf(ConfigurationError)
+      expect(refused).toMatchObject({ code: 'INVALID_CONFIGURATION', message: expect.stringContaining('The input ReadableStream is locked') })
+    }
+    expect(calls).toEqual({ encrypt: 0, decrypt: 0 })
+  })
+
   // Regression test; the bug it caught: collectThrough starts reading the stream before the first write; if the
   // stream errors while the source iterable is still waiting (e.g. encryptStream's keyring fails and the source is a
   // slow Readable), the `reading` promise rejects with no handler attached yet: an unhandledRejection (vitest reports

@@ -806,6 +806,17 @@ describe("the browser entry's one-shot input in pieces: a ReadableStream that is
     expect(stream.locked).toBe(false)
   })
 
+  it('a stream someone already reads is an INVALID_CONFIGURATION, on both paths', async () => {
+    const browser = await import('../src/browser.js')
+    const { stream: hidden } = safariStream([bytes(10)])
+    const iterable = new ReadableStream<Uint8Array>({ start: (controller) => controller.close() })
+    for (const stream of [hidden, iterable]) {
+      stream.getReader()
+      expect(await rejectionOf(browser.encrypt(keyring, stream as never))).toMatchObject({ code: 'INVALID_CONFIGURATION' })
+      expect(await rejectionOf(browser.decrypt(keyring, stream as never))).toMatchObject({ code: 'INVALID_CONFIGURATION' })
+    }
+  })
+
   it('a chunk that is not bytes is an INVALID_CONFIGURATION, and the stream is cancelled', async () => {
     const browser = await import('../src/browser.js')
     const { stream, events } = safariStream([bytes(10), 'text'], 'open')
