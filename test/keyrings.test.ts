@@ -353,12 +353,14 @@ describe('RSA-unwrapped data keys of the wrong length', () => {
     expect(failure(error)).toMatch(new RegExp(`${length} bytes; the suite needs 32`))
   })
 
-  // WebKitGTK's RSA-OAEP drops the leading zero bytes of what it decrypts (test/browser.test.ts runs it). Here a
-  // WebCrypto that does the same stands in for it: the backend finds that it does, and puts them back.
-  it('WebCrypto backend on a WebCrypto that drops leading zeros: a key that starts with zeros gets them back', async () => {
+  /**
+   * Runs `check` on a WebCrypto whose RSA-OAEP drops the leading zero bytes of what it decrypts, as WebKitGTK's does
+   * (test/browser.test.ts runs it); `generateKey` replaces its key generation when given.
+   */
+  async function onDroppingWebCrypto(check: () => Promise<void>, generateKey?: () => Promise<CryptoKeyPair>): Promise<void> {
     const real = globalThis.crypto.subtle
     const dropping = {
-      generateKey: real.generateKey.bind(real),
+      generateKey: generateKey ?? real.generateKey.bind(real),
       importKey: real.importKey.bind(real),
       encrypt: real.encrypt.bind(real),
       async decrypt(...args: Parameters<SubtleCrypto['decrypt']>) {
@@ -368,6 +370,15 @@ describe('RSA-unwrapped data keys of the wrong length', () => {
     }
     Object.defineProperty(globalThis.crypto, 'subtle', { value: dropping, configurable: true })
     try {
+      await check()
+    } finally {
+      delete (globalThis.crypto as { subtle?: unknown }).subtle
+    }
+    expect(globalThis.crypto.subtle).toBe(real)
+  }
+
+  it('WebCrypto backend on a WebCrypto that drops leading zeros: a key that starts with zeros gets them back', async () => {
+    await onDroppingWebCrypto(async () => {
       const key = Uint8Array.of(0, 0, ...new Array(30).fill(9))
       const { keyring, edk } = wrapped(key)
       const { plaintextDataKey } = await keyring.onDecrypt(materials, [edk], webCryptoBackend)
@@ -375,10 +386,26 @@ describe('RSA-unwrapped data keys of the wrong length', () => {
       // One that is longer than the suite's is still refused.
       const long = wrapped(Uint8Array.of(0, ...new Array(40).fill(9)))
       expect(failure(await rejectionOf(long.keyring.onDecrypt(materials, [long.edk], webCryptoBackend)))).toMatch(/40 bytes; the suite needs 32/)
-    } finally {
-      delete (globalThis.crypto as { subtle?: unknown }).subtle
+    })
+  })
+
+  // The backend finds out with a 1024-bit key pair; an engine that cannot make one is taken as one that keeps zeros.
+  it('WebCrypto backend whose key-pair check fails: a short key is refused as too short, not padded', async () => {
+    let generateCalls = 0
+    const refuse = () => {
+      generateCalls++
+      return Promise.reject(new DOMException('1024-bit RSA keys are not supported', 'NotSupportedError'))
     }
-    expect(globalThis.crypto.subtle).toBe(real)
+    await onDroppingWebCrypto(async () => {
+      // Twice: the check is made once per WebCrypto, not per key.
+      for (let attempt = 0; attempt < 2; attempt++) {
+        const { keyring, edk } = wrapped(Uint8Array.of(0, 0, ...new Array(30).fill(9)))
+        const error = await rejectionOf(keyring.onDecrypt(materials, [edk], webCryptoBackend))
+        expect((error as EnvelopeError).code).toBe('KEYRING_FAILURE')
+        expect(failure(error)).toMatch(/30 bytes; the suite needs 32/)
+        expect(generateCalls).toBe(1)
+      }
+    }, refuse)
   })
 })
 
