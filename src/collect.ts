@@ -21,7 +21,6 @@ export async function collectThrough(
   stream: EnvelopeStream,
   source: AsyncIterable<unknown>,
 ): Promise<{ output: Uint8Array; header: MessageHeader }> {
-  refuseLockedStream(source)
   const chunks: Uint8Array[] = []
   const reading = (async () => {
     const reader = stream.readable.getReader()
