@@ -1364,7 +1364,15 @@ describe.each(Object.entries(nodeAdapters))('stream: Node adapters, %s', (_name,
 
   it('an encrypt Transform destroyed before its keyring answers rejects its header with ABORTED, writing nothing', async () => {
     const output: Buffer[] = []
-    const encrypting = enc(keyring)
+    // A keyring that answers 50 ms late: the Transform is surely destroyed first.
+    const late: Keyring = {
+      onEncrypt: async (materials, backend) => {
+        await new Promise((resolve) => setTimeout(resolve, 50))
+        return keyring.onEncrypt(materials, backend)
+      },
+      onDecrypt: (materials, edks, backend) => keyring.onDecrypt(materials, edks, backend),
+    }
+    const encrypting = enc(late)
     encrypting.on('data', (chunk: Buffer) => output.push(chunk))
     encrypting.destroy()
     expectCode(await rejectionOf(encrypting.header), 'ABORTED')
