@@ -46,7 +46,6 @@ function nodeTransform(driver: StreamDriver, startEngine = false): Transform {
   const { transformer } = driver
   const transform = new Transform({
     construct(callback) {
-      driver.destroyed = () => transform.destroyed
       if (startEngine) void transformer.start?.(controller) // settles driver.ready, awaited below
       driver.errorSink = (error) => transform.destroy(failing(error as Error))
       driver.ready.then(
@@ -75,6 +74,9 @@ function nodeTransform(driver: StreamDriver, startEngine = false): Transform {
       callback(error)
     },
   })
+  // From now, not from construct: a keyring that answers before Node gets to construct (in the same turn as a
+  // destroy() right after the Transform was made) must see the destroy too.
+  driver.destroyed = () => transform.destroyed
   return transform
 }
 

@@ -73,7 +73,8 @@ export interface StreamDriver {
   webOutput: boolean
   /**
    * True once the Node Transform driving the engine was destroyed. Node runs a destroy only after the Transform's
-   * construct, which waits for `start`, so `start` asks this before it resolves the header.
+   * construct, which waits for `start`, so `start` asks this before it resolves the header. The Transform sets it
+   * when it is made: a destroy() called before construct has run counts too.
    */
   destroyed: () => boolean
   /** Node only: set once the caller has taken `.header`, the promise that also carries a failure before the header. */

@@ -36,7 +36,7 @@ import {
   type MessageHeader,
 } from '../src/index.js'
 import { parseHeader } from '../src/format/header.js'
-import { aesKeyring, NODE_MAJOR, policyFor, rejectionOf, rsaKeyring, runModuleScript, SIGNING, spyKeyring, suites } from './helpers/fixtures.js'
+import { aesKeyring, heldKeyring, NODE_MAJOR, policyFor, rejectionOf, rsaKeyring, runModuleScript, SIGNING, spyKeyring, suites } from './helpers/fixtures.js'
 import {
   aesKey,
   byteDifference,
@@ -1061,15 +1061,7 @@ describe('stream abort and cleanup', () => {
 
   it('aborting while decryptStream waits for the keyring rejects the header and the readable at once', async () => {
     const { ciphertext } = await encrypt(keyring, bytes(500))
-    let release = () => undefined as void
-    const gate = new Promise<void>((resolve) => (release = resolve))
-    const slow: Keyring = {
-      onEncrypt: (materials, backend) => keyring.onEncrypt(materials, backend),
-      onDecrypt: async (materials, edks, backend) => {
-        await gate
-        return keyring.onDecrypt(materials, edks, backend)
-      },
-    }
+    const { keyring: slow, release } = heldKeyring(keyring)
     const controller = new AbortController()
     const stream = decryptStream(slow, { signal: controller.signal })
     const writer = stream.writable.getWriter()
@@ -1364,17 +1356,11 @@ describe.each(Object.entries(nodeAdapters))('stream: Node adapters, %s', (_name,
 
   it('an encrypt Transform destroyed before its keyring answers rejects its header with ABORTED, writing nothing', async () => {
     const output: Buffer[] = []
-    // A keyring that answers 50 ms late: the Transform is surely destroyed first.
-    const late: Keyring = {
-      onEncrypt: async (materials, backend) => {
-        await new Promise((resolve) => setTimeout(resolve, 50))
-        return keyring.onEncrypt(materials, backend)
-      },
-      onDecrypt: (materials, edks, backend) => keyring.onDecrypt(materials, edks, backend),
-    }
-    const encrypting = enc(late)
+    const { keyring: held, release } = heldKeyring(keyring)
+    const encrypting = enc(held)
     encrypting.on('data', (chunk: Buffer) => output.push(chunk))
     encrypting.destroy()
+    release() // the keyring answers only once the Transform is destroyed
     expectCode(await rejectionOf(encrypting.header), 'ABORTED')
     expect(output).toEqual([])
     // Destroyed once the header is out, it keeps the header it resolved.

@@ -100,6 +100,23 @@ export function spyKeyring(inner: Keyring): { keyring: Keyring; calls: { encrypt
   return { keyring, calls }
 }
 
+/** A keyring that holds each answer of `inner` until `release()` is called: a keyring still working, on demand. */
+export function heldKeyring(inner: Keyring): { keyring: Keyring; release: () => void } {
+  let release = () => undefined as void
+  const gate = new Promise<void>((resolve) => (release = resolve))
+  const keyring: Keyring = {
+    onEncrypt: async (materials, backend) => {
+      await gate
+      return inner.onEncrypt(materials, backend)
+    },
+    onDecrypt: async (materials, edks, backend) => {
+      await gate
+      return inner.onDecrypt(materials, edks, backend)
+    },
+  }
+  return { keyring, release }
+}
+
 /**
  * Run Node with tsx in a fresh process (none of the test runner's options, and `env` added to the environment)
  * and parse the last line it prints as JSON: `args` is a script file and its arguments, or use `runModuleScript`
