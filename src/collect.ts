@@ -13,14 +13,23 @@ export function refuseLockedStream(source: unknown): void {
   }
 }
 
+/** A chunk of one-shot input that arrives in pieces, which must be bytes. */
+export function inputChunk(chunk: unknown): Uint8Array {
+  if (!(chunk instanceof Uint8Array)) throw new ConfigurationError(`Iterable input must yield Uint8Array chunks; got ${typeof chunk}.`)
+  return chunk
+}
+
 /**
  * Drive an envelope stream from an async iterable and gather its output. Used by the one-shot API for
- * iterable input: the result is returned only when the whole message has been processed.
+ * iterable input: the result is returned only when the whole message has been processed. The stream is made
+ * once the source is known to be readable: an encrypt stream asks for its materials as soon as it exists.
  */
 export async function collectThrough(
-  stream: EnvelopeStream,
   source: AsyncIterable<unknown>,
+  makeStream: () => EnvelopeStream,
 ): Promise<{ output: Uint8Array; header: MessageHeader }> {
+  refuseLockedStream(source)
+  const stream = makeStream()
   const chunks: Uint8Array[] = []
   const reading = (async () => {
     const reader = stream.readable.getReader()
@@ -30,10 +39,7 @@ export async function collectThrough(
   reading.catch(() => undefined)
   const writer = stream.writable.getWriter()
   try {
-    for await (const chunk of source) {
-      if (!(chunk instanceof Uint8Array)) throw new ConfigurationError(`Iterable input must yield Uint8Array chunks; got ${typeof chunk}.`)
-      await writer.write(chunk)
-    }
+    for await (const chunk of source) await writer.write(inputChunk(chunk))
     await writer.close()
   } catch (error) {
     await writer.abort(error).catch(() => undefined)

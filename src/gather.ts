@@ -1,8 +1,7 @@
 // The browser's one-shot input that arrives in pieces, gathered into one buffer; loaded on first use by browser.ts,
 // so a page that encrypts bytes never downloads it.
 import { isAsyncIterable } from './async-iterable.js'
-import { refuseLockedStream } from './collect.js'
-import { ConfigurationError } from './errors.js'
+import { inputChunk, refuseLockedStream } from './collect.js'
 import { concatBytes } from './format/bytes.js'
 
 /**
@@ -14,10 +13,7 @@ export async function gather(source: AsyncIterable<unknown> | ReadableStream<unk
   refuseLockedStream(source)
   const chunks: Uint8Array[] = []
   try {
-    for await (const chunk of isAsyncIterable(source) ? source : readerChunks(source as ReadableStream<unknown>)) {
-      if (!(chunk instanceof Uint8Array)) throw new ConfigurationError(`Iterable input must yield Uint8Array chunks; got ${typeof chunk}.`)
-      chunks.push(chunk.slice())
-    }
+    for await (const chunk of isAsyncIterable(source) ? source : readerChunks(source as ReadableStream<unknown>)) chunks.push(inputChunk(chunk).slice())
     return concatBytes(chunks)
   } finally {
     for (const chunk of chunks) chunk.fill(0)

@@ -12,7 +12,7 @@
  */
 import { nodeBackend } from './backend/node.js'
 import { isAsyncIterable } from './async-iterable.js'
-import { collectThrough, refuseLockedStream } from './collect.js'
+import { collectThrough } from './collect.js'
 import { decryptWith } from './decrypt.js'
 import { recogniseOtherCopies } from './error-copies.js'
 import * as errors from './errors.js'
@@ -39,10 +39,9 @@ export async function encrypt(
   options?: EncryptOptions,
 ): Promise<EncryptResult> {
   if (isAsyncIterable(plaintext)) {
-    // Before the stream is made: it asks for its materials (a keyring, KMS) as soon as it exists.
-    refuseLockedStream(plaintext)
     // The stream takes more options than one-shot encrypt: check against encrypt's own first.
-    const { output, header } = await collectThrough(encryptStreamWith(nodeBackend, keyringOrCmm, optionsObject(options, 'encrypt', ENCRYPT_OPTIONS)), plaintext)
+    const checked = optionsObject(options, 'encrypt', ENCRYPT_OPTIONS)
+    const { output, header } = await collectThrough(plaintext, () => encryptStreamWith(nodeBackend, keyringOrCmm, checked))
     return { ciphertext: output, header }
   }
   return encryptWith(nodeBackend, keyringOrCmm, plaintext, options)

@@ -34,7 +34,7 @@ import {
   type EnvelopeStream,
   type StreamDriver,
 } from './stream.js'
-import { collectThrough, refuseLockedStream } from './collect.js'
+import { collectThrough } from './collect.js'
 import type { DecryptOptions, DecryptResult, EncryptionContext, MessageHeader } from './types.js'
 
 type DecryptState = 'header' | 'body' | 'footer' | 'done'
@@ -66,10 +66,9 @@ export async function decryptIterableWith(
   source: AsyncIterable<unknown>,
   options?: DecryptOptions,
 ): Promise<DecryptResult> {
-  refuseLockedStream(source)
   // The stream takes more options than one-shot decrypt: check against decrypt's own first.
   const driver = decryptDriver(backend, keyringOrCmm, optionsObject(options, 'decrypt', DECRYPT_OPTIONS))
-  const { output, header } = await collectThrough(webStream(driver), source)
+  const { output, header } = await collectThrough(source, () => webStream(driver))
   return { plaintext: output, header, encryptionContext: driver.authenticatedContext?.() ?? header.encryptionContext }
 }
 
