@@ -3,7 +3,7 @@ import { isPromise, type CryptoBackend, type MaybePromise } from './backend/type
 import { fromBase64 } from './backend/der.js'
 import { asMaterialsManager } from './cmm/default.js'
 import { ConfigurationError, LimitExceededError, TrailingDataError } from './errors.js'
-import { platformFailure } from './platform-failure.js'
+import { inputFailure, platformFailure } from './platform-failure.js'
 import { ByteReader } from './format/bytes.js'
 import { PUBLIC_KEY_CONTEXT_KEY } from './format/context.js'
 import { readFooter } from './format/footer.js'
@@ -154,9 +154,11 @@ export async function decryptWith(
   options?: DecryptOptions,
 ): Promise<DecryptResult> {
   let early: Promise<EarlySignatureCheck | undefined> | undefined
+  let length = -1
   try {
     const cmm = asMaterialsManager(keyringOrCmm)
     if (!(ciphertext instanceof Uint8Array)) throw new ConfigurationError(`ciphertext must be a Uint8Array or an async iterable of Uint8Array chunks; ${notBytes(ciphertext)}.`)
+    length = ciphertext.length
     const settings = decryptionSettings(optionsObject(options, 'decrypt', DECRYPT_OPTIONS))
     const parsed = parseHeader(ciphertext, settings)
     checkHeader(parsed, settings)
@@ -184,7 +186,7 @@ export async function decryptWith(
     // delivered, which takes a turn of the event loop: a loop of failing decrypts that never yields to the
     // event loop would pile them up. Its answer no longer matters; its end does.
     if (early !== undefined) await early.then((check) => check?.valid)
-    throw platformFailure(error)
+    throw length < 0 ? platformFailure(error) : inputFailure(error, ciphertext, length, 'decrypt')
   }
 }
 

@@ -166,16 +166,23 @@ export async function encryptWith(
 ): Promise<EncryptResult> {
   const input = typeof plaintext === 'string' ? plaintextBytes(plaintext) : plaintext
   if (!(input instanceof Uint8Array)) throw new ConfigurationError('plaintext must be a Uint8Array, a string, or an async iterable of Uint8Array chunks.')
+  const length = input.length
   let session: EncryptionSession | undefined
+  let failure: unknown
   try {
-    session = await beginEncryption(backend, keyringOrCmm, optionsObject(options, 'encrypt', ENCRYPT_OPTIONS), { plaintextLength: input.length })
+    session = await beginEncryption(backend, keyringOrCmm, optionsObject(options, 'encrypt', ENCRYPT_OPTIONS), { plaintextLength: length })
     // The synchronous loop comes with a backend whose keys answer synchronously (node:crypto); the
     // asynchronous one also drives synchronous keys, only slower.
-    return !session.sealer.async && backend.sealBody !== undefined ? backend.sealBody(session, input) : await sealBodyAsync(backend, session, input)
+    const result = await (!session.sealer.async && backend.sealBody !== undefined ? backend.sealBody(session, input) : sealBodyAsync(backend, session, input))
+    // A buffer resized while the keyrings worked would make a message of other bytes than the caller passed.
+    if (input.length === length) return result
   } catch (error) {
-    // A platform failure (WebCrypto rejecting, say) as INTERNAL_ERROR; typed on demand, to keep it out of the first load.
-    throw error instanceof EnvelopeError ? error : (onDemandLoaded() ?? (await loadOnDemand())).platformFailure(error)
+    if (error instanceof EnvelopeError) throw error
+    failure = error
   } finally {
     session?.sealer.dispose()
   }
+  // A platform failure (WebCrypto rejecting, say) as INTERNAL_ERROR, unless the input's buffer was detached or
+  // resized under the call; typed on demand, to keep it out of the first load.
+  throw (onDemandLoaded() ?? (await loadOnDemand())).encryptFailure(failure, input, length)
 }

@@ -6,7 +6,7 @@
 // They share one module so that a bundler makes one lazy chunk of them rather than several small ones.
 export { defaultDecryptionMaterials } from './cmm/default-decrypt.js'
 export { checkEncryptionMaterials, managerFailure } from './cmm/materials-check.js'
-export { platformFailure } from './platform-failure.js'
+export { encryptFailure } from './platform-failure.js'
 export { checkMaterialsRequest } from './cmm/request-check.js'
 export { kmsRsaDecrypt } from './keyrings/kms-rsa-decrypt.js'
 export { importPrivateKey, publicJwk, rsaDecrypt } from './backend/webcrypto-rsa-private.js'

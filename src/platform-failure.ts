@@ -1,3 +1,4 @@
+import { inputChanged } from './detached.js'
 import { namedErrorMessage } from './error-text.js'
 import { EnvelopeError, InternalError } from './errors.js'
 
@@ -9,4 +10,17 @@ import { EnvelopeError, InternalError } from './errors.js'
 export function platformFailure(error: unknown): EnvelopeError {
   if (error instanceof EnvelopeError) return error
   return new InternalError(`The platform failed under kms-envelope (${namedErrorMessage(error)}).`, { cause: error })
+}
+
+/**
+ * A one-shot call's failure as platformFailure types it, unless the input's buffer was detached or resized under
+ * the call: then that is the cause to report, whatever failed after it.
+ */
+export function inputFailure(error: unknown, input: Uint8Array, length: number, operation: 'encrypt' | 'decrypt'): EnvelopeError {
+  return inputChanged(input, length, operation) ?? platformFailure(error)
+}
+
+/** `inputFailure` for one-shot encrypt, which takes it from the chunk loaded on demand. */
+export function encryptFailure(error: unknown, input: Uint8Array, length: number): EnvelopeError {
+  return inputFailure(error, input, length, 'encrypt')
 }

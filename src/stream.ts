@@ -1,3 +1,4 @@
+import { attachedChunk } from './detached.js'
 import { AbortedError, ConfigurationError } from './errors.js'
 import { platformFailure } from './platform-failure.js'
 import type { DecryptOptions, EncryptionContext, EncryptOptions, MessageHeader } from './types.js'
@@ -117,9 +118,12 @@ export function cancelledError(reason: unknown): AbortedError {
   return new AbortedError('The stream was cancelled.', { cause: reason })
 }
 
-/** A chunk written to a stream, as bytes. A view of a SharedArrayBuffer is copied: WebCrypto refuses those. */
+/**
+ * A chunk written to a stream, as bytes. A view of a SharedArrayBuffer is copied: WebCrypto refuses those. A
+ * view of a detached buffer is refused, not taken as an empty chunk.
+ */
 export function asChunk(chunk: unknown): Uint8Array {
-  if (chunk instanceof Uint8Array) return chunk.buffer instanceof ArrayBuffer ? chunk : chunk.slice()
+  if (chunk instanceof Uint8Array) return chunk.buffer instanceof ArrayBuffer ? attachedChunk(chunk) : chunk.slice()
   throw new ConfigurationError(`Stream chunks must be Uint8Array; got ${typeof chunk}.`)
 }
 

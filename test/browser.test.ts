@@ -775,6 +775,53 @@ describe.each(ENGINES)('streams and builds in %s', (engine) => {
     expect(result).toEqual({ iterable: result.iterable, native: expected, throughReader: expected })
   }, BROWSER_TEST_TIMEOUT_MS)
 
+  it('bytes transferred away by postMessage, before or during a call, are refused as such', async () => {
+    const outcomes = await engines[engine].page.evaluate(async () => {
+      const page = window as unknown as PageWindow
+      const api = page.KmsEnvelope
+      const keyring = new api.RawAesKeyring({ keyNamespace: 'n', keyName: 'k', wrappingKey: new Uint8Array(32).fill(4) })
+      const { port1 } = new MessageChannel()
+      const transfer = (bytes: Uint8Array) => port1.postMessage(bytes, [bytes.buffer])
+      const codeOf = (outcome: Promise<unknown>) => outcome.then(() => 'resolved', (error) => (error instanceof api.EnvelopeError ? error.code : String(error)))
+      const plaintext = () => new Uint8Array(10_000).fill(7)
+      const { ciphertext } = await api.encrypt(keyring, plaintext(), { algorithmSuite: 0x0478 })
+      const transferred = (bytes: Uint8Array) => {
+        transfer(bytes)
+        return bytes
+      }
+      const during = <T>(bytes: Uint8Array, call: (bytes: Uint8Array) => Promise<T>) => {
+        const outcome = call(bytes)
+        transfer(bytes)
+        return outcome
+      }
+      const stream = api.encryptStream(keyring, { algorithmSuite: 0x0478 })
+      const writer = stream.writable.getWriter()
+      writer.write(transferred(plaintext())).catch(() => undefined)
+      return {
+        encryptBefore: await codeOf(api.encrypt(keyring, transferred(plaintext()), { algorithmSuite: 0x0478 })),
+        encryptDuring: await codeOf(during(plaintext(), (bytes) => api.encrypt(keyring, bytes, { algorithmSuite: 0x0478 }))),
+        decryptBefore: await codeOf(api.decrypt(keyring, transferred(ciphertext.slice()))),
+        decryptDuring: await codeOf(during(ciphertext.slice(), (bytes) => api.decrypt(keyring, bytes))),
+        streamChunk: await codeOf(
+          (async () => {
+            const reader = stream.readable.getReader()
+            while (!(await reader.read()).done);
+          })(),
+        ),
+        untouched: await codeOf(api.decrypt(keyring, ciphertext)),
+      }
+    })
+    const refused = 'INVALID_CONFIGURATION'
+    expect(outcomes).toEqual({
+      encryptBefore: refused,
+      encryptDuring: refused,
+      decryptBefore: refused,
+      decryptDuring: refused,
+      streamChunk: refused,
+      untouched: 'resolved',
+    })
+  }, BROWSER_TEST_TIMEOUT_MS)
+
   it('in Web Workers: the script build in a classic worker, the ESM build (and its chunks) in a module worker', async () => {
     const key = toBase64(aesKey(192))
     const fromNode = await encrypt(ourKeyring({ kind: 'aes', bits: 192 }), 'from Node', { algorithmSuite: 0x0346, commitmentPolicy: 'FORBID_ENCRYPT_ALLOW_DECRYPT' })

@@ -1,0 +1,36 @@
+import { ConfigurationError } from './errors.js'
+
+/**
+ * Whether `bytes` views an ArrayBuffer that was detached (transferred away by `postMessage` or `structuredClone`,
+ * say). Such a view reads as empty, so a caller's slip would pass for empty input; only empty views are checked.
+ */
+export function detached(bytes: Uint8Array): boolean {
+  if (bytes.byteLength !== 0) return false
+  // Node 20 has no `ArrayBuffer.prototype.detached`; every engine refuses to make a view of a detached buffer.
+  try {
+    new Uint8Array(bytes.buffer)
+    return false
+  } catch {
+    return true
+  }
+}
+
+const TRANSFERRED = 'transferred away, by postMessage or structuredClone, say'
+
+/** A chunk of streamed input, refused when its buffer is detached rather than taken as empty. */
+export function attachedChunk(chunk: Uint8Array): Uint8Array {
+  if (detached(chunk)) throw new ConfigurationError(`A chunk's ArrayBuffer is detached (${TRANSFERRED}): it has no bytes left to read.`)
+  return chunk
+}
+
+/**
+ * A one-shot call's input whose buffer was detached or resized before or while the call used it (the
+ * failure that followed, a frame that did not authenticate say, would name the wrong cause), or undefined.
+ */
+export function inputChanged(input: Uint8Array, length: number, operation: 'encrypt' | 'decrypt'): ConfigurationError | undefined {
+  if (input.length === length && !detached(input)) return undefined
+  const what = operation === 'encrypt' ? 'plaintext' : 'ciphertext'
+  return new ConfigurationError(
+    `The ${what}'s ArrayBuffer was detached (${TRANSFERRED}) or resized, before or while ${operation} read it: keep it as it is until ${operation} settles.`,
+  )
+}
