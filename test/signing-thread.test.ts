@@ -300,49 +300,86 @@ describe('the helper thread and the process', () => {
     expect(await runModuleScript(script)).toEqual({ signed: 0, length: 2 * MiB })
   })
   it('node:worker_threads is loaded only when the first large signed message starts the thread', async () => {
-    // Plain node on a bundle of the sources: tsx, which runs the other children, loads worker_threads itself.
-    // Inside node_modules, so that the bundle's package imports resolve as the sources' do.
-    const dir = mkdtempSync(fileURLToPath(new URL('../node_modules/.kms-envelope-lazy-', import.meta.url)))
-    try {
-      const source = (path: string): string => JSON.stringify(fileURLToPath(new URL(path, import.meta.url)))
-      await build({
-        stdin: {
-          contents: `export * from ${source('../src/index.ts')}\nexport { signingThreadReady } from ${source('../src/backend/signing-thread.ts')}`,
-          resolveDir: fileURLToPath(new URL('..', import.meta.url)),
-          loader: 'ts',
-        },
-        bundle: true,
-        platform: 'node',
-        format: 'esm',
-        packages: 'external',
-        outfile: join(dir, 'bundle.mjs'),
-        logLevel: 'silent',
-      })
-      const script = `
-        const { encrypt, RawAesKeyring, signingThreadReady } = await import(${JSON.stringify(join(dir, 'bundle.mjs'))})
-        const loaded = () => process.moduleLoadList.includes('NativeModule worker_threads')
-        const keyring = new RawAesKeyring({ keyNamespace: 'n', keyName: 'k', wrappingKey: new Uint8Array(32).fill(1) })
-        const seen = { imported: loaded() }
-        await encrypt(keyring, new Uint8Array(1024))
-        seen.smallSigned = loaded()
-        await encrypt(keyring, new Uint8Array(2 * 1024 * 1024), { algorithmSuite: 0x0478 })
-        seen.largeUnsigned = loaded()
-        await encrypt(keyring, new Uint8Array(2 * 1024 * 1024))
-        seen.ready = await signingThreadReady()
-        seen.largeSigned = loaded()
-        console.log(JSON.stringify(seen))
-      `
-      const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, NODE_OPTIONS: '' }, encoding: 'utf8' })
-      expect(child.status, child.stderr).toBe(0)
-      expect(JSON.parse(child.stdout.trim().split('\n').at(-1) as string)).toEqual({
-        imported: false,
-        smallSigned: false,
-        largeUnsigned: false,
-        ready: true,
-        largeSigned: true,
-      })
-    } finally {
-      rmSync(dir, { recursive: true, force: true })
-    }
+    const script = (bundle: string) => `
+      const { encrypt, RawAesKeyring, signingThreadReady } = await import(${JSON.stringify(bundle)})
+      const loaded = () => process.moduleLoadList.includes('NativeModule worker_threads')
+      const keyring = new RawAesKeyring({ keyNamespace: 'n', keyName: 'k', wrappingKey: new Uint8Array(32).fill(1) })
+      const seen = { imported: loaded() }
+      await encrypt(keyring, new Uint8Array(1024))
+      seen.smallSigned = loaded()
+      await encrypt(keyring, new Uint8Array(2 * 1024 * 1024), { algorithmSuite: 0x0478 })
+      seen.largeUnsigned = loaded()
+      await encrypt(keyring, new Uint8Array(2 * 1024 * 1024))
+      seen.ready = await signingThreadReady()
+      seen.largeSigned = loaded()
+      console.log(JSON.stringify(seen))
+    `
+    expect(await onBundle(script)).toEqual({
+      imported: false,
+      smallSigned: false,
+      largeUnsigned: false,
+      ready: true,
+      largeSigned: true,
+    })
+  })
+
+  it("under Node's permission model without --allow-worker: the thread cannot start, and everything is signed inline", async () => {
+    // Node 20 and early 22 name the flag --experimental-permission.
+    const flag = process.allowedNodeEnvironmentFlags.has('--permission') ? '--permission' : '--experimental-permission'
+    const script = (bundle: string) => `
+      const { decrypt, decryptStream, encrypt, encryptStream, RawAesKeyring, offThreadSigningCounts, signingThreadReady } = await import(${JSON.stringify(bundle)})
+      const keyring = new RawAesKeyring({ keyNamespace: 'n', keyName: 'k', wrappingKey: new Uint8Array(32).fill(1) })
+      const plaintext = new Uint8Array(4 * 1024 * 1024).map((_, index) => index % 251)
+      const through = async (stream, bytes) => {
+        const output = new Response(stream.readable).arrayBuffer()
+        const writer = stream.writable.getWriter()
+        for (let offset = 0; offset < bytes.length; offset += 65536) await writer.write(bytes.subarray(offset, offset + 65536))
+        await writer.close()
+        return new Uint8Array(await output)
+      }
+      const same = (bytes) => bytes.length === plaintext.length && bytes.every((byte, index) => byte === plaintext[index])
+      const seen = { workersAllowed: process.permission.has('worker') }
+      const { ciphertext } = await encrypt(keyring, plaintext)
+      seen.oneShot = same((await decrypt(keyring, ciphertext)).plaintext)
+      const streamed = await through(encryptStream(keyring, { plaintextLength: plaintext.length }), plaintext)
+      seen.stream = same(await through(decryptStream(keyring), streamed)) && same((await decrypt(keyring, streamed)).plaintext)
+      seen.ready = await signingThreadReady()
+      seen.offThread = offThreadSigningCounts.signed + offThreadSigningCounts.streamsSigned
+      console.log(JSON.stringify(seen))
+    `
+    expect(await onBundle(script, [flag, '--allow-fs-read=*'])).toEqual({ workersAllowed: false, oneShot: true, stream: true, ready: false, offThread: 0 })
   })
 })
+
+/**
+ * Run `script(bundle)` in plain node, with `flags`, on a bundle of the sources (tsx, which runs the other children,
+ * loads worker_threads itself and needs a thread for its hooks) and parse the last line it prints as JSON. The
+ * bundle sits inside node_modules, so that its package imports resolve as the sources' do.
+ */
+async function onBundle(script: (bundle: string) => string, flags: string[] = []): Promise<unknown> {
+  const dir = mkdtempSync(fileURLToPath(new URL('../node_modules/.kms-envelope-lazy-', import.meta.url)))
+  try {
+    const source = (path: string): string => JSON.stringify(fileURLToPath(new URL(path, import.meta.url)))
+    await build({
+      stdin: {
+        contents: `export * from ${source('../src/index.ts')}\nexport { offThreadSigningCounts, signingThreadReady } from ${source('../src/backend/signing-thread.ts')}`,
+        resolveDir: fileURLToPath(new URL('..', import.meta.url)),
+        loader: 'ts',
+      },
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      packages: 'external',
+      outfile: join(dir, 'bundle.mjs'),
+      logLevel: 'silent',
+    })
+    const child = spawnSync(process.execPath, [...flags, '--input-type=module', '-e', script(join(dir, 'bundle.mjs'))], {
+      env: { ...process.env, NODE_OPTIONS: '' },
+      encoding: 'utf8',
+    })
+    expect(child.status, child.stderr).toBe(0)
+    return JSON.parse(child.stdout.trim().split('\n').at(-1) as string)
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
