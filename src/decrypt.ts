@@ -2,7 +2,8 @@ import { openBodyAsync } from './async-body.js'
 import { isPromise, type CryptoBackend, type MaybePromise } from './backend/types.js'
 import { fromBase64 } from './backend/der.js'
 import { asMaterialsManager } from './cmm/default.js'
-import { ConfigurationError, LimitExceededError, TrailingDataError } from './errors.js'
+import { LimitExceededError, TrailingDataError } from './errors.js'
+import { inputRefused } from './input-refusal.js'
 import { inputFailure, platformFailure } from './platform-failure.js'
 import { ByteReader } from './format/bytes.js'
 import { PUBLIC_KEY_CONTEXT_KEY } from './format/context.js'
@@ -136,16 +137,6 @@ function checkSignature(
   return early.then((check) => (check !== undefined && check.key === key ? check.valid : backend.verifyMessage(curve, key, signed, signature)))
 }
 
-/** What a ciphertext that is not a Uint8Array is, and how to make one of it (for the error message). */
-function notBytes(ciphertext: unknown): string {
-  if (typeof ciphertext === 'string') {
-    return 'got a string: decode it to bytes first (a base64 message: Buffer.from(text, "base64") in Node, Uint8Array.from(atob(text), (c) => c.charCodeAt(0)) in a browser)'
-  }
-  if (ciphertext instanceof ArrayBuffer) return 'got an ArrayBuffer: pass new Uint8Array(buffer)'
-  if (ArrayBuffer.isView(ciphertext)) return 'got another view of bytes: pass new Uint8Array(view.buffer, view.byteOffset, view.byteLength)'
-  return `got ${ciphertext === null ? 'null' : typeof ciphertext}`
-}
-
 /** One-shot decrypt: nothing is returned unless the header, every frame and the signature verify. */
 export async function decryptWith(
   backend: CryptoBackend,
@@ -157,7 +148,7 @@ export async function decryptWith(
   let length = -1
   try {
     const cmm = asMaterialsManager(keyringOrCmm)
-    if (!(ciphertext instanceof Uint8Array)) throw new ConfigurationError(`ciphertext must be a Uint8Array or an async iterable of Uint8Array chunks; ${notBytes(ciphertext)}.`)
+    if (!(ciphertext instanceof Uint8Array)) throw inputRefused(ciphertext, 'decrypt')
     length = ciphertext.length
     const settings = decryptionSettings(optionsObject(options, 'decrypt', DECRYPT_OPTIONS))
     const parsed = parseHeader(ciphertext, settings)

@@ -165,7 +165,7 @@ export async function encryptWith(
   options?: EncryptOptions,
 ): Promise<EncryptResult> {
   const input = typeof plaintext === 'string' ? plaintextBytes(plaintext) : plaintext
-  if (!(input instanceof Uint8Array)) throw new ConfigurationError('plaintext must be a Uint8Array, a string, or an async iterable of Uint8Array chunks.')
+  if (!(input instanceof Uint8Array)) throw (onDemandLoaded() ?? (await loadOnDemand())).inputRefused(plaintext, 'encrypt')
   const length = input.length
   let session: EncryptionSession | undefined
   let failure: unknown

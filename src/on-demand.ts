@@ -2,11 +2,13 @@
 // that only encrypts with an unsigned suite (KmsRsaKeyring, 0x0478) never downloads it: the decrypt half of
 // the default materials manager and of KmsRsaKeyring, the private half of WebCrypto RSA, WebCrypto ECDSA, and
 // the check of a custom materials manager's encryption materials and the typing of its own errors and of the
-// platform's, and the gathering of one-shot input that arrives in pieces (gather.ts).
+// platform's and of one-shot input it cannot take, and the gathering of one-shot input that arrives in pieces
+// (gather.ts).
 // They share one module so that a bundler makes one lazy chunk of them rather than several small ones.
 export { defaultDecryptionMaterials } from './cmm/default-decrypt.js'
 export { checkEncryptionMaterials, managerFailure } from './cmm/materials-check.js'
 export { encryptFailure } from './platform-failure.js'
+export { inputRefused } from './input-refusal.js'
 export { checkMaterialsRequest } from './cmm/request-check.js'
 export { kmsRsaDecrypt } from './keyrings/kms-rsa-decrypt.js'
 export { importPrivateKey, publicJwk, rsaDecrypt } from './backend/webcrypto-rsa-private.js'

@@ -322,12 +322,20 @@ describe('bad options', () => {
     expect(await rejectionOf(decrypt({} as never, ciphertext))).toBeInstanceOf(ConfigurationError)
   })
 
-  it('encrypt given a plaintext that is not bytes, a string or an async iterable says what it accepts', async () => {
-    for (const input of [42, null, {}, new ArrayBuffer(4), [1, 2, 3]]) {
+  it('encrypt given a plaintext that is not bytes, a string or an async iterable says what it accepts, and what it got', async () => {
+    const inputs = [42, null, {}, new ArrayBuffer(4), new Uint16Array(2), [1, 2, 3]]
+    const got = ['got number', 'got null', 'got object', 'got an ArrayBuffer: pass new Uint8Array(buffer)', 'got another view of bytes', 'got an array']
+    for (const [index, input] of inputs.entries()) {
       const error = await rejectionOf(encrypt(keyring, input as never))
       expect(error).toBeInstanceOf(ConfigurationError)
-      expect((error as Error).message).toBe('plaintext must be a Uint8Array, a string, or an async iterable of Uint8Array chunks.')
+      const { message } = error as Error
+      expect(message).toMatch(/^plaintext must be a Uint8Array, a string, or an async iterable or ReadableStream of Uint8Array chunks; /)
+      expect(message).toContain(got[index])
     }
+    const browser = await import('../src/browser.js')
+    const inBrowser = await rejectionOf(browser.encrypt(new browser.RawAesKeyring({ keyNamespace: 'n', keyName: 'k', wrappingKey: new Uint8Array(16).fill(1) }), 42 as never))
+    expect(inBrowser).toBeInstanceOf(browser.ConfigurationError)
+    expect((inBrowser as Error).message).toMatch(/^plaintext must be .* ReadableStream .*; got number\.$/)
   })
 
   it('an input whose Symbol.asyncIterator getter throws: encrypt and decrypt reject, never throw', async () => {

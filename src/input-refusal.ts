@@ -1,0 +1,20 @@
+import { ConfigurationError } from './errors.js'
+
+/** What a one-shot input that is not bytes is, and how to make bytes of it. */
+function notBytes(input: unknown): string {
+  if (typeof input === 'string') {
+    return 'got a string: decode it to bytes first (a base64 message: Buffer.from(text, "base64") in Node, Uint8Array.from(atob(text), (c) => c.charCodeAt(0)) in a browser)'
+  }
+  if (input instanceof ArrayBuffer) return 'got an ArrayBuffer: pass new Uint8Array(buffer)'
+  if (ArrayBuffer.isView(input)) return 'got another view of bytes: pass new Uint8Array(view.buffer, view.byteOffset, view.byteLength)'
+  return `got ${input === null ? 'null' : Array.isArray(input) ? 'an array' : typeof input}`
+}
+
+/**
+ * The refusal of one-shot input that is none of what `operation` takes, saying what it takes and what it got. Its
+ * own module, so that the browser's first load leaves it to the chunk loaded on demand.
+ */
+export function inputRefused(input: unknown, operation: 'encrypt' | 'decrypt'): ConfigurationError {
+  const takes = operation === 'encrypt' ? 'plaintext must be a Uint8Array, a string,' : 'ciphertext must be a Uint8Array'
+  return new ConfigurationError(`${takes} or an async iterable or ReadableStream of Uint8Array chunks; ${notBytes(input)}.`)
+}
