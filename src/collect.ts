@@ -1,6 +1,7 @@
 import { attachedChunk } from './detached.js'
 import { ConfigurationError } from './errors.js'
 import { concatBytes } from './format/bytes.js'
+import { notBytes } from './input-refusal.js'
 import type { EnvelopeStream } from './stream.js'
 import type { MessageHeader } from './types.js'
 
@@ -16,7 +17,7 @@ export function refuseLockedStream(source: unknown): void {
 
 /** A chunk of one-shot input that arrives in pieces, which must be bytes. */
 export function inputChunk(chunk: unknown): Uint8Array {
-  if (!(chunk instanceof Uint8Array)) throw new ConfigurationError(`Iterable input must yield Uint8Array chunks; got ${typeof chunk}.`)
+  if (!(chunk instanceof Uint8Array)) throw new ConfigurationError(`Iterable input must yield Uint8Array chunks; ${notBytes(chunk)}.`)
   return attachedChunk(chunk)
 }
 

@@ -1,13 +1,17 @@
 import { ConfigurationError } from './errors.js'
 
-/** What a one-shot input that is not bytes is, and how to make bytes of it. */
-function notBytes(input: unknown): string {
-  if (typeof input === 'string') {
+/**
+ * What input that is not bytes is, and how to make bytes of it: a string is text to encrypt, or a message to
+ * decode (said when the operation is known).
+ */
+export function notBytes(input: unknown, operation?: 'encrypt' | 'decrypt'): string {
+  if (typeof input === 'string' && operation === 'encrypt') return 'got a string: encode it first (new TextEncoder().encode(text))'
+  if (typeof input === 'string' && operation === 'decrypt') {
     return 'got a string: decode it to bytes first (a base64 message: Buffer.from(text, "base64") in Node, Uint8Array.from(atob(text), (c) => c.charCodeAt(0)) in a browser)'
   }
   if (input instanceof ArrayBuffer) return 'got an ArrayBuffer: pass new Uint8Array(buffer)'
   if (ArrayBuffer.isView(input)) return 'got another view of bytes: pass new Uint8Array(view.buffer, view.byteOffset, view.byteLength)'
-  return `got ${input === null ? 'null' : Array.isArray(input) ? 'an array' : typeof input}`
+  return `got ${input === null ? 'null' : Array.isArray(input) ? 'an array' : typeof input === 'string' ? 'a string' : typeof input}`
 }
 
 /**
@@ -16,5 +20,5 @@ function notBytes(input: unknown): string {
  */
 export function inputRefused(input: unknown, operation: 'encrypt' | 'decrypt'): ConfigurationError {
   const takes = operation === 'encrypt' ? 'plaintext must be a Uint8Array, a string,' : 'ciphertext must be a Uint8Array'
-  return new ConfigurationError(`${takes} or an async iterable or ReadableStream of Uint8Array chunks; ${notBytes(input)}.`)
+  return new ConfigurationError(`${takes} or an async iterable or ReadableStream of Uint8Array chunks; ${notBytes(input, operation)}.`)
 }

@@ -361,7 +361,7 @@ export function decryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, str
       }
       try {
         if (closed) return undefined
-        const chunk = asChunk(rawChunk)
+        const chunk = asChunk(rawChunk, 'decrypt')
         if (state === 'header') return headerChunk(chunk, controller).catch(failed)
         if ((opened as OpenedHeader).opener.async) return bodyChunkAsync(chunk, controller).catch(failed)
         bodyChunk(chunk, controller)

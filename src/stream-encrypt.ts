@@ -189,7 +189,7 @@ export function encryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, str
 
     transform(rawChunk, controller) {
       try {
-        const chunk = asChunk(rawChunk)
+        const chunk = asChunk(rawChunk, 'encrypt')
         const current = session
         if (current === undefined) return
         writeHeader(controller, current)

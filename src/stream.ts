@@ -1,5 +1,6 @@
 import { attachedChunk } from './detached.js'
 import { AbortedError, ConfigurationError } from './errors.js'
+import { notBytes } from './input-refusal.js'
 import { platformFailure } from './platform-failure.js'
 import type { DecryptOptions, EncryptionContext, EncryptOptions, MessageHeader } from './types.js'
 import { whenCollected } from './when-collected.js'
@@ -122,9 +123,9 @@ export function cancelledError(reason: unknown): AbortedError {
  * A chunk written to a stream, as bytes. A view of a SharedArrayBuffer is copied: WebCrypto refuses those. A
  * view of a detached buffer is refused, not taken as an empty chunk.
  */
-export function asChunk(chunk: unknown): Uint8Array {
+export function asChunk(chunk: unknown, operation: 'encrypt' | 'decrypt'): Uint8Array {
   if (chunk instanceof Uint8Array) return chunk.buffer instanceof ArrayBuffer ? attachedChunk(chunk) : chunk.slice()
-  throw new ConfigurationError(`Stream chunks must be Uint8Array; got ${typeof chunk}.`)
+  throw new ConfigurationError(`Stream chunks must be Uint8Array; ${notBytes(chunk, operation)}.`)
 }
 
 /** The `signal` option: an AbortSignal, or none (undefined or null). Checked when the stream is made. */

@@ -338,6 +338,28 @@ describe('bad options', () => {
     expect((inBrowser as Error).message).toMatch(/^plaintext must be .* ReadableStream .*; got number\.$/)
   })
 
+  it('a chunk that is not bytes: streams and input in pieces say what they got and how to make bytes of it', async () => {
+    const streamRefusal = async (stream: ReturnType<typeof encryptStream>, chunk: unknown) => {
+      const output = readAll(stream.readable)
+      stream.writable.getWriter().write(chunk as Uint8Array).catch(() => undefined)
+      return ((await rejectionOf(output)) as Error).message
+    }
+    expect(await streamRefusal(encryptStream(keyring), new ArrayBuffer(4))).toBe('Stream chunks must be Uint8Array; got an ArrayBuffer: pass new Uint8Array(buffer).')
+    expect(await streamRefusal(encryptStream(keyring), 'text')).toMatch(/got a string: encode it first/)
+    expect(await streamRefusal(decryptStream(keyring), 'text')).toMatch(/got a string: decode it to bytes first \(a base64 message/)
+    expect(await streamRefusal(decryptStream(keyring), new DataView(new ArrayBuffer(4)))).toMatch(/got another view of bytes: pass new Uint8Array\(view.buffer/)
+    async function* pieces(chunk: unknown) {
+      yield chunk
+    }
+    for (const [chunk, got] of [[new ArrayBuffer(4), 'got an ArrayBuffer'], ['text', 'got a string.'], [7, 'got number']] as const) {
+      for (const outcome of [encrypt(keyring, pieces(chunk) as never), decrypt(keyring, pieces(chunk) as never)]) {
+        const error = await rejectionOf(outcome)
+        expect(error).toBeInstanceOf(ConfigurationError)
+        expect((error as Error).message).toContain(`Iterable input must yield Uint8Array chunks; ${got}`)
+      }
+    }
+  })
+
   it('an input whose Symbol.asyncIterator getter throws: encrypt and decrypt reject, never throw', async () => {
     const hostile = {
       get [Symbol.asyncIterator](): never {
