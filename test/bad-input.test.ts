@@ -340,9 +340,9 @@ describe('bad options', () => {
 
   it('a chunk that is not bytes: streams and input in pieces say what they got and how to make bytes of it', async () => {
     const streamRefusal = async (stream: ReturnType<typeof encryptStream>, chunk: unknown) => {
-      const output = readAll(stream.readable)
+      const refusal = rejectionOf(readAll(stream.readable))
       stream.writable.getWriter().write(chunk as Uint8Array).catch(() => undefined)
-      return ((await rejectionOf(output)) as Error).message
+      return ((await refusal) as Error).message
     }
     expect(await streamRefusal(encryptStream(keyring), new ArrayBuffer(4))).toBe('Stream chunks must be Uint8Array; got an ArrayBuffer: pass new Uint8Array(buffer).')
     expect(await streamRefusal(encryptStream(keyring), 'text')).toMatch(/got a string: encode it first/)
@@ -352,8 +352,8 @@ describe('bad options', () => {
       yield chunk
     }
     for (const [chunk, got] of [[new ArrayBuffer(4), 'got an ArrayBuffer'], ['text', 'got a string.'], [7, 'got number']] as const) {
-      for (const outcome of [encrypt(keyring, pieces(chunk) as never), decrypt(keyring, pieces(chunk) as never)]) {
-        const error = await rejectionOf(outcome)
+      for (const call of [() => encrypt(keyring, pieces(chunk) as never), () => decrypt(keyring, pieces(chunk) as never)]) {
+        const error = await rejectionOf(call())
         expect(error).toBeInstanceOf(ConfigurationError)
         expect((error as Error).message).toContain(`Iterable input must yield Uint8Array chunks; ${got}`)
       }
