@@ -389,6 +389,19 @@ describe('RSA-unwrapped data keys of the wrong length', () => {
     })
   })
 
+  it('WebCrypto backend on a WebCrypto that drops leading zeros: up to 7 are put back; a key 8 or more bytes short is refused', async () => {
+    await onDroppingWebCrypto(async () => {
+      const seven = Uint8Array.of(...new Array(7).fill(0), ...new Array(25).fill(9))
+      const back = wrapped(seven)
+      expect(Array.from((await back.keyring.onDecrypt(materials, [back.edk], webCryptoBackend)).plaintextDataKey as Uint8Array)).toEqual(Array.from(seven))
+      // Another suite's key (16 or 24 bytes), and a 32-byte key with 8 leading zeros (once in 2^64), as elsewhere.
+      for (const [key, length] of [[new Uint8Array(16).fill(9), 16], [new Uint8Array(24).fill(9), 24], [Uint8Array.of(...new Array(8).fill(0), ...new Array(24).fill(9)), 24]] as const) {
+        const short = wrapped(key)
+        expect(failure(await rejectionOf(short.keyring.onDecrypt(materials, [short.edk], webCryptoBackend)))).toMatch(new RegExp(`${length} bytes; the suite needs 32`))
+      }
+    })
+  })
+
   // The backend finds out with a 1024-bit key pair; an engine that cannot make one is taken as one that keeps zeros.
   it('WebCrypto backend whose key-pair check fails: a short key is refused as too short, not padded', async () => {
     let generateCalls = 0

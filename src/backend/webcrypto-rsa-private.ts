@@ -79,8 +79,11 @@ export async function rsaDecrypt(
     throw new KeyringError(`RSA ${padding} decryption of the data key failed.`, { cause: error })
   }
   // A data key that starts with a zero byte (1 in 256) comes back short where RSA-OAEP drops them: put them back.
-  // A key that was short when wrapped then becomes another key, which the header's authentication refuses.
-  if (plaintext.length < expectedLength && (await dropsLeadingZeros(subtle))) {
+  // Up to 7 of them: a key 8 or more bytes short is another suite's (16, 24, 32 bytes) or made up, refused as
+  // elsewhere, while a real key starts with 8 zero bytes once in 2^64. A key that was a few bytes short when
+  // wrapped becomes another key, which the header's authentication refuses.
+  const missing = expectedLength - plaintext.length
+  if (missing > 0 && missing <= MAX_DROPPED_ZEROS && (await dropsLeadingZeros(subtle))) {
     const padded = new Uint8Array(expectedLength)
     padded.set(plaintext, expectedLength - plaintext.length)
     plaintext.fill(0)
@@ -88,6 +91,8 @@ export async function rsaDecrypt(
   }
   return requireUnwrappedKeyLength(plaintext, expectedLength)
 }
+
+const MAX_DROPPED_ZEROS = 7
 
 /** Per WebCrypto implementation: whether its RSA-OAEP drops them. */
 const leadingZeroChecks = new WeakMap<SubtleCrypto, Promise<boolean>>()
