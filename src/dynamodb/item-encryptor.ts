@@ -6,7 +6,7 @@ import { toBase64 } from '../backend/der.js'
 import type { CryptoBackend } from '../backend/types.js'
 import type { EncryptionContext } from '../types.js'
 import { quoteIdentifier } from '../quote.js'
-import { deserializeAttribute, serializeAttribute } from './attributes/index.js'
+import { TYPE_ID, deserializeAttribute, serializeAttribute } from './attributes/index.js'
 import { tableConfig, isUnsigned, type DynamoDbItemEncryptorConfig, type TableConfig } from './config.js'
 import { InvalidItemError, MalformedItemError } from './errors.js'
 import { decryptStructure, encryptStructure, type ParsedHeader, type StructuredField } from './structured/index.js'
@@ -28,10 +28,31 @@ function versionOneValue(terminal: Terminal): string {
   return toBase64(bytes)
 }
 
-function keyTerminal(item: Item, name: string, role: string, errorType: typeof InvalidItemError | typeof MalformedItemError): Terminal {
+type KeyRole = 'partition key' | 'sort key'
+
+/** DynamoDB's largest key values, in bytes (of a string's UTF-8 or of binary). */
+const KEY_VALUE_MAX_BYTES: Readonly<Record<KeyRole, number>> = { 'partition key': 2048, 'sort key': 1024 }
+
+function keyTerminal(item: Item, name: string, role: KeyRole, errorType: typeof InvalidItemError | typeof MalformedItemError): Terminal {
   const value = item[name]
   if (value === undefined) throw new errorType(`The item has no ${role} attribute ${quoteIdentifier(name)}.`)
-  return serializeAttribute(value)
+  const terminal = serializeAttribute(value, name)
+  // An item to encrypt whose key DynamoDB would refuse is refused before any keyring runs (the PutItem would fail
+  // after them); a stored item's key was DynamoDB's to check.
+  if (errorType === InvalidItemError) checkKeyValue(terminal, Object.keys(value)[0]!, name, role)
+  return terminal
+}
+
+/** A key attribute's value as DynamoDB takes it: a string, number or binary, not empty, of at most its size. */
+function checkKeyValue({ typeId, value }: Terminal, type: string, name: string, role: KeyRole): void {
+  const what = `The ${role} ${quoteIdentifier(name)}`
+  if (typeId !== TYPE_ID.S && typeId !== TYPE_ID.N && typeId !== TYPE_ID.B) {
+    throw new InvalidItemError(`${what} is of type ${type}; DynamoDB key attributes are strings (S), numbers (N) or binary (B).`)
+  }
+  if (value.length === 0) throw new InvalidItemError(`${what} is empty; DynamoDB key values are at least 1 byte.`)
+  if (value.length > KEY_VALUE_MAX_BYTES[role]) {
+    throw new InvalidItemError(`${what} is ${value.length} bytes; DynamoDB allows at most ${KEY_VALUE_MAX_BYTES[role]} for a ${role}.`)
+  }
 }
 
 function isPlaintextItem(item: Item): boolean {

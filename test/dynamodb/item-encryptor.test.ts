@@ -113,6 +113,29 @@ describe('DynamoDbItemEncryptor items', () => {
     expect(await codeOf(encryptor.encryptItem(null as never))).toBe('INVALID_ITEM')
   })
 
+  it('refuses on encrypt, before any keyring runs, a key value DynamoDB would refuse; the largest it takes pass', async () => {
+    const { keyring, calls } = spyKeyring(aesKeyring())
+    const spied = new DynamoDbItemEncryptor({ ...base, keyring })
+    const refused: Array<[Partial<Item>, RegExp]> = [
+      [{ pk: { BOOL: true } }, /partition key "pk" is of type BOOL/],
+      [{ sk: { M: {} } }, /sort key "sk" is of type M/],
+      [{ pk: { SS: ['a'] } }, /of type SS/],
+      [{ pk: { NULL: true } }, /of type NULL/],
+      [{ pk: { S: '' } }, /partition key "pk" is empty/],
+      [{ sk: { B: new Uint8Array(0) } }, /sort key "sk" is empty/],
+      [{ pk: { S: 'é'.repeat(1025) } }, /partition key "pk" is 2050 bytes; DynamoDB allows at most 2048/],
+      [{ sk: { B: new Uint8Array(1025) } }, /sort key "sk" is 1025 bytes; DynamoDB allows at most 1024/],
+    ]
+    for (const [keys, message] of refused) {
+      const error = await rejectionOf(spied.encryptItem({ ...item, ...keys } as Item))
+      expect(error).toMatchObject({ code: 'INVALID_ITEM' })
+      expect((error as Error).message).toMatch(message)
+    }
+    expect(calls).toEqual({ encrypt: 0, decrypt: 0 })
+    const largest = { ...item, pk: { S: 'x'.repeat(2048) }, sk: { B: new Uint8Array(1024).fill(1) } }
+    expect(await spied.decryptItem(await spied.encryptItem(largest))).toEqual(largest)
+  })
+
   it('refuses a plaintext item, a non-binary header and an unknown header version on decrypt', async () => {
     expect(await codeOf(encryptor.decryptItem(item))).toBe('MALFORMED_ITEM')
     const stored = await encryptor.encryptItem(item)
