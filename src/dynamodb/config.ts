@@ -5,7 +5,7 @@ import { positiveIntegerOption } from '../encrypt.js'
 import { ConfigurationError } from '../errors.js'
 import { LONE_SURROGATE_PROBLEM, loneSurrogateAt } from '../format/bytes.js'
 import { optionsObject } from '../option-names.js'
-import { quoteIdentifier } from '../quote.js'
+import { quoteIdentifier, quoteValue } from '../quote.js'
 import type { Keyring, MaterialsManager } from '../types.js'
 import { CRYPTO_ACTIONS, RESERVED_PREFIX, type CryptoAction } from './types.js'
 import { objectKind } from '../format/context.js'
@@ -149,7 +149,7 @@ export function tableConfig(options: DynamoDbItemEncryptorConfig): TableConfig {
   )
   const tableName = options.tableName
   if (typeof tableName !== 'string' || !TABLE_NAME.test(tableName)) {
-    throw new ConfigurationError('DynamoDbItemEncryptor tableName must be a DynamoDB table name: 3 to 255 characters of A-Z a-z 0-9 _ . -')
+    throw new ConfigurationError(`DynamoDbItemEncryptor tableName must be a DynamoDB table name, 3 to 255 characters of A-Z a-z 0-9 _ . -; got ${quoteValue(tableName)}.`)
   }
   const logicalTableName = options.logicalTableName === undefined ? tableName : nameOption('logicalTableName', options.logicalTableName)
   const partitionKeyName = nameOption('partitionKeyName', options.partitionKeyName, KEY_NAME_MAX_BYTES)

@@ -58,6 +58,10 @@ describe('DynamoDbItemEncryptor configuration', () => {
   ]
   for (const [what, config] of refused) it(`refuses ${what}`, () => expect(configCode(config)).toBe('INVALID_CONFIGURATION'))
 
+  it('a table name it refuses is named in the message', () => {
+    expect(() => new DynamoDbItemEncryptor({ ...base, tableName: 'my table' })).toThrow(/tableName must be a DynamoDB table name.*; got "my table"\.$/)
+  })
+
   it('refuses a configuration that is no object', () => {
     for (const config of [null, undefined, 'orders']) expect(() => new DynamoDbItemEncryptor(config as never)).toThrow(expect.objectContaining({ code: 'INVALID_CONFIGURATION' }))
   })
