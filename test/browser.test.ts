@@ -666,7 +666,8 @@ describe.each(ENGINES)("the official Python, Java and C SDKs' messages of test/f
           : new api.RawRsaKeyring({ ...names(name), privateKey: vectors.keys['rsa-private']!, padding: name.slice(4) as never })
       const keyring = (name: string) => (name === 'multi' ? new api.MultiKeyring({ generator: raw('aes-256'), children: [raw('rsa-OAEP-SHA256')] }) : raw(name))
       const out: Array<{ ok: boolean; code?: string; innerCodes?: string[]; plaintextMatches?: boolean; header?: unknown }> = []
-      for (const message of vectors.messages) {
+      // Messages under KMS keys are decrypted through the emulator by official-sdk-vectors.test.ts.
+      for (const message of vectors.messages.filter(({ keyring }) => !keyring.startsWith('kms'))) {
         try {
           const options = { commitmentPolicy: 'REQUIRE_ENCRYPT_ALLOW_DECRYPT', encryptionContext: vectors.context } as const
           const { plaintext, header } = await api.decrypt(keyring(message.keyring), page.fromBase64(message.ciphertext), options)
@@ -684,9 +685,11 @@ describe.each(ENGINES)("the official Python, Java and C SDKs' messages of test/f
       }
       return out
     }, file)
-    expect(results).toHaveLength(vectors.messages.length)
+    const rawMessages = vectors.messages.filter(({ keyring }) => !keyring.startsWith('kms'))
+    expect(rawMessages.length).toBeGreaterThanOrEqual(11 * 7 * 4) // every suite, the C SDK's 7 raw keyrings (the fewest), every shape
+    expect(results).toHaveLength(rawMessages.length)
     for (const [index, result] of results.entries()) {
-      const message = vectors.messages[index]!
+      const message = rawMessages[index]!
       const label = `${message.suite} ${message.keyring} ${message.shape}`
       if (message.keyring === 'rsa-PKCS1') {
         const refusal = { ok: false, code: 'NO_DECRYPTABLE_KEY', innerCodes: ['UNSUPPORTED_OPERATION'] }
