@@ -21,6 +21,8 @@ import { webCryptoBackend } from './backend/webcrypto.js'
 import { isAsyncIterable } from './async-iterable.js'
 import { loadOnDemand, onDemandLoaded } from './load-on-demand.js'
 import { decryptWith } from './decrypt.js'
+import { DECRYPT_OPTIONS, decryptionSettings } from './open-header.js'
+import { optionsObject } from './option-names.js'
 import { encryptWith } from './encrypt.js'
 import type { DecryptStreamOptions, EncryptStreamOptions, EnvelopeStream } from './stream.js'
 import { decryptStreamWith } from './stream-decrypt.js'
@@ -33,8 +35,8 @@ function inPieces(input: unknown): input is AsyncIterable<unknown> | ReadableStr
 }
 
 /** Such input in one buffer, by gather.ts (in the on-demand chunk: a page that passes bytes never loads it). */
-async function gather(input: AsyncIterable<unknown> | ReadableStream<unknown>): Promise<Uint8Array> {
-  return (onDemandLoaded() ?? (await loadOnDemand())).gather(input)
+async function gather(input: AsyncIterable<unknown> | ReadableStream<unknown>, maxBodySize?: number): Promise<Uint8Array> {
+  return (onDemandLoaded() ?? (await loadOnDemand())).gather(input, maxBodySize)
 }
 
 /**
@@ -82,7 +84,10 @@ export async function decrypt(
   ciphertext: Uint8Array | AsyncIterable<Uint8Array> | ReadableStream<Uint8Array>,
   options?: DecryptOptions,
 ): Promise<DecryptResult> {
-  return decryptWith(webCryptoBackend, keyringOrCmm, inPieces(ciphertext) ? await gather(ciphertext) : unshared(ciphertext), options)
+  if (!inPieces(ciphertext)) return decryptWith(webCryptoBackend, keyringOrCmm, unshared(ciphertext), options)
+  // The options are checked before any input is read: maxBodySize bounds how much is gathered.
+  const { maxBodySize } = decryptionSettings(optionsObject(options, 'decrypt', DECRYPT_OPTIONS))
+  return decryptWith(webCryptoBackend, keyringOrCmm, await gather(ciphertext, maxBodySize), options)
 }
 
 /**

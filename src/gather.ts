@@ -2,18 +2,37 @@
 // so a page that encrypts bytes never downloads it.
 import { isAsyncIterable } from './async-iterable.js'
 import { inputChunk, refuseLockedStream } from './collect.js'
+import { LimitExceededError } from './errors.js'
 import { concatBytes } from './format/bytes.js'
+import { DEFAULT_MAX_HEADER_SIZE } from './stream.js'
+
+/** The longest footer: its length field, and a signature of up to what that field can count. */
+const MAX_FOOTER_SIZE = 2 + 0xffff
 
 /**
  * The chunks of an async iterable, or of a `ReadableStream` (Safari's is not async iterable), in one buffer. The
  * browser's one-shot API runs the one-shot engine on it (which returns nothing unverified), so an application that
  * encrypts in one shot does not download the stream engine; the chunks are zeroed once copied.
+ *
+ * A message to decrypt under a `maxBodySize` is read no further than the largest message it allows (a header of
+ * up to 1 MiB, a decrypt stream's default `maxHeaderSize`, that body, a footer), so that input without end is
+ * refused in bounded memory, as the Node build's stream refuses it.
  */
-export async function gather(source: AsyncIterable<unknown> | ReadableStream<unknown>): Promise<Uint8Array> {
+export async function gather(source: AsyncIterable<unknown> | ReadableStream<unknown>, maxBodySize?: number): Promise<Uint8Array> {
   refuseLockedStream(source)
+  const limit = maxBodySize === undefined ? Number.POSITIVE_INFINITY : DEFAULT_MAX_HEADER_SIZE + maxBodySize + MAX_FOOTER_SIZE
   const chunks: Uint8Array[] = []
+  let length = 0
   try {
-    for await (const chunk of isAsyncIterable(source) ? source : readerChunks(source as ReadableStream<unknown>)) chunks.push(inputChunk(chunk).slice())
+    for await (const chunk of isAsyncIterable(source) ? source : readerChunks(source as ReadableStream<unknown>)) {
+      length += inputChunk(chunk).length
+      if (length > limit) {
+        throw new LimitExceededError(
+          `The input is longer than any message maxBodySize (${maxBodySize} bytes) allows, with a header of up to ${DEFAULT_MAX_HEADER_SIZE} bytes and a footer: more than ${limit} bytes arrived.`,
+        )
+      }
+      chunks.push((chunk as Uint8Array).slice())
+    }
     return concatBytes(chunks)
   } finally {
     for (const chunk of chunks) chunk.fill(0)

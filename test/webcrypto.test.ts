@@ -825,4 +825,41 @@ describe("the browser entry's one-shot input in pieces: a ReadableStream that is
     expect(events).toEqual(['cancelled'])
     expect(stream.locked).toBe(false)
   })
+
+  it('under maxBodySize, input without end is refused (LIMIT_EXCEEDED) once it passes the largest message allowed', async () => {
+    const browser = await import('../src/browser.js')
+    const { ciphertext } = await browser.encrypt(keyring, bytes(50_000), { algorithmSuite: 0x0478 })
+    const bodySize = ciphertext.length - 200 // more than the body: the header is under 200 bytes, there is no footer
+    let pulled = 0
+    let cancelled = false
+    const endless = (hideIteration: boolean) => {
+      const stream = new ReadableStream<Uint8Array>({
+        pull(controller) {
+          controller.enqueue(pulled++ === 0 ? ciphertext.slice() : new Uint8Array(65_536))
+        },
+        cancel() {
+          cancelled = true
+        },
+      })
+      if (hideIteration) Object.defineProperty(stream, Symbol.asyncIterator, { value: undefined })
+      return stream
+    }
+    for (const hideIteration of [false, true]) {
+      pulled = 0
+      cancelled = false
+      const refused = await rejectionOf(browser.decrypt(keyring, endless(hideIteration), { maxBodySize: bodySize }))
+      expect(refused).toMatchObject({ code: 'LIMIT_EXCEEDED' })
+      expect((refused as Error).message).toMatch(/more than \d+ bytes arrived/)
+      // 1 MiB of header allowance, the body, a footer: 18 chunks of 64 KiB after the message.
+      expect(pulled).toBeLessThan(1 + Math.ceil((1024 * 1024 + bodySize + 2 + 0xffff) / 65_536) + 2)
+      expect(cancelled).toBe(true)
+    }
+    // The message itself, under the same limit, decrypts; an option it refuses is refused before anything is read.
+    const whole = new ReadableStream<Uint8Array>({ start: (controller) => (controller.enqueue(ciphertext.slice()), controller.close()) })
+    expect((await browser.decrypt(keyring, whole, { maxBodySize: ciphertext.length })).plaintext).toEqual(bytes(50_000))
+    pulled = 0
+    cancelled = false
+    expect(await rejectionOf(browser.decrypt(keyring, endless(false), { maxBodySize: -1 }))).toMatchObject({ code: 'INVALID_CONFIGURATION' })
+    expect({ pulled, cancelled }).toEqual({ pulled: 1, cancelled: false }) // only the pull a new stream makes by itself
+  })
 })
