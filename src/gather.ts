@@ -25,13 +25,14 @@ export async function gather(source: AsyncIterable<unknown> | ReadableStream<unk
   let length = 0
   try {
     for await (const chunk of isAsyncIterable(source) ? source : readerChunks(source as ReadableStream<unknown>)) {
-      length += inputChunk(chunk).length
+      const bytes = inputChunk(chunk)
+      length += bytes.length
       if (length > limit) {
         throw new LimitExceededError(
           `The input is longer than any message maxBodySize (${maxBodySize} bytes) allows, with a header of up to ${DEFAULT_MAX_HEADER_SIZE} bytes and a footer: more than ${limit} bytes arrived.`,
         )
       }
-      chunks.push((chunk as Uint8Array).slice())
+      chunks.push(bytes.slice())
     }
     return concatBytes(chunks)
   } finally {
