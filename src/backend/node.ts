@@ -107,7 +107,11 @@ class NodeAeadKey implements AeadKey {
     const decipher = this.decipher(iv, aad, tag)
     const output = decipher.update(ciphertext)
     // A plain Uint8Array over the cipher's own buffer (a Buffer's slice would be a view, unlike everywhere else).
-    const plaintext = new Uint8Array(output.buffer, output.byteOffset, output.length)
+    // Where that buffer is longer than the output (Bun's has one byte more, of stale memory), a copy of the output
+    // alone, so that the plaintext's `.buffer` holds nothing else.
+    const own = output.buffer.byteLength === output.length
+    const plaintext = own ? new Uint8Array(output.buffer, 0, output.length) : new Uint8Array(output)
+    if (!own) output.fill(0)
     if (verified(decipher)) return plaintext
     plaintext.fill(0)
     return undefined
