@@ -85,7 +85,7 @@ export async function rsaDecrypt(
   const missing = expectedLength - plaintext.length
   if (missing > 0 && missing <= MAX_DROPPED_ZEROS && (await dropsLeadingZeros(subtle))) {
     const padded = new Uint8Array(expectedLength)
-    padded.set(plaintext, expectedLength - plaintext.length)
+    padded.set(plaintext, missing)
     plaintext.fill(0)
     plaintext = padded
   }
