@@ -1,4 +1,5 @@
 import { Transform } from 'node:stream'
+import { attachedChunk } from './detached.js'
 import { ConfigurationError } from './errors.js'
 import { webStream, type EnvelopeStream, type StreamDriver } from './stream.js'
 import type { MessageHeader } from './types.js'
@@ -74,6 +75,13 @@ function nodeTransform(driver: StreamDriver, startEngine = false): Transform {
       callback(error)
     },
   })
+  // Node's write() turns a Uint8Array into a Buffer before anything else, and throws a TypeError for one whose
+  // buffer was detached: refuse it first, as Node refuses other chunks it cannot take, by throwing.
+  const write = transform.write
+  transform.write = function (this: Transform, chunk: unknown, ...rest: unknown[]): boolean {
+    if (chunk instanceof Uint8Array) attachedChunk(chunk)
+    return (write as (...args: unknown[]) => boolean).call(this, chunk, ...rest)
+  } as Transform['write']
   // From now, not from construct: a keyring that answers before Node gets to construct (in the same turn as a
   // destroy() right after the Transform was made) must see the destroy too.
   driver.destroyed = () => transform.destroyed

@@ -2,7 +2,10 @@
 // fewer bytes, or none: it must be refused as the caller's mistake, not taken as empty input or reported as a
 // message that failed to authenticate.
 import { describe, expect, it } from 'vitest'
+import { Writable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
 import { detached } from '../src/detached.js'
+import * as node from '../src/index.js'
 import type { EnvelopeStream } from '../src/stream.js'
 import type { Keyring } from '../src/types.js'
 import { rejectionOf } from './helpers/fixtures.js'
@@ -175,5 +178,45 @@ describe.each(Object.keys(ENTRIES) as Array<keyof typeof ENTRIES>)('detached or 
     const reason = (failed as PromiseRejectedResult).reason as { code: string }
     expect(reason).toBeInstanceOf(api.EnvelopeError)
     expect(reason.code).toBe('INVALID_CONFIGURATION')
+  })
+})
+
+describe('detached chunks written to a Node Transform', () => {
+  const keyring = new node.RawAesKeyring({ keyNamespace: 'test', keyName: 'key', wrappingKey: WRAPPING_KEY })
+  const makers = {
+    encryptNodeStream: () => node.encryptNodeStream(keyring),
+    decryptNodeStream: () => node.decryptNodeStream(keyring),
+    'encryptStream().toNode()': () => node.encryptStream(keyring).toNode(),
+    'decryptStream().toNode()': () => node.decryptStream(keyring).toNode(),
+  }
+
+  // Node's own write() throws for a chunk it cannot take (a number, null); a detached one is refused the same way.
+  it.each(Object.keys(makers) as Array<keyof typeof makers>)('%s: write() throws a ConfigurationError, not the platform TypeError', (name) => {
+    const transform = makers[name]()
+    const gone = filled(10)
+    transfer(gone)
+    let thrown: unknown
+    try {
+      transform.write(gone)
+    } catch (error) {
+      thrown = error
+    }
+    expect(thrown).toBeInstanceOf(node.ConfigurationError)
+    expect((thrown as Error).message).toMatch(/chunk's ArrayBuffer is detached/)
+    transform.destroy()
+  })
+
+  it('a pipeline from input in pieces fails with that ConfigurationError; empty live chunks pass', async () => {
+    async function* pieces(detach: boolean): AsyncGenerator<Uint8Array> {
+      yield filled(100)
+      const middle = detach ? filled(100) : new Uint8Array(0)
+      if (detach) transfer(middle)
+      yield middle
+      yield filled(100)
+    }
+    const sink = () => new Writable({ write: (_chunk, _encoding, callback) => callback() })
+    await pipeline(pieces(false), node.encryptNodeStream(keyring), sink())
+    const error = await rejectionOf(pipeline(pieces(true), node.encryptNodeStream(keyring), sink()))
+    expect(error).toBeInstanceOf(node.ConfigurationError)
   })
 })
