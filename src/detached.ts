@@ -4,10 +4,11 @@ import { ConfigurationError } from './errors.js'
  * Whether `bytes` views an ArrayBuffer that was detached (transferred away by `postMessage` or `structuredClone`,
  * say). Such a view reads as empty, so a caller's slip would pass for empty input; only empty views are checked.
  */
-export function detached(bytes: Uint8Array): boolean {
-  if (bytes.byteLength !== 0) return false
-  // Node 20 has no `ArrayBuffer.prototype.detached`; every engine refuses to make a view of a detached buffer.
+export function detached(bytes: ArrayBufferView): boolean {
+  // Node 20 has no `ArrayBuffer.prototype.detached`; every engine refuses to make a view of a detached buffer,
+  // and a DataView's byteLength throws for one.
   try {
+    if (bytes.byteLength !== 0) return false
     new Uint8Array(bytes.buffer)
     return false
   } catch {
@@ -18,7 +19,7 @@ export function detached(bytes: Uint8Array): boolean {
 const TRANSFERRED = 'transferred away, by postMessage or structuredClone, say'
 
 /** A chunk of streamed input, refused when its buffer is detached rather than taken as empty. */
-export function attachedChunk(chunk: Uint8Array): Uint8Array {
+export function attachedChunk<T extends ArrayBufferView>(chunk: T): T {
   if (detached(chunk)) throw new ConfigurationError(`A chunk's ArrayBuffer is detached (${TRANSFERRED}): it has no bytes left to read.`)
   return chunk
 }

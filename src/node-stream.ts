@@ -1,6 +1,7 @@
 import { Transform } from 'node:stream'
 import { attachedChunk } from './detached.js'
 import { ConfigurationError } from './errors.js'
+import { notBytes } from './input-refusal.js'
 import { webStream, type EnvelopeStream, type StreamDriver } from './stream.js'
 import type { MessageHeader } from './types.js'
 
@@ -75,17 +76,30 @@ function nodeTransform(driver: StreamDriver, startEngine = false): Transform {
       callback(error)
     },
   })
-  // Node's write() turns a Uint8Array into a Buffer before anything else, and throws a TypeError for one whose
-  // buffer was detached: refuse it first, as Node refuses other chunks it cannot take, by throwing.
-  const write = transform.write
+  // Node's write() and end() turn a Uint8Array into a Buffer before anything else, and throw a bare TypeError
+  // for one whose buffer was detached, or for a chunk that is neither a view of bytes nor a string (an
+  // ArrayBuffer, null): refuse those first, with a typed error, thrown as Node throws its own. A string is
+  // Node's: bytes in its encoding.
+  const { write, end } = transform
   transform.write = function (this: Transform, chunk: unknown, ...rest: unknown[]): boolean {
-    if (chunk instanceof Uint8Array) attachedChunk(chunk)
-    return (write as (...args: unknown[]) => boolean).call(this, chunk, ...rest)
+    return (write as (...args: unknown[]) => boolean).call(this, nodeChunk(chunk), ...rest)
   } as Transform['write']
+  transform.end = function (this: Transform, chunk?: unknown, ...rest: unknown[]): Transform {
+    const data = chunk === undefined || chunk === null || typeof chunk === 'function' ? chunk : nodeChunk(chunk)
+    return (end as (...args: unknown[]) => Transform).call(this, data, ...rest)
+  } as Transform['end']
   // From now, not from construct: a keyring that answers before Node gets to construct (in the same turn as a
   // destroy() right after the Transform was made) must see the destroy too.
   driver.destroyed = () => transform.destroyed
   return transform
+}
+
+/** A chunk given to a Node Transform's write() or end(), refused with a typed error where Node would throw a bare one. */
+function nodeChunk(chunk: unknown): unknown {
+  // Node takes any view of bytes (a DataView too).
+  if (ArrayBuffer.isView(chunk)) return attachedChunk(chunk)
+  if (typeof chunk === 'string') return chunk
+  throw new ConfigurationError(`Stream chunks must be bytes (a Uint8Array) or a string, in a Node stream's write(); ${notBytes(chunk)}.`)
 }
 
 /**

@@ -190,20 +190,57 @@ describe('detached chunks written to a Node Transform', () => {
     'decryptStream().toNode()': () => node.decryptStream(keyring).toNode(),
   }
 
-  // Node's own write() throws for a chunk it cannot take (a number, null); a detached one is refused the same way.
-  it.each(Object.keys(makers) as Array<keyof typeof makers>)('%s: write() throws a ConfigurationError, not the platform TypeError', (name) => {
+  /** What `write(chunk)` or `end(chunk)` threw, after the stream is gone. */
+  function thrownBy(name: keyof typeof makers, method: 'write' | 'end', chunk: unknown): unknown {
     const transform = makers[name]()
-    const gone = filled(10)
-    transfer(gone)
-    let thrown: unknown
+    transform.on('error', () => undefined)
     try {
-      transform.write(gone)
+      transform[method](chunk)
+      return undefined
     } catch (error) {
-      thrown = error
+      return error
+    } finally {
+      transform.destroy()
     }
-    expect(thrown).toBeInstanceOf(node.ConfigurationError)
-    expect((thrown as Error).message).toMatch(/chunk's ArrayBuffer is detached/)
-    transform.destroy()
+  }
+
+  // Node's own write() throws for a chunk it cannot take (null, a number); a detached one is refused the same way.
+  describe.each(Object.keys(makers) as Array<keyof typeof makers>)('%s', (name) => {
+    it.each(['write', 'end'] as const)('%s() of a detached chunk throws a ConfigurationError, not the platform TypeError', (method) => {
+      for (const view of [filled(10), new DataView(new ArrayBuffer(10))]) {
+        transfer(new Uint8Array(view.buffer))
+        const thrown = thrownBy(name, method, view)
+        expect(thrown).toBeInstanceOf(node.ConfigurationError)
+        expect((thrown as Error).message).toMatch(/chunk's ArrayBuffer is detached/)
+      }
+    })
+
+    it.each(['write', 'end'] as const)('%s() of a chunk that is not bytes throws a ConfigurationError saying what it got', (method) => {
+      const cases: Array<[unknown, RegExp]> = [
+        // end(null), as end(), only ends.
+        ...(method === 'write' ? [[null, /got null/] as [unknown, RegExp]] : []),
+        [42, /got number/],
+        [new ArrayBuffer(4), /got an ArrayBuffer: pass new Uint8Array\(buffer\)/],
+        [[1, 2], /got an array/],
+      ]
+      for (const [chunk, says] of cases) {
+        const thrown = thrownBy(name, method, chunk)
+        expect(thrown).toBeInstanceOf(node.ConfigurationError)
+        expect((thrown as Error).message).toMatch(says)
+      }
+    })
+  })
+
+  it('what Node takes still goes through: other views of bytes, strings in an encoding, end() with no chunk', async () => {
+    const plaintext = filled(300)
+    const encrypting = node.encryptNodeStream(keyring)
+    const ciphertext = Buffer.concat(await Promise.all([encrypting.toArray(), (async () => {
+      encrypting.write(new DataView(plaintext.buffer, 0, 100))
+      encrypting.write(new Uint16Array(plaintext.buffer, 100, 50))
+      encrypting.write(Buffer.from(plaintext.subarray(200)).toString('base64'), 'base64')
+      encrypting.end()
+    })()]).then(([chunks]) => chunks as Buffer[]))
+    expect(new Uint8Array((await node.decrypt(keyring, ciphertext)).plaintext)).toEqual(plaintext)
   })
 
   it('a pipeline from input in pieces fails with that ConfigurationError; empty live chunks pass', async () => {
