@@ -7,6 +7,7 @@ import type { CryptoBackend } from '../backend/types.js'
 import type { EncryptionContext } from '../types.js'
 import { quoteIdentifier } from '../quote.js'
 import { TYPE_ID, deserializeAttribute, serializeAttribute } from './attributes/index.js'
+import { MAX_DEPTH } from './attributes/serialize.js'
 import { tableConfig, isUnsigned, type DynamoDbItemEncryptorConfig, type TableConfig } from './config.js'
 import { InvalidItemError, MalformedItemError } from './errors.js'
 import { decryptStructure, encryptStructure, type ParsedHeader, type StructuredField } from './structured/index.js'
@@ -177,10 +178,7 @@ export class ItemEncryptorCore {
    */
   async encryptObject(object: Record<string, unknown>, options?: ObjectMarshallOptions): Promise<Record<string, unknown>> {
     const { marshall, unmarshall } = await loadMarshalling()
-    const dropped = droppedPath(object, 'object', new Set())
-    if (dropped !== undefined) {
-      throw new InvalidItemError(`encryptObject: ${dropped}, which @aws-sdk/util-dynamodb would leave out of the item without a word.`)
-    }
+    checkConvertible(object, 'encryptObject', InvalidItemError)
     // An option given as undefined keeps its default, here as everywhere in kms-envelope.
     const marshallOptions = { ...options, removeUndefinedValues: options?.removeUndefinedValues ?? true } as Parameters<typeof marshall>[1]
     const item = marshalled(() => marshall(object, marshallOptions), InvalidItemError, 'encryptObject')
@@ -191,8 +189,7 @@ export class ItemEncryptorCore {
   /** Decrypt a stored item given as a plain object (what the document client returns) back to a plain object. */
   async decryptObject(object: Record<string, unknown>, options?: ObjectUnmarshallOptions): Promise<Record<string, unknown>> {
     const { marshall, unmarshall } = await loadMarshalling()
-    const lost = droppedPath(object, 'object', new Set())
-    if (lost !== undefined) throw new InvalidItemError(`decryptObject: ${lost}, which @aws-sdk/util-dynamodb would leave out of the item without a word.`)
+    checkConvertible(object, 'decryptObject', MalformedItemError)
     const item = marshalled(() => marshall(object, { convertClassInstanceToMap: false }), MalformedItemError, 'decryptObject')
     const decrypted = await this.decryptItem(item)
     const dropped = protoKeyPath(decrypted, 'item')
@@ -282,22 +279,33 @@ function marshalled(marshall: () => unknown, errorType: typeof InvalidItemError 
 }
 
 /**
- * Where `value` holds what @aws-sdk/util-dynamodb leaves out of an item without a word (in its objects, arrays,
- * Sets and Maps): a function, or a key "__proto__" (a legal attribute name). Undefined when there is none.
+ * Refuse a plain object @aws-sdk/util-dynamodb would convert wrongly: one holding what it leaves out of an item
+ * without a word (in its objects, arrays, Sets and Maps: a function, or a key "__proto__", a legal attribute
+ * name), and, before its recursion overflows the stack, lists and maps nested deeper than DynamoDB takes or an
+ * object that holds itself. `errorType` is the error of those two.
  */
-function droppedPath(value: unknown, path: string, seen: Set<object>): string | undefined {
-  if (typeof value === 'function') return `${path} is a function`
-  if (typeof value !== 'object' || value === null || ArrayBuffer.isView(value) || seen.has(value)) return undefined
-  seen.add(value)
-  if (value instanceof Map ? value.has('__proto__') : !(value instanceof Set) && Object.hasOwn(value, '__proto__')) {
-    return `${path} has a key "__proto__"`
+function checkConvertible(object: unknown, method: string, errorType: typeof InvalidItemError | typeof MalformedItemError): void {
+  const silently = `which @aws-sdk/util-dynamodb would leave out of the item without a word`
+  const checked = new Set<object>() // a value held twice (not a cycle) is walked once
+  const enclosing = new Map<object, string>()
+  // `level` counts lists and maps: the item is level 0, an attribute's list or map level 1.
+  const walk = (value: unknown, path: string, level: number): void => {
+    if (typeof value === 'function') throw new InvalidItemError(`${method}: ${path} is a function, ${silently}.`)
+    if (typeof value !== 'object' || value === null || ArrayBuffer.isView(value) || checked.has(value)) return
+    const holder = enclosing.get(value)
+    if (holder !== undefined) throw new errorType(`${method}: ${path} is ${holder}, which holds it: an item cannot contain itself.`)
+    const isSet = value instanceof Set
+    if (!isSet && level > MAX_DEPTH) throw new errorType(`${method}: ${path} nests lists and maps more than ${MAX_DEPTH} levels deep, which DynamoDB refuses.`)
+    if (value instanceof Map ? value.has('__proto__') : !isSet && Object.hasOwn(value, '__proto__')) {
+      throw new InvalidItemError(`${method}: ${path} has a key "__proto__", ${silently}.`)
+    }
+    enclosing.set(value, path)
+    const entries = value instanceof Map || isSet ? [...value.entries()] : Object.entries(value)
+    for (const [key, inner] of entries) walk(inner, isSet ? `${path} (a Set member)` : `${path}.${String(key)}`, isSet ? level : level + 1)
+    enclosing.delete(value)
+    checked.add(value)
   }
-  const entries = value instanceof Map || value instanceof Set ? [...value.entries()] : Object.entries(value)
-  for (const [key, inner] of entries) {
-    const found = droppedPath(inner, value instanceof Set ? `${path} (a Set member)` : `${path}.${String(key)}`, seen)
-    if (found !== undefined) return found
-  }
-  return undefined
+  walk(object, 'object', 0)
 }
 
 /** Where a DynamoDB item (its attribute names, and the keys of its maps at any depth) has a key "__proto__". */

@@ -3,7 +3,7 @@ import { isDeepStrictEqual } from 'node:util'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { EnvelopeError } from '../../src/errors.js'
-import { DynamoDbItemEncryptor, type AttributeValue, type DynamoDbItemEncryptorConfig, type Item } from '../../src/dynamodb/index.js'
+import { DynamoDbItemEncryptor, InvalidItemError, MalformedItemError, type AttributeValue, type DynamoDbItemEncryptorConfig, type Item } from '../../src/dynamodb/index.js'
 import { aesKeyring, rejectionOf, spyKeyring, withFailingImport } from '../helpers/fixtures.js'
 import { DefaultMaterialsManager, MultiKeyring, type Keyring, type MaterialsManager } from '../../src/index.js'
 import { suiteFromOption } from '../../src/suites.js'
@@ -215,6 +215,39 @@ describe('DynamoDbItemEncryptor items', () => {
     expect(await codeOf(encryptor.decryptObject({ ...stored, note: Number.NaN }))).toBe('MALFORMED_ITEM')
     expect(await codeOf(encryptor.decryptObject({ ...stored, note: born }))).toBe('MALFORMED_ITEM')
     expect(await encryptor.decryptObject(stored)).toEqual({ pk: 'u9', sk: 12, card: 'c' })
+  })
+
+  it('encryptObject/decryptObject: nesting deeper than DynamoDB takes, or an object holding itself, is refused, not a stack overflow', async () => {
+    /** `levels` arrays or objects, one inside the other. */
+    const nested = (levels: number, kind: 'array' | 'object' | 'Map'): unknown => {
+      let value: unknown = 'x'
+      for (let level = 0; level < levels; level++) value = kind === 'array' ? [value] : kind === 'object' ? { k: value } : new Map([['k', value]])
+      return value
+    }
+    for (const kind of ['array', 'object', 'Map'] as const) {
+      // DynamoDB's limit: 32 levels round trip, one more is refused (by the item serializer), and far more too.
+      const deepest = { pk: 'u9', sk: 12, card: nested(32, kind) }
+      const stored = await encryptor.encryptObject(deepest)
+      expect(await encryptor.decryptObject(stored)).toEqual(kind === 'Map' ? { pk: 'u9', sk: 12, card: nested(32, 'object') } : deepest)
+      for (const levels of [33, 5_000, 100_000]) {
+        const error = await rejectionOf(encryptor.encryptObject({ pk: 'u9', sk: 12, card: nested(levels, kind) }))
+        expect(error).toBeInstanceOf(InvalidItemError)
+        expect((error as Error).message).toMatch(/^encryptObject: object\.card\.(k|0)\.\S* nests lists and maps more than 32 levels deep/)
+        const stored = { ...(await encryptor.encryptObject({ pk: 'u9', sk: 12, card: 'c' })), note: nested(levels, kind) }
+        const read = await rejectionOf(encryptor.decryptObject(stored))
+        expect(read).toBeInstanceOf(MalformedItemError)
+        expect((read as Error).message).toMatch(/^decryptObject: object\.note\.\S* nests lists and maps more than 32 levels deep/)
+      }
+    }
+    const cyclic: Record<string, unknown> = { number: '4111', inner: [1] }
+    ;(cyclic.inner as unknown[]).push(cyclic)
+    const error = await rejectionOf(encryptor.encryptObject({ pk: 'u9', sk: 12, card: cyclic }))
+    expect(error).toBeInstanceOf(InvalidItemError)
+    expect((error as Error).message).toBe('encryptObject: object.card.inner.1 is object.card, which holds it: an item cannot contain itself.')
+    expect((error as Error).message).not.toMatch(/4111/)
+    // The same object twice, side by side, is no cycle.
+    const shared = { number: '4111' }
+    expect(await encryptor.decryptObject(await encryptor.encryptObject({ pk: 'u9', sk: 12, card: [shared, shared] }))).toEqual({ pk: 'u9', sk: 12, card: [shared, shared] })
   })
 
   it('an attribute or map key named "__proto__" survives encryptItem and decryptItem; the object conversions, which would drop it, refuse it', async () => {
