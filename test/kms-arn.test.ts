@@ -195,6 +195,35 @@ describe('KMS ARN properties', () => {
     )
   })
 
+  it('formatKmsArn refuses parts that make no ARN parseKmsArn takes back, saying which', () => {
+    fc.assert(
+      fc.property(
+        arnParts,
+        fc.constantFrom('partition', 'service', 'region', 'accountId', 'resourceType', 'resourceId'),
+        fc.constantFrom('', 'a:b', undefined, null, 7, 'key/x', 'sqs'),
+        (parts, name, value) => {
+          const changed = { ...parts, [name]: value } as unknown as KmsArn
+          let text: string | undefined
+          try {
+            text = formatKmsArn(changed)
+          } catch (error) {
+            expect(error).toBeInstanceOf(ConfigurationError)
+            expect((error as Error).message).toMatch(/^formatKmsArn/)
+            return
+          }
+          // What it does return parses back to the same parts.
+          expect(parseKmsArn(text)).toEqual(changed)
+        },
+      ),
+    )
+    const parts = parseKmsArn(MRK)
+    expect(() => formatKmsArn({ ...parts, region: '' })).toThrow('formatKmsArn: these parts make no valid AWS KMS ARN: its Region is empty.')
+    expect(() => formatKmsArn({ ...parts, accountId: undefined } as unknown as KmsArn)).toThrow('formatKmsArn: accountId must be a string; got undefined.')
+    expect(() => formatKmsArn({ ...parts, region: 'us:east' })).toThrow('formatKmsArn: region "us:east" holds a ":"')
+    expect(() => formatKmsArn({ ...parts, resourceType: 'key/x' } as unknown as KmsArn)).toThrow('formatKmsArn: resourceType must be "key" or "alias"; got "key/x".')
+    expect(() => formatKmsArn(null as unknown as KmsArn)).toThrow(ConfigurationError)
+  })
+
   it('a ":" added anywhere makes a valid ARN invalid', () => {
     fc.assert(
       fc.property(arnParts, fc.nat(), (parts, at) => {

@@ -92,8 +92,11 @@ export function parseKmsKeyArn(arn: string, what?: string): KmsArn {
   return parsed
 }
 
+const ARN_PARTS = ['partition', 'service', 'region', 'accountId', 'resourceType', 'resourceId'] as const
+
 /**
- * The ARN as a string (`parseKmsArn` inverted).
+ * The ARN as a string (`parseKmsArn` inverted). Throws a `ConfigurationError` for parts that make no valid KMS
+ * ARN (a part missing, empty or holding a ":", say), rather than return one `parseKmsArn` would refuse.
  *
  * @example
  * ```ts
@@ -101,7 +104,21 @@ export function parseKmsKeyArn(arn: string, what?: string): KmsArn {
  * ```
  */
 export function formatKmsArn(arn: KmsArn): string {
-  return `arn:${arn.partition}:${arn.service}:${arn.region}:${arn.accountId}:${arn.resourceType}/${arn.resourceId}`
+  if (typeof arn !== 'object' || arn === null) {
+    throw new ConfigurationError(`formatKmsArn takes the parts of an ARN (${ARN_PARTS.join(', ')}); got ${arn === null ? 'null' : typeof arn}.`)
+  }
+  for (const name of ARN_PARTS) {
+    const value: unknown = arn[name]
+    if (typeof value !== 'string') throw new ConfigurationError(`formatKmsArn: ${name} must be a string; got ${value === null ? 'null' : typeof value}.`)
+    if (value.includes(':')) throw new ConfigurationError(`formatKmsArn: ${name} ${quoteIdentifier(value)} holds a ":", which separates an ARN's parts.`)
+  }
+  if (arn.resourceType !== 'key' && arn.resourceType !== 'alias') {
+    throw new ConfigurationError(`formatKmsArn: resourceType must be "key" or "alias"; got ${quoteIdentifier(arn.resourceType)}.`)
+  }
+  const text = `arn:${arn.partition}:${arn.service}:${arn.region}:${arn.accountId}:${arn.resourceType}/${arn.resourceId}`
+  const problem = arnProblem(text)
+  if (problem !== undefined) throw new ConfigurationError(`formatKmsArn: these parts make no valid AWS KMS ARN: ${problem}.`)
+  return text
 }
 
 /**
