@@ -168,6 +168,12 @@ describe('assertMrksAreUnique', () => {
     expect(message).not.toContain(KEY)
   })
 
+  it('refuses what is not an array of identifiers rather than pass it', () => {
+    expect(() => assertMrksAreUnique(MRK as unknown as string[])).toThrow('assertMrksAreUnique takes an array of key identifiers; got string.')
+    expect(() => assertMrksAreUnique(undefined as unknown as string[])).toThrow(ConfigurationError)
+    expect(() => assertMrksAreUnique([MRK, 7 as unknown as string])).toThrow(ConfigurationError)
+  })
+
   it('the same multi-Region ARN twice is a duplicate too', () => {
     expect(() => assertMrksAreUnique([MRK, MRK])).toThrow(ConfigurationError)
   })

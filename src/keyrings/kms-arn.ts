@@ -204,6 +204,8 @@ export function mrkMatch(identifier: string, other: string): boolean {
  * ```
  */
 export function assertMrksAreUnique(identifiers: readonly string[]): void {
+  // A string would be read as a list of one-character identifiers, and pass.
+  if (!Array.isArray(identifiers)) throw new ConfigurationError(`assertMrksAreUnique takes an array of key identifiers; got ${typeof identifiers}.`)
   const byResourceId = new Map<string, string[]>()
   for (const identifier of identifiers) {
     if (!isMultiRegionKey(identifier)) continue
