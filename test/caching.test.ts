@@ -244,6 +244,64 @@ describe('with the KMS emulator counting calls', () => {
     expect(keys[2]).not.toBe(keys[1])
   })
 
+  it('a clock set back (Date.now after an NTP step, say) does not lengthen an entry\'s life: a reading before it was fetched expires it', async () => {
+    const { state, clock: now } = clock(50_000)
+    const cache = new LocalMaterialsCache({ capacity: 10 })
+    const cmm = new CachingMaterialsManager({ keyring, cache, maxAge: 1000, clock: now })
+    const keys: string[] = []
+    const run = async () => keys.push(dataKeyOf((await encrypt(cmm, KIB, { encryptionContext: context })).header.encryptedDataKeys))
+    await run() // t = 50000: miss
+    state.now = 50_500
+    await run() // hit
+    state.now = 10_000 // set back by 40 s: the entry would otherwise live until the clock reads 51000 again
+    await run()
+    expect(generateCalls()).toBe(2)
+    expect(keys[1]).toBe(keys[0])
+    expect(keys[2]).not.toBe(keys[0])
+    // Decrypt entries too, and prune() takes such entries out.
+    const { ciphertext } = await encrypt(keyring, KIB)
+    await decrypt(cmm, ciphertext) // t = 10000: miss
+    state.now = 9_000
+    await decrypt(cmm, ciphertext) // set back: miss
+    expect(cache.stats()).toMatchObject({ hits: 1, misses: 4 })
+    // The lookup at 9000 also took out the entries fetched at 10000; the one fetched at 9000 is left.
+    expect(cache.stats().size).toBe(1)
+    cache.prune(8_000)
+    expect(cache.stats().size).toBe(0)
+    // A cache of one's own that keeps entries whatever the time: the manager refuses them itself.
+    const held = new Map<string, CacheEntry>()
+    const own: MaterialsCache = {
+      get: (id) => held.get(id),
+      put: (id, entry) => void held.set(id, entry),
+      evict: (id) => void held.delete(id),
+      record: () => undefined,
+      stats: () => ({ hits: 0, misses: 0, bypasses: 0, evictions: 0, size: held.size, capacity: 10 }),
+    }
+    const withOwn = new CachingMaterialsManager({ keyring, cache: own, maxAge: 1000, clock: now })
+    const decryptCalls = () => kms.callCount({ operation: 'Decrypt' })
+    const [generated, decrypted] = [generateCalls(), decryptCalls()]
+    state.now = 50_000
+    await encrypt(withOwn, KIB, { encryptionContext: context })
+    await decrypt(withOwn, ciphertext)
+    state.now = 10_000
+    await encrypt(withOwn, KIB, { encryptionContext: context })
+    await decrypt(withOwn, ciphertext)
+    expect([generateCalls() - generated, decryptCalls() - decrypted]).toEqual([2, 2])
+  })
+
+  it('a clock reading that is not a finite number fails the call with a ConfigurationError; nothing is cached with it', async () => {
+    for (const reading of [Number.NaN, Number.POSITIVE_INFINITY, '5000', undefined]) {
+      const cmm = new CachingMaterialsManager({ keyring, maxAge: 1000, clock: () => reading as number })
+      const failure = await rejectionOf(encrypt(cmm, KIB, { encryptionContext: context }))
+      expect(failure).toBeInstanceOf(ConfigurationError)
+      expect((failure as Error).message).toMatch(/^CachingMaterialsManager clock must return a finite number of milliseconds; it returned /)
+      expect(await rejectionOf(decrypt(cmm, (await encrypt(keyring, KIB)).ciphertext))).toBeInstanceOf(ConfigurationError)
+    }
+    const cache = new LocalMaterialsCache({ capacity: 10 })
+    await cache.ready()
+    expect(() => cache.prune('5' as unknown as number)).toThrow(ConfigurationError)
+  })
+
   it('maxAge counts from the request to KMS, not from its answer', async () => {
     const { state, clock: now } = clock(0)
     const slow: Keyring = {

@@ -33,6 +33,14 @@ export interface CacheEntry {
   evicted: boolean
 }
 
+/**
+ * Whether `entry` may no longer be used at `now`: TTL-expired, or read before it was fetched (a clock set back,
+ * such as `Date.now` after an NTP step, would otherwise lengthen its life by as much).
+ */
+export function isExpired(entry: CacheEntry, now: number): boolean {
+  return !(now >= entry.createdAt && now < entry.expiresAt)
+}
+
 /** Why an entry left the cache. */
 export type CacheEvictionReason = 'expired' | 'limit' | 'capacity' | 'replaced' | 'deleted'
 
@@ -168,7 +176,7 @@ export class LocalMaterialsCache implements MaterialsCache {
     this.#pruneTail(entries, now)
     const entry = entries.get(id)
     if (entry === undefined) return undefined
-    if (now >= entry.expiresAt) {
+    if (isExpired(entry, now)) {
       this.#remove(entries, id, 'expired')
       return undefined
     }
@@ -192,11 +200,15 @@ export class LocalMaterialsCache implements MaterialsCache {
     if (entries !== undefined && entries.peek(id) === entry) this.#remove(entries, id, reason)
   }
 
-  /** Evict every TTL-expired entry. `now` is on the caching managers' clock (default: `performance.now()`). */
+  /**
+   * Evict every expired entry (and any fetched after `now`). `now` is on the caching managers' clock (default:
+   * `performance.now()`).
+   */
   prune(now: number = performance.now()): void {
+    if (typeof now !== 'number' || !Number.isFinite(now)) throw new ConfigurationError(`LocalMaterialsCache prune(now) takes a finite number of milliseconds; got ${quoteValue(now)}.`)
     const entries = this.#entries
     if (entries === undefined) return
-    const expired = [...entries.entries()].filter(([, entry]) => now >= entry.expiresAt).map(([id]) => id)
+    const expired = [...entries.entries()].filter(([, entry]) => isExpired(entry, now)).map(([id]) => id)
     for (const id of expired) this.#remove(entries, id, 'expired')
   }
 
@@ -247,7 +259,7 @@ export class LocalMaterialsCache implements MaterialsCache {
     for (const id of entries.rkeys()) {
       if (checked++ === PRUNING_TAIL_SIZE) break
       const entry = entries.peek(id)
-      if (entry !== undefined && now >= entry.expiresAt) (expired ??= []).push(id)
+      if (entry !== undefined && isExpired(entry, now)) (expired ??= []).push(id)
     }
     if (expired !== undefined) for (const id of expired) this.#remove(entries, id, 'expired')
   }

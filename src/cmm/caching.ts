@@ -15,7 +15,7 @@ import type {
   Keyring,
   MaterialsManager,
 } from '../types.js'
-import { LocalMaterialsCache, zeroMaterials, type CacheEntry, type MaterialsCache } from './cache.js'
+import { LocalMaterialsCache, isExpired, zeroMaterials, type CacheEntry, type MaterialsCache } from './cache.js'
 import { decryptionIdentifier, encryptionIdentifier, identifierPrefix } from './cache-id.js'
 import { DefaultMaterialsManager, asMaterialsManager } from './default.js'
 import { expirySweeper, type ExpirySweeper } from './expiry-sweep.js'
@@ -47,6 +47,12 @@ const DEFAULT_CAPACITY = 1000
 const MAX_MESSAGES = 2 ** 32
 
 const hasOwn = (object: object, key: string): boolean => Object.prototype.hasOwnProperty.call(object, key)
+
+/** A reading of a caller's clock, refused unless a finite number: NaN would compare as neither expired nor live. */
+function clockReading(now: unknown): number {
+  if (typeof now === 'number' && Number.isFinite(now)) return now
+  throw new ConfigurationError(`CachingMaterialsManager clock must return a finite number of milliseconds; it returned ${quoteValue(now)}.`)
+}
 
 function limitOption(name: string, value: unknown, max: number, fallback: number): number {
   if (value === undefined) return fallback
@@ -208,7 +214,7 @@ export class CachingMaterialsManager implements MaterialsManager {
     this.maxBytesEncrypted = limitOption('maxBytesEncrypted', maxBytesEncrypted, Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER)
     // spec: framework/caching-cmm.md#partition-id (unique per manager unless set; never changed)
     this.partition = partition ?? randomPartition()
-    this.#clock = clock ?? (() => performance.now())
+    this.#clock = clock === undefined ? () => performance.now() : () => clockReading(clock())
     // A clock of the caller's own (a test's) moves when they say: a timer could not tell when its entries expire.
     this.#sweeper = clock === undefined && this.cache instanceof LocalMaterialsCache && this.cache.capacity > 0 ? sweeperFor(this.cache) : undefined
     this.#encryptPrefix = identifierPrefix(this.partition, 'encrypt')
@@ -277,7 +283,7 @@ export class CachingMaterialsManager implements MaterialsManager {
     const usable = (entry: CacheEntry) =>
       entry.operation === 'decrypt' &&
       !entry.evicted &&
-      this.#clock() < entry.expiresAt &&
+      !isExpired(entry, this.#clock()) &&
       reproducesExactly(entry.materials as CompleteDecryptionMaterials, request)
     for (;;) {
       const cached = this.cache.get(id, this.#clock())
@@ -336,7 +342,7 @@ export class CachingMaterialsManager implements MaterialsManager {
       const mine = copy(materials)
       const atLimit =
         operation === 'encrypt' && (entry.messagesEncrypted >= this.maxMessagesEncrypted || entry.bytesEncrypted >= this.maxBytesEncrypted)
-      if (shareable(materials) && !atLimit && this.#clock() < entry.expiresAt) {
+      if (shareable(materials) && !atLimit && !isExpired(entry, this.#clock())) {
         this.cache.put(id, entry)
         this.#sweeper?.entryPut(entry.expiresAt)
       } else {
@@ -357,7 +363,7 @@ export class CachingMaterialsManager implements MaterialsManager {
    */
   #take(id: string, entry: CacheEntry, bytes: number): CompleteEncryptionMaterials | undefined {
     if (entry.evicted) return undefined
-    if (this.#clock() >= entry.expiresAt) {
+    if (isExpired(entry, this.#clock())) {
       this.cache.evict(id, entry, 'expired')
       return undefined
     }
