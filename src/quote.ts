@@ -5,7 +5,7 @@ const MAX_SHOWN = 120
 
 /** Quote a caller or message string for an error message, cut short so a hostile input cannot flood logs. */
 export function quoteIdentifier(value: unknown): string {
-  if (typeof value !== 'string') return typeof value
+  if (typeof value !== 'string') return value === null ? 'null' : typeof value
   return JSON.stringify(value.length > MAX_SHOWN ? `${value.slice(0, MAX_SHOWN)}…` : value)
 }
 

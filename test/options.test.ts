@@ -235,11 +235,13 @@ describe('an option name that a call does not take is refused', () => {
   it('option values of the wrong kind are refused, not read as their truthiness or as empty', async () => {
     // A signed message (the default suite) that unsignedOnly must refuse: a string or number is not taken as false.
     const { ciphertext } = await encrypt(keyring, plaintext, { encryptionContext: { tenant: 'acme' } })
-    for (const unsignedOnly of ['true', 1]) {
+    for (const [unsignedOnly, shown] of [['true', '"true"'], [1, '1'], [null, 'null']] as const) {
       const error = thrownBy(() => decryptStream(keyring, { unsignedOnly } as never))
       expect(error).toBeInstanceOf(ConfigurationError)
-      expect((error as Error).message).toBe(`unsignedOnly must be true or false; got ${typeof unsignedOnly === 'string' ? '"true"' : '1'}.`)
+      expect((error as Error).message).toBe(`unsignedOnly must be true or false; got ${shown}.`)
     }
+    // null is shown as null, not as its typeof ("object").
+    expect(thrownBy(() => decryptStream(keyring, { maxBodySize: null } as never))).toMatchObject({ message: 'maxBodySize must be an integer from 1 to 9007199254740991; got null.' })
     // A Map's pairs are not its own properties: taken as an object it would be an empty context.
     const pairs = new Map([['tenant', 'other']])
     const encrypting = await rejectionOf(encrypt(keyring, plaintext, { encryptionContext: pairs as never }))
