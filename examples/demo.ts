@@ -14,6 +14,7 @@ import {
   decrypt,
   defaultKmsClientSupplier,
   encrypt,
+  EnvelopeError,
   formatKmsArn,
   isMultiRegionKey,
   KmsMrkKeyring,
@@ -34,7 +35,7 @@ interface Setup {
 async function setUp(): Promise<Setup> {
   const realKeyArn = process.env.KMS_KEY_ARN
   if (realKeyArn !== undefined && realKeyArn !== '') {
-    const arn = parseKmsArn(realKeyArn)
+    const arn = parseKmsArn(realKeyArn, 'KMS_KEY_ARN')
     const replicaRegion = process.env.KMS_REPLICA_REGION
     const decryptKeyArn =
       replicaRegion !== undefined && replicaRegion !== '' && isMultiRegionKey(realKeyArn)
@@ -115,6 +116,14 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  console.error(error)
   process.exitCode = 1
+  // kms-envelope's errors say what went wrong in their message: print that, not a stack trace.
+  if (!(error instanceof EnvelopeError)) throw error
+  console.error(`The demo failed: ${error.code}: ${error.message}`)
+  if (process.env.KMS_KEY_ARN) {
+    console.error(
+      'With KMS_KEY_ARN set, the demo runs on real AWS KMS: set it to a key ARN (arn:aws:kms:<region>:<account>:key/<id>), and give AWS ' +
+        'credentials allowed to use that key (AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY). Unset KMS_KEY_ARN to run on the local emulator.',
+    )
+  }
 })

@@ -27,6 +27,19 @@ describe('examples', () => {
     expect(stdout).toContain('Decrypt expecting another context is refused: ENCRYPTION_CONTEXT_MISMATCH: ')
   }, 60_000)
 
+  it('demo.ts pointed at real AWS with a KMS_KEY_ARN that is no key ARN says so in one line and exits 1, without a stack trace', async () => {
+    const example = fileURLToPath(new URL('../examples/demo.ts', import.meta.url))
+    const env = { ...process.env, KMS_KEY_ARN: 'alias/demo' }
+    const failure = await promisify(execFile)(process.execPath, ['--import', 'tsx', example], { timeout: 60_000, env }).then(
+      () => undefined,
+      (error: { code: number; stderr: string }) => error,
+    )
+    expect(failure?.code).toBe(1)
+    expect(failure?.stderr).toMatch(/^The demo failed: INVALID_CONFIGURATION: KMS_KEY_ARN "alias\/demo" is not a valid AWS KMS ARN/m)
+    expect(failure?.stderr).toContain('KMS_KEY_ARN')
+    expect(failure?.stderr).not.toMatch(/^\s+at /m)
+  }, 60_000)
+
   it('dynamodb.ts writes and reads an item through the encrypted client, and a changed attribute fails the read', async () => {
     const stdout = await runExample('dynamodb.ts')
     expect(stdout).toMatch(/What DynamoDB stores \(a plain client\):\n {2}\{"card":\{"B":"<\d+ bytes>"\}/)
