@@ -169,7 +169,7 @@ describe('assertMrksAreUnique', () => {
   })
 
   it('refuses what is not an array of identifiers rather than pass it', () => {
-    expect(() => assertMrksAreUnique(MRK as unknown as string[])).toThrow('assertMrksAreUnique takes an array of key identifiers; got string.')
+    expect(() => assertMrksAreUnique(MRK as unknown as string[])).toThrow(`assertMrksAreUnique takes an array of key identifiers; got "${MRK}".`)
     expect(() => assertMrksAreUnique(undefined as unknown as string[])).toThrow(ConfigurationError)
     expect(() => assertMrksAreUnique([MRK, 7 as unknown as string])).toThrow(ConfigurationError)
   })

@@ -1,5 +1,5 @@
 import { ConfigurationError } from '../errors.js'
-import { quoteIdentifier } from '../quote.js'
+import { quoteIdentifier, quoteValue } from '../quote.js'
 
 /** The parts of an AWS KMS ARN (spec: framework/aws-kms/aws-kms-key-arn.md#a-valid-aws-kms-arn). */
 export interface KmsArn {
@@ -105,11 +105,11 @@ const ARN_PARTS = ['partition', 'service', 'region', 'accountId', 'resourceType'
  */
 export function formatKmsArn(arn: KmsArn): string {
   if (typeof arn !== 'object' || arn === null) {
-    throw new ConfigurationError(`formatKmsArn takes the parts of an ARN (${ARN_PARTS.join(', ')}); got ${arn === null ? 'null' : typeof arn}.`)
+    throw new ConfigurationError(`formatKmsArn takes the parts of an ARN (${ARN_PARTS.join(', ')}); got ${quoteValue(arn)}.`)
   }
   for (const name of ARN_PARTS) {
     const value: unknown = arn[name]
-    if (typeof value !== 'string') throw new ConfigurationError(`formatKmsArn: ${name} must be a string; got ${value === null ? 'null' : typeof value}.`)
+    if (typeof value !== 'string') throw new ConfigurationError(`formatKmsArn: ${name} must be a string; got ${quoteValue(value)}.`)
     if (value.includes(':')) throw new ConfigurationError(`formatKmsArn: ${name} ${quoteIdentifier(value)} holds a ":", which separates an ARN's parts.`)
   }
   if (arn.resourceType !== 'key' && arn.resourceType !== 'alias') {
@@ -205,7 +205,7 @@ export function mrkMatch(identifier: string, other: string): boolean {
  */
 export function assertMrksAreUnique(identifiers: readonly string[]): void {
   // A string would be read as a list of one-character identifiers, and pass.
-  if (!Array.isArray(identifiers)) throw new ConfigurationError(`assertMrksAreUnique takes an array of key identifiers; got ${typeof identifiers}.`)
+  if (!Array.isArray(identifiers)) throw new ConfigurationError(`assertMrksAreUnique takes an array of key identifiers; got ${quoteValue(identifiers)}.`)
   const byResourceId = new Map<string, string[]>()
   for (const identifier of identifiers) {
     if (!isMultiRegionKey(identifier)) continue
