@@ -278,6 +278,32 @@ describe('an option name that a call does not take is refused', () => {
       expectRefused(thrownBy(() => kms.faults.deny(KEY_ARN, { caller: 'x' } as never)), 'faults.deny filter', 'caller', 'it takes operation, accessKeyId.')
     })
 
+    it('a typo in a call filter or fault is refused, not a filter that silently matches nothing', () => {
+      // callCount: a count of 0 from a misspelt filter would pass a test that should have failed.
+      expectRefused(thrownBy(() => kms.callCount({ opration: 'Decrypt' } as never)), 'callCount filter', 'opration', 'operation')
+      for (const operation of ['decrypt', 'Generate Data Key', '']) {
+        expect(thrownBy(() => kms.callCount({ operation }))).toMatchObject({
+          code: 'INVALID_CONFIGURATION',
+          message: `callCount filter.operation must be a KMS operation name such as "Decrypt"; got ${JSON.stringify(operation)}.`,
+        })
+      }
+      expect(thrownBy(() => kms.callCount({ region: 5 } as never))).toMatchObject({ message: 'callCount filter.region must be a string; got 5.' })
+      expect(kms.callCount({ operation: 'Sign', region: 'ap-south-1' })).toBe(0) // well formed: counted, even if never served
+      // Faults: only what the emulator serves can match a request.
+      expect(thrownBy(() => kms.faults.throttle(1, { operation: 'GenerateDatakey' }))).toMatchObject({
+        message: expect.stringMatching(/^faults\.throttle filter\.operation "GenerateDatakey" is not an operation the emulator serves: it serves CreateKey, .*GenerateDataKey/),
+      })
+      expect(thrownBy(() => kms.faults.latency(5, { region: 'us-east1' }))).toMatchObject({
+        message: 'faults.latency filter.region "us-east1" is not a Region the emulator serves: it serves us-east-1, us-west-2, eu-west-1.',
+      })
+      expect(thrownBy(() => kms.faults.deny(KEY_ARN, { operation: 'decrypt' }))).toMatchObject({ code: 'INVALID_CONFIGURATION' })
+      expect(thrownBy(() => kms.faults.regionDown('mars-1'))).toMatchObject({
+        message: 'faults.regionDown "mars-1" is not a Region the emulator serves: it serves us-east-1, us-west-2, eu-west-1.',
+      })
+      kms.faults.throttle(1, { operation: 'Decrypt', region: 'eu-west-1' })
+      kms.faults.clear()
+    })
+
     it('null options and filters mean none, as everywhere', async () => {
       const other = await startKmsEmulator(null as never)
       try {

@@ -105,7 +105,7 @@ class LocalKms implements KmsEmulator {
   readonly endpoint: string
   readonly accountId: string
   readonly regions: readonly string[]
-  readonly faults: KmsFaults = new KmsFaults()
+  readonly faults: KmsFaults
   readonly #store: KmsStore
   readonly #statePath: string | undefined
   readonly #server: Server
@@ -122,6 +122,7 @@ class LocalKms implements KmsEmulator {
     this.endpoint = endpoint
     this.accountId = store.accountId
     this.regions = store.regions
+    this.faults = new KmsFaults(store.regions, Object.keys(OPERATIONS))
     server.on('request', (request: IncomingMessage, response: ServerResponse) => {
       response.on('error', () => {})
       this.#handle(request, response).catch(() => response.destroy())
@@ -132,7 +133,16 @@ class LocalKms implements KmsEmulator {
     return [...this.#calls]
   }
 
-  callCount(filter: { operation?: string | undefined; region?: string | undefined; keyArn?: string | undefined } = {}): number {
+  callCount(given: { operation?: string | undefined; region?: string | undefined; keyArn?: string | undefined } = {}): number {
+    // A misspelt filter would count nothing, and pass a test that should fail: names and values are checked.
+    const filter = optionsObject(given, 'callCount filter', 'operation, region, keyArn')
+    for (const [name, value] of Object.entries(filter)) {
+      if (value !== undefined && typeof value !== 'string') throw new ConfigurationError(`callCount filter.${name} must be a string; got ${quoteValue(value)}.`)
+    }
+    // Calls of operations the emulator does not serve are logged too, so any well-formed name may be counted.
+    if (filter.operation !== undefined && !/^[A-Z][A-Za-z]+$/.test(filter.operation)) {
+      throw new ConfigurationError(`callCount filter.operation must be a KMS operation name such as "Decrypt"; got ${quoteValue(filter.operation)}.`)
+    }
     return this.#calls.filter(
       (call) =>
         (filter.operation === undefined || call.operation === filter.operation) &&

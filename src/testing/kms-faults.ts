@@ -1,6 +1,7 @@
 // Fault injection rules: which requests to throttle, slow down, fail as a Region outage, or deny.
 import { ConfigurationError } from '../errors.js'
 import { optionsObject } from '../option-names.js'
+import { quoteIdentifier } from '../quote.js'
 
 /** Limits a fault to one operation (e.g. `'Decrypt'`) and/or one Region; an empty filter matches every call. */
 export interface KmsCallFilter {
@@ -47,31 +48,51 @@ function matches(filter: KmsCallFilter, operation: string, region: string): bool
   return (filter.operation === undefined || filter.operation === operation) && (filter.region === undefined || filter.region === region)
 }
 
-/** `filter` (its names checked by `optionsObject`) with its values checked to be strings. */
-function checkFilter<Filter extends KmsCallFilter | KmsDenyFilter>(method: string, filter: Filter): Filter {
-  for (const [name, value] of Object.entries(filter)) {
-    if (value !== undefined && typeof value !== 'string') throw new ConfigurationError(`faults.${method} filter.${name} must be a string.`)
-  }
-  return filter
-}
-
 /** The emulator's fault rules; the server asks it about each request. */
 export class KmsFaults implements KmsFaultInjector {
   #throttles: ThrottleRule[] = []
   readonly #latencies = new Map<string, { readonly ms: number; readonly filter: KmsCallFilter }>()
   readonly #downRegions = new Set<string>()
   #denials: { readonly keyArn: string; readonly filter: KmsDenyFilter }[] = []
+  readonly #regions: readonly string[]
+  readonly #operations: readonly string[]
+
+  /** `regions` and `operations`: what the emulator serves, so a rule naming anything else (a typo) is refused. */
+  constructor(regions: readonly string[], operations: readonly string[]) {
+    this.#regions = regions
+    this.#operations = operations
+  }
+
+  /**
+   * `filter` (its names checked by `optionsObject`) with its values checked to be strings, and its operation and
+   * Region ones the emulator serves: a rule that could match no request would let a test pass without its fault.
+   */
+  #checkFilter<Filter extends KmsCallFilter | KmsDenyFilter>(method: string, filter: Filter): Filter {
+    for (const [name, value] of Object.entries(filter)) {
+      if (value === undefined) continue
+      if (typeof value !== 'string') throw new ConfigurationError(`faults.${method} filter.${name} must be a string.`)
+      if (name === 'operation') this.#checkServed(`faults.${method} filter.operation`, value, 'an operation', this.#operations)
+      if (name === 'region') this.#checkServed(`faults.${method} filter.region`, value, 'a Region', this.#regions)
+    }
+    return filter
+  }
+
+  #checkServed(what: string, value: string, kind: string, served: readonly string[]): void {
+    if (!served.includes(value)) {
+      throw new ConfigurationError(`${what} ${quoteIdentifier(value)} is not ${kind} the emulator serves: it serves ${served.join(', ')}.`)
+    }
+  }
 
   throttle(count: number, filter: KmsCallFilter = {}): void {
     if (!Number.isSafeInteger(count) || count < 0) throw new ConfigurationError(`faults.throttle count must be a whole number >= 0; got ${count}.`)
-    const rule = checkFilter('throttle', optionsObject(filter, 'faults.throttle filter', 'operation, region'))
+    const rule = this.#checkFilter('throttle', optionsObject(filter, 'faults.throttle filter', 'operation, region'))
     if (count > 0) this.#throttles.push({ remaining: count, filter: { ...rule } })
   }
 
   latency(ms: number, filter?: KmsCallFilter): void {
     if (!Number.isFinite(ms) || ms < 0) throw new ConfigurationError(`faults.latency ms must be a number >= 0; got ${ms}.`)
     // No filter (undefined or null): the rule for every call, or with 0, every rule.
-    const rule = filter == null ? undefined : checkFilter('latency', optionsObject(filter, 'faults.latency filter', 'operation, region'))
+    const rule = filter == null ? undefined : this.#checkFilter('latency', optionsObject(filter, 'faults.latency filter', 'operation, region'))
     if (ms === 0 && rule === undefined) this.#latencies.clear()
     else if (ms === 0) this.#latencies.delete(filterKey(rule as KmsCallFilter))
     else this.#latencies.set(filterKey(rule ?? {}), { ms, filter: { ...rule } })
@@ -79,13 +100,14 @@ export class KmsFaults implements KmsFaultInjector {
 
   regionDown(region: string, down = true): void {
     if (typeof region !== 'string' || region === '') throw new ConfigurationError('faults.regionDown needs a Region name.')
+    this.#checkServed('faults.regionDown', region, 'a Region', this.#regions)
     if (down) this.#downRegions.add(region)
     else this.#downRegions.delete(region)
   }
 
   deny(keyArn: string, filter: KmsDenyFilter = {}): void {
     if (typeof keyArn !== 'string' || !keyArn.startsWith('arn:')) throw new ConfigurationError('faults.deny needs a key ARN.')
-    const rule = checkFilter('deny', optionsObject(filter, 'faults.deny filter', 'operation, accessKeyId'))
+    const rule = this.#checkFilter('deny', optionsObject(filter, 'faults.deny filter', 'operation, accessKeyId'))
     this.#denials.push({ keyArn, filter: { ...rule } })
   }
 
