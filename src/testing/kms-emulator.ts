@@ -158,6 +158,9 @@ class LocalKms implements KmsEmulator {
   createKey(createOptions?: KmsEmulatorCreateKeyOptions): KmsEmulatorKey {
     const options = optionsObject(createOptions, 'createKey', 'region, keySpec, multiRegion, description')
     if (options.multiRegion !== undefined && typeof options.multiRegion !== 'boolean') throw new ConfigurationError('createKey multiRegion must be true or false.')
+    if (options.description !== undefined && (typeof options.description !== 'string' || options.description.length > 8192)) {
+      throw new ConfigurationError(`createKey description must be a string of at most 8192 characters, as in KMS; got ${quoteValue(options.description)}.`)
+    }
     const keySpec = options.keySpec ?? 'SYMMETRIC_DEFAULT'
     if (!KEY_SPECS.includes(keySpec)) throw new ConfigurationError(`createKey keySpec must be one of ${KEY_SPECS.join(', ')}.`)
     const region = options.region ?? (this.regions[0] as string)
