@@ -221,6 +221,18 @@ describe('encrypted DynamoDB client on dynalite', () => {
     })
   }
 
+  it('an update that names a signed attribute anywhere (read into an unsigned one too), or one the actions do not name, says why', async () => {
+    const update = (expression: string) =>
+      rejectionOf(client.send(new UpdateItemCommand({ TableName: TABLE, Key: { pk: { S: 'u1' }, sk: { S: 'o1' } }, UpdateExpression: expression })))
+    for (const [expression, name] of [['SET note = card', 'card'], ['SET note = status', 'status'], ['SET extra = note', 'extra']] as const) {
+      const failure = await update(expression)
+      expect((failure as Error).message).toBe(
+        `UpdateItem on encrypted table "${TABLE}": UpdateExpression names "${name}", which is signed (every attribute but those allowed unsigned): ` +
+          'an update may name only unsigned attributes; write the whole item with PutItem instead.',
+      )
+    }
+  })
+
   it('refuses items that use the reserved attribute prefix', async () => {
     const failure = await rejectionOf(client.send(new PutItemCommand({ TableName: TABLE, Item: { ...order('r', '2'), aws_dbe_head: { B: new Uint8Array(1) } } })))
     expect((failure as { code?: string }).code).toBe('INVALID_ITEM')

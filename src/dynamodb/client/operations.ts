@@ -55,7 +55,12 @@ function checkCondition(encryptor: TableItemEncryptor, operation: string, expres
 function checkUpdate(encryptor: TableItemEncryptor, operation: string, expression: string | undefined, names: Json | undefined): void {
   for (const name of referencedAttributes(expression, names)) {
     if (name.startsWith(RESERVED_PREFIX) || !isUnsigned(encryptor, name)) {
-      refuse(encryptor.tableName, operation, `UpdateExpression changes ${quoteIdentifier(name)}, which is signed: write the whole item with PutItem instead.`)
+      refuse(
+        encryptor.tableName,
+        operation,
+        `UpdateExpression names ${quoteIdentifier(name)}, which is signed (every attribute but those allowed unsigned): ` +
+          'an update may name only unsigned attributes; write the whole item with PutItem instead.',
+      )
     }
   }
 }
