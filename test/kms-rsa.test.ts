@@ -3,7 +3,7 @@
 import { constants, privateDecrypt } from 'node:crypto'
 import { inspect } from 'node:util'
 import fc from 'fast-check'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { element, fromPem, readElement } from '../src/backend/der.js'
 import { nodeBackend } from '../src/backend/node.js'
 import type { CryptoBackend, RsaPadding } from '../src/backend/types.js'
@@ -550,6 +550,23 @@ describe('createKmsPublicKeyCache', () => {
     const { ciphertext } = await encrypt(keyring, 'cached', { algorithmSuite: 0x0478 })
     const reader = new KmsRsaKeyring({ keyId: key.arn, encryptionAlgorithm: 'RSAES_OAEP_SHA_1', clientSupplier })
     expect(text((await decrypt(reader, ciphertext)).plaintext)).toBe('cached')
+  })
+
+  it('maxAge is measured on a monotonic clock: a wall clock set back (an NTP step) does not keep a key longer', async () => {
+    const key = kms.createKey({ region: 'us-east-1', keySpec: 'RSA_2048' })
+    const cache = createKmsPublicKeyCache({ clientSupplier, maxAge: 50 })
+    await cache.get(key.arn)
+    const setBack = Date.now() - 3_600_000
+    const wallClock = vi.spyOn(Date, 'now').mockImplementation(() => setBack)
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 80))
+      await cache.get(key.arn)
+    } finally {
+      wallClock.mockRestore()
+    }
+    expect(kms.callCount({ operation: 'GetPublicKey', keyArn: key.arn })).toBe(2)
+    // clear() takes an ARN or nothing.
+    expect(() => cache.clear(5 as never)).toThrow(ConfigurationError)
   })
 
   it('keeps the maxEntries keys asked for last (a hit counts), and clear() without an ARN forgets them all', async () => {

@@ -99,7 +99,8 @@ export function createKmsPublicKeyCache(options: KmsPublicKeyCacheOptions = {}):
           new ConfigurationError(`KMS public keys are looked up by key or alias ARN (its Region picks the client); got ${quoteIdentifier(keyArn)}.`),
         )
       }
-      const now = Date.now()
+      // Monotonic: a wall clock set back (an NTP step) would keep a disabled key in use for as long again.
+      const now = performance.now()
       const cached = entries.get(keyArn)
       if (cached !== undefined && cached.expires > now) {
         // Asked for again: it moves to the end, so that keys asked for once (a scan) push out other such keys first.
@@ -117,7 +118,11 @@ export function createKmsPublicKeyCache(options: KmsPublicKeyCacheOptions = {}):
       return answer.then(ownCopy)
     },
     clear(keyArn) {
-      if (keyArn === undefined) entries.clear()
+      // Nothing (undefined or null) clears every key.
+      if (keyArn !== undefined && keyArn !== null && typeof keyArn !== 'string') {
+        throw new ConfigurationError(`clear() takes a key or alias ARN, or nothing; got ${quoteValue(keyArn)}.`)
+      }
+      if (keyArn === undefined || keyArn === null) entries.clear()
       else entries.delete(keyArn)
     },
   }
