@@ -74,6 +74,12 @@ export function defaultKmsClientSupplier(options: DefaultKmsClientSupplierOption
   const { allow: allowed, deny: denied } = optionsObject(regions, 'defaultKmsClientSupplier regions', 'allow, deny')
   const allow = regionList('regions.allow', allowed)
   const deny = regionList('regions.deny', denied)
+  // A supplier that refuses every Region is a mistake that would only show at the first KMS call.
+  if (allow !== undefined && [...allow].every((region) => deny?.has(region))) {
+    throw new ConfigurationError(
+      `defaultKmsClientSupplier regions allow no Region: ${allow.size === 0 ? 'regions.allow is empty' : 'regions.deny takes out every Region regions.allow names'}.`,
+    )
+  }
   const config = { ...clientConfig } as Record<string, unknown>
   config.customUserAgent = withOurUserAgent(config.customUserAgent)
   // Most recently used last. The Regions come from key ARNs, which decrypt reads from messages: kept without a
