@@ -18,7 +18,7 @@ import type { AeadKey, CryptoBackend } from '../src/backend/types.js'
 import { webCryptoBackend } from '../src/backend/webcrypto.js'
 import { dbeSuite } from '../src/suites-dbe.js'
 import { suiteFromOption } from '../src/suites.js'
-import { aesKeyring, rejectionOf, rsaKeyring, rsaPem, spyKeyring } from './helpers/fixtures.js'
+import { aesKeyring, rejectionOf, rsaKeyring, rsaPem, spyKeyring, thrownBy } from './helpers/fixtures.js'
 
 const wrappingKey = new Uint8Array(32).map((_, index) => 0xa0 + index)
 const keyHex = Buffer.from(wrappingKey).toString('hex')
@@ -41,6 +41,28 @@ describe('keyring configuration', () => {
     ['materials manager without keyring', () => new DefaultMaterialsManager({} as never)],
   ])('%s', (_name, build) => {
     expect(build).toThrow(ConfigurationError)
+  })
+
+  it('an AES wrapping key in another form (text, a KeyObject, a CryptoKey, an ArrayBuffer) is refused with how to pass its bytes, never echoed', async () => {
+    const { createSecretKey } = await import('node:crypto')
+    const cryptoKey = await crypto.subtle.importKey('raw', wrappingKey, 'AES-GCM', true, ['encrypt'])
+    const cases: Array<[unknown, RegExp]> = [
+      [keyHex, /got a string: pass the key's bytes \(Buffer\.from\(text, "hex"\) or "base64" in Node\)\.$/],
+      [keyBase64, /got a string: pass the key's bytes/],
+      [createSecretKey(wrappingKey), /got a KeyObject: pass keyObject\.export\(\)\.$/],
+      [cryptoKey, /got a CryptoKey: pass its raw bytes \(crypto\.subtle\.exportKey\("raw", key\)\)\.$/],
+      [wrappingKey.slice().buffer, /got an ArrayBuffer: pass new Uint8Array\(buffer\)\.$/],
+      [null, /got null\.$/],
+    ]
+    for (const [given, says] of cases) {
+      const error = thrownBy(() => new RawAesKeyring({ keyNamespace: 'n', keyName: 'k', wrappingKey: given as never }))
+      expect(error).toBeInstanceOf(ConfigurationError)
+      const { message } = error as Error
+      expect(message).toMatch(/^RawAesKeyring wrappingKey must be a Uint8Array of 16, 24 or 32 bytes; /)
+      expect(message).toMatch(says)
+      expect(message).not.toContain(keyHex)
+      expect(message).not.toContain(keyBase64)
+    }
   })
 
   it('an unreadable RSA key is a configuration error that does not echo the key', async () => {

@@ -7,6 +7,7 @@ import { dataKeyOf, describeKeyring, validateKeyName, wrapDataKey } from './comm
 import { addIntermediateRecipient, freshIntermediateKey, openIntermediate, wrappedDataKeyLength, wrappedIntermediateKey } from './intermediate.js'
 import { turn } from '../next-turn.js'
 import { optionsObject } from '../option-names.js'
+import { notBytes } from '../input-refusal.js'
 
 /** Options of `new RawAesKeyring(...)`. */
 export interface RawAesKeyringOptions {
@@ -21,6 +22,19 @@ export interface RawAesKeyringOptions {
 const IV_LENGTH = 12
 const TAG_LENGTH = 16
 const TAG_LENGTH_BITS = TAG_LENGTH * 8
+
+/**
+ * What a wrapping key that is not bytes of the right length is, and how to pass its bytes. Never the key itself:
+ * a key given as text is still a secret.
+ */
+function keyBytesHint(key: unknown): string {
+  if (key instanceof Uint8Array) return `got ${key.length} bytes`
+  if (typeof key === 'string') return `got a string: pass the key's bytes (Buffer.from(text, "hex") or "base64" in Node)`
+  const object = key as { type?: unknown; export?: unknown } | null
+  if (typeof CryptoKey === 'function' && key instanceof CryptoKey) return 'got a CryptoKey: pass its raw bytes (crypto.subtle.exportKey("raw", key))'
+  if (object?.type === 'secret' && typeof object.export === 'function') return 'got a KeyObject: pass keyObject.export()'
+  return notBytes(key)
+}
 
 /**
  * Wraps data keys with AES-GCM under a key you hold, binding them to the encryption context.
@@ -44,9 +58,7 @@ export class RawAesKeyring implements Keyring {
     const { keyNamespace, keyName, wrappingKey } = optionsObject(options, 'RawAesKeyring', 'keyNamespace, keyName, wrappingKey')
     validateKeyName('RawAesKeyring', keyNamespace, keyName)
     if (!(wrappingKey instanceof Uint8Array) || ![16, 24, 32].includes(wrappingKey.length)) {
-      throw new ConfigurationError(
-        `RawAesKeyring wrappingKey must be a Uint8Array of 16, 24 or 32 bytes; got ${wrappingKey instanceof Uint8Array ? `${wrappingKey.length} bytes` : typeof wrappingKey}.`,
-      )
+      throw new ConfigurationError(`RawAesKeyring wrappingKey must be a Uint8Array of 16, 24 or 32 bytes; ${keyBytesHint(wrappingKey)}.`)
     }
     // A key of zeros protects nothing: a buffer never filled, or one zeroed after use (the official SDK's raw AES
     // keyring zeroes the key it is given, so a buffer passed to it first arrives here as zeros).
