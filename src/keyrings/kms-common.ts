@@ -34,6 +34,11 @@ export function validateDiscoveryFilter(keyring: string, filter: unknown): Disco
   if (!Array.isArray(accountIds) || accountIds.length === 0 || !accountIds.every((id) => typeof id === 'string' && id !== '')) {
     throw new ConfigurationError(`${keyring} discoveryFilter.accountIds must be a non-empty array of account IDs.`)
   }
+  // Every AWS account ID is 12 digits: any other (a typo) could match no key, and every decrypt would fail.
+  const malformed = accountIds.find((id: string) => !/^\d{12}$/.test(id))
+  if (malformed !== undefined) {
+    throw new ConfigurationError(`${keyring} discoveryFilter.accountIds holds ${quoteIdentifier(malformed)}, which is no AWS account ID (12 digits).`)
+  }
   return Object.freeze({ partition, accountIds: Object.freeze([...accountIds]) })
 }
 
