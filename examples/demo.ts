@@ -118,7 +118,10 @@ async function main(): Promise<void> {
 main().catch((error: unknown) => {
   process.exitCode = 1
   // kms-envelope's errors say what went wrong in their message: print that, not a stack trace.
-  if (!(error instanceof EnvelopeError)) throw error
+  if (!(error instanceof EnvelopeError)) {
+    console.error(error)
+    return
+  }
   console.error(`The demo failed: ${error.code}: ${error.message}`)
   if (process.env.KMS_KEY_ARN) {
     console.error(

@@ -119,11 +119,9 @@ export function createKmsPublicKeyCache(options: KmsPublicKeyCacheOptions = {}):
     },
     clear(keyArn) {
       // Nothing (undefined or null) clears every key.
-      if (keyArn !== undefined && keyArn !== null && typeof keyArn !== 'string') {
-        throw new ConfigurationError(`clear() takes a key or alias ARN, or nothing; got ${quoteValue(keyArn)}.`)
-      }
       if (keyArn === undefined || keyArn === null) entries.clear()
-      else entries.delete(keyArn)
+      else if (typeof keyArn === 'string') entries.delete(keyArn)
+      else throw new ConfigurationError(`clear() takes a key or alias ARN, or nothing; got ${quoteValue(keyArn)}.`)
     },
   }
 }

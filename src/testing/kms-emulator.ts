@@ -10,7 +10,7 @@ import { optionsObject } from '../option-names.js'
 import { quoteValue } from '../quote.js'
 import { generateMaterial, KEY_SPECS, type EmulatedKeySpec } from './kms-crypto.js'
 import { KmsServiceError, unsupported } from './kms-errors.js'
-import { KmsFaults, type KmsFaultInjector } from './kms-faults.js'
+import { KmsFaults, stringFilter, type KmsFaultInjector } from './kms-faults.js'
 import { TARGET_PREFIX, callerOf, parseJsonObject, readBody, send, type Caller } from './kms-http.js'
 import { RequestInput } from './kms-input.js'
 import type { OperationContext } from './kms-key-use.js'
@@ -135,10 +135,7 @@ class LocalKms implements KmsEmulator {
 
   callCount(given: { operation?: string | undefined; region?: string | undefined; keyArn?: string | undefined } = {}): number {
     // A misspelt filter would count nothing, and pass a test that should fail: names and values are checked.
-    const filter = optionsObject(given, 'callCount filter', 'operation, region, keyArn')
-    for (const [name, value] of Object.entries(filter)) {
-      if (value !== undefined && typeof value !== 'string') throw new ConfigurationError(`callCount filter.${name} must be a string; got ${quoteValue(value)}.`)
-    }
+    const filter = stringFilter('callCount filter', optionsObject(given, 'callCount filter', 'operation, region, keyArn'))
     // Calls of operations the emulator does not serve are logged too, so any well-formed name may be counted.
     if (filter.operation !== undefined && !/^[A-Z][A-Za-z]+$/.test(filter.operation)) {
       throw new ConfigurationError(`callCount filter.operation must be a KMS operation name such as "Decrypt"; got ${quoteValue(filter.operation)}.`)

@@ -1,7 +1,7 @@
 // Fault injection rules: which requests to throttle, slow down, fail as a Region outage, or deny.
 import { ConfigurationError } from '../errors.js'
 import { optionsObject } from '../option-names.js'
-import { quoteIdentifier } from '../quote.js'
+import { quoteIdentifier, quoteValue } from '../quote.js'
 
 /** Limits a fault to one operation (e.g. `'Decrypt'`) and/or one Region; an empty filter matches every call. */
 export interface KmsCallFilter {
@@ -48,6 +48,17 @@ function matches(filter: KmsCallFilter, operation: string, region: string): bool
   return (filter.operation === undefined || filter.operation === operation) && (filter.region === undefined || filter.region === region)
 }
 
+/**
+ * A call or fault filter (its names already checked by `optionsObject`) with its values checked to be strings;
+ * `what` names it in errors (`callCount filter`, say).
+ */
+export function stringFilter<Filter extends object>(what: string, filter: Filter): Filter {
+  for (const [name, value] of Object.entries(filter)) {
+    if (value !== undefined && typeof value !== 'string') throw new ConfigurationError(`${what}.${name} must be a string; got ${quoteValue(value)}.`)
+  }
+  return filter
+}
+
 /** The emulator's fault rules; the server asks it about each request. */
 export class KmsFaults implements KmsFaultInjector {
   #throttles: ThrottleRule[] = []
@@ -68,12 +79,9 @@ export class KmsFaults implements KmsFaultInjector {
    * Region ones the emulator serves: a rule that could match no request would let a test pass without its fault.
    */
   #checkFilter<Filter extends KmsCallFilter | KmsDenyFilter>(method: string, filter: Filter): Filter {
-    for (const [name, value] of Object.entries(filter)) {
-      if (value === undefined) continue
-      if (typeof value !== 'string') throw new ConfigurationError(`faults.${method} filter.${name} must be a string.`)
-      if (name === 'operation') this.#checkServed(`faults.${method} filter.operation`, value, 'an operation', this.#operations)
-      if (name === 'region') this.#checkServed(`faults.${method} filter.region`, value, 'a Region', this.#regions)
-    }
+    const { operation, region } = stringFilter(`faults.${method} filter`, filter) as KmsCallFilter
+    if (operation !== undefined) this.#checkServed(`faults.${method} filter.operation`, operation, 'an operation', this.#operations)
+    if (region !== undefined) this.#checkServed(`faults.${method} filter.region`, region, 'a Region', this.#regions)
     return filter
   }
 
