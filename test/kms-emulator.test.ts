@@ -610,6 +610,17 @@ describe('emulator API', () => {
       expect(await rejectionOf(startKmsEmulator(options as never)), JSON.stringify(options)).toMatchObject({ code: 'INVALID_CONFIGURATION' })
     }
     expect(await rejectionOf(startKmsEmulator({ statePath: '' }))).toMatchObject({ message: 'statePath must be a file path.' })
+    // Each of these used to start: a number or a list passed the text checks, and a Region listed twice or named "-"
+    // made an emulator whose ARNs KMS would never write.
+    expect(await rejectionOf(startKmsEmulator({ accountId: 111122223333 as never }))).toMatchObject({ message: 'accountId must be a string of 12 digits; got 111122223333.' })
+    expect(await rejectionOf(startKmsEmulator({ partition: ['aws'] as never }))).toMatchObject({ message: 'partition must be a partition name such as "aws"; got object.' })
+    expect(await rejectionOf(startKmsEmulator({ regions: ['us-east-1', 'eu-west-1', 'us-east-1'] }))).toMatchObject({
+      code: 'INVALID_CONFIGURATION',
+      message: 'regions lists "us-east-1" twice.',
+    })
+    for (const region of ['-', 'us-east-', '-us-east-1', 'us--east-1', 'US-EAST-1', '']) {
+      expect(await rejectionOf(startKmsEmulator({ regions: [region] })), region).toMatchObject({ message: `regions must be a non-empty list of Region names such as "us-east-1"; got ${JSON.stringify(region)}.` })
+    }
     const configurationError = expect.objectContaining({ code: 'INVALID_CONFIGURATION' })
     expect(() => kms.createKey({ region: 'ap-south-1' })).toThrow(configurationError)
     expect(() => kms.createKey({ keySpec: 'ECC_NIST_P256' as never })).toThrow(configurationError)

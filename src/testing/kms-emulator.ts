@@ -309,16 +309,30 @@ function checkOptions(given: KmsEmulatorOptions | null | undefined): KmsEmulator
   const { port, host, regions, accountId, partition, statePath } = options
   if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65_535)) throw new ConfigurationError(`port must be 0..65535; got ${port}.`)
   if (host !== undefined && (typeof host !== 'string' || host === '')) throw new ConfigurationError('host must be a non-empty string.')
-  if (regions !== undefined && (!Array.isArray(regions) || regions.length === 0 || regions.some((region) => typeof region !== 'string' || !/^[a-z0-9-]+$/.test(region)))) {
-    throw new ConfigurationError('regions must be a non-empty list of Region names such as "us-east-1".')
+  if (regions !== undefined) checkRegions(regions)
+  if (accountId !== undefined && (typeof accountId !== 'string' || !/^\d{12}$/.test(accountId))) {
+    throw new ConfigurationError(`accountId must be a string of 12 digits; got ${quoteValue(accountId)}.`)
   }
-  if (accountId !== undefined && !/^\d{12}$/.test(accountId)) throw new ConfigurationError('accountId must be 12 digits.')
-  if (partition !== undefined && !/^[a-z-]+$/.test(partition)) throw new ConfigurationError('partition must be a partition name such as "aws".')
+  if (partition !== undefined && (typeof partition !== 'string' || !/^[a-z-]+$/.test(partition))) {
+    throw new ConfigurationError(`partition must be a partition name such as "aws"; got ${quoteValue(partition)}.`)
+  }
   if (statePath !== undefined && (typeof statePath !== 'string' || statePath === '')) throw new ConfigurationError('statePath must be a file path.')
   if (options.maxLoggedCalls !== undefined && (!Number.isInteger(options.maxLoggedCalls) || options.maxLoggedCalls < 1)) {
     throw new ConfigurationError(`maxLoggedCalls must be a positive integer; got ${quoteValue(options.maxLoggedCalls)}.`)
   }
   return options
+}
+
+/** Refuse a `regions` option KMS could not have: no Regions, a name no Region has, or one Region twice. */
+function checkRegions(regions: unknown): void {
+  const expected = 'regions must be a non-empty list of Region names such as "us-east-1"'
+  if (!Array.isArray(regions) || regions.length === 0) throw new ConfigurationError(`${expected}.`)
+  const seen = new Set<string>()
+  for (const region of regions as unknown[]) {
+    if (typeof region !== 'string' || !/^[a-z0-9]+(-[a-z0-9]+)*$/.test(region)) throw new ConfigurationError(`${expected}; got ${quoteValue(region)}.`)
+    if (seen.has(region)) throw new ConfigurationError(`regions lists ${quoteValue(region)} twice.`)
+    seen.add(region)
+  }
 }
 
 /** Why the server could not listen, with what to do about it. */
