@@ -11,6 +11,7 @@
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import {
+  ConfigurationError,
   decrypt,
   defaultKmsClientSupplier,
   encrypt,
@@ -30,18 +31,28 @@ interface Setup {
   decryptKeyArn: string
   clientSupplier: KmsClientSupplier
   emulator?: KmsEmulator
+  /** A setting the demo does not use, and why. */
+  note?: string
 }
 
 async function setUp(): Promise<Setup> {
   const realKeyArn = process.env.KMS_KEY_ARN
   if (realKeyArn !== undefined && realKeyArn !== '') {
     const arn = parseKmsArn(realKeyArn, 'KMS_KEY_ARN')
-    const replicaRegion = process.env.KMS_REPLICA_REGION
-    const decryptKeyArn =
-      replicaRegion !== undefined && replicaRegion !== '' && isMultiRegionKey(realKeyArn)
-        ? formatKmsArn({ ...arn, region: replicaRegion })
-        : realKeyArn
-    return { where: 'AWS KMS', encryptKeyArn: realKeyArn, decryptKeyArn, clientSupplier: defaultKmsClientSupplier() }
+    if (arn.resourceType === 'alias') {
+      // Checked now: encrypting through an alias works, and only the decrypt after it would fail.
+      throw new ConfigurationError(
+        `KMS_KEY_ARN names an alias, ${realKeyArn}: the demo also decrypts, and decrypting needs the key ARN the alias ` +
+          `points to (\`aws kms describe-key --key-id ${realKeyArn}\` prints it as KeyMetadata.Arn).`,
+      )
+    }
+    const replicaRegion = process.env.KMS_REPLICA_REGION || undefined
+    const setup: Setup = { where: 'AWS KMS', encryptKeyArn: realKeyArn, decryptKeyArn: realKeyArn, clientSupplier: defaultKmsClientSupplier() }
+    if (replicaRegion !== undefined && isMultiRegionKey(realKeyArn)) setup.decryptKeyArn = formatKmsArn({ ...arn, region: replicaRegion })
+    if (replicaRegion !== undefined && !isMultiRegionKey(realKeyArn)) {
+      setup.note = `KMS_REPLICA_REGION is not used: ${realKeyArn} is a single-Region key, so the demo decrypts in ${arn.region}.`
+    }
+    return setup
   }
   const emulator = await startKmsEmulator({ regions: ['us-east-1', 'eu-west-1'] })
   const primary = emulator.createKey({ region: 'us-east-1', multiRegion: true, description: 'kms-envelope demo' })
@@ -77,6 +88,7 @@ async function main(): Promise<void> {
     console.log(`Using ${setup.where}.`)
     console.log(`  encrypt with ${setup.encryptKeyArn}`)
     console.log(`  decrypt with ${setup.decryptKeyArn}`)
+    if (setup.note !== undefined) console.log(`  ${setup.note}`)
 
     // A file's worth of data: this project's README.
     const file = fileURLToPath(new URL('../README.md', import.meta.url))
@@ -124,8 +136,10 @@ main().catch((error: unknown) => {
   }
   console.error(`The demo failed: ${error.code}: ${error.message}`)
   if (process.env.KMS_KEY_ARN) {
+    const replicaRegion = process.env.KMS_REPLICA_REGION
+    const replica = replicaRegion ? ` and a replica of it in KMS_REPLICA_REGION (${replicaRegion})` : ''
     console.error(
-      'With KMS_KEY_ARN set, the demo runs on real AWS KMS: set it to a key ARN (arn:aws:kms:<region>:<account>:key/<id>), and give AWS ' +
+      `With KMS_KEY_ARN set, the demo runs on real AWS KMS: it needs a key ARN (arn:aws:kms:<region>:<account>:key/<id>)${replica}, and AWS ` +
         'credentials allowed to use that key (AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY). Unset KMS_KEY_ARN to run on the local emulator.',
     )
   }

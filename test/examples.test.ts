@@ -5,7 +5,8 @@
 import { execFile } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
-import { describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { startKmsEmulator, type KmsEmulator } from '../src/testing/index.js'
 
 /** Runs examples/<name> as `npm run` does, without the settings that point the demo at real AWS. */
 async function runExample(name: string): Promise<string> {
@@ -39,6 +40,67 @@ describe('examples', () => {
     expect(failure?.stderr).toContain('KMS_KEY_ARN')
     expect(failure?.stderr).not.toMatch(/^\s+at /m)
   }, 60_000)
+
+  describe('demo.ts on "real AWS" (KMS_KEY_ARN set), through the AWS SDK\'s own endpoint setting pointed at an emulator', () => {
+    let kms: KmsEmulator
+    beforeAll(async () => {
+      kms = await startKmsEmulator({ regions: ['us-east-1', 'eu-west-1'] })
+    })
+    afterAll(async () => {
+      await kms.close()
+    })
+
+    /** Runs the demo as a user with AWS credentials would, the SDK sent to the emulator by AWS_ENDPOINT_URL_KMS. */
+    async function runOnAws(settings: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+      const example = fileURLToPath(new URL('../examples/demo.ts', import.meta.url))
+      const env: Record<string, string | undefined> = { ...process.env, AWS_ENDPOINT_URL_KMS: kms.endpoint, AWS_ACCESS_KEY_ID: 'AKIDTEST', AWS_SECRET_ACCESS_KEY: 'test', ...settings }
+      delete env.AWS_PROFILE
+      delete env.AWS_SESSION_TOKEN
+      if (settings.KMS_REPLICA_REGION === undefined) delete env.KMS_REPLICA_REGION
+      return promisify(execFile)(process.execPath, ['--import', 'tsx', example], { timeout: 60_000, env }).then(
+        ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
+        (error: { code: number; stdout: string; stderr: string }) => error,
+      )
+    }
+
+    it('a multi-Region key with KMS_REPLICA_REGION: encrypts in its Region, decrypts through the replica', async () => {
+      const primary = kms.createKey({ region: 'us-east-1', multiRegion: true })
+      const replica = kms.replicateKey(primary.arn, 'eu-west-1')
+      kms.resetCalls()
+      const { code, stdout } = await runOnAws({ KMS_KEY_ARN: primary.arn, KMS_REPLICA_REGION: 'eu-west-1' })
+      expect(code).toBe(0)
+      expect(stdout).toContain(`Using AWS KMS.\n  encrypt with ${primary.arn}\n  decrypt with ${replica.arn}\n`)
+      expect(stdout).toMatch(/Decrypted with the key in eu-west-1: \d+ bytes, identical to the file\./)
+      expect(kms.callCount({ region: 'us-east-1', operation: 'GenerateDataKey' })).toBe(1)
+      expect(kms.callCount({ region: 'eu-west-1', operation: 'Decrypt' })).toBe(1)
+    }, 60_000)
+
+    it('an alias ARN is refused before any KMS call: decrypting needs the key ARN it points to', async () => {
+      const key = kms.createKey({ region: 'us-east-1' })
+      kms.createAlias('alias/demo-alias', key.arn)
+      kms.resetCalls()
+      const { code, stderr } = await runOnAws({ KMS_KEY_ARN: 'arn:aws:kms:us-east-1:111122223333:alias/demo-alias' })
+      expect(code).toBe(1)
+      expect(stderr).toMatch(/^The demo failed: INVALID_CONFIGURATION: KMS_KEY_ARN names an alias, .*: the demo also decrypts, and decrypting needs the key ARN/m)
+      expect(kms.calls).toEqual([])
+    }, 60_000)
+
+    it('KMS_REPLICA_REGION with a single-Region key: says it is not used, then decrypts in the key\'s Region', async () => {
+      const key = kms.createKey({ region: 'us-east-1' })
+      const { code, stdout } = await runOnAws({ KMS_KEY_ARN: key.arn, KMS_REPLICA_REGION: 'eu-west-1' })
+      expect(code).toBe(0)
+      expect(stdout).toContain(`  KMS_REPLICA_REGION is not used: ${key.arn} is a single-Region key, so the demo decrypts in us-east-1.\n`)
+      expect(stdout).toMatch(/Decrypted with the key in us-east-1: \d+ bytes, identical to the file\./)
+    }, 60_000)
+
+    it('a multi-Region key with no replica in KMS_REPLICA_REGION: the failure says that the key needs one there', async () => {
+      const primary = kms.createKey({ region: 'us-east-1', multiRegion: true })
+      const { code, stderr } = await runOnAws({ KMS_KEY_ARN: primary.arn, KMS_REPLICA_REGION: 'eu-west-1' })
+      expect(code).toBe(1)
+      expect(stderr).toMatch(/^The demo failed: NO_DECRYPTABLE_KEY: .*NotFoundException/m)
+      expect(stderr).toContain('and a replica of it in KMS_REPLICA_REGION (eu-west-1)')
+    }, 60_000)
+  })
 
   it('dynamodb.ts writes and reads an item through the encrypted client, and a changed attribute fails the read', async () => {
     const stdout = await runExample('dynamodb.ts')
