@@ -6,7 +6,7 @@
 // takes), since ignoring it would let a misspelt check silently not run.
 import { Readable } from 'node:stream'
 import { runInNewContext } from 'node:vm'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { createEncryptedDynamoDbClient, DynamoDbItemEncryptor } from '../src/dynamodb/index.js'
 import {
   buildKmsMrkDiscoveryMultiKeyring,
@@ -103,6 +103,70 @@ describe('options given as undefined keep their defaults', () => {
     // The default suite signs: 0x6701's footer holds a recipient tag and an ECDSA signature.
     const { parsedHeader } = await items.decryptItemWithHeader(await items.encryptItem({ pk: { S: 'u2' }, card: { S: '5500' } }))
     expect(parsedHeader?.algorithmSuiteId).toBe(0x6701)
+  })
+})
+
+describe('an option set on Object.prototype (prototype pollution elsewhere in the application) is not read', () => {
+  const polluted: string[] = []
+  /** Sets `name` on Object.prototype, as a polluting bug in some other package would; undone after each test. */
+  function pollute(name: string, value: unknown): void {
+    Object.defineProperty(Object.prototype, name, { value, configurable: true, enumerable: true, writable: true })
+    polluted.push(name)
+  }
+  afterEach(() => {
+    for (const name of polluted.splice(0)) delete (Object.prototype as Record<string, unknown>)[name]
+  })
+
+  it('encrypt keeps its defaults: no downgrade to a suite without key commitment, signing or key derivation', async () => {
+    pollute('commitmentPolicy', 'FORBID_ENCRYPT_ALLOW_DECRYPT')
+    pollute('algorithmSuite', 0x0014)
+    pollute('frameLength', 1)
+    for (const options of [undefined, {}]) {
+      expect((await encrypt(keyring, plaintext, options)).header).toMatchObject({ algorithmSuiteId: 0x0578, frameLength: 4096 })
+    }
+    const sealing = encryptStream(keyring, {})
+    await readAll(chunked(plaintext, 999).pipeThrough(sealing))
+    expect(await sealing.header).toMatchObject({ algorithmSuiteId: 0x0578, frameLength: 4096 })
+  })
+
+  it('decrypt keeps the strict commitment policy: a message without key commitment is still refused', async () => {
+    const { ciphertext } = await encrypt(keyring, plaintext, { algorithmSuite: 0x0178, commitmentPolicy: 'FORBID_ENCRYPT_ALLOW_DECRYPT' })
+    pollute('commitmentPolicy', 'FORBID_ENCRYPT_ALLOW_DECRYPT')
+    for (const options of [undefined, {}]) {
+      expect(await rejectionOf(decrypt(keyring, ciphertext, options))).toMatchObject({ code: 'COMMITMENT_POLICY_VIOLATION' })
+    }
+    expect(await rejectionOf(readAll(chunked(ciphertext, 500).pipeThrough(decryptStream(keyring, {}))))).toMatchObject({ code: 'COMMITMENT_POLICY_VIOLATION' })
+    expect(await rejectionOf(decrypt(keyring, Readable.from([ciphertext]), {}))).toMatchObject({ code: 'COMMITMENT_POLICY_VIOLATION' })
+  })
+
+  it('keyrings and managers: no generator slipped into a multi-keyring, no Regions into a client supplier', async () => {
+    const spy = spyKeyring(aesKeyring(32, 'attacker'))
+    pollute('generator', spy.keyring)
+    const multi = new MultiKeyring({ children: [keyring] })
+    expect(await rejectionOf(encrypt(multi, plaintext))).toMatchObject({ message: expect.stringContaining('MultiKeyring has no generator') })
+    expect(spy.calls.encrypt).toBe(0)
+    pollute('regions', { allow: ['eu-west-1'] })
+    pollute('allow', ['eu-west-1'])
+    expect(() => defaultKmsClientSupplier()('us-east-1')).not.toThrow()
+    let supplied = 0
+    pollute('clientSupplier', () => {
+      supplied += 1
+      return { send: () => Promise.reject(new Error('not this client')) }
+    })
+    expect(new KmsKeyring({ generatorKeyId: KEY_ARN }).generatorKeyId).toBe(KEY_ARN) // its clients are made here
+    new KmsMrkKeyring({ keyId: MRK_ARN })
+    expect(supplied).toBe(0)
+    pollute('maxMessagesEncrypted', 0.5)
+    expect(() => new CachingMaterialsManager({ keyring, maxAge: 1000 })).not.toThrow()
+  })
+
+  it('the DynamoDB item encryptor still encrypts, with its default suite', async () => {
+    pollute('plaintextPolicy', 'FORCE_PLAINTEXT_WRITE_ALLOW_PLAINTEXT_READ')
+    pollute('algorithmSuite', 0x6700)
+    const items = new DynamoDbItemEncryptor({ tableName: 'orders', partitionKeyName: 'pk', attributeActionsOnEncrypt: { pk: 'SIGN_ONLY', card: 'ENCRYPT_AND_SIGN' }, keyring })
+    const stored = await items.encryptItem({ pk: { S: 'u1' }, card: { S: '4111' } })
+    expect(stored.card).toHaveProperty('B')
+    expect((await items.decryptItemWithHeader(stored)).parsedHeader?.algorithmSuiteId).toBe(0x6701)
   })
 })
 

@@ -140,10 +140,10 @@ function materialsManagerOption(options: DynamoDbItemEncryptorConfig): Materials
 }
 
 /** Check every option and derive the configuration version; throws ConfigurationError naming the bad option. */
-export function tableConfig(options: DynamoDbItemEncryptorConfig): TableConfig {
-  if (typeof options !== 'object' || options === null) throw new ConfigurationError('DynamoDbItemEncryptor needs a configuration object.')
-  optionsObject(
-    options,
+export function tableConfig(given: DynamoDbItemEncryptorConfig): TableConfig {
+  if (typeof given !== 'object' || given === null) throw new ConfigurationError('DynamoDbItemEncryptor needs a configuration object.')
+  const options = optionsObject(
+    given,
     'DynamoDbItemEncryptor',
     'tableName, logicalTableName, partitionKeyName, sortKeyName, attributeActionsOnEncrypt, allowedUnsignedAttributes, allowedUnsignedAttributePrefix, keyring, materialsManager, algorithmSuite, plaintextPolicy, maxEncryptedDataKeys',
   )
