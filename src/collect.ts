@@ -15,9 +15,12 @@ export function refuseLockedStream(source: unknown): void {
   }
 }
 
+const STRING_CHUNK =
+  'got a string: yield its bytes (new TextEncoder().encode(text)); a Node Readable yields strings when it has an encoding (setEncoding) or was made from strings'
+
 /** A chunk of one-shot input that arrives in pieces, which must be bytes. */
 export function inputChunk(chunk: unknown): Uint8Array {
-  if (!(chunk instanceof Uint8Array)) throw new ConfigurationError(`Iterable input must yield Uint8Array chunks; ${notBytes(chunk)}.`)
+  if (!(chunk instanceof Uint8Array)) throw new ConfigurationError(`Iterable input must yield Uint8Array chunks; ${typeof chunk === 'string' ? STRING_CHUNK : notBytes(chunk)}.`)
   return attachedChunk(chunk)
 }
 

@@ -20,5 +20,18 @@ export function notBytes(input: unknown, operation?: 'encrypt' | 'decrypt'): str
  */
 export function inputRefused(input: unknown, operation: 'encrypt' | 'decrypt'): ConfigurationError {
   const takes = operation === 'encrypt' ? 'plaintext must be a Uint8Array, a string,' : 'ciphertext must be a Uint8Array'
-  return new ConfigurationError(`${takes} or an async iterable or ReadableStream of Uint8Array chunks; ${notBytes(input, operation)}.`)
+  return new ConfigurationError(`${takes} or an async iterable or ReadableStream of Uint8Array chunks; ${otherShape(input) ?? notBytes(input, operation)}.`)
+}
+
+/** How to pass bytes that came in another shape: chunks in an array or a synchronous iterable, a promise, a Blob, a fetch Response. */
+function otherShape(input: unknown): string | undefined {
+  if (Array.isArray(input)) return 'got an array: pass one Uint8Array of its bytes, or its chunks as an async iterable (Readable.from(chunks) in Node)'
+  if (typeof input !== 'object' || input === null || ArrayBuffer.isView(input)) return undefined
+  if (typeof (input as PromiseLike<unknown>).then === 'function') return 'got a Promise: await it first'
+  if (typeof Blob === 'function' && input instanceof Blob) return 'got a Blob: pass blob.stream()'
+  if (typeof Response === 'function' && input instanceof Response) return 'got a Response: pass response.body'
+  if (typeof (input as Iterable<unknown>)[Symbol.iterator] === 'function') {
+    return 'got a synchronous iterable: pass its chunks as an async iterable (Readable.from(iterable) in Node)'
+  }
+  return undefined
 }

@@ -325,6 +325,17 @@ describe('bad options', () => {
   it('encrypt given a plaintext that is not bytes, a string or an async iterable says what it accepts, and what it got', async () => {
     const inputs = [42, null, {}, new ArrayBuffer(4), new Uint16Array(2), [1, 2, 3]]
     const got = ['got number', 'got null', 'got object', 'got an ArrayBuffer: pass new Uint8Array(buffer)', 'got another view of bytes', 'got an array']
+    // Bytes in another shape: each says how to pass them.
+    const chunks = [new Uint8Array(2), new Uint8Array(3)]
+    inputs.push(chunks, Promise.resolve(chunks[0]), new Blob([chunks[0]!]), new Set(chunks), (function* () {})(), new Response('hello'))
+    got.push(
+      'got an array: pass one Uint8Array of its bytes, or its chunks as an async iterable (Readable.from(chunks) in Node)',
+      'got a Promise: await it first',
+      'got a Blob: pass blob.stream()',
+      'got a synchronous iterable: pass its chunks as an async iterable (Readable.from(iterable) in Node)',
+      'got a synchronous iterable: pass its chunks as an async iterable (Readable.from(iterable) in Node)',
+      'got a Response: pass response.body',
+    )
     for (const [index, input] of inputs.entries()) {
       const error = await rejectionOf(encrypt(keyring, input as never))
       expect(error).toBeInstanceOf(ConfigurationError)
@@ -351,7 +362,8 @@ describe('bad options', () => {
     async function* pieces(chunk: unknown) {
       yield chunk
     }
-    for (const [chunk, got] of [[new ArrayBuffer(4), 'got an ArrayBuffer'], ['text', 'got a string.'], [7, 'got number']] as const) {
+    const stringChunk = 'got a string: yield its bytes (new TextEncoder().encode(text)); a Node Readable yields strings when it has an encoding (setEncoding) or was made from strings'
+    for (const [chunk, got] of [[new ArrayBuffer(4), 'got an ArrayBuffer'], ['text', stringChunk], [7, 'got number']] as const) {
       for (const call of [() => encrypt(keyring, pieces(chunk) as never), () => decrypt(keyring, pieces(chunk) as never)]) {
         const error = await rejectionOf(call())
         expect(error).toBeInstanceOf(ConfigurationError)
