@@ -1,4 +1,4 @@
-import { constants, createDecipheriv, publicEncrypt, type DecipherGCM } from 'node:crypto'
+import { constants, createDecipheriv, generateKeyPairSync, publicEncrypt, type DecipherGCM } from 'node:crypto'
 import { inspect } from 'node:util'
 import { describe, expect, it } from 'vitest'
 import {
@@ -110,6 +110,58 @@ describe('keyring configuration', () => {
       expect(error, String(wrong)).toBeInstanceOf(NoDecryptableKeyError)
       expect((error as NoDecryptableKeyError).failures[0]?.error, String(wrong)).toBeInstanceOf(ConfigurationError)
     }
+  })
+})
+
+describe('a RawRsaKeyring given both keys', () => {
+  const other = generateKeyPairSync('rsa', { modulusLength: 2048, publicKeyEncoding: { type: 'spki', format: 'pem' }, privateKeyEncoding: { type: 'pkcs8', format: 'pem' } })
+  const paddings = ['OAEP-SHA1', 'OAEP-SHA256', 'OAEP-SHA384', 'OAEP-SHA512', 'PKCS1'] as const
+
+  it('refuses to encrypt when they are not one pair: its messages would not decrypt with its own private key', async () => {
+    const browser = await import('../src/browser.js')
+    const { publicKey } = rsaPem()
+    for (const [build, Keyring, encrypting] of [['node', RawRsaKeyring, encrypt], ['browser', browser.RawRsaKeyring, browser.encrypt]] as const) {
+      for (const padding of build === 'node' ? paddings : paddings.filter((name) => name !== 'PKCS1')) {
+        const mismatched = new Keyring({ keyNamespace: 'n', keyName: 'k', publicKey, privateKey: other.privateKey, padding })
+        const error = await rejectionOf(encrypting(mismatched, 'x'))
+        expect(error, `${build} ${padding}`).toMatchObject({
+          code: 'INVALID_CONFIGURATION',
+          message: 'RawRsaKeyring "n/k": its publicKey and privateKey are not one key pair, so the data keys it wraps would not decrypt with its privateKey.',
+        })
+        expect(String((error as Error).message)).not.toContain('MII')
+        // A pair encrypts and decrypts, the check made once.
+        const pair = new Keyring({ keyNamespace: 'n', keyName: 'k', publicKey: other.publicKey, privateKey: other.privateKey, padding })
+        const { ciphertext } = await encrypting(pair, 'x')
+        expect(new TextDecoder().decode((await (build === 'node' ? decrypt : browser.decrypt)(pair, ciphertext, { maxEncryptedDataKeys: 1 })).plaintext)).toBe('x')
+      }
+    }
+  })
+
+  it('checks the pair once per keyring, without a private-key operation in Node', async () => {
+    const { publicKey, privateKey } = rsaPem()
+    const pair = new RawRsaKeyring({ keyNamespace: 'n', keyName: 'k', publicKey, privateKey, padding: 'OAEP-SHA256' })
+    let decrypts = 0
+    const counting: CryptoBackend = { ...nodeBackend, rsaDecrypt: (...args) => (decrypts++, nodeBackend.rsaDecrypt(...args)) }
+    const materials = () => ({ suite: suiteFromOption(0x0478), encryptionContext: {}, encryptedDataKeys: [], requiredEncryptionContextKeys: [] }) as never
+    await pair.onEncrypt(materials(), counting)
+    await pair.onEncrypt(materials(), counting)
+    expect(decrypts).toBe(0)
+    const mismatched = new RawRsaKeyring({ keyNamespace: 'n', keyName: 'k', publicKey, privateKey: other.privateKey, padding: 'OAEP-SHA256' })
+    expect(await rejectionOf(mismatched.onEncrypt(materials(), counting))).toBeInstanceOf(ConfigurationError)
+    // Where the backend cannot compare keys, a random value wrapped and unwrapped tells, once.
+    const { rsaKeysArePair: _, ...withoutCompare } = nodeBackend as CryptoBackend & { rsaKeysArePair?: unknown }
+    const roundTrip: CryptoBackend = { ...withoutCompare, rsaDecrypt: (...args) => (decrypts++, nodeBackend.rsaDecrypt(...args)) }
+    const fresh = new RawRsaKeyring({ keyNamespace: 'n', keyName: 'k', publicKey, privateKey, padding: 'OAEP-SHA256' })
+    await fresh.onEncrypt(materials(), roundTrip)
+    await fresh.onEncrypt(materials(), roundTrip)
+    expect(decrypts).toBe(1)
+  })
+
+  it('a private key PEM given as the publicKey is refused in Node too (Node would derive the public key from it)', async () => {
+    const { privateKey } = rsaPem()
+    const keyring = new RawRsaKeyring({ keyNamespace: 'n', keyName: 'k', publicKey: privateKey, padding: 'OAEP-SHA256' })
+    const error = await rejectionOf(encrypt(keyring, 'x'))
+    expect(error).toMatchObject({ code: 'INVALID_CONFIGURATION', message: 'The RSA public key could not be read: a "PRIVATE KEY" PEM block is not a public key.' })
   })
 })
 

@@ -148,7 +148,12 @@ function asKeyObject(key: unknown, kind: 'public' | 'private'): KeyObject {
   try {
     let keyObject: KeyObject
     if (key instanceof KeyObject) keyObject = key
-    else if (typeof key === 'string') keyObject = kind === 'public' ? createPublicKey(key) : createPrivateKey(key)
+    else if (typeof key === 'string') {
+      // createPublicKey takes a private key PEM too, and derives its public half: refused, as in the browser build.
+      const label = /-----BEGIN ([A-Z0-9 ]*PRIVATE KEY)-----/.exec(key)?.[1]
+      if (kind === 'public' && label !== undefined) throw new TypeError(`a "${label}" PEM block is not a public key`)
+      keyObject = kind === 'public' ? createPublicKey(key) : createPrivateKey(key)
+    }
     else if (key instanceof Uint8Array) {
       // DER as KMS GetPublicKey returns it (SPKI), or PKCS#8 for a private key.
       const der = Buffer.from(key.buffer, key.byteOffset, key.byteLength)
@@ -299,6 +304,7 @@ export const nodeBackend: CryptoBackend = {
   importRsaPublicKey: (key) => asKeyObject(key, 'public'),
   importRsaPrivateKey: (key) => asKeyObject(key, 'private'),
   rsaPublicFromPrivate: (privateKey) => createPublicKey(privateKey as KeyObject),
+  rsaKeysArePair: (publicKey, privateKey) => createPublicKey(privateKey as KeyObject).equals(publicKey as KeyObject),
   rsaEncrypt(publicKey, padding, plaintext) {
     const key = publicKey as KeyObject
     checkRsaEncryptBits(key.asymmetricKeyDetails?.modulusLength ?? 0, 'The RSA public key')

@@ -5,6 +5,7 @@ import type { DecryptionMaterials, EncryptedDataKey, EncryptionMaterials, Keyrin
 import { addIntermediateRecipient, freshIntermediateKey, openIntermediate, wrappedIntermediateKey } from './intermediate.js'
 import { describeKeyring, validateKeyName, wrapDataKey } from './common.js'
 import { turn } from '../next-turn.js'
+import { loadOnDemand } from '../load-on-demand.js'
 import { optionsObject } from '../option-names.js'
 import { quoteValue } from '../quote.js'
 
@@ -42,8 +43,8 @@ export class RawRsaKeyring implements Keyring {
   readonly #publicKeyInput: unknown
   readonly #privateKeyInput: unknown
   readonly #keyNameBytes: Uint8Array
-  /** Parsed keys per backend, so a PEM is parsed once. */
-  readonly #parsed = new WeakMap<CryptoBackend, { publicKey?: unknown; privateKey?: unknown }>()
+  /** Parsed keys per backend, so a PEM is parsed once; `pair`, the check that keys given together are one pair. */
+  readonly #parsed = new WeakMap<CryptoBackend, { publicKey?: unknown; privateKey?: unknown; pair?: Promise<void> }>()
 
   constructor(options: RawRsaKeyringOptions) {
     const { keyNamespace, keyName, publicKey, privateKey, padding } = optionsObject(options, 'RawRsaKeyring', 'keyNamespace, keyName, publicKey, privateKey, padding')
@@ -62,7 +63,7 @@ export class RawRsaKeyring implements Keyring {
     this.#keyNameBytes = utf8(keyName)
   }
 
-  #keys(backend: CryptoBackend): { publicKey?: unknown; privateKey?: unknown } {
+  #keys(backend: CryptoBackend): { publicKey?: unknown; privateKey?: unknown; pair?: Promise<void> } {
     let keys = this.#parsed.get(backend)
     if (keys === undefined) {
       const privateKey = this.#privateKeyInput === undefined ? undefined : backend.importRsaPrivateKey(this.#privateKeyInput)
@@ -77,7 +78,12 @@ export class RawRsaKeyring implements Keyring {
   }
 
   async onEncrypt(materials: EncryptionMaterials, backend: CryptoBackend): Promise<EncryptionMaterials> {
-    const { publicKey } = this.#keys(backend)
+    const keys = this.#keys(backend)
+    const { publicKey, privateKey } = keys
+    // Keys given together must be one pair (checked once; the check is loaded on demand, as only such keyrings need it).
+    if (privateKey !== undefined && this.#publicKeyInput !== undefined) {
+      await (keys.pair ??= loadOnDemand().then((onDemand) => onDemand.checkRsaPair(backend, describeKeyring(this), this.padding, publicKey, privateKey)))
+    }
     const wrap = async (material: Uint8Array): Promise<EncryptedDataKey> => {
       let ciphertext: Uint8Array
       try {
