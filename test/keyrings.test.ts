@@ -308,6 +308,15 @@ describe('multi-keyring', () => {
     }
   })
 
+  it('its children are fixed when it is made, as other keyrings\' key lists are: the caller\'s array and the one it shows', async () => {
+    const given = [aesKeyring(32, 'child-1')]
+    const multi = new MultiKeyring({ generator: aesKeyring(32, 'gen'), children: given })
+    given.push(aesKeyring(32, 'child-2'))
+    expect(() => (multi.children as Keyring[]).push({} as never)).toThrow(TypeError)
+    expect(multi.children).toHaveLength(1)
+    expect((await encrypt(multi, 'x')).header.encryptedDataKeys).toHaveLength(2)
+  })
+
   it('on decrypt, materials that already hold a data key are returned unchanged, as the official JavaScript SDK does (no keyring tries)', async () => {
     const { header } = await encrypt(new MultiKeyring({ generator: aesKeyring(), children: [rsaKeyring()] }), 'x', { algorithmSuite: 0x0478 })
     const materials = { suite: suiteFromOption(0x0478), encryptionContext: {}, plaintextDataKey: new Uint8Array(32).fill(9) }

@@ -36,7 +36,7 @@ export class MultiKeyring implements Keyring {
       throw new ConfigurationError('MultiKeyring needs a generator or at least one child.')
     }
     this.generator = generator
-    this.children = [...children]
+    this.children = Object.freeze([...children])
   }
 
   /** True when any keyring in it refuses signing suites (KmsRsaKeyring): `encrypt` then defaults to an unsigned suite. */
