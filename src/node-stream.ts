@@ -80,11 +80,18 @@ function nodeTransform(driver: StreamDriver, startEngine = false): Transform {
   // for one whose buffer was detached, or for a chunk that is neither a view of bytes nor a string (an
   // ArrayBuffer, null): refuse those first, with a typed error, thrown as Node throws its own. A string is
   // Node's: bytes in its encoding.
+  // A decrypt stream also refuses a string in a text encoding (see `textRefused`).
+  const decrypting = driver.authenticatedContext !== undefined
   const { write, end } = transform
+  // That one is a stream error, not a refused argument: the Transform is destroyed with it, so a pipeline fails with it.
   transform.write = function (this: Transform, chunk: unknown, ...rest: unknown[]): boolean {
+    const refused = decrypting && typeof chunk === 'string' ? textRefused(this, rest[0]) : undefined
+    if (refused !== undefined) return (this.destroy(failing(refused)), false)
     return (write as (...args: unknown[]) => boolean).call(this, nodeChunk(chunk), ...rest)
   } as Transform['write']
   transform.end = function (this: Transform, chunk?: unknown, ...rest: unknown[]): Transform {
+    const refused = decrypting && typeof chunk === 'string' ? textRefused(this, rest[0]) : undefined
+    if (refused !== undefined) return this.destroy(failing(refused))
     const data = chunk === undefined || chunk === null || typeof chunk === 'function' ? chunk : nodeChunk(chunk)
     return (end as (...args: unknown[]) => Transform).call(this, data, ...rest)
   } as Transform['end']
@@ -92,6 +99,22 @@ function nodeTransform(driver: StreamDriver, startEngine = false): Transform {
   // destroy() right after the Transform was made) must see the destroy too.
   driver.destroyed = () => transform.destroyed
   return transform
+}
+
+/**
+ * A decrypt Transform given a string in a text encoding (UTF-8, Node's default, or ASCII): its source read the
+ * message as text (a Readable with `setEncoding`, whose strings `pipe` writes with no encoding), and that lost
+ * bytes the message needs. It used to fail later as a misleading TRUNCATED_MESSAGE. A string written with an
+ * encoding that gives bytes back (base64, hex, latin1) is bytes, as Node takes it.
+ */
+function textRefused(transform: Transform, given: unknown): ConfigurationError | undefined {
+  const state = (transform as { _writableState?: { defaultEncoding?: unknown } })._writableState
+  const encoding = String(typeof given === 'string' ? given : (state?.defaultEncoding ?? 'utf8')).toLowerCase()
+  if (encoding !== 'utf8' && encoding !== 'utf-8' && encoding !== 'ascii') return undefined
+  return new ConfigurationError(
+    `A decrypt stream got a string in ${encoding === 'ascii' ? 'ASCII' : 'UTF-8'}: its source gave text (a Readable with setEncoding, or a text body), ` +
+      `which cannot hold a message's bytes. Pass the bytes, or write a base64 or hex string with its encoding (write(text, "base64")).`,
+  )
 }
 
 /** A chunk given to a Node Transform's write() or end(), refused with a typed error where Node would throw a bare one. */

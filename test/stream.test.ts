@@ -1370,6 +1370,35 @@ describe.each(Object.entries(nodeAdapters))('stream: Node adapters, %s', (_name,
     expect(await later.header).toBe(header)
   })
 
+  it('a decrypt Transform refuses text: a source read as text (setEncoding) has already lost the message\'s bytes', async () => {
+    const { ciphertext } = await encrypt(keyring, bytes(5000))
+    for (const encoding of ['utf8', 'latin1', 'hex', 'base64'] as const) {
+      const source = Readable.from([Buffer.from(ciphertext)])
+      source.setEncoding(encoding)
+      const error = await rejectionOf(pipeline(source, dec(keyring), collector().sink))
+      expect(error, encoding).toMatchObject({
+        code: 'INVALID_CONFIGURATION',
+        message:
+          'A decrypt stream got a string in UTF-8: its source gave text (a Readable with setEncoding, or a text body), which cannot hold a message\'s bytes. ' +
+          'Pass the bytes, or write a base64 or hex string with its encoding (write(text, "base64")).',
+      })
+    }
+    // A string written with the encoding that makes it bytes is bytes, as Node takes it.
+    const decrypting = dec(keyring)
+    const { sink, parts } = collector()
+    const done = pipeline(decrypting, sink)
+    decrypting.write(Buffer.from(ciphertext.subarray(0, 100)).toString('base64'), 'base64')
+    decrypting.end(Buffer.from(ciphertext.subarray(100)).toString('hex'), 'hex')
+    await done
+    expect(Buffer.concat(parts)).toEqual(Buffer.from(bytes(5000)))
+    // Encrypting text read as text is what it looks like: its UTF-8 bytes.
+    const text = Readable.from([Buffer.from('héllo wörld')])
+    text.setEncoding('utf8')
+    const sealed = collector()
+    await pipeline(text, enc(keyring), sealed.sink)
+    expect(new TextDecoder().decode((await decrypt(keyring, Buffer.concat(sealed.parts))).plaintext)).toBe('héllo wörld')
+  })
+
   it('a failing source makes pipeline reject with the source error', async () => {
     async function* source() {
       yield bytes(5000)
