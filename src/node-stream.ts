@@ -84,10 +84,19 @@ function nodeTransform(driver: StreamDriver, startEngine = false): Transform {
   const decrypting = driver.authenticatedContext !== undefined
   const { write, end } = transform
   // That one is a stream error, not a refused argument: the Transform is destroyed with it, so a pipeline fails with it.
+  // Node's pipe() calls write() in its source's data handler, where Node 20 and 22 let a throw escape as an
+  // uncaught exception: a piped-into Transform (pipe() listens for 'unpipe' on it) is destroyed instead.
   transform.write = function (this: Transform, chunk: unknown, ...rest: unknown[]): boolean {
-    const refused = decrypting && typeof chunk === 'string' ? textRefused(this, rest[0]) : undefined
+    let refused = decrypting && typeof chunk === 'string' ? textRefused(this, rest[0]) : undefined
+    let bytes: unknown
+    try {
+      bytes = nodeChunk(chunk)
+    } catch (error) {
+      if (this.listenerCount('unpipe') === 0) throw error
+      refused = error as ConfigurationError
+    }
     if (refused !== undefined) return (this.destroy(failing(refused)), false)
-    return (write as (...args: unknown[]) => boolean).call(this, nodeChunk(chunk), ...rest)
+    return (write as (...args: unknown[]) => boolean).call(this, bytes, ...rest)
   } as Transform['write']
   transform.end = function (this: Transform, chunk?: unknown, ...rest: unknown[]): Transform {
     const refused = decrypting && typeof chunk === 'string' ? textRefused(this, rest[0]) : undefined

@@ -2,7 +2,7 @@
 // fewer bytes, or none: it must be refused as the caller's mistake, not taken as empty input or reported as a
 // message that failed to authenticate.
 import { describe, expect, it } from 'vitest'
-import { Writable } from 'node:stream'
+import { Readable, Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { detached } from '../src/detached.js'
 import * as node from '../src/index.js'
@@ -241,6 +241,21 @@ describe('detached chunks written to a Node Transform', () => {
       encrypting.end()
     })()]).then(([chunks]) => chunks as Buffer[]))
     expect(new Uint8Array((await node.decrypt(keyring, ciphertext)).plaintext)).toEqual(plaintext)
+  })
+
+  it('a Readable piped in (Node\'s pipe, which calls write() in its data handler): the Transform fails with the error, the process goes on', async () => {
+    // Node 20 and 22 let an error thrown there escape as an uncaught exception (their own PassThrough too),
+    // which would end the process; from Node 24, pipe destroys the destination with it. Both now get the latter.
+    const sink = () => new Writable({ write: (_chunk, _encoding, callback) => callback() })
+    const gone = filled(10)
+    transfer(gone)
+    for (const [name, make] of Object.entries(makers)) {
+      for (const [chunks, says] of [[[1, 2], /got number/], [[{ bytes: 1 }], /got object/], [[filled(5), gone], /detached/]] as const) {
+        const error = await rejectionOf(pipeline(Readable.from(chunks as readonly unknown[]), make(), sink()))
+        expect(error, name).toBeInstanceOf(node.ConfigurationError)
+        expect((error as Error).message, name).toMatch(says)
+      }
+    }
   })
 
   it('a pipeline from input in pieces fails with that ConfigurationError; empty live chunks pass', async () => {
