@@ -1,4 +1,6 @@
 import { readFileSync } from 'node:fs'
+import { createServer } from 'node:net'
+import type { AddressInfo, Socket } from 'node:net'
 import { inspect } from 'node:util'
 import { KMSClient } from '@aws-sdk/client-kms'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
@@ -25,7 +27,7 @@ import {
   type Keyring,
   type KmsClientSupplier,
 } from '../src/index.js'
-import { LIBRARY_VERSION } from '../src/keyrings/kms-client.js'
+import { DEFAULT_REQUEST_TIMEOUT_MS, LIBRARY_VERSION } from '../src/keyrings/kms-client.js'
 import { suiteFromOption } from '../src/suites.js'
 import { startKmsEmulator, type KmsEmulator } from '../src/testing/index.js'
 import { ACCOUNT, FakeKms } from './helpers/fake-kms.js'
@@ -723,6 +725,31 @@ describe('defaultKmsClientSupplier', () => {
     },
     recordSuccess() {},
   }
+
+  it('gives its clients timeouts, which the AWS SDK does not: a KMS endpoint that stops answering fails the call, not hangs it', async () => {
+    // Accepts connections and never answers, as a dead keep-alive connection or a black-holing firewall does.
+    const sockets = new Set<Socket>()
+    const silent = createServer((socket) => void sockets.add(socket.on('error', () => undefined)))
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve))
+    const endpoint = `http://127.0.0.1:${(silent.address() as AddressInfo).port}`
+    const key = 'arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab'
+    const credentials = { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'x' }
+    try {
+      const started = performance.now()
+      const clientSupplier = defaultKmsClientSupplier({ clientConfig: { endpoint, credentials, maxAttempts: 1 } })
+      const error = await rejectionOf(encrypt(new KmsKeyring({ generatorKeyId: key, clientSupplier }), 'x'))
+      expect(error).toMatchObject({ code: 'KEYRING_FAILURE', message: expect.stringMatching(/TimeoutError/) })
+      expect(performance.now() - started).toBeGreaterThanOrEqual(DEFAULT_REQUEST_TIMEOUT_MS - 50)
+      // A requestHandler of the caller's own replaces these defaults.
+      const own = defaultKmsClientSupplier({ clientConfig: { endpoint, credentials, maxAttempts: 1, requestHandler: { requestTimeout: 200, throwOnRequestTimeout: true } } })
+      const quick = performance.now()
+      expect(await rejectionOf(encrypt(new KmsKeyring({ generatorKeyId: key, clientSupplier: own }), 'x'))).toMatchObject({ code: 'KEYRING_FAILURE' })
+      expect(performance.now() - quick).toBeLessThan(DEFAULT_REQUEST_TIMEOUT_MS)
+    } finally {
+      for (const socket of sockets) socket.destroy()
+      silent.close()
+    }
+  }, 40_000)
 
   it('creates a real KMSClient on first use with the caller config, our user agent, and its retries', async () => {
     const key = 'arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab'

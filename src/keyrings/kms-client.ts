@@ -12,6 +12,15 @@ export const LIBRARY_VERSION = '0.1.0'
 const USER_AGENT = `kms-envelope/${LIBRARY_VERSION}`
 
 /**
+ * Timeouts the default supplier gives its clients unless `clientConfig.requestHandler` is set: the AWS SDK has
+ * none, so a connection that stops answering (a dead keep-alive connection, a black-holing firewall) would hold
+ * a KMS call, and the encrypt or decrypt waiting on it, for good. A timed-out call is retried as the SDK retries.
+ */
+export const DEFAULT_CONNECTION_TIMEOUT_MS = 5_000
+/** Longest wait for a KMS response, and for its next bytes (KMS answers in milliseconds). */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000
+
+/**
  * What the KMS keyrings need from a client: `send(command)`, as on `KMSClient` from @aws-sdk/client-kms.
  * The keyrings build `GenerateDataKeyCommand`, `EncryptCommand` and `DecryptCommand`s and check every
  * response field they use.
@@ -82,6 +91,14 @@ export function defaultKmsClientSupplier(options: DefaultKmsClientSupplierOption
   }
   const config = { ...clientConfig } as Record<string, unknown>
   config.customUserAgent = withOurUserAgent(config.customUserAgent)
+  // socketTimeout bounds an idle connection; requestTimeout, the whole call (browsers, and the SDK's releases from
+  // late 2025, where it throws only with throwOnRequestTimeout; earlier ones read it as the idle bound).
+  config.requestHandler ??= {
+    connectionTimeout: DEFAULT_CONNECTION_TIMEOUT_MS,
+    socketTimeout: DEFAULT_REQUEST_TIMEOUT_MS,
+    requestTimeout: DEFAULT_REQUEST_TIMEOUT_MS,
+    throwOnRequestTimeout: true,
+  }
   // Most recently used last. The Regions come from key ARNs, which decrypt reads from messages: kept without a
   // bound, made-up Regions in hostile messages would each leave a client behind (about 50 KB) for good.
   const clients = new Map<string, KmsClientLike>()
