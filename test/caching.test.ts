@@ -948,6 +948,27 @@ describe('stats and events', () => {
     await decrypt(cmm, ciphertext)
   })
 
+  it('an async onEvent hook that rejects is ignored too, not left an unhandled rejection (which ends a Node process)', async () => {
+    const unhandled: unknown[] = []
+    const record = (reason: unknown) => void unhandled.push(reason)
+    process.on('unhandledRejection', record)
+    try {
+      let calls = 0
+      const onEvent = async () => {
+        calls += 1
+        throw new Error('metrics down')
+      }
+      const cmm = new CachingMaterialsManager({ keyring: aesKeyring(), cache: new LocalMaterialsCache({ capacity: 1, onEvent }), maxAge: 1000 })
+      const { ciphertext } = await encrypt(cmm, KIB)
+      await decrypt(cmm, ciphertext)
+      await new Promise((resolve) => setTimeout(resolve, 20))
+      expect(calls).toBeGreaterThan(1)
+      expect(unhandled).toEqual([])
+    } finally {
+      process.off('unhandledRejection', record)
+    }
+  })
+
   it('an underlying manager returning no data key is a KEYRING_FAILURE, not a crash', async () => {
     const broken: MaterialsManager = {
       getEncryptionMaterials: async () => ({}) as never,

@@ -136,6 +136,30 @@ describe('KMS keyring configuration', () => {
     }
   })
 
+  it('an async clientSupplier is refused, saying it must return the client itself; its rejection is not left unhandled', async () => {
+    const unhandled: unknown[] = []
+    const record = (reason: unknown) => void unhandled.push(reason)
+    process.on('unhandledRejection', record)
+    try {
+      for (const supplier of [async () => new KMSClient({ region: 'us-east-1' }), async () => Promise.reject(new Error('no credentials'))]) {
+        for (const build of [
+          () => new KmsKeyring({ generatorKeyId: key, clientSupplier: supplier as never }),
+          () => new KmsMrkKeyring({ keyId: key, clientSupplier: supplier as never }),
+          () => new KmsMrkDiscoveryKeyring({ region: 'us-east-1', clientSupplier: supplier as never }),
+        ]) {
+          expect(thrownBy(build)).toMatchObject({
+            code: 'INVALID_CONFIGURATION',
+            message: expect.stringMatching(/clientSupplier returned a Promise for Region us-east-1: it must return the client itself, synchronously/),
+          })
+        }
+      }
+      await new Promise((resolve) => setTimeout(resolve, 20))
+      expect(unhandled).toEqual([])
+    } finally {
+      process.off('unhandledRejection', record)
+    }
+  })
+
   it('a bare key id or alias name is refused with a message asking for the ARN', () => {
     expect(() => new KmsKeyring({ generatorKeyId: 'alias/app' })).toThrow(/full key or alias ARN/)
   })

@@ -96,7 +96,7 @@ export interface MaterialsCache {
 export interface LocalMaterialsCacheOptions {
   /** Most entries held; the least recently used is evicted beyond it. 0 keeps nothing. Up to 1,000,000. */
   capacity: number
-  /** Called synchronously on every hit, miss, bypass and eviction (for metrics). Errors it throws are ignored. */
+  /** Called synchronously on every hit, miss, bypass and eviction (for metrics). Errors it throws, or rejections of a promise it returns, are ignored. */
   onEvent?: ((event: CacheEvent) => void) | undefined
 }
 
@@ -284,7 +284,9 @@ export class LocalMaterialsCache implements MaterialsCache {
   #emit(event: CacheEvent): void {
     if (this.#onEvent === undefined) return
     try {
-      this.#onEvent(event)
+      const result: unknown = this.#onEvent(event)
+      // An async hook's rejection is ignored too: left alone, it would be an unhandled rejection, which ends a Node process.
+      if (typeof (result as PromiseLike<unknown> | undefined)?.then === 'function') (result as PromiseLike<unknown>).then(undefined, () => undefined)
     } catch {
       // A metrics hook must not break encryption.
     }

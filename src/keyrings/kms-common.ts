@@ -77,6 +77,14 @@ export function clientFor(keyring: string, supplier: KmsClientSupplier, region: 
     throw new ConfigurationError(`${keyring} clientSupplier failed for Region ${region}: ${namedErrorMessage(error)}.`, { cause: error })
   }
   if (typeof (client as KmsClientLike | undefined)?.send !== 'function') {
+    if (typeof (client as PromiseLike<unknown> | undefined)?.then === 'function') {
+      // Its rejection, left alone, would be an unhandled rejection, which ends a Node process.
+      void (client as PromiseLike<unknown>).then(undefined, () => undefined)
+      throw new ConfigurationError(
+        `${keyring} clientSupplier returned a Promise for Region ${region}: it must return the client itself, synchronously ` +
+          '(make clients up front; defaultKmsClientSupplier() loads the AWS SDK only when a client is first used).',
+      )
+    }
     throw new ConfigurationError(`${keyring} clientSupplier returned no KMS client (an object with send) for Region ${region}.`)
   }
   return client as KmsClientLike
