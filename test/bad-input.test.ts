@@ -1,3 +1,4 @@
+import { runInNewContext } from 'node:vm'
 import { describe, expect, it } from 'vitest'
 import {
   decrypt,
@@ -19,7 +20,7 @@ import {
   RawRsaKeyring,
 } from '../src/index.js'
 import { signatureLength, uint16 as u16, uint32 as u32 } from './helpers/wire.js'
-import { aesKeyring, rejectionOf, rsaKeyring, rsaPem } from './helpers/fixtures.js'
+import { aesKeyring, rejectionOf, rsaKeyring, rsaPem, thrownBy } from './helpers/fixtures.js'
 import { chunked, readAll } from './helpers/web-streams.js'
 
 const keyring = aesKeyring()
@@ -370,6 +371,24 @@ describe('bad options', () => {
         expect((error as Error).message).toContain(`Iterable input must yield Uint8Array chunks; ${got}`)
       }
     }
+  })
+
+  it('a Uint8Array of another realm (a vm context, an iframe, Jest\'s jsdom) is told apart from other views, with how to pass it', async () => {
+    const foreign = runInNewContext('new Uint8Array([104, 105])') as Uint8Array
+    const says = 'got a Uint8Array of another realm (a vm context, an iframe, or a test environment such as Jest with jsdom): pass new Uint8Array(view.buffer, view.byteOffset, view.byteLength)'
+    const refusals = [
+      await rejectionOf(encrypt(keyring, foreign)),
+      await rejectionOf(decrypt(keyring, foreign)),
+      thrownBy(() => new RawAesKeyring({ keyNamespace: 'n', keyName: 'k', wrappingKey: runInNewContext('new Uint8Array(32).fill(7)') as Uint8Array })),
+    ]
+    for (const refused of refusals) expect((refused as Error).message).toContain(says)
+    const stream = encryptStream(keyring)
+    const streamed = rejectionOf(readAll(stream.readable))
+    stream.writable.getWriter().write(foreign).catch(() => undefined)
+    expect(((await streamed) as Error).message).toContain(says)
+    // As it says: a view of its bytes in this realm encrypts.
+    const local = new Uint8Array(foreign.buffer, foreign.byteOffset, foreign.byteLength)
+    expect(new TextDecoder().decode((await decrypt(keyring, (await encrypt(keyring, local)).ciphertext)).plaintext)).toBe('hi')
   })
 
   it('an input whose Symbol.asyncIterator getter throws: encrypt and decrypt reject, never throw', async () => {
