@@ -191,6 +191,14 @@ describe('attribute serialization: refusals', () => {
   for (const [what, value] of invalid) {
     it(`refuses ${what} on encrypt`, () => expect(codeOf(() => serializeAttribute(value as AttributeValue))).toBe('INVALID_ITEM'))
   }
+  it('says what a binary that is not a Uint8Array is, and how to pass its bytes', () => {
+    // DynamoDB JSON (a stream record, the AWS CLI's output) holds binaries as base64 text.
+    expect(() => serializeAttribute({ B: 'AQID' } as never, 'data')).toThrow(
+      /^data\.B must be a Uint8Array; got a string: DynamoDB JSON \(a stream record, the AWS CLI's output\) holds binaries as base64, so decode it \(Buffer\.from\(text, "base64"\)\)\.$/,
+    )
+    expect(() => serializeAttribute({ BS: [new ArrayBuffer(2)] } as never, 'data')).toThrow(/^data\.BS\[0\] must be a Uint8Array; got an ArrayBuffer: pass new Uint8Array\(buffer\)\.$/)
+  })
+
   it('says what a map given as a Map is, and accepts one without a prototype', () => {
     expect(() => serializeAttribute({ M: new Map() } as never, 'data')).toThrow(/^data\.M must be a plain object of attribute values; got Map\.$/)
     const bare = Object.assign(Object.create(null) as Record<string, AttributeValue>, { a: { S: 'x' } })

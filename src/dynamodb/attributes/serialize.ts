@@ -1,6 +1,7 @@
 // DynamoDB attribute values to terminals (type ID + value bytes) and back.
 // spec: dynamodb-encryption-client/ddb-attribute-serialization.md, ddb-item-conversion.md
 import { EnvelopeError } from '../../errors.js'
+import { notBytes } from '../../input-refusal.js'
 import { ByteWriter, LONE_SURROGATE_PROBLEM, compareBytes, loneSurrogateAt, setUint32At, utf8Decoder } from '../../format/bytes.js'
 import { quoteIdentifier } from '../../quote.js'
 import { InvalidItemError, MalformedItemError } from '../errors.js'
@@ -81,8 +82,13 @@ function encodable(text: string, what: () => string): void {
 }
 
 function binaryMember(value: unknown, path: string): Uint8Array {
-  if (!(value instanceof Uint8Array)) throw new InvalidItemError(`${path} must be a Uint8Array.`)
-  return value
+  if (value instanceof Uint8Array) return value
+  // DynamoDB JSON holds binaries as base64 text: an item taken from it unconverted has strings here.
+  const got =
+    typeof value === 'string'
+      ? `got a string: DynamoDB JSON (a stream record, the AWS CLI's output) holds binaries as base64, so decode it (Buffer.from(text, "base64"))`
+      : notBytes(value)
+  throw new InvalidItemError(`${path} must be a Uint8Array; ${got}.`)
 }
 
 function setEntries(kind: 'SS' | 'NS' | 'BS', value: unknown, path: string): Uint8Array[] {
