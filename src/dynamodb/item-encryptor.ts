@@ -217,7 +217,11 @@ export class ItemEncryptorCore {
     }
     const header = item[HEADER_ATTRIBUTE]
     if (header === undefined || !('B' in header) || !(header.B instanceof Uint8Array) || header.B.length === 0) {
-      throw new MalformedItemError(`The item's ${HEADER_ATTRIBUTE} attribute must be a non-empty binary value.`)
+      const text = header !== undefined && 'B' in header && typeof header.B === 'string'
+      throw new MalformedItemError(
+        `The item's ${HEADER_ATTRIBUTE} attribute must be a non-empty binary value` +
+          (text ? `; it holds a string: an item in DynamoDB JSON (a stream record in a Lambda event, the AWS CLI's output) holds binaries as base64, so decode each B and BS value (Buffer.from(text, "base64")) first.` : '.'),
+      )
     }
     const version = header.B[0]
     if (version !== 1 && version !== 2) throw new MalformedItemError(`The item's header has version ${version}; versions 1 and 2 exist.`)

@@ -150,6 +150,21 @@ describe('DynamoDbItemEncryptor items', () => {
     expect(await codeOf(encryptor.decryptItem({ ...stored, aws_dbe_head: { B: header.subarray(0, 10) } }))).toBe('MALFORMED_ITEM')
   })
 
+  it('an item in DynamoDB JSON (a stream record, the AWS CLI\'s output), its binaries base64 text, is refused saying to decode them', async () => {
+    const stored = await encryptor.encryptItem(item)
+    const json = JSON.parse(JSON.stringify(stored, (_key, value: unknown) => (value instanceof Uint8Array ? Buffer.from(value).toString('base64') : value))) as Item
+    const error = await rejectionOf(encryptor.decryptItem(json))
+    expect(error).toMatchObject({
+      code: 'MALFORMED_ITEM',
+      message: expect.stringMatching(/aws_dbe_head attribute must be a non-empty binary value; it holds a string: an item in DynamoDB JSON .* so decode each B and BS value/),
+    })
+    // Decoded, it decrypts.
+    const decoded = JSON.parse(JSON.stringify(json), (_key, value: unknown) =>
+      value !== null && typeof value === 'object' && typeof (value as { B?: unknown }).B === 'string' ? { B: new Uint8Array(Buffer.from((value as { B: string }).B, 'base64')) } : value,
+    ) as Item
+    expect(await encryptor.decryptItem(decoded)).toEqual(item)
+  })
+
   it('another table (logical name) or another key cannot decrypt the item', async () => {
     const stored = await encryptor.encryptItem(item)
     const other = new DynamoDbItemEncryptor({ ...base, tableName: 'orders-restored' })
