@@ -1,4 +1,5 @@
 import { ConfigurationError } from './errors.js'
+import { isThenable } from './ignore-rejection.js'
 
 /**
  * What input that is not bytes is, and how to make bytes of it: a string is text to encrypt, or a message to
@@ -32,7 +33,7 @@ export function inputRefused(input: unknown, operation: 'encrypt' | 'decrypt'): 
 function otherShape(input: unknown): string | undefined {
   if (Array.isArray(input)) return 'got an array: pass one Uint8Array of its bytes, or its chunks as an async iterable (Readable.from(chunks) in Node)'
   if (typeof input !== 'object' || input === null || ArrayBuffer.isView(input)) return undefined
-  if (typeof (input as PromiseLike<unknown>).then === 'function') return 'got a Promise: await it first'
+  if (isThenable(input)) return 'got a Promise: await it first'
   if (typeof Blob === 'function' && input instanceof Blob) return 'got a Blob: pass blob.stream()'
   if (typeof Response === 'function' && input instanceof Response) return 'got a Response: pass response.body'
   if (typeof (input as Iterable<unknown>)[Symbol.iterator] === 'function') {

@@ -81,7 +81,7 @@ function nodeTransform(driver: StreamDriver, startEngine = false): Transform {
   // ArrayBuffer, null): refuse those first, with a typed error, thrown as Node throws its own. A string is
   // Node's: bytes in its encoding.
   // A decrypt stream also refuses a string in a text encoding (see `textRefused`).
-  const decrypting = driver.authenticatedContext !== undefined
+  const decrypting = driver.operation === 'decrypt'
   const { write, end } = transform
   // That one is a stream error, not a refused argument: the Transform is destroyed with it, so a pipeline fails with it.
   // Node's pipe() calls write() in its source's data handler, where Node 20 and 22 let a throw escape as an

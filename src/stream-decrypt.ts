@@ -348,7 +348,7 @@ export function decryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, str
     if (!closed) input.detach()
   }
 
-  const driver = driverFor(header.promise, (driver) => ({
+  const driver = driverFor('decrypt', header.promise, (driver) => ({
     start() {
       detach = watchAbort(signal, (error) => {
         fail(error)

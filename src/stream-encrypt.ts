@@ -148,7 +148,7 @@ export function encryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, str
     controller.enqueue(current.headerBytes)
   }
 
-  return driverFor(header.promise, (driver) => ({
+  return driverFor('encrypt', header.promise, (driver) => ({
     async start(controller) {
       detach = watchAbort(signal, (error) => {
         fail(error)

@@ -59,6 +59,7 @@ export type CancellableTransformer = Transformer<Uint8Array, Uint8Array> & { can
  * data flows.
  */
 export interface StreamDriver {
+  readonly operation: 'encrypt' | 'decrypt'
   readonly transformer: CancellableTransformer
   readonly header: Promise<MessageHeader>
   /** Settles when `start` has finished (encrypt: materials fetched and header made). */
@@ -86,10 +87,11 @@ export interface StreamDriver {
 }
 
 export function driverFor(
+  operation: 'encrypt' | 'decrypt',
   header: Promise<MessageHeader>,
   build: (driver: StreamDriver) => CancellableTransformer,
 ): StreamDriver {
-  const driver = { header, errorSink: (_error: unknown) => undefined, nodeDriven: false, webOutput: false, destroyed: () => false } as {
+  const driver = { operation, header, errorSink: (_error: unknown) => undefined, nodeDriven: false, webOutput: false, destroyed: () => false } as {
     -readonly [K in keyof StreamDriver]: StreamDriver[K]
   }
   driver.report = (error) => {

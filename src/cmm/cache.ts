@@ -3,6 +3,7 @@
 // whatever reason, has its plaintext data key zeroed.
 // spec: framework/cryptographic-materials-cache.md, framework/local-cryptographic-materials-cache.md
 import type { LRUCache } from 'lru-cache'
+import { ignoreRejection } from '../ignore-rejection.js'
 import { ConfigurationError } from '../errors.js'
 import { loadOnce } from '../load-on-demand.js'
 import { optionsObject } from '../option-names.js'
@@ -284,9 +285,8 @@ export class LocalMaterialsCache implements MaterialsCache {
   #emit(event: CacheEvent): void {
     if (this.#onEvent === undefined) return
     try {
-      const result: unknown = this.#onEvent(event)
-      // An async hook's rejection is ignored too: left alone, it would be an unhandled rejection, which ends a Node process.
-      if (typeof (result as PromiseLike<unknown> | undefined)?.then === 'function') (result as PromiseLike<unknown>).then(undefined, () => undefined)
+      // An async hook's rejection is ignored too.
+      ignoreRejection(this.#onEvent(event))
     } catch {
       // A metrics hook must not break encryption.
     }

@@ -7,7 +7,7 @@ import type { CryptoBackend } from '../backend/types.js'
 import type { EncryptionContext } from '../types.js'
 import { quoteIdentifier } from '../quote.js'
 import { TYPE_ID, deserializeAttribute, serializeAttribute } from './attributes/index.js'
-import { MAX_DEPTH } from './attributes/serialize.js'
+import { BASE64_BINARIES, MAX_DEPTH } from './attributes/serialize.js'
 import { tableConfig, isUnsigned, type DynamoDbItemEncryptorConfig, type TableConfig } from './config.js'
 import { InvalidItemError, MalformedItemError } from './errors.js'
 import { decryptStructure, encryptStructure, type ParsedHeader, type StructuredField } from './structured/index.js'
@@ -220,7 +220,7 @@ export class ItemEncryptorCore {
       const text = header !== undefined && 'B' in header && typeof header.B === 'string'
       throw new MalformedItemError(
         `The item's ${HEADER_ATTRIBUTE} attribute must be a non-empty binary value` +
-          (text ? `; it holds a string: an item in DynamoDB JSON (a stream record in a Lambda event, the AWS CLI's output) holds binaries as base64, so decode each B and BS value (Buffer.from(text, "base64")) first.` : '.'),
+          (text ? `; it holds a string: ${BASE64_BINARIES}, so decode each B and BS value (Buffer.from(text, "base64")) first.` : '.'),
       )
     }
     const version = header.B[0]

@@ -2,6 +2,7 @@
 // and collect the failures of a decrypt. The keyrings differ only in which data keys they try and
 // which KeyId and client they use for each.
 import type { CryptoBackend } from '../backend/types.js'
+import { ignoreRejection, isThenable } from '../ignore-rejection.js'
 import { ConfigurationError, KeyringError, MalformedMessageError, NoDecryptableKeyError, type KeyringFailure } from '../errors.js'
 import { namedErrorMessage } from '../error-text.js'
 import { fromUtf8, utf8 } from '../format/bytes.js'
@@ -77,9 +78,8 @@ export function clientFor(keyring: string, supplier: KmsClientSupplier, region: 
     throw new ConfigurationError(`${keyring} clientSupplier failed for Region ${region}: ${namedErrorMessage(error)}.`, { cause: error })
   }
   if (typeof (client as KmsClientLike | undefined)?.send !== 'function') {
-    if (typeof (client as PromiseLike<unknown> | undefined)?.then === 'function') {
-      // Its rejection, left alone, would be an unhandled rejection, which ends a Node process.
-      void (client as PromiseLike<unknown>).then(undefined, () => undefined)
+    if (isThenable(client)) {
+      ignoreRejection(client)
       throw new ConfigurationError(
         `${keyring} clientSupplier returned a Promise for Region ${region}: it must return the client itself, synchronously ` +
           '(make clients up front; defaultKmsClientSupplier() loads the AWS SDK only when a client is first used).',

@@ -194,7 +194,7 @@ describe('attribute serialization: refusals', () => {
   it('says what a binary that is not a Uint8Array is, and how to pass its bytes', () => {
     // DynamoDB JSON (a stream record, the AWS CLI's output) holds binaries as base64 text.
     expect(() => serializeAttribute({ B: 'AQID' } as never, 'data')).toThrow(
-      /^data\.B must be a Uint8Array; got a string: DynamoDB JSON \(a stream record, the AWS CLI's output\) holds binaries as base64, so decode it \(Buffer\.from\(text, "base64"\)\)\.$/,
+      /^data\.B must be a Uint8Array; got a string: DynamoDB JSON \(a stream record in a Lambda event, the AWS CLI's output\) holds binaries as base64, so decode it \(Buffer\.from\(text, "base64"\)\)\.$/,
     )
     expect(() => serializeAttribute({ BS: [new ArrayBuffer(2)] } as never, 'data')).toThrow(/^data\.BS\[0\] must be a Uint8Array; got an ArrayBuffer: pass new Uint8Array\(buffer\)\.$/)
   })

@@ -156,7 +156,7 @@ describe('DynamoDbItemEncryptor items', () => {
     const error = await rejectionOf(encryptor.decryptItem(json))
     expect(error).toMatchObject({
       code: 'MALFORMED_ITEM',
-      message: expect.stringMatching(/aws_dbe_head attribute must be a non-empty binary value; it holds a string: an item in DynamoDB JSON .* so decode each B and BS value/),
+      message: expect.stringMatching(/aws_dbe_head attribute must be a non-empty binary value; it holds a string: DynamoDB JSON .* so decode each B and BS value/),
     })
     // Decoded, it decrypts.
     const decoded = JSON.parse(JSON.stringify(json), (_key, value: unknown) =>

@@ -81,13 +81,12 @@ function encodable(text: string, what: () => string): void {
   if (loneSurrogateAt(text) >= 0) throw new InvalidItemError(`${what()} ${LONE_SURROGATE_PROBLEM}.`)
 }
 
+/** Why a binary is a string: the item came unconverted from DynamoDB JSON. */
+export const BASE64_BINARIES = `DynamoDB JSON (a stream record in a Lambda event, the AWS CLI's output) holds binaries as base64`
+
 function binaryMember(value: unknown, path: string): Uint8Array {
   if (value instanceof Uint8Array) return value
-  // DynamoDB JSON holds binaries as base64 text: an item taken from it unconverted has strings here.
-  const got =
-    typeof value === 'string'
-      ? `got a string: DynamoDB JSON (a stream record, the AWS CLI's output) holds binaries as base64, so decode it (Buffer.from(text, "base64"))`
-      : notBytes(value)
+  const got = typeof value === 'string' ? `got a string: ${BASE64_BINARIES}, so decode it (Buffer.from(text, "base64"))` : notBytes(value)
   throw new InvalidItemError(`${path} must be a Uint8Array; ${got}.`)
 }
 
