@@ -302,6 +302,25 @@ describe('with the KMS emulator counting calls', () => {
     expect(() => cache.prune('5' as unknown as number)).toThrow(ConfigurationError)
   })
 
+  it('an async clock is refused as such, and its rejection is not left unhandled', async () => {
+    const unhandled: unknown[] = []
+    const record = (reason: unknown) => void unhandled.push(reason)
+    process.on('unhandledRejection', record)
+    try {
+      for (const read of [async () => 5000, async () => Promise.reject(new Error('clock service down'))]) {
+        const cmm = new CachingMaterialsManager({ keyring, maxAge: 1000, clock: read as never })
+        expect(await rejectionOf(encrypt(cmm, KIB, { encryptionContext: context }))).toMatchObject({
+          code: 'INVALID_CONFIGURATION',
+          message: 'CachingMaterialsManager clock returned a Promise: it must return a finite number of milliseconds, synchronously.',
+        })
+      }
+      await new Promise((resolve) => setTimeout(resolve, 20))
+      expect(unhandled).toEqual([])
+    } finally {
+      process.off('unhandledRejection', record)
+    }
+  })
+
   it('maxAge counts from the request to KMS, not from its answer', async () => {
     const { state, clock: now } = clock(0)
     const slow: Keyring = {

@@ -1,4 +1,5 @@
 import { isPromise, type CryptoBackend } from '../backend/types.js'
+import { ignoreRejection, isThenable } from '../ignore-rejection.js'
 import { ConfigurationError, EncryptionContextMismatchError } from '../errors.js'
 import { isKeyring } from '../keyrings/common.js'
 import { LONE_SURROGATE_PROBLEM, loneSurrogateAt } from '../format/bytes.js'
@@ -51,6 +52,10 @@ const hasOwn = (object: object, key: string): boolean => Object.prototype.hasOwn
 /** A reading of a caller's clock, refused unless a finite number: NaN would compare as neither expired nor live. */
 function clockReading(now: unknown): number {
   if (typeof now === 'number' && Number.isFinite(now)) return now
+  if (isThenable(now)) {
+    ignoreRejection(now)
+    throw new ConfigurationError('CachingMaterialsManager clock returned a Promise: it must return a finite number of milliseconds, synchronously.')
+  }
   throw new ConfigurationError(`CachingMaterialsManager clock must return a finite number of milliseconds; it returned ${quoteValue(now)}.`)
 }
 
