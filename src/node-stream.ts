@@ -79,15 +79,15 @@ function nodeTransform(driver: StreamDriver, startEngine = false): Transform {
   // Node's write() and end() turn a Uint8Array into a Buffer before anything else, and throw a bare TypeError
   // for one whose buffer was detached, or for a chunk that is neither a view of bytes nor a string (an
   // ArrayBuffer, null): refuse those first, with a typed error, thrown as Node throws its own. A string is
-  // Node's: bytes in its encoding.
-  // A decrypt stream also refuses a string in a text encoding (see `textRefused`).
+  // Node's: bytes in its encoding. Two refusals destroy the Transform instead, so that a pipeline fails with them:
+  // - a decrypt stream's string in a text encoding (see `textRefused`), a stream error rather than a bad argument;
+  // - any refusal while piped into: Node's pipe() calls write() in its source's data handler, where Node 20 and 22
+  //   let a throw escape as an uncaught exception (pipe() listens for 'unpipe' on its destination).
   const decrypting = driver.operation === 'decrypt'
+  const text = (self: Transform, chunk: unknown, encoding: unknown) => (decrypting && typeof chunk === 'string' ? textRefused(self, encoding) : undefined)
   const { write, end } = transform
-  // That one is a stream error, not a refused argument: the Transform is destroyed with it, so a pipeline fails with it.
-  // Node's pipe() calls write() in its source's data handler, where Node 20 and 22 let a throw escape as an
-  // uncaught exception: a piped-into Transform (pipe() listens for 'unpipe' on it) is destroyed instead.
   transform.write = function (this: Transform, chunk: unknown, ...rest: unknown[]): boolean {
-    let refused = decrypting && typeof chunk === 'string' ? textRefused(this, rest[0]) : undefined
+    let refused = text(this, chunk, rest[0])
     let bytes: unknown
     try {
       bytes = nodeChunk(chunk)
@@ -99,7 +99,7 @@ function nodeTransform(driver: StreamDriver, startEngine = false): Transform {
     return (write as (...args: unknown[]) => boolean).call(this, bytes, ...rest)
   } as Transform['write']
   transform.end = function (this: Transform, chunk?: unknown, ...rest: unknown[]): Transform {
-    const refused = decrypting && typeof chunk === 'string' ? textRefused(this, rest[0]) : undefined
+    const refused = text(this, chunk, rest[0])
     if (refused !== undefined) return this.destroy(failing(refused))
     const data = chunk === undefined || chunk === null || typeof chunk === 'function' ? chunk : nodeChunk(chunk)
     return (end as (...args: unknown[]) => Transform).call(this, data, ...rest)

@@ -26,6 +26,13 @@ export interface RawRsaKeyringOptions {
   padding: RsaPadding
 }
 
+/** A keyring's keys as one backend parsed them; `pair`, the check that keys given together are one pair. */
+interface ParsedKeys {
+  publicKey?: unknown
+  privateKey?: unknown
+  pair?: Promise<void>
+}
+
 /**
  * Wraps data keys with RSA under a key pair you hold. PKCS1 (v1.5) decryption uses implicit rejection,
  * so it works on Node releases that refuse PKCS1 private decryption (CVE-2023-46809).
@@ -43,8 +50,8 @@ export class RawRsaKeyring implements Keyring {
   readonly #publicKeyInput: unknown
   readonly #privateKeyInput: unknown
   readonly #keyNameBytes: Uint8Array
-  /** Parsed keys per backend, so a PEM is parsed once; `pair`, the check that keys given together are one pair. */
-  readonly #parsed = new WeakMap<CryptoBackend, { publicKey?: unknown; privateKey?: unknown; pair?: Promise<void> }>()
+  /** Parsed keys per backend, so a PEM is parsed once. */
+  readonly #parsed = new WeakMap<CryptoBackend, ParsedKeys>()
 
   constructor(options: RawRsaKeyringOptions) {
     const { keyNamespace, keyName, publicKey, privateKey, padding } = optionsObject(options, 'RawRsaKeyring', 'keyNamespace, keyName, publicKey, privateKey, padding')
@@ -63,7 +70,7 @@ export class RawRsaKeyring implements Keyring {
     this.#keyNameBytes = utf8(keyName)
   }
 
-  #keys(backend: CryptoBackend): { publicKey?: unknown; privateKey?: unknown; pair?: Promise<void> } {
+  #keys(backend: CryptoBackend): ParsedKeys {
     let keys = this.#parsed.get(backend)
     if (keys === undefined) {
       const privateKey = this.#privateKeyInput === undefined ? undefined : backend.importRsaPrivateKey(this.#privateKeyInput)
