@@ -34,3 +34,8 @@ export function namedErrorMessage(error: unknown): string {
   if (typeof name !== 'string' || name === '') return message
   return message === '' ? name : `${name}: ${message}`
 }
+
+/** `text` closed as a sentence: a full stop added unless it already ends with one (as some KMS messages do), or with `?` or `!`. */
+export function sentence(text: string): string {
+  return /[.?!]$/.test(text) ? text : `${text}.`
+}

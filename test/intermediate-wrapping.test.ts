@@ -194,6 +194,24 @@ describe('intermediate key wrapping: keyrings', () => {
       { numRuns: 60 },
     )
   })
+
+  it('a KMS keyring names why each intermediate-wrapped data key failed: changed, too short, or refused by KMS', async () => {
+    const manager = new DefaultMaterialsManager(kmsKeyring(keyArns[0] as string))
+    const encrypted = await encryptionMaterials(manager)
+    const edk = encrypted.encryptedDataKeys[0]!
+    const changed = edk.ciphertext.slice()
+    changed[0] = (changed[0] as number) ^ 1
+    const cases: [Uint8Array, string][] = [
+      [changed, 'wrapped data key changed'],
+      [edk.ciphertext.subarray(0, 48), 'data key too short'],
+      [edk.ciphertext.slice(0, 60), 'InvalidCiphertextException'],
+    ]
+    for (const [ciphertext, kind] of cases) {
+      const error = await rejectionOf(decryptionMaterials(manager, encrypted, [{ ...edk, ciphertext }]))
+      expect((error as { code: string }).code).toBe('NO_DECRYPTABLE_KEY')
+      expect((error as Error).message).toContain(`${keyArns[0]} (${kind}).`)
+    }
+  })
 })
 
 describe('the DynamoDB item suites stay out of the message format', () => {

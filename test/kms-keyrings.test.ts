@@ -883,6 +883,9 @@ describe('defaultKmsClientSupplier', () => {
       [new Error('y'.repeat(10_000)), `${key}: Error: ${'y'.repeat(500)}… (10000 characters).`],
       [new Uint8Array(32).fill(0xab), `${key}: a thrown object, not an Error.`],
       ['refused by policy', `${key}: refused by policy.`],
+      // KMS ends some messages with a full stop ("… is disabled."); ours does not add a second one.
+      [Object.assign(new Error(`${key} is disabled.`), { name: 'DisabledException' }), `${key}: DisabledException: ${key} is disabled.`],
+      [new Error('Are you sure?'), `${key}: Error: Are you sure?`],
     ]
     for (const [thrown, ending] of cases) {
       const keyring = new KmsKeyring({ generatorKeyId: key, clientSupplier: () => ({ send: () => Promise.reject(thrown) }) })
@@ -902,6 +905,19 @@ describe('defaultKmsClientSupplier', () => {
     expect((error as Error).message).toContain(key)
     expect((error as Error).message).toContain('DisabledException')
     expect(((error as Error).cause as Error).name).toBe('DisabledException')
+    expect((error as Error).message).not.toContain('..')
+  })
+
+  it("when every key fails, the summary names each failure's kind: the SDK error's type, a system error's code", async () => {
+    const fake = new FakeKms()
+    const { ciphertext } = await encrypt(new KmsKeyring({ generatorKeyId: fake.createKey('eu-west-1'), clientSupplier: fake.supplier }), 'x')
+    const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' })
+    const keyring = new KmsDiscoveryKeyring({ clientSupplier: () => ({ send: () => Promise.reject(refused) }) })
+    const error = await rejectionOf(decrypt(keyring, ciphertext))
+    expect((error as EnvelopeError).code).toBe('NO_DECRYPTABLE_KEY')
+    expect((error as Error).message).toMatch(/ \(ECONNREFUSED\)\.$/)
+    expect((error as Error).message).not.toContain('..')
+    expect(((failuresOf(error)[0]!.error as Error).cause as Error)).toBe(refused)
   })
 })
 

@@ -408,7 +408,7 @@ describe('what a custom manager or keyring throws', () => {
         const encrypting = await rejectionOf(encrypt(failing, plaintext))
         expect((encrypting as EnvelopeError).code).toBe('KEYRING_FAILURE')
         expect((encrypting as Error).cause).toBe(value)
-        expect((encrypting as Error).message).toBe(`The materials manager (or a keyring it called) failed: ${shown}`)
+        expect((encrypting as Error).message).toBe(`The materials manager (or a keyring it called) failed: ${shown}.`)
         const decrypting = await rejectionOf(decrypt(failing, ciphertext))
         expect(decrypting).toBeInstanceOf(EnvelopeError)
         expect((decrypting as Error).message).toContain(shown)

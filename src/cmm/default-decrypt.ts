@@ -15,7 +15,7 @@ import { assertDecryptAllowed } from '../suites-decrypt.js'
 import type { CompleteDecryptionMaterials, DecryptionRequest, EncryptionContext, Keyring } from '../types.js'
 import { quoteIdentifier } from '../quote.js'
 import { quoteList } from '../quote-list.js'
-import { errorMessage } from '../error-text.js'
+import { errorMessage, sentence } from '../error-text.js'
 import { isEnvelopeError } from './materials-check.js'
 import { checkMaterialsRequest } from './request-check.js'
 
@@ -60,7 +60,7 @@ export async function defaultDecryptionMaterials(
     )
   } catch (error) {
     if (isEnvelopeError(error) && error instanceof NoDecryptableKeyError) throw error
-    throw new NoDecryptableKeyError(`The keyring could not decrypt a data key: ${errorMessage(error)}`, [
+    throw new NoDecryptableKeyError(`The keyring could not decrypt a data key: ${sentence(errorMessage(error))}`, [
       { keyring: keyringName(keyring), error },
     ])
   }

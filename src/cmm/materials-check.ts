@@ -8,7 +8,7 @@ import type { CryptoBackend } from '../backend/types.js'
 import { ConfigurationError, EnvelopeError, KeyringError } from '../errors.js'
 import { LONE_SURROGATE_PROBLEM, isAllZero, loneSurrogateAt } from '../format/bytes.js'
 import { objectKind, PUBLIC_KEY_CONTEXT_KEY } from '../format/context.js'
-import { errorMessage } from '../error-text.js'
+import { errorMessage, sentence } from '../error-text.js'
 import { quoteIdentifier } from '../quote.js'
 import type { AlgorithmSuite } from '../suites.js'
 import type { CompleteDecryptionMaterials, CompleteEncryptionMaterials } from '../types.js'
@@ -37,7 +37,7 @@ export function checkDecryptionMaterials(materials: CompleteDecryptionMaterials,
  */
 export function managerFailure(error: unknown): EnvelopeError {
   if (isEnvelopeError(error)) return error
-  return new KeyringError(`The materials manager (or a keyring it called) failed: ${errorMessage(error)}`, { cause: error })
+  return new KeyringError(`The materials manager (or a keyring it called) failed: ${sentence(errorMessage(error))}`, { cause: error })
 }
 
 /** `instanceof EnvelopeError` for anything a manager or keyring threw: false, not a throw, for a Proxy whose trap throws. */

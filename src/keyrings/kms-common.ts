@@ -4,7 +4,7 @@
 import type { CryptoBackend } from '../backend/types.js'
 import { ignoreRejection, isThenable } from '../ignore-rejection.js'
 import { ConfigurationError, KeyringError, MalformedMessageError, NoDecryptableKeyError, type KeyringFailure } from '../errors.js'
-import { namedErrorMessage } from '../error-text.js'
+import { namedErrorMessage, sentence } from '../error-text.js'
 import { fromUtf8, utf8 } from '../format/bytes.js'
 import type { DecryptionMaterials, EncryptedDataKey, EncryptionMaterials } from '../types.js'
 import { assertKmsIdentifier, isKmsArn, parseKmsArn, type KmsArn } from './kms-arn.js'
@@ -75,7 +75,7 @@ export function clientFor(keyring: string, supplier: KmsClientSupplier, region: 
   try {
     client = supplier(region)
   } catch (error) {
-    throw new ConfigurationError(`${keyring} clientSupplier failed for Region ${region}: ${namedErrorMessage(error)}.`, { cause: error })
+    throw new ConfigurationError(`${keyring} clientSupplier failed for Region ${region}: ${sentence(namedErrorMessage(error))}`, { cause: error })
   }
   if (typeof (client as KmsClientLike | undefined)?.send !== 'function') {
     if (isThenable(client)) {
@@ -177,7 +177,7 @@ async function kmsGenerate(
       GrantTokens: [...grantTokens],
     })
   } catch (error) {
-    throw new KeyringError(`${keyring} could not generate a data key with ${keyId}: ${namedErrorMessage(error)}.`, { cause: error })
+    throw new KeyringError(`${keyring} could not generate a data key with ${keyId}: ${sentence(namedErrorMessage(error))}`, { cause: error })
   }
   const { KeyId, Plaintext, CiphertextBlob } = (response ?? {}) as Record<string, unknown>
   if (!(Plaintext instanceof Uint8Array) || Plaintext.length !== suite.keyLength) {
@@ -235,7 +235,7 @@ export async function encryptDataKey(
       GrantTokens: [...grantTokens],
     })
   } catch (error) {
-    throw new KeyringError(`${keyring} could not encrypt the data key with ${keyId}: ${namedErrorMessage(error)}.`, { cause: error })
+    throw new KeyringError(`${keyring} could not encrypt the data key with ${keyId}: ${sentence(namedErrorMessage(error))}`, { cause: error })
   }
   const { KeyId, CiphertextBlob } = (response ?? {}) as Record<string, unknown>
   const edk = wrappedKey('Encrypt', keyId, KeyId, CiphertextBlob)
@@ -274,18 +274,29 @@ export async function decryptFirst(
 ): Promise<DecryptionMaterials> {
   const failures: KeyringFailure[] = []
   const reasons: string[] = []
+  const fail = (attempt: DecryptAttempt, error: unknown, kind: string): void => {
+    failures.push({ keyring, error })
+    reasons.push(`${describeAttempt(attempt)} (${kind})`)
+  }
   for (const attempt of attempts) {
-    try {
-      if (materials.suite.edkWrapping === 'direct') return Object.assign({}, materials, { plaintextDataKey: await decryptOne(materials, attempt, grantTokens) })
-      const opened = await openIntermediate(materials, attempt.recorded.edk, await decryptOne(materials, attempt, grantTokens), backend)
-      if (opened !== undefined) return opened
-      throw new KeyringError(`The data key wrapped under ${describeAttempt(attempt)} does not open with its intermediate key: the encryption context differs.`)
-    } catch (error) {
-      failures.push({ keyring, error })
-      // A wrapped SDK error shows its type (DisabledException, …); a refused response has no cause.
-      const cause = (error as Error).cause
-      reasons.push(`${describeAttempt(attempt)} (${cause instanceof Error ? cause.name : 'invalid response'})`)
+    const ciphertext = kmsCiphertext(materials, attempt.recorded.edk)
+    if (ciphertext === undefined) {
+      fail(attempt, new KeyringError('The encrypted data key is too short to hold a wrapped intermediate key.'), 'data key too short')
+      continue
     }
+    let opened: DecryptionMaterials | undefined
+    try {
+      const key = await decryptOne(materials, attempt, ciphertext, grantTokens)
+      if (materials.suite.edkWrapping === 'direct') return Object.assign({}, materials, { plaintextDataKey: key })
+      opened = await openIntermediate(materials, attempt.recorded.edk, key, backend)
+    } catch (error) {
+      fail(attempt, error, failureKind(error))
+      continue
+    }
+    if (opened !== undefined) return opened
+    // KMS checked the context, so the wrapped data key beside its ciphertext is what changed (or was written wrong).
+    const error = new KeyringError(`The data key wrapped under ${describeAttempt(attempt)} does not open with its intermediate key: it was changed.`)
+    fail(attempt, error, 'wrapped data key changed')
   }
   throw new NoDecryptableKeyError(
     `${keyring} could not decrypt any of the ${attempts.length} encrypted data key(s) it may use: ${reasons.join('; ')}.`,
@@ -293,27 +304,38 @@ export async function decryptFirst(
   )
 }
 
-/** The KMS ciphertext of an encrypted data key: all of it, or under intermediate wrapping the part after the wrapped data key. */
-function kmsCiphertext(materials: DecryptionMaterials, edk: EncryptedDataKey): Uint8Array {
-  if (materials.suite.edkWrapping === 'direct') return edk.ciphertext
-  const wrapped = wrappedIntermediateKey(edk, materials.suite.keyLength)
-  if (wrapped === undefined) throw new KeyringError('The encrypted data key is too short to hold a wrapped intermediate key.')
-  return wrapped
+/**
+ * What kind of failure an attempt's error is, in a word or two: the type of the SDK error it wraps
+ * (DisabledException, TimeoutError, …), the code of a system error (ECONNREFUSED, …), else a KMS answer refused.
+ */
+function failureKind(error: unknown): string {
+  const cause = (error as Error).cause
+  if (!(cause instanceof Error)) return 'invalid response'
+  const code = (cause as Error & { code?: unknown }).code
+  return cause.name === 'Error' && typeof code === 'string' && /^[A-Z][A-Z0-9_]{1,40}$/.test(code) ? code : cause.name
 }
 
-async function decryptOne(materials: DecryptionMaterials, attempt: DecryptAttempt, grantTokens: readonly string[]): Promise<Uint8Array> {
-  const { keyId, recorded } = attempt
+/**
+ * The KMS ciphertext of an encrypted data key: all of it, or under intermediate wrapping the part after the
+ * wrapped data key (undefined when the key is too short to hold one).
+ */
+function kmsCiphertext(materials: DecryptionMaterials, edk: EncryptedDataKey): Uint8Array | undefined {
+  return materials.suite.edkWrapping === 'direct' ? edk.ciphertext : wrappedIntermediateKey(edk, materials.suite.keyLength)
+}
+
+async function decryptOne(materials: DecryptionMaterials, attempt: DecryptAttempt, ciphertext: Uint8Array, grantTokens: readonly string[]): Promise<Uint8Array> {
+  const { keyId } = attempt
   let response: unknown
   try {
     // spec: framework/aws-kms/aws-kms-keyring.md#ondecrypt (Decrypt request)
     response = await sendDecrypt(attempt.client(), {
       KeyId: keyId,
-      CiphertextBlob: kmsCiphertext(materials, recorded.edk),
+      CiphertextBlob: ciphertext,
       EncryptionContext: materials.encryptionContext,
       GrantTokens: [...grantTokens],
     })
   } catch (error) {
-    throw new KeyringError(`KMS Decrypt of the data key under ${describeAttempt(attempt)} failed: ${namedErrorMessage(error)}.`, {
+    throw new KeyringError(`KMS Decrypt of the data key under ${describeAttempt(attempt)} failed: ${sentence(namedErrorMessage(error))}`, {
       cause: error,
     })
   }

@@ -6,7 +6,7 @@ import { quoteIdentifier, quoteValue } from '../quote.js'
 import { sharedDefaultKmsClientSupplier, type KmsClientSupplier } from './kms-client.js'
 import { sendGetPublicKey } from './kms-commands.js'
 import { clientFor } from './kms-common.js'
-import { namedErrorMessage } from '../error-text.js'
+import { namedErrorMessage, sentence } from '../error-text.js'
 import { validateGrantTokens } from './kms-grant-tokens.js'
 import type { KmsRsaEncryptionAlgorithm } from './kms-rsa.js'
 
@@ -87,7 +87,7 @@ export function createKmsPublicKeyCache(options: KmsPublicKeyCacheOptions = {}):
       response = await sendGetPublicKey(client, { KeyId: keyArn, GrantTokens: [...tokens] })
     } catch (error) {
       if (error instanceof ConfigurationError) throw error
-      throw new KeyringError(`KMS GetPublicKey of ${keyArn} failed: ${namedErrorMessage(error)}.`, { cause: error })
+      throw new KeyringError(`KMS GetPublicKey of ${keyArn} failed: ${sentence(namedErrorMessage(error))}`, { cause: error })
     }
     return checkedPublicKey(keyArn, response)
   }

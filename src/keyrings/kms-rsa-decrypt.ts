@@ -10,7 +10,7 @@ import { quoteIdentifier } from '../quote.js'
 import type { KmsClientLike, KmsClientSupplier } from './kms-client.js'
 import { sendDecrypt } from './kms-commands.js'
 import { clientFor } from './kms-common.js'
-import { errorMessage, namedErrorMessage } from '../error-text.js'
+import { errorMessage, namedErrorMessage, sentence } from '../error-text.js'
 import type { KmsRsaEncryptionAlgorithm } from './kms-rsa.js'
 import { CONTEXT_DIGEST_LENGTH, contextDigest, KMS_RSA_PROVIDER_ID, refuseSigningSuite } from './kms-rsa-digest.js'
 
@@ -58,7 +58,7 @@ export async function kmsRsaDecrypt(
       failures.push({ keyring: 'KmsRsaKeyring', error })
     }
   }
-  const reasons = failures.map(({ error }) => errorMessage(error))
+  const reasons = failures.map(({ error }) => sentence(errorMessage(error)))
   throw new NoDecryptableKeyError(
     `KmsRsaKeyring could not decrypt any of the ${candidates.length} data key(s) for ${config.keyId}: ${reasons.join(' ')}`,
     failures,
@@ -101,7 +101,7 @@ async function unwrap(
     })
   } catch (error) {
     if (error instanceof ConfigurationError) throw error
-    throw new KeyringError(`KMS Decrypt with ${keyId} (${encryptionAlgorithm}) failed: ${namedErrorMessage(error)}.`, { cause: error })
+    throw new KeyringError(`KMS Decrypt with ${keyId} (${encryptionAlgorithm}) failed: ${sentence(namedErrorMessage(error))}`, { cause: error })
   }
   const { KeyId, Plaintext } = (response ?? {}) as Record<string, unknown>
   if (KeyId !== keyId) {
