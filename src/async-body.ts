@@ -10,7 +10,7 @@ import { FINAL_FRAME_OVERHEAD, readFrame, readNonFramedBody } from './format/fra
 import type { ParsedHeader } from './format/header.js'
 import type { FrameOpener } from './frame-opener.js'
 import { messageBuffer } from './frames.js'
-import type { EncryptResult } from './types.js'
+import type { Bytes, EncryptResult } from './types.js'
 
 /** Frames in flight at once: bounded by count and by bytes, so a huge frame length cannot balloon memory. */
 const MAX_IN_FLIGHT = 64
@@ -73,7 +73,7 @@ export async function openBodyAsync(
   parsed: ParsedHeader,
   plaintextLength: number,
   opener: FrameOpener,
-): Promise<Uint8Array> {
+): Promise<Bytes> {
   const plaintext = backend.allocate(plaintextLength)
   const window = new Window()
   try {

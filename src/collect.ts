@@ -3,7 +3,7 @@ import { ConfigurationError } from './errors.js'
 import { concatBytes } from './format/bytes.js'
 import { notBytes } from './input-refusal.js'
 import type { EnvelopeStream } from './stream.js'
-import type { MessageHeader } from './types.js'
+import type { Bytes, MessageHeader } from './types.js'
 
 /**
  * One-shot input that is a `ReadableStream` someone already reads (a reader or a pipe holds it): a
@@ -32,7 +32,7 @@ export function inputChunk(chunk: unknown): Uint8Array {
 export async function collectThrough(
   source: AsyncIterable<unknown>,
   makeStream: () => EnvelopeStream,
-): Promise<{ output: Uint8Array; header: MessageHeader }> {
+): Promise<{ output: Bytes; header: MessageHeader }> {
   refuseLockedStream(source)
   const stream = makeStream()
   const chunks: Uint8Array[] = []

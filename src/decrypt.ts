@@ -14,7 +14,7 @@ import { nextTurn } from './next-turn.js'
 import { optionsObject } from './option-names.js'
 import { checkHeader, DECRYPT_OPTIONS, decryptionSettings, openHeader, signatureError, type OpenedHeader } from './open-header.js'
 import type { CurveName } from './suites.js'
-import type { DecryptOptions, DecryptResult } from './types.js'
+import type { Bytes, DecryptOptions, DecryptResult } from './types.js'
 
 /** Where the body ends and how much plaintext it holds, found without any cryptography. */
 interface BodyLayout {
@@ -235,7 +235,7 @@ function openBody(
       if (!verifier.verify(signature)) throw signatureError()
     }
   }
-  let plaintext: Uint8Array | undefined
+  let plaintext: Bytes | undefined
   try {
     if (layout.onlyFrame !== undefined && opener.detachedOpen) {
       // One frame (most small messages): the cipher's own output is the plaintext, with no second buffer

@@ -1,5 +1,6 @@
 // Decrypting frames: its own module, so a browser application that only encrypts does not load it.
 import { isAsyncAead, type AeadKey, type AsyncAeadKey } from './backend/types.js'
+import type { Bytes } from './types.js'
 import { FrameAuthenticationError } from './errors.js'
 import { BodyAad, type FrameView } from './format/frame.js'
 
@@ -49,7 +50,7 @@ export class FrameOpener {
   }
 
   /** Decrypt one frame into the cipher's own output buffer (no copy). */
-  openDetached(frame: FrameView): Uint8Array {
+  openDetached(frame: FrameView): Bytes {
     return (this.aead as Required<AeadKey>).openDetached(frame.iv, this.aadOf(frame), frame.content, frame.tag) ?? this.fail(frame)
   }
 

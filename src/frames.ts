@@ -1,5 +1,6 @@
 import { isAsyncAead, type AeadKey, type AsyncAeadKey, type CryptoBackend } from './backend/types.js'
 import type { EncryptionSession } from './encrypt.js'
+import type { Bytes } from './types.js'
 import { LimitExceededError } from './errors.js'
 import { setUint32At } from './format/bytes.js'
 import { MAX_SIGNATURE_LENGTH } from './format/footer.js'
@@ -119,7 +120,7 @@ export function footerRoom(session: EncryptionSession): number {
 }
 
 /** The buffer a one-shot encrypt writes its message into, the header already copied in. */
-export function messageBuffer(backend: CryptoBackend, session: EncryptionSession, plaintextLength: number): Uint8Array {
+export function messageBuffer(backend: CryptoBackend, session: EncryptionSession, plaintextLength: number): Bytes {
   const { headerBytes, sealer } = session
   const out = backend.allocate(headerBytes.length + FrameSealer.bodyLength(plaintextLength, sealer.frameLength) + footerRoom(session))
   out.set(headerBytes, 0)

@@ -23,7 +23,7 @@ import {
 } from './stream.js'
 import { footerRoom } from './frames.js'
 import { streamSigner, type StreamSigner } from './stream-signer.js'
-import type { MessageHeader } from './types.js'
+import type { Bytes, MessageHeader } from './types.js'
 
 /** The options encrypt streams take (`EncryptStreamOptions`). */
 export const ENCRYPT_STREAM_OPTIONS = `${ENCRYPT_OPTIONS}, plaintextLength, maxPlaintextLength, signal` as const
@@ -238,7 +238,7 @@ export function encryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, str
     flush(controller) {
       const current = session
       if (current === undefined) return undefined
-      const finalFrame = (): Uint8Array => {
+      const finalFrame = (): Bytes => {
         writeHeader(controller, current)
         checkDeclaredLength()
         return new Uint8Array(FINAL_FRAME_OVERHEAD + pendingLength + footerRoom(current))

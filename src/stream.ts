@@ -2,7 +2,7 @@ import { attachedChunk } from './detached.js'
 import { AbortedError, ConfigurationError } from './errors.js'
 import { notBytes } from './input-refusal.js'
 import { platformFailure } from './platform-failure.js'
-import type { DecryptOptions, EncryptionContext, EncryptOptions, MessageHeader } from './types.js'
+import type { Bytes, DecryptOptions, EncryptionContext, EncryptOptions, MessageHeader } from './types.js'
 import { whenCollected } from './when-collected.js'
 
 /** Options of the encrypt streams: those of `encrypt`, and the plaintext's length (or a bound on it) and an abort `signal`. */
@@ -30,7 +30,7 @@ export interface DecryptStreamOptions extends DecryptOptions {
 }
 
 /** A `TransformStream` whose `header` resolves once the message header is written or authenticated. */
-export interface EnvelopeStream extends TransformStream<Uint8Array, Uint8Array> {
+export interface EnvelopeStream extends TransformStream<Uint8Array, Bytes> {
   readonly header: Promise<MessageHeader>
 }
 
@@ -50,7 +50,7 @@ export function deferred<T>(): { promise: Promise<T>; resolve: (value: T) => voi
 }
 
 /** The transformer `cancel` hook (readable cancelled or writable aborted) is not in TypeScript's DOM types yet. */
-export type CancellableTransformer = Transformer<Uint8Array, Uint8Array> & { cancel(reason: unknown): void }
+export type CancellableTransformer = Transformer<Uint8Array, Bytes> & { cancel(reason: unknown): void }
 
 /**
  * One encrypt or decrypt engine, independent of the stream API that drives it: the WHATWG
@@ -114,7 +114,7 @@ export function driverFor(
 
 /** The WHATWG face of a driver. */
 export function webStream(driver: StreamDriver): EnvelopeStream {
-  return Object.assign(new TransformStream<Uint8Array, Uint8Array>(driver.transformer), { header: driver.header })
+  return Object.assign(new TransformStream<Uint8Array, Bytes>(driver.transformer), { header: driver.header })
 }
 
 export function cancelledError(reason: unknown): AbortedError {

@@ -6,7 +6,7 @@ import type { EncryptionSession } from './encrypt.js'
 import { writeFooter } from './format/footer.js'
 import { FrameSealer, messageBuffer } from './frames.js'
 import type { CurveName } from './suites.js'
-import type { EncryptResult } from './types.js'
+import type { Bytes, EncryptResult } from './types.js'
 
 /** Feed the signer in slices of this size: large enough to amortize calls, small enough to stay in cache. */
 const SIGN_CHUNK = 256 * 1024
@@ -54,7 +54,7 @@ async function sealSignedOffThread(
   session: EncryptionSession,
   signing: NonNullable<EncryptionSession['signing']>,
   input: Uint8Array,
-  out: Uint8Array,
+  out: Bytes,
   offThread: OffThreadSignature,
 ): Promise<EncryptResult> {
   let end: number
@@ -108,7 +108,7 @@ function sealFrames(
   return offset
 }
 
-function result(session: EncryptionSession, out: Uint8Array, offset: number): EncryptResult {
+function result(session: EncryptionSession, out: Bytes, offset: number): EncryptResult {
   out.fill(0, offset) // unused footer room: uninitialized memory must not ride along in ciphertext.buffer
   return { ciphertext: offset === out.length ? out : out.subarray(0, offset), header: session.header }
 }

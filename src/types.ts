@@ -10,6 +10,13 @@ export type CommitmentPolicy =
 /** String pairs bound to a message as authenticated data. Stored in the clear in the header. */
 export type EncryptionContext = Record<string, string>
 
+/**
+ * Bytes kms-envelope made and returns: a `Uint8Array` on an `ArrayBuffer` (never a `SharedArrayBuffer`). Under
+ * TypeScript 5.7 and later this is `Uint8Array<ArrayBuffer>`, which DOM APIs (`Blob`, `fetch`, `crypto.subtle`)
+ * take as it is; under earlier versions, `Uint8Array`.
+ */
+export type Bytes = ReturnType<Uint8Array['slice']>
+
 /** A data key wrapped by one keyring (spec: data-format/message-header.md#encrypted-data-keys). */
 export interface EncryptedDataKey {
   /** Key provider ID, e.g. the raw keyring's key namespace or `aws-kms`. */
@@ -30,7 +37,7 @@ export interface EncryptedDataKey {
 export interface MessageHeader {
   readonly version: 1 | 2
   readonly algorithmSuiteId: number
-  readonly messageId: Uint8Array
+  readonly messageId: Bytes
   /**
    * The context stored in the message, including `aws-crypto-public-key` for signing suites. Pairs that
    * were only authenticated (required encryption context keys) are not in it.
@@ -184,13 +191,13 @@ export interface DecryptOptions {
 
 /** What `encrypt` resolves to. */
 export interface EncryptResult {
-  readonly ciphertext: Uint8Array
+  readonly ciphertext: Bytes
   readonly header: MessageHeader
 }
 
 /** What `decrypt` resolves to: the plaintext, returned only once everything verified, and the header. */
 export interface DecryptResult {
-  readonly plaintext: Uint8Array
+  readonly plaintext: Bytes
   /** `header.encryptionContext` is the context stored in the message. */
   readonly header: MessageHeader
   /**

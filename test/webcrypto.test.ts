@@ -740,10 +740,22 @@ describe('bytes on a SharedArrayBuffer (a cross-origin-isolated page may pass th
     await expect(crypto.subtle.digest('SHA-256', shared(plaintext) as Uint8Array<ArrayBuffer>)).rejects.toThrow(/SharedArrayBuffer/)
   })
 
-  it.each([0x0478, 0x0578])('one-shot encrypt and decrypt of the browser entry take them, suite %i', async (algorithmSuite) => {
-    const browser = await import('../src/browser.js')
-    const { ciphertext } = await browser.encrypt(keyring, shared(plaintext), { algorithmSuite })
-    expect((await browser.decrypt(keyring, shared(ciphertext))).plaintext).toEqual(plaintext)
+  /** What kms-envelope returns is typed `Uint8Array<ArrayBuffer>` (see `Bytes`): never a view of the caller's shared memory. */
+  const onArrayBuffers = (views: readonly Uint8Array[]): boolean => views.every((view) => view.buffer instanceof ArrayBuffer)
+
+  it.each([
+    ['browser', 0x0478],
+    ['browser', 0x0578],
+    ['node', 0x0478],
+    ['node', 0x0578],
+  ])('one-shot encrypt and decrypt of the %s entry take them, suite %i, and return bytes on ArrayBuffers', async (entry, algorithmSuite) => {
+    const library = entry === 'browser' ? await import('../src/browser.js') : await import('../src/index.js')
+    const encrypted = await library.encrypt(keyring, shared(plaintext), { algorithmSuite })
+    const decrypted = await library.decrypt(keyring, shared(encrypted.ciphertext))
+    expect(decrypted.plaintext).toEqual(plaintext)
+    const { header } = decrypted
+    const keys = header.encryptedDataKeys.flatMap((key) => [key.providerInfo, key.ciphertext])
+    expect(onArrayBuffers([encrypted.ciphertext, encrypted.header.messageId, decrypted.plaintext, header.messageId, ...keys])).toBe(true)
   })
 
   /** Views of one SharedArrayBuffer, `size` bytes each (`chunked` would copy them into ordinary buffers). */
@@ -759,9 +771,13 @@ describe('bytes on a SharedArrayBuffer (a cross-origin-isolated page may pass th
   }
 
   it.each([0x0478, 0x0578])('streams take them as chunks, suite %i', async (algorithmSuite) => {
-    const encrypted = await readAll(sharedChunks(plaintext, 5000).pipeThrough(encryptStreamWith(webCryptoBackend, keyring, { algorithmSuite })))
-    const decrypted = await readAll(sharedChunks(encrypted, 20_000).pipeThrough(decryptStreamWith(webCryptoBackend, keyring)))
+    const chunks: Uint8Array[] = []
+    const keep = () => new TransformStream<Uint8Array, Uint8Array>({ transform: (chunk, controller) => void (chunks.push(chunk), controller.enqueue(chunk)) })
+    const encrypted = await readAll(sharedChunks(plaintext, 5000).pipeThrough(encryptStreamWith(webCryptoBackend, keyring, { algorithmSuite })).pipeThrough(keep()))
+    const decrypted = await readAll(sharedChunks(encrypted, 20_000).pipeThrough(decryptStreamWith(webCryptoBackend, keyring)).pipeThrough(keep()))
     expect(decrypted).toEqual(plaintext)
+    expect(chunks.length).toBeGreaterThan(2)
+    expect(onArrayBuffers(chunks)).toBe(true)
   })
 })
 

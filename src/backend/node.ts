@@ -31,6 +31,7 @@ import type { CurveName, HashName } from '../suites.js'
 import { pkcs1DecryptImplicitRejection } from './node-pkcs1.js'
 import { recentKeys } from './recent-keys.js'
 import type { AeadKey, CryptoBackend, HkdfOutput, RsaPadding } from './types.js'
+import type { Bytes } from '../types.js'
 
 const GCM_BY_KEY_LENGTH: Record<number, 'aes-128-gcm' | 'aes-192-gcm' | 'aes-256-gcm'> = {
   16: 'aes-128-gcm',
@@ -103,7 +104,7 @@ class NodeAeadKey implements AeadKey {
     return verified(decipher)
   }
 
-  openDetached(iv: Uint8Array, aad: Uint8Array, ciphertext: Uint8Array, tag: Uint8Array): Uint8Array | undefined {
+  openDetached(iv: Uint8Array, aad: Uint8Array, ciphertext: Uint8Array, tag: Uint8Array): Bytes | undefined {
     const decipher = this.decipher(iv, aad, tag)
     const output = decipher.update(ciphertext)
     // A plain Uint8Array over the cipher's own buffer (a Buffer's slice would be a view, unlike everywhere else).
@@ -178,7 +179,7 @@ const RANDOM_BLOCK = 4096
 let randomBlock = new Uint8Array(0)
 let randomOffset = 0
 
-function pooledRandomBytes(length: number): Uint8Array {
+function pooledRandomBytes(length: number): Bytes {
   if (length > RANDOM_BLOCK / 4) return new Uint8Array(randomBytes(length))
   if (randomOffset + length > randomBlock.length) {
     randomBlock = new Uint8Array(RANDOM_BLOCK)
@@ -252,7 +253,7 @@ export const nodeBackend: CryptoBackend = {
   randomBytes: pooledRandomBytes,
   allocate(length) {
     const buffer = Buffer.allocUnsafeSlow(length)
-    return new Uint8Array(buffer.buffer, buffer.byteOffset, length)
+    return new Uint8Array(buffer.buffer as ArrayBuffer, buffer.byteOffset, length) // an unpooled Buffer has an ArrayBuffer of its own
   },
   hkdf,
   aeadKey: (key) => new NodeAeadKey(key),

@@ -1,6 +1,6 @@
 import type { EncryptionSession } from '../encrypt.js'
 import type { CurveName, HashName } from '../suites.js'
-import type { EncryptResult } from '../types.js'
+import type { Bytes, EncryptResult } from '../types.js'
 
 export interface HkdfOutput {
   readonly info: Uint8Array
@@ -27,7 +27,7 @@ export interface AeadKey {
    * Decrypt into a new buffer the cipher itself returns, when that saves a copy (node:crypto's update always
    * allocates). Undefined when the tag does not verify; the plaintext has then been zeroed.
    */
-  openDetached?(iv: Uint8Array, aad: Uint8Array, ciphertext: Uint8Array, tag: Uint8Array): Uint8Array | undefined
+  openDetached?(iv: Uint8Array, aad: Uint8Array, ciphertext: Uint8Array, tag: Uint8Array): Bytes | undefined
   /** Zero the key bytes this object holds, when it holds any; it must not be used afterwards. */
   dispose?(): void
 }
@@ -119,9 +119,9 @@ export interface SigningKeyPair {
  */
 export interface CryptoBackend {
   readonly name: string
-  randomBytes(length: number): Uint8Array
+  randomBytes(length: number): Bytes
   /** Uninitialized memory for output the caller overwrites completely (no zero-fill pass). */
-  allocate(length: number): Uint8Array
+  allocate(length: number): Bytes
   /** HKDF (RFC 5869): one extract, then one expand per requested output. */
   hkdf(hash: HashName, ikm: Uint8Array, salt: Uint8Array, outputs: readonly HkdfOutput[]): MaybePromise<Uint8Array[]>
   /**

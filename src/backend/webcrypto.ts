@@ -5,6 +5,7 @@ import { UnsupportedOperationError } from '../errors.js'
 import { loadOnDemand, loadOnce } from '../load-on-demand.js'
 import type { HashName } from '../suites.js'
 import type { AsyncAeadKey, CryptoBackend, HkdfOutput } from './types.js'
+import type { Bytes } from '../types.js'
 import { importRsaPrivateKey, importRsaPublicKey, rsaDecrypt, rsaEncrypt, rsaPublicFromPrivate, source, subtleCrypto } from './webcrypto-rsa.js'
 
 // Loaded on demand, so an application that never needs them does not download them (with code splitting).
@@ -15,7 +16,7 @@ const WEB_HASH: Record<HashName, string> = { sha256: 'SHA-256', sha384: 'SHA-384
 /** getRandomValues fills at most this many bytes per call. */
 const RANDOM_CHUNK = 65536
 
-function randomBytes(length: number): Uint8Array {
+function randomBytes(length: number): Bytes {
   const random = globalThis.crypto
   if (typeof random?.getRandomValues !== 'function') throw new UnsupportedOperationError('kms-envelope needs crypto.getRandomValues.')
   const out = new Uint8Array(length)

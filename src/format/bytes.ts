@@ -1,4 +1,5 @@
 import { MalformedMessageError, TruncatedMessageError } from '../errors.js'
+import type { Bytes } from '../types.js'
 
 /** Zero bytes, shared (nothing can be written to it). */
 export const EMPTY = new Uint8Array(0)
@@ -58,7 +59,7 @@ export function copyBytes(bytes: Uint8Array): Uint8Array {
   return new Uint8Array(bytes)
 }
 
-export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
+export function concatBytes(parts: readonly Uint8Array[]): Bytes {
   let length = 0
   for (const part of parts) length += part.length
   const out = new Uint8Array(length)

@@ -5,7 +5,7 @@ import {
   TooManyEncryptedDataKeysError,
 } from '../errors.js'
 import { suiteFromMessage, hex, type AlgorithmSuite } from '../suites.js'
-import type { EncryptedDataKey, EncryptionContext, MessageHeader } from '../types.js'
+import type { Bytes, EncryptedDataKey, EncryptionContext, MessageHeader } from '../types.js'
 import { quoteIdentifier } from '../quote.js'
 import { ByteReader, ByteWriter, EMPTY, LONE_SURROGATE_PROBLEM, ZERO_IV, byteChars, fromUtf8, loneSurrogateAt, utf8 } from './bytes.js'
 import { parseContext, serializeContext } from './context.js'
@@ -165,7 +165,7 @@ const LARGEST_SHARED_COPY = 512
 let headerBlock = EMPTY
 let headerBlockUsed = 0
 
-function headerCopy(body: Uint8Array): Uint8Array {
+function headerCopy(body: Uint8Array): Bytes {
   if (body.length > LARGEST_SHARED_COPY) return new Uint8Array(body)
   if (headerBlockUsed + body.length > headerBlock.length) {
     headerBlock = new Uint8Array(HEADER_BLOCK)

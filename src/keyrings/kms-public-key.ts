@@ -9,13 +9,14 @@ import { clientFor } from './kms-common.js'
 import { namedErrorMessage, sentence } from '../error-text.js'
 import { validateGrantTokens } from './kms-grant-tokens.js'
 import type { KmsRsaEncryptionAlgorithm } from './kms-rsa.js'
+import type { Bytes } from '../types.js'
 
 /** The public half of a KMS RSA key, ready to hand to a client that encrypts with `KmsRsaKeyring`. */
 export interface KmsPublicKey {
   /** The key ARN KMS answered with (an alias you asked for resolves to its key). Use it as `KmsRsaKeyring` `keyId`. */
   readonly keyId: string
   /** DER SPKI, as KMS returns it. */
-  readonly publicKey: Uint8Array
+  readonly publicKey: Bytes
   /** The same key as a `-----BEGIN PUBLIC KEY-----` PEM string. */
   readonly pem: string
   /** `RSA_2048`, `RSA_3072` or `RSA_4096`. */
