@@ -144,7 +144,7 @@ export function abortSignalOption(signal: unknown): AbortSignal | undefined {
  * Wire an AbortSignal to a stream controller. Returns a function that detaches it, which the stream must keep: it
  * keeps `onAbort`, which the signal holds only weakly. A signal can outlive many streams (a server's, passed to
  * every request's), and one dropped unfinished, neither closed nor aborted, would otherwise be kept by its
- * listener for good; once such a stream is collected, its listener goes.
+ * listener for good; once such a stream is collected, it is forgotten.
  */
 export function watchAbort(signal: AbortSignal | undefined, onAbort: (error: AbortedError) => void): () => void {
   if (signal === undefined) return () => undefined
@@ -152,10 +152,10 @@ export function watchAbort(signal: AbortSignal | undefined, onAbort: (error: Abo
     onAbort(abortedBy(signal))
     return () => undefined
   }
-  const removeListener = listenWeakly(signal, new WeakRef(onAbort))
-  const forget = whenCollected(onAbort, removeListener)
+  const unwatch = watchWeakly(signal, new WeakRef(onAbort))
+  const forget = whenCollected(onAbort, unwatch)
   return () => {
-    removeListener()
+    unwatch()
     forget()
     void onAbort // kept alive by the stream through this function, as long as the stream lives
   }
@@ -163,11 +163,35 @@ export function watchAbort(signal: AbortSignal | undefined, onAbort: (error: Abo
 
 const abortedBy = (signal: AbortSignal): AbortedError => new AbortedError('The stream was aborted.', { cause: signal.reason })
 
-/** The listener, made apart from `watchAbort` so that it does not share `onAbort` (see `whenCollected`). */
-function listenWeakly(signal: AbortSignal, target: WeakRef<(error: AbortedError) => void>): () => void {
-  const handler = () => target.deref()?.(abortedBy(signal))
-  signal.addEventListener('abort', handler, { once: true })
-  return () => signal.removeEventListener('abort', handler)
+type AbortWatcher = WeakRef<(error: AbortedError) => void>
+
+/**
+ * The streams watching each signal. A signal gets one listener however many streams watch it: with one listener
+ * per stream, eleven streams at once on a shared signal made Node warn of a leak (MaxListenersExceededWarning).
+ */
+const watchers = new WeakMap<AbortSignal, { readonly streams: Set<AbortWatcher>; readonly listener: () => void }>()
+
+/** Made apart from `watchAbort` so that it does not share `onAbort` (see `whenCollected`). */
+function watchWeakly(signal: AbortSignal, watcher: AbortWatcher): () => void {
+  let watched = watchers.get(signal)
+  if (watched === undefined) {
+    const streams = new Set<AbortWatcher>()
+    const listener = (): void => {
+      watchers.delete(signal)
+      for (const stream of streams) stream.deref()?.(abortedBy(signal))
+      streams.clear()
+    }
+    watched = { streams, listener }
+    watchers.set(signal, watched)
+    signal.addEventListener('abort', listener, { once: true })
+  }
+  const { streams, listener } = watched
+  streams.add(watcher)
+  return () => {
+    if (!streams.delete(watcher) || streams.size > 0) return
+    signal.removeEventListener('abort', listener)
+    if (watchers.get(signal)?.streams === streams) watchers.delete(signal)
+  }
 }
 
 /** The end of a flush: a failure rejects `.header` and is rethrown; either way the engine lets go of what it holds. */
