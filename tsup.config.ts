@@ -5,6 +5,21 @@ import { defineConfig } from 'tsup'
 // application's bundler resolves); the standalone builds leave that import as is, for a page's import map.
 const BROWSER_EXTERNAL = ['@aws-sdk/client-kms']
 
+/** What the standalone builds share: the browser entry with its dependencies bundled in, minified (src/standalone.ts gives the classes their names back). */
+const STANDALONE = {
+  entry: { 'kms-envelope': 'src/standalone.ts' },
+  outDir: 'dist/browser',
+  format: ['esm' as const],
+  platform: 'browser' as const,
+  target: 'es2022',
+  dts: false,
+  sourcemap: true,
+  clean: false,
+  minify: true,
+  noExternal: [/^@noble\//, 'lru-cache'],
+  external: BROWSER_EXTERNAL,
+}
+
 /**
  * The source files the browser entry reaches, as tsup entries keyed by their output path: `src/browser.ts` becomes
  * `index`, the rest keep their place under src/ (so the relative imports between them still resolve).
@@ -69,21 +84,14 @@ export default defineConfig(async () => [
     dts: false,
     sourcemap: true,
     // The standalone builds below write into dist/browser/ at the same time.
-    clean: ['!kms-envelope.iife.*', '!module/**', '!**/*.d.{ts,cts}'],
+    clean: ['!kms-envelope.iife.*', '!kms-envelope.mjs*', '!module/**', '!**/*.d.{ts,cts}'],
   },
   {
-    // A standalone script for a <script> tag: global `KmsEnvelope`, @noble bundled in, minified (src/standalone.ts
-    // gives the classes their names back).
+    // A standalone script for a <script> tag: global `KmsEnvelope`, @noble bundled in.
+    ...STANDALONE,
     entry: { 'kms-envelope.iife': 'src/standalone.ts' },
-    outDir: 'dist/browser',
     format: ['iife'],
     globalName: 'KmsEnvelope',
-    platform: 'browser',
-    target: 'es2022',
-    dts: false,
-    sourcemap: true,
-    clean: false,
-    minify: true,
     // tsup's `external` does not apply to IIFE builds; esbuild's own option does.
     esbuildOptions(options) {
       options.external = BROWSER_EXTERNAL
@@ -92,18 +100,18 @@ export default defineConfig(async () => [
   },
   {
     // The same as a standalone ES module, for <script type="module"> without a bundler: its dependencies bundled
-    // in, minified, and what the browser entry imports on first use in chunks beside it, fetched only then.
-    entry: { 'kms-envelope': 'src/standalone.ts' },
+    // in, and what the browser entry imports on first use in chunks beside it, fetched only then.
+    ...STANDALONE,
     outDir: 'dist/browser/module',
-    format: ['esm'],
-    platform: 'browser',
-    target: 'es2022',
-    dts: false,
-    sourcemap: true,
     clean: true,
-    minify: true,
     splitting: true,
-    noExternal: [/^@noble\//, 'lru-cache'],
-    external: BROWSER_EXTERNAL,
+  },
+  {
+    // The same as one ES module, every part inside (no import() of its own, only that of the AWS SDK): for a
+    // service worker, where import() is not allowed, and bundlers that would split kms-envelope's on-demand parts
+    // off into chunks such a worker cannot load. kms-envelope/browser/bundled.
+    ...STANDALONE,
+    splitting: false,
+    outExtension: () => ({ js: '.mjs' }),
   },
 ])

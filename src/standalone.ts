@@ -1,6 +1,7 @@
 /**
  * The standalone browser builds, for pages without a bundler: dist/browser/kms-envelope.iife.js (a `<script>`,
- * global `KmsEnvelope`) and dist/browser/module/kms-envelope.js (a `<script type="module">` or `import`). Both
+ * global `KmsEnvelope`) and dist/browser/module/kms-envelope.js (a `<script type="module">` or `import`), and
+ * for service workers dist/browser/kms-envelope.mjs (kms-envelope/browser/bundled: one ES module, no chunks). All
  * are the browser entry with its dependencies bundled in, minified, and its classes' names given back:
  * minifying renames classes, and an error's `name` is its class's, so errors would read `h: ...` instead of
  * `ConfigurationError: ...`. Names cost nothing here: these builds hold every class anyway.

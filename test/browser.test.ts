@@ -895,6 +895,38 @@ describe.each(ENGINES)('streams and builds in %s', (engine) => {
     expect(results).toEqual({ classic: expected, module: expected })
   }, BROWSER_TEST_TIMEOUT_MS)
 
+  it('in service workers, where import() is not allowed: the script build (importScripts) and the one-file ES module', async () => {
+    const key = toBase64(aesKey(192))
+    const fromNode = await encrypt(ourKeyring({ kind: 'aes', bits: 192 }), 'from Node', { algorithmSuite: 0x0346, commitmentPolicy: 'FORBID_ENCRYPT_ALLOW_DECRYPT' })
+    const results = await engines[engine].page.evaluate(
+      async (job) => {
+        // test/helpers/browser.ts serves the workers: each decrypts Node's message and round-trips 0x0578.
+        const inServiceWorker = async (kind: 'classic' | 'module') => {
+          const registration = await navigator.serviceWorker.register(`/service-worker/${kind}.js`, { type: kind, scope: `/service-worker/${kind}/` })
+          try {
+            const worker = (registration.installing ?? registration.waiting ?? registration.active) as ServiceWorker
+            if (worker.state !== 'activated') {
+              await new Promise<void>((resolve) => worker.addEventListener('statechange', () => worker.state === 'activated' && resolve()))
+            }
+            return await new Promise((resolve) => {
+              navigator.serviceWorker.onmessage = (event) => resolve(event.data)
+              worker.postMessage(job)
+            })
+          } finally {
+            await registration.unregister()
+          }
+        }
+        const outcome = (kind: 'classic' | 'module') => inServiceWorker(kind).catch((error: unknown) => `not registered: ${String(error)}`)
+        return { classic: await outcome('classic'), module: await outcome('module') }
+      },
+      [key, KEY_NAMESPACE, toBase64(fromNode.ciphertext)],
+    )
+    const expected = ['from Node', 'in a service worker']
+    // Firefox ESR 140 has no module service workers: it evaluates the script as a classic one, and fails.
+    const moduleWorkers = engine === 'Firefox' ? expect.stringMatching(/^not registered: TypeError: /) : expected
+    expect(results).toEqual({ classic: expected, module: moduleWorkers })
+  }, BROWSER_TEST_TIMEOUT_MS)
+
   it('the ESM build fetches its on-demand chunks only when needed', async () => {
     const harness = engines[engine]
     // Only this test's requests count: earlier ones (the module worker's) fetched the chunks already.

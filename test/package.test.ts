@@ -109,6 +109,7 @@ describe('the packed package', () => {
     expect(JSON.parse(await node(['consumer.mjs']))).toEqual({
       ...expectedSummary,
       browser: 'browser entry',
+      bundled: 'one file',
       bothBuilds: 'both builds',
       instanceofAcrossBuilds: [true, true, true, true, true, true, true],
     })
@@ -150,6 +151,12 @@ describe('the packed package', () => {
     },
     20_000,
   )
+
+  it('the one-file ES module (kms-envelope/browser/bundled) imports only the AWS SDK, on demand: a service worker, which may not import(), loads it whole', async () => {
+    const code = await readFile(join(consumer, 'node_modules', 'kms-envelope', 'dist', 'browser', 'kms-envelope.mjs'), 'utf8')
+    const imports = [...code.matchAll(/(?:\bfrom|\bimport)\s*(\(?)\s*["']([^"']+)["']/g)].map(([, call, specifier]) => `${call === '(' ? 'import(' : 'from '}${specifier}`)
+    expect(imports).toEqual(['import(@aws-sdk/client-kms'])
+  })
 
   it('the standalone ES module runs with no package to resolve but the AWS SDK, its errors named after their classes', async () => {
     const folder = join(consumer, 'node_modules', 'kms-envelope', 'dist', 'browser', 'module')

@@ -66,15 +66,37 @@ async function bundles(): Promise<Map<string, string>> {
     external: ['@aws-sdk/client-kms'],
     outdir: '/out',
   }
-  const [iife, esm] = await Promise.all([
-    // As tsup ships it: the <script> entry, minified.
-    build({ ...common, entryPoints: { 'kms-envelope': join(root, 'src/standalone.ts') }, format: 'iife', globalName: 'KmsEnvelope', entryNames: '[name].iife', minify: true }),
+  const standalone = { ...common, entryPoints: { 'kms-envelope': join(root, 'src/standalone.ts') }, minify: true }
+  const [iife, esm, oneFile] = await Promise.all([
+    // As tsup ships them: the <script> entry, and the one-file ES module (kms-envelope/browser/bundled), minified.
+    build({ ...standalone, format: 'iife', globalName: 'KmsEnvelope', entryNames: '[name].iife' }),
     build({ ...common, format: 'esm', splitting: true, outdir: '/out/esm' }),
+    build({ ...standalone, format: 'esm', outExtension: { '.js': '.mjs' } }),
   ])
   const files = new Map<string, string>()
-  for (const file of [...(iife.outputFiles ?? []), ...(esm.outputFiles ?? [])]) files.set(file.path.slice('/out'.length), file.text)
+  for (const file of [...(iife.outputFiles ?? []), ...(esm.outputFiles ?? []), ...(oneFile.outputFiles ?? [])]) files.set(file.path.slice('/out'.length), file.text)
+  files.set('/service-worker/classic.js', `importScripts('/kms-envelope.iife.js'); const api = self.KmsEnvelope\n${SERVICE_WORKER}`)
+  files.set('/service-worker/module.js', `import * as api from '/kms-envelope.mjs'\n${SERVICE_WORKER}`)
   return files
 }
+
+/**
+ * A service worker's body, after a line that sets `api`: it answers a message `[key, ciphertext]` (base64) with
+ * the decrypted text and a 0x0578 round trip (ECDSA, loaded on demand elsewhere) under that raw AES key, or the
+ * error. A service worker may not call import(), so only builds with every part inside work there.
+ */
+const SERVICE_WORKER = `self.addEventListener('install', () => self.skipWaiting())
+self.addEventListener('message', (event) => {
+  const fromBase64 = (text) => Uint8Array.from(atob(text), (c) => c.charCodeAt(0))
+  const run = async ([key, namespace, ciphertext]) => {
+    const keyring = new api.RawAesKeyring({ keyNamespace: namespace, keyName: 'aes-192-ключ', wrappingKey: fromBase64(key) })
+    const options = { commitmentPolicy: 'REQUIRE_ENCRYPT_ALLOW_DECRYPT' }
+    const fromNode = new TextDecoder().decode((await api.decrypt(keyring, fromBase64(ciphertext), options)).plaintext)
+    const signed = await api.encrypt(keyring, 'in a service worker', { algorithmSuite: 0x0578 })
+    return [fromNode, new TextDecoder().decode((await api.decrypt(keyring, signed.ciphertext)).plaintext)]
+  }
+  event.waitUntil(run(event.data).then((result) => event.source.postMessage(result), (error) => event.source.postMessage(String(error))))
+})`
 
 /** Where each engine is found: the variable that overrides the search, the commands searched, and how to get one. */
 const ENGINE_BINARIES: Record<Engine, { variable: string; commands: string[]; advice: string }> = {
