@@ -107,6 +107,13 @@ function nodeTransform(driver: StreamDriver, startEngine = false): Transform {
   // From now, not from construct: a keyring that answers before Node gets to construct (in the same turn as a
   // destroy() right after the Transform was made) must see the destroy too.
   driver.destroyed = () => transform.destroyed
+  // Node runs a destroy only once construct has called back, which waits for the engine's start (an encrypt's
+  // keyring): the engine is told at once, so that it stops waiting.
+  const { destroy } = transform
+  transform.destroy = function (this: Transform, ...args: Parameters<Transform['destroy']>): Transform {
+    driver.stop()
+    return destroy.apply(this, args)
+  }
   return transform
 }
 

@@ -156,7 +156,7 @@ export function encryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, str
       })
       if (closed) return // already aborted: do not even ask the keyring
       try {
-        const started = await beginEncryption(
+        const beginning = beginEncryption(
           backend,
           keyringOrCmm,
           options,
@@ -168,8 +168,11 @@ export function encryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, str
             }
           },
         )
-        if (closed || driver.destroyed()) {
-          started.sealer.dispose() // aborted (or the Node stream destroyed) while the keyring worked: keep nothing
+        // An abort, or the Node stream destroyed, ends the wait for the keyring (KMS may take seconds to answer):
+        // a Node Transform cannot fail before this returns.
+        const started = await Promise.race([beginning, driver.stopping])
+        if (started === undefined || closed || driver.destroyed()) {
+          void beginning.then((late) => late.sealer.dispose(), () => undefined) // keep nothing of what comes
           if (!closed) fail(cancelledError(undefined))
           return
         }

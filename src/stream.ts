@@ -70,6 +70,12 @@ export interface StreamDriver {
   readonly report: (error: unknown) => void
   /** The first error reported, for a driver that takes over after it (an AbortSignal aborted at creation). */
   readonly reported?: { readonly error: unknown }
+  /**
+   * Resolves (to undefined) once the engine is to stop: an abort reported, or the Node Transform destroyed.
+   * `start` stops waiting on the materials manager then, and lets its answer go when it comes.
+   */
+  readonly stopping: Promise<undefined>
+  readonly stop: () => void
   /** Set when a Node Transform drives the engine instead of the Web Stream. */
   nodeDriven: boolean
   /** Set once the Web Stream has emitted output; a Node driver can no longer take over. */
@@ -94,8 +100,10 @@ export function driverFor(
   const driver = { operation, header, errorSink: (_error: unknown) => undefined, nodeDriven: false, webOutput: false, destroyed: () => false } as {
     -readonly [K in keyof StreamDriver]: StreamDriver[K]
   }
+  driver.stopping = new Promise<undefined>((resolve) => (driver.stop = () => resolve(undefined)))
   driver.report = (error) => {
     driver.reported ??= { error }
+    driver.stop()
     driver.errorSink(error)
   }
   driver.transformer = build(driver)

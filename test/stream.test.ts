@@ -1024,6 +1024,30 @@ describe('stream abort and cleanup', () => {
     }
   })
 
+  it.each(['aborted', 'destroyed'])(
+    'an encrypt Node Transform %s while its keyring is still working (KMS slow to answer) ends at once, and keeps nothing of the late answer',
+    async (how) => {
+      const { keyring: held, release } = heldKeyring(keyring)
+      let late: { plaintextDataKey?: Uint8Array } | undefined
+      const watched: Keyring = { ...held, onEncrypt: async (materials, backend) => (late = await held.onEncrypt(materials, backend)) }
+      const controller = new AbortController()
+      const transform = encryptNodeStream(watched, { signal: controller.signal, algorithmSuite: 0x0478 })
+      const ended = new Promise<string>((resolve) => {
+        transform.on('error', (error: EnvelopeError) => resolve(error.code ?? error.message))
+        transform.on('close', () => resolve('closed'))
+      })
+      transform.write(bytes(10))
+      await new Promise((resolve) => setTimeout(resolve, 20))
+      if (how === 'aborted') controller.abort(new Error('the client went away'))
+      else transform.destroy(new Error('the destination failed'))
+      const stillWaiting = new Promise<string>((resolve) => setTimeout(() => resolve('still waiting for the keyring'), 1000))
+      expect(await Promise.race([ended, stillWaiting])).toBe(how === 'aborted' ? 'ABORTED' : 'the destination failed')
+      release() // the keyring answers now
+      await new Promise((resolve) => setTimeout(resolve, 20))
+      expect(late?.plaintextDataKey?.every((byte) => byte === 0)).toBe(true)
+    },
+  )
+
   it('a live stream, whose signal holds it only weakly, is still aborted after garbage collections', async () => {
     setFlagsFromString('--expose-gc')
     const collectGarbage = runInNewContext('gc') as () => void
