@@ -186,7 +186,15 @@ function watchWeakly(signal: AbortSignal, watcher: AbortWatcher): () => void {
     const streams = new Set<AbortWatcher>()
     const listener = (): void => {
       watchers.delete(signal)
-      for (const stream of streams) stream.deref()?.(abortedBy(signal))
+      for (const stream of streams) {
+        try {
+          stream.deref()?.(abortedBy(signal))
+        } catch (error) {
+          queueMicrotask(() => {
+            throw error // reported as a listener's own would be, without keeping the other streams from their abort
+          })
+        }
+      }
       streams.clear()
     }
     watched = { streams, listener }

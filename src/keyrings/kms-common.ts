@@ -309,7 +309,7 @@ export async function decryptFirst(
  * (DisabledException, TimeoutError, …), the code of a system error (ECONNREFUSED, …), else a KMS answer refused.
  */
 function failureKind(error: unknown): string {
-  const cause = (error as Error).cause
+  const cause = error instanceof Error ? error.cause : undefined
   if (!(cause instanceof Error)) return 'invalid response'
   const code = (cause as Error & { code?: unknown }).code
   return cause.name === 'Error' && typeof code === 'string' && /^[A-Z][A-Z0-9_]{1,40}$/.test(code) ? code : cause.name
