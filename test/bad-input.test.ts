@@ -15,11 +15,14 @@ import {
   MalformedMessageError,
   NoDecryptableKeyError,
   TooManyEncryptedDataKeysError,
+  KmsKeyring,
   MultiKeyring,
   RawAesKeyring,
   RawRsaKeyring,
+  type Keyring,
 } from '../src/index.js'
 import { signatureLength, uint16 as u16, uint32 as u32 } from './helpers/wire.js'
+import { FakeKms } from './helpers/fake-kms.js'
 import { aesKeyring, rejectionOf, rsaKeyring, rsaPem, thrownBy } from './helpers/fixtures.js'
 import { chunked, readAll } from './helpers/web-streams.js'
 
@@ -81,6 +84,23 @@ describe('decrypt rejects bad input with a specific error', () => {
     expect(message).toContain(' and 30 more).')
     expect(message).not.toContain('\n')
     expect(message.length).toBeLessThan(2000)
+  })
+
+  it('no data key is for the keyring: the error names each one the message has by provider and key (KMS key ARN, raw key name)', async () => {
+    const fake = new FakeKms()
+    const arn = fake.createKey('us-east-1')
+    // Provider info that is neither text nor a raw AES key's name and IV fields is left out.
+    const binaryInfo: Keyring = {
+      onEncrypt: async (materials) => {
+        const edk = { providerId: 'custom', providerInfo: new Uint8Array([0xff, 0, 1]), ciphertext: new Uint8Array([1]) }
+        return Object.assign({}, materials, { encryptedDataKeys: [...materials.encryptedDataKeys, edk] })
+      },
+      onDecrypt: async (materials) => materials,
+    }
+    const children = [aesKeyring(32, 'aes-1'), rsaKeyring(), binaryInfo]
+    const { ciphertext } = await encrypt(new MultiKeyring({ generator: new KmsKeyring({ generatorKeyId: arn, clientSupplier: fake.supplier }), children }), 'secret')
+    const { message } = (await rejectionOf(decrypt(aesKeyring(32, 'aes-2'), ciphertext))) as Error
+    expect(message).toContain(`the message has keys from: "aws-kms" "${arn}", "test" "aes-1", "test" "rsa-1", "custom").`)
   })
 
   it('a multi-keyring reports each child failure', async () => {

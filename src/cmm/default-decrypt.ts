@@ -12,7 +12,7 @@ import {
 import { NO_KEYS, PUBLIC_KEY_CONTEXT_KEY, RESERVED_PREFIX, emptyContext } from '../format/context.js'
 import { keyringName } from '../keyrings/common.js'
 import { assertDecryptAllowed } from '../suites-decrypt.js'
-import type { CompleteDecryptionMaterials, DecryptionRequest, EncryptionContext, Keyring } from '../types.js'
+import type { CompleteDecryptionMaterials, DecryptionRequest, EncryptedDataKey, EncryptionContext, Keyring } from '../types.js'
 import { quoteIdentifier } from '../quote.js'
 import { quoteList } from '../quote-list.js'
 import { errorMessage, sentence } from '../error-text.js'
@@ -69,9 +69,7 @@ export async function defaultDecryptionMaterials(
   }
   const { plaintextDataKey } = materials
   if (plaintextDataKey === undefined) {
-    // The provider IDs come from the message: quoted and few, however many and long they are.
-    const providers = quoteList(new Set(request.encryptedDataKeys.map((edk) => edk.providerId)))
-    const reason = new KeyringError(`No encrypted data key is for this keyring (the message has keys from: ${providers}).`)
+    const reason = new KeyringError(`No encrypted data key is for this keyring (the message has keys from: ${describeDataKeys(request.encryptedDataKeys)}).`)
     throw new NoDecryptableKeyError(`No keyring could decrypt a data key: ${reason.message}`, [
       { keyring: keyringName(keyring), error: reason },
     ])
@@ -91,6 +89,47 @@ export async function defaultDecryptionMaterials(
     return materials as CompleteDecryptionMaterials
   }
   return Object.assign({}, materials, { plaintextDataKey, encryptionContext, requiredEncryptionContextKeys, verificationKey })
+}
+
+/**
+ * The message's data keys as an error names them: each provider ID, and its key where the provider info shows
+ * one. They come from the message: quoted, cut short and few, however many and long they are.
+ */
+function describeDataKeys(keys: readonly EncryptedDataKey[]): string {
+  const described = keys.map(({ providerId, providerInfo }) => {
+    const key = keyNameOf(providerInfo)
+    return key === undefined ? quoteIdentifier(providerId) : `${quoteIdentifier(providerId)} ${quoteIdentifier(key)}`
+  })
+  return quoteList(new Set(described), 10, String)
+}
+
+/** A raw AES keyring's provider info after the key name: the tag length in bits (128) and the IV length (12), then the IV. */
+const RAW_AES_FIELDS = new Uint8Array([0, 0, 0, 128, 0, 0, 0, 12])
+const RAW_AES_FIELDS_LENGTH = RAW_AES_FIELDS.length + 12
+
+/**
+ * The key a data key's provider info names, where it shows one: the whole info as text (a KMS key ARN, a raw RSA
+ * key's name), or a raw AES key's name before its IV fields (which hold zero bytes, so they are never text).
+ */
+function keyNameOf(info: Uint8Array): string | undefined {
+  const whole = printableText(info)
+  if (whole !== undefined) return whole
+  const nameLength = info.length - RAW_AES_FIELDS_LENGTH
+  if (nameLength <= 0 || !RAW_AES_FIELDS.every((byte, index) => info[nameLength + index] === byte)) return undefined
+  return printableText(info.subarray(0, nameLength))
+}
+
+// Its own decoder, not format/bytes.ts's: importing that module's helpers here would put them in the browser's first load.
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true })
+
+function printableText(bytes: Uint8Array): string | undefined {
+  let text: string
+  try {
+    text = strictUtf8.decode(bytes)
+  } catch {
+    return undefined
+  }
+  return text !== '' && !/[\u0000-\u001f\u007f]/.test(text) ? text : undefined
 }
 
 /**
