@@ -3,7 +3,7 @@ import { createServer } from 'node:net'
 import type { AddressInfo, Socket } from 'node:net'
 import { inspect } from 'node:util'
 import { KMSClient } from '@aws-sdk/client-kms'
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
 import { nodeBackend } from '../src/backend/node.js'
 import {
   buildKmsMrkDiscoveryMultiKeyring,
@@ -1128,6 +1128,26 @@ describe('@aws-sdk/client-kms that does not load', () => {
       expect(((await rejectionOf(fresh.encrypt(keyring, 'x'))) as EnvelopeError).code).toBe('KEYRING_FAILURE')
       expect(sent.length).toBe(1)
     })
+  })
+
+  it('an empty stand-in for it (a bundler told it is absent, as webpack\'s resolve.fallback false does) is refused as not loaded', async () => {
+    vi.resetModules()
+    // Empty, as webpack's stand-in is (vitest's mock throws on a name it does not define, so the name is there, undefined).
+    vi.doMock('@aws-sdk/client-kms', () => ({ KMSClient: undefined }))
+    try {
+      const fresh = await import('../src/index.js')
+      const keyring = new fresh.KmsKeyring({
+        generatorKeyId: `arn:aws:kms:us-east-1:${ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab`,
+        clientSupplier: () => ({ send: async () => Promise.reject(new Error('KMS called')) }),
+      })
+      const loading = ((await rejectionOf(fresh.encrypt(keyring, 'x'))) as EnvelopeError).cause as EnvelopeError
+      expect(loading.code).toBe('INVALID_CONFIGURATION')
+      expect(loading.message).toContain('could not load @aws-sdk/client-kms')
+      expect((loading.cause as Error).message).toContain('has no KMSClient: a bundler left it out')
+    } finally {
+      vi.doUnmock('@aws-sdk/client-kms')
+      vi.resetModules()
+    }
   })
 
   it('through the default client supplier, KmsRsaKeyring and the public key cache: INVALID_CONFIGURATION until it loads, then KMS is called', async () => {

@@ -3,13 +3,14 @@
 // consumer then requires it, imports it, runs its command and type-checks against it under each
 // moduleResolution TypeScript applications use. The rest of the suite tests src/; this tests what users get.
 import { execFile, spawn } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { cp, mkdir, mkdtemp, readdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { promisify } from 'node:util'
 import { createContext, runInContext } from 'node:vm'
+import { build } from 'esbuild'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { encryptOnlyApplications, initialLoad, INITIAL_LOAD_BUDGET, NOT_FOR_ENCRYPT_ONLY } from './helpers/browser-size.js'
 
@@ -156,6 +157,32 @@ describe('the packed package', () => {
     const code = await readFile(join(consumer, 'node_modules', 'kms-envelope', 'dist', 'browser', 'kms-envelope.mjs'), 'utf8')
     const imports = [...code.matchAll(/(?:\bfrom|\bimport)\s*(\(?)\s*["']([^"']+)["']/g)].map(([, call, specifier]) => `${call === '(' ? 'import(' : 'from '}${specifier}`)
     expect(imports).toEqual(['import(@aws-sdk/client-kms'])
+  })
+
+  it('an application that only encrypts with KmsRsaKeyring bundles (esbuild) without @aws-sdk/client-kms installed; a KMS call says to install it', async () => {
+    // The second consumer has no @aws-sdk/client-kms: the optional peer dependency a page that never calls KMS leaves out.
+    expect(existsSync(join(itemsConsumer, 'node_modules', '@aws-sdk', 'client-kms'))).toBe(false)
+    await writeFile(
+      join(itemsConsumer, 'offline.mjs'),
+      `import { generateKeyPairSync } from 'node:crypto'
+      import { decrypt, encrypt, KmsRsaKeyring } from 'kms-envelope/browser'
+      const keyId = 'arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab'
+      const { publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048, publicKeyEncoding: { type: 'spki', format: 'pem' }, privateKeyEncoding: { type: 'pkcs8', format: 'pem' } })
+      const kmsClient = { send: async () => { throw new Error('KMS called') } }
+      const keyring = new KmsRsaKeyring({ keyId, encryptionAlgorithm: 'RSAES_OAEP_SHA_256', publicKey, kmsClient })
+      const { ciphertext } = await encrypt(keyring, 'offline')
+      const failure = await decrypt(keyring, ciphertext).then(() => undefined, (error) => error.failures[0].error)
+      console.log(JSON.stringify({ sealed: ciphertext.length > 0, decrypt: failure.code + ': ' + failure.message }))`,
+    )
+    const outdir = join(itemsConsumer, 'offline-out')
+    const external = ['node:crypto']
+    await build({ entryPoints: [join(itemsConsumer, 'offline.mjs')], bundle: true, format: 'esm', platform: 'browser', splitting: true, outdir, external, outExtension: { '.js': '.mjs' }, logLevel: 'silent' })
+    // In a process of its own, where nothing but the consumer's folder resolves packages.
+    const { stdout } = await run(process.execPath, [join(outdir, 'offline.mjs')], { cwd: itemsConsumer, timeout: 60_000 })
+    expect(JSON.parse(stdout)).toEqual({
+      sealed: true,
+      decrypt: expect.stringMatching(/^INVALID_CONFIGURATION: The KMS keyrings could not load @aws-sdk\/client-kms .*`npm install` it/),
+    })
   })
 
   it('the standalone ES module runs with no package to resolve but the AWS SDK, its errors named after their classes', async () => {

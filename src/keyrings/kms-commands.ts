@@ -14,7 +14,18 @@ type KmsSdk = typeof import('@aws-sdk/client-kms')
 
 /** Load @aws-sdk/client-kms once; a failed load is retried on the next call. */
 export const loadKmsSdk: () => Promise<KmsSdk> = /* @__PURE__ */ loadOnce(
-  () => import('@aws-sdk/client-kms'),
+  // The `.catch` on the import itself tells esbuild (and tools built on it) that a missing SDK fails here, at run
+  // time, instead of failing the build of a page that never calls KMS (one that only encrypts with KmsRsaKeyring).
+  () =>
+    import('@aws-sdk/client-kms')
+      .catch((error: unknown) => {
+        throw error
+      })
+      .then((sdk) => {
+        // A bundler told the SDK is absent (webpack's `resolve.fallback: { '@aws-sdk/client-kms': false }`) loads an empty module.
+        if (typeof sdk?.KMSClient !== 'function') throw new Error('The module that loaded as @aws-sdk/client-kms has no KMSClient: a bundler left it out.')
+        return sdk
+      }),
   (error) =>
     // Missing, or installed but failing to load (a bundler that cannot load it, say): the cause tells which.
     new ConfigurationError('The KMS keyrings could not load @aws-sdk/client-kms (see cause), an optional peer dependency: `npm install` it if missing.', {
