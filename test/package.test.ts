@@ -185,6 +185,30 @@ describe('the packed package', () => {
     })
   })
 
+  it('a Node application bundled with esbuild (as for AWS Lambda) needs neither optional SDK package it does not call', async () => {
+    // The second consumer has neither @aws-sdk/client-kms nor @aws-sdk/util-dynamodb (encryptObject's).
+    expect(['client-kms', 'util-dynamodb'].map((name) => existsSync(join(itemsConsumer, 'node_modules', '@aws-sdk', name)))).toEqual([false, false])
+    await writeFile(
+      join(itemsConsumer, 'handler.mjs'),
+      `import { decrypt, encrypt, RawAesKeyring } from 'kms-envelope'
+      import { DynamoDbItemEncryptor } from 'kms-envelope/dynamodb'
+      const keyring = new RawAesKeyring({ keyNamespace: 'package', keyName: 'aes', wrappingKey: new Uint8Array(32).fill(7) })
+      const { ciphertext } = await encrypt(keyring, 'bundled')
+      const items = new DynamoDbItemEncryptor({ tableName: 'orders', partitionKeyName: 'pk', attributeActionsOnEncrypt: { pk: 'SIGN_ONLY', card: 'ENCRYPT_AND_SIGN' }, keyring })
+      const item = await items.decryptItem(await items.encryptItem({ pk: { S: 'u1' }, card: { S: '4111' } }))
+      const object = await items.encryptObject({ pk: 'u1', card: '4111' }).then(() => 'encrypted', (error) => error.code + ': ' + error.message)
+      console.log(JSON.stringify({ message: new TextDecoder().decode((await decrypt(keyring, ciphertext)).plaintext), card: item.card, object }))`,
+    )
+    const outdir = join(itemsConsumer, 'handler-out')
+    await build({ entryPoints: [join(itemsConsumer, 'handler.mjs')], bundle: true, format: 'esm', platform: 'node', outdir, outExtension: { '.js': '.mjs' }, logLevel: 'silent' })
+    const { stdout } = await run(process.execPath, [join(outdir, 'handler.mjs')], { cwd: itemsConsumer, timeout: 60_000 })
+    expect(JSON.parse(stdout)).toEqual({
+      message: 'bundled',
+      card: { S: '4111' },
+      object: expect.stringMatching(/^INVALID_CONFIGURATION: encryptObject\/decryptObject could not load @aws-sdk\/util-dynamodb .*`npm install` it/),
+    })
+  })
+
   it('the standalone ES module runs with no package to resolve but the AWS SDK, its errors named after their classes', async () => {
     const folder = join(consumer, 'node_modules', 'kms-envelope', 'dist', 'browser', 'module')
     // A page without a bundler or an import map can only load relative imports; KMS decrypt alone needs the SDK.

@@ -259,7 +259,12 @@ export class ItemEncryptorCore {
 
 /** `@aws-sdk/util-dynamodb` (an optional peer dependency), loaded on first use. */
 const loadMarshalling = /* @__PURE__ */ loadOnce(
-  () => import('@aws-sdk/util-dynamodb'),
+  // The `.catch` on the import itself: an application bundled with esbuild that never calls encryptObject builds
+  // without the package installed (see kms-commands.ts).
+  () =>
+    import('@aws-sdk/util-dynamodb').catch((error: unknown) => {
+      throw error
+    }),
   (error) =>
     new ConfigurationError('encryptObject/decryptObject could not load @aws-sdk/util-dynamodb (see cause), an optional peer dependency: `npm install` it if missing.', {
       cause: error,
