@@ -82,7 +82,29 @@ async function node(args: string[]): Promise<string> {
   return stdout
 }
 
+/** The oldest Node version an `engines.node` range allows, for the forms packages use (">= 20.19.0", "20 || >=22"). */
+function oldestNode(range: string): [number, number, number] {
+  const oldest = range.split('||').map((part) => {
+    const match = /^(?:>=\s*)?(\d+)(?:\.(\d+))?(?:\.(\d+))?$/.exec(part.trim())
+    if (match === null) throw new Error(`engines.node ${JSON.stringify(range)}: no rule for ${JSON.stringify(part)}`)
+    return [Number(match[1]), Number(match[2] ?? 0), Number(match[3] ?? 0)] as [number, number, number]
+  })
+  return oldest.sort((a, b) => a[0] - b[0] || a[1] - b[1] || a[2] - b[2])[0]!
+}
+
 describe('the packed package', () => {
+  it("declares no Node version older than its dependencies' own (the @noble packages, ESM only, need require() of ESM: Node 20.19)", () => {
+    const ours = oldestNode((manifest.engines as { node: string }).node)
+    for (const name of Object.keys(manifest.dependencies as Record<string, string>)) {
+      const range = (JSON.parse(readFileSync(join(consumer, 'node_modules', name, 'package.json'), 'utf8')) as { engines?: { node?: string } }).engines?.node
+      if (range === undefined) continue
+      const theirs = oldestNode(range)
+      expect(theirs[0] * 1e6 + theirs[1] * 1e3 + theirs[2], `${name} needs Node ${range}; kms-envelope says ${JSON.stringify(manifest.engines)}`).toBeLessThanOrEqual(
+        ours[0] * 1e6 + ours[1] * 1e3 + ours[2],
+      )
+    }
+  })
+
   it('holds every file its entry points name, the licence, and nothing from the source tree', () => {
     const { main, module, types, typesVersions, bin, exports } = manifest
     const named = entryPointFiles([main, module, types, typesVersions, bin, exports])
