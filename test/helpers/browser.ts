@@ -81,9 +81,10 @@ async function bundles(): Promise<Map<string, string>> {
 }
 
 /**
- * A service worker's body, after a line that sets `api`: it answers a message `[key, ciphertext]` (base64) with
- * the decrypted text and a 0x0578 round trip (ECDSA, loaded on demand elsewhere) under that raw AES key, or the
- * error. A service worker may not call import(), so only builds with every part inside work there.
+ * A service worker's body, after a line that sets `api`: it answers a message `[key, namespace, ciphertext]` (key
+ * and ciphertext in base64) with the decrypted text and a 0x0578 round trip (ECDSA, loaded on demand elsewhere)
+ * under that raw AES key, or the error. A service worker may not call import(), so only builds with every part
+ * inside work there. (The Web Worker test in browser.test.ts does the same work, written in the page.)
  */
 const SERVICE_WORKER = `self.addEventListener('install', () => self.skipWaiting())
 self.addEventListener('message', (event) => {
