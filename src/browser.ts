@@ -41,7 +41,9 @@ async function gather(input: AsyncIterable<unknown> | ReadableStream<unknown>, m
 
 /**
  * One-shot input as WebCrypto takes it: it refuses views of a SharedArrayBuffer (which a cross-origin-isolated
- * page may hand in), so those bytes are copied.
+ * page may hand in), so those bytes are copied. It refuses views of a resizable ArrayBuffer too, but telling those
+ * apart here would cost the first load more bytes than it has: decrypt copies them (decryptWith), and encrypt
+ * reports WebCrypto's refusal as such (resizableRefused).
  */
 function unshared<T>(input: T): T {
   return input instanceof Uint8Array && !(input.buffer instanceof ArrayBuffer) ? (input.slice() as T) : input

@@ -4,6 +4,7 @@ import { fromBase64 } from './backend/der.js'
 import { asMaterialsManager } from './cmm/default.js'
 import { LimitExceededError, TrailingDataError } from './errors.js'
 import { inputRefused } from './input-refusal.js'
+import { onPlainBuffer } from './detached.js'
 import { inputFailure, platformFailure } from './platform-failure.js'
 import { ByteReader } from './format/bytes.js'
 import { PUBLIC_KEY_CONTEXT_KEY } from './format/context.js'
@@ -149,6 +150,8 @@ export async function decryptWith(
   try {
     const cmm = asMaterialsManager(keyringOrCmm)
     if (!(ciphertext instanceof Uint8Array)) throw inputRefused(ciphertext, 'decrypt')
+    // WebCrypto refuses views of a resizable ArrayBuffer (and of a SharedArrayBuffer, which the browser entry copied).
+    if (backend.name === 'webcrypto') ciphertext = onPlainBuffer(ciphertext)
     length = ciphertext.length
     const settings = decryptionSettings(optionsObject(options, 'decrypt', DECRYPT_OPTIONS))
     const parsed = parseHeader(ciphertext, settings)

@@ -35,3 +35,25 @@ export function inputChanged(input: Uint8Array, length: number, operation: 'encr
     `The ${what}'s ArrayBuffer was detached (${TRANSFERRED}) or resized, before or while ${operation} read it: keep it as it is until ${operation} settles.`,
   )
 }
+
+/**
+ * `bytes`, or a copy of them on a plain ArrayBuffer when they view a SharedArrayBuffer or a resizable ArrayBuffer:
+ * WebCrypto refuses both. A detached view is returned as it is, for the caller to refuse.
+ */
+export function onPlainBuffer(bytes: Uint8Array): Uint8Array {
+  const buffer = bytes.buffer as ArrayBufferLike & { resizable?: boolean }
+  return (buffer instanceof ArrayBuffer && buffer.resizable !== true) || detached(bytes) ? bytes : bytes.slice()
+}
+
+/**
+ * The platform's refusal (WebCrypto's TypeError) of one-shot input on a resizable ArrayBuffer, as a typed error that
+ * says what to do. The browser's one-shot encrypt passes such input as it is: copying it first would cost the first
+ * load bytes it does not have (see browser.ts).
+ */
+export function resizableRefused(error: unknown, input: Uint8Array, operation: 'encrypt' | 'decrypt'): ConfigurationError | undefined {
+  if (!(error instanceof TypeError) || (input.buffer as ArrayBufferLike & { resizable?: boolean }).resizable !== true) return undefined
+  const what = operation === 'encrypt' ? 'plaintext' : 'ciphertext'
+  return new ConfigurationError(`The ${what} is on a resizable ArrayBuffer, which WebCrypto refuses: pass a copy on a plain one (${what}.slice()).`, {
+    cause: error,
+  })
+}

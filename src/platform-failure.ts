@@ -1,4 +1,4 @@
-import { inputChanged } from './detached.js'
+import { inputChanged, resizableRefused } from './detached.js'
 import { namedErrorMessage } from './error-text.js'
 import { EnvelopeError, InternalError } from './errors.js'
 
@@ -14,10 +14,10 @@ export function platformFailure(error: unknown): EnvelopeError {
 
 /**
  * A one-shot call's failure as platformFailure types it, unless the input's buffer was detached or resized under
- * the call: then that is the cause to report, whatever failed after it.
+ * the call (then that is the cause to report, whatever failed after it), or is resizable and WebCrypto refused it.
  */
 export function inputFailure(error: unknown, input: Uint8Array, length: number, operation: 'encrypt' | 'decrypt'): EnvelopeError {
-  return inputChanged(input, length, operation) ?? platformFailure(error)
+  return inputChanged(input, length, operation) ?? resizableRefused(error, input, operation) ?? platformFailure(error)
 }
 
 /** `inputFailure` for one-shot encrypt, which takes it from the chunk loaded on demand. */

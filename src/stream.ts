@@ -1,4 +1,4 @@
-import { attachedChunk } from './detached.js'
+import { attachedChunk, onPlainBuffer } from './detached.js'
 import { AbortedError, ConfigurationError } from './errors.js'
 import { notBytes } from './input-refusal.js'
 import { platformFailure } from './platform-failure.js'
@@ -130,11 +130,11 @@ export function cancelledError(reason: unknown): AbortedError {
 }
 
 /**
- * A chunk written to a stream, as bytes. A view of a SharedArrayBuffer is copied: WebCrypto refuses those. A
- * view of a detached buffer is refused, not taken as an empty chunk.
+ * A chunk written to a stream, as bytes. A view of a SharedArrayBuffer or of a resizable ArrayBuffer is copied:
+ * WebCrypto refuses those. A view of a detached buffer is refused, not taken as an empty chunk.
  */
 export function asChunk(chunk: unknown, operation: 'encrypt' | 'decrypt'): Uint8Array {
-  if (chunk instanceof Uint8Array) return chunk.buffer instanceof ArrayBuffer ? attachedChunk(chunk) : chunk.slice()
+  if (chunk instanceof Uint8Array) return onPlainBuffer(attachedChunk(chunk))
   throw new ConfigurationError(`Stream chunks must be Uint8Array; ${notBytes(chunk, operation)}.`)
 }
 

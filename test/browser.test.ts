@@ -859,6 +859,47 @@ describe.each(ENGINES)('streams and builds in %s', (engine) => {
     })
   }, BROWSER_TEST_TIMEOUT_MS)
 
+  it('bytes on a resizable ArrayBuffer, which WebCrypto refuses: stream chunks and one-shot ciphertext are copied; one-shot plaintext is refused, saying to copy it', async () => {
+    const outcomes = await engines[engine].page.evaluate(async () => {
+      const api = (window as unknown as PageWindow).KmsEnvelope
+      const keyring = new api.RawAesKeyring({ keyNamespace: 'n', keyName: 'k', wrappingKey: new Uint8Array(32).fill(5) })
+      const resizable = (bytes: Uint8Array) => {
+        const view = new Uint8Array(new (ArrayBuffer as new (length: number, options: { maxByteLength: number }) => ArrayBuffer)(bytes.length, { maxByteLength: bytes.length * 2 }))
+        view.set(bytes)
+        return view
+      }
+      const outcome = (call: Promise<unknown>) => call.then(() => 'resolved', (error) => (error instanceof api.EnvelopeError ? `${error.code}: ${error.message}` : String(error)))
+      const plaintext = new Uint8Array(10_000).map((_, index) => index & 0xff)
+      const webCryptoRefuses = await crypto.subtle.digest('SHA-256', resizable(plaintext)).then(() => false, () => true)
+      const { ciphertext } = await api.encrypt(keyring, plaintext, { algorithmSuite: 0x0478 })
+      const chunks = (bytes: Uint8Array, size: number) =>
+        new ReadableStream<Uint8Array>({
+          start(controller) {
+            for (let offset = 0; offset < bytes.length; offset += size) controller.enqueue(resizable(bytes.subarray(offset, offset + size)))
+            controller.close()
+          },
+        })
+      const read = async (stream: ReadableStream<Uint8Array>) => {
+        const parts: number[] = []
+        for (const reader = stream.getReader(); ; ) {
+          const next = await reader.read()
+          if (next.done) return parts
+          parts.push(...next.value)
+        }
+      }
+      const sealed = new Uint8Array(await read(chunks(plaintext, 3000).pipeThrough(api.encryptStream(keyring, { algorithmSuite: 0x0478 }))))
+      const opened = await read(chunks(sealed, 4000).pipeThrough(api.decryptStream(keyring)))
+      return {
+        webCryptoRefuses,
+        streams: opened.length === plaintext.length && opened.every((byte, index) => byte === plaintext[index]),
+        encrypt: await outcome(api.encrypt(keyring, resizable(plaintext), { algorithmSuite: 0x0478 })),
+        decrypt: await api.decrypt(keyring, resizable(ciphertext)).then(({ plaintext: opened }) => opened.length === plaintext.length && opened.every((byte, index) => byte === plaintext[index])),
+      }
+    })
+    const refused = 'INVALID_CONFIGURATION: The plaintext is on a resizable ArrayBuffer, which WebCrypto refuses: pass a copy on a plain one (plaintext.slice()).'
+    expect(outcomes).toEqual({ webCryptoRefuses: true, streams: true, encrypt: refused, decrypt: true })
+  }, BROWSER_TEST_TIMEOUT_MS)
+
   it('in Web Workers: the script build in a classic worker, the ESM build (and its chunks) in a module worker', async () => {
     const key = toBase64(aesKey(192))
     const fromNode = await encrypt(ourKeyring({ kind: 'aes', bits: 192 }), 'from Node', { algorithmSuite: 0x0346, commitmentPolicy: 'FORBID_ENCRYPT_ALLOW_DECRYPT' })

@@ -132,14 +132,23 @@ describe.each(Object.keys(ENTRIES) as Array<keyof typeof ENTRIES>)('detached or 
     expect((await codeAndMessage(api.decrypt(keyringDuring(keyring, () => transfer(during)), during), api)).code).toBe('INVALID_CONFIGURATION')
   })
 
-  it.each(SUITES)('a ciphertext shrunk while the keyring works is refused as such, not as a truncated message, suite %i', async (algorithmSuite) => {
-    const { api, keyring } = await load()
-    const { ciphertext } = await api.encrypt(keyring, filled(20_000), { algorithmSuite, frameLength: 1024 })
-    const { view, buffer } = resizable(ciphertext.length)
-    view.set(ciphertext)
-    const outcome = api.decrypt(keyringDuring(keyring, () => buffer.resize(ciphertext.length - 5000)), view)
-    expect((await codeAndMessage(outcome, api)).code).toBe('INVALID_CONFIGURATION')
-  })
+  // The browser entry decrypts a copy of a ciphertext on a resizable buffer (WebCrypto refuses views of one), so a
+  // resize after the call began no longer reaches what it reads; the Node entry reads the caller's buffer.
+  it.each(SUITES)(
+    entry === 'browser'
+      ? 'a ciphertext shrunk while the keyring works: the copy decrypt took at the call decrypts, suite %i'
+      : 'a ciphertext shrunk while the keyring works is refused as such, not as a truncated message, suite %i',
+    async (algorithmSuite) => {
+      const { api, keyring } = await load()
+      const plaintext = filled(20_000)
+      const { ciphertext } = await api.encrypt(keyring, plaintext, { algorithmSuite, frameLength: 1024 })
+      const { view, buffer } = resizable(ciphertext.length)
+      view.set(ciphertext)
+      const outcome = api.decrypt(keyringDuring(keyring, () => buffer.resize(ciphertext.length - 5000)), view)
+      if (entry === 'browser') expect((await outcome).plaintext).toEqual(plaintext)
+      else expect((await codeAndMessage(outcome, api)).code).toBe('INVALID_CONFIGURATION')
+    },
+  )
 
   it('a detached chunk of one-shot input in pieces is refused, not taken as an empty one', async () => {
     const { api, keyring } = await load()
