@@ -40,10 +40,10 @@ async function gather(input: AsyncIterable<unknown> | ReadableStream<unknown>, m
 }
 
 /**
- * One-shot input as WebCrypto takes it: it refuses views of a SharedArrayBuffer (which a cross-origin-isolated
+ * One-shot plaintext as WebCrypto takes it: it refuses views of a SharedArrayBuffer (which a cross-origin-isolated
  * page may hand in), so those bytes are copied. It refuses views of a resizable ArrayBuffer too, but telling those
- * apart here would cost the first load more bytes than it has: decrypt copies them (decryptWith), and encrypt
- * reports WebCrypto's refusal as such (resizableRefused).
+ * apart here would cost the first load more bytes than it has: WebCrypto's refusal is reported as such
+ * (resizableRefused). Decrypt, outside the first load, copies both in decryptWith.
  */
 function unshared<T>(input: T): T {
   return input instanceof Uint8Array && !(input.buffer instanceof ArrayBuffer) ? (input.slice() as T) : input
@@ -86,7 +86,8 @@ export async function decrypt(
   ciphertext: Uint8Array | AsyncIterable<Uint8Array> | ReadableStream<Uint8Array>,
   options?: DecryptOptions,
 ): Promise<DecryptResult> {
-  if (!inPieces(ciphertext)) return decryptWith(webCryptoBackend, keyringOrCmm, unshared(ciphertext), options)
+  // decryptWith copies a ciphertext on a shared or resizable buffer, whose views WebCrypto refuses.
+  if (!inPieces(ciphertext)) return decryptWith(webCryptoBackend, keyringOrCmm, ciphertext, options)
   // The options are checked before any input is read: maxBodySize bounds how much is gathered.
   const { maxBodySize } = decryptionSettings(optionsObject(options, 'decrypt', DECRYPT_OPTIONS))
   return decryptWith(webCryptoBackend, keyringOrCmm, await gather(ciphertext, maxBodySize), options)

@@ -150,7 +150,7 @@ export async function decryptWith(
   try {
     const cmm = asMaterialsManager(keyringOrCmm)
     if (!(ciphertext instanceof Uint8Array)) throw inputRefused(ciphertext, 'decrypt')
-    // WebCrypto refuses views of a resizable ArrayBuffer (and of a SharedArrayBuffer, which the browser entry copied).
+    // WebCrypto refuses views of a SharedArrayBuffer or of a resizable ArrayBuffer: decrypt a copy of those.
     if (backend.name === 'webcrypto') ciphertext = onPlainBuffer(ciphertext)
     length = ciphertext.length
     const settings = decryptionSettings(optionsObject(options, 'decrypt', DECRYPT_OPTIONS))

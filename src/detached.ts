@@ -46,14 +46,13 @@ export function onPlainBuffer(bytes: Uint8Array): Uint8Array {
 }
 
 /**
- * The platform's refusal (WebCrypto's TypeError) of one-shot input on a resizable ArrayBuffer, as a typed error that
- * says what to do. The browser's one-shot encrypt passes such input as it is: copying it first would cost the first
- * load bytes it does not have (see browser.ts).
+ * The platform's refusal (WebCrypto's TypeError) of a one-shot plaintext on a resizable ArrayBuffer, as a typed error
+ * that says what to do. The browser's one-shot encrypt passes such input as it is: copying it first would cost the
+ * first load bytes it does not have (see browser.ts).
  */
-export function resizableRefused(error: unknown, input: Uint8Array, operation: 'encrypt' | 'decrypt'): ConfigurationError | undefined {
-  if (!(error instanceof TypeError) || (input.buffer as ArrayBufferLike & { resizable?: boolean }).resizable !== true) return undefined
-  const what = operation === 'encrypt' ? 'plaintext' : 'ciphertext'
-  return new ConfigurationError(`The ${what} is on a resizable ArrayBuffer, which WebCrypto refuses: pass a copy on a plain one (${what}.slice()).`, {
+export function resizableRefused(error: unknown, plaintext: Uint8Array): ConfigurationError | undefined {
+  if (!(error instanceof TypeError) || (plaintext.buffer as ArrayBufferLike & { resizable?: boolean }).resizable !== true) return undefined
+  return new ConfigurationError('The plaintext is on a resizable ArrayBuffer, which WebCrypto refuses: pass a copy on a plain one (plaintext.slice()).', {
     cause: error,
   })
 }

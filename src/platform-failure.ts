@@ -14,13 +14,16 @@ export function platformFailure(error: unknown): EnvelopeError {
 
 /**
  * A one-shot call's failure as platformFailure types it, unless the input's buffer was detached or resized under
- * the call (then that is the cause to report, whatever failed after it), or is resizable and WebCrypto refused it.
+ * the call: then that is the cause to report, whatever failed after it.
  */
 export function inputFailure(error: unknown, input: Uint8Array, length: number, operation: 'encrypt' | 'decrypt'): EnvelopeError {
-  return inputChanged(input, length, operation) ?? resizableRefused(error, input, operation) ?? platformFailure(error)
+  return inputChanged(input, length, operation) ?? platformFailure(error)
 }
 
-/** `inputFailure` for one-shot encrypt, which takes it from the chunk loaded on demand. */
+/**
+ * `inputFailure` for one-shot encrypt, which takes it from the chunk loaded on demand; also WebCrypto's refusal of a
+ * plaintext on a resizable ArrayBuffer (decrypt copies such a ciphertext first: see decryptWith).
+ */
 export function encryptFailure(error: unknown, input: Uint8Array, length: number): EnvelopeError {
-  return inputFailure(error, input, length, 'encrypt')
+  return inputChanged(input, length, 'encrypt') ?? resizableRefused(error, input) ?? platformFailure(error)
 }
