@@ -16,7 +16,7 @@ import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import { buildClient, CommitmentPolicy as OfficialCommitmentPolicy, type KeyringNode } from '@aws-crypto/client-node'
 import fc from 'fast-check'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import {
   ConfigurationError,
   ALGORITHM_SUITE_IDS,
@@ -36,6 +36,7 @@ import {
   type MessageHeader,
 } from '../src/index.js'
 import { parseHeader } from '../src/format/header.js'
+import { watchAbort } from '../src/stream.js'
 import { aesKeyring, heldKeyring, NODE_MAJOR, policyFor, rejectionOf, rsaKeyring, runModuleScript, SIGNING, spyKeyring, suites } from './helpers/fixtures.js'
 import {
   aesKey,
@@ -1050,6 +1051,28 @@ describe('stream abort and cleanup', () => {
       expect(late?.plaintextDataKey?.every((byte) => byte === 0)).toBe(true)
     },
   )
+
+  it("one stream's abort handler that throws keeps no other from its abort; the exception is reported on a later microtask", () => {
+    const controller = new AbortController()
+    const seen: string[] = []
+    const failing = () => {
+      seen.push('first')
+      throw new Error('the first handler failed')
+    }
+    const second = (error: EnvelopeError) => seen.push(`second: ${error.code}`)
+    const detach = [watchAbort(controller.signal, failing), watchAbort(controller.signal, second)]
+    const reported: Array<() => void> = []
+    const microtasks = vi.spyOn(globalThis, 'queueMicrotask').mockImplementation((task) => void reported.push(task))
+    try {
+      controller.abort(new Error('shutting down'))
+    } finally {
+      microtasks.mockRestore()
+    }
+    expect(seen).toEqual(['first', 'second: ABORTED'])
+    expect(reported).toHaveLength(1)
+    expect(() => reported[0]!()).toThrow('the first handler failed')
+    for (const undo of detach) undo()
+  })
 
   it('a live stream, whose signal holds it only weakly, is still aborted after garbage collections', async () => {
     setFlagsFromString('--expose-gc')
