@@ -149,12 +149,12 @@ export function abortSignalOption(signal: unknown): AbortSignal | undefined {
 }
 
 /**
- * Wire an AbortSignal to a stream controller. Returns a function that detaches it, which the stream must keep: it
- * keeps `onAbort`, which the signal holds only weakly. A signal can outlive many streams (a server's, passed to
+ * Wire an AbortSignal to a stream controller. Returns a function that detaches it (and returns `onAbort`), which
+ * the stream must keep: it keeps `onAbort`, which the signal holds only weakly. A signal can outlive many streams (a server's, passed to
  * every request's), and one dropped unfinished, neither closed nor aborted, would otherwise be kept by its
  * listener for good; once such a stream is collected, it is forgotten.
  */
-export function watchAbort(signal: AbortSignal | undefined, onAbort: (error: AbortedError) => void): () => void {
+export function watchAbort(signal: AbortSignal | undefined, onAbort: (error: AbortedError) => void): () => unknown {
   if (signal === undefined) return () => undefined
   if (signal.aborted) {
     onAbort(abortedBy(signal))
@@ -165,7 +165,10 @@ export function watchAbort(signal: AbortSignal | undefined, onAbort: (error: Abo
   return () => {
     unwatch()
     forget()
-    void onAbort // kept alive by the stream through this function, as long as the stream lives
+    // A use of `onAbort`, which keeps it alive as long as the stream keeps this function. (It was `void onAbort`,
+    // which minifiers drop as a statement without effect: in minified builds the signal then held `onAbort` only
+    // weakly, and an abort after a garbage collection went unheard.)
+    return onAbort
   }
 }
 

@@ -9,12 +9,17 @@
  * plaintext made of whole frames that precede the bad one (and, for signing suites, never the final frame unless
  * the signature verified).
  */
+import { spawnSync } from 'node:child_process'
 import { getEventListeners } from 'node:events'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { Readable, Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import { buildClient, CommitmentPolicy as OfficialCommitmentPolicy, type KeyringNode } from '@aws-crypto/client-node'
+import { build } from 'esbuild'
 import fc from 'fast-check'
 import { describe, expect, it, vi } from 'vitest'
 import {
@@ -1094,6 +1099,30 @@ describe('stream abort and cleanup', () => {
     expect(((await nodeFailure) as EnvelopeError).code).toBe('ABORTED')
   })
 
+  it('in a minified build too (the browser bundles, an application bundled with minify): a live stream is still aborted after garbage collections', async () => {
+    const work = mkdtempSync(join(tmpdir(), 'abort-minified-'))
+    try {
+      // As tsup ships the one-file browser module, and as an application's minifying bundler would treat the code.
+      await build({
+        entryPoints: [join(import.meta.dirname, '../src/standalone.ts')],
+        bundle: true,
+        minify: true,
+        format: 'esm',
+        platform: 'browser',
+        target: 'es2022',
+        external: ['@aws-sdk/client-kms'],
+        outfile: join(work, 'kms-envelope.mjs'),
+        logLevel: 'silent',
+      })
+      writeFileSync(join(work, 'run.mjs'), MINIFIED_ABORT_SCRIPT)
+      const child = spawnSync(process.execPath, ['--expose-gc', join(work, 'run.mjs')], { encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' } })
+      expect(child.stderr).toBe('')
+      expect(JSON.parse(child.stdout.trim().split('\n').at(-1) ?? 'null')).toEqual(['ABORTED'])
+    } finally {
+      rmSync(work, { recursive: true, force: true })
+    }
+  })
+
   it('aborting mid-stream errors both sides of encryptStream with ABORTED (cause: the reason)', async () => {
     const controller = new AbortController()
     const stream = encryptStream(keyring, { signal: controller.signal, frameLength: 100 })
@@ -1707,3 +1736,30 @@ describe('decryptStream with one frame per chunk (large frames: the cipher outpu
     }
   })
 })
+
+/**
+ * Run beside a minified build (./kms-envelope.mjs) with --expose-gc: streams whose keyring waits, garbage
+ * collections, then an abort; prints how each ended ('still waiting' if the abort went unheard).
+ */
+const MINIFIED_ABORT_SCRIPT = `import * as api from './kms-envelope.mjs'
+const keyring = new api.RawAesKeyring({ keyNamespace: 'n', keyName: 'k', wrappingKey: new Uint8Array(32).fill(3) })
+let release
+const gate = new Promise((resolve) => (release = resolve))
+const waiting = {
+  onEncrypt: async (materials, backend) => (await gate, keyring.onEncrypt(materials, backend)),
+  onDecrypt: async (materials, edks, backend) => (await gate, keyring.onDecrypt(materials, edks, backend)),
+}
+const controller = new AbortController()
+const outcome = (promise) => promise.then(() => 'resolved', (error) => error.code)
+const stream = api.encryptStream(waiting, { signal: controller.signal })
+const outcomes = [outcome(stream.readable.getReader().read())]
+stream.writable.getWriter().write(Uint8Array.of(1)).catch(() => {})
+for (let round = 0; round < 5; round++) {
+  await new Promise((resolve) => setTimeout(resolve, 10))
+  globalThis.gc()
+}
+controller.abort()
+const late = new Promise((resolve) => setTimeout(() => resolve('still waiting'), 1000))
+console.log(JSON.stringify(await Promise.all(outcomes.map((ended) => Promise.race([ended, late])))))
+release()
+`
