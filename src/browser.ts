@@ -34,11 +34,6 @@ function inPieces(input: unknown): input is AsyncIterable<unknown> | ReadableStr
   return isAsyncIterable(input) || (typeof ReadableStream == 'function' && input instanceof ReadableStream)
 }
 
-/** Such input in one buffer, by gather.ts (in the on-demand chunk: a page that passes bytes never loads it). */
-async function gather(input: AsyncIterable<unknown> | ReadableStream<unknown>, maxBodySize?: number): Promise<Uint8Array> {
-  return (onDemandLoaded() ?? (await loadOnDemand())).gather(input, maxBodySize)
-}
-
 /**
  * One-shot plaintext as WebCrypto takes it: it refuses views of a SharedArrayBuffer (which a cross-origin-isolated
  * page may hand in), so those bytes are copied. It refuses views of a resizable ArrayBuffer too, but telling those
@@ -63,13 +58,12 @@ export async function encrypt(
   plaintext: Uint8Array | string | AsyncIterable<Uint8Array> | ReadableStream<Uint8Array>,
   options?: EncryptOptions,
 ): Promise<EncryptResult> {
-  if (!inPieces(plaintext)) return encryptWith(webCryptoBackend, keyringOrCmm, unshared(plaintext), options)
-  const gathered = await gather(plaintext)
-  try {
-    return await encryptWith(webCryptoBackend, keyringOrCmm, gathered, options)
-  } finally {
-    gathered.fill(0)
-  }
+  const pieces = inPieces(plaintext)
+  if (!pieces && options?.signal == null) return encryptWith(webCryptoBackend, keyringOrCmm, unshared(plaintext), options)
+  // Input in pieces, or a signal: through code loaded on demand (gather.ts), which a page that passes neither never downloads.
+  return (await loadOnDemand()).oneShot('encrypt', plaintext, pieces, options, (input) =>
+    encryptWith(webCryptoBackend, keyringOrCmm, unshared(input as Uint8Array | string), options),
+  )
 }
 
 /**
@@ -87,10 +81,19 @@ export async function decrypt(
   options?: DecryptOptions,
 ): Promise<DecryptResult> {
   // decryptWith copies a ciphertext on a shared or resizable buffer, whose views WebCrypto refuses.
-  if (!inPieces(ciphertext)) return decryptWith(webCryptoBackend, keyringOrCmm, ciphertext, options)
+  const pieces = inPieces(ciphertext)
+  if (!pieces && options?.signal == null) return decryptWith(webCryptoBackend, keyringOrCmm, ciphertext, options)
   // The options are checked before any input is read: maxBodySize bounds how much is gathered.
   const { maxBodySize } = decryptionSettings(optionsObject(options, 'decrypt', DECRYPT_OPTIONS))
-  return decryptWith(webCryptoBackend, keyringOrCmm, await gather(ciphertext, maxBodySize), options)
+  return (onDemandLoaded() ?? (await loadOnDemand())).oneShot(
+    'decrypt',
+    ciphertext,
+    pieces,
+    options,
+    (input) => decryptWith(webCryptoBackend, keyringOrCmm, input as Uint8Array, options),
+    (late) => late.plaintext.fill(0),
+    maxBodySize,
+  )
 }
 
 /**

@@ -138,7 +138,11 @@ function checkSignature(
   return early.then((check) => (check !== undefined && check.key === key ? check.valid : backend.verifyMessage(curve, key, signed, signature)))
 }
 
-/** One-shot decrypt: nothing is returned unless the header, every frame and the signature verify. */
+/**
+ * One-shot decrypt: nothing is returned unless the header, every frame and the signature verify. A `signal` option
+ * reaches the materials manager, and a decrypt aborted meanwhile ends once the keyrings answer; the call's own
+ * abort (`abortable`) is the caller's to add.
+ */
 export async function decryptWith(
   backend: CryptoBackend,
   keyringOrCmm: unknown,

@@ -31,7 +31,7 @@ export interface EncryptionSession {
 }
 
 /** The options `encrypt` takes (`EncryptOptions`). */
-export const ENCRYPT_OPTIONS = 'encryptionContext, algorithmSuite, frameLength, commitmentPolicy, maxEncryptedDataKeys'
+export const ENCRYPT_OPTIONS = 'encryptionContext, algorithmSuite, frameLength, commitmentPolicy, maxEncryptedDataKeys, signal'
 
 export function positiveIntegerOption(name: string, value: unknown, max: number): number | undefined {
   if (value === undefined) return undefined
@@ -81,8 +81,9 @@ export async function beginEncryption(
         suite,
         encryptionContext,
         commitmentPolicy,
-        ...(plaintextLength === undefined ? {} : { plaintextLength }),
-        ...(maxPlaintextLength === undefined ? {} : { maxPlaintextLength }),
+        signal: options.signal ?? undefined,
+        plaintextLength,
+        maxPlaintextLength,
       },
       backend,
     )
@@ -98,6 +99,9 @@ export async function beginEncryption(
   const { encryptedDataKeys, plaintextDataKey } = materials
   let aead: ReturnType<CryptoBackend['aeadKey']> | undefined
   try {
+    // Aborted while the keyrings worked: the caller (an abortable call, a stream) has its ABORTED error already, and
+    // no message key is made.
+    if (options.signal?.aborted) throw options.signal.reason
     // Not through checkKeyCount: a browser application that encrypts loads 9 bytes less.
     if (maxEncryptedDataKeys !== undefined && encryptedDataKeys.length > maxEncryptedDataKeys) {
       throw new TooManyEncryptedDataKeysError(
@@ -157,7 +161,10 @@ function plaintextBytes(text: string): Uint8Array {
   return utf8(text)
 }
 
-/** One-shot encrypt: the whole message is written into a single buffer. */
+/**
+ * One-shot encrypt: the whole message is written into a single buffer. A `signal` option reaches the materials
+ * manager; the call's own abort (`abortable`) is the caller's to add.
+ */
 export async function encryptWith(
   backend: CryptoBackend,
   keyringOrCmm: unknown,

@@ -20,19 +20,20 @@ import {
  *
  * One layout engine for both kinds of cipher: the sequence number, IV, lengths and AAD are computed here
  * for both; only the cipher call differs. A synchronous key (node:crypto) is driven through `sealRegular`
- * and `sealFinal`, with no promise per frame; an asynchronous one (WebCrypto, `async` is true) through the
- * `…Async` methods, which lay a frame out at once and hand back the pending cipher call.
+ * and `sealFinal` (functions beside the class, so that the browser's first load, whose keys are all
+ * asynchronous, leaves them out), with no promise per frame; an asynchronous one (WebCrypto, `async` is true)
+ * through the `…Async` methods, which lay a frame out at once and hand back the pending cipher call.
  */
 export class FrameSealer {
   private sequenceNumber = 1
-  /** Made on first use: a small message has only a final frame. */
-  private regularAad: BodyAad | undefined
+  /** For `sealRegular`, made on first use: a small message has only a final frame. */
+  regularAad: BodyAad | undefined
   /** Whether the key answers asynchronously: the caller must use the `…Async` methods. */
   readonly async: boolean
 
   constructor(
-    private readonly aead: AeadKey | AsyncAeadKey,
-    private readonly messageId: Uint8Array,
+    readonly aead: AeadKey | AsyncAeadKey,
+    readonly messageId: Uint8Array,
     readonly frameLength: number,
   ) {
     this.async = isAsyncAead(aead)
@@ -54,16 +55,6 @@ export class FrameSealer {
     return regularFrames * (frameLength + REGULAR_FRAME_OVERHEAD) + (plaintextLength % frameLength) + FINAL_FRAME_OVERHEAD
   }
 
-  /** Write one regular frame of exactly `frameLength` plaintext bytes; returns the offset after it. */
-  sealRegular(plaintext: Uint8Array, out: Uint8Array, offset: number): number {
-    const sequenceNumber = this.next()
-    const ivOffset = writeRegularLayout(out, offset, sequenceNumber)
-    this.regularAad ??= new BodyAad(this.messageId, 'regular')
-    const aad = this.regularAad.set(sequenceNumber, plaintext.length)
-    ;(this.aead as AeadKey).seal(out.subarray(ivOffset, ivOffset + IV_LENGTH), aad, plaintext, out, ivOffset + IV_LENGTH)
-    return offset + REGULAR_FRAME_OVERHEAD + plaintext.length
-  }
-
   /**
    * `sealRegular` for an asynchronous key: the frame is laid out now and its cipher call is pushed onto
    * `pending` (the caller awaits them, and keeps `plaintext` unchanged until then). Returns the offset after it.
@@ -77,13 +68,6 @@ export class FrameSealer {
     return offset + REGULAR_FRAME_OVERHEAD + plaintext.length
   }
 
-  /** Write the final frame (0 to `frameLength` bytes); returns the offset after it. */
-  sealFinal(plaintext: Uint8Array, out: Uint8Array, offset: number): number {
-    const { ivOffset, aad } = this.finalLayout(plaintext.length, out, offset)
-    ;(this.aead as AeadKey).seal(out.subarray(ivOffset, ivOffset + IV_LENGTH), aad, plaintext, out, ivOffset + IV_LENGTH + 4)
-    return offset + FINAL_FRAME_OVERHEAD + plaintext.length
-  }
-
   /** `sealFinal` for an asynchronous key. */
   async sealFinalAsync(plaintext: Uint8Array, out: Uint8Array, offset: number): Promise<number> {
     const { ivOffset, aad } = this.finalLayout(plaintext.length, out, offset)
@@ -91,7 +75,8 @@ export class FrameSealer {
     return offset + FINAL_FRAME_OVERHEAD + plaintext.length
   }
 
-  private finalLayout(length: number, out: Uint8Array, offset: number): { ivOffset: number; aad: Uint8Array } {
+  /** The final frame's header fields and IV, written; its IV's offset and its AAD. */
+  finalLayout(length: number, out: Uint8Array, offset: number): { ivOffset: number; aad: Uint8Array } {
     const sequenceNumber = this.next()
     setUint32At(out, offset, FINAL_FRAME_MARKER)
     setUint32At(out, offset + 4, sequenceNumber)
@@ -101,10 +86,28 @@ export class FrameSealer {
     return { ivOffset, aad: new BodyAad(this.messageId, 'final').set(sequenceNumber, length) }
   }
 
-  private next(): number {
+  /** The next frame's sequence number. */
+  next(): number {
     if (this.sequenceNumber > MAX_SEQUENCE_NUMBER) throw new LimitExceededError('The message has reached the maximum number of frames.')
     return this.sequenceNumber++
   }
+}
+
+/** Write one regular frame of exactly `frameLength` plaintext bytes with a synchronous key; returns the offset after it. */
+export function sealRegular(sealer: FrameSealer, plaintext: Uint8Array, out: Uint8Array, offset: number): number {
+  const sequenceNumber = sealer.next()
+  const ivOffset = writeRegularLayout(out, offset, sequenceNumber)
+  sealer.regularAad ??= new BodyAad(sealer.messageId, 'regular')
+  const aad = sealer.regularAad.set(sequenceNumber, plaintext.length)
+  ;(sealer.aead as AeadKey).seal(out.subarray(ivOffset, ivOffset + IV_LENGTH), aad, plaintext, out, ivOffset + IV_LENGTH)
+  return offset + REGULAR_FRAME_OVERHEAD + plaintext.length
+}
+
+/** Write the final frame (0 to `frameLength` bytes) with a synchronous key; returns the offset after it. */
+export function sealFinal(sealer: FrameSealer, plaintext: Uint8Array, out: Uint8Array, offset: number): number {
+  const { ivOffset, aad } = sealer.finalLayout(plaintext.length, out, offset)
+  ;(sealer.aead as AeadKey).seal(out.subarray(ivOffset, ivOffset + IV_LENGTH), aad, plaintext, out, ivOffset + IV_LENGTH + 4)
+  return offset + FINAL_FRAME_OVERHEAD + plaintext.length
 }
 
 /** Sequence number and IV of a regular frame; returns the IV's offset. */

@@ -1,5 +1,6 @@
-// The browser's one-shot input that arrives in pieces, gathered into one buffer; loaded on first use by browser.ts,
-// so a page that encrypts bytes never downloads it.
+// The browser's one-shot calls on input that arrives in pieces (gathered into one buffer) or under a signal; loaded
+// on first use by browser.ts, so a page that encrypts bytes without a signal never downloads it.
+import { abortable } from './abort.js'
 import { isAsyncIterable } from './async-iterable.js'
 import { inputChunk, refuseLockedStream } from './collect.js'
 import { LimitExceededError } from './errors.js'
@@ -8,6 +9,32 @@ import { DEFAULT_MAX_HEADER_SIZE } from './stream.js'
 
 /** The longest footer: its length field, and a signature of up to what that field can count. */
 const MAX_FOOTER_SIZE = 2 + 0xffff
+
+/**
+ * The browser's one-shot `encrypt` or `decrypt` (`run`) of input that arrives in pieces (`pieces`: gathered first,
+ * under `maxBodySize` when decrypting), or under the `signal` option, which then covers the gathering too.
+ */
+export function oneShot<T>(
+  call: 'encrypt' | 'decrypt',
+  input: unknown,
+  pieces: boolean,
+  options: { readonly signal?: AbortSignal | undefined } | undefined,
+  run: (input: unknown) => Promise<T>,
+  dropLate?: (late: T) => void,
+  maxBodySize?: number,
+): Promise<T> {
+  const signal = options?.signal
+  const work = async (): Promise<T> => {
+    if (!pieces) return run(input)
+    const gathered = await gather(input as AsyncIterable<unknown> | ReadableStream<unknown>, maxBodySize)
+    try {
+      return await run(gathered)
+    } finally {
+      gathered.fill(0)
+    }
+  }
+  return signal == null ? work() : abortable(signal, call, work, dropLate)
+}
 
 /**
  * The chunks of an async iterable, or of a `ReadableStream` (Safari's is not async iterable), in one buffer. The

@@ -10,6 +10,7 @@
  * const { plaintext, header } = await decrypt(keyring, ciphertext, { encryptionContext: { purpose: 'demo' } })
  * ```
  */
+import { abortable } from './abort.js'
 import { nodeBackend } from './backend/node.js'
 import { isAsyncIterable } from './async-iterable.js'
 import { collectThrough } from './collect.js'
@@ -44,7 +45,8 @@ export async function encrypt(
     const { output, header } = await collectThrough(plaintext, () => encryptStreamWith(nodeBackend, keyringOrCmm, checked))
     return { ciphertext: output, header }
   }
-  return encryptWith(nodeBackend, keyringOrCmm, plaintext, options)
+  if (options?.signal == null) return encryptWith(nodeBackend, keyringOrCmm, plaintext, options)
+  return abortable(options.signal, 'encrypt', () => encryptWith(nodeBackend, keyringOrCmm, plaintext, options))
 }
 
 /**
@@ -62,7 +64,8 @@ export async function decrypt(
   options?: DecryptOptions,
 ): Promise<DecryptResult> {
   if (isAsyncIterable(ciphertext)) return decryptIterableWith(nodeBackend, keyringOrCmm, ciphertext, options)
-  return decryptWith(nodeBackend, keyringOrCmm, ciphertext, options)
+  if (options?.signal == null) return decryptWith(nodeBackend, keyringOrCmm, ciphertext, options)
+  return abortable(options.signal, 'decrypt', () => decryptWith(nodeBackend, keyringOrCmm, ciphertext, options), (late) => late.plaintext.fill(0))
 }
 
 /**

@@ -3,7 +3,7 @@
 // the default materials manager and of KmsRsaKeyring, the check that a RawRsaKeyring's two keys are one pair,
 // the private half of WebCrypto RSA, WebCrypto ECDSA, and the check of a custom materials manager's encryption
 // materials and the typing of its own errors and of the platform's and of one-shot input it cannot take, and
-// the gathering of one-shot input that arrives in pieces (gather.ts).
+// the browser's one-shot calls on input that arrives in pieces or under an abort signal (gather.ts).
 // They share one module so that a bundler makes one lazy chunk of them rather than several small ones.
 export { defaultDecryptionMaterials } from './cmm/default-decrypt.js'
 export { checkEncryptionMaterials, managerFailure } from './cmm/materials-check.js'
@@ -14,4 +14,4 @@ export { kmsRsaDecrypt } from './keyrings/kms-rsa-decrypt.js'
 export { checkRsaPair } from './keyrings/raw-rsa-pair.js'
 export { importPrivateKey, publicJwk, rsaDecrypt } from './backend/webcrypto-rsa-private.js'
 export { generateSigningKey, importVerificationKey, signMessage, verifyMessage } from './backend/webcrypto-ecdsa.js'
-export { gather } from './gather.js'
+export { oneShot } from './gather.js'

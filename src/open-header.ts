@@ -1,3 +1,4 @@
+import { abortSignalOption, abortedError } from './abort.js'
 import { isAsyncAead, isPromise, type CryptoBackend, type Verifier } from './backend/types.js'
 import { checkDecryptionMaterials, managerFailure } from './cmm/materials-check.js'
 import { deriveKeys } from './derive.js'
@@ -105,10 +106,11 @@ export interface DecryptionSettings {
   readonly maxEncryptedDataKeys: number | undefined
   readonly maxBodySize: number | undefined
   readonly expectedContext: EncryptionContext | undefined
+  readonly signal: AbortSignal | undefined
 }
 
 /** The options `decrypt` takes (`DecryptOptions`). */
-export const DECRYPT_OPTIONS = 'encryptionContext, commitmentPolicy, maxEncryptedDataKeys, maxBodySize'
+export const DECRYPT_OPTIONS = 'encryptionContext, commitmentPolicy, maxEncryptedDataKeys, maxBodySize, signal'
 
 /** `options` is an object whose option names were checked (`optionsObject`). */
 export function decryptionSettings(options: DecryptOptions): DecryptionSettings {
@@ -117,6 +119,7 @@ export function decryptionSettings(options: DecryptOptions): DecryptionSettings 
     maxEncryptedDataKeys: positiveIntegerOption('maxEncryptedDataKeys', options.maxEncryptedDataKeys, 0xffff),
     maxBodySize: positiveIntegerOption('maxBodySize', options.maxBodySize, Number.MAX_SAFE_INTEGER),
     expectedContext: reproducedContextOption(options.encryptionContext),
+    signal: abortSignalOption(options.signal),
   }
 }
 
@@ -160,6 +163,7 @@ export async function openHeader(
         encryptionContext: stored,
         encryptedDataKeys: header.encryptedDataKeys,
         commitmentPolicy: settings.commitmentPolicy,
+        signal: settings.signal,
         ...(expected === undefined ? {} : { reproducedEncryptionContext: expected }),
       },
       backend,
@@ -179,6 +183,8 @@ export async function openHeader(
   const { plaintextDataKey } = materials
   let aead: ReturnType<CryptoBackend['aeadKey']> | undefined
   try {
+    // Aborted while the keyrings worked: the caller has its error already, and nothing more is done with the key.
+    if (settings.signal?.aborted) throw abortedError('The decrypt call', settings.signal)
     assertDecryptAllowed(materials.suite, settings.commitmentPolicy)
     const authenticatedOnly = authenticatedOnlyContext(stored, materials, expected)
     const derived = deriveKeys(backend, suite, plaintextDataKey, header.messageId)

@@ -19,16 +19,15 @@ import { MAX_SEQUENCE_NUMBER, frameSizeAt, readFrame, readNonFramedBody, type Fr
 import { parseHeader, type ParsedHeader } from './format/header.js'
 import { InputBuffer } from './input-buffer.js'
 import { quoteValue } from './quote.js'
+import { abortSignalOption, abortedError, watchAbort } from './abort.js'
 import {
   DEFAULT_MAX_HEADER_SIZE,
   DEFAULT_MAX_NON_FRAMED_BODY,
-  abortSignalOption,
   asChunk,
   cancelledError,
   deferred,
   driverFor,
   settleFlush,
-  watchAbort,
   webStream,
   type DecryptStreamOptions,
   type EnvelopeStream,
@@ -47,7 +46,7 @@ interface FrameBatch {
 }
 
 /** The options decrypt streams take (`DecryptStreamOptions`). */
-export const DECRYPT_STREAM_OPTIONS = `${DECRYPT_OPTIONS}, unsignedOnly, maxHeaderSize, signal` as const
+export const DECRYPT_STREAM_OPTIONS = `${DECRYPT_OPTIONS}, unsignedOnly, maxHeaderSize` as const
 
 /**
  * Decrypt a stream holding one message. Each frame's plaintext is emitted once its own tag verifies.
@@ -350,7 +349,8 @@ export function decryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, str
 
   const driver = driverFor('decrypt', header.promise, (driver) => ({
     start() {
-      detach = watchAbort(signal, (error) => {
+      detach = watchAbort(signal, () => {
+        const error = abortedError('The stream', signal as AbortSignal)
         fail(error)
         driver.report(error)
       })

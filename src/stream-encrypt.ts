@@ -7,26 +7,25 @@ import { writeFooter } from './format/footer.js'
 import { FINAL_FRAME_OVERHEAD, REGULAR_FRAME_OVERHEAD } from './format/frame.js'
 import { optionsObject } from './option-names.js'
 import { quoteValue } from './quote.js'
+import { abortSignalOption, abortedError, watchAbort } from './abort.js'
 import {
-  abortSignalOption,
   asChunk,
   cancelledError,
   deferred,
   driverFor,
   settleFlush,
   settleFlushAsync,
-  watchAbort,
   webStream,
   type EncryptStreamOptions,
   type EnvelopeStream,
   type StreamDriver,
 } from './stream.js'
-import { footerRoom } from './frames.js'
+import { footerRoom, sealFinal, sealRegular } from './frames.js'
 import { streamSigner, type StreamSigner } from './stream-signer.js'
 import type { Bytes, MessageHeader } from './types.js'
 
 /** The options encrypt streams take (`EncryptStreamOptions`). */
-export const ENCRYPT_STREAM_OPTIONS = `${ENCRYPT_OPTIONS}, plaintextLength, maxPlaintextLength, signal` as const
+export const ENCRYPT_STREAM_OPTIONS = `${ENCRYPT_OPTIONS}, plaintextLength, maxPlaintextLength` as const
 
 /**
  * Encrypt a stream of plaintext chunks into one message. Frames are sealed as soon as a frame's worth
@@ -150,7 +149,8 @@ export function encryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, str
 
   return driverFor('encrypt', header.promise, (driver) => ({
     async start(controller) {
-      detach = watchAbort(signal, (error) => {
+      detach = watchAbort(signal, () => {
+        const error = abortedError('The stream', signal as AbortSignal)
         fail(error)
         driver.report(error)
       })
@@ -219,12 +219,12 @@ export function encryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, str
           if (pendingLength > 0) {
             position = frameLength - pendingLength
             keepRemainder(chunk.subarray(0, position), frameLength)
-            offset = sealer.sealRegular(pending, out, offset)
+            offset = sealRegular(sealer, pending, out, offset)
             pending.fill(0, 0, pendingLength)
             pendingLength = 0
           }
           while (chunk.length - position >= frameLength) {
-            offset = sealer.sealRegular(chunk.subarray(position, position + frameLength), out, offset)
+            offset = sealRegular(sealer, chunk.subarray(position, position + frameLength), out, offset)
             position += frameLength
           }
           catchingUp = signer?.update(out)
@@ -253,7 +253,7 @@ export function encryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, str
           const out = finalFrame()
           const end = current.sealer.async
             ? await current.sealer.sealFinalAsync(finalPlaintext(), out, 0)
-            : current.sealer.sealFinal(finalPlaintext(), out, 0)
+            : sealFinal(current.sealer, finalPlaintext(), out, 0)
           if (messageSigner === undefined) return void controller.enqueue(out.subarray(0, end))
           void messageSigner.update(out.subarray(0, end)) // the last bytes: finish waits for every one
           signer = undefined // finish ends the job: nothing left to abandon
@@ -262,7 +262,7 @@ export function encryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, str
       }
       return settleFlush(header, release, () => {
         const out = finalFrame()
-        const end = current.sealer.sealFinal(finalPlaintext(), out, 0)
+        const end = sealFinal(current.sealer, finalPlaintext(), out, 0)
         if (messageSigner === undefined) return void controller.enqueue(out.subarray(0, end))
         messageSigner.update(out.subarray(0, end))
         controller.enqueue(out.subarray(0, writeFooter(messageSigner.finish(), out, end)))

@@ -3,7 +3,6 @@ import { AbortedError, ConfigurationError } from './errors.js'
 import { notBytes } from './input-refusal.js'
 import { platformFailure } from './platform-failure.js'
 import type { Bytes, DecryptOptions, EncryptionContext, EncryptOptions, MessageHeader } from './types.js'
-import { whenCollected } from './when-collected.js'
 
 /** Options of the encrypt streams: those of `encrypt`, and the plaintext's length (or a bound on it) and an abort `signal`. */
 export interface EncryptStreamOptions extends EncryptOptions {
@@ -16,7 +15,7 @@ export interface EncryptStreamOptions extends EncryptOptions {
    * this many bytes to the cached data key.
    */
   maxPlaintextLength?: number | undefined
-  /** Aborting errors both sides of the stream and releases what it holds. */
+  /** Aborting errors both sides of the stream (\`ABORTED\`), releases what it holds and cancels KMS requests under way. */
   signal?: AbortSignal | undefined
 }
 
@@ -26,6 +25,7 @@ export interface DecryptStreamOptions extends DecryptOptions {
   unsignedOnly?: boolean | undefined
   /** Largest header the stream buffers before giving up. Default 1 MiB. */
   maxHeaderSize?: number | undefined
+  /** Aborting errors both sides of the stream (\`ABORTED\`), releases what it holds and cancels KMS requests under way. */
   signal?: AbortSignal | undefined
 }
 
@@ -136,81 +136,6 @@ export function cancelledError(reason: unknown): AbortedError {
 export function asChunk(chunk: unknown, operation: 'encrypt' | 'decrypt'): Uint8Array {
   if (chunk instanceof Uint8Array) return onPlainBuffer(attachedChunk(chunk))
   throw new ConfigurationError(`Stream chunks must be Uint8Array; ${notBytes(chunk, operation)}.`)
-}
-
-/** The `signal` option: an AbortSignal, or none (undefined or null). Checked when the stream is made. */
-export function abortSignalOption(signal: unknown): AbortSignal | undefined {
-  if (signal === undefined || signal === null) return undefined
-  const candidate = signal as Partial<AbortSignal>
-  if (typeof candidate.addEventListener !== 'function' || typeof candidate.aborted !== 'boolean') {
-    throw new ConfigurationError(`signal must be an AbortSignal (an AbortController's signal); got ${typeof signal}.`)
-  }
-  return signal as AbortSignal
-}
-
-/**
- * Wire an AbortSignal to a stream controller. Returns a function that detaches it (and returns `onAbort`), which
- * the stream must keep: it keeps `onAbort`, which the signal holds only weakly. A signal can outlive many streams (a server's, passed to
- * every request's), and one dropped unfinished, neither closed nor aborted, would otherwise be kept by its
- * listener for good; once such a stream is collected, it is forgotten.
- */
-export function watchAbort(signal: AbortSignal | undefined, onAbort: (error: AbortedError) => void): () => unknown {
-  if (signal === undefined) return () => undefined
-  if (signal.aborted) {
-    onAbort(abortedBy(signal))
-    return () => undefined
-  }
-  const unwatch = watchWeakly(signal, new WeakRef(onAbort))
-  const forget = whenCollected(onAbort, unwatch)
-  return () => {
-    unwatch()
-    forget()
-    // A use of `onAbort`, which keeps it alive as long as the stream keeps this function. (It was `void onAbort`,
-    // which minifiers drop as a statement without effect: in minified builds the signal then held `onAbort` only
-    // weakly, and an abort after a garbage collection went unheard.)
-    return onAbort
-  }
-}
-
-const abortedBy = (signal: AbortSignal): AbortedError => new AbortedError('The stream was aborted.', { cause: signal.reason })
-
-type AbortWatcher = WeakRef<(error: AbortedError) => void>
-
-/**
- * The streams watching each signal. A signal gets one listener however many streams watch it: with one listener
- * per stream, eleven streams at once on a shared signal made Node warn of a leak (MaxListenersExceededWarning).
- */
-const watchers = new WeakMap<AbortSignal, { readonly streams: Set<AbortWatcher>; readonly listener: () => void }>()
-
-/** Made apart from `watchAbort` so that it does not share `onAbort` (see `whenCollected`). */
-function watchWeakly(signal: AbortSignal, watcher: AbortWatcher): () => void {
-  let watched = watchers.get(signal)
-  if (watched === undefined) {
-    const streams = new Set<AbortWatcher>()
-    const listener = (): void => {
-      watchers.delete(signal)
-      for (const stream of streams) {
-        try {
-          stream.deref()?.(abortedBy(signal))
-        } catch (error) {
-          queueMicrotask(() => {
-            throw error // reported as a listener's own would be, without keeping the other streams from their abort
-          })
-        }
-      }
-      streams.clear()
-    }
-    watched = { streams, listener }
-    watchers.set(signal, watched)
-    signal.addEventListener('abort', listener, { once: true })
-  }
-  const { streams, listener } = watched
-  streams.add(watcher)
-  return () => {
-    if (!streams.delete(watcher) || streams.size > 0) return
-    signal.removeEventListener('abort', listener)
-    if (watchers.get(signal)?.streams === streams) watchers.delete(signal)
-  }
 }
 
 /** The end of a flush: a failure rejects `.header` and is rethrown; either way the engine lets go of what it holds. */

@@ -4,7 +4,7 @@
 import type { CryptoBackend, OffThreadSignature } from './backend/types.js'
 import type { EncryptionSession } from './encrypt.js'
 import { writeFooter } from './format/footer.js'
-import { FrameSealer, messageBuffer } from './frames.js'
+import { FrameSealer, messageBuffer, sealFinal, sealRegular } from './frames.js'
 import type { CurveName } from './suites.js'
 import type { Bytes, EncryptResult } from './types.js'
 
@@ -96,14 +96,14 @@ function sealFrames(
   let readUpTo = readFrom
   let position = 0
   while (input.length - position >= frameLength) {
-    offset = sealer.sealRegular(input.subarray(position, position + frameLength), out, offset)
+    offset = sealRegular(sealer, input.subarray(position, position + frameLength), out, offset)
     position += frameLength
     if (read !== undefined && offset - readUpTo >= chunk) {
       read(readUpTo, offset)
       readUpTo = offset
     }
   }
-  offset = sealer.sealFinal(input.subarray(position), out, offset)
+  offset = sealFinal(sealer, input.subarray(position), out, offset)
   read?.(readUpTo, offset)
   return offset
 }

@@ -98,13 +98,17 @@ export interface DecryptionMaterials {
  *
  * `onDecrypt` returns the materials unchanged when none of `encryptedDataKeys` is for it ("not my key"),
  * and throws only when something is actually wrong (a matching key failed to unwrap).
+ *
+ * `signal` is the caller's abort signal, when it gave one (the request's `signal`): a keyring that calls out
+ * (KMS) passes it on, and one that holds others (MultiKeyring) hands it to each.
  */
 export interface Keyring {
-  onEncrypt(materials: EncryptionMaterials, backend: CryptoBackend): Promise<EncryptionMaterials>
+  onEncrypt(materials: EncryptionMaterials, backend: CryptoBackend, signal?: AbortSignal): Promise<EncryptionMaterials>
   onDecrypt(
     materials: DecryptionMaterials,
     encryptedDataKeys: readonly EncryptedDataKey[],
     backend: CryptoBackend,
+    signal?: AbortSignal,
   ): Promise<DecryptionMaterials>
 }
 
@@ -114,14 +118,19 @@ export interface EncryptionRequest {
   readonly encryptionContext: EncryptionContext
   readonly commitmentPolicy: CommitmentPolicy
   /** Known plaintext length when the caller has it (the caching manager uses it). */
-  readonly plaintextLength?: number
+  readonly plaintextLength?: number | undefined
   /**
    * When the length is not known: the most plaintext the caller will encrypt with these materials
    * (encrypt enforces it). spec: framework/cmm-interface.md#encryption-materials-request
    */
-  readonly maxPlaintextLength?: number
+  readonly maxPlaintextLength?: number | undefined
   /** Context keys that must be authenticated but not stored; set by materials managers that wrap others. */
   readonly requiredEncryptionContextKeys?: readonly string[]
+  /**
+   * The caller's abort signal (encrypt's or decrypt's \`signal\` option), for keyrings to pass on: the KMS keyrings
+   * cancel their requests when it aborts. A manager of your own passes it on with the request.
+   */
+  readonly signal?: AbortSignal | undefined
 }
 
 /**
@@ -143,6 +152,11 @@ export interface DecryptionRequest {
   readonly commitmentPolicy: CommitmentPolicy
   /** Pairs the caller expects in the message's context. */
   readonly reproducedEncryptionContext?: EncryptionContext
+  /**
+   * The caller's abort signal (encrypt's or decrypt's \`signal\` option), for keyrings to pass on: the KMS keyrings
+   * cancel their requests when it aborts. A manager of your own passes it on with the request.
+   */
+  readonly signal?: AbortSignal | undefined
 }
 
 /** Decryption materials returned by a materials manager; as on encrypt, the caller owns and zeroes `plaintextDataKey`. */
@@ -170,6 +184,12 @@ export interface EncryptOptions {
   commitmentPolicy?: CommitmentPolicy | undefined
   /** Refuse to write a message with more encrypted data keys than this. */
   maxEncryptedDataKeys?: number | undefined
+  /**
+   * Abort the call: it rejects at once with \`ABORTED\` (\`AbortedError\`, the signal's reason as its cause), and the
+   * signal goes on to the materials manager and the keyrings, whose KMS requests are cancelled. Decrypt returns
+   * no plaintext after an abort.
+   */
+  signal?: AbortSignal | undefined
 }
 
 /** Options of `decrypt`; every one may be left out or given as `undefined`. */
@@ -187,6 +207,12 @@ export interface DecryptOptions {
   encryptionContext?: EncryptionContext | undefined
   /** Reject messages whose body (ciphertext without header and footer) is larger than this many bytes. */
   maxBodySize?: number | undefined
+  /**
+   * Abort the call: it rejects at once with \`ABORTED\` (\`AbortedError\`, the signal's reason as its cause), and the
+   * signal goes on to the materials manager and the keyrings, whose KMS requests are cancelled. Decrypt returns
+   * no plaintext after an abort.
+   */
+  signal?: AbortSignal | undefined
 }
 
 /** What `encrypt` resolves to. */

@@ -812,6 +812,56 @@ describe.each(ENGINES)('streams and builds in %s', (engine) => {
     expect(result).toEqual({ iterable: result.iterable, native: expected, throughReader: expected })
   }, BROWSER_TEST_TIMEOUT_MS)
 
+  it('one-shot encrypt and decrypt under a signal: aborted before, while the keyring works, or while input is gathered', async () => {
+    const result = await engines[engine].page.evaluate(async () => {
+      const api = (window as unknown as PageWindow).KmsEnvelope
+      const keyring = new api.RawAesKeyring({ keyNamespace: 'n', keyName: 'k', wrappingKey: new Uint8Array(32).fill(3) })
+      const outcome = (promise: Promise<unknown>) =>
+        promise.then(
+          () => 'resolved',
+          (error) => `${error.code}: ${error.message} (${error.cause?.message})`,
+        )
+      const live = new AbortController().signal
+      const { ciphertext } = await api.encrypt(keyring, Uint8Array.of(1, 2, 3), { signal: live })
+      const roundTrip = Array.from((await api.decrypt(keyring, ciphertext, { signal: live })).plaintext).join()
+      const before = AbortSignal.abort(new Error('gone'))
+      const abortedBefore = [await outcome(api.encrypt(keyring, 'x', { signal: before })), await outcome(api.decrypt(keyring, ciphertext, { signal: before }))]
+      // A keyring that waits (on KMS, say), and input that never ends: each call is aborted 20 ms in.
+      let release = () => {}
+      const gate = new Promise<void>((resolve) => (release = resolve))
+      const waiting = {
+        onEncrypt: async (materials: never, backend: never) => (await gate, keyring.onEncrypt(materials, backend)),
+        onDecrypt: async (materials: never, edks: never, backend: never) => (await gate, keyring.onDecrypt(materials, edks, backend)),
+      }
+      const endless = () => new ReadableStream<Uint8Array>({ start: (controller) => controller.enqueue(Uint8Array.of(1)) })
+      const abortedWhile: string[] = []
+      for (const call of [
+        (signal: AbortSignal) => api.encrypt(waiting as never, 'x', { signal }),
+        (signal: AbortSignal) => api.decrypt(waiting as never, ciphertext, { signal }),
+        (signal: AbortSignal) => api.encrypt(keyring, endless() as never, { signal }),
+        (signal: AbortSignal) => api.decrypt(keyring, endless() as never, { signal }),
+      ]) {
+        const controller = new AbortController()
+        const pending = outcome(call(controller.signal))
+        await new Promise((resolve) => setTimeout(resolve, 20))
+        controller.abort(new Error('gone'))
+        abortedWhile.push(await Promise.race([pending, new Promise((resolve) => setTimeout(() => resolve('still waiting'), 1000))]) as string)
+      }
+      release()
+      return { roundTrip, abortedBefore, abortedWhile }
+    })
+    expect(result).toEqual({
+      roundTrip: '1,2,3',
+      abortedBefore: ['ABORTED: The encrypt call was aborted. (gone)', 'ABORTED: The decrypt call was aborted. (gone)'],
+      abortedWhile: [
+        'ABORTED: The encrypt call was aborted. (gone)',
+        'ABORTED: The decrypt call was aborted. (gone)',
+        'ABORTED: The encrypt call was aborted. (gone)',
+        'ABORTED: The decrypt call was aborted. (gone)',
+      ],
+    })
+  }, BROWSER_TEST_TIMEOUT_MS)
+
   it('bytes transferred away by postMessage, before or during a call, are refused as such', async () => {
     const outcomes = await engines[engine].page.evaluate(async () => {
       const page = window as unknown as PageWindow

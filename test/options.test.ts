@@ -185,24 +185,24 @@ describe('an option name that a call does not take is refused', () => {
     const { ciphertext } = await encrypt(keyring, plaintext, { encryptionContext: { tenant: 'acme' } })
     const spy = spyKeyring(keyring)
     const error = await rejectionOf(decrypt(spy.keyring, ciphertext, { encryptionContxt: { tenant: 'other' } } as never))
-    expectRefused(error, 'decrypt', 'encryptionContxt', 'encryptionContext, commitmentPolicy, maxEncryptedDataKeys, maxBodySize')
+    expectRefused(error, 'decrypt', 'encryptionContxt', 'encryptionContext, commitmentPolicy, maxEncryptedDataKeys, maxBodySize, signal')
     expect(spy.calls.decrypt).toBe(0)
     // A stream's own options are not one-shot decrypt's, whether the message comes as bytes or as chunks.
-    expectRefused(await rejectionOf(decrypt(keyring, ciphertext, { unsignedOnly: true } as never)), 'decrypt', 'unsignedOnly', 'maxBodySize.')
-    expectRefused(await rejectionOf(decrypt(keyring, Readable.from([ciphertext]), { unsignedOnly: true } as never)), 'decrypt', 'unsignedOnly', 'maxBodySize.')
+    expectRefused(await rejectionOf(decrypt(keyring, ciphertext, { unsignedOnly: true } as never)), 'decrypt', 'unsignedOnly', 'maxBodySize, signal.')
+    expectRefused(await rejectionOf(decrypt(keyring, Readable.from([ciphertext]), { unsignedOnly: true } as never)), 'decrypt', 'unsignedOnly', 'maxBodySize, signal.')
   })
 
   it('encrypt: one-shot, of bytes and of chunks', async () => {
     const spy = spyKeyring(keyring)
-    const takes = 'encryptionContext, algorithmSuite, frameLength, commitmentPolicy, maxEncryptedDataKeys.'
+    const takes = 'encryptionContext, algorithmSuite, frameLength, commitmentPolicy, maxEncryptedDataKeys, signal.'
     expectRefused(await rejectionOf(encrypt(spy.keyring, plaintext, { encryptionContxt: { a: 'b' } } as never)), 'encrypt', 'encryptionContxt', takes)
     expectRefused(await rejectionOf(encrypt(spy.keyring, Readable.from([plaintext]), { plaintextLength: 10_000 } as never)), 'encrypt', 'plaintextLength', takes)
     expect(spy.calls.encrypt).toBe(0)
   })
 
   it('streams, Web and Node, when they are made', () => {
-    const encryptTakes = 'encryptionContext, algorithmSuite, frameLength, commitmentPolicy, maxEncryptedDataKeys, plaintextLength, maxPlaintextLength, signal.'
-    const decryptTakes = 'encryptionContext, commitmentPolicy, maxEncryptedDataKeys, maxBodySize, unsignedOnly, maxHeaderSize, signal.'
+    const encryptTakes = 'encryptionContext, algorithmSuite, frameLength, commitmentPolicy, maxEncryptedDataKeys, signal, plaintextLength, maxPlaintextLength.'
+    const decryptTakes = 'encryptionContext, commitmentPolicy, maxEncryptedDataKeys, maxBodySize, signal, unsignedOnly, maxHeaderSize.'
     expectRefused(thrownBy(() => encryptStream(keyring, { plaintextLenght: 5 } as never)), 'An encrypt stream', 'plaintextLenght', encryptTakes)
     expectRefused(thrownBy(() => encryptNodeStream(keyring, { maxBodySize: 5 } as never)), 'An encrypt stream', 'maxBodySize', encryptTakes)
     expectRefused(thrownBy(() => decryptStream(keyring, { unsignedOnlly: true } as never)), 'A decrypt stream', 'unsignedOnlly', decryptTakes)

@@ -183,6 +183,8 @@ export class CachingMaterialsManager implements MaterialsManager {
   readonly #decryptPrefix: Uint8Array
   /** Fetches in progress, by entry identifier: concurrent misses wait for the same one (single flight). */
   readonly #inflight = new Map<string, Promise<CacheEntry>>()
+  /** Fetches that failed because the call that began them was aborted: the calls waiting on them fetch anew. */
+  readonly #abandoned = new WeakSet<Promise<CacheEntry>>()
 
   constructor(options: CachingMaterialsManagerOptions) {
     const { keyring, materialsManager, cache, maxAge, maxMessagesEncrypted, maxBytesEncrypted, partition, clock } =
@@ -250,7 +252,8 @@ export class CachingMaterialsManager implements MaterialsManager {
       const inflight = this.#inflight.get(id)
       if (inflight === undefined) break
       // Another request is fetching this entry: share its result, counting this message against it.
-      const shared = await inflight
+      const shared = await this.#share(inflight, request)
+      if (shared === undefined) continue
       const fromShared = usable(shared) ? this.#take(id, shared, bytes) : undefined
       if (fromShared !== undefined) return fromShared
       // Used up (or made for another set of required keys) meanwhile: look again.
@@ -260,6 +263,7 @@ export class CachingMaterialsManager implements MaterialsManager {
       id,
       'encrypt',
       bytes,
+      request.signal,
       () => this.#underlying.getEncryptionMaterials(request, backend),
       (fresh) => checkEncryptionMaterials(fresh, suite, backend),
       (fresh) => coversRequiredKeys(fresh, request),
@@ -295,14 +299,15 @@ export class CachingMaterialsManager implements MaterialsManager {
       if (cached !== undefined && usable(cached)) return this.#hit(cached, 'decrypt', copyDecryption)
       const inflight = this.#inflight.get(id)
       if (inflight === undefined) break
-      const shared = await inflight
-      if (usable(shared)) return this.#hit(shared, 'decrypt', copyDecryption)
+      const shared = await this.#share(inflight, request)
+      if (shared !== undefined && usable(shared)) return this.#hit(shared, 'decrypt', copyDecryption)
     }
     this.#record('miss', 'decrypt')
     return this.#fetch(
       id,
       'decrypt',
       0,
+      request.signal,
       () => this.#underlying.getDecryptionMaterials(request, backend),
       (fresh) => checkDecryptionMaterials(fresh, suite, backend),
       (fresh) => reproducesExactly(fresh, request),
@@ -314,12 +319,14 @@ export class CachingMaterialsManager implements MaterialsManager {
    * Call the underlying manager once for everyone waiting on `id`. The entry starts with this request's
    * message counted; its age counts from before the call. It is stored (or zeroed, when it must not be
    * shared) before any waiter resumes, and the caller's copy is taken before that: a zero-capacity cache
-   * zeroes an entry at once. A failure, and materials `check` refuses, reach every waiter and are not cached.
+   * zeroes an entry at once. A failure, and materials `check` refuses, reach every waiter and are not cached;
+   * a failure after this request's `signal` aborted sends the waiters to fetch anew (see `#share`).
    */
   async #fetch<M extends CompleteEncryptionMaterials | CompleteDecryptionMaterials>(
     id: string,
     operation: 'encrypt' | 'decrypt',
     bytes: number,
+    signal: AbortSignal | undefined,
     call: () => Promise<M>,
     check: (materials: M) => void,
     shareable: (materials: M) => boolean,
@@ -355,8 +362,25 @@ export class CachingMaterialsManager implements MaterialsManager {
         zeroMaterials(materials)
       }
       return mine
+    } catch (error) {
+      // This continuation runs before any waiter's, so they see the mark.
+      if (signal?.aborted) this.#abandoned.add(fetching)
+      throw error
     } finally {
       if (this.#inflight.get(id) === fetching) this.#inflight.delete(id)
+    }
+  }
+
+  /**
+   * The entry another request is fetching, or undefined when that request was aborted and this one should fetch
+   * for itself: its abort cancelled the fetch (a KMS call), which must not fail the calls that shared it.
+   */
+  async #share(inflight: Promise<CacheEntry>, request: EncryptionRequest | DecryptionRequest): Promise<CacheEntry | undefined> {
+    try {
+      return await inflight
+    } catch (error) {
+      if (this.#abandoned.has(inflight) && !request.signal?.aborted) return undefined
+      throw error
     }
   }
 

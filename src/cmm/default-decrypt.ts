@@ -2,6 +2,7 @@
 // encrypts never downloads it. spec: framework/default-cmm.md#decrypt-materials
 import type { CryptoBackend } from '../backend/types.js'
 import { fromBase64 } from '../backend/der.js'
+import { abortedError } from '../abort.js'
 import {
   EncryptionContextMismatchError,
   KeyringError,
@@ -57,8 +58,10 @@ export async function defaultDecryptionMaterials(
       { suite, encryptionContext, requiredEncryptionContextKeys },
       request.encryptedDataKeys,
       backend,
+      request.signal,
     )
   } catch (error) {
+    if (request.signal?.aborted) throw abortedError('The decrypt call', request.signal)
     if (isEnvelopeError(error) && error instanceof NoDecryptableKeyError) throw error
     throw new NoDecryptableKeyError(`The keyring could not decrypt a data key: ${sentence(errorMessage(error))}`, [
       { keyring: keyringName(keyring), error },

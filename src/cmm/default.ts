@@ -69,6 +69,7 @@ export class DefaultMaterialsManager implements MaterialsManager {
     const materials = await this.keyring.onEncrypt(
       { suite, encryptionContext, encryptedDataKeys: [], requiredEncryptionContextKeys },
       backend,
+      request.signal,
     )
     // A keyring adds the data key and encrypted copies of it (spec: framework/keyring-interface.md#onencrypt); the
     // suite, the context, the signing key and the required keys stay the manager's, whatever object it returns.

@@ -9,6 +9,10 @@ const isObject = (value: unknown): value is Record<string, unknown> => typeof va
 /** Contexts must be plain objects: a Map's pairs are not its own properties, so it would read as no pairs. */
 const isPlain = (value: unknown): value is Record<string, unknown> => objectKind(value) === 'Object'
 
+/** What encrypt and decrypt check of their `signal` option (abortSignalOption). */
+const isAbortSignal = (value: unknown): boolean =>
+  isObject(value) && typeof value.aborted === 'boolean' && typeof value.addEventListener === 'function'
+
 /** `null`, `undefined`, `an array`, `a number`, `an object`, `a Map`… */
 function kindOf(value: unknown): string {
   if (value === null || value === undefined) return String(value)
@@ -19,7 +23,7 @@ function kindOf(value: unknown): string {
 /** What is wrong with a request or backend, or undefined. */
 function requestProblem(request: unknown, backend: unknown, decrypting: boolean): string | undefined {
   if (!isObject(request)) return `the request is ${kindOf(request)}, not an object`
-  const { suite, encryptionContext, encryptedDataKeys, reproducedEncryptionContext } = request
+  const { suite, encryptionContext, encryptedDataKeys, reproducedEncryptionContext, signal } = request
   if (typeof suite === 'number') {
     return `request.suite is the number ${quoteValue(suite)}, where the algorithm suite object encrypt or decrypt put in the request belongs`
   }
@@ -34,18 +38,22 @@ function requestProblem(request: unknown, backend: unknown, decrypting: boolean)
   if (reproducedEncryptionContext !== undefined && !isPlain(reproducedEncryptionContext)) {
     return `request.reproducedEncryptionContext is ${kindOf(reproducedEncryptionContext)}, not a plain object of string pairs`
   }
+  if (signal !== undefined && !isAbortSignal(signal)) {
+    return `request.signal is ${kindOf(signal)}, not an AbortSignal`
+  }
   if (!isObject(backend) || typeof backend.randomBytes !== 'function') return `the backend (second argument) is ${kindOf(backend)}, not the one your manager was given`
   return undefined
 }
 
 /**
- * The quick test a request encrypt or decrypt built passes (a suite, a frozen context, data keys and a frozen
- * or absent reproduced context when decrypting, the backend), so that the full check runs only on requests made elsewhere. (The default
+ * The quick test a request encrypt or decrypt built passes (an AbortSignal or none, a suite, a frozen context,
+ * data keys and a frozen or absent reproduced context when decrypting, the backend), so that the full check runs only on requests made elsewhere. (The default
  * manager's encrypt half makes the same test inline: it is loaded before this module.)
  */
 function madeByLibrary(request: unknown, backend: unknown, decrypting: boolean): boolean {
-  const { suite, encryptionContext, encryptedDataKeys, reproducedEncryptionContext: reproduced } = (request ?? {}) as Partial<Record<string, unknown>>
+  const { suite, encryptionContext, encryptedDataKeys, reproducedEncryptionContext: reproduced, signal } = (request ?? {}) as Partial<Record<string, unknown>>
   return (
+    (signal === undefined || isAbortSignal(signal)) &&
     typeof (suite as { keyLength?: unknown } | undefined)?.keyLength === 'number' &&
     Object.isFrozen(Object(encryptionContext)) &&
     (!decrypting || (Array.isArray(encryptedDataKeys) && (reproduced === undefined || Object.isFrozen(reproduced)))) &&

@@ -21,12 +21,13 @@ export const DEFAULT_CONNECTION_TIMEOUT_MS = 5_000
 export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000
 
 /**
- * What the KMS keyrings need from a client: `send(command)`, as on `KMSClient` from @aws-sdk/client-kms.
+ * What the KMS keyrings need from a client: `send(command, options)`, as on `KMSClient` from @aws-sdk/client-kms.
  * The keyrings build `GenerateDataKeyCommand`, `EncryptCommand` and `DecryptCommand`s and check every
- * response field they use.
+ * response field they use. When the caller gave an abort signal, `options` is `{ abortSignal }`: a client that
+ * takes it cancels the request when the signal aborts.
  */
 export interface KmsClientLike {
-  send(command: { readonly input: object }): Promise<unknown>
+  send(command: { readonly input: object }, options?: { readonly abortSignal?: AbortSignal }): Promise<unknown>
 }
 
 /**
@@ -124,7 +125,7 @@ export function defaultKmsClientSupplier(options: DefaultKmsClientSupplierOption
 function lazyClient(config: Record<string, unknown>): KmsClientLike {
   let client: Promise<KmsClientLike> | undefined
   return {
-    async send(command) {
+    async send(command, options) {
       client ??= loadKmsSdk().then(
         ({ KMSClient }): KmsClientLike => new KMSClient(config),
         (error: unknown) => {
@@ -132,7 +133,7 @@ function lazyClient(config: Record<string, unknown>): KmsClientLike {
           throw error
         },
       )
-      return (await client).send(command)
+      return (await client).send(command, options)
     },
   }
 }

@@ -59,27 +59,30 @@ function withoutResponseBody(error: unknown): unknown {
   }
 }
 
-async function sendForPlaintext(client: KmsClientLike, command: { readonly input: object }): Promise<unknown> {
+/** The options of a client's `send`: the caller's abort signal, which cancels the request. */
+const sendOptions = (signal: AbortSignal | undefined) => (signal === undefined ? undefined : { abortSignal: signal })
+
+async function sendForPlaintext(client: KmsClientLike, command: { readonly input: object }, signal: AbortSignal | undefined): Promise<unknown> {
   try {
-    return await client.send(command)
+    return await client.send(command, sendOptions(signal))
   } catch (error) {
     throw withoutResponseBody(error)
   }
 }
 
-export async function sendGenerateDataKey(client: KmsClientLike, input: GenerateDataKeyCommandInput): Promise<unknown> {
+export async function sendGenerateDataKey(client: KmsClientLike, input: GenerateDataKeyCommandInput, signal: AbortSignal | undefined): Promise<unknown> {
   const { GenerateDataKeyCommand } = await loadKmsSdk()
-  return sendForPlaintext(client, new GenerateDataKeyCommand(input))
+  return sendForPlaintext(client, new GenerateDataKeyCommand(input), signal)
 }
 
-export async function sendEncrypt(client: KmsClientLike, input: EncryptCommandInput): Promise<unknown> {
+export async function sendEncrypt(client: KmsClientLike, input: EncryptCommandInput, signal: AbortSignal | undefined): Promise<unknown> {
   const { EncryptCommand } = await loadKmsSdk()
-  return client.send(new EncryptCommand(input))
+  return client.send(new EncryptCommand(input), sendOptions(signal))
 }
 
-export async function sendDecrypt(client: KmsClientLike, input: DecryptCommandInput): Promise<unknown> {
+export async function sendDecrypt(client: KmsClientLike, input: DecryptCommandInput, signal: AbortSignal | undefined): Promise<unknown> {
   const { DecryptCommand } = await loadKmsSdk()
-  return sendForPlaintext(client, new DecryptCommand(input))
+  return sendForPlaintext(client, new DecryptCommand(input), signal)
 }
 
 export async function sendGetPublicKey(client: KmsClientLike, input: GetPublicKeyCommandInput): Promise<unknown> {

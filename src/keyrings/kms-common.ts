@@ -5,6 +5,7 @@ import type { CryptoBackend } from '../backend/types.js'
 import { ignoreRejection, isThenable } from '../ignore-rejection.js'
 import { ConfigurationError, KeyringError, MalformedMessageError, NoDecryptableKeyError, type KeyringFailure } from '../errors.js'
 import { namedErrorMessage, sentence } from '../error-text.js'
+import { abortedError } from '../abort.js'
 import { fromUtf8, utf8 } from '../format/bytes.js'
 import type { DecryptionMaterials, EncryptedDataKey, EncryptionMaterials } from '../types.js'
 import { assertKmsIdentifier, isKmsArn, parseKmsArn, type KmsArn } from './kms-arn.js'
@@ -150,11 +151,12 @@ export async function generateDataKey(
   materials: EncryptionMaterials,
   grantTokens: readonly string[],
   backend: CryptoBackend,
+  signal: AbortSignal | undefined,
 ): Promise<EncryptionMaterials> {
   if (materials.suite.edkWrapping === 'intermediate') {
-    return wrapDataKey(materials, backend, (withKey) => addKmsIntermediateRecipient(keyring, client, keyId, withKey, grantTokens, backend))
+    return wrapDataKey(materials, backend, (withKey) => addKmsIntermediateRecipient(keyring, client, keyId, withKey, grantTokens, backend, signal))
   }
-  const { plaintext, edk } = await kmsGenerate(keyring, client, keyId, materials, grantTokens)
+  const { plaintext, edk } = await kmsGenerate(keyring, client, keyId, materials, grantTokens, signal)
   return Object.assign({}, materials, { plaintextDataKey: plaintext, encryptedDataKeys: [...materials.encryptedDataKeys, edk] })
 }
 
@@ -165,6 +167,7 @@ async function kmsGenerate(
   keyId: string,
   materials: EncryptionMaterials,
   grantTokens: readonly string[],
+  signal: AbortSignal | undefined,
 ): Promise<{ plaintext: Uint8Array; edk: EncryptedDataKey }> {
   const { suite, encryptionContext } = materials
   let response: unknown
@@ -175,7 +178,7 @@ async function kmsGenerate(
       NumberOfBytes: suite.keyLength,
       EncryptionContext: encryptionContext,
       GrantTokens: [...grantTokens],
-    })
+    }, signal)
   } catch (error) {
     throw new KeyringError(`${keyring} could not generate a data key with ${keyId}: ${sentence(namedErrorMessage(error))}`, { cause: error })
   }
@@ -206,9 +209,10 @@ function addKmsIntermediateRecipient(
   materials: EncryptionMaterials,
   grantTokens: readonly string[],
   backend: CryptoBackend,
+  signal: AbortSignal | undefined,
 ): Promise<EncryptionMaterials> {
   return addIntermediateRecipient(materials, backend, async () => {
-    const { plaintext, edk } = await kmsGenerate(keyring, client, keyId, materials, grantTokens)
+    const { plaintext, edk } = await kmsGenerate(keyring, client, keyId, materials, grantTokens, signal)
     return { intermediateKey: plaintext, encryptedDataKey: edk }
   })
 }
@@ -221,8 +225,9 @@ export async function encryptDataKey(
   materials: EncryptionMaterials,
   grantTokens: readonly string[],
   backend: CryptoBackend,
+  signal: AbortSignal | undefined,
 ): Promise<EncryptionMaterials> {
-  if (materials.suite.edkWrapping === 'intermediate') return addKmsIntermediateRecipient(keyring, client, keyId, materials, grantTokens, backend)
+  if (materials.suite.edkWrapping === 'intermediate') return addKmsIntermediateRecipient(keyring, client, keyId, materials, grantTokens, backend, signal)
   const plaintextDataKey = materials.plaintextDataKey
   if (plaintextDataKey === undefined) throw new KeyringError(`${keyring} has no data key to encrypt with ${keyId}.`)
   let response: unknown
@@ -233,7 +238,7 @@ export async function encryptDataKey(
       Plaintext: plaintextDataKey,
       EncryptionContext: materials.encryptionContext,
       GrantTokens: [...grantTokens],
-    })
+    }, signal)
   } catch (error) {
     throw new KeyringError(`${keyring} could not encrypt the data key with ${keyId}: ${sentence(namedErrorMessage(error))}`, { cause: error })
   }
@@ -271,6 +276,7 @@ export async function decryptFirst(
   attempts: readonly DecryptAttempt[],
   grantTokens: readonly string[],
   backend: CryptoBackend,
+  signal: AbortSignal | undefined,
 ): Promise<DecryptionMaterials> {
   const failures: KeyringFailure[] = []
   const reasons: string[] = []
@@ -286,10 +292,12 @@ export async function decryptFirst(
     }
     let opened: DecryptionMaterials | undefined
     try {
-      const key = await decryptOne(materials, attempt, ciphertext, grantTokens)
+      const key = await decryptOne(materials, attempt, ciphertext, grantTokens, signal)
       if (materials.suite.edkWrapping === 'direct') return Object.assign({}, materials, { plaintextDataKey: key })
       opened = await openIntermediate(materials, attempt.recorded.edk, key, backend)
     } catch (error) {
+      // Aborted: the request was cancelled, and no other key is tried.
+      if (signal?.aborted) throw abortedError('The decrypt call', signal)
       fail(attempt, error, failureKind(error))
       continue
     }
@@ -323,7 +331,13 @@ function kmsCiphertext(materials: DecryptionMaterials, edk: EncryptedDataKey): U
   return materials.suite.edkWrapping === 'direct' ? edk.ciphertext : wrappedIntermediateKey(edk, materials.suite.keyLength)
 }
 
-async function decryptOne(materials: DecryptionMaterials, attempt: DecryptAttempt, ciphertext: Uint8Array, grantTokens: readonly string[]): Promise<Uint8Array> {
+async function decryptOne(
+  materials: DecryptionMaterials,
+  attempt: DecryptAttempt,
+  ciphertext: Uint8Array,
+  grantTokens: readonly string[],
+  signal: AbortSignal | undefined,
+): Promise<Uint8Array> {
   const { keyId } = attempt
   let response: unknown
   try {
@@ -333,7 +347,7 @@ async function decryptOne(materials: DecryptionMaterials, attempt: DecryptAttemp
       CiphertextBlob: ciphertext,
       EncryptionContext: materials.encryptionContext,
       GrantTokens: [...grantTokens],
-    })
+    }, signal)
   } catch (error) {
     throw new KeyringError(`KMS Decrypt of the data key under ${describeAttempt(attempt)} failed: ${sentence(namedErrorMessage(error))}`, {
       cause: error,

@@ -57,17 +57,18 @@ export class KmsMrkKeyring implements Keyring {
   }
 
   // spec: framework/aws-kms/aws-kms-mrk-keyring.md#onencrypt
-  async onEncrypt(materials: EncryptionMaterials, backend: CryptoBackend): Promise<EncryptionMaterials> {
+  async onEncrypt(materials: EncryptionMaterials, backend: CryptoBackend, signal?: AbortSignal): Promise<EncryptionMaterials> {
     if (materials.plaintextDataKey === undefined) {
-      return generateDataKey('KmsMrkKeyring', this.#client, this.keyId, materials, this.#grantTokens, backend)
+      return generateDataKey('KmsMrkKeyring', this.#client, this.keyId, materials, this.#grantTokens, backend, signal)
     }
-    return encryptDataKey('KmsMrkKeyring', this.#client, this.keyId, materials, this.#grantTokens, backend)
+    return encryptDataKey('KmsMrkKeyring', this.#client, this.keyId, materials, this.#grantTokens, backend, signal)
   }
 
   async onDecrypt(
     materials: DecryptionMaterials,
     encryptedDataKeys: readonly EncryptedDataKey[],
     backend: CryptoBackend,
+    signal?: AbortSignal,
   ): Promise<DecryptionMaterials> {
     // spec: framework/aws-kms/aws-kms-mrk-keyring.md#ondecrypt
     if (materials.plaintextDataKey !== undefined) return materials
@@ -79,7 +80,7 @@ export class KmsMrkKeyring implements Keyring {
       refuseAliasesForDecrypt('KmsMrkKeyring', [this.keyId])
       return materials
     }
-    return decryptFirst('KmsMrkKeyring', materials, attempts, this.#grantTokens, backend)
+    return decryptFirst('KmsMrkKeyring', materials, attempts, this.#grantTokens, backend, signal)
   }
 }
 
@@ -131,6 +132,7 @@ export class KmsMrkDiscoveryKeyring implements Keyring {
     materials: DecryptionMaterials,
     encryptedDataKeys: readonly EncryptedDataKey[],
     backend: CryptoBackend,
+    signal?: AbortSignal,
   ): Promise<DecryptionMaterials> {
     if (materials.plaintextDataKey !== undefined) return materials
     // spec: framework/aws-kms/aws-kms-mrk-discovery-keyring.md#ondecrypt
@@ -143,7 +145,7 @@ export class KmsMrkDiscoveryKeyring implements Keyring {
       attempts.push({ recorded, keyId, client: () => this.#client })
     }
     if (attempts.length === 0) return materials
-    return decryptFirst('KmsMrkDiscoveryKeyring', materials, attempts, this.#grantTokens, backend)
+    return decryptFirst('KmsMrkDiscoveryKeyring', materials, attempts, this.#grantTokens, backend, signal)
   }
 }
 

@@ -9,6 +9,7 @@ import type { DecryptionMaterials, EncryptedDataKey } from '../types.js'
 import { quoteIdentifier } from '../quote.js'
 import type { KmsClientLike, KmsClientSupplier } from './kms-client.js'
 import { sendDecrypt } from './kms-commands.js'
+import { abortedError } from '../abort.js'
 import { clientFor } from './kms-common.js'
 import { errorMessage, namedErrorMessage, sentence } from '../error-text.js'
 import type { KmsRsaEncryptionAlgorithm } from './kms-rsa.js'
@@ -35,6 +36,7 @@ export async function kmsRsaDecrypt(
   backend: CryptoBackend,
   /** Whether a recorded key ARN MRK-matches the configured key; undefined when `recorded` is not a key ARN. */
   matchesKeyArn: (recorded: string) => boolean | undefined,
+  signal?: AbortSignal,
 ): Promise<DecryptionMaterials> {
   if (config.kmsClient === undefined && config.clientSupplier === undefined) {
     // spec: "OnDecrypt MUST fail if this keyring does not have a specified AWS KMS SDK client."
@@ -53,8 +55,10 @@ export async function kmsRsaDecrypt(
   const failures: KeyringFailure[] = []
   for (const edk of candidates) {
     try {
-      return Object.assign({}, materials, { plaintextDataKey: await unwrap(config, edk, materials.suite, expectedDigest, backend) })
+      return Object.assign({}, materials, { plaintextDataKey: await unwrap(config, edk, materials.suite, expectedDigest, backend, signal) })
     } catch (error) {
+      // Aborted: the request was cancelled, and no other data key is tried.
+      if (signal?.aborted) throw abortedError('The decrypt call', signal)
       failures.push({ keyring: 'KmsRsaKeyring', error })
     }
   }
@@ -88,6 +92,7 @@ async function unwrap(
   suite: AlgorithmSuite,
   expectedDigest: Uint8Array,
   backend: CryptoBackend,
+  signal: AbortSignal | undefined,
 ): Promise<Uint8Array> {
   const { keyId, encryptionAlgorithm } = config
   let response: unknown
@@ -98,7 +103,7 @@ async function unwrap(
       CiphertextBlob: edk.ciphertext,
       GrantTokens: [...config.grantTokens],
       EncryptionAlgorithm: encryptionAlgorithm,
-    })
+    }, signal)
   } catch (error) {
     if (error instanceof ConfigurationError) throw error
     throw new KeyringError(`KMS Decrypt with ${keyId} (${encryptionAlgorithm}) failed: ${sentence(namedErrorMessage(error))}`, { cause: error })

@@ -141,6 +141,7 @@ export class KmsRsaKeyring implements Keyring {
     materials: DecryptionMaterials,
     encryptedDataKeys: readonly EncryptedDataKey[],
     backend: CryptoBackend,
+    signal?: AbortSignal,
   ): Promise<DecryptionMaterials> {
     // All of it (kms-rsa-decrypt.ts) is loaded on demand: an application that only encrypts (in a browser)
     // never downloads the decrypt side.
@@ -160,6 +161,7 @@ export class KmsRsaKeyring implements Keyring {
       // The ARN rules are passed in rather than imported there: kms-arn.ts is public API, and esbuild puts what
       // on-demand code uses of a module the browser entry re-exports into the first load of every page.
       (recorded) => (isKmsArn(recorded) && parseKmsArn(recorded).resourceType === 'key' ? mrkMatch(this.keyId, recorded) : undefined),
+      signal,
     )
   }
 

@@ -74,21 +74,21 @@ export class KmsKeyring implements Keyring {
     this.keyIds = Object.freeze([...keyIds])
   }
 
-  async onEncrypt(materials: EncryptionMaterials, backend: CryptoBackend): Promise<EncryptionMaterials> {
+  async onEncrypt(materials: EncryptionMaterials, backend: CryptoBackend, signal?: AbortSignal): Promise<EncryptionMaterials> {
     let current = materials
     let wrapWith: readonly string[]
     if (current.plaintextDataKey === undefined) {
       if (this.generatorKeyId === undefined) {
         throw new KeyringError('KmsKeyring has no generatorKeyId and no data key was supplied: give it a generatorKeyId.')
       }
-      current = await generateDataKey('KmsKeyring', this.#client(this.generatorKeyId), this.generatorKeyId, current, this.#grantTokens, backend)
+      current = await generateDataKey('KmsKeyring', this.#client(this.generatorKeyId), this.generatorKeyId, current, this.#grantTokens, backend, signal)
       wrapWith = this.keyIds
     } else {
       // A data key made before this keyring: every configured key, the generator's too, only wraps it.
       wrapWith = this.generatorKeyId === undefined ? this.keyIds : [this.generatorKeyId, ...this.keyIds]
     }
     try {
-      for (const keyId of wrapWith) current = await encryptDataKey('KmsKeyring', this.#client(keyId), keyId, current, this.#grantTokens, backend)
+      for (const keyId of wrapWith) current = await encryptDataKey('KmsKeyring', this.#client(keyId), keyId, current, this.#grantTokens, backend, signal)
     } catch (error) {
       // The data key this keyring made must not outlive a failed encrypt.
       if (materials.plaintextDataKey === undefined) current.plaintextDataKey?.fill(0)
@@ -101,6 +101,7 @@ export class KmsKeyring implements Keyring {
     materials: DecryptionMaterials,
     encryptedDataKeys: readonly EncryptedDataKey[],
     backend: CryptoBackend,
+    signal?: AbortSignal,
   ): Promise<DecryptionMaterials> {
     if (materials.plaintextDataKey !== undefined) return materials
     // spec: framework/aws-kms/aws-kms-keyring.md#ondecrypt — the provider info must equal a configured key
@@ -111,7 +112,7 @@ export class KmsKeyring implements Keyring {
       refuseAliasesForDecrypt('KmsKeyring', [...this.#clients.keys()])
       return materials
     }
-    return decryptFirst('KmsKeyring', materials, attempts, this.#grantTokens, backend)
+    return decryptFirst('KmsKeyring', materials, attempts, this.#grantTokens, backend, signal)
   }
 
   #client(keyId: string): KmsClientLike {
@@ -168,6 +169,7 @@ export class KmsDiscoveryKeyring implements Keyring {
     materials: DecryptionMaterials,
     encryptedDataKeys: readonly EncryptedDataKey[],
     backend: CryptoBackend,
+    signal?: AbortSignal,
   ): Promise<DecryptionMaterials> {
     if (materials.plaintextDataKey !== undefined) return materials
     // spec: framework/aws-kms/aws-kms-discovery-keyring.md#ondecrypt
@@ -180,6 +182,6 @@ export class KmsDiscoveryKeyring implements Keyring {
         client: () => clientFor('KmsDiscoveryKeyring', this.#supplier, recorded.parsed.region),
       }))
     if (attempts.length === 0) return materials
-    return decryptFirst('KmsDiscoveryKeyring', materials, attempts, this.#grantTokens, backend)
+    return decryptFirst('KmsDiscoveryKeyring', materials, attempts, this.#grantTokens, backend, signal)
   }
 }

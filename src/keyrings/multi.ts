@@ -3,6 +3,7 @@ import { ConfigurationError, KeyringError, NoDecryptableKeyError, type KeyringFa
 import type { DecryptionMaterials, EncryptedDataKey, EncryptionMaterials, Keyring } from '../types.js'
 import { isKeyring, keyringName } from './common.js'
 import { optionsObject } from '../option-names.js'
+import { abortedError } from '../abort.js'
 
 /** Options of `new MultiKeyring(...)`: a generator, other children, or both. */
 export interface MultiKeyringOptions {
@@ -45,10 +46,10 @@ export class MultiKeyring implements Keyring {
     return keyrings.some((keyring) => (keyring as { refusesSigningSuites?: unknown }).refusesSigningSuites === true)
   }
 
-  async onEncrypt(materials: EncryptionMaterials, backend: CryptoBackend): Promise<EncryptionMaterials> {
+  async onEncrypt(materials: EncryptionMaterials, backend: CryptoBackend, signal?: AbortSignal): Promise<EncryptionMaterials> {
     let current = materials
     if (this.generator !== undefined) {
-      current = await this.generator.onEncrypt(current, backend)
+      current = await this.generator.onEncrypt(current, backend, signal)
       if (current.plaintextDataKey === undefined) throw new KeyringError('The MultiKeyring generator returned no data key.')
     } else if (current.plaintextDataKey === undefined) {
       throw new KeyringError('MultiKeyring has no generator and no data key was supplied: give it a generator.')
@@ -56,7 +57,7 @@ export class MultiKeyring implements Keyring {
     // The data key the generator made here must not outlive a failed encrypt (a child's KMS Region down, say).
     const made = materials.plaintextDataKey === undefined ? current.plaintextDataKey : undefined
     try {
-      for (const child of this.children) current = await child.onEncrypt(current, backend)
+      for (const child of this.children) current = await child.onEncrypt(current, backend, signal)
     } catch (error) {
       made?.fill(0)
       throw error
@@ -68,15 +69,18 @@ export class MultiKeyring implements Keyring {
     materials: DecryptionMaterials,
     encryptedDataKeys: readonly EncryptedDataKey[],
     backend: CryptoBackend,
+    signal?: AbortSignal,
   ): Promise<DecryptionMaterials> {
     if (materials.plaintextDataKey !== undefined) return materials
     const failures: KeyringFailure[] = []
     const keyrings = this.generator === undefined ? this.children : [this.generator, ...this.children]
     for (const keyring of keyrings) {
       try {
-        const result = await keyring.onDecrypt(materials, encryptedDataKeys, backend)
+        const result = await keyring.onDecrypt(materials, encryptedDataKeys, backend, signal)
         if (result.plaintextDataKey !== undefined) return result
       } catch (error) {
+        // Aborted: no other keyring is tried.
+        if (signal?.aborted) throw abortedError('The decrypt call', signal)
         // One keyring failing is not fatal while another may still succeed.
         if (error instanceof NoDecryptableKeyError) failures.push(...error.failures)
         else failures.push({ keyring: keyringName(keyring), error })
