@@ -1,12 +1,14 @@
 // The examples keep working: `npm run demo` (the README's first command), `npm run example:dynamodb` and
 // `npm run example:custom-manager` each run in a child process under tsx, against the KMS emulator (and
 // dynalite) they start themselves, and must print what they promise. (examples/browser-offline is driven in
-// Chromium by test/browser.test.ts.)
+// the browsers by test/browser.test.ts; its server's decrypt timeout is checked here.)
 import { execFile } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startKmsEmulator, type KmsEmulator } from '../src/testing/index.js'
+import { encrypt, KmsRsaKeyring } from '../src/index.js'
+import { startExampleServer } from '../examples/browser-offline/server.js'
 
 /** Runs examples/<name> as `npm run` does, without the settings that point the demo at real AWS. */
 async function runExample(name: string): Promise<string> {
@@ -118,5 +120,25 @@ describe('examples', () => {
     expect(stdout).toContain('Encrypting without a tenant: ENCRYPTION_CONTEXT_MISMATCH: The encryption context names no tenant.')
     expect(stdout).toContain('Encrypting for tenant initech: ENCRYPTION_CONTEXT_MISMATCH: Tenant "initech" is not allowed here.')
     expect(stdout).toContain(`Decrypting globex's message with the acme reader: ENCRYPTION_CONTEXT_MISMATCH: Tenant "globex" is not allowed here. (0 KMS calls)`)
+  }, 60_000)
+
+  it('browser-offline/server.ts answers a message 503 ABORTED when KMS takes longer than its decrypt timeout, and decrypts it once KMS answers', async () => {
+    const example = await startExampleServer({ port: 0, decryptTimeoutMs: 300 })
+    try {
+      const { publicKey, keyId, encryptionContext } = (await (await fetch(new URL('public-key', example.url))).json()) as { publicKey: string; keyId: string; encryptionContext: Record<string, string> }
+      const keyring = new KmsRsaKeyring({ keyId, encryptionAlgorithm: 'RSAES_OAEP_SHA_256', publicKey })
+      const { ciphertext } = await encrypt(keyring, 'from the page', { encryptionContext })
+      const post = async () => {
+        const response = await fetch(new URL('messages', example.url), { method: 'POST', body: ciphertext })
+        return { status: response.status, body: (await response.json()) as { code?: string; text?: string } }
+      }
+      example.emulator?.faults.latency(3000)
+      const slow = await post()
+      expect(slow).toMatchObject({ status: 503, body: { code: 'ABORTED' } })
+      example.emulator?.faults.clear()
+      expect(await post()).toMatchObject({ status: 200, body: { text: 'from the page' } })
+    } finally {
+      await example.close()
+    }
   }, 60_000)
 })

@@ -31,12 +31,16 @@ const ENCRYPTION_ALGORITHM = 'RSAES_OAEP_SHA_256'
 /** What the page binds every message to; the server requires it on decrypt. */
 const ENCRYPTION_CONTEXT = { purpose: 'browser-upload' }
 const MAX_MESSAGE_BYTES = 20 * 1024 * 1024
+/** The longest a decrypt waits on KMS: past it, the request is answered 503 and the KMS request is cancelled. */
+const DECRYPT_TIMEOUT_MS = 5_000
 
 export interface ExampleServer {
   readonly url: string
   readonly keyArn: string
   /** Where the key lives: the emulator's endpoint, or "AWS KMS". */
   readonly kmsLocation: string
+  /** The local KMS emulator it runs on; undefined on AWS KMS. */
+  readonly emulator: KmsEmulator | undefined
   close(): Promise<void>
 }
 
@@ -76,7 +80,7 @@ function describePlaintext(plaintext: Uint8Array): { text?: string; base64Head?:
   }
 }
 
-export async function startExampleServer(options: { port?: number } = {}): Promise<ExampleServer> {
+export async function startExampleServer(options: { port?: number; decryptTimeoutMs?: number } = {}): Promise<ExampleServer> {
   let emulator: KmsEmulator | undefined
   let keyArn = process.env.KMS_RSA_KEY_ARN ?? ''
   let clientSupplier: KmsClientSupplier
@@ -112,7 +116,9 @@ export async function startExampleServer(options: { port?: number } = {}): Promi
     if (request.method === 'POST' && path === '/messages') {
       const message = await readBody(request)
       try {
-        const { plaintext, header } = await decrypt(decryptKeyring, message, { encryptionContext: ENCRYPTION_CONTEXT })
+        // A request's decrypt waits on KMS no longer than this: a KMS that does not answer holds no request for good.
+        const signal = AbortSignal.timeout(options.decryptTimeoutMs ?? DECRYPT_TIMEOUT_MS)
+        const { plaintext, header } = await decrypt(decryptKeyring, message, { encryptionContext: ENCRYPTION_CONTEXT, signal })
         console.log(`Decrypted a ${message.length}-byte message from the browser: ${plaintext.length} bytes of plaintext.`)
         return send(
           200,
@@ -129,7 +135,7 @@ export async function startExampleServer(options: { port?: number } = {}): Promi
         )
       } catch (error) {
         const { code, message: reason } = error as EnvelopeError
-        return send(400, 'application/json', JSON.stringify({ ok: false, code, message: reason }))
+        return send(code === 'ABORTED' ? 503 : 400, 'application/json', JSON.stringify({ ok: false, code, message: reason }))
       }
     }
     return send(404, 'text/plain', 'not found')
@@ -161,6 +167,7 @@ export async function startExampleServer(options: { port?: number } = {}): Promi
     url,
     keyArn,
     kmsLocation,
+    emulator,
     async close() {
       // A browser keeps spare connections open (preconnects that never send a request), which server.close()
       // alone would wait out until the headers timeout (60 s).
