@@ -19,14 +19,14 @@ export function abortedError(what: string, signal: AbortSignal): AbortedError {
 }
 
 /**
- * Run a one-shot `encrypt` or `decrypt` (`work`) under its `signal` option. An abort before it settles rejects at
+ * Run a one-shot call (`encrypt`, `decrypt`, `encryptItem`, …: `work`) under its `signal` option. An abort before it settles rejects at
  * once with `ABORTED`; one that came before the call rejects before anything runs. The signal also reaches the
  * materials manager and the keyrings in their request (KMS keyrings cancel their requests); what `work` still
  * returns after an abort goes to `dropLate` (decrypt zeroes the plaintext).
  */
 export async function abortable<T>(
   option: unknown,
-  call: 'encrypt' | 'decrypt',
+  call: string,
   work: () => Promise<T>,
   dropLate: (late: T) => void = () => undefined,
 ): Promise<T> {

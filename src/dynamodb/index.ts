@@ -34,6 +34,6 @@ export { createEncryptedDynamoDbClient, type DynamoDbClientLike, type EncryptedC
 export type { TableItemEncryptor } from './client/operations.js'
 export type { DynamoDbItemEncryptorConfig, PlaintextPolicy } from './config.js'
 export type { ItemWithHeader } from './item-encryptor.js'
-export type { AttributeValue, CryptoAction, Item, ObjectMarshallOptions, ObjectUnmarshallOptions } from './types.js'
+export type { AttributeValue, CryptoAction, Item, ItemCallOptions, ObjectMarshallOptions, ObjectUnmarshallOptions } from './types.js'
 export { FOOTER_ATTRIBUTE, HEADER_ATTRIBUTE } from './types.js'
 export { InvalidItemError, ItemAuthenticationError, MalformedItemError, UnsupportedRequestError } from './errors.js'

@@ -1,6 +1,8 @@
 // Encrypt and decrypt one DynamoDB item (spec: dynamodb-encryption-client/encrypt-item.md, decrypt-item.md,
 // ddb-item-conversion.md), on top of the structured-encryption core.
+import { abortable, abortSignalOption } from '../abort.js'
 import { ConfigurationError } from '../errors.js'
+import { optionsObject } from '../option-names.js'
 import { loadOnce } from '../load-on-demand.js'
 import { toBase64 } from '../backend/der.js'
 import type { CryptoBackend } from '../backend/types.js'
@@ -11,7 +13,7 @@ import { BASE64_BINARIES, MAX_DEPTH } from './attributes/serialize.js'
 import { tableConfig, isUnsigned, type DynamoDbItemEncryptorConfig, type TableConfig } from './config.js'
 import { InvalidItemError, MalformedItemError } from './errors.js'
 import { decryptStructure, encryptStructure, type ParsedHeader, type StructuredField } from './structured/index.js'
-import { FOOTER_ATTRIBUTE, HEADER_ATTRIBUTE, RESERVED_PREFIX, type AttributeValue, type CryptoAction, type Item, type ObjectMarshallOptions, type ObjectUnmarshallOptions, type Terminal } from './types.js'
+import { FOOTER_ATTRIBUTE, HEADER_ATTRIBUTE, RESERVED_PREFIX, type AttributeValue, type CryptoAction, type Item, type ItemCallOptions, type ObjectMarshallOptions, type ObjectUnmarshallOptions, type Terminal } from './types.js'
 
 /** An item with what its header says: suite, data keys, contexts and each signed attribute's action. */
 export interface ItemWithHeader {
@@ -120,11 +122,21 @@ export class ItemEncryptorCore {
   }
 
   /** Encrypt and sign `item`; see {@link encryptItemWithHeader} for the header. */
-  async encryptItem(item: Item): Promise<Item> {
-    return (await this.encryptItemWithHeader(item)).item
+  async encryptItem(item: Item, options?: ItemCallOptions): Promise<Item> {
+    return (await this.#call('encryptItem', options, (signal) => this.#encrypt(item, signal))).item
   }
 
-  async encryptItemWithHeader(item: Item): Promise<ItemWithHeader> {
+  async encryptItemWithHeader(item: Item, options?: ItemCallOptions): Promise<ItemWithHeader> {
+    return this.#call('encryptItemWithHeader', options, (signal) => this.#encrypt(item, signal))
+  }
+
+  /** Run `work` under the call's `signal` option, if any (see `abortable`). */
+  #call<T>(call: string, options: ItemCallOptions | undefined, work: (signal: AbortSignal | undefined) => Promise<T>): Promise<T> {
+    const signal = abortSignalOption(optionsObject(options, call, 'signal').signal)
+    return signal === undefined ? work(undefined) : abortable(signal, call, () => work(signal))
+  }
+
+  async #encrypt(item: Item, signal: AbortSignal | undefined): Promise<ItemWithHeader> {
     checkItemObject(item, InvalidItemError)
     const config = this.config
     if (config.plaintextPolicy === 'FORCE_PLAINTEXT_WRITE_ALLOW_PLAINTEXT_READ') return { item: { ...item }, parsedHeader: undefined }
@@ -159,6 +171,7 @@ export class ItemEncryptorCore {
       ...(config.algorithmSuite === undefined ? {} : { algorithmSuiteId: config.algorithmSuite }),
       encryptionContext,
       maxEncryptedDataKeys: config.maxEncryptedDataKeys,
+      signal,
     })
     // Entries, not assignments: an attribute may be named "__proto__", which an assignment would make the prototype.
     const output: Record<string, AttributeValue> = Object.fromEntries(
@@ -177,36 +190,42 @@ export class ItemEncryptorCore {
    * the header and footer are Uint8Array. Needs the optional peer dependency `@aws-sdk/util-dynamodb`.
    */
   async encryptObject(object: Record<string, unknown>, options?: ObjectMarshallOptions): Promise<Record<string, unknown>> {
+    const { signal, ...rest } = options ?? {}
     const { marshall, unmarshall } = await loadMarshalling()
     checkConvertible(object, 'encryptObject', InvalidItemError)
     // An option given as undefined keeps its default, here as everywhere in kms-envelope.
-    const marshallOptions = { ...options, removeUndefinedValues: options?.removeUndefinedValues ?? true } as Parameters<typeof marshall>[1]
+    const marshallOptions = { ...rest, removeUndefinedValues: rest.removeUndefinedValues ?? true } as Parameters<typeof marshall>[1]
     const item = marshalled(() => marshall(object, marshallOptions), InvalidItemError, 'encryptObject')
-    const stored = await this.encryptItem(item)
+    const { item: stored } = await this.#call('encryptObject', { signal }, (checked) => this.#encrypt(item, checked))
     return unmarshall(stored as never)
   }
 
   /** Decrypt a stored item given as a plain object (what the document client returns) back to a plain object. */
   async decryptObject(object: Record<string, unknown>, options?: ObjectUnmarshallOptions): Promise<Record<string, unknown>> {
+    const { signal, ...unmarshallOptions } = options ?? {}
     const { marshall, unmarshall } = await loadMarshalling()
     checkConvertible(object, 'decryptObject', MalformedItemError)
     const item = marshalled(() => marshall(object, { convertClassInstanceToMap: false }), MalformedItemError, 'decryptObject')
-    const decrypted = await this.decryptItem(item)
+    const { item: decrypted } = await this.#call('decryptObject', { signal }, (checked) => this.#decrypt(item, checked))
     const dropped = protoKeyPath(decrypted, 'item')
     if (dropped !== undefined) {
       throw new InvalidItemError(
         `decryptObject: ${dropped} has a key "__proto__", which @aws-sdk/util-dynamodb would leave out of the object without a word: read it with decryptItem.`,
       )
     }
-    return unmarshall(decrypted as never, options as Parameters<typeof unmarshall>[1])
+    return unmarshall(decrypted as never, unmarshallOptions as Parameters<typeof unmarshall>[1])
   }
 
   /** Verify and decrypt `item`; fails with a typed error, returning nothing, if any signed attribute changed. */
-  async decryptItem(item: Item): Promise<Item> {
-    return (await this.decryptItemWithHeader(item)).item
+  async decryptItem(item: Item, options?: ItemCallOptions): Promise<Item> {
+    return (await this.#call('decryptItem', options, (signal) => this.#decrypt(item, signal))).item
   }
 
-  async decryptItemWithHeader(item: Item): Promise<ItemWithHeader> {
+  async decryptItemWithHeader(item: Item, options?: ItemCallOptions): Promise<ItemWithHeader> {
+    return this.#call('decryptItemWithHeader', options, (signal) => this.#decrypt(item, signal))
+  }
+
+  async #decrypt(item: Item, signal: AbortSignal | undefined): Promise<ItemWithHeader> {
     checkItemObject(item, MalformedItemError)
     const config = this.config
     if (isPlaintextItem(item)) {
@@ -245,6 +264,7 @@ export class ItemEncryptorCore {
       backend: this.#backend,
       encryptionContext,
       maxEncryptedDataKeys: config.maxEncryptedDataKeys,
+      signal,
     })
     // Entries, not assignments: an attribute may be named "__proto__" (see encryptItemWithHeader).
     const output: Record<string, AttributeValue> = Object.fromEntries(

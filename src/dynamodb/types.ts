@@ -48,7 +48,16 @@ export type Item = Readonly<Record<string, AttributeValue>>
  * library's own options object is accepted as is). Declared here so the package's types do not require that
  * optional peer dependency. `removeUndefinedValues` defaults to true here.
  */
-export interface ObjectMarshallOptions {
+/** Options of `encryptItem`, `decryptItem` and their `…WithHeader` forms. */
+export interface ItemCallOptions {
+  /**
+   * Abort the call: it rejects at once with \`ABORTED\`, and the KMS keyrings cancel their requests (see the
+   * README's "Aborting a call").
+   */
+  readonly signal?: AbortSignal | undefined
+}
+
+export interface ObjectMarshallOptions extends ItemCallOptions {
   /** Store empty strings, binaries and sets as `NULL`. */
   readonly convertEmptyValues?: boolean | undefined
   /** Leave out `undefined` values in objects, arrays and sets (default true); false makes them an error. */
@@ -63,7 +72,7 @@ export interface ObjectMarshallOptions {
  * `decryptObject`'s options, passed to `unmarshall` of `@aws-sdk/util-dynamodb` (its `unmarshallOptions`).
  * Declared here so the package's types do not require that optional peer dependency.
  */
-export interface ObjectUnmarshallOptions {
+export interface ObjectUnmarshallOptions extends ItemCallOptions {
   /** Return numbers as that library's `NumberValue` (true), or through this function, instead of as `number`. */
   readonly wrapNumbers?: boolean | ((value: string) => unknown) | undefined
 }

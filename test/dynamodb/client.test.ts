@@ -21,7 +21,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { transformRequest, transformResponse } from '../../src/dynamodb/client/operations.js'
 import { fromWireValue, toWireItem } from '../../src/dynamodb/client/wire.js'
 import { createEncryptedDynamoDbClient, DynamoDbItemEncryptor, type Item } from '../../src/dynamodb/index.js'
-import { CachingMaterialsManager, defaultKmsClientSupplier, KmsKeyring, LocalMaterialsCache } from '../../src/index.js'
+import { CachingMaterialsManager, defaultKmsClientSupplier, KmsKeyring, LocalMaterialsCache, type KmsClientSupplier } from '../../src/index.js'
 import { startKmsEmulator, type KmsEmulator } from '../../src/testing/index.js'
 import { aesKeyring, rejectionOf, thrownBy } from '../helpers/fixtures.js'
 import { startDynalite, type LocalDynamoDb } from '../support/dynalite.js'
@@ -312,6 +312,52 @@ describe('KMS keyring with the caching materials manager through the client', ()
     }
     expect(kms.calls.filter((call) => call.operation === 'Decrypt')).toHaveLength(1)
     client.destroy()
+  })
+
+  it("the SDK call's abortSignal ends a PutItem and a GetItem waiting on KMS at once, and cancels the KMS request", async () => {
+    const { arn } = kms.createKey({ region: 'us-east-1' })
+    const supplier = defaultKmsClientSupplier({ clientConfig: { endpoint: kms.endpoint, credentials: { accessKeyId: 'AKID', secretAccessKey: 'x' }, maxAttempts: 1 } })
+    const sent: Array<Promise<string>> = []
+    const recording: KmsClientSupplier = (region) => {
+      const inner = supplier(region)
+      return {
+        send(command, options) {
+          const answer = inner.send(command, options)
+          sent.push(answer.then(() => 'answered', (error: Error) => error.name))
+          return answer
+        },
+      }
+    }
+    const orders = new DynamoDbItemEncryptor({
+      tableName: TABLE,
+      partitionKeyName: 'pk',
+      sortKeyName: 'sk',
+      attributeActionsOnEncrypt: actions,
+      allowedUnsignedAttributes: ['note'],
+      keyring: new KmsKeyring({ generatorKeyId: arn, clientSupplier: recording }),
+    })
+    const client = createEncryptedDynamoDbClient(db.client(), { tables: { [TABLE]: orders } })
+    try {
+      await client.send(new PutItemCommand({ TableName: TABLE, Item: order('a1', 'o1') }))
+      kms.faults.latency(3000)
+      const withinASecond = (outcome: Promise<unknown>) =>
+        Promise.race([outcome.then(() => 'resolved', (error: { code?: string }) => error.code), new Promise((resolve) => setTimeout(() => resolve('still waiting'), 1000))])
+      for (const command of [
+        new PutItemCommand({ TableName: TABLE, Item: order('a1', 'o2') }),
+        new GetItemCommand({ TableName: TABLE, Key: { pk: { S: 'a1' }, sk: { S: 'o1' } } }),
+      ]) {
+        sent.length = 0
+        const controller = new AbortController()
+        const outcome = client.send(command as never, { abortSignal: controller.signal })
+        await new Promise((resolve) => setTimeout(resolve, 50))
+        controller.abort()
+        expect(await withinASecond(outcome)).toBe('ABORTED')
+        expect(await Promise.race([sent[0], new Promise((resolve) => setTimeout(() => resolve('still waiting'), 1000))])).toBe('AbortError')
+      }
+    } finally {
+      kms.faults.clear()
+      client.destroy()
+    }
   })
 })
 

@@ -1,10 +1,11 @@
 // DynamoDbItemEncryptor: configuration checks, item checks, plaintext policies and the stored form.
 import { isDeepStrictEqual } from 'node:util'
+import { unmarshall } from '@aws-sdk/util-dynamodb'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { EnvelopeError } from '../../src/errors.js'
 import { DynamoDbItemEncryptor, InvalidItemError, MalformedItemError, type AttributeValue, type DynamoDbItemEncryptorConfig, type Item } from '../../src/dynamodb/index.js'
-import { aesKeyring, rejectionOf, spyKeyring, withFailingImport } from '../helpers/fixtures.js'
+import { aesKeyring, heldKeyring, rejectionOf, spyKeyring, withFailingImport } from '../helpers/fixtures.js'
 import { DefaultMaterialsManager, MultiKeyring, type Keyring, type MaterialsManager } from '../../src/index.js'
 import { suiteFromOption } from '../../src/suites.js'
 
@@ -329,6 +330,52 @@ describe('DynamoDbItemEncryptor items', () => {
     // The fixture's wrapping key is 32 bytes of 7.
     expect(text).not.toMatch(/7, 7, 7|07070707|BwcHBwcH/)
     expect(text).toContain('RawAesKeyring')
+  })
+})
+
+describe('DynamoDbItemEncryptor under an abort signal', () => {
+  const calls = ['encryptItem', 'encryptItemWithHeader', 'decryptItem', 'decryptItemWithHeader', 'encryptObject', 'decryptObject'] as const
+  async function callOf(encryptor: DynamoDbItemEncryptor, call: (typeof calls)[number], options: object) {
+    if (call === 'encryptItem' || call === 'encryptItemWithHeader') return encryptor[call](item, options)
+    const stored = await new DynamoDbItemEncryptor(base).encryptItem(item)
+    if (call === 'encryptObject') return encryptor.encryptObject({ pk: 'u1', sk: 7, card: '4111', note: 'hi' }, options)
+    if (call === 'decryptObject') return encryptor.decryptObject(unmarshall(stored as never), options)
+    return encryptor[call](stored, options)
+  }
+
+  it.each(calls)('%s: an aborted signal rejects with ABORTED before any keyring runs; a live one changes nothing', async (call) => {
+    const spy = spyKeyring(aesKeyring())
+    const encryptor = new DynamoDbItemEncryptor({ ...base, keyring: spy.keyring })
+    const reason = new Error('the request timed out')
+    const error = (await rejectionOf(callOf(encryptor, call, { signal: AbortSignal.abort(reason) }))) as EnvelopeError
+    expect(error.code).toBe('ABORTED')
+    expect(error.message).toBe(`The ${call} call was aborted.`)
+    expect(error.cause).toBe(reason)
+    expect(spy.calls).toEqual({ encrypt: 0, decrypt: 0 })
+    await expect(callOf(encryptor, call, { signal: new AbortController().signal })).resolves.toBeDefined()
+  })
+
+  it('an abort while the keyring works rejects at once; the keyring gets the signal', async () => {
+    const { keyring: held, release } = heldKeyring(aesKeyring())
+    let seen: AbortSignal | undefined
+    const encryptor = new DynamoDbItemEncryptor({
+      ...base,
+      keyring: { ...held, onEncrypt: (materials, backend, signal) => ((seen = signal), held.onEncrypt(materials, backend)) },
+    })
+    const controller = new AbortController()
+    const outcome = rejectionOf(encryptor.encryptItem(item, { signal: controller.signal }))
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    controller.abort()
+    expect(((await outcome) as EnvelopeError).code).toBe('ABORTED')
+    expect(seen).toBe(controller.signal)
+    release()
+  })
+
+  it('refuses a signal that is not an AbortSignal, and other option names', async () => {
+    const encryptor = new DynamoDbItemEncryptor(base)
+    expect(((await rejectionOf(encryptor.encryptItem(item, { signal: 'soon' } as never))) as EnvelopeError).code).toBe('INVALID_CONFIGURATION')
+    const misspelt = (await rejectionOf(encryptor.decryptItem(item, { signl: undefined } as never))) as EnvelopeError
+    expect(misspelt.message).toBe('decryptItem has no option "signl"; it takes signal.')
   })
 })
 

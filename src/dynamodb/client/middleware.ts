@@ -6,7 +6,15 @@ import { concatBytes } from '../../format/bytes.js'
 import { optionsObject } from '../../option-names.js'
 import { quoteIdentifier } from '../../quote.js'
 import { MalformedItemError } from '../errors.js'
-import { transformErrorBody, transformRequest, transformResponse, type RequestState, type TableItemEncryptor, type Tables } from './operations.js'
+import {
+  transformErrorBody,
+  transformRequest,
+  transformResponse,
+  withSignal,
+  type RequestState,
+  type TableItemEncryptor,
+  type Tables,
+} from './operations.js'
 import { objectKind } from '../../format/context.js'
 
 const TARGET_PREFIX = 'DynamoDB_20120810.'
@@ -18,6 +26,18 @@ interface Exchange {
   readonly operation: string
   readonly input: Record<string, unknown>
   readonly state: RequestState
+  /** The tables, calling with the SDK call's abort signal. */
+  readonly tables: Tables
+}
+
+/**
+ * The `abortSignal` the caller gave the SDK call (`client.send(command, { abortSignal })`), which the AWS SDK puts in
+ * the handler context since 2025; undefined for an older SDK, and for the SDK's own older AbortSignal, which has no
+ * `addEventListener` (that one still cancels the DynamoDB request itself).
+ */
+function callSignal(context: Record<PropertyKey, unknown>): AbortSignal | undefined {
+  const signal = (context.__smithy_context as { abortSignal?: unknown } | undefined)?.abortSignal as Partial<AbortSignal> | undefined
+  return typeof signal?.addEventListener === 'function' && typeof signal.aborted === 'boolean' ? (signal as AbortSignal) : undefined
 }
 
 interface HttpMessage {
@@ -152,9 +172,10 @@ export function createEncryptedDynamoDbClient<Client extends DynamoDbClientLike>
         if (target?.startsWith(TARGET_PREFIX) && body !== undefined && [...tables.keys()].some((name) => body.includes(name))) {
           const operation = target.slice(TARGET_PREFIX.length)
           const input = parseJson(body, 'request')
-          const state = await transformRequest(operation, input, tables)
+          const signalled = withSignal(tables, callSignal(context))
+          const state = await transformRequest(operation, input, signalled)
           setBody(args.request, JSON.stringify(input))
-          context[EXCHANGE] = { operation, input, state } satisfies Exchange
+          context[EXCHANGE] = { operation, input, state, tables: signalled } satisfies Exchange
         }
         return next(args)
       },
@@ -167,12 +188,12 @@ export function createEncryptedDynamoDbClient<Client extends DynamoDbClientLike>
         const exchange = context[EXCHANGE] as Exchange | undefined
         const status = result.response.statusCode ?? 200
         if (exchange === undefined) return result
-        if (status === 400) await decryptErrorItems(result.response, exchange, tables)
+        if (status === 400) await decryptErrorItems(result.response, exchange, exchange.tables)
         if (status < 200 || status >= 300) return result
         const body = await readBody(result.response.body)
         const output = parseJson(decoder.decode(body), 'response')
         try {
-          await transformResponse(exchange.operation, exchange.input, output, tables, exchange.state)
+          await transformResponse(exchange.operation, exchange.input, output, exchange.tables, exchange.state)
         } catch (error) {
           if (error instanceof EnvelopeError) throw error
           throw new MalformedItemError(`DynamoDB's ${exchange.operation} response could not be decrypted.`, { cause: error })

@@ -4,7 +4,7 @@ import { quoteIdentifier } from '../../quote.js'
 import { quoteList } from '../../quote-list.js'
 import { isUnsigned } from '../config.js'
 import { InvalidItemError, ItemAuthenticationError, MalformedItemError, UnsupportedRequestError } from '../errors.js'
-import { FOOTER_ATTRIBUTE, HEADER_ATTRIBUTE, RESERVED_PREFIX, type CryptoAction, type Item } from '../types.js'
+import { FOOTER_ATTRIBUTE, HEADER_ATTRIBUTE, RESERVED_PREFIX, type CryptoAction, type Item, type ItemCallOptions } from '../types.js'
 import { referencedAttributes } from './expressions.js'
 import { fromWireItem, toWireItem, type WireItem } from './wire.js'
 
@@ -16,11 +16,35 @@ export interface TableItemEncryptor {
   readonly attributeActionsOnEncrypt: Readonly<Record<string, CryptoAction>>
   readonly allowedUnsignedAttributes: readonly string[]
   readonly allowedUnsignedAttributePrefix?: string | undefined
-  encryptItem(item: Item): Promise<Item>
-  decryptItem(item: Item): Promise<Item>
+  encryptItem(item: Item, options?: ItemCallOptions): Promise<Item>
+  decryptItem(item: Item, options?: ItemCallOptions): Promise<Item>
 }
 
 export type Tables = ReadonlyMap<string, TableItemEncryptor>
+
+/**
+ * The tables' encryptors, each calling with `signal` (the SDK call's `abortSignal`): an aborted DynamoDB call
+ * ends at once, and cancels the KMS requests its items' data keys need. Without a signal, the tables as they are.
+ */
+export function withSignal(tables: Tables, signal: AbortSignal | undefined): Tables {
+  if (signal === undefined) return tables
+  const options = { signal }
+  return new Map(
+    [...tables].map(([name, encryptor]): [string, TableItemEncryptor] => [
+      name,
+      {
+        tableName: encryptor.tableName,
+        partitionKeyName: encryptor.partitionKeyName,
+        sortKeyName: encryptor.sortKeyName,
+        attributeActionsOnEncrypt: encryptor.attributeActionsOnEncrypt,
+        allowedUnsignedAttributes: encryptor.allowedUnsignedAttributes,
+        allowedUnsignedAttributePrefix: encryptor.allowedUnsignedAttributePrefix,
+        encryptItem: (item) => encryptor.encryptItem(item, options),
+        decryptItem: (item) => encryptor.decryptItem(item, options),
+      },
+    ]),
+  )
+}
 type Json = Record<string, any>
 
 /** Request-side state a response needs (e.g. the plaintext of items DynamoDB left unprocessed). */

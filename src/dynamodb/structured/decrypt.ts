@@ -28,6 +28,8 @@ export interface DecryptStructureInput {
   readonly encryptionContext?: EncryptionContext
   /** Items with more wrapped data keys are refused before any keyring runs. */
   readonly maxEncryptedDataKeys?: number | undefined
+  /** The caller's abort signal, passed on to the materials manager. */
+  readonly signal?: AbortSignal | undefined
 }
 
 const ACTION_OF_LEGEND: Record<number, CryptoAction> = {
@@ -86,6 +88,7 @@ export async function decryptStructure(input: DecryptStructureInput): Promise<St
         encryptedDataKeys: header.encryptedDataKeys,
         commitmentPolicy: 'REQUIRE_ENCRYPT_REQUIRE_DECRYPT',
         reproducedEncryptionContext,
+        signal: input.signal,
       },
       backend,
     ),

@@ -45,6 +45,8 @@ export interface EncryptStructureInput {
   readonly encryptionContext?: EncryptionContext
   /** Materials with more wrapped data keys are refused. */
   readonly maxEncryptedDataKeys?: number | undefined
+  /** The caller's abort signal, passed on to the materials manager. */
+  readonly signal?: AbortSignal | undefined
   /** Tests only: a fixed message ID for known-answer tests. */
   readonly messageId?: Uint8Array
 }
@@ -100,7 +102,10 @@ export async function encryptStructure(input: EncryptStructureInput): Promise<St
   // spec: max plaintext length = 2 bytes per encrypted attribute plus their values
   const maxPlaintextLength = encrypted.reduce((sum, field) => sum + 2 + field.terminal.value.length, 0)
   const materials = await materialsFrom(() =>
-    materialsManager.getEncryptionMaterials({ suite, encryptionContext, commitmentPolicy: 'REQUIRE_ENCRYPT_REQUIRE_DECRYPT', maxPlaintextLength }, backend),
+    materialsManager.getEncryptionMaterials(
+      { suite, encryptionContext, commitmentPolicy: 'REQUIRE_ENCRYPT_REQUIRE_DECRYPT', maxPlaintextLength, signal: input.signal },
+      backend,
+    ),
   )
   // spec: the materials' suite is the one used, and it must be a DynamoDB item suite
   const materialsSuite = dbeSuite(materials?.suite?.id ?? suite.id)
