@@ -39,7 +39,14 @@ export async function abortable<T>(
       aborted = true
       reject(abortedError(what, signal))
     })
-    work().then(
+    let running: Promise<T>
+    try {
+      running = work()
+    } catch (error) {
+      detach()
+      throw error // rejects this promise
+    }
+    running.then(
       (result) => {
         detach()
         if (aborted) dropLate(result)

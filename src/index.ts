@@ -39,14 +39,16 @@ export async function encrypt(
   plaintext: Uint8Array | string | AsyncIterable<Uint8Array>,
   options?: EncryptOptions,
 ): Promise<EncryptResult> {
-  if (isAsyncIterable(plaintext)) {
-    // The stream takes more options than one-shot encrypt: check against encrypt's own first.
-    const checked = optionsObject(options, 'encrypt', ENCRYPT_OPTIONS)
-    const { output, header } = await collectThrough(plaintext, () => encryptStreamWith(nodeBackend, keyringOrCmm, checked))
-    return { ciphertext: output, header }
-  }
-  if (options?.signal == null) return encryptWith(nodeBackend, keyringOrCmm, plaintext, options)
-  return abortable(options.signal, 'encrypt', () => encryptWith(nodeBackend, keyringOrCmm, plaintext, options))
+  if (options?.signal == null) return encryptNow(keyringOrCmm, plaintext, options)
+  // Input in pieces goes through a stream, which has the signal too; the call ends at once all the same.
+  return abortable(options.signal, 'encrypt', () => encryptNow(keyringOrCmm, plaintext, options))
+}
+
+function encryptNow(keyringOrCmm: unknown, plaintext: Uint8Array | string | AsyncIterable<Uint8Array>, options: EncryptOptions | undefined): Promise<EncryptResult> {
+  if (!isAsyncIterable(plaintext)) return encryptWith(nodeBackend, keyringOrCmm, plaintext, options)
+  // The stream takes more options than one-shot encrypt: check against encrypt's own first.
+  const checked = optionsObject(options, 'encrypt', ENCRYPT_OPTIONS)
+  return collectThrough(plaintext, () => encryptStreamWith(nodeBackend, keyringOrCmm, checked)).then(({ output, header }) => ({ ciphertext: output, header }))
 }
 
 /**
@@ -63,9 +65,10 @@ export async function decrypt(
   ciphertext: Uint8Array | AsyncIterable<Uint8Array>,
   options?: DecryptOptions,
 ): Promise<DecryptResult> {
-  if (isAsyncIterable(ciphertext)) return decryptIterableWith(nodeBackend, keyringOrCmm, ciphertext, options)
-  if (options?.signal == null) return decryptWith(nodeBackend, keyringOrCmm, ciphertext, options)
-  return abortable(options.signal, 'decrypt', () => decryptWith(nodeBackend, keyringOrCmm, ciphertext, options), (late) => late.plaintext.fill(0))
+  const decryptNow = () =>
+    isAsyncIterable(ciphertext) ? decryptIterableWith(nodeBackend, keyringOrCmm, ciphertext, options) : decryptWith(nodeBackend, keyringOrCmm, ciphertext, options)
+  if (options?.signal == null) return decryptNow()
+  return abortable(options.signal, 'decrypt', decryptNow, (late) => late.plaintext.fill(0))
 }
 
 /**

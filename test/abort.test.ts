@@ -129,6 +129,32 @@ describe('the signal option of one-shot encrypt and decrypt', () => {
     expect(late?.plaintextDataKey?.every((byte) => byte === 0)).toBe(true)
   })
 
+  it('input in pieces (an async iterable, which goes through a stream): the call ends as the call, and its options are still checked', async () => {
+    const { ciphertext } = await encrypt(keyring, 'hello')
+    const { keyring: held, release } = heldKeyring(keyring)
+    async function* pieces(bytes: Uint8Array) {
+      yield bytes.subarray(0, 10)
+      yield bytes.subarray(10)
+    }
+    for (const [call, run] of [
+      ['encrypt', (signal: AbortSignal) => encrypt(held, pieces(new Uint8Array(100)), { signal })],
+      ['decrypt', (signal: AbortSignal) => decrypt(held, pieces(ciphertext), { signal })],
+    ] as const) {
+      const controller = new AbortController()
+      const outcome = withinASecond<unknown>(run(controller.signal))
+      await after(20)
+      controller.abort()
+      const error = (await outcome) as EnvelopeError
+      expect(error.message).toBe(`The ${call} call was aborted.`)
+      expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0)
+    }
+    release()
+    const { signal } = new AbortController()
+    const refused = (await rejectionOf(encrypt(keyring, pieces(new Uint8Array(5)), { signal, plaintextLength: 5 } as never))) as EnvelopeError
+    expect(refused.message).toMatch(/^encrypt has no option "plaintextLength"/)
+    expect(getEventListeners(signal, 'abort')).toHaveLength(0)
+  })
+
   it('many calls at once on one signal: one listener on it, none left after, and no MaxListenersExceededWarning', async () => {
     const warnings: Error[] = []
     const onWarning = (warning: Error) => warnings.push(warning)
