@@ -364,6 +364,18 @@ describe('aborting cancels KMS requests (real SDK over HTTP, the emulator answer
     expect(sent).toHaveLength(1)
   })
 
+  it("the public-key cache: an aborted get ends at once; its GetPublicKey runs on, and the next get takes its answer", async () => {
+    const { arn } = kms.createKey({ region: 'us-east-1', keySpec: 'RSA_2048' })
+    const publicKeys = createKmsPublicKeyCache({ clientSupplier: recording })
+    kms.faults.latency(500)
+    const { error } = await abortAfter50ms((signal) => publicKeys.get(arn, { signal }))
+    expect(error.code).toBe('ABORTED')
+    expect(error.message).toBe('The KmsPublicKeyCache.get call was aborted.')
+    expect((await publicKeys.get(arn)).keyId).toBe(arn)
+    expect(await Promise.all(sent.map((call) => call.outcome))).toEqual(['answered'])
+    expect(((await rejectionOf(publicKeys.get(arn, { signal: 'soon' } as never))) as EnvelopeError).code).toBe('INVALID_CONFIGURATION')
+  })
+
   it('caching: the abort of the call that fetches for others cancels its request, and they fetch for themselves', async () => {
     const { arn } = kms.createKey({ region: 'us-east-1' })
     const cmm = new CachingMaterialsManager({ keyring: new KmsKeyring({ generatorKeyId: arn, clientSupplier: recording }), maxAge: 60_000 })

@@ -1,3 +1,4 @@
+import { abortable, abortSignalOption } from '../abort.js'
 import { rsaSpkiModulusBits, toPem } from '../backend/der.js'
 import { ConfigurationError, KeyringError } from '../errors.js'
 import { isKmsArn, parseKmsArn } from './kms-arn.js'
@@ -38,8 +39,12 @@ export interface KmsPublicKeyCacheOptions {
 
 /** What `createKmsPublicKeyCache` returns: public keys fetched from KMS once and kept. */
 export interface KmsPublicKeyCache {
-  /** The public key of a KMS RSA key (key or alias ARN), fetched with GetPublicKey at most once per `maxAge`. */
-  get(keyArn: string): Promise<KmsPublicKey>
+  /**
+   * The public key of a KMS RSA key (key or alias ARN), fetched with GetPublicKey at most once per `maxAge`. Aborting
+   * `signal` ends this call at once (`ABORTED`); the GetPublicKey request, which other calls may share, runs on, and
+   * its answer is kept for the next call.
+   */
+  get(keyArn: string, options?: { signal?: AbortSignal | undefined }): Promise<KmsPublicKey>
   /** Forget one key, or every key. */
   clear(keyArn?: string): void
 }
@@ -93,30 +98,40 @@ export function createKmsPublicKeyCache(options: KmsPublicKeyCacheOptions = {}):
     return checkedPublicKey(keyArn, response)
   }
 
-  return {
-    get(keyArn) {
-      if (!isKmsArn(keyArn)) {
-        return Promise.reject(
-          new ConfigurationError(`KMS public keys are looked up by key or alias ARN (its Region picks the client); got ${quoteIdentifier(keyArn)}.`),
-        )
-      }
-      // Monotonic: a wall clock set back (an NTP step) would keep a disabled key in use for as long again.
-      const now = performance.now()
-      const cached = entries.get(keyArn)
-      if (cached !== undefined && cached.expires > now) {
-        // Asked for again: it moves to the end, so that keys asked for once (a scan) push out other such keys first.
-        entries.delete(keyArn)
-        entries.set(keyArn, cached)
-        return cached.answer.then(ownCopy)
-      }
-      const answer = fetchKey(keyArn, parseKmsArn(keyArn).region)
+  const lookUp = (keyArn: string): Promise<KmsPublicKey> => {
+    if (!isKmsArn(keyArn)) {
+      return Promise.reject(
+        new ConfigurationError(`KMS public keys are looked up by key or alias ARN (its Region picks the client); got ${quoteIdentifier(keyArn)}.`),
+      )
+    }
+    // Monotonic: a wall clock set back (an NTP step) would keep a disabled key in use for as long again.
+    const now = performance.now()
+    const cached = entries.get(keyArn)
+    if (cached !== undefined && cached.expires > now) {
+      // Asked for again: it moves to the end, so that keys asked for once (a scan) push out other such keys first.
       entries.delete(keyArn)
-      entries.set(keyArn, { answer, expires: now + maxAge })
-      while (entries.size > maxEntries) entries.delete(entries.keys().next().value as string)
-      answer.catch(() => {
-        if (entries.get(keyArn)?.answer === answer) entries.delete(keyArn)
-      })
-      return answer.then(ownCopy)
+      entries.set(keyArn, cached)
+      return cached.answer.then(ownCopy)
+    }
+    const answer = fetchKey(keyArn, parseKmsArn(keyArn).region)
+    entries.delete(keyArn)
+    entries.set(keyArn, { answer, expires: now + maxAge })
+    while (entries.size > maxEntries) entries.delete(entries.keys().next().value as string)
+    answer.catch(() => {
+      if (entries.get(keyArn)?.answer === answer) entries.delete(keyArn)
+    })
+    return answer.then(ownCopy)
+  }
+
+  return {
+    get(keyArn, getOptions) {
+      let signal: AbortSignal | undefined
+      try {
+        signal = abortSignalOption(optionsObject(getOptions, 'KmsPublicKeyCache.get', 'signal').signal)
+      } catch (error) {
+        return Promise.reject(error)
+      }
+      return signal === undefined ? lookUp(keyArn) : abortable(signal, 'KmsPublicKeyCache.get', () => lookUp(keyArn))
     },
     clear(keyArn) {
       // Nothing (undefined or null) clears every key.
