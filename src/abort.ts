@@ -1,5 +1,5 @@
-// The `signal` option of encrypt, decrypt and their streams. One-shot calls reach this module on demand (only
-// when given a signal), so a browser page that never passes one does not download it.
+// The `signal` option of encrypt, decrypt, their streams and the DynamoDB item calls. The browser build's one-shot
+// calls reach this module on demand (only when given a signal), so a page that never passes one does not download it.
 import { AbortedError, ConfigurationError } from './errors.js'
 import { whenCollected } from './when-collected.js'
 
@@ -19,10 +19,10 @@ export function abortedError(what: string, signal: AbortSignal): AbortedError {
 }
 
 /**
- * Run a one-shot call (`encrypt`, `decrypt`, `encryptItem`, …: `work`) under its `signal` option. An abort before it settles rejects at
- * once with `ABORTED`; one that came before the call rejects before anything runs. The signal also reaches the
- * materials manager and the keyrings in their request (KMS keyrings cancel their requests); what `work` still
- * returns after an abort goes to `dropLate` (decrypt zeroes the plaintext).
+ * Run a one-shot call (`encrypt`, `decrypt`, `encryptItem`, …: `work`) under its `signal` option. An abort before it
+ * settles rejects at once with `ABORTED`; one that came before the call rejects before anything runs. The signal
+ * also reaches the materials manager and the keyrings in their request (KMS keyrings cancel their requests); what
+ * `work` still returns after an abort goes to `dropLate` (decrypt zeroes the plaintext).
  */
 export async function abortable<T>(
   option: unknown,
@@ -62,9 +62,10 @@ export async function abortable<T>(
 
 /**
  * Call `onAbort` when `signal` aborts (at once if it has). Returns a function that detaches it (and returns
- * `onAbort`), which the caller must keep: it keeps `onAbort`, which the signal holds only weakly. A signal can outlive many streams and calls
- * (a server's, passed to every request's), and one dropped unfinished, neither closed nor aborted, would otherwise
- * be kept by its listener for good; once such a stream is collected, it is forgotten.
+ * `onAbort`), which the caller must keep: it keeps `onAbort`, which the signal holds only weakly. A signal can
+ * outlive many streams and calls (a server's, passed to every request's), and one dropped unfinished, neither
+ * closed nor aborted, would otherwise be kept by its listener for good; once such a stream is collected, it is
+ * forgotten.
  */
 export function watchAbort(signal: AbortSignal | undefined, onAbort: () => void): () => unknown {
   if (signal === undefined) return () => undefined

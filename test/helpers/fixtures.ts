@@ -150,3 +150,20 @@ export function runModuleScript<T = unknown>(script: string, env?: Record<string
 
 /** The major version of the Node running the tests: some Node behaviour the tests see changed (Node 24). */
 export const NODE_MAJOR = Number(process.versions.node.split('.')[0])
+
+/**
+ * Run `body` and return the MaxListenersExceededWarning-s Node emitted meanwhile (a leak of listeners on an
+ * AbortSignal, say); warnings come on a later tick, which this waits for.
+ */
+export async function maxListenersWarnings(body: () => Promise<void>): Promise<Error[]> {
+  const warnings: Error[] = []
+  const onWarning = (warning: Error) => warnings.push(warning)
+  process.on('warning', onWarning)
+  try {
+    await body()
+    await new Promise((resolve) => setImmediate(resolve))
+  } finally {
+    process.off('warning', onWarning)
+  }
+  return warnings.filter((warning) => warning.name === 'MaxListenersExceededWarning')
+}
