@@ -483,21 +483,24 @@ async function opsPerSecond(contenders, oursError) {
   // Informational: a tight await loop never lets the event loop turn, so work a library hands to the
   // thread pool (e.g. pre-generated ECDSA keys) is never delivered. This row yields once per op.
   configs.push({ suite: 0x0578, op: 'encrypt', yieldEach: true })
-  for (const { suite, op, yieldEach = false } of configs) {
+  // Informational: what an abort signal (the `signal` option, never aborted here) costs ours per message.
+  for (const op of ['encrypt', 'decrypt']) configs.push({ suite: 0x0478, op, withSignal: true })
+  for (const { suite, op, yieldEach = false, withSignal = false } of configs) {
     {
-      task(`ops ${hex(suite)} ${op}${yieldEach ? ' (yielding)' : ''}`)
+      task(`ops ${hex(suite)} ${op}${yieldEach ? ' (yielding)' : ''}${withSignal ? ' (with a signal)' : ''}`)
       const entries = []
+      const extra = withSignal ? { signal: new AbortController().signal } : {}
       for (const name of ['ours', 'floor', 'official']) {
         let c = contenders[name]
         if (name === 'floor') {
           // the message floor (lib/message-floor.mjs), for the suites it covers
-          if (yieldEach || !MESSAGE_FLOOR_SUITES.has(suite)) continue
+          if (yieldEach || withSignal || !MESSAGE_FLOOR_SUITES.has(suite)) continue
           const floor = messageFloor(suite)
           c = { encryptor: () => floor.encrypt, decryptor: () => floor.decrypt }
         }
         if (!c) continue
         if (op === 'encrypt') {
-          const enc = c.encryptor(suite, 4096)
+          const enc = c.encryptor(suite, 4096, extra)
           entries.push({ name, fn: () => enc(plaintext), yieldEach })
         } else {
           // Distinct messages, each with its own signer for signing suites (see DISTINCT_MESSAGES).
@@ -508,7 +511,7 @@ async function opsPerSecond(contenders, oursError) {
           } catch (err) {
             error = err
           }
-          entries.push({ name, fn: cyclingDecryptor(c.decryptor(suite), messages), error })
+          entries.push({ name, fn: cyclingDecryptor(c.decryptor(suite, extra), messages), error })
         }
       }
       const res = await measureOps(entries)
@@ -519,10 +522,10 @@ async function opsPerSecond(contenders, oursError) {
       const floor = res.floor?.median
       const ceiling = pairedRatio(res.floor?.samples, res.official?.samples)
       const key = `${hex(suite)} ${op}`
-      const target = yieldEach ? undefined : OPS_TARGET[key]
+      const target = yieldEach || withSignal ? undefined : OPS_TARGET[key]
       rows.push({
         suite: hex(suite),
-        op: yieldEach ? `${op}, setImmediate between ops (info)` : op,
+        op: yieldEach ? `${op}, setImmediate between ops (info)` : withSignal ? `${op}, with an AbortSignal (info)` : op,
         ours: res.ours?.error ? 'ERR' : fmtNum(ours, 0),
         official: res.official?.error ? 'ERR' : fmtNum(official, 0),
         usOurs: Number.isFinite(ours) ? (1e6 / ours).toFixed(1) : 'n/a',
@@ -543,7 +546,7 @@ async function opsPerSecond(contenders, oursError) {
       for (const n of ['ours', 'floor', 'official']) {
         if (res[n]?.error) log(`  ${n} ${key}: ERROR ${errText(res[n].error)}`)
       }
-      raw.ops.push({ suite, op, yieldEach, results: res })
+      raw.ops.push({ suite, op, yieldEach, withSignal, results: res })
     }
   }
   printTable(

@@ -24,18 +24,23 @@ export function abortedError(what: string, signal: AbortSignal): AbortedError {
  * also reaches the materials manager and the keyrings in their request (KMS keyrings cancel their requests); what
  * `work` still returns after an abort goes to `dropLate` (decrypt zeroes the plaintext).
  */
-export async function abortable<T>(
+export function abortable<T>(
   option: unknown,
   call: string,
   work: () => Promise<T>,
   dropLate: (late: T) => void = () => undefined,
 ): Promise<T> {
-  const signal = abortSignalOption(option) as AbortSignal
   const what = `The ${call} call`
-  if (signal.aborted) throw abortedError(what, signal)
   return new Promise<T>((resolve, reject) => {
+    const signal = abortSignalOption(option) as AbortSignal // a throw here rejects the call
+    if (signal.aborted) {
+      reject(abortedError(what, signal))
+      return
+    }
     let aborted = false
-    const detach = watchAbort(signal, () => {
+    // Held strongly, unlike a stream's watcher: a call lets go of the signal when it settles, and a WeakRef and a
+    // finalizer cost about 2 µs, a tenth of a small message's encrypt.
+    const detach = watch(signal, () => {
       aborted = true
       reject(abortedError(what, signal))
     })
@@ -62,10 +67,9 @@ export async function abortable<T>(
 
 /**
  * Call `onAbort` when `signal` aborts (at once if it has). Returns a function that detaches it (and returns
- * `onAbort`), which the caller must keep: it keeps `onAbort`, which the signal holds only weakly. A signal can
- * outlive many streams and calls (a server's, passed to every request's), and one dropped unfinished, neither
- * closed nor aborted, would otherwise be kept by its listener for good; once such a stream is collected, it is
- * forgotten.
+ * `onAbort`), which the stream must keep: it keeps `onAbort`, which the signal holds only weakly. A signal can
+ * outlive many streams (a server's, passed to every request's), and one dropped unfinished, neither closed nor
+ * aborted, would otherwise be kept by its listener for good; once such a stream is collected, it is forgotten.
  */
 export function watchAbort(signal: AbortSignal | undefined, onAbort: () => void): () => unknown {
   if (signal === undefined) return () => undefined
@@ -73,19 +77,20 @@ export function watchAbort(signal: AbortSignal | undefined, onAbort: () => void)
     onAbort()
     return () => undefined
   }
-  const unwatch = watchWeakly(signal, new WeakRef(onAbort))
+  const unwatch = watch(signal, new WeakRef(onAbort))
   const forget = whenCollected(onAbort, unwatch)
   return () => {
     unwatch()
     forget()
-    // A use of `onAbort`, which keeps it alive as long as the caller keeps this function. (It was `void onAbort`,
+    // A use of `onAbort`, which keeps it alive as long as the stream keeps this function. (It was `void onAbort`,
     // which minifiers drop as a statement without effect: in minified builds the signal then held `onAbort` only
     // weakly, and an abort after a garbage collection went unheard.)
     return onAbort
   }
 }
 
-type AbortWatcher = WeakRef<() => void>
+/** What to call on abort: a function, or a stream's, held weakly. */
+type AbortWatcher = (() => void) | WeakRef<() => void>
 
 /**
  * What watches each signal. A signal gets one listener however many streams and calls watch it: with one listener
@@ -93,8 +98,11 @@ type AbortWatcher = WeakRef<() => void>
  */
 const watchers = new WeakMap<AbortSignal, { readonly watching: Set<AbortWatcher>; readonly listener: () => void }>()
 
-/** Made apart from `watchAbort` so that it does not share `onAbort` (see `whenCollected`). */
-function watchWeakly(signal: AbortSignal, watcher: AbortWatcher): () => void {
+/**
+ * Add `watcher` to what `signal` calls on abort; returns the function that takes it off. Made apart from
+ * `watchAbort` so that it does not share `onAbort` (see `whenCollected`).
+ */
+function watch(signal: AbortSignal, watcher: AbortWatcher): () => void {
   let watched = watchers.get(signal)
   if (watched === undefined) {
     const watching = new Set<AbortWatcher>()
@@ -102,7 +110,8 @@ function watchWeakly(signal: AbortSignal, watcher: AbortWatcher): () => void {
       watchers.delete(signal)
       for (const each of watching) {
         try {
-          each.deref()?.()
+          if (typeof each === 'function') each()
+          else each.deref()?.()
         } catch (error) {
           queueMicrotask(() => {
             throw error // reported as a listener's own would be, without keeping the others from their abort

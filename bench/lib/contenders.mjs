@@ -1,6 +1,7 @@
 // The three contenders behind one shape:
-//   contender.encryptor(suiteId, frameLength) -> async (plaintext) => ciphertext
-//   contender.decryptor(suiteId)              -> async (ciphertext) => plaintext
+//   contender.encryptor(suiteId, frameLength, extra?) -> async (plaintext) => ciphertext
+//   contender.decryptor(suiteId, extra?)              -> async (ciphertext) => plaintext
+// (`extra`: more options for ours, such as a `signal`; the official SDK has no such options)
 // Every encrypt uses a fresh data key (no caching); the keyrings are raw AES-256 keyrings
 // with the same namespace, name and wrapping key, so messages are interchangeable between
 // "ours" and "official".
@@ -65,17 +66,18 @@ export async function loadOurs() {
   const { lib, keyring } = await loadOursBuild(['encrypt', 'decrypt'])
   return {
     name: 'ours',
-    encryptor(suiteId, frameLength) {
+    encryptor(suiteId, frameLength, extra = {}) {
       const options = {
         algorithmSuite: suiteId,
         frameLength,
         commitmentPolicy: oursEncryptPolicy(suiteId),
         encryptionContext: ENCRYPTION_CONTEXT,
+        ...extra,
       }
       return async (plaintext) => (await lib.encrypt(keyring, plaintext, options)).ciphertext
     },
-    decryptor(suiteId) {
-      const options = { commitmentPolicy: oursDecryptPolicy(suiteId) }
+    decryptor(suiteId, extra = {}) {
+      const options = { commitmentPolicy: oursDecryptPolicy(suiteId), ...extra }
       return async (ciphertext) => (await lib.decrypt(keyring, ciphertext, options)).plaintext
     },
   }
