@@ -96,9 +96,12 @@ export function decryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, str
   let held: Uint8Array | undefined
   let closed = false
   let detach = () => undefined as void
+  /** Aborted when the stream ends, however it ends: the request's signal, which cancels a KMS request under way. */
+  const ending = new AbortController()
 
   const release = () => {
     closed = true
+    ending.abort()
     held?.fill(0)
     held = undefined
     opened?.opener.dispose()
@@ -142,7 +145,7 @@ export function decryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, str
           'backend, which verifies whole messages only: use one-shot decrypt for signed messages.',
       )
     }
-    const authenticated = await openHeader(backend, cmm, candidate, input.bytes.subarray(0, candidate.length), settings)
+    const authenticated = await openHeader(backend, cmm, candidate, input.bytes.subarray(0, candidate.length), { ...settings, signal: ending.signal })
     if (closed) {
       authenticated.opener.dispose() // aborted while the keyring worked: keep nothing
       return false

@@ -59,9 +59,15 @@ export function encryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, str
   let seen = 0
   let closed = false
   let detach = () => undefined as void
+  /**
+   * Aborted when the stream ends, however it ends (the caller's signal, a cancel, a destroyed Node stream, an
+   * error): the materials manager gets it as the request's signal, so a KMS request under way is cancelled.
+   */
+  const ending = new AbortController()
 
   const release = () => {
     closed = true
+    ending.abort()
     pending.fill(0, 0, pendingLength)
     pending = new Uint8Array(0)
     pendingLength = 0
@@ -159,7 +165,7 @@ export function encryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, str
         const beginning = beginEncryption(
           backend,
           keyringOrCmm,
-          options,
+          { ...options, signal: ending.signal },
           { plaintextLength: declaredLength, maxPlaintextLength: maxLength },
           async (suite) => {
             // Signing a stream needs an incremental signer, which a backend may load on demand (the browser's).

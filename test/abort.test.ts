@@ -13,9 +13,11 @@ import {
   createKmsPublicKeyCache,
   RequiredEncryptionContextMaterialsManager,
   decrypt,
+  decryptNodeStream,
   decryptStream,
   defaultKmsClientSupplier,
   encrypt,
+  encryptNodeStream,
   encryptStream,
   type DecryptionMaterials,
   type EncryptionMaterials,
@@ -326,6 +328,55 @@ describe('aborting cancels KMS requests (real SDK over HTTP, the emulator answer
       sent = []
       const { error } = await abortAfter50ms(run)
       expect(error.code).toBe('ABORTED')
+      expect(sent.map((call) => call.operation)).toEqual([operation])
+      expect(await withinASecond(sent[0]!.outcome)).toBe('AbortError')
+    }
+  })
+
+  it('streams ended another way (a destroyed Node Transform, a cancelled Web stream) cancel their KMS request too', async () => {
+    const { arn } = kms.createKey({ region: 'us-east-1' })
+    const kmsKeyring = new KmsKeyring({ generatorKeyId: arn, clientSupplier: recording })
+    const { ciphertext } = await encrypt(kmsKeyring, 'hello')
+    kms.faults.latency(3000)
+    const endings: Array<[string, () => { end: () => void; ended: Promise<unknown> }]> = [
+      [
+        'GenerateDataKeyCommand',
+        () => {
+          const transform = encryptNodeStream(kmsKeyring)
+          const ended = new Promise((resolve) => transform.on('close', resolve))
+          transform.on('error', () => undefined)
+          transform.write(new Uint8Array(10))
+          return { end: () => transform.destroy(new Error('the destination failed')), ended }
+        },
+      ],
+      [
+        'DecryptCommand',
+        () => {
+          const transform = decryptNodeStream(kmsKeyring)
+          const ended = new Promise((resolve) => transform.on('close', resolve))
+          transform.on('error', () => undefined)
+          transform.write(ciphertext)
+          return { end: () => transform.destroy(), ended }
+        },
+      ],
+      [
+        'DecryptCommand',
+        () => {
+          const stream = decryptStream(kmsKeyring)
+          const reader = stream.readable.getReader()
+          const ended = reader.read().then(() => undefined, () => undefined)
+          const writer = stream.writable.getWriter()
+          writer.write(ciphertext).catch(() => undefined)
+          return { end: () => void reader.cancel(new Error('the reader went away')), ended }
+        },
+      ],
+    ]
+    for (const [operation, start] of endings) {
+      sent = []
+      const { end, ended } = start()
+      await after(50)
+      end()
+      expect(await withinASecond(ended)).not.toBe('still waiting')
       expect(sent.map((call) => call.operation)).toEqual([operation])
       expect(await withinASecond(sent[0]!.outcome)).toBe('AbortError')
     }
