@@ -165,7 +165,8 @@ export function encryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, str
         const beginning = beginEncryption(
           backend,
           keyringOrCmm,
-          { ...options, signal: ending.signal },
+          // Without a prototype, as optionsObject made `options`: an option set on Object.prototype is not read.
+          { __proto__: null, ...options, signal: ending.signal } as typeof options,
           { plaintextLength: declaredLength, maxPlaintextLength: maxLength },
           async (suite) => {
             // Signing a stream needs an incremental signer, which a backend may load on demand (the browser's).
