@@ -13,6 +13,16 @@ export function abortSignalOption(signal: unknown): AbortSignal | undefined {
   return signal as AbortSignal
 }
 
+/**
+ * The `signal` of a call's options when they have one of their own: one inherited (set on Object.prototype by a
+ * polluting bug elsewhere, say) is not read, as no inherited option is.
+ */
+export function ownSignal(options: unknown): unknown {
+  return typeof options === 'object' && options !== null && Object.prototype.hasOwnProperty.call(options, 'signal')
+    ? (options as { signal?: unknown }).signal
+    : undefined
+}
+
 /** The error of an aborted call or stream (`what`: 'The stream', …); the signal's reason is its cause. */
 export function abortedError(what: string, signal: AbortSignal): AbortedError {
   return new AbortedError(`${what} was aborted.`, { cause: signal.reason })

@@ -1,6 +1,6 @@
 // The browser's one-shot calls on input that arrives in pieces (gathered into one buffer) or under a signal; loaded
 // on first use by browser.ts, so a page that encrypts bytes without a signal never downloads it.
-import { abortable } from './abort.js'
+import { abortable, ownSignal } from './abort.js'
 import { isAsyncIterable } from './async-iterable.js'
 import { inputChunk, refuseLockedStream } from './collect.js'
 import { LimitExceededError } from './errors.js'
@@ -23,7 +23,7 @@ export function oneShot<T>(
   dropLate?: (late: T) => void,
   maxBodySize?: number,
 ): Promise<T> {
-  const signal = options?.signal
+  const signal = ownSignal(options)
   const work = async (): Promise<T> => {
     if (!pieces) return run(input)
     const gathered = await gather(input as AsyncIterable<unknown> | ReadableStream<unknown>, maxBodySize)

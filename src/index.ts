@@ -10,7 +10,7 @@
  * const { plaintext, header } = await decrypt(keyring, ciphertext, { encryptionContext: { purpose: 'demo' } })
  * ```
  */
-import { abortable } from './abort.js'
+import { abortable, ownSignal } from './abort.js'
 import { nodeBackend } from './backend/node.js'
 import { isAsyncIterable } from './async-iterable.js'
 import { collectThrough } from './collect.js'
@@ -39,9 +39,10 @@ export async function encrypt(
   plaintext: Uint8Array | string | AsyncIterable<Uint8Array>,
   options?: EncryptOptions,
 ): Promise<EncryptResult> {
-  if (options?.signal == null) return encryptNow(keyringOrCmm, plaintext, options)
+  const signal = ownSignal(options)
+  if (signal == null) return encryptNow(keyringOrCmm, plaintext, options)
   // Input in pieces goes through a stream, which has the signal too; the call ends at once all the same.
-  return abortable(options.signal, 'encrypt', () => encryptNow(keyringOrCmm, plaintext, options))
+  return abortable(signal, 'encrypt', () => encryptNow(keyringOrCmm, plaintext, options))
 }
 
 function encryptNow(keyringOrCmm: unknown, plaintext: Uint8Array | string | AsyncIterable<Uint8Array>, options: EncryptOptions | undefined): Promise<EncryptResult> {
@@ -67,8 +68,9 @@ export async function decrypt(
 ): Promise<DecryptResult> {
   const decryptNow = () =>
     isAsyncIterable(ciphertext) ? decryptIterableWith(nodeBackend, keyringOrCmm, ciphertext, options) : decryptWith(nodeBackend, keyringOrCmm, ciphertext, options)
-  if (options?.signal == null) return decryptNow()
-  return abortable(options.signal, 'decrypt', decryptNow, (late) => late.plaintext.fill(0))
+  const signal = ownSignal(options)
+  if (signal == null) return decryptNow()
+  return abortable(signal, 'decrypt', decryptNow, (late) => late.plaintext.fill(0))
 }
 
 /**

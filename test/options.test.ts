@@ -160,6 +160,33 @@ describe('an option set on Object.prototype (prototype pollution elsewhere in th
     expect(() => new CachingMaterialsManager({ keyring, maxAge: 1000 })).not.toThrow()
   })
 
+  it('a signal set on Object.prototype (not an AbortSignal, or an aborted one) is not read by any call', async () => {
+    const items = new DynamoDbItemEncryptor({ tableName: 'orders', partitionKeyName: 'pk', attributeActionsOnEncrypt: { pk: 'SIGN_ONLY', card: 'ENCRYPT_AND_SIGN' }, keyring })
+    // Node itself reads an inherited `signal` in its own option bags (a module import fails with ERR_INVALID_ARG_TYPE):
+    // a first round without it loads every module these calls load on demand.
+    async function* pieces(bytes: Uint8Array) {
+      yield bytes.subarray(0, 7)
+      yield bytes.subarray(7)
+    }
+    for (const signal of [undefined, 'soon', AbortSignal.abort()]) {
+      if (signal !== undefined) pollute('signal', signal)
+      const { ciphertext } = await encrypt(keyring, plaintext, {})
+      expect((await decrypt(keyring, ciphertext)).plaintext).toEqual(plaintext)
+      // Input in pieces from a generator: Node's own Readable reads an inherited signal too.
+      expect((await decrypt(keyring, pieces(ciphertext), {})).plaintext).toEqual(plaintext)
+      expect((await encrypt(keyring, pieces(plaintext))).ciphertext.length).toBeGreaterThan(plaintext.length)
+      expect(await readAll(chunked(ciphertext, 500).pipeThrough(decryptStream(keyring, {})))).not.toHaveLength(0)
+      const stored = await items.encryptItem({ pk: { S: 'u1' }, card: { S: '4111' } }, {})
+      expect((await items.decryptItem(stored)).card).toEqual({ S: '4111' })
+      for (const name of polluted.splice(0)) delete (Object.prototype as Record<string, unknown>)[name]
+    }
+    // The object calls, given options that inherit a signal (a polluted prototype's enumerable pair would also be
+    // marshalled by @aws-sdk/util-dynamodb as an attribute of the object, which is that library's to refuse).
+    const inheriting = Object.create({ signal: 'soon' }) as object
+    const object = await items.encryptObject({ pk: 'u1', card: '4111' }, inheriting)
+    expect(await items.decryptObject(object, inheriting)).toEqual({ pk: 'u1', card: '4111' })
+  })
+
   it('the DynamoDB item encryptor still encrypts, with its default suite', async () => {
     pollute('plaintextPolicy', 'FORCE_PLAINTEXT_WRITE_ALLOW_PLAINTEXT_READ')
     pollute('algorithmSuite', 0x6700)

@@ -1,6 +1,6 @@
 // Encrypt and decrypt one DynamoDB item (spec: dynamodb-encryption-client/encrypt-item.md, decrypt-item.md,
 // ddb-item-conversion.md), on top of the structured-encryption core.
-import { abortable, abortSignalOption } from '../abort.js'
+import { abortable, abortSignalOption, ownSignal } from '../abort.js'
 import { ConfigurationError } from '../errors.js'
 import { optionsObject } from '../option-names.js'
 import { loadOnce } from '../load-on-demand.js'
@@ -190,7 +190,8 @@ export class ItemEncryptorCore {
    * the header and footer are Uint8Array. Needs the optional peer dependency `@aws-sdk/util-dynamodb`.
    */
   async encryptObject(object: Record<string, unknown>, options?: ObjectMarshallOptions): Promise<Record<string, unknown>> {
-    const { signal, ...rest } = options ?? {}
+    const { signal: _taken, ...rest } = options ?? {} // the conversion options, without the signal
+    const signal = ownSignal(options) as AbortSignal | undefined
     const { marshall, unmarshall } = await loadMarshalling()
     checkConvertible(object, 'encryptObject', InvalidItemError)
     // An option given as undefined keeps its default, here as everywhere in kms-envelope.
@@ -202,7 +203,8 @@ export class ItemEncryptorCore {
 
   /** Decrypt a stored item given as a plain object (what the document client returns) back to a plain object. */
   async decryptObject(object: Record<string, unknown>, options?: ObjectUnmarshallOptions): Promise<Record<string, unknown>> {
-    const { signal, ...unmarshallOptions } = options ?? {}
+    const { signal: _taken, ...unmarshallOptions } = options ?? {} // the conversion options, without the signal
+    const signal = ownSignal(options) as AbortSignal | undefined
     const { marshall, unmarshall } = await loadMarshalling()
     checkConvertible(object, 'decryptObject', MalformedItemError)
     const item = marshalled(() => marshall(object, { convertClassInstanceToMap: false }), MalformedItemError, 'decryptObject')
