@@ -1,7 +1,7 @@
 // The `signal` option of one-shot encrypt and decrypt, and the signal's way to the keyrings: KMS requests are
 // cancelled (the real @aws-sdk/client-kms against the local emulator, which answers slowly on request).
 import { getEventListeners } from 'node:events'
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
 import {
   AbortedError,
   CachingMaterialsManager,
@@ -25,6 +25,7 @@ import {
   type Keyring,
   type KmsClientSupplier,
 } from '../src/index.js'
+import { nodeBackend } from '../src/backend/node.js'
 import { startKmsEmulator, type KmsEmulator } from '../src/testing/index.js'
 import { aesKeyring, heldKeyring, maxListenersWarnings, rejectionOf, spyKeyring } from './helpers/fixtures.js'
 
@@ -155,6 +156,42 @@ describe('the signal option of one-shot encrypt and decrypt', () => {
     const refused = (await rejectionOf(encrypt(keyring, pieces(new Uint8Array(5)), { signal, plaintextLength: 5 } as never))) as EnvelopeError
     expect(refused.message).toMatch(/^encrypt has no option "plaintextLength"/)
     expect(getEventListeners(signal, 'abort')).toHaveLength(0)
+  })
+
+  it('decrypt aborted while the signature is still being checked returns nothing, and zeroes the plaintext it had', async () => {
+    const { ciphertext } = await encrypt(keyring, new Uint8Array(1024 * 1024).fill(7), { algorithmSuite: 0x0578 })
+    // The signature check of a message this size begins before the keyring runs; here it waits for the gate.
+    let open = () => undefined as void
+    const gate = new Promise<void>((resolve) => (open = resolve))
+    const verify = nodeBackend.verifyMessage.bind(nodeBackend)
+    const verifying = vi.spyOn(nodeBackend, 'verifyMessage').mockImplementation(async (...args) => {
+      await gate
+      return verify(...args)
+    })
+    const allocate = nodeBackend.allocate.bind(nodeBackend)
+    const allocated: Uint8Array[] = []
+    const allocating = vi.spyOn(nodeBackend, 'allocate').mockImplementation((length) => {
+      const buffer = allocate(length)
+      allocated.push(buffer)
+      return buffer
+    })
+    try {
+      const controller = new AbortController()
+      const outcome = rejectionOf(decrypt(keyring, ciphertext, { signal: controller.signal }))
+      // Once the frames are decrypted, only the signature is awaited.
+      for (let turn = 0; turn < 100 && allocated.length === 0; turn++) await after(10)
+      const plaintext = allocated.find((buffer) => buffer.length === 1024 * 1024)
+      expect(plaintext?.every((byte) => byte === 7)).toBe(true)
+      controller.abort()
+      expect(((await outcome) as EnvelopeError).code).toBe('ABORTED')
+      open()
+      await after(50)
+      expect(plaintext?.every((byte) => byte === 0)).toBe(true)
+    } finally {
+      verifying.mockRestore()
+      allocating.mockRestore()
+      open()
+    }
   })
 
   it('many calls at once on one signal: one listener on it, none left after, and no MaxListenersExceededWarning', async () => {
