@@ -29,6 +29,16 @@ export function abortedError(what: string, signal: AbortSignal): AbortedError {
 }
 
 /**
+ * Stop the work on the data keys once `signal` aborted: a keyring that tries one data key after another (or a
+ * MultiKeyring, one keyring after another) tries no more, and no message key is made from a data key that came
+ * late. The caller (a call under `abortable`, a stream) has its own ABORTED error already; this one reaches only
+ * code that called a materials manager or keyring itself.
+ */
+export function stopIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw abortedError('The work on the data keys', signal)
+}
+
+/**
  * Run a one-shot call (`encrypt`, `decrypt`, `encryptItem`, …: `work`) under its `signal` option. An abort before it
  * settles rejects at once with `ABORTED`; one that came before the call rejects before anything runs. The signal
  * also reaches the materials manager and the keyrings in their request (KMS keyrings cancel their requests); what

@@ -1,4 +1,4 @@
-import { abortSignalOption, abortedError } from './abort.js'
+import { abortSignalOption, stopIfAborted } from './abort.js'
 import { isAsyncAead, isPromise, type CryptoBackend, type Verifier } from './backend/types.js'
 import { checkDecryptionMaterials, managerFailure } from './cmm/materials-check.js'
 import { deriveKeys } from './derive.js'
@@ -184,7 +184,7 @@ export async function openHeader(
   let aead: ReturnType<CryptoBackend['aeadKey']> | undefined
   try {
     // Aborted while the keyrings worked: the caller has its error already, and nothing more is done with the key.
-    if (settings.signal?.aborted) throw abortedError('The decrypt call', settings.signal)
+    stopIfAborted(settings.signal)
     assertDecryptAllowed(materials.suite, settings.commitmentPolicy)
     const authenticatedOnly = authenticatedOnlyContext(stored, materials, expected)
     const derived = deriveKeys(backend, suite, plaintextDataKey, header.messageId)

@@ -264,6 +264,7 @@ describe('the signal option of one-shot encrypt and decrypt', () => {
       ),
     )
     expect(error).toBeInstanceOf(AbortedError)
+    expect((error as Error).message).toBe('The work on the data keys was aborted.')
     expect(next.calls.decrypt).toBe(0)
   })
 

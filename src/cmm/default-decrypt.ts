@@ -2,7 +2,7 @@
 // encrypts never downloads it. spec: framework/default-cmm.md#decrypt-materials
 import type { CryptoBackend } from '../backend/types.js'
 import { fromBase64 } from '../backend/der.js'
-import { abortedError } from '../abort.js'
+import { stopIfAborted } from '../abort.js'
 import {
   EncryptionContextMismatchError,
   KeyringError,
@@ -61,7 +61,7 @@ export async function defaultDecryptionMaterials(
       request.signal,
     )
   } catch (error) {
-    if (request.signal?.aborted) throw abortedError('The decrypt call', request.signal)
+    stopIfAborted(request.signal)
     if (isEnvelopeError(error) && error instanceof NoDecryptableKeyError) throw error
     throw new NoDecryptableKeyError(`The keyring could not decrypt a data key: ${sentence(errorMessage(error))}`, [
       { keyring: keyringName(keyring), error },

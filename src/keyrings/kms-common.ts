@@ -5,7 +5,7 @@ import type { CryptoBackend } from '../backend/types.js'
 import { ignoreRejection, isThenable } from '../ignore-rejection.js'
 import { ConfigurationError, KeyringError, MalformedMessageError, NoDecryptableKeyError, type KeyringFailure } from '../errors.js'
 import { namedErrorMessage, sentence } from '../error-text.js'
-import { abortedError } from '../abort.js'
+import { stopIfAborted } from '../abort.js'
 import { fromUtf8, utf8 } from '../format/bytes.js'
 import type { DecryptionMaterials, EncryptedDataKey, EncryptionMaterials } from '../types.js'
 import { assertKmsIdentifier, isKmsArn, parseKmsArn, type KmsArn } from './kms-arn.js'
@@ -297,7 +297,7 @@ export async function decryptFirst(
       opened = await openIntermediate(materials, attempt.recorded.edk, key, backend)
     } catch (error) {
       // Aborted: the request was cancelled, and no other key is tried.
-      if (signal?.aborted) throw abortedError('The decrypt call', signal)
+      stopIfAborted(signal)
       fail(attempt, error, failureKind(error))
       continue
     }

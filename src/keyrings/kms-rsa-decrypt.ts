@@ -9,7 +9,7 @@ import type { DecryptionMaterials, EncryptedDataKey } from '../types.js'
 import { quoteIdentifier } from '../quote.js'
 import type { KmsClientLike, KmsClientSupplier } from './kms-client.js'
 import { sendDecrypt } from './kms-commands.js'
-import { abortedError } from '../abort.js'
+import { stopIfAborted } from '../abort.js'
 import { clientFor } from './kms-common.js'
 import { errorMessage, namedErrorMessage, sentence } from '../error-text.js'
 import type { KmsRsaEncryptionAlgorithm } from './kms-rsa.js'
@@ -58,7 +58,7 @@ export async function kmsRsaDecrypt(
       return Object.assign({}, materials, { plaintextDataKey: await unwrap(config, edk, materials.suite, expectedDigest, backend, signal) })
     } catch (error) {
       // Aborted: the request was cancelled, and no other data key is tried.
-      if (signal?.aborted) throw abortedError('The decrypt call', signal)
+      stopIfAborted(signal)
       failures.push({ keyring: 'KmsRsaKeyring', error })
     }
   }

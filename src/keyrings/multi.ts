@@ -3,7 +3,7 @@ import { ConfigurationError, KeyringError, NoDecryptableKeyError, type KeyringFa
 import type { DecryptionMaterials, EncryptedDataKey, EncryptionMaterials, Keyring } from '../types.js'
 import { isKeyring, keyringName } from './common.js'
 import { optionsObject } from '../option-names.js'
-import { abortedError } from '../abort.js'
+import { stopIfAborted } from '../abort.js'
 
 /** Options of `new MultiKeyring(...)`: a generator, other children, or both. */
 export interface MultiKeyringOptions {
@@ -80,7 +80,7 @@ export class MultiKeyring implements Keyring {
         if (result.plaintextDataKey !== undefined) return result
       } catch (error) {
         // Aborted: no other keyring is tried.
-        if (signal?.aborted) throw abortedError('The decrypt call', signal)
+        stopIfAborted(signal)
         // One keyring failing is not fatal while another may still succeed.
         if (error instanceof NoDecryptableKeyError) failures.push(...error.failures)
         else failures.push({ keyring: keyringName(keyring), error })
