@@ -100,7 +100,7 @@ export async function beginEncryption(
   let aead: ReturnType<CryptoBackend['aeadKey']> | undefined
   try {
     // Aborted while the keyrings worked: the caller (an abortable call, a stream) has its ABORTED error already, and
-    // no message key is made.
+    // no message key is made. (Not abort.ts's stopIfAborted, which would bring that module into the browser's first load.)
     if (options.signal?.aborted) throw options.signal.reason
     // Not through checkKeyCount: a browser application that encrypts loads 9 bytes less.
     if (maxEncryptedDataKeys !== undefined && encryptedDataKeys.length > maxEncryptedDataKeys) {

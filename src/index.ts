@@ -66,11 +66,14 @@ export async function decrypt(
   ciphertext: Uint8Array | AsyncIterable<Uint8Array>,
   options?: DecryptOptions,
 ): Promise<DecryptResult> {
-  const decryptNow = () =>
-    isAsyncIterable(ciphertext) ? decryptIterableWith(nodeBackend, keyringOrCmm, ciphertext, options) : decryptWith(nodeBackend, keyringOrCmm, ciphertext, options)
   const signal = ownSignal(options)
-  if (signal == null) return decryptNow()
-  return abortable(signal, 'decrypt', decryptNow, (late) => late.plaintext.fill(0))
+  if (signal == null) return decryptNow(keyringOrCmm, ciphertext, options)
+  return abortable(signal, 'decrypt', () => decryptNow(keyringOrCmm, ciphertext, options), (late) => late.plaintext.fill(0))
+}
+
+function decryptNow(keyringOrCmm: unknown, ciphertext: Uint8Array | AsyncIterable<Uint8Array>, options: DecryptOptions | undefined): Promise<DecryptResult> {
+  if (isAsyncIterable(ciphertext)) return decryptIterableWith(nodeBackend, keyringOrCmm, ciphertext, options)
+  return decryptWith(nodeBackend, keyringOrCmm, ciphertext, options)
 }
 
 /**
