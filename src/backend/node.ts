@@ -264,7 +264,6 @@ export const nodeBackend: CryptoBackend = {
     return sealBody(this, session, input, startSignature)
   },
   digest: (hash, data) => new Uint8Array(createHash(hash).update(data).digest()),
-  hmac: (hash, key, data) => createHmac(hash, key).update(data).digest(),
   timingSafeEqual: (a, b) => a.length === b.length && timingSafeEqual(a, b),
 
   incrementalSignatures: true,

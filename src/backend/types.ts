@@ -142,8 +142,6 @@ export interface CryptoBackend {
    */
   sealBody?(session: EncryptionSession, input: Uint8Array): EncryptResult | Promise<EncryptResult>
   digest(hash: HashName, data: Uint8Array): MaybePromise<Uint8Array>
-  /** HMAC of `data` under `key`, where the platform has a synchronous one (Node); DynamoDB items use @noble's otherwise. */
-  hmac?(hash: HashName, key: Uint8Array, data: Uint8Array): Uint8Array
   timingSafeEqual(a: Uint8Array, b: Uint8Array): boolean
 
   /**

@@ -118,11 +118,8 @@ describe('item format: known answers', () => {
     }
   })
 
-  // With the backend's HMAC (node:crypto), and with @noble's, which a backend without one gets.
-  it.each([
-    ['node:crypto HMAC', nodeBackend],
-    ['@noble HMAC', (({ hmac: _hmac, ...rest }) => rest)(nodeBackend) as CryptoBackend],
-  ])('header, encrypted attribute and footer bytes of a 0x6700 item (%s)', async (_name, backend) => {
+  it('header, encrypted attribute and footer bytes of a 0x6700 item', async () => {
+    const backend = nodeBackend
     const table = 'orders'
     const fields = [field('pk', { S: 'u1' }, 'SIGN_ONLY'), field('card', { S: '4111' }, 'ENCRYPT_AND_SIGN'), field('note', { S: 'n' }, 'DO_NOTHING')]
     const context = { 'aws-crypto-table-name': table }

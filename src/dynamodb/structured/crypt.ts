@@ -1,7 +1,9 @@
 // Per-attribute encryption (spec: structured-encryption/encrypt-path-structure.md#calculate-cipherkey-and-nonce
 // and #terminal-data-encryption): one HKDF per item gives the field root key; AES-256-CTR of it expands a
-// 44-byte key-and-nonce per encrypted attribute, taken in canonical-path order, all in one pass.
-import { ctr } from '@noble/ciphers/aes.js'
+// 44-byte key-and-nonce per encrypted attribute, taken in canonical-path order, all in one pass. The DynamoDB
+// helper is Node's only (package.json gives it no browser build), so the stream comes from node:crypto: no @noble
+// module is required, which test runners that cannot require ES modules (Jest before Node 24.9) refused.
+import { createCipheriv } from 'node:crypto'
 import { isAsyncAead, type CryptoBackend } from '../../backend/types.js'
 import { utf8 } from '../../format/bytes.js'
 import type { AlgorithmSuite } from '../../suites.js'
@@ -43,7 +45,7 @@ function keyStream(rootKey: Uint8Array, firstOffset: number, fields: number): Ui
   counter.set(FIELD_NONCE_LABEL, 0)
   counter[11] = FIELD_KEY_LENGTH
   new DataView(counter.buffer).setUint32(12, firstOffset * 3)
-  return ctr(rootKey, counter).encrypt(new Uint8Array(fields * FIELD_STRIDE))
+  return createCipheriv('aes-256-ctr', rootKey, counter).update(new Uint8Array(fields * FIELD_STRIDE))
 }
 
 /** The first 44 bytes of AES-256-CTR(root key) from counter block "AwsDbeField" ‖ 0x2c ‖ uint32(3 × offset). */

@@ -91,7 +91,7 @@ export async function createFooter(
 ): Promise<Uint8Array> {
   const signed = suite.signature !== undefined
   const footer = new Uint8Array(symmetricSigningKeys.length * RECIPIENT_TAG_LENGTH + (signed ? SIGNATURE_LENGTH : 0))
-  symmetricSigningKeys.forEach((key, index) => footer.set(itemHmac(backend, 'sha384', key, hash), index * RECIPIENT_TAG_LENGTH))
+  symmetricSigningKeys.forEach((key, index) => footer.set(itemHmac('sha384', key, hash), index * RECIPIENT_TAG_LENGTH))
   if (suite.signature !== undefined) {
     for (let attempt = 0; ; attempt++) {
       const signature = signatureOf103Bytes(await backend.signMessage(suite.signature.curve, signingKey, hash))
@@ -127,7 +127,7 @@ export async function verifyFooter(
       `The item footer is ${footer.length} bytes; ${encryptedDataKeyCount} recipient tag(s)${suite.signature !== undefined ? ' and a signature' : ''} take ${expectedLength}.`,
     )
   }
-  const expected = itemHmac(backend, 'sha384', symmetricSigningKey, hash)
+  const expected = itemHmac('sha384', symmetricSigningKey, hash)
   let matched = false
   for (let offset = 0; offset < tagsLength; offset += RECIPIENT_TAG_LENGTH) {
     // Every tag is compared, so the time does not say which one matched.

@@ -68,7 +68,7 @@ export async function headerCommitment(
   const [commitKey] = await backend.hkdf(suite.kdfHash ?? 'sha512', dataKey, new Uint8Array(0), [{ info, length: suite.keyLength }])
   // The spec text says HMAC-SHA384; every implementation uses the suite's commit-key hash, SHA-512, and the
   // official SDKs' items only verify with it (test/dynamodb/vectors.test.ts).
-  const commitment = itemHmac(backend, 'sha512', commitKey as Uint8Array, partialHeader).subarray(0, COMMITMENT_LENGTH)
+  const commitment = itemHmac('sha512', commitKey as Uint8Array, partialHeader).subarray(0, COMMITMENT_LENGTH)
   ;(commitKey as Uint8Array).fill(0)
   return commitment
 }
