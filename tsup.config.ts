@@ -1,5 +1,5 @@
 import { build } from 'esbuild'
-import { defineConfig } from 'tsup'
+import { defineConfig, type Options } from 'tsup'
 
 // The browser build never loads the AWS SDK unless a KMS keyring calls KMS (a dynamic import the
 // application's bundler resolves); the standalone builds leave that import as is, for a page's import map.
@@ -41,6 +41,24 @@ async function browserModules(): Promise<Record<string, string>> {
   return Object.fromEntries(modules.map((path) => [path === 'src/browser.ts' ? 'index' : path.slice('src/'.length, -'.ts'.length), path]))
 }
 
+type Plugin = NonNullable<Options['plugins']>[number]
+
+/**
+ * The CommonJS build loads its on-demand part and its optional dependencies with `require()` inside a promise,
+ * not `import()`: test runners that run CommonJS in a vm context of their own, as Jest does, refuse
+ * `import()` there ("A dynamic import callback was invoked without --experimental-vm-modules"), so every decrypt
+ * failed under Jest. Written in a `try` block, so that a bundler that meets the build (esbuild) leaves a package
+ * that is not installed to fail at run time, on the call that needs it. The source maps keep their lines; on those
+ * few lines, columns after the call are off by the added text.
+ */
+const requireInCommonJs: Plugin = {
+  name: 'require-in-commonjs',
+  renderChunk(code) {
+    if (this.format !== 'cjs') return
+    return { code: code.replace(/\bimport\(("[^"]+")\)/g, 'Promise.resolve().then(() => { try { return require($1) } catch (error) { throw error } })') }
+  },
+}
+
 export default defineConfig(async () => [
   {
     // Named entries keep dist/index.* where it has always been and put the subpaths under dist/dynamodb/ and dist/testing/.
@@ -68,6 +86,7 @@ export default defineConfig(async () => [
     target: 'node20',
     splitting: true,
     treeshake: true,
+    plugins: [requireInCommonJs],
   },
   {
     // kms-envelope/browser (and the "browser" condition of "."): ESM on WebCrypto, one file per source module,

@@ -128,6 +128,19 @@ describe('the packed package', () => {
     expect(JSON.parse(await node(['consumer.cjs']))).toEqual(expectedSummary)
   })
 
+  it('works in a Jest test, whose module runtime allows neither import() nor (before Node 24.9) require() of an ES module', async () => {
+    const summaryFile = join(consumer, 'jest-summary.json')
+    const config = { rootDir: consumer, testMatch: ['**/jest-consumer.cjs'], transform: {}, watchman: false, cache: false }
+    await run(process.execPath, [join(ROOT, 'node_modules', 'jest', 'bin', 'jest.js'), '--ci', '--config', JSON.stringify(config)], {
+      cwd: consumer,
+      timeout: 120_000,
+      env: { ...process.env, SUMMARY_FILE: summaryFile },
+    }).catch((error: { stderr?: string }) => {
+      throw new Error(`Jest failed:\n${error.stderr}`)
+    })
+    expect(JSON.parse(await readFile(summaryFile, 'utf8'))).toEqual(expectedSummary)
+  })
+
   it('works through import in ESM; the browser entry on Node writes what the Node entry reads; both builds in one process work together', async () => {
     expect(JSON.parse(await node(['consumer.mjs']))).toEqual({
       ...expectedSummary,
@@ -207,23 +220,29 @@ describe('the packed package', () => {
     })
   })
 
-  it('a Node application bundled with esbuild (as for AWS Lambda) needs neither optional SDK package it does not call', async () => {
+  it.each([
+    ['ESM', 'mjs', "import { decrypt, encrypt, RawAesKeyring } from 'kms-envelope'\nimport { DynamoDbItemEncryptor } from 'kms-envelope/dynamodb'"],
+    // The CommonJS build loads them with require() in a try block, which esbuild leaves unresolved only there.
+    ['CommonJS', 'cjs', "const { decrypt, encrypt, RawAesKeyring } = require('kms-envelope')\nconst { DynamoDbItemEncryptor } = require('kms-envelope/dynamodb')"],
+  ] as const)('a Node application bundled with esbuild (as for AWS Lambda) needs neither optional SDK package it does not call (%s)', async (_name, extension, imports) => {
     // The second consumer has neither @aws-sdk/client-kms nor @aws-sdk/util-dynamodb (encryptObject's).
     expect(['client-kms', 'util-dynamodb'].map((name) => existsSync(join(itemsConsumer, 'node_modules', '@aws-sdk', name)))).toEqual([false, false])
     await writeFile(
-      join(itemsConsumer, 'handler.mjs'),
-      `import { decrypt, encrypt, RawAesKeyring } from 'kms-envelope'
-      import { DynamoDbItemEncryptor } from 'kms-envelope/dynamodb'
+      join(itemsConsumer, `handler.${extension}`),
+      `${imports}
       const keyring = new RawAesKeyring({ keyNamespace: 'package', keyName: 'aes', wrappingKey: new Uint8Array(32).fill(7) })
-      const { ciphertext } = await encrypt(keyring, 'bundled')
-      const items = new DynamoDbItemEncryptor({ tableName: 'orders', partitionKeyName: 'pk', attributeActionsOnEncrypt: { pk: 'SIGN_ONLY', card: 'ENCRYPT_AND_SIGN' }, keyring })
-      const item = await items.decryptItem(await items.encryptItem({ pk: { S: 'u1' }, card: { S: '4111' } }))
-      const object = await items.encryptObject({ pk: 'u1', card: '4111' }).then(() => 'encrypted', (error) => error.code + ': ' + error.message)
-      console.log(JSON.stringify({ message: new TextDecoder().decode((await decrypt(keyring, ciphertext)).plaintext), card: item.card, object }))`,
+      void (async () => {
+        const { ciphertext } = await encrypt(keyring, 'bundled')
+        const items = new DynamoDbItemEncryptor({ tableName: 'orders', partitionKeyName: 'pk', attributeActionsOnEncrypt: { pk: 'SIGN_ONLY', card: 'ENCRYPT_AND_SIGN' }, keyring })
+        const item = await items.decryptItem(await items.encryptItem({ pk: { S: 'u1' }, card: { S: '4111' } }))
+        const object = await items.encryptObject({ pk: 'u1', card: '4111' }).then(() => 'encrypted', (error) => error.code + ': ' + error.message)
+        console.log(JSON.stringify({ message: new TextDecoder().decode((await decrypt(keyring, ciphertext)).plaintext), card: item.card, object }))
+      })()`,
     )
-    const outdir = join(itemsConsumer, 'handler-out')
-    await build({ entryPoints: [join(itemsConsumer, 'handler.mjs')], bundle: true, format: 'esm', platform: 'node', outdir, outExtension: { '.js': '.mjs' }, logLevel: 'silent' })
-    const { stdout } = await run(process.execPath, [join(outdir, 'handler.mjs')], { cwd: itemsConsumer, timeout: 60_000 })
+    const outdir = join(itemsConsumer, `handler-out-${extension}`)
+    const format = extension === 'mjs' ? 'esm' : 'cjs'
+    await build({ entryPoints: [join(itemsConsumer, `handler.${extension}`)], bundle: true, format, platform: 'node', outdir, outExtension: { '.js': `.${extension}` }, logLevel: 'silent' })
+    const { stdout } = await run(process.execPath, [join(outdir, `handler.${extension}`)], { cwd: itemsConsumer, timeout: 60_000 })
     expect(JSON.parse(stdout)).toEqual({
       message: 'bundled',
       card: { S: '4111' },
