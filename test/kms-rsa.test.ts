@@ -31,51 +31,17 @@ import {
 import { encryptWith } from '../src/encrypt.js'
 import { suiteFromOption } from '../src/suites.js'
 import { startKmsEmulator, type KmsEmulator } from '../src/testing/index.js'
-import { buildKmsRsaKatMessage, KMS_RSA_KAT, serializeByHand, sha384 } from './helpers/kms-rsa-kat.js'
+import { buildKmsRsaKatMessage, katKms, KMS_RSA_KAT, OAEP_HASH, serializeByHand, sha384, type RecordedDecrypt } from './helpers/kms-rsa-kat.js'
 import { rejectionOf } from './helpers/fixtures.js'
 
 const text = (bytes: Uint8Array): string => new TextDecoder().decode(bytes)
 const utf8 = (value: string): Uint8Array => new TextEncoder().encode(value)
 const ALGORITHMS: readonly KmsRsaEncryptionAlgorithm[] = ['RSAES_OAEP_SHA_256', 'RSAES_OAEP_SHA_1']
-const OAEP_HASH = { RSAES_OAEP_SHA_256: 'sha256', RSAES_OAEP_SHA_1: 'sha1' } as const
 const UNSIGNED_SUITES = [0x0014, 0x0046, 0x0078, 0x0114, 0x0146, 0x0178, 0x0478] as const
 const SIGNING_SUITES = [0x0214, 0x0346, 0x0378, 0x0578] as const
 const policyFor = (suite: number): CommitmentPolicy => (suite === 0x0478 ? 'REQUIRE_ENCRYPT_REQUIRE_DECRYPT' : 'FORBID_ENCRYPT_ALLOW_DECRYPT')
 const decryptPolicyFor = (suite: number): CommitmentPolicy => (suite === 0x0478 ? 'REQUIRE_ENCRYPT_REQUIRE_DECRYPT' : 'REQUIRE_ENCRYPT_ALLOW_DECRYPT')
 const hex16 = (suite: number): string => `0x${suite.toString(16).padStart(4, '0')}`
-
-interface RecordedDecrypt {
-  readonly operation: string
-  readonly input: Record<string, unknown>
-}
-
-/**
- * KMS Decrypt for the KAT key pair, as KMS does it for an RSA key: raw RSAES-OAEP with the requested
- * algorithm, no encryption context. `answer` may rewrite the response to simulate a misbehaving KMS.
- */
-function katKms(answer: (response: { KeyId: unknown; Plaintext: unknown }) => unknown = (response) => response) {
-  const calls: RecordedDecrypt[] = []
-  const client: KmsClientLike = {
-    async send(command) {
-      const input = command.input as Record<string, unknown>
-      calls.push({ operation: command.constructor.name, input })
-      const algorithm = input.EncryptionAlgorithm as KmsRsaEncryptionAlgorithm
-      let plaintext: Buffer
-      try {
-        plaintext = privateDecrypt(
-          { key: KMS_RSA_KAT.privateKeyPem, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: OAEP_HASH[algorithm] },
-          input.CiphertextBlob as Uint8Array,
-        )
-      } catch {
-        const error = new Error('The ciphertext is invalid.')
-        error.name = 'InvalidCiphertextException'
-        throw error
-      }
-      return answer({ KeyId: input.KeyId, Plaintext: new Uint8Array(plaintext) })
-    },
-  }
-  return { client, calls }
-}
 
 function katKeyring(algorithm: KmsRsaEncryptionAlgorithm = 'RSAES_OAEP_SHA_256', kmsClient?: KmsClientLike): KmsRsaKeyring {
   return new KmsRsaKeyring({

@@ -20,8 +20,9 @@
 //       AAD = header body, no plaintext)        (data-format/message-header.md)
 //   final frame = 0xFFFFFFFF ‖ uint32 1 ‖ IV (8 zero bytes ‖ uint32 1) ‖ uint32 length ‖ AES-256-GCM(key, IV,
 //       AAD = message ID ‖ "AWSKMSEncryptionClient Final Frame" ‖ uint32 1 ‖ uint64 length, plaintext) ‖ tag
-import { createCipheriv, createHash, hkdfSync } from 'node:crypto'
+import { constants, createCipheriv, createHash, hkdfSync, privateDecrypt } from 'node:crypto'
 import { readFileSync } from 'node:fs'
+import type { KmsClientLike, KmsRsaEncryptionAlgorithm } from '../../src/index.js'
 import { serializeContextByHand, uint16, uint32, uint64 } from './wire.js'
 
 export { serializeContextByHand as serializeByHand }
@@ -58,6 +59,42 @@ export const KMS_RSA_KAT = {
   plaintext: Buffer.from(file.plaintextUtf8, 'utf8'),
   publicKeyPem: file.publicKeyPem,
   privateKeyPem: file.privateKeyPem,
+}
+
+/** node:crypto's name of each KMS RSA algorithm's OAEP hash. */
+export const OAEP_HASH = { RSAES_OAEP_SHA_256: 'sha256', RSAES_OAEP_SHA_1: 'sha1' } as const
+
+export interface RecordedDecrypt {
+  readonly operation: string
+  readonly input: Record<string, unknown>
+}
+
+/**
+ * KMS Decrypt for the KAT key pair, as KMS does it for an RSA key: raw RSAES-OAEP with the requested
+ * algorithm, no encryption context. `answer` may rewrite the response to simulate a misbehaving KMS.
+ */
+export function katKms(answer: (response: { KeyId: unknown; Plaintext: unknown }) => unknown = (response) => response) {
+  const calls: RecordedDecrypt[] = []
+  const client: KmsClientLike = {
+    async send(command) {
+      const input = command.input as Record<string, unknown>
+      calls.push({ operation: command.constructor.name, input })
+      const algorithm = input.EncryptionAlgorithm as KmsRsaEncryptionAlgorithm
+      let plaintext: Buffer
+      try {
+        plaintext = privateDecrypt(
+          { key: KMS_RSA_KAT.privateKeyPem, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: OAEP_HASH[algorithm] },
+          input.CiphertextBlob as Uint8Array,
+        )
+      } catch {
+        const error = new Error('The ciphertext is invalid.')
+        error.name = 'InvalidCiphertextException'
+        throw error
+      }
+      return answer({ KeyId: input.KeyId, Plaintext: new Uint8Array(plaintext) })
+    },
+  }
+  return { client, calls }
 }
 
 export const sha384 = (bytes: Uint8Array): Buffer => createHash('sha384').update(bytes).digest()
