@@ -1055,7 +1055,7 @@ describe.each(ENGINES)('streams and builds in %s', (engine) => {
     await page.close()
   }, BROWSER_TEST_TIMEOUT_MS)
 
-  it('without crypto.subtle, AES suites run on @noble and RSA says it needs WebCrypto', async () => {
+  it('without crypto.subtle, AES suites and ECDSA run on @noble, and KmsRsaKeyring encrypts in JavaScript', async () => {
     const page = await engines[engine].newPage("Object.defineProperty(globalThis.crypto, 'subtle', { value: undefined, configurable: true })")
     const data = bytes(3000, 4)
     const fromNode = await encrypt(ourKeyring({ kind: 'aes', bits: 128 }), data, { algorithmSuite: 0x0478, frameLength: 1000 })
@@ -1066,17 +1066,28 @@ describe.each(ENGINES)('streams and builds in %s', (engine) => {
         const keyring = new api.RawAesKeyring({ keyNamespace: namespace, keyName: 'aes-128-ключ', wrappingKey: page.fromBase64(key) })
         const decrypted = await api.decrypt(keyring, page.fromBase64(ciphertext))
         const encrypted = await api.encrypt(keyring, decrypted.plaintext, { algorithmSuite: 0x0178, commitmentPolicy: 'FORBID_ENCRYPT_ALLOW_DECRYPT' })
+        const signed = await api.encrypt(keyring, decrypted.plaintext) // 0x0578: ECDSA P-384
         const rsa = new api.KmsRsaKeyring({ keyId, encryptionAlgorithm: 'RSAES_OAEP_SHA_256', publicKey })
-        const rsaCode = await api.encrypt(rsa, 'x').then(() => 'resolved', (error) => error.code)
-        return { subtle: typeof crypto.subtle, plaintext: page.toBase64(decrypted.plaintext), encrypted: page.toBase64(encrypted.ciphertext), rsaCode }
+        const offline = await api.encrypt(rsa, decrypted.plaintext, { encryptionContext: { purpose: 'upload' } })
+        return {
+          subtle: typeof crypto.subtle,
+          plaintext: page.toBase64(decrypted.plaintext),
+          encrypted: page.toBase64(encrypted.ciphertext),
+          signed: page.toBase64(signed.ciphertext),
+          offline: page.toBase64(offline.ciphertext),
+        }
       },
       { key: toBase64(aesKey(128)), namespace: KEY_NAMESPACE, ciphertext: toBase64(fromNode.ciphertext), publicKey: publicKeyPem, keyId: rsaKeyArn },
     )
     expect(result.subtle).toBe('undefined')
     expect(same(fromBase64(result.plaintext), data)).toBe(true)
-    expect(result.rsaCode).toBe('UNSUPPORTED_OPERATION')
     const { plaintext } = await decrypt(ourKeyring({ kind: 'aes', bits: 128 }), fromBase64(result.encrypted), { commitmentPolicy: 'REQUIRE_ENCRYPT_ALLOW_DECRYPT' })
     expect(same(plaintext, data)).toBe(true)
+    const signed = await decrypt(ourKeyring({ kind: 'aes', bits: 128 }), fromBase64(result.signed))
+    expect([signed.header.algorithmSuiteId, same(signed.plaintext, data)]).toEqual([0x0578, true])
+    const rsaKeyring = new KmsRsaKeyring({ keyId: rsaKeyArn, encryptionAlgorithm: 'RSAES_OAEP_SHA_256', clientSupplier })
+    const offline = await decrypt(rsaKeyring, fromBase64(result.offline), { encryptionContext: { purpose: 'upload' } })
+    expect(same(offline.plaintext, data)).toBe(true)
     await page.close()
   }, BROWSER_TEST_TIMEOUT_MS)
 })

@@ -12,7 +12,9 @@ import { promisify } from 'node:util'
 import { createContext, runInContext } from 'node:vm'
 import { build } from 'esbuild'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { decrypt, KmsRsaKeyring, RawAesKeyring } from '../src/index.js'
 import { encryptOnlyApplications, initialLoad, INITIAL_LOAD_BUDGET, NOT_FOR_ENCRYPT_ONLY } from './helpers/browser-size.js'
+import { katKms, KMS_RSA_KAT } from './helpers/kms-rsa-kat.js'
 
 const run = promisify(execFile)
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
@@ -172,6 +174,37 @@ describe('the packed package', () => {
       failure: expect.stringMatching(/^TruncatedMessageError: /),
       made: 'ConfigurationError: made here',
     })
+  })
+
+  it('the <script> build runs where there is no crypto.subtle, only getRandomValues (plain HTTP, engines such as React Native\'s)', async () => {
+    const script = await readFile(join(consumer, 'node_modules', 'kms-envelope', 'dist', 'browser', 'kms-envelope.iife.js'), 'utf8')
+    const engine = createContext({ crypto: { getRandomValues: globalThis.crypto.getRandomValues.bind(globalThis.crypto) }, TextDecoder, atob, btoa, setTimeout, clearTimeout })
+    // The engine's own TextEncoder, whose bytes are its own Uint8Arrays (Node's would be of another realm).
+    runInContext(
+      `globalThis.TextEncoder = class { encode(text = '') { return Uint8Array.from(unescape(encodeURIComponent(text)), (char) => char.charCodeAt(0)) } }`,
+      engine,
+    )
+    runInContext(script, engine)
+    const outcome = (await runInContext(
+      `(async () => {
+        const { encrypt, decrypt, KmsRsaKeyring, RawAesKeyring } = KmsEnvelope
+        const aes = new RawAesKeyring({ keyNamespace: 'package', keyName: 'aes', wrappingKey: new Uint8Array(32).fill(7) })
+        const signed = await encrypt(aes, 'no subtle') // 0x0578: HKDF, AES-GCM and ECDSA P-384 in JavaScript
+        const opened = await decrypt(aes, signed.ciphertext)
+        const kms = new KmsRsaKeyring({ keyId: ${JSON.stringify(KMS_RSA_KAT.keyArn)}, encryptionAlgorithm: 'RSAES_OAEP_SHA_256', publicKey: ${JSON.stringify(KMS_RSA_KAT.publicKeyPem)} })
+        const offline = await encrypt(kms, 'offline', { encryptionContext: { purpose: 'upload' } })
+        return { subtle: typeof crypto.subtle, opened: new TextDecoder().decode(opened.plaintext), suite: opened.header.algorithmSuiteId, signed: signed.ciphertext, offline: offline.ciphertext }
+      })()`,
+      engine,
+    )) as { subtle: string; opened: string; suite: number; signed: Uint8Array; offline: Uint8Array }
+    expect([outcome.subtle, outcome.opened, outcome.suite]).toEqual(['undefined', 'no subtle', 0x0578])
+    // The messages it wrote, read by the Node build: the signed one with the raw AES key, the KMS RSA one through KMS.
+    const aes = new RawAesKeyring({ keyNamespace: 'package', keyName: 'aes', wrappingKey: new Uint8Array(32).fill(7) })
+    expect(new TextDecoder().decode((await decrypt(aes, new Uint8Array(outcome.signed))).plaintext)).toBe('no subtle')
+    const kms = katKms()
+    const keyring = new KmsRsaKeyring({ keyId: KMS_RSA_KAT.keyArn, encryptionAlgorithm: 'RSAES_OAEP_SHA_256', kmsClient: kms.client })
+    const { plaintext } = await decrypt(keyring, new Uint8Array(outcome.offline), { encryptionContext: { purpose: 'upload' } })
+    expect([new TextDecoder().decode(plaintext), kms.calls.length]).toEqual(['offline', 1])
   })
 
   it.each(encryptOnlyApplications('kms-envelope/browser'))(

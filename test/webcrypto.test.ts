@@ -1,12 +1,13 @@
 // The browser build's WebCrypto backend, run here on Node's WebCrypto and checked against the node:crypto
 // backend on the same inputs (primitive by primitive, then whole messages both ways), plus the async frame
 // engine's one-shot and stream branches. test/browser.test.ts runs the real bundle in Chromium.
-import { constants, createPublicKey, generateKeyPairSync, publicEncrypt, randomBytes, sign as nodeSign, verify as nodeVerify, type KeyObject } from 'node:crypto'
+import { constants, createPublicKey, generateKeyPairSync, privateDecrypt, publicEncrypt, randomBytes, sign as nodeSign, verify as nodeVerify, type KeyObject } from 'node:crypto'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { element, INTEGER, readElement, SEQUENCE } from '../src/backend/der.js'
+import { checkRsaEncryptBits, element, INTEGER, readElement, SEQUENCE } from '../src/backend/der.js'
 import { compressPoint, decompressPoint, derToP1363, p1363ToDer } from '../src/backend/ec.js'
 import { nodeBackend } from '../src/backend/node.js'
+import { rsaOaepEncrypt } from '../src/backend/noble.js'
 import type { AeadKey, AsyncAeadKey, CryptoBackend, RsaPadding } from '../src/backend/types.js'
 import { webCryptoBackend } from '../src/backend/webcrypto.js'
 import { decryptWith } from '../src/decrypt.js'
@@ -20,14 +21,18 @@ import {
   DefaultMaterialsManager,
   EnvelopeError,
   KeyringError,
+  KmsRsaKeyring,
+  NoDecryptableKeyError,
   RawAesKeyring,
   RawRsaKeyring,
   UnsupportedOperationError,
   type CommitmentPolicy,
   type Keyring,
+  type KmsClientLike,
   type MaterialsManager,
 } from '../src/index.js'
 import { COMMITTING, SIGNING, rejectionOf } from './helpers/fixtures.js'
+import { katKms, KMS_RSA_KAT } from './helpers/kms-rsa-kat.js'
 import { aesKey, decryptPolicyFor, KEY_NAMESPACE, keyNameOf, officialDecrypt, officialEncrypt, officialKeyring } from './helpers/official.js'
 
 const ALL_SUITES = [0x0014, 0x0046, 0x0078, 0x0114, 0x0146, 0x0178, 0x0214, 0x0346, 0x0378, 0x0478, 0x0578]
@@ -719,12 +724,91 @@ describe('without crypto.subtle (pages served over plain HTTP)', () => {
     },
   )
 
-  it('RSA and ECDSA say they need WebCrypto', async () => {
+  it.each(OAEP)('%s: a RawRsaKeyring public key encrypts in JavaScript, and node:crypto decrypts', async (padding) => {
+    const data = bytes(2000, 5)
+    const publicOnly = new RawRsaKeyring({ keyNamespace: 'wc', keyName: 'rsa', publicKey: rsa.publicKey, padding })
+    const { ciphertext } = await withoutSubtle(() => encryptWith(webCryptoBackend, publicOnly, data, { algorithmSuite: 0x0478 }))
+    expect(equal((await decryptWith(nodeBackend, rsaKeyring(padding), ciphertext)).plaintext, data)).toBe(true)
+  })
+
+  it.each(['RSAES_OAEP_SHA_256', 'RSAES_OAEP_SHA_1'] as const)('%s: KmsRsaKeyring encrypts offline, and KMS decrypts', async (algorithm) => {
+    const keyring = (kmsClient?: KmsClientLike) =>
+      new KmsRsaKeyring({ keyId: KMS_RSA_KAT.keyArn, encryptionAlgorithm: algorithm, publicKey: KMS_RSA_KAT.publicKeyPem, ...(kmsClient && { kmsClient }) })
+    const { ciphertext } = await withoutSubtle(() => encryptWith(webCryptoBackend, keyring(), 'offline', { encryptionContext: { tenant: 'a' } }))
+    const kms = katKms()
+    const { plaintext } = await decryptWith(nodeBackend, keyring(kms.client), ciphertext, { encryptionContext: { tenant: 'a' } })
+    expect(new TextDecoder().decode(plaintext)).toBe('offline')
+    expect(kms.calls).toHaveLength(1)
+  })
+
+  it('RSA-OAEP in JavaScript: node:crypto decrypts every message length each hash allows, under moduli of 2048, 3001 and 4096 bits', async () => {
+    const keys = [2048, 3001, 4096].map((modulusLength) => generateKeyPairSync('rsa', { modulusLength }))
+    const hashes = [['SHA-1', 'sha1', 20], ['SHA-256', 'sha256', 32], ['SHA-384', 'sha384', 48], ['SHA-512', 'sha512', 64]] as const
     await withoutSubtle(async () => {
-      expect(await codeOf(encryptWith(webCryptoBackend, rsaKeyring(), 'x', { algorithmSuite: 0x0478 }))).toBe('UNSUPPORTED_OPERATION')
-      expect(await codeOf(encryptWith(webCryptoBackend, aesKeyring(), 'x', { algorithmSuite: 0x0578 }))).toBe('UNSUPPORTED_OPERATION')
+      await fc.assert(
+        fc.property(fc.constantFrom(...keys), fc.constantFrom(...hashes), fc.double({ min: 0, max: 1, noNaN: true }), (key, [hash, nodeHash, hashLength], fraction) => {
+          const spki = key.publicKey.export({ type: 'spki', format: 'der' })
+          const maximum = Math.ceil(key.publicKey.asymmetricKeyDetails!.modulusLength! / 8) - 2 * hashLength - 2
+          const message = randomBytes(Math.round(fraction * maximum))
+          const sealed = rsaOaepEncrypt(spki, hash, message, checkRsaEncryptBits)
+          expect(sealed).toHaveLength(Math.ceil(key.publicKey.asymmetricKeyDetails!.modulusLength! / 8))
+          expect(privateDecrypt({ key: key.privateKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: nodeHash }, sealed).equals(message)).toBe(true)
+          // A fresh seed each time: the same message never gives the same ciphertext.
+          expect(equal(rsaOaepEncrypt(spki, hash, message, checkRsaEncryptBits), sealed)).toBe(false)
+          expect(() => rsaOaepEncrypt(spki, hash, new Uint8Array(maximum + 1), checkRsaEncryptBits)).toThrow(/too long for RSA-OAEP/)
+        }),
+        { numRuns: 60 },
+      )
     })
   })
+
+  it('RSA refusals are those of WebCrypto: a modulus under 2048 bits, and a private key (its public half included) needs WebCrypto', async () => {
+    const small = generateKeyPairSync('rsa', { modulusLength: 1024, publicKeyEncoding: { type: 'spki', format: 'pem' }, privateKeyEncoding: { type: 'pkcs8', format: 'pem' } })
+    const smallKeyring = new RawRsaKeyring({ keyNamespace: 'wc', keyName: 'small', publicKey: small.publicKey, padding: 'OAEP-SHA256' })
+    const withSubtle = await rejectionOf(encryptWith(webCryptoBackend, smallKeyring, 'x', { algorithmSuite: 0x0478 }))
+    const without = await withoutSubtle(() => rejectionOf(encryptWith(webCryptoBackend, smallKeyring, 'x', { algorithmSuite: 0x0478 })))
+    expect(without).toBeInstanceOf(ConfigurationError)
+    expect((without as Error).message).toBe((withSubtle as Error).message)
+    expect((without as Error).message).toMatch(/1024-bit modulus; encrypting needs at least 2048 bits/)
+
+    const privateOnly = new RawRsaKeyring({ keyNamespace: 'wc', keyName: 'rsa', privateKey: rsa.privateKey, padding: 'OAEP-SHA256' })
+    const { ciphertext } = await encryptWith(nodeBackend, rsaKeyring(), 'x', { algorithmSuite: 0x0478 })
+    await withoutSubtle(async () => {
+      for (const refused of [
+        encryptWith(webCryptoBackend, privateOnly, 'x', { algorithmSuite: 0x0478 }),
+        encryptWith(webCryptoBackend, rsaKeyring(), 'x', { algorithmSuite: 0x0478 }), // checks that its two keys are one pair
+        decryptWith(webCryptoBackend, privateOnly, ciphertext),
+      ]) {
+        const error = await rejectionOf(refused)
+        const refusal = error instanceof UnsupportedOperationError ? error : (error as NoDecryptableKeyError).failures?.[0]?.error
+        expect(refusal, String(error)).toBeInstanceOf(UnsupportedOperationError)
+        expect((refusal as Error).message).toMatch(/^An RSA private key needs WebCrypto \(crypto.subtle\)/)
+      }
+    })
+  })
+
+  it.each([0x0214, 0x0346, 0x0378, 0x0578].map((suite) => [hex16(suite), suite] as const))(
+    '%s: signs and verifies with @noble/curves, one-shot and streams, both ways with node:crypto',
+    async (_name, suite) => {
+      const data = bytes(5000, suite)
+      const options = { algorithmSuite: suite, commitmentPolicy: encryptPolicy(suite), frameLength: 1024 }
+      const read = { commitmentPolicy: 'REQUIRE_ENCRYPT_ALLOW_DECRYPT' as const }
+      const fromNode = await encryptWith(nodeBackend, aesKeyring(), data, options)
+      await withoutSubtle(async () => {
+        const { ciphertext } = await encryptWith(webCryptoBackend, aesKeyring(), data, options)
+        expect(equal((await decryptWith(nodeBackend, aesKeyring(), ciphertext, read)).plaintext, data)).toBe(true)
+        expect(equal((await decryptWith(webCryptoBackend, aesKeyring(), fromNode.ciphertext, read)).plaintext, data)).toBe(true)
+        const streamed = await readAll(chunked(data, 700).pipeThrough(encryptStreamWith(webCryptoBackend, aesKeyring(), options)))
+        expect(equal((await decryptWith(nodeBackend, aesKeyring(), streamed, read)).plaintext, data)).toBe(true)
+        expect(equal(await readAll(chunked(fromNode.ciphertext, 700).pipeThrough(decryptStreamWith(webCryptoBackend, aesKeyring(), read))), data)).toBe(true)
+        // A changed signature byte fails, one-shot and streamed.
+        const altered = fromNode.ciphertext.slice()
+        altered[altered.length - 3]! ^= 1
+        expect(await codeOf(decryptWith(webCryptoBackend, aesKeyring(), altered, read))).toBe('SIGNATURE_INVALID')
+        expect(await codeOf(readAll(chunked(altered, 700).pipeThrough(decryptStreamWith(webCryptoBackend, aesKeyring(), read))))).toBe('SIGNATURE_INVALID')
+      })
+    },
+  )
 })
 
 describe('bytes on a SharedArrayBuffer (a cross-origin-isolated page may pass them; WebCrypto refuses such views)', () => {

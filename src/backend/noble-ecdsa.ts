@@ -1,6 +1,7 @@
 // Incremental ECDSA for the browser build's streams of signing suites: WebCrypto hashes the whole message
 // itself and cannot sign or verify a digest computed chunk by chunk, so the digest comes from @noble/hashes
-// and the signature from @noble/curves (prehash off). Loaded only by a stream that signs or verifies.
+// and the signature from @noble/curves (prehash off). Loaded only by a stream that signs or verifies, and by
+// signing suites on pages without crypto.subtle, which make their keys here too.
 import { p256, p384 } from '@noble/curves/nist.js'
 import { sha256, sha384 } from '@noble/hashes/sha2.js'
 import type { CurveName } from '../suites.js'
@@ -44,4 +45,11 @@ export function createVerifier(curve: CurveName, publicKey: unknown): Verifier |
       }
     },
   }
+}
+
+/** A new key pair's secret scalar and compressed public point, for pages without crypto.subtle. */
+export function generateScalarKey(curve: CurveName): { readonly scalar: Uint8Array; readonly publicKey: Uint8Array } {
+  const { ecdsa } = CURVE[curve]
+  const scalar = ecdsa.utils.randomSecretKey()
+  return { scalar, publicKey: ecdsa.getPublicKey(scalar, true) }
 }

@@ -1,18 +1,27 @@
 // ECDSA on WebCrypto for signing suites, loaded on first use: an application that only uses unsigned suites
-// (0x0478 with KmsRsaKeyring) never downloads it. WebCrypto signs and verifies whole messages only.
+// (0x0478 with KmsRsaKeyring) never downloads it. WebCrypto signs and verifies whole messages only. Without
+// crypto.subtle (a page served over plain HTTP from another host, a JavaScript engine without WebCrypto),
+// @noble/curves makes the keys and signs and verifies, as it does for streams.
 import { KeyringError } from '../errors.js'
+import { loadOnce } from '../load-on-demand.js'
 import type { CurveName } from '../suites.js'
 import { compressPoint, CURVES, decompressPoint, derToP1363, p1363ToDer } from './ec.js'
 import { WebSigningKey, WebVerificationKey, webVerificationKeyFor } from './signing-key.js'
-import type { SigningKeyPair } from './types.js'
+import type { SigningKeyPair, Verifier } from './types.js'
 import { recentKeys } from './recent-keys.js'
-import { isCryptoKey, requireSubtle, source } from './webcrypto-rsa.js'
+import { isCryptoKey, source, subtleCrypto } from './webcrypto-rsa.js'
 
 const SIGNATURE_HASH: Record<CurveName, string> = { 'P-256': 'SHA-256', 'P-384': 'SHA-384' }
 
+const loadNobleEcdsa = /* @__PURE__ */ loadOnce(() => import('./noble-ecdsa.js'))
+
 /** The private key is a WebSigningKey: WebCrypto signs whole messages, the scalar serves streams. */
 export async function generateSigningKey(curve: CurveName): Promise<SigningKeyPair> {
-  const subtle = requireSubtle('ECDSA signing')
+  const subtle = subtleCrypto()
+  if (subtle === undefined) {
+    const { scalar, publicKey } = (await loadNobleEcdsa()).generateScalarKey(curve)
+    return { privateKey: new WebSigningKey(curve, undefined, scalar), publicKey }
+  }
   const pair = (await subtle.generateKey({ name: 'ECDSA', namedCurve: curve }, true, ['sign', 'verify'])) as CryptoKeyPair
   const uncompressed = new Uint8Array(await subtle.exportKey('raw', pair.publicKey))
   const { d } = await subtle.exportKey('jwk', pair.privateKey)
@@ -22,7 +31,15 @@ export async function generateSigningKey(curve: CurveName): Promise<SigningKeyPa
 
 /** DER signature of the whole message. */
 export async function signMessage(curve: CurveName, privateKey: unknown, message: Uint8Array): Promise<Uint8Array> {
-  const subtle = requireSubtle('ECDSA signing')
+  const subtle = subtleCrypto()
+  if (subtle === undefined) {
+    const signer = (await loadNobleEcdsa()).createSigner(curve, privateKey)
+    if (signer === undefined) {
+      throw new KeyringError(`The materials manager's signing key cannot sign this message: without WebCrypto, it must be a key this build made for ${curve}, the suite's curve.`)
+    }
+    signer.update(message)
+    return signer.sign()
+  }
   const key = privateKey instanceof WebSigningKey ? privateKey.key : privateKey
   let signature: ArrayBuffer | undefined
   let cause: unknown
@@ -49,7 +66,8 @@ export const importVerificationKey = recentKeys(importPoint)
 
 async function importPoint(curve: CurveName, compressedPoint: Uint8Array): Promise<WebVerificationKey> {
   const point = decompressPoint(curve, compressedPoint)
-  const key = await requireSubtle('ECDSA verification').importKey('raw', source(point), { name: 'ECDSA', namedCurve: curve }, false, ['verify'])
+  const subtle = subtleCrypto()
+  const key = subtle === undefined ? undefined : await subtle.importKey('raw', source(point), { name: 'ECDSA', namedCurve: curve }, false, ['verify'])
   return new WebVerificationKey(curve, key, point)
 }
 
@@ -64,9 +82,14 @@ export async function verifyMessage(curve: CurveName, publicKey: unknown, messag
     )
   }
   const { key } = verificationKey
+  const subtle = subtleCrypto()
+  if (subtle === undefined || key === undefined) {
+    const verifier = (await loadNobleEcdsa()).createVerifier(curve, verificationKey) as Verifier
+    verifier.update(message)
+    return verifier.verify(signature)
+  }
   const raw = derToP1363(signature, CURVES[curve].size)
   if (raw === undefined) return false
-  const subtle = requireSubtle('ECDSA verification')
   try {
     return await subtle.verify({ name: 'ECDSA', hash: SIGNATURE_HASH[curve] }, key, source(raw), source(message))
   } catch {

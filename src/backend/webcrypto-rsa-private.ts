@@ -1,11 +1,25 @@
 // The private half of RSA on WebCrypto, loaded on first use by webcrypto-rsa.ts: reading PKCS#8 (and PKCS#1)
 // private keys, deriving a public key from one, and RSA-OAEP decryption of a wrapped data key.
-import { ConfigurationError, KeyringError } from '../errors.js'
+import { ConfigurationError, KeyringError, UnsupportedOperationError } from '../errors.js'
 import { requireUnwrappedKeyLength } from './unwrapped-key.js'
 import { isEncryptedPem } from './encrypted-pem.js'
 import { element, fromPem, INTEGER, isRsaAlgorithm, OCTET_STRING, readElement, RSA_ALGORITHM_IDENTIFIER, SEQUENCE } from './der.js'
 import type { RsaPadding } from './types.js'
-import { fromCryptoKey, isCryptoKey, requireSubtle, source, unreadable, type OaepHash, type RsaHandle } from './webcrypto-rsa.js'
+import { fromCryptoKey, isCryptoKey, source, subtleCrypto, unreadable, type OaepHash, type RsaHandle } from './webcrypto-rsa.js'
+
+/**
+ * crypto.subtle, or UnsupportedOperationError: RSA with a private key is WebCrypto's only (the public-key
+ * encryption has a JavaScript fallback, in noble.ts).
+ */
+function requireSubtle(): SubtleCrypto {
+  const subtle = subtleCrypto()
+  if (subtle === undefined) {
+    throw new UnsupportedOperationError(
+      'An RSA private key needs WebCrypto (crypto.subtle), which this page does not have: serve it over HTTPS or from localhost.',
+    )
+  }
+  return subtle
+}
 
 /** Whether a PKCS#8 PrivateKeyInfo holds an RSA key (TypeError when it is not PKCS#8 at all). */
 function isRsaPkcs8(pkcs8: Uint8Array): boolean {
@@ -43,12 +57,12 @@ function readPkcs8(input: unknown): Uint8Array {
 /** The caller's private key imported for one OAEP hash. */
 export async function importPrivateKey(input: unknown, hash: OaepHash): Promise<CryptoKey> {
   if (isCryptoKey(input)) return fromCryptoKey('private', input).key(hash)
-  return requireSubtle('RSA').importKey('pkcs8', source(readPkcs8(input)), { name: 'RSA-OAEP', hash }, false, ['decrypt'])
+  return requireSubtle().importKey('pkcs8', source(readPkcs8(input)), { name: 'RSA-OAEP', hash }, false, ['decrypt'])
 }
 
 /** The modulus and exponent of the caller's private key, as a public JWK. */
 export async function publicJwk(input: unknown): Promise<JsonWebKey> {
-  const subtle = requireSubtle('RSA')
+  const subtle = requireSubtle()
   let extractable: CryptoKey
   if (isCryptoKey(input)) {
     if (!input.extractable) {
@@ -71,7 +85,7 @@ export async function rsaDecrypt(
   expectedLength: number,
 ): Promise<Uint8Array> {
   const key = await privateKey.key(hash)
-  const subtle = requireSubtle('RSA')
+  const subtle = requireSubtle()
   let plaintext: Uint8Array
   try {
     plaintext = new Uint8Array(await subtle.decrypt({ name: 'RSA-OAEP' }, key, source(ciphertext)))

@@ -1,8 +1,8 @@
 // RSA-OAEP on WebCrypto for the raw RSA and KMS RSA keyrings. WebCrypto binds the OAEP hash to the key at
 // import, so a handle keeps the key's encoding and imports it once per hash on first use.
-import { ConfigurationError, UnsupportedOperationError } from '../errors.js'
+import { ConfigurationError, EnvelopeError, UnsupportedOperationError } from '../errors.js'
 import { checkRsaEncryptBits, fromPem, rsaSpkiModulusBits, spkiFromPkcs1 } from './der.js'
-import { loadOnDemand } from '../load-on-demand.js'
+import { loadOnDemand, loadOnce } from '../load-on-demand.js'
 import type { RsaPadding } from './types.js'
 
 export type OaepHash = 'SHA-1' | 'SHA-256' | 'SHA-384' | 'SHA-512'
@@ -18,7 +18,15 @@ export interface RsaHandle {
   readonly kind: 'public' | 'private'
   /** The key imported for one OAEP hash (cached per hash). */
   key(hash: OaepHash): Promise<CryptoKey>
+  /** A public key's SPKI, when it was given as PEM or DER: without crypto.subtle, @noble code encrypts with it. */
+  readonly spki?: Uint8Array
 }
+
+/**
+ * The pure-JavaScript primitives (noble.ts), loaded on demand, so an application that never needs them does not
+ * download them (with code splitting): for AES-192, and for pages without crypto.subtle.
+ */
+export const loadNoble = /* @__PURE__ */ loadOnce(() => import('./noble.js'))
 
 /**
  * Our byte arrays as WebCrypto's `BufferSource`. They never sit on a SharedArrayBuffer, which is all
@@ -31,16 +39,6 @@ export function source(bytes: Uint8Array): BufferSource {
 
 export function subtleCrypto(): SubtleCrypto | undefined {
   return globalThis.crypto?.subtle
-}
-
-export function requireSubtle(what: string): SubtleCrypto {
-  const subtle = subtleCrypto()
-  if (subtle === undefined) {
-    throw new UnsupportedOperationError(
-      `${what} needs WebCrypto (crypto.subtle), which this page does not have: serve it over HTTPS or from localhost.`,
-    )
-  }
-  return subtle
 }
 
 export function unreadable(kind: 'public' | 'private', reason: string): ConfigurationError {
@@ -60,7 +58,7 @@ function handle(kind: 'public' | 'private', importFor: (hash: OaepHash) => Promi
       if (key === undefined) {
         key = importFor(hash).catch((error: unknown) => {
           imported.delete(hash)
-          if (error instanceof ConfigurationError) throw error
+          if (error instanceof EnvelopeError) throw error // a key refused by name, or a private key without crypto.subtle
           throw unreadable(kind, `WebCrypto refused it (${(error as Error)?.name ?? 'error'})`)
         })
         imported.set(hash, key)
@@ -98,7 +96,8 @@ export function importRsaPublicKey(input: unknown): RsaHandle {
   } catch (error) {
     throw unreadable('public', error instanceof TypeError ? error.message : 'invalid key encoding')
   }
-  return handle('public', (hash) => requireSubtle('RSA').importKey('spki', source(spki), { name: 'RSA-OAEP', hash }, false, ['encrypt']))
+  // Imported only where crypto.subtle is (rsaEncrypt takes the spki where it is not).
+  return { ...handle('public', (hash) => (subtleCrypto() as SubtleCrypto).importKey('spki', source(spki), { name: 'RSA-OAEP', hash }, false, ['encrypt'])), spki }
 }
 
 // The private half (PKCS#8 parsing, deriving the public key, decryption: webcrypto-rsa-private.ts) is loaded
@@ -119,7 +118,8 @@ export function rsaPublicFromPrivate(privateKey: unknown): RsaHandle {
   let jwk: Promise<JsonWebKey> | undefined
   return handle('public', async (hash) => {
     jwk ??= loadOnDemand().then((onDemand) => onDemand.publicJwk((privateKey as PrivateRsaHandle).input))
-    return requireSubtle('RSA').importKey('jwk', await jwk, { name: 'RSA-OAEP', hash }, false, ['encrypt'])
+    const publicHalf = await jwk // refused without crypto.subtle (webcrypto-rsa-private.ts)
+    return (subtleCrypto() as SubtleCrypto).importKey('jwk', publicHalf, { name: 'RSA-OAEP', hash }, false, ['encrypt'])
   })
 }
 
@@ -136,10 +136,15 @@ export function oaepHash(padding: RsaPadding): OaepHash {
   return OAEP_HASH[padding]
 }
 
+/** RSA-OAEP on WebCrypto; without crypto.subtle, in JavaScript (noble.ts), with a public key given as PEM or DER. */
 export async function rsaEncrypt(publicKey: unknown, padding: RsaPadding, plaintext: Uint8Array): Promise<Uint8Array> {
   const hash = oaepHash(padding)
+  const { spki } = publicKey as RsaHandle
+  const subtle = subtleCrypto()
+  if (subtle === undefined && spki !== undefined) return (await loadNoble()).rsaOaepEncrypt(spki, hash, plaintext, checkRsaEncryptBits)
+  // Without crypto.subtle, only the public half of a private key gets here, and reading the private key refuses.
   const key = await (publicKey as RsaHandle).key(hash)
   checkRsaEncryptBits((key.algorithm as RsaHashedKeyAlgorithm).modulusLength, 'The RSA public key')
-  return new Uint8Array(await requireSubtle('RSA').encrypt({ name: 'RSA-OAEP' }, key, source(plaintext)))
+  return new Uint8Array(await (subtle as SubtleCrypto).encrypt({ name: 'RSA-OAEP' }, key, source(plaintext)))
 }
 

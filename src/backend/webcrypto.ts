@@ -6,10 +6,9 @@ import { loadOnDemand, loadOnce } from '../load-on-demand.js'
 import type { HashName } from '../suites.js'
 import type { AsyncAeadKey, CryptoBackend, HkdfOutput } from './types.js'
 import type { Bytes } from '../types.js'
-import { importRsaPrivateKey, importRsaPublicKey, rsaDecrypt, rsaEncrypt, rsaPublicFromPrivate, source, subtleCrypto } from './webcrypto-rsa.js'
+import { importRsaPrivateKey, importRsaPublicKey, loadNoble, rsaDecrypt, rsaEncrypt, rsaPublicFromPrivate, source, subtleCrypto } from './webcrypto-rsa.js'
 
-// Loaded on demand, so an application that never needs them does not download them (with code splitting).
-const loadNoble = /* @__PURE__ */ loadOnce(() => import('./noble.js'))
+// Loaded on demand, so an application that never needs it does not download it (with code splitting).
 const loadNobleEcdsa = /* @__PURE__ */ loadOnce(() => import('./noble-ecdsa.js'))
 
 const WEB_HASH: Record<HashName, string> = { sha256: 'SHA-256', sha384: 'SHA-384', sha512: 'SHA-512' }
