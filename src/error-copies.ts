@@ -1,13 +1,21 @@
-// A Node process can load kms-envelope more than once: the ESM build, the CommonJS build that a dependency
+// The Node entries' set-up of the error classes, by the names they are exported under.
+//
+// Names: an error's `name` is its class's, and a bundler that minifies (esbuild's and terser's defaults, as in
+// most AWS Lambda builds) renames classes, so errors would read `E: ...` in logs instead of
+// `ConfigurationError: ...`. Export names survive minification, so each class gets its own back. (The browser
+// build cannot afford the bytes on a page's first load; its standalone builds name their classes in
+// standalone.ts.)
+//
+// Copies: a Node process can load kms-envelope more than once: the ESM build, the CommonJS build that a dependency
 // requires, the browser build. Each copy has its own error classes, so plain `instanceof` would not recognise
-// another copy's errors. The Node entries give each error class a `Symbol.hasInstance` that also accepts an
-// error from any copy whose class chain holds a class of the same name and reaches `EnvelopeError`. (Not in the
-// browser build, which is loaded once per page and counts its bytes.)
+// another copy's errors. Each class gets a `Symbol.hasInstance` that also accepts an error from any copy whose
+// class chain holds a class of the same name and reaches `EnvelopeError`.
 
-/** Let `instanceof` on each error class in `classes` (other values are skipped) recognise other copies' errors. */
-export function recogniseOtherCopies(classes: Iterable<unknown>): void {
-  for (const value of classes) {
+/** Name each error class in `exported` (other values are skipped) after its key, and let `instanceof` on it recognise other copies' errors. */
+export function setUpErrorClasses(exported: Record<string, unknown>): void {
+  for (const [name, value] of Object.entries(exported)) {
     if (typeof value === 'function' && value.prototype instanceof Error) {
+      Object.defineProperty(value, 'name', { value: name, configurable: true })
       Object.defineProperty(value, Symbol.hasInstance, { value: isInstance, configurable: true })
     }
   }

@@ -15,7 +15,7 @@ import { nodeBackend } from './backend/node.js'
 import { isAsyncIterable } from './async-iterable.js'
 import { collectThrough } from './collect.js'
 import { decryptWith } from './decrypt.js'
-import { recogniseOtherCopies } from './error-copies.js'
+import { setUpErrorClasses } from './error-copies.js'
 import * as errors from './errors.js'
 import { ENCRYPT_OPTIONS, encryptWith } from './encrypt.js'
 import { nodeOnly, withNodeAdapter, type EnvelopeTransform, type NodeEnvelopeStream } from './node-stream.js'
@@ -128,7 +128,7 @@ export function decryptNodeStream(keyringOrCmm: Keyring | MaterialsManager, opti
   return nodeOnly(decryptDriver(nodeBackend, keyringOrCmm, options))
 }
 
-recogniseOtherCopies(Object.values(errors))
+setUpErrorClasses(errors)
 
 export * from './exports.js'
 export type { EnvelopeTransform, NodeEnvelopeStream } from './node-stream.js'

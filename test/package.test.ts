@@ -257,7 +257,7 @@ describe('the packed package', () => {
     ['ESM', 'mjs', "import { decrypt, encrypt, RawAesKeyring } from 'kms-envelope'\nimport { DynamoDbItemEncryptor } from 'kms-envelope/dynamodb'"],
     // The CommonJS build loads them with require() in a try block, which esbuild leaves unresolved only there.
     ['CommonJS', 'cjs', "const { decrypt, encrypt, RawAesKeyring } = require('kms-envelope')\nconst { DynamoDbItemEncryptor } = require('kms-envelope/dynamodb')"],
-  ] as const)('a Node application bundled with esbuild (as for AWS Lambda) needs neither optional SDK package it does not call (%s)', async (_name, extension, imports) => {
+  ] as const)('a Node application bundled and minified with esbuild (as for AWS Lambda) needs neither optional SDK package it does not call, and its errors keep their names (%s)', async (_name, extension, imports) => {
     // The second consumer has neither @aws-sdk/client-kms nor @aws-sdk/util-dynamodb (encryptObject's).
     expect(['client-kms', 'util-dynamodb'].map((name) => existsSync(join(itemsConsumer, 'node_modules', '@aws-sdk', name)))).toEqual([false, false])
     await writeFile(
@@ -268,18 +268,21 @@ describe('the packed package', () => {
         const { ciphertext } = await encrypt(keyring, 'bundled')
         const items = new DynamoDbItemEncryptor({ tableName: 'orders', partitionKeyName: 'pk', attributeActionsOnEncrypt: { pk: 'SIGN_ONLY', card: 'ENCRYPT_AND_SIGN' }, keyring })
         const item = await items.decryptItem(await items.encryptItem({ pk: { S: 'u1' }, card: { S: '4111' } }))
-        const object = await items.encryptObject({ pk: 'u1', card: '4111' }).then(() => 'encrypted', (error) => error.code + ': ' + error.message)
-        console.log(JSON.stringify({ message: new TextDecoder().decode((await decrypt(keyring, ciphertext)).plaintext), card: item.card, object }))
+        const object = await items.encryptObject({ pk: 'u1', card: '4111' }).then(() => 'encrypted', (error) => error.code + ': ' + String(error))
+        const truncated = await decrypt(keyring, ciphertext.subarray(0, 30)).catch((error) => [String(error).split(':')[0], error.stack.split(':')[0]])
+        console.log(JSON.stringify({ message: new TextDecoder().decode((await decrypt(keyring, ciphertext)).plaintext), card: item.card, object, truncated }))
       })()`,
     )
     const outdir = join(itemsConsumer, `handler-out-${extension}`)
     const format = extension === 'mjs' ? 'esm' : 'cjs'
-    await build({ entryPoints: [join(itemsConsumer, `handler.${extension}`)], bundle: true, format, platform: 'node', outdir, outExtension: { '.js': `.${extension}` }, logLevel: 'silent' })
+    await build({ entryPoints: [join(itemsConsumer, `handler.${extension}`)], bundle: true, minify: true, format, platform: 'node', outdir, outExtension: { '.js': `.${extension}` }, logLevel: 'silent' })
     const { stdout } = await run(process.execPath, [join(outdir, `handler.${extension}`)], { cwd: itemsConsumer, timeout: 60_000 })
     expect(JSON.parse(stdout)).toEqual({
       message: 'bundled',
       card: { S: '4111' },
-      object: expect.stringMatching(/^INVALID_CONFIGURATION: encryptObject\/decryptObject could not load @aws-sdk\/util-dynamodb .*`npm install` it/),
+      object: expect.stringMatching(/^INVALID_CONFIGURATION: ConfigurationError: encryptObject\/decryptObject could not load @aws-sdk\/util-dynamodb .*`npm install` it/),
+      // Minifying renames classes; an error's name (and the first line of its stack) is its class's.
+      truncated: ['TruncatedMessageError', 'TruncatedMessageError'],
     })
   })
 

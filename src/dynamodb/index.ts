@@ -15,13 +15,13 @@
  * ```
  */
 import { nodeBackend } from '../backend/node.js'
-import { recogniseOtherCopies } from '../error-copies.js'
+import { setUpErrorClasses } from '../error-copies.js'
 import * as errors from '../errors.js'
 import * as itemErrors from './errors.js'
 import type { DynamoDbItemEncryptorConfig } from './config.js'
 import { ItemEncryptorCore } from './item-encryptor.js'
 
-recogniseOtherCopies([...Object.values(errors), ...Object.values(itemErrors)])
+setUpErrorClasses({ ...errors, ...itemErrors })
 
 /** {@inheritDoc ItemEncryptorCore} */
 export class DynamoDbItemEncryptor extends ItemEncryptorCore {
