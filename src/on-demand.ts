@@ -3,7 +3,8 @@
 // the default materials manager and of KmsRsaKeyring, the check that a RawRsaKeyring's two keys are one pair,
 // the private half of WebCrypto RSA, WebCrypto ECDSA, and the check of a custom materials manager's encryption
 // materials and the typing of its own errors and of the platform's and of one-shot input it cannot take, and
-// the browser's one-shot calls on input that arrives in pieces or under an abort signal (gather.ts).
+// the browser's one-shot calls on input that arrives in pieces or under an abort signal (gather.ts), and AES-GCM
+// decryption on WebCrypto.
 // They share one module so that a bundler makes one lazy chunk of them rather than several small ones.
 export { defaultDecryptionMaterials } from './cmm/default-decrypt.js'
 export { checkEncryptionMaterials, managerFailure } from './cmm/materials-check.js'
@@ -15,3 +16,4 @@ export { checkRsaPair } from './keyrings/raw-rsa-pair.js'
 export { importPrivateKey, publicJwk, rsaDecrypt } from './backend/webcrypto-rsa-private.js'
 export { generateSigningKey, importVerificationKey, signMessage, verifyMessage } from './backend/webcrypto-ecdsa.js'
 export { oneShot } from './gather.js'
+export { webCryptoOpen } from './backend/webcrypto-open.js'

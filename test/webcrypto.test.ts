@@ -589,6 +589,37 @@ describe('a platform failure under the engine', () => {
     }
   })
 
+  it("WebCrypto refusing an AES-GCM decrypt with anything but an OperationError (a failed tag) is INTERNAL_ERROR, not an altered message", async () => {
+    const { ciphertext } = await encryptWith(nodeBackend, aesKeyring(), data, options)
+    const original = globalThis.crypto
+    // The first decrypt (the keyring unwrapping the data key) is WebCrypto's own; the next (the header's tag) is refused.
+    const withDecrypt = async <T>(refusal: Error, run: () => Promise<T>): Promise<T> => {
+      let calls = 0
+      const decrypt = (...args: Parameters<SubtleCrypto['decrypt']>) => (++calls === 1 ? original.subtle.decrypt(...args) : Promise.reject(refusal))
+      const subtle = new Proxy(original.subtle, { get: (target, name) => (name === 'decrypt' ? decrypt : Reflect.get(target, name).bind(target)) })
+      Object.defineProperty(globalThis, 'crypto', { value: { subtle, getRandomValues: original.getRandomValues.bind(original) }, configurable: true })
+      try {
+        return await run()
+      } finally {
+        Object.defineProperty(globalThis, 'crypto', { value: original, configurable: true })
+      }
+    }
+    const cases: [Error, string][] = [
+      [new DOMException('The operation is not supported.', 'NotSupportedError'), 'INTERNAL_ERROR'],
+      [new TypeError('Cannot perform Construct on a detached ArrayBuffer'), 'INTERNAL_ERROR'],
+      [new DOMException('The operation failed for an operation-specific reason', 'OperationError'), 'HEADER_AUTHENTICATION_FAILED'],
+    ]
+    for (const [refusal, code] of cases) {
+      for (const run of [
+        () => decryptWith(webCryptoBackend, aesKeyring(), ciphertext),
+        () => readAll(chunked(ciphertext, 700).pipeThrough(decryptStreamWith(webCryptoBackend, aesKeyring()))),
+      ]) {
+        const error = await withDecrypt(refusal, () => rejectionOf(run()))
+        expect(error, refusal.name).toMatchObject(code === 'INTERNAL_ERROR' ? { code, cause: refusal } : { code })
+      }
+    }
+  })
+
   it("a stream's header promise rejects with the same typed error", async () => {
     const { backend } = failingAsyncBackend(2)
     const stream = encryptStreamWith(backend, aesKeyring(), options)

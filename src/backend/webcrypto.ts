@@ -2,7 +2,7 @@
 // are AsyncAeadKeys and HKDF and digests return promises; the engine awaits only those. @noble (loaded on
 // demand) covers what WebCrypto cannot: AES-192 (Chromium refuses it) and pages without crypto.subtle.
 import { UnsupportedOperationError } from '../errors.js'
-import { loadOnDemand, loadOnce } from '../load-on-demand.js'
+import { loadOnDemand, loadOnce, onDemandLoaded } from '../load-on-demand.js'
 import type { HashName } from '../suites.js'
 import type { AsyncAeadKey, CryptoBackend, HkdfOutput } from './types.js'
 import type { Bytes } from '../types.js'
@@ -60,18 +60,10 @@ class WebCryptoAeadKey implements AsyncAeadKey {
     out.set(new Uint8Array(sealed), offset)
   }
 
+  /** In the chunk loaded on demand (webcrypto-open.ts), which every decrypt loads: a page that only encrypts never opens. */
   async open(iv: Uint8Array, aad: Uint8Array, ciphertext: Uint8Array, tag: Uint8Array, out: Uint8Array, offset: number): Promise<boolean> {
     const key = this.#key ?? (await this.#importing)
-    let opened: ArrayBuffer
-    try {
-      opened = await this.subtle.decrypt({ name: 'AES-GCM', iv: source(iv), additionalData: source(aad), tagLength: 128 }, key, source(sealedInput(ciphertext, tag)))
-    } catch {
-      return false
-    }
-    const plaintext = new Uint8Array(opened)
-    out.set(plaintext, offset)
-    plaintext.fill(0) // WebCrypto's own copy: a data key (raw AES keyring) must not linger in it
-    return true
+    return (onDemandLoaded() ?? (await loadOnDemand())).webCryptoOpen(this.subtle, key, iv, aad, sealedInput(ciphertext, tag), out, offset)
   }
 }
 
