@@ -36,12 +36,14 @@ function inPieces(input: unknown): input is AsyncIterable<unknown> | ReadableStr
 
 /**
  * One-shot plaintext as WebCrypto takes it: it refuses views of a SharedArrayBuffer (which a cross-origin-isolated
- * page may hand in), so those bytes are copied. It refuses views of a resizable ArrayBuffer too, but telling those
- * apart here would cost the first load more bytes than it has: WebCrypto's refusal is reported as such
- * (resizableRefused). Decrypt, outside the first load, copies both in decryptWith.
+ * page may hand in) and of a resizable ArrayBuffer, so those bytes are copied, at the call: a resize after it does
+ * not change what is encrypted. A view of a detached buffer is empty: it is passed on, and refused as detached; an
+ * empty view of a resizable one too, which WebCrypto's refusal then reports as such (resizableRefused). Decrypt,
+ * outside the first load, copies in decryptWith.
  */
 function unshared<T>(input: T): T {
-  return input instanceof Uint8Array && !(input.buffer instanceof ArrayBuffer) ? (input.slice() as T) : input
+  const buffer = (input as Uint8Array)?.buffer as (ArrayBufferLike & { resizable?: boolean }) | undefined
+  return input instanceof Uint8Array && (!(buffer instanceof ArrayBuffer) || (buffer.resizable && input.length > 0)) ? (input.slice() as T) : input
 }
 
 /**

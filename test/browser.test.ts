@@ -909,7 +909,7 @@ describe.each(ENGINES)('streams and builds in %s', (engine) => {
     })
   }, BROWSER_TEST_TIMEOUT_MS)
 
-  it('bytes on a resizable ArrayBuffer, which WebCrypto refuses: stream chunks and one-shot ciphertext are copied; one-shot plaintext is refused, saying to copy it', async () => {
+  it('bytes on a resizable ArrayBuffer, which WebCrypto refuses: stream chunks and one-shot input are copied; an empty plaintext view is refused, saying to copy it', async () => {
     const outcomes = await engines[engine].page.evaluate(async () => {
       const api = (window as unknown as PageWindow).KmsEnvelope
       const keyring = new api.RawAesKeyring({ keyNamespace: 'n', keyName: 'k', wrappingKey: new Uint8Array(32).fill(5) })
@@ -942,12 +942,15 @@ describe.each(ENGINES)('streams and builds in %s', (engine) => {
       return {
         webCryptoRefuses,
         streams: opened.length === plaintext.length && opened.every((byte, index) => byte === plaintext[index]),
-        encrypt: await outcome(api.encrypt(keyring, resizable(plaintext), { algorithmSuite: 0x0478 })),
+        encrypt: await api
+          .encrypt(keyring, resizable(plaintext), { algorithmSuite: 0x0478 })
+          .then(async ({ ciphertext: sealed }) => (await api.decrypt(keyring, sealed)).plaintext.every((byte, index) => byte === plaintext[index])),
+        encryptEmpty: await outcome(api.encrypt(keyring, resizable(new Uint8Array(0)), { algorithmSuite: 0x0478 })),
         decrypt: await api.decrypt(keyring, resizable(ciphertext)).then(({ plaintext: opened }) => opened.length === plaintext.length && opened.every((byte, index) => byte === plaintext[index])),
       }
     })
     const refused = 'INVALID_CONFIGURATION: The plaintext is on a resizable ArrayBuffer, which WebCrypto refuses: pass a copy on a plain one (plaintext.slice()).'
-    expect(outcomes).toEqual({ webCryptoRefuses: true, streams: true, encrypt: refused, decrypt: true })
+    expect(outcomes).toEqual({ webCryptoRefuses: true, streams: true, encrypt: true, encryptEmpty: refused, decrypt: true })
   }, BROWSER_TEST_TIMEOUT_MS)
 
   it('in Web Workers: the script build in a classic worker, the ESM build (and its chunks) in a module worker', async () => {

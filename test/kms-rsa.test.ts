@@ -1,6 +1,6 @@
 // The AWS KMS RSA keyring: a known answer built from the specification (test/helpers/kms-rsa-kat.ts), round
 // trips through the local KMS emulator's RSA keys, the public key cache, and every refusal.
-import { constants, privateDecrypt } from 'node:crypto'
+import { constants, createPublicKey, privateDecrypt } from 'node:crypto'
 import { inspect } from 'node:util'
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
@@ -352,6 +352,15 @@ describe('KmsRsaKeyring refusals', () => {
     }
     expect(() => fromPem('-----BEGIN PUBLIC KEY-----\n!!!!\n-----END PUBLIC KEY-----\n')).toThrow(TypeError)
     expect(fromPem('-----BEGIN PUBLIC KEY-----\nAAEC\n-----END PUBLIC KEY-----\n').der).toEqual(Uint8Array.of(0, 1, 2))
+  })
+
+  it('a publicKey that is neither bytes nor PEM text is refused naming what it is (a KeyObject, a CryptoKey, an ArrayBuffer)', async () => {
+    const keyObject = createPublicKey(KMS_RSA_KAT.publicKeyPem)
+    const cryptoKey = await crypto.subtle.importKey('spki', keyObject.export({ type: 'spki', format: 'der' }), { name: 'RSA-OAEP', hash: 'SHA-256' }, true, ['encrypt'])
+    for (const [publicKey, kind] of [[keyObject, 'KeyObject'], [cryptoKey, 'CryptoKey'], [new ArrayBuffer(8), 'ArrayBuffer'], [42, 'Number'], [null, 'Null']] as const) {
+      const make = () => new KmsRsaKeyring({ keyId: KMS_RSA_KAT.keyArn, encryptionAlgorithm: 'RSAES_OAEP_SHA_256', publicKey: publicKey as never })
+      expect(make, kind).toThrow(new ConfigurationError(`KmsRsaKeyring publicKey must be DER bytes or a PEM string (as KMS GetPublicKey returns it); got ${kind}.`))
+    }
   })
 
   it('reads a PEM block after a megabyte of BEGIN lines, and refuses one with no END line, in linear time', () => {

@@ -2,6 +2,7 @@ import type { CryptoBackend, RsaPadding } from '../backend/types.js'
 import { checkRsaEncryptBits, fromPem, rsaSpkiModulusBits } from '../backend/der.js'
 import { ConfigurationError, EnvelopeError, KeyringError } from '../errors.js'
 import { utf8 } from '../format/bytes.js'
+import { objectKind } from '../format/context.js'
 import type { DecryptionMaterials, EncryptedDataKey, EncryptionMaterials, Keyring } from '../types.js'
 import { loadOnDemand, onDemandLoaded } from '../load-on-demand.js'
 import { ensureDataKey } from './common.js'
@@ -196,7 +197,7 @@ function checkPublicKey(publicKey: unknown): void {
     }
     der = block.der
   } else {
-    throw new ConfigurationError(`KmsRsaKeyring publicKey must be DER bytes or a PEM string (as KMS GetPublicKey returns it); got ${typeof publicKey}.`)
+    throw new ConfigurationError(`KmsRsaKeyring publicKey must be DER bytes or a PEM string (as KMS GetPublicKey returns it); got ${objectKind(publicKey)}.`)
   }
   let bits: number
   try {
