@@ -113,16 +113,17 @@ describe.each(Object.keys(ENTRIES) as Array<keyof typeof ENTRIES>)('detached or 
       : 'a plaintext resized while the keyring works is refused, not encrypted at its new length, suite %i',
     async (algorithmSuite) => {
       const { api, keyring } = await load()
-      for (const newLength of [60, 0, 150]) {
+      for (const newLength of [60, 0, 150, 'detached'] as const) {
         const { view, buffer } = resizable(100)
-        const outcome = api.encrypt(keyringDuring(keyring, () => buffer.resize(newLength)), view, { algorithmSuite })
+        const change = () => (newLength === 'detached' ? transfer(view) : buffer.resize(newLength))
+        const outcome = api.encrypt(keyringDuring(keyring, change), view, { algorithmSuite })
         if (entry === 'browser') {
           expect((await api.decrypt(keyring, (await outcome).ciphertext)).plaintext).toEqual(filled(100))
           continue
         }
         const { code, message } = await codeAndMessage(outcome, api)
         expect(code).toBe('INVALID_CONFIGURATION')
-        expect(message).toMatch(/resized/)
+        expect(message).toMatch(/detached .*or resized/)
       }
       // The same buffer left alone encrypts; detached before the call, it is refused as such (not copied: a view of
       // a detached buffer cannot be).
