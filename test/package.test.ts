@@ -130,6 +130,25 @@ describe('the packed package', () => {
     expect(JSON.parse(await node(['consumer.cjs']))).toEqual(expectedSummary)
   })
 
+  it("needs none of Node's globals that test environments such as Jest's jsdom one take away (setImmediate, Buffer)", async () => {
+    const script = `delete globalThis.setImmediate; delete globalThis.Buffer
+      const { generateKeyPairSync } = require('node:crypto')
+      const { Readable } = require('node:stream')
+      const { decrypt, decryptNodeStream, encrypt, encryptNodeStream, RawAesKeyring, RawRsaKeyring } = require('kms-envelope')
+      const text = (bytes) => new TextDecoder().decode(bytes)
+      ;(async () => {
+        const aes = new RawAesKeyring({ keyNamespace: 'package', keyName: 'aes', wrappingKey: new Uint8Array(32).fill(7) })
+        const signed = await encrypt(aes, 'signed') // 0x0578: a signing key from the pool, which refills on the next turn
+        const pair = generateKeyPairSync('rsa', { modulusLength: 2048, publicKeyEncoding: { type: 'spki', format: 'pem' }, privateKeyEncoding: { type: 'pkcs8', format: 'pem' } })
+        const rsa = new RawRsaKeyring({ keyNamespace: 'package', keyName: 'rsa', ...pair, padding: 'PKCS1' }) // implicit rejection
+        const wrapped = await encrypt(rsa, 'pkcs1', { algorithmSuite: 0x0478 })
+        const chunks = []
+        for await (const chunk of Readable.from([new Uint8Array(70_000).fill(1)]).pipe(encryptNodeStream(aes)).pipe(decryptNodeStream(aes))) chunks.push(chunk.length)
+        console.log(JSON.stringify([text((await decrypt(aes, signed.ciphertext)).plaintext), text((await decrypt(rsa, wrapped.ciphertext)).plaintext), chunks.reduce((a, b) => a + b, 0), typeof setImmediate, typeof Buffer]))
+      })()`
+    expect(JSON.parse(await node(['-e', script]))).toEqual(['signed', 'pkcs1', 70_000, 'undefined', 'undefined'])
+  })
+
   it('works in a Jest test, whose module runtime allows neither import() nor (before Node 24.9) require() of an ES module', async () => {
     const summaryFile = join(consumer, 'jest-summary.json')
     const config = { rootDir: consumer, testMatch: ['**/jest-consumer.cjs'], transform: {}, watchman: false, cache: false }

@@ -14,6 +14,7 @@
  * JavaScript engines give no hard constant-time guarantee, so this is best effort, not a proof.
  */
 import { constants, createHash, createHmac, privateDecrypt, type KeyObject } from 'node:crypto'
+import { Buffer } from 'node:buffer'
 import { KeyringError } from '../errors.js'
 
 /** Minimum PKCS#1 v1.5 overhead: 0x00 0x02, eight nonzero padding bytes, 0x00 separator. */

@@ -1,6 +1,7 @@
 // ECDSA message signatures on node:crypto: ephemeral signing keys made ahead of need, incremental and
 // whole-message signatures, and the hand-off of large one-shot messages to the signing thread.
 import { type KeyObject, createSign, generateKeyPair, generateKeyPairSync, sign } from 'node:crypto'
+import { setImmediate } from 'node:timers'
 import type { CurveName } from '../suites.js'
 import { SIGNATURE_HASH, unusableSigningKey } from './node-ec-keys.js'
 import { OFF_THREAD_SIGNING_MIN, offThreadJobsPending, prepareSigningThread, startOffThreadSignature } from './signing-thread.js'

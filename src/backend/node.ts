@@ -19,6 +19,7 @@ import {
   verify,
   webcrypto,
 } from 'node:crypto'
+import { Buffer } from 'node:buffer'
 import { checkRsaEncryptBits } from './der.js'
 import { isEncryptedPem } from './encrypted-pem.js'
 import { ConfigurationError, KeyringError, UnsupportedOperationError } from '../errors.js'
