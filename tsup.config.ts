@@ -1,4 +1,4 @@
-import { build } from 'esbuild'
+import { build, type Plugin as EsbuildPlugin } from 'esbuild'
 import { defineConfig, type Options } from 'tsup'
 
 // The browser build never loads the AWS SDK unless a KMS keyring calls KMS (a dynamic import the
@@ -59,6 +59,14 @@ const requireInCommonJs: Plugin = {
   },
 }
 
+/** See src/backend/no-noble.ts. */
+const noNobleInNode: EsbuildPlugin = {
+  name: 'no-noble-in-node',
+  setup(build) {
+    build.onResolve({ filter: /^\.\/noble(-ecdsa)?\.js$/ }, () => ({ path: new URL('./src/backend/no-noble.ts', import.meta.url).pathname }))
+  },
+}
+
 export default defineConfig(async () => [
   {
     // Named entries keep dist/index.* where it has always been and put the subpaths under dist/dynamodb/ and dist/testing/.
@@ -87,6 +95,7 @@ export default defineConfig(async () => [
     splitting: true,
     treeshake: true,
     plugins: [requireInCommonJs],
+    esbuildPlugins: [noNobleInNode],
   },
   {
     // kms-envelope/browser (and the "browser" condition of "."): ESM on WebCrypto, one file per source module,

@@ -116,6 +116,17 @@ describe('the packed package', () => {
     expect(packedFiles.filter((file) => !file.startsWith('dist/')).sort()).toEqual(besideDist)
   })
 
+  it('its Node build holds no @noble module (only the browser build falls back on them) and leaves no import() in its CommonJS files', async () => {
+    const dist = join(consumer, 'node_modules', 'kms-envelope', 'dist')
+    const nodeFiles = packedFiles.filter((file) => /^dist\/(?!browser\/).*\.c?js$/.test(file))
+    expect(nodeFiles.length).toBeGreaterThan(10)
+    for (const file of nodeFiles) {
+      const code = await readFile(join(dist, '..', file), 'utf8')
+      expect(code.includes('@noble/'), file).toBe(false)
+      if (file.endsWith('.cjs')) expect(/\bimport\(/.test(code), file).toBe(false)
+    }
+  })
+
   const expectedSummary = {
     rawAes: { plaintext: 'packed', suite: 0x0578 },
     large: [true, true, true],
