@@ -206,8 +206,37 @@ describe('the packed package', () => {
     })
   })
 
-  it('the <script> build runs where there is no crypto.subtle, only getRandomValues (plain HTTP, engines such as React Native\'s)', async () => {
-    const script = await readFile(join(consumer, 'node_modules', 'kms-envelope', 'dist', 'browser', 'kms-envelope.iife.js'), 'utf8')
+  // A React Native application bundled as Metro resolves packages: the conditions react-native, import and require
+  // (no browser), and the react-native field where a bundler reads no exports.
+  const reactNativeBundle = async (): Promise<string> => {
+    const { outputFiles } = await build({
+      stdin: { contents: "export * from 'kms-envelope'", resolveDir: consumer },
+      bundle: true,
+      write: false,
+      format: 'iife',
+      globalName: 'KmsEnvelope',
+      platform: 'neutral',
+      conditions: ['react-native', 'import', 'require'],
+      mainFields: ['react-native', 'main'],
+      external: ['@aws-sdk/client-kms'],
+      logLevel: 'silent',
+    })
+    return outputFiles[0]!.text
+  }
+
+  it('a React Native application gets the browser build (exports condition and field react-native)', async () => {
+    expect(manifest['react-native']).toBe('./dist/browser/index.js')
+    expect(packedFiles).toContain('dist/browser/index.js')
+    const bundle = await reactNativeBundle()
+    expect(bundle).not.toMatch(/(?:from|import\(|require\()\s*["'](?:node:)?(?:crypto|stream|buffer)["']/)
+    expect(bundle).toMatch(/crypto\.subtle/)
+  })
+
+  it.each([
+    ['the <script> build', () => readFile(join(consumer, 'node_modules', 'kms-envelope', 'dist', 'browser', 'kms-envelope.iife.js'), 'utf8')],
+    ["a React Native application's bundle", reactNativeBundle],
+  ])('%s runs where there is no crypto.subtle, only getRandomValues (plain HTTP, engines such as React Native\'s Hermes)', async (_name, load) => {
+    const script = await load()
     const engine = createContext({ crypto: { getRandomValues: globalThis.crypto.getRandomValues.bind(globalThis.crypto) }, TextDecoder, atob, btoa, setTimeout, clearTimeout })
     // The engine's own TextEncoder, whose bytes are its own Uint8Arrays (Node's would be of another realm).
     runInContext(
