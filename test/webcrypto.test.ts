@@ -4,7 +4,7 @@
 import { constants, createPublicKey, generateKeyPairSync, privateDecrypt, publicEncrypt, randomBytes, sign as nodeSign, verify as nodeVerify, type KeyObject } from 'node:crypto'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { checkRsaEncryptBits, element, INTEGER, readElement, SEQUENCE } from '../src/backend/der.js'
+import { checkRsaEncryptBits, element, INTEGER, readElement, SEQUENCE, spkiFromPkcs1 } from '../src/backend/der.js'
 import { compressPoint, decompressPoint, derToP1363, p1363ToDer } from '../src/backend/ec.js'
 import { nodeBackend } from '../src/backend/node.js'
 import { rsaOaepEncrypt } from '../src/backend/noble.js'
@@ -791,6 +791,28 @@ describe('without crypto.subtle (pages served over plain HTTP)', () => {
         { numRuns: 60 },
       )
     })
+  })
+
+  it('RSA-OAEP in JavaScript takes exponents from 3 to 64 bits, and refuses keys no RSA key can be', () => {
+    const three = generateKeyPairSync('rsa', { modulusLength: 2048, publicExponent: 3 })
+    const spki = three.publicKey.export({ type: 'spki', format: 'der' })
+    const sealed = rsaOaepEncrypt(spki, 'SHA-256', Uint8Array.of(1, 2, 3), checkRsaEncryptBits)
+    expect([...privateDecrypt({ key: three.privateKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, sealed)]).toEqual([1, 2, 3])
+    const { n } = three.publicKey.export({ format: 'jwk' })
+    const modulus = Buffer.from(n!, 'base64url')
+    const integer = (bytes: Uint8Array) => element(INTEGER, bytes[0]! & 0x80 ? Uint8Array.of(0, ...bytes) : bytes)
+    const keyOf = (modulusBytes: Uint8Array, exponent: Uint8Array) => spkiFromPkcs1(element(SEQUENCE, integer(modulusBytes), integer(exponent)))
+    const even = Uint8Array.from(modulus)
+    even[even.length - 1]! &= 0xfe
+    for (const [what, key] of [
+      ['exponent 1', keyOf(modulus, Uint8Array.of(1))],
+      ['an even exponent', keyOf(modulus, Uint8Array.of(1, 0, 0))],
+      ['a 65-bit exponent', keyOf(modulus, Uint8Array.of(1, 0, 0, 0, 0, 0, 0, 0, 1))],
+      ['an even modulus', keyOf(even, Uint8Array.of(1, 0, 1))],
+    ] as const) {
+      expect(() => rsaOaepEncrypt(key, 'SHA-256', Uint8Array.of(1), checkRsaEncryptBits), what).toThrow(/not a valid RSA key/)
+    }
+    expect(rsaOaepEncrypt(keyOf(modulus, Uint8Array.of(1, 0, 0, 0, 0, 0, 0, 1)), 'SHA-256', Uint8Array.of(1), checkRsaEncryptBits)).toHaveLength(256)
   })
 
   it('RSA refusals are those of WebCrypto: a modulus under 2048 bits, and a private key (its public half included) needs WebCrypto', async () => {

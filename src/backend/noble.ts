@@ -55,7 +55,8 @@ export function rsaOaepEncrypt(spki: Uint8Array, hash: OaepHash, message: Uint8A
   const [modulus, exponent] = rsaPublicNumbers(spki)
   const bits = modulus.toString(2).length
   checkBits(bits, 'The RSA public key')
-  if (exponent < 3n || exponent % 2n === 0n || modulus % 2n === 0n) throw new TypeError('The RSA public key is not a valid RSA key.')
+  // An exponent of over 64 bits (OpenSSL's limit; KMS keys use 65537) would make the exponentiation long.
+  if (exponent < 3n || exponent % 2n === 0n || exponent >> 64n > 0n || modulus % 2n === 0n) throw new TypeError('The RSA public key is not a valid RSA key.')
 
   const hashFunction = OAEP_HASHES[hash]
   const hashLength = hashFunction.outputLen
