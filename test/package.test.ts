@@ -238,9 +238,11 @@ describe('the packed package', () => {
   ])('%s runs where there is no crypto.subtle, only getRandomValues (plain HTTP, engines such as React Native\'s Hermes)', async (_name, load) => {
     const script = await load()
     const engine = createContext({ crypto: { getRandomValues: globalThis.crypto.getRandomValues.bind(globalThis.crypto) }, TextDecoder, atob, btoa, setTimeout, clearTimeout })
-    // The engine's own TextEncoder, whose bytes are its own Uint8Arrays (Node's would be of another realm).
+    // The engine's own TextEncoder, whose bytes are its own Uint8Arrays (Node's would be of another realm); and, as
+    // in Hermes, no FinalizationRegistry.
     runInContext(
-      `globalThis.TextEncoder = class { encode(text = '') { return Uint8Array.from(unescape(encodeURIComponent(text)), (char) => char.charCodeAt(0)) } }`,
+      `globalThis.TextEncoder = class { encode(text = '') { return Uint8Array.from(unescape(encodeURIComponent(text)), (char) => char.charCodeAt(0)) } }
+      delete globalThis.FinalizationRegistry`,
       engine,
     )
     runInContext(script, engine)
