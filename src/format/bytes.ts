@@ -13,8 +13,11 @@ const utf8Encoder = new TextEncoder()
  */
 export const utf8Decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 
-/** An unpaired UTF-16 surrogate: UTF-8 has no encoding for one, and TextEncoder writes U+FFFD in its place. */
-const LONE_SURROGATE = /\p{Cs}/u
+/**
+ * An unpaired UTF-16 surrogate: UTF-8 has no encoding for one, and TextEncoder writes U+FFFD in its place. (With
+ * the u flag a pair is one code point, outside the range. As a range, not \p{Cs}: Hermes has no property escapes.)
+ */
+const LONE_SURROGATE = /[\uD800-\uDFFF]/u
 
 /**
  * Where `text` has a lone UTF-16 surrogate, or -1. UTF-8 cannot carry such text unchanged, so a message
