@@ -162,7 +162,8 @@ describe('the packed package', () => {
 
   it('works in a Jest test, whose module runtime allows neither import() nor (before Node 24.9) require() of an ES module', async () => {
     const summaryFile = join(consumer, 'jest-summary.json')
-    const config = { rootDir: consumer, testMatch: ['**/jest-consumer.cjs'], transform: {}, watchman: false, cache: false }
+    // The second file runs as React Native's Jest preset runs tests: conditions require and react-native.
+    const config = { rootDir: consumer, testMatch: ['**/jest-consumer.cjs', '**/jest-react-native.cjs'], transform: {}, watchman: false, cache: false }
     await run(process.execPath, [join(ROOT, 'node_modules', 'jest', 'bin', 'jest.js'), '--ci', '--config', JSON.stringify(config)], {
       cwd: consumer,
       timeout: 120_000,
@@ -171,6 +172,7 @@ describe('the packed package', () => {
       throw new Error(`Jest failed:\n${error.stderr}`)
     })
     expect(JSON.parse(await readFile(summaryFile, 'utf8'))).toEqual(expectedSummary)
+    expect(JSON.parse(await readFile(`${summaryFile}.react-native`, 'utf8'))).toEqual({ opened: 'react native jest', nodeBuild: true })
   })
 
   it('works through import in ESM; the browser entry on Node writes what the Node entry reads; both builds in one process work together', async () => {
@@ -224,7 +226,7 @@ describe('the packed package', () => {
     return outputFiles[0]!.text
   }
 
-  it('a React Native application gets the browser build (exports condition and field react-native)', async () => {
+  it('a React Native application gets the browser build (exports condition and field react-native); its Jest tests, which require(), the Node build', async () => {
     expect(manifest['react-native']).toBe('./dist/browser/index.js')
     expect(packedFiles).toContain('dist/browser/index.js')
     const bundle = await reactNativeBundle()
