@@ -102,10 +102,12 @@ function derContent(bytes: Uint8Array, offset: number): Uint8Array & { end: numb
 /** `target` ^= MGF1(`seed`), over `hashFunction`. */
 function xorMask(target: Uint8Array, hashFunction: (typeof OAEP_HASHES)[OaepHash], seed: Uint8Array): void {
   const counter = new Uint8Array(4)
+  const counterView = new DataView(counter.buffer)
   for (let offset = 0, count = 0; offset < target.length; offset += hashFunction.outputLen, count++) {
-    new DataView(counter.buffer).setUint32(0, count)
+    counterView.setUint32(0, count)
     const mask = hashFunction.create().update(seed).update(counter).digest()
-    for (let i = 0; i < mask.length && offset + i < target.length; i++) (target[offset + i] as number) ^= mask[i] as number
+    const end = Math.min(mask.length, target.length - offset)
+    for (let i = 0; i < end; i++) target[offset + i] = (target[offset + i] as number) ^ (mask[i] as number)
   }
 }
 
