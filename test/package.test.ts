@@ -232,6 +232,11 @@ describe('the packed package', () => {
     const bundle = await reactNativeBundle()
     expect(bundle).not.toMatch(/(?:from|import\(|require\()\s*["'](?:node:)?(?:crypto|stream|buffer)["']/)
     expect(bundle).toMatch(/crypto\.subtle/)
+    // Hermes has no Unicode property escapes: one regular expression with \p{…} would fail the whole bundle's parse.
+    for (const file of packedFiles.filter((path) => path.startsWith('dist/browser/') && path.endsWith('.js'))) {
+      const code = await readFile(join(consumer, 'node_modules', 'kms-envelope', file), 'utf8')
+      expect(/\\[pP]\{/.test(code), file).toBe(false)
+    }
   })
 
   it.each([

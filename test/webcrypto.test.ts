@@ -813,6 +813,8 @@ describe('without crypto.subtle (pages served over plain HTTP)', () => {
       expect(() => rsaOaepEncrypt(key, 'SHA-256', Uint8Array.of(1), checkRsaEncryptBits), what).toThrow(/not a valid RSA key/)
     }
     expect(rsaOaepEncrypt(keyOf(modulus, Uint8Array.of(1, 0, 0, 0, 0, 0, 0, 1)), 'SHA-256', Uint8Array.of(1), checkRsaEncryptBits)).toHaveLength(256)
+    // The key is checked when imported; here, a cut one is still refused, not read past its end.
+    expect(() => rsaOaepEncrypt(spki.subarray(0, spki.length - 10), 'SHA-256', Uint8Array.of(1), checkRsaEncryptBits)).toThrow(/truncated/)
   })
 
   it('RSA refusals are those of WebCrypto: a modulus under 2048 bits, and a private key (its public half included) needs WebCrypto', async () => {
