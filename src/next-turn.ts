@@ -1,6 +1,19 @@
+/**
+ * The platform's setImmediate while it works. Next.js's Edge runtime has one that throws when called (as it has
+ * for each Node API it lacks), so the first failed call hands over to setTimeout for good.
+ */
+let immediate: ((callback: () => void) => unknown) | undefined = globalThis.setImmediate
+
 /** The next turn of the event loop (a macrotask): I/O that has completed is delivered before it. */
-export const nextTurn: (callback: () => void) => unknown =
-  typeof setImmediate === 'function' ? setImmediate : (callback) => setTimeout(callback, 0)
+export const nextTurn = (callback: () => void): unknown => {
+  if (immediate)
+    try {
+      return immediate(callback)
+    } catch {
+      immediate = undefined
+    }
+  return setTimeout(callback, 0)
+}
 
 /** Resolves at the next turn of the event loop: for loops of synchronous work that a hostile input can make long. */
 export const turn = (): Promise<void> => new Promise((resolve) => nextTurn(resolve))

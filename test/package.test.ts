@@ -275,6 +275,52 @@ describe('the packed package', () => {
     expect([new TextDecoder().decode(plaintext), kms.calls.length]).toEqual(['offline', 1])
   })
 
+  it("a Next.js Edge route's bundle runs where Node's APIs are stubs that throw when called, as that runtime has them", async () => {
+    // Next.js bundles an Edge route (and middleware) with the conditions edge-light, worker and browser, minified,
+    // and runs it in a realm whose setImmediate, MessageChannel and the like are functions that throw "A Node.js API
+    // is used (setImmediate) which is not supported in the Edge Runtime": typeof says "function", a call fails.
+    const { outputFiles } = await build({
+      stdin: { contents: "export * from 'kms-envelope'", resolveDir: consumer },
+      bundle: true,
+      write: false,
+      minify: true,
+      format: 'iife',
+      globalName: 'KmsEnvelope',
+      platform: 'neutral',
+      conditions: ['edge-light', 'worker', 'browser', 'import', 'module', 'default'],
+      mainFields: ['browser', 'module', 'main'],
+      external: ['@aws-sdk/client-kms'],
+      logLevel: 'silent',
+    })
+    const edge = createContext({ crypto: globalThis.crypto, CryptoKey, TextEncoder, TextDecoder, atob, btoa, setTimeout, clearTimeout })
+    runInContext(
+      `for (const name of ['setImmediate', 'clearImmediate', 'BroadcastChannel', 'MessageChannel', 'MessageEvent', 'MessagePort',
+        'CompressionStream', 'DecompressionStream', 'ByteLengthQueuingStrategy', 'CountQueuingStrategy']) {
+        Object.defineProperty(globalThis, name, {
+          get: () => function () { throw new Error('A Node.js API is used (' + name + ') which is not supported in the Edge Runtime.') },
+        })
+      }`,
+      edge,
+    )
+    runInContext(outputFiles[0]!.text, edge)
+    const outcome = (await runInContext(
+      `(async () => {
+        const { encrypt, decrypt, RawAesKeyring } = KmsEnvelope
+        const keyring = new RawAesKeyring({ keyNamespace: 'package', keyName: 'aes', wrappingKey: new Uint8Array(32).fill(7) })
+        const opened = []
+        for (const algorithmSuite of [0x0578, 0x0478]) {
+          const { ciphertext } = await encrypt(keyring, 'edge route', { algorithmSuite })
+          opened.push(new TextDecoder().decode((await decrypt(keyring, ciphertext)).plaintext))
+        }
+        const { ciphertext } = await encrypt(keyring, 'edge route')
+        const failure = await decrypt(keyring, ciphertext.subarray(0, 40)).then(() => 'none', (error) => error.code)
+        return { opened, failure }
+      })()`,
+      edge,
+    )) as { opened: string[]; failure: string }
+    expect(outcome).toEqual({ opened: ['edge route', 'edge route'], failure: 'TRUNCATED_MESSAGE' })
+  })
+
   it.each(encryptOnlyApplications('kms-envelope/browser'))(
     'bundled into an application that only encrypts with %s, it loads at most 12 KB before the first encrypt',
     async (_name, source) => {
