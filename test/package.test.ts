@@ -321,6 +321,31 @@ describe('the packed package', () => {
     expect(outcome).toEqual({ opened: ['edge route', 'edge route'], failure: 'TRUNCATED_MESSAGE' })
   })
 
+  it('the browser build, @noble fallbacks included, is syntax that Chrome and Edge 91, Firefox 90 and Safari 15 (iOS 15) run as it is', async () => {
+    // esbuild rewrites for an older target what that target's engine could not parse (class static blocks, say,
+    // which Safari has since 16.4), and fails on what it cannot rewrite: the same output for those browsers as for
+    // ES2022 means they parse every line. One browser older (Safari 14.1, Chrome 84) it must rewrite.
+    const bundle = async (target: string[]) => {
+      const { outputFiles } = await build({
+        stdin: { contents: "export * from 'kms-envelope/browser'", resolveDir: consumer },
+        bundle: true,
+        write: false,
+        format: 'esm',
+        splitting: true,
+        outdir: join(consumer, 'targets-out'),
+        platform: 'browser',
+        target,
+        external: ['@aws-sdk/client-kms'],
+        logLevel: 'silent',
+      })
+      return outputFiles.map(({ path, text }) => `${path}\n${text}`).join('\n')
+    }
+    const es2022 = await bundle(['es2022'])
+    expect(es2022).toMatch(/@noble\/curves/)
+    expect(await bundle(['chrome91', 'edge91', 'firefox90', 'safari15', 'ios15'])).toBe(es2022)
+    for (const older of ['safari14.1', 'chrome84']) expect(await bundle([older])).not.toBe(es2022)
+  })
+
   it.each(encryptOnlyApplications('kms-envelope/browser'))(
     'bundled into an application that only encrypts with %s, it loads at most 12 KB before the first encrypt',
     async (_name, source) => {
