@@ -13,6 +13,7 @@ import {
   defaultKmsClientSupplier,
   encrypt,
   EnvelopeError,
+  KmsKeyring,
   KmsRsaKeyring,
   MultiKeyring,
   RawAesKeyring,
@@ -183,6 +184,56 @@ describe.each(ENGINES)('KmsRsaKeyring in %s', (engine) => {
     const configuration = 'ConfigurationError INVALID_CONFIGURATION'
     expect(codes).toEqual({ signed: configuration, badKey: configuration, alias: configuration, noClient: configuration })
   })
+})
+
+describe.each(ENGINES)('KMS keyrings calling the KMS emulator from a page in %s (CORS)', (engine) => {
+  /** In a fresh page: a KmsKeyring of `keyArn` through `endpoint` encrypts and decrypts; the message, or the failure. */
+  const roundTripInPage = (endpoint: string, keyArn: string) =>
+    engines[engine].newPage().then(async (page) => {
+      try {
+        return await page.evaluate(
+          async ({ url, endpoint, keyArn, context }) => {
+            const api = await (new Function('url', 'return import(url)') as (url: string) => Promise<Api>)(new URL(url, location.href).href)
+            const clientSupplier = api.defaultKmsClientSupplier({ clientConfig: { endpoint, credentials: { accessKeyId: 'AKIDPAGE', secretAccessKey: 'page' }, maxAttempts: 1 } })
+            const keyring = new api.KmsKeyring({ generatorKeyId: keyArn, clientSupplier })
+            try {
+              const { ciphertext } = await api.encrypt(keyring, 'through KMS from the page', { encryptionContext: context })
+              const { plaintext } = await api.decrypt(keyring, ciphertext, { encryptionContext: context })
+              return { ciphertext: (window as unknown as PageWindow).toBase64(ciphertext), plaintext: new TextDecoder().decode(plaintext) }
+            } catch (error) {
+              return { failure: `${(error as { code?: string }).code}: ${(error as Error).message}` }
+            }
+          },
+          { url: 'esm/kms-envelope.js', endpoint, keyArn, context: CONTEXT },
+        )
+      } finally {
+        await page.close()
+      }
+    })
+
+  it('with corsOrigins naming the page, the ES module build encrypts and decrypts through it; Node decrypts the message', async () => {
+    const harness = engines[engine]
+    const pageKms = await startKmsEmulator({ regions: ['us-east-1'], corsOrigins: [harness.origin] })
+    try {
+      const keyArn = pageKms.createKey({ region: 'us-east-1' }).arn
+      const result = await roundTripInPage(pageKms.endpoint, keyArn)
+      expect(result).toEqual({ ciphertext: expect.any(String), plaintext: 'through KMS from the page' })
+      expect([pageKms.callCount({ operation: 'GenerateDataKey' }), pageKms.callCount({ operation: 'Decrypt' })]).toEqual([1, 1])
+      const nodeSupplier = defaultKmsClientSupplier({ clientConfig: { endpoint: pageKms.endpoint, credentials: { accessKeyId: 'AKIDNODE', secretAccessKey: 'node' } } })
+      const { plaintext } = await decrypt(new KmsKeyring({ keyIds: [keyArn], clientSupplier: nodeSupplier }), fromBase64((result as { ciphertext: string }).ciphertext), { encryptionContext: CONTEXT })
+      expect(text(plaintext)).toBe('through KMS from the page')
+    } finally {
+      await pageKms.close()
+    }
+  }, BROWSER_TEST_TIMEOUT_MS)
+
+  it('without it, the browser refuses the call (preflight denied), which fails the encrypt with KEYRING_FAILURE', async () => {
+    const keyArn = kms.createKey({ region: 'us-east-1' }).arn
+    const before = kms.callCount({ operation: 'GenerateDataKey' })
+    const result = await roundTripInPage(kms.endpoint, keyArn)
+    expect(result).toEqual({ failure: expect.stringMatching(/^KEYRING_FAILURE: KmsKeyring could not generate a data key with arn:aws:kms:us-east-1:\d{12}:key\//) })
+    expect(kms.callCount({ operation: 'GenerateDataKey' })).toBe(before) // the page's POST was never sent
+  }, BROWSER_TEST_TIMEOUT_MS)
 })
 
 describe.each(ENGINES)('raw keyrings in %s against the Node build', (engine) => {

@@ -602,6 +602,91 @@ describe('malformed requests (plain fetch)', () => {
   })
 })
 
+describe('calls from web pages (CORS)', () => {
+  const page = 'http://localhost:5173'
+  const kmsHeaders = 'authorization,content-type,x-amz-date,x-amz-target,x-amz-user-agent,amz-sdk-invocation-id,amz-sdk-request'
+  const preflight = (endpoint: string, origin: string, extra: Record<string, string> = {}): Promise<Response> =>
+    fetch(endpoint, { method: 'OPTIONS', headers: { Origin: origin, 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': kmsHeaders, ...extra } })
+  const listAliases = (endpoint: string, origin: string): Promise<Response> =>
+    fetch(endpoint, {
+      method: 'POST',
+      headers: {
+        Origin: origin,
+        'Content-Type': 'application/x-amz-json-1.1',
+        'X-Amz-Target': 'TrentService.ListAliases',
+        Authorization: 'AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261205/us-east-1/kms/aws4_request, SignedHeaders=host, Signature=abcd',
+      },
+      body: '{}',
+    })
+
+  it('by default, a preflight from any page is refused (403, no CORS headers) and answers carry none', async () => {
+    const refused = await preflight(kms.endpoint, page)
+    expect(refused.status).toBe(403)
+    expect(refused.headers.get('access-control-allow-origin')).toBeNull()
+    expect(await refused.text()).toBe(`Origin ${page} may not call this KMS emulator: start it with corsOrigins (--cors-origin) listing the origin.`)
+    const answered = await listAliases(kms.endpoint, page)
+    expect(answered.status).toBe(200)
+    expect(answered.headers.get('access-control-allow-origin')).toBeNull()
+  })
+
+  it('corsOrigins lets the pages of those origins call it: preflight, then answers and errors a page can read', async () => {
+    const emulator = await startKmsEmulator({ corsOrigins: [page, 'https://app.example'] })
+    try {
+      emulator.resetCalls()
+      const allowed = await preflight(emulator.endpoint, page)
+      expect(allowed.status).toBe(204)
+      expect(Object.fromEntries(['access-control-allow-origin', 'access-control-allow-methods', 'access-control-allow-headers', 'access-control-max-age'].map((name) => [name, allowed.headers.get(name)]))).toEqual({
+        'access-control-allow-origin': page,
+        'access-control-allow-methods': 'POST',
+        'access-control-allow-headers': kmsHeaders,
+        'access-control-max-age': '600',
+      })
+      expect(allowed.headers.get('access-control-allow-private-network')).toBeNull()
+      // Chrome's question for a page on a public address calling a loopback one.
+      const privateNetwork = await preflight(emulator.endpoint, 'https://app.example', { 'Access-Control-Request-Private-Network': 'true' })
+      expect(privateNetwork.headers.get('access-control-allow-private-network')).toBe('true')
+      // The SDK reads the request id and an error's type from headers, which the page may read only when exposed.
+      for (const answer of [await listAliases(emulator.endpoint, page), await fetch(emulator.endpoint, { method: 'POST', headers: { Origin: page }, body: '{}' })]) {
+        expect(answer.headers.get('access-control-allow-origin')).toBe(page)
+        expect(answer.headers.get('access-control-expose-headers')).toBe('x-amzn-RequestId, x-amzn-ErrorType')
+        expect(answer.headers.get('vary')).toBe('Origin')
+      }
+      // Another origin is refused; a preflight is not a KMS call, so the log holds the two POSTs only.
+      const other = await preflight(emulator.endpoint, 'http://localhost:3000')
+      expect([other.status, other.headers.get('access-control-allow-origin')]).toEqual([403, null])
+      expect((await listAliases(emulator.endpoint, 'http://localhost:3000')).headers.get('access-control-allow-origin')).toBeNull()
+      expect(emulator.calls.map(({ operation }) => operation)).toEqual(['ListAliases', '', 'ListAliases'])
+    } finally {
+      await emulator.close()
+    }
+  })
+
+  it("'*' lets any page call it", async () => {
+    const emulator = await startKmsEmulator({ corsOrigins: ['*'] })
+    try {
+      const allowed = await preflight(emulator.endpoint, 'https://anywhere.example')
+      expect([allowed.status, allowed.headers.get('access-control-allow-origin')]).toEqual([204, 'https://anywhere.example'])
+    } finally {
+      await emulator.close()
+    }
+  })
+
+  it('refuses a corsOrigins entry that is not an origin a browser sends, saying which', async () => {
+    const expected = 'corsOrigins must be a list of origins such as "http://localhost:5173", or "*" for any; got'
+    const cases: [unknown, string][] = [
+      ['http://localhost:5173/', `${expected} "http://localhost:5173/" (the origin of that URL is "http://localhost:5173").`],
+      ['http://LOCALHOST:5173/app', `${expected} "http://LOCALHOST:5173/app" (the origin of that URL is "http://localhost:5173").`],
+      ['localhost:5173', `${expected} "localhost:5173".`],
+      ['', `${expected} "".`],
+      [5173, `${expected} 5173.`],
+    ]
+    for (const [origin, message] of cases) {
+      expect(await rejectionOf(startKmsEmulator({ corsOrigins: [origin as string] })), String(origin)).toMatchObject({ code: 'INVALID_CONFIGURATION', message })
+    }
+    expect(await rejectionOf(startKmsEmulator({ corsOrigins: 'http://localhost:5173' as never }))).toMatchObject({ message: `${expected} "http://localhost:5173".` })
+  })
+})
+
 describe('emulator API', () => {
   it('refuses bad options and bad calls with configuration errors', async () => {
     expect(await rejectionOf(startKmsEmulator({ regions: [] }))).toMatchObject({ code: 'INVALID_CONFIGURATION' })

@@ -454,7 +454,7 @@ describe('the packed package', () => {
         first = false
         return write(...args)
       }`
-    const child = spawn(process.execPath, ['--import', `data:text/javascript,${encodeURIComponent(preload)}`, bin, '--port', '0', '--regions', 'us-east-1'], {
+    const child = spawn(process.execPath, ['--import', `data:text/javascript,${encodeURIComponent(preload)}`, bin, '--port', '0', '--regions', 'us-east-1', '--cors-origin', 'http://localhost:5173, https://app.example'], {
       cwd: consumer,
     })
     const exited = new Promise<number | null>((resolve) => child.once('exit', resolve))
@@ -469,6 +469,11 @@ describe('the packed package', () => {
       child.once('error', reject)
       void exited.then((code) => reject(new Error(`exited with ${code} before printing: ${output} ${errors}`)))
     })
+    // --cors-origin: a page of either origin may call it, another may not.
+    const endpoint = /(http:\/\/\S+)/.exec(firstLine)?.[1] as string
+    const preflight = (origin: string) =>
+      fetch(endpoint, { method: 'OPTIONS', headers: { Origin: origin, 'Access-Control-Request-Method': 'POST' } }).then((answer) => [answer.status, answer.headers.get('access-control-allow-origin')])
+    expect(await Promise.all(['https://app.example', 'http://localhost:3000'].map(preflight))).toEqual([[204, 'https://app.example'], [403, null]])
     child.kill('SIGINT')
     expect(firstLine).toMatch(/^KMS emulator listening on http:\/\/127\.0\.0\.1:\d+ /)
     expect(await exited).toBe(0)

@@ -14,6 +14,8 @@ Options:
   --regions <list>         comma-separated Regions served (default us-east-1,us-west-2,eu-west-1)
   --account-id <digits>    12-digit account in key ARNs (default 111122223333)
   --state <file>           load keys from this JSON file and save every change to it (it holds key material)
+  --cors-origin <list>     comma-separated origins of web pages that may call it from a browser
+                           (http://localhost:5173, say; * for any page: then any site you open can use its keys)
   --create-key             create a symmetric key in the first Region and print its ARN
   --create-mrk             create a multi-Region key in the first Region, replicate it to the others, print the ARNs
   -h, --help               show this help
@@ -34,6 +36,7 @@ async function main(): Promise<void> {
         regions: { type: 'string' },
         'account-id': { type: 'string' },
         state: { type: 'string' },
+        'cors-origin': { type: 'string' },
         'create-key': { type: 'boolean' },
         'create-mrk': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
@@ -59,6 +62,7 @@ async function main(): Promise<void> {
   if (values.regions !== undefined) options.regions = values.regions.split(',').map((region) => region.trim()).filter(Boolean)
   if (values['account-id'] !== undefined) options.accountId = values['account-id']
   if (values.state !== undefined) options.statePath = values.state
+  if (values['cors-origin'] !== undefined) options.corsOrigins = values['cors-origin'].split(',').map((origin) => origin.trim()).filter(Boolean)
 
   let emulator
   try {
@@ -87,6 +91,9 @@ async function main(): Promise<void> {
     const primary = emulator.createKey({ region: firstRegion, multiRegion: true })
     process.stdout.write(`multi-Region key: ${primary.arn}\n`)
     for (const region of otherRegions) process.stdout.write(`  replica: ${emulator.replicateKey(primary.arn, region).arn}\n`)
+  }
+  if (options.corsOrigins !== undefined && options.corsOrigins.length > 0) {
+    process.stdout.write(`web pages that may call it: ${options.corsOrigins.includes('*') ? 'any' : options.corsOrigins.join(', ')}\n`)
   }
   process.stdout.write('Press Ctrl-C to stop.\n')
 }

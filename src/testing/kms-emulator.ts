@@ -37,6 +37,13 @@ export interface KmsEmulatorOptions {
   statePath?: string | undefined
   /** How many calls `calls` keeps (the latest). Default 100,000. */
   maxLoggedCalls?: number | undefined
+  /**
+   * Origins of web pages that may call the emulator (CORS), such as `http://localhost:5173`, or `'*'` for any.
+   * Default none: a browser refuses a page's calls to it from another origin, as any other local server that has
+   * not allowed them. Allow only pages you serve: any page a browser here opens from an allowed origin can use
+   * the emulator's keys.
+   */
+  corsOrigins?: readonly string[] | undefined
 }
 
 /** One request the emulator received. */
@@ -113,9 +120,11 @@ class LocalKms implements KmsEmulator {
   #calls: KmsCall[] = []
 
   readonly #maxLoggedCalls: number
+  readonly #corsOrigins: ReadonlySet<string>
 
-  constructor(store: KmsStore, statePath: string | undefined, server: Server, endpoint: string, maxLoggedCalls: number) {
+  constructor(store: KmsStore, statePath: string | undefined, server: Server, endpoint: string, maxLoggedCalls: number, corsOrigins: readonly string[]) {
     this.#maxLoggedCalls = maxLoggedCalls
+    this.#corsOrigins = new Set(corsOrigins)
     this.#store = store
     this.#statePath = statePath
     this.#server = server
@@ -125,6 +134,15 @@ class LocalKms implements KmsEmulator {
     this.faults = new KmsFaults(store.regions, Object.keys(OPERATIONS))
     server.on('request', (request: IncomingMessage, response: ServerResponse) => {
       response.on('error', () => {})
+      const origin = request.headers.origin
+      const allowed = origin !== undefined && (this.#corsOrigins.has('*') || this.#corsOrigins.has(origin))
+      // A browser asks first whether a page may send KMS's headers: not a KMS call, so not logged.
+      if (request.method === 'OPTIONS' && origin !== undefined) return answerPreflight(request, response, allowed, origin)
+      if (allowed) {
+        response.setHeader('Access-Control-Allow-Origin', origin)
+        response.setHeader('Access-Control-Expose-Headers', 'x-amzn-RequestId, x-amzn-ErrorType')
+      }
+      if (this.#corsOrigins.size > 0) response.setHeader('Vary', 'Origin')
       this.#handle(request, response).catch(() => response.destroy())
     })
   }
@@ -303,9 +321,34 @@ class LocalKms implements KmsEmulator {
   }
 }
 
+/**
+ * A CORS preflight: for an allowed origin, the methods and headers a page may use (the ones it asks for: the SDK
+ * sends SigV4's and its own); for another, 403 without CORS headers, which the browser reports as a CORS failure.
+ */
+function answerPreflight(request: IncomingMessage, response: ServerResponse, allowed: boolean, origin: string): void {
+  request.resume()
+  if (!allowed) {
+    const text = `Origin ${origin} may not call this KMS emulator: start it with corsOrigins (--cors-origin) listing the origin.`
+    response.writeHead(403, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(text), Vary: 'Origin' })
+    response.end(text)
+    return
+  }
+  const asked = request.headers['access-control-request-headers']
+  response.writeHead(204, {
+    'Access-Control-Allow-Origin': origin,
+    'Access-Control-Allow-Methods': 'POST',
+    ...(typeof asked === 'string' && asked !== '' ? { 'Access-Control-Allow-Headers': asked } : {}),
+    // Chrome asks this of a page on a public address that calls a private one (a loopback port, here).
+    ...(request.headers['access-control-request-private-network'] === 'true' ? { 'Access-Control-Allow-Private-Network': 'true' } : {}),
+    'Access-Control-Max-Age': '600',
+    Vary: 'Origin, Access-Control-Request-Headers',
+  })
+  response.end()
+}
+
 /** The options, checked (undefined or null mean none). */
 function checkOptions(given: KmsEmulatorOptions | null | undefined): KmsEmulatorOptions {
-  const options = optionsObject(given, 'startKmsEmulator', 'port, host, regions, accountId, partition, statePath, maxLoggedCalls')
+  const options = optionsObject(given, 'startKmsEmulator', 'port, host, regions, accountId, partition, statePath, maxLoggedCalls, corsOrigins')
   const { port, host, regions, accountId, partition, statePath } = options
   if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65_535)) throw new ConfigurationError(`port must be 0..65535; got ${port}.`)
   if (host !== undefined && (typeof host !== 'string' || host === '')) throw new ConfigurationError('host must be a non-empty string.')
@@ -320,7 +363,27 @@ function checkOptions(given: KmsEmulatorOptions | null | undefined): KmsEmulator
   if (options.maxLoggedCalls !== undefined && (!Number.isInteger(options.maxLoggedCalls) || options.maxLoggedCalls < 1)) {
     throw new ConfigurationError(`maxLoggedCalls must be a positive integer; got ${quoteValue(options.maxLoggedCalls)}.`)
   }
+  if (options.corsOrigins !== undefined) checkOrigins(options.corsOrigins)
   return options
+}
+
+/** Refuse a `corsOrigins` entry no browser sends: each is `'*'` or scheme, host and port alone (`https://app.example`). */
+function checkOrigins(origins: unknown): void {
+  const expected = 'corsOrigins must be a list of origins such as "http://localhost:5173", or "*" for any'
+  if (!Array.isArray(origins)) throw new ConfigurationError(`${expected}; got ${quoteValue(origins)}.`)
+  for (const origin of origins as unknown[]) {
+    if (origin === '*') continue
+    let canonical: string | undefined
+    try {
+      canonical = typeof origin === 'string' ? new URL(origin).origin : undefined
+    } catch {
+      canonical = undefined
+    }
+    if (canonical !== origin || canonical === 'null') {
+      const hint = canonical !== undefined && canonical !== 'null' ? ` (the origin of that URL is "${canonical}")` : ''
+      throw new ConfigurationError(`${expected}; got ${quoteValue(origin)}${hint}.`)
+    }
+  }
 }
 
 /** Refuse a `regions` option KMS could not have: no Regions, a name no Region has, or one Region twice. */
@@ -386,5 +449,5 @@ export async function startKmsEmulator(given?: KmsEmulatorOptions): Promise<KmsE
   })
   const { port } = server.address() as AddressInfo
   const endpoint = `http://${host.includes(':') ? `[${host}]` : host}:${port}`
-  return new LocalKms(store, options.statePath, server, endpoint, options.maxLoggedCalls ?? DEFAULT_MAX_LOGGED_CALLS)
+  return new LocalKms(store, options.statePath, server, endpoint, options.maxLoggedCalls ?? DEFAULT_MAX_LOGGED_CALLS, options.corsOrigins ?? [])
 }
