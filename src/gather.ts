@@ -59,7 +59,9 @@ export async function gather(source: AsyncIterable<unknown> | ReadableStream<unk
           `The input is longer than any message maxBodySize (${maxBodySize} bytes) allows, with a header of up to ${DEFAULT_MAX_HEADER_SIZE} bytes and a footer: more than ${limit} bytes arrived.`,
         )
       }
-      chunks.push(bytes.slice())
+      // A copy, which is zeroed below (made by the constructor: a Buffer's slice(), where this build runs on Node,
+      // Bun or Deno, shares its memory; and not with copyBytes, which would then join a page's first load).
+      chunks.push(new Uint8Array(bytes))
     }
     return concatBytes(chunks)
   } finally {

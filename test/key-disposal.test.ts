@@ -1,14 +1,16 @@
 // Message keys are zeroed when the message is done: every AES-GCM key the engine makes for a message is
 // disposed on success, on every failure after it was made, and when a stream ends or is aborted.
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto'
 import { inspect } from 'node:util'
 import { describe, expect, it } from 'vitest'
 import { nodeBackend } from '../src/backend/node.js'
+import { webCryptoBackend } from '../src/backend/webcrypto.js'
 import type { AeadKey, CryptoBackend } from '../src/backend/types.js'
 import { decryptWith } from '../src/decrypt.js'
 import { encryptWith } from '../src/encrypt.js'
 import { KmsKeyring, RawAesKeyring, type EncryptionMaterials, type Keyring } from '../src/index.js'
 import { addIntermediateRecipient, openIntermediate } from '../src/keyrings/intermediate.js'
-import { suiteFromOption } from '../src/suites.js'
+import { ALGORITHM_SUITE_IDS, suiteFromOption } from '../src/suites.js'
 import { dbeSuite } from '../src/suites-dbe.js'
 import { decryptStreamWith } from '../src/stream-decrypt.js'
 import { encryptStreamWith } from '../src/stream-encrypt.js'
@@ -64,6 +66,13 @@ describe('node AES-GCM keys', () => {
     expect(seal(key)).not.toEqual(expected)
   })
 
+  it('own a copy of a Node Buffer key too, whose slice() would be a view of the same memory', () => {
+    const bytes = Buffer.from(KEY)
+    const key = nodeBackend.aeadKey(bytes) as AeadKey
+    bytes.fill(0)
+    expect(seal(key)).toEqual(seal(nodeBackend.aeadKey(KEY) as AeadKey))
+  })
+
   it('adopted, keep the caller’s bytes themselves, which dispose() zeroes', () => {
     const bytes = KEY.slice()
     const key = nodeBackend.adoptAeadKey?.(bytes) as AeadKey
@@ -87,6 +96,52 @@ describe('node AES-GCM keys', () => {
     expect(shown).not.toMatch(/\b1, 2, 3, 4\b/)
     expect(shown).not.toContain('Uint8Array')
   })
+})
+
+describe('a data key that a keyring hands over as a Node Buffer (a custom keyring on node:crypto)', () => {
+  // Buffer#slice() is a view: an AES-GCM key "copied" with it was zeroed with the data key it came from, so a suite
+  // without key derivation (0x0014, 0x0046, 0x0078) encrypted the message under a key of zeros.
+  const kek = Buffer.alloc(32, 5)
+  /** The data keys it made, kept as true copies to decrypt with. */
+  const made: Uint8Array[] = []
+  const bufferKeyring: Keyring = {
+    async onEncrypt(materials) {
+      const dataKey = randomBytes(materials.suite.keyLength)
+      made.push(new Uint8Array(dataKey))
+      const iv = randomBytes(12)
+      const cipher = createCipheriv('aes-256-gcm', kek, iv)
+      const wrapped = Buffer.concat([cipher.update(dataKey), cipher.final(), cipher.getAuthTag()])
+      return { ...materials, plaintextDataKey: dataKey, encryptedDataKeys: [{ providerId: 'buffers', providerInfo: iv, ciphertext: wrapped }] }
+    },
+    async onDecrypt(materials, [key]) {
+      const decipher = createDecipheriv('aes-256-gcm', kek, key!.providerInfo)
+      decipher.setAuthTag(key!.ciphertext.subarray(-16))
+      return { ...materials, plaintextDataKey: Buffer.concat([decipher.update(key!.ciphertext.subarray(0, -16)), decipher.final()]) }
+    },
+  }
+  /** Decrypts with the data key itself, as a plain Uint8Array: a message under any other key fails. */
+  const madeKeyring = (dataKey: Uint8Array): Keyring => ({
+    onEncrypt: async () => Promise.reject(new Error('decrypt only')),
+    onDecrypt: async (materials) => ({ ...materials, plaintextDataKey: dataKey.slice() }),
+  })
+
+  // The browser build too, as it runs on Node, Bun or Deno (on @noble for AES-192).
+  it.each(
+    [nodeBackend, webCryptoBackend].flatMap((backend) =>
+      ALGORITHM_SUITE_IDS.map((id) => [`0x${id.toString(16).padStart(4, '0')}`, backend === nodeBackend ? 'node:crypto' : 'WebCrypto', backend, id] as const),
+    ),
+  )(
+    'the message is under that key (%s, %s), and a Buffer key decrypts it',
+    async (_name, _backendName, backend, algorithmSuite) => {
+      const commitmentPolicy = algorithmSuite < 0x0400 ? 'FORBID_ENCRYPT_ALLOW_DECRYPT' : 'REQUIRE_ENCRYPT_REQUIRE_DECRYPT'
+      const { ciphertext } = await encryptWith(backend, bufferKeyring, 'under the right key', { algorithmSuite, commitmentPolicy })
+      const options = { commitmentPolicy: 'REQUIRE_ENCRYPT_ALLOW_DECRYPT' } as const
+      const opened = await decryptWith(nodeBackend, madeKeyring(made.at(-1)!), ciphertext, options)
+      expect(new TextDecoder().decode(opened.plaintext)).toBe('under the right key')
+      const again = await decryptWith(backend, bufferKeyring, ciphertext, options)
+      expect(new TextDecoder().decode(again.plaintext)).toBe('under the right key')
+    },
+  )
 })
 
 describe('message keys are disposed', () => {

@@ -953,6 +953,20 @@ describe("the browser entry's one-shot input in pieces: a ReadableStream that is
     expect(chunks[1]!.every((byte) => byte === 9)).toBe(true)
   })
 
+  it('the caller keeps its chunks when they are Node Buffers (where this build runs on Node, Bun or Deno), whose slice() is no copy', async () => {
+    const browser = await import('../src/browser.js')
+    async function* pieces<T>(chunks: T[]) {
+      yield* chunks
+    }
+    const chunks = [Buffer.alloc(3000, 7), Buffer.alloc(5000, 9)]
+    const { ciphertext } = await browser.encrypt(keyring, pieces(chunks), { frameLength: 1024 })
+    expect(chunks.map((chunk) => chunk.every((byte) => byte === chunk[0] && byte !== 0))).toEqual([true, true])
+    const sealed = [Buffer.from(ciphertext.subarray(0, 100)), Buffer.from(ciphertext.subarray(100))]
+    const { plaintext } = await browser.decrypt(keyring, pieces(sealed))
+    expect(plaintext).toEqual(new Uint8Array(Buffer.concat(chunks)))
+    expect(Buffer.concat(sealed)).toEqual(Buffer.from(ciphertext))
+  })
+
   it("a stream that fails rejects with the stream's own error, and its lock is released", async () => {
     const browser = await import('../src/browser.js')
     const failure = new Error('the upload was interrupted')

@@ -24,6 +24,7 @@ import { checkRsaEncryptBits } from './der.js'
 import { isEncryptedPem } from './encrypted-pem.js'
 import { ConfigurationError, KeyringError, UnsupportedOperationError } from '../errors.js'
 import { sealBody } from '../sync-body.js'
+import { copyBytes } from '../format/bytes.js'
 import { COMPRESSED_POINT_LENGTH, createSigner, signedStreamSeen, signMessage, startSignature, takeSigningKey } from './node-signing.js'
 import { checkSignatureKey, SIGNATURE_HASH } from './node-ec-keys.js'
 import { startStreamDigest } from './signing-thread.js'
@@ -75,7 +76,9 @@ class NodeAeadKey implements AeadKey {
     if (algorithm === undefined) throw new ConfigurationError(`AES-GCM keys are 16, 24 or 32 bytes; got ${key.length}.`)
     if (algorithm === 'aes-192-gcm') checkAes192Gcm()
     this.algorithm = algorithm
-    this.#key = adopt ? key : key.slice()
+    // copyBytes, not slice(): a keyring on node:crypto may hand over a Buffer, whose slice() shares its memory, and
+    // the data key it came from is zeroed once used.
+    this.#key = adopt ? key : copyBytes(key)
   }
 
   /** Zeroes the key bytes; a KeyObject made from them is dropped (node:crypto clears its copy when freed). */

@@ -44,7 +44,9 @@ class WebCryptoAeadKey implements AsyncAeadKey {
     private readonly subtle: SubtleCrypto,
     key: Uint8Array,
   ) {
-    // Our own copy, zeroed once imported: the caller zeroes its key as soon as this returns.
+    // Our own copy, zeroed once imported: the caller zeroes its key as soon as this returns. (A Buffer's slice(),
+    // where this build runs on Node, Bun or Deno, shares its memory: that zeroes the caller's key a little early,
+    // after importKey took its own copy. Not worth the bytes of copyBytes on a page's first load.)
     const copy = key.slice()
     this.#importing = subtle.importKey('raw', source(copy), 'AES-GCM', false, ['encrypt', 'decrypt'])
     const forget = () => copy.fill(0)
@@ -105,8 +107,10 @@ export const webCryptoBackend: CryptoBackend = {
   aeadKey(key) {
     const subtle = subtleCrypto()
     if (subtle !== undefined && key.length !== 24) return new WebCryptoAeadKey(subtle, key)
-    // AES-GCM in JavaScript (@noble/ciphers): AES-192 on Chromium, and any key size without crypto.subtle.
-    const copy = key.slice()
+    // AES-GCM in JavaScript (@noble/ciphers): AES-192 on Chromium, and any key size without crypto.subtle. A copy
+    // made by the constructor: a Buffer's slice() (where this build runs on Node, Bun or Deno) shares its memory, and
+    // the data key is zeroed after use.
+    const copy = new Uint8Array(key)
     return {
       async: true,
       seal: async (iv, aad, plaintext, out, offset) => (await loadNoble()).gcmSeal(copy, iv, aad, plaintext, out, offset),

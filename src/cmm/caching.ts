@@ -2,7 +2,7 @@ import { isPromise, type CryptoBackend } from '../backend/types.js'
 import { ignoreRejection, isThenable } from '../ignore-rejection.js'
 import { ConfigurationError, EncryptionContextMismatchError } from '../errors.js'
 import { isKeyring } from '../keyrings/common.js'
-import { LONE_SURROGATE_PROBLEM, loneSurrogateAt } from '../format/bytes.js'
+import { copyBytes, LONE_SURROGATE_PROBLEM, loneSurrogateAt } from '../format/bytes.js'
 import { optionsObject } from '../option-names.js'
 import { quoteIdentifier, quoteValue } from '../quote.js'
 import { assertEncryptAllowed, type AlgorithmSuite } from '../suites.js'
@@ -80,20 +80,21 @@ function randomPartition(): string {
   return Array.from(bytes, (byte) => byte.toString(16).padStart(2, '0')).join('')
 }
 
+// Copies with copyBytes: a keyring on node:crypto may hand over Buffers, whose slice() is a view of the same memory.
 function copyKeys(keys: readonly EncryptedDataKey[]): EncryptedDataKey[] {
-  return keys.map((key) => ({ providerId: key.providerId, providerInfo: key.providerInfo.slice(), ciphertext: key.ciphertext.slice() }))
+  return keys.map((key) => ({ providerId: key.providerId, providerInfo: copyBytes(key.providerInfo), ciphertext: copyBytes(key.ciphertext) }))
 }
 
 /** A caller's own copy: it zeroes the data key after use, which must not touch the cached one. */
 function copyEncryption(materials: CompleteEncryptionMaterials): CompleteEncryptionMaterials {
-  const copy = { ...materials, plaintextDataKey: materials.plaintextDataKey.slice(), encryptedDataKeys: copyKeys(materials.encryptedDataKeys) }
-  if (materials.symmetricSigningKeys !== undefined) copy.symmetricSigningKeys = materials.symmetricSigningKeys.map((key) => key.slice())
+  const copy = { ...materials, plaintextDataKey: copyBytes(materials.plaintextDataKey), encryptedDataKeys: copyKeys(materials.encryptedDataKeys) }
+  if (materials.symmetricSigningKeys !== undefined) copy.symmetricSigningKeys = materials.symmetricSigningKeys.map(copyBytes)
   return copy
 }
 
 function copyDecryption(materials: CompleteDecryptionMaterials): CompleteDecryptionMaterials {
-  const copy = { ...materials, plaintextDataKey: materials.plaintextDataKey.slice() }
-  if (materials.symmetricSigningKey !== undefined) copy.symmetricSigningKey = materials.symmetricSigningKey.slice()
+  const copy = { ...materials, plaintextDataKey: copyBytes(materials.plaintextDataKey) }
+  if (materials.symmetricSigningKey !== undefined) copy.symmetricSigningKey = copyBytes(materials.symmetricSigningKey)
   return copy
 }
 
