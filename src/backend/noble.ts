@@ -21,7 +21,11 @@ export function gcmSeal(key: Uint8Array, iv: Uint8Array, aad: Uint8Array, plaint
 }
 
 /** Write the plaintext into `out` at `offset`; false (nothing written) when the tag does not verify. */
-export function gcmOpen(key: Uint8Array, iv: Uint8Array, aad: Uint8Array, sealed: Uint8Array, out: Uint8Array, offset: number): boolean {
+export function gcmOpen(key: Uint8Array, iv: Uint8Array, aad: Uint8Array, ciphertext: Uint8Array, tag: Uint8Array, out: Uint8Array, offset: number): boolean {
+  // @noble takes ciphertext || tag in one array.
+  const sealed = new Uint8Array(ciphertext.length + tag.length)
+  sealed.set(ciphertext, 0)
+  sealed.set(tag, ciphertext.length)
   let opened: Uint8Array
   try {
     opened = gcm(key, iv, aad).decrypt(sealed)

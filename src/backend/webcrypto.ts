@@ -23,17 +23,6 @@ function randomBytes(length: number): Bytes {
   return out
 }
 
-/** The tag follows the ciphertext in every message and wrapped key, so usually no copy is needed. */
-function sealedInput(ciphertext: Uint8Array, tag: Uint8Array): Uint8Array {
-  if (ciphertext.buffer === tag.buffer && ciphertext.byteOffset + ciphertext.length === tag.byteOffset) {
-    return new Uint8Array(ciphertext.buffer, ciphertext.byteOffset, ciphertext.length + tag.length)
-  }
-  const joined = new Uint8Array(ciphertext.length + tag.length)
-  joined.set(ciphertext, 0)
-  joined.set(tag, ciphertext.length)
-  return joined
-}
-
 /** AES-GCM through crypto.subtle; the key is imported once, and calls may be in flight together. */
 class WebCryptoAeadKey implements AsyncAeadKey {
   readonly async = true
@@ -44,10 +33,9 @@ class WebCryptoAeadKey implements AsyncAeadKey {
     private readonly subtle: SubtleCrypto,
     key: Uint8Array,
   ) {
-    // Our own copy, zeroed once imported: the caller zeroes its key as soon as this returns. (A Buffer's slice(),
-    // where this build runs on Node, Bun or Deno, shares its memory: that zeroes the caller's key a little early,
-    // after importKey took its own copy. Not worth the bytes of copyBytes on a page's first load.)
-    const copy = key.slice()
+    // Our own copy, zeroed once imported: the caller zeroes its key as soon as this returns. (Made by the
+    // constructor: a Buffer's slice(), where this build runs on Node, Bun or Deno, shares its memory.)
+    const copy = new Uint8Array(key)
     this.#importing = subtle.importKey('raw', source(copy), 'AES-GCM', false, ['encrypt', 'decrypt'])
     const forget = () => copy.fill(0)
     this.#importing.then((imported) => {
@@ -65,7 +53,7 @@ class WebCryptoAeadKey implements AsyncAeadKey {
   /** In the chunk loaded on demand (webcrypto-open.ts), which every decrypt loads: a page that only encrypts never opens. */
   async open(iv: Uint8Array, aad: Uint8Array, ciphertext: Uint8Array, tag: Uint8Array, out: Uint8Array, offset: number): Promise<boolean> {
     const key = this.#key ?? (await this.#importing)
-    return (onDemandLoaded() ?? (await loadOnDemand())).webCryptoOpen(this.subtle, key, iv, aad, sealedInput(ciphertext, tag), out, offset)
+    return (onDemandLoaded() ?? (await loadOnDemand())).webCryptoOpen(this.subtle, key, iv, aad, ciphertext, tag, out, offset)
   }
 }
 
@@ -114,7 +102,7 @@ export const webCryptoBackend: CryptoBackend = {
     return {
       async: true,
       seal: async (iv, aad, plaintext, out, offset) => (await loadNoble()).gcmSeal(copy, iv, aad, plaintext, out, offset),
-      open: async (iv, aad, ciphertext, tag, out, offset) => (await loadNoble()).gcmOpen(copy, iv, aad, sealedInput(ciphertext, tag), out, offset),
+      open: async (iv, aad, ciphertext, tag, out, offset) => (await loadNoble()).gcmOpen(copy, iv, aad, ciphertext, tag, out, offset),
       dispose: () => void copy.fill(0),
     }
   },
