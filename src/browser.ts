@@ -28,6 +28,7 @@ import type { DecryptStreamOptions, EncryptStreamOptions, EnvelopeStream } from 
 import { decryptStreamWith } from './stream-decrypt.js'
 import { encryptStreamWith } from './stream-encrypt.js'
 import type { DecryptOptions, DecryptResult, EncryptOptions, EncryptResult, Keyring, MaterialsManager } from './types.js'
+import { isBytes } from './is-bytes.js'
 
 /** One-shot input that arrives in pieces: an async iterable, or a `ReadableStream` (in Safari, not async iterable). */
 function inPieces(input: unknown): input is AsyncIterable<unknown> | ReadableStream<unknown> {
@@ -43,7 +44,7 @@ function inPieces(input: unknown): input is AsyncIterable<unknown> | ReadableStr
  */
 function unshared<T>(input: T): T {
   const buffer = (input as Uint8Array)?.buffer as (ArrayBufferLike & { resizable?: boolean }) | undefined
-  return input instanceof Uint8Array && (!(buffer instanceof ArrayBuffer) || (buffer.resizable && input.length > 0)) ? (input.slice() as T) : input
+  return isBytes(input) && (!(buffer instanceof ArrayBuffer) || (buffer.resizable && input.length > 0)) ? (input.slice() as T) : input
 }
 
 /**

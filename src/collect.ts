@@ -4,6 +4,7 @@ import { concatBytes } from './format/bytes.js'
 import { notBytes } from './input-refusal.js'
 import type { EnvelopeStream } from './stream.js'
 import type { Bytes, MessageHeader } from './types.js'
+import { isBytes } from './is-bytes.js'
 
 /**
  * One-shot input that is a `ReadableStream` someone already reads (a reader or a pipe holds it): a
@@ -20,7 +21,7 @@ const STRING_CHUNK =
 
 /** A chunk of one-shot input that arrives in pieces, which must be bytes. */
 export function inputChunk(chunk: unknown): Uint8Array {
-  if (!(chunk instanceof Uint8Array)) throw new ConfigurationError(`Iterable input must yield Uint8Array chunks; ${typeof chunk === 'string' ? STRING_CHUNK : notBytes(chunk)}.`)
+  if (!isBytes(chunk)) throw new ConfigurationError(`Iterable input must yield Uint8Array chunks; ${typeof chunk === 'string' ? STRING_CHUNK : notBytes(chunk)}.`)
   return attachedChunk(chunk)
 }
 

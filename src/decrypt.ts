@@ -16,6 +16,7 @@ import { optionsObject } from './option-names.js'
 import { checkHeader, DECRYPT_OPTIONS, decryptionSettings, openHeader, signatureError, type OpenedHeader } from './open-header.js'
 import type { CurveName } from './suites.js'
 import type { Bytes, DecryptOptions, DecryptResult } from './types.js'
+import { isBytes } from './is-bytes.js'
 
 /** Where the body ends and how much plaintext it holds, found without any cryptography. */
 interface BodyLayout {
@@ -153,7 +154,7 @@ export async function decryptWith(
   let length = -1
   try {
     const cmm = asMaterialsManager(keyringOrCmm)
-    if (!(ciphertext instanceof Uint8Array)) throw inputRefused(ciphertext, 'decrypt')
+    if (!isBytes(ciphertext)) throw inputRefused(ciphertext, 'decrypt')
     // WebCrypto refuses views of a SharedArrayBuffer or of a resizable ArrayBuffer: decrypt a copy of those.
     if (backend.name === 'webcrypto') ciphertext = onPlainBuffer(ciphertext)
     length = ciphertext.length

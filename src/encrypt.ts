@@ -12,6 +12,7 @@ import { optionsObject } from './option-names.js'
 import { quoteValue } from './quote.js'
 import { commitmentPolicyFromOption, suiteForEncrypt, type AlgorithmSuite, type CurveName } from './suites.js'
 import type { CompleteEncryptionMaterials, EncryptOptions, EncryptResult, MessageHeader } from './types.js'
+import { isBytes } from './is-bytes.js'
 
 const DEFAULT_FRAME_LENGTH = 4096
 
@@ -172,7 +173,7 @@ export async function encryptWith(
   options?: EncryptOptions,
 ): Promise<EncryptResult> {
   const input = typeof plaintext === 'string' ? plaintextBytes(plaintext) : plaintext
-  if (!(input instanceof Uint8Array)) throw (onDemandLoaded() ?? (await loadOnDemand())).inputRefused(plaintext, 'encrypt')
+  if (!isBytes(input)) throw (onDemandLoaded() ?? (await loadOnDemand())).inputRefused(plaintext, 'encrypt')
   const length = input.length
   let session: EncryptionSession | undefined
   let failure: unknown

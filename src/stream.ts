@@ -3,6 +3,7 @@ import { AbortedError, ConfigurationError } from './errors.js'
 import { notBytes } from './input-refusal.js'
 import { platformFailure } from './platform-failure.js'
 import type { Bytes, DecryptOptions, EncryptionContext, EncryptOptions, MessageHeader } from './types.js'
+import { isBytes } from './is-bytes.js'
 
 /** Options of the encrypt streams: those of `encrypt`, and the plaintext's length (or a bound on it) and an abort `signal`. */
 export interface EncryptStreamOptions extends EncryptOptions {
@@ -134,7 +135,7 @@ export function cancelledError(reason: unknown): AbortedError {
  * WebCrypto refuses those. A view of a detached buffer is refused, not taken as an empty chunk.
  */
 export function asChunk(chunk: unknown, operation: 'encrypt' | 'decrypt'): Uint8Array {
-  if (chunk instanceof Uint8Array) return onPlainBuffer(attachedChunk(chunk))
+  if (isBytes(chunk)) return onPlainBuffer(attachedChunk(chunk))
   throw new ConfigurationError(`Stream chunks must be Uint8Array; ${notBytes(chunk, operation)}.`)
 }
 

@@ -116,15 +116,20 @@ describe('the packed package', () => {
     expect(packedFiles.filter((file) => !file.startsWith('dist/')).sort()).toEqual(besideDist)
   })
 
-  it('its Node build holds no @noble module (only the browser build falls back on them) and leaves no import() in its CommonJS files', async () => {
+  it('its Node build holds no @noble module (only the browser build falls back on them), leaves no import() in its CommonJS files, and tells bytes by isUint8Array', async () => {
     const dist = join(consumer, 'node_modules', 'kms-envelope', 'dist')
     const nodeFiles = packedFiles.filter((file) => /^dist\/(?!browser\/).*\.c?js$/.test(file))
     expect(nodeFiles.length).toBeGreaterThan(10)
+    let bytesChecks = 0
     for (const file of nodeFiles) {
       const code = await readFile(join(dist, '..', file), 'utf8')
       expect(code.includes('@noble/'), file).toBe(false)
       if (file.endsWith('.cjs')) expect(/\bimport\(/.test(code), file).toBe(false)
+      // Another realm's Uint8Array is no instance of this one's (see the other-realm test below).
+      expect(/instanceof Uint8Array\b/.test(code), file).toBe(false)
+      if (code.includes('isUint8Array')) bytesChecks += 1
     }
+    expect(bytesChecks).toBeGreaterThan(0)
   })
 
   const expectedSummary = {
@@ -158,6 +163,23 @@ describe('the packed package', () => {
         console.log(JSON.stringify([text((await decrypt(aes, signed.ciphertext)).plaintext), text((await decrypt(rsa, wrapped.ciphertext)).plaintext), chunks.reduce((a, b) => a + b, 0), typeof setImmediate, typeof Buffer]))
       })()`
     expect(JSON.parse(await node(['-e', script]))).toEqual(['signed', 'pkcs1', 70_000, 'undefined', 'undefined'])
+  })
+
+  it("takes Node's bytes where the global Uint8Array is another realm's, as in Vitest's jsdom environment (fixtures/package/other-realm.mjs)", async () => {
+    expect(JSON.parse(await node(['other-realm.mjs']))).toEqual({
+      nodeBytesAreForeign: true,
+      'Buffer plaintext and wrapping key': 'a Buffer',
+      'TextEncoder plaintext': 'encoded text',
+      'Buffer ciphertext': 'as read from a file',
+      'async iterables of Buffers': 'in pieces',
+      'Node streams': 'node streams',
+      'RSA keys as DER Buffers': 'rsa',
+      'KMS RSA public key as a DER Buffer': 1,
+      'a custom keyring handing over Buffers': 'custom',
+      'cached, twice': 'first, second',
+      'DynamoDB binary attributes as Buffers': 'binary',
+      'outputs are Uint8Arrays of the global': true,
+    })
   })
 
   it('works in a Jest test, whose module runtime allows neither import() nor (before Node 24.9) require() of an ES module', async () => {

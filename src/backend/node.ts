@@ -34,6 +34,7 @@ import { pkcs1DecryptImplicitRejection } from './node-pkcs1.js'
 import { recentKeys } from './recent-keys.js'
 import type { AeadKey, CryptoBackend, HkdfOutput, RsaPadding } from './types.js'
 import type { Bytes } from '../types.js'
+import { isBytes } from '../is-bytes.js'
 
 const GCM_BY_KEY_LENGTH: Record<number, 'aes-128-gcm' | 'aes-192-gcm' | 'aes-256-gcm'> = {
   16: 'aes-128-gcm',
@@ -159,7 +160,7 @@ function asKeyObject(key: unknown, kind: 'public' | 'private'): KeyObject {
       if (kind === 'public' && label !== undefined) throw new TypeError(`a "${label}" PEM block is not a public key`)
       keyObject = kind === 'public' ? createPublicKey(key) : createPrivateKey(key)
     }
-    else if (key instanceof Uint8Array) {
+    else if (isBytes(key)) {
       // DER as KMS GetPublicKey returns it (SPKI), or PKCS#8 for a private key.
       const der = Buffer.from(key.buffer, key.byteOffset, key.byteLength)
       keyObject = kind === 'public' ? createPublicKey({ key: der, format: 'der', type: 'spki' }) : createPrivateKey({ key: der, format: 'der', type: 'pkcs8' })

@@ -6,6 +6,7 @@ import { isEncryptedPem } from './encrypted-pem.js'
 import { element, fromPem, INTEGER, isRsaAlgorithm, OCTET_STRING, readElement, RSA_ALGORITHM_IDENTIFIER, SEQUENCE } from './der.js'
 import type { RsaPadding } from './types.js'
 import { fromCryptoKey, isCryptoKey, source, subtleCrypto, unreadable, type OaepHash, type RsaHandle } from './webcrypto-rsa.js'
+import { isBytes } from '../is-bytes.js'
 
 /**
  * crypto.subtle, or UnsupportedOperationError: RSA with a private key is WebCrypto's only (the public-key
@@ -39,7 +40,7 @@ function pkcs8FromPkcs1(rsaPrivateKey: Uint8Array): Uint8Array {
 function readPkcs8(input: unknown): Uint8Array {
   try {
     let pkcs8: Uint8Array
-    if (input instanceof Uint8Array) pkcs8 = input.slice()
+    if (isBytes(input)) pkcs8 = input.slice()
     else if (isEncryptedPem(input)) throw new TypeError('it is encrypted with a passphrase; pass it decrypted (WebCrypto cannot read encrypted keys)')
     else if (typeof input === 'string') {
       const { label, der } = fromPem(input)

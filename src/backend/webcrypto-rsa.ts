@@ -4,6 +4,7 @@ import { ConfigurationError, EnvelopeError, UnsupportedOperationError } from '..
 import { checkRsaEncryptBits, fromPem, rsaSpkiModulusBits, spkiFromPkcs1 } from './der.js'
 import { loadOnDemand, loadOnce } from '../load-on-demand.js'
 import type { RsaPadding } from './types.js'
+import { isBytes } from '../is-bytes.js'
 
 export type OaepHash = 'SHA-1' | 'SHA-256' | 'SHA-384' | 'SHA-512'
 
@@ -85,7 +86,7 @@ export function importRsaPublicKey(input: unknown): RsaHandle {
   if (isCryptoKey(input)) return fromCryptoKey('public', input)
   let spki: Uint8Array
   try {
-    if (input instanceof Uint8Array) spki = input.slice()
+    if (isBytes(input)) spki = input.slice()
     else if (typeof input === 'string') {
       const { label, der } = fromPem(input)
       if (label === 'PUBLIC KEY') spki = der

@@ -19,6 +19,7 @@ import { quoteList } from '../quote-list.js'
 import { errorMessage, sentence } from '../error-text.js'
 import { isEnvelopeError } from './materials-check.js'
 import { checkMaterialsRequest } from './request-check.js'
+import { isBytes } from '../is-bytes.js'
 
 const hasOwn = (object: object, key: string): boolean => Object.prototype.hasOwnProperty.call(object, key)
 
@@ -77,8 +78,8 @@ export async function defaultDecryptionMaterials(
       { keyring: keyringName(keyring), error: reason },
     ])
   }
-  if (!(plaintextDataKey instanceof Uint8Array) || plaintextDataKey.length !== suite.keyLength) {
-    if (plaintextDataKey instanceof Uint8Array) plaintextDataKey.fill(0)
+  if (!isBytes(plaintextDataKey) || plaintextDataKey.length !== suite.keyLength) {
+    if (isBytes(plaintextDataKey)) plaintextDataKey.fill(0)
     throw new KeyringError(`The keyring returned no ${suite.keyLength}-byte data key (a Uint8Array), which the suite needs.`)
   }
   if (suite.symmetricSignature !== undefined && materials.symmetricSigningKey?.length !== suite.keyLength) {

@@ -14,6 +14,7 @@ import type {
   Keyring,
   MaterialsManager,
 } from '../types.js'
+import { isBytes } from '../is-bytes.js'
 
 const hasOwn = (object: object, key: string): boolean => Object.prototype.hasOwnProperty.call(object, key)
 
@@ -78,7 +79,7 @@ export class DefaultMaterialsManager implements MaterialsManager {
     // problem and zeroes the data key. The shape of each encrypted data key is checked as the header is written.
     const { plaintextDataKey, encryptedDataKeys } = complete
     if (
-      !(plaintextDataKey instanceof Uint8Array) ||
+      !isBytes(plaintextDataKey) ||
       plaintextDataKey.length !== suite.keyLength ||
       isAllZero(plaintextDataKey) ||
       !Array.isArray(encryptedDataKeys) ||

@@ -12,6 +12,7 @@ import { errorMessage, sentence } from '../error-text.js'
 import { quoteIdentifier } from '../quote.js'
 import type { AlgorithmSuite } from '../suites.js'
 import type { CompleteDecryptionMaterials, CompleteEncryptionMaterials } from '../types.js'
+import { isBytes } from '../is-bytes.js'
 
 const SUITE_CHANGED = 'changed the algorithm suite'
 
@@ -84,7 +85,7 @@ function checkKey(
 
 function zeroDataKey(materials: { readonly plaintextDataKey?: unknown } | null): void {
   const key = materials?.plaintextDataKey
-  if (key instanceof Uint8Array) key.fill(0)
+  if (isBytes(key)) key.fill(0)
 }
 
 function commonProblem(materials: CompleteEncryptionMaterials | CompleteDecryptionMaterials, suite: AlgorithmSuite): string | undefined {
@@ -92,7 +93,7 @@ function commonProblem(materials: CompleteEncryptionMaterials | CompleteDecrypti
   if (materials.suite?.id === undefined) return 'have no algorithm suite'
   if (materials.suite.id !== suite.id) return SUITE_CHANGED
   const key = materials.plaintextDataKey
-  if (!(key instanceof Uint8Array) || key.length !== suite.keyLength) return `have no ${suite.keyLength}-byte plaintext data key`
+  if (!isBytes(key) || key.length !== suite.keyLength) return `have no ${suite.keyLength}-byte plaintext data key`
   if (isAllZero(key)) return 'have a data key of zeros: one used before (kms-envelope zeroes a data key once used) or not random'
   return undefined
 }
@@ -103,7 +104,7 @@ function encryptionMaterialsProblem(materials: CompleteEncryptionMaterials, suit
   const { encryptedDataKeys, encryptionContext } = materials
   if (!Array.isArray(encryptedDataKeys) || encryptedDataKeys.length === 0) return 'have no encrypted data key'
   for (const key of encryptedDataKeys) {
-    if (typeof key?.providerId !== 'string' || !(key.providerInfo instanceof Uint8Array) || !(key.ciphertext instanceof Uint8Array)) {
+    if (typeof key?.providerId !== 'string' || !isBytes(key.providerInfo) || !isBytes(key.ciphertext)) {
       return 'have an encrypted data key that is not { providerId: string, providerInfo: Uint8Array, ciphertext: Uint8Array }'
     }
     // Keyrings are matched on the provider ID as stored, so one UTF-8 would change could never decrypt.

@@ -14,6 +14,7 @@ import { tableConfig, isUnsigned, type DynamoDbItemEncryptorConfig, type TableCo
 import { InvalidItemError, MalformedItemError } from './errors.js'
 import { decryptStructure, encryptStructure, type ParsedHeader, type StructuredField } from './structured/index.js'
 import { FOOTER_ATTRIBUTE, HEADER_ATTRIBUTE, RESERVED_PREFIX, type AttributeValue, type CryptoAction, type Item, type ItemCallOptions, type ObjectMarshallOptions, type ObjectUnmarshallOptions, type Terminal } from './types.js'
+import { isBytes } from '../is-bytes.js'
 
 /** An item with what its header says: suite, data keys, contexts and each signed attribute's action. */
 export interface ItemWithHeader {
@@ -237,7 +238,7 @@ export class ItemEncryptorCore {
       )
     }
     const header = item[HEADER_ATTRIBUTE]
-    if (header === undefined || !('B' in header) || !(header.B instanceof Uint8Array) || header.B.length === 0) {
+    if (header === undefined || !('B' in header) || !isBytes(header.B) || header.B.length === 0) {
       const text = header !== undefined && 'B' in header && typeof header.B === 'string'
       throw new MalformedItemError(
         `The item's ${HEADER_ATTRIBUTE} attribute must be a non-empty binary value` +

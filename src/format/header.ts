@@ -9,6 +9,7 @@ import type { Bytes, EncryptedDataKey, EncryptionContext, MessageHeader } from '
 import { quoteIdentifier } from '../quote.js'
 import { ByteReader, ByteWriter, EMPTY, LONE_SURROGATE_PROBLEM, ZERO_IV, byteChars, fromUtf8, loneSurrogateAt, utf8 } from './bytes.js'
 import { parseContext, serializeContext } from './context.js'
+import { isBytes } from '../is-bytes.js'
 
 // spec: data-format/message-header.md#supported-types
 const MESSAGE_TYPE_CUSTOMER_AED = 0x80
@@ -226,7 +227,7 @@ export function writeEncryptedDataKey(writer: ByteWriter, key: EncryptedDataKey)
   const tooLong = (message: string) => new KeyringError(`Encrypted data key: ${message}`)
   const { providerId, providerInfo, ciphertext } = key ?? {}
   // A custom keyring's key of another shape would otherwise be written as garbage: a message no one can decrypt.
-  if (typeof providerId !== 'string' || !(providerInfo instanceof Uint8Array) || !(ciphertext instanceof Uint8Array)) {
+  if (typeof providerId !== 'string' || !isBytes(providerInfo) || !isBytes(ciphertext)) {
     throw tooLong('not { providerId: string; providerInfo, ciphertext: Uint8Array }.')
   }
   // Decrypt matches keyrings on the provider ID as stored: one UTF-8 would change could never match again.

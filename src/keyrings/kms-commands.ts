@@ -9,6 +9,7 @@ import type {
 import { ConfigurationError } from '../errors.js'
 import { loadOnce } from '../load-on-demand.js'
 import type { KmsClientLike } from './kms-client.js'
+import { isBytes } from '../is-bytes.js'
 
 type KmsSdk = typeof import('@aws-sdk/client-kms')
 
@@ -47,7 +48,7 @@ function withoutResponseBody(error: unknown): unknown {
   try {
     const response = (error as { $response?: { body?: unknown } }).$response
     if (typeof response === 'object' && response !== null && response.body !== undefined) {
-      if (response.body instanceof Uint8Array) response.body.fill(0)
+      if (isBytes(response.body)) response.body.fill(0)
       response.body = new Uint8Array(0)
     }
     const text = (error as { $responseBodyText?: unknown }).$responseBodyText

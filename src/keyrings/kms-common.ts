@@ -15,6 +15,7 @@ import { sharedDefaultKmsClientSupplier, type KmsClientLike, type KmsClientSuppl
 import { sendDecrypt, sendEncrypt, sendGenerateDataKey } from './kms-commands.js'
 import { wrapDataKey } from './common.js'
 import { addIntermediateRecipient, openIntermediate, wrappedIntermediateKey } from './intermediate.js'
+import { isBytes } from '../is-bytes.js'
 
 /** Provider ID of every data key a KMS keyring wraps (spec: framework/aws-kms/aws-kms-keyring.md#onencrypt). */
 export const KMS_PROVIDER_ID = 'aws-kms'
@@ -183,10 +184,10 @@ async function kmsGenerate(
     throw new KeyringError(`${keyring} could not generate a data key with ${keyId}: ${sentence(namedErrorMessage(error))}`, { cause: error })
   }
   const { KeyId, Plaintext, CiphertextBlob } = (response ?? {}) as Record<string, unknown>
-  if (!(Plaintext instanceof Uint8Array) || Plaintext.length !== suite.keyLength) {
-    if (Plaintext instanceof Uint8Array) Plaintext.fill(0)
+  if (!isBytes(Plaintext) || Plaintext.length !== suite.keyLength) {
+    if (isBytes(Plaintext)) Plaintext.fill(0)
     throw new KeyringError(
-      `KMS GenerateDataKey with ${keyId} returned ${Plaintext instanceof Uint8Array ? `a ${Plaintext.length}-byte` : 'no'} data key; the suite needs ${suite.keyLength} bytes.`,
+      `KMS GenerateDataKey with ${keyId} returned ${isBytes(Plaintext) ? `a ${Plaintext.length}-byte` : 'no'} data key; the suite needs ${suite.keyLength} bytes.`,
     )
   }
   try {
@@ -252,7 +253,7 @@ function wrappedKey(operation: string, requested: string, keyId: unknown, cipher
   if (typeof keyId !== 'string' || !isKmsArn(keyId) || parseKmsArn(keyId).resourceType !== 'key') {
     throw new KeyringError(`KMS ${operation} with ${requested} answered with KeyId ${quoteIdentifier(keyId)}, which is not a KMS key ARN.`)
   }
-  if (!(ciphertext instanceof Uint8Array) || ciphertext.length === 0) {
+  if (!isBytes(ciphertext) || ciphertext.length === 0) {
     throw new KeyringError(`KMS ${operation} with ${requested} returned no CiphertextBlob.`)
   }
   return { providerId: KMS_PROVIDER_ID, providerInfo: utf8(keyId), ciphertext }
@@ -356,12 +357,12 @@ async function decryptOne(
   const { KeyId, Plaintext } = (response ?? {}) as Record<string, unknown>
   const keyLength = materials.suite.keyLength
   // spec: the response KeyId MUST equal the requested one and the plaintext MUST have the suite's length
-  if (KeyId !== keyId || !(Plaintext instanceof Uint8Array) || Plaintext.length !== keyLength) {
-    if (Plaintext instanceof Uint8Array) Plaintext.fill(0)
+  if (KeyId !== keyId || !isBytes(Plaintext) || Plaintext.length !== keyLength) {
+    if (isBytes(Plaintext)) Plaintext.fill(0)
     const problem =
       KeyId !== keyId
         ? `answered for KeyId ${quoteIdentifier(KeyId)}, not the requested ${keyId}`
-        : `returned ${Plaintext instanceof Uint8Array ? `a ${Plaintext.length}-byte` : 'no'} data key; the suite needs ${keyLength} bytes`
+        : `returned ${isBytes(Plaintext) ? `a ${Plaintext.length}-byte` : 'no'} data key; the suite needs ${keyLength} bytes`
     throw new KeyringError(`KMS Decrypt of the data key under ${describeAttempt(attempt)} ${problem}.`)
   }
   return Plaintext

@@ -11,6 +11,7 @@ import { namedErrorMessage, sentence } from '../error-text.js'
 import { validateGrantTokens } from './kms-grant-tokens.js'
 import type { KmsRsaEncryptionAlgorithm } from './kms-rsa.js'
 import type { Bytes } from '../types.js'
+import { isBytes } from '../is-bytes.js'
 
 /** The public half of a KMS RSA key, ready to hand to a client that encrypts with `KmsRsaKeyring`. */
 export interface KmsPublicKey {
@@ -160,7 +161,7 @@ function checkedPublicKey(requested: string, response: unknown): KmsPublicKey {
     ? SUPPORTED_ALGORITHMS.filter((algorithm) => (EncryptionAlgorithms as unknown[]).includes(algorithm))
     : []
   if (algorithms.length === 0) throw refuse('lists no RSAES_OAEP_SHA_256 or RSAES_OAEP_SHA_1 encryption algorithm')
-  if (!(PublicKey instanceof Uint8Array)) throw refuse('returned no public key')
+  if (!isBytes(PublicKey)) throw refuse('returned no public key')
   let bits: number
   try {
     bits = rsaSpkiModulusBits(PublicKey)

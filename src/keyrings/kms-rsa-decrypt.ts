@@ -14,6 +14,7 @@ import { clientFor } from './kms-common.js'
 import { errorMessage, namedErrorMessage, sentence } from '../error-text.js'
 import type { KmsRsaEncryptionAlgorithm } from './kms-rsa.js'
 import { CONTEXT_DIGEST_LENGTH, contextDigest, KMS_RSA_PROVIDER_ID, refuseSigningSuite } from './kms-rsa-digest.js'
+import { isBytes } from '../is-bytes.js'
 
 /** What the keyring was configured with. */
 export interface KmsRsaDecryptConfig {
@@ -110,14 +111,14 @@ async function unwrap(
   }
   const { KeyId, Plaintext } = (response ?? {}) as Record<string, unknown>
   if (KeyId !== keyId) {
-    if (Plaintext instanceof Uint8Array) Plaintext.fill(0)
+    if (isBytes(Plaintext)) Plaintext.fill(0)
     throw new KeyringError(`KMS Decrypt answered for KeyId ${quoteIdentifier(KeyId)}, not the requested ${keyId}.`)
   }
   const expectedLength = CONTEXT_DIGEST_LENGTH + suite.keyLength
-  if (!(Plaintext instanceof Uint8Array) || Plaintext.length !== expectedLength) {
-    if (Plaintext instanceof Uint8Array) Plaintext.fill(0)
+  if (!isBytes(Plaintext) || Plaintext.length !== expectedLength) {
+    if (isBytes(Plaintext)) Plaintext.fill(0)
     throw new KeyringError(
-      `KMS Decrypt with ${keyId} returned ${Plaintext instanceof Uint8Array ? `${Plaintext.length} bytes` : 'no plaintext'}; ` +
+      `KMS Decrypt with ${keyId} returned ${isBytes(Plaintext) ? `${Plaintext.length} bytes` : 'no plaintext'}; ` +
         `an ${KMS_RSA_PROVIDER_ID} data key for this suite is ${expectedLength} bytes (48-byte context digest and ${suite.keyLength}-byte key).`,
     )
   }

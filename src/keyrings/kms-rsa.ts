@@ -12,6 +12,7 @@ import { quoteIdentifier } from '../quote.js'
 import { CONTEXT_DIGEST_LENGTH, contextDigest, KMS_RSA_PROVIDER_ID, refuseSigningSuite } from './kms-rsa-digest.js'
 import type { KmsClientLike, KmsClientSupplier } from './kms-client.js'
 import { validateGrantTokens } from './kms-grant-tokens.js'
+import { isBytes } from '../is-bytes.js'
 
 /** The RSA encryption algorithms of AWS KMS RSA keys that this keyring may use. */
 export type KmsRsaEncryptionAlgorithm = 'RSAES_OAEP_SHA_256' | 'RSAES_OAEP_SHA_1'
@@ -184,7 +185,7 @@ export class KmsRsaKeyring implements Keyring {
 /** PEM or DER SPKI of an RSA key of at least 2048 bits. spec: #initialization */
 function checkPublicKey(publicKey: unknown): void {
   let der: Uint8Array
-  if (publicKey instanceof Uint8Array) der = publicKey
+  if (isBytes(publicKey)) der = publicKey
   else if (typeof publicKey === 'string') {
     let block: { label: string; der: Uint8Array }
     try {

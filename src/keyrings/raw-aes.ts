@@ -8,6 +8,7 @@ import { addIntermediateRecipient, freshIntermediateKey, openIntermediate, wrapp
 import { turn } from '../next-turn.js'
 import { optionsObject } from '../option-names.js'
 import { notBytes } from '../input-refusal.js'
+import { isBytes } from '../is-bytes.js'
 
 /** Options of `new RawAesKeyring(...)`. */
 export interface RawAesKeyringOptions {
@@ -28,7 +29,7 @@ const TAG_LENGTH_BITS = TAG_LENGTH * 8
  * a key given as text is still a secret.
  */
 function keyBytesHint(key: unknown): string {
-  if (key instanceof Uint8Array) return `got ${key.length} bytes`
+  if (isBytes(key)) return `got ${key.length} bytes`
   if (typeof key === 'string') return `got a string: pass the key's bytes (Buffer.from(text, "hex") or "base64" in Node)`
   const object = key as { type?: unknown; export?: unknown } | null
   if (typeof CryptoKey === 'function' && key instanceof CryptoKey) return 'got a CryptoKey: pass its raw bytes (crypto.subtle.exportKey("raw", key))'
@@ -57,7 +58,7 @@ export class RawAesKeyring implements Keyring {
   constructor(options: RawAesKeyringOptions) {
     const { keyNamespace, keyName, wrappingKey } = optionsObject(options, 'RawAesKeyring', 'keyNamespace, keyName, wrappingKey')
     validateKeyName('RawAesKeyring', keyNamespace, keyName)
-    if (!(wrappingKey instanceof Uint8Array) || ![16, 24, 32].includes(wrappingKey.length)) {
+    if (!isBytes(wrappingKey) || ![16, 24, 32].includes(wrappingKey.length)) {
       throw new ConfigurationError(`RawAesKeyring wrappingKey must be a Uint8Array of 16, 24 or 32 bytes; ${keyBytesHint(wrappingKey)}.`)
     }
     // A key of zeros protects nothing: a buffer never filled, or one zeroed after use (the official SDK's raw AES
@@ -160,7 +161,7 @@ export class RawAesKeyring implements Keyring {
       const aead = this.#aeadFor(backend)
       const found = unwrapFirst(aead, candidates, serializeContext(materials.encryptionContext), keyLength)
       // node:crypto answers synchronously: a key that unwraps at once then costs no async frame.
-      if (found instanceof Uint8Array) return Promise.resolve(Object.assign({}, materials, { plaintextDataKey: found }))
+      if (isBytes(found)) return Promise.resolve(Object.assign({}, materials, { plaintextDataKey: found }))
       return this.#unwrapRest(materials, candidates, aead, found)
     } catch (error) {
       return Promise.reject(error)

@@ -8,6 +8,7 @@ import { InvalidItemError, MalformedItemError } from '../errors.js'
 import type { AttributeValue, Terminal } from '../types.js'
 import { normalizeNumber } from './numbers.js'
 import { objectKind } from '../../format/context.js'
+import { isBytes } from '../../is-bytes.js'
 
 /** spec: ddb-attribute-serialization.md#type-id */
 export const TYPE_ID = Object.freeze({
@@ -85,7 +86,7 @@ function encodable(text: string, what: () => string): void {
 export const BASE64_BINARIES = `DynamoDB JSON (a stream record in a Lambda event, the AWS CLI's output) holds binaries as base64`
 
 function binaryMember(value: unknown, path: string): Uint8Array {
-  if (value instanceof Uint8Array) return value
+  if (isBytes(value)) return value
   const got = typeof value === 'string' ? `got a string: ${BASE64_BINARIES}, so decode it (Buffer.from(text, "base64"))` : notBytes(value)
   throw new InvalidItemError(`${path} must be a Uint8Array; ${got}.`)
 }

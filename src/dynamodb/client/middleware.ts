@@ -16,6 +16,7 @@ import {
   type Tables,
 } from './operations.js'
 import { objectKind } from '../../format/context.js'
+import { isBytes } from '../../is-bytes.js'
 
 const TARGET_PREFIX = 'DynamoDB_20120810.'
 const EXCHANGE = Symbol('kms-envelope.dynamodb.exchange')
@@ -81,13 +82,13 @@ function setBody(message: HttpMessage, body: Uint8Array | string): void {
 /** The JSON text of a serialized request: a string, bytes, or (newer SDKs) an object whose toString is the JSON. */
 function requestText(body: unknown): string | undefined {
   if (typeof body === 'string') return body
-  if (body instanceof Uint8Array) return decoder.decode(body)
+  if (isBytes(body)) return decoder.decode(body)
   if (typeof body === 'object' && body !== null && body.toString !== Object.prototype.toString) return String(body)
   return undefined
 }
 
 async function readBody(body: unknown): Promise<Uint8Array> {
-  if (body instanceof Uint8Array) return body
+  if (isBytes(body)) return body
   if (typeof body === 'string') return encoder.encode(body)
   if (typeof (body as AsyncIterable<Uint8Array>)?.[Symbol.asyncIterator] === 'function') {
     const chunks: Uint8Array[] = []
