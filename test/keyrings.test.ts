@@ -102,7 +102,7 @@ describe('keyring configuration', () => {
       expect(await rejectionOf(encrypt(rsa({ publicKey: wrong }), 'x')), String(wrong)).toBeInstanceOf(ConfigurationError)
     }
     // What is no key at all is told what a key may be.
-    expect((await rejectionOf(encrypt(rsa({ publicKey: 42 }), 'x')) as Error).message).toMatch(/PEM string, DER bytes or a KeyObject/)
+    expect((await rejectionOf(encrypt(rsa({ publicKey: 42 }), 'x')) as Error).message).toMatch(/PEM string, DER bytes, a KeyObject or an RSA-OAEP CryptoKey, got number/)
     const { ciphertext } = await encrypt(rsa({ publicKey }), 'x')
     // On decrypt a keyring's failure is the reason no keyring decrypted: its ConfigurationError is the failure's.
     for (const wrong of [createPublicKey(publicKey), 42]) {
@@ -110,6 +110,50 @@ describe('keyring configuration', () => {
       expect(error, String(wrong)).toBeInstanceOf(NoDecryptableKeyError)
       expect((error as NoDecryptableKeyError).failures[0]?.error, String(wrong)).toBeInstanceOf(ConfigurationError)
     }
+  })
+})
+
+describe('a RawRsaKeyring given WebCrypto CryptoKeys', () => {
+  const OAEP = { 'OAEP-SHA1': 'SHA-1', 'OAEP-SHA256': 'SHA-256', 'OAEP-SHA384': 'SHA-384', 'OAEP-SHA512': 'SHA-512' } as const
+  const generate = (hash: string, extractable = false) =>
+    crypto.subtle.generateKey({ name: 'RSA-OAEP', modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash }, extractable, ['encrypt', 'decrypt'])
+
+  it.each(Object.entries(OAEP))('work in both builds alike, non-extractable ones too (%s), and each build reads the other\'s messages', async (padding, hash) => {
+    const browser = await import('../src/browser.js')
+    const { publicKey, privateKey } = await generate(hash)
+    const options = { keyNamespace: 'n', keyName: 'crypto-key', publicKey, privateKey, padding: padding as keyof typeof OAEP }
+    const node = new RawRsaKeyring(options)
+    const web = new browser.RawRsaKeyring(options)
+    const fromNode = await encrypt(node, 'from the Node build')
+    const fromWeb = await browser.encrypt(web, 'from the browser build')
+    expect(new TextDecoder().decode((await browser.decrypt(web, fromNode.ciphertext)).plaintext)).toBe('from the Node build')
+    expect(new TextDecoder().decode((await decrypt(node, fromWeb.ciphertext)).plaintext)).toBe('from the browser build')
+  })
+
+  it('refuse, as the browser build does, a key imported for another hash or padding, an RSA-PSS or EC key, and a private key as the public one', async () => {
+    const sha256 = await generate('SHA-256')
+    const messages = async (options: Record<string, unknown>) => {
+      try {
+        const keyring = new RawRsaKeyring({ keyNamespace: 'n', keyName: 'k', padding: 'OAEP-SHA256', ...options } as never)
+        await encrypt(keyring, 'x')
+        return 'encrypted'
+      } catch (error) {
+        return `${(error as EnvelopeError).code}: ${(error as Error).message}`
+      }
+    }
+    const pss = await crypto.subtle.generateKey({ name: 'RSA-PSS', modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' }, false, ['sign', 'verify'])
+    const ec = await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign', 'verify'])
+    expect(await messages({ publicKey: sha256.publicKey, padding: 'OAEP-SHA1' })).toBe('INVALID_CONFIGURATION: The RSA public CryptoKey was imported for SHA-256; this padding needs SHA-1.')
+    expect(await messages({ publicKey: sha256.publicKey, padding: 'PKCS1' })).toBe('INVALID_CONFIGURATION: The RSA public CryptoKey was imported for RSA-OAEP with SHA-256; PKCS1 padding cannot use it.')
+    expect(await messages({ publicKey: pss.publicKey })).toBe('INVALID_CONFIGURATION: The RSA public key could not be read: expected an RSA-OAEP public CryptoKey, got an RSA-PSS public one.')
+    expect(await messages({ publicKey: ec.publicKey })).toBe('INVALID_CONFIGURATION: The RSA public key could not be read: expected an RSA-OAEP public CryptoKey, got an ECDSA public one.')
+    expect(await messages({ publicKey: sha256.privateKey })).toBe('INVALID_CONFIGURATION: The RSA public key could not be read: expected an RSA-OAEP public CryptoKey, got an RSA-OAEP private one.')
+    // The private side's hash is checked on decrypt, where the key first does RSA.
+    const sealed = await encrypt(new RawRsaKeyring({ keyNamespace: 'n', keyName: 'k', padding: 'OAEP-SHA256', publicKey: sha256.publicKey }), 'x')
+    const sha1 = await generate('SHA-1')
+    const wrongHash = new RawRsaKeyring({ keyNamespace: 'n', keyName: 'k', padding: 'OAEP-SHA256', privateKey: sha1.privateKey })
+    const failure = (await rejectionOf(decrypt(wrongHash, sealed.ciphertext))) as NoDecryptableKeyError
+    expect(failure.failures.map(({ error }) => (error as Error).message)).toEqual(['The RSA private CryptoKey was imported for SHA-1; this padding needs SHA-256.'])
   })
 })
 

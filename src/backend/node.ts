@@ -20,6 +20,7 @@ import {
   webcrypto,
 } from 'node:crypto'
 import { Buffer } from 'node:buffer'
+import { isCryptoKey } from 'node:util/types'
 import { checkRsaEncryptBits } from './der.js'
 import { isEncryptedPem } from './encrypted-pem.js'
 import { ConfigurationError, KeyringError, UnsupportedOperationError } from '../errors.js'
@@ -150,10 +151,38 @@ const OAEP_HASH: Record<Exclude<RsaPadding, 'PKCS1'>, string> = {
   'OAEP-SHA512': 'sha512',
 }
 
+/** WebCrypto binds an RSA-OAEP key to one hash; a KeyObject made from such a CryptoKey keeps it here. */
+const cryptoKeyHashes = new WeakMap<KeyObject, string>()
+
+const WEB_OAEP_HASH: Record<Exclude<RsaPadding, 'PKCS1'>, string> = {
+  'OAEP-SHA1': 'SHA-1',
+  'OAEP-SHA256': 'SHA-256',
+  'OAEP-SHA384': 'SHA-384',
+  'OAEP-SHA512': 'SHA-512',
+}
+
+/** An RSA-OAEP CryptoKey as a KeyObject (a non-extractable one too), its hash kept for checkCryptoKeyHash. */
+function fromCryptoKey(key: webcrypto.CryptoKey, kind: 'public' | 'private'): KeyObject {
+  const algorithm = key.algorithm as webcrypto.RsaHashedKeyAlgorithm
+  if (algorithm.name !== 'RSA-OAEP' || key.type !== kind) throw new TypeError(`expected an RSA-OAEP ${kind} CryptoKey, got an ${algorithm.name} ${key.type} one`)
+  const keyObject = KeyObject.from(key)
+  cryptoKeyHashes.set(keyObject, algorithm.hash.name)
+  return keyObject
+}
+
+/** Refuses a padding the key's CryptoKey was not imported for, as WebCrypto (the browser build) does. */
+function checkCryptoKeyHash(key: KeyObject, padding: RsaPadding): void {
+  const hash = cryptoKeyHashes.get(key)
+  if (hash === undefined) return
+  if (padding === 'PKCS1') throw new ConfigurationError(`The RSA ${key.type} CryptoKey was imported for RSA-OAEP with ${hash}; PKCS1 padding cannot use it.`)
+  if (WEB_OAEP_HASH[padding] !== hash) throw new ConfigurationError(`The RSA ${key.type} CryptoKey was imported for ${hash}; this padding needs ${WEB_OAEP_HASH[padding]}.`)
+}
+
 function asKeyObject(key: unknown, kind: 'public' | 'private'): KeyObject {
   try {
     let keyObject: KeyObject
     if (key instanceof KeyObject) keyObject = key
+    else if (isCryptoKey(key)) keyObject = fromCryptoKey(key, kind)
     else if (typeof key === 'string') {
       // createPublicKey takes a private key PEM too, and derives its public half: refused, as in the browser build.
       const label = /-----BEGIN ([A-Z0-9 ]*PRIVATE KEY)-----/.exec(key)?.[1]
@@ -164,7 +193,7 @@ function asKeyObject(key: unknown, kind: 'public' | 'private'): KeyObject {
       // DER as KMS GetPublicKey returns it (SPKI), or PKCS#8 for a private key.
       const der = Buffer.from(key.buffer, key.byteOffset, key.byteLength)
       keyObject = kind === 'public' ? createPublicKey({ key: der, format: 'der', type: 'spki' }) : createPrivateKey({ key: der, format: 'der', type: 'pkcs8' })
-    } else throw new TypeError(`expected a PEM string, DER bytes or a KeyObject, got ${typeof key}`)
+    } else throw new TypeError(`expected a PEM string, DER bytes, a KeyObject or an RSA-OAEP CryptoKey, got ${typeof key}`)
     if (keyObject.asymmetricKeyType !== 'rsa') throw new TypeError(`expected an RSA key, got ${keyObject.asymmetricKeyType ?? keyObject.type}`)
     if (keyObject.type !== kind) throw new TypeError(`expected a ${kind} key, got a ${keyObject.type} key`)
     return keyObject
@@ -308,10 +337,16 @@ export const nodeBackend: CryptoBackend = {
 
   importRsaPublicKey: (key) => asKeyObject(key, 'public'),
   importRsaPrivateKey: (key) => asKeyObject(key, 'private'),
-  rsaPublicFromPrivate: (privateKey) => createPublicKey(privateKey as KeyObject),
+  rsaPublicFromPrivate(privateKey) {
+    const publicKey = createPublicKey(privateKey as KeyObject)
+    const hash = cryptoKeyHashes.get(privateKey as KeyObject)
+    if (hash !== undefined) cryptoKeyHashes.set(publicKey, hash)
+    return publicKey
+  },
   rsaKeysArePair: (publicKey, privateKey) => createPublicKey(privateKey as KeyObject).equals(publicKey as KeyObject),
   rsaEncrypt(publicKey, padding, plaintext) {
     const key = publicKey as KeyObject
+    checkCryptoKeyHash(key, padding)
     checkRsaEncryptBits(key.asymmetricKeyDetails?.modulusLength ?? 0, 'The RSA public key')
     const options =
       padding === 'PKCS1'
@@ -321,6 +356,7 @@ export const nodeBackend: CryptoBackend = {
   },
   rsaDecrypt(privateKey, padding, ciphertext, expectedLength) {
     const key = privateKey as KeyObject
+    checkCryptoKeyHash(key, padding)
     if (padding === 'PKCS1') return pkcs1DecryptImplicitRejection(key, ciphertext, expectedLength)
     let plaintext: Uint8Array
     try {

@@ -142,7 +142,8 @@ export class RawRsaKeyring implements Keyring {
         if (opened !== undefined) return opened
         throw new KeyringError('The data key does not open with its intermediate key: the encryption context differs.')
       } catch (error) {
-        if (error instanceof UnsupportedOperationError) throw error // the same for every candidate
+        // The same for every candidate: the padding is unsupported, or the key cannot do it (a CryptoKey imported for another hash).
+        if (error instanceof UnsupportedOperationError || error instanceof ConfigurationError) throw error
         causes.push(error)
       }
     }
