@@ -157,6 +157,22 @@ describe('a RawRsaKeyring given WebCrypto CryptoKeys', () => {
   })
 })
 
+describe('a RawRsaKeyring given DER keys as Buffers', () => {
+  it('keeps its own copies (a Buffer\'s slice() shares its memory), in both builds: the caller may reuse its buffers', async () => {
+    const browser = await import('../src/browser.js')
+    const pair = generateKeyPairSync('rsa', { modulusLength: 2048, publicKeyEncoding: { type: 'spki', format: 'der' }, privateKeyEncoding: { type: 'pkcs8', format: 'der' } })
+    for (const [Keyring, encrypting, decrypting] of [[RawRsaKeyring, encrypt, decrypt], [browser.RawRsaKeyring, browser.encrypt, browser.decrypt]] as const) {
+      const publicKey = Buffer.from(pair.publicKey)
+      const privateKey = Buffer.from(pair.privateKey)
+      const keyring = new Keyring({ keyNamespace: 'n', keyName: 'der', publicKey, privateKey, padding: 'OAEP-SHA256' })
+      publicKey.fill(0)
+      privateKey.fill(0)
+      const { ciphertext } = await encrypting(keyring, 'reused buffers')
+      expect(new TextDecoder().decode((await decrypting(keyring, ciphertext)).plaintext)).toBe('reused buffers')
+    }
+  })
+})
+
 describe('a RawRsaKeyring given both keys', () => {
   const other = generateKeyPairSync('rsa', { modulusLength: 2048, publicKeyEncoding: { type: 'spki', format: 'pem' }, privateKeyEncoding: { type: 'pkcs8', format: 'pem' } })
   const paddings = ['OAEP-SHA1', 'OAEP-SHA256', 'OAEP-SHA384', 'OAEP-SHA512', 'PKCS1'] as const

@@ -306,6 +306,19 @@ describe('KmsRsaKeyring refusals', () => {
     expect(construct({ keyId: arn, encryptionAlgorithm: 'RSAES_OAEP_SHA_1', publicKey: publicKeyPem })).not.toThrow()
   })
 
+  it('keeps its own copy of a DER public key given as a Buffer (whose slice() shares its memory), in both builds', async () => {
+    const browser = await import('../src/browser.js')
+    const { createPublicKey } = await import('node:crypto')
+    const der = createPublicKey(publicKeyPem).export({ type: 'spki', format: 'der' })
+    for (const [Keyring, encrypting] of [[KmsRsaKeyring, encrypt], [browser.KmsRsaKeyring, browser.encrypt]] as const) {
+      const given = Buffer.from(der)
+      const keyring = new Keyring({ keyId: arn, encryptionAlgorithm: 'RSAES_OAEP_SHA_256', publicKey: given })
+      given.fill(0) // the caller reuses its buffer
+      const { ciphertext } = await encrypting(keyring, 'x', { encryptionContext: { purpose: 'copy' } })
+      expect(ciphertext.length).toBeGreaterThan(0)
+    }
+  })
+
   it('a public key that is no well-formed DER SubjectPublicKeyInfo is refused when the keyring is made', async () => {
     const { createPublicKey } = await import('node:crypto')
     const der = new Uint8Array(createPublicKey(publicKeyPem).export({ type: 'spki', format: 'der' }))

@@ -103,7 +103,8 @@ export class KmsRsaKeyring implements Keyring {
     this.#grantTokens = validateGrantTokens('KmsRsaKeyring', grantTokens)
     this.keyId = keyId
     this.encryptionAlgorithm = encryptionAlgorithm
-    this.#publicKey = typeof publicKey === 'string' ? publicKey : publicKey?.slice()
+    // A copy made by the constructor: a Buffer's slice() would share the caller's memory.
+    this.#publicKey = typeof publicKey === 'string' || publicKey === undefined ? publicKey : new Uint8Array(publicKey)
     this.#keyIdBytes = utf8(keyId)
     this.#region = arn.region
     this.#kmsClient = kmsClient

@@ -1,5 +1,6 @@
 import type { CryptoBackend, RsaPadding } from '../backend/types.js'
 import { ConfigurationError, EnvelopeError, KeyringError, UnsupportedOperationError } from '../errors.js'
+import { isBytes } from '../is-bytes.js'
 import { bytesEqual, utf8 } from '../format/bytes.js'
 import type { DecryptionMaterials, EncryptedDataKey, EncryptionMaterials, Keyring } from '../types.js'
 import { addIntermediateRecipient, freshIntermediateKey, openIntermediate, wrappedIntermediateKey } from './intermediate.js'
@@ -65,8 +66,10 @@ export class RawRsaKeyring implements Keyring {
     this.keyNamespace = keyNamespace
     this.keyName = keyName
     this.padding = padding
-    this.#publicKeyInput = publicKey
-    this.#privateKeyInput = privateKey
+    // Parsed on first use, by each backend: DER bytes are copied now, so that the caller may reuse its buffer (a
+    // Buffer's slice() would share its memory).
+    this.#publicKeyInput = isBytes(publicKey) ? new Uint8Array(publicKey) : publicKey
+    this.#privateKeyInput = isBytes(privateKey) ? new Uint8Array(privateKey) : privateKey
     this.#keyNameBytes = utf8(keyName)
   }
 
