@@ -130,6 +130,44 @@ describe('a RawRsaKeyring given WebCrypto CryptoKeys', () => {
     expect(new TextDecoder().decode((await decrypt(node, fromWeb.ciphertext)).plaintext)).toBe('from the browser build')
   })
 
+  it('are used through WebCrypto: Node 24 and later deprecate converting a non-extractable one to a KeyObject (DEP0204), and no warning is raised', async () => {
+    const warnings: string[] = []
+    const listener = (warning: Error & { code?: string }) => void warnings.push(`${warning.code}: ${warning.message}`)
+    process.on('warning', listener)
+    try {
+      const { publicKey, privateKey } = await generate('SHA-256')
+      const keyring = new RawRsaKeyring({ keyNamespace: 'n', keyName: 'k', publicKey, privateKey, padding: 'OAEP-SHA256' })
+      expect(new TextDecoder().decode((await decrypt(keyring, (await encrypt(keyring, 'quiet')).ciphertext)).plaintext)).toBe('quiet')
+      await new Promise((resolve) => setImmediate(resolve)) // warnings are emitted on a later tick
+    } finally {
+      process.off('warning', listener)
+    }
+    expect(warnings).toEqual([])
+  })
+
+  it('a private key alone: an extractable one gives its public half (checked against the padding too); a non-extractable one only decrypts', async () => {
+    const extractable = await generate('SHA-384', true)
+    const alone = new RawRsaKeyring({ keyNamespace: 'n', keyName: 'k', privateKey: extractable.privateKey, padding: 'OAEP-SHA384' })
+    expect(new TextDecoder().decode((await decrypt(alone, (await encrypt(alone, 'derived')).ciphertext)).plaintext)).toBe('derived')
+    const wrongPadding = new RawRsaKeyring({ keyNamespace: 'n', keyName: 'k', privateKey: extractable.privateKey, padding: 'OAEP-SHA256' })
+    expect(await rejectionOf(encrypt(wrongPadding, 'x'))).toMatchObject({ code: 'INVALID_CONFIGURATION', message: 'The RSA private CryptoKey was imported for SHA-384; this padding needs SHA-256.' })
+    const fixed = await generate('SHA-256')
+    const sealed = await encrypt(new RawRsaKeyring({ keyNamespace: 'n', keyName: 'k', publicKey: fixed.publicKey, padding: 'OAEP-SHA256' }), 'for a fixed key')
+    const decryptOnly = new RawRsaKeyring({ keyNamespace: 'n', keyName: 'k', privateKey: fixed.privateKey, padding: 'OAEP-SHA256' })
+    expect(new TextDecoder().decode((await decrypt(decryptOnly, sealed.ciphertext)).plaintext)).toBe('for a fixed key')
+    expect(await rejectionOf(encrypt(decryptOnly, 'x'))).toMatchObject({
+      code: 'INVALID_CONFIGURATION',
+      message: 'The RSA private CryptoKey is not extractable, so its public half cannot be derived to encrypt with: give the keyring its publicKey too.',
+    })
+    // Halves of two pairs are told apart by wrapping a value with one and unwrapping it with the other.
+    const another = await generate('SHA-256')
+    const mixed = new RawRsaKeyring({ keyNamespace: 'n', keyName: 'k', publicKey: another.publicKey, privateKey: fixed.privateKey, padding: 'OAEP-SHA256' })
+    expect(await rejectionOf(encrypt(mixed, 'x'))).toMatchObject({
+      code: 'INVALID_CONFIGURATION',
+      message: 'RawRsaKeyring "n/k": its publicKey and privateKey are not one key pair, so the data keys it wraps would not decrypt with its privateKey.',
+    })
+  })
+
   it('refuse, as the browser build does, a key imported for another hash or padding, an RSA-PSS or EC key, and a private key as the public one', async () => {
     const sha256 = await generate('SHA-256')
     const messages = async (options: Record<string, unknown>) => {

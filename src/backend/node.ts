@@ -151,9 +151,10 @@ const OAEP_HASH: Record<Exclude<RsaPadding, 'PKCS1'>, string> = {
   'OAEP-SHA512': 'sha512',
 }
 
-/** WebCrypto binds an RSA-OAEP key to one hash; a KeyObject made from such a CryptoKey keeps it here. */
-const cryptoKeyHashes = new WeakMap<KeyObject, string>()
-
+/**
+ * RSA-OAEP WebCrypto CryptoKeys are used through Node's WebCrypto, as the browser build uses them: node:crypto takes a
+ * non-extractable one only by a conversion Node deprecates (DEP0204), and WebCrypto keeps each key to its hash.
+ */
 const WEB_OAEP_HASH: Record<Exclude<RsaPadding, 'PKCS1'>, string> = {
   'OAEP-SHA1': 'SHA-1',
   'OAEP-SHA256': 'SHA-256',
@@ -161,28 +162,49 @@ const WEB_OAEP_HASH: Record<Exclude<RsaPadding, 'PKCS1'>, string> = {
   'OAEP-SHA512': 'SHA-512',
 }
 
-/** An RSA-OAEP CryptoKey as a KeyObject (a non-extractable one too), its hash kept for checkCryptoKeyHash. */
-function fromCryptoKey(key: webcrypto.CryptoKey, kind: 'public' | 'private'): KeyObject {
-  const algorithm = key.algorithm as webcrypto.RsaHashedKeyAlgorithm
-  if (algorithm.name !== 'RSA-OAEP' || key.type !== kind) throw new TypeError(`expected an RSA-OAEP ${kind} CryptoKey, got an ${algorithm.name} ${key.type} one`)
-  const keyObject = KeyObject.from(key)
-  cryptoKeyHashes.set(keyObject, algorithm.hash.name)
-  return keyObject
+/** The public half of an extractable private CryptoKey, and the hash that key was imported for. */
+const derivedHashes = new WeakMap<KeyObject, string>()
+
+/** What a non-extractable private CryptoKey's public half is: none can be derived. */
+const UNDERIVABLE = Symbol('the public half of a non-extractable CryptoKey')
+
+function checkedCryptoKey(key: webcrypto.CryptoKey, kind: 'public' | 'private'): webcrypto.CryptoKey {
+  const { name } = key.algorithm
+  if (name !== 'RSA-OAEP' || key.type !== kind) throw new TypeError(`expected an RSA-OAEP ${kind} CryptoKey, got an ${name} ${key.type} one`)
+  return key
 }
 
-/** Refuses a padding the key's CryptoKey was not imported for, as WebCrypto (the browser build) does. */
-function checkCryptoKeyHash(key: KeyObject, padding: RsaPadding): void {
-  const hash = cryptoKeyHashes.get(key)
-  if (hash === undefined) return
-  if (padding === 'PKCS1') throw new ConfigurationError(`The RSA ${key.type} CryptoKey was imported for RSA-OAEP with ${hash}; PKCS1 padding cannot use it.`)
-  if (WEB_OAEP_HASH[padding] !== hash) throw new ConfigurationError(`The RSA ${key.type} CryptoKey was imported for ${hash}; this padding needs ${WEB_OAEP_HASH[padding]}.`)
+/** Refuses a padding other than the OAEP of the hash the key was imported for, as WebCrypto does, but saying so. */
+function checkHash(hash: string, kind: string, padding: RsaPadding): void {
+  if (padding === 'PKCS1') throw new ConfigurationError(`The RSA ${kind} CryptoKey was imported for RSA-OAEP with ${hash}; PKCS1 padding cannot use it.`)
+  if (WEB_OAEP_HASH[padding] !== hash) throw new ConfigurationError(`The RSA ${kind} CryptoKey was imported for ${hash}; this padding needs ${WEB_OAEP_HASH[padding]}.`)
 }
 
-function asKeyObject(key: unknown, kind: 'public' | 'private'): KeyObject {
+const keyHash = (key: webcrypto.CryptoKey): string => (key.algorithm as webcrypto.RsaHashedKeyAlgorithm).hash.name
+
+async function webRsaEncrypt(key: webcrypto.CryptoKey, padding: RsaPadding, plaintext: Uint8Array): Promise<Uint8Array> {
+  checkHash(keyHash(key), 'public', padding)
+  checkRsaEncryptBits((key.algorithm as webcrypto.RsaHashedKeyAlgorithm).modulusLength, 'The RSA public key')
+  return new Uint8Array(await webcrypto.subtle.encrypt({ name: 'RSA-OAEP' }, key, plaintext))
+}
+
+async function webRsaDecrypt(key: webcrypto.CryptoKey, padding: RsaPadding, ciphertext: Uint8Array, expectedLength: number): Promise<Uint8Array> {
+  checkHash(keyHash(key), 'private', padding)
+  let plaintext: Uint8Array
+  try {
+    plaintext = new Uint8Array(await webcrypto.subtle.decrypt({ name: 'RSA-OAEP' }, key, ciphertext))
+  } catch (error) {
+    throw new KeyringError(`RSA ${padding} decryption of the data key failed.`, { cause: error })
+  }
+  return requireUnwrappedKeyLength(plaintext, expectedLength)
+}
+
+/** A KeyObject, or an RSA-OAEP CryptoKey as it is (see webRsaEncrypt). */
+function asKeyObject(key: unknown, kind: 'public' | 'private'): KeyObject | webcrypto.CryptoKey {
   try {
     let keyObject: KeyObject
+    if (isCryptoKey(key)) return checkedCryptoKey(key, kind)
     if (key instanceof KeyObject) keyObject = key
-    else if (isCryptoKey(key)) keyObject = fromCryptoKey(key, kind)
     else if (typeof key === 'string') {
       // createPublicKey takes a private key PEM too, and derives its public half: refused, as in the browser build.
       const label = /-----BEGIN ([A-Z0-9 ]*PRIVATE KEY)-----/.exec(key)?.[1]
@@ -338,15 +360,24 @@ export const nodeBackend: CryptoBackend = {
   importRsaPublicKey: (key) => asKeyObject(key, 'public'),
   importRsaPrivateKey: (key) => asKeyObject(key, 'private'),
   rsaPublicFromPrivate(privateKey) {
-    const publicKey = createPublicKey(privateKey as KeyObject)
-    const hash = cryptoKeyHashes.get(privateKey as KeyObject)
-    if (hash !== undefined) cryptoKeyHashes.set(publicKey, hash)
+    if (!isCryptoKey(privateKey)) return createPublicKey(privateKey as KeyObject)
+    // Converting an extractable CryptoKey is not deprecated; a non-extractable one's public half cannot be had.
+    if (!privateKey.extractable) return UNDERIVABLE
+    const publicKey = createPublicKey(KeyObject.from(privateKey))
+    derivedHashes.set(publicKey, keyHash(privateKey))
     return publicKey
   },
-  rsaKeysArePair: (publicKey, privateKey) => createPublicKey(privateKey as KeyObject).equals(publicKey as KeyObject),
+  // CryptoKeys are compared by wrapping a value with one and unwrapping it with the other (checkRsaPair).
+  rsaKeysArePair: (publicKey, privateKey) =>
+    isCryptoKey(publicKey) || isCryptoKey(privateKey) ? undefined : createPublicKey(privateKey as KeyObject).equals(publicKey as KeyObject),
   rsaEncrypt(publicKey, padding, plaintext) {
+    if (isCryptoKey(publicKey)) return webRsaEncrypt(publicKey, padding, plaintext)
+    if (publicKey === UNDERIVABLE) {
+      throw new ConfigurationError('The RSA private CryptoKey is not extractable, so its public half cannot be derived to encrypt with: give the keyring its publicKey too.')
+    }
     const key = publicKey as KeyObject
-    checkCryptoKeyHash(key, padding)
+    const derivedFrom = derivedHashes.get(key)
+    if (derivedFrom !== undefined) checkHash(derivedFrom, 'private', padding)
     checkRsaEncryptBits(key.asymmetricKeyDetails?.modulusLength ?? 0, 'The RSA public key')
     const options =
       padding === 'PKCS1'
@@ -355,8 +386,8 @@ export const nodeBackend: CryptoBackend = {
     return new Uint8Array(publicEncrypt(options, plaintext))
   },
   rsaDecrypt(privateKey, padding, ciphertext, expectedLength) {
+    if (isCryptoKey(privateKey)) return webRsaDecrypt(privateKey, padding, ciphertext, expectedLength)
     const key = privateKey as KeyObject
-    checkCryptoKeyHash(key, padding)
     if (padding === 'PKCS1') return pkcs1DecryptImplicitRejection(key, ciphertext, expectedLength)
     let plaintext: Uint8Array
     try {

@@ -198,8 +198,11 @@ export interface CryptoBackend {
   importRsaPrivateKey(key: unknown): unknown
   /** Derive the public half of a private key handle. */
   rsaPublicFromPrivate(privateKey: unknown): unknown
-  /** Whether two handles are the halves of one key pair, where the backend can tell without a private-key operation. */
-  rsaKeysArePair?(publicKey: unknown, privateKey: unknown): boolean
+  /**
+   * Whether two handles are the halves of one key pair, where the backend can tell without a private-key operation
+   * (undefined where it cannot, for these handles: the caller then wraps and unwraps a value).
+   */
+  rsaKeysArePair?(publicKey: unknown, privateKey: unknown): boolean | undefined
   rsaEncrypt(publicKey: unknown, padding: RsaPadding, plaintext: Uint8Array): MaybePromise<Uint8Array>
   /**
    * Decrypt a wrapped key of `expectedLength` bytes. PKCS1 uses implicit rejection: bad padding yields a
