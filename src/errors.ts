@@ -17,7 +17,8 @@ export class EnvelopeError extends Error {
 
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options)
-    this.name = new.target.name
+    // A bundler may leave a class without a name (Turbopack writes anonymous class expressions): then the base's.
+    this.name = new.target.name || 'EnvelopeError'
   }
 }
 

@@ -8,6 +8,7 @@ import {
   Base64MessageError,
   CommitmentPolicyError,
   ConfigurationError,
+  TruncatedMessageError,
   EncryptionContextMismatchError,
   EnvelopeError,
   InvalidEncryptionContextError,
@@ -456,6 +457,18 @@ function findV1HeaderEnd(message: Buffer): number {
   return offset + 1 + 4 + 1 + 4 + 12 + 16
 }
 
+
+describe('error names', () => {
+  it("are their classes' names; an error of a class left without a name (a bundler's anonymous class expression) is named EnvelopeError", async () => {
+    const browser = await import('../src/browser.js')
+    for (const api of [{ ConfigurationError, TruncatedMessageError }, browser]) {
+      expect(String(new api.TruncatedMessageError('cut'))).toBe('TruncatedMessageError: cut')
+      const Anonymous = [class extends api.ConfigurationError {}][0]!
+      expect(Anonymous.name).toBe('')
+      expect(String(new Anonymous('made'))).toBe('EnvelopeError: made')
+    }
+  })
+})
 
 describe('base64 detection never throws a foreign error', () => {
   it.each(['A===AAAAAAAA', '====AAAAAAAA', 'AQ\r\n\r\nAAAAAA', '////////////'])('%s', async (text) => {
