@@ -11,14 +11,8 @@ export function notBytes(input: unknown, operation?: 'encrypt' | 'decrypt'): str
     return 'got a string: decode it to bytes first (a base64 message: Buffer.from(text, "base64") in Node, Uint8Array.from(atob(text), (c) => c.charCodeAt(0)) in a browser)'
   }
   if (input instanceof ArrayBuffer) return 'got an ArrayBuffer: pass new Uint8Array(buffer)'
-  if (ArrayBuffer.isView(input)) {
-    // A Uint8Array made in another realm is no instance of this realm's Uint8Array.
-    const what =
-      Object.prototype.toString.call(input) === '[object Uint8Array]'
-        ? 'a Uint8Array of another realm (a vm context, an iframe, or a test environment such as Jest with jsdom)'
-        : 'another view of bytes'
-    return `got ${what}: pass new Uint8Array(view.buffer, view.byteOffset, view.byteLength)`
-  }
+  // A Uint8Array of any realm is bytes (is-bytes.ts): this is another kind of view.
+  if (ArrayBuffer.isView(input)) return 'got another view of bytes: pass new Uint8Array(view.buffer, view.byteOffset, view.byteLength)'
   return `got ${input === null ? 'null' : Array.isArray(input) ? 'an array' : typeof input === 'string' ? 'a string' : typeof input}`
 }
 

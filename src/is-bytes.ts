@@ -1,7 +1,10 @@
 /**
- * Whether `value` is a Uint8Array (a Buffer too): here, one of this realm. The Node build replaces this module with
- * backend/node-is-bytes.ts (tsup.config.ts), which takes one of any realm: a test environment such as Vitest's jsdom
- * one puts another realm's Uint8Array on the global, while Node's own APIs (Buffer, TextEncoder, fs, streams) go on
- * making Node's, and both are the caller's bytes.
+ * Whether `value` is a Uint8Array (a Buffer too), of any realm: a test environment such as Vitest's jsdom one puts
+ * another realm's Uint8Array on the global while the platform's own APIs (TextEncoder, say) go on making their own,
+ * and a page may hand over an iframe's. %TypedArray%.prototype's toStringTag getter reads the value's internal type,
+ * which a Uint8Array has whatever realm made it (and which no object can fake). The Node build replaces this module
+ * with backend/node-is-bytes.ts (tsup.config.ts), which asks node:util/types the same.
  */
-export const isBytes = (value: unknown): value is Uint8Array => value instanceof Uint8Array
+const typedArrayName = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype), Symbol.toStringTag)?.get
+
+export const isBytes = (value: unknown): value is Uint8Array => value instanceof Uint8Array || typedArrayName?.call(value) === 'Uint8Array'

@@ -165,7 +165,7 @@ describe('the packed package', () => {
     expect(JSON.parse(await node(['-e', script]))).toEqual(['signed', 'pkcs1', 70_000, 'undefined', 'undefined'])
   })
 
-  it("takes Node's bytes where the global Uint8Array is another realm's, as in Vitest's jsdom environment (fixtures/package/other-realm.mjs)", async () => {
+  it("takes Node's bytes where the global Uint8Array is another realm's, as in Vitest's jsdom environment, in both builds (fixtures/package/other-realm.mjs)", async () => {
     expect(JSON.parse(await node(['other-realm.mjs']))).toEqual({
       nodeBytesAreForeign: true,
       'Buffer plaintext and wrapping key': 'a Buffer',
@@ -179,6 +179,7 @@ describe('the packed package', () => {
       'cached, twice': 'first, second',
       'DynamoDB binary attributes as Buffers': 'binary',
       'outputs are Uint8Arrays of the global': true,
+      'browser build: Node bytes': 'page bytes, page bytes',
     })
   })
 

@@ -2,6 +2,7 @@
 // backend on the same inputs (primitive by primitive, then whole messages both ways), plus the async frame
 // engine's one-shot and stream branches. test/browser.test.ts runs the real bundle in Chromium.
 import { constants, createPublicKey, generateKeyPairSync, privateDecrypt, publicEncrypt, randomBytes, sign as nodeSign, verify as nodeVerify, type KeyObject } from 'node:crypto'
+import { runInNewContext } from 'node:vm'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { checkRsaEncryptBits, element, INTEGER, readElement, SEQUENCE, spkiFromPkcs1 } from '../src/backend/der.js'
@@ -864,6 +865,26 @@ describe('without crypto.subtle (pages served over plain HTTP)', () => {
       })
     },
   )
+})
+
+describe("the browser entry given another realm's bytes (an iframe's, a test environment's)", () => {
+  it('takes them as plaintext, ciphertext, wrapping key and stream chunks, and refuses what only looks like them', async () => {
+    const browser = await import('../src/browser.js')
+    const foreign = runInNewContext('(bytes) => new Uint8Array(bytes)') as (bytes: number[]) => Uint8Array
+    const key = foreign(Array.from({ length: 32 }, (_, index) => index + 1))
+    expect(key instanceof Uint8Array).toBe(false)
+    const keyring = new browser.RawAesKeyring({ keyNamespace: 'n', keyName: 'k', wrappingKey: key })
+    const plaintext = foreign([...Buffer.from('from another realm')])
+    const { ciphertext } = await browser.encrypt(keyring, plaintext)
+    const { plaintext: opened } = await browser.decrypt(keyring, foreign([...ciphertext]))
+    expect(new TextDecoder().decode(opened)).toBe('from another realm')
+    const chunks = await readAll(chunked(foreign([...ciphertext]), 7).pipeThrough(browser.decryptStream(keyring)))
+    expect(new TextDecoder().decode(chunks)).toBe('from another realm')
+    // An object that claims the tag, and another realm's Int8Array, are no bytes.
+    const pretender = Object.defineProperty(new DataView(new ArrayBuffer(4)), Symbol.toStringTag, { value: 'Uint8Array' })
+    const signed = runInNewContext('new Int8Array([-1, 2])') as unknown
+    for (const input of [pretender, signed]) expect(await rejectionOf(browser.encrypt(keyring, input as never))).toMatchObject({ code: 'INVALID_CONFIGURATION' })
+  })
 })
 
 describe('bytes on a SharedArrayBuffer (a cross-origin-isolated page may pass them; WebCrypto refuses such views)', () => {
