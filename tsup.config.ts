@@ -67,18 +67,6 @@ const noNobleInNode: EsbuildPlugin = {
   },
 }
 
-/**
- * See src/backend/node-is-bytes.ts: in the Node build a Uint8Array of any realm is bytes. Test environments such as
- * Vitest's jsdom one put another realm's Uint8Array on the global, so Node's own Buffers, TextEncoder output and
- * stream chunks failed every instanceof check there. The browser build keeps src/is-bytes.ts.
- */
-const anyRealmBytesInNode: EsbuildPlugin = {
-  name: 'any-realm-bytes-in-node',
-  setup(build) {
-    build.onResolve({ filter: /^(\.\.?\/)+is-bytes\.js$/ }, () => ({ path: new URL('./src/backend/node-is-bytes.ts', import.meta.url).pathname }))
-  },
-}
-
 export default defineConfig(async () => [
   {
     // Named entries keep dist/index.* where it has always been and put the subpaths under dist/dynamodb/ and dist/testing/.
@@ -107,7 +95,7 @@ export default defineConfig(async () => [
     splitting: true,
     treeshake: true,
     plugins: [requireInCommonJs],
-    esbuildPlugins: [noNobleInNode, anyRealmBytesInNode],
+    esbuildPlugins: [noNobleInNode],
   },
   {
     // kms-envelope/browser (and the "browser" condition of "."): ESM on WebCrypto, one file per source module,

@@ -200,7 +200,7 @@ async function webRsaDecrypt(key: webcrypto.CryptoKey, padding: RsaPadding, ciph
 }
 
 /** A KeyObject, or an RSA-OAEP CryptoKey as it is (see webRsaEncrypt). */
-function asKeyObject(key: unknown, kind: 'public' | 'private'): KeyObject | webcrypto.CryptoKey {
+function asRsaKey(key: unknown, kind: 'public' | 'private'): KeyObject | webcrypto.CryptoKey {
   try {
     let keyObject: KeyObject
     if (isCryptoKey(key)) return checkedCryptoKey(key, kind)
@@ -357,8 +357,8 @@ export const nodeBackend: CryptoBackend = {
     })
   },
 
-  importRsaPublicKey: (key) => asKeyObject(key, 'public'),
-  importRsaPrivateKey: (key) => asKeyObject(key, 'private'),
+  importRsaPublicKey: (key) => asRsaKey(key, 'public'),
+  importRsaPrivateKey: (key) => asRsaKey(key, 'private'),
   rsaPublicFromPrivate(privateKey) {
     if (!isCryptoKey(privateKey)) return createPublicKey(privateKey as KeyObject)
     // Converting an extractable CryptoKey is not deprecated; a non-extractable one's public half cannot be had.
