@@ -113,6 +113,22 @@ describe('configuration', () => {
     expect(build).toThrow(ConfigurationError)
   })
 
+  it('where there is no crypto.getRandomValues (Node run with --no-experimental-global-webcrypto), the default partition is an UNSUPPORTED_OPERATION; a given partition needs none', () => {
+    const global = globalThis as { crypto?: Crypto }
+    const saved = Object.getOwnPropertyDescriptor(globalThis, 'crypto')!
+    Object.defineProperty(globalThis, 'crypto', { value: undefined, configurable: true })
+    try {
+      expect(global.crypto).toBeUndefined()
+      expect(() => new CachingMaterialsManager({ keyring: aesKeyring(), maxAge: 1000 })).toThrow(
+        expect.objectContaining({ code: 'UNSUPPORTED_OPERATION', message: expect.stringContaining('pass a partition') }),
+      )
+      expect(new CachingMaterialsManager({ keyring: aesKeyring(), maxAge: 1000, partition: 'mine' }).partition).toBe('mine')
+    } finally {
+      Object.defineProperty(globalThis, 'crypto', saved)
+    }
+    expect(typeof global.crypto?.getRandomValues).toBe('function')
+  })
+
   it('limits default to the spec values, and each manager gets its own partition', () => {
     const a = new CachingMaterialsManager({ keyring, maxAge: 1000 })
     const b = new CachingMaterialsManager({ keyring, maxAge: 1000 })

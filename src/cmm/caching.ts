@@ -1,6 +1,6 @@
 import { isPromise, type CryptoBackend } from '../backend/types.js'
 import { ignoreRejection, isThenable } from '../ignore-rejection.js'
-import { ConfigurationError, EncryptionContextMismatchError } from '../errors.js'
+import { ConfigurationError, EncryptionContextMismatchError, UnsupportedOperationError } from '../errors.js'
 import { isKeyring } from '../keyrings/common.js'
 import { copyBytes, LONE_SURROGATE_PROBLEM, loneSurrogateAt } from '../format/bytes.js'
 import { optionsObject } from '../option-names.js'
@@ -76,7 +76,12 @@ function isMaterialsCache(value: unknown): value is MaterialsCache {
 }
 
 function randomPartition(): string {
-  const bytes = globalThis.crypto.getRandomValues(new Uint8Array(16))
+  const random = globalThis.crypto
+  // Node has it unless started with --no-experimental-global-webcrypto; a manager given its own partition needs none.
+  if (typeof random?.getRandomValues !== 'function') {
+    throw new UnsupportedOperationError('CachingMaterialsManager makes its default partition with crypto.getRandomValues, which this platform lacks: pass a partition.')
+  }
+  const bytes = random.getRandomValues(new Uint8Array(16))
   return Array.from(bytes, (byte) => byte.toString(16).padStart(2, '0')).join('')
 }
 
