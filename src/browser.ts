@@ -44,7 +44,7 @@ function inPieces(input: unknown): input is AsyncIterable<unknown> | ReadableStr
  */
 function unshared<T>(input: T): T {
   const buffer = (input as Uint8Array)?.buffer as (ArrayBufferLike & { resizable?: boolean }) | undefined
-  return isBytes(input) && (!(buffer instanceof ArrayBuffer) || (buffer.resizable && input.length > 0)) ? (input.slice() as T) : input
+  return isBytes(input) && (!(buffer instanceof ArrayBuffer) || (buffer.resizable && input.length > 0)) ? (new Uint8Array(input) as T) : input
 }
 
 /**

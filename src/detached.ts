@@ -42,7 +42,9 @@ export function inputChanged(input: Uint8Array, length: number, operation: 'encr
  */
 export function onPlainBuffer(bytes: Uint8Array): Uint8Array {
   const buffer = bytes.buffer as ArrayBufferLike & { resizable?: boolean }
-  return (buffer instanceof ArrayBuffer && buffer.resizable !== true) || detached(bytes) ? bytes : bytes.slice()
+  // The constructor's copy, not slice(): a Buffer's slice() is a view of the same memory, and another realm's
+  // Buffer (Node's, in a test environment's page realm) stays one, which @noble refuses.
+  return (buffer instanceof ArrayBuffer && buffer.resizable !== true) || detached(bytes) ? bytes : new Uint8Array(bytes)
 }
 
 /**

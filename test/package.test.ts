@@ -231,6 +231,34 @@ describe('the packed package', () => {
     })
   })
 
+  it.each([
+    ['WebCrypto', true],
+    ['@noble, without crypto.subtle', false],
+  ])("the <script> build in a realm whose WebCrypto, CryptoKeys and Buffers are another realm's (a test runner's vm-pool page realm), on %s", async (_name, subtle) => {
+    // Vitest's vm pools run jsdom or happy-dom in a vm context over Node's own WebCrypto and Buffers: the context has no
+    // CryptoKey global of the keys' realm, and its Uint8Array is not theirs. Key checks by instanceof failed every
+    // signing suite; a Buffer, copied with slice() (which keeps it a Buffer of the other realm), failed @noble's checks.
+    const script = await readFile(join(consumer, 'node_modules', 'kms-envelope', 'dist', 'browser', 'kms-envelope.iife.js'), 'utf8')
+    const crypto = subtle ? globalThis.crypto : { getRandomValues: globalThis.crypto.getRandomValues.bind(globalThis.crypto) }
+    const realm = createContext({ crypto, TextEncoder, TextDecoder, atob, btoa, setTimeout, clearTimeout, Buffer })
+    runInContext(script, realm)
+    const outcome = (await runInContext(
+      `(async () => {
+        const { encrypt, decrypt, RawAesKeyring } = KmsEnvelope
+        const keyring = new RawAesKeyring({ keyNamespace: 'package', keyName: 'aes', wrappingKey: Buffer.alloc(32, 7) })
+        const opened = []
+        for (const algorithmSuite of [0x0578, 0x0478, 0x0346]) {
+          const commitmentPolicy = algorithmSuite === 0x0346 ? 'FORBID_ENCRYPT_ALLOW_DECRYPT' : undefined
+          const { ciphertext } = await encrypt(keyring, Buffer.from('bytes of another realm'), { algorithmSuite, commitmentPolicy })
+          opened.push(new TextDecoder().decode((await decrypt(keyring, Buffer.from(ciphertext), { commitmentPolicy: 'REQUIRE_ENCRYPT_ALLOW_DECRYPT' })).plaintext))
+        }
+        return { opened, foreign: !(Buffer.alloc(1) instanceof Uint8Array) }
+      })()`,
+      realm,
+    )) as { opened: string[]; foreign: boolean }
+    expect(outcome).toEqual({ opened: Array(3).fill('bytes of another realm'), foreign: true })
+  })
+
   // A React Native application bundled as Metro resolves packages: the conditions react-native, import and require
   // (no browser), and the react-native field where a bundler reads no exports.
   const reactNativeBundle = async (): Promise<string> => {

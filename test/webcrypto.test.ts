@@ -867,6 +867,22 @@ describe('without crypto.subtle (pages served over plain HTTP)', () => {
   )
 })
 
+describe("@noble's AES-GCM open", () => {
+  it('answers false for a tag that does not verify, and throws what @noble refuses as input rather than call it a failed tag', async () => {
+    const { gcmOpen, gcmSeal } = await import('../src/backend/noble.js')
+    const [key, iv, aad, plaintext] = [new Uint8Array(32).fill(1), new Uint8Array(12).fill(2), new Uint8Array(3), new Uint8Array(40).fill(4)]
+    const sealed = new Uint8Array(56)
+    gcmSeal(key, iv, aad, plaintext, sealed, 0)
+    const out = new Uint8Array(40)
+    expect(gcmOpen(key, iv, aad, sealed.subarray(0, 40), sealed.subarray(40), out, 0)).toBe(true)
+    expect(out).toEqual(plaintext)
+    const badTag = sealed.slice(40)
+    badTag[0]! ^= 1
+    expect(gcmOpen(key, iv, aad, sealed.subarray(0, 40), badTag, out, 0)).toBe(false)
+    expect(() => gcmOpen(Array.from(key) as never, iv, aad, sealed.subarray(0, 40), sealed.subarray(40), out, 0)).toThrow(TypeError)
+  })
+})
+
 describe("the browser entry given another realm's bytes (an iframe's, a test environment's)", () => {
   it('takes them as plaintext, ciphertext, wrapping key and stream chunks, and refuses what only looks like them', async () => {
     const browser = await import('../src/browser.js')

@@ -29,7 +29,10 @@ export function gcmOpen(key: Uint8Array, iv: Uint8Array, aad: Uint8Array, cipher
   let opened: Uint8Array
   try {
     opened = gcm(key, iv, aad).decrypt(sealed)
-  } catch {
+  } catch (error) {
+    // A tag that does not verify is an Error ("invalid tag"); an input @noble refuses (a TypeError, say) is the
+    // platform failing, and is not to be reported as a message that was altered.
+    if (error instanceof TypeError || error instanceof RangeError) throw error
     return false
   }
   out.set(opened, offset)

@@ -46,8 +46,13 @@ export function unreadable(kind: 'public' | 'private', reason: string): Configur
   return new ConfigurationError(`The RSA ${kind} key could not be read: ${reason}.`)
 }
 
+/**
+ * By its tag, not instanceof: the key may come from another realm's WebCrypto than the global CryptoKey's (a test
+ * environment's page realm over Node's WebCrypto, say), or from a realm with no CryptoKey global. An object that only
+ * claims the tag is refused by WebCrypto itself.
+ */
 export function isCryptoKey(value: unknown): value is CryptoKey {
-  return typeof CryptoKey !== 'undefined' && value instanceof CryptoKey
+  return Object.prototype.toString.call(value) === '[object CryptoKey]'
 }
 
 function handle(kind: 'public' | 'private', importFor: (hash: OaepHash) => Promise<CryptoKey>): RsaHandle {
