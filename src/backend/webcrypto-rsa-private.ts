@@ -40,7 +40,7 @@ function pkcs8FromPkcs1(rsaPrivateKey: Uint8Array): Uint8Array {
 function readPkcs8(input: unknown): Uint8Array {
   try {
     let pkcs8: Uint8Array
-    if (isBytes(input)) pkcs8 = input.slice()
+    if (isBytes(input)) pkcs8 = input // RawRsaKeyring's own copy, made by its constructor
     else if (isEncryptedPem(input)) throw new TypeError('it is encrypted with a passphrase; pass it decrypted (WebCrypto cannot read encrypted keys)')
     else if (typeof input === 'string') {
       const { label, der } = fromPem(input)

@@ -5,6 +5,7 @@ import { checkRsaEncryptBits, fromPem, rsaSpkiModulusBits, spkiFromPkcs1 } from 
 import { loadOnDemand, loadOnce } from '../load-on-demand.js'
 import type { RsaPadding } from './types.js'
 import { isBytes } from '../is-bytes.js'
+import { objectKind } from '../format/context.js'
 
 export type OaepHash = 'SHA-1' | 'SHA-256' | 'SHA-384' | 'SHA-512'
 
@@ -52,7 +53,7 @@ export function unreadable(kind: 'public' | 'private', reason: string): Configur
  * claims the tag is refused by WebCrypto itself.
  */
 export function isCryptoKey(value: unknown): value is CryptoKey {
-  return Object.prototype.toString.call(value) === '[object CryptoKey]'
+  return objectKind(value) === 'CryptoKey'
 }
 
 function handle(kind: 'public' | 'private', importFor: (hash: OaepHash) => Promise<CryptoKey>): RsaHandle {
@@ -91,7 +92,7 @@ export function importRsaPublicKey(input: unknown): RsaHandle {
   if (isCryptoKey(input)) return fromCryptoKey('public', input)
   let spki: Uint8Array
   try {
-    if (isBytes(input)) spki = input.slice()
+    if (isBytes(input)) spki = input // the keyring's own copy (RawRsaKeyring's and KmsRsaKeyring's constructors copy DER bytes)
     else if (typeof input === 'string') {
       const { label, der } = fromPem(input)
       if (label === 'PUBLIC KEY') spki = der

@@ -1,7 +1,7 @@
 import { isAsyncAead, isPromise, type AeadKey, type AsyncAeadKey, type CryptoBackend, type MaybePromise } from '../backend/types.js'
 import { ConfigurationError, KeyringError } from '../errors.js'
 import { copyBytes, isAllZero, uint32At, utf8 } from '../format/bytes.js'
-import { legacyContextOrders, serializeContext } from '../format/context.js'
+import { legacyContextOrders, objectKind, serializeContext } from '../format/context.js'
 import type { DecryptionMaterials, EncryptedDataKey, EncryptionMaterials, Keyring } from '../types.js'
 import { dataKeyOf, describeKeyring, validateKeyName, wrapDataKey } from './common.js'
 import { addIntermediateRecipient, freshIntermediateKey, openIntermediate, wrappedDataKeyLength, wrappedIntermediateKey } from './intermediate.js'
@@ -32,7 +32,7 @@ function keyBytesHint(key: unknown): string {
   if (isBytes(key)) return `got ${key.length} bytes`
   if (typeof key === 'string') return `got a string: pass the key's bytes (Buffer.from(text, "hex") or "base64" in Node)`
   const object = key as { type?: unknown; export?: unknown } | null
-  if (typeof CryptoKey === 'function' && key instanceof CryptoKey) return 'got a CryptoKey: pass its raw bytes (crypto.subtle.exportKey("raw", key))'
+  if (objectKind(key) === 'CryptoKey') return 'got a CryptoKey: pass its raw bytes (crypto.subtle.exportKey("raw", key))'
   if (object?.type === 'secret' && typeof object.export === 'function') return 'got a KeyObject: pass keyObject.export()'
   return notBytes(key)
 }
