@@ -1,6 +1,6 @@
 // The caching materials manager and the local materials cache (spec: framework/caching-cmm.md,
 // framework/cryptographic-materials-cache.md, framework/local-cryptographic-materials-cache.md).
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto'
+import { createHash } from 'node:crypto'
 import { inspect } from 'node:util'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
@@ -36,7 +36,7 @@ import {
 import { parseHeader, serializeHeaderBody } from '../src/format/header.js'
 import { suiteFromOption } from '../src/suites.js'
 import { startKmsEmulator, type KmsEmulator } from '../src/testing/index.js'
-import { aesKeyring, rejectionOf, rsaKeyring, runModuleScript, withFailingImport } from './helpers/fixtures.js'
+import { aesKeyring, bufferKeyring, rejectionOf, rsaKeyring, runModuleScript, withFailingImport } from './helpers/fixtures.js'
 
 const KIB = new Uint8Array(1024).fill(0x5a)
 const context = { tenant: 'acme', purpose: 'cache-test' }
@@ -468,25 +468,7 @@ describe('with the KMS emulator counting calls', () => {
 describe('materials whose keys are Node Buffers (a custom keyring on node:crypto)', () => {
   // Buffer#slice() is a view, not a copy: an entry "copied" with it shared its data key with the caller's copy,
   // which kms-envelope zeroes after use, so every later hit failed ("a data key of zeros").
-  const kek = Buffer.alloc(32, 9)
-  let keysMade = 0
-  const bufferKeyring: Keyring = {
-    async onEncrypt(materials) {
-      keysMade += 1
-      const dataKey = Buffer.from(materials.plaintextDataKey ?? randomBytes(materials.suite.keyLength))
-      const iv = randomBytes(12)
-      const cipher = createCipheriv('aes-256-gcm', kek, iv)
-      const wrapped = Buffer.concat([cipher.update(dataKey), cipher.final(), cipher.getAuthTag()])
-      return { ...materials, plaintextDataKey: dataKey, encryptedDataKeys: [...materials.encryptedDataKeys, { providerId: 'buffers', providerInfo: iv, ciphertext: wrapped }] }
-    },
-    async onDecrypt(materials, encryptedDataKeys) {
-      const key = encryptedDataKeys.find(({ providerId }) => providerId === 'buffers')
-      if (materials.plaintextDataKey !== undefined || key === undefined) return materials
-      const decipher = createDecipheriv('aes-256-gcm', kek, key.providerInfo)
-      decipher.setAuthTag(key.ciphertext.subarray(-16))
-      return { ...materials, plaintextDataKey: Buffer.concat([decipher.update(key.ciphertext.subarray(0, -16)), decipher.final()]) }
-    },
-  }
+  const { keyring: buffers, made } = bufferKeyring()
 
   it.each([
     ['0x0478', 0x0478],
@@ -494,11 +476,11 @@ describe('materials whose keys are Node Buffers (a custom keyring on node:crypto
     ['0x0178', 0x0178],
   ])('cache hits still encrypt and decrypt (%s)', async (_name, algorithmSuite) => {
     const commitmentPolicy = algorithmSuite < 0x0400 ? 'FORBID_ENCRYPT_ALLOW_DECRYPT' : 'REQUIRE_ENCRYPT_REQUIRE_DECRYPT'
-    const cmm = new CachingMaterialsManager({ keyring: bufferKeyring, maxAge: 60_000 })
+    const cmm = new CachingMaterialsManager({ keyring: buffers, maxAge: 60_000 })
     const messages = []
-    const before = keysMade
+    const before = made.length
     for (let index = 0; index < 3; index++) messages.push((await encrypt(cmm, `message ${index}`, { algorithmSuite, commitmentPolicy })).ciphertext)
-    expect(keysMade - before).toBe(1) // the cache served the second and third
+    expect(made.length - before).toBe(1) // the cache served the second and third
     const opened = []
     for (const message of [...messages, ...messages]) {
       opened.push(new TextDecoder().decode((await decrypt(cmm, message, { commitmentPolicy: 'REQUIRE_ENCRYPT_ALLOW_DECRYPT' })).plaintext))

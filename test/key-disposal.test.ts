@@ -1,6 +1,5 @@
 // Message keys are zeroed when the message is done: every AES-GCM key the engine makes for a message is
 // disposed on success, on every failure after it was made, and when a stream ends or is aborted.
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto'
 import { inspect } from 'node:util'
 import { describe, expect, it } from 'vitest'
 import { nodeBackend } from '../src/backend/node.js'
@@ -14,7 +13,7 @@ import { ALGORITHM_SUITE_IDS, suiteFromOption } from '../src/suites.js'
 import { dbeSuite } from '../src/suites-dbe.js'
 import { decryptStreamWith } from '../src/stream-decrypt.js'
 import { encryptStreamWith } from '../src/stream-encrypt.js'
-import { rejectionOf, rsaKeyring } from './helpers/fixtures.js'
+import { bufferKeyring, rejectionOf, rsaKeyring } from './helpers/fixtures.js'
 import { chunked, readAll } from './helpers/web-streams.js'
 
 const KEY = Uint8Array.from({ length: 32 }, (_, i) => i + 1)
@@ -101,24 +100,7 @@ describe('node AES-GCM keys', () => {
 describe('a data key that a keyring hands over as a Node Buffer (a custom keyring on node:crypto)', () => {
   // Buffer#slice() is a view: an AES-GCM key "copied" with it was zeroed with the data key it came from, so a suite
   // without key derivation (0x0014, 0x0046, 0x0078) encrypted the message under a key of zeros.
-  const kek = Buffer.alloc(32, 5)
-  /** The data keys it made, kept as true copies to decrypt with. */
-  const made: Uint8Array[] = []
-  const bufferKeyring: Keyring = {
-    async onEncrypt(materials) {
-      const dataKey = randomBytes(materials.suite.keyLength)
-      made.push(new Uint8Array(dataKey))
-      const iv = randomBytes(12)
-      const cipher = createCipheriv('aes-256-gcm', kek, iv)
-      const wrapped = Buffer.concat([cipher.update(dataKey), cipher.final(), cipher.getAuthTag()])
-      return { ...materials, plaintextDataKey: dataKey, encryptedDataKeys: [{ providerId: 'buffers', providerInfo: iv, ciphertext: wrapped }] }
-    },
-    async onDecrypt(materials, [key]) {
-      const decipher = createDecipheriv('aes-256-gcm', kek, key!.providerInfo)
-      decipher.setAuthTag(key!.ciphertext.subarray(-16))
-      return { ...materials, plaintextDataKey: Buffer.concat([decipher.update(key!.ciphertext.subarray(0, -16)), decipher.final()]) }
-    },
-  }
+  const { keyring: buffers, made } = bufferKeyring()
   /** Decrypts with the data key itself, as a plain Uint8Array: a message under any other key fails. */
   const madeKeyring = (dataKey: Uint8Array): Keyring => ({
     onEncrypt: async () => Promise.reject(new Error('decrypt only')),
@@ -134,11 +116,11 @@ describe('a data key that a keyring hands over as a Node Buffer (a custom keyrin
     'the message is under that key (%s, %s), and a Buffer key decrypts it',
     async (_name, _backendName, backend, algorithmSuite) => {
       const commitmentPolicy = algorithmSuite < 0x0400 ? 'FORBID_ENCRYPT_ALLOW_DECRYPT' : 'REQUIRE_ENCRYPT_REQUIRE_DECRYPT'
-      const { ciphertext } = await encryptWith(backend, bufferKeyring, 'under the right key', { algorithmSuite, commitmentPolicy })
+      const { ciphertext } = await encryptWith(backend, buffers, 'under the right key', { algorithmSuite, commitmentPolicy })
       const options = { commitmentPolicy: 'REQUIRE_ENCRYPT_ALLOW_DECRYPT' } as const
       const opened = await decryptWith(nodeBackend, madeKeyring(made.at(-1)!), ciphertext, options)
       expect(new TextDecoder().decode(opened.plaintext)).toBe('under the right key')
-      const again = await decryptWith(backend, bufferKeyring, ciphertext, options)
+      const again = await decryptWith(backend, buffers, ciphertext, options)
       expect(new TextDecoder().decode(again.plaintext)).toBe('under the right key')
     },
   )

@@ -186,6 +186,14 @@ describe('a RawRsaKeyring given WebCrypto CryptoKeys', () => {
     expect(await messages({ publicKey: pss.publicKey })).toBe('INVALID_CONFIGURATION: The RSA public key could not be read: expected an RSA-OAEP public CryptoKey, got an RSA-PSS public one.')
     expect(await messages({ publicKey: ec.publicKey })).toBe('INVALID_CONFIGURATION: The RSA public key could not be read: expected an RSA-OAEP public CryptoKey, got an ECDSA public one.')
     expect(await messages({ publicKey: sha256.privateKey })).toBe('INVALID_CONFIGURATION: The RSA public key could not be read: expected an RSA-OAEP public CryptoKey, got an RSA-OAEP private one.')
+    const small = await crypto.subtle.generateKey({ name: 'RSA-OAEP', modulusLength: 1024, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' }, false, ['encrypt', 'decrypt'])
+    expect(await messages({ publicKey: small.publicKey })).toBe('INVALID_CONFIGURATION: The RSA public key has a 1024-bit modulus; encrypting needs at least 2048 bits.')
+    // Another key's wrapped data key fails as RSA does with a KeyObject: a KeyringError, with WebCrypto's error as cause.
+    const other = await generate('SHA-256')
+    const otherKeyring = new RawRsaKeyring({ keyNamespace: 'n', keyName: 'k', padding: 'OAEP-SHA256', privateKey: other.privateKey })
+    const refused = (await rejectionOf(decrypt(otherKeyring, (await encrypt(new RawRsaKeyring({ keyNamespace: 'n', keyName: 'k', padding: 'OAEP-SHA256', publicKey: sha256.publicKey }), 'x')).ciphertext))) as NoDecryptableKeyError
+    const cause = (refused.failures[0]!.error as Error).cause as Error
+    expect([cause.constructor.name, cause.message]).toEqual(['KeyringError', 'RSA OAEP-SHA256 decryption of the data key failed.'])
     // The private side's hash is checked on decrypt, where the key first does RSA.
     const sealed = await encrypt(new RawRsaKeyring({ keyNamespace: 'n', keyName: 'k', padding: 'OAEP-SHA256', publicKey: sha256.publicKey }), 'x')
     const sha1 = await generate('SHA-1')

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process'
-import { generateKeyPairSync } from 'node:crypto'
+import { createCipheriv, createDecipheriv, generateKeyPairSync, randomBytes } from 'node:crypto'
 import { expect, vi } from 'vitest'
 import {
   ALGORITHM_SUITE_IDS,
@@ -23,6 +23,36 @@ export const suites = [...ALGORITHM_SUITE_IDS]
 
 export function aesKeyring(bytes = 32, name = 'key-1', fill = 7): RawAesKeyring {
   return new RawAesKeyring({ keyNamespace: 'test', keyName: name, wrappingKey: new Uint8Array(bytes).fill(fill) })
+}
+
+/**
+ * A custom keyring on node:crypto, as users write them: its data keys and wrapped keys are Buffers (whose slice() is
+ * a view, not a copy). `made` holds a true copy of each data key it generated, to decrypt with independently.
+ */
+export function bufferKeyring(): { keyring: Keyring; made: Uint8Array[] } {
+  const kek = randomBytes(32)
+  const made: Uint8Array[] = []
+  const keyring: Keyring = {
+    async onEncrypt(materials) {
+      let dataKey: Buffer
+      if (materials.plaintextDataKey === undefined) {
+        dataKey = randomBytes(materials.suite.keyLength)
+        made.push(new Uint8Array(dataKey))
+      } else dataKey = Buffer.from(materials.plaintextDataKey)
+      const iv = randomBytes(12)
+      const cipher = createCipheriv('aes-256-gcm', kek, iv)
+      const wrapped = Buffer.concat([cipher.update(dataKey), cipher.final(), cipher.getAuthTag()])
+      return { ...materials, plaintextDataKey: dataKey, encryptedDataKeys: [...materials.encryptedDataKeys, { providerId: 'buffers', providerInfo: iv, ciphertext: wrapped }] }
+    },
+    async onDecrypt(materials, encryptedDataKeys) {
+      const key = encryptedDataKeys.find(({ providerId }) => providerId === 'buffers')
+      if (materials.plaintextDataKey !== undefined || key === undefined) return materials
+      const decipher = createDecipheriv('aes-256-gcm', kek, key.providerInfo)
+      decipher.setAuthTag(key.ciphertext.subarray(-16))
+      return { ...materials, plaintextDataKey: Buffer.concat([decipher.update(key.ciphertext.subarray(0, -16)), decipher.final()]) }
+    },
+  }
+  return { keyring, made }
 }
 
 let rsaPair: { publicKey: string; privateKey: string } | undefined
