@@ -3,7 +3,7 @@ import { createServer } from 'node:net'
 import type { AddressInfo, Socket } from 'node:net'
 import { inspect } from 'node:util'
 import { KMSClient } from '@aws-sdk/client-kms'
-import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
 import { nodeBackend } from '../src/backend/node.js'
 import {
   buildKmsMrkDiscoveryMultiKeyring,
@@ -59,8 +59,6 @@ describe('KMS keyring configuration', () => {
   it.each([
     ['KmsKeyring without keys', () => new KmsKeyring({ clientSupplier: supplier })],
     ['KmsKeyring without options', () => new KmsKeyring(undefined as never)],
-    ['a bare key id (no Region to pick a client)', () => new KmsKeyring({ generatorKeyId: '1234abcd-12ab-34cd-56ef-1234567890ab' })],
-    ['an alias name (no Region)', () => new KmsKeyring({ generatorKeyId: 'alias/app' })],
     ['an empty alias name', () => new KmsKeyring({ generatorKeyId: 'alias/' })],
     ['an invalid ARN', () => new KmsKeyring({ generatorKeyId: 'arn:aws:kms:us-east-1:key/abc' })],
     ['an empty key id', () => new KmsKeyring({ generatorKeyId: '' })],
@@ -79,10 +77,8 @@ describe('KMS keyring configuration', () => {
     ['discovery filter that is null', () => new KmsDiscoveryKeyring({ discoveryFilter: null as never })],
     ['discovery keyring with an empty Region', () => new KmsDiscoveryKeyring({ region: '' })],
     ['KmsMrkKeyring without keyId', () => new KmsMrkKeyring({} as never)],
-    ['KmsMrkKeyring with a bare mrk id', () => new KmsMrkKeyring({ keyId: 'mrk-1234' })],
     ['KmsMrkDiscoveryKeyring without region', () => new KmsMrkDiscoveryKeyring({} as never)],
     ['MRK multi-keyring without keys', () => buildKmsMrkMultiKeyring({})],
-    ['MRK multi-keyring with an alias name', () => buildKmsMrkMultiKeyring({ generator: 'alias/app' })],
     ['MRK multi-keyring with an invalid child', () => buildKmsMrkMultiKeyring({ generator: key, keyIds: ['arn:aws:kms:x'], clientSupplier: supplier })],
     ['MRK multi-keyring with keyIds not an array', () => buildKmsMrkMultiKeyring({ generator: key, keyIds: key as never, clientSupplier: supplier })],
     ['MRK discovery multi-keyring without Regions', () => buildKmsMrkDiscoveryMultiKeyring({ regions: [] })],
@@ -160,8 +156,28 @@ describe('KMS keyring configuration', () => {
     }
   })
 
-  it('a bare key id or alias name is refused with a message asking for the ARN', () => {
-    expect(() => new KmsKeyring({ generatorKeyId: 'alias/app' })).toThrow(/full key or alias ARN/)
+  it('an alias name or a bare key id takes the client the supplier gives for the default Region (called with "")', () => {
+    const asked: string[] = []
+    const recording: KmsClientSupplier = (region) => {
+      asked.push(region)
+      return supplier('us-east-1')
+    }
+    new KmsKeyring({ generatorKeyId: 'alias/app', keyIds: ['1234abcd-12ab-34cd-56ef-1234567890ab', key], clientSupplier: recording })
+    new KmsMrkKeyring({ keyId: 'mrk-1234abcd12ab34cd56ef1234567890ab', clientSupplier: recording })
+    buildKmsMrkMultiKeyring({ generator: 'alias/app', keyIds: [key], clientSupplier: recording })
+    expect(asked).toEqual(['', '', 'us-east-1', '', '', 'us-east-1'])
+    // A supplier with no client for it is told what was asked for.
+    expect(() => new KmsKeyring({ generatorKeyId: 'alias/app', clientSupplier: (region) => ({ 'us-east-1': supplier('us-east-1') })[region] as never })).toThrow(
+      /returned no KMS client .*for the default Region \(asked for alias\/app, which names no Region\)/,
+    )
+  })
+
+  it('a bare multi-Region key id and an ARN of the same key are refused together', () => {
+    const primary = fake.createKey('us-east-1', { multiRegion: true })
+    const bare = primary.slice(primary.lastIndexOf('/') + 1)
+    const build = () => buildKmsMrkMultiKeyring({ generator: bare, keyIds: [primary], clientSupplier: supplier })
+    expect(build).toThrow(ConfigurationError)
+    expect(build).toThrow(`same multi-Region key more than once, so which Region to call is ambiguous: ${bare}, ${primary}.`)
   })
 
   it('duplicate multi-Region keys are refused, naming every one', () => {
@@ -686,7 +702,9 @@ describe('defaultKmsClientSupplier', () => {
     expect(supplier('us-east-1')).toBe(supplier('us-east-1'))
     expect(() => supplier('eu-west-1')).toThrow(ConfigurationError)
     expect(() => supplier('us-west-2')).toThrow(ConfigurationError)
-    expect(() => supplier('')).toThrow(ConfigurationError)
+    // The default Region (''), when clientConfig names it, is checked at once.
+    expect(() => defaultKmsClientSupplier({ clientConfig: { region: 'eu-west-1' }, regions: { allow: ['us-east-1'] } })('')).toThrow(ConfigurationError)
+    expect(() => supplier(undefined as never)).toThrow(ConfigurationError)
     const open = defaultKmsClientSupplier()
     expect(open('us-east-1')).not.toBe(open('us-west-2'))
   })
@@ -1092,6 +1110,112 @@ describe('KMS keyrings against the local KMS emulator (real SDK over HTTP)', () 
     const [failure] = failuresOf(await rejectionOf(decrypt(keyring, ciphertext)))
     expect(failure!.error).toBeInstanceOf(ConfigurationError)
     expect(kms.calls).toHaveLength(0)
+  })
+
+  describe('identifiers without a Region (alias names, key ids) use the AWS SDK\'s default Region', () => {
+    const saved: Record<string, string | undefined> = {}
+    beforeEach(() => {
+      // The SDK's default Region comes from AWS_REGION, then the shared config file: neither from this machine.
+      for (const name of ['AWS_REGION', 'AWS_DEFAULT_REGION', 'AWS_PROFILE', 'AWS_CONFIG_FILE']) saved[name] = process.env[name]
+      for (const name of ['AWS_REGION', 'AWS_DEFAULT_REGION', 'AWS_PROFILE']) delete process.env[name]
+      process.env.AWS_CONFIG_FILE = new URL('./fixtures/no-such-aws-config', import.meta.url).pathname
+    })
+    afterEach(() => {
+      for (const [name, value] of Object.entries(saved)) {
+        if (value === undefined) delete process.env[name]
+        else process.env[name] = value
+      }
+    })
+
+    it('a bare alias generator with the key ARN in keyIds encrypts and decrypts, as AWS\'s Cognito sender samples configure it', async () => {
+      const key = kms.createKey({ region: 'eu-west-1' })
+      kms.createAlias('alias/cognito-sender', key.arn)
+      const clientSupplier = defaultKmsClientSupplier({ clientConfig: { endpoint: kms.endpoint, credentials, region: 'eu-west-1' } })
+      const keyring = new KmsKeyring({ generatorKeyId: 'alias/cognito-sender', keyIds: [key.arn], clientSupplier })
+      const { ciphertext, header } = await encrypt(keyring, 'code 123456', { encryptionContext: context })
+      expect(kms.calls.map((call) => `${call.operation}@${call.region}`)).toEqual(['GenerateDataKey@eu-west-1', 'Encrypt@eu-west-1'])
+      expect(header.encryptedDataKeys.map((edk) => text(edk.providerInfo))).toEqual([key.arn, key.arn])
+      kms.resetCalls()
+      expect(text((await decrypt(keyring, ciphertext)).plaintext)).toBe('code 123456')
+      expect(kms.calls.map((call) => `${call.operation}@${call.region}`)).toEqual(['Decrypt@eu-west-1'])
+    })
+
+    it('the default Region is the SDK\'s own (AWS_REGION here); a bare key id, alias and multi-Region key id all encrypt there', async () => {
+      process.env.AWS_REGION = 'us-west-2'
+      const key = kms.createKey({ region: 'us-west-2' })
+      const mrk = kms.createKey({ region: 'us-west-2', multiRegion: true })
+      kms.createAlias('alias/default-region', key.arn)
+      const clientSupplier = defaultKmsClientSupplier({ clientConfig: { endpoint: kms.endpoint, credentials } })
+      for (const [keyring, arn] of [
+        [new KmsKeyring({ generatorKeyId: key.keyId, clientSupplier }), key.arn],
+        [new KmsKeyring({ generatorKeyId: 'alias/default-region', clientSupplier }), key.arn],
+        [new KmsMrkKeyring({ keyId: mrk.keyId, clientSupplier }), mrk.arn],
+        [buildKmsMrkMultiKeyring({ generator: 'alias/default-region', keyIds: [mrk.keyId], clientSupplier }), key.arn],
+      ] as const) {
+        kms.resetCalls()
+        const { ciphertext, header } = await encrypt(keyring, 'default Region')
+        expect(text(header.encryptedDataKeys[0]!.providerInfo)).toBe(arn)
+        expect(kms.calls.every((call) => call.region === 'us-west-2' && call.ok)).toBe(true)
+        // The message records key ARNs, so the ARN decrypts it.
+        expect(text((await decrypt(new KmsKeyring({ keyIds: [arn], clientSupplier }), ciphertext)).plaintext)).toBe('default Region')
+      }
+    })
+
+    it('decrypting with only Region-less identifiers is refused, naming them: messages record key ARNs', async () => {
+      const key = kms.createKey({ region: 'us-east-1' })
+      kms.createAlias('alias/only-alias', key.arn)
+      const clientSupplier = defaultKmsClientSupplier({ clientConfig: { endpoint: kms.endpoint, credentials, region: 'us-east-1' } })
+      const { ciphertext } = await encrypt(new KmsKeyring({ generatorKeyId: key.arn, clientSupplier }), 'x')
+      kms.resetCalls()
+      for (const keyring of [
+        new KmsKeyring({ generatorKeyId: 'alias/only-alias', keyIds: [key.keyId], clientSupplier }),
+        new KmsMrkKeyring({ keyId: key.keyId, clientSupplier }),
+      ]) {
+        const [failure] = failuresOf(await rejectionOf(decrypt(keyring, ciphertext)))
+        expect(failure!.error).toBeInstanceOf(ConfigurationError)
+        expect((failure!.error as Error).message).toContain(key.keyId)
+        expect((failure!.error as Error).message).toMatch(/messages record the key ARN/)
+      }
+      // One key ARN among them: a message under another key is simply not this keyring's.
+      const other = kms.createKey({ region: 'us-east-1' })
+      const mixed = new KmsKeyring({ generatorKeyId: 'alias/only-alias', keyIds: [other.arn], clientSupplier })
+      const [failure] = failuresOf(await rejectionOf(decrypt(mixed, ciphertext)))
+      expect(failure!.error).not.toBeInstanceOf(ConfigurationError)
+      expect((failure!.error as Error).message).toMatch(/No encrypted data key is for/)
+      expect(kms.calls).toHaveLength(0)
+    })
+
+    it('with no default Region anywhere, encrypt fails saying how to give one', async () => {
+      const clientSupplier = defaultKmsClientSupplier({ clientConfig: { endpoint: kms.endpoint, credentials } })
+      const error = await rejectionOf(encrypt(new KmsKeyring({ generatorKeyId: 'alias/nowhere', clientSupplier }), 'x'))
+      expect(error).toBeInstanceOf(KeyringError)
+      expect((error as Error).message).toMatch(/alias\/nowhere.*no default Region.*AWS_REGION.*clientConfig\.region.*ARN/)
+      expect(kms.calls).toHaveLength(0)
+    })
+
+    it('the supplier\'s Region lists hold for the default Region too: at once for clientConfig.region, at the first call for the SDK\'s', async () => {
+      const key = kms.createKey({ region: 'us-west-2' })
+      const limited = (clientConfig: object) => defaultKmsClientSupplier({ clientConfig: { endpoint: kms.endpoint, credentials, ...clientConfig }, regions: { allow: ['us-east-1'] } })
+      expect(() => new KmsKeyring({ generatorKeyId: key.keyId, clientSupplier: limited({ region: 'us-west-2' }) })).toThrow(
+        /Region us-west-2 is not in this client supplier's allowed Regions/,
+      )
+      process.env.AWS_REGION = 'us-west-2'
+      const keyring = new KmsKeyring({ generatorKeyId: key.keyId, clientSupplier: limited({}) })
+      const error = await rejectionOf(encrypt(keyring, 'x'))
+      expect(error).toBeInstanceOf(KeyringError)
+      expect((error as Error).cause).toBeInstanceOf(ConfigurationError)
+      expect((error as Error).message).toMatch(/Region us-west-2 is not in this client supplier's allowed Regions/)
+      expect(kms.calls).toHaveLength(0)
+      const denied = defaultKmsClientSupplier({ clientConfig: { endpoint: kms.endpoint, credentials }, regions: { deny: ['us-west-2'] } })
+      expect(await rejectionOf(encrypt(new KmsKeyring({ generatorKeyId: key.keyId, clientSupplier: denied }), 'x'))).toMatchObject({
+        message: expect.stringMatching(/Region us-west-2 is in this client supplier's denied Regions/),
+      })
+      // Allowed, it calls KMS there.
+      process.env.AWS_REGION = 'us-east-1'
+      const east = kms.createKey({ region: 'us-east-1' })
+      await encrypt(new KmsKeyring({ generatorKeyId: east.keyId, clientSupplier: limited({}) }), 'x')
+      expect(kms.calls.map((call) => `${call.operation}@${call.region}`)).toEqual(['GenerateDataKey@us-east-1'])
+    })
   })
 
   it('duplicate multi-Region keys are refused before any call', () => {

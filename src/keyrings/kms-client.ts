@@ -31,7 +31,8 @@ export interface KmsClientLike {
 }
 
 /**
- * Returns the client to call for one AWS Region. Called with the Region part of a key ARN.
+ * Returns the client to call for one AWS Region. Called with the Region part of a key ARN, or with '' for a key
+ * identifier without a Region (an alias name or key id): return a client of your default Region then.
  *
  * @example
  * ```ts
@@ -45,7 +46,8 @@ export type KmsClientSupplier = (region: string) => KmsClientLike
 /**
  * Options for every `KMSClient` the default supplier creates: any `KMSClientConfig` field of
  * @aws-sdk/client-kms (`endpoint`, `credentials`, `maxAttempts`, `retryStrategy`, `requestHandler`, …).
- * `region` is always the one asked for. Typed loosely so that kms-envelope's types need no AWS SDK package.
+ * `region` is always the one asked for; for the default Region ('') it is `clientConfig.region`, or the SDK's own
+ * default (AWS_REGION, the config profile) when that is unset. Typed loosely so that kms-envelope's types need no AWS SDK package.
  */
 export type KmsClientConfig = object
 
@@ -103,16 +105,22 @@ export function defaultKmsClientSupplier(options: DefaultKmsClientSupplierOption
   // Most recently used last. The Regions come from key ARNs, which decrypt reads from messages: kept without a
   // bound, made-up Regions in hostile messages would each leave a client behind (about 50 KB) for good.
   const clients = new Map<string, KmsClientLike>()
-  return (region: string): KmsClientLike => {
-    if (typeof region !== 'string' || region === '') {
-      throw new ConfigurationError(`A KMS client needs a Region; got ${quoteIdentifier(region)}.`)
-    }
+  const checkRegion = (region: string): void => {
     if (allow !== undefined && !allow.has(region)) {
       throw new ConfigurationError(`Region ${region} is not in this client supplier's allowed Regions (${[...allow].join(', ')}).`)
     }
     if (deny?.has(region)) throw new ConfigurationError(`Region ${region} is in this client supplier's denied Regions.`)
+  }
+  return (region: string): KmsClientLike => {
+    if (typeof region !== 'string') {
+      throw new ConfigurationError(`A KMS client supplier takes a Region name, or '' for the default Region; got ${quoteIdentifier(region)}.`)
+    }
+    // '': the default Region, for key identifiers without one. clientConfig.region names it, else the SDK finds it
+    // (AWS_REGION, the config profile), which is known only once the client is made: checked then.
+    const named = region === '' ? config.region : region
+    if (typeof named === 'string') checkRegion(named)
     let client = clients.get(region)
-    if (client === undefined) client = lazyClient({ ...config, region })
+    if (client === undefined) client = region === '' ? lazyClient(config, typeof named === 'string' ? undefined : checkRegion) : lazyClient({ ...config, region })
     else clients.delete(region)
     clients.set(region, client)
     // The least recently used client is dropped, not destroyed: a request it is sending may still finish.
@@ -121,21 +129,44 @@ export function defaultKmsClientSupplier(options: DefaultKmsClientSupplierOption
   }
 }
 
-/** A client whose `KMSClient` (and the SDK itself) is created on the first `send`. */
-function lazyClient(config: Record<string, unknown>): KmsClientLike {
+/**
+ * A client whose `KMSClient` (and the SDK itself) is created on the first `send`. With `checkRegion`, the Region
+ * the SDK resolves for it is checked first.
+ */
+function lazyClient(config: Record<string, unknown>, checkRegion?: (region: string) => void): KmsClientLike {
   let client: Promise<KmsClientLike> | undefined
   return {
     async send(command, options) {
-      client ??= loadKmsSdk().then(
-        ({ KMSClient }): KmsClientLike => new KMSClient(config),
-        (error: unknown) => {
+      client ??= loadKmsSdk()
+        .then(async ({ KMSClient }): Promise<KmsClientLike> => {
+          const made = new KMSClient(config)
+          if (checkRegion !== undefined) checkRegion(await defaultRegion(made))
+          return made
+        })
+        .catch((error: unknown) => {
           client = undefined
           throw error
-        },
-      )
+        })
       return (await client).send(command, options)
     },
   }
+}
+
+/** The Region the AWS SDK picked for a client made without one, or an error that says how to give one. */
+async function defaultRegion(client: KmsClientLike): Promise<string> {
+  const region = (client as { config?: { region?: unknown } }).config?.region
+  let resolved: unknown
+  try {
+    resolved = typeof region === 'function' ? await region() : region
+  } catch (error) {
+    resolved = error
+  }
+  if (typeof resolved === 'string' && resolved !== '') return resolved
+  throw new ConfigurationError(
+    'the AWS SDK found no default Region for a key identifier without one (an alias name or key id): set AWS_REGION ' +
+      '(or a region in your AWS config profile), give defaultKmsClientSupplier clientConfig.region, or configure the key ARN.',
+    resolved instanceof Error ? { cause: resolved } : undefined,
+  )
 }
 
 function regionList(name: string, value: unknown): ReadonlySet<string> | undefined {

@@ -72,48 +72,50 @@ export function validateClientSupplier(keyring: string, options: { readonly clie
   return supplier as KmsClientSupplier
 }
 
-export function clientFor(keyring: string, supplier: KmsClientSupplier, region: string): KmsClientLike {
+/**
+ * The supplier's client for `region`: a Region name, or '' for the AWS SDK's default Region, which a key
+ * identifier without a Region (`identifier`, an alias name or key id) is called in.
+ */
+export function clientFor(keyring: string, supplier: KmsClientSupplier, region: string, identifier?: string): KmsClientLike {
+  const where = region === '' ? `the default Region (asked for ${identifier ?? 'an identifier'}, which names no Region)` : `Region ${region}`
   let client: unknown
   try {
     client = supplier(region)
   } catch (error) {
-    throw new ConfigurationError(`${keyring} clientSupplier failed for Region ${region}: ${sentence(namedErrorMessage(error))}`, { cause: error })
+    throw new ConfigurationError(`${keyring} clientSupplier failed for ${where}: ${sentence(namedErrorMessage(error))}`, { cause: error })
   }
   if (typeof (client as KmsClientLike | undefined)?.send !== 'function') {
     if (isThenable(client)) {
       ignoreRejection(client)
       throw new ConfigurationError(
-        `${keyring} clientSupplier returned a Promise for Region ${region}: it must return the client itself, synchronously ` +
+        `${keyring} clientSupplier returned a Promise for ${where}: it must return the client itself, synchronously ` +
           '(make clients up front; defaultKmsClientSupplier() loads the AWS SDK only when a client is first used).',
       )
     }
-    throw new ConfigurationError(`${keyring} clientSupplier returned no KMS client (an object with send) for Region ${region}.`)
+    throw new ConfigurationError(`${keyring} clientSupplier returned no KMS client (an object with send) for ${where}.`)
   }
   return client as KmsClientLike
 }
 
 /**
- * A configured key identifier, which must be a key or alias ARN: its Region picks the client.
- * spec: framework/aws-kms/aws-kms-keyring.md#initialization, framework/aws-kms/aws-kms-multi-keyrings.md
+ * The Region whose client a configured key identifier is called through: an ARN's own, or '' (the AWS SDK's
+ * default Region) for an alias name or key id, as KMS itself reads them.
+ * spec: framework/aws-kms/aws-kms-multi-keyrings.md#aws-kms-multi-keyring ("or a signal for the AWS SDK to select the default region")
  */
-export function parseConfiguredArn(keyring: string, identifier: unknown, what: string): KmsArn {
+export function configuredRegion(keyring: string, identifier: unknown, what: string): string {
   assertKmsIdentifier(identifier, `${keyring} ${what}`)
-  if (!identifier.startsWith('arn:')) {
-    throw new ConfigurationError(
-      `${keyring} ${what} ${quoteIdentifier(identifier)} must be a full key or alias ARN (arn:aws:kms:<region>:<account>:key/<id>): ` +
-        'its Region picks the KMS client.',
-    )
-  }
-  return parseKmsArn(identifier)
+  return identifier.startsWith('arn:') ? parseKmsArn(identifier).region : ''
 }
 
-/** Configured aliases can never match a data key (messages record key ARNs): say so instead of "not my key". */
+/**
+ * A keyring configured with no key ARN can never match a data key (messages record key ARNs): say so instead
+ * of "not my key".
+ */
 export function refuseAliasesForDecrypt(keyring: string, identifiers: readonly string[]): void {
-  const aliases = identifiers.filter((identifier) => parseKmsArn(identifier).resourceType === 'alias')
-  if (aliases.length === 0) return
+  if (identifiers.some((identifier) => isKmsArn(identifier) && parseKmsArn(identifier).resourceType === 'key')) return
   throw new ConfigurationError(
-    `${keyring} cannot decrypt with alias ${aliases.join(', ')}: messages record the key ARN, so decrypting needs key ARNs. ` +
-      'Configure the key ARN the alias points to.',
+    `${keyring} cannot decrypt with ${identifiers.join(', ')}: messages record the key ARN, so decrypting needs key ARNs. ` +
+      'Configure the ARN of the key that the alias or key id stands for.',
   )
 }
 

@@ -5,11 +5,11 @@ import { assertMrksAreUnique, isMultiRegionKey, mrkMatch, withRegion } from './k
 import type { KmsClientLike, KmsClientSupplier } from './kms-client.js'
 import {
   clientFor,
+  configuredRegion,
   decryptFirst,
   encryptDataKey,
   generateDataKey,
   kmsKeyringOptions,
-  parseConfiguredArn,
   passesDiscoveryFilter,
   recordedKmsKeys,
   refuseAliasesForDecrypt,
@@ -23,9 +23,12 @@ import { MultiKeyring } from './multi.js'
 
 /** Options of `new KmsMrkKeyring(...)`. */
 export interface KmsMrkKeyringOptions {
-  /** Key or alias ARN. Decrypting needs a key ARN; for a multi-Region key, any replica's ARN. */
+  /**
+   * Key or alias ARN, or an alias name or key id (called in the AWS SDK's default Region). Decrypting needs a key
+   * ARN; for a multi-Region key, any replica's ARN.
+   */
   keyId: string
-  /** Client per Region; this keyring calls only the Region of `keyId`. */
+  /** Client per Region; this keyring calls only the Region of `keyId` (the default Region without one). */
   clientSupplier?: KmsClientSupplier | undefined
   grantTokens?: readonly string[] | undefined
 }
@@ -50,9 +53,9 @@ export class KmsMrkKeyring implements Keyring {
   constructor(options: KmsMrkKeyringOptions) {
     const checked = kmsKeyringOptions('KmsMrkKeyring', options, 'keyId, clientSupplier, grantTokens')
     const { keyId, grantTokens } = checked
-    const arn = parseConfiguredArn('KmsMrkKeyring', keyId, 'keyId')
+    const region = configuredRegion('KmsMrkKeyring', keyId, 'keyId')
     this.#grantTokens = validateGrantTokens('KmsMrkKeyring', grantTokens)
-    this.#client = clientFor('KmsMrkKeyring', validateClientSupplier('KmsMrkKeyring', checked), arn.region)
+    this.#client = clientFor('KmsMrkKeyring', validateClientSupplier('KmsMrkKeyring', checked), region, keyId)
     this.keyId = keyId
   }
 
@@ -177,8 +180,8 @@ export function buildKmsMrkMultiKeyring(options: KmsMrkMultiKeyringOptions): Mul
     throw new ConfigurationError('buildKmsMrkMultiKeyring needs a generator or at least one of keyIds.')
   }
   const all = generator === undefined ? [...keyIds] : [generator, ...keyIds]
-  if (generator !== undefined) parseConfiguredArn('buildKmsMrkMultiKeyring', generator, 'generator')
-  keyIds.forEach((keyId, index) => parseConfiguredArn('buildKmsMrkMultiKeyring', keyId, `keyIds[${index}]`))
+  if (generator !== undefined) configuredRegion('buildKmsMrkMultiKeyring', generator, 'generator')
+  keyIds.forEach((keyId, index) => configuredRegion('buildKmsMrkMultiKeyring', keyId, `keyIds[${index}]`))
   assertMrksAreUnique(all)
   const supplier = validateClientSupplier('buildKmsMrkMultiKeyring', checked)
   const keyring = (keyId: string): KmsMrkKeyring =>

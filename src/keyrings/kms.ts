@@ -4,11 +4,11 @@ import type { DecryptionMaterials, EncryptedDataKey, EncryptionMaterials, Keyrin
 import type { KmsClientLike, KmsClientSupplier } from './kms-client.js'
 import {
   clientFor,
+  configuredRegion,
   decryptFirst,
   encryptDataKey,
   generateDataKey,
   kmsKeyringOptions,
-  parseConfiguredArn,
   passesDiscoveryFilter,
   recordedKmsKeys,
   refuseAliasesForDecrypt,
@@ -21,9 +21,12 @@ import { validateGrantTokens } from './kms-grant-tokens.js'
 
 /** Options of `new KmsKeyring(...)`. */
 export interface KmsKeyringOptions {
-  /** Key or alias ARN that makes the data key (GenerateDataKey). Needed unless a generator ran before this keyring. */
+  /**
+   * The KMS key that makes the data key (GenerateDataKey): a key or alias ARN, or an alias name or key id, which
+   * are called in the AWS SDK's default Region. Needed unless a generator ran before this keyring.
+   */
   generatorKeyId?: string | undefined
-  /** Key or alias ARNs that each wrap the data key too (Encrypt). Decrypting needs key ARNs. */
+  /** Keys that each wrap the data key too (Encrypt), named as `generatorKeyId` is. Decrypting needs key ARNs. */
   keyIds?: readonly string[] | undefined
   /** Client per Region; default: one `KMSClient` per Region, made on first use. */
   clientSupplier?: KmsClientSupplier | undefined
@@ -49,13 +52,13 @@ export class KmsKeyring implements Keyring {
   readonly generatorKeyId: string | undefined
   readonly keyIds: readonly string[]
   readonly #grantTokens: readonly string[]
-  /** One client per configured key, from the Region in its ARN. */
+  /** One client per configured key, from the Region in its ARN (the default Region without one). */
   readonly #clients = new Map<string, KmsClientLike>()
 
   constructor(options: KmsKeyringOptions) {
     const checked = kmsKeyringOptions('KmsKeyring', options, 'generatorKeyId, keyIds, clientSupplier, grantTokens')
     const { generatorKeyId, keyIds = [], grantTokens } = checked
-    if (!Array.isArray(keyIds)) throw new ConfigurationError('KmsKeyring keyIds must be an array of key ARNs.')
+    if (!Array.isArray(keyIds)) throw new ConfigurationError('KmsKeyring keyIds must be an array of key identifiers (key ARNs).')
     if (generatorKeyId === undefined && keyIds.length === 0) {
       throw new ConfigurationError('KmsKeyring needs a generatorKeyId or at least one of keyIds; to decrypt with any key, use KmsDiscoveryKeyring.')
     }
@@ -66,9 +69,9 @@ export class KmsKeyring implements Keyring {
       ...keyIds.map((keyId, index): [string, string] => [`keyIds[${index}]`, keyId]),
     ]
     for (const [what, keyId] of configured) {
-      const arn = parseConfiguredArn('KmsKeyring', keyId, what)
+      const region = configuredRegion('KmsKeyring', keyId, what)
       // spec: framework/aws-kms/aws-kms-multi-keyrings.md#aws-kms-multi-keyring (client from the ARN's Region)
-      if (!this.#clients.has(keyId)) this.#clients.set(keyId, clientFor('KmsKeyring', supplier, arn.region))
+      if (!this.#clients.has(keyId)) this.#clients.set(keyId, clientFor('KmsKeyring', supplier, region, keyId))
     }
     this.generatorKeyId = generatorKeyId
     this.keyIds = Object.freeze([...keyIds])
