@@ -129,6 +129,33 @@ describe('configuration', () => {
     expect(typeof global.crypto?.getRandomValues).toBe('function')
   })
 
+  it('made where random values and timers are refused (a Cloudflare Worker\'s global scope), a manager takes neither until first used', async () => {
+    const random = globalThis.crypto.getRandomValues
+    const timer = globalThis.setTimeout
+    const refuse = () => {
+      throw new Error('Disallowed operation called within global scope.')
+    }
+    let cmm: CachingMaterialsManager
+    let shown: string
+    globalThis.crypto.getRandomValues = refuse as never
+    globalThis.setTimeout = refuse as never
+    try {
+      cmm = new CachingMaterialsManager({ keyring: aesKeyring(), maxAge: 60_000 })
+      shown = inspect(cmm)
+    } finally {
+      globalThis.crypto.getRandomValues = random
+      globalThis.setTimeout = timer
+    }
+    expect(shown).toContain('partition random, made at first use')
+    const first = await encrypt(cmm, 'one', { encryptionContext: { tenant: 'acme' } })
+    const second = await encrypt(cmm, 'two', { encryptionContext: { tenant: 'acme' } })
+    expect(cmm.cache.stats()).toMatchObject({ hits: 1, misses: 1 })
+    expect(second.header.encryptedDataKeys).toEqual(first.header.encryptedDataKeys)
+    expect(cmm.partition).toMatch(/^[0-9a-f]{32}$/)
+    expect(inspect(cmm)).toContain(`partition ${cmm.partition}`)
+    expect(cmm.partition).toBe(cmm.partition)
+  })
+
   it('limits default to the spec values, and each manager gets its own partition', () => {
     const a = new CachingMaterialsManager({ keyring, maxAge: 1000 })
     const b = new CachingMaterialsManager({ keyring, maxAge: 1000 })

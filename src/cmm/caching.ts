@@ -75,13 +75,19 @@ function isMaterialsCache(value: unknown): value is MaterialsCache {
   )
 }
 
-function randomPartition(): string {
-  const random = globalThis.crypto
+/**
+ * Checked when the manager is made; the ID itself is made at first use, since some platforms refuse random values
+ * outside a request (a Cloudflare Worker's global scope, where a manager is made to outlive requests).
+ */
+function assertRandomPartitionPossible(): void {
   // Node has it unless started with --no-experimental-global-webcrypto; a manager given its own partition needs none.
-  if (typeof random?.getRandomValues !== 'function') {
+  if (typeof globalThis.crypto?.getRandomValues !== 'function') {
     throw new UnsupportedOperationError('CachingMaterialsManager makes its default partition with crypto.getRandomValues, which this platform lacks: pass a partition.')
   }
-  const bytes = random.getRandomValues(new Uint8Array(16))
+}
+
+function randomPartition(): string {
+  const bytes = globalThis.crypto.getRandomValues(new Uint8Array(16))
   return Array.from(bytes, (byte) => byte.toString(16).padStart(2, '0')).join('')
 }
 
@@ -177,7 +183,6 @@ function cacheable(suite: AlgorithmSuite): boolean {
  */
 export class CachingMaterialsManager implements MaterialsManager {
   readonly cache: MaterialsCache
-  readonly partition: string
   readonly maxAge: number
   readonly maxMessagesEncrypted: number
   readonly maxBytesEncrypted: number
@@ -185,8 +190,8 @@ export class CachingMaterialsManager implements MaterialsManager {
   readonly #clock: () => number
   /** On the default clock, with a LocalMaterialsCache: evicts the cache's entries once expired. */
   readonly #sweeper: ExpirySweeper | undefined
-  readonly #encryptPrefix: Uint8Array
-  readonly #decryptPrefix: Uint8Array
+  #partition: string | undefined
+  #prefixes: { readonly encrypt: Uint8Array; readonly decrypt: Uint8Array } | undefined
   /** Fetches in progress, by entry identifier: concurrent misses wait for the same one (single flight). */
   readonly #inflight = new Map<string, Promise<CacheEntry>>()
   /** Fetches that failed because the call that began them was aborted: the calls waiting on them fetch anew. */
@@ -226,12 +231,20 @@ export class CachingMaterialsManager implements MaterialsManager {
     this.maxMessagesEncrypted = limitOption('maxMessagesEncrypted', maxMessagesEncrypted, MAX_MESSAGES, MAX_MESSAGES)
     this.maxBytesEncrypted = limitOption('maxBytesEncrypted', maxBytesEncrypted, Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER)
     // spec: framework/caching-cmm.md#partition-id (unique per manager unless set; never changed)
-    this.partition = partition ?? randomPartition()
+    if (partition === undefined) assertRandomPartitionPossible()
+    this.#partition = partition
     this.#clock = clock === undefined ? () => performance.now() : () => clockReading(clock())
     // A clock of the caller's own (a test's) moves when they say: a timer could not tell when its entries expire.
     this.#sweeper = clock === undefined && this.cache instanceof LocalMaterialsCache && this.cache.capacity > 0 ? sweeperFor(this.cache) : undefined
-    this.#encryptPrefix = identifierPrefix(this.partition, 'encrypt')
-    this.#decryptPrefix = identifierPrefix(this.partition, 'decrypt')
+  }
+
+  /** Managers with the same partition share a cache's entries. Without one given, a random ID made at first use. */
+  get partition(): string {
+    return (this.#partition ??= randomPartition())
+  }
+
+  get #prefix(): { readonly encrypt: Uint8Array; readonly decrypt: Uint8Array } {
+    return (this.#prefixes ??= { encrypt: identifierPrefix(this.partition, 'encrypt'), decrypt: identifierPrefix(this.partition, 'decrypt') })
   }
 
   async getEncryptionMaterials(request: EncryptionRequest, backend: CryptoBackend): Promise<CompleteEncryptionMaterials> {
@@ -246,7 +259,7 @@ export class CachingMaterialsManager implements MaterialsManager {
     }
     const ready = this.cache.ready?.() // the cache's storage, loaded on first use
     if (ready !== undefined) await ready
-    const pending = encryptionIdentifier(backend, this.#encryptPrefix, suite.id, request.encryptionContext)
+    const pending = encryptionIdentifier(backend, this.#prefix.encrypt, suite.id, request.encryptionContext)
     // Nothing is awaited between the lookup below and registering a fetch, which keeps single flight exact.
     const id = isPromise(pending) ? await pending : pending
     const usable = (entry: CacheEntry) =>
@@ -293,7 +306,7 @@ export class CachingMaterialsManager implements MaterialsManager {
     }
     const ready = this.cache.ready?.()
     if (ready !== undefined) await ready
-    const pending = decryptionIdentifier(backend, this.#decryptPrefix, suite.id, request.encryptedDataKeys, request.encryptionContext)
+    const pending = decryptionIdentifier(backend, this.#prefix.decrypt, suite.id, request.encryptedDataKeys, request.encryptionContext)
     const id = isPromise(pending) ? await pending : pending
     const usable = (entry: CacheEntry) =>
       entry.operation === 'decrypt' &&
@@ -427,7 +440,7 @@ export class CachingMaterialsManager implements MaterialsManager {
 
   /** Settings only: never cached materials. */
   toString(): string {
-    return `CachingMaterialsManager(partition ${this.partition}, maxAge ${this.maxAge} ms, maxMessagesEncrypted ${this.maxMessagesEncrypted}, maxBytesEncrypted ${this.maxBytesEncrypted})`
+    return `CachingMaterialsManager(partition ${this.#partition ?? 'random, made at first use'}, maxAge ${this.maxAge} ms, maxMessagesEncrypted ${this.maxMessagesEncrypted}, maxBytesEncrypted ${this.maxBytesEncrypted})`
   }
 
   [Symbol.for('nodejs.util.inspect.custom')](): string {
