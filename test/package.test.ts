@@ -3,21 +3,27 @@
 // consumer then requires it, imports it, runs its command and type-checks against it under each
 // moduleResolution TypeScript applications use. The rest of the suite tests src/; this tests what users get.
 import { execFile, spawn } from 'node:child_process'
+import { generateKeyPairSync } from 'node:crypto'
 import { existsSync, readFileSync } from 'node:fs'
 import { cp, mkdir, mkdtemp, readdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
+import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { promisify } from 'node:util'
 import { createContext, runInContext } from 'node:vm'
 import { build } from 'esbuild'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { decrypt, KmsRsaKeyring, RawAesKeyring } from '../src/index.js'
+import { ALGORITHM_SUITE_IDS, decrypt, defaultKmsClientSupplier, KmsKeyring, KmsRsaKeyring, RawAesKeyring } from '../src/index.js'
+import { startKmsEmulator } from '../src/testing/index.js'
 import { encryptOnlyApplications, initialLoad, INITIAL_LOAD_BUDGET, NOT_FOR_ENCRYPT_ONLY } from './helpers/browser-size.js'
 import { katKms, KMS_RSA_KAT } from './helpers/kms-rsa-kat.js'
+import { freePort } from './helpers/webdriver.js'
 
 const run = promisify(execFile)
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
+/** Cloudflare's Workers runtime, from its npm package (a binary for this platform). */
+const workerdBinary = (createRequire(import.meta.url)('workerd') as { default: string }).default
 const FIXTURES = fileURLToPath(new URL('./fixtures/package/', import.meta.url))
 // What the package is built from; anything else in the project must not be needed to build it.
 const BUILD_INPUTS = ['package.json', 'tsconfig.json', 'tsup.config.ts', 'README.md', 'CHANGELOG.md', 'LICENSE', 'src']
@@ -370,6 +376,89 @@ describe('the packed package', () => {
       edge,
     )) as { opened: string[]; failure: string }
     expect(outcome).toEqual({ opened: ['edge route', 'edge route'], failure: 'TRUNCATED_MESSAGE' })
+  })
+
+  it('a Cloudflare Worker, bundled as Wrangler bundles one, runs in workerd: made at global scope, every suite, streams, KMS (fixtures/package/worker.mjs)', async () => {
+    // Wrangler bundles with esbuild for the browser platform, conditions workerd, worker and browser: the browser
+    // build, and the AWS SDK's fetch-based build. workerd refuses random values, timers and I/O at global scope,
+    // where a Worker makes what should outlive a request.
+    const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 })
+    const folder = join(work, 'worker')
+    await mkdir(folder)
+    await build({
+      entryPoints: [join(consumer, 'worker.mjs')],
+      outfile: join(folder, 'worker.js'),
+      bundle: true,
+      format: 'esm',
+      platform: 'browser',
+      conditions: ['workerd', 'worker', 'browser'],
+      define: {
+        WORKER_RSA_PUBLIC_PEM: JSON.stringify(publicKey.export({ type: 'spki', format: 'pem' })),
+        WORKER_RSA_PRIVATE_PEM: JSON.stringify(privateKey.export({ type: 'pkcs8', format: 'pem' })),
+      },
+      logLevel: 'silent',
+    })
+    const port = await freePort()
+    await writeFile(
+      join(folder, 'config.capnp'),
+      `using Workerd = import "/workerd/workerd.capnp";
+const config :Workerd.Config = (
+  services = [(name = "main", worker = .worker), (name = "internet", network = (allow = ["public", "private", "local"]))],
+  sockets = [(name = "http", address = "127.0.0.1:${port}", http = (), service = "main")],
+);
+const worker :Workerd.Worker = (
+  modules = [(name = "worker.js", esModule = embed "worker.js")],
+  compatibilityDate = "2026-11-01",
+  globalOutbound = "internet",
+);
+`,
+    )
+    const kms = await startKmsEmulator({ regions: ['us-east-1'] })
+    const workerd = spawn(workerdBinary, ['serve', join(folder, 'config.capnp')], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let log = ''
+    workerd.stdout.on('data', (chunk: Buffer) => (log += chunk.toString()))
+    workerd.stderr.on('data', (chunk: Buffer) => (log += chunk.toString()))
+    try {
+      const get = async (path: string): Promise<Record<string, unknown>> => {
+        const deadline = Date.now() + 20_000
+        for (;;) {
+          const response = await fetch(`http://127.0.0.1:${port}${path}`).catch((error: unknown) => error as Error)
+          if (!(response instanceof Error)) return (await response.json()) as Record<string, unknown>
+          // workerd not listening yet, or gone: it says why in its log.
+          if (workerd.exitCode !== null || Date.now() > deadline) throw new Error(`workerd: ${response.message}\n${log}`)
+          await new Promise((resolve) => setTimeout(resolve, 100))
+        }
+      }
+      const outcome = await get('/')
+      const made = Object.fromEntries(Object.keys(outcome.global as object).map((name) => [name, 'made']))
+      expect(Object.keys(made)).toHaveLength(16)
+      expect(outcome).toEqual({
+        global: made,
+        suites: Object.fromEntries(ALGORITHM_SUITE_IDS.map((id) => [String(id), true])),
+        managers: {
+          DefaultMaterialsManager: 'DefaultMaterialsManager',
+          CachingMaterialsManager: 'CachingMaterialsManager',
+          RequiredEncryptionContextMaterialsManager: 'RequiredEncryptionContextMaterialsManager',
+          KmsRsaKeyring: 'aws-kms-rsa',
+        },
+        streams: { roundTrip: true, refused: 'SIGNATURE_INVALID' },
+      })
+
+      // KMS through the AWS SDK's fetch handler; one caching manager shared by requests running at once.
+      const key = kms.createKey({ region: 'us-east-1' })
+      const query = (plaintext: string) => `/kms?endpoint=${encodeURIComponent(kms.endpoint)}&key=${encodeURIComponent(key.arn)}&plaintext=${plaintext}`
+      const first = await get(query('first'))
+      const rest = await Promise.all(['second', 'third', 'fourth'].map((plaintext) => get(query(plaintext))))
+      expect([first, ...rest].map((answer) => answer.plaintext ?? answer.error)).toEqual(['first', 'second', 'third', 'fourth'])
+      expect([kms.callCount({ operation: 'GenerateDataKey' }), kms.callCount({ operation: 'Decrypt' })]).toEqual([1, 4])
+      // What the Worker wrote, Node reads.
+      const clientSupplier = defaultKmsClientSupplier({ clientConfig: { endpoint: kms.endpoint, credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'x' } } })
+      const { plaintext } = await decrypt(new KmsKeyring({ generatorKeyId: key.arn, clientSupplier }), Buffer.from(rest[2]!.ciphertext as string, 'base64'))
+      expect(new TextDecoder().decode(plaintext)).toBe('fourth')
+    } finally {
+      workerd.kill()
+      await kms.close()
+    }
   })
 
   it('the browser build, @noble fallbacks included, is syntax that Chrome and Edge 91, Firefox 90 and Safari 15 (iOS 15) run as it is', async () => {
