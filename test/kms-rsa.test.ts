@@ -580,6 +580,19 @@ describe('createKmsPublicKeyCache', () => {
     expect((await cache.get(key.arn.replace(/key\/.*/, 'alias/browser-uploads'))).keyId).toBe(key.arn)
   })
 
+  it('looks up an alias name or key id in the default Region, as KMS reads them', async () => {
+    const key = kms.createKey({ region: 'us-east-1', keySpec: 'RSA_2048' })
+    kms.createAlias('alias/default-region-uploads', key.arn)
+    const inDefaultRegion = defaultKmsClientSupplier({
+      clientConfig: { endpoint: kms.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'AKIDCACHE', secretAccessKey: 'cache' }, maxAttempts: 1 },
+    })
+    const asked: string[] = []
+    const cache = createKmsPublicKeyCache({ clientSupplier: (region) => (asked.push(region), inDefaultRegion(region)) })
+    expect((await cache.get('alias/default-region-uploads')).keyId).toBe(key.arn)
+    expect((await cache.get(key.keyId)).keyId).toBe(key.arn)
+    expect(asked).toEqual(['', ''])
+  })
+
   it('does not cache failures, and refuses symmetric keys, bad ARNs and bad options', async () => {
     const key = kms.createKey({ region: 'us-east-1', keySpec: 'RSA_2048' })
     const cache = createKmsPublicKeyCache({ clientSupplier })
@@ -591,7 +604,7 @@ describe('createKmsPublicKeyCache', () => {
     expect((await cache.get(key.arn)).keyId).toBe(key.arn)
     const symmetric = kms.createKey({ region: 'us-east-1' })
     expect(await rejectionOf(cache.get(symmetric.arn))).toBeInstanceOf(KeyringError)
-    for (const bad of ['', 'alias/x', 'b3537ef1', 42]) expect(await rejectionOf(cache.get(bad as string))).toBeInstanceOf(ConfigurationError)
+    for (const bad of ['', 'alias/', 'arn:aws:kms:us-east-1:key/x', 'my key', 42]) expect(await rejectionOf(cache.get(bad as string))).toBeInstanceOf(ConfigurationError)
     for (const options of [{ maxAge: -1 }, { maxAge: Number.NaN }, { maxEntries: 0 }, { clientSupplier: 'x' }, { grantTokens: 'x' }]) {
       expect(() => createKmsPublicKeyCache(options as never)).toThrow(ConfigurationError)
     }
@@ -605,6 +618,10 @@ describe('createKmsPublicKeyCache', () => {
     const base = { KeyId: arnOf, PublicKey: new Uint8Array(good), KeySpec: 'RSA_2048', KeyUsage: 'ENCRYPT_DECRYPT', EncryptionAlgorithms: ['RSAES_OAEP_SHA_256'] }
     const cacheAnswering = (response: object) => createKmsPublicKeyCache({ clientSupplier: () => ({ send: async () => response }) })
     expect((await cacheAnswering(base).get(arnOf)).encryptionAlgorithms).toEqual(['RSAES_OAEP_SHA_256'])
+    // Asked by key id: the answer must be for that key; by alias, for any key.
+    expect((await cacheAnswering(base).get('abc')).keyId).toBe(arnOf)
+    expect((await cacheAnswering(base).get('alias/any')).keyId).toBe(arnOf)
+    expect(await rejectionOf(cacheAnswering(base).get('other'))).toMatchObject({ code: 'KEYRING_FAILURE', message: `KMS GetPublicKey of other answered for another key, ${arnOf}.` })
     const bad = [
       { ...base, KeyId: 'arn:aws:kms:us-east-1:111122223333:key/other' },
       { ...base, KeyId: 'arn:aws:kms:us-east-1:111122223333:alias/x' },

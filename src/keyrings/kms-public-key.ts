@@ -6,7 +6,7 @@ import { optionsObject } from '../option-names.js'
 import { quoteIdentifier, quoteValue } from '../quote.js'
 import { sharedDefaultKmsClientSupplier, type KmsClientSupplier } from './kms-client.js'
 import { sendGetPublicKey } from './kms-commands.js'
-import { clientFor } from './kms-common.js'
+import { clientFor, configuredRegion } from './kms-common.js'
 import { namedErrorMessage, sentence } from '../error-text.js'
 import { validateGrantTokens } from './kms-grant-tokens.js'
 import type { KmsRsaEncryptionAlgorithm } from './kms-rsa.js'
@@ -41,7 +41,8 @@ export interface KmsPublicKeyCacheOptions {
 /** What `createKmsPublicKeyCache` returns: public keys fetched from KMS once and kept. */
 export interface KmsPublicKeyCache {
   /**
-   * The public key of a KMS RSA key (key or alias ARN), fetched with GetPublicKey at most once per `maxAge`. Aborting
+   * The public key of a KMS RSA key (key or alias ARN; an alias name or key id is looked up in the AWS SDK's default
+   * Region), fetched with GetPublicKey at most once per `maxAge`. Aborting
    * `signal` ends this call at once (`ABORTED`); the GetPublicKey request, which other calls may share, runs on, and
    * its answer is kept for the next call.
    */
@@ -88,7 +89,7 @@ export function createKmsPublicKeyCache(options: KmsPublicKeyCacheOptions = {}):
   const entries = new Map<string, { readonly answer: Promise<KmsPublicKey>; readonly expires: number }>()
 
   const fetchKey = async (keyArn: string, region: string): Promise<KmsPublicKey> => {
-    const client = clientFor('createKmsPublicKeyCache', clientSupplier ?? sharedDefaultKmsClientSupplier(), region)
+    const client = clientFor('createKmsPublicKeyCache', clientSupplier ?? sharedDefaultKmsClientSupplier(), region, keyArn)
     let response: unknown
     try {
       response = await sendGetPublicKey(client, { KeyId: keyArn, GrantTokens: [...tokens] })
@@ -100,10 +101,11 @@ export function createKmsPublicKeyCache(options: KmsPublicKeyCacheOptions = {}):
   }
 
   const lookUp = (keyArn: string): Promise<KmsPublicKey> => {
-    if (!isKmsArn(keyArn)) {
-      return Promise.reject(
-        new ConfigurationError(`KMS public keys are looked up by key or alias ARN (its Region picks the client); got ${quoteIdentifier(keyArn)}.`),
-      )
+    let region: string
+    try {
+      region = configuredRegion('KmsPublicKeyCache.get', keyArn, 'key')
+    } catch (error) {
+      return Promise.reject(error)
     }
     // Monotonic: a wall clock set back (an NTP step) would keep a disabled key in use for as long again.
     const now = performance.now()
@@ -114,7 +116,7 @@ export function createKmsPublicKeyCache(options: KmsPublicKeyCacheOptions = {}):
       entries.set(keyArn, cached)
       return cached.answer.then(ownCopy)
     }
-    const answer = fetchKey(keyArn, parseKmsArn(keyArn).region)
+    const answer = fetchKey(keyArn, region)
     entries.delete(keyArn)
     entries.set(keyArn, { answer, expires: now + maxAge })
     while (entries.size > maxEntries) entries.delete(entries.keys().next().value as string)
@@ -154,7 +156,11 @@ function checkedPublicKey(requested: string, response: unknown): KmsPublicKey {
   if (typeof KeyId !== 'string' || !isKmsArn(KeyId) || parseKmsArn(KeyId).resourceType !== 'key') {
     throw refuse(`answered with KeyId ${quoteIdentifier(KeyId)}, which is not a key ARN`)
   }
-  if (parseKmsArn(requested).resourceType === 'key' && KeyId !== requested) throw refuse(`answered for another key, ${KeyId}`)
+  // Asked for a key (by ARN or key id), the answer must be for that key; asked for an alias, for the key it names.
+  const otherKey = requested.startsWith('arn:')
+    ? parseKmsArn(requested).resourceType === 'key' && KeyId !== requested
+    : !requested.startsWith('alias/') && parseKmsArn(KeyId).resourceId !== requested
+  if (otherKey) throw refuse(`answered for another key, ${KeyId}`)
   if (KeyUsage !== 'ENCRYPT_DECRYPT') throw refuse(`says the key's usage is ${quoteIdentifier(KeyUsage)}; encrypting needs ENCRYPT_DECRYPT`)
   if (typeof KeySpec !== 'string' || !KeySpec.startsWith('RSA_')) throw refuse(`says the key spec is ${quoteIdentifier(KeySpec)}, not an RSA key`)
   const algorithms = Array.isArray(EncryptionAlgorithms)
