@@ -111,7 +111,7 @@ export function configuredRegion(keyring: string, identifier: unknown, what: str
  * A keyring configured with no key ARN can never match a data key (messages record key ARNs): say so instead
  * of "not my key".
  */
-export function refuseAliasesForDecrypt(keyring: string, identifiers: readonly string[]): void {
+export function refuseWithoutKeyArn(keyring: string, identifiers: readonly string[]): void {
   if (identifiers.some((identifier) => isKmsArn(identifier) && parseKmsArn(identifier).resourceType === 'key')) return
   throw new ConfigurationError(
     `${keyring} cannot decrypt with ${identifiers.join(', ')}: messages record the key ARN, so decrypting needs key ARNs. ` +

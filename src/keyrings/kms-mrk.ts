@@ -12,7 +12,7 @@ import {
   kmsKeyringOptions,
   passesDiscoveryFilter,
   recordedKmsKeys,
-  refuseAliasesForDecrypt,
+  refuseWithoutKeyArn,
   validateClientSupplier,
   validateDiscoveryFilter,
   type DecryptAttempt,
@@ -80,7 +80,7 @@ export class KmsMrkKeyring implements Keyring {
       // KeyId is the configured ARN, so KMS is asked in this keyring's Region only.
       .map((recorded) => ({ recorded, keyId: this.keyId, client: () => this.#client }))
     if (attempts.length === 0) {
-      refuseAliasesForDecrypt('KmsMrkKeyring', [this.keyId])
+      refuseWithoutKeyArn('KmsMrkKeyring', [this.keyId])
       return materials
     }
     return decryptFirst('KmsMrkKeyring', materials, attempts, this.#grantTokens, backend, signal)

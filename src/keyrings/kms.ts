@@ -11,7 +11,7 @@ import {
   kmsKeyringOptions,
   passesDiscoveryFilter,
   recordedKmsKeys,
-  refuseAliasesForDecrypt,
+  refuseWithoutKeyArn,
   validateClientSupplier,
   validateDiscoveryFilter,
   type DecryptAttempt,
@@ -112,7 +112,7 @@ export class KmsKeyring implements Keyring {
       .filter((recorded) => this.#clients.has(recorded.arn))
       .map((recorded) => ({ recorded, keyId: recorded.arn, client: () => this.#client(recorded.arn) }))
     if (attempts.length === 0) {
-      refuseAliasesForDecrypt('KmsKeyring', [...this.#clients.keys()])
+      refuseWithoutKeyArn('KmsKeyring', [...this.#clients.keys()])
       return materials
     }
     return decryptFirst('KmsKeyring', materials, attempts, this.#grantTokens, backend, signal)
