@@ -112,7 +112,7 @@ export default defineConfig(async () => [
     dts: false,
     sourcemap: true,
     // The standalone builds below write into dist/browser/ at the same time.
-    clean: ['!kms-envelope.iife.*', '!kms-envelope.mjs*', '!module/**', '!**/*.d.{ts,cts}'],
+    clean: ['!kms-envelope.iife.*', '!kms-envelope.mjs*', '!index.cjs', '!module/**', '!**/*.d.{ts,cts}'],
   },
   {
     // A standalone script for a <script> tag: global `KmsEnvelope`, @noble bundled in.
@@ -133,6 +133,37 @@ export default defineConfig(async () => [
     outDir: 'dist/browser/module',
     clean: true,
     splitting: true,
+  },
+  {
+    // The browser build for require() (the "require" branch of the "browser" condition): test runners that require()
+    // with that condition, as Jest does in its jsdom environment, cannot load the ES modules (nor @noble's, which are
+    // ES modules only). One CommonJS file, its dependencies inside, not minified, so that stack traces in a test read as code.
+    // The AWS SDK is require()d on the first KMS call, as in the Node build.
+    ...STANDALONE,
+    entry: { index: 'src/standalone.ts' },
+    format: ['cjs'],
+    minify: false,
+    // Readable as it is; a source map would add 1.3 MB to the package for it.
+    sourcemap: false,
+    // Jest's jsdom environment has no TextEncoder or TextDecoder, which the build makes at load, no Web Streams, and a
+    // `crypto` with getRandomValues only (no `subtle`, so no RSA private keys). There, on Node, the build takes
+    // Node's own (through process.getBuiltinModule, which bundlers leave alone), as a test setup file would. In a
+    // browser there is no `process`, and nothing changes.
+    banner: {
+      js: [
+        '"use strict";',
+        'var __fromNode = (name) => globalThis.process?.getBuiltinModule?.(name);',
+        'var { TextEncoder, TextDecoder } = typeof globalThis.TextEncoder === "function" && typeof globalThis.TextDecoder === "function"',
+        '  ? globalThis : (__fromNode("node:util") ?? globalThis);',
+        'var { ReadableStream, TransformStream } = typeof globalThis.TransformStream === "function" ? globalThis : (__fromNode("node:stream/web") ?? globalThis);',
+        'var __platformCrypto = globalThis.crypto?.subtle !== undefined ? globalThis.crypto : (__fromNode("node:crypto")?.webcrypto ?? globalThis.crypto);',
+      ].join('\n'),
+    },
+    esbuildOptions(options) {
+      options.define = { ...options.define, 'globalThis.crypto': '__platformCrypto' }
+    },
+    splitting: false,
+    plugins: [requireInCommonJs],
   },
   {
     // The same as one ES module, every part inside (no import() of its own, only that of the AWS SDK): for a

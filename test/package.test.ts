@@ -85,6 +85,20 @@ function entryPointFiles(value: unknown): string[] {
   return Object.values(value).flatMap(entryPointFiles)
 }
 
+/** Runs Jest on the consumer's test files that `testMatch` names; they write their summary to the file returned. */
+async function runJest(testMatch: string[], summaryName: string): Promise<string> {
+  const summaryFile = join(consumer, summaryName)
+  const config = { rootDir: consumer, testMatch, transform: {}, watchman: false, cache: false }
+  await run(process.execPath, [join(ROOT, 'node_modules', 'jest', 'bin', 'jest.js'), '--ci', '--config', JSON.stringify(config)], {
+    cwd: consumer,
+    timeout: 120_000,
+    env: { ...process.env, SUMMARY_FILE: summaryFile },
+  }).catch((error: { stderr?: string }) => {
+    throw new Error(`Jest failed:\n${error.stderr}`)
+  })
+  return summaryFile
+}
+
 async function node(args: string[]): Promise<string> {
   const { stdout } = await run(process.execPath, args, { cwd: consumer, timeout: 60_000 })
   return stdout
@@ -190,18 +204,29 @@ describe('the packed package', () => {
   })
 
   it('works in a Jest test, whose module runtime allows neither import() nor (before Node 24.9) require() of an ES module', async () => {
-    const summaryFile = join(consumer, 'jest-summary.json')
     // The second file runs as React Native's Jest preset runs tests: conditions require and react-native.
-    const config = { rootDir: consumer, testMatch: ['**/jest-consumer.cjs', '**/jest-react-native.cjs'], transform: {}, watchman: false, cache: false }
-    await run(process.execPath, [join(ROOT, 'node_modules', 'jest', 'bin', 'jest.js'), '--ci', '--config', JSON.stringify(config)], {
-      cwd: consumer,
-      timeout: 120_000,
-      env: { ...process.env, SUMMARY_FILE: summaryFile },
-    }).catch((error: { stderr?: string }) => {
-      throw new Error(`Jest failed:\n${error.stderr}`)
-    })
+    const summaryFile = await runJest(['**/jest-consumer.cjs', '**/jest-react-native.cjs'], 'jest-summary.json')
     expect(JSON.parse(await readFile(summaryFile, 'utf8'))).toEqual(expectedSummary)
     expect(JSON.parse(await readFile(`${summaryFile}.react-native`, 'utf8'))).toEqual({ opened: 'react native jest', nodeBuild: true })
+  })
+
+  it("works in Jest's jsdom environment (the browser build's CommonJS file), which lacks TextEncoder, Web Streams and crypto.subtle", async () => {
+    // Jest loads a test environment from the project; this one is the test project's own.
+    await symlink(join(ROOT, 'node_modules', 'jest-environment-jsdom'), join(consumer, 'node_modules', 'jest-environment-jsdom'), 'dir')
+    const summaryFile = await runJest(['**/jest-jsdom.cjs'], 'jest-jsdom-summary.json')
+    const { ciphertext, ...summary } = JSON.parse(await readFile(summaryFile, 'utf8')) as { ciphertext: string }
+    expect(summary).toEqual({
+      // What the environment lacks, which the CommonJS browser build takes from Node there.
+      lacks: ['TextEncoder', 'TextDecoder', 'TransformStream', 'crypto.subtle'],
+      resolved: 'dist/browser/index.cjs',
+      opened: { [0x0578]: `suite ${0x0578}`, [0x0478]: `suite ${0x0478}`, [0x0346]: `suite ${0x0346}` },
+      streamed: 5000,
+    })
+    // What the test wrote, the Node build reads.
+    const { plaintext } = await decrypt(new RawAesKeyring({ keyNamespace: 'package', keyName: 'aes', wrappingKey: new Uint8Array(32).fill(7) }), Buffer.from(ciphertext, 'base64'), {
+      encryptionContext: { runner: 'jest-jsdom' },
+    })
+    expect(new TextDecoder().decode(plaintext)).toBe('from jsdom')
   })
 
   it('works through import in ESM; the browser entry on Node writes what the Node entry reads; both builds in one process work together', async () => {
