@@ -6,9 +6,11 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { inspect } from 'node:util'
 import {
+  CancelKeyDeletionCommand,
   CreateAliasCommand,
   CreateKeyCommand,
   DecryptCommand,
+  DeleteAliasCommand,
   DescribeKeyCommand,
   DisabledException,
   DisableKeyCommand,
@@ -16,6 +18,7 @@ import {
   EncryptCommand,
   GenerateDataKeyCommand,
   GenerateDataKeyWithoutPlaintextCommand,
+  GenerateRandomCommand,
   GetPublicKeyCommand,
   IncorrectKeyException,
   InvalidCiphertextException,
@@ -25,11 +28,13 @@ import {
   KMSInvalidStateException,
   KMSServiceException,
   ListAliasesCommand,
+  ListKeysCommand,
   NotFoundException,
   ReEncryptCommand,
   ReplicateKeyCommand,
   ScheduleKeyDeletionCommand,
   UnsupportedOperationException,
+  UpdateAliasCommand,
 } from '@aws-sdk/client-kms'
 import fc from 'fast-check'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
@@ -214,6 +219,76 @@ describe('KMS operations through the real SDK', () => {
     expect(second.Aliases![0]!.AliasName).not.toBe(first.Aliases![0]!.AliasName)
     expect((await kmsFailure(west.send(new CreateAliasCommand({ AliasName: 'alias/list-a', TargetKeyId: KeyMetadata!.KeyId })))).name).toBe('AlreadyExistsException')
     expect((await kmsFailure(west.send(new CreateAliasCommand({ AliasName: 'alias/aws/x', TargetKeyId: KeyMetadata!.KeyId })))).name).toBe('InvalidAliasNameException')
+  })
+
+  it('UpdateAlias moves an alias to another key (a rotation): new blobs are under it, old ones still decrypt; DeleteAlias removes it', async () => {
+    const [first, second] = [await west.send(new CreateKeyCommand({})), await west.send(new CreateKeyCommand({}))].map((created) => created.KeyMetadata!)
+    await west.send(new CreateAliasCommand({ AliasName: 'alias/rotating', TargetKeyId: first!.KeyId }))
+    const before = await west.send(new EncryptCommand({ KeyId: 'alias/rotating', Plaintext: utf8('before') }))
+    expect(before.KeyId).toBe(first!.Arn)
+    await west.send(new UpdateAliasCommand({ AliasName: 'alias/rotating', TargetKeyId: second!.Arn }))
+    const after = await west.send(new EncryptCommand({ KeyId: 'arn:aws:kms:us-west-2:111122223333:alias/rotating', Plaintext: utf8('after') }))
+    expect(after.KeyId).toBe(second!.Arn)
+    expect(text((await west.send(new DecryptCommand({ CiphertextBlob: before.CiphertextBlob }))).Plaintext)).toBe('before')
+    const [listed] = (await west.send(new ListAliasesCommand({ KeyId: second!.KeyId }))).Aliases!
+    expect(listed).toMatchObject({ AliasName: 'alias/rotating', TargetKeyId: second!.KeyId })
+    expect(listed!.LastUpdatedDate!.getTime()).toBeGreaterThanOrEqual(listed!.CreationDate!.getTime())
+    expect((await west.send(new ListAliasesCommand({ KeyId: first!.KeyId }))).Aliases).toEqual([])
+
+    const rsa = (await west.send(new CreateKeyCommand({ KeySpec: 'RSA_2048', KeyUsage: 'ENCRYPT_DECRYPT' }))).KeyMetadata!
+    const pending = (await west.send(new CreateKeyCommand({}))).KeyMetadata!
+    await west.send(new ScheduleKeyDeletionCommand({ KeyId: pending.KeyId, PendingWindowInDays: 7 }))
+    const refusals = [
+      [{ AliasName: 'alias/no-such-alias', TargetKeyId: first!.KeyId }, NotFoundException],
+      [{ AliasName: 'alias/rotating', TargetKeyId: 'alias/main' }, 'ValidationException'],
+      // A symmetric key's alias cannot move to an asymmetric key, or back.
+      [{ AliasName: 'alias/rotating', TargetKeyId: rsa.KeyId }, 'ValidationException'],
+      [{ AliasName: 'alias/rotating', TargetKeyId: pending.KeyId }, KMSInvalidStateException],
+    ] as const
+    for (const [input, expected] of refusals) {
+      const failure = await kmsFailure(west.send(new UpdateAliasCommand(input)))
+      if (typeof expected === 'string') expect(failure.name).toBe(expected)
+      else expect(failure).toBeInstanceOf(expected)
+    }
+    expect((await west.send(new EncryptCommand({ KeyId: 'alias/rotating', Plaintext: utf8('x') }))).KeyId).toBe(second!.Arn)
+
+    await west.send(new DeleteAliasCommand({ AliasName: 'alias/rotating' }))
+    expect(await kmsFailure(west.send(new EncryptCommand({ KeyId: 'alias/rotating', Plaintext: utf8('x') })))).toBeInstanceOf(NotFoundException)
+    expect(await kmsFailure(west.send(new DeleteAliasCommand({ AliasName: 'alias/rotating' })))).toBeInstanceOf(NotFoundException)
+    // The keys stay; the name can be used again.
+    await west.send(new CreateAliasCommand({ AliasName: 'alias/rotating', TargetKeyId: first!.KeyId }))
+  })
+
+  it('CancelKeyDeletion brings a key back disabled; ListKeys pages through the Region\'s keys; GenerateRandom', async () => {
+    const region = client('eu-central-1', { emulator: await start({ regions: ['eu-central-1', 'us-east-1'] }) })
+    const keys = [] as string[]
+    for (let index = 0; index < 3; index++) keys.push((await region.send(new CreateKeyCommand({}))).KeyMetadata!.Arn!)
+    await region.send(new ScheduleKeyDeletionCommand({ KeyId: keys[0], PendingWindowInDays: 7 }))
+    expect(await region.send(new CancelKeyDeletionCommand({ KeyId: keys[0] }))).toMatchObject({ KeyId: keys[0] })
+    const metadata = (await region.send(new DescribeKeyCommand({ KeyId: keys[0] }))).KeyMetadata!
+    expect(metadata).toMatchObject({ KeyState: 'Disabled', Enabled: false })
+    expect(metadata.DeletionDate).toBeUndefined()
+    expect(await kmsFailure(region.send(new CancelKeyDeletionCommand({ KeyId: keys[0] })))).toBeInstanceOf(KMSInvalidStateException)
+
+    const listed: string[] = []
+    let marker: string | undefined
+    do {
+      const page = await region.send(new ListKeysCommand({ Limit: 2, Marker: marker }))
+      expect(page.Keys!.length).toBeLessThanOrEqual(2)
+      for (const key of page.Keys!) {
+        expect(key.KeyArn).toBe(`arn:aws:kms:eu-central-1:111122223333:key/${key.KeyId}`)
+        listed.push(key.KeyArn!)
+      }
+      marker = page.Truncated ? page.NextMarker : undefined
+    } while (marker !== undefined)
+    expect(listed).toEqual(keys)
+
+    const [a, b] = [await region.send(new GenerateRandomCommand({ NumberOfBytes: 32 })), await region.send(new GenerateRandomCommand({ NumberOfBytes: 1024 }))]
+    expect([a.Plaintext!.length, b.Plaintext!.length]).toEqual([32, 1024])
+    expect(Buffer.from(a.Plaintext!).equals(Buffer.from(b.Plaintext!.subarray(0, 32)))).toBe(false)
+    for (const NumberOfBytes of [0, 1025, undefined]) {
+      expect((await kmsFailure(region.send(new GenerateRandomCommand({ NumberOfBytes })))).name).toBe('ValidationException')
+    }
   })
 
   it('RSA: GetPublicKey gives a DER SPKI that encrypts for KMS Decrypt; KMS Encrypt round trips with both OAEP hashes', async () => {
@@ -432,10 +507,16 @@ describe('state file', () => {
     const disabled = first.createKey({ region: 'us-east-1' })
     first.setKeyEnabled(disabled.arn, false)
     const { CiphertextBlob } = await firstEast.send(new EncryptCommand({ KeyId: 'alias/kept', Plaintext: utf8('persisted'), EncryptionContext: { v: '1' } }))
+    // An alias moved and one deleted stay so.
+    const moved = first.createKey({ region: 'us-east-1' })
+    await firstEast.send(new CreateAliasCommand({ AliasName: 'alias/moved', TargetKeyId: created.KeyId }))
+    await firstEast.send(new UpdateAliasCommand({ AliasName: 'alias/moved', TargetKeyId: moved.arn }))
+    await firstEast.send(new CreateAliasCommand({ AliasName: 'alias/deleted', TargetKeyId: created.KeyId }))
+    await firstEast.send(new DeleteAliasCommand({ AliasName: 'alias/deleted' }))
     await first.close()
 
     const saved = JSON.parse(await readFile(statePath, 'utf8'))
-    expect(saved.keys).toHaveLength(3)
+    expect(saved.keys).toHaveLength(4)
     expect((await stat(statePath)).mode & 0o777).toBe(0o600)
 
     const second = await start({ statePath, regions: ['us-east-1', 'eu-west-1'] })
@@ -444,6 +525,12 @@ describe('state file', () => {
     expect(text(decrypted.Plaintext)).toBe('persisted')
     const secondEast = client('us-east-1', { emulator: second })
     expect((await secondEast.send(new DescribeKeyCommand({ KeyId: 'alias/kept' }))).KeyMetadata!.Arn).toBe(created.Arn)
+    const aliases = (await secondEast.send(new ListAliasesCommand({}))).Aliases!
+    expect(aliases.map((alias) => [alias.AliasName, alias.TargetKeyId])).toEqual([
+      ['alias/kept', created.KeyId],
+      ['alias/moved', moved.keyId],
+    ])
+    expect(aliases[1]!.LastUpdatedDate!.getTime()).toBeGreaterThanOrEqual(aliases[1]!.CreationDate!.getTime())
     expect(await kmsFailure(secondEast.send(new EncryptCommand({ KeyId: disabled.arn, Plaintext: utf8('x') })))).toBeInstanceOf(DisabledException)
 
     const secrets = (saved.keys as { material: string }[]).flatMap(({ material }) => [material, Buffer.from(material, 'base64').toString('hex')])
@@ -457,7 +544,7 @@ describe('state file', () => {
       ['not JSON', (statePath) => writeFile(statePath, '{nope'), /is not JSON/],
       ['another format', (statePath) => writeFile(statePath, '{"format": "something else"}'), /is not a version 1 KMS emulator state file/],
       ['a malformed key entry', (statePath) => writeFile(statePath, JSON.stringify({ ...valid, keys: [null] })), /key entry 0 is malformed/],
-      ['a malformed alias entry', (statePath) => writeFile(statePath, JSON.stringify({ ...valid, aliases: [...valid.aliases, { aliasName: 7 }] })), /alias entry 1 is malformed/],
+      ['a malformed alias entry', (statePath) => writeFile(statePath, JSON.stringify({ ...valid, aliases: [...valid.aliases, { aliasName: 7 }] })), new RegExp(`alias entry ${valid.aliases.length} is malformed`)],
       ['a folder', (statePath) => mkdir(statePath), /cannot be read \(EISDIR/],
       ['in a folder that does not exist', async () => {}, /cannot be written \(ENOENT.*its folder must exist/],
     ]

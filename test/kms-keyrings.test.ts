@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import type { AddressInfo, Socket } from 'node:net'
 import { inspect } from 'node:util'
-import { KMSClient } from '@aws-sdk/client-kms'
+import { KMSClient, UpdateAliasCommand } from '@aws-sdk/client-kms'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
 import { nodeBackend } from '../src/backend/node.js'
 import {
@@ -1183,6 +1183,25 @@ describe('KMS keyrings against the local KMS emulator (real SDK over HTTP)', () 
       expect(failure!.error).not.toBeInstanceOf(ConfigurationError)
       expect((failure!.error as Error).message).toMatch(/No encrypted data key is for/)
       expect(kms.calls).toHaveLength(0)
+    })
+
+    it('an alias moved to another key (UpdateAlias, a rotation): the same keyring encrypts under the new key; both decrypt', async () => {
+      const [before, after] = [kms.createKey({ region: 'us-east-1' }), kms.createKey({ region: 'us-east-1' })]
+      kms.createAlias('alias/rotated', before.arn)
+      const clientConfig = { endpoint: kms.endpoint, credentials, region: 'us-east-1' }
+      const keyring = new KmsKeyring({ generatorKeyId: 'alias/rotated', clientSupplier: defaultKmsClientSupplier({ clientConfig }) })
+      const old = await encrypt(keyring, 'before the rotation')
+      const admin = new KMSClient(clientConfig)
+      try {
+        await admin.send(new UpdateAliasCommand({ AliasName: 'alias/rotated', TargetKeyId: after.keyId }))
+      } finally {
+        admin.destroy()
+      }
+      const fresh = await encrypt(keyring, 'after the rotation')
+      expect([old, fresh].map(({ header }) => text(header.encryptedDataKeys[0]!.providerInfo))).toEqual([before.arn, after.arn])
+      const reader = new KmsKeyring({ keyIds: [before.arn, after.arn], clientSupplier: supplier })
+      expect(text((await decrypt(reader, old.ciphertext)).plaintext)).toBe('before the rotation')
+      expect(text((await decrypt(reader, fresh.ciphertext)).plaintext)).toBe('after the rotation')
     })
 
     it('with no default Region anywhere, encrypt fails saying how to give one', async () => {

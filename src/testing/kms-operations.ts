@@ -2,7 +2,7 @@
 // shapes of the KMS JSON API (blobs as base64 strings, timestamps as epoch seconds).
 import { randomBytes } from 'node:crypto'
 import { generateMaterialAsync, KEY_SPECS, publicKeyDer, RSA_ALGORITHMS, type EmulatedKeySpec } from './kms-crypto.js'
-import { invalidKeyUsage, KmsServiceError, unsupported, validation } from './kms-errors.js'
+import { invalidKeyUsage, invalidState, KmsServiceError, unsupported, validation } from './kms-errors.js'
 import type { RequestInput } from './kms-input.js'
 import {
   assertNotPendingDeletion,
@@ -99,6 +99,27 @@ function generateDataKey(context: OperationContext, input: RequestInput): { key:
   return { key, plaintext, blob: encryptUnder(context, key, 'SYMMETRIC_DEFAULT', plaintext, encryptionContext) }
 }
 
+/** The key an alias is to point to (CreateAlias, UpdateAlias): a key, not another alias, and not pending deletion. */
+function aliasTarget(context: OperationContext, input: RequestInput): EmulatedKey {
+  const target = input.string('TargetKeyId', true)
+  if (target.startsWith('alias/') || /^arn:[^:]*:kms:[^:]*:[^:]*:alias\//.test(target)) {
+    throw validation('TargetKeyId must be a key id or key ARN, not an alias.')
+  }
+  const key = useKey(context, target, false)
+  assertNotPendingDeletion(key)
+  return key
+}
+
+/** One page of a List operation: `Limit` items from the index `Marker` gives (this emulator's markers are indexes). */
+function pageOf<T>(items: readonly T[], input: RequestInput, maxLimit: number, defaultLimit: number): { page: T[]; Truncated: boolean; NextMarker?: string } {
+  const limit = input.integer('Limit', 1, maxLimit) ?? defaultLimit
+  const marker = input.string('Marker', false, 1024)
+  const start = marker === undefined ? 0 : Number(marker)
+  if (!Number.isSafeInteger(start) || start < 0) throw new KmsServiceError('InvalidMarkerException', 'The Marker is not one this emulator returned.')
+  const truncated = start + limit < items.length
+  return { page: items.slice(start, start + limit), Truncated: truncated, ...(truncated ? { NextMarker: String(start + limit) } : {}) }
+}
+
 const DEFAULT_KEY_POLICY = (store: KmsStore): string =>
   JSON.stringify({
     Version: '2012-10-17',
@@ -177,41 +198,72 @@ export const OPERATIONS: Readonly<Record<string, Handler>> = {
 
   CreateAlias(context, input) {
     const aliasName = input.string('AliasName', true, 256)
-    const target = input.string('TargetKeyId', true)
-    if (target.startsWith('alias/') || /^arn:[^:]*:kms:[^:]*:[^:]*:alias\//.test(target)) {
-      throw validation('TargetKeyId must be a key id or key ARN, not an alias.')
+    context.store.addAlias(context.region, aliasName, aliasTarget(context, input))
+    context.mutated = true
+    return {}
+  },
+
+  UpdateAlias(context, input) {
+    const alias = context.store.alias(context.region, input.string('AliasName', true, 256))
+    const key = aliasTarget(context, input)
+    const current = context.store.findKey(context.region, alias.targetKeyId)
+    // As in KMS, the new key must be of the same kind: a symmetric key's alias cannot move to an RSA key.
+    if (current !== undefined && (current.keySpec === 'SYMMETRIC_DEFAULT') !== (key.keySpec === 'SYMMETRIC_DEFAULT')) {
+      throw validation(`${alias.aliasName} points to a ${current.keySpec} key; it cannot move to ${key.arn}, a ${key.keySpec} key.`)
     }
-    const key = useKey(context, target, false)
-    assertNotPendingDeletion(key)
-    context.store.addAlias(context.region, aliasName, key)
+    context.store.retargetAlias(alias, key)
+    context.mutated = true
+    return {}
+  },
+
+  DeleteAlias(context, input) {
+    context.store.deleteAlias(context.store.alias(context.region, input.string('AliasName', true, 256)))
     context.mutated = true
     return {}
   },
 
   ListAliases(context, input) {
     const keyIdentifier = input.string('KeyId')
-    const limit = input.integer('Limit', 1, 100) ?? 50
-    const marker = input.string('Marker', false, 1024)
     const keyId = keyIdentifier === undefined ? undefined : useKey(context, keyIdentifier, false).keyId
-    const start = marker === undefined ? 0 : Number(marker)
-    if (!Number.isSafeInteger(start) || start < 0) throw new KmsServiceError('InvalidMarkerException', 'The Marker is not one this emulator returned.')
     const aliases = context.store
       .aliasesIn(context.region)
       .filter((alias) => keyId === undefined || alias.targetKeyId === keyId)
       .sort((a, b) => (a.aliasName < b.aliasName ? -1 : 1))
-    const page = aliases.slice(start, start + limit)
-    const truncated = start + limit < aliases.length
+    const { page, ...paging } = pageOf(aliases, input, 100, 50)
     return {
       Aliases: page.map((alias) => ({
         AliasName: alias.aliasName,
         AliasArn: context.store.aliasArn(alias.region, alias.aliasName),
         TargetKeyId: alias.targetKeyId,
         CreationDate: alias.creationDate,
-        LastUpdatedDate: alias.creationDate,
+        LastUpdatedDate: alias.lastUpdatedDate ?? alias.creationDate,
       })),
-      Truncated: truncated,
-      ...(truncated ? { NextMarker: String(start + limit) } : {}),
+      ...paging,
     }
+  },
+
+  ListKeys(context, input) {
+    const { page, ...paging } = pageOf(context.store.keysIn(context.region), input, 1000, 100)
+    return { Keys: page.map((key) => ({ KeyId: key.keyId, KeyArn: key.arn })), ...paging }
+  },
+
+  CancelKeyDeletion(context, input) {
+    const key = useKey(context, input.string('KeyId', true), false)
+    if (key.state !== 'PendingDeletion') throw invalidState(`${key.arn} is not pending deletion.`)
+    // As in KMS, a key whose deletion is cancelled comes back disabled.
+    key.state = 'Disabled'
+    key.deletionDate = undefined
+    key.pendingWindowInDays = undefined
+    context.mutated = true
+    return { KeyId: key.arn }
+  },
+
+  GenerateRandom(_context, input) {
+    const length = input.integer('NumberOfBytes', 1, 1024)
+    if (length === undefined) throw validation('NumberOfBytes is required: the emulator makes 1 to 1024 random bytes.')
+    if (input.string('CustomKeyStoreId') !== undefined) throw unsupported('The KMS emulator has no custom key stores.')
+    rejectUnsupported(input)
+    return { Plaintext: randomBytes(length).toString('base64') }
   },
 
   GenerateDataKey(context, input) {

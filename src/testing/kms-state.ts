@@ -31,6 +31,8 @@ export interface EmulatedAlias {
   readonly region: string
   readonly targetKeyId: string
   readonly creationDate: number
+  /** When UpdateAlias last moved it; its creation until then. */
+  readonly lastUpdatedDate?: number | undefined
 }
 
 export interface NewKeyOptions {
@@ -134,6 +136,27 @@ export class KmsStore {
     return alias
   }
 
+  /** The alias `aliasName` in `region`; NotFoundException otherwise. */
+  alias(region: string, aliasName: string): EmulatedAlias {
+    const alias = this.#aliases.get(this.aliasArn(region, aliasName))
+    if (alias === undefined) throw notFound(`Alias ${this.aliasArn(region, aliasName)} is not found.`)
+    return alias
+  }
+
+  /** Point `alias` at another key (UpdateAlias). */
+  retargetAlias(alias: EmulatedAlias, target: EmulatedKey): void {
+    this.#aliases.set(this.aliasArn(alias.region, alias.aliasName), { ...alias, targetKeyId: target.keyId, lastUpdatedDate: nowInSeconds() })
+  }
+
+  deleteAlias(alias: EmulatedAlias): void {
+    this.#aliases.delete(this.aliasArn(alias.region, alias.aliasName))
+  }
+
+  /** The keys of `region` (replicas there included), oldest first. */
+  keysIn(region: string): EmulatedKey[] {
+    return [...this.#keys.values()].filter((key) => key.region === region)
+  }
+
   findKey(region: string, keyId: string): EmulatedKey | undefined {
     return this.#keys.get(this.keyArn(region, keyId))
   }
@@ -151,11 +174,7 @@ export class KmsStore {
       }
       resource = (parts[5] as string).startsWith('key/') ? (parts[5] as string).slice('key/'.length) : (parts[5] as string)
     }
-    if (resource.startsWith('alias/')) {
-      const alias = this.#aliases.get(this.aliasArn(region, resource))
-      if (alias === undefined) throw notFound(`Alias ${this.aliasArn(region, resource)} is not found.`)
-      resource = alias.targetKeyId
-    }
+    if (resource.startsWith('alias/')) resource = this.alias(region, resource).targetKeyId
     const key = this.findKey(region, resource)
     if (key === undefined) throw notFound(`Key '${this.keyArn(region, resource)}' does not exist.`)
     return key
@@ -267,7 +286,13 @@ export class KmsStore {
       if (typeof stored?.aliasName !== 'string' || typeof stored.region !== 'string' || typeof stored.targetKeyId !== 'string') {
         throw new ConfigurationError(`KMS emulator state file ${path}: alias entry ${index} is malformed.`)
       }
-      const alias: EmulatedAlias = { aliasName: stored.aliasName, region: stored.region, targetKeyId: stored.targetKeyId, creationDate: Number(stored.creationDate) }
+      const alias: EmulatedAlias = {
+        aliasName: stored.aliasName,
+        region: stored.region,
+        targetKeyId: stored.targetKeyId,
+        creationDate: Number(stored.creationDate),
+        lastUpdatedDate: stored.lastUpdatedDate === undefined ? undefined : Number(stored.lastUpdatedDate),
+      }
       this.#aliases.set(this.aliasArn(alias.region, alias.aliasName), alias)
     }
   }
