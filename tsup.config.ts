@@ -156,11 +156,12 @@ export default defineConfig(async () => [
         'var { TextEncoder, TextDecoder } = typeof globalThis.TextEncoder === "function" && typeof globalThis.TextDecoder === "function"',
         '  ? globalThis : (__fromNode("node:util") ?? globalThis);',
         'var { ReadableStream, TransformStream } = typeof globalThis.TransformStream === "function" ? globalThis : (__fromNode("node:stream/web") ?? globalThis);',
-        'var __platformCrypto = globalThis.crypto?.subtle !== undefined ? globalThis.crypto : (__fromNode("node:crypto")?.webcrypto ?? globalThis.crypto);',
+        // Read at each use, as the ES modules read globalThis.crypto: a page may set it up after loading this file.
+        'var __platform = { get crypto() { const own = globalThis.crypto; return own?.subtle !== undefined ? own : (__fromNode("node:crypto")?.webcrypto ?? own) } };',
       ].join('\n'),
     },
     esbuildOptions(options) {
-      options.define = { ...options.define, 'globalThis.crypto': '__platformCrypto' }
+      options.define = { ...options.define, 'globalThis.crypto': '__platform.crypto' }
     },
     splitting: false,
     plugins: [requireInCommonJs],
