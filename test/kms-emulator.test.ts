@@ -808,6 +808,24 @@ describe('emulator API', () => {
     expect(() => kms.setKeyEnabled('key/nope', true)).toThrow(configurationError)
   })
 
+  it('updateAlias moves an alias to another key of its Region and kind; deleteAlias removes it', async () => {
+    const east = client('us-east-1')
+    const [from, to] = [kms.createKey({ region: 'us-east-1' }), kms.createKey({ region: 'us-east-1' })]
+    kms.createAlias('alias/api-moved', from.arn)
+    kms.updateAlias('alias/api-moved', to.arn)
+    expect((await east.send(new DescribeKeyCommand({ KeyId: 'alias/api-moved' }))).KeyMetadata!.Arn).toBe(to.arn)
+    const configurationError = expect.objectContaining({ code: 'INVALID_CONFIGURATION' })
+    expect(() => kms.updateAlias('alias/api-none', to.arn)).toThrow(configurationError)
+    expect(() => kms.updateAlias('alias/api-moved', rsaArn)).toThrow(/cannot move to .* RSA_2048 key/)
+    const pending = kms.createKey({ region: 'us-east-1' })
+    kms.scheduleKeyDeletion(pending.arn)
+    expect(() => kms.updateAlias('alias/api-moved', pending.arn)).toThrow(/pending deletion/)
+    kms.deleteAlias('alias/api-moved', 'us-east-1')
+    expect(await kmsFailure(east.send(new DescribeKeyCommand({ KeyId: 'alias/api-moved' })))).toBeInstanceOf(NotFoundException)
+    expect(() => kms.deleteAlias('alias/api-moved', 'us-east-1')).toThrow(configurationError)
+    expect(() => kms.deleteAlias('alias/main', 'ap-south-1')).toThrow(configurationError)
+  })
+
   it('a port or host it cannot listen on is a configuration error that says why', async () => {
     const port = Number(new URL(kms.endpoint).port)
     const inUse = await rejectionOf(startKmsEmulator({ port }))

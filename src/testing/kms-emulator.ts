@@ -13,7 +13,7 @@ import { KmsServiceError, unsupported } from './kms-errors.js'
 import { KmsFaults, stringFilter, type KmsFaultInjector } from './kms-faults.js'
 import { TARGET_PREFIX, callerOf, parseJsonObject, readBody, send, type Caller } from './kms-http.js'
 import { RequestInput } from './kms-input.js'
-import type { OperationContext } from './kms-key-use.js'
+import { assertNotPendingDeletion, type OperationContext } from './kms-key-use.js'
 import { OPERATIONS } from './kms-operations.js'
 import { KmsStore, nowInSeconds, systemProblem, type EmulatedKey } from './kms-state.js'
 
@@ -90,6 +90,9 @@ export interface KmsEmulator {
   replicateKey(primaryArn: string, replicaRegion: string): KmsEmulatorKey
   /** Create `alias/...` for the key, in the key's Region. */
   createAlias(aliasName: string, keyArn: string): void
+  /** Point the alias of the key's Region at that key, as UpdateAlias does (a key of the same kind, symmetric or RSA). */
+  updateAlias(aliasName: string, keyArn: string): void
+  deleteAlias(aliasName: string, region: string): void
   setKeyEnabled(keyArn: string, enabled: boolean): void
   /** The key becomes PendingDeletion: every cryptographic use fails with KMSInvalidStateException. */
   scheduleKeyDeletion(keyArn: string): void
@@ -197,6 +200,21 @@ class LocalKms implements KmsEmulator {
     this.#change(() => {
       const key = this.#keyByArn(keyArn)
       this.#store.addAlias(key.region, aliasName, key)
+    })
+  }
+
+  updateAlias(aliasName: string, keyArn: string): void {
+    this.#change(() => {
+      const key = this.#keyByArn(keyArn)
+      assertNotPendingDeletion(key)
+      this.#store.retargetAlias(this.#store.alias(key.region, aliasName), key)
+    })
+  }
+
+  deleteAlias(aliasName: string, region: string): void {
+    this.#change(() => {
+      this.#store.assertRegion(region)
+      this.#store.deleteAlias(this.#store.alias(region, aliasName))
     })
   }
 

@@ -205,13 +205,7 @@ export const OPERATIONS: Readonly<Record<string, Handler>> = {
 
   UpdateAlias(context, input) {
     const alias = context.store.alias(context.region, input.string('AliasName', true, 256))
-    const key = aliasTarget(context, input)
-    const current = context.store.findKey(context.region, alias.targetKeyId)
-    // As in KMS, the new key must be of the same kind: a symmetric key's alias cannot move to an RSA key.
-    if (current !== undefined && (current.keySpec === 'SYMMETRIC_DEFAULT') !== (key.keySpec === 'SYMMETRIC_DEFAULT')) {
-      throw validation(`${alias.aliasName} points to a ${current.keySpec} key; it cannot move to ${key.arn}, a ${key.keySpec} key.`)
-    }
-    context.store.retargetAlias(alias, key)
+    context.store.retargetAlias(alias, aliasTarget(context, input))
     context.mutated = true
     return {}
   },

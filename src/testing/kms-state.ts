@@ -143,8 +143,12 @@ export class KmsStore {
     return alias
   }
 
-  /** Point `alias` at another key (UpdateAlias). */
+  /** Point `alias` at another key of its Region (UpdateAlias): as in KMS, a key of the same kind, symmetric or RSA. */
   retargetAlias(alias: EmulatedAlias, target: EmulatedKey): void {
+    const current = this.findKey(alias.region, alias.targetKeyId)
+    if (current !== undefined && (current.keySpec === 'SYMMETRIC_DEFAULT') !== (target.keySpec === 'SYMMETRIC_DEFAULT')) {
+      throw validation(`${alias.aliasName} points to a ${current.keySpec} key; it cannot move to ${target.arn}, a ${target.keySpec} key.`)
+    }
     this.#aliases.set(this.aliasArn(alias.region, alias.aliasName), { ...alias, targetKeyId: target.keyId, lastUpdatedDate: nowInSeconds() })
   }
 
