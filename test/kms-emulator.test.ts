@@ -820,6 +820,8 @@ describe('emulator API', () => {
     const pending = kms.createKey({ region: 'us-east-1' })
     kms.scheduleKeyDeletion(pending.arn)
     expect(() => kms.updateAlias('alias/api-moved', pending.arn)).toThrow(/pending deletion/)
+    // As CreateAlias does: no new alias for a key pending deletion.
+    expect(() => kms.createAlias('alias/api-pending', pending.arn)).toThrow(/pending deletion/)
     kms.deleteAlias('alias/api-moved', 'us-east-1')
     expect(await kmsFailure(east.send(new DescribeKeyCommand({ KeyId: 'alias/api-moved' })))).toBeInstanceOf(NotFoundException)
     expect(() => kms.deleteAlias('alias/api-moved', 'us-east-1')).toThrow(configurationError)

@@ -13,7 +13,7 @@ import { KmsServiceError, unsupported } from './kms-errors.js'
 import { KmsFaults, stringFilter, type KmsFaultInjector } from './kms-faults.js'
 import { TARGET_PREFIX, callerOf, parseJsonObject, readBody, send, type Caller } from './kms-http.js'
 import { RequestInput } from './kms-input.js'
-import { assertNotPendingDeletion, type OperationContext } from './kms-key-use.js'
+import type { OperationContext } from './kms-key-use.js'
 import { OPERATIONS } from './kms-operations.js'
 import { KmsStore, nowInSeconds, systemProblem, type EmulatedKey } from './kms-state.js'
 
@@ -206,7 +206,6 @@ class LocalKms implements KmsEmulator {
   updateAlias(aliasName: string, keyArn: string): void {
     this.#change(() => {
       const key = this.#keyByArn(keyArn)
-      assertNotPendingDeletion(key)
       this.#store.retargetAlias(this.#store.alias(key.region, aliasName), key)
     })
   }

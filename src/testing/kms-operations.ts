@@ -99,15 +99,13 @@ function generateDataKey(context: OperationContext, input: RequestInput): { key:
   return { key, plaintext, blob: encryptUnder(context, key, 'SYMMETRIC_DEFAULT', plaintext, encryptionContext) }
 }
 
-/** The key an alias is to point to (CreateAlias, UpdateAlias): a key, not another alias, and not pending deletion. */
+/** The key an alias is to point to (CreateAlias, UpdateAlias): a key, not another alias (the store refuses one pending deletion). */
 function aliasTarget(context: OperationContext, input: RequestInput): EmulatedKey {
   const target = input.string('TargetKeyId', true)
   if (target.startsWith('alias/') || /^arn:[^:]*:kms:[^:]*:[^:]*:alias\//.test(target)) {
     throw validation('TargetKeyId must be a key id or key ARN, not an alias.')
   }
-  const key = useKey(context, target, false)
-  assertNotPendingDeletion(key)
-  return key
+  return useKey(context, target, false)
 }
 
 /** One page of a List operation: `Limit` items from the index `Marker` gives (this emulator's markers are indexes). */

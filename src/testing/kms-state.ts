@@ -4,6 +4,7 @@ import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'nod
 import { ConfigurationError } from '../errors.js'
 import { exportMaterial, importMaterial, KEY_SPECS, type EmulatedKeySpec, type KeyMaterial } from './kms-crypto.js'
 import { KmsServiceError, notFound, unsupported, validation } from './kms-errors.js'
+import { assertNotPendingDeletion } from './kms-key-use.js'
 
 export type KeyState = 'Enabled' | 'Disabled' | 'PendingDeletion'
 
@@ -129,6 +130,7 @@ export class KmsStore {
         `Alias name ${JSON.stringify(aliasName)} is invalid: use "alias/" then letters, digits, "/", "_" or "-", not starting "alias/aws/".`,
       )
     }
+    assertNotPendingDeletion(target)
     const arn = this.aliasArn(region, aliasName)
     if (this.#aliases.has(arn)) throw new KmsServiceError('AlreadyExistsException', `An alias with the name ${arn} already exists.`)
     const alias: EmulatedAlias = { aliasName, region, targetKeyId: target.keyId, creationDate: nowInSeconds() }
@@ -145,6 +147,7 @@ export class KmsStore {
 
   /** Point `alias` at another key of its Region (UpdateAlias): as in KMS, a key of the same kind, symmetric or RSA. */
   retargetAlias(alias: EmulatedAlias, target: EmulatedKey): void {
+    assertNotPendingDeletion(target)
     const current = this.findKey(alias.region, alias.targetKeyId)
     if (current !== undefined && (current.keySpec === 'SYMMETRIC_DEFAULT') !== (target.keySpec === 'SYMMETRIC_DEFAULT')) {
       throw validation(`${alias.aliasName} points to a ${current.keySpec} key; it cannot move to ${target.arn}, a ${target.keySpec} key.`)
