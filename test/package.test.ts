@@ -487,10 +487,10 @@ const worker :Workerd.Worker = (
         }
       }
       const outcome = await get('/')
-      const made = Object.fromEntries(Object.keys(outcome.global as object).map((name) => [name, 'made']))
+      const made = Object.fromEntries(Object.keys(outcome.atGlobalScope as object).map((name) => [name, 'made']))
       expect(Object.keys(made)).toHaveLength(16)
       expect(outcome).toEqual({
-        global: made,
+        atGlobalScope: made,
         suites: Object.fromEntries(ALGORITHM_SUITE_IDS.map((id) => [String(id), true])),
         managers: {
           DefaultMaterialsManager: 'DefaultMaterialsManager',
