@@ -113,6 +113,23 @@ describe('attribute serialization: properties', () => {
     }
   })
 
+  it('values serialize the same where TextEncoder has no encodeInto (polyfills such as fast-text-encoding)', () => {
+    const own = Object.getOwnPropertyDescriptor(TextEncoder.prototype, 'encodeInto') as PropertyDescriptor
+    fc.assert(
+      fc.property(attribute, (value) => {
+        const expected = serializeAttribute(value)
+        delete (TextEncoder.prototype as Partial<TextEncoder>).encodeInto
+        try {
+          expect(serializeAttribute(value)).toEqual(expected)
+        } finally {
+          Object.defineProperty(TextEncoder.prototype, 'encodeInto', own)
+        }
+      }),
+      { numRuns: 200 },
+    )
+    expect(typeof new TextEncoder().encodeInto).toBe('function')
+  })
+
   it('every value of every type round-trips to its canonical form', () => {
     fc.assert(
       fc.property(attribute, (value) => {

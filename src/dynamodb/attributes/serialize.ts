@@ -51,7 +51,14 @@ class Writer extends ByteWriter {
   /** UTF-8 of `text`, encoded in place (a UTF-16 unit takes at most 3 bytes); returns its length. */
   text(text: string): number {
     const at = this.reserve(text.length * 3)
-    const { written } = encoder.encodeInto(text, this.buffer.subarray(at))
+    let written: number
+    // TextEncoder polyfills (fast-text-encoding, which React Native applications load where the engine has none) may lack encodeInto.
+    if (typeof encoder.encodeInto === 'function') written = encoder.encodeInto(text, this.buffer.subarray(at)).written
+    else {
+      const bytes = encoder.encode(text)
+      this.buffer.set(bytes, at)
+      written = bytes.length
+    }
     this.length = at + written
     return written
   }
