@@ -4,7 +4,7 @@
 // ConfigurationError; no message is written, nothing is cached, and a refused data key is zeroed.
 import { generateKeyPairSync } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
-import { nodeBackend } from '../src/backend/node.js'
+import { nodeItemBackend } from '../src/dynamodb/node-backend.js'
 import { serializeAttribute } from '../src/dynamodb/attributes/index.js'
 import { decryptStructure, encryptStructure, type StructuredField } from '../src/dynamodb/structured/index.js'
 import {
@@ -165,10 +165,10 @@ describe('DynamoDB items', () => {
   it('a 16-byte data key is refused on encrypt and on decrypt', async () => {
     const short = <M extends { plaintextDataKey: Uint8Array }>(m: M): M => ({ ...m, plaintextDataKey: m.plaintextDataKey.subarray(0, 16) })
     const { manager, keys } = changing(short, short)
-    const encrypting = encryptStructure({ tableName: 't', fields, materialsManager: manager, backend: nodeBackend, algorithmSuiteId: 0x6700 })
+    const encrypting = encryptStructure({ tableName: 't', fields, materialsManager: manager, backend: nodeItemBackend, algorithmSuiteId: 0x6700 })
     expect(await codeOf(encrypting)).toBe('KEYRING_FAILURE')
-    const out = await encryptStructure({ tableName: 't', fields, materialsManager: inner, backend: nodeBackend, algorithmSuiteId: 0x6700 })
-    const decrypting = decryptStructure({ tableName: 't', fields: out.fields, authenticate, materialsManager: manager, backend: nodeBackend })
+    const out = await encryptStructure({ tableName: 't', fields, materialsManager: inner, backend: nodeItemBackend, algorithmSuiteId: 0x6700 })
+    const decrypting = decryptStructure({ tableName: 't', fields: out.fields, authenticate, materialsManager: manager, backend: nodeItemBackend })
     expect(await codeOf(decrypting)).toBe('KEYRING_FAILURE')
     expect(keys.every(isZero)).toBe(true)
   })
@@ -357,9 +357,9 @@ describe('what a custom manager or keyring throws', () => {
     await expectKeyringFailure(readAll(chunked(ciphertext, 1000).pipeThrough(decryptStream(manager))), value)
     await expectKeyringFailure(encrypt(new CachingMaterialsManager({ materialsManager: manager, maxAge: 60_000 }), plaintext), value)
     const fields: StructuredField[] = [{ name: 'secret', terminal: serializeAttribute({ S: 'value' }), action: 'ENCRYPT_AND_SIGN' }]
-    await expectKeyringFailure(encryptStructure({ tableName: 't', fields, materialsManager: manager, backend: nodeBackend, algorithmSuiteId: 0x6700 }), value)
-    const item = await encryptStructure({ tableName: 't', fields, materialsManager: inner, backend: nodeBackend, algorithmSuiteId: 0x6700 })
-    await expectKeyringFailure(decryptStructure({ tableName: 't', fields: item.fields, authenticate: () => 'SIGN', materialsManager: manager, backend: nodeBackend }), value)
+    await expectKeyringFailure(encryptStructure({ tableName: 't', fields, materialsManager: manager, backend: nodeItemBackend, algorithmSuiteId: 0x6700 }), value)
+    const item = await encryptStructure({ tableName: 't', fields, materialsManager: inner, backend: nodeItemBackend, algorithmSuiteId: 0x6700 })
+    await expectKeyringFailure(decryptStructure({ tableName: 't', fields: item.fields, authenticate: () => 'SIGN', materialsManager: manager, backend: nodeItemBackend }), value)
   })
 
   it.each(thrown)('%s from a keyring on encrypt, alone or as a multi-keyring child: KeyringError with it as cause', async (_, value) => {

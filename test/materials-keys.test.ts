@@ -5,6 +5,7 @@
 import { createPublicKey, createSecretKey, generateKeyPairSync, type KeyObject } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 import { nodeBackend } from '../src/backend/node.js'
+import { nodeItemBackend } from '../src/dynamodb/node-backend.js'
 import type { CryptoBackend } from '../src/backend/types.js'
 import { WebVerificationKey } from '../src/backend/signing-key.js'
 import { webCryptoBackend } from '../src/backend/webcrypto.js'
@@ -103,9 +104,9 @@ describe('node:crypto: a verification key it cannot verify with', () => {
     const fields: StructuredField[] = [{ name: 'pk', terminal: serializeAttribute({ S: 'key' }), action: 'SIGN_ONLY' }]
     const authenticate = (): 'SIGN' => 'SIGN'
     const writer = new DefaultMaterialsManager(keyring)
-    const out = await encryptStructure({ tableName: 'table', fields, materialsManager: writer, backend: nodeBackend, algorithmSuiteId: 0x6701 })
+    const out = await encryptStructure({ tableName: 'table', fields, materialsManager: writer, backend: nodeItemBackend, algorithmSuiteId: 0x6701 })
     const read = (manager: MaterialsManager) =>
-      decryptStructure({ tableName: 'table', fields: out.fields, authenticate, materialsManager: manager, backend: nodeBackend })
+      decryptStructure({ tableName: 'table', fields: out.fields, authenticate, materialsManager: manager, backend: nodeItemBackend })
     expect((await read(writer)).fields.get('pk')).toEqual(fields[0]?.terminal)
     expectManagersFault(await rejectionOf(read(managerWithKey(() => p256))))
   })
@@ -118,7 +119,7 @@ describe('node:crypto: a verification key it cannot verify with', () => {
       getDecryptionMaterials: (request, backend) => inner.getDecryptionMaterials(request, backend),
     }
     const fields: StructuredField[] = [{ name: 'pk', terminal: serializeAttribute({ S: 'key' }), action: 'SIGN_ONLY' }]
-    const error = await rejectionOf(encryptStructure({ tableName: 'table', fields, materialsManager: manager, backend: nodeBackend, algorithmSuiteId: 0x6701 }))
+    const error = await rejectionOf(encryptStructure({ tableName: 'table', fields, materialsManager: manager, backend: nodeItemBackend, algorithmSuiteId: 0x6701 }))
     expect(error).toBeInstanceOf(KeyringError)
     expect((error as KeyringError).message).toMatch(/signing key cannot sign/)
   })

@@ -32,7 +32,7 @@ import {
   type KmsClientLike,
   type MaterialsManager,
 } from '../src/index.js'
-import { COMMITTING, SIGNING, rejectionOf } from './helpers/fixtures.js'
+import { COMMITTING, SIGNING, rejectionOf, withoutSubtle } from './helpers/fixtures.js'
 import { katKms, KMS_RSA_KAT } from './helpers/kms-rsa-kat.js'
 import { aesKey, decryptPolicyFor, KEY_NAMESPACE, keyNameOf, officialDecrypt, officialEncrypt, officialKeyring } from './helpers/official.js'
 
@@ -732,16 +732,6 @@ describe('streams of signing suites on WebCrypto (incremental digest, @noble/cur
 })
 
 describe('without crypto.subtle (pages served over plain HTTP)', () => {
-  async function withoutSubtle<T>(run: () => Promise<T>): Promise<T> {
-    const original = globalThis.crypto
-    Object.defineProperty(globalThis, 'crypto', { value: { getRandomValues: original.getRandomValues.bind(original) }, configurable: true })
-    try {
-      return await run()
-    } finally {
-      Object.defineProperty(globalThis, 'crypto', { value: original, configurable: true })
-    }
-  }
-
   it.each(ALL_SUITES.filter((suite) => !SIGNING.has(suite)).map((suite) => [hex16(suite), suite] as const))(
     '%s with a raw AES keyring runs on @noble and interoperates with node:crypto',
     async (_name, suite) => {

@@ -2,8 +2,9 @@
 // import, so a page with WebCrypto never downloads them when bundled with code splitting): AES-192-GCM,
 // which Chromium's WebCrypto refuses, and AES-GCM, SHA-2, HKDF and RSA-OAEP encryption where `crypto.subtle`
 // is missing (pages served over plain HTTP from another host, JavaScript engines without WebCrypto).
-import { gcm } from '@noble/ciphers/aes.js'
+import { ctr, gcm } from '@noble/ciphers/aes.js'
 import { hkdf } from '@noble/hashes/hkdf.js'
+import { hmac as nobleHmac } from '@noble/hashes/hmac.js'
 import { sha1 } from '@noble/hashes/legacy.js'
 import { sha256, sha384, sha512 } from '@noble/hashes/sha2.js'
 import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js'
@@ -46,6 +47,15 @@ export function hkdfAll(hash: HashName, ikm: Uint8Array, salt: Uint8Array, outpu
 
 export function digest(hash: HashName, data: Uint8Array): Uint8Array {
   return HASHES[hash](data)
+}
+
+/** For DynamoDB items (src/dynamodb/web-backend.ts): HMAC, and the AES-256-CTR stream from a 16-byte counter block. */
+export function hmac(hash: HashName, key: Uint8Array, data: Uint8Array): Uint8Array {
+  return nobleHmac(HASHES[hash], key, data)
+}
+
+export function aesCtr(key: Uint8Array, counter: Uint8Array, length: number): Uint8Array {
+  return ctr(key, counter).encrypt(new Uint8Array(length))
 }
 
 const OAEP_HASHES = { 'SHA-1': sha1, 'SHA-256': sha256, 'SHA-384': sha384, 'SHA-512': sha512 } as const

@@ -5,14 +5,13 @@ import { ConfigurationError } from '../errors.js'
 import { optionsObject } from '../option-names.js'
 import { loadOnce } from '../load-on-demand.js'
 import { toBase64 } from '../backend/der.js'
-import type { CryptoBackend } from '../backend/types.js'
 import type { EncryptionContext } from '../types.js'
 import { quoteIdentifier } from '../quote.js'
 import { TYPE_ID, deserializeAttribute, serializeAttribute } from './attributes/index.js'
 import { BASE64_BINARIES, MAX_DEPTH } from './attributes/serialize.js'
 import { tableConfig, isUnsigned, type DynamoDbItemEncryptorConfig, type TableConfig } from './config.js'
 import { InvalidItemError, MalformedItemError } from './errors.js'
-import { decryptStructure, encryptStructure, type ParsedHeader, type StructuredField } from './structured/index.js'
+import { decryptStructure, encryptStructure, type ItemBackend, type ParsedHeader, type StructuredField } from './structured/index.js'
 import { FOOTER_ATTRIBUTE, HEADER_ATTRIBUTE, RESERVED_PREFIX, type AttributeValue, type CryptoAction, type Item, type ItemCallOptions, type ObjectMarshallOptions, type ObjectUnmarshallOptions, type Terminal } from './types.js'
 import { isBytes } from '../is-bytes.js'
 
@@ -82,9 +81,9 @@ function isPlaintextItem(item: Item): boolean {
  */
 export class ItemEncryptorCore {
   readonly config: TableConfig
-  readonly #backend: CryptoBackend
+  readonly #backend: ItemBackend
 
-  constructor(options: DynamoDbItemEncryptorConfig, backend: CryptoBackend) {
+  constructor(options: DynamoDbItemEncryptorConfig, backend: ItemBackend) {
     this.config = tableConfig(options)
     this.#backend = backend
   }

@@ -4,6 +4,7 @@ import { unmarshall } from '@aws-sdk/util-dynamodb'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { EnvelopeError } from '../../src/errors.js'
+import { DynamoDbItemEncryptor as BrowserItemEncryptor } from '../../src/dynamodb/browser.js'
 import { DynamoDbItemEncryptor, InvalidItemError, MalformedItemError, type AttributeValue, type DynamoDbItemEncryptorConfig, type Item } from '../../src/dynamodb/index.js'
 import { aesKeyring, heldKeyring, rejectionOf, spyKeyring, withFailingImport } from '../helpers/fixtures.js'
 import { DefaultMaterialsManager, MultiKeyring, type Keyring, type MaterialsManager } from '../../src/index.js'
@@ -551,11 +552,14 @@ describe('DynamoDbItemEncryptor on hostile stored items', () => {
         },
       })),
     )
-    const cases = [0x6700, 0x6701].flatMap((algorithmSuite) =>
-      [signedActions, contextActions].map((attributeActionsOnEncrypt) => ({
-        name: `suite 0x${algorithmSuite.toString(16)}, ${attributeActionsOnEncrypt === signedActions ? 'SIGN_ONLY' : 'context'} keys`,
-        itemEncryptor: new DynamoDbItemEncryptor({ ...base, algorithmSuite: algorithmSuite as 0x6700, attributeActionsOnEncrypt }),
-      })),
+    // The browser build (WebCrypto) as well as the Node build.
+    const cases = [DynamoDbItemEncryptor, BrowserItemEncryptor].flatMap((Encryptor) =>
+      [0x6700, 0x6701].flatMap((algorithmSuite) =>
+        [signedActions, contextActions].map((attributeActionsOnEncrypt) => ({
+          name: `${Encryptor === DynamoDbItemEncryptor ? 'Node' : 'browser'} build, suite 0x${algorithmSuite.toString(16)}, ${attributeActionsOnEncrypt === signedActions ? 'SIGN_ONLY' : 'context'} keys`,
+          itemEncryptor: new Encryptor({ ...base, algorithmSuite: algorithmSuite as 0x6700, attributeActionsOnEncrypt }),
+        })),
+      ),
     )
 
     it.each(cases)('$name', async ({ itemEncryptor }) => {

@@ -6,6 +6,8 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { decompressPoint } from '../../src/backend/ec.js'
 import { nodeBackend } from '../../src/backend/node.js'
+import { nodeItemBackend } from '../../src/dynamodb/node-backend.js'
+import { webItemBackend } from '../../src/dynamodb/web-backend.js'
 import type { AeadKey, CryptoBackend } from '../../src/backend/types.js'
 import { serializeAttribute } from '../../src/dynamodb/attributes/index.js'
 import {
@@ -27,7 +29,7 @@ import { EnvelopeError, InternalError } from '../../src/errors.js'
 import { dbeSuite } from '../../src/suites-dbe.js'
 import type { CompleteDecryptionMaterials, CompleteEncryptionMaterials, DecryptionRequest, EncryptionRequest, MaterialsManager } from '../../src/types.js'
 import { DefaultMaterialsManager } from '../../src/index.js'
-import { aesKeyring, rejectionOf, thrownBy } from '../helpers/fixtures.js'
+import { aesKeyring, rejectionOf, thrownBy, withoutSubtle } from '../helpers/fixtures.js'
 import { decryptTerminal } from '../../src/dynamodb/structured/crypt.js'
 
 const dataKey = Uint8Array.from({ length: 32 }, (_, i) => i + 1)
@@ -100,26 +102,32 @@ describe('item format: known answers', () => {
     }
   })
 
-  it('field keys: HKDF-SHA512 root key, then AES-256-CTR from "AwsDbeField" ‖ 0x2c ‖ uint32(3 × offset)', async () => {
+  // The browser build's item backend takes the stream from WebCrypto's AES-CTR, or from @noble without crypto.subtle.
+  it.each([
+    ['node:crypto', nodeItemBackend, false],
+    ['WebCrypto', webItemBackend, false],
+    ['@noble (no crypto.subtle)', webItemBackend, true],
+  ] as const)('field keys on %s: HKDF-SHA512 root key, then AES-256-CTR from "AwsDbeField" ‖ 0x2c ‖ uint32(3 × offset)', async (_name, backend, noSubtle) =>
+    (noSubtle ? withoutSubtle : (run: () => Promise<void>) => run())(async () => {
     const info = Buffer.concat([Buffer.from('AWS_DBE_DERIVE_KEY'), messageId])
     const root = new Uint8Array(hkdfSync('sha512', dataKey, new Uint8Array(0), info, 32))
-    expect(await fieldRootKey(nodeBackend, dbeSuite(0x6700), dataKey, messageId)).toEqual(root)
+    expect(await fieldRootKey(backend, dbeSuite(0x6700), dataKey, messageId)).toEqual(root)
     // An item's keys come from one pass over the stream (fieldKeys); each must be the one its own counter gives.
-    const keys = fieldKeys(root, 90)
+    const keys = await fieldKeys(backend, root, 90)
     expect(keys).toHaveLength(90 * 48)
     for (const offset of [0, 1, 2, 85, 89]) {
       const counter = Buffer.concat([Buffer.from('AwsDbeField'), Buffer.from([44]), Buffer.alloc(4)])
       counter.writeUInt32BE(offset * 3, 12) // 89 × 3 carries into the third byte
       const stream = createCipheriv('aes-256-ctr', root, counter).update(Buffer.alloc(44))
-      for (const { key, nonce } of [fieldKey(root, offset), fieldKeyAt(keys, offset)]) {
+      for (const { key, nonce } of [await fieldKey(backend, root, offset), fieldKeyAt(keys, offset)]) {
         expect(Buffer.from(key), `offset ${offset}`).toEqual(stream.subarray(0, 32))
         expect(Buffer.from(nonce), `offset ${offset}`).toEqual(stream.subarray(32))
       }
     }
-  })
+  }))
 
   it('header, encrypted attribute and footer bytes of a 0x6700 item', async () => {
-    const backend = nodeBackend
+    const backend = nodeItemBackend
     const table = 'orders'
     const fields = [field('pk', { S: 'u1' }, 'SIGN_ONLY'), field('card', { S: '4111' }, 'ENCRYPT_AND_SIGN'), field('note', { S: 'n' }, 'DO_NOTHING')]
     const context = { 'aws-crypto-table-name': table }
@@ -182,7 +190,7 @@ describe('item format: known answers', () => {
   it('a 0x6701 footer ends with a 103-byte DER ECDSA P-384 signature over the canonical hash', async () => {
     const materials = new FixedMaterials()
     for (let i = 0; i < 6; i++) {
-      const out = await encryptStructure({ tableName: 't12', fields: [field('pk', { S: `k${i}` }, 'SIGN_ONLY')], materialsManager: materials, backend: nodeBackend, messageId })
+      const out = await encryptStructure({ tableName: 't12', fields: [field('pk', { S: `k${i}` }, 'SIGN_ONLY')], materialsManager: materials, backend: nodeItemBackend, messageId })
       const footer = out.fields.get('aws_dbe_foot')?.value as Uint8Array
       expect(footer.length).toBe(48 + 103)
       const header = out.fields.get('aws_dbe_head')?.value as Uint8Array
@@ -218,7 +226,7 @@ describe('item format: properties', () => {
   it('a signer that never gives a 103-byte signature fails the item with INTERNAL_ERROR after 17 attempts', async () => {
     let calls = 0
     // Bytes that are no DER signature at all, so neither the signature nor its (r, n - s) twin is 103 bytes.
-    const brokenSigner = { ...nodeBackend, signMessage: async () => (calls++, new Uint8Array(10)) }
+    const brokenSigner = { ...nodeItemBackend, signMessage: async () => (calls++, new Uint8Array(10)) }
     const error = await encryptStructure({ tableName: 't12', fields: [field('pk', { S: 'k' }, 'SIGN_ONLY')], materialsManager: new FixedMaterials(), backend: brokenSigner, messageId }).then(
       () => undefined,
       (caught: unknown) => caught,
@@ -228,19 +236,21 @@ describe('item format: properties', () => {
     expect(calls).toBe(17)
   })
 
-  it('field keys exist for offsets 0 to (2^32 - 1) / 3 only: the counter is 3 × offset in 32 bits', () => {
+  it('field keys exist for offsets 0 to (2^32 - 1) / 3 only: the counter is 3 × offset in 32 bits', async () => {
     const last = Math.floor(0xffffffff / 3) - 1
-    expect(fieldKey(dataKey, last).key).toHaveLength(32)
-    for (const offset of [last + 1, -1, 1.5, Number.NaN]) expect(thrownBy(() => fieldKey(dataKey, offset)), String(offset)).toMatchObject({ code: 'MALFORMED_ITEM' })
+    expect((await fieldKey(nodeItemBackend, dataKey, last)).key).toHaveLength(32)
+    for (const offset of [last + 1, -1, 1.5, Number.NaN]) {
+      expect(await rejectionOf(fieldKey(nodeItemBackend, dataKey, offset)), String(offset)).toMatchObject({ code: 'MALFORMED_ITEM' })
+    }
     // A count past the last offset is refused before its stream is allocated.
-    expect(thrownBy(() => fieldKeys(dataKey, last + 2))).toMatchObject({ code: 'MALFORMED_ITEM' })
+    expect(await rejectionOf(fieldKeys(nodeItemBackend, dataKey, last + 2))).toMatchObject({ code: 'MALFORMED_ITEM' })
   })
 
   it('random attribute sets round-trip under both suites', async () => {
     await fc.assert(
       fc.asyncProperty(fieldSet, fc.constantFrom(0x6700, 0x6701), async (fields, suite) => {
-        const out = await encryptStructure({ tableName: 'table', fields, materialsManager: manager, backend: nodeBackend, algorithmSuiteId: suite })
-        const back = await decryptStructure({ tableName: 'table', fields: out.fields, authenticate: authenticate(fields), materialsManager: manager, backend: nodeBackend })
+        const out = await encryptStructure({ tableName: 'table', fields, materialsManager: manager, backend: nodeItemBackend, algorithmSuiteId: suite })
+        const back = await decryptStructure({ tableName: 'table', fields: out.fields, authenticate: authenticate(fields), materialsManager: manager, backend: nodeItemBackend })
         for (const f of fields) expect(back.fields.get(f.name)).toEqual(f.terminal)
         expect(back.fields.size).toBe(fields.length)
         expect(back.cryptoActions).toEqual(Object.fromEntries(fields.map((f) => [f.name, f.action])))
@@ -252,14 +262,14 @@ describe('item format: properties', () => {
   it('changing any byte of a signed or encrypted attribute, the header or the footer fails with a typed error', async () => {
     await fc.assert(
       fc.asyncProperty(fieldSet, fc.nat(), fc.nat(), fc.integer({ min: 1, max: 255 }), async (fields, pick, position, delta) => {
-        const out = await encryptStructure({ tableName: 'table', fields, materialsManager: manager, backend: nodeBackend, algorithmSuiteId: 0x6700 })
+        const out = await encryptStructure({ tableName: 'table', fields, materialsManager: manager, backend: nodeItemBackend, algorithmSuiteId: 0x6700 })
         const targets = [...out.fields.entries()].filter(([name, terminal]) => authenticate(fields)(name) === 'SIGN' && terminal.value.length > 0)
         const [name, terminal] = targets[pick % targets.length] as [string, Terminal]
         const changed = terminal.value.slice()
         const index = position % changed.length
         changed[index] = ((changed[index] as number) + delta) & 0xff
         const tampered = new Map(out.fields).set(name, { typeId: terminal.typeId, value: changed })
-        const failure = await decryptStructure({ tableName: 'table', fields: tampered, authenticate: authenticate(fields), materialsManager: manager, backend: nodeBackend }).then(
+        const failure = await decryptStructure({ tableName: 'table', fields: tampered, authenticate: authenticate(fields), materialsManager: manager, backend: nodeItemBackend }).then(
           () => undefined,
           (error: unknown) => error,
         )
@@ -271,7 +281,7 @@ describe('item format: properties', () => {
 
   it('0x6701: a changed signature byte fails with SIGNATURE_INVALID (the recipient tags still match), a changed tag byte with ITEM_AUTHENTICATION_FAILED', async () => {
     const fields = [field('pk', { S: 'key' }, 'SIGN_ONLY'), field('card', { S: '4111' }, 'ENCRYPT_AND_SIGN')]
-    const out = await encryptStructure({ tableName: 'table', fields, materialsManager: manager, backend: nodeBackend, algorithmSuiteId: 0x6701 })
+    const out = await encryptStructure({ tableName: 'table', fields, materialsManager: manager, backend: nodeItemBackend, algorithmSuiteId: 0x6701 })
     const footer = out.fields.get('aws_dbe_foot') as Terminal
     expect(footer.value.length).toBe(48 + 103)
     await fc.assert(
@@ -279,7 +289,7 @@ describe('item format: properties', () => {
         const changed = footer.value.slice()
         changed[index] = ((changed[index] as number) + delta) & 0xff
         const tampered = new Map(out.fields).set('aws_dbe_foot', { typeId: footer.typeId, value: changed })
-        const failure = await rejectionOf(decryptStructure({ tableName: 'table', fields: tampered, authenticate: authenticate(fields), materialsManager: manager, backend: nodeBackend }))
+        const failure = await rejectionOf(decryptStructure({ tableName: 'table', fields: tampered, authenticate: authenticate(fields), materialsManager: manager, backend: nodeItemBackend }))
         expect(failure).toMatchObject({ code: index < 48 ? 'ITEM_AUTHENTICATION_FAILED' : 'SIGNATURE_INVALID' })
       }),
       { numRuns: 60 },
@@ -296,25 +306,25 @@ describe('item format: an encrypted attribute that does not open', () => {
       tableName: 't',
       fields: [field('pk', { S: 'k' }, 'SIGN_ONLY'), field('card', { S: '4111 1111' }, 'ENCRYPT_AND_SIGN')],
       materialsManager: materials,
-      backend: nodeBackend,
+      backend: nodeItemBackend,
       messageId,
     })
     const stored = out.fields.get('card') as Terminal
     const rootKey = () => fieldRootKey(nodeBackend, dbeSuite(0x6700), dataKey, messageId)
     const path = canonicalPath('t', 'card')
-    expect(await decryptTerminal(nodeBackend, fieldKey(await rootKey(), 0), path, stored, 'card')).toEqual(serializeAttribute({ S: '4111 1111' }))
+    expect(await decryptTerminal(nodeBackend, await fieldKey(nodeItemBackend, await rootKey(), 0), path, stored, 'card')).toEqual(serializeAttribute({ S: '4111 1111' }))
     // The first two bytes, the plaintext's type, are outside AES-GCM (spec: the canonical path is its AAD): the
     // footer covers them, as the tampering property above checks.
     for (let index = 2; index < stored.value.length; index++) {
       const changed = stored.value.slice()
       changed[index] = (changed[index] as number) ^ 0x01
-      const failure = await rejectionOf(decryptTerminal(nodeBackend, fieldKey(await rootKey(), 0), path, { typeId: stored.typeId, value: changed }, 'card'))
+      const failure = await rejectionOf(decryptTerminal(nodeBackend, await fieldKey(nodeItemBackend, await rootKey(), 0), path, { typeId: stored.typeId, value: changed }, 'card'))
       expect(failure, `byte ${index}`).toMatchObject({ code: 'ITEM_AUTHENTICATION_FAILED' })
     }
     // What the failed tag left in the output (the plaintext with one bit flipped) is zeroed.
     const outputs: Uint8Array[] = []
     const capturing: CryptoBackend = {
-      ...nodeBackend,
+      ...nodeItemBackend,
       aeadKey: (key) => {
         const aead = nodeBackend.aeadKey(key) as AeadKey
         return {
@@ -326,14 +336,14 @@ describe('item format: an encrypted attribute that does not open', () => {
     }
     const flipped = stored.value.slice()
     flipped[3] = (flipped[3] as number) ^ 0x01
-    expect(await rejectionOf(decryptTerminal(capturing, fieldKey(await rootKey(), 0), path, { typeId: stored.typeId, value: flipped }, 'card'))).toMatchObject({ code: 'ITEM_AUTHENTICATION_FAILED' })
+    expect(await rejectionOf(decryptTerminal(capturing, await fieldKey(nodeItemBackend, await rootKey(), 0), path, { typeId: stored.typeId, value: flipped }, 'card'))).toMatchObject({ code: 'ITEM_AUTHENTICATION_FAILED' })
     expect(outputs).toHaveLength(1)
     expect(outputs[0]!.every((byte) => byte === 0)).toBe(true)
     // Another offset (the attribute's place among the encrypted ones) or path opens nothing either.
-    expect(await rejectionOf(decryptTerminal(nodeBackend, fieldKey(await rootKey(), 1), path, stored, 'card'))).toMatchObject({ code: 'ITEM_AUTHENTICATION_FAILED' })
-    expect(await rejectionOf(decryptTerminal(nodeBackend, fieldKey(await rootKey(), 0), canonicalPath('t', 'other'), stored, 'card'))).toMatchObject({ code: 'ITEM_AUTHENTICATION_FAILED' })
+    expect(await rejectionOf(decryptTerminal(nodeBackend, await fieldKey(nodeItemBackend, await rootKey(), 1), path, stored, 'card'))).toMatchObject({ code: 'ITEM_AUTHENTICATION_FAILED' })
+    expect(await rejectionOf(decryptTerminal(nodeBackend, await fieldKey(nodeItemBackend, await rootKey(), 0), canonicalPath('t', 'other'), stored, 'card'))).toMatchObject({ code: 'ITEM_AUTHENTICATION_FAILED' })
     for (const terminal of [{ typeId: 0x0001, value: stored.value }, { typeId: stored.typeId, value: stored.value.subarray(0, 17) }]) {
-      expect(await rejectionOf(decryptTerminal(nodeBackend, fieldKey(await rootKey(), 0), path, terminal, 'card'))).toMatchObject({ code: 'MALFORMED_ITEM' })
+      expect(await rejectionOf(decryptTerminal(nodeBackend, await fieldKey(nodeItemBackend, await rootKey(), 0), path, terminal, 'card'))).toMatchObject({ code: 'MALFORMED_ITEM' })
     }
   })
 })
@@ -366,9 +376,9 @@ describe('item header: what parsing refuses', () => {
   it('a header or footer attribute that is not binary', async () => {
     const manager = new DefaultMaterialsManager(aesKeyring())
     const fields = [field('pk', { S: 'k' }, 'SIGN_ONLY')]
-    const out = await encryptStructure({ tableName: 't', fields, materialsManager: manager, backend: nodeBackend })
+    const out = await encryptStructure({ tableName: 't', fields, materialsManager: manager, backend: nodeItemBackend })
     const decrypting = (changed: Map<string, Terminal>) =>
-      rejectionOf(decryptStructure({ tableName: 't', fields: changed, authenticate: () => 'SIGN', materialsManager: manager, backend: nodeBackend }))
+      rejectionOf(decryptStructure({ tableName: 't', fields: changed, authenticate: () => 'SIGN', materialsManager: manager, backend: nodeItemBackend }))
     for (const name of ['aws_dbe_head', 'aws_dbe_foot']) {
       const asString = { typeId: serializeAttribute({ S: 'x' }).typeId, value: (out.fields.get(name) as Terminal).value }
       expect(await decrypting(new Map(out.fields).set(name, asString)), name).toMatchObject({ code: 'MALFORMED_ITEM' })
@@ -378,12 +388,12 @@ describe('item header: what parsing refuses', () => {
   it('a footer of another length than its recipient tags (and signature) take', async () => {
     const manager = new DefaultMaterialsManager(aesKeyring())
     for (const algorithmSuiteId of [0x6700, 0x6701]) {
-      const out = await encryptStructure({ tableName: 't', fields: [field('pk', { S: 'k' }, 'SIGN_ONLY')], materialsManager: manager, backend: nodeBackend, algorithmSuiteId })
+      const out = await encryptStructure({ tableName: 't', fields: [field('pk', { S: 'k' }, 'SIGN_ONLY')], materialsManager: manager, backend: nodeItemBackend, algorithmSuiteId })
       const footer = (out.fields.get('aws_dbe_foot') as Terminal).value
       for (const changed of [footer.subarray(0, footer.length - 1), Uint8Array.of(...footer, 0), footer.subarray(0, 48)]) {
         if (algorithmSuiteId === 0x6700 && changed.length === 48) continue // that is the whole 0x6700 footer
         const fields = new Map(out.fields).set('aws_dbe_foot', { typeId: ENCRYPTED_TYPE_ID, value: changed })
-        const failure = await rejectionOf(decryptStructure({ tableName: 't', fields, authenticate: () => 'SIGN', materialsManager: manager, backend: nodeBackend }))
+        const failure = await rejectionOf(decryptStructure({ tableName: 't', fields, authenticate: () => 'SIGN', materialsManager: manager, backend: nodeItemBackend }))
         expect(failure, `${algorithmSuiteId.toString(16)}: ${changed.length} bytes`).toMatchObject({ code: 'MALFORMED_ITEM' })
       }
     }
@@ -393,12 +403,12 @@ describe('item header: what parsing refuses', () => {
     const manager = new DefaultMaterialsManager(aesKeyring())
     const decryptAs = async (action: CryptoAction) => {
       const fields = [field('pk', { S: 'k' }, action)]
-      const out = await encryptStructure({ tableName: 't', fields, materialsManager: manager, backend: nodeBackend })
+      const out = await encryptStructure({ tableName: 't', fields, materialsManager: manager, backend: nodeItemBackend })
       const head = (out.fields.get('aws_dbe_head') as Terminal).value.slice()
       expect(head[0]).toBe(action === 'SIGN_ONLY' ? 1 : 2) // version 2 only when needed
       head[0] = 3 - (head[0] as number)
       const changed = new Map(out.fields).set('aws_dbe_head', { typeId: ENCRYPTED_TYPE_ID, value: head })
-      return rejectionOf(decryptStructure({ tableName: 't', fields: changed, authenticate: () => 'SIGN', materialsManager: manager, backend: nodeBackend }))
+      return rejectionOf(decryptStructure({ tableName: 't', fields: changed, authenticate: () => 'SIGN', materialsManager: manager, backend: nodeItemBackend }))
     }
     expect(await decryptAs('SIGN_AND_INCLUDE_IN_ENCRYPTION_CONTEXT')).toMatchObject({ code: 'MALFORMED_ITEM' })
     // Version 1 made 2 has nothing to refuse: the changed byte is caught by the commitment, later.
@@ -410,7 +420,7 @@ describe('item structure: what encrypting refuses', () => {
   const manager = new DefaultMaterialsManager(aesKeyring())
   const pk = field('pk', { S: 'k' }, 'SIGN_ONLY')
   const encrypting = (fields: StructuredField[], more: { encryptionContext?: Record<string, string>; materialsManager?: MaterialsManager } = {}) =>
-    rejectionOf(encryptStructure({ tableName: 't', fields, materialsManager: more.materialsManager ?? manager, backend: nodeBackend, ...more }))
+    rejectionOf(encryptStructure({ tableName: 't', fields, materialsManager: more.materialsManager ?? manager, backend: nodeItemBackend, ...more }))
 
   it('a reserved attribute name, an attribute twice, no signed attribute', async () => {
     expect(await encrypting([pk, field('aws_dbe_head', { S: 'x' }, 'SIGN_ONLY')])).toMatchObject({ code: 'INVALID_ITEM' })
@@ -422,7 +432,7 @@ describe('item structure: what encrypting refuses', () => {
   it('a context that already holds a pair an attribute in the context needs', async () => {
     const region = field('region', { S: 'eu' }, 'SIGN_AND_INCLUDE_IN_ENCRYPTION_CONTEXT')
     const fields = [field('pk', { S: 'k' }, 'SIGN_AND_INCLUDE_IN_ENCRYPTION_CONTEXT'), region]
-    expect((await encryptStructure({ tableName: 't', fields, materialsManager: manager, backend: nodeBackend, encryptionContext: { tenant: 'a' } })).fields.size).toBe(4)
+    expect((await encryptStructure({ tableName: 't', fields, materialsManager: manager, backend: nodeItemBackend, encryptionContext: { tenant: 'a' } })).fields.size).toBe(4)
     for (const key of ['aws-crypto-attr.region', 'aws-crypto-legend']) {
       expect(await encrypting(fields, { encryptionContext: { [key]: 'x' } }), key).toMatchObject({ code: 'INVALID_ITEM' })
     }
@@ -438,7 +448,7 @@ describe('item structure: what encrypting refuses', () => {
       encryptedDataKeys: Array.from({ length: count }, () => materials.encryptedDataKeys[0]!),
       symmetricSigningKeys: Array.from({ length: count }, () => materials.symmetricSigningKeys![0]!),
     })
-    const out = await encryptStructure({ tableName: 't', fields: [pk], materialsManager: withKeys((materials) => copies(materials, 255)), backend: nodeBackend })
+    const out = await encryptStructure({ tableName: 't', fields: [pk], materialsManager: withKeys((materials) => copies(materials, 255)), backend: nodeItemBackend })
     expect(out.parsedHeader.encryptedDataKeys).toHaveLength(255)
     // None is refused with the materials (KEYRING_FAILURE); 256 by the header, which counts them in one byte.
     expect(await encrypting([pk], { materialsManager: withKeys((materials) => copies(materials, 0)) })).toMatchObject({ code: 'KEYRING_FAILURE' })

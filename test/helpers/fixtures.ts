@@ -197,3 +197,14 @@ export async function maxListenersWarnings(body: () => Promise<void>): Promise<E
   }
   return warnings.filter((warning) => warning.name === 'MaxListenersExceededWarning')
 }
+
+/** Runs `run` with a `crypto` that has getRandomValues only, as on a page served over plain HTTP from another host. */
+export async function withoutSubtle<T>(run: () => Promise<T>): Promise<T> {
+  const original = globalThis.crypto
+  Object.defineProperty(globalThis, 'crypto', { value: { getRandomValues: original.getRandomValues.bind(original) }, configurable: true })
+  try {
+    return await run()
+  } finally {
+    Object.defineProperty(globalThis, 'crypto', { value: original, configurable: true })
+  }
+}

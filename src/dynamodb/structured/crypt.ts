@@ -1,10 +1,8 @@
 // Per-attribute encryption (spec: structured-encryption/encrypt-path-structure.md#calculate-cipherkey-and-nonce
 // and #terminal-data-encryption): one HKDF per item gives the field root key; AES-256-CTR of it expands a
-// 44-byte key-and-nonce per encrypted attribute, taken in canonical-path order, all in one pass. The DynamoDB
-// helper is Node's only (package.json gives it no browser build), so the stream comes from node:crypto: no @noble
-// module is required, which test runners that cannot require ES modules (Jest before Node 24.9) refused.
-import { createCipheriv } from 'node:crypto'
+// 44-byte key-and-nonce per encrypted attribute, taken in canonical-path order, all in one pass.
 import { isAsyncAead, type CryptoBackend } from '../../backend/types.js'
+import type { ItemBackend } from './item-backend.js'
 import { utf8 } from '../../format/bytes.js'
 import type { AlgorithmSuite } from '../../suites.js'
 import { quoteIdentifier } from '../../quote.js'
@@ -39,18 +37,18 @@ export interface FieldKey {
   readonly nonce: Uint8Array
 }
 
-function keyStream(rootKey: Uint8Array, firstOffset: number, fields: number): Uint8Array {
+async function keyStream(backend: ItemBackend, rootKey: Uint8Array, firstOffset: number, fields: number): Promise<Uint8Array> {
   if (!Number.isInteger(firstOffset) || firstOffset < 0 || firstOffset + fields > MAX_FIELDS) throw new MalformedItemError('Too many encrypted attributes in one item.')
   const counter = new Uint8Array(16)
   counter.set(FIELD_NONCE_LABEL, 0)
   counter[11] = FIELD_KEY_LENGTH
   new DataView(counter.buffer).setUint32(12, firstOffset * 3)
-  return createCipheriv('aes-256-ctr', rootKey, counter).update(new Uint8Array(fields * FIELD_STRIDE))
+  return backend.aesCtr(rootKey, counter, fields * FIELD_STRIDE)
 }
 
 /** The first 44 bytes of AES-256-CTR(root key) from counter block "AwsDbeField" ‖ 0x2c ‖ uint32(3 × offset). */
-export function fieldKey(rootKey: Uint8Array, offset: number): FieldKey {
-  return fieldKeyAt(keyStream(rootKey, offset, 1), 0)
+export async function fieldKey(backend: ItemBackend, rootKey: Uint8Array, offset: number): Promise<FieldKey> {
+  return fieldKeyAt(await keyStream(backend, rootKey, offset, 1), 0)
 }
 
 /**
@@ -58,8 +56,8 @@ export function fieldKey(rootKey: Uint8Array, offset: number): FieldKey {
  * they follow one another in the stream that starts at block 0 (44 bytes used of every 48). Read one with
  * `fieldKeyAt`; zero the whole array after use.
  */
-export function fieldKeys(rootKey: Uint8Array, count: number): Uint8Array {
-  return keyStream(rootKey, 0, count)
+export function fieldKeys(backend: ItemBackend, rootKey: Uint8Array, count: number): Promise<Uint8Array> {
+  return keyStream(backend, rootKey, 0, count)
 }
 
 /** Offset `offset`'s key and nonce in what `fieldKeys` returned (views of it). */

@@ -1,6 +1,5 @@
 // spec: structured-encryption/decrypt-path-structure.md: parse the header, get materials, verify the commitment
 // and the footer, and only then decrypt. Nothing is returned unless every check passed.
-import type { CryptoBackend } from '../../backend/types.js'
 import { RequiredEncryptionContextMaterialsManager } from '../../cmm/required-context.js'
 import { checkDecryptionMaterials, materialsFrom } from '../../cmm/materials-check.js'
 import { CommitmentMismatchError, KeyringError } from '../../errors.js'
@@ -10,6 +9,7 @@ import type { CompleteDecryptionMaterials, EncryptionContext, MaterialsManager }
 import { ItemAuthenticationError, MalformedItemError } from '../errors.js'
 import { FOOTER_ATTRIBUTE, HEADER_ATTRIBUTE, type CryptoAction, type Terminal } from '../types.js'
 import { withAttributeContext } from './context.js'
+import type { ItemBackend } from './item-backend.js'
 import { ENCRYPTED_TYPE_ID, decryptTerminal, fieldKeyAt, fieldKeys, fieldRootKey } from './crypt.js'
 import { inCanonicalOrder, type StructureOutput } from './encrypt.js'
 import { canonicalHash, verifyFooter, type SignedField } from './footer.js'
@@ -24,7 +24,7 @@ export interface DecryptStructureInput {
   readonly materialsManager: MaterialsManager
   /** Keys of `encryptionContext` that are bound but not stored in the header (the item's base context). */
   readonly requiredContextKeys?: readonly string[]
-  readonly backend: CryptoBackend
+  readonly backend: ItemBackend
   readonly encryptionContext?: EncryptionContext
   /** Items with more wrapped data keys are refused before any keyring runs. */
   readonly maxEncryptedDataKeys?: number | undefined
@@ -112,7 +112,7 @@ export async function decryptStructure(input: DecryptStructureInput): Promise<St
     await verifyFooter(backend, materialsSuite, footer, header.encryptedDataKeys.length, hash, materials.symmetricSigningKey, materials.verificationKey)
 
     const rootKey = await fieldRootKey(backend, materialsSuite, materials.plaintextDataKey, header.messageId)
-    const keys = fieldKeys(rootKey, signedFields.filter((field) => field.encrypted).length)
+    const keys = await fieldKeys(backend, rootKey, signedFields.filter((field) => field.encrypted).length)
     rootKey.fill(0)
     const output = new Map<string, Terminal>()
     let offset = 0

@@ -1,5 +1,4 @@
 // spec: structured-encryption/encrypt-path-structure.md (top-level attributes only, as DynamoDB items are).
-import type { CryptoBackend } from '../../backend/types.js'
 import { RequiredEncryptionContextMaterialsManager } from '../../cmm/required-context.js'
 import { checkEncryptionMaterials, materialsFrom } from '../../cmm/materials-check.js'
 import { KeyringError } from '../../errors.js'
@@ -14,6 +13,7 @@ import { ENCRYPTED_TYPE_ID, encryptTerminal, fieldKeyAt, fieldKeys, fieldRootKey
 import { canonicalHash, createFooter, type SignedField } from './footer.js'
 import { checkKeyCount } from '../../format/header.js'
 import { LEGEND, MESSAGE_ID_LENGTH, headerCommitment, serializePartialHeader } from './header.js'
+import type { ItemBackend } from './item-backend.js'
 import { canonicalPath } from './path.js'
 
 export interface StructuredField {
@@ -39,7 +39,7 @@ export interface EncryptStructureInput {
   readonly materialsManager: MaterialsManager
   /** Keys of `encryptionContext` that are bound but not stored in the header (the item's base context). */
   readonly requiredContextKeys?: readonly string[]
-  readonly backend: CryptoBackend
+  readonly backend: ItemBackend
   /** 0x6700 or 0x6701 (the default). */
   readonly algorithmSuiteId?: number
   readonly encryptionContext?: EncryptionContext
@@ -134,7 +134,7 @@ export async function encryptStructure(input: EncryptStructureInput): Promise<St
     headerBytes.set(commitment, partialHeader.length)
 
     const rootKey = await fieldRootKey(backend, materialsSuite, materials.plaintextDataKey, messageId)
-    const keys = fieldKeys(rootKey, encrypted.length)
+    const keys = await fieldKeys(backend, rootKey, encrypted.length)
     rootKey.fill(0)
     const output = new Map<string, Terminal>()
     const signedFields: SignedField[] = []

@@ -9,7 +9,7 @@ import type { EncryptionContext } from '../../types.js'
 import { ItemAuthenticationError, MalformedItemError } from '../errors.js'
 import type { Terminal } from '../types.js'
 import { serializeItemContext } from './header.js'
-import { itemHmac } from './mac.js'
+import type { ItemBackend } from './item-backend.js'
 
 export const RECIPIENT_TAG_LENGTH = 48
 /** The footer's signature is always a 103-byte DER ECDSA P-384 signature. */
@@ -83,7 +83,7 @@ function signatureOf103Bytes(der: Uint8Array): Uint8Array | undefined {
 }
 
 export async function createFooter(
-  backend: CryptoBackend,
+  backend: ItemBackend,
   suite: AlgorithmSuite,
   hash: Uint8Array,
   symmetricSigningKeys: readonly Uint8Array[],
@@ -91,7 +91,7 @@ export async function createFooter(
 ): Promise<Uint8Array> {
   const signed = suite.signature !== undefined
   const footer = new Uint8Array(symmetricSigningKeys.length * RECIPIENT_TAG_LENGTH + (signed ? SIGNATURE_LENGTH : 0))
-  symmetricSigningKeys.forEach((key, index) => footer.set(itemHmac('sha384', key, hash), index * RECIPIENT_TAG_LENGTH))
+  for (const [index, key] of symmetricSigningKeys.entries()) footer.set(await backend.hmac('sha384', key, hash), index * RECIPIENT_TAG_LENGTH)
   if (suite.signature !== undefined) {
     for (let attempt = 0; ; attempt++) {
       const signature = signatureOf103Bytes(await backend.signMessage(suite.signature.curve, signingKey, hash))
@@ -112,7 +112,7 @@ export async function createFooter(
  * reader's symmetric signing key (constant time), and a 0x6701 footer's signature must verify.
  */
 export async function verifyFooter(
-  backend: CryptoBackend,
+  backend: ItemBackend,
   suite: AlgorithmSuite,
   footer: Uint8Array,
   encryptedDataKeyCount: number,
@@ -127,7 +127,7 @@ export async function verifyFooter(
       `The item footer is ${footer.length} bytes; ${encryptedDataKeyCount} recipient tag(s)${suite.signature !== undefined ? ' and a signature' : ''} take ${expectedLength}.`,
     )
   }
-  const expected = itemHmac('sha384', symmetricSigningKey, hash)
+  const expected = await backend.hmac('sha384', symmetricSigningKey, hash)
   let matched = false
   for (let offset = 0; offset < tagsLength; offset += RECIPIENT_TAG_LENGTH) {
     // Every tag is compared, so the time does not say which one matched.

@@ -1,12 +1,11 @@
 // The item header stored in `aws_dbe_head` (spec: structured-encryption/header.md):
 // version ‖ flavor ‖ message ID ‖ legend ‖ stored encryption context ‖ encrypted data keys ‖ commitment.
-import type { CryptoBackend } from '../../backend/types.js'
 import { ByteWriter, utf8, utf8Decoder } from '../../format/bytes.js'
 import { serializeContext } from '../../format/context.js'
 import type { AlgorithmSuite } from '../../suites.js'
 import type { EncryptedDataKey, EncryptionContext } from '../../types.js'
 import { InvalidItemError, MalformedItemError } from '../errors.js'
-import { itemHmac } from './mac.js'
+import type { ItemBackend } from './item-backend.js'
 
 export const MESSAGE_ID_LENGTH = 32
 export const COMMITMENT_LENGTH = 32
@@ -56,7 +55,7 @@ export function serializePartialHeader(header: ItemHeader): Uint8Array {
 
 /** spec: header.md#commit-key and #commitment-calculation: HMAC(commit key, partial header), first 32 bytes. */
 export async function headerCommitment(
-  backend: CryptoBackend,
+  backend: ItemBackend,
   suite: AlgorithmSuite,
   dataKey: Uint8Array,
   messageId: Uint8Array,
@@ -68,7 +67,7 @@ export async function headerCommitment(
   const [commitKey] = await backend.hkdf(suite.kdfHash ?? 'sha512', dataKey, new Uint8Array(0), [{ info, length: suite.keyLength }])
   // The spec text says HMAC-SHA384; every implementation uses the suite's commit-key hash, SHA-512, and the
   // official SDKs' items only verify with it (test/dynamodb/vectors.test.ts).
-  const commitment = itemHmac('sha512', commitKey as Uint8Array, partialHeader).subarray(0, COMMITMENT_LENGTH)
+  const commitment = (await backend.hmac('sha512', commitKey as Uint8Array, partialHeader)).subarray(0, COMMITMENT_LENGTH)
   ;(commitKey as Uint8Array).fill(0)
   return commitment
 }

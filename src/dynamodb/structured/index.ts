@@ -5,3 +5,4 @@ export { fieldKey, fieldKeyAt, fieldKeys, fieldRootKey, ENCRYPTED_TYPE_ID } from
 export { parseHeader, serializePartialHeader, headerCommitment, serializeItemContext } from './header.js'
 export { canonicalPath, rememberedPaths } from './path.js'
 export { contextValue } from './context.js'
+export type { ItemBackend } from './item-backend.js'
