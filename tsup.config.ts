@@ -21,12 +21,13 @@ const STANDALONE = {
 }
 
 /**
- * The source files the browser entry reaches, as tsup entries keyed by their output path: `src/browser.ts` becomes
- * `index`, the rest keep their place under src/ (so the relative imports between them still resolve).
+ * The source files the browser entries reach (kms-envelope/browser's, and kms-envelope/dynamodb's for browsers), as
+ * tsup entries keyed by their output path: `src/browser.ts` becomes `index`, the rest keep their place under src/
+ * (so the relative imports between them still resolve).
  */
 async function browserModules(): Promise<Record<string, string>> {
   const { metafile } = await build({
-    entryPoints: ['src/browser.ts'],
+    entryPoints: ['src/browser.ts', 'src/dynamodb/browser.ts'],
     bundle: true,
     write: false,
     metafile: true,

@@ -20,6 +20,7 @@ import {
   RawRsaKeyring,
   type Keyring,
 } from '../src/index.js'
+import { DynamoDbItemEncryptor, type DynamoDbItemEncryptorConfig, type Item } from '../src/dynamodb/index.js'
 import { loadOnce } from '../src/load-on-demand.js'
 import { startKmsEmulator, type KmsEmulator } from '../src/testing/index.js'
 import {
@@ -1144,6 +1145,93 @@ describe.each(ENGINES)('streams and builds in %s', (engine) => {
     const rsaKeyring = new KmsRsaKeyring({ keyId: rsaKeyArn, encryptionAlgorithm: 'RSAES_OAEP_SHA_256', clientSupplier })
     const offline = await decrypt(rsaKeyring, fromBase64(result.offline), { encryptionContext: { purpose: 'upload' } })
     expect(same(offline.plaintext, data)).toBe(true)
+    await page.close()
+  }, BROWSER_TEST_TIMEOUT_MS)
+})
+
+/** A DynamoDB item as JSON: its top-level binary values (header, footer, encrypted attributes) in base64. */
+type WireItem = Record<string, unknown>
+const toWireItem = (item: Item): WireItem =>
+  Object.fromEntries(Object.entries(item).map(([name, value]) => [name, 'B' in value ? { B64: toBase64(value.B) } : value]))
+const fromWireItem = (item: WireItem): Item =>
+  Object.fromEntries(Object.entries(item).map(([name, value]) => [name, 'B64' in (value as object) ? { B: fromBase64((value as { B64: string }).B64) } : value])) as Item
+
+describe.each(ENGINES)('DynamoDB items (kms-envelope/dynamodb for browsers) in %s', (engine) => {
+  const config = (algorithmSuite: number) => ({
+    tableName: 'notes',
+    partitionKeyName: 'pk',
+    attributeActionsOnEncrypt: { pk: 'SIGN_ONLY', body: 'ENCRYPT_AND_SIGN', tags: 'ENCRYPT_AND_SIGN', blob: 'ENCRYPT_AND_SIGN', n: 'SIGN_ONLY' },
+    algorithmSuite,
+  })
+  const plain = (pk: string): Item => ({ pk: { S: pk }, body: { S: 'ünïcode ✓' }, tags: { M: { l: { L: [{ N: '1' }, { BOOL: true }, { NULL: true }] }, s: { SS: ['a', 'b'] } } }, blob: { B: bytes(300, 9) }, n: { N: '42' } })
+  const aesKeyringOf = () => new RawAesKeyring({ keyNamespace: KEY_NAMESPACE, keyName: 'items', wrappingKey: aesKey(256) })
+  const rsaKeyringOf = () => new RawRsaKeyring({ keyNamespace: KEY_NAMESPACE, keyName: 'items-rsa', ...rsaKeyPair(), padding: 'OAEP-SHA256' })
+  const nodeEncryptor = (algorithmSuite: number, keyring: Keyring) => new DynamoDbItemEncryptor({ ...config(algorithmSuite), keyring } as DynamoDbItemEncryptorConfig)
+
+  /** Page side (passed as source): both suites under a raw AES and a raw RSA keyring; Node's items decrypted, its own written, a changed one refused. */
+  const PAGE_WORK = `async ({ core, items, wire, fromNode, aesKey, rsa, namespace, configs, changed }) => {
+    const page = window
+    const fromWire = (item) => Object.fromEntries(Object.entries(item).map(([name, value]) => [name, value.B64 !== undefined ? { B: page.fromBase64(value.B64) } : value]))
+    const toWire = (item) => Object.fromEntries(Object.entries(item).map(([name, value]) => [name, value.B instanceof Uint8Array ? { B64: page.toBase64(value.B) } : value]))
+    const keyrings = [
+      new core.RawAesKeyring({ keyNamespace: namespace, keyName: 'items', wrappingKey: page.fromBase64(aesKey) }),
+      new core.RawRsaKeyring({ keyNamespace: namespace, keyName: 'items-rsa', publicKey: rsa.publicKey, privateKey: rsa.privateKey, padding: 'OAEP-SHA256' }),
+    ]
+    const decrypted = []
+    const written = []
+    for (const [index, { keyring, suite }] of fromNode.entries()) {
+      const encryptor = new items.DynamoDbItemEncryptor({ ...configs[suite], keyring: keyrings[keyring] })
+      decrypted.push(toWire(await encryptor.decryptItem(fromWire(wire[index]))))
+      written.push(toWire(await encryptor.encryptItem(fromWire(wire.plain))))
+    }
+    const encryptor = new items.DynamoDbItemEncryptor({ ...configs[changed.suite], keyring: keyrings[0] })
+    const refusal = await encryptor.decryptItem(fromWire(changed.item)).then(() => 'decrypted', (error) => [error.code, error.name, error instanceof core.EnvelopeError])
+    return { subtle: typeof crypto.subtle, decrypted, written, refusal }
+  }`
+
+  /** `keyrings`: 0 for the raw AES keyring, 1 for the raw RSA one. */
+  async function exchange(page: import('./helpers/browser.js').EnginePage, keyrings: number[]): Promise<{ subtle: string }> {
+    const cases = [0x6700, 0x6701].flatMap((suite) => keyrings.map((keyring) => ({ keyring, suite })))
+    const keyringOf = (index: number) => (index === 0 ? aesKeyringOf() : rsaKeyringOf())
+    const stored = await Promise.all(cases.map(({ keyring, suite }) => nodeEncryptor(suite, keyringOf(keyring)).encryptItem(plain(`node-${suite}-${keyring}`))))
+    const wireItems = Object.assign(stored.map(toWireItem), { plain: toWireItem(plain('page')) })
+    const tampered = { ...stored[keyrings.length]!, n: { N: '43' } } // 0x6701 under the AES keyring: a signed attribute changed
+    const result = await page.evaluate(
+      async ({ work, ...arg }) => {
+        const load = new Function('url', 'return import(url)') as (url: string) => Promise<unknown>
+        const [core, items] = await Promise.all([load(new URL('esm/kms-envelope.js', location.href).href), load(new URL('esm/kms-envelope-dynamodb.js', location.href).href)])
+        return ((0, eval)(work) as (arg: unknown) => Promise<{ subtle: string; decrypted: WireItem[]; written: WireItem[]; refusal: unknown }>)({ core, items, ...arg })
+      },
+      {
+        work: PAGE_WORK,
+        wire: { ...wireItems },
+        fromNode: cases,
+        aesKey: toBase64(aesKey(256)),
+        rsa: rsaKeyPair(),
+        namespace: KEY_NAMESPACE,
+        configs: { 0x6700: config(0x6700), 0x6701: config(0x6701) },
+        changed: { suite: 0x6701, item: toWireItem(tampered) },
+      },
+    )
+    for (const [index, { keyring, suite }] of cases.entries()) {
+      expect(fromWireItem(result.decrypted[index]!), `Node's item, suite ${suite}, keyring ${keyring}`).toEqual(plain(`node-${suite}-${keyring}`))
+      const written = fromWireItem(result.written[index]!)
+      expect(written.body, 'stored encrypted').toHaveProperty('B')
+      expect(await nodeEncryptor(suite, keyringOf(keyring)).decryptItem(written), `the page's item, suite ${suite}, keyring ${keyring}`).toEqual(plain('page'))
+    }
+    expect(result.refusal).toEqual(['ITEM_AUTHENTICATION_FAILED', 'ItemAuthenticationError', true])
+    return result
+  }
+
+  it('the page reads items Node wrote and Node reads the page\'s, both suites, raw AES and RSA keyrings; a changed item is refused', async () => {
+    const page = await engines[engine].newPage()
+    expect((await exchange(page, [0, 1])).subtle).toBe('object')
+    await page.close()
+  }, BROWSER_TEST_TIMEOUT_MS)
+
+  it('without crypto.subtle, on @noble (raw AES keyring: RSA private keys need WebCrypto)', async () => {
+    const page = await engines[engine].newPage("Object.defineProperty(globalThis.crypto, 'subtle', { value: undefined, configurable: true })")
+    expect((await exchange(page, [0])).subtle).toBe('undefined')
     await page.close()
   }, BROWSER_TEST_TIMEOUT_MS)
 })

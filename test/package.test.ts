@@ -12,10 +12,13 @@ import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { promisify } from 'node:util'
 import { createContext, runInContext } from 'node:vm'
+import { GetItemCommand } from '@aws-sdk/client-dynamodb'
 import { build } from 'esbuild'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ALGORITHM_SUITE_IDS, decrypt, defaultKmsClientSupplier, KmsKeyring, KmsRsaKeyring, RawAesKeyring } from '../src/index.js'
+import { DynamoDbItemEncryptor, type DynamoDbItemEncryptorConfig, type Item } from '../src/dynamodb/index.js'
 import { startKmsEmulator } from '../src/testing/index.js'
+import { startDynalite, type LocalDynamoDb } from './support/dynalite.js'
 import { encryptOnlyApplications, initialLoad, INITIAL_LOAD_BUDGET, NOT_FOR_ENCRYPT_ONLY } from './helpers/browser-size.js'
 import { katKms, KMS_RSA_KAT } from './helpers/kms-rsa-kat.js'
 import { freePort } from './helpers/webdriver.js'
@@ -308,9 +311,9 @@ describe('the packed package', () => {
 
   // A React Native application bundled as Metro resolves packages: the conditions react-native, import and require
   // (no browser), and the react-native field where a bundler reads no exports.
-  const reactNativeBundle = async (): Promise<string> => {
+  const reactNativeBundle = async (contents = "export * from 'kms-envelope'"): Promise<string> => {
     const { outputFiles } = await build({
-      stdin: { contents: "export * from 'kms-envelope'", resolveDir: consumer },
+      stdin: { contents, resolveDir: consumer },
       bundle: true,
       write: false,
       format: 'iife',
@@ -318,10 +321,23 @@ describe('the packed package', () => {
       platform: 'neutral',
       conditions: ['react-native', 'import', 'require'],
       mainFields: ['react-native', 'main'],
-      external: ['@aws-sdk/client-kms'],
+      external: ['@aws-sdk/client-kms', '@aws-sdk/util-dynamodb'],
       logLevel: 'silent',
     })
     return outputFiles[0]!.text
+  }
+
+  /** A realm as engines without WebCrypto give one (React Native's Hermes): getRandomValues only, no crypto.subtle. */
+  const realmWithoutSubtle = () => {
+    const engine = createContext({ crypto: { getRandomValues: globalThis.crypto.getRandomValues.bind(globalThis.crypto) }, TextDecoder, atob, btoa, setTimeout, clearTimeout })
+    // The engine's own TextEncoder, whose bytes are its own Uint8Arrays (Node's would be of another realm); and, as
+    // in Hermes, no FinalizationRegistry.
+    runInContext(
+      `globalThis.TextEncoder = class { encode(text = '') { return Uint8Array.from(unescape(encodeURIComponent(text)), (char) => char.charCodeAt(0)) } }
+      delete globalThis.FinalizationRegistry`,
+      engine,
+    )
+    return engine
   }
 
   it('a React Native application gets the browser build (exports condition and field react-native); its Jest tests, which require(), the Node build', async () => {
@@ -342,14 +358,7 @@ describe('the packed package', () => {
     ["a React Native application's bundle", reactNativeBundle],
   ])('%s runs where there is no crypto.subtle, only getRandomValues (plain HTTP, engines such as React Native\'s Hermes)', async (_name, load) => {
     const script = await load()
-    const engine = createContext({ crypto: { getRandomValues: globalThis.crypto.getRandomValues.bind(globalThis.crypto) }, TextDecoder, atob, btoa, setTimeout, clearTimeout })
-    // The engine's own TextEncoder, whose bytes are its own Uint8Arrays (Node's would be of another realm); and, as
-    // in Hermes, no FinalizationRegistry.
-    runInContext(
-      `globalThis.TextEncoder = class { encode(text = '') { return Uint8Array.from(unescape(encodeURIComponent(text)), (char) => char.charCodeAt(0)) } }
-      delete globalThis.FinalizationRegistry`,
-      engine,
-    )
+    const engine = realmWithoutSubtle()
     runInContext(script, engine)
     const outcome = (await runInContext(
       `(async () => {
@@ -371,6 +380,33 @@ describe('the packed package', () => {
     const keyring = new KmsRsaKeyring({ keyId: KMS_RSA_KAT.keyArn, encryptionAlgorithm: 'RSAES_OAEP_SHA_256', kmsClient: kms.client })
     const { plaintext } = await decrypt(keyring, new Uint8Array(outcome.offline), { encryptionContext: { purpose: 'upload' } })
     expect([new TextDecoder().decode(plaintext), kms.calls.length]).toEqual(['offline', 1])
+  })
+
+  it("kms-envelope/dynamodb in a React Native application: its browser build, which runs with no crypto.subtle (Hermes); Node reads the items", async () => {
+    // Metro resolves with react-native, import and require: before there was a browser build, the Node one, which
+    // imports node:crypto, and which no React Native bundle can hold. A TextEncoder of encode() only, as the realm's,
+    // is what polyfills such as fast-text-encoding give.
+    const bundle = await reactNativeBundle("export * from 'kms-envelope/dynamodb'\nexport { RawAesKeyring } from 'kms-envelope'")
+    expect(bundle).not.toMatch(/(?:from|import\(|require\()\s*["'](?:node:)?(?:crypto|stream|buffer)["']/)
+    const engine = realmWithoutSubtle()
+    runInContext(bundle, engine)
+    const config = { tableName: 'notes', partitionKeyName: 'pk', attributeActionsOnEncrypt: { pk: 'SIGN_ONLY', body: 'ENCRYPT_AND_SIGN' } }
+    const outcome = (await runInContext(
+      `(async () => {
+        const keyring = new KmsEnvelope.RawAesKeyring({ keyNamespace: 'package', keyName: 'aes', wrappingKey: new Uint8Array(32).fill(7) })
+        const notes = new KmsEnvelope.DynamoDbItemEncryptor({ ...${JSON.stringify(config)}, keyring })
+        const stored = await notes.encryptItem({ pk: { S: 'rn' }, body: { S: 'from Hermes' } })
+        const body = stored.body.B.slice()
+        body[body.length - 1] ^= 1
+        const changed = await notes.decryptItem({ ...stored, body: { B: body } }).then(() => 'decrypted', (error) => error.code)
+        return { subtle: typeof crypto.subtle, read: (await notes.decryptItem(stored)).body.S, changed, stored }
+      })()`,
+      engine,
+    )) as { subtle: string; read: string; changed: string; stored: Record<string, { S?: string; B?: Uint8Array }> }
+    expect([outcome.subtle, outcome.read, outcome.changed]).toEqual(['undefined', 'from Hermes', 'ITEM_AUTHENTICATION_FAILED'])
+    const stored = Object.fromEntries(Object.entries(outcome.stored).map(([name, value]) => [name, value.B === undefined ? value : { B: new Uint8Array(value.B) }])) as Item
+    const notes = new DynamoDbItemEncryptor({ ...config, keyring: new RawAesKeyring({ keyNamespace: 'package', keyName: 'aes', wrappingKey: new Uint8Array(32).fill(7) }) } as DynamoDbItemEncryptorConfig)
+    expect(await notes.decryptItem(stored)).toEqual({ pk: { S: 'rn' }, body: { S: 'from Hermes' } })
   })
 
   it("a Next.js Edge route's bundle runs where Node's APIs are stubs that throw when called, as that runtime has them", async () => {
@@ -471,6 +507,7 @@ const worker :Workerd.Worker = (
 `,
     )
     const kms = await startKmsEmulator({ regions: ['us-east-1'] })
+    let dynamodb: LocalDynamoDb | undefined
     const workerd = spawn(workerdBinary, ['serve', join(folder, 'config.capnp')], { stdio: ['ignore', 'pipe', 'pipe'] })
     let log = ''
     workerd.stdout.on('data', (chunk: Buffer) => (log += chunk.toString()))
@@ -488,7 +525,7 @@ const worker :Workerd.Worker = (
       }
       const outcome = await get('/')
       const made = Object.fromEntries(Object.keys(outcome.atGlobalScope as object).map((name) => [name, 'made']))
-      expect(Object.keys(made)).toHaveLength(16)
+      expect(Object.keys(made)).toHaveLength(17)
       expect(outcome).toEqual({
         atGlobalScope: made,
         suites: Object.fromEntries(ALGORITHM_SUITE_IDS.map((id) => [String(id), true])),
@@ -512,9 +549,22 @@ const worker :Workerd.Worker = (
       const clientSupplier = defaultKmsClientSupplier({ clientConfig: { endpoint: kms.endpoint, credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'x' } } })
       const { plaintext } = await decrypt(new KmsKeyring({ generatorKeyId: key.arn, clientSupplier }), Buffer.from(rest[2]!.ciphertext as string, 'base64'))
       expect(new TextDecoder().decode(plaintext)).toBe('fourth')
+
+      // DynamoDB items (kms-envelope/dynamodb's browser build) through the encrypted client; Node reads what it stored.
+      dynamodb = await startDynalite()
+      await dynamodb.createTable('notes', { name: 'pk', type: 'S' })
+      expect(await get(`/dynamodb?endpoint=${encodeURIComponent(dynamodb.endpoint)}&pk=w1`)).toEqual({ read: 'note w1', stored: ['B'] })
+      const notes = new DynamoDbItemEncryptor({
+        tableName: 'notes',
+        partitionKeyName: 'pk',
+        attributeActionsOnEncrypt: { pk: 'SIGN_ONLY', body: 'ENCRYPT_AND_SIGN', n: 'SIGN_ONLY' },
+        keyring: new RawAesKeyring({ keyNamespace: 'worker', keyName: 'aes', wrappingKey: new Uint8Array(32).fill(7) }),
+      })
+      const { Item } = await dynamodb.client().send(new GetItemCommand({ TableName: 'notes', Key: { pk: { S: 'w1' } } }))
+      expect((await notes.decryptItem(Item as Item)).body).toEqual({ S: 'note w1' })
     } finally {
       workerd.kill()
-      await kms.close()
+      await Promise.all([kms.close(), dynamodb?.close()])
     }
   })
 

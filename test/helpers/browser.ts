@@ -72,7 +72,15 @@ async function bundles(): Promise<Map<string, string>> {
   const [iife, esm, oneFile, sdk] = await Promise.all([
     // As tsup ships them: the <script> entry, and the one-file ES module (kms-envelope/browser/bundled), minified.
     build({ ...standalone, format: 'iife', globalName: 'KmsEnvelope', entryNames: '[name].iife' }),
-    build({ ...common, format: 'esm', splitting: true, outdir: '/out/esm' }),
+    // With kms-envelope/dynamodb's browser entry beside it, sharing its chunks, as in an application's bundle.
+    build({
+      ...common,
+      entryPoints: { ...common.entryPoints, 'kms-envelope-dynamodb': join(root, 'src/dynamodb/browser.ts') },
+      external: [...common.external, '@aws-sdk/util-dynamodb'],
+      format: 'esm',
+      splitting: true,
+      outdir: '/out/esm',
+    }),
     build({ ...standalone, format: 'esm', outExtension: { '.js': '.mjs' } }),
     // The AWS SDK's KMS client as a page gets it from its bundler: its browser build, one ES module.
     build({
