@@ -455,7 +455,7 @@ describe('the packed package', () => {
     expect(outcome).toEqual({ opened: ['edge route', 'edge route'], failure: 'TRUNCATED_MESSAGE' })
   })
 
-  it.each(['bun', 'deno'] as const)('runs under %s, on its Node APIs: suites, Node streams, KMS through the emulator (fixtures/package/runtimes.mjs)', async (runtime) => {
+  it.each(['bun', 'deno'] as const)('runs under %s, on its Node APIs: suites, Node streams, KMS through the emulator, DynamoDB items (fixtures/package/runtimes.mjs)', async (runtime) => {
     const kms = await startKmsEmulator({ regions: ['us-east-1'] })
     try {
       const key = kms.createKey({ region: 'us-east-1' })
@@ -465,7 +465,8 @@ describe('the packed package', () => {
       const suites = Object.fromEntries([0x0578, 0x0478, 0x0378, 0x0178, 0x0346, 0x0014].map((id) => [id, `suite ${id}`]))
       // Deno's node:crypto has no AES-192-GCM: the Node build says so (the browser build has it, on WebCrypto).
       if (runtime === 'deno') suites[0x0346] = 'UNSUPPORTED_OPERATION'
-      expect(JSON.parse(stdout)).toEqual({ suites, streamed: 3 << 20, refused: 'FRAME_AUTHENTICATION_FAILED', throughKms: 'through KMS' })
+      const items = Object.fromEntries([0x6700, 0x6701].map((id) => [id, [`suite ${id}`, 'ITEM_AUTHENTICATION_FAILED']]))
+      expect(JSON.parse(stdout)).toEqual({ suites, streamed: 3 << 20, refused: 'FRAME_AUTHENTICATION_FAILED', throughKms: 'through KMS', items })
     } finally {
       await kms.close()
     }
