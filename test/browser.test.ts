@@ -1186,7 +1186,10 @@ describe.each(ENGINES)('DynamoDB items (kms-envelope/dynamodb for browsers) in %
     }
     const encryptor = new items.DynamoDbItemEncryptor({ ...configs[changed.suite], keyring: keyrings[0] })
     const refusal = await encryptor.decryptItem(fromWire(changed.item)).then(() => 'decrypted', (error) => [error.code, error.name, error instanceof core.EnvelopeError])
-    return { subtle: typeof crypto.subtle, decrypted, written, refusal }
+    // An item with nothing to encrypt (no key stream at all) is signed only.
+    const signedOnly = new items.DynamoDbItemEncryptor({ ...configs[changed.suite], attributeActionsOnEncrypt: { pk: 'SIGN_ONLY', n: 'SIGN_ONLY' }, keyring: keyrings[0] })
+    const signed = await signedOnly.encryptItem({ pk: { S: 'signed' }, n: { N: '7' } })
+    return { subtle: typeof crypto.subtle, decrypted, written, refusal, signedOnly: (await signedOnly.decryptItem(signed)).n.N }
   }`
 
   /** `keyrings`: 0 for the raw AES keyring, 1 for the raw RSA one. */
@@ -1200,7 +1203,7 @@ describe.each(ENGINES)('DynamoDB items (kms-envelope/dynamodb for browsers) in %
       async ({ work, ...arg }) => {
         const load = new Function('url', 'return import(url)') as (url: string) => Promise<unknown>
         const [core, items] = await Promise.all([load(new URL('esm/kms-envelope.js', location.href).href), load(new URL('esm/kms-envelope-dynamodb.js', location.href).href)])
-        return ((0, eval)(work) as (arg: unknown) => Promise<{ subtle: string; decrypted: WireItem[]; written: WireItem[]; refusal: unknown }>)({ core, items, ...arg })
+        return ((0, eval)(work) as (arg: unknown) => Promise<{ subtle: string; decrypted: WireItem[]; written: WireItem[]; refusal: unknown; signedOnly: string }>)({ core, items, ...arg })
       },
       {
         work: PAGE_WORK,
@@ -1220,6 +1223,7 @@ describe.each(ENGINES)('DynamoDB items (kms-envelope/dynamodb for browsers) in %
       expect(await nodeEncryptor(suite, keyringOf(keyring)).decryptItem(written), `the page's item, suite ${suite}, keyring ${keyring}`).toEqual(plain('page'))
     }
     expect(result.refusal).toEqual(['ITEM_AUTHENTICATION_FAILED', 'ItemAuthenticationError', true])
+    expect(result.signedOnly).toBe('7')
     return result
   }
 
