@@ -241,7 +241,7 @@ export class ItemEncryptorCore {
       const text = header !== undefined && 'B' in header && typeof header.B === 'string'
       throw new MalformedItemError(
         `The item's ${HEADER_ATTRIBUTE} attribute must be a non-empty binary value` +
-          (text ? `; it holds a string: ${BASE64_BINARIES}, so decode each B and BS value (Buffer.from(text, "base64")) first.` : '.'),
+          (text ? `; it holds a string: ${BASE64_BINARIES}. Convert the item with itemFromDynamoDbJson first (it decodes every B and BS value).` : '.'),
       )
     }
     const version = header.B[0]

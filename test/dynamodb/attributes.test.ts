@@ -4,6 +4,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { deserializeAttribute, normalizeNumber, serializeAttribute } from '../../src/dynamodb/attributes/index.js'
+import { itemFromDynamoDbJson } from '../../src/dynamodb/index.js'
 import type { AttributeValue } from '../../src/dynamodb/types.js'
 
 const hex = (value: AttributeValue) => {
@@ -211,7 +212,7 @@ describe('attribute serialization: refusals', () => {
   it('says what a binary that is not a Uint8Array is, and how to pass its bytes', () => {
     // DynamoDB JSON (a stream record, the AWS CLI's output) holds binaries as base64 text.
     expect(() => serializeAttribute({ B: 'AQID' } as never, 'data')).toThrow(
-      /^data\.B must be a Uint8Array; got a string: DynamoDB JSON \(a stream record in a Lambda event, the AWS CLI's output\) holds binaries as base64, so decode it \(Buffer\.from\(text, "base64"\)\)\.$/,
+      /^data\.B must be a Uint8Array; got a string: DynamoDB JSON \(a stream record in a Lambda event, the AWS CLI's output\) holds binaries as base64; convert such an item with itemFromDynamoDbJson\.$/,
     )
     expect(() => serializeAttribute({ BS: [new ArrayBuffer(2)] } as never, 'data')).toThrow(/^data\.BS\[0\] must be a Uint8Array; got an ArrayBuffer: pass new Uint8Array\(buffer\)\.$/)
   })
@@ -253,5 +254,70 @@ describe('attribute serialization: refusals', () => {
       typeId = 0x0300
     }
     expect(codeOf(() => deserializeAttribute({ typeId: 0x0300, value: bytes }))).toBe('MALFORMED_ITEM')
+  })
+})
+
+describe('itemFromDynamoDbJson: DynamoDB JSON (stream records, the AWS CLI) to items', () => {
+  // The JSON DynamoDB writes: every binary as standard base64 text.
+  const asJson = (item: Record<string, AttributeValue>): unknown =>
+    JSON.parse(JSON.stringify(item, (_key, value: unknown) => (value instanceof Uint8Array ? Buffer.from(value).toString('base64') : value)))
+  const refusal = (image: unknown): { code?: string; message?: string } => {
+    try {
+      itemFromDynamoDbJson(image)
+    } catch (error) {
+      return error as { code?: string; message?: string }
+    }
+    return {}
+  }
+
+  it('decodes every B and BS value at any depth and keeps the rest: random items come back as they were', () => {
+    fc.assert(
+      fc.property(fc.dictionary(fc.string({ minLength: 1, maxLength: 8 }), attribute, { maxKeys: 5 }), (item) => {
+        expect(itemFromDynamoDbJson(asJson(item))).toEqual(item)
+      }),
+      { numRuns: 300 },
+    )
+  })
+
+  it('an attribute or map key named "__proto__" stays an own entry; bytes already decoded are kept', () => {
+    const image = JSON.parse('{"__proto__":{"M":{"__proto__":{"B":"AQI="}}},"b":{"B":"AA=="}}') as unknown
+    const item = itemFromDynamoDbJson(image)
+    expect(Object.keys(item)).toEqual(['__proto__', 'b'])
+    expect(Object.getPrototypeOf(item)).toBe(Object.prototype)
+    const nested = (item['__proto__'] as { M: Record<string, AttributeValue> }).M
+    expect(Object.keys(nested)).toEqual(['__proto__'])
+    expect(nested['__proto__']).toEqual({ B: Uint8Array.of(1, 2) })
+    expect(itemFromDynamoDbJson({ b: { B: Uint8Array.of(9) } })).toEqual({ b: { B: Uint8Array.of(9) } })
+  })
+
+  it.each([
+    ['an image that is no object', null, 'The item must be a plain object; got Null.'],
+    ['an array', [{ S: 'x' }], 'The item must be a plain object; got Array.'],
+    ['a value that is no object', { a: 'text' }, '"a" must be a plain object; got String.'],
+    ['a value of two types', { a: { S: 'x', N: '1' } }, '"a" must have exactly one of B, BOOL, BS, L, M, N, NS, NULL, S, SS; it has 2.'],
+    ['a value of no type', { a: {} }, '"a" must have exactly one of B, BOOL, BS, L, M, N, NS, NULL, S, SS; it has 0.'],
+    ['an unknown type', { a: { X: '1' } }, '"a" has a value of unknown type "X"; DynamoDB\'s are B, BOOL, BS, L, M, N, NS, NULL, S, SS.'],
+    ['a binary that is not base64', { a: { B: 'not base64!' } }, '"a".B must be base64 text; got text that is not base64.'],
+    ['a binary without its padding', { a: { B: 'AQI' } }, '"a".B must be base64 text; got text that is not base64.'],
+    ['a binary that is a number', { a: { B: 12 } }, '"a".B must be base64 text; got Number.'],
+    ['a binary set that is no array', { a: { BS: 'AA==' } }, '"a".BS must be an array; got String.'],
+    ['a bad binary set entry', { a: { BS: ['AA==', '%%'] } }, '"a".BS[1] must be base64 text; got text that is not base64.'],
+    ['a list that is no array', { a: { L: {} } }, '"a".L must be an array; got Object.'],
+    ['a map that is a Map', { a: { M: new Map() } }, '"a".M must be a plain object; got Map.'],
+    ['a binary deep inside', { a: { L: [{ M: { k: { B: '***' } } }] } }, '"a".L[0].M.k.B must be base64 text; got text that is not base64.'],
+  ])('refuses %s with INVALID_ITEM, naming where', (_name, image, message) => {
+    const error = refusal(image)
+    expect(error.code).toBe('INVALID_ITEM')
+    expect(error.message).toBe(message)
+  })
+
+  it('nesting deeper than DynamoDB allows is refused without a stack overflow, however deep', () => {
+    const nest = (depth: number) => {
+      let value: unknown = { S: 'x' }
+      for (let i = 0; i < depth; i++) value = { L: [value] }
+      return { a: value }
+    }
+    expect(itemFromDynamoDbJson(nest(32))).toBeDefined()
+    for (const depth of [33, 100_000]) expect(refusal(nest(depth)), String(depth)).toMatchObject({ code: 'INVALID_ITEM', message: expect.stringMatching(/more than 32 levels deep/) })
   })
 })

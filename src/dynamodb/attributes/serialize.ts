@@ -94,7 +94,7 @@ export const BASE64_BINARIES = `DynamoDB JSON (a stream record in a Lambda event
 
 function binaryMember(value: unknown, path: string): Uint8Array {
   if (isBytes(value)) return value
-  const got = typeof value === 'string' ? `got a string: ${BASE64_BINARIES}, so decode it (Buffer.from(text, "base64"))` : notBytes(value)
+  const got = typeof value === 'string' ? `got a string: ${BASE64_BINARIES}; convert such an item with itemFromDynamoDbJson` : notBytes(value)
   throw new InvalidItemError(`${path} must be a Uint8Array; ${got}.`)
 }
 

@@ -1,33 +1,67 @@
-// DynamoDB's JSON wire format (binary as base64) to and from the attribute values the encryptor works on.
-// The client integration works on the request and response bodies, where the low-level client and
-// @aws-sdk/lib-dynamodb's document client look the same.
+// DynamoDB JSON (binary as base64) to and from the attribute values the encryptor works on: the wire format of the
+// client integration, which works on the request and response bodies, where the low-level client and
+// @aws-sdk/lib-dynamodb's document client look the same; and what DynamoDB Streams records (a Lambda event's
+// NewImage and OldImage) and the AWS CLI hold (itemFromDynamoDbJson).
 import { fromBase64, toBase64 } from '../../backend/der.js'
-import { MalformedItemError } from '../errors.js'
+import { objectKind } from '../../format/context.js'
+import { isBytes } from '../../is-bytes.js'
+import { quoteIdentifier } from '../../quote.js'
+import { MAX_DEPTH } from '../attributes/serialize.js'
+import { InvalidItemError, MalformedItemError } from '../errors.js'
 import type { AttributeValue, Item } from '../types.js'
 
 export type WireValue = Record<string, unknown>
 export type WireItem = Record<string, WireValue>
 
-export function fromWireValue(value: WireValue): AttributeValue {
-  const [type, member] = Object.entries(value)[0] ?? []
+/** Which error a value that is not DynamoDB JSON is: MalformedItemError where DynamoDB answered, InvalidItemError for a caller's item. */
+type Failure = typeof InvalidItemError | typeof MalformedItemError
+
+const TYPES = 'B, BOOL, BS, L, M, N, NS, NULL, S, SS'
+/** Standard base64 with its padding, as DynamoDB JSON writes binaries. */
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/
+
+function binary(value: unknown, path: string, Failure: Failure): Uint8Array {
+  if (isBytes(value)) return value
+  if (typeof value === 'string' && BASE64.test(value)) return fromBase64(value)
+  throw new Failure(`${path} must be base64 text; got ${typeof value === 'string' ? 'text that is not base64' : objectKind(value)}.`)
+}
+
+function array(value: unknown, path: string, Failure: Failure): unknown[] {
+  if (!Array.isArray(value)) throw new Failure(`${path} must be an array; got ${objectKind(value)}.`)
+  return value
+}
+
+function members(value: unknown, path: string, Failure: Failure): [string, unknown][] {
+  const kind = objectKind(value)
+  if (kind !== 'Object') throw new Failure(`${path} must be a plain object; got ${kind}.`)
+  return Object.entries(value as object)
+}
+
+export function fromWireValue(value: unknown, path = 'attribute', Failure: Failure = MalformedItemError, depth = 0): AttributeValue {
+  const entries = members(value, path, Failure)
+  if (entries.length !== 1) throw new Failure(`${path} must have exactly one of ${TYPES}; it has ${entries.length}.`)
+  const [type, member] = entries[0] as [string, unknown]
   switch (type) {
     case 'B':
-      return { B: fromBase64(member as string) }
+      return { B: binary(member, `${path}.B`, Failure) }
     case 'BS':
-      return { BS: (member as string[]).map(fromBase64) }
+      return { BS: array(member, `${path}.BS`, Failure).map((entry, index) => binary(entry, `${path}.BS[${index}]`, Failure)) }
     case 'L':
-      return { L: (member as WireValue[]).map(fromWireValue) }
-    case 'M':
-      return { M: fromWireItem(member as WireItem) }
+    case 'M': {
+      if (depth >= MAX_DEPTH) throw new Failure(`${path} nests lists and maps more than ${MAX_DEPTH} levels deep.`)
+      if (type === 'L') return { L: array(member, `${path}.L`, Failure).map((entry, index) => fromWireValue(entry, `${path}.L[${index}]`, Failure, depth + 1)) }
+      return { M: Object.fromEntries(members(member, `${path}.M`, Failure).map(([key, entry]) => [key, fromWireValue(entry, `${path}.M.${key}`, Failure, depth + 1)])) }
+    }
     case 'S':
     case 'N':
     case 'SS':
     case 'NS':
     case 'BOOL':
     case 'NULL':
+      // Their values are checked where the item is serialized, as those of any item are.
       return { [type]: member } as AttributeValue
     default:
-      throw new MalformedItemError(`DynamoDB returned an attribute value of unknown type ${String(type)}.`)
+      throw new Failure(`${path} has a value of unknown type ${quoteIdentifier(type)}; DynamoDB's are ${TYPES}.`)
   }
 }
 
@@ -39,10 +73,28 @@ export function toWireValue(value: AttributeValue): WireValue {
   return value as WireValue
 }
 
-export function fromWireItem(item: WireItem): Item {
-  return Object.fromEntries(Object.entries(item).map(([name, value]) => [name, fromWireValue(value)]))
+export function fromWireItem(item: unknown, Failure: Failure = MalformedItemError): Item {
+  return Object.fromEntries(members(item, 'The item', Failure).map(([name, value]) => [name, fromWireValue(value, quoteIdentifier(name), Failure)]))
 }
 
 export function toWireItem(item: Item): WireItem {
   return Object.fromEntries(Object.entries(item).map(([name, value]) => [name, toWireValue(value)]))
+}
+
+/**
+ * An item in DynamoDB JSON, as DynamoDB Streams records (a Lambda event's `NewImage` and `OldImage`) and the AWS
+ * CLI hold it, with every B and BS value, at any depth, decoded from base64: what `decryptItem` takes.
+ * `InvalidItemError` names the first value that is not DynamoDB JSON.
+ *
+ * @example
+ * ```ts
+ * export const handler = async (event: DynamoDBStreamEvent) => {
+ *   for (const record of event.Records) {
+ *     const item = await orders.decryptItem(itemFromDynamoDbJson(record.dynamodb?.NewImage))
+ *   }
+ * }
+ * ```
+ */
+export function itemFromDynamoDbJson(image: unknown): Item {
+  return fromWireItem(image, InvalidItemError)
 }
