@@ -471,10 +471,19 @@ describe('errors that carry items (ReturnValuesOnConditionCheckFailure ALL_OLD; 
     expect(garbled.name).not.toBe('ConditionalCheckFailedException')
   })
 
-  it('a successful response that cannot be read or decrypted is MALFORMED_ITEM: not JSON, an attribute of unknown type, an item that is null', async () => {
+  it('a successful response that cannot be read or decrypted is MALFORMED_ITEM: not JSON, an attribute of unknown type, an item that is null, a binary that is not base64, nesting without end', async () => {
     const get = new GetItemCommand({ TableName: TABLE, Key: { pk: { S: 'u9' }, sk: { S: 'o1' } } })
-    for (const body of ['not json', { Item: { pk: { S: 'u9' }, card: { X: '1' } } }, { Item: null }]) {
-      expect(await rejectionOf(answering(200, body).send(get)), JSON.stringify(body)).toMatchObject({ code: 'MALFORMED_ITEM' })
+    // Written out: JSON.stringify itself would overflow the stack on it.
+    const deep = `{"Item":{"pk":{"S":"u9"},"card":${'{"L":['.repeat(50_000)}{"S":"x"}${']}'.repeat(50_000)}}}`
+    const answers: [string | object, RegExp][] = [
+      ['not json', /^The DynamoDB response body is not JSON\.$/],
+      [{ Item: { pk: { S: 'u9' }, card: { X: '1' } } }, /^"card" has a value of unknown type "X"/],
+      [{ Item: null }, /^The item must be a plain object; got Null\.$/],
+      [{ Item: { pk: { S: 'u9' }, card: { B: 'not base64' } } }, /^"card"\.B must be base64 text; got text that is not base64\.$/],
+      [deep, /^"card"(\.L\[0\]){32} nests lists and maps more than 32 levels deep\.$/],
+    ]
+    for (const [body, message] of answers) {
+      expect(await rejectionOf(answering(200, body).send(get)), String(message)).toMatchObject({ code: 'MALFORMED_ITEM', message: expect.stringMatching(message) })
     }
   })
 
