@@ -1,6 +1,6 @@
 // What kms-envelope/dynamodb exports besides DynamoDbItemEncryptor, the same in its Node and browser builds.
 export { createEncryptedDynamoDbClient, type DynamoDbClientLike, type EncryptedClientOptions } from './client/middleware.js'
-export { itemFromDynamoDbJson } from './client/wire.js'
+export { itemFromDynamoDbJson, itemToDynamoDbJson } from './client/wire.js'
 export type { TableItemEncryptor } from './client/operations.js'
 export type { DynamoDbItemEncryptorConfig, PlaintextPolicy } from './config.js'
 export type { ItemWithHeader } from './item-encryptor.js'

@@ -4,7 +4,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { deserializeAttribute, normalizeNumber, serializeAttribute } from '../../src/dynamodb/attributes/index.js'
-import { itemFromDynamoDbJson } from '../../src/dynamodb/index.js'
+import { itemFromDynamoDbJson, itemToDynamoDbJson } from '../../src/dynamodb/index.js'
 import type { AttributeValue } from '../../src/dynamodb/types.js'
 
 const hex = (value: AttributeValue) => {
@@ -270,10 +270,11 @@ describe('itemFromDynamoDbJson: DynamoDB JSON (stream records, the AWS CLI) to i
     return {}
   }
 
-  it('decodes every B and BS value at any depth and keeps the rest: random items come back as they were', () => {
+  it('decodes every B and BS value at any depth and keeps the rest: random items come back as they were; itemToDynamoDbJson writes that JSON', () => {
     fc.assert(
       fc.property(fc.dictionary(fc.string({ minLength: 1, maxLength: 8 }), attribute, { maxKeys: 5 }), (item) => {
         expect(itemFromDynamoDbJson(asJson(item))).toEqual(item)
+        expect(JSON.parse(JSON.stringify(itemToDynamoDbJson(item)))).toEqual(asJson(item))
       }),
       { numRuns: 300 },
     )

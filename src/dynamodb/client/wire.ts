@@ -98,3 +98,11 @@ export function toWireItem(item: Item): WireItem {
 export function itemFromDynamoDbJson(image: unknown): Item {
   return fromWireItem(image, InvalidItemError)
 }
+
+/**
+ * The inverse of `itemFromDynamoDbJson`: an item (an encrypted one, say) in DynamoDB JSON, every B and BS value as
+ * base64 text, as the AWS CLI takes it (`aws dynamodb put-item --item file://item.json`).
+ */
+export function itemToDynamoDbJson(item: Item): Record<string, unknown> {
+  return toWireItem(item)
+}
