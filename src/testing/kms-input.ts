@@ -1,11 +1,10 @@
 // Typed reads of one request's JSON fields, failing the way KMS does: a field of the wrong JSON type is a
 // SerializationException, a missing or out-of-range value a ValidationException worded like the service's.
+import { isStandardBase64 } from '../backend/der.js'
 import { serialization, validation } from './kms-errors.js'
 
 /** Real KMS names the member in lower camel case in its validation messages. */
 const memberName = (field: string): string => field.charAt(0).toLowerCase() + field.slice(1)
-
-const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/
 
 export class RequestInput {
   readonly #fields: Readonly<Record<string, unknown>>
@@ -52,7 +51,7 @@ export class RequestInput {
   blob(field: string, required: boolean, maxLength: number): Buffer | undefined {
     const value = this.#value(field, required)
     if (value === undefined) return undefined
-    if (typeof value !== 'string' || !BASE64.test(value)) throw serialization(`${field} must be a base64-encoded string.`)
+    if (typeof value !== 'string' || !isStandardBase64(value)) throw serialization(`${field} must be a base64-encoded string.`)
     const bytes = Buffer.from(value, 'base64')
     if (bytes.length < 1 || bytes.length > maxLength) {
       throw validation(

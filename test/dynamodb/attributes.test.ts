@@ -312,6 +312,12 @@ describe('itemFromDynamoDbJson: DynamoDB JSON (stream records, the AWS CLI) to i
     expect(error.message).toBe(message)
   })
 
+  it('a binary of millions of characters is read, or refused as not base64, without a stack overflow', () => {
+    const text = Buffer.alloc(6 << 20, 7).toString('base64') // 8 million characters
+    expect((itemFromDynamoDbJson({ a: { B: text } }).a as { B: Uint8Array }).B).toHaveLength(6 << 20)
+    for (const bad of [`${text}!`, `${text}A`, `A${text.slice(1, -1)}=A`]) expect(refusal({ a: { B: bad } })).toMatchObject({ code: 'INVALID_ITEM' })
+  })
+
   it('nesting deeper than DynamoDB allows is refused without a stack overflow, however deep', () => {
     const nest = (depth: number) => {
       let value: unknown = { S: 'x' }

@@ -2,7 +2,7 @@
 // client integration, which works on the request and response bodies, where the low-level client and
 // @aws-sdk/lib-dynamodb's document client look the same; and what DynamoDB Streams records (a Lambda event's
 // NewImage and OldImage) and the AWS CLI hold (itemFromDynamoDbJson).
-import { fromBase64, toBase64 } from '../../backend/der.js'
+import { fromBase64, isStandardBase64, toBase64 } from '../../backend/der.js'
 import { objectKind } from '../../format/context.js'
 import { isBytes } from '../../is-bytes.js'
 import { quoteIdentifier } from '../../quote.js'
@@ -17,12 +17,10 @@ export type WireItem = Record<string, WireValue>
 type Failure = typeof InvalidItemError | typeof MalformedItemError
 
 const TYPES = 'B, BOOL, BS, L, M, N, NS, NULL, S, SS'
-/** Standard base64 with its padding, as DynamoDB JSON writes binaries. */
-const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/
 
 function binary(value: unknown, path: string, Failure: Failure): Uint8Array {
   if (isBytes(value)) return value
-  if (typeof value === 'string' && BASE64.test(value)) return fromBase64(value)
+  if (typeof value === 'string' && isStandardBase64(value)) return fromBase64(value)
   throw new Failure(`${path} must be base64 text; got ${typeof value === 'string' ? 'text that is not base64' : objectKind(value)}.`)
 }
 
