@@ -1,7 +1,7 @@
 /**
  * kms-envelope/dynamodb for browsers, Workers and React Native (its `browser` and `react-native` conditions): the
  * same API as the Node build, on WebCrypto (with @noble, loaded on demand, where there is no `crypto.subtle`).
- * Items written here are read by the Node build and the official SDKs, and the other way round.
+ * Items cross between it and the Node build both ways, and it reads the official SDKs' items.
  *
  * @example
  * ```ts
