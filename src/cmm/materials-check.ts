@@ -28,7 +28,7 @@ export function checkEncryptionMaterials(materials: CompleteEncryptionMaterials,
 
 /** As `checkEncryptionMaterials`, for decrypt: the suite, a data key of its length, and the verification key. */
 export function checkDecryptionMaterials(materials: CompleteDecryptionMaterials, suite: AlgorithmSuite, backend: CryptoBackend): void {
-  refuse(materials, commonProblem(materials, suite), 'decryption')
+  refuse(materials, commonProblem(materials, suite) ?? (suite.symmetricSignature === undefined ? undefined : signingKeyProblem(materials.symmetricSigningKey, suite)), 'decryption')
   checkKey(materials, suite, backend, materials.verificationKey, 'verify')
 }
 
@@ -118,5 +118,26 @@ function encryptionMaterialsProblem(materials: CompleteEncryptionMaterials, suit
   if (suite.signature !== undefined && (materials.signingKey === undefined || !(PUBLIC_KEY_CONTEXT_KEY in encryptionContext))) {
     return `have no signing key, or no "${PUBLIC_KEY_CONTEXT_KEY}" pair for its public key (a signing suite needs both)`
   }
+  if (suite.symmetricSignature !== undefined) {
+    const keys: unknown = materials.symmetricSigningKeys
+    if (!Array.isArray(keys) || keys.length !== encryptedDataKeys.length) return `have no symmetric signing key per encrypted data key (${NEEDS_INTERMEDIATE_WRAPPING})`
+    for (const key of keys) {
+      const problem = signingKeyProblem(key, suite)
+      if (problem !== undefined) return problem
+    }
+  }
+  return undefined
+}
+
+const NEEDS_INTERMEDIATE_WRAPPING = 'the keyrings must support the DynamoDB item suites'
+
+/**
+ * A symmetric signing key (the DynamoDB item suites' HMAC key per recipient) that anyone could guess would let anyone
+ * write recipient tags, and node:crypto takes an empty key, or a string, without a word.
+ */
+function signingKeyProblem(key: unknown, suite: AlgorithmSuite): string | undefined {
+  if (key === undefined) return `have no symmetric signing key (${NEEDS_INTERMEDIATE_WRAPPING})`
+  if (!isBytes(key) || key.length !== suite.keyLength) return `have a symmetric signing key that is not ${suite.keyLength} bytes (a Uint8Array)`
+  if (isAllZero(key)) return 'have a symmetric signing key of zeros: one used before (kms-envelope zeroes it once used) or not random'
   return undefined
 }

@@ -422,6 +422,51 @@ describe('DynamoDbItemEncryptor with keyrings and managers that do not support t
   })
 })
 
+describe.each([
+  ['Node build', DynamoDbItemEncryptor],
+  ['browser build', BrowserItemEncryptor],
+] as const)('DynamoDbItemEncryptor (%s) with a manager whose symmetric signing keys are unusable', (_build, Encryptor) => {
+  // An HMAC key that is empty, all zeros or anyone's to guess would let anyone write recipient tags: a 0x6700 item
+  // would then be forged at will. node:crypto takes such keys (and strings) without a word; WebCrypto throws its own errors.
+  const defaultManager = new DefaultMaterialsManager(aesKeyring())
+  const withManager = (materialsManager: MaterialsManager) => new Encryptor({ ...base, keyring: undefined, materialsManager, algorithmSuite: 0x6700 })
+  const bad: [string, unknown][] = [
+    ['empty', new Uint8Array(0)],
+    ['16 bytes', new Uint8Array(16).fill(1)],
+    ['all zeros', new Uint8Array(32)],
+    ['a string', 'k'.repeat(32)],
+    ['missing', undefined],
+  ]
+
+  it.each(bad)('on encrypt: %s is KEYRING_FAILURE, and nothing is written', async (_name, key) => {
+    const manager: MaterialsManager = {
+      getEncryptionMaterials: async (request, backend) => {
+        const materials = await defaultManager.getEncryptionMaterials(request, backend)
+        return { ...materials, symmetricSigningKeys: [key as Uint8Array] }
+      },
+      getDecryptionMaterials: (request, backend) => defaultManager.getDecryptionMaterials(request, backend),
+    }
+    expect(await codeOf(withManager(manager).encryptItem(item))).toBe('KEYRING_FAILURE')
+  })
+
+  it('on encrypt: fewer signing keys than encrypted data keys is KEYRING_FAILURE', async () => {
+    const manager: MaterialsManager = {
+      getEncryptionMaterials: async (request, backend) => ({ ...(await defaultManager.getEncryptionMaterials(request, backend)), symmetricSigningKeys: [] }),
+      getDecryptionMaterials: (request, backend) => defaultManager.getDecryptionMaterials(request, backend),
+    }
+    expect(await codeOf(withManager(manager).encryptItem(item))).toBe('KEYRING_FAILURE')
+  })
+
+  it.each(bad)('on decrypt: %s is KEYRING_FAILURE, not a changed item', async (_name, key) => {
+    const stored = await withManager(defaultManager).encryptItem(item)
+    const manager: MaterialsManager = {
+      getEncryptionMaterials: (request, backend) => defaultManager.getEncryptionMaterials(request, backend),
+      getDecryptionMaterials: async (request, backend) => ({ ...(await defaultManager.getDecryptionMaterials(request, backend)), symmetricSigningKey: key as Uint8Array }),
+    }
+    expect(await codeOf(withManager(manager).decryptItem(stored))).toBe('KEYRING_FAILURE')
+  })
+})
+
 describe('DynamoDbItemEncryptor maxEncryptedDataKeys', () => {
   const three = () => new MultiKeyring({ generator: aesKeyring(32, 'a'), children: [aesKeyring(32, 'b'), aesKeyring(32, 'c')] })
 

@@ -2,7 +2,7 @@
 // and the footer, and only then decrypt. Nothing is returned unless every check passed.
 import { RequiredEncryptionContextMaterialsManager } from '../../cmm/required-context.js'
 import { checkDecryptionMaterials, materialsFrom } from '../../cmm/materials-check.js'
-import { CommitmentMismatchError, KeyringError } from '../../errors.js'
+import { CommitmentMismatchError } from '../../errors.js'
 import { checkKeyCount } from '../../format/header.js'
 import { dbeSuite } from '../../suites-dbe.js'
 import type { CompleteDecryptionMaterials, EncryptionContext, MaterialsManager } from '../../types.js'
@@ -96,9 +96,6 @@ export async function decryptStructure(input: DecryptStructureInput): Promise<St
   const materialsSuite = dbeSuite(materials?.suite?.id ?? suite.id)
   checkDecryptionMaterials(materials, materialsSuite, backend)
   try {
-    if (materials.symmetricSigningKey === undefined) {
-      throw new KeyringError('The decryption materials have no symmetric signing key; the keyrings must support the DynamoDB item suites.')
-    }
     const expected = await headerCommitment(backend, materialsSuite, materials.plaintextDataKey, header.messageId, partialHeader)
     if (!backend.timingSafeEqual(expected, commitment)) {
       throw new CommitmentMismatchError('The item header commitment does not match its data key: the header was changed.')
@@ -109,7 +106,8 @@ export async function decryptStructure(input: DecryptStructureInput): Promise<St
       encrypted: actions.get(field.name) === 'ENCRYPT_AND_SIGN',
     }))
     const hash = await canonicalHash(backend, headerBytes, materials.encryptionContext, signedFields)
-    await verifyFooter(backend, materialsSuite, footer, header.encryptedDataKeys.length, hash, materials.symmetricSigningKey, materials.verificationKey)
+    // checkDecryptionMaterials saw a usable symmetric signing key.
+    await verifyFooter(backend, materialsSuite, footer, header.encryptedDataKeys.length, hash, materials.symmetricSigningKey as Uint8Array, materials.verificationKey)
 
     const rootKey = await fieldRootKey(backend, materialsSuite, materials.plaintextDataKey, header.messageId)
     const keys = await fieldKeys(backend, rootKey, signedFields.filter((field) => field.encrypted).length)

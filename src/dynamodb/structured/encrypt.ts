@@ -1,7 +1,6 @@
 // spec: structured-encryption/encrypt-path-structure.md (top-level attributes only, as DynamoDB items are).
 import { RequiredEncryptionContextMaterialsManager } from '../../cmm/required-context.js'
 import { checkEncryptionMaterials, materialsFrom } from '../../cmm/materials-check.js'
-import { KeyringError } from '../../errors.js'
 import { compareBytes } from '../../format/bytes.js'
 import { dbeSuite } from '../../suites-dbe.js'
 import type { CompleteEncryptionMaterials, EncryptedDataKey, EncryptionContext, MaterialsManager } from '../../types.js'
@@ -112,10 +111,8 @@ export async function encryptStructure(input: EncryptStructureInput): Promise<St
   checkEncryptionMaterials(materials, materialsSuite, backend)
   try {
     checkKeyCount(materials.encryptedDataKeys.length, input.maxEncryptedDataKeys, 'The keyrings produced')
-    const signingKeys = materials.symmetricSigningKeys
-    if (signingKeys === undefined || signingKeys.length !== materials.encryptedDataKeys.length) {
-      throw new KeyringError('The materials have no symmetric signing key per encrypted data key; the keyrings must support the DynamoDB item suites.')
-    }
+    // checkEncryptionMaterials saw one usable key per encrypted data key.
+    const signingKeys = materials.symmetricSigningKeys as readonly Uint8Array[]
     const messageId = input.messageId ?? backend.randomBytes(MESSAGE_ID_LENGTH)
     const required = new Set(materials.requiredEncryptionContextKeys ?? [])
     const storedEncryptionContext = Object.fromEntries(Object.entries(materials.encryptionContext).filter(([key]) => !required.has(key)))
