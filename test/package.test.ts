@@ -562,7 +562,7 @@ const worker :Workerd.Worker = (
         keyring: new RawAesKeyring({ keyNamespace: 'worker', keyName: 'aes', wrappingKey: new Uint8Array(32).fill(7) }),
       })
       const { Item } = await dynamodb.client().send(new GetItemCommand({ TableName: 'notes', Key: { pk: { S: 'w1' } } }))
-      expect((await notes.decryptItem(Item as Item)).body).toEqual({ S: 'note w1' })
+      expect((await notes.decryptItem(Item!)).body).toEqual({ S: 'note w1' })
     } finally {
       workerd.kill()
       await Promise.all([kms.close(), dynamodb?.close()])

@@ -12,7 +12,7 @@ import { BASE64_BINARIES, MAX_DEPTH } from './attributes/serialize.js'
 import { tableConfig, isUnsigned, type DynamoDbItemEncryptorConfig, type TableConfig } from './config.js'
 import { InvalidItemError, MalformedItemError } from './errors.js'
 import { decryptStructure, encryptStructure, type ItemBackend, type ParsedHeader, type StructuredField } from './structured/index.js'
-import { FOOTER_ATTRIBUTE, HEADER_ATTRIBUTE, RESERVED_PREFIX, type AttributeValue, type CryptoAction, type Item, type ItemCallOptions, type ObjectMarshallOptions, type ObjectUnmarshallOptions, type Terminal } from './types.js'
+import { FOOTER_ATTRIBUTE, HEADER_ATTRIBUTE, RESERVED_PREFIX, type AttributeValue, type CryptoAction, type Item, type ItemCallOptions, type ItemInput, type ObjectMarshallOptions, type ObjectUnmarshallOptions, type Terminal } from './types.js'
 import { isBytes } from '../is-bytes.js'
 
 /** An item with what its header says: suite, data keys, contexts and each signed attribute's action. */
@@ -122,12 +122,12 @@ export class ItemEncryptorCore {
   }
 
   /** Encrypt and sign `item`; see {@link encryptItemWithHeader} for the header. */
-  async encryptItem(item: Item, options?: ItemCallOptions): Promise<Item> {
-    return (await this.#call('encryptItem', options, (signal) => this.#encrypt(item, signal))).item
+  async encryptItem(item: ItemInput, options?: ItemCallOptions): Promise<Item> {
+    return (await this.#call('encryptItem', options, (signal) => this.#encrypt(item as Item, signal))).item
   }
 
-  async encryptItemWithHeader(item: Item, options?: ItemCallOptions): Promise<ItemWithHeader> {
-    return this.#call('encryptItemWithHeader', options, (signal) => this.#encrypt(item, signal))
+  async encryptItemWithHeader(item: ItemInput, options?: ItemCallOptions): Promise<ItemWithHeader> {
+    return this.#call('encryptItemWithHeader', options, (signal) => this.#encrypt(item as Item, signal))
   }
 
   /** Run `work` under the call's `signal` option, if any (see `abortable`). */
@@ -219,12 +219,12 @@ export class ItemEncryptorCore {
   }
 
   /** Verify and decrypt `item`; fails with a typed error, returning nothing, if any signed attribute changed. */
-  async decryptItem(item: Item, options?: ItemCallOptions): Promise<Item> {
-    return (await this.#call('decryptItem', options, (signal) => this.#decrypt(item, signal))).item
+  async decryptItem(item: ItemInput, options?: ItemCallOptions): Promise<Item> {
+    return (await this.#call('decryptItem', options, (signal) => this.#decrypt(item as Item, signal))).item
   }
 
-  async decryptItemWithHeader(item: Item, options?: ItemCallOptions): Promise<ItemWithHeader> {
-    return this.#call('decryptItemWithHeader', options, (signal) => this.#decrypt(item, signal))
+  async decryptItemWithHeader(item: ItemInput, options?: ItemCallOptions): Promise<ItemWithHeader> {
+    return this.#call('decryptItemWithHeader', options, (signal) => this.#decrypt(item as Item, signal))
   }
 
   async #decrypt(item: Item, signal: AbortSignal | undefined): Promise<ItemWithHeader> {

@@ -25,23 +25,45 @@ export interface Terminal {
 }
 
 /**
- * A DynamoDB attribute value in the low-level wire shape of `@aws-sdk/client-dynamodb` (exactly one member set).
- * Declared here so the package's types do not require the AWS SDK.
+ * A DynamoDB attribute value in the low-level wire shape of `@aws-sdk/client-dynamodb` (exactly one member set), as
+ * the item calls return it: assignable to that SDK's own `AttributeValue`, so that an encrypted item goes into a
+ * `PutItemCommand` as it is. Declared here so the package's types do not require the AWS SDK.
  */
 export type AttributeValue =
+  | { readonly S: string }
+  | { readonly N: string }
+  | { readonly B: Uint8Array }
+  | { readonly SS: string[] }
+  | { readonly NS: string[] }
+  | { readonly BS: Uint8Array[] }
+  | { readonly M: Record<string, AttributeValue> }
+  | { readonly L: AttributeValue[] }
+  | { readonly NULL: boolean }
+  | { readonly BOOL: boolean }
+
+/** An item: attribute name to attribute value. */
+export type Item = Readonly<Record<string, AttributeValue>>
+
+/**
+ * An attribute value as the item calls take it: `AttributeValue` with read-only arrays, or the AWS SDK's own
+ * `AttributeValue`, whose union also has a member for a type that SDK did not know (`$unknown`, refused with
+ * `INVALID_ITEM`), so that an item read with that SDK's own client goes in as it is.
+ */
+export type AttributeValueInput =
   | { readonly S: string }
   | { readonly N: string }
   | { readonly B: Uint8Array }
   | { readonly SS: readonly string[] }
   | { readonly NS: readonly string[] }
   | { readonly BS: readonly Uint8Array[] }
-  | { readonly M: Readonly<Record<string, AttributeValue>> }
-  | { readonly L: readonly AttributeValue[] }
+  | { readonly M: Readonly<Record<string, AttributeValueInput>> }
+  | { readonly L: readonly AttributeValueInput[] }
   | { readonly NULL: boolean }
   | { readonly BOOL: boolean }
+  | { readonly $unknown: readonly [string, unknown] }
 
-/** An item: attribute name to attribute value. */
-export type Item = Readonly<Record<string, AttributeValue>>
+/** An item as the item calls take it (see `AttributeValueInput`). */
+export type ItemInput = Readonly<Record<string, AttributeValueInput>>
 
 /**
  * `encryptObject`'s options, passed to `marshall` of `@aws-sdk/util-dynamodb` (its `marshallOptions`; that

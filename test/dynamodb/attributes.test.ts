@@ -280,6 +280,18 @@ describe('itemFromDynamoDbJson: DynamoDB JSON (stream records, the AWS CLI) to i
     )
   })
 
+  it('itemToDynamoDbJson refuses, with INVALID_ITEM, a value DynamoDB would refuse', () => {
+    for (const item of [{ a: { $unknown: ['X', 1] } }, { a: { SS: [] } }, { a: { B: 'AQI=' } }, null]) {
+      let code: string | undefined
+      try {
+        itemToDynamoDbJson(item as never)
+      } catch (error) {
+        code = (error as { code?: string }).code
+      }
+      expect(code, JSON.stringify(item)).toBe('INVALID_ITEM')
+    }
+  })
+
   it('an attribute or map key named "__proto__" stays an own entry; bytes already decoded are kept', () => {
     const image = JSON.parse('{"__proto__":{"M":{"__proto__":{"B":"AQI="}}},"b":{"B":"AA=="}}') as unknown
     const item = itemFromDynamoDbJson(image)

@@ -6,9 +6,9 @@ import { fromBase64, isStandardBase64, toBase64 } from '../../backend/der.js'
 import { objectKind } from '../../format/context.js'
 import { isBytes } from '../../is-bytes.js'
 import { quoteIdentifier } from '../../quote.js'
-import { MAX_DEPTH } from '../attributes/serialize.js'
+import { MAX_DEPTH, serializeAttribute } from '../attributes/serialize.js'
 import { InvalidItemError, MalformedItemError } from '../errors.js'
-import type { AttributeValue, Item } from '../types.js'
+import type { AttributeValue, Item, ItemInput } from '../types.js'
 
 export type WireValue = Record<string, unknown>
 export type WireItem = Record<string, WireValue>
@@ -99,8 +99,10 @@ export function itemFromDynamoDbJson(image: unknown): Item {
 
 /**
  * The inverse of `itemFromDynamoDbJson`: an item (an encrypted one, say) in DynamoDB JSON, every B and BS value as
- * base64 text, as the AWS CLI takes it (`aws dynamodb put-item --item file://item.json`).
+ * base64 text, as the AWS CLI takes it (`aws dynamodb put-item --item file://item.json`). A value DynamoDB would
+ * refuse is an `InvalidItemError`, as `encryptItem` reports it.
  */
-export function itemToDynamoDbJson(item: Item): Record<string, unknown> {
-  return toWireItem(item)
+export function itemToDynamoDbJson(item: ItemInput): Record<string, unknown> {
+  for (const [name, value] of members(item, 'The item', InvalidItemError)) serializeAttribute(value as AttributeValue, quoteIdentifier(name))
+  return toWireItem(item as Item)
 }
