@@ -2,14 +2,14 @@
  * DynamoDB items encrypted and signed attribute by attribute. Run it with `npm run example:dynamodb`.
  *
  * It starts DynamoDB on loopback (dynalite, a development dependency) and the local KMS emulator, writes an
- * order through the encrypted client, shows what DynamoDB stores, reads it back, and shows that a changed
- * stored attribute is caught. With a real table, pass your own `DynamoDBClient` and `KmsKeyring` instead.
+ * order through the encrypted client, shows what DynamoDB stores, reads it back (also as a DynamoDB Streams record
+ * gives it to a Lambda function), and shows that a changed stored attribute is caught. With a real table, pass your own `DynamoDBClient` and `KmsKeyring` instead.
  */
 import type { AddressInfo } from 'node:net'
 import { CreateTableCommand, DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb'
 import dynalite from 'dynalite'
 import { CachingMaterialsManager, defaultKmsClientSupplier, EnvelopeError, KmsKeyring, LocalMaterialsCache } from '../src/index.js'
-import { createEncryptedDynamoDbClient, DynamoDbItemEncryptor } from '../src/dynamodb/index.js'
+import { createEncryptedDynamoDbClient, DynamoDbItemEncryptor, itemFromDynamoDbJson, itemToDynamoDbJson } from '../src/dynamodb/index.js'
 import { startKmsEmulator } from '../src/testing/index.js'
 
 const TABLE = 'orders'
@@ -53,11 +53,15 @@ async function main(): Promise<void> {
     show('Written through the encrypted client:', item)
     await client.send(new PutItemCommand({ TableName: TABLE, Item: item }))
 
-    show('What DynamoDB stores (a plain client):', (await raw.send(new GetItemCommand({ TableName: TABLE, Key: key }))).Item)
+    const stored = (await raw.send(new GetItemCommand({ TableName: TABLE, Key: key }))).Item ?? {}
+    show('What DynamoDB stores (a plain client):', stored)
     show('Read through the encrypted client:', (await client.send(new GetItemCommand({ TableName: TABLE, Key: key }))).Item)
 
+    // A Lambda function on the table's stream gets the new item in DynamoDB JSON, binaries as base64 text.
+    const record = JSON.parse(JSON.stringify({ eventName: 'INSERT', dynamodb: { Keys: key, NewImage: itemToDynamoDbJson(stored) } }))
+    show("Decrypted from a stream record's NewImage:", await orders.decryptItem(itemFromDynamoDbJson(record.dynamodb.NewImage)))
+
     // Someone with write access to the table changes a signed attribute.
-    const stored = (await raw.send(new GetItemCommand({ TableName: TABLE, Key: key }))).Item ?? {}
     await raw.send(new PutItemCommand({ TableName: TABLE, Item: { ...stored, total: { N: '0.01' } } }))
     try {
       await client.send(new GetItemCommand({ TableName: TABLE, Key: key }))

@@ -104,11 +104,12 @@ describe('examples', () => {
     }, 60_000)
   })
 
-  it('dynamodb.ts writes and reads an item through the encrypted client, and a changed attribute fails the read', async () => {
+  it('dynamodb.ts writes and reads an item through the encrypted client and from a stream record, and a changed attribute fails the read', async () => {
     const stdout = await runExample('dynamodb.ts')
     expect(stdout).toMatch(/What DynamoDB stores \(a plain client\):\n {2}\{"card":\{"B":"<\d+ bytes>"\}/)
     expect(stdout).toContain('"aws_dbe_head":{"B":')
     expect(stdout).toMatch(/Read through the encrypted client:\n {2}\{"card":\{"S":"4111 1111 1111 1111"\}/)
+    expect(stdout).toMatch(/Decrypted from a stream record's NewImage:\n {2}\{"card":\{"S":"4111 1111 1111 1111"\}/)
     expect(stdout).toContain('After changing "total" in the table, reading fails: ITEM_AUTHENTICATION_FAILED')
     expect(stdout).toContain('KMS calls: 1 GenerateDataKey, 1 Decrypt')
   }, 60_000)
