@@ -21,7 +21,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { transformRequest, transformResponse } from '../../src/dynamodb/client/operations.js'
 import { fromWireValue, toWireItem } from '../../src/dynamodb/client/wire.js'
 import { createEncryptedDynamoDbClient, DynamoDbItemEncryptor, type Item } from '../../src/dynamodb/index.js'
-import { CachingMaterialsManager, defaultKmsClientSupplier, KmsKeyring, LocalMaterialsCache, type KmsClientSupplier } from '../../src/index.js'
+import { buildKmsMrkMultiKeyring, CachingMaterialsManager, defaultKmsClientSupplier, KmsKeyring, LocalMaterialsCache, type KmsClientSupplier } from '../../src/index.js'
+import { DynamoDbItemEncryptor as BrowserItemEncryptor } from '../../src/dynamodb/browser.js'
 import { startKmsEmulator, type KmsEmulator } from '../../src/testing/index.js'
 import { aesKeyring, rejectionOf, thrownBy } from '../helpers/fixtures.js'
 import { startDynalite, type LocalDynamoDb } from '../support/dynalite.js'
@@ -312,6 +313,25 @@ describe('KMS keyring with the caching materials manager through the client', ()
     }
     expect(kms.calls.filter((call) => call.operation === 'Decrypt')).toHaveLength(1)
     client.destroy()
+  })
+
+  it('the browser build (WebCrypto) writes through KMS keyrings what the Node build reads, and the other way round', async () => {
+    const { arn } = kms.createKey({ region: 'us-east-1' })
+    const mrk = kms.createKey({ region: 'us-east-1', multiRegion: true }).arn
+    const clientSupplier = defaultKmsClientSupplier({ clientConfig: { endpoint: kms.endpoint, credentials: { accessKeyId: 'AKID', secretAccessKey: 'x' } } })
+    for (const keyring of [new KmsKeyring({ generatorKeyId: arn, clientSupplier }), buildKmsMrkMultiKeyring({ generator: mrk, clientSupplier })]) {
+      const config = { tableName: TABLE, partitionKeyName: 'pk', sortKeyName: 'sk', attributeActionsOnEncrypt: actions, allowedUnsignedAttributes: ['note'], keyring }
+      const [browser, node] = [new BrowserItemEncryptor(config), new DynamoDbItemEncryptor(config)]
+      for (const [writer, reader, sk] of [[browser, node, 'b1'], [node, browser, 'n1']] as const) {
+        const written = createEncryptedDynamoDbClient(db.client(), { tables: { [TABLE]: writer } })
+        const read = createEncryptedDynamoDbClient(db.client(), { tables: { [TABLE]: reader } })
+        await written.send(new PutItemCommand({ TableName: TABLE, Item: order('w1', sk) }))
+        const got = await read.send(new GetItemCommand({ TableName: TABLE, Key: { pk: { S: 'w1' }, sk: { S: sk } } }))
+        expect(got.Item?.card, sk).toEqual({ S: `4111-w1-${sk}` })
+        written.destroy()
+        read.destroy()
+      }
+    }
   })
 
   it("the SDK call's abortSignal ends a PutItem and a GetItem waiting on KMS at once, and cancels the KMS request", async () => {
