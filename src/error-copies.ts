@@ -27,7 +27,7 @@ function isInstance(this: abstract new (...args: never[]) => unknown, value: unk
   let named = false
   let envelope = false
   for (let prototype: object | null = Object.getPrototypeOf(value); prototype !== null; prototype = Object.getPrototypeOf(prototype)) {
-    const name = Object.hasOwn(prototype, 'constructor') ? (prototype as { constructor: { name?: unknown } }).constructor.name : undefined
+    const name = Object.prototype.hasOwnProperty.call(prototype, 'constructor') ? (prototype as { constructor: { name?: unknown } }).constructor.name : undefined
     if (name === this.name) named = true
     if (name === 'EnvelopeError') envelope = true
   }

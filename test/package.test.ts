@@ -594,6 +594,46 @@ const worker :Workerd.Worker = (
     for (const older of ['safari14.1', 'chrome84']) expect(await bundle([older])).not.toBe(es2022)
   })
 
+  it("beyond syntax: kms-envelope's browser modules call no built-in those browsers lack; of its dependencies, @noble and lru-cache call Object.hasOwn (README)", async () => {
+    // Built-ins newer than Chrome 91, Firefox 90 and Safari 15: a call to one fails at run time there, which no
+    // syntax check sees. Object.hasOwn: Chrome 93, Firefox 92, Safari 15.4 (the README says what needs it).
+    const NEWER = /\b(Object\.hasOwn|structuredClone|AbortSignal\.(?:any|timeout)|Promise\.withResolvers|Object\.groupBy|Array\.fromAsync|randomUUID)\(|\.(at|findLast|findLastIndex|toSorted|toReversed|toSpliced|toHex)\(/g
+    const calls = (code: string) => [...code.matchAll(NEWER)].map((match) => match[1] ?? `.${match[2]}`)
+    const own = packedFiles.filter((file) => /^dist\/browser\/(?!module\/|kms-envelope\.|index\.cjs).*\.js$/.test(file))
+    expect(own.length).toBeGreaterThan(50)
+    const found: Record<string, string[]> = {}
+    for (const file of own) {
+      const used = calls(await readFile(join(consumer, 'node_modules', 'kms-envelope', file), 'utf8'))
+      if (used.length > 0) found[file] = used
+    }
+    expect(found).toEqual({})
+    // The dependencies, as an application bundles them with kms-envelope/browser and kms-envelope/dynamodb.
+    const { metafile } = await build({
+      stdin: { contents: "export * from 'kms-envelope/browser'\nexport * from 'kms-envelope/dynamodb'", resolveDir: consumer },
+      bundle: true,
+      write: false,
+      metafile: true,
+      format: 'esm',
+      splitting: true,
+      outdir: join(consumer, 'built-ins-out'),
+      platform: 'browser',
+      external: ['@aws-sdk/*'],
+      logLevel: 'silent',
+    })
+    const byPackage: Record<string, Set<string>> = {}
+    for (const input of Object.keys(metafile.inputs).filter((path) => path.includes('node_modules/') && !path.includes('node_modules/kms-envelope/'))) {
+      const used = calls(await readFile(join(consumer, input.slice(input.indexOf('node_modules/'))), 'utf8').catch(() => readFile(input, 'utf8')))
+      // A feature test (`typeof Uint8Array.prototype.toHex`) before the call is not a use: @noble checks toHex first.
+      const name = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(input)?.[1] as string
+      for (const call of used.filter((call) => call !== '.toHex')) (byPackage[name] ??= new Set()).add(call)
+    }
+    expect(Object.fromEntries(Object.entries(byPackage).map(([name, used]) => [name, [...used]]))).toEqual({
+      '@noble/curves': ['Object.hasOwn'],
+      '@noble/hashes': ['Object.hasOwn'],
+      'lru-cache': ['Object.hasOwn'],
+    })
+  })
+
   it.each(encryptOnlyApplications('kms-envelope/browser'))(
     'bundled into an application that only encrypts with %s, it loads at most 12 KB before the first encrypt',
     async (_name, source) => {

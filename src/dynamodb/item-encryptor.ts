@@ -327,7 +327,7 @@ function checkConvertible(object: unknown, method: string, errorType: typeof Inv
     if (holder !== undefined) throw new errorType(`${method}: ${path} is ${holder}, which holds it: an item cannot contain itself.`)
     const isSet = value instanceof Set
     if (!isSet && level > MAX_DEPTH) throw new errorType(`${method}: ${path} nests lists and maps more than ${MAX_DEPTH} levels deep, which DynamoDB refuses.`)
-    if (value instanceof Map ? value.has('__proto__') : !isSet && Object.hasOwn(value, '__proto__')) {
+    if (value instanceof Map ? value.has('__proto__') : !isSet && Object.prototype.hasOwnProperty.call(value, '__proto__')) {
       throw new InvalidItemError(`${method}: ${path} has a key "__proto__", ${silently}.`)
     }
     enclosing.set(value, path)
@@ -341,7 +341,7 @@ function checkConvertible(object: unknown, method: string, errorType: typeof Inv
 
 /** Where a DynamoDB item (its attribute names, and the keys of its maps at any depth) has a key "__proto__". */
 function protoKeyPath(item: Item, path: string): string | undefined {
-  if (Object.hasOwn(item, '__proto__')) return path
+  if (Object.prototype.hasOwnProperty.call(item, '__proto__')) return path
   for (const [name, value] of Object.entries(item)) {
     const found = protoKeyInValue(value, `${path}.${name}`)
     if (found !== undefined) return found
