@@ -68,6 +68,16 @@ const noNobleInNode: EsbuildPlugin = {
   },
 }
 
+/**
+ * The Node build takes TextEncoder and TextDecoder from node:util where the global ones are missing: Jest's jsdom
+ * environment takes them away, and `require('kms-envelope/dynamodb')` there gets the Node build (see
+ * package.json). Through process.getBuiltinModule, which bundlers leave alone.
+ */
+const NODE_TEXT_CODING = [
+  'var { TextEncoder, TextDecoder } = typeof globalThis.TextEncoder === "function" && typeof globalThis.TextDecoder === "function"',
+  '  ? globalThis : process.getBuiltinModule("node:util");',
+].join('\n')
+
 export default defineConfig(async () => [
   {
     // Named entries keep dist/index.* where it has always been and put the subpaths under dist/dynamodb/ and dist/testing/.
@@ -97,6 +107,7 @@ export default defineConfig(async () => [
     treeshake: true,
     plugins: [requireInCommonJs],
     esbuildPlugins: [noNobleInNode],
+    banner: { js: NODE_TEXT_CODING },
   },
   {
     // kms-envelope/browser (and the "browser" condition of "."): ESM on WebCrypto, one file per source module,

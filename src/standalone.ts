@@ -7,9 +7,14 @@
  * `ConfigurationError: ...`. Names cost nothing here: these builds hold every class anyway.
  */
 import * as api from './browser.js'
+import { setUpErrorClasses } from './error-copies.js'
 
 for (const [name, value] of Object.entries(api)) {
   if (typeof value === 'function' && /^[A-Z]/.test(name)) Object.defineProperty(value, 'name', { value: name })
 }
+// And `instanceof` on an error class recognises another copy's errors, as in the Node entries: in Jest's jsdom
+// environment, `require('kms-envelope')` gets the CommonJS one of these builds, `require('kms-envelope/dynamodb')`
+// the Node build, and their errors meet.
+setUpErrorClasses(api)
 
 export * from './browser.js'

@@ -240,6 +240,7 @@ describe('the packed package', () => {
       opened: { [0x0578]: `suite ${0x0578}`, [0x0478]: `suite ${0x0478}`, [0x0346]: `suite ${0x0346}` },
       streamed: 5000,
       offline: ['aws-kms-rsa'],
+      dynamodb: { resolved: 'dist/dynamodb/index.cjs', read: 'from jsdom', refused: ['ITEM_AUTHENTICATION_FAILED', true] },
     })
     // What the test wrote, the Node build reads.
     const { plaintext } = await decrypt(new RawAesKeyring({ keyNamespace: 'package', keyName: 'aes', wrappingKey: new Uint8Array(32).fill(7) }), Buffer.from(ciphertext, 'base64'), {
