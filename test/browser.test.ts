@@ -1189,7 +1189,10 @@ describe.each(ENGINES)('DynamoDB items (kms-envelope/dynamodb for browsers) in %
     // An item with nothing to encrypt (no key stream at all) is signed only.
     const signedOnly = new items.DynamoDbItemEncryptor({ ...configs[changed.suite], attributeActionsOnEncrypt: { pk: 'SIGN_ONLY', n: 'SIGN_ONLY' }, keyring: keyrings[0] })
     const signed = await signedOnly.encryptItem({ pk: { S: 'signed' }, n: { N: '7' } })
-    return { subtle: typeof crypto.subtle, decrypted, written, refusal, signedOnly: (await signedOnly.decryptItem(signed)).n.N }
+    // Plain objects, through @aws-sdk/util-dynamodb, which the build imports on this first use.
+    const objects = new items.DynamoDbItemEncryptor({ ...configs[changed.suite], keyring: keyrings[0] })
+    const object = await objects.decryptObject(await objects.encryptObject({ pk: 'o1', body: 'a plain object', n: 3, blob: new Uint8Array([1, 2]) }))
+    return { subtle: typeof crypto.subtle, decrypted, written, refusal, signedOnly: (await signedOnly.decryptItem(signed)).n.N, object: [object.body, object.n, [...object.blob]] }
   }`
 
   /** `keyrings`: 0 for the raw AES keyring, 1 for the raw RSA one. */
@@ -1203,7 +1206,7 @@ describe.each(ENGINES)('DynamoDB items (kms-envelope/dynamodb for browsers) in %
       async ({ work, ...arg }) => {
         const load = new Function('url', 'return import(url)') as (url: string) => Promise<unknown>
         const [core, items] = await Promise.all([load(new URL('esm/kms-envelope.js', location.href).href), load(new URL('esm/kms-envelope-dynamodb.js', location.href).href)])
-        return ((0, eval)(work) as (arg: unknown) => Promise<{ subtle: string; decrypted: WireItem[]; written: WireItem[]; refusal: unknown; signedOnly: string }>)({ core, items, ...arg })
+        return ((0, eval)(work) as (arg: unknown) => Promise<{ subtle: string; decrypted: WireItem[]; written: WireItem[]; refusal: unknown; signedOnly: string; object: unknown }>)({ core, items, ...arg })
       },
       {
         work: PAGE_WORK,
@@ -1224,6 +1227,7 @@ describe.each(ENGINES)('DynamoDB items (kms-envelope/dynamodb for browsers) in %
     }
     expect(result.refusal).toEqual(['ITEM_AUTHENTICATION_FAILED', 'ItemAuthenticationError', true])
     expect(result.signedOnly).toBe('7')
+    expect(result.object).toEqual(['a plain object', 3, [1, 2]])
     return result
   }
 

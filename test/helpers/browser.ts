@@ -21,7 +21,7 @@ const fixtures = join(root, 'test/fixtures')
 /** The page's helpers: base64 both ways, since page.evaluate passes JSON. */
 // The import map resolves the ES module build's import of the AWS SDK, for pages that call KMS (AWS_SDK_BUNDLE).
 const PAGE = `<!doctype html><meta charset="utf-8"><title>kms-envelope browser test</title>
-<script type="importmap">{ "imports": { "@aws-sdk/client-kms": "/aws-sdk/client-kms.js" } }</script>
+<script type="importmap">{ "imports": { "@aws-sdk/client-kms": "/aws-sdk/client-kms.js", "@aws-sdk/util-dynamodb": "/aws-sdk/util-dynamodb.js" } }</script>
 <script src="/kms-envelope.iife.js"></script>
 <script>
   window.toBase64 = (bytes) => { let s = ''; for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000)); return btoa(s) }
@@ -69,7 +69,20 @@ async function bundles(): Promise<Map<string, string>> {
     outdir: '/out',
   }
   const standalone = { ...common, entryPoints: { 'kms-envelope': join(root, 'src/standalone.ts') }, minify: true }
-  const [iife, esm, oneFile, sdk] = await Promise.all([
+  // The AWS SDK packages as a page gets them from its bundler: their browser builds, one ES module each.
+  const sdkModule = (name: string) =>
+    build({
+      stdin: { contents: `export * from '@aws-sdk/${name}'`, resolveDir: root },
+      bundle: true,
+      platform: 'browser',
+      format: 'esm',
+      target: 'es2022',
+      write: false,
+      logLevel: 'silent',
+      minify: true,
+      outfile: `/out/aws-sdk/${name}.js`,
+    })
+  const [iife, esm, oneFile, kmsSdk, dynamoDbUtil] = await Promise.all([
     // As tsup ships them: the <script> entry, and the one-file ES module (kms-envelope/browser/bundled), minified.
     build({ ...standalone, format: 'iife', globalName: 'KmsEnvelope', entryNames: '[name].iife' }),
     // With kms-envelope/dynamodb's browser entry beside it, sharing its chunks, as in an application's bundle.
@@ -82,21 +95,11 @@ async function bundles(): Promise<Map<string, string>> {
       outdir: '/out/esm',
     }),
     build({ ...standalone, format: 'esm', outExtension: { '.js': '.mjs' } }),
-    // The AWS SDK's KMS client as a page gets it from its bundler: its browser build, one ES module.
-    build({
-      stdin: { contents: "export * from '@aws-sdk/client-kms'", resolveDir: root },
-      bundle: true,
-      platform: 'browser',
-      format: 'esm',
-      target: 'es2022',
-      write: false,
-      logLevel: 'silent',
-      minify: true,
-      outfile: '/out/aws-sdk/client-kms.js',
-    }),
+    sdkModule('client-kms'),
+    sdkModule('util-dynamodb'),
   ])
   const files = new Map<string, string>()
-  for (const file of [...(iife.outputFiles ?? []), ...(esm.outputFiles ?? []), ...(oneFile.outputFiles ?? []), ...(sdk.outputFiles ?? [])]) {
+  for (const file of [iife, esm, oneFile, kmsSdk, dynamoDbUtil].flatMap((result) => result.outputFiles ?? [])) {
     files.set(file.path.slice('/out'.length), file.text)
   }
   files.set('/service-worker/classic.js', `importScripts('/kms-envelope.iife.js'); const api = self.KmsEnvelope\n${SERVICE_WORKER}`)
