@@ -555,7 +555,7 @@ const worker :Workerd.Worker = (
       // DynamoDB items (kms-envelope/dynamodb's browser build) through the encrypted client; Node reads what it stored.
       dynamodb = await startDynalite()
       await dynamodb.createTable('notes', { name: 'pk', type: 'S' })
-      expect(await get(`/dynamodb?endpoint=${encodeURIComponent(dynamodb.endpoint)}&pk=w1`)).toEqual({ read: 'note w1', stored: ['B'] })
+      expect(await get(`/dynamodb?endpoint=${encodeURIComponent(dynamodb.endpoint)}&pk=w1`)).toEqual({ read: 'note w1', stored: ['B'], document: ['a document', 2] })
       const notes = new DynamoDbItemEncryptor({
         tableName: 'notes',
         partitionKeyName: 'pk',
