@@ -7,6 +7,8 @@
 // Contenders, for suites 0x6700 (HMAC recipient tag) and 0x6701 (HMAC tag + ECDSA P-384 signature):
 //   ours          KmsKeyring: one KMS call per item (GenerateDataKey on encrypt, Decrypt on decrypt)
 //   ours+cache    CachingMaterialsManager + LocalMaterialsCache over the same keyring
+//   browser+cache the same through the browser build (kms-envelope/dynamodb's WebCrypto build, here on Node's
+//                 WebCrypto): what a page, a Worker or a React Native app with WebCrypto pays per item
 //   node:crypto   the floor: per item one HKDF, AES-256-GCM of the 6 encrypted attributes, SHA-384 of them,
 //                 one HMAC-SHA384, and for 0x6701 one ECDSA P-384 sign (encrypt) or verify (decrypt); no KMS,
 //                 no serialization, no header
@@ -29,6 +31,8 @@ const REGION = 'us-east-1'
 const TABLE = 'orders'
 const CREDENTIALS = { accessKeyId: 'AKIDBENCHMARK', secretAccessKey: 'benchmark-secret' }
 const DYNAMODB = new URL('../dist/dynamodb/index.js', import.meta.url)
+const BROWSER = new URL('../dist/browser/index.js', import.meta.url)
+const BROWSER_DYNAMODB = new URL('../dist/browser/dynamodb/browser.js', import.meta.url)
 
 const log = (line = '') => console.log(line)
 const heading = (text) => log(`\n== ${text} ${'='.repeat(Math.max(0, 96 - text.length))}`)
@@ -122,6 +126,8 @@ async function main() {
   if (!existsSync(fileURLToPath(DYNAMODB))) throw new Error(`${fileURLToPath(DYNAMODB)} does not exist (run \`npx tsup\` first)`)
   const { lib, testing } = await loadOursWithEmulator()
   const { DynamoDbItemEncryptor } = await import(DYNAMODB.href)
+  const browser = await import(BROWSER.href)
+  const { DynamoDbItemEncryptor: BrowserItemEncryptor } = await import(BROWSER_DYNAMODB.href)
   const kms = await testing.startKmsEmulator({ regions: [REGION] })
   const rows = []
   try {
@@ -129,6 +135,7 @@ async function main() {
     kms.faults.latency(LATENCY_MS)
     const clientSupplier = lib.defaultKmsClientSupplier({ clientConfig: { endpoint: kms.endpoint, credentials: CREDENTIALS } })
     const keyring = new lib.KmsKeyring({ generatorKeyId: arn, clientSupplier })
+    const browserKeyring = new browser.KmsKeyring({ generatorKeyId: arn, clientSupplier: browser.defaultKmsClientSupplier({ clientConfig: { endpoint: kms.endpoint, credentials: CREDENTIALS } }) })
     heading(`DynamoDB items: 1 KB, 10 attributes (6 encrypted), KMS emulator +${LATENCY_MS} ms per call, items/s one at a time`)
     log(`  item: ${itemBytes(item('u-000000'))} bytes as JSON; ${Object.values(ACTIONS).filter((a) => a === 'ENCRYPT_AND_SIGN').length} ENCRYPT_AND_SIGN, 3 SIGN_ONLY, 1 DO_NOTHING`)
     for (const suite of SUITES) {
@@ -138,17 +145,23 @@ async function main() {
         ...config,
         materialsManager: new lib.CachingMaterialsManager({ keyring, cache: new lib.LocalMaterialsCache({ capacity: 1000 }), maxAge: 10 * 60_000, maxMessagesEncrypted: 100_000 }),
       })
+      const inBrowser = new BrowserItemEncryptor({
+        ...config,
+        materialsManager: new browser.CachingMaterialsManager({ keyring: browserKeyring, cache: new browser.LocalMaterialsCache({ capacity: 1000 }), maxAge: 10 * 60_000, maxMessagesEncrypted: 100_000 }),
+      })
       const one = item('u-cached')
       const stored = await plain.encryptItem(one)
       const storedCached = await cached.encryptItem(one)
+      const storedInBrowser = await inBrowser.encryptItem(one)
+      if ((await cached.decryptItem(storedInBrowser)).card.M.number.S !== one.card.M.number.S) throw new Error('the browser build wrote an item the Node build does not read')
       const decrypted = await cached.decryptItem(storedCached)
       if (decrypted.card.M.number.S !== one.card.M.number.S || Buffer.compare(decrypted.avatar.B, one.avatar.B) !== 0) throw new Error('round trip changed the item')
       const base = floor(suite)
       const results = { encrypt: {}, decrypt: {} }
       for (const op of ['encrypt', 'decrypt']) {
-        const samples = { ours: [], 'ours+cache': [], 'node:crypto': [] }
-        const calls = { ours: 0, 'ours+cache': 0 }
-        const ops = { ours: 0, 'ours+cache': 0 }
+        const samples = { ours: [], 'ours+cache': [], 'browser+cache': [], 'node:crypto': [] }
+        const calls = { ours: 0, 'ours+cache': 0, 'browser+cache': 0 }
+        const ops = { ours: 0, 'ours+cache': 0, 'browser+cache': 0 }
         for (let round = 0; round < CFG.rounds; round++) {
           kms.resetCalls()
           samples.ours.push(await perSecond((i) => (op === 'encrypt' ? plain.encryptItem(item(`u-${round}-${i}`)) : plain.decryptItem(stored)), CFG.uncachedOps))
@@ -158,6 +171,10 @@ async function main() {
           samples['ours+cache'].push(await perSecond(() => (op === 'encrypt' ? cached.encryptItem(one) : cached.decryptItem(storedCached)), CFG.cachedOps))
           calls['ours+cache'] += kms.calls.length
           ops['ours+cache'] += CFG.cachedOps
+          kms.resetCalls()
+          samples['browser+cache'].push(await perSecond(() => (op === 'encrypt' ? inBrowser.encryptItem(one) : inBrowser.decryptItem(storedInBrowser)), CFG.cachedOps))
+          calls['browser+cache'] += kms.calls.length
+          ops['browser+cache'] += CFG.cachedOps
           samples['node:crypto'].push(await perSecond(() => base[op](), CFG.floorOps))
         }
         for (const name of Object.keys(samples)) results[op][name] = median(samples[name])
@@ -168,7 +185,7 @@ async function main() {
             contender: name,
             rate: fmtNum(results[op][name], 0),
             calls: name in calls ? fmtNum((calls[name] / ops[name]) * 1000, 1) : '',
-            speedup: name === 'ours+cache' ? fmtRatio(results[op][name] / results[op].ours) : '',
+            speedup: name.endsWith('+cache') ? fmtRatio(results[op][name] / results[op].ours) : '',
             floor: name === 'node:crypto' ? '' : fmtRatio(results[op]['node:crypto'] / results[op][name]),
           })
         }

@@ -111,3 +111,14 @@ export async function decryptTerminal(
   }
   return { typeId: ((sealed[0] as number) << 8) | (sealed[1] as number), value: plaintext }
 }
+
+/**
+ * The values of `work` once every promise in it has settled, or the first failure: the field keys the work reads
+ * are zeroed only after all of it is done.
+ */
+export async function settledAll<T>(work: readonly (T | Promise<T>)[]): Promise<T[]> {
+  const outcomes = await Promise.allSettled(work)
+  const failure = outcomes.find((outcome) => outcome.status === 'rejected')
+  if (failure !== undefined) throw failure.reason
+  return outcomes.map((outcome) => (outcome as PromiseFulfilledResult<T>).value)
+}

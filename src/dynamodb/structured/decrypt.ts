@@ -10,7 +10,7 @@ import { ItemAuthenticationError, MalformedItemError } from '../errors.js'
 import { FOOTER_ATTRIBUTE, HEADER_ATTRIBUTE, type CryptoAction, type Terminal } from '../types.js'
 import { withAttributeContext } from './context.js'
 import type { ItemBackend } from './item-backend.js'
-import { ENCRYPTED_TYPE_ID, decryptTerminal, fieldKeyAt, fieldKeys, fieldRootKey } from './crypt.js'
+import { ENCRYPTED_TYPE_ID, decryptTerminal, fieldKeyAt, fieldKeys, fieldRootKey, settledAll } from './crypt.js'
 import { inCanonicalOrder, type StructureOutput } from './encrypt.js'
 import { canonicalHash, verifyFooter, type SignedField } from './footer.js'
 import { LEGEND, headerCommitment, parseHeader } from './header.js'
@@ -114,14 +114,13 @@ export async function decryptStructure(input: DecryptStructureInput): Promise<St
     rootKey.fill(0)
     const output = new Map<string, Terminal>()
     let offset = 0
-    try {
-      for (const field of ordered) {
-        const action = actions.get(field.name)
-        output.set(field.name, action === 'ENCRYPT_AND_SIGN' ? await decryptTerminal(backend, fieldKeyAt(keys, offset++), field.path, field.terminal, field.name) : field.terminal)
-      }
-    } finally {
-      keys.fill(0)
-    }
+    // Side by side, as encryptStructure encrypts them.
+    const terminals = await settledAll(
+      ordered.map((field) =>
+        actions.get(field.name) === 'ENCRYPT_AND_SIGN' ? decryptTerminal(backend, fieldKeyAt(keys, offset++), field.path, field.terminal, field.name) : field.terminal,
+      ),
+    ).finally(() => keys.fill(0))
+    for (const [index, field] of ordered.entries()) output.set(field.name, terminals[index] as Terminal)
     return {
       fields: output,
       parsedHeader: {

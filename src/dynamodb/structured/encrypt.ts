@@ -8,7 +8,7 @@ import { quoteIdentifier } from '../../quote.js'
 import { InvalidItemError } from '../errors.js'
 import { FOOTER_ATTRIBUTE, HEADER_ATTRIBUTE, type CryptoAction, type Terminal } from '../types.js'
 import { withAttributeContext } from './context.js'
-import { ENCRYPTED_TYPE_ID, encryptTerminal, fieldKeyAt, fieldKeys, fieldRootKey } from './crypt.js'
+import { ENCRYPTED_TYPE_ID, encryptTerminal, fieldKeyAt, fieldKeys, fieldRootKey, settledAll } from './crypt.js'
 import { canonicalHash, createFooter, type SignedField } from './footer.js'
 import { checkKeyCount } from '../../format/header.js'
 import { LEGEND, MESSAGE_ID_LENGTH, headerCommitment, serializePartialHeader } from './header.js'
@@ -125,26 +125,33 @@ export async function encryptStructure(input: EncryptStructureInput): Promise<St
       encryptedDataKeys: materials.encryptedDataKeys,
     } as const
     const partialHeader = serializePartialHeader(header)
-    const commitment = await headerCommitment(backend, materialsSuite, materials.plaintextDataKey, messageId, partialHeader)
+    // The field root key is derived while the commitment is (on WebCrypto, each runs off the main thread).
+    const rootKeyWork = fieldRootKey(backend, materialsSuite, materials.plaintextDataKey, messageId)
+    let commitment: Uint8Array
+    try {
+      commitment = await headerCommitment(backend, materialsSuite, materials.plaintextDataKey, messageId, partialHeader)
+    } catch (error) {
+      await rootKeyWork.then((key) => key.fill(0), () => undefined)
+      throw error
+    }
     const headerBytes = new Uint8Array(partialHeader.length + commitment.length)
     headerBytes.set(partialHeader, 0)
     headerBytes.set(commitment, partialHeader.length)
 
-    const rootKey = await fieldRootKey(backend, materialsSuite, materials.plaintextDataKey, messageId)
-    const keys = await fieldKeys(backend, rootKey, encrypted.length)
-    rootKey.fill(0)
+    const rootKey = await rootKeyWork
+    const keys = await fieldKeys(backend, rootKey, encrypted.length).finally(() => rootKey.fill(0))
     const output = new Map<string, Terminal>()
     const signedFields: SignedField[] = []
     let offset = 0
-    try {
-      for (const field of ordered) {
-        let terminal = field.terminal
-        if (field.action === 'ENCRYPT_AND_SIGN') terminal = await encryptTerminal(backend, fieldKeyAt(keys, offset++), field.path, terminal)
-        output.set(field.name, terminal)
-        if (field.action !== 'DO_NOTHING') signedFields.push({ path: field.path, terminal, encrypted: field.action === 'ENCRYPT_AND_SIGN' })
-      }
-    } finally {
-      keys.fill(0)
+    // The attributes are encrypted side by side: on WebCrypto each is a key import and an encryption that run
+    // off the main thread.
+    const terminals = await settledAll(
+      ordered.map((field) => (field.action === 'ENCRYPT_AND_SIGN' ? encryptTerminal(backend, fieldKeyAt(keys, offset++), field.path, field.terminal) : field.terminal)),
+    ).finally(() => keys.fill(0))
+    for (const [index, field] of ordered.entries()) {
+      const terminal = terminals[index] as Terminal
+      output.set(field.name, terminal)
+      if (field.action !== 'DO_NOTHING') signedFields.push({ path: field.path, terminal, encrypted: field.action === 'ENCRYPT_AND_SIGN' })
     }
     const hash = await canonicalHash(backend, headerBytes, materials.encryptionContext, signedFields)
     const footer = await createFooter(backend, materialsSuite, hash, signingKeys, materials.signingKey)
