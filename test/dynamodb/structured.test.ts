@@ -30,7 +30,7 @@ import { dbeSuite } from '../../src/suites-dbe.js'
 import type { CompleteDecryptionMaterials, CompleteEncryptionMaterials, DecryptionRequest, EncryptionRequest, MaterialsManager } from '../../src/types.js'
 import { DefaultMaterialsManager } from '../../src/index.js'
 import { aesKeyring, rejectionOf, thrownBy, withoutSubtle } from '../helpers/fixtures.js'
-import { decryptTerminal } from '../../src/dynamodb/structured/crypt.js'
+import { decryptTerminal, settledAll } from '../../src/dynamodb/structured/crypt.js'
 
 const dataKey = Uint8Array.from({ length: 32 }, (_, i) => i + 1)
 const messageId = Uint8Array.from({ length: 32 }, (_, i) => 0x80 + i)
@@ -234,6 +234,14 @@ describe('item format: properties', () => {
     expect(error).toBeInstanceOf(InternalError)
     expect((error as InternalError).message).toBe('Could not make a 103-byte ECDSA signature for the item footer in 17 attempts.')
     expect(calls).toBe(17)
+  })
+
+  it('attributes are worked on side by side, and their field keys zeroed only once all of the work has settled', async () => {
+    let lateSettled = false
+    const late = new Promise((resolve) => setTimeout(() => ((lateSettled = true), resolve('late')), 20))
+    const outcome = await settledAll([Promise.reject(new Error('first')), late, 'value']).catch((error: Error) => [error.message, lateSettled])
+    expect(outcome).toEqual(['first', true])
+    expect(await settledAll([1, Promise.resolve(2)])).toEqual([1, 2])
   })
 
   it('field keys exist for offsets 0 to (2^32 - 1) / 3 only: the counter is 3 × offset in 32 bits', async () => {
