@@ -244,6 +244,35 @@ describe('item format: properties', () => {
     expect(await settledAll([1, Promise.resolve(2)])).toEqual([1, 2])
   })
 
+  it('when one of the two derivations from the data key fails, the item fails with its error and the other root key is zeroed', async () => {
+    const isCommitKey = (info: Uint8Array) => Buffer.from(info).toString('latin1').startsWith('AWS_DBE_COMMIT_KEY')
+    const rootKeys: Uint8Array[] = []
+    const failing = (which: 'commit' | 'root', delayMs: number): CryptoBackend =>
+      ({
+        ...nodeItemBackend,
+        async hkdf(hash, ikm, salt, outputs) {
+          const commit = isCommitKey(outputs[0]!.info)
+          if (commit === (which === 'commit')) {
+            await new Promise((resolve) => setTimeout(resolve, delayMs))
+            throw new EnvelopeError(`${which} derivation failed`)
+          }
+          await new Promise((resolve) => setTimeout(resolve, 20 - delayMs))
+          const keys = await nodeItemBackend.hkdf(hash, ikm, salt, outputs)
+          if (!commit) rootKeys.push(keys[0]!)
+          return keys
+        },
+      }) as CryptoBackend
+    // The root key fails first, while the commitment is still under way (no rejection may go unhandled), and the
+    // other way round, where a root key was made and must not outlive the failure.
+    for (const [which, delayMs] of [['root', 0], ['commit', 20]] as const) {
+      const backend = failing(which, delayMs) as typeof nodeItemBackend
+      const error = await rejectionOf(encryptStructure({ tableName: 't', fields: [field('card', { S: '4111' }, 'ENCRYPT_AND_SIGN')], materialsManager: new FixedMaterials(), backend, messageId }))
+      expect((error as Error).message, which).toBe(`${which} derivation failed`)
+    }
+    expect(rootKeys).toHaveLength(1)
+    expect(rootKeys[0]!.every((byte) => byte === 0)).toBe(true)
+  })
+
   it('field keys exist for offsets 0 to (2^32 - 1) / 3 only: the counter is 3 × offset in 32 bits', async () => {
     const last = Math.floor(0xffffffff / 3) - 1
     expect((await fieldKey(nodeItemBackend, dataKey, last)).key).toHaveLength(32)

@@ -110,8 +110,7 @@ export async function decryptStructure(input: DecryptStructureInput): Promise<St
     await verifyFooter(backend, materialsSuite, footer, header.encryptedDataKeys.length, hash, materials.symmetricSigningKey as Uint8Array, materials.verificationKey)
 
     const rootKey = await fieldRootKey(backend, materialsSuite, materials.plaintextDataKey, header.messageId)
-    const keys = await fieldKeys(backend, rootKey, signedFields.filter((field) => field.encrypted).length)
-    rootKey.fill(0)
+    const keys = await fieldKeys(backend, rootKey, signedFields.filter((field) => field.encrypted).length).finally(() => rootKey.fill(0))
     const output = new Map<string, Terminal>()
     let offset = 0
     // Side by side, as encryptStructure encrypts them.

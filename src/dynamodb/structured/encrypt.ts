@@ -125,20 +125,21 @@ export async function encryptStructure(input: EncryptStructureInput): Promise<St
       encryptedDataKeys: materials.encryptedDataKeys,
     } as const
     const partialHeader = serializePartialHeader(header)
-    // The field root key is derived while the commitment is (on WebCrypto, each runs off the main thread).
-    const rootKeyWork = fieldRootKey(backend, materialsSuite, materials.plaintextDataKey, messageId)
-    let commitment: Uint8Array
-    try {
-      commitment = await headerCommitment(backend, materialsSuite, materials.plaintextDataKey, messageId, partialHeader)
-    } catch (error) {
-      await rootKeyWork.then((key) => key.fill(0), () => undefined)
-      throw error
+    // The commitment and the field root key are derived side by side (on WebCrypto, each runs off the main thread);
+    // when one fails, the other's root key is zeroed.
+    const derived = await Promise.allSettled([
+      headerCommitment(backend, materialsSuite, materials.plaintextDataKey, messageId, partialHeader),
+      fieldRootKey(backend, materialsSuite, materials.plaintextDataKey, messageId),
+    ])
+    const [commitment, rootKey] = derived.map((outcome) => (outcome.status === 'fulfilled' ? outcome.value : undefined))
+    if (commitment === undefined || rootKey === undefined) {
+      rootKey?.fill(0)
+      throw (derived.find((outcome) => outcome.status === 'rejected') as PromiseRejectedResult).reason
     }
     const headerBytes = new Uint8Array(partialHeader.length + commitment.length)
     headerBytes.set(partialHeader, 0)
     headerBytes.set(commitment, partialHeader.length)
 
-    const rootKey = await rootKeyWork
     const keys = await fieldKeys(backend, rootKey, encrypted.length).finally(() => rootKey.fill(0))
     const output = new Map<string, Terminal>()
     const signedFields: SignedField[] = []
