@@ -28,7 +28,7 @@ export function checkEncryptionMaterials(materials: CompleteEncryptionMaterials,
 
 /** As `checkEncryptionMaterials`, for decrypt: the suite, a data key of its length, and the verification key. */
 export function checkDecryptionMaterials(materials: CompleteDecryptionMaterials, suite: AlgorithmSuite, backend: CryptoBackend): void {
-  refuse(materials, commonProblem(materials, suite) ?? (suite.symmetricSignature === undefined ? undefined : signingKeyProblem(materials.symmetricSigningKey, suite)), 'decryption')
+  refuse(materials, decryptionMaterialsProblem(materials, suite), 'decryption')
   checkKey(materials, suite, backend, materials.verificationKey, 'verify')
 }
 
@@ -127,6 +127,12 @@ function encryptionMaterialsProblem(materials: CompleteEncryptionMaterials, suit
     }
   }
   return undefined
+}
+
+function decryptionMaterialsProblem(materials: CompleteDecryptionMaterials, suite: AlgorithmSuite): string | undefined {
+  const problem = commonProblem(materials, suite)
+  if (problem !== undefined || suite.symmetricSignature === undefined) return problem
+  return signingKeyProblem(materials.symmetricSigningKey, suite)
 }
 
 const NEEDS_INTERMEDIATE_WRAPPING = 'the keyrings must support the DynamoDB item suites'
