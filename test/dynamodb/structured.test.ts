@@ -273,6 +273,28 @@ describe('item format: properties', () => {
     expect(rootKeys[0]!.every((byte) => byte === 0)).toBe(true)
   })
 
+  it('when the key stream fails, encrypt and decrypt fail with its error and the field root key is zeroed', async () => {
+    const rootKeys: Uint8Array[] = []
+    const noStream = {
+      ...nodeItemBackend,
+      async hkdf(hash, ikm, salt, outputs) {
+        const keys = await nodeItemBackend.hkdf(hash, ikm, salt, outputs)
+        if (Buffer.from(outputs[0]!.info).toString('latin1').startsWith('AWS_DBE_DERIVE_KEY')) rootKeys.push(keys[0]!)
+        return keys
+      },
+      aesCtr: async () => {
+        throw new EnvelopeError('no key stream')
+      },
+    } as typeof nodeItemBackend
+    const fields = [field('pk', { S: 'k' }, 'SIGN_ONLY'), field('card', { S: '4111' }, 'ENCRYPT_AND_SIGN')]
+    const failedEncrypt = await rejectionOf(encryptStructure({ tableName: 't', fields, materialsManager: new FixedMaterials(), backend: noStream, messageId }))
+    const out = await encryptStructure({ tableName: 't', fields, materialsManager: new FixedMaterials(), backend: nodeItemBackend, messageId })
+    const failedDecrypt = await rejectionOf(decryptStructure({ tableName: 't', fields: out.fields, authenticate: () => 'SIGN', materialsManager: new FixedMaterials(), backend: noStream }))
+    expect([(failedEncrypt as Error).message, (failedDecrypt as Error).message]).toEqual(['no key stream', 'no key stream'])
+    expect(rootKeys).toHaveLength(2)
+    for (const key of rootKeys) expect(key.every((byte) => byte === 0)).toBe(true)
+  })
+
   it('field keys exist for offsets 0 to (2^32 - 1) / 3 only: the counter is 3 × offset in 32 bits', async () => {
     const last = Math.floor(0xffffffff / 3) - 1
     expect((await fieldKey(nodeItemBackend, dataKey, last)).key).toHaveLength(32)
