@@ -732,6 +732,21 @@ describe('streams of signing suites on WebCrypto (incremental digest, @noble/cur
 })
 
 describe('without crypto.subtle (pages served over plain HTTP)', () => {
+  it('ECDSA signatures on @noble are hedged: one key signs one message differently each time', async () => {
+    // RFC 6979 alone would make them deterministic, and a DynamoDB item's footer, which must hold a 103-byte DER
+    // signature, retries until it gets one: with the same signature every time, about one item in a hundred could
+    // never be written ("Could not make a 103-byte ECDSA signature").
+    const signatures = await withoutSubtle(async () => {
+      const { privateKey, publicKey } = await webCryptoBackend.generateSigningKey('P-384')
+      const message = new TextEncoder().encode('one message')
+      const made = [await webCryptoBackend.signMessage('P-384', privateKey, message), await webCryptoBackend.signMessage('P-384', privateKey, message)]
+      const verifier = await webCryptoBackend.importVerificationKey('P-384', publicKey)
+      for (const signature of made) expect(await webCryptoBackend.verifyMessage('P-384', verifier, message, signature)).toBe(true)
+      return made.map((signature) => Buffer.from(signature).toString('hex'))
+    })
+    expect(signatures[0]).not.toBe(signatures[1])
+  })
+
   it.each(ALL_SUITES.filter((suite) => !SIGNING.has(suite)).map((suite) => [hex16(suite), suite] as const))(
     '%s with a raw AES keyring runs on @noble and interoperates with node:crypto',
     async (_name, suite) => {

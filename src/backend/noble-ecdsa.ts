@@ -20,8 +20,10 @@ export function createSigner(curve: CurveName, privateKey: unknown): Signer | un
   const digest = hash.create()
   return {
     update: (bytes) => void digest.update(bytes),
-    // DER, as the message format stores it.
-    sign: () => ecdsa.sign(digest.digest(), privateKey.scalar(), { prehash: false, format: 'der' }),
+    // DER, as the message format stores it. Hedged (RFC 6979 with fresh randomness), as WebCrypto's and node:crypto's
+    // signatures are random: a DynamoDB item's footer retries until its DER signature is 103 bytes long, which the
+    // same signature every time would never become.
+    sign: () => ecdsa.sign(digest.digest(), privateKey.scalar(), { prehash: false, format: 'der', extraEntropy: true }),
   }
 }
 
