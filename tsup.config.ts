@@ -70,13 +70,46 @@ const noNobleInNode: EsbuildPlugin = {
 
 /**
  * The Node build takes TextEncoder and TextDecoder from node:util where the global ones are missing: Jest's jsdom
- * environment takes them away, and `require('kms-envelope/dynamodb')` there gets the Node build (see
- * package.json). Through process.getBuiltinModule, which bundlers leave alone.
+ * environment takes them away, and a jsdom setup that resolves packages with the node condition
+ * (`customExportConditions`, a common workaround for other packages) loads the Node build there. Through
+ * process.getBuiltinModule, which bundlers leave alone.
  */
 const NODE_TEXT_CODING = [
   'var { TextEncoder, TextDecoder } = typeof globalThis.TextEncoder === "function" && typeof globalThis.TextDecoder === "function"',
   '  ? globalThis : process.getBuiltinModule("node:util");',
 ].join('\n')
+
+/**
+ * The browser builds for require(): one CommonJS file each, its dependencies inside, not minified, so that stack
+ * traces in a test read as code.
+ */
+const BROWSER_COMMONJS = {
+  ...STANDALONE,
+  format: ['cjs' as const],
+  minify: false,
+  // Readable as they are; a source map would add 1.3 MB to the package for each.
+  sourcemap: false,
+  // Jest's jsdom environment has no TextEncoder or TextDecoder, which the build makes at load, no Web Streams, and a
+  // `crypto` with getRandomValues only (no `subtle`, so no RSA private keys). There, on Node, the build takes
+  // Node's own (through process.getBuiltinModule, which bundlers leave alone), as a test setup file would. In a
+  // browser there is no `process`, and nothing changes.
+  banner: {
+    js: [
+      '"use strict";',
+      'var __fromNode = (name) => globalThis.process?.getBuiltinModule?.(name);',
+      'var { TextEncoder, TextDecoder } = typeof globalThis.TextEncoder === "function" && typeof globalThis.TextDecoder === "function"',
+      '  ? globalThis : (__fromNode("node:util") ?? globalThis);',
+      'var { ReadableStream, TransformStream } = typeof globalThis.TransformStream === "function" ? globalThis : (__fromNode("node:stream/web") ?? globalThis);',
+      // Read at each use, as the ES modules read globalThis.crypto: a page may set it up after loading this file.
+      'var __platform = { get crypto() { const own = globalThis.crypto; return own?.subtle !== undefined ? own : (__fromNode("node:crypto")?.webcrypto ?? own) } };',
+    ].join('\n'),
+  },
+  esbuildOptions(options: { define?: Record<string, string> }) {
+    options.define = { ...options.define, 'globalThis.crypto': '__platform.crypto' }
+  },
+  splitting: false,
+  plugins: [requireInCommonJs],
+}
 
 export default defineConfig(async () => [
   {
@@ -124,7 +157,7 @@ export default defineConfig(async () => [
     dts: false,
     sourcemap: true,
     // The standalone builds below write into dist/browser/ at the same time.
-    clean: ['!kms-envelope.iife.*', '!kms-envelope.mjs*', '!index.cjs', '!module/**', '!**/*.d.{ts,cts}'],
+    clean: ['!kms-envelope.iife.*', '!kms-envelope.mjs*', '!index.cjs', '!dynamodb.cjs', '!module/**', '!**/*.d.{ts,cts}'],
   },
   {
     // A standalone script for a <script> tag: global `KmsEnvelope`, @noble bundled in.
@@ -147,36 +180,20 @@ export default defineConfig(async () => [
     splitting: true,
   },
   {
-    // The browser build for require() (the "require" branch of the "browser" condition): test runners that require()
-    // with that condition, as Jest does in its jsdom environment, cannot load the ES modules (nor @noble's, which are
-    // ES modules only). One CommonJS file, its dependencies inside, not minified, so that stack traces in a test read as code.
-    // The AWS SDK is require()d on the first KMS call, as in the Node build.
-    ...STANDALONE,
+    // The browser build for require() (the "require" branch of the "browser" condition of "."): test runners that
+    // require() with that condition, as Jest does in its jsdom environment, cannot load the ES modules (nor @noble's,
+    // which are ES modules only). The AWS SDK is require()d on the first KMS call, as in the Node build.
+    ...BROWSER_COMMONJS,
     entry: { index: 'src/standalone.ts' },
-    format: ['cjs'],
-    minify: false,
-    // Readable as it is; a source map would add 1.3 MB to the package for it.
-    sourcemap: false,
-    // Jest's jsdom environment has no TextEncoder or TextDecoder, which the build makes at load, no Web Streams, and a
-    // `crypto` with getRandomValues only (no `subtle`, so no RSA private keys). There, on Node, the build takes
-    // Node's own (through process.getBuiltinModule, which bundlers leave alone), as a test setup file would. In a
-    // browser there is no `process`, and nothing changes.
-    banner: {
-      js: [
-        '"use strict";',
-        'var __fromNode = (name) => globalThis.process?.getBuiltinModule?.(name);',
-        'var { TextEncoder, TextDecoder } = typeof globalThis.TextEncoder === "function" && typeof globalThis.TextDecoder === "function"',
-        '  ? globalThis : (__fromNode("node:util") ?? globalThis);',
-        'var { ReadableStream, TransformStream } = typeof globalThis.TransformStream === "function" ? globalThis : (__fromNode("node:stream/web") ?? globalThis);',
-        // Read at each use, as the ES modules read globalThis.crypto: a page may set it up after loading this file.
-        'var __platform = { get crypto() { const own = globalThis.crypto; return own?.subtle !== undefined ? own : (__fromNode("node:crypto")?.webcrypto ?? own) } };',
-      ].join('\n'),
-    },
-    esbuildOptions(options) {
-      options.define = { ...options.define, 'globalThis.crypto': '__platform.crypto' }
-    },
-    splitting: false,
-    plugins: [requireInCommonJs],
+  },
+  {
+    // kms-envelope/dynamodb's, for the "require" branch of its "browser" condition: browser code in CommonJS, which
+    // webpack and esbuild resolve with the conditions browser and require, could otherwise only reach the Node build.
+    // A copy of the core of its own, as CommonJS files cannot share modules with dist/browser/index.cjs; errors tell
+    // each other's classes apart as the builds' do (src/error-copies.ts), and keyrings cross between them.
+    ...BROWSER_COMMONJS,
+    entry: { dynamodb: 'src/dynamodb/browser.ts' },
+    external: [...BROWSER_EXTERNAL, '@aws-sdk/client-dynamodb', '@aws-sdk/util-dynamodb'],
   },
   {
     // The same as one ES module, every part inside (no import() of its own, only that of the AWS SDK): for a

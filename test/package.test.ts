@@ -11,7 +11,7 @@ import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { promisify } from 'node:util'
-import { createContext, runInContext } from 'node:vm'
+import { createContext, runInContext, type Context } from 'node:vm'
 import { GetItemCommand } from '@aws-sdk/client-dynamodb'
 import { build } from 'esbuild'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -184,12 +184,16 @@ describe('the packed package', () => {
     expect(JSON.parse(await node(['consumer.cjs']))).toEqual(expectedSummary)
   })
 
-  it("needs none of Node's globals that test environments such as Jest's jsdom one take away (setImmediate, Buffer)", async () => {
-    const script = `delete globalThis.setImmediate; delete globalThis.Buffer
+  it("needs none of Node's globals that test environments such as Jest's jsdom one take away (setImmediate, Buffer, TextEncoder, TextDecoder)", async () => {
+    // The Node build in such an environment: a jsdom setup that resolves packages with the node condition
+    // (customExportConditions, a common workaround for other packages) loads it there.
+    const script = `const { TextDecoder: NodeTextDecoder } = require('node:util')
+      delete globalThis.setImmediate; delete globalThis.Buffer; delete globalThis.TextEncoder; delete globalThis.TextDecoder
       const { generateKeyPairSync } = require('node:crypto')
       const { Readable } = require('node:stream')
       const { decrypt, decryptNodeStream, encrypt, encryptNodeStream, RawAesKeyring, RawRsaKeyring } = require('kms-envelope')
-      const text = (bytes) => new TextDecoder().decode(bytes)
+      const { DynamoDbItemEncryptor } = require('kms-envelope/dynamodb')
+      const text = (bytes) => new NodeTextDecoder().decode(bytes)
       ;(async () => {
         const aes = new RawAesKeyring({ keyNamespace: 'package', keyName: 'aes', wrappingKey: new Uint8Array(32).fill(7) })
         const signed = await encrypt(aes, 'signed') // 0x0578: a signing key from the pool, which refills on the next turn
@@ -198,9 +202,12 @@ describe('the packed package', () => {
         const wrapped = await encrypt(rsa, 'pkcs1', { algorithmSuite: 0x0478 })
         const chunks = []
         for await (const chunk of Readable.from([new Uint8Array(70_000).fill(1)]).pipe(encryptNodeStream(aes)).pipe(decryptNodeStream(aes))) chunks.push(chunk.length)
-        console.log(JSON.stringify([text((await decrypt(aes, signed.ciphertext)).plaintext), text((await decrypt(rsa, wrapped.ciphertext)).plaintext), chunks.reduce((a, b) => a + b, 0), typeof setImmediate, typeof Buffer]))
+        const notes = new DynamoDbItemEncryptor({ tableName: 'notes', partitionKeyName: 'pk', attributeActionsOnEncrypt: { pk: 'SIGN_ONLY', body: 'ENCRYPT_AND_SIGN' }, keyring: aes })
+        const item = await notes.decryptItem(await notes.encryptItem({ pk: { S: 'n1' }, body: { S: 'item' } }))
+        const missing = [typeof setImmediate, typeof Buffer, typeof TextEncoder, typeof TextDecoder]
+        console.log(JSON.stringify([text((await decrypt(aes, signed.ciphertext)).plaintext), text((await decrypt(rsa, wrapped.ciphertext)).plaintext), chunks.reduce((a, b) => a + b, 0), item.body.S, missing]))
       })()`
-    expect(JSON.parse(await node(['-e', script]))).toEqual(['signed', 'pkcs1', 70_000, 'undefined', 'undefined'])
+    expect(JSON.parse(await node(['-e', script]))).toEqual(['signed', 'pkcs1', 70_000, 'item', Array(4).fill('undefined')])
   })
 
   it("takes Node's bytes where the global Uint8Array is another realm's, as in Vitest's jsdom environment, in both builds (fixtures/package/other-realm.mjs)", async () => {
@@ -240,7 +247,7 @@ describe('the packed package', () => {
       opened: { [0x0578]: `suite ${0x0578}`, [0x0478]: `suite ${0x0478}`, [0x0346]: `suite ${0x0346}` },
       streamed: 5000,
       offline: ['aws-kms-rsa'],
-      dynamodb: { resolved: 'dist/dynamodb/index.cjs', read: 'from jsdom', refused: ['ITEM_AUTHENTICATION_FAILED', true] },
+      dynamodb: { resolved: 'dist/browser/dynamodb.cjs', read: 'from jsdom', refused: ['ITEM_AUTHENTICATION_FAILED', true] },
     })
     // What the test wrote, the Node build reads.
     const { plaintext } = await decrypt(new RawAesKeyring({ keyNamespace: 'package', keyName: 'aes', wrappingKey: new Uint8Array(32).fill(7) }), Buffer.from(ciphertext, 'base64'), {
@@ -383,6 +390,32 @@ describe('the packed package', () => {
     expect([new TextDecoder().decode(plaintext), kms.calls.length]).toEqual(['offline', 1])
   })
 
+  /**
+   * Writes an item in `engine`, with the DynamoDbItemEncryptor and RawAesKeyring of the bundle run there (global
+   * KmsEnvelope); checks there that a changed byte is refused, and here that the Node build reads the item.
+   * Returns what the realm says `probe` is.
+   */
+  const itemsInRealm = async (engine: Context, probe: string, text: string): Promise<string> => {
+    const config = { tableName: 'notes', partitionKeyName: 'pk', attributeActionsOnEncrypt: { pk: 'SIGN_ONLY', body: 'ENCRYPT_AND_SIGN' } }
+    const outcome = (await runInContext(
+      `(async () => {
+        const keyring = new KmsEnvelope.RawAesKeyring({ keyNamespace: 'package', keyName: 'aes', wrappingKey: new Uint8Array(32).fill(7) })
+        const notes = new KmsEnvelope.DynamoDbItemEncryptor({ ...${JSON.stringify(config)}, keyring })
+        const stored = await notes.encryptItem({ pk: { S: 'p1' }, body: { S: ${JSON.stringify(text)} } })
+        const body = stored.body.B.slice()
+        body[body.length - 1] ^= 1
+        const changed = await notes.decryptItem({ ...stored, body: { B: body } }).then(() => 'decrypted', (error) => error.code)
+        return { probe: typeof ${probe}, read: (await notes.decryptItem(stored)).body.S, changed, stored }
+      })()`,
+      engine,
+    )) as { probe: string; read: string; changed: string; stored: Record<string, { S?: string; B?: Uint8Array }> }
+    expect([outcome.read, outcome.changed]).toEqual([text, 'ITEM_AUTHENTICATION_FAILED'])
+    const stored = Object.fromEntries(Object.entries(outcome.stored).map(([name, value]) => [name, value.B === undefined ? value : { B: new Uint8Array(value.B) }])) as Item
+    const notes = new DynamoDbItemEncryptor({ ...config, keyring: new RawAesKeyring({ keyNamespace: 'package', keyName: 'aes', wrappingKey: new Uint8Array(32).fill(7) }) } as DynamoDbItemEncryptorConfig)
+    expect(await notes.decryptItem(stored)).toEqual({ pk: { S: 'p1' }, body: { S: text } })
+    return outcome.probe
+  }
+
   it("kms-envelope/dynamodb in a React Native application: its browser build, which runs with no crypto.subtle (Hermes); Node reads the items", async () => {
     // Metro resolves with react-native, import and require: before there was a browser build, the Node one, which
     // imports node:crypto, and which no React Native bundle can hold. A TextEncoder of encode() only, as the realm's,
@@ -391,23 +424,35 @@ describe('the packed package', () => {
     expect(bundle).not.toMatch(/(?:from|import\(|require\()\s*["'](?:node:)?(?:crypto|stream|buffer)["']/)
     const engine = realmWithoutSubtle()
     runInContext(bundle, engine)
-    const config = { tableName: 'notes', partitionKeyName: 'pk', attributeActionsOnEncrypt: { pk: 'SIGN_ONLY', body: 'ENCRYPT_AND_SIGN' } }
-    const outcome = (await runInContext(
-      `(async () => {
-        const keyring = new KmsEnvelope.RawAesKeyring({ keyNamespace: 'package', keyName: 'aes', wrappingKey: new Uint8Array(32).fill(7) })
-        const notes = new KmsEnvelope.DynamoDbItemEncryptor({ ...${JSON.stringify(config)}, keyring })
-        const stored = await notes.encryptItem({ pk: { S: 'rn' }, body: { S: 'from Hermes' } })
-        const body = stored.body.B.slice()
-        body[body.length - 1] ^= 1
-        const changed = await notes.decryptItem({ ...stored, body: { B: body } }).then(() => 'decrypted', (error) => error.code)
-        return { subtle: typeof crypto.subtle, read: (await notes.decryptItem(stored)).body.S, changed, stored }
-      })()`,
-      engine,
-    )) as { subtle: string; read: string; changed: string; stored: Record<string, { S?: string; B?: Uint8Array }> }
-    expect([outcome.subtle, outcome.read, outcome.changed]).toEqual(['undefined', 'from Hermes', 'ITEM_AUTHENTICATION_FAILED'])
-    const stored = Object.fromEntries(Object.entries(outcome.stored).map(([name, value]) => [name, value.B === undefined ? value : { B: new Uint8Array(value.B) }])) as Item
-    const notes = new DynamoDbItemEncryptor({ ...config, keyring: new RawAesKeyring({ keyNamespace: 'package', keyName: 'aes', wrappingKey: new Uint8Array(32).fill(7) }) } as DynamoDbItemEncryptorConfig)
-    expect(await notes.decryptItem(stored)).toEqual({ pk: { S: 'rn' }, body: { S: 'from Hermes' } })
+    expect(await itemsInRealm(engine, 'crypto.subtle', 'from Hermes')).toBe('undefined')
+  })
+
+  it("kms-envelope/dynamodb require()d by browser code (webpack's or esbuild's browser build of CommonJS): the browser build's CommonJS file, which runs on WebCrypto alone", async () => {
+    // A bundler resolves require() in browser code with the conditions browser and require, as Jest's jsdom
+    // environment does. Before there was a CommonJS browser file of it, both got the Node build, whose node:crypto
+    // no browser bundle can hold.
+    const bundled = await build({
+      stdin: {
+        contents: "const { DynamoDbItemEncryptor } = require('kms-envelope/dynamodb')\nconst { RawAesKeyring } = require('kms-envelope')\nmodule.exports = { DynamoDbItemEncryptor, RawAesKeyring }",
+        resolveDir: consumer,
+        loader: 'js',
+      },
+      bundle: true,
+      write: false,
+      format: 'iife',
+      globalName: 'KmsEnvelope',
+      platform: 'browser',
+      external: ['@aws-sdk/client-kms', '@aws-sdk/util-dynamodb'],
+      metafile: true,
+      logLevel: 'silent',
+    })
+    const { outputFiles, metafile } = bundled
+    const packageFiles = Object.keys(metafile.inputs).flatMap((path) => path.match(/node_modules\/kms-envelope\/(.*)$/)?.[1] ?? [])
+    expect(packageFiles.sort()).toEqual(['dist/browser/dynamodb.cjs', 'dist/browser/index.cjs'])
+    // A browser: WebCrypto and the encoding classes; no process, no require.
+    const engine = createContext({ crypto: globalThis.crypto, TextEncoder, TextDecoder, atob, btoa, setTimeout, clearTimeout })
+    runInContext(outputFiles[0]!.text, engine)
+    expect(await itemsInRealm(engine, 'process', 'from a CommonJS bundle')).toBe('undefined')
   })
 
   it("a Next.js Edge route's bundle runs where Node's APIs are stubs that throw when called, as that runtime has them", async () => {
