@@ -14,6 +14,7 @@ import { promisify } from 'node:util'
 import { createContext, runInContext, type Context } from 'node:vm'
 import { GetItemCommand } from '@aws-sdk/client-dynamodb'
 import { build } from 'esbuild'
+import ts from 'typescript'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ALGORITHM_SUITE_IDS, decrypt, defaultKmsClientSupplier, KmsKeyring, KmsRsaKeyring, RawAesKeyring } from '../src/index.js'
 import { DynamoDbItemEncryptor, type DynamoDbItemEncryptorConfig, type Item } from '../src/dynamodb/index.js'
@@ -881,4 +882,29 @@ describe('the packed type declarations', () => {
     )
     expect(outcome).toBe('compiled')
   }, 120_000)
+
+  it("document every export for an editor's hover: a comment that is not an unresolved {@inheritDoc}, and an example on each function and class but the error classes", async () => {
+    // As TypeScript shows them, read from the packed .d.ts files through the entry points an application imports.
+    const entries = ['kms-envelope', 'kms-envelope/browser', 'kms-envelope/dynamodb', 'kms-envelope/testing']
+    const importer = join(consumer, 'docs-check.mts')
+    await writeFile(importer, entries.map((entry, index) => `export * as entry${index} from '${entry}'`).join('\n'))
+    const program = ts.createProgram([importer], { module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext, strict: true, noEmit: true })
+    const checker = program.getTypeChecker()
+    const importerModule = checker.getSymbolAtLocation(program.getSourceFile(importer)!)!
+    const gaps: string[] = []
+    for (const [index, entry] of entries.entries()) {
+      const namespace = checker.getExportsOfModule(importerModule).find((symbol) => symbol.name === `entry${index}`)!
+      const exported = checker.getExportsOfModule(checker.getAliasedSymbol(namespace))
+      expect(exported.length, entry).toBeGreaterThan(5)
+      for (const symbol of exported) {
+        const target = symbol.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(symbol) : symbol
+        const text = ts.displayPartsToString(target.getDocumentationComment(checker))
+        const isErrorClass = /Error$/.test(symbol.name) && symbol.name !== 'EnvelopeError'
+        const needsExample = (target.flags & (ts.SymbolFlags.Function | ts.SymbolFlags.Class)) !== 0 && !isErrorClass
+        if (text === '' || text.includes('{@inheritDoc')) gaps.push(`${entry}: ${symbol.name} has no documentation`)
+        else if (needsExample && !target.getJsDocTags(checker).some((tag) => tag.name === 'example')) gaps.push(`${entry}: ${symbol.name} has no example`)
+      }
+    }
+    expect(gaps).toEqual([])
+  })
 })

@@ -2,6 +2,19 @@
  * kms-envelope/dynamodb for browsers, Workers and React Native (its `browser` and `react-native` conditions): the
  * same API as the Node build, on WebCrypto (with @noble, loaded on demand, where there is no `crypto.subtle`).
  * Items cross between it and the Node build both ways, and it reads the official SDKs' items.
+ */
+import { setUpErrorClasses } from '../error-copies.js'
+import * as errors from '../errors.js'
+import * as itemErrors from './errors.js'
+import type { DynamoDbItemEncryptorConfig } from './config.js'
+import { ItemEncryptorCore } from './item-encryptor.js'
+import { webItemBackend } from './web-backend.js'
+
+setUpErrorClasses({ ...errors, ...itemErrors })
+
+/**
+ * Encrypts and signs DynamoDB items attribute by attribute for one table, as the Node build's
+ * `DynamoDbItemEncryptor` does, on WebCrypto.
  *
  * @example
  * ```ts
@@ -15,16 +28,6 @@
  * const stored = await notes.encryptItem({ pk: { S: 'n1' }, body: { S: 'remember the milk' } })
  * ```
  */
-import { setUpErrorClasses } from '../error-copies.js'
-import * as errors from '../errors.js'
-import * as itemErrors from './errors.js'
-import type { DynamoDbItemEncryptorConfig } from './config.js'
-import { ItemEncryptorCore } from './item-encryptor.js'
-import { webItemBackend } from './web-backend.js'
-
-setUpErrorClasses({ ...errors, ...itemErrors })
-
-/** {@inheritDoc ItemEncryptorCore} */
 export class DynamoDbItemEncryptor extends ItemEncryptorCore {
   constructor(config: DynamoDbItemEncryptorConfig) {
     super(config, webItemBackend)

@@ -63,21 +63,8 @@ function isPlaintextItem(item: Item): boolean {
 }
 
 /**
- * Encrypts and signs DynamoDB items attribute by attribute for one table, in the AWS Database Encryption SDK's
- * item format: `ENCRYPT_AND_SIGN` attributes become binary ciphertext, `SIGN_ONLY` ones stay readable, and
- * `aws_dbe_head`/`aws_dbe_foot` carry the wrapped data keys and the signatures.
- *
- * @example
- * ```ts
- * import { DynamoDbItemEncryptor } from 'kms-envelope/dynamodb'
- * const encryptor = new DynamoDbItemEncryptor({
- *   tableName: 'orders', partitionKeyName: 'pk', sortKeyName: 'sk',
- *   attributeActionsOnEncrypt: { pk: 'SIGN_ONLY', sk: 'SIGN_ONLY', card: 'ENCRYPT_AND_SIGN', status: 'SIGN_ONLY' },
- *   keyring,
- * })
- * const stored = await encryptor.encryptItem({ pk: { S: 'u1' }, sk: { S: 'o1' }, card: { S: '4111…' }, status: { S: 'paid' } })
- * const item = await encryptor.decryptItem(stored)
- * ```
+ * What the Node and browser builds' `DynamoDbItemEncryptor` share: each gives it the crypto of its platform (an
+ * `ItemBackend`).
  */
 export class ItemEncryptorCore {
   readonly config: TableConfig

@@ -65,11 +65,6 @@ export type AttributeValueInput =
 /** An item as the item calls take it (see `AttributeValueInput`). */
 export type ItemInput = Readonly<Record<string, AttributeValueInput>>
 
-/**
- * `encryptObject`'s options, passed to `marshall` of `@aws-sdk/util-dynamodb` (its `marshallOptions`; that
- * library's own options object is accepted as is). Declared here so the package's types do not require that
- * optional peer dependency. `removeUndefinedValues` defaults to true here.
- */
 /** Options of `encryptItem`, `decryptItem` and their `…WithHeader` forms. */
 export interface ItemCallOptions {
   /**
@@ -79,6 +74,11 @@ export interface ItemCallOptions {
   readonly signal?: AbortSignal | undefined
 }
 
+/**
+ * `encryptObject`'s options, passed to `marshall` of `@aws-sdk/util-dynamodb` (its `marshallOptions`; that
+ * library's own options object is accepted as is). Declared here so the package's types do not require that
+ * optional peer dependency. `removeUndefinedValues` defaults to true here.
+ */
 export interface ObjectMarshallOptions extends ItemCallOptions {
   /** Store empty strings, binaries and sets as `NULL`. */
   readonly convertEmptyValues?: boolean | undefined

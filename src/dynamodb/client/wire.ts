@@ -101,6 +101,13 @@ export function itemFromDynamoDbJson(image: unknown): Item {
  * The inverse of `itemFromDynamoDbJson`: an item (an encrypted one, say) in DynamoDB JSON, every B and BS value as
  * base64 text, as the AWS CLI takes it (`aws dynamodb put-item --item file://item.json`). A value DynamoDB would
  * refuse is an `InvalidItemError`, as `encryptItem` reports it.
+ *
+ * @example
+ * ```ts
+ * import { writeFile } from 'node:fs/promises'
+ * const stored = await orders.encryptItem({ pk: { S: 'order#1' }, total: { N: '42.50' } })
+ * await writeFile('item.json', JSON.stringify(itemToDynamoDbJson(stored)))
+ * ```
  */
 export function itemToDynamoDbJson(item: ItemInput): Record<string, unknown> {
   for (const [name, value] of members(item, 'The item', InvalidItemError)) serializeAttribute(value as AttributeValue, quoteIdentifier(name))
