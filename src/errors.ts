@@ -83,6 +83,7 @@ export class SignatureVerificationError extends AuthenticationError {
 export interface KeyringFailure {
   /** Name of the keyring (its class name) that failed. */
   readonly keyring: string
+  /** Why: KMS's error, a `KeyringError`, or whatever the keyring threw. Never key material. */
   readonly error: unknown
 }
 

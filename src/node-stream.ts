@@ -16,6 +16,7 @@ export interface NodeEnvelopeStream extends EnvelopeStream {
 
 /** A Node `Transform` whose `header` resolves once the message header is written or authenticated. */
 export interface EnvelopeTransform extends Transform {
+  /** Resolves to the header once it is written (encrypt, before any input) or authenticated (decrypt); rejects if the stream fails first. */
   readonly header: Promise<MessageHeader>
 }
 

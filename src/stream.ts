@@ -32,6 +32,7 @@ export interface DecryptStreamOptions extends DecryptOptions {
 
 /** A `TransformStream` whose `header` resolves once the message header is written or authenticated. */
 export interface EnvelopeStream extends TransformStream<Uint8Array, Bytes> {
+  /** Resolves to the header once it is written (encrypt, before any input) or authenticated (decrypt); rejects if the stream fails first. */
   readonly header: Promise<MessageHeader>
 }
 

@@ -6,18 +6,25 @@ export type CurveName = 'P-256' | 'P-384'
 
 /** One row of the suite table (spec: framework/algorithm-suites.md). */
 export interface AlgorithmSuite {
+  /** The suite's ID, as messages store it (e.g. `0x0578`). */
   readonly id: number
+  /** The specification's name, e.g. `ALG_AES256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384`. */
   readonly name: string
+  /** The message format version a message of the suite is written in: 2 for 0x0478 and 0x0578, else 1. */
   readonly messageFormatVersion: 1 | 2
   /** AES key length in bytes, also the data key length. */
   readonly keyLength: 16 | 24 | 32
+  /** AES-GCM IV length in bytes. */
   readonly ivLength: 12
+  /** AES-GCM tag length in bytes. */
   readonly tagLength: 16
   /** HKDF hash, or undefined for the identity KDF. */
   readonly kdfHash?: HashName
+  /** Whether the header commits to the data key (key commitment; 0x0478, 0x0578 and the DynamoDB item suites). */
   readonly committing: boolean
   /** Length of the header's algorithm suite data (the commitment key) in bytes; 0 without commitment. */
   readonly suiteDataLength: 0 | 32
+  /** The ECDSA curve and hash of the footer signature, for signing suites (0x0214, 0x0346, 0x0378, 0x0578, 0x6701). */
   readonly signature?: { readonly curve: CurveName; readonly hash: HashName }
   /**
    * How keyrings wrap the data key: `direct` (every ESDK suite), or `intermediate` for suites with a symmetric

@@ -35,15 +35,20 @@ export interface EncryptedDataKey {
  * (a structured clone, as `postMessage` makes, copies the whole buffer: clone `field.slice()`).
  */
 export interface MessageHeader {
+  /** Message format version: 2 for the committing suites (0x0478, 0x0578), 1 for the others. */
   readonly version: 1 | 2
+  /** The algorithm suite's ID, e.g. `0x0578` (see `ALGORITHM_SUITE_IDS`). */
   readonly algorithmSuiteId: number
+  /** Random per message: 32 bytes in version 2, 16 in version 1. */
   readonly messageId: Bytes
   /**
    * The context stored in the message, including `aws-crypto-public-key` for signing suites. Pairs that
    * were only authenticated (required encryption context keys) are not in it.
    */
   readonly encryptionContext: EncryptionContext
+  /** The data key as each keyring wrapped it, in the order written. */
   readonly encryptedDataKeys: readonly EncryptedDataKey[]
+  /** kms-envelope writes framed messages; non-framed ones (one body, legacy) are read. */
   readonly contentType: 'framed' | 'non-framed'
   /** Plaintext bytes per regular frame; 0 for non-framed messages. */
   readonly frameLength: number
@@ -56,6 +61,7 @@ export interface MessageHeader {
  * (`{ ...materials, plaintextDataKey }`) takes a slow path in V8 that costs about 0.7 µs per message.
  */
 export interface EncryptionMaterials {
+  /** The algorithm suite of the message being written: the data key is `suite.keyLength` bytes. */
   readonly suite: AlgorithmSuite
   /**
    * The context keyrings must bind wrapped keys to: caller pairs plus `aws-crypto-public-key` for signing
@@ -64,6 +70,7 @@ export interface EncryptionMaterials {
   readonly encryptionContext: EncryptionContext
   /** Set by the first (generator) keyring; never logged. */
   readonly plaintextDataKey?: Uint8Array
+  /** The data key wrapped by each keyring so far; a keyring returns materials with its own added. */
   readonly encryptedDataKeys: readonly EncryptedDataKey[]
   /**
    * Keys of `encryptionContext` that are authenticated (header tag, keyrings) but not stored in the message:
@@ -80,9 +87,11 @@ export interface EncryptionMaterials {
 
 /** Materials a keyring receives and completes on decrypt. */
 export interface DecryptionMaterials {
+  /** The algorithm suite of the message being read. */
   readonly suite: AlgorithmSuite
   /** The stored context plus the caller's pairs the message does not store (spec: framework/cmm-interface.md#decrypt-materials). */
   readonly encryptionContext: EncryptionContext
+  /** Set by the keyring that unwrapped one of the message's data keys; a keyring leaves materials that have one as they are. Never logged. */
   readonly plaintextDataKey?: Uint8Array
   /** Keys of `encryptionContext` the message does not store: the header tag authenticates them (client-apis/decrypt.md). */
   readonly requiredEncryptionContextKeys?: readonly string[]
@@ -103,7 +112,15 @@ export interface DecryptionMaterials {
  * (KMS) passes it on, and one that holds others (MultiKeyring) hands it to each.
  */
 export interface Keyring {
+  /**
+   * Returns `materials` with a data key wrapped by this keyring added to `encryptedDataKeys`; a generator keyring
+   * first sets `plaintextDataKey` when the materials have none (a keyring that cannot generate throws then).
+   */
   onEncrypt(materials: EncryptionMaterials, backend: CryptoBackend, signal?: AbortSignal): Promise<EncryptionMaterials>
+  /**
+   * Returns `materials` with `plaintextDataKey` set from the first of `encryptedDataKeys` this keyring unwraps, or
+   * unchanged when none is its own or the materials already have a data key.
+   */
   onDecrypt(
     materials: DecryptionMaterials,
     encryptedDataKeys: readonly EncryptedDataKey[],
@@ -114,8 +131,11 @@ export interface Keyring {
 
 /** What a materials manager is asked for on encrypt. `encrypt` builds it; a manager of your own passes it on (or a copy with fields changed). */
 export interface EncryptionRequest {
+  /** The suite to encrypt with: the caller's `algorithmSuite`, or the default. */
   readonly suite: AlgorithmSuite
+  /** The caller's pairs (without `aws-crypto-public-key`, which the default manager adds for signing suites). */
   readonly encryptionContext: EncryptionContext
+  /** The caller's policy: the materials' suite must be one it allows to encrypt. */
   readonly commitmentPolicy: CommitmentPolicy
   /** Known plaintext length when the caller has it (the caching manager uses it). */
   readonly plaintextLength?: number | undefined
@@ -139,6 +159,7 @@ export interface EncryptionRequest {
  * (the caching manager) hands out a copy of the data key.
  */
 export interface CompleteEncryptionMaterials extends EncryptionMaterials {
+  /** The message's data key, `suite.keyLength` bytes; zeroed by the caller once the message is written. */
   readonly plaintextDataKey: Uint8Array
   /** ECDSA private key handle (backend specific) for signing suites. */
   readonly signingKey?: unknown
@@ -146,9 +167,13 @@ export interface CompleteEncryptionMaterials extends EncryptionMaterials {
 
 /** What a materials manager is asked for on decrypt, built by `decrypt` from the message header. */
 export interface DecryptionRequest {
+  /** The message's suite. */
   readonly suite: AlgorithmSuite
+  /** The context the message stores. */
   readonly encryptionContext: EncryptionContext
+  /** The message's wrapped data keys, for the keyrings to try. */
   readonly encryptedDataKeys: readonly EncryptedDataKey[]
+  /** The caller's policy: the message's suite must be one it allows to decrypt. */
   readonly commitmentPolicy: CommitmentPolicy
   /** Pairs the caller expects in the message's context. */
   readonly reproducedEncryptionContext?: EncryptionContext
@@ -161,6 +186,7 @@ export interface DecryptionRequest {
 
 /** Decryption materials returned by a materials manager; as on encrypt, the caller owns and zeroes `plaintextDataKey`. */
 export interface CompleteDecryptionMaterials extends DecryptionMaterials {
+  /** The message's data key; zeroed by the caller once the message is read. */
   readonly plaintextDataKey: Uint8Array
   /** ECDSA public key handle (backend specific) for signing suites. */
   readonly verificationKey?: unknown
@@ -168,7 +194,9 @@ export interface CompleteDecryptionMaterials extends DecryptionMaterials {
 
 /** Sits between the API and the keyrings (spec: framework/cmm-interface.md). */
 export interface MaterialsManager {
+  /** The data key, its wrapped copies, the context to store and (signing suites) the signing key for one message. */
   getEncryptionMaterials(request: EncryptionRequest, backend: CryptoBackend): Promise<CompleteEncryptionMaterials>
+  /** The data key of one message, unwrapped by a keyring, and (signing suites) the key that verifies its signature. */
   getDecryptionMaterials(request: DecryptionRequest, backend: CryptoBackend): Promise<CompleteDecryptionMaterials>
 }
 
@@ -217,12 +245,15 @@ export interface DecryptOptions {
 
 /** What `encrypt` resolves to. */
 export interface EncryptResult {
+  /** The whole message: header, frames and (signing suites) the footer signature. */
   readonly ciphertext: Bytes
+  /** The header written, its context including `aws-crypto-public-key` for signing suites. */
   readonly header: MessageHeader
 }
 
 /** What `decrypt` resolves to: the plaintext, returned only once everything verified, and the header. */
 export interface DecryptResult {
+  /** The message's plaintext, returned only after every tag and the signature verified. */
   readonly plaintext: Bytes
   /** `header.encryptionContext` is the context stored in the message. */
   readonly header: MessageHeader

@@ -883,7 +883,7 @@ describe('the packed type declarations', () => {
     expect(outcome).toBe('compiled')
   }, 120_000)
 
-  it("document every export for an editor's hover: a comment that is not an unresolved {@inheritDoc}, and an example on each function and class but the error classes", async () => {
+  it("document every export and its members for an editor's hover: a comment that is not an unresolved {@inheritDoc}, and an example on each function and class but the error classes", async () => {
     // As TypeScript shows them, read from the packed .d.ts files through the entry points an application imports.
     const entries = ['kms-envelope', 'kms-envelope/browser', 'kms-envelope/dynamodb', 'kms-envelope/testing']
     const importer = join(consumer, 'docs-check.mts')
@@ -903,6 +903,18 @@ describe('the packed type declarations', () => {
         const needsExample = (target.flags & (ts.SymbolFlags.Function | ts.SymbolFlags.Class)) !== 0 && !isErrorClass
         if (text === '' || text.includes('{@inheritDoc')) gaps.push(`${entry}: ${symbol.name} has no documentation`)
         else if (needsExample && !target.getJsDocTags(checker).some((tag) => tag.name === 'example')) gaps.push(`${entry}: ${symbol.name} has no example`)
+        // The members of its classes, interfaces and object types: options, results, headers, keyrings' fields. A
+        // union (DynamoDB's attribute value shapes) is documented as a whole.
+        if (isErrorClass || (target.flags & (ts.SymbolFlags.Class | ts.SymbolFlags.Interface | ts.SymbolFlags.TypeAlias)) === 0) continue
+        const type = checker.getDeclaredTypeOfSymbol(target)
+        if (type.isUnion()) continue
+        for (const member of checker.getPropertiesOfType(type)) {
+          const declaration = member.declarations?.[0]
+          // kms-envelope's own public members: not inherited from Node's or the DOM's types, not symbol-keyed.
+          if (declaration === undefined || !declaration.getSourceFile().fileName.includes('/kms-envelope/') || /^(__|#)/.test(member.name)) continue
+          if (ts.getCombinedModifierFlags(declaration as ts.Declaration) & (ts.ModifierFlags.Private | ts.ModifierFlags.Protected)) continue
+          if (ts.displayPartsToString(member.getDocumentationComment(checker)) === '') gaps.push(`${entry}: ${symbol.name}.${member.name} has no documentation`)
+        }
       }
     }
     expect(gaps).toEqual([])

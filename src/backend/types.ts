@@ -118,7 +118,9 @@ export interface SigningKeyPair {
  * `MaybePromise` answer synchronously on node:crypto; callers await them only when they are promises.
  */
 export interface CryptoBackend {
+  /** Which backend it is, for messages and tests: `node` (node:crypto) or `webcrypto`. */
   readonly name: string
+  /** Bytes from the platform's cryptographically secure generator. */
   randomBytes(length: number): Bytes
   /** Uninitialized memory for output the caller overwrites completely (no zero-fill pass). */
   allocate(length: number): Bytes
@@ -141,7 +143,9 @@ export interface CryptoBackend {
    * without it, one-shot encrypt uses the asynchronous loop.
    */
   sealBody?(session: EncryptionSession, input: Uint8Array): EncryptResult | Promise<EncryptResult>
+  /** The hash of `data` in one call. */
   digest(hash: HashName, data: Uint8Array): MaybePromise<Uint8Array>
+  /** Whether two byte arrays are equal, in time that does not depend on where they differ (tags, commitments). */
   timingSafeEqual(a: Uint8Array, b: Uint8Array): boolean
 
   /**
@@ -165,11 +169,13 @@ export interface CryptoBackend {
   checkSignatureKey?(curve: CurveName, key: unknown, use: 'sign' | 'verify'): void
   /** A fresh ephemeral key pair; may be made ahead of need. */
   generateSigningKey(curve: CurveName): Promise<SigningKeyPair>
+  /** An incremental ECDSA signer (DER signatures) for a private key of `generateSigningKey`. */
   createSigner(curve: CurveName, privateKey: unknown): Signer
   /** Sign a whole message in one call (DER signature): what one-shot encryption uses on an asynchronous backend. */
   signMessage(curve: CurveName, privateKey: unknown, message: Uint8Array): Promise<Uint8Array>
   /** Parse a compressed public point; throws when it is not a valid point on the curve. */
   importVerificationKey(curve: CurveName, compressedPoint: Uint8Array): Promise<unknown>
+  /** An incremental ECDSA verifier for a key of `importVerificationKey`. */
   createVerifier(curve: CurveName, publicKey: unknown): Verifier
   /**
    * For encrypted streams of signing suites: hash the signed bytes on another thread, so that this one only
@@ -195,6 +201,7 @@ export interface CryptoBackend {
    * handle. Throws `ConfigurationError` for input that is not an RSA key of the asked kind.
    */
   importRsaPublicKey(key: unknown): unknown
+  /** As `importRsaPublicKey`, for a private key (PEM, DER PKCS#8 or a platform key object). */
   importRsaPrivateKey(key: unknown): unknown
   /** Derive the public half of a private key handle. */
   rsaPublicFromPrivate(privateKey: unknown): unknown
@@ -203,6 +210,7 @@ export interface CryptoBackend {
    * (undefined where it cannot, for these handles: the caller then wraps and unwraps a value).
    */
   rsaKeysArePair?(publicKey: unknown, privateKey: unknown): boolean | undefined
+  /** Wrap `plaintext` (a data key) with RSA under a public key handle, with the given padding. */
   rsaEncrypt(publicKey: unknown, padding: RsaPadding, plaintext: Uint8Array): MaybePromise<Uint8Array>
   /**
    * Decrypt a wrapped key of `expectedLength` bytes. PKCS1 uses implicit rejection: bad padding yields a

@@ -19,7 +19,9 @@ export function zeroMaterials(materials: CompleteEncryptionMaterials | CompleteD
 
 /** A cache entry. The cache owns `materials.plaintextDataKey`: callers only ever receive copies of it. */
 export interface CacheEntry {
+  /** Which side's materials it holds: encryption entries and decryption entries never mix. */
   readonly operation: 'encrypt' | 'decrypt'
+  /** What the underlying manager returned; the caching manager hands out copies of its data key. */
   readonly materials: CompleteEncryptionMaterials | CompleteDecryptionMaterials
   /** Partition of the caching manager that stored it (for events). */
   readonly partition: string
@@ -29,6 +31,7 @@ export interface CacheEntry {
   readonly expiresAt: number
   /** Usage metadata, updated only by the caching manager (spec: framework/caching-cmm.md#usage-stats). */
   messagesEncrypted: number
+  /** Plaintext bytes encrypted with the entry's data key so far (usage metadata, as `messagesEncrypted`). */
   bytesEncrypted: number
   /** Set when the entry leaves the cache; its data key has then been zeroed. */
   evicted: boolean
@@ -51,23 +54,38 @@ export type CacheEvictionReason = 'expired' | 'limit' | 'capacity' | 'replaced' 
  * without the cache (suite without key derivation, unknown or too large plaintext length).
  */
 export type CacheEvent =
-  | { readonly type: 'hit' | 'miss' | 'bypass'; readonly operation: 'encrypt' | 'decrypt'; readonly partition: string }
   | {
-      readonly type: 'evict'
+      /** What happened to the request (see above). */
+      readonly type: 'hit' | 'miss' | 'bypass'
+      /** The side of the request: `encrypt` or `decrypt` materials. */
       readonly operation: 'encrypt' | 'decrypt'
+      /** The partition of the caching manager that asked. */
       readonly partition: string
+    }
+  | {
+      /** An entry left the cache, its data key zeroed. */
+      readonly type: 'evict'
+      /** The side of the entry's materials. */
+      readonly operation: 'encrypt' | 'decrypt'
+      /** The partition of the caching manager that stored it. */
+      readonly partition: string
+      /** Why it left. */
       readonly reason: CacheEvictionReason
     }
 
 /** Counters of a materials cache, from `cache.stats()`. */
 export interface CacheStats {
+  /** Requests served from the cache. */
   readonly hits: number
+  /** Requests that called the underlying manager and cached its answer. */
   readonly misses: number
+  /** Requests that called the underlying manager without the cache. */
   readonly bypasses: number
   /** Entries removed for any reason (each had its data key zeroed). */
   readonly evictions: number
   /** Entries held now. */
   readonly size: number
+  /** Most entries it holds. */
   readonly capacity: number
 }
 
@@ -90,6 +108,7 @@ export interface MaterialsCache {
   evict(id: string, entry: CacheEntry, reason: CacheEvictionReason): void
   /** Count a hit, miss or bypass and pass it to the event hook. */
   record(event: CacheEvent): void
+  /** Its counters now. */
   stats(): CacheStats
 }
 
@@ -128,6 +147,7 @@ const MAX_CAPACITY = 1_000_000
  * ```
  */
 export class LocalMaterialsCache implements MaterialsCache {
+  /** Most entries it holds (the `capacity` option). */
   readonly capacity: number
   #entries: LRUCache<string, CacheEntry> | undefined
   readonly #onEvent: ((event: CacheEvent) => void) | undefined

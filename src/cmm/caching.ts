@@ -182,9 +182,13 @@ function cacheable(suite: AlgorithmSuite): boolean {
  * ```
  */
 export class CachingMaterialsManager implements MaterialsManager {
+  /** Where its entries live (the `cache` option, or a `LocalMaterialsCache` of its own). */
   readonly cache: MaterialsCache
+  /** Milliseconds a data key may be used after it was requested. */
   readonly maxAge: number
+  /** Messages one cached data key may encrypt. */
   readonly maxMessagesEncrypted: number
+  /** Plaintext bytes one cached data key may encrypt. */
   readonly maxBytesEncrypted: number
   readonly #underlying: MaterialsManager
   readonly #clock: () => number

@@ -29,6 +29,7 @@ const hasOwn = (object: object, key: string): boolean => Object.prototype.hasOwn
  * ```
  */
 export class DefaultMaterialsManager implements MaterialsManager {
+  /** The keyring that wraps and unwraps its data keys. */
   readonly keyring: Keyring
 
   constructor(keyring: Keyring) {

@@ -22,6 +22,7 @@ export interface RequiredEncryptionContextMaterialsManagerOptions {
   requiredKeys: readonly string[]
   /** Keyring to use through a `DefaultMaterialsManager`; or give `materialsManager`. */
   keyring?: Keyring | undefined
+  /** Materials manager to wrap; or give `keyring`. */
   materialsManager?: MaterialsManager | undefined
 }
 
@@ -46,6 +47,7 @@ let allowReservedKeys = false
  * ```
  */
 export class RequiredEncryptionContextMaterialsManager implements MaterialsManager {
+  /** The context keys every encrypt must have and every decrypt must be given again. */
   readonly requiredKeys: readonly string[]
   readonly #underlying: MaterialsManager
 

@@ -34,7 +34,9 @@ export interface DynamoDbItemEncryptorConfig {
    * physical name, so its items still decrypt.
    */
   readonly logicalTableName?: string | undefined
+  /** The table's partition key attribute: `SIGN_ONLY` (or `SIGN_AND_INCLUDE_IN_ENCRYPTION_CONTEXT`), bound into every item. */
   readonly partitionKeyName: string
+  /** The table's sort key attribute, if it has one; signed and bound as the partition key is. */
   readonly sortKeyName?: string | undefined
   /**
    * The action for every attribute items may have. The keys must be `SIGN_ONLY`, or
@@ -48,6 +50,7 @@ export interface DynamoDbItemEncryptorConfig {
   readonly allowedUnsignedAttributePrefix?: string | undefined
   /** Exactly one of `keyring` and `materialsManager`. Pass a caching manager to avoid a KMS call per item. */
   readonly keyring?: Keyring | undefined
+  /** The materials manager that wraps and unwraps items' data keys, instead of `keyring` (a caching one, say). */
   readonly materialsManager?: MaterialsManager | undefined
   /** `0x6701` (default: HMAC tags and an ECDSA P-384 signature) or `0x6700` (HMAC tags only, faster). */
   readonly algorithmSuite?: 0x6700 | 0x6701 | undefined

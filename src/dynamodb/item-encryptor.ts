@@ -17,6 +17,7 @@ import { isBytes } from '../is-bytes.js'
 
 /** An item with what its header says: suite, data keys, contexts and each signed attribute's action. */
 export interface ItemWithHeader {
+  /** The encrypted item (`encryptItemWithHeader`) or the decrypted one (`decryptItemWithHeader`). */
   readonly item: Item
   /** Undefined when a plaintext policy let a plaintext item through unencrypted. */
   readonly parsedHeader: (ParsedHeader & { readonly attributeActions: Readonly<Record<string, CryptoAction>> }) | undefined
@@ -67,6 +68,7 @@ function isPlaintextItem(item: Item): boolean {
  * `ItemBackend`).
  */
 export class ItemEncryptorCore {
+  /** The configuration as checked, defaults filled in. */
   readonly config: TableConfig
   readonly #backend: ItemBackend
 
@@ -75,21 +77,27 @@ export class ItemEncryptorCore {
     this.#backend = backend
   }
 
+  /** The DynamoDB table the items live in. */
   get tableName(): string {
     return this.config.tableName
   }
+  /** The table's partition key attribute. */
   get partitionKeyName(): string {
     return this.config.partitionKeyName
   }
+  /** The table's sort key attribute, if it has one. */
   get sortKeyName(): string | undefined {
     return this.config.sortKeyName
   }
+  /** The action for each attribute. */
   get attributeActionsOnEncrypt(): Readonly<Record<string, CryptoAction>> {
     return this.config.attributeActionsOnEncrypt
   }
+  /** Attributes that are not signed (none by default). */
   get allowedUnsignedAttributes(): readonly string[] {
     return this.config.allowedUnsignedAttributes
   }
+  /** Attributes whose names start with this are not signed. */
   get allowedUnsignedAttributePrefix(): string | undefined {
     return this.config.allowedUnsignedAttributePrefix
   }
@@ -113,6 +121,7 @@ export class ItemEncryptorCore {
     return (await this.#call('encryptItem', options, (signal) => this.#encrypt(item as Item, signal))).item
   }
 
+  /** As `encryptItem`, also returning the item's parsed header (its suite, message ID, wrapped data keys, encryption context and attribute actions). */
   async encryptItemWithHeader(item: ItemInput, options?: ItemCallOptions): Promise<ItemWithHeader> {
     return this.#call('encryptItemWithHeader', options, (signal) => this.#encrypt(item as Item, signal))
   }
@@ -210,6 +219,7 @@ export class ItemEncryptorCore {
     return (await this.#call('decryptItem', options, (signal) => this.#decrypt(item as Item, signal))).item
   }
 
+  /** As `decryptItem`, also returning the item's parsed header (its suite, message ID, wrapped data keys, encryption context and attribute actions). */
   async decryptItemWithHeader(item: ItemInput, options?: ItemCallOptions): Promise<ItemWithHeader> {
     return this.#call('decryptItemWithHeader', options, (signal) => this.#decrypt(item as Item, signal))
   }

@@ -7,8 +7,11 @@ export interface KmsArn {
   readonly partition: string
   /** Always `kms`. */
   readonly service: 'kms'
+  /** e.g. `us-east-1`. */
   readonly region: string
+  /** The key's 12-digit AWS account ID. */
   readonly accountId: string
+  /** `key` for a key ARN, `alias` for an alias ARN. */
   readonly resourceType: 'key' | 'alias'
   /** Everything after the first `/` of the resource section: a key id (`mrk-…` for multi-Region keys) or an alias name. */
   readonly resourceId: string

@@ -27,6 +27,7 @@ export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000
  * takes it cancels the request when the signal aborts.
  */
 export interface KmsClientLike {
+  /** Sends one KMS command (GenerateDataKey, Encrypt, Decrypt, GetPublicKey), as `KMSClient.send` does. */
   send(command: { readonly input: object }, options?: { readonly abortSignal?: AbortSignal }): Promise<unknown>
 }
 
@@ -53,6 +54,7 @@ export type KmsClientConfig = object
 
 /** Options of `defaultKmsClientSupplier(...)`: which Regions it serves and how it configures each client. */
 export interface DefaultKmsClientSupplierOptions {
+  /** `KMSClient` options for every client it makes (see `KmsClientConfig`). */
   clientConfig?: KmsClientConfig | undefined
   /** Limit the Regions clients may be made for. A Region outside `allow` or inside `deny` is refused. */
   regions?: { allow?: readonly string[] | undefined; deny?: readonly string[] | undefined } | undefined

@@ -30,6 +30,7 @@ export interface KmsMrkKeyringOptions {
   keyId: string
   /** Client per Region; this keyring calls only the Region of `keyId` (the default Region without one). */
   clientSupplier?: KmsClientSupplier | undefined
+  /** Grant tokens sent with each KMS call, for keys a grant allows (before the grant is consistent, say). */
   grantTokens?: readonly string[] | undefined
 }
 
@@ -46,6 +47,7 @@ export interface KmsMrkKeyringOptions {
  * ```
  */
 export class KmsMrkKeyring implements Keyring {
+  /** Its KMS key (`keyId` option). */
   readonly keyId: string
   readonly #client: KmsClientLike
   readonly #grantTokens: readonly string[]
@@ -93,7 +95,9 @@ export interface KmsMrkDiscoveryKeyringOptions {
   region: string
   /** Use only keys of these accounts in this partition. */
   discoveryFilter?: DiscoveryFilter | undefined
+  /** Client per Region; default: one `KMSClient` per Region, made on first use (`defaultKmsClientSupplier()`). */
   clientSupplier?: KmsClientSupplier | undefined
+  /** Grant tokens sent with each KMS call, for keys a grant allows (before the grant is consistent, say). */
   grantTokens?: readonly string[] | undefined
 }
 
@@ -109,7 +113,9 @@ export interface KmsMrkDiscoveryKeyringOptions {
  * ```
  */
 export class KmsMrkDiscoveryKeyring implements Keyring {
+  /** The only Region it calls. */
   readonly region: string
+  /** The accounts and partition whose keys it uses; undefined: any key KMS lets the caller use. */
   readonly discoveryFilter: DiscoveryFilter | undefined
   readonly #client: KmsClientLike
   readonly #grantTokens: readonly string[]
@@ -158,7 +164,9 @@ export interface KmsMrkMultiKeyringOptions {
   generator?: string | undefined
   /** Key or alias ARNs that wrap it too. */
   keyIds?: readonly string[] | undefined
+  /** Client per Region; default: one `KMSClient` per Region, made on first use (`defaultKmsClientSupplier()`). */
   clientSupplier?: KmsClientSupplier | undefined
+  /** Grant tokens sent with each KMS call, for keys a grant allows (before the grant is consistent, say). */
   grantTokens?: readonly string[] | undefined
 }
 
@@ -196,8 +204,11 @@ export function buildKmsMrkMultiKeyring(options: KmsMrkMultiKeyringOptions): Mul
 export interface KmsMrkDiscoveryMultiKeyringOptions {
   /** One `KmsMrkDiscoveryKeyring` per Region, tried in this order. */
   regions: readonly string[]
+  /** Use only keys of these accounts in this partition. */
   discoveryFilter?: DiscoveryFilter | undefined
+  /** Client per Region; default: one `KMSClient` per Region, made on first use (`defaultKmsClientSupplier()`). */
   clientSupplier?: KmsClientSupplier | undefined
+  /** Grant tokens sent with each KMS call, for keys a grant allows (before the grant is consistent, say). */
   grantTokens?: readonly string[] | undefined
 }
 

@@ -35,6 +35,7 @@ export interface KmsPublicKeyCacheOptions {
   maxAge?: number | undefined
   /** Most keys held; beyond it, the key asked for least recently goes first. Default 100. */
   maxEntries?: number | undefined
+  /** Grant tokens sent with each KMS call, for keys a grant allows (before the grant is consistent, say). */
   grantTokens?: readonly string[] | undefined
 }
 

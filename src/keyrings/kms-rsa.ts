@@ -41,6 +41,7 @@ export interface KmsRsaKeyringOptions {
   kmsClient?: KmsClientLike | undefined
   /** Alternatively, a client per Region (called with the key ARN's Region), e.g. `defaultKmsClientSupplier()`. */
   clientSupplier?: KmsClientSupplier | undefined
+  /** Grant tokens sent with each KMS call, for keys a grant allows (before the grant is consistent, say). */
   grantTokens?: readonly string[] | undefined
 }
 
@@ -63,7 +64,9 @@ export interface KmsRsaKeyringOptions {
  * ```
  */
 export class KmsRsaKeyring implements Keyring {
+  /** The KMS RSA key's ARN, stored with each data key it wraps. */
   readonly keyId: string
+  /** The OAEP hash it wraps with, and asks KMS to unwrap with. */
   readonly encryptionAlgorithm: KmsRsaEncryptionAlgorithm
   /** Read by `encrypt`: without an `algorithmSuite` option it picks the policy's unsigned default (0x0478). */
   readonly refusesSigningSuites = true
@@ -174,6 +177,7 @@ export class KmsRsaKeyring implements Keyring {
     return parsed
   }
 
+  /** Shows its key ARN and algorithm. */
   toJSON(): object {
     return { type: 'KmsRsaKeyring', keyId: this.keyId, encryptionAlgorithm: this.encryptionAlgorithm }
   }

@@ -30,6 +30,7 @@ export interface KmsKeyringOptions {
   keyIds?: readonly string[] | undefined
   /** Client per Region; default: one `KMSClient` per Region, made on first use. */
   clientSupplier?: KmsClientSupplier | undefined
+  /** Grant tokens sent with each KMS call, for keys a grant allows (before the grant is consistent, say). */
   grantTokens?: readonly string[] | undefined
 }
 
@@ -49,7 +50,9 @@ export interface KmsKeyringOptions {
  * ```
  */
 export class KmsKeyring implements Keyring {
+  /** The KMS key that makes the data key (`generatorKeyId` option). */
   readonly generatorKeyId: string | undefined
+  /** The KMS keys that wrap it too (`keyIds` option). */
   readonly keyIds: readonly string[]
   readonly #grantTokens: readonly string[]
   /** One client per configured key, from the Region in its ARN (the default Region without one). */
@@ -131,6 +134,7 @@ export interface KmsDiscoveryKeyringOptions {
   clientSupplier?: KmsClientSupplier | undefined
   /** Use only keys in this Region (one client), as the spec's discovery keyring does. Default: any Region. */
   region?: string | undefined
+  /** Grant tokens sent with each KMS call, for keys a grant allows (before the grant is consistent, say). */
   grantTokens?: readonly string[] | undefined
 }
 
@@ -146,7 +150,9 @@ export interface KmsDiscoveryKeyringOptions {
  * ```
  */
 export class KmsDiscoveryKeyring implements Keyring {
+  /** The accounts and partition whose keys it uses; undefined: any key KMS lets the caller use. */
   readonly discoveryFilter: DiscoveryFilter | undefined
+  /** The only Region it calls, or undefined for the Region each data key's ARN names. */
   readonly region: string | undefined
   readonly #supplier: KmsClientSupplier
   readonly #grantTokens: readonly string[]

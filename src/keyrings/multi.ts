@@ -24,7 +24,9 @@ export interface MultiKeyringOptions {
  * ```
  */
 export class MultiKeyring implements Keyring {
+  /** The keyring that makes the data key on encrypt; tried first on decrypt. */
   readonly generator: Keyring | undefined
+  /** The keyrings that each wrap the data key too; tried in order on decrypt. */
   readonly children: readonly Keyring[]
 
   constructor(options: MultiKeyringOptions) {

@@ -48,7 +48,9 @@ function keyBytesHint(key: unknown): string {
  * ```
  */
 export class RawAesKeyring implements Keyring {
+  /** The key provider ID its data keys are stored under. */
   readonly keyNamespace: string
+  /** The name stored with each of its data keys; with `keyNamespace`, what tells its keys from others'. */
   readonly keyName: string
   readonly #wrappingKey: Uint8Array
   readonly #keyNameBytes: Uint8Array

@@ -14,7 +14,9 @@ const PADDINGS: readonly RsaPadding[] = ['OAEP-SHA1', 'OAEP-SHA256', 'OAEP-SHA38
 
 /** Options of `new RawRsaKeyring(...)`: the public key to encrypt, the private key to decrypt (or both). */
 export interface RawRsaKeyringOptions {
+  /** Stored as the key provider ID. Must not be `aws-kms`. */
   keyNamespace: string
+  /** Stored as the key provider info: with `keyNamespace`, what tells this key pair's data keys from others'. */
   keyName: string
   /**
    * PEM (SPKI or PKCS#1), DER SPKI bytes, or a platform key object (`KeyObject` in Node, an RSA-OAEP
@@ -45,8 +47,11 @@ interface ParsedKeys {
  * ```
  */
 export class RawRsaKeyring implements Keyring {
+  /** The key provider ID its data keys are stored under. */
   readonly keyNamespace: string
+  /** The name stored with each of its data keys. */
   readonly keyName: string
+  /** The RSA padding it wraps and unwraps with. */
   readonly padding: RsaPadding
   readonly #publicKeyInput: unknown
   readonly #privateKeyInput: unknown
@@ -156,6 +161,7 @@ export class RawRsaKeyring implements Keyring {
     )
   }
 
+  /** Never shows a key. */
   toJSON(): object {
     return { type: 'RawRsaKeyring', keyNamespace: this.keyNamespace, keyName: this.keyName, padding: this.padding }
   }

@@ -56,6 +56,7 @@ export interface KmsCall {
   readonly keyId: string | undefined
   /** The access key id the request was signed with; undefined when it was not signed. */
   readonly accessKeyId: string | undefined
+  /** Whether it was answered with success (HTTP 200). */
   readonly ok: boolean
   /** The error `__type` answered, when `ok` is false. */
   readonly errorType?: string
@@ -63,8 +64,11 @@ export interface KmsCall {
 
 /** A key created through the emulator's own API. */
 export interface KmsEmulatorKey {
+  /** The key id (`mrk-…` for a multi-Region key). */
   readonly keyId: string
+  /** The key ARN, as keyrings take it. */
   readonly arn: string
+  /** The Region the key lives in. */
   readonly region: string
 }
 
@@ -76,6 +80,7 @@ export interface KmsEmulatorCreateKeyOptions {
   keySpec?: EmulatedKeySpec | undefined
   /** A multi-Region primary key, id `mrk-<32 hex>`. */
   multiRegion?: boolean | undefined
+  /** What DescribeKey answers as the key's description. */
   description?: string | undefined
 }
 
@@ -83,8 +88,11 @@ export interface KmsEmulatorCreateKeyOptions {
 export interface KmsEmulator {
   /** `http://127.0.0.1:PORT`: pass it as the KMSClient `endpoint`. */
   readonly endpoint: string
+  /** The account its key ARNs name (the `accountId` option; default 111122223333). */
   readonly accountId: string
+  /** The Regions it serves; a request signed for another gets UnrecognizedClientException. */
   readonly regions: readonly string[]
+  /** Create a key without a request, as CreateKey does (symmetric by default). */
   createKey(options?: KmsEmulatorCreateKeyOptions): KmsEmulatorKey
   /** Replicate a multi-Region primary key: same id and material, in `replicaRegion`. */
   replicateKey(primaryArn: string, replicaRegion: string): KmsEmulatorKey
@@ -92,7 +100,9 @@ export interface KmsEmulator {
   createAlias(aliasName: string, keyArn: string): void
   /** Point the alias of the key's Region at that key, as UpdateAlias does (a key of the same kind, symmetric or RSA). */
   updateAlias(aliasName: string, keyArn: string): void
+  /** Delete the alias in `region`, as DeleteAlias does; its key is untouched. */
   deleteAlias(aliasName: string, region: string): void
+  /** Enable or disable a key, as EnableKey and DisableKey do: a disabled key fails every use with DisabledException. */
   setKeyEnabled(keyArn: string, enabled: boolean): void
   /** The key becomes PendingDeletion: every cryptographic use fails with KMSInvalidStateException. */
   scheduleKeyDeletion(keyArn: string): void
@@ -103,7 +113,9 @@ export interface KmsEmulator {
    * (100,000 by default); older ones are dropped, so a long-running emulator does not grow without bound.
    */
   readonly calls: readonly KmsCall[]
+  /** How many logged calls match every given field of `filter` (all of them without one). */
   callCount(filter?: { operation?: string | undefined; region?: string | undefined; keyArn?: string | undefined }): number
+  /** Empty the call log (`calls`, `callCount`). */
   resetCalls(): void
   /** Stop listening and drop open connections. */
   close(): Promise<void>

@@ -5,13 +5,17 @@ import { quoteIdentifier, quoteValue } from '../quote.js'
 
 /** Limits a fault to one operation (e.g. `'Decrypt'`) and/or one Region; an empty filter matches every call. */
 export interface KmsCallFilter {
+  /** A KMS operation name, e.g. `'GenerateDataKey'`. */
   operation?: string | undefined
+  /** One of the emulator's Regions. */
   region?: string | undefined
 }
 
 /** Limits a denial to one operation and/or one caller, identified by the access key id it signs with. */
 export interface KmsDenyFilter {
+  /** A KMS operation name, e.g. `'Decrypt'`. */
   operation?: string | undefined
+  /** The access key id of the caller to deny. */
   accessKeyId?: string | undefined
 }
 

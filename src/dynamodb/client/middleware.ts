@@ -50,6 +50,7 @@ interface HttpMessage {
 /** The part of a v3 client this needs: its middleware stack. */
 export interface DynamoDbClientLike {
   // `any`: the SDK's own middleware and option types, which this package does not import.
+  /** The client's middleware stack, where the encrypting middleware is added. */
   middlewareStack: {
     add(middleware: any, options: any): void
     addRelativeTo(middleware: any, options: any): void

@@ -10,13 +10,21 @@ import { fromWireItem, toWireItem, type WireItem } from './wire.js'
 
 /** What the client needs of a table's item encryptor (`DynamoDbItemEncryptor` is one). */
 export interface TableItemEncryptor {
+  /** The table whose requests it handles. */
   readonly tableName: string
+  /** The table's partition key attribute (a key condition may name it). */
   readonly partitionKeyName: string
+  /** The table's sort key attribute, if any. */
   readonly sortKeyName?: string | undefined
+  /** The action for each attribute: expressions on encrypted attributes are refused. */
   readonly attributeActionsOnEncrypt: Readonly<Record<string, CryptoAction>>
+  /** Attributes that are not signed: updates may change them. */
   readonly allowedUnsignedAttributes: readonly string[]
+  /** Attributes whose names start with this are not signed. */
   readonly allowedUnsignedAttributePrefix?: string | undefined
+  /** Encrypts an item before it is written. */
   encryptItem(item: Item, options?: ItemCallOptions): Promise<Item>
+  /** Decrypts an item DynamoDB returned. */
   decryptItem(item: Item, options?: ItemCallOptions): Promise<Item>
 }
 
