@@ -7,6 +7,10 @@ import {
   decrypt,
   encrypt,
   EnvelopeError,
+  KmsDiscoveryKeyring,
+  KmsKeyring,
+  KmsMrkDiscoveryKeyring,
+  KmsMrkKeyring,
   MultiKeyring,
   RawAesKeyring,
   RawRsaKeyring,
@@ -400,6 +404,56 @@ describe('raw AES keyring answers', () => {
     const failing = aesKeyring().onDecrypt(request('a'), materials.encryptedDataKeys, broken)
     expect(failing).toBeInstanceOf(Promise)
     expect(((await rejectionOf(failing)) as Error).message).toBe('no AES here')
+  })
+})
+
+describe('keyrings as JSON, and their names in decrypt failures', () => {
+  const arn = 'arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab'
+  const mrk = 'arn:aws:kms:eu-west-1:111122223333:key/mrk-1234abcd12ab34cd56ef1234567890ab'
+  const filter = { partition: 'aws', accountIds: ['111122223333'] }
+  const clientSupplier = () => ({ send: () => Promise.reject(new Error('not called')) })
+
+  it('each keyring names its class and shows its identifiers, never a key; a MultiKeyring shows its keyrings', () => {
+    const aes = aesKeyring(32, 'shown')
+    const keyrings = [
+      new MultiKeyring({ generator: aes, children: [new KmsKeyring({ generatorKeyId: arn, clientSupplier })] }),
+      new KmsDiscoveryKeyring({ discoveryFilter: filter, region: 'us-east-1', clientSupplier }),
+      new KmsMrkKeyring({ keyId: mrk, clientSupplier }),
+      new KmsMrkDiscoveryKeyring({ region: 'eu-west-1', discoveryFilter: filter, clientSupplier }),
+    ]
+    expect(keyrings.map((keyring) => JSON.parse(JSON.stringify(keyring)))).toEqual([
+      {
+        type: 'MultiKeyring',
+        generator: { type: 'RawAesKeyring', keyNamespace: aes.keyNamespace, keyName: 'shown' },
+        children: [{ type: 'KmsKeyring', generatorKeyId: arn, keyIds: [] }],
+      },
+      { type: 'KmsDiscoveryKeyring', discoveryFilter: filter, region: 'us-east-1' },
+      { type: 'KmsMrkKeyring', keyId: mrk },
+      { type: 'KmsMrkDiscoveryKeyring', region: 'eu-west-1', discoveryFilter: filter },
+    ])
+  })
+
+  it("a failure names the keyring by the type its toJSON gives, which a minifier leaves alone; else by its class; a toJSON that throws is passed over", async () => {
+    const { ciphertext } = await encrypt(aesKeyring(32, 'named'), 'x')
+    const wrongKey = aesKeyring(32, 'named', 1)
+    // As a minifier leaves the class: renamed.
+    const renamed = new (class e extends RawAesKeyring {})({ keyNamespace: wrongKey.keyNamespace, keyName: 'named', wrappingKey: new Uint8Array(32).fill(1) })
+    class TenantKeyring implements Keyring {
+      onEncrypt = wrongKey.onEncrypt.bind(wrongKey)
+      onDecrypt = wrongKey.onDecrypt.bind(wrongKey)
+    }
+    class BrokenJsonKeyring extends TenantKeyring {
+      toJSON(): never {
+        throw new Error('no JSON')
+      }
+    }
+    const names = []
+    for (const keyring of [renamed, new MultiKeyring({ children: [renamed, new TenantKeyring(), new BrokenJsonKeyring()] })]) {
+      const error = await rejectionOf(decrypt(keyring, ciphertext))
+      expect(error).toBeInstanceOf(NoDecryptableKeyError)
+      names.push((error as NoDecryptableKeyError).failures.map((failure) => failure.keyring))
+    }
+    expect(names).toEqual([['RawAesKeyring'], ['RawAesKeyring', 'TenantKeyring', 'BrokenJsonKeyring']])
   })
 })
 

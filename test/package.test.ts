@@ -495,11 +495,15 @@ describe('the packed package', () => {
         }
         const { ciphertext } = await encrypt(keyring, 'edge route')
         const failure = await decrypt(keyring, ciphertext.subarray(0, 40)).then(() => 'none', (error) => error.code)
-        return { opened, failure }
+        // The minifier renamed the classes: a decrypt failure still names its keyrings.
+        const wrongKey = new RawAesKeyring({ keyNamespace: 'package', keyName: 'aes', wrappingKey: new Uint8Array(32).fill(8) })
+        const failed = await decrypt(new KmsEnvelope.MultiKeyring({ children: [wrongKey] }), ciphertext).catch((error) => error.failures.map((entry) => entry.keyring))
+        return { opened, failure, failed, className: RawAesKeyring.name }
       })()`,
       edge,
-    )) as { opened: string[]; failure: string }
-    expect(outcome).toEqual({ opened: ['edge route', 'edge route'], failure: 'TRUNCATED_MESSAGE' })
+    )) as { opened: string[]; failure: string; failed: string[]; className: string }
+    expect(outcome).toMatchObject({ opened: ['edge route', 'edge route'], failure: 'TRUNCATED_MESSAGE', failed: ['RawAesKeyring'] })
+    expect(outcome.className).not.toBe('RawAesKeyring')
   })
 
   it.each(['bun', 'deno'] as const)('runs under %s, on its Node APIs: suites, Node streams, KMS through the emulator, DynamoDB items (fixtures/package/runtimes.mjs)', async (runtime) => {

@@ -11,7 +11,7 @@ import {
   SignatureVerificationError,
 } from '../errors.js'
 import { NO_KEYS, PUBLIC_KEY_CONTEXT_KEY, RESERVED_PREFIX, emptyContext } from '../format/context.js'
-import { keyringName } from '../keyrings/common.js'
+import { keyringName } from '../keyrings/keyring-name.js'
 import { assertDecryptAllowed } from '../suites-decrypt.js'
 import type { CompleteDecryptionMaterials, DecryptionRequest, EncryptedDataKey, EncryptionContext, Keyring } from '../types.js'
 import { quoteIdentifier } from '../quote.js'

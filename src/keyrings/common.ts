@@ -64,7 +64,3 @@ export function dataKeyOf(materials: EncryptionMaterials, backend: CryptoBackend
 export function isKeyring(value: unknown): value is Keyring {
   return typeof (value as Keyring | null)?.onEncrypt === 'function' && typeof (value as Keyring).onDecrypt === 'function'
 }
-
-export function keyringName(keyring: Keyring): string {
-  return (keyring as object).constructor?.name ?? 'Keyring'
-}

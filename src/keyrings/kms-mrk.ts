@@ -87,6 +87,11 @@ export class KmsMrkKeyring implements Keyring {
     }
     return decryptFirst('KmsMrkKeyring', materials, attempts, this.#grantTokens, backend, signal)
   }
+
+  /** Its key identifier. */
+  toJSON(): object {
+    return { type: 'KmsMrkKeyring', keyId: this.keyId }
+  }
 }
 
 /** Options of `new KmsMrkDiscoveryKeyring(...)` (decrypt only, in one Region). */
@@ -155,6 +160,11 @@ export class KmsMrkDiscoveryKeyring implements Keyring {
     }
     if (attempts.length === 0) return materials
     return decryptFirst('KmsMrkDiscoveryKeyring', materials, attempts, this.#grantTokens, backend, signal)
+  }
+
+  /** Its Region and filter. */
+  toJSON(): object {
+    return { type: 'KmsMrkDiscoveryKeyring', region: this.region, discoveryFilter: this.discoveryFilter }
   }
 }
 

@@ -124,6 +124,11 @@ export class KmsKeyring implements Keyring {
   #client(keyId: string): KmsClientLike {
     return this.#clients.get(keyId) as KmsClientLike
   }
+
+  /** Its key identifiers. */
+  toJSON(): object {
+    return { type: 'KmsKeyring', generatorKeyId: this.generatorKeyId, keyIds: this.keyIds }
+  }
 }
 
 /** Options of `new KmsDiscoveryKeyring(...)` (decrypt only). */
@@ -192,5 +197,10 @@ export class KmsDiscoveryKeyring implements Keyring {
       }))
     if (attempts.length === 0) return materials
     return decryptFirst('KmsDiscoveryKeyring', materials, attempts, this.#grantTokens, backend, signal)
+  }
+
+  /** Its filter and Region. */
+  toJSON(): object {
+    return { type: 'KmsDiscoveryKeyring', discoveryFilter: this.discoveryFilter, region: this.region }
   }
 }

@@ -1,7 +1,8 @@
 import type { CryptoBackend } from '../backend/types.js'
 import { ConfigurationError, KeyringError, NoDecryptableKeyError, type KeyringFailure } from '../errors.js'
 import type { DecryptionMaterials, EncryptedDataKey, EncryptionMaterials, Keyring } from '../types.js'
-import { isKeyring, keyringName } from './common.js'
+import { isKeyring } from './common.js'
+import { keyringName } from './keyring-name.js'
 import { optionsObject } from '../option-names.js'
 import { stopIfAborted } from '../abort.js'
 
@@ -93,5 +94,10 @@ export class MultiKeyring implements Keyring {
       `No keyring in the MultiKeyring could decrypt a data key (${failures.length} failed).`,
       failures,
     )
+  }
+
+  /** Its keyrings, each as its own `toJSON` shows it: never a key. */
+  toJSON(): object {
+    return { type: 'MultiKeyring', generator: this.generator, children: this.children }
   }
 }
