@@ -189,8 +189,9 @@ export default defineConfig(async () => [
   {
     // kms-envelope/dynamodb's, for the "require" branch of its "browser" condition: browser code in CommonJS, which
     // webpack and esbuild resolve with the conditions browser and require, could otherwise only reach the Node build.
-    // A copy of the core of its own, as CommonJS files cannot share modules with dist/browser/index.cjs; errors tell
-    // each other's classes apart as the builds' do (src/error-copies.ts), and keyrings cross between them.
+    // A copy of the core of its own, as CommonJS files cannot share modules with dist/browser/index.cjs: its errors
+    // pass instanceof on that file's classes, as the builds' do on each other's (src/error-copies.ts), and keyrings
+    // cross between them.
     ...BROWSER_COMMONJS,
     entry: { dynamodb: 'src/dynamodb/browser.ts' },
     external: [...BROWSER_EXTERNAL, '@aws-sdk/client-dynamodb', '@aws-sdk/util-dynamodb'],
