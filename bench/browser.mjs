@@ -1,5 +1,6 @@
-// The browser build in a browser: Debian's Chromium (headless, through playwright-core), against the official AWS
-// Encryption SDK for browsers (@aws-crypto/client-browser) in the same page, and against a bare WebCrypto loop.
+// The browser build in browsers: Debian's Chromium (headless, through playwright-core) and Firefox ESR (headless,
+// through puppeteer-core), against the official AWS Encryption SDK for browsers (@aws-crypto/client-browser) in the
+// same page, and against a bare WebCrypto loop.
 //
 //   npm run bench:browser         (tsup, then node bench/browser.mjs [--quick])
 //
@@ -11,7 +12,8 @@
 //     WebCrypto loop over the same frames (one crypto.subtle AES-GCM call per frame, awaited in turn, written into
 //     one buffer; no header, no key derivation and no signature, which the floor leaves out as in Node)
 //   1 KiB messages, one at a time: operations per second
-// No targets: the issues set none for browsers. CHROMIUM_PATH overrides where Chromium is found.
+// No targets: the issues set none for browsers. CHROMIUM_PATH and FIREFOX_PATH override where the browsers are found;
+// a browser that is not there is skipped, with a line that says so.
 
 import { execFileSync } from 'node:child_process'
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -66,14 +68,17 @@ async function officialScript() {
   }
 }
 
-/** Chromium as the browser tests find it: CHROMIUM_PATH, else Debian's package. */
-function chromiumPath() {
-  if (process.env.CHROMIUM_PATH) return process.env.CHROMIUM_PATH
-  try {
-    return execFileSync('sh', ['-c', 'command -v chromium'], { encoding: 'utf8' }).trim()
-  } catch {
-    throw new Error('No chromium on PATH: apt-get install -y chromium (Debian), or set CHROMIUM_PATH to a Chrome or Chromium.')
+/** A browser as the browser tests find it: its variable (CHROMIUM_PATH, FIREFOX_PATH), else Debian's package's command. */
+function browserPath(variable, commands) {
+  if (process.env[variable]) return process.env[variable]
+  for (const command of commands) {
+    try {
+      return execFileSync('sh', ['-c', `command -v ${command}`], { encoding: 'utf8' }).trim()
+    } catch {
+      // not this one
+    }
   }
+  return undefined
 }
 
 // Runs in the page. Everything it needs comes in `config`; it returns plain numbers.
@@ -215,13 +220,47 @@ const server = createServer((request, response) => {
   response.end(body ?? '')
 })
 await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
-const browser = await chromium.launch({ executablePath: chromiumPath(), args: process.getuid?.() === 0 ? ['--no-sandbox'] : [] })
-const started = performance.now()
-try {
-  const page = await browser.newPage()
-  await page.goto(`http://127.0.0.1:${server.address().port}/`)
-  const { userAgent, throughput, ops } = await page.evaluate(measure, { rounds: ROUNDS, opsMilliseconds: OPS_MILLISECONDS })
-  const version = /(?:Headless)?Chrome\/([\d.]+)/.exec(userAgent)?.[1] ?? userAgent
+
+/** Each browser: where it is, and how to run `measure` in a page of it. */
+const BROWSERS = [
+  {
+    name: 'Chromium',
+    path: () => browserPath('CHROMIUM_PATH', ['chromium']),
+    advice: 'apt-get install -y chromium, or set CHROMIUM_PATH',
+    async run(executablePath, url, config) {
+      // Chromium's sandbox cannot start as root.
+      const browser = await chromium.launch({ executablePath, args: process.getuid?.() === 0 ? ['--no-sandbox'] : [] })
+      try {
+        const page = await browser.newPage()
+        await page.goto(url)
+        return await page.evaluate(measure, config)
+      } finally {
+        await browser.close()
+      }
+    },
+  },
+  {
+    name: 'Firefox',
+    path: () => browserPath('FIREFOX_PATH', ['firefox-esr', 'firefox']),
+    advice: 'apt-get install -y firefox-esr, or set FIREFOX_PATH',
+    async run(executablePath, url, config) {
+      const { default: puppeteer } = await import('puppeteer-core')
+      const browser = await puppeteer.launch({ browser: 'firefox', executablePath, headless: true })
+      try {
+        const page = await browser.newPage()
+        await page.goto(url)
+        // As JSON text, as the browser tests read Firefox's answers (through WebDriver BiDi).
+        const json = await page.evaluate(async (source, value) => JSON.stringify(await (0, eval)(`(${source})`)(value)), measure.toString(), config)
+        return JSON.parse(json)
+      } finally {
+        await browser.close()
+      }
+    },
+  },
+]
+
+function report(name, { userAgent, throughput, ops }) {
+  const version = (name === 'Chromium' ? /Chrome\/([\d.]+)/ : /Firefox\/([\d.]+)/).exec(userAgent)?.[1] ?? userAgent
   const hex = (suite) => `0x${suite.toString(16).padStart(4, '0')}`
   const table = (title, header, rows) => {
     console.log(`\n== ${title} ${'='.repeat(Math.max(0, 100 - title.length))}`)
@@ -233,18 +272,29 @@ try {
   const mib = (value) => value.toFixed(1)
   const ratio = (value) => `${value.toFixed(2)}x`
   table(
-    `Browser build in Chromium ${version}: 1 MiB one-shot, raw AES keyring, frame 4096, MiB/s (median of ${ROUNDS})`,
+    `Browser build in ${name} ${version}: 1 MiB one-shot, raw AES keyring, frame 4096, MiB/s (median of ${ROUNDS})`,
     ['suite', 'op', 'ours', 'official', 'WebCrypto floor', 'ours/official', 'ours/floor'],
     throughput.map((row) => [hex(row.suite), row.op, mib(row.ours), mib(row.official), mib(row.floor), ratio(row.ours / row.official), `${Math.round((row.ours / row.floor) * 100)}%`]),
   )
   console.log('  floor: one crypto.subtle AES-GCM call per frame, awaited in turn, into one buffer; no header, no key derivation, no signature')
   table(
-    `Browser build in Chromium ${version}: 1 KiB messages, raw AES keyring, one at a time, ops/s (median of ${ROUNDS})`,
+    `Browser build in ${name} ${version}: 1 KiB messages, raw AES keyring, one at a time, ops/s (median of ${ROUNDS})`,
     ['suite', 'op', 'ours', 'official', 'ours/official'],
     ops.map((row) => [hex(row.suite), row.op, row.ours.toFixed(0), row.official.toFixed(0), ratio(row.ours / row.official)]),
   )
+}
+
+const started = performance.now()
+try {
+  for (const { name, path, advice, run } of BROWSERS) {
+    const executablePath = path()
+    if (executablePath === undefined) {
+      console.log(`\n${name}: not found (${advice}); skipped`)
+      continue
+    }
+    report(name, await run(executablePath, `http://127.0.0.1:${server.address().port}/`, { rounds: ROUNDS, opsMilliseconds: OPS_MILLISECONDS }))
+  }
 } finally {
-  await browser.close()
   server.close()
 }
 console.log(`\ntotal time: ${((performance.now() - started) / 1000).toFixed(1)} s`)
