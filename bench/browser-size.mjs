@@ -14,15 +14,14 @@
 // @aws-crypto/client-node 5.x break each other in one node_modules); this script installs it there when
 // missing. Its bundle needs the `buffer` polyfill, which is counted.
 
-import { execFileSync } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname, join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { gzipSync } from 'node:zlib'
 import { build } from 'esbuild'
+import { ensureOfficialBrowser, officialBrowserDir } from './lib/official-browser.mjs'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
-const officialDir = join(root, 'bench/official-browser')
 const work = join(root, '.bench-tmp/browser-size')
 const BUDGET = 12 * 1024
 const jsonArg = process.argv.find((arg) => arg.startsWith('--json='))
@@ -54,7 +53,7 @@ export async function encryptForKey(publicKeyPem, data) {
   },
   {
     name: 'official @aws-crypto/client-browser: RawRsaKeyringWebCrypto encrypt (suite 0x0478)',
-    dir: officialDir,
+    dir: officialBrowserDir,
     official: true,
     source: `import { buildClient, CommitmentPolicy, AlgorithmSuiteIdentifier, RawRsaKeyringWebCrypto } from '@aws-crypto/client-browser'
 const { encrypt } = buildClient(CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT)
@@ -68,11 +67,6 @@ export async function encryptForKey(spkiDer, data) {
   },
 ]
 
-function ensureOfficial() {
-  if (existsSync(join(officialDir, 'node_modules/@aws-crypto/client-browser/package.json'))) return
-  console.log('Installing @aws-crypto/client-browser into bench/official-browser/ …')
-  execFileSync('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: officialDir, stdio: 'inherit' })
-}
 
 const gzipLength = (bytes) => gzipSync(bytes, { level: 9 }).length
 
@@ -142,7 +136,7 @@ function sum(sizes) {
 
 const kb = (bytes) => `${(bytes / 1024).toFixed(1)} KB`
 
-ensureOfficial()
+ensureOfficialBrowser()
 mkdirSync(work, { recursive: true })
 const report = []
 let failed = false

@@ -21,10 +21,10 @@ import { createServer } from 'node:http'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { build } from 'esbuild'
+import { ensureOfficialBrowser, officialBrowserDir } from './lib/official-browser.mjs'
 import { chromium } from 'playwright-core'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
-const officialDir = join(root, 'bench/official-browser')
 const quick = process.argv.includes('--quick')
 const ROUNDS = quick ? 3 : 9
 const OPS_MILLISECONDS = quick ? 300 : 1000
@@ -32,16 +32,11 @@ const OPS_MILLISECONDS = quick ? 300 : 1000
 const ours = join(root, 'dist/browser/kms-envelope.iife.js')
 if (!existsSync(ours)) throw new Error('No dist/browser/: run tsup first (npm run bench:browser does).')
 
-function ensureOfficial() {
-  if (existsSync(join(officialDir, 'node_modules/@aws-crypto/client-browser/package.json'))) return
-  console.log('Installing @aws-crypto/client-browser into bench/official-browser/ …')
-  execFileSync('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: officialDir, stdio: 'inherit' })
-}
 
 /** The official SDK as one minified script, global `Official`. */
 async function officialScript() {
-  const entry = join(officialDir, '.browser-bench-entry.mjs')
-  const shim = join(officialDir, '.browser-bench-buffer-shim.mjs')
+  const entry = join(officialBrowserDir, '.browser-bench-entry.mjs')
+  const shim = join(officialBrowserDir, '.browser-bench-buffer-shim.mjs')
   writeFileSync(
     entry,
     "export { buildClient, CommitmentPolicy, AlgorithmSuiteIdentifier, RawAesKeyringWebCrypto, RawAesWrappingSuiteIdentifier } from '@aws-crypto/client-browser'\n",
@@ -207,7 +202,7 @@ async function measure({ rounds, opsMilliseconds }) {
   return { userAgent: navigator.userAgent, throughput, ops }
 }
 
-ensureOfficial()
+ensureOfficialBrowser()
 const files = new Map([
   ['/', '<!doctype html><meta charset="utf-8"><title>kms-envelope browser bench</title><script src="/ours.js"></script><script src="/official.js"></script>'],
   ['/ours.js', readFileSync(ours, 'utf8')],
