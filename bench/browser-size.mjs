@@ -19,7 +19,7 @@ import { dirname, join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { gzipSync } from 'node:zlib'
 import { build } from 'esbuild'
-import { ensureOfficialBrowser, officialBrowserDir } from './lib/official-browser.mjs'
+import { ensureOfficialBrowser, officialBrowserBuildOptions, officialBrowserDir } from './lib/official-browser.mjs'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const work = join(root, '.bench-tmp/browser-size')
@@ -86,9 +86,7 @@ async function bundle(entry, index, splitting) {
   const outdir = join(work, `out-${index}-${splitting ? 'split' : 'single'}`)
   rmSync(outdir, { recursive: true, force: true })
   const entryFile = join(entry.dir, `.size-entry-${index}.mjs`)
-  const shim = join(entry.dir, '.size-buffer-shim.mjs')
   writeFileSync(entryFile, entry.source)
-  if (entry.official) writeFileSync(shim, "import { Buffer } from 'buffer'\nexport { Buffer }\n")
   try {
     const result = await build({
       entryPoints: [entryFile],
@@ -104,7 +102,7 @@ async function bundle(entry, index, splitting) {
       logLevel: 'silent',
       // kms-envelope loads the AWS SDK only to decrypt with KMS, through a dynamic import.
       external: entry.official ? [] : ['@aws-sdk/client-kms'],
-      ...(entry.official ? { inject: [shim], define: { global: 'globalThis' } } : {}),
+      ...(entry.official ? officialBrowserBuildOptions : {}),
     })
     const outputs = result.metafile.outputs
     const entryOutput = Object.keys(outputs).find((path) => outputs[path].entryPoint !== undefined)
@@ -126,7 +124,6 @@ async function bundle(entry, index, splitting) {
     }
   } finally {
     rmSync(entryFile, { force: true })
-    rmSync(shim, { force: true })
   }
 }
 

@@ -16,12 +16,13 @@
 // a browser that is not there is skipped, with a line that says so.
 
 import { execFileSync } from 'node:child_process'
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { createServer } from 'node:http'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { build } from 'esbuild'
-import { ensureOfficialBrowser, officialBrowserDir } from './lib/official-browser.mjs'
+import { ensureOfficialBrowser, officialBrowserBuildOptions, officialBrowserDir } from './lib/official-browser.mjs'
+import { fmtNum, fmtPct, fmtRatio, hex, printTable } from './lib/stats.mjs'
 import { chromium } from 'playwright-core'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
@@ -35,32 +36,22 @@ if (!existsSync(ours)) throw new Error('No dist/browser/: run tsup first (npm ru
 
 /** The official SDK as one minified script, global `Official`. */
 async function officialScript() {
-  const entry = join(officialBrowserDir, '.browser-bench-entry.mjs')
-  const shim = join(officialBrowserDir, '.browser-bench-buffer-shim.mjs')
-  writeFileSync(
-    entry,
-    "export { buildClient, CommitmentPolicy, AlgorithmSuiteIdentifier, RawAesKeyringWebCrypto, RawAesWrappingSuiteIdentifier } from '@aws-crypto/client-browser'\n",
-  )
-  writeFileSync(shim, "import { Buffer } from 'buffer'\nexport { Buffer }\n")
-  try {
-    const { outputFiles } = await build({
-      entryPoints: [entry],
-      bundle: true,
-      minify: true,
-      format: 'iife',
-      globalName: 'Official',
-      platform: 'browser',
-      target: 'es2022',
-      write: false,
-      logLevel: 'silent',
-      inject: [shim],
-      define: { global: 'globalThis' },
-    })
-    return outputFiles[0].text
-  } finally {
-    rmSync(entry, { force: true })
-    rmSync(shim, { force: true })
-  }
+  const { outputFiles } = await build({
+    stdin: {
+      contents: "export { buildClient, CommitmentPolicy, AlgorithmSuiteIdentifier, RawAesKeyringWebCrypto, RawAesWrappingSuiteIdentifier } from '@aws-crypto/client-browser'",
+      resolveDir: officialBrowserDir,
+    },
+    bundle: true,
+    minify: true,
+    format: 'iife',
+    globalName: 'Official',
+    platform: 'browser',
+    target: 'es2022',
+    write: false,
+    logLevel: 'silent',
+    ...officialBrowserBuildOptions,
+  })
+  return outputFiles[0].text
 }
 
 /** A browser as the browser tests find it: its variable (CHROMIUM_PATH, FIREFOX_PATH), else Debian's package's command. */
@@ -254,28 +245,33 @@ const BROWSERS = [
   },
 ]
 
+const SIDES = [
+  { key: 'suite', title: 'suite', align: 'left' },
+  { key: 'op', title: 'op', align: 'left' },
+  { key: 'ours', title: 'ours', align: 'right' },
+  { key: 'official', title: 'official', align: 'right' },
+]
+
 function report(name, { userAgent, throughput, ops }) {
   const version = (name === 'Chromium' ? /Chrome\/([\d.]+)/ : /Firefox\/([\d.]+)/).exec(userAgent)?.[1] ?? userAgent
-  const hex = (suite) => `0x${suite.toString(16).padStart(4, '0')}`
-  const table = (title, header, rows) => {
-    console.log(`\n== ${title} ${'='.repeat(Math.max(0, 100 - title.length))}`)
-    const widths = header.map((cell, column) => Math.max(cell.length, ...rows.map((row) => row[column].length)))
-    for (const row of [header, widths.map((width) => '-'.repeat(width)), ...rows]) {
-      console.log(`  ${row.map((cell, column) => (column < 2 ? cell.padEnd(widths[column]) : cell.padStart(widths[column]))).join('  ')}`)
-    }
-  }
-  const mib = (value) => value.toFixed(1)
-  const ratio = (value) => `${value.toFixed(2)}x`
-  table(
-    `Browser build in ${name} ${version}: 1 MiB one-shot, raw AES keyring, frame 4096, MiB/s (median of ${ROUNDS})`,
-    ['suite', 'op', 'ours', 'official', 'WebCrypto floor', 'ours/official', 'ours/floor'],
-    throughput.map((row) => [hex(row.suite), row.op, mib(row.ours), mib(row.official), mib(row.floor), ratio(row.ours / row.official), `${Math.round((row.ours / row.floor) * 100)}%`]),
+  console.log(`\n== Browser build in ${name} ${version}: 1 MiB one-shot, raw AES keyring, frame 4096, MiB/s (median of ${ROUNDS})`)
+  printTable(
+    [...SIDES, { key: 'floor', title: 'WebCrypto floor', align: 'right' }, { key: 'vsOfficial', title: 'ours/official', align: 'right' }, { key: 'vsFloor', title: 'ours/floor', align: 'right' }],
+    throughput.map((row) => ({
+      suite: hex(row.suite),
+      op: row.op,
+      ours: fmtNum(row.ours),
+      official: fmtNum(row.official),
+      floor: fmtNum(row.floor),
+      vsOfficial: fmtRatio(row.ours / row.official),
+      vsFloor: fmtPct(row.ours / row.floor),
+    })),
   )
   console.log('  floor: one crypto.subtle AES-GCM call per frame, awaited in turn, into one buffer; no header, no key derivation, no signature')
-  table(
-    `Browser build in ${name} ${version}: 1 KiB messages, raw AES keyring, one at a time, ops/s (median of ${ROUNDS})`,
-    ['suite', 'op', 'ours', 'official', 'ours/official'],
-    ops.map((row) => [hex(row.suite), row.op, row.ours.toFixed(0), row.official.toFixed(0), ratio(row.ours / row.official)]),
+  console.log(`\n== Browser build in ${name} ${version}: 1 KiB messages, raw AES keyring, one at a time, ops/s (median of ${ROUNDS})`)
+  printTable(
+    [...SIDES, { key: 'vsOfficial', title: 'ours/official', align: 'right' }],
+    ops.map((row) => ({ suite: hex(row.suite), op: row.op, ours: fmtNum(row.ours, 0), official: fmtNum(row.official, 0), vsOfficial: fmtRatio(row.ours / row.official) })),
   )
 }
 

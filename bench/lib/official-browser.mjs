@@ -14,3 +14,9 @@ export function ensureOfficialBrowser() {
   console.log('Installing @aws-crypto/client-browser into bench/official-browser/ …')
   execFileSync('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: officialBrowserDir, stdio: 'inherit' })
 }
+
+/** esbuild options every bundle of the official SDK needs: the `buffer` polyfill as a global, and `global`. */
+export const officialBrowserBuildOptions = {
+  inject: [join(officialBrowserDir, 'buffer-shim.mjs')],
+  define: { global: 'globalThis' },
+}
