@@ -432,7 +432,7 @@ describe('the packed package', () => {
     // A bundler resolves require() in browser code with the conditions browser and require, as Jest's jsdom
     // environment does. Before there was a CommonJS browser file of it, both got the Node build, whose node:crypto
     // no browser bundle can hold.
-    const bundled = await build({
+    const { outputFiles, metafile } = await build({
       stdin: {
         contents: "const { DynamoDbItemEncryptor } = require('kms-envelope/dynamodb')\nconst { RawAesKeyring } = require('kms-envelope')\nmodule.exports = { DynamoDbItemEncryptor, RawAesKeyring }",
         resolveDir: consumer,
@@ -447,7 +447,6 @@ describe('the packed package', () => {
       metafile: true,
       logLevel: 'silent',
     })
-    const { outputFiles, metafile } = bundled
     const packageFiles = Object.keys(metafile.inputs).flatMap((path) => path.match(/node_modules\/kms-envelope\/(.*)$/)?.[1] ?? [])
     expect(packageFiles.sort()).toEqual(['dist/browser/dynamodb.cjs', 'dist/browser/index.cjs'])
     // A browser: WebCrypto and the encoding classes; no process, no require.
