@@ -79,38 +79,6 @@ const NODE_TEXT_CODING = [
   '  ? globalThis : process.getBuiltinModule("node:util");',
 ].join('\n')
 
-/**
- * The browser builds for require(): one CommonJS file each, its dependencies inside, not minified, so that stack
- * traces in a test read as code.
- */
-const BROWSER_COMMONJS = {
-  ...STANDALONE,
-  format: ['cjs' as const],
-  minify: false,
-  // Readable as they are; a source map would add 1.3 MB to the package for each.
-  sourcemap: false,
-  // Jest's jsdom environment has no TextEncoder or TextDecoder, which the build makes at load, no Web Streams, and a
-  // `crypto` with getRandomValues only (no `subtle`, so no RSA private keys). There, on Node, the build takes
-  // Node's own (through process.getBuiltinModule, which bundlers leave alone), as a test setup file would. In a
-  // browser there is no `process`, and nothing changes.
-  banner: {
-    js: [
-      '"use strict";',
-      'var __fromNode = (name) => globalThis.process?.getBuiltinModule?.(name);',
-      'var { TextEncoder, TextDecoder } = typeof globalThis.TextEncoder === "function" && typeof globalThis.TextDecoder === "function"',
-      '  ? globalThis : (__fromNode("node:util") ?? globalThis);',
-      'var { ReadableStream, TransformStream } = typeof globalThis.TransformStream === "function" ? globalThis : (__fromNode("node:stream/web") ?? globalThis);',
-      // Read at each use, as the ES modules read globalThis.crypto: a page may set it up after loading this file.
-      'var __platform = { get crypto() { const own = globalThis.crypto; return own?.subtle !== undefined ? own : (__fromNode("node:crypto")?.webcrypto ?? own) } };',
-    ].join('\n'),
-  },
-  esbuildOptions(options: { define?: Record<string, string> }) {
-    options.define = { ...options.define, 'globalThis.crypto': '__platform.crypto' }
-  },
-  splitting: false,
-  plugins: [requireInCommonJs],
-}
-
 export default defineConfig(async () => [
   {
     // Named entries keep dist/index.* where it has always been and put the subpaths under dist/dynamodb/ and dist/testing/.
@@ -157,7 +125,7 @@ export default defineConfig(async () => [
     dts: false,
     sourcemap: true,
     // The standalone builds below write into dist/browser/ at the same time.
-    clean: ['!kms-envelope.iife.*', '!kms-envelope.mjs*', '!index.cjs', '!dynamodb.cjs', '!module/**', '!**/*.d.{ts,cts}'],
+    clean: ['!kms-envelope.iife.*', '!kms-envelope.mjs*', '!cjs/**', '!module/**', '!**/*.d.{ts,cts}'],
   },
   {
     // A standalone script for a <script> tag: global `KmsEnvelope`, @noble bundled in.
@@ -180,21 +148,45 @@ export default defineConfig(async () => [
     splitting: true,
   },
   {
-    // The browser build for require() (the "require" branch of the "browser" condition of "."): test runners that
-    // require() with that condition, as Jest does in its jsdom environment, cannot load the ES modules (nor @noble's,
-    // which are ES modules only). The AWS SDK is require()d on the first KMS call, as in the Node build.
-    ...BROWSER_COMMONJS,
-    entry: { index: 'src/standalone.ts' },
-  },
-  {
-    // kms-envelope/dynamodb's, for the "require" branch of its "browser" condition: browser code in CommonJS, which
-    // webpack and esbuild resolve with the conditions browser and require, could otherwise only reach the Node build.
-    // A copy of the core of its own, as CommonJS files cannot share modules with dist/browser/index.cjs: its errors
-    // pass instanceof on that file's classes, as the builds' do on each other's (src/error-copies.ts), and keyrings
-    // cross between them.
-    ...BROWSER_COMMONJS,
-    entry: { dynamodb: 'src/dynamodb/browser.ts' },
+    // The browser builds for require() (the "require" branch of the "browser" condition of "." and of
+    // kms-envelope/dynamodb): test runners that require() with that condition, as Jest does in its jsdom environment,
+    // cannot load the ES modules (nor @noble's, which are ES modules only), and webpack and esbuild resolve require()
+    // in browser code with the conditions browser and require. The two entries share their modules through chunks
+    // beside them, so that an application that require()s both holds one core: one copy of each class, one set of
+    // @noble fallbacks. What the browser entry imports on first use is a chunk of its own, require()d then; the AWS
+    // SDK is require()d on the first KMS call, as in the Node build.
+    ...STANDALONE,
+    outDir: 'dist/browser/cjs',
+    clean: true,
+    format: ['cjs'],
+    minify: false,
+    // Not minified, so that stack traces in a test read as code, and without a source map (which would add more than
+    // a megabyte to the package).
+    sourcemap: false,
+    // Jest's jsdom environment has no TextEncoder or TextDecoder, which the build makes at load, no Web Streams, and a
+    // `crypto` with getRandomValues only (no `subtle`, so no RSA private keys). There, on Node, the build takes
+    // Node's own (through process.getBuiltinModule, which bundlers leave alone), as a test setup file would. In a
+    // browser there is no `process`, and nothing changes.
+    banner: {
+      js: [
+        'var __fromNode = (name) => globalThis.process?.getBuiltinModule?.(name);',
+        'var { TextEncoder, TextDecoder } = typeof globalThis.TextEncoder === "function" && typeof globalThis.TextDecoder === "function"',
+        '  ? globalThis : (__fromNode("node:util") ?? globalThis);',
+        'var { ReadableStream, TransformStream } = typeof globalThis.TransformStream === "function" ? globalThis : (__fromNode("node:stream/web") ?? globalThis);',
+        // Read at each use, as the ES modules read globalThis.crypto: a page may set it up after loading this file.
+        'var __platform = { get crypto() { const own = globalThis.crypto; return own?.subtle !== undefined ? own : (__fromNode("node:crypto")?.webcrypto ?? own) } };',
+      ].join('\n'),
+    },
     external: [...BROWSER_EXTERNAL, '@aws-sdk/client-dynamodb', '@aws-sdk/util-dynamodb'],
+    entry: { index: 'src/standalone.ts', dynamodb: 'src/dynamodb/browser.ts' },
+    splitting: true,
+    // tsup splits CommonJS through rollup when it tree-shakes (as the Node build does); without it, through a
+    // transform that rewrites optional chaining and ?? into helper calls.
+    treeshake: true,
+    esbuildOptions(options) {
+      options.define = { ...options.define, 'globalThis.crypto': '__platform.crypto' }
+    },
+    plugins: [requireInCommonJs],
   },
   {
     // The same as one ES module, every part inside (no import() of its own, only that of the AWS SDK): for a
