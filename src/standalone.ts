@@ -13,8 +13,8 @@ for (const [name, value] of Object.entries(api)) {
   if (typeof value === 'function' && /^[A-Z]/.test(name)) Object.defineProperty(value, 'name', { value: name })
 }
 // And `instanceof` on an error class recognises another copy's errors, as in the Node entries: in Jest's jsdom
-// environment, `require('kms-envelope')` gets the CommonJS one of these builds, `require('kms-envelope/dynamodb')`
-// the Node build, and their errors meet.
+// environment, `require('kms-envelope')` gets the CommonJS one of these builds, while a dependency, or a setup that
+// resolves with the node condition, may load the Node build, and their errors meet.
 setUpErrorClasses(api)
 
 export * from './browser.js'
