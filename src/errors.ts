@@ -17,8 +17,11 @@ export class EnvelopeError extends Error {
 
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options)
-    // A bundler may leave a class without a name (Turbopack writes anonymous class expressions): then the base's.
-    this.name = new.target.name || 'EnvelopeError'
+    // A bundler may leave a class without a name (Turbopack writes anonymous class expressions), or a minifier give it
+    // one of its own (`h`), which would be the error's in logs and trackers: then the base's. Each class of ours
+    // ends in Error; the Node entries and the standalone builds give theirs their names back (error-copies.ts).
+    const name = new.target.name
+    this.name = name.endsWith('Error') ? name : 'EnvelopeError'
   }
 }
 

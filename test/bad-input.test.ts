@@ -458,13 +458,21 @@ function findV1HeaderEnd(message: Buffer): number {
 
 
 describe('error names', () => {
-  it("are their classes' names; an error of a class left without a name (a bundler's anonymous class expression) is named EnvelopeError", async () => {
+  it("are their classes' names; an error of a class left without a name (a bundler's anonymous class expression) or renamed by a minifier is named EnvelopeError", async () => {
     const browser = await import('../src/browser.js')
     for (const api of [{ ConfigurationError, TruncatedMessageError }, browser]) {
       expect(String(new api.TruncatedMessageError('cut'))).toBe('TruncatedMessageError: cut')
       const Anonymous = [class extends api.ConfigurationError {}][0]!
       expect(Anonymous.name).toBe('')
       expect(String(new Anonymous('made'))).toBe('EnvelopeError: made')
+      // What a minifier leaves, as in a browser application's bundle: its name, not ours, would be the logs' and
+      // an error tracker's (which groups by it, so differently on each build).
+      const h = class extends api.TruncatedMessageError {}
+      expect(h.name).toBe('h')
+      expect(new h('cut').stack).toMatch(/^EnvelopeError: cut\n/)
+      // A class of the application's that extends ours keeps its name where it ends in Error, as ours do.
+      const TenantError = class extends api.ConfigurationError {}
+      expect(String(new TenantError('no tenant'))).toBe('TenantError: no tenant')
     }
   })
 })
