@@ -3,7 +3,7 @@ import { createServer } from 'node:net'
 import type { AddressInfo, Socket } from 'node:net'
 import { inspect } from 'node:util'
 import { KMSClient, UpdateAliasCommand } from '@aws-sdk/client-kms'
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { nodeBackend } from '../src/backend/node.js'
 import {
   buildKmsMrkDiscoveryMultiKeyring,
@@ -31,7 +31,7 @@ import { DEFAULT_REQUEST_TIMEOUT_MS, LIBRARY_VERSION } from '../src/keyrings/kms
 import { suiteFromOption } from '../src/suites.js'
 import { startKmsEmulator, type KmsEmulator } from '../src/testing/index.js'
 import { ACCOUNT, FakeKms } from './helpers/fake-kms.js'
-import { aesKeyring, rejectionOf, thrownBy, withFailingImport } from './helpers/fixtures.js'
+import { aesKeyring, rejectionOf, thrownBy, withEmptyStandIn, withFailingImport } from './helpers/fixtures.js'
 
 const text = (bytes: Uint8Array): string => new TextDecoder().decode(bytes)
 const utf8 = (value: string): Uint8Array => new TextEncoder().encode(value)
@@ -1274,10 +1274,7 @@ describe('@aws-sdk/client-kms that does not load', () => {
   })
 
   it('an empty stand-in for it (a bundler told it is absent, as webpack\'s resolve.fallback false does) is refused as not loaded', async () => {
-    vi.resetModules()
-    // Empty, as webpack's stand-in is (vitest's mock throws on a name it does not define, so the name is there, undefined).
-    vi.doMock('@aws-sdk/client-kms', () => ({ KMSClient: undefined }))
-    try {
+    await withEmptyStandIn('@aws-sdk/client-kms', ['KMSClient'], async () => {
       const fresh = await import('../src/index.js')
       const keyring = new fresh.KmsKeyring({
         generatorKeyId: `arn:aws:kms:us-east-1:${ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab`,
@@ -1287,10 +1284,7 @@ describe('@aws-sdk/client-kms that does not load', () => {
       expect(loading.code).toBe('INVALID_CONFIGURATION')
       expect(loading.message).toContain('could not load @aws-sdk/client-kms')
       expect((loading.cause as Error).message).toContain('has no KMSClient: a bundler left it out')
-    } finally {
-      vi.doUnmock('@aws-sdk/client-kms')
-      vi.resetModules()
-    }
+    })
   })
 
   it('through the default client supplier, KmsRsaKeyring and the public key cache: INVALID_CONFIGURATION until it loads, then KMS is called', async () => {

@@ -281,9 +281,18 @@ const loadMarshalling = /* @__PURE__ */ loadOnce(
   // The `.catch` on the import itself: an application bundled with esbuild that never calls encryptObject builds
   // without the package installed (see kms-commands.ts).
   () =>
-    import('@aws-sdk/util-dynamodb').catch((error: unknown) => {
-      throw error
-    }),
+    import('@aws-sdk/util-dynamodb')
+      .catch((error: unknown) => {
+        throw error
+      })
+      .then((module) => {
+        // A bundler told the package is absent (webpack's `resolve.fallback: { '@aws-sdk/util-dynamodb': false }`)
+        // loads an empty module, whose missing marshall would otherwise fail as if the object could not be converted.
+        if (typeof module?.marshall !== 'function' || typeof module.unmarshall !== 'function') {
+          throw new Error('The module that loaded as @aws-sdk/util-dynamodb has no marshall and unmarshall: a bundler left it out.')
+        }
+        return module
+      }),
   (error) =>
     new ConfigurationError('encryptObject/decryptObject could not load @aws-sdk/util-dynamodb (see cause), an optional peer dependency: `npm install` it if missing.', {
       cause: error,

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest'
 import { EnvelopeError } from '../../src/errors.js'
 import { DynamoDbItemEncryptor as BrowserItemEncryptor } from '../../src/dynamodb/browser.js'
 import { DynamoDbItemEncryptor, InvalidItemError, itemFromDynamoDbJson, MalformedItemError, type AttributeValue, type DynamoDbItemEncryptorConfig, type Item } from '../../src/dynamodb/index.js'
-import { aesKeyring, heldKeyring, rejectionOf, spyKeyring, withFailingImport } from '../helpers/fixtures.js'
+import { aesKeyring, heldKeyring, rejectionOf, spyKeyring, withEmptyStandIn, withFailingImport } from '../helpers/fixtures.js'
 import { DefaultMaterialsManager, MultiKeyring, type Keyring, type MaterialsManager } from '../../src/index.js'
 import { suiteFromOption } from '../../src/suites.js'
 
@@ -319,6 +319,19 @@ describe('DynamoDbItemEncryptor items', () => {
       expect((error.cause as Error).cause).toBe(loadFailure)
       loadable()
       expect(await items.decryptObject(await items.encryptObject({ pk: 'u9', sk: 12, card: 'c' }))).toEqual({ pk: 'u9', sk: 12, card: 'c' })
+    })
+  })
+
+  it("an empty stand-in for @aws-sdk/util-dynamodb (webpack's resolve.fallback false, as the README says) is refused as not loaded, not as an object it cannot convert", async () => {
+    await withEmptyStandIn('@aws-sdk/util-dynamodb', ['marshall', 'unmarshall'], async () => {
+      const fresh = await import('../../src/dynamodb/index.js')
+      const items = new fresh.DynamoDbItemEncryptor(base)
+      for (const call of [items.encryptObject({ pk: 'u9', sk: 12, card: 'c' }), items.decryptObject({ pk: 'u9', sk: 12, card: new Uint8Array(4) })]) {
+        const error = (await rejectionOf(call)) as EnvelopeError
+        expect(error.code).toBe('INVALID_CONFIGURATION')
+        expect(error.message).toContain('could not load @aws-sdk/util-dynamodb')
+        expect((error.cause as Error).message).toContain('has no marshall and unmarshall: a bundler left it out')
+      }
     })
   })
 

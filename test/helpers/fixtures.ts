@@ -87,6 +87,22 @@ export async function withFailingImport(specifier: string, failure: Error, body:
   }
 }
 
+/**
+ * Runs `body` in a fresh module registry where `specifier` loads as an empty stand-in, as a bundler told the package
+ * is absent loads it (webpack's `resolve.fallback: { [specifier]: false }`). vitest's mock throws on a name it does
+ * not define, so `names` are there, undefined. `body` imports the modules under test itself.
+ */
+export async function withEmptyStandIn(specifier: string, names: string[], body: () => Promise<void>): Promise<void> {
+  vi.resetModules()
+  vi.doMock(specifier, () => Object.fromEntries(names.map((name) => [name, undefined])))
+  try {
+    await body()
+  } finally {
+    vi.doUnmock(specifier)
+    vi.resetModules()
+  }
+}
+
 /** Resolve to the rejection reason, or fail the test when the promise resolves. */
 export async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
   try {
