@@ -14,6 +14,7 @@ import { promisify } from 'node:util'
 import { createContext, runInContext, type Context } from 'node:vm'
 import { GetItemCommand } from '@aws-sdk/client-dynamodb'
 import { build } from 'esbuild'
+import webpack from 'webpack'
 import ts from 'typescript'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ALGORITHM_SUITE_IDS, decrypt, defaultKmsClientSupplier, KmsKeyring, KmsRsaKeyring, RawAesKeyring } from '../src/index.js'
@@ -461,6 +462,89 @@ describe('the packed package', () => {
     runInContext(bundle, engine)
     expect(await itemsInRealm(engine, 'process', 'from a CommonJS bundle')).toBe('undefined')
   })
+
+  it("bundled by webpack 5 for a browser, without the AWS SDK and with resolve.fallback as the README says: ES modules and require() both build, and run on WebCrypto alone", async () => {
+    // The consumer without @aws-sdk/client-kms or @aws-sdk/util-dynamodb, as a page that encrypts offline is built.
+    const entries = {
+      esm: `import { encrypt, decrypt, KmsKeyring, KmsRsaKeyring, RawAesKeyring } from 'kms-envelope/browser'
+        globalThis.run = async (spki) => {
+          const keyring = new RawAesKeyring({ keyNamespace: 'webpack', keyName: 'aes', wrappingKey: new Uint8Array(32).fill(7) })
+          const opened = []
+          for (const algorithmSuite of [0x0578, 0x0478]) {
+            const { ciphertext } = await encrypt(keyring, 'webpack', { algorithmSuite })
+            opened.push(new TextDecoder().decode((await decrypt(keyring, ciphertext)).plaintext))
+          }
+          const keyId = 'arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab'
+          const offline = new KmsRsaKeyring({ keyId, encryptionAlgorithm: 'RSAES_OAEP_SHA_256', publicKey: spki })
+          const { header } = await encrypt(offline, 'offline')
+          const kms = await encrypt(new KmsKeyring({ generatorKeyId: keyId }), 'x').catch((error) => [error.code, error.cause.code, error.cause.message])
+          const refused = await decrypt(keyring, new Uint8Array(40)).catch((error) => [error.code, error.name])
+          return { opened, wrappedBy: header.encryptedDataKeys.map((key) => key.providerId), kms, refused }
+        }`,
+      cjs: `const { RawAesKeyring } = require('kms-envelope')
+        const { DynamoDbItemEncryptor } = require('kms-envelope/dynamodb')
+        globalThis.run = async () => {
+          const keyring = new RawAesKeyring({ keyNamespace: 'webpack', keyName: 'aes', wrappingKey: new Uint8Array(32).fill(7) })
+          const notes = new DynamoDbItemEncryptor({ tableName: 'notes', partitionKeyName: 'pk', attributeActionsOnEncrypt: { pk: 'SIGN_ONLY', body: 'ENCRYPT_AND_SIGN' }, keyring })
+          const stored = await notes.encryptItem({ pk: { S: 'p1' }, body: { S: 'webpack' } })
+          const read = (await notes.decryptItem(stored)).body.S
+          const changed = await notes.decryptItem({ ...stored, body: { B: new Uint8Array(40) } }).catch((error) => [error.code, error.name])
+          const object = await notes.encryptObject({ pk: 'p1', body: 'webpack' }).catch((error) => [error.code, error.message])
+          return { read, changed, object }
+        }`,
+    }
+    await writeFile(join(itemsConsumer, 'webpack-esm.mjs'), entries.esm)
+    await writeFile(join(itemsConsumer, 'webpack-cjs.js'), entries.cjs)
+    const bundle = (fallback: Record<string, false>) =>
+      new Promise<{ errors: string[]; outputs: Record<string, string> }>((resolve, reject) => {
+        const outputPath = join(itemsConsumer, `webpack-out-${Object.keys(fallback).length}`)
+        webpack(
+          {
+            context: itemsConsumer,
+            mode: 'production',
+            target: 'web',
+            entry: { esm: './webpack-esm.mjs', cjs: './webpack-cjs.js' },
+            // Chunks loaded on first use go into each entry's file, so that a realm without a document can run it.
+            output: { path: outputPath, asyncChunks: false },
+            resolve: { fallback },
+            performance: { hints: false },
+          },
+          (error, stats) => {
+            if (error || stats === undefined) return reject(error ?? new Error('webpack gave no stats'))
+            const errors = stats.toJson({ all: false, errors: true }).errors?.map((entry) => entry.message) ?? []
+            if (errors.length > 0) return resolve({ errors, outputs: {} })
+            resolve({ errors, outputs: { esm: readFileSync(join(outputPath, 'esm.js'), 'utf8'), cjs: readFileSync(join(outputPath, 'cjs.js'), 'utf8') } })
+          },
+        )
+      })
+    // Without the fallback, webpack stops at the KMS client's import, which the README says.
+    const missing = await bundle({})
+    expect(missing.errors.join('\n')).toMatch(/Can't resolve '@aws-sdk\/client-kms'/)
+    const { errors, outputs } = await bundle({ '@aws-sdk/client-kms': false, '@aws-sdk/util-dynamodb': false })
+    expect(errors).toEqual([])
+    const spki = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ type: 'spki', format: 'der' })
+    const results: Record<string, unknown> = {}
+    for (const [name, code] of Object.entries(outputs)) {
+      const realm = createContext({ crypto: globalThis.crypto, TextEncoder, TextDecoder, atob, btoa, setTimeout, clearTimeout })
+      runInContext(code, realm)
+      results[name] = JSON.parse(JSON.stringify(await runInContext('run', realm)(new Uint8Array(spki))))
+    }
+    expect(results).toMatchObject({
+      esm: {
+        opened: ['webpack', 'webpack'],
+        wrappedBy: ['aws-kms-rsa'],
+        // A KMS call: the keyring's failure, whose cause says to install the SDK.
+        kms: ['KEYRING_FAILURE', 'INVALID_CONFIGURATION', expect.stringMatching(/could not load @aws-sdk\/client-kms .*`npm install` it/)],
+        // Minified: the class names are webpack's, so the error reads EnvelopeError.
+        refused: ['MALFORMED_MESSAGE', 'EnvelopeError'],
+      },
+      cjs: {
+        read: 'webpack',
+        changed: ['ITEM_AUTHENTICATION_FAILED', 'ItemAuthenticationError'],
+        object: ['INVALID_CONFIGURATION', expect.stringMatching(/could not load @aws-sdk\/util-dynamodb .*`npm install` it/)],
+      },
+    })
+  }, 120_000)
 
   it("a Next.js Edge route's bundle runs where Node's APIs are stubs that throw when called, as that runtime has them", async () => {
     // Next.js bundles an Edge route (and middleware) with the conditions edge-light, worker and browser, minified,
