@@ -20,8 +20,9 @@ export class EnvelopeError extends Error {
     // A bundler may leave a class without a name (Turbopack writes anonymous class expressions), or a minifier give it
     // one of its own (`h`), which would be the error's in logs and trackers: then the base's. Each class of ours
     // ends in Error; the Node entries and the standalone builds give theirs their names back (error-copies.ts).
+    // (A test, not a method call: a class may have a static `name` that is no string.)
     const name = new.target.name
-    this.name = name.endsWith('Error') ? name : 'EnvelopeError'
+    this.name = /Error$/.test(name) ? name : 'EnvelopeError'
   }
 }
 

@@ -473,6 +473,10 @@ describe('error names', () => {
       // A class of the application's that extends ours keeps its name where it ends in Error, as ours do.
       const TenantError = class extends api.ConfigurationError {}
       expect(String(new TenantError('no tenant'))).toBe('TenantError: no tenant')
+      // A class whose static name is no string still makes its errors.
+      const Odd = class extends api.ConfigurationError {}
+      Object.defineProperty(Odd, 'name', { value: 42 })
+      expect(String(new Odd('odd'))).toBe('EnvelopeError: odd')
     }
   })
 })
