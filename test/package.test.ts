@@ -148,8 +148,9 @@ describe('the packed package', () => {
   })
 
   it('holds every file its entry points name, the licence, and nothing from the source tree', () => {
-    const { main, module, types, typesVersions, bin, exports } = manifest
-    const named = entryPointFiles([main, module, types, typesVersions, bin, exports])
+    const { main, module, types, typesVersions, bin, exports, browser, 'react-native': reactNative } = manifest
+    // The browser field's replacements (its keys name entries above, or subpaths that are no files).
+    const named = entryPointFiles([main, module, types, typesVersions, bin, exports, browser, reactNative])
     expect(named.length).toBeGreaterThan(15)
     for (const file of named) expect(packedFiles, `package.json names ${file}`).toContain(file)
     const besideDist = ['CHANGELOG.md', 'LICENSE', 'README.md', 'package.json']
@@ -545,6 +546,32 @@ describe('the packed package', () => {
       },
     })
   }, 120_000)
+
+  it('a browser bundler that reads no package exports (Parcel by default, webpack 4, Browserify) gets the browser build, by the browser field', async () => {
+    // Such a resolver takes the package's "module" or "main" field, then the "browser" field's replacements. Before
+    // that field, it got the Node build, whose node:crypto it polyfills or cannot bundle; and no subpath resolved.
+    // webpack's resolver, set up as those tools resolve (Parcel's own has the same rules).
+    const resolve = (request: string, mainFields: string[]) => {
+      const compiler = webpack({ context: itemsConsumer, target: 'web', resolve: { exportsFields: [], aliasFields: ['browser'], mainFields } })
+      const resolver = compiler.resolverFactory.get('normal', { dependencyType: 'esm' })
+      return new Promise<string>((done, fail) =>
+        resolver.resolve({}, itemsConsumer, request, {}, (error, result) => (error ? fail(error) : done(String(result).replace(/^.*node_modules\/kms-envelope\//, '')))),
+      )
+    }
+    const bundlers = ['browser', 'module', 'main']
+    const browserify = ['browser', 'main']
+    expect({
+      root: await resolve('kms-envelope', bundlers),
+      browser: await resolve('kms-envelope/browser', bundlers),
+      dynamodb: await resolve('kms-envelope/dynamodb', bundlers),
+      required: await resolve('kms-envelope', browserify),
+    }).toEqual({
+      root: 'dist/browser/index.js',
+      browser: 'dist/browser/index.js',
+      dynamodb: 'dist/browser/dynamodb/browser.js',
+      required: 'dist/browser/cjs/index.cjs',
+    })
+  })
 
   it("a Next.js Edge route's bundle runs where Node's APIs are stubs that throw when called, as that runtime has them", async () => {
     // Next.js bundles an Edge route (and middleware) with the conditions edge-light, worker and browser, minified,
