@@ -547,9 +547,9 @@ describe('the packed package', () => {
     })
   }, 120_000)
 
-  it('a browser bundler that reads no package exports (Parcel by default, webpack 4, Browserify) gets the browser build, by the browser field', async () => {
+  it('a browser bundler that reads no package exports (Parcel by default, webpack 4, Browserify) gets the browser build of kms-envelope, by the browser field', async () => {
     // Such a resolver takes the package's "module" or "main" field, then the "browser" field's replacements. Before
-    // that field, it got the Node build, whose node:crypto it polyfills or cannot bundle; and no subpath resolved.
+    // that field, it got the Node build, whose node:crypto it polyfills or cannot bundle.
     // webpack's resolver, set up as those tools resolve (Parcel's own has the same rules).
     const resolve = (request: string, mainFields: string[]) => {
       const compiler = webpack({ context: itemsConsumer, target: 'web', resolve: { exportsFields: [], aliasFields: ['browser'], mainFields } })
@@ -558,19 +558,13 @@ describe('the packed package', () => {
         resolver.resolve({}, itemsConsumer, request, {}, (error, result) => (error ? fail(error) : done(String(result).replace(/^.*node_modules\/kms-envelope\//, '')))),
       )
     }
-    const bundlers = ['browser', 'module', 'main']
-    const browserify = ['browser', 'main']
-    expect({
-      root: await resolve('kms-envelope', bundlers),
-      browser: await resolve('kms-envelope/browser', bundlers),
-      dynamodb: await resolve('kms-envelope/dynamodb', bundlers),
-      required: await resolve('kms-envelope', browserify),
-    }).toEqual({
-      root: 'dist/browser/index.js',
-      browser: 'dist/browser/index.js',
-      dynamodb: 'dist/browser/dynamodb/browser.js',
-      required: 'dist/browser/cjs/index.cjs',
+    expect({ bundlers: await resolve('kms-envelope', ['browser', 'module', 'main']), browserify: await resolve('kms-envelope', ['browser', 'main']) }).toEqual({
+      bundlers: 'dist/browser/index.js',
+      browserify: 'dist/browser/cjs/index.cjs',
     })
+    // Only the Node build's entry files: Metro (React Native), which reads the field beside package exports, applies a
+    // subpath's replacement first and then warns, on every build, that the file it got is not exported.
+    expect(Object.keys(manifest.browser as object)).toEqual(['./dist/index.js', './dist/index.cjs'])
   })
 
   it("a Next.js Edge route's bundle runs where Node's APIs are stubs that throw when called, as that runtime has them", async () => {
