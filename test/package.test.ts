@@ -14,6 +14,7 @@ import { promisify } from 'node:util'
 import { createContext, runInContext, type Context } from 'node:vm'
 import { GetItemCommand } from '@aws-sdk/client-dynamodb'
 import { build } from 'esbuild'
+import { build as viteBuild } from 'vite'
 import webpack from 'webpack'
 import ts from 'typescript'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -464,24 +465,39 @@ describe('the packed package', () => {
     expect(await itemsInRealm(engine, 'process', 'from a CommonJS bundle')).toBe('undefined')
   })
 
+  /**
+   * A page that imports kms-envelope/browser, for the bundler tests: raw AES round trips, offline KmsRsaKeyring, a KMS
+   * call without the SDK, a malformed message. `globalThis.run(spki)` gives what `browserPageOutcome` expects.
+   */
+  const BROWSER_PAGE = `import { encrypt, decrypt, KmsKeyring, KmsRsaKeyring, RawAesKeyring } from 'kms-envelope/browser'
+    globalThis.run = async (spki) => {
+      const keyring = new RawAesKeyring({ keyNamespace: 'bundled', keyName: 'aes', wrappingKey: new Uint8Array(32).fill(7) })
+      const opened = []
+      for (const algorithmSuite of [0x0578, 0x0478]) {
+        const { ciphertext } = await encrypt(keyring, 'bundled', { algorithmSuite })
+        opened.push(new TextDecoder().decode((await decrypt(keyring, ciphertext)).plaintext))
+      }
+      const keyId = 'arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab'
+      const offline = new KmsRsaKeyring({ keyId, encryptionAlgorithm: 'RSAES_OAEP_SHA_256', publicKey: spki })
+      const { header } = await encrypt(offline, 'offline')
+      const kms = await encrypt(new KmsKeyring({ generatorKeyId: keyId }), 'x').catch((error) => [error.code, error.cause.code, error.cause.message])
+      const refused = await decrypt(keyring, new Uint8Array(40)).catch((error) => [error.code, error.name])
+      return { opened, wrappedBy: header.encryptedDataKeys.map((key) => key.providerId), kms, refused }
+    }`
+
+  const browserPageOutcome = () => ({
+    opened: ['bundled', 'bundled'],
+    wrappedBy: ['aws-kms-rsa'],
+    // A KMS call: the keyring's failure, whose cause says to install the SDK.
+    kms: ['KEYRING_FAILURE', 'INVALID_CONFIGURATION', expect.stringMatching(/could not load @aws-sdk\/client-kms .*`npm install` it/)],
+    // Minified: the class names are the bundler's, so the error reads EnvelopeError.
+    refused: ['MALFORMED_MESSAGE', 'EnvelopeError'],
+  })
+
   it("bundled by webpack 5 for a browser, without the AWS SDK and with resolve.fallback as the README says: ES modules and require() both build, and run on WebCrypto alone", async () => {
     // The consumer without @aws-sdk/client-kms or @aws-sdk/util-dynamodb, as a page that encrypts offline is built.
     const entries = {
-      esm: `import { encrypt, decrypt, KmsKeyring, KmsRsaKeyring, RawAesKeyring } from 'kms-envelope/browser'
-        globalThis.run = async (spki) => {
-          const keyring = new RawAesKeyring({ keyNamespace: 'webpack', keyName: 'aes', wrappingKey: new Uint8Array(32).fill(7) })
-          const opened = []
-          for (const algorithmSuite of [0x0578, 0x0478]) {
-            const { ciphertext } = await encrypt(keyring, 'webpack', { algorithmSuite })
-            opened.push(new TextDecoder().decode((await decrypt(keyring, ciphertext)).plaintext))
-          }
-          const keyId = 'arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab'
-          const offline = new KmsRsaKeyring({ keyId, encryptionAlgorithm: 'RSAES_OAEP_SHA_256', publicKey: spki })
-          const { header } = await encrypt(offline, 'offline')
-          const kms = await encrypt(new KmsKeyring({ generatorKeyId: keyId }), 'x').catch((error) => [error.code, error.cause.code, error.cause.message])
-          const refused = await decrypt(keyring, new Uint8Array(40)).catch((error) => [error.code, error.name])
-          return { opened, wrappedBy: header.encryptedDataKeys.map((key) => key.providerId), kms, refused }
-        }`,
+      esm: BROWSER_PAGE,
       cjs: `const { RawAesKeyring } = require('kms-envelope')
         const { DynamoDbItemEncryptor } = require('kms-envelope/dynamodb')
         globalThis.run = async () => {
@@ -531,20 +547,33 @@ describe('the packed package', () => {
       results[name] = JSON.parse(JSON.stringify(await runInContext('run', realm)(new Uint8Array(spki))))
     }
     expect(results).toMatchObject({
-      esm: {
-        opened: ['webpack', 'webpack'],
-        wrappedBy: ['aws-kms-rsa'],
-        // A KMS call: the keyring's failure, whose cause says to install the SDK.
-        kms: ['KEYRING_FAILURE', 'INVALID_CONFIGURATION', expect.stringMatching(/could not load @aws-sdk\/client-kms .*`npm install` it/)],
-        // Minified: the class names are webpack's, so the error reads EnvelopeError.
-        refused: ['MALFORMED_MESSAGE', 'EnvelopeError'],
-      },
+      esm: browserPageOutcome(),
       cjs: {
         read: 'webpack',
         changed: ['ITEM_AUTHENTICATION_FAILED', 'ItemAuthenticationError'],
         object: ['INVALID_CONFIGURATION', expect.stringMatching(/could not load @aws-sdk\/util-dynamodb .*`npm install` it/)],
       },
     })
+  }, 120_000)
+
+  it('bundled by Vite (Rolldown) for a browser without the AWS SDK, which it replaces with a module that throws: builds, and runs on WebCrypto alone', async () => {
+    // As the README says: Vite builds a page that never calls KMS without the SDK installed. One file (the library
+    // build's IIFE), so that a realm without a document can run it; the resolution is that of a page's build.
+    const entry = join(itemsConsumer, 'vite-page.mjs')
+    await writeFile(entry, BROWSER_PAGE)
+    const output = await viteBuild({
+      root: itemsConsumer,
+      configFile: false,
+      logLevel: 'silent',
+      build: { write: false, lib: { entry, formats: ['iife'], name: 'Page' } },
+    })
+    const { output: files } = (Array.isArray(output) ? output[0] : output) as { output: { type: string; code?: string }[] }
+    const chunks = files.flatMap((file) => (file.type === 'chunk' && file.code !== undefined ? [file.code] : []))
+    expect(chunks).toHaveLength(1)
+    const realm = createContext({ crypto: globalThis.crypto, TextEncoder, TextDecoder, atob, btoa, setTimeout, clearTimeout })
+    runInContext(chunks[0]!, realm)
+    const spki = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ type: 'spki', format: 'der' })
+    expect(JSON.parse(JSON.stringify(await runInContext('run', realm)(new Uint8Array(spki))))).toMatchObject(browserPageOutcome())
   }, 120_000)
 
   it('a browser bundler that reads no package exports (Parcel by default, webpack 4, Browserify) gets the browser build of kms-envelope, by the browser field', async () => {
