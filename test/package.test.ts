@@ -358,6 +358,24 @@ describe('the packed package', () => {
     const bundle = await reactNativeBundle()
     expect(bundle).not.toMatch(/(?:from|import\(|require\()\s*["'](?:node:)?(?:crypto|stream|buffer)["']/)
     expect(bundle).toMatch(/crypto\.subtle/)
+    // Metro asserts both import and require: each entry point's react-native branch gives it the ES modules (for
+    // kms-envelope/browser it got the CommonJS file, which Metro bundles whole), and Jest, which asserts no import,
+    // goes past it.
+    for (const subpath of ['', '/browser', '/dynamodb']) {
+      const { metafile } = await build({
+        stdin: { contents: `export * from 'kms-envelope${subpath}'`, resolveDir: consumer },
+        bundle: true,
+        write: false,
+        metafile: true,
+        platform: 'neutral',
+        conditions: ['react-native', 'import', 'require'],
+        mainFields: ['react-native', 'main'],
+        external: ['@aws-sdk/client-kms', '@aws-sdk/util-dynamodb', '@noble/*', 'lru-cache'],
+        logLevel: 'silent',
+      })
+      const files = Object.keys(metafile.inputs).flatMap((path) => /node_modules\/kms-envelope\/(.*)$/.exec(path)?.[1] ?? [])
+      expect(files.filter((file) => !/^dist\/browser\/(?!cjs\/).*\.js$/.test(file)), `kms-envelope${subpath}`).toEqual([])
+    }
     // Hermes has no Unicode property escapes: one regular expression with \p{…} would fail the whole bundle's parse.
     for (const file of packedFiles.filter((path) => path.startsWith('dist/browser/') && path.endsWith('.js'))) {
       const code = await readFile(join(consumer, 'node_modules', 'kms-envelope', file), 'utf8')
