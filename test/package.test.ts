@@ -339,6 +339,9 @@ describe('the packed package', () => {
     return outputFiles[0]!.text
   }
 
+  /** A browser as these tests see one: WebCrypto and the encoding classes; no process, no require. */
+  const browserRealm = () => createContext({ crypto: globalThis.crypto, TextEncoder, TextDecoder, atob, btoa, setTimeout, clearTimeout })
+
   /** A realm as engines without WebCrypto give one (React Native's Hermes): getRandomValues only, no crypto.subtle. */
   const realmWithoutSubtle = () => {
     const engine = createContext({ crypto: { getRandomValues: globalThis.crypto.getRandomValues.bind(globalThis.crypto) }, TextDecoder, atob, btoa, setTimeout, clearTimeout })
@@ -477,8 +480,7 @@ describe('the packed package', () => {
     for (const name of ['EnvelopeError', 'RawAesKeyring', 'DefaultMaterialsManager']) expect(bundle.match(new RegExp(`\\b(?:class ${name}\\d*\\b|${name}\\d* = class\\b)`, 'g')), name).toHaveLength(1)
     // Nor may they import(): Jest's vm contexts refuse it, as for the Node build's CommonJS files.
     for (const file of packageFiles) expect(/\bimport\(/.test(await readFile(join(consumer, 'node_modules', 'kms-envelope', file), 'utf8')), file).toBe(false)
-    // A browser: WebCrypto and the encoding classes; no process, no require.
-    const engine = createContext({ crypto: globalThis.crypto, TextEncoder, TextDecoder, atob, btoa, setTimeout, clearTimeout })
+    const engine = browserRealm()
     runInContext(bundle, engine)
     expect(await itemsInRealm(engine, 'process', 'from a CommonJS bundle')).toBe('undefined')
   })
@@ -511,6 +513,14 @@ describe('the packed package', () => {
     // Minified: the class names are the bundler's, so the error reads EnvelopeError.
     refused: ['MALFORMED_MESSAGE', 'EnvelopeError'],
   })
+
+  /** Runs a page's bundle in a browser realm; what its `run(spki)` gives (an RSA public key's), as plain data. */
+  const runPage = async (code: string): Promise<unknown> => {
+    const realm = browserRealm()
+    runInContext(code, realm)
+    const spki = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ type: 'spki', format: 'der' })
+    return JSON.parse(JSON.stringify(await runInContext('run', realm)(new Uint8Array(spki))))
+  }
 
   it("bundled by webpack 5 for a browser, without the AWS SDK and with resolve.fallback as the README says: ES modules and require() both build, and run on WebCrypto alone", async () => {
     // The consumer without @aws-sdk/client-kms or @aws-sdk/util-dynamodb, as a page that encrypts offline is built.
@@ -557,13 +567,8 @@ describe('the packed package', () => {
     expect(missing.errors.join('\n')).toMatch(/Can't resolve '@aws-sdk\/client-kms'/)
     const { errors, outputs } = await bundle({ '@aws-sdk/client-kms': false, '@aws-sdk/util-dynamodb': false })
     expect(errors).toEqual([])
-    const spki = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ type: 'spki', format: 'der' })
     const results: Record<string, unknown> = {}
-    for (const [name, code] of Object.entries(outputs)) {
-      const realm = createContext({ crypto: globalThis.crypto, TextEncoder, TextDecoder, atob, btoa, setTimeout, clearTimeout })
-      runInContext(code, realm)
-      results[name] = JSON.parse(JSON.stringify(await runInContext('run', realm)(new Uint8Array(spki))))
-    }
+    for (const [name, code] of Object.entries(outputs)) results[name] = await runPage(code)
     expect(results).toMatchObject({
       esm: browserPageOutcome(),
       cjs: {
@@ -588,10 +593,7 @@ describe('the packed package', () => {
     const { output: files } = (Array.isArray(output) ? output[0] : output) as { output: { type: string; code?: string }[] }
     const chunks = files.flatMap((file) => (file.type === 'chunk' && file.code !== undefined ? [file.code] : []))
     expect(chunks).toHaveLength(1)
-    const realm = createContext({ crypto: globalThis.crypto, TextEncoder, TextDecoder, atob, btoa, setTimeout, clearTimeout })
-    runInContext(chunks[0]!, realm)
-    const spki = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ type: 'spki', format: 'der' })
-    expect(JSON.parse(JSON.stringify(await runInContext('run', realm)(new Uint8Array(spki))))).toMatchObject(browserPageOutcome())
+    expect(await runPage(chunks[0]!)).toMatchObject(browserPageOutcome())
   }, 120_000)
 
   it('a browser bundler that reads no package exports (Parcel by default, webpack 4, Browserify) gets the browser build of kms-envelope, by the browser field', async () => {
