@@ -159,6 +159,48 @@ describe('encrypted DynamoDB client on dynalite', () => {
     expect(stored.Item).toEqual({ id: { S: 'e1' }, card: { S: 'visible' } })
   })
 
+  it('a request that names the table by its ARN, as DynamoDB allows, is encrypted and decrypted as one that names it', async () => {
+    const arn = `arn:aws:dynamodb:us-east-1:111122223333:table/${TABLE}`
+    // dynalite takes names only: its client's handler puts the name in place of the ARN on the wire, as DynamoDB
+    // resolves one. What the encrypted client sees and sends is the ARN.
+    const plainClient = db.client()
+    const handler = plainClient.config.requestHandler as { handle(request: { body?: unknown; headers: Record<string, string> }, options?: unknown): Promise<unknown> }
+    const byArn = createEncryptedDynamoDbClient(
+      new DynamoDBClient({
+        endpoint: db.endpoint,
+        region: 'us-east-1',
+        credentials: { accessKeyId: 'AKIDLOCAL', secretAccessKey: 'local' },
+        requestHandler: {
+          handle: (request: { body?: unknown; headers: Record<string, string> }, options?: unknown) => {
+            const body = String(request.body).replaceAll(arn, TABLE)
+            return handler.handle({ ...request, body, headers: { ...request.headers, 'content-length': String(Buffer.byteLength(body)) } }, options)
+          },
+        },
+      }),
+      { tables: { [TABLE]: encryptor() } },
+    )
+    try {
+      await byArn.send(new PutItemCommand({ TableName: arn, Item: order('arn', 'o1') }))
+      await byArn.send(new BatchWriteItemCommand({ RequestItems: { [arn]: [{ PutRequest: { Item: order('arn', 'o2') } }] } }))
+      for (const sk of ['o1', 'o2']) {
+        const stored = (await raw.send(new GetItemCommand({ TableName: TABLE, Key: { pk: { S: 'arn' }, sk: { S: sk } } }))).Item
+        expect(stored?.card?.B, sk).toBeInstanceOf(Uint8Array)
+      }
+      expect((await byArn.send(new GetItemCommand({ TableName: arn, Key: { pk: { S: 'arn' }, sk: { S: 'o1' } } }))).Item?.card).toEqual({ S: '4111-arn-o1' })
+      const queried = await byArn.send(new QueryCommand({ TableName: arn, KeyConditionExpression: 'pk = :p', ExpressionAttributeValues: { ':p': { S: 'arn' } } }))
+      expect(queried.Items?.map((item) => item.card?.S)).toEqual(['4111-arn-o1', '4111-arn-o2'])
+      const batch = await byArn.send(new BatchGetItemCommand({ RequestItems: { [arn]: { Keys: [{ pk: { S: 'arn' }, sk: { S: 'o2' } }] } } }))
+      expect(Object.values(batch.Responses ?? {}).flat().map((item) => item.card?.S)).toEqual(['4111-arn-o2'])
+      const update = new UpdateItemCommand({ TableName: arn, Key: { pk: { S: 'arn' }, sk: { S: 'o1' } }, UpdateExpression: 'SET amount = :a', ExpressionAttributeValues: { ':a': { N: '1' } } })
+      expect(await rejectionOf(byArn.send(update))).toMatchObject({ code: 'UNSUPPORTED_DYNAMODB_REQUEST', message: expect.stringContaining(`on encrypted table "${TABLE}"`) })
+      const deleted = await byArn.send(new DeleteItemCommand({ TableName: arn, Key: { pk: { S: 'arn' }, sk: { S: 'o2' } }, ReturnValues: 'ALL_OLD' }))
+      expect(deleted.Attributes?.card).toEqual({ S: '4111-arn-o2' })
+    } finally {
+      byArn.destroy()
+      plainClient.destroy()
+    }
+  })
+
   it('UpdateItem with ReturnValues ALL_OLD or ALL_NEW returns the item decrypted and verified', async () => {
     await client.send(new PutItemCommand({ TableName: TABLE, Item: order('u4', 'o1') }))
     const update = (ReturnValues: 'ALL_OLD' | 'ALL_NEW', note: string) =>
@@ -438,6 +480,32 @@ describe('transactions (dynalite has none): the request and response transformat
     expect(empty).toEqual({})
   })
 
+  it("a table's ARN, of any account, Region and partition, stands for its name in every operation and in responses keyed by it", async () => {
+    const arns = [`arn:aws:dynamodb:eu-west-1:111122223333:table/${TABLE}`, `arn:aws-cn:dynamodb:cn-north-1:444455556666:table/${TABLE}`]
+    for (const arn of arns) {
+      const write = { TransactItems: [{ Put: { TableName: arn, Item: toWireItem(plain) } }] }
+      await transformRequest('TransactWriteItems', write, tables)
+      const put = write.TransactItems[0]?.Put as { Item: Record<string, Record<string, string>> }
+      expect(typeof put.Item.card?.B, arn).toBe('string')
+      const getInput = { TransactItems: [{ Get: { TableName: arn, Key: {} } }] }
+      const transactGet = { Responses: [{ Item: put.Item }] }
+      await transformResponse('TransactGetItems', getInput, transactGet, tables, await transformRequest('TransactGetItems', getInput, tables))
+      expect(transactGet.Responses[0]?.Item.card, arn).toEqual({ S: '4111' })
+      const batchInput = { RequestItems: { [arn]: { Keys: [{}] } } }
+      const batch = { Responses: { [arn]: [put.Item] } }
+      await transformResponse('BatchGetItem', batchInput, batch, tables, await transformRequest('BatchGetItem', batchInput, tables))
+      expect(batch.Responses[arn]?.[0]?.card, arn).toEqual({ S: '4111' })
+      const projected = { TableName: arn, Key: {}, ProjectionExpression: 'pk' }
+      expect(await rejectionOf(transformRequest('GetItem', projected, tables)), arn).toMatchObject({ code: 'UNSUPPORTED_DYNAMODB_REQUEST' })
+    }
+    // Another table's ARN, and a name that only ends like the table's, pass as they are.
+    for (const other of [`arn:aws:dynamodb:us-east-1:111122223333:table/${PLAIN_TABLE}`, `arn:aws:dynamodb:us-east-1:111122223333:table/x${TABLE}`, `x${TABLE}`]) {
+      const input = { TableName: other, Item: toWireItem(plain) }
+      await transformRequest('PutItem', input, tables)
+      expect(input.Item, other).toEqual(toWireItem(plain))
+    }
+  })
+
   it('TransactWriteItems refuses updates of signed attributes and conditions on encrypted ones', async () => {
     for (const entry of [
       { Update: { TableName: TABLE, Key: {}, UpdateExpression: 'SET amount = :a' } },
@@ -485,6 +553,8 @@ describe('errors that carry items (ReturnValuesOnConditionCheckFailure ALL_OLD; 
     const refused = await rejectionOf(answering(400, conditionFailed(tampered)).send(put()))
     expect((refused as { code?: string }).code).toBe('ITEM_AUTHENTICATION_FAILED')
     // Another table's item, or an error body that is not JSON, reaches the caller as DynamoDB sent it.
+    const byArn = (await rejectionOf(answering(400, conditionFailed(tampered)).send(put(`arn:aws:dynamodb:us-east-1:111122223333:table/${TABLE}`)))) as { code?: string }
+    expect(byArn.code).toBe('ITEM_AUTHENTICATION_FAILED')
     const other = (await rejectionOf(answering(400, conditionFailed({ id: { S: 'x' } })).send(put(PLAIN_TABLE)))) as { Item?: unknown }
     expect(other.Item).toEqual({ id: { S: 'x' } })
     const garbled = (await rejectionOf(answering(400, 'not json').send(put()))) as { name: string }

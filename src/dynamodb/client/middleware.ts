@@ -60,7 +60,10 @@ export interface DynamoDbClientLike {
 
 /** Options of `createEncryptedDynamoDbClient(...)`: one item encryptor configuration per encrypted table. */
 export interface EncryptedClientOptions {
-  /** Item encryptors by DynamoDB table name; other tables pass through untouched. */
+  /**
+   * Item encryptors by DynamoDB table name; other tables pass through untouched. A request that names a table by its
+   * ARN (`arn:aws:dynamodb:…:table/orders`) is handled as that table.
+   */
   readonly tables: Readonly<Record<string, TableItemEncryptor>>
 }
 

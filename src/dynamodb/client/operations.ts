@@ -30,6 +30,20 @@ export interface TableItemEncryptor {
 
 export type Tables = ReadonlyMap<string, TableItemEncryptor>
 
+/** A table's ARN (DynamoDB takes one wherever it takes a table name), the table's name in its first group. */
+const TABLE_ARN = /^arn:[^:]*:dynamodb:[^:]*:[^:]*:table\/([^/]+)/
+
+/**
+ * The encryptor of the table a request names, by name or by ARN (`arn:aws:dynamodb:…:table/orders`), in any
+ * account and Region: a configured table's items are never written in plaintext because the request named the
+ * table another way.
+ */
+function tableNamed(tables: Tables, name: unknown): TableItemEncryptor | undefined {
+  if (typeof name !== 'string') return undefined
+  const arn = TABLE_ARN.exec(name)
+  return tables.get(name) ?? (arn === null ? undefined : tables.get(arn[1] as string))
+}
+
 /**
  * The tables' encryptors, each calling with `signal` (the SDK call's `abortSignal`): an aborted DynamoDB call
  * ends at once, and cancels the KMS requests its items' data keys need. Without a signal, the tables as they are.
@@ -160,7 +174,7 @@ function checkPartiql(tables: Tables, operation: string, statements: readonly (s
 /** Check and transform a request body in place; returns what the response needs. */
 export async function transformRequest(operation: string, input: Json, tables: Tables): Promise<RequestState> {
   const state: RequestState = { originals: new Map(), transactGetTables: [] }
-  const table = (name: unknown) => (typeof name === 'string' ? tables.get(name) : undefined)
+  const table = (name: unknown) => tableNamed(tables, name)
   const single = table(input.TableName)
   switch (operation) {
     case 'PutItem':
@@ -242,7 +256,7 @@ export async function transformRequest(operation: string, input: Json, tables: T
 
 /** Decrypt what a response returns for encrypted tables. */
 export async function transformResponse(operation: string, input: Json, output: Json, tables: Tables, state: RequestState): Promise<void> {
-  const single = typeof input.TableName === 'string' ? tables.get(input.TableName) : undefined
+  const single = tableNamed(tables, input.TableName)
   switch (operation) {
     case 'GetItem':
       if (single !== undefined && output.Item !== undefined) output.Item = await decryptWire(single, output.Item)
@@ -269,7 +283,7 @@ export async function transformResponse(operation: string, input: Json, output: 
       break
     case 'BatchGetItem':
       for (const [name, items] of Object.entries((output.Responses ?? {}) as Record<string, WireItem[]>)) {
-        const encryptor = tables.get(name)
+        const encryptor = tableNamed(tables, name)
         if (encryptor !== undefined) output.Responses[name] = await Promise.all(items.map((item) => decryptWire(encryptor, item)))
       }
       break
@@ -303,7 +317,7 @@ export async function transformResponse(operation: string, input: Json, output: 
 export async function transformErrorBody(operation: string, input: Json, body: Json, tables: Tables): Promise<boolean> {
   const type = typeof body.__type === 'string' ? body.__type.slice(body.__type.lastIndexOf('#') + 1) : ''
   if (type === 'ConditionalCheckFailedException' && body.Item !== undefined && ['PutItem', 'UpdateItem', 'DeleteItem'].includes(operation)) {
-    const encryptor = typeof input.TableName === 'string' ? tables.get(input.TableName) : undefined
+    const encryptor = tableNamed(tables, input.TableName)
     if (encryptor === undefined) return false
     body.Item = await decryptWire(encryptor, body.Item)
     return true
@@ -315,7 +329,7 @@ export async function transformErrorBody(operation: string, input: Json, body: J
       body.CancellationReasons.map(async (reason: Json, index: number) => {
         const action = actions[index] ?? {}
         const request = (action.Put ?? action.Update ?? action.Delete ?? action.ConditionCheck ?? {}) as Json
-        const encryptor = typeof request.TableName === 'string' ? tables.get(request.TableName) : undefined
+        const encryptor = tableNamed(tables, request.TableName)
         if (encryptor === undefined || reason?.Item === undefined) return reason
         changed = true
         return { ...reason, Item: await decryptWire(encryptor, reason.Item) }
