@@ -7,6 +7,7 @@ import {
   DeleteItemCommand,
   DynamoDBClient,
   ExecuteStatementCommand,
+  type DynamoDBClientConfig,
   ExecuteTransactionCommand,
   GetItemCommand,
   PutItemCommand,
@@ -16,7 +17,9 @@ import {
   UpdateItemCommand,
   type AttributeValue as SdkAttributeValue,
 } from '@aws-sdk/client-dynamodb'
+import { AwsSmithyRpcV2CborProtocol, AwsSmithyRpcV2JsonProtocol } from '@aws-sdk/core/protocols'
 import { DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand as DocumentQueryCommand } from '@aws-sdk/lib-dynamodb'
+import { Readable } from 'node:stream'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { transformRequest, transformResponse } from '../../src/dynamodb/client/operations.js'
 import { fromWireValue, toWireItem } from '../../src/dynamodb/client/wire.js'
@@ -516,6 +519,50 @@ describe('transactions (dynalite has none): the request and response transformat
       const failure = await rejectionOf(transformRequest('TransactWriteItems', { TransactItems: [entry] }, tables))
       expect((failure as { code?: string }).code).toBe('UNSUPPORTED_DYNAMODB_REQUEST')
     }
+  })
+})
+
+describe('requests the client cannot read are refused, not sent as they are', () => {
+  const put = new PutItemCommand({ TableName: TABLE, Item: order('p1', 'o1') })
+  /** An encrypted client whose HTTP handler records what reaches it. */
+  function recording(options: { protocol?: unknown } = {}): { client: DynamoDBClient; sent: unknown[] } {
+    const sent: unknown[] = []
+    const requestHandler = { handle: async (request: { body?: unknown }) => (sent.push(request.body), { response: { statusCode: 200, headers: {}, body: Buffer.from('{}') } }) }
+    const plain = new DynamoDBClient({ region: 'us-east-1', requestHandler, maxAttempts: 1, credentials: { accessKeyId: 'AKIDLOCAL', secretAccessKey: 'local' }, ...options } as DynamoDBClientConfig)
+    return { client: createEncryptedDynamoDbClient(plain, { tables: { [TABLE]: encryptor() } }), sent }
+  }
+
+  it("a client made with another protocol than DynamoDB's JSON one (RPC v2 CBOR or JSON), whose requests it cannot read", async () => {
+    for (const [protocol, name] of [
+      [AwsSmithyRpcV2CborProtocol, 'rpc-v2-cbor'],
+      [AwsSmithyRpcV2JsonProtocol, 'rpc-v2-json'],
+    ] as const) {
+      const { client, sent } = recording({ protocol })
+      expect(await rejectionOf(client.send(put)), name).toMatchObject({
+        code: 'UNSUPPORTED_DYNAMODB_REQUEST',
+        message: `The encrypted DynamoDB client reads requests in DynamoDB's JSON protocol (awsJson1_0, the AWS SDK's default); this one is in "${name}": leave the DynamoDBClient's protocol option unset.`,
+      })
+      expect(sent, name).toEqual([])
+    }
+    // The default protocol: the item goes out encrypted.
+    const { client, sent } = recording()
+    await client.send(put)
+    expect(String(sent[0])).toContain('aws_dbe_head')
+    expect(String(sent[0])).not.toContain('4111')
+  })
+
+  it('a request whose body another middleware made a stream', async () => {
+    const { client, sent } = recording()
+    client.middlewareStack.add(
+      (next) => async (args) => {
+        const request = args.request as { body?: unknown }
+        request.body = Readable.from([String(request.body)])
+        return next(args)
+      },
+      { step: 'serialize', name: 'bodyAsStream' },
+    )
+    expect(await rejectionOf(client.send(put))).toMatchObject({ code: 'UNSUPPORTED_DYNAMODB_REQUEST' })
+    expect(sent).toEqual([])
   })
 })
 

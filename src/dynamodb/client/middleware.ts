@@ -5,7 +5,7 @@ import { ConfigurationError, EnvelopeError } from '../../errors.js'
 import { concatBytes } from '../../format/bytes.js'
 import { optionsObject } from '../../option-names.js'
 import { quoteIdentifier } from '../../quote.js'
-import { MalformedItemError } from '../errors.js'
+import { MalformedItemError, UnsupportedRequestError } from '../errors.js'
 import {
   transformErrorBody,
   transformRequest,
@@ -91,6 +91,18 @@ function requestText(body: unknown): string | undefined {
   return undefined
 }
 
+/**
+ * The error for a request not in DynamoDB's JSON protocol (awsJson1_0, the AWS SDK's default), such as one of a
+ * client made with another `protocol` (RPC v2 CBOR sends the item as CBOR).
+ */
+function unreadable(request: HttpMessage): UnsupportedRequestError {
+  const protocol = header(request, 'smithy-protocol') ?? header(request, 'content-type')
+  return new UnsupportedRequestError(
+    "The encrypted DynamoDB client reads requests in DynamoDB's JSON protocol (awsJson1_0, the AWS SDK's default)" +
+      `${protocol === undefined ? '' : `; this one is in ${quoteIdentifier(protocol)}`}: leave the DynamoDBClient's protocol option unset.`,
+  )
+}
+
 async function readBody(body: unknown): Promise<Uint8Array> {
   if (isBytes(body)) return body
   if (typeof body === 'string') return encoder.encode(body)
@@ -135,7 +147,7 @@ function parseJson(text: string, what: string): Record<string, unknown> {
  * TransactWriteItems encrypt; GetItem, Query, Scan, BatchGetItem, TransactGetItems (and returned old items)
  * decrypt; requests that cannot work on encrypted attributes (conditions or key conditions on encrypted
  * attributes, updates of signed attributes, PartiQL on encrypted tables) fail with `UnsupportedRequestError`
- * before anything is sent. Returns the same client, changed in place; calling it again replaces the tables.
+ * before anything is sent, as does every request of a client made with another `protocol` than DynamoDB's JSON one. Returns the same client, changed in place; calling it again replaces the tables.
  *
  * @example
  * ```ts
@@ -173,8 +185,10 @@ export function createEncryptedDynamoDbClient<Client extends DynamoDbClientLike>
       async (args: { request: HttpMessage }) => {
         const target = header(args.request, 'x-amz-target')
         const body = requestText(args.request.body)
+        // A request this cannot read might write a configured table's items: refused, not sent in plaintext.
+        if (!target?.startsWith(TARGET_PREFIX) || body === undefined) throw unreadable(args.request)
         // Requests that name no configured table (as a JSON string or inside a PartiQL statement) pass untouched.
-        if (target?.startsWith(TARGET_PREFIX) && body !== undefined && [...tables.keys()].some((name) => body.includes(name))) {
+        if ([...tables.keys()].some((name) => body.includes(name))) {
           const operation = target.slice(TARGET_PREFIX.length)
           const input = parseJson(body, 'request')
           const signalled = withSignal(tables, callSignal(context))
