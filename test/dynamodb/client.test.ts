@@ -500,6 +500,8 @@ describe('transactions (dynalite has none): the request and response transformat
       expect(batch.Responses[arn]?.[0]?.card, arn).toEqual({ S: '4111' })
       const projected = { TableName: arn, Key: {}, ProjectionExpression: 'pk' }
       expect(await rejectionOf(transformRequest('GetItem', projected, tables)), arn).toMatchObject({ code: 'UNSUPPORTED_DYNAMODB_REQUEST' })
+      const statement = { Statement: `INSERT INTO "${arn}" VALUE {'pk': 't', 'card': '4111'}` }
+      expect(await rejectionOf(transformRequest('ExecuteStatement', statement, tables)), arn).toMatchObject({ code: 'UNSUPPORTED_DYNAMODB_REQUEST' })
     }
     // Another table's ARN, and a name that only ends like the table's, pass as they are.
     for (const other of [`arn:aws:dynamodb:us-east-1:111122223333:table/${PLAIN_TABLE}`, `arn:aws:dynamodb:us-east-1:111122223333:table/x${TABLE}`, `x${TABLE}`]) {
