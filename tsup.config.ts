@@ -60,11 +60,12 @@ const requireInCommonJs: Plugin = {
   },
 }
 
-/** See src/backend/no-noble.ts. */
-const noNobleInNode: EsbuildPlugin = {
-  name: 'no-noble-in-node',
+/** See src/backend/no-noble.ts and src/backend/no-webcrypto.ts. */
+const noBrowserBackendInNode: EsbuildPlugin = {
+  name: 'no-browser-backend-in-node',
   setup(build) {
     build.onResolve({ filter: /^\.\/noble(-ecdsa)?\.js$/ }, () => ({ path: new URL('./src/backend/no-noble.ts', import.meta.url).pathname }))
+    build.onResolve({ filter: /^\.\/backend\/webcrypto-[a-z-]+\.js$/ }, () => ({ path: new URL('./src/backend/no-webcrypto.ts', import.meta.url).pathname }))
   },
 }
 
@@ -107,7 +108,7 @@ export default defineConfig(async () => [
     splitting: true,
     treeshake: true,
     plugins: [requireInCommonJs],
-    esbuildPlugins: [noNobleInNode],
+    esbuildPlugins: [noBrowserBackendInNode],
     banner: { js: NODE_TEXT_CODING },
   },
   {

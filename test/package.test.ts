@@ -158,20 +158,25 @@ describe('the packed package', () => {
     expect(packedFiles.filter((file) => !file.startsWith('dist/')).sort()).toEqual(besideDist)
   })
 
-  it('its Node build holds no @noble module (only the browser build falls back on them), leaves no import() in its CommonJS files, and tells bytes only by isBytes', async () => {
+  it('its Node build holds no @noble module nor WebCrypto backend module (only the browser build has them), leaves no import() in its CommonJS files, and tells bytes only by isBytes', async () => {
     const dist = join(consumer, 'node_modules', 'kms-envelope', 'dist')
     const nodeFiles = packedFiles.filter((file) => /^dist\/(?!browser\/).*\.c?js$/.test(file))
     expect(nodeFiles.length).toBeGreaterThan(10)
     // Another realm's Uint8Array is no instance of this one's (see the other-realm test below): the one instanceof
     // of each format is isBytes's (src/is-bytes.ts), which reads the array's type when instanceof says no.
     const instanceChecks = { js: 0, cjs: 0 }
+    // esbuild names each source module in a comment where its code starts.
+    const modules = new Set<string>()
     for (const file of nodeFiles) {
       const code = await readFile(join(dist, '..', file), 'utf8')
+      for (const [, module] of code.matchAll(/^\/\/ (src\/\S+\.ts)$/gm)) modules.add(module as string)
       expect(code.includes('@noble/'), file).toBe(false)
       if (file.endsWith('.cjs')) expect(/\bimport\(/.test(code), file).toBe(false)
       instanceChecks[file.endsWith('.cjs') ? 'cjs' : 'js'] += code.match(/instanceof Uint8Array\b/g)?.length ?? 0
     }
     expect(instanceChecks).toEqual({ js: 1, cjs: 1 })
+    expect(modules).toContain('src/backend/node.ts')
+    expect([...modules].filter((module) => /^src\/backend\/(webcrypto|noble)/.test(module))).toEqual([])
   })
 
   const expectedSummary = {
