@@ -26,6 +26,7 @@ import { startKmsEmulator, type KmsEmulator } from '../src/testing/index.js'
 import {
   browserPath,
   fromBase64,
+  PAGE_NONCE,
   startEngine,
   toBase64,
   type Engine,
@@ -1146,6 +1147,60 @@ describe.each(ENGINES)('streams and builds in %s', (engine) => {
     const offline = await decrypt(rsaKeyring, fromBase64(result.offline), { encryptionContext: { purpose: 'upload' } })
     expect(same(offline.plaintext, data)).toBe(true)
     await page.close()
+  }, BROWSER_TEST_TIMEOUT_MS)
+
+  it("under a strict Content-Security-Policy (scripts by nonce only, no eval, Trusted Types): both builds, a signing suite, AES-192 on @noble, streams and KmsRsaKeyring", async () => {
+    const policy = `script-src 'nonce-${PAGE_NONCE}' 'strict-dynamic'; object-src 'none'; base-uri 'none'; require-trusted-types-for 'script'; trusted-types 'none'`
+    const input = { key192: toBase64(aesKey(192)), key256: toBase64(aesKey(256)), namespace: KEY_NAMESPACE, keyId: rsaKeyArn, publicKey: publicKeyPem }
+    // The page's own scripts do the work, so that the policy binds it; the ES module build fetches its chunks on use.
+    const body = `<script nonce="${PAGE_NONCE}" src="kms-envelope.iife.js"></script>
+<script nonce="${PAGE_NONCE}" type="module">
+import * as esm from './esm/kms-envelope.js'
+const input = ${JSON.stringify(input)}
+const fromBase64 = (text) => Uint8Array.from(atob(text), (c) => c.charCodeAt(0))
+const toBase64 = (bytes) => btoa(Array.from(bytes, (byte) => String.fromCharCode(byte)).join(''))
+const text = (bytes) => new TextDecoder().decode(bytes)
+async function work(api) {
+  const aes192 = new api.RawAesKeyring({ keyNamespace: input.namespace, keyName: 'aes-192-ключ', wrappingKey: fromBase64(input.key192) })
+  const aes256 = new api.RawAesKeyring({ keyNamespace: input.namespace, keyName: 'aes-256-ключ', wrappingKey: fromBase64(input.key256) })
+  const legacyPolicy = { commitmentPolicy: 'FORBID_ENCRYPT_ALLOW_DECRYPT' }
+  const signed = (await api.encrypt(aes256, 'signed under the policy')).ciphertext
+  const legacy = (await api.encrypt(aes192, 'AES-192 under the policy', { algorithmSuite: 0x0346, ...legacyPolicy })).ciphertext
+  const stream = api.encryptStream(aes256, { algorithmSuite: 0x0478, frameLength: 100 })
+  const writer = stream.writable.getWriter()
+  writer.write(new TextEncoder().encode('streamed under the policy '.repeat(20)))
+  writer.close()
+  const streamed = new Uint8Array(await new Response(stream.readable).arrayBuffer())
+  const rsa = new api.KmsRsaKeyring({ keyId: input.keyId, encryptionAlgorithm: 'RSAES_OAEP_SHA_256', publicKey: input.publicKey })
+  const offline = (await api.encrypt(rsa, 'offline under the policy')).ciphertext
+  const inPage = [
+    text((await api.decrypt(aes256, signed)).plaintext),
+    text((await api.decrypt(aes192, legacy, legacyPolicy)).plaintext),
+    text((await api.decrypt(aes256, streamed)).plaintext).length,
+  ]
+  return { inPage, messages: [signed, legacy, streamed, offline].map(toBase64) }
+}
+let evalBlocked = false
+try { new Function('return 1')() } catch { evalBlocked = true }
+Promise.all([work(window.KmsEnvelope), work(esm)]).then(
+  (builds) => report({ evalBlocked, builds }),
+  (error) => report({ error: String((error && error.stack) || error) }),
+)
+</script>`
+    const result = (await engines[engine].reportUnderPolicy(policy, body)) as { error?: string; evalBlocked: boolean; builds: { inPage: unknown[]; messages: string[] }[] }
+    expect(result.error).toBeUndefined()
+    // The policy is in force: the page may not make code from text.
+    expect(result.evalBlocked).toBe(true)
+    const rsaKeyring = new KmsRsaKeyring({ keyId: rsaKeyArn, encryptionAlgorithm: 'RSAES_OAEP_SHA_256', clientSupplier })
+    for (const [index, build] of result.builds.entries()) {
+      expect(build.inPage, `build ${index}`).toEqual(['signed under the policy', 'AES-192 under the policy', 'streamed under the policy '.repeat(20).length])
+      const [signed, legacy, streamed, offline] = build.messages.map(fromBase64) as [Uint8Array, Uint8Array, Uint8Array, Uint8Array]
+      const fromPage = await decrypt(ourKeyring({ kind: 'aes', bits: 256 }), signed)
+      expect([fromPage.header.algorithmSuiteId, text(fromPage.plaintext)]).toEqual([0x0578, 'signed under the policy'])
+      expect(text((await decrypt(ourKeyring({ kind: 'aes', bits: 192 }), legacy, { commitmentPolicy: 'REQUIRE_ENCRYPT_ALLOW_DECRYPT' })).plaintext)).toBe('AES-192 under the policy')
+      expect(text((await decrypt(ourKeyring({ kind: 'aes', bits: 256 }), streamed)).plaintext)).toBe('streamed under the policy '.repeat(20))
+      expect(text((await decrypt(rsaKeyring, offline)).plaintext)).toBe('offline under the policy')
+    }
   }, BROWSER_TEST_TIMEOUT_MS)
 })
 

@@ -49,6 +49,13 @@ export interface EngineHarness {
   /** A page opened at any URL (the example's server, say). */
   open(url: string): Promise<EnginePage>
   /**
+   * Open a page of the same origin that the server sends with the Content-Security-Policy `policy` and the HTML
+   * `body`, whose scripts call `report(value)` once (a function the page defines first, under the nonce
+   * `PAGE_NONCE`); resolves with that value, which the page posts back as JSON. Nothing is evaluated in the page
+   * from outside, where a driver's own evaluation may not be bound by the policy.
+   */
+  reportUnderPolicy(policy: string, body: string): Promise<unknown>
+  /**
    * Every URL the pages requested, as the browser saw them (Chromium, Firefox); for WebKit, whose WebDriver cannot
    * see them, every URL the test server was asked for (`seesEveryRequest` false).
    */
@@ -178,13 +185,26 @@ interface TestServer {
   readonly requests: string[]
   /** The URL of a page of its own: see EngineHarness.newPage. */
   pageUrl(initScript?: string, dropped?: RegExp): string
+  /** The URL of a page of its own, and what it reports: see EngineHarness.reportUnderPolicy. */
+  policyPage(policy: string, body: string): { url: string; reported: Promise<unknown> }
+}
+
+/** The nonce of a reportUnderPolicy page's scripts. */
+export const PAGE_NONCE = 'kms-envelope-test'
+
+interface PageRules {
+  initScript?: string
+  dropped?: RegExp
+  policy?: string
+  body?: string
+  report?: (value: unknown) => void
 }
 
 /** Serves the page, the bundles and test/fixtures/ on a loopback port; under /p/<n>/, as page n's rules say. */
 async function startServer(): Promise<TestServer> {
   const files = await bundles()
   const requests: string[] = []
-  const pages: Array<{ initScript?: string; dropped?: RegExp }> = []
+  const pages: PageRules[] = []
   const server: Server = createServer((request, response) => {
     const url = new URL(request.url ?? '/', origin)
     requests.push(url.href)
@@ -195,6 +215,20 @@ async function startServer(): Promise<TestServer> {
     const send = (status: number, type: string, body: string | Buffer) => {
       response.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' })
       response.end(body)
+    }
+    if (path === '/' && rules.policy !== undefined) {
+      response.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', 'content-security-policy': rules.policy })
+      const report = `<script nonce="${PAGE_NONCE}">window.report = (value) => fetch('report', { method: 'POST', body: JSON.stringify(value) })</script>`
+      return void response.end(`<!doctype html><meta charset="utf-8"><title>kms-envelope under a policy</title>\n${report}\n${rules.body}`)
+    }
+    if (path === '/report' && request.method === 'POST' && rules.report !== undefined) {
+      const chunks: Buffer[] = []
+      request.on('data', (chunk: Buffer) => chunks.push(chunk))
+      request.on('end', () => {
+        rules.report?.(JSON.parse(Buffer.concat(chunks).toString('utf8')))
+        send(204, 'text/plain', '')
+      })
+      return undefined
     }
     if (path === '/') {
       const page = rules.initScript === undefined ? PAGE : PAGE.replace('<script src=', `<script>${rules.initScript}</script>\n<script src=`)
@@ -222,6 +256,12 @@ async function startServer(): Promise<TestServer> {
     pageUrl(initScript, dropped) {
       pages.push({ ...(initScript === undefined ? {} : { initScript }), ...(dropped === undefined ? {} : { dropped }) })
       return `${origin}/p/${pages.length - 1}/`
+    },
+    policyPage(policy, body) {
+      let report: (value: unknown) => void = () => undefined
+      const reported = new Promise<unknown>((resolve) => (report = resolve))
+      pages.push({ policy, body, report })
+      return { url: `${origin}/p/${pages.length - 1}/`, reported }
     },
   }
 }
@@ -257,6 +297,15 @@ export async function startEngine(engine: Engine): Promise<EngineHarness> {
     origin: server.origin,
     newPage: (initScript, dropped) => driver.open(server.pageUrl(initScript, dropped)),
     open: (url) => driver.open(url),
+    async reportUnderPolicy(policy, body) {
+      const { url, reported } = server.policyPage(policy, body)
+      const page = await driver.open(url)
+      try {
+        return await reported
+      } finally {
+        await page.close()
+      }
+    },
     requests: driver.requests,
     async close() {
       await driver.stop()
