@@ -694,26 +694,41 @@ describe('calls from web pages (CORS)', () => {
   const kmsHeaders = 'authorization,content-type,x-amz-date,x-amz-target,x-amz-user-agent,amz-sdk-invocation-id,amz-sdk-request'
   const preflight = (endpoint: string, origin: string, extra: Record<string, string> = {}): Promise<Response> =>
     fetch(endpoint, { method: 'OPTIONS', headers: { Origin: origin, 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': kmsHeaders, ...extra } })
-  const listAliases = (endpoint: string, origin: string): Promise<Response> =>
+  /** A KMS call as a page's fetch makes it (with its Origin), or as a program does (without one). */
+  const call = (endpoint: string, origin: string | undefined, operation = 'ListAliases'): Promise<Response> =>
     fetch(endpoint, {
       method: 'POST',
       headers: {
-        Origin: origin,
+        ...(origin === undefined ? {} : { Origin: origin }),
         'Content-Type': 'application/x-amz-json-1.1',
-        'X-Amz-Target': 'TrentService.ListAliases',
+        'X-Amz-Target': `TrentService.${operation}`,
         Authorization: 'AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261205/us-east-1/kms/aws4_request, SignedHeaders=host, Signature=abcd',
       },
       body: '{}',
     })
+  const listAliases = (endpoint: string, origin: string): Promise<Response> => call(endpoint, origin)
 
-  it('by default, a preflight from any page is refused (403, no CORS headers) and answers carry none', async () => {
+  it('by default, a page may not call it: a preflight is refused (403, no CORS headers), and a call is refused before it does anything', async () => {
+    const refusal = `Origin ${page} may not call this KMS emulator: start it with corsOrigins (--cors-origin) listing the origin.`
     const refused = await preflight(kms.endpoint, page)
     expect(refused.status).toBe(403)
     expect(refused.headers.get('access-control-allow-origin')).toBeNull()
-    expect(await refused.text()).toBe(`Origin ${page} may not call this KMS emulator: start it with corsOrigins (--cors-origin) listing the origin.`)
-    const answered = await listAliases(kms.endpoint, page)
-    expect(answered.status).toBe(200)
-    expect(answered.headers.get('access-control-allow-origin')).toBeNull()
+    expect(await refused.text()).toBe(refusal)
+    // A page that reaches the emulator under a host name of its own (DNS rebinding) sends no preflight, and the
+    // browser shows it the answer: the call itself is refused, and creates no key.
+    const keyCount = async () => ((await (await call(kms.endpoint, undefined, 'ListKeys')).json()) as { Keys: unknown[] }).Keys.length
+    const keys = await keyCount()
+    for (const operation of ['ListAliases', 'CreateKey']) {
+      const answered = await call(kms.endpoint, page, operation)
+      expect([answered.status, answered.headers.get('x-amzn-errortype'), answered.headers.get('access-control-allow-origin')], operation).toEqual([403, 'AccessDeniedException', null])
+      expect(((await answered.json()) as { message: string }).message, operation).toBe(refusal)
+    }
+    expect(await keyCount()).toBe(keys)
+    expect(kms.calls.slice(-3).map(({ operation, errorType }) => [operation, errorType])).toEqual([
+      ['ListAliases', 'AccessDeniedException'],
+      ['CreateKey', 'AccessDeniedException'],
+      ['ListKeys', undefined],
+    ])
   })
 
   it('corsOrigins lets the pages of those origins call it: preflight, then answers and errors a page can read', async () => {
@@ -741,7 +756,8 @@ describe('calls from web pages (CORS)', () => {
       // Another origin is refused; a preflight is not a KMS call, so the log holds the two POSTs only.
       const other = await preflight(emulator.endpoint, 'http://localhost:3000')
       expect([other.status, other.headers.get('access-control-allow-origin')]).toEqual([403, null])
-      expect((await listAliases(emulator.endpoint, 'http://localhost:3000')).headers.get('access-control-allow-origin')).toBeNull()
+      const otherCall = await listAliases(emulator.endpoint, 'http://localhost:3000')
+      expect([otherCall.status, otherCall.headers.get('access-control-allow-origin')]).toEqual([403, null])
       expect(emulator.calls.map(({ operation }) => operation)).toEqual(['ListAliases', '', 'ListAliases'])
     } finally {
       await emulator.close()

@@ -40,8 +40,8 @@ export interface KmsEmulatorOptions {
   /**
    * Origins of web pages that may call the emulator (CORS), such as `http://localhost:5173`, or `'*'` for any.
    * Default none: a browser refuses a page's calls to it from another origin, as any other local server that has
-   * not allowed them. Allow only pages you serve: any page a browser here opens from an allowed origin can use
-   * the emulator's keys.
+   * not allowed them, and the emulator refuses any call that carries an `Origin` not listed (AccessDeniedException).
+   * Allow only pages you serve: any page a browser here opens from an allowed origin can use the emulator's keys.
    */
   corsOrigins?: readonly string[] | undefined
 }
@@ -158,7 +158,7 @@ class LocalKms implements KmsEmulator {
         response.setHeader('Access-Control-Expose-Headers', 'x-amzn-RequestId, x-amzn-ErrorType')
       }
       if (this.#corsOrigins.size > 0) response.setHeader('Vary', 'Origin')
-      this.#handle(request, response).catch(() => response.destroy())
+      this.#handle(request, response, origin === undefined || allowed ? undefined : origin).catch(() => response.destroy())
     })
   }
 
@@ -286,7 +286,12 @@ class LocalKms implements KmsEmulator {
     if (this.#statePath !== undefined) this.#store.save(this.#statePath)
   }
 
-  async #handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+  /**
+   * Answer one request. `refusedOrigin`: the Origin of a web page that corsOrigins does not allow. Such a call is
+   * refused before it does anything: a browser would not show that page the answer, but the call would still run,
+   * and a page that reaches the emulator through its own host name (DNS rebinding) would read the answer too.
+   */
+  async #handle(request: IncomingMessage, response: ServerResponse, refusedOrigin: string | undefined): Promise<void> {
     const requestId = randomUUID()
     // Hold the call's place in arrival order; the finished record replaces it before the answer is sent.
     const placeholder: KmsCall = { operation: '', region: undefined, keyId: undefined, accessKeyId: undefined, ok: false }
@@ -314,6 +319,7 @@ class LocalKms implements KmsEmulator {
       const target = request.headers['x-amz-target']
       if (typeof target !== 'string' || target === '') throw unsupported(`Missing X-Amz-Target header; expected ${TARGET_PREFIX}<Operation>.`)
       operation = target.startsWith(TARGET_PREFIX) ? target.slice(TARGET_PREFIX.length) : target
+      if (refusedOrigin !== undefined) throw new KmsServiceError('AccessDeniedException', originRefusal(refusedOrigin), 403)
       caller = callerOf(request.headers.authorization)
       const { region, accessKeyId } = caller as Caller
       if (!this.regions.includes(region)) {
@@ -350,6 +356,9 @@ class LocalKms implements KmsEmulator {
   }
 }
 
+const originRefusal = (origin: string): string =>
+  `Origin ${origin} may not call this KMS emulator: start it with corsOrigins (--cors-origin) listing the origin.`
+
 /**
  * A CORS preflight: for an allowed origin, the methods and headers a page may use (the ones it asks for: the SDK
  * sends SigV4's and its own); for another, 403 without CORS headers, which the browser reports as a CORS failure.
@@ -357,7 +366,7 @@ class LocalKms implements KmsEmulator {
 function answerPreflight(request: IncomingMessage, response: ServerResponse, allowed: boolean, origin: string): void {
   request.resume()
   if (!allowed) {
-    const text = `Origin ${origin} may not call this KMS emulator: start it with corsOrigins (--cors-origin) listing the origin.`
+    const text = originRefusal(origin)
     response.writeHead(403, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(text), Vary: 'Origin' })
     response.end(text)
     return
