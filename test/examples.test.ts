@@ -3,6 +3,7 @@
 // dynalite) they start themselves, and must print what they promise. (examples/browser-offline is driven in
 // the browsers by test/browser.test.ts; its server's decrypt timeout is checked here.)
 import { execFile } from 'node:child_process'
+import { request } from 'node:http'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -138,6 +139,22 @@ describe('examples', () => {
       expect(slow).toMatchObject({ status: 503, body: { code: 'ABORTED' } })
       example.emulator?.faults.clear()
       expect(await post()).toMatchObject({ status: 200, body: { text: 'from the page' } })
+      // Its answers hold decrypted text: another site's page, or one that reaches it under its own host name (DNS
+      // rebinding), is refused before anything is decrypted.
+      const decrypts = example.emulator?.callCount({ operation: 'Decrypt' })
+      const port = new URL(example.url).port
+      for (const headers of [{ origin: 'https://elsewhere.example' }, { host: `rebound.example:${port}`, origin: `http://rebound.example:${port}` }, { host: `rebound.example:${port}` }]) {
+        const status = await new Promise<number | undefined>((resolve, reject) => {
+          const sent = request(new URL('messages', example.url), { method: 'POST', headers }, (response) => {
+            response.resume()
+            resolve(response.statusCode)
+          })
+          sent.on('error', reject)
+          sent.end(ciphertext)
+        })
+        expect(status, JSON.stringify(headers)).toBe(403)
+      }
+      expect(example.emulator?.callCount({ operation: 'Decrypt' })).toBe(decrypts)
     } finally {
       await example.close()
     }

@@ -107,6 +107,15 @@ export async function startExampleServer(options: { port?: number; decryptTimeou
       response.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' })
       response.end(body)
     }
+    // Its answers hold decrypted text, so only its own page may call it: not a request for another host name (a
+    // site whose name now resolves to this machine, DNS rebinding), nor one from another site's page.
+    const { port } = server.address() as AddressInfo
+    const host = request.headers.host ?? ''
+    const origin = request.headers.origin
+    if (![`127.0.0.1:${port}`, `localhost:${port}`].includes(host) || (origin !== undefined && origin !== `http://${host}`)) {
+      const message = `This example server answers its own page only (http://127.0.0.1:${port}/); got host ${host || '(none)'}${origin === undefined ? '' : `, origin ${origin}`}.`
+      return send(403, 'application/json', JSON.stringify({ ok: false, code: 'FORBIDDEN', message }))
+    }
     if (request.method === 'GET' && path === '/') return send(200, 'text/html; charset=utf-8', page)
     if (request.method === 'GET' && path === '/kms-envelope.iife.js') return send(200, 'text/javascript; charset=utf-8', bundle)
     if (request.method === 'GET' && path === '/public-key') {
