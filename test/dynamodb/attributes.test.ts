@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest'
 import { deserializeAttribute, normalizeNumber, serializeAttribute } from '../../src/dynamodb/attributes/index.js'
 import { itemFromDynamoDbJson, itemToDynamoDbJson } from '../../src/dynamodb/index.js'
 import type { AttributeValue } from '../../src/dynamodb/types.js'
+import { thrownBy } from '../helpers/fixtures.js'
 
 const hex = (value: AttributeValue) => {
   const { typeId, value: bytes } = serializeAttribute(value)
@@ -241,6 +242,17 @@ describe('attribute serialization: refusals', () => {
   for (const [what, typeId, bytesHex] of malformed) {
     it(`refuses ${what} on decrypt`, () => expect(codeOf(() => deserializeAttribute(terminal(typeId, bytesHex)))).toBe('MALFORMED_ITEM'))
   }
+  it('a number refused on encrypt or on decrypt is named, and its value left out of the message (it may be secret)', () => {
+    const card = '4111 1111 1111 1111'
+    for (const value of [{ N: card }, { NS: ['1', card] }, { M: { pan: { N: card } } }]) {
+      const message = (thrownBy(() => serializeAttribute(value as AttributeValue, 'card')) as Error).message
+      expect(message, JSON.stringify(value)).toMatch(/^card(\.NS\[1\]|\.M\.pan\.N|\.N) is not a DynamoDB number, such as -12\.5 or 1\.5E\+3; got 19 character\(s\) \(the value is not shown: it may be secret\)\.$/)
+      expect(message).not.toContain('4111')
+    }
+    // What a decrypted attribute holds: "04111" is no number DynamoDB stores.
+    const decrypted = thrownBy(() => deserializeAttribute(terminal(0x0002, Buffer.from('04111').toString('hex')), 'card')) as Error & { code: string }
+    expect([decrypted.code, decrypted.message]).toEqual(['MALFORMED_ITEM', 'card holds a number not in the form DynamoDB stores (the value is not shown: it may be secret).'])
+  })
   it('refuses nesting deeper than 32 levels on decrypt, in bounded time', () => {
     // 40 nested one-entry lists, written by hand.
     let bytes = Buffer.from('78', 'hex')

@@ -17,7 +17,10 @@ export function normalizeNumber(text: string, what = 'A number'): string {
   const match = typeof text === 'string' && text.length <= MAX_INPUT_LENGTH ? NUMBER.exec(text) : null
   const [, sign = '', whole = '', fraction = '', exponentText = '0'] = match ?? []
   if (match === null || whole.length + fraction.length === 0 || exponentText.replace(/^[+-]?0*/, '').length > 6) {
-    throw new InvalidItemError(`${what} is not a DynamoDB number: ${JSON.stringify(String(text).slice(0, 64))}.`)
+    // The value itself stays out of the message, which logs keep: an attribute may be a secret (a card number
+    // written with spaces, say).
+    const given = typeof text === 'string' ? `${text.length} character(s)` : `a ${typeof text}`
+    throw new InvalidItemError(`${what} is not a DynamoDB number, such as -12.5 or 1.5E+3; got ${given} (the value is not shown: it may be secret).`)
   }
   const allDigits = whole + fraction
   const firstNonZero = allDigits.search(/[1-9]/)

@@ -249,7 +249,8 @@ function number(bytes: Uint8Array, path: string): string {
   } catch (error) {
     if (!(error instanceof EnvelopeError)) throw error
   }
-  throw new MalformedItemError(`${path} holds ${JSON.stringify(value.slice(0, 64))}, which is not a normalized DynamoDB number.`)
+  // A decrypted value may be secret: it stays out of the message.
+  throw new MalformedItemError(`${path} holds a number not in the form DynamoDB stores (the value is not shown: it may be secret).`)
 }
 
 function readSet(reader: Reader, type: 'SS' | 'NS' | 'BS'): AttributeValue {
