@@ -553,6 +553,34 @@ describe('requests the client cannot read are refused, not sent as they are', ()
     expect(String(sent[0])).not.toContain('4111')
   })
 
+  it("the AWS SDK's own retries resend the bytes encrypted once (a TransactWriteItems ClientRequestToken stays valid); a new send encrypts anew", async () => {
+    const sent: string[] = []
+    const requestHandler = {
+      // The first attempt of each send fails as DynamoDB's 500 does; the SDK retries it.
+      handle: async (request: { body?: unknown }) => {
+        sent.push(String(request.body))
+        const retryable = sent.length % 2 === 1
+        const body = retryable ? { __type: 'com.amazonaws.dynamodb.v20120810#InternalServerError', message: 'retry me' } : {}
+        return { response: { statusCode: retryable ? 500 : 200, headers: { 'content-type': 'application/x-amz-json-1.0' }, body: Buffer.from(JSON.stringify(body)) } }
+      },
+    }
+    const client = createEncryptedDynamoDbClient(
+      new DynamoDBClient({ region: 'us-east-1', requestHandler, maxAttempts: 2, credentials: { accessKeyId: 'AKIDLOCAL', secretAccessKey: 'local' } }),
+      { tables: { [TABLE]: encryptor() } },
+    )
+    const transaction = () => new TransactWriteItemsCommand({ ClientRequestToken: 'order-u1-o9', TransactItems: [{ Put: { TableName: TABLE, Item: order('u1', 'o9') } }] })
+    await client.send(transaction())
+    await client.send(transaction())
+    expect(sent).toHaveLength(4)
+    expect(sent[0]).toContain('aws_dbe_head')
+    expect(sent[0]).not.toContain('4111')
+    expect(sent[1]).toBe(sent[0])
+    expect(sent[3]).toBe(sent[2])
+    // An application's own retry is a new send: its items are encrypted again (a new message ID), so DynamoDB
+    // would take the same token with other parameters as a mismatch (README).
+    expect(sent[2]).not.toBe(sent[0])
+  })
+
   it('a request whose body another middleware made a stream', async () => {
     const { client, sent } = recording()
     client.middlewareStack.add(
