@@ -147,7 +147,8 @@ function parseJson(text: string, what: string): Record<string, unknown> {
  * TransactWriteItems encrypt; GetItem, Query, Scan, BatchGetItem, TransactGetItems (and returned old items)
  * decrypt; requests that cannot work on encrypted attributes (conditions or key conditions on encrypted
  * attributes, updates of signed attributes, PartiQL on encrypted tables) fail with `UnsupportedRequestError`
- * before anything is sent, as does every request of a client made with another `protocol` than DynamoDB's JSON one. Returns the same client, changed in place; calling it again replaces the tables.
+ * before anything is sent, as does every request of a client made with another `protocol` than DynamoDB's JSON
+ * one. Returns the same client, changed in place; calling it again replaces the tables.
  *
  * @example
  * ```ts
