@@ -225,7 +225,12 @@ async function startServer(): Promise<TestServer> {
       const chunks: Buffer[] = []
       request.on('data', (chunk: Buffer) => chunks.push(chunk))
       request.on('end', () => {
-        rules.report?.(JSON.parse(Buffer.concat(chunks).toString('utf8')))
+        const text = Buffer.concat(chunks).toString('utf8')
+        try {
+          rules.report?.(JSON.parse(text))
+        } catch {
+          rules.report?.({ error: `the page reported what is not JSON: ${text.slice(0, 200)}` })
+        }
         send(204, 'text/plain', '')
       })
       return undefined
