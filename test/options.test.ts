@@ -316,6 +316,21 @@ describe('an option name that a call does not take is refused', () => {
     expect(thrownBy(() => createEncryptedDynamoDbClient(partial as never, { tables: { orders: encryptor } }))).toMatchObject({
       message: 'createEncryptedDynamoDbClient needs an @aws-sdk/client-dynamodb client.',
     })
+    // DAX's client (@amazon-dax-sdk/client-dax) has a middleware stack whose every method throws.
+    const daxError = Object.assign(new Error('custom middleware and middlewareStacks are not supported for DAX. Please refer to documentation.'), { name: 'DaxClientError' })
+    const refuse = () => {
+      throw daxError
+    }
+    const dax = { middlewareStack: { add: refuse, addRelativeTo: refuse, remove: refuse } }
+    const refused = thrownBy(() => createEncryptedDynamoDbClient(dax as never, { tables: { orders: encryptor } }))
+    expect(refused).toBeInstanceOf(ConfigurationError)
+    expect(refused).toMatchObject({
+      code: 'INVALID_CONFIGURATION',
+      cause: daxError,
+      message:
+        'createEncryptedDynamoDbClient could not add its middleware to the client (DaxClientError: custom middleware and middlewareStacks are not supported for DAX. Please refer to documentation.): ' +
+        "it needs an @aws-sdk/client-dynamodb client. DAX's client takes no middleware: encrypt and decrypt its items with the table's DynamoDbItemEncryptor.",
+    })
     const actions = new Map([['pk', 'SIGN_ONLY']])
     expect(thrownBy(() => new DynamoDbItemEncryptor({ ...config, attributeActionsOnEncrypt: actions } as never))).toMatchObject({
       code: 'INVALID_CONFIGURATION',

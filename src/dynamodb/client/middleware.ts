@@ -17,6 +17,7 @@ import {
 } from './operations.js'
 import { objectKind } from '../../format/context.js'
 import { isBytes } from '../../is-bytes.js'
+import { namedErrorMessage } from '../../error-text.js'
 
 const TARGET_PREFIX = 'DynamoDB_20120810.'
 const EXCHANGE = Symbol('kms-envelope.dynamodb.exchange')
@@ -179,49 +180,58 @@ export function createEncryptedDynamoDbClient<Client extends DynamoDbClientLike>
       throw new ConfigurationError(`createEncryptedDynamoDbClient: tables[${quoteIdentifier(name)}] is the encryptor of table ${quoteIdentifier(encryptor.tableName)}.`)
     }
   }
-  stack.remove('kmsEnvelopeEncryptRequest')
-  stack.remove('kmsEnvelopeDecryptResponse')
-  stack.add(
-    (next: (args: unknown) => Promise<unknown>, context: Record<PropertyKey, unknown>) =>
-      async (args: { request: HttpMessage }) => {
-        const target = header(args.request, 'x-amz-target')
-        const body = requestText(args.request.body)
-        // A request this cannot read might write a configured table's items: refused, not sent in plaintext.
-        if (!target?.startsWith(TARGET_PREFIX) || body === undefined) throw unreadable(args.request)
-        // Requests that name no configured table (as a JSON string or inside a PartiQL statement) pass untouched.
-        if ([...tables.keys()].some((name) => body.includes(name))) {
-          const operation = target.slice(TARGET_PREFIX.length)
-          const input = parseJson(body, 'request')
-          const signalled = withSignal(tables, callSignal(context))
-          const state = await transformRequest(operation, input, signalled)
-          setBody(args.request, JSON.stringify(input))
-          context[EXCHANGE] = { operation, input, state, tables: signalled } satisfies Exchange
-        }
-        return next(args)
-      },
-    { step: 'build', priority: 'high', name: 'kmsEnvelopeEncryptRequest', override: true },
-  )
-  stack.addRelativeTo(
-    (next: (args: unknown) => Promise<{ response: HttpMessage }>, context: Record<PropertyKey, unknown>) =>
-      async (args: unknown) => {
-        const result = await next(args)
-        const exchange = context[EXCHANGE] as Exchange | undefined
-        const status = result.response.statusCode ?? 200
-        if (exchange === undefined) return result
-        if (status === 400) await decryptErrorItems(result.response, exchange, exchange.tables)
-        if (status < 200 || status >= 300) return result
-        const body = await readBody(result.response.body)
-        const output = parseJson(decoder.decode(body), 'response')
-        try {
-          await transformResponse(exchange.operation, exchange.input, output, exchange.tables, exchange.state)
-        } catch (error) {
-          if (error instanceof EnvelopeError) throw error
-          throw new MalformedItemError(`DynamoDB's ${exchange.operation} response could not be decrypted.`, { cause: error })
-        }
-        setBody(result.response, encoder.encode(JSON.stringify(output)))
-        return result
-      },
-    { relation: 'after', toMiddleware: 'deserializerMiddleware', name: 'kmsEnvelopeDecryptResponse', override: true },
-  )
+  try {
+    stack.remove('kmsEnvelopeEncryptRequest')
+    stack.remove('kmsEnvelopeDecryptResponse')
+    stack.add(
+      (next: (args: unknown) => Promise<unknown>, context: Record<PropertyKey, unknown>) =>
+        async (args: { request: HttpMessage }) => {
+          const target = header(args.request, 'x-amz-target')
+          const body = requestText(args.request.body)
+          // A request this cannot read might write a configured table's items: refused, not sent in plaintext.
+          if (!target?.startsWith(TARGET_PREFIX) || body === undefined) throw unreadable(args.request)
+          // Requests that name no configured table (as a JSON string or inside a PartiQL statement) pass untouched.
+          if ([...tables.keys()].some((name) => body.includes(name))) {
+            const operation = target.slice(TARGET_PREFIX.length)
+            const input = parseJson(body, 'request')
+            const signalled = withSignal(tables, callSignal(context))
+            const state = await transformRequest(operation, input, signalled)
+            setBody(args.request, JSON.stringify(input))
+            context[EXCHANGE] = { operation, input, state, tables: signalled } satisfies Exchange
+          }
+          return next(args)
+        },
+      { step: 'build', priority: 'high', name: 'kmsEnvelopeEncryptRequest', override: true },
+    )
+    stack.addRelativeTo(
+      (next: (args: unknown) => Promise<{ response: HttpMessage }>, context: Record<PropertyKey, unknown>) =>
+        async (args: unknown) => {
+          const result = await next(args)
+          const exchange = context[EXCHANGE] as Exchange | undefined
+          const status = result.response.statusCode ?? 200
+          if (exchange === undefined) return result
+          if (status === 400) await decryptErrorItems(result.response, exchange, exchange.tables)
+          if (status < 200 || status >= 300) return result
+          const body = await readBody(result.response.body)
+          const output = parseJson(decoder.decode(body), 'response')
+          try {
+            await transformResponse(exchange.operation, exchange.input, output, exchange.tables, exchange.state)
+          } catch (error) {
+            if (error instanceof EnvelopeError) throw error
+            throw new MalformedItemError(`DynamoDB's ${exchange.operation} response could not be decrypted.`, { cause: error })
+          }
+          setBody(result.response, encoder.encode(JSON.stringify(output)))
+          return result
+        },
+      { relation: 'after', toMiddleware: 'deserializerMiddleware', name: 'kmsEnvelopeDecryptResponse', override: true },
+    )
+  } catch (error) {
+    // What was added stays: a client that goes on being used after this error must not write plaintext.
+    throw new ConfigurationError(
+      `createEncryptedDynamoDbClient could not add its middleware to the client (${namedErrorMessage(error)}): it needs an ` +
+        "@aws-sdk/client-dynamodb client. DAX's client takes no middleware: encrypt and decrypt its items with the table's DynamoDbItemEncryptor.",
+      { cause: error },
+    )
+  }
   return client
 }
