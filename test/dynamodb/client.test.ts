@@ -524,22 +524,36 @@ describe('transactions (dynalite has none): the request and response transformat
   })
 })
 
+/**
+ * An encrypted client of TABLE whose HTTP handler records each request's body (`sent`) and answers attempt n (from 1)
+ * with `answer(n)`: a status and a JSON body. `config` adds client options (`protocol`, `maxAttempts`).
+ */
+function fakeDynamoDb(
+  answer: (attempt: number) => { status: number; body: object | string } = () => ({ status: 200, body: {} }),
+  config: Record<string, unknown> = {},
+): { client: DynamoDBClient; sent: string[] } {
+  const sent: string[] = []
+  const requestHandler = {
+    handle: async (request: { body?: unknown }) => {
+      sent.push(String(request.body))
+      const { status, body } = answer(sent.length)
+      const bytes = Buffer.from(typeof body === 'string' ? body : JSON.stringify(body))
+      return { response: { statusCode: status, headers: { 'content-type': 'application/x-amz-json-1.0' }, body: bytes } }
+    },
+  }
+  const credentials = { accessKeyId: 'AKIDLOCAL', secretAccessKey: 'local' }
+  const plain = new DynamoDBClient({ region: 'us-east-1', requestHandler, maxAttempts: 1, credentials, ...config } as DynamoDBClientConfig)
+  return { client: createEncryptedDynamoDbClient(plain, { tables: { [TABLE]: encryptor() } }), sent }
+}
+
 describe('requests the client cannot read are refused, not sent as they are', () => {
   const put = new PutItemCommand({ TableName: TABLE, Item: order('p1', 'o1') })
-  /** An encrypted client whose HTTP handler records what reaches it. */
-  function recording(options: { protocol?: unknown } = {}): { client: DynamoDBClient; sent: unknown[] } {
-    const sent: unknown[] = []
-    const requestHandler = { handle: async (request: { body?: unknown }) => (sent.push(request.body), { response: { statusCode: 200, headers: {}, body: Buffer.from('{}') } }) }
-    const plain = new DynamoDBClient({ region: 'us-east-1', requestHandler, maxAttempts: 1, credentials: { accessKeyId: 'AKIDLOCAL', secretAccessKey: 'local' }, ...options } as DynamoDBClientConfig)
-    return { client: createEncryptedDynamoDbClient(plain, { tables: { [TABLE]: encryptor() } }), sent }
-  }
-
   it("a client made with another protocol than DynamoDB's JSON one (RPC v2 CBOR or JSON), whose requests it cannot read", async () => {
     for (const [protocol, name] of [
       [AwsSmithyRpcV2CborProtocol, 'rpc-v2-cbor'],
       [AwsSmithyRpcV2JsonProtocol, 'rpc-v2-json'],
     ] as const) {
-      const { client, sent } = recording({ protocol })
+      const { client, sent } = fakeDynamoDb(undefined, { protocol })
       expect(await rejectionOf(client.send(put)), name).toMatchObject({
         code: 'UNSUPPORTED_DYNAMODB_REQUEST',
         message: `The encrypted DynamoDB client reads requests in DynamoDB's JSON protocol (awsJson1_0, the AWS SDK's default); this one is in "${name}": leave the DynamoDBClient's protocol option unset.`,
@@ -547,26 +561,17 @@ describe('requests the client cannot read are refused, not sent as they are', ()
       expect(sent, name).toEqual([])
     }
     // The default protocol: the item goes out encrypted.
-    const { client, sent } = recording()
+    const { client, sent } = fakeDynamoDb()
     await client.send(put)
     expect(String(sent[0])).toContain('aws_dbe_head')
     expect(String(sent[0])).not.toContain('4111')
   })
 
   it("the AWS SDK's own retries resend the bytes encrypted once (a TransactWriteItems ClientRequestToken stays valid); a new send encrypts anew", async () => {
-    const sent: string[] = []
-    const requestHandler = {
-      // The first attempt of each send fails as DynamoDB's 500 does; the SDK retries it.
-      handle: async (request: { body?: unknown }) => {
-        sent.push(String(request.body))
-        const retryable = sent.length % 2 === 1
-        const body = retryable ? { __type: 'com.amazonaws.dynamodb.v20120810#InternalServerError', message: 'retry me' } : {}
-        return { response: { statusCode: retryable ? 500 : 200, headers: { 'content-type': 'application/x-amz-json-1.0' }, body: Buffer.from(JSON.stringify(body)) } }
-      },
-    }
-    const client = createEncryptedDynamoDbClient(
-      new DynamoDBClient({ region: 'us-east-1', requestHandler, maxAttempts: 2, credentials: { accessKeyId: 'AKIDLOCAL', secretAccessKey: 'local' } }),
-      { tables: { [TABLE]: encryptor() } },
+    // The first attempt of each send fails as DynamoDB's 500 does; the SDK retries it.
+    const { client, sent } = fakeDynamoDb(
+      (attempt) => (attempt % 2 === 1 ? { status: 500, body: { __type: 'com.amazonaws.dynamodb.v20120810#InternalServerError', message: 'retry me' } } : { status: 200, body: {} }),
+      { maxAttempts: 2 },
     )
     const transaction = () => new TransactWriteItemsCommand({ ClientRequestToken: 'order-u1-o9', TransactItems: [{ Put: { TableName: TABLE, Item: order('u1', 'o9') } }] })
     await client.send(transaction())
@@ -582,7 +587,7 @@ describe('requests the client cannot read are refused, not sent as they are', ()
   })
 
   it('a request whose body another middleware made a stream', async () => {
-    const { client, sent } = recording()
+    const { client, sent } = fakeDynamoDb()
     client.middlewareStack.add(
       (next) => async (args) => {
         const request = args.request as { body?: unknown }
@@ -597,22 +602,8 @@ describe('requests the client cannot read are refused, not sent as they are', ()
 })
 
 describe('errors that carry items (ReturnValuesOnConditionCheckFailure ALL_OLD; dynalite returns none): through the client', () => {
-  /** A DynamoDB client whose HTTP handler answers every request with `status` and the JSON `body`. */
-  function answering(status: number, body: object | string): DynamoDBClient {
-    const requestHandler = {
-      handle: async () => ({
-        response: {
-          statusCode: status,
-          headers: { 'content-type': 'application/x-amz-json-1.0' },
-          body: Buffer.from(typeof body === 'string' ? body : JSON.stringify(body)),
-        },
-      }),
-    }
-    return createEncryptedDynamoDbClient(
-      new DynamoDBClient({ region: 'us-east-1', requestHandler, maxAttempts: 1, credentials: { accessKeyId: 'AKIDLOCAL', secretAccessKey: 'local' } }),
-      { tables: { [TABLE]: encryptor() } },
-    )
-  }
+  /** An encrypted client whose HTTP handler answers every request with `status` and the JSON `body`. */
+  const answering = (status: number, body: object | string): DynamoDBClient => fakeDynamoDb(() => ({ status, body })).client
   const conditionFailed = (item: unknown) => ({
     __type: 'com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException',
     message: 'The conditional request failed',
