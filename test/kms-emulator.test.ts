@@ -706,7 +706,6 @@ describe('calls from web pages (CORS)', () => {
       },
       body: '{}',
     })
-  const listAliases = (endpoint: string, origin: string): Promise<Response> => call(endpoint, origin)
 
   it('by default, a page may not call it: a preflight is refused (403, no CORS headers), and a call is refused before it does anything', async () => {
     const refusal = `Origin ${page} may not call this KMS emulator: start it with corsOrigins (--cors-origin) listing the origin.`
@@ -748,7 +747,7 @@ describe('calls from web pages (CORS)', () => {
       const privateNetwork = await preflight(emulator.endpoint, 'https://app.example', { 'Access-Control-Request-Private-Network': 'true' })
       expect(privateNetwork.headers.get('access-control-allow-private-network')).toBe('true')
       // The SDK reads the request id and an error's type from headers, which the page may read only when exposed.
-      for (const answer of [await listAliases(emulator.endpoint, page), await fetch(emulator.endpoint, { method: 'POST', headers: { Origin: page }, body: '{}' })]) {
+      for (const answer of [await call(emulator.endpoint, page), await fetch(emulator.endpoint, { method: 'POST', headers: { Origin: page }, body: '{}' })]) {
         expect(answer.headers.get('access-control-allow-origin')).toBe(page)
         expect(answer.headers.get('access-control-expose-headers')).toBe('x-amzn-RequestId, x-amzn-ErrorType')
         expect(answer.headers.get('vary')).toBe('Origin')
@@ -756,7 +755,7 @@ describe('calls from web pages (CORS)', () => {
       // Another origin is refused; a preflight is not a KMS call, so the log holds the two POSTs only.
       const other = await preflight(emulator.endpoint, 'http://localhost:3000')
       expect([other.status, other.headers.get('access-control-allow-origin')]).toEqual([403, null])
-      const otherCall = await listAliases(emulator.endpoint, 'http://localhost:3000')
+      const otherCall = await call(emulator.endpoint, 'http://localhost:3000')
       expect([otherCall.status, otherCall.headers.get('access-control-allow-origin')]).toEqual([403, null])
       expect(emulator.calls.map(({ operation }) => operation)).toEqual(['ListAliases', '', 'ListAliases'])
     } finally {
