@@ -181,6 +181,16 @@ describe('DynamoDbItemEncryptor items', () => {
     expect(await reader.decryptItem(await reader.encryptItem(item))).toEqual(item)
   })
 
+  it('an item with only one of aws_dbe_head and aws_dbe_foot is refused under every plaintext policy', async () => {
+    const { aws_dbe_head, aws_dbe_foot, ...bare } = await encryptor.encryptItem(item)
+    for (const plaintextPolicy of ['FORBID_PLAINTEXT_WRITE_FORBID_PLAINTEXT_READ', 'FORBID_PLAINTEXT_WRITE_ALLOW_PLAINTEXT_READ', 'FORCE_PLAINTEXT_WRITE_ALLOW_PLAINTEXT_READ'] as const) {
+      const reader = new DynamoDbItemEncryptor({ ...base, plaintextPolicy })
+      expect(await codeOf(reader.decryptItem({ ...bare, aws_dbe_head: aws_dbe_head as AttributeValue }))).toBe('MALFORMED_ITEM')
+      expect(await codeOf(reader.decryptItem({ ...bare, aws_dbe_foot: aws_dbe_foot as AttributeValue }))).toBe('MALFORMED_ITEM')
+    }
+    expect(await codeOf(encryptor.decryptItem(item))).toBe('MALFORMED_ITEM')
+  })
+
   it('0x6700 items carry no signature and decrypt with the same configuration', async () => {
     const fast = new DynamoDbItemEncryptor({ ...base, algorithmSuite: 0x6700 })
     const stored = await fast.encryptItem(item)
