@@ -19,6 +19,8 @@ const base: DynamoDbItemEncryptorConfig = {
   keyring: aesKeyring(),
 }
 const item: Item = { pk: { S: 'u1' }, sk: { N: '7' }, card: { S: '4111' }, note: { S: 'hi' } }
+/** What decrypting a changed stored item may fail with (README, DynamoDB items). */
+const ITEM_DECRYPT_CODES = ['ITEM_AUTHENTICATION_FAILED', 'SIGNATURE_INVALID', 'COMMITMENT_MISMATCH', 'MALFORMED_ITEM', 'NO_DECRYPTABLE_KEY']
 const codeOf = async (promise: Promise<unknown>) => ((await rejectionOf(promise)) as { code?: string }).code
 const configCode = (config: Partial<DynamoDbItemEncryptorConfig>): string | undefined => {
   try {
@@ -639,10 +641,22 @@ describe('DynamoDbItemEncryptor on hostile stored items', () => {
           fc.pre(!isDeepStrictEqual(mutated, stored))
           const failure = await rejectionOf(itemEncryptor.decryptItem(mutated))
           expect(failure).toBeInstanceOf(EnvelopeError)
+          // The codes the README lists for a stored item that was changed: none of the message format's.
+          expect(ITEM_DECRYPT_CODES).toContain((failure as EnvelopeError).code)
         }),
         { numRuns: 250 },
       )
     })
+  })
+
+  it("a header whose suite was changed is refused as a malformed item: the signing suite's public key must be in the context, and only its", async () => {
+    for (const [from, to] of [[0x6700, 0x6701], [0x6701, 0x6700]] as const) {
+      const stored = await new DynamoDbItemEncryptor({ ...base, algorithmSuite: from as 0x6700 }).encryptItem(item)
+      const header = (stored.aws_dbe_head as { B: Uint8Array }).B.slice()
+      header[1] = to & 0xff // the flavor byte
+      const failure = await rejectionOf(encryptor.decryptItem({ ...stored, aws_dbe_head: { B: header } }))
+      expect(failure).toMatchObject({ code: 'MALFORMED_ITEM', message: expect.stringContaining(`suite 0x${to.toString(16)}`) })
+    }
   })
 
   it('a header claiming many data keys or a long legend is refused without large allocations', async () => {

@@ -1,7 +1,7 @@
 // The item header stored in `aws_dbe_head` (spec: structured-encryption/header.md):
 // version ‖ flavor ‖ message ID ‖ legend ‖ stored encryption context ‖ encrypted data keys ‖ commitment.
 import { ByteWriter, utf8, utf8Decoder } from '../../format/bytes.js'
-import { serializeContext } from '../../format/context.js'
+import { PUBLIC_KEY_CONTEXT_KEY, serializeContext } from '../../format/context.js'
 import type { AlgorithmSuite } from '../../suites.js'
 import type { EncryptedDataKey, EncryptionContext } from '../../types.js'
 import { InvalidItemError, MalformedItemError } from '../errors.js'
@@ -127,6 +127,16 @@ export function parseHeader(bytes: Uint8Array): { header: ItemHeader; partialHea
     contextPairs.push([key, reader.text('a context value')])
   }
   const storedEncryptionContext: EncryptionContext = Object.fromEntries(contextPairs)
+  // The signing suite's public key is stored in the context, and only the signing suite's: checked here, so that an
+  // item whose suite was changed is refused as an item, not by the materials manager as a message.
+  const hasPublicKey = contextPairs.some(([key]) => key === PUBLIC_KEY_CONTEXT_KEY)
+  if (hasPublicKey !== (flavor === 1)) {
+    throw new MalformedItemError(
+      flavor === 1
+        ? `The item header names suite 0x6701, which signs, but its encryption context has no "${PUBLIC_KEY_CONTEXT_KEY}".`
+        : `The item header names suite 0x6700, which does not sign, but its encryption context has "${PUBLIC_KEY_CONTEXT_KEY}".`,
+    )
+  }
   const keyCount = reader.uint8('the encrypted data key count')
   if (keyCount === 0) throw new MalformedItemError('The item header has no encrypted data key.')
   const encryptedDataKeys: EncryptedDataKey[] = []
