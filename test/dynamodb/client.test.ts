@@ -21,7 +21,7 @@ import { AwsSmithyRpcV2CborProtocol, AwsSmithyRpcV2JsonProtocol } from '@aws-sdk
 import { DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand as DocumentQueryCommand } from '@aws-sdk/lib-dynamodb'
 import { Readable } from 'node:stream'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { transformRequest, transformResponse } from '../../src/dynamodb/client/operations.js'
+import { transformErrorBody, transformRequest, transformResponse } from '../../src/dynamodb/client/operations.js'
 import { fromWireValue, toWireItem } from '../../src/dynamodb/client/wire.js'
 import { createEncryptedDynamoDbClient, DynamoDbItemEncryptor, type Item } from '../../src/dynamodb/index.js'
 import { buildKmsMrkMultiKeyring, CachingMaterialsManager, defaultKmsClientSupplier, KmsKeyring, LocalMaterialsCache, type KmsClientSupplier } from '../../src/index.js'
@@ -509,6 +509,27 @@ describe('transactions (dynalite has none): the request and response transformat
       await transformRequest('PutItem', input, tables)
       expect(input.Item, other).toEqual(toWireItem(plain))
     }
+  })
+
+  it('a transaction answer with more or fewer entries than the request had items is refused: its items cannot be matched to their tables', async () => {
+    const stored = toWireItem(await encryptor().encryptItem(plain))
+    const forged = { pk: { S: 'f' }, sk: { S: '1' }, card: { S: 'not decrypted' } }
+    const getInput = { TransactItems: [{ Get: { TableName: TABLE, Key: {} } }, { Get: { TableName: PLAIN_TABLE, Key: {} } }] }
+    for (const Responses of [[{ Item: stored }, {}, { Item: forged }], [{ Item: stored }]]) {
+      const state = await transformRequest('TransactGetItems', getInput, tables)
+      expect(await rejectionOf(transformResponse('TransactGetItems', getInput, { Responses }, tables, state))).toMatchObject({
+        code: 'MALFORMED_ITEM',
+        message: `DynamoDB's TransactGetItems response lists ${Responses.length} Responses for the request's 2 item(s): they cannot be matched to their tables, so none is returned.`,
+      })
+    }
+    const writeInput = { TransactItems: [{ Put: { TableName: TABLE, Item: toWireItem(plain) } }] }
+    const cancelled = { __type: 'com.amazonaws.dynamodb.v20120810#TransactionCanceledException', CancellationReasons: [{ Code: 'None' }, { Code: 'ConditionalCheckFailed', Item: forged }] }
+    expect(await rejectionOf(transformErrorBody('TransactWriteItems', writeInput, cancelled, tables))).toMatchObject({ code: 'MALFORMED_ITEM' })
+    // Transactions on tables the client does not encrypt are left as DynamoDB answered them.
+    const plainGet = { TransactItems: [{ Get: { TableName: PLAIN_TABLE, Key: {} } }] }
+    const output = { Responses: [{ Item: forged }, {}] }
+    await transformResponse('TransactGetItems', plainGet, output, tables, await transformRequest('TransactGetItems', plainGet, tables))
+    expect(output.Responses[0]?.Item).toEqual(forged)
   })
 
   it('TransactWriteItems refuses updates of signed attributes and conditions on encrypted ones', async () => {

@@ -298,6 +298,7 @@ export async function transformResponse(operation: string, input: Json, output: 
       break
     case 'TransactGetItems':
       if (!Array.isArray(output.Responses)) break
+      if (state.transactGetTables.some((name) => name !== undefined)) checkOnePerEntry(operation, 'Responses', output.Responses.length, state.transactGetTables.length)
       output.Responses = await Promise.all(
         output.Responses.map(async (response: Json, index: number) => {
           const encryptor = tables.get(state.transactGetTables[index] ?? '')
@@ -305,6 +306,19 @@ export async function transformResponse(operation: string, input: Json, output: 
         }),
       )
       break
+  }
+}
+
+/**
+ * DynamoDB answers a transaction with one entry per requested item, in the request's order: that order is all that
+ * says which table an entry's item is from. A list of another length cannot be matched, and an item it carries
+ * could be one of an encrypted table passed on undecrypted, so it is refused.
+ */
+function checkOnePerEntry(operation: string, list: string, count: number, requested: number): void {
+  if (count !== requested) {
+    throw new MalformedItemError(
+      `DynamoDB's ${operation} response lists ${count} ${list} for the request's ${requested} item(s): they cannot be matched to their tables, so none is returned.`,
+    )
   }
 }
 
@@ -324,12 +338,12 @@ export async function transformErrorBody(operation: string, input: Json, body: J
   }
   if (type === 'TransactionCanceledException' && operation === 'TransactWriteItems' && Array.isArray(body.CancellationReasons)) {
     const actions = (input.TransactItems ?? []) as Json[]
+    const tableOf = (action: Json | undefined) => tableNamed(tables, ((action?.Put ?? action?.Update ?? action?.Delete ?? action?.ConditionCheck ?? {}) as Json).TableName)
+    if (actions.some((action) => tableOf(action) !== undefined)) checkOnePerEntry(operation, 'CancellationReasons', body.CancellationReasons.length, actions.length)
     let changed = false
     body.CancellationReasons = await Promise.all(
       body.CancellationReasons.map(async (reason: Json, index: number) => {
-        const action = actions[index] ?? {}
-        const request = (action.Put ?? action.Update ?? action.Delete ?? action.ConditionCheck ?? {}) as Json
-        const encryptor = tableNamed(tables, request.TableName)
+        const encryptor = tableOf(actions[index])
         if (encryptor === undefined || reason?.Item === undefined) return reason
         changed = true
         return { ...reason, Item: await decryptWire(encryptor, reason.Item) }
