@@ -71,6 +71,7 @@ type Json = Record<string, any>
 
 /** Request-side state a response needs (e.g. the plaintext of items DynamoDB left unprocessed). */
 export interface RequestState {
+  /** The plaintext of each batch put, by its encrypted header (base64, as sent). */
   readonly originals: Map<string, WireItem>
   readonly transactGetTables: (string | undefined)[]
 }
@@ -171,6 +172,15 @@ function checkPartiql(tables: Tables, operation: string, statements: readonly (s
   }
 }
 
+/**
+ * An encrypted item's header, as base64 on the wire: unique to each encryption (it holds a random message ID), so it
+ * finds a batch's item again whatever order DynamoDB lists its attributes in when it hands the item back unprocessed.
+ */
+function headerOf(item: Json | undefined): string | undefined {
+  const header = (item?.[HEADER_ATTRIBUTE] as Json | undefined)?.B
+  return typeof header === 'string' ? header : undefined
+}
+
 /** Check and transform a request body in place; returns what the response needs. */
 export async function transformRequest(operation: string, input: Json, tables: Tables): Promise<RequestState> {
   const state: RequestState = { originals: new Map(), transactGetTables: [] }
@@ -219,7 +229,8 @@ export async function transformRequest(operation: string, input: Json, tables: T
           if (request.PutRequest === undefined) continue
           const original = request.PutRequest.Item ?? {}
           request.PutRequest.Item = await encryptWire(encryptor, operation, original)
-          state.originals.set(JSON.stringify(request.PutRequest.Item), original)
+          const header = headerOf(request.PutRequest.Item)
+          if (header !== undefined) state.originals.set(header, original)
         }
       }
       break
@@ -291,7 +302,8 @@ export async function transformResponse(operation: string, input: Json, output: 
       // spec: unprocessed puts are handed back in their plaintext form, ready to be retried through this client
       for (const requests of Object.values((output.UnprocessedItems ?? {}) as Record<string, Json[]>)) {
         for (const request of requests) {
-          const original = request.PutRequest === undefined ? undefined : state.originals.get(JSON.stringify(request.PutRequest.Item))
+          const header = headerOf(request.PutRequest?.Item)
+          const original = header === undefined ? undefined : state.originals.get(header)
           if (original !== undefined) request.PutRequest.Item = original
         }
       }
