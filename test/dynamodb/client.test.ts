@@ -535,6 +535,26 @@ describe('transactions (dynalite has none): the request and response transformat
     expect(output.Responses[0]?.Item).toEqual(forged)
   })
 
+  it('PartiQL that names an encrypted table, however it is spelled, is refused; other tables pass', async () => {
+    const refused = [
+      `INSERT INTO ${TABLE} VALUE {'pk': 't', 'card': '4111'}`,
+      `INSERT INTO "${TABLE}" VALUE {'pk': 't', 'card': '4111'}`,
+      `UPDATE/**/${TABLE} SET card = '4111' WHERE pk = 't'`,
+      `SELECT * FROM "${TABLE}"."by-status"`,
+      // Unquoted identifiers are case-insensitive in PartiQL: whether DynamoDB resolves them so, the check does not bet on.
+      `INSERT INTO ${TABLE.toUpperCase()} VALUE {'pk': 't', 'card': '4111'}`,
+      `DELETE FROM ${TABLE[0]!.toUpperCase()}${TABLE.slice(1)} WHERE pk = 't'`,
+    ]
+    for (const Statement of refused) {
+      expect(await rejectionOf(transformRequest('ExecuteStatement', { Statement }, tables)), Statement).toMatchObject({ code: 'UNSUPPORTED_DYNAMODB_REQUEST' })
+    }
+    for (const Statement of [`SELECT * FROM "${TABLE}-archive"`, `SELECT * FROM ${TABLE}.v2`, `INSERT INTO x${TABLE} VALUE {'pk': 't'}`, `SELECT * FROM "${PLAIN_TABLE}" WHERE note = '${TABLE}_x'`]) {
+      const input = { Statement }
+      await transformRequest('ExecuteStatement', input, tables)
+      expect(input.Statement).toBe(Statement)
+    }
+  })
+
   it('TransactWriteItems refuses updates of signed attributes and conditions on encrypted ones', async () => {
     for (const entry of [
       { Update: { TableName: TABLE, Key: {}, UpdateExpression: 'SET amount = :a' } },

@@ -164,8 +164,9 @@ async function decryptRead(encryptor: TableItemEncryptor, operation: string, ind
 function checkPartiql(tables: Tables, operation: string, statements: readonly (string | undefined)[]): void {
   for (const statement of statements) {
     for (const table of tables.keys()) {
-      // A table name appears in PartiQL as an identifier, possibly quoted: refuse any whole-word mention.
-      if (statement !== undefined && new RegExp(`(^|[^A-Za-z0-9_.-])${table.replace(/[.]/g, '\\.')}($|[^A-Za-z0-9_.-])`).test(statement)) {
+      // A table name appears in PartiQL as an identifier, possibly quoted: refuse any whole-word mention. In any case:
+      // PartiQL's unquoted identifiers are case-insensitive, and whether DynamoDB resolves them so is not documented.
+      if (statement !== undefined && new RegExp(`(^|[^A-Za-z0-9_.-])${table.replace(/[.]/g, '\\.')}($|[^A-Za-z0-9_.-])`, 'i').test(statement)) {
         refuse(table, operation, 'PartiQL statements on encrypted tables are not supported; use the item operations.')
       }
     }
