@@ -29,7 +29,7 @@ import { runInNewContext } from 'node:vm'
 
 import { decrypt as browserDecrypt } from '../src/browser.js'
 import { ALGORITHM_SUITE_IDS, EnvelopeError, RawAesKeyring, RawRsaKeyring, decrypt, encrypt } from '../src/index.js'
-import { pieceSizes, streamDecrypt, streamFinding } from './fuzz-stream.js'
+import { NOT_THE_MESSAGES_FAULT, pieceSizes, streamDecrypt, streamFinding } from './fuzz-stream.js'
 
 // ---------------------------------------------------------------------------------------------------------------
 // Public types
@@ -94,6 +94,7 @@ const byBuild = (build: Build): string => (build === 'browser' ? 'the browser bu
 
 export type FailureKind =
   | 'non-envelope-error' // decrypt threw/rejected with something that is not an EnvelopeError
+  | 'misplaced-error' // decrypt failed with a code that blames the library or the caller (INTERNAL_ERROR, ...), not the message
   | 'accepted-mutation' // decrypt returned a plaintext for a mutated message
   | 'slow' // one decrypt call took longer than slowMs
   | 'hang' // one decrypt call did not settle within hangMs
@@ -1404,6 +1405,15 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
     switch (outcome.kind) {
       case 'rejected':
         errorsByCode[outcome.code] = (errorsByCode[outcome.code] ?? 0) + 1
+        if (NOT_THE_MESSAGES_FAULT.has(outcome.code)) {
+          fail({
+            ...common,
+            kind: 'misplaced-error',
+            detail: `${by}decrypt failed with ${outcome.code}, which blames the library or the caller, not the message`,
+            errorCode: outcome.code,
+            case: fuzzCase(),
+          })
+        }
         break
       case 'accepted': {
         const unchanged = equalBytes(outcome.plaintext, input.base.plaintext)

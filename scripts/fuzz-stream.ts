@@ -102,6 +102,12 @@ export async function streamDecrypt(
   return { kind: 'foreign', error, emitted: emitted(), durationMs }
 }
 
+/**
+ * Error codes that blame the library, the caller's setup or a keyring, not the message: a changed message must fail
+ * with a code that says what is wrong with it (MALFORMED_MESSAGE, FRAME_AUTHENTICATION_FAILED, ...), never these.
+ */
+export const NOT_THE_MESSAGES_FAULT: ReadonlySet<string> = new Set(['INTERNAL_ERROR', 'INVALID_CONFIGURATION', 'KEYRING_FAILURE', 'ABORTED', 'ENVELOPE_ERROR'])
+
 /** What is wrong with how a stream ended on a mutated message, or undefined when nothing is. */
 export function streamFinding(outcome: StreamOutcome, originalPlaintext: Uint8Array, slowMs: number): { kind: FailureKind; detail: string } | undefined {
   const { emitted } = outcome
@@ -117,6 +123,9 @@ export function streamFinding(outcome: StreamOutcome, originalPlaintext: Uint8Ar
   if (outcome.kind === 'foreign') {
     const error = outcome.error
     return { kind: 'non-envelope-error', detail: `decryptStream: ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}` }
+  }
+  if (outcome.kind === 'rejected' && NOT_THE_MESSAGES_FAULT.has(outcome.code)) {
+    return { kind: 'misplaced-error', detail: `decryptStream failed with ${outcome.code}, which blames the library or the caller, not the message` }
   }
   if (outcome.durationMs > slowMs) return { kind: 'slow', detail: `decryptStream took ${outcome.durationMs.toFixed(1)} ms (limit ${slowMs} ms)` }
   return undefined

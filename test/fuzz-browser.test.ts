@@ -7,13 +7,14 @@ import { describe, expect, it, vi } from 'vitest'
 
 import { replayCase, runFuzz } from '../scripts/fuzz-lib.js'
 
-const browser = vi.hoisted(() => ({ calls: 0, streams: 0, acceptEverything: false }))
+const browser = vi.hoisted(() => ({ calls: 0, streams: 0, acceptEverything: false, failInternally: false }))
 
 vi.mock('../src/browser.js', async (importOriginal) => {
   const original = await importOriginal<typeof import('../src/browser.js')>()
   const decrypt: typeof original.decrypt = async (...args) => {
     browser.calls++
     const result = await original.decrypt(...args).catch((error: unknown) => {
+      if (browser.failInternally) throw new original.InternalError('planted: a failure that blames the library')
       if (!browser.acceptEverything) throw error
       return undefined
     })
@@ -70,6 +71,20 @@ describe('fuzzing the browser build', () => {
       }
     } finally {
       browser.acceptEverything = false
+    }
+  }, 60_000)
+
+  it('reports a decrypt that fails with a code blaming the library or the caller (INTERNAL_ERROR), not the message', async () => {
+    browser.failInternally = true
+    try {
+      const report = await runFuzz({ iterations: 8, seed: SEED })
+      expect(report.failureList.map((failure) => [failure.iteration, failure.kind, failure.errorCode])).toEqual([
+        [2, 'misplaced-error', 'INTERNAL_ERROR'],
+        [6, 'misplaced-error', 'INTERNAL_ERROR'],
+      ])
+      expect(report.failureList[0]?.detail).toBe('the browser build: decrypt failed with INTERNAL_ERROR, which blames the library or the caller, not the message')
+    } finally {
+      browser.failInternally = false
     }
   }, 60_000)
 })

@@ -43,6 +43,8 @@ describe('decrypt mutation fuzzing', () => {
     expect(streamFinding(outcome('foreign', []), original, 1000)).toMatchObject({ kind: 'non-envelope-error', detail: 'decryptStream: RangeError: boom' })
     expect(streamFinding(outcome('hang', []), original, 1000)?.kind).toBe('hang')
     expect(streamFinding(outcome('rejected', [], 1001), original, 1000)?.kind).toBe('slow')
+    // A code that blames the library or the caller is a finding too.
+    expect(streamFinding({ ...outcome('rejected', []), code: 'INTERNAL_ERROR' }, original, 1000)?.kind).toBe('misplaced-error')
   })
 
   it("the stream path checks output against the plaintext of the message whose header a mutated message begins with", async () => {
