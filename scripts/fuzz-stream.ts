@@ -124,7 +124,7 @@ export function streamFinding(outcome: StreamOutcome, originalPlaintext: Uint8Ar
     const error = outcome.error
     return { kind: 'non-envelope-error', detail: `decryptStream: ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}` }
   }
-  if (outcome.kind === 'rejected' && NOT_THE_MESSAGES_FAULT.has(outcome.code)) {
+  if (outcome.kind === 'rejected' && NOT_THE_MESSAGES_FAULT.has(outcome.code ?? '')) {
     return { kind: 'misplaced-error', detail: `decryptStream failed with ${outcome.code}, which blames the library or the caller, not the message` }
   }
   if (outcome.durationMs > slowMs) return { kind: 'slow', detail: `decryptStream took ${outcome.durationMs.toFixed(1)} ms (limit ${slowMs} ms)` }
