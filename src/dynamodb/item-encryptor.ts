@@ -40,11 +40,21 @@ const KEY_VALUE_MAX_BYTES: Readonly<Record<KeyRole, number>> = { 'partition key'
 function keyTerminal(item: Item, name: string, role: KeyRole, errorType: typeof InvalidItemError | typeof MalformedItemError): Terminal {
   const value = item[name]
   if (value === undefined) throw new errorType(`The item has no ${role} attribute ${quoteIdentifier(name)}.`)
-  const terminal = serializeAttribute(value, name)
+  const terminal = errorType === MalformedItemError ? storedAttribute(value, name) : serializeAttribute(value, name)
   // An item to encrypt whose key DynamoDB would refuse is refused before any keyring runs (the PutItem would fail
   // after them); a stored item's key was DynamoDB's to check.
   if (errorType === InvalidItemError) checkKeyValue(terminal, Object.keys(value)[0]!, name, role)
   return terminal
+}
+
+/** A stored item's attribute, serialized: a value DynamoDB would not hold is a malformed item, not the caller's error. */
+function storedAttribute(value: AttributeValue, name: string): Terminal {
+  try {
+    return serializeAttribute(value, name)
+  } catch (error) {
+    if (error instanceof InvalidItemError) throw new MalformedItemError(`The stored item's ${error.message}`, { cause: error })
+    throw error
+  }
 }
 
 /** A key attribute's value as DynamoDB takes it: a string, number or binary, not empty, of at most its size. */
@@ -245,14 +255,7 @@ export class ItemEncryptorCore {
     if (version !== 1 && version !== 2) throw new MalformedItemError(`The item's header has version ${version}; versions 1 and 2 exist.`)
     const encryptionContext = this.#baseContext(item, version, MalformedItemError)
     const fields = new Map<string, Terminal>()
-    for (const [name, value] of Object.entries(item)) {
-      try {
-        fields.set(name, serializeAttribute(value, name))
-      } catch (error) {
-        if (error instanceof InvalidItemError) throw new MalformedItemError(`The stored item's ${error.message}`, { cause: error })
-        throw error
-      }
-    }
+    for (const [name, value] of Object.entries(item)) fields.set(name, storedAttribute(value, name))
     const result = await decryptStructure({
       tableName: config.logicalTableName,
       fields,

@@ -154,6 +154,14 @@ describe('DynamoDbItemEncryptor items', () => {
     expect(await codeOf(encryptor.decryptItem({ ...stored, aws_dbe_head: { B: header.subarray(0, 10) } }))).toBe('MALFORMED_ITEM')
   })
 
+  it('a stored key value DynamoDB would not hold is a malformed item, as any other stored value is (not INVALID_ITEM, the caller\'s error on encrypt)', async () => {
+    const stored = await encryptor.encryptItem(item)
+    for (const sk of [{ N: '1'.repeat(39) }, { N: '12abc' }, { NS: [] }]) {
+      expect(await rejectionOf(encryptor.decryptItem({ ...stored, sk: sk as AttributeValue }))).toMatchObject({ code: 'MALFORMED_ITEM', message: expect.stringMatching(/^The stored item's sk\.N/) })
+    }
+    expect(await codeOf(encryptor.encryptItem({ ...item, sk: { N: '1'.repeat(39) } }))).toBe('INVALID_ITEM')
+  })
+
   it('an item in DynamoDB JSON (a stream record, the AWS CLI\'s output), its binaries base64 text, is refused saying to convert it with itemFromDynamoDbJson', async () => {
     const stored = await encryptor.encryptItem(item)
     const json = JSON.parse(JSON.stringify(stored, (_key, value: unknown) => (value instanceof Uint8Array ? Buffer.from(value).toString('base64') : value))) as Item
