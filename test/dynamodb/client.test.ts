@@ -217,6 +217,20 @@ describe('encrypted DynamoDB client on dynalite', () => {
     expect(after.Attributes?.aws_dbe_head).toBeUndefined()
   })
 
+  it("UpdateItem on a key with no item creates a plaintext item, which reads refuse; attribute_exists(aws_dbe_head) updates only encrypted items", async () => {
+    const Key = { pk: { S: 'u9' }, sk: { S: 'new' } }
+    const set = { UpdateExpression: 'SET note = :n', ExpressionAttributeValues: { ':n': { S: 'hello' } } }
+    const guarded = new UpdateItemCommand({ TableName: TABLE, Key, ...set, ConditionExpression: 'attribute_exists(aws_dbe_head)' })
+    expect(await rejectionOf(client.send(guarded))).toMatchObject({ name: 'ConditionalCheckFailedException' })
+    expect((await raw.send(new GetItemCommand({ TableName: TABLE, Key }))).Item).toBeUndefined()
+    await client.send(new UpdateItemCommand({ TableName: TABLE, Key, ...set }))
+    expect(await rejectionOf(client.send(new GetItemCommand({ TableName: TABLE, Key })))).toMatchObject({ code: 'MALFORMED_ITEM' })
+    // On an encrypted item, the guarded update goes through.
+    await client.send(new PutItemCommand({ TableName: TABLE, Item: order('u9', 'old') }))
+    await client.send(new UpdateItemCommand({ TableName: TABLE, Key: { pk: { S: 'u9' }, sk: { S: 'old' } }, ...set, ConditionExpression: 'attribute_exists(aws_dbe_head)' }))
+    expect((await client.send(new GetItemCommand({ TableName: TABLE, Key: { pk: { S: 'u9' }, sk: { S: 'old' } } }))).Item?.note).toEqual({ S: 'hello' })
+  })
+
   it('BatchWriteItem: deletes and other tables pass as they are, beside encrypted puts', async () => {
     await client.send(new PutItemCommand({ TableName: TABLE, Item: order('u5', 'gone') }))
     await client.send(
