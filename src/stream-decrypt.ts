@@ -13,16 +13,16 @@ import {
   UnsupportedOperationError,
 } from './errors.js'
 import { platformFailure } from './platform-failure.js'
-import { ByteReader } from './format/bytes.js'
+import { ByteReader, uint32At } from './format/bytes.js'
 import { MAX_SIGNATURE_LENGTH, readFooter } from './format/footer.js'
-import { MAX_SEQUENCE_NUMBER, frameSizeAt, readFrame, readNonFramedBody, type FrameView } from './format/frame.js'
+import { FINAL_FRAME_MARKER, FINAL_FRAME_OVERHEAD, MAX_SEQUENCE_NUMBER, REGULAR_FRAME_OVERHEAD, frameSizeAt, readFrame, readNonFramedBody, type FrameView } from './format/frame.js'
 import { parseHeader, type ParsedHeader } from './format/header.js'
 import { InputBuffer } from './input-buffer.js'
 import { quoteValue } from './quote.js'
 import { abortSignalOption, abortedError, watchAbort } from './abort.js'
 import {
   DEFAULT_MAX_HEADER_SIZE,
-  DEFAULT_MAX_NON_FRAMED_BODY,
+  DEFAULT_MAX_BUFFERED_BODY,
   asChunk,
   cancelledError,
   deferred,
@@ -71,12 +71,20 @@ export async function decryptIterableWith(
   return { plaintext: output, header, encryptionContext: driver.authenticatedContext?.() ?? header.encryptionContext }
 }
 
+/** The content length of the frame at `start` whose size `frameSizeAt` gave (negative while its header is incomplete). */
+function frameContentLength(bytes: Uint8Array, start: number, size: number): number {
+  const final = bytes.length - start >= 4 && uint32At(bytes, start) === FINAL_FRAME_MARKER
+  return size - (final ? FINAL_FRAME_OVERHEAD : REGULAR_FRAME_OVERHEAD)
+}
+
 export function decryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, streamOptions: DecryptStreamOptions | null | undefined): StreamDriver {
   const cmm = asMaterialsManager(keyringOrCmm)
   const options = optionsObject(streamOptions, 'A decrypt stream', DECRYPT_STREAM_OPTIONS)
   const settings = decryptionSettings(options)
   const maxHeaderSize = positiveIntegerOption('maxHeaderSize', options.maxHeaderSize, Number.MAX_SAFE_INTEGER) ?? DEFAULT_MAX_HEADER_SIZE
   const maxBodySize = settings.maxBodySize ?? Number.POSITIVE_INFINITY
+  /** The most content the stream holds of one frame or non-framed body: `maxBodySize` when given. */
+  const maxBuffered = settings.maxBodySize ?? DEFAULT_MAX_BUFFERED_BODY
   const signal = abortSignalOption(options.signal)
   const { unsignedOnly } = options
   // A truthy string such as 'true' (from an environment variable, say) must not pass as false.
@@ -180,6 +188,13 @@ export function decryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, str
       if (bodyLength + size > maxBodySize) {
         throw new LimitExceededError(`The message body is larger than maxBodySize (${settings.maxBodySize} bytes).`)
       }
+      // With maxBodySize given, the check above bounds the frame; without it, the default bounds its content.
+      if (framed && frameContentLength(bytes, start, size) > maxBuffered) {
+        throw new LimitExceededError(
+          `The message's next frame holds ${frameContentLength(bytes, start, size)} bytes (frame length ${messageHeader.frameLength}); a stream holds a ` +
+            `whole frame until its tag verifies, and at most ${maxBuffered} bytes unless maxBodySize allows more. Set maxBodySize to decrypt messages with such frames.`,
+        )
+      }
       if (reader.remaining < size) break
       if (sequenceNumber > MAX_SEQUENCE_NUMBER) throw new LimitExceededError('The message has more frames than the format allows.')
       const frame = framed ? readFrame(reader, messageHeader.frameLength, sequenceNumber) : readNonFramedBody(reader)
@@ -256,10 +271,10 @@ export function decryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, str
 
   function nonFramedSize(rest: Uint8Array): number {
     const contentLength = new ByteReader(rest, 12).uint64('body content length') // after the IV; as one-shot reads it
-    const limit = Math.min(maxBodySize, DEFAULT_MAX_NON_FRAMED_BODY)
-    if (contentLength > limit) {
+    if (contentLength > maxBuffered) {
       throw new LimitExceededError(
-        `The non-framed body holds ${contentLength} bytes; a stream must buffer all of it and allows ${limit}. Use one-shot decrypt or raise maxBodySize.`,
+        `The non-framed body holds ${contentLength} bytes; a stream must buffer all of it and allows ${maxBuffered}` +
+          (settings.maxBodySize === undefined ? ' unless maxBodySize allows more. Set maxBodySize, or use one-shot decrypt.' : ' (maxBodySize).'),
       )
     }
     return 20 + contentLength + 16

@@ -37,8 +37,12 @@ export interface EnvelopeStream extends TransformStream<Uint8Array, Bytes> {
 }
 
 export const DEFAULT_MAX_HEADER_SIZE = 1024 * 1024
-/** A non-framed body can be released only after its single tag, so a stream must hold all of it. */
-export const DEFAULT_MAX_NON_FRAMED_BODY = 64 * 1024 * 1024
+/**
+ * A frame, or a non-framed body, can be released only after its tag verifies, so a stream holds all of it first: the
+ * most a decrypt stream holds of one, unless `maxBodySize` says otherwise. The message says how long its frames are,
+ * up to 4 GiB, and anyone who can write a message (whoever holds an RSA public key) chooses that.
+ */
+export const DEFAULT_MAX_BUFFERED_BODY = 64 * 1024 * 1024
 
 export function deferred<T>(): { promise: Promise<T>; resolve: (value: T) => void; reject: (error: unknown) => void } {
   let resolve!: (value: T) => void

@@ -821,6 +821,35 @@ describe('stream options', () => {
     expect(written - headerLength, 'body bytes accepted before LIMIT_EXCEEDED').toBeLessThanOrEqual(maxBodySize + chunkSize)
   })
 
+  // Regression test; the bug it caught: without maxBodySize, a stream buffered a frame as long as the message's header
+  // said (up to 4 GiB, chosen by whoever wrote the message: anyone holding an RSA public key), so one upload could
+  // take a service's memory (1 GiB of a frame written: 1.5 GiB RSS). Non-framed bodies were already capped at 64 MiB.
+  it('without maxBodySize, a frame holding more than 64 MiB is refused from its first bytes; maxBodySize allows it', async () => {
+    const frameLength = 2 ** 31
+    const { ciphertext, header } = await encrypt(keyring, bytes(10), { frameLength })
+    // A short message of such frames is one small final frame, and decrypts.
+    expect((await run(decryptStream(keyring), split(ciphertext, [7]))).output).toEqual(bytes(10))
+    // The first 4 bytes of a regular frame (its sequence number) say that a whole frameLength follows.
+    const headerLength = parseHeader(ciphertext).length
+    const opening = new Uint8Array(Buffer.concat([ciphertext.subarray(0, headerLength), Uint8Array.of(0, 0, 0, 1), new Uint8Array(1 << 20)]))
+    const refused = await run(decryptStream(keyring), split(opening, [headerLength, 4]))
+    expectCode(refused.error, 'LIMIT_EXCEEDED')
+    expect((refused.error as Error).message).toBe(
+      `The message's next frame holds ${frameLength} bytes (frame length ${frameLength}); a stream holds a whole frame until its tag verifies, ` +
+        'and at most 67108864 bytes unless maxBodySize allows more. Set maxBodySize to decrypt messages with such frames.',
+    )
+    expect(header.frameLength).toBe(frameLength)
+    // With maxBodySize over the frame, the stream waits for the rest of it: the input ends first.
+    expectCode((await run(decryptStream(keyring, { maxBodySize: 2 ** 33 }), split(opening, [headerLength, 4]))).error, 'TRUNCATED_MESSAGE')
+    // Frames of exactly 64 MiB of content are within the default (the stream waits for the rest); a byte more is not.
+    for (const [length, code] of [[64 * 1024 * 1024, 'TRUNCATED_MESSAGE'], [64 * 1024 * 1024 + 1, 'LIMIT_EXCEEDED']] as const) {
+      const small = (await encrypt(keyring, bytes(10), { frameLength: length })).ciphertext
+      const start = parseHeader(small).length
+      const frameOpening = new Uint8Array(Buffer.concat([small.subarray(0, start), Uint8Array.of(0, 0, 0, 1), new Uint8Array(1024)]))
+      expectCode((await run(decryptStream(keyring), [frameOpening])).error, code)
+    }
+  })
+
   it('maxBodySize on non-framed messages: same limit as one-shot decrypt, and refused before the body is buffered', async () => {
     const nonFramed = manifest.vectors.filter((vector) => vector.expect === 'success' && vector.contentType === 'non-framed')
     expect(nonFramed.length).toBeGreaterThan(0)
@@ -859,6 +888,13 @@ describe('stream options', () => {
     const writer = stream.writable.getWriter()
     void stream.readable.getReader().read().catch(() => undefined)
     expectCode(await rejectionOf(writer.write(ciphertext.subarray(0, headerLength + 20))), 'LIMIT_EXCEEDED')
+    // A body claiming 80 MiB: over the default of 64 MiB, within a maxBodySize of 100 MiB (which raised nothing before:
+    // the stream took the smaller of the two), so that stream waits for the rest and the input ends first.
+    const claim = Uint8Array.from(ciphertext.subarray(0, headerLength + 20))
+    new DataView(claim.buffer).setBigUint64(headerLength + 12, BigInt(80 * 1024 * 1024))
+    const options = { commitmentPolicy: vector.commitmentPolicy }
+    expectCode((await run(decryptStream(buildKeyring(spec), options), [claim])).error, 'LIMIT_EXCEEDED')
+    expectCode((await run(decryptStream(buildKeyring(spec), { ...options, maxBodySize: 100 * 1024 * 1024 }), [claim])).error, 'TRUNCATED_MESSAGE')
   })
 
   it('a non-framed content length past 2^53 is MALFORMED_MESSAGE, one-shot and streamed (a stream said LIMIT_EXCEEDED with a rounded length)', async () => {
