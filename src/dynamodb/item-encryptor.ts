@@ -202,9 +202,9 @@ export class ItemEncryptorCore {
     checkConvertible(object, 'encryptObject', InvalidItemError)
     // An option given as undefined keeps its default, here as everywhere in kms-envelope.
     const marshallOptions = { ...rest, removeUndefinedValues: rest.removeUndefinedValues ?? true } as Parameters<typeof marshall>[1]
-    const item = marshalled(() => marshall(object, marshallOptions), InvalidItemError, 'encryptObject')
+    const item = converted(() => marshall(object, marshallOptions) as Item, InvalidItemError, 'encryptObject', 'the object to a DynamoDB item')
     const { item: stored } = await this.#call('encryptObject', { signal }, (checked) => this.#encrypt(item, checked))
-    return unmarshall(stored as never)
+    return converted(() => unmarshall(stored as never), InvalidItemError, 'encryptObject', 'the stored item back to an object')
   }
 
   /** Decrypt a stored item given as a plain object (what the document client returns) back to a plain object. */
@@ -213,7 +213,7 @@ export class ItemEncryptorCore {
     const signal = ownSignal(options) as AbortSignal | undefined
     const { marshall, unmarshall } = await loadMarshalling()
     checkConvertible(object, 'decryptObject', MalformedItemError)
-    const item = marshalled(() => marshall(object, { convertClassInstanceToMap: false }), MalformedItemError, 'decryptObject')
+    const item = converted(() => marshall(object, { convertClassInstanceToMap: false }) as Item, MalformedItemError, 'decryptObject', 'the object to a DynamoDB item')
     const { item: decrypted } = await this.#call('decryptObject', { signal }, (checked) => this.#decrypt(item, checked))
     const dropped = protoKeyPath(decrypted, 'item')
     if (dropped !== undefined) {
@@ -221,7 +221,7 @@ export class ItemEncryptorCore {
         `decryptObject: ${dropped} has a key "__proto__", which @aws-sdk/util-dynamodb would leave out of the object without a word: read it with decryptItem.`,
       )
     }
-    return unmarshall(decrypted as never, unmarshallOptions as Parameters<typeof unmarshall>[1])
+    return converted(() => unmarshall(decrypted as never, unmarshallOptions as Parameters<typeof unmarshall>[1]), InvalidItemError, 'decryptObject', 'the decrypted item to an object')
   }
 
   /** Verify and decrypt `item`; fails with a typed error, returning nothing, if any signed attribute changed. */
@@ -303,18 +303,32 @@ const loadMarshalling = /* @__PURE__ */ loadOnce(
 )
 
 /**
- * `marshall` from `@aws-sdk/util-dynamodb`, its failure an `errorType`. Its own message stays in the cause only:
- * it quotes the value it refused, which may be an attribute meant to be encrypted.
+ * Why `@aws-sdk/util-dynamodb` refused a conversion, from its message, in words that do not quote the value: its own
+ * messages do (a number, a date), and the value may be an attribute meant to be encrypted, or one just decrypted.
  */
-function marshalled(marshall: () => unknown, errorType: typeof InvalidItemError | typeof MalformedItemError, method: string): Item {
+function conversionReason(error: unknown): string {
+  const message = error instanceof Error ? String(error.message) : ''
+  if (/SAFE_INTEGER|BigInt|imprecise number/.test(message)) {
+    return "a number JavaScript cannot hold exactly (pass a BigInt or @aws-sdk/lib-dynamodb's NumberValue; to read one, the option wrapNumbers: true)"
+  }
+  if (/^Special numeric value/.test(message)) return 'NaN or an infinite number, which DynamoDB cannot store'
+  if (/non-empty set/.test(message)) return 'an empty Set (or pass the option convertEmptyValues: true)'
+  if (/removeUndefinedValues/.test(message)) return 'undefined in an array or Set (or pass the option removeUndefinedValues: true)'
+  if (/^Unsupported type passed|^Only Number Set|Symbol/.test(message)) {
+    return 'a value of a type it does not take: a Symbol, a Date, a class instance (or pass the option convertClassInstanceToMap: true), or a Set of other values than numbers, strings or binaries'
+  }
+  return 'a value it does not take'
+}
+
+/**
+ * `convert` (a call of `@aws-sdk/util-dynamodb`'s `marshall` or `unmarshall`), its failure an `errorType` that says
+ * why without its message, which quotes the value, and without it as the cause, which logs print too.
+ */
+function converted<T>(convert: () => T, errorType: typeof InvalidItemError | typeof MalformedItemError, method: string, what: string): T {
   try {
-    return marshall() as Item
+    return convert()
   } catch (error) {
-    throw new errorType(
-      `${method}: @aws-sdk/util-dynamodb cannot convert the object to a DynamoDB item (a value of a type it does not take: a Symbol, ` +
-        'a Date or class instance, NaN, an empty Set); its error is the cause.',
-      { cause: error },
-    )
+    throw new errorType(`${method}: @aws-sdk/util-dynamodb cannot convert ${what}: ${conversionReason(error)}. (Its own message is left out: it quotes the value.)`)
   }
 }
 

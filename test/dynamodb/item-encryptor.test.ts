@@ -1,5 +1,5 @@
 // DynamoDbItemEncryptor: configuration checks, item checks, plaintext policies and the stored form.
-import { isDeepStrictEqual } from 'node:util'
+import { inspect, isDeepStrictEqual } from 'node:util'
 import { unmarshall } from '@aws-sdk/util-dynamodb'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
@@ -224,13 +224,28 @@ describe('DynamoDbItemEncryptor items', () => {
 
   it('encryptObject/decryptObject: objects @aws-sdk/util-dynamodb cannot convert are typed errors that do not quote the value', async () => {
     const born = new Date('1990-05-17T00:00:00Z')
-    for (const card of [Symbol('card'), born, Number.NaN, new Set(), new (class Card { number = '4111' })()]) {
+    const reasons: [unknown, string][] = [
+      [Symbol('card'), 'a value of a type it does not take'],
+      [born, 'a value of a type it does not take'],
+      [Number.NaN, 'NaN or an infinite number'],
+      [new Set(), 'an empty Set'],
+      [new (class Card { number = '4111' })(), 'a value of a type it does not take'],
+      [4111_1111_1111_1111_1111, 'a number JavaScript cannot hold exactly'],
+    ]
+    for (const [card, reason] of reasons) {
       const error = await rejectionOf(encryptor.encryptObject({ pk: 'u9', sk: 12, card }))
       expect(error).toBeInstanceOf(EnvelopeError)
       expect((error as EnvelopeError).code).toBe('INVALID_ITEM')
-      expect((error as Error).cause).toBeInstanceOf(Error)
-      expect((error as Error).message).not.toMatch(/1990|4111/)
+      expect((error as Error).message).toContain(`encryptObject: @aws-sdk/util-dynamodb cannot convert the object to a DynamoDB item: ${reason}`)
+      // Nor in its cause: @aws-sdk/util-dynamodb's own message quotes the value, and logs print causes too.
+      expect(inspect(error, { depth: 5 })).not.toMatch(/1990|4111|May 17/)
     }
+    // A decrypted number JavaScript cannot hold exactly: the error does not quote the plaintext it just decrypted.
+    const storedNumber = await encryptor.encryptItem({ pk: { S: 'u9' }, sk: { N: '12' }, card: { N: '4111111111111111111.5' } })
+    const failure = await rejectionOf(encryptor.decryptObject(unmarshall(storedNumber)))
+    expect(failure).toMatchObject({ code: 'INVALID_ITEM', message: expect.stringContaining('decryptObject: @aws-sdk/util-dynamodb cannot convert the decrypted item to an object: a number') })
+    expect(inspect(failure, { depth: 5 })).not.toContain('4111111111111111111')
+    expect(String((await encryptor.decryptObject(unmarshall(storedNumber), { wrapNumbers: true })).card)).toBe('4111111111111111111.5')
     // A function would be left out of the item silently, wherever it sits.
     for (const [card, path] of [
       [() => '4111', 'object.card'],
