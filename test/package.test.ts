@@ -984,6 +984,19 @@ const worker :Workerd.Worker = (
     expect(firstLine).toMatch(/^KMS emulator listening on http:\/\/127\.0\.0\.1:\d+ /)
     expect(await exited).toBe(0)
     expect(errors).toContain('SIGINT handlers at first write: 1')
+    expect(errors).not.toContain('warning')
+    // Another than a loopback address: the command says that whoever reaches it can use its keys.
+    const open = spawn(process.execPath, [bin, '--port', '0', '--host', '0.0.0.0', '--regions', 'us-east-1'], { cwd: consumer })
+    const openExited = new Promise<number | null>((resolve) => open.once('exit', resolve))
+    let openErrors = ''
+    open.stderr.on('data', (chunk: Buffer) => (openErrors += chunk.toString()))
+    await new Promise<void>((resolve, reject) => {
+      open.stdout.on('data', (chunk: Buffer) => chunk.toString().includes('Press Ctrl-C') && resolve())
+      void openExited.then((code) => reject(new Error(`exited with ${code}: ${openErrors}`)))
+    })
+    open.kill('SIGINT')
+    expect(await openExited).toBe(0)
+    expect(openErrors).toContain('kms-envelope-kms-emulator: warning: listening on 0.0.0.0, which other machines may reach. The emulator checks no credentials')
   })
 })
 

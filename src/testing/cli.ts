@@ -21,6 +21,11 @@ Options:
   -h, --help               show this help
 `
 
+/** Whether `host` is this machine's loopback address, which no other machine reaches. */
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host)
+}
+
 function fail(message: string): never {
   process.stderr.write(`kms-envelope-kms-emulator: ${message}\n\n${USAGE}`)
   process.exit(2)
@@ -91,6 +96,12 @@ async function main(): Promise<void> {
     const primary = emulator.createKey({ region: firstRegion, multiRegion: true })
     process.stdout.write(`multi-Region key: ${primary.arn}\n`)
     for (const region of otherRegions) process.stdout.write(`  replica: ${emulator.replicateKey(primary.arn, region).arn}\n`)
+  }
+  if (options.host !== undefined && !isLoopback(options.host)) {
+    process.stderr.write(
+      `kms-envelope-kms-emulator: warning: listening on ${options.host}, which other machines may reach. The emulator checks no ` +
+        'credentials: whoever reaches it can use its keys. Listen on 127.0.0.1 (the default) unless other machines or containers must call it.\n',
+    )
   }
   if (options.corsOrigins !== undefined && options.corsOrigins.length > 0) {
     process.stdout.write(`web pages that may call it: ${options.corsOrigins.includes('*') ? 'any' : options.corsOrigins.join(', ')}\n`)

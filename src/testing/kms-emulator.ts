@@ -21,7 +21,10 @@ import { KmsStore, nowInSeconds, systemProblem, type EmulatedKey } from './kms-s
 export interface KmsEmulatorOptions {
   /** Port to listen on; 0 (the default) picks a free one. */
   port?: number | undefined
-  /** Address to listen on; default `127.0.0.1`. */
+  /**
+   * Address to listen on; default `127.0.0.1`. The emulator checks no credentials: whoever can reach the address can
+   * use its keys, so another than a loopback address (`0.0.0.0`, for other containers) opens them to that network.
+   */
   host?: string | undefined
   /** Regions served; default `['us-east-1', 'us-west-2', 'eu-west-1']`. Requests signed for others get UnrecognizedClientException. */
   regions?: string[] | undefined
