@@ -604,6 +604,19 @@ function fakeDynamoDb(
   return { client: createEncryptedDynamoDbClient(plain, { tables: { [TABLE]: encryptor() } }), sent }
 }
 
+describe('PartiQL through the client', () => {
+  it('a statement naming an encrypted table in another letter case is refused before it is sent', async () => {
+    const { client, sent } = fakeDynamoDb()
+    for (const Statement of [`INSERT INTO ${TABLE.toUpperCase()} VALUE {'pk': 'u1', 'sk': 'o1', 'card': '4111'}`, `SELECT * FROM "${TABLE}"`]) {
+      expect(await rejectionOf(client.send(new ExecuteStatementCommand({ Statement }))), Statement).toMatchObject({ code: 'UNSUPPORTED_DYNAMODB_REQUEST' })
+    }
+    expect(sent).toEqual([])
+    // One on another table is sent.
+    await client.send(new ExecuteStatementCommand({ Statement: `SELECT * FROM "${PLAIN_TABLE}"` }))
+    expect(sent).toHaveLength(1)
+  })
+})
+
 describe('requests the client cannot read are refused, not sent as they are', () => {
   const put = new PutItemCommand({ TableName: TABLE, Item: order('p1', 'o1') })
   it("a client made with another protocol than DynamoDB's JSON one (RPC v2 CBOR or JSON), whose requests it cannot read", async () => {

@@ -190,8 +190,10 @@ export function createEncryptedDynamoDbClient<Client extends DynamoDbClientLike>
           const body = requestText(args.request.body)
           // A request this cannot read might write a configured table's items: refused, not sent in plaintext.
           if (!target?.startsWith(TARGET_PREFIX) || body === undefined) throw unreadable(args.request)
-          // Requests that name no configured table (as a JSON string or inside a PartiQL statement) pass untouched.
-          if ([...tables.keys()].some((name) => body.includes(name))) {
+          // Requests that name no configured table (as a JSON string or inside a PartiQL statement, in any letter
+          // case: see checkPartiql) pass untouched.
+          const folded = body.toLowerCase()
+          if ([...tables.keys()].some((name) => folded.includes(name.toLowerCase()))) {
             const operation = target.slice(TARGET_PREFIX.length)
             const input = parseJson(body, 'request')
             const signalled = withSignal(tables, callSignal(context))
