@@ -604,6 +604,18 @@ function fakeDynamoDb(
   return { client: createEncryptedDynamoDbClient(plain, { tables: { [TABLE]: encryptor() } }), sent }
 }
 
+describe('BatchWriteItem through the client', () => {
+  it("hands back DynamoDB's unprocessed puts as the caller wrote them, whatever order the answer lists their attributes in", async () => {
+    const { client, sent } = fakeDynamoDb((attempt) => {
+      const request = JSON.parse(sent[attempt - 1]!) as { RequestItems: Record<string, { PutRequest: { Item: Record<string, unknown> } }[]> }
+      const item = request.RequestItems[TABLE]![0]!.PutRequest.Item
+      return { status: 200, body: { UnprocessedItems: { [TABLE]: [{ PutRequest: { Item: Object.fromEntries(Object.entries(item).reverse()) } }] } } }
+    })
+    const written = await client.send(new BatchWriteItemCommand({ RequestItems: { [TABLE]: [{ PutRequest: { Item: order('b1', 'o1') } }] } }))
+    expect(written.UnprocessedItems?.[TABLE]?.[0]?.PutRequest?.Item).toEqual(order('b1', 'o1'))
+  })
+})
+
 describe('PartiQL through the client', () => {
   it('a statement naming an encrypted table in another letter case is refused before it is sent', async () => {
     const { client, sent } = fakeDynamoDb()
