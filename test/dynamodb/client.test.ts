@@ -13,6 +13,7 @@ import {
   PutItemCommand,
   QueryCommand,
   ScanCommand,
+  TransactGetItemsCommand,
   TransactWriteItemsCommand,
   UpdateItemCommand,
   type AttributeValue as SdkAttributeValue,
@@ -613,6 +614,15 @@ describe('BatchWriteItem through the client', () => {
     })
     const written = await client.send(new BatchWriteItemCommand({ RequestItems: { [TABLE]: [{ PutRequest: { Item: order('b1', 'o1') } }] } }))
     expect(written.UnprocessedItems?.[TABLE]?.[0]?.PutRequest?.Item).toEqual(order('b1', 'o1'))
+  })
+})
+
+describe('TransactGetItems through the client', () => {
+  it('an answer with more entries than the request had items is refused, not passed on with an undecrypted item', async () => {
+    const forged = { pk: { S: 'f' }, sk: { S: '1' }, card: { S: 'not decrypted' } }
+    const { client } = fakeDynamoDb(() => ({ status: 200, body: { Responses: [{}, { Item: forged }] } }))
+    const get = new TransactGetItemsCommand({ TransactItems: [{ Get: { TableName: TABLE, Key: { pk: { S: 'u1' }, sk: { S: 'o1' } } } }] })
+    expect(await rejectionOf(client.send(get))).toMatchObject({ code: 'MALFORMED_ITEM' })
   })
 })
 
