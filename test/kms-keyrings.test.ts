@@ -582,6 +582,37 @@ describe('KmsDiscoveryKeyring against a fake KMS', () => {
     expect(text((await decrypt(keyring, await encryptUnder(west))).plaintext)).toBe('found')
   })
 
+  // Regression test; the bug it caught: the discovery keyring asked the client supplier for the Region a message's
+  // ARN names, whatever it was. An AWS SDK of mid-2024 (which the peer range allows) does not check Region names and
+  // put "x@evil.example#" in the endpoint's URL, sending the signed KMS request (and the session token) to evil.example.
+  it('a data key whose ARN names no Region name is refused before any client is asked for; configured ones are refused too', async () => {
+    const aes = aesKeyring()
+    for (const region of ['x@evil.example#', 'evil.example', 'us-east-1/x', 'US-EAST-1']) {
+      const arn = `arn:aws:kms:${region}:${ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab`
+      const withForeignKey: Keyring = {
+        onEncrypt: async (materials, backend) => {
+          const wrapped = await aes.onEncrypt(materials, backend)
+          return { ...wrapped, encryptedDataKeys: [{ providerId: 'aws-kms', providerInfo: new TextEncoder().encode(arn), ciphertext: new Uint8Array(40) }, ...wrapped.encryptedDataKeys] }
+        },
+        onDecrypt: (materials, keys, backend) => aes.onDecrypt(materials, keys, backend),
+      }
+      const { ciphertext } = await encrypt(withForeignKey, 'x')
+      const asked: string[] = []
+      const supplier: KmsClientSupplier = (asking) => {
+        asked.push(asking)
+        return fake.client(asking)
+      }
+      const error = await rejectionOf(decrypt(new KmsDiscoveryKeyring({ clientSupplier: supplier }), ciphertext))
+      expect((error as EnvelopeError).code, region).toBe('NO_DECRYPTABLE_KEY')
+      expect(String(((error as Error).cause as Error).message), region).toContain('which is no Region name')
+      expect(asked, region).toEqual([])
+      expect((thrownBy(() => new KmsKeyring({ generatorKeyId: arn, clientSupplier: supplier })) as EnvelopeError).code, region).toBe('INVALID_CONFIGURATION')
+      expect((thrownBy(() => new KmsDiscoveryKeyring({ clientSupplier: supplier, region })) as EnvelopeError).code, region).toBe('INVALID_CONFIGURATION')
+      expect((thrownBy(() => new KmsMrkDiscoveryKeyring({ clientSupplier: supplier, region })) as EnvelopeError).code, region).toBe('INVALID_CONFIGURATION')
+      expect((thrownBy(() => buildKmsMrkDiscoveryMultiKeyring({ clientSupplier: supplier, regions: ['us-east-1', region] })) as EnvelopeError).code, region).toBe('INVALID_CONFIGURATION')
+    }
+  })
+
   it('a Region the supplier refuses is a recorded failure; the next data key still decrypts', async () => {
     const { ciphertext } = await encrypt(new KmsKeyring({ generatorKeyId: east, keyIds: [west], clientSupplier: fake.supplier }), 'found')
     const refusing: KmsClientSupplier = (region) => {

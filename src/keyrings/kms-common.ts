@@ -104,7 +104,17 @@ export function clientFor(keyring: string, supplier: KmsClientSupplier, region: 
  */
 export function configuredRegion(keyring: string, identifier: unknown, what: string): string {
   assertKmsIdentifier(identifier, `${keyring} ${what}`)
-  return identifier.startsWith('arn:') ? parseKmsArn(identifier).region : ''
+  const region = identifier.startsWith('arn:') ? parseKmsArn(identifier).region : ''
+  if (region !== '' && !isRegionName(region)) {
+    throw new ConfigurationError(`${keyring} ${what} ${quoteIdentifier(identifier)} names Region ${quoteIdentifier(region)}, which is no Region name (lowercase letters, digits and hyphens).`)
+  }
+  return region
+}
+
+/** An AWS Region name (`us-east-1`, `us-isob-east-1`): one hostname label, as the SDK puts it in the endpoint's host. */
+export function isRegionName(region: unknown): region is string {
+  if (typeof region !== 'string') return false
+  return /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/.test(region)
 }
 
 /**
@@ -139,6 +149,13 @@ export function recordedKmsKeys(encryptedDataKeys: readonly EncryptedDataKey[]):
     if (parsed?.resourceType !== 'key') {
       throw new MalformedMessageError(
         `Encrypted data key #${index + 1} is an "${KMS_PROVIDER_ID}" key, but its provider info ${quoteIdentifier(arn)} is not a KMS key ARN.`,
+      )
+    }
+    // A discovery keyring calls KMS in the Region the message names: with an AWS SDK that does not check Region names
+    // (those of mid-2024 did not), "x@evil.example#" would send the signed request, credentials' token included, there.
+    if (!isRegionName(parsed.region)) {
+      throw new MalformedMessageError(
+        `Encrypted data key #${index + 1} is an "${KMS_PROVIDER_ID}" key whose ARN names Region ${quoteIdentifier(parsed.region)}, which is no Region name (lowercase letters, digits and hyphens).`,
       )
     }
     recorded.push({ edk, arn, parsed })

@@ -1,11 +1,13 @@
 import type { CryptoBackend } from '../backend/types.js'
 import { ConfigurationError } from '../errors.js'
+import { quoteValue } from '../quote.js'
 import type { DecryptionMaterials, EncryptedDataKey, EncryptionMaterials, Keyring } from '../types.js'
 import { assertMrksAreUnique, isMultiRegionKey, mrkMatch, withRegion } from './kms-arn.js'
 import type { KmsClientLike, KmsClientSupplier } from './kms-client.js'
 import {
   clientFor,
   configuredRegion,
+  isRegionName,
   decryptFirst,
   encryptDataKey,
   generateDataKey,
@@ -128,8 +130,8 @@ export class KmsMrkDiscoveryKeyring implements Keyring {
   constructor(options: KmsMrkDiscoveryKeyringOptions) {
     const checked = kmsKeyringOptions('KmsMrkDiscoveryKeyring', options, 'region, discoveryFilter, clientSupplier, grantTokens')
     const { region, discoveryFilter, grantTokens } = checked
-    if (typeof region !== 'string' || region === '') {
-      throw new ConfigurationError('KmsMrkDiscoveryKeyring needs region: the Region whose KMS it calls.')
+    if (!isRegionName(region)) {
+      throw new ConfigurationError(`KmsMrkDiscoveryKeyring needs region: the Region whose KMS it calls, a Region name (lowercase letters, digits and hyphens); got ${quoteValue(region)}.`)
     }
     this.region = region
     this.discoveryFilter = validateDiscoveryFilter('KmsMrkDiscoveryKeyring', discoveryFilter)
@@ -234,7 +236,7 @@ export interface KmsMrkDiscoveryMultiKeyringOptions {
 export function buildKmsMrkDiscoveryMultiKeyring(options: KmsMrkDiscoveryMultiKeyringOptions): MultiKeyring {
   const checked = kmsKeyringOptions('buildKmsMrkDiscoveryMultiKeyring', options, 'regions, discoveryFilter, clientSupplier, grantTokens')
   const { regions, discoveryFilter, grantTokens } = checked
-  if (!Array.isArray(regions) || regions.length === 0 || !regions.every((region) => typeof region === 'string' && region !== '')) {
+  if (!Array.isArray(regions) || regions.length === 0 || !regions.every(isRegionName)) {
     throw new ConfigurationError('buildKmsMrkDiscoveryMultiKeyring regions must be a non-empty array of Region names.')
   }
   const supplier = validateClientSupplier('buildKmsMrkDiscoveryMultiKeyring', checked)

@@ -1,10 +1,12 @@
 import type { CryptoBackend } from '../backend/types.js'
 import { ConfigurationError, KeyringError } from '../errors.js'
+import { quoteValue } from '../quote.js'
 import type { DecryptionMaterials, EncryptedDataKey, EncryptionMaterials, Keyring } from '../types.js'
 import type { KmsClientLike, KmsClientSupplier } from './kms-client.js'
 import {
   clientFor,
   configuredRegion,
+  isRegionName,
   decryptFirst,
   encryptDataKey,
   generateDataKey,
@@ -165,8 +167,8 @@ export class KmsDiscoveryKeyring implements Keyring {
   constructor(options: KmsDiscoveryKeyringOptions = {}) {
     const checked = kmsKeyringOptions('KmsDiscoveryKeyring', options, 'discoveryFilter, clientSupplier, region, grantTokens')
     const { discoveryFilter, region, grantTokens } = checked
-    if (region !== undefined && (typeof region !== 'string' || region === '')) {
-      throw new ConfigurationError('KmsDiscoveryKeyring region must be a non-empty Region name when given.')
+    if (region !== undefined && !isRegionName(region)) {
+      throw new ConfigurationError(`KmsDiscoveryKeyring region must be a Region name (lowercase letters, digits and hyphens) when given; got ${quoteValue(region)}.`)
     }
     this.discoveryFilter = validateDiscoveryFilter('KmsDiscoveryKeyring', discoveryFilter)
     this.region = region
