@@ -3,8 +3,8 @@ import { describe, expect, it } from 'vitest'
 import { legacyContextOrders, parseContext, serializeContext } from '../src/format/context.js'
 import { ByteReader, ByteWriter, isAllZero } from '../src/format/bytes.js'
 import { parseHeader } from '../src/format/header.js'
-import { MultiKeyring, RawAesKeyring, TruncatedMessageError, decrypt, encrypt, type MessageHeader } from '../src/index.js'
-import { runModuleScript, thrownBy } from './helpers/fixtures.js'
+import { MultiKeyring, RawAesKeyring, TruncatedMessageError, decrypt, encrypt, type Keyring, type MessageHeader } from '../src/index.js'
+import { rejectionOf, rsaKeyring, runModuleScript, thrownBy } from './helpers/fixtures.js'
 
 /** The keys of a serialized context in the order stored (the parser gives them in the spec's order). */
 function storedKeys(bytes: Uint8Array): string[] {
@@ -313,6 +313,31 @@ describe('parsed headers', () => {
       }),
       { numRuns: 50 },
     )
+  })
+
+  it('are authenticated over the bytes parsed: a header rewritten while the keyrings work does not lend its tag to the one read', async () => {
+    // A keyring that does not bind the encryption context (RSA), and a message whose stored context is changed
+    // before decrypt reads it, then put back while the keyring works: the context returned would be the changed
+    // one, with the plaintext the original header authenticates.
+    const rsa = rsaKeyring()
+    for (const algorithmSuite of [0x0478, 0x0178] as const) {
+      const commitmentPolicy = algorithmSuite === 0x0178 ? 'FORBID_ENCRYPT_ALLOW_DECRYPT' : 'REQUIRE_ENCRYPT_REQUIRE_DECRYPT'
+      const { ciphertext } = await encrypt(rsa, 'paid', { encryptionContext: { tenant: 'a' }, algorithmSuite, commitmentPolicy })
+      const original = ciphertext.slice()
+      const at = Buffer.from(original).indexOf('tenant') + 'tenant'.length + 2 // the value's one byte, after its length
+      expect(String.fromCharCode(original[at]!)).toBe('a')
+      const message = original.slice()
+      message[at] = 'b'.charCodeAt(0)
+      const restoring: Keyring = {
+        onEncrypt: (materials, backend) => rsa.onEncrypt(materials, backend),
+        onDecrypt: async (materials, keys, backend) => {
+          message.set(original) // back as it was, while the keyring works
+          return rsa.onDecrypt(materials, keys, backend)
+        },
+      }
+      const decrypting = decrypt(restoring, message, { commitmentPolicy: 'REQUIRE_ENCRYPT_ALLOW_DECRYPT' })
+      expect(await rejectionOf(decrypting)).toMatchObject({ code: 'HEADER_AUTHENTICATION_FAILED' })
+    }
   })
 
   it('keep their own bytes while other headers are parsed, small ones sharing blocks and larger ones not', async () => {

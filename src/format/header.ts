@@ -151,7 +151,9 @@ export function parseHeader(bytes: Uint8Array, options: ParseHeaderOptions = {})
     contentType,
     frameLength,
   }
-  return { header, suite, body, suiteData, headerIv, headerTag, length: reader.offset }
+  // The header is authenticated over the same copy: were it the caller's bytes, a caller (or whatever shares its
+  // buffer) that rewrote them while the keyrings worked would have the tag checked over other bytes than those parsed.
+  return { header, suite, body: own, suiteData, headerIv, headerTag, length: reader.offset }
 }
 
 /**
