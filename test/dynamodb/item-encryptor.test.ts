@@ -682,6 +682,22 @@ describe('DynamoDbItemEncryptor on hostile stored items', () => {
     }
   })
 
+  it("checks the header bytes it parsed, not the caller's item as it is after the materials manager ran", async () => {
+    const aes = aesKeyring()
+    const stored = await new DynamoDbItemEncryptor({ ...base, keyring: aes }).encryptItem(item)
+    const header = (stored.aws_dbe_head as { B: Uint8Array }).B
+    const original = header.slice()
+    header.fill(0, header.length - 32) // the commitment, put back while the keyring works
+    const restoring: Keyring = {
+      onEncrypt: (materials, backend) => aes.onEncrypt(materials, backend),
+      onDecrypt: async (materials, keys, backend) => {
+        header.set(original)
+        return aes.onDecrypt(materials, keys, backend)
+      },
+    }
+    expect(await codeOf(new DynamoDbItemEncryptor({ ...base, keyring: restoring }).decryptItem(stored))).toBe('COMMITMENT_MISMATCH')
+  })
+
   it('a header claiming many data keys or a long legend is refused without large allocations', async () => {
     const stored = await encryptor.encryptItem(item)
     const header = (stored.aws_dbe_head as { B: Uint8Array }).B.slice()
