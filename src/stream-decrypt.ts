@@ -189,7 +189,7 @@ export function decryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, str
         throw new LimitExceededError(`The message body is larger than maxBodySize (${settings.maxBodySize} bytes).`)
       }
       // With maxBodySize given, the check above bounds the frame; without it, the default bounds its content.
-      if (framed && frameContentLength(bytes, start, size) > maxBuffered) {
+      if (framed && size > maxBuffered + REGULAR_FRAME_OVERHEAD && frameContentLength(bytes, start, size) > maxBuffered) {
         throw new LimitExceededError(
           `The message's next frame holds ${frameContentLength(bytes, start, size)} bytes (frame length ${messageHeader.frameLength}); a stream holds a ` +
             `whole frame until its tag verifies, and at most ${maxBuffered} bytes unless maxBodySize allows more. Set maxBodySize to decrypt messages with such frames.`,

@@ -180,6 +180,8 @@ export function createEncryptedDynamoDbClient<Client extends DynamoDbClientLike>
       throw new ConfigurationError(`createEncryptedDynamoDbClient: tables[${quoteIdentifier(name)}] is the encryptor of table ${quoteIdentifier(encryptor.tableName)}.`)
     }
   }
+  // Table names are letters, digits, "_", "-" and "."; a case-insensitive search reads the body without a lowered copy.
+  const mentions = [...tables.keys()].map((name) => new RegExp(name.replace(/\./g, '\\.'), 'i'))
   try {
     stack.remove('kmsEnvelopeEncryptRequest')
     stack.remove('kmsEnvelopeDecryptResponse')
@@ -192,8 +194,7 @@ export function createEncryptedDynamoDbClient<Client extends DynamoDbClientLike>
           if (!target?.startsWith(TARGET_PREFIX) || body === undefined) throw unreadable(args.request)
           // Requests that name no configured table (as a JSON string or inside a PartiQL statement, in any letter
           // case: see checkPartiql) pass untouched.
-          const folded = body.toLowerCase()
-          if ([...tables.keys()].some((name) => folded.includes(name.toLowerCase()))) {
+          if (mentions.some((mention) => mention.test(body))) {
             const operation = target.slice(TARGET_PREFIX.length)
             const input = parseJson(body, 'request')
             const signalled = withSignal(tables, callSignal(context))
