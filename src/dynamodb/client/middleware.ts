@@ -7,6 +7,7 @@ import { optionsObject } from '../../option-names.js'
 import { quoteIdentifier } from '../../quote.js'
 import { MalformedItemError, UnsupportedRequestError } from '../errors.js'
 import {
+  tableNamePattern,
   transformErrorBody,
   transformRequest,
   transformResponse,
@@ -180,8 +181,8 @@ export function createEncryptedDynamoDbClient<Client extends DynamoDbClientLike>
       throw new ConfigurationError(`createEncryptedDynamoDbClient: tables[${quoteIdentifier(name)}] is the encryptor of table ${quoteIdentifier(encryptor.tableName)}.`)
     }
   }
-  // Table names are letters, digits, "_", "-" and "."; a case-insensitive search reads the body without a lowered copy.
-  const mentions = [...tables.keys()].map((name) => new RegExp(name.replace(/\./g, '\\.'), 'i'))
+  // A case-insensitive search reads the body without a lowered copy of it.
+  const mentions = [...tables.keys()].map((name) => new RegExp(tableNamePattern(name), 'i'))
   try {
     stack.remove('kmsEnvelopeEncryptRequest')
     stack.remove('kmsEnvelopeDecryptResponse')

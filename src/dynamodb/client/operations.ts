@@ -161,12 +161,17 @@ async function decryptRead(encryptor: TableItemEncryptor, operation: string, ind
   }
 }
 
+/** A table name as a regular expression's source: table names are letters, digits, "_", "-" and ".". */
+export function tableNamePattern(name: string): string {
+  return name.replace(/\./g, '\\.')
+}
+
 function checkPartiql(tables: Tables, operation: string, statements: readonly (string | undefined)[]): void {
   for (const statement of statements) {
     for (const table of tables.keys()) {
       // A table name appears in PartiQL as an identifier, possibly quoted: refuse any whole-word mention. In any case:
       // PartiQL's unquoted identifiers are case-insensitive, and whether DynamoDB resolves them so is not documented.
-      if (statement !== undefined && new RegExp(`(^|[^A-Za-z0-9_.-])${table.replace(/[.]/g, '\\.')}($|[^A-Za-z0-9_.-])`, 'i').test(statement)) {
+      if (statement !== undefined && new RegExp(`(^|[^A-Za-z0-9_.-])${tableNamePattern(table)}($|[^A-Za-z0-9_.-])`, 'i').test(statement)) {
         refuse(table, operation, 'PartiQL statements on encrypted tables are not supported; use the item operations.')
       }
     }
