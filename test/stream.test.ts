@@ -838,6 +838,16 @@ describe('stream options', () => {
       `The message's next frame holds ${frameLength} bytes (frame length ${frameLength}); a stream holds a whole frame until its tag verifies, ` +
         'and at most 67108864 bytes unless maxBodySize allows more. Set maxBodySize to decrypt messages with such frames.',
     )
+    // A final frame says its own content length (its marker, sequence number, IV, then that length): 100 MiB is refused.
+    const finalLength = 100 * 1024 * 1024
+    const finalOpening = Buffer.concat([ciphertext.subarray(0, headerLength), Buffer.alloc(24), new Uint8Array(1024)])
+    finalOpening.writeUInt32BE(0xffffffff, headerLength)
+    finalOpening.writeUInt32BE(1, headerLength + 4)
+    finalOpening.writeUInt32BE(finalLength, headerLength + 20)
+    const finalRefused = await run(decryptStream(keyring), split(new Uint8Array(finalOpening), [headerLength, 23]))
+    expectCode(finalRefused.error, 'LIMIT_EXCEEDED')
+    expect((finalRefused.error as Error).message).toMatch(new RegExp(`^The message's next frame holds ${finalLength} bytes \\(frame length ${frameLength}\\)`))
+    expectCode((await run(decryptStream(keyring, { maxBodySize: 2 ** 33 }), [new Uint8Array(finalOpening)])).error, 'TRUNCATED_MESSAGE')
     expect(header.frameLength).toBe(frameLength)
     // With maxBodySize over the frame, the stream waits for the rest of it: the input ends first.
     expectCode((await run(decryptStream(keyring, { maxBodySize: 2 ** 33 }), split(opening, [headerLength, 4]))).error, 'TRUNCATED_MESSAGE')

@@ -190,6 +190,9 @@ describe('attribute serialization: refusals', () => {
     ['39 significant digits', { N: '1'.repeat(39) }],
     ['a number too large', { N: '1e126' }],
     ['a number too small', { N: '1e-131' }],
+    // Refused on its length alone, before any work: its value is 1.
+    ['a number of 1,025 characters', { N: `${'0'.repeat(1024)}1` }],
+    ['a number given as a JavaScript number', { N: 5 }],
     ['NULL false', { NULL: false }],
     ['a map with an empty key', { M: { '': { S: 'x' } } }],
     // Its entries are not own properties: read as an object, it would be stored as an empty map.
@@ -249,6 +252,7 @@ describe('attribute serialization: refusals', () => {
       expect(message, JSON.stringify(value)).toMatch(/^card(\.NS\[1\]|\.M\.pan\.N|\.N) is not a DynamoDB number, such as -12\.5 or 1\.5E\+3; got 19 character\(s\) \(the value is not shown: it may be secret\)\.$/)
       expect(message).not.toContain('4111')
     }
+    expect(() => serializeAttribute({ N: `${'0'.repeat(1024)}1` }, 'n')).toThrow(/^n\.N is not a DynamoDB number, such as -12\.5 or 1\.5E\+3; got 1025 character\(s\) /)
     // What a decrypted attribute holds: "04111" is no number DynamoDB stores.
     const decrypted = thrownBy(() => deserializeAttribute(terminal(0x0002, Buffer.from('04111').toString('hex')), 'card')) as Error & { code: string }
     expect([decrypted.code, decrypted.message]).toEqual(['MALFORMED_ITEM', 'card holds a number not in the form DynamoDB stores (the value is not shown: it may be secret).'])

@@ -432,6 +432,23 @@ describe('item header: what parsing refuses', () => {
     expect(thrownBy(() => parseHeader(headerOf(['a'], 0)))).toMatchObject({ code: 'MALFORMED_ITEM' })
   })
 
+  it('a version other than 1 and 2, a flavor other than 0 and 1, and a legend byte other than e, s and c', () => {
+    const refusal = (header: Uint8Array) => (thrownBy(() => parseHeader(header)) as Error & { code: string })
+    for (const version of [0, 3, 255]) {
+      expect(refusal(headerOf(['a'], 1, version)), String(version)).toMatchObject({
+        code: 'MALFORMED_ITEM',
+        message: `The item header has version ${version}; versions 1 and 2 exist.`,
+      })
+    }
+    const flavored = headerOf(['a'])
+    flavored[1] = 2
+    expect(refusal(flavored)).toMatchObject({ code: 'MALFORMED_ITEM', message: expect.stringMatching(/names flavor 2; flavors 0 and 1/) })
+    const legend = headerOf(['a'])
+    legend[2 + messageId.length + 2] = 0x78 // 'x'
+    expect(refusal(legend)).toMatchObject({ code: 'MALFORMED_ITEM', message: expect.stringMatching(/legend has byte 0x78/) })
+    expect(parseHeader(headerOf(['a'], 1, 1)).header.version).toBe(1)
+  })
+
   it('a header or footer attribute that is not binary', async () => {
     const manager = new DefaultMaterialsManager(aesKeyring())
     const fields = [field('pk', { S: 'k' }, 'SIGN_ONLY')]
