@@ -275,6 +275,30 @@ describe('a RawRsaKeyring given both keys', () => {
   })
 })
 
+describe('an RSA key that cannot be read says why, in the same words on node:crypto and WebCrypto', () => {
+  const { publicKey, privateKey } = rsaPem()
+  const materials = () => ({ suite: suiteFromOption(0x0478), encryptionContext: {}, encryptedDataKeys: [], requiredEncryptionContextKeys: [] }) as never
+  const refusal = async (backend: CryptoBackend, keys: { publicKey?: string; privateKey?: string }) =>
+    ((await rejectionOf(new RawRsaKeyring({ keyNamespace: 'n', keyName: 'k', padding: 'OAEP-SHA256', ...keys }).onEncrypt(materials(), backend))) as Error & { code: string })
+  // node:crypto said only "invalid key encoding" for each of these, where the browser build said what was wrong.
+  it.each<[string, { publicKey?: string; privateKey?: string }, string]>([
+    ['a file name as the public key', { publicKey: './public.pem' }, 'The RSA public key could not be read: not a PEM block.'],
+    ['a file name as the private key', { privateKey: './private.pem' }, 'The RSA private key could not be read: not a PEM block.'],
+    ['a public key PEM as the private key', { privateKey: publicKey }, 'The RSA private key could not be read: a "PUBLIC KEY" PEM block is not a private key.'],
+    ['a PEM block cut short', { publicKey: publicKey.slice(0, 100) }, 'The RSA public key could not be read: not a PEM block.'],
+  ])('%s', async (_what, keys, message) => {
+    for (const backend of [nodeBackend, webCryptoBackend]) {
+      expect(await refusal(backend, keys), backend.name).toMatchObject({ code: 'INVALID_CONFIGURATION', message })
+    }
+  })
+  it('a PEM file holding a certificate before the private key still reads in Node', async () => {
+    const certificateFirst = `-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n${privateKey}`
+    const keyring = new RawRsaKeyring({ keyNamespace: 'n', keyName: 'k', privateKey: certificateFirst, padding: 'OAEP-SHA256' })
+    const { ciphertext } = await encrypt(keyring, 'x')
+    expect(Buffer.from((await decrypt(keyring, ciphertext)).plaintext).toString()).toBe('x')
+  })
+})
+
 describe('key material stays private', () => {
   it('inspect, JSON and String never show the wrapping key', () => {
     const keyring = new RawAesKeyring({ keyNamespace: 'n', keyName: 'k', wrappingKey })

@@ -225,9 +225,22 @@ function asRsaKey(key: unknown, kind: 'public' | 'private'): KeyObject | webcryp
       ? 'it is encrypted with a passphrase; pass crypto.createPrivateKey({ key, passphrase }) instead'
       : error instanceof TypeError
         ? error.message
-        : 'invalid key encoding'
+        : typeof key === 'string'
+          ? pemProblem(key, kind)
+          : 'invalid key encoding'
     throw new ConfigurationError(`The RSA ${kind} key could not be read: ${reason}.`)
   }
+}
+
+/**
+ * Why node:crypto refused a PEM string, in the browser build's words where they apply (node:crypto says only that
+ * it could not decode it): no PEM block at all (a file name, say), or a block of another kind.
+ */
+function pemProblem(pem: string, kind: 'public' | 'private'): string {
+  const label = /-----BEGIN ([A-Z0-9 ]+)-----/.exec(pem)?.[1]
+  if (label === undefined || !pem.includes(`-----END ${label}-----`)) return 'not a PEM block'
+  if (kind === 'private' && !label.endsWith('PRIVATE KEY')) return `a "${label}" PEM block is not a private key`
+  return 'invalid key encoding'
 }
 
 /** CSPRNG output drawn in blocks: one OpenSSL call serves many data keys, IVs and message IDs. */
