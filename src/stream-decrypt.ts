@@ -125,6 +125,15 @@ export function decryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, str
     return typed
   }
 
+  /** Throws what parsing `bytes` finds wrong, other than that they end too soon. */
+  function headerFault(bytes: Uint8Array): void {
+    try {
+      parseHeader(bytes, settings)
+    } catch (error) {
+      if (!(error instanceof TruncatedMessageError)) throw error
+    }
+  }
+
   async function readHeader(): Promise<boolean> {
     if (input.length < needed) return false
     let candidate: ParsedHeader
@@ -182,7 +191,7 @@ export function decryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, str
     while (state === 'body') {
       const start = reader.offset
       const size = framed
-        ? frameSizeAt(bytes, start, messageHeader.frameLength)
+        ? frameSizeAt(bytes, start, messageHeader.frameLength, sequenceNumber)
         : reader.remaining < 20 ? 20 : nonFramedSize(bytes.subarray(start))
       // Checked before waiting for the bytes, so a huge frame claim is refused without buffering it.
       if (bodyLength + size > maxBodySize) {
@@ -329,7 +338,7 @@ export function decryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, str
   /** `bodyChunk` for an asynchronous key; the chunk is read in place until the returned promise settles. */
   async function bodyChunkAsync(chunk: Uint8Array, controller: TransformStreamDefaultController<Uint8Array>): Promise<void> {
     while (input.length > 0 && state === 'body' && parsed?.header.contentType === 'framed' && chunk.length > 0) {
-      const rest = input.take(chunk, frameSizeAt(input.bytes, 0, parsed.header.frameLength))
+      const rest = input.take(chunk, frameSizeAt(input.bytes, 0, parsed.header.frameLength, sequenceNumber))
       const taken = chunk.length - rest.length
       chunk = rest
       await processBodyAsync(controller)
@@ -345,7 +354,7 @@ export function decryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, str
     // While a frame straddles chunks, copy only the bytes that complete it; the rest of the chunk is
     // then read in place.
     while (input.length > 0 && state === 'body' && parsed?.header.contentType === 'framed' && chunk.length > 0) {
-      const rest = input.take(chunk, frameSizeAt(input.bytes, 0, parsed.header.frameLength))
+      const rest = input.take(chunk, frameSizeAt(input.bytes, 0, parsed.header.frameLength, sequenceNumber))
       const taken = chunk.length - rest.length
       chunk = rest
       processBody(controller)
@@ -390,6 +399,9 @@ export function decryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, str
     },
     flush() {
       settleFlush(header, release, () => {
+        // The header's length fields of the bytes in so far asked for more than came: the whole of them may still
+        // show a malformed field that no earlier prefix reached, which is what one-shot decrypt reports, whatever the chunks.
+        if (state === 'header' && input.length > 0) headerFault(input.bytes)
         if (state !== 'done') {
           throw new TruncatedMessageError(
             state === 'header' ? 'The stream ended inside the message header.' : 'The stream ended before the end of the message.',

@@ -1756,6 +1756,66 @@ describe('an impossible final-frame length', () => {
   })
 })
 
+// Regression tests; the bugs they caught: a stream waited for a whole frame's bytes before it read a frame's sequence
+// number, and for the header's least length before it parsed the header again, so a message that one-shot decrypt
+// refuses as MALFORMED_MESSAGE ended a stream (cut so) as TRUNCATED_MESSAGE, once the input ran out.
+describe('what one-shot decrypt refuses as malformed, a stream refuses so however the message is cut', () => {
+  const frameLength = 4096
+  const opening = async () => {
+    const { ciphertext } = await encrypt(aesKeyring(), bytes(3 * frameLength), { frameLength, algorithmSuite: 0x0478 })
+    return { ciphertext, headerLength: parseHeader(ciphertext).length }
+  }
+  const written = async (message: Uint8Array) => {
+    const stream = decryptStream(aesKeyring())
+    const writer = stream.writable.getWriter()
+    stream.readable.getReader().read().catch(() => undefined)
+    // Not closed: an engine that waited for a frame's bytes would leave this write pending or accepted.
+    return rejectionOf(writer.write(message))
+  }
+
+  it('a frame out of order, on its sequence number: the 4 bytes of a regular frame, the 8 of a final one', async () => {
+    const { ciphertext, headerLength } = await opening()
+    const cases: [string, Uint8Array, number][] = [
+      ['frame 7 first', Uint8Array.of(0, 0, 0, 7), 7],
+      ['a final frame 3 first', Uint8Array.of(0xff, 0xff, 0xff, 0xff, 0, 0, 0, 3), 3],
+      ['frame 2 for the first', Uint8Array.of(0, 0, 0, 2), 2],
+    ]
+    for (const [what, start, claimed] of cases) {
+      const message = new Uint8Array(Buffer.concat([ciphertext.subarray(0, headerLength), start]))
+      const expected = `Frame sequence number ${claimed} is out of order; expected 1.`
+      expect(await rejectionOf(decrypt(aesKeyring(), message)), what).toMatchObject({ code: 'MALFORMED_MESSAGE', message: expected })
+      expect(await written(message), what).toMatchObject({ code: 'MALFORMED_MESSAGE', message: expected })
+      for (const sizes of [[1], [headerLength, 1]]) {
+        const { error } = await run(decryptStream(aesKeyring()), split(message, sizes))
+        expect(error, `${what}, in pieces of ${sizes.join(', ')}`).toMatchObject({ code: 'MALFORMED_MESSAGE', message: expected })
+      }
+    }
+    // After frame 1, frame 3: refused on its 4 bytes.
+    const second = headerLength + REGULAR_OVERHEAD + frameLength
+    const skipping = new Uint8Array(Buffer.concat([ciphertext.subarray(0, second), Uint8Array.of(0, 0, 0, 3)]))
+    expect(await written(skipping)).toMatchObject({ code: 'MALFORMED_MESSAGE', message: 'Frame sequence number 3 is out of order; expected 2.' })
+  })
+
+  it('a header field that its length fields put past the input: the whole input is parsed again when it ends', async () => {
+    // A version 1 header cut after its data keys, with a content type of 0: its length fields say that at least 38
+    // more bytes follow (the content type to the header tag), so a stream fed in small pieces waits for them.
+    const { ciphertext } = await encrypt(aesKeyring(), bytes(10), { algorithmSuite: 0x0178, commitmentPolicy: 'FORBID_ENCRYPT_ALLOW_DECRYPT' })
+    const allow = { commitmentPolicy: 'REQUIRE_ENCRYPT_ALLOW_DECRYPT' } as const
+    const keysEnd = parseHeader(ciphertext).length - 38
+    const message = new Uint8Array(Buffer.concat([ciphertext.subarray(0, keysEnd), Uint8Array.of(0)]))
+    const expected = 'Unknown content type 0x0; expected framed (2) or non-framed (1).'
+    expect(await rejectionOf(decrypt(aesKeyring(), message, allow))).toMatchObject({ code: 'MALFORMED_MESSAGE', message: expected })
+    for (const sizes of [[message.length], [1], [7], [keysEnd]]) {
+      const { error } = await run(decryptStream(aesKeyring(), allow), split(message, sizes))
+      expect(error, `in pieces of ${sizes.join(', ')}`).toMatchObject({ code: 'MALFORMED_MESSAGE', message: expected })
+    }
+    // Cut before the content type, it is truncated however it is cut.
+    for (const sizes of [[1], [keysEnd]]) {
+      expect((await run(decryptStream(aesKeyring(), allow), split(message.subarray(0, keysEnd), sizes))).error).toMatchObject({ code: 'TRUNCATED_MESSAGE' })
+    }
+  })
+})
+
 describe('decryptStream with one frame per chunk (large frames: the cipher output is emitted without a copy)', () => {
   const frameLength = 65536
   it.each([['0478', 0x0478], ['0578', 0x0578]])('suite 0x%s: tampering with any frame stops the stream after the frames before it', async (_label, suite) => {

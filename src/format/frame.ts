@@ -106,16 +106,19 @@ export function writeSequenceIv(out: Uint8Array, offset: number, sequenceNumber:
 
 /**
  * How many bytes the frame at `offset` occupies, or, while too few bytes are there to tell, how many
- * are needed to find out. Lets a stream wait for whole frames without parsing twice.
+ * are needed to find out. Lets a stream wait for whole frames without parsing twice. A frame that is not
+ * `expectedSequenceNumber`, or a final frame claiming more than `frameLength`, is sized to the bytes that
+ * show it, so that `readFrame` runs at once and refuses it, as it would the whole message, rather than wait.
  */
-export function frameSizeAt(bytes: Uint8Array, offset: number, frameLength: number): number {
+export function frameSizeAt(bytes: Uint8Array, offset: number, frameLength: number, expectedSequenceNumber: number): number {
   const available = bytes.length - offset
   if (available < 4) return 4
-  if (uint32At(bytes, offset) !== FINAL_FRAME_MARKER) return REGULAR_FRAME_OVERHEAD + frameLength
+  const first = uint32At(bytes, offset)
+  if (first !== FINAL_FRAME_MARKER) return first === expectedSequenceNumber ? REGULAR_FRAME_OVERHEAD + frameLength : 4
+  if (available < 8 || uint32At(bytes, offset + 4) !== expectedSequenceNumber) return 8
   const lengthAt = 4 + SEQUENCE_NUMBER_LENGTH + IV_LENGTH
   if (available < lengthAt + 4) return lengthAt + 4
   const contentLength = uint32At(bytes, offset + lengthAt)
-  // An oversized claim: report the bytes at hand so readFrame runs now and rejects it, rather than wait.
   if (contentLength > frameLength) return lengthAt + 4
   return FINAL_FRAME_OVERHEAD + contentLength
 }
