@@ -167,6 +167,24 @@ describe('decrypt rejects bad input with a specific error', () => {
     expect(await codeOf(new TextEncoder().encode(Buffer.from(v1).toString('base64')))).toBe('BASE64_ENCODED_MESSAGE')
   })
 
+  it('a hex-encoded message says so: lower or upper case, or as PostgreSQL prints bytea (after \\x)', async () => {
+    const v2 = (await encrypt(keyring, 'secret')).ciphertext
+    const v1 = (await encrypt(keyring, 'secret', { algorithmSuite: 0x0014, ...forbid })).ciphertext
+    const hexOf = (bytes: Uint8Array) => Buffer.from(bytes).toString('hex')
+    const texts = [hexOf(v2), hexOf(v1), hexOf(v2).toUpperCase(), `\\x${hexOf(v2)}`, `\\x${hexOf(v1)}`]
+    for (const text of texts) {
+      const error = await rejectionOf(decrypt(keyring, new TextEncoder().encode(text), forbid))
+      expect(error, text.slice(0, 20)).toMatchObject({ code: 'MALFORMED_MESSAGE', message: 'The ciphertext looks hex-encoded. Decode it to bytes before calling decrypt.' })
+      const streamed = decryptStream(keyring, forbid)
+      void streamed.readable.getReader().read().catch(() => undefined)
+      expect(await rejectionOf(streamed.writable.getWriter().write(new TextEncoder().encode(text))), text.slice(0, 20)).toMatchObject({ message: /looks hex-encoded/ })
+    }
+    // Text that merely begins with those digits is an unknown version, as before.
+    for (const text of ['01 January 2026: not a message', '0205 is a number', '02057800']) {
+      expect(await rejectionOf(decrypt(keyring, new TextEncoder().encode(text))), text).toMatchObject({ code: 'MALFORMED_MESSAGE', message: 'Unknown message format version 0x30; expected 0x01 or 0x02.' })
+    }
+  })
+
   it('a header claiming 65535 data keys fails fast without allocating', async () => {
     const header = v1Header({ edks: Buffer.concat([u16(0xffff), field('test'), field('key-1'), field(Buffer.alloc(48))]) })
     const started = performance.now()

@@ -84,6 +84,9 @@ function looksBase64(bytes: Uint8Array): boolean {
   }
 }
 
+/** A message written out in hex, as a text column holds it (PostgreSQL prints bytea so, after "\\x"): version 01 or 02 first. */
+const HEX_MESSAGE = /^(\\x)?0[12][\dA-Fa-f]{14}/
+
 export interface ParseHeaderOptions {
   readonly maxEncryptedDataKeys?: number | undefined
 }
@@ -96,6 +99,9 @@ export function parseHeader(bytes: Uint8Array, options: ParseHeaderOptions = {})
   if (version !== 1 && version !== 2) {
     if (looksBase64(bytes)) {
       throw new Base64MessageError('The ciphertext looks base64-encoded. Decode it to bytes before calling decrypt.')
+    }
+    if (HEX_MESSAGE.test(byteChars(bytes.subarray(0, 18)))) {
+      throw new MalformedMessageError('The ciphertext looks hex-encoded. Decode it to bytes before calling decrypt.')
     }
     throw new MalformedMessageError(`Unknown message format version 0x${version.toString(16).padStart(2, '0')}; expected 0x01 or 0x02.`)
   }
