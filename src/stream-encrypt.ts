@@ -35,16 +35,18 @@ export function encryptStreamWith(backend: CryptoBackend, keyringOrCmm: unknown,
   return webStream(encryptDriver(backend, keyringOrCmm, options))
 }
 
+/** A plaintext length option: an integer from 0 to 2^53 - 1, in the words `positiveIntegerOption` uses. */
+function lengthOption(name: string, value: unknown): number | undefined {
+  if (value !== undefined && (!Number.isSafeInteger(value) || (value as number) < 0)) {
+    throw new ConfigurationError(`${name} must be an integer from 0 to ${Number.MAX_SAFE_INTEGER}; got ${quoteValue(value)}.`)
+  }
+  return value as number | undefined
+}
+
 export function encryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, streamOptions: EncryptStreamOptions | null | undefined): StreamDriver {
   const options = optionsObject(streamOptions, 'An encrypt stream', ENCRYPT_STREAM_OPTIONS)
-  const declaredLength = options.plaintextLength
-  if (declaredLength !== undefined && (!Number.isSafeInteger(declaredLength) || declaredLength < 0)) {
-    throw new ConfigurationError(`plaintextLength must be a non-negative integer; got ${quoteValue(declaredLength)}.`)
-  }
-  const maxLength = options.maxPlaintextLength
-  if (maxLength !== undefined && (!Number.isSafeInteger(maxLength) || maxLength < 0)) {
-    throw new ConfigurationError(`maxPlaintextLength must be a non-negative integer; got ${quoteValue(maxLength)}.`)
-  }
+  const declaredLength = lengthOption('plaintextLength', options.plaintextLength)
+  const maxLength = lengthOption('maxPlaintextLength', options.maxPlaintextLength)
   if (declaredLength !== undefined && maxLength !== undefined && declaredLength > maxLength) {
     throw new ConfigurationError(`plaintextLength (${declaredLength}) is larger than maxPlaintextLength (${maxLength}).`)
   }

@@ -715,15 +715,21 @@ describe('stream options', () => {
     }
   })
 
-  it('plaintextLength must be a non-negative safe integer', () => {
-    for (const bad of [-1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, 2 ** 53]) {
-      let error: unknown
-      try {
-        encryptStream(keyring, { plaintextLength: bad })
-      } catch (caught) {
-        error = caught
+  it('plaintextLength and maxPlaintextLength must be integers from 0 to 2^53 - 1, and say so', () => {
+    for (const name of ['plaintextLength', 'maxPlaintextLength'] as const) {
+      for (const bad of [-1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, 2 ** 53]) {
+        let error: unknown
+        try {
+          encryptStream(keyring, { [name]: bad })
+        } catch (caught) {
+          error = caught
+        }
+        expectCode(error, 'INVALID_CONFIGURATION')
+        // It said "must be a non-negative integer", also of 2^53, which is one.
+        expect((error as Error).message, `${name} ${bad}`).toBe(`${name} must be an integer from 0 to 9007199254740991; got ${bad}.`)
       }
-      expectCode(error, 'INVALID_CONFIGURATION')
+      expect(() => encryptStream(keyring, { [name]: 0 })).not.toThrow()
+      expect(() => encryptStream(keyring, { [name]: Number.MAX_SAFE_INTEGER })).not.toThrow()
     }
   })
 
