@@ -11,7 +11,7 @@ import { PUBLIC_KEY_CONTEXT_KEY } from './format/context.js'
 import { readFooter } from './format/footer.js'
 import { MAX_SEQUENCE_NUMBER, readFrame, readNonFramedBody, type FrameView } from './format/frame.js'
 import { parseHeader, type ParsedHeader } from './format/header.js'
-import { nextTurn } from './next-turn.js'
+import { nextTurn, turn } from './next-turn.js'
 import { optionsObject } from './option-names.js'
 import { checkHeader, DECRYPT_OPTIONS, decryptionSettings, openHeader, signatureError, type OpenedHeader } from './open-header.js'
 import type { CurveName } from './suites.js'
@@ -244,6 +244,7 @@ function openBody(
     }
   }
   let plaintext: Bytes | undefined
+  let framesLeft: Promise<void> | undefined
   try {
     if (layout.onlyFrame !== undefined && opener.detachedOpen) {
       // One frame (most small messages): the cipher's own output is the plaintext, with no second buffer
@@ -252,22 +253,54 @@ function openBody(
     } else {
       plaintext = backend.allocate(layout.plaintextLength)
       const reader = new ByteReader(ciphertext, parsed.length)
-      if (header.contentType === 'non-framed') {
-        opener.open(readNonFramedBody(reader), plaintext, 0)
-      } else {
-        let offset = 0
-        for (let sequenceNumber = 1; ; sequenceNumber++) {
-          const frame = readFrame(reader, header.frameLength, sequenceNumber)
-          offset = opener.open(frame, plaintext, offset)
-          if (frame.final) break
-        }
-      }
+      if (header.contentType === 'non-framed') opener.open(readNonFramedBody(reader), plaintext, 0)
+      else framesLeft = openFrames(opener, reader, header.frameLength, plaintext, 1, 0)
     }
   } catch (error) {
     plaintext?.fill(0)
     throw error
   }
   const result = { plaintext, header, encryptionContext }
+  if (framesLeft !== undefined) return afterFrames(framesLeft, result, signatureCheck)
+  return signatureCheck === undefined ? result : afterSignature(signatureCheck, result)
+}
+
+/**
+ * Frames decrypted in one turn of the event loop. Each costs about 3 µs whatever its length, and whoever writes a
+ * message chooses the length: 33 MB of 1-byte frames held the thread for 3.5 seconds in one call. Messages of up
+ * to this many frames (16 MiB at the default frame length) are decrypted within the call's turn, as before.
+ */
+const FRAMES_PER_TURN = 4096
+
+/** Decrypt the frames from `sequenceNumber` on into `plaintext`; a promise once it lets the event loop turn between frames. */
+function openFrames(
+  opener: OpenedHeader['opener'],
+  reader: ByteReader,
+  frameLength: number,
+  plaintext: Bytes,
+  sequenceNumber: number,
+  offset: number,
+): Promise<void> | undefined {
+  for (let opened = 0; ; sequenceNumber++) {
+    const frame = readFrame(reader, frameLength, sequenceNumber)
+    offset = opener.open(frame, plaintext, offset)
+    if (frame.final) return undefined
+    if (++opened === FRAMES_PER_TURN) {
+      const next = sequenceNumber + 1
+      return turn().then(() => openFrames(opener, reader, frameLength, plaintext, next, offset))
+    }
+  }
+}
+
+/** The result once the frames left are decrypted, and the signature checked; a failure zeroes the plaintext. */
+async function afterFrames(framesLeft: Promise<void>, result: DecryptResult, signatureCheck: Promise<boolean> | undefined): Promise<DecryptResult> {
+  try {
+    await framesLeft
+  } catch (error) {
+    result.plaintext.fill(0)
+    signatureCheck?.catch(() => undefined) // its answer no longer matters
+    throw error
+  }
   return signatureCheck === undefined ? result : afterSignature(signatureCheck, result)
 }
 

@@ -13,6 +13,7 @@ import {
   UnsupportedOperationError,
 } from './errors.js'
 import { platformFailure } from './platform-failure.js'
+import { turn } from './next-turn.js'
 import { ByteReader, uint32At } from './format/bytes.js'
 import { MAX_SIGNATURE_LENGTH, readFooter } from './format/footer.js'
 import { FINAL_FRAME_MARKER, FINAL_FRAME_OVERHEAD, MAX_SEQUENCE_NUMBER, REGULAR_FRAME_OVERHEAD, frameSizeAt, readFrame, readNonFramedBody, type FrameView } from './format/frame.js'
@@ -37,6 +38,13 @@ import { collectThrough } from './collect.js'
 import type { DecryptOptions, DecryptResult, EncryptionContext, MessageHeader } from './types.js'
 
 type DecryptState = 'header' | 'body' | 'footer' | 'done'
+
+/**
+ * The most frames decrypted into one output chunk, in one turn of the event loop. Each costs about 3 µs whatever its
+ * length, which whoever writes a message chooses: one 33 MB chunk of 1-byte frames held the thread for 4.6 seconds,
+ * and 433 MB for their views. 16 MiB at the default frame length.
+ */
+const FRAMES_PER_BATCH = 4096
 
 /** Complete frames read from the buffer, ending at `end`, to decrypt into one output chunk. */
 interface FrameBatch {
@@ -103,6 +111,8 @@ export function decryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, str
   /** Final plaintext of a signed message, held until the signature verifies. */
   let held: Uint8Array | undefined
   let closed = false
+  /** Whether the last batch stopped at FRAMES_PER_BATCH: more complete frames may be in the buffer. */
+  let batchFull = false
   let detach = () => undefined as void
   /** Aborted when the stream ends, however it ends: the request's signal, which cancels a KMS request under way. */
   const ending = new AbortController()
@@ -188,7 +198,12 @@ export function decryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, str
     const frames: FrameView[] = []
     let plaintextLength = 0
     const reader = new ByteReader(bytes)
+    batchFull = false
     while (state === 'body') {
+      if (frames.length === FRAMES_PER_BATCH) {
+        batchFull = true
+        break
+      }
       const start = reader.offset
       const size = framed
         ? frameSizeAt(bytes, start, messageHeader.frameLength, sequenceNumber)
@@ -304,11 +319,15 @@ export function decryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, str
     return plaintext
   }
 
-  /** Everything after the header is synchronous, so most chunks need no promise at all. */
-  function processBody(controller: TransformStreamDefaultController<Uint8Array>): void {
+  /**
+   * Everything after the header is synchronous, so most chunks need no promise at all: only one holding more than
+   * FRAMES_PER_BATCH frames, whose next batch waits for the event loop to turn.
+   */
+  function processBody(controller: TransformStreamDefaultController<Uint8Array>): Promise<void> | undefined {
     if (state === 'body') {
       const plaintext = readFrames()
       if (plaintext !== undefined) controller.enqueue(plaintext)
+      if (batchFull) return turn().then(() => (closed ? undefined : processBody(controller)))
     }
     if (state === 'footer') {
       const plaintext = readSignature()
@@ -317,13 +336,15 @@ export function decryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, str
     if (state === 'done' && input.length > 0) {
       throw new TrailingDataError(`${input.length} bytes follow the end of the message; a stream must hold exactly one message.`)
     }
+    return undefined
   }
 
   /** `processBody` for an asynchronous key: only the frames' cipher calls are awaited. */
   async function processBodyAsync(controller: TransformStreamDefaultController<Uint8Array>): Promise<void> {
-    if (state === 'body') {
+    while (state === 'body') {
       const plaintext = await readFramesAsync()
       if (plaintext !== undefined) controller.enqueue(plaintext)
+      if (!batchFull || closed) break
     }
     if (closed) return
     if (state === 'footer') {
@@ -350,26 +371,30 @@ export function decryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, str
     if (!closed) input.detach() // keep no view into the caller's chunk after returning
   }
 
-  function bodyChunk(chunk: Uint8Array, controller: TransformStreamDefaultController<Uint8Array>): void {
+  /** Read `chunk`: in place, and until the returned promise settles when there is one. */
+  function bodyChunk(chunk: Uint8Array, controller: TransformStreamDefaultController<Uint8Array>): Promise<void> | undefined {
     // While a frame straddles chunks, copy only the bytes that complete it; the rest of the chunk is
     // then read in place.
     while (input.length > 0 && state === 'body' && parsed?.header.contentType === 'framed' && chunk.length > 0) {
       const rest = input.take(chunk, frameSizeAt(input.bytes, 0, parsed.header.frameLength, sequenceNumber))
       const taken = chunk.length - rest.length
       chunk = rest
-      processBody(controller)
+      const pending = processBody(controller)
+      if (pending !== undefined) return pending.then(() => (closed ? undefined : bodyChunk(rest, controller)))
       if (taken === 0) break
     }
     input.push(chunk)
-    processBody(controller)
+    const pending = processBody(controller)
+    if (pending !== undefined) return pending.then(() => void (closed || input.detach()))
     input.detach() // keep no view into the caller's chunk after returning
+    return undefined
   }
 
   async function headerChunk(chunk: Uint8Array, controller: TransformStreamDefaultController<Uint8Array>): Promise<void> {
     input.push(chunk)
     if (await readHeader()) {
       if ((opened as OpenedHeader).opener.async) await processBodyAsync(controller)
-      else processBody(controller)
+      else await processBody(controller)
     }
     if (!closed) input.detach()
   }
@@ -391,8 +416,7 @@ export function decryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, str
         const chunk = asChunk(rawChunk, 'decrypt')
         if (state === 'header') return headerChunk(chunk, controller).catch(failed)
         if ((opened as OpenedHeader).opener.async) return bodyChunkAsync(chunk, controller).catch(failed)
-        bodyChunk(chunk, controller)
-        return undefined
+        return bodyChunk(chunk, controller)?.catch(failed)
       } catch (error) {
         return failed(error)
       }

@@ -22,9 +22,10 @@ import {
   RawRsaKeyring,
   type Keyring,
 } from '../src/index.js'
+import { decryptStream as browserDecryptStream } from '../src/browser.js'
 import { signatureLength, uint16 as u16, uint32 as u32 } from './helpers/wire.js'
 import { FakeKms } from './helpers/fake-kms.js'
-import { aesKeyring, rejectionOf, rsaKeyring, rsaPem } from './helpers/fixtures.js'
+import { aesKeyring, rejectionOf, rsaKeyring, rsaPem, turnsDuring } from './helpers/fixtures.js'
 import { chunked, readAll } from './helpers/web-streams.js'
 
 const keyring = aesKeyring()
@@ -503,5 +504,64 @@ describe('base64 detection never throws a foreign error', () => {
   it.each(['A===AAAAAAAA', '====AAAAAAAA', 'AQ\r\n\r\nAAAAAA', '////////////'])('%s', async (text) => {
     const error = await rejectionOf(decrypt(keyring, new TextEncoder().encode(text), allow))
     expect(error).toBeInstanceOf(MalformedMessageError)
+  })
+})
+
+// Regression tests; the bug they caught: whoever writes a message chooses its frame length, and each frame costs
+// about 3 µs whatever its length, so 33 MB of 1-byte frames held the thread for 3.5 seconds in one-shot decrypt, and
+// for 4.6 seconds (and 433 MB of frame views) when a stream was written it as one chunk. Now the event loop turns
+// between batches of 4,096 frames. These tests count turns and batches, not time.
+describe('a message of many small frames lets the event loop turn while it is decrypted', () => {
+  const BATCH = 4096
+  const frames = 5 * BATCH + 1
+  const plaintext = Uint8Array.from({ length: frames - 1 }, (_, index) => index % 251)
+
+  it.each(['0478', '0578', '0178'])('one-shot, suite 0x%s', async (id) => {
+    const suite = Number.parseInt(id, 16)
+    const options = { frameLength: 1, algorithmSuite: suite, ...(suite === 0x0178 ? forbid : {}) }
+    const decryptOptions = suite === 0x0178 ? forbid : {}
+    const { ciphertext } = await encrypt(keyring, plaintext, options)
+    const few = (await encrypt(keyring, plaintext.subarray(0, 10), options)).ciphertext
+    await decrypt(keyring, few, decryptOptions) // the first decrypt loads code on first use, which takes turns
+    const baseline = await turnsDuring(decrypt(keyring, few, decryptOptions))
+    const many = await turnsDuring(decrypt(keyring, ciphertext, decryptOptions))
+    expect(Buffer.from((many.outcome as { plaintext: Uint8Array }).plaintext)).toEqual(Buffer.from(plaintext))
+    expect(many.turns - baseline.turns, 'turns beyond those of a 10-frame message').toBeGreaterThanOrEqual(4)
+    // A frame that fails after the turns: its error, and no plaintext.
+    const tampered = ciphertext.slice()
+    const lastTag = tampered.length - (suite === 0x0578 ? 2 + signatureLength(tampered) : 0) - 1
+    tampered[lastTag] = (tampered[lastTag] as number) ^ 1
+    expect(await rejectionOf(decrypt(keyring, tampered, decryptOptions))).toMatchObject({ code: 'FRAME_AUTHENTICATION_FAILED' })
+    if (suite === 0x0578) {
+      const badSignature = ciphertext.slice()
+      badSignature[badSignature.length - 1] = (badSignature[badSignature.length - 1] as number) ^ 1
+      expect(await rejectionOf(decrypt(keyring, badSignature))).toMatchObject({ code: 'SIGNATURE_INVALID' })
+    }
+  })
+
+  it.each([
+    ['0478', 'Node'],
+    ['0578', 'Node'],
+    ['0478', 'browser'],
+  ])('a stream written the whole message as one chunk, suite 0x%s, %s build: batches of 4,096 frames', async (id, build) => {
+    const suite = Number.parseInt(id, 16)
+    const { ciphertext } = await encrypt(keyring, plaintext, { frameLength: 1, algorithmSuite: suite })
+    const pieces: Uint8Array[] = []
+    const { turns, outcome } = await turnsDuring((async () => {
+      const stream = (build === 'Node' ? decryptStream : browserDecryptStream)(keyring)
+      const reading = (async () => {
+        const reader = stream.readable.getReader()
+        for (let next = await reader.read(); !next.done; next = await reader.read()) pieces.push(next.value)
+      })()
+      const writer = stream.writable.getWriter()
+      await writer.write(ciphertext)
+      await writer.close()
+      await reading
+    })())
+    expect(outcome).toBeUndefined()
+    expect(Buffer.concat(pieces)).toEqual(Buffer.from(plaintext))
+    expect(pieces.length).toBeGreaterThanOrEqual(5)
+    expect(Math.max(...pieces.map((piece) => piece.length)), 'plaintext bytes in one output chunk').toBeLessThanOrEqual(BATCH)
+    expect(turns).toBeGreaterThanOrEqual(4)
   })
 })

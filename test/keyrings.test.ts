@@ -22,7 +22,7 @@ import type { AeadKey, CryptoBackend } from '../src/backend/types.js'
 import { webCryptoBackend } from '../src/backend/webcrypto.js'
 import { dbeSuite } from '../src/suites-dbe.js'
 import { suiteFromOption } from '../src/suites.js'
-import { aesKeyring, rejectionOf, rsaKeyring, rsaPem, spyKeyring, thrownBy } from './helpers/fixtures.js'
+import { aesKeyring, rejectionOf, rsaKeyring, rsaPem, spyKeyring, thrownBy, turnsDuring } from './helpers/fixtures.js'
 
 const wrappingKey = new Uint8Array(32).map((_, index) => 0xa0 + index)
 const keyHex = Buffer.from(wrappingKey).toString('hex')
@@ -690,20 +690,6 @@ describe('RSA-unwrapped data keys of the wrong length', () => {
 })
 
 describe('raw keyrings given many wrapped keys that name their key', () => {
-  /** Turns of the event loop while `work` runs. */
-  async function turnsDuring(work: Promise<unknown>): Promise<{ turns: number; outcome: unknown }> {
-    let turns = 0
-    let done = false
-    const turn = (): void => {
-      turns++
-      if (!done) setImmediate(turn)
-    }
-    setImmediate(turn)
-    const outcome = await work.catch((error: unknown) => error)
-    done = true
-    return { turns, outcome }
-  }
-
   // Each try is a private-key operation, in Node on the main thread: between tries the event loop turns, so a
   // hostile message naming the key thousands of times cannot hold up everything else in the process.
   it('RSA: tries every one, and lets the event loop turn between tries', async () => {

@@ -103,6 +103,20 @@ export async function withEmptyStandIn(specifier: string, names: string[], body:
   }
 }
 
+/** Turns of the event loop while `work` runs, and what it settled with (its value, or its rejection reason). */
+export async function turnsDuring(work: Promise<unknown>): Promise<{ turns: number; outcome: unknown }> {
+  let turns = 0
+  let done = false
+  const turn = (): void => {
+    turns++
+    if (!done) setImmediate(turn)
+  }
+  setImmediate(turn)
+  const outcome = await work.catch((error: unknown) => error)
+  done = true
+  return { turns, outcome }
+}
+
 /** Resolve to the rejection reason, or fail the test when the promise resolves. */
 export async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
   try {
