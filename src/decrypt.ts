@@ -11,7 +11,7 @@ import { PUBLIC_KEY_CONTEXT_KEY } from './format/context.js'
 import { readFooter } from './format/footer.js'
 import { MAX_SEQUENCE_NUMBER, readFrame, readNonFramedBody, type FrameView } from './format/frame.js'
 import { parseHeader, type ParsedHeader } from './format/header.js'
-import { nextTurn, turn } from './next-turn.js'
+import { FRAMES_PER_TURN, nextTurn, turn } from './next-turn.js'
 import { optionsObject } from './option-names.js'
 import { checkHeader, DECRYPT_OPTIONS, decryptionSettings, openHeader, signatureError, type OpenedHeader } from './open-header.js'
 import type { CurveName } from './suites.js'
@@ -264,13 +264,6 @@ function openBody(
   if (framesLeft !== undefined) return afterFrames(framesLeft, result, signatureCheck)
   return signatureCheck === undefined ? result : afterSignature(signatureCheck, result)
 }
-
-/**
- * Frames decrypted in one turn of the event loop. Each costs about 3 µs whatever its length, and whoever writes a
- * message chooses the length: 33 MB of 1-byte frames held the thread for 3.5 seconds in one call. Messages of up
- * to this many frames (16 MiB at the default frame length) are decrypted within the call's turn, as before.
- */
-const FRAMES_PER_TURN = 4096
 
 /** Decrypt the frames from `sequenceNumber` on into `plaintext`; a promise once it lets the event loop turn between frames. */
 function openFrames(

@@ -13,7 +13,7 @@ import {
   UnsupportedOperationError,
 } from './errors.js'
 import { platformFailure } from './platform-failure.js'
-import { turn } from './next-turn.js'
+import { FRAMES_PER_TURN, turn } from './next-turn.js'
 import { ByteReader, uint32At } from './format/bytes.js'
 import { MAX_SIGNATURE_LENGTH, readFooter } from './format/footer.js'
 import { FINAL_FRAME_MARKER, FINAL_FRAME_OVERHEAD, MAX_SEQUENCE_NUMBER, REGULAR_FRAME_OVERHEAD, frameSizeAt, readFrame, readNonFramedBody, type FrameView } from './format/frame.js'
@@ -38,13 +38,6 @@ import { collectThrough } from './collect.js'
 import type { DecryptOptions, DecryptResult, EncryptionContext, MessageHeader } from './types.js'
 
 type DecryptState = 'header' | 'body' | 'footer' | 'done'
-
-/**
- * The most frames decrypted into one output chunk, in one turn of the event loop. Each costs about 3 µs whatever its
- * length, which whoever writes a message chooses: one 33 MB chunk of 1-byte frames held the thread for 4.6 seconds,
- * and 433 MB for their views. 16 MiB at the default frame length.
- */
-const FRAMES_PER_BATCH = 4096
 
 /** Complete frames read from the buffer, ending at `end`, to decrypt into one output chunk. */
 interface FrameBatch {
@@ -111,7 +104,7 @@ export function decryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, str
   /** Final plaintext of a signed message, held until the signature verifies. */
   let held: Uint8Array | undefined
   let closed = false
-  /** Whether the last batch stopped at FRAMES_PER_BATCH: more complete frames may be in the buffer. */
+  /** Whether the last batch stopped at FRAMES_PER_TURN: more complete frames may be in the buffer. */
   let batchFull = false
   let detach = () => undefined as void
   /** Aborted when the stream ends, however it ends: the request's signal, which cancels a KMS request under way. */
@@ -200,7 +193,7 @@ export function decryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, str
     const reader = new ByteReader(bytes)
     batchFull = false
     while (state === 'body') {
-      if (frames.length === FRAMES_PER_BATCH) {
+      if (frames.length === FRAMES_PER_TURN) {
         batchFull = true
         break
       }
@@ -321,7 +314,7 @@ export function decryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, str
 
   /**
    * Everything after the header is synchronous, so most chunks need no promise at all: only one holding more than
-   * FRAMES_PER_BATCH frames, whose next batch waits for the event loop to turn.
+   * FRAMES_PER_TURN frames, whose next batch waits for the event loop to turn.
    */
   function processBody(controller: TransformStreamDefaultController<Uint8Array>): Promise<void> | undefined {
     if (state === 'body') {
