@@ -1,5 +1,6 @@
 import { CommitmentPolicyError, ConfigurationError, UnsupportedAlgorithmSuiteError } from './errors.js'
 import type { CommitmentPolicy } from './types.js'
+import { quoteValue } from './quote.js'
 
 export type HashName = 'sha256' | 'sha384' | 'sha512'
 export type CurveName = 'P-256' | 'P-384'
@@ -134,7 +135,7 @@ export function suiteFromOption(id: unknown): AlgorithmSuite {
   const suite = typeof id === 'number' ? suitesById.get(id) : undefined
   if (suite === undefined) {
     throw new ConfigurationError(
-      `algorithmSuite must be one of ${ALGORITHM_SUITE_IDS.map(hex).join(', ')}; got ${typeof id === 'number' ? hex(id) : typeof id}.`,
+      `algorithmSuite must be one of ${ALGORITHM_SUITE_IDS.map(hex).join(', ')}; got ${typeof id === 'number' ? hex(id) : quoteValue(id)}.`,
     )
   }
   return suite
@@ -145,7 +146,7 @@ const POLICIES: readonly CommitmentPolicy[] = Object.keys(DEFAULT_SUITE) as Comm
 export function commitmentPolicyFromOption(policy: unknown): CommitmentPolicy {
   if (policy === undefined) return DEFAULT_COMMITMENT_POLICY
   if (typeof policy === 'string' && (POLICIES as readonly string[]).includes(policy)) return policy as CommitmentPolicy
-  throw new ConfigurationError(`commitmentPolicy must be one of ${POLICIES.join(', ')}.`)
+  throw new ConfigurationError(`commitmentPolicy must be one of ${POLICIES.join(', ')}; got ${quoteValue(policy)}.`)
 }
 
 /**

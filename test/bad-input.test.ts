@@ -332,6 +332,17 @@ describe('bad options', () => {
     expect(await rejectionOf(encrypt(keyring, 'x', options as never))).toBeInstanceOf(ConfigurationError)
   })
 
+  it('an unknown suite or policy is quoted in the refusal (a suite given as text said only "got string")', async () => {
+    const refusal = async (options: object) => ((await rejectionOf(encrypt(keyring, 'x', options as never))) as Error).message
+    expect(await refusal({ algorithmSuite: '0x0578' })).toMatch(/^algorithmSuite must be one of 0x0014, .*, 0x0578; got "0x0578"\.$/)
+    expect(await refusal({ algorithmSuite: 0x0999 })).toMatch(/; got 0x0999\.$/)
+    expect(await refusal({ commitmentPolicy: 'REQUIRE_ENCRYPT_REQUIRED_DECRYPT' })).toBe(
+      'commitmentPolicy must be one of REQUIRE_ENCRYPT_REQUIRE_DECRYPT, REQUIRE_ENCRYPT_ALLOW_DECRYPT, FORBID_ENCRYPT_ALLOW_DECRYPT; got "REQUIRE_ENCRYPT_REQUIRED_DECRYPT".',
+    )
+    const { ciphertext } = await encrypt(keyring, 'x')
+    expect(((await rejectionOf(decrypt(keyring, ciphertext, { commitmentPolicy: 7 } as never))) as Error).message).toMatch(/; got 7\.$/)
+  })
+
   it('reserved and non-string encryption context entries', async () => {
     for (const encryptionContext of [{ 'aws-crypto-public-key': 'x' }, { a: 1 }, { '': 'empty key' }]) {
       expect(await rejectionOf(encrypt(keyring, 'x', { encryptionContext } as never))).toBeInstanceOf(InvalidEncryptionContextError)
