@@ -550,6 +550,27 @@ describe('a message of many small frames lets the event loop turn while it is de
     }
   })
 
+  it('a ciphertext transferred away or changed between turns: INVALID_CONFIGURATION, or the changed frame fails', async () => {
+    const { ciphertext } = await encrypt(keyring, plaintext, { frameLength: 1, algorithmSuite: 0x0478 })
+    const afterTwoTurns = async (change: (bytes: Uint8Array) => void) => {
+      const bytes = new Uint8Array(ciphertext)
+      const decrypting = decrypt(keyring, bytes)
+      await new Promise((resolve) => setImmediate(resolve))
+      await new Promise((resolve) => setImmediate(resolve))
+      change(bytes)
+      return rejectionOf(decrypting)
+    }
+    expect(await afterTwoTurns((bytes) => structuredClone(bytes.buffer, { transfer: [bytes.buffer] }))).toMatchObject({
+      code: 'INVALID_CONFIGURATION',
+      message: expect.stringMatching(/^The ciphertext's ArrayBuffer was detached/),
+    })
+    // The final frame's tag, read after the turns: the change shows.
+    expect(await afterTwoTurns((bytes) => void (bytes[bytes.length - 1] = (bytes[bytes.length - 1] as number) ^ 1))).toMatchObject({
+      code: 'FRAME_AUTHENTICATION_FAILED',
+      message: `Frame ${frames} failed authentication: the message was altered or truncated.`,
+    })
+  })
+
   it.each([
     ['0478', 'Node'],
     ['0578', 'Node'],
