@@ -13,6 +13,7 @@ import { MAX_SEQUENCE_NUMBER, readFrame, readNonFramedBody, type FrameView } fro
 import { parseHeader, type ParsedHeader } from './format/header.js'
 import { FRAMES_PER_TURN, nextTurn, turn } from './next-turn.js'
 import { optionsObject } from './option-names.js'
+import { abortedError } from './abort.js'
 import { checkHeader, DECRYPT_OPTIONS, decryptionSettings, openHeader, signatureError, type OpenedHeader } from './open-header.js'
 import type { CurveName } from './suites.js'
 import type { Bytes, DecryptOptions, DecryptResult } from './types.js'
@@ -175,7 +176,7 @@ export async function decryptWith(
     try {
       const result = opened.opener.async
         ? openBodyWithAsyncKey(backend, ciphertext, parsed, layout, opened, early)
-        : openBody(backend, ciphertext, parsed, layout, opened, early)
+        : openBody(backend, ciphertext, parsed, layout, opened, early, settings.signal)
       return isPromise(result) ? await result : result
     } finally {
       opened.opener.dispose()
@@ -224,6 +225,7 @@ function openBody(
   layout: BodyLayout,
   { opener, verificationKey, encryptionContext }: OpenedHeader,
   early: Promise<EarlySignatureCheck | undefined> | undefined,
+  signal: AbortSignal | undefined,
 ): MaybePromise<DecryptResult> {
   const { header } = parsed
   const curve = parsed.suite.signature?.curve
@@ -254,7 +256,7 @@ function openBody(
       plaintext = backend.allocate(layout.plaintextLength)
       const reader = new ByteReader(ciphertext, parsed.length)
       if (header.contentType === 'non-framed') opener.open(readNonFramedBody(reader), plaintext, 0)
-      else framesLeft = openFrames(opener, reader, header.frameLength, plaintext, 1, 0)
+      else framesLeft = openFrames({ opener, reader, frameLength: header.frameLength, plaintext, signal }, 1, 0)
     }
   } catch (error) {
     plaintext?.fill(0)
@@ -265,22 +267,29 @@ function openBody(
   return signatureCheck === undefined ? result : afterSignature(signatureCheck, result)
 }
 
+/** What `openFrames` reads the frames from and writes their plaintext into. */
+interface FrameWork {
+  readonly opener: OpenedHeader['opener']
+  readonly reader: ByteReader
+  readonly frameLength: number
+  readonly plaintext: Bytes
+  /** The call's: once it aborts (the call has rejected already), no more frames are opened. */
+  readonly signal: AbortSignal | undefined
+}
+
 /** Decrypt the frames from `sequenceNumber` on into `plaintext`; a promise once it lets the event loop turn between frames. */
-function openFrames(
-  opener: OpenedHeader['opener'],
-  reader: ByteReader,
-  frameLength: number,
-  plaintext: Bytes,
-  sequenceNumber: number,
-  offset: number,
-): Promise<void> | undefined {
+function openFrames(work: FrameWork, sequenceNumber: number, offset: number): Promise<void> | undefined {
+  const { opener, reader, frameLength, plaintext, signal } = work
   for (let opened = 0; ; sequenceNumber++) {
     const frame = readFrame(reader, frameLength, sequenceNumber)
     offset = opener.open(frame, plaintext, offset)
     if (frame.final) return undefined
     if (++opened === FRAMES_PER_TURN) {
       const next = sequenceNumber + 1
-      return turn().then(() => openFrames(opener, reader, frameLength, plaintext, next, offset))
+      return turn().then(() => {
+        if (signal?.aborted) throw abortedError('decrypt', signal)
+        return openFrames(work, next, offset)
+      })
     }
   }
 }

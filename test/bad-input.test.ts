@@ -23,6 +23,9 @@ import {
   type Keyring,
 } from '../src/index.js'
 import { decryptStream as browserDecryptStream } from '../src/browser.js'
+import { decryptWith } from '../src/decrypt.js'
+import { nodeBackend } from '../src/backend/node.js'
+import type { AeadKey, CryptoBackend } from '../src/backend/types.js'
 import { signatureLength, uint16 as u16, uint32 as u32 } from './helpers/wire.js'
 import { FakeKms } from './helpers/fake-kms.js'
 import { aesKeyring, rejectionOf, rsaKeyring, rsaPem, turnsDuring } from './helpers/fixtures.js'
@@ -548,6 +551,32 @@ describe('a message of many small frames lets the event loop turn while it is de
       badSignature[badSignature.length - 1] = (badSignature[badSignature.length - 1] as number) ^ 1
       expect(await rejectionOf(decrypt(keyring, badSignature))).toMatchObject({ code: 'SIGNATURE_INVALID' })
     }
+  })
+
+  it('an aborted decrypt opens no more frames once the event loop turns (its call has rejected already)', async () => {
+    const { ciphertext } = await encrypt(keyring, plaintext, { frameLength: 1, algorithmSuite: 0x0478 })
+    let opened = 0
+    const { adoptAeadKey: _, ...copying } = nodeBackend // every message key through aeadKey
+    const counting: CryptoBackend = {
+      ...copying,
+      aeadKey(key) {
+        const aead = nodeBackend.aeadKey(key) as AeadKey
+        const open = aead.open.bind(aead)
+        aead.open = (...args) => (opened++, open(...args))
+        return aead
+      },
+    }
+    const controller = new AbortController()
+    const decrypting = decryptWith(counting, keyring, ciphertext, { signal: controller.signal })
+    // The raw AES keyring's unwrap is one open; after it, the frames have begun.
+    while (opened < 2) await new Promise((resolve) => setImmediate(resolve))
+    controller.abort()
+    expect(await rejectionOf(decrypting)).toMatchObject({ code: 'ABORTED', message: 'decrypt was aborted.' })
+    expect(opened, 'frames opened before the abort was seen (and the data key)').toBeLessThanOrEqual(2 * BATCH + 1)
+    // Unaborted, every frame is opened (and the data key).
+    opened = 0
+    expect((await decryptWith(counting, keyring, ciphertext)).plaintext.length).toBe(plaintext.length)
+    expect(opened).toBe(frames + 1)
   })
 
   it('a ciphertext transferred away or changed between turns: INVALID_CONFIGURATION, or the changed frame fails', async () => {
