@@ -21,7 +21,7 @@ import {
 } from 'node:crypto'
 import { Buffer } from 'node:buffer'
 import { isCryptoKey } from 'node:util/types'
-import { checkRsaEncryptBits } from './der.js'
+import { checkRsaEncryptBits, fromPem } from './der.js'
 import { isEncryptedPem } from './encrypted-pem.js'
 import { ConfigurationError, KeyringError, UnsupportedOperationError } from '../errors.js'
 import { sealBody } from '../sync-body.js'
@@ -234,13 +234,16 @@ function asRsaKey(key: unknown, kind: 'public' | 'private'): KeyObject | webcryp
 
 /**
  * Why node:crypto refused a PEM string, in the browser build's words where they apply (node:crypto says only that
- * it could not decode it): no PEM block at all (a file name, say), or a block of another kind.
+ * it could not decode it): no PEM block at all (a file name, say), one that is not base64, or one of another kind.
  */
 function pemProblem(pem: string, kind: 'public' | 'private'): string {
-  const label = /-----BEGIN ([A-Z0-9 ]+)-----/.exec(pem)?.[1]
-  if (label === undefined || !pem.includes(`-----END ${label}-----`)) return 'not a PEM block'
-  if (kind === 'private' && !label.endsWith('PRIVATE KEY')) return `a "${label}" PEM block is not a private key`
-  return 'invalid key encoding'
+  let label: string
+  try {
+    ;({ label } = fromPem(pem))
+  } catch (error) {
+    return (error as Error).message
+  }
+  return kind === 'private' && !label.endsWith('PRIVATE KEY') ? `a "${label}" PEM block is not a private key` : 'invalid key encoding'
 }
 
 /** CSPRNG output drawn in blocks: one OpenSSL call serves many data keys, IVs and message IDs. */
