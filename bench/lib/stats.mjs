@@ -16,22 +16,24 @@ export function spread(values) {
 }
 
 /**
+ * The contenders (objects with a `name`) in the order of round `r`: ours and the floor (without the floor, the
+ * first two of `list`) back to back, which one first alternating (their ratio is the target, and this machine's
+ * speed drifts over a second or so), then the others. Use an even number of rounds: the first of the pair pays
+ * for the garbage the others left.
+ */
+export function pairedOrder(list, r) {
+  const withFloor = list.some((item) => item.name === 'floor')
+  const paired = (item, index) => (withFloor ? item.name === 'ours' || item.name === 'floor' : index < 2)
+  const pair = list.filter(paired)
+  if (r % 2 === 1) pair.reverse()
+  return [...pair, ...list.filter((item, index) => !paired(item, index))]
+}
+
+/**
  * Median of per-round ratios a[i] / b[i]. The contenders run back to back within a round, so a
  * slow patch on a shared machine tends to hit both sides of a pair; this is steadier than
  * median(a) / median(b).
  */
-/**
- * The contenders (objects with a `name`) in the order of round `r`: ours and the floor back to back, which one
- * first alternating (their ratio is the target, and this machine's speed drifts over a second or so), then
- * the others.
- */
-export function pairedOrder(list, r) {
-  const paired = (item) => item.name === 'ours' || item.name === 'floor'
-  const pair = list.filter(paired)
-  if (r % 2 === 1) pair.reverse()
-  return [...pair, ...list.filter((item) => !paired(item))]
-}
-
 export function pairedRatio(a, b) {
   if (!a || !b) return NaN
   const n = Math.min(a.length, b.length)
