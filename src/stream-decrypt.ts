@@ -106,6 +106,12 @@ export function decryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, str
   let closed = false
   /** Whether the last batch stopped at FRAMES_PER_TURN: more complete frames may be in the buffer. */
   let batchFull = false
+  /**
+   * What the last batch stopped at when a frame after its first is malformed or too large: thrown once the frames
+   * before it are decrypted, so that a frame's bad tag is reported before a later frame's fault, however the
+   * input was cut (in small pieces, the earlier frame is decrypted before the later one arrives).
+   */
+  let faultAhead: { readonly error: unknown } | undefined
   let detach = () => undefined as void
   /** Aborted when the stream ends, however it ends: the request's signal, which cancels a KMS request under way. */
   const ending = new AbortController()
@@ -191,12 +197,28 @@ export function decryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, str
     const frames: FrameView[] = []
     let plaintextLength = 0
     const reader = new ByteReader(bytes)
+    let end = 0
     batchFull = false
     while (state === 'body') {
       if (frames.length === FRAMES_PER_TURN) {
         batchFull = true
         break
       }
+      try {
+        if (!scanFrame()) break
+      } catch (error) {
+        if (frames.length === 0) throw error
+        faultAhead = { error }
+        break
+      }
+      end = reader.offset
+    }
+    if (frames.length === 0) return undefined
+    verifier?.update(bytes.subarray(0, end))
+    return { frames, plaintextLength, end }
+
+    /** Read the next frame into the batch; false when its bytes are not all in yet. */
+    function scanFrame(): boolean {
       const start = reader.offset
       const size = framed
         ? frameSizeAt(bytes, start, messageHeader.frameLength, sequenceNumber)
@@ -212,7 +234,7 @@ export function decryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, str
             `whole frame until its tag verifies, and at most ${maxBuffered} bytes unless maxBodySize allows more. Set maxBodySize to decrypt messages with such frames.`,
         )
       }
-      if (reader.remaining < size) break
+      if (reader.remaining < size) return false
       if (sequenceNumber > MAX_SEQUENCE_NUMBER) throw new LimitExceededError('The message has more frames than the format allows.')
       const frame = framed ? readFrame(reader, messageHeader.frameLength, sequenceNumber) : readNonFramedBody(reader)
       frames.push(frame)
@@ -220,10 +242,13 @@ export function decryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, str
       bodyLength += reader.offset - start
       sequenceNumber++
       if (frame.final) state = verifier === undefined ? 'done' : 'footer'
+      return true
     }
-    if (frames.length === 0) return undefined
-    verifier?.update(bytes.subarray(0, reader.offset))
-    return { frames, plaintextLength, end: reader.offset }
+  }
+
+  /** Throw the fault the last batch stopped at (`faultAhead`), now that the frames before it are decrypted. */
+  function throwFaultAhead(): void {
+    if (faultAhead !== undefined) throw faultAhead.error
   }
 
   /** Decrypt the complete frames in the buffer. Returns the plaintext that may be released now, if any. */
@@ -320,6 +345,7 @@ export function decryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, str
     if (state === 'body') {
       const plaintext = readFrames()
       if (plaintext !== undefined) controller.enqueue(plaintext)
+      throwFaultAhead()
       if (batchFull) return turn().then(() => (closed ? undefined : processBody(controller)))
     }
     if (state === 'footer') {
@@ -337,6 +363,7 @@ export function decryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, str
     while (state === 'body') {
       const plaintext = await readFramesAsync()
       if (plaintext !== undefined) controller.enqueue(plaintext)
+      if (!closed) throwFaultAhead()
       if (!batchFull || closed) break
     }
     if (closed) return

@@ -542,6 +542,57 @@ describe('stream: tampered, truncated and extended messages', () => {
     )
   })
 
+  // The bug it caught: a frame whose tag failed was reported as such when the stream was fed in small pieces, but a
+  // later frame's malformed field was reported instead when both frames came in one chunk.
+  it('a body changed in one or more places fails the same way however the stream is cut', async () => {
+    const failureOf = async (message: Uint8Array, suite: number, sizes: readonly number[]) => {
+      const { error } = await run(decryptStream(keyring, { commitmentPolicy: policyFor(suite) }), split(message, sizes))
+      expect(error).toBeInstanceOf(EnvelopeError)
+      return `${(error as EnvelopeError).code}: ${(error as Error).message}`
+    }
+    const change = fc.record({
+      where: fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }),
+      how: fc.constantFrom('flip', 'flip', 'flip', 'delete', 'insert', 'cut'),
+      count: fc.integer({ min: 1, max: 40 }),
+      byte: fc.integer({ min: 0, max: 255 }),
+    })
+    await fc.assert(
+      fc.asyncProperty(
+        fc.record({
+          suite: fc.constantFrom(...suites),
+          seed: fc.integer({ min: 1, max: 0x7fffffff }),
+          size: fc.integer({ min: 0, max: 400 }),
+          frameLength: fc.integer({ min: 1, max: 64 }),
+          // Applied last to first, so that each lands where it was aimed.
+          changes: fc.array(change, { minLength: 1, maxLength: 3 }),
+          sizes: chunkSizesArbitrary,
+        }),
+        async (c) => {
+          const { ciphertext } = await encrypt(keyring, bytes(c.size, c.seed), options(c.suite, c.frameLength))
+          const bodyStart = parseHeader(ciphertext).length
+          let message: Uint8Array = ciphertext
+          const places = c.changes
+            .map((change) => ({ ...change, at: bodyStart + Math.floor(change.where * (ciphertext.length - bodyStart)) }))
+            .sort((a, b) => b.at - a.at)
+          for (const { at, how, count, byte } of places) {
+            message = {
+              flip: () => Buffer.concat([message.subarray(0, at), Uint8Array.of((message[at] as number) ^ (byte | 1)), message.subarray(at + 1)]),
+              delete: () => Buffer.concat([message.subarray(0, at), message.subarray(at + count)]),
+              insert: () => Buffer.concat([message.subarray(0, at), new Uint8Array(count).fill(byte), message.subarray(at)]),
+              cut: () => message.subarray(0, at),
+            }[how]()
+          }
+          message = new Uint8Array(message)
+          fc.pre(!Buffer.from(message).equals(ciphertext)) // two changes can undo each other
+          const whole = await failureOf(message, c.suite, [message.length])
+          expect(await failureOf(message, c.suite, c.sizes), `in pieces of ${c.sizes.join(', ')}`).toBe(whole)
+          expect(await failureOf(message, c.suite, [1]), 'a byte at a time').toBe(whole)
+        },
+      ),
+      { numRuns: 400 },
+    )
+  })
+
   it('bytes after the end of the message error with TRAILING_DATA, in the same chunk or a later one', async () => {
     await fc.assert(
       fc.asyncProperty(
