@@ -29,10 +29,18 @@ interface BodyLayout {
 }
 
 /**
+ * Frames whose structure `scanBody` reads in one turn of the event loop: about 3 ms of reading (0.1 µs a frame,
+ * where decrypting one costs 3 µs). Only a message of many tiny frames has more: 33 MB of 1-byte frames has a million.
+ */
+const SCANNED_PER_TURN = 8 * FRAMES_PER_TURN
+
+/**
  * Walk the body's structure: frame order, lengths, footer and the end of the input. Runs before any keyring,
  * so a malformed or hostile message costs no key unwrapping, and allocates nothing the message claims.
+ * A promise when the message has more than SCANNED_PER_TURN frames: the event loop turns between batches,
+ * and a call aborted meanwhile reads no further.
  */
-function scanBody(input: Uint8Array, parsed: ParsedHeader, maxBodySize: number | undefined): BodyLayout {
+function scanBody(input: Uint8Array, parsed: ParsedHeader, maxBodySize: number | undefined, signal: AbortSignal | undefined): MaybePromise<BodyLayout> {
   const reader = new ByteReader(input, parsed.length)
   const limit = maxBodySize ?? Number.POSITIVE_INFINITY
   const tooLarge = () =>
@@ -42,25 +50,38 @@ function scanBody(input: Uint8Array, parsed: ParsedHeader, maxBodySize: number |
   if (parsed.header.contentType === 'non-framed') {
     onlyFrame = readNonFramedBody(reader)
     plaintextLength = onlyFrame.content.length
-  } else {
-    for (let sequenceNumber = 1; ; sequenceNumber++) {
+    return footer()
+  }
+  return scanFrames(1)
+
+  function scanFrames(first: number): MaybePromise<BodyLayout> {
+    for (let sequenceNumber = first; ; sequenceNumber++) {
+      if (sequenceNumber - first === SCANNED_PER_TURN) {
+        return turn().then(() => {
+          if (signal?.aborted) throw abortedError('decrypt', signal)
+          return scanFrames(sequenceNumber)
+        })
+      }
       if (sequenceNumber > MAX_SEQUENCE_NUMBER) throw new LimitExceededError('The message has more frames than the format allows.')
       const frame = readFrame(reader, parsed.header.frameLength, sequenceNumber)
       plaintextLength += frame.content.length
       if (reader.offset - parsed.length > limit) throw tooLarge()
       if (frame.final) {
         if (sequenceNumber === 1) onlyFrame = frame
-        break
+        return footer()
       }
     }
   }
-  if (reader.offset - parsed.length > limit) throw tooLarge()
-  const bodyEnd = reader.offset
-  const signature = parsed.suite.signature === undefined ? undefined : readFooter(reader)
-  if (reader.remaining !== 0) {
-    throw new TrailingDataError(`${reader.remaining} bytes follow the end of the message; pass exactly one message to decrypt.`)
+
+  function footer(): BodyLayout {
+    if (reader.offset - parsed.length > limit) throw tooLarge()
+    const bodyEnd = reader.offset
+    const signature = parsed.suite.signature === undefined ? undefined : readFooter(reader)
+    if (reader.remaining !== 0) {
+      throw new TrailingDataError(`${reader.remaining} bytes follow the end of the message; pass exactly one message to decrypt.`)
+    }
+    return { bodyEnd, plaintextLength, signature, onlyFrame }
   }
-  return { bodyEnd, plaintextLength, signature, onlyFrame }
 }
 
 /**
@@ -162,7 +183,8 @@ export async function decryptWith(
     const settings = decryptionSettings(optionsObject(options, 'decrypt', DECRYPT_OPTIONS))
     const parsed = parseHeader(ciphertext, settings)
     checkHeader(parsed, settings)
-    const layout = scanBody(ciphertext, parsed, settings.maxBodySize)
+    const scanned = scanBody(ciphertext, parsed, settings.maxBodySize, settings.signal)
+    const layout = isPromise(scanned) ? await scanned : scanned
     const checkable =
       parsed.suite.signature !== undefined &&
       PUBLIC_KEY_CONTEXT_KEY in parsed.header.encryptionContext &&
