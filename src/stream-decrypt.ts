@@ -17,7 +17,7 @@ import { FRAMES_PER_TURN, turn } from './next-turn.js'
 import { ByteReader, uint32At } from './format/bytes.js'
 import { MAX_SIGNATURE_LENGTH, readFooter } from './format/footer.js'
 import { FINAL_FRAME_MARKER, FINAL_FRAME_OVERHEAD, MAX_SEQUENCE_NUMBER, REGULAR_FRAME_OVERHEAD, frameSizeAt, readFrame, readNonFramedBody, type FrameView } from './format/frame.js'
-import { parseHeader, type ParsedHeader } from './format/header.js'
+import { TEXT_MESSAGE_PREFIX, parseHeader, type ParsedHeader } from './format/header.js'
 import { InputBuffer } from './input-buffer.js'
 import { quoteValue } from './quote.js'
 import { abortSignalOption, abortedError, watchAbort } from './abort.js'
@@ -145,6 +145,13 @@ export function decryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, str
 
   async function readHeader(): Promise<boolean> {
     if (input.length < needed) return false
+    const first = input.bytes[0]
+    if (first !== 1 && first !== 2 && input.length < TEXT_MESSAGE_PREFIX) {
+      // No message: whether it is one written out as text shows in its first bytes, which one-shot decrypt has whole.
+      // The input's end, if it comes sooner, is judged at flush (headerFault).
+      needed = TEXT_MESSAGE_PREFIX
+      return false
+    }
     let candidate: ParsedHeader
     try {
       candidate = parseHeader(input.bytes, settings)

@@ -71,10 +71,16 @@ export function serializeHeaderBody(fields: HeaderFields, room = 0): Uint8Array 
 
 const BASE64_CHARS = /^[A-Za-z0-9+/=\r\n]+$/
 
+/**
+ * How many bytes of an input whose first byte is no version tell whether it is a message written out as base64 or
+ * hex text: a decrypt stream waits for them (or the input's end) before it says which.
+ */
+export const TEXT_MESSAGE_PREFIX = 64
+
 /** Whether the input is base64 text whose decoding starts like a message (version byte 1 or 2). */
 function looksBase64(bytes: Uint8Array): boolean {
   if (bytes.length < 8) return false
-  const prefix = byteChars(bytes.subarray(0, 64))
+  const prefix = byteChars(bytes.subarray(0, TEXT_MESSAGE_PREFIX))
   if (!BASE64_CHARS.test(prefix)) return false
   try {
     const firstByte = atob(prefix.slice(0, 4)).charCodeAt(0)
