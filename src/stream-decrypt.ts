@@ -134,10 +134,16 @@ export function decryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, str
     return typed
   }
 
+  /**
+   * The header at the start of `bytes`, parsed from its first maxHeaderSize bytes only: input in small pieces is
+   * refused (LIMIT_EXCEEDED) before any byte past them comes, so a fault there must not count when one chunk brings it.
+   */
+  const parseBuffered = (bytes: Uint8Array): ParsedHeader => parseHeader(bytes.subarray(0, maxHeaderSize), settings)
+
   /** Throws what parsing `bytes` finds wrong, other than that they end too soon. */
   function headerFault(bytes: Uint8Array): void {
     try {
-      parseHeader(bytes, settings)
+      parseBuffered(bytes)
     } catch (error) {
       if (!(error instanceof TruncatedMessageError)) throw error
     }
@@ -154,7 +160,7 @@ export function decryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, str
     }
     let candidate: ParsedHeader
     try {
-      candidate = parseHeader(input.bytes, settings)
+      candidate = parseBuffered(input.bytes)
     } catch (error) {
       if (!(error instanceof TruncatedMessageError) || error.minimumLength === undefined) throw error
       needed = error.minimumLength
@@ -162,9 +168,6 @@ export function decryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, str
         throw new LimitExceededError(`The message header is larger than maxHeaderSize (${maxHeaderSize} bytes).`)
       }
       return false
-    }
-    if (candidate.length > maxHeaderSize) {
-      throw new LimitExceededError(`The message header is larger than maxHeaderSize (${maxHeaderSize} bytes).`)
     }
     checkHeader(candidate, settings)
     if (unsignedOnly === true && candidate.suite.signature !== undefined) {

@@ -1082,6 +1082,35 @@ describe('stream options', () => {
     expect(output.length).toBe(0)
   })
 
+  // The bug it caught: a header field past maxHeaderSize made a message in one chunk MALFORMED_MESSAGE, while the same
+  // bytes in small pieces were refused as LIMIT_EXCEEDED before that field came.
+  it('maxHeaderSize: a fault past the limit is LIMIT_EXCEEDED however the stream is cut; within it, the fault', async () => {
+    const pairs = Object.fromEntries(Array.from({ length: 60 }, (_, index) => [`k${String(index).padStart(3, '0')}`, 'v'.repeat(25)]))
+    const { ciphertext } = await encrypt(keyring, bytes(100), { encryptionContext: pairs })
+    const headerLength = parseHeader(ciphertext).length
+    const failureOf = async (message: Uint8Array, maxHeaderSize: number, sizes: readonly number[]) => {
+      const { output, error } = await run(decryptStream(keyring, { maxHeaderSize }), split(message, sizes))
+      expect(output.length).toBe(0)
+      expect(error).toBeInstanceOf(EnvelopeError)
+      return `${(error as EnvelopeError).code}: ${(error as Error).message}`
+    }
+    const contentType = new Uint8Array(ciphertext)
+    contentType[headerLength - 53] = 7
+    const contextKey = new Uint8Array(ciphertext)
+    contextKey[Buffer.from(ciphertext).indexOf('k050')] = 0xff // not UTF-8
+    for (const [name, message] of [
+      ['content type', contentType],
+      ['context key', contextKey],
+    ] as const) {
+      for (const sizes of [[message.length], [1], [100]]) {
+        expect(await failureOf(message, 1000, sizes), `${name} past 1000 bytes, in pieces of ${sizes[0]}`).toBe(
+          'LIMIT_EXCEEDED: The message header is larger than maxHeaderSize (1000 bytes).',
+        )
+        expect(await failureOf(message, headerLength, sizes), `${name} within the limit, in pieces of ${sizes[0]}`).toMatch(/^MALFORMED_MESSAGE: /)
+      }
+    }
+  })
+
   // Regression test; the bug it caught: a header whose encryption-context field is internally short (a pair claims
   // more bytes than the field holds) makes parseContext throw a TruncatedMessageError whose minimumLength is relative
   // to the context field, so the stream keeps waiting for "more header" and buffers the whole input, unbounded and
