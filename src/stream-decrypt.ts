@@ -134,16 +134,12 @@ export function decryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, str
     return typed
   }
 
-  /**
-   * The header at the start of `bytes`, parsed from its first maxHeaderSize bytes only: input in small pieces is
-   * refused (LIMIT_EXCEEDED) before any byte past them comes, so a fault there must not count when one chunk brings it.
-   */
-  const parseBuffered = (bytes: Uint8Array): ParsedHeader => parseHeader(bytes.subarray(0, maxHeaderSize), settings)
+  const headerOptions = { ...settings, maxHeaderSize }
 
   /** Throws what parsing `bytes` finds wrong, other than that they end too soon. */
   function headerFault(bytes: Uint8Array): void {
     try {
-      parseBuffered(bytes)
+      parseHeader(bytes, headerOptions)
     } catch (error) {
       if (!(error instanceof TruncatedMessageError)) throw error
     }
@@ -160,13 +156,10 @@ export function decryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, str
     }
     let candidate: ParsedHeader
     try {
-      candidate = parseBuffered(input.bytes)
+      candidate = parseHeader(input.bytes, headerOptions)
     } catch (error) {
       if (!(error instanceof TruncatedMessageError) || error.minimumLength === undefined) throw error
-      needed = error.minimumLength
-      if (needed > maxHeaderSize) {
-        throw new LimitExceededError(`The message header is larger than maxHeaderSize (${maxHeaderSize} bytes).`)
-      }
+      needed = error.minimumLength // at most maxHeaderSize (headerOptions)
       return false
     }
     checkHeader(candidate, settings)

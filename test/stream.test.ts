@@ -1082,8 +1082,9 @@ describe('stream options', () => {
     expect(output.length).toBe(0)
   })
 
-  // The bug it caught: a header field past maxHeaderSize made a message in one chunk MALFORMED_MESSAGE, while the same
-  // bytes in small pieces were refused as LIMIT_EXCEEDED before that field came.
+  // The bugs it caught: a header field past maxHeaderSize made a message in one chunk MALFORMED_MESSAGE, while the same
+  // bytes in small pieces were refused as LIMIT_EXCEEDED before that field came. And small pieces were refused once
+  // the header's length fields put its end past the limit, while one chunk went on to a malformed field before it.
   it('maxHeaderSize: a fault past the limit is LIMIT_EXCEEDED however the stream is cut; within it, the fault', async () => {
     const pairs = Object.fromEntries(Array.from({ length: 60 }, (_, index) => [`k${String(index).padStart(3, '0')}`, 'v'.repeat(25)]))
     const { ciphertext } = await encrypt(keyring, bytes(100), { encryptionContext: pairs })
@@ -1107,6 +1108,10 @@ describe('stream options', () => {
           'LIMIT_EXCEEDED: The message header is larger than maxHeaderSize (1000 bytes).',
         )
         expect(await failureOf(message, headerLength, sizes), `${name} within the limit, in pieces of ${sizes[0]}`).toMatch(/^MALFORMED_MESSAGE: /)
+        // The fault lies within the limit, but the length fields before it already put the header's end past it.
+        expect(await failureOf(message, headerLength - 10, sizes), `${name}, header 10 bytes over, in pieces of ${sizes[0]}`).toBe(
+          `LIMIT_EXCEEDED: The message header is larger than maxHeaderSize (${headerLength - 10} bytes).`,
+        )
       }
     }
   })

@@ -115,6 +115,13 @@ export class ByteReader {
    * waits for before it parses again.
    */
   following = 0
+  /**
+   * Where the field being read may end at most, counting `following`: past it, `pastLimit()` is thrown, whether the
+   * bytes are there or not, so the answer does not depend on how much of the input has come (a header's
+   * maxHeaderSize in a decrypt stream).
+   */
+  limit = Number.POSITIVE_INFINITY
+  pastLimit: (() => Error) | undefined
 
   constructor(
     readonly bytes: Uint8Array,
@@ -128,10 +135,12 @@ export class ByteReader {
   }
 
   private need(count: number, what: string): void {
+    const end = this.offset + count + this.following
+    if (end > this.limit) throw (this.pastLimit as () => Error)()
     if (count > this.remaining) {
       throw new TruncatedMessageError(
         `The message ends inside its ${what}: ${count} bytes needed at offset ${this.offset}, ${this.remaining} left.`,
-        { minimumLength: this.offset + count + this.following },
+        { minimumLength: end },
       )
     }
   }

@@ -1,6 +1,7 @@
 import {
   Base64MessageError,
   KeyringError,
+  LimitExceededError,
   MalformedMessageError,
   TooManyEncryptedDataKeysError,
 } from '../errors.js'
@@ -95,12 +96,22 @@ const HEX_MESSAGE = /^(\\x)?0[12][\dA-Fa-f]{14}/
 
 export interface ParseHeaderOptions {
   readonly maxEncryptedDataKeys?: number | undefined
+  /**
+   * A decrypt stream's maxHeaderSize: LIMIT_EXCEEDED at the first field that the header's own length fields put past
+   * it, before any later field is looked at, so one chunk and small pieces of the same bytes fail alike.
+   */
+  readonly maxHeaderSize?: number | undefined
 }
 
 /** Parse and validate a header at the start of `bytes`. spec: data-format/message-header.md */
 export function parseHeader(bytes: Uint8Array, options: ParseHeaderOptions = {}): ParsedHeader {
   if (bytes.length === 0) throw new MalformedMessageError('The ciphertext is empty.')
   const reader = new ByteReader(bytes)
+  const { maxHeaderSize } = options
+  if (maxHeaderSize !== undefined) {
+    reader.limit = maxHeaderSize
+    reader.pastLimit = () => new LimitExceededError(`The message header is larger than maxHeaderSize (${maxHeaderSize} bytes).`)
+  }
   const version = reader.uint8('version')
   if (version !== 1 && version !== 2) {
     if (looksBase64(bytes)) {
