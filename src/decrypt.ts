@@ -78,7 +78,8 @@ function scanBody(input: Uint8Array, parsed: ParsedHeader, maxBodySize: number |
     const bodyEnd = reader.offset
     const signature = parsed.suite.signature === undefined ? undefined : readFooter(reader)
     if (reader.remaining !== 0) {
-      throw new TrailingDataError(`${reader.remaining} bytes follow the end of the message; pass exactly one message to decrypt.`)
+      const count = reader.remaining === 1 ? '1 byte follows' : `${reader.remaining} bytes follow`
+      throw new TrailingDataError(`${count} the end of the message; pass exactly one message to decrypt.`)
     }
     return { bodyEnd, plaintextLength, signature, onlyFrame }
   }

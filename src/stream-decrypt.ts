@@ -351,14 +351,20 @@ export function decryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, str
       throwFaultAhead()
       if (batchFull) return turn().then(() => (closed ? undefined : processBody(controller)))
     }
+    processEnd(controller)
+    return undefined
+  }
+
+  /** After the frames: a signed message's footer, then nothing more. */
+  function processEnd(controller: TransformStreamDefaultController<Uint8Array>): void {
     if (state === 'footer') {
       const plaintext = readSignature()
       if (plaintext !== undefined) controller.enqueue(plaintext)
     }
+    // Not counted: how many of them have come depends on how the input was cut.
     if (state === 'done' && input.length > 0) {
-      throw new TrailingDataError(`${input.length} bytes follow the end of the message; a stream must hold exactly one message.`)
+      throw new TrailingDataError('Bytes follow the end of the message; a stream must hold exactly one message.')
     }
-    return undefined
   }
 
   /** `processBody` for an asynchronous key: only the frames' cipher calls are awaited. */
@@ -370,13 +376,7 @@ export function decryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, str
       if (!batchFull || closed) break
     }
     if (closed) return
-    if (state === 'footer') {
-      const plaintext = readSignature()
-      if (plaintext !== undefined) controller.enqueue(plaintext)
-    }
-    if (state === 'done' && input.length > 0) {
-      throw new TrailingDataError(`${input.length} bytes follow the end of the message; a stream must hold exactly one message.`)
-    }
+    processEnd(controller)
   }
 
   /** `bodyChunk` for an asynchronous key; the chunk is read in place until the returned promise settles. */

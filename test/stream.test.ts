@@ -634,11 +634,23 @@ describe('stream: tampered, truncated and extended messages', () => {
                 : [ciphertext, new Uint8Array(0), ...split(extra, [1])]
           const { output, error } = await run(decryptStream(keyring, { commitmentPolicy: policyFor(suite) }), chunks)
           expectCode(error, 'TRAILING_DATA')
+          // The same words however many of the trailing bytes came with the last of the message.
+          expect((error as Error).message).toBe('Bytes follow the end of the message; a stream must hold exactly one message.')
           expectBytes(output, plaintext.subarray(0, output.length))
         },
       ),
       { numRuns: 50 },
     )
+    const { ciphertext } = await encrypt(keyring, 'x', options(0x0478, 256))
+    for (const [extra, words] of [
+      [1, '1 byte follows'],
+      [3, '3 bytes follow'],
+    ] as const) {
+      expect(await rejectionOf(decrypt(keyring, Buffer.concat([ciphertext, new Uint8Array(extra)])))).toMatchObject({
+        code: 'TRAILING_DATA',
+        message: `${words} the end of the message; pass exactly one message to decrypt.`,
+      })
+    }
   })
 
   for (const suite of [0x0178, 0x0478, 0x0578, 0x0214]) {
