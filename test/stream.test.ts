@@ -41,6 +41,7 @@ import {
   type MessageHeader,
 } from '../src/index.js'
 import { parseHeader } from '../src/format/header.js'
+import { decryptStream as browserDecryptStream } from '../src/browser.js'
 import { watchAbort } from '../src/abort.js'
 import { aesKeyring, heldKeyring, maxListenersWarnings, NODE_MAJOR, policyFor, rejectionOf, rsaKeyring, runModuleScript, SIGNING, spyKeyring, suites } from './helpers/fixtures.js'
 import {
@@ -122,8 +123,8 @@ async function run(stream: Duplexish, chunks: Iterable<unknown>, options: { reus
 }
 
 /** The code and message a decrypt stream fails with when written `message` in pieces of `sizes` (see split). */
-async function streamFailureOf(message: Uint8Array, suite: number, sizes: readonly number[]): Promise<string> {
-  const { error } = await run(decryptStream(keyring, { commitmentPolicy: policyFor(suite) }), split(message, sizes))
+async function streamFailureOf(message: Uint8Array, suite: number, sizes: readonly number[], stream: typeof browserDecryptStream = decryptStream): Promise<string> {
+  const { error } = await run(stream(keyring, { commitmentPolicy: policyFor(suite) }), split(message, sizes))
   expect(error).toBeInstanceOf(EnvelopeError)
   return `${(error as EnvelopeError).code}: ${(error as Error).message}`
 }
@@ -610,10 +611,26 @@ describe('stream: tampered, truncated and extended messages', () => {
           const whole = await streamFailureOf(message, c.suite, [message.length])
           expect(await streamFailureOf(message, c.suite, c.sizes), `in pieces of ${c.sizes.join(', ')}`).toBe(whole)
           expect(await streamFailureOf(message, c.suite, [1]), 'a byte at a time').toBe(whole)
+          // The browser build's keys answer asynchronously: another path through the frames, which must agree.
+          expect(await streamFailureOf(message, c.suite, c.sizes, browserDecryptStream), `browser build, in pieces of ${c.sizes.join(', ')}`).toBe(whole)
         },
       ),
       { numRuns: 400 },
     )
+  })
+
+  it.each([
+    ['Node', decryptStream],
+    ['browser', browserDecryptStream],
+  ] as const)('%s build: a malformed frame after good ones in one chunk, after the last of the input: those frames, then its fault', async (_, stream) => {
+    const plaintext = bytes(100)
+    const { ciphertext } = await encrypt(keyring, plaintext, options(0x0478, 16))
+    const message = new Uint8Array(ciphertext)
+    const at = parseHeader(message).length + 2 * (4 + 12 + 16 + 16) + 3 // frame 3's sequence number, last byte
+    message[at] = (message[at] as number) ^ 0x40
+    const { output, error } = await run(stream(keyring), [message])
+    expect(error).toMatchObject({ code: 'MALFORMED_MESSAGE', message: 'Frame sequence number 67 is out of order; expected 3.' })
+    expectBytes(output, plaintext.subarray(0, 32))
   })
 
   it('bytes after the end of the message error with TRAILING_DATA, in the same chunk or a later one', async () => {
