@@ -3,6 +3,7 @@ import type { CryptoBackend } from './backend/types.js'
 import { beginEncryption, ENCRYPT_OPTIONS, type EncryptionSession } from './encrypt.js'
 import { ConfigurationError, LimitExceededError, PolicyViolationError, UnsupportedOperationError } from './errors.js'
 import { platformFailure } from './platform-failure.js'
+import { byteCount } from './byte-count.js'
 import { writeFooter } from './format/footer.js'
 import { FINAL_FRAME_OVERHEAD, REGULAR_FRAME_OVERHEAD } from './format/frame.js'
 import { optionsObject } from './option-names.js'
@@ -100,7 +101,7 @@ export function encryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, str
 
   const checkDeclaredLength = () => {
     if (declaredLength !== undefined && seen !== declaredLength) {
-      throw new PolicyViolationError(`The input ended after ${seen} bytes; plaintextLength declared ${declaredLength}.`)
+      throw new PolicyViolationError(`The input ended after ${byteCount(seen)}; plaintextLength declared ${declaredLength}.`)
     }
   }
 

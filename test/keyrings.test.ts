@@ -57,6 +57,8 @@ describe('keyring configuration', () => {
       [cryptoKey, /got a CryptoKey: pass its raw bytes \(crypto\.subtle\.exportKey\("raw", key\)\)\.$/],
       [wrappingKey.slice().buffer, /got an ArrayBuffer: pass new Uint8Array\(buffer\)\.$/],
       [null, /got null\.$/],
+      [new Uint8Array(20), /; got 20 bytes\.$/],
+      [new Uint8Array([7]), /; got 1 byte\.$/],
     ]
     for (const [given, says] of cases) {
       const error = thrownBy(() => new RawAesKeyring({ keyNamespace: 'n', keyName: 'k', wrappingKey: given as never }))

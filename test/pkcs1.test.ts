@@ -237,8 +237,10 @@ describe('pkcs1DecryptImplicitRejection: input validation', () => {
     const c = pkcs1Encrypt(rsa2048, randomBytes(32))
     for (const wrong of [c.subarray(1), Buffer.concat([c, Buffer.of(0)]), new Uint8Array(0), randomBytes(rsa4096.k)]) {
       const error = expectKeyringError(() => pkcs1DecryptImplicitRejection(rsa2048.privateKey, wrong, 32), rsa2048)
-      expect(error.message).toContain('256')
+      expect(error.message).toBe(`RSA ciphertext is ${wrong.length} bytes, expected 256 (the modulus length)`)
     }
+    const one = expectKeyringError(() => pkcs1DecryptImplicitRejection(rsa2048.privateKey, c.subarray(0, 1), 32), rsa2048)
+    expect(one.message).toBe('RSA ciphertext is 1 byte, expected 256 (the modulus length)')
   })
 
   it('throws KeyringError for an expectedLength outside 1..k-11', () => {

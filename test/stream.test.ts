@@ -856,6 +856,9 @@ describe('stream options', () => {
 
     const shorter = await run(encryptStream(keyring, { plaintextLength: 1001, frameLength: 128 }), split(plaintext, [300]))
     expectCode(shorter.error, 'POLICY_VIOLATION')
+    expect((shorter.error as Error).message).toBe('The input ended after 1000 bytes; plaintextLength declared 1001.')
+    const oneByte = await run(encryptStream(keyring, { plaintextLength: 2 }), [new Uint8Array(1)])
+    expect((oneByte.error as Error).message).toBe('The input ended after 1 byte; plaintextLength declared 2.')
     const longer = await run(encryptStream(keyring, { plaintextLength: 999, frameLength: 128 }), split(plaintext, [300]))
     expectCode(longer.error, 'POLICY_VIOLATION')
     const longerByOneChunk = await run(encryptStream(keyring, { plaintextLength: 1000 }), [plaintext, new Uint8Array(1)])

@@ -16,6 +16,7 @@
 import { constants, createHash, createHmac, privateDecrypt, type KeyObject } from 'node:crypto'
 import { Buffer } from 'node:buffer'
 import { KeyringError } from '../errors.js'
+import { byteCount } from '../byte-count.js'
 
 /** Minimum PKCS#1 v1.5 overhead: 0x00 0x02, eight nonzero padding bytes, 0x00 separator. */
 const PKCS1_OVERHEAD = 11
@@ -33,7 +34,7 @@ export function pkcs1DecryptImplicitRejection(privateKey: KeyObject, ciphertext:
   if (bits === undefined) throw new KeyringError('Cannot determine the RSA modulus length')
   const k = Math.ceil(bits / 8)
   if (ciphertext.length !== k) {
-    throw new KeyringError(`RSA ciphertext is ${ciphertext.length} bytes, expected ${k} (the modulus length)`)
+    throw new KeyringError(`RSA ciphertext is ${byteCount(ciphertext.length)}, expected ${k} (the modulus length)`)
   }
   if (!Number.isInteger(expectedLength) || expectedLength < 1 || expectedLength > k - PKCS1_OVERHEAD) {
     throw new KeyringError(`Expected key length must be an integer from 1 to ${k - PKCS1_OVERHEAD}`)

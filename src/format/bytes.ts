@@ -139,7 +139,7 @@ export class ByteReader {
     if (end > this.limit) throw (this.pastLimit as () => Error)()
     if (count > this.remaining) {
       throw new TruncatedMessageError(
-        `The message ends inside its ${what}: ${count} bytes needed at offset ${this.offset}, ${this.remaining} left.`,
+        `The message ends inside its ${what}: ${count} byte${count === 1 ? '' : 's'} needed at offset ${this.offset}, ${this.remaining} left.`,
         { minimumLength: end },
       )
     }

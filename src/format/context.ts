@@ -288,7 +288,7 @@ function parsePairs(bytes: Uint8Array, owned: boolean, ascii: string | undefined
     context[key] = value
   }
   if (reader.remaining !== 0) {
-    throw new MalformedMessageError(`The message's encryption context has ${reader.remaining} bytes after its last pair.`)
+    throw new MalformedMessageError(`The message's encryption context has bytes after its last pair.`)
   }
   // The parsed context is immutable; when the message stored it in the spec's order, its bytes are
   // already what serializeContext would produce (the raw AES keyring's AAD on decrypt).

@@ -4,6 +4,7 @@
 import type { CryptoBackend } from '../backend/types.js'
 import { ConfigurationError, KeyringError, MalformedMessageError, NoDecryptableKeyError, type KeyringFailure } from '../errors.js'
 import { fromUtf8 } from '../format/bytes.js'
+import { byteCount } from '../byte-count.js'
 import type { AlgorithmSuite } from '../suites.js'
 import type { DecryptionMaterials, EncryptedDataKey } from '../types.js'
 import { quoteIdentifier } from '../quote.js'
@@ -118,7 +119,7 @@ async function unwrap(
   if (!isBytes(Plaintext) || Plaintext.length !== expectedLength) {
     if (isBytes(Plaintext)) Plaintext.fill(0)
     throw new KeyringError(
-      `KMS Decrypt with ${keyId} returned ${isBytes(Plaintext) ? `${Plaintext.length} bytes` : 'no plaintext'}; ` +
+      `KMS Decrypt with ${keyId} returned ${isBytes(Plaintext) ? byteCount(Plaintext.length) : 'no plaintext'}; ` +
         `an ${KMS_RSA_PROVIDER_ID} data key for this suite is ${expectedLength} bytes (48-byte context digest and ${suite.keyLength}-byte key).`,
     )
   }

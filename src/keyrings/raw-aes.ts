@@ -1,6 +1,7 @@
 import { isAsyncAead, isPromise, type AeadKey, type AsyncAeadKey, type CryptoBackend, type MaybePromise } from '../backend/types.js'
 import { ConfigurationError, KeyringError } from '../errors.js'
 import { copyBytes, isAllZero, uint32At, utf8 } from '../format/bytes.js'
+import { byteCount } from '../byte-count.js'
 import { legacyContextOrders, objectKind, serializeContext } from '../format/context.js'
 import type { DecryptionMaterials, EncryptedDataKey, EncryptionMaterials, Keyring } from '../types.js'
 import { dataKeyOf, describeKeyring, validateKeyName, wrapDataKey } from './common.js'
@@ -29,7 +30,7 @@ const TAG_LENGTH_BITS = TAG_LENGTH * 8
  * a key given as text is still a secret.
  */
 function keyBytesHint(key: unknown): string {
-  if (isBytes(key)) return `got ${key.length} bytes`
+  if (isBytes(key)) return `got ${byteCount(key.length)}`
   if (typeof key === 'string') return `got a string: pass the key's bytes (Buffer.from(text, "hex") or "base64" in Node)`
   const object = key as { type?: unknown; export?: unknown } | null
   if (objectKind(key) === 'CryptoKey') return 'got a CryptoKey: pass its raw bytes (crypto.subtle.exportKey("raw", key))'
