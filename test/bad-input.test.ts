@@ -64,6 +64,13 @@ async function codeOf(ciphertext: Uint8Array, options: Parameters<typeof decrypt
   return (error as EnvelopeError).code
 }
 
+/** The code and message of decrypt's refusal: the message tells which of the checks that share a code refused. */
+async function refusalOf(ciphertext: Uint8Array): Promise<string> {
+  const error = await rejectionOf(decrypt(keyring, ciphertext, allow))
+  expect(error).toBeInstanceOf(EnvelopeError)
+  return `${(error as EnvelopeError).code}: ${(error as Error).message}`
+}
+
 describe('decrypt rejects bad input with a specific error', () => {
   it('wrong wrapping key: no keyring could decrypt, carrying the keyring cause', async () => {
     const { ciphertext } = await encrypt(keyring, 'secret')
@@ -156,10 +163,12 @@ describe('decrypt rejects bad input with a specific error', () => {
   })
 
   it('empty input and garbage', async () => {
-    expect(await codeOf(new Uint8Array(0))).toBe('MALFORMED_MESSAGE')
-    expect(await codeOf(new TextEncoder().encode('this is not a message at all'))).toBe('MALFORMED_MESSAGE')
-    expect(await codeOf(new Uint8Array([1]))).toBe('TRUNCATED_MESSAGE')
-    expect(await codeOf(new Uint8Array([2, 5]))).toBe('TRUNCATED_MESSAGE')
+    expect(await refusalOf(new Uint8Array(0))).toBe('MALFORMED_MESSAGE: The ciphertext is empty.')
+    expect(await refusalOf(new TextEncoder().encode('this is not a message at all'))).toBe(
+      'MALFORMED_MESSAGE: Unknown message format version 0x74; expected 0x01 or 0x02.',
+    )
+    expect(await refusalOf(new Uint8Array([1]))).toBe('TRUNCATED_MESSAGE: The message ends inside its message type: 1 byte needed at offset 1, 0 left.')
+    expect(await refusalOf(new Uint8Array([2, 5]))).toBe('TRUNCATED_MESSAGE: The message ends inside its algorithm suite ID: 2 bytes needed at offset 1, 1 left.')
   })
 
   it('a base64-encoded message says so', async () => {
@@ -234,36 +243,39 @@ describe('decrypt rejects bad input with a specific error', () => {
 })
 
 describe('header checks, one at a time', () => {
-  const cases: [string, Buffer, string][] = [
-    ['unknown version', v1Header({ version: Buffer.from([3]) }), 'MALFORMED_MESSAGE'],
-    ['unknown type', v1Header({ type: Buffer.from([0x81]) }), 'MALFORMED_MESSAGE'],
-    ['unknown suite', v1Header({ suite: u16(0x0999) }), 'UNSUPPORTED_ALGORITHM_SUITE'],
-    ['v2 suite in a v1 header', v1Header({ suite: u16(0x0478) }), 'MALFORMED_MESSAGE'],
-    ['zero data keys', v1Header({ edks: u16(0) }), 'MALFORMED_MESSAGE'],
-    ['unknown content type', v1Header({ contentType: Buffer.from([3]) }), 'MALFORMED_MESSAGE'],
-    ['reserved field set', v1Header({ reserved: u32(1) }), 'MALFORMED_MESSAGE'],
-    ['wrong IV length', v1Header({ ivLength: Buffer.from([16]) }), 'MALFORMED_MESSAGE'],
-    ['framed with frame length 0', v1Header({ frameLength: u32(0) }), 'MALFORMED_MESSAGE'],
-    ['non-framed with a frame length', v1Header({ contentType: Buffer.from([1]) }), 'MALFORMED_MESSAGE'],
-    ['context with zero pairs', v1Header({ aad: field(u16(0)) }), 'MALFORMED_MESSAGE'],
-    ['context with a duplicate key', v1Header({ aad: field(Buffer.concat([u16(2), field('a'), field('1'), field('a'), field('2')])) }), 'MALFORMED_MESSAGE'],
-    ['context with bytes after its pairs', v1Header({ aad: field(Buffer.concat([u16(1), field('a'), field('1'), Buffer.from([0])])) }), 'MALFORMED_MESSAGE'],
-    ['context key not UTF-8', v1Header({ aad: field(Buffer.concat([u16(1), field(Buffer.from([0xff])), field('1')])) }), 'MALFORMED_MESSAGE'],
-    ['provider ID not UTF-8', v1Header({ edks: Buffer.concat([u16(1), field(Buffer.from([0xc3])), field('k'), field('x')]) }), 'MALFORMED_MESSAGE'],
-    ['signing suite without a public key', v1Header({ suite: u16(0x0378) }), 'MALFORMED_MESSAGE'],
+  // Each case names its message too: the code alone would still pass were the check gone and a later one to refuse
+  // the same bytes (a content type of 3 read as non-framed, say, is refused for its frame length).
+  const cases: [string, Buffer, string, string][] = [
+    ['unknown version', v1Header({ version: Buffer.from([3]) }), 'MALFORMED_MESSAGE', 'Unknown message format version 0x03; expected 0x01 or 0x02.'],
+    ['unknown type', v1Header({ type: Buffer.from([0x81]) }), 'MALFORMED_MESSAGE', 'Unknown message type 0x81; expected 0x80.'],
+    ['unknown suite', v1Header({ suite: u16(0x0999) }), 'UNSUPPORTED_ALGORITHM_SUITE', 'The message uses unknown algorithm suite 0x0999.'],
+    ['v2 suite in a v1 header', v1Header({ suite: u16(0x0478) }), 'MALFORMED_MESSAGE', 'Algorithm suite 0x0478 cannot appear in a version 1 message.'],
+    ['zero data keys', v1Header({ edks: u16(0) }), 'MALFORMED_MESSAGE', 'The message has no encrypted data keys.'],
+    ['unknown content type', v1Header({ contentType: Buffer.from([3]) }), 'MALFORMED_MESSAGE', 'Unknown content type 0x3; expected framed (2) or non-framed (1).'],
+    ['reserved field set', v1Header({ reserved: u32(1) }), 'MALFORMED_MESSAGE', 'The header reserved field is not zero.'],
+    ['wrong IV length', v1Header({ ivLength: Buffer.from([16]) }), 'MALFORMED_MESSAGE', 'The header IV length is 16; suite 0x0178 uses 12.'],
+    ['framed with frame length 0', v1Header({ frameLength: u32(0) }), 'MALFORMED_MESSAGE', 'A framed message has frame length 0.'],
+    ['non-framed with a frame length', v1Header({ contentType: Buffer.from([1]) }), 'MALFORMED_MESSAGE', 'A non-framed message has frame length 4096; it must be 0.'],
+    ['context with zero pairs', v1Header({ aad: field(u16(0)) }), 'MALFORMED_MESSAGE', 'The message stores an encryption context with zero pairs but a non-zero length.'],
+    ['context with a duplicate key', v1Header({ aad: field(Buffer.concat([u16(2), field('a'), field('1'), field('a'), field('2')])) }), 'MALFORMED_MESSAGE', 'The message\'s encryption context has key "a" twice.'],
+    ['context with bytes after its pairs', v1Header({ aad: field(Buffer.concat([u16(1), field('a'), field('1'), Buffer.from([0])])) }), 'MALFORMED_MESSAGE', "The message's encryption context has bytes after its last pair."],
+    ['context key not UTF-8', v1Header({ aad: field(Buffer.concat([u16(1), field(Buffer.from([0xff])), field('1')])) }), 'MALFORMED_MESSAGE', "The message's encryption context key is not valid UTF-8."],
+    ['provider ID not UTF-8', v1Header({ edks: Buffer.concat([u16(1), field(Buffer.from([0xc3])), field('k'), field('x')]) }), 'MALFORMED_MESSAGE', "The message's key provider ID is not valid UTF-8."],
+    ['signing suite without a public key', v1Header({ suite: u16(0x0378) }), 'MALFORMED_MESSAGE', 'Signing suite message has no "aws-crypto-public-key" in its encryption context.'],
   ]
-  it.each(cases)('%s', async (_name, header, code) => {
+  it.each(cases)('%s', async (_name, header, code, expected) => {
     // Pad with a body-shaped tail so only the header check can fail first.
     const message = Buffer.concat([header, u32(0xffffffff), u32(1), Buffer.alloc(12), u32(0), Buffer.alloc(16), field(Buffer.alloc(0))])
     const error = await rejectionOf(decrypt(keyring, message, allow))
     expect(error).toBeInstanceOf(MalformedMessageError)
     expect((error as EnvelopeError).code).toBe(code)
+    expect((error as Error).message).toBe(expected)
   })
 
   it('a public key on a non-signing suite', async () => {
     const aad = field(Buffer.concat([u16(1), field('aws-crypto-public-key'), field('AAAA')]))
     const message = Buffer.concat([v1Header({ aad }), u32(0xffffffff), u32(1), Buffer.alloc(12), u32(0), Buffer.alloc(16)])
-    expect(await codeOf(message)).toBe('MALFORMED_MESSAGE')
+    expect(await refusalOf(message)).toBe('MALFORMED_MESSAGE: A non-signing suite message carries "aws-crypto-public-key" in its encryption context.')
   })
 
   it('an invalid signing public key', async () => {
@@ -279,11 +291,11 @@ describe('header checks, one at a time', () => {
     const headerEnd = findV1HeaderEnd(Buffer.from(ciphertext))
     const outOfOrder = Buffer.from(ciphertext)
     outOfOrder.writeUInt32BE(2, headerEnd)
-    expect(await codeOf(outOfOrder)).toBe('MALFORMED_MESSAGE')
+    expect(await refusalOf(outOfOrder)).toBe('MALFORMED_MESSAGE: Frame sequence number 2 is out of order; expected 1.')
     const finalAt = headerEnd + 2 * (4 + 12 + 16 + 16)
     const oversized = Buffer.from(ciphertext)
     oversized.writeUInt32BE(17, finalAt + 4 + 4 + 12)
-    expect(await codeOf(oversized)).toBe('MALFORMED_MESSAGE')
+    expect(await refusalOf(oversized)).toBe('MALFORMED_MESSAGE: The final frame claims 17 content bytes, more than the frame length 16.')
   })
 
   it.each([
@@ -319,7 +331,7 @@ describe('header checks, one at a time', () => {
     const { ciphertext } = await encrypt(keyring, 'x', { algorithmSuite: 0x0578 })
     const bodyEnd = ciphertext.length - 2 - signatureLength(ciphertext)
     const mutated = Buffer.concat([ciphertext.subarray(0, bodyEnd), u16(500), Buffer.alloc(500)])
-    expect(await codeOf(mutated)).toBe('MALFORMED_MESSAGE')
+    expect(await refusalOf(mutated)).toBe('MALFORMED_MESSAGE: The footer claims a 500-byte signature; ECDSA signatures here are at most 104.')
   })
 })
 
