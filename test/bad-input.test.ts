@@ -258,6 +258,7 @@ describe('header checks, one at a time', () => {
     ['non-framed with a frame length', v1Header({ contentType: Buffer.from([1]) }), 'MALFORMED_MESSAGE', 'A non-framed message has frame length 4096; it must be 0.'],
     ['context with zero pairs', v1Header({ aad: field(u16(0)) }), 'MALFORMED_MESSAGE', 'The message stores an encryption context with zero pairs but a non-zero length.'],
     ['context with a duplicate key', v1Header({ aad: field(Buffer.concat([u16(2), field('a'), field('1'), field('a'), field('2')])) }), 'MALFORMED_MESSAGE', 'The message\'s encryption context has key "a" twice.'],
+    ['context whose pair runs past it', v1Header({ aad: field(Buffer.concat([u16(1), field('a'), u16(5), Buffer.from('1')])) }), 'MALFORMED_MESSAGE', "The message's encryption context is shorter than its pairs claim."],
     ['context with bytes after its pairs', v1Header({ aad: field(Buffer.concat([u16(1), field('a'), field('1'), Buffer.from([0])])) }), 'MALFORMED_MESSAGE', "The message's encryption context has bytes after its last pair."],
     ['context key not UTF-8', v1Header({ aad: field(Buffer.concat([u16(1), field(Buffer.from([0xff])), field('1')])) }), 'MALFORMED_MESSAGE', "The message's encryption context key is not valid UTF-8."],
     ['provider ID not UTF-8', v1Header({ edks: Buffer.concat([u16(1), field(Buffer.from([0xc3])), field('k'), field('x')]) }), 'MALFORMED_MESSAGE', "The message's key provider ID is not valid UTF-8."],
@@ -359,8 +360,18 @@ describe('bad options', () => {
   })
 
   it('reserved and non-string encryption context entries', async () => {
-    for (const encryptionContext of [{ 'aws-crypto-public-key': 'x' }, { a: 1 }, { '': 'empty key' }]) {
-      expect(await rejectionOf(encrypt(keyring, 'x', { encryptionContext } as never))).toBeInstanceOf(InvalidEncryptionContextError)
+    const cases: [Record<string, unknown>, string][] = [
+      [{ 'aws-crypto-public-key': 'x' }, 'encryptionContext key "aws-crypto-public-key" uses the reserved prefix "aws-crypto-"; choose another key.'],
+      [{ 'aws-crypto-tenant': 'x' }, 'encryptionContext key "aws-crypto-tenant" uses the reserved prefix "aws-crypto-"; choose another key.'],
+      [{ a: 1 }, 'encryptionContext value for key "a" must be a string, got number.'],
+      [{ '': 'empty key' }, 'encryptionContext keys must not be empty.'],
+    ]
+    for (const [encryptionContext, message] of cases) {
+      for (const algorithmSuite of [0x0478, 0x0578]) {
+        const error = await rejectionOf(encrypt(keyring, 'x', { encryptionContext, algorithmSuite } as never))
+        expect(error).toBeInstanceOf(InvalidEncryptionContextError)
+        expect((error as Error).message).toBe(message)
+      }
     }
   })
 

@@ -115,6 +115,18 @@ describe('encryption context serialization', () => {
     const many = Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`key${i}`, 'v'.repeat(3000)]))
     expect(() => serializeContext(many)).toThrow(/serialized encryption context is \d+ bytes; the message format allows at most 65535/)
   })
+
+  it('takes a context of exactly 65535 bytes, the most its length field can say, and not one byte more', async () => {
+    // 2 bytes of pair count, 2 + 3 of key, 2 + the value.
+    const largest = { big: 'x'.repeat(0xffff - 9) }
+    expect(serializeContext(largest)).toHaveLength(0xffff)
+    const keyring = new RawAesKeyring({ keyNamespace: 'n', keyName: 'k', wrappingKey: new Uint8Array(32).fill(7) })
+    // A signing suite would add its public key to the stored context, past the limit.
+    const { ciphertext, header } = await encrypt(keyring, 'x', { encryptionContext: largest, algorithmSuite: 0x0478 })
+    expect(header.encryptionContext).toEqual(largest)
+    expect((await decrypt(keyring, ciphertext)).header.encryptionContext).toEqual(largest)
+    expect(() => serializeContext({ big: 'x'.repeat(0xffff - 8) })).toThrow(/serialized encryption context is 65536 bytes; the message format allows at most 65535/)
+  })
 })
 
 describe('bytes', () => {

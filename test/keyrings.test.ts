@@ -593,7 +593,25 @@ describe('keyring output the format cannot carry', () => {
     }
     const error = await rejectionOf(encrypt(oversized, 'x'))
     expect((error as EnvelopeError).code).toBe('KEYRING_FAILURE')
-    expect((error as Error).message).toMatch(/65535/)
+    expect((error as Error).message).toBe('Encrypted data key: provider info is 70000 bytes; the format allows at most 65535.')
+  })
+
+  it('an encrypted data key field of exactly 65535 bytes is written, and read back', async () => {
+    const inner = aesKeyring()
+    const largest = { providerId: 'custom', providerInfo: new Uint8Array(0xffff).fill(1), ciphertext: new Uint8Array(0xffff).fill(2) }
+    const adding = {
+      onEncrypt: async (...args: Parameters<typeof inner.onEncrypt>) => {
+        const materials = await inner.onEncrypt(...args)
+        return { ...materials, encryptedDataKeys: [...materials.encryptedDataKeys, largest] }
+      },
+      onDecrypt: inner.onDecrypt.bind(inner),
+    }
+    const { ciphertext, header } = await encrypt(adding, 'x')
+    const { plaintext, header: read } = await decrypt(adding, ciphertext)
+    expect(new TextDecoder().decode(plaintext)).toBe('x')
+    for (const { encryptedDataKeys } of [header, read]) {
+      expect(encryptedDataKeys[1]).toEqual(largest)
+    }
   })
 })
 

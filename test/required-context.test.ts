@@ -305,7 +305,15 @@ describe('materials managers that break the required-context contract are refuse
   })
 
   it('encryption materials naming a required key the context lacks, a reserved one, or one that is no non-empty string', async () => {
-    for (const requiredEncryptionContextKeys of [['nope'], ['aws-crypto-public-key'], 'tenant', [''], ['tenant', 3]]) {
+    const cases: [unknown, string][] = [
+      [['nope'], 'the encryption context has no key "nope", which is required.'],
+      [['aws-crypto-public-key'], '"aws-crypto-public-key" uses the reserved prefix "aws-crypto-" and cannot be left out of the message.'],
+      // Not iterated as the characters t, e, n...: that it is no array is what is wrong.
+      ['tenant', 'requiredEncryptionContextKeys must be an array of strings.'],
+      [[''], 'required encryption context keys must be non-empty strings.'],
+      [['tenant', 3], 'required encryption context keys must be non-empty strings.'],
+    ]
+    for (const [requiredEncryptionContextKeys, problem] of cases) {
       const bad: MaterialsManager = {
         getEncryptionMaterials: async (request, backend) => ({
           ...(await base.getEncryptionMaterials(request, backend)),
@@ -313,7 +321,9 @@ describe('materials managers that break the required-context contract are refuse
         }),
         getDecryptionMaterials: (request, backend) => base.getDecryptionMaterials(request, backend),
       }
-      expect(await codeOf(encrypt(bad, 'x', { encryptionContext: context, algorithmSuite: 0x0578 }))).toBe('INVALID_ENCRYPTION_CONTEXT')
+      const error = await rejectionOf(encrypt(bad, 'x', { encryptionContext: context, algorithmSuite: 0x0578 }))
+      expect((error as EnvelopeError).code).toBe('INVALID_ENCRYPTION_CONTEXT')
+      expect((error as Error).message).toBe(`The materials manager: ${problem}`)
     }
   })
 
