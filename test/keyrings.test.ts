@@ -709,6 +709,22 @@ describe('RSA-unwrapped data keys of the wrong length', () => {
   })
 })
 
+describe('raw keyrings match a wrapped key by its whole name', () => {
+  // The same key under a name that starts with the message's, or that the message's starts with: neither is a match.
+  it.each([
+    ['RSA', (keyName: string) => new RawRsaKeyring({ keyNamespace: 'test', keyName, ...rsaPem(), padding: 'OAEP-SHA256' })],
+    ['AES', (keyName: string) => new RawAesKeyring({ keyNamespace: 'test', keyName, wrappingKey })],
+  ] as const)('%s', async (_kind, keyringNamed) => {
+    const { ciphertext } = await encrypt(keyringNamed('key-1'), 'x')
+    expect(new TextDecoder().decode((await decrypt(keyringNamed('key-1'), ciphertext)).plaintext)).toBe('x')
+    for (const other of ['key-10', 'key-', 'key-2']) {
+      const error = await rejectionOf(decrypt(keyringNamed(other), ciphertext))
+      expect(error).toBeInstanceOf(NoDecryptableKeyError)
+      expect((error as Error).message).toBe('No keyring could decrypt a data key: No encrypted data key is for this keyring (the message has keys from: "test" "key-1").')
+    }
+  })
+})
+
 describe('raw keyrings given many wrapped keys that name their key', () => {
   // Each try is a private-key operation, in Node on the main thread: between tries the event loop turns, so a
   // hostile message naming the key thousands of times cannot hold up everything else in the process.
