@@ -234,6 +234,22 @@ describe('decrypt rejects bad input with a specific error', () => {
     expect((await decrypt(keyring, ciphertext, { maxBodySize: 20000 })).plaintext).toHaveLength(10000)
   })
 
+  it('maxBodySize refuses a body as soon as its frames pass it, before a later frame is read', async () => {
+    // Ten regular frames of 48 bytes (sequence number, IV, 16 content bytes, tag), then an empty final frame of 40.
+    const { ciphertext } = await encrypt(keyring, new Uint8Array(160), { algorithmSuite: 0x0478, frameLength: 16 })
+    const bodyAt = ciphertext.length - 10 * 48 - 40
+    const mutated = Buffer.from(ciphertext)
+    mutated.writeUInt32BE(99, bodyAt + 7 * 48) // frame 8 is out of order
+    expect(await refusalOf(mutated)).toBe('MALFORMED_MESSAGE: Frame sequence number 99 is out of order; expected 8.')
+    const expected = 'LIMIT_EXCEEDED: The message body is larger than maxBodySize (100 bytes).'
+    const oneShot = await rejectionOf(decrypt(keyring, mutated, { maxBodySize: 100 }))
+    expect(`${(oneShot as EnvelopeError).code}: ${(oneShot as Error).message}`).toBe(expected)
+    for (const size of [mutated.length, 7]) {
+      const streamed = await rejectionOf(readAll(chunked(mutated, size).pipeThrough(decryptStream(keyring, { maxBodySize: 100 }))))
+      expect(`${(streamed as EnvelopeError).code}: ${(streamed as Error).message}`).toBe(expected)
+    }
+  })
+
   it('trailing bytes after a complete message, signed or not', async () => {
     for (const algorithmSuite of [0x0478, 0x0578]) {
       const { ciphertext } = await encrypt(keyring, 'secret', { algorithmSuite })
