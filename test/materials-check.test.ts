@@ -180,14 +180,19 @@ describe('a custom keyring through the default manager', () => {
     onDecrypt: async (materials, keys, backend) => change(await keyring.onDecrypt(materials, keys, backend)) as never,
   })
 
+  const noMaterials = 'The keyring returned no decryption materials from onDecrypt (it must return the materials it was given, or new ones).'
+  const noDataKey = 'The keyring returned no 32-byte data key (a Uint8Array), which the suite needs.'
   it.each([
-    ['no materials', () => null],
-    ['a data key that is a string of its length', (m: unknown) => ({ ...(m as object), plaintextDataKey: 'k'.repeat(32) })],
-    ['a data key that is too short', (m: unknown) => ({ ...(m as object), plaintextDataKey: new Uint8Array(16) })],
-  ])('%s: KEYRING_FAILURE on encrypt and on decrypt', async (_, change) => {
+    ['no materials', () => null, noMaterials],
+    ['a data key that is a string of its length', (m: unknown) => ({ ...(m as object), plaintextDataKey: 'k'.repeat(32) }), noDataKey],
+    ['a data key that is too short', (m: unknown) => ({ ...(m as object), plaintextDataKey: new Uint8Array(16) }), noDataKey],
+  ])('%s: KEYRING_FAILURE on encrypt and on decrypt', async (_, change, onDecrypt) => {
     expect(await codeOf(encrypt(keyringReturning(change), plaintext))).toBe('KEYRING_FAILURE')
     const { ciphertext } = await encrypt(keyring, plaintext)
-    expect(await codeOf(decrypt(keyringReturning(change), ciphertext))).toBe('KEYRING_FAILURE')
+    const error = await rejectionOf(decrypt(keyringReturning(change), ciphertext))
+    expect((error as EnvelopeError).code).toBe('KEYRING_FAILURE')
+    // The manager's own words: not the TypeError of reading a data key from null.
+    expect((error as Error).message).toBe(onDecrypt)
   })
 
   const withKeys = (keys: unknown) => (m: unknown) => ({ ...(m as object), encryptedDataKeys: keys })
