@@ -308,6 +308,7 @@ describe('materials managers that break the required-context contract are refuse
     const cases: [unknown, string][] = [
       [['nope'], 'the encryption context has no key "nope", which is required.'],
       [['aws-crypto-public-key'], '"aws-crypto-public-key" uses the reserved prefix "aws-crypto-" and cannot be left out of the message.'],
+      [['aws-crypto-tenant'], '"aws-crypto-tenant" uses the reserved prefix "aws-crypto-" and cannot be left out of the message.'],
       // Not iterated as the characters t, e, n...: that it is no array is what is wrong.
       ['tenant', 'requiredEncryptionContextKeys must be an array of strings.'],
       [[''], 'required encryption context keys must be non-empty strings.'],
