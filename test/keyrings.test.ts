@@ -413,7 +413,15 @@ describe('raw AES keyring answers', () => {
       nodeBackend,
     )
     const request = (tenant: string) => ({ suite, encryptionContext: { tenant }, requiredEncryptionContextKeys: [] })
-    for (const backend of [nodeBackend, webCryptoBackend]) {
+    // A synchronous key that only decrypts into the caller's buffer (no openDetached): the keyring's other sync path.
+    const inPlaceOnly: CryptoBackend = {
+      ...nodeBackend,
+      aeadKey(key) {
+        const inner = nodeBackend.aeadKey(key) as AeadKey
+        return { seal: inner.seal.bind(inner), open: inner.open.bind(inner) }
+      },
+    }
+    for (const backend of [nodeBackend, webCryptoBackend, inPlaceOnly]) {
       const unwrapped = keyring.onDecrypt(request('a'), materials.encryptedDataKeys, backend)
       expect(unwrapped).toBeInstanceOf(Promise)
       expect(Buffer.from((await unwrapped).plaintextDataKey as Uint8Array).equals(Buffer.from(materials.plaintextDataKey))).toBe(true)
