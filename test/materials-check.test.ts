@@ -23,6 +23,8 @@ import {
   RequiredEncryptionContextMaterialsManager,
 } from '../src/index.js'
 import { suiteFromOption } from '../src/suites.js'
+import { dbeSuite } from '../src/suites-dbe.js'
+import { nodeBackend } from '../src/backend/node.js'
 import type { CompleteDecryptionMaterials, CompleteEncryptionMaterials } from '../src/types.js'
 import { aesKeyring, rejectionOf } from './helpers/fixtures.js'
 import { chunked, readAll } from './helpers/web-streams.js'
@@ -171,6 +173,18 @@ describe('DynamoDB items', () => {
     const decrypting = decryptStructure({ tableName: 't', fields: out.fields, authenticate, materialsManager: manager, backend: nodeItemBackend })
     expect(await codeOf(decrypting)).toBe('KEYRING_FAILURE')
     expect(keys.every(isZero)).toBe(true)
+  })
+
+  it('a required key may have the reserved prefix (the table name), but never be the signing public key', async () => {
+    const request = (requiredEncryptionContextKeys: string[]) =>
+      ({ suite: dbeSuite(0x6701), encryptionContext: { 'aws-crypto-table': 't' }, commitmentPolicy: 'REQUIRE_ENCRYPT_REQUIRE_DECRYPT', requiredEncryptionContextKeys }) as never
+    const manager = new DefaultMaterialsManager(aesKeyring())
+    const materials = await manager.getEncryptionMaterials(request(['aws-crypto-table']), nodeBackend)
+    expect(materials.requiredEncryptionContextKeys).toEqual(['aws-crypto-table'])
+    expect(Object.keys(materials.encryptionContext).sort()).toEqual(['aws-crypto-public-key', 'aws-crypto-table'])
+    const error = await rejectionOf(manager.getEncryptionMaterials(request(['aws-crypto-public-key']), nodeBackend))
+    expect((error as EnvelopeError).code).toBe('INVALID_ENCRYPTION_CONTEXT')
+    expect((error as Error).message).toBe('DefaultMaterialsManager: "aws-crypto-public-key" uses the reserved prefix "aws-crypto-" and cannot be left out of the message.')
   })
 })
 
