@@ -733,6 +733,18 @@ describe('raw keyrings match a wrapped key by its whole name', () => {
   })
 })
 
+describe('a RawRsaKeyring with only a public key', () => {
+  it('encrypts, and on decrypt says it has no private key (not that its key did not decrypt)', async () => {
+    const encryptOnly = new RawRsaKeyring({ keyNamespace: 'test', keyName: 'rsa-1', publicKey: rsaPem().publicKey, padding: 'OAEP-SHA256' })
+    const { ciphertext } = await encrypt(encryptOnly, 'x')
+    expect(new TextDecoder().decode((await decrypt(rsaKeyring('OAEP-SHA256'), ciphertext)).plaintext)).toBe('x')
+    const error = await rejectionOf(decrypt(encryptOnly, ciphertext))
+    expect(error).toBeInstanceOf(NoDecryptableKeyError)
+    const [failure] = (error as NoDecryptableKeyError).failures
+    expect((failure?.error as Error).message).toBe('RawRsaKeyring "test/rsa-1" has no private key, so it cannot decrypt.')
+  })
+})
+
 describe('raw keyrings given many wrapped keys that name their key', () => {
   // Each try is a private-key operation, in Node on the main thread: between tries the event loop turns, so a
   // hostile message naming the key thousands of times cannot hold up everything else in the process.
