@@ -869,6 +869,18 @@ describe('stream options', () => {
     }
   })
 
+  it('plaintextLength: a plaintext that needs more frames than the format allows is refused before anything is sealed', async () => {
+    // Frame length 1: 2^32 - 3 bytes take 2^32 - 2 frames (the most this library writes), one byte more takes one frame more.
+    const tooMany = await run(encryptStream(keyring, { plaintextLength: 2 ** 32 - 2, frameLength: 1 }), [new Uint8Array(1)])
+    expectCode(tooMany.error, 'LIMIT_EXCEEDED')
+    expect((tooMany.error as Error).message).toBe(
+      'A 4294967294-byte plaintext needs 4294967295 frames at frameLength 1; the format allows 4294967294. Use a larger frameLength.',
+    )
+    expect(tooMany.output).toHaveLength(0)
+    const most = await run(encryptStream(keyring, { plaintextLength: 2 ** 32 - 3, frameLength: 1 }), [new Uint8Array(1)])
+    expect((most.error as Error).message).toBe('The input ended after 1 byte; plaintextLength declared 4294967293.')
+  })
+
   it('plaintextLength and maxPlaintextLength must be integers from 0 to 2^53 - 1, and say so', () => {
     for (const name of ['plaintextLength', 'maxPlaintextLength'] as const) {
       for (const bad of [-1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, 2 ** 53]) {
