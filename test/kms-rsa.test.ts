@@ -339,6 +339,10 @@ describe('KmsRsaKeyring refusals', () => {
     // The byte changed for "unused bits" is the bit string's first content byte: check the offset is right.
     expect(der[4 + 15]).toBe(0x03)
     for (const [what, key] of malformed) expect(withKey(key), what).toThrow(ConfigurationError)
+    // Well-formed, but of another algorithm: refused for that, not for a later element that does not fit.
+    const { generateKeyPairSync } = await import('node:crypto')
+    const ecKey = new Uint8Array(generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'der' }))
+    expect(withKey(ecKey)).toThrow(/not an RSA public key \(algorithm is not rsaEncryption\)/)
   })
 
   it('the DER reader: each malformed element is a TypeError of its own, whatever a later check would catch', () => {
