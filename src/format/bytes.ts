@@ -138,6 +138,7 @@ export class ByteReader {
     const end = this.offset + count + this.following
     if (end > this.limit) throw (this.pastLimit as () => Error)()
     if (count > this.remaining) {
+      // The plural is spelled here rather than by byteCount: this module is in a browser application's first load.
       throw new TruncatedMessageError(
         `The message ends inside its ${what}: ${count} byte${count === 1 ? '' : 's'} needed at offset ${this.offset}, ${this.remaining} left.`,
         { minimumLength: end },
