@@ -49,7 +49,7 @@ export class FrameSealer {
     const regularFrames = Math.floor(plaintextLength / frameLength)
     if (regularFrames + 1 > MAX_SEQUENCE_NUMBER) {
       throw new LimitExceededError(
-        `A ${plaintextLength}-byte plaintext needs ${regularFrames + 1} frames at frameLength ${frameLength}; the format allows ${MAX_SEQUENCE_NUMBER}. Use a larger frameLength.`,
+        `A ${plaintextLength}-byte plaintext needs ${regularFrames + 1} frames at frameLength ${frameLength}; a message holds at most ${MAX_SEQUENCE_NUMBER}. Use a larger frameLength.`,
       )
     }
     return regularFrames * (frameLength + REGULAR_FRAME_OVERHEAD) + (plaintextLength % frameLength) + FINAL_FRAME_OVERHEAD

@@ -874,7 +874,7 @@ describe('stream options', () => {
     const tooMany = await run(encryptStream(keyring, { plaintextLength: 2 ** 32 - 2, frameLength: 1 }), [new Uint8Array(1)])
     expectCode(tooMany.error, 'LIMIT_EXCEEDED')
     expect((tooMany.error as Error).message).toBe(
-      'A 4294967294-byte plaintext needs 4294967295 frames at frameLength 1; the format allows 4294967294. Use a larger frameLength.',
+      'A 4294967294-byte plaintext needs 4294967295 frames at frameLength 1; a message holds at most 4294967294. Use a larger frameLength.',
     )
     expect(tooMany.output).toHaveLength(0)
     const most = await run(encryptStream(keyring, { plaintextLength: 2 ** 32 - 3, frameLength: 1 }), [new Uint8Array(1)])
