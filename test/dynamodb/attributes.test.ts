@@ -228,22 +228,29 @@ describe('attribute serialization: refusals', () => {
   })
   it('accepts nesting 32 levels deep', () => expect(deserializeAttribute(serializeAttribute(deep(32)))).toEqual(deep(32)))
 
-  const malformed: [string, number, string][] = [
-    ['an unknown type ID', 0x0005, ''],
-    ['a boolean byte of 2', 0x0004, '02'],
-    ['a NULL with bytes', 0x0000, '00'],
-    ['a set count beyond the bytes', 0x0101, 'ffffffff'],
-    ['a set entry longer than the bytes', 0x0101, '00000001 00000010 61'],
-    ['a list count beyond the bytes', 0x0300, '7fffffff'],
-    ['a map key that is not a string', 0x0200, '00000001 0002 00000001 31 0001 00000000'],
-    ['a repeated map key', 0x0200, '00000002 0001 00000001 61 0000 00000000 0001 00000001 61 0000 00000000'],
-    ['invalid UTF-8', 0x0001, 'c3'],
-    ['a number that is not normalized', 0x0002, '3031'],
-    ['a duplicate set member', 0x0101, '00000002 00000001 61 00000001 61'],
-    ['trailing bytes after a list', 0x0300, '00000000 00'],
+  const malformed: [string, number, string, string][] = [
+    ['an unknown type ID', 0x0005, '', 'card has unknown type ID 0x0005.'],
+    ['a boolean byte of 2', 0x0004, '02', 'card holds boolean byte 2; only 0 and 1 exist.'],
+    ['a boolean with no byte', 0x0004, '', 'card: boolean needs 1 byte; only 0 bytes remain.'],
+    ['a NULL with bytes', 0x0000, '00', 'card: 1 byte follows the value.'],
+    ['a set count beyond the bytes', 0x0101, 'ffffffff', 'card: set count of 4294967295 cannot fit: only 0 bytes remain.'],
+    ['a set count one entry beyond the bytes', 0x0101, '00000002 00000000 00', 'card: set count of 2 cannot fit: only 5 bytes remain.'],
+    ['a set entry longer than the bytes', 0x0101, '00000001 00000010 61', 'card: set entry needs 16 bytes; only 1 byte remains.'],
+    ['a list count beyond the bytes', 0x0300, '7fffffff', 'card: list count of 2147483647 cannot fit: only 0 bytes remain.'],
+    ['a list entry longer than the bytes', 0x0300, '00000001 0001 00000005 61', 'card: list entry needs 5 bytes; only 1 byte remains.'],
+    ['a map key that is not a string', 0x0200, '00000001 0002 00000001 31 0001 00000000', 'card: a map key is not a string.'],
+    ['an empty map key', 0x0200, '00000001 0001 00000000 0001 00000000', 'card: a map key is empty; DynamoDB map keys are non-empty.'],
+    ['a repeated map key', 0x0200, '00000002 0001 00000001 61 0001 00000000 0001 00000001 61 0001 00000000', 'card: a map key appears twice.'],
+    ['invalid UTF-8', 0x0001, 'c3', 'card is not valid UTF-8.'],
+    ['a number that is not normalized', 0x0002, '3031', 'card holds a number not in the form DynamoDB stores (the value is not shown: it may be secret).'],
+    ['a duplicate set member', 0x0101, '00000002 00000001 61 00000001 61', 'card: the set has a duplicate member.'],
+    ['trailing bytes after a list', 0x0300, '00000000 00', 'card: 1 byte follows the value.'],
+    ['trailing bytes after a map', 0x0200, '00000000 0000', 'card: 2 bytes follow the value.'],
   ]
-  for (const [what, typeId, bytesHex] of malformed) {
-    it(`refuses ${what} on decrypt`, () => expect(codeOf(() => deserializeAttribute(terminal(typeId, bytesHex)))).toBe('MALFORMED_ITEM'))
+  for (const [what, typeId, bytesHex, message] of malformed) {
+    it(`refuses ${what} on decrypt`, () => {
+      expect(thrownBy(() => deserializeAttribute(terminal(typeId, bytesHex), 'card'))).toMatchObject({ code: 'MALFORMED_ITEM', message })
+    })
   }
   it('a number refused on encrypt or on decrypt is named, and its value left out of the message (it may be secret)', () => {
     const card = '4111 1111 1111 1111'

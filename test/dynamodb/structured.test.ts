@@ -425,11 +425,39 @@ describe('item header: what parsing refuses', () => {
 
   it('context keys out of ascending order (by UTF-8 bytes) or repeated, and no encrypted data key', () => {
     expect(parseHeader(headerOf(['a', 'b', 'é'])).header.storedEncryptionContext).toEqual({ a: 'v', b: 'v', é: 'v' })
+    // A key that is a prefix of the next one sorts first; two keys that differ only after their first byte sort by that byte.
+    expect(parseHeader(headerOf(['a', 'ab', 'ac', 'b'])).header.storedEncryptionContext).toEqual({ a: 'v', ab: 'v', ac: 'v', b: 'v' })
     expect(parseHeader(headerOf(['a'], 255)).header.encryptedDataKeys).toHaveLength(255)
     for (const keys of [['b', 'a'], ['é', 'z'], ['ab', 'a'], ['a', 'a']]) {
       expect(thrownBy(() => parseHeader(headerOf(keys))), keys.join(',')).toMatchObject({ code: 'MALFORMED_ITEM' })
     }
     expect(thrownBy(() => parseHeader(headerOf(['a'], 0)))).toMatchObject({ code: 'MALFORMED_ITEM' })
+  })
+
+  it('a header cut short says which field it ends inside; bytes after the commitment and text that is not UTF-8 are refused', () => {
+    const header = headerOf(['a'])
+    // Field by field, with each length prefix counted in its field: headerOf(['a']) with one encrypted data key.
+    const layout: [string, number][] = [
+      ['the version', 1], ['the flavor', 1], ['the message ID', 32], ['the encrypt legend', 2 + 1], ['the context count', 2],
+      ['a context key', 2 + 1], ['a context value', 2 + 1], ['the encrypted data key count', 1],
+      ['a key provider ID', 2 + 1], ['a key provider info', 2 + 1], ['an encrypted data key', 2 + 2], ['the commitment', 32],
+    ]
+    expect(layout.reduce((sum, [, length]) => sum + length, 0)).toBe(header.length)
+    let end = 0
+    for (const [what, length] of layout) {
+      for (let cut = end; cut < end + length; cut++) {
+        expect(thrownBy(() => parseHeader(header.subarray(0, cut))), `${cut} bytes`).toMatchObject({
+          code: 'MALFORMED_ITEM',
+          message: `The item header ends inside ${what}.`,
+        })
+      }
+      end += length
+    }
+    expect(thrownBy(() => parseHeader(Buffer.concat([header, Buffer.from([0])])))).toMatchObject({ code: 'MALFORMED_ITEM', message: '1 byte follows the item header.' })
+    expect(thrownBy(() => parseHeader(Buffer.concat([header, Buffer.alloc(32)])))).toMatchObject({ code: 'MALFORMED_ITEM', message: '32 bytes follow the item header.' })
+    const notUtf8 = Buffer.from(header)
+    notUtf8[2 + 32 + 3 + 2 + 2] = 0xff // the context key 'a'
+    expect(thrownBy(() => parseHeader(notUtf8))).toMatchObject({ code: 'MALFORMED_ITEM', message: 'The item header has a context key that is not UTF-8.' })
   })
 
   it('a version other than 1 and 2, a flavor other than 0 and 1, and a legend byte other than e, s and c', () => {

@@ -1,6 +1,7 @@
 // DynamoDB attribute values to terminals (type ID + value bytes) and back.
 // spec: dynamodb-encryption-client/ddb-attribute-serialization.md, ddb-item-conversion.md
 import { EnvelopeError } from '../../errors.js'
+import { byteCount, bytesThat } from '../../byte-count.js'
 import { notBytes } from '../../input-refusal.js'
 import { ByteWriter, LONE_SURROGATE_PROBLEM, compareBytes, loneSurrogateAt, setUint32At, utf8Decoder } from '../../format/bytes.js'
 import { quoteIdentifier } from '../../quote.js'
@@ -202,7 +203,7 @@ class Reader {
 
   #need(length: number, what: string): void {
     if (length > this.bytes.length - this.offset) {
-      throw new MalformedItemError(`${this.path}: ${what} claims ${length} bytes but only ${this.bytes.length - this.offset} remain.`)
+      throw new MalformedItemError(`${this.path}: ${what} needs ${byteCount(length)}; only ${bytesThat(this.bytes.length - this.offset, 'remain')}.`)
     }
   }
   take(length: number, what: string): Uint8Array {
@@ -228,7 +229,7 @@ class Reader {
   count(what: string, minimumEntryLength: number): number {
     const count = this.uint32(what)
     if (count * minimumEntryLength > this.bytes.length - this.offset) {
-      throw new MalformedItemError(`${this.path}: ${what} of ${count} cannot fit in the ${this.bytes.length - this.offset} bytes that remain.`)
+      throw new MalformedItemError(`${this.path}: ${what} of ${count} cannot fit: only ${bytesThat(this.bytes.length - this.offset, 'remain')}.`)
     }
     return count
   }
@@ -310,7 +311,8 @@ function readValue(typeId: number, bytes: Uint8Array, path: string, depth: numbe
       for (let i = 0; i < count; i++) {
         if (reader.uint16('map key type') !== TYPE_ID.S) throw new MalformedItemError(`${path}: a map key is not a string.`)
         const key = text(reader.take(reader.uint32('map key length'), 'map key'), `${path} map key`)
-        if (key === '' || Object.prototype.hasOwnProperty.call(map, key)) throw new MalformedItemError(`${path}: a map key is empty or repeated.`)
+        if (key === '') throw new MalformedItemError(`${path}: a map key is empty; DynamoDB map keys are non-empty.`)
+        if (Object.prototype.hasOwnProperty.call(map, key)) throw new MalformedItemError(`${path}: a map key appears twice.`)
         const valueType = reader.uint16('map value type')
         map[key] = readValue(valueType, reader.take(reader.uint32('map value length'), 'map value'), `${path}.${key}`, depth + 1)
       }
@@ -318,7 +320,7 @@ function readValue(typeId: number, bytes: Uint8Array, path: string, depth: numbe
       break
     }
   }
-  if (reader.offset !== bytes.length) throw new MalformedItemError(`${path}: ${bytes.length - reader.offset} byte(s) follow the value.`)
+  if (reader.offset !== bytes.length) throw new MalformedItemError(`${path}: ${bytesThat(bytes.length - reader.offset, 'follow')} the value.`)
   return value
 }
 

@@ -1,5 +1,6 @@
 // The item header stored in `aws_dbe_head` (spec: structured-encryption/header.md):
 // version ‖ flavor ‖ message ID ‖ legend ‖ stored encryption context ‖ encrypted data keys ‖ commitment.
+import { bytesThat } from '../../byte-count.js'
 import { ByteWriter, utf8, utf8Decoder } from '../../format/bytes.js'
 import { PUBLIC_KEY_CONTEXT_KEY, serializeContext } from '../../format/context.js'
 import type { AlgorithmSuite } from '../../suites.js'
@@ -146,7 +147,7 @@ export function parseHeader(bytes: Uint8Array): { header: ItemHeader; partialHea
   }
   const partialHeader = bytes.subarray(0, reader.offset)
   const commitment = reader.take(COMMITMENT_LENGTH, 'the commitment')
-  if (reader.offset !== bytes.length) throw new MalformedItemError(`${bytes.length - reader.offset} byte(s) follow the item header.`)
+  if (reader.offset !== bytes.length) throw new MalformedItemError(`${bytesThat(bytes.length - reader.offset, 'follow')} the item header.`)
   return {
     header: { version, algorithmSuiteId: (DBE_SUITE_FAMILY << 8) | flavor, messageId, legend, storedEncryptionContext, encryptedDataKeys },
     partialHeader,
