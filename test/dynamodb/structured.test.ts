@@ -1,7 +1,7 @@
 // The item format's header, footer and per-attribute encryption, derived step by step from the spec
 // (structured-encryption/header.md, footer.md, encrypt-path-structure.md) with node:crypto, for a fixed data
 // key, message ID, encrypted data key and signing keys; then round trips and tampering as properties.
-import { createCipheriv, createHash, createHmac, createVerify, hkdfSync } from 'node:crypto'
+import { createCipheriv, createHash, createHmac, createVerify, generateKeyPairSync, hkdfSync, sign, verify } from 'node:crypto'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { decompressPoint } from '../../src/backend/ec.js'
@@ -22,6 +22,7 @@ import {
   fieldRootKey,
   parseHeader,
   serializeItemContext,
+  signatureOf103Bytes,
   type StructuredField,
 } from '../../src/dynamodb/structured/index.js'
 import type { AttributeValue, CryptoAction, Terminal } from '../../src/dynamodb/types.js'
@@ -202,6 +203,41 @@ describe('item format: known answers', () => {
     }
   })
 })
+
+describe('item footer: the 103-byte signature', () => {
+  it('a signature of 103 bytes is kept; one of 102 or 104 becomes its twin (r, n - s) when that is 103 bytes, else is signed again', () => {
+    const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-384' })
+    const order = BigInt('0xffffffffffffffffffffffffffffffffffffffffffffffffc7634d81f4372ddf581a0db248b0a77aecec196accc52973')
+    const twins = new Map<number, number>()
+    for (let i = 0; i < 300; i++) {
+      const message = Buffer.from(`message ${i}`)
+      const der = new Uint8Array(sign('sha384', message, { key: privateKey, dsaEncoding: 'der' }))
+      const stored = signatureOf103Bytes(der)
+      if (der.length === 103) {
+        expect(stored).toBe(der)
+        continue
+      }
+      if (stored === undefined) continue
+      twins.set(der.length, (twins.get(der.length) ?? 0) + 1)
+      expect(stored.length).toBe(103)
+      const [original, twin] = [integersOf(der), integersOf(stored)]
+      expect(twin.r).toBe(original.r)
+      expect(twin.s).toBe(order - original.s)
+      expect(verify('sha384', message, { key: publicKey, dsaEncoding: 'der' }, stored)).toBe(true)
+    }
+    // Both kinds of twin happen in 300 signatures: about a quarter of them are 104 bytes, and as many 102.
+    expect(twins.get(102)).toBeGreaterThan(0)
+    expect(twins.get(104)).toBeGreaterThan(0)
+  })
+})
+
+/** r and s of a DER ECDSA signature: SEQUENCE { INTEGER r, INTEGER s }, short-form lengths (P-384's fit in one byte). */
+function integersOf(der: Uint8Array): { r: bigint; s: bigint } {
+  const big = (bytes: Uint8Array) => BigInt(`0x${Buffer.from(bytes).toString('hex')}`)
+  const rLength = der[3] as number
+  const sLength = der[5 + rLength] as number
+  return { r: big(der.subarray(4, 4 + rLength)), s: big(der.subarray(6 + rLength, 6 + rLength + sLength)) }
+}
 
 function uncompressed(materials: FixedMaterials): Buffer {
   return Buffer.from(decompressPoint('P-384', materials.signingPair?.publicKey as Uint8Array))

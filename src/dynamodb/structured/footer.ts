@@ -72,7 +72,7 @@ export async function canonicalHash(backend: CryptoBackend, header: Uint8Array, 
  * needs a leading zero byte; (r, n - s) is the same signature's twin and usually flips s's need, so try it
  * before signing again. Only public values are handled here.
  */
-function signatureOf103Bytes(der: Uint8Array): Uint8Array | undefined {
+export function signatureOf103Bytes(der: Uint8Array): Uint8Array | undefined {
   if (der.length === SIGNATURE_LENGTH) return der
   const raw = derToP1363(der, 48)
   if (raw === undefined) return undefined

@@ -1,6 +1,6 @@
 export { decryptStructure, type DecryptStructureInput } from './decrypt.js'
 export { encryptStructure, type EncryptStructureInput, type ParsedHeader, type StructuredField, type StructureOutput } from './encrypt.js'
-export { canonicalHash, RECIPIENT_TAG_LENGTH, SIGNATURE_LENGTH } from './footer.js'
+export { canonicalHash, RECIPIENT_TAG_LENGTH, SIGNATURE_LENGTH, signatureOf103Bytes } from './footer.js'
 export { fieldKey, fieldKeyAt, fieldKeys, fieldRootKey, ENCRYPTED_TYPE_ID } from './crypt.js'
 export { parseHeader, serializePartialHeader, headerCommitment, serializeItemContext } from './header.js'
 export { canonicalPath, rememberedPaths } from './path.js'
