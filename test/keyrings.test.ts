@@ -757,7 +757,7 @@ describe('raw keyrings given many wrapped keys that name their key', () => {
     }))
     const { turns, outcome } = await turnsDuring(keyring.onDecrypt({ suite: suiteFromOption(0x0478), encryptionContext: {} }, edks, nodeBackend))
     expect((outcome as EnvelopeError).code).toBe('KEYRING_FAILURE')
-    expect((outcome as Error).message).toContain('found 20 encrypted data key(s) for its key name')
+    expect((outcome as Error).message).toContain('found 20 encrypted data keys for its key name')
     expect(turns).toBeGreaterThanOrEqual(18) // one per try after the first, less the one the answer comes in
   })
 

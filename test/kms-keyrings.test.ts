@@ -319,7 +319,11 @@ describe('KmsKeyring against a fake KMS', () => {
     expect(failures.map((failure) => ((failure.error as Error).cause as Error).name)).toEqual(['DisabledException', 'AccessDeniedException'])
     for (const failure of failures) expect(failure.error).toBeInstanceOf(KeyringError)
     const message = (error as Error).message
+    expect(message).toMatch(/^KmsKeyring could not decrypt any of the 2 encrypted data keys it may use: /)
     for (const expected of [first, second, 'DisabledException', 'AccessDeniedException']) expect(message).toContain(expected)
+    // A keyring that may use one of them names that one.
+    const alone = await rejectionOf(decrypt(new KmsKeyring({ generatorKeyId: second, clientSupplier: fake.supplier }), ciphertext))
+    expect((alone as Error).message).toMatch(/^KmsKeyring could not decrypt the encrypted data key it may use: .*AccessDeniedException/)
   })
 
   it.each([

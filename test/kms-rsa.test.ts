@@ -230,6 +230,7 @@ describe('KmsRsaKeyring against the KMS emulator', () => {
     expect(text((await decrypt(reader, ciphertext, { encryptionContext: { tenant: 'acme' } })).plaintext)).toBe('bound')
     const error = await rejectionOf(decrypt(reader, ciphertext, { encryptionContext: { tenant: 'evil' } }))
     expect((error as NoDecryptableKeyError).code).toBe('NO_DECRYPTABLE_KEY')
+    expect((error as Error).message).toMatch(/^KmsRsaKeyring could not decrypt the data key for arn:aws:kms:\S+: /)
     const reasons = JSON.stringify((error as NoDecryptableKeyError).failures.map((failure) => (failure.error as Error).message))
     expect(reasons).toMatch(/different encryption context/)
   })

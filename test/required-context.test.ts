@@ -109,9 +109,14 @@ describe('required encryption context: authenticated, not stored', () => {
     const { keyring, calls } = spyKeyring(aesKeyring())
     const cmm = new RequiredEncryptionContextMaterialsManager({ requiredKeys: ['tenant', 'region'], keyring })
     const error = await rejectionOf(encrypt(cmm, 'x', { encryptionContext: { tenant: 'a' } }))
-    expect((error as EnvelopeError).code).toBe('INVALID_ENCRYPTION_CONTEXT')
-    expect((error as Error).message).toContain('"region"')
-    expect(await codeOf(encrypt(cmm, 'x'))).toBe('INVALID_ENCRYPTION_CONTEXT')
+    expect(error).toMatchObject({
+      code: 'INVALID_ENCRYPTION_CONTEXT',
+      message: 'The encryption context has no "region", which this materials manager requires; add the pair to encryptionContext.',
+    })
+    expect(await rejectionOf(encrypt(cmm, 'x'))).toMatchObject({
+      code: 'INVALID_ENCRYPTION_CONTEXT',
+      message: 'The encryption context has no "tenant", "region", which this materials manager requires; add the pairs to encryptionContext.',
+    })
     expect(calls.encrypt).toBe(0)
     // The manager checks by itself, even over an underlying manager that would not.
     const lenient: MaterialsManager = {
@@ -132,7 +137,15 @@ describe('required encryption context: authenticated, not stored', () => {
     const cmm = new RequiredEncryptionContextMaterialsManager({ requiredKeys: ['tenant'], keyring })
     const { ciphertext } = await encrypt(cmm, 'x', { encryptionContext: context })
     calls.decrypt = 0
-    expect(await codeOf(decrypt(cmm, ciphertext))).toBe('ENCRYPTION_CONTEXT_MISMATCH')
+    expect(await rejectionOf(decrypt(cmm, ciphertext))).toMatchObject({
+      code: 'ENCRYPTION_CONTEXT_MISMATCH',
+      message: 'Decrypting needs the value of "tenant" in encryptionContext: this materials manager requires it, and messages it writes do not store it.',
+    })
+    const both = new RequiredEncryptionContextMaterialsManager({ requiredKeys: ['tenant', 'purpose'], keyring })
+    expect(await rejectionOf(decrypt(both, ciphertext))).toMatchObject({
+      code: 'ENCRYPTION_CONTEXT_MISMATCH',
+      message: 'Decrypting needs the values of "tenant", "purpose" in encryptionContext: this materials manager requires them, and messages it writes do not store them.',
+    })
     expect(await codeOf(decrypt(cmm, ciphertext, { encryptionContext: { purpose: 'backup' } }))).toBe('ENCRYPTION_CONTEXT_MISMATCH')
     const { error } = await streamDecrypt(cmm, ciphertext, { purpose: 'backup' })
     expect((error as EnvelopeError).code).toBe('ENCRYPTION_CONTEXT_MISMATCH')
@@ -287,7 +300,13 @@ describe('materials managers that break the required-context contract are refuse
       getDecryptionMaterials: (request, backend) => base.getDecryptionMaterials(request, backend),
     }
     const cmm = new RequiredEncryptionContextMaterialsManager({ requiredKeys: ['tenant'], materialsManager: dropping })
-    expect(await rejectionOf(encrypt(cmm, 'x', { encryptionContext: context }))).toBeInstanceOf(ConfigurationError)
+    const failure = await rejectionOf(encrypt(cmm, 'x', { encryptionContext: context }))
+    expect(failure).toBeInstanceOf(ConfigurationError)
+    expect((failure as Error).message).toBe('The underlying materials manager dropped required encryption context key "tenant": the message would store its value.')
+    const two = new RequiredEncryptionContextMaterialsManager({ requiredKeys: ['tenant', 'purpose'], materialsManager: dropping })
+    expect(((await rejectionOf(encrypt(two, 'x', { encryptionContext: context }))) as Error).message).toBe(
+      'The underlying materials manager dropped required encryption context keys "tenant", "purpose": the message would store their values.',
+    )
   })
 
   it('an underlying manager that changes a required value on decrypt', async () => {
@@ -301,7 +320,9 @@ describe('materials managers that break the required-context contract are refuse
       },
     }
     const cmm = new RequiredEncryptionContextMaterialsManager({ requiredKeys: ['tenant'], materialsManager: changing })
-    expect(await rejectionOf(decrypt(cmm, ciphertext, { encryptionContext: { tenant: 'acme-corp' } }))).toBeInstanceOf(ConfigurationError)
+    const failure = await rejectionOf(decrypt(cmm, ciphertext, { encryptionContext: { tenant: 'acme-corp' } }))
+    expect(failure).toBeInstanceOf(ConfigurationError)
+    expect((failure as Error).message).toBe('The underlying materials manager did not keep required encryption context key "tenant" with the value the caller gave.')
   })
 
   it('encryption materials naming a required key the context lacks, a reserved one, or one that is no non-empty string', async () => {

@@ -1,3 +1,4 @@
+import { nounFor } from '../byte-count.js'
 import type { CryptoBackend } from '../backend/types.js'
 import { ConfigurationError, EncryptionContextMismatchError, InvalidEncryptionContextError } from '../errors.js'
 import { RESERVED_PREFIX } from '../format/context.js'
@@ -110,7 +111,7 @@ export class RequiredEncryptionContextMaterialsManager implements MaterialsManag
     if (missing.length > 0) {
       throw new InvalidEncryptionContextError(
         `The encryption context has no ${quoteList(missing)}, which this materials manager requires; ` +
-          'add the pair(s) to encryptionContext.',
+          `add the ${nounFor(missing.length, 'pair')} to encryptionContext.`,
       )
     }
     const requested = request.requiredEncryptionContextKeys ?? []
@@ -121,8 +122,8 @@ export class RequiredEncryptionContextMaterialsManager implements MaterialsManag
     if (dropped.length > 0) {
       materials.plaintextDataKey.fill(0)
       throw new ConfigurationError(
-        `The underlying materials manager dropped required encryption context key(s) ${quoteList(dropped)}: ` +
-          'the message would store them.',
+        `The underlying materials manager dropped required encryption context ${nounFor(dropped.length, 'key')} ${quoteList(dropped)}: ` +
+          `the message would store ${dropped.length === 1 ? 'its value' : 'their values'}.`,
       )
     }
     return materials
@@ -135,8 +136,8 @@ export class RequiredEncryptionContextMaterialsManager implements MaterialsManag
     const missing = this.requiredKeys.filter((key) => !hasOwn(reproduced, key))
     if (missing.length > 0) {
       throw new EncryptionContextMismatchError(
-        `Decrypting needs the value of ${quoteList(missing)} in encryptionContext: ` +
-          'this materials manager requires it, and messages it writes do not store it.',
+        `Decrypting needs the ${nounFor(missing.length, 'value')} of ${quoteList(missing)} in encryptionContext: ` +
+          `this materials manager requires ${missing.length === 1 ? 'it' : 'them'}, and messages it writes do not store ${missing.length === 1 ? 'it' : 'them'}.`,
       )
     }
     const materials = await this.#underlying.getDecryptionMaterials(request, backend)
@@ -145,8 +146,8 @@ export class RequiredEncryptionContextMaterialsManager implements MaterialsManag
     if (changed.length > 0) {
       materials.plaintextDataKey.fill(0)
       throw new ConfigurationError(
-        `The underlying materials manager did not keep required encryption context key(s) ${quoteList(changed)} ` +
-          'with the value the caller gave.',
+        `The underlying materials manager did not keep required encryption context ${nounFor(changed.length, 'key')} ${quoteList(changed)} ` +
+          `with the ${nounFor(changed.length, 'value')} the caller gave.`,
       )
     }
     return materials

@@ -1,6 +1,7 @@
 // What every AWS KMS keyring does the same way: validate options, call KMS, check its answers,
 // and collect the failures of a decrypt. The keyrings differ only in which data keys they try and
 // which KeyId and client they use for each.
+import { anyOfThe } from '../byte-count.js'
 import type { CryptoBackend } from '../backend/types.js'
 import { ignoreRejection, isThenable } from '../ignore-rejection.js'
 import { ConfigurationError, KeyringError, MalformedMessageError, NoDecryptableKeyError, type KeyringFailure } from '../errors.js'
@@ -327,7 +328,7 @@ export async function decryptFirst(
     fail(attempt, error, 'wrapped data key changed')
   }
   throw new NoDecryptableKeyError(
-    `${keyring} could not decrypt any of the ${attempts.length} encrypted data key(s) it may use: ${reasons.join('; ')}.`,
+    `${keyring} could not decrypt ${anyOfThe(attempts.length, 'encrypted data key')} it may use: ${reasons.join('; ')}.`,
     failures,
   )
 }

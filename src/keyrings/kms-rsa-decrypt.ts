@@ -4,7 +4,7 @@
 import type { CryptoBackend } from '../backend/types.js'
 import { ConfigurationError, KeyringError, MalformedMessageError, NoDecryptableKeyError, type KeyringFailure } from '../errors.js'
 import { fromUtf8 } from '../format/bytes.js'
-import { byteCount } from '../byte-count.js'
+import { anyOfThe, byteCount } from '../byte-count.js'
 import type { AlgorithmSuite } from '../suites.js'
 import type { DecryptionMaterials, EncryptedDataKey } from '../types.js'
 import { quoteIdentifier } from '../quote.js'
@@ -66,7 +66,7 @@ export async function kmsRsaDecrypt(
   }
   const reasons = failures.map(({ error }) => sentence(errorMessage(error)))
   throw new NoDecryptableKeyError(
-    `KmsRsaKeyring could not decrypt any of the ${candidates.length} data key(s) for ${config.keyId}: ${reasons.join(' ')}`,
+    `KmsRsaKeyring could not decrypt ${anyOfThe(candidates.length, 'data key')} for ${config.keyId}: ${reasons.join(' ')}`,
     failures,
   )
 }

@@ -1,7 +1,7 @@
 import { isAsyncAead, isPromise, type AeadKey, type AsyncAeadKey, type CryptoBackend, type MaybePromise } from '../backend/types.js'
 import { ConfigurationError, KeyringError } from '../errors.js'
 import { copyBytes, isAllZero, uint32At, utf8 } from '../format/bytes.js'
-import { byteCount } from '../byte-count.js'
+import { byteCount, countOf } from '../byte-count.js'
 import { legacyContextOrders, objectKind, serializeContext } from '../format/context.js'
 import type { DecryptionMaterials, EncryptedDataKey, EncryptionMaterials, Keyring } from '../types.js'
 import { dataKeyOf, describeKeyring, validateKeyName, wrapDataKey } from './common.js'
@@ -145,7 +145,7 @@ export class RawAesKeyring implements Keyring {
       if (result !== undefined) return result
     }
     throw new KeyringError(
-      `RawAesKeyring ${describeKeyring(this)} found ${candidates.length} encrypted data key(s) for its key name, but none unwrapped: ` +
+      `RawAesKeyring ${describeKeyring(this)} found ${countOf(candidates.length, 'encrypted data key')} for its key name, but none unwrapped: ` +
         'the wrapping key or the encryption context differs from the one used to encrypt.',
     )
   }
@@ -190,7 +190,7 @@ export class RawAesKeyring implements Keyring {
     }
     if (found !== undefined) return Object.assign({}, materials, { plaintextDataKey: found })
     throw new KeyringError(
-      `RawAesKeyring ${describeKeyring(this)} found ${candidates.length} encrypted data key(s) for its key name, but none unwrapped: ` +
+      `RawAesKeyring ${describeKeyring(this)} found ${countOf(candidates.length, 'encrypted data key')} for its key name, but none unwrapped: ` +
         'the wrapping key or the encryption context differs from the one used to encrypt.',
     )
   }

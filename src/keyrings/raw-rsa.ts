@@ -155,8 +155,9 @@ export class RawRsaKeyring implements Keyring {
         causes.push(error)
       }
     }
+    // The plural is spelled inline: RawRsaKeyring is in a browser application's first load.
     throw new KeyringError(
-      `RawRsaKeyring ${describeKeyring(this)} found ${candidates.length} encrypted data key(s) for its key name, but none decrypted with ${this.padding}.`,
+      `RawRsaKeyring ${describeKeyring(this)} found ${candidates.length} encrypted data key${candidates.length === 1 ? '' : 's'} for its key name, but none decrypted with ${this.padding}.`,
       { cause: causes[0] },
     )
   }

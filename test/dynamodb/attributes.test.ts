@@ -256,10 +256,10 @@ describe('attribute serialization: refusals', () => {
     const card = '4111 1111 1111 1111'
     for (const value of [{ N: card }, { NS: ['1', card] }, { M: { pan: { N: card } } }]) {
       const message = (thrownBy(() => serializeAttribute(value as AttributeValue, 'card')) as Error).message
-      expect(message, JSON.stringify(value)).toMatch(/^card(\.NS\[1\]|\.M\.pan\.N|\.N) is not a DynamoDB number, such as -12\.5 or 1\.5E\+3; got 19 character\(s\) \(the value is not shown: it may be secret\)\.$/)
+      expect(message, JSON.stringify(value)).toMatch(/^card(\.NS\[1\]|\.M\.pan\.N|\.N) is not a DynamoDB number, such as -12\.5 or 1\.5E\+3; got 19 characters \(the value is not shown: it may be secret\)\.$/)
       expect(message).not.toContain('4111')
     }
-    expect(() => serializeAttribute({ N: `${'0'.repeat(1024)}1` }, 'n')).toThrow(/^n\.N is not a DynamoDB number, such as -12\.5 or 1\.5E\+3; got 1025 character\(s\) /)
+    expect(() => serializeAttribute({ N: `${'0'.repeat(1024)}1` }, 'n')).toThrow(/^n\.N is not a DynamoDB number, such as -12\.5 or 1\.5E\+3; got 1025 characters /)
     // What a decrypted attribute holds: "04111" is no number DynamoDB stores.
     const decrypted = thrownBy(() => deserializeAttribute(terminal(0x0002, Buffer.from('04111').toString('hex')), 'card')) as Error & { code: string }
     expect([decrypted.code, decrypted.message]).toEqual(['MALFORMED_ITEM', 'card holds a number not in the form DynamoDB stores (the value is not shown: it may be secret).'])

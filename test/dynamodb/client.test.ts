@@ -313,21 +313,24 @@ describe('encrypted DynamoDB client on dynalite', () => {
     }
 
     it('one byte of an encrypted attribute, of the header, of the footer; a signed attribute; a dropped footer', async () => {
-      const cases: [string, (item: Record<string, SdkAttributeValue>) => Record<string, SdkAttributeValue>][] = [
-        ['encrypted byte', (item) => ({ ...item, card: { B: flipByte(item.card?.B as Uint8Array, 5) } })],
-        ['encrypted type byte', (item) => ({ ...item, amount: { B: flipByte(item.amount?.B as Uint8Array, 1) } })],
-        ['header byte', (item) => ({ ...item, aws_dbe_head: { B: flipByte(item.aws_dbe_head?.B as Uint8Array, 40) } })],
-        ['footer byte', (item) => ({ ...item, aws_dbe_foot: { B: flipByte(item.aws_dbe_foot?.B as Uint8Array, 3) } })],
-        ['signed attribute', (item) => ({ ...item, status: { S: 'refunded' } })],
-        ['removed signed attribute', ({ status: _status, ...item }) => item],
-        ['added signed attribute', (item) => ({ ...item, discount: { N: '100' } })],
-        ['dropped footer', ({ aws_dbe_foot: _foot, ...item }) => item],
+      const noTag = 'ITEM_AUTHENTICATION_FAILED: No recipient tag in the item footer matches: a signed attribute, the header or the footer was changed, or the item was moved.'
+      const cases: [string, (item: Record<string, SdkAttributeValue>) => Record<string, SdkAttributeValue>, string][] = [
+        ['encrypted byte', (item) => ({ ...item, card: { B: flipByte(item.card?.B as Uint8Array, 5) } }), noTag],
+        ['encrypted type byte', (item) => ({ ...item, amount: { B: flipByte(item.amount?.B as Uint8Array, 1) } }), noTag],
+        ['header message ID byte', (item) => ({ ...item, aws_dbe_head: { B: flipByte(item.aws_dbe_head?.B as Uint8Array, 5) } }), 'COMMITMENT_MISMATCH: The item header commitment does not match its data key: the header was changed.'],
+        ['header legend byte', (item) => ({ ...item, aws_dbe_head: { B: flipByte(item.aws_dbe_head?.B as Uint8Array, 40) } }), "MALFORMED_ITEM: The item header's legend has byte 0x64; only 'e', 's' and 'c' exist."],
+        ['footer byte', (item) => ({ ...item, aws_dbe_foot: { B: flipByte(item.aws_dbe_foot?.B as Uint8Array, 3) } }), noTag],
+        ['signed attribute', (item) => ({ ...item, status: { S: 'refunded' } }), noTag],
+        ['removed signed attribute', ({ status: _status, ...item }) => item, 'ITEM_AUTHENTICATION_FAILED: The item has 5 signed attributes but its header lists 6: a signed attribute was added or removed.'],
+        ['added signed attribute', (item) => ({ ...item, discount: { N: '100' } }), 'ITEM_AUTHENTICATION_FAILED: The item has 7 signed attributes but its header lists 6: a signed attribute was added or removed.'],
+        ['dropped footer', ({ aws_dbe_foot: _foot, ...item }) => item, 'MALFORMED_ITEM: The item has no aws_dbe_foot attribute: it is not an encrypted item, or it was stripped.'],
       ]
-      for (const [index, [what, change]] of cases.entries()) {
+      for (const [index, [what, change, refusal]] of cases.entries()) {
         const sk = `t${index}`
         await client.send(new PutItemCommand({ TableName: TABLE, Item: order('tamper', sk) }))
         await raw.send(new PutItemCommand({ TableName: TABLE, Item: change(await storedItem('tamper', sk)) }))
-        expect(await readBack('tamper', sk), what).toMatch(/^(ITEM_AUTHENTICATION_FAILED|SIGNATURE_INVALID|COMMITMENT_MISMATCH|MALFORMED_ITEM|NO_DECRYPTABLE_KEY)$/)
+        const failure = (await rejectionOf(client.send(new GetItemCommand({ TableName: TABLE, Key: key('tamper', sk) })))) as Error & { code: string }
+        expect(`${failure.code}: ${failure.message}`, what).toBe(refusal)
       }
     })
 
@@ -537,7 +540,7 @@ describe('transactions (dynalite has none): the request and response transformat
       const state = await transformRequest('TransactGetItems', getInput, tables)
       expect(await rejectionOf(transformResponse('TransactGetItems', getInput, { Responses }, tables, state))).toMatchObject({
         code: 'MALFORMED_ITEM',
-        message: `DynamoDB's TransactGetItems response lists ${Responses.length} Responses for the request's 2 item(s): they cannot be matched to their tables, so none is returned.`,
+        message: `DynamoDB's TransactGetItems response lists ${Responses.length} Responses for the request's 2 items: they cannot be matched to their tables, so none is returned.`,
       })
     }
     const writeInput = { TransactItems: [{ Put: { TableName: TABLE, Item: toWireItem(plain) } }] }
@@ -759,8 +762,10 @@ describe('errors that carry items (ReturnValuesOnConditionCheckFailure ALL_OLD; 
         ReturnValues,
       })
     expect((await answering(200, { Attributes: { note: { S: 'x' } } }).send(update('UPDATED_NEW'))).Attributes).toEqual({ note: { S: 'x' } })
-    const failure = await rejectionOf(answering(200, { Attributes: { note: { S: 'x' } , status: { S: 'paid' } } }).send(update('UPDATED_NEW')))
-    expect(failure).toMatchObject({ code: 'UNSUPPORTED_DYNAMODB_REQUEST' })
+    const failure = await rejectionOf(answering(200, { Attributes: { note: { S: 'x' }, status: { S: 'paid' } } }).send(update('UPDATED_NEW')))
+    expect(failure).toMatchObject({ code: 'UNSUPPORTED_DYNAMODB_REQUEST', message: `UpdateItem on encrypted table "${TABLE}" returned signed attribute "status".` })
+    const two = await rejectionOf(answering(200, { Attributes: { status: { S: 'paid' }, card: { S: 'x' } } }).send(update('UPDATED_NEW')))
+    expect(two).toMatchObject({ code: 'UNSUPPORTED_DYNAMODB_REQUEST', message: `UpdateItem on encrypted table "${TABLE}" returned signed attributes "status", "card".` })
   })
 
   it('a TransactionCanceledException carries each cancelled entry of an encrypted table decrypted', async () => {

@@ -534,7 +534,11 @@ describe('item header: what parsing refuses', () => {
         if (algorithmSuiteId === 0x6700 && changed.length === 48) continue // that is the whole 0x6700 footer
         const fields = new Map(out.fields).set('aws_dbe_foot', { typeId: ENCRYPTED_TYPE_ID, value: changed })
         const failure = await rejectionOf(decryptStructure({ tableName: 't', fields, authenticate: () => 'SIGN', materialsManager: manager, backend: nodeItemBackend }))
-        expect(failure, `${algorithmSuiteId.toString(16)}: ${changed.length} bytes`).toMatchObject({ code: 'MALFORMED_ITEM' })
+        const expected = algorithmSuiteId === 0x6700 ? 'must be 48: a 48-byte recipient tag per key.' : 'must be 151: a 48-byte recipient tag per key and a 103-byte signature.'
+        expect(failure, `${algorithmSuiteId.toString(16)}: ${changed.length} bytes`).toMatchObject({
+          code: 'MALFORMED_ITEM',
+          message: `The item footer is ${changed.length} bytes; with 1 encrypted data key it ${expected}`,
+        })
       }
     }
   })

@@ -2,6 +2,7 @@
 // spec: dynamodb-encryption-client/ddb-attribute-serialization.md#number ("normalized in the same way as
 // DynamoDB normalizes numbers"): plain decimal notation, no exponent, no leading zeros, no trailing zeros after
 // the point, no "+", "0" for zero; at most 38 significant digits; magnitude from 1E-130 to below 1E+126.
+import { countOf } from '../../byte-count.js'
 import { InvalidItemError } from '../errors.js'
 
 const NUMBER = /^([+-]?)(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?$/
@@ -19,7 +20,7 @@ export function normalizeNumber(text: string, what = 'A number'): string {
   if (match === null || whole.length + fraction.length === 0 || exponentText.replace(/^[+-]?0*/, '').length > 6) {
     // The value itself stays out of the message, which logs keep: an attribute may be a secret (a card number
     // written with spaces, say).
-    const given = typeof text === 'string' ? `${text.length} character(s)` : `a ${typeof text}`
+    const given = typeof text === 'string' ? countOf(text.length, 'character') : `a ${typeof text}`
     throw new InvalidItemError(`${what} is not a DynamoDB number, such as -12.5 or 1.5E+3; got ${given} (the value is not shown: it may be secret).`)
   }
   const allDigits = whole + fraction

@@ -1,5 +1,6 @@
 // What the encrypted client does to each DynamoDB operation's request and response, on the JSON bodies.
 // spec: dynamodb-encryption-client/ddb-sdk-integration.md (searchable encryption and legacy items are out of scope)
+import { countOf, nounFor } from '../../byte-count.js'
 import { quoteIdentifier } from '../../quote.js'
 import { quoteList } from '../../quote-list.js'
 import { isUnsigned } from '../config.js'
@@ -289,7 +290,7 @@ export async function transformResponse(operation: string, input: Json, output: 
       } else {
         // spec: UPDATED_* may only return attributes outside the signatures (updates touch no others)
         const signed = Object.keys(output.Attributes).filter((name) => !isUnsigned(single, name))
-        if (signed.length > 0) throw new UnsupportedRequestError(`UpdateItem on encrypted table ${quoteIdentifier(single.tableName)} returned signed attribute(s) ${quoteList(signed)}.`)
+        if (signed.length > 0) throw new UnsupportedRequestError(`UpdateItem on encrypted table ${quoteIdentifier(single.tableName)} returned signed ${nounFor(signed.length, 'attribute')} ${quoteList(signed)}.`)
       }
       break
     case 'Query':
@@ -335,7 +336,7 @@ export async function transformResponse(operation: string, input: Json, output: 
 function checkOnePerEntry(operation: string, list: string, count: number, requested: number): void {
   if (count !== requested) {
     throw new MalformedItemError(
-      `DynamoDB's ${operation} response lists ${count} ${list} for the request's ${requested} item(s): they cannot be matched to their tables, so none is returned.`,
+      `DynamoDB's ${operation} response lists ${count} ${list} for the request's ${countOf(requested, 'item')}: they cannot be matched to their tables, so none is returned.`,
     )
   }
 }

@@ -1,5 +1,6 @@
 // spec: structured-encryption/decrypt-path-structure.md: parse the header, get materials, verify the commitment
 // and the footer, and only then decrypt. Nothing is returned unless every check passed.
+import { countOf } from '../../byte-count.js'
 import { RequiredEncryptionContextMaterialsManager } from '../../cmm/required-context.js'
 import { checkDecryptionMaterials, materialsFrom } from '../../cmm/materials-check.js'
 import { CommitmentMismatchError } from '../../errors.js'
@@ -65,7 +66,7 @@ export async function decryptStructure(input: DecryptStructureInput): Promise<St
   // spec: the legend has one byte per signed attribute; a count that differs means one was added or removed.
   if (signed.length !== header.legend.length) {
     throw new ItemAuthenticationError(
-      `The item has ${signed.length} signed attribute(s) but its header lists ${header.legend.length}: a signed attribute was added or removed.`,
+      `The item has ${countOf(signed.length, 'signed attribute')} but its header lists ${header.legend.length}: a signed attribute was added or removed.`,
     )
   }
   const actions = new Map<string, CryptoAction>(signed.map((field, index) => [field.name, ACTION_OF_LEGEND[header.legend[index] as number] as CryptoAction]))

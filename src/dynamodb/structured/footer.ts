@@ -4,7 +4,7 @@ import { bigIntToBytes, bytesToBigInt, derToP1363, p1363ToDer } from '../../back
 import type { CryptoBackend } from '../../backend/types.js'
 import { InternalError, SignatureVerificationError } from '../../errors.js'
 import { setUint32At, utf8 } from '../../format/bytes.js'
-import { byteCount } from '../../byte-count.js'
+import { byteCount, countOf } from '../../byte-count.js'
 import type { AlgorithmSuite } from '../../suites.js'
 import type { EncryptionContext } from '../../types.js'
 import { ItemAuthenticationError, MalformedItemError } from '../errors.js'
@@ -125,7 +125,8 @@ export async function verifyFooter(
   const expectedLength = tagsLength + (suite.signature !== undefined ? SIGNATURE_LENGTH : 0)
   if (footer.length !== expectedLength) {
     throw new MalformedItemError(
-      `The item footer is ${byteCount(footer.length)}; ${encryptedDataKeyCount} recipient tag(s)${suite.signature !== undefined ? ' and a signature' : ''} take ${expectedLength}.`,
+      `The item footer is ${byteCount(footer.length)}; with ${countOf(encryptedDataKeyCount, 'encrypted data key')} it must be ${expectedLength}: ` +
+        `a ${RECIPIENT_TAG_LENGTH}-byte recipient tag per key${suite.signature !== undefined ? ` and a ${SIGNATURE_LENGTH}-byte signature` : ''}.`,
     )
   }
   const expected = await backend.hmac('sha384', symmetricSigningKey, hash)
