@@ -204,6 +204,44 @@ describe('item format: known answers', () => {
   })
 })
 
+describe('item materials: their secrets are zeroed once the item is done', () => {
+  it('the data key and the symmetric signing keys, after encrypt and after a decrypt that succeeds or fails', async () => {
+    const given: (CompleteEncryptionMaterials | CompleteDecryptionMaterials)[] = []
+    class Recording extends FixedMaterials {
+      override async getEncryptionMaterials(request: EncryptionRequest): Promise<CompleteEncryptionMaterials> {
+        const materials = await super.getEncryptionMaterials(request)
+        given.push(materials)
+        return materials
+      }
+      override async getDecryptionMaterials(request: DecryptionRequest): Promise<CompleteDecryptionMaterials> {
+        const materials = await super.getDecryptionMaterials(request)
+        given.push(materials)
+        return materials
+      }
+    }
+    const manager = new Recording()
+    const fields = [field('pk', { S: 'k' }, 'SIGN_ONLY'), field('card', { S: '4111' }, 'ENCRYPT_AND_SIGN')]
+    const decrypting = (stored: Map<string, Terminal>) =>
+      decryptStructure({ tableName: 't', fields: stored, authenticate: () => 'SIGN', materialsManager: manager, backend: nodeItemBackend })
+    for (const algorithmSuiteId of [0x6700, 0x6701]) {
+      given.length = 0
+      const out = await encryptStructure({ tableName: 't', fields, materialsManager: manager, backend: nodeItemBackend, algorithmSuiteId })
+      expect((await decrypting(out.fields)).fields.get('card')).toEqual(serializeAttribute({ S: '4111' }))
+      const footer = (out.fields.get('aws_dbe_foot') as Terminal).value.slice()
+      footer[0] = (footer[0] as number) ^ 1
+      const tampered = new Map(out.fields).set('aws_dbe_foot', { typeId: ENCRYPTED_TYPE_ID, value: footer })
+      expect(await rejectionOf(decrypting(tampered))).toMatchObject({ code: 'ITEM_AUTHENTICATION_FAILED' })
+      const secrets = given.flatMap((materials) => [
+        materials.plaintextDataKey,
+        ...('symmetricSigningKeys' in materials ? (materials.symmetricSigningKeys ?? []) : []),
+        ...('symmetricSigningKey' in materials && materials.symmetricSigningKey !== undefined ? [materials.symmetricSigningKey] : []),
+      ])
+      expect(secrets).toHaveLength(6) // encrypt, decrypt, failed decrypt: a data key and a signing key each
+      for (const [index, secret] of secrets.entries()) expect(secret.every((byte) => byte === 0), `0x${algorithmSuiteId.toString(16)}: secret ${index}`).toBe(true)
+    }
+  })
+})
+
 describe('item footer: the 103-byte signature', () => {
   it('a signature of 103 bytes is kept; one of 102 or 104 becomes its twin (r, n - s) when that is 103 bytes, else is signed again', () => {
     const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-384' })
