@@ -32,6 +32,8 @@ import type { CompleteDecryptionMaterials, CompleteEncryptionMaterials, Decrypti
 import { DefaultMaterialsManager } from '../../src/index.js'
 import { aesKeyring, rejectionOf, thrownBy, withoutSubtle } from '../helpers/fixtures.js'
 import { decryptTerminal, settledAll } from '../../src/dynamodb/structured/crypt.js'
+import { withAttributeContext } from '../../src/dynamodb/structured/context.js'
+import { InvalidItemError, MalformedItemError } from '../../src/dynamodb/errors.js'
 
 const dataKey = Uint8Array.from({ length: 32 }, (_, i) => i + 1)
 const messageId = Uint8Array.from({ length: 32 }, (_, i) => 0x80 + i)
@@ -201,6 +203,54 @@ describe('item format: known answers', () => {
       const publicKey = { key: Buffer.concat([Buffer.from('3076301006072a8648ce3d020106052b81040022036200', 'hex'), uncompressed(materials)]), format: 'der' as const, type: 'spki' as const }
       expect(createVerify('sha384').update(hash).verify(publicKey, footer.subarray(48))).toBe(true)
     }
+  })
+})
+
+describe('item format: the encryption context of SIGN_AND_INCLUDE_IN_ENCRYPTION_CONTEXT attributes', () => {
+  // The official item encryptor's own test: numbers and strings as they are, booleans and null as words, anything
+  // else as base64 of type ID and value; the legend has one letter per attribute, sorted by name.
+  it('values and legend as the DynamoDB Encryption SDK writes them', () => {
+    const attributes = [
+      ['sortKey', { B: Uint8Array.of(1, 2, 3, 4) }],
+      ['sign4', { NULL: true }],
+      ['bar', { N: '1234' }],
+      ['sign3', { BOOL: false }],
+      ['name', { S: 'é' }],
+      ['sign', { BOOL: true }],
+    ] as const
+    const added = withAttributeContext(
+      { purpose: 'test' },
+      attributes.map(([name, value]) => ({ name, terminal: serializeAttribute(value as AttributeValue) })),
+      InvalidItemError,
+    )
+    expect(added?.context).toEqual({
+      purpose: 'test',
+      'aws-crypto-attr.bar': '1234',
+      'aws-crypto-attr.name': 'é',
+      'aws-crypto-attr.sign': 'true',
+      'aws-crypto-attr.sign3': 'false',
+      'aws-crypto-attr.sign4': 'null',
+      'aws-crypto-attr.sortKey': '//8BAgME',
+      'aws-crypto-legend': 'NSLLLB',
+    })
+    expect(added?.addedKeys).toEqual([...Object.keys(added?.context ?? {})].filter((key) => key !== 'purpose').sort())
+    expect(withAttributeContext({}, [], InvalidItemError)).toBeUndefined()
+  })
+
+  it('a context that already has one of the keys, and a stored string that is not UTF-8, are refused', () => {
+    const one = [{ name: 'region', terminal: serializeAttribute({ S: 'eu' }) }]
+    for (const key of ['aws-crypto-attr.region', 'aws-crypto-legend']) {
+      expect(thrownBy(() => withAttributeContext({ [key]: 'x' }, one, InvalidItemError))).toMatchObject({
+        code: 'INVALID_ITEM',
+        message: `The encryption context already has "${key}", which a SIGN_AND_INCLUDE_IN_ENCRYPTION_CONTEXT attribute needs.`,
+      })
+    }
+    expect(thrownBy(() => withAttributeContext({ 'aws-crypto-legend': 'x' }, one, MalformedItemError))).toMatchObject({ code: 'MALFORMED_ITEM' })
+    const notUtf8 = [{ name: 'region', terminal: { typeId: 0x0001, value: Uint8Array.of(0xc3) } }]
+    expect(thrownBy(() => withAttributeContext({}, notUtf8, MalformedItemError))).toMatchObject({
+      code: 'MALFORMED_ITEM',
+      message: 'A context attribute of the item is not valid UTF-8.',
+    })
   })
 })
 
