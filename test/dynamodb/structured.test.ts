@@ -616,7 +616,7 @@ describe('item header: what parsing refuses', () => {
       rejectionOf(decryptStructure({ tableName: 't', fields: changed, authenticate: () => 'SIGN', materialsManager: manager, backend: nodeItemBackend }))
     for (const name of ['aws_dbe_head', 'aws_dbe_foot']) {
       const asString = { typeId: serializeAttribute({ S: 'x' }).typeId, value: (out.fields.get(name) as Terminal).value }
-      expect(await decrypting(new Map(out.fields).set(name, asString)), name).toMatchObject({ code: 'MALFORMED_ITEM' })
+      expect(await decrypting(new Map(out.fields).set(name, asString)), name).toMatchObject({ code: 'MALFORMED_ITEM', message: `The item's ${name} attribute must be binary.` })
     }
   })
 
@@ -662,10 +662,10 @@ describe('item structure: what encrypting refuses', () => {
     rejectionOf(encryptStructure({ tableName: 't', fields, materialsManager: more.materialsManager ?? manager, backend: nodeItemBackend, ...more }))
 
   it('a reserved attribute name, an attribute twice, no signed attribute', async () => {
-    expect(await encrypting([pk, field('aws_dbe_head', { S: 'x' }, 'SIGN_ONLY')])).toMatchObject({ code: 'INVALID_ITEM' })
-    expect(await encrypting([pk, field('aws_dbe_foot', { S: 'x' }, 'DO_NOTHING')])).toMatchObject({ code: 'INVALID_ITEM' })
-    expect(await encrypting([pk, field('pk', { S: 'k' }, 'SIGN_ONLY')])).toMatchObject({ code: 'INVALID_ITEM' })
-    expect(await encrypting([field('pk', { S: 'k' }, 'DO_NOTHING')])).toMatchObject({ code: 'INVALID_ITEM' })
+    expect(await encrypting([pk, field('aws_dbe_head', { S: 'x' }, 'SIGN_ONLY')])).toMatchObject({ code: 'INVALID_ITEM', message: '"aws_dbe_head" is reserved for the encryptor.' })
+    expect(await encrypting([pk, field('aws_dbe_foot', { S: 'x' }, 'DO_NOTHING')])).toMatchObject({ code: 'INVALID_ITEM', message: '"aws_dbe_foot" is reserved for the encryptor.' })
+    expect(await encrypting([pk, field('pk', { S: 'k' }, 'SIGN_ONLY')])).toMatchObject({ code: 'INVALID_ITEM', message: 'Attribute "pk" appears twice.' })
+    expect(await encrypting([field('pk', { S: 'k' }, 'DO_NOTHING')])).toMatchObject({ code: 'INVALID_ITEM', message: 'An item needs at least one signed attribute.' })
   })
 
   it('a context that already holds a pair an attribute in the context needs', async () => {
@@ -673,7 +673,10 @@ describe('item structure: what encrypting refuses', () => {
     const fields = [field('pk', { S: 'k' }, 'SIGN_AND_INCLUDE_IN_ENCRYPTION_CONTEXT'), region]
     expect((await encryptStructure({ tableName: 't', fields, materialsManager: manager, backend: nodeItemBackend, encryptionContext: { tenant: 'a' } })).fields.size).toBe(4)
     for (const key of ['aws-crypto-attr.region', 'aws-crypto-legend']) {
-      expect(await encrypting(fields, { encryptionContext: { [key]: 'x' } }), key).toMatchObject({ code: 'INVALID_ITEM' })
+      expect(await encrypting(fields, { encryptionContext: { [key]: 'x' } }), key).toMatchObject({
+        code: 'INVALID_ITEM',
+        message: `The encryption context already has "${key}", which a SIGN_AND_INCLUDE_IN_ENCRYPTION_CONTEXT attribute needs.`,
+      })
     }
   })
 
@@ -691,9 +694,12 @@ describe('item structure: what encrypting refuses', () => {
     expect(out.parsedHeader.encryptedDataKeys).toHaveLength(255)
     // None is refused with the materials (KEYRING_FAILURE); 256 by the header, which counts them in one byte.
     expect(await encrypting([pk], { materialsManager: withKeys((materials) => copies(materials, 0)) })).toMatchObject({ code: 'KEYRING_FAILURE' })
-    expect(await encrypting([pk], { materialsManager: withKeys((materials) => copies(materials, 256)) })).toMatchObject({ code: 'INVALID_ITEM' })
+    expect(await encrypting([pk], { materialsManager: withKeys((materials) => copies(materials, 256)) })).toMatchObject({
+      code: 'INVALID_ITEM',
+      message: 'An item header holds 1 to 255 encrypted data keys; the materials have 256.',
+    })
     const huge = withKeys((materials) => ({ ...materials, encryptedDataKeys: [{ ...materials.encryptedDataKeys[0]!, providerInfo: new Uint8Array(65_536) }] }))
-    expect(await encrypting([pk], { materialsManager: huge })).toMatchObject({ code: 'INVALID_ITEM' })
+    expect(await encrypting([pk], { materialsManager: huge })).toMatchObject({ code: 'INVALID_ITEM', message: 'A key provider info is 65536 bytes; the format allows at most 65535.' })
   })
 })
 
