@@ -480,11 +480,15 @@ describe('fault injection', () => {
   })
 
   it('bad fault settings are configuration errors', () => {
-    expect(() => kms.faults.throttle(-1)).toThrow(expect.objectContaining({ code: 'INVALID_CONFIGURATION' }))
-    expect(() => kms.faults.latency(Number.NaN)).toThrow(expect.objectContaining({ code: 'INVALID_CONFIGURATION' }))
-    expect(() => kms.faults.deny('not-an-arn')).toThrow(expect.objectContaining({ code: 'INVALID_CONFIGURATION' }))
-    expect(() => kms.faults.throttle(1, { operation: 5 as never })).toThrow(expect.objectContaining({ code: 'INVALID_CONFIGURATION' }))
-    for (const region of ['', 5]) expect(() => kms.faults.regionDown(region as never)).toThrow(expect.objectContaining({ code: 'INVALID_CONFIGURATION' }))
+    const cases: [() => unknown, string][] = [
+      [() => kms.faults.throttle(-1), 'faults.throttle count must be a whole number >= 0; got -1.'],
+      [() => kms.faults.latency(Number.NaN), 'faults.latency ms must be a number >= 0; got NaN.'],
+      [() => kms.faults.deny('not-an-arn'), 'faults.deny needs a key ARN; got "not-an-arn".'],
+      [() => kms.faults.throttle(1, { operation: 5 as never }), 'faults.throttle filter.operation must be a string; got 5.'],
+      [() => kms.faults.regionDown(''), 'faults.regionDown needs a Region name; got "".'],
+      [() => kms.faults.regionDown(5 as never), 'faults.regionDown needs a Region name; got 5.'],
+    ]
+    for (const [run, message] of cases) expect(run, message).toThrow(expect.objectContaining({ code: 'INVALID_CONFIGURATION', message }))
   })
 })
 
@@ -791,12 +795,21 @@ describe('calls from web pages (CORS)', () => {
 
 describe('emulator API', () => {
   it('refuses bad options and bad calls with configuration errors', async () => {
-    expect(await rejectionOf(startKmsEmulator({ regions: [] }))).toMatchObject({ code: 'INVALID_CONFIGURATION' })
-    expect(await rejectionOf(startKmsEmulator({ accountId: '12' }))).toMatchObject({ code: 'INVALID_CONFIGURATION' })
-    for (const options of [{ port: -1 }, { port: 65_536 }, { port: 1.5 }, { host: '' }, { partition: 'AWS 1' }, { statePath: '' }, { statePath: 5 }]) {
-      expect(await rejectionOf(startKmsEmulator(options as never)), JSON.stringify(options)).toMatchObject({ code: 'INVALID_CONFIGURATION' })
+    const refusals: [object, string][] = [
+      [{ regions: [] }, 'regions must be a non-empty list of Region names such as "us-east-1".'],
+      [{ accountId: '12' }, 'accountId must be a string of 12 digits; got "12".'],
+      [{ port: -1 }, 'port must be an integer from 0 to 65535; got -1.'],
+      [{ port: 65_536 }, 'port must be an integer from 0 to 65535; got 65536.'],
+      [{ port: 1.5 }, 'port must be an integer from 0 to 65535; got 1.5.'],
+      [{ port: '80' }, 'port must be an integer from 0 to 65535; got "80".'],
+      [{ host: '' }, 'host must be a non-empty string; got "".'],
+      [{ partition: 'AWS 1' }, 'partition must be a partition name such as "aws"; got "AWS 1".'],
+      [{ statePath: '' }, 'statePath must be a file path; got "".'],
+      [{ statePath: 5 }, 'statePath must be a file path; got 5.'],
+    ]
+    for (const [options, message] of refusals) {
+      expect(await rejectionOf(startKmsEmulator(options as never)), JSON.stringify(options)).toMatchObject({ code: 'INVALID_CONFIGURATION', message })
     }
-    expect(await rejectionOf(startKmsEmulator({ statePath: '' }))).toMatchObject({ message: 'statePath must be a file path.' })
     // Each of these used to start: a number or a list passed the text checks, and a Region listed twice or named "-"
     // made an emulator whose ARNs KMS would never write.
     expect(await rejectionOf(startKmsEmulator({ accountId: 111122223333 as never }))).toMatchObject({ message: 'accountId must be a string of 12 digits; got 111122223333.' })
@@ -808,19 +821,32 @@ describe('emulator API', () => {
     for (const region of ['-', 'us-east-', '-us-east-1', 'us--east-1', 'US-EAST-1', '']) {
       expect(await rejectionOf(startKmsEmulator({ regions: [region] })), region).toMatchObject({ message: `regions must be a non-empty list of Region names such as "us-east-1"; got ${JSON.stringify(region)}.` })
     }
-    const configurationError = expect.objectContaining({ code: 'INVALID_CONFIGURATION' })
-    expect(() => kms.createKey({ region: 'ap-south-1' })).toThrow(configurationError)
-    expect(() => kms.createKey({ keySpec: 'ECC_NIST_P256' as never })).toThrow(configurationError)
-    expect(() => kms.replicateKey(symmetricArn, 'eu-west-1')).toThrow(configurationError)
+    const configurationError = (message: string | RegExp) => expect.objectContaining({ code: 'INVALID_CONFIGURATION', message: typeof message === 'string' ? message : expect.stringMatching(message) })
+    const notServed = 'ValidationException: Region "ap-south-1" is not served by this emulator (it serves us-east-1, us-west-2, eu-west-1).'
+    expect(() => kms.createKey({ region: 'ap-south-1' })).toThrow(configurationError(notServed))
+    expect(() => kms.createKey({ keySpec: 'ECC_NIST_P256' as never })).toThrow(configurationError('createKey keySpec must be one of SYMMETRIC_DEFAULT, RSA_2048, RSA_3072, RSA_4096.'))
+    expect(() => kms.replicateKey(symmetricArn, 'eu-west-1')).toThrow(
+      configurationError(`UnsupportedOperationException: ${symmetricArn} is not a multi-Region key; only multi-Region keys can be replicated.`),
+    )
     const primary = kms.createKey({ region: 'us-east-1', multiRegion: true })
     // Each says what to do instead (a later check would refuse them too, as already existing).
     expect(() => kms.replicateKey(primary.arn, 'us-east-1')).toThrow(/must differ from the primary key's Region/)
     const replica = kms.replicateKey(primary.arn, 'eu-west-1')
     expect(() => kms.replicateKey(replica.arn, 'us-east-1')).toThrow(/replicate its primary key instead/)
-    expect(() => kms.setKeyEnabled(symmetricArn.replace(/:\d{12}:/, ':999999999999:'), true)).toThrow(configurationError) // another account
-    expect(() => kms.createAlias('alias/main', otherArn)).toThrow(configurationError)
-    expect(() => kms.createAlias('main', otherArn)).toThrow(configurationError)
-    expect(() => kms.setKeyEnabled('key/nope', true)).toThrow(configurationError)
+    const elsewhere = symmetricArn.replace(/:\d{12}:/, ':999999999999:') // another account
+    expect(() => kms.setKeyEnabled(elsewhere, true)).toThrow(configurationError(`NotFoundException: Invalid arn ${elsewhere}.`))
+    expect(() => kms.createAlias('alias/main', otherArn)).toThrow(configurationError(/^AlreadyExistsException: An alias with the name arn:aws:kms:us-east-1:\d{12}:alias\/main already exists\.$/))
+    expect(() => kms.createAlias('main', otherArn)).toThrow(configurationError(/^InvalidAliasNameException: Alias name "main" is invalid: use "alias\/" then /))
+    for (const method of ['setKeyEnabled', 'scheduleKeyDeletion', 'createAlias', 'updateAlias', 'replicateKey'] as const) {
+      const call = {
+        setKeyEnabled: () => kms.setKeyEnabled('key/nope', true),
+        scheduleKeyDeletion: () => kms.scheduleKeyDeletion('key/nope'),
+        createAlias: () => kms.createAlias('alias/nope', 'key/nope'),
+        updateAlias: () => kms.updateAlias('alias/main', 'key/nope'),
+        replicateKey: () => kms.replicateKey('key/nope', 'eu-west-1'),
+      }[method]
+      expect(call, method).toThrow(configurationError(`${method} needs a key ARN, as createKey returns it; got "key/nope".`))
+    }
   })
 
   it('updateAlias moves an alias to another key of its Region and kind; deleteAlias removes it', async () => {
@@ -829,8 +855,8 @@ describe('emulator API', () => {
     kms.createAlias('alias/api-moved', from.arn)
     kms.updateAlias('alias/api-moved', to.arn)
     expect((await east.send(new DescribeKeyCommand({ KeyId: 'alias/api-moved' }))).KeyMetadata!.Arn).toBe(to.arn)
-    const configurationError = expect.objectContaining({ code: 'INVALID_CONFIGURATION' })
-    expect(() => kms.updateAlias('alias/api-none', to.arn)).toThrow(configurationError)
+    const configurationError = (message: RegExp) => expect.objectContaining({ code: 'INVALID_CONFIGURATION', message: expect.stringMatching(message) })
+    expect(() => kms.updateAlias('alias/api-none', to.arn)).toThrow(configurationError(/^NotFoundException: Alias arn:aws:kms:us-east-1:\d{12}:alias\/api-none is not found\.$/))
     expect(() => kms.updateAlias('alias/api-moved', rsaArn)).toThrow(/cannot move to .* RSA_2048 key/)
     const pending = kms.createKey({ region: 'us-east-1' })
     kms.scheduleKeyDeletion(pending.arn)
@@ -839,8 +865,8 @@ describe('emulator API', () => {
     expect(() => kms.createAlias('alias/api-pending', pending.arn)).toThrow(/pending deletion/)
     kms.deleteAlias('alias/api-moved', 'us-east-1')
     expect(await kmsFailure(east.send(new DescribeKeyCommand({ KeyId: 'alias/api-moved' })))).toBeInstanceOf(NotFoundException)
-    expect(() => kms.deleteAlias('alias/api-moved', 'us-east-1')).toThrow(configurationError)
-    expect(() => kms.deleteAlias('alias/main', 'ap-south-1')).toThrow(configurationError)
+    expect(() => kms.deleteAlias('alias/api-moved', 'us-east-1')).toThrow(configurationError(/^NotFoundException: Alias arn:aws:kms:us-east-1:\d{12}:alias\/api-moved is not found\.$/))
+    expect(() => kms.deleteAlias('alias/main', 'ap-south-1')).toThrow(configurationError(/^ValidationException: Region "ap-south-1" is not served by this emulator/))
   })
 
   it('a port or host it cannot listen on is a configuration error that says why', async () => {
@@ -850,12 +876,14 @@ describe('emulator API', () => {
     expect((inUse as Error).message).toContain(`127.0.0.1 port ${port} (`)
     expect((inUse as Error).message).toContain('Another process uses that port')
     const badHost = await rejectionOf(startKmsEmulator({ host: 'no-such-host.invalid' }))
-    expect(badHost).toMatchObject({ code: 'INVALID_CONFIGURATION' })
-    expect((badHost as Error).message).toContain('The host must be an address of this machine')
+    expect(badHost).toMatchObject({
+      code: 'INVALID_CONFIGURATION',
+      message: expect.stringMatching(/^The KMS emulator cannot listen on no-such-host\.invalid port 0 \(.+\)\. The host must be an address of this machine, such as 127\.0\.0\.1 or ::1\.$/),
+    })
   })
 
   it('the call log keeps only the latest maxLoggedCalls calls', async () => {
-    expect(await rejectionOf(startKmsEmulator({ maxLoggedCalls: 0 }))).toMatchObject({ code: 'INVALID_CONFIGURATION' })
+    expect(await rejectionOf(startKmsEmulator({ maxLoggedCalls: 0 }))).toMatchObject({ code: 'INVALID_CONFIGURATION', message: 'maxLoggedCalls must be a positive integer; got 0.' })
     const small = await start({ maxLoggedCalls: 10 })
     const key = small.createKey({ region: 'us-east-1' })
     const east = client('us-east-1', { emulator: small })

@@ -207,20 +207,20 @@ class LocalKms implements KmsEmulator {
   }
 
   replicateKey(primaryArn: string, replicaRegion: string): KmsEmulatorKey {
-    const replica = this.#change(() => this.#store.addReplica(this.#keyByArn(primaryArn), replicaRegion, undefined))
+    const replica = this.#change(() => this.#store.addReplica(this.#keyByArn(primaryArn, 'replicateKey'), replicaRegion, undefined))
     return { keyId: replica.keyId, arn: replica.arn, region: replica.region }
   }
 
   createAlias(aliasName: string, keyArn: string): void {
     this.#change(() => {
-      const key = this.#keyByArn(keyArn)
+      const key = this.#keyByArn(keyArn, 'createAlias')
       this.#store.addAlias(key.region, aliasName, key)
     })
   }
 
   updateAlias(aliasName: string, keyArn: string): void {
     this.#change(() => {
-      const key = this.#keyByArn(keyArn)
+      const key = this.#keyByArn(keyArn, 'updateAlias')
       this.#store.retargetAlias(this.#store.alias(key.region, aliasName), key)
     })
   }
@@ -234,7 +234,7 @@ class LocalKms implements KmsEmulator {
 
   setKeyEnabled(keyArn: string, enabled: boolean): void {
     this.#change(() => {
-      const key = this.#keyByArn(keyArn)
+      const key = this.#keyByArn(keyArn, 'setKeyEnabled')
       if (key.state === 'PendingDeletion') throw new KmsServiceError('KMSInvalidStateException', `${key.arn} is pending deletion.`)
       key.state = enabled ? 'Enabled' : 'Disabled'
     })
@@ -242,7 +242,7 @@ class LocalKms implements KmsEmulator {
 
   scheduleKeyDeletion(keyArn: string): void {
     this.#change(() => {
-      const key = this.#keyByArn(keyArn)
+      const key = this.#keyByArn(keyArn, 'scheduleKeyDeletion')
       const days = 30
       key.state = 'PendingDeletion'
       key.deletionDate = nowInSeconds() + days * 86_400
@@ -279,9 +279,9 @@ class LocalKms implements KmsEmulator {
     return result
   }
 
-  #keyByArn(arn: string): EmulatedKey {
+  #keyByArn(arn: string, method: string): EmulatedKey {
     const parts = typeof arn === 'string' ? arn.split(':') : []
-    if (parts.length !== 6 || parts[0] !== 'arn') throw new ConfigurationError(`Expected a KMS key ARN; got ${JSON.stringify(arn)}.`)
+    if (parts.length !== 6 || parts[0] !== 'arn') throw new ConfigurationError(`${method} needs a key ARN, as createKey returns it; got ${quoteValue(arn)}.`)
     return this.#store.resolve(parts[3] as string, arn)
   }
 
@@ -391,8 +391,8 @@ function answerPreflight(request: IncomingMessage, response: ServerResponse, all
 function checkOptions(given: KmsEmulatorOptions | null | undefined): KmsEmulatorOptions {
   const options = optionsObject(given, 'startKmsEmulator', 'port, host, regions, accountId, partition, statePath, maxLoggedCalls, corsOrigins')
   const { port, host, regions, accountId, partition, statePath } = options
-  if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65_535)) throw new ConfigurationError(`port must be 0..65535; got ${port}.`)
-  if (host !== undefined && (typeof host !== 'string' || host === '')) throw new ConfigurationError('host must be a non-empty string.')
+  if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65_535)) throw new ConfigurationError(`port must be an integer from 0 to 65535; got ${quoteValue(port)}.`)
+  if (host !== undefined && (typeof host !== 'string' || host === '')) throw new ConfigurationError(`host must be a non-empty string; got ${quoteValue(host)}.`)
   if (regions !== undefined) checkRegions(regions)
   if (accountId !== undefined && (typeof accountId !== 'string' || !/^\d{12}$/.test(accountId))) {
     throw new ConfigurationError(`accountId must be a string of 12 digits; got ${quoteValue(accountId)}.`)
@@ -400,7 +400,7 @@ function checkOptions(given: KmsEmulatorOptions | null | undefined): KmsEmulator
   if (partition !== undefined && (typeof partition !== 'string' || !/^[a-z-]+$/.test(partition))) {
     throw new ConfigurationError(`partition must be a partition name such as "aws"; got ${quoteValue(partition)}.`)
   }
-  if (statePath !== undefined && (typeof statePath !== 'string' || statePath === '')) throw new ConfigurationError('statePath must be a file path.')
+  if (statePath !== undefined && (typeof statePath !== 'string' || statePath === '')) throw new ConfigurationError(`statePath must be a file path; got ${quoteValue(statePath)}.`)
   if (options.maxLoggedCalls !== undefined && (!Number.isInteger(options.maxLoggedCalls) || options.maxLoggedCalls < 1)) {
     throw new ConfigurationError(`maxLoggedCalls must be a positive integer; got ${quoteValue(options.maxLoggedCalls)}.`)
   }

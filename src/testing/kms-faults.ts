@@ -111,14 +111,14 @@ export class KmsFaults implements KmsFaultInjector {
   }
 
   regionDown(region: string, down = true): void {
-    if (typeof region !== 'string' || region === '') throw new ConfigurationError('faults.regionDown needs a Region name.')
+    if (typeof region !== 'string' || region === '') throw new ConfigurationError(`faults.regionDown needs a Region name; got ${quoteValue(region)}.`)
     this.#checkServed('faults.regionDown', region, 'a Region', this.#regions)
     if (down) this.#downRegions.add(region)
     else this.#downRegions.delete(region)
   }
 
   deny(keyArn: string, filter: KmsDenyFilter = {}): void {
-    if (typeof keyArn !== 'string' || !keyArn.startsWith('arn:')) throw new ConfigurationError('faults.deny needs a key ARN.')
+    if (typeof keyArn !== 'string' || !keyArn.startsWith('arn:')) throw new ConfigurationError(`faults.deny needs a key ARN; got ${quoteValue(keyArn)}.`)
     const rule = this.#checkFilter('deny', optionsObject(filter, 'faults.deny filter', 'operation, accessKeyId'))
     this.#denials.push({ keyArn, filter: { ...rule } })
   }
