@@ -12,7 +12,7 @@ import {
   parseKmsKeyArn,
   type KmsArn,
 } from '../src/index.js'
-import { withRegion } from '../src/keyrings/kms-arn.js'
+import { assertKmsIdentifier, withRegion } from '../src/keyrings/kms-arn.js'
 
 const KEY = 'arn:aws:kms:us-east-1:2222222222222:key/1234abcd-12ab-34cd-56ef-1234567890ab'
 const MRK = 'arn:aws:kms:us-east-1:2222222222222:key/mrk-4321abcd12ab34cd56ef1234567890ab'
@@ -99,6 +99,31 @@ describe('KMS ARN: known bad, each breaking one rule', () => {
 })
 
 // spec: framework/aws-kms/aws-kms-key-arn.md#identifying-an-an-aws-kms-multi-region-identifier
+describe('assertKmsIdentifier', () => {
+  it('accepts key and alias ARNs, alias names and key ids', () => {
+    for (const identifier of [KEY, MRK, ALIAS, 'alias/test-key', '1234abcd-12ab-34cd-56ef-1234567890ab', 'mrk-4321abcd']) {
+      expect(() => assertKmsIdentifier(identifier), identifier).not.toThrow()
+    }
+  })
+
+  it('refuses what is none of them, saying what it got', () => {
+    const cases: [unknown, string][] = [
+      ['', 'The generator must be a non-empty string; got an empty string.'],
+      [5, 'The generator must be a non-empty string; got number.'],
+      [undefined, 'The generator must be a non-empty string; got undefined.'],
+      ['alias/', 'The generator "alias/" names no alias.'],
+      ['key 1', 'The generator "key 1" is neither a KMS ARN, an alias (alias/…) nor a key id.'],
+      ['key/1234', 'The generator "key/1234" is neither a KMS ARN, an alias (alias/…) nor a key id.'],
+      ['us-east-1:1234', 'The generator "us-east-1:1234" is neither a KMS ARN, an alias (alias/…) nor a key id.'],
+    ]
+    for (const [identifier, message] of cases) {
+      expect(() => assertKmsIdentifier(identifier, 'The generator'), String(identifier)).toThrow(expect.objectContaining({ code: 'INVALID_CONFIGURATION', message }))
+    }
+    expect(() => assertKmsIdentifier('arn:aws:kms:us-east-1:111122223333:key/'), 'an ARN is parsed').toThrow(ConfigurationError)
+    expect(() => assertKmsIdentifier('')).toThrow('A KMS key identifier must be a non-empty string; got an empty string.')
+  })
+})
+
 describe('isMultiRegionKey', () => {
   it.each([
     [MRK, true],
