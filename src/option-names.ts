@@ -31,3 +31,10 @@ export function optionsObject<T extends object, S extends string>(options: T | n
   }
   return { __proto__: null, ...options } as T
 }
+
+/** A materials manager's options take exactly one of keyring and materialsManager: say which way they do not. */
+export function checkOneSource(where: string, keyring: unknown, materialsManager: unknown): void {
+  if ((keyring === undefined) === (materialsManager === undefined)) {
+    throw new ConfigurationError(`${where} needs exactly one of keyring or materialsManager; got ${keyring === undefined ? 'neither' : 'both'}.`)
+  }
+}

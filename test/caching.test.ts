@@ -75,42 +75,48 @@ function clock(start = 0) {
 describe('configuration', () => {
   const keyring = aesKeyring()
   it.each([
-    ['no options', () => new CachingMaterialsManager(undefined as never)],
-    ['no maxAge', () => new CachingMaterialsManager({ keyring } as never)],
-    ['maxAge 0', () => new CachingMaterialsManager({ keyring, maxAge: 0 })],
-    ['maxAge negative', () => new CachingMaterialsManager({ keyring, maxAge: -1 })],
-    ['maxAge NaN', () => new CachingMaterialsManager({ keyring, maxAge: Number.NaN })],
-    ['maxAge infinite', () => new CachingMaterialsManager({ keyring, maxAge: Number.POSITIVE_INFINITY })],
-    ['maxAge a string', () => new CachingMaterialsManager({ keyring, maxAge: '1000' as never })],
-    ['neither keyring nor manager', () => new CachingMaterialsManager({ maxAge: 1000 })],
-    ['both keyring and manager', () => new CachingMaterialsManager({ keyring, materialsManager: new DefaultMaterialsManager(keyring), maxAge: 1000 })],
-    ['a keyring that is not one', () => new CachingMaterialsManager({ keyring: {} as never, maxAge: 1000 })],
-    ['a keyring given as the manager', () => new CachingMaterialsManager({ materialsManager: keyring as never, maxAge: 1000 })],
-    ['a manager that is not one', () => new CachingMaterialsManager({ materialsManager: {} as never, maxAge: 1000 })],
-    ['maxMessagesEncrypted 0', () => new CachingMaterialsManager({ keyring, maxAge: 1000, maxMessagesEncrypted: 0 })],
-    ['maxMessagesEncrypted above 2^32', () => new CachingMaterialsManager({ keyring, maxAge: 1000, maxMessagesEncrypted: 2 ** 32 + 1 })],
-    ['maxMessagesEncrypted fractional', () => new CachingMaterialsManager({ keyring, maxAge: 1000, maxMessagesEncrypted: 1.5 })],
-    ['maxBytesEncrypted 0', () => new CachingMaterialsManager({ keyring, maxAge: 1000, maxBytesEncrypted: 0 })],
-    ['maxBytesEncrypted unsafe', () => new CachingMaterialsManager({ keyring, maxAge: 1000, maxBytesEncrypted: 2 ** 53 })],
-    ['an empty partition', () => new CachingMaterialsManager({ keyring, maxAge: 1000, partition: '' })],
-    ['a numeric partition', () => new CachingMaterialsManager({ keyring, maxAge: 1000, partition: 5 as never })],
-    ['a cache that is not one', () => new CachingMaterialsManager({ keyring, maxAge: 1000, cache: {} as never })],
+    ['no options', () => new CachingMaterialsManager(undefined as never), 'CachingMaterialsManager needs exactly one of keyring or materialsManager; got neither.'],
+    ['no maxAge', () => new CachingMaterialsManager({ keyring } as never), 'CachingMaterialsManager maxAge must be a number of milliseconds above 0; got undefined.'],
+    ['maxAge 0', () => new CachingMaterialsManager({ keyring, maxAge: 0 }), 'CachingMaterialsManager maxAge must be a number of milliseconds above 0; got 0.'],
+    ['maxAge negative', () => new CachingMaterialsManager({ keyring, maxAge: -1 }), 'CachingMaterialsManager maxAge must be a number of milliseconds above 0; got -1.'],
+    ['maxAge NaN', () => new CachingMaterialsManager({ keyring, maxAge: Number.NaN }), 'CachingMaterialsManager maxAge must be a number of milliseconds above 0; got NaN.'],
+    ['maxAge infinite', () => new CachingMaterialsManager({ keyring, maxAge: Number.POSITIVE_INFINITY }), 'CachingMaterialsManager maxAge must be a number of milliseconds above 0; got Infinity.'],
+    ['maxAge a string', () => new CachingMaterialsManager({ keyring, maxAge: '1000' as never }), 'CachingMaterialsManager maxAge must be a number of milliseconds above 0; got "1000".'],
+    ['neither keyring nor manager', () => new CachingMaterialsManager({ maxAge: 1000 }), 'CachingMaterialsManager needs exactly one of keyring or materialsManager; got neither.'],
+    ['both keyring and manager', () => new CachingMaterialsManager({ keyring, materialsManager: new DefaultMaterialsManager(keyring), maxAge: 1000 }), 'CachingMaterialsManager needs exactly one of keyring or materialsManager; got both.'],
+    ['a keyring that is not one', () => new CachingMaterialsManager({ keyring: {} as never, maxAge: 1000 }), 'CachingMaterialsManager keyring must be a keyring.'],
+    ['a keyring given as the manager', () => new CachingMaterialsManager({ materialsManager: keyring as never, maxAge: 1000 }), 'CachingMaterialsManager materialsManager must be a materials manager.'],
+    ['a manager that is not one', () => new CachingMaterialsManager({ materialsManager: {} as never, maxAge: 1000 }), 'CachingMaterialsManager materialsManager must be a materials manager.'],
+    ['maxMessagesEncrypted 0', () => new CachingMaterialsManager({ keyring, maxAge: 1000, maxMessagesEncrypted: 0 }), 'CachingMaterialsManager maxMessagesEncrypted must be an integer from 1 to 4294967296; got 0.'],
+    ['maxMessagesEncrypted above 2^32', () => new CachingMaterialsManager({ keyring, maxAge: 1000, maxMessagesEncrypted: 2 ** 32 + 1 }), 'CachingMaterialsManager maxMessagesEncrypted must be an integer from 1 to 4294967296; got 4294967297.'],
+    ['maxMessagesEncrypted fractional', () => new CachingMaterialsManager({ keyring, maxAge: 1000, maxMessagesEncrypted: 1.5 }), 'CachingMaterialsManager maxMessagesEncrypted must be an integer from 1 to 4294967296; got 1.5.'],
+    ['maxBytesEncrypted 0', () => new CachingMaterialsManager({ keyring, maxAge: 1000, maxBytesEncrypted: 0 }), 'CachingMaterialsManager maxBytesEncrypted must be an integer from 1 to 9007199254740991; got 0.'],
+    ['maxBytesEncrypted unsafe', () => new CachingMaterialsManager({ keyring, maxAge: 1000, maxBytesEncrypted: 2 ** 53 }), 'CachingMaterialsManager maxBytesEncrypted must be an integer from 1 to 9007199254740991; got 9007199254740992.'],
+    ['an empty partition', () => new CachingMaterialsManager({ keyring, maxAge: 1000, partition: '' }), 'CachingMaterialsManager partition must be a non-empty string; got "".'],
+    ['a numeric partition', () => new CachingMaterialsManager({ keyring, maxAge: 1000, partition: 5 as never }), 'CachingMaterialsManager partition must be a non-empty string; got 5.'],
+    ['a cache that is not one', () => new CachingMaterialsManager({ keyring, maxAge: 1000, cache: {} as never }), 'CachingMaterialsManager cache must be a materials cache such as a LocalMaterialsCache.'],
     [
       'a cache whose ready is not a function',
       () => {
         const { get, put, evict, record, stats } = new LocalMaterialsCache({ capacity: 1 })
         return new CachingMaterialsManager({ keyring, maxAge: 1000, cache: { get, put, evict, record, stats, ready: true } as never })
       },
+      'CachingMaterialsManager cache must be a materials cache such as a LocalMaterialsCache.',
     ],
-    ['a clock that is not a function', () => new CachingMaterialsManager({ keyring, maxAge: 1000, clock: 5 as never })],
-    ['cache without options', () => new LocalMaterialsCache(undefined as never)],
-    ['cache capacity negative', () => new LocalMaterialsCache({ capacity: -1 })],
-    ['cache capacity fractional', () => new LocalMaterialsCache({ capacity: 1.5 })],
-    ['cache capacity too large', () => new LocalMaterialsCache({ capacity: 10_000_000 })],
-    ['cache capacity a string', () => new LocalMaterialsCache({ capacity: '10' as never })],
-    ['cache onEvent not a function', () => new LocalMaterialsCache({ capacity: 1, onEvent: 'log' as never })],
-  ])('%s is a ConfigurationError', (_name, build) => {
+    ['a clock that is not a function', () => new CachingMaterialsManager({ keyring, maxAge: 1000, clock: 5 as never }), 'CachingMaterialsManager clock must be a function.'],
+    ['cache without options', () => new LocalMaterialsCache(undefined as never), 'LocalMaterialsCache capacity must be an integer from 0 to 1000000; got undefined.'],
+    ['cache capacity negative', () => new LocalMaterialsCache({ capacity: -1 }), 'LocalMaterialsCache capacity must be an integer from 0 to 1000000; got -1.'],
+    ['cache capacity fractional', () => new LocalMaterialsCache({ capacity: 1.5 }), 'LocalMaterialsCache capacity must be an integer from 0 to 1000000; got 1.5.'],
+    ['cache capacity too large', () => new LocalMaterialsCache({ capacity: 10_000_000 }), 'LocalMaterialsCache capacity must be an integer from 0 to 1000000; got 10000000.'],
+    ['cache capacity a string', () => new LocalMaterialsCache({ capacity: '10' as never }), 'LocalMaterialsCache capacity must be an integer from 0 to 1000000; got "10".'],
+    ['cache onEvent not a function', () => new LocalMaterialsCache({ capacity: 1, onEvent: 'log' as never }), 'LocalMaterialsCache onEvent must be a function.'],
+  ])('%s is a ConfigurationError that says what is wrong', (_name, build, message) => {
     expect(build).toThrow(ConfigurationError)
+    expect(build).toThrow(expect.objectContaining({ code: 'INVALID_CONFIGURATION', message }))
+  })
+
+  it('a cache of capacity 1,000,000, the most there is, is accepted', () => {
+    expect(new LocalMaterialsCache({ capacity: 1_000_000 }).capacity).toBe(1_000_000)
   })
 
   it('where there is no crypto.getRandomValues (Node run with --no-experimental-global-webcrypto), the default partition is an UNSUPPORTED_OPERATION; a given partition needs none', () => {
@@ -704,6 +710,32 @@ describe('zeroing and ownership of cached data keys', () => {
       'deleted',
     ])
     expect(cache.stats()).toMatchObject({ size: 0, evictions: 4, misses: 4, hits: 1 })
+  })
+
+  it('an entry of DynamoDB item materials has its symmetric signing keys zeroed with its data key when it leaves', async () => {
+    const cache = new LocalMaterialsCache({ capacity: 10 })
+    await cache.ready()
+    const secrets = [1, 2, 3, 4, 5].map((fill) => new Uint8Array(32).fill(fill))
+    const [encryptKey, signingKey1, signingKey2, decryptKey, signingKey] = secrets as [Uint8Array, Uint8Array, Uint8Array, Uint8Array, Uint8Array]
+    const entry = (operation: 'encrypt' | 'decrypt', materials: object): CacheEntry => ({
+      operation,
+      materials: { suite: suiteFromOption(0x0478), encryptionContext: {}, ...materials } as CacheEntry['materials'],
+      partition: 'p',
+      createdAt: 0,
+      expiresAt: 1000,
+      messagesEncrypted: 0,
+      bytesEncrypted: 0,
+      evicted: false,
+    })
+    const encrypting = entry('encrypt', { plaintextDataKey: encryptKey, encryptedDataKeys: [], symmetricSigningKeys: [signingKey1, signingKey2] })
+    const decrypting = entry('decrypt', { plaintextDataKey: decryptKey, symmetricSigningKey: signingKey })
+    cache.put('e', encrypting)
+    cache.put('d', decrypting)
+    expect(secrets.map(isZero)).toEqual([false, false, false, false, false])
+    cache.evict('e', encrypting, 'limit')
+    expect(secrets.map(isZero)).toEqual([true, true, true, false, false])
+    cache.clear()
+    expect(secrets.map(isZero)).toEqual([true, true, true, true, true])
   })
 
   /** Wait (up to 3 s) for the expiry sweeps to empty `cache`. */

@@ -60,22 +60,64 @@ async function streamDecrypt(
 describe('RequiredEncryptionContextMaterialsManager configuration', () => {
   const keyring = aesKeyring()
   it.each([
-    ['no options', () => new RequiredEncryptionContextMaterialsManager(undefined as never)],
-    ['no required keys', () => new RequiredEncryptionContextMaterialsManager({ requiredKeys: [], keyring })],
-    ['required keys not an array', () => new RequiredEncryptionContextMaterialsManager({ requiredKeys: 'tenant' as never, keyring })],
-    ['a numeric key', () => new RequiredEncryptionContextMaterialsManager({ requiredKeys: [1 as never], keyring })],
-    ['an empty key', () => new RequiredEncryptionContextMaterialsManager({ requiredKeys: [''], keyring })],
-    ['a reserved key', () => new RequiredEncryptionContextMaterialsManager({ requiredKeys: ['aws-crypto-public-key'], keyring })],
-    ['a repeated key', () => new RequiredEncryptionContextMaterialsManager({ requiredKeys: ['a', 'a'], keyring })],
-    ['neither keyring nor manager', () => new RequiredEncryptionContextMaterialsManager({ requiredKeys: ['a'] })],
+    [
+      'no options',
+      () => new RequiredEncryptionContextMaterialsManager(undefined as never),
+      'RequiredEncryptionContextMaterialsManager requiredKeys must be a non-empty array of context keys; got undefined.',
+    ],
+    [
+      'no required keys',
+      () => new RequiredEncryptionContextMaterialsManager({ requiredKeys: [], keyring }),
+      'RequiredEncryptionContextMaterialsManager requiredKeys must be a non-empty array of context keys; got an empty array.',
+    ],
+    [
+      'required keys not an array',
+      () => new RequiredEncryptionContextMaterialsManager({ requiredKeys: 'tenant' as never, keyring }),
+      'RequiredEncryptionContextMaterialsManager requiredKeys must be a non-empty array of context keys; got "tenant".',
+    ],
+    [
+      'a numeric key',
+      () => new RequiredEncryptionContextMaterialsManager({ requiredKeys: [1 as never], keyring }),
+      'RequiredEncryptionContextMaterialsManager requiredKeys must be non-empty strings; got 1.',
+    ],
+    [
+      'an empty key',
+      () => new RequiredEncryptionContextMaterialsManager({ requiredKeys: [''], keyring }),
+      'RequiredEncryptionContextMaterialsManager requiredKeys must be non-empty strings; got "".',
+    ],
+    [
+      'a reserved key',
+      () => new RequiredEncryptionContextMaterialsManager({ requiredKeys: ['aws-crypto-public-key'], keyring }),
+      'RequiredEncryptionContextMaterialsManager: "aws-crypto-public-key" uses the reserved prefix "aws-crypto-".',
+    ],
+    [
+      'a repeated key',
+      () => new RequiredEncryptionContextMaterialsManager({ requiredKeys: ['a', 'a'], keyring }),
+      'RequiredEncryptionContextMaterialsManager requiredKeys must not repeat a key; "a" is there twice.',
+    ],
+    [
+      'neither keyring nor manager',
+      () => new RequiredEncryptionContextMaterialsManager({ requiredKeys: ['a'] }),
+      'RequiredEncryptionContextMaterialsManager needs exactly one of keyring or materialsManager; got neither.',
+    ],
     [
       'both keyring and manager',
       () => new RequiredEncryptionContextMaterialsManager({ requiredKeys: ['a'], keyring, materialsManager: new DefaultMaterialsManager(keyring) }),
+      'RequiredEncryptionContextMaterialsManager needs exactly one of keyring or materialsManager; got both.',
     ],
-    ['a keyring that is not one', () => new RequiredEncryptionContextMaterialsManager({ requiredKeys: ['a'], keyring: {} as never })],
-    ['a manager that is not one', () => new RequiredEncryptionContextMaterialsManager({ requiredKeys: ['a'], materialsManager: {} as never })],
-  ])('%s is a ConfigurationError', (_name, build) => {
+    [
+      'a keyring that is not one',
+      () => new RequiredEncryptionContextMaterialsManager({ requiredKeys: ['a'], keyring: {} as never }),
+      'RequiredEncryptionContextMaterialsManager keyring must be a keyring.',
+    ],
+    [
+      'a manager that is not one',
+      () => new RequiredEncryptionContextMaterialsManager({ requiredKeys: ['a'], materialsManager: {} as never }),
+      'RequiredEncryptionContextMaterialsManager materialsManager must be a materials manager.',
+    ],
+  ])('%s is a ConfigurationError that says what is wrong', (_name, build, message) => {
     expect(build).toThrow(ConfigurationError)
+    expect(build).toThrow(expect.objectContaining({ code: 'INVALID_CONFIGURATION', message }))
   })
 })
 

@@ -3,7 +3,7 @@ import { ignoreRejection, isThenable } from '../ignore-rejection.js'
 import { ConfigurationError, EncryptionContextMismatchError, UnsupportedOperationError } from '../errors.js'
 import { isKeyring } from '../keyrings/common.js'
 import { copyBytes, LONE_SURROGATE_PROBLEM, loneSurrogateAt } from '../format/bytes.js'
-import { optionsObject } from '../option-names.js'
+import { checkOneSource, optionsObject } from '../option-names.js'
 import { quoteIdentifier, quoteValue } from '../quote.js'
 import { assertEncryptAllowed, type AlgorithmSuite } from '../suites.js'
 import { assertDecryptAllowed } from '../suites-decrypt.js'
@@ -208,9 +208,7 @@ export class CachingMaterialsManager implements MaterialsManager {
         'CachingMaterialsManager',
         'keyring, materialsManager, cache, maxAge, maxMessagesEncrypted, maxBytesEncrypted, partition, clock',
       )
-    if ((keyring === undefined) === (materialsManager === undefined)) {
-      throw new ConfigurationError('CachingMaterialsManager needs exactly one of keyring or materialsManager.')
-    }
+    checkOneSource('CachingMaterialsManager', keyring, materialsManager)
     if (keyring !== undefined && !isKeyring(keyring)) throw new ConfigurationError('CachingMaterialsManager keyring must be a keyring.')
     if (materialsManager !== undefined && (isKeyring(materialsManager) || !hasMaterialsMethods(materialsManager))) {
       throw new ConfigurationError('CachingMaterialsManager materialsManager must be a materials manager.')
@@ -222,7 +220,7 @@ export class CachingMaterialsManager implements MaterialsManager {
       throw new ConfigurationError('CachingMaterialsManager cache must be a materials cache such as a LocalMaterialsCache.')
     }
     if (partition !== undefined && (typeof partition !== 'string' || partition === '')) {
-      throw new ConfigurationError('CachingMaterialsManager partition must be a non-empty string.')
+      throw new ConfigurationError(`CachingMaterialsManager partition must be a non-empty string; got ${quoteValue(partition)}.`)
     }
     // Stored as UTF-8 in every cache identifier: two names UTF-8 cannot tell apart would share entries.
     if (partition !== undefined && loneSurrogateAt(partition) >= 0) {

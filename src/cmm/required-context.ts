@@ -11,8 +11,8 @@ import type {
   Keyring,
   MaterialsManager,
 } from '../types.js'
-import { optionsObject } from '../option-names.js'
-import { quoteIdentifier } from '../quote.js'
+import { checkOneSource, optionsObject } from '../option-names.js'
+import { quoteIdentifier, quoteValue } from '../quote.js'
 import { quoteList } from '../quote-list.js'
 import { DefaultMaterialsManager } from './default.js'
 import { checkMaterialsRequest } from './request-check.js'
@@ -59,22 +59,22 @@ export class RequiredEncryptionContextMaterialsManager implements MaterialsManag
       'requiredKeys, keyring, materialsManager',
     )
     if (!Array.isArray(requiredKeys) || requiredKeys.length === 0) {
-      throw new ConfigurationError('RequiredEncryptionContextMaterialsManager requiredKeys must be a non-empty array of context keys.')
+      const given = Array.isArray(requiredKeys) ? 'an empty array' : quoteValue(requiredKeys)
+      throw new ConfigurationError(`RequiredEncryptionContextMaterialsManager requiredKeys must be a non-empty array of context keys; got ${given}.`)
     }
     for (const key of requiredKeys as unknown[]) {
       if (typeof key !== 'string' || key === '') {
-        throw new ConfigurationError('RequiredEncryptionContextMaterialsManager requiredKeys must be non-empty strings.')
+        throw new ConfigurationError(`RequiredEncryptionContextMaterialsManager requiredKeys must be non-empty strings; got ${quoteValue(key)}.`)
       }
       if (key.startsWith(RESERVED_PREFIX) && !allowReservedKeys) {
         throw new ConfigurationError(`RequiredEncryptionContextMaterialsManager: ${quoteIdentifier(key)} uses the reserved prefix "${RESERVED_PREFIX}".`)
       }
     }
-    if (new Set(requiredKeys).size !== requiredKeys.length) {
-      throw new ConfigurationError('RequiredEncryptionContextMaterialsManager requiredKeys must not repeat a key.')
+    const repeated = requiredKeys.find((key, index) => requiredKeys.indexOf(key) !== index)
+    if (repeated !== undefined) {
+      throw new ConfigurationError(`RequiredEncryptionContextMaterialsManager requiredKeys must not repeat a key; ${quoteIdentifier(repeated)} is there twice.`)
     }
-    if ((keyring === undefined) === (materialsManager === undefined)) {
-      throw new ConfigurationError('RequiredEncryptionContextMaterialsManager needs exactly one of keyring or materialsManager.')
-    }
+    checkOneSource('RequiredEncryptionContextMaterialsManager', keyring, materialsManager)
     if (keyring !== undefined && !isKeyring(keyring)) {
       throw new ConfigurationError('RequiredEncryptionContextMaterialsManager keyring must be a keyring.')
     }
