@@ -348,7 +348,16 @@ describe('with the KMS emulator counting calls', () => {
     }
     const cache = new LocalMaterialsCache({ capacity: 10 })
     await cache.ready()
-    expect(() => cache.prune('5' as unknown as number)).toThrow(ConfigurationError)
+    for (const now of ['5', Number.NaN, Number.POSITIVE_INFINITY]) {
+      expect(() => cache.prune(now as number), String(now)).toThrow(
+        expect.objectContaining({ code: 'INVALID_CONFIGURATION', message: `LocalMaterialsCache prune(now) takes a finite number of milliseconds; got ${typeof now === 'string' ? `"${now}"` : now}.` }),
+      )
+    }
+    // A cache of capacity 0 has no entries to prune or clear.
+    const none = new LocalMaterialsCache({ capacity: 0 })
+    none.prune(5)
+    none.clear()
+    expect(none.stats()).toMatchObject({ size: 0, evictions: 0 })
   })
 
   it('an async clock is refused as such, and its rejection is not left unhandled', async () => {
@@ -710,6 +719,29 @@ describe('zeroing and ownership of cached data keys', () => {
       'deleted',
     ])
     expect(cache.stats()).toMatchObject({ size: 0, evictions: 4, misses: 4, hits: 1 })
+  })
+
+  it('an entry put under an id already held replaces it: the old one is evicted as "replaced" and zeroed', async () => {
+    const events: CacheEvent[] = []
+    const cache = new LocalMaterialsCache({ capacity: 10, onEvent: (event) => events.push(event) })
+    await cache.ready()
+    const entry = (fill: number): CacheEntry => ({
+      operation: 'decrypt',
+      materials: { suite: suiteFromOption(0x0478), encryptionContext: {}, plaintextDataKey: new Uint8Array(32).fill(fill) } as CacheEntry['materials'],
+      partition: 'p',
+      createdAt: 0,
+      expiresAt: 1000,
+      messagesEncrypted: 0,
+      bytesEncrypted: 0,
+      evicted: false,
+    })
+    const [first, second] = [entry(1), entry(2)]
+    cache.put('id', first)
+    cache.put('id', second)
+    expect(events).toEqual([{ type: 'evict', operation: 'decrypt', partition: 'p', reason: 'replaced' }])
+    expect([isZero(first.materials.plaintextDataKey), first.evicted]).toEqual([true, true])
+    expect(cache.get('id', 10)).toBe(second)
+    expect(isZero(second.materials.plaintextDataKey)).toBe(false)
   })
 
   it('an entry of DynamoDB item materials has its symmetric signing keys zeroed with its data key when it leaves', async () => {
