@@ -67,6 +67,18 @@ function recording(inner: MaterialsManager = new DefaultMaterialsManager(aesKeyr
 
 const isZero = (bytes: Uint8Array): boolean => bytes.every((byte) => byte === 0)
 
+/** A cache entry of partition "p", live from 0 to 1000, holding `materials` (its data key and whatever else). */
+const cacheEntry = (operation: 'encrypt' | 'decrypt', materials: object): CacheEntry => ({
+  operation,
+  materials: { suite: suiteFromOption(0x0478), encryptionContext: {}, ...materials } as CacheEntry['materials'],
+  partition: 'p',
+  createdAt: 0,
+  expiresAt: 1000,
+  messagesEncrypted: 0,
+  bytesEncrypted: 0,
+  evicted: false,
+})
+
 function clock(start = 0) {
   const state = { now: start }
   return { state, clock: () => state.now }
@@ -725,17 +737,7 @@ describe('zeroing and ownership of cached data keys', () => {
     const events: CacheEvent[] = []
     const cache = new LocalMaterialsCache({ capacity: 10, onEvent: (event) => events.push(event) })
     await cache.ready()
-    const entry = (fill: number): CacheEntry => ({
-      operation: 'decrypt',
-      materials: { suite: suiteFromOption(0x0478), encryptionContext: {}, plaintextDataKey: new Uint8Array(32).fill(fill) } as CacheEntry['materials'],
-      partition: 'p',
-      createdAt: 0,
-      expiresAt: 1000,
-      messagesEncrypted: 0,
-      bytesEncrypted: 0,
-      evicted: false,
-    })
-    const [first, second] = [entry(1), entry(2)]
+    const [first, second] = [1, 2].map((fill) => cacheEntry('decrypt', { plaintextDataKey: new Uint8Array(32).fill(fill) })) as [CacheEntry, CacheEntry]
     cache.put('id', first)
     cache.put('id', second)
     expect(events).toEqual([{ type: 'evict', operation: 'decrypt', partition: 'p', reason: 'replaced' }])
@@ -749,18 +751,8 @@ describe('zeroing and ownership of cached data keys', () => {
     await cache.ready()
     const secrets = [1, 2, 3, 4, 5].map((fill) => new Uint8Array(32).fill(fill))
     const [encryptKey, signingKey1, signingKey2, decryptKey, signingKey] = secrets as [Uint8Array, Uint8Array, Uint8Array, Uint8Array, Uint8Array]
-    const entry = (operation: 'encrypt' | 'decrypt', materials: object): CacheEntry => ({
-      operation,
-      materials: { suite: suiteFromOption(0x0478), encryptionContext: {}, ...materials } as CacheEntry['materials'],
-      partition: 'p',
-      createdAt: 0,
-      expiresAt: 1000,
-      messagesEncrypted: 0,
-      bytesEncrypted: 0,
-      evicted: false,
-    })
-    const encrypting = entry('encrypt', { plaintextDataKey: encryptKey, encryptedDataKeys: [], symmetricSigningKeys: [signingKey1, signingKey2] })
-    const decrypting = entry('decrypt', { plaintextDataKey: decryptKey, symmetricSigningKey: signingKey })
+    const encrypting = cacheEntry('encrypt', { plaintextDataKey: encryptKey, encryptedDataKeys: [], symmetricSigningKeys: [signingKey1, signingKey2] })
+    const decrypting = cacheEntry('decrypt', { plaintextDataKey: decryptKey, symmetricSigningKey: signingKey })
     cache.put('e', encrypting)
     cache.put('d', decrypting)
     expect(secrets.map(isZero)).toEqual([false, false, false, false, false])
