@@ -744,6 +744,11 @@ describe('zeroing and ownership of cached data keys', () => {
     expect([isZero(first.materials.plaintextDataKey), first.evicted]).toEqual([true, true])
     expect(cache.get('id', 10)).toBe(second)
     expect(isZero(second.materials.plaintextDataKey)).toBe(false)
+    // An entry held under two ids leaves once: one eviction, one event.
+    cache.put('other', second)
+    cache.clear()
+    expect(events.map((event) => (event as { reason: string }).reason)).toEqual(['replaced', 'deleted'])
+    expect(cache.stats()).toMatchObject({ size: 0, evictions: 2 })
   })
 
   it('an entry of DynamoDB item materials has its symmetric signing keys zeroed with its data key when it leaves', async () => {
