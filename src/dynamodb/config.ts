@@ -4,7 +4,7 @@ import { asMaterialsManager } from '../cmm/default.js'
 import { positiveIntegerOption } from '../encrypt.js'
 import { ConfigurationError } from '../errors.js'
 import { LONE_SURROGATE_PROBLEM, loneSurrogateAt } from '../format/bytes.js'
-import { optionsObject } from '../option-names.js'
+import { checkOneSource, optionsObject } from '../option-names.js'
 import { quoteIdentifier, quoteValue } from '../quote.js'
 import type { Keyring, MaterialsManager } from '../types.js'
 import { CRYPTO_ACTIONS, RESERVED_PREFIX, type CryptoAction } from './types.js'
@@ -87,11 +87,10 @@ const MAX_ATTRIBUTE_NAME_BYTES = 65_535
 const KEY_NAME_MAX_BYTES = 255
 
 function nameOption(field: string, value: unknown, maxBytes = MAX_ATTRIBUTE_NAME_BYTES): string {
-  if (typeof value !== 'string' || value === '') throw new ConfigurationError(`DynamoDbItemEncryptor ${field} must be a non-empty string.`)
+  if (typeof value !== 'string' || value === '') throw new ConfigurationError(`DynamoDbItemEncryptor ${field} must be a non-empty string; got ${quoteValue(value)}.`)
   if (loneSurrogateAt(value) >= 0) throw new ConfigurationError(`DynamoDbItemEncryptor ${field} ${quoteIdentifier(value)} ${LONE_SURROGATE_PROBLEM}.`)
-  if (new TextEncoder().encode(value).length > maxBytes) {
-    throw new ConfigurationError(`DynamoDbItemEncryptor ${field} is longer than ${maxBytes} bytes of UTF-8.`)
-  }
+  const length = new TextEncoder().encode(value).length
+  if (length > maxBytes) throw new ConfigurationError(`DynamoDbItemEncryptor ${field} is ${length} bytes of UTF-8; at most ${maxBytes} are allowed.`)
   if (value.startsWith(RESERVED_PREFIX)) {
     throw new ConfigurationError(`DynamoDbItemEncryptor ${field} ${quoteIdentifier(value)} uses the reserved prefix "${RESERVED_PREFIX}".`)
   }
@@ -136,9 +135,7 @@ function keyAction(actions: Record<string, CryptoAction>, role: string, name: st
 
 function materialsManagerOption(options: DynamoDbItemEncryptorConfig): MaterialsManager {
   const { keyring, materialsManager } = options
-  if ((keyring === undefined) === (materialsManager === undefined)) {
-    throw new ConfigurationError('DynamoDbItemEncryptor needs exactly one of keyring or materialsManager.')
-  }
+  checkOneSource('DynamoDbItemEncryptor', keyring, materialsManager)
   return asMaterialsManager(keyring ?? materialsManager)
 }
 
@@ -164,11 +161,13 @@ export function tableConfig(given: DynamoDbItemEncryptorConfig): TableConfig {
   if (sortKeyName !== undefined) keyAction(actions, 'sort key', sortKeyName, version)
 
   const unsigned = options.allowedUnsignedAttributes ?? []
-  if (!Array.isArray(unsigned)) throw new ConfigurationError('DynamoDbItemEncryptor allowedUnsignedAttributes must be an array of attribute names.')
+  if (!Array.isArray(unsigned)) {
+    throw new ConfigurationError(`DynamoDbItemEncryptor allowedUnsignedAttributes must be an array of attribute names; got ${quoteValue(unsigned)}.`)
+  }
   for (const name of unsigned) nameOption('allowedUnsignedAttributes entry', name)
   const prefix = options.allowedUnsignedAttributePrefix
   if (prefix !== undefined && (typeof prefix !== 'string' || prefix === '')) {
-    throw new ConfigurationError('DynamoDbItemEncryptor allowedUnsignedAttributePrefix must be a non-empty string.')
+    throw new ConfigurationError(`DynamoDbItemEncryptor allowedUnsignedAttributePrefix must be a non-empty string; got ${quoteValue(prefix)}.`)
   }
   if (prefix !== undefined && (prefix.startsWith(RESERVED_PREFIX) || RESERVED_PREFIX.startsWith(prefix))) {
     throw new ConfigurationError(`DynamoDbItemEncryptor allowedUnsignedAttributePrefix must not overlap the reserved prefix "${RESERVED_PREFIX}".`)
@@ -190,11 +189,12 @@ export function tableConfig(given: DynamoDbItemEncryptorConfig): TableConfig {
 
   const algorithmSuite = options.algorithmSuite
   if (algorithmSuite !== undefined && !(DBE_SUITES as readonly number[]).includes(algorithmSuite)) {
-    throw new ConfigurationError('DynamoDbItemEncryptor algorithmSuite must be 0x6700 or 0x6701 (the DynamoDB item suites).')
+    const given = typeof algorithmSuite === 'number' ? `0x${(algorithmSuite as number).toString(16).padStart(4, '0')}` : quoteValue(algorithmSuite)
+    throw new ConfigurationError(`DynamoDbItemEncryptor algorithmSuite must be 0x6700 or 0x6701 (the DynamoDB item suites); got ${given}.`)
   }
   const plaintextPolicy = options.plaintextPolicy ?? 'FORBID_PLAINTEXT_WRITE_FORBID_PLAINTEXT_READ'
   if (!PLAINTEXT_POLICIES.includes(plaintextPolicy)) {
-    throw new ConfigurationError(`DynamoDbItemEncryptor plaintextPolicy must be one of ${PLAINTEXT_POLICIES.join(', ')}.`)
+    throw new ConfigurationError(`DynamoDbItemEncryptor plaintextPolicy must be one of ${PLAINTEXT_POLICIES.join(', ')}; got ${quoteValue(plaintextPolicy)}.`)
   }
   return Object.freeze({
     tableName,

@@ -32,42 +32,154 @@ const configCode = (config: Partial<DynamoDbItemEncryptorConfig>): string | unde
 }
 
 describe('DynamoDbItemEncryptor configuration', () => {
-  const refused: [string, Partial<DynamoDbItemEncryptorConfig>][] = [
-    ['a short table name', { tableName: 'ab' }],
-    ['a table name with spaces', { tableName: 'my table' }],
-    ['a missing partition key name', { partitionKeyName: '' }],
-    ['an encrypted partition key', { attributeActionsOnEncrypt: { ...base.attributeActionsOnEncrypt, pk: 'ENCRYPT_AND_SIGN' } }],
-    ['an unsigned sort key', { attributeActionsOnEncrypt: { ...base.attributeActionsOnEncrypt, sk: 'DO_NOTHING' } }],
-    ['SIGN_ONLY keys next to a context attribute', { attributeActionsOnEncrypt: { ...base.attributeActionsOnEncrypt, region: 'SIGN_AND_INCLUDE_IN_ENCRYPTION_CONTEXT' } }],
-    ['an unknown action', { attributeActionsOnEncrypt: { ...base.attributeActionsOnEncrypt, card: 'ENCRYPT' as never } }],
-    ['a DO_NOTHING attribute not allowed unsigned', { allowedUnsignedAttributes: [] }],
-    ['a signed attribute that is allowed unsigned', { allowedUnsignedAttributes: ['note', 'card'] }],
-    ['a prefix that makes a signed attribute unsigned', { allowedUnsignedAttributePrefix: 'ca' }],
-    ['a reserved attribute name', { attributeActionsOnEncrypt: { ...base.attributeActionsOnEncrypt, aws_dbe_x: 'SIGN_ONLY' } }],
-    ['both a keyring and a manager', { materialsManager: { getEncryptionMaterials: async () => ({}) as never, getDecryptionMaterials: async () => ({}) as never } }],
-    ['an ESDK suite', { algorithmSuite: 0x0478 as never }],
-    ['an unknown plaintext policy', { plaintextPolicy: 'ALLOW' as never }],
-    ['a partition key name over 255 bytes of UTF-8', { partitionKeyName: 'é'.repeat(128) }],
-    ['a logical table name over 65535 bytes of UTF-8', { logicalTableName: 'x'.repeat(65_536) }],
-    ['the sort key named as the partition key', { sortKeyName: 'pk' }],
-    ['allowedUnsignedAttributes not an array', { allowedUnsignedAttributes: 'note' as never }],
-    ['an empty allowedUnsignedAttributePrefix', { allowedUnsignedAttributePrefix: '' }],
-    ['an allowedUnsignedAttributePrefix that is no string', { allowedUnsignedAttributePrefix: 5 as never }],
-    ['a prefix the reserved prefix starts with', { allowedUnsignedAttributePrefix: 'aws_' }],
-    ['a prefix starting with the reserved prefix', { allowedUnsignedAttributePrefix: 'aws_dbe_x' }],
-    ['maxEncryptedDataKeys 0', { maxEncryptedDataKeys: 0 }],
-    ['maxEncryptedDataKeys over 255 (an item header counts them in one byte)', { maxEncryptedDataKeys: 256 }],
-    ['a fractional maxEncryptedDataKeys', { maxEncryptedDataKeys: 1.5 }],
-    ['maxEncryptedDataKeys as a string', { maxEncryptedDataKeys: '3' as never }],
+  const refused: [string, Partial<DynamoDbItemEncryptorConfig>, string][] = [
+    [
+      'a short table name',
+      { tableName: 'ab' },
+      'DynamoDbItemEncryptor tableName must be a DynamoDB table name, 3 to 255 characters of A-Z a-z 0-9 _ . -; got "ab".',
+    ],
+    [
+      'a table name with spaces',
+      { tableName: 'my table' },
+      'DynamoDbItemEncryptor tableName must be a DynamoDB table name, 3 to 255 characters of A-Z a-z 0-9 _ . -; got "my table".',
+    ],
+    [
+      'a missing partition key name',
+      { partitionKeyName: '' },
+      'DynamoDbItemEncryptor partitionKeyName must be a non-empty string; got "".',
+    ],
+    [
+      'an encrypted partition key',
+      { attributeActionsOnEncrypt: { ...base.attributeActionsOnEncrypt, pk: 'ENCRYPT_AND_SIGN' } },
+      'DynamoDbItemEncryptor: the partition key "pk" must be SIGN_ONLY (keys are signed, never encrypted). It is ENCRYPT_AND_SIGN.',
+    ],
+    [
+      'an unsigned sort key',
+      { attributeActionsOnEncrypt: { ...base.attributeActionsOnEncrypt, sk: 'DO_NOTHING' } },
+      'DynamoDbItemEncryptor: the sort key "sk" must be SIGN_ONLY (keys are signed, never encrypted). It is DO_NOTHING.',
+    ],
+    [
+      'SIGN_ONLY keys next to a context attribute',
+      { attributeActionsOnEncrypt: { ...base.attributeActionsOnEncrypt, region: 'SIGN_AND_INCLUDE_IN_ENCRYPTION_CONTEXT' } },
+      'DynamoDbItemEncryptor: the partition key "pk" must be SIGN_AND_INCLUDE_IN_ENCRYPTION_CONTEXT (some attribute is SIGN_AND_INCLUDE_IN_ENCRYPTION_CONTEXT, so keys are too). It is SIGN_ONLY.',
+    ],
+    [
+      'an unknown action',
+      { attributeActionsOnEncrypt: { ...base.attributeActionsOnEncrypt, card: 'ENCRYPT' as never } },
+      'DynamoDbItemEncryptor: attribute "card" has action ENCRYPT; use one of ENCRYPT_AND_SIGN, SIGN_ONLY, SIGN_AND_INCLUDE_IN_ENCRYPTION_CONTEXT, DO_NOTHING.',
+    ],
+    [
+      'a DO_NOTHING attribute not allowed unsigned',
+      { allowedUnsignedAttributes: [] },
+      'DynamoDbItemEncryptor: attribute "note" is DO_NOTHING, so it must also be in allowedUnsignedAttributes or start with allowedUnsignedAttributePrefix.',
+    ],
+    [
+      'a signed attribute that is allowed unsigned',
+      { allowedUnsignedAttributes: ['note', 'card'] },
+      'DynamoDbItemEncryptor: attribute "card" is ENCRYPT_AND_SIGN but allowed unsigned; signed attributes must not be in allowedUnsignedAttributes or match allowedUnsignedAttributePrefix.',
+    ],
+    [
+      'a prefix that makes a signed attribute unsigned',
+      { allowedUnsignedAttributePrefix: 'ca' },
+      'DynamoDbItemEncryptor: attribute "card" is ENCRYPT_AND_SIGN but allowed unsigned; signed attributes must not be in allowedUnsignedAttributes or match allowedUnsignedAttributePrefix.',
+    ],
+    [
+      'a reserved attribute name',
+      { attributeActionsOnEncrypt: { ...base.attributeActionsOnEncrypt, aws_dbe_x: 'SIGN_ONLY' } },
+      'DynamoDbItemEncryptor attribute name "aws_dbe_x" uses the reserved prefix "aws_dbe_".',
+    ],
+    [
+      'both a keyring and a manager',
+      { materialsManager: { getEncryptionMaterials: async () => ({}) as never, getDecryptionMaterials: async () => ({}) as never } },
+      'DynamoDbItemEncryptor needs exactly one of keyring or materialsManager; got both.',
+    ],
+    [
+      'an ESDK suite',
+      { algorithmSuite: 0x0478 as never },
+      'DynamoDbItemEncryptor algorithmSuite must be 0x6700 or 0x6701 (the DynamoDB item suites); got 0x0478.',
+    ],
+    [
+      'an unknown plaintext policy',
+      { plaintextPolicy: 'ALLOW' as never },
+      'DynamoDbItemEncryptor plaintextPolicy must be one of FORBID_PLAINTEXT_WRITE_FORBID_PLAINTEXT_READ, FORBID_PLAINTEXT_WRITE_ALLOW_PLAINTEXT_READ, FORCE_PLAINTEXT_WRITE_ALLOW_PLAINTEXT_READ; got "ALLOW".',
+    ],
+    [
+      'a partition key name over 255 bytes of UTF-8',
+      { partitionKeyName: 'é'.repeat(128) },
+      'DynamoDbItemEncryptor partitionKeyName is 256 bytes of UTF-8; at most 255 are allowed.',
+    ],
+    [
+      'a logical table name over 65535 bytes of UTF-8',
+      { logicalTableName: 'x'.repeat(65_536) },
+      'DynamoDbItemEncryptor logicalTableName is 65536 bytes of UTF-8; at most 65535 are allowed.',
+    ],
+    [
+      'the sort key named as the partition key',
+      { sortKeyName: 'pk' },
+      'DynamoDbItemEncryptor sortKeyName must differ from partitionKeyName.',
+    ],
+    [
+      'allowedUnsignedAttributes not an array',
+      { allowedUnsignedAttributes: 'note' as never },
+      'DynamoDbItemEncryptor allowedUnsignedAttributes must be an array of attribute names; got "note".',
+    ],
+    [
+      'an empty allowedUnsignedAttributePrefix',
+      { allowedUnsignedAttributePrefix: '' },
+      'DynamoDbItemEncryptor allowedUnsignedAttributePrefix must be a non-empty string; got "".',
+    ],
+    [
+      'an allowedUnsignedAttributePrefix that is no string',
+      { allowedUnsignedAttributePrefix: 5 as never },
+      'DynamoDbItemEncryptor allowedUnsignedAttributePrefix must be a non-empty string; got 5.',
+    ],
+    [
+      'a prefix the reserved prefix starts with',
+      { allowedUnsignedAttributePrefix: 'aws_' },
+      'DynamoDbItemEncryptor allowedUnsignedAttributePrefix must not overlap the reserved prefix "aws_dbe_".',
+    ],
+    [
+      'a prefix starting with the reserved prefix',
+      { allowedUnsignedAttributePrefix: 'aws_dbe_x' },
+      'DynamoDbItemEncryptor allowedUnsignedAttributePrefix must not overlap the reserved prefix "aws_dbe_".',
+    ],
+    [
+      'maxEncryptedDataKeys 0',
+      { maxEncryptedDataKeys: 0 },
+      'DynamoDbItemEncryptor maxEncryptedDataKeys must be an integer from 1 to 255; got 0.',
+    ],
+    [
+      'maxEncryptedDataKeys over 255 (an item header counts them in one byte)',
+      { maxEncryptedDataKeys: 256 },
+      'DynamoDbItemEncryptor maxEncryptedDataKeys must be an integer from 1 to 255; got 256.',
+    ],
+    [
+      'a fractional maxEncryptedDataKeys',
+      { maxEncryptedDataKeys: 1.5 },
+      'DynamoDbItemEncryptor maxEncryptedDataKeys must be an integer from 1 to 255; got 1.5.',
+    ],
+    [
+      'maxEncryptedDataKeys as a string',
+      { maxEncryptedDataKeys: '3' as never },
+      'DynamoDbItemEncryptor maxEncryptedDataKeys must be an integer from 1 to 255; got "3".',
+    ],
   ]
-  for (const [what, config] of refused) it(`refuses ${what}`, () => expect(configCode(config)).toBe('INVALID_CONFIGURATION'))
+  for (const [what, config, message] of refused) {
+    it(`refuses ${what}, saying so`, () => {
+      expect(() => new DynamoDbItemEncryptor({ ...base, ...config } as DynamoDbItemEncryptorConfig)).toThrow(expect.objectContaining({ code: 'INVALID_CONFIGURATION', message }))
+    })
+  }
 
   it('a table name it refuses is named in the message', () => {
     expect(() => new DynamoDbItemEncryptor({ ...base, tableName: 'my table' })).toThrow(/tableName must be a DynamoDB table name.*; got "my table"\.$/)
   })
 
   it('refuses a configuration that is no object', () => {
-    for (const config of [null, undefined, 'orders']) expect(() => new DynamoDbItemEncryptor(config as never)).toThrow(expect.objectContaining({ code: 'INVALID_CONFIGURATION' }))
+    for (const config of [null, undefined, 'orders']) {
+      expect(() => new DynamoDbItemEncryptor(config as never)).toThrow(
+        expect.objectContaining({ code: 'INVALID_CONFIGURATION', message: 'DynamoDbItemEncryptor needs a configuration object.' }),
+      )
+    }
   })
 
   it('the length limits count UTF-8 bytes: 255 of them fit a key name', () => {
