@@ -7,7 +7,7 @@ import { EnvelopeError } from '../../src/errors.js'
 import { DynamoDbItemEncryptor as BrowserItemEncryptor } from '../../src/dynamodb/browser.js'
 import { DynamoDbItemEncryptor, InvalidItemError, itemFromDynamoDbJson, MalformedItemError, type AttributeValue, type DynamoDbItemEncryptorConfig, type Item } from '../../src/dynamodb/index.js'
 import { aesKeyring, heldKeyring, rejectionOf, spyKeyring, withEmptyStandIn, withFailingImport } from '../helpers/fixtures.js'
-import { DefaultMaterialsManager, MultiKeyring, type Keyring, type MaterialsManager } from '../../src/index.js'
+import { CachingMaterialsManager, DefaultMaterialsManager, MultiKeyring, type Keyring, type MaterialsManager } from '../../src/index.js'
 import { suiteFromOption } from '../../src/suites.js'
 
 const base: DynamoDbItemEncryptorConfig = {
@@ -488,6 +488,26 @@ describe('DynamoDbItemEncryptor items', () => {
     // The fixture's wrapping key is 32 bytes of 7.
     expect(text).not.toMatch(/7, 7, 7|07070707|BwcHBwcH/)
     expect(text).toContain('RawAesKeyring')
+  })
+})
+
+describe('DynamoDbItemEncryptor over a caching materials manager', () => {
+  // An item zeroes its materials' data key and signing keys once it is done: the cache must hand out copies of both.
+  // The encryption context holds the item's keys, so versions of one item (same keys) share a cache entry.
+  it.each([
+    ['0x6700', 0x6700],
+    ['0x6701', 0x6701],
+  ] as const)('suite %s: versions of an item share one cached data key, and each encrypts and decrypts', async (_name, algorithmSuite) => {
+    const keyring = spyKeyring(aesKeyring())
+    const materialsManager = new CachingMaterialsManager({ keyring: keyring.keyring, maxAge: 60_000 })
+    const encryptor = new DynamoDbItemEncryptor({ ...base, keyring: undefined, materialsManager, algorithmSuite })
+    const items = [1, 2, 3].map((n) => ({ ...item, card: { S: `4111-${n}` } }))
+    const stored = []
+    for (const one of items) stored.push(await encryptor.encryptItem(one))
+    for (const [index, one] of stored.entries()) expect(await encryptor.decryptItem(one), `item ${index}`).toEqual(items[index])
+    for (const [index, one] of stored.entries()) expect(await encryptor.decryptItem(one), `item ${index} again`).toEqual(items[index])
+    // Cached on both sides: one data key made, one unwrapped.
+    expect([keyring.calls.encrypt, keyring.calls.decrypt]).toEqual([1, 1])
   })
 })
 
