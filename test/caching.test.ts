@@ -127,8 +127,10 @@ describe('configuration', () => {
     expect(build).toThrow(expect.objectContaining({ code: 'INVALID_CONFIGURATION', message }))
   })
 
-  it('a cache of capacity 1,000,000, the most there is, is accepted', () => {
+  it('limits at their largest are accepted: capacity 1,000,000, maxMessagesEncrypted 2^32, maxBytesEncrypted 2^53 - 1', () => {
     expect(new LocalMaterialsCache({ capacity: 1_000_000 }).capacity).toBe(1_000_000)
+    const cmm = new CachingMaterialsManager({ keyring, maxAge: 1000, maxMessagesEncrypted: 2 ** 32, maxBytesEncrypted: Number.MAX_SAFE_INTEGER })
+    expect([cmm.maxMessagesEncrypted, cmm.maxBytesEncrypted]).toEqual([2 ** 32, Number.MAX_SAFE_INTEGER])
   })
 
   it('where there is no crypto.getRandomValues (Node run with --no-experimental-global-webcrypto), the default partition is an UNSUPPORTED_OPERATION; a given partition needs none', () => {
