@@ -22,6 +22,11 @@ const item: Item = { pk: { S: 'u1' }, sk: { N: '7' }, card: { S: '4111' }, note:
 /** What decrypting a changed stored item may fail with (README, DynamoDB items). */
 const ITEM_DECRYPT_CODES = ['ITEM_AUTHENTICATION_FAILED', 'SIGNATURE_INVALID', 'COMMITMENT_MISMATCH', 'MALFORMED_ITEM', 'NO_DECRYPTABLE_KEY']
 const codeOf = async (promise: Promise<unknown>) => ((await rejectionOf(promise)) as { code?: string }).code
+/** "CODE: message" of a rejection, to compare with one string. */
+const refusalOf = async (promise: Promise<unknown>) => {
+  const error = (await rejectionOf(promise)) as { code?: string; message?: string }
+  return `${error.code}: ${error.message}`
+}
 const configCode = (config: Partial<DynamoDbItemEncryptorConfig>): string | undefined => {
   try {
     new DynamoDbItemEncryptor({ ...base, ...config } as DynamoDbItemEncryptorConfig)
@@ -222,15 +227,23 @@ describe('DynamoDbItemEncryptor items', () => {
     const versionTwo = new DynamoDbItemEncryptor({ ...base, attributeActionsOnEncrypt: actions, allowedUnsignedAttributes: [] })
     const { note: _unsigned, ...signedOnly } = item
     expect(await versionTwo.decryptItem(await versionTwo.encryptItem({ ...signedOnly, region: { S: 'eu' } }))).toEqual({ ...signedOnly, region: { S: 'eu' } })
-    expect(await codeOf(versionTwo.encryptItem(signedOnly))).toBe('INVALID_ITEM')
+    expect(await refusalOf(versionTwo.encryptItem(signedOnly))).toBe(
+      'INVALID_ITEM: The item has no attribute "region", which is SIGN_AND_INCLUDE_IN_ENCRYPTION_CONTEXT and so required.',
+    )
   })
 
   it('refuses an unconfigured attribute, missing keys and reserved names on encrypt', async () => {
-    expect(await codeOf(encryptor.encryptItem({ ...item, extra: { S: 'x' } }))).toBe('INVALID_ITEM')
-    expect(await codeOf(encryptor.encryptItem({ sk: item.sk as never, card: item.card as never }))).toBe('INVALID_ITEM')
-    expect(await codeOf(encryptor.encryptItem({ pk: item.pk as never, card: item.card as never }))).toBe('INVALID_ITEM')
-    expect(await codeOf(encryptor.encryptItem({ ...item, aws_dbe_head: { B: new Uint8Array(1) } }))).toBe('INVALID_ITEM')
-    expect(await codeOf(encryptor.encryptItem(null as never))).toBe('INVALID_ITEM')
+    expect(await refusalOf(encryptor.encryptItem({ ...item, extra: { S: 'x' } }))).toBe(
+      'INVALID_ITEM: The item has attribute "extra", which attributeActionsOnEncrypt does not name and which is not allowed unsigned: give it an action, or list it in allowedUnsignedAttributes.',
+    )
+    expect(await refusalOf(encryptor.encryptItem({ sk: item.sk as never, card: item.card as never }))).toBe('INVALID_ITEM: The item has no partition key attribute "pk".')
+    expect(await refusalOf(encryptor.encryptItem({ pk: item.pk as never, card: item.card as never }))).toBe('INVALID_ITEM: The item has no sort key attribute "sk".')
+    expect(await refusalOf(encryptor.encryptItem({ ...item, aws_dbe_head: { B: new Uint8Array(1) } }))).toBe(
+      'INVALID_ITEM: The item has attribute "aws_dbe_head": names starting with "aws_dbe_" are reserved for the encryptor.',
+    )
+    expect(await refusalOf(encryptor.encryptItem(null as never))).toBe(
+      'INVALID_ITEM: An item must be an object of attribute name to DynamoDB attribute value ({ S: ... }, { N: ... }, ...).',
+    )
   })
 
   it('refuses on encrypt, before any keyring runs, a key value DynamoDB would refuse; the largest it takes pass', async () => {
@@ -256,14 +269,17 @@ describe('DynamoDbItemEncryptor items', () => {
     expect(await spied.decryptItem(await spied.encryptItem(largest))).toEqual(largest)
   })
 
-  it('refuses a plaintext item, a non-binary header and an unknown header version on decrypt', async () => {
-    expect(await codeOf(encryptor.decryptItem(item))).toBe('MALFORMED_ITEM')
+  it('refuses a plaintext item, a non-binary header, an unknown header version and a header cut short on decrypt', async () => {
+    const notEncrypted =
+      'MALFORMED_ITEM: The item has neither aws_dbe_head nor aws_dbe_foot: it was not encrypted (set a plaintextPolicy that allows plaintext reads while migrating a table).'
+    expect(await refusalOf(encryptor.decryptItem(item))).toBe(notEncrypted)
     const stored = await encryptor.encryptItem(item)
-    expect(await codeOf(encryptor.decryptItem({ ...stored, aws_dbe_head: { S: 'x' } }))).toBe('MALFORMED_ITEM')
-    const header = (stored.aws_dbe_head as { B: Uint8Array }).B.slice()
-    header[0] = 3
-    expect(await codeOf(encryptor.decryptItem({ ...stored, aws_dbe_head: { B: header } }))).toBe('MALFORMED_ITEM')
-    expect(await codeOf(encryptor.decryptItem({ ...stored, aws_dbe_head: { B: header.subarray(0, 10) } }))).toBe('MALFORMED_ITEM')
+    expect(await refusalOf(encryptor.decryptItem({ ...stored, aws_dbe_head: { S: 'x' } }))).toMatch(/^MALFORMED_ITEM: The item's aws_dbe_head attribute must be a non-empty binary value/)
+    const header = (stored.aws_dbe_head as { B: Uint8Array }).B
+    const versioned = header.slice()
+    versioned[0] = 3
+    expect(await refusalOf(encryptor.decryptItem({ ...stored, aws_dbe_head: { B: versioned } }))).toBe("MALFORMED_ITEM: The item's header has version 3; versions 1 and 2 exist.")
+    expect(await refusalOf(encryptor.decryptItem({ ...stored, aws_dbe_head: { B: header.subarray(0, 10) } }))).toBe('MALFORMED_ITEM: The item header ends inside the message ID.')
   })
 
   it('a stored key value DynamoDB would not hold is a malformed item, as any other stored value is (not INVALID_ITEM, the caller\'s error on encrypt)', async () => {
@@ -307,8 +323,12 @@ describe('DynamoDbItemEncryptor items', () => {
     const { aws_dbe_head, aws_dbe_foot, ...bare } = await encryptor.encryptItem(item)
     for (const plaintextPolicy of ['FORBID_PLAINTEXT_WRITE_FORBID_PLAINTEXT_READ', 'FORBID_PLAINTEXT_WRITE_ALLOW_PLAINTEXT_READ', 'FORCE_PLAINTEXT_WRITE_ALLOW_PLAINTEXT_READ'] as const) {
       const reader = new DynamoDbItemEncryptor({ ...base, plaintextPolicy })
-      expect(await codeOf(reader.decryptItem({ ...bare, aws_dbe_head: aws_dbe_head as AttributeValue }))).toBe('MALFORMED_ITEM')
-      expect(await codeOf(reader.decryptItem({ ...bare, aws_dbe_foot: aws_dbe_foot as AttributeValue }))).toBe('MALFORMED_ITEM')
+      expect(await refusalOf(reader.decryptItem({ ...bare, aws_dbe_head: aws_dbe_head as AttributeValue }))).toBe(
+        'MALFORMED_ITEM: The item has no aws_dbe_foot attribute: it is not an encrypted item, or it was stripped.',
+      )
+      expect(await refusalOf(reader.decryptItem({ ...bare, aws_dbe_foot: aws_dbe_foot as AttributeValue }))).toMatch(
+        /^MALFORMED_ITEM: The item's aws_dbe_head attribute must be a non-empty binary value/,
+      )
     }
     expect(await codeOf(encryptor.decryptItem(item))).toBe('MALFORMED_ITEM')
   })
