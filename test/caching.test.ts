@@ -106,6 +106,11 @@ describe('configuration', () => {
     ['maxBytesEncrypted unsafe', () => new CachingMaterialsManager({ keyring, maxAge: 1000, maxBytesEncrypted: 2 ** 53 }), 'CachingMaterialsManager maxBytesEncrypted must be an integer from 1 to 9007199254740991; got 9007199254740992.'],
     ['an empty partition', () => new CachingMaterialsManager({ keyring, maxAge: 1000, partition: '' }), 'CachingMaterialsManager partition must be a non-empty string; got "".'],
     ['a numeric partition', () => new CachingMaterialsManager({ keyring, maxAge: 1000, partition: 5 as never }), 'CachingMaterialsManager partition must be a non-empty string; got 5.'],
+    [
+      'a partition with a lone surrogate',
+      () => new CachingMaterialsManager({ keyring, maxAge: 1000, partition: 'a\uD800b' }),
+      'CachingMaterialsManager partition "a\\ud800b" has a lone UTF-16 surrogate, which UTF-8 cannot store (it would become U+FFFD): fix or remove that character.',
+    ],
     ['a cache that is not one', () => new CachingMaterialsManager({ keyring, maxAge: 1000, cache: {} as never }), 'CachingMaterialsManager cache must be a materials cache such as a LocalMaterialsCache.'],
     [
       'a cache whose ready is not a function',
