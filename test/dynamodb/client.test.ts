@@ -296,7 +296,7 @@ describe('encrypted DynamoDB client on dynalite', () => {
 
   it('refuses items that use the reserved attribute prefix', async () => {
     const failure = await rejectionOf(client.send(new PutItemCommand({ TableName: TABLE, Item: { ...order('r', '2'), aws_dbe_head: { B: new Uint8Array(1) } } })))
-    expect((failure as { code?: string }).code).toBe('INVALID_ITEM')
+    expect(failure).toMatchObject({ code: 'INVALID_ITEM', message: 'PutItem on "orders": attribute "aws_dbe_head" uses the reserved prefix "aws_dbe_".' })
   })
 
   describe('tampering, through a raw client, fails on read with a typed error', () => {
@@ -603,7 +603,8 @@ function fakeDynamoDb(
   const sent: string[] = []
   const requestHandler = {
     handle: async (request: { body?: unknown }) => {
-      sent.push(bodyText(request.body))
+      const { body: sentBody } = request
+      sent.push(sentBody instanceof Readable ? (await sentBody.toArray()).map(bodyText).join('') : bodyText(sentBody))
       const { status, body } = answer(sent.length)
       const bytes = Buffer.from(typeof body === 'string' ? body : JSON.stringify(body))
       return { response: { statusCode: status, headers: { 'content-type': 'application/x-amz-json-1.0' }, body: bytes } }
@@ -698,8 +699,26 @@ describe('requests the client cannot read are refused, not sent as they are', ()
       },
       { step: 'serialize', name: 'bodyAsStream' },
     )
-    expect(await rejectionOf(client.send(put))).toMatchObject({ code: 'UNSUPPORTED_DYNAMODB_REQUEST' })
+    expect(await rejectionOf(client.send(put))).toMatchObject({
+      code: 'UNSUPPORTED_DYNAMODB_REQUEST',
+      message:
+        "The encrypted DynamoDB client cannot read this PutItem request: its body is a Readable, not the JSON text or bytes the AWS SDK serializes. A middleware that runs before the client's own (at the build step) changed it: add such middleware at the finalizeRequest step.",
+    })
     expect(sent).toEqual([])
+    // Where the message says: at finalizeRequest the middleware sees the client's request, encrypted.
+    client.middlewareStack.remove('bodyAsStream')
+    client.middlewareStack.add(
+      (next) => async (args) => {
+        const request = args.request as { body?: unknown }
+        request.body = Readable.from([bodyText(request.body)])
+        return next(args)
+      },
+      { step: 'finalizeRequest', name: 'bodyAsStreamLater' },
+    )
+    await client.send(put)
+    expect(sent).toHaveLength(1)
+    expect(JSON.parse(sent[0]!).Item.aws_dbe_head).toBeDefined()
+    expect(sent[0]).not.toContain('4111')
   })
 })
 

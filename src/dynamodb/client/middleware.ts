@@ -105,6 +105,15 @@ function unreadable(request: HttpMessage): UnsupportedRequestError {
   )
 }
 
+/** The error for a request in DynamoDB's JSON protocol whose body is not its JSON text (a stream, say). */
+function unreadableBody(operation: string, body: unknown): UnsupportedRequestError {
+  const kind = body === undefined || body === null ? 'missing' : `a ${(body as object).constructor?.name ?? typeof body}`
+  return new UnsupportedRequestError(
+    `The encrypted DynamoDB client cannot read this ${operation} request: its body is ${kind}, not the JSON text or bytes the AWS SDK ` +
+      "serializes. A middleware that runs before the client's own (at the build step) changed it: add such middleware at the finalizeRequest step.",
+  )
+}
+
 async function readBody(body: unknown): Promise<Uint8Array> {
   if (isBytes(body)) return body
   if (typeof body === 'string') return encoder.encode(body)
@@ -192,7 +201,8 @@ export function createEncryptedDynamoDbClient<Client extends DynamoDbClientLike>
           const target = header(args.request, 'x-amz-target')
           const body = requestText(args.request.body)
           // A request this cannot read might write a configured table's items: refused, not sent in plaintext.
-          if (!target?.startsWith(TARGET_PREFIX) || body === undefined) throw unreadable(args.request)
+          if (!target?.startsWith(TARGET_PREFIX)) throw unreadable(args.request)
+          if (body === undefined) throw unreadableBody(target.slice(TARGET_PREFIX.length), args.request.body)
           // Requests that name no configured table (as a JSON string or inside a PartiQL statement, in any letter
           // case: see checkPartiql) pass untouched.
           if (mentions.some((mention) => mention.test(body))) {

@@ -128,7 +128,7 @@ function checkProjection(encryptor: TableItemEncryptor, operation: string, reque
 function writable(encryptor: TableItemEncryptor, operation: string, item: WireItem): void {
   for (const name of Object.keys(item)) {
     // spec: ddb-support.md#writable
-    if (name.startsWith(RESERVED_PREFIX)) throw new InvalidItemError(`${operation} on ${quoteIdentifier(encryptor.tableName)}: attribute ${quoteIdentifier(name)} uses the reserved prefix ${RESERVED_PREFIX}.`)
+    if (name.startsWith(RESERVED_PREFIX)) throw new InvalidItemError(`${operation} on ${quoteIdentifier(encryptor.tableName)}: attribute ${quoteIdentifier(name)} uses the reserved prefix "${RESERVED_PREFIX}".`)
   }
 }
 
