@@ -691,14 +691,12 @@ describe('requests the client cannot read are refused, not sent as they are', ()
 
   it('a request whose body another middleware made a stream', async () => {
     const { client, sent } = fakeDynamoDb()
-    client.middlewareStack.add(
-      (next) => async (args) => {
-        const request = args.request as { body?: unknown }
-        request.body = Readable.from([bodyText(request.body)])
-        return next(args)
-      },
-      { step: 'serialize', name: 'bodyAsStream' },
-    )
+    const bodyAsStream = (next: (args: unknown) => Promise<unknown>) => async (args: unknown) => {
+      const request = (args as { request: { body?: unknown } }).request
+      request.body = Readable.from([bodyText(request.body)])
+      return next(args)
+    }
+    client.middlewareStack.add(bodyAsStream as never, { step: 'serialize', name: 'bodyAsStream' })
     expect(await rejectionOf(client.send(put))).toMatchObject({
       code: 'UNSUPPORTED_DYNAMODB_REQUEST',
       message:
@@ -707,14 +705,7 @@ describe('requests the client cannot read are refused, not sent as they are', ()
     expect(sent).toEqual([])
     // Where the message says: at finalizeRequest the middleware sees the client's request, encrypted.
     client.middlewareStack.remove('bodyAsStream')
-    client.middlewareStack.add(
-      (next) => async (args) => {
-        const request = args.request as { body?: unknown }
-        request.body = Readable.from([bodyText(request.body)])
-        return next(args)
-      },
-      { step: 'finalizeRequest', name: 'bodyAsStreamLater' },
-    )
+    client.middlewareStack.add(bodyAsStream as never, { step: 'finalizeRequest', name: 'bodyAsStreamLater' })
     await client.send(put)
     expect(sent).toHaveLength(1)
     expect(JSON.parse(sent[0]!).Item.aws_dbe_head).toBeDefined()
