@@ -700,7 +700,7 @@ describe('requests the client cannot read are refused, not sent as they are', ()
     expect(await rejectionOf(client.send(put))).toMatchObject({
       code: 'UNSUPPORTED_DYNAMODB_REQUEST',
       message:
-        "The encrypted DynamoDB client cannot read this PutItem request: its body is a Readable, not the JSON text or bytes the AWS SDK serializes. A middleware that runs before the client's own (at the build step) changed it: add such middleware at the finalizeRequest step.",
+        "The encrypted DynamoDB client cannot read this PutItem request: its body is of type Readable, not the JSON text or bytes the AWS SDK serializes. A middleware that runs before the client's own (at the build step) changed it: add such middleware at the finalizeRequest step.",
     })
     expect(sent).toEqual([])
     // Where the message says: at finalizeRequest the middleware sees the client's request, encrypted.

@@ -107,7 +107,8 @@ function unreadable(request: HttpMessage): UnsupportedRequestError {
 
 /** The error for a request in DynamoDB's JSON protocol whose body is not its JSON text (a stream, say). */
 function unreadableBody(operation: string, body: unknown): UnsupportedRequestError {
-  const kind = body === undefined || body === null ? 'missing' : `a ${(body as object).constructor?.name ?? typeof body}`
+  const type = typeof body === 'object' && body !== null ? ((body as object).constructor?.name ?? 'object') : typeof body
+  const kind = body === undefined || body === null ? 'missing' : `of type ${type}`
   return new UnsupportedRequestError(
     `The encrypted DynamoDB client cannot read this ${operation} request: its body is ${kind}, not the JSON text or bytes the AWS SDK ` +
       "serializes. A middleware that runs before the client's own (at the build step) changed it: add such middleware at the finalizeRequest step.",
