@@ -1,3 +1,5 @@
+// Counts in words for error messages: "1 byte", "2 encrypted data keys", "1 byte follows". Kept out of the modules
+// a browser application loads first (format/bytes.ts, format/context.ts, keyrings/raw-rsa.ts), which spell theirs inline.
 /** A count of bytes in words, for error messages: "1 byte", "0 bytes", "16 bytes". */
 export function byteCount(count: number): string {
   return countOf(count, 'byte')
