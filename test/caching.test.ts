@@ -107,9 +107,9 @@ describe('configuration', () => {
     ['an empty partition', () => new CachingMaterialsManager({ keyring, maxAge: 1000, partition: '' }), 'CachingMaterialsManager partition must be a non-empty string; got "".'],
     ['a numeric partition', () => new CachingMaterialsManager({ keyring, maxAge: 1000, partition: 5 as never }), 'CachingMaterialsManager partition must be a non-empty string; got 5.'],
     [
-      'a partition with a lone surrogate',
-      () => new CachingMaterialsManager({ keyring, maxAge: 1000, partition: 'a\uD800b' }),
-      'CachingMaterialsManager partition "a\\ud800b" has a lone UTF-16 surrogate, which UTF-8 cannot store (it would become U+FFFD): fix or remove that character.',
+      'a partition that starts with a lone surrogate',
+      () => new CachingMaterialsManager({ keyring, maxAge: 1000, partition: '\uD800b' }),
+      'CachingMaterialsManager partition "\\ud800b" has a lone UTF-16 surrogate, which UTF-8 cannot store (it would become U+FFFD): fix or remove that character.',
     ],
     ['a cache that is not one', () => new CachingMaterialsManager({ keyring, maxAge: 1000, cache: {} as never }), 'CachingMaterialsManager cache must be a materials cache such as a LocalMaterialsCache.'],
     [
@@ -435,6 +435,11 @@ describe('with the KMS emulator counting calls', () => {
     for (let i = 0; i < 3; i++) await encrypt(tiny, KIB, { algorithmSuite: 0x0478 })
     expect(generateCalls()).toBe(3)
     expect(tiny.cache.stats()).toMatchObject({ bypasses: 3, hits: 0, misses: 0 })
+    // One exactly as large as the limit goes through the cache (a miss, not a bypass), and uses its data key up:
+    // it is not kept.
+    const fit = new CachingMaterialsManager({ keyring, maxAge: 60_000, maxBytesEncrypted: 1024 })
+    await encrypt(fit, KIB, { algorithmSuite: 0x0478 })
+    expect(fit.cache.stats()).toMatchObject({ bypasses: 0, misses: 1, size: 0 })
   })
 
   it('100 concurrent encrypts on a cold cache make one KMS call; so do 100 concurrent decrypts', async () => {
