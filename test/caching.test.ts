@@ -1043,6 +1043,23 @@ describe('with the required encryption context manager', () => {
     expect(seen.encrypt).toBe(2)
   })
 
+  it('nor does one still being fetched: a request that requires a key waits for it, then fetches its own', async () => {
+    const slow: MaterialsManager = {
+      getEncryptionMaterials: async (request, backend) => {
+        await new Promise((resolve) => setTimeout(resolve, 20))
+        return new DefaultMaterialsManager(aesKeyring()).getEncryptionMaterials(request, backend)
+      },
+      getDecryptionMaterials: (request, backend) => new DefaultMaterialsManager(aesKeyring()).getDecryptionMaterials(request, backend),
+    }
+    const { manager, seen } = recording(slow)
+    const caching = new CachingMaterialsManager({ materialsManager: manager, maxAge: 60_000 })
+    const required = new RequiredEncryptionContextMaterialsManager({ requiredKeys: ['tenant'], materialsManager: caching })
+    const [plain, kept] = await Promise.all([encrypt(caching, KIB, { encryptionContext: context }), encrypt(required, KIB, { encryptionContext: context })])
+    expect(plain.header.encryptionContext.tenant).toBe('acme')
+    expect(kept.header.encryptionContext.tenant).toBeUndefined()
+    expect(seen.encrypt).toBe(2)
+  })
+
   it('decrypt entries are per reproduced pairs: a cached entry never lends its unstored pairs to another caller', async () => {
     const { manager, seen } = recording(new DefaultMaterialsManager(rsaKeyring()))
     const keyring = rsaKeyring()
