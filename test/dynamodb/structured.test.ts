@@ -300,7 +300,7 @@ describe('item materials: their secrets are zeroed once the item is done', () =>
 })
 
 describe('item footer: the 103-byte signature', () => {
-  it('a signature of 103 bytes is kept; one of 102 or 104 becomes its twin (r, n - s) when that is 103 bytes, else is signed again', () => {
+  it('a signature of 103 bytes is kept; one of 102 or 104 becomes its twin (r, n - s) when that is 103 bytes (else none, and the footer signs again)', () => {
     const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-384' })
     const order = BigInt('0xffffffffffffffffffffffffffffffffffffffffffffffffc7634d81f4372ddf581a0db248b0a77aecec196accc52973')
     const twins = new Map<number, number>()
