@@ -57,42 +57,189 @@ describe('KMS keyring configuration', () => {
   const key = fake.createKey('us-east-1')
   const supplier = fake.supplier
   it.each([
-    ['KmsKeyring without keys', () => new KmsKeyring({ clientSupplier: supplier })],
-    ['KmsKeyring without options', () => new KmsKeyring(undefined as never)],
-    ['an empty alias name', () => new KmsKeyring({ generatorKeyId: 'alias/' })],
-    ['an invalid ARN', () => new KmsKeyring({ generatorKeyId: 'arn:aws:kms:us-east-1:key/abc' })],
-    ['an empty key id', () => new KmsKeyring({ generatorKeyId: '' })],
-    ['a key id with spaces', () => new KmsKeyring({ generatorKeyId: 'my key' })],
-    ['keyIds not an array', () => new KmsKeyring({ keyIds: key as never })],
-    ['keyIds with a number', () => new KmsKeyring({ keyIds: [42 as never] })],
-    ['grantTokens not an array', () => new KmsKeyring({ generatorKeyId: key, grantTokens: 'token' as never, clientSupplier: supplier })],
-    ['an empty grant token', () => new KmsKeyring({ generatorKeyId: key, grantTokens: [''], clientSupplier: supplier })],
-    ['clientSupplier not a function', () => new KmsKeyring({ generatorKeyId: key, clientSupplier: {} as never })],
-    ['clientSupplier returning no client', () => new KmsKeyring({ generatorKeyId: key, clientSupplier: () => ({}) as never })],
-    ['discovery filter with an empty partition', () => new KmsDiscoveryKeyring({ discoveryFilter: { partition: '', accountIds: [ACCOUNT] } })],
-    ['discovery filter without accounts', () => new KmsDiscoveryKeyring({ discoveryFilter: { partition: 'aws', accountIds: [] } })],
-    ['discovery filter with a numeric account', () => new KmsDiscoveryKeyring({ discoveryFilter: { partition: 'aws', accountIds: [1 as never] } })],
-    ['discovery filter with an account ID that is not 12 digits (a typo: it could match no key)', () => new KmsDiscoveryKeyring({ discoveryFilter: { partition: 'aws', accountIds: [ACCOUNT.slice(1)] } })],
-    ['MRK discovery filter with an account ID holding a space', () => new KmsMrkDiscoveryKeyring({ region: 'us-east-1', discoveryFilter: { partition: 'aws', accountIds: [`${ACCOUNT} `] } })],
-    ['discovery filter that is null', () => new KmsDiscoveryKeyring({ discoveryFilter: null as never })],
-    ['discovery keyring with an empty Region', () => new KmsDiscoveryKeyring({ region: '' })],
-    ['KmsMrkKeyring without keyId', () => new KmsMrkKeyring({} as never)],
-    ['KmsMrkDiscoveryKeyring without region', () => new KmsMrkDiscoveryKeyring({} as never)],
-    ['MRK multi-keyring without keys', () => buildKmsMrkMultiKeyring({})],
-    ['MRK multi-keyring with an invalid child', () => buildKmsMrkMultiKeyring({ generator: key, keyIds: ['arn:aws:kms:x'], clientSupplier: supplier })],
-    ['MRK multi-keyring with keyIds not an array', () => buildKmsMrkMultiKeyring({ generator: key, keyIds: key as never, clientSupplier: supplier })],
-    ['MRK discovery multi-keyring without Regions', () => buildKmsMrkDiscoveryMultiKeyring({ regions: [] })],
-    ['MRK discovery multi-keyring with an empty Region', () => buildKmsMrkDiscoveryMultiKeyring({ regions: ['us-east-1', ''] })],
-    ['MRK discovery multi-keyring with Regions as a string', () => buildKmsMrkDiscoveryMultiKeyring({ regions: 'us-east-1' as never })],
-    ['default supplier with allow not an array', () => defaultKmsClientSupplier({ regions: { allow: 'us-east-1' as never } })],
-    ['default supplier with an empty denied Region', () => defaultKmsClientSupplier({ regions: { deny: [''] } })],
-    ['default supplier with an empty allow list (no Region could be called)', () => defaultKmsClientSupplier({ regions: { allow: [] } })],
-    ['default supplier whose deny list takes out every allowed Region', () => defaultKmsClientSupplier({ regions: { allow: ['us-east-1'], deny: ['us-east-1'] } })],
-    ['default supplier with regions null', () => defaultKmsClientSupplier({ regions: null as never })],
-    ['default supplier with clientConfig not an object', () => defaultKmsClientSupplier({ clientConfig: 'x' as never })],
-    ['default supplier with a numeric user agent', () => defaultKmsClientSupplier({ clientConfig: { customUserAgent: 5 } })],
-  ])('%s is a ConfigurationError', (_name, build) => {
+    [
+      'KmsKeyring without keys',
+      () => new KmsKeyring({ clientSupplier: supplier }),
+      'KmsKeyring needs a generatorKeyId or at least one of keyIds; to decrypt with any key, use KmsDiscoveryKeyring.',
+    ],
+    [
+      'KmsKeyring without options',
+      () => new KmsKeyring(undefined as never),
+      'KmsKeyring needs a generatorKeyId or at least one of keyIds; to decrypt with any key, use KmsDiscoveryKeyring.',
+    ],
+    [
+      'an empty alias name',
+      () => new KmsKeyring({ generatorKeyId: 'alias/' }),
+      'KmsKeyring generatorKeyId "alias/" names no alias.',
+    ],
+    [
+      'an invalid ARN',
+      () => new KmsKeyring({ generatorKeyId: 'arn:aws:kms:us-east-1:key/abc' }),
+      'KmsKeyring generatorKeyId "arn:aws:kms:us-east-1:key/abc" is not a valid AWS KMS ARN: it has 4 ":" separators; a KMS ARN has 5 (arn:partition:kms:region:account:key/id).',
+    ],
+    [
+      'an empty key id',
+      () => new KmsKeyring({ generatorKeyId: '' }),
+      'KmsKeyring generatorKeyId must be a non-empty string; got an empty string.',
+    ],
+    [
+      'a key id with spaces',
+      () => new KmsKeyring({ generatorKeyId: 'my key' }),
+      'KmsKeyring generatorKeyId "my key" is neither a KMS ARN, an alias (alias/…) nor a key id.',
+    ],
+    [
+      'keyIds not an array',
+      () => new KmsKeyring({ keyIds: key as never }),
+      'KmsKeyring keyIds must be an array of key identifiers (key ARNs).',
+    ],
+    [
+      'keyIds with a number',
+      () => new KmsKeyring({ keyIds: [42 as never] }),
+      'KmsKeyring keyIds[0] must be a non-empty string; got number.',
+    ],
+    [
+      'grantTokens not an array',
+      () => new KmsKeyring({ generatorKeyId: key, grantTokens: 'token' as never, clientSupplier: supplier }),
+      'KmsKeyring grantTokens must be an array of non-empty strings.',
+    ],
+    [
+      'an empty grant token',
+      () => new KmsKeyring({ generatorKeyId: key, grantTokens: [''], clientSupplier: supplier }),
+      'KmsKeyring grantTokens must be an array of non-empty strings.',
+    ],
+    [
+      'clientSupplier not a function',
+      () => new KmsKeyring({ generatorKeyId: key, clientSupplier: {} as never }),
+      'KmsKeyring clientSupplier must be a function from a Region name to a KMS client.',
+    ],
+    [
+      'clientSupplier returning no client',
+      () => new KmsKeyring({ generatorKeyId: key, clientSupplier: () => ({}) as never }),
+      'KmsKeyring clientSupplier returned no KMS client (an object with send) for Region us-east-1.',
+    ],
+    [
+      'discovery filter with an empty partition',
+      () => new KmsDiscoveryKeyring({ discoveryFilter: { partition: '', accountIds: [ACCOUNT] } }),
+      'KmsDiscoveryKeyring discoveryFilter.partition must be a non-empty string such as "aws".',
+    ],
+    [
+      'discovery filter without accounts',
+      () => new KmsDiscoveryKeyring({ discoveryFilter: { partition: 'aws', accountIds: [] } }),
+      'KmsDiscoveryKeyring discoveryFilter.accountIds must be a non-empty array of account IDs.',
+    ],
+    [
+      'discovery filter with a numeric account',
+      () => new KmsDiscoveryKeyring({ discoveryFilter: { partition: 'aws', accountIds: [1 as never] } }),
+      'KmsDiscoveryKeyring discoveryFilter.accountIds must be a non-empty array of account IDs.',
+    ],
+    [
+      'discovery filter with an account ID that is not 12 digits (a typo: it could match no key)',
+      () => new KmsDiscoveryKeyring({ discoveryFilter: { partition: 'aws', accountIds: [ACCOUNT.slice(1)] } }),
+      'KmsDiscoveryKeyring discoveryFilter.accountIds holds "11122223333", which is no AWS account ID (12 digits).',
+    ],
+    [
+      'MRK discovery filter with an account ID holding a space',
+      () => new KmsMrkDiscoveryKeyring({ region: 'us-east-1', discoveryFilter: { partition: 'aws', accountIds: [`${ACCOUNT} `] } }),
+      'KmsMrkDiscoveryKeyring discoveryFilter.accountIds holds "111122223333 ", which is no AWS account ID (12 digits).',
+    ],
+    [
+      'discovery filter that is no object',
+      () => new KmsDiscoveryKeyring({ discoveryFilter: 'aws' as never }),
+      'KmsDiscoveryKeyring discoveryFilter must be an object { partition, accountIds }; got string.',
+    ],
+    [
+      'discovery filter with an empty account ID',
+      () => new KmsDiscoveryKeyring({ discoveryFilter: { partition: 'aws', accountIds: [''] } }),
+      'KmsDiscoveryKeyring discoveryFilter.accountIds must be a non-empty array of account IDs.',
+    ],
+    [
+      'discovery filter that is null',
+      () => new KmsDiscoveryKeyring({ discoveryFilter: null as never }),
+      'KmsDiscoveryKeyring discoveryFilter must be an object { partition, accountIds }; got null.',
+    ],
+    [
+      'discovery keyring with an empty Region',
+      () => new KmsDiscoveryKeyring({ region: '' }),
+      'KmsDiscoveryKeyring region must be a Region name (lowercase letters, digits and hyphens) when given; got "".',
+    ],
+    [
+      'KmsMrkKeyring without keyId',
+      () => new KmsMrkKeyring({} as never),
+      'KmsMrkKeyring keyId must be a non-empty string; got undefined.',
+    ],
+    [
+      'KmsMrkDiscoveryKeyring without region',
+      () => new KmsMrkDiscoveryKeyring({} as never),
+      'KmsMrkDiscoveryKeyring needs region: the Region whose KMS it calls, a Region name (lowercase letters, digits and hyphens); got undefined.',
+    ],
+    [
+      'MRK multi-keyring without keys',
+      () => buildKmsMrkMultiKeyring({}),
+      'buildKmsMrkMultiKeyring needs a generator or at least one of keyIds.',
+    ],
+    [
+      'MRK multi-keyring with an invalid child',
+      () => buildKmsMrkMultiKeyring({ generator: key, keyIds: ['arn:aws:kms:x'], clientSupplier: supplier }),
+      'buildKmsMrkMultiKeyring keyIds[0] "arn:aws:kms:x" is not a valid AWS KMS ARN: it has 3 ":" separators; a KMS ARN has 5 (arn:partition:kms:region:account:key/id).',
+    ],
+    [
+      'MRK multi-keyring with keyIds not an array',
+      () => buildKmsMrkMultiKeyring({ generator: key, keyIds: key as never, clientSupplier: supplier }),
+      'buildKmsMrkMultiKeyring keyIds must be an array of key ARNs.',
+    ],
+    [
+      'MRK discovery multi-keyring without Regions',
+      () => buildKmsMrkDiscoveryMultiKeyring({ regions: [] }),
+      'buildKmsMrkDiscoveryMultiKeyring regions must be a non-empty array of Region names.',
+    ],
+    [
+      'MRK discovery multi-keyring with an empty Region',
+      () => buildKmsMrkDiscoveryMultiKeyring({ regions: ['us-east-1', ''] }),
+      'buildKmsMrkDiscoveryMultiKeyring regions must be a non-empty array of Region names.',
+    ],
+    [
+      'MRK discovery multi-keyring with Regions as a string',
+      () => buildKmsMrkDiscoveryMultiKeyring({ regions: 'us-east-1' as never }),
+      'buildKmsMrkDiscoveryMultiKeyring regions must be a non-empty array of Region names.',
+    ],
+    [
+      'default supplier with allow not an array',
+      () => defaultKmsClientSupplier({ regions: { allow: 'us-east-1' as never } }),
+      'defaultKmsClientSupplier regions.allow must be an array of Region names.',
+    ],
+    [
+      'default supplier with an empty denied Region',
+      () => defaultKmsClientSupplier({ regions: { deny: [''] } }),
+      'defaultKmsClientSupplier regions.deny must be an array of Region names.',
+    ],
+    [
+      'default supplier with an empty allow list (no Region could be called)',
+      () => defaultKmsClientSupplier({ regions: { allow: [] } }),
+      'defaultKmsClientSupplier regions allow no Region: regions.allow is empty.',
+    ],
+    [
+      'default supplier whose deny list takes out every allowed Region',
+      () => defaultKmsClientSupplier({ regions: { allow: ['us-east-1'], deny: ['us-east-1'] } }),
+      'defaultKmsClientSupplier regions allow no Region: regions.deny takes out every Region regions.allow names.',
+    ],
+    [
+      'default supplier with regions null',
+      () => defaultKmsClientSupplier({ regions: null as never }),
+      'defaultKmsClientSupplier regions must be an object with allow and/or deny lists.',
+    ],
+    [
+      'default supplier with clientConfig not an object',
+      () => defaultKmsClientSupplier({ clientConfig: 'x' as never }),
+      'defaultKmsClientSupplier clientConfig must be a plain object of KMSClient options; got String.',
+    ],
+    [
+      'default supplier with a numeric user agent',
+      () => defaultKmsClientSupplier({ clientConfig: { customUserAgent: 5 } }),
+      'defaultKmsClientSupplier clientConfig.customUserAgent must be a string or an array of [name, version] pairs.',
+    ],
+  ])('%s is a ConfigurationError that says what is wrong', (_name, build, message) => {
     expect(build).toThrow(ConfigurationError)
+    expect(build).toThrow(expect.objectContaining({ code: 'INVALID_CONFIGURATION', message }))
   })
 
   it('a kmsClient option (KmsRsaKeyring\'s) is refused by the keyrings that take a clientSupplier, never silently ignored', () => {

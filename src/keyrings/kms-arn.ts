@@ -133,7 +133,7 @@ export function assertKmsIdentifier(identifier: unknown, what = 'A KMS key ident
     throw new ConfigurationError(`${what} must be a non-empty string; got ${identifier === '' ? 'an empty string' : typeof identifier}.`)
   }
   if (identifier.startsWith('arn:')) {
-    parseKmsArn(identifier)
+    parseKmsArn(identifier, what)
     return
   }
   if (identifier.startsWith('alias/')) {

@@ -184,7 +184,7 @@ function withOurUserAgent(custom: unknown): unknown {
   if (custom === undefined) return USER_AGENT
   if (typeof custom === 'string') return `${custom} ${USER_AGENT}`
   if (Array.isArray(custom)) return [...custom, ['kms-envelope', LIBRARY_VERSION]]
-  throw new ConfigurationError('clientConfig.customUserAgent must be a string or an array of [name, version] pairs.')
+  throw new ConfigurationError('defaultKmsClientSupplier clientConfig.customUserAgent must be a string or an array of [name, version] pairs.')
 }
 
 let sharedSupplier: KmsClientSupplier | undefined

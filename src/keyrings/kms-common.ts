@@ -31,6 +31,9 @@ export interface DiscoveryFilter {
 
 export function validateDiscoveryFilter(keyring: string, filter: unknown): DiscoveryFilter | undefined {
   if (filter === undefined) return undefined
+  if (typeof filter !== 'object' || filter === null) {
+    throw new ConfigurationError(`${keyring} discoveryFilter must be an object { partition, accountIds }; got ${filter === null ? 'null' : typeof filter}.`)
+  }
   const { partition, accountIds } = optionsObject(filter as Partial<DiscoveryFilter> | null, `${keyring} discoveryFilter`, 'partition, accountIds')
   if (typeof partition !== 'string' || partition === '') {
     throw new ConfigurationError(`${keyring} discoveryFilter.partition must be a non-empty string such as "aws".`)
