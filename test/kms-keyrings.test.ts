@@ -708,6 +708,19 @@ describe('KmsDiscoveryKeyring against a fake KMS', () => {
     }
   })
 
+  it('data keys its filter or Region excludes, and others than KMS ones, are not its keys: materials unchanged, no KMS call (MRK discovery too)', async () => {
+    const filtered = new KmsDiscoveryKeyring({ clientSupplier: fake.supplier, discoveryFilter: { partition: 'aws', accountIds: ['444455556666'] } })
+    const regional = new KmsDiscoveryKeyring({ clientSupplier: fake.supplier, region: 'ap-south-1' })
+    const mrkDiscovery = new KmsMrkDiscoveryKeyring({ clientSupplier: fake.supplier, region: 'ap-south-1', discoveryFilter: { partition: 'aws', accountIds: ['444455556666'] } })
+    const edks = [kmsEdk(east), kmsEdk(otherPartition), { providerId: 'raw', providerInfo: utf8(east), ciphertext: new Uint8Array(3) }]
+    fake.calls.length = 0
+    for (const keyring of [filtered, regional, mrkDiscovery]) {
+      const materials = decryptionMaterials()
+      expect(await keyring.onDecrypt(materials, edks, nodeBackend)).toBe(materials)
+    }
+    expect(fake.calls).toHaveLength(0)
+  })
+
   it('cannot encrypt', async () => {
     const error = await rejectionOf(encrypt(new KmsDiscoveryKeyring({ clientSupplier: fake.supplier }), 'x'))
     expect(error).toBeInstanceOf(ConfigurationError)
