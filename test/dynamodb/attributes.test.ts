@@ -252,6 +252,12 @@ describe('attribute serialization: refusals', () => {
       expect(thrownBy(() => deserializeAttribute(terminal(typeId, bytesHex), 'card'))).toMatchObject({ code: 'MALFORMED_ITEM', message })
     })
   }
+  it('a value with no type, or with two, is refused on encrypt, naming what it has', () => {
+    const one = 'card must have exactly one of NULL, S, N, B, BOOL, SS, NS, BS, M, L set; it has'
+    expect(thrownBy(() => serializeAttribute({} as never, 'card'))).toMatchObject({ code: 'INVALID_ITEM', message: `${one} none.` })
+    expect(thrownBy(() => serializeAttribute({ S: 'x', N: '1' } as never, 'card'))).toMatchObject({ code: 'INVALID_ITEM', message: `${one} S, N.` })
+  })
+
   it('a number refused on encrypt or on decrypt is named, and its value left out of the message (it may be secret)', () => {
     const card = '4111 1111 1111 1111'
     for (const value of [{ N: card }, { NS: ['1', card] }, { M: { pan: { N: card } } }]) {
