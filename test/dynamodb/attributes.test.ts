@@ -159,6 +159,17 @@ describe('attribute serialization: properties', () => {
     )
   })
 
+  it("numbers at DynamoDB's bounds are taken: 38 significant digits, 1E-130, 9.99…E+125, 1,024 characters", () => {
+    expect(normalizeNumber('9'.repeat(38))).toBe('9'.repeat(38))
+    expect(normalizeNumber('1e-130')).toBe(`0.${'0'.repeat(129)}1`)
+    expect(normalizeNumber('-9.9e125')).toBe(`-99${'0'.repeat(124)}`)
+    expect(normalizeNumber(`${'0'.repeat(1023)}1`)).toBe('1')
+    // An exponent of six digits is read, and then out of range; of seven, not read at all.
+    expect(thrownBy(() => normalizeNumber('1e100000'))).toMatchObject({ message: "A number is outside DynamoDB's number range (magnitude 1E-130 to 9.99…E+125)." })
+    expect(thrownBy(() => normalizeNumber('1e1000000'))).toMatchObject({ message: 'A number is not a DynamoDB number, such as -12.5 or 1.5E+3; got 9 characters (the value is not shown: it may be secret).' })
+    expect(thrownBy(() => normalizeNumber(5 as never))).toMatchObject({ message: 'A number is not a DynamoDB number, such as -12.5 or 1.5E+3; got a number (the value is not shown: it may be secret).' })
+  })
+
   it('any truncation or extension of a serialized value is refused as malformed', () => {
     fc.assert(
       fc.property(attribute, fc.nat(), (value, cut) => {
