@@ -20,6 +20,7 @@ import {
   type CompleteEncryptionMaterials,
   type EncryptionMaterials,
   type Keyring,
+  type KmsClientSupplier,
   type MaterialsManager,
 } from '../src/index.js'
 import { addIntermediateRecipient, openIntermediate } from '../src/keyrings/intermediate.js'
@@ -76,13 +77,15 @@ describe('intermediate key wrapping: known answer', () => {
 
 describe('intermediate key wrapping: keyrings', () => {
   let kms: KmsEmulator
-  let kmsKeyring: (generator: string) => KmsKeyring
+  let kmsKeyring: (generator: string, keyIds?: string[]) => KmsKeyring
   let keyArns: string[]
+  let supplier: KmsClientSupplier
   beforeAll(async () => {
     kms = await startKmsEmulator({ regions: ['us-east-1'] })
     const clientSupplier = defaultKmsClientSupplier({ clientConfig: { endpoint: kms.endpoint, credentials: { accessKeyId: 'AKID', secretAccessKey: 'x' } } })
+    supplier = clientSupplier
     keyArns = [kms.createKey({ region: 'us-east-1' }).arn, kms.createKey({ region: 'us-east-1' }).arn]
-    kmsKeyring = (generator) => new KmsKeyring({ generatorKeyId: generator, clientSupplier })
+    kmsKeyring = (generator, keyIds = []) => new KmsKeyring({ generatorKeyId: generator, keyIds, clientSupplier })
   })
   afterAll(() => kms.close())
 
@@ -107,6 +110,19 @@ describe('intermediate key wrapping: keyrings', () => {
       })
     }
   }
+
+  it('a KmsKeyring with more keys than its generator gives each its own signing key, which only that key recovers', async () => {
+    const [generator, other] = keyArns as [string, string]
+    const encrypted = await encryptionMaterials(new DefaultMaterialsManager(kmsKeyring(generator, [other])))
+    expect(encrypted.encryptedDataKeys).toHaveLength(2)
+    expect(encrypted.symmetricSigningKeys).toHaveLength(2)
+    expect(new Set(encrypted.symmetricSigningKeys?.map((key) => Buffer.from(key).toString('hex'))).size).toBe(2)
+    for (const [index, key] of [generator, other].entries()) {
+      const decrypted = await decryptionMaterials(new DefaultMaterialsManager(new KmsKeyring({ keyIds: [key], clientSupplier: supplier })), encrypted)
+      expect(decrypted.plaintextDataKey).toEqual(encrypted.plaintextDataKey)
+      expect(decrypted.symmetricSigningKey).toEqual(encrypted.symmetricSigningKeys?.[index])
+    }
+  })
 
   it('a multi-keyring gives every recipient its own signing key, which only its own key recovers', async () => {
     const children = [aesKeyring(32, 'child'), rsaKeyring('OAEP-SHA256')]
