@@ -238,6 +238,18 @@ describe('attribute serialization: refusals', () => {
     expect(deserializeAttribute(serializeAttribute({ M: bare }))).toEqual({ M: { a: { S: 'x' } } })
   })
   it('accepts nesting 32 levels deep', () => expect(deserializeAttribute(serializeAttribute(deep(32)))).toEqual(deep(32)))
+  it('refuses a stored value nested 33 levels deep (encrypt writes none)', () => {
+    const inner = serializeAttribute(deep(32))
+    const header = Buffer.alloc(10)
+    header.writeUInt32BE(1, 0) // one entry: its type ID and length, then the 32-deep list
+    header.writeUInt16BE(inner.typeId, 4)
+    header.writeUInt32BE(inner.value.length, 6)
+    const stored = { typeId: inner.typeId, value: new Uint8Array(Buffer.concat([header, inner.value])) }
+    expect(thrownBy(() => deserializeAttribute(stored, 'card'))).toMatchObject({
+      code: 'MALFORMED_ITEM',
+      message: `card${'[0]'.repeat(32)} nests lists and maps more than 32 levels deep.`,
+    })
+  })
 
   const malformed: [string, number, string, string][] = [
     ['an unknown type ID', 0x0005, '', 'card has unknown type ID 0x0005.'],
