@@ -113,6 +113,11 @@ describe('configuration', () => {
     ],
     ['a cache that is not one', () => new CachingMaterialsManager({ keyring, maxAge: 1000, cache: {} as never }), 'CachingMaterialsManager cache must be a materials cache such as a LocalMaterialsCache.'],
     [
+      'a manager with only getEncryptionMaterials',
+      () => new CachingMaterialsManager({ materialsManager: { getEncryptionMaterials: async () => ({}) } as never, maxAge: 1000 }),
+      'CachingMaterialsManager materialsManager must be a materials manager.',
+    ],
+    [
       'a cache whose ready is not a function',
       () => {
         const { get, put, evict, record, stats } = new LocalMaterialsCache({ capacity: 1 })
@@ -889,6 +894,20 @@ describe('zeroing and ownership of cached data keys', () => {
       console.log(JSON.stringify({ sweeps }))
     `
     expect(await runModuleScript(script)).toEqual({ sweeps: 1 })
+  })
+
+  it('in a fresh process, a decrypt as the first call through a caching manager loads the cache and uses it', async () => {
+    const script = `
+      const lib = await import(${JSON.stringify(new URL('../src/index.ts', import.meta.url).href)})
+      const keyring = new lib.RawAesKeyring({ keyNamespace: 'n', keyName: 'k', wrappingKey: new Uint8Array(32).fill(3) })
+      const { ciphertext } = await lib.encrypt(keyring, 'first')
+      const cmm = new lib.CachingMaterialsManager({ keyring, maxAge: 60_000 })
+      const texts = []
+      for (let i = 0; i < 2; i++) texts.push(new TextDecoder().decode((await lib.decrypt(cmm, ciphertext)).plaintext))
+      const { hits, misses, size } = cmm.cache.stats()
+      console.log(JSON.stringify({ texts, hits, misses, size }))
+    `
+    expect(await runModuleScript(script)).toEqual({ texts: ['first', 'first'], hits: 1, misses: 1, size: 1 })
   })
 
   it('the expiry timer never holds the process open, and a maxAge beyond what a timer can wait does not make it spin', async () => {
