@@ -1,6 +1,7 @@
 import { openBodyAsync } from './async-body.js'
 import { isPromise, type CryptoBackend, type MaybePromise } from './backend/types.js'
 import { fromBase64 } from './backend/der.js'
+import { bytesThat } from './byte-count.js'
 import { asMaterialsManager } from './cmm/default.js'
 import { LimitExceededError, TrailingDataError } from './errors.js'
 import { inputRefused } from './input-refusal.js'
@@ -81,8 +82,7 @@ function scanBody(input: Uint8Array, parsed: ParsedHeader, maxBodySize: number |
     const bodyEnd = reader.offset
     const signature = parsed.suite.signature === undefined ? undefined : readFooter(reader)
     if (reader.remaining !== 0) {
-      const count = reader.remaining === 1 ? '1 byte follows' : `${reader.remaining} bytes follow`
-      throw new TrailingDataError(`${count} the end of the message; pass exactly one message to decrypt.`)
+      throw new TrailingDataError(`${bytesThat(reader.remaining, 'follow')} the end of the message; pass exactly one message to decrypt.`)
     }
     return { bodyEnd, plaintextLength, signature, onlyFrame }
   }

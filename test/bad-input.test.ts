@@ -256,6 +256,7 @@ describe('decrypt rejects bad input with a specific error', () => {
     for (const algorithmSuite of [0x0478, 0x0578]) {
       const { ciphertext } = await encrypt(keyring, 'secret', { algorithmSuite })
       expect(await refusalOf(Buffer.concat([ciphertext, Buffer.from([0])]))).toBe('TRAILING_DATA: 1 byte follows the end of the message; pass exactly one message to decrypt.')
+      expect(await refusalOf(Buffer.concat([ciphertext, Buffer.from([0, 0])]))).toBe('TRAILING_DATA: 2 bytes follow the end of the message; pass exactly one message to decrypt.')
     }
   })
 })

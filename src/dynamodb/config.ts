@@ -6,6 +6,7 @@ import { ConfigurationError } from '../errors.js'
 import { LONE_SURROGATE_PROBLEM, loneSurrogateAt } from '../format/bytes.js'
 import { checkOneSource, optionsObject } from '../option-names.js'
 import { quoteIdentifier, quoteValue } from '../quote.js'
+import { hex } from '../suites.js'
 import type { Keyring, MaterialsManager } from '../types.js'
 import { CRYPTO_ACTIONS, RESERVED_PREFIX, type CryptoAction } from './types.js'
 import { objectKind } from '../format/context.js'
@@ -189,7 +190,7 @@ export function tableConfig(given: DynamoDbItemEncryptorConfig): TableConfig {
 
   const algorithmSuite = options.algorithmSuite
   if (algorithmSuite !== undefined && !(DBE_SUITES as readonly number[]).includes(algorithmSuite)) {
-    const given = typeof algorithmSuite === 'number' ? `0x${(algorithmSuite as number).toString(16).padStart(4, '0')}` : quoteValue(algorithmSuite)
+    const given = typeof algorithmSuite === 'number' ? hex(algorithmSuite) : quoteValue(algorithmSuite)
     throw new ConfigurationError(`DynamoDbItemEncryptor algorithmSuite must be 0x6700 or 0x6701 (the DynamoDB item suites); got ${given}.`)
   }
   const plaintextPolicy = options.plaintextPolicy ?? 'FORBID_PLAINTEXT_WRITE_FORBID_PLAINTEXT_READ'
