@@ -135,9 +135,10 @@ export class RequiredEncryptionContextMaterialsManager implements MaterialsManag
     const reproduced = request.reproducedEncryptionContext ?? {}
     const missing = this.requiredKeys.filter((key) => !hasOwn(reproduced, key))
     if (missing.length > 0) {
+      const them = missing.length === 1 ? 'it' : 'them'
       throw new EncryptionContextMismatchError(
         `Decrypting needs the ${nounFor(missing.length, 'value')} of ${quoteList(missing)} in encryptionContext: ` +
-          `this materials manager requires ${missing.length === 1 ? 'it' : 'them'}, and messages it writes do not store ${missing.length === 1 ? 'it' : 'them'}.`,
+          `this materials manager requires ${them}, and messages it writes do not store ${them}.`,
       )
     }
     const materials = await this.#underlying.getDecryptionMaterials(request, backend)
