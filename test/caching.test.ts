@@ -768,22 +768,6 @@ describe('zeroing and ownership of cached data keys', () => {
     expect(cache.stats()).toMatchObject({ size: 0, evictions: 2 })
   })
 
-  it('an entry of DynamoDB item materials has its symmetric signing keys zeroed with its data key when it leaves', async () => {
-    const cache = new LocalMaterialsCache({ capacity: 10 })
-    await cache.ready()
-    const secrets = [1, 2, 3, 4, 5].map((fill) => new Uint8Array(32).fill(fill))
-    const [encryptKey, signingKey1, signingKey2, decryptKey, signingKey] = secrets as [Uint8Array, Uint8Array, Uint8Array, Uint8Array, Uint8Array]
-    const encrypting = cacheEntry('encrypt', { plaintextDataKey: encryptKey, encryptedDataKeys: [], symmetricSigningKeys: [signingKey1, signingKey2] })
-    const decrypting = cacheEntry('decrypt', { plaintextDataKey: decryptKey, symmetricSigningKey: signingKey })
-    cache.put('e', encrypting)
-    cache.put('d', decrypting)
-    expect(secrets.map(isZero)).toEqual([false, false, false, false, false])
-    cache.evict('e', encrypting, 'limit')
-    expect(secrets.map(isZero)).toEqual([true, true, true, false, false])
-    cache.clear()
-    expect(secrets.map(isZero)).toEqual([true, true, true, true, true])
-  })
-
   /** Wait (up to 3 s) for the expiry sweeps to empty `cache`. */
   const untilEmpty = async (cache: LocalMaterialsCache) => {
     for (let waited = 0; waited < 3000 && cache.stats().size > 0; waited += 20) await new Promise((resolve) => setTimeout(resolve, 20))
