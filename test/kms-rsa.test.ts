@@ -475,15 +475,18 @@ describe('KmsRsaKeyring refusals', () => {
     const edk: EncryptedDataKey = { providerId: 'aws-kms-rsa', providerInfo: utf8(arn), ciphertext: KMS_RSA_KAT.edkCiphertext.RSAES_OAEP_SHA_256 }
     const materials = decryptionMaterials(KMS_RSA_KAT.encryptionContext)
     const handedOut: Uint8Array[] = []
-    const answers: Array<(response: { KeyId: unknown; Plaintext: unknown }) => unknown> = [
-      (response) => ({ ...response, KeyId: arn.replace('b3537ef1', 'c3537ef1') }),
-      (response) => ({ ...response, KeyId: undefined }),
-      (response) => ({ ...response, Plaintext: (response.Plaintext as Uint8Array).subarray(0, 79) }),
-      (response) => ({ ...response, Plaintext: (response.Plaintext as Uint8Array).subarray(48) }),
-      (response) => ({ ...response, Plaintext: 'not bytes' }),
-      () => undefined,
+    const other = arn.replace('b3537ef1', 'c3537ef1')
+    const wrongLength = (count: string) => `KMS Decrypt with ${arn} returned ${count}; an aws-kms-rsa data key for this suite is 80 bytes (48-byte context digest and 32-byte key).`
+    const answers: Array<[(response: { KeyId: unknown; Plaintext: unknown }) => unknown, string]> = [
+      [(response) => ({ ...response, KeyId: other }), `KMS Decrypt answered for KeyId "${other}", not the requested ${arn}.`],
+      [(response) => ({ ...response, KeyId: undefined }), `KMS Decrypt answered for KeyId undefined, not the requested ${arn}.`],
+      [(response) => ({ ...response, Plaintext: (response.Plaintext as Uint8Array).subarray(0, 79) }), wrongLength('79 bytes')],
+      [(response) => ({ ...response, Plaintext: (response.Plaintext as Uint8Array).subarray(48) }), wrongLength('32 bytes')],
+      [(response) => ({ ...response, Plaintext: 'not bytes' }), wrongLength('no plaintext')],
+      [(response) => ({ KeyId: response.KeyId }), wrongLength('no plaintext')],
+      [() => undefined, `KMS Decrypt answered for KeyId undefined, not the requested ${arn}.`],
     ]
-    for (const answer of answers) {
+    for (const [answer, message] of answers) {
       const kms = katKms((response) => {
         const answered = answer(response) as { Plaintext?: unknown } | undefined
         if (answered?.Plaintext instanceof Uint8Array) handedOut.push(answered.Plaintext)
@@ -491,7 +494,9 @@ describe('KmsRsaKeyring refusals', () => {
       })
       const error = await rejectionOf(katKeyring('RSAES_OAEP_SHA_256', kms.client).onDecrypt(materials, [edk], nodeBackend))
       expect(error).toBeInstanceOf(NoDecryptableKeyError)
-      expect((error as NoDecryptableKeyError).failures[0]?.error).toBeInstanceOf(KeyringError)
+      const failure = (error as NoDecryptableKeyError).failures[0]?.error
+      expect(failure).toBeInstanceOf(KeyringError)
+      expect((failure as Error).message).toBe(message)
     }
     // Every plaintext KMS handed back for a refused answer was zeroed.
     expect(handedOut).toHaveLength(4)
@@ -610,9 +615,54 @@ describe('createKmsPublicKeyCache', () => {
     const symmetric = kms.createKey({ region: 'us-east-1' })
     expect(await rejectionOf(cache.get(symmetric.arn))).toBeInstanceOf(KeyringError)
     for (const bad of ['', 'alias/', 'arn:aws:kms:us-east-1:key/x', 'my key', 42]) expect(await rejectionOf(cache.get(bad as string))).toBeInstanceOf(ConfigurationError)
-    for (const options of [{ maxAge: -1 }, { maxAge: Number.NaN }, { maxEntries: 0 }, { clientSupplier: 'x' }, { grantTokens: 'x' }]) {
-      expect(() => createKmsPublicKeyCache(options as never)).toThrow(ConfigurationError)
+    const refusals: Array<[object, string]> = [
+      [{ maxAge: -1 }, 'createKmsPublicKeyCache maxAge must be a non-negative number of milliseconds; got -1.'],
+      [{ maxAge: Number.NaN }, 'createKmsPublicKeyCache maxAge must be a non-negative number of milliseconds; got NaN.'],
+      [{ maxAge: Number.POSITIVE_INFINITY }, 'createKmsPublicKeyCache maxAge must be a non-negative number of milliseconds; got Infinity.'],
+      [{ maxAge: '60000' }, 'createKmsPublicKeyCache maxAge must be a non-negative number of milliseconds; got "60000".'],
+      [{ maxEntries: 0 }, 'createKmsPublicKeyCache maxEntries must be a positive integer; got 0.'],
+      [{ maxEntries: 1.5 }, 'createKmsPublicKeyCache maxEntries must be a positive integer; got 1.5.'],
+      [{ clientSupplier: 'x' }, 'createKmsPublicKeyCache clientSupplier must be a function from a Region name to a KMS client.'],
+    ]
+    for (const [options, message] of refusals) expect(() => createKmsPublicKeyCache(options as never)).toThrow(new ConfigurationError(message))
+    expect(() => createKmsPublicKeyCache({ grantTokens: 'x' } as never)).toThrow(ConfigurationError)
+  })
+
+  it('maxEntries 1 keeps one key; maxAge 0 keeps none, even within one tick of the clock', async () => {
+    const [a, b] = [0, 1].map(() => kms.createKey({ region: 'us-east-1', keySpec: 'RSA_2048' }).arn) as [string, string]
+    const fetches = (arn: string) => kms.callCount({ operation: 'GetPublicKey', keyArn: arn })
+    const single = createKmsPublicKeyCache({ clientSupplier, maxEntries: 1 })
+    for (const arn of [a, a, b, b, a]) await single.get(arn)
+    expect([fetches(a), fetches(b)]).toEqual([2, 1])
+    const now = performance.now()
+    const clock = vi.spyOn(performance, 'now').mockImplementation(() => now)
+    try {
+      const uncached = createKmsPublicKeyCache({ clientSupplier, maxAge: 0 })
+      await uncached.get(b)
+      await uncached.get(b)
+    } finally {
+      clock.mockRestore()
     }
+    expect(fetches(b)).toBe(3)
+  })
+
+  it('a failed fetch does not take out the fetch that replaced it', async () => {
+    const key = 'arn:aws:kms:us-east-1:111122223333:key/abc'
+    const { generateKeyPairSync } = await import('node:crypto')
+    const der = new Uint8Array(generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ type: 'spki', format: 'der' }))
+    const answer = { KeyId: key, PublicKey: der, KeySpec: 'RSA_2048', KeyUsage: 'ENCRYPT_DECRYPT', EncryptionAlgorithms: ['RSAES_OAEP_SHA_256'] }
+    const pending: Array<{ resolve: (value: unknown) => void; reject: (error: Error) => void }> = []
+    const cache = createKmsPublicKeyCache({ clientSupplier: () => ({ send: () => new Promise((resolve, reject) => pending.push({ resolve, reject })) }) })
+    const first = cache.get(key)
+    cache.clear(key)
+    const second = cache.get(key)
+    await vi.waitFor(() => expect(pending).toHaveLength(2))
+    pending[0]!.reject(new Error('throttled'))
+    expect(await rejectionOf(first)).toMatchObject({ message: `KMS GetPublicKey of ${key} failed: Error: throttled.` })
+    pending[1]!.resolve(answer)
+    expect((await second).keyId).toBe(key)
+    expect((await cache.get(key)).keyId).toBe(key)
+    expect(pending).toHaveLength(2)
   })
 
   it('refuses answers that are not an RSA encryption key of at least 2048 bits', async () => {
@@ -627,16 +677,29 @@ describe('createKmsPublicKeyCache', () => {
     expect((await cacheAnswering(base).get('abc')).keyId).toBe(arnOf)
     expect((await cacheAnswering(base).get('alias/any')).keyId).toBe(arnOf)
     expect(await rejectionOf(cacheAnswering(base).get('other'))).toMatchObject({ code: 'KEYRING_FAILURE', message: `KMS GetPublicKey of other answered for another key, ${arnOf}.` })
-    const bad = [
-      { ...base, KeyId: 'arn:aws:kms:us-east-1:111122223333:key/other' },
-      { ...base, KeyId: 'arn:aws:kms:us-east-1:111122223333:alias/x' },
-      { ...base, KeyUsage: 'SIGN_VERIFY' },
-      { ...base, KeySpec: 'ECC_NIST_P256' },
-      { ...base, EncryptionAlgorithms: ['RSAES_PKCS1_V1_5'] },
-      { ...base, PublicKey: undefined },
-      { ...base, PublicKey: new Uint8Array([1, 2, 3]) },
-      { ...base, PublicKey: new Uint8Array(small) },
+    const noAlgorithm = 'lists no RSAES_OAEP_SHA_256 or RSAES_OAEP_SHA_1 encryption algorithm'
+    const bad: Array<[object | undefined, string]> = [
+      [{ ...base, KeyId: 'arn:aws:kms:us-east-1:111122223333:key/other' }, 'answered for another key, arn:aws:kms:us-east-1:111122223333:key/other'],
+      [{ ...base, KeyId: 'arn:aws:kms:us-east-1:111122223333:alias/x' }, 'answered with KeyId "arn:aws:kms:us-east-1:111122223333:alias/x", which is not a key ARN'],
+      [{ ...base, KeyId: 'abc' }, 'answered with KeyId "abc", which is not a key ARN'],
+      [{ ...base, KeyId: undefined }, 'answered with KeyId undefined, which is not a key ARN'],
+      [undefined, 'answered with KeyId undefined, which is not a key ARN'],
+      [{ ...base, KeyUsage: 'SIGN_VERIFY' }, 'says the key\'s usage is "SIGN_VERIFY"; encrypting needs ENCRYPT_DECRYPT'],
+      [{ ...base, KeySpec: 'ECC_NIST_P256' }, 'says the key spec is "ECC_NIST_P256", not an RSA key'],
+      [{ ...base, KeySpec: undefined }, 'says the key spec is undefined, not an RSA key'],
+      [{ ...base, EncryptionAlgorithms: ['RSAES_PKCS1_V1_5'] }, noAlgorithm],
+      // A string is no list, even one that names an algorithm.
+      [{ ...base, EncryptionAlgorithms: 'RSAES_OAEP_SHA_256' }, noAlgorithm],
+      [{ ...base, EncryptionAlgorithms: undefined }, noAlgorithm],
+      [{ ...base, PublicKey: undefined }, 'returned no public key'],
+      [{ ...base, PublicKey: Buffer.from(good).toString('base64') }, 'returned no public key'],
+      [{ ...base, PublicKey: new Uint8Array([1, 2, 3]) }, 'returned a public key that is not RSA SPKI: SubjectPublicKeyInfo: expected DER tag 0x30'],
+      [{ ...base, PublicKey: new Uint8Array(small) }, 'returned a 1024-bit key; KmsRsaKeyring needs at least 2048 bits'],
     ]
-    for (const response of bad) expect(await rejectionOf(cacheAnswering(response).get(arnOf)), JSON.stringify(response)).toBeInstanceOf(KeyringError)
+    for (const [response, problem] of bad) {
+      const error = await rejectionOf(cacheAnswering(response as object).get(arnOf))
+      expect(error, JSON.stringify(response)).toBeInstanceOf(KeyringError)
+      expect((error as Error).message, JSON.stringify(response)).toBe(`KMS GetPublicKey of ${arnOf} ${problem}.`)
+    }
   })
 })
