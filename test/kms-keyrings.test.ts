@@ -183,6 +183,11 @@ describe('KMS keyring configuration', () => {
       'buildKmsMrkMultiKeyring keyIds[0] "arn:aws:kms:x" is not a valid AWS KMS ARN: it has 3 ":" separators; a KMS ARN has 5 (arn:partition:kms:region:account:key/id).',
     ],
     [
+      'MRK multi-keyring with an invalid generator',
+      () => buildKmsMrkMultiKeyring({ generator: 'arn:aws:kms:x', keyIds: [key], clientSupplier: supplier }),
+      'buildKmsMrkMultiKeyring generator "arn:aws:kms:x" is not a valid AWS KMS ARN: it has 3 ":" separators; a KMS ARN has 5 (arn:partition:kms:region:account:key/id).',
+    ],
+    [
       'MRK multi-keyring with keyIds not an array',
       () => buildKmsMrkMultiKeyring({ generator: key, keyIds: key as never, clientSupplier: supplier }),
       'buildKmsMrkMultiKeyring keyIds must be an array of key ARNs.',
@@ -892,6 +897,23 @@ describe('multi-Region keys against a fake KMS', () => {
       ['eu-west-1', replica],
     ])
   })
+
+  it('buildKmsMrkDiscoveryMultiKeyring gives each Region its discovery filter and grant tokens', async () => {
+    const ciphertext = await under(new KmsMrkKeyring({ keyId: primary, clientSupplier: fake.supplier }))
+    fake.calls.length = 0
+    const elsewhere = { partition: 'aws', accountIds: ['444455556666'] }
+    const filtered = buildKmsMrkDiscoveryMultiKeyring({ regions: ['eu-west-1', 'us-east-1'], clientSupplier: fake.supplier, discoveryFilter: elsewhere })
+    expect((await rejectionOf(decrypt(filtered, ciphertext)) as EnvelopeError).code).toBe('NO_DECRYPTABLE_KEY')
+    expect(fake.calls).toHaveLength(0)
+    const keyring = buildKmsMrkDiscoveryMultiKeyring({
+      regions: ['eu-west-1'],
+      clientSupplier: fake.supplier,
+      discoveryFilter: { partition: 'aws', accountIds: [ACCOUNT] },
+      grantTokens: ['g'],
+    })
+    expect(text((await decrypt(keyring, ciphertext)).plaintext)).toBe('mrk')
+    expect(fake.calls.map((call) => [call.region, call.input.GrantTokens])).toEqual([['eu-west-1', ['g']]])
+  })
 })
 
 describe('defaultKmsClientSupplier', () => {
@@ -1023,6 +1045,20 @@ describe('defaultKmsClientSupplier', () => {
     expect(userAgent).toContain('my-app/2')
     const generate = JSON.parse(requests[0]!.body)
     expect(generate).toMatchObject({ KeyId: key, NumberOfBytes: 32, GrantTokens: ['g'], EncryptionContext: context })
+  })
+
+  it('adds its user agent to a customUserAgent given as [name, version] pairs, leaving the caller\'s array as it was', async () => {
+    const key = 'arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab'
+    const { requests, requestHandler } = fakeHttp([
+      { status: 200, body: { KeyId: key, Plaintext: Buffer.alloc(32, 5).toString('base64'), CiphertextBlob: Buffer.from('blob').toString('base64') } },
+    ])
+    const customUserAgent = [['my-app', '2']]
+    const clientSupplier = defaultKmsClientSupplier({ clientConfig: { requestHandler, customUserAgent, credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'x' } } })
+    await encrypt(new KmsKeyring({ generatorKeyId: key, clientSupplier }), 'agent')
+    const userAgent = requests[0]!.headers['x-amz-user-agent'] ?? requests[0]!.headers['user-agent'] ?? ''
+    expect(userAgent).toContain(`kms-envelope/${LIBRARY_VERSION}`)
+    expect(userAgent).toContain('my-app/2')
+    expect(customUserAgent).toEqual([['my-app', '2']])
   })
 
   it('a response the SDK cannot parse leaves no data key reachable from the error (its hidden raw response)', async () => {
@@ -1407,6 +1443,10 @@ describe('KMS keyrings against the local KMS emulator (real SDK over HTTP)', () 
       const error = await rejectionOf(encrypt(new KmsKeyring({ generatorKeyId: 'alias/nowhere', clientSupplier }), 'x'))
       expect(error).toBeInstanceOf(KeyringError)
       expect((error as Error).message).toMatch(/alias\/nowhere.*no default Region.*AWS_REGION.*clientConfig\.region.*ARN/)
+      // The SDK's own failure to find one stays reachable, as the cause of the refusal.
+      const refusal = (error as Error).cause
+      expect(refusal).toBeInstanceOf(ConfigurationError)
+      expect((refusal as Error).cause).toMatchObject({ message: 'Region is missing' })
       expect(kms.calls).toHaveLength(0)
     })
 
