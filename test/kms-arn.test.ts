@@ -88,13 +88,13 @@ describe('KMS ARN: known bad, each breaking one rule', () => {
     expect(() => parseKmsArn('alias/app')).toThrow(/^"alias\/app" is not a valid AWS KMS ARN/)
     expect(() => parseKmsKeyArn(42 as never, 'The keyId')).toThrow(/^The keyId must be a string; got number\.$/)
     expect(() => parseKmsKeyArn(42 as never)).toThrow(/^A KMS ARN must be a string; got number\.$/)
-    expect(() => parseKmsKeyArn(ALIAS, 'The keyId')).toThrow(/^The keyId is required, but .* is an alias ARN/)
-    expect(() => parseKmsKeyArn(ALIAS)).toThrow(/^A KMS key ARN is required, but .* is an alias ARN/)
+    expect(() => parseKmsKeyArn(ALIAS, 'The keyId')).toThrow(/^The keyId must name a key, but .* is an alias ARN/)
+    expect(() => parseKmsKeyArn(ALIAS)).toThrow(/^A KMS key ARN must name a key, but .* is an alias ARN/)
     // KmsRsaKeyring names its option.
     const construct = (keyId: unknown) => () => new KmsRsaKeyring({ keyId, encryptionAlgorithm: 'RSAES_OAEP_SHA_256' } as never)
     expect(construct('1234abcd-12ab-34cd-56ef-1234567890ab')).toThrow(/^KmsRsaKeyring keyId "1234abcd-12ab-34cd-56ef-1234567890ab" is not a valid AWS KMS ARN/)
     expect(construct(undefined)).toThrow(/^KmsRsaKeyring keyId must be a string; got undefined\.$/)
-    expect(construct(ALIAS)).toThrow(/^KmsRsaKeyring keyId is required, but .* is an alias ARN/)
+    expect(construct(ALIAS)).toThrow(/^KmsRsaKeyring keyId must name a key, but .* is an alias ARN/)
   })
 })
 

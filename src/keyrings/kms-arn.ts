@@ -89,7 +89,7 @@ export function parseKmsKeyArn(arn: string, what?: string): KmsArn {
   const parsed = parseKmsArn(arn, what)
   if (parsed.resourceType !== 'key') {
     throw new ConfigurationError(
-      `${what ?? 'A KMS key ARN'} is required, but ${quoteIdentifier(arn)} is an alias ARN. Give the key ARN (arn:…:key/…) the alias points to.`,
+      `${what ?? 'A KMS key ARN'} must name a key, but ${quoteIdentifier(arn)} is an alias ARN. Give the key ARN (arn:…:key/…) the alias points to.`,
     )
   }
   return parsed
