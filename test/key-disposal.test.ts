@@ -1,5 +1,6 @@
 // Message keys are zeroed when the message is done: every AES-GCM key the engine makes for a message is
 // disposed on success, on every failure after it was made, and when a stream ends or is aborted.
+import { generateKeyPairSync } from 'node:crypto'
 import { inspect } from 'node:util'
 import { describe, expect, it } from 'vitest'
 import { nodeBackend } from '../src/backend/node.js'
@@ -7,7 +8,7 @@ import { webCryptoBackend } from '../src/backend/webcrypto.js'
 import type { AeadKey, CryptoBackend } from '../src/backend/types.js'
 import { decryptWith } from '../src/decrypt.js'
 import { encryptWith } from '../src/encrypt.js'
-import { KmsKeyring, RawAesKeyring, type EncryptionMaterials, type Keyring } from '../src/index.js'
+import { ConfigurationError, KmsKeyring, KmsRsaKeyring, RawAesKeyring, type EncryptionMaterials, type Keyring } from '../src/index.js'
 import { addIntermediateRecipient, openIntermediate } from '../src/keyrings/intermediate.js'
 import { ALGORITHM_SUITE_IDS, suiteFromOption } from '../src/suites.js'
 import { dbeSuite } from '../src/suites-dbe.js'
@@ -298,10 +299,13 @@ function keyRecordingBackend(overrides: Partial<CryptoBackend> = {}): { backend:
 const zeroed = (key: Uint8Array) => key.every((byte) => byte === 0)
 const directSuite = suiteFromOption(0x0478)
 const intermediateSuite = dbeSuite(0x6700)
+const KMS_RSA_ARN = 'arn:aws:kms:us-east-1:111122223333:key/22222222-3333-4444-5555-666666666666'
+const KMS_RSA_PUBLIC_KEY = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ type: 'spki', format: 'pem' }) as string
 const materialsOf = (suite: EncryptionMaterials['suite']): EncryptionMaterials => ({ suite, encryptionContext: { tenant: 'acme' }, encryptedDataKeys: [] })
 
 describe('keys a keyring makes are zeroed when it fails', () => {
   const rsa = () => rsaKeyring('OAEP-SHA256')
+  const kmsRsa = () => new KmsRsaKeyring({ keyId: KMS_RSA_ARN, encryptionAlgorithm: 'RSAES_OAEP_SHA_256', publicKey: KMS_RSA_PUBLIC_KEY })
   const failingKms = () =>
     new KmsKeyring({
       generatorKeyId: 'arn:aws:kms:us-east-1:111122223333:key/11111111-2222-3333-4444-555555555555',
@@ -312,12 +316,25 @@ describe('keys a keyring makes are zeroed when it fails', () => {
     ['a raw RSA keyring whose wrapping fails', directSuite, rsa, 1],
     ['a raw RSA keyring whose wrapping of an intermediate key fails', intermediateSuite, rsa, 2],
     ['a KMS keyring whose GenerateDataKey fails for an intermediate key', intermediateSuite, failingKms, 1],
+    ['a KMS RSA keyring whose wrapping fails', directSuite, kmsRsa, 1],
   ] as const)('%s: the data key (and intermediate key) it made', async (_name, suite, make, count) => {
     const { backend, keys } = keyRecordingBackend({ rsaEncrypt: () => Promise.reject(new Error('no RSA here')) })
     const error = await rejectionOf((make() as Keyring).onEncrypt(materialsOf(suite), backend))
     expect(error).toMatchObject({ code: 'KEYRING_FAILURE' })
     expect(keys).toHaveLength(count)
     expect(keys.every(zeroed)).toBe(true)
+  })
+
+  it('a KMS RSA keyring whose wrapping fails leaves a data key it was given as it was, and says which key failed', async () => {
+    const cause = new Error('no RSA here')
+    const { backend } = keyRecordingBackend({ rsaEncrypt: () => Promise.reject(cause) })
+    const materials = { ...materialsOf(directSuite), plaintextDataKey: new Uint8Array(32).fill(6) }
+    const error = await rejectionOf(kmsRsa().onEncrypt(materials, backend))
+    expect(error).toMatchObject({ code: 'KEYRING_FAILURE', message: `KmsRsaKeyring could not wrap the data key for ${KMS_RSA_ARN} with RSAES_OAEP_SHA_256.`, cause })
+    expect(materials.plaintextDataKey.every((byte) => byte === 6)).toBe(true)
+    // A typed error from the backend is passed on as it is.
+    const refusal = new ConfigurationError('this backend has no RSA')
+    expect(await rejectionOf(kmsRsa().onEncrypt(materials, keyRecordingBackend({ rsaEncrypt: () => Promise.reject(refusal) }).backend))).toBe(refusal)
   })
 
   it.each([directSuite, intermediateSuite])('a raw AES keyring whose wrapping fails (suite %#): the data key (and intermediate key) it made', async (suite) => {

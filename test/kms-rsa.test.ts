@@ -282,29 +282,46 @@ describe('KmsRsaKeyring refusals', () => {
     const { generateKeyPairSync } = await import('node:crypto')
     const small = generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ type: 'spki', format: 'pem' }) as string
     const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }) as string
-    const bad: object[] = [
-      {},
-      { keyId: '', encryptionAlgorithm: 'RSAES_OAEP_SHA_256' },
-      { keyId: 'b3537ef1-d8dc-4780-9f5a-55776cbb2f7f', encryptionAlgorithm: 'RSAES_OAEP_SHA_256' },
-      { keyId: 'alias/rsa', encryptionAlgorithm: 'RSAES_OAEP_SHA_256' },
-      { keyId: 'arn:aws:kms:us-east-1:111122223333:alias/rsa', encryptionAlgorithm: 'RSAES_OAEP_SHA_256' },
-      { keyId: 'arn:aws:kms:us-east-1:111122223333', encryptionAlgorithm: 'RSAES_OAEP_SHA_256' },
-      { keyId: arn },
-      { keyId: arn, encryptionAlgorithm: 'SYMMETRIC_DEFAULT' },
-      { keyId: arn, encryptionAlgorithm: 'RSAES_PKCS1_V1_5' },
-      { keyId: arn, encryptionAlgorithm: 'RSAES_OAEP_SHA_256', publicKey: 'not a pem' },
-      { keyId: arn, encryptionAlgorithm: 'RSAES_OAEP_SHA_256', publicKey: KMS_RSA_KAT.privateKeyPem },
-      { keyId: arn, encryptionAlgorithm: 'RSAES_OAEP_SHA_256', publicKey: small },
-      { keyId: arn, encryptionAlgorithm: 'RSAES_OAEP_SHA_256', publicKey: ec },
-      { keyId: arn, encryptionAlgorithm: 'RSAES_OAEP_SHA_256', publicKey: new Uint8Array([0x30, 0x03, 1, 2, 3]) },
-      { keyId: arn, encryptionAlgorithm: 'RSAES_OAEP_SHA_256', publicKey: 42 },
-      { keyId: arn, encryptionAlgorithm: 'RSAES_OAEP_SHA_256', kmsClient: {} },
-      { keyId: arn, encryptionAlgorithm: 'RSAES_OAEP_SHA_256', clientSupplier: 'x' },
-      { keyId: arn, encryptionAlgorithm: 'RSAES_OAEP_SHA_256', kmsClient: katKms().client, clientSupplier: () => katKms().client },
-      { keyId: arn, encryptionAlgorithm: 'RSAES_OAEP_SHA_256', grantTokens: [''] },
+    // The same RSA key in PKCS#1 form, which KMS never returns: refused for its block, not for the DER inside.
+    const pkcs1 = createPublicKey(publicKeyPem).export({ type: 'pkcs1', format: 'pem' }) as string
+    const notAnArn = (keyId: string, separators: number) =>
+      `KmsRsaKeyring keyId "${keyId}" is not a valid AWS KMS ARN: it has ${separators} ":" separators; a KMS ARN has 5 (arn:partition:kms:region:account:key/id).`
+    const algorithm = (got: string) => `KmsRsaKeyring encryptionAlgorithm must be RSAES_OAEP_SHA_256 or RSAES_OAEP_SHA_1; got ${got}.`
+    const withKey = (publicKey: unknown) => ({ keyId: arn, encryptionAlgorithm: 'RSAES_OAEP_SHA_256', publicKey })
+    const bad: Array<[object, string]> = [
+      [{}, 'KmsRsaKeyring keyId must be a string; got undefined.'],
+      [{ keyId: '', encryptionAlgorithm: 'RSAES_OAEP_SHA_256' }, notAnArn('', 0)],
+      [{ keyId: 'b3537ef1-d8dc-4780-9f5a-55776cbb2f7f', encryptionAlgorithm: 'RSAES_OAEP_SHA_256' }, notAnArn('b3537ef1-d8dc-4780-9f5a-55776cbb2f7f', 0)],
+      [{ keyId: 'alias/rsa', encryptionAlgorithm: 'RSAES_OAEP_SHA_256' }, notAnArn('alias/rsa', 0)],
+      [
+        { keyId: 'arn:aws:kms:us-east-1:111122223333:alias/rsa', encryptionAlgorithm: 'RSAES_OAEP_SHA_256' },
+        'KmsRsaKeyring keyId must name a key, but "arn:aws:kms:us-east-1:111122223333:alias/rsa" is an alias ARN. Give the key ARN (arn:…:key/…) the alias points to.',
+      ],
+      [{ keyId: 'arn:aws:kms:us-east-1:111122223333', encryptionAlgorithm: 'RSAES_OAEP_SHA_256' }, notAnArn('arn:aws:kms:us-east-1:111122223333', 4)],
+      [{ keyId: arn }, algorithm('undefined')],
+      [{ keyId: arn, encryptionAlgorithm: 'SYMMETRIC_DEFAULT' }, algorithm('"SYMMETRIC_DEFAULT"')],
+      [{ keyId: arn, encryptionAlgorithm: 'RSAES_PKCS1_V1_5' }, algorithm('"RSAES_PKCS1_V1_5"')],
+      [withKey('not a pem'), 'KmsRsaKeyring publicKey is not a PEM public key (-----BEGIN PUBLIC KEY-----).'],
+      [withKey(KMS_RSA_KAT.privateKeyPem), 'KmsRsaKeyring publicKey must be an SPKI public key ("PUBLIC KEY" PEM); got a "PRIVATE KEY" block.'],
+      [withKey(pkcs1), 'KmsRsaKeyring publicKey must be an SPKI public key ("PUBLIC KEY" PEM); got a "RSA PUBLIC KEY" block.'],
+      [withKey(small), 'KmsRsaKeyring publicKey has a 1024-bit modulus; encrypting needs at least 2048 bits.'],
+      [withKey(ec), 'KmsRsaKeyring publicKey is not an RSA SubjectPublicKeyInfo: not an RSA public key (algorithm is not rsaEncryption).'],
+      [withKey(new Uint8Array([0x30, 0x03, 1, 2, 3])), 'KmsRsaKeyring publicKey is not an RSA SubjectPublicKeyInfo: algorithm: expected DER tag 0x30.'],
+      [withKey(42), 'KmsRsaKeyring publicKey must be DER bytes or a PEM string (as KMS GetPublicKey returns it); got Number.'],
+      [{ ...withKey(undefined), kmsClient: {} }, 'KmsRsaKeyring kmsClient must be a KMSClient (an object with send).'],
+      [{ ...withKey(undefined), clientSupplier: 'x' }, 'KmsRsaKeyring clientSupplier must be a function from a Region name to a KMS client.'],
+      [{ ...withKey(undefined), kmsClient: katKms().client, clientSupplier: () => katKms().client }, 'KmsRsaKeyring takes a kmsClient or a clientSupplier, not both.'],
+      [{ ...withKey(undefined), grantTokens: [''] }, 'KmsRsaKeyring grantTokens must be an array of non-empty strings.'],
     ]
-    for (const options of bad) expect(construct(options), JSON.stringify(options)).toThrow(ConfigurationError)
+    for (const [options, message] of bad) expect(construct(options), JSON.stringify(options)).toThrow(new ConfigurationError(message))
     expect(construct({ keyId: arn, encryptionAlgorithm: 'RSAES_OAEP_SHA_1', publicKey: publicKeyPem })).not.toThrow()
+  })
+
+  it('without a publicKey it only decrypts: encrypt is refused saying what to pass', async () => {
+    const decryptOnly = new KmsRsaKeyring({ keyId: arn, encryptionAlgorithm: 'RSAES_OAEP_SHA_256', kmsClient: katKms().client })
+    expect(await rejectionOf(encrypt(decryptOnly, 'x', { algorithmSuite: 0x0478 }))).toEqual(
+      new ConfigurationError(`KmsRsaKeyring ${arn} has no publicKey, so it cannot encrypt: pass the key's public half (KMS GetPublicKey).`),
+    )
   })
 
   it('keeps its own copy of a DER public key given as a Buffer (whose slice() shares its memory), in both builds', async () => {
