@@ -85,12 +85,22 @@ function setBody(message: HttpMessage, body: Uint8Array | string): void {
   }
 }
 
-/** The JSON text of a serialized request: a string, bytes, or (newer SDKs) an object whose toString is the JSON. */
+/**
+ * The JSON text of a serialized request: a string, bytes, or (newer SDKs) an object whose toString is the JSON.
+ * Anything else (an object without a toString of its own, one whose toString fails) is undefined: unreadable.
+ */
 function requestText(body: unknown): string | undefined {
   if (typeof body === 'string') return body
   if (isBytes(body)) return decoder.decode(body)
-  if (typeof body === 'object' && body !== null && body.toString !== Object.prototype.toString) return String(body)
-  return undefined
+  if (typeof body !== 'object' || body === null) return undefined
+  const { toString } = body as { toString?: unknown }
+  if (typeof toString !== 'function' || toString === Object.prototype.toString) return undefined
+  try {
+    const text: unknown = toString.call(body)
+    return typeof text === 'string' ? text : undefined
+  } catch {
+    return undefined
+  }
 }
 
 /**
