@@ -122,6 +122,16 @@ describe('encrypted DynamoDB client on dynalite', () => {
       new BatchGetItemCommand({ RequestItems: { [TABLE]: { Keys: [{ pk: { S: 'u2' }, sk: { S: 'o2' } }, { pk: { S: 'u1' }, sk: { S: 'o1' } }] } } }),
     )
     expect(batch.Responses?.[TABLE]?.map((item) => item.card?.S).sort()).toEqual(['4111-u1-o1', '4111-u2-o2'])
+    // A count has no items to decrypt.
+    const counted = await client.send(new QueryCommand({ TableName: TABLE, KeyConditionExpression: 'pk = :p', ExpressionAttributeValues: { ':p': { S: 'u2' } }, Select: 'COUNT' }))
+    expect([counted.Count, counted.Items]).toEqual([2, undefined])
+    // A batch over both tables: the other table's items come back as they are stored.
+    await client.send(new PutItemCommand({ TableName: PLAIN_TABLE, Item: { id: { S: 'b-plain' }, card: { S: 'visible' } } }))
+    const mixed = await client.send(
+      new BatchGetItemCommand({ RequestItems: { [TABLE]: { Keys: [{ pk: { S: 'u2' }, sk: { S: 'o1' } }] }, [PLAIN_TABLE]: { Keys: [{ id: { S: 'b-plain' } }] } } }),
+    )
+    expect(mixed.Responses?.[PLAIN_TABLE]).toEqual([{ id: { S: 'b-plain' }, card: { S: 'visible' } }])
+    expect(normalized(mixed.Responses?.[TABLE]?.[0])).toEqual(normalized(order('u2', 'o1')))
   })
 
   it('BatchWriteItem encrypts puts; DeleteItem returns the decrypted old item; Scan pages decrypt one by one', async () => {
@@ -161,6 +171,25 @@ describe('encrypted DynamoDB client on dynalite', () => {
     await client.send(new PutItemCommand({ TableName: PLAIN_TABLE, Item: { id: { S: 'e1' }, card: { S: 'visible' } } }))
     const stored = await raw.send(new GetItemCommand({ TableName: PLAIN_TABLE, Key: { id: { S: 'e1' } } }))
     expect(stored.Item).toEqual({ id: { S: 'e1' }, card: { S: 'visible' } })
+  })
+
+  it("leaves tables it does not know alone when a request mentions an encrypted table's name only in a value", async () => {
+    // The name in a value makes the client read the request; it must still pass every operation on the other table as it is.
+    const id = { S: TABLE }
+    const values = { ':v': { S: TABLE } }
+    await client.send(new PutItemCommand({ TableName: PLAIN_TABLE, Item: { id, card: { S: TABLE } }, ConditionExpression: 'attribute_not_exists(card)' }))
+    await client.send(new UpdateItemCommand({ TableName: PLAIN_TABLE, Key: { id }, UpdateExpression: 'SET card = :v, note = :v', ExpressionAttributeValues: values }))
+    const plainItem = { id, card: { S: TABLE }, note: { S: TABLE } }
+    expect((await raw.send(new GetItemCommand({ TableName: PLAIN_TABLE, Key: { id } }))).Item).toEqual(plainItem)
+    expect((await client.send(new GetItemCommand({ TableName: PLAIN_TABLE, Key: { id }, ProjectionExpression: 'card' }))).Item).toEqual({ card: { S: TABLE } })
+    const query = await client.send(new QueryCommand({ TableName: PLAIN_TABLE, KeyConditionExpression: 'id = :v', ExpressionAttributeValues: values, ProjectionExpression: 'id, card' }))
+    expect(query.Items).toEqual([{ id, card: { S: TABLE } }])
+    const scan = await client.send(new ScanCommand({ TableName: PLAIN_TABLE, FilterExpression: 'card = :v', ExpressionAttributeValues: values }))
+    expect(scan.Items).toEqual([plainItem])
+    const batch = await client.send(new BatchGetItemCommand({ RequestItems: { [PLAIN_TABLE]: { Keys: [{ id }], ProjectionExpression: 'note' } } }))
+    expect(batch.Responses?.[PLAIN_TABLE]).toEqual([{ note: { S: TABLE } }])
+    const deleted = await client.send(new DeleteItemCommand({ TableName: PLAIN_TABLE, Key: { id }, ConditionExpression: 'card = :v', ExpressionAttributeValues: values, ReturnValues: 'ALL_OLD' }))
+    expect(deleted.Attributes).toEqual(plainItem)
   })
 
   it('a request that names the table by its ARN, as DynamoDB allows, is encrypted and decrypted as one that names it', async () => {
@@ -262,25 +291,118 @@ describe('encrypted DynamoDB client on dynalite', () => {
     expect(got.Item?.card).toEqual({ S: '4111-u3-o1' })
   })
 
-  const refused: [string, () => unknown][] = [
-    ['a condition on an encrypted attribute', () => new PutItemCommand({ TableName: TABLE, Item: order('r', '1'), ConditionExpression: 'attribute_not_exists(#c)', ExpressionAttributeNames: { '#c': 'card' } })],
-    ['the legacy Expected parameter', () => new PutItemCommand({ TableName: TABLE, Item: order('r', '1'), Expected: { pk: { Exists: false } } })],
-    ['a key condition on an encrypted attribute', () => new QueryCommand({ TableName: TABLE, KeyConditionExpression: 'pk = :p AND card = :c', ExpressionAttributeValues: { ':p': { S: 'u1' }, ':c': { S: 'x' } } })],
-    ['a filter on an encrypted attribute', () => new ScanCommand({ TableName: TABLE, FilterExpression: 'begins_with(card, :c)', ExpressionAttributeValues: { ':c': { S: '4111' } } })],
-    ['an update of a signed attribute', () => new UpdateItemCommand({ TableName: TABLE, Key: { pk: { S: 'u1' }, sk: { S: 'o1' } }, UpdateExpression: 'SET #s = :s', ExpressionAttributeNames: { '#s': 'status' }, ExpressionAttributeValues: { ':s': { S: 'refunded' } } })],
-    ['an update of an encrypted attribute', () => new UpdateItemCommand({ TableName: TABLE, Key: { pk: { S: 'u1' }, sk: { S: 'o1' } }, UpdateExpression: 'REMOVE card' })],
-    ['a projection without the header', () => new GetItemCommand({ TableName: TABLE, Key: { pk: { S: 'u1' }, sk: { S: 'o1' } }, ProjectionExpression: 'pk, sk, card' })],
-    ['PartiQL on an encrypted table', () => new ExecuteStatementCommand({ Statement: `SELECT * FROM "${TABLE}" WHERE pk = 'u1'` })],
-    ['batched PartiQL on an encrypted table', () => new BatchExecuteStatementCommand({ Statements: [{ Statement: `SELECT * FROM "${PLAIN_TABLE}"` }, { Statement: `SELECT * FROM "${TABLE}"` }] })],
-    ['a PartiQL transaction on an encrypted table', () => new ExecuteTransactionCommand({ TransactStatements: [{ Statement: `DELETE FROM "${TABLE}" WHERE pk = 'u1' AND sk = 'o1'` }] })],
-    ['a #placeholder ExpressionAttributeNames does not define', () => new ScanCommand({ TableName: TABLE, FilterExpression: '#s = :s', ExpressionAttributeValues: { ':s': { S: 'x' } } })],
+  const key = { pk: { S: 'u1' }, sk: { S: 'o1' } }
+  const on = (operation: string, problem: string) => `${operation} on encrypted table "${TABLE}": ${problem}`
+  const encrypted = (what: string) => `${what} uses "card", which is encrypted (ENCRYPT_AND_SIGN); DynamoDB cannot compare ciphertext.`
+  const projection = (missing: string) => `ProjectionExpression must include ${missing}: items are verified as a whole.`
+  const legacy = (parameter: string) => `${parameter} is not supported; use the expression parameters instead.`
+  const partiql = (operation: string) => on(operation, 'PartiQL statements on encrypted tables are not supported; use the item operations.')
+  const refused: [string, () => unknown, string][] = [
+    [
+      'a condition on an encrypted attribute',
+      () => new PutItemCommand({ TableName: TABLE, Item: order('r', '1'), ConditionExpression: 'attribute_not_exists(#c)', ExpressionAttributeNames: { '#c': 'card' } }),
+      on('PutItem', encrypted('ConditionExpression')),
+    ],
+    ['the legacy Expected parameter', () => new PutItemCommand({ TableName: TABLE, Item: order('r', '1'), Expected: { pk: { Exists: false } } }), on('PutItem', legacy('Expected'))],
+    [
+      'a key condition on an encrypted attribute',
+      () => new QueryCommand({ TableName: TABLE, KeyConditionExpression: 'pk = :p AND card = :c', ExpressionAttributeValues: { ':p': { S: 'u1' }, ':c': { S: 'x' } } }),
+      on('Query', encrypted('KeyConditionExpression')),
+    ],
+    [
+      'a filter on an encrypted attribute',
+      () => new ScanCommand({ TableName: TABLE, FilterExpression: 'begins_with(card, :c)', ExpressionAttributeValues: { ':c': { S: '4111' } } }),
+      on('Scan', encrypted('FilterExpression')),
+    ],
+    [
+      'an update of a signed attribute',
+      () => new UpdateItemCommand({ TableName: TABLE, Key: key, UpdateExpression: 'SET #s = :s', ExpressionAttributeNames: { '#s': 'status' }, ExpressionAttributeValues: { ':s': { S: 'refunded' } } }),
+      on('UpdateItem', 'UpdateExpression names "status", which is signed (every attribute but those allowed unsigned): an update may name only unsigned attributes; write the whole item with PutItem instead.'),
+    ],
+    [
+      'an update of an encrypted attribute',
+      () => new UpdateItemCommand({ TableName: TABLE, Key: key, UpdateExpression: 'REMOVE card' }),
+      on('UpdateItem', 'UpdateExpression names "card", which is signed (every attribute but those allowed unsigned): an update may name only unsigned attributes; write the whole item with PutItem instead.'),
+    ],
+    [
+      'a delete conditioned on an encrypted attribute',
+      () => new DeleteItemCommand({ TableName: TABLE, Key: key, ConditionExpression: 'card = :c', ExpressionAttributeValues: { ':c': { S: '4111' } } }),
+      on('DeleteItem', encrypted('ConditionExpression')),
+    ],
+    ['a delete with the legacy Expected parameter', () => new DeleteItemCommand({ TableName: TABLE, Key: key, Expected: { card: { Exists: true } } }), on('DeleteItem', legacy('Expected'))],
+    [
+      'a projection without the header',
+      () => new GetItemCommand({ TableName: TABLE, Key: key, ProjectionExpression: 'pk, sk, card' }),
+      on('GetItem', projection('"aws_dbe_head", "aws_dbe_foot", "amount", "tags", "status"')),
+    ],
+    [
+      'a projection without the footer alone',
+      () => new GetItemCommand({ TableName: TABLE, Key: key, ProjectionExpression: 'pk, sk, card, amount, tags, status, aws_dbe_head' }),
+      on('GetItem', projection('"aws_dbe_foot"')),
+    ],
+    [
+      'a batch read projecting no signed attribute',
+      () => new BatchGetItemCommand({ RequestItems: { [TABLE]: { Keys: [key], ProjectionExpression: 'pk, sk, aws_dbe_head, aws_dbe_foot' } } }),
+      on('BatchGetItem', projection('"card", "amount", "tags", "status"')),
+    ],
+    [
+      'a batch read with the legacy AttributesToGet parameter',
+      () => new BatchGetItemCommand({ RequestItems: { [PLAIN_TABLE]: { Keys: [{ id: { S: 'x' } }] }, [TABLE]: { Keys: [key], AttributesToGet: ['pk'] } } }),
+      on('BatchGetItem', legacy('AttributesToGet')),
+    ],
+    [
+      'a transactional read projecting the keys alone',
+      () => new TransactGetItemsCommand({ TransactItems: [{ Get: { TableName: TABLE, Key: key, ProjectionExpression: 'pk, sk' } }] }),
+      on('TransactGetItems', projection('"aws_dbe_head", "aws_dbe_foot", "card", "amount", "tags", "status"')),
+    ],
+    ['PartiQL on an encrypted table', () => new ExecuteStatementCommand({ Statement: `SELECT * FROM "${TABLE}" WHERE pk = 'u1'` }), partiql('ExecuteStatement')],
+    [
+      'batched PartiQL on an encrypted table',
+      () => new BatchExecuteStatementCommand({ Statements: [{ Statement: `SELECT * FROM "${PLAIN_TABLE}"` }, { Statement: `SELECT * FROM "${TABLE}"` }] }),
+      partiql('BatchExecuteStatement'),
+    ],
+    [
+      'a PartiQL transaction on an encrypted table',
+      () => new ExecuteTransactionCommand({ TransactStatements: [{ Statement: `DELETE FROM "${TABLE}" WHERE pk = 'u1' AND sk = 'o1'` }] }),
+      partiql('ExecuteTransaction'),
+    ],
+    [
+      'a #placeholder ExpressionAttributeNames does not define',
+      () => new ScanCommand({ TableName: TABLE, FilterExpression: '#s = :s', ExpressionAttributeValues: { ':s': { S: 'x' } } }),
+      'The expression uses #s, which ExpressionAttributeNames does not define.',
+    ],
   ]
-  for (const [what, command] of refused) {
+  for (const [what, command, message] of refused) {
     it(`refuses ${what} before sending it`, async () => {
-      const failure = await rejectionOf(client.send(command() as never))
-      expect((failure as { code?: string }).code).toBe('UNSUPPORTED_DYNAMODB_REQUEST')
+      expect(await rejectionOf(client.send(command() as never))).toMatchObject({ code: 'UNSUPPORTED_DYNAMODB_REQUEST', message })
     })
   }
+
+  it('takes a projection of every signed attribute, the header and the footer, and a condition on a member of an unsigned attribute', async () => {
+    await client.send(new PutItemCommand({ TableName: TABLE, Item: order('u4', 'o1', { note: { M: { card: { S: 'a note about the card' } } } }) }))
+    const projected = await client.send(
+      new GetItemCommand({
+        TableName: TABLE,
+        Key: { pk: { S: 'u4' }, sk: { S: 'o1' } },
+        ProjectionExpression: 'pk, sk, card, amount, tags, #s, aws_dbe_head, aws_dbe_foot',
+        ExpressionAttributeNames: { '#s': 'status' }, // a reserved word in DynamoDB
+      }),
+    )
+    expect(projected.Item?.card).toEqual({ S: '4111-u4-o1' })
+    expect(projected.Item).not.toHaveProperty('note')
+    // note.card is a member of note (unsigned), not the encrypted card.
+    await client.send(
+      new UpdateItemCommand({
+        TableName: TABLE,
+        Key: { pk: { S: 'u4' }, sk: { S: 'o1' } },
+        UpdateExpression: 'SET note.card = :n',
+        ConditionExpression: 'attribute_exists(note.card)',
+        ExpressionAttributeValues: { ':n': { S: 'changed' } },
+      }),
+    )
+    const got = await client.send(new GetItemCommand({ TableName: TABLE, Key: { pk: { S: 'u4' }, sk: { S: 'o1' } } }))
+    expect(got.Item?.note).toEqual({ M: { card: { S: 'changed' } } })
+  })
 
   it('an update that names a signed attribute anywhere (read into an unsigned one too), or one the actions do not name, says why', async () => {
     const update = (expression: string) =>
@@ -471,6 +593,22 @@ describe('transactions (dynalite has none): the request and response transformat
     }
   })
 
+  it('an item read through an index that no keyring of the table decrypts keeps its own error: the index is not the cause', async () => {
+    const foreign = new DynamoDbItemEncryptor({
+      tableName: TABLE,
+      partitionKeyName: 'pk',
+      sortKeyName: 'sk',
+      attributeActionsOnEncrypt: actions,
+      allowedUnsignedAttributes: ['note'],
+      keyring: aesKeyring(32, 'key-2', 9),
+    })
+    const item = toWireItem(await foreign.encryptItem(order('u7', 'o2') as Item))
+    const input = { TableName: TABLE, IndexName: 'by-status', KeyConditionExpression: '#s = :s', ExpressionAttributeNames: { '#s': 'status' } }
+    const error = await rejectionOf(transformResponse('Query', input, { Items: [item] }, tables, await transformRequest('Query', input, tables)))
+    expect(error).toMatchObject({ code: 'NO_DECRYPTABLE_KEY' })
+    expect((error as Error).message).not.toContain('index')
+  })
+
   it('TransactWriteItems encrypts each Put and TransactGetItems decrypts each response', async () => {
     const input = { TransactItems: [{ Put: { TableName: TABLE, Item: toWireItem(plain) } }, { Delete: { TableName: PLAIN_TABLE, Key: { id: { S: 'x' } } } }] }
     await transformRequest('TransactWriteItems', input, tables)
@@ -592,27 +730,37 @@ describe('transactions (dynalite has none): the request and response transformat
  */
 const bodyText = (body: unknown): string => (typeof body === 'string' ? body : new TextDecoder().decode(body as Uint8Array))
 
+/** What a fake DynamoDB answers: a status and a JSON body, sent as bytes unless `form` turns its text into another body. */
+interface FakeAnswer {
+  status: number
+  body: object | string
+  headers?: Record<string, string>
+  form?: (text: string) => unknown
+}
+
 /**
- * An encrypted client of TABLE whose HTTP handler records each request's body (`sent`) and answers attempt n (from 1)
- * with `answer(n)`: a status and a JSON body. `config` adds client options (`protocol`, `maxAttempts`).
+ * An encrypted client of TABLE whose HTTP handler records each request's body (`sent`) and headers (`headers`) and
+ * answers attempt n (from 1) with `answer(n)`. `config` adds client options (`protocol`, `maxAttempts`).
  */
 function fakeDynamoDb(
-  answer: (attempt: number) => { status: number; body: object | string } = () => ({ status: 200, body: {} }),
+  answer: (attempt: number) => FakeAnswer = () => ({ status: 200, body: {} }),
   config: Record<string, unknown> = {},
-): { client: DynamoDBClient; sent: string[] } {
+): { client: DynamoDBClient; sent: string[]; headers: Record<string, string>[] } {
   const sent: string[] = []
+  const headers: Record<string, string>[] = []
   const requestHandler = {
-    handle: async (request: { body?: unknown }) => {
+    handle: async (request: { body?: unknown; headers: Record<string, string> }) => {
       const { body: sentBody } = request
       sent.push(sentBody instanceof Readable ? (await sentBody.toArray()).map(bodyText).join('') : bodyText(sentBody))
-      const { status, body } = answer(sent.length)
-      const bytes = Buffer.from(typeof body === 'string' ? body : JSON.stringify(body))
-      return { response: { statusCode: status, headers: { 'content-type': 'application/x-amz-json-1.0' }, body: bytes } }
+      headers.push({ ...request.headers })
+      const { status, body, headers: extra = {}, form = (text: string) => Buffer.from(text) } = answer(sent.length)
+      const text = typeof body === 'string' ? body : JSON.stringify(body)
+      return { response: { statusCode: status, headers: { 'content-type': 'application/x-amz-json-1.0', ...extra }, body: form(text) } }
     },
   }
   const credentials = { accessKeyId: 'AKIDLOCAL', secretAccessKey: 'local' }
   const plain = new DynamoDBClient({ region: 'us-east-1', requestHandler, maxAttempts: 1, credentials, ...config } as DynamoDBClientConfig)
-  return { client: createEncryptedDynamoDbClient(plain, { tables: { [TABLE]: encryptor() } }), sent }
+  return { client: createEncryptedDynamoDbClient(plain, { tables: { [TABLE]: encryptor() } }), sent, headers }
 }
 
 describe('BatchWriteItem through the client', () => {
@@ -713,6 +861,159 @@ describe('requests the client cannot read are refused, not sent as they are', ()
   })
 })
 
+describe('the bodies and headers the client reads and rewrites', () => {
+  const key = { pk: { S: 'u5' }, sk: { S: 'o1' } }
+  const get = new GetItemCommand({ TableName: TABLE, Key: key })
+  const put = new PutItemCommand({ TableName: TABLE, Item: order('u5', 'o1') })
+  /** A middleware at the serialize step, after the client's serializer and before the encrypting one: it changes the request. */
+  const changingRequest = (client: DynamoDBClient, change: (request: { body?: unknown; headers: Record<string, string> }) => void) => {
+    const middleware = (next: (args: unknown) => Promise<unknown>) => async (args: unknown) => {
+      change((args as { request: { body?: unknown; headers: Record<string, string> } }).request)
+      return next(args)
+    }
+    client.middlewareStack.add(middleware as never, { step: 'serialize', name: 'changingRequest' })
+  }
+
+  it('a response body in any form an HTTP handler gives: bytes, text, a Node stream, chunks of text, a web stream without async iteration', async () => {
+    const stored = JSON.stringify({ Item: toWireItem(await encryptor().encryptItem(order('u5', 'o1') as Item)) })
+    const halves = (text: string) => [text.slice(0, 100), text.slice(100)]
+    const forms: [string, (text: string) => unknown][] = [
+      ['bytes', (text) => Buffer.from(text)],
+      ['text', (text) => text],
+      ['a Node stream of Buffers', (text) => Readable.from(halves(text).map((half) => Buffer.from(half)))],
+      ['a Node stream of plain bytes', (text) => Readable.from(halves(text).map((half) => new Uint8Array(Buffer.from(half))))],
+      ['chunks of text', (text) => (async function* () { yield* halves(text) })()],
+      [
+        'a web stream without async iteration (as in Safari)',
+        (text) => {
+          const stream = new Blob([text]).stream()
+          Object.defineProperty(stream, Symbol.asyncIterator, { value: undefined })
+          return stream
+        },
+      ],
+    ]
+    for (const [name, form] of forms) {
+      const { client } = fakeDynamoDb(() => ({ status: 200, body: stored, form }))
+      expect(normalized((await client.send(get)).Item), name).toEqual(normalized(order('u5', 'o1')))
+    }
+    const { client } = fakeDynamoDb(() => ({ status: 200, body: stored, form: () => undefined }))
+    expect(await rejectionOf(client.send(get))).toMatchObject({ code: 'MALFORMED_ITEM', message: 'The DynamoDB response body is not JSON.' })
+    // JSON, but not of the shape DynamoDB answers: whatever fails on it is reported as a response that could not be decrypted.
+    const batch = new BatchGetItemCommand({ RequestItems: { [TABLE]: { Keys: [key] } } })
+    const { client: odd } = fakeDynamoDb(() => ({ status: 200, body: { Responses: { [TABLE]: 'items' } } }))
+    const failure = await rejectionOf(odd.send(batch))
+    expect(failure).toMatchObject({ code: 'MALFORMED_ITEM', message: "DynamoDB's BatchGetItem response could not be decrypted." })
+    expect((failure as Error).cause).toBeInstanceOf(TypeError)
+  })
+
+  it('a rewritten body carries its own length, and no checksum of the body DynamoDB sent', async () => {
+    const stored = JSON.stringify({ Item: toWireItem(await encryptor().encryptItem(order('u5', 'o1') as Item)) })
+    const { client, sent, headers } = fakeDynamoDb(() => ({
+      status: 200,
+      body: stored,
+      headers: { 'Content-Length': String(Buffer.byteLength(stored)), 'X-Amz-Crc32': '12345' },
+    }))
+    // A length set before the encrypting middleware runs would no longer fit the encrypted body: it is set again.
+    changingRequest(client, (request) => {
+      request.headers['Content-Length'] = String(Buffer.byteLength(bodyText(request.body)))
+    })
+    const seen: { headers: Record<string, string>; length: number }[] = []
+    const observer = (next: (args: unknown) => Promise<{ response: { headers: Record<string, string>; body: Uint8Array } }>) => async (args: unknown) => {
+      const result = await next(args)
+      seen.push({ headers: { ...result.response.headers }, length: result.response.body.length })
+      return result
+    }
+    client.middlewareStack.addRelativeTo(observer as never, { relation: 'before', toMiddleware: 'kmsEnvelopeDecryptResponse', name: 'observer' })
+    // An unsigned value that is not ASCII: the length is in bytes, not characters.
+    await client.send(new PutItemCommand({ TableName: TABLE, Item: order('u5', 'o1', { note: { S: 'déposer à la porte' } }) }))
+    expect(sent[0]).toContain('déposer')
+    expect(headers[0]?.['Content-Length']).toBe(String(Buffer.byteLength(sent[0]!)))
+    expect(sent[0]).toContain('aws_dbe_head')
+    await client.send(get)
+    expect(seen[1]?.headers['Content-Length']).toBe(String(seen[1]?.length))
+    expect(seen[1]?.length).toBeLessThan(Buffer.byteLength(stored))
+    expect(seen[1]?.headers).not.toHaveProperty('X-Amz-Crc32')
+  })
+
+  it('a request body another middleware made text, plain bytes or an object whose text is the JSON is read and encrypted', async () => {
+    const forms: [string, (json: string) => unknown][] = [
+      ['text', (json) => json],
+      ['plain bytes', (json) => new Uint8Array(Buffer.from(json))],
+      ['an object whose toString is the JSON', (json) => ({ toString: () => json })],
+    ]
+    for (const [name, form] of forms) {
+      const { client, sent } = fakeDynamoDb()
+      changingRequest(client, (request) => {
+        request.body = form(bodyText(request.body))
+      })
+      await client.send(put)
+      expect(JSON.parse(sent[0]!).Item.aws_dbe_head, name).toBeDefined()
+      expect(sent[0], name).not.toContain('4111')
+    }
+  })
+
+  it('a request body it cannot read is refused saying what it is, and one without a protocol header says what it reads', async () => {
+    const refused = (kind: string) =>
+      `The encrypted DynamoDB client cannot read this PutItem request: its body is ${kind}, not the JSON text or bytes the AWS SDK serializes. ` +
+      "A middleware that runs before the client's own (at the build step) changed it: add such middleware at the finalizeRequest step."
+    const bodies: [unknown, string][] = [
+      [undefined, 'missing'],
+      [null, 'missing'],
+      [42, 'of type number'],
+      [{ Item: {} }, 'of type Object'],
+      [Object.create(null), 'of type object'],
+      [{ toString: () => ({}) }, 'of type Object'],
+      [
+        {
+          toString: () => {
+            throw new Error('consumed')
+          },
+        },
+        'of type Object',
+      ],
+    ]
+    for (const [body, kind] of bodies) {
+      const { client, sent } = fakeDynamoDb()
+      changingRequest(client, (request) => {
+        request.body = body
+      })
+      expect(await rejectionOf(client.send(put)), kind).toMatchObject({ code: 'UNSUPPORTED_DYNAMODB_REQUEST', message: refused(kind) })
+      expect(sent).toEqual([])
+    }
+    const { client, sent } = fakeDynamoDb()
+    changingRequest(client, (request) => {
+      for (const name of Object.keys(request.headers)) if (/^(x-amz-target|content-type)$/i.test(name)) delete request.headers[name]
+    })
+    expect(await rejectionOf(client.send(put))).toMatchObject({
+      code: 'UNSUPPORTED_DYNAMODB_REQUEST',
+      message: "The encrypted DynamoDB client reads requests in DynamoDB's JSON protocol (awsJson1_0, the AWS SDK's default): leave the DynamoDBClient's protocol option unset.",
+    })
+    expect(sent).toEqual([])
+  })
+
+  it("an SDK call's abort signal of the AWS SDK's own older kind (no addEventListener) is left to the SDK", async () => {
+    const { client, sent } = fakeDynamoDb()
+    await client.send(put, { abortSignal: { aborted: false, onabort: null } as never })
+    expect(sent[0]).toContain('aws_dbe_head')
+  })
+
+  it("an error response that is not DynamoDB's JSON reaches the caller as the SDK reads it, not as MALFORMED_ITEM", async () => {
+    for (const [status, body] of [
+      [500, '<html>Bad gateway</html>'],
+      [503, ''],
+      [300, 'moved'],
+      [400, 'null'],
+      [400, '42'],
+      [400, { __type: 5, message: 'odd' }],
+    ] as const) {
+      const { client } = fakeDynamoDb(() => ({ status, body }))
+      const failure = (await rejectionOf(client.send(get))) as { code?: string; $metadata?: { httpStatusCode?: number } }
+      expect(failure.code, `${status} ${JSON.stringify(body)}`).toBeUndefined()
+      expect(failure.$metadata?.httpStatusCode, `${status} ${JSON.stringify(body)}`).toBe(status)
+    }
+  })
+})
+
 describe('errors that carry items (ReturnValuesOnConditionCheckFailure ALL_OLD; dynalite returns none): through the client', () => {
   /** An encrypted client whose HTTP handler answers every request with `status` and the JSON `body`. */
   const answering = (status: number, body: object | string): DynamoDBClient => fakeDynamoDb(() => ({ status, body })).client
@@ -739,6 +1040,15 @@ describe('errors that carry items (ReturnValuesOnConditionCheckFailure ALL_OLD; 
     expect(other.Item).toEqual({ id: { S: 'x' } })
     const garbled = (await rejectionOf(answering(400, 'not json').send(put()))) as { name: string }
     expect(garbled.name).not.toBe('ConditionalCheckFailedException')
+    // A request on another table that mentions this one's name in a value is read, and its error item still left alone.
+    const mentioning = new PutItemCommand({
+      TableName: PLAIN_TABLE,
+      Item: { id: { S: 'x' }, note: { S: TABLE } },
+      ConditionExpression: 'attribute_not_exists(id)',
+      ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+    })
+    const plain = (await rejectionOf(answering(400, conditionFailed({ id: { S: 'x' }, note: { S: TABLE } })).send(mentioning))) as { name: string; Item?: unknown }
+    expect([plain.name, plain.Item]).toEqual(['ConditionalCheckFailedException', { id: { S: 'x' }, note: { S: TABLE } }])
   })
 
   it('a successful response that cannot be read or decrypted is MALFORMED_ITEM: not JSON, an attribute of unknown type, an item that is null, a binary that is not base64, nesting without end', async () => {
