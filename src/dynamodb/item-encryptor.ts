@@ -313,7 +313,7 @@ function conversionReason(error: unknown): string {
   }
   if (/^Special numeric value/.test(message)) return 'NaN or an infinite number, which DynamoDB cannot store'
   if (/non-empty set/.test(message)) return 'an empty Set (or pass the option convertEmptyValues: true)'
-  if (/removeUndefinedValues/.test(message)) return 'undefined in an array or Set (or pass the option removeUndefinedValues: true)'
+  if (/removeUndefinedValues/.test(message)) return 'undefined in an object, array or Set (encryptObject drops such values unless its option removeUndefinedValues is false)'
   if (/^Unsupported type passed|^Only Number Set|Symbol/.test(message)) {
     return 'a value of a type it does not take: a Symbol, a Date, a class instance (or pass the option convertClassInstanceToMap: true), or a Set of other values than numbers, strings or binaries'
   }

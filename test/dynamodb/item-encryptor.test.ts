@@ -114,6 +114,16 @@ describe('DynamoDbItemEncryptor configuration', () => {
       'DynamoDbItemEncryptor partitionKeyName is 256 bytes of UTF-8; at most 255 are allowed.',
     ],
     [
+      'a partition key name starting with a lone surrogate',
+      { partitionKeyName: '\ud800pk' },
+      'DynamoDbItemEncryptor partitionKeyName "\\ud800pk" has a lone UTF-16 surrogate, which UTF-8 cannot store (it would become U+FFFD): fix or remove that character.',
+    ],
+    [
+      'a logical table name ending with a lone surrogate',
+      { logicalTableName: 'orders\udfff' },
+      'DynamoDbItemEncryptor logicalTableName "orders\\udfff" has a lone UTF-16 surrogate, which UTF-8 cannot store (it would become U+FFFD): fix or remove that character.',
+    ],
+    [
       'a logical table name over 65535 bytes of UTF-8',
       { logicalTableName: 'x'.repeat(65_536) },
       'DynamoDbItemEncryptor logicalTableName is 65536 bytes of UTF-8; at most 65535 are allowed.',
@@ -274,7 +284,8 @@ describe('DynamoDbItemEncryptor items', () => {
       'MALFORMED_ITEM: The item has neither aws_dbe_head nor aws_dbe_foot: it was not encrypted (set a plaintextPolicy that allows plaintext reads while migrating a table).'
     expect(await refusalOf(encryptor.decryptItem(item))).toBe(notEncrypted)
     const stored = await encryptor.encryptItem(item)
-    expect(await refusalOf(encryptor.decryptItem({ ...stored, aws_dbe_head: { S: 'x' } }))).toMatch(/^MALFORMED_ITEM: The item's aws_dbe_head attribute must be a non-empty binary value/)
+    expect(await refusalOf(encryptor.decryptItem({ ...stored, aws_dbe_head: { S: 'x' } }))).toBe("MALFORMED_ITEM: The item's aws_dbe_head attribute must be a non-empty binary value.")
+    expect(await refusalOf(encryptor.decryptItem({ ...stored, aws_dbe_head: { B: new Uint8Array(0) } }))).toBe("MALFORMED_ITEM: The item's aws_dbe_head attribute must be a non-empty binary value.")
     const header = (stored.aws_dbe_head as { B: Uint8Array }).B
     const versioned = header.slice()
     versioned[0] = 3
@@ -389,6 +400,23 @@ describe('DynamoDbItemEncryptor items', () => {
       expect((error as EnvelopeError).code).toBe('INVALID_ITEM')
       expect((error as Error).message).toContain(`${path} is a function`)
     }
+    // In a Set too, where the path names the Set.
+    expect(await rejectionOf(encryptor.encryptObject({ pk: 'u9', sk: 12, card: new Set([() => 'x']) }))).toMatchObject({
+      code: 'INVALID_ITEM',
+      message: 'encryptObject: object.card (a Set member) is a function, which @aws-sdk/util-dynamodb would leave out of the item without a word.',
+    })
+    // undefined is dropped, unless the caller asks otherwise; a stored object never holds it.
+    expect(await encryptor.decryptObject(await encryptor.encryptObject({ pk: 'u9', sk: 12, card: ['4111', undefined], note: undefined }))).toEqual({ pk: 'u9', sk: 12, card: ['4111'] })
+    const undefinedValue = 'undefined in an object, array or Set (encryptObject drops such values unless its option removeUndefinedValues is false)'
+    expect(await rejectionOf(encryptor.encryptObject({ pk: 'u9', sk: 12, card: ['4111', undefined] }, { removeUndefinedValues: false }))).toMatchObject({
+      code: 'INVALID_ITEM',
+      message: `encryptObject: @aws-sdk/util-dynamodb cannot convert the object to a DynamoDB item: ${undefinedValue}. (Its own message is left out: it quotes the value.)`,
+    })
+    const storedObject = await encryptor.encryptObject({ pk: 'u9', sk: 12, card: '4111' })
+    expect(await rejectionOf(encryptor.decryptObject({ ...storedObject, note: undefined }))).toMatchObject({
+      code: 'MALFORMED_ITEM',
+      message: `decryptObject: @aws-sdk/util-dynamodb cannot convert the object to a DynamoDB item: ${undefinedValue}. (Its own message is left out: it quotes the value.)`,
+    })
     const cyclic: Record<string, unknown> = { number: '4111' }
     cyclic.self = cyclic
     expect(await codeOf(encryptor.encryptObject({ pk: 'u9', sk: 12, card: cyclic }))).toBe('INVALID_ITEM')
@@ -469,6 +497,11 @@ describe('DynamoDbItemEncryptor items', () => {
     const listed = await withoutTop.encryptItem({ pk: { S: 'u' }, m: { L: [{ S: 'x' }, given.m as NonNullable<Item[string]>] } })
     const listedObject = { pk: 'u', m: (listed.m as { B: Uint8Array }).B, aws_dbe_head: (listed.aws_dbe_head as { B: Uint8Array }).B, aws_dbe_foot: (listed.aws_dbe_foot as { B: Uint8Array }).B }
     expect(((await rejectionOf(withoutTop.decryptObject(listedObject))) as Error).message).toMatch(/^decryptObject: item\.m\.L\[1\]\.M has a key "__proto__"/)
+    // In an attribute after others.
+    const later = new DynamoDbItemEncryptor({ tableName: 'orders', partitionKeyName: 'pk', attributeActionsOnEncrypt: { pk: 'SIGN_ONLY', a: 'ENCRYPT_AND_SIGN', z: 'ENCRYPT_AND_SIGN' }, keyring: aesKeyring() })
+    const laterItem = await later.encryptItem({ pk: { S: 'u' }, a: { M: { x: { S: 'y' } } }, z: given.m as NonNullable<Item[string]> })
+    const laterObject = Object.fromEntries(Object.entries(laterItem).map(([name, value]) => [name, 'B' in value ? value.B : (value as { S: string }).S]))
+    expect(((await rejectionOf(later.decryptObject(laterObject))) as Error).message).toMatch(/^decryptObject: item\.z\.M has a key "__proto__"/)
   })
 
   it('an @aws-sdk/util-dynamodb that does not load is an INVALID_CONFIGURATION error with the load failure as cause, tried again next time', async () => {
