@@ -104,6 +104,11 @@ describe('DynamoDbItemEncryptor configuration', () => {
       'DynamoDbItemEncryptor algorithmSuite must be 0x6700 or 0x6701 (the DynamoDB item suites); got 0x0478.',
     ],
     [
+      'an algorithm suite given by name',
+      { algorithmSuite: 'ALG_AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384_SYMSIG_HMAC_SHA384' as never },
+      'DynamoDbItemEncryptor algorithmSuite must be 0x6700 or 0x6701 (the DynamoDB item suites); got "ALG_AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384_SYMSIG_HMAC_SHA384".',
+    ],
+    [
       'an unknown plaintext policy',
       { plaintextPolicy: 'ALLOW' as never },
       'DynamoDbItemEncryptor plaintextPolicy must be one of FORBID_PLAINTEXT_WRITE_FORBID_PLAINTEXT_READ, FORBID_PLAINTEXT_WRITE_ALLOW_PLAINTEXT_READ, FORCE_PLAINTEXT_WRITE_ALLOW_PLAINTEXT_READ; got "ALLOW".',
