@@ -1446,7 +1446,7 @@ describe('KMS keyrings against the local KMS emulator (real SDK over HTTP)', () 
       // The SDK's own failure to find one stays reachable, as the cause of the refusal.
       const refusal = (error as Error).cause
       expect(refusal).toBeInstanceOf(ConfigurationError)
-      expect((refusal as Error).cause).toMatchObject({ message: 'Region is missing' })
+      expect((refusal as Error).cause).toBeInstanceOf(Error) // the SDK's, whose words are the SDK's to change
       expect(kms.calls).toHaveLength(0)
     })
 
