@@ -686,6 +686,28 @@ describe('malformed requests (plain fetch)', () => {
     expect((await post({ ...signed, 'X-Amz-Target': 'TrentService.ListAliases' }, '{}')).status).toBe(200)
   })
 
+  it("takes a value at each limit, and refuses one past it in KMS's words", async () => {
+    const answer = async (operation: string, input: object) => {
+      const response = await post({ ...signed, 'X-Amz-Target': `TrentService.${operation}` }, JSON.stringify(input))
+      return (await response.json()) as { __type: string; message: string }
+    }
+    const base64 = (length: number) => Buffer.alloc(length, 1).toString('base64')
+    const cases: [string, object, string][] = [
+      ['DescribeKey', { KeyId: 'k'.repeat(2048) }, 'NotFoundException'],
+      ['DescribeKey', { KeyId: 'k'.repeat(2049) }, "1 validation error detected: Value at 'keyId' failed to satisfy constraint: Member must have length between 1 and 2048"],
+      ['Encrypt', { KeyId: 'alias/none', Plaintext: base64(4096) }, 'NotFoundException'],
+      ['Encrypt', { KeyId: 'alias/none', Plaintext: base64(4097) }, "1 validation error detected: Value at 'plaintext' failed to satisfy constraint: Member must have length between 1 and 4096"],
+      ['GenerateDataKey', { KeyId: 'alias/none', NumberOfBytes: 1024 }, 'NotFoundException'],
+      ['GenerateDataKey', { KeyId: 'alias/none', NumberOfBytes: 1025 }, "1 validation error detected: Value '1025' at 'numberOfBytes' failed to satisfy constraint: Member must have value less than or equal to 1024"],
+      ['GenerateDataKey', { KeyId: 'alias/none', NumberOfBytes: 0 }, "1 validation error detected: Value '0' at 'numberOfBytes' failed to satisfy constraint: Member must have value greater than or equal to 1"],
+    ]
+    for (const [operation, input, expected] of cases) {
+      const { __type, message } = await answer(operation, input)
+      if (expected === 'NotFoundException') expect(__type, `${operation} ${JSON.stringify(input).length}`).toBe(expected)
+      else expect([__type, message], operation).toEqual(['ValidationException', expected])
+    }
+  })
+
   it('GET is refused; the call log records malformed requests too', async () => {
     kms.resetCalls()
     expect((await post({}, '', 'GET')).status).toBe(405)
