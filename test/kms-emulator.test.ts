@@ -393,6 +393,17 @@ describe('errors arrive as the SDK typed exceptions with the real status codes',
     if (ErrorClass) expect(failure).toBeInstanceOf(ErrorClass)
   })
 
+  it('RSA: the longest plaintext a key takes is encrypted; an encryption context on decrypt is refused as on encrypt', async () => {
+    // RSA_2048 with OAEP SHA-1: 256 - 2 * 20 - 2 = 214 bytes.
+    const { CiphertextBlob } = await east.send(new EncryptCommand({ KeyId: rsaArn, Plaintext: new Uint8Array(214).fill(7), EncryptionAlgorithm: 'RSAES_OAEP_SHA_1' }))
+    const decrypted = await east.send(new DecryptCommand({ CiphertextBlob, KeyId: rsaArn, EncryptionAlgorithm: 'RSAES_OAEP_SHA_1' }))
+    expect(decrypted.Plaintext).toEqual(new Uint8Array(214).fill(7))
+    const tooLong = await kmsFailure(east.send(new EncryptCommand({ KeyId: rsaArn, Plaintext: new Uint8Array(215), EncryptionAlgorithm: 'RSAES_OAEP_SHA_1' })))
+    expect([tooLong.name, tooLong.message]).toEqual(['ValidationException', 'Plaintext is 215 bytes; RSA_2048 with RSAES_OAEP_SHA_1 takes at most 214.'])
+    const withContext = await kmsFailure(east.send(new DecryptCommand({ CiphertextBlob, KeyId: rsaArn, EncryptionAlgorithm: 'RSAES_OAEP_SHA_1', EncryptionContext: { a: 'b' } })))
+    expect([withContext.name, withContext.message]).toEqual(['ValidationException', 'EncryptionContext is not supported with asymmetric KMS keys.'])
+  })
+
   it('AccessDeniedException, ThrottlingException and KMSInternalException come from faults (below), with their status', async () => {
     kms.faults.deny(symmetricArn)
     const denied = await kmsFailure(east.send(new DescribeKeyCommand({ KeyId: symmetricArn })))
