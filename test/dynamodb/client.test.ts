@@ -971,6 +971,14 @@ describe('the bodies and headers the client reads and rewrites', () => {
         },
         'of type Object',
       ],
+      [
+        Object.defineProperty({}, 'toString', {
+          get: () => {
+            throw new Error('consumed')
+          },
+        }),
+        'of type Object',
+      ],
     ]
     for (const [body, kind] of bodies) {
       const { client, sent } = fakeDynamoDb()

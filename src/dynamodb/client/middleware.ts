@@ -93,9 +93,9 @@ function requestText(body: unknown): string | undefined {
   if (typeof body === 'string') return body
   if (isBytes(body)) return decoder.decode(body)
   if (typeof body !== 'object' || body === null) return undefined
-  const { toString } = body as { toString?: unknown }
-  if (typeof toString !== 'function' || toString === Object.prototype.toString) return undefined
   try {
+    const { toString } = body as { toString?: unknown } // a getter may throw too
+    if (typeof toString !== 'function' || toString === Object.prototype.toString) return undefined
     const text: unknown = toString.call(body)
     return typeof text === 'string' ? text : undefined
   } catch {
