@@ -1,6 +1,6 @@
 // The KMS emulator driven by the real, unmodified @aws-sdk/client-kms over loopback HTTP, plus raw `fetch`
 // for requests the SDK would never send.
-import { constants, createPublicKey, publicEncrypt, randomBytes } from 'node:crypto'
+import { constants, createPublicKey, generateKeyPairSync, publicEncrypt, randomBytes, type KeyObject } from 'node:crypto'
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -404,6 +404,37 @@ describe('errors arrive as the SDK typed exceptions with the real status codes',
     expect([withContext.name, withContext.message]).toEqual(['ValidationException', 'EncryptionContext is not supported with asymmetric KMS keys.'])
   })
 
+  it('a blob in the symmetric format that names an RSA key does not decrypt, with or without a KeyId', async () => {
+    // Version 1, the key id, then an IV, one byte of ciphertext and a tag: well formed, but the key is not symmetric.
+    const [, , rsaKeyId] = ARN.exec(rsaArn)!
+    const id = Buffer.from(rsaKeyId!, 'ascii')
+    const forged = Buffer.concat([Buffer.of(1, id.length), id, randomBytes(12 + 1 + 16)])
+    const named = await kmsFailure(east.send(new DecryptCommand({ CiphertextBlob: forged })))
+    expect(named).toBeInstanceOf(InvalidCiphertextException)
+    const withKeyId = await kmsFailure(east.send(new DecryptCommand({ CiphertextBlob: forged, KeyId: rsaArn })))
+    expect([withKeyId.name, withKeyId.message]).toEqual(['InvalidKeyUsageException', 'Algorithm SYMMETRIC_DEFAULT is incompatible with key spec RSA_2048.'])
+  })
+
+  it('a symmetric blob is version 1, the key id, a 12-byte IV, the ciphertext and a 16-byte tag; another version or a cut blob names no key', async () => {
+    const [, , otherKeyId] = ARN.exec(otherArn)!
+    const plaintext = utf8('eleven byte')
+    const blob = Buffer.from((await east.send(new EncryptCommand({ KeyId: otherArn, Plaintext: plaintext }))).CiphertextBlob!)
+    const id = Buffer.from(otherKeyId!, 'ascii')
+    expect([blob[0], blob[1], blob.subarray(2, 2 + id.length).equals(id), blob.length]).toEqual([1, id.length, true, 2 + id.length + 12 + plaintext.length + 16])
+    // Asked to decrypt under another key, a blob that names otherArn is IncorrectKeyException; one that names no key
+    // (unknown version, or too short to hold an IV, a byte and a tag) is InvalidCiphertextException.
+    const under = (CiphertextBlob: Uint8Array) => kmsFailure(east.send(new DecryptCommand({ CiphertextBlob, KeyId: symmetricArn })))
+    expect(await under(blob)).toBeInstanceOf(IncorrectKeyException)
+    const version2 = Buffer.from(blob)
+    version2[0] = 2
+    const header = blob.subarray(0, 2 + id.length)
+    for (const [what, altered] of [['version 2', version2], ['cut to 28 bytes after the id', Buffer.concat([header, randomBytes(12 + 16)])]] as const) {
+      expect((await under(altered)).name, what).toBe('InvalidCiphertextException')
+    }
+    // One byte more than that is long enough to name its key.
+    expect((await under(Buffer.concat([header, randomBytes(12 + 1 + 16)]))).name).toBe('IncorrectKeyException')
+  })
+
   it('AccessDeniedException, ThrottlingException and KMSInternalException come from faults (below), with their status', async () => {
     kms.faults.deny(symmetricArn)
     const denied = await kmsFailure(east.send(new DescribeKeyCommand({ KeyId: symmetricArn })))
@@ -521,6 +552,10 @@ describe('state file', () => {
     await firstEast.send(new CreateAliasCommand({ AliasName: 'alias/kept', TargetKeyId: created.KeyId }))
     const disabled = first.createKey({ region: 'us-east-1' })
     first.setKeyEnabled(disabled.arn, false)
+    const rsa = first.createKey({ region: 'us-east-1', keySpec: 'RSA_3072' })
+    const rsaPublicKey = (await firstEast.send(new GetPublicKeyCommand({ KeyId: rsa.arn }))).PublicKey!
+    const spki = createPublicKey({ key: Buffer.from(rsaPublicKey), format: 'der', type: 'spki' })
+    const rsaCiphertext = publicEncrypt({ key: spki, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, utf8('persisted for RSA'))
     const { CiphertextBlob } = await firstEast.send(new EncryptCommand({ KeyId: 'alias/kept', Plaintext: utf8('persisted'), EncryptionContext: { v: '1' } }))
     // An alias moved and one deleted stay so.
     const moved = first.createKey({ region: 'us-east-1' })
@@ -531,7 +566,7 @@ describe('state file', () => {
     await first.close()
 
     const saved = JSON.parse(await readFile(statePath, 'utf8'))
-    expect(saved.keys).toHaveLength(4)
+    expect(saved.keys).toHaveLength(5)
     expect((await stat(statePath)).mode & 0o777).toBe(0o600)
 
     const second = await start({ statePath, regions: ['us-east-1', 'eu-west-1'] })
@@ -547,6 +582,11 @@ describe('state file', () => {
     ])
     expect(aliases[1]!.LastUpdatedDate!.getTime()).toBeGreaterThanOrEqual(aliases[1]!.CreationDate!.getTime())
     expect(await kmsFailure(secondEast.send(new EncryptCommand({ KeyId: disabled.arn, Plaintext: utf8('x') })))).toBeInstanceOf(DisabledException)
+    // The RSA key keeps its private key: the same public key, and what was encrypted for it before still opens.
+    const reloaded = await secondEast.send(new GetPublicKeyCommand({ KeyId: rsa.arn }))
+    expect([reloaded.KeySpec, Buffer.from(reloaded.PublicKey!).equals(Buffer.from(rsaPublicKey))]).toEqual(['RSA_3072', true])
+    const rsaOpened = await secondEast.send(new DecryptCommand({ CiphertextBlob: rsaCiphertext, KeyId: rsa.arn, EncryptionAlgorithm: 'RSAES_OAEP_SHA_256' }))
+    expect(text(rsaOpened.Plaintext)).toBe('persisted for RSA')
 
     const secrets = (saved.keys as { material: string }[]).flatMap(({ material }) => [material, Buffer.from(material, 'base64').toString('hex')])
     const shown = [inspect(second, { showHidden: true, depth: 10 }), JSON.stringify(second), String(second), JSON.stringify(second.calls), inspect(second.faults, { showHidden: true })]
@@ -572,6 +612,36 @@ describe('state file', () => {
       expect((error as Error).message, what).toMatch(problem)
     }
     expect(await readdir(directory)).not.toContainEqual(expect.stringMatching(/\.tmp$/))
+  })
+
+  it('key material that does not fit its key spec stops the start; the cause names the check, never the material', async () => {
+    const valid = JSON.parse(await readFile(join(directory, 'state.json'), 'utf8'))
+    const symmetric = valid.keys.find((key: { keySpec: string }) => key.keySpec === 'SYMMETRIC_DEFAULT')
+    const rsa = valid.keys.find((key: { keySpec: string }) => key.keySpec === 'RSA_3072')
+    const pkcs8 = (privateKey: KeyObject): string => privateKey.export({ format: 'der', type: 'pkcs8' }).toString('base64')
+    const cases: [string, object, string | RegExp][] = [
+      ['16 bytes for a symmetric key', { ...symmetric, material: randomBytes(16).toString('base64') }, 'a SYMMETRIC_DEFAULT key holds 32 bytes, not 16'],
+      ['33 bytes for a symmetric key', { ...symmetric, material: randomBytes(33).toString('base64') }, 'a SYMMETRIC_DEFAULT key holds 32 bytes, not 33'],
+      ['an RSA_3072 key stored as RSA_2048', { ...rsa, keySpec: 'RSA_2048' }, 'the stored private key is not an RSA_2048 key'],
+      ['an RSA-PSS key of the right size', { ...rsa, material: pkcs8(generateKeyPairSync('rsa-pss', { modulusLength: 3072 }).privateKey) }, 'the stored private key is not an RSA_3072 key'],
+      ['an EC key', { ...rsa, material: pkcs8(generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey) }, 'the stored private key is not an RSA_3072 key'],
+      // 32 random bytes are no DER: Node's OpenSSL error, whose wording varies by version.
+      ['a symmetric key stored as RSA', { ...symmetric, keySpec: 'RSA_3072' }, /^ERR_OSSL_/],
+    ]
+    for (const [what, entry, problem] of cases) {
+      const statePath = join(directory, `material-${what.replaceAll(' ', '-')}.json`)
+      await writeFile(statePath, JSON.stringify({ ...valid, keys: [symmetric, entry] }))
+      const error = await rejectionOf(startKmsEmulator({ statePath }))
+      expect(error, what).toMatchObject({ code: 'INVALID_CONFIGURATION', message: `KMS emulator state file ${statePath}: the material of key entry 1 does not load.` })
+      const cause = (error as Error).cause as Error
+      if (typeof problem === 'string') expect(cause.message, what).toBe(problem)
+      else expect((cause as Error & { code?: string }).code, what).toMatch(problem)
+      const material = (entry as { material: string }).material
+      for (const shown of [(error as Error).message, cause.message, inspect(error, { depth: 5 })]) {
+        expect(shown, what).not.toContain(material)
+        expect(shown, what).not.toContain(Buffer.from(material, 'base64').toString('hex'))
+      }
+    }
   })
 
   it('a new state file is written at the start, so a start that could not save fails at once', async () => {
