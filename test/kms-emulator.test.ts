@@ -39,6 +39,7 @@ import {
 import fc from 'fast-check'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { startKmsEmulator, type KmsEmulator } from '../src/testing/index.js'
+import { systemProblem } from '../src/testing/kms-state.js'
 import { rejectionOf } from './helpers/fixtures.js'
 
 const started: KmsEmulator[] = []
@@ -119,14 +120,21 @@ describe('KMS operations through the real SDK', () => {
     })
     expect(described.CreationDate).toBeInstanceOf(Date)
     expect(Math.abs(described.CreationDate!.getTime() - Date.now())).toBeLessThan(60_000)
+    // A single-Region symmetric key: its key material id, and nothing about Regions or deletion.
+    expect(described.CurrentKeyMaterialId).toMatch(/^[0-9a-f]{64}$/)
+    expect([described.MultiRegionConfiguration, described.DeletionDate, described.PendingDeletionWindowInDays]).toEqual([undefined, undefined, undefined])
+    const rsa = (await east.send(new DescribeKeyCommand({ KeyId: rsaArn }))).KeyMetadata!
+    expect(rsa).toMatchObject({ KeySpec: 'RSA_2048', EncryptionAlgorithms: ['RSAES_OAEP_SHA_1', 'RSAES_OAEP_SHA_256'], MultiRegion: false })
+    expect(rsa.CurrentKeyMaterialId).toBeUndefined()
   })
 
   it('CreateKey MultiRegion and ReplicateKey: same mrk id, shared family metadata', async () => {
-    const primary = (await east.send(new CreateKeyCommand({ MultiRegion: true }))).KeyMetadata!
+    const primary = (await east.send(new CreateKeyCommand({ MultiRegion: true, Description: 'the family' }))).KeyMetadata!
     expect(primary.KeyId).toMatch(/^mrk-[0-9a-f]{32}$/)
     const replicated = await east.send(new ReplicateKeyCommand({ KeyId: primary.Arn, ReplicaRegion: 'eu-west-1' }))
     const replica = replicated.ReplicaKeyMetadata!
     expect(replica.KeyId).toBe(primary.KeyId)
+    expect(replica.Description).toBe(primary.Description)
     expect(replica.Arn).toBe(`arn:aws:kms:eu-west-1:111122223333:key/${primary.KeyId}`)
     expect(replica.MultiRegionConfiguration).toEqual({
       MultiRegionKeyType: 'REPLICA',
@@ -137,6 +145,8 @@ describe('KMS operations through the real SDK', () => {
     const again = (await east.send(new DescribeKeyCommand({ KeyId: primary.Arn }))).KeyMetadata!
     expect(again.MultiRegionConfiguration?.MultiRegionKeyType).toBe('PRIMARY')
     expect(again.MultiRegionConfiguration?.ReplicaKeys).toEqual([{ Arn: replica.Arn, Region: 'eu-west-1' }])
+    const described = await east.send(new ReplicateKeyCommand({ KeyId: primary.Arn, ReplicaRegion: 'us-west-2', Description: 'its own' }))
+    expect(described.ReplicaKeyMetadata!.Description).toBe('its own')
     expect((await kmsFailure(east.send(new ReplicateKeyCommand({ KeyId: primary.Arn, ReplicaRegion: 'eu-west-1' })))).name).toBe('AlreadyExistsException')
     expect(await kmsFailure(east.send(new ReplicateKeyCommand({ KeyId: symmetricArn, ReplicaRegion: 'eu-west-1' })))).toBeInstanceOf(
       UnsupportedOperationException,
@@ -168,6 +178,7 @@ describe('KMS operations through the real SDK', () => {
     expect(bySize.KeyMaterialId).toMatch(/^[0-9a-f]{64}$/)
     const reopened = await east.send(new DecryptCommand({ CiphertextBlob: bySize.CiphertextBlob, EncryptionContext: context }))
     expect(Buffer.from(reopened.Plaintext!).equals(Buffer.from(bySize.Plaintext!))).toBe(true)
+    expect(reopened.KeyMaterialId).toBe(bySize.KeyMaterialId)
     const bySpec = await east.send(new GenerateDataKeyCommand({ KeyId: symmetricArn, KeySpec: 'AES_128' }))
     expect(bySpec.Plaintext).toHaveLength(16)
     const hidden = await east.send(new GenerateDataKeyWithoutPlaintextCommand({ KeyId: symmetricArn, KeySpec: 'AES_256', EncryptionContext: context }))
@@ -203,7 +214,11 @@ describe('KMS operations through the real SDK', () => {
     expect(scheduled.DeletionDate!.getTime() - Date.now()).toBeGreaterThan(6.9 * 86_400_000)
     expect(await kmsFailure(east.send(new EncryptCommand({ KeyId: keyId, Plaintext: utf8('x') })))).toBeInstanceOf(KMSInvalidStateException)
     expect(await kmsFailure(east.send(new EnableKeyCommand({ KeyId: keyId })))).toBeInstanceOf(KMSInvalidStateException)
-    expect((await east.send(new DescribeKeyCommand({ KeyId: keyId }))).KeyMetadata).toMatchObject({ KeyState: 'PendingDeletion', PendingDeletionWindowInDays: 7 })
+    expect((await east.send(new DescribeKeyCommand({ KeyId: keyId }))).KeyMetadata).toMatchObject({
+      KeyState: 'PendingDeletion',
+      PendingDeletionWindowInDays: 7,
+      DeletionDate: scheduled.DeletionDate,
+    })
   })
 
   it('CreateAlias and ListAliases, filtered by key and paged', async () => {
@@ -304,6 +319,8 @@ describe('KMS operations through the real SDK', () => {
       expect([encrypted.CiphertextBlob!.length, encrypted.EncryptionAlgorithm]).toEqual([256, algorithm])
       const decrypted = await east.send(new DecryptCommand({ CiphertextBlob: encrypted.CiphertextBlob, KeyId: rsaArn, EncryptionAlgorithm: algorithm }))
       expect([text(decrypted.Plaintext), decrypted.EncryptionAlgorithm]).toEqual(['inside', algorithm])
+      // Key material ids belong to symmetric keys only.
+      expect(decrypted.KeyMaterialId).toBeUndefined()
     }
     const wrongHash = await east.send(new EncryptCommand({ KeyId: rsaArn, Plaintext: utf8('x'), EncryptionAlgorithm: 'RSAES_OAEP_SHA_1' }))
     expect(
@@ -345,6 +362,26 @@ describe('Region routing from the SigV4 credential scope', () => {
     expect(text(withKeyId.Plaintext)).toBe('across')
     expect(await kmsFailure(west.send(new DecryptCommand({ CiphertextBlob, EncryptionContext: { r: '1' } })))).toBeInstanceOf(InvalidCiphertextException)
     expect(kms.callCount({ operation: 'Decrypt', region: 'eu-west-1', keyArn: replica.arn })).toBe(2)
+    // The primary's ARN names us-east-1: eu-west-1 does not answer for it, though it holds a key with that id.
+    const elsewhere = await kmsFailure(europe.send(new DecryptCommand({ CiphertextBlob, EncryptionContext: { r: '1' }, KeyId: primary.arn })))
+    expect([elsewhere.name, elsewhere.message]).toEqual([
+      'NotFoundException',
+      `Key '${primary.arn}' does not exist: it names Region us-east-1, and this request was sent to eu-west-1.`,
+    ])
+  })
+
+  it('an ARN of another partition, service or account, or of the wrong shape, is NotFoundException "Invalid arn"', async () => {
+    const [, , keyId] = ARN.exec(symmetricArn)!
+    for (const arn of [
+      `arn:aws-cn:kms:us-east-1:111122223333:key/${keyId}`,
+      `arn:aws:sqs:us-east-1:111122223333:key/${keyId}`,
+      `arn:aws:kms:us-east-1:444455556666:key/${keyId}`,
+      `arn:aws:kms:us-east-1:111122223333:key/${keyId}:extra`,
+      `arn:aws:kms:us-east-1:111122223333`,
+    ]) {
+      const failure = await kmsFailure(east.send(new DescribeKeyCommand({ KeyId: arn })))
+      expect([failure.name, failure.message], arn).toEqual(['NotFoundException', `Invalid arn ${arn}.`])
+    }
   })
 
   it('a Region the emulator does not serve gets UnrecognizedClientException', async () => {
@@ -563,14 +600,33 @@ describe('state file', () => {
     await firstEast.send(new UpdateAliasCommand({ AliasName: 'alias/moved', TargetKeyId: moved.arn }))
     await firstEast.send(new CreateAliasCommand({ AliasName: 'alias/deleted', TargetKeyId: created.KeyId }))
     await firstEast.send(new DeleteAliasCommand({ AliasName: 'alias/deleted' }))
+    const pending = (await firstEast.send(new CreateKeyCommand({ Description: 'going' }))).KeyMetadata!
+    await firstEast.send(new ScheduleKeyDeletionCommand({ KeyId: pending.Arn, PendingWindowInDays: 9 }))
+    const everything = async (emulator: KmsEmulator) => {
+      const seen: unknown[] = []
+      for (const region of ['us-east-1', 'eu-west-1']) {
+        const regional = client(region, { emulator })
+        for (const { KeyArn } of (await regional.send(new ListKeysCommand({}))).Keys!) {
+          seen.push((await regional.send(new DescribeKeyCommand({ KeyId: KeyArn }))).KeyMetadata)
+        }
+        seen.push((await regional.send(new ListAliasesCommand({}))).Aliases)
+      }
+      return seen
+    }
+    const before = await everything(first)
     await first.close()
 
     const saved = JSON.parse(await readFile(statePath, 'utf8'))
-    expect(saved.keys).toHaveLength(5)
+    expect(saved.keys).toHaveLength(6)
     expect((await stat(statePath)).mode & 0o777).toBe(0o600)
 
     const second = await start({ statePath, regions: ['us-east-1', 'eu-west-1'] })
     expect(second.endpoint).not.toBe(first.endpoint)
+    // Every key's metadata (description, Region family, state, deletion date) and every alias come back as they were.
+    const after = await everything(second)
+    expect(after).toEqual(before)
+    expect(after).toContainEqual(expect.objectContaining({ Arn: pending.Arn, Description: 'going', KeyState: 'PendingDeletion', PendingDeletionWindowInDays: 9 }))
+    expect(after).toContainEqual(expect.objectContaining({ Arn: created.Arn, MultiRegionConfiguration: expect.objectContaining({ MultiRegionKeyType: 'PRIMARY' }) }))
     const decrypted = await client('eu-west-1', { emulator: second }).send(new DecryptCommand({ CiphertextBlob, EncryptionContext: { v: '1' } }))
     expect(text(decrypted.Plaintext)).toBe('persisted')
     const secondEast = client('us-east-1', { emulator: second })
@@ -598,9 +654,17 @@ describe('state file', () => {
     const cases: [string, (statePath: string) => Promise<unknown>, RegExp][] = [
       ['not JSON', (statePath) => writeFile(statePath, '{nope'), /is not JSON/],
       ['another format', (statePath) => writeFile(statePath, '{"format": "something else"}'), /is not a version 1 KMS emulator state file/],
+      ['another version', (statePath) => writeFile(statePath, JSON.stringify({ ...valid, version: 2 })), /is not a version 1 KMS emulator state file/],
+      ['keys that are no list', (statePath) => writeFile(statePath, JSON.stringify({ ...valid, keys: {} })), /is not a version 1 KMS emulator state file/],
+      ['aliases that are no list', (statePath) => writeFile(statePath, JSON.stringify({ ...valid, aliases: null })), /is not a version 1 KMS emulator state file/],
       ['a malformed key entry', (statePath) => writeFile(statePath, JSON.stringify({ ...valid, keys: [null] })), /key entry 0 is malformed/],
+      ['a key entry with no key id', (statePath) => writeFile(statePath, JSON.stringify({ ...valid, keys: [{ ...valid.keys[0], keyId: 7 }] })), /key entry 0 is malformed/],
+      ['a key entry with no Region', (statePath) => writeFile(statePath, JSON.stringify({ ...valid, keys: [{ ...valid.keys[0], region: 7 }] })), /key entry 0 is malformed/],
+      ['a key entry of another key spec', (statePath) => writeFile(statePath, JSON.stringify({ ...valid, keys: [{ ...valid.keys[0], keySpec: 'ECC_NIST_P256' }] })), /key entry 0 is malformed/],
+      ['an alias entry with no Region', (statePath) => writeFile(statePath, JSON.stringify({ ...valid, aliases: [{ ...valid.aliases[0], region: undefined }] })), /alias entry 0 is malformed/],
+      ['an alias entry with no target', (statePath) => writeFile(statePath, JSON.stringify({ ...valid, aliases: [{ ...valid.aliases[0], targetKeyId: null }] })), /alias entry 0 is malformed/],
       ['a malformed alias entry', (statePath) => writeFile(statePath, JSON.stringify({ ...valid, aliases: [...valid.aliases, { aliasName: 7 }] })), new RegExp(`alias entry ${valid.aliases.length} is malformed`)],
-      ['a folder', (statePath) => mkdir(statePath), /cannot be read \(EISDIR/],
+      ['a folder', (statePath) => mkdir(statePath), /cannot be read \(EISDIR: illegal operation on a directory, read\)\.$/],
       ['in a folder that does not exist', async () => {}, /cannot be written \(ENOENT.*its folder must exist/],
     ]
     for (const [what, prepare, problem] of cases) {
@@ -642,6 +706,27 @@ describe('state file', () => {
         expect(shown, what).not.toContain(Buffer.from(material, 'base64').toString('hex'))
       }
     }
+  })
+
+  it('a hand-written key entry may leave out what has a default: no description, an enabled single-Region key', async () => {
+    const valid = JSON.parse(await readFile(join(directory, 'state.json'), 'utf8'))
+    const symmetric = valid.keys.find((key: { keySpec: string; multiRegion: boolean }) => key.keySpec === 'SYMMETRIC_DEFAULT' && !key.multiRegion)
+    const { description, multiRegion, primary, ...bare } = symmetric
+    const statePath = join(directory, 'hand-written.json')
+    // Values of the wrong type count as left out.
+    await writeFile(statePath, JSON.stringify({ ...valid, keys: [{ ...bare, state: 'Unknown', deletionDate: 'soon', pendingWindowInDays: '7' }], aliases: [] }))
+    const emulator = await start({ statePath })
+    const described = (await client(bare.region, { emulator }).send(new DescribeKeyCommand({ KeyId: bare.keyId }))).KeyMetadata!
+    expect(described).toMatchObject({ Description: '', KeyState: 'Enabled', Enabled: true, MultiRegion: false })
+    expect([described.DeletionDate, described.PendingDeletionWindowInDays]).toEqual([undefined, undefined])
+    await emulator.close()
+  })
+
+  it('a system error is described by its code and message, the code given once', () => {
+    expect(systemProblem(Object.assign(new Error('EACCES: permission denied, open \'x\''), { code: 'EACCES' }))).toBe("EACCES: permission denied, open 'x'")
+    expect(systemProblem(Object.assign(new Error('permission denied'), { code: 'EACCES' }))).toBe('EACCES: permission denied')
+    expect(systemProblem(Object.assign(new Error('no code'), { code: 7 }))).toBe('no code')
+    expect(systemProblem('thrown text')).toBe('string')
   })
 
   it('a new state file is written at the start, so a start that could not save fails at once', async () => {
