@@ -2,6 +2,7 @@
 // for requests the SDK would never send.
 import { constants, createPublicKey, generateKeyPairSync, publicEncrypt, randomBytes, type KeyObject } from 'node:crypto'
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { request as httpRequest } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { inspect } from 'node:util'
@@ -39,6 +40,8 @@ import {
 import fc from 'fast-check'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { startKmsEmulator, type KmsEmulator } from '../src/testing/index.js'
+import { KmsFaults } from '../src/testing/kms-faults.js'
+import { OPERATIONS } from '../src/testing/kms-operations.js'
 import { systemProblem } from '../src/testing/kms-state.js'
 import { rejectionOf } from './helpers/fixtures.js'
 
@@ -74,6 +77,8 @@ async function kmsFailure(promise: Promise<unknown>): Promise<KMSServiceExceptio
 const text = (bytes: Uint8Array | undefined): string => Buffer.from(bytes ?? new Uint8Array()).toString('utf8')
 const utf8 = (value: string): Uint8Array => new TextEncoder().encode(value)
 const ARN = /^arn:aws:kms:([a-z0-9-]+):111122223333:key\/(.+)$/
+const SERVED = 'us-east-1, us-west-2, eu-west-1'
+const OPERATION_NAMES = Object.keys(OPERATIONS).join(', ')
 
 let east: KMSClient
 let west: KMSClient
@@ -197,6 +202,8 @@ describe('KMS operations through the real SDK', () => {
       }),
     )
     expect(moved).toMatchObject({ SourceKeyId: symmetricArn, KeyId: otherArn, SourceEncryptionAlgorithm: 'SYMMETRIC_DEFAULT', DestinationEncryptionAlgorithm: 'SYMMETRIC_DEFAULT' })
+    const materialId = async (KeyId: string) => (await east.send(new DescribeKeyCommand({ KeyId }))).KeyMetadata!.CurrentKeyMaterialId
+    expect([moved.SourceKeyMaterialId, moved.DestinationKeyMaterialId]).toEqual([await materialId(symmetricArn), await materialId(otherArn)])
     const decrypted = await east.send(new DecryptCommand({ CiphertextBlob: moved.CiphertextBlob, EncryptionContext: { b: '2' } }))
     expect([text(decrypted.Plaintext), decrypted.KeyId]).toEqual(['move me', otherArn])
   })
@@ -228,6 +235,8 @@ describe('KMS operations through the real SDK', () => {
     const all = await west.send(new ListAliasesCommand({ KeyId: KeyMetadata!.Arn }))
     expect(all.Aliases!.map((alias) => alias.AliasName)).toEqual(['alias/list-a', 'alias/list-b'])
     expect(all.Aliases![0]).toMatchObject({ AliasArn: 'arn:aws:kms:us-west-2:111122223333:alias/list-a', TargetKeyId: KeyMetadata!.KeyId })
+    // An alias never moved was last updated when it was made.
+    expect(all.Aliases![0]!.LastUpdatedDate).toEqual(all.Aliases![0]!.CreationDate)
     const first = await west.send(new ListAliasesCommand({ Limit: 1 }))
     expect(first.Truncated).toBe(true)
     const second = await west.send(new ListAliasesCommand({ Limit: 1, Marker: first.NextMarker }))
@@ -297,10 +306,17 @@ describe('KMS operations through the real SDK', () => {
       marker = page.Truncated ? page.NextMarker : undefined
     } while (marker !== undefined)
     expect(listed).toEqual(keys)
+    // A page that holds exactly the rest is the last one.
+    const exact = await region.send(new ListKeysCommand({ Limit: 3 }))
+    expect([exact.Keys!.length, exact.Truncated, exact.NextMarker]).toEqual([3, false, undefined])
+    const rest = await region.send(new ListKeysCommand({ Limit: 2, Marker: '1' }))
+    expect([rest.Keys!.map((key) => key.KeyArn), rest.Truncated, rest.NextMarker]).toEqual([keys.slice(1), false, undefined])
 
     const [a, b] = [await region.send(new GenerateRandomCommand({ NumberOfBytes: 32 })), await region.send(new GenerateRandomCommand({ NumberOfBytes: 1024 }))]
     expect([a.Plaintext!.length, b.Plaintext!.length]).toEqual([32, 1024])
     expect(Buffer.from(a.Plaintext!).equals(Buffer.from(b.Plaintext!.subarray(0, 32)))).toBe(false)
+    const keyStore = await kmsFailure(region.send(new GenerateRandomCommand({ NumberOfBytes: 8, CustomKeyStoreId: 'cks-1234567890abcdef0' })))
+    expect([keyStore.name, keyStore.message]).toEqual(['UnsupportedOperationException', 'The KMS emulator has no custom key stores.'])
     for (const NumberOfBytes of [0, 1025, undefined]) {
       expect((await kmsFailure(region.send(new GenerateRandomCommand({ NumberOfBytes })))).name).toBe('ValidationException')
     }
@@ -330,6 +346,10 @@ describe('KMS operations through the real SDK', () => {
       new ReEncryptCommand({ CiphertextBlob: local, SourceKeyId: rsaArn, SourceEncryptionAlgorithm: 'RSAES_OAEP_SHA_256', DestinationKeyId: symmetricArn }),
     )
     expect(text((await east.send(new DecryptCommand({ CiphertextBlob: moved.CiphertextBlob }))).Plaintext)).toBe('from outside')
+    // An RSA source has no key material id; the symmetric destination has one.
+    expect([moved.SourceKeyMaterialId, moved.DestinationKeyMaterialId]).toEqual([undefined, expect.stringMatching(/^[0-9a-f]{64}$/)])
+    const toRsa = await east.send(new ReEncryptCommand({ CiphertextBlob: moved.CiphertextBlob, DestinationKeyId: rsaArn, DestinationEncryptionAlgorithm: 'RSAES_OAEP_SHA_1' }))
+    expect([toRsa.SourceKeyMaterialId, toRsa.DestinationKeyMaterialId]).toEqual([moved.DestinationKeyMaterialId, undefined])
   })
 
   it('CreateKey RSA_4096 (KeySpec) and RSA_3072 (emulator API)', async () => {
@@ -558,6 +578,35 @@ describe('fault injection', () => {
     await west.send(new ListAliasesCommand({}))
   })
 
+  it('latency rules: one per filter, the delays of every matching rule add up, 0 removes one filter\'s rule or all', () => {
+    // The delays as the server computes them, so no test here waits on a clock.
+    const faults = kms.faults as KmsFaults
+    faults.latency(100, { region: 'us-west-2' })
+    faults.latency(40, { operation: 'Decrypt' })
+    faults.latency(7, { operation: 'Decrypt', region: 'us-west-2' })
+    faults.latency(1)
+    expect([
+      faults.delayFor('Decrypt', 'us-west-2'),
+      faults.delayFor('Encrypt', 'us-west-2'),
+      faults.delayFor('Decrypt', 'us-east-1'),
+      faults.delayFor('Encrypt', 'us-east-1'),
+    ]).toEqual([148, 101, 41, 1])
+    faults.latency(60, { operation: 'Decrypt' }) // replaces that filter's rule
+    faults.latency(0, { region: 'us-west-2' })
+    expect([faults.delayFor('Decrypt', 'us-west-2'), faults.delayFor('Encrypt', 'us-west-2')]).toEqual([68, 1])
+    faults.latency(0, null as never)
+    expect(faults.delayFor('Decrypt', 'us-west-2')).toBe(0)
+  })
+
+  it('throttle(0) sets nothing; a throttle counts down only on calls its filter matches', () => {
+    const faults = kms.faults as KmsFaults
+    faults.throttle(0)
+    expect(faults.takeThrottle('Encrypt', 'us-east-1')).toBe(false)
+    faults.throttle(1, { region: 'eu-west-1' })
+    expect(faults.takeThrottle('Encrypt', 'us-east-1')).toBe(false)
+    expect([faults.takeThrottle('Encrypt', 'eu-west-1'), faults.takeThrottle('Encrypt', 'eu-west-1')]).toEqual([true, false])
+  })
+
   it('bad fault settings are configuration errors', () => {
     const cases: [() => unknown, string][] = [
       [() => kms.faults.throttle(-1), 'faults.throttle count must be a whole number >= 0; got -1.'],
@@ -566,6 +615,11 @@ describe('fault injection', () => {
       [() => kms.faults.throttle(1, { operation: 5 as never }), 'faults.throttle filter.operation must be a string; got 5.'],
       [() => kms.faults.regionDown(''), 'faults.regionDown needs a Region name; got "".'],
       [() => kms.faults.regionDown(5 as never), 'faults.regionDown needs a Region name; got 5.'],
+      // A rule that could match no request (a typo) would let a test pass without its fault.
+      [() => kms.faults.regionDown('us-east-3'), `faults.regionDown "us-east-3" is not a Region the emulator serves: it serves ${SERVED}.`],
+      [() => kms.faults.throttle(1, { operation: 'Decrypts' }), `faults.throttle filter.operation "Decrypts" is not an operation the emulator serves: it serves ${OPERATION_NAMES}.`],
+      [() => kms.faults.latency(5, { region: 'eu-west-9' }), `faults.latency filter.region "eu-west-9" is not a Region the emulator serves: it serves ${SERVED}.`],
+      [() => kms.faults.deny(symmetricArn, { operation: 'decrypt' }), `faults.deny filter.operation "decrypt" is not an operation the emulator serves: it serves ${OPERATION_NAMES}.`],
     ]
     for (const [run, message] of cases) expect(run, message).toThrow(expect.objectContaining({ code: 'INVALID_CONFIGURATION', message }))
   })
@@ -802,6 +856,23 @@ describe('malformed requests (plain fetch)', () => {
     ['an unknown target', { ...signed, 'X-Amz-Target': 'TrentService.MakeCoffee' }, '{}', 400, 'UnsupportedOperationException'],
     ['no Authorization', { 'X-Amz-Target': 'TrentService.ListAliases' }, '{}', 400, 'MissingAuthenticationTokenException'],
     ['a garbled Authorization', { 'X-Amz-Target': 'TrentService.ListAliases', Authorization: 'Bearer abc' }, '{}', 400, 'IncompleteSignatureException'],
+    ...(
+      [
+        ['another signing scheme', signed.Authorization.replace('AWS4-HMAC-SHA256', 'AWS4-HMAC-SHA512')],
+        ['no credential scope', signed.Authorization.replace('/aws4_request', '')],
+        ['no SignedHeaders', signed.Authorization.replace('SignedHeaders=', 'Headers=')],
+        ['no Signature', signed.Authorization.replace('Signature=', 'Sig=')],
+      ] as const
+    ).map(([what, Authorization]): [string, Record<string, string>, string, number, string] => [
+      `an Authorization with ${what}`,
+      { ...signed, Authorization, 'X-Amz-Target': 'TrentService.ListAliases' },
+      '{}',
+      400,
+      'IncompleteSignatureException',
+    ]),
+    ['JSON null', { ...signed, 'X-Amz-Target': 'TrentService.ListAliases' }, 'null', 400, 'SerializationException'],
+    ['a JSON number', { ...signed, 'X-Amz-Target': 'TrentService.ListAliases' }, '5', 400, 'SerializationException'],
+    ['a JSON string', { ...signed, 'X-Amz-Target': 'TrentService.ListAliases' }, '"{}"', 400, 'SerializationException'],
     ['a body over 1 MiB', { ...signed, 'X-Amz-Target': 'TrentService.Encrypt' }, ' '.repeat(1536 * 1024), 413, 'ValidationException'],
     ...(
       [
@@ -820,6 +891,7 @@ describe('malformed requests (plain fetch)', () => {
         ['a Recipient (Nitro Enclaves)', 'Decrypt', { CiphertextBlob: 'eA==', Recipient: { KeyEncryptionAlgorithm: 'RSAES_OAEP_SHA_256' } }, 'UnsupportedOperationException'],
         ['an RSA key without KeyUsage', 'CreateKey', { KeySpec: 'RSA_2048' }, 'ValidationException'],
         ['an RSA key for signing', 'CreateKey', { KeySpec: 'RSA_2048', KeyUsage: 'SIGN_VERIFY' }, 'UnsupportedOperationException'],
+        ['an ECC key for encryption', 'CreateKey', { KeySpec: 'ECC_NIST_P256', KeyUsage: 'ENCRYPT_DECRYPT' }, 'UnsupportedOperationException'],
         ['a key of external origin', 'CreateKey', { Origin: 'EXTERNAL' }, 'UnsupportedOperationException'],
         ['an alias as alias target', 'CreateAlias', { AliasName: 'alias/a', TargetKeyId: 'alias/b' }, 'ValidationException'],
         ['an alias ARN as alias target', 'CreateAlias', { AliasName: 'alias/a', TargetKeyId: 'arn:aws:kms:us-east-1:111122223333:alias/b' }, 'ValidationException'],
@@ -850,6 +922,28 @@ describe('malformed requests (plain fetch)', () => {
     expect(answer.message.length).toBeGreaterThan(0)
     // The server is still up after each of these.
     expect((await post({ ...signed, 'X-Amz-Target': 'TrentService.ListAliases' }, '{}')).status).toBe(200)
+  })
+
+  it('an empty body is an empty request; a body of 1 MiB is read, one byte more is 413; a declared length over 16 MiB is refused unread', async () => {
+    const listAliases = { ...signed, 'X-Amz-Target': 'TrentService.ListAliases' }
+    expect((await post(listAliases, '')).status).toBe(200)
+    // Spaces first, so a body that lost its last chunk would not parse.
+    const padded = (length: number) => '{}'.padStart(length, ' ')
+    expect((await post(listAliases, padded(1024 * 1024))).status).toBe(200)
+    const over = await post(listAliases, padded(1024 * 1024 + 1))
+    expect([over.status, ((await over.json()) as { message: string }).message]).toEqual([413, 'The request body exceeds 1048576 bytes.'])
+    // The server answers on the header alone: this request sends 2 bytes of the 17 MiB it declares.
+    const { hostname, port } = new URL(kms.endpoint)
+    const status = await new Promise<number | undefined>((resolve, reject) => {
+      const request = httpRequest({ hostname, port, method: 'POST', headers: { ...listAliases, 'Content-Length': String(17 * 1024 * 1024) } }, (response) => {
+        response.resume()
+        resolve(response.statusCode)
+        request.destroy()
+      })
+      request.on('error', reject)
+      request.write('{}')
+    })
+    expect(status).toBe(413)
   })
 
   it("takes a value at each limit, and refuses one past it in KMS's words", async () => {
