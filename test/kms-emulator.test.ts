@@ -787,6 +787,18 @@ describe('state file', () => {
     const statePath = join(directory, 'fresh.json')
     const emulator = await start({ statePath })
     expect(JSON.parse(await readFile(statePath, 'utf8'))).toMatchObject({ keys: [], aliases: [] })
+    // A call that changes nothing does not save: a mark added to the file by hand stays, until a change saves.
+    const mark = async () => writeFile(statePath, `${await readFile(statePath, 'utf8')}\n\n`)
+    const marked = async () => (await readFile(statePath, 'utf8')).endsWith('\n\n')
+    const regional = client('us-east-1', { emulator })
+    const { KeyMetadata } = await regional.send(new CreateKeyCommand({}))
+    await mark()
+    await regional.send(new EncryptCommand({ KeyId: KeyMetadata!.Arn, Plaintext: utf8('x') }))
+    await regional.send(new DescribeKeyCommand({ KeyId: KeyMetadata!.Arn }))
+    expect(await marked()).toBe(true)
+    await regional.send(new DisableKeyCommand({ KeyId: KeyMetadata!.Arn }))
+    expect(await marked()).toBe(false)
+    expect(JSON.parse(await readFile(statePath, 'utf8')).keys).toMatchObject([{ keyId: KeyMetadata!.KeyId, state: 'Disabled' }])
     await emulator.close()
   })
 
@@ -799,6 +811,10 @@ describe('state file', () => {
     await rm(statePath)
     await mkdir(join(statePath, 'inside'), { recursive: true })
     expect(() => emulator.createKey({ region: 'us-east-1' })).toThrow(expect.objectContaining({ code: 'INVALID_CONFIGURATION', message: expect.stringContaining('cannot be written') }))
+    // Through the SDK, the same failure is the 500 of a KMS that broke, naming the cause.
+    const failure = await kmsFailure(client('us-east-1', { emulator }).send(new CreateKeyCommand({})))
+    expect([failure.name, failure.$metadata.httpStatusCode]).toEqual(['KMSInternalException', 500])
+    expect(failure.message).toMatch(/^The KMS emulator failed: ConfigurationError: KMS emulator state file /)
     expect((await readdir(folder)).sort()).toEqual(['state.json'])
     await emulator.close()
   })
@@ -854,6 +870,9 @@ describe('malformed requests (plain fetch)', () => {
     ['a missing required field', { ...signed, 'X-Amz-Target': 'TrentService.DescribeKey' }, '{}', 400, 'ValidationException'],
     ['no target', signed, '{}', 400, 'UnsupportedOperationException'],
     ['an unknown target', { ...signed, 'X-Amz-Target': 'TrentService.MakeCoffee' }, '{}', 400, 'UnsupportedOperationException'],
+    ['a target without the service prefix', { ...signed, 'X-Amz-Target': 'ListAliases' }, '{}', 400, 'UnsupportedOperationException'],
+    ['a target naming an Object method', { ...signed, 'X-Amz-Target': 'TrentService.toString' }, '{}', 400, 'UnsupportedOperationException'],
+    ['a target naming __proto__', { ...signed, 'X-Amz-Target': 'TrentService.__proto__' }, '{}', 400, 'UnsupportedOperationException'],
     ['no Authorization', { 'X-Amz-Target': 'TrentService.ListAliases' }, '{}', 400, 'MissingAuthenticationTokenException'],
     ['a garbled Authorization', { 'X-Amz-Target': 'TrentService.ListAliases', Authorization: 'Bearer abc' }, '{}', 400, 'IncompleteSignatureException'],
     ...(
@@ -972,6 +991,13 @@ describe('malformed requests (plain fetch)', () => {
     kms.resetCalls()
     expect((await post({}, '', 'GET')).status).toBe(405)
     expect(kms.calls).toEqual([{ operation: '', region: undefined, keyId: undefined, accessKeyId: undefined, ok: false, errorType: 'ValidationException' }])
+    // A target of another service is logged as sent; a call that succeeds has no errorType at all.
+    await post({ ...signed, 'X-Amz-Target': 'DynamoDB_20120810.ListTables' }, '{}')
+    await post({ ...signed, 'X-Amz-Target': 'TrentService.ListAliases' }, '{}')
+    expect(kms.calls.slice(1)).toStrictEqual([
+      { operation: 'DynamoDB_20120810.ListTables', region: 'us-east-1', keyId: undefined, accessKeyId: 'AKIDEXAMPLE', ok: false, errorType: 'UnsupportedOperationException' },
+      { operation: 'ListAliases', region: 'us-east-1', keyId: undefined, accessKeyId: 'AKIDEXAMPLE', ok: true },
+    ])
   })
 })
 
@@ -1029,11 +1055,19 @@ describe('calls from web pages (CORS)', () => {
         'access-control-max-age': '600',
       })
       expect(allowed.headers.get('access-control-allow-private-network')).toBeNull()
+      // A preflight that asks for no headers is allowed none.
+      const bare = await fetch(emulator.endpoint, { method: 'OPTIONS', headers: { Origin: page, 'Access-Control-Request-Method': 'POST' } })
+      expect([bare.status, bare.headers.get('access-control-allow-headers')]).toEqual([204, null])
       // Chrome's question for a page on a public address calling a loopback one.
       const privateNetwork = await preflight(emulator.endpoint, 'https://app.example', { 'Access-Control-Request-Private-Network': 'true' })
       expect(privateNetwork.headers.get('access-control-allow-private-network')).toBe('true')
       // The SDK reads the request id and an error's type from headers, which the page may read only when exposed.
-      for (const answer of [await call(emulator.endpoint, page), await fetch(emulator.endpoint, { method: 'POST', headers: { Origin: page }, body: '{}' })]) {
+      const answers = [await call(emulator.endpoint, page), await fetch(emulator.endpoint, { method: 'POST', headers: { Origin: page }, body: '{}' })]
+      expect(answers.map((answer) => [answer.status, answer.headers.get('x-amzn-errortype')])).toEqual([
+        [200, null],
+        [400, 'UnsupportedOperationException'],
+      ])
+      for (const answer of answers) {
         expect(answer.headers.get('access-control-allow-origin')).toBe(page)
         expect(answer.headers.get('access-control-expose-headers')).toBe('x-amzn-RequestId, x-amzn-ErrorType')
         expect(answer.headers.get('vary')).toBe('Origin')
@@ -1092,6 +1126,13 @@ describe('emulator API', () => {
     for (const [options, message] of refusals) {
       expect(await rejectionOf(startKmsEmulator(options as never)), JSON.stringify(options)).toMatchObject({ code: 'INVALID_CONFIGURATION', message })
     }
+    // The ends of the port range are taken (65535 may be in use here: then listening fails, not the option).
+    await (await startKmsEmulator({ port: 0 })).close()
+    const highest = await startKmsEmulator({ port: 65_535 }).then(
+      async (emulator) => emulator.close(),
+      (error: Error) => error.message,
+    )
+    expect(highest ?? 'started').not.toMatch(/^port must be/)
     // Each of these used to start: a number or a list passed the text checks, and a Region listed twice or named "-"
     // made an emulator whose ARNs KMS would never write.
     expect(await rejectionOf(startKmsEmulator({ accountId: 111122223333 as never }))).toMatchObject({ message: 'accountId must be a string of 12 digits; got 111122223333.' })
@@ -1119,6 +1160,14 @@ describe('emulator API', () => {
     expect(() => kms.setKeyEnabled(elsewhere, true)).toThrow(configurationError(`NotFoundException: Invalid arn ${elsewhere}.`))
     expect(() => kms.createAlias('alias/main', otherArn)).toThrow(configurationError(/^AlreadyExistsException: An alias with the name arn:aws:kms:us-east-1:\d{12}:alias\/main already exists\.$/))
     expect(() => kms.createAlias('main', otherArn)).toThrow(configurationError(/^InvalidAliasNameException: Alias name "main" is invalid: use "alias\/" then /))
+    expect(() => kms.createKey({ multiRegion: 'yes' as never })).toThrow(configurationError('createKey multiRegion must be true or false.'))
+    const description = 'createKey description must be a string of at most 8192 characters, as in KMS; got'
+    expect(() => kms.createKey({ description: 5 as never })).toThrow(configurationError(`${description} 5.`))
+    expect(() => kms.createKey({ description: 'd'.repeat(8193) })).toThrow(configurationError(new RegExp(`^${description} "d+…"\\.$`)))
+    expect(() => kms.callCount({ operation: 'decrypt' })).toThrow(configurationError('callCount filter.operation must be a KMS operation name such as "Decrypt"; got "decrypt".'))
+    expect(() => kms.setKeyEnabled(5 as never, true)).toThrow(configurationError('setKeyEnabled needs a key ARN, as createKey returns it; got 5.'))
+    const notArn = symmetricArn.replace(/^arn:/, 'urn:')
+    expect(() => kms.setKeyEnabled(notArn, true)).toThrow(configurationError(`setKeyEnabled needs a key ARN, as createKey returns it; got "${notArn}".`))
     for (const method of ['setKeyEnabled', 'scheduleKeyDeletion', 'createAlias', 'updateAlias', 'replicateKey'] as const) {
       const call = {
         setKeyEnabled: () => kms.setKeyEnabled('key/nope', true),
@@ -1129,6 +1178,23 @@ describe('emulator API', () => {
       }[method]
       expect(call, method).toThrow(configurationError(`${method} needs a key ARN, as createKey returns it; got "key/nope".`))
     }
+  })
+
+  it('createKey: a description of up to 8192 characters, none by default; setKeyEnabled turns a key off and on, not one pending deletion', async () => {
+    const described = async (arn: string) => (await east.send(new DescribeKeyCommand({ KeyId: arn }))).KeyMetadata!
+    const longest = kms.createKey({ region: 'us-east-1', description: 'd'.repeat(8192) })
+    expect((await described(longest.arn)).Description).toHaveLength(8192)
+    const key = kms.createKey({ region: 'us-east-1' })
+    expect((await described(key.arn)).Description).toBe('')
+    kms.setKeyEnabled(key.arn, false)
+    expect(await kmsFailure(east.send(new EncryptCommand({ KeyId: key.arn, Plaintext: utf8('x') })))).toBeInstanceOf(DisabledException)
+    kms.setKeyEnabled(key.arn, true)
+    expect((await east.send(new EncryptCommand({ KeyId: key.arn, Plaintext: utf8('x') }))).KeyId).toBe(key.arn)
+    kms.scheduleKeyDeletion(key.arn)
+    expect(() => kms.setKeyEnabled(key.arn, true)).toThrow(
+      expect.objectContaining({ code: 'INVALID_CONFIGURATION', message: `KMSInvalidStateException: ${key.arn} is pending deletion.` }),
+    )
+    expect(await described(key.arn)).toMatchObject({ KeyState: 'PendingDeletion', PendingDeletionWindowInDays: 30 })
   })
 
   it('updateAlias moves an alias to another key of its Region and kind; deleteAlias removes it', async () => {
