@@ -1223,6 +1223,12 @@ describe('emulator API', () => {
     expect(inUse).toMatchObject({ code: 'INVALID_CONFIGURATION', cause: expect.objectContaining({ code: 'EADDRINUSE' }) })
     expect((inUse as Error).message).toContain(`127.0.0.1 port ${port} (`)
     expect((inUse as Error).message).toContain('Another process uses that port')
+    // 192.0.2.1 (TEST-NET-1) is no address of this machine.
+    const notHere = await rejectionOf(startKmsEmulator({ host: '192.0.2.1' }))
+    expect(notHere).toMatchObject({
+      code: 'INVALID_CONFIGURATION',
+      message: expect.stringMatching(/^The KMS emulator cannot listen on 192\.0\.2\.1 port 0 \(.*EADDRNOTAVAIL.*\)\. The host must be an address of this machine/),
+    })
     const badHost = await rejectionOf(startKmsEmulator({ host: 'no-such-host.invalid' }))
     expect(badHost).toMatchObject({
       code: 'INVALID_CONFIGURATION',
@@ -1230,8 +1236,28 @@ describe('emulator API', () => {
     })
   })
 
+  it('listens on an IPv6 loopback address, with the address in brackets in its endpoint', async () => {
+    // A machine with IPv6 turned off cannot listen on ::1: then the start fails as any host not of this machine.
+    const started = await startKmsEmulator({ host: '::1' }).catch((error: unknown) => error)
+    if (!(started instanceof Error)) {
+      try {
+        expect((started as KmsEmulator).endpoint).toMatch(/^http:\/\/\[::1\]:\d+$/)
+        const { KeyMetadata } = await client('us-east-1', { emulator: started as KmsEmulator }).send(new CreateKeyCommand({}))
+        expect(KeyMetadata!.KeyState).toBe('Enabled')
+      } finally {
+        await (started as KmsEmulator).close()
+      }
+    } else expect(started).toMatchObject({ code: 'INVALID_CONFIGURATION', message: expect.stringContaining('The host must be an address of this machine') })
+  })
+
   it('the call log keeps only the latest maxLoggedCalls calls', async () => {
     expect(await rejectionOf(startKmsEmulator({ maxLoggedCalls: 0 }))).toMatchObject({ code: 'INVALID_CONFIGURATION', message: 'maxLoggedCalls must be a positive integer; got 0.' })
+    expect(await rejectionOf(startKmsEmulator({ maxLoggedCalls: 2.5 }))).toMatchObject({ code: 'INVALID_CONFIGURATION', message: 'maxLoggedCalls must be a positive integer; got 2.5.' })
+    const single = await start({ maxLoggedCalls: 1 })
+    const singleClient = client('us-east-1', { emulator: single })
+    await singleClient.send(new ListKeysCommand({}))
+    await singleClient.send(new ListAliasesCommand({}))
+    expect(single.calls.map(({ operation }) => operation)).toEqual(['ListAliases'])
     const small = await start({ maxLoggedCalls: 10 })
     const key = small.createKey({ region: 'us-east-1' })
     const east = client('us-east-1', { emulator: small })
