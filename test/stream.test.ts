@@ -897,6 +897,12 @@ describe('stream options', () => {
       expect(() => encryptStream(keyring, { [name]: 0 })).not.toThrow()
       expect(() => encryptStream(keyring, { [name]: Number.MAX_SAFE_INTEGER })).not.toThrow()
     }
+    // Together, the declared length may be at most the maximum.
+    expect(() => encryptStream(keyring, { plaintextLength: 1001, maxPlaintextLength: 1000 })).toThrow(
+      expect.objectContaining({ code: 'INVALID_CONFIGURATION', message: 'plaintextLength (1001) is larger than maxPlaintextLength (1000).' }),
+    )
+    expect(() => encryptStream(keyring, { plaintextLength: 1000, maxPlaintextLength: 1000 })).not.toThrow()
+    expect(() => encryptStream(keyring, { plaintextLength: 0, maxPlaintextLength: 0 })).not.toThrow()
   })
 
   it('unsignedOnly rejects signing suites right after the header, before any keyring runs', async () => {
