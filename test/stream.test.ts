@@ -861,12 +861,24 @@ describe('stream options', () => {
     expect((oneByte.error as Error).message).toBe('The input ended after 1 byte; plaintextLength declared 2.')
     const longer = await run(encryptStream(keyring, { plaintextLength: 999, frameLength: 128 }), split(plaintext, [300]))
     expectCode(longer.error, 'POLICY_VIOLATION')
+    expect((longer.error as Error).message).toBe('The input is longer than the declared plaintextLength (999 bytes).')
     const longerByOneChunk = await run(encryptStream(keyring, { plaintextLength: 1000 }), [plaintext, new Uint8Array(1)])
     expectCode(longerByOneChunk.error, 'POLICY_VIOLATION')
     // What a failed encryptStream emitted is never a complete message.
     for (const failed of [shorter, longer, longerByOneChunk]) {
       expect(await rejectionOf(decrypt(keyring, failed.output))).toBeInstanceOf(EnvelopeError)
     }
+  })
+
+  it('maxPlaintextLength: input up to it is fine; the chunk that passes it errors with LIMIT_EXCEEDED', async () => {
+    const plaintext = bytes(1000)
+    const most = await run(encryptStream(keyring, { maxPlaintextLength: 1000, frameLength: 128 }), split(plaintext, [300, 700]))
+    expect(most.error).toBeUndefined()
+    expectBytes((await decrypt(keyring, most.output)).plaintext, plaintext)
+    const over = await run(encryptStream(keyring, { maxPlaintextLength: 999, frameLength: 128 }), split(plaintext, [300, 700]))
+    expectCode(over.error, 'LIMIT_EXCEEDED')
+    expect((over.error as Error).message).toBe('The input is longer than maxPlaintextLength (999 bytes).')
+    expect(await rejectionOf(decrypt(keyring, over.output))).toBeInstanceOf(EnvelopeError)
   })
 
   it('plaintextLength: a plaintext that needs more frames than the format allows is refused before anything is sealed', async () => {
