@@ -1238,16 +1238,14 @@ describe('emulator API', () => {
 
   it('listens on an IPv6 loopback address, with the address in brackets in its endpoint', async () => {
     // A machine with IPv6 turned off cannot listen on ::1: then the start fails as any host not of this machine.
-    const started = await startKmsEmulator({ host: '::1' }).catch((error: unknown) => error)
-    if (!(started instanceof Error)) {
-      try {
-        expect((started as KmsEmulator).endpoint).toMatch(/^http:\/\/\[::1\]:\d+$/)
-        const { KeyMetadata } = await client('us-east-1', { emulator: started as KmsEmulator }).send(new CreateKeyCommand({}))
-        expect(KeyMetadata!.KeyState).toBe('Enabled')
-      } finally {
-        await (started as KmsEmulator).close()
-      }
-    } else expect(started).toMatchObject({ code: 'INVALID_CONFIGURATION', message: expect.stringContaining('The host must be an address of this machine') })
+    const emulator = await start({ host: '::1' }).catch((error: unknown) => error as Error)
+    if (emulator instanceof Error) {
+      expect(emulator).toMatchObject({ code: 'INVALID_CONFIGURATION', message: expect.stringContaining('The host must be an address of this machine') })
+      return
+    }
+    expect(emulator.endpoint).toMatch(/^http:\/\/\[::1\]:\d+$/)
+    const { KeyMetadata } = await client('us-east-1', { emulator }).send(new CreateKeyCommand({}))
+    expect(KeyMetadata!.KeyState).toBe('Enabled')
   })
 
   it('the call log keeps only the latest maxLoggedCalls calls', async () => {
