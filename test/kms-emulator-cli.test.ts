@@ -7,6 +7,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { DescribeKeyCommand, KMSClient } from '@aws-sdk/client-kms'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { CHILD_TIMEOUT } from './helpers/fixtures.js'
 
 const CLI = fileURLToPath(new URL('../src/testing/cli.ts', import.meta.url))
 const NAME = 'kms-envelope-kms-emulator'
@@ -22,7 +23,7 @@ interface Run {
  * call `stop` with what it printed, then end it with SIGTERM.
  */
 function cli(args: string[], stop?: (stdout: string) => Promise<void>): Promise<Run> {
-  const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { cwd: fileURLToPath(new URL('..', import.meta.url)) })
+  const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { cwd: fileURLToPath(new URL('..', import.meta.url)), ...CHILD_TIMEOUT })
   let stdout = ''
   let stderr = ''
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))

@@ -23,6 +23,7 @@ import { DynamoDbItemEncryptor, type DynamoDbItemEncryptorConfig, type Item } fr
 import { startKmsEmulator } from '../src/testing/index.js'
 import { startDynalite, type LocalDynamoDb } from './support/dynalite.js'
 import { encryptOnlyApplications, initialLoad, INITIAL_LOAD_BUDGET, NOT_FOR_ENCRYPT_ONLY } from './helpers/browser-size.js'
+import { CHILD_TIMEOUT } from './helpers/fixtures.js'
 import { katKms, KMS_RSA_KAT } from './helpers/kms-rsa-kat.js'
 import { freePort } from './helpers/webdriver.js'
 
@@ -962,6 +963,7 @@ const worker :Workerd.Worker = (
       }`
     const child = spawn(process.execPath, ['--import', `data:text/javascript,${encodeURIComponent(preload)}`, bin, '--port', '0', '--regions', 'us-east-1', '--cors-origin', 'http://localhost:5173, https://app.example'], {
       cwd: consumer,
+      ...CHILD_TIMEOUT,
     })
     const exited = new Promise<number | null>((resolve) => child.once('exit', resolve))
     let errors = ''
@@ -986,7 +988,7 @@ const worker :Workerd.Worker = (
     expect(errors).toContain('SIGINT handlers at first write: 1')
     expect(errors).not.toContain('warning')
     // Another than a loopback address: the command says that whoever reaches it can use its keys.
-    const open = spawn(process.execPath, [bin, '--port', '0', '--host', '0.0.0.0', '--regions', 'us-east-1'], { cwd: consumer })
+    const open = spawn(process.execPath, [bin, '--port', '0', '--host', '0.0.0.0', '--regions', 'us-east-1'], { cwd: consumer, ...CHILD_TIMEOUT })
     const openExited = new Promise<number | null>((resolve) => open.once('exit', resolve))
     let openErrors = ''
     open.stderr.on('data', (chunk: Buffer) => (openErrors += chunk.toString()))

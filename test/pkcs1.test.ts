@@ -13,7 +13,7 @@ import fc from 'fast-check'
 import { beforeAll, describe, expect, it, vi } from 'vitest'
 import { pkcs1DecryptImplicitRejection } from '../src/backend/node-pkcs1.js'
 import { KeyringError } from '../src/errors.js'
-import { thrownBy } from './helpers/fixtures.js'
+import { CHILD_TIMEOUT, thrownBy } from './helpers/fixtures.js'
 import { pkcs1NodeOptions } from './helpers/official.js'
 
 interface RsaPair {
@@ -116,7 +116,7 @@ describe('pkcs1DecryptImplicitRejection: valid ciphertexts', () => {
     const child = spawnSync(process.execPath, [...pkcs1NodeOptions(), '-e', script], {
       input: JSON.stringify(input),
       encoding: 'utf8',
-      timeout: 60_000,
+      ...CHILD_TIMEOUT,
     })
     expect(child.status, child.stderr).toBe(0)
     const marker = child.stdout.indexOf('@@RESULT@@')

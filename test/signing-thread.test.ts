@@ -22,7 +22,7 @@ import type { CryptoBackend, OffThreadSignature } from '../src/backend/types.js'
 import { encryptWith } from '../src/encrypt.js'
 import { decrypt, encrypt } from '../src/index.js'
 import { sealBody, type StartSignature } from '../src/sync-body.js'
-import { policyFor, rejectionOf, runModuleScript } from './helpers/fixtures.js'
+import { CHILD_TIMEOUT, policyFor, rejectionOf, runModuleScript } from './helpers/fixtures.js'
 import { decryptPolicyFor, hex16, officialDecrypt, officialKeyring } from './helpers/official.js'
 import { keyring, MiB, plaintextOf, SIGNING_SUITES, spec } from './helpers/signing-thread.js'
 import { signatureLength } from './helpers/wire.js'
@@ -280,6 +280,7 @@ describe('the helper thread and the process', () => {
     const child = spawnSync('taskset', ['-c', '0', process.execPath, '--import', 'tsx', '--input-type=module', '-e', script], {
       env: { ...process.env, NODE_OPTIONS: '' },
       encoding: 'utf8',
+      ...CHILD_TIMEOUT,
     })
     expect(child.error).toBeUndefined()
     expect(child.status, child.stderr).toBe(0)
@@ -376,6 +377,7 @@ async function onBundle(script: (bundle: string) => string, flags: string[] = []
     const child = spawnSync(process.execPath, [...flags, '--input-type=module', '-e', script(join(dir, 'bundle.mjs'))], {
       env: { ...process.env, NODE_OPTIONS: '' },
       encoding: 'utf8',
+      ...CHILD_TIMEOUT,
     })
     expect(child.status, child.stderr).toBe(0)
     return JSON.parse(child.stdout.trim().split('\n').at(-1) as string)

@@ -43,7 +43,7 @@ import {
 import { parseHeader } from '../src/format/header.js'
 import { decryptStream as browserDecryptStream } from '../src/browser.js'
 import { watchAbort } from '../src/abort.js'
-import { aesKeyring, heldKeyring, maxListenersWarnings, NODE_MAJOR, policyFor, rejectionOf, rsaKeyring, runModuleScript, SIGNING, spyKeyring, suites } from './helpers/fixtures.js'
+import { aesKeyring, heldKeyring, CHILD_TIMEOUT, maxListenersWarnings, NODE_MAJOR, policyFor, rejectionOf, rsaKeyring, runModuleScript, SIGNING, spyKeyring, suites } from './helpers/fixtures.js'
 import {
   aesKey,
   byteDifference,
@@ -1379,7 +1379,7 @@ describe('stream abort and cleanup', () => {
         logLevel: 'silent',
       })
       writeFileSync(join(work, 'run.mjs'), MINIFIED_ABORT_SCRIPT)
-      const child = spawnSync(process.execPath, ['--expose-gc', join(work, 'run.mjs')], { encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' } })
+      const child = spawnSync(process.execPath, ['--expose-gc', join(work, 'run.mjs')], { encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' }, ...CHILD_TIMEOUT })
       expect(child.stderr).toBe('')
       expect(JSON.parse(child.stdout.trim().split('\n').at(-1) ?? 'null')).toEqual(['ABORTED', 'ABORTED'])
     } finally {

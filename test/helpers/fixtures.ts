@@ -178,6 +178,13 @@ export function heldKeyring(inner: Keyring): { keyring: Keyring; release: () => 
 }
 
 /**
+ * For every child process a test starts: Node kills one still running after a minute, so that a child that hangs
+ * fails its test and outlives neither it nor the test run (a `spawnSync` that never returns would block the test
+ * worker, where no test timeout can fire).
+ */
+export const CHILD_TIMEOUT = { timeout: 60_000, killSignal: 'SIGKILL' } as const
+
+/**
  * Run Node with tsx in a fresh process (none of the test runner's options, and `env` added to the environment)
  * and parse the last line it prints as JSON: `args` is a script file and its arguments, or use `runModuleScript`
  * for inline code.
@@ -188,13 +195,15 @@ export function runTsxJson<T = unknown>(args: readonly string[], cwd?: string, e
       cwd,
       env: { ...process.env, NODE_OPTIONS: '', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
+      ...CHILD_TIMEOUT,
     })
     let stdout = ''
     let stderr = ''
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk))
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
     child.on('error', reject)
-    child.on('close', (code) => {
+    child.on('close', (code, signal) => {
+      if (signal !== null) return reject(new Error(`child ended by ${signal} (${CHILD_TIMEOUT.timeout} ms gone?): ${stdout.trim()} ${stderr.trim()}`))
       if (code !== 0) return reject(new Error(`child exited with ${String(code)}: ${stderr.trim()}`))
       const line = stdout.trim().split('\n').at(-1)
       if (!line) return reject(new Error(`child printed nothing: ${stderr.trim()}`))

@@ -20,6 +20,7 @@ import {
   type AlgorithmSuiteIdentifier,
   type KeyringNode,
 } from '@aws-crypto/client-node'
+import { CHILD_TIMEOUT } from './fixtures.js'
 
 export type Policy = 'REQUIRE_ENCRYPT_REQUIRE_DECRYPT' | 'REQUIRE_ENCRYPT_ALLOW_DECRYPT' | 'FORBID_ENCRYPT_ALLOW_DECRYPT'
 export type RsaPadding = 'OAEP-SHA1' | 'OAEP-SHA256' | 'OAEP-SHA384' | 'OAEP-SHA512' | 'PKCS1'
@@ -332,6 +333,7 @@ export async function officialDecryptInChild(
         stdio: ['pipe', 'pipe', 'pipe'],
         // The child must not inherit a NODE_OPTIONS that, e.g., a test runner set for itself.
         env: { ...process.env, NODE_OPTIONS: '' },
+        ...CHILD_TIMEOUT,
       })
       let out = ''
       let err = ''
