@@ -246,7 +246,8 @@ describe('pkcs1DecryptImplicitRejection: input validation', () => {
   it('throws KeyringError for an expectedLength outside 1..k-11', () => {
     const c = pkcs1Encrypt(rsa2048, randomBytes(32))
     for (const length of [0, -1, 1.5, Number.NaN, rsa2048.k - 10, rsa2048.k]) {
-      expectKeyringError(() => pkcs1DecryptImplicitRejection(rsa2048.privateKey, c, length), rsa2048)
+      const error = expectKeyringError(() => pkcs1DecryptImplicitRejection(rsa2048.privateKey, c, length), rsa2048)
+      expect(error.message).toBe('Expected key length must be an integer from 1 to 245')
     }
   })
 
@@ -258,9 +259,12 @@ describe('pkcs1DecryptImplicitRejection: input validation', () => {
     expectKeyringError(() => pkcs1DecryptImplicitRejection(rsa2048.privateKey, Buffer.alloc(rsa2048.k, 0xff), 32), rsa2048)
   })
 
-  it('refuses a public key', () => {
+  it('refuses a public key, and a private key of another type, by their own check', () => {
     const c = pkcs1Encrypt(rsa2048, randomBytes(32))
-    expectKeyringError(() => pkcs1DecryptImplicitRejection(rsa2048.publicKey, c, 32), rsa2048)
+    const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey
+    for (const key of [rsa2048.publicKey, ec]) {
+      expect(expectKeyringError(() => pkcs1DecryptImplicitRejection(key, c, 32), rsa2048).message).toBe('PKCS1 decryption needs an RSA private key')
+    }
   })
 
   it('logs nothing on implicit rejection', () => {
