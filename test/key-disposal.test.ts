@@ -348,6 +348,17 @@ describe('keys a keyring makes are zeroed when it fails', () => {
     expect(keys.every(zeroed)).toBe(true)
   })
 
+  it('a raw AES keyring whose wrapping fails leaves a data key it was given as it was', async () => {
+    const { backend } = keyRecordingBackend({
+      aeadKey: () => {
+        throw new Error('no AES-GCM here')
+      },
+    })
+    const materials = { ...materialsOf(directSuite), plaintextDataKey: new Uint8Array(32).fill(6) }
+    await expect(keyring().onEncrypt(materials, backend)).rejects.toThrow('no AES-GCM here')
+    expect(materials.plaintextDataKey.every((byte) => byte === 6)).toBe(true)
+  })
+
   it('intermediate wrapping whose data key sealing fails: the intermediate key and both keys derived from it', async () => {
     const derived: Uint8Array[] = []
     const { backend, keys } = keyRecordingBackend({
