@@ -196,6 +196,17 @@ describe('intermediate key wrapping: keyrings', () => {
     }
   })
 
+  it('a raw AES keyring passes over keys that are not its own: another name, the same length', async () => {
+    const encrypted = await encryptionMaterials(new DefaultMaterialsManager(aesKeyring(32, 'key-2', 9)))
+    const materials = { suite, encryptionContext: encrypted.encryptionContext }
+    for (const edks of [encrypted.encryptedDataKeys, []]) {
+      // Not tried: a key tried and failed would be "found 1 encrypted data key for its key name, but none unwrapped".
+      expect(await aesKeyring().onDecrypt(materials, edks, nodeBackend)).toBe(materials)
+    }
+    const mine = await encryptionMaterials(new DefaultMaterialsManager(aesKeyring()))
+    expect((await aesKeyring().onDecrypt(materials, [...encrypted.encryptedDataKeys, ...mine.encryptedDataKeys], nodeBackend)).plaintextDataKey).toEqual(mine.plaintextDataKey)
+  })
+
   it('fast-check: any single-byte change of an intermediate-wrapped raw AES key fails', async () => {
     const manager = new DefaultMaterialsManager(aesKeyring())
     const encrypted = await encryptionMaterials(manager)
