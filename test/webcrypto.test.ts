@@ -6,7 +6,7 @@ import { runInNewContext } from 'node:vm'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { checkRsaEncryptBits, element, INTEGER, readElement, SEQUENCE, spkiFromPkcs1 } from '../src/backend/der.js'
-import { compressPoint, decompressPoint, derToP1363, p1363ToDer } from '../src/backend/ec.js'
+import { bigIntToBytes, compressPoint, CURVES, decompressPoint, derToP1363, p1363ToDer } from '../src/backend/ec.js'
 import { nodeBackend } from '../src/backend/node.js'
 import { rsaOaepEncrypt } from '../src/backend/noble.js'
 import type { AeadKey, AsyncAeadKey, CryptoBackend, RsaPadding } from '../src/backend/types.js'
@@ -215,6 +215,13 @@ describe('WebCrypto backend primitives against node:crypto', () => {
     for (const bad of [Uint8Array.of(4, ...compressed.subarray(1)), compressed.subarray(1), Uint8Array.of(3, ...new Uint8Array(size).fill(0xff))]) {
       expect(() => decompressPoint(curve, bad)).toThrow(TypeError)
     }
+    // x from the prime up: refused as such, also where x minus the prime is a point's x (which node:crypto takes).
+    const { p } = CURVES[curve]
+    let onCurve = 1n
+    while (!(await nodeBackend.importVerificationKey(curve, Uint8Array.of(2, ...bigIntToBytes(onCurve, size))).then(() => true, () => false))) onCurve++
+    for (const x of [p, p + onCurve, (1n << BigInt(8 * size)) - 1n]) {
+      expect(() => decompressPoint(curve, Uint8Array.of(2, ...bigIntToBytes(x, size)))).toThrow(`not a compressed ${curve} point: x is not below the field prime`)
+    }
     // About half of all x have no point: decompression agrees with node:crypto's point check on each.
     let offCurve = 0
     for (let x = 1; x <= 24; x++) {
@@ -285,11 +292,22 @@ describe('WebCrypto backend primitives against node:crypto', () => {
         expect(derToP1363(der, 32) === undefined || r.slice(0, 16).every((b) => b === 0)).toBe(true)
       }),
     )
+    // The shortest integers, a leading zero, the longest (48 bytes with a leading zero: the most content).
+    for (const [r, s] of [[[1], [0x7f]], [[0x80], [1, 0]], [new Array(48).fill(0xff), new Array(48).fill(0x80)]] as number[][][]) {
+      const raw = new Uint8Array(96)
+      raw.set(r!, 48 - r!.length)
+      raw.set(s!, 96 - s!.length)
+      const der = p1363ToDer(raw)
+      expect(der.subarray(0, 2)).toEqual(Uint8Array.of(0x30, der.length - 2))
+      expect(equal(derToP1363(der, 48) as Uint8Array, raw)).toBe(true)
+    }
     const good = p1363ToDer(new Uint8Array(64).fill(1))
     const notDer = [
       Uint8Array.of(0x31, ...good.subarray(1)), // not a SEQUENCE
       Uint8Array.of(0x30, good[1]! + 1, ...good.subarray(2), 0), // trailing byte inside
       Uint8Array.of(...good, 0), // trailing byte after
+      Uint8Array.of(0x30, good[1]! - 1, ...good.subarray(2)), // a sequence length short of its content
+      Uint8Array.of(0x30, good[1]! + 1, ...good.subarray(2)), // a sequence length past its content
       Uint8Array.of(0x30, 0x06, 0x02, 0x01, 0x00, 0x02, 0x01, 0x01), // r = 0
       Uint8Array.of(0x30, 0x07, 0x02, 0x02, 0x00, 0x01, 0x02, 0x01, 0x01), // needless leading zero
       Uint8Array.of(0x30, 0x06, 0x02, 0x01, 0x81, 0x02, 0x01, 0x01), // negative r

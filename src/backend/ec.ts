@@ -85,15 +85,10 @@ export function compressPoint(uncompressed: Uint8Array): Uint8Array {
  * builds accept exactly the same signatures.
  */
 export function derToP1363(der: Uint8Array, size: number): Uint8Array | undefined {
-  if (der[0] !== 0x30) return undefined
-  let offset = 1
-  let length = der[offset++]
-  if (length === undefined) return undefined
-  if (length === 0x81) {
-    length = der[offset++]
-    if (length === undefined || length < 0x80) return undefined
-  } else if (length > 0x80) return undefined
-  if (offset + length !== der.length) return undefined
+  // The content is two INTEGERs of at most 2 + 1 + size bytes each, under 128 bytes for both curves: a signature
+  // in DER has a one-byte length, and a long-form length can only be a signature that is not strict DER.
+  if (der[0] !== 0x30 || der[1] !== der.length - 2) return undefined
+  let offset = 2
   const out = new Uint8Array(2 * size)
   for (let part = 0; part < 2; part++) {
     if (der[offset] !== 0x02) return undefined
@@ -131,11 +126,11 @@ export function p1363ToDer(signature: Uint8Array): Uint8Array {
   const size = signature.length / 2
   const r = derInteger(signature.subarray(0, size))
   const s = derInteger(signature.subarray(size))
-  const contentLength = r.length + s.length
-  const head = contentLength < 0x80 ? Uint8Array.of(0x30, contentLength) : Uint8Array.of(0x30, 0x81, contentLength)
-  const out = new Uint8Array(head.length + contentLength)
-  out.set(head, 0)
-  out.set(r, head.length)
-  out.set(s, head.length + r.length)
+  const contentLength = r.length + s.length // at most 102 bytes (P-384): a one-byte length, as in derToP1363
+  const out = new Uint8Array(2 + contentLength)
+  out[0] = 0x30
+  out[1] = contentLength
+  out.set(r, 2)
+  out.set(s, 2 + r.length)
   return out
 }
