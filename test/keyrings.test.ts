@@ -441,6 +441,46 @@ describe('raw AES keyring answers', () => {
   })
 })
 
+describe('a raw AES keyring tries only its own keys', () => {
+  it('passes over a key of another namespace or name, or whose key provider info differs in length, tag length or IV length, and finds its own', async () => {
+    const keyring = aesKeyring()
+    const suite = suiteFromOption(0x0478)
+    // A context whose legacy (en-US) order differs from the spec's: tried only when the spec's order fails.
+    const request = { suite, encryptionContext: { tenant: 'a', Zone: 'z' }, requiredEncryptionContextKeys: [] }
+    const { encryptedDataKeys, plaintextDataKey } = await new DefaultMaterialsManager(keyring).getEncryptionMaterials(
+      { ...request, commitmentPolicy: 'REQUIRE_ENCRYPT_REQUIRE_DECRYPT', maxPlaintextLength: 1 },
+      nodeBackend,
+    )
+    const edk = encryptedDataKeys[0]!
+    const name = 'key-1'.length
+    const infoWith = (index: number, byte: number) => {
+      const providerInfo = edk.providerInfo.slice()
+      providerInfo[index] = byte
+      return { ...edk, providerInfo }
+    }
+    const others = [
+      { ...edk, providerId: 'tests' },
+      infoWith(name - 1, 0x32), // key-2
+      { ...edk, providerInfo: Uint8Array.of(...edk.providerInfo, 0) },
+      { ...edk, providerInfo: edk.providerInfo.subarray(1) },
+      infoWith(name + 3, 96), // a 96-bit tag
+      infoWith(name + 2, 1), // a tag length of 384 bits: the whole uint32 is read
+      infoWith(name + 7, 16), // a 16-byte IV
+      infoWith(name + 4, 1),
+    ]
+    for (const backend of [nodeBackend, webCryptoBackend]) {
+      for (const other of others) expect(await keyring.onDecrypt(request, [other], backend)).toBe(request)
+      expect((await keyring.onDecrypt(request, [...others, edk], backend)).plaintextDataKey).toEqual(plaintextDataKey)
+      // Its own key, under another context: tried, and named.
+      const failure = await rejectionOf(keyring.onDecrypt({ ...request, encryptionContext: { tenant: 'b', Zone: 'z' } }, [...others, edk], backend))
+      expect(failure).toMatchObject({
+        code: 'KEYRING_FAILURE',
+        message: 'RawAesKeyring "test/key-1" found 1 encrypted data key for its key name, but none unwrapped: the wrapping key or the encryption context differs from the one used to encrypt.',
+      })
+    }
+  })
+})
+
 describe('keyrings as JSON, and their names in decrypt failures', () => {
   const arn = 'arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab'
   const mrk = 'arn:aws:kms:eu-west-1:111122223333:key/mrk-1234abcd12ab34cd56ef1234567890ab'
