@@ -22,6 +22,7 @@ import {
   type Keyring,
   type KmsClientSupplier,
   type MaterialsManager,
+  type NoDecryptableKeyError,
 } from '../src/index.js'
 import { addIntermediateRecipient, openIntermediate } from '../src/keyrings/intermediate.js'
 import { dbeSuite } from '../src/suites-dbe.js'
@@ -237,6 +238,25 @@ describe('intermediate key wrapping: keyrings', () => {
       const error = await rejectionOf(decryptionMaterials(manager, encrypted, [{ ...edk, ciphertext }]))
       expect((error as { code: string }).code).toBe('NO_DECRYPTABLE_KEY')
       expect((error as Error).message).toContain(`${keyArns[0]} (${kind}).`)
+    }
+  })
+
+  it('a raw RSA keyring names its key and the padding, and why an intermediate-wrapped data key failed: too short, or the context', async () => {
+    const manager = new DefaultMaterialsManager(rsaKeyring('OAEP-SHA256'))
+    const encrypted = await encryptionMaterials(manager)
+    const edk = encrypted.encryptedDataKeys[0]!
+    const cases: [readonly (typeof edk)[], Record<string, string>, string, string][] = [
+      [[{ ...edk, ciphertext: edk.ciphertext.subarray(0, 48) }], context, '1 encrypted data key', 'The encrypted data key is too short to hold a wrapped intermediate key.'],
+      [[edk, edk], { ...context, tenant: 'someone-else' }, '2 encrypted data keys', 'The data key does not open with its intermediate key: the encryption context differs.'],
+    ]
+    for (const [edks, encryptionContext, found, cause] of cases) {
+      const error = (await rejectionOf(decryptionMaterials(manager, encrypted, edks, encryptionContext))) as NoDecryptableKeyError
+      expect(error.code).toBe('NO_DECRYPTABLE_KEY')
+      expect(error.failures[0]?.error).toMatchObject({
+        code: 'KEYRING_FAILURE',
+        message: `RawRsaKeyring "test/rsa-1" found ${found} for its key name, but none decrypted with OAEP-SHA256.`,
+        cause: { message: cause },
+      })
     }
   })
 })
