@@ -175,6 +175,24 @@ describe('message keys are disposed', () => {
     expect(encryptionKey?.every((byte) => byte === 0)).toBe(true)
   })
 
+  it('on a backend that cannot adopt a key, the derived key is zeroed once its AES-GCM key is made from it', async () => {
+    const derived: Uint8Array[] = []
+    const { adoptAeadKey: _adopt, ...withoutAdopting } = nodeBackend
+    const copying: CryptoBackend = {
+      ...withoutAdopting,
+      hkdf(...args) {
+        const outputs = nodeBackend.hkdf(...args) as Uint8Array[]
+        derived.push(...outputs)
+        return outputs
+      },
+    }
+    const ring = keyring()
+    const { ciphertext } = await encryptWith(nodeBackend, ring, data(100), { algorithmSuite: 0x0478 })
+    expect((await decryptWith(copying, ring, ciphertext)).plaintext).toEqual(data(100))
+    expect(derived[0]?.length).toBe(32)
+    expect(derived[0]?.every((byte) => byte === 0)).toBe(true)
+  })
+
   it('when encrypt fails after the key was derived (a keyring returned an unwritable encrypted data key)', async () => {
     const { backend, live, made } = countingBackend()
     const ring = keyring()

@@ -220,7 +220,10 @@ describe('required encryption context: authenticated, not stored', () => {
       expect(streamed.message).toBe((error as Error).message)
     }
     // Without the pair at all, the keyring has nothing to add and the tag fails plainly.
-    expect(await codeOf(decrypt(keyring, ciphertext))).toBe('HEADER_AUTHENTICATION_FAILED')
+    expect(await rejectionOf(decrypt(keyring, ciphertext))).toMatchObject({
+      code: 'HEADER_AUTHENTICATION_FAILED',
+      message: 'The message header failed authentication: it was altered or the wrong key was used.',
+    })
   })
 
   it('a wrong value for an unstored key fails at a keyring that binds the context (raw AES), naming the unstored pairs', async () => {

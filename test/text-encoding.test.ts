@@ -79,8 +79,15 @@ describe('encryption context', () => {
 
   it('a decrypt expecting such a pair is refused: no message can hold it', async () => {
     const { ciphertext } = await encrypt(keyring, 'data', { encryptionContext: { purpose: 'p' } })
-    for (const encryptionContext of [{ purpose: `p${HIGH}` }, { [`p${LOW}`]: 'p' }]) {
-      refusal(await rejectionOf(decrypt(keyring, ciphertext, { encryptionContext })), InvalidEncryptionContextError)
+    const cases: [Record<string, string>, string][] = [
+      [{ purpose: `p${HIGH}` }, 'value for key "purpose"'],
+      [{ purpose: `${LOW}p` }, 'value for key "purpose"'],
+      [{ [`p${LOW}`]: 'p' }, 'key "p\\ude00"'],
+      [{ [`${HIGH}p`]: `p${HIGH}` }, 'key "\\ud83dp"'],
+    ]
+    for (const [encryptionContext, named] of cases) {
+      const message = refusal(await rejectionOf(decrypt(keyring, ciphertext, { encryptionContext })), InvalidEncryptionContextError)
+      expect(message).toBe(`decrypt encryptionContext ${named} has a lone UTF-16 surrogate, which UTF-8 cannot store (it would become U+FFFD): fix or remove that character.`)
     }
   })
 
