@@ -292,6 +292,19 @@ describe('a custom keyring through the default manager', () => {
     expect(await codeOf(decrypt(short, ciphertext))).toBe('KEYRING_FAILURE')
     expect(returned !== undefined && isZero(returned)).toBe(true)
   })
+
+  it('the context and the required keys a keyring returns are not taken on decrypt: each stays the manager\'s', async () => {
+    const suite = suiteFromOption(0x0478) // unsigned: the keyring's own materials could be handed on as they are
+    const encryptionContext = { tenant: 'a' }
+    const request = { suite, encryptionContext, encryptedDataKeys: [] as never[], commitmentPolicy: 'REQUIRE_ENCRYPT_REQUIRE_DECRYPT' as const }
+    const { encryptedDataKeys } = await new DefaultMaterialsManager(keyring).getEncryptionMaterials({ ...request, maxPlaintextLength: 1 }, nodeBackend)
+    for (const change of [{ encryptionContext: { tenant: 'b' } }, { requiredEncryptionContextKeys: ['tenant'] }]) {
+      const changing = keyringReturning((m) => ({ ...(m as object), ...change }))
+      const materials = await new DefaultMaterialsManager(changing).getDecryptionMaterials({ ...request, encryptedDataKeys }, nodeBackend)
+      expect({ ...materials.encryptionContext }).toEqual(encryptionContext)
+      expect(materials.requiredEncryptionContextKeys).toEqual([])
+    }
+  })
 })
 
 describe('a data key handed out twice', () => {

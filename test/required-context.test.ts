@@ -115,6 +115,11 @@ describe('RequiredEncryptionContextMaterialsManager configuration', () => {
       () => new RequiredEncryptionContextMaterialsManager({ requiredKeys: ['a'], materialsManager: {} as never }),
       'RequiredEncryptionContextMaterialsManager materialsManager must be a materials manager.',
     ],
+    [
+      'a manager with one of its two methods',
+      () => new RequiredEncryptionContextMaterialsManager({ requiredKeys: ['a'], materialsManager: { getEncryptionMaterials: () => undefined } as never }),
+      'RequiredEncryptionContextMaterialsManager materialsManager must be a materials manager.',
+    ],
   ])('%s is a ConfigurationError that says what is wrong', (_name, build, message) => {
     expect(build).toThrow(ConfigurationError)
     expect(build).toThrow(expect.objectContaining({ code: 'INVALID_CONFIGURATION', message }))
