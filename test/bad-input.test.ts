@@ -119,6 +119,27 @@ describe('decrypt rejects bad input with a specific error', () => {
     expect(message).toContain(`the message has keys from: "aws-kms" "${arn}", "test" "aes-1", "test" "rsa-1", "custom").`)
   })
 
+  it('no data key is for the keyring: provider info that is empty, has a control character, or only looks like a raw AES key\'s is not shown', async () => {
+    const aesFields = Uint8Array.of(0, 0, 0, 128, 0, 0, 0, 12)
+    const infos = [
+      new Uint8Array(0),
+      new TextEncoder().encode('a\u0001b'),
+      Uint8Array.of(...new TextEncoder().encode('abc'), ...aesFields, ...new Uint8Array(12).fill(0xff)), // shown: a raw AES key's name
+      Uint8Array.of(...new TextEncoder().encode('abc'), ...new Uint8Array(20).fill(0xff)), // no tag and IV lengths
+      Uint8Array.of(...aesFields, ...new Uint8Array(12).fill(0xff)), // the fields, with no name before them
+    ]
+    const writer: Keyring = {
+      onEncrypt: async (materials, backend) => {
+        const edks = infos.map((providerInfo, index) => ({ providerId: `c${index}`, providerInfo, ciphertext: new Uint8Array([1]) }))
+        return Object.assign({}, await keyring.onEncrypt(materials, backend), { encryptedDataKeys: edks })
+      },
+      onDecrypt: async (materials) => materials,
+    }
+    const { ciphertext } = await encrypt(writer, 'secret', { algorithmSuite: 0x0478 })
+    const { message } = (await rejectionOf(decrypt(keyring, ciphertext))) as Error
+    expect(message).toContain('the message has keys from: "c0", "c1", "c2" "abc", "c3", "c4").')
+  })
+
   it('a multi-keyring reports each child failure', async () => {
     const { ciphertext } = await encrypt(keyring, 'secret')
     const multi = new MultiKeyring({ children: [aesKeyring(32, 'key-1', 3), aesKeyring(16, 'other')] })
