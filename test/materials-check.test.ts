@@ -97,6 +97,17 @@ describe('encryption materials of a custom manager (suite 0x0578)', () => {
     expect(keys.every(isZero)).toBe(true)
   })
 
+  it.each([
+    ['a provider ID that is not text', { providerId: 7 }, 'that is not { providerId: string, providerInfo: Uint8Array, ciphertext: Uint8Array }'],
+    ['provider info that is not bytes', { providerInfo: 'x' }, 'that is not { providerId: string, providerInfo: Uint8Array, ciphertext: Uint8Array }'],
+    ['a ciphertext that is not bytes', { ciphertext: [] }, 'that is not { providerId: string, providerInfo: Uint8Array, ciphertext: Uint8Array }'],
+    ['a provider ID that starts with a lone surrogate', { providerId: '\udc00p' }, 'whose provider ID "\\udc00p" has a lone UTF-16 surrogate'],
+  ])('an encrypted data key with %s alone is named by the materials check', async (_, field, named) => {
+    const { manager } = changing((m) => ({ ...m, encryptedDataKeys: [{ ...m.encryptedDataKeys[0], ...field }] }))
+    const error = await rejectionOf(encrypt(manager, plaintext))
+    expect(error).toMatchObject({ code: 'KEYRING_FAILURE', message: expect.stringContaining(`have an encrypted data key ${named}`) })
+  })
+
   it('a subclass of DefaultMaterialsManager is checked too', async () => {
     class Shortening extends DefaultMaterialsManager {
       override async getEncryptionMaterials(...args: Parameters<DefaultMaterialsManager['getEncryptionMaterials']>) {
