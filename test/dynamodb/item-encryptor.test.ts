@@ -633,13 +633,14 @@ describe('DynamoDbItemEncryptor with keyrings and managers that do not support t
     }
     expect(await codeOf(new DynamoDbItemEncryptor({ ...base, keyring: plain }).encryptItem(item))).toBe('KEYRING_FAILURE')
     const stored = await new DynamoDbItemEncryptor(base).encryptItem(item)
-    expect(await codeOf(new DynamoDbItemEncryptor({ ...base, keyring: plain }).decryptItem(stored))).toBe('KEYRING_FAILURE')
+    const noSigningKey = 'KEYRING_FAILURE: The keyring returned no symmetric signing key, which this suite needs: it must support intermediate key wrapping.'
+    expect(await refusalOf(new DynamoDbItemEncryptor({ ...base, keyring: plain }).decryptItem(stored))).toBe(noSigningKey)
     // A signing key of another length is the keyring's fault too, not a changed item.
     const shortKey: Keyring = {
       onEncrypt: (materials, backend) => inner.onEncrypt(materials, backend),
       onDecrypt: async (materials, keys, backend) => ({ ...(await inner.onDecrypt(materials, keys, backend)), symmetricSigningKey: new Uint8Array(16) }),
     }
-    expect(await codeOf(new DynamoDbItemEncryptor({ ...base, keyring: shortKey }).decryptItem(stored))).toBe('KEYRING_FAILURE')
+    expect(await refusalOf(new DynamoDbItemEncryptor({ ...base, keyring: shortKey }).decryptItem(stored))).toBe(noSigningKey)
   })
 
   it('a manager whose decryption materials have no symmetric signing key, or whose encryption materials are of another suite', async () => {
@@ -668,15 +669,16 @@ describe.each([
   // would then be forged at will. node:crypto takes such keys (and strings) without a word; WebCrypto throws its own errors.
   const defaultManager = new DefaultMaterialsManager(aesKeyring())
   const withManager = (materialsManager: MaterialsManager) => new Encryptor({ ...base, keyring: undefined, materialsManager, algorithmSuite: 0x6700 })
-  const bad: [string, unknown][] = [
-    ['empty', new Uint8Array(0)],
-    ['16 bytes', new Uint8Array(16).fill(1)],
-    ['all zeros', new Uint8Array(32)],
-    ['a string', 'k'.repeat(32)],
-    ['missing', undefined],
+  const notItsLength = 'have a symmetric signing key that is not 32 bytes (a Uint8Array)'
+  const bad: [string, unknown, string][] = [
+    ['empty', new Uint8Array(0), notItsLength],
+    ['16 bytes', new Uint8Array(16).fill(1), notItsLength],
+    ['all zeros', new Uint8Array(32), 'have a symmetric signing key of zeros'],
+    ['a string', 'k'.repeat(32), notItsLength],
+    ['missing', undefined, 'have no symmetric signing key (the keyrings must support the DynamoDB item suites)'],
   ]
 
-  it.each(bad)('on encrypt: %s is KEYRING_FAILURE, and nothing is written', async (_name, key) => {
+  it.each(bad)('on encrypt: %s is KEYRING_FAILURE, and nothing is written', async (_name, key, problem) => {
     const manager: MaterialsManager = {
       getEncryptionMaterials: async (request, backend) => {
         const materials = await defaultManager.getEncryptionMaterials(request, backend)
@@ -684,7 +686,16 @@ describe.each([
       },
       getDecryptionMaterials: (request, backend) => defaultManager.getDecryptionMaterials(request, backend),
     }
-    expect(await codeOf(withManager(manager).encryptItem(item))).toBe('KEYRING_FAILURE')
+    expect(await rejectionOf(withManager(manager).encryptItem(item))).toMatchObject({ code: 'KEYRING_FAILURE', message: expect.stringContaining(problem) })
+    // The second recipient's key is checked as the first's.
+    const second: MaterialsManager = {
+      getEncryptionMaterials: async (request, backend) => {
+        const materials = await new DefaultMaterialsManager(new MultiKeyring({ generator: aesKeyring(), children: [aesKeyring(32, 'b')] })).getEncryptionMaterials(request, backend)
+        return { ...materials, symmetricSigningKeys: [materials.symmetricSigningKeys![0]!, key as Uint8Array] }
+      },
+      getDecryptionMaterials: (request, backend) => defaultManager.getDecryptionMaterials(request, backend),
+    }
+    expect(await rejectionOf(withManager(second).encryptItem(item))).toMatchObject({ code: 'KEYRING_FAILURE', message: expect.stringContaining(problem) })
   })
 
   it('on encrypt: fewer signing keys than encrypted data keys is KEYRING_FAILURE', async () => {
@@ -695,13 +706,13 @@ describe.each([
     expect(await codeOf(withManager(manager).encryptItem(item))).toBe('KEYRING_FAILURE')
   })
 
-  it.each(bad)('on decrypt: %s is KEYRING_FAILURE, not a changed item', async (_name, key) => {
+  it.each(bad)('on decrypt: %s is KEYRING_FAILURE, not a changed item', async (_name, key, problem) => {
     const stored = await withManager(defaultManager).encryptItem(item)
     const manager: MaterialsManager = {
       getEncryptionMaterials: (request, backend) => defaultManager.getEncryptionMaterials(request, backend),
       getDecryptionMaterials: async (request, backend) => ({ ...(await defaultManager.getDecryptionMaterials(request, backend)), symmetricSigningKey: key as Uint8Array }),
     }
-    expect(await codeOf(withManager(manager).decryptItem(stored))).toBe('KEYRING_FAILURE')
+    expect(await rejectionOf(withManager(manager).decryptItem(stored))).toMatchObject({ code: 'KEYRING_FAILURE', message: expect.stringContaining(problem) })
   })
 })
 
