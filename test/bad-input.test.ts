@@ -27,6 +27,7 @@ import { decryptWith } from '../src/decrypt.js'
 import { nodeBackend } from '../src/backend/node.js'
 import type { AeadKey, CryptoBackend } from '../src/backend/types.js'
 import { signatureLength, uint16 as u16, uint32 as u32 } from './helpers/wire.js'
+import { craftV1, dataKeyKeyring } from './helpers/craft.js'
 import { FakeKms } from './helpers/fake-kms.js'
 import { aesKeyring, rejectionOf, rsaKeyring, rsaPem, spyKeyring, turnsDuring } from './helpers/fixtures.js'
 import { chunked, readAll } from './helpers/web-streams.js'
@@ -257,6 +258,19 @@ describe('decrypt rejects bad input with a specific error', () => {
     const error = await rejectionOf(decrypt(keyring, ciphertext, { maxBodySize: 5000 }))
     expect(error).toBeInstanceOf(LimitExceededError)
     expect((await decrypt(keyring, ciphertext, { maxBodySize: 20000 })).plaintext).toHaveLength(10000)
+  })
+
+  it('maxBodySize takes a body of exactly its size, framed or not, and refuses one a byte larger', async () => {
+    // 100 bytes in 64-byte frames: a regular frame (4 + 12 + 64 + 16) and a final one (4 + 4 + 12 + 4 + 36 + 16).
+    // Non-framed: IV, content length, content and tag (12 + 8 + 100 + 16).
+    for (const [contentType, bodySize] of [[2, 172], [1, 136]] as const) {
+      const { ciphertext, dataKey } = craftV1({ contentType, frameLength: contentType === 2 ? 64 : 0, plaintext: Buffer.alloc(100, 1) })
+      const options = { commitmentPolicy: 'REQUIRE_ENCRYPT_ALLOW_DECRYPT' } as const
+      expect((await decrypt(dataKeyKeyring(dataKey), ciphertext, { ...options, maxBodySize: bodySize })).plaintext).toEqual(new Uint8Array(100).fill(1))
+      expect(await refusalBy(decrypt(dataKeyKeyring(dataKey), ciphertext, { ...options, maxBodySize: bodySize - 1 }))).toBe(
+        `LIMIT_EXCEEDED: The message body is larger than maxBodySize (${bodySize - 1} bytes).`,
+      )
+    }
   })
 
   it('maxBodySize refuses a body as soon as its frames pass it, before a later frame is read', async () => {
