@@ -49,6 +49,17 @@ function countingBackend(): { backend: CryptoBackend; live: () => number; made: 
   return { backend, live: () => made - disposed, made: () => made }
 }
 
+/** `backend` (node:crypto's HKDF) keeping every key it derives, to see them zeroed. */
+function recordingDerivedKeys(backend: CryptoBackend): { backend: CryptoBackend; derived: Uint8Array[] } {
+  const derived: Uint8Array[] = []
+  const hkdf: CryptoBackend['hkdf'] = (...args) => {
+    const outputs = nodeBackend.hkdf(...args) as Uint8Array[]
+    derived.push(...outputs)
+    return outputs
+  }
+  return { backend: { ...backend, hkdf }, derived }
+}
+
 const keyring = () => new RawAesKeyring({ keyNamespace: 'ns', keyName: 'k', wrappingKey: new Uint8Array(32).fill(9) })
 const data = (length: number) => Uint8Array.from({ length }, (_, i) => (i * 7) & 0xff)
 
@@ -153,16 +164,8 @@ describe('message keys are disposed', () => {
   })
 
   it('when the key commitment does not match, the derived key is zeroed before any AES-GCM key is made from it', async () => {
-    const derived: Uint8Array[] = []
     const { backend, made } = countingBackend()
-    const recording: CryptoBackend = {
-      ...backend,
-      hkdf(...args) {
-        const outputs = nodeBackend.hkdf(...args) as Uint8Array[]
-        derived.push(...outputs)
-        return outputs
-      },
-    }
+    const { backend: recording, derived } = recordingDerivedKeys(backend)
     const ring = keyring()
     const { ciphertext } = await encryptWith(nodeBackend, ring, data(100), { algorithmSuite: 0x0478 })
     const altered = ciphertext.slice()
@@ -176,16 +179,8 @@ describe('message keys are disposed', () => {
   })
 
   it('on a backend that cannot adopt a key, the derived key is zeroed once its AES-GCM key is made from it', async () => {
-    const derived: Uint8Array[] = []
     const { adoptAeadKey: _adopt, ...withoutAdopting } = nodeBackend
-    const copying: CryptoBackend = {
-      ...withoutAdopting,
-      hkdf(...args) {
-        const outputs = nodeBackend.hkdf(...args) as Uint8Array[]
-        derived.push(...outputs)
-        return outputs
-      },
-    }
+    const { backend: copying, derived } = recordingDerivedKeys(withoutAdopting)
     const ring = keyring()
     const { ciphertext } = await encryptWith(nodeBackend, ring, data(100), { algorithmSuite: 0x0478 })
     expect((await decryptWith(copying, ring, ciphertext)).plaintext).toEqual(data(100))
