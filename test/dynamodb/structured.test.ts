@@ -244,6 +244,22 @@ describe('item format: the encryption context of SIGN_AND_INCLUDE_IN_ENCRYPTION_
     expect(withAttributeContext({}, [], InvalidItemError)).toBeUndefined()
   })
 
+  it('a set, list or map is base64 of its two type ID bytes, high then low, and its serialized value', () => {
+    const attributes = [
+      ['tags', { SS: ['a', 'b'] }, [0x01, 0x01]],
+      ['sizes', { NS: ['1'] }, [0x01, 0x02]],
+      ['list', { L: [{ S: 'x' }] }, [0x03, 0x00]],
+      ['map', { M: { k: { N: '2' } } }, [0x02, 0x00]],
+    ] as const
+    const terminals = attributes.map(([name, value]) => ({ name, terminal: serializeAttribute(value as AttributeValue) }))
+    const added = withAttributeContext({}, terminals, InvalidItemError)
+    for (const [index, [name, , typeId]] of attributes.entries()) {
+      const value = Buffer.concat([Buffer.from(typeId), terminals[index]?.terminal.value as Uint8Array])
+      expect(added?.context[`aws-crypto-attr.${name}`]).toBe(value.toString('base64'))
+    }
+    expect(added?.context['aws-crypto-legend']).toBe('BBBB')
+  })
+
   it('a context that already has one of the keys, and a stored string that is not UTF-8, are refused', () => {
     const one = [{ name: 'region', terminal: serializeAttribute({ S: 'eu' }) }]
     for (const key of ['aws-crypto-attr.region', 'aws-crypto-legend']) {
