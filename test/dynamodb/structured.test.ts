@@ -22,6 +22,7 @@ import {
   fieldRootKey,
   parseHeader,
   serializeItemContext,
+  serializePartialHeader,
   signatureOf103Bytes,
   type StructuredField,
 } from '../../src/dynamodb/structured/index.js'
@@ -579,6 +580,33 @@ describe('item header: what parsing refuses', () => {
       expect(thrownBy(() => parseHeader(headerOf(keys))), keys.join(',')).toMatchObject({ code: 'MALFORMED_ITEM' })
     }
     expect(thrownBy(() => parseHeader(headerOf(['a'], 0)))).toMatchObject({ code: 'MALFORMED_ITEM' })
+  })
+
+  it('two-byte lengths and counts of 256 and more are read with their high byte', () => {
+    const keys = Array.from({ length: 300 }, (_, index) => `k${String(index).padStart(3, '0')}`)
+    const long = (length: number, fill: number) => Buffer.concat([u16(length), Buffer.alloc(length, fill)])
+    const header = Buffer.concat([
+      Buffer.from([2, 0]),
+      messageId,
+      long(0x0102, 0x73), // legend: 258 SIGN_ONLY bytes
+      u16(keys.length),
+      ...keys.map((key, index) => Buffer.concat([text(key), index === 0 ? text('v'.repeat(0x0201)) : text('v')])),
+      Buffer.from([1]),
+      Buffer.concat([text('p'.repeat(0x0100)), long(0x0300, 7), long(0x01ff, 8)]),
+      Buffer.alloc(32, 9),
+    ])
+    const { header: parsed, partialHeader, commitment } = parseHeader(header)
+    expect(Buffer.from(parsed.legend)).toEqual(Buffer.alloc(0x0102, 0x73))
+    expect(Object.keys(parsed.storedEncryptionContext)).toEqual(keys)
+    expect(parsed.storedEncryptionContext.k000).toBe('v'.repeat(0x0201))
+    const [edk] = parsed.encryptedDataKeys
+    expect(parsed.encryptedDataKeys).toHaveLength(1)
+    expect(edk?.providerId).toBe('p'.repeat(0x0100))
+    expect(Buffer.from(edk?.providerInfo ?? [])).toEqual(Buffer.alloc(0x0300, 7))
+    expect(Buffer.from(edk?.ciphertext ?? [])).toEqual(Buffer.alloc(0x01ff, 8))
+    expect(Buffer.from(commitment)).toEqual(Buffer.alloc(32, 9))
+    expect(Buffer.from(serializePartialHeader(parsed))).toEqual(header.subarray(0, header.length - 32))
+    expect(Buffer.from(partialHeader)).toEqual(header.subarray(0, header.length - 32))
   })
 
   it('a header cut short says which field it ends inside; bytes after the commitment and text that is not UTF-8 are refused', () => {
