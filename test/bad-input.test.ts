@@ -171,7 +171,13 @@ describe('decrypt rejects bad input with a specific error', () => {
     expect(keyringCalls).toBe(0)
     await decrypt(spy, ciphertext, { maxEncryptedDataKeys: 3 })
     expect(keyringCalls).toBe(1)
-    expect(await rejectionOf(encrypt(multi, 'secret', { maxEncryptedDataKeys: 2 }))).toBeInstanceOf(TooManyEncryptedDataKeysError)
+    expect(((await rejectionOf(encrypt(multi, 'secret', { maxEncryptedDataKeys: 2 }))) as Error).message).toBe(
+      'The keyrings produced 3 encrypted data keys; maxEncryptedDataKeys allows 2.',
+    )
+    // As many as the keyrings make is allowed, and so is the most a header holds.
+    for (const maxEncryptedDataKeys of [3, 0xffff]) {
+      expect((await encrypt(multi, 'secret', { maxEncryptedDataKeys })).header.encryptedDataKeys).toHaveLength(3)
+    }
   })
 
   it('a non-committing message under REQUIRE_ENCRYPT_REQUIRE_DECRYPT', async () => {
@@ -397,8 +403,17 @@ describe('bad options', () => {
     ['unknown suite', { algorithmSuite: 0x0999 }],
     ['unknown policy', { commitmentPolicy: 'SOMETIMES' }],
     ['maxEncryptedDataKeys 0', { maxEncryptedDataKeys: 0 }],
+    ['maxEncryptedDataKeys beyond 65535', { maxEncryptedDataKeys: 0x10000 }],
   ])('%s', async (_name, options) => {
     expect(await rejectionOf(encrypt(keyring, 'x', options as never))).toBeInstanceOf(ConfigurationError)
+  })
+
+  it('maxEncryptedDataKeys out of range names its range', async () => {
+    for (const maxEncryptedDataKeys of [0, 0x10000]) {
+      expect(((await rejectionOf(encrypt(keyring, 'x', { maxEncryptedDataKeys }))) as Error).message).toBe(
+        `maxEncryptedDataKeys must be an integer from 1 to 65535; got ${maxEncryptedDataKeys}.`,
+      )
+    }
   })
 
   it('an unknown suite or policy is quoted in the refusal (a suite given as text said only "got string")', async () => {
