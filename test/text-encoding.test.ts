@@ -125,6 +125,8 @@ describe('plaintext strings', () => {
     const message = refusal(await rejectionOf(encrypt(keyring, `secret ${HIGH}`)), ConfigurationError)
     expect(message).toContain('index 7')
     expect(message).not.toContain('secret')
+    // At the first character too, high or low.
+    for (const lone of [HIGH, LOW]) expect(refusal(await rejectionOf(encrypt(keyring, `${lone}secret`)), ConfigurationError)).toContain('(at index 0)')
   })
 
   it('well-formed text round-trips exactly', async () => {
