@@ -188,6 +188,17 @@ describe('message keys are disposed', () => {
     expect(derived[0]?.every((byte) => byte === 0)).toBe(true)
   })
 
+  it('encrypt zeroes the derived key once its AES-GCM key is made, with or without commitment (which the header keeps)', async () => {
+    for (const [algorithmSuite, commitmentPolicy] of [[0x0478, undefined], [0x0178, 'FORBID_ENCRYPT_ALLOW_DECRYPT']] as const) {
+      const { backend: recording, derived } = recordingDerivedKeys(nodeBackend)
+      const { ciphertext } = await encryptWith(recording, keyring(), data(100), { algorithmSuite, commitmentPolicy })
+      expect((await decryptWith(nodeBackend, keyring(), ciphertext, { commitmentPolicy })).plaintext).toEqual(data(100))
+      expect(derived[0]?.length, algorithmSuite.toString(16)).toBe(32)
+      expect(derived[0]?.every((byte) => byte === 0)).toBe(true)
+      if (algorithmSuite === 0x0478) expect(derived[1]?.some((byte) => byte !== 0)).toBe(true)
+    }
+  })
+
   it('when encrypt fails after the key was derived (a keyring returned an unwritable encrypted data key)', async () => {
     const { backend, live, made } = countingBackend()
     const ring = keyring()
