@@ -138,6 +138,18 @@ describe('encryption materials of a custom manager (suite 0x0578)', () => {
     expect(keys).toHaveLength(1)
     expect(keys.every(isZero)).toBe(true)
   })
+
+  it("the header's encryption context is a frozen copy of the manager's: a change the manager makes afterwards is not seen", async () => {
+    let given: Record<string, string> = {}
+    const { manager } = changing((m) => {
+      given = { ...m.encryptionContext }
+      return { ...m, encryptionContext: given }
+    })
+    const { header } = await encrypt(manager, plaintext, { encryptionContext: { purpose: 'test' } })
+    given.purpose = 'changed'
+    expect(Object.isFrozen(header.encryptionContext)).toBe(true)
+    expect(header.encryptionContext.purpose).toBe('test')
+  })
 })
 
 const decryptCases: readonly (readonly [string, Change<CompleteDecryptionMaterials>, string])[] = [
