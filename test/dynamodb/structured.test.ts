@@ -341,7 +341,30 @@ describe('item footer: the 103-byte signature', () => {
     expect(twins.get(102)).toBeGreaterThan(0)
     expect(twins.get(104)).toBeGreaterThan(0)
   })
+
+  it('a twin that is not 103 bytes either is not returned (made by hand: random signatures rarely give one)', () => {
+    const order = BigInt('0xffffffffffffffffffffffffffffffffffffffffffffffffc7634d81f4372ddf581a0db248b0a77aecec196accc52973')
+    const high = 2n ** 383n // needs a leading zero byte in DER
+    // 104 bytes whose twin is 103: r and s both need a leading zero; n - s does not.
+    const twin = signatureOf103Bytes(derOf(high + 5n, high + 7n))
+    expect(twin?.length).toBe(103)
+    expect(integersOf(twin as Uint8Array)).toEqual({ r: high + 5n, s: order - high - 7n })
+    // 104 bytes whose twin is 56: n - s is 1. And 8 bytes (r and s of one byte each) whose twin is 56.
+    for (const [r, s] of [[high + 5n, order - 1n], [5n, 7n]] as const) expect(signatureOf103Bytes(derOf(r, s)), `${r}, ${s}`).toBeUndefined()
+  })
 })
+
+/** DER of SEQUENCE { INTEGER r, INTEGER s } for positive r and s (short-form lengths). */
+function derOf(r: bigint, s: bigint): Uint8Array {
+  const integer = (value: bigint) => {
+    const hex = value.toString(16)
+    const bytes = Buffer.from(hex.length % 2 === 0 ? hex : `0${hex}`, 'hex')
+    const content = (bytes[0] as number) >= 0x80 ? Buffer.concat([Buffer.from([0]), bytes]) : bytes
+    return Buffer.concat([Buffer.from([0x02, content.length]), content])
+  }
+  const body = Buffer.concat([integer(r), integer(s)])
+  return Uint8Array.from(Buffer.concat([Buffer.from([0x30, body.length]), body]))
+}
 
 /** r and s of a DER ECDSA signature: SEQUENCE { INTEGER r, INTEGER s }, short-form lengths (P-384's fit in one byte). */
 function integersOf(der: Uint8Array): { r: bigint; s: bigint } {
