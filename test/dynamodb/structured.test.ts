@@ -722,6 +722,27 @@ describe('item header: what parsing refuses', () => {
   })
 })
 
+describe('item materials: the request', () => {
+  it('bounds the plaintext by the encrypted values and two type ID bytes each (what a caching manager charges)', async () => {
+    const requests: EncryptionRequest[] = []
+    class Recording extends FixedMaterials {
+      override async getEncryptionMaterials(request: EncryptionRequest): Promise<CompleteEncryptionMaterials> {
+        requests.push(request)
+        return super.getEncryptionMaterials(request)
+      }
+    }
+    const fields = [
+      field('pk', { S: 'k' }, 'SIGN_ONLY'),
+      field('a', { S: 'hello' }, 'ENCRYPT_AND_SIGN'),
+      field('b', { N: '12' }, 'ENCRYPT_AND_SIGN'),
+      field('c', { S: 'not counted' }, 'DO_NOTHING'),
+    ]
+    await encryptStructure({ tableName: 't', fields, materialsManager: new Recording(), backend: nodeItemBackend })
+    await encryptStructure({ tableName: 't', fields: [fields[0] as StructuredField], materialsManager: new Recording(), backend: nodeItemBackend })
+    expect(requests.map((request) => request.maxPlaintextLength)).toEqual([2 + 5 + 2 + 2, 0])
+  })
+})
+
 describe('item structure: what encrypting refuses', () => {
   const manager = new DefaultMaterialsManager(aesKeyring())
   const pk = field('pk', { S: 'k' }, 'SIGN_ONLY')
