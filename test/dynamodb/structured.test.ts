@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest'
 import { decompressPoint } from '../../src/backend/ec.js'
 import { nodeBackend } from '../../src/backend/node.js'
 import { nodeItemBackend } from '../../src/dynamodb/node-backend.js'
+import type { ItemBackend } from '../../src/dynamodb/structured/item-backend.js'
 import { webItemBackend } from '../../src/dynamodb/web-backend.js'
 import type { AeadKey, CryptoBackend } from '../../src/backend/types.js'
 import { serializeAttribute } from '../../src/dynamodb/attributes/index.js'
@@ -313,6 +314,42 @@ describe('item materials: their secrets are zeroed once the item is done', () =>
       expect(secrets).toHaveLength(6) // encrypt, decrypt, failed decrypt: a data key and a signing key each
       for (const [index, secret] of secrets.entries()) expect(secret.every((byte) => byte === 0), `0x${algorithmSuiteId.toString(16)}: secret ${index}`).toBe(true)
     }
+  })
+})
+
+describe('item keys: what is derived is zeroed once the item is done', () => {
+  it('the commit key, the field root key, and every field key and nonce, after encrypt and after a decrypt that succeeds or fails', async () => {
+    const derived: Uint8Array[] = []
+    const streams: Uint8Array[] = []
+    const recording: ItemBackend = {
+      ...nodeItemBackend,
+      hkdf: async (...args) => {
+        const outputs = await nodeItemBackend.hkdf(...args)
+        derived.push(...outputs)
+        return outputs
+      },
+      aesCtr: async (...args) => {
+        const stream = await nodeItemBackend.aesCtr(...args)
+        derived.push(stream)
+        streams.push(stream)
+        return stream
+      },
+    }
+    const manager = new DefaultMaterialsManager(aesKeyring())
+    const fields = [field('pk', { S: 'k' }, 'SIGN_ONLY'), field('card', { S: '4111' }, 'ENCRYPT_AND_SIGN'), field('pin', { N: '1234' }, 'ENCRYPT_AND_SIGN')]
+    const decrypting = (stored: Map<string, Terminal>) =>
+      decryptStructure({ tableName: 't', fields: stored, authenticate: () => 'SIGN', materialsManager: manager, backend: recording })
+    const out = await encryptStructure({ tableName: 't', fields, materialsManager: manager, backend: recording })
+    expect((await decrypting(out.fields)).fields.get('pin')).toEqual(serializeAttribute({ N: '1234' }))
+    const card = (out.fields.get('card') as Terminal).value.slice()
+    card[5] = (card[5] as number) ^ 1
+    expect(await rejectionOf(decrypting(new Map(out.fields).set('card', { typeId: ENCRYPTED_TYPE_ID, value: card })))).toMatchObject({ code: 'ITEM_AUTHENTICATION_FAILED' })
+    // Each call: a commit key, a root key and a stream of two field keys (96 bytes).
+    // Two streams of two field keys (96 bytes): the failed decrypt stops at the footer, before any; the keys
+    // HKDF made: per call the commit key, the field root key and the raw AES keyring's own.
+    expect(streams.map((bytes) => bytes.length)).toEqual([96, 96])
+    expect(derived.length).toBeGreaterThanOrEqual(3 * 2 + streams.length)
+    for (const [index, bytes] of derived.entries()) expect(bytes.every((byte) => byte === 0), `derived ${index}`).toBe(true)
   })
 })
 
