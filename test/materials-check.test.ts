@@ -198,6 +198,37 @@ describe('DynamoDB items', () => {
     expect(keys.every(isZero)).toBe(true)
   })
 
+  // spec (DB-ESDK decrypt-structure.md): decrypt goes on with the materials' suite, which may differ from the header's,
+  // and fails when it is not an item suite.
+  it("decrypt uses the materials' suite: another item suite is used, any other suite or none is refused", async () => {
+    const refusal = async (algorithmSuiteId: number, change: Change<CompleteDecryptionMaterials>) => {
+      const out = await encryptStructure({ tableName: 't', fields, materialsManager: inner, backend: nodeItemBackend, algorithmSuiteId })
+      const { manager, keys } = changing(undefined, change)
+      const error = (await rejectionOf(decryptStructure({ tableName: 't', fields: out.fields, authenticate, materialsManager: manager, backend: nodeItemBackend }))) as EnvelopeError
+      expect(keys.every(isZero), `${error.code}: ${error.message}`).toBe(true)
+      return `${error.code}: ${error.message}`
+    }
+    for (const algorithmSuiteId of [0x6700, 0x6701]) {
+      expect(await refusal(algorithmSuiteId, (m) => ({ ...m, suite: suiteFromOption(0x0478) }))).toBe('UNSUPPORTED_ALGORITHM_SUITE: 0x0478 is not a DynamoDB item suite (0x6700 or 0x6701).')
+      expect(await refusal(algorithmSuiteId, () => null)).toBe('KEYRING_FAILURE: The decryption materials are missing (from the materials manager, or its keyring).')
+      expect(await refusal(algorithmSuiteId, (m) => ({ ...m, suite: undefined }))).toBe('KEYRING_FAILURE: The decryption materials have no algorithm suite (from the materials manager, or its keyring).')
+    }
+    // The unsigned suite for a signed item: its footer is then one recipient tag too long. The signed suite for an
+    // unsigned item: the materials have no verification key for it.
+    expect(await refusal(0x6701, (m) => ({ ...m, suite: dbeSuite(0x6700) }))).toBe(
+      'MALFORMED_ITEM: The item footer is 151 bytes; with 1 encrypted data key it must be 48: a 48-byte recipient tag per key.',
+    )
+    expect(await refusal(0x6700, (m) => ({ ...m, suite: dbeSuite(0x6701) }))).toMatch(/^KEYRING_FAILURE: The materials manager's verification key cannot verify this message/)
+  })
+
+  it('encrypt refuses materials of a suite that is not an item suite, their data key zeroed', async () => {
+    const { manager, keys } = changing((m) => ({ ...m, suite: suiteFromOption(0x0478) }))
+    const error = await rejectionOf(encryptStructure({ tableName: 't', fields, materialsManager: manager, backend: nodeItemBackend }))
+    expect(error).toMatchObject({ code: 'UNSUPPORTED_ALGORITHM_SUITE', message: '0x0478 is not a DynamoDB item suite (0x6700 or 0x6701).' })
+    expect(keys).toHaveLength(1)
+    expect(keys.every(isZero)).toBe(true)
+  })
+
   it('a required key may have the reserved prefix (the table name), but never be the signing public key', async () => {
     const request = (requiredEncryptionContextKeys: string[]) =>
       ({ suite: dbeSuite(0x6701), encryptionContext: { 'aws-crypto-table': 't' }, commitmentPolicy: 'REQUIRE_ENCRYPT_REQUIRE_DECRYPT', requiredEncryptionContextKeys }) as never

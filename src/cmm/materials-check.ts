@@ -83,7 +83,8 @@ function checkKey(
   }
 }
 
-function zeroDataKey(materials: { readonly plaintextDataKey?: unknown } | null): void {
+/** Zeroes the materials' data key, where they have one that is bytes (refused materials: the caller owns it). */
+export function zeroDataKey(materials: { readonly plaintextDataKey?: unknown } | null): void {
   const key = materials?.plaintextDataKey
   if (isBytes(key)) key.fill(0)
 }

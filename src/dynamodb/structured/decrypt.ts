@@ -12,7 +12,7 @@ import { FOOTER_ATTRIBUTE, HEADER_ATTRIBUTE, type CryptoAction, type Terminal } 
 import { withAttributeContext } from './context.js'
 import type { ItemBackend } from './item-backend.js'
 import { ENCRYPTED_TYPE_ID, decryptTerminal, fieldKeyAt, fieldKeys, fieldRootKey, settledAll } from './crypt.js'
-import { inCanonicalOrder, type StructureOutput } from './encrypt.js'
+import { inCanonicalOrder, itemSuiteOf, type StructureOutput } from './encrypt.js'
 import { canonicalHash, verifyFooter, type SignedField } from './footer.js'
 import { LEGEND, headerCommitment, parseHeader } from './header.js'
 
@@ -94,7 +94,7 @@ export async function decryptStructure(input: DecryptStructureInput): Promise<St
       backend,
     ),
   )
-  const materialsSuite = dbeSuite(materials?.suite?.id ?? suite.id)
+  const materialsSuite = itemSuiteOf(materials, suite)
   checkDecryptionMaterials(materials, materialsSuite, backend)
   try {
     const expected = await headerCommitment(backend, materialsSuite, materials.plaintextDataKey, header.messageId, partialHeader)

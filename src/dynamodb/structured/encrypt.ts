@@ -1,8 +1,9 @@
 // spec: structured-encryption/encrypt-path-structure.md (top-level attributes only, as DynamoDB items are).
 import { RequiredEncryptionContextMaterialsManager } from '../../cmm/required-context.js'
-import { checkEncryptionMaterials, materialsFrom } from '../../cmm/materials-check.js'
+import { checkEncryptionMaterials, materialsFrom, zeroDataKey } from '../../cmm/materials-check.js'
 import { compareBytes } from '../../format/bytes.js'
 import { dbeSuite } from '../../suites-dbe.js'
+import type { AlgorithmSuite } from '../../suites.js'
 import type { CompleteEncryptionMaterials, EncryptedDataKey, EncryptionContext, MaterialsManager } from '../../types.js'
 import { quoteIdentifier } from '../../quote.js'
 import { InvalidItemError } from '../errors.js'
@@ -72,6 +73,20 @@ function legendByte(action: CryptoAction): number {
   return LEGEND[action]
 }
 
+/**
+ * The suite the rest of an item's encrypt or decrypt uses: the materials' (spec: it may differ from the one asked
+ * for), which must be a DynamoDB item suite. Materials naming another suite are refused with their data key
+ * zeroed, as other refused materials are.
+ */
+export function itemSuiteOf(materials: { readonly suite?: { readonly id?: number }; readonly plaintextDataKey?: unknown } | null, asked: AlgorithmSuite): AlgorithmSuite {
+  try {
+    return dbeSuite(materials?.suite?.id ?? asked.id)
+  } catch (error) {
+    zeroDataKey(materials)
+    throw error
+  }
+}
+
 function zeroMaterials(materials: CompleteEncryptionMaterials): void {
   materials.plaintextDataKey.fill(0)
   for (const key of materials.symmetricSigningKeys ?? []) key.fill(0)
@@ -106,8 +121,7 @@ export async function encryptStructure(input: EncryptStructureInput): Promise<St
       backend,
     ),
   )
-  // spec: the materials' suite is the one used, and it must be a DynamoDB item suite
-  const materialsSuite = dbeSuite(materials?.suite?.id ?? suite.id)
+  const materialsSuite = itemSuiteOf(materials, suite)
   checkEncryptionMaterials(materials, materialsSuite, backend)
   try {
     checkKeyCount(materials.encryptedDataKeys.length, input.maxEncryptedDataKeys, 'The keyrings produced')
