@@ -429,6 +429,7 @@ describe('KmsRsaKeyring refusals', () => {
     expect(text((await decrypt(decryptingKeyring, legacy.ciphertext, { commitmentPolicy: 'REQUIRE_ENCRYPT_ALLOW_DECRYPT' })).plaintext)).toBe('x')
     const aes = new RawAesKeyring({ keyNamespace: 'app', keyName: 'k', wrappingKey: new Uint8Array(32).fill(3) })
     expect((await encrypt(new MultiKeyring({ generator: aes, children: [keyring] }), 'x')).header.algorithmSuiteId).toBe(0x0478)
+    expect((await encrypt(new MultiKeyring({ generator: keyring, children: [aes] }), 'x')).header.algorithmSuiteId).toBe(0x0478)
     // Without it, the default stays 0x0578.
     expect((await encrypt(new MultiKeyring({ generator: aes }), 'x')).header.algorithmSuiteId).toBe(0x0578)
     expect(await rejectionOf(encrypt(keyring, 'x', { algorithmSuite: 0x0578 }))).toBeInstanceOf(ConfigurationError)
