@@ -212,6 +212,9 @@ describe('DynamoDB items', () => {
       expect(await refusal(algorithmSuiteId, (m) => ({ ...m, suite: suiteFromOption(0x0478) }))).toBe('UNSUPPORTED_ALGORITHM_SUITE: 0x0478 is not a DynamoDB item suite (0x6700 or 0x6701).')
       expect(await refusal(algorithmSuiteId, () => null)).toBe('KEYRING_FAILURE: The decryption materials are missing (from the materials manager, or its keyring).')
       expect(await refusal(algorithmSuiteId, (m) => ({ ...m, suite: undefined }))).toBe('KEYRING_FAILURE: The decryption materials have no algorithm suite (from the materials manager, or its keyring).')
+      for (const id of ['0x6700', null, { toString: () => { throw new Error('no') } }]) {
+        expect(await refusal(algorithmSuiteId, (m) => ({ ...m, suite: { ...m.suite, id } }))).toBe('INVALID_CONFIGURATION: The materials manager (or its keyring) changed the algorithm suite.')
+      }
     }
     // The unsigned suite for a signed item: its footer is then one recipient tag too long. The signed suite for an
     // unsigned item: the materials have no verification key for it.
@@ -227,6 +230,13 @@ describe('DynamoDB items', () => {
     expect(error).toMatchObject({ code: 'UNSUPPORTED_ALGORITHM_SUITE', message: '0x0478 is not a DynamoDB item suite (0x6700 or 0x6701).' })
     expect(keys).toHaveLength(1)
     expect(keys.every(isZero)).toBe(true)
+    // A suite ID that is no number is refused by the materials check, and named as such.
+    const named = changing((m) => ({ ...m, suite: { ...m.suite, id: '0x6701' } }))
+    expect(await rejectionOf(encryptStructure({ tableName: 't', fields, materialsManager: named.manager, backend: nodeItemBackend }))).toMatchObject({
+      code: 'INVALID_CONFIGURATION',
+      message: 'The materials manager (or its keyring) changed the algorithm suite.',
+    })
+    expect(named.keys.every(isZero)).toBe(true)
   })
 
   it('a required key may have the reserved prefix (the table name), but never be the signing public key', async () => {

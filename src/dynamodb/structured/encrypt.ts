@@ -78,9 +78,11 @@ function legendByte(action: CryptoAction): number {
  * for), which must be a DynamoDB item suite. Materials naming another suite are refused with their data key
  * zeroed, as other refused materials are.
  */
-export function itemSuiteOf(materials: { readonly suite?: { readonly id?: number }; readonly plaintextDataKey?: unknown } | null, asked: AlgorithmSuite): AlgorithmSuite {
+export function itemSuiteOf(materials: { readonly suite?: { readonly id?: unknown }; readonly plaintextDataKey?: unknown } | null, asked: AlgorithmSuite): AlgorithmSuite {
+  const id = materials?.suite?.id
   try {
-    return dbeSuite(materials?.suite?.id ?? asked.id)
+    // An ID that is no number is left to the materials check, which names the problem.
+    return dbeSuite(typeof id === 'number' ? id : asked.id)
   } catch (error) {
     zeroDataKey(materials)
     throw error
