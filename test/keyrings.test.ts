@@ -589,6 +589,15 @@ describe('multi-keyring', () => {
     expect(error).toMatchObject({ code: 'KEYRING_FAILURE', message: 'MultiKeyring has no generator and no data key was supplied: give it a generator.' })
   })
 
+  it('without a generator, it wraps a data key it is given: as a child of another MultiKeyring, its keyrings each decrypt', async () => {
+    const inner = new MultiKeyring({ children: [aesKeyring(32, 'child-1'), rsaKeyring()] })
+    const { ciphertext, header } = await encrypt(new MultiKeyring({ generator: aesKeyring(32, 'gen'), children: [inner] }), 'nested')
+    expect(header.encryptedDataKeys).toHaveLength(3)
+    for (const keyring of [aesKeyring(32, 'gen'), aesKeyring(32, 'child-1'), rsaKeyring()]) {
+      expect(new TextDecoder().decode((await decrypt(keyring, ciphertext)).plaintext)).toBe('nested')
+    }
+  })
+
   it.each([
     [0x0578, 'REQUIRE_ENCRYPT_REQUIRE_DECRYPT', 'COMMITMENT_MISMATCH'],
     [0x0178, 'FORBID_ENCRYPT_ALLOW_DECRYPT', 'HEADER_AUTHENTICATION_FAILED'],
