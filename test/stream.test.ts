@@ -792,6 +792,9 @@ describe('stream: tampered, truncated and extended messages', () => {
             const { output, error } = await run(stream, chunks)
             expect(error, what).toBeInstanceOf(EnvelopeError)
             expectCode(error, 'TRUNCATED_MESSAGE')
+            expect((error as Error).message, what).toBe(
+              cut < layout.headerLength ? 'The stream ended inside the message header.' : 'The stream ended before the end of the message.',
+            )
             expectVerifiedPrefix(output, plaintext, frameLength, frames)
             if (cut < layout.headerLength) expect(await rejectionOf(stream.header)).toBe(error)
           }
