@@ -4,6 +4,7 @@ import { createCipheriv, hkdfSync } from 'node:crypto'
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { nodeBackend } from '../src/backend/node.js'
+import type { AeadKey, CryptoBackend } from '../src/backend/types.js'
 import { serializeContext } from '../src/format/context.js'
 import {
   CachingMaterialsManager,
@@ -73,6 +74,40 @@ describe('intermediate key wrapping: known answer', () => {
     expect(await openIntermediate({ suite, encryptionContext: { tenant: 'other' } }, out.encryptedDataKeys[0]!, intermediateKey.slice(), nodeBackend)).toBe(
       undefined,
     )
+  })
+
+  it('a data key that does not open leaves nothing behind: what node:crypto deciphered before the tag failed is zeroed', async () => {
+    const intermediateKey = Uint8Array.from({ length: 32 }, (_, i) => i)
+    const materials: EncryptionMaterials = { suite, encryptionContext: context, plaintextDataKey: new Uint8Array(32).fill(7), encryptedDataKeys: [] }
+    const inner = { providerId: 'p', providerInfo: new Uint8Array([1]), ciphertext: new Uint8Array([9]) }
+    const out = await addIntermediateRecipient(materials, nodeBackend, async () => ({ intermediateKey: intermediateKey.slice(), encryptedDataKey: inner }))
+    const outputs: Uint8Array[] = []
+    const capturing: CryptoBackend = {
+      ...nodeBackend,
+      aeadKey(key) {
+        const aead = nodeBackend.aeadKey(key) as AeadKey
+        return { ...aead, open: (iv, aad, ciphertext, tag, output, offset) => (outputs.push(output), aead.open(iv, aad, ciphertext, tag, output, offset)) }
+      },
+    }
+    const other = { suite, encryptionContext: { tenant: 'other' } }
+    expect(await openIntermediate(other, out.encryptedDataKeys[0]!, intermediateKey.slice(), capturing)).toBeUndefined()
+    expect(outputs).toHaveLength(1)
+    expect(outputs[0]).toHaveLength(32)
+    expect(outputs[0]?.every((byte) => byte === 0)).toBe(true)
+  })
+
+  it('refuses materials without a data key, or with a signing key count other than their data key count', async () => {
+    const wrap = async () => ({ intermediateKey: new Uint8Array(32).fill(1), encryptedDataKey: { providerId: 'p', providerInfo: new Uint8Array(0), ciphertext: new Uint8Array([9]) } })
+    const base: EncryptionMaterials = { suite, encryptionContext: context, encryptedDataKeys: [] }
+    expect(await rejectionOf(addIntermediateRecipient(base, nodeBackend, wrap))).toMatchObject({
+      code: 'KEYRING_FAILURE',
+      message: 'Intermediate key wrapping needs the data key first.',
+    })
+    const uneven = { ...base, plaintextDataKey: new Uint8Array(32).fill(7), symmetricSigningKeys: [new Uint8Array(32).fill(2)] }
+    expect(await rejectionOf(addIntermediateRecipient(uneven, nodeBackend, wrap))).toMatchObject({
+      code: 'KEYRING_FAILURE',
+      message: 'The materials have a different number of symmetric signing keys and encrypted data keys.',
+    })
   })
 })
 

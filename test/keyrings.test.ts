@@ -589,6 +589,23 @@ describe('multi-keyring', () => {
     expect(error).toMatchObject({ code: 'KEYRING_FAILURE', message: 'MultiKeyring has no generator and no data key was supplied: give it a generator.' })
   })
 
+  it("on decrypt, a child MultiKeyring's failures are listed one by one with the others', not as one", async () => {
+    class Failing implements Keyring {
+      constructor(readonly why: string) {}
+      onEncrypt(): never {
+        throw new Error('not used')
+      }
+      onDecrypt(): never {
+        throw new Error(this.why)
+      }
+    }
+    const { header } = await encrypt(aesKeyring(), 'x', { algorithmSuite: 0x0478 })
+    const nested = new MultiKeyring({ children: [new MultiKeyring({ children: [new Failing('a'), new Failing('b')] }), new Failing('c')] })
+    const error = (await rejectionOf(nested.onDecrypt({ suite: suiteFromOption(0x0478), encryptionContext: {} }, header.encryptedDataKeys, nodeBackend))) as NoDecryptableKeyError
+    expect(error.message).toBe('No keyring in the MultiKeyring could decrypt a data key (3 failed).')
+    expect(error.failures.map((failure) => [failure.keyring, (failure.error as Error).message])).toEqual([['Failing', 'a'], ['Failing', 'b'], ['Failing', 'c']])
+  })
+
   it('without a generator, it wraps a data key it is given: as a child of another MultiKeyring, its keyrings each decrypt', async () => {
     const inner = new MultiKeyring({ children: [aesKeyring(32, 'child-1'), rsaKeyring()] })
     const { ciphertext, header } = await encrypt(new MultiKeyring({ generator: aesKeyring(32, 'gen'), children: [inner] }), 'nested')
