@@ -1051,6 +1051,14 @@ describe('stream options', () => {
       const frameOpening = new Uint8Array(Buffer.concat([small.subarray(0, start), Uint8Array.of(0, 0, 0, 1), new Uint8Array(1024)]))
       expectCode((await run(decryptStream(keyring), [frameOpening])).error, code)
     }
+    // The same edge for a final frame, whose overhead is 8 bytes more than a regular one's: its content counts, so
+    // 64 MiB - 7 and 64 MiB (whose frames are longer than a regular frame of 64 MiB) are within the default.
+    const mebibytes64 = 64 * 1024 * 1024
+    for (const [length, code] of [[mebibytes64 - 7, 'TRUNCATED_MESSAGE'], [mebibytes64, 'TRUNCATED_MESSAGE'], [mebibytes64 + 1, 'LIMIT_EXCEEDED']] as const) {
+      const final = Buffer.from(finalOpening)
+      final.writeUInt32BE(length, headerLength + 20)
+      expectCode((await run(decryptStream(keyring), split(new Uint8Array(final), [headerLength, 23]))).error, code)
+    }
   })
 
   it('maxBodySize on non-framed messages: same limit as one-shot decrypt, and refused before the body is buffered', async () => {
