@@ -571,6 +571,23 @@ describe('stream: tampered, truncated and extended messages', () => {
     }
   })
 
+  it('input that is no message is refused once 64 bytes are in, without waiting for the input to end; 63 bytes wait', async () => {
+    const { ciphertext } = await encrypt(keyring, 'text', options(0x0478, 64))
+    const base64 = Buffer.from(Buffer.from(ciphertext).toString('base64'))
+    for (const [length, expected] of [[64, 'BASE64_ENCODED_MESSAGE'], [63, 'still waiting']] as const) {
+      const stream = decryptStream(keyring)
+      const writer = stream.writable.getWriter()
+      void writer.write(base64.subarray(0, length)).catch(() => undefined)
+      const read = stream.readable.getReader().read().then(
+        () => 'read',
+        (error: EnvelopeError) => error.code,
+      )
+      const waiting = new Promise<string>((resolve) => setTimeout(() => resolve('still waiting'), expected === 'still waiting' ? 100 : 2000))
+      expect(await Promise.race([read, waiting]), `${length} bytes`).toBe(expected)
+      void writer.abort(new Error('done')).catch(() => undefined)
+    }
+  })
+
   // The bug it caught: a frame whose tag failed was reported as such when the stream was fed in small pieces, but a
   // later frame's malformed field was reported instead when both frames came in one chunk.
   it('a body changed in one or more places fails the same way however the stream is cut', async () => {
