@@ -1115,14 +1115,27 @@ describe('stream options', () => {
     const stream = decryptStream(buildKeyring(spec), { commitmentPolicy: vector.commitmentPolicy, maxBodySize: 1000 })
     const writer = stream.writable.getWriter()
     void stream.readable.getReader().read().catch(() => undefined)
-    expectCode(await rejectionOf(writer.write(ciphertext.subarray(0, headerLength + 20))), 'LIMIT_EXCEEDED')
+    const limited = await rejectionOf(writer.write(ciphertext.subarray(0, headerLength + 20)))
+    expectCode(limited, 'LIMIT_EXCEEDED')
+    const contentLength = readFixture(vector.plaintext as string).length
+    expect((limited as Error).message).toBe(`The non-framed body holds ${contentLength} bytes; a stream must buffer all of it and allows 1000 (maxBodySize).`)
     // A body claiming 80 MiB: over the default of 64 MiB, within a maxBodySize of 100 MiB (which raised nothing before:
     // the stream took the smaller of the two), so that stream waits for the rest and the input ends first.
     const claim = Uint8Array.from(ciphertext.subarray(0, headerLength + 20))
     new DataView(claim.buffer).setBigUint64(headerLength + 12, BigInt(80 * 1024 * 1024))
     const options = { commitmentPolicy: vector.commitmentPolicy }
-    expectCode((await run(decryptStream(buildKeyring(spec), options), [claim])).error, 'LIMIT_EXCEEDED')
+    const overDefault = (await run(decryptStream(buildKeyring(spec), options), [claim])).error
+    expectCode(overDefault, 'LIMIT_EXCEEDED')
+    expect((overDefault as Error).message).toBe(
+      `The non-framed body holds ${80 * 1024 * 1024} bytes; a stream must buffer all of it and allows ${64 * 1024 * 1024} unless maxBodySize allows more. ` +
+        'Set maxBodySize, or use one-shot decrypt.',
+    )
     expectCode((await run(decryptStream(buildKeyring(spec), { ...options, maxBodySize: 100 * 1024 * 1024 }), [claim])).error, 'TRUNCATED_MESSAGE')
+    // At the default's edge: 64 MiB of content is waited for, a byte more refused.
+    for (const [length, code] of [[64 * 1024 * 1024, 'TRUNCATED_MESSAGE'], [64 * 1024 * 1024 + 1, 'LIMIT_EXCEEDED']] as const) {
+      new DataView(claim.buffer).setBigUint64(headerLength + 12, BigInt(length))
+      expectCode((await run(decryptStream(buildKeyring(spec), options), [claim])).error, code)
+    }
   })
 
   it('a non-framed content length past 2^53 is MALFORMED_MESSAGE, one-shot and streamed (a stream said LIMIT_EXCEEDED with a rounded length)', async () => {
