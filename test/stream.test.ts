@@ -786,6 +786,12 @@ describe('stream: tampered, truncated and extended messages', () => {
           const b = await run(decryptStream(keyring, decryptOptions), byFrame(impossible, layout))
           expectCode(b.error, 'MALFORMED_MESSAGE')
           expectVerifiedPrefix(b.output, plaintext, frameLength, 5)
+          // The same with the footer a byte at a time: its length is judged once both of its bytes are in.
+          const footer = impossible.subarray(layout.footerStart)
+          const byteAtATime = [impossible.subarray(0, layout.footerStart), ...Array.from(footer, (byte) => Uint8Array.of(byte))]
+          expectCode((await run(decryptStream(keyring, decryptOptions), byteAtATime)).error, 'MALFORMED_MESSAGE')
+          // And with nothing after its two length bytes: the length is refused, not the message's end.
+          expectCode((await run(decryptStream(keyring, decryptOptions), byteAtATime.slice(0, 3))).error, 'MALFORMED_MESSAGE')
         })
       }
 
