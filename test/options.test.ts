@@ -54,6 +54,13 @@ describe('options given as undefined keep their defaults', () => {
     expect(opened.plaintext).toEqual(plaintext)
   })
 
+  it("each commitment policy's default suite: 0x0578 when it requires commitment on encrypt, else 0x0378", async () => {
+    const defaults = [['REQUIRE_ENCRYPT_REQUIRE_DECRYPT', 0x0578], ['REQUIRE_ENCRYPT_ALLOW_DECRYPT', 0x0578], ['FORBID_ENCRYPT_ALLOW_DECRYPT', 0x0378]] as const
+    for (const [commitmentPolicy, suite] of defaults) {
+      expect((await encrypt(keyring, plaintext, { commitmentPolicy })).header.algorithmSuiteId, commitmentPolicy).toBe(suite)
+    }
+  })
+
   it('streams', async () => {
     const sealing = encryptStream(keyring, { plaintextLength: undefined, signal: undefined, frameLength: undefined, algorithmSuite: undefined })
     const ciphertext = await readAll(chunked(plaintext, 999).pipeThrough(sealing))
