@@ -188,8 +188,14 @@ describe('decrypt rejects bad input with a specific error', () => {
   })
 
   it('commitment policy on encrypt', async () => {
-    expect(await rejectionOf(encrypt(keyring, 'x', { algorithmSuite: 0x0178 }))).toBeInstanceOf(CommitmentPolicyError)
-    expect(await rejectionOf(encrypt(keyring, 'x', { algorithmSuite: 0x0478, ...forbid }))).toBeInstanceOf(CommitmentPolicyError)
+    const requiring = await rejectionOf(encrypt(keyring, 'x', { algorithmSuite: 0x0178 }))
+    expect(requiring).toBeInstanceOf(CommitmentPolicyError)
+    expect((requiring as Error).message).toBe(
+      'Commitment policy REQUIRE_ENCRYPT_REQUIRE_DECRYPT requires a committing suite (0x0478 or 0x0578) to encrypt; 0x0178 does not commit to its key.',
+    )
+    const forbidding = await rejectionOf(encrypt(keyring, 'x', { algorithmSuite: 0x0478, ...forbid }))
+    expect(forbidding).toBeInstanceOf(CommitmentPolicyError)
+    expect((forbidding as Error).message).toBe('Commitment policy FORBID_ENCRYPT_ALLOW_DECRYPT forbids committing suites; 0x0478 commits. Choose a non-committing suite.')
     const { header } = await encrypt(keyring, 'x', forbid)
     expect(header.algorithmSuiteId).toBe(0x0378)
   })
