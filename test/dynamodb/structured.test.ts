@@ -344,7 +344,6 @@ describe('item keys: what is derived is zeroed once the item is done', () => {
     const card = (out.fields.get('card') as Terminal).value.slice()
     card[5] = (card[5] as number) ^ 1
     expect(await rejectionOf(decrypting(new Map(out.fields).set('card', { typeId: ENCRYPTED_TYPE_ID, value: card })))).toMatchObject({ code: 'ITEM_AUTHENTICATION_FAILED' })
-    // Each call: a commit key, a root key and a stream of two field keys (96 bytes).
     // Two streams of two field keys (96 bytes): the failed decrypt stops at the footer, before any; the keys
     // HKDF made: per call the commit key, the field root key and the raw AES keyring's own.
     expect(streams.map((bytes) => bytes.length)).toEqual([96, 96])
@@ -356,7 +355,6 @@ describe('item keys: what is derived is zeroed once the item is done', () => {
 describe('item footer: the 103-byte signature', () => {
   it('a signature of 103 bytes is kept; one of 102 or 104 becomes its twin (r, n - s) when that is 103 bytes (else none, and the footer signs again)', () => {
     const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-384' })
-    const order = BigInt('0xffffffffffffffffffffffffffffffffffffffffffffffffc7634d81f4372ddf581a0db248b0a77aecec196accc52973')
     const twins = new Map<number, number>()
     for (let i = 0; i < 300; i++) {
       const message = Buffer.from(`message ${i}`)
@@ -371,7 +369,7 @@ describe('item footer: the 103-byte signature', () => {
       expect(stored.length).toBe(103)
       const [original, twin] = [integersOf(der), integersOf(stored)]
       expect(twin.r).toBe(original.r)
-      expect(twin.s).toBe(order - original.s)
+      expect(twin.s).toBe(P384_ORDER - original.s)
       expect(verify('sha384', message, { key: publicKey, dsaEncoding: 'der' }, stored)).toBe(true)
     }
     // Both kinds of twin happen in 300 signatures: about a quarter of them are 104 bytes, and as many 102.
@@ -380,16 +378,18 @@ describe('item footer: the 103-byte signature', () => {
   })
 
   it('a twin that is not 103 bytes either is not returned (made by hand: random signatures rarely give one)', () => {
-    const order = BigInt('0xffffffffffffffffffffffffffffffffffffffffffffffffc7634d81f4372ddf581a0db248b0a77aecec196accc52973')
     const high = 2n ** 383n // needs a leading zero byte in DER
     // 104 bytes whose twin is 103: r and s both need a leading zero; n - s does not.
     const twin = signatureOf103Bytes(derOf(high + 5n, high + 7n))
     expect(twin?.length).toBe(103)
-    expect(integersOf(twin as Uint8Array)).toEqual({ r: high + 5n, s: order - high - 7n })
+    expect(integersOf(twin as Uint8Array)).toEqual({ r: high + 5n, s: P384_ORDER - high - 7n })
     // 104 bytes whose twin is 56: n - s is 1. And 8 bytes (r and s of one byte each) whose twin is 56.
-    for (const [r, s] of [[high + 5n, order - 1n], [5n, 7n]] as const) expect(signatureOf103Bytes(derOf(r, s)), `${r}, ${s}`).toBeUndefined()
+    for (const [r, s] of [[high + 5n, P384_ORDER - 1n], [5n, 7n]] as const) expect(signatureOf103Bytes(derOf(r, s)), `${r}, ${s}`).toBeUndefined()
   })
 })
+
+/** The order of P-384's base point. */
+const P384_ORDER = BigInt('0xffffffffffffffffffffffffffffffffffffffffffffffffc7634d81f4372ddf581a0db248b0a77aecec196accc52973')
 
 /** DER of SEQUENCE { INTEGER r, INTEGER s } for positive r and s (short-form lengths). */
 function derOf(r: bigint, s: bigint): Uint8Array {
