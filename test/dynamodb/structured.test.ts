@@ -33,6 +33,7 @@ import { dbeSuite } from '../../src/suites-dbe.js'
 import type { CompleteDecryptionMaterials, CompleteEncryptionMaterials, DecryptionRequest, EncryptionRequest, MaterialsManager } from '../../src/types.js'
 import { DefaultMaterialsManager } from '../../src/index.js'
 import { aesKeyring, rejectionOf, thrownBy, withoutSubtle } from '../helpers/fixtures.js'
+import { derIntegerContent, derIntegers, derSignature, P384_ORDER } from '../helpers/craft.js'
 import { decryptTerminal, settledAll } from '../../src/dynamodb/structured/crypt.js'
 import { withAttributeContext } from '../../src/dynamodb/structured/context.js'
 import { InvalidItemError, MalformedItemError } from '../../src/dynamodb/errors.js'
@@ -388,27 +389,15 @@ describe('item footer: the 103-byte signature', () => {
   })
 })
 
-/** The order of P-384's base point. */
-const P384_ORDER = BigInt('0xffffffffffffffffffffffffffffffffffffffffffffffffc7634d81f4372ddf581a0db248b0a77aecec196accc52973')
-
-/** DER of SEQUENCE { INTEGER r, INTEGER s } for positive r and s (short-form lengths). */
+/** DER of SEQUENCE { INTEGER r, INTEGER s } for positive r and s. */
 function derOf(r: bigint, s: bigint): Uint8Array {
-  const integer = (value: bigint) => {
-    const hex = value.toString(16)
-    const bytes = Buffer.from(hex.length % 2 === 0 ? hex : `0${hex}`, 'hex')
-    const content = (bytes[0] as number) >= 0x80 ? Buffer.concat([Buffer.from([0]), bytes]) : bytes
-    return Buffer.concat([Buffer.from([0x02, content.length]), content])
-  }
-  const body = Buffer.concat([integer(r), integer(s)])
-  return Uint8Array.from(Buffer.concat([Buffer.from([0x30, body.length]), body]))
+  return Uint8Array.from(derSignature(derIntegerContent(r), derIntegerContent(s)))
 }
 
-/** r and s of a DER ECDSA signature: SEQUENCE { INTEGER r, INTEGER s }, short-form lengths (P-384's fit in one byte). */
+/** r and s of a DER ECDSA signature. */
 function integersOf(der: Uint8Array): { r: bigint; s: bigint } {
-  const big = (bytes: Uint8Array) => BigInt(`0x${Buffer.from(bytes).toString('hex')}`)
-  const rLength = der[3] as number
-  const sLength = der[5 + rLength] as number
-  return { r: big(der.subarray(4, 4 + rLength)), s: big(der.subarray(6 + rLength, 6 + rLength + sLength)) }
+  const [r, s] = derIntegers(Buffer.from(der)).map((bytes) => BigInt(`0x${bytes.toString('hex')}`)) as [bigint, bigint]
+  return { r, s }
 }
 
 function uncompressed(materials: FixedMaterials): Buffer {

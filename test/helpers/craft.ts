@@ -164,7 +164,7 @@ export function dataKeyKeyring(dataKey: Buffer): Keyring {
 }
 
 /** The order of P-384's base point. */
-const P384_ORDER = BigInt('0xffffffffffffffffffffffffffffffffffffffffffffffffc7634d81f4372ddf581a0db248b0a77aecec196accc52973')
+export const P384_ORDER = BigInt('0xffffffffffffffffffffffffffffffffffffffffffffffffc7634d81f4372ddf581a0db248b0a77aecec196accc52973')
 
 /** r and s of a DER ECDSA-Sig-Value of P-384 (always short-form lengths), as their content bytes. */
 export function derIntegers(der: Buffer): [Buffer, Buffer] {
@@ -194,10 +194,15 @@ export function shortSignature(signed: Buffer, privateKey: KeyObject): Buffer {
 /** The same signature with s replaced by the curve order minus s: valid too, in its other ("high-S") form. */
 export function otherSForm(der: Buffer): Buffer {
   const [r, s] = derIntegers(der)
-  let hex = (P384_ORDER - BigInt(`0x${s.toString('hex')}`)).toString(16)
+  return derSignature(r, derIntegerContent(P384_ORDER - BigInt(`0x${s.toString('hex')}`)))
+}
+
+/** A positive integer's DER INTEGER content: big-endian, shortest, with a zero byte first when the high bit is set. */
+export function derIntegerContent(value: bigint): Buffer {
+  let hex = value.toString(16)
   if (hex.length % 2 === 1) hex = `0${hex}`
-  const flipped = Buffer.from(hex, 'hex')
-  return derSignature(r, (flipped[0] as number) & 0x80 ? Buffer.concat([Buffer.alloc(1), flipped]) : flipped)
+  const bytes = Buffer.from(hex, 'hex')
+  return (bytes[0] as number) & 0x80 ? Buffer.concat([Buffer.alloc(1), bytes]) : bytes
 }
 
 /** The same signature as IEEE P1363 bytes (r ‖ s, 48 bytes each): what WebCrypto takes, but not the format's encoding. */
