@@ -3,6 +3,7 @@ import { hkdfSync } from 'node:crypto'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { nodeBackend } from '../src/backend/node.js'
+import { ConfigurationError } from '../src/errors.js'
 
 describe('node backend HKDF', () => {
   it('equals hkdfSync for every hash, salt (empty too), info and output length up to several blocks', () => {
@@ -41,5 +42,39 @@ describe('node backend HKDF', () => {
     expect([...ikm]).toEqual(Array.from({ length: 32 }, (_, i) => i))
     expect([...salt]).toEqual(Array.from({ length: 32 }, (_, i) => 100 + i))
     expect([...info]).toEqual([1, 2, 3])
+  })
+})
+
+// Keyrings are handed the backend and may ask it for any number of random bytes, not only the library's keys and IVs.
+describe('node backend random bytes', () => {
+  it('gives exactly the length asked for, small (from a shared block) or large, each on a buffer of its own', () => {
+    for (const length of [0, 1, 12, 32, 1023, 1024, 1025, 4095, 4096, 4097, 100_000]) {
+      const bytes = nodeBackend.randomBytes(length)
+      expect(bytes.length, `${length} bytes`).toBe(length)
+      // Nothing else (another caller's key) is reachable through the result's buffer.
+      expect(bytes.buffer.byteLength, `the buffer under ${length} bytes`).toBe(length)
+    }
+  })
+
+  it('never gives the same bytes twice, across many blocks', () => {
+    const seen = new Set<string>()
+    for (let draw = 0; draw < 2000; draw++) {
+      const hex = Buffer.from(nodeBackend.randomBytes(draw % 3 === 0 ? 12 : 32)).toString('hex')
+      expect(seen.has(hex), `draw ${draw} repeats an earlier one`).toBe(false)
+      seen.add(hex)
+    }
+    // A large draw is no copy of the block small ones come from.
+    const large = Buffer.from(nodeBackend.randomBytes(5000)).toString('hex')
+    for (const hex of seen) expect(large.includes(hex)).toBe(false)
+  })
+})
+
+describe('node backend AES-GCM keys', () => {
+  it('are 16, 24 or 32 bytes: another length is refused when the key is made, not at its first use', () => {
+    for (const length of [0, 15, 20, 31, 33, 64]) {
+      expect(() => nodeBackend.aeadKey(new Uint8Array(length)), `${length} bytes`).toThrow(ConfigurationError)
+      expect(() => nodeBackend.aeadKey(new Uint8Array(length))).toThrow(`AES-GCM keys are 16, 24 or 32 bytes; got ${length}.`)
+    }
+    for (const length of [16, 24, 32]) expect(nodeBackend.aeadKey(new Uint8Array(length))).toBeDefined()
   })
 })
