@@ -1,4 +1,4 @@
-import { constants, createDecipheriv, generateKeyPairSync, publicEncrypt, type DecipherGCM } from 'node:crypto'
+import { constants, createDecipheriv, createPrivateKey, createPublicKey, generateKeyPairSync, KeyObject, publicEncrypt, type DecipherGCM } from 'node:crypto'
 import { inspect } from 'node:util'
 import { describe, expect, it } from 'vitest'
 import {
@@ -174,6 +174,26 @@ describe('a RawRsaKeyring given WebCrypto CryptoKeys', () => {
     })
   })
 
+  it('one half a CryptoKey and the other PEM: halves of one pair work together, halves of two pairs are refused', async () => {
+    const pair = await generate('SHA-256', true)
+    const pem = {
+      publicKey: KeyObject.from(pair.publicKey).export({ type: 'spki', format: 'pem' }) as string,
+      privateKey: KeyObject.from(pair.privateKey).export({ type: 'pkcs8', format: 'pem' }) as string,
+    }
+    const other = rsaPem()
+    const keyring = (publicKey: unknown, privateKey: unknown) => new RawRsaKeyring({ keyNamespace: 'n', keyName: 'k', publicKey, privateKey, padding: 'OAEP-SHA256' } as never)
+    for (const [what, publicKey, privateKey] of [
+      ['CryptoKey public half', pair.publicKey, pem.privateKey],
+      ['CryptoKey private half', pem.publicKey, pair.privateKey],
+    ] as const) {
+      const { ciphertext } = await encrypt(keyring(publicKey, privateKey), what)
+      expect(new TextDecoder().decode((await decrypt(keyring(publicKey, privateKey), ciphertext)).plaintext)).toBe(what)
+    }
+    for (const mixed of [keyring(pair.publicKey, other.privateKey), keyring(other.publicKey, pair.privateKey)]) {
+      expect(await rejectionOf(encrypt(mixed, 'x'))).toMatchObject({ code: 'INVALID_CONFIGURATION', message: expect.stringMatching(/are not one key pair/) })
+    }
+  })
+
   it('refuse, as the browser build does, a key imported for another hash or padding, an RSA-PSS or EC key, and a private key as the public one', async () => {
     const sha256 = await generate('SHA-256')
     const messages = async (options: Record<string, unknown>) => {
@@ -298,6 +318,54 @@ describe('an RSA key that cannot be read says why, in the same words on node:cry
     const keyring = new RawRsaKeyring({ keyNamespace: 'n', keyName: 'k', privateKey: certificateFirst, padding: 'OAEP-SHA256' })
     const { ciphertext } = await encrypt(keyring, 'x')
     expect(Buffer.from((await decrypt(keyring, ciphertext)).plaintext).toString()).toBe('x')
+  })
+})
+
+describe('RawRsaKeyring keys in the Node build: KeyObjects, and keys that are no RSA key', () => {
+  const { publicKey, privateKey } = rsaPem()
+  const materials = () => ({ suite: suiteFromOption(0x0478), encryptionContext: {}, encryptedDataKeys: [], requiredEncryptionContextKeys: [] }) as never
+  const refusal = async (keys: { publicKey?: unknown; privateKey?: unknown }) =>
+    (await rejectionOf(new RawRsaKeyring({ keyNamespace: 'n', keyName: 'k', padding: 'OAEP-SHA256', ...(keys as object) }).onEncrypt(materials(), nodeBackend))) as Error & { code: string }
+
+  it("takes node:crypto KeyObjects, which open what the same keys' PEM wrapped and the other way round", async () => {
+    const keyring = (keys: object) => new RawRsaKeyring({ keyNamespace: 'n', keyName: 'k', padding: 'OAEP-SHA256', ...keys })
+    const objects = keyring({ publicKey: createPublicKey(publicKey), privateKey: createPrivateKey(privateKey) })
+    const pem = keyring({ publicKey, privateKey })
+    for (const [writer, reader] of [[objects, pem], [pem, objects], [objects, objects]]) {
+      const { ciphertext } = await encrypt(writer as RawRsaKeyring, 'key objects')
+      expect(Buffer.from((await decrypt(reader as RawRsaKeyring, ciphertext)).plaintext).toString()).toBe('key objects')
+    }
+  })
+
+  it('an EC key is refused as no RSA key, in every form', async () => {
+    const ec = generateKeyPairSync('ec', { namedCurve: 'P-256', publicKeyEncoding: { type: 'spki', format: 'pem' }, privateKeyEncoding: { type: 'pkcs8', format: 'pem' } })
+    const ecDer = new Uint8Array(createPublicKey(ec.publicKey).export({ format: 'der', type: 'spki' }))
+    for (const [what, keys] of [
+      ['PEM', { publicKey: ec.publicKey }],
+      ['DER', { publicKey: ecDer }],
+      ['KeyObject', { publicKey: createPublicKey(ec.publicKey) }],
+      ['private PEM', { privateKey: ec.privateKey }],
+    ] as const) {
+      const kind = 'publicKey' in keys ? 'public' : 'private'
+      expect(await refusal(keys), what).toMatchObject({ code: 'INVALID_CONFIGURATION', message: `The RSA ${kind} key could not be read: expected an RSA key, got ec.` })
+    }
+  })
+
+  it('bytes or a PEM block that hold no key are an invalid key encoding; a block of another kind as the private key is named', async () => {
+    const notDer = Uint8Array.of(0x30, 3, 1, 2, 3)
+    const spoilt = privateKey.replace(/\n[A-Za-z0-9+/]{10}/, '\nAAAAAAAAAA')
+    const certificate = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n'
+    expect(spoilt).not.toBe(privateKey)
+    for (const [keys, message] of [
+      [{ publicKey: notDer }, 'The RSA public key could not be read: invalid key encoding.'],
+      [{ privateKey: notDer }, 'The RSA private key could not be read: invalid key encoding.'],
+      [{ privateKey: spoilt }, 'The RSA private key could not be read: invalid key encoding.'],
+      // node:crypto takes an X.509 certificate for its public key: this one holds none.
+      [{ publicKey: certificate }, 'The RSA public key could not be read: invalid key encoding.'],
+      [{ privateKey: certificate }, 'The RSA private key could not be read: a "CERTIFICATE" PEM block is not a private key.'],
+    ] as const) {
+      expect(await refusal(keys)).toMatchObject({ code: 'INVALID_CONFIGURATION', message })
+    }
   })
 })
 
