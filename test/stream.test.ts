@@ -14,7 +14,7 @@ import { getEventListeners } from 'node:events'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Readable, Writable } from 'node:stream'
+import { Readable, Writable, type Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
@@ -1184,6 +1184,30 @@ describe('stream options', () => {
     expectCode(justUnder.error, 'LIMIT_EXCEEDED')
   })
 
+  it('maxHeaderSize defaults to 1 MiB: a header of 1 MiB decrypts, one byte more is LIMIT_EXCEEDED', async () => {
+    const MIB = 1024 * 1024
+    // The keyring's own wrapped key, then 15 of another provider's, 64 KiB each, and one sized to reach the length.
+    const padded = (padLength: number): Keyring => ({
+      onEncrypt: async (materials, backend) => {
+        const wrapped = await keyring.onEncrypt(materials, backend)
+        const other = (length: number) => ({ providerId: 'other', providerInfo: Uint8Array.of(1), ciphertext: new Uint8Array(length) })
+        return { ...wrapped, encryptedDataKeys: [...wrapped.encryptedDataKeys, ...Array.from({ length: 15 }, () => other(65_535)), other(padLength)] }
+      },
+      onDecrypt: (materials, keys, backend) => keyring.onDecrypt(materials, keys, backend),
+    })
+    const headerLength = async (padLength: number) => parseHeader((await encrypt(padded(padLength), bytes(10), options(0x0478, 4096))).ciphertext).length
+    const padLength = 1000 + MIB - (await headerLength(1000))
+    for (const [length, outcome] of [[MIB, 'decrypted'], [MIB + 1, 'LIMIT_EXCEEDED: The message header is larger than maxHeaderSize (1048576 bytes).']] as const) {
+      const { ciphertext } = await encrypt(padded(padLength + length - MIB), bytes(10), options(0x0478, 4096))
+      expect(parseHeader(ciphertext).length).toBe(length)
+      for (const sizes of [[ciphertext.length], [65_536]]) {
+        const { output, error } = await run(decryptStream(keyring), split(ciphertext, sizes))
+        expect(error === undefined ? 'decrypted' : `${(error as EnvelopeError).code}: ${(error as Error).message}`, `header of ${length} bytes in pieces of ${sizes}`).toBe(outcome)
+        expect(output.length).toBe(error === undefined ? 10 : 0)
+      }
+    }
+  })
+
   // Regression test; the bug it caught: the limit is only checked while the parser still waits for bytes, so a header
   // that arrives whole (e.g. the message in one chunk) is accepted however large it is.
   it('maxHeaderSize: a header larger than the limit is LIMIT_EXCEEDED even when it arrives in one chunk', async () => {
@@ -1791,6 +1815,26 @@ describe.each(Object.entries(nodeAdapters))('stream: Node adapters, %s', (_name,
     expect(await later.header).toBe(header)
   })
 
+  it("end() takes Node's forms: no arguments, null, a callback alone, or a last chunk with an encoding and a callback", async () => {
+    const plaintext = bytes(3000)
+    const { ciphertext } = await encrypt(keyring, plaintext)
+    const hex = Buffer.from(ciphertext).toString('hex')
+    const endings: Array<[string, (stream: Transform, done: () => void) => void]> = [
+      ['end()', (stream, done) => (stream.write(ciphertext), stream.end(), done())],
+      ['end(null)', (stream, done) => (stream.write(ciphertext), stream.end(null), done())],
+      ['end(callback)', (stream, done) => (stream.write(ciphertext), stream.end(done))],
+      ['end(chunk, encoding, callback)', (stream, done) => stream.end(hex, 'hex', done)],
+    ]
+    for (const [form, end] of endings) {
+      const decrypting = dec(keyring) as unknown as Transform
+      const { sink, parts } = collector()
+      const piped = pipeline(decrypting, sink)
+      const called = new Promise<void>((resolve) => end(decrypting, resolve))
+      await Promise.all([piped, called])
+      expect(Buffer.concat(parts), form).toEqual(Buffer.from(plaintext))
+    }
+  })
+
   it('a decrypt Transform refuses text: a source read as text (setEncoding) has already lost the message\'s bytes', async () => {
     const { ciphertext } = await encrypt(keyring, bytes(5000))
     for (const encoding of ['utf8', 'latin1', 'hex', 'base64'] as const) {
@@ -1812,6 +1856,24 @@ describe.each(Object.entries(nodeAdapters))('stream: Node adapters, %s', (_name,
     decrypting.end(Buffer.from(ciphertext.subarray(100)).toString('hex'), 'hex')
     await done
     expect(Buffer.concat(parts)).toEqual(Buffer.from(bytes(5000)))
+    // So is one written with no encoding where the stream's default encoding makes it bytes.
+    const byDefault = dec(keyring)
+    const decoded = collector()
+    const ended = pipeline(byDefault, decoded.sink)
+    byDefault.setDefaultEncoding('base64')
+    byDefault.end(Buffer.from(ciphertext).toString('base64'))
+    await ended
+    expect(Buffer.concat(decoded.parts)).toEqual(Buffer.from(bytes(5000)))
+    // Text in ASCII is named so.
+    const ascii = dec(keyring)
+    const refusedAscii = rejectionOf(pipeline(ascii, collector().sink))
+    ascii.write('text', 'ascii')
+    expect(await refusedAscii).toMatchObject({ code: 'INVALID_CONFIGURATION', message: expect.stringMatching(/^A decrypt stream got a string in ASCII: /) })
+    // Text given to end() is refused as text given to write() is.
+    const ending = dec(keyring)
+    const refused = rejectionOf(pipeline(ending, collector().sink))
+    ending.end(Buffer.from(ciphertext).toString('latin1'))
+    expect(await refused).toMatchObject({ code: 'INVALID_CONFIGURATION', message: expect.stringMatching(/^A decrypt stream got a string in UTF-8: /) })
     // Encrypting text read as text is what it looks like: its UTF-8 bytes.
     const text = Readable.from([Buffer.from('héllo wörld')])
     text.setEncoding('utf8')
