@@ -20,6 +20,9 @@ export interface EnvelopeTransform extends Transform {
   readonly header: Promise<MessageHeader>
 }
 
+/** The cause of the error a stream destroyed with no error of its own fails with. */
+const destroyedEarly = () => new Error('The Node stream was destroyed before it finished.')
+
 /**
  * A native Node Transform over a stream driver. It costs a fraction of `Duplex.fromWeb`'s per-chunk
  * overhead and memory, since no Web Stream queues sit between Node's buffers and the engine. With
@@ -72,7 +75,7 @@ function nodeTransform(driver: StreamDriver, startEngine = false): Transform {
     destroy(error, callback) {
       if (!finished) {
         finished = true
-        transformer.cancel(error ?? new Error('The Node stream was destroyed before it finished.'))
+        transformer.cancel(error ?? destroyedEarly())
       }
       callback(error)
     },
@@ -112,7 +115,7 @@ function nodeTransform(driver: StreamDriver, startEngine = false): Transform {
   // keyring): the engine is told at once, so that it stops waiting.
   const { destroy } = transform
   transform.destroy = function (this: Transform, ...args: Parameters<Transform['destroy']>): Transform {
-    driver.stop()
+    driver.stop(args[0] ?? destroyedEarly())
     return destroy.apply(this, args)
   }
   return transform

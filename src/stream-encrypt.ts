@@ -183,7 +183,7 @@ export function encryptDriver(backend: CryptoBackend, keyringOrCmm: unknown, str
         const started = await Promise.race([beginning, driver.stopping])
         if (started === undefined || closed || driver.destroyed()) {
           void beginning.then((late) => late.sealer.dispose(), () => undefined) // keep nothing of what comes
-          if (!closed) fail(cancelledError(undefined))
+          if (!closed) fail(cancelledError(driver.stopReason))
           return
         }
         session = started

@@ -81,7 +81,10 @@ export interface StreamDriver {
    * `start` stops waiting on the materials manager then, and lets its answer go when it comes.
    */
   readonly stopping: Promise<undefined>
-  readonly stop: () => void
+  /** `reason`: why the Node Transform was destroyed, the cause of the error the stream then fails with. */
+  readonly stop: (reason?: unknown) => void
+  /** The first reason `stop` was given. */
+  readonly stopReason?: unknown
   /** Set when a Node Transform drives the engine instead of the Web Stream. */
   nodeDriven: boolean
   /** Set once the Web Stream has emitted output; a Node driver can no longer take over. */
@@ -106,7 +109,13 @@ export function driverFor(
   const driver = { operation, header, errorSink: (_error: unknown) => undefined, nodeDriven: false, webOutput: false, destroyed: () => false } as {
     -readonly [K in keyof StreamDriver]: StreamDriver[K]
   }
-  driver.stopping = new Promise<undefined>((resolve) => (driver.stop = () => resolve(undefined)))
+  driver.stopping = new Promise<undefined>(
+    (resolve) =>
+      (driver.stop = (reason) => {
+        driver.stopReason ??= reason
+        resolve(undefined)
+      }),
+  )
   driver.report = (error) => {
     driver.reported ??= { error }
     driver.stop()

@@ -1806,8 +1806,16 @@ describe.each(Object.entries(nodeAdapters))('stream: Node adapters, %s', (_name,
     encrypting.on('data', (chunk: Buffer) => output.push(chunk))
     encrypting.destroy()
     release() // the keyring answers only once the Transform is destroyed
-    expectCode(await rejectionOf(encrypting.header), 'ABORTED')
+    const aborted = await rejectionOf(encrypting.header)
+    expectCode(aborted, 'ABORTED')
+    expect((aborted as Error).cause).toMatchObject({ message: 'The Node stream was destroyed before it finished.' })
     expect(output).toEqual([])
+    // Destroyed with an error, that error is the cause.
+    const failing = enc(keyring)
+    failing.on('error', () => undefined)
+    const reason = new Error('the client went away')
+    failing.destroy(reason)
+    expect(((await rejectionOf(failing.header)) as Error).cause).toBe(reason)
     // Destroyed once the header is out, it keeps the header it resolved.
     const later = enc(keyring)
     const header = await later.header
