@@ -814,10 +814,13 @@ describe('RSA-unwrapped data keys of the wrong length', () => {
 
   it('WebCrypto backend on a WebCrypto that drops leading zeros: a key that starts with zeros gets them back', async () => {
     await onDroppingWebCrypto(async () => {
-      const key = Uint8Array.of(0, 0, ...new Array(30).fill(9))
-      const { keyring, edk } = wrapped(key)
-      const { plaintextDataKey } = await keyring.onDecrypt(materials, [edk], webCryptoBackend)
-      expect(Array.from(plaintextDataKey as Uint8Array)).toEqual(Array.from(key))
+      // One zero (a key in 256) and two.
+      for (const zeros of [1, 2]) {
+        const key = Uint8Array.of(...new Array(zeros).fill(0), ...new Array(32 - zeros).fill(9))
+        const { keyring, edk } = wrapped(key)
+        const { plaintextDataKey } = await keyring.onDecrypt(materials, [edk], webCryptoBackend)
+        expect(Array.from(plaintextDataKey as Uint8Array), `${zeros} zeros`).toEqual(Array.from(key))
+      }
       // One that is longer than the suite's is still refused.
       const long = wrapped(Uint8Array.of(0, ...new Array(40).fill(9)))
       expect(failure(await rejectionOf(long.keyring.onDecrypt(materials, [long.edk], webCryptoBackend)))).toMatch(/40 bytes; the suite needs 32/)

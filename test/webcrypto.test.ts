@@ -118,6 +118,35 @@ describe('WebCrypto backend primitives against node:crypto', () => {
     }
   })
 
+  // getRandomValues fills at most 65536 bytes a call; keyrings are handed the backend and may ask for more.
+  it('random bytes: any length, every byte filled, and a typed refusal where there is no getRandomValues', async () => {
+    for (const length of [0, 1, 32, 65_536, 65_537, 200_000]) expect(webCryptoBackend.randomBytes(length).length).toBe(length)
+    const large = webCryptoBackend.randomBytes(200_000)
+    for (let start = 0; start < large.length; start += 65_536) expect(large.subarray(start, start + 65_536).some((byte) => byte !== 0), `from byte ${start}`).toBe(true)
+    // Each position is filled: across 64 draws, none is zero in all of them.
+    const draws = Array.from({ length: 64 }, () => webCryptoBackend.randomBytes(32))
+    for (let position = 0; position < 32; position++) expect(draws.some((draw) => draw[position] !== 0), `byte ${position}`).toBe(true)
+    const original = globalThis.crypto
+    Object.defineProperty(globalThis, 'crypto', { value: {}, configurable: true })
+    try {
+      expect(() => webCryptoBackend.randomBytes(32)).toThrow(UnsupportedOperationError)
+      expect(() => webCryptoBackend.randomBytes(32)).toThrow('kms-envelope needs crypto.getRandomValues.')
+    } finally {
+      Object.defineProperty(globalThis, 'crypto', { value: original, configurable: true })
+    }
+  })
+
+  it('timingSafeEqual: equal bytes only, and never bytes of another length, whatever they hold', () => {
+    for (const backend of [nodeBackend, webCryptoBackend]) {
+      expect(backend.timingSafeEqual(Uint8Array.of(1, 2, 3), Uint8Array.of(1, 2, 3)), backend.name).toBe(true)
+      expect(backend.timingSafeEqual(Uint8Array.of(1, 2, 3), Uint8Array.of(1, 2, 4)), backend.name).toBe(false)
+      // A longer one whose extra bytes are zeros would compare equal byte by byte over the shorter.
+      expect(backend.timingSafeEqual(Uint8Array.of(1, 0), Uint8Array.of(1)), backend.name).toBe(false)
+      expect(backend.timingSafeEqual(Uint8Array.of(1), Uint8Array.of(1, 0)), backend.name).toBe(false)
+      expect(backend.timingSafeEqual(new Uint8Array(0), new Uint8Array(0)), backend.name).toBe(true)
+    }
+  })
+
   it('RSA refusals: PKCS1, bad keys, a wrapped key of the wrong length, and garbage', async () => {
     const publicKey = webCryptoBackend.importRsaPublicKey(rsa.publicKey)
     const privateKey = webCryptoBackend.importRsaPrivateKey(rsa.privateKey)
@@ -136,6 +165,12 @@ describe('WebCrypto backend primitives against node:crypto', () => {
       const derived = webCryptoBackend.rsaPublicFromPrivate(handle)
       expect(await rejectionOf(Promise.resolve(webCryptoBackend.rsaEncrypt(derived, 'OAEP-SHA256', bytes(16))))).toBeInstanceOf(ConfigurationError)
     }
+    // An EC key is told by its algorithm, not left for WebCrypto to refuse.
+    const ecPrivate = webCryptoBackend.importRsaPrivateKey(ec.privateKey.export({ type: 'pkcs8', format: 'pem' }))
+    expect(await rejectionOf(Promise.resolve(webCryptoBackend.rsaDecrypt(ecPrivate, 'OAEP-SHA256', wrapped, 16)))).toMatchObject({
+      code: 'INVALID_CONFIGURATION',
+      message: 'The RSA private key could not be read: expected an RSA key.',
+    })
     expect(await rejectionOf(Promise.resolve(webCryptoBackend.rsaDecrypt(privateKey, 'OAEP-SHA256', wrapped, 32)))).toBeInstanceOf(KeyringError)
     expect(await rejectionOf(Promise.resolve(webCryptoBackend.rsaDecrypt(privateKey, 'OAEP-SHA1', wrapped, 16)))).toBeInstanceOf(KeyringError)
   })
