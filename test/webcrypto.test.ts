@@ -790,9 +790,51 @@ describe('streams of signing suites on WebCrypto (incremental digest, @noble/cur
       expect((streamError as EnvelopeError).code, `key ${index}`).toBe('UNSUPPORTED_OPERATION')
     }
   })
+
+  it("one-shot encrypt signs with a custom manager's bare ECDSA CryptoKey on the suite's curve; WebCrypto's refusal of another key is the cause", async () => {
+    // RSA wraps the data key without the context, which the manager changes after the keyring ran.
+    const inner = new DefaultMaterialsManager(rsaKeyring())
+    const managerSigningWith = (signingKey: unknown, publicKey?: Uint8Array): MaterialsManager => ({
+      async getEncryptionMaterials(request, backend) {
+        const materials = await inner.getEncryptionMaterials(request, backend)
+        const encryptionContext = publicKey === undefined ? materials.encryptionContext : { ...materials.encryptionContext, 'aws-crypto-public-key': Buffer.from(publicKey).toString('base64') }
+        return { ...materials, encryptionContext, signingKey }
+      },
+      getDecryptionMaterials: (request, backend) => inner.getDecryptionMaterials(request, backend),
+    })
+    const bare = (await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-384' }, true, ['sign', 'verify'])) as CryptoKeyPair
+    const point = compressPoint(new Uint8Array(await crypto.subtle.exportKey('raw', bare.publicKey)))
+    const { ciphertext } = await encryptWith(webCryptoBackend, managerSigningWith(bare.privateKey, point), new Uint8Array(100).fill(7))
+    expect((await decryptWith(nodeBackend, inner, ciphertext)).plaintext).toEqual(new Uint8Array(100).fill(7))
+    // An ECDH key on P-384 passes the curve check, and WebCrypto refuses to sign with it: that refusal is the cause.
+    const ecdh = (await crypto.subtle.generateKey({ name: 'ECDH', namedCurve: 'P-384' }, false, ['deriveBits'])) as CryptoKeyPair
+    const refused = await rejectionOf(encryptWith(webCryptoBackend, managerSigningWith(ecdh.privateKey), new Uint8Array(100)))
+    expect(refused).toMatchObject({ code: 'KEYRING_FAILURE', message: expect.stringMatching(/WebCrypto needs an ECDSA private CryptoKey on P-384/) })
+    expect((refused as Error).cause).toBeInstanceOf(DOMException)
+    // A key WebCrypto was not asked to sign with has no cause.
+    const unasked = await rejectionOf(encryptWith(webCryptoBackend, managerSigningWith('not a key'), new Uint8Array(100)))
+    expect(unasked).toMatchObject({ code: 'KEYRING_FAILURE' })
+    expect(Object.hasOwn(unasked as Error, 'cause')).toBe(false)
+  })
 })
 
 describe('without crypto.subtle (pages served over plain HTTP)', () => {
+  it("one-shot encrypt refuses a custom manager's signing key that this build did not make, by name", async () => {
+    const inner = new DefaultMaterialsManager(new RawAesKeyring({ keyNamespace: 'n', keyName: 'k', wrappingKey: aesKey(256) }))
+    const bare = (await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-384' }, false, ['sign', 'verify'])) as CryptoKeyPair
+    for (const signingKey of ['not a key', bare.privateKey, (await webCryptoBackend.generateSigningKey('P-256')).privateKey]) {
+      const cmm: MaterialsManager = {
+        getEncryptionMaterials: async (request, backend) => ({ ...(await inner.getEncryptionMaterials(request, backend)), signingKey }),
+        getDecryptionMaterials: (request, backend) => inner.getDecryptionMaterials(request, backend),
+      }
+      const error = await withoutSubtle(() => rejectionOf(encryptWith(webCryptoBackend, cmm, new Uint8Array(100))))
+      expect(error).toMatchObject({
+        code: 'KEYRING_FAILURE',
+        message: "The materials manager's signing key cannot sign this message: without WebCrypto, it must be a key this build made for P-384, the suite's curve.",
+      })
+    }
+  })
+
   it('ECDSA signatures on @noble are hedged: one key signs one message differently each time', async () => {
     // RFC 6979 alone would make them deterministic, and a DynamoDB item's footer, which must hold a 103-byte DER
     // signature, retries until it gets one: with the same signature every time, about one item in a hundred could
