@@ -2100,18 +2100,18 @@ describe('decrypt streams read chunks in place, and keep no view of one once its
 
   // What the stream copies is counted where it copies: a chunk pushed onto bytes it already holds, and the bytes of a
   // chunk it holds a view of when it lets go of the chunk.
-  function countingCopies(): { copied: number } {
-    const count = { copied: 0 }
+  function countingCopies(): { copied: number; restore: () => void } {
     const { push, detach } = InputBuffer.prototype
-    vi.spyOn(InputBuffer.prototype, 'push').mockImplementation(function (this: InputBuffer, chunk: Uint8Array) {
+    const pushing = vi.spyOn(InputBuffer.prototype, 'push').mockImplementation(function (this: InputBuffer, chunk: Uint8Array) {
       if (this.length > 0) count.copied += chunk.length
       push.call(this, chunk)
     })
-    vi.spyOn(InputBuffer.prototype, 'detach').mockImplementation(function (this: InputBuffer) {
+    const detaching = vi.spyOn(InputBuffer.prototype, 'detach').mockImplementation(function (this: InputBuffer) {
       const before = this.bytes
       detach.call(this)
       if (this.bytes.buffer !== before.buffer) count.copied += before.length
     })
+    const count = { copied: 0, restore: () => (pushing.mockRestore(), detaching.mockRestore()) }
     return count
   }
 
@@ -2136,7 +2136,7 @@ describe('decrypt streams read chunks in place, and keep no view of one once its
         expect(error).toBeUndefined()
         expectBytes(output, plaintext)
       } finally {
-        vi.restoreAllMocks()
+        count.restore()
       }
       // At most a frame per cut (its bytes on either side of it); the whole body is 30 times that.
       expect(count.copied, `${hex16(suite)}: bytes copied for ${cuts.length} cuts`).toBeLessThanOrEqual(cuts.length * frameSize)
