@@ -1,9 +1,9 @@
 // The node:crypto backend's own primitives against node:crypto's reference implementations.
-import { hkdfSync } from 'node:crypto'
+import { generateKeyPairSync, hkdfSync } from 'node:crypto'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { nodeBackend } from '../src/backend/node.js'
-import { ConfigurationError } from '../src/errors.js'
+import { ConfigurationError, KeyringError } from '../src/errors.js'
 
 describe('node backend HKDF', () => {
   it('equals hkdfSync for every hash, salt (empty too), info and output length up to several blocks', () => {
@@ -76,5 +76,25 @@ describe('node backend AES-GCM keys', () => {
       expect(() => nodeBackend.aeadKey(new Uint8Array(length))).toThrow(`AES-GCM keys are 16, 24 or 32 bytes; got ${length}.`)
     }
     for (const length of [16, 24, 32]) expect(nodeBackend.aeadKey(new Uint8Array(length))).toBeDefined()
+  })
+})
+
+describe('node backend whole-message signatures', () => {
+  // The materials check refuses such keys before signing; the backend refuses them too, with node:crypto's error as
+  // the cause, whether node:crypto throws at once or answers with the error (its thread pool's signing).
+  it('refuse a key node:crypto cannot sign with, typed, never as an empty signature', async () => {
+    const message = new Uint8Array(100).fill(1)
+    for (const [kind, key] of [
+      ['an X25519 key (refused by the signing job)', generateKeyPairSync('x25519').privateKey],
+      ['not a key (refused at once)', 'not a key'],
+    ] as const) {
+      const error = await nodeBackend.signMessage('P-384', key, message).then(
+        (signature) => signature,
+        (error: unknown) => error,
+      )
+      expect(error, kind).toBeInstanceOf(KeyringError)
+      expect((error as Error).message).toBe("The materials manager's signing key cannot sign this message: node:crypto needs an EC private KeyObject on the suite's curve.")
+      expect((error as Error).cause, kind).toBeInstanceOf(Error)
+    }
   })
 })
