@@ -28,6 +28,13 @@ const wrappingKey = new Uint8Array(32).map((_, index) => 0xa0 + index)
 const keyHex = Buffer.from(wrappingKey).toString('hex')
 const keyBase64 = Buffer.from(wrappingKey).toString('base64')
 
+/** Encryption materials for suite 0x0478 with no data key yet, as a keyring's onEncrypt is given them. */
+const encryptMaterials = () => ({ suite: suiteFromOption(0x0478), encryptionContext: {}, encryptedDataKeys: [], requiredEncryptionContextKeys: [] }) as never
+
+/** What a RawRsaKeyring (OAEP-SHA256) of these keys fails with when it wraps a data key on `backend`. */
+const rsaRefusal = async (backend: CryptoBackend, keys: { publicKey?: unknown; privateKey?: unknown }) =>
+  (await rejectionOf(new RawRsaKeyring({ keyNamespace: 'n', keyName: 'k', padding: 'OAEP-SHA256', ...(keys as object) }).onEncrypt(encryptMaterials(), backend))) as Error & { code: string }
+
 describe('keyring configuration', () => {
   it.each([
     ['AES key of 20 bytes', () => new RawAesKeyring({ keyNamespace: 'n', keyName: 'k', wrappingKey: new Uint8Array(20) })],
@@ -274,18 +281,17 @@ describe('a RawRsaKeyring given both keys', () => {
     const pair = new RawRsaKeyring({ keyNamespace: 'n', keyName: 'k', publicKey, privateKey, padding: 'OAEP-SHA256' })
     let decrypts = 0
     const counting: CryptoBackend = { ...nodeBackend, rsaDecrypt: (...args) => (decrypts++, nodeBackend.rsaDecrypt(...args)) }
-    const materials = () => ({ suite: suiteFromOption(0x0478), encryptionContext: {}, encryptedDataKeys: [], requiredEncryptionContextKeys: [] }) as never
-    await pair.onEncrypt(materials(), counting)
-    await pair.onEncrypt(materials(), counting)
+    await pair.onEncrypt(encryptMaterials(), counting)
+    await pair.onEncrypt(encryptMaterials(), counting)
     expect(decrypts).toBe(0)
     const mismatched = new RawRsaKeyring({ keyNamespace: 'n', keyName: 'k', publicKey, privateKey: other.privateKey, padding: 'OAEP-SHA256' })
-    expect(await rejectionOf(mismatched.onEncrypt(materials(), counting))).toBeInstanceOf(ConfigurationError)
+    expect(await rejectionOf(mismatched.onEncrypt(encryptMaterials(), counting))).toBeInstanceOf(ConfigurationError)
     // Where the backend cannot compare keys, a random value wrapped and unwrapped tells, once.
     const { rsaKeysArePair: _, ...withoutCompare } = nodeBackend as CryptoBackend & { rsaKeysArePair?: unknown }
     const roundTrip: CryptoBackend = { ...withoutCompare, rsaDecrypt: (...args) => (decrypts++, nodeBackend.rsaDecrypt(...args)) }
     const fresh = new RawRsaKeyring({ keyNamespace: 'n', keyName: 'k', publicKey, privateKey, padding: 'OAEP-SHA256' })
-    await fresh.onEncrypt(materials(), roundTrip)
-    await fresh.onEncrypt(materials(), roundTrip)
+    await fresh.onEncrypt(encryptMaterials(), roundTrip)
+    await fresh.onEncrypt(encryptMaterials(), roundTrip)
     expect(decrypts).toBe(1)
   })
 
@@ -299,9 +305,6 @@ describe('a RawRsaKeyring given both keys', () => {
 
 describe('an RSA key that cannot be read says why, in the same words on node:crypto and WebCrypto', () => {
   const { publicKey, privateKey } = rsaPem()
-  const materials = () => ({ suite: suiteFromOption(0x0478), encryptionContext: {}, encryptedDataKeys: [], requiredEncryptionContextKeys: [] }) as never
-  const refusal = async (backend: CryptoBackend, keys: { publicKey?: string; privateKey?: string }) =>
-    ((await rejectionOf(new RawRsaKeyring({ keyNamespace: 'n', keyName: 'k', padding: 'OAEP-SHA256', ...keys }).onEncrypt(materials(), backend))) as Error & { code: string })
   // node:crypto said only "invalid key encoding" for each of these, where the browser build said what was wrong.
   it.each<[string, { publicKey?: string; privateKey?: string }, string]>([
     ['a file name as the public key', { publicKey: './public.pem' }, 'The RSA public key could not be read: not a PEM block.'],
@@ -310,7 +313,7 @@ describe('an RSA key that cannot be read says why, in the same words on node:cry
     ['a PEM block cut short', { publicKey: publicKey.slice(0, 100) }, 'The RSA public key could not be read: not a PEM block.'],
   ])('%s', async (_what, keys, message) => {
     for (const backend of [nodeBackend, webCryptoBackend]) {
-      expect(await refusal(backend, keys), backend.name).toMatchObject({ code: 'INVALID_CONFIGURATION', message })
+      expect(await rsaRefusal(backend, keys), backend.name).toMatchObject({ code: 'INVALID_CONFIGURATION', message })
     }
   })
   it('a PEM file holding a certificate before the private key still reads in Node', async () => {
@@ -323,9 +326,6 @@ describe('an RSA key that cannot be read says why, in the same words on node:cry
 
 describe('RawRsaKeyring keys in the Node build: KeyObjects, and keys that are no RSA key', () => {
   const { publicKey, privateKey } = rsaPem()
-  const materials = () => ({ suite: suiteFromOption(0x0478), encryptionContext: {}, encryptedDataKeys: [], requiredEncryptionContextKeys: [] }) as never
-  const refusal = async (keys: { publicKey?: unknown; privateKey?: unknown }) =>
-    (await rejectionOf(new RawRsaKeyring({ keyNamespace: 'n', keyName: 'k', padding: 'OAEP-SHA256', ...(keys as object) }).onEncrypt(materials(), nodeBackend))) as Error & { code: string }
 
   it("takes node:crypto KeyObjects, which open what the same keys' PEM wrapped and the other way round", async () => {
     const keyring = (keys: object) => new RawRsaKeyring({ keyNamespace: 'n', keyName: 'k', padding: 'OAEP-SHA256', ...keys })
@@ -347,7 +347,7 @@ describe('RawRsaKeyring keys in the Node build: KeyObjects, and keys that are no
       ['private PEM', { privateKey: ec.privateKey }],
     ] as const) {
       const kind = 'publicKey' in keys ? 'public' : 'private'
-      expect(await refusal(keys), what).toMatchObject({ code: 'INVALID_CONFIGURATION', message: `The RSA ${kind} key could not be read: expected an RSA key, got ec.` })
+      expect(await rsaRefusal(nodeBackend, keys), what).toMatchObject({ code: 'INVALID_CONFIGURATION', message: `The RSA ${kind} key could not be read: expected an RSA key, got ec.` })
     }
   })
 
@@ -364,7 +364,7 @@ describe('RawRsaKeyring keys in the Node build: KeyObjects, and keys that are no
       [{ publicKey: certificate }, 'The RSA public key could not be read: invalid key encoding.'],
       [{ privateKey: certificate }, 'The RSA private key could not be read: a "CERTIFICATE" PEM block is not a private key.'],
     ] as const) {
-      expect(await refusal(keys)).toMatchObject({ code: 'INVALID_CONFIGURATION', message })
+      expect(await rsaRefusal(nodeBackend, keys)).toMatchObject({ code: 'INVALID_CONFIGURATION', message })
     }
   })
 })
