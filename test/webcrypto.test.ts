@@ -52,6 +52,22 @@ const rsa = generateKeyPairSync('rsa', {
 const aesKeyring = (length = 32) => new RawAesKeyring({ keyNamespace: 'wc', keyName: `aes-${length}`, wrappingKey: bytes(length, length) })
 const rsaKeyring = (padding: RsaPadding = 'OAEP-SHA256') => new RawRsaKeyring({ keyNamespace: 'wc', keyName: 'rsa', ...rsa, padding })
 
+/**
+ * `inner`, with the signing key of its encryption materials replaced by `signingKey`, and the context's public key by
+ * `publicKey` when given (the keyring must then wrap without the context, as RSA does).
+ */
+function managerSigningWith(inner: MaterialsManager, signingKey: unknown, publicKey?: Uint8Array): MaterialsManager {
+  return {
+    async getEncryptionMaterials(request, backend) {
+      const materials = await inner.getEncryptionMaterials(request, backend)
+      const encryptionContext =
+        publicKey === undefined ? materials.encryptionContext : { ...materials.encryptionContext, 'aws-crypto-public-key': Buffer.from(publicKey).toString('base64') }
+      return { ...materials, encryptionContext, signingKey }
+    },
+    getDecryptionMaterials: (request, backend) => inner.getDecryptionMaterials(request, backend),
+  }
+}
+
 describe('WebCrypto backend primitives against node:crypto', () => {
   it('HKDF and SHA-2 digests agree', async () => {
     await fc.assert(
@@ -779,10 +795,7 @@ describe('streams of signing suites on WebCrypto (incremental digest, @noble/cur
       (await webCryptoBackend.generateSigningKey('P-256')).privateKey,
     ]
     for (const [index, signingKey] of badKeys.entries()) {
-      const cmm: MaterialsManager = {
-        getEncryptionMaterials: async (request, backend) => ({ ...(await inner.getEncryptionMaterials(request, backend)), signingKey }),
-        getDecryptionMaterials: (request, backend) => inner.getDecryptionMaterials(request, backend),
-      }
+      const cmm = managerSigningWith(inner, signingKey)
       const error = await rejectionOf(encryptWith(webCryptoBackend, cmm, new Uint8Array(100)))
       expect(error, `key ${index}`).toBeInstanceOf(KeyringError)
       expect((error as KeyringError).code).toBe('KEYRING_FAILURE')
@@ -794,25 +807,17 @@ describe('streams of signing suites on WebCrypto (incremental digest, @noble/cur
   it("one-shot encrypt signs with a custom manager's bare ECDSA CryptoKey on the suite's curve; WebCrypto's refusal of another key is the cause", async () => {
     // RSA wraps the data key without the context, which the manager changes after the keyring ran.
     const inner = new DefaultMaterialsManager(rsaKeyring())
-    const managerSigningWith = (signingKey: unknown, publicKey?: Uint8Array): MaterialsManager => ({
-      async getEncryptionMaterials(request, backend) {
-        const materials = await inner.getEncryptionMaterials(request, backend)
-        const encryptionContext = publicKey === undefined ? materials.encryptionContext : { ...materials.encryptionContext, 'aws-crypto-public-key': Buffer.from(publicKey).toString('base64') }
-        return { ...materials, encryptionContext, signingKey }
-      },
-      getDecryptionMaterials: (request, backend) => inner.getDecryptionMaterials(request, backend),
-    })
     const bare = (await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-384' }, true, ['sign', 'verify'])) as CryptoKeyPair
     const point = compressPoint(new Uint8Array(await crypto.subtle.exportKey('raw', bare.publicKey)))
-    const { ciphertext } = await encryptWith(webCryptoBackend, managerSigningWith(bare.privateKey, point), new Uint8Array(100).fill(7))
+    const { ciphertext } = await encryptWith(webCryptoBackend, managerSigningWith(inner, bare.privateKey, point), new Uint8Array(100).fill(7))
     expect((await decryptWith(nodeBackend, inner, ciphertext)).plaintext).toEqual(new Uint8Array(100).fill(7))
     // An ECDH key on P-384 passes the curve check, and WebCrypto refuses to sign with it: that refusal is the cause.
     const ecdh = (await crypto.subtle.generateKey({ name: 'ECDH', namedCurve: 'P-384' }, false, ['deriveBits'])) as CryptoKeyPair
-    const refused = await rejectionOf(encryptWith(webCryptoBackend, managerSigningWith(ecdh.privateKey), new Uint8Array(100)))
+    const refused = await rejectionOf(encryptWith(webCryptoBackend, managerSigningWith(inner, ecdh.privateKey), new Uint8Array(100)))
     expect(refused).toMatchObject({ code: 'KEYRING_FAILURE', message: expect.stringMatching(/WebCrypto needs an ECDSA private CryptoKey on P-384/) })
     expect((refused as Error).cause).toBeInstanceOf(DOMException)
     // A key WebCrypto was not asked to sign with has no cause.
-    const unasked = await rejectionOf(encryptWith(webCryptoBackend, managerSigningWith('not a key'), new Uint8Array(100)))
+    const unasked = await rejectionOf(encryptWith(webCryptoBackend, managerSigningWith(inner, 'not a key'), new Uint8Array(100)))
     expect(unasked).toMatchObject({ code: 'KEYRING_FAILURE' })
     expect(Object.hasOwn(unasked as Error, 'cause')).toBe(false)
   })
@@ -823,10 +828,7 @@ describe('without crypto.subtle (pages served over plain HTTP)', () => {
     const inner = new DefaultMaterialsManager(new RawAesKeyring({ keyNamespace: 'n', keyName: 'k', wrappingKey: aesKey(256) }))
     const bare = (await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-384' }, false, ['sign', 'verify'])) as CryptoKeyPair
     for (const signingKey of ['not a key', bare.privateKey, (await webCryptoBackend.generateSigningKey('P-256')).privateKey]) {
-      const cmm: MaterialsManager = {
-        getEncryptionMaterials: async (request, backend) => ({ ...(await inner.getEncryptionMaterials(request, backend)), signingKey }),
-        getDecryptionMaterials: (request, backend) => inner.getDecryptionMaterials(request, backend),
-      }
+      const cmm = managerSigningWith(inner, signingKey)
       const error = await withoutSubtle(() => rejectionOf(encryptWith(webCryptoBackend, cmm, new Uint8Array(100))))
       expect(error).toMatchObject({
         code: 'KEYRING_FAILURE',
