@@ -10,7 +10,7 @@ import { inputFailure, platformFailure } from './platform-failure.js'
 import { ByteReader } from './format/bytes.js'
 import { PUBLIC_KEY_CONTEXT_KEY } from './format/context.js'
 import { readFooter } from './format/footer.js'
-import { MAX_SEQUENCE_NUMBER, readFrame, readNonFramedBody, type FrameView } from './format/frame.js'
+import { MAX_SEQUENCE_NUMBER, readFrame, readNonFramedBody, skipFrame, type FrameView } from './format/frame.js'
 import { parseHeader, type ParsedHeader } from './format/header.js'
 import { FRAMES_PER_TURN, nextTurn, turn } from './next-turn.js'
 import { optionsObject } from './option-names.js'
@@ -64,17 +64,23 @@ function scanBody(input: Uint8Array, parsed: ParsedHeader, maxBodySize: number |
   return scanFrames(1)
 
   function scanFrames(first: number): MaybePromise<BodyLayout> {
+    const { frameLength } = parsed.header
     for (let sequenceNumber = first; ; sequenceNumber++) {
       if (sequenceNumber - first === SCANNED_PER_TURN) return nextTurnUnlessAborted(signal, () => scanFrames(sequenceNumber))
       if (sequenceNumber > MAX_SEQUENCE_NUMBER) throw new LimitExceededError('The message has more frames than the format allows.')
-      const frame = readFrame(reader, parsed.header.frameLength, sequenceNumber)
-      plaintextLength += frame.content.length
+      const finalLength = sequenceNumber === 1 ? firstFrame() : skipFrame(reader, frameLength, sequenceNumber)
+      plaintextLength += finalLength ?? frameLength
       if (reader.offset - parsed.length > limit) throw tooLarge()
-      if (frame.final) {
-        if (sequenceNumber === 1) onlyFrame = frame
-        return footer()
-      }
+      if (finalLength !== undefined) return footer()
     }
+  }
+
+  /** The first frame is read whole: when it is the only one, it is decrypted from these views. */
+  function firstFrame(): number | undefined {
+    const frame = readFrame(reader, parsed.header.frameLength, 1)
+    if (!frame.final) return undefined
+    onlyFrame = frame
+    return frame.content.length
   }
 
   function footer(): BodyLayout {

@@ -2,6 +2,7 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { legacyContextOrders, parseContext, serializeContext } from '../src/format/context.js'
 import { ByteReader, ByteWriter, isAllZero } from '../src/format/bytes.js'
+import { FINAL_FRAME_MARKER, readFrame, skipFrame } from '../src/format/frame.js'
 import { parseHeader } from '../src/format/header.js'
 import { MultiKeyring, RawAesKeyring, TruncatedMessageError, decrypt, encrypt, type Keyring, type MessageHeader } from '../src/index.js'
 import { rejectionOf, rsaKeyring, runModuleScript, thrownBy } from './helpers/fixtures.js'
@@ -176,6 +177,93 @@ describe('bytes', () => {
   it('reads past the end are truncation errors', () => {
     const reader = new ByteReader(new Uint8Array([0, 5, 1]))
     expect(() => reader.lengthPrefixed('thing')).toThrow(TruncatedMessageError)
+  })
+})
+
+/** A framed body: `regular.length` regular frames of `frameLength` content bytes, then a final frame. */
+function framedBody(frameLength: number, regular: Uint8Array[], finalContent: Uint8Array): Uint8Array {
+  const writer = new ByteWriter(64)
+  const iv = (sequenceNumber: number) => new Uint8Array(12).fill(sequenceNumber & 0xff)
+  const tag = (sequenceNumber: number) => new Uint8Array(16).fill(0xa0 ^ (sequenceNumber & 0xff))
+  regular.forEach((content, index) => writer.uint32(index + 1).bytes(iv(index + 1)).bytes(content.subarray(0, frameLength)).bytes(tag(index + 1)))
+  const last = regular.length + 1
+  return writer.uint32(FINAL_FRAME_MARKER).uint32(last).bytes(iv(last)).uint32(finalContent.length).bytes(finalContent).bytes(tag(last)).toBytes()
+}
+
+describe('frames', () => {
+  const frameLengthArbitrary = fc.integer({ min: 1, max: 48 })
+  const bodyArbitrary = frameLengthArbitrary.chain((frameLength) =>
+    fc.record({
+      frameLength: fc.constant(frameLength),
+      regular: fc.array(fc.uint8Array({ minLength: frameLength, maxLength: frameLength }), { maxLength: 4 }),
+      finalContent: fc.uint8Array({ maxLength: frameLength }),
+    }),
+  )
+
+  it('readFrame gives views of each field in place, and skipFrame steps over the same bytes giving the final content length', () => {
+    fc.assert(
+      fc.property(bodyArbitrary, ({ frameLength, regular, finalContent }) => {
+        const body = framedBody(frameLength, regular, finalContent)
+        const reader = new ByteReader(body)
+        const skipper = new ByteReader(body)
+        const contents = [...regular, finalContent]
+        contents.forEach((content, index) => {
+          const sequenceNumber = index + 1
+          const final = sequenceNumber === contents.length
+          const start = reader.offset
+          const frame = readFrame(reader, frameLength, sequenceNumber)
+          expect(frame.final).toBe(final)
+          expect(frame.sequenceNumber).toBe(sequenceNumber)
+          expect(frame.iv.byteOffset).toBe(start + (final ? 8 : 4))
+          expect(Array.from(frame.iv)).toEqual(new Array<number>(12).fill(sequenceNumber))
+          expect(Array.from(frame.content)).toEqual(Array.from(content))
+          expect(frame.content.byteOffset).toBe(start + (final ? 24 : 16))
+          expect(Array.from(frame.tag)).toEqual(new Array<number>(16).fill(0xa0 ^ sequenceNumber))
+          expect(frame.tag.byteOffset + 16).toBe(reader.offset)
+          expect(skipFrame(skipper, frameLength, sequenceNumber)).toBe(final ? content.length : undefined)
+          expect(skipper.offset).toBe(reader.offset)
+        })
+        expect(reader.remaining).toBe(0)
+      }),
+    )
+  })
+
+  it('skipFrame and readFrame refuse a body cut anywhere as truncated, at the frame the cut is in', () => {
+    fc.assert(
+      fc.property(bodyArbitrary, fc.nat(), ({ frameLength, regular, finalContent }, cut) => {
+        const whole = framedBody(frameLength, regular, finalContent)
+        const body = whole.subarray(0, cut % whole.length)
+        const frameOf = (at: number) => Math.min(Math.floor(at / (frameLength + 32)), regular.length) + 1
+        for (const read of [readFrame, skipFrame]) {
+          const reader = new ByteReader(body)
+          let sequenceNumber = 1
+          const error = thrownBy(() => {
+            for (; ; sequenceNumber++) read(reader, frameLength, sequenceNumber)
+          })
+          expect(error).toBeInstanceOf(TruncatedMessageError)
+          expect(sequenceNumber).toBe(frameOf(body.length))
+          expect((error as TruncatedMessageError).minimumLength).toBeGreaterThan(body.length)
+          expect((error as TruncatedMessageError).minimumLength).toBeLessThanOrEqual(whole.length)
+        }
+      }),
+    )
+  })
+
+  it('skipFrame and readFrame refuse a frame out of order and a final frame longer than the frame length, and say which', () => {
+    const body = framedBody(8, [new Uint8Array(8), new Uint8Array(8)], new Uint8Array(3))
+    const finalAt = 2 * (8 + 32)
+    const tooLong = body.slice()
+    new DataView(tooLong.buffer).setUint32(finalAt + 20, 9)
+    for (const read of [readFrame, skipFrame]) {
+      expect(thrownBy(() => read(new ByteReader(body), 8, 2))).toMatchObject({ code: 'MALFORMED_MESSAGE', message: 'Frame sequence number 1 is out of order; expected 2.' })
+      expect(thrownBy(() => read(new ByteReader(body, finalAt), 8, 2))).toMatchObject({ code: 'MALFORMED_MESSAGE', message: 'Frame sequence number 3 is out of order; expected 2.' })
+      const reader = new ByteReader(tooLong, finalAt)
+      expect(thrownBy(() => read(reader, 8, 3))).toMatchObject({
+        code: 'MALFORMED_MESSAGE',
+        message: 'The final frame claims 9 content bytes, more than the frame length 8.',
+      })
+      expect(read(new ByteReader(body, finalAt), 8, 3)).not.toBeUndefined() // as it was, it reads
+    }
   })
 })
 

@@ -66,6 +66,27 @@ export interface FrameView {
  * spec: data-format/message-body.md#framed-data
  */
 export function readFrame(reader: ByteReader, frameLength: number, expectedSequenceNumber: number): FrameView {
+  const start = reader.offset
+  const finalLength = skipFrame(reader, frameLength, expectedSequenceNumber)
+  const final = finalLength !== undefined
+  const { bytes, offset: end } = reader
+  const ivAt = start + (final ? 4 + SEQUENCE_NUMBER_LENGTH : SEQUENCE_NUMBER_LENGTH)
+  const tagAt = end - TAG_LENGTH
+  return {
+    final,
+    sequenceNumber: expectedSequenceNumber,
+    iv: bytes.subarray(ivAt, ivAt + IV_LENGTH),
+    content: bytes.subarray(tagAt - (finalLength ?? frameLength), tagAt),
+    tag: bytes.subarray(tagAt, end),
+  }
+}
+
+/**
+ * Step over the next frame with `readFrame`'s checks, making no views of its fields: decrypt walks a message's
+ * frames before any key is at hand, and views made there would be made again when the frames are opened.
+ * Returns the final frame's content length, or undefined for a regular frame (its content is frameLength bytes).
+ */
+export function skipFrame(reader: ByteReader, frameLength: number, expectedSequenceNumber: number): number | undefined {
   const first = reader.uint32('frame sequence number')
   const final = first === FINAL_FRAME_MARKER
   const sequenceNumber = final ? reader.uint32('final frame sequence number') : first
@@ -74,7 +95,7 @@ export function readFrame(reader: ByteReader, frameLength: number, expectedSeque
       `Frame sequence number ${sequenceNumber} is out of order; expected ${expectedSequenceNumber}.`,
     )
   }
-  const iv = reader.slice(IV_LENGTH, 'frame IV')
+  reader.skip(IV_LENGTH, 'frame IV')
   let contentLength = frameLength
   if (final) {
     contentLength = reader.uint32('final frame content length')
@@ -84,9 +105,9 @@ export function readFrame(reader: ByteReader, frameLength: number, expectedSeque
       )
     }
   }
-  const content = reader.slice(contentLength, final ? 'final frame content' : 'frame content')
-  const tag = reader.slice(TAG_LENGTH, 'frame authentication tag')
-  return { final, sequenceNumber, iv, content, tag }
+  reader.skip(contentLength, final ? 'final frame content' : 'frame content')
+  reader.skip(TAG_LENGTH, 'frame authentication tag')
+  return final ? contentLength : undefined
 }
 
 /** Read the legacy non-framed body. spec: data-format/message-body.md#non-framed-data */
