@@ -5,7 +5,7 @@ import { constants, createPublicKey, generateKeyPairSync, privateDecrypt, public
 import { runInNewContext } from 'node:vm'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { checkRsaEncryptBits, element, INTEGER, readElement, SEQUENCE, spkiFromPkcs1 } from '../src/backend/der.js'
+import { checkRsaEncryptBits, element, INTEGER, OCTET_STRING, readElement, rsaSpkiModulusBits, SEQUENCE, spkiFromPkcs1 } from '../src/backend/der.js'
 import { bigIntToBytes, compressPoint, CURVES, decompressPoint, derToP1363, p1363ToDer } from '../src/backend/ec.js'
 import { nodeBackend } from '../src/backend/node.js'
 import { rsaOaepEncrypt } from '../src/backend/noble.js'
@@ -374,6 +374,45 @@ describe('WebCrypto backend primitives against node:crypto', () => {
       Uint8Array.of(0x30, 0x06, 0x02, 0x01, 0x01, 0x02, 0x05, 0x01), // s longer than the sequence
     ]
     for (const der of notDer) expect(derToP1363(der, 32)).toBeUndefined()
+  })
+})
+
+describe('DER, as the WebCrypto backend writes and reads RSA keys', () => {
+  it("an element's length takes the fewest bytes DER allows, and the element reads back", () => {
+    const boundaries = fc.constantFrom(127, 128, 255, 256, 511, 512, 513, 767, 768, 65535, 65536, 70000)
+    fc.assert(
+      fc.property(fc.oneof(fc.integer({ min: 0, max: 1100 }), boundaries), (length) => {
+        const encoded = element(OCTET_STRING, new Uint8Array(length).fill(7))
+        const lengthBytes =
+          length < 0x80 ? [length] : length < 0x100 ? [0x81, length] : length < 0x10000 ? [0x82, length >> 8, length & 0xff] : [0x83, length >> 16, (length >> 8) & 0xff, length & 0xff]
+        expect(Array.from(encoded.subarray(0, 1 + lengthBytes.length))).toEqual([OCTET_STRING, ...lengthBytes])
+        expect(encoded.length).toBe(1 + lengthBytes.length + length)
+        const read = readElement(encoded, 0, OCTET_STRING, 'element')
+        expect([read.content.length, read.end]).toEqual([length, encoded.length])
+      }),
+    )
+  })
+
+  it('the modulus size of an RSA key, also when the modulus is not a whole number of bytes (no leading zero in DER)', () => {
+    for (const modulusLength of [2047, 2048, 2050]) {
+      // OpenSSL may make a modulus a bit shorter than asked for: the key's own size is the answer.
+      const { publicKey } = generateKeyPairSync('rsa', { modulusLength })
+      const bits = publicKey.asymmetricKeyDetails?.modulusLength
+      expect(bits).toBeGreaterThanOrEqual(modulusLength - 1)
+      expect(rsaSpkiModulusBits(publicKey.export({ type: 'spki', format: 'der' })), `${modulusLength} bits asked for`).toBe(bits)
+    }
+    // Made-up moduli (only their size is read): the top byte's bits count, and a zero modulus has none.
+    const spkiWith = (modulus: number[]) => spkiFromPkcs1(element(SEQUENCE, element(INTEGER, Uint8Array.from(modulus)), element(INTEGER, Uint8Array.of(1, 0, 1))))
+    const tail = new Array<number>(256).fill(0xa5)
+    for (const [modulus, bits] of [
+      [[0x01, ...tail], 2049],
+      [[0x7f, ...tail], 2055],
+      [[0x00, 0x80, ...tail], 2056],
+      [[0x00, 0x01], 1],
+      [[0x00], 0],
+    ] as const) {
+      expect(rsaSpkiModulusBits(spkiWith([...modulus])), `top byte ${modulus[0]}, ${modulus.length} bytes`).toBe(bits)
+    }
   })
 })
 
