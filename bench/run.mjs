@@ -33,6 +33,7 @@ import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { cyclingDecryptor, distinctMessages, loadFloor, loadOfficial, loadOurs, OURS_PATH } from './lib/contenders.mjs'
 import { beat, startWatchdog, task } from './lib/watchdog.mjs'
+import { watchMajorGc } from './lib/major-gc.mjs'
 import { compressedP384Point, importP384Point, MESSAGE_FLOOR_SUITES, messageFloor } from './lib/message-floor.mjs'
 import {
   fmtBytes,
@@ -136,7 +137,7 @@ const rotate = (list, k) => list.map((_, i) => list[(i + k) % list.length])
  * `rounds` rounds in which every contender runs one batch (see pairedOrder). Returns MB/s samples
  * (1 MB = 10^6 bytes) per contender, or an error.
  */
-async function measureThroughput(entries, rounds, large) {
+async function measureThroughput(entries, rounds, large, majorGc) {
   for (const e of entries) {
     e.samples = []
     try {
@@ -171,6 +172,7 @@ async function measureThroughput(entries, rounds, large) {
           beat()
         }
         const ms = now() - t
+        majorGc?.record(e.name, t, t + ms)
         e.samples.push((e.bytes * e.batch) / (ms * 1000))
       } catch (err) {
         e.error = err
@@ -406,12 +408,15 @@ async function throughput(contenders, oursError) {
               entries.push({ name, fn: cyclingDecryptor(c.decryptor(suite), messages), bytes: size, error })
             }
           }
-          let res, againstOfficial
+          let res, againstOfficial, majorGc
           for (const phase of phases) {
-            const measured = await measureThroughput(entries.filter((e) => phase.includes(e.name)), rounds, large)
+            const watch = phase.includes('floor') ? watchMajorGc() : undefined
+            const measured = await measureThroughput(entries.filter((e) => phase.includes(e.name)), rounds, large, watch)
             if (!contenders.ours) measured.ours = { error: oursError }
-            if (phase.includes('floor')) res = measured
-            else againstOfficial = measured
+            if (phase.includes('floor')) {
+              res = measured
+              majorGc = watch.stop()
+            } else againstOfficial = measured
           }
           for (const e of entries) e.input = e.fn = undefined // let the messages go before the next configuration
           res.official = againstOfficial.official
@@ -440,6 +445,7 @@ async function throughput(contenders, oursError) {
             vsFloor: fmtPct(vsFloor),
             vsOfficial: fmtRatio(vsOfficial),
             withSig: Number.isFinite(withSig) ? fmtPct(withSig) : '-',
+            majorGc: ['ours', 'floor'].map((n) => (majorGc?.[n] ? fmtPct(majorGc[n].share) : '-')).join(' / '),
             target: target ? `>=${fmtPct(target)}` : '-',
             result: target ? (vsFloor >= target ? 'PASS' : 'FAIL') : '',
           }
@@ -473,12 +479,16 @@ async function throughput(contenders, oursError) {
         { key: 'vsFloor', title: 'ours/floor', align: 'right' },
         { key: 'vsOfficial', title: 'ours/official', align: 'right' },
         { key: 'withSig', title: 'ours/(floor+sig)', align: 'right' },
+        { key: 'majorGc', title: 'major GC ours / floor', align: 'right' },
         { key: 'target', title: 'target', align: 'right' },
         { key: 'result', title: 'result', align: 'left' },
       ],
       rows,
     )
   }
+  log('  major GC: the share of ours\' and of the floor\'s timed batches (rounds of the two) spent in mark-compact pauses,')
+  log('  which V8 schedules for the whole process: the official SDK\'s code and the messages each contender cycles through')
+  log('  count in its heap, and a contender whose main thread waits on a helper thread gives V8\'s marking tasks room to run')
   log('  ratios are medians of per-round ratios, ours/floor from rounds of the two (which one first alternating),')
   log('  ours/official from rounds of those two; the ours column is from the rounds against the floor;')
   log('  ~ after a figure: its rounds spread more than 20% around the median (a noisy machine)')
