@@ -63,12 +63,11 @@ export class FrameOpener {
     return aad.bytes
   }
 
-  /** `open` for an asynchronous key; several frames may be in flight at once. */
-  async openAsync(frame: FrameView, out: Uint8Array, offset: number): Promise<number> {
+  /** `open` for an asynchronous key; several frames may be in flight at once (each caller knows where the next goes). */
+  async openAsync(frame: FrameView, out: Uint8Array, offset: number): Promise<void> {
     const kind = !frame.final ? 'regular' : this.contentType === 'framed' ? 'final' : 'single-block'
     const aad = new BodyAad(this.messageId, kind).set(frame.sequenceNumber, frame.content.length)
     if (!(await (this.aead as AsyncAeadKey).open(frame.iv, aad, frame.content, frame.tag, out, offset))) this.reject(frame, out, offset)
-    return offset + frame.content.length
   }
 
   private reject(frame: FrameView, out: Uint8Array, offset: number): never {
