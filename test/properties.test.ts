@@ -1,5 +1,6 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
+import { isAllZero } from '../src/format/bytes.js'
 import { decrypt, encrypt, EnvelopeError } from '../src/index.js'
 import { aesKeyring, policyFor, suites } from './helpers/fixtures.js'
 import { signatureLength } from './helpers/wire.js'
@@ -49,6 +50,10 @@ describe('properties', () => {
     await fc.assert(
       fc.asyncProperty(messageArbitrary, async (sample) => {
         const ciphertext = await encryptSample(sample)
+        // The ciphertext's buffer shows nothing but the message and zeros: a signature shorter than the room
+        // kept for the longest leaves bytes that must not be uninitialized memory.
+        const whole = new Uint8Array(ciphertext.buffer)
+        expect(isAllZero(whole.subarray(0, ciphertext.byteOffset)) && isAllZero(whole.subarray(ciphertext.byteOffset + ciphertext.length))).toBe(true)
         const { plaintext, header } = await decrypt(keyring, ciphertext, {
           commitmentPolicy: policyFor(sample.suite),
           encryptionContext: sample.context,
