@@ -17,6 +17,8 @@ import type { CurveName } from '../src/suites.js'
 import { decryptStreamWith } from '../src/stream-decrypt.js'
 import { encryptStreamWith } from '../src/stream-encrypt.js'
 import { chunked, readAll } from './helpers/web-streams.js'
+import { craftV1, dataKeyKeyring } from './helpers/craft.js'
+import { isAllZero } from '../src/format/bytes.js'
 import {
   ConfigurationError,
   DefaultMaterialsManager,
@@ -487,6 +489,41 @@ function seededRandom(seed: number): CryptoBackend['randomBytes'] {
 }
 
 describe('the asynchronous frame engine', () => {
+  it('one-shot decrypts a legacy non-framed message, and zeroes the plaintext of earlier frames when a later one fails', async () => {
+    const read = { commitmentPolicy: 'REQUIRE_ENCRYPT_ALLOW_DECRYPT' as const }
+    const single = craftV1({ contentType: 1, frameLength: 0, plaintext: Buffer.from(bytes(300)) })
+    const opened = await decryptWith(webCryptoBackend, dataKeyKeyring(single.dataKey), single.ciphertext, read)
+    expect(equal(opened.plaintext, single.plaintext)).toBe(true)
+
+    // Five frames (suite 0x0014 has no footer): the last tag fails after the first four were written.
+    const framed = craftV1({ frameLength: 64, plaintext: Buffer.from(bytes(300)) })
+    const altered = Buffer.from(framed.ciphertext)
+    altered[altered.length - 1]! ^= 1
+    const allocated: Uint8Array[] = []
+    const recording: CryptoBackend = {
+      ...webCryptoBackend,
+      allocate(length) {
+        const buffer = webCryptoBackend.allocate(length)
+        allocated.push(buffer)
+        return buffer
+      },
+    }
+    expect(await codeOf(decryptWith(recording, dataKeyKeyring(framed.dataKey), altered, read))).toBe('FRAME_AUTHENTICATION_FAILED')
+    expect(allocated.map((buffer) => buffer.length)).toEqual([300])
+    expect(isAllZero(allocated[0]!)).toBe(true)
+  })
+
+  it('one-shot encrypt leaves zeros, never other memory, in the footer room a shorter signature does not use', async () => {
+    let shorter = 0
+    for (let attempt = 0; attempt < 40 && shorter < 2; attempt++) {
+      const { ciphertext } = await encryptWith(webCryptoBackend, aesKeyring(), bytes(100), { algorithmSuite: 0x0578 })
+      const whole = new Uint8Array(ciphertext.buffer)
+      expect(isAllZero(whole.subarray(0, ciphertext.byteOffset)) && isAllZero(whole.subarray(ciphertext.byteOffset + ciphertext.length))).toBe(true)
+      if (whole.length > ciphertext.byteOffset + ciphertext.length) shorter++
+    }
+    expect(shorter).toBe(2)
+  })
+
   it('writes byte for byte what the synchronous engine writes, with calls finishing out of order', async () => {
     await fc.assert(
       fc.asyncProperty(
