@@ -2143,6 +2143,31 @@ describe('decrypt streams read chunks in place, and keep no view of one once its
       expect(count.copied, 'every cut copies something').toBeGreaterThanOrEqual(cuts.length)
     }
   })
+
+  // The header in pieces: its chunks are held (copied), and the frames after it are read from held bytes, not from a
+  // chunk in place; the partial frame they leave must still take only the bytes that complete it from the next chunk.
+  it.each(builds)('%s build: after a header that came in pieces, a straddling frame takes only what completes it', async (_, stream) => {
+    const frameLength = 100
+    const plaintext = bytes(60 * frameLength, 3)
+    const { ciphertext } = await encrypt(keyring, plaintext, options(0x0478, frameLength))
+    const bodyStart = parseHeader(ciphertext).length
+    const frameSize = frameLength + REGULAR_OVERHEAD
+    const cuts = [20, bodyStart + 2 * frameSize + 10]
+    while ((cuts.at(-1) as number) + 5 * frameSize + 7 < ciphertext.length) cuts.push((cuts.at(-1) as number) + 5 * frameSize + 7)
+    const chunks = [...cuts, ciphertext.length].map((end, index) => ciphertext.subarray(cuts[index - 1] ?? 0, end))
+    const count = countingCopies()
+    try {
+      const { output, error } = await run(stream(keyring), chunks)
+      expect(error).toBeUndefined()
+      expectBytes(output, plaintext)
+    } finally {
+      count.restore()
+    }
+    // The first chunk (let go of while the header is incomplete) and the second (added to it), then at most a frame per cut.
+    const held = cuts[1] as number
+    expect(count.copied).toBeGreaterThan(held)
+    expect(count.copied).toBeLessThanOrEqual(held + (cuts.length - 1) * frameSize)
+  })
 })
 
 describe('toNode() guards', () => {
