@@ -2,12 +2,14 @@
 // (@aws-crypto/client-node) vs "the floor" (bare node:crypto doing the same frames).
 //
 //   npm run bench                         (tsup && node --expose-gc bench/run.mjs)
-//   node --expose-gc bench/run.mjs [--quick] [--only=throughput,ops,memory,import] [--json=out.json] [--strict]
+//   node --expose-gc bench/run.mjs [--quick] [--only=throughput,ops,memory,import] [--json=out.json] [--strict] [--major-gc]
 //
 // --quick   tiny sizes, one round: a smoke check of the harness, the numbers mean nothing
 // --only    run a subset of the sections
 // --json    also write every raw sample to a file
 // --strict  exit with status 1 when a target is missed
+// --major-gc  also show, per throughput row, the share of ours' and the floor's batches spent in mark-compact pauses
+//            (off by default: watching GC adds work to every collection, in the very rows it would explain)
 //
 // Sections: 0 sanity (round trips, interop), 1 one-shot throughput vs the floor and the official SDK,
 // 2 ops/s for 1 KiB messages, 3 peak memory (bench/memory-child.mjs, one process per contender),
@@ -56,6 +58,7 @@ const run = promisify(execFile)
 const args = process.argv.slice(2)
 const QUICK = args.includes('--quick')
 const STRICT = args.includes('--strict')
+const MAJOR_GC = args.includes('--major-gc')
 const onlyArg = args.find((a) => a.startsWith('--only='))
 const ONLY = onlyArg ? new Set(onlyArg.slice(7).split(',')) : undefined
 const jsonArg = args.find((a) => a.startsWith('--json='))
@@ -410,12 +413,12 @@ async function throughput(contenders, oursError) {
           }
           let res, againstOfficial, majorGc
           for (const phase of phases) {
-            const watch = phase.includes('floor') ? watchMajorGc() : undefined
+            const watch = MAJOR_GC && phase.includes('floor') ? watchMajorGc() : undefined
             const measured = await measureThroughput(entries.filter((e) => phase.includes(e.name)), rounds, large, watch)
             if (!contenders.ours) measured.ours = { error: oursError }
             if (phase.includes('floor')) {
               res = measured
-              majorGc = watch.stop()
+              majorGc = watch?.stop()
             } else againstOfficial = measured
           }
           for (const e of entries) e.input = e.fn = undefined // let the messages go before the next configuration
@@ -479,16 +482,18 @@ async function throughput(contenders, oursError) {
         { key: 'vsFloor', title: 'ours/floor', align: 'right' },
         { key: 'vsOfficial', title: 'ours/official', align: 'right' },
         { key: 'withSig', title: 'ours/(floor+sig)', align: 'right' },
-        { key: 'majorGc', title: 'major GC ours / floor', align: 'right' },
+        ...(MAJOR_GC ? [{ key: 'majorGc', title: 'major GC ours / floor', align: 'right' }] : []),
         { key: 'target', title: 'target', align: 'right' },
         { key: 'result', title: 'result', align: 'left' },
       ],
       rows,
     )
   }
-  log('  major GC: the share of ours\' and of the floor\'s timed batches (rounds of the two) spent in mark-compact pauses,')
-  log('  which V8 schedules for the whole process: the official SDK\'s code and the messages each contender cycles through')
-  log('  count in its heap, and a contender whose main thread waits on a helper thread gives V8\'s marking tasks room to run')
+  if (MAJOR_GC) {
+    log('  major GC: the share of ours\' and of the floor\'s timed batches (rounds of the two) spent in mark-compact pauses,')
+    log('  which V8 schedules for the whole process: the official SDK\'s code and the messages each contender cycles through')
+    log('  count in its heap, and a contender whose main thread waits on a helper thread gives V8\'s marking tasks room to run')
+  }
   log('  ratios are medians of per-round ratios, ours/floor from rounds of the two (which one first alternating),')
   log('  ours/official from rounds of those two; the ours column is from the rounds against the floor;')
   log('  ~ after a figure: its rounds spread more than 20% around the median (a noisy machine)')
