@@ -318,6 +318,7 @@ describe('header checks, one at a time', () => {
     ['v2 suite in a v1 header', v1Header({ suite: u16(0x0478) }), 'MALFORMED_MESSAGE', 'Algorithm suite 0x0478 cannot appear in a version 1 message.'],
     ['zero data keys', v1Header({ edks: u16(0) }), 'MALFORMED_MESSAGE', 'The message has no encrypted data keys.'],
     ['unknown content type', v1Header({ contentType: Buffer.from([3]) }), 'MALFORMED_MESSAGE', 'Unknown content type 0x3; expected framed (2) or non-framed (1).'],
+    ['unknown content type of two hex digits', v1Header({ contentType: Buffer.from([0x2a]) }), 'MALFORMED_MESSAGE', 'Unknown content type 0x2a; expected framed (2) or non-framed (1).'],
     ['reserved field set', v1Header({ reserved: u32(1) }), 'MALFORMED_MESSAGE', 'The header reserved field is not zero.'],
     ['wrong IV length', v1Header({ ivLength: Buffer.from([16]) }), 'MALFORMED_MESSAGE', 'The header IV length is 16; suite 0x0178 uses 12.'],
     ['framed with frame length 0', v1Header({ frameLength: u32(0) }), 'MALFORMED_MESSAGE', 'A framed message has frame length 0.'],
