@@ -26,9 +26,17 @@ export class Window {
     if (this.pending.length >= MAX_IN_FLIGHT || this.bytes >= MAX_IN_FLIGHT_BYTES) await this.drain()
   }
 
-  /** Wait for every call; on a failure the calls stay listed, so the caller can let them settle. */
+  /**
+   * Wait for every call; on a failure the calls stay listed, so the caller can let them settle. The failure
+   * thrown is that of the first call listed (the earliest frame), whichever call failed first in time.
+   */
   async drain(): Promise<void> {
-    await Promise.all(this.pending)
+    try {
+      await Promise.all(this.pending)
+    } catch {
+      const failed = (await Promise.allSettled(this.pending)).find((result) => result.status === 'rejected') as PromiseRejectedResult
+      throw failed.reason
+    }
     this.pending.length = 0
     this.bytes = 0
   }

@@ -489,6 +489,33 @@ function seededRandom(seed: number): CryptoBackend['randomBytes'] {
 }
 
 describe('the asynchronous frame engine', () => {
+  it('reports the earliest failing frame, even when a later frame\'s call fails first', async () => {
+    // Frame 1's call answers last: a message whose first two frames are altered must still name frame 1.
+    const slowFirstFrame = (key: Uint8Array): AsyncAeadKey => {
+      const inner = nodeBackend.aeadKey(key) as AeadKey
+      return {
+        async: true,
+        seal: async (iv, aad, plaintext, out, offset) => inner.seal(iv, aad, plaintext, out, offset),
+        async open(iv, aad, ciphertext, tag, out, offset) {
+          const valid = inner.open(iv, aad, ciphertext, tag, out, offset)
+          await new Promise((resolve) => setTimeout(resolve, iv[11] === 1 ? 30 : 0))
+          return valid
+        },
+        dispose: () => inner.dispose?.(),
+      }
+    }
+    const backend: CryptoBackend = { ...nodeBackend, aeadKey: slowFirstFrame, adoptAeadKey: slowFirstFrame }
+    const { ciphertext } = await encryptWith(nodeBackend, aesKeyring(), bytes(40), { algorithmSuite: 0x0478, frameLength: 16 })
+    const bodyStart = ciphertext.length - (2 * 48 + (4 + 4 + 12 + 4 + 8 + 16))
+    const altered = ciphertext.slice()
+    altered[bodyStart + 16]! ^= 1 // frame 1's content
+    altered[bodyStart + 48 + 16]! ^= 1 // frame 2's content
+    const expected = 'Frame 1 failed authentication: the message was altered or truncated.'
+    expect(await rejectionOf(decryptWith(backend, aesKeyring(), altered))).toMatchObject({ code: 'FRAME_AUTHENTICATION_FAILED', message: expected })
+    const streamed = await rejectionOf(readAll(chunked(altered, altered.length).pipeThrough(decryptStreamWith(backend, aesKeyring()))))
+    expect(streamed).toMatchObject({ code: 'FRAME_AUTHENTICATION_FAILED', message: expected })
+  })
+
   it('one-shot decrypts a legacy non-framed message, and zeroes the plaintext of earlier frames when a later one fails', async () => {
     const read = { commitmentPolicy: 'REQUIRE_ENCRYPT_ALLOW_DECRYPT' as const }
     const single = craftV1({ contentType: 1, frameLength: 0, plaintext: Buffer.from(bytes(300)) })
