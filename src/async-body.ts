@@ -26,17 +26,9 @@ export class Window {
     if (this.pending.length >= MAX_IN_FLIGHT || this.bytes >= MAX_IN_FLIGHT_BYTES) await this.drain()
   }
 
-  /**
-   * Wait for every call; on a failure the calls stay listed, so the caller can let them settle. The failure
-   * thrown is that of the first call listed (the earliest frame), whichever call failed first in time.
-   */
+  /** Wait for every call; on a failure the calls stay listed, so the caller can let them settle. */
   async drain(): Promise<void> {
-    try {
-      await Promise.all(this.pending)
-    } catch {
-      const failed = (await Promise.allSettled(this.pending)).find((result) => result.status === 'rejected') as PromiseRejectedResult
-      throw failed.reason
-    }
+    await Promise.all(this.pending)
     this.pending.length = 0
     this.bytes = 0
   }
@@ -72,6 +64,14 @@ export async function sealBodyAsync(backend: CryptoBackend, session: EncryptionS
 }
 
 /**
+ * The error of the first call listed that failed: the earliest frame's, whichever call failed first in time
+ * (`Promise.all` rejects with the first in time). Decrypt reports that frame, as node:crypto's in-order frames do.
+ */
+export function earliestFailure(settled: PromiseSettledResult<unknown>[]): unknown {
+  return settled.find((result): result is PromiseRejectedResult => result.status === 'rejected')?.reason
+}
+
+/**
  * Decrypt every frame of a scanned message into a fresh buffer. On any failure the buffer is zeroed before
  * the error (the first failing frame's) is thrown; the caller checks the signature.
  */
@@ -103,8 +103,8 @@ export async function openBodyAsync(
     return plaintext
   } catch (error) {
     // Let calls still in flight finish before zeroing, so none writes plaintext after it.
-    await Promise.allSettled(window.pending)
+    const settled = await Promise.allSettled(window.pending)
     plaintext.fill(0)
-    throw error
+    throw earliestFailure(settled) ?? error
   }
 }

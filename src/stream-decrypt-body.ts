@@ -1,4 +1,4 @@
-import { Window } from './async-body.js'
+import { earliestFailure, Window } from './async-body.js'
 import type { CryptoBackend } from './backend/types.js'
 import { LimitExceededError, TrailingDataError } from './errors.js'
 import { ByteReader, uint32At } from './format/bytes.js'
@@ -165,9 +165,9 @@ export function decryptBody(
       }
       await window.drain()
     } catch (error) {
-      await Promise.allSettled(window.pending)
+      const settled = await Promise.allSettled(window.pending)
       out.fill(0)
-      throw error
+      throw earliestFailure(settled) ?? error
     }
     if (closed) {
       out.fill(0) // aborted meanwhile: release() has dropped the input these frames were read from
