@@ -460,7 +460,7 @@ describe('whole messages: WebCrypto backend ⇄ node:crypto backend', () => {
 /** node:crypto's AES-GCM behind the asynchronous interface, each call finishing after a random delay. */
 function slowAsyncBackend(randomBytes?: CryptoBackend['randomBytes']): CryptoBackend {
   const later = () => new Promise((resolve) => setTimeout(resolve, Math.random() * 3))
-  return {
+  const backend: CryptoBackend = {
     ...nodeBackend,
     ...(randomBytes === undefined ? {} : { randomBytes }),
     aeadKey(key) {
@@ -480,6 +480,8 @@ function slowAsyncBackend(randomBytes?: CryptoBackend['randomBytes']): CryptoBac
       }
     },
   }
+  // Derived message keys too (node:crypto's adoptAeadKey would hand the frames a synchronous key).
+  return { ...backend, adoptAeadKey: backend.aeadKey }
 }
 
 /** A backend whose randomness replays a seed, so two runs write the same message. */
