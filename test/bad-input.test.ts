@@ -236,6 +236,30 @@ describe('decrypt rejects bad input with a specific error', () => {
     }
   })
 
+  it('text detection reads a fixed prefix: 8 to 64 characters of base64, 16 hex digits (after \\x)', async () => {
+    const v2 = Buffer.from((await encrypt(keyring, 'secret')).ciphertext)
+    const text = (value: string) => new TextEncoder().encode(value)
+    const base64 = v2.toString('base64')
+    // Fewer than 8 characters are too few to call base64; 8 are enough.
+    expect(await rejectionOf(decrypt(keyring, text(base64.slice(0, 7))))).toMatchObject({ message: /^Unknown message format version 0x41/ })
+    expect(await rejectionOf(decrypt(keyring, text(base64.slice(0, 8))))).toBeInstanceOf(Base64MessageError)
+    // Only the first 64 characters are read: what follows them may be anything.
+    expect(await rejectionOf(decrypt(keyring, text(`${base64.slice(0, 64)}!${base64.slice(64)}`)))).toBeInstanceOf(Base64MessageError)
+    expect(await rejectionOf(decrypt(keyring, text(`${base64.slice(0, 63)}!${base64.slice(63)}`)))).toMatchObject({ message: /^Unknown message format version/ })
+    // A stream holds its first 63 bytes without a verdict, and gives one at the 64th.
+    const streamed = decryptStream(keyring)
+    void streamed.readable.getReader().read().catch(() => undefined)
+    const writer = streamed.writable.getWriter()
+    await writer.write(text(base64.slice(0, 63)))
+    expect(await rejectionOf(writer.write(text(base64.slice(63, 64))))).toBeInstanceOf(Base64MessageError)
+    // Hex: the version's two digits and 14 more, after "\\x" or not.
+    const hex = v2.toString('hex')
+    for (const [digits, prefix] of [[16, ''], [16, '\\x'], [15, ''], [15, '\\x']] as const) {
+      const error = await rejectionOf(decrypt(keyring, text(prefix + hex.slice(0, digits))))
+      expect(error, `${prefix}${digits} digits`).toMatchObject({ message: digits === 16 ? /looks hex-encoded/ : /^Unknown message format version 0x(30|5c)/ })
+    }
+  })
+
   it('a header claiming 65535 data keys fails fast without allocating', async () => {
     const header = v1Header({ edks: Buffer.concat([u16(0xffff), field('test'), field('key-1'), field(Buffer.alloc(48))]) })
     const started = performance.now()

@@ -483,12 +483,25 @@ describe('parsed headers', () => {
           // Where each key entry starts: after the version (and type), suite, message ID, context and key count.
           const version = header.version
           let at = (version === 1 ? 4 : 3) + header.messageId.length + 2 + serializeContext(header.encryptionContext).length + 2
-          const starts = header.encryptedDataKeys.map((key) => {
-            const start = at
-            at += 6 + Buffer.byteLength(key.providerId) + key.providerInfo.length + key.ciphertext.length
-            return start
-          })
+          const countAt = at - 2
+          // Each entry's three length-prefixed fields: where each starts, how long its content is, which entry holds it.
+          const fields = header.encryptedDataKeys.flatMap((key, entry) =>
+            [Buffer.from(key.providerId), key.providerInfo, key.ciphertext].map((content, index) => {
+              const field = { start: at, end: at + 2 + content.length, entry, index }
+              at = field.end
+              return field
+            }),
+          )
+          const starts = fields.filter(({ index }) => index === 0).map(({ start }) => start)
           const tail = length - at
+          // The least a header cut inside the key list needs: the field being read, then every length field still to
+          // come (two bytes each, with nothing in it) and the fixed tail. Exact, so a stream waits for no byte more.
+          const leastAfter = (cut: number): number => {
+            if (cut < countAt + 2) return countAt + 2
+            const field = fields.find(({ end }) => cut < end)!
+            const readTo = cut < field.start + 2 ? field.start + 2 : field.end
+            return readTo + 2 * (2 - field.index) + 6 * (header.encryptedDataKeys.length - field.entry - 1) + tail
+          }
           for (let cut = 1; cut < length; cut++) {
             const error = thrownBy(() => parseHeader(ciphertext.subarray(0, cut)))
             expect(error).toBeInstanceOf(TruncatedMessageError)
@@ -500,6 +513,7 @@ describe('parsed headers', () => {
               const entriesAfter = starts.filter((start) => start >= cut).length
               expect(minimumLength).toBeGreaterThanOrEqual(cut + 6 * entriesAfter + tail)
             }
+            if (cut >= countAt && cut < at) expect(minimumLength, `cut at ${cut}`).toBe(leastAfter(cut))
           }
         },
       ),
