@@ -458,30 +458,32 @@ describe('whole messages: WebCrypto backend ⇄ node:crypto backend', () => {
 })
 
 /** node:crypto's AES-GCM behind the asynchronous interface, each call finishing after a random delay. */
-function slowAsyncBackend(randomBytes?: CryptoBackend['randomBytes']): CryptoBackend {
-  const later = () => new Promise((resolve) => setTimeout(resolve, Math.random() * 3))
-  const backend: CryptoBackend = {
-    ...nodeBackend,
-    ...(randomBytes === undefined ? {} : { randomBytes }),
-    aeadKey(key) {
-      const inner = nodeBackend.aeadKey(key) as AeadKey
-      return {
-        async: true,
-        async seal(iv, aad, plaintext, out, offset) {
-          const [ivCopy, aadCopy, input] = [iv.slice(), aad.slice(), plaintext.slice()]
-          await later()
-          inner.seal(ivCopy, aadCopy, input, out, offset)
-        },
-        async open(iv, aad, ciphertext, tag, out, offset) {
-          const [ivCopy, aadCopy, input, tagCopy] = [iv.slice(), aad.slice(), ciphertext.slice(), tag.slice()]
-          await later()
-          return inner.open(ivCopy, aadCopy, input, tagCopy, out, offset)
-        },
-      }
-    },
+/**
+ * node:crypto's AES-GCM behind asynchronous calls that answer after `delayMs(iv)` (by default 0-3 ms at random, so
+ * calls finish out of order), reading copies of their inputs as a backend that works elsewhere would.
+ */
+function slowAsyncBackend(options: { randomBytes?: CryptoBackend['randomBytes']; delayMs?: (iv: Uint8Array) => number } = {}): CryptoBackend {
+  const { randomBytes, delayMs = () => Math.random() * 3 } = options
+  const after = (iv: Uint8Array) => new Promise((resolve) => setTimeout(resolve, delayMs(iv)))
+  const slowKey = (key: Uint8Array): AsyncAeadKey => {
+    const inner = nodeBackend.aeadKey(key) as AeadKey
+    return {
+      async: true,
+      async seal(iv, aad, plaintext, out, offset) {
+        const [ivCopy, aadCopy, input] = [iv.slice(), aad.slice(), plaintext.slice()]
+        await after(ivCopy)
+        inner.seal(ivCopy, aadCopy, input, out, offset)
+      },
+      async open(iv, aad, ciphertext, tag, out, offset) {
+        const [ivCopy, aadCopy, input, tagCopy] = [iv.slice(), aad.slice(), ciphertext.slice(), tag.slice()]
+        await after(ivCopy)
+        return inner.open(ivCopy, aadCopy, input, tagCopy, out, offset)
+      },
+      dispose: () => inner.dispose?.(),
+    }
   }
   // Derived message keys too (node:crypto's adoptAeadKey would hand the frames a synchronous key).
-  return { ...backend, adoptAeadKey: backend.aeadKey }
+  return { ...nodeBackend, ...(randomBytes === undefined ? {} : { randomBytes }), aeadKey: slowKey, adoptAeadKey: slowKey }
 }
 
 /** A backend whose randomness replays a seed, so two runs write the same message. */
@@ -493,20 +495,7 @@ function seededRandom(seed: number): CryptoBackend['randomBytes'] {
 describe('the asynchronous frame engine', () => {
   it('reports the earliest failing frame, even when a later frame\'s call fails first', async () => {
     // Frame 1's call answers last: a message whose first two frames are altered must still name frame 1.
-    const slowFirstFrame = (key: Uint8Array): AsyncAeadKey => {
-      const inner = nodeBackend.aeadKey(key) as AeadKey
-      return {
-        async: true,
-        seal: async (iv, aad, plaintext, out, offset) => inner.seal(iv, aad, plaintext, out, offset),
-        async open(iv, aad, ciphertext, tag, out, offset) {
-          const valid = inner.open(iv, aad, ciphertext, tag, out, offset)
-          await new Promise((resolve) => setTimeout(resolve, iv[11] === 1 ? 30 : 0))
-          return valid
-        },
-        dispose: () => inner.dispose?.(),
-      }
-    }
-    const backend: CryptoBackend = { ...nodeBackend, aeadKey: slowFirstFrame, adoptAeadKey: slowFirstFrame }
+    const backend = slowAsyncBackend({ delayMs: (iv) => (iv[11] === 1 ? 30 : 0) })
     const { ciphertext } = await encryptWith(nodeBackend, aesKeyring(), bytes(40), { algorithmSuite: 0x0478, frameLength: 16 })
     const bodyStart = ciphertext.length - (2 * 48 + (4 + 4 + 12 + 4 + 8 + 16))
     const altered = ciphertext.slice()
@@ -564,7 +553,7 @@ describe('the asynchronous frame engine', () => {
           const options = { algorithmSuite: suite, commitmentPolicy: encryptPolicy(suite), frameLength }
           const data = bytes(length, seed)
           const sync = await encryptWith({ ...nodeBackend, randomBytes: seededRandom(seed) }, aesKeyring(), data, options)
-          const async = await encryptWith(slowAsyncBackend(seededRandom(seed)), aesKeyring(), data, options)
+          const async = await encryptWith(slowAsyncBackend({ randomBytes: seededRandom(seed) }), aesKeyring(), data, options)
           expect(equal(async.ciphertext, sync.ciphertext)).toBe(true)
           // A backend with synchronous keys but without its own body loop goes through the asynchronous one.
           const { sealBody, ...withoutLoop } = { ...nodeBackend, randomBytes: seededRandom(seed) }
@@ -584,7 +573,7 @@ describe('the asynchronous frame engine', () => {
       fc.asyncProperty(fc.integer({ min: 0, max: 12_000 }), fc.integer({ min: 64, max: 3000 }), fc.integer({ min: 1, max: 5000 }), fc.integer(), async (length, frameLength, chunk, seed) => {
         const data = bytes(length, seed)
         const options = { algorithmSuite: 0x0478, frameLength }
-        const streamed = await readAll(chunked(data, chunk).pipeThrough(encryptStreamWith(slowAsyncBackend(seededRandom(seed)), aesKeyring(), options)))
+        const streamed = await readAll(chunked(data, chunk).pipeThrough(encryptStreamWith(slowAsyncBackend({ randomBytes: seededRandom(seed) }), aesKeyring(), options)))
         const oneShot = await encryptWith({ ...nodeBackend, randomBytes: seededRandom(seed) }, aesKeyring(), data, options)
         expect(equal(streamed, oneShot.ciphertext)).toBe(true)
         const decrypted = await readAll(chunked(streamed, chunk).pipeThrough(decryptStreamWith(slowAsyncBackend(), aesKeyring())))

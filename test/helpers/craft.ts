@@ -19,11 +19,16 @@ function seal(key: Buffer, iv: Buffer, aad: Buffer, plaintext: Buffer): [Buffer,
 /** The IV the specification gives a frame: its sequence number, padded to 12 bytes. */
 export const sequenceIv = (sequence: number) => Buffer.concat([Buffer.alloc(8), uint32(sequence)])
 
+/** A frame's fields laid out as the specification orders them, whatever they hold: a final frame is marked and counts its content. */
+export function frameFields(sequence: number, iv: Uint8Array, content: Uint8Array, tag: Uint8Array, final: boolean): Buffer {
+  return Buffer.concat(final ? [uint32(0xffffffff), uint32(sequence), iv, uint32(content.length), content, tag] : [uint32(sequence), iv, content, tag])
+}
+
 /** One frame, regular or final, authenticated for `sequence` under `key`. */
 export function frame(key: Buffer, messageId: Buffer, sequence: number, plaintext: Buffer, final: boolean, iv = sequenceIv(sequence)): Buffer {
   const label = final ? 'AWSKMSEncryptionClient Final Frame' : 'AWSKMSEncryptionClient Frame'
   const [ciphertext, tag] = seal(key, iv, Buffer.concat([messageId, Buffer.from(label), uint32(sequence), uint64(plaintext.length)]), plaintext)
-  return Buffer.concat(final ? [uint32(0xffffffff), uint32(sequence), iv, uint32(plaintext.length), ciphertext, tag] : [uint32(sequence), iv, ciphertext, tag])
+  return frameFields(sequence, iv, ciphertext, tag, final)
 }
 
 /** The body as the specification writes it: full frames, then a final frame holding the rest (maybe nothing). */
