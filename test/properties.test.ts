@@ -1,6 +1,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { isAllZero } from '../src/format/bytes.js'
+import { MAX_SIGNATURE_LENGTH } from '../src/format/footer.js'
 import { decrypt, encrypt, EnvelopeError } from '../src/index.js'
 import { aesKeyring, policyFor, suites } from './helpers/fixtures.js'
 import { signatureLength } from './helpers/wire.js'
@@ -54,6 +55,9 @@ describe('properties', () => {
         // kept for the longest leaves bytes that must not be uninitialized memory.
         const whole = new Uint8Array(ciphertext.buffer)
         expect(isAllZero(whole.subarray(0, ciphertext.byteOffset)) && isAllZero(whole.subarray(ciphertext.byteOffset + ciphertext.length))).toBe(true)
+        // And no more room than that: an unsigned message fills its buffer exactly.
+        const signed = [0x0214, 0x0346, 0x0378, 0x0578].includes(sample.suite)
+        expect(whole.length - ciphertext.length).toBe(signed ? MAX_SIGNATURE_LENGTH - signatureLength(ciphertext) : 0)
         const { plaintext, header } = await decrypt(keyring, ciphertext, {
           commitmentPolicy: policyFor(sample.suite),
           encryptionContext: sample.context,
@@ -65,7 +69,7 @@ describe('properties', () => {
         expect(header.frameLength).toBe(sample.frameLength)
         const { ['aws-crypto-public-key']: publicKey, ...rest } = header.encryptionContext
         expect(rest).toEqual({ ...sample.context })
-        expect(publicKey !== undefined).toBe([0x0214, 0x0346, 0x0378, 0x0578].includes(sample.suite))
+        expect(publicKey !== undefined).toBe(signed)
       }),
       { numRuns: 150 },
     )
