@@ -1,10 +1,10 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { legacyContextOrders, parseContext, serializeContext } from '../src/format/context.js'
-import { ByteReader, ByteWriter, isAllZero } from '../src/format/bytes.js'
+import { ByteReader, ByteWriter, byteChars, bytesEqual, compareBytes, concatBytes, isAllZero, utf8 } from '../src/format/bytes.js'
 import { readFrame, skipFrame } from '../src/format/frame.js'
 import { parseHeader } from '../src/format/header.js'
-import { MultiKeyring, RawAesKeyring, TruncatedMessageError, decrypt, encrypt, type Keyring, type MessageHeader } from '../src/index.js'
+import { MalformedMessageError, MultiKeyring, RawAesKeyring, TruncatedMessageError, decrypt, encrypt, type Keyring, type MessageHeader } from '../src/index.js'
 import { rejectionOf, rsaKeyring, runModuleScript, thrownBy } from './helpers/fixtures.js'
 import { frameFields } from './helpers/craft.js'
 
@@ -178,6 +178,87 @@ describe('bytes', () => {
   it('reads past the end are truncation errors', () => {
     const reader = new ByteReader(new Uint8Array([0, 5, 1]))
     expect(() => reader.lengthPrefixed('thing')).toThrow(TruncatedMessageError)
+  })
+
+  it('each number reads from input that holds exactly it, and input one byte short needs that byte', () => {
+    for (const [width, read] of [
+      [1, (reader: ByteReader) => reader.uint8('n')],
+      [2, (reader: ByteReader) => reader.uint16('n')],
+      [4, (reader: ByteReader) => reader.uint32('n')],
+      [8, (reader: ByteReader) => reader.uint64('n')],
+    ] as const) {
+      // Distinct bytes (a uint64 whose top bytes are zero, as the format's lengths are).
+      const bytes = Uint8Array.from({ length: width }, (_, index) => (index === 0 && width < 8 ? 0x80 : 7 * index))
+      const reader = new ByteReader(bytes)
+      expect(read(reader), `width ${width}`).toBe(bytes.reduce((value, byte) => value * 256 + byte, 0))
+      expect(reader.remaining).toBe(0)
+      const short = thrownBy(() => read(new ByteReader(new Uint8Array(width - 1))))
+      expect(short, `width ${width}`).toBeInstanceOf(TruncatedMessageError)
+      expect((short as TruncatedMessageError).minimumLength).toBe(width)
+    }
+  })
+
+  it('a uint64 reads up to 2^53 - 1 and refuses more: no length in the format comes near', () => {
+    expect(new ByteReader(new Uint8Array([0, 0x1f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff])).uint64('n')).toBe(Number.MAX_SAFE_INTEGER)
+    const large = thrownBy(() => new ByteReader(new Uint8Array([0, 0x20, 0, 0, 0, 0, 0, 0])).uint64('body content length'))
+    expect(large).toBeInstanceOf(MalformedMessageError)
+    expect((large as Error).message).toBe("The message's body content length is impossibly large.")
+  })
+
+  it('a length-prefixed field holds at most 65535 bytes, and says so beyond', () => {
+    const tooLong = (message: string) => new Error(message)
+    const most = new ByteWriter(1).lengthPrefixed(new Uint8Array(0xffff).fill(3), 'field', tooLong).toBytes()
+    expect(new ByteReader(most).lengthPrefixed('field')).toEqual(new Uint8Array(0xffff).fill(3))
+    expect(() => new ByteWriter(1).lengthPrefixed(new Uint8Array(0x10000), 'field', tooLong)).toThrow('field is 65536 bytes; the format allows at most 65535.')
+  })
+
+  it('byteChars gives a character per byte, across its 32 KiB pieces', () => {
+    const bytes = Uint8Array.from({ length: 3 * 0x8000 + 5 }, (_, index) => (index * 131 + (index >>> 8)) & 0xff)
+    for (const length of [0, 1, 0x8000, 0x8001, bytes.length]) {
+      expect(byteChars(bytes.subarray(0, length)) === Buffer.from(bytes.subarray(0, length)).toString('latin1'), `${length} bytes`).toBe(true)
+    }
+  })
+
+  it('utf8 writes what TextEncoder writes, short ASCII included', () => {
+    const encoder = new TextEncoder()
+    const edges = ['', '\x7f', '\x80', 'a\x80', '\u07ff', '\u0800', 'é', 'a'.repeat(63) + '\x80', 'a'.repeat(64), 'a'.repeat(65), '\u{1f600}']
+    for (const text of edges) expect(Array.from(utf8(text)), JSON.stringify(text)).toEqual(Array.from(encoder.encode(text)))
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', maxLength: 80 }), (text) => {
+        expect(Array.from(utf8(text))).toEqual(Array.from(encoder.encode(text)))
+      }),
+    )
+  })
+
+  /** Two byte strings that are often alike: equal, one byte changed, or one a prefix of the other. */
+  const pairArbitrary = fc
+    .tuple(fc.uint8Array({ maxLength: 12 }), fc.nat(), fc.integer({ min: 1, max: 255 }), fc.constantFrom('same', 'changed', 'longer', 'shorter', 'other'), fc.uint8Array({ maxLength: 12 }))
+    .map(([a, at, delta, how, other]): [Uint8Array, Uint8Array] => {
+      const b = a.slice()
+      if (how === 'changed' && a.length > 0) b[at % a.length] = (b[at % a.length]! + delta) & 0xff
+      if (how === 'longer') return [a, Uint8Array.of(...a, delta)]
+      if (how === 'shorter') return [a, a.subarray(0, at % (a.length + 1))]
+      return [a, how === 'other' ? other : b]
+    })
+
+  it('bytesEqual and compareBytes agree with Buffer.equals and Buffer.compare', () => {
+    fc.assert(
+      fc.property(pairArbitrary, ([a, b]) => {
+        expect(bytesEqual(a, b)).toBe(Buffer.from(a).equals(b))
+        expect(Math.sign(compareBytes(a, b))).toBe(Buffer.compare(a, b))
+        expect(Math.sign(compareBytes(b, a))).toBe(Buffer.compare(b, a))
+      }),
+    )
+  })
+
+  it('concatBytes joins its parts into a buffer of its own', () => {
+    fc.assert(
+      fc.property(fc.array(fc.uint8Array({ maxLength: 20 }), { maxLength: 5 }), (parts) => {
+        const joined = concatBytes(parts)
+        expect(Array.from(joined)).toEqual(Array.from(Buffer.concat(parts)))
+        expect([joined.byteOffset, joined.buffer.byteLength]).toEqual([0, joined.length])
+      }),
+    )
   })
 })
 
