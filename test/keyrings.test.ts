@@ -412,18 +412,27 @@ describe('key material stays private', () => {
   })
 })
 
+/** A synchronous AES-GCM key that only decrypts into the caller's buffer (no openDetached): a raw AES keyring's other sync path. */
+const inPlaceOnly: CryptoBackend = {
+  ...nodeBackend,
+  aeadKey(key) {
+    const inner = nodeBackend.aeadKey(key) as AeadKey
+    return { seal: inner.seal.bind(inner), open: inner.open.bind(inner) }
+  },
+}
+
 describe('a failed raw AES unwrap', () => {
   /**
    * nodeBackend whose AES-GCM keys remember every output buffer `open` wrote into, and every buffer a decipher
    * handed `openDetached` (which decrypts into the cipher's own output).
    */
-  function recordingBackend(): { backend: CryptoBackend; outputs: Uint8Array[] } {
+  function recordingBackend(base: CryptoBackend = nodeBackend): { backend: CryptoBackend; outputs: Uint8Array[] } {
     const outputs: Uint8Array[] = []
     const decipherPrototype = Object.getPrototypeOf(createDecipheriv('aes-256-gcm', Buffer.alloc(32), Buffer.alloc(12))) as DecipherGCM
     const backend: CryptoBackend = {
-      ...nodeBackend,
+      ...base,
       aeadKey(key) {
-        const aead = nodeBackend.aeadKey(key) as AeadKey
+        const aead = base.aeadKey(key) as AeadKey
         const open = aead.open.bind(aead)
         aead.open = (iv, aad, ciphertext, tag, out, offset) => {
           outputs.push(out)
@@ -462,13 +471,44 @@ describe('a failed raw AES unwrap', () => {
       { suite, encryptionContext: { tenant: 'a' }, commitmentPolicy: 'REQUIRE_ENCRYPT_REQUIRE_DECRYPT', maxPlaintextLength: 1 },
       nodeBackend,
     )
-    const { backend, outputs } = recordingBackend()
-    const failure = await rejectionOf(
-      keyring.onDecrypt({ suite, encryptionContext: { tenant: 'b' }, requiredEncryptionContextKeys: [] }, materials.encryptedDataKeys, backend),
-    )
-    expect(failure).toBeInstanceOf(EnvelopeError)
-    expect(outputs.length).toBeGreaterThan(0)
-    for (const out of outputs) expect(out.every((byte) => byte === 0)).toBe(true)
+    // node:crypto (into the cipher's own output), WebCrypto (asynchronous), and a synchronous key without openDetached.
+    for (const base of [nodeBackend, webCryptoBackend, inPlaceOnly]) {
+      const { backend, outputs } = recordingBackend(base)
+      const failure = await rejectionOf(
+        keyring.onDecrypt({ suite, encryptionContext: { tenant: 'b' }, requiredEncryptionContextKeys: [] }, materials.encryptedDataKeys, backend),
+      )
+      expect(failure).toMatchObject({
+        code: 'KEYRING_FAILURE',
+        message: 'RawAesKeyring "test/key-1" found 1 encrypted data key for its key name, but none unwrapped: the wrapping key or the encryption context differs from the one used to encrypt.',
+      })
+      expect(outputs.length).toBeGreaterThan(0)
+      for (const out of outputs) expect(out.every((byte) => byte === 0)).toBe(true)
+    }
+  })
+
+  it('with several keys under its name, tries each in turn until one unwraps, and zeroes what each failed attempt wrote', async () => {
+    const suite = suiteFromOption(0x0478)
+    const request = { suite, encryptionContext: { tenant: 'a' }, requiredEncryptionContextKeys: [] }
+    const wrap = async (fill: number) =>
+      new DefaultMaterialsManager(aesKeyring(32, 'key-1', fill)).getEncryptionMaterials(
+        { ...request, commitmentPolicy: 'REQUIRE_ENCRYPT_REQUIRE_DECRYPT', maxPlaintextLength: 1 },
+        nodeBackend,
+      )
+    // The same namespace and name under two other wrapping keys, then this keyring's own.
+    const [first, second, own] = await Promise.all([wrap(1), wrap(2), wrap(7)])
+    const keys = [...first.encryptedDataKeys, ...second.encryptedDataKeys, ...own.encryptedDataKeys]
+    for (const base of [nodeBackend, webCryptoBackend, inPlaceOnly]) {
+      const { backend, outputs } = recordingBackend(base)
+      expect((await aesKeyring().onDecrypt(request, keys, backend)).plaintextDataKey).toEqual(own.plaintextDataKey)
+      expect(outputs).toHaveLength(3)
+      expect(outputs.slice(0, 2).map((out) => out.every((byte) => byte === 0))).toEqual([true, true])
+      expect(new Uint8Array(outputs[2]!)).toEqual(new Uint8Array(own.plaintextDataKey))
+      // None of them unwraps: all three are tried, and each attempt's output zeroed.
+      outputs.length = 0
+      const failure = await rejectionOf(aesKeyring(32, 'key-1', 9).onDecrypt(request, keys, backend))
+      expect(failure).toMatchObject({ code: 'KEYRING_FAILURE', message: expect.stringContaining('found 3 encrypted data keys for its key name, but none unwrapped') })
+      expect(outputs.map((out) => out.every((byte) => byte === 0))).toEqual([true, true, true])
+    }
   })
 })
 
@@ -481,14 +521,6 @@ describe('raw AES keyring answers', () => {
       nodeBackend,
     )
     const request = (tenant: string) => ({ suite, encryptionContext: { tenant }, requiredEncryptionContextKeys: [] })
-    // A synchronous key that only decrypts into the caller's buffer (no openDetached): the keyring's other sync path.
-    const inPlaceOnly: CryptoBackend = {
-      ...nodeBackend,
-      aeadKey(key) {
-        const inner = nodeBackend.aeadKey(key) as AeadKey
-        return { seal: inner.seal.bind(inner), open: inner.open.bind(inner) }
-      },
-    }
     for (const backend of [nodeBackend, webCryptoBackend, inPlaceOnly]) {
       const unwrapped = keyring.onDecrypt(request('a'), materials.encryptedDataKeys, backend)
       expect(unwrapped).toBeInstanceOf(Promise)
@@ -529,6 +561,7 @@ describe('a raw AES keyring tries only its own keys', () => {
     const others = [
       { ...edk, providerId: 'tests' },
       infoWith(name - 1, 0x32), // key-2
+      infoWith(0, 0x6a), // jey-1: the name's first byte counts too
       { ...edk, providerInfo: Uint8Array.of(...edk.providerInfo, 0) },
       { ...edk, providerInfo: edk.providerInfo.subarray(1) },
       infoWith(name + 3, 96), // a 96-bit tag
