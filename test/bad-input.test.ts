@@ -89,6 +89,9 @@ describe('decrypt rejects bad input with a specific error', () => {
     expect(await refusalBy(decrypt(aesKeyring(32, 'other'), ciphertext))).toBe(
       'NO_DECRYPTABLE_KEY: No keyring could decrypt a data key: No encrypted data key is for this keyring (the message has keys from: "test" "key-1").',
     )
+    // A name of one character is shown too.
+    const short = await encrypt(aesKeyring(32, 'k'), 'secret')
+    expect(await refusalBy(decrypt(aesKeyring(32, 'other'), short.ciphertext))).toMatch(/\(the message has keys from: "test" "k"\)\.$/)
   })
 
   it('data keys of other providers: the error names a few of them, quoted, however many and long they are', async () => {

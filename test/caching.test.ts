@@ -143,6 +143,12 @@ describe('configuration', () => {
     expect([cmm.maxMessagesEncrypted, cmm.maxBytesEncrypted]).toEqual([2 ** 32, Number.MAX_SAFE_INTEGER])
   })
 
+  it('without a cache of the caller\'s, a manager keeps its own of 1000 entries (as the README says)', () => {
+    const cmm = new CachingMaterialsManager({ keyring, maxAge: 1000 })
+    expect(cmm.cache).toBeInstanceOf(LocalMaterialsCache)
+    expect((cmm.cache as LocalMaterialsCache).stats()).toMatchObject({ size: 0, capacity: 1000 })
+  })
+
   it('where there is no crypto.getRandomValues (Node run with --no-experimental-global-webcrypto), the default partition is an UNSUPPORTED_OPERATION; a given partition needs none', () => {
     const global = globalThis as { crypto?: Crypto }
     const saved = Object.getOwnPropertyDescriptor(globalThis, 'crypto')!
@@ -561,6 +567,23 @@ describe('materials whose keys are Node Buffers (a custom keyring on node:crypto
 })
 
 describe('partitions, contexts and suites', () => {
+  it('a new entry counts the message that fetched it: an encrypt entry its one message and its bytes, a decrypt entry nothing', async () => {
+    const put: CacheEntry[] = []
+    const cache = new (class extends LocalMaterialsCache {
+      override put(id: string, entry: CacheEntry): void {
+        put.push({ ...entry })
+        super.put(id, entry)
+      }
+    })({ capacity: 10 })
+    const cmm = new CachingMaterialsManager({ keyring: aesKeyring(), cache, maxAge: 60_000 })
+    const { ciphertext } = await encrypt(cmm, KIB, { encryptionContext: context })
+    await decrypt(cmm, ciphertext)
+    expect(put.map(({ operation, messagesEncrypted, bytesEncrypted }) => ({ operation, messagesEncrypted, bytesEncrypted }))).toEqual([
+      { operation: 'encrypt', messagesEncrypted: 1, bytesEncrypted: KIB.length },
+      { operation: 'decrypt', messagesEncrypted: 0, bytesEncrypted: 0 },
+    ])
+  })
+
   it('different partitions never share entries; the same partition does', async () => {
     const { manager, seen } = recording()
     const cache = new LocalMaterialsCache({ capacity: 10 })
@@ -827,6 +850,22 @@ describe('zeroing and ownership of cached data keys', () => {
     expect(cache.stats().size).toBe(0)
     expect(sweeps()).toBeGreaterThanOrEqual(1)
     expect(sweeps()).toBeLessThanOrEqual(2)
+  })
+
+  it('once the last entry is swept, no sweep comes again until another entry is put (a cache of one entry too)', async () => {
+    const cache = new LocalMaterialsCache({ capacity: 1 })
+    const sweeps = countSweeps(cache)
+    const cmm = new CachingMaterialsManager({ keyring: aesKeyring(), cache, maxAge: 50 })
+    await encrypt(cmm, KIB, { algorithmSuite: 0x0478 })
+    await untilEmpty(cache)
+    const afterEmpty = sweeps()
+    expect(afterEmpty).toBeGreaterThanOrEqual(1)
+    // Sweeps are at least a second apart: a stale due time left behind would bring one within 1.3 s.
+    await new Promise((resolve) => setTimeout(resolve, 1300))
+    expect(sweeps()).toBe(afterEmpty)
+    await encrypt(cmm, KIB, { algorithmSuite: 0x0478 })
+    await untilEmpty(cache)
+    expect(sweeps()).toBeGreaterThan(afterEmpty)
   })
 
   it('a cache of capacity 0 keeps nothing, so it gets no sweeps', async () => {
@@ -1297,7 +1336,7 @@ describe('LocalMaterialsCache on its own', () => {
     // A fresh process: in this one, other tests have loaded it already.
     const script = `
       const { LocalMaterialsCache } = await import(${JSON.stringify(new URL('../src/index.ts', import.meta.url).href)})
-      const cache = new LocalMaterialsCache({ capacity: 2 })
+      const cache = new LocalMaterialsCache({ capacity: 1 }) // the smallest that keeps entries
       const pending = cache.ready()
       const before = { pending: pending instanceof Promise, get: cache.get('x', 0) === undefined, size: cache.stats().size }
       let putError

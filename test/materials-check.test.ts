@@ -283,6 +283,7 @@ describe('a custom keyring through the default manager', () => {
     ['a ciphertext that is an ArrayBuffer', withKeys([{ ...good, ciphertext: new ArrayBuffer(40) }])],
     ['a null encrypted data key after a good one', withKeys([good, null])],
     ['no encrypted data key list', withKeys(undefined)],
+    ['an empty list', withKeys([])],
     ['a string for the list', withKeys('keys')],
     ['an object with a length for the list', withKeys({ length: 1, 0: good })],
   ])('encrypted data keys with %s: KEYRING_FAILURE from one-shot encrypt and from streams, the data key zeroed', async (_, change) => {

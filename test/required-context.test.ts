@@ -342,10 +342,13 @@ describe('materials managers that break the required-context contract are refuse
   const base = new DefaultMaterialsManager(keyring)
 
   it('an underlying manager that drops the required keys on encrypt', async () => {
+    const dataKeys: Uint8Array[] = []
     const dropping: MaterialsManager = {
       getEncryptionMaterials: async (request, backend) => {
         const { requiredEncryptionContextKeys: _dropped, ...rest } = request
-        return base.getEncryptionMaterials(rest, backend)
+        const materials = await base.getEncryptionMaterials(rest, backend)
+        dataKeys.push(materials.plaintextDataKey)
+        return materials
       },
       getDecryptionMaterials: (request, backend) => base.getDecryptionMaterials(request, backend),
     }
@@ -357,6 +360,8 @@ describe('materials managers that break the required-context contract are refuse
     expect(((await rejectionOf(encrypt(two, 'x', { encryptionContext: context }))) as Error).message).toBe(
       'The underlying materials manager dropped required encryption context keys "tenant", "purpose": the message would store their values.',
     )
+    // The data keys of the refused materials are zeroed: no message will use them.
+    expect(dataKeys.map((key) => key.length > 0 && key.every((byte) => byte === 0))).toEqual([true, true])
   })
 
   it('an underlying manager that changes a required value on decrypt', async () => {
@@ -366,13 +371,16 @@ describe('materials managers that break the required-context contract are refuse
       getEncryptionMaterials: (request, backend) => base.getEncryptionMaterials(request, backend),
       getDecryptionMaterials: async (request, backend) => {
         const materials = await base.getDecryptionMaterials(request, backend)
+        dataKeys.push(materials.plaintextDataKey)
         return { ...materials, encryptionContext: { ...materials.encryptionContext, tenant: 'changed' } }
       },
     }
+    const dataKeys: Uint8Array[] = []
     const cmm = new RequiredEncryptionContextMaterialsManager({ requiredKeys: ['tenant'], materialsManager: changing })
     const failure = await rejectionOf(decrypt(cmm, ciphertext, { encryptionContext: { tenant: 'acme-corp' } }))
     expect(failure).toBeInstanceOf(ConfigurationError)
     expect((failure as Error).message).toBe('The underlying materials manager did not keep required encryption context key "tenant" with the value the caller gave.')
+    expect(dataKeys.map((key) => key.length > 0 && key.every((byte) => byte === 0))).toEqual([true])
   })
 
   it('encryption materials naming a required key the context lacks, a reserved one, or one that is no non-empty string', async () => {

@@ -629,12 +629,19 @@ describe('DynamoDbItemEncryptor with keyrings and managers that do not support t
         plaintextDataKey: backend.randomBytes(32),
         encryptedDataKeys: [...materials.encryptedDataKeys, { providerId: 'plain', providerInfo: new Uint8Array(1), ciphertext: new Uint8Array(1) }],
       }),
-      onDecrypt: async (materials, _keys, backend) => ({ ...materials, plaintextDataKey: backend.randomBytes(32) }),
+      onDecrypt: async (materials, _keys, backend) => {
+        const plaintextDataKey = backend.randomBytes(32)
+        returned.push(plaintextDataKey)
+        return { ...materials, plaintextDataKey }
+      },
     }
+    const returned: Uint8Array[] = []
     expect(await codeOf(new DynamoDbItemEncryptor({ ...base, keyring: plain }).encryptItem(item))).toBe('KEYRING_FAILURE')
     const stored = await new DynamoDbItemEncryptor(base).encryptItem(item)
     const noSigningKey = 'KEYRING_FAILURE: The keyring returned no symmetric signing key, which this suite needs: it must support intermediate key wrapping.'
     expect(await refusalOf(new DynamoDbItemEncryptor({ ...base, keyring: plain }).decryptItem(stored))).toBe(noSigningKey)
+    // The data key it returned is zeroed with the refusal.
+    expect(returned.map((key) => key.every((byte) => byte === 0))).toEqual([true])
     // A signing key of another length is the keyring's fault too, not a changed item.
     const shortKey: Keyring = {
       onEncrypt: (materials, backend) => inner.onEncrypt(materials, backend),
