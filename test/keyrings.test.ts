@@ -423,7 +423,7 @@ const inPlaceOnly: CryptoBackend = {
 
 describe('a failed raw AES unwrap', () => {
   /**
-   * nodeBackend whose AES-GCM keys remember every output buffer `open` wrote into, and every buffer a decipher
+   * `base` (node:crypto by default) whose AES-GCM keys remember every output buffer `open` wrote into, and every buffer a decipher
    * handed `openDetached` (which decrypts into the cipher's own output).
    */
   function recordingBackend(base: CryptoBackend = nodeBackend): { backend: CryptoBackend; outputs: Uint8Array[] } {

@@ -457,7 +457,6 @@ describe('whole messages: WebCrypto backend ⇄ node:crypto backend', () => {
   })
 })
 
-/** node:crypto's AES-GCM behind the asynchronous interface, each call finishing after a random delay. */
 /**
  * node:crypto's AES-GCM behind asynchronous calls that answer after `delayMs(iv)` (by default 0-3 ms at random, so
  * calls finish out of order), reading copies of their inputs as a backend that works elsewhere would.
