@@ -757,18 +757,37 @@ describe('KmsDiscoveryKeyring against a fake KMS', () => {
   // Regression test; the bug it caught: the discovery keyring asked the client supplier for the Region a message's
   // ARN names, whatever it was. An AWS SDK of mid-2024 (which the peer range allows) does not check Region names and
   // put "x@evil.example#" in the endpoint's URL, sending the signed KMS request (and the session token) to evil.example.
-  it('a data key whose ARN names no Region name is refused before any client is asked for; configured ones are refused too', async () => {
+  /** A raw AES keyring that also writes, as the message's first data key, an "aws-kms" key of the given provider info. */
+  const withForeignKey = (providerInfo: Uint8Array): Keyring => {
     const aes = aesKeyring()
+    return {
+      onEncrypt: async (materials, backend) => {
+        const wrapped = await aes.onEncrypt(materials, backend)
+        return { ...wrapped, encryptedDataKeys: [{ providerId: 'aws-kms', providerInfo, ciphertext: new Uint8Array(40) }, ...wrapped.encryptedDataKeys] }
+      },
+      onDecrypt: (materials, keys, backend) => aes.onDecrypt(materials, keys, backend),
+    }
+  }
+
+  it('an "aws-kms" data key whose provider info is no key ARN, or no UTF-8, is refused and named by its place in the message', async () => {
+    for (const [info, problem] of [
+      [new TextEncoder().encode('not-an-arn'), 'Encrypted data key #1 is an "aws-kms" key, but its provider info "not-an-arn" is not a KMS key ARN.'],
+      [new TextEncoder().encode(`arn:aws:kms:us-east-1:${ACCOUNT}:alias/orders`), /^Encrypted data key #1 is an "aws-kms" key, but its provider info ".*alias\/orders" is not a KMS key ARN\.$/],
+      [Uint8Array.of(0xff, 0xfe), "The message's encrypted data key #1 provider info is not valid UTF-8."],
+    ] as const) {
+      const { ciphertext } = await encrypt(withForeignKey(info), 'x')
+      const error = await rejectionOf(decrypt(new KmsDiscoveryKeyring({ clientSupplier: fake.supplier }), ciphertext))
+      expect((error as EnvelopeError).code).toBe('NO_DECRYPTABLE_KEY')
+      const { message } = (error as Error).cause as Error
+      if (typeof problem === 'string') expect(message).toBe(problem)
+      else expect(message).toMatch(problem)
+    }
+  })
+
+  it('a data key whose ARN names no Region name is refused before any client is asked for; configured ones are refused too', async () => {
     for (const region of ['x@evil.example#', 'evil.example', 'us-east-1/x', 'US-EAST-1']) {
       const arn = `arn:aws:kms:${region}:${ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab`
-      const withForeignKey: Keyring = {
-        onEncrypt: async (materials, backend) => {
-          const wrapped = await aes.onEncrypt(materials, backend)
-          return { ...wrapped, encryptedDataKeys: [{ providerId: 'aws-kms', providerInfo: new TextEncoder().encode(arn), ciphertext: new Uint8Array(40) }, ...wrapped.encryptedDataKeys] }
-        },
-        onDecrypt: (materials, keys, backend) => aes.onDecrypt(materials, keys, backend),
-      }
-      const { ciphertext } = await encrypt(withForeignKey, 'x')
+      const { ciphertext } = await encrypt(withForeignKey(new TextEncoder().encode(arn)), 'x')
       const asked: string[] = []
       const supplier: KmsClientSupplier = (asking) => {
         asked.push(asking)
@@ -776,7 +795,7 @@ describe('KmsDiscoveryKeyring against a fake KMS', () => {
       }
       const error = await rejectionOf(decrypt(new KmsDiscoveryKeyring({ clientSupplier: supplier }), ciphertext))
       expect((error as EnvelopeError).code, region).toBe('NO_DECRYPTABLE_KEY')
-      expect(String(((error as Error).cause as Error).message), region).toContain('which is no Region name')
+      expect(String(((error as Error).cause as Error).message), region).toMatch(/^Encrypted data key #1 is an "aws-kms" key whose ARN names Region .* which is no Region name/)
       expect(asked, region).toEqual([])
       expect((thrownBy(() => new KmsKeyring({ generatorKeyId: arn, clientSupplier: supplier })) as EnvelopeError).code, region).toBe('INVALID_CONFIGURATION')
       expect((thrownBy(() => new KmsDiscoveryKeyring({ clientSupplier: supplier, region })) as EnvelopeError).code, region).toBe('INVALID_CONFIGURATION')
