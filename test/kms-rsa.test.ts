@@ -601,6 +601,40 @@ describe('createKmsPublicKeyCache', () => {
     expect([fetches(a), fetches(b), fetches(c)]).toEqual([2, 3, 2])
   })
 
+  it('by default keeps 100 keys, each for an hour, as the README says', async () => {
+    const { publicKey } = await createKmsPublicKeyCache({ clientSupplier }).get(kms.createKey({ region: 'us-east-1', keySpec: 'RSA_2048' }).arn)
+    // A client that answers for any key with that key's material, so that 101 keys cost no key generation.
+    const asked: string[] = []
+    const anyKey = {
+      send: async (command: { input: { KeyId: string } }) => {
+        asked.push(command.input.KeyId)
+        return { KeyId: command.input.KeyId, PublicKey: publicKey, KeySpec: 'RSA_2048', KeyUsage: 'ENCRYPT_DECRYPT', EncryptionAlgorithms: ['RSAES_OAEP_SHA_256'] }
+      },
+    }
+    const arns = Array.from({ length: 101 }, (_, index) => `arn:aws:kms:us-east-1:${'1'.repeat(12)}:key/${String(index).padStart(8, '0')}-0000-4000-8000-000000000000`)
+    const cache = createKmsPublicKeyCache({ clientSupplier: () => anyKey as never })
+    for (const arn of arns.slice(0, 100)) await cache.get(arn)
+    await cache.get(arns[0]!) // all 100 are held
+    expect(asked).toHaveLength(100)
+    await cache.get(arns[100]!) // the 101st pushes out the one asked for least recently: arns[1]
+    await cache.get(arns[0]!)
+    expect(asked).toHaveLength(101)
+    await cache.get(arns[1]!)
+    expect(asked).toHaveLength(102)
+    const start = performance.now()
+    const clock = vi.spyOn(performance, 'now')
+    try {
+      clock.mockReturnValue(start + 3_600_000 - 1000)
+      await cache.get(arns[0]!)
+      expect(asked).toHaveLength(102)
+      clock.mockReturnValue(start + 3_600_000 + 1000)
+      await cache.get(arns[0]!)
+      expect(asked).toHaveLength(103)
+    } finally {
+      clock.mockRestore()
+    }
+  })
+
   it('resolves an alias to its key ARN', async () => {
     const key = kms.createKey({ region: 'us-east-1', keySpec: 'RSA_2048' })
     kms.createAlias('alias/browser-uploads', key.arn)
