@@ -303,7 +303,10 @@ describe('the DynamoDB item suites stay out of the message format', () => {
     }
     const { publicKey } = await import('./helpers/fixtures.js').then((m) => m.rsaPem())
     const rsa = new KmsRsaKeyring({ keyId: 'arn:aws:kms:us-east-1:111122223333:key/k', encryptionAlgorithm: 'RSAES_OAEP_SHA_256', publicKey })
-    expect((await rejectionOf(encryptionMaterials(new DefaultMaterialsManager(rsa))) as { code: string }).code).toBe('INVALID_CONFIGURATION')
+    expect(await rejectionOf(encryptionMaterials(new DefaultMaterialsManager(rsa)))).toMatchObject({
+      code: 'INVALID_CONFIGURATION',
+      message: 'KmsRsaKeyring cannot be used with DynamoDB item suite 0x6700.',
+    })
   })
 
   it('decrypt refuses a message naming suite 0x6700', async () => {

@@ -412,7 +412,10 @@ describe('KmsRsaKeyring refusals', () => {
     const policy = suiteId === 0x0578 ? 'REQUIRE_ENCRYPT_REQUIRE_DECRYPT' : 'FORBID_ENCRYPT_ALLOW_DECRYPT'
     const error = await rejectionOf(encrypt(keyring, 'x', { algorithmSuite: suiteId, commitmentPolicy: policy }))
     expect(error).toBeInstanceOf(ConfigurationError)
-    expect((error as Error).message).toMatch(/0x0478/)
+    expect((error as Error).message).toBe(
+      `KmsRsaKeyring cannot be used with signing suite ${hex16(suiteId)}: anyone holding the public key can write a message, so a ` +
+        'signature would prove nothing. Use algorithmSuite 0x0478 (or 0x0178 under FORBID_ENCRYPT_ALLOW_DECRYPT).',
+    )
     const materials: DecryptionMaterials = { suite: suiteFromOption(suiteId), encryptionContext: {} }
     expect(await codeOf(keyring.onDecrypt(materials, [], nodeBackend))).toBe('INVALID_CONFIGURATION')
     const withClient = katKeyring('RSAES_OAEP_SHA_256', katKms().client)
@@ -453,6 +456,21 @@ describe('KmsRsaKeyring refusals', () => {
     expect(failed.failures[0]?.error).toBeInstanceOf(ConfigurationError)
   })
 
+  it("zeroes KMS's answer (the context digest and the data key) once the data key is taken, or refused for another context", async () => {
+    const answers: Uint8Array[] = []
+    const kms = katKms((response) => {
+      answers.push(response.Plaintext as Uint8Array)
+      return response
+    })
+    const keyring = katKeyring('RSAES_OAEP_SHA_256', kms.client)
+    const edk: EncryptedDataKey = { providerId: 'aws-kms-rsa', providerInfo: utf8(arn), ciphertext: KMS_RSA_KAT.edkCiphertext.RSAES_OAEP_SHA_256 }
+    const { plaintextDataKey } = await keyring.onDecrypt(decryptionMaterials(KMS_RSA_KAT.encryptionContext), [edk], nodeBackend)
+    expect(plaintextDataKey?.some((byte) => byte !== 0)).toBe(true)
+    expect(await codeOf(keyring.onDecrypt(decryptionMaterials({ other: 'context' }), [edk], nodeBackend))).toBe('NO_DECRYPTABLE_KEY')
+    expect(answers).toHaveLength(2)
+    expect(answers.map((answer) => answer.length > 0 && answer.every((byte) => byte === 0))).toEqual([true, true])
+  })
+
   it('malformed EDKs: provider info that is not a key ARN fails the decrypt; not-my-key is left alone', async () => {
     const kms = katKms()
     const keyring = katKeyring('RSAES_OAEP_SHA_256', kms.client)
@@ -462,8 +480,16 @@ describe('KmsRsaKeyring refusals', () => {
       providerInfo,
       ciphertext,
     })
-    for (const providerInfo of [utf8('not-an-arn'), utf8('arn:aws:kms:us-west-2:111122223333:alias/x'), Uint8Array.of(0xff, 0xfe)]) {
-      expect(await rejectionOf(keyring.onDecrypt(materials, [edk(providerInfo)], nodeBackend))).toBeInstanceOf(MalformedMessageError)
+    // Named by their place among all the message's data keys (here second, after another provider's).
+    const foreign = { providerId: 'other', providerInfo: utf8('x'), ciphertext: new Uint8Array(1) }
+    for (const [providerInfo, message] of [
+      [utf8('not-an-arn'), 'Encrypted data key #2 is an "aws-kms-rsa" key, but its provider info "not-an-arn" is not a KMS key ARN.'],
+      [utf8('arn:aws:kms:us-west-2:111122223333:alias/x'), 'Encrypted data key #2 is an "aws-kms-rsa" key, but its provider info "arn:aws:kms:us-west-2:111122223333:alias/x" is not a KMS key ARN.'],
+      [Uint8Array.of(0xff, 0xfe), "The message's encrypted data key #2 provider info is not valid UTF-8."],
+    ] as const) {
+      const error = await rejectionOf(keyring.onDecrypt(materials, [foreign, edk(providerInfo)], nodeBackend))
+      expect(error).toBeInstanceOf(MalformedMessageError)
+      expect((error as Error).message).toBe(message)
     }
     // Another key, another provider ID: not this keyring's, so nothing happens and KMS is not called.
     const others = [edk(utf8(arn.replace('b3537ef1', 'c3537ef1'))), { ...edk(utf8(arn)), providerId: 'aws-kms' }]
