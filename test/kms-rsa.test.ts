@@ -125,6 +125,34 @@ describe('aws-kms-rsa known answer (derivation in test/helpers/kms-rsa-kat.ts)',
     expect(Buffer.from(ciphertext).equals(Buffer.from(buildKmsRsaKatMessage()))).toBe(true)
   })
 
+  it('zeroes what it handed RSA (the digest and the data key), and the data key it made when the wrap fails', async () => {
+    const made: Uint8Array[] = []
+    const rsaInputs: Uint8Array[] = []
+    const recording = (fails: boolean): CryptoBackend => ({
+      ...nodeBackend,
+      randomBytes: (length: number) => {
+        const bytes = nodeBackend.randomBytes(length)
+        if (length === 32) made.push(bytes)
+        return bytes
+      },
+      rsaEncrypt: async (publicKey: unknown, padding: RsaPadding, plaintext: Uint8Array) => {
+        rsaInputs.push(plaintext)
+        if (fails) throw new Error('no RSA here')
+        return nodeBackend.rsaEncrypt(publicKey, padding, plaintext)
+      },
+    })
+    await encryptWith(recording(false), katKeyring(), 'x', { algorithmSuite: 0x0478 })
+    made.length = 0
+    expect(await rejectionOf(encryptWith(recording(true), katKeyring(), 'x', { algorithmSuite: 0x0478 }))).toMatchObject({
+      code: 'KEYRING_FAILURE',
+      message: `KmsRsaKeyring could not wrap the data key for ${KMS_RSA_KAT.keyArn} with RSAES_OAEP_SHA_256.`,
+    })
+    expect(rsaInputs).toHaveLength(2)
+    expect(rsaInputs.map((input) => input.length === 48 + 32 && input.every((byte) => byte === 0))).toEqual([true, true])
+    // The failed encrypt made one data key (no message ID: it stops before the header).
+    expect(made.map((key) => key.every((byte) => byte === 0))).toEqual([true])
+  })
+
   it.each(ALGORITHMS)('a fresh %s EDK decrypts (with the private key alone) to SHA-384(context) ‖ data key', async (algorithm) => {
     await fc.assert(
       fc.asyncProperty(fc.dictionary(fc.string({ minLength: 1 }).filter((key) => !key.startsWith('aws-crypto-')), fc.string(), { maxKeys: 4 }), async (context) => {
