@@ -7,6 +7,7 @@ import { deserializeAttribute, normalizeNumber, serializeAttribute } from '../..
 import { itemFromDynamoDbJson, itemToDynamoDbJson } from '../../src/dynamodb/index.js'
 import type { AttributeValue } from '../../src/dynamodb/types.js'
 import { thrownBy } from '../helpers/fixtures.js'
+import { uint16, uint32 } from '../helpers/wire.js'
 
 const hex = (value: AttributeValue) => {
   const { typeId, value: bytes } = serializeAttribute(value)
@@ -251,8 +252,29 @@ describe('attribute serialization: refusals', () => {
     })
   })
 
+  it('maps as lists: 32 levels deep are written and read back, a stored 33rd level is refused, and 40 in bounded time', () => {
+    const deepMaps = (levels: number): AttributeValue => (levels === 0 ? { S: 'x' } : { M: { a: deepMaps(levels - 1) } })
+    expect(deserializeAttribute(serializeAttribute(deepMaps(32)))).toEqual(deepMaps(32))
+    // One more level by hand: a one-entry map, its key "a" a nested string, then its value.
+    const [mapId, stringId] = [serializeAttribute({ M: {} }).typeId, serializeAttribute({ S: 'a' }).typeId]
+    const wrap = (inner: { typeId: number; value: Uint8Array }) => ({
+      typeId: mapId,
+      value: new Uint8Array(Buffer.concat([uint32(1), uint16(stringId), uint32(1), Buffer.from('a'), uint16(inner.typeId), uint32(inner.value.length), inner.value])),
+    })
+    expect(wrap(serializeAttribute({ S: 'x' }))).toEqual(serializeAttribute(deepMaps(1))) // as the writer writes it
+    expect(thrownBy(() => deserializeAttribute(wrap(serializeAttribute(deepMaps(32))), 'card'))).toMatchObject({
+      code: 'MALFORMED_ITEM',
+      message: `card${'.a'.repeat(32)} nests lists and maps more than 32 levels deep.`,
+    })
+    let stored = serializeAttribute({ S: 'x' })
+    for (let level = 0; level < 40; level++) stored = wrap(stored)
+    expect(codeOf(() => deserializeAttribute(stored))).toBe('MALFORMED_ITEM')
+  })
+
   const malformed: [string, number, string, string][] = [
     ['an unknown type ID', 0x0005, '', 'card has unknown type ID 0x0005.'],
+    ['an unknown type ID with hex letters', 0x00ab, '', 'card has unknown type ID 0x00ab.'],
+    ['a list cut right after an entry\'s type ID', 0x0300, '00000002 0001 0000000a 61616161616161616161 0001', 'card: list entry length needs 4 bytes; only 0 bytes remain.'],
     ['a boolean byte of 2', 0x0004, '02', 'card holds boolean byte 2; only 0 and 1 exist.'],
     ['a boolean with no byte', 0x0004, '', 'card: boolean needs 1 byte; only 0 bytes remain.'],
     ['a NULL with bytes', 0x0000, '00', 'card: 1 byte follows the value.'],
