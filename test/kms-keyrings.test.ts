@@ -1098,10 +1098,13 @@ describe('defaultKmsClientSupplier', () => {
     // A body cut short (by a proxy, say) after the plaintext data key: a 200 the SDK fails to parse.
     const cutShort = `{"KeyId":"${key}","Plaintext":"${dataKey}","CiphertextBlob":"AAAA`
     const answers = [cutShort]
+    const bodies: Buffer[] = []
     const requestHandler = {
-      handle: async () => ({
-        response: { statusCode: 200, headers: { 'content-type': 'application/x-amz-json-1.1' }, body: Buffer.from(answers.shift() ?? cutShort) },
-      }),
+      handle: async () => {
+        const body = Buffer.from(answers.shift() ?? cutShort)
+        bodies.push(body)
+        return { response: { statusCode: 200, headers: { 'content-type': 'application/x-amz-json-1.1' }, body } }
+      },
     }
     const clientSupplier = defaultKmsClientSupplier({ clientConfig: { requestHandler, maxAttempts: 1, credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'x' } } })
     const keyring = new KmsKeyring({ generatorKeyId: key, clientSupplier })
@@ -1113,6 +1116,9 @@ describe('defaultKmsClientSupplier', () => {
     const decrypting = await rejectionOf(decrypt(new KmsDiscoveryKeyring({ clientSupplier }), ciphertext))
     expect((decrypting as EnvelopeError).code).toBe('NO_DECRYPTABLE_KEY')
     expect(reachable(decrypting, dataKey)).toBe(false)
+    // The bytes the SDK kept are zeroed, not only dropped: whoever else holds them (here, the handler) sees zeros.
+    expect(bodies.length).toBeGreaterThanOrEqual(2)
+    expect(bodies.map((body) => body.every((byte) => byte === 0))).toEqual(bodies.map(() => true))
     // A client of one's own whose error holds the body as text that cannot be removed: the error is replaced.
     const sdkLike = Object.defineProperty(new Error('Unexpected end of JSON input'), '$responseBodyText', { value: cutShort })
     sdkLike.name = 'SyntaxError'
