@@ -367,6 +367,7 @@ describe('materials managers that break the required-context contract are refuse
   it('an underlying manager that changes a required value on decrypt', async () => {
     const cmmOk = new RequiredEncryptionContextMaterialsManager({ requiredKeys: ['tenant'], keyring })
     const { ciphertext } = await encrypt(cmmOk, 'x', { encryptionContext: context })
+    const dataKeys: Uint8Array[] = []
     const changing: MaterialsManager = {
       getEncryptionMaterials: (request, backend) => base.getEncryptionMaterials(request, backend),
       getDecryptionMaterials: async (request, backend) => {
@@ -375,7 +376,6 @@ describe('materials managers that break the required-context contract are refuse
         return { ...materials, encryptionContext: { ...materials.encryptionContext, tenant: 'changed' } }
       },
     }
-    const dataKeys: Uint8Array[] = []
     const cmm = new RequiredEncryptionContextMaterialsManager({ requiredKeys: ['tenant'], materialsManager: changing })
     const failure = await rejectionOf(decrypt(cmm, ciphertext, { encryptionContext: { tenant: 'acme-corp' } }))
     expect(failure).toBeInstanceOf(ConfigurationError)

@@ -623,6 +623,7 @@ describe('DynamoDbItemEncryptor with keyrings and managers that do not support t
 
   it('a keyring that wraps the data key but makes no symmetric signing key fails on encrypt and on decrypt', async () => {
     // Such a keyring treats the item suites as ordinary ones: no intermediate key, no signing key.
+    const returned: Uint8Array[] = []
     const plain: Keyring = {
       onEncrypt: async (materials, backend) => ({
         ...materials,
@@ -635,7 +636,6 @@ describe('DynamoDbItemEncryptor with keyrings and managers that do not support t
         return { ...materials, plaintextDataKey }
       },
     }
-    const returned: Uint8Array[] = []
     expect(await codeOf(new DynamoDbItemEncryptor({ ...base, keyring: plain }).encryptItem(item))).toBe('KEYRING_FAILURE')
     const stored = await new DynamoDbItemEncryptor(base).encryptItem(item)
     const noSigningKey = 'KEYRING_FAILURE: The keyring returned no symmetric signing key, which this suite needs: it must support intermediate key wrapping.'
