@@ -22,6 +22,7 @@ import type { AeadKey, CryptoBackend } from '../src/backend/types.js'
 import { webCryptoBackend } from '../src/backend/webcrypto.js'
 import { dbeSuite } from '../src/suites-dbe.js'
 import { suiteFromOption } from '../src/suites.js'
+import { isAllZero } from '../src/format/bytes.js'
 import { aesKeyring, rejectionOf, rsaKeyring, rsaPem, spyKeyring, thrownBy, turnsDuring } from './helpers/fixtures.js'
 
 const wrappingKey = new Uint8Array(32).map((_, index) => 0xa0 + index)
@@ -408,7 +409,7 @@ describe('key material stays private', () => {
     }
     await encrypt(spy, 'x')
     expect(seen).toBeDefined()
-    expect(seen!.every((byte) => byte === 0)).toBe(true)
+    expect(isAllZero(seen!)).toBe(true)
   })
 })
 
@@ -482,7 +483,7 @@ describe('a failed raw AES unwrap', () => {
         message: 'RawAesKeyring "test/key-1" found 1 encrypted data key for its key name, but none unwrapped: the wrapping key or the encryption context differs from the one used to encrypt.',
       })
       expect(outputs.length).toBeGreaterThan(0)
-      for (const out of outputs) expect(out.every((byte) => byte === 0)).toBe(true)
+      for (const out of outputs) expect(isAllZero(out)).toBe(true)
     }
   })
 
@@ -501,13 +502,13 @@ describe('a failed raw AES unwrap', () => {
       const { backend, outputs } = recordingBackend(base)
       expect((await aesKeyring().onDecrypt(request, keys, backend)).plaintextDataKey).toEqual(own.plaintextDataKey)
       expect(outputs).toHaveLength(3)
-      expect(outputs.slice(0, 2).map((out) => out.every((byte) => byte === 0))).toEqual([true, true])
+      expect(outputs.slice(0, 2).map((out) => isAllZero(out))).toEqual([true, true])
       expect(new Uint8Array(outputs[2]!)).toEqual(new Uint8Array(own.plaintextDataKey))
       // None of them unwraps: all three are tried, and each attempt's output zeroed.
       outputs.length = 0
       const failure = await rejectionOf(aesKeyring(32, 'key-1', 9).onDecrypt(request, keys, backend))
       expect(failure).toMatchObject({ code: 'KEYRING_FAILURE', message: expect.stringContaining('found 3 encrypted data keys for its key name, but none unwrapped') })
-      expect(outputs.map((out) => out.every((byte) => byte === 0))).toEqual([true, true, true])
+      expect(outputs.map((out) => isAllZero(out))).toEqual([true, true, true])
     }
   })
 })
@@ -752,7 +753,7 @@ describe('multi-keyring', () => {
     const error = await rejectionOf(encrypt(new MultiKeyring({ generator, children: [failing] }), 'x', { algorithmSuite: 0x0478 }))
     expect(error).toMatchObject({ code: 'KEYRING_FAILURE', message: 'The materials manager (or a keyring it called) failed: KMS in eu-west-1 is down.' })
     expect(made).toHaveLength(1)
-    expect(made[0]!.every((byte) => byte === 0)).toBe(true)
+    expect(isAllZero(made[0]!)).toBe(true)
     // A data key it was given belongs to whoever made it: a failing child leaves it alone.
     const given = new Uint8Array(32).fill(7)
     const materials = { suite: suiteFromOption(0x0478), encryptionContext: {}, encryptedDataKeys: [], plaintextDataKey: given }

@@ -30,6 +30,7 @@ import {
 import { DEFAULT_REQUEST_TIMEOUT_MS, LIBRARY_VERSION } from '../src/keyrings/kms-client.js'
 import { suiteFromOption } from '../src/suites.js'
 import { startKmsEmulator, type KmsEmulator } from '../src/testing/index.js'
+import { isAllZero } from '../src/format/bytes.js'
 import { ACCOUNT, FakeKms } from './helpers/fake-kms.js'
 import { aesKeyring, rejectionOf, thrownBy, withEmptyStandIn, withFailingImport } from './helpers/fixtures.js'
 
@@ -511,7 +512,7 @@ describe('KmsKeyring against a fake KMS', () => {
     const error = await rejectionOf(encrypt(keyring, 'x'))
     expect((error as Error).message).toContain(other)
     expect(fake.handedOut).toHaveLength(1)
-    expect(fake.handedOut[0]!.every((byte) => byte === 0)).toBe(true)
+    expect(isAllZero(fake.handedOut[0]!)).toBe(true)
     // The data key KMS made appears nowhere in the error, in any common encoding.
     const shown = `${(error as Error).message} ${inspect(error, { depth: 8 })} ${JSON.stringify(error)}`
     const dataKey = Buffer.from(fake.handedOutCopies[0]!)
@@ -607,7 +608,7 @@ describe('KMS responses are checked', () => {
       const error = await rejectionOf(keyring.onEncrypt(encryptionMaterials, nodeBackend))
       expect(error).toBeInstanceOf(KeyringError)
       expect((error as Error).message).toMatch(message)
-      if (plaintext !== undefined) expect(plaintext.every((byte) => byte === 0)).toBe(true)
+      if (plaintext !== undefined) expect(isAllZero(plaintext)).toBe(true)
     } finally {
       fake.overrides.clear()
     }
@@ -653,7 +654,7 @@ describe('KMS responses are checked', () => {
       expect(failure!.error).toBeInstanceOf(KeyringError)
       expect((failure!.error as Error).message).toMatch(message)
       expect((error as Error).message).toContain('invalid response')
-      if (plaintext !== undefined) expect(plaintext.every((byte) => byte === 0)).toBe(true)
+      if (plaintext !== undefined) expect(isAllZero(plaintext)).toBe(true)
     } finally {
       fake.overrides.clear()
     }
@@ -1118,7 +1119,7 @@ describe('defaultKmsClientSupplier', () => {
     expect(reachable(decrypting, dataKey)).toBe(false)
     // The bytes the SDK kept are zeroed, not only dropped: whoever else holds them (here, the handler) sees zeros.
     expect(bodies.length).toBeGreaterThanOrEqual(2)
-    expect(bodies.map((body) => body.every((byte) => byte === 0))).toEqual(bodies.map(() => true))
+    expect(bodies.map((body) => isAllZero(body))).toEqual(bodies.map(() => true))
     // A client of one's own whose error holds the body as text that cannot be removed: the error is replaced.
     const sdkLike = Object.defineProperty(new Error('Unexpected end of JSON input'), '$responseBodyText', { value: cutShort })
     sdkLike.name = 'SyntaxError'

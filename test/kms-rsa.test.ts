@@ -31,6 +31,7 @@ import {
 import { encryptWith } from '../src/encrypt.js'
 import { suiteFromOption } from '../src/suites.js'
 import { startKmsEmulator, type KmsEmulator } from '../src/testing/index.js'
+import { isAllZero } from '../src/format/bytes.js'
 import { buildKmsRsaKatMessage, katKms, KMS_RSA_KAT, OAEP_HASH, serializeByHand, sha384, type RecordedDecrypt } from './helpers/kms-rsa-kat.js'
 import { rejectionOf } from './helpers/fixtures.js'
 
@@ -148,9 +149,9 @@ describe('aws-kms-rsa known answer (derivation in test/helpers/kms-rsa-kat.ts)',
       message: `KmsRsaKeyring could not wrap the data key for ${KMS_RSA_KAT.keyArn} with RSAES_OAEP_SHA_256.`,
     })
     expect(rsaInputs).toHaveLength(2)
-    expect(rsaInputs.map((input) => input.length === 48 + 32 && input.every((byte) => byte === 0))).toEqual([true, true])
+    expect(rsaInputs.map((input) => input.length === 48 + 32 && isAllZero(input))).toEqual([true, true])
     // The failed encrypt made one data key (no message ID: it stops before the header).
-    expect(made.map((key) => key.every((byte) => byte === 0))).toEqual([true])
+    expect(made.map((key) => isAllZero(key))).toEqual([true])
   })
 
   it.each(ALGORITHMS)('a fresh %s EDK decrypts (with the private key alone) to SHA-384(context) ‖ data key', async (algorithm) => {
@@ -496,7 +497,7 @@ describe('KmsRsaKeyring refusals', () => {
     expect(plaintextDataKey?.some((byte) => byte !== 0)).toBe(true)
     expect(await codeOf(keyring.onDecrypt(decryptionMaterials({ other: 'context' }), [edk], nodeBackend))).toBe('NO_DECRYPTABLE_KEY')
     expect(answers).toHaveLength(2)
-    expect(answers.map((answer) => answer.length > 0 && answer.every((byte) => byte === 0))).toEqual([true, true])
+    expect(answers.map((answer) => answer.length > 0 && isAllZero(answer))).toEqual([true, true])
   })
 
   it('malformed EDKs: provider info that is not a key ARN fails the decrypt; not-my-key is left alone', async () => {
@@ -572,7 +573,7 @@ describe('KmsRsaKeyring refusals', () => {
     }
     // Every plaintext KMS handed back for a refused answer was zeroed.
     expect(handedOut).toHaveLength(4)
-    for (const plaintext of handedOut) expect(plaintext.every((byte) => byte === 0)).toBe(true)
+    for (const plaintext of handedOut) expect(isAllZero(plaintext)).toBe(true)
   })
 
   it('shows no key material in JSON or inspect output', () => {
