@@ -227,8 +227,17 @@ describe('DynamoDbItemEncryptor items', () => {
     expect(parsedHeader?.encryptionContext).toMatchObject({ 'aws-crypto-table-name': 'orders', 'aws-crypto-partition-name': 'pk', 'aws-crypto-sort-name': 'sk' })
     // Version 1 binds the key values too (base64 of type ID and value); the header does not store them.
     expect(parsedHeader?.encryptionContext['aws-crypto-attr.pk']).toBe(Buffer.from([0, 1, ...Buffer.from('u1')]).toString('base64'))
+    expect(parsedHeader?.encryptionContext['aws-crypto-attr.sk']).toBe(Buffer.from([0, 2, ...Buffer.from('7')]).toString('base64'))
     expect(Object.keys(parsedHeader?.storedEncryptionContext ?? {})).toEqual(['aws-crypto-public-key'])
     expect(await encryptor.decryptItem(stored)).toEqual(item)
+  })
+
+  it('binds a binary key value with its type ID 0xFFFF, both bytes of it', async () => {
+    const binaryKeys = { ...item, pk: { B: Uint8Array.of(0, 0xfe, 0xff) }, sk: { B: Uint8Array.of(7) } }
+    const { item: stored, parsedHeader } = await encryptor.encryptItemWithHeader(binaryKeys)
+    expect(parsedHeader?.encryptionContext['aws-crypto-attr.pk']).toBe(Buffer.from([0xff, 0xff, 0, 0xfe, 0xff]).toString('base64'))
+    expect(parsedHeader?.encryptionContext['aws-crypto-attr.sk']).toBe(Buffer.from([0xff, 0xff, 7]).toString('base64'))
+    expect(await encryptor.decryptItem(stored)).toEqual(binaryKeys)
   })
 
   it('leaves alone an attribute the actions do not name when it is allowed unsigned', async () => {
