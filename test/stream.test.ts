@@ -45,7 +45,7 @@ import { InputBuffer } from '../src/input-buffer.js'
 import { FRAMES_PER_TURN } from '../src/next-turn.js'
 import { decryptStream as browserDecryptStream } from '../src/browser.js'
 import { watchAbort } from '../src/abort.js'
-import { aesKeyring, heldKeyring, CHILD_TIMEOUT, maxListenersWarnings, NODE_MAJOR, policyFor, rejectionOf, rsaKeyring, runModuleScript, SIGNING, spyKeyring, suites } from './helpers/fixtures.js'
+import { aesKeyring, heldKeyring, CHILD_TIMEOUT, maxListenersWarnings, NODE_MAJOR, policyFor, rejectionOf, rsaKeyring, runModuleScript, SIGNING, spyKeyring, suites, thrownBy } from './helpers/fixtures.js'
 import {
   aesKey,
   byteDifference,
@@ -1888,6 +1888,25 @@ describe.each(Object.entries(nodeAdapters))('stream: Node adapters, %s', (_name,
     const sealed = collector()
     await pipeline(text, enc(keyring), sealed.sink)
     expect(new TextDecoder().decode((await decrypt(keyring, Buffer.concat(sealed.parts))).plaintext)).toBe('héllo wörld')
+  })
+
+  it('a chunk neither bytes nor a string: write() and end() throw a ConfigurationError; piped into, the pipeline rejects with it', async () => {
+    for (const [chunk, got] of [[42, 'got number'], [new ArrayBuffer(4), 'got an ArrayBuffer: pass new Uint8Array(buffer)']] as const) {
+      const message = `Stream chunks must be bytes (a Uint8Array) or a string, in a Node stream's write(); ${got}.`
+      for (const make of [enc, dec]) {
+        for (const call of [(stream: Transform) => stream.write(chunk), (stream: Transform) => stream.end(chunk)]) {
+          const stream = make(keyring) as unknown as Transform
+          const thrown = thrownBy(() => call(stream))
+          expect(thrown).toBeInstanceOf(ConfigurationError)
+          expect(thrown).toMatchObject({ code: 'INVALID_CONFIGURATION', message })
+          stream.destroy()
+        }
+        // Piped into, a throw would escape Node's pipe() as an uncaught exception: the stream fails with it instead.
+        const refused = await rejectionOf(pipeline(Readable.from([Buffer.from(bytes(10)), chunk]), make(keyring), collector().sink))
+        expect(refused).toBeInstanceOf(ConfigurationError)
+        expect(refused).toMatchObject({ code: 'INVALID_CONFIGURATION', message })
+      }
+    }
   })
 
   it('a failing source makes pipeline reject with the source error', async () => {
