@@ -404,13 +404,23 @@ describe('itemFromDynamoDbJson: DynamoDB JSON (stream records, the AWS CLI) to i
     for (const bad of [`${text}!`, `${text}A`, `A${text.slice(1, -1)}=A`]) expect(refusal({ a: { B: bad } })).toMatchObject({ code: 'INVALID_ITEM' })
   })
 
-  it('nesting deeper than DynamoDB allows is refused without a stack overflow, however deep', () => {
-    const nest = (depth: number) => {
+  it('nesting deeper than DynamoDB allows is refused without a stack overflow, however deep: lists, maps, and the two mixed', () => {
+    const nest = (depth: number, level: (inner: unknown, index: number) => unknown) => {
       let value: unknown = { S: 'x' }
-      for (let i = 0; i < depth; i++) value = { L: [value] }
+      for (let i = 0; i < depth; i++) value = level(value, i)
       return { a: value }
     }
-    expect(itemFromDynamoDbJson(nest(32))).toBeDefined()
-    for (const depth of [33, 100_000]) expect(refusal(nest(depth)), String(depth)).toMatchObject({ code: 'INVALID_ITEM', message: expect.stringMatching(/more than 32 levels deep/) })
+    const kinds = {
+      lists: (inner: unknown) => ({ L: [inner] }),
+      maps: (inner: unknown) => ({ M: { k: inner } }),
+      mixed: (inner: unknown, index: number) => (index % 2 === 0 ? { L: [inner] } : { M: { k: inner } }),
+    }
+    for (const [kind, level] of Object.entries(kinds)) {
+      const deepest = nest(32, level)
+      expect(itemFromDynamoDbJson(deepest), kind).toEqual(deepest)
+      for (const depth of [33, 100_000]) {
+        expect(refusal(nest(depth, level)), `${kind} ${depth}`).toMatchObject({ code: 'INVALID_ITEM', message: expect.stringMatching(/more than 32 levels deep/) })
+      }
+    }
   })
 })
