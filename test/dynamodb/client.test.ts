@@ -22,6 +22,7 @@ import { AwsSmithyRpcV2CborProtocol, AwsSmithyRpcV2JsonProtocol } from '@aws-sdk
 import { DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand as DocumentQueryCommand } from '@aws-sdk/lib-dynamodb'
 import { Readable } from 'node:stream'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { referencedAttributes } from '../../src/dynamodb/client/expressions.js'
 import { transformErrorBody, transformRequest, transformResponse } from '../../src/dynamodb/client/operations.js'
 import { fromWireValue, toWireItem } from '../../src/dynamodb/client/wire.js'
 import { createEncryptedDynamoDbClient, DynamoDbItemEncryptor, type Item } from '../../src/dynamodb/index.js'
@@ -1073,6 +1074,19 @@ describe('errors that carry items (ReturnValuesOnConditionCheckFailure ALL_OLD; 
     for (const [body, message] of answers) {
       expect(await rejectionOf(answering(200, body).send(get)), String(message)).toMatchObject({ code: 'MALFORMED_ITEM', message: expect.stringMatching(message) })
     }
+  })
+
+  it("an expression's attributes: the first element of each path, placeholders resolved; function names and keywords are none", () => {
+    const expression = 'attribute_exists(card) AND size(note) > :n OR contains(#t, :v) AND a.b[1].c = :x AND NOT begins_with(#s.x, :p)'
+    expect([...referencedAttributes(expression, { '#t': 'tags', '#s': 'status' })].sort()).toEqual(['a', 'card', 'note', 'status', 'tags'])
+    expect([...referencedAttributes('SET note = if_not_exists(note, :d), tags = list_append(tags, :t) REMOVE old', undefined)].sort()).toEqual(['note', 'old', 'tags'])
+    // An attribute may bear a function's name: used as a name, it is one.
+    expect([...referencedAttributes('size(size) > :n', undefined)]).toEqual(['size'])
+    expect([...referencedAttributes(undefined, undefined)]).toEqual([])
+    expect(thrownBy(() => referencedAttributes('#missing = :v', {}))).toMatchObject({
+      code: 'UNSUPPORTED_DYNAMODB_REQUEST',
+      message: 'The expression uses #missing, which ExpressionAttributeNames does not define.',
+    })
   })
 
   it('a wire value of unknown type, or of none, is MALFORMED_ITEM where it is read', () => {
