@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs'
-import { createServer } from 'node:net'
+import { Agent as HttpAgent } from 'node:http'
+import { createServer, Socket as NetSocket } from 'node:net'
 import type { AddressInfo, Socket } from 'node:net'
 import { inspect } from 'node:util'
 import { KMSClient, UpdateAliasCommand } from '@aws-sdk/client-kms'
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
 import { nodeBackend } from '../src/backend/node.js'
 import {
   buildKmsMrkDiscoveryMultiKeyring,
@@ -27,7 +28,7 @@ import {
   type Keyring,
   type KmsClientSupplier,
 } from '../src/index.js'
-import { DEFAULT_REQUEST_TIMEOUT_MS, LIBRARY_VERSION } from '../src/keyrings/kms-client.js'
+import { DEFAULT_CONNECTION_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS, LIBRARY_VERSION } from '../src/keyrings/kms-client.js'
 import { suiteFromOption } from '../src/suites.js'
 import { startKmsEmulator, type KmsEmulator } from '../src/testing/index.js'
 import { isAllZero } from '../src/format/bytes.js'
@@ -1032,6 +1033,32 @@ describe('defaultKmsClientSupplier', () => {
       silent.close()
     }
   }, 40_000)
+
+  it('gives its clients a connection timeout: an endpoint whose connections never complete fails the call after 5 s, not after the 10 s of a whole call', async () => {
+    // What a firewall that drops connection attempts does to a socket: it stays connecting. Node's HTTP agent is
+    // given such a socket in place of a real connection, as no loopback address drops connection attempts.
+    const pending: Socket[] = []
+    const connect = vi.spyOn(HttpAgent.prototype, 'createConnection').mockImplementation(() => {
+      const socket = Object.assign(new NetSocket(), { connecting: true })
+      pending.push(socket)
+      return socket
+    })
+    const key = 'arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab'
+    const credentials = { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'x' }
+    try {
+      const clientSupplier = defaultKmsClientSupplier({ clientConfig: { endpoint: 'http://127.0.0.1:9', credentials, maxAttempts: 1 } })
+      const started = performance.now()
+      const error = await rejectionOf(encrypt(new KmsKeyring({ generatorKeyId: key, clientSupplier }), 'x'))
+      const elapsed = performance.now() - started
+      expect(error).toMatchObject({ code: 'KEYRING_FAILURE', message: expect.stringMatching(/did not establish a connection with the server within the configured timeout of 5000 ms/) })
+      expect(pending).toHaveLength(1)
+      expect(elapsed).toBeGreaterThanOrEqual(DEFAULT_CONNECTION_TIMEOUT_MS - 50)
+      expect(elapsed).toBeLessThan(DEFAULT_REQUEST_TIMEOUT_MS - 1000)
+    } finally {
+      connect.mockRestore()
+      for (const socket of pending) socket.destroy()
+    }
+  }, 30_000)
 
   it('creates a real KMSClient on first use with the caller config, our user agent, and its retries', async () => {
     const key = 'arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab'
