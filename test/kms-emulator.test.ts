@@ -2,7 +2,7 @@
 // for requests the SDK would never send.
 import { constants, createPublicKey, generateKeyPairSync, publicEncrypt, randomBytes, type KeyObject } from 'node:crypto'
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
-import { request as httpRequest } from 'node:http'
+import { Agent as HttpAgent, request as httpRequest } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { inspect } from 'node:util'
@@ -86,6 +86,13 @@ let europe: KMSClient
 let symmetricArn: string
 let otherArn: string
 let rsaArn: string
+
+/** A deletion date `days` days after `scheduledAt` (KMS gives whole seconds, so up to one second either way). */
+function expectDeletionIn(date: Date | undefined, scheduledAt: number, days: number): void {
+  const after = date!.getTime() - scheduledAt - days * 86_400_000
+  expect(after).toBeGreaterThan(-1000)
+  expect(after).toBeLessThan(2000)
+}
 
 beforeAll(async () => {
   kms = await start()
@@ -216,9 +223,10 @@ describe('KMS operations through the real SDK', () => {
     expect((await east.send(new DescribeKeyCommand({ KeyId: keyId }))).KeyMetadata).toMatchObject({ Enabled: false, KeyState: 'Disabled' })
     await east.send(new EnableKeyCommand({ KeyId: keyId }))
     await east.send(new EncryptCommand({ KeyId: keyId, Plaintext: utf8('x') }))
+    const scheduledAt = Date.now()
     const scheduled = await east.send(new ScheduleKeyDeletionCommand({ KeyId: keyId, PendingWindowInDays: 7 }))
     expect(scheduled).toMatchObject({ KeyId: keyId, KeyState: 'PendingDeletion', PendingWindowInDays: 7 })
-    expect(scheduled.DeletionDate!.getTime() - Date.now()).toBeGreaterThan(6.9 * 86_400_000)
+    expectDeletionIn(scheduled.DeletionDate, scheduledAt, 7)
     expect(await kmsFailure(east.send(new EncryptCommand({ KeyId: keyId, Plaintext: utf8('x') })))).toBeInstanceOf(KMSInvalidStateException)
     expect(await kmsFailure(east.send(new EnableKeyCommand({ KeyId: keyId })))).toBeInstanceOf(KMSInvalidStateException)
     expect((await east.send(new DescribeKeyCommand({ KeyId: keyId }))).KeyMetadata).toMatchObject({
@@ -451,12 +459,15 @@ describe('errors arrive as the SDK typed exceptions with the real status codes',
   })
 
   it('RSA: the longest plaintext a key takes is encrypted; an encryption context on decrypt is refused as on encrypt', async () => {
-    // RSA_2048 with OAEP SHA-1: 256 - 2 * 20 - 2 = 214 bytes.
-    const { CiphertextBlob } = await east.send(new EncryptCommand({ KeyId: rsaArn, Plaintext: new Uint8Array(214).fill(7), EncryptionAlgorithm: 'RSAES_OAEP_SHA_1' }))
-    const decrypted = await east.send(new DecryptCommand({ CiphertextBlob, KeyId: rsaArn, EncryptionAlgorithm: 'RSAES_OAEP_SHA_1' }))
-    expect(decrypted.Plaintext).toEqual(new Uint8Array(214).fill(7))
-    const tooLong = await kmsFailure(east.send(new EncryptCommand({ KeyId: rsaArn, Plaintext: new Uint8Array(215), EncryptionAlgorithm: 'RSAES_OAEP_SHA_1' })))
-    expect([tooLong.name, tooLong.message]).toEqual(['ValidationException', 'Plaintext is 215 bytes; RSA_2048 with RSAES_OAEP_SHA_1 takes at most 214.'])
+    // RSA_2048 with OAEP: 256 - 2 * 20 - 2 = 214 bytes with SHA-1, 256 - 2 * 32 - 2 = 190 with SHA-256.
+    for (const [EncryptionAlgorithm, longest] of [['RSAES_OAEP_SHA_256', 190], ['RSAES_OAEP_SHA_1', 214]] as const) {
+      const sealed = await east.send(new EncryptCommand({ KeyId: rsaArn, Plaintext: new Uint8Array(longest).fill(7), EncryptionAlgorithm }))
+      const opened = await east.send(new DecryptCommand({ CiphertextBlob: sealed.CiphertextBlob, KeyId: rsaArn, EncryptionAlgorithm }))
+      expect(opened.Plaintext).toEqual(new Uint8Array(longest).fill(7))
+      const tooLong = await kmsFailure(east.send(new EncryptCommand({ KeyId: rsaArn, Plaintext: new Uint8Array(longest + 1), EncryptionAlgorithm })))
+      expect([tooLong.name, tooLong.message]).toEqual(['ValidationException', `Plaintext is ${longest + 1} bytes; RSA_2048 with ${EncryptionAlgorithm} takes at most ${longest}.`])
+    }
+    const { CiphertextBlob } = await east.send(new EncryptCommand({ KeyId: rsaArn, Plaintext: utf8('x'), EncryptionAlgorithm: 'RSAES_OAEP_SHA_1' }))
     const withContext = await kmsFailure(east.send(new DecryptCommand({ CiphertextBlob, KeyId: rsaArn, EncryptionAlgorithm: 'RSAES_OAEP_SHA_1', EncryptionContext: { a: 'b' } })))
     expect([withContext.name, withContext.message]).toEqual(['ValidationException', 'EncryptionContext is not supported with asymmetric KMS keys.'])
   })
@@ -963,6 +974,22 @@ describe('malformed requests (plain fetch)', () => {
       request.write('{}')
     })
     expect(status).toBe(413)
+    // Nor does it wait for the rest: it closes the connection after its answer, while the body is still coming.
+    const agent = new HttpAgent({ keepAlive: true })
+    try {
+      const closed = await new Promise<[number | undefined, boolean]>((resolve, reject) => {
+        const request = httpRequest({ hostname, port, method: 'POST', agent, headers: { ...listAliases, 'Content-Length': String(17 * 1024 * 1024) } }, (response) => {
+          response.resume()
+          const kept = setTimeout(() => resolve([response.statusCode, false]), 2000)
+          response.socket.once('close', () => (clearTimeout(kept), resolve([response.statusCode, true])))
+        })
+        request.on('error', () => undefined) // the write that the closed connection cuts short
+        request.write('{}', (error) => error && reject(error))
+      })
+      expect(closed).toEqual([413, true])
+    } finally {
+      agent.destroy()
+    }
   })
 
   it("takes a value at each limit, and refuses one past it in KMS's words", async () => {
@@ -979,10 +1006,16 @@ describe('malformed requests (plain fetch)', () => {
       ['GenerateDataKey', { KeyId: 'alias/none', NumberOfBytes: 1024 }, 'NotFoundException'],
       ['GenerateDataKey', { KeyId: 'alias/none', NumberOfBytes: 1025 }, "1 validation error detected: Value '1025' at 'numberOfBytes' failed to satisfy constraint: Member must have value less than or equal to 1024"],
       ['GenerateDataKey', { KeyId: 'alias/none', NumberOfBytes: 0 }, "1 validation error detected: Value '0' at 'numberOfBytes' failed to satisfy constraint: Member must have value greater than or equal to 1"],
+      ['Decrypt', { CiphertextBlob: base64(6144) }, 'InvalidCiphertextException'],
+      ['Decrypt', { CiphertextBlob: base64(6145) }, "1 validation error detected: Value at 'ciphertextBlob' failed to satisfy constraint: Member must have length between 1 and 6144"],
+      ['ReEncrypt', { CiphertextBlob: base64(6144), DestinationKeyId: 'alias/none' }, 'InvalidCiphertextException'],
+      ['ReEncrypt', { CiphertextBlob: base64(6145), DestinationKeyId: 'alias/none' }, "1 validation error detected: Value at 'ciphertextBlob' failed to satisfy constraint: Member must have length between 1 and 6144"],
+      ['ListAliases', { Marker: '1'.repeat(1024) }, 'InvalidMarkerException'],
+      ['ListAliases', { Marker: '1'.repeat(1025) }, "1 validation error detected: Value at 'marker' failed to satisfy constraint: Member must have length between 1 and 1024"],
     ]
     for (const [operation, input, expected] of cases) {
       const { __type, message } = await answer(operation, input)
-      if (expected === 'NotFoundException') expect(__type, `${operation} ${JSON.stringify(input).length}`).toBe(expected)
+      if (expected.endsWith('Exception')) expect(__type, `${operation} ${JSON.stringify(input).length}`).toBe(expected)
       else expect([__type, message], operation).toEqual(['ValidationException', expected])
     }
   })
@@ -1083,11 +1116,16 @@ describe('calls from web pages (CORS)', () => {
     }
   })
 
-  it("'*' lets any page call it", async () => {
+  it("'*' lets any page call it; an answer that depends on the origin says so (Vary), one that does not, does not", async () => {
     const emulator = await startKmsEmulator({ corsOrigins: ['*'] })
     try {
       const allowed = await preflight(emulator.endpoint, 'https://anywhere.example')
       expect([allowed.status, allowed.headers.get('access-control-allow-origin')]).toEqual([204, 'https://anywhere.example'])
+      const answer = await call(emulator.endpoint, 'https://anywhere.example')
+      expect([answer.status, answer.headers.get('access-control-allow-origin'), answer.headers.get('vary')]).toEqual([200, 'https://anywhere.example', 'Origin'])
+      // Without corsOrigins no page may call it, whatever its origin: the answer does not vary with it.
+      const closed = await call(kms.endpoint, 'https://anywhere.example')
+      expect([closed.status, closed.headers.get('access-control-allow-origin'), closed.headers.get('vary')]).toEqual([403, null, null])
     } finally {
       await emulator.close()
     }
@@ -1190,11 +1228,16 @@ describe('emulator API', () => {
     expect(await kmsFailure(east.send(new EncryptCommand({ KeyId: key.arn, Plaintext: utf8('x') })))).toBeInstanceOf(DisabledException)
     kms.setKeyEnabled(key.arn, true)
     expect((await east.send(new EncryptCommand({ KeyId: key.arn, Plaintext: utf8('x') }))).KeyId).toBe(key.arn)
+    const scheduledAt = Date.now()
     kms.scheduleKeyDeletion(key.arn)
     expect(() => kms.setKeyEnabled(key.arn, true)).toThrow(
       expect.objectContaining({ code: 'INVALID_CONFIGURATION', message: `KMSInvalidStateException: ${key.arn} is pending deletion.` }),
     )
-    expect(await described(key.arn)).toMatchObject({ KeyState: 'PendingDeletion', PendingDeletionWindowInDays: 30 })
+    const pending = await described(key.arn)
+    expect(pending).toMatchObject({ KeyState: 'PendingDeletion', PendingDeletionWindowInDays: 30 })
+    expectDeletionIn(pending.DeletionDate, scheduledAt, 30)
+    // A key made with no Region is in the emulator's first.
+    expect(kms.createKey({}).arn).toMatch(/^arn:aws:kms:us-east-1:/)
   })
 
   it('updateAlias moves an alias to another key of its Region and kind; deleteAlias removes it', async () => {
