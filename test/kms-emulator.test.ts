@@ -227,6 +227,11 @@ describe('KMS operations through the real SDK', () => {
     const scheduled = await east.send(new ScheduleKeyDeletionCommand({ KeyId: keyId, PendingWindowInDays: 7 }))
     expect(scheduled).toMatchObject({ KeyId: keyId, KeyState: 'PendingDeletion', PendingWindowInDays: 7 })
     expectDeletionIn(scheduled.DeletionDate, scheduledAt, 7)
+    // Without a window, KMS waits 30 days.
+    const other = (await east.send(new CreateKeyCommand({}))).KeyMetadata!.Arn!
+    const byDefault = await east.send(new ScheduleKeyDeletionCommand({ KeyId: other }))
+    expect(byDefault.PendingWindowInDays).toBe(30)
+    expectDeletionIn(byDefault.DeletionDate, scheduledAt, 30)
     expect(await kmsFailure(east.send(new EncryptCommand({ KeyId: keyId, Plaintext: utf8('x') })))).toBeInstanceOf(KMSInvalidStateException)
     expect(await kmsFailure(east.send(new EnableKeyCommand({ KeyId: keyId })))).toBeInstanceOf(KMSInvalidStateException)
     expect((await east.send(new DescribeKeyCommand({ KeyId: keyId }))).KeyMetadata).toMatchObject({
@@ -289,6 +294,21 @@ describe('KMS operations through the real SDK', () => {
     expect(await kmsFailure(west.send(new DeleteAliasCommand({ AliasName: 'alias/rotating' })))).toBeInstanceOf(NotFoundException)
     // The keys stay; the name can be used again.
     await west.send(new CreateAliasCommand({ AliasName: 'alias/rotating', TargetKeyId: first!.KeyId }))
+  })
+
+  it('ListKeys gives 100 keys a page unless told otherwise, ListAliases 50', async () => {
+    const emulator = await start({ regions: ['ap-south-1'] })
+    const region = client('ap-south-1', { emulator })
+    const keys = Array.from({ length: 101 }, () => emulator.createKey({}).arn)
+    for (const [index, key] of keys.slice(0, 51).entries()) emulator.createAlias(`alias/page-${String(index).padStart(2, '0')}`, key)
+    const keyPage = await region.send(new ListKeysCommand({}))
+    expect([keyPage.Keys!.map((key) => key.KeyArn), keyPage.Truncated, keyPage.NextMarker]).toEqual([keys.slice(0, 100), true, '100'])
+    const aliasPage = await region.send(new ListAliasesCommand({}))
+    expect([aliasPage.Aliases!.map((alias) => alias.AliasName), aliasPage.Truncated, aliasPage.NextMarker]).toEqual([
+      Array.from({ length: 50 }, (_, index) => `alias/page-${String(index).padStart(2, '0')}`),
+      true,
+      '50',
+    ])
   })
 
   it('CancelKeyDeletion brings a key back disabled; ListKeys pages through the Region\'s keys; GenerateRandom', async () => {
@@ -998,6 +1018,9 @@ describe('malformed requests (plain fetch)', () => {
       return (await response.json()) as { __type: string; message: string }
     }
     const base64 = (length: number) => Buffer.alloc(length, 1).toString('base64')
+    const primary = (await east.send(new CreateKeyCommand({ MultiRegion: true }))).KeyMetadata!.Arn!
+    const doomed = kms.createKey({ region: 'us-east-1' }).arn
+    // A value at the limit is taken ('OK', or a later check's refusal); one past it is refused in KMS's words.
     const cases: [string, object, string][] = [
       ['DescribeKey', { KeyId: 'k'.repeat(2048) }, 'NotFoundException'],
       ['DescribeKey', { KeyId: 'k'.repeat(2049) }, "1 validation error detected: Value at 'keyId' failed to satisfy constraint: Member must have length between 1 and 2048"],
@@ -1012,11 +1035,30 @@ describe('malformed requests (plain fetch)', () => {
       ['ReEncrypt', { CiphertextBlob: base64(6145), DestinationKeyId: 'alias/none' }, "1 validation error detected: Value at 'ciphertextBlob' failed to satisfy constraint: Member must have length between 1 and 6144"],
       ['ListAliases', { Marker: '1'.repeat(1024) }, 'InvalidMarkerException'],
       ['ListAliases', { Marker: '1'.repeat(1025) }, "1 validation error detected: Value at 'marker' failed to satisfy constraint: Member must have length between 1 and 1024"],
+      ['ListAliases', { Limit: 100, Marker: 'x' }, 'InvalidMarkerException'],
+      ['ListAliases', { Limit: 101 }, "1 validation error detected: Value '101' at 'limit' failed to satisfy constraint: Member must have value less than or equal to 100"],
+      ['ListKeys', { Limit: 1000, Marker: 'x' }, 'InvalidMarkerException'],
+      ['ListKeys', { Limit: 1001 }, "1 validation error detected: Value '1001' at 'limit' failed to satisfy constraint: Member must have value less than or equal to 1000"],
+      ['CreateKey', { Description: 'd'.repeat(8193) }, "1 validation error detected: Value at 'description' failed to satisfy constraint: Member must have length between 1 and 8192"],
+      ['CreateKey', { Description: 'd'.repeat(8192) }, 'OK'],
+      ['ReplicateKey', { KeyId: primary, ReplicaRegion: 'r'.repeat(32) }, "Region \"rrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrr\" is not served by this emulator (it serves us-east-1, us-west-2, eu-west-1)."],
+      ['ReplicateKey', { KeyId: primary, ReplicaRegion: 'r'.repeat(33) }, "1 validation error detected: Value at 'replicaRegion' failed to satisfy constraint: Member must have length between 1 and 32"],
+      ['ReplicateKey', { KeyId: primary, ReplicaRegion: 'eu-west-1', Description: 'd'.repeat(8192) }, 'OK'],
+      ['ReplicateKey', { KeyId: primary, ReplicaRegion: 'us-west-2', Description: 'd'.repeat(8193) }, "1 validation error detected: Value at 'description' failed to satisfy constraint: Member must have length between 1 and 8192"],
+      ['ScheduleKeyDeletion', { KeyId: doomed, PendingWindowInDays: 31 }, "1 validation error detected: Value '31' at 'pendingWindowInDays' failed to satisfy constraint: Member must have value less than or equal to 30"],
+      ['ScheduleKeyDeletion', { KeyId: doomed, PendingWindowInDays: 30 }, 'OK'],
+      ['CreateAlias', { AliasName: `alias/${'a'.repeat(251)}`, TargetKeyId: symmetricArn }, "1 validation error detected: Value at 'aliasName' failed to satisfy constraint: Member must have length between 1 and 256"],
+      ['CreateAlias', { AliasName: `alias/${'a'.repeat(250)}`, TargetKeyId: symmetricArn }, 'OK'],
+      ['UpdateAlias', { AliasName: `alias/${'a'.repeat(251)}`, TargetKeyId: symmetricArn }, "1 validation error detected: Value at 'aliasName' failed to satisfy constraint: Member must have length between 1 and 256"],
+      ['UpdateAlias', { AliasName: `alias/${'a'.repeat(250)}`, TargetKeyId: symmetricArn }, 'OK'],
+      ['DeleteAlias', { AliasName: `alias/${'a'.repeat(251)}` }, "1 validation error detected: Value at 'aliasName' failed to satisfy constraint: Member must have length between 1 and 256"],
+      ['DeleteAlias', { AliasName: `alias/${'a'.repeat(250)}` }, 'OK'],
     ]
     for (const [operation, input, expected] of cases) {
       const { __type, message } = await answer(operation, input)
-      if (expected.endsWith('Exception')) expect(__type, `${operation} ${JSON.stringify(input).length}`).toBe(expected)
-      else expect([__type, message], operation).toEqual(['ValidationException', expected])
+      if (expected === 'OK') expect(__type, `${operation} ${JSON.stringify(input).slice(0, 60)}: ${message}`).toBeUndefined()
+      else if (expected.endsWith('Exception')) expect(__type, `${operation} ${JSON.stringify(input).length}`).toBe(expected)
+      else expect([__type, message], `${operation} ${JSON.stringify(input).slice(0, 60)}`).toEqual(['ValidationException', expected])
     }
   })
 
