@@ -342,6 +342,7 @@ describe('KMS operations through the real SDK', () => {
 
     const [a, b] = [await region.send(new GenerateRandomCommand({ NumberOfBytes: 32 })), await region.send(new GenerateRandomCommand({ NumberOfBytes: 1024 }))]
     expect([a.Plaintext!.length, b.Plaintext!.length]).toEqual([32, 1024])
+    expect((await region.send(new GenerateRandomCommand({ NumberOfBytes: 1 }))).Plaintext).toHaveLength(1)
     expect(Buffer.from(a.Plaintext!).equals(Buffer.from(b.Plaintext!.subarray(0, 32)))).toBe(false)
     const keyStore = await kmsFailure(region.send(new GenerateRandomCommand({ NumberOfBytes: 8, CustomKeyStoreId: 'cks-1234567890abcdef0' })))
     expect([keyStore.name, keyStore.message]).toEqual(['UnsupportedOperationException', 'The KMS emulator has no custom key stores.'])
