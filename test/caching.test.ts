@@ -33,6 +33,7 @@ import {
   type Keyring,
   type MaterialsManager,
 } from '../src/index.js'
+import { isAllZero } from '../src/format/bytes.js'
 import { parseHeader, serializeHeaderBody } from '../src/format/header.js'
 import { suiteFromOption } from '../src/suites.js'
 import { startKmsEmulator, type KmsEmulator } from '../src/testing/index.js'
@@ -65,7 +66,6 @@ function recording(inner: MaterialsManager = new DefaultMaterialsManager(aesKeyr
   return { manager, seen }
 }
 
-const isZero = (bytes: Uint8Array): boolean => bytes.every((byte) => byte === 0)
 
 /** A cache entry of partition "p", live from 0 to 1000, holding `materials` (its data key and whatever else). */
 const cacheEntry = (operation: 'encrypt' | 'decrypt', materials: object): CacheEntry => ({
@@ -742,14 +742,14 @@ describe('zeroing and ownership of cached data keys', () => {
     const cmm = new CachingMaterialsManager({ materialsManager: manager, maxAge: 1000, clock: now })
     const first = await encrypt(cmm, KIB, { encryptionContext: context })
     const cached = seen.encryptKeys[0] as Uint8Array
-    expect(isZero(cached)).toBe(false)
+    expect(isAllZero(cached)).toBe(false)
     const second = await encrypt(cmm, KIB, { encryptionContext: context })
-    expect(isZero(cached)).toBe(false)
+    expect(isAllZero(cached)).toBe(false)
     for (const { ciphertext } of [first, second]) expect(Buffer.from((await decrypt(aesKeyring(), ciphertext)).plaintext).equals(Buffer.from(KIB))).toBe(true)
     state.now = 1000
     await encrypt(cmm, KIB, { encryptionContext: context }) // finds the entry expired
-    expect(isZero(cached)).toBe(true)
-    expect(isZero(seen.encryptKeys[1] as Uint8Array)).toBe(false)
+    expect(isAllZero(cached)).toBe(true)
+    expect(isAllZero(seen.encryptKeys[1] as Uint8Array)).toBe(false)
   })
 
   it('reaching a usage limit zeroes the key at once; so do capacity evictions, replacement and clear()', async () => {
@@ -759,11 +759,11 @@ describe('zeroing and ownership of cached data keys', () => {
     const cmm = new CachingMaterialsManager({ materialsManager: manager, cache, maxAge: 60_000, maxMessagesEncrypted: 2 })
     await encrypt(cmm, KIB, { encryptionContext: { n: '0' } })
     await encrypt(cmm, KIB, { encryptionContext: { n: '0' } }) // second message: limit reached, evicted now
-    expect(isZero(seen.encryptKeys[0] as Uint8Array)).toBe(true)
+    expect(isAllZero(seen.encryptKeys[0] as Uint8Array)).toBe(true)
     for (const n of ['1', '2', '3']) await encrypt(cmm, KIB, { encryptionContext: { n } }) // capacity 2: '1' is evicted
-    expect(seen.encryptKeys.slice(1).map(isZero)).toEqual([true, false, false])
+    expect(seen.encryptKeys.slice(1).map(isAllZero)).toEqual([true, false, false])
     cache.clear()
-    expect(seen.encryptKeys.every(isZero)).toBe(true)
+    expect(seen.encryptKeys.every(isAllZero)).toBe(true)
     expect(events.filter((event) => event.type === 'evict').map((event) => (event as { reason: string }).reason)).toEqual([
       'limit',
       'capacity',
@@ -781,9 +781,9 @@ describe('zeroing and ownership of cached data keys', () => {
     cache.put('id', first)
     cache.put('id', second)
     expect(events).toEqual([{ type: 'evict', operation: 'decrypt', partition: 'p', reason: 'replaced' }])
-    expect([isZero(first.materials.plaintextDataKey), first.evicted]).toEqual([true, true])
+    expect([isAllZero(first.materials.plaintextDataKey), first.evicted]).toEqual([true, true])
     expect(cache.get('id', 10)).toBe(second)
-    expect(isZero(second.materials.plaintextDataKey)).toBe(false)
+    expect(isAllZero(second.materials.plaintextDataKey)).toBe(false)
     // An entry held under two ids leaves once: one eviction, one event.
     cache.put('other', second)
     cache.clear()
@@ -818,11 +818,11 @@ describe('zeroing and ownership of cached data keys', () => {
     await decrypt(cmm, (messages[3] as { ciphertext: Uint8Array }).ciphertext)
     state.now = 1200 // the first three are expired, the fourth is not
     await decrypt(cmm, (messages[3] as { ciphertext: Uint8Array }).ciphertext) // a hit; the lookup prunes the tail
-    expect(seen.decryptKeys.map(isZero)).toEqual([true, true, true, false])
+    expect(seen.decryptKeys.map(isAllZero)).toEqual([true, true, true, false])
     expect(cache.stats().size).toBe(1)
     cache.prune(1500)
     expect(cache.stats().size).toBe(0)
-    expect(seen.decryptKeys.every(isZero)).toBe(true)
+    expect(seen.decryptKeys.every(isAllZero)).toBe(true)
   })
 
   it('on the default clock, entries nobody asks for again are evicted and zeroed once they expire', async () => {
@@ -835,7 +835,7 @@ describe('zeroing and ownership of cached data keys', () => {
     expect(seen.encryptKeys.length + seen.decryptKeys.length).toBe(2)
     await untilEmpty(cache)
     expect(cache.stats().size).toBe(0)
-    expect([...seen.encryptKeys, ...seen.decryptKeys].every(isZero)).toBe(true)
+    expect([...seen.encryptKeys, ...seen.decryptKeys].every(isAllZero)).toBe(true)
     expect(events.filter((event) => event.type === 'evict').map((event) => (event as { reason: string }).reason)).toEqual(['expired', 'expired'])
   })
 
@@ -963,7 +963,7 @@ describe('zeroing and ownership of cached data keys', () => {
     const cmm = new CachingMaterialsManager({ materialsManager: manager, maxAge: 60_000, maxMessagesEncrypted: 1 })
     for (let i = 0; i < 3; i++) await encrypt(cmm, KIB, { encryptionContext: context })
     expect(seen.encrypt).toBe(3)
-    expect(seen.encryptKeys.every(isZero)).toBe(true)
+    expect(seen.encryptKeys.every(isAllZero)).toBe(true)
     expect(cmm.cache.stats().size).toBe(0)
   })
 
@@ -980,7 +980,7 @@ describe('zeroing and ownership of cached data keys', () => {
     const late = new CachingMaterialsManager({ materialsManager: slow, maxAge: 1000, clock: now })
     const { ciphertext } = await encrypt(late, KIB)
     expect(late.cache.stats().size).toBe(0)
-    expect(isZero(seen.encryptKeys[0] as Uint8Array)).toBe(true)
+    expect(isAllZero(seen.encryptKeys[0] as Uint8Array)).toBe(true)
     await decrypt(aesKeyring(), ciphertext)
 
     const switching: MaterialsManager = {
@@ -990,7 +990,7 @@ describe('zeroing and ownership of cached data keys', () => {
     const wrong = new CachingMaterialsManager({ materialsManager: switching, maxAge: 1000 })
     expect(await codeOf(encrypt(wrong, KIB, { algorithmSuite: 0x0478 }))).toBe('INVALID_CONFIGURATION')
     expect(wrong.cache.stats().size).toBe(0)
-    expect(isZero(seen.encryptKeys[1] as Uint8Array)).toBe(true)
+    expect(isAllZero(seen.encryptKeys[1] as Uint8Array)).toBe(true)
   })
 
   it('a zero-capacity cache keeps nothing and still serves every request', async () => {
@@ -998,7 +998,7 @@ describe('zeroing and ownership of cached data keys', () => {
     const cmm = new CachingMaterialsManager({ materialsManager: manager, cache: new LocalMaterialsCache({ capacity: 0 }), maxAge: 60_000 })
     const results = await Promise.all(Array.from({ length: 5 }, () => encrypt(cmm, KIB, { encryptionContext: context })))
     expect(seen.encrypt).toBe(5)
-    expect(seen.encryptKeys.every(isZero)).toBe(true)
+    expect(seen.encryptKeys.every(isAllZero)).toBe(true)
     for (const { ciphertext } of results) await decrypt(aesKeyring(), ciphertext)
   })
 
@@ -1297,7 +1297,7 @@ describe('LocalMaterialsCache on its own', () => {
     expect(cache.get('id', 99)).toBe(live) // now the most recently used: outside the pruned tail
     expect(cache.get('id', 100)).toBeUndefined()
     expect(live.evicted).toBe(true)
-    expect(isZero(live.materials.plaintextDataKey)).toBe(true)
+    expect(isAllZero(live.materials.plaintextDataKey)).toBe(true)
     expect(events).toEqual([{ type: 'evict', operation: 'encrypt', partition: 'p', reason: 'expired' }])
   })
 

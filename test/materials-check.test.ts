@@ -22,6 +22,7 @@ import {
   MultiKeyring,
   RequiredEncryptionContextMaterialsManager,
 } from '../src/index.js'
+import { isAllZero } from '../src/format/bytes.js'
 import { suiteFromOption } from '../src/suites.js'
 import { dbeSuite } from '../src/suites-dbe.js'
 import { nodeBackend } from '../src/backend/node.js'
@@ -32,7 +33,6 @@ import { chunked, readAll } from './helpers/web-streams.js'
 const keyring = aesKeyring()
 const inner = new DefaultMaterialsManager(keyring)
 const plaintext = new Uint8Array(3000).fill(9)
-const isZero = (bytes: Uint8Array): boolean => bytes.every((byte) => byte === 0)
 
 type Change<M> = (materials: M) => unknown
 
@@ -86,7 +86,7 @@ describe('encryption materials of a custom manager (suite 0x0578)', () => {
     const { manager, keys } = changing(change)
     expect(await codeOf(encrypt(manager, plaintext, { encryptionContext: { purpose: 'test' } }))).toBe(code)
     expect(await codeOf(readAll(chunked(plaintext, 1000).pipeThrough(encryptStream(manager))))).toBe(code)
-    expect(keys.every(isZero)).toBe(true)
+    expect(keys.every(isAllZero)).toBe(true)
   })
 
   it.each(encryptCases)('%s: refused through the caching manager, which caches nothing', async (_, change, code) => {
@@ -94,7 +94,7 @@ describe('encryption materials of a custom manager (suite 0x0578)', () => {
     const caching = new CachingMaterialsManager({ materialsManager: manager, maxAge: 60_000 })
     expect(await codeOf(encrypt(caching, plaintext))).toBe(code)
     expect(caching.cache.stats().size).toBe(0)
-    expect(keys.every(isZero)).toBe(true)
+    expect(keys.every(isAllZero)).toBe(true)
   })
 
   it.each([
@@ -136,7 +136,7 @@ describe('encryption materials of a custom manager (suite 0x0578)', () => {
     const { ciphertext } = await encrypt(manager, plaintext, { encryptionContext: { purpose: 'test' } })
     expect((await decrypt(keyring, ciphertext)).plaintext).toEqual(plaintext)
     expect(keys).toHaveLength(1)
-    expect(keys.every(isZero)).toBe(true)
+    expect(keys.every(isAllZero)).toBe(true)
   })
 
   it("the header's encryption context is a frozen copy of the manager's: a change the manager makes afterwards is not seen", async () => {
@@ -176,7 +176,7 @@ describe('decryption materials of a custom manager', () => {
     const caching = new CachingMaterialsManager({ materialsManager: manager, maxAge: 60_000 })
     expect(await codeOf(decrypt(caching, ciphertext))).toBe(code)
     expect(caching.cache.stats().size).toBe(0)
-    expect(keys.every(isZero)).toBe(true)
+    expect(keys.every(isAllZero)).toBe(true)
   })
 })
 
@@ -195,7 +195,7 @@ describe('DynamoDB items', () => {
     const out = await encryptStructure({ tableName: 't', fields, materialsManager: inner, backend: nodeItemBackend, algorithmSuiteId: 0x6700 })
     const decrypting = decryptStructure({ tableName: 't', fields: out.fields, authenticate, materialsManager: manager, backend: nodeItemBackend })
     expect(await codeOf(decrypting)).toBe('KEYRING_FAILURE')
-    expect(keys.every(isZero)).toBe(true)
+    expect(keys.every(isAllZero)).toBe(true)
   })
 
   // spec (DB-ESDK decrypt-structure.md): decrypt goes on with the materials' suite, which may differ from the header's,
@@ -205,7 +205,7 @@ describe('DynamoDB items', () => {
       const out = await encryptStructure({ tableName: 't', fields, materialsManager: inner, backend: nodeItemBackend, algorithmSuiteId })
       const { manager, keys } = changing(undefined, change)
       const error = (await rejectionOf(decryptStructure({ tableName: 't', fields: out.fields, authenticate, materialsManager: manager, backend: nodeItemBackend }))) as EnvelopeError
-      expect(keys.every(isZero), `${error.code}: ${error.message}`).toBe(true)
+      expect(keys.every(isAllZero), `${error.code}: ${error.message}`).toBe(true)
       return `${error.code}: ${error.message}`
     }
     for (const algorithmSuiteId of [0x6700, 0x6701]) {
@@ -229,7 +229,7 @@ describe('DynamoDB items', () => {
     const error = await rejectionOf(encryptStructure({ tableName: 't', fields, materialsManager: manager, backend: nodeItemBackend }))
     expect(error).toMatchObject({ code: 'UNSUPPORTED_ALGORITHM_SUITE', message: '0x0478 is not a DynamoDB item suite (0x6700 or 0x6701).' })
     expect(keys).toHaveLength(1)
-    expect(keys.every(isZero)).toBe(true)
+    expect(keys.every(isAllZero)).toBe(true)
     // A suite ID that is no number is refused by the materials check, and named as such.
     const named = changing((m) => ({ ...m, suite: { ...m.suite, id: '0x6701' } }))
     expect(await rejectionOf(encryptStructure({ tableName: 't', fields, materialsManager: named.manager, backend: nodeItemBackend }))).toMatchObject({
@@ -237,7 +237,7 @@ describe('DynamoDB items', () => {
       message: 'The materials manager (or its keyring) changed the algorithm suite.',
     })
     expect(named.keys).toHaveLength(1)
-    expect(named.keys.every(isZero)).toBe(true)
+    expect(named.keys.every(isAllZero)).toBe(true)
   })
 
   it('a required key may have the reserved prefix (the table name), but never be the signing public key', async () => {
@@ -298,7 +298,7 @@ describe('a custom keyring through the default manager', () => {
     expect((error as Error).message).toMatch(/encrypted data key/i)
     expect(await codeOf(readAll(chunked(plaintext, 1000).pipeThrough(encryptStream(bad))))).toBe('KEYRING_FAILURE')
     expect(dataKeys.length).toBe(2)
-    expect(dataKeys.every(isZero)).toBe(true)
+    expect(dataKeys.every(isAllZero)).toBe(true)
   })
 
   it('a child of a multi-keyring returning a key of the wrong shape: KEYRING_FAILURE', async () => {
@@ -356,7 +356,7 @@ describe('a custom keyring through the default manager', () => {
       return { ...(m as object), plaintextDataKey: returned }
     })
     expect(await codeOf(decrypt(short, ciphertext))).toBe('KEYRING_FAILURE')
-    expect(returned !== undefined && isZero(returned)).toBe(true)
+    expect(returned !== undefined && isAllZero(returned)).toBe(true)
   })
 
   it('the context and the required keys a keyring returns are not taken on decrypt: each stays the manager\'s', async () => {
