@@ -577,6 +577,19 @@ describe('built-in managers called directly by a manager of your own', () => {
     }
   })
 
+  it("a context of your own that is not frozen: the materials hold a frozen copy, which later changes to your object do not reach", async () => {
+    const { encrypting, backend } = await captured()
+    for (const manager of managers) {
+      const encryptionContext: Record<string, string> = { tenant: 'acme', order: '1' }
+      const materials = await manager.getEncryptionMaterials({ ...encrypting, encryptionContext } as never, backend as never)
+      encryptionContext.order = '2'
+      delete encryptionContext.tenant
+      expect(Object.isFrozen(materials.encryptionContext), manager.constructor.name).toBe(true)
+      expect({ ...materials.encryptionContext }, manager.constructor.name).toEqual({ tenant: 'acme', order: '1' })
+      materials.plaintextDataKey.fill(0)
+    }
+  })
+
   it('the request and backend it was given, or a copy with fields changed, are accepted', async () => {
     for (const manager of managers) {
       const inFront: MaterialsManager = {
