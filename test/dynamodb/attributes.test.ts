@@ -288,6 +288,7 @@ describe('attribute serialization: refusals', () => {
     ['a repeated map key', 0x0200, '00000002 0001 00000001 61 0001 00000000 0001 00000001 61 0001 00000000', 'card: a map key appears twice.'],
     ['invalid UTF-8', 0x0001, 'c3', 'card is not valid UTF-8.'],
     ['a number that is not normalized', 0x0002, '3031', 'card holds a number not in the form DynamoDB stores (the value is not shown: it may be secret).'],
+    ['a number that is no number at all ("4111-1111")', 0x0002, '343131312d31313131', 'card holds a number not in the form DynamoDB stores (the value is not shown: it may be secret).'],
     ['a duplicate set member', 0x0101, '00000002 00000001 61 00000001 61', 'card: the set has a duplicate member.'],
     ['trailing bytes after a list', 0x0300, '00000000 00', 'card: 1 byte follows the value.'],
     ['trailing bytes after a map', 0x0200, '00000000 0000', 'card: 2 bytes follow the value.'],
