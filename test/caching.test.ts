@@ -66,7 +66,6 @@ function recording(inner: MaterialsManager = new DefaultMaterialsManager(aesKeyr
   return { manager, seen }
 }
 
-
 /** A cache entry of partition "p", live from 0 to 1000, holding `materials` (its data key and whatever else). */
 const cacheEntry = (operation: 'encrypt' | 'decrypt', materials: object): CacheEntry => ({
   operation,

@@ -577,7 +577,7 @@ describe('built-in managers called directly by a manager of your own', () => {
     }
   })
 
-  it("a context of your own that is not frozen: the materials hold a frozen copy, which later changes to your object do not reach", async () => {
+  it('a context of your own that is not frozen: the materials hold a frozen copy, which later changes to your object do not reach', async () => {
     const { encrypting, backend } = await captured()
     for (const manager of managers) {
       const encryptionContext: Record<string, string> = { tenant: 'acme', order: '1' }
