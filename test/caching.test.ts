@@ -431,7 +431,8 @@ describe('with the KMS emulator counting calls', () => {
     for (let i = 0; i < 12; i++) await encrypt(exact, KIB, { algorithmSuite: 0x0478 }) // 4 x 1 KiB per data key
     expect(generateCalls()).toBe(3)
     kms.resetCalls()
-    const short = new CachingMaterialsManager({ keyring, maxAge: 60_000, maxBytesEncrypted: 4095 })
+    const shortEvents: CacheEvent[] = []
+    const short = new CachingMaterialsManager({ keyring, maxAge: 60_000, maxBytesEncrypted: 4095, cache: new LocalMaterialsCache({ capacity: 10, onEvent: (event) => shortEvents.push(event) }) })
     const uses = new Map<string, number>()
     for (let i = 0; i < 12; i++) {
       const key = dataKeyOf((await encrypt(short, KIB, { algorithmSuite: 0x0478 })).header.encryptedDataKeys)
@@ -439,6 +440,8 @@ describe('with the KMS emulator counting calls', () => {
     }
     expect(generateCalls()).toBe(4)
     expect([...uses.values()]).toEqual([3, 3, 3, 3])
+    // An entry that cannot take the next message is evicted for its limit before a new data key is fetched.
+    expect(shortEvents.filter((event) => event.type === 'evict').map((event) => (event as { reason: string }).reason)).toEqual(['limit', 'limit', 'limit'])
     // A message larger than the limit is never cached.
     kms.resetCalls()
     const tiny = new CachingMaterialsManager({ keyring, maxAge: 60_000, maxBytesEncrypted: 1000 })
@@ -770,6 +773,29 @@ describe('zeroing and ownership of cached data keys', () => {
       'deleted',
     ])
     expect(cache.stats()).toMatchObject({ size: 0, evictions: 4, misses: 4, hits: 1 })
+  })
+
+  it('an entry a cache of your own hands out expired (its get does not check) is evicted as expired and zeroed, not used', async () => {
+    const { manager, seen } = recording()
+    const state = { now: 0 }
+    const inner = new LocalMaterialsCache({ capacity: 10 })
+    const evictions: string[] = []
+    const lax: MaterialsCache = {
+      ready: () => inner.ready(),
+      get: (id) => inner.get(id, 0),
+      put: (id, entry) => inner.put(id, entry),
+      evict: (id, entry, reason) => (evictions.push(reason), inner.evict(id, entry, reason)),
+      record: (event) => inner.record(event),
+      stats: () => inner.stats(),
+    }
+    const cmm = new CachingMaterialsManager({ materialsManager: manager, cache: lax, maxAge: 1000, clock: () => state.now })
+    const first = await encrypt(cmm, KIB, { encryptionContext: context })
+    state.now = 1000
+    const second = await encrypt(cmm, KIB, { encryptionContext: context })
+    expect(seen.encrypt).toBe(2)
+    expect(dataKeyOf(second.header.encryptedDataKeys)).not.toBe(dataKeyOf(first.header.encryptedDataKeys))
+    expect(evictions).toEqual(['expired'])
+    expect(isAllZero(seen.encryptKeys[0] as Uint8Array)).toBe(true)
   })
 
   it('an entry put under an id already held replaces it: the old one is evicted as "replaced" and zeroed', async () => {
