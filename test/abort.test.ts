@@ -108,6 +108,19 @@ describe('the signal option of one-shot encrypt and decrypt', () => {
     expect(getEventListeners(signal, 'abort')).toHaveLength(0) // each call let go of it
   })
 
+  it('a signal every earlier call let go of still aborts the next call that takes it', async () => {
+    const controller = new AbortController()
+    const { ciphertext } = await encrypt(keyring, 'hello', { signal: controller.signal })
+    await decrypt(keyring, ciphertext, { signal: controller.signal })
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0)
+    const { keyring: held, release } = heldKeyring(keyring)
+    const outcome = encrypt(held, 'hello', { signal: controller.signal })
+    await after(20)
+    controller.abort()
+    expect(((await withinASecond(outcome)) as EnvelopeError).code).toBe('ABORTED')
+    release()
+  })
+
   it.each(['encrypt', 'decrypt'] as const)('%s aborted while the keyring works rejects at once; the late data key is zeroed', async (call) => {
     const { ciphertext } = await encrypt(keyring, 'hello')
     const { keyring: held, release } = heldKeyring(keyring)
