@@ -1192,10 +1192,14 @@ describe("the browser entry's one-shot input in pieces: a ReadableStream that is
   it('is read through a reader of its own: encrypt and decrypt round trip, and the caller keeps its chunks', async () => {
     const browser = await import('../src/browser.js')
     const chunks = [bytes(3000), bytes(5000).fill(9)]
-    const { ciphertext } = await browser.encrypt(keyring, safariStream(chunks).stream as never, { frameLength: 1024 })
-    const { plaintext } = await browser.decrypt(keyring, safariStream([ciphertext.slice(0, 100), ciphertext.slice(100)]).stream as never)
+    const input = safariStream(chunks).stream
+    const { ciphertext } = await browser.encrypt(keyring, input as never, { frameLength: 1024 })
+    const sealed = safariStream([ciphertext.slice(0, 100), ciphertext.slice(100)]).stream
+    const { plaintext } = await browser.decrypt(keyring, sealed as never)
     expect(plaintext).toEqual(new Uint8Array([...chunks[0]!, ...chunks[1]!]))
     expect(chunks[1]!.every((byte) => byte === 9)).toBe(true)
+    // Read to the end, each stream is let go of: no reader holds it.
+    expect([input.locked, sealed.locked]).toEqual([false, false])
   })
 
   it('the caller keeps its chunks when they are Node Buffers (where this build runs on Node, Bun or Deno), whose slice() is no copy', async () => {
