@@ -319,7 +319,7 @@ describe('item materials: their secrets are zeroed once the item is done', () =>
 })
 
 describe('item keys: what is derived is zeroed once the item is done', () => {
-  it('the commit key, the field root key, and every field key and nonce, after encrypt and after a decrypt that succeeds or fails', async () => {
+  it('the commit key, the field root key, and every field key and nonce, after encrypt and after a decrypt that succeeds or fails; every AES-GCM key made is disposed of', async () => {
     const derived: Uint8Array[] = []
     const streams: Uint8Array[] = []
     const recording: ItemBackend = {
@@ -335,7 +335,15 @@ describe('item keys: what is derived is zeroed once the item is done', () => {
         streams.push(stream)
         return stream
       },
+      aeadKey: (key) => {
+        const aead = nodeItemBackend.aeadKey(key) as AeadKey
+        const dispose = aead.dispose?.bind(aead)
+        aeadKeys.made++
+        aead.dispose = () => (aeadKeys.disposed++, dispose?.())
+        return aead
+      },
     }
+    const aeadKeys = { made: 0, disposed: 0 }
     const manager = new DefaultMaterialsManager(aesKeyring())
     const fields = [field('pk', { S: 'k' }, 'SIGN_ONLY'), field('card', { S: '4111' }, 'ENCRYPT_AND_SIGN'), field('pin', { N: '1234' }, 'ENCRYPT_AND_SIGN')]
     const decrypting = (stored: Map<string, Terminal>) =>
@@ -350,6 +358,10 @@ describe('item keys: what is derived is zeroed once the item is done', () => {
     expect(streams.map((bytes) => bytes.length)).toEqual([96, 96])
     expect(derived.length).toBeGreaterThanOrEqual(3 * 2 + streams.length)
     for (const [index, bytes] of derived.entries()) expect(bytes.every((byte) => byte === 0), `derived ${index}`).toBe(true)
+    // Every AES-GCM key made for the item is disposed of (its copy of the key zeroed): the attributes' keys, and the
+    // keys intermediate wrapping seals and opens the data key with. One lives on: the raw AES keyring's own.
+    expect(aeadKeys.made).toBeGreaterThanOrEqual(4 + 3)
+    expect(aeadKeys.made - aeadKeys.disposed).toBe(1)
   })
 })
 
