@@ -91,6 +91,31 @@ describe('WebCrypto backend primitives against node:crypto', () => {
     )
   })
 
+  it.each(['imported', 'refused'] as const)('an AES-GCM key keeps no copy of its bytes once WebCrypto has %s them; the caller\'s stay as they were', async (outcome) => {
+    const original = globalThis.crypto
+    const given: Uint8Array[] = []
+    const importKey = (...args: Parameters<SubtleCrypto['importKey']>) => {
+      const data = args[1] as ArrayBuffer | ArrayBufferView
+      given.push(ArrayBuffer.isView(data) ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : new Uint8Array(data))
+      return outcome === 'imported' ? original.subtle.importKey(...args) : Promise.reject(new DOMException('no', 'DataError'))
+    }
+    const subtle = new Proxy(original.subtle, { get: (target, name) => (name === 'importKey' ? importKey : Reflect.get(target, name).bind(target)) })
+    Object.defineProperty(globalThis, 'crypto', { value: { subtle, getRandomValues: original.getRandomValues.bind(original) }, configurable: true })
+    try {
+      const key = bytes(32, 7)
+      const aead = webCryptoBackend.aeadKey(key) as AsyncAeadKey
+      const sealing = aead.seal(new Uint8Array(12), new Uint8Array(0), bytes(3, 1), new Uint8Array(19), 0)
+      if (outcome === 'imported') await sealing
+      else await rejectionOf(sealing)
+      expect(given).toHaveLength(1)
+      expect(given[0]).toHaveLength(32)
+      expect(isAllZero(given[0]!)).toBe(true)
+      expect(equal(key, bytes(32, 7))).toBe(true)
+    } finally {
+      Object.defineProperty(globalThis, 'crypto', { value: original, configurable: true })
+    }
+  })
+
   it.each([16, 24, 32])('AES-%i-GCM seals as node:crypto does, opens its output, and refuses tampering', async (keyLength) => {
     const key = bytes(keyLength, 9)
     const ours = webCryptoBackend.aeadKey(key) as AsyncAeadKey
