@@ -628,6 +628,11 @@ describe('fault injection', () => {
     expect([faults.delayFor('Decrypt', 'us-west-2'), faults.delayFor('Encrypt', 'us-west-2')]).toEqual([68, 1])
     faults.latency(0, null as never)
     expect(faults.delayFor('Decrypt', 'us-west-2')).toBe(0)
+    // clear() takes every latency rule away too.
+    faults.latency(30, { operation: 'Decrypt' })
+    faults.latency(5)
+    faults.clear()
+    expect([faults.delayFor('Decrypt', 'us-west-2'), faults.delayFor('Encrypt', 'us-east-1')]).toEqual([0, 0])
   })
 
   it('throttle(0) sets nothing; a throttle counts down only on calls its filter matches', () => {
