@@ -13,6 +13,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vites
 import { nodeBackend } from '../src/backend/node.js'
 import {
   OFF_THREAD_SIGNING_MIN,
+  offThreadJobsPending,
   offThreadSigningCounts,
   signingThreadReady,
   startOffThreadSignature,
@@ -187,6 +188,7 @@ describe('jobs the thread cannot finish', () => {
     const before = { ...offThreadSigningCounts }
     expect(await roundTrip(stoppingMidway)).toBe(true)
     expect(countsSince(before)).toEqual({ signed: 0, fellBack: 1 })
+    expect(offThreadJobsPending()).toBe(0) // the lost thread's job is not kept waiting for an answer
     expect(await signingThreadReady()).toBe(true)
     expect(await roundTrip(startOffThreadSignature)).toBe(true)
     expect(countsSince(before)).toEqual({ signed: 1, fellBack: 1 })
@@ -243,7 +245,9 @@ describe('jobs the thread cannot finish', () => {
   })
 
   it('a key that cannot be sent to the thread is refused (undefined: sign inline), and the thread stays usable', async () => {
+    const pending = offThreadJobsPending() // jobs of the tests before may still wait for the thread
     expect(startOffThreadSignature('P-384', () => privateKey, OFF_THREAD_SIGNING_MIN)).toBeUndefined()
+    expect(offThreadJobsPending()).toBe(pending)
     const next = startOffThreadSignature('P-384', privateKey, OFF_THREAD_SIGNING_MIN) as OffThreadSignature
     next.publish(new Uint8Array(OFF_THREAD_SIGNING_MIN), 0, OFF_THREAD_SIGNING_MIN)
     expect(await next.finish()).toBeInstanceOf(Uint8Array)
