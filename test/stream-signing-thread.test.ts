@@ -197,6 +197,7 @@ describe('a thread that stops mid-stream', () => {
     expect((error as EnvelopeError).code).toBe('INTERNAL_ERROR')
     expect((await rejectionOf(reading) as EnvelopeError).code).toBe('INTERNAL_ERROR')
     expect(offThreadSigningCounts.streamsSigned).toBe(before)
+    expect(openStreamJobs()).toBe(0) // the lost thread's jobs are all let go of
     // Stopped by the tests rather than failed: it starts again.
     expect(await signingThreadReady()).toBe(true)
     const { onThread } = await encryptStreamed(plaintextOf(5000), 1000, {})
