@@ -14,7 +14,7 @@ import { ALGORITHM_SUITE_IDS, suiteFromOption } from '../src/suites.js'
 import { dbeSuite } from '../src/suites-dbe.js'
 import { decryptStreamWith } from '../src/stream-decrypt.js'
 import { encryptStreamWith } from '../src/stream-encrypt.js'
-import { bufferKeyring, rejectionOf, rsaKeyring } from './helpers/fixtures.js'
+import { bufferKeyring, countingAeadKeys, rejectionOf, rsaKeyring } from './helpers/fixtures.js'
 import { chunked, readAll } from './helpers/web-streams.js'
 
 const KEY = Uint8Array.from({ length: 32 }, (_, i) => i + 1)
@@ -29,25 +29,7 @@ function seal(key: AeadKey): Uint8Array {
 }
 
 /** nodeBackend, counting the AES-GCM keys it makes and the ones disposed. */
-function countingBackend(): { backend: CryptoBackend; live: () => number; made: () => number } {
-  let made = 0
-  let disposed = 0
-  const counted = (aead: AeadKey): AeadKey => {
-    made++
-    const dispose = aead.dispose?.bind(aead)
-    aead.dispose = () => {
-      disposed++
-      dispose?.()
-    }
-    return aead
-  }
-  const backend: CryptoBackend = {
-    ...nodeBackend,
-    aeadKey: (key) => counted(nodeBackend.aeadKey(key) as AeadKey),
-    adoptAeadKey: (key) => counted(nodeBackend.adoptAeadKey?.(key) as AeadKey),
-  }
-  return { backend, live: () => made - disposed, made: () => made }
-}
+const countingBackend = () => countingAeadKeys(nodeBackend)
 
 /** `backend` (node:crypto's HKDF) keeping every key it derives, to see them zeroed. */
 function recordingDerivedKeys(backend: CryptoBackend): { backend: CryptoBackend; derived: Uint8Array[] } {

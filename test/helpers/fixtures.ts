@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process'
 import { createCipheriv, createDecipheriv, generateKeyPairSync, randomBytes } from 'node:crypto'
 import { expect, vi } from 'vitest'
+import type { AeadKey, AsyncAeadKey, CryptoBackend } from '../../src/backend/types.js'
 import {
   ALGORITHM_SUITE_IDS,
   RawAesKeyring,
@@ -20,6 +21,27 @@ export function policyFor(suiteId: number): CommitmentPolicy {
 }
 
 export const suites = [...ALGORITHM_SUITE_IDS]
+
+/** `base` counting the AES-GCM keys it makes and the ones disposed of (`live`: made and not yet disposed of). */
+export function countingAeadKeys<B extends CryptoBackend>(base: B): { backend: B; live: () => number; made: () => number } {
+  let made = 0
+  let disposed = 0
+  const counted = (aead: AeadKey | AsyncAeadKey): AeadKey | AsyncAeadKey => {
+    made++
+    const dispose = aead.dispose?.bind(aead)
+    aead.dispose = () => {
+      disposed++
+      dispose?.()
+    }
+    return aead
+  }
+  const backend: B = {
+    ...base,
+    aeadKey: (key: Uint8Array) => counted(base.aeadKey(key)),
+    ...(base.adoptAeadKey === undefined ? {} : { adoptAeadKey: (key: Uint8Array) => counted((base.adoptAeadKey as NonNullable<B['adoptAeadKey']>)(key)) }),
+  }
+  return { backend, live: () => made - disposed, made: () => made }
+}
 
 export function aesKeyring(bytes = 32, name = 'key-1', fill = 7): RawAesKeyring {
   return new RawAesKeyring({ keyNamespace: 'test', keyName: name, wrappingKey: new Uint8Array(bytes).fill(fill) })
