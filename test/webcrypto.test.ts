@@ -34,7 +34,7 @@ import {
   type KmsClientLike,
   type MaterialsManager,
 } from '../src/index.js'
-import { COMMITTING, SIGNING, rejectionOf, withoutSubtle } from './helpers/fixtures.js'
+import { COMMITTING, SIGNING, rejectionOf, withoutSubtle, withSubtleMethod } from './helpers/fixtures.js'
 import { katKms, KMS_RSA_KAT } from './helpers/kms-rsa-kat.js'
 import { aesKey, decryptPolicyFor, KEY_NAMESPACE, keyNameOf, officialDecrypt, officialEncrypt, officialKeyring } from './helpers/official.js'
 
@@ -92,28 +92,24 @@ describe('WebCrypto backend primitives against node:crypto', () => {
   })
 
   it.each(['imported', 'refused'] as const)('an AES-GCM key keeps no copy of its bytes once WebCrypto has %s them; the caller\'s stay as they were', async (outcome) => {
-    const original = globalThis.crypto
+    const { subtle } = globalThis.crypto
     const given: Uint8Array[] = []
     const importKey = (...args: Parameters<SubtleCrypto['importKey']>) => {
       const data = args[1] as ArrayBuffer | ArrayBufferView
       given.push(ArrayBuffer.isView(data) ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : new Uint8Array(data))
-      return outcome === 'imported' ? original.subtle.importKey(...args) : Promise.reject(new DOMException('no', 'DataError'))
+      return outcome === 'imported' ? subtle.importKey(...args) : Promise.reject(new DOMException('no', 'DataError'))
     }
-    const subtle = new Proxy(original.subtle, { get: (target, name) => (name === 'importKey' ? importKey : Reflect.get(target, name).bind(target)) })
-    Object.defineProperty(globalThis, 'crypto', { value: { subtle, getRandomValues: original.getRandomValues.bind(original) }, configurable: true })
-    try {
-      const key = bytes(32, 7)
+    const key = bytes(32, 7)
+    await withSubtleMethod('importKey', importKey, async () => {
       const aead = webCryptoBackend.aeadKey(key) as AsyncAeadKey
       const sealing = aead.seal(new Uint8Array(12), new Uint8Array(0), bytes(3, 1), new Uint8Array(19), 0)
       if (outcome === 'imported') await sealing
       else await rejectionOf(sealing)
-      expect(given).toHaveLength(1)
-      expect(given[0]).toHaveLength(32)
-      expect(isAllZero(given[0]!)).toBe(true)
-      expect(equal(key, bytes(32, 7))).toBe(true)
-    } finally {
-      Object.defineProperty(globalThis, 'crypto', { value: original, configurable: true })
-    }
+    })
+    expect(given).toHaveLength(1)
+    expect(given[0]).toHaveLength(32)
+    expect(isAllZero(given[0]!)).toBe(true)
+    expect(equal(key, bytes(32, 7))).toBe(true)
   })
 
   it.each([16, 24, 32])('AES-%i-GCM seals as node:crypto does, opens its output, and refuses tampering', async (keyLength) => {
@@ -787,18 +783,12 @@ describe('a platform failure under the engine', () => {
 
   it("WebCrypto refusing an AES-GCM decrypt with anything but an OperationError (a failed tag) is INTERNAL_ERROR, not an altered message", async () => {
     const { ciphertext } = await encryptWith(nodeBackend, aesKeyring(), data, options)
-    const original = globalThis.crypto
+    const { subtle } = globalThis.crypto
     // The first decrypt (the keyring unwrapping the data key) is WebCrypto's own; the next (the header's tag) is refused.
-    const withDecrypt = async <T>(refusal: Error, run: () => Promise<T>): Promise<T> => {
+    const withDecrypt = <T>(refusal: Error, run: () => Promise<T>): Promise<T> => {
       let calls = 0
-      const decrypt = (...args: Parameters<SubtleCrypto['decrypt']>) => (++calls === 1 ? original.subtle.decrypt(...args) : Promise.reject(refusal))
-      const subtle = new Proxy(original.subtle, { get: (target, name) => (name === 'decrypt' ? decrypt : Reflect.get(target, name).bind(target)) })
-      Object.defineProperty(globalThis, 'crypto', { value: { subtle, getRandomValues: original.getRandomValues.bind(original) }, configurable: true })
-      try {
-        return await run()
-      } finally {
-        Object.defineProperty(globalThis, 'crypto', { value: original, configurable: true })
-      }
+      const decrypt = (...args: Parameters<SubtleCrypto['decrypt']>) => (++calls === 1 ? subtle.decrypt(...args) : Promise.reject(refusal))
+      return withSubtleMethod('decrypt', decrypt, run)
     }
     const cases: [Error, string][] = [
       [new DOMException('The operation is not supported.', 'NotSupportedError'), 'INTERNAL_ERROR'],

@@ -259,13 +259,26 @@ export async function maxListenersWarnings(body: () => Promise<void>): Promise<E
   return warnings.filter((warning) => warning.name === 'MaxListenersExceededWarning')
 }
 
-/** Runs `run` with a `crypto` that has getRandomValues only, as on a page served over plain HTTP from another host. */
-export async function withoutSubtle<T>(run: () => Promise<T>): Promise<T> {
+/** Runs `run` with `globalThis.crypto` replaced by `crypto`, then puts the platform's back. */
+async function withCrypto<T>(crypto: object, run: () => Promise<T>): Promise<T> {
   const original = globalThis.crypto
-  Object.defineProperty(globalThis, 'crypto', { value: { getRandomValues: original.getRandomValues.bind(original) }, configurable: true })
+  Object.defineProperty(globalThis, 'crypto', { value: crypto, configurable: true })
   try {
     return await run()
   } finally {
     Object.defineProperty(globalThis, 'crypto', { value: original, configurable: true })
   }
+}
+
+/** Runs `run` with a `crypto` that has getRandomValues only, as on a page served over plain HTTP from another host. */
+export function withoutSubtle<T>(run: () => Promise<T>): Promise<T> {
+  const original = globalThis.crypto
+  return withCrypto({ getRandomValues: original.getRandomValues.bind(original) }, run)
+}
+
+/** Runs `run` with crypto.subtle's method `name` replaced by `replacement`; its other methods are the platform's. */
+export function withSubtleMethod<T>(name: keyof SubtleCrypto, replacement: (...args: never[]) => unknown, run: () => Promise<T>): Promise<T> {
+  const original = globalThis.crypto
+  const subtle = new Proxy(original.subtle, { get: (target, key) => (key === name ? replacement : Reflect.get(target, key).bind(target)) })
+  return withCrypto({ subtle, getRandomValues: original.getRandomValues.bind(original) }, run)
 }
