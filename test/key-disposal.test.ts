@@ -14,6 +14,7 @@ import { ALGORITHM_SUITE_IDS, suiteFromOption } from '../src/suites.js'
 import { dbeSuite } from '../src/suites-dbe.js'
 import { decryptStreamWith } from '../src/stream-decrypt.js'
 import { encryptStreamWith } from '../src/stream-encrypt.js'
+import { isAllZero } from '../src/format/bytes.js'
 import { bufferKeyring, countingAeadKeys, rejectionOf, rsaKeyring } from './helpers/fixtures.js'
 import { chunked, readAll } from './helpers/web-streams.js'
 
@@ -302,7 +303,6 @@ function keyRecordingBackend(overrides: Partial<CryptoBackend> = {}): { backend:
   return { backend, keys }
 }
 
-const zeroed = (key: Uint8Array) => key.every((byte) => byte === 0)
 const directSuite = suiteFromOption(0x0478)
 const intermediateSuite = dbeSuite(0x6700)
 const KMS_RSA_ARN = 'arn:aws:kms:us-east-1:111122223333:key/22222222-3333-4444-5555-666666666666'
@@ -328,7 +328,7 @@ describe('keys a keyring makes are zeroed when it fails', () => {
     const error = await rejectionOf((make() as Keyring).onEncrypt(materialsOf(suite), backend))
     expect(error).toMatchObject({ code: 'KEYRING_FAILURE' })
     expect(keys).toHaveLength(count)
-    expect(keys.every(zeroed)).toBe(true)
+    expect(keys.every(isAllZero)).toBe(true)
   })
 
   it('a KMS RSA keyring whose wrapping fails leaves a data key it was given as it was, and says which key failed', async () => {
@@ -351,7 +351,7 @@ describe('keys a keyring makes are zeroed when it fails', () => {
     })
     await expect(keyring().onEncrypt(materialsOf(suite), backend)).rejects.toThrow('no AES-GCM here')
     expect(keys).toHaveLength(suite === directSuite ? 1 : 2)
-    expect(keys.every(zeroed)).toBe(true)
+    expect(keys.every(isAllZero)).toBe(true)
   })
 
   it('a raw AES keyring whose wrapping fails leaves a data key it was given as it was', async () => {
@@ -383,7 +383,7 @@ describe('keys a keyring makes are zeroed when it fails', () => {
     const materials = { ...materialsOf(intermediateSuite), plaintextDataKey: new Uint8Array(32).fill(6) }
     await expect(addIntermediateRecipient(materials, backend, async () => ({ intermediateKey, encryptedDataKey }))).rejects.toThrow('no AES-GCM here')
     expect(derived).toHaveLength(2)
-    expect([intermediateKey, ...derived, ...keys].every(zeroed)).toBe(true)
+    expect([intermediateKey, ...derived, ...keys].every(isAllZero)).toBe(true)
     // The data key it was given belongs to its maker.
     expect(materials.plaintextDataKey.every((byte) => byte === 6)).toBe(true)
   })
@@ -394,10 +394,10 @@ describe('keys a keyring makes are zeroed when it fails', () => {
     const encryptedDataKey = { providerId: 'p', providerInfo: new Uint8Array([1]), ciphertext: new Uint8Array(60) }
     const materials = { ...materialsOf(intermediateSuite), plaintextDataKey: new Uint8Array(32).fill(6) }
     await expect(addIntermediateRecipient(materials, backend, async () => ({ intermediateKey, encryptedDataKey }))).rejects.toThrow('no HKDF here')
-    expect(zeroed(intermediateKey)).toBe(true)
+    expect(isAllZero(intermediateKey)).toBe(true)
     const toOpen = new Uint8Array(32).fill(5)
     await expect(openIntermediate(materialsOf(intermediateSuite), encryptedDataKey, toOpen, backend)).rejects.toThrow('no HKDF here')
-    expect(zeroed(toOpen)).toBe(true)
+    expect(isAllZero(toOpen)).toBe(true)
   })
 
   it('intermediate unwrapping whose data key opening fails: both keys derived from the intermediate key', async () => {
@@ -415,7 +415,7 @@ describe('keys a keyring makes are zeroed when it fails', () => {
     const encryptedDataKey = { providerId: 'p', providerInfo: new Uint8Array([1]), ciphertext: new Uint8Array(60) }
     await expect(openIntermediate(materialsOf(intermediateSuite), encryptedDataKey, new Uint8Array(32).fill(5), backend)).rejects.toThrow('no AES-GCM here')
     expect(derived).toHaveLength(2)
-    expect(derived.every(zeroed)).toBe(true)
+    expect(derived.every(isAllZero)).toBe(true)
   })
 })
 

@@ -9,6 +9,7 @@ import { nodeBackend } from '../../src/backend/node.js'
 import { nodeItemBackend } from '../../src/dynamodb/node-backend.js'
 import type { ItemBackend } from '../../src/dynamodb/structured/item-backend.js'
 import { webItemBackend } from '../../src/dynamodb/web-backend.js'
+import { isAllZero } from '../../src/format/bytes.js'
 import type { AeadKey, CryptoBackend } from '../../src/backend/types.js'
 import { serializeAttribute } from '../../src/dynamodb/attributes/index.js'
 import {
@@ -313,7 +314,7 @@ describe('item materials: their secrets are zeroed once the item is done', () =>
         ...('symmetricSigningKey' in materials && materials.symmetricSigningKey !== undefined ? [materials.symmetricSigningKey] : []),
       ])
       expect(secrets).toHaveLength(6) // encrypt, decrypt, failed decrypt: a data key and a signing key each
-      for (const [index, secret] of secrets.entries()) expect(secret.every((byte) => byte === 0), `0x${algorithmSuiteId.toString(16)}: secret ${index}`).toBe(true)
+      for (const [index, secret] of secrets.entries()) expect(isAllZero(secret), `0x${algorithmSuiteId.toString(16)}: secret ${index}`).toBe(true)
     }
   })
 })
@@ -350,7 +351,7 @@ describe('item keys: what is derived is zeroed once the item is done', () => {
     // HKDF made: per call the commit key, the field root key and the raw AES keyring's own.
     expect(streams.map((bytes) => bytes.length)).toEqual([96, 96])
     expect(derived.length).toBeGreaterThanOrEqual(3 * 2 + streams.length)
-    for (const [index, bytes] of derived.entries()) expect(bytes.every((byte) => byte === 0), `derived ${index}`).toBe(true)
+    for (const [index, bytes] of derived.entries()) expect(isAllZero(bytes), `derived ${index}`).toBe(true)
     // Every AES-GCM key made for the item is disposed of (its copy of the key zeroed): the attributes' keys, and the
     // keys intermediate wrapping seals and opens the data key with. One lives on: the raw AES keyring's own.
     expect(made()).toBeGreaterThanOrEqual(4 + 3)
@@ -472,7 +473,7 @@ describe('item format: properties', () => {
       expect((error as Error).message, which).toBe(`${which} derivation failed`)
     }
     expect(rootKeys).toHaveLength(1)
-    expect(rootKeys[0]!.every((byte) => byte === 0)).toBe(true)
+    expect(isAllZero(rootKeys[0]!)).toBe(true)
   })
 
   it('when the key stream fails, encrypt and decrypt fail with its error and the field root key is zeroed', async () => {
@@ -494,7 +495,7 @@ describe('item format: properties', () => {
     const failedDecrypt = await rejectionOf(decryptStructure({ tableName: 't', fields: out.fields, authenticate: () => 'SIGN', materialsManager: new FixedMaterials(), backend: noStream }))
     expect([(failedEncrypt as Error).message, (failedDecrypt as Error).message]).toEqual(['no key stream', 'no key stream'])
     expect(rootKeys).toHaveLength(2)
-    for (const key of rootKeys) expect(key.every((byte) => byte === 0)).toBe(true)
+    for (const key of rootKeys) expect(isAllZero(key)).toBe(true)
   })
 
   it('field keys exist for offsets 0 to (2^32 - 1) / 3 only: the counter is 3 × offset in 32 bits', async () => {
@@ -599,7 +600,7 @@ describe('item format: an encrypted attribute that does not open', () => {
     flipped[3] = (flipped[3] as number) ^ 0x01
     expect(await rejectionOf(decryptTerminal(capturing, await fieldKey(nodeItemBackend, await rootKey(), 0), path, { typeId: stored.typeId, value: flipped }, 'card'))).toMatchObject({ code: 'ITEM_AUTHENTICATION_FAILED' })
     expect(outputs).toHaveLength(1)
-    expect(outputs[0]!.every((byte) => byte === 0)).toBe(true)
+    expect(isAllZero(outputs[0]!)).toBe(true)
     // Another offset (the attribute's place among the encrypted ones) or path opens nothing either.
     expect(await rejectionOf(decryptTerminal(nodeBackend, await fieldKey(nodeItemBackend, await rootKey(), 1), path, stored, 'card'))).toMatchObject({ code: 'ITEM_AUTHENTICATION_FAILED' })
     expect(await rejectionOf(decryptTerminal(nodeBackend, await fieldKey(nodeItemBackend, await rootKey(), 0), canonicalPath('t', 'other'), stored, 'card'))).toMatchObject({ code: 'ITEM_AUTHENTICATION_FAILED' })
