@@ -29,23 +29,76 @@ export interface WebDriverSession {
   close(): Promise<void>
 }
 
+/** A driver that answers: its HTTP base, and how to stop its process group. */
+interface RunningDriver {
+  base: string
+  stop(): void
+}
+
 /**
- * Starts `driver` (under `xvfb-run`, since the browser needs a display) on a free port and opens a session with
- * these capabilities. Its process group is ended by `close`.
+ * Starts `driver` (under `xvfb-run`, since the browser needs a display) on a port from `pickPort` and waits until it
+ * answers. A driver that exits first (another process took the port between `freePort` and the driver's listen, or
+ * Xvfb did not start) is started again on another port, up to `attempts` times; the error then carries what it
+ * wrote to stderr. A driver that neither answers nor exits in `answerWithinMs` is stopped and reported.
+ */
+export async function startDriverProcess(
+  driver: string,
+  { pickPort = freePort, attempts = 3, answerWithinMs = 30_000 }: { pickPort?: () => Promise<number>; attempts?: number; answerWithinMs?: number } = {},
+): Promise<RunningDriver> {
+  const failures: string[] = []
+  for (let attempt = 1; attempt <= attempts; attempt++) {
+    const port = await pickPort()
+    const child: ChildProcess = spawn('xvfb-run', ['-a', driver, `--port=${port}`], { stdio: ['ignore', 'ignore', 'pipe'], detached: true })
+    let stderr = ''
+    child.stderr?.on('data', (chunk: Buffer) => void (stderr = (stderr + chunk.toString()).slice(-2000)))
+    const exited = new Promise<{ spawnFailed: boolean; why: string }>((resolve) => {
+      child.once('error', (error) => resolve({ spawnFailed: true, why: error.message }))
+      child.once('exit', (code, signal) => resolve({ spawnFailed: false, why: `exited (${signal ?? `code ${code}`}) before answering on port ${port}` }))
+    })
+    const stop = () => {
+      try {
+        process.kill(-(child.pid as number), 'SIGTERM')
+      } catch {
+        // already gone
+      }
+    }
+    const base = `http://127.0.0.1:${port}`
+    const polling = new AbortController()
+    const outcome = await Promise.race([exited, answering(base, Date.now() + answerWithinMs, polling.signal)])
+    polling.abort()
+    if (outcome === true) return { base, stop }
+    stop()
+    if (typeof outcome !== 'string' && outcome.spawnFailed) throw new Error(`cannot start xvfb-run (apt-get install -y xvfb): ${outcome.why}`)
+    const written = stderr.trim()
+    failures.push(`attempt ${attempt}: ${typeof outcome === 'string' ? outcome : outcome.why}${written === '' ? '' : `: ${written}`}`)
+    // Only an early exit is worth another port; a driver that hung would hang again.
+    if (typeof outcome === 'string') break
+  }
+  throw new Error(`${driver} did not start:\n${failures.join('\n')}`)
+}
+
+/** Resolves true once `base` answers GET /status, or why not at `deadline`; gives up quietly once `stopped` aborts. */
+async function answering(base: string, deadline: number, stopped: AbortSignal): Promise<true | string> {
+  for (;;) {
+    try {
+      const response = await fetch(`${base}/status`, { signal: AbortSignal.any([stopped, AbortSignal.timeout(5_000)]) })
+      // Another program that holds the port may answer too, though not as a WebDriver would.
+      if (response.ok) return true
+      await response.body?.cancel()
+    } catch {
+      if (stopped.aborted) return 'stopped'
+    }
+    if (Date.now() >= deadline) return `did not answer on ${base} in time`
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+}
+
+/**
+ * Starts `driver` (see startDriverProcess) and opens a session with these capabilities. Its process group is ended
+ * by `close`.
  */
 export async function startWebDriver(driver: string, capabilities: Record<string, unknown>): Promise<WebDriverSession> {
-  const port = await freePort()
-  const child: ChildProcess = spawn('xvfb-run', ['-a', driver, `--port=${port}`], { stdio: 'ignore', detached: true })
-  let failed: Error | undefined
-  child.on('error', (error) => void (failed = new Error('cannot start xvfb-run (apt-get install -y xvfb)', { cause: error })))
-  const stop = () => {
-    try {
-      process.kill(-(child.pid as number), 'SIGTERM')
-    } catch {
-      // already gone
-    }
-  }
-  const base = `http://127.0.0.1:${port}`
+  const { base, stop } = await startDriverProcess(driver)
   const call = async (method: string, path: string, body?: unknown): Promise<unknown> => {
     const response = await fetch(`${base}${path}`, { method, headers: { 'content-type': 'application/json' }, body: body === undefined ? null : JSON.stringify(body) })
     const { value } = (await response.json()) as { value: unknown }
@@ -53,16 +106,6 @@ export async function startWebDriver(driver: string, capabilities: Record<string
     return value
   }
   try {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await call('GET', '/status')
-        break
-      } catch (error) {
-        if (failed !== undefined) throw failed
-        if (attempt === 100) throw new Error(`${driver} did not answer on port ${port}`, { cause: error })
-        await new Promise((resolve) => setTimeout(resolve, 100))
-      }
-    }
     const { sessionId } = (await call('POST', '/session', { capabilities: { alwaysMatch: capabilities } })) as { sessionId: string }
     const session = `/session/${sessionId}`
     // The tests' own limits apply instead: WebDriver's default for a script is 30 s.
