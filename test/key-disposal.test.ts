@@ -158,7 +158,7 @@ describe('message keys are disposed', () => {
     expect(made()).toBe(1) // the keyring's wrapping key only
     const [encryptionKey] = derived
     expect(encryptionKey?.length).toBe(32)
-    expect(encryptionKey?.every((byte) => byte === 0)).toBe(true)
+    expect(isAllZero(encryptionKey!)).toBe(true)
   })
 
   it('on a backend that cannot adopt a key, the derived key is zeroed once its AES-GCM key is made from it', async () => {
@@ -168,7 +168,7 @@ describe('message keys are disposed', () => {
     const { ciphertext } = await encryptWith(nodeBackend, ring, data(100), { algorithmSuite: 0x0478 })
     expect((await decryptWith(copying, ring, ciphertext)).plaintext).toEqual(data(100))
     expect(derived[0]?.length).toBe(32)
-    expect(derived[0]?.every((byte) => byte === 0)).toBe(true)
+    expect(isAllZero(derived[0]!)).toBe(true)
   })
 
   it('encrypt zeroes the derived key once its AES-GCM key is made, with or without commitment (which the header keeps)', async () => {
@@ -177,7 +177,7 @@ describe('message keys are disposed', () => {
       const { ciphertext } = await encryptWith(recording, keyring(), data(100), { algorithmSuite, commitmentPolicy })
       expect((await decryptWith(nodeBackend, keyring(), ciphertext, { commitmentPolicy })).plaintext).toEqual(data(100))
       expect(derived[0]?.length, algorithmSuite.toString(16)).toBe(32)
-      expect(derived[0]?.every((byte) => byte === 0)).toBe(true)
+      expect(isAllZero(derived[0]!)).toBe(true)
       if (algorithmSuite === 0x0478) expect(derived[1]?.some((byte) => byte !== 0)).toBe(true)
     }
   })

@@ -40,6 +40,7 @@ import {
   type Keyring,
   type MessageHeader,
 } from '../src/index.js'
+import { isAllZero } from '../src/format/bytes.js'
 import { parseHeader } from '../src/format/header.js'
 import { InputBuffer } from '../src/input-buffer.js'
 import { FRAMES_PER_TURN } from '../src/next-turn.js'
@@ -858,7 +859,7 @@ describe('stream output chunks', () => {
     const plaintext = bytes(1000)
     const foreign = (piece: Uint8Array) => {
       const whole = new Uint8Array(piece.buffer)
-      return !(whole.subarray(0, piece.byteOffset).every((byte) => byte === 0) && whole.subarray(piece.byteOffset + piece.length).every((byte) => byte === 0))
+      return !(isAllZero(whole.subarray(0, piece.byteOffset)) && isAllZero(whole.subarray(piece.byteOffset + piece.length)))
     }
     const encrypted = await run(encryptStream(keyring, { algorithmSuite: suite, frameLength: 128 }), split(plaintext, [300]))
     expect(encrypted.error).toBeUndefined()
@@ -1390,7 +1391,7 @@ describe('stream abort and cleanup', () => {
       expect(await Promise.race([ended, stillWaiting])).toBe(how === 'aborted' ? 'ABORTED' : 'the destination failed')
       release() // the keyring answers now
       await new Promise((resolve) => setTimeout(resolve, 20))
-      expect(late?.plaintextDataKey?.every((byte) => byte === 0)).toBe(true)
+      expect(isAllZero(late!.plaintextDataKey!)).toBe(true)
     },
   )
 

@@ -363,7 +363,7 @@ describe('WebCrypto backend primitives against node:crypto', () => {
         const raw = new Uint8Array([...r, ...s])
         const der = p1363ToDer(raw)
         expect(equal(derToP1363(der, 48) as Uint8Array, raw)).toBe(true)
-        expect(derToP1363(der, 32) === undefined || r.slice(0, 16).every((b) => b === 0)).toBe(true)
+        expect(derToP1363(der, 32) === undefined || isAllZero(r.slice(0, 16))).toBe(true)
       }),
     )
     // The shortest integers, a leading zero, the longest (48 bytes with a leading zero: the most content).
@@ -724,7 +724,7 @@ describe('a stream aborted while its asynchronous cipher calls are in flight', (
     await new Promise((resolve) => setTimeout(resolve, 20))
     expect(received).toEqual([])
     expect(outputs.length).toBeGreaterThan(0)
-    expect(outputs.every((out) => out.every((byte) => byte === 0))).toBe(true)
+    expect(outputs.every(isAllZero)).toBe(true)
   })
 
   it('encrypt emits no frame sealed after the abort', async () => {
