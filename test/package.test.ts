@@ -2,7 +2,7 @@
 // dist/ with tsup), the tarball is unpacked into a consumer folder as node_modules/kms-envelope, and the
 // consumer then requires it, imports it, runs its command and type-checks against it under each
 // moduleResolution TypeScript applications use. The rest of the suite tests src/; this tests what users get.
-import { execFile, spawn } from 'node:child_process'
+import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { generateKeyPairSync } from 'node:crypto'
 import { existsSync, readFileSync, statSync } from 'node:fs'
 import { cp, mkdir, mkdtemp, readdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises'
@@ -711,13 +711,13 @@ describe('the packed package', () => {
       },
       logLevel: 'silent',
     })
-    const port = await freePort()
+    // The port is given on the command line: a port taken between freePort and workerd's bind means another.
     await writeFile(
       join(folder, 'config.capnp'),
       `using Workerd = import "/workerd/workerd.capnp";
 const config :Workerd.Config = (
   services = [(name = "main", worker = .worker), (name = "internet", network = (allow = ["public", "private", "local"]))],
-  sockets = [(name = "http", address = "127.0.0.1:${port}", http = (), service = "main")],
+  sockets = [(name = "http", address = "127.0.0.1:0", http = (), service = "main")],
 );
 const worker :Workerd.Worker = (
   modules = [(name = "worker.js", esModule = embed "worker.js")],
@@ -728,20 +728,37 @@ const worker :Workerd.Worker = (
     )
     const kms = await startKmsEmulator({ regions: ['us-east-1'] })
     let dynamodb: LocalDynamoDb | undefined
-    const workerd = spawn(workerdBinary, ['serve', join(folder, 'config.capnp')], { stdio: ['ignore', 'pipe', 'pipe'] })
-    let log = ''
-    workerd.stdout.on('data', (chunk: Buffer) => (log += chunk.toString()))
-    workerd.stderr.on('data', (chunk: Buffer) => (log += chunk.toString()))
-    try {
-      const get = async (path: string): Promise<Record<string, unknown>> => {
-        const deadline = Date.now() + 20_000
-        for (;;) {
-          const response = await fetch(`http://127.0.0.1:${port}${path}`).catch((error: unknown) => error as Error)
-          if (!(response instanceof Error)) return (await response.json()) as Record<string, unknown>
-          // workerd not listening yet, or gone: it says why in its log.
-          if (workerd.exitCode !== null || Date.now() > deadline) throw new Error(`workerd: ${response.message}\n${log}`)
-          await new Promise((resolve) => setTimeout(resolve, 100))
+    /**
+     * workerd on a free port once it says it listens there; started again on another (up to three times) when the
+     * port was taken between freePort and its bind, which it says before it exits.
+     */
+    const spawned: ChildProcess[] = []
+    const startWorkerd = async (attempt = 1): Promise<{ port: number; log: () => string }> => {
+      const port = await freePort()
+      const child = spawn(workerdBinary, ['serve', join(folder, 'config.capnp'), '--socket-addr', `http=127.0.0.1:${port}`], { stdio: ['ignore', 'pipe', 'pipe'] })
+      spawned.push(child)
+      let log = ''
+      const listening = new Promise<boolean>((resolve) => {
+        const read = (chunk: Buffer) => {
+          log += chunk.toString()
+          if (log.includes(`Listening on http://127.0.0.1:${port}`)) resolve(true)
         }
+        child.stdout.on('data', read)
+        child.stderr.on('data', read)
+        child.once('exit', () => resolve(false))
+        setTimeout(() => resolve(false), 20_000).unref()
+      })
+      if (await listening) return { port, log: () => log }
+      if (attempt < 3 && log.includes('Address already in use')) return startWorkerd(attempt + 1)
+      throw new Error(`workerd did not listen on port ${port} (attempt ${attempt}):\n${log}`)
+    }
+    try {
+      const workerd = await startWorkerd()
+      const get = async (path: string): Promise<Record<string, unknown>> => {
+        const response = await fetch(`http://127.0.0.1:${workerd.port}${path}`).catch((error: Error) => {
+          throw new Error(`workerd: ${error.message}\n${workerd.log()}`)
+        })
+        return (await response.json()) as Record<string, unknown>
       }
       const outcome = await get('/')
       const made = Object.fromEntries(Object.keys(outcome.atGlobalScope as object).map((name) => [name, 'made']))
@@ -783,7 +800,7 @@ const worker :Workerd.Worker = (
       const { Item } = await dynamodb.client().send(new GetItemCommand({ TableName: 'notes', Key: { pk: { S: 'w1' } } }))
       expect((await notes.decryptItem(Item!)).body).toEqual({ S: 'note w1' })
     } finally {
-      workerd.kill()
+      for (const child of spawned) child.kill()
       await Promise.all([kms.close(), dynamodb?.close()])
     }
   })
