@@ -269,6 +269,9 @@ function openBody(
       // Checked off the main thread (where the backend can), begun before the keyrings ran and going on while
       // the frames decrypt; no plaintext is returned unless both succeed.
       signatureCheck = checkSignature(backend, curve, verificationKey, signed, signature, early)
+      // Its answer is taken once the frames are open, which may take turns of the event loop: a rejection
+      // meanwhile is not an unhandled one.
+      signatureCheck.catch(() => undefined)
     } else {
       // Verified here before decrypting: a small message would wait longer for the thread hand-off than it
       // saves, and the background check copies the message, which costs too much memory for a large one.
@@ -329,7 +332,6 @@ async function afterFrames(framesLeft: Promise<void>, result: DecryptResult, sig
     await framesLeft
   } catch (error) {
     result.plaintext.fill(0)
-    signatureCheck?.catch(() => undefined) // its answer no longer matters
     throw error
   }
   return signatureCheck === undefined ? result : afterSignature(signatureCheck, result)

@@ -8,7 +8,9 @@ import { afterEach, describe, expect, it, vi } from 'vitest'
 import { nodeBackend } from '../src/backend/node.js'
 import { webCryptoBackend } from '../src/backend/webcrypto.js'
 import { decryptWith } from '../src/decrypt.js'
+import { parseHeader } from '../src/format/header.js'
 import { DefaultMaterialsManager, decrypt, encrypt } from '../src/index.js'
+import { FRAMES_PER_TURN } from '../src/next-turn.js'
 import type { CompleteDecryptionMaterials, DecryptionRequest, Keyring, MaterialsManager } from '../src/types.js'
 import { aesKeyring, rejectionOf } from './helpers/fixtures.js'
 
@@ -176,6 +178,35 @@ describe('signature check begun before the keyrings', () => {
       const broken = { ...nodeBackend, verifyMessage: () => Promise.reject(new Error('broken verifier')) }
       const error = await rejectionOf(decryptWith(broken, aesKeyring(32, 'key-1', 8), ciphertext, {}))
       expect((error as { code?: string }).code).toBe('NO_DECRYPTABLE_KEY')
+      await new Promise((resolve) => setTimeout(resolve, 20))
+      expect(unhandled).toEqual([])
+    } finally {
+      process.off('unhandledRejection', onUnhandled)
+    }
+  })
+
+  it('a frame failing after the event loop has turned, while the check with the manager\'s key rejects: the frame\'s error and no unhandled rejection', async () => {
+    // More frames than one turn opens (FRAMES_PER_TURN), and a key from the manager that is not the early check's
+    // object, so the message is verified again with it, by a backend whose verification rejects.
+    const frameLength = 64
+    const { ciphertext } = await encrypt(keyring, new Uint8Array(300 * 1024).fill(5), { algorithmSuite: 0x0578, frameLength })
+    const tampered = Uint8Array.from(ciphertext)
+    tampered[parseHeader(ciphertext).length + FRAMES_PER_TURN * (4 + 12 + frameLength + 16) + 4 + 12]! ^= 1 // frame FRAMES_PER_TURN + 1
+    const unhandled: unknown[] = []
+    const onUnhandled = (reason: unknown): void => void unhandled.push(reason)
+    process.on('unhandledRejection', onUnhandled)
+    try {
+      let verifications = 0
+      const rejecting = {
+        ...nodeBackend,
+        verifyMessage: (...args: Parameters<typeof nodeBackend.verifyMessage>) =>
+          ++verifications === 1 ? nodeBackend.verifyMessage(...args) : Promise.reject(new Error('broken verifier')),
+      }
+      const copy = (original: KeyObject) => createPublicKey({ key: original.export({ format: 'der', type: 'spki' }), format: 'der', type: 'spki' })
+      const error = await rejectionOf(decryptWith(rejecting, managerWithKey(copy), tampered, {}))
+      expect((error as { code?: string; message?: string }).code).toBe('FRAME_AUTHENTICATION_FAILED')
+      expect((error as Error).message).toContain(`Frame ${FRAMES_PER_TURN + 1} `)
+      expect(verifications).toBe(2)
       await new Promise((resolve) => setTimeout(resolve, 20))
       expect(unhandled).toEqual([])
     } finally {
