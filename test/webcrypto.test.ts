@@ -34,7 +34,7 @@ import {
   type KmsClientLike,
   type MaterialsManager,
 } from '../src/index.js'
-import { COMMITTING, SIGNING, rejectionOf, withoutSubtle, withSubtleMethod } from './helpers/fixtures.js'
+import { COMMITTING, SIGNING, recordingAllocations, rejectionOf, withoutSubtle, withSubtleMethod } from './helpers/fixtures.js'
 import { katKms, KMS_RSA_KAT } from './helpers/kms-rsa-kat.js'
 import { aesKey, decryptPolicyFor, KEY_NAMESPACE, keyNameOf, officialDecrypt, officialEncrypt, officialKeyring } from './helpers/official.js'
 
@@ -537,15 +537,7 @@ describe('the asynchronous frame engine', () => {
     const framed = craftV1({ frameLength: 64, plaintext: Buffer.from(bytes(300)) })
     const altered = Buffer.from(framed.ciphertext)
     altered[altered.length - 1]! ^= 1
-    const allocated: Uint8Array[] = []
-    const recording: CryptoBackend = {
-      ...webCryptoBackend,
-      allocate(length) {
-        const buffer = webCryptoBackend.allocate(length)
-        allocated.push(buffer)
-        return buffer
-      },
-    }
+    const { backend: recording, allocated } = recordingAllocations(webCryptoBackend)
     expect(await codeOf(decryptWith(recording, dataKeyKeyring(framed.dataKey), altered, read))).toBe('FRAME_AUTHENTICATION_FAILED')
     expect(allocated.map((buffer) => buffer.length)).toEqual([300])
     expect(isAllZero(allocated[0]!)).toBe(true)

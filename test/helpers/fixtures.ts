@@ -43,6 +43,20 @@ export function countingAeadKeys<B extends CryptoBackend>(base: B): { backend: B
   return { backend, live: () => made - disposed, made: () => made }
 }
 
+/** `base` keeping every buffer it allocates (a one-shot decrypt's plaintext is one), to see what is left in them. */
+export function recordingAllocations<B extends CryptoBackend>(base: B): { backend: B; allocated: Uint8Array[] } {
+  const allocated: Uint8Array[] = []
+  const backend: B = {
+    ...base,
+    allocate(length: number) {
+      const buffer = base.allocate(length)
+      allocated.push(buffer)
+      return buffer
+    },
+  }
+  return { backend, allocated }
+}
+
 export function aesKeyring(bytes = 32, name = 'key-1', fill = 7): RawAesKeyring {
   return new RawAesKeyring({ keyNamespace: 'test', keyName: name, wrappingKey: new Uint8Array(bytes).fill(fill) })
 }

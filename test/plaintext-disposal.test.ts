@@ -1,0 +1,116 @@
+// A one-shot decrypt that fails after it has written plaintext returns none, and zeroes what it wrote, also what
+// cipher calls still in flight when it failed write later: on node:crypto when a frame fails in the first turn or
+// a later one, or when the signature checked in the background fails; on an asynchronous cipher (WebCrypto) when
+// the signature fails before the frames are open, without an unhandled rejection when a frame fails first.
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import { nodeBackend } from '../src/backend/node.js'
+import type { CryptoBackend } from '../src/backend/types.js'
+import { webCryptoBackend } from '../src/backend/webcrypto.js'
+import { decryptWith } from '../src/decrypt.js'
+import { encryptWith } from '../src/encrypt.js'
+import { isAllZero } from '../src/format/bytes.js'
+import { parseHeader } from '../src/format/header.js'
+import { FRAMES_PER_TURN } from '../src/next-turn.js'
+import { aesKeyring, recordingAllocations, rejectionOf } from './helpers/fixtures.js'
+
+const keyring = aesKeyring()
+const filled = (length: number) => new Uint8Array(length).fill(0x5a)
+/** `message` with its last byte (the final frame's tag, or the signature) flipped. */
+const lastByteFlipped = (message: Uint8Array) => {
+  const altered = Uint8Array.from(message)
+  altered[altered.length - 1]! ^= 1
+  return altered
+}
+
+/** What a decrypt of `ciphertext` on `base` left: its error's code, and the buffers it allocated. */
+async function failedDecrypt(base: CryptoBackend, ciphertext: Uint8Array) {
+  const { backend, allocated } = recordingAllocations(base)
+  const error = (await rejectionOf(decryptWith(backend, keyring, ciphertext))) as { code?: string }
+  // Cipher calls that were in flight have landed by now.
+  await new Promise((resolve) => setTimeout(resolve, 20))
+  return { code: error.code, allocated }
+}
+
+afterEach(() => vi.restoreAllMocks())
+
+describe('node:crypto', () => {
+  it('a frame failing in the first turn: the frames before it are zeroed', async () => {
+    const plaintext = filled(1000)
+    const { ciphertext } = await encryptWith(nodeBackend, keyring, plaintext, { algorithmSuite: 0x0478, frameLength: 100 })
+    // Unaltered, the buffer is the plaintext: the failure below has written to it.
+    const { backend, allocated } = recordingAllocations(nodeBackend)
+    expect((await decryptWith(backend, keyring, ciphertext)).plaintext).toBe(allocated[0])
+    const failed = await failedDecrypt(nodeBackend, lastByteFlipped(ciphertext))
+    expect(failed.code).toBe('FRAME_AUTHENTICATION_FAILED')
+    expect(failed.allocated.map((buffer) => buffer.length)).toEqual([1000])
+    expect(isAllZero(failed.allocated[0]!)).toBe(true)
+  })
+
+  it('a frame failing after the event loop has turned (more frames than one turn opens): all frames before it are zeroed', async () => {
+    const length = FRAMES_PER_TURN + 10
+    const { ciphertext } = await encryptWith(nodeBackend, keyring, filled(length), { algorithmSuite: 0x0478, frameLength: 1 })
+    const failed = await failedDecrypt(nodeBackend, lastByteFlipped(ciphertext))
+    expect(failed.code).toBe('FRAME_AUTHENTICATION_FAILED')
+    expect(failed.allocated.map((buffer) => buffer.length)).toEqual([length])
+    expect(isAllZero(failed.allocated[0]!)).toBe(true)
+  })
+
+  it('the signature checked in the background failing once every frame is open: the plaintext is zeroed', async () => {
+    const length = 1024 * 1024 // in the range whose check begins before the keyrings run
+    const { ciphertext } = await encryptWith(nodeBackend, keyring, filled(length), { algorithmSuite: 0x0578, frameLength: 65536 })
+    const verifyMessage = vi.spyOn(nodeBackend, 'verifyMessage')
+    const failed = await failedDecrypt(nodeBackend, lastByteFlipped(ciphertext))
+    expect(verifyMessage).toHaveBeenCalledTimes(1)
+    expect(failed.code).toBe('SIGNATURE_INVALID')
+    expect(failed.allocated.map((buffer) => buffer.length)).toEqual([length])
+    expect(isAllZero(failed.allocated[0]!)).toBe(true)
+  })
+})
+
+describe('WebCrypto (an asynchronous cipher, which verifies while the frames decrypt)', () => {
+  it('the signature failing before the frames are open: the plaintext they write is zeroed', async () => {
+    const { ciphertext } = await encryptWith(nodeBackend, keyring, filled(3000), { algorithmSuite: 0x0578, frameLength: 1000 })
+    const failed = await failedDecrypt(webCryptoBackend, lastByteFlipped(ciphertext))
+    expect(failed.code).toBe('SIGNATURE_INVALID')
+    expect(failed.allocated.map((buffer) => buffer.length)).toEqual([3000])
+    expect(isAllZero(failed.allocated[0]!)).toBe(true)
+  })
+
+  it('a frame failing while the signature is still being checked: the signature error, and no unhandled rejection', async () => {
+    const { ciphertext } = await encryptWith(nodeBackend, keyring, filled(3000), { algorithmSuite: 0x0578, frameLength: 1000 })
+    const altered = Uint8Array.from(ciphertext)
+    // A byte of the first frame's content (after its sequence number and IV): it fails, and so does the signature.
+    altered[parseHeader(ciphertext).length + 4 + 12 + 10]! ^= 1
+    let frameFailed = false
+    const slowVerification: CryptoBackend = {
+      ...webCryptoBackend,
+      aeadKey(key) {
+        const aead = webCryptoBackend.aeadKey(key) as ReturnType<CryptoBackend['aeadKey']> & { open: (...args: never[]) => Promise<boolean> }
+        const open = aead.open.bind(aead)
+        aead.open = async (...args: never[]) => {
+          const authentic = await open(...args)
+          if (!authentic) frameFailed = true
+          return authentic
+        }
+        return aead
+      },
+      async verifyMessage(...args) {
+        await vi.waitFor(() => expect(frameFailed).toBe(true))
+        await new Promise((resolve) => setTimeout(resolve, 20))
+        return webCryptoBackend.verifyMessage(...args)
+      },
+    }
+    const unhandled: unknown[] = []
+    const onUnhandled = (reason: unknown) => void unhandled.push(reason)
+    process.on('unhandledRejection', onUnhandled)
+    try {
+      const failed = await failedDecrypt(slowVerification, altered)
+      expect(frameFailed).toBe(true)
+      expect(failed.code).toBe('SIGNATURE_INVALID')
+      expect(isAllZero(failed.allocated[0]!)).toBe(true)
+      expect(unhandled).toEqual([])
+    } finally {
+      process.off('unhandledRejection', onUnhandled)
+    }
+  })
+})
