@@ -106,13 +106,39 @@ describe('signature check begun before the keyrings', () => {
     expect(verifyMessage.mock.calls[1]?.[1]).toBe(stranger)
   })
 
-  it('is not begun for a message checked before decrypting (small with a prompt keyring, or over 8 MiB)', async () => {
+  it('is not begun for a message checked before decrypting (small with a prompt keyring, or over 8 MiB), then or later', async () => {
     const verifyMessage = vi.spyOn(nodeBackend, 'verifyMessage')
     for (const size of [1000, 9 * MiB]) {
       const { ciphertext } = await signedMessage(size)
       await decrypt(keyring, ciphertext)
+      // The turn a waiting check would begin on has come and gone.
+      await new Promise((resolve) => setImmediate(resolve))
+      await new Promise((resolve) => setImmediate(resolve))
     }
     expect(verifyMessage).not.toHaveBeenCalled()
+  })
+
+  it('two small messages whose keyrings wait, the second begun once the first is checking: each check begins once', async () => {
+    const [first, second] = await Promise.all([signedMessage(1000), signedMessage(2000)])
+    const verifyMessage = vi.spyOn(nodeBackend, 'verifyMessage')
+    const heldFirst = heldKeyring(() => verifyMessage.mock.calls.length)
+    const heldSecond = heldKeyring(() => verifyMessage.mock.calls.length)
+    const decryptingFirst = decrypt(heldFirst.keyring, first.ciphertext)
+    await vi.waitFor(() => expect(verifyMessage).toHaveBeenCalledTimes(1))
+    const decryptingSecond = decrypt(heldSecond.keyring, second.ciphertext)
+    await vi.waitFor(() => expect(heldSecond.checksBeforeUnwrap).toEqual([1]))
+    await new Promise((resolve) => setImmediate(resolve))
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(verifyMessage).toHaveBeenCalledTimes(2)
+    // One check of each message, not a second one of the first.
+    const checked = verifyMessage.mock.calls.map(([, , message]) => message as Uint8Array)
+    const prefixOf = (whole: Uint8Array, part: Uint8Array) => Buffer.compare(whole.subarray(0, part.length), part) === 0
+    expect([prefixOf(first.ciphertext, checked[0]!), prefixOf(second.ciphertext, checked[1]!)]).toEqual([true, true])
+    heldFirst.release()
+    heldSecond.release()
+    expect(Buffer.compare((await decryptingFirst).plaintext, first.plaintext)).toBe(0)
+    expect(Buffer.compare((await decryptingSecond).plaintext, second.plaintext)).toBe(0)
+    expect(verifyMessage).toHaveBeenCalledTimes(2)
   })
 
   it("a manager returning another signer's key: the message is checked with that key and refused", async () => {
