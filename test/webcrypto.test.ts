@@ -580,6 +580,41 @@ describe('the asynchronous frame engine', () => {
     )
   })
 
+  it('one-shot keeps at most 64 frames, and at most 4 MiB of them, in flight at once, and fills its window again after each wait', async () => {
+    /** Frame calls in flight at most, and how many times the calls in flight went from none to one. */
+    const counted = () => {
+      const stats = { inFlight: 0, most: 0, rounds: 0 }
+      const backend = asyncAeadBackend(async (input, _out, work) => {
+        const result = work()
+        if (input.length < 100) return result // the keyring's data key and the header's tag
+        if (stats.inFlight++ === 0) stats.rounds++
+        stats.most = Math.max(stats.most, stats.inFlight)
+        await new Promise((resolve) => setImmediate(resolve))
+        stats.inFlight--
+        return result
+      })
+      return { backend, stats }
+    }
+    const cases = [
+      // 200 frames of 1000 bytes: windows of 64 frames.
+      { length: 200_000, frameLength: 1000, most: 64, rounds: 4 },
+      // 9 MiB in frames of 1 MiB: windows of 4 MiB.
+      { length: 9 * 1024 * 1024, frameLength: 1024 * 1024, most: 4, rounds: 3 },
+    ]
+    for (const { length, frameLength, most, rounds } of cases) {
+      const data = bytes(length)
+      const sealing = counted()
+      const { ciphertext } = await encryptWith(sealing.backend, aesKeyring(), data, { algorithmSuite: 0x0478, frameLength })
+      const opening = counted()
+      expect(equal((await decryptWith(opening.backend, aesKeyring(), ciphertext)).plaintext, data)).toBe(true)
+      expect({ frameLength, sealing: sealing.stats, opening: opening.stats }).toEqual({
+        frameLength,
+        sealing: { inFlight: 0, most, rounds },
+        opening: { inFlight: 0, most, rounds },
+      })
+    }
+  })
+
   it('streams: chunked input, frames in flight, and the same message bytes as one-shot', async () => {
     await fc.assert(
       fc.asyncProperty(fc.integer({ min: 0, max: 12_000 }), fc.integer({ min: 64, max: 3000 }), fc.integer({ min: 1, max: 5000 }), fc.integer(), async (length, frameLength, chunk, seed) => {
