@@ -615,6 +615,27 @@ describe('the asynchronous frame engine', () => {
     }
   })
 
+  it('one-shot encrypt whose cipher fails on one frame rejects only once every other call in flight has settled', async () => {
+    let calls = 0
+    let inFlight = 0
+    const failing = asyncAeadBackend(async (input, _out, work) => {
+      if (input.length < 100) return work() // the keyring's data key and the header's tag
+      const call = ++calls
+      inFlight++
+      try {
+        await new Promise((resolve) => setTimeout(resolve, call === 2 ? 0 : 20))
+        if (call === 2) throw new Error('cipher failure on frame 2')
+        return work()
+      } finally {
+        inFlight--
+      }
+    })
+    const error = await rejectionOf(encryptWith(failing, aesKeyring(), bytes(10_000), { algorithmSuite: 0x0478, frameLength: 1000 }))
+    expect(calls).toBe(10)
+    expect(inFlight).toBe(0)
+    expect(error).toMatchObject({ code: 'INTERNAL_ERROR', cause: { message: 'cipher failure on frame 2' } })
+  })
+
   it('streams: chunked input, frames in flight, and the same message bytes as one-shot', async () => {
     await fc.assert(
       fc.asyncProperty(fc.integer({ min: 0, max: 12_000 }), fc.integer({ min: 64, max: 3000 }), fc.integer({ min: 1, max: 5000 }), fc.integer(), async (length, frameLength, chunk, seed) => {
