@@ -19,7 +19,7 @@ import {
   startOffThreadSignature,
   stopSigningThread,
 } from '../src/backend/signing-thread.js'
-import type { CryptoBackend, OffThreadSignature } from '../src/backend/types.js'
+import type { AeadKey, CryptoBackend, OffThreadSignature } from '../src/backend/types.js'
 import { encryptWith } from '../src/encrypt.js'
 import { decrypt, encrypt } from '../src/index.js'
 import { sealBody, type StartSignature } from '../src/sync-body.js'
@@ -170,6 +170,38 @@ describe('jobs the thread cannot finish', () => {
     const { ciphertext } = await encryptWith(backend, keyring, plaintext, { algorithmSuite: 0x0578 })
     expect(signMessage).toHaveBeenCalledTimes(1)
     expect(Buffer.from((await decrypt(keyring, ciphertext)).plaintext).equals(Buffer.from(plaintext))).toBe(true)
+  })
+
+  it('sealing that fails part-way abandons the job at once, and the thread goes on with the next message', async () => {
+    let abandoned = 0
+    const recording: StartSignature = (curve, key, length) => {
+      const job = startOffThreadSignature(curve, key, length) as OffThreadSignature
+      return { publish: job.publish, finish: () => job.finish(), abandon: () => (abandoned++, job.abandon()) }
+    }
+    // The cipher fails on the tenth frame; derived keys go through aeadKey too.
+    const { adoptAeadKey: _derivedKeysGoThroughAeadKey, ...rest } = backendWith(recording)
+    let seals = 0
+    const failing: CryptoBackend = {
+      ...rest,
+      aeadKey(key) {
+        const inner = nodeBackend.aeadKey(key) as AeadKey
+        return {
+          seal(iv, aad, plaintext, out, offset) {
+            if (plaintext.length > 0 && ++seals === 10) throw new Error('cipher failure on frame 10')
+            inner.seal(iv, aad, plaintext, out, offset)
+          },
+          open: (...args) => inner.open(...args),
+        }
+      },
+    }
+    const before = { ...offThreadSigningCounts }
+    const error = await rejectionOf(encryptWith(failing, keyring, plaintextOf(OFF_THREAD_SIGNING_MIN + 1), { algorithmSuite: 0x0578 }))
+    expect(error).toMatchObject({ code: 'INTERNAL_ERROR', cause: { message: 'cipher failure on frame 10' } })
+    expect(abandoned).toBe(1)
+    // The thread drops the job once it sees the abandonment.
+    await vi.waitFor(() => expect(offThreadJobsPending()).toBe(0))
+    expect(await roundTrip(startOffThreadSignature)).toBe(true)
+    expect(countsSince(before)).toEqual({ signed: 1, fellBack: 0 })
   })
 
   it('a thread that stops mid-job: the message is signed inline, and the next one starts a new thread', async () => {
