@@ -1,9 +1,14 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
+import { nodeBackend } from '../src/backend/node.js'
+import type { CryptoBackend } from '../src/backend/types.js'
+import { encryptWith } from '../src/encrypt.js'
 import { isAllZero } from '../src/format/bytes.js'
 import { MAX_SIGNATURE_LENGTH } from '../src/format/footer.js'
 import { decrypt, encrypt, EnvelopeError } from '../src/index.js'
-import { aesKeyring, policyFor, suites } from './helpers/fixtures.js'
+import { encryptStreamWith } from '../src/stream-encrypt.js'
+import { aesKeyring, policyFor, seededRandom, suites } from './helpers/fixtures.js'
+import { chunked, readAll } from './helpers/web-streams.js'
 import { signatureLength } from './helpers/wire.js'
 
 const keyring = aesKeyring()
@@ -33,6 +38,18 @@ async function encryptSample(sample: Sample) {
   return ciphertext
 }
 
+/** `encryptSample` on node:crypto with randomness from `seed`, and every buffer it allocates filled with `fill` first. */
+async function encryptSampleSeeded(sample: Sample, seed: number, fill: number, stream: boolean): Promise<Uint8Array> {
+  const backend: CryptoBackend = {
+    ...nodeBackend,
+    randomBytes: seededRandom(seed),
+    allocate: (length) => nodeBackend.allocate(length).fill(fill),
+  }
+  const options = { algorithmSuite: sample.suite, frameLength: sample.frameLength, encryptionContext: sample.context, commitmentPolicy: policyFor(sample.suite) }
+  if (!stream) return (await encryptWith(backend, keyring, sample.plaintext, options)).ciphertext
+  return readAll(chunked(sample.plaintext, 100).pipeThrough(encryptStreamWith(backend, keyring, options)))
+}
+
 /** Decrypt must reject with an EnvelopeError and hand back nothing. */
 async function expectRejected(ciphertext: Uint8Array, suite: number): Promise<void> {
   let result: unknown
@@ -47,6 +64,21 @@ async function expectRejected(ciphertext: Uint8Array, suite: number): Promise<vo
 }
 
 describe('properties', () => {
+  it('encrypt writes every byte of the message: allocations holding other bytes give the same message, one-shot and streamed', async () => {
+    // Unsigned suites: a signing suite's key pair and signature come from node:crypto's own randomness.
+    const unsigned = suites.filter((suite) => ![0x0214, 0x0346, 0x0378, 0x0578].includes(suite))
+    await fc.assert(
+      fc.asyncProperty(messageArbitrary, fc.constantFrom(...unsigned), fc.integer(), fc.boolean(), async (sample, suite, seed, stream) => {
+        const written = { ...sample, suite }
+        const onZeros = await encryptSampleSeeded(written, seed, 0, stream)
+        const onOthers = await encryptSampleSeeded(written, seed, 0xa5, stream)
+        expect(Buffer.from(onOthers).equals(Buffer.from(onZeros))).toBe(true)
+        expect(Buffer.from((await decrypt(keyring, onOthers, { commitmentPolicy: policyFor(suite) })).plaintext).equals(Buffer.from(sample.plaintext))).toBe(true)
+      }),
+      { numRuns: 60 },
+    )
+  })
+
   it('round trip over plaintext, context, suite and frame length', async () => {
     await fc.assert(
       fc.asyncProperty(messageArbitrary, async (sample) => {

@@ -34,7 +34,7 @@ import {
   type KmsClientLike,
   type MaterialsManager,
 } from '../src/index.js'
-import { COMMITTING, SIGNING, recordingAllocations, rejectionOf, withoutSubtle, withSubtleMethod } from './helpers/fixtures.js'
+import { COMMITTING, SIGNING, recordingAllocations, rejectionOf, seededRandom, withoutSubtle, withSubtleMethod } from './helpers/fixtures.js'
 import { katKms, KMS_RSA_KAT } from './helpers/kms-rsa-kat.js'
 import { aesKey, decryptPolicyFor, KEY_NAMESPACE, keyNameOf, officialDecrypt, officialEncrypt, officialKeyring } from './helpers/official.js'
 
@@ -504,12 +504,6 @@ function slowAsyncBackend(options: { randomBytes?: CryptoBackend['randomBytes'];
   }
   // Derived message keys too (node:crypto's adoptAeadKey would hand the frames a synchronous key).
   return { ...nodeBackend, ...(randomBytes === undefined ? {} : { randomBytes }), aeadKey: slowKey, adoptAeadKey: slowKey }
-}
-
-/** A backend whose randomness replays a seed, so two runs write the same message. */
-function seededRandom(seed: number): CryptoBackend['randomBytes'] {
-  let state = seed
-  return (length) => Uint8Array.from({ length }, () => (state = (state * 1103515245 + 12345) >>> 0) >>> 24)
 }
 
 describe('the asynchronous frame engine', () => {

@@ -43,6 +43,12 @@ export function countingAeadKeys<B extends CryptoBackend>(base: B): { backend: B
   return { backend, live: () => made - disposed, made: () => made }
 }
 
+/** Randomness that replays a seed, for a backend whose two runs must write the same message. */
+export function seededRandom(seed: number): CryptoBackend['randomBytes'] {
+  let state = seed
+  return (length) => Uint8Array.from({ length }, () => (state = (state * 1103515245 + 12345) >>> 0) >>> 24)
+}
+
 /** `base` keeping every buffer it allocates (a one-shot decrypt's plaintext is one), to see what is left in them. */
 export function recordingAllocations<B extends CryptoBackend>(base: B): { backend: B; allocated: Uint8Array[] } {
   const allocated: Uint8Array[] = []
