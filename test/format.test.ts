@@ -5,7 +5,7 @@ import { ByteReader, ByteWriter, byteChars, bytesEqual, compareBytes, concatByte
 import { readFrame, skipFrame } from '../src/format/frame.js'
 import { parseHeader } from '../src/format/header.js'
 import { MalformedMessageError, MultiKeyring, RawAesKeyring, TruncatedMessageError, decrypt, encrypt, type Keyring, type MessageHeader } from '../src/index.js'
-import { rejectionOf, rsaKeyring, runModuleScript, thrownBy } from './helpers/fixtures.js'
+import { rejectionOf, rsaKeyring, runModuleScript, spyKeyring, thrownBy } from './helpers/fixtures.js'
 import { frameFields } from './helpers/craft.js'
 
 /** The keys of a serialized context in the order stored (the parser gives them in the spec's order). */
@@ -116,6 +116,16 @@ describe('encryption context serialization', () => {
     // Every field fits, the whole does not.
     const many = Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`key${i}`, 'v'.repeat(3000)]))
     expect(() => serializeContext(many)).toThrow(/serialized encryption context is \d+ bytes; the message format allows at most 65535/)
+  })
+
+  it('encrypt refuses a context too large for the format, or one UTF-8 would change, before any keyring runs', async () => {
+    const { keyring, calls } = spyKeyring(new RawAesKeyring({ keyNamespace: 'n', keyName: 'k', wrappingKey: new Uint8Array(32).fill(7) }))
+    for (const encryptionContext of [{ big: 'x'.repeat(0xffff - 8) }, { lone: 'a\uD800b' }]) {
+      const oneShot = await rejectionOf(encrypt(keyring, 'x', { encryptionContext, algorithmSuite: 0x0478 }))
+      const streamed = await rejectionOf(encrypt(keyring, (async function* () { yield new Uint8Array(1) })(), { encryptionContext, algorithmSuite: 0x0478 }))
+      for (const refused of [oneShot, streamed]) expect(refused).toMatchObject({ code: 'INVALID_ENCRYPTION_CONTEXT' })
+    }
+    expect(calls.encrypt).toBe(0)
   })
 
   it('takes a context of exactly 65535 bytes, the most its length field can say, and not one byte more', async () => {
