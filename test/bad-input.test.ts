@@ -20,7 +20,9 @@ import {
   MultiKeyring,
   RawAesKeyring,
   RawRsaKeyring,
+  DefaultMaterialsManager,
   type Keyring,
+  type MaterialsManager,
 } from '../src/index.js'
 import { decryptStream as browserDecryptStream } from '../src/browser.js'
 import { decryptWith } from '../src/decrypt.js'
@@ -183,11 +185,21 @@ describe('decrypt rejects bad input with a specific error', () => {
     }
   })
 
-  it('a non-committing message under REQUIRE_ENCRYPT_REQUIRE_DECRYPT', async () => {
+  it('a non-committing message under REQUIRE_ENCRYPT_REQUIRE_DECRYPT, refused before the materials manager is asked, one-shot and streamed', async () => {
     const { ciphertext } = await encrypt(keyring, 'secret', { algorithmSuite: 0x0178, ...forbid })
-    const error = await rejectionOf(decrypt(keyring, ciphertext))
+    // A manager of the caller's own, which need not check the policy itself (the default one does).
+    const inner = new DefaultMaterialsManager(keyring)
+    let asked = 0
+    const manager: MaterialsManager = {
+      getEncryptionMaterials: (request, backend) => inner.getEncryptionMaterials(request, backend),
+      getDecryptionMaterials: (request, backend) => (asked++, inner.getDecryptionMaterials(request, backend)),
+    }
+    const error = await rejectionOf(decrypt(manager, ciphertext))
     expect(error).toBeInstanceOf(CommitmentPolicyError)
-    expect((await decrypt(keyring, ciphertext, allow)).plaintext).toEqual(new TextEncoder().encode('secret'))
+    const streamed = await rejectionOf(readAll(chunked(ciphertext, 7).pipeThrough(decryptStream(manager))))
+    expect(streamed).toBeInstanceOf(CommitmentPolicyError)
+    expect(asked).toBe(0)
+    expect((await decrypt(manager, ciphertext, allow)).plaintext).toEqual(new TextEncoder().encode('secret'))
   })
 
   it('commitment policy on encrypt', async () => {
