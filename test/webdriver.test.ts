@@ -45,8 +45,9 @@ describe('startDriverProcess', () => {
     const { pickPort, handedOut } = takenThenFree()
     const running = await startDriverProcess(driver, { pickPort })
     try {
-      expect(handedOut).toHaveLength(2)
-      expect(running.base).toBe(`http://127.0.0.1:${handedOut[1]}`)
+      // Two ports, or three if another xvfb-run took the same display at the same moment.
+      expect(handedOut.length).toBeGreaterThanOrEqual(2)
+      expect(running.base).toBe(`http://127.0.0.1:${handedOut.at(-1)}`)
       const status = (await (await fetch(`${running.base}/status`)).json()) as { value: { ready: boolean } }
       expect(status.value.ready).toBe(true)
     } finally {
@@ -60,7 +61,8 @@ describe('startDriverProcess', () => {
     await expect(failure).rejects.toThrow(`${driver} did not start:\nattempt 1: exited (code 1) before answering on port ${takenPort}: `)
     const message = ((await failure.catch((error: Error) => error)) as Error).message
     expect(message.split('\n')).toHaveLength(3)
-    expect(message).toMatch(/^attempt 2: exited \(code 1\) before answering on port \d+: .*Unable to listen/m)
+    // What the driver wrote (or xvfb-run, when another xvfb-run took the same display at the same moment).
+    expect(message).toMatch(/^attempt 2: exited \(code 1\) before answering on port \d+: .*(Unable to listen|Xvfb failed to start)/m)
   })
 
   it('stops a driver that neither answers nor exits, and does not start it again', async () => {
