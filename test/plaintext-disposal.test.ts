@@ -1,7 +1,8 @@
 // A one-shot decrypt that fails after it has written plaintext returns none, and zeroes what it wrote, also what
 // cipher calls still in flight when it failed write later: on node:crypto when a frame fails in the first turn or
 // a later one, or when the signature checked in the background fails; on an asynchronous cipher (WebCrypto) when
-// the signature fails before the frames are open, without an unhandled rejection when a frame fails first.
+// the signature fails before the frames are open, without an unhandled rejection when a frame fails first. A decrypt
+// stream likewise zeroes the plaintext of a chunk's frames when one of them fails.
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { nodeBackend } from '../src/backend/node.js'
 import type { CryptoBackend } from '../src/backend/types.js'
@@ -11,7 +12,9 @@ import { encryptWith } from '../src/encrypt.js'
 import { isAllZero } from '../src/format/bytes.js'
 import { parseHeader } from '../src/format/header.js'
 import { FRAMES_PER_TURN } from '../src/next-turn.js'
+import { decryptStreamWith } from '../src/stream-decrypt.js'
 import { aesKeyring, recordingAllocations, rejectionOf } from './helpers/fixtures.js'
+import { chunked } from './helpers/web-streams.js'
 
 const keyring = aesKeyring()
 const filled = (length: number) => new Uint8Array(length).fill(0x5a)
@@ -112,5 +115,26 @@ describe('WebCrypto (an asynchronous cipher, which verifies while the frames dec
     } finally {
       process.off('unhandledRejection', onUnhandled)
     }
+  })
+})
+
+describe('a decrypt stream', () => {
+  it.each([
+    ['node:crypto', nodeBackend],
+    ['WebCrypto', webCryptoBackend],
+  ] as const)('on %s, whose chunk of several frames has a bad one: none of that chunk is emitted, and the plaintext written for it is zeroed', async (_name, base) => {
+    const { ciphertext } = await encryptWith(nodeBackend, keyring, filled(1000), { algorithmSuite: 0x0478, frameLength: 100 })
+    const { backend, allocated } = recordingAllocations(base)
+    const emitted: Uint8Array[] = []
+    const reading = (async () => {
+      for await (const chunk of chunked(lastByteFlipped(ciphertext), ciphertext.length).pipeThrough(decryptStreamWith(backend, keyring)) as unknown as AsyncIterable<Uint8Array>) {
+        emitted.push(chunk)
+      }
+    })()
+    expect(await rejectionOf(reading)).toMatchObject({ code: 'FRAME_AUTHENTICATION_FAILED' })
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    expect(emitted).toEqual([])
+    expect(allocated.map((buffer) => buffer.length)).toEqual([1000])
+    expect(isAllZero(allocated[0]!)).toBe(true)
   })
 })
