@@ -574,7 +574,7 @@ describe('the asynchronous frame engine', () => {
     )
   })
 
-  it('one-shot keeps at most 64 frames, and at most 4 MiB of them, in flight at once, and fills its window again after each wait', async () => {
+  it('one-shot and streams keep at most 64 frames, and at most 4 MiB of them, in flight at once, and fill their window again after each wait', async () => {
     /** Frame calls in flight at most, and how many times the calls in flight went from none to one. */
     const counted = () => {
       const stats = { inFlight: 0, most: 0, rounds: 0 }
@@ -597,14 +597,23 @@ describe('the asynchronous frame engine', () => {
     ]
     for (const { length, frameLength, most, rounds } of cases) {
       const data = bytes(length)
+      const options = { algorithmSuite: 0x0478, frameLength }
       const sealing = counted()
-      const { ciphertext } = await encryptWith(sealing.backend, aesKeyring(), data, { algorithmSuite: 0x0478, frameLength })
+      const { ciphertext } = await encryptWith(sealing.backend, aesKeyring(), data, options)
       const opening = counted()
       expect(equal((await decryptWith(opening.backend, aesKeyring(), ciphertext)).plaintext, data)).toBe(true)
-      expect({ frameLength, sealing: sealing.stats, opening: opening.stats }).toEqual({
+      // Streams given the whole input as one chunk: one batch of frames.
+      const streamSealing = counted()
+      const streamed = await readAll(chunked(data, data.length).pipeThrough(encryptStreamWith(streamSealing.backend, aesKeyring(), options)))
+      const streamOpening = counted()
+      expect(equal(await readAll(chunked(streamed, streamed.length).pipeThrough(decryptStreamWith(streamOpening.backend, aesKeyring()))), data)).toBe(true)
+      const expected = { inFlight: 0, most, rounds }
+      expect({ frameLength, sealing: sealing.stats, opening: opening.stats, streamSealing: streamSealing.stats, streamOpening: streamOpening.stats }).toEqual({
         frameLength,
-        sealing: { inFlight: 0, most, rounds },
-        opening: { inFlight: 0, most, rounds },
+        sealing: expected,
+        opening: expected,
+        streamSealing: expected,
+        streamOpening: expected,
       })
     }
   })
