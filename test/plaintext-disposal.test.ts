@@ -137,4 +137,20 @@ describe('a decrypt stream', () => {
     expect(allocated.map((buffer) => buffer.length)).toEqual([1000])
     expect(isAllZero(allocated[0]!)).toBe(true)
   })
+
+  it.each([
+    ['node:crypto', nodeBackend],
+    ['WebCrypto', webCryptoBackend],
+  ] as const)("on %s, a signed message's final frame waits for the signature apart: the chunk released before it holds none of its plaintext, not even past its end", async (_name, backend) => {
+    const { ciphertext } = await encryptWith(nodeBackend, keyring, filled(1050), { algorithmSuite: 0x0578, frameLength: 100 })
+    const emitted: Uint8Array[] = []
+    // Every frame in the first chunk, the signature's last 50 bytes in the second.
+    for await (const chunk of chunked(ciphertext, ciphertext.length - 50).pipeThrough(decryptStreamWith(backend, keyring)) as unknown as AsyncIterable<Uint8Array>) {
+      // As it is when released, before the signature is checked.
+      emitted.push(new Uint8Array(chunk.buffer.slice(0)).subarray(chunk.byteOffset, chunk.byteOffset + chunk.length))
+    }
+    expect(emitted.map((chunk) => chunk.length)).toEqual([1000, 50])
+    const first = emitted[0]!
+    expect(isAllZero(new Uint8Array(first.buffer).subarray(first.byteOffset + first.length))).toBe(true)
+  })
 })
