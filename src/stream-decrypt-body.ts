@@ -216,6 +216,11 @@ export function decryptBody(
     return plaintext
   }
 
+  /** Pass plaintext on, but no empty chunk (the empty final frame of a message whose length is a multiple of the frame length). */
+  function emit(controller: TransformStreamDefaultController<Uint8Array>, plaintext: Uint8Array | undefined): void {
+    if (plaintext !== undefined && plaintext.length > 0) controller.enqueue(plaintext)
+  }
+
   /**
    * Everything after the header is synchronous, so most chunks need no promise at all: only one holding more than
    * FRAMES_PER_TURN frames, whose next batch waits for the event loop to turn.
@@ -223,7 +228,7 @@ export function decryptBody(
   function processBody(controller: TransformStreamDefaultController<Uint8Array>): Promise<void> | undefined {
     if (state === 'body') {
       const plaintext = readFrames()
-      if (plaintext !== undefined) controller.enqueue(plaintext)
+      emit(controller, plaintext)
       throwFaultAhead()
       if (batchFull) return turn().then(() => (closed ? undefined : processBody(controller)))
     }
@@ -235,7 +240,7 @@ export function decryptBody(
   function processEnd(controller: TransformStreamDefaultController<Uint8Array>): void {
     if (state === 'footer') {
       const plaintext = readSignature()
-      if (plaintext !== undefined) controller.enqueue(plaintext)
+      emit(controller, plaintext)
     }
     // Not counted: how many of them have come depends on how the input was cut.
     if (state === 'done' && input.length > 0) {
@@ -247,7 +252,7 @@ export function decryptBody(
   async function processBodyAsync(controller: TransformStreamDefaultController<Uint8Array>): Promise<void> {
     while (state === 'body') {
       const plaintext = await readFramesAsync()
-      if (plaintext !== undefined) controller.enqueue(plaintext)
+      emit(controller, plaintext)
       if (!closed) throwFaultAhead()
       if (!batchFull || closed) break
     }

@@ -872,6 +872,31 @@ describe('stream output chunks', () => {
   })
 })
 
+describe('stream output chunks: never empty', () => {
+  it('a decrypt stream emits no empty chunk (an empty message gives none; one whose length is a multiple of the frame length ends with its last full frame), Node and browser builds', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 0, max: 6 }),
+        fc.constantFrom(16, 100),
+        fc.constantFrom(0x0478, 0x0578, 0x0178),
+        fc.array(fc.integer({ min: 1, max: 300 }), { minLength: 1, maxLength: 4 }),
+        fc.boolean(),
+        async (frames, frameLength, suite, sizes, browser) => {
+          // Whole frames only: the final frame is empty.
+          const plaintext = bytes(frames * frameLength)
+          const { ciphertext } = await encrypt(keyring, plaintext, { algorithmSuite: suite, frameLength, commitmentPolicy: policyFor(suite) })
+          const stream = (browser ? browserDecryptStream : decryptStream)(keyring, { commitmentPolicy: policyFor(suite) })
+          const decrypted = await run(stream, split(ciphertext, sizes))
+          expect(decrypted.error).toBeUndefined()
+          expectBytes(decrypted.output, plaintext)
+          expect(decrypted.pieces.map((piece) => piece.length).filter((length) => length === 0)).toEqual([])
+        },
+      ),
+      { numRuns: 80 },
+    )
+  })
+})
+
 describe('stream options', () => {
   it('plaintextLength: exact input is fine, shorter and longer input error with POLICY_VIOLATION', async () => {
     const plaintext = bytes(1000)
