@@ -184,8 +184,9 @@ export function decryptBody(
     // ArrayBuffer must not carry unverified plaintext.
     const finalLength = (batch.frames[batch.frames.length - 1] as FrameView).content.length
     const releasable = batch.plaintextLength - finalLength
-    // A copy (Buffer's slice would be a view), since the released chunk's tail is zeroed next.
-    held = new Uint8Array(out.subarray(releasable))
+    // A copy, since the released chunk's tail is zeroed next; in the backend's memory, as all plaintext is.
+    held = backend.allocate(finalLength)
+    held.set(out.subarray(releasable))
     out.fill(0, releasable)
     return releasable > 0 ? out.subarray(0, releasable) : undefined
   }

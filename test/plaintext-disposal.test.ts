@@ -153,4 +153,24 @@ describe('a decrypt stream', () => {
     const first = emitted[0]!
     expect(isAllZero(new Uint8Array(first.buffer).subarray(first.byteOffset + first.length))).toBe(true)
   })
+
+  it.each([
+    ['node:crypto', nodeBackend],
+    ['WebCrypto', webCryptoBackend],
+  ] as const)("on %s, a signed message's final frame held for the signature is zeroed when the stream is cancelled before the signature comes", async (_name, base) => {
+    const { ciphertext } = await encryptWith(nodeBackend, keyring, filled(1050), { algorithmSuite: 0x0578, frameLength: 100 })
+    const { backend, allocated } = recordingAllocations(base)
+    const stream = decryptStreamWith(backend, keyring)
+    const writer = stream.writable.getWriter()
+    const reader = stream.readable.getReader()
+    // Every frame, and not the signature's last 50 bytes.
+    void writer.write(ciphertext.subarray(0, ciphertext.length - 50)).catch(() => undefined)
+    expect((await reader.read()).value?.length).toBe(1000)
+    const held = allocated.filter((buffer) => buffer.length === 50)
+    expect(held).toHaveLength(1)
+    expect(held[0]!.every((byte) => byte === 0x5a)).toBe(true)
+    await reader.cancel(new Error('the reader gave up'))
+    expect(isAllZero(held[0]!)).toBe(true)
+  })
 })
+
