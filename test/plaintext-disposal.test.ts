@@ -119,10 +119,12 @@ describe('WebCrypto (an asynchronous cipher, which verifies while the frames dec
 })
 
 describe('a decrypt stream', () => {
-  it.each([
+  const BACKENDS = [
     ['node:crypto', nodeBackend],
     ['WebCrypto', webCryptoBackend],
-  ] as const)('on %s, whose chunk of several frames has a bad one: none of that chunk is emitted, and the plaintext written for it is zeroed', async (_name, base) => {
+  ] as const
+
+  it.each(BACKENDS)('on %s, whose chunk of several frames has a bad one: none of that chunk is emitted, and the plaintext written for it is zeroed', async (_name, base) => {
     const { ciphertext } = await encryptWith(nodeBackend, keyring, filled(1000), { algorithmSuite: 0x0478, frameLength: 100 })
     const { backend, allocated } = recordingAllocations(base)
     const emitted: Uint8Array[] = []
@@ -138,10 +140,7 @@ describe('a decrypt stream', () => {
     expect(isAllZero(allocated[0]!)).toBe(true)
   })
 
-  it.each([
-    ['node:crypto', nodeBackend],
-    ['WebCrypto', webCryptoBackend],
-  ] as const)("on %s, a signed message's final frame waits for the signature apart: the chunk released before it holds none of its plaintext, not even past its end", async (_name, backend) => {
+  it.each(BACKENDS)("on %s, a signed message's final frame waits for the signature apart: the chunk released before it holds none of its plaintext, not even past its end", async (_name, backend) => {
     const { ciphertext } = await encryptWith(nodeBackend, keyring, filled(1050), { algorithmSuite: 0x0578, frameLength: 100 })
     const emitted: Uint8Array[] = []
     // Every frame in the first chunk, the signature's last 50 bytes in the second.
@@ -154,10 +153,7 @@ describe('a decrypt stream', () => {
     expect(isAllZero(new Uint8Array(first.buffer).subarray(first.byteOffset + first.length))).toBe(true)
   })
 
-  it.each([
-    ['node:crypto', nodeBackend],
-    ['WebCrypto', webCryptoBackend],
-  ] as const)("on %s, a signed message's final frame held for the signature is zeroed when the stream is cancelled before the signature comes", async (_name, base) => {
+  it.each(BACKENDS)("on %s, a signed message's final frame held for the signature is zeroed when the stream is cancelled before the signature comes", async (_name, base) => {
     const { ciphertext } = await encryptWith(nodeBackend, keyring, filled(1050), { algorithmSuite: 0x0578, frameLength: 100 })
     const { backend, allocated } = recordingAllocations(base)
     const stream = decryptStreamWith(backend, keyring)
