@@ -2,7 +2,7 @@
 // disposed on success, on every failure after it was made, and when a stream ends or is aborted.
 import { generateKeyPairSync } from 'node:crypto'
 import { inspect } from 'node:util'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { nodeBackend } from '../src/backend/node.js'
 import { webCryptoBackend } from '../src/backend/webcrypto.js'
 import type { AeadKey, CryptoBackend } from '../src/backend/types.js'
@@ -279,6 +279,42 @@ describe('message keys after an abort', () => {
     await settle()
     // Only the keyring's wrapping key: neither stream derives a message key from the data key the keyring gave after the abort.
     expect(made()).toBe(1)
+    expect(live()).toBe(1)
+  })
+})
+
+describe('the message key of a decrypt stream aborted while its header tag is checked', () => {
+  it('is disposed of once the check answers (WebCrypto, whose check is asynchronous)', async () => {
+    // The header tag's open (the only one with no ciphertext) waits until `open()`.
+    let open!: () => void
+    const gate = new Promise<void>((resolve) => (open = resolve))
+    let checking = false
+    const gatedHeaderTag: CryptoBackend = {
+      ...webCryptoBackend,
+      aeadKey(key) {
+        const aead = webCryptoBackend.aeadKey(key) as ReturnType<CryptoBackend['aeadKey']> & { open: (...args: never[]) => Promise<boolean> }
+        const opening = aead.open.bind(aead)
+        aead.open = async (...args: never[]) => {
+          if ((args[2] as unknown as Uint8Array).length === 0) {
+            checking = true
+            await gate
+          }
+          return opening(...args)
+        }
+        return aead
+      },
+    }
+    const { backend, live, made } = countingAeadKeys(gatedHeaderTag)
+    const { ciphertext } = await encryptWith(nodeBackend, keyring(), data(3000), { frameLength: 1024 })
+    const aborting = new AbortController()
+    const result = readAll(chunked(ciphertext, 1000).pipeThrough(decryptStreamWith(backend, keyring(), { signal: aborting.signal }))).catch((e: unknown) => e)
+    await vi.waitFor(() => expect(checking).toBe(true))
+    aborting.abort()
+    open()
+    expect(await result).toMatchObject({ code: 'ABORTED' })
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    // The keyring's wrapping key, and the message key made for the header, now disposed of.
+    expect(made()).toBe(2)
     expect(live()).toBe(1)
   })
 })
