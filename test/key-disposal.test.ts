@@ -15,7 +15,7 @@ import { dbeSuite } from '../src/suites-dbe.js'
 import { decryptStreamWith } from '../src/stream-decrypt.js'
 import { encryptStreamWith } from '../src/stream-encrypt.js'
 import { isAllZero } from '../src/format/bytes.js'
-import { bufferKeyring, countingAeadKeys, rejectionOf, rsaKeyring } from './helpers/fixtures.js'
+import { aroundAeadOpen, bufferKeyring, countingAeadKeys, rejectionOf, rsaKeyring } from './helpers/fixtures.js'
 import { chunked, readAll } from './helpers/web-streams.js'
 
 const KEY = Uint8Array.from({ length: 32 }, (_, i) => i + 1)
@@ -289,21 +289,13 @@ describe('the message key of a decrypt stream aborted while its header tag is ch
     let open!: () => void
     const gate = new Promise<void>((resolve) => (open = resolve))
     let checking = false
-    const gatedHeaderTag: CryptoBackend = {
-      ...webCryptoBackend,
-      aeadKey(key) {
-        const aead = webCryptoBackend.aeadKey(key) as ReturnType<CryptoBackend['aeadKey']> & { open: (...args: never[]) => Promise<boolean> }
-        const opening = aead.open.bind(aead)
-        aead.open = async (...args: never[]) => {
-          if ((args[2] as unknown as Uint8Array).length === 0) {
-            checking = true
-            await gate
-          }
-          return opening(...args)
-        }
-        return aead
-      },
-    }
+    const gatedHeaderTag = aroundAeadOpen(webCryptoBackend, async (open, ciphertext) => {
+      if (ciphertext.length === 0) {
+        checking = true
+        await gate
+      }
+      return open()
+    })
     const { backend, live, made } = countingAeadKeys(gatedHeaderTag)
     const { ciphertext } = await encryptWith(nodeBackend, keyring(), data(3000), { frameLength: 1024 })
     const aborting = new AbortController()

@@ -13,7 +13,7 @@ import { isAllZero } from '../src/format/bytes.js'
 import { parseHeader } from '../src/format/header.js'
 import { FRAMES_PER_TURN } from '../src/next-turn.js'
 import { decryptStreamWith } from '../src/stream-decrypt.js'
-import { aesKeyring, recordingAllocations, rejectionOf } from './helpers/fixtures.js'
+import { aesKeyring, aroundAeadOpen, recordingAllocations, rejectionOf } from './helpers/fixtures.js'
 import { chunked } from './helpers/web-streams.js'
 
 const keyring = aesKeyring()
@@ -85,18 +85,13 @@ describe('WebCrypto (an asynchronous cipher, which verifies while the frames dec
     // A byte of the first frame's content (after its sequence number and IV): it fails, and so does the signature.
     altered[parseHeader(ciphertext).length + 4 + 12 + 10]! ^= 1
     let frameFailed = false
+    const watchingFrames = aroundAeadOpen(webCryptoBackend, async (open) => {
+      const authentic = await open()
+      if (!authentic) frameFailed = true
+      return authentic
+    })
     const slowVerification: CryptoBackend = {
-      ...webCryptoBackend,
-      aeadKey(key) {
-        const aead = webCryptoBackend.aeadKey(key) as ReturnType<CryptoBackend['aeadKey']> & { open: (...args: never[]) => Promise<boolean> }
-        const open = aead.open.bind(aead)
-        aead.open = async (...args: never[]) => {
-          const authentic = await open(...args)
-          if (!authentic) frameFailed = true
-          return authentic
-        }
-        return aead
-      },
+      ...watchingFrames,
       async verifyMessage(...args) {
         await vi.waitFor(() => expect(frameFailed).toBe(true))
         await new Promise((resolve) => setTimeout(resolve, 20))

@@ -43,6 +43,19 @@ export function countingAeadKeys<B extends CryptoBackend>(base: B): { backend: B
   return { backend, live: () => made - disposed, made: () => made }
 }
 
+/** `base` (an asynchronous backend: WebCrypto) whose AES-GCM keys open through `around`, given the key's own open and the ciphertext. */
+export function aroundAeadOpen(base: CryptoBackend, around: (open: () => Promise<boolean>, ciphertext: Uint8Array) => Promise<boolean>): CryptoBackend {
+  return {
+    ...base,
+    aeadKey(key) {
+      const aead = base.aeadKey(key) as AsyncAeadKey
+      const open = aead.open.bind(aead)
+      aead.open = (iv, aad, ciphertext, tag, out, offset) => around(() => open(iv, aad, ciphertext, tag, out, offset), ciphertext)
+      return aead
+    },
+  }
+}
+
 /** Randomness that replays a seed, for a backend whose two runs must write the same message. */
 export function seededRandom(seed: number): CryptoBackend['randomBytes'] {
   let state = seed
