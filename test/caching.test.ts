@@ -37,7 +37,7 @@ import { isAllZero } from '../src/format/bytes.js'
 import { parseHeader, serializeHeaderBody } from '../src/format/header.js'
 import { suiteFromOption } from '../src/suites.js'
 import { startKmsEmulator, type KmsEmulator } from '../src/testing/index.js'
-import { aesKeyring, bufferKeyring, rejectionOf, rsaKeyring, runModuleScript, withFailingImport } from './helpers/fixtures.js'
+import { aesKeyring, bufferKeyring, rejectionOf, rsaKeyring, runModuleScript, unhandledRejectionsDuring, withFailingImport } from './helpers/fixtures.js'
 
 const KIB = new Uint8Array(1024).fill(0x5a)
 const context = { tenant: 'acme', purpose: 'cache-test' }
@@ -390,10 +390,7 @@ describe('with the KMS emulator counting calls', () => {
   })
 
   it('an async clock is refused as such, and its rejection is not left unhandled', async () => {
-    const unhandled: unknown[] = []
-    const record = (reason: unknown) => void unhandled.push(reason)
-    process.on('unhandledRejection', record)
-    try {
+    const unhandled = await unhandledRejectionsDuring(async () => {
       for (const read of [async () => 5000, async () => Promise.reject(new Error('clock service down'))]) {
         const cmm = new CachingMaterialsManager({ keyring, maxAge: 1000, clock: read as never })
         expect(await rejectionOf(encrypt(cmm, KIB, { encryptionContext: context }))).toMatchObject({
@@ -401,11 +398,8 @@ describe('with the KMS emulator counting calls', () => {
           message: 'CachingMaterialsManager clock returned a Promise: it must return a finite number of milliseconds, synchronously.',
         })
       }
-      await new Promise((resolve) => setTimeout(resolve, 20))
-      expect(unhandled).toEqual([])
-    } finally {
-      process.off('unhandledRejection', record)
-    }
+    })
+    expect(unhandled).toEqual([])
   })
 
   it('maxAge counts from the request to KMS, not from its answer', async () => {
@@ -1195,11 +1189,8 @@ describe('stats and events', () => {
   })
 
   it('an async onEvent hook that rejects is ignored too, not left an unhandled rejection (which ends a Node process)', async () => {
-    const unhandled: unknown[] = []
-    const record = (reason: unknown) => void unhandled.push(reason)
-    process.on('unhandledRejection', record)
-    try {
-      let calls = 0
+    let calls = 0
+    const unhandled = await unhandledRejectionsDuring(async () => {
       const onEvent = async () => {
         calls += 1
         throw new Error('metrics down')
@@ -1207,12 +1198,9 @@ describe('stats and events', () => {
       const cmm = new CachingMaterialsManager({ keyring: aesKeyring(), cache: new LocalMaterialsCache({ capacity: 1, onEvent }), maxAge: 1000 })
       const { ciphertext } = await encrypt(cmm, KIB)
       await decrypt(cmm, ciphertext)
-      await new Promise((resolve) => setTimeout(resolve, 20))
-      expect(calls).toBeGreaterThan(1)
-      expect(unhandled).toEqual([])
-    } finally {
-      process.off('unhandledRejection', record)
-    }
+    })
+    expect(calls).toBeGreaterThan(1)
+    expect(unhandled).toEqual([])
   })
 
   it('an underlying manager returning no data key is a KEYRING_FAILURE, not a crash', async () => {

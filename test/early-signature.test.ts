@@ -12,7 +12,7 @@ import { parseHeader } from '../src/format/header.js'
 import { DefaultMaterialsManager, decrypt, encrypt } from '../src/index.js'
 import { FRAMES_PER_TURN } from '../src/next-turn.js'
 import type { CompleteDecryptionMaterials, DecryptionRequest, Keyring, MaterialsManager } from '../src/types.js'
-import { aesKeyring, rejectionOf } from './helpers/fixtures.js'
+import { aesKeyring, rejectionOf, unhandledRejectionsDuring } from './helpers/fixtures.js'
 
 const keyring = aesKeyring()
 const MiB = 1024 * 1024
@@ -34,6 +34,9 @@ function managerWithKey(verificationKey: (original: KeyObject) => unknown): Mate
     },
   }
 }
+
+/** The same public key as another KeyObject: the early check's answer is for its own object only. */
+const anotherObject = (original: KeyObject) => createPublicKey({ key: original.export({ format: 'der', type: 'spki' }), format: 'der', type: 'spki' })
 
 /** The AES keyring, holding its answer back until `release` is called, noting how many checks had begun. */
 function heldKeyring(verifyCalls: () => number): { keyring: Keyring; checksBeforeUnwrap: number[]; release: () => void } {
@@ -154,8 +157,7 @@ describe('signature check begun before the keyrings', () => {
   it('a manager returning the same key as another object: checked again with it, and accepted', async () => {
     const { plaintext, ciphertext } = await signedMessage(MiB)
     const verifyMessage = vi.spyOn(nodeBackend, 'verifyMessage')
-    const copy = (original: KeyObject) => createPublicKey({ key: original.export({ format: 'der', type: 'spki' }), format: 'der', type: 'spki' })
-    const { plaintext: decrypted } = await decrypt(managerWithKey(copy), ciphertext)
+    const { plaintext: decrypted } = await decrypt(managerWithKey(anotherObject), ciphertext)
     expect(Buffer.compare(decrypted, plaintext)).toBe(0)
     expect(verifyMessage).toHaveBeenCalledTimes(2)
   })
@@ -197,18 +199,12 @@ describe('signature check begun before the keyrings', () => {
 
   it('a backend whose verification rejects, under a failing keyring: the keyring\'s error and no unhandled rejection', async () => {
     const { ciphertext } = await signedMessage(MiB)
-    const unhandled: unknown[] = []
-    const onUnhandled = (reason: unknown): void => void unhandled.push(reason)
-    process.on('unhandledRejection', onUnhandled)
-    try {
+    const unhandled = await unhandledRejectionsDuring(async () => {
       const broken = { ...nodeBackend, verifyMessage: () => Promise.reject(new Error('broken verifier')) }
       const error = await rejectionOf(decryptWith(broken, aesKeyring(32, 'key-1', 8), ciphertext, {}))
       expect((error as { code?: string }).code).toBe('NO_DECRYPTABLE_KEY')
-      await new Promise((resolve) => setTimeout(resolve, 20))
-      expect(unhandled).toEqual([])
-    } finally {
-      process.off('unhandledRejection', onUnhandled)
-    }
+    })
+    expect(unhandled).toEqual([])
   })
 
   it('a frame failing after the event loop has turned, while the check with the manager\'s key rejects: the frame\'s error and no unhandled rejection', async () => {
@@ -218,26 +214,19 @@ describe('signature check begun before the keyrings', () => {
     const { ciphertext } = await encrypt(keyring, new Uint8Array(300 * 1024).fill(5), { algorithmSuite: 0x0578, frameLength })
     const tampered = Uint8Array.from(ciphertext)
     tampered[parseHeader(ciphertext).length + FRAMES_PER_TURN * (4 + 12 + frameLength + 16) + 4 + 12]! ^= 1 // frame FRAMES_PER_TURN + 1
-    const unhandled: unknown[] = []
-    const onUnhandled = (reason: unknown): void => void unhandled.push(reason)
-    process.on('unhandledRejection', onUnhandled)
-    try {
+    const unhandled = await unhandledRejectionsDuring(async () => {
       let verifications = 0
       const rejecting = {
         ...nodeBackend,
         verifyMessage: (...args: Parameters<typeof nodeBackend.verifyMessage>) =>
           ++verifications === 1 ? nodeBackend.verifyMessage(...args) : Promise.reject(new Error('broken verifier')),
       }
-      const copy = (original: KeyObject) => createPublicKey({ key: original.export({ format: 'der', type: 'spki' }), format: 'der', type: 'spki' })
-      const error = await rejectionOf(decryptWith(rejecting, managerWithKey(copy), tampered, {}))
+        const error = await rejectionOf(decryptWith(rejecting, managerWithKey(anotherObject), tampered, {}))
       expect((error as { code?: string; message?: string }).code).toBe('FRAME_AUTHENTICATION_FAILED')
       expect((error as Error).message).toContain(`Frame ${FRAMES_PER_TURN + 1} `)
       expect(verifications).toBe(2)
-      await new Promise((resolve) => setTimeout(resolve, 20))
-      expect(unhandled).toEqual([])
-    } finally {
-      process.off('unhandledRejection', onUnhandled)
-    }
+    })
+    expect(unhandled).toEqual([])
   })
 
   it('a public key in the context that is not a point: the manager reports it', async () => {

@@ -33,7 +33,7 @@ import { suiteFromOption } from '../src/suites.js'
 import { startKmsEmulator, type KmsEmulator } from '../src/testing/index.js'
 import { isAllZero } from '../src/format/bytes.js'
 import { ACCOUNT, FakeKms } from './helpers/fake-kms.js'
-import { aesKeyring, rejectionOf, thrownBy, withEmptyStandIn, withFailingImport } from './helpers/fixtures.js'
+import { aesKeyring, rejectionOf, thrownBy, unhandledRejectionsDuring, withEmptyStandIn, withFailingImport } from './helpers/fixtures.js'
 
 const text = (bytes: Uint8Array): string => new TextDecoder().decode(bytes)
 const utf8 = (value: string): Uint8Array => new TextEncoder().encode(value)
@@ -287,10 +287,7 @@ describe('KMS keyring configuration', () => {
   })
 
   it('an async clientSupplier is refused, saying it must return the client itself; its rejection is not left unhandled', async () => {
-    const unhandled: unknown[] = []
-    const record = (reason: unknown) => void unhandled.push(reason)
-    process.on('unhandledRejection', record)
-    try {
+    const unhandled = await unhandledRejectionsDuring(async () => {
       for (const supplier of [async () => new KMSClient({ region: 'us-east-1' }), async () => Promise.reject(new Error('no credentials'))]) {
         for (const build of [
           () => new KmsKeyring({ generatorKeyId: key, clientSupplier: supplier as never }),
@@ -303,11 +300,8 @@ describe('KMS keyring configuration', () => {
           })
         }
       }
-      await new Promise((resolve) => setTimeout(resolve, 20))
-      expect(unhandled).toEqual([])
-    } finally {
-      process.off('unhandledRejection', record)
-    }
+    })
+    expect(unhandled).toEqual([])
   })
 
   it('an alias name or a bare key id takes the client the supplier gives for the default Region (called with "")', () => {

@@ -13,7 +13,7 @@ import { isAllZero } from '../src/format/bytes.js'
 import { parseHeader } from '../src/format/header.js'
 import { FRAMES_PER_TURN } from '../src/next-turn.js'
 import { decryptStreamWith } from '../src/stream-decrypt.js'
-import { aesKeyring, aroundAeadOpen, recordingAllocations, rejectionOf } from './helpers/fixtures.js'
+import { aesKeyring, aroundAeadOpen, recordingAllocations, rejectionOf, unhandledRejectionsDuring } from './helpers/fixtures.js'
 import { chunked } from './helpers/web-streams.js'
 
 const keyring = aesKeyring()
@@ -98,18 +98,13 @@ describe('WebCrypto (an asynchronous cipher, which verifies while the frames dec
         return webCryptoBackend.verifyMessage(...args)
       },
     }
-    const unhandled: unknown[] = []
-    const onUnhandled = (reason: unknown) => void unhandled.push(reason)
-    process.on('unhandledRejection', onUnhandled)
-    try {
+    const unhandled = await unhandledRejectionsDuring(async () => {
       const failed = await failedDecrypt(slowVerification, altered)
       expect(frameFailed).toBe(true)
       expect(failed.code).toBe('SIGNATURE_INVALID')
       expect(isAllZero(failed.allocated[0]!)).toBe(true)
-      expect(unhandled).toEqual([])
-    } finally {
-      process.off('unhandledRejection', onUnhandled)
-    }
+    })
+    expect(unhandled).toEqual([])
   })
 })
 

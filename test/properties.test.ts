@@ -7,7 +7,7 @@ import { isAllZero } from '../src/format/bytes.js'
 import { MAX_SIGNATURE_LENGTH } from '../src/format/footer.js'
 import { decrypt, encrypt, EnvelopeError } from '../src/index.js'
 import { encryptStreamWith } from '../src/stream-encrypt.js'
-import { aesKeyring, policyFor, seededRandom, suites } from './helpers/fixtures.js'
+import { aesKeyring, policyFor, seededRandom, SIGNING, suites } from './helpers/fixtures.js'
 import { chunked, readAll } from './helpers/web-streams.js'
 import { signatureLength } from './helpers/wire.js'
 
@@ -66,7 +66,7 @@ async function expectRejected(ciphertext: Uint8Array, suite: number): Promise<vo
 describe('properties', () => {
   it('encrypt writes every byte of the message: allocations holding other bytes give the same message, one-shot and streamed', async () => {
     // Unsigned suites: a signing suite's key pair and signature come from node:crypto's own randomness.
-    const unsigned = suites.filter((suite) => ![0x0214, 0x0346, 0x0378, 0x0578].includes(suite))
+    const unsigned = suites.filter((suite) => !SIGNING.has(suite))
     await fc.assert(
       fc.asyncProperty(messageArbitrary, fc.constantFrom(...unsigned), fc.integer(), fc.boolean(), async (sample, suite, seed, stream) => {
         const written = { ...sample, suite }
@@ -88,7 +88,7 @@ describe('properties', () => {
         const whole = new Uint8Array(ciphertext.buffer)
         expect(isAllZero(whole.subarray(0, ciphertext.byteOffset)) && isAllZero(whole.subarray(ciphertext.byteOffset + ciphertext.length))).toBe(true)
         // And no more room than that: an unsigned message fills its buffer exactly.
-        const signed = [0x0214, 0x0346, 0x0378, 0x0578].includes(sample.suite)
+        const signed = SIGNING.has(sample.suite)
         expect(whole.length - ciphertext.length).toBe(signed ? MAX_SIGNATURE_LENGTH - signatureLength(ciphertext) : 0)
         const { plaintext, header } = await decrypt(keyring, ciphertext, {
           commitmentPolicy: policyFor(sample.suite),
@@ -173,6 +173,6 @@ describe('properties', () => {
 
 /** End of the body: the message end, or before the footer for signing suites. */
 function findBodyEnd(ciphertext: Uint8Array, suite: number): number {
-  if (![0x0214, 0x0346, 0x0378, 0x0578].includes(suite)) return ciphertext.length
+  if (!SIGNING.has(suite)) return ciphertext.length
   return ciphertext.length - 2 - signatureLength(ciphertext)
 }

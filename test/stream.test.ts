@@ -46,7 +46,7 @@ import { InputBuffer } from '../src/input-buffer.js'
 import { FRAMES_PER_TURN } from '../src/next-turn.js'
 import { decryptStream as browserDecryptStream } from '../src/browser.js'
 import { watchAbort } from '../src/abort.js'
-import { aesKeyring, heldKeyring, CHILD_TIMEOUT, maxListenersWarnings, NODE_MAJOR, policyFor, rejectionOf, rsaKeyring, runModuleScript, SIGNING, spyKeyring, suites, thrownBy } from './helpers/fixtures.js'
+import { aesKeyring, CHILD_TIMEOUT, heldKeyring, maxListenersWarnings, NODE_MAJOR, policyFor, rejectionOf, rsaKeyring, runModuleScript, SIGNING, spyKeyring, suites, thrownBy, unhandledRejectionsDuring } from './helpers/fixtures.js'
 import {
   aesKey,
   byteDifference,
@@ -1598,10 +1598,7 @@ describe('stream abort and cleanup', () => {
   })
 
   it("a failed stream's header promise, never awaited, causes no unhandled rejection", async () => {
-    const unhandled: unknown[] = []
-    const onUnhandled = (reason: unknown) => unhandled.push(reason)
-    process.on('unhandledRejection', onUnhandled)
-    try {
+    const unhandled = await unhandledRejectionsDuring(async () => {
       const { ciphertext } = await encrypt(keyring, bytes(300))
       const tampered = new Uint8Array(ciphertext)
       tampered[tampered.length - 5] = (tampered[tampered.length - 5] as number) ^ 1
@@ -1617,9 +1614,7 @@ describe('stream abort and cleanup', () => {
       controller.abort()
       await rejectionOf(aborted.readable.getReader().read())
       await new Promise((resolve) => setTimeout(resolve, 50))
-    } finally {
-      process.off('unhandledRejection', onUnhandled)
-    }
+    })
     expect(unhandled).toEqual([])
   })
 

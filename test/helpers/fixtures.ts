@@ -43,6 +43,23 @@ export function countingAeadKeys<B extends CryptoBackend>(base: B): { backend: B
   return { backend, live: () => made - disposed, made: () => made }
 }
 
+/**
+ * The reasons of the rejections left unhandled while `body` runs, and in the 20 ms after it (Node reports one only
+ * once the microtasks after it have run).
+ */
+export async function unhandledRejectionsDuring(body: () => Promise<void>): Promise<unknown[]> {
+  const unhandled: unknown[] = []
+  const record = (reason: unknown): void => void unhandled.push(reason)
+  process.on('unhandledRejection', record)
+  try {
+    await body()
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  } finally {
+    process.off('unhandledRejection', record)
+  }
+  return unhandled
+}
+
 /** `base` (an asynchronous backend: WebCrypto) whose AES-GCM keys open through `around`, given the key's own open and the ciphertext. */
 export function aroundAeadOpen(base: CryptoBackend, around: (open: () => Promise<boolean>, ciphertext: Uint8Array) => Promise<boolean>): CryptoBackend {
   return {
