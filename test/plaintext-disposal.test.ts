@@ -2,7 +2,9 @@
 // cipher calls still in flight when it failed write later: on node:crypto when a frame fails in the first turn or
 // a later one, or when the signature checked in the background fails; on an asynchronous cipher (WebCrypto) when
 // the signature fails before the frames are open, without an unhandled rejection when a frame fails first. A decrypt
-// stream likewise zeroes the plaintext of a chunk's frames when one of them fails.
+// stream likewise zeroes the plaintext of a chunk's frames when one of them fails. An encrypt stream zeroes what it
+// holds of a frame short of whole once that frame is sealed, and when it ends however it ends.
+import { randomBytes } from 'node:crypto'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { nodeBackend } from '../src/backend/node.js'
 import type { CryptoBackend } from '../src/backend/types.js'
@@ -13,6 +15,7 @@ import { isAllZero } from '../src/format/bytes.js'
 import { parseHeader } from '../src/format/header.js'
 import { FRAMES_PER_TURN } from '../src/next-turn.js'
 import { decryptStreamWith } from '../src/stream-decrypt.js'
+import { encryptStreamWith } from '../src/stream-encrypt.js'
 import { aesKeyring, aroundAeadOpen, recordingAllocations, rejectionOf, unhandledRejectionsDuring } from './helpers/fixtures.js'
 import { chunked } from './helpers/web-streams.js'
 
@@ -160,3 +163,63 @@ describe('a decrypt stream', () => {
   })
 })
 
+
+describe('an encrypt stream', () => {
+  const BACKENDS = [
+    ['node:crypto', nodeBackend],
+    ['WebCrypto', webCryptoBackend],
+  ] as const
+  /** Whether any of `buffers` still holds a 16-byte piece of `plaintext` (pieces at every multiple of 16). */
+  const holdsAnyOf = (buffers: Uint8Array[], plaintext: Uint8Array) =>
+    buffers.some((buffer) => {
+      const bytes = Buffer.from(buffer.buffer, buffer.byteOffset, buffer.length)
+      for (let at = 0; at + 16 <= plaintext.length; at += 16) if (bytes.indexOf(plaintext.subarray(at, at + 16)) >= 0) return true
+      return false
+    })
+  const countHolding = (buffers: Uint8Array[], part: Uint8Array) =>
+    buffers.filter((buffer) => Buffer.from(buffer.buffer, buffer.byteOffset, buffer.length).indexOf(part) >= 0).length
+
+  /** A stream of 4096-byte frames on a recording `base`, read as it goes; the caller writes to it. */
+  function started(base: CryptoBackend, options: { signal?: AbortSignal; maxPlaintextLength?: number } = {}) {
+    const { backend, allocated } = recordingAllocations(base)
+    const stream = encryptStreamWith(backend, keyring, { algorithmSuite: 0x0478, frameLength: 4096, ...options })
+    const writer = stream.writable.getWriter()
+    const reader = stream.readable.getReader()
+    const reading = (async () => {
+      while (!(await reader.read()).done);
+    })()
+    reading.catch(() => undefined)
+    return { allocated, writer, reader, reading }
+  }
+
+  it.each(BACKENDS)('on %s, what it holds of a frame short of whole is kept once, and zeroed once the frame is sealed and when the stream ends', async (_name, base) => {
+    const plaintext = randomBytes(5000)
+    const { allocated, writer, reading } = started(base)
+    await writer.write(plaintext.subarray(0, 1000))
+    await writer.write(plaintext.subarray(1000, 3000)) // a larger buffer: the first one is zeroed
+    expect(countHolding(allocated, plaintext.subarray(0, 1000))).toBe(1)
+    await writer.write(plaintext.subarray(3000, 5000)) // the first frame sealed; 904 bytes held
+    expect(holdsAnyOf(allocated, plaintext.subarray(0, 4096))).toBe(false)
+    expect(holdsAnyOf(allocated, plaintext.subarray(4096))).toBe(true)
+    await writer.close()
+    await reading
+    expect(holdsAnyOf(allocated, plaintext)).toBe(false)
+  })
+
+  it.each(
+    BACKENDS.flatMap(([name, base]) =>
+      (['aborted', 'cancelled by its reader', 'failed (longer than its maxPlaintextLength)'] as const).map((how) => [name, how, base] as const),
+    ),
+  )('on %s, %s: what it held of a frame short of whole is zeroed', async (_name, how, base) => {
+    const plaintext = randomBytes(3000)
+    const controller = new AbortController()
+    const { allocated, writer, reader, reading } = started(base, { signal: controller.signal, maxPlaintextLength: 3500 })
+    await writer.write(plaintext)
+    expect(holdsAnyOf(allocated, plaintext)).toBe(true)
+    if (how === 'aborted') controller.abort()
+    else if (how === 'cancelled by its reader') await reader.cancel(new Error('enough'))
+    else expect(await rejectionOf(writer.write(new Uint8Array(1000)))).toMatchObject({ code: 'LIMIT_EXCEEDED' })
+    await reading.catch(() => undefined)
+    expect(holdsAnyOf(allocated, plaintext)).toBe(false)
+  })
+})

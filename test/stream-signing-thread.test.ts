@@ -244,19 +244,38 @@ describe('a signing key node:crypto cannot sign with (a custom materials manager
   })
 })
 
-describe('a stream that is aborted', () => {
+describe('a stream that ends unfinished', () => {
   it('gives its job up (AbortedError), and the thread signs the next stream', async () => {
+    const before = openStreamJobs()
     const controller = new AbortController()
     const stream = encryptStream(keyring, { signal: controller.signal })
     const writer = stream.writable.getWriter()
     const reading = readAll(stream.readable)
     reading.catch(() => undefined)
     await writer.write(plaintextOf(6 * MiB)) // more than the thread may lag behind: a wait is under way
+    expect(openStreamJobs()).toBe(before + 1)
     controller.abort()
     expect(((await rejectionOf(reading)) as EnvelopeError).code).toBe('ABORTED')
+    expect(openStreamJobs()).toBe(before) // given up at once, not when the stream is collected
     const { ciphertext, onThread } = await encryptStreamed(plaintextOf(70_000), 65_536, {})
     expect(onThread).toBe(1)
     expect((await decrypt(keyring, ciphertext)).plaintext.length).toBe(70_000)
+  })
+
+  it.each(['cancelled by its reader', 'failed (longer than its plaintextLength)'])('%s: gives its job up at once', async (how) => {
+    const before = openStreamJobs()
+    const stream = encryptStream(keyring, { plaintextLength: 2 * MiB })
+    const writer = stream.writable.getWriter()
+    const reader = stream.readable.getReader()
+    const reading = (async () => {
+      while (!(await reader.read()).done);
+    })()
+    reading.catch(() => undefined)
+    await writer.write(plaintextOf(MiB))
+    expect(openStreamJobs()).toBe(before + 1)
+    if (how.startsWith('cancelled')) await reader.cancel(new Error('enough'))
+    else expect(((await rejectionOf(writer.write(plaintextOf(MiB + 1)))) as EnvelopeError).code).toBe('POLICY_VIOLATION')
+    expect(openStreamJobs()).toBe(before)
   })
 })
 
