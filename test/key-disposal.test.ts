@@ -283,31 +283,61 @@ describe('message keys after an abort', () => {
   })
 })
 
-describe('the message key of a decrypt stream aborted while its header tag is checked', () => {
-  it('is disposed of once the check answers (WebCrypto, whose check is asynchronous)', async () => {
-    // The header tag's open (the only one with no ciphertext) waits until `open()`.
-    let open!: () => void
-    const gate = new Promise<void>((resolve) => (open = resolve))
-    let checking = false
+/** A gate a backend's call waits at: `wait()` marks it reached and settles once `open()` is called. */
+function gate() {
+  let open!: () => void
+  const opened = new Promise<void>((resolve) => (open = resolve))
+  let reached = false
+  return {
+    open,
+    reached: () => reached,
+    wait: () => {
+      reached = true
+      return opened
+    },
+  }
+}
+
+/**
+ * Runs `run` on `gatedBackend`, whose call waits at `at`; aborts once that call is reached, then opens the gate. The
+ * run must fail with ABORTED; what is returned is how many AES-GCM keys the backend made, and how many are still live.
+ */
+async function abortedAtGate(gatedBackend: CryptoBackend, at: ReturnType<typeof gate>, run: (backend: CryptoBackend, signal: AbortSignal) => Promise<unknown>) {
+  const { backend, live, made } = countingAeadKeys(gatedBackend)
+  const aborting = new AbortController()
+  const result = run(backend, aborting.signal).catch((e: unknown) => e)
+  await vi.waitFor(() => expect(at.reached()).toBe(true))
+  aborting.abort()
+  at.open()
+  expect(await result).toMatchObject({ code: 'ABORTED' })
+  await new Promise((resolve) => setTimeout(resolve, 20))
+  return { made: made(), live: live() }
+}
+
+describe('the message key of a stream aborted while the key is made (WebCrypto, whose calls are asynchronous)', () => {
+  it('a decrypt stream aborted while its header tag is checked disposes of it once the check answers', async () => {
+    const at = gate()
+    // The header tag's open (the only one with no ciphertext) waits at the gate.
     const gatedHeaderTag = aroundAeadOpen(webCryptoBackend, async (open, ciphertext) => {
-      if (ciphertext.length === 0) {
-        checking = true
-        await gate
-      }
+      if (ciphertext.length === 0) await at.wait()
       return open()
     })
-    const { backend, live, made } = countingAeadKeys(gatedHeaderTag)
     const { ciphertext } = await encryptWith(nodeBackend, keyring(), data(3000), { frameLength: 1024 })
-    const aborting = new AbortController()
-    const result = readAll(chunked(ciphertext, 1000).pipeThrough(decryptStreamWith(backend, keyring(), { signal: aborting.signal }))).catch((e: unknown) => e)
-    await vi.waitFor(() => expect(checking).toBe(true))
-    aborting.abort()
-    open()
-    expect(await result).toMatchObject({ code: 'ABORTED' })
-    await new Promise((resolve) => setTimeout(resolve, 20))
+    const keys = await abortedAtGate(gatedHeaderTag, at, (backend, signal) =>
+      readAll(chunked(ciphertext, 1000).pipeThrough(decryptStreamWith(backend, keyring(), { signal }))),
+    )
     // The keyring's wrapping key, and the message key made for the header, now disposed of.
-    expect(made()).toBe(2)
-    expect(live()).toBe(1)
+    expect(keys).toEqual({ made: 2, live: 1 })
+  })
+
+  it('an encrypt stream aborted while it derives the key disposes of it once the derivation answers', async () => {
+    const at = gate()
+    const gatedHkdf: CryptoBackend = { ...webCryptoBackend, hkdf: async (...args) => (await at.wait(), webCryptoBackend.hkdf(...args)) }
+    const keys = await abortedAtGate(gatedHkdf, at, (backend, signal) =>
+      readAll(chunked(data(3000), 1000).pipeThrough(encryptStreamWith(backend, keyring(), { signal }))),
+    )
+    // The keyring's wrapping key, and the message key made once the derivation answered, now disposed of.
+    expect(keys).toEqual({ made: 2, live: 1 })
   })
 })
 

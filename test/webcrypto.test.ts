@@ -30,6 +30,7 @@ import {
   RawRsaKeyring,
   UnsupportedOperationError,
   type CommitmentPolicy,
+  type EncryptOptions,
   type Keyring,
   type KmsClientLike,
   type MaterialsManager,
@@ -618,7 +619,10 @@ describe('the asynchronous frame engine', () => {
     }
   })
 
-  it('one-shot encrypt whose cipher fails on one frame rejects only once every other call in flight has settled', async () => {
+  it.each([
+    ['one-shot encrypt', (backend: CryptoBackend, data: Uint8Array, options: EncryptOptions) => encryptWith(backend, aesKeyring(), data, options)],
+    ['an encrypt stream', (backend: CryptoBackend, data: Uint8Array, options: EncryptOptions) => readAll(chunked(data, data.length).pipeThrough(encryptStreamWith(backend, aesKeyring(), options)))],
+  ] as const)('%s whose cipher fails on one frame rejects only once every other call in flight has settled', async (_, encrypting) => {
     let calls = 0
     let inFlight = 0
     const failing = asyncAeadBackend(async (input, _out, work) => {
@@ -633,7 +637,7 @@ describe('the asynchronous frame engine', () => {
         inFlight--
       }
     })
-    const error = await rejectionOf(encryptWith(failing, aesKeyring(), bytes(10_000), { algorithmSuite: 0x0478, frameLength: 1000 }))
+    const error = await rejectionOf(encrypting(failing, bytes(10_000), { algorithmSuite: 0x0478, frameLength: 1000 }))
     expect(calls).toBe(10)
     expect(inFlight).toBe(0)
     expect(error).toMatchObject({ code: 'INTERNAL_ERROR', cause: { message: 'cipher failure on frame 2' } })
