@@ -5,13 +5,14 @@ import { inspect } from 'node:util'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import fc from 'fast-check'
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
 import { nodeBackend } from '../src/backend/node.js'
 import type { CryptoBackend } from '../src/backend/types.js'
 import { webCryptoBackend } from '../src/backend/webcrypto.js'
 import { decryptWith } from '../src/decrypt.js'
 import { encryptWith } from '../src/encrypt.js'
 import { decryptionIdentifier, encryptionIdentifier, identifierPrefix, serializeEncryptedDataKey } from '../src/cmm/cache-id.js'
+import { expirySweeper } from '../src/cmm/expiry-sweep.js'
 import {
   CachingMaterialsManager,
   ConfigurationError,
@@ -1012,6 +1013,24 @@ describe('zeroing and ownership of cached data keys', () => {
     expect(isAllZero(seen.encryptKeys[1] as Uint8Array)).toBe(true)
   })
 
+  it('a request that waited for a fetch whose message used the entry up fetches its own data key, even for an empty message (which fits any byte limit)', async () => {
+    const { manager, seen } = recording()
+    const slow: MaterialsManager = {
+      getEncryptionMaterials: async (request, backend) => {
+        await new Promise((resolve) => setTimeout(resolve, 20))
+        return manager.getEncryptionMaterials(request, backend)
+      },
+      getDecryptionMaterials: (request, backend) => manager.getDecryptionMaterials(request, backend),
+    }
+    const cmm = new CachingMaterialsManager({ materialsManager: slow, maxAge: 60_000, maxBytesEncrypted: 1024 })
+    const [full, empty] = await Promise.all([encrypt(cmm, KIB, { encryptionContext: context }), encrypt(cmm, new Uint8Array(0), { encryptionContext: context })])
+    expect(seen.encrypt).toBe(2)
+    expect(isAllZero(seen.encryptKeys[0] as Uint8Array)).toBe(true) // used up by the first message: zeroed, not cached
+    expect(cmm.cache.stats()).toMatchObject({ size: 1, misses: 2 })
+    expect((await decrypt(aesKeyring(), full.ciphertext)).plaintext).toEqual(KIB)
+    expect((await decrypt(aesKeyring(), empty.ciphertext)).plaintext).toEqual(new Uint8Array(0))
+  })
+
   it('a zero-capacity cache keeps nothing and still serves every request', async () => {
     const { manager, seen } = recording()
     const cmm = new CachingMaterialsManager({ materialsManager: manager, cache: new LocalMaterialsCache({ capacity: 0 }), maxAge: 60_000 })
@@ -1436,5 +1455,39 @@ describe('limits do not depend on the cache evicting', () => {
     state.now = 12_000
     await decrypt(cmm, ciphertext)
     expect(seen.decrypt).toBe(2)
+  })
+})
+
+describe('the expiry sweeper (on a clock and timers of the test)', () => {
+  afterEach(() => vi.useRealTimers())
+
+  /** The instants at which a sweeper on a clock starting at 0 prunes, while `puts` are put (each at `at`) and 10 s pass. */
+  function sweepsFor(puts: Array<{ at: number; expiresAt: number }>, size = 1): number[] {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'], now: 0 })
+    const pruned: number[] = []
+    const sweeper = expirySweeper((now) => pruned.push(now), () => size, () => Date.now())
+    for (const { at, expiresAt } of puts) {
+      vi.advanceTimersByTime(at - Date.now())
+      sweeper.entryPut(expiresAt)
+    }
+    vi.advanceTimersByTime(10_000)
+    return pruned
+  }
+
+  it('entries that expire within a second of the last sweep due share it, moved to the latest of their expiries', () => {
+    const puts = [2500, 2800, 2600].map((expiresAt, index) => ({ at: 10 * (index + 1), expiresAt }))
+    expect(sweepsFor([{ at: 0, expiresAt: 1000 }, ...puts])).toEqual([1000, 2800])
+    // The first sweep's timer is set already: an entry within a second of it is swept a second after it.
+    expect(sweepsFor([{ at: 0, expiresAt: 1000 }, { at: 10, expiresAt: 1500 }, { at: 20, expiresAt: 1200 }])).toEqual([1000, 2000])
+  })
+
+  it('entries further apart get a sweep each, at least a second apart, and longer apart in a cache of more than 10,000 entries', () => {
+    expect(sweepsFor([{ at: 0, expiresAt: 1000 }, { at: 10, expiresAt: 2500 }])).toEqual([1000, 2500])
+    // Every size / 10 ms: 2 s for 20,000 entries.
+    expect(sweepsFor([{ at: 0, expiresAt: 1000 }, { at: 10, expiresAt: 2500 }], 20_000)).toEqual([1000, 3000])
+  })
+
+  it('an entry put after a sweep gets its own, a second after the last at the soonest', () => {
+    expect(sweepsFor([{ at: 0, expiresAt: 500 }, { at: 600, expiresAt: 700 }])).toEqual([500, 1500])
   })
 })

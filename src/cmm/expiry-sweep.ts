@@ -10,7 +10,8 @@ export interface ExpirySweeper {
 
 /**
  * Sweeps come at most once a second, and less often in a cache of more than 10,000 entries (every size/10 ms),
- * since each walks every entry. Entries that expire within a second of each other share a sweep.
+ * since each walks every entry. An entry that expires within a second of the last sweep due shares it (moved to
+ * the later expiry); one within a second of a sweep whose timer is already set is swept a second after it.
  */
 const MIN_GAP_MS = 1000
 /** setTimeout's longest delay: beyond it Node fires at once (and warns), which would make the sweep spin. */
