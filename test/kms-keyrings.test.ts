@@ -1148,6 +1148,12 @@ describe('defaultKmsClientSupplier', () => {
     const replaced = await rejectionOf(encrypt(throwing, 'x'))
     expect(reachable(replaced, dataKey)).toBe(false)
     expect(((replaced as Error).cause as Error).name).toBe('SyntaxError')
+    // One whose kept response holds the body as text, not bytes: the text cannot be zeroed, so it is dropped.
+    const withTextBody = Object.assign(new Error('Unexpected end of JSON input'), { $response: { statusCode: 200, body: cutShort } })
+    const textBody = new KmsKeyring({ generatorKeyId: key, clientSupplier: () => ({ send: () => Promise.reject(withTextBody) }) })
+    const dropped = await rejectionOf(encrypt(textBody, 'x'))
+    expect((dropped as EnvelopeError).code).toBe('KEYRING_FAILURE')
+    expect(reachable(dropped, dataKey)).toBe(false)
     // An error that cannot even be looked at (a Proxy whose every read throws) is replaced too, never passed on.
     const hostile = new Proxy(new Error('x'), {
       get() {

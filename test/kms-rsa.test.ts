@@ -656,6 +656,19 @@ describe('createKmsPublicKeyCache', () => {
     expect([fetches(a), fetches(b), fetches(c)]).toEqual([2, 3, 2])
   })
 
+  it('a key fetched again once expired counts as asked for last', async () => {
+    const [a, b, c] = [0, 1, 2].map(() => kms.createKey({ region: 'us-east-1', keySpec: 'RSA_2048' }).arn) as [string, string, string]
+    const fetches = (arn: string) => kms.callCount({ operation: 'GetPublicKey', keyArn: arn })
+    const cache = createKmsPublicKeyCache({ clientSupplier, maxEntries: 2, maxAge: 300 })
+    await cache.get(a)
+    await cache.get(b)
+    await new Promise((resolve) => setTimeout(resolve, 350)) // both expired
+    await cache.get(a) // fetched again: now the one asked for last
+    await cache.get(c) // pushes out b, not a
+    await cache.get(a)
+    expect([fetches(a), fetches(b), fetches(c)]).toEqual([2, 1, 1])
+  })
+
   it('by default keeps 100 keys, each for an hour, as the README says', async () => {
     const { publicKey } = await createKmsPublicKeyCache({ clientSupplier }).get(kms.createKey({ region: 'us-east-1', keySpec: 'RSA_2048' }).arn)
     // A client that answers for any key with that key's material, so that 101 keys cost no key generation.
