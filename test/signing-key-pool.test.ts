@@ -4,11 +4,17 @@
 // outside a one-shot encrypt. node:crypto's generateKeyPairSync can be made to fail, to check the fallback.
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
 
-const failing = vi.hoisted(() => ({ generateKeyPairSync: false }))
+const failing = vi.hoisted(() => ({ generateKeyPairSync: false, generateKeyPair: false }))
 vi.mock('node:crypto', async (importOriginal) => {
   const original = await importOriginal<typeof import('node:crypto')>()
   return {
     ...original,
+    generateKeyPair: ((...args: unknown[]) => {
+      const callback = args.at(-1) as (error: Error | null) => void
+      // Later than a real key: a message can take the spare while it is still being made.
+      if (failing.generateKeyPair) return void setTimeout(() => callback(new Error('key generation failed on the thread pool')), 30)
+      return (original.generateKeyPair as (...a: unknown[]) => void)(...args)
+    }) as typeof original.generateKeyPair,
     generateKeyPairSync: ((...args: Parameters<typeof original.generateKeyPairSync>) => {
       if (failing.generateKeyPairSync) throw new Error('key generation failed')
       return original.generateKeyPairSync(...args)
@@ -43,6 +49,7 @@ afterAll(() => stopSigningThread())
 
 beforeEach(async () => {
   failing.generateKeyPairSync = false
+  failing.generateKeyPair = false
   // Full pools of finished keys: the messages below take them without waiting for the event loop to turn.
   await encrypt(keyring, small, { algorithmSuite: 0x0578 })
   await nextTurn()
@@ -95,6 +102,32 @@ describe('signing key pools', () => {
     expect(madeSince(before)).toEqual({ inBackground: 1, inline: 0 })
     failing.generateKeyPairSync = false
     expect(await decryptsTo(ciphertext, large)).toBe(true)
+  })
+
+  it('keys the thread pool fails to make: the message gets a typed error, never waits for ever; the failed spares are not handed out after', async () => {
+    failing.generateKeyPair = true
+    const codes: string[] = []
+    // The pool's two finished keys go first; its top-ups, made after each message, fail, and so does the key made
+    // again for the message that took one.
+    for (let message = 0; message < 4; message++) {
+      codes.push(await encrypt(keyring, small, { algorithmSuite: 0x0578 }).then(() => 'signed', (error: { code: string }) => error.code))
+      await nextTurn()
+    }
+    expect(codes).toEqual(['signed', 'signed', 'KEYRING_FAILURE', 'KEYRING_FAILURE']) // the materials manager makes the key
+    await signingKeysSettled()
+    failing.generateKeyPair = false
+    // The failed spares still in the pool are made again for the messages that take them: these are signed.
+    for (let message = 0; message < 3; message++) expect(await decryptsTo((await encrypt(keyring, small, { algorithmSuite: 0x0578 })).ciphertext, small)).toBe(true)
+  })
+
+  it('a spare that fails while the message that took it waits is made again for that message', async () => {
+    await encrypt(keyring, small, { algorithmSuite: 0x0578 }) // takes a finished key: the pool's top-up comes next turn
+    failing.generateKeyPair = true
+    await nextTurn() // the top-up starts, and will fail
+    failing.generateKeyPair = false
+    await encrypt(keyring, small, { algorithmSuite: 0x0578 }) // the pool's other finished key
+    const { ciphertext } = await encrypt(keyring, small, { algorithmSuite: 0x0578 }) // the failing spare, made again
+    expect(await decryptsTo(ciphertext, small)).toBe(true)
   })
 
   it('a key taken outside a one-shot encrypt is replaced on the next turn of the event loop', async () => {

@@ -70,7 +70,9 @@ export const signingKeysMade = { inBackground: 0, inline: 0 }
 export function takeSigningKey(curve: CurveName): Promise<SigningKeyPair> {
   let pool = signingKeyPools.get(curve)
   if (pool === undefined) signingKeyPools.set(curve, (pool = []))
-  const next = pool.shift() ?? generateInBackground(curve)
+  const spare = pool.shift()
+  // A spare that failed (before or after it was taken) is made again once for this message; a second failure is the message's.
+  const next = spare === undefined ? generateInBackground(curve) : spare.catch(() => generateInBackground(curve))
   shortPools.add(curve)
   if (!topUpScheduled) {
     topUpScheduled = true
@@ -91,7 +93,7 @@ function topUpInBackground(): void {
     const pool = signingKeyPools.get(curve) as Promise<SigningKeyPair>[]
     while (pool.length < SIGNING_KEY_POOL_SIZE) {
       const job = generateInBackground(curve)
-      job.catch(() => undefined) // a failed spare surfaces only if it is taken
+      job.catch(() => undefined) // a failed spare surfaces only if it is taken, and is then made again once
       pool.push(job)
       signingKeysMade.inBackground++
     }
@@ -108,7 +110,7 @@ function topUpOneInline(curve: CurveName): void {
     const { publicKey, privateKey } = generateSpkiPairSync('ec', spkiPairOptions(curve))
     pair = { privateKey, publicKey: compressSpkiPoint(publicKey, curve) }
   } catch {
-    return // made on the thread pool instead, where a failure surfaces when the key is taken
+    return // made on the thread pool instead
   }
   pool.push(Promise.resolve(pair))
   signingKeysMade.inline++
