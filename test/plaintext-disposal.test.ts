@@ -17,7 +17,7 @@ import { FRAMES_PER_TURN } from '../src/next-turn.js'
 import { decryptStreamWith } from '../src/stream-decrypt.js'
 import { encryptStreamWith } from '../src/stream-encrypt.js'
 import { aesKeyring, aroundAeadOpen, recordingAllocations, rejectionOf, unhandledRejectionsDuring } from './helpers/fixtures.js'
-import { chunked } from './helpers/web-streams.js'
+import { chunked, drain } from './helpers/web-streams.js'
 
 const keyring = aesKeyring()
 const filled = (length: number) => new Uint8Array(length).fill(0x5a)
@@ -38,6 +38,12 @@ async function failedDecrypt(base: CryptoBackend, ciphertext: Uint8Array) {
 }
 
 afterEach(() => vi.restoreAllMocks())
+
+/** The backends of the stream tests: a synchronous cipher and an asynchronous one. */
+const BACKENDS = [
+  ['node:crypto', nodeBackend],
+  ['WebCrypto', webCryptoBackend],
+] as const
 
 describe('node:crypto', () => {
   it('a frame failing in the first turn: the frames before it are zeroed', async () => {
@@ -112,10 +118,6 @@ describe('WebCrypto (an asynchronous cipher, which verifies while the frames dec
 })
 
 describe('a decrypt stream', () => {
-  const BACKENDS = [
-    ['node:crypto', nodeBackend],
-    ['WebCrypto', webCryptoBackend],
-  ] as const
 
   it.each(BACKENDS)('on %s, whose chunk of several frames has a bad one: none of that chunk is emitted, and the plaintext written for it is zeroed', async (_name, base) => {
     const { ciphertext } = await encryptWith(nodeBackend, keyring, filled(1000), { algorithmSuite: 0x0478, frameLength: 100 })
@@ -163,12 +165,7 @@ describe('a decrypt stream', () => {
   })
 })
 
-
 describe('an encrypt stream', () => {
-  const BACKENDS = [
-    ['node:crypto', nodeBackend],
-    ['WebCrypto', webCryptoBackend],
-  ] as const
   /** Whether any of `buffers` still holds a 16-byte piece of `plaintext` (pieces at every multiple of 16). */
   const holdsAnyOf = (buffers: Uint8Array[], plaintext: Uint8Array) =>
     buffers.some((buffer) => {
@@ -185,11 +182,7 @@ describe('an encrypt stream', () => {
     const stream = encryptStreamWith(backend, keyring, { algorithmSuite: 0x0478, frameLength: 4096, ...options })
     const writer = stream.writable.getWriter()
     const reader = stream.readable.getReader()
-    const reading = (async () => {
-      while (!(await reader.read()).done);
-    })()
-    reading.catch(() => undefined)
-    return { allocated, writer, reader, reading }
+    return { allocated, writer, reader, reading: drain(reader) }
   }
 
   it.each(BACKENDS)('on %s, what it holds of a frame short of whole is kept once, and zeroed once the frame is sealed and when the stream ends', async (_name, base) => {

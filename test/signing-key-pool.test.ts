@@ -1,7 +1,8 @@
 // Ephemeral signing keys come from a small pool per curve (src/backend/node-signing.ts). These tests check where the
 // pool is topped up: on libuv's thread pool beside a message signed inline, on the main thread while a message
 // alone on the helper thread is hashed and signed there, and on the next turn of the event loop for a key taken
-// outside a one-shot encrypt. node:crypto's generateKeyPairSync can be made to fail, to check the fallback.
+// outside a one-shot encrypt. node:crypto's generateKeyPairSync can be made to fail, to check the fallback, and its
+// generateKeyPair (the thread pool's), to check that a failed spare fails its message at once and is made again.
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
 
 const failing = vi.hoisted(() => ({ generateKeyPairSync: false, generateKeyPair: false }))
@@ -104,7 +105,7 @@ describe('signing key pools', () => {
     expect(await decryptsTo(ciphertext, large)).toBe(true)
   })
 
-  it('keys the thread pool fails to make: the message gets a typed error, never waits for ever; the failed spares are not handed out after', async () => {
+  it('keys the thread pool fails to make: the message gets a typed error, never waits for ever; once generation works again, messages are signed', async () => {
     failing.generateKeyPair = true
     const codes: string[] = []
     // The pool's two finished keys go first; its top-ups, made after each message, fail, and so does the key made

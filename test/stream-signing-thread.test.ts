@@ -35,7 +35,7 @@ import { encryptStreamWith } from '../src/stream-encrypt.js'
 import { policyFor, rejectionOf, runModuleScript } from './helpers/fixtures.js'
 import { decryptPolicyFor, hex16, officialDecrypt, officialKeyring } from './helpers/official.js'
 import { keyring, MiB, plaintextOf, SIGNING_SUITES, spec } from './helpers/signing-thread.js'
-import { chunked, readAll } from './helpers/web-streams.js'
+import { chunked, drain, readAll } from './helpers/web-streams.js'
 
 const srcUrl = (path: string): string => JSON.stringify(new URL(path, import.meta.url).href)
 
@@ -267,10 +267,7 @@ describe('a stream that ends unfinished', () => {
     const stream = encryptStream(keyring, { plaintextLength: 2 * MiB })
     const writer = stream.writable.getWriter()
     const reader = stream.readable.getReader()
-    const reading = (async () => {
-      while (!(await reader.read()).done);
-    })()
-    reading.catch(() => undefined)
+    void drain(reader)
     await writer.write(plaintextOf(MiB))
     expect(openStreamJobs()).toBe(before + 1)
     if (how.startsWith('cancelled')) await reader.cancel(new Error('enough'))
