@@ -67,6 +67,17 @@ function recording(inner: MaterialsManager = new DefaultMaterialsManager(aesKeyr
   return { manager, seen }
 }
 
+/** `inner`, with `step` run (and awaited) before each encryption request is passed on: a slow or clock-moving manager. */
+function beforeEncryption(inner: MaterialsManager, step: () => unknown): MaterialsManager {
+  return {
+    getEncryptionMaterials: async (request, backend) => {
+      await step()
+      return inner.getEncryptionMaterials(request, backend)
+    },
+    getDecryptionMaterials: (request, backend) => inner.getDecryptionMaterials(request, backend),
+  }
+}
+
 /** A cache entry of partition "p", live from 0 to 1000, holding `materials` (its data key and whatever else). */
 const cacheEntry = (operation: 'encrypt' | 'decrypt', materials: object): CacheEntry => ({
   operation,
@@ -990,13 +1001,7 @@ describe('zeroing and ownership of cached data keys', () => {
   it('materials that must not be shared are zeroed instead of cached: born expired, or from a manager that changed the suite', async () => {
     const { manager, seen } = recording()
     const { state, clock: now } = clock()
-    const slow: MaterialsManager = {
-      getEncryptionMaterials: async (request, backend) => {
-        state.now += 1500 // longer than maxAge
-        return manager.getEncryptionMaterials(request, backend)
-      },
-      getDecryptionMaterials: (request, backend) => manager.getDecryptionMaterials(request, backend),
-    }
+    const slow = beforeEncryption(manager, () => (state.now += 1500)) // longer than maxAge
     const late = new CachingMaterialsManager({ materialsManager: slow, maxAge: 1000, clock: now })
     const { ciphertext } = await encrypt(late, KIB)
     expect(late.cache.stats().size).toBe(0)
@@ -1015,13 +1020,7 @@ describe('zeroing and ownership of cached data keys', () => {
 
   it('a request that waited for a fetch whose message used the entry up fetches its own data key, even for an empty message (which fits any byte limit)', async () => {
     const { manager, seen } = recording()
-    const slow: MaterialsManager = {
-      getEncryptionMaterials: async (request, backend) => {
-        await new Promise((resolve) => setTimeout(resolve, 20))
-        return manager.getEncryptionMaterials(request, backend)
-      },
-      getDecryptionMaterials: (request, backend) => manager.getDecryptionMaterials(request, backend),
-    }
+    const slow = beforeEncryption(manager, () => new Promise((resolve) => setTimeout(resolve, 20)))
     const cmm = new CachingMaterialsManager({ materialsManager: slow, maxAge: 60_000, maxBytesEncrypted: 1024 })
     const [full, empty] = await Promise.all([encrypt(cmm, KIB, { encryptionContext: context }), encrypt(cmm, new Uint8Array(0), { encryptionContext: context })])
     expect(seen.encrypt).toBe(2)
@@ -1124,14 +1123,7 @@ describe('with the required encryption context manager', () => {
   })
 
   it('nor does one still being fetched: a request that requires a key waits for it, then fetches its own', async () => {
-    const slow: MaterialsManager = {
-      getEncryptionMaterials: async (request, backend) => {
-        await new Promise((resolve) => setTimeout(resolve, 20))
-        return new DefaultMaterialsManager(aesKeyring()).getEncryptionMaterials(request, backend)
-      },
-      getDecryptionMaterials: (request, backend) => new DefaultMaterialsManager(aesKeyring()).getDecryptionMaterials(request, backend),
-    }
-    const { manager, seen } = recording(slow)
+    const { manager, seen } = recording(beforeEncryption(new DefaultMaterialsManager(aesKeyring()), () => new Promise((resolve) => setTimeout(resolve, 20))))
     const caching = new CachingMaterialsManager({ materialsManager: manager, maxAge: 60_000 })
     const required = new RequiredEncryptionContextMaterialsManager({ requiredKeys: ['tenant'], materialsManager: caching })
     const [plain, kept] = await Promise.all([encrypt(caching, KIB, { encryptionContext: context }), encrypt(required, KIB, { encryptionContext: context })])
