@@ -1,6 +1,6 @@
 import { constants, createDecipheriv, createPrivateKey, createPublicKey, generateKeyPairSync, KeyObject, publicEncrypt, type DecipherGCM } from 'node:crypto'
 import { inspect } from 'node:util'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import {
   ConfigurationError,
   NoDecryptableKeyError,
@@ -824,6 +824,35 @@ describe('RSA-unwrapped data keys of the wrong length', () => {
     const error = await rejectionOf(keyring.onDecrypt(materials, [edk], backend))
     expect((error as EnvelopeError).code).toBe('KEYRING_FAILURE')
     expect(failure(error)).toMatch(new RegExp(`${length} bytes; the suite needs 32`))
+  })
+
+  // The output of WebCrypto's decrypt is the only one a test can see (node:crypto's privateDecrypt, which a KeyObject
+  // goes through, cannot be wrapped): the node:crypto backend takes it for a CryptoKey.
+  it.each([
+    ['WebCrypto', webCryptoBackend],
+    ['node:crypto (a CryptoKey)', nodeBackend],
+  ] as const)('%s backend: the key it unwrapped is zeroed before it is refused', async (_name, backend) => {
+    const { subtle } = globalThis.crypto
+    const pair = (await subtle.generateKey({ name: 'RSA-OAEP', modulusLength: 2048, publicExponent: Uint8Array.of(1, 0, 1), hash: 'SHA-256' }, false, ['encrypt', 'decrypt'])) as CryptoKeyPair
+    const keyring = new RawRsaKeyring({ keyNamespace: 'n', keyName: 'k', privateKey: pair.privateKey, padding: 'OAEP-SHA256' })
+    const ciphertext = new Uint8Array(await subtle.encrypt({ name: 'RSA-OAEP' }, pair.publicKey, new Uint8Array(48).fill(9)))
+    const edk = { providerId: 'n', providerInfo: new TextEncoder().encode('k'), ciphertext }
+    const outputs: ArrayBuffer[] = []
+    const decrypt = subtle.decrypt.bind(subtle)
+    const spy = vi.spyOn(subtle, 'decrypt').mockImplementation(async (...args) => {
+      const output = await decrypt(...args)
+      outputs.push(output)
+      return output
+    })
+    let error: unknown
+    try {
+      error = await rejectionOf(keyring.onDecrypt(materials, [edk], backend))
+    } finally {
+      spy.mockRestore()
+    }
+    expect(failure(error)).toMatch(/48 bytes; the suite needs 32/)
+    expect(outputs.map((output) => output.byteLength)).toEqual([48])
+    expect(isAllZero(new Uint8Array(outputs[0] as ArrayBuffer))).toBe(true)
   })
 
   /**

@@ -4,7 +4,7 @@
 import { constants, createPublicKey, generateKeyPairSync, privateDecrypt, publicEncrypt, randomBytes, sign as nodeSign, verify as nodeVerify, type KeyObject } from 'node:crypto'
 import { runInNewContext } from 'node:vm'
 import fc from 'fast-check'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { checkRsaEncryptBits, element, INTEGER, OCTET_STRING, readElement, rsaSpkiModulusBits, SEQUENCE, spkiFromPkcs1 } from '../src/backend/der.js'
 import { bigIntToBytes, compressPoint, CURVES, decompressPoint, derToP1363, p1363ToDer } from '../src/backend/ec.js'
 import { nodeBackend } from '../src/backend/node.js'
@@ -280,7 +280,14 @@ describe('WebCrypto backend primitives against node:crypto', () => {
     expect(equal(decompressPoint(curve, compressed), uncompressed)).toBe(true)
     const verificationKey = await webCryptoBackend.importVerificationKey(curve, compressed)
     const nodeSignature = nodeSign(hash, message, { key: nodePair.privateKey, dsaEncoding: 'der' })
-    expect(await webCryptoBackend.verifyMessage(curve, verificationKey, message, nodeSignature)).toBe(true)
+    // WebCrypto verifies whole messages (as it signs them), not the streams' @noble/curves verifier.
+    const verify = vi.spyOn(globalThis.crypto.subtle, 'verify')
+    try {
+      expect(await webCryptoBackend.verifyMessage(curve, verificationKey, message, nodeSignature)).toBe(true)
+      expect(verify).toHaveBeenCalledTimes(1)
+    } finally {
+      verify.mockRestore()
+    }
     expect(await webCryptoBackend.verifyMessage(curve, verificationKey, bytes(5000, 4), nodeSignature)).toBe(false)
     expect(await webCryptoBackend.verifyMessage(curve, verificationKey, message, nodeSignature.subarray(1))).toBe(false)
     expect(() => webCryptoBackend.createSigner(curve, pair.privateKey)).toThrow(UnsupportedOperationError)
@@ -436,6 +443,19 @@ describe('DER, as the WebCrypto backend writes and reads RSA keys', () => {
       [[0x00], 0],
     ] as const) {
       expect(rsaSpkiModulusBits(spkiWith([...modulus])), `top byte ${modulus[0]}, ${modulus.length} bytes`).toBe(bits)
+    }
+  })
+
+  it('an RSA key without its public exponent, or with one that is not an INTEGER, is not a key (every length fits)', () => {
+    const modulus = element(INTEGER, Uint8Array.of(0, 0x80, ...new Array<number>(255).fill(0xa5)))
+    const keys: Array<[string, Uint8Array]> = [
+      ['no exponent', spkiFromPkcs1(element(SEQUENCE, modulus))],
+      ['an OCTET STRING for an exponent', spkiFromPkcs1(element(SEQUENCE, modulus, element(OCTET_STRING, Uint8Array.of(1, 0, 1))))],
+    ]
+    expect(rsaSpkiModulusBits(spkiFromPkcs1(element(SEQUENCE, modulus, element(INTEGER, Uint8Array.of(1, 0, 1)))))).toBe(2048)
+    for (const [what, spki] of keys) {
+      expect(() => rsaSpkiModulusBits(spki), what).toThrow(/^publicExponent: /)
+      expect(() => webCryptoBackend.importRsaPublicKey(spki), what).toThrow(ConfigurationError)
     }
   })
 })
