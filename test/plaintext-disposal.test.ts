@@ -3,7 +3,8 @@
 // a later one, or when the signature checked in the background fails; on an asynchronous cipher (WebCrypto) when
 // the signature fails before the frames are open, without an unhandled rejection when a frame fails first. A decrypt
 // stream likewise zeroes the plaintext of a chunk's frames when one of them fails. An encrypt stream zeroes what it
-// holds of a frame short of whole once that frame is sealed, and when it ends however it ends.
+// holds of a frame short of whole once that frame is sealed, and when it ends however it ends. WebCrypto's own
+// copy of what it decrypts is zeroed once copied out.
 import { randomBytes } from 'node:crypto'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { nodeBackend } from '../src/backend/node.js'
@@ -16,7 +17,7 @@ import { parseHeader } from '../src/format/header.js'
 import { FRAMES_PER_TURN } from '../src/next-turn.js'
 import { decryptStreamWith } from '../src/stream-decrypt.js'
 import { encryptStreamWith } from '../src/stream-encrypt.js'
-import { aesKeyring, aroundAeadOpen, recordingAllocations, rejectionOf, unhandledRejectionsDuring } from './helpers/fixtures.js'
+import { aesKeyring, aroundAeadOpen, recordingAllocations, recordingSubtleDecrypt, rejectionOf, unhandledRejectionsDuring } from './helpers/fixtures.js'
 import { chunked, drain } from './helpers/web-streams.js'
 
 const keyring = aesKeyring()
@@ -80,6 +81,15 @@ describe('node:crypto', () => {
 })
 
 describe('WebCrypto (an asynchronous cipher, which verifies while the frames decrypt)', () => {
+  it("WebCrypto's own copy of what it decrypted (the data key the keyring unwraps, each frame) is zeroed once copied out", async () => {
+    const plaintext = filled(2500)
+    const { ciphertext } = await encryptWith(nodeBackend, keyring, plaintext, { algorithmSuite: 0x0478, frameLength: 1000 })
+    const { outputs } = recordingSubtleDecrypt() // put back after each test
+    expect((await decryptWith(webCryptoBackend, keyring, ciphertext)).plaintext).toEqual(plaintext)
+    expect(outputs.map((output) => output.byteLength).sort((a, b) => a - b)).toEqual([0, 32, 500, 1000, 1000]) // the header's tag, the data key, the frames
+    for (const output of outputs) expect(isAllZero(new Uint8Array(output))).toBe(true)
+  })
+
   it('the signature failing before the frames are open: the plaintext they write is zeroed', async () => {
     const { ciphertext } = await encryptWith(nodeBackend, keyring, filled(3000), { algorithmSuite: 0x0578, frameLength: 1000 })
     const failed = await failedDecrypt(webCryptoBackend, lastByteFlipped(ciphertext))

@@ -215,6 +215,34 @@ describe('WebCrypto backend primitives against node:crypto', () => {
     expect(await rejectionOf(Promise.resolve(webCryptoBackend.rsaDecrypt(privateKey, 'OAEP-SHA1', wrapped, 16)))).toBeInstanceOf(KeyringError)
   })
 
+  it('an RSA key is imported once per OAEP hash; an import WebCrypto failed is tried again on next use', async () => {
+    const { subtle } = globalThis.crypto
+    const importKey = subtle.importKey.bind(subtle)
+    let failNext = true
+    const spy = vi.spyOn(subtle, 'importKey').mockImplementation((async (...args: Parameters<SubtleCrypto['importKey']>) => {
+      if (args[0] === 'pkcs8' && failNext) {
+        failNext = false
+        throw new DOMException('the platform failed', 'OperationError')
+      }
+      return importKey(...args)
+    }) as SubtleCrypto['importKey'])
+    try {
+      const privateKey = webCryptoBackend.importRsaPrivateKey(rsa.privateKey)
+      const wrapped = new Uint8Array(publicEncrypt({ key: rsa.publicKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, bytes(32)))
+      expect(await rejectionOf(Promise.resolve().then(() => webCryptoBackend.rsaDecrypt(privateKey, 'OAEP-SHA256', wrapped, 32)))).toMatchObject({
+        code: 'INVALID_CONFIGURATION',
+        message: 'The RSA private key could not be read: WebCrypto refused it (OperationError).',
+      })
+      for (let use = 0; use < 3; use++) expect(equal(await webCryptoBackend.rsaDecrypt(privateKey, 'OAEP-SHA256', wrapped, 32), bytes(32))).toBe(true)
+      const pkcs8Imports = () => spy.mock.calls.filter(([format]) => format === 'pkcs8').length
+      expect(pkcs8Imports()).toBe(2) // the failed one, then one for the three uses
+      await rejectionOf(Promise.resolve().then(() => webCryptoBackend.rsaDecrypt(privateKey, 'OAEP-SHA1', wrapped, 32)))
+      expect(pkcs8Imports()).toBe(3) // another hash, another import
+    } finally {
+      spy.mockRestore()
+    }
+  })
+
   it("a caller's own CryptoKey: RSA-OAEP of the padding's hash and of the right half only", async () => {
     const { subtle } = globalThis.crypto
     const pair = (await subtle.generateKey(
@@ -456,6 +484,28 @@ describe('DER, as the WebCrypto backend writes and reads RSA keys', () => {
     for (const [what, spki] of keys) {
       expect(() => rsaSpkiModulusBits(spki), what).toThrow(/^publicExponent: /)
       expect(() => webCryptoBackend.importRsaPublicKey(spki), what).toThrow(ConfigurationError)
+    }
+  })
+
+  it('a PKCS#8 RSA key without its privateKey OCTET STRING is refused for that, before WebCrypto sees it', async () => {
+    const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 })
+    const pkcs8 = new Uint8Array(privateKey.export({ type: 'pkcs8', format: 'der' }))
+    const outer = readElement(pkcs8, 0, SEQUENCE, 'PrivateKeyInfo')
+    const version = readElement(outer.content, 0, INTEGER, 'version')
+    const algorithm = readElement(outer.content, version.end, SEQUENCE, 'algorithm')
+    const inner = readElement(outer.content, algorithm.end, OCTET_STRING, 'privateKey')
+    const upTo = (end: number) => outer.content.subarray(0, end)
+    const decryptWithKey = (key: Uint8Array) => Promise.resolve().then(() => webCryptoBackend.rsaDecrypt(webCryptoBackend.importRsaPrivateKey(key), 'OAEP-SHA256', bytes(256), 32))
+    // Rebuilt whole, the key still reads: what follows is refused for the change alone.
+    await expect(decryptWithKey(element(SEQUENCE, upTo(inner.end)))).rejects.toThrow(/^RSA OAEP-SHA256 decryption of the data key failed\.$/)
+    for (const [what, key] of [
+      ['no privateKey', element(SEQUENCE, upTo(algorithm.end))],
+      ['a SEQUENCE for privateKey', element(SEQUENCE, upTo(algorithm.end), element(SEQUENCE, inner.content))],
+    ] as const) {
+      expect(await rejectionOf(decryptWithKey(key)), what).toMatchObject({
+        code: 'INVALID_CONFIGURATION',
+        message: 'The RSA private key could not be read: privateKey: expected DER tag 0x4.',
+      })
     }
   })
 })

@@ -60,6 +60,22 @@ export async function unhandledRejectionsDuring(body: () => Promise<void>): Prom
   return unhandled
 }
 
+/**
+ * Spies on globalThis.crypto.subtle.decrypt (the WebCrypto backend's, and the node:crypto backend's for a CryptoKey),
+ * keeping what each call returned, to see it zeroed. `restore` (or vi.restoreAllMocks) puts decrypt back.
+ */
+export function recordingSubtleDecrypt(): { outputs: ArrayBuffer[]; restore: () => void } {
+  const { subtle } = globalThis.crypto
+  const decrypt = subtle.decrypt.bind(subtle)
+  const outputs: ArrayBuffer[] = []
+  const spy = vi.spyOn(subtle, 'decrypt').mockImplementation(async (...args) => {
+    const output = await decrypt(...args)
+    outputs.push(output)
+    return output
+  })
+  return { outputs, restore: () => spy.mockRestore() }
+}
+
 /** `base` (an asynchronous backend: WebCrypto) whose AES-GCM keys open through `around`, given the key's own open and the ciphertext. */
 export function aroundAeadOpen(base: CryptoBackend, around: (open: () => Promise<boolean>, ciphertext: Uint8Array) => Promise<boolean>): CryptoBackend {
   return {
