@@ -1137,6 +1137,26 @@ describe('without crypto.subtle (pages served over plain HTTP)', () => {
     })
   })
 
+  it('RSA-OAEP in JavaScript zeroes its encoded message (the seed and the data key under its mask) once encrypted', () => {
+    const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 })
+    const spki = publicKey.export({ type: 'spki', format: 'der' })
+    // The seed is drawn into the encoded message itself: the buffer under the view getRandomValues fills is that message.
+    const filled: ArrayBufferView[] = []
+    const getRandomValues = globalThis.crypto.getRandomValues.bind(globalThis.crypto)
+    vi.spyOn(globalThis.crypto, 'getRandomValues').mockImplementation(((view: ArrayBufferView) => {
+      filled.push(view)
+      return getRandomValues(view as Uint8Array)
+    }) as Crypto['getRandomValues'])
+    try {
+      const sealed = rsaOaepEncrypt(spki, 'SHA-256', new Uint8Array(32).fill(9), checkRsaEncryptBits)
+      expect([...privateDecrypt({ key: privateKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, sealed)]).toEqual(new Array(32).fill(9))
+    } finally {
+      vi.restoreAllMocks()
+    }
+    expect(filled.map((view) => [view.byteLength, view.buffer.byteLength])).toEqual([[32, 256]])
+    expect(isAllZero(new Uint8Array((filled[0] as ArrayBufferView).buffer))).toBe(true)
+  })
+
   it('RSA-OAEP in JavaScript takes exponents from 3 to 64 bits, and refuses keys no RSA key can be', () => {
     const three = generateKeyPairSync('rsa', { modulusLength: 2048, publicExponent: 3 })
     const spki = three.publicKey.export({ type: 'spki', format: 'der' })
@@ -1223,6 +1243,37 @@ describe("@noble's AES-GCM open", () => {
     badTag[0]! ^= 1
     expect(gcmOpen(key, iv, aad, sealed.subarray(0, 40), badTag, out, 0)).toBe(false)
     expect(() => gcmOpen(Array.from(key) as never, iv, aad, sealed.subarray(0, 40), sealed.subarray(40), out, 0)).toThrow(TypeError)
+  })
+
+  it("zeroes @noble's own copy of the plaintext once copied out (a data key, when the raw AES keyring unwraps)", async () => {
+    const outputs: Uint8Array[] = []
+    vi.doMock('@noble/ciphers/aes.js', async (original: () => Promise<typeof import('@noble/ciphers/aes.js')>) => {
+      const real = await original()
+      const gcm = (key: Uint8Array, nonce: Uint8Array, aad?: Uint8Array) => {
+        const cipher = real.gcm(key, nonce, aad)
+        const decrypt = (sealed: Uint8Array) => {
+          const output = cipher.decrypt(sealed)
+          outputs.push(output)
+          return output
+        }
+        return { ...cipher, decrypt }
+      }
+      return { ...real, gcm }
+    })
+    vi.resetModules()
+    try {
+      const { gcmOpen, gcmSeal } = await import('../src/backend/noble.js')
+      const [key, iv, aad, plaintext] = [new Uint8Array(32).fill(1), new Uint8Array(12).fill(2), new Uint8Array(3), new Uint8Array(40).fill(4)]
+      const sealed = new Uint8Array(56)
+      gcmSeal(key, iv, aad, plaintext, sealed, 0)
+      const out = new Uint8Array(40)
+      expect(gcmOpen(key, iv, aad, sealed.subarray(0, 40), sealed.subarray(40), out, 0)).toBe(true)
+      expect(out).toEqual(plaintext)
+      expect(outputs.map((output) => [output.length, isAllZero(output)])).toEqual([[40, true]])
+    } finally {
+      vi.doUnmock('@noble/ciphers/aes.js')
+      vi.resetModules()
+    }
   })
 })
 
