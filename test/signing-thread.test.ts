@@ -226,6 +226,19 @@ describe('jobs the thread cannot finish', () => {
     expect(countsSince(before)).toEqual({ signed: 1, fellBack: 1 })
   })
 
+  it('a thread that stops once a job has all its bytes: the job comes back empty (signed inline), not waited for', async () => {
+    const bytes = new Uint8Array(OFF_THREAD_SIGNING_MIN)
+    const job = startOffThreadSignature('P-384', privateKey, bytes.length) as OffThreadSignature
+    // All but the last byte: the thread cannot sign before it stops. The last fits in the ring without the thread.
+    expect(job.publish(bytes, 0, bytes.length - 1)).toBe(true)
+    await stopSigningThread()
+    expect(job.publish(bytes, bytes.length - 1, bytes.length)).toBe(true)
+    const before = { ...offThreadSigningCounts }
+    expect(await job.finish()).toBeUndefined()
+    expect(countsSince(before)).toEqual({ signed: 0, fellBack: 1 })
+    expect(await signingThreadReady()).toBe(true) // for the tests after
+  })
+
   it('a job for a key the thread cannot sign with comes back empty and is signed inline (and fails there)', async () => {
     const job = startOffThreadSignature('P-384', 'not a key', OFF_THREAD_SIGNING_MIN) as OffThreadSignature
     expect(job).toBeDefined()

@@ -175,6 +175,19 @@ describe('the thread-side digest', () => {
     expect(await job?.finish()).toBeInstanceOf(Uint8Array)
   })
 
+  it('a thread that stops with stream pieces queued: the next thread takes large one-shot messages again', async () => {
+    const digest = startStreamDigest('P-384')
+    if (digest === undefined) throw new Error('the thread is not running')
+    for (let index = 0; index < 32; index++) void digest.update(plaintextOf(256 * 1024))
+    await stopSigningThread() // 8 MiB were posted at once: the thread cannot have hashed them all
+    expect(await digest.sign(privateKey)).toBeUndefined() // lost with the thread
+    expect(await signingThreadReady()).toBe(true)
+    const job = startOffThreadSignature('P-384', privateKey, OFF_THREAD_SIGNING_MIN)
+    expect(job).toBeDefined()
+    job?.publish(new Uint8Array(OFF_THREAD_SIGNING_MIN), 0, OFF_THREAD_SIGNING_MIN)
+    expect(await job?.finish()).toBeInstanceOf(Uint8Array)
+  })
+
   it('a key the thread cannot sign with is a KeyringError', async () => {
     const digest = startStreamDigest('P-384')
     await digest?.update(new Uint8Array(10))
