@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url'
 import { build } from 'esbuild'
 import { generateKeyPairSync } from 'node:crypto'
 import fc from 'fast-check'
-import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
 import { nodeBackend } from '../src/backend/node.js'
 import {
   OFF_THREAD_SIGNING_MIN,
@@ -398,6 +398,49 @@ describe('the helper thread and the process', () => {
       console.log(JSON.stringify(seen))
     `
     expect(await onBundle(script, [flag, '--allow-fs-read=*'])).toEqual({ workersAllowed: false, oneShot: true, stream: true, ready: false, offThread: 0 })
+  })
+})
+
+describe('a platform where the thread cannot start', () => {
+  let attempts = 0
+  const refusals: Array<[string, () => object]> = [
+    [
+      'node:worker_threads cannot be loaded',
+      () => {
+        attempts++
+        throw new Error('no worker_threads here')
+      },
+    ],
+    [
+      'the Worker constructor throws (as under the permission model without --allow-worker)',
+      () => ({
+        Worker: class {
+          constructor() {
+            attempts++
+            throw Object.assign(new Error('Access to this API has been restricted'), { code: 'ERR_ACCESS_DENIED' })
+          }
+        },
+      }),
+    ],
+  ]
+  afterEach(() => {
+    vi.doUnmock('node:worker_threads')
+    vi.resetModules()
+  })
+
+  it.each(refusals)('%s: a caller already waiting for the thread hears false, and it is not tried again', async (_, refusal) => {
+    attempts = 0
+    vi.doMock('node:worker_threads', refusal)
+    vi.resetModules()
+    const fresh = await import('../src/backend/signing-thread.js')
+    expect(await fresh.signingThreadReady()).toBe(false)
+    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-384' })
+    expect(fresh.startOffThreadSignature('P-384', privateKey, OFF_THREAD_SIGNING_MIN)).toBeUndefined()
+    expect(fresh.startStreamDigest('P-384')).toBeUndefined()
+    expect(await fresh.signingThreadReady()).toBe(false)
+    fresh.prepareSigningThread()
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    expect(attempts).toBe(1)
   })
 })
 
