@@ -1,10 +1,12 @@
 // One-shot encrypt of a signed message of 1 MiB or more hashes and signs it on a helper thread while the
 // message is written (src/backend/signing-thread.ts). These tests check that such messages verify, here and in
 // the official SDK, on every signing suite and curve; that a job the thread cannot finish is signed inline;
-// and that the thread never holds a process open.
+// that a thread that cannot start, or stops on its own, is not tried again; and that the thread never holds a
+// process open.
 import { spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
+import type { Worker } from 'node:worker_threads'
 import { fileURLToPath } from 'node:url'
 import { build } from 'esbuild'
 import { generateKeyPairSync } from 'node:crypto'
@@ -401,7 +403,7 @@ describe('the helper thread and the process', () => {
   })
 })
 
-describe('a platform where the thread cannot start', () => {
+describe('a thread that cannot start, or stops on its own (node:worker_threads mocked, the module loaded afresh)', () => {
   let attempts = 0
   const refusals: Array<[string, () => object]> = [
     [
@@ -441,6 +443,50 @@ describe('a platform where the thread cannot start', () => {
     fresh.prepareSigningThread()
     await new Promise((resolve) => setTimeout(resolve, 20))
     expect(attempts).toBe(1)
+  })
+
+  /** The module loaded afresh over real threads, `onStart` run on each thread it makes; and those threads. */
+  async function withThreads(onStart: (thread: Worker) => void) {
+    const threads: Worker[] = []
+    vi.doMock('node:worker_threads', async (original: () => Promise<typeof import('node:worker_threads')>) => {
+      const real = await original()
+      class Observed extends real.Worker {
+        constructor(...args: ConstructorParameters<typeof real.Worker>) {
+          super(...args)
+          threads.push(this)
+          onStart(this)
+        }
+      }
+      return { ...real, Worker: Observed }
+    })
+    vi.resetModules()
+    return { fresh: await import('../src/backend/signing-thread.js'), threads }
+  }
+
+  it('stopped before it is ready: a caller waiting for it hears false', async () => {
+    const { fresh, threads } = await withThreads((thread) => void thread.terminate())
+    expect(await fresh.signingThreadReady()).toBe(false)
+    expect(threads).toHaveLength(1)
+  })
+
+  it('stopped on its own mid-job (not by stopSigningThread): the job is signed inline, and the thread is not started again', async () => {
+    const { fresh, threads } = await withThreads(() => undefined)
+    expect(await fresh.signingThreadReady()).toBe(true)
+    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-384' })
+    const bytes = new Uint8Array(OFF_THREAD_SIGNING_MIN)
+    const job = fresh.startOffThreadSignature('P-384', privateKey, bytes.length) as OffThreadSignature
+    expect(job.publish(bytes, 0, bytes.length - 1)).toBe(true)
+    const thread = threads[0] as Worker
+    await new Promise((resolve) => {
+      thread.once('exit', resolve)
+      void thread.terminate()
+    })
+    expect(job.publish(bytes, bytes.length - 1, bytes.length)).toBe(true)
+    expect(await job.finish()).toBeUndefined()
+    expect(await fresh.signingThreadReady()).toBe(false)
+    expect(fresh.startOffThreadSignature('P-384', privateKey, bytes.length)).toBeUndefined()
+    fresh.prepareSigningThread()
+    expect(threads).toHaveLength(1)
   })
 })
 
