@@ -316,6 +316,17 @@ describe('the helper thread and the process', () => {
     expect(await runModuleScript(script)).toEqual({ signed: 1, length: 2 * MiB })
   })
 
+  it('does not keep a process alive after a job it could not take (a key that cannot be sent to it)', async () => {
+    const script = `
+      const { OFF_THREAD_SIGNING_MIN, signingThreadReady, startOffThreadSignature } = await import(${JSON.stringify(new URL('../src/backend/signing-thread.ts', import.meta.url).href)})
+      const ready = await signingThreadReady()
+      const job = startOffThreadSignature('P-384', () => 'a function cannot be posted', OFF_THREAD_SIGNING_MIN)
+      console.log(JSON.stringify({ ready, refused: job === undefined }))
+    `
+    // The child exits by itself: the thread, referenced for the job while it was posted, is unreferenced again.
+    expect(await runModuleScript(script)).toEqual({ ready: true, refused: true })
+  })
+
   it('is not started on a single CPU: messages are signed inline', async () => {
     const script = `
       const { encrypt, decrypt, RawAesKeyring } = await import(${JSON.stringify(new URL('../src/index.ts', import.meta.url).href)})
@@ -462,6 +473,18 @@ describe('a thread that cannot start, or stops on its own (node:worker_threads m
     vi.resetModules()
     return { fresh: await import('../src/backend/signing-thread.js'), threads }
   }
+
+  it('the first message large enough starts the thread, and is signed inline (the thread is not ready yet)', async () => {
+    const { fresh, threads } = await withThreads(() => undefined)
+    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-384' })
+    expect(fresh.startOffThreadSignature('P-384', privateKey, OFF_THREAD_SIGNING_MIN - 1)).toBeUndefined()
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    expect(threads).toHaveLength(0)
+    expect(fresh.startOffThreadSignature('P-384', privateKey, OFF_THREAD_SIGNING_MIN)).toBeUndefined()
+    await vi.waitFor(() => expect(threads).toHaveLength(1))
+    expect(await fresh.signingThreadReady()).toBe(true)
+    await fresh.stopSigningThread()
+  })
 
   it('stopped before it is ready: a caller waiting for it hears false', async () => {
     const { fresh, threads } = await withThreads((thread) => void thread.terminate())

@@ -147,8 +147,13 @@ describe('the thread-side digest', () => {
     expect(again).toBe(answers[16])
     await again
     expect(digest.update(new Uint8Array(1))).toBeUndefined()
+    // Behind again: a new wait, not the one already over.
+    const later = Array.from({ length: 17 }, () => digest.update(piece)).find((answer) => answer !== undefined)
+    expect(later).toBeInstanceOf(Promise)
+    expect(later).not.toBe(answers[16])
+    await later
     const signature = (await digest.sign(privateKey)) as Uint8Array
-    expect(verifies(Buffer.concat([...Array.from({ length: 18 }, () => piece), new Uint8Array(1)]), signature)).toBe(true)
+    expect(verifies(Buffer.concat([...Array.from({ length: 18 }, () => piece), new Uint8Array(1), ...Array.from({ length: 17 }, () => piece)]), signature)).toBe(true)
   })
 
   it('an abandoned job is dropped: its wait ends, and the thread goes on with the next job', async () => {
