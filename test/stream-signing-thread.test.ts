@@ -180,11 +180,14 @@ describe('the thread-side digest', () => {
     expect(await job?.finish()).toBeInstanceOf(Uint8Array)
   })
 
-  it('a thread that stops with stream pieces queued: the next thread takes large one-shot messages again', async () => {
+  it('a thread that stops with stream pieces queued: a stream waiting for it goes on, and the next thread takes large one-shot messages again', async () => {
     const digest = startStreamDigest('P-384')
     if (digest === undefined) throw new Error('the thread is not running')
-    for (let index = 0; index < 32; index++) void digest.update(plaintextOf(256 * 1024))
-    await stopSigningThread() // 8 MiB were posted at once: the thread cannot have hashed them all
+    const piece = plaintextOf(256 * 1024)
+    const waiting = Array.from({ length: 128 }, () => digest.update(piece)).find((answer) => answer !== undefined)
+    expect(waiting).toBeInstanceOf(Promise)
+    await stopSigningThread() // 32 MiB were posted at once: the thread cannot have caught up with them
+    await waiting // the stream waiting for the thread to catch up goes on
     expect(await digest.sign(privateKey)).toBeUndefined() // lost with the thread
     expect(await signingThreadReady()).toBe(true)
     const job = startOffThreadSignature('P-384', privateKey, OFF_THREAD_SIGNING_MIN)
@@ -344,6 +347,20 @@ describe('the thread and the process', () => {
     `
     // The child exits by itself (runModuleScript waits for it): with nothing owed, the thread is unreferenced.
     expect(await runModuleScript(script)).toEqual({ out: true })
+  })
+
+  it('keeps the process alive while a stream waits for the thread to catch up (nothing else may be pending)', async () => {
+    const script = `
+      const { signingThreadReady, startStreamDigest } = await import(${srcUrl('../src/backend/signing-thread.ts')})
+      await signingThreadReady()
+      const digest = startStreamDigest('P-384')
+      const waiting = digest.update(new Uint8Array(8 * 1024 * 1024))
+      await waiting
+      console.log(JSON.stringify({ waited: waiting instanceof Promise }))
+      digest.abandon()
+    `
+    // Unreferenced while it owes pieces back, the thread would let the process exit with the wait unsettled.
+    expect(await runModuleScript(script)).toEqual({ waited: true })
   })
 
   // Small streams, one after another, until one is signed on the thread (for up to 10 s: a thread that was asked
