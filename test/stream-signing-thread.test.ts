@@ -196,6 +196,16 @@ describe('the thread-side digest', () => {
     expect(await job?.finish()).toBeInstanceOf(Uint8Array)
   })
 
+  it('is signed once: bytes given after are not taken, and signing again is refused', async () => {
+    const digest = startStreamDigest('P-384')
+    if (digest === undefined) throw new Error('the thread is not running')
+    await digest.update(Uint8Array.of(1, 2, 3))
+    const signature = (await digest.sign(privateKey)) as Uint8Array
+    expect(digest.update(Uint8Array.of(4))).toBeUndefined()
+    await expect(digest.sign(privateKey)).rejects.toThrow('A stream digest is signed once.')
+    expect(verifies(Uint8Array.of(1, 2, 3), signature)).toBe(true)
+  })
+
   it('a key the thread cannot sign with is a KeyringError', async () => {
     const digest = startStreamDigest('P-384')
     await digest?.update(new Uint8Array(10))
@@ -250,6 +260,7 @@ describe('a signing key node:crypto cannot sign with (a custom materials manager
   it.each(badKeys)('%s: KEYRING_FAILURE from a stream, on the thread and inline, and from one-shot encrypt, small and large', async (_, signingKey) => {
     const cmm = withSigningKey(signingKey)
     const { streamDigest: _streamDigest, ...inline } = nodeBackend
+    const jobs = openStreamJobs()
     for (const attempt of [
       () => streamed(cmm, nodeBackend),
       () => streamed(cmm, inline),
@@ -260,7 +271,17 @@ describe('a signing key node:crypto cannot sign with (a custom materials manager
       expect(error).toBeInstanceOf(KeyringError)
       expect((error as KeyringError).code).toBe('KEYRING_FAILURE')
     }
+    expect(openStreamJobs()).toBe(jobs) // the stream's job ended with it
     // The thread is unharmed.
+    expect((await encryptStreamed(plaintextOf(5000), 1000, {})).onThread).toBe(1)
+  })
+
+  it('one the thread cannot even be sent (reached on a backend without checkSignatureKey): KEYRING_FAILURE, and the job ends', async () => {
+    const { checkSignatureKey: _checkSignatureKey, ...unchecked } = nodeBackend
+    const jobs = openStreamJobs()
+    const error = await rejectionOf(streamed(withSigningKey(() => undefined), unchecked))
+    expect((error as KeyringError).code).toBe('KEYRING_FAILURE')
+    expect(openStreamJobs()).toBe(jobs)
     expect((await encryptStreamed(plaintextOf(5000), 1000, {})).onThread).toBe(1)
   })
 })
