@@ -196,11 +196,14 @@ describe('the thread-side digest', () => {
     expect(await job?.finish()).toBeInstanceOf(Uint8Array)
   })
 
-  it('is signed once: bytes given after are not taken, and signing again is refused', async () => {
+  it('is signed once: its job ends, bytes given after are not taken, and signing again is refused', async () => {
+    const jobs = openStreamJobs()
     const digest = startStreamDigest('P-384')
     if (digest === undefined) throw new Error('the thread is not running')
+    expect(openStreamJobs()).toBe(jobs + 1)
     await digest.update(Uint8Array.of(1, 2, 3))
     const signature = (await digest.sign(privateKey)) as Uint8Array
+    expect(openStreamJobs()).toBe(jobs)
     expect(digest.update(Uint8Array.of(4))).toBeUndefined()
     await expect(digest.sign(privateKey)).rejects.toThrow('A stream digest is signed once.')
     expect(verifies(Uint8Array.of(1, 2, 3), signature)).toBe(true)
@@ -370,18 +373,21 @@ describe('the thread and the process', () => {
     expect(await runModuleScript(script)).toEqual({ out: true })
   })
 
-  it('keeps the process alive while a stream waits for the thread to catch up (nothing else may be pending)', async () => {
+  it('keeps the process alive while a stream waits for the thread (nothing else pending): to catch up, and to sign', async () => {
     const script = `
+      const { generateKeyPairSync } = await import('node:crypto')
       const { signingThreadReady, startStreamDigest } = await import(${srcUrl('../src/backend/signing-thread.ts')})
       await signingThreadReady()
       const digest = startStreamDigest('P-384')
       const waiting = digest.update(new Uint8Array(8 * 1024 * 1024))
       await waiting
-      console.log(JSON.stringify({ waited: waiting instanceof Promise }))
       digest.abandon()
+      // A stream with no bytes: nothing owed back when it asks for its signature.
+      const signature = await startStreamDigest('P-384').sign(generateKeyPairSync('ec', { namedCurve: 'P-384' }).privateKey)
+      console.log(JSON.stringify({ waited: waiting instanceof Promise, signed: signature?.[0] === 0x30 }))
     `
-    // Unreferenced while it owes pieces back, the thread would let the process exit with the wait unsettled.
-    expect(await runModuleScript(script)).toEqual({ waited: true })
+    // Unreferenced while it owes pieces back or a signature, the thread would let the process exit with the wait unsettled.
+    expect(await runModuleScript(script)).toEqual({ waited: true, signed: true })
   })
 
   // Small streams, one after another, until one is signed on the thread (for up to 10 s: a thread that was asked
