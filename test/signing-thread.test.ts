@@ -327,6 +327,18 @@ describe('the helper thread and the process', () => {
     expect(await runModuleScript(script)).toEqual({ ready: true, refused: true })
   })
 
+  it('keeps a process alive while it awaits signingThreadReady for a thread started (and let go of) before', async () => {
+    const script = `
+      const { prepareSigningThread, signingThreadReady } = await import(${JSON.stringify(new URL('../src/backend/signing-thread.ts', import.meta.url).href)})
+      prepareSigningThread()
+      // The thread is made once node:worker_threads has loaded, and not referenced: no one waits for it yet.
+      await import('node:worker_threads')
+      await new Promise((resolve) => setImmediate(resolve))
+      console.log(JSON.stringify({ ready: await signingThreadReady() }))
+    `
+    expect(await runModuleScript(script)).toEqual({ ready: true })
+  })
+
   it('is not started on a single CPU: messages are signed inline', async () => {
     const script = `
       const { encrypt, decrypt, RawAesKeyring } = await import(${JSON.stringify(new URL('../src/index.ts', import.meta.url).href)})
