@@ -2,8 +2,6 @@
 // framework/cryptographic-materials-cache.md, framework/local-cryptographic-materials-cache.md).
 import { createHash } from 'node:crypto'
 import { inspect } from 'node:util'
-import { setFlagsFromString } from 'node:v8'
-import { runInNewContext } from 'node:vm'
 import fc from 'fast-check'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
 import { nodeBackend } from '../src/backend/node.js'
@@ -38,7 +36,7 @@ import { isAllZero } from '../src/format/bytes.js'
 import { parseHeader, serializeHeaderBody } from '../src/format/header.js'
 import { suiteFromOption } from '../src/suites.js'
 import { startKmsEmulator, type KmsEmulator } from '../src/testing/index.js'
-import { aesKeyring, bufferKeyring, rejectionOf, rsaKeyring, runModuleScript, unhandledRejectionsDuring, withFailingImport } from './helpers/fixtures.js'
+import { aesKeyring, bufferKeyring, collectGarbageFor, rejectionOf, rsaKeyring, runModuleScript, unhandledRejectionsDuring, withFailingImport } from './helpers/fixtures.js'
 
 const KIB = new Uint8Array(1024).fill(0x5a)
 const context = { tenant: 'acme', purpose: 'cache-test' }
@@ -909,8 +907,6 @@ describe('zeroing and ownership of cached data keys', () => {
   })
 
   it('the expiry timer does not keep a cache no one uses any more (a manager made per request, say)', async () => {
-    setFlagsFromString('--expose-gc')
-    const collectGarbage = runInNewContext('gc') as () => void
     // Made in a function of their own: a suspended async function may keep its last loop iteration's values.
     const useOnce = async (): Promise<WeakRef<LocalMaterialsCache>[]> => {
       const caches: WeakRef<LocalMaterialsCache>[] = []
@@ -926,10 +922,7 @@ describe('zeroing and ownership of cached data keys', () => {
     const caches = await useOnce()
     expect(sizes).toEqual(Array(20).fill(1))
     // No deref() before the last collection: an object a WeakRef hands out is kept until the current job ends.
-    for (let round = 0; round < 10; round++) {
-      collectGarbage()
-      await new Promise((resolve) => setTimeout(resolve, 10))
-    }
+    await collectGarbageFor(10)
     expect(caches.flatMap((cache, index) => (cache.deref() === undefined ? [] : [index]))).toEqual([])
   })
 

@@ -21,11 +21,11 @@ import {
   startOffThreadSignature,
   stopSigningThread,
 } from '../src/backend/signing-thread.js'
-import type { AeadKey, CryptoBackend, OffThreadSignature } from '../src/backend/types.js'
+import type { AeadKey, CryptoBackend, OffThreadSignature, StreamDigest } from '../src/backend/types.js'
 import { encryptWith } from '../src/encrypt.js'
 import { decrypt, encrypt } from '../src/index.js'
 import { sealBody, type StartSignature } from '../src/sync-body.js'
-import { CHILD_TIMEOUT, policyFor, rejectionOf, runModuleScript } from './helpers/fixtures.js'
+import { CHILD_TIMEOUT, collectGarbageFor, policyFor, rejectionOf, runModuleScript } from './helpers/fixtures.js'
 import { decryptPolicyFor, hex16, officialDecrypt, officialKeyring } from './helpers/official.js'
 import { keyring, MiB, plaintextOf, SIGNING_SUITES, spec } from './helpers/signing-thread.js'
 import { signatureLength } from './helpers/wire.js'
@@ -495,6 +495,31 @@ describe('a thread that cannot start, or stops on its own (node:worker_threads m
     expect(fresh.startOffThreadSignature('P-384', privateKey, OFF_THREAD_SIGNING_MIN)).toBeUndefined()
     await vi.waitFor(() => expect(threads).toHaveLength(1))
     expect(await fresh.signingThreadReady()).toBe(true)
+    await fresh.stopSigningThread()
+  })
+
+  it('a stream job given up, whose key cannot be sent, or collected unfinished is dropped on the thread too (which lets its hash go)', async () => {
+    const posted: Array<{ kind?: string; id?: number }> = []
+    const { fresh } = await withThreads((thread) => {
+      const post = thread.postMessage.bind(thread)
+      thread.postMessage = ((message: { kind?: string; id?: number }, transfer) => {
+        posted.push(message)
+        post(message, transfer)
+      }) as Worker['postMessage']
+    })
+    expect(await fresh.signingThreadReady()).toBe(true)
+    const abandoned = fresh.startStreamDigest('P-384') as StreamDigest
+    await abandoned.update(Uint8Array.of(1))
+    abandoned.abandon()
+    const unsendable = fresh.startStreamDigest('P-384') as StreamDigest
+    await expect(unsendable.sign(() => undefined)).rejects.toMatchObject({ code: 'KEYRING_FAILURE' })
+    // One left unfinished and unreferenced (made in a function: an async function may keep its locals).
+    const leaveOne = () => void fresh.startStreamDigest('P-384')?.update(Uint8Array.of(2))
+    leaveOne()
+    const idsOf = (kind: string) => posted.filter((message) => message.kind === kind).map((message) => message.id)
+    await collectGarbageFor(100, () => idsOf('drop').length === 3)
+    expect(idsOf('stream')).toHaveLength(3)
+    expect(idsOf('drop')).toEqual(idsOf('stream'))
     await fresh.stopSigningThread()
   })
 

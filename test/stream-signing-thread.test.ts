@@ -6,8 +6,6 @@
 import { createVerify, generateKeyPairSync } from 'node:crypto'
 import { Readable, Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
-import { setFlagsFromString } from 'node:v8'
-import { runInNewContext } from 'node:vm'
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
@@ -32,7 +30,7 @@ import {
   type MaterialsManager,
 } from '../src/index.js'
 import { encryptStreamWith } from '../src/stream-encrypt.js'
-import { policyFor, rejectionOf, runModuleScript } from './helpers/fixtures.js'
+import { collectGarbageFor, policyFor, rejectionOf, runModuleScript } from './helpers/fixtures.js'
 import { decryptPolicyFor, hex16, officialDecrypt, officialKeyring } from './helpers/official.js'
 import { keyring, MiB, plaintextOf, SIGNING_SUITES, spec } from './helpers/signing-thread.js'
 import { chunked, drain, readAll } from './helpers/web-streams.js'
@@ -323,15 +321,7 @@ describe('a stream that ends unfinished', () => {
 
 describe('the thread and the process', () => {
   it('a stream dropped unfinished, neither closed nor aborted, ends its job once it is collected', async () => {
-    setFlagsFromString('--expose-gc')
-    const collectGarbage = runInNewContext('gc') as () => void
-    const collectFor = async (rounds: number, until = (): boolean => false): Promise<void> => {
-      for (let round = 0; round < rounds && !until(); round++) {
-        collectGarbage()
-        await new Promise((resolve) => setTimeout(resolve, 10))
-      }
-    }
-    await collectFor(10) // streams earlier tests dropped go first
+    await collectGarbageFor(10) // streams earlier tests dropped go first
     const before = openStreamJobs()
     // Made in a function of their own: a suspended async function may keep its last loop iteration's values.
     const startSome = async (count: number): Promise<unknown[]> => {
@@ -348,7 +338,7 @@ describe('the thread and the process', () => {
     const held = await startSome(10)
     expect(openStreamJobs()).toBe(before + 10)
     held.length = 0 // dropped: neither closed nor aborted
-    await collectFor(100, () => openStreamJobs() === before)
+    await collectGarbageFor(100, () => openStreamJobs() === before)
     expect(openStreamJobs()).toBe(before)
     const plaintext = plaintextOf(2 * MiB, 0x0578)
     expect((await encryptStreamed(plaintext, 65_536, {})).onThread).toBe(1) // the thread goes on with the next

@@ -1,5 +1,7 @@
 import { spawn } from 'node:child_process'
 import { createCipheriv, createDecipheriv, generateKeyPairSync, randomBytes } from 'node:crypto'
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
 import { expect, vi } from 'vitest'
 import type { AeadKey, AsyncAeadKey, CryptoBackend } from '../../src/backend/types.js'
 import {
@@ -58,6 +60,19 @@ export async function unhandledRejectionsDuring(body: () => Promise<void>): Prom
     process.off('unhandledRejection', record)
   }
   return unhandled
+}
+
+/**
+ * Collect garbage `rounds` times, 10 ms apart (finalizers and WeakRefs run between), or until `until()` holds.
+ * Turns on --expose-gc for the process on first use.
+ */
+export async function collectGarbageFor(rounds: number, until = (): boolean => false): Promise<void> {
+  setFlagsFromString('--expose-gc')
+  const collectGarbage = runInNewContext('gc') as () => void
+  for (let round = 0; round < rounds && !until(); round++) {
+    collectGarbage()
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
 }
 
 /**
