@@ -187,6 +187,20 @@ describe('attribute serialization: properties', () => {
   })
 })
 
+describe('attribute serialization: a stored value cut short', () => {
+  // The entry count fits (the first entry is long), so each field of the last entry finds itself short.
+  it.each([
+    ['a list', { L: [{ S: 'x'.repeat(20) }, { NULL: true }] }, 'list entry'],
+    ['a map', { M: { a: { S: 'x'.repeat(20) }, b: { NULL: true } } }, 'map value'],
+  ] as const)('%s: a cut within its last entry names the field it cuts', (_, value, entry) => {
+    const { typeId, value: serialized } = serializeAttribute(value as AttributeValue)
+    const cut = (kept: number) => () => deserializeAttribute({ typeId, value: serialized.subarray(0, serialized.length - 6 + kept) }, 'data')
+    expect(cut(1)).toThrow(`data: ${entry} type needs 2 bytes; only 1 byte remains.`)
+    expect(cut(2)).toThrow(`data: ${entry} length needs 4 bytes; only 0 bytes remain.`)
+    expect(cut(5)).toThrow(`data: ${entry} length needs 4 bytes; only 3 bytes remain.`)
+  })
+})
+
 describe('attribute serialization: refusals', () => {
   const deep = (levels: number): AttributeValue => (levels === 0 ? { S: 'x' } : { L: [deep(levels - 1)] })
   const invalid: [string, unknown][] = [
@@ -231,6 +245,20 @@ describe('attribute serialization: refusals', () => {
       /^data\.B must be a Uint8Array; got a string: DynamoDB JSON \(a stream record in a Lambda event, the AWS CLI's output\) holds binaries as base64; convert such an item with itemFromDynamoDbJson\.$/,
     )
     expect(() => serializeAttribute({ BS: [new ArrayBuffer(2)] } as never, 'data')).toThrow(/^data\.BS\[0\] must be a Uint8Array; got an ArrayBuffer: pass new Uint8Array\(buffer\)\.$/)
+  })
+
+  it('refuses text with a lone surrogate (UTF-8 would store U+FFFD), naming where: a string, a set member, a map key, nested', () => {
+    const problem = 'has a lone UTF-16 surrogate, which UTF-8 cannot store (it would become U+FFFD): fix or remove that character.'
+    for (const [value, where] of [
+      [{ S: 'a\ud800' }, 'data.S'],
+      [{ SS: ['ok', '\udfffb'] }, 'data.SS[1]'],
+      [{ M: { 'k\ud800': { S: 'x' } } }, 'data.M key "k\\ud800"'],
+      [{ L: [{ M: { x: { S: '\ud83d' } } }] }, 'data.L[0].M.x.S'],
+    ] as const) {
+      expect(() => serializeAttribute(value as AttributeValue, 'data'), where).toThrow(`${where} ${problem}`)
+    }
+    // A pair is a character: kept.
+    expect(deserializeAttribute(serializeAttribute({ M: { '\ud83d\ude00': { S: '\ud83d\ude00' } } }))).toEqual({ M: { '\ud83d\ude00': { S: '\ud83d\ude00' } } })
   })
 
   it('says what a map given as a Map is, and accepts one without a prototype', () => {

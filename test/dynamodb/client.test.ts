@@ -332,6 +332,27 @@ describe('encrypted DynamoDB client on dynalite', () => {
     ],
     ['a delete with the legacy Expected parameter', () => new DeleteItemCommand({ TableName: TABLE, Key: key, Expected: { card: { Exists: true } } }), on('DeleteItem', legacy('Expected'))],
     [
+      'an update with the legacy AttributeUpdates parameter (it would change signed attributes unseen)',
+      () => new UpdateItemCommand({ TableName: TABLE, Key: key, AttributeUpdates: { card: { Action: 'DELETE' } } }),
+      on('UpdateItem', legacy('AttributeUpdates')),
+    ],
+    [
+      'an update of an unsigned attribute conditioned on an encrypted one',
+      () => new UpdateItemCommand({ TableName: TABLE, Key: key, UpdateExpression: 'SET note = :n', ConditionExpression: 'card = :c', ExpressionAttributeValues: { ':n': { S: 'x' }, ':c': { S: '4111' } } }),
+      on('UpdateItem', encrypted('ConditionExpression')),
+    ],
+    [
+      'a query with the legacy KeyConditions parameter',
+      () => new QueryCommand({ TableName: TABLE, KeyConditions: { pk: { ComparisonOperator: 'EQ', AttributeValueList: [{ S: 'u1' }] } } }),
+      on('Query', legacy('KeyConditions')),
+    ],
+    ['a scan with the legacy ScanFilter parameter', () => new ScanCommand({ TableName: TABLE, ScanFilter: { card: { ComparisonOperator: 'NOT_NULL' } } }), on('Scan', legacy('ScanFilter'))],
+    [
+      'a query projecting neither header nor footer',
+      () => new QueryCommand({ TableName: TABLE, KeyConditionExpression: 'pk = :p', ExpressionAttributeValues: { ':p': { S: 'u1' } }, ProjectionExpression: 'pk, sk, card, amount, tags, status' }),
+      on('Query', projection('"aws_dbe_head", "aws_dbe_foot"')),
+    ],
+    [
       'a projection without the header',
       () => new GetItemCommand({ TableName: TABLE, Key: key, ProjectionExpression: 'pk, sk, card' }),
       on('GetItem', projection('"aws_dbe_head", "aws_dbe_foot", "amount", "tags", "status"')),
