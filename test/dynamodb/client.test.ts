@@ -44,14 +44,14 @@ const actions = {
   note: 'DO_NOTHING',
 } as const
 
-function encryptor(): DynamoDbItemEncryptor {
+function encryptor(keyring = aesKeyring()): DynamoDbItemEncryptor {
   return new DynamoDbItemEncryptor({
     tableName: TABLE,
     partitionKeyName: 'pk',
     sortKeyName: 'sk',
     attributeActionsOnEncrypt: actions,
     allowedUnsignedAttributes: ['note'],
-    keyring: aesKeyring(),
+    keyring,
   })
 }
 
@@ -166,6 +166,17 @@ describe('encrypted DynamoDB client on dynalite', () => {
     expect(got.Item?.tags).toEqual(new Set(['a']))
     const queried = await documents.send(new DocumentQueryCommand({ TableName: TABLE, KeyConditionExpression: 'pk = :p', ExpressionAttributeValues: { ':p': 'doc' } }))
     expect(queried.Items?.[0]?.card).toBe('4111-doc')
+  })
+
+  it('set up again on the same client: the later tables replace the earlier ones, and items are encrypted once', async () => {
+    const again = createEncryptedDynamoDbClient(db.client(), { tables: { [TABLE]: encryptor() } })
+    expect(createEncryptedDynamoDbClient(again, { tables: { [TABLE]: encryptor(aesKeyring(32, 'key-2', 9)) } })).toBe(again)
+    const key = { pk: { S: 'again' }, sk: { S: '1' } }
+    await again.send(new PutItemCommand({ TableName: TABLE, Item: order('again', '1') }))
+    expect(normalized((await again.send(new GetItemCommand({ TableName: TABLE, Key: key }))).Item)).toEqual(normalized(order('again', '1')))
+    // Written under the later keyring alone: the earlier one's client cannot read it.
+    expect(await rejectionOf(client.send(new GetItemCommand({ TableName: TABLE, Key: key })))).toMatchObject({ code: 'NO_DECRYPTABLE_KEY' })
+    again.destroy()
   })
 
   it('leaves tables it does not know alone', async () => {
