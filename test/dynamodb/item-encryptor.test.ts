@@ -145,6 +145,16 @@ describe('DynamoDbItemEncryptor configuration', () => {
       'DynamoDbItemEncryptor allowedUnsignedAttributes must be an array of attribute names; got "note".',
     ],
     [
+      'an empty allowedUnsignedAttributes entry',
+      { allowedUnsignedAttributes: ['note', ''] },
+      'DynamoDbItemEncryptor allowedUnsignedAttributes entry must be a non-empty string; got "".',
+    ],
+    [
+      'an allowedUnsignedAttributes entry with the reserved prefix',
+      { allowedUnsignedAttributes: ['note', 'aws_dbe_head'] },
+      'DynamoDbItemEncryptor allowedUnsignedAttributes entry "aws_dbe_head" uses the reserved prefix "aws_dbe_".',
+    ],
+    [
       'an empty allowedUnsignedAttributePrefix',
       { allowedUnsignedAttributePrefix: '' },
       'DynamoDbItemEncryptor allowedUnsignedAttributePrefix must be a non-empty string; got "".',
