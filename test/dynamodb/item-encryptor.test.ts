@@ -281,6 +281,14 @@ describe('DynamoDbItemEncryptor items', () => {
     )
   })
 
+  it('refuses on decrypt, as a malformed item, one that is no object', async () => {
+    for (const stored of [null, undefined, 'item', 5, [{ S: 'x' }]]) {
+      expect(await refusalOf(encryptor.decryptItem(stored as never)), String(stored)).toBe(
+        'MALFORMED_ITEM: An item must be an object of attribute name to DynamoDB attribute value ({ S: ... }, { N: ... }, ...).',
+      )
+    }
+  })
+
   it('refuses on encrypt, before any keyring runs, a key value DynamoDB would refuse; the largest it takes pass', async () => {
     const { keyring, calls } = spyKeyring(aesKeyring())
     const spied = new DynamoDbItemEncryptor({ ...base, keyring })
@@ -680,11 +688,18 @@ describe('DynamoDbItemEncryptor with keyrings and managers that do not support t
       },
     }
     expect(await codeOf(withManager(noSigningKey).decryptItem(stored))).toBe('KEYRING_FAILURE')
+    const handedOut: Uint8Array[] = []
     const otherSuite: MaterialsManager = {
-      getEncryptionMaterials: async (request, backend) => ({ ...(await defaultManager.getEncryptionMaterials(request, backend)), suite: suiteFromOption(0x0478) }),
+      getEncryptionMaterials: async (request, backend) => {
+        const materials = await defaultManager.getEncryptionMaterials(request, backend)
+        handedOut.push(materials.plaintextDataKey as Uint8Array)
+        return { ...materials, suite: suiteFromOption(0x0478) }
+      },
       getDecryptionMaterials: (request, backend) => defaultManager.getDecryptionMaterials(request, backend),
     }
     expect(await codeOf(withManager(otherSuite).encryptItem(signedItem))).toBe('UNSUPPORTED_ALGORITHM_SUITE')
+    // Refused materials have their data key zeroed, as elsewhere.
+    expect(handedOut.map((key) => [key.length, isAllZero(key)])).toEqual([[32, true]])
   })
 })
 
