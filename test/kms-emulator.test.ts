@@ -234,6 +234,12 @@ describe('KMS operations through the real SDK', () => {
     expectDeletionIn(byDefault.DeletionDate, scheduledAt, 30)
     expect(await kmsFailure(east.send(new EncryptCommand({ KeyId: keyId, Plaintext: utf8('x') })))).toBeInstanceOf(KMSInvalidStateException)
     expect(await kmsFailure(east.send(new EnableKeyCommand({ KeyId: keyId })))).toBeInstanceOf(KMSInvalidStateException)
+    expect(await kmsFailure(east.send(new DisableKeyCommand({ KeyId: keyId })))).toBeInstanceOf(KMSInvalidStateException)
+    expect(await kmsFailure(east.send(new ScheduleKeyDeletionCommand({ KeyId: keyId, PendingWindowInDays: 20 })))).toBeInstanceOf(KMSInvalidStateException)
+    // A multi-Region key pending deletion gets no replica.
+    const multiRegion = (await east.send(new CreateKeyCommand({ MultiRegion: true }))).KeyMetadata!.Arn!
+    await east.send(new ScheduleKeyDeletionCommand({ KeyId: multiRegion }))
+    expect(await kmsFailure(east.send(new ReplicateKeyCommand({ KeyId: multiRegion, ReplicaRegion: 'eu-west-1' })))).toBeInstanceOf(KMSInvalidStateException)
     expect((await east.send(new DescribeKeyCommand({ KeyId: keyId }))).KeyMetadata).toMatchObject({
       KeyState: 'PendingDeletion',
       PendingDeletionWindowInDays: 7,
@@ -738,6 +744,33 @@ describe('state file', () => {
     const secrets = (saved.keys as { material: string }[]).flatMap(({ material }) => [material, Buffer.from(material, 'base64').toString('hex')])
     const shown = [inspect(second, { showHidden: true, depth: 10 }), JSON.stringify(second), String(second), JSON.stringify(second.calls), inspect(second.faults, { showHidden: true })]
     for (const secret of secrets) for (const output of shown) expect(output).not.toContain(secret)
+  })
+
+  it('each request that changes keys or aliases saves the file at once (not only when a later one does)', async () => {
+    const statePath = join(directory, 'each.json')
+    const emulator = await start({ statePath, regions: ['us-east-1', 'eu-west-1'] })
+    const east = client('us-east-1', { emulator })
+    const created = (await east.send(new CreateKeyCommand({ MultiRegion: true }))).KeyMetadata!
+    const other = (await east.send(new CreateKeyCommand({}))).KeyMetadata!
+    const steps: Array<[string, () => Promise<unknown>]> = [
+      ['ReplicateKey', () => east.send(new ReplicateKeyCommand({ KeyId: created.Arn, ReplicaRegion: 'eu-west-1' }))],
+      ['DisableKey', () => east.send(new DisableKeyCommand({ KeyId: other.Arn }))],
+      ['EnableKey', () => east.send(new EnableKeyCommand({ KeyId: other.Arn }))],
+      ['CreateAlias', () => east.send(new CreateAliasCommand({ AliasName: 'alias/saved', TargetKeyId: created.KeyId }))],
+      ['UpdateAlias', () => east.send(new UpdateAliasCommand({ AliasName: 'alias/saved', TargetKeyId: other.KeyId }))],
+      ['DeleteAlias', () => east.send(new DeleteAliasCommand({ AliasName: 'alias/saved' }))],
+      ['ScheduleKeyDeletion', () => east.send(new ScheduleKeyDeletionCommand({ KeyId: other.Arn }))],
+      ['CancelKeyDeletion', () => east.send(new CancelKeyDeletionCommand({ KeyId: other.Arn }))],
+    ]
+    try {
+      for (const [operation, step] of steps) {
+        const before = await readFile(statePath, 'utf8')
+        await step()
+        expect(await readFile(statePath, 'utf8'), operation).not.toBe(before)
+      }
+    } finally {
+      await emulator.close()
+    }
   })
 
   it('a state file that cannot be used stops the start with a typed error that names the file and the problem', async () => {
