@@ -325,7 +325,7 @@ describe('KMS operations through the real SDK', () => {
     expect(await region.send(new CancelKeyDeletionCommand({ KeyId: keys[0] }))).toMatchObject({ KeyId: keys[0] })
     const metadata = (await region.send(new DescribeKeyCommand({ KeyId: keys[0] }))).KeyMetadata!
     expect(metadata).toMatchObject({ KeyState: 'Disabled', Enabled: false })
-    expect(metadata.DeletionDate).toBeUndefined()
+    expect([metadata.DeletionDate, metadata.PendingDeletionWindowInDays]).toEqual([undefined, undefined])
     expect(await kmsFailure(region.send(new CancelKeyDeletionCommand({ KeyId: keys[0] })))).toBeInstanceOf(KMSInvalidStateException)
 
     const listed: string[] = []
@@ -478,6 +478,8 @@ describe('errors arrive as the SDK typed exceptions with the real status codes',
     ['UnsupportedOperationException', 400, () => east.send(new GetPublicKeyCommand({ KeyId: symmetricArn })), UnsupportedOperationException],
     ['UnsupportedOperationException', 400, () => east.send(new CreateKeyCommand({ KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' })), UnsupportedOperationException],
     ['DryRunOperationException', 412, () => east.send(new EncryptCommand({ KeyId: symmetricArn, Plaintext: utf8('x'), DryRun: true }))],
+    ['DryRunOperationException', 412, () => east.send(new GenerateDataKeyCommand({ KeyId: symmetricArn, KeySpec: 'AES_256', DryRun: true }))],
+    ['DryRunOperationException', 412, () => east.send(new GenerateDataKeyWithoutPlaintextCommand({ KeyId: symmetricArn, NumberOfBytes: 16, DryRun: true }))],
   ])('%s (HTTP %i) #%#', async (name, status, request, ErrorClass) => {
     const failure = await kmsFailure(request())
     expect([failure.name, failure.$metadata.httpStatusCode]).toEqual([name, status])
@@ -978,6 +980,12 @@ describe('malformed requests (plain fetch)', () => {
         ['GrantTokens as a string', 'Encrypt', { KeyId: 'alias/x', Plaintext: 'eA==', GrantTokens: 't' }, 'SerializationException'],
         ['GrantTokens with a number', 'Encrypt', { KeyId: 'alias/x', Plaintext: 'eA==', GrantTokens: [1] }, 'SerializationException'],
         ['a Recipient (Nitro Enclaves)', 'Decrypt', { CiphertextBlob: 'eA==', Recipient: { KeyEncryptionAlgorithm: 'RSAES_OAEP_SHA_256' } }, 'UnsupportedOperationException'],
+        // Each operation that takes them checks them: these would otherwise be answered (alias/x need not exist for the
+        // first two; the last two make random bytes or fail on the missing alias).
+        ['GrantTokens as a string on DescribeKey', 'DescribeKey', { KeyId: 'alias/x', GrantTokens: 't' }, 'SerializationException'],
+        ['a Recipient on GenerateDataKey', 'GenerateDataKey', { KeyId: 'alias/x', KeySpec: 'AES_256', Recipient: { KeyEncryptionAlgorithm: 'RSAES_OAEP_SHA_256' } }, 'UnsupportedOperationException'],
+        ['a Recipient on GenerateRandom', 'GenerateRandom', { NumberOfBytes: 8, Recipient: { KeyEncryptionAlgorithm: 'RSAES_OAEP_SHA_256' } }, 'UnsupportedOperationException'],
+        ['a Recipient on Encrypt', 'Encrypt', { KeyId: 'alias/x', Plaintext: 'eA==', Recipient: { KeyEncryptionAlgorithm: 'RSAES_OAEP_SHA_256' } }, 'UnsupportedOperationException'],
         ['an RSA key without KeyUsage', 'CreateKey', { KeySpec: 'RSA_2048' }, 'ValidationException'],
         ['an RSA key for signing', 'CreateKey', { KeySpec: 'RSA_2048', KeyUsage: 'SIGN_VERIFY' }, 'UnsupportedOperationException'],
         ['an ECC key for encryption', 'CreateKey', { KeySpec: 'ECC_NIST_P256', KeyUsage: 'ENCRYPT_DECRYPT' }, 'UnsupportedOperationException'],
