@@ -480,6 +480,8 @@ describe('errors arrive as the SDK typed exceptions with the real status codes',
     ['DryRunOperationException', 412, () => east.send(new EncryptCommand({ KeyId: symmetricArn, Plaintext: utf8('x'), DryRun: true }))],
     ['DryRunOperationException', 412, () => east.send(new GenerateDataKeyCommand({ KeyId: symmetricArn, KeySpec: 'AES_256', DryRun: true }))],
     ['DryRunOperationException', 412, () => east.send(new GenerateDataKeyWithoutPlaintextCommand({ KeyId: symmetricArn, NumberOfBytes: 16, DryRun: true }))],
+    ['DryRunOperationException', 412, async () => east.send(new DecryptCommand({ CiphertextBlob: await blobFor(symmetricArn), DryRun: true }))],
+    ['DryRunOperationException', 412, async () => east.send(new ReEncryptCommand({ CiphertextBlob: await blobFor(symmetricArn), DestinationKeyId: symmetricArn, DryRun: true }))],
   ])('%s (HTTP %i) #%#', async (name, status, request, ErrorClass) => {
     const failure = await kmsFailure(request())
     expect([failure.name, failure.$metadata.httpStatusCode]).toEqual([name, status])
@@ -983,6 +985,8 @@ describe('malformed requests (plain fetch)', () => {
         // Each operation that takes them checks them: these would otherwise be answered (alias/x need not exist for the
         // first two; the last two make random bytes or fail on the missing alias).
         ['GrantTokens as a string on DescribeKey', 'DescribeKey', { KeyId: 'alias/x', GrantTokens: 't' }, 'SerializationException'],
+        ['GrantTokens as a string on GetPublicKey', 'GetPublicKey', { KeyId: 'alias/x', GrantTokens: 't' }, 'SerializationException'],
+        ['GrantTokens as a string on ReEncrypt', 'ReEncrypt', { CiphertextBlob: 'eA==', DestinationKeyId: 'alias/x', GrantTokens: 't' }, 'SerializationException'],
         ['a Recipient on GenerateDataKey', 'GenerateDataKey', { KeyId: 'alias/x', KeySpec: 'AES_256', Recipient: { KeyEncryptionAlgorithm: 'RSAES_OAEP_SHA_256' } }, 'UnsupportedOperationException'],
         ['a Recipient on GenerateRandom', 'GenerateRandom', { NumberOfBytes: 8, Recipient: { KeyEncryptionAlgorithm: 'RSAES_OAEP_SHA_256' } }, 'UnsupportedOperationException'],
         ['a Recipient on Encrypt', 'Encrypt', { KeyId: 'alias/x', Plaintext: 'eA==', Recipient: { KeyEncryptionAlgorithm: 'RSAES_OAEP_SHA_256' } }, 'UnsupportedOperationException'],
