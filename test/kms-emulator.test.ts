@@ -38,7 +38,7 @@ import {
   UpdateAliasCommand,
 } from '@aws-sdk/client-kms'
 import fc from 'fast-check'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { startKmsEmulator, type KmsEmulator } from '../src/testing/index.js'
 import { KmsFaults } from '../src/testing/kms-faults.js'
 import { OPERATIONS } from '../src/testing/kms-operations.js'
@@ -1060,6 +1060,21 @@ describe('malformed requests (plain fetch)', () => {
       expect(closed).toEqual([413, true])
     } finally {
       agent.destroy()
+    }
+  })
+
+  it('a request whose client goes away before the end of its body is logged as cut short', async () => {
+    const emulator = await start()
+    try {
+      const { hostname, port } = new URL(emulator.endpoint)
+      await new Promise<void>((resolve) => {
+        const request = httpRequest({ hostname, port, method: 'POST', headers: { ...signed, 'X-Amz-Target': 'TrentService.ListAliases', 'Content-Length': '1000' } })
+        request.on('error', () => undefined) // destroyed below
+        request.write('{ ', () => setTimeout(() => (request.destroy(), resolve()), 50))
+      })
+      await vi.waitFor(() => expect(emulator.calls.at(-1)).toMatchObject({ ok: false, errorType: 'ValidationException' }))
+    } finally {
+      await emulator.close()
     }
   })
 
