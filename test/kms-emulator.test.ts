@@ -750,6 +750,27 @@ describe('state file', () => {
     for (const secret of secrets) for (const output of shown) expect(output).not.toContain(secret)
   })
 
+  it('close() ends the requests in flight at once: one held by a fault latency is not carried out, one still sending its body is cut off', async () => {
+    const statePath = join(directory, 'closing.json')
+    const emulator = await start({ statePath })
+    const east = client('us-east-1', { emulator })
+    await east.send(new CreateKeyCommand({}))
+    const saved = await readFile(statePath, 'utf8')
+    emulator.faults.latency(400, { operation: 'CreateKey' })
+    const held = east.send(new CreateKeyCommand({}))
+    held.catch(() => undefined)
+    // A client that sent its headers and part of its body, and holds the connection open.
+    const { hostname, port } = new URL(emulator.endpoint)
+    const slow = httpRequest({ hostname, port, method: 'POST', headers: { 'Content-Type': 'application/x-amz-json-1.1', 'Content-Length': '1000' } })
+    slow.on('error', () => undefined) // cut off by the close
+    slow.write('{ ')
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    await emulator.close() // waits neither for the latency's end nor for the slow client's body (which never comes)
+    await new Promise((resolve) => setTimeout(resolve, 500)) // past the latency
+    expect(await readFile(statePath, 'utf8')).toBe(saved) // the held CreateKey did not run after the close
+    slow.destroy()
+  })
+
   it('each request that changes keys or aliases saves the file at once (not only when a later one does)', async () => {
     const statePath = join(directory, 'each.json')
     const emulator = await start({ statePath, regions: ['us-east-1', 'eu-west-1'] })
