@@ -604,6 +604,11 @@ describe('fault injection', () => {
     ])
   })
 
+  it('logs the key a CreateKey made, as it logs the key of every call that names one', async () => {
+    const { KeyMetadata } = await east.send(new CreateKeyCommand({}))
+    expect(kms.calls.at(-1)).toMatchObject({ operation: 'CreateKey', keyId: KeyMetadata!.Arn, ok: true })
+  })
+
   it('latency delays matching calls by at least the given time; 0 clears it', async () => {
     kms.faults.latency(150, { region: 'us-west-2' })
     let began = Date.now()
@@ -638,11 +643,13 @@ describe('fault injection', () => {
     expect([faults.delayFor('Decrypt', 'us-west-2'), faults.delayFor('Encrypt', 'us-west-2')]).toEqual([68, 1])
     faults.latency(0, null as never)
     expect(faults.delayFor('Decrypt', 'us-west-2')).toBe(0)
-    // clear() takes every latency rule away too.
+    // clear() takes every latency rule away too, and every throttle left.
     faults.latency(30, { operation: 'Decrypt' })
     faults.latency(5)
+    faults.throttle(3)
     faults.clear()
     expect([faults.delayFor('Decrypt', 'us-west-2'), faults.delayFor('Encrypt', 'us-east-1')]).toEqual([0, 0])
+    expect(faults.takeThrottle('Decrypt', 'us-east-1')).toBe(false)
   })
 
   it('throttle(0) sets nothing; a throttle counts down only on calls its filter matches', () => {
