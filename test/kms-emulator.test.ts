@@ -1091,6 +1091,22 @@ describe('malformed requests (plain fetch)', () => {
     }
   })
 
+  it('a chunked body (no declared length) is answered 413 once it passes 16 MiB, without waiting for its end', async () => {
+    const { hostname, port } = new URL(kms.endpoint)
+    const status = await new Promise<number | undefined>((resolve, reject) => {
+      const request = httpRequest({ hostname, port, method: 'POST', headers: { ...signed, 'X-Amz-Target': 'TrentService.ListAliases' } }, (response) => {
+        response.resume()
+        resolve(response.statusCode)
+        request.destroy()
+      })
+      request.on('error', (error) => (request.destroyed ? undefined : reject(error)))
+      const chunk = Buffer.alloc(1024 * 1024, 0x20)
+      for (let sent = 0; sent < 17; sent++) request.write(chunk)
+      // No end(): the body never finishes.
+    })
+    expect(status).toBe(413)
+  })
+
   it('a request whose client goes away before the end of its body is logged as cut short', async () => {
     const emulator = await start()
     try {
