@@ -20,9 +20,9 @@ interface Run {
 
 /**
  * Run the command with `args`. Without `stop`, wait for it to exit; with `stop`, wait until it says it is ready,
- * call `stop` with what it printed, then end it with SIGTERM.
+ * call `stop` with what it printed, then end it with `signal`.
  */
-function cli(args: string[], stop?: (stdout: string) => Promise<void>): Promise<Run> {
+function cli(args: string[], stop?: (stdout: string) => Promise<void>, signal: NodeJS.Signals = 'SIGTERM'): Promise<Run> {
   const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { cwd: fileURLToPath(new URL('..', import.meta.url)), ...CHILD_TIMEOUT })
   let stdout = ''
   let stderr = ''
@@ -34,7 +34,7 @@ function cli(args: string[], stop?: (stdout: string) => Promise<void>): Promise<
       if (stop !== undefined && !stopping && stdout.includes('Press Ctrl-C to stop.\n')) {
         stopping = true
         stop(stdout).then(
-          () => child.kill('SIGTERM'),
+          () => child.kill(signal),
           (error: unknown) => {
             child.kill('SIGKILL')
             reject(error)
@@ -92,8 +92,14 @@ describe('kms-envelope-kms-emulator', () => {
     ]
     for (const [args, message] of cases) {
       const run = await cli(['--port', '0', ...args])
-      expect([run.code, run.stderr.startsWith(`${NAME}: ${message}`), usage(run)], args.join(' ')).toEqual([1, true, false])
+      // One line: the emulator's message alone.
+      expect([run.code, run.stderr.startsWith(`${NAME}: ${message}`), run.stderr.trimEnd().split('\n').length, usage(run)], args.join(' ')).toEqual([1, true, 1, false])
     }
+  })
+
+  it('stops cleanly on SIGINT (Ctrl-C) too', async () => {
+    const run = await cli(['--port', '0'], async () => undefined, 'SIGINT')
+    expect([run.code, run.stderr]).toEqual([0, ''])
   })
 
   it('creates the keys asked for, keeps them in its state file, and stops cleanly on SIGTERM', async () => {
