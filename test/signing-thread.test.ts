@@ -427,6 +427,7 @@ describe('the helper thread and the process', () => {
 })
 
 describe('a thread that cannot start, or stops on its own (node:worker_threads mocked, the module loaded afresh)', () => {
+  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-384' })
   let attempts = 0
   const refusals: Array<[string, () => object]> = [
     [
@@ -459,7 +460,6 @@ describe('a thread that cannot start, or stops on its own (node:worker_threads m
     vi.resetModules()
     const fresh = await import('../src/backend/signing-thread.js')
     expect(await fresh.signingThreadReady()).toBe(false)
-    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-384' })
     expect(fresh.startOffThreadSignature('P-384', privateKey, OFF_THREAD_SIGNING_MIN)).toBeUndefined()
     expect(fresh.startStreamDigest('P-384')).toBeUndefined()
     expect(await fresh.signingThreadReady()).toBe(false)
@@ -488,7 +488,6 @@ describe('a thread that cannot start, or stops on its own (node:worker_threads m
 
   it('the first message large enough starts the thread, and is signed inline (the thread is not ready yet)', async () => {
     const { fresh, threads } = await withThreads(() => undefined)
-    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-384' })
     expect(fresh.startOffThreadSignature('P-384', privateKey, OFF_THREAD_SIGNING_MIN - 1)).toBeUndefined()
     await new Promise((resolve) => setTimeout(resolve, 20))
     expect(threads).toHaveLength(0)
@@ -532,7 +531,6 @@ describe('a thread that cannot start, or stops on its own (node:worker_threads m
   it('stopped on its own mid-job (not by stopSigningThread): the job is signed inline, and the thread is not started again', async () => {
     const { fresh, threads } = await withThreads(() => undefined)
     expect(await fresh.signingThreadReady()).toBe(true)
-    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-384' })
     const bytes = new Uint8Array(OFF_THREAD_SIGNING_MIN)
     const job = fresh.startOffThreadSignature('P-384', privateKey, bytes.length) as OffThreadSignature
     expect(job.publish(bytes, 0, bytes.length - 1)).toBe(true)

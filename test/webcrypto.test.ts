@@ -1143,7 +1143,7 @@ describe('without crypto.subtle (pages served over plain HTTP)', () => {
     // The seed is drawn into the encoded message itself: the buffer under the view getRandomValues fills is that message.
     const filled: ArrayBufferView[] = []
     const getRandomValues = globalThis.crypto.getRandomValues.bind(globalThis.crypto)
-    vi.spyOn(globalThis.crypto, 'getRandomValues').mockImplementation(((view: ArrayBufferView) => {
+    const spy = vi.spyOn(globalThis.crypto, 'getRandomValues').mockImplementation(((view: ArrayBufferView) => {
       filled.push(view)
       return getRandomValues(view as Uint8Array)
     }) as Crypto['getRandomValues'])
@@ -1151,7 +1151,7 @@ describe('without crypto.subtle (pages served over plain HTTP)', () => {
       const sealed = rsaOaepEncrypt(spki, 'SHA-256', new Uint8Array(32).fill(9), checkRsaEncryptBits)
       expect([...privateDecrypt({ key: privateKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, sealed)]).toEqual(new Array(32).fill(9))
     } finally {
-      vi.restoreAllMocks()
+      spy.mockRestore()
     }
     expect(filled.map((view) => [view.byteLength, view.buffer.byteLength])).toEqual([[32, 256]])
     expect(isAllZero(new Uint8Array((filled[0] as ArrayBufferView).buffer))).toBe(true)
