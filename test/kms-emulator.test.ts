@@ -1010,8 +1010,8 @@ describe('malformed requests (plain fetch)', () => {
         ['GrantTokens as a string', 'Encrypt', { KeyId: 'alias/x', Plaintext: 'eA==', GrantTokens: 't' }, 'SerializationException'],
         ['GrantTokens with a number', 'Encrypt', { KeyId: 'alias/x', Plaintext: 'eA==', GrantTokens: [1] }, 'SerializationException'],
         ['a Recipient (Nitro Enclaves)', 'Decrypt', { CiphertextBlob: 'eA==', Recipient: { KeyEncryptionAlgorithm: 'RSAES_OAEP_SHA_256' } }, 'UnsupportedOperationException'],
-        // Each operation that takes them checks them: these would otherwise be answered (alias/x need not exist for the
-        // first two; the last two make random bytes or fail on the missing alias).
+        // Each operation that takes GrantTokens or a Recipient checks them before it looks up a key (alias/x does not
+        // exist): without the check, these would be answered otherwise (NotFoundException, or GenerateRandom's bytes).
         ['GrantTokens as a string on DescribeKey', 'DescribeKey', { KeyId: 'alias/x', GrantTokens: 't' }, 'SerializationException'],
         ['GrantTokens as a string on GetPublicKey', 'GetPublicKey', { KeyId: 'alias/x', GrantTokens: 't' }, 'SerializationException'],
         ['GrantTokens as a string on ReEncrypt', 'ReEncrypt', { CiphertextBlob: 'eA==', DestinationKeyId: 'alias/x', GrantTokens: 't' }, 'SerializationException'],
