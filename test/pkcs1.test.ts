@@ -209,6 +209,21 @@ describe('pkcs1DecryptImplicitRejection: implicit rejection', () => {
     expect(Buffer.from(pkcs1DecryptImplicitRejection(other2048.privateKey, below, 32)).equals(underFirst)).toBe(false)
   })
 
+  it("leaves no copy of a synthetic key in Node's shared pool of small buffers", () => {
+    // Buffer.allocUnsafe, Buffer.concat and Buffer.from carve small buffers out of one shared slab, handed out
+    // again later without being cleared. Each call's pool is looked at right after it, before anything else takes from it.
+    const good = pkcs1Encrypt(rsa2048, randomBytes(32))
+    let copies = 0
+    for (const [position, length] of [[3, 32], [77, 16], [150, 100], [200, 64], [255, 33]] as const) {
+      const bad = Buffer.from(good)
+      bad[position]! ^= 0x5a
+      const synthetic = Buffer.from(pkcs1DecryptImplicitRejection(rsa2048.privateKey, bad, length).buffer)
+      const pool = Buffer.from(Buffer.allocUnsafe(1).buffer)
+      if (pool.indexOf(synthetic) >= 0) copies++
+    }
+    expect(copies).toBe(0)
+  })
+
   it('works for 4096-bit keys too', () => {
     const c = rawEncrypt(rsa4096, encodedMessage(rsa4096.k, realKey, (em) => { em[5] = 0x00 }))
     const result = Buffer.from(pkcs1DecryptImplicitRejection(rsa4096.privateKey, c, 32))

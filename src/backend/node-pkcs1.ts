@@ -88,18 +88,20 @@ export function pkcs1DecryptImplicitRejection(privateKey: KeyObject, ciphertext:
  */
 function syntheticKey(privateKey: KeyObject, k: number, ciphertext: Uint8Array, length: number): Buffer {
   const kdk = createHmac('sha256', exponentHash(privateKey, k)).update(ciphertext).digest()
-  const blocks: Buffer[] = []
   const suffix = Buffer.alloc(2)
   suffix.writeUInt16BE(length * 8)
+  const counter = Buffer.alloc(2)
+  // Written block by block into a buffer of its own: Buffer.concat and Buffer.from would take it from Node's
+  // shared pool of small buffers, whose memory is handed out again uncleared.
+  const output = Buffer.alloc(length)
   for (let i = 0; i * 32 < length; i++) {
-    const counter = Buffer.alloc(2)
     counter.writeUInt16BE(i)
-    blocks.push(createHmac('sha256', kdk).update(counter).update(SYNTHETIC_LABEL).update(suffix).digest())
+    const block = createHmac('sha256', kdk).update(counter).update(SYNTHETIC_LABEL).update(suffix).digest()
+    block.copy(output, i * 32)
+    block.fill(0)
   }
   kdk.fill(0)
-  const output = Buffer.concat(blocks).subarray(0, length)
-  for (const block of blocks) block.fill(0)
-  return Buffer.from(output)
+  return output
 }
 
 function exponentHash(privateKey: KeyObject, k: number): Buffer {
