@@ -33,7 +33,7 @@ import { suiteFromOption } from '../src/suites.js'
 import { startKmsEmulator, type KmsEmulator } from '../src/testing/index.js'
 import { isAllZero } from '../src/format/bytes.js'
 import { ACCOUNT, FakeKms } from './helpers/fake-kms.js'
-import { aesKeyring, rejectionOf, thrownBy, unhandledRejectionsDuring, withEmptyStandIn, withFailingImport } from './helpers/fixtures.js'
+import { aesKeyring, bufferAnswering, rejectionOf, thrownBy, unhandledRejectionsDuring, withEmptyStandIn, withFailingImport } from './helpers/fixtures.js'
 
 const text = (bytes: Uint8Array): string => new TextDecoder().decode(bytes)
 const utf8 = (value: string): Uint8Array => new TextEncoder().encode(value)
@@ -1285,6 +1285,23 @@ describe('KMS keyrings against the local KMS emulator (real SDK over HTTP)', () 
       buildKmsMrkDiscoveryMultiKeyring({ regions: ['eu-west-1'], clientSupplier: supplier }),
     ]
     for (const keyring of keyrings) expect(text((await decrypt(keyring, ciphertext)).plaintext)).toBe('all')
+  })
+
+  it('every keyring works through a client that answers with Node Buffers (whose slice() is a view of the same memory)', async () => {
+    const buffers = bufferAnswering(supplier)
+    const [east, west] = [kms.createKey({ region: 'us-east-1', multiRegion: true }), kms.createKey({ region: 'eu-west-1' })]
+    const replica = kms.replicateKey(east.arn, 'eu-west-1')
+    const { ciphertext } = await encrypt(new KmsKeyring({ generatorKeyId: east.arn, keyIds: [west.arn], clientSupplier: buffers }), 'buffers', {
+      encryptionContext: context,
+    })
+    const keyrings: Keyring[] = [
+      new KmsKeyring({ keyIds: [west.arn], clientSupplier: buffers }),
+      new KmsDiscoveryKeyring({ clientSupplier: buffers, discoveryFilter: { partition: 'aws', accountIds: [kms.accountId] } }),
+      new KmsMrkKeyring({ keyId: replica.arn, clientSupplier: buffers }),
+      new KmsMrkDiscoveryKeyring({ region: 'eu-west-1', clientSupplier: buffers }),
+    ]
+    for (const keyring of keyrings) expect(text((await decrypt(keyring, ciphertext)).plaintext)).toBe('buffers')
+    expect(kms.callCount({ operation: 'Decrypt' })).toBe(keyrings.length)
   })
 
   it('a multi-Region key encrypted in us-east-1 decrypts in eu-west-1, calling only eu-west-1', async () => {

@@ -33,7 +33,7 @@ import { suiteFromOption } from '../src/suites.js'
 import { startKmsEmulator, type KmsEmulator } from '../src/testing/index.js'
 import { isAllZero } from '../src/format/bytes.js'
 import { buildKmsRsaKatMessage, katKms, KMS_RSA_KAT, OAEP_HASH, serializeByHand, sha384, type RecordedDecrypt } from './helpers/kms-rsa-kat.js'
-import { rejectionOf } from './helpers/fixtures.js'
+import { bufferAnswering, rejectionOf } from './helpers/fixtures.js'
 
 const text = (bytes: Uint8Array): string => new TextDecoder().decode(bytes)
 const utf8 = (value: string): Uint8Array => new TextEncoder().encode(value)
@@ -250,6 +250,12 @@ describe('KmsRsaKeyring against the KMS emulator', () => {
     const { ciphertext } = await encrypt(encryptingKeyring('RSAES_OAEP_SHA_256'), data, { algorithmSuite: 0x0478 })
     const { plaintext } = await decrypt(decryptingKeyring('RSAES_OAEP_SHA_256'), ciphertext)
     expect(Buffer.from(plaintext).equals(Buffer.from(data))).toBe(true)
+  })
+
+  it('decrypts through a client that answers with Node Buffers (whose slice() is a view of the same memory)', async () => {
+    const { ciphertext } = await encrypt(encryptingKeyring('RSAES_OAEP_SHA_256'), 'buffers', { encryptionContext: { purpose: 'buffers' } })
+    const keyring = new KmsRsaKeyring({ keyId: keyArn, encryptionAlgorithm: 'RSAES_OAEP_SHA_256', clientSupplier: bufferAnswering(clientSupplier) })
+    expect(text((await decrypt(keyring, ciphertext)).plaintext)).toBe('buffers')
   })
 
   it('a context the data key was not bound to fails: required-context pair reproduced with another value', async () => {
@@ -616,6 +622,12 @@ describe('createKmsPublicKeyCache', () => {
     await uncached.get(key.arn)
     await uncached.get(key.arn)
     expect(kms.callCount({ operation: 'GetPublicKey', keyArn: key.arn })).toBe(4)
+    // A client answering with a Node Buffer (whose slice() is a view): still a copy for each caller.
+    const buffered = createKmsPublicKeyCache({ clientSupplier: bufferAnswering(clientSupplier) })
+    const [mine, theirs] = [await buffered.get(key.arn), await buffered.get(key.arn)]
+    mine.publicKey.fill(0)
+    expect(theirs.publicKey.some((byte) => byte !== 0)).toBe(true)
+    expect((await buffered.get(key.arn)).publicKey.some((byte) => byte !== 0)).toBe(true)
     // The PEM and the DER are the same key, and a keyring takes either.
     const keyring = new KmsRsaKeyring({ keyId: key.arn, encryptionAlgorithm: 'RSAES_OAEP_SHA_1', publicKey: (await cache.get(key.arn)).pem })
     const { ciphertext } = await encrypt(keyring, 'cached', { algorithmSuite: 0x0478 })

@@ -58,7 +58,7 @@ export function fromUtf8(bytes: Uint8Array, what: string): string {
 }
 
 /** A copy that owns its memory. (`Buffer#slice` returns a view, so `.slice()` is no copy for Buffers.) */
-export function copyBytes(bytes: Uint8Array): Uint8Array {
+export function copyBytes(bytes: Uint8Array): Bytes {
   return new Uint8Array(bytes)
 }
 

@@ -12,6 +12,7 @@ import { validateGrantTokens } from './kms-grant-tokens.js'
 import type { KmsRsaEncryptionAlgorithm } from './kms-rsa.js'
 import type { Bytes } from '../types.js'
 import { isBytes } from '../is-bytes.js'
+import { copyBytes } from '../format/bytes.js'
 
 /** The public half of a KMS RSA key, ready to hand to a client that encrypts with `KmsRsaKeyring`. */
 export interface KmsPublicKey {
@@ -148,7 +149,7 @@ export function createKmsPublicKeyCache(options: KmsPublicKeyCacheOptions = {}):
 
 /** Each caller gets its own bytes: changing them must not change what the next caller is handed. */
 function ownCopy(key: KmsPublicKey): KmsPublicKey {
-  return Object.freeze({ ...key, publicKey: key.publicKey.slice() })
+  return Object.freeze({ ...key, publicKey: copyBytes(key.publicKey) })
 }
 
 function checkedPublicKey(requested: string, response: unknown): KmsPublicKey {
@@ -176,7 +177,8 @@ function checkedPublicKey(requested: string, response: unknown): KmsPublicKey {
     throw refuse(`returned a public key that is not RSA SPKI: ${(error as Error).message}`)
   }
   if (bits < 2048) throw refuse(`returned a ${bits}-bit key; KmsRsaKeyring needs at least 2048 bits`)
-  const publicKey = PublicKey.slice()
+  // A copy, not slice(): a client of one's own may answer with a Node Buffer, whose slice() is a view.
+  const publicKey = copyBytes(PublicKey)
   return Object.freeze({
     keyId: KeyId,
     publicKey,

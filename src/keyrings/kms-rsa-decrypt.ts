@@ -3,7 +3,7 @@
 // spec: framework/aws-kms/aws-kms-rsa-keyring.md#ondecrypt
 import type { CryptoBackend } from '../backend/types.js'
 import { ConfigurationError, KeyringError, MalformedMessageError, NoDecryptableKeyError, type KeyringFailure } from '../errors.js'
-import { fromUtf8 } from '../format/bytes.js'
+import { copyBytes, fromUtf8 } from '../format/bytes.js'
 import { anyOfThe, byteCount } from '../byte-count.js'
 import type { AlgorithmSuite } from '../suites.js'
 import type { DecryptionMaterials, EncryptedDataKey } from '../types.js'
@@ -130,7 +130,8 @@ async function unwrap(
         `The data key for ${keyId} is bound to a different encryption context than this message's: the context was altered or not reproduced.`,
       )
     }
-    return Plaintext.slice(CONTEXT_DIGEST_LENGTH)
+    // A copy: a client of one's own may answer with a Node Buffer, whose slice() is a view of what is zeroed below.
+    return copyBytes(Plaintext.subarray(CONTEXT_DIGEST_LENGTH))
   } finally {
     Plaintext.fill(0)
   }

@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer'
 import { spawn } from 'node:child_process'
 import { createCipheriv, createDecipheriv, generateKeyPairSync, randomBytes } from 'node:crypto'
 import { setFlagsFromString } from 'node:v8'
@@ -11,6 +12,7 @@ import {
   type CommitmentPolicy,
   type EnvelopeError,
   type Keyring,
+  type KmsClientSupplier,
   type NoDecryptableKeyError,
 } from '../../src/index.js'
 
@@ -122,6 +124,23 @@ export function recordingAllocations<B extends CryptoBackend>(base: B): { backen
     },
   }
   return { backend, allocated }
+}
+
+/**
+ * `supplier`'s clients, answering with Node Buffers where the AWS SDK v3 gives plain Uint8Arrays (as a client of one's
+ * own may: the AWS SDK v2 did). A Buffer's slice() is a view of the same memory, not a copy.
+ */
+export function bufferAnswering(supplier: KmsClientSupplier): KmsClientSupplier {
+  return (region) => {
+    const client = supplier(region)
+    return {
+      async send(command, options) {
+        const answer = (await client.send(command, options)) as Record<string, unknown>
+        const bytesAsBuffers = Object.entries(answer).map(([name, value]) => [name, value instanceof Uint8Array ? Buffer.from(value) : value])
+        return Object.fromEntries(bytesAsBuffers)
+      },
+    }
+  }
 }
 
 export function aesKeyring(bytes = 32, name = 'key-1', fill = 7): RawAesKeyring {
