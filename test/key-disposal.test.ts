@@ -8,14 +8,14 @@ import { webCryptoBackend } from '../src/backend/webcrypto.js'
 import type { AeadKey, CryptoBackend } from '../src/backend/types.js'
 import { decryptWith } from '../src/decrypt.js'
 import { encryptWith } from '../src/encrypt.js'
-import { ConfigurationError, KmsKeyring, KmsRsaKeyring, RawAesKeyring, type EncryptionMaterials, type Keyring } from '../src/index.js'
+import { ConfigurationError, DefaultMaterialsManager, KmsKeyring, KmsRsaKeyring, MultiKeyring, RawAesKeyring, type EncryptionMaterials, type Keyring } from '../src/index.js'
 import { addIntermediateRecipient, openIntermediate } from '../src/keyrings/intermediate.js'
 import { ALGORITHM_SUITE_IDS, suiteFromOption } from '../src/suites.js'
 import { dbeSuite } from '../src/suites-dbe.js'
 import { decryptStreamWith } from '../src/stream-decrypt.js'
 import { encryptStreamWith } from '../src/stream-encrypt.js'
 import { isAllZero } from '../src/format/bytes.js'
-import { aroundAeadOpen, bufferKeyring, countingAeadKeys, rejectionOf, rsaKeyring } from './helpers/fixtures.js'
+import { aesKeyring, aroundAeadOpen, bufferKeyring, countingAeadKeys, nodeBufferPool, recordingDataKeys, rejectionOf, rsaKeyring } from './helpers/fixtures.js'
 import { chunked, readAll } from './helpers/web-streams.js'
 
 const KEY = Uint8Array.from({ length: 32 }, (_, i) => i + 1)
@@ -474,6 +474,51 @@ describe('keys a keyring makes are zeroed when it fails', () => {
     await expect(openIntermediate(materialsOf(intermediateSuite), encryptedDataKey, new Uint8Array(32).fill(5), backend)).rejects.toThrow('no AES-GCM here')
     expect(derived).toHaveLength(2)
     expect(derived.every(isAllZero)).toBe(true)
+  })
+})
+
+describe("no copy of a key is left in Node's shared pool of small buffers", () => {
+  // Memory that Buffer.allocUnsafe hands out again uncleared: a key copied there and not zeroed could turn up in
+  // anything the process allocates next. Every data key, and every key derived from one, is looked for after the
+  // message, in each slab of the pool used meanwhile.
+  const keyrings: [string, () => Keyring][] = [
+    ['raw AES-128', () => aesKeyring(16)],
+    ['raw AES-256', () => aesKeyring(32)],
+    ['raw RSA OAEP-SHA1', () => rsaKeyring('OAEP-SHA1')],
+    ['raw RSA OAEP-SHA256', () => rsaKeyring('OAEP-SHA256')],
+    ['raw RSA PKCS1', () => rsaKeyring('PKCS1')],
+    ['a multi-keyring (AES generator, RSA child)', () => new MultiKeyring({ generator: aesKeyring(32), children: [rsaKeyring('OAEP-SHA256')] })],
+  ]
+
+  it.each(keyrings)('%s, every suite, one-shot and streams', async (_name, make) => {
+    const pool = nodeBufferPool()
+    const derived: Uint8Array[] = []
+    const backend: CryptoBackend = {
+      ...nodeBackend,
+      hkdf: (...args) => {
+        const outputs = nodeBackend.hkdf(...args) as Uint8Array[]
+        // The first output is the message key (a second one, the commitment, is in the header for all to see).
+        derived.push(new Uint8Array(outputs[0]!))
+        return outputs
+      },
+    }
+    const keyring = make()
+    const { manager, dataKeys } = recordingDataKeys(new DefaultMaterialsManager(keyring))
+    for (const algorithmSuite of ALGORITHM_SUITE_IDS) {
+      const options = { algorithmSuite, commitmentPolicy: algorithmSuite < 0x0400 ? 'FORBID_ENCRYPT_ALLOW_DECRYPT' : 'REQUIRE_ENCRYPT_REQUIRE_DECRYPT' } as const
+      const decryptOptions = { commitmentPolicy: 'REQUIRE_ENCRYPT_ALLOW_DECRYPT' } as const
+      const { ciphertext } = await encryptWith(backend, manager, data(300), { ...options, frameLength: 128 })
+      pool.look()
+      expect((await decryptWith(backend, manager, ciphertext, decryptOptions)).plaintext).toEqual(data(300))
+      pool.look()
+      const streamed = await readAll(chunked(data(300), 100).pipeThrough(encryptStreamWith(backend, manager, { ...options, frameLength: 128 })))
+      pool.look()
+      expect(await readAll(chunked(streamed, 50).pipeThrough(decryptStreamWith(backend, manager, decryptOptions)))).toEqual(data(300))
+      pool.look()
+    }
+    expect(dataKeys).toHaveLength(4 * ALGORITHM_SUITE_IDS.length)
+    expect(derived.length).toBeGreaterThanOrEqual(4 * (ALGORITHM_SUITE_IDS.length - 3)) // all but the three without key derivation
+    expect(pool.copiesOf([...dataKeys, ...derived])).toBe(0)
   })
 })
 

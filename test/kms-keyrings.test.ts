@@ -11,6 +11,7 @@ import {
   buildKmsMrkMultiKeyring,
   ConfigurationError,
   decrypt,
+  DefaultMaterialsManager,
   defaultKmsClientSupplier,
   encrypt,
   KeyringError,
@@ -33,7 +34,7 @@ import { suiteFromOption } from '../src/suites.js'
 import { startKmsEmulator, type KmsEmulator } from '../src/testing/index.js'
 import { isAllZero } from '../src/format/bytes.js'
 import { ACCOUNT, FakeKms } from './helpers/fake-kms.js'
-import { aesKeyring, bufferAnswering, rejectionOf, thrownBy, unhandledRejectionsDuring, withEmptyStandIn, withFailingImport } from './helpers/fixtures.js'
+import { aesKeyring, bufferAnswering, nodeBufferPool, recordingDataKeys, rejectionOf, thrownBy, unhandledRejectionsDuring, withEmptyStandIn, withFailingImport } from './helpers/fixtures.js'
 
 const text = (bytes: Uint8Array): string => new TextDecoder().decode(bytes)
 const utf8 = (value: string): Uint8Array => new TextEncoder().encode(value)
@@ -1268,6 +1269,30 @@ describe('KMS keyrings against the local KMS emulator (real SDK over HTTP)', () 
       expect(text((await decrypt(keyring, ciphertext, { commitmentPolicy })).plaintext)).toBe('through the emulator')
       expect(kms.calls.map((call) => `${call.operation}@${call.region}`)).toEqual(['Decrypt@us-west-2'])
     }
+  })
+
+  it("leaves no copy of a data key in Node's shared pool of small buffers, where the SDK decodes KMS's answers", async () => {
+    // The SDK decodes a response's base64 Plaintext into a view of the pool, which Buffer.allocUnsafe hands out again
+    // uncleared: the keyring must zero that very view, not a copy of it.
+    const pool = nodeBufferPool()
+    const primary = kms.createKey({ region: 'us-east-1', multiRegion: true })
+    const keyrings = [
+      new KmsKeyring({ generatorKeyId: kms.createKey({ region: 'us-east-1' }).arn, clientSupplier: supplier }),
+      new KmsMrkKeyring({ keyId: primary.arn, clientSupplier: ownClients }),
+    ]
+    const recorded = keyrings.map((keyring) => recordingDataKeys(new DefaultMaterialsManager(keyring)))
+    for (const { manager } of recorded) {
+      for (const algorithmSuite of [0x0478, 0x0578, 0x0178] as const) {
+        const commitmentPolicy = algorithmSuite === 0x0178 ? 'FORBID_ENCRYPT_ALLOW_DECRYPT' : 'REQUIRE_ENCRYPT_REQUIRE_DECRYPT'
+        const { ciphertext } = await encrypt(manager, 'pooled', { algorithmSuite, commitmentPolicy, encryptionContext: context })
+        pool.look()
+        expect(text((await decrypt(manager, ciphertext, { commitmentPolicy })).plaintext)).toBe('pooled')
+        pool.look()
+      }
+    }
+    const dataKeys = recorded.flatMap(({ dataKeys }) => dataKeys)
+    expect(dataKeys).toHaveLength(12)
+    expect(pool.copiesOf(dataKeys)).toBe(0)
   })
 
   it('every keyring decrypts what KmsKeyring wrote under a generator and a second key', async () => {

@@ -13,6 +13,7 @@ import {
   type EnvelopeError,
   type Keyring,
   type KmsClientSupplier,
+  type MaterialsManager,
   type NoDecryptableKeyError,
 } from '../../src/index.js'
 
@@ -124,6 +125,41 @@ export function recordingAllocations<B extends CryptoBackend>(base: B): { backen
     },
   }
   return { backend, allocated }
+}
+
+/**
+ * Node's shared pool of small buffers: Buffer.allocUnsafe, Buffer.from and Buffer.concat carve buffers under 4 KiB
+ * out of one 8 KiB slab and hand its memory out again uncleared. `look()` notes the slab in use (call it after each
+ * operation: a full slab is replaced); `copiesOf(secrets)` counts the secrets found in the slabs noted.
+ */
+export function nodeBufferPool(): { look: () => void; copiesOf: (secrets: readonly Uint8Array[]) => number } {
+  const slabs = new Set<ArrayBufferLike>()
+  const look = (): void => void slabs.add(Buffer.allocUnsafe(1).buffer)
+  const copiesOf = (secrets: readonly Uint8Array[]): number => {
+    look()
+    let copies = 0
+    for (const slab of slabs) for (const secret of secrets) if (Buffer.from(slab).indexOf(secret) >= 0) copies++
+    return copies
+  }
+  return { look, copiesOf }
+}
+
+/** `inner` keeping a copy (outside Node's buffer pool) of every data key it hands out, on encrypt and on decrypt. */
+export function recordingDataKeys(inner: MaterialsManager): { manager: MaterialsManager; dataKeys: Uint8Array[] } {
+  const dataKeys: Uint8Array[] = []
+  const manager: MaterialsManager = {
+    async getEncryptionMaterials(request, backend) {
+      const materials = await inner.getEncryptionMaterials(request, backend)
+      dataKeys.push(new Uint8Array(materials.plaintextDataKey))
+      return materials
+    },
+    async getDecryptionMaterials(request, backend) {
+      const materials = await inner.getDecryptionMaterials(request, backend)
+      dataKeys.push(new Uint8Array(materials.plaintextDataKey))
+      return materials
+    },
+  }
+  return { manager, dataKeys }
 }
 
 /**
