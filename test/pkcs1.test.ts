@@ -1,9 +1,11 @@
 import { spawnSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import {
   constants,
   createHash,
   createHmac,
   createPrivateKey,
+  createPublicKey,
   generateKeyPairSync,
   publicEncrypt,
   randomBytes,
@@ -13,6 +15,7 @@ import fc from 'fast-check'
 import { beforeAll, describe, expect, it, vi } from 'vitest'
 import { pkcs1DecryptImplicitRejection } from '../src/backend/node-pkcs1.js'
 import { KeyringError } from '../src/errors.js'
+import { isAllZero } from '../src/format/bytes.js'
 import { CHILD_TIMEOUT, nodeBufferPool, thrownBy } from './helpers/fixtures.js'
 import { pkcs1NodeOptions } from './helpers/official.js'
 
@@ -46,6 +49,9 @@ function encodedMessage(k: number, message: Uint8Array, tamper: (em: Buffer) => 
   tamper(em)
   return em
 }
+
+/** 512-bit keys whose private exponents take each shape DER gives them (test/fixtures/pkcs1/README.md). */
+const EXPONENT_KEYS = JSON.parse(readFileSync(new URL('./fixtures/pkcs1/exponent-keys.json', import.meta.url), 'utf8')) as Record<string, string>
 
 let rsa2048: RsaPair
 let rsa4096: RsaPair
@@ -220,6 +226,48 @@ describe('pkcs1DecryptImplicitRejection: implicit rejection', () => {
       pool.look()
     }
     expect(pool.copiesOf(synthetics)).toBe(0)
+  })
+
+  it.each(Object.entries(EXPONENT_KEYS))('reads a private exponent of each DER shape (%s) as the specification pads it', (_shape, pem) => {
+    const privateKey = createPrivateKey(pem)
+    const pair: RsaPair = { bits: 512, k: 64, privateKey, publicKey: createPublicKey(privateKey) }
+    const c = rawEncrypt(pair, encodedMessage(pair.k, randomBytes(32), (em) => { em[1] = 0x01 }))
+    expect(Buffer.from(pkcs1DecryptImplicitRejection(privateKey, c, 32))).toEqual(expectedSynthetic(pair, c, 32))
+  })
+
+  it('reads the private exponent from a DER export it zeroes, never from a JWK (whose strings nothing can clear)', () => {
+    const privateKey = createPrivateKey(rsa2048.privateKey.export({ type: 'pkcs8', format: 'pem' }))
+    const exported: { format: unknown; bytes: unknown }[] = []
+    const prototype = Object.getPrototypeOf(privateKey) as KeyObject
+    const exportKey = prototype.export
+    const spy = vi.spyOn(prototype, 'export').mockImplementation(function (this: KeyObject, ...args: Parameters<KeyObject['export']>) {
+      const bytes = Reflect.apply(exportKey, this, args) as unknown
+      exported.push({ format: (args[0] as { format?: unknown } | undefined)?.format, bytes })
+      return bytes as ReturnType<KeyObject['export']>
+    })
+    try {
+      const c = rawEncrypt(rsa2048, encodedMessage(rsa2048.k, realKey, (em) => { em[0] = 0x01 }))
+      const synthetic = Buffer.from(pkcs1DecryptImplicitRejection(privateKey, c, 32))
+      expect(exported.map(({ format }) => format)).toEqual(['der'])
+      expect(isAllZero(exported[0]!.bytes as Uint8Array)).toBe(true)
+      expect(synthetic).toEqual(expectedSynthetic(rsa2048, c, 32))
+    } finally {
+      spy.mockRestore()
+    }
+  })
+
+  it('a private key whose DER cannot be read fails with a KeyringError that says so, its cause attached', () => {
+    const privateKey = createPrivateKey(rsa2048.privateKey.export({ type: 'pkcs8', format: 'pem' }))
+    const spy = vi.spyOn(Object.getPrototypeOf(privateKey) as KeyObject, 'export').mockReturnValue(Buffer.of(0x30, 0x03, 0x02, 0x01, 0x00) as never)
+    try {
+      const c = pkcs1Encrypt(rsa2048, randomBytes(32))
+      const error = thrownBy(() => pkcs1DecryptImplicitRejection(privateKey, c, 32))
+      expect(error).toBeInstanceOf(KeyringError)
+      expect((error as KeyringError).message).toBe('Cannot read the RSA private exponent')
+      expect((error as KeyringError).cause).toBeInstanceOf(TypeError)
+    } finally {
+      spy.mockRestore()
+    }
   })
 
   it('works for 4096-bit keys too', () => {

@@ -17,6 +17,7 @@ import { constants, createHash, createHmac, privateDecrypt, type KeyObject } fro
 import { Buffer } from 'node:buffer'
 import { KeyringError } from '../errors.js'
 import { byteCount } from '../byte-count.js'
+import { INTEGER, SEQUENCE, readElement } from './der.js'
 
 /** Minimum PKCS#1 v1.5 overhead: 0x00 0x02, eight nonzero padding bytes, 0x00 separator. */
 const PKCS1_OVERHEAD = 11
@@ -107,15 +108,26 @@ function syntheticKey(privateKey: KeyObject, k: number, ciphertext: Uint8Array, 
 function exponentHash(privateKey: KeyObject, k: number): Buffer {
   let hash = exponentHashes.get(privateKey)
   if (hash === undefined) {
-    const jwk = privateKey.export({ format: 'jwk' })
-    if (typeof jwk.d !== 'string') throw new KeyringError('RSA private key has no private exponent')
-    // JWK gives d without leading zeros; pad to k bytes like OpenSSL's BN_bn2binpad(d, k).
-    const raw = Buffer.from(jwk.d, 'base64url')
+    // Read from the key's PKCS#1 DER (RSAPrivateKey: version, modulus, public exponent, private exponent, ...), zeroed
+    // after use: a JWK export would leave every part of the private key on the heap as strings, which nothing clears.
+    const der = privateKey.export({ type: 'pkcs1', format: 'der' })
     const padded = Buffer.alloc(k)
-    raw.copy(padded, k - raw.length)
-    hash = createHash('sha256').update(padded).digest()
-    raw.fill(0)
-    padded.fill(0)
+    try {
+      const key = readElement(der, 0, SEQUENCE, 'RSAPrivateKey')
+      let at = 0
+      for (const what of ['version', 'modulus', 'publicExponent']) at = readElement(key.content, at, INTEGER, what).end
+      const d = readElement(key.content, at, INTEGER, 'privateExponent').content
+      // A DER INTEGER has one leading zero byte when its top bit is set; without it, d (below the modulus) fits k
+      // bytes, padded like OpenSSL's BN_bn2binpad(d, k).
+      const unsigned = d[0] === 0 ? d.subarray(1) : d
+      padded.set(unsigned, k - unsigned.length)
+      hash = createHash('sha256').update(padded).digest()
+    } catch (cause) {
+      throw new KeyringError('Cannot read the RSA private exponent', { cause })
+    } finally {
+      der.fill(0)
+      padded.fill(0)
+    }
     exponentHashes.set(privateKey, hash)
   }
   return hash
