@@ -5,7 +5,7 @@ import { constants, createPublicKey, generateKeyPairSync, privateDecrypt, public
 import { runInNewContext } from 'node:vm'
 import fc from 'fast-check'
 import { describe, expect, it, vi } from 'vitest'
-import { checkRsaEncryptBits, element, INTEGER, OCTET_STRING, readElement, rsaSpkiModulusBits, SEQUENCE, spkiFromPkcs1 } from '../src/backend/der.js'
+import { checkRsaEncryptBits, element, INTEGER, OCTET_STRING, readElement, rsaSpkiModulusBits, SEQUENCE, spkiFromPkcs1, toPem } from '../src/backend/der.js'
 import { bigIntToBytes, compressPoint, CURVES, decompressPoint, derToP1363, p1363ToDer } from '../src/backend/ec.js'
 import { nodeBackend } from '../src/backend/node.js'
 import { rsaOaepEncrypt } from '../src/backend/noble.js'
@@ -292,6 +292,33 @@ describe('WebCrypto backend primitives against node:crypto', () => {
       code: 'INVALID_CONFIGURATION',
       message: 'The RSA private CryptoKey is not extractable, so its public half cannot be derived: pass publicKey as well.',
     })
+  })
+
+  it('the public half of a private key is read from PKCS#8, never from a JWK export (whose strings nothing clears); a CryptoKey\'s export is zeroed', async () => {
+    const { subtle } = globalThis.crypto
+    const exportKey = subtle.exportKey.bind(subtle)
+    const exported: { format: string; key: ArrayBuffer | JsonWebKey }[] = []
+    const spy = vi.spyOn(subtle, 'exportKey').mockImplementation((async (format: string, key: CryptoKey) => {
+      const result = await exportKey(format as 'pkcs8', key)
+      exported.push({ format, key: result })
+      return result
+    }) as typeof subtle.exportKey)
+    try {
+      const pair = (await subtle.generateKey({ name: 'RSA-OAEP', modulusLength: 2048, publicExponent: Uint8Array.of(1, 0, 1), hash: 'SHA-256' }, true, ['encrypt', 'decrypt'])) as CryptoKeyPair
+      const pem = toPem(new Uint8Array(await exportKey('pkcs8', pair.privateKey)), 'PRIVATE KEY')
+      for (const privateKey of [pair.privateKey, pem, rsa.privateKey]) {
+        exported.length = 0
+        const derived = webCryptoBackend.rsaPublicFromPrivate(webCryptoBackend.importRsaPrivateKey(privateKey))
+        const wrapped = await webCryptoBackend.rsaEncrypt(derived, 'OAEP-SHA256', bytes(32, 9))
+        const opened = await webCryptoBackend.rsaDecrypt(webCryptoBackend.importRsaPrivateKey(privateKey), 'OAEP-SHA256', wrapped, 32)
+        expect(equal(opened, bytes(32, 9))).toBe(true)
+        // Only a CryptoKey is exported, as PKCS#8, and that copy of the private key is zeroed once read.
+        expect(exported.map(({ format }) => format)).toEqual(privateKey === pair.privateKey ? ['pkcs8'] : [])
+        for (const { key } of exported) expect(isAllZero(new Uint8Array(key as ArrayBuffer))).toBe(true)
+      }
+    } finally {
+      spy.mockRestore()
+    }
   })
 
   it.each(['P-256', 'P-384'] as const)('ECDSA %s: keys, signatures and point encodings interoperate with node:crypto', async (curve: CurveName) => {

@@ -6,7 +6,7 @@ function browserOnly(): never {
 }
 
 export const importPrivateKey = browserOnly
-export const publicJwk = browserOnly
+export const publicSpki = browserOnly
 export const rsaDecrypt = browserOnly
 export const generateSigningKey = browserOnly
 export const importVerificationKey = browserOnly

@@ -3,7 +3,7 @@
 import { ConfigurationError, KeyringError, UnsupportedOperationError } from '../errors.js'
 import { requireUnwrappedKeyLength } from './unwrapped-key.js'
 import { isEncryptedPem } from './encrypted-pem.js'
-import { element, fromPem, INTEGER, isRsaAlgorithm, OCTET_STRING, readElement, RSA_ALGORITHM_IDENTIFIER, SEQUENCE } from './der.js'
+import { element, fromPem, INTEGER, isRsaAlgorithm, OCTET_STRING, readElement, RSA_ALGORITHM_IDENTIFIER, SEQUENCE, spkiFromPkcs1 } from './der.js'
 import type { RsaPadding } from './types.js'
 import { fromCryptoKey, isCryptoKey, source, subtleCrypto, unreadable, type OaepHash, type RsaHandle } from './webcrypto-rsa.js'
 import { isBytes } from '../is-bytes.js'
@@ -61,21 +61,39 @@ export async function importPrivateKey(input: unknown, hash: OaepHash): Promise<
   return requireSubtle().importKey('pkcs8', source(readPkcs8(input)), { name: 'RSA-OAEP', hash }, false, ['decrypt'])
 }
 
-/** The modulus and exponent of the caller's private key, as a public JWK. */
-export async function publicJwk(input: unknown): Promise<JsonWebKey> {
-  const subtle = requireSubtle()
-  let extractable: CryptoKey
+/**
+ * The public half of the caller's private key as SPKI: its modulus and exponent, read from PKCS#8 (a CryptoKey's
+ * own export, zeroed once read). Not through a JWK export, which would leave every part of the private key on the
+ * heap as strings that nothing clears.
+ */
+export async function publicSpki(input: unknown): Promise<Uint8Array> {
+  const subtle = requireSubtle() // the public half is used through WebCrypto (rsaPublicFromPrivate)
+  let exported: Uint8Array | undefined
   if (isCryptoKey(input)) {
     if (!input.extractable) {
       throw new ConfigurationError('The RSA private CryptoKey is not extractable, so its public half cannot be derived: pass publicKey as well.')
     }
-    extractable = input
-  } else {
-    extractable = await subtle.importKey('pkcs8', source(readPkcs8(input)), { name: 'RSA-OAEP', hash: 'SHA-256' }, true, ['decrypt'])
+    exported = new Uint8Array(await subtle.exportKey('pkcs8', input))
   }
-  const { n, e } = await subtle.exportKey('jwk', extractable)
-  if (n === undefined || e === undefined) throw new ConfigurationError('The RSA private key has no modulus or exponent.')
-  return { kty: 'RSA', n, e, ext: true }
+  try {
+    return publicHalf(exported ?? readPkcs8(input))
+  } catch (error) {
+    if (error instanceof ConfigurationError) throw error
+    throw unreadable('private', error instanceof TypeError ? error.message : 'invalid key encoding')
+  } finally {
+    exported?.fill(0)
+  }
+}
+
+/** PKCS#8 RSA PrivateKeyInfo → SPKI of its modulus and public exponent (RSAPrivateKey: version, n, e, d, ...). */
+function publicHalf(pkcs8: Uint8Array): Uint8Array {
+  const outer = readElement(pkcs8, 0, SEQUENCE, 'PrivateKeyInfo')
+  const version = readElement(outer.content, 0, INTEGER, 'version')
+  const algorithm = readElement(outer.content, version.end, SEQUENCE, 'algorithm')
+  const rsaKey = readElement(readElement(outer.content, algorithm.end, OCTET_STRING, 'privateKey').content, 0, SEQUENCE, 'RSAPrivateKey')
+  const modulus = readElement(rsaKey.content, readElement(rsaKey.content, 0, INTEGER, 'version').end, INTEGER, 'modulus')
+  const exponent = readElement(rsaKey.content, modulus.end, INTEGER, 'publicExponent')
+  return spkiFromPkcs1(element(SEQUENCE, element(INTEGER, modulus.content), element(INTEGER, exponent.content)))
 }
 
 export async function rsaDecrypt(

@@ -120,13 +120,13 @@ export function importRsaPrivateKey(input: unknown): PrivateRsaHandle {
   return { ...handle('private', async (hash) => (await loadOnDemand()).importPrivateKey(input, hash)), input }
 }
 
-/** The public half of a private key handle, through its JWK modulus and exponent (imported on first use). */
+/** The public half of a private key handle, through its modulus and exponent (imported on first use). */
 export function rsaPublicFromPrivate(privateKey: unknown): RsaHandle {
-  let jwk: Promise<JsonWebKey> | undefined
+  let spki: Promise<Uint8Array> | undefined
   return handle('public', async (hash) => {
-    jwk ??= loadOnDemand().then((onDemand) => onDemand.publicJwk((privateKey as PrivateRsaHandle).input))
-    const publicHalf = await jwk // refused without crypto.subtle (webcrypto-rsa-private.ts)
-    return (subtleCrypto() as SubtleCrypto).importKey('jwk', publicHalf, { name: 'RSA-OAEP', hash }, false, ['encrypt'])
+    spki ??= loadOnDemand().then((onDemand) => onDemand.publicSpki((privateKey as PrivateRsaHandle).input))
+    const publicHalf = await spki // refused without crypto.subtle for a CryptoKey (webcrypto-rsa-private.ts)
+    return (subtleCrypto() as SubtleCrypto).importKey('spki', source(publicHalf), { name: 'RSA-OAEP', hash }, false, ['encrypt'])
   })
 }
 
