@@ -5,7 +5,7 @@ import { constants, createPublicKey, generateKeyPairSync, privateDecrypt, public
 import { runInNewContext } from 'node:vm'
 import fc from 'fast-check'
 import { describe, expect, it, vi } from 'vitest'
-import { checkRsaEncryptBits, element, INTEGER, OCTET_STRING, readElement, rsaSpkiModulusBits, SEQUENCE, spkiFromPkcs1, toPem } from '../src/backend/der.js'
+import { checkRsaEncryptBits, element, INTEGER, OCTET_STRING, readElement, RSA_ALGORITHM_IDENTIFIER, rsaSpkiModulusBits, SEQUENCE, spkiFromPkcs1, toPem } from '../src/backend/der.js'
 import { bigIntToBytes, compressPoint, CURVES, decompressPoint, derToP1363, p1363ToDer } from '../src/backend/ec.js'
 import { nodeBackend } from '../src/backend/node.js'
 import { rsaOaepEncrypt } from '../src/backend/noble.js'
@@ -319,6 +319,13 @@ describe('WebCrypto backend primitives against node:crypto', () => {
     } finally {
       spy.mockRestore()
     }
+    // PKCS#8 of an RSA key whose RSAPrivateKey is no DER SEQUENCE: its public half cannot be read, and it says where.
+    const broken = toPem(element(SEQUENCE, Uint8Array.of(INTEGER, 1, 0), RSA_ALGORITHM_IDENTIFIER, element(OCTET_STRING, Uint8Array.of(INTEGER, 1, 5))), 'PRIVATE KEY')
+    const underived = webCryptoBackend.rsaPublicFromPrivate(webCryptoBackend.importRsaPrivateKey(broken))
+    expect(await rejectionOf(Promise.resolve().then(() => webCryptoBackend.rsaEncrypt(underived, 'OAEP-SHA256', bytes(16))))).toMatchObject({
+      code: 'INVALID_CONFIGURATION',
+      message: 'The RSA private key could not be read: RSAPrivateKey: expected DER tag 0x30.',
+    })
   })
 
   it.each(['P-256', 'P-384'] as const)('ECDSA %s: keys, signatures and point encodings interoperate with node:crypto', async (curve: CurveName) => {

@@ -22,13 +22,12 @@ function requireSubtle(): SubtleCrypto {
   return subtle
 }
 
-/** Whether a PKCS#8 PrivateKeyInfo holds an RSA key (TypeError when it is not PKCS#8 at all). */
-function isRsaPkcs8(pkcs8: Uint8Array): boolean {
+/** A PKCS#8 PrivateKeyInfo's algorithm identifier and private key (TypeError when it is not PKCS#8 at all). */
+function privateKeyInfo(pkcs8: Uint8Array): { readonly algorithm: Uint8Array; readonly privateKey: Uint8Array } {
   const outer = readElement(pkcs8, 0, SEQUENCE, 'PrivateKeyInfo')
   const version = readElement(outer.content, 0, INTEGER, 'version')
   const algorithm = readElement(outer.content, version.end, SEQUENCE, 'algorithm')
-  readElement(outer.content, algorithm.end, OCTET_STRING, 'privateKey')
-  return isRsaAlgorithm(algorithm.content)
+  return { algorithm: algorithm.content, privateKey: readElement(outer.content, algorithm.end, OCTET_STRING, 'privateKey').content }
 }
 
 /** PKCS#1 RSAPrivateKey → PKCS#8 PrivateKeyInfo. */
@@ -48,7 +47,7 @@ function readPkcs8(input: unknown): Uint8Array {
       else if (label === 'RSA PRIVATE KEY') pkcs8 = pkcs8FromPkcs1(der)
       else throw new TypeError(`a "${label}" PEM block is not a private key`)
     } else throw new TypeError(`expected a PEM string, DER bytes or a CryptoKey, got ${typeof input}`)
-    if (!isRsaPkcs8(pkcs8)) throw new TypeError('expected an RSA key')
+    if (!isRsaAlgorithm(privateKeyInfo(pkcs8).algorithm)) throw new TypeError('expected an RSA key')
     return pkcs8
   } catch (error) {
     throw unreadable('private', error instanceof TypeError ? error.message : 'invalid key encoding')
@@ -87,10 +86,7 @@ export async function publicSpki(input: unknown): Promise<Uint8Array> {
 
 /** PKCS#8 RSA PrivateKeyInfo → SPKI of its modulus and public exponent (RSAPrivateKey: version, n, e, d, ...). */
 function publicHalf(pkcs8: Uint8Array): Uint8Array {
-  const outer = readElement(pkcs8, 0, SEQUENCE, 'PrivateKeyInfo')
-  const version = readElement(outer.content, 0, INTEGER, 'version')
-  const algorithm = readElement(outer.content, version.end, SEQUENCE, 'algorithm')
-  const rsaKey = readElement(readElement(outer.content, algorithm.end, OCTET_STRING, 'privateKey').content, 0, SEQUENCE, 'RSAPrivateKey')
+  const rsaKey = readElement(privateKeyInfo(pkcs8).privateKey, 0, SEQUENCE, 'RSAPrivateKey')
   const modulus = readElement(rsaKey.content, readElement(rsaKey.content, 0, INTEGER, 'version').end, INTEGER, 'modulus')
   const exponent = readElement(rsaKey.content, modulus.end, INTEGER, 'publicExponent')
   return spkiFromPkcs1(element(SEQUENCE, element(INTEGER, modulus.content), element(INTEGER, exponent.content)))

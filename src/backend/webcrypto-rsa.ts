@@ -125,7 +125,7 @@ export function rsaPublicFromPrivate(privateKey: unknown): RsaHandle {
   let spki: Promise<Uint8Array> | undefined
   return handle('public', async (hash) => {
     spki ??= loadOnDemand().then((onDemand) => onDemand.publicSpki((privateKey as PrivateRsaHandle).input))
-    const publicHalf = await spki // refused without crypto.subtle for a CryptoKey (webcrypto-rsa-private.ts)
+    const publicHalf = await spki // refused without crypto.subtle (webcrypto-rsa-private.ts)
     return (subtleCrypto() as SubtleCrypto).importKey('spki', source(publicHalf), { name: 'RSA-OAEP', hash }, false, ['encrypt'])
   })
 }
