@@ -17,7 +17,7 @@ import { constants, createHash, createHmac, privateDecrypt, type KeyObject } fro
 import { Buffer } from 'node:buffer'
 import { KeyringError } from '../errors.js'
 import { byteCount } from '../byte-count.js'
-import { INTEGER, SEQUENCE, readElement } from './der.js'
+import { rsaPrivateKeyParts } from './der-private.js'
 
 /** Minimum PKCS#1 v1.5 overhead: 0x00 0x02, eight nonzero padding bytes, 0x00 separator. */
 const PKCS1_OVERHEAD = 11
@@ -113,10 +113,7 @@ function exponentHash(privateKey: KeyObject, k: number): Buffer {
     const der = privateKey.export({ type: 'pkcs1', format: 'der' })
     const padded = Buffer.alloc(k)
     try {
-      const key = readElement(der, 0, SEQUENCE, 'RSAPrivateKey')
-      let at = 0
-      for (const what of ['version', 'modulus', 'publicExponent']) at = readElement(key.content, at, INTEGER, what).end
-      const d = readElement(key.content, at, INTEGER, 'privateExponent').content
+      const d = rsaPrivateKeyParts(der).privateExponent
       // A DER INTEGER has one leading zero byte when its top bit is set; without it, d (below the modulus) fits k
       // bytes, padded like OpenSSL's BN_bn2binpad(d, k).
       const unsigned = d[0] === 0 ? d.subarray(1) : d

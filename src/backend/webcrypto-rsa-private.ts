@@ -4,6 +4,7 @@ import { ConfigurationError, KeyringError, UnsupportedOperationError } from '../
 import { requireUnwrappedKeyLength } from './unwrapped-key.js'
 import { isEncryptedPem } from './encrypted-pem.js'
 import { element, fromPem, INTEGER, isRsaAlgorithm, OCTET_STRING, readElement, RSA_ALGORITHM_IDENTIFIER, SEQUENCE, spkiFromPkcs1 } from './der.js'
+import { rsaPrivateKeyParts } from './der-private.js'
 import type { RsaPadding } from './types.js'
 import { fromCryptoKey, isCryptoKey, source, subtleCrypto, unreadable, type OaepHash, type RsaHandle } from './webcrypto-rsa.js'
 import { isBytes } from '../is-bytes.js'
@@ -86,10 +87,8 @@ export async function publicSpki(input: unknown): Promise<Uint8Array> {
 
 /** PKCS#8 RSA PrivateKeyInfo → SPKI of its modulus and public exponent (RSAPrivateKey: version, n, e, d, ...). */
 function publicHalf(pkcs8: Uint8Array): Uint8Array {
-  const rsaKey = readElement(privateKeyInfo(pkcs8).privateKey, 0, SEQUENCE, 'RSAPrivateKey')
-  const modulus = readElement(rsaKey.content, readElement(rsaKey.content, 0, INTEGER, 'version').end, INTEGER, 'modulus')
-  const exponent = readElement(rsaKey.content, modulus.end, INTEGER, 'publicExponent')
-  return spkiFromPkcs1(element(SEQUENCE, element(INTEGER, modulus.content), element(INTEGER, exponent.content)))
+  const { modulus, publicExponent } = rsaPrivateKeyParts(privateKeyInfo(pkcs8).privateKey)
+  return spkiFromPkcs1(element(SEQUENCE, element(INTEGER, modulus), element(INTEGER, publicExponent)))
 }
 
 export async function rsaDecrypt(
